@@ -1,0 +1,1 @@
+"""Pure logic and local file work: no Qt, no network."""

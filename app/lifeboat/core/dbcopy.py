@@ -1,0 +1,193 @@
+"""Online, consistent copy of a live SQLite database with SQLite's backup API.
+
+WAL sources: the copy holds one read transaction open across all backup steps. A WAL
+reader never blocks writers, and because the transaction stays open the copy sees one
+consistent snapshot and never restarts (a backup that opens a new read transaction per
+step restarts on every write). Stepping gives progress and cancellation for free.
+
+Rollback-journal sources: a reader blocks writers, so the copy runs in short steps with a
+pause between them in which writers get in. A write by anyone else restarts a stepped
+copy, so after a few restarts or a deadline one final pass holds the read lock for the
+copy's duration (writers wait on their busy timeout). It always finishes: it never
+livelocks under constant writes.
+
+The destination is a standalone file in journal mode DELETE: no -wal/-shm needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.sqlite_file import open_source, probe_database
+from lifeboat.errors import OperationFailed, SourceBusy, SourceError
+
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    busy_timeout: float = 30.0
+    step_pages: int = 1024
+    held_step_pages: int = 4096
+    step_pause: float = 0.001
+    stepped_deadline: float = 5.0
+    max_restarts: int = 3
+    mmap_size: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    page_size: int
+    page_count: int
+    wal_source: bool
+    strategy: str
+    restarts: int
+    seconds: float
+
+    @property
+    def db_size(self) -> int:
+        return self.page_size * self.page_count
+
+
+class _FinalPassNeeded(Exception):
+    """Internal: the stepped copy kept restarting; fall back to one full-lock pass."""
+
+
+def copy_database(
+    source: Path,
+    dest: Path,
+    *,
+    settings: CopySettings = CopySettings(),
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> CopyResult:
+    """Copy the live database `source` into a new standalone file `dest`."""
+    cancel = cancel or CancelToken()
+    probe_database(source)
+    started = time.monotonic()
+    src = open_source(source, timeout=settings.busy_timeout)
+    try:
+        src.execute(f"pragma mmap_size={int(settings.mmap_size)}")
+        wal = str(src.execute("pragma journal_mode").fetchone()[0]).lower() == "wal"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dest)
+        out = sqlite3.connect(dest, isolation_level=None, check_same_thread=False)
+        try:
+            # The copy is ours alone and rewritten on failure: no journal, no syncs
+            # while copying (the artifact is fsynced later, compressed).
+            out.execute("pragma journal_mode=OFF")
+            out.execute("pragma synchronous=OFF")
+            strategy, restarts = _run_backup(src, out, wal, settings, progress, cancel)
+            # The header still says WAL if the source was; make the copy standalone.
+            mode = out.execute("pragma journal_mode=DELETE").fetchone()[0]
+            if str(mode).lower() != "delete":
+                raise OperationFailed(f"could not make the copy standalone (mode {mode})")
+            page_size = int(out.execute("pragma page_size").fetchone()[0])
+            page_count = int(out.execute("pragma page_count").fetchone()[0])
+        finally:
+            out.close()
+    except sqlite3.DatabaseError as exc:
+        raise _explain(source, exc) from None
+    finally:
+        src.close()
+    return CopyResult(page_size, page_count, wal, strategy, restarts, time.monotonic() - started)
+
+
+def _run_backup(
+    src: sqlite3.Connection,
+    out: sqlite3.Connection,
+    wal: bool,
+    settings: CopySettings,
+    progress: Progress,
+    cancel: CancelToken,
+) -> tuple[str, int]:
+    if wal:
+        _held_copy(src, out, settings, progress, cancel)
+        return "wal-read-transaction", 0
+    try:
+        restarts = _backup(src, out, settings.step_pages, settings, progress, cancel,
+                           stepped=True)
+        return "stepped", restarts
+    except _FinalPassNeeded as exc:
+        _held_copy(src, out, settings, progress, cancel)
+        return "stepped+final-pass", int(str(exc))
+
+
+def _held_copy(
+    src: sqlite3.Connection,
+    out: sqlite3.Connection,
+    settings: CopySettings,
+    progress: Progress,
+    cancel: CancelToken,
+) -> None:
+    """Copy inside one read transaction: one consistent snapshot, no restarts."""
+    src.execute("begin")
+    try:
+        src.execute("select count(*) from sqlite_master").fetchone()
+        _backup(src, out, settings.held_step_pages, settings, progress, cancel, stepped=False)
+    finally:
+        src.execute("rollback")
+
+
+def _backup(
+    src: sqlite3.Connection,
+    out: sqlite3.Connection,
+    pages: int,
+    settings: CopySettings,
+    progress: Progress,
+    cancel: CancelToken,
+    *,
+    stepped: bool,
+) -> int:
+    started = time.monotonic()
+    page_size = int(src.execute("pragma page_size").fetchone()[0])
+    state: dict[str, float | int | None] = {"busy_since": None, "last": None, "restarts": 0}
+
+    def on_step(status: int, remaining: int, total: int) -> None:
+        cancel.check()
+        now = time.monotonic()
+        if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            since = state["busy_since"] = state["busy_since"] or now
+            if now - since > settings.busy_timeout:
+                raise SourceBusy(
+                    f"the source database stayed locked for {settings.busy_timeout:.0f} s",
+                    "another program holds a long write lock; retry later or raise "
+                    "busy_timeout",
+                )
+            return
+        state["busy_since"] = None
+        last = state["last"]
+        if last is not None and remaining > last:
+            state["restarts"] = int(state["restarts"] or 0) + 1
+        state["last"] = remaining
+        progress("copy", (total - remaining) * page_size, total * page_size)
+        if stepped and remaining:
+            if (int(state["restarts"] or 0) > settings.max_restarts
+                    or now - started > settings.stepped_deadline):
+                raise _FinalPassNeeded(str(state["restarts"]))
+            time.sleep(settings.step_pause)  # the source is unlocked here: writers get in
+
+    src.backup(out, pages=pages, progress=on_step, sleep=0.02)
+    return int(state["restarts"] or 0)
+
+
+def _explain(source: Path, exc: sqlite3.DatabaseError) -> Exception:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return SourceBusy(f"{source} is locked by another program: {text}",
+                          "retry later, or ask the program to release its lock")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return SourceError(f"{source} could not be copied: {text}",
+                           "the database looks damaged; run `sqlite3 FILE 'pragma "
+                           "integrity_check'` and restore from a snapshot if needed")
+    if "disk is full" in text or "database or disk is full" in text:
+        return OperationFailed(f"disk full while copying {source}",
+                               "free space in the temp folder and try again")
+    return OperationFailed(f"copying {source} failed: {text}")

@@ -1,0 +1,166 @@
+"""Durable file operations: atomic writes, directory fsync, free space, advisory locks."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from lifeboat.errors import AlreadyRunning, LifeboatError, OperationFailed
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside `path` durable (no-op where the OS cannot)."""
+    if sys.platform == "win32":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` so that `path` holds either the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Rename a fully written and fsynced temporary file into place, durably."""
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def free_bytes(path: Path) -> int:
+    """Free space for an unprivileged user on the filesystem holding `path`."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def require_space(path: Path, needed: int, what: str) -> None:
+    free = free_bytes(path)
+    if free < needed:
+        raise OperationFailed(
+            f"not enough free space in {path} for {what}: needs {format_bytes(needed)}, "
+            f"{format_bytes(free)} free",
+            "free some space there or choose another folder",
+        )
+
+
+def ensure_dir(path: Path, what: str) -> Path:
+    """Create `path` if needed and check that we may write into it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LifeboatError(
+            f"cannot create {what} {path}: {exc.strerror or exc}",
+            "choose a folder you can write to",
+        ) from None
+    if not path.is_dir():
+        raise LifeboatError(f"{what} {path} is not a folder", "choose a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LifeboatError(f"{what} {path} is not writable", "choose a folder you can write to")
+    return path
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+
+
+class FileLock:
+    """An advisory, process-wide exclusive lock held on an open file.
+
+    The OS drops it when the process dies (kill -9 included), so it never goes stale.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: object | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            _lock(fh.fileno())
+        except OSError:
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        fh = self._fh
+        self._fh = None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                _unlock(fh.fileno())  # type: ignore[attr-defined]
+            fh.close()  # type: ignore[attr-defined]
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+
+@contextlib.contextmanager
+def hold_lock(path: Path, busy_message: str, hint: str | None = None) -> Iterator[FileLock]:
+    lock = FileLock(path)
+    if not lock.try_acquire():
+        raise AlreadyRunning(busy_message, hint)
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows builds
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

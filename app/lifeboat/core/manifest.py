@@ -1,0 +1,163 @@
+"""The manifest that sits beside every artifact, and the artifact naming scheme.
+
+The files are the truth: a manifest carries everything the catalog needs, so the catalog
+can be rebuilt by reading manifests. See docs/FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lifeboat.core.fsutil import atomic_write_bytes
+
+FORMAT_VERSION = 1
+FULL_SUFFIX = ".sqlite.zst"
+MANIFEST_SUFFIX = ".json"
+PARTIAL_SUFFIX = ".partial"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{8}$")
+STEM_RE = re.compile(
+    r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<ts>\d{8}T\d{6}Z)-(?P<id>[0-9a-f]{8})$"
+)
+REASONS = ("manual", "scheduled", "catch-up", "pre-restore", "pre-migration", "pinned", "other")
+
+
+class ManifestError(ValueError):
+    """A manifest file is unreadable or does not describe a snapshot."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    source: str
+    created_at: datetime
+    artifact: str
+    size: int
+    sha256: str
+    db_size: int
+    page_size: int
+    page_count: int
+    check_mode: str
+    check_result: str
+    sqlite_version: str
+    reason: str
+    protected: bool
+    source_path: str
+    journal_mode: str
+    compression: str
+    lifeboat_version: str
+    duration_s: float
+    format: int = FORMAT_VERSION
+    kind: str = "full"
+    db_sha256: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return snapshot_stem(self.source, self.created_at, self.id)
+
+    @property
+    def manifest_name(self) -> str:
+        return self.stem + MANIFEST_SUFFIX
+
+    def with_protection(self, protected: bool, reason: str | None = None) -> Manifest:
+        return replace(self, protected=protected, reason=reason or self.reason)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["created_at"] = iso_utc(self.created_at)
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Manifest:
+        if not isinstance(data, dict):
+            raise ManifestError("manifest is not a JSON object")
+        fmt = data.get("format")
+        if fmt not in (1, 2):
+            raise ManifestError(f"unknown manifest format {fmt!r}")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values: dict[str, object] = {}
+        for name in known:
+            if name in data:
+                values[name] = data[name]
+        missing = known - set(values) - {"format", "kind", "db_sha256"}
+        if missing:
+            raise ManifestError(f"manifest lacks {', '.join(sorted(missing))}")
+        try:
+            values["created_at"] = parse_iso_utc(str(values["created_at"]))
+        except ValueError as exc:
+            raise ManifestError(f"bad created_at: {exc}") from None
+        if not SNAPSHOT_ID_RE.match(str(values["id"])):
+            raise ManifestError(f"bad snapshot id {values['id']!r}")
+        if not SOURCE_NAME_RE.match(str(values["source"])):
+            raise ManifestError(f"bad source name {values['source']!r}")
+        if not is_plain_name(str(values["artifact"])):
+            raise ManifestError(f"bad artifact name {values['artifact']!r}")
+        for name in ("size", "db_size", "page_size", "page_count"):
+            if not isinstance(values[name], int) or values[name] < 0:  # type: ignore[operator]
+                raise ManifestError(f"bad {name} {values[name]!r}")
+        values["protected"] = bool(values["protected"])
+        values["extra"] = {k: v for k, v in data.items() if k not in known}
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def new_snapshot_id() -> str:
+    return secrets.token_hex(4)
+
+
+def snapshot_stem(source: str, created_at: datetime, snap_id: str) -> str:
+    return f"{source}-{created_at.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}-{snap_id}"
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds: sorts as text in time order."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso_utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name of ours: no separators, no parent references, no control characters."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and not any(ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc}") from None
+    return Manifest.from_dict(data)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    path = folder / manifest.manifest_name
+    atomic_write_bytes(path, manifest.to_json())
+    return path

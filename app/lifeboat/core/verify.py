@@ -1,0 +1,68 @@
+"""Verify a stored artifact: hash, decompress and integrity-check it.
+
+`extract_verified` is the one path every reader takes (verify, restore, export, drills):
+the artifact's SHA-256 must match its manifest, it must decompress whole, and the result
+must pass the integrity check, before anything uses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from lifeboat.core.compress import decompress_file
+from lifeboat.core.dbcheck import check_database
+from lifeboat.core.fsutil import ensure_dir, require_space
+from lifeboat.core.manifest import Manifest
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.errors import CorruptSnapshot
+
+_SPACE_MARGIN = 16 << 20
+
+
+def extract_verified(
+    folder: Path,
+    manifest: Manifest,
+    dest: Path,
+    *,
+    check: str = "full",
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """Decompress the artifact into the new file `dest` and check it; return `dest`.
+
+    Raises CorruptSnapshot (and leaves no `dest`) if anything does not match.
+    """
+    artifact = folder / manifest.artifact
+    if not artifact.is_file():
+        raise CorruptSnapshot(f"snapshot {manifest.id}: its file {artifact} is missing",
+                              "restore from another snapshot (or its remote copy)")
+    ensure_dir(dest.parent, "temp folder")
+    require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
+    try:
+        result = decompress_file(artifact, dest, expected_sha256=manifest.sha256,
+                                 expected_size=manifest.size, progress=progress,
+                                 cancel=cancel)
+        if result.plain_size != manifest.db_size:
+            raise CorruptSnapshot(
+                f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
+                f"manifest says {manifest.db_size}", "use another snapshot")
+        if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
+            raise CorruptSnapshot(f"snapshot {manifest.id}: the database's SHA-256 does not "
+                                  "match its manifest", "use another snapshot")
+        outcome = check_database(dest, check)
+        if not outcome.ok:
+            raise CorruptSnapshot(f"snapshot {manifest.id} fails its integrity check: "
+                                  f"{outcome.summary}", "use another snapshot")
+    except CorruptSnapshot as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        exc.message = f"snapshot {manifest.id} ({manifest.source}) is damaged: " + \
+            exc.message.removeprefix(f"snapshot {manifest.id}: ")
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+    return dest

@@ -1,0 +1,86 @@
+"""Shared fixtures: a private LIFEBOAT_HOME, real databases, a live writer process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.databases import make_db
+
+# Qt tests run without a screen; set before anything imports Qt.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+WRITER = REPO / "tests" / "helpers" / "writer.py"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh LIFEBOAT_HOME for this test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("LIFEBOAT_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return make_db(tmp_path / "notes.db", rows=200)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(home: Path):
+    """Run the CLI in this process: cli('backup', 'notes') -> CliResult."""
+    from lifeboat.cli.main import main
+
+    def run(*args: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+def cli_process(home: Path, *args: str, timeout: float = 120,
+                **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a real process."""
+    env = {**os.environ, "LIFEBOAT_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "lifeboat", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture
+def writer_process() -> Iterator[object]:
+    """Start a writer process on a database: writer_process(path, interval)."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(path: Path, interval: float = 0.005) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(interval)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(timeout=10)
