@@ -1,0 +1,354 @@
+"""The catalog: an index of snapshots, job runs and events in its own SQLite file.
+
+It is only an index: the manifests beside the artifacts are the truth, and
+`rebuild_snapshots` recreates the snapshot rows from them. WAL mode and a busy timeout
+make it safe for the tray, the daemon and CLI commands to use at once; every call opens
+a short transaction on its own connection, so it is safe across threads too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc, utc_now
+from lifeboat.errors import LifeboatError, NotFound
+
+SCHEMA_VERSION = 1
+_SCHEMA = [
+    # version 1
+    """
+    create table snapshots (
+        id text primary key,
+        source text not null,
+        created_at text not null,
+        folder text not null,
+        manifest text not null,
+        protected integer not null default 0,
+        reason text not null,
+        status text not null default 'ok',
+        status_detail text,
+        verified_at text
+    );
+    create index snapshots_by_source on snapshots(source, created_at);
+    create table jobs (
+        id integer primary key autoincrement,
+        kind text not null,
+        source text,
+        trigger text not null,
+        status text not null,
+        queued_at text not null,
+        started_at text,
+        finished_at text,
+        attempt integer not null default 1,
+        error text,
+        snapshot_id text,
+        detail text,
+        pid integer,
+        cancel_requested integer not null default 0
+    );
+    create index jobs_by_source on jobs(source, id);
+    create table events (
+        id integer primary key autoincrement,
+        at text not null,
+        level text not null,
+        source text,
+        message text not null
+    );
+    """,
+]
+
+SNAPSHOT_STATUSES = ("ok", "corrupt", "missing")
+JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped")
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    manifest: Manifest
+    folder: Path
+    status: str
+    status_detail: str | None
+    verified_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def source(self) -> str:
+        return self.manifest.source
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.manifest.artifact
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / self.manifest.manifest_name
+
+    def to_json(self) -> dict[str, object]:
+        m = self.manifest
+        return {
+            "id": m.id,
+            "source": m.source,
+            "created_at": iso_utc(m.created_at),
+            "kind": m.kind,
+            "path": str(self.path),
+            "size": m.size,
+            "db_size": m.db_size,
+            "sha256": m.sha256,
+            "protected": m.protected,
+            "reason": m.reason,
+            "status": self.status,
+            "status_detail": self.status_detail,
+            "verified_at": iso_utc(self.verified_at) if self.verified_at else None,
+            "check": {"mode": m.check_mode, "result": m.check_result},
+            "page_size": m.page_size,
+            "page_count": m.page_count,
+            "sqlite_version": m.sqlite_version,
+            "format": m.format,
+        }
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    kind: str
+    source: str | None
+    trigger: str
+    status: str
+    queued_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempt: int
+    error: str | None
+    snapshot_id: str | None
+    detail: str | None
+    pid: int | None
+    cancel_requested: bool
+
+    def to_json(self) -> dict[str, object]:
+        data = dict(self.__dict__)
+        data["detail"] = json.loads(self.detail) if self.detail else None
+        return data
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._migrate()
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def add_snapshot(self, manifest: Manifest, folder: Path, status: str = "ok") -> None:
+        with self._tx() as db:
+            db.execute(
+                "insert or replace into snapshots(id, source, created_at, folder, manifest,"
+                " protected, reason, status) values (?,?,?,?,?,?,?,?)",
+                (manifest.id, manifest.source, iso_utc(manifest.created_at), str(folder),
+                 manifest.to_json().decode(), int(manifest.protected), manifest.reason,
+                 status),
+            )
+
+    def update_manifest(self, manifest: Manifest) -> None:
+        with self._tx() as db:
+            db.execute("update snapshots set manifest=?, protected=?, reason=? where id=?",
+                       (manifest.to_json().decode(), int(manifest.protected), manifest.reason,
+                        manifest.id))
+
+    def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
+        """Snapshots, newest first."""
+        sql = "select * from snapshots"
+        args: tuple[object, ...] = ()
+        if source is not None:
+            sql += " where source=?"
+            args = (source,)
+        with self._tx() as db:
+            rows = db.execute(sql + " order by created_at desc, id desc", args).fetchall()
+        return [_snapshot_record(r) for r in rows]
+
+    def snapshot(self, ref: str) -> SnapshotRecord:
+        """One snapshot by id or unique id prefix (at least 4 characters)."""
+        ref = ref.strip().lower()
+        if len(ref) < 4 or not all(c in "0123456789abcdef" for c in ref):
+            raise NotFound(f"{ref!r} is not a snapshot id",
+                           "snapshot ids are 8 hex digits; see `lifeboat snapshots`")
+        with self._tx() as db:
+            rows = db.execute("select * from snapshots where id like ? limit 2",
+                              (ref + "%",)).fetchall()
+        if not rows:
+            raise NotFound(f"no snapshot with id {ref}", "see `lifeboat snapshots`")
+        if len(rows) > 1:
+            raise NotFound(f"snapshot id {ref} is ambiguous", "give more of its digits")
+        return _snapshot_record(rows[0])
+
+    def set_status(self, snap_id: str, status: str, detail: str | None,
+                   verified_at: datetime | None = None) -> None:
+        assert status in SNAPSHOT_STATUSES
+        with self._tx() as db:
+            db.execute("update snapshots set status=?, status_detail=?,"
+                       " verified_at=coalesce(?, verified_at) where id=?",
+                       (status, detail, iso_utc(verified_at) if verified_at else None, snap_id))
+
+    def remove_snapshot(self, snap_id: str) -> None:
+        with self._tx() as db:
+            db.execute("delete from snapshots where id=?", (snap_id,))
+
+    def replace_snapshots(self, found: Iterable[tuple[Manifest, Path, str]]) -> None:
+        """Make the snapshot rows exactly `found`; keep verification state of survivors."""
+        with self._tx() as db:
+            old = {r["id"]: r for r in db.execute(
+                "select id, status, status_detail, verified_at from snapshots")}
+            db.execute("delete from snapshots")
+            for manifest, folder, status in found:
+                prev = old.get(manifest.id)
+                keep_prev = prev is not None and status == "ok"
+                db.execute(
+                    "insert or replace into snapshots(id, source, created_at, folder, manifest,"
+                    " protected, reason, status, status_detail, verified_at)"
+                    " values (?,?,?,?,?,?,?,?,?,?)",
+                    (manifest.id, manifest.source, iso_utc(manifest.created_at), str(folder),
+                     manifest.to_json().decode(), int(manifest.protected), manifest.reason,
+                     prev["status"] if keep_prev else status,
+                     prev["status_detail"] if keep_prev else None,
+                     prev["verified_at"] if prev is not None else None),
+                )
+
+    # -- jobs and events ---------------------------------------------------------
+
+    def start_job(self, kind: str, source: str | None, trigger: str, attempt: int = 1,
+                  status: str = "running") -> int:
+        now = iso_utc(utc_now())
+        with self._tx() as db:
+            cur = db.execute(
+                "insert into jobs(kind, source, trigger, status, queued_at, started_at,"
+                " attempt, pid) values (?,?,?,?,?,?,?,?)",
+                (kind, source, trigger, status, now, now if status == "running" else None,
+                 attempt, os.getpid()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def mark_job_running(self, job_id: int) -> None:
+        with self._tx() as db:
+            db.execute("update jobs set status='running', started_at=?, pid=? where id=?",
+                       (iso_utc(utc_now()), os.getpid(), job_id))
+
+    def finish_job(self, job_id: int, status: str, *, error: str | None = None,
+                   snapshot_id: str | None = None, detail: dict[str, object] | None = None
+                   ) -> None:
+        assert status in JOB_STATUSES
+        with self._tx() as db:
+            db.execute(
+                "update jobs set status=?, finished_at=?, error=?, snapshot_id=?,"
+                " detail=coalesce(?, detail) where id=?",
+                (status, iso_utc(utc_now()), error, snapshot_id,
+                 json.dumps(detail) if detail is not None else None, job_id),
+            )
+
+    def jobs(self, limit: int = 50, source: str | None = None) -> list[JobRecord]:
+        sql = "select * from jobs"
+        args: list[object] = []
+        if source is not None:
+            sql += " where source=?"
+            args.append(source)
+        sql += " order by id desc limit ?"
+        args.append(limit)
+        with self._tx() as db:
+            return [_job_record(r) for r in db.execute(sql, args).fetchall()]
+
+    def job(self, job_id: int) -> JobRecord:
+        with self._tx() as db:
+            row = db.execute("select * from jobs where id=?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no job {job_id}", "see `lifeboat jobs`")
+        return _job_record(row)
+
+    def request_cancel(self, job_id: int) -> None:
+        with self._tx() as db:
+            db.execute("update jobs set cancel_requested=1 where id=?", (job_id,))
+
+    def add_event(self, level: str, message: str, source: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("insert into events(at, level, source, message) values (?,?,?,?)",
+                       (iso_utc(utc_now()), level, source, message))
+
+    def events(self, limit: int = 100) -> list[dict[str, object]]:
+        with self._tx() as db:
+            rows = db.execute("select * from events order by id desc limit ?", (limit,))
+            return [dict(r) for r in rows]
+
+    # -- plumbing ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            db.execute("begin immediate")
+            yield db
+            db.execute("commit")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("rollback")
+            raise
+        finally:
+            db.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=15, isolation_level=None,
+                                 check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise LifeboatError(f"cannot open the catalog {self.path}: {exc}",
+                                "check that the folder is writable") from None
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _migrate(self) -> None:
+        db = self._connect()
+        try:
+            db.execute("pragma journal_mode=wal")
+            db.execute("begin immediate")
+            version = int(db.execute("pragma user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise LifeboatError(
+                    f"the catalog {self.path} was written by a newer Lifeboat",
+                    "upgrade Lifeboat, or run `lifeboat catalog rebuild` to recreate it",
+                )
+            for step in range(version, SCHEMA_VERSION):
+                _apply(db, _SCHEMA[step])
+            db.execute(f"pragma user_version={SCHEMA_VERSION}")
+            db.execute("commit")
+        except sqlite3.DatabaseError as exc:
+            raise LifeboatError(f"the catalog {self.path} is unreadable: {exc}",
+                                "move it aside and run `lifeboat catalog rebuild`") from None
+        finally:
+            if db.in_transaction:
+                db.execute("rollback")
+            db.close()
+
+
+def _apply(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _snapshot_record(row: sqlite3.Row) -> SnapshotRecord:
+    manifest = Manifest.from_dict(json.loads(row["manifest"]))
+    verified = row["verified_at"]
+    return SnapshotRecord(manifest=manifest, folder=Path(row["folder"]), status=row["status"],
+                          status_detail=row["status_detail"],
+                          verified_at=parse_iso_utc(verified) if verified else None)
+
+
+def _job_record(row: sqlite3.Row) -> JobRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return JobRecord(**data)
