@@ -1,0 +1,133 @@
+"""`lifeboat backup|snapshots|verify|catalog rebuild`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.errors import LifeboatError
+from lifeboat.service import Service
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    backup = commands.add_parser("backup", parents=[common], help="take a snapshot now")
+    target = backup.add_mutually_exclusive_group(required=True)
+    target.add_argument("name", nargs="?", help="the source to back up")
+    target.add_argument("--all", action="store_true", help="back up every source")
+    backup.set_defaults(handler=cmd_backup)
+
+    snaps = commands.add_parser("snapshots", parents=[common], help="list snapshots")
+    snaps.add_argument("name", nargs="?", help="only this source's snapshots")
+    snaps.set_defaults(handler=cmd_snapshots)
+
+    verify = commands.add_parser("verify", parents=[common],
+                                 help="re-hash, decompress and check snapshots")
+    which = verify.add_mutually_exclusive_group()
+    which.add_argument("id", nargs="?", help="one snapshot id (or unique prefix)")
+    which.add_argument("--all", action="store_true", help="every snapshot (the default)")
+    verify.add_argument("--source", help="only this source's snapshots")
+    verify.add_argument("--check", choices=["quick", "full"],
+                        help="integrity check to run (default: the source's)")
+    verify.set_defaults(handler=cmd_verify)
+
+    catalog = commands.add_parser("catalog", help="maintain the catalog (the index)")
+    actions = catalog.add_subparsers(dest="action", metavar="ACTION", parser_class=type(catalog))
+    rebuild = actions.add_parser("rebuild", parents=[common],
+                                 help="recreate the catalog from the manifests on disk")
+    rebuild.set_defaults(handler=cmd_catalog_rebuild)
+    catalog.set_defaults(handler=lambda a, s, o: (catalog.print_help(), 2)[1])
+
+
+def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
+    names = [s.name for s in service.sources()] if args.all else [args.name]
+    if args.all and not names:
+        out.error("there are no sources to back up", "add one with: lifeboat source add PATH", 2)
+        return 2
+    taken: list[dict[str, object]] = []
+    failed = 0
+    for name in names:
+        bar = out.progress()
+        try:
+            record = service.backup(name, progress=bar)
+        except LifeboatError as exc:
+            if not args.all:
+                raise
+            failed += 1
+            out.error(f"{name}: {exc.message}", exc.hint, exc.exit_code)
+            taken.append({"source": name, "error": exc.message})
+            continue
+        finally:
+            if isinstance(bar, ProgressBar):
+                bar.close()
+        m = record.manifest
+        taken.append(record.to_json())
+        ratio = m.size / m.db_size * 100 if m.db_size else 0
+        out.line(f"{name}: snapshot {m.id} taken in {m.duration_s:.1f} s "
+                 f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.0f}%), "
+                 f"check {m.check_mode}: {m.check_result}")
+        out.line(f"  {record.path}")
+    if out.json_mode:
+        out.json(taken if args.all else taken[0])
+    return 1 if failed else 0
+
+
+def snapshot_row(record: SnapshotRecord) -> list[str]:
+    m = record.manifest
+    flags = "protected" if m.protected else ""
+    return [m.id, m.source, local_time(m.created_at), m.kind, format_bytes(m.size),
+            format_bytes(m.db_size), record.status, m.reason, flags]
+
+
+def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.name:
+        service.source(args.name) if not service.snapshots(args.name) else None
+    records = service.snapshots(args.name)
+    if out.json_mode:
+        out.json([r.to_json() for r in records])
+    elif not records:
+        out.line("no snapshots yet; take one with: lifeboat backup NAME")
+    else:
+        out.table(["ID", "SOURCE", "CREATED", "KIND", "SIZE", "DB SIZE", "STATUS", "REASON",
+                   "FLAGS"], [snapshot_row(r) for r in records])
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.source:
+        service.source(args.source) if not service.snapshots(args.source) else None
+    bar = out.progress()
+    try:
+        results = service.verify(args.id, source=args.source, check=args.check, progress=bar)
+    finally:
+        if isinstance(bar, ProgressBar):
+            bar.close()
+    bad = [r for r in results if not r.ok]
+    if out.json_mode:
+        out.json([r.to_json() for r in results])
+    else:
+        for r in results:
+            m = r.record.manifest
+            if r.ok:
+                out.line(f"ok       {m.id}  {m.source}  {local_time(m.created_at)}")
+            else:
+                out.line(f"{r._status.upper():<8} {m.id}  {m.source}  {r.problem}")
+        if not results:
+            out.line("no snapshots to verify")
+        elif bad:
+            out.err.write(f"error: {len(bad)} of {len(results)} snapshot(s) failed "
+                          "verification\n")
+        else:
+            out.line(f"all {len(results)} snapshot(s) verified")
+    return 1 if bad else 0
+
+
+def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output) -> int:
+    report = service.rebuild_catalog()
+    lines = [f"catalog rebuilt: {report.snapshots} snapshot(s) in {report.folders} folder(s)"]
+    lines += [f"  missing or damaged artifact: {i}" for i in report.missing]
+    lines += [f"  unreadable manifest: {u}" for u in report.unreadable]
+    lines += [f"  removed incomplete artifact: {p}" for p in report.removed_orphans]
+    out.result(report.to_json(), lines)
+    return 0

@@ -1,0 +1,97 @@
+"""`lifeboat source add|list|remove`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lifeboat.cli.output import Output
+from lifeboat.core.config import SourceConfig
+from lifeboat.core.schedule import parse_schedule
+from lifeboat.service import Service
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    source = commands.add_parser("source", help="add, list or remove databases to back up")
+    actions = source.add_subparsers(dest="action", metavar="ACTION",
+                                    parser_class=type(source))
+    source.set_defaults(handler=lambda a, s, o: _usage(source))
+
+    add = actions.add_parser("add", parents=[common], help="start backing up a database")
+    add.add_argument("path", help="the SQLite database file")
+    add.add_argument("--name", help="short name (default: from the file name)")
+    add.add_argument("--dest", help="folder for its snapshots (default: Lifeboat's)")
+    add.add_argument("--schedule", help="e.g. 'every 15m', 'daily 03:00', 'manual'")
+    add.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
+    add.add_argument("--check", choices=["quick", "full"],
+                     help="integrity check of each snapshot (default quick)")
+    add.set_defaults(handler=cmd_add)
+
+    lst = actions.add_parser("list", parents=[common], help="list sources")
+    lst.set_defaults(handler=cmd_list)
+
+    rm = actions.add_parser("remove", parents=[common], help="stop backing up a database")
+    rm.add_argument("name")
+    rm.add_argument("--delete-snapshots", action="store_true",
+                    help="also delete its snapshots (kept by default)")
+    rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(handler=cmd_remove)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
+    config = service.workspace.config()
+    schedule = parse_schedule(source.schedule)
+    return {
+        "name": source.name,
+        "path": str(source.path),
+        "dest": str(service.workspace.snapshot_folder(config, source)),
+        "schedule": source.schedule,
+        "schedule_description": schedule.describe(),
+        "keep": source.keep,
+        "check": source.check,
+    }
+
+
+def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
+    source = service.add_source(args.path, name=args.name, dest=args.dest,
+                                schedule=args.schedule, keep=args.keep, check=args.check)
+    data = source_json(service, source)
+    out.result(data, [f"added source {source.name}: {source.path}",
+                      f"  schedule: {data['schedule_description']}",
+                      f"  snapshots go to {data['dest']}",
+                      f"take the first one now with: lifeboat backup {source.name}"])
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, service: Service, out: Output) -> int:
+    sources = [source_json(service, s) for s in service.sources()]
+    if out.json_mode:
+        out.json(sources)
+    elif not sources:
+        out.line("no sources yet; add one with: lifeboat source add PATH")
+    else:
+        out.table(["NAME", "DATABASE", "SCHEDULE", "KEEP", "SNAPSHOTS IN"],
+                  [[str(s["name"]), str(s["path"]), str(s["schedule"]), str(s["keep"]),
+                    str(s["dest"])] for s in sources])
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, service: Service, out: Output) -> int:
+    service.source(args.name)
+    if args.delete_snapshots and not args.yes:
+        count = len(service.snapshots(args.name))
+        if not out.confirm(f"delete source {args.name} and its {count} snapshot(s)?"):
+            out.error("not confirmed; nothing was deleted",
+                      "add --yes to delete without asking", 2)
+            return 2
+    deleted = service.remove_source(args.name, delete_snapshots=args.delete_snapshots)
+    kept = "" if args.delete_snapshots else "; its snapshots are kept"
+    out.result({"removed": args.name, "deleted_snapshots": deleted},
+               f"removed source {args.name}{kept}" +
+               (f"; deleted {len(deleted)} snapshot(s)" if deleted else ""))
+    return 0

@@ -1,0 +1,72 @@
+"""Entry point: parse the command line, run one command, turn errors into messages.
+
+Exit codes: 0 ok, 1 the operation ran and failed (e.g. corruption found), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from lifeboat import __version__
+from lifeboat.cli import commands_snapshots, commands_sources
+from lifeboat.cli.output import Output
+from lifeboat.errors import LifeboatError
+from lifeboat.logsetup import configure_logging
+from lifeboat.paths import resolve_paths
+from lifeboat.service import Service
+
+log = logging.getLogger("lifeboat.cli")
+
+Handler = Callable[[argparse.Namespace, Service, Output], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as our one-line error (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"hint: see `{self.prog} --help`\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lifeboat", description="Lifeboat keeps SQLite databases safe: "
+                     "online snapshots, checks, retention and restore.")
+    parser.add_argument("--version", action="version", version=f"lifeboat {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands_sources.register(commands, common)
+    commands_snapshots.register(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    out = Output(getattr(args, "json", False))
+    paths = resolve_paths()
+    log_file = configure_logging(paths)
+    try:
+        service = Service()
+        service.workspace.config()  # a broken config file is reported by every command
+        return handler(args, service, out)
+    except LifeboatError as exc:
+        log.info("%s: %s", args.command, exc.message)
+        out.error(exc.message, exc.hint, exc.exit_code)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.error("interrupted", None, 1)
+        return 1
+    except Exception as exc:  # a bug: log the traceback, show one line
+        log.exception("unexpected error in `lifeboat %s`", args.command)
+        out.error(f"unexpected error: {type(exc).__name__}: {exc}",
+                  f"details are in {log_file}", 1)
+        return 1

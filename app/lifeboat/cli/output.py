@@ -1,0 +1,125 @@
+"""How the CLI talks: JSON or text on stdout, errors and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from lifeboat.core.fsutil import format_bytes
+from lifeboat.core.progress import Progress, no_progress
+
+
+class Output:
+    def __init__(self, json_mode: bool, out: TextIO | None = None,
+                 err: TextIO | None = None) -> None:
+        self.json_mode = json_mode
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    def json(self, data: Any) -> None:
+        self.out.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def line(self, text: str = "") -> None:
+        if not self.json_mode:
+            self.out.write(text + "\n")
+
+    def result(self, data: Any, text: str | Sequence[str]) -> None:
+        """Print `data` as JSON in --json mode, else the text line(s)."""
+        if self.json_mode:
+            self.json(data)
+            return
+        for line in [text] if isinstance(text, str) else text:
+            self.out.write(line + "\n")
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        widths = [len(h) for h in headers]
+        for row in rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        self.out.write(fmt.format(*headers).rstrip() + "\n")
+        for row in rows:
+            self.out.write(fmt.format(*row).rstrip() + "\n")
+
+    def warn(self, text: str) -> None:
+        self.err.write(f"warning: {text}\n")
+
+    def error(self, message: str, hint: str | None, exit_code: int) -> None:
+        if self.json_mode:
+            self.json({"error": message, "hint": hint, "exit_code": exit_code})
+        self.err.write(f"error: {message}\n")
+        if hint:
+            self.err.write(f"hint: {hint}\n")
+
+    def progress(self) -> Progress:
+        """A progress bar on a terminal; nothing with --json or when not a tty."""
+        if self.json_mode or not self.err.isatty():
+            return no_progress
+        return ProgressBar(self.err)
+
+    def confirm(self, question: str) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        self.err.write(f"{question} [y/N] ")
+        self.err.flush()
+        answer = sys.stdin.readline().strip().lower()
+        return answer in ("y", "yes")
+
+
+class ProgressBar:
+    """One self-overwriting status line: phase, bar, bytes, rate (10 updates a second)."""
+
+    WIDTH = 28
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.phase = ""
+        self.drawn = False
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase != self.phase:
+            self.phase, self.started = phase, now
+        elif now - self.last_draw < 0.1 and done < total:
+            return
+        self.last_draw = now
+        fraction = min(done / total, 1.0) if total else 0.0
+        filled = int(fraction * self.WIDTH)
+        rate = done / max(now - self.started, 1e-3)
+        line = (f"\r{phase:<11} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                f"{fraction * 100:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  "
+                f"{format_bytes(rate)}/s ")
+        self.stream.write(line)
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r" + " " * 90 + "\r")
+            self.stream.flush()
+
+
+def local_time(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_age(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+__all__ = ["Output", "ProgressBar", "format_bytes", "human_age", "local_time"]

@@ -1,0 +1,52 @@
+"""Events the service and the scheduler emit: plain data, no Qt.
+
+Front ends subscribe with a callback; the GUI forwards them across threads through one
+Qt bridge (gui/bridge.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobQueued:
+    job_id: int
+    kind: str
+    source: str | None
+    trigger: str
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job_id: int
+    kind: str
+    source: str | None
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: int
+    source: str | None
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job_id: int
+    kind: str
+    source: str | None
+    status: str  # ok | failed | cancelled | skipped
+    snapshot_id: str | None = None
+    error: str | None = None
+
+
+Event = JobQueued | JobStarted | JobProgress | JobFinished
+EventSink = Callable[[Event], None]
+
+
+def ignore_event(event: Event) -> None:
+    """An event sink that drops everything."""

@@ -1,0 +1,1 @@
+"""Long operations as jobs: validate cheaply in prepare(), do the slow part in run()."""

@@ -1,0 +1,92 @@
+"""BackupJob: take a snapshot of one source and record it in the catalog."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from lifeboat.core.config import SourceConfig
+from lifeboat.core.dbcopy import CopySettings
+from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
+from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.sqlite_file import probe_database
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+
+log = logging.getLogger(__name__)
+
+
+class BackupJob:
+    kind = "backup"
+
+    def __init__(self, workspace: Workspace, source: str, *, reason: str = "manual",
+                 protect: bool = False) -> None:
+        self.workspace = workspace
+        self.source = source
+        self.reason = reason
+        self.protect = protect
+        self._src: SourceConfig | None = None
+        self._folder: Path | None = None
+
+    def prepare(self) -> None:
+        config = self.workspace.config()
+        src = config.source(self.source)
+        probe_database(src.path)
+        self._folder = ensure_dir(self.workspace.snapshot_folder(config, src),
+                                  "snapshot folder")
+        ensure_dir(self.workspace.temp_dir(config), "temp folder")
+        self._src = src
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        assert self._src is not None and self._folder is not None, "prepare() first"
+        config = self.workspace.config()
+        src, folder = self._src, self._folder
+        temp_dir = self.workspace.temp_dir(config)
+        with hold_lock(folder / FOLDER_LOCK_NAME,
+                       f"a backup of {src.name} is already running",
+                       "wait for it to finish"):
+            remove_leftovers(folder, temp_dir, src.name)
+            request = SnapshotRequest(
+                source=src.name,
+                source_path=src.path,
+                folder=folder,
+                temp_dir=temp_dir,
+                check=src.check,
+                level=config.general.compression_level,
+                reason=self.reason,
+                protected=self.protect,
+                copy=CopySettings(busy_timeout=config.general.busy_timeout),
+                expected_ratio=self._expected_ratio(),
+            )
+            manifest = take_snapshot(request, progress=progress, cancel=cancel)
+            self.workspace.catalog.add_snapshot(manifest, folder)
+        log.info("snapshot %s of %s: %s -> %s in %.1f s", manifest.id, src.name,
+                 format_bytes(manifest.db_size), format_bytes(manifest.size),
+                 manifest.duration_s)
+        return JobOutcome(snapshot_id=manifest.id, result=manifest,
+                          detail={"size": manifest.size, "db_size": manifest.db_size,
+                                  "duration_s": manifest.duration_s})
+
+    def _expected_ratio(self) -> float:
+        for record in self.workspace.catalog.snapshots(self.source):
+            if record.manifest.db_size:
+                return record.manifest.size / record.manifest.db_size
+        return 1.0
+
+
+def remove_leftovers(folder: Path, temp_dir: Path, source: str) -> list[Path]:
+    """Delete what killed runs left behind. Call only while holding the folder's lock."""
+    removed: list[Path] = []
+    candidates = list(folder.glob(f".*{PARTIAL_SUFFIX}"))
+    candidates += list(temp_dir.glob(f"{source}-*.copy.sqlite"))
+    candidates += [p for p in folder.glob(f"*{FULL_SUFFIX}")
+                   if not p.with_name(p.name.removesuffix(FULL_SUFFIX) + ".json").exists()]
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+            log.info("removed leftover of an interrupted run: %s", path)
+    return removed

@@ -1,0 +1,72 @@
+"""VerifyJob: re-hash, decompress and check stored snapshots; record the results."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.manifest import utc_now
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.verify import extract_verified
+from lifeboat.errors import CorruptSnapshot
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    record: SnapshotRecord
+    ok: bool
+    problem: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.record.id, "source": self.record.source, "ok": self.ok,
+                "status": "ok" if self.ok else self._status, "problem": self.problem,
+                "path": str(self.record.path)}
+
+    @property
+    def _status(self) -> str:
+        return "missing" if not self.record.path.exists() else "corrupt"
+
+
+class VerifyJob:
+    kind = "verify"
+
+    def __init__(self, workspace: Workspace, records: list[SnapshotRecord],
+                 source: str | None = None, check: str | None = None) -> None:
+        self.workspace = workspace
+        self.records = records
+        self.source = source
+        self.check = check
+
+    def prepare(self) -> None:
+        self.workspace.temp_dir(self.workspace.config()).mkdir(parents=True, exist_ok=True)
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        config = self.workspace.config()
+        temp_dir = self.workspace.temp_dir(config)
+        results: list[VerifyResult] = []
+        for record in self.records:
+            cancel.check()
+            source = config.sources.get(record.source)
+            mode = self.check or (source.check if source else "full")
+            scratch = temp_dir / f"verify-{record.id}.sqlite"
+            try:
+                extract_verified(record.folder, record.manifest, scratch, check=mode,
+                                 progress=progress, cancel=cancel)
+                scratch.unlink()
+                results.append(VerifyResult(record, True, None))
+                self.workspace.catalog.set_status(record.id, "ok", None, utc_now())
+            except CorruptSnapshot as exc:
+                result = VerifyResult(record, False, exc.message)
+                results.append(result)
+                self.workspace.catalog.set_status(record.id, result._status, exc.message,
+                                                  utc_now())
+                log.warning("verify: %s", exc.message)
+        bad = [r for r in results if not r.ok]
+        return JobOutcome(result=results, status="failed" if bad else "ok",
+                          detail={"checked": len(results), "bad": [r.record.id for r in bad]},
+                          message=f"{len(bad)} damaged snapshot(s)" if bad else "")

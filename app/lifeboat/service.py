@@ -1,0 +1,192 @@
+"""The one façade the CLI, the daemon and the tray use. No Qt here.
+
+Every operation a user can ask for is a method; long ones take a progress callback and a
+cancel token and run as recorded jobs. Errors a user can act on are LifeboatErrors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.config import SourceConfig, source_name, validate_value
+from lifeboat.core.fsutil import FileLock, ensure_dir
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.scan import scan_root
+from lifeboat.core.sqlite_file import open_source, probe_database
+from lifeboat.errors import ConfigError, LifeboatError
+from lifeboat.events import EventSink, ignore_event
+from lifeboat.jobs.backup import BackupJob
+from lifeboat.jobs.base import run_job
+from lifeboat.jobs.verify import VerifyJob, VerifyResult
+from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildReport:
+    snapshots: int = 0
+    folders: int = 0
+    missing: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    removed_orphans: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class Service:
+    def __init__(self, workspace: Workspace | None = None,
+                 on_event: EventSink = ignore_event) -> None:
+        self.workspace = workspace or Workspace()
+        self.on_event = on_event
+
+    # -- sources -------------------------------------------------------------------
+
+    def sources(self) -> list[SourceConfig]:
+        return list(self.workspace.config().sources.values())
+
+    def source(self, name: str) -> SourceConfig:
+        return self.workspace.config().source(name)
+
+    def add_source(self, path: Path | str, *, name: str | None = None,
+                   dest: Path | str | None = None, schedule: str | None = None,
+                   keep: str | None = None, check: str | None = None) -> SourceConfig:
+        db_path = Path(path).expanduser().absolute()
+        probe_database(db_path)
+        open_source(db_path, timeout=5).close()
+        chosen = name if name is not None else default_source_name(db_path)
+        values: dict[str, object] = {}
+        try:
+            source_name(chosen)
+            for key, value in (("schedule", schedule), ("keep", keep), ("check", check)):
+                if value is not None:
+                    values[key] = validate_value("source", key, value)
+            if dest is not None:
+                values["dest"] = validate_value("source", "dest",
+                                                str(Path(dest).expanduser().absolute()))
+        except ValueError as exc:
+            raise ConfigError(str(exc), "see `lifeboat source add --help`") from None
+        with self.workspace.edit_config() as box:
+            config = box[0]
+            if chosen in config.sources:
+                raise ConfigError(
+                    f"a source named {chosen!r} already exists "
+                    f"({config.sources[chosen].path})", "choose another name with --name")
+            for other in config.sources.values():
+                if other.path == db_path:
+                    raise ConfigError(f"{db_path} is already backed up as source "
+                                      f"{other.name!r}", "change that source instead")
+            source = SourceConfig(name=chosen, path=db_path, **values)  # type: ignore[arg-type]
+            ensure_dir(self.workspace.snapshot_folder(config, source), "snapshot folder")
+            box[0] = config.with_source(source)
+        log.info("added source %s (%s)", source.name, source.path)
+        return source
+
+    def remove_source(self, name: str, *, delete_snapshots: bool = False) -> list[str]:
+        """Forget a source; its snapshots stay unless `delete_snapshots`."""
+        deleted: list[str] = []
+        with self.workspace.edit_config() as box:
+            config = box[0]
+            config.source(name)
+            if delete_snapshots:
+                for record in self.workspace.catalog.snapshots(name):
+                    self._delete_snapshot_files(record)
+                    deleted.append(record.id)
+            box[0] = config.without_source(name)
+        log.info("removed source %s (deleted %d snapshots)", name, len(deleted))
+        return deleted
+
+    # -- snapshots -----------------------------------------------------------------
+
+    def backup(self, name: str, *, reason: str = "manual", protect: bool = False,
+               trigger: str = "manual", progress: Progress = no_progress,
+               cancel: CancelToken | None = None) -> SnapshotRecord:
+        job = BackupJob(self.workspace, name, reason=reason, protect=protect)
+        outcome = run_job(job, self.workspace.catalog, trigger=trigger, progress=progress,
+                          cancel=cancel, on_event=self.on_event)
+        assert outcome.snapshot_id is not None
+        return self.workspace.catalog.snapshot(outcome.snapshot_id)
+
+    def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
+        return self.workspace.catalog.snapshots(source)
+
+    def snapshot(self, ref: str) -> SnapshotRecord:
+        return self.workspace.catalog.snapshot(ref)
+
+    def verify(self, ref: str | None = None, *, source: str | None = None,
+               check: str | None = None, progress: Progress = no_progress,
+               cancel: CancelToken | None = None) -> list[VerifyResult]:
+        records = [self.snapshot(ref)] if ref is not None else self.snapshots(source)
+        if ref is not None:
+            source = records[0].source
+        job = VerifyJob(self.workspace, records, source=source, check=check)
+        outcome = run_job(job, self.workspace.catalog, progress=progress, cancel=cancel,
+                          on_event=self.on_event)
+        return list(outcome.result)  # type: ignore[call-overload]
+
+    def rebuild_catalog(self) -> RebuildReport:
+        """Recreate the catalog's snapshot rows from the manifests on disk."""
+        config = self.workspace.config()
+        report = RebuildReport()
+        found = []
+        for root in self.workspace.snapshot_roots(config):
+            for scan in scan_root(root):
+                report.folders += 1
+                for manifest, status in scan.found:
+                    found.append((manifest, scan.folder, status))
+                    if status != "ok":
+                        report.missing.append(manifest.id)
+                report.unreadable += [f"{p}: {why}" for p, why in scan.unreadable]
+                report.removed_orphans += self._remove_orphans(scan.folder, scan.orphans)
+        unique = {m.id: (m, folder, status) for m, folder, status in found}
+        self.workspace.catalog.replace_snapshots(unique.values())
+        report.snapshots = len(unique)
+        return report
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _remove_orphans(self, folder: Path, orphans: list[Path]) -> list[str]:
+        """Artifacts without a manifest are incomplete runs; remove them if no run is live."""
+        if not orphans:
+            return []
+        lock = FileLock(folder / FOLDER_LOCK_NAME)
+        if not lock.try_acquire():
+            return []
+        removed = []
+        try:
+            for path in orphans:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(str(path))
+        finally:
+            lock.release()
+        return removed
+
+    def _delete_snapshot_files(self, record: SnapshotRecord) -> None:
+        for path in (record.manifest_path, record.path):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise LifeboatError(f"cannot delete {path}: {exc.strerror}",
+                                    "check the folder's permissions") from None
+        self.workspace.catalog.remove_snapshot(record.id)
+
+
+def default_source_name(path: Path) -> str:
+    """A source name from a database file name: 'My Notes.db' -> 'My-Notes'."""
+    stem = path.name
+    for suffix in (".sqlite3", ".sqlite", ".db3", ".db"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64] or "db"
+    if not name[0].isalnum():
+        name = "db" + name
+    return name
+

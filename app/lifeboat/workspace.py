@@ -1,0 +1,77 @@
+"""One Lifeboat installation's files: settings, catalog and folders, resolved once.
+
+Jobs and the service share it. The config is re-read on every `config()` call because
+another process (the tray, a CLI command) may have changed it; changes go through
+`edit_config()`, which serialises writers across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from lifeboat.core.catalog import Catalog
+from lifeboat.core.config import Config, SourceConfig, load_config, save_config
+from lifeboat.core.fsutil import FileLock
+from lifeboat.errors import AlreadyRunning
+from lifeboat.paths import LifeboatPaths, resolve_paths
+
+FOLDER_LOCK_NAME = ".lifeboat.lock"
+
+
+class Workspace:
+    def __init__(self, paths: LifeboatPaths | None = None) -> None:
+        self.paths = paths or resolve_paths()
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.paths.catalog_file)
+        return self._catalog
+
+    def config(self) -> Config:
+        return load_config(self.paths.config_file)
+
+    @contextlib.contextmanager
+    def edit_config(self, timeout: float = 10.0) -> Iterator[list[Config]]:
+        """Read-modify-write the config under a lock: put the new Config in box[0]."""
+        lock = FileLock(self.paths.config_file.with_name(".config.lock"))
+        deadline = time.monotonic() + timeout
+        while not lock.try_acquire():
+            if time.monotonic() > deadline:
+                raise AlreadyRunning("another Lifeboat process is changing the settings",
+                                     "try again in a moment")
+            time.sleep(0.05)
+        try:
+            original = self.config()
+            box = [original]
+            yield box
+            if box[0] is not original:
+                save_config(box[0])
+        finally:
+            lock.release()
+
+    def snapshot_root(self, config: Config, source: SourceConfig | None = None) -> Path:
+        if source is not None and source.dest is not None:
+            return source.dest
+        return config.general.snapshot_dir or self.paths.snapshot_dir
+
+    def snapshot_folder(self, config: Config, source: SourceConfig) -> Path:
+        return self.snapshot_root(config, source) / source.name
+
+    def temp_dir(self, config: Config) -> Path:
+        return config.general.temp_dir or self.paths.temp_dir
+
+    def snapshot_roots(self, config: Config) -> list[Path]:
+        """Every folder that may hold snapshot folders: defaults, sources' and catalog's."""
+        roots = [self.snapshot_root(config)]
+        roots += [self.snapshot_root(config, s) for s in config.sources.values()]
+        roots += [r.folder.parent for r in self.catalog.snapshots()]
+        unique: list[Path] = []
+        for root in roots:
+            if root not in unique:
+                unique.append(root)
+        return unique
