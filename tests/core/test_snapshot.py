@@ -80,11 +80,19 @@ def test_page_sizes_survive(tmp_path: Path, page_size: int):
 def test_rollback_copy_never_livelocks_under_constant_writes(tmp_path: Path, writer_process):
     db = make_db(tmp_path / "busy.db", rows=20000, payload=400, wal=False)
     writer_process(db, 0.0)
-    settings = CopySettings(step_pages=8, stepped_deadline=0.5, max_restarts=2)
+    committed = max_id(db)
+    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=0.5,
+                            max_restarts=2)
     result = copy_database(db, tmp_path / "copy.db", settings=settings)
-    assert result.strategy in ("stepped+final-pass", "stepped")
-    with sqlite3.connect(tmp_path / "copy.db") as conn:
+    assert result.strategy == "stepped+final-pass"
+    assert result.restarts >= 1
+    conn = sqlite3.connect(tmp_path / "copy.db")
+    try:
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("select count(*) from items where id <= ?",
+                            (committed,)).fetchone()[0] == committed
+    finally:
+        conn.close()
 
 
 def test_locked_source_times_out_with_clear_error(tmp_path: Path, db: Path):

@@ -20,6 +20,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,23 +77,26 @@ def copy_database(
     try:
         src.execute(f"pragma mmap_size={int(settings.mmap_size)}")
         wal = str(src.execute("pragma journal_mode").fetchone()[0]).lower() == "wal"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(dest)
-        out = sqlite3.connect(dest, isolation_level=None, check_same_thread=False)
-        try:
-            # The copy is ours alone and rewritten on failure: no journal, no syncs
-            # while copying (the artifact is fsynced later, compressed).
-            out.execute("pragma journal_mode=OFF")
-            out.execute("pragma synchronous=OFF")
-            strategy, restarts = _run_backup(src, out, wal, settings, progress, cancel)
-            # The header still says WAL if the source was; make the copy standalone.
-            mode = out.execute("pragma journal_mode=DELETE").fetchone()[0]
-            if str(mode).lower() != "delete":
-                raise OperationFailed(f"could not make the copy standalone (mode {mode})")
-            page_size = int(out.execute("pragma page_size").fetchone()[0])
-            page_count = int(out.execute("pragma page_count").fetchone()[0])
-        finally:
-            out.close()
+        if wal:
+            strategy, restarts = "wal-read-transaction", 0
+            page_size, page_count = _into_new_file(
+                dest, lambda out: _held_copy(src, out, settings, progress, cancel))
+        else:
+            try:
+                restarts = 0
+
+                def stepped(out: sqlite3.Connection) -> None:
+                    nonlocal restarts
+                    restarts = _backup(src, out, settings.step_pages, settings, progress,
+                                       cancel, stepped=True)
+
+                page_size, page_count = _into_new_file(dest, stepped)
+                strategy = "stepped"
+            except _FinalPassNeeded as exc:
+                # The abandoned attempt cannot be rolled back (no journal): start afresh.
+                strategy, restarts = "stepped+final-pass", int(str(exc))
+                page_size, page_count = _into_new_file(
+                    dest, lambda out: _held_copy(src, out, settings, progress, cancel))
     except sqlite3.DatabaseError as exc:
         raise _explain(source, exc) from None
     finally:
@@ -100,24 +104,25 @@ def copy_database(
     return CopyResult(page_size, page_count, wal, strategy, restarts, time.monotonic() - started)
 
 
-def _run_backup(
-    src: sqlite3.Connection,
-    out: sqlite3.Connection,
-    wal: bool,
-    settings: CopySettings,
-    progress: Progress,
-    cancel: CancelToken,
-) -> tuple[str, int]:
-    if wal:
-        _held_copy(src, out, settings, progress, cancel)
-        return "wal-read-transaction", 0
+def _into_new_file(dest: Path, copy: Callable[[sqlite3.Connection], None]) -> tuple[int, int]:
+    """Run `copy` into a brand-new `dest` and make it standalone; return page size, count."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(dest)
+    out = sqlite3.connect(dest, isolation_level=None, check_same_thread=False)
     try:
-        restarts = _backup(src, out, settings.step_pages, settings, progress, cancel,
-                           stepped=True)
-        return "stepped", restarts
-    except _FinalPassNeeded as exc:
-        _held_copy(src, out, settings, progress, cancel)
-        return "stepped+final-pass", int(str(exc))
+        # The copy is ours alone and rewritten on failure: no journal and no syncs while
+        # copying (the artifact made from it is fsynced).
+        out.execute("pragma journal_mode=OFF")
+        out.execute("pragma synchronous=OFF")
+        copy(out)
+        # The header still says WAL if the source was; make the copy standalone.
+        mode = out.execute("pragma journal_mode=DELETE").fetchone()[0]
+        if str(mode).lower() != "delete":
+            raise OperationFailed(f"could not make the copy standalone (mode {mode})")
+        return (int(out.execute("pragma page_size").fetchone()[0]),
+                int(out.execute("pragma page_count").fetchone()[0]))
+    finally:
+        out.close()
 
 
 def _held_copy(

@@ -1,0 +1,106 @@
+"""Shared plumbing for the benchmark scripts: timing, processes, reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+WRITER = BENCH / "writer.py"
+
+
+def lifeboat_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "LIFEBOAT_HOME": str(home)}
+
+
+def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None,
+              shell: bool = False) -> tuple[float, int]:
+    """Run a command; return (wall seconds, peak RSS of the child in KB)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"{cmd!r} failed ({proc.returncode}): {err}")
+    return elapsed, int(usage.ru_maxrss)
+
+
+def warm(path: Path) -> None:
+    """Read a file once so every contender starts from a warm page cache."""
+    with open(path, "rb") as fh:
+        while fh.read(16 << 20):
+            pass
+
+
+def drop_file(path: Path) -> None:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def need_tools(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"these benchmarks need: {', '.join(missing)}")
+
+
+class WriterProcess:
+    """A writer committing every `interval` seconds; latencies come back on stop()."""
+
+    def __init__(self, db: Path, interval: float, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen([sys.executable, str(WRITER), str(db), str(interval),
+                                      str(out)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self) -> list[tuple[float, float]]:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        rows = [line.split() for line in self.out.read_text().splitlines() if line.strip()]
+        return [(float(a), float(b)) for a, b in rows]
+
+
+def latency_summary(samples: list[tuple[float, float]], start: float, end: float
+                    ) -> dict[str, float]:
+    during = [lat for wall, lat in samples if start <= wall <= end]
+    return {
+        "commits": len(during),
+        "p50_ms": percentile(during, 50) * 1000,
+        "p99_ms": percentile(during, 99) * 1000,
+        "max_ms": max(during, default=float("nan")) * 1000,
+    }
+
+
+def report(name: str, data: dict[str, object]) -> None:
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
+    print(json.dumps(data, indent=2))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started

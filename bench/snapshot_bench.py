@@ -1,0 +1,140 @@
+"""Snapshot benchmark: `lifeboat backup` against `cp` + `zstd -3 -T0` and `sqlite3 .backup`.
+
+Builds (once, cached in bench/out/) a realistic WAL database of --size-mb, warms the page
+cache, then runs each contender --rounds times interleaved and reports medians and the
+ratio lifeboat / (cp + zstd). Then measures a concurrent writer's commit latency (one
+commit every 5 ms) during a snapshot, for a WAL database and for the same database in
+rollback-journal mode, and the peak RSS of the lifeboat process.
+
+Usage: python bench/snapshot_bench.py [--size-mb 1024] [--rounds 3]
+Goals (issue 3): snapshot time <= 1.3x (cp then zstd -3 -T0); writer p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    OUT,
+    WriterProcess,
+    drop_file,
+    latency_summary,
+    lifeboat_env,
+    median,
+    need_tools,
+    report,
+    run_timed,
+    warm,
+)
+from bench.dbgen import build_database
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    need_tools("zstd", "sqlite3", "cp")
+    OUT.mkdir(exist_ok=True)
+    work = OUT / "snapshot"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    cached = OUT / f"bench-{args.size_mb}mb.db"
+    if not cached.exists():
+        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
+        build_database(cached, args.size_mb << 20)
+    db = work / "source.db"
+    shutil.copyfile(cached, db)
+    size = db.stat().st_size
+    home = work / "home"
+    env = lifeboat_env(home)
+    subprocess.run([sys.executable, "-m", "lifeboat", "source", "add", str(db), "--name",
+                    "bench"], env=env, check=True, capture_output=True)
+
+    times: dict[str, list[float]] = {"lifeboat": [], "cp+zstd": [], "sqlite3 .backup": []}
+    rss: list[int] = []
+    for round_no in range(args.rounds):
+        warm(db)
+        copy, packed, dot_backup = work / "cp.db", work / "cp.db.zst", work / "dot.db"
+        t_cp, _ = run_timed(["cp", str(db), str(copy)])
+        t_zstd, _ = run_timed(["zstd", "-3", "-T0", "-q", "-f", str(copy), "-o", str(packed)])
+        times["cp+zstd"].append(t_cp + t_zstd)
+        for p in (copy, packed):
+            p.unlink()
+        warm(db)
+        t_lb, peak = run_timed([sys.executable, "-m", "lifeboat", "backup", "bench"], env=env)
+        times["lifeboat"].append(t_lb)
+        rss.append(peak)
+        warm(db)
+        t_dot, _ = run_timed(["sqlite3", str(db), f".backup {dot_backup}"])
+        times["sqlite3 .backup"].append(t_dot)
+        dot_backup.unlink()
+        print(f"round {round_no + 1}: lifeboat {t_lb:.2f} s, cp+zstd {t_cp + t_zstd:.2f} s "
+              f"(cp {t_cp:.2f}), sqlite3 .backup {t_dot:.2f} s", flush=True)
+    ratios = [lb / base for lb, base in zip(times["lifeboat"], times["cp+zstd"], strict=True)]
+
+    writer = {"wal": writer_latency(db, env, work, "bench", "wal")}
+    rollback = work / "rollback.db"
+    with sqlite3.connect(db) as src, sqlite3.connect(rollback) as dst:
+        src.backup(dst)
+        dst.execute("pragma journal_mode=delete")
+    subprocess.run([sys.executable, "-m", "lifeboat", "source", "add", str(rollback),
+                    "--name", "rollback"], env=env, check=True, capture_output=True)
+    writer["rollback"] = writer_latency(rollback, env, work, "rollback", "rollback")
+    drop_file(rollback)
+
+    report("snapshot_bench", {
+        "database_bytes": size,
+        "rounds": args.rounds,
+        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "ratio_lifeboat_over_cp_zstd": {"median": round(median(ratios), 3),
+                                        "per_round": [round(r, 3) for r in ratios]},
+        "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
+        "writer_every_5ms": writer,
+    })
+
+
+def writer_latency(db: Path, env: dict[str, str], work: Path, name: str, label: str
+                   ) -> dict[str, object]:
+    """Commit latency of a writer (every 5 ms) idle and during one snapshot of `name`."""
+    warm(db)
+    writer = WriterProcess(db, 0.005, work / f"writer-{label}.txt")
+    try:
+        time.sleep(1.0)
+        idle_start = time.time() - 1.0
+        idle_end = time.time()
+        started = time.time()
+        took, _ = run_timed([sys.executable, "-m", "lifeboat", "backup", name], env=env)
+        ended = time.time()
+        time.sleep(0.5)
+    finally:
+        samples = writer.stop()
+    strategy = _last_strategy(env, name)
+    return {"snapshot_seconds": round(took, 3), "copy_strategy": strategy,
+            "idle": latency_summary(samples, idle_start, idle_end),
+            "during_snapshot": latency_summary(samples, started, ended)}
+
+
+def _last_strategy(env: dict[str, str], name: str) -> str:
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "lifeboat", "snapshots", name, "--json"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    path = Path(json.loads(out)[0]["path"])
+    manifest = json.loads(path.with_name(path.name.replace(".sqlite.zst", ".json"))
+                          .read_text())
+    return str(manifest.get("copy_strategy"))
+
+
+if __name__ == "__main__":
+    main()

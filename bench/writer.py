@@ -1,0 +1,43 @@
+"""A writer process for the benchmarks: one small transaction every INTERVAL seconds.
+
+Usage: python writer.py DB INTERVAL OUT. On SIGTERM it writes "start_time latency" lines
+(wall-clock seconds) for every commit to OUT, so the benchmark can pick the commits
+that happened during a snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+
+def main() -> None:
+    path, interval, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute("create table if not exists writer_log(id integer primary key, at real, "
+                 "payload blob)")
+    samples: list[tuple[float, float]] = []
+    running = True
+
+    def stop(*_: object) -> None:
+        nonlocal running
+        running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    print("ready", flush=True)
+    while running:
+        wall = time.time()
+        started = time.perf_counter()
+        conn.execute("insert into writer_log(at, payload) values (?, ?)",
+                     (wall, os.urandom(100)))
+        samples.append((wall, time.perf_counter() - started))
+        time.sleep(interval)
+    with open(out, "w") as fh:
+        fh.writelines(f"{w:.6f} {lat:.6f}\n" for w, lat in samples)
+
+
+if __name__ == "__main__":
+    main()
