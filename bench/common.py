@@ -22,11 +22,17 @@ def lifeboat_env(home: Path) -> dict[str, str]:
 
 
 def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None,
-              shell: bool = False) -> tuple[float, int]:
-    """Run a command; return (wall seconds, peak RSS of the child in KB)."""
+              shell: bool = False, memory: dict[str, int] | None = None) -> tuple[float, int]:
+    """Run a command; return (wall seconds, peak RSS of the child in KB).
+
+    With `memory`, also sample the child's anonymous memory (RssAnon: what it really
+    takes from RAM, without file pages it maps) every 20 ms into memory["anon_kb"].
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    if memory is not None:
+        memory["anon_kb"] = max(memory.get("anon_kb", 0), _sample_anon(proc))
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -34,6 +40,22 @@ def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None,
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"{cmd!r} failed ({proc.returncode}): {err}")
     return elapsed, int(usage.ru_maxrss)
+
+
+def _sample_anon(proc: subprocess.Popen[bytes]) -> int:
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while True:
+        try:
+            text = status.read_text()
+        except OSError:
+            return peak
+        if "State:\tZ" in text:
+            return peak
+        for line in text.splitlines():
+            if line.startswith("RssAnon:"):
+                peak = max(peak, int(line.split()[1]))
+        time.sleep(0.02)
 
 
 def warm(path: Path) -> None:

@@ -62,6 +62,7 @@ def main() -> None:
 
     times: dict[str, list[float]] = {"lifeboat": [], "cp+zstd": [], "sqlite3 .backup": []}
     rss: list[int] = []
+    memory: dict[str, int] = {}
     for round_no in range(args.rounds):
         warm(db)
         copy, packed, dot_backup = work / "cp.db", work / "cp.db.zst", work / "dot.db"
@@ -71,7 +72,8 @@ def main() -> None:
         for p in (copy, packed):
             p.unlink()
         warm(db)
-        t_lb, peak = run_timed([sys.executable, "-m", "lifeboat", "backup", "bench"], env=env)
+        t_lb, peak = run_timed([sys.executable, "-m", "lifeboat", "backup", "bench"], env=env,
+                               memory=memory)
         times["lifeboat"].append(t_lb)
         rss.append(peak)
         warm(db)
@@ -100,6 +102,7 @@ def main() -> None:
         "ratio_lifeboat_over_cp_zstd": {"median": round(median(ratios), 3),
                                         "per_round": [round(r, 3) for r in ratios]},
         "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
+        "lifeboat_peak_anon_rss_mb": round(memory.get("anon_kb", 0) / 1024, 1),
         "writer_every_5ms": writer,
     })
 

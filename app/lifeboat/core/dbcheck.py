@@ -27,7 +27,7 @@ class CheckResult:
         return "; ".join(self.problems[:3]) + more
 
 
-def check_database(path: Path, mode: str = "quick", mmap_size: int = 1 << 30) -> CheckResult:
+def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> CheckResult:
     """Run `pragma quick_check` (mode quick) or `integrity_check` (mode full)."""
     if mode not in _PRAGMAS:
         raise ValueError(f"unknown check mode {mode!r}")

@@ -7,8 +7,9 @@ Spec: `last=N, hourly=N, daily=N, weekly=N, monthly=N, yearly=N, within=DURATION
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 
 DEFAULT_KEEP = "last=10,daily=7,weekly=4,monthly=12"
 BUCKETS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -82,3 +83,112 @@ def parse_keep(spec: str) -> RetentionPolicy:
             raise KeepSpecError(f"unknown key {key!r} in keep spec; use {names}")
     known = {f.name for f in fields(RetentionPolicy)}
     return RetentionPolicy(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+
+
+# -- applying a policy ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What retention needs to know of one snapshot (plain data, no I/O)."""
+
+    id: str
+    created_at: datetime
+    protected: bool = False
+    good: bool = True  # False: failed verification or its file is missing
+    kind: str = "full"  # full | diff | raw
+    base: str | None = None  # the full snapshot a differential depends on
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    snapshot: SnapshotInfo
+    keep: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return ", ".join(self.reasons)
+
+
+_BUCKET_KEYS: dict[str, Callable[[datetime], tuple[int, ...]]] = {
+    "hourly": lambda t: (t.year, t.month, t.day, t.hour),
+    "daily": lambda t: (t.year, t.month, t.day),
+    "weekly": lambda t: tuple(t.isocalendar()[:2]),
+    "monthly": lambda t: (t.year, t.month),
+    "yearly": lambda t: (t.year,),
+}
+
+
+def apply_policy(
+    snapshots: Sequence[SnapshotInfo],
+    policy: RetentionPolicy,
+    now: datetime,
+    tz: tzinfo | None = None,
+) -> list[Decision]:
+    """Decide, for one source's snapshots, which to keep and which to forget, and why.
+
+    Like restic's `forget`: each bucket keeps the newest snapshot of each of its last N
+    periods that have one (periods in local time, or `tz`); a snapshot kept by any rule
+    is kept; `within` keeps every snapshot taken in that span before `now`. Protected
+    snapshots are always kept and fill no bucket; damaged ones fill no bucket and are
+    forgotten; a base is kept while a kept differential needs it;
+    and at least one snapshot is always kept. Result: newest first.
+    """
+    ordered = sorted(snapshots, key=lambda s: (s.created_at, s.id), reverse=True)
+    reasons: dict[str, list[str]] = {s.id: [] for s in ordered}
+    for snap in ordered:
+        if snap.protected:
+            reasons[snap.id].append("protected")
+    counted = [s for s in ordered if s.good and not s.protected and s.kind != "raw"]
+    for snap in counted[: policy.last]:
+        reasons[snap.id].append(f"last {policy.last}")
+    for bucket, key_of in _BUCKET_KEYS.items():
+        limit = getattr(policy, bucket)
+        if not limit:
+            continue
+        last_key: tuple[int, ...] | None = None
+        filled = 0
+        for snap in counted:
+            key = key_of(snap.created_at.astimezone(tz))
+            if key == last_key:
+                continue
+            last_key = key
+            filled += 1
+            if filled > limit:
+                break
+            reasons[snap.id].append(f"{bucket} {filled}/{limit}")
+    if policy.within is not None:
+        horizon = now - policy.within
+        for snap in counted:
+            if snap.created_at >= horizon:
+                reasons[snap.id].append(f"within {policy.within_text}")
+    if not any(reasons[s.id] for s in counted) and ordered:
+        newest = counted[0] if counted else next(
+            (s for s in ordered if not s.protected), None)
+        if newest is not None:
+            reasons[newest.id].append("only remaining snapshot")
+    _keep_bases(ordered, reasons)
+    decisions = []
+    for snap in ordered:
+        why = reasons[snap.id]
+        if not why and not snap.good:
+            decisions.append(Decision(snap, False, ("damaged: not a good copy",)))
+        else:
+            decisions.append(Decision(snap, bool(why), tuple(why) or ("not kept by any rule",)))
+    return decisions
+
+
+def _keep_bases(ordered: Sequence[SnapshotInfo], reasons: dict[str, list[str]]) -> None:
+    dependents: dict[str, int] = {}
+    for snap in ordered:
+        if snap.base and reasons[snap.id]:
+            dependents[snap.base] = dependents.get(snap.base, 0) + 1
+    for base, count in dependents.items():
+        if base in reasons:
+            noun = "snapshot" if count == 1 else "snapshots"
+            reasons[base].append(f"base of {count} kept {noun}")
+
+
+def freed_bytes(decisions: Sequence[Decision]) -> int:
+    return sum(d.snapshot.size for d in decisions if not d.keep)
