@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,37 +91,65 @@ def compress_file(
     observer: BlockObserver | None = None,
     hash_plain: bool = True,
 ) -> CompressResult:
-    """Compress `source` into the new file `dest` (fsynced).
+    """Compress the file `source` into the new file `dest` (fsynced)."""
+    total = os.path.getsize(source)
+    with open(source, "rb", buffering=0) as fin:
+        result = compress_blocks(read_blocks(fin), dest, size=total, level=level,
+                                 threads=threads, progress=progress, cancel=cancel,
+                                 observer=observer, hash_plain=hash_plain)
+    if result.plain_size != total:
+        raise OperationFailed(f"{source} changed size while it was compressed")
+    return result
+
+
+def read_blocks(fin: object, block: int = BLOCK) -> Iterator[memoryview]:
+    """Blocks of a file opened in binary mode, reusing one buffer."""
+    buf = bytearray(block)
+    view = memoryview(buf)
+    while n := fin.readinto(buf):  # type: ignore[attr-defined]
+        yield view[:n]
+
+
+def compress_blocks(
+    blocks: Iterable[memoryview | bytes],
+    dest: Path,
+    *,
+    size: int,
+    level: int = 3,
+    threads: int = -1,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+    observer: BlockObserver | None = None,
+    hash_plain: bool = True,
+) -> CompressResult:
+    """Compress `size` bytes given as blocks into the new file `dest` (fsynced).
 
     The compressed output is always hashed (SHA-256); the plain input too unless
-    `hash_plain` is false (then `plain_sha256` is empty).
+    `hash_plain` is false (then `plain_sha256` is empty). On any error or cancel, `dest`
+    is removed.
     """
     cancel = cancel or CancelToken()
-    total = os.path.getsize(source)
     out_digest = hashlib.sha256()
     in_digest = hashlib.sha256()
     cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True,
                                     write_content_size=True)
-    buf = bytearray(BLOCK)
-    view = memoryview(buf)
     done = 0
     try:
-        with open(source, "rb", buffering=0) as fin, open(dest, "xb") as fout:
+        with open(dest, "xb") as fout:
             sink = _HashingSink(fout, out_digest)
             # Not a `with` block: on an error the frame must not be finished.
-            writer = cctx.stream_writer(sink, size=total, closefd=False)
-            while n := fin.readinto(buf):
-                block = view[:n]
+            writer = cctx.stream_writer(sink, size=size, closefd=False)
+            for block in blocks:
                 if hash_plain:
                     in_digest.update(block)
                 if observer is not None:
-                    observer(block)
+                    observer(memoryview(block))
                 writer.write(block)
-                done += n
-                progress("compress", done, total)
+                done += len(block)
+                progress("compress", done, size)
                 cancel.check()
-            if done != total:
-                raise OperationFailed(f"{source} changed size while it was compressed")
+            if done != size:
+                raise OperationFailed(f"expected {size} bytes to compress, got {done}")
             writer.flush(zstandard.FLUSH_FRAME)
             fout.flush()
             os.fsync(fout.fileno())
