@@ -9,19 +9,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig, source_name, validate_value
 from lifeboat.core.fsutil import FileLock, ensure_dir
+from lifeboat.core.manifest import write_manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.scan import scan_root
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.errors import ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import run_job
+from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
+from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
@@ -96,7 +100,7 @@ class Service:
             config.source(name)
             if delete_snapshots:
                 for record in self.workspace.catalog.snapshots(name):
-                    self._delete_snapshot_files(record)
+                    delete_snapshot(self.workspace, record)
                     deleted.append(record.id)
             box[0] = config.without_source(name)
         log.info("removed source %s (deleted %d snapshots)", name, len(deleted))
@@ -104,14 +108,85 @@ class Service:
 
     # -- snapshots -----------------------------------------------------------------
 
+    def update_source(self, name: str, **changes: object) -> SourceConfig:
+        """Change a source's settings (schedule, keep, check, dest, prune)."""
+        clean: dict[str, object] = {}
+        try:
+            for key, value in changes.items():
+                if value is None:
+                    continue
+                if key == "dest":
+                    value = str(Path(str(value)).expanduser().absolute())
+                clean[key] = validate_value("source", key, value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), "see `lifeboat source set --help`") from None
+        with self.workspace.edit_config() as box:
+            source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
+            ensure_dir(self.workspace.snapshot_folder(box[0], source), "snapshot folder")
+            box[0] = box[0].with_source(source)
+        return source
+
     def backup(self, name: str, *, reason: str = "manual", protect: bool = False,
                trigger: str = "manual", progress: Progress = no_progress,
                cancel: CancelToken | None = None) -> SnapshotRecord:
+        """Take a snapshot now, then prune the source (unless it opts out)."""
         job = BackupJob(self.workspace, name, reason=reason, protect=protect)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, progress=progress,
                           cancel=cancel, on_event=self.on_event)
         assert outcome.snapshot_id is not None
+        if self.workspace.config().source(name).prune:
+            try:
+                self.prune(name, trigger="after-backup")
+            except LifeboatError as exc:
+                log.warning("pruning %s after its backup failed: %s", name, exc.message)
         return self.workspace.catalog.snapshot(outcome.snapshot_id)
+
+    def restore(self, ref: str, *, to: Path | str | None = None, overwrite: bool = False,
+                progress: Progress = no_progress, cancel: CancelToken | None = None
+                ) -> RestoreOutcome:
+        """Restore a snapshot to `to`, or in place over its source (safety snapshot first)."""
+        record = self.snapshot(ref)
+        job = RestoreJob(self.workspace, record, to=Path(to) if to is not None else None,
+                         overwrite=overwrite)
+        outcome = run_job(job, self.workspace.catalog, progress=progress, cancel=cancel,
+                          on_event=self.on_event)
+        assert isinstance(outcome.result, RestoreOutcome)
+        return outcome.result
+
+    def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
+        """Where a restore would write (checks the request, touches nothing)."""
+        job = RestoreJob(self.workspace, self.snapshot(ref), to=Path(to) if to else None,
+                         overwrite=True)
+        job.prepare()
+        assert job.target is not None
+        return job.target
+
+    def prune(self, source: str, *, dry_run: bool = False, trigger: str = "manual"
+              ) -> PrunePlan:
+        job = PruneJob(self.workspace, source, dry_run=dry_run)
+        outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.on_event)
+        assert isinstance(outcome.result, PrunePlan)
+        return outcome.result
+
+    def retention_preview(self, source: str, keep: str) -> PrunePlan:
+        """What a draft keep spec would keep and delete now (for the settings dialog)."""
+        try:
+            policy = parse_keep(keep)
+        except KeepSpecError as exc:
+            raise ConfigError(str(exc), "fix the keep spec") from None
+        return plan_prune(self.snapshots(source), source, policy)
+
+    def set_protected(self, ref: str, protected: bool, reason: str | None = None
+                      ) -> SnapshotRecord:
+        """Pin (protect) or unpin a snapshot; the manifest on disk is updated first."""
+        record = self.snapshot(ref)
+        if record.manifest.kind == "raw" and not protected:
+            raise LifeboatError("raw safety copies stay protected",
+                                "delete it by hand if you are sure")
+        manifest = record.manifest.with_protection(protected, reason)
+        write_manifest(record.folder, manifest)
+        self.workspace.catalog.update_manifest(manifest)
+        return self.snapshot(record.id)
 
     def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
         return self.workspace.catalog.snapshots(source)
@@ -168,14 +243,6 @@ class Service:
             lock.release()
         return removed
 
-    def _delete_snapshot_files(self, record: SnapshotRecord) -> None:
-        for path in (record.manifest_path, record.path):
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                raise LifeboatError(f"cannot delete {path}: {exc.strerror}",
-                                    "check the folder's permissions") from None
-        self.workspace.catalog.remove_snapshot(record.id)
 
 
 def default_source_name(path: Path) -> str:

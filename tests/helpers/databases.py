@@ -40,3 +40,35 @@ def max_id(path: Path, table: str = "items") -> int:
         return int(conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0])
     finally:
         conn.close()
+
+
+def db_content(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows (in rowid order) and the schema, to compare two databases.
+
+    Opened as an application would (read-write), so a hot journal is rolled back.
+    """
+    conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "select name from sqlite_master where type='table' order by name")]
+        content: dict[str, list[tuple[object, ...]]] = {
+            "__schema__": conn.execute(
+                "select type, name, sql from sqlite_master order by name").fetchall()}
+        for table in tables:
+            content[table] = conn.execute(f'select * from "{table}" order by rowid').fetchall()
+        return content
+    finally:
+        conn.close()
+
+
+def integrity(path: Path) -> str:
+    conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+    try:
+        return str(conn.execute("pragma integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def content_digest(path: Path) -> str:
+    """One hash of a database's schema and rows (see db_content)."""
+    return hashlib.sha256(repr(sorted(db_content(path).items())).encode()).hexdigest()

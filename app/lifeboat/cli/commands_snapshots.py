@@ -16,6 +16,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     target = backup.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="the source to back up")
     target.add_argument("--all", action="store_true", help="back up every source")
+    backup.add_argument("--protect", action="store_true",
+                        help="protect this snapshot: retention never prunes it")
+    backup.add_argument("--reason", choices=["manual", "pre-migration", "pinned", "other"],
+                        default=None, help="why it is taken (default manual)")
     backup.set_defaults(handler=cmd_backup)
 
     snaps = commands.add_parser("snapshots", parents=[common], help="list snapshots")
@@ -50,7 +54,8 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
     for name in names:
         bar = out.progress()
         try:
-            record = service.backup(name, progress=bar)
+            record = service.backup(name, progress=bar, protect=args.protect,
+                                    reason=args.reason or "manual")
         except LifeboatError as exc:
             if not args.all:
                 raise

@@ -27,6 +27,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                      help="integrity check of each snapshot (default quick)")
     add.set_defaults(handler=cmd_add)
 
+    change = actions.add_parser("set", parents=[common], help="change a source's settings")
+    change.add_argument("name")
+    change.add_argument("--dest", help="folder for its snapshots")
+    change.add_argument("--schedule", help="e.g. 'every 15m', 'daily 03:00', 'manual'")
+    change.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
+    change.add_argument("--check", choices=["quick", "full"])
+    prune = change.add_mutually_exclusive_group()
+    prune.add_argument("--prune", dest="prune", action="store_true", default=None,
+                       help="prune after each backup (the default)")
+    prune.add_argument("--no-prune", dest="prune", action="store_false",
+                       help="never prune automatically")
+    change.set_defaults(handler=cmd_set)
+
     lst = actions.add_parser("list", parents=[common], help="list sources")
     lst.set_defaults(handler=cmd_list)
 
@@ -54,6 +67,7 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "schedule_description": schedule.describe(),
         "keep": source.keep,
         "check": source.check,
+        "prune": source.prune,
     }
 
 
@@ -65,6 +79,17 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
                       f"  schedule: {data['schedule_description']}",
                       f"  snapshots go to {data['dest']}",
                       f"take the first one now with: lifeboat backup {source.name}"])
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
+    source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
+                                   keep=args.keep, check=args.check, prune=args.prune)
+    data = source_json(service, source)
+    out.result(data, [f"updated source {source.name}",
+                      f"  schedule: {data['schedule_description']}",
+                      f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
+                      f"  snapshots go to {data['dest']}"])
     return 0
 
 

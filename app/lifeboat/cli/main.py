@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lifeboat import __version__
-from lifeboat.cli import commands_snapshots, commands_sources
+from lifeboat.cli import commands_restore, commands_snapshots, commands_sources
 from lifeboat.cli.output import Output
 from lifeboat.errors import LifeboatError
 from lifeboat.logsetup import configure_logging
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands_sources.register(commands, common)
     commands_snapshots.register(commands, common)
+    commands_restore.register(commands, common)
     return parser
 
 

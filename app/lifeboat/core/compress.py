@@ -1,4 +1,4 @@
-"""Streaming zstd compression and decompression with SHA-256 in the same pass.
+"""Streaming zstd compression with SHA-256 in the same pass (decompress.py: the way back).
 
 Memory stays bounded whatever the file size: data moves in fixed-size blocks. The
 compressed stream is a standard zstd frame (with content size and checksum), so stock
@@ -18,7 +18,7 @@ import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import CorruptSnapshot, OperationFailed
+from lifeboat.errors import OperationFailed
 
 BLOCK = 4 << 20
 
@@ -28,14 +28,6 @@ BlockObserver = Callable[[memoryview], None]
 
 @dataclass(frozen=True)
 class CompressResult:
-    size: int
-    sha256: str
-    plain_size: int
-    plain_sha256: str
-
-
-@dataclass(frozen=True)
-class DecompressResult:
     size: int
     sha256: str
     plain_size: int
@@ -166,115 +158,3 @@ def compress_blocks(
         raise
     plain_sha = in_digest.hexdigest() if hash_plain else ""
     return CompressResult(sink.count, out_digest.hexdigest(), done, plain_sha)
-
-
-def decompress_file(
-    source: Path,
-    dest: Path | None,
-    *,
-    expected_sha256: str | None = None,
-    expected_size: int | None = None,
-    progress: Progress = no_progress,
-    cancel: CancelToken | None = None,
-    observer: BlockObserver | None = None,
-) -> DecompressResult:
-    """Decompress `source` into the new file `dest` (fsynced), or nowhere, to check it.
-
-    The compressed bytes are hashed on the way in; a mismatch with `expected_sha256`, a
-    frame that does not decompress or ends early raises CorruptSnapshot and `dest` is
-    removed. Output is produced in bounded blocks, however well the data compressed.
-    """
-    cancel = cancel or CancelToken()
-    total = os.path.getsize(source)
-    if expected_size is not None and total != expected_size:
-        raise CorruptSnapshot(
-            f"{source.name} has {total} bytes, its manifest says {expected_size}",
-            "the file is truncated or damaged; use another snapshot",
-        )
-    out_digest = hashlib.sha256()
-    written = 0
-    fout = None
-    try:
-        with open(source, "rb") as raw:
-            reader = _HashingReader(raw, progress, total, cancel)
-            expected_plain = _content_size(raw, source)
-            if dest is not None:
-                fout = open(dest, "xb")  # noqa: SIM115 - closed below on every path
-            stream = zstandard.ZstdDecompressor().stream_reader(reader, read_size=1 << 20)
-            while True:
-                try:
-                    block = stream.read(BLOCK)
-                except zstandard.ZstdError as exc:
-                    raise CorruptSnapshot(f"{source.name} does not decompress: {exc}",
-                                          "the file is damaged; use another snapshot") from None
-                if not block:
-                    break
-                out_digest.update(block)
-                if observer is not None:
-                    observer(memoryview(block))
-                if fout is not None:
-                    fout.write(block)
-                written += len(block)
-                cancel.check()
-            reader.drain()
-        if written != expected_plain:
-            raise CorruptSnapshot(f"{source.name} is truncated: {written} of {expected_plain} "
-                                  "bytes decompress", "the file is damaged; use another snapshot")
-        if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
-            raise CorruptSnapshot(f"{source.name}: SHA-256 does not match its manifest",
-                                  "the file is damaged; use another snapshot")
-        if fout is not None:
-            fout.flush()
-            os.fsync(fout.fileno())
-            fout.close()
-    except BaseException as exc:
-        if fout is not None:
-            fout.close()
-            with contextlib.suppress(OSError):
-                os.unlink(dest)  # type: ignore[arg-type]
-        if isinstance(exc, OSError) and is_disk_full(exc):
-            raise OperationFailed(f"disk full while decompressing {source.name}",
-                                  "free some space and try again") from None
-        raise
-    return DecompressResult(total, reader.hexdigest(), written, out_digest.hexdigest())
-
-
-def _content_size(raw: object, source: Path) -> int:
-    head = raw.read(18)  # type: ignore[attr-defined]
-    raw.seek(0)  # type: ignore[attr-defined]
-    try:
-        size = zstandard.frame_content_size(head)
-    except zstandard.ZstdError:
-        raise CorruptSnapshot(f"{source.name} is not a zstd file",
-                              "the file is damaged; use another snapshot") from None
-    if size < 0:
-        raise CorruptSnapshot(f"{source.name} does not record its content size",
-                              "it was not written by Lifeboat")
-    return int(size)
-
-
-class _HashingReader:
-    """A file-like source that hashes what is read from it and reports progress."""
-
-    def __init__(self, fh: object, progress: Progress, total: int, cancel: CancelToken):
-        self._fh = fh
-        self._digest = hashlib.sha256()
-        self._progress = progress
-        self._total = total
-        self._cancel = cancel
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)  # type: ignore[attr-defined]
-        self._digest.update(data)
-        self.count += len(data)
-        self._progress("decompress", self.count, self._total)
-        return data
-
-    def drain(self) -> None:
-        """Hash whatever follows the frame, so trailing bytes count as damage."""
-        while self.read(BLOCK):
-            pass
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()

@@ -54,6 +54,12 @@ def _keep(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
@@ -96,6 +102,7 @@ class SourceConfig:
     schedule: str = DEFAULT_SCHEDULE
     keep: str = DEFAULT_KEEP
     check: str = "quick"
+    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class GeneralConfig:
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "path": _path, "dest": _path, "schedule": _schedule, "keep": _keep,
-    "check": _choice(*CHECK_MODES),
+    "check": _choice(*CHECK_MODES), "prune": _bool,
 }
 _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
     "snapshot_dir": _path, "temp_dir": _path,

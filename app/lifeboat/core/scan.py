@@ -48,10 +48,13 @@ def scan_folder(folder: Path) -> FolderScan:
             continue
         manifests.add(stem)
         artifact = folder / manifest.artifact
-        try:
-            status = "ok" if artifact.stat().st_size == manifest.size else "corrupt"
-        except OSError:
-            status = "missing"
+        if manifest.kind == "raw":
+            status = "ok" if artifact.is_dir() else "missing"
+        else:
+            try:
+                status = "ok" if artifact.stat().st_size == manifest.size else "corrupt"
+            except OSError:
+                status = "missing"
         scan.found.append((manifest, status))
     for path in sorted(folder.glob(f"*{FULL_SUFFIX}")):
         stem = path.name.removesuffix(FULL_SUFFIX)

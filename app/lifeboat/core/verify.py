@@ -11,14 +11,15 @@ import contextlib
 import os
 from pathlib import Path
 
-from lifeboat.core.compress import decompress_file
 from lifeboat.core.dbcheck import check_database
+from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import ensure_dir, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.errors import CorruptSnapshot
 
 _SPACE_MARGIN = 16 << 20
+_CHECK_MMAP = 1 << 30
 
 
 def extract_verified(
@@ -51,7 +52,9 @@ def extract_verified(
         if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
             raise CorruptSnapshot(f"snapshot {manifest.id}: the database's SHA-256 does not "
                                   "match its manifest", "use another snapshot")
-        outcome = check_database(dest, check)
+        # Our own private file: mapping it halves the check's time (pages are clean and
+        # reclaimable, so the mapped size is no memory pressure).
+        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP)
         if not outcome.ok:
             raise CorruptSnapshot(f"snapshot {manifest.id} fails its integrity check: "
                                   f"{outcome.summary}", "use another snapshot")

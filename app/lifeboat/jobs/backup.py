@@ -9,7 +9,7 @@ from pathlib import Path
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
-from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX
+from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX, Manifest
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
@@ -42,39 +42,48 @@ class BackupJob:
 
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
         assert self._src is not None and self._folder is not None, "prepare() first"
-        config = self.workspace.config()
         src, folder = self._src, self._folder
-        temp_dir = self.workspace.temp_dir(config)
         with hold_lock(folder / FOLDER_LOCK_NAME,
                        f"a backup of {src.name} is already running",
                        "wait for it to finish"):
-            remove_leftovers(folder, temp_dir, src.name)
-            request = SnapshotRequest(
-                source=src.name,
-                source_path=src.path,
-                folder=folder,
-                temp_dir=temp_dir,
-                check=src.check,
-                level=config.general.compression_level,
-                reason=self.reason,
-                protected=self.protect,
-                copy=CopySettings(busy_timeout=config.general.busy_timeout),
-                expected_ratio=self._expected_ratio(),
-            )
-            manifest = take_snapshot(request, progress=progress, cancel=cancel)
-            self.workspace.catalog.add_snapshot(manifest, folder)
-        log.info("snapshot %s of %s: %s -> %s in %.1f s", manifest.id, src.name,
-                 format_bytes(manifest.db_size), format_bytes(manifest.size),
-                 manifest.duration_s)
+            manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
+                                       protect=self.protect, progress=progress,
+                                       cancel=cancel)
         return JobOutcome(snapshot_id=manifest.id, result=manifest,
                           detail={"size": manifest.size, "db_size": manifest.db_size,
                                   "duration_s": manifest.duration_s})
 
-    def _expected_ratio(self) -> float:
-        for record in self.workspace.catalog.snapshots(self.source):
-            if record.manifest.db_size:
-                return record.manifest.size / record.manifest.db_size
-        return 1.0
+
+def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, reason: str,
+                    protect: bool, progress: Progress, cancel: CancelToken) -> Manifest:
+    """Take and record one snapshot. Call only while holding the folder's lock."""
+    config = workspace.config()
+    temp_dir = workspace.temp_dir(config)
+    remove_leftovers(folder, temp_dir, src.name)
+    request = SnapshotRequest(
+        source=src.name,
+        source_path=src.path,
+        folder=folder,
+        temp_dir=temp_dir,
+        check=src.check,
+        level=config.general.compression_level,
+        reason=reason,
+        protected=protect,
+        copy=CopySettings(busy_timeout=config.general.busy_timeout),
+        expected_ratio=_expected_ratio(workspace, src.name),
+    )
+    manifest = take_snapshot(request, progress=progress, cancel=cancel)
+    workspace.catalog.add_snapshot(manifest, folder)
+    log.info("snapshot %s of %s (%s): %s -> %s in %.1f s", manifest.id, src.name, reason,
+             format_bytes(manifest.db_size), format_bytes(manifest.size), manifest.duration_s)
+    return manifest
+
+
+def _expected_ratio(workspace: Workspace, source: str) -> float:
+    for record in workspace.catalog.snapshots(source):
+        if record.manifest.db_size and record.manifest.kind == "full":
+            return record.manifest.size / record.manifest.db_size
+    return 1.0
 
 
 def remove_leftovers(folder: Path, temp_dir: Path, source: str) -> list[Path]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.verify import extract_verified
 from lifeboat.errors import CorruptSnapshot
 from lifeboat.jobs.base import JobOutcome
@@ -55,9 +56,12 @@ class VerifyJob:
             mode = self.check or (source.check if source else "full")
             scratch = temp_dir / f"verify-{record.id}.sqlite"
             try:
-                extract_verified(record.folder, record.manifest, scratch, check=mode,
-                                 progress=progress, cancel=cancel)
-                scratch.unlink()
+                if record.manifest.kind == "raw":
+                    verify_raw_copy(record.folder, record.manifest)
+                else:
+                    extract_verified(record.folder, record.manifest, scratch, check=mode,
+                                     progress=progress, cancel=cancel)
+                    scratch.unlink()
                 results.append(VerifyResult(record, True, None))
                 self.workspace.catalog.set_status(record.id, "ok", None, utc_now())
             except CorruptSnapshot as exc:

@@ -1,0 +1,101 @@
+"""`lifeboat restore|prune|pin|unpin`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
+from lifeboat.jobs.prune import PrunePlan
+from lifeboat.service import Service
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    restore = commands.add_parser(
+        "restore", parents=[common], help="restore a snapshot in place or to a new file",
+        description="Restore a snapshot. In place (no --to), the current database is first "
+        "saved as a protected snapshot, then replaced in one transaction.")
+    restore.add_argument("id", help="snapshot id (or a unique prefix)")
+    restore.add_argument("--to", metavar="PATH", help="write a new database file there")
+    restore.add_argument("--yes", action="store_true",
+                         help="do not ask; with --to, replace an existing file")
+    restore.set_defaults(handler=cmd_restore)
+
+    prune = commands.add_parser("prune", parents=[common],
+                                help="delete snapshots the retention policy no longer keeps")
+    which = prune.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", help="the source to prune")
+    which.add_argument("--all", action="store_true", help="prune every source")
+    prune.add_argument("--dry-run", action="store_true", help="only show what would go")
+    prune.set_defaults(handler=cmd_prune)
+
+    pin = commands.add_parser("pin", parents=[common],
+                              help="protect a snapshot: never pruned")
+    pin.add_argument("id")
+    pin.add_argument("--reason", help="why it matters, e.g. pre-migration")
+    pin.set_defaults(handler=cmd_pin, protect=True)
+    unpin = commands.add_parser("unpin", parents=[common],
+                                help="let retention prune a snapshot again")
+    unpin.add_argument("id")
+    unpin.set_defaults(handler=cmd_pin, protect=False, reason=None)
+
+
+def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
+    record = service.snapshot(args.id)
+    target = service.restore_target(record.id, args.to)
+    m = record.manifest
+    if args.to is None and not args.yes:
+        question = (f"Replace {target} with snapshot {m.id} of {local_time(m.created_at)}? "
+                    "The current database is saved first as a protected snapshot.")
+        if not out.confirm(question):
+            out.error(f"not confirmed: in-place restore replaces {target}; nothing changed",
+                      "answer y on a terminal, or add --yes", 2)
+            return 2
+    bar = out.progress()
+    try:
+        result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
+    finally:
+        if isinstance(bar, ProgressBar):
+            bar.close()
+    lines = [f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
+             f"in {result.seconds:.1f} s"]
+    if result.safety_snapshot:
+        lines.append(f"  what was there before is kept as protected snapshot "
+                     f"{result.safety_snapshot}")
+    if result.moved_aside:
+        lines.append("  moved aside: " + ", ".join(str(p) for p in result.moved_aside))
+    if result.method == "file-replace":
+        lines.append("  the file was replaced: programs that had it open must reopen it")
+    out.result(result.to_json(), lines)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, service: Service, out: Output) -> int:
+    names = [s.name for s in service.sources()] if args.all else [args.name]
+    plans = [service.prune(name, dry_run=args.dry_run) for name in names]
+    if out.json_mode:
+        data = [p.to_json() for p in plans]
+        out.json(data if args.all else data[0])
+        return 0
+    for plan in plans:
+        _print_plan(out, plan, args.dry_run)
+    return 0
+
+
+def _print_plan(out: Output, plan: PrunePlan, dry_run: bool) -> None:
+    verb = "would delete" if dry_run else "deleted"
+    out.line(f"{plan.source}: policy {plan.policy.spec}")
+    rows = [[d.snapshot.id, local_time(d.snapshot.created_at),
+             "keep" if d.keep else ("forget" if dry_run else "deleted"), d.reason]
+            for d in plan.decisions]
+    if rows:
+        out.table(["ID", "CREATED", "ACTION", "WHY"], rows)
+    out.line(f"{plan.source}: keeps {len(plan.kept)}, {verb} {len(plan.forgotten)}, "
+             f"frees {format_bytes(plan.freed)}")
+
+
+def cmd_pin(args: argparse.Namespace, service: Service, out: Output) -> int:
+    record = service.set_protected(args.id, args.protect, args.reason)
+    state = "protected: never pruned" if args.protect else "no longer protected"
+    out.result(record.to_json(), f"snapshot {record.id} is {state}")
+    return 0

@@ -1,0 +1,260 @@
+"""Restore a snapshot: into a new file, or in place over a (possibly live) database.
+
+Every path starts from `extract_verified`: the artifact is hashed, decompressed and
+checked into a temporary file before anything is touched.
+
+In place, the verified copy goes into the target with SQLite's backup API on a
+connection to the target: one write transaction, so a crash or kill at any moment
+leaves the target entirely old or entirely new, and programs that have the database
+open read the restored content on their next transaction (no stale WAL). Where the
+target cannot be opened as SQLite, or a WAL target has another page size (the backup
+API cannot change it), the file is replaced atomically instead and its -wal/-shm are
+moved aside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.fsutil import ensure_dir, fsync_dir, publish, require_space
+from lifeboat.core.manifest import Manifest, utc_now
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.verify import extract_verified
+from lifeboat.errors import LifeboatError, OperationFailed, SourceBusy
+
+SIDECARS = ("-wal", "-shm", "-journal")
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_STEP_PAGES = 4096
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    target: Path
+    method: str  # new-file | backup-api | file-replace
+    seconds: float
+    moved_aside: list[Path] = field(default_factory=list)
+
+    @property
+    def open_programs_must_reopen(self) -> bool:
+        return self.method == "file-replace"
+
+
+def check_new_file_target(target: Path, overwrite: bool) -> Path:
+    """Refuse a `--to` target that cannot or should not be written; return it absolute."""
+    target = Path(target).expanduser().absolute()
+    if not target.parent.is_dir():
+        raise LifeboatError(f"the folder {target.parent} does not exist",
+                            "create it first, or choose another --to path")
+    if target.is_dir():
+        raise LifeboatError(f"{target} is a folder", "give the path of the file to write")
+    if target.exists() and not overwrite:
+        raise LifeboatError(f"{target} already exists",
+                            "choose another path, or add --yes to replace it")
+    return target
+
+
+def restore_to_file(
+    folder: Path,
+    manifest: Manifest,
+    target: Path,
+    *,
+    overwrite: bool = False,
+    check: str = "quick",
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> RestoreResult:
+    """Write the snapshot as a new standalone database at `target` (temp, fsync, rename)."""
+    started = time.monotonic()
+    cancel = cancel or CancelToken()
+    target = check_new_file_target(target, overwrite)
+    ensure_dir(target.parent, "target folder")
+    tmp = target.with_name(f".{target.name}.lifeboat-restore-{manifest.id}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    extract_verified(folder, manifest, tmp, check=check, progress=progress, cancel=cancel)
+    try:
+        cancel.check()
+        moved = move_sidecars_aside(target) if target.exists() else []
+        publish(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return RestoreResult(target, "new-file", time.monotonic() - started, moved)
+
+
+def restore_in_place(
+    folder: Path,
+    manifest: Manifest,
+    target: Path,
+    *,
+    temp_dir: Path,
+    check: str = "quick",
+    busy_timeout: float = 30.0,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+    before_replace: object = None,
+) -> RestoreResult:
+    """Replace the content of the database at `target` with the snapshot's.
+
+    `before_replace`, if given, is called (with no arguments) after the snapshot is
+    verified and before the target is touched: the place for the safety snapshot.
+    """
+    started = time.monotonic()
+    cancel = cancel or CancelToken()
+    ensure_dir(temp_dir, "temp folder")
+    verified = temp_dir / f"restore-{manifest.id}-{os.getpid()}.sqlite"
+    extract_verified(folder, manifest, verified, check=check, progress=progress,
+                     cancel=cancel)
+    try:
+        cancel.check()
+        if callable(before_replace):
+            before_replace()
+        cancel.check()
+        conn = _open_target(target, busy_timeout)
+        if conn is not None:
+            try:
+                if _backup_api_can_write(conn, manifest.page_size):
+                    _copy_into(verified, conn, busy_timeout, progress, cancel)
+                    _checkpoint(conn)
+                    return RestoreResult(target, "backup-api", time.monotonic() - started)
+                _drain_wal(conn, target)
+            finally:
+                conn.close()
+        moved = _replace_file(verified, target, cancel)
+        return RestoreResult(target, "file-replace", time.monotonic() - started, moved)
+    finally:
+        with contextlib.suppress(OSError):
+            verified.unlink()
+
+
+def move_sidecars_aside(target: Path) -> list[Path]:
+    """Rename target's -wal/-shm/-journal out of the way so SQLite never applies them."""
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    moved = []
+    for suffix in SIDECARS:
+        sidecar = Path(f"{target}{suffix}")
+        if sidecar.exists():
+            aside = sidecar.with_name(f"{sidecar.name}.replaced-{stamp}")
+            os.replace(sidecar, aside)
+            moved.append(aside)
+    if moved:
+        fsync_dir(target.parent)
+    return moved
+
+
+# -- in place, through SQLite -------------------------------------------------------
+
+def _open_target(target: Path, busy_timeout: float) -> sqlite3.Connection | None:
+    """A read-write connection to the target, or None if it cannot be used as SQLite."""
+    try:
+        conn = sqlite3.connect(file_uri(target, mode="rw"), uri=True, isolation_level=None,
+                               timeout=min(busy_timeout, 1.0), check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        _retry_busy(lambda: conn.execute("select count(*) from sqlite_master").fetchone(),
+                    busy_timeout, target)
+        return conn
+    except SourceBusy:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError:
+        conn.close()
+        return None
+
+
+def _backup_api_can_write(conn: sqlite3.Connection, page_size: int) -> bool:
+    mode = str(conn.execute("pragma journal_mode").fetchone()[0]).lower()
+    current = int(conn.execute("pragma page_size").fetchone()[0])
+    return mode != "wal" or current == page_size
+
+
+def _copy_into(verified: Path, conn: sqlite3.Connection, busy_timeout: float,
+               progress: Progress, cancel: CancelToken) -> None:
+    """One write transaction on the target; cancelling before the end rolls it back."""
+    src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
+    busy_since: list[float] = []
+
+    def on_step(status: int, remaining: int, total: int) -> None:
+        if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            cancel.check()
+            busy_since.append(time.monotonic())
+            if busy_since[-1] - busy_since[0] > busy_timeout:
+                raise SourceBusy(
+                    f"the database stayed locked by another program for {busy_timeout:g} s;"
+                    " nothing was changed",
+                    "close the program that writes to it (or wait), then retry")
+            return
+        busy_since.clear()
+        progress("restore", total - remaining, total)
+        if remaining:  # after the last step the target is committed: too late to cancel
+            cancel.check()
+
+    try:
+        src.backup(conn, pages=_STEP_PAGES, progress=on_step, sleep=0.05)
+    except sqlite3.DatabaseError as exc:
+        raise OperationFailed(f"writing into the database failed: {exc}; it was left as it "
+                              "was", "check free space and permissions, then retry") from None
+    finally:
+        src.close()
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the restored pages from the WAL into the file where nobody is in the way."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("pragma wal_checkpoint(passive)").fetchone()
+
+
+def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:
+    """Before replacing a readable WAL database's file, empty its WAL into it."""
+    if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+        return
+    busy, _, _ = conn.execute("pragma wal_checkpoint(truncate)").fetchone()
+    if busy:
+        raise SourceBusy(f"{target} is in use by another program, and its page size differs"
+                         " from the snapshot's, so it must be replaced as a file; nothing "
+                         "was changed", "close the programs that use it, then retry")
+
+
+def _retry_busy(action: object, timeout: float, target: Path) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()  # type: ignore[operator]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise SourceBusy(f"{target} stayed locked by another program for "
+                                 f"{timeout:g} s; nothing was changed",
+                                 "close the program that writes to it, then retry") from None
+            time.sleep(0.05)
+
+
+# -- in place, as a file ------------------------------------------------------------
+
+def _replace_file(verified: Path, target: Path, cancel: CancelToken) -> list[Path]:
+    require_space(target.parent, verified.stat().st_size + (16 << 20), "the restored file")
+    tmp = target.with_name(f".{target.name}.lifeboat-restore.tmp")
+    try:
+        with open(verified, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 4 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        cancel.check()
+        moved = move_sidecars_aside(target)
+        publish(tmp, target)
+        return moved
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,119 @@
+"""PruneJob: apply a source's retention policy and delete what it forgets."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.fsutil import FileLock
+from lifeboat.core.manifest import utc_now
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.retention import (
+    Decision,
+    RetentionPolicy,
+    SnapshotInfo,
+    apply_policy,
+    freed_bytes,
+    parse_keep,
+)
+from lifeboat.errors import AlreadyRunning, LifeboatError
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    source: str
+    policy: RetentionPolicy
+    decisions: list[Decision]
+
+    @property
+    def kept(self) -> list[Decision]:
+        return [d for d in self.decisions if d.keep]
+
+    @property
+    def forgotten(self) -> list[Decision]:
+        return [d for d in self.decisions if not d.keep]
+
+    @property
+    def freed(self) -> int:
+        return freed_bytes(self.decisions)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source, "policy": self.policy.spec,
+            "keep": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.kept],
+            "forget": [{"id": d.snapshot.id, "reasons": list(d.reasons)}
+                       for d in self.forgotten],
+            "freed_bytes": self.freed,
+        }
+
+
+def snapshot_info(record: SnapshotRecord) -> SnapshotInfo:
+    m = record.manifest
+    base = m.extra.get("base") if isinstance(m.extra.get("base"), str) else None
+    return SnapshotInfo(id=m.id, created_at=m.created_at, protected=m.protected,
+                        good=record.status == "ok", kind=m.kind, base=base, size=m.size)
+
+
+def plan_prune(records: list[SnapshotRecord], source: str, policy: RetentionPolicy,
+               now: datetime | None = None) -> PrunePlan:
+    infos = [snapshot_info(r) for r in records]
+    return PrunePlan(source, policy, apply_policy(infos, policy, now or utc_now()))
+
+
+class PruneJob:
+    kind = "prune"
+
+    def __init__(self, workspace: Workspace, source: str, *, dry_run: bool = False) -> None:
+        self.workspace = workspace
+        self.source = source
+        self.dry_run = dry_run
+
+    def prepare(self) -> None:
+        self.workspace.config().source(self.source)
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        config = self.workspace.config()
+        src = config.source(self.source)
+        folder = self.workspace.snapshot_folder(config, src)
+        lock = FileLock(folder / FOLDER_LOCK_NAME)
+        if not self.dry_run and not lock.try_acquire():
+            raise AlreadyRunning(f"a backup of {self.source} is running", "prune after it")
+        try:
+            plan = plan_prune(self.workspace.catalog.snapshots(self.source), self.source,
+                              parse_keep(src.keep))
+            if not self.dry_run:
+                for decision in plan.forgotten:
+                    cancel.check()
+                    record = self.workspace.catalog.snapshot(decision.snapshot.id)
+                    delete_snapshot(self.workspace, record)
+                    log.info("pruned snapshot %s of %s: %s", record.id, self.source,
+                             decision.reason)
+        finally:
+            lock.release()
+        return JobOutcome(result=plan, detail={"forgotten": [d.snapshot.id
+                                                             for d in plan.forgotten],
+                                               "freed_bytes": plan.freed,
+                                               "dry_run": self.dry_run})
+
+
+def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
+    """Delete a snapshot's manifest (first: it is what makes a snapshot), artifact, row."""
+    try:
+        record.manifest_path.unlink(missing_ok=True)
+        if record.path.is_dir():
+            shutil.rmtree(record.path)
+        else:
+            record.path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise LifeboatError(f"cannot delete {record.path}: {exc.strerror or exc}",
+                            "check the folder's permissions") from None
+    with contextlib.suppress(LifeboatError):
+        workspace.catalog.remove_snapshot(record.id)

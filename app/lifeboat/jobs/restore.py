@@ -1,0 +1,126 @@
+"""RestoreJob: put a snapshot back, in place (after a safety snapshot) or to a new file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.config import SourceConfig
+from lifeboat.core.fsutil import ensure_dir, hold_lock
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
+from lifeboat.core.restore import (
+    RestoreResult,
+    check_new_file_target,
+    restore_in_place,
+    restore_to_file,
+)
+from lifeboat.errors import LifeboatError, SourceError
+from lifeboat.jobs.backup import snapshot_source
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    snapshot_id: str
+    target: Path
+    method: str
+    seconds: float
+    safety_snapshot: str | None
+    moved_aside: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"snapshot": self.snapshot_id, "target": str(self.target),
+                "method": self.method, "seconds": round(self.seconds, 3),
+                "safety_snapshot": self.safety_snapshot,
+                "moved_aside": [str(p) for p in self.moved_aside],
+                "programs_must_reopen": self.method == "file-replace"}
+
+
+class RestoreJob:
+    kind = "restore"
+
+    def __init__(self, workspace: Workspace, record: SnapshotRecord, *, to: Path | None = None,
+                 overwrite: bool = False) -> None:
+        self.workspace = workspace
+        self.record = record
+        self.source = record.source
+        self.to = to
+        self.overwrite = overwrite
+        self.target: Path | None = None
+        self._src: SourceConfig | None = None
+
+    @property
+    def in_place(self) -> bool:
+        return self.to is None
+
+    def prepare(self) -> None:
+        config = self.workspace.config()
+        manifest = self.record.manifest
+        if self.to is not None:
+            self.target = check_new_file_target(self.to, self.overwrite)
+            return
+        src = config.sources.get(manifest.source)
+        if src is None:
+            raise LifeboatError(
+                f"snapshot {manifest.id} belongs to source {manifest.source!r}, which is no "
+                "longer configured", "restore it to a new file with --to PATH")
+        if manifest.kind == "raw":
+            raise LifeboatError(f"snapshot {manifest.id} is a raw safety copy of a damaged "
+                                "database", "restore it to a new file with --to PATH")
+        self._src = src
+        self.target = src.path
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        assert self.target is not None, "prepare() first"
+        record, manifest = self.record, self.record.manifest
+        config = self.workspace.config()
+        src = config.sources.get(manifest.source)
+        check = src.check if src is not None else "quick"
+        safety: list[str] = []
+        if manifest.kind == "raw":
+            restore_raw_copy(record.folder, manifest, self.target)
+            result = RestoreResult(self.target, "raw-copy", 0.0)
+        elif not self.in_place:
+            result = restore_to_file(record.folder, manifest, self.target,
+                                     overwrite=self.overwrite, check=check,
+                                     progress=progress, cancel=cancel)
+        else:
+            assert self._src is not None
+            folder = ensure_dir(self.workspace.snapshot_folder(config, self._src),
+                                "snapshot folder")
+            with hold_lock(folder / FOLDER_LOCK_NAME,
+                           f"a backup of {self._src.name} is running",
+                           "wait for it to finish, then restore"):
+                result = restore_in_place(
+                    record.folder, manifest, self.target,
+                    temp_dir=self.workspace.temp_dir(config), check=check,
+                    busy_timeout=config.general.busy_timeout, progress=progress,
+                    cancel=cancel,
+                    before_replace=lambda: safety.append(
+                        self._safety_copy(self._src, folder, progress, cancel)))
+        log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
+        outcome = RestoreOutcome(manifest.id, result.target, result.method, result.seconds,
+                                 safety[0] if safety else None, tuple(result.moved_aside))
+        return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
+
+    def _safety_copy(self, src: SourceConfig | None, folder: Path, progress: Progress,
+                     cancel: CancelToken) -> str:
+        """A protected snapshot of what is there now, or a raw copy if SQLite can't read it."""
+        assert src is not None and self.target is not None
+        if not self.target.exists():
+            return ""
+        try:
+            manifest = snapshot_source(self.workspace, src, folder, reason="pre-restore",
+                                       protect=True, progress=progress, cancel=cancel)
+        except SourceError as exc:
+            log.warning("current %s is not readable (%s); keeping a raw copy", self.target,
+                        exc.message)
+            manifest = save_raw_copy(self.target, folder, src.name, "pre-restore")
+            self.workspace.catalog.add_snapshot(manifest, folder)
+        return manifest.id

@@ -1,0 +1,88 @@
+"""Restore benchmark: `lifeboat restore --to` and in place, against plain `zstd -d`.
+
+Uses the snapshot benchmark's cached database (bench/out/bench-<size>mb.db, built if
+missing), takes one snapshot of it, then runs --rounds rounds of, in this order:
+`zstd -d` of the artifact, `lifeboat restore ID --to NEW --yes` (hash, decompress,
+integrity check, fsync, rename) and `lifeboat restore ID --yes` in place (verify, a
+protected safety snapshot of the current database, then SQLite's backup API into it).
+
+Usage: python bench/restore_bench.py [--size-mb 1024] [--rounds 3]
+Goal (issue 4): --to <= 1.5x zstd -d, verification included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import OUT, lifeboat_env, median, need_tools, report, run_timed, warm
+from bench.dbgen import build_database
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    need_tools("zstd")
+    OUT.mkdir(exist_ok=True)
+    work = OUT / "restore"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    cached = OUT / f"bench-{args.size_mb}mb.db"
+    if not cached.exists():
+        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
+        build_database(cached, args.size_mb << 20)
+    db = work / "live.db"
+    shutil.copyfile(cached, db)
+    env = lifeboat_env(work / "home")
+    lifeboat = [sys.executable, "-m", "lifeboat"]
+    subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",
+                    "last=100"], env=env, check=True, capture_output=True)
+    snap = json.loads(subprocess.run([*lifeboat, "backup", "bench", "--json"], env=env,
+                                     check=True, capture_output=True, text=True).stdout)
+    artifact = Path(snap["path"])
+    times: dict[str, list[float]] = {"zstd -d": [], "restore --to": [], "restore in place": []}
+    rss: dict[str, int] = {}
+    for round_no in range(args.rounds):
+        plain, new = work / "plain.db", work / "new.db"
+        warm(artifact)
+        t_zstd, _ = run_timed(["zstd", "-d", "-q", "-f", str(artifact), "-o", str(plain)])
+        plain.unlink()
+        warm(artifact)
+        t_to, peak_to = run_timed([*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"],
+                                  env=env)
+        new.unlink()
+        warm(artifact)
+        t_in, peak_in = run_timed([*lifeboat, "restore", snap["id"], "--yes"], env=env)
+        times["zstd -d"].append(t_zstd)
+        times["restore --to"].append(t_to)
+        times["restore in place"].append(t_in)
+        rss["to"] = max(rss.get("to", 0), peak_to)
+        rss["in_place"] = max(rss.get("in_place", 0), peak_in)
+        print(f"round {round_no + 1}: zstd -d {t_zstd:.2f} s, --to {t_to:.2f} s, "
+              f"in place {t_in:.2f} s", flush=True)
+    ratios = [to / z for to, z in zip(times["restore --to"], times["zstd -d"], strict=True)]
+    in_place = [i / z for i, z in zip(times["restore in place"], times["zstd -d"], strict=True)]
+    report("restore_bench", {
+        "database_bytes": snap["db_size"],
+        "artifact_bytes": snap["size"],
+        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "ratio_to_over_zstd_d": {"median": round(median(ratios), 3),
+                                 "per_round": [round(r, 3) for r in ratios]},
+        "ratio_in_place_over_zstd_d": round(median(in_place), 3),
+        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
+        "note": "in place includes the protected safety snapshot of the current database",
+    })
+
+
+if __name__ == "__main__":
+    main()
