@@ -1,7 +1,7 @@
 """Restore a snapshot: into a new file, or in place over a (possibly live) database.
 
 Every path starts from `extract_verified`: the artifact is hashed, decompressed and
-checked into a temporary file before anything is touched.
+checked into a temporary file before anything is touched (jobs/restore.py).
 
 In place, the verified copy goes into the target with SQLite's backup API on a
 connection to the target: one write transaction, so a crash or kill at any moment
@@ -91,49 +91,35 @@ def restore_to_file(
     return RestoreResult(target, "new-file", time.monotonic() - started, moved)
 
 
-def restore_in_place(
-    folder: Path,
-    manifest: Manifest,
+def replace_in_place(
+    verified: Path,
     target: Path,
     *,
-    temp_dir: Path,
-    check: str = "quick",
+    page_size: int,
     busy_timeout: float = 30.0,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
-    before_replace: object = None,
 ) -> RestoreResult:
-    """Replace the content of the database at `target` with the snapshot's.
+    """Replace the content of the database at `target` with the verified copy's.
 
-    `before_replace`, if given, is called (with no arguments) after the snapshot is
-    verified and before the target is touched: the place for the safety snapshot.
+    Through SQLite where the target opens (one transaction: entirely old or entirely
+    new, and connected programs see the new content); else as an atomic file replace.
     """
     started = time.monotonic()
     cancel = cancel or CancelToken()
-    ensure_dir(temp_dir, "temp folder")
-    verified = temp_dir / f"restore-{manifest.id}-{os.getpid()}.sqlite"
-    extract_verified(folder, manifest, verified, check=check, progress=progress,
-                     cancel=cancel)
-    try:
-        cancel.check()
-        if callable(before_replace):
-            before_replace()
-        cancel.check()
-        conn = _open_target(target, busy_timeout)
-        if conn is not None:
-            try:
-                if _backup_api_can_write(conn, manifest.page_size):
-                    _copy_into(verified, conn, busy_timeout, progress, cancel)
-                    _checkpoint(conn)
-                    return RestoreResult(target, "backup-api", time.monotonic() - started)
-                _drain_wal(conn, target)
-            finally:
-                conn.close()
-        moved = _replace_file(verified, target, cancel)
-        return RestoreResult(target, "file-replace", time.monotonic() - started, moved)
-    finally:
-        with contextlib.suppress(OSError):
-            verified.unlink()
+    cancel.check()
+    conn = _open_target(target, busy_timeout)
+    if conn is not None:
+        try:
+            if _backup_api_can_write(conn, page_size):
+                _copy_into(verified, conn, busy_timeout, progress, cancel)
+                _checkpoint(conn)
+                return RestoreResult(target, "backup-api", time.monotonic() - started)
+            _drain_wal(conn, target)
+        finally:
+            conn.close()
+    moved = _replace_file(verified, target, cancel)
+    return RestoreResult(target, "file-replace", time.monotonic() - started, moved)
 
 
 def move_sidecars_aside(target: Path) -> list[Path]:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.fsutil import ensure_dir, hold_lock
-from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,
     check_new_file_target,
-    restore_in_place,
+    replace_in_place,
     restore_to_file,
 )
+from lifeboat.core.verify import extract_verified
 from lifeboat.errors import LifeboatError, SourceError
 from lifeboat.jobs.backup import snapshot_source
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
@@ -82,7 +88,8 @@ class RestoreJob:
         config = self.workspace.config()
         src = config.sources.get(manifest.source)
         check = src.check if src is not None else "quick"
-        safety: list[str] = []
+        started = time.monotonic()
+        safety_id: str | None = None
         if manifest.kind == "raw":
             restore_raw_copy(record.folder, manifest, self.target)
             result = RestoreResult(self.target, "raw-copy", 0.0)
@@ -92,22 +99,50 @@ class RestoreJob:
                                      progress=progress, cancel=cancel)
         else:
             assert self._src is not None
-            folder = ensure_dir(self.workspace.snapshot_folder(config, self._src),
-                                "snapshot folder")
-            with hold_lock(folder / FOLDER_LOCK_NAME,
-                           f"a backup of {self._src.name} is running",
-                           "wait for it to finish, then restore"):
-                result = restore_in_place(
-                    record.folder, manifest, self.target,
-                    temp_dir=self.workspace.temp_dir(config), check=check,
-                    busy_timeout=config.general.busy_timeout, progress=progress,
-                    cancel=cancel,
-                    before_replace=lambda: safety.append(
-                        self._safety_copy(self._src, folder, progress, cancel)))
+            result, safety_id = self._in_place(self._src, check, progress, cancel)
         log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
-        outcome = RestoreOutcome(manifest.id, result.target, result.method, result.seconds,
-                                 safety[0] if safety else None, tuple(result.moved_aside))
+        outcome = RestoreOutcome(manifest.id, result.target, result.method,
+                                 time.monotonic() - started, safety_id,
+                                 tuple(result.moved_aside))
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
+
+    def _in_place(self, src: SourceConfig, check: str, progress: Progress, cancel: CancelToken
+                  ) -> tuple[RestoreResult, str | None]:
+        """Verify the snapshot while the safety snapshot is taken, then replace."""
+        assert self.target is not None
+        config = self.workspace.config()
+        manifest = self.record.manifest
+        folder = ensure_dir(self.workspace.snapshot_folder(config, src), "snapshot folder")
+        temp_dir = ensure_dir(self.workspace.temp_dir(config), "temp folder")
+        verified = temp_dir / f"restore-{manifest.id}-{os.getpid()}.sqlite"
+        with hold_lock(folder / FOLDER_LOCK_NAME, f"a backup of {src.name} is running",
+                       "wait for it to finish, then restore"):
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-safety") as pool:
+                    taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
+                    try:
+                        extract_verified(self.record.folder, manifest, verified, check=check,
+                                         progress=progress, cancel=cancel)
+                    except BaseException:
+                        self._discard(taking)
+                        raise
+                    safety_id = taking.result() or None
+                result = replace_in_place(verified, self.target, page_size=manifest.page_size,
+                                          busy_timeout=config.general.busy_timeout,
+                                          progress=progress, cancel=cancel)
+                return result, safety_id
+            finally:
+                with contextlib.suppress(OSError):
+                    verified.unlink()
+
+    def _discard(self, taking: Future[str]) -> None:
+        """The restore will not happen: drop the safety snapshot taken for it."""
+        try:
+            snap_id = taking.result()
+        except LifeboatError:
+            return
+        if snap_id:
+            delete_snapshot(self.workspace, self.workspace.catalog.snapshot(snap_id))
 
     def _safety_copy(self, src: SourceConfig | None, folder: Path, progress: Progress,
                      cancel: CancelToken) -> str:
