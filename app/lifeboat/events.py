@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,35 @@ class JobFinished:
     error: str | None = None
 
 
-Event = JobQueued | JobStarted | JobProgress | JobFinished
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    source: str | None
+    kind: str
+    attempt: int
+    at: datetime
+    error: str
+
+
+@dataclass(frozen=True)
+class NextRunChanged:
+    source: str
+    next_run: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """A source went stale, failed, or recovered (the notifications' subject)."""
+
+    source: str
+    state: str  # stale | failed | recovered
+    message: str
+
+
+SchedulerEvent = RetryScheduled | NextRunChanged | SourceHealth
+
+Event = JobQueued | JobStarted | JobProgress | JobFinished | SchedulerEvent
 EventSink = Callable[[Event], None]
 
 

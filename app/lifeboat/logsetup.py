@@ -16,6 +16,8 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
     """Send log records to the log file (and stderr at `stderr_level`); return its path."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    # APScheduler logs every run at INFO; our own lines say what matters.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     for handler in list(root.handlers):
         if getattr(handler, "_lifeboat", False):
             root.removeHandler(handler)

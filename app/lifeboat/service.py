@@ -23,7 +23,7 @@ from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.errors import ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
 from lifeboat.jobs.backup import BackupJob
-from lifeboat.jobs.base import run_job
+from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
@@ -129,17 +129,30 @@ class Service:
     def backup(self, name: str, *, reason: str = "manual", protect: bool = False,
                trigger: str = "manual", progress: Progress = no_progress,
                cancel: CancelToken | None = None) -> SnapshotRecord:
-        """Take a snapshot now, then prune the source (unless it opts out)."""
-        job = BackupJob(self.workspace, name, reason=reason, protect=protect)
-        outcome = run_job(job, self.workspace.catalog, trigger=trigger, progress=progress,
-                          cancel=cancel, on_event=self.on_event)
+        """Take a snapshot now (then prune, unless the source opts out)."""
+        outcome = self.run_backup(name, reason=reason, protect=protect, trigger=trigger,
+                                  progress=progress, cancel=cancel)
         assert outcome.snapshot_id is not None
-        if self.workspace.config().source(name).prune:
+        return self.workspace.catalog.snapshot(outcome.snapshot_id)
+
+    def run_backup(self, name: str, *, reason: str = "manual", protect: bool = False,
+                   trigger: str = "manual", skip_if_covered: bool = False,
+                   job_id: int | None = None, attempt: int = 1,
+                   progress: Progress = no_progress, cancel: CancelToken | None = None
+                   ) -> JobOutcome:
+        """The backup job as the scheduler runs it: may be skipped if the period is
+        already covered; follow-up work (pruning) runs after a snapshot is taken."""
+        job = BackupJob(self.workspace, name, reason=reason, protect=protect,
+                        skip_if_covered=skip_if_covered)
+        outcome = run_job(job, self.workspace.catalog, trigger=trigger, attempt=attempt,
+                          job_id=job_id, progress=progress, cancel=cancel,
+                          on_event=self.on_event)
+        if outcome.status == "ok" and self.workspace.config().source(name).prune:
             try:
                 self.prune(name, trigger="after-backup")
             except LifeboatError as exc:
                 log.warning("pruning %s after its backup failed: %s", name, exc.message)
-        return self.workspace.catalog.snapshot(outcome.snapshot_id)
+        return outcome
 
     def restore(self, ref: str, *, to: Path | str | None = None, overwrite: bool = False,
                 progress: Progress = no_progress, cancel: CancelToken | None = None

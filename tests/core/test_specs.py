@@ -27,7 +27,7 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
         ("monthly 1 03:00", "monthly", "on day 1 of every month at 03:00"),
         ("monthly 31 04:30", "monthly",
          "on day 31 of every month at 04:30 (the last day in shorter months)"),
-        ('cron "0 3 * * *"', "cron", "cron 0 3 * * *"),
+        ('cron "0 3 * * *"', "cron", "every day at 03:00 (cron 0 3 * * *)"),
     ],
 )
 def test_valid_schedules(spec: str, kind: str, description: str):

@@ -11,7 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lifeboat import __version__
-from lifeboat.cli import commands_restore, commands_snapshots, commands_sources
+from lifeboat.cli import (
+    commands_daemon,
+    commands_restore,
+    commands_snapshots,
+    commands_sources,
+)
 from lifeboat.cli.output import Output
 from lifeboat.errors import LifeboatError
 from lifeboat.logsetup import configure_logging
@@ -42,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_sources.register(commands, common)
     commands_snapshots.register(commands, common)
     commands_restore.register(commands, common)
+    commands_daemon.register(commands, common)
     return parser
 
 

@@ -19,7 +19,7 @@ from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.manifest import SOURCE_NAME_RE
 from lifeboat.core.retention import DEFAULT_KEEP, KeepSpecError, parse_keep
-from lifeboat.core.schedule import ScheduleError, parse_schedule
+from lifeboat.core.schedule import ScheduleError, parse_duration, parse_schedule
 from lifeboat.errors import ConfigError
 
 DEFAULT_SCHEDULE = "daily 03:00"
@@ -52,6 +52,56 @@ def _keep(value: Any) -> str:
         return parse_keep(value).spec
     except KeepSpecError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _duration(value: Any) -> str:
+    parse_duration(value)
+    return str(value).strip().lower()
+
+
+def _durations(value: Any) -> str:
+    """A comma-separated list of durations, e.g. '1m,5m,25m' ('' for none)."""
+    if not isinstance(value, str):
+        raise ValueError("must be text like '1m,5m,25m'")
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    for part in parts:
+        parse_duration(part)
+    return ",".join(parts)
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be 'local' or a time zone name like 'Europe/Berlin'")
+    if value != "local":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use a name like "
+                             "'Europe/Berlin' or 'local'") from None
+    return value
+
+
+def _url(value: Any) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise ValueError("must be an http(s) URL in quotes")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("must not carry a user name or password")
+    return value
+
+
+def _command(value: Any) -> str | list[str]:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError("must be a command line in quotes, or a list of its words")
 
 
 def _bool(value: Any) -> bool:
@@ -103,6 +153,11 @@ class SourceConfig:
     keep: str = DEFAULT_KEEP
     check: str = "quick"
     prune: bool = True
+    stale_after: str | None = None
+    before: str | list[str] | None = None
+    after: str | list[str] | None = None
+    hook_shell: bool = False
+    hook_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -111,15 +166,24 @@ class GeneralConfig:
     temp_dir: Path | None = None
     compression_level: int = 3
     busy_timeout: float = 30.0
+    timezone: str = "local"
+    concurrency: int = 1
+    retry_delays: str = "1m,5m,25m"
+    notify_url: str | None = None
+    metrics_file: Path | None = None
 
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "path": _path, "dest": _path, "schedule": _schedule, "keep": _keep,
-    "check": _choice(*CHECK_MODES), "prune": _bool,
+    "check": _choice(*CHECK_MODES), "prune": _bool, "stale_after": _duration,
+    "before": _command, "after": _command, "hook_shell": _bool,
+    "hook_timeout": _number_range(1, 86400),
 }
 _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
     "snapshot_dir": _path, "temp_dir": _path,
     "compression_level": _int_range(1, 19), "busy_timeout": _number_range(1, 3600),
+    "timezone": _timezone, "concurrency": _int_range(1, 8), "retry_delays": _durations,
+    "notify_url": _url, "metrics_file": _path,
 }
 _REQUIRED_SOURCE_FIELDS = ("path",)
 

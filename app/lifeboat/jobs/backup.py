@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
-from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX, Manifest
+from lifeboat.core.hooks import HookResult, run_hook
+from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX, Manifest, iso_utc, utc_now
 from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.schedule import covered, parse_schedule
 from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
+from lifeboat.errors import OperationFailed
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
@@ -23,11 +27,12 @@ class BackupJob:
     kind = "backup"
 
     def __init__(self, workspace: Workspace, source: str, *, reason: str = "manual",
-                 protect: bool = False) -> None:
+                 protect: bool = False, skip_if_covered: bool = False) -> None:
         self.workspace = workspace
         self.source = source
         self.reason = reason
         self.protect = protect
+        self.skip_if_covered = skip_if_covered
         self._src: SourceConfig | None = None
         self._folder: Path | None = None
 
@@ -43,15 +48,55 @@ class BackupJob:
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
         assert self._src is not None and self._folder is not None, "prepare() first"
         src, folder = self._src, self._folder
+        if self.skip_if_covered:
+            last = last_good_snapshot(self.workspace, src.name)
+            if covered(parse_schedule(src.schedule), last, utc_now()):
+                assert last is not None
+                return JobOutcome(status="skipped", message=(
+                    f"skipped: the snapshot of {iso_utc(last)} already covers this period"))
+        hooks: list[HookResult] = []
         with hold_lock(folder / FOLDER_LOCK_NAME,
                        f"a backup of {src.name} is already running",
                        "wait for it to finish"):
-            manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
-                                       protect=self.protect, progress=progress,
-                                       cancel=cancel)
+            self._hook(src, "before", hooks, {"LIFEBOAT_PHASE": "before"})
+            try:
+                manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
+                                           protect=self.protect, progress=progress,
+                                           cancel=cancel)
+            except BaseException:
+                self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
+                                                 "LIFEBOAT_RESULT": "failed"}, check=False)
+                raise
+            self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "ok",
+                                             "LIFEBOAT_SNAPSHOT_ID": manifest.id})
         return JobOutcome(snapshot_id=manifest.id, result=manifest,
                           detail={"size": manifest.size, "db_size": manifest.db_size,
-                                  "duration_s": manifest.duration_s})
+                                  "duration_s": manifest.duration_s,
+                                  "hooks": [h.to_json() for h in hooks]})
+
+    def _hook(self, src: SourceConfig, name: str, results: list[HookResult],
+              env: dict[str, str], check: bool = True) -> None:
+        command = getattr(src, name)
+        if not command:
+            return
+        result = run_hook(name, command, shell=src.hook_shell, timeout=src.hook_timeout,
+                          env={"LIFEBOAT_SOURCE": src.name, "LIFEBOAT_DB": str(src.path), **env})
+        results.append(result)
+        log.info("%s: %s", src.name, result.summary() if not result.ok else f"{name} hook ok")
+        if not result.ok and check:
+            if name == "before":
+                self._hook(src, "after", results, {"LIFEBOAT_PHASE": "after",
+                                                   "LIFEBOAT_RESULT": "failed"}, check=False)
+            raise OperationFailed(f"{src.name}: {result.summary()}",
+                                  f"fix the {name} command of source {src.name}")
+
+
+def last_good_snapshot(workspace: Workspace, source: str) -> datetime | None:
+    """When the newest good snapshot of `source` was taken (None if there is none)."""
+    for record in workspace.catalog.snapshots(source):
+        if record.status == "ok" and record.manifest.kind != "raw":
+            return record.manifest.created_at
+    return None
 
 
 def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, reason: str,

@@ -1,0 +1,53 @@
+"""Prometheus text-file output (for node_exporter's textfile collector)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.fsutil import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class SourceMetrics:
+    source: str
+    last_success: float | None  # unix time
+    last_duration: float | None
+    snapshot_bytes: int
+    failures_total: int
+    snapshots: int
+    stale: bool
+
+
+def render(metrics: list[SourceMetrics]) -> str:
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_text: str, values: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP lifeboat_{name} {help_text}")
+        lines.append(f"# TYPE lifeboat_{name} {kind}")
+        for source, value in values:
+            lines.append(f'lifeboat_{name}{{source="{_escape(source)}"}} {value:g}')
+
+    family("last_success_timestamp_seconds", "gauge",
+           "Unix time of the newest good snapshot.",
+           [(m.source, m.last_success) for m in metrics if m.last_success is not None])
+    family("last_duration_seconds", "gauge", "Duration of the last backup job.",
+           [(m.source, m.last_duration) for m in metrics if m.last_duration is not None])
+    family("snapshot_bytes", "gauge", "Bytes stored by the source's snapshots.",
+           [(m.source, m.snapshot_bytes) for m in metrics])
+    family("failures_total", "counter", "Failed backup jobs.",
+           [(m.source, m.failures_total) for m in metrics])
+    family("snapshots", "gauge", "Number of snapshots kept.",
+           [(m.source, m.snapshots) for m in metrics])
+    family("stale", "gauge", "1 if the newest good snapshot is older than allowed.",
+           [(m.source, 1 if m.stale else 0) for m in metrics])
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, metrics: list[SourceMetrics]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, render(metrics).encode())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

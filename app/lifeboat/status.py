@@ -1,0 +1,123 @@
+"""What state each source is in: for `lifeboat status`, the tray, metrics and alarms.
+
+Computed from the config and the catalog alone, so any process can tell, whether or not
+a scheduler runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from lifeboat.core.catalog import JobRecord
+from lifeboat.core.manifest import iso_utc, parse_iso_utc
+from lifeboat.core.schedule import (
+    format_duration,
+    next_runs,
+    parse_duration,
+    parse_schedule,
+    resolve_timezone,
+    stale_after,
+)
+from lifeboat.scheduling.instance import SchedulerLock, pid_alive
+from lifeboat.workspace import Workspace
+
+STATES = ("ok", "running", "warning", "error")
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    path: str
+    schedule: str
+    schedule_description: str
+    next_run: datetime | None
+    last_snapshot: datetime | None
+    last_snapshot_id: str | None
+    last_result: str  # never | ok | failed | cancelled | skipped | running
+    last_error: str | None
+    last_duration: float | None
+    running: bool
+    retry_pending: bool
+    stale: bool
+    stale_after: timedelta | None
+    snapshots: int
+    snapshot_bytes: int
+    failures_total: int
+
+    @property
+    def state(self) -> str:
+        if self.last_result == "failed":
+            return "error"
+        if self.stale or self.retry_pending:
+            return "warning"
+        return "running" if self.running else "ok"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name, "path": self.path, "state": self.state,
+            "schedule": self.schedule, "schedule_description": self.schedule_description,
+            "next_run": iso_utc(self.next_run) if self.next_run else None,
+            "last_snapshot": iso_utc(self.last_snapshot) if self.last_snapshot else None,
+            "last_snapshot_id": self.last_snapshot_id, "last_result": self.last_result,
+            "last_error": self.last_error, "last_duration_s": self.last_duration,
+            "running": self.running, "retry_pending": self.retry_pending,
+            "stale": self.stale,
+            "stale_after": format_duration(self.stale_after) if self.stale_after else None,
+            "snapshots": self.snapshots, "snapshot_bytes": self.snapshot_bytes,
+            "failures_total": self.failures_total,
+        }
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str
+    sources: list[SourceStatus]
+    scheduler_pid: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"state": self.state, "scheduler_pid": self.scheduler_pid,
+                "sources": [s.to_json() for s in self.sources]}
+
+
+def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
+    config = workspace.config()
+    tz = tz or resolve_timezone(config.general.timezone)
+    catalog = workspace.catalog
+    jobs = catalog.jobs(limit=2000)
+    sources = []
+    for src in config.sources.values():
+        schedule = parse_schedule(src.schedule)
+        records = catalog.snapshots(src.name)
+        good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
+        mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
+        running = any(j.status == "running" and pid_alive(j.pid) for j in mine)
+        retry = any(j.status == "queued" and j.trigger == "retry" and pid_alive(j.pid)
+                    for j in mine)
+        finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
+        last_job = finished[0] if finished else None
+        limit = stale_after(schedule, parse_duration(src.stale_after)
+                            if src.stale_after else None)
+        newest = good[0].manifest.created_at if good else None
+        stale = limit is not None and (newest is None or now - newest > limit)
+        upcoming = next_runs(schedule, tz, now, 1)
+        sources.append(SourceStatus(
+            name=src.name, path=str(src.path), schedule=schedule.spec,
+            schedule_description=schedule.describe(), next_run=upcoming[0] if upcoming else None,
+            last_snapshot=newest, last_snapshot_id=good[0].id if good else None,
+            last_result="running" if running else (last_job.status if last_job else "never"),
+            last_error=last_job.error if last_job and last_job.status == "failed" else None,
+            last_duration=_duration(last_job), running=running, retry_pending=retry,
+            stale=stale, stale_after=limit, snapshots=len(records),
+            snapshot_bytes=sum(r.manifest.size for r in records),
+            failures_total=sum(1 for j in mine if j.status == "failed"),
+        ))
+    ranks = [STATES.index(s.state) for s in sources]
+    state = STATES[max(ranks)] if ranks else "ok"
+    return Status(state, sources, SchedulerLock(workspace.paths).holder())
+
+
+def _duration(job: JobRecord | None) -> float | None:
+    if job is None or not job.started_at or not job.finished_at:
+        return None
+    return (parse_iso_utc(job.finished_at) - parse_iso_utc(job.started_at)).total_seconds()
