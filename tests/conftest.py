@@ -84,3 +84,60 @@ def writer_process() -> Iterator[object]:
     for proc in started:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class WebhookCatcher:
+    """A real HTTP server on 127.0.0.1 that records JSON POSTs (for notify_url tests)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[str]:
+        return [r["event"] for r in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookCatcher]:
+    catcher = WebhookCatcher()
+    yield catcher
+    catcher.close()
+
+
+def set_general(home: Path, **values: object) -> None:
+    """Change [general] settings of the config under `home`."""
+    from dataclasses import replace
+
+    from lifeboat.core.config import load_config, save_config
+
+    config = load_config(home / "config.toml")
+    save_config(replace(config, general=replace(config.general, **values)))
+
+
+def set_source(home: Path, name: str, **values: object) -> None:
+    from dataclasses import replace
+
+    from lifeboat.core.config import load_config, save_config
+
+    config = load_config(home / "config.toml")
+    save_config(config.with_source(replace(config.sources[name], **values)))

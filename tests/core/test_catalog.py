@@ -73,3 +73,23 @@ def test_replace_keeps_verification_of_survivors(tmp_path: Path):
     records = catalog.snapshots()
     assert [r.id for r in records] == ["aaaa0001"]
     assert records[0].status == "corrupt"
+
+
+def test_a_version_1_catalog_is_migrated(tmp_path: Path):
+    import sqlite3
+
+    from lifeboat.core.catalog import _SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for statement in _SCHEMA[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("insert into events(at, level, source, message) values ('t','info','a','m')")
+    conn.execute("pragma user_version=1")
+    conn.commit()
+    conn.close()
+    catalog = Catalog(path)
+    catalog.add_event("warning", "stale", "a", kind="health:stale")
+    assert catalog.last_event_kind("a", "health:") == "health:stale"
+    assert len(catalog.events()) == 2

@@ -20,7 +20,7 @@ from pathlib import Path
 from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc, utc_now
 from lifeboat.errors import LifeboatError, NotFound
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = [
     # version 1
     """
@@ -61,6 +61,11 @@ _SCHEMA = [
         source text,
         message text not null
     );
+    """,
+    # version 2: events get a kind (e.g. the health notices sent for a source)
+    """
+    alter table events add column kind text;
+    create index events_by_kind on events(source, kind, id);
     """,
 ]
 
@@ -273,10 +278,19 @@ class Catalog:
         with self._tx() as db:
             db.execute("update jobs set cancel_requested=1 where id=?", (job_id,))
 
-    def add_event(self, level: str, message: str, source: str | None = None) -> None:
+    def add_event(self, level: str, message: str, source: str | None = None,
+                  kind: str | None = None) -> None:
         with self._tx() as db:
-            db.execute("insert into events(at, level, source, message) values (?,?,?,?)",
-                       (iso_utc(utc_now()), level, source, message))
+            db.execute("insert into events(at, level, source, message, kind)"
+                       " values (?,?,?,?,?)",
+                       (iso_utc(utc_now()), level, source, message, kind))
+
+    def last_event_kind(self, source: str, prefix: str) -> str | None:
+        """The kind of the newest event of `source` whose kind starts with `prefix`."""
+        with self._tx() as db:
+            row = db.execute("select kind from events where source=? and kind like ?"
+                             " order by id desc limit 1", (source, prefix + "%")).fetchone()
+        return row["kind"] if row else None
 
     def events(self, limit: int = 100) -> list[dict[str, object]]:
         with self._tx() as db:

@@ -11,6 +11,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from lifeboat.core.progress import CancelToken
+
 _KEEP_OUTPUT = 4000
 
 
@@ -41,8 +43,11 @@ class HookResult:
 
 
 def run_hook(name: str, command: str | list[str], *, shell: bool, timeout: float,
-             env: dict[str, str]) -> HookResult:
-    """Run one hook; never raises for the command's own failures (see HookResult)."""
+             env: dict[str, str], cancel: CancelToken | None = None) -> HookResult:
+    """Run one hook; never raises for the command's own failures (see HookResult).
+
+    Cancelling stops the command (its whole process group) and raises Cancelled.
+    """
     shown = command if isinstance(command, str) else shlex.join(command)
     if shell:
         argv: str | list[str] = shown
@@ -56,13 +61,21 @@ def run_hook(name: str, command: str | list[str], *, shell: bool, timeout: float
     except OSError as exc:
         return HookResult(name, shown, None, "", time.monotonic() - started,
                           f"could not start: {exc.strerror or exc}")
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, _ = proc.communicate()
-        return HookResult(name, shown, None, _tail(out), time.monotonic() - started,
-                          f"did not finish within {timeout:g} s and was stopped")
+    deadline = started + timeout
+    while True:
+        try:
+            out, _ = proc.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if cancel is not None and cancel.cancelled:
+                _kill_group(proc)
+                proc.communicate()
+                cancel.check()
+            if time.monotonic() > deadline:
+                _kill_group(proc)
+                out, _ = proc.communicate()
+                return HookResult(name, shown, None, _tail(out), time.monotonic() - started,
+                                  f"did not finish within {timeout:g} s and was stopped")
     return HookResult(name, shown, proc.returncode, _tail(out), time.monotonic() - started)
 
 

@@ -16,7 +16,7 @@ from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.schedule import covered, parse_schedule
 from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.errors import OperationFailed
+from lifeboat.errors import Cancelled, OperationFailed
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
@@ -58,35 +58,45 @@ class BackupJob:
         with hold_lock(folder / FOLDER_LOCK_NAME,
                        f"a backup of {src.name} is already running",
                        "wait for it to finish"):
-            self._hook(src, "before", hooks, {"LIFEBOAT_PHASE": "before"})
+            try:
+                self._hook(src, "before", hooks, {"LIFEBOAT_PHASE": "before"}, cancel)
+            except Cancelled:
+                self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
+                                                 "LIFEBOAT_RESULT": "cancelled"}, None,
+                           check=False)
+                raise
             try:
                 manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
                                            protect=self.protect, progress=progress,
                                            cancel=cancel)
             except BaseException:
                 self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
-                                                 "LIFEBOAT_RESULT": "failed"}, check=False)
+                                                 "LIFEBOAT_RESULT": "failed"}, None, check=False)
                 raise
             self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "ok",
-                                             "LIFEBOAT_SNAPSHOT_ID": manifest.id})
+                                             "LIFEBOAT_SNAPSHOT_ID": manifest.id}, cancel)
         return JobOutcome(snapshot_id=manifest.id, result=manifest,
                           detail={"size": manifest.size, "db_size": manifest.db_size,
                                   "duration_s": manifest.duration_s,
                                   "hooks": [h.to_json() for h in hooks]})
 
     def _hook(self, src: SourceConfig, name: str, results: list[HookResult],
-              env: dict[str, str], check: bool = True) -> None:
+              env: dict[str, str], cancel: CancelToken | None, check: bool = True) -> None:
+        """Run the source's `name` hook. The after hook also runs when the backup failed or
+        was cancelled (cancel=None), so an app paused by `before` is resumed."""
         command = getattr(src, name)
         if not command:
             return
         result = run_hook(name, command, shell=src.hook_shell, timeout=src.hook_timeout,
-                          env={"LIFEBOAT_SOURCE": src.name, "LIFEBOAT_DB": str(src.path), **env})
+                          env={"LIFEBOAT_SOURCE": src.name, "LIFEBOAT_DB": str(src.path), **env},
+                          cancel=cancel)
         results.append(result)
         log.info("%s: %s", src.name, result.summary() if not result.ok else f"{name} hook ok")
         if not result.ok and check:
             if name == "before":
                 self._hook(src, "after", results, {"LIFEBOAT_PHASE": "after",
-                                                   "LIFEBOAT_RESULT": "failed"}, check=False)
+                                                   "LIFEBOAT_RESULT": "failed"}, None,
+                           check=False)
             raise OperationFailed(f"{src.name}: {result.summary()}",
                                   f"fix the {name} command of source {src.name}")
 

@@ -308,13 +308,13 @@ class Scheduler:
         log.info("settings changed: %d source(s) scheduled", len(config.sources))
 
     def _current_problems(self) -> dict[str, str]:
-        status = compute_status(self.workspace, self._now(), self._tz)
+        """The health each source was last reported in (kept in the catalog, so a restart
+        neither repeats a notice nor forgets one)."""
         problems = {}
-        for source in status.sources:
-            if source.last_result == "failed":
-                problems[source.name] = "failed"
-            elif source.stale:
-                problems[source.name] = "stale"
+        for name in self.workspace.config().sources:
+            kind = self.workspace.catalog.last_event_kind(name, "health:")
+            if kind in ("health:failed", "health:stale"):
+                problems[name] = kind.removeprefix("health:")
         return problems
 
     def _check_health(self) -> None:
@@ -329,14 +329,16 @@ class Scheduler:
         before = self._problems.get(source)
         if problem == before:
             return
+        state = problem or "recovered"
         if problem is None:
             self._problems.pop(source, None)
-            self.webhook.send("recovered", source, f"{source}: {message}")
-            self._emit(SourceHealth(source, "recovered", message))
-            return
-        self._problems[source] = problem
-        self.webhook.send(problem, source, message)
-        self._emit(SourceHealth(source, problem, message))
+            message = f"{source}: {message}"
+        else:
+            self._problems[source] = problem
+        self.workspace.catalog.add_event("info" if problem is None else "warning", message,
+                                         source, kind=f"health:{state}")
+        self.webhook.send(state, source, message)
+        self._emit(SourceHealth(source, state, message))
 
     def _write_metrics(self) -> None:
         path = self.workspace.config().general.metrics_file

@@ -1,0 +1,123 @@
+"""The job queue with real threads: exclusivity per source, priorities, cancel, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.catalog import Catalog
+from lifeboat.errors import AlreadyRunning, Cancelled
+from lifeboat.scheduling.queue import PRIORITY_LOW, PRIORITY_USER, JobQueue, QueuedJob
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return Catalog(tmp_path / "catalog.sqlite")
+
+
+class Recorder:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.order: list[str] = []
+        self.active: dict[str, int] = {}
+        self.overlap = False
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+    def work(self, name: str, hold: bool = False):
+        def run(job: QueuedJob) -> str:
+            self.catalog.mark_job_running(job.job_id)
+            with self.lock:
+                self.order.append(name)
+                key = job.source or name
+                self.active[key] = self.active.get(key, 0) + 1
+                self.overlap |= self.active[key] > 1
+            try:
+                while hold and not self.release.wait(0.01):
+                    job.cancel.check()
+                time.sleep(0.02)
+            finally:
+                with self.lock:
+                    self.active[job.source or name] -= 1
+            self.catalog.finish_job(job.job_id, "ok")
+            return name
+        return run
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_one_job_per_source_and_already_running(catalog: Catalog):
+    rec = Recorder(catalog)
+    done: list[str] = []
+    queue = JobQueue(catalog, concurrency=2, on_finished=lambda j, r, e: done.append(r))
+    queue.start()
+    queue.submit("backup", "a", "manual", rec.work("a1", hold=True))
+    wait_for(lambda: rec.order == ["a1"])
+    with pytest.raises(AlreadyRunning, match="already running"):
+        queue.submit("backup", "a", "manual", rec.work("a2"))
+    queue.submit("verify", "a", "manual", rec.work("a-verify"))
+    queue.submit("backup", "b", "manual", rec.work("b1"))
+    wait_for(lambda: "b1" in done)
+    assert "a-verify" not in rec.order, "a second job of a busy source started"
+    rec.release.set()
+    wait_for(lambda: len(done) == 3)
+    assert not rec.overlap
+    assert {j.status for j in catalog.jobs()} == {"ok"}
+    queue.shutdown()
+
+
+def test_priorities_with_concurrency_one(catalog: Catalog):
+    rec = Recorder(catalog)
+    done: list[str] = []
+    queue = JobQueue(catalog, concurrency=1, on_finished=lambda j, r, e: done.append(r))
+    queue.submit("drill", "x", "scheduled", rec.work("drill"), priority=PRIORITY_LOW)
+    queue.submit("backup", "y", "scheduled", rec.work("scheduled"))
+    queue.submit("backup", "z", "manual", rec.work("user"), priority=PRIORITY_USER)
+    queue.start()
+    wait_for(lambda: len(done) == 3)
+    assert rec.order == ["user", "scheduled", "drill"]
+    queue.shutdown()
+
+
+def test_cancel_queued_and_running_and_through_the_catalog(catalog: Catalog):
+    rec = Recorder(catalog)
+    finished: list[tuple[str, BaseException | None]] = []
+    queue = JobQueue(catalog, on_finished=lambda j, r, e: finished.append((j.kind, e)))
+    queue.start()
+    running = queue.submit("backup", "a", "manual", rec.work("a", hold=True))
+    wait_for(lambda: rec.order == ["a"])
+    waiting = queue.submit("backup", "b", "manual", rec.work("b"))
+    other = queue.submit("verify", "c", "manual", rec.work("c"))
+    assert queue.cancel(waiting.job_id)
+    catalog.request_cancel(other.job_id)  # as `lifeboat cancel` does from another process
+    assert queue.cancel(running.job_id)
+    wait_for(lambda: len(finished) == 1)
+    assert isinstance(finished[0][1], Cancelled)
+    wait_for(lambda: catalog.job(other.job_id).status == "cancelled")
+    assert catalog.job(waiting.job_id).status == "cancelled"
+    assert rec.order == ["a"]
+    queue.shutdown()
+
+
+def test_shutdown_cancels_running_and_records_waiting(catalog: Catalog):
+    rec = Recorder(catalog)
+    queue = JobQueue(catalog)
+    queue.start()
+    first = queue.submit("backup", "a", "manual", rec.work("a", hold=True))
+    second = queue.submit("backup", "b", "manual", rec.work("b"))
+    wait_for(lambda: rec.order == ["a"])
+    started = time.monotonic()
+    queue.shutdown(timeout=5)
+    assert time.monotonic() - started < 5
+    assert catalog.job(second.job_id).status == "cancelled"
+    assert first.cancel.cancelled
+    with pytest.raises(AlreadyRunning, match="shutting down"):
+        queue.submit("backup", "c", "manual", rec.work("c"))

@@ -1,0 +1,202 @@
+"""The scheduler in this process, with real databases, threads and an HTTP server."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.events import RetryScheduled, SourceHealth
+from lifeboat.scheduling.scheduler import Scheduler
+from lifeboat.service import Service
+from tests.conftest import set_general, set_source
+from tests.helpers.databases import make_db
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def old_snapshot(service: Service, name: str, age: timedelta) -> None:
+    """A real snapshot of `name`, dated `age` ago (as if taken then)."""
+    config = service.workspace.config()
+    src = config.source(name)
+    folder = service.workspace.snapshot_folder(config, src)
+    manifest = take_snapshot(
+        SnapshotRequest(source=name, source_path=src.path, folder=folder,
+                        temp_dir=service.workspace.temp_dir(config)),
+        now=datetime.now(UTC) - age)
+    service.workspace.catalog.add_snapshot(manifest, folder)
+
+
+@pytest.fixture
+def service(home: Path) -> Service:
+    return Service()
+
+
+def backups(service: Service, name: str) -> list[str]:
+    return [r.manifest.reason for r in service.snapshots(name)]
+
+
+def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
+                                                                 tmp_path: Path):
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    service.add_source(make_db(tmp_path / "fresh.db"), schedule="daily 03:00")
+    service.add_source(make_db(tmp_path / "never.db"), schedule="weekly mon 03:00")
+    service.add_source(make_db(tmp_path / "byhand.db"), schedule="manual")
+    old_snapshot(service, "notes", timedelta(days=2))
+    service.backup("fresh")
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        wait_for(lambda: len(backups(service, "notes")) == 2
+                 and len(backups(service, "never")) == 1)
+        time.sleep(1.0)
+        assert backups(service, "notes") == ["catch-up", "manual"], "one catch-up, no more"
+        assert backups(service, "never") == ["catch-up"]
+        assert len(backups(service, "fresh")) == 1
+        assert backups(service, "byhand") == []
+    finally:
+        scheduler.shutdown()
+
+
+def test_wall_clock_jump_triggers_catch_up_once(service: Service, tmp_path: Path):
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    service.backup("notes")
+    offset = [0.0]
+    scheduler = Scheduler(service, wall_clock=lambda: time.time() + offset[0])
+    scheduler.start()
+    try:
+        time.sleep(0.5)
+        assert len(service.snapshots("notes")) == 1
+        assert not scheduler.check_clock()
+        offset[0] = 3 * 86400.0  # the machine slept for three days
+        assert scheduler.check_clock()
+        wait_for(lambda: len(service.snapshots("notes")) == 2)
+        assert not scheduler.check_clock()
+        time.sleep(1.0)
+        assert len(service.snapshots("notes")) == 2
+        assert service.snapshots("notes")[0].manifest.reason == "catch-up"
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_scheduled_run_skips_when_the_period_is_covered(service: Service, tmp_path: Path):
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    service.backup("notes")
+    outcome = service.run_backup("notes", trigger="scheduled", skip_if_covered=True)
+    assert outcome.status == "skipped"
+    job = service.workspace.catalog.jobs(limit=1, source="notes")[0]
+    assert job.status == "skipped" and "already covers" in (job.error or "")
+    assert len(service.snapshots("notes")) == 1
+    forced = service.run_backup("notes", trigger="manual")
+    assert forced.status == "ok" and len(service.snapshots("notes")) == 2
+
+
+def test_failures_retry_with_backoff_and_are_recorded(service: Service, tmp_path: Path,
+                                                     home: Path, webhook):
+    db = make_db(tmp_path / "notes.db")
+    service.add_source(db, schedule="manual")
+    set_general(home, retry_delays="1s,2s", notify_url=webhook.url)
+    db.rename(tmp_path / "gone.db")
+    events: list[object] = []
+    scheduler = Scheduler(service, on_event=events.append)
+    scheduler.start()
+    try:
+        scheduler.backup_now("notes")
+        wait_for(lambda: [j.status for j in service.workspace.catalog.jobs(source="notes")]
+                 == ["failed"] * 3)
+        jobs = sorted(service.workspace.catalog.jobs(source="notes"), key=lambda j: j.id)
+        assert [j.attempt for j in jobs] == [1, 2, 3]
+        assert [j.trigger for j in jobs] == ["manual", "retry", "retry"]
+        assert all("no such file" in (j.error or "") for j in jobs)
+        starts = [datetime.fromisoformat(j.started_at.replace("Z", "+00:00")) for j in jobs]
+        assert starts[1] - starts[0] >= timedelta(seconds=0.9)
+        assert starts[2] - starts[1] >= timedelta(seconds=1.9)
+        retries = [e for e in events if isinstance(e, RetryScheduled)]
+        assert [r.attempt for r in retries] == [2, 3]
+        time.sleep(2.5)
+        assert len(service.workspace.catalog.jobs(source="notes")) == 3, "retried too often"
+        (tmp_path / "gone.db").rename(db)
+        scheduler.backup_now("notes")
+        wait_for(lambda: service.workspace.catalog.jobs(limit=1, source="notes")[0].status
+                 == "ok" or len(service.snapshots("notes")) == 1)
+        wait_for(lambda: "recovered" in webhook.events())
+    finally:
+        scheduler.shutdown()
+    health = [e.state for e in events if isinstance(e, SourceHealth)]
+    assert health[0] == "failed" and health[-1] == "recovered"
+    assert webhook.events().count("failed") == 1, "one notice per streak, not per attempt"
+    payload = webhook.received[0]
+    assert payload["source"] == "notes" and "no such file" in payload["message"]
+
+
+def test_hooks_run_around_the_backup(service: Service, tmp_path: Path, home: Path):
+    db = make_db(tmp_path / "notes.db")
+    service.add_source(db, schedule="manual")
+    marks = tmp_path / "marks.txt"
+    script = ("import os, sys; open(sys.argv[1], 'a').write(os.environ['LIFEBOAT_PHASE'] + ' '"
+              " + os.environ.get('LIFEBOAT_RESULT', '-') + '\\n')")
+    set_source(home, "notes", before=[sys.executable, "-c", script, str(marks)],
+               after=[sys.executable, "-c", script, str(marks)])
+    record = service.backup("notes")
+    assert marks.read_text().splitlines() == ["before -", "after ok"]
+    job = service.workspace.catalog.jobs(limit=1, source="notes")
+    backup_job = next(j for j in service.workspace.catalog.jobs(source="notes")
+                      if j.kind == "backup")
+    assert backup_job.snapshot_id == record.id and job
+    hooks = backup_job.to_json()["detail"]["hooks"]
+    assert [h["name"] for h in hooks] == ["before", "after"] and hooks[0]["exit_code"] == 0
+
+    failing = (f"{sys.executable} -c \"import sys; print('app refused to pause'); "
+               "sys.exit(3)\"")
+    set_source(home, "notes", before=failing, hook_shell=True)
+    from lifeboat.errors import OperationFailed
+
+    with pytest.raises(OperationFailed, match="before hook exited with status 3: app refused"):
+        service.backup("notes")
+    assert marks.read_text().splitlines()[-1] == "after failed"
+    assert len(service.snapshots("notes")) == 1
+
+
+def test_hook_timeout(service: Service, tmp_path: Path, home: Path):
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="manual")
+    set_source(home, "notes", before=[sys.executable, "-c", "import time; time.sleep(30)"],
+               hook_timeout=1.0)
+    from lifeboat.errors import OperationFailed
+
+    started = time.monotonic()
+    with pytest.raises(OperationFailed, match="did not finish within 1 s"):
+        service.backup("notes")
+    assert time.monotonic() - started < 10
+
+
+def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Path, webhook):
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    old_snapshot(service, "notes", timedelta(days=5))
+    metrics = tmp_path / "metrics" / "lifeboat.prom"
+    set_general(home, metrics_file=str(metrics), notify_url=webhook.url)
+    set_source(home, "notes", schedule="manual", stale_after="1d")
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        scheduler.tick()
+        wait_for(lambda: "stale" in webhook.events())
+        text = metrics.read_text()
+        assert 'lifeboat_stale{source="notes"} 1' in text
+        assert 'lifeboat_snapshots{source="notes"} 1' in text
+        assert "lifeboat_last_success_timestamp_seconds" in text
+        scheduler.backup_now("notes")
+        wait_for(lambda: len(service.snapshots("notes")) == 2)
+        scheduler.tick()
+        wait_for(lambda: 'lifeboat_stale{source="notes"} 0' in metrics.read_text())
+        wait_for(lambda: "recovered" in webhook.events())
+    finally:
+        scheduler.shutdown()
