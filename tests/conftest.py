@@ -61,8 +61,8 @@ def cli(home: Path):
 
 def cli_process(home: Path, *args: str, timeout: float = 120,
                 **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a real process."""
-    env = {**os.environ, "LIFEBOAT_HOME": str(home)}
+    """Run the CLI as a real process (with `env`, exactly that environment)."""
+    env = kwargs.pop("env", None) or {**os.environ, "LIFEBOAT_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "lifeboat", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
@@ -141,3 +141,48 @@ def set_source(home: Path, name: str, **values: object) -> None:
 
     config = load_config(home / "config.toml")
     save_config(config.with_source(replace(config.sources[name], **values)))
+
+
+# -- remotes: a real S3 server process, a file keyring, a fault-injecting proxy ----------
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.helpers.s3server import start_s3_server
+
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real keyring backend (keyrings.alt's file backend), chosen explicitly as a user
+    would with PYTHON_KEYRING_BACKEND, kept outside LIFEBOAT_HOME."""
+    import keyring.core
+
+    data = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    keyring.core.init_backend()
+    yield data
+    monkeypatch.undo()
+    keyring.core.init_backend()
+
+
+@pytest.fixture
+def bucket(s3_server, request: pytest.FixtureRequest) -> str:
+    import re
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = f"lb-{name}-{os.urandom(3).hex()}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def proxy(s3_server):
+    from tests.helpers.faultproxy import FaultProxy
+
+    fault_proxy = FaultProxy(s3_server.endpoint)
+    yield fault_proxy
+    fault_proxy.close()

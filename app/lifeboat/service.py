@@ -12,21 +12,24 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.config import SourceConfig, source_name, validate_value
 from lifeboat.core.fsutil import FileLock, ensure_dir
-from lifeboat.core.manifest import write_manifest
+from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.scan import scan_root
+from lifeboat.core.secrets import SecretStore
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.errors import ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
+from lifeboat.jobs.remotes import scan_remote
 from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
+from lifeboat.service_remotes import RemoteMethods
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
@@ -39,16 +42,21 @@ class RebuildReport:
     missing: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     removed_orphans: list[str] = field(default_factory=list)
+    remote_snapshots: dict[str, int] = field(default_factory=dict)
+    remote_incomplete: list[str] = field(default_factory=list)
+    remote_errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
-class Service:
+class Service(RemoteMethods):
     def __init__(self, workspace: Workspace | None = None,
-                 on_event: EventSink = ignore_event) -> None:
+                 on_event: EventSink = ignore_event,
+                 secrets: SecretStore | None = None) -> None:
         self.workspace = workspace or Workspace()
         self.on_event = on_event
+        self.secrets = secrets or SecretStore()
 
     # -- sources -------------------------------------------------------------------
 
@@ -60,7 +68,9 @@ class Service:
 
     def add_source(self, path: Path | str, *, name: str | None = None,
                    dest: Path | str | None = None, schedule: str | None = None,
-                   keep: str | None = None, check: str | None = None) -> SourceConfig:
+                   keep: str | None = None, check: str | None = None,
+                   remote: str | None = None, remote_keep: str | None = None
+                   ) -> SourceConfig:
         db_path = Path(path).expanduser().absolute()
         probe_database(db_path)
         open_source(db_path, timeout=5).close()
@@ -68,7 +78,8 @@ class Service:
         values: dict[str, object] = {}
         try:
             source_name(chosen)
-            for key, value in (("schedule", schedule), ("keep", keep), ("check", check)):
+            for key, value in (("schedule", schedule), ("keep", keep), ("check", check),
+                               ("remote", remote), ("remote_keep", remote_keep)):
                 if value is not None:
                     values[key] = validate_value("source", key, value)
             if dest is not None:
@@ -82,6 +93,8 @@ class Service:
                 raise ConfigError(
                     f"a source named {chosen!r} already exists "
                     f"({config.sources[chosen].path})", "choose another name with --name")
+            if remote is not None:
+                config.remote(remote)
             for other in config.sources.values():
                 if other.path == db_path:
                     raise ConfigError(f"{db_path} is already backed up as source "
@@ -121,6 +134,8 @@ class Service:
         except ValueError as exc:
             raise ConfigError(str(exc), "see `lifeboat source set --help`") from None
         with self.workspace.edit_config() as box:
+            if clean.get("remote"):
+                box[0].remote(str(clean["remote"]))
             source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
             ensure_dir(self.workspace.snapshot_folder(box[0], source), "snapshot folder")
             box[0] = box[0].with_source(source)
@@ -187,7 +202,7 @@ class Service:
             policy = parse_keep(keep)
         except KeepSpecError as exc:
             raise ConfigError(str(exc), "fix the keep spec") from None
-        return plan_prune(self.snapshots(source), source, policy)
+        return plan_prune([r for r in self.snapshots(source) if r.local], source, policy)
 
     def set_protected(self, ref: str, protected: bool, reason: str | None = None
                       ) -> SnapshotRecord:
@@ -218,23 +233,49 @@ class Service:
                           on_event=self.on_event)
         return list(outcome.result)  # type: ignore[call-overload]
 
-    def rebuild_catalog(self) -> RebuildReport:
-        """Recreate the catalog's snapshot rows from the manifests on disk."""
+    def rebuild_catalog(self, *, remotes: bool = True) -> RebuildReport:
+        """Recreate the catalog's snapshot rows from the manifests on disk and, with
+        `remotes`, on every configured remote (an unreachable remote keeps its rows)."""
         config = self.workspace.config()
         report = RebuildReport()
-        found = []
+        before = self.workspace.catalog.snapshots()
+        found: dict[str, tuple[Manifest, Path, str]] = {}
         for root in self.workspace.snapshot_roots(config):
             for scan in scan_root(root):
                 report.folders += 1
                 for manifest, status in scan.found:
-                    found.append((manifest, scan.folder, status))
+                    found.setdefault(manifest.id, (manifest, scan.folder, status))
                     if status != "ok":
                         report.missing.append(manifest.id)
                 report.unreadable += [f"{p}: {why}" for p, why in scan.unreadable]
                 report.removed_orphans += self._remove_orphans(scan.folder, scan.orphans)
-        unique = {m.id: (m, folder, status) for m, folder, status in found}
-        self.workspace.catalog.replace_snapshots(unique.values())
-        report.snapshots = len(unique)
+        copies: dict[str, list[tuple[str, RemoteCopy]]] = {}
+        for remote in config.remotes.values():
+            try:
+                if not remotes:
+                    raise LifeboatError("not scanned")
+                remote_scan = scan_remote(remote, self.secrets)
+            except LifeboatError as exc:
+                if remotes:
+                    report.remote_errors.append(f"{remote.name}: {exc.message}")
+                for record in before:  # keep what we knew of it
+                    if record.copy_on(remote.name) is not None:
+                        found.setdefault(record.id, (record.manifest, record.folder, "remote"))
+                continue
+            copies[remote.name] = []
+            for manifest, copy in remote_scan.found:
+                src = config.sources.get(manifest.source)
+                folder = (self.workspace.snapshot_folder(config, src) if src is not None
+                          else self.workspace.snapshot_root(config) / manifest.source)
+                found.setdefault(manifest.id, (manifest, folder, "remote"))
+                copies[remote.name].append((manifest.id, copy))
+            report.remote_snapshots[remote.name] = len(remote_scan.found)
+            report.unreadable += remote_scan.unreadable
+            report.remote_incomplete += remote_scan.incomplete
+        self.workspace.catalog.replace_snapshots(found.values())
+        for name, pairs in copies.items():
+            self.workspace.catalog.replace_remote_copies(name, pairs)
+        report.snapshots = len(found)
         return report
 
     # -- helpers -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from lifeboat.core.catalog import JobRecord
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
+from lifeboat.core.retention import parse_keep
 from lifeboat.core.schedule import (
     format_duration,
     next_runs,
@@ -19,10 +20,12 @@ from lifeboat.core.schedule import (
     resolve_timezone,
     stale_after,
 )
+from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.instance import SchedulerLock, pid_alive
 from lifeboat.workspace import Workspace
 
 STATES = ("ok", "running", "warning", "error")
+REMOTE_PATIENCE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,16 @@ class SourceStatus:
     snapshots: int
     snapshot_bytes: int
     failures_total: int
+    remote: str | None = None
+    uploads_pending: int = 0
+    #: Snapshots have waited more than a day for their upload (the remote is unreachable).
+    remote_behind: bool = False
 
     @property
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
-        if self.stale or self.retry_pending:
+        if self.stale or self.retry_pending or self.remote_behind:
             return "warning"
         return "running" if self.running else "ok"
 
@@ -65,7 +72,8 @@ class SourceStatus:
             "stale": self.stale,
             "stale_after": format_duration(self.stale_after) if self.stale_after else None,
             "snapshots": self.snapshots, "snapshot_bytes": self.snapshot_bytes,
-            "failures_total": self.failures_total,
+            "failures_total": self.failures_total, "remote": self.remote,
+            "uploads_pending": self.uploads_pending, "remote_behind": self.remote_behind,
         }
 
 
@@ -91,9 +99,14 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         records = catalog.snapshots(src.name)
         good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
         mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
-        running = any(j.status == "running" and pid_alive(j.pid) for j in mine)
+        running = any(j.status == "running" and pid_alive(j.pid) for j in jobs
+                      if j.source == src.name)
         retry = any(j.status == "queued" and j.trigger == "retry" and pid_alive(j.pid)
-                    for j in mine)
+                    for j in jobs if j.source == src.name)
+        pending = []
+        if src.remote is not None and src.remote in config.remotes:
+            pending = plan_uploads(records, src.remote, parse_keep(src.remote_keep or src.keep),
+                                   now)
         finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
         last_job = finished[0] if finished else None
         limit = stale_after(schedule, parse_duration(src.stale_after)
@@ -111,6 +124,8 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
             stale=stale, stale_after=limit, snapshots=len(records),
             snapshot_bytes=sum(r.manifest.size for r in records),
             failures_total=sum(1 for j in mine if j.status == "failed"),
+            remote=src.remote, uploads_pending=len(pending),
+            remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
         ))
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"

@@ -67,22 +67,49 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
             if isinstance(bar, ProgressBar):
                 bar.close()
         m = record.manifest
-        taken.append(record.to_json())
+        data = record.to_json()
+        taken.append(data)
         ratio = m.size / m.db_size * 100 if m.db_size else 0
         out.line(f"{name}: snapshot {m.id} taken in {m.duration_s:.1f} s "
                  f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.0f}%), "
                  f"check {m.check_mode}: {m.check_result}")
         out.line(f"  {record.path}")
+        if service.source(name).remote:
+            failed += _upload_after(service, name, data, out)
     if out.json_mode:
         out.json(taken if args.all else taken[0])
     return 1 if failed else 0
+
+
+def _upload_after(service: Service, name: str, data: dict[str, object], out: Output) -> int:
+    """Copy the new snapshot to the source's remote; 1 if that failed (it stays local and
+    is uploaded by the next run or `lifeboat upload`)."""
+    bar = out.progress()
+    try:
+        outcome = service.upload(name, progress=bar)
+    except LifeboatError as exc:
+        data["upload_error"] = exc.message
+        out.error(f"{name}: the snapshot is kept here, but the upload failed: {exc.message}",
+                  "it is uploaded by the next backup, or now with: lifeboat upload " + name,
+                  1)
+        return 1
+    finally:
+        if isinstance(bar, ProgressBar):
+            bar.close()
+    done = outcome.result
+    assert isinstance(done, dict)
+    data["uploaded"] = done["uploaded"]
+    out.line(f"  uploaded to {service.source(name).remote}: {len(done['uploaded'])} "
+             f"snapshot(s), {format_bytes(int(done['bytes']))}")
+    return 0
 
 
 def snapshot_row(record: SnapshotRecord) -> list[str]:
     m = record.manifest
     flags = "protected" if m.protected else ""
     return [m.id, m.source, local_time(m.created_at), m.kind, format_bytes(m.size),
-            format_bytes(m.db_size), record.status, m.reason, flags]
+            format_bytes(m.db_size), record.status, "+".join(record.locations), m.reason,
+            flags]
 
 
 def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> int:
@@ -94,8 +121,8 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
     elif not records:
         out.line("no snapshots yet; take one with: lifeboat backup NAME")
     else:
-        out.table(["ID", "SOURCE", "CREATED", "KIND", "SIZE", "DB SIZE", "STATUS", "REASON",
-                   "FLAGS"], [snapshot_row(r) for r in records])
+        out.table(["ID", "SOURCE", "CREATED", "KIND", "SIZE", "DB SIZE", "STATUS", "WHERE",
+                   "REASON", "FLAGS"], [snapshot_row(r) for r in records])
     return 0
 
 
@@ -114,10 +141,13 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
     else:
         for r in results:
             m = r.record.manifest
-            if r.ok:
+            if r.skipped:
+                out.line(f"remote   {m.id}  {m.source}  only remote copies "
+                         f"({', '.join(r.record.locations)}): not checked here")
+            elif r.ok:
                 out.line(f"ok       {m.id}  {m.source}  {local_time(m.created_at)}")
             else:
-                out.line(f"{r._status.upper():<8} {m.id}  {m.source}  {r.problem}")
+                out.line(f"{r.status.upper():<8} {m.id}  {m.source}  {r.problem}")
         if not results:
             out.line("no snapshots to verify")
         elif bad:
@@ -134,5 +164,8 @@ def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output)
     lines += [f"  missing or damaged artifact: {i}" for i in report.missing]
     lines += [f"  unreadable manifest: {u}" for u in report.unreadable]
     lines += [f"  removed incomplete artifact: {p}" for p in report.removed_orphans]
+    lines += [f"  remote {r}: {n} snapshot(s)" for r, n in report.remote_snapshots.items()]
+    lines += [f"  remote manifest without its artifact: {k}" for k in report.remote_incomplete]
+    lines += [f"  remote not read: {e}" for e in report.remote_errors]
     out.result(report.to_json(), lines)
     return 0

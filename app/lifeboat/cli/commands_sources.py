@@ -25,6 +25,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
     add.add_argument("--check", choices=["quick", "full"],
                      help="integrity check of each snapshot (default quick)")
+    add.add_argument("--remote", help="also copy snapshots to this remote")
+    add.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
     add.set_defaults(handler=cmd_add)
 
     change = actions.add_parser("set", parents=[common], help="change a source's settings")
@@ -33,6 +35,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     change.add_argument("--schedule", help="e.g. 'every 15m', 'daily 03:00', 'manual'")
     change.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
     change.add_argument("--check", choices=["quick", "full"])
+    change.add_argument("--remote", help="copy snapshots to this remote")
+    change.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
     prune = change.add_mutually_exclusive_group()
     prune.add_argument("--prune", dest="prune", action="store_true", default=None,
                        help="prune after each backup (the default)")
@@ -68,12 +72,15 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "keep": source.keep,
         "check": source.check,
         "prune": source.prune,
+        "remote": source.remote,
+        "remote_keep": source.remote_keep,
     }
 
 
 def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
     source = service.add_source(args.path, name=args.name, dest=args.dest,
-                                schedule=args.schedule, keep=args.keep, check=args.check)
+                                schedule=args.schedule, keep=args.keep, check=args.check,
+                                remote=args.remote, remote_keep=args.remote_keep)
     data = source_json(service, source)
     out.result(data, [f"added source {source.name}: {source.path}",
                       f"  schedule: {data['schedule_description']}",
@@ -84,7 +91,8 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
-                                   keep=args.keep, check=args.check, prune=args.prune)
+                                   keep=args.keep, check=args.check, prune=args.prune,
+                                   remote=args.remote, remote_keep=args.remote_keep)
     data = source_json(service, source)
     out.result(data, [f"updated source {source.name}",
                       f"  schedule: {data['schedule_description']}",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from lifeboat import __version__
 from lifeboat.cli import (
     commands_daemon,
+    commands_remotes,
     commands_restore,
     commands_snapshots,
     commands_sources,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_snapshots.register(commands, common)
     commands_restore.register(commands, common)
     commands_daemon.register(commands, common)
+    commands_remotes.register(commands, common)
     return parser
 
 

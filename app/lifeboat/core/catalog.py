@@ -13,14 +13,23 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc, utc_now
+from lifeboat.core.catalog_records import (
+    JOB_STATUSES,
+    SNAPSHOT_STATUSES,
+    JobRecord,
+    RemoteCopy,
+    SnapshotRecord,
+    copies_by_snapshot,
+    job_record,
+    snapshot_record,
+)
+from lifeboat.core.manifest import Manifest, iso_utc, utc_now
 from lifeboat.errors import LifeboatError, NotFound
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = [
     # version 1
     """
@@ -67,82 +76,21 @@ _SCHEMA = [
     alter table events add column kind text;
     create index events_by_kind on events(source, kind, id);
     """,
+    # version 3: copies of snapshots on remotes
+    """
+    create table remote_copies (
+        snapshot_id text not null,
+        remote text not null,
+        key text not null,
+        manifest_key text not null,
+        size integer not null,
+        sha256 text not null,
+        encrypted integer not null default 0,
+        uploaded_at text not null,
+        primary key (snapshot_id, remote)
+    );
+    """,
 ]
-
-SNAPSHOT_STATUSES = ("ok", "corrupt", "missing")
-JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped")
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    manifest: Manifest
-    folder: Path
-    status: str
-    status_detail: str | None
-    verified_at: datetime | None
-
-    @property
-    def id(self) -> str:
-        return self.manifest.id
-
-    @property
-    def source(self) -> str:
-        return self.manifest.source
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.manifest.artifact
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.folder / self.manifest.manifest_name
-
-    def to_json(self) -> dict[str, object]:
-        m = self.manifest
-        return {
-            "id": m.id,
-            "source": m.source,
-            "created_at": iso_utc(m.created_at),
-            "kind": m.kind,
-            "path": str(self.path),
-            "size": m.size,
-            "db_size": m.db_size,
-            "sha256": m.sha256,
-            "protected": m.protected,
-            "reason": m.reason,
-            "status": self.status,
-            "status_detail": self.status_detail,
-            "verified_at": iso_utc(self.verified_at) if self.verified_at else None,
-            "check": {"mode": m.check_mode, "result": m.check_result},
-            "page_size": m.page_size,
-            "page_count": m.page_count,
-            "sqlite_version": m.sqlite_version,
-            "format": m.format,
-        }
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: int
-    kind: str
-    source: str | None
-    trigger: str
-    status: str
-    queued_at: str
-    started_at: str | None
-    finished_at: str | None
-    attempt: int
-    error: str | None
-    snapshot_id: str | None
-    detail: str | None
-    pid: int | None
-    cancel_requested: bool
-
-    def to_json(self) -> dict[str, object]:
-        data = dict(self.__dict__)
-        data["detail"] = json.loads(self.detail) if self.detail else None
-        return data
-
 
 class Catalog:
     def __init__(self, path: Path) -> None:
@@ -176,7 +124,8 @@ class Catalog:
             args = (source,)
         with self._tx() as db:
             rows = db.execute(sql + " order by created_at desc, id desc", args).fetchall()
-        return [_snapshot_record(r) for r in rows]
+            copies = copies_by_snapshot(db, source)
+        return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
 
     def snapshot(self, ref: str) -> SnapshotRecord:
         """One snapshot by id or unique id prefix (at least 4 characters)."""
@@ -191,7 +140,9 @@ class Catalog:
             raise NotFound(f"no snapshot with id {ref}", "see `lifeboat snapshots`")
         if len(rows) > 1:
             raise NotFound(f"snapshot id {ref} is ambiguous", "give more of its digits")
-        return _snapshot_record(rows[0])
+        with self._tx() as db:
+            copies = copies_by_snapshot(db, rows[0]["source"])
+        return snapshot_record(rows[0], copies.get(rows[0]["id"], ()))
 
     def set_status(self, snap_id: str, status: str, detail: str | None,
                    verified_at: datetime | None = None) -> None:
@@ -204,6 +155,38 @@ class Catalog:
     def remove_snapshot(self, snap_id: str) -> None:
         with self._tx() as db:
             db.execute("delete from snapshots where id=?", (snap_id,))
+            db.execute("delete from remote_copies where snapshot_id=?", (snap_id,))
+
+    # -- remote copies ---------------------------------------------------------------
+
+    def add_remote_copy(self, snap_id: str, copy: RemoteCopy) -> None:
+        with self._tx() as db:
+            db.execute("insert or replace into remote_copies(snapshot_id, remote, key,"
+                       " manifest_key, size, sha256, encrypted, uploaded_at)"
+                       " values (?,?,?,?,?,?,?,?)",
+                       (snap_id, copy.remote, copy.key, copy.manifest_key, copy.size,
+                        copy.sha256, int(copy.encrypted), copy.uploaded_at))
+
+    def remove_remote_copy(self, snap_id: str, remote: str) -> None:
+        """Forget a remote copy; a snapshot left with no copy anywhere is forgotten too."""
+        with self._tx() as db:
+            db.execute("delete from remote_copies where snapshot_id=? and remote=?",
+                       (snap_id, remote))
+            left = db.execute("select count(*) from remote_copies where snapshot_id=?",
+                              (snap_id,)).fetchone()[0]
+            if not left:
+                db.execute("delete from snapshots where id=? and status='remote'", (snap_id,))
+
+    def replace_remote_copies(self, remote: str,
+                              found: Iterable[tuple[str, RemoteCopy]]) -> None:
+        with self._tx() as db:
+            db.execute("delete from remote_copies where remote=?", (remote,))
+            for snap_id, copy in found:
+                db.execute("insert or replace into remote_copies(snapshot_id, remote, key,"
+                           " manifest_key, size, sha256, encrypted, uploaded_at)"
+                           " values (?,?,?,?,?,?,?,?)",
+                           (snap_id, copy.remote, copy.key, copy.manifest_key, copy.size,
+                            copy.sha256, int(copy.encrypted), copy.uploaded_at))
 
     def replace_snapshots(self, found: Iterable[tuple[Manifest, Path, str]]) -> None:
         """Make the snapshot rows exactly `found`; keep verification state of survivors."""
@@ -265,14 +248,14 @@ class Catalog:
         sql += " order by id desc limit ?"
         args.append(limit)
         with self._tx() as db:
-            return [_job_record(r) for r in db.execute(sql, args).fetchall()]
+            return [job_record(r) for r in db.execute(sql, args).fetchall()]
 
     def job(self, job_id: int) -> JobRecord:
         with self._tx() as db:
             row = db.execute("select * from jobs where id=?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no job {job_id}", "see `lifeboat jobs`")
-        return _job_record(row)
+        return job_record(row)
 
     def request_cancel(self, job_id: int) -> None:
         with self._tx() as db:
@@ -352,17 +335,3 @@ def _apply(db: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
-
-
-def _snapshot_record(row: sqlite3.Row) -> SnapshotRecord:
-    manifest = Manifest.from_dict(json.loads(row["manifest"]))
-    verified = row["verified_at"]
-    return SnapshotRecord(manifest=manifest, folder=Path(row["folder"]), status=row["status"],
-                          status_detail=row["status_detail"],
-                          verified_at=parse_iso_utc(verified) if verified else None)
-
-
-def _job_record(row: sqlite3.Row) -> JobRecord:
-    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
-    data["cancel_requested"] = bool(data["cancel_requested"])
-    return JobRecord(**data)

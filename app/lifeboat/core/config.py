@@ -15,131 +15,36 @@ from typing import Any
 
 import tomli_w
 
+from lifeboat.core.config_values import (
+    bool_value,
+    bucket_value,
+    choice,
+    command_value,
+    duration_value,
+    durations_value,
+    int_range,
+    keep_value,
+    number_range,
+    path_value,
+    prefix_value,
+    provider_value,
+    rate_value,
+    schedule_value,
+    size_value,
+    source_name,
+    text_value,
+    timezone_value,
+    url_value,
+)
 from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
-from lifeboat.core.manifest import SOURCE_NAME_RE
-from lifeboat.core.retention import DEFAULT_KEEP, KeepSpecError, parse_keep
-from lifeboat.core.schedule import ScheduleError, parse_duration, parse_schedule
+from lifeboat.core.retention import DEFAULT_KEEP
+from lifeboat.core.units import parse_size
 from lifeboat.errors import ConfigError
 
 DEFAULT_SCHEDULE = "daily 03:00"
 _HEADER = ("# Lifeboat settings. Edit with care, or use `lifeboat source ...` and the tray.\n"
            "# Secrets never go here: credentials and keys live in the OS keyring.\n\n")
-
-
-# -- value validators: each returns the clean value or raises ValueError ----------------
-
-def _path(value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty path in quotes")
-    if "\0" in value:
-        raise ValueError("must not contain a NUL character")
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        raise ValueError(f"{value!r} must be an absolute path")
-    return path
-
-
-def _schedule(value: Any) -> str:
-    try:
-        return parse_schedule(value).spec
-    except ScheduleError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _keep(value: Any) -> str:
-    try:
-        return parse_keep(value).spec
-    except KeepSpecError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _duration(value: Any) -> str:
-    parse_duration(value)
-    return str(value).strip().lower()
-
-
-def _durations(value: Any) -> str:
-    """A comma-separated list of durations, e.g. '1m,5m,25m' ('' for none)."""
-    if not isinstance(value, str):
-        raise ValueError("must be text like '1m,5m,25m'")
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    for part in parts:
-        parse_duration(part)
-    return ",".join(parts)
-
-
-def _timezone(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be 'local' or a time zone name like 'Europe/Berlin'")
-    if value != "local":
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use a name like "
-                             "'Europe/Berlin' or 'local'") from None
-    return value
-
-
-def _url(value: Any) -> str:
-    from urllib.parse import urlsplit
-
-    if not isinstance(value, str):
-        raise ValueError("must be an http(s) URL in quotes")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    if parts.username or parts.password:
-        raise ValueError("must not carry a user name or password")
-    return value
-
-
-def _command(value: Any) -> str | list[str]:
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValueError("must be a command line in quotes, or a list of its words")
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)} (got {value!r})")
-        return str(value)
-    return check
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be a whole number from {low} to {high}")
-        return value
-    return check
-
-
-def _number_range(low: float, high: float) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not low <= value <= high:
-            raise ValueError(f"must be a number from {low:g} to {high:g}")
-        return float(value)
-    return check
-
-
-def source_name(value: Any) -> str:
-    if not isinstance(value, str) or not SOURCE_NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not a usable name: use 1-64 letters, digits, '-' or "
-                         "'_', starting with a letter or digit")
-    return value
 
 
 # -- the settings model -------------------------------------------------------------
@@ -158,6 +63,38 @@ class SourceConfig:
     after: str | list[str] | None = None
     hook_shell: bool = False
     hook_timeout: float = 300.0
+    remote: str | None = None
+    remote_keep: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    name: str
+    provider: str
+    bucket: str
+    region: str | None = None
+    endpoint: str | None = None
+    account: str | None = None
+    prefix: str = "lifeboat"
+    credentials: str = "keyring"
+    profile: str | None = None
+    insecure: bool = False
+    max_upload_rate: str | None = None
+    multipart_threshold: str = "64MB"
+    part_size: str = "16MB"
+    upload_concurrency: int = 4
+
+    @property
+    def resolved_endpoint(self) -> str | None:
+        from lifeboat.core.providers import endpoint_for, provider
+
+        return self.endpoint or endpoint_for(provider(self.provider), self.region, self.account)
+
+    @property
+    def resolved_region(self) -> str:
+        from lifeboat.core.providers import provider
+
+        return self.region or provider(self.provider).default_region or "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -174,16 +111,24 @@ class GeneralConfig:
 
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "path": _path, "dest": _path, "schedule": _schedule, "keep": _keep,
-    "check": _choice(*CHECK_MODES), "prune": _bool, "stale_after": _duration,
-    "before": _command, "after": _command, "hook_shell": _bool,
-    "hook_timeout": _number_range(1, 86400),
+    "path": path_value, "dest": path_value, "schedule": schedule_value, "keep": keep_value,
+    "check": choice(*CHECK_MODES), "prune": bool_value, "stale_after": duration_value,
+    "before": command_value, "after": command_value, "hook_shell": bool_value,
+    "hook_timeout": number_range(1, 86400), "remote": lambda v: source_name(v),
+    "remote_keep": keep_value,
+}
+_REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "provider": provider_value, "bucket": bucket_value, "region": text_value, "endpoint": url_value,
+    "account": text_value, "prefix": prefix_value, "credentials": choice("keyring", "env"),
+    "profile": text_value, "insecure": bool_value, "max_upload_rate": rate_value,
+    "multipart_threshold": size_value, "part_size": size_value,
+    "upload_concurrency": int_range(1, 32),
 }
 _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "snapshot_dir": _path, "temp_dir": _path,
-    "compression_level": _int_range(1, 19), "busy_timeout": _number_range(1, 3600),
-    "timezone": _timezone, "concurrency": _int_range(1, 8), "retry_delays": _durations,
-    "notify_url": _url, "metrics_file": _path,
+    "snapshot_dir": path_value, "temp_dir": path_value,
+    "compression_level": int_range(1, 19), "busy_timeout": number_range(1, 3600),
+    "timezone": timezone_value, "concurrency": int_range(1, 8), "retry_delays": durations_value,
+    "notify_url": url_value, "metrics_file": path_value,
 }
 _REQUIRED_SOURCE_FIELDS = ("path",)
 
@@ -193,6 +138,23 @@ class Config:
     path: Path
     general: GeneralConfig = field(default_factory=GeneralConfig)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
+    remotes: dict[str, RemoteConfig] = field(default_factory=dict)
+
+    def remote(self, name: str) -> RemoteConfig:
+        from lifeboat.errors import NotFound
+
+        try:
+            return self.remotes[name]
+        except KeyError:
+            known = ", ".join(self.remotes) or "none yet"
+            raise NotFound(f"no remote named {name!r} (remotes: {known})",
+                           "see `lifeboat remote list`") from None
+
+    def with_remote(self, remote: RemoteConfig) -> Config:
+        return replace(self, remotes={**self.remotes, remote.name: remote})
+
+    def without_remote(self, name: str) -> Config:
+        return replace(self, remotes={k: v for k, v in self.remotes.items() if k != name})
 
     def source(self, name: str) -> SourceConfig:
         from lifeboat.errors import NotFound
@@ -239,8 +201,9 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
                            "fix that value in the config file")
 
     for key in data:
-        if key not in ("general", "sources"):
-            raise fail((key,), "unknown setting; the file has [general] and [sources.NAME]")
+        if key not in ("general", "sources", "remotes"):
+            raise fail((key,), "unknown setting; the file has [general], [sources.NAME] and "
+                       "[remotes.NAME]")
     general_data = _table(data.get("general", {}), ("general",), fail)
     general = GeneralConfig(**_validate(general_data, _GENERAL_FIELDS, ("general",), fail))
     sources: dict[str, SourceConfig] = {}
@@ -255,7 +218,45 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
             if required not in values:
                 raise fail(keys, f"missing '{required}'")
         sources[name] = SourceConfig(name=name, **values)
-    return Config(path=path, general=general, sources=sources)
+    remotes: dict[str, RemoteConfig] = {}
+    for name, raw in _table(data.get("remotes", {}), ("remotes",), fail).items():
+        keys = ("remotes", name)
+        try:
+            source_name(name)
+        except ValueError as exc:
+            raise fail(keys, str(exc)) from None
+        values = _validate(_table(raw, keys, fail), _REMOTE_FIELDS, keys, fail)
+        for required in ("provider", "bucket"):
+            if required not in values:
+                raise fail(keys, f"missing '{required}'")
+        remote = RemoteConfig(name=name, **values)
+        problem = remote_problem(remote)
+        if problem:
+            raise fail((*keys, problem[0]), problem[1])
+        remotes[name] = remote
+    for src in sources.values():
+        if src.remote is not None and src.remote not in remotes:
+            raise fail(("sources", src.name, "remote"),
+                       f"there is no remote named {src.remote!r} in [remotes]")
+    return Config(path=path, general=general, sources=sources, remotes=remotes)
+
+
+def remote_problem(remote: RemoteConfig) -> tuple[str, str] | None:
+    """(key, problem) for settings that do not fit together, or None."""
+    from lifeboat.core.providers import provider
+
+    prov = provider(remote.provider)
+    if prov.needs_region and not remote.region:
+        return ("region", f"provider {prov.name} needs a region, e.g. region = \"eu-west-1\"")
+    if prov.needs_endpoint and not remote.endpoint:
+        return ("endpoint", f"provider {prov.name} needs an endpoint URL")
+    if prov.name == "r2" and not (remote.endpoint or remote.account):
+        return ("account", "Cloudflare R2 needs your account id (or an endpoint URL)")
+    if remote.insecure and not remote.endpoint:
+        return ("insecure", "insecure = true is only allowed with your own endpoint URL")
+    if parse_size(remote.part_size) < 5 * 1024 * 1024:
+        return ("part_size", "S3 parts must be at least 5MiB")
+    return None
 
 
 def save_config(config: Config) -> None:
@@ -265,6 +266,8 @@ def save_config(config: Config) -> None:
         data["general"] = general
     if config.sources:
         data["sources"] = {name: _dump(src, None) for name, src in config.sources.items()}
+    if config.remotes:
+        data["remotes"] = {name: _dump(r, None) for name, r in config.remotes.items()}
     config.path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(config.path, (_HEADER + tomli_w.dumps(data)).encode())
 
@@ -303,7 +306,8 @@ def _validate(raw: dict[str, Any], spec: dict[str, Callable[[Any], Any]],
 
 def validate_value(section: str, key: str, value: Any) -> Any:
     """Validate one value as the config file would (for the CLI and the GUI)."""
-    spec = _SOURCE_FIELDS if section == "source" else _GENERAL_FIELDS
+    spec = {"source": _SOURCE_FIELDS, "general": _GENERAL_FIELDS,
+            "remote": _REMOTE_FIELDS}[section]
     return spec[key](value)
 
 

@@ -55,11 +55,14 @@ class PrunePlan:
         }
 
 
-def snapshot_info(record: SnapshotRecord) -> SnapshotInfo:
+def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> SnapshotInfo:
+    """Retention's view of a snapshot. Remote copies count as good (`assume_good`): a
+    damaged local file says nothing about them."""
     m = record.manifest
     base = m.extra.get("base") if isinstance(m.extra.get("base"), str) else None
     return SnapshotInfo(id=m.id, created_at=m.created_at, protected=m.protected,
-                        good=record.status == "ok", kind=m.kind, base=base, size=m.size)
+                        good=assume_good or record.status == "ok", kind=m.kind, base=base,
+                        size=m.size)
 
 
 def plan_prune(records: list[SnapshotRecord], source: str, policy: RetentionPolicy,
@@ -87,8 +90,8 @@ class PruneJob:
         if not self.dry_run and not lock.try_acquire():
             raise AlreadyRunning(f"a backup of {self.source} is running", "prune after it")
         try:
-            plan = plan_prune(self.workspace.catalog.snapshots(self.source), self.source,
-                              parse_keep(src.keep))
+            local = [r for r in self.workspace.catalog.snapshots(self.source) if r.local]
+            plan = plan_prune(local, self.source, parse_keep(src.keep))
             if not self.dry_run:
                 for decision in plan.forgotten:
                     cancel.check()
@@ -105,7 +108,10 @@ class PruneJob:
 
 
 def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
-    """Delete a snapshot's manifest (first: it is what makes a snapshot), artifact, row."""
+    """Delete a snapshot's manifest (first: it is what makes a snapshot), artifact, row.
+
+    A snapshot that still has remote copies keeps its row, marked as remote only.
+    """
     try:
         record.manifest_path.unlink(missing_ok=True)
         if record.path.is_dir():
@@ -116,4 +122,8 @@ def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
         raise LifeboatError(f"cannot delete {record.path}: {exc.strerror or exc}",
                             "check the folder's permissions") from None
     with contextlib.suppress(LifeboatError):
-        workspace.catalog.remove_snapshot(record.id)
+        if record.copies:
+            workspace.catalog.set_status(record.id, "remote", "pruned locally; on "
+                                         + ", ".join(c.remote for c in record.copies))
+        else:
+            workspace.catalog.remove_snapshot(record.id)

@@ -22,14 +22,18 @@ class VerifyResult:
     record: SnapshotRecord
     ok: bool
     problem: str | None
+    skipped: bool = False  # only remote copies: nothing local to check
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.record.id, "source": self.record.source, "ok": self.ok,
-                "status": "ok" if self.ok else self._status, "problem": self.problem,
-                "path": str(self.record.path)}
+                "status": self.status, "problem": self.problem, "path": str(self.record.path)}
 
     @property
-    def _status(self) -> str:
+    def status(self) -> str:
+        if self.skipped:
+            return "remote"
+        if self.ok:
+            return "ok"
         return "missing" if not self.record.path.exists() else "corrupt"
 
 
@@ -52,6 +56,9 @@ class VerifyJob:
         results: list[VerifyResult] = []
         for record in self.records:
             cancel.check()
+            if not record.local:
+                results.append(VerifyResult(record, True, "only remote copies", skipped=True))
+                continue
             source = config.sources.get(record.source)
             mode = self.check or (source.check if source else "full")
             scratch = temp_dir / f"verify-{record.id}.sqlite"
@@ -67,7 +74,7 @@ class VerifyJob:
             except CorruptSnapshot as exc:
                 result = VerifyResult(record, False, exc.message)
                 results.append(result)
-                self.workspace.catalog.set_status(record.id, result._status, exc.message,
+                self.workspace.catalog.set_status(record.id, result.status, exc.message,
                                                   utc_now())
                 log.warning("verify: %s", exc.message)
         bad = [r for r in results if not r.ok]

@@ -6,6 +6,7 @@ Runs the same in the headless daemon (`lifeboat run`, in the foreground) and in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from lifeboat.core.config import Config
+from lifeboat.core.retention import parse_keep
 from lifeboat.core.schedule import (
     needs_catch_up,
     parse_duration,
@@ -34,6 +36,7 @@ from lifeboat.events import (
     ignore_event,
 )
 from lifeboat.jobs.backup import last_good_snapshot
+from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.instance import pid_alive
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
 from lifeboat.scheduling.notify import Webhook
@@ -70,7 +73,7 @@ class Scheduler:
         self.webhook = Webhook(config.general.notify_url)
         self._fingerprint: tuple[int, int] | None = self._config_fingerprint()
         self._problems: dict[str, str] = {}  # source -> failed | stale
-        self._retries: dict[str, int] = {}  # source -> pending retry job id
+        self._retries: dict[str, int] = {}  # "kind:source" -> pending retry job id
         self._clock: tuple[float, float] = (wall_clock(), monotonic())
         self._lock = threading.RLock()
         self.paused = False
@@ -86,6 +89,7 @@ class Scheduler:
                                                      timezone=self._tz), id="tick")
         self._problems = self._current_problems()
         self.catch_up("start")
+        self.queue_uploads("catch-up")
         log.info("scheduler started: %d source(s), time zone %s", len(self._config.sources),
                  self._tz)
 
@@ -214,26 +218,66 @@ class Scheduler:
 
     def _submit_backup(self, source: str, trigger: str, *, force: bool, priority: int,
                        attempt: int = 1, job_id: int | None = None) -> QueuedJob:
+        return self._submit("backup", source, trigger, force=force, priority=priority,
+                            attempt=attempt, job_id=job_id)
+
+    def _submit(self, kind: str, source: str, trigger: str, *, force: bool = False,
+                priority: int = PRIORITY_SCHEDULED, attempt: int = 1,
+                job_id: int | None = None) -> QueuedJob:
         reason = trigger if trigger in ("manual", "catch-up") else "scheduled"
 
-        def work(job: QueuedJob) -> object:
+        def backup(job: QueuedJob) -> object:
             return self.service.run_backup(
                 source, trigger=job.trigger, reason=reason, skip_if_covered=not force,
                 job_id=job.job_id, attempt=job.attempt, cancel=job.cancel)
 
-        return self.queue.submit("backup", source, trigger, work, attempt=attempt,
+        def upload(job: QueuedJob) -> object:
+            return self.service.upload(source, trigger=job.trigger, job_id=job.job_id,
+                                       attempt=job.attempt, cancel=job.cancel)
+
+        work = {"backup": backup, "upload": upload}[kind]
+        return self.queue.submit(kind, source, trigger, work, attempt=attempt,
                                  priority=priority, job_id=job_id)
 
+    def queue_uploads(self, why: str) -> list[str]:
+        """Queue an upload for each source whose remote is missing snapshots."""
+        queued = []
+        config = self.workspace.config()
+        for src in config.sources.values():
+            if src.remote is None or src.remote not in config.remotes:
+                continue
+            pending = plan_uploads(self.workspace.catalog.snapshots(src.name), src.remote,
+                                   parse_keep(src.remote_keep or src.keep), self._now())
+            if not pending or self.queue.is_busy("upload", src.name):
+                continue
+            try:
+                self._submit("upload", src.name, why)
+                queued.append(src.name)
+            except AlreadyRunning:
+                continue
+        return queued
+
     def _finished(self, job: QueuedJob, result: object, error: BaseException | None) -> None:
-        if job.kind == "backup" and job.source is not None:
+        source = job.source
+        if source is not None and job.kind == "upload":
             if error is None:
-                self._cancel_retry(job.source)
-                self._set_problem(job.source, None, "backed up again")
+                self._cancel_retry(source, "upload")
+                if self._problems.get(source) == "remote-unreachable":
+                    self._set_problem(source, None, "uploads caught up")
+            elif not isinstance(error, Cancelled):
+                self._maybe_retry(job, getattr(error, "message", str(error)), error)
+        if source is not None and job.kind == "backup":
+            if error is None:
+                self._cancel_retry(source, "backup")
+                self._set_problem(source, None, "backed up again")
+                if getattr(result, "status", "ok") == "ok" and self._has_remote(source):
+                    with contextlib.suppress(AlreadyRunning):
+                        self._submit("upload", source, "after-backup")
             elif not isinstance(error, Cancelled):
                 message = getattr(error, "message", str(error))
-                self._set_problem(job.source, "failed", message)
+                self._set_problem(source, "failed", message)
                 self._maybe_retry(job, message, error)
-            self._emit(NextRunChanged(job.source, self.next_run(job.source)))
+            self._emit(NextRunChanged(source, self.next_run(source)))
         self._write_metrics()
 
     def _maybe_retry(self, job: QueuedJob, message: str, error: BaseException) -> None:
@@ -243,7 +287,8 @@ class Scheduler:
     def _plan_retry(self, job: QueuedJob, message: str, error: BaseException) -> None:
         if isinstance(error, NotFound | ConfigError):
             return
-        if job.trigger != "retry" and job.source in self._retries:
+        slot = f"{job.kind}:{job.source}"
+        if job.trigger != "retry" and slot in self._retries:
             return  # a retry is already on its way; it continues the count
         delays = self._retry_delays()
         if job.attempt > len(delays):
@@ -253,7 +298,7 @@ class Scheduler:
         at = self._now() + delays[job.attempt - 1]
         retry_id = self.workspace.catalog.start_job(job.kind, job.source, "retry",
                                                     job.attempt + 1, status="queued")
-        self._retries[str(job.source)] = retry_id
+        self._retries[slot] = retry_id
         self._aps.add_job(self._retry, DateTrigger(run_date=at), args=[job, retry_id],
                           id=f"retry:{retry_id}", misfire_grace_time=None)
         self._emit(RetryScheduled(job.source, job.kind, job.attempt + 1, at, message))
@@ -261,18 +306,21 @@ class Scheduler:
 
     def _retry(self, failed: QueuedJob, retry_id: int) -> None:
         with self._lock:
-            self._retries.pop(str(failed.source), None)
+            self._retries.pop(f"{failed.kind}:{failed.source}", None)
         try:
-            self._submit_backup(str(failed.source), "retry", force=False,
-                                priority=PRIORITY_SCHEDULED, attempt=failed.attempt + 1,
-                                job_id=retry_id)
+            self._submit(failed.kind, str(failed.source), "retry", force=False,
+                         attempt=failed.attempt + 1, job_id=retry_id)
         except AlreadyRunning as exc:
             self.workspace.catalog.finish_job(retry_id, "skipped", error=exc.message)
 
-    def _cancel_retry(self, source: str) -> None:
+    def _has_remote(self, source: str) -> bool:
+        src = self.workspace.config().sources.get(source)
+        return src is not None and src.remote is not None
+
+    def _cancel_retry(self, source: str, kind: str) -> None:
         """A good run makes a pending retry pointless."""
         with self._lock:
-            retry_id = self._retries.pop(source, None)
+            retry_id = self._retries.pop(f"{kind}:{source}", None)
         if retry_id is None:
             return
         job = self._aps.get_job(f"retry:{retry_id}")
@@ -313,17 +361,23 @@ class Scheduler:
         problems = {}
         for name in self.workspace.config().sources:
             kind = self.workspace.catalog.last_event_kind(name, "health:")
-            if kind in ("health:failed", "health:stale"):
+            if kind in ("health:failed", "health:stale", "health:remote-unreachable"):
                 problems[name] = kind.removeprefix("health:")
         return problems
 
     def _check_health(self) -> None:
         status = compute_status(self.workspace, self._now(), self._tz)
         for source in status.sources:
-            if source.stale and self._problems.get(source.name) is None:
+            if self._problems.get(source.name) is not None:
+                continue
+            if source.stale:
                 age = "never backed up" if source.last_snapshot is None else \
                     f"newest good snapshot {source.last_snapshot.isoformat()}"
                 self._set_problem(source.name, "stale", f"{source.name} is stale: {age}")
+            elif source.remote_behind:
+                self._set_problem(source.name, "remote-unreachable",
+                                  f"{source.name}: {source.uploads_pending} snapshot(s) have "
+                                  f"waited more than a day for remote {source.remote}")
 
     def _set_problem(self, source: str, problem: str | None, message: str) -> None:
         before = self._problems.get(source)

@@ -1,0 +1,142 @@
+"""The catalog's records: snapshots with their remote copies, job runs (plain data)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc
+
+#: Of the local artifact: ok, corrupt, missing (gone unexpectedly), or remote (pruned
+#: locally on purpose while a remote copy is kept).
+SNAPSHOT_STATUSES = ("ok", "corrupt", "missing", "remote")
+
+
+@dataclass(frozen=True)
+class RemoteCopy:
+    remote: str
+    key: str
+    manifest_key: str
+    size: int
+    sha256: str
+    encrypted: bool
+    uploaded_at: str
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped")
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    manifest: Manifest
+    folder: Path
+    status: str
+    status_detail: str | None
+    verified_at: datetime | None
+    copies: tuple[RemoteCopy, ...] = ()
+
+    @property
+    def local(self) -> bool:
+        return self.status != "remote"
+
+    def copy_on(self, remote: str) -> RemoteCopy | None:
+        return next((c for c in self.copies if c.remote == remote), None)
+
+    @property
+    def locations(self) -> list[str]:
+        return (["local"] if self.local else []) + [c.remote for c in self.copies]
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def source(self) -> str:
+        return self.manifest.source
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.manifest.artifact
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / self.manifest.manifest_name
+
+    def to_json(self) -> dict[str, object]:
+        m = self.manifest
+        return {
+            "id": m.id,
+            "source": m.source,
+            "created_at": iso_utc(m.created_at),
+            "kind": m.kind,
+            "path": str(self.path),
+            "size": m.size,
+            "db_size": m.db_size,
+            "sha256": m.sha256,
+            "protected": m.protected,
+            "reason": m.reason,
+            "status": self.status,
+            "status_detail": self.status_detail,
+            "verified_at": iso_utc(self.verified_at) if self.verified_at else None,
+            "check": {"mode": m.check_mode, "result": m.check_result},
+            "page_size": m.page_size,
+            "page_count": m.page_count,
+            "sqlite_version": m.sqlite_version,
+            "format": m.format,
+            "locations": self.locations,
+            "remote_copies": [c.to_json() for c in self.copies],
+        }
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    kind: str
+    source: str | None
+    trigger: str
+    status: str
+    queued_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempt: int
+    error: str | None
+    snapshot_id: str | None
+    detail: str | None
+    pid: int | None
+    cancel_requested: bool
+
+    def to_json(self) -> dict[str, object]:
+        data = dict(self.__dict__)
+        data["detail"] = json.loads(self.detail) if self.detail else None
+        return data
+
+
+def snapshot_record(row: sqlite3.Row, copies: tuple[RemoteCopy, ...] = ()) -> SnapshotRecord:
+    manifest = Manifest.from_dict(json.loads(row["manifest"]))
+    verified = row["verified_at"]
+    return SnapshotRecord(manifest=manifest, folder=Path(row["folder"]), status=row["status"],
+                          status_detail=row["status_detail"],
+                          verified_at=parse_iso_utc(verified) if verified else None,
+                          copies=copies)
+
+
+def copies_by_snapshot(db: sqlite3.Connection, source: str | None
+                        ) -> dict[str, tuple[RemoteCopy, ...]]:
+    sql = ("select c.* from remote_copies c join snapshots s on s.id = c.snapshot_id"
+           + (" where s.source=?" if source is not None else "") + " order by c.remote")
+    found: dict[str, list[RemoteCopy]] = {}
+    for r in db.execute(sql, (source,) if source is not None else ()):
+        found.setdefault(r["snapshot_id"], []).append(RemoteCopy(
+            r["remote"], r["key"], r["manifest_key"], r["size"], r["sha256"],
+            bool(r["encrypted"]), r["uploaded_at"]))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def job_record(row: sqlite3.Row) -> JobRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return JobRecord(**data)

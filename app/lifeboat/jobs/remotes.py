@@ -1,0 +1,199 @@
+"""Moving snapshots to and from remote stores: upload (confirmed), fetch, remote pruning."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.config import RemoteConfig
+from lifeboat.core.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, iso_utc, utc_now
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.remote_keys import object_key, split_key
+from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
+from lifeboat.core.secrets import SecretStore, load_s3_credentials
+from lifeboat.errors import CorruptSnapshot, LifeboatError, RemoteError
+from lifeboat.jobs.prune import snapshot_info
+from lifeboat.storage.base import RemoteStore
+from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+SHA_KEY = "lifeboat-sha256"
+
+
+def open_store(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteStore:
+    """A connected store for `remote` (credentials from the keyring or the environment)."""
+    from lifeboat.storage.s3 import S3Store
+
+    creds = None
+    if remote.credentials == "keyring":
+        creds = load_s3_credentials(secrets or SecretStore(), remote.name)
+    return S3Store(remote, creds)
+
+
+def artifact_key(remote: RemoteConfig, manifest: Manifest) -> str:
+    return object_key(remote.prefix, manifest.source, manifest.artifact)
+
+
+def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
+    return object_key(remote.prefix, manifest.source, manifest.manifest_name)
+
+
+def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
+                    progress: Progress, cancel: CancelToken) -> RemoteCopy:
+    """Upload a snapshot's artifact, then its manifest, each confirmed by a HEAD."""
+    manifest = record.manifest
+    if _sha256(record.path) != manifest.sha256:
+        raise CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
+                              "run `lifeboat verify` and take a new snapshot")
+    key = artifact_key(remote, manifest)
+    meta = {SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
+    store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
+    _confirm(store, key, manifest.size, manifest.sha256)
+    body = manifest.to_json()
+    body_sha = hashlib.sha256(body).hexdigest()
+    mkey = manifest_key(remote, manifest)
+    store.put_bytes(mkey, body, metadata={SHA_KEY: body_sha, "lifeboat-snapshot": manifest.id})
+    _confirm(store, mkey, len(body), body_sha)
+    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
+                      iso_utc(utc_now()))
+
+
+def _confirm(store: RemoteStore, key: str, size: int, sha256: str) -> None:
+    info = store.head(key)
+    if info is None or info.size != size or info.metadata.get(SHA_KEY) != sha256:
+        got = "nothing" if info is None else f"{info.size} bytes"
+        raise RemoteError(f"{key} did not arrive whole on remote {store.name} (found {got}, "
+                          f"sent {size} bytes)", "the upload is retried later")
+
+
+def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
+                   progress: Progress, cancel: CancelToken) -> Path:
+    """Download a snapshot's artifact into `dest_dir` (named as in its manifest)."""
+    config = workspace.config()
+    copies = sorted(record.copies, key=lambda c: c.remote != _preferred(config, record))
+    usable = [c for c in copies if c.remote in config.remotes]
+    if not usable:
+        where = ", ".join(c.remote for c in record.copies) or "no remote"
+        raise LifeboatError(f"snapshot {record.id} has no local file, and its remote copies "
+                            f"({where}) are not on a configured remote",
+                            "add the remote again (lifeboat remote add) or restore another "
+                            "snapshot")
+    copy = usable[0]
+    remote = config.remote(copy.remote)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / record.manifest.artifact
+    store = open_store(remote)
+    try:
+        store.get_file(copy.key, target, progress=progress, cancel=cancel)
+    finally:
+        store.close()
+    return dest_dir
+
+
+def _preferred(config: object, record: SnapshotRecord) -> str | None:
+    src = getattr(config, "sources", {}).get(record.source)
+    return src.remote if src is not None else None
+
+
+def plan_uploads(records: list[SnapshotRecord], remote: str, policy: RetentionPolicy,
+                 now: datetime) -> list[SnapshotRecord]:
+    """Local snapshots missing on `remote` that its retention would keep, oldest first."""
+    present = [r for r in records if r.copy_on(remote) is not None]
+    candidates = [r for r in records if r.copy_on(remote) is None and r.status == "ok"
+                  and r.manifest.kind != "raw"]
+    infos = [snapshot_info(r, assume_good=True) for r in present] + \
+        [snapshot_info(r) for r in candidates]
+    keep = {d.snapshot.id for d in apply_policy(infos, policy, now) if d.keep}
+    wanted = [r for r in candidates if r.id in keep]
+    return sorted(wanted, key=lambda r: (r.manifest.created_at, r.id))
+
+
+def plan_remote_prune(records: list[SnapshotRecord], remote: str, policy: RetentionPolicy,
+                      now: datetime) -> list[Decision]:
+    present = [r for r in records if r.copy_on(remote) is not None]
+    return apply_policy([snapshot_info(r, assume_good=True) for r in present], policy, now)
+
+
+def delete_remote_copy(store: RemoteStore, workspace: Workspace, record: SnapshotRecord,
+                       remote: str) -> None:
+    """Manifest first (it is what makes a snapshot), then the artifact, then the row."""
+    copy = record.copy_on(remote)
+    if copy is None:
+        return
+    store.delete(copy.manifest_key)
+    store.delete(copy.key)
+    workspace.catalog.remove_remote_copy(record.id, remote)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        while block := fh.read(4 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
+                    progress: Progress, cancel: CancelToken) -> Iterator[Path]:
+    """The folder holding the snapshot's artifact: its own, or a temporary one it was
+    downloaded into from a remote (removed afterwards, whatever happens)."""
+    if record.local and record.path.is_file():
+        yield record.folder
+        return
+    if not record.copies:
+        raise CorruptSnapshot(f"snapshot {record.id}: its file {record.path} is missing and "
+                              "it has no remote copy", "restore another snapshot")
+    scratch = temp_dir / f"fetch-{record.id}-{os.getpid()}"
+    try:
+        yield fetch_artifact(workspace, record, scratch, progress, cancel)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class RemoteScan:
+    remote: str
+    found: list[tuple[Manifest, RemoteCopy]] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # manifests without their artifact
+    unreadable: list[str] = field(default_factory=list)
+
+
+def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteScan:
+    """Read every manifest under the remote's prefix (the remote's own truth)."""
+    scan = RemoteScan(remote.name)
+    store = open_store(remote, secrets)
+    try:
+        # List by the bare prefix and keep our folder's keys: the same result, and it
+        # avoids a '/' in the query (some S3 emulators sign it differently).
+        listed = {o.key: o for o in store.list(remote.prefix)
+                  if not remote.prefix or o.key.startswith(remote.prefix + "/")}
+        for key in sorted(listed):
+            parts = split_key(remote.prefix, key)
+            if parts is None or not key.endswith(MANIFEST_SUFFIX):
+                continue
+            try:
+                manifest = Manifest.from_dict(json.loads(store.get_bytes(key)))
+            except (ValueError, ManifestError) as exc:
+                scan.unreadable.append(f"{key}: {exc}")
+                continue
+            artifact = object_key(remote.prefix, manifest.source, manifest.artifact)
+            obj = listed.get(artifact)
+            if manifest.manifest_name != parts[1] or obj is None:
+                scan.incomplete.append(key)
+                continue
+            scan.found.append((manifest, RemoteCopy(
+                remote.name, artifact, key, obj.size, manifest.sha256, False,
+                iso_utc(utc_now()))))
+    finally:
+        store.close()
+    return scan

@@ -1,0 +1,82 @@
+"""UploadJob: copy a source's snapshots to its remote, oldest first, then apply the
+remote's retention. A copy is recorded only once the remote confirmed it whole."""
+
+from __future__ import annotations
+
+import logging
+
+from lifeboat.core.config import RemoteConfig, SourceConfig
+from lifeboat.core.fsutil import format_bytes
+from lifeboat.core.manifest import utc_now
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.retention import parse_keep
+from lifeboat.errors import LifeboatError
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.remotes import (
+    delete_remote_copy,
+    open_store,
+    plan_remote_prune,
+    plan_uploads,
+    upload_snapshot,
+)
+from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class UploadJob:
+    kind = "upload"
+
+    def __init__(self, workspace: Workspace, source: str) -> None:
+        self.workspace = workspace
+        self.source = source
+        self._src: SourceConfig | None = None
+        self._remote: RemoteConfig | None = None
+
+    def prepare(self) -> None:
+        config = self.workspace.config()
+        src = config.source(self.source)
+        if src.remote is None:
+            raise LifeboatError(f"source {src.name} has no remote",
+                                f"give it one: lifeboat source set {src.name} --remote NAME")
+        self._src, self._remote = src, config.remote(src.remote)
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        assert self._src is not None and self._remote is not None, "prepare() first"
+        src, remote = self._src, self._remote
+        policy = parse_keep(src.remote_keep or src.keep)
+        catalog = self.workspace.catalog
+        pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
+        uploaded: list[str] = []
+        deleted: list[str] = []
+        sent = 0
+        store = open_store(remote) if pending or self._has_copies(remote.name) else None
+        try:
+            for record in pending:
+                cancel.check()
+                copy = upload_snapshot(store, remote, record, progress, cancel)  # type: ignore[arg-type]
+                catalog.add_remote_copy(record.id, copy)
+                uploaded.append(record.id)
+                sent += copy.size
+                log.info("uploaded snapshot %s of %s to %s (%s)", record.id, src.name,
+                         remote.name, format_bytes(copy.size))
+            if store is not None:
+                records = catalog.snapshots(src.name)
+                for decision in plan_remote_prune(records, remote.name, policy, utc_now()):
+                    if decision.keep:
+                        continue
+                    cancel.check()
+                    record = next(r for r in records if r.id == decision.snapshot.id)
+                    delete_remote_copy(store, self.workspace, record, remote.name)
+                    deleted.append(record.id)
+                    log.info("pruned snapshot %s of %s from %s: %s", record.id, src.name,
+                             remote.name, decision.reason)
+        finally:
+            if store is not None:
+                store.close()  # a boto3 client costs ~40 MB: keep it only for the job
+        return JobOutcome(result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
+                          detail={"remote": remote.name, "uploaded": uploaded,
+                                  "deleted": deleted, "bytes": sent})
+
+    def _has_copies(self, remote: str) -> bool:
+        return any(r.copy_on(remote) for r in self.workspace.catalog.snapshots(self.source))

@@ -1,0 +1,165 @@
+"""The service's remote operations: add, change, test and remove remotes; upload.
+
+Part of the `Service` façade (service.py mixes this in); no Qt, and boto3 is only
+imported when a remote is actually contacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
+
+from lifeboat.core.config import RemoteConfig, remote_problem, source_name, validate_value
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.remote_keys import object_key
+from lifeboat.core.secrets import (
+    S3Credentials,
+    SecretStore,
+    s3_entry,
+    store_s3_credentials,
+)
+from lifeboat.errors import ConfigError, LifeboatError, RemoteError
+from lifeboat.jobs.base import JobOutcome, run_job
+from lifeboat.jobs.remotes import open_store
+from lifeboat.jobs.upload import UploadJob
+
+if TYPE_CHECKING:
+    from lifeboat.events import EventSink
+    from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+_REMOTE_KEYS = {f.name for f in fields(RemoteConfig)} - {"name"}
+
+
+@dataclass(frozen=True)
+class RemoteTest:
+    remote: str
+    endpoint: str
+    bucket: str
+    seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"remote": self.remote, "endpoint": self.endpoint, "bucket": self.bucket,
+                "ok": True, "seconds": round(self.seconds, 3)}
+
+
+class RemoteMethods:
+    workspace: Workspace
+    on_event: EventSink
+    secrets: SecretStore
+
+    def remotes(self) -> list[RemoteConfig]:
+        return list(self.workspace.config().remotes.values())
+
+    def add_remote(self, name: str, *, access_key_id: str | None = None,
+                   secret: str | None = None, **settings: object) -> RemoteConfig:
+        """Add a remote; with credentials "keyring" (the default) the key id and secret go
+        to the OS keyring first, so a failure there saves nothing."""
+        try:
+            source_name(name)
+        except ValueError as exc:
+            raise ConfigError(str(exc), "choose another name") from None
+        remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
+        self._check_remote(remote)
+        if name in self.workspace.config().remotes:
+            raise ConfigError(f"a remote named {name!r} already exists",
+                              "choose another name, or change it with `lifeboat remote set`")
+        if remote.credentials == "keyring":
+            if not access_key_id or not secret:
+                raise ConfigError("the access key id and secret are needed to store them in "
+                                  "the keyring", "give --access-key-id and the secret "
+                                  "(prompted, or --secret-stdin), or use --credentials env")
+            store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
+        with self.workspace.edit_config() as box:
+            if name in box[0].remotes:
+                raise ConfigError(f"a remote named {name!r} already exists", "choose another")
+            box[0] = box[0].with_remote(remote)
+        log.info("added remote %s (%s, bucket %s)", name, remote.provider, remote.bucket)
+        return remote
+
+    def update_remote(self, name: str, *, access_key_id: str | None = None,
+                      secret: str | None = None, **changes: object) -> RemoteConfig:
+        current = self.workspace.config().remote(name)
+        remote = replace(current, **self._clean_remote(
+            {k: v for k, v in changes.items() if v is not None}))
+        self._check_remote(remote)
+        if access_key_id or secret:
+            if not (access_key_id and secret):
+                raise ConfigError("give both the access key id and the secret",
+                                  "--access-key-id ID and the secret (prompt or --secret-stdin)")
+            store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
+        with self.workspace.edit_config() as box:
+            box[0] = box[0].with_remote(remote)
+        return remote
+
+    def remove_remote(self, name: str) -> None:
+        """Forget a remote and its keyring entry (its objects stay in the bucket)."""
+        config = self.workspace.config()
+        config.remote(name)
+        users = [s.name for s in config.sources.values() if s.remote == name]
+        if users:
+            raise ConfigError(f"remote {name!r} is used by source(s) {', '.join(users)}",
+                              "point them elsewhere first: lifeboat source set NAME --remote …")
+        with self.workspace.edit_config() as box:
+            box[0] = box[0].without_remote(name)
+        if config.remotes[name].credentials == "keyring":
+            try:
+                self.secrets.delete(s3_entry(name))
+            except LifeboatError as exc:
+                log.warning("could not delete the keyring entry of %s: %s", name, exc.message)
+        for record in self.workspace.catalog.snapshots():
+            if record.copy_on(name) is not None:
+                self.workspace.catalog.remove_remote_copy(record.id, name)
+
+    def test_remote(self, name: str) -> RemoteTest:
+        """Write, read back and delete a small object; a clear error for what fails."""
+        remote = self.workspace.config().remote(name)
+        started = time.monotonic()
+        store = open_store(remote, self.secrets)
+        try:
+            key = object_key(remote.prefix, ".lifeboat-test", pysecrets.token_hex(8))
+            body = pysecrets.token_bytes(256)
+            store.put_bytes(key, body, metadata={"lifeboat-test": "1"})
+            try:
+                if store.get_bytes(key) != body:
+                    raise RemoteError(f"remote {name} returned other bytes than were written",
+                                      "check the endpoint; a proxy may alter data")
+            finally:
+                store.delete(key)
+            if store.head(key) is not None:
+                raise RemoteError(f"remote {name} did not delete the test object {key}",
+                                  "check that the key may delete objects in the bucket")
+        finally:
+            store.close()
+        endpoint = remote.resolved_endpoint or f"AWS S3 ({remote.resolved_region})"
+        return RemoteTest(name, endpoint, remote.bucket, time.monotonic() - started)
+
+    def upload(self, source: str, *, trigger: str = "manual", job_id: int | None = None,
+               attempt: int = 1, progress: Progress = no_progress,
+               cancel: CancelToken | None = None) -> JobOutcome:
+        """Upload what the source's remote is missing, oldest first; prune the remote."""
+        return run_job(UploadJob(self.workspace, source), self.workspace.catalog,
+                       trigger=trigger, attempt=attempt, job_id=job_id, progress=progress,
+                       cancel=cancel, on_event=self.on_event)
+
+    def _clean_remote(self, settings: dict[str, object]) -> dict[str, object]:
+        clean: dict[str, object] = {}
+        for key, value in settings.items():
+            if key not in _REMOTE_KEYS:
+                raise ConfigError(f"unknown remote setting {key!r}", "see `lifeboat remote "
+                                  "add --help`")
+            if value is None:
+                continue
+            try:
+                clean[key] = validate_value("remote", key, value)
+            except ValueError as exc:
+                raise ConfigError(f"{key}: {exc}", "see `lifeboat remote add --help`") from None
+        return clean
+
+    def _check_remote(self, remote: RemoteConfig) -> None:
+        problem = remote_problem(remote)
+        if problem:
+            raise ConfigError(f"{problem[0]}: {problem[1]}", "see `lifeboat remote add --help`")

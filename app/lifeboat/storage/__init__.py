@@ -1,0 +1,1 @@
+"""Where artifacts live besides the local folder: remote stores behind one interface."""
