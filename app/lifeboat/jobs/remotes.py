@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,12 +52,16 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
                     progress: Progress, cancel: CancelToken) -> RemoteCopy:
     """Upload a snapshot's artifact, then its manifest, each confirmed by a HEAD."""
     manifest = record.manifest
-    if _sha256(record.path) != manifest.sha256:
-        raise CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
-                              "run `lifeboat verify` and take a new snapshot")
     key = artifact_key(remote, manifest)
     meta = {SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
-    store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
+    # Re-hash the file while it goes up, so a file damaged on disk never counts as a copy.
+    with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-hash") as pool:
+        hashing = pool.submit(_sha256, record.path)
+        store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
+        if hashing.result() != manifest.sha256:
+            store.delete(key)
+            raise CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
+                                  "run `lifeboat verify` and take a new snapshot")
     _confirm(store, key, manifest.size, manifest.sha256)
     body = manifest.to_json()
     body_sha = hashlib.sha256(body).hexdigest()

@@ -1,0 +1,111 @@
+"""Upload benchmark: Lifeboat's upload of a snapshot against a plain boto3 `upload_file`.
+
+Starts a local S3 server process (moto's), makes incompressible artifacts of each
+--sizes-mb, then for --rounds rounds uploads each with plain `client.upload_file`
+(boto3's defaults) and with Lifeboat's upload path (hash check, multipart transfer,
+HEAD confirmation, manifest), alternating, and reports the throughputs and their ratio.
+
+Usage: python bench/upload_bench.py [--sizes-mb 256 1024] [--rounds 2]
+Goal (issue 6): Lifeboat >= 0.8x the plain upload's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers.s3server import start_s3_server
+
+from bench.common import OUT, median, report
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.config import RemoteConfig
+from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem
+from lifeboat.core.progress import CancelToken, no_progress
+from lifeboat.core.secrets import S3Credentials
+from lifeboat.jobs.remotes import upload_snapshot
+from lifeboat.storage.s3 import S3Store
+
+
+def make_record(folder: Path, size: int) -> SnapshotRecord:
+    created = datetime.now(UTC)
+    snap_id = new_snapshot_id()
+    stem = snapshot_stem("bench", created, snap_id)
+    path = folder / f"{stem}.sqlite.zst"
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            block = os.urandom(min(left, 8 << 20))
+            digest.update(block)
+            fh.write(block)
+            left -= len(block)
+    manifest = Manifest(
+        id=snap_id, source="bench", created_at=created, artifact=path.name, size=size,
+        sha256=digest.hexdigest(), db_size=size, page_size=4096, page_count=size // 4096,
+        check_mode="quick", check_result="ok", sqlite_version="-", reason="manual",
+        protected=False, source_path="-", journal_mode="wal", compression="zstd-3",
+        lifeboat_version="-", duration_s=0.0)
+    return SnapshotRecord(manifest, folder, "ok", None, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    work = OUT / "upload"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    server = start_s3_server()
+    try:
+        client = server.client()
+        client.create_bucket(Bucket="bench-bucket")
+        remote = RemoteConfig(name="bench", provider="minio", bucket="bench-bucket",
+                              endpoint=server.endpoint, prefix="lb")
+        results: dict[str, object] = {}
+        for size_mb in args.sizes_mb:
+            record = make_record(work, size_mb << 20)
+            plain: list[float] = []
+            ours: list[float] = []
+            for round_no in range(args.rounds):
+                key = f"plain/{record.manifest.artifact}"
+                started = time.perf_counter()
+                client.upload_file(str(record.path), "bench-bucket", key)
+                plain.append(time.perf_counter() - started)
+                client.delete_object(Bucket="bench-bucket", Key=key)
+                store = S3Store(remote, S3Credentials(server.access_key_id,
+                                                      server.secret_access_key))
+                started = time.perf_counter()
+                copy = upload_snapshot(store, remote, record, no_progress, CancelToken())
+                ours.append(time.perf_counter() - started)
+                store.delete(copy.manifest_key)
+                store.delete(copy.key)
+                store.close()
+                print(f"{size_mb} MiB round {round_no + 1}: plain {plain[-1]:.2f} s, "
+                      f"lifeboat {ours[-1]:.2f} s", flush=True)
+            mb = size_mb * 1.048576
+            results[f"{size_mb}MiB"] = {
+                "plain_seconds": [round(x, 3) for x in plain],
+                "lifeboat_seconds": [round(x, 3) for x in ours],
+                "plain_MBps": round(mb / median(plain), 1),
+                "lifeboat_MBps": round(mb / median(ours), 1),
+                "throughput_ratio": round(median(plain) / median(ours), 3),
+            }
+            record.path.unlink()
+        report("upload_bench", {"server": "moto_server on 127.0.0.1", "results": results,
+                                "goal": "throughput_ratio >= 0.8"})
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
