@@ -221,3 +221,20 @@ def test_scheduler_uploads_after_a_backup(service: Service, s3_server, bucket: s
     kinds = [j.kind for j in service.workspace.catalog.jobs(source="notes")]
     assert "upload" in kinds and "backup" in kinds
     set_source(home, "notes", remote=None)
+
+
+def test_a_file_damaged_on_disk_is_never_uploaded(service: Service, s3_server, bucket: str,
+                                                  tmp_path: Path):
+    from lifeboat.errors import CorruptSnapshot
+
+    db = make_db(tmp_path / "notes.db", rows=200)
+    add_remote(service, s3_server, bucket)
+    service.add_source(db, remote="offsite")
+    record = service.backup("notes")
+    data = bytearray(record.path.read_bytes())
+    data[len(data) // 3] ^= 0x40
+    record.path.write_bytes(bytes(data))
+    with pytest.raises(CorruptSnapshot, match="damaged on disk"):
+        service.upload("notes")
+    assert objects(s3_server, bucket) == {}
+    assert not service.snapshots("notes")[0].copies
