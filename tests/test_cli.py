@@ -192,7 +192,10 @@ def test_kill_9_during_backup_never_leaves_a_false_snapshot(home: Path, tmp_path
     listed = json.loads(cli_process(home, "snapshots", "--json").stdout)
     assert {r["id"] for r in listed} == on_disk
     stems = {p.name.removesuffix(".json") for p in folder.glob("*.json")}
-    assert {p.name.removesuffix(".sqlite.zst") for p in folder.glob("*.sqlite.zst")} == stems
+    artifacts = {p.name.removesuffix(".sqlite.zst") for p in folder.glob("*.sqlite.zst")}
+    artifacts |= {p.name.removesuffix(".diff.zst") for p in folder.glob("*.diff.zst")}
+    assert artifacts == stems
+    assert {p.name.removesuffix(".pages") for p in folder.glob("*.pages")} <= stems
     final = cli_process(home, "backup", "notes", "--json")
     assert final.returncode == 0, final.stderr
     assert not list(folder.glob(".*.partial")) and not list((home / "tmp").glob("*"))

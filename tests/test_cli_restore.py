@@ -50,7 +50,7 @@ def test_restore_bad_inputs(cli, db: Path, tmp_path: Path):
 def test_prune_lists_reasons_and_deletes(cli, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=10)
     cli("source", "add", str(db), "--keep", "last=2")
-    cli("source", "set", "notes", "--no-prune")
+    cli("source", "set", "notes", "--no-prune", "--no-incremental")
     ids = [str(first_snapshot(cli)["id"]) for _ in range(4)]
     pinned = cli("pin", ids[0], "--reason", "pre-migration")
     assert pinned.code == 0 and "protected" in pinned.out

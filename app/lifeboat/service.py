@@ -142,23 +142,23 @@ class Service(RemoteMethods):
         return source
 
     def backup(self, name: str, *, reason: str = "manual", protect: bool = False,
-               trigger: str = "manual", progress: Progress = no_progress,
+               trigger: str = "manual", full: bool = False, progress: Progress = no_progress,
                cancel: CancelToken | None = None) -> SnapshotRecord:
         """Take a snapshot now (then prune, unless the source opts out)."""
         outcome = self.run_backup(name, reason=reason, protect=protect, trigger=trigger,
-                                  progress=progress, cancel=cancel)
+                                  full=full, progress=progress, cancel=cancel)
         assert outcome.snapshot_id is not None
         return self.workspace.catalog.snapshot(outcome.snapshot_id)
 
     def run_backup(self, name: str, *, reason: str = "manual", protect: bool = False,
                    trigger: str = "manual", skip_if_covered: bool = False,
-                   job_id: int | None = None, attempt: int = 1,
+                   full: bool = False, job_id: int | None = None, attempt: int = 1,
                    progress: Progress = no_progress, cancel: CancelToken | None = None
                    ) -> JobOutcome:
         """The backup job as the scheduler runs it: may be skipped if the period is
         already covered; follow-up work (pruning) runs after a snapshot is taken."""
         job = BackupJob(self.workspace, name, reason=reason, protect=protect,
-                        skip_if_covered=skip_if_covered)
+                        skip_if_covered=skip_if_covered, full=full)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, attempt=attempt,
                           job_id=job_id, progress=progress, cancel=cancel,
                           on_event=self.on_event)

@@ -64,7 +64,10 @@ def test_manifest_records_what_was_taken(tmp_path: Path, db: Path):
                 "check_mode", "check_result", "sqlite_version", "page_size", "page_count",
                 "reason", "protected"):
         assert key in data
-    assert data["format"] == 1 and data["protected"] is True
+    assert data["format"] == 2 and data["protected"] is True and data["kind"] == "full"
+    assert data["tables"] == {"items": 200} and len(data["schema_sha256"]) == 64
+    pages = tmp_path / "snaps" / "notes" / f"{manifest.stem}.pages"
+    assert pages.stat().st_size == manifest.page_count * 16
     assert data["reason"] == "pre-migration" and data["check_result"] == "ok"
     assert manifest.artifact == f"{manifest.stem}.sqlite.zst"
     assert manifest.artifact.startswith("notes-") and manifest.artifact.count("-") == 2

@@ -39,6 +39,7 @@ def test_upload_restore_from_remote_and_prune(service: Service, s3_server, bucke
     db = make_db(tmp_path / "notes.db", rows=300)
     add_remote(service, s3_server, bucket)
     service.add_source(db, remote="offsite", keep="last=1", remote_keep="last=2")
+    set_source(home, "notes", incremental=False)  # whole snapshots: simple retention here
     assert service.test_remote("offsite").bucket == bucket
     first = service.backup("notes")
     content = db_content(db)
@@ -95,6 +96,7 @@ def test_catalog_rebuild_reads_the_remote(service: Service, s3_server, bucket: s
     db = make_db(tmp_path / "notes.db")
     add_remote(service, s3_server, bucket)
     service.add_source(db, remote="offsite", keep="last=1", remote_keep="last=5")
+    set_source(home, "notes", incremental=False)
     ids = []
     for _ in range(3):
         ids.append(service.backup("notes").id)

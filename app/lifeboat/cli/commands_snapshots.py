@@ -16,6 +16,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     target = backup.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="the source to back up")
     target.add_argument("--all", action="store_true", help="back up every source")
+    backup.add_argument("--full", action="store_true",
+                        help="a whole snapshot (a new base), not a differential")
     backup.add_argument("--protect", action="store_true",
                         help="protect this snapshot: retention never prunes it")
     backup.add_argument("--reason", choices=["manual", "pre-migration", "pinned", "other"],
@@ -55,7 +57,7 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
         bar = out.progress()
         try:
             record = service.backup(name, progress=bar, protect=args.protect,
-                                    reason=args.reason or "manual")
+                                    reason=args.reason or "manual", full=args.full)
         except LifeboatError as exc:
             if not args.all:
                 raise
@@ -70,8 +72,9 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
         data = record.to_json()
         taken.append(data)
         ratio = m.size / m.db_size * 100 if m.db_size else 0
-        out.line(f"{name}: snapshot {m.id} taken in {m.duration_s:.1f} s "
-                 f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.0f}%), "
+        kind = f"differential of {m.base}" if m.kind == "diff" else "full"
+        out.line(f"{name}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
+                 f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
                  f"check {m.check_mode}: {m.check_result}")
         out.line(f"  {record.path}")
         if service.source(name).remote:
@@ -107,7 +110,8 @@ def _upload_after(service: Service, name: str, data: dict[str, object], out: Out
 def snapshot_row(record: SnapshotRecord) -> list[str]:
     m = record.manifest
     flags = "protected" if m.protected else ""
-    return [m.id, m.source, local_time(m.created_at), m.kind, format_bytes(m.size),
+    kind = f"diff/{m.base}" if m.kind == "diff" else m.kind
+    return [m.id, m.source, local_time(m.created_at), kind, format_bytes(m.size),
             format_bytes(m.db_size), record.status, "+".join(record.locations), m.reason,
             flags]
 

@@ -42,6 +42,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                        help="prune after each backup (the default)")
     prune.add_argument("--no-prune", dest="prune", action="store_false",
                        help="never prune automatically")
+    incremental = change.add_mutually_exclusive_group()
+    incremental.add_argument("--incremental", dest="incremental", action="store_true",
+                             default=None, help="store changed pages against a full base "
+                             "(the default)")
+    incremental.add_argument("--no-incremental", dest="incremental", action="store_false",
+                             help="store every snapshot whole")
     change.set_defaults(handler=cmd_set)
 
     lst = actions.add_parser("list", parents=[common], help="list sources")
@@ -74,6 +80,7 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "prune": source.prune,
         "remote": source.remote,
         "remote_keep": source.remote_keep,
+        "incremental": source.incremental,
     }
 
 
@@ -92,7 +99,8 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
 def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
                                    keep=args.keep, check=args.check, prune=args.prune,
-                                   remote=args.remote, remote_keep=args.remote_keep)
+                                   remote=args.remote, remote_keep=args.remote_keep,
+                                   incremental=args.incremental)
     data = source_json(service, source)
     out.result(data, [f"updated source {source.name}",
                       f"  schedule: {data['schedule_description']}",

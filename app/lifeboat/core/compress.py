@@ -106,7 +106,7 @@ def compress_blocks(
     blocks: Iterable[memoryview | bytes],
     dest: Path,
     *,
-    size: int,
+    size: int | None,
     level: int = 3,
     threads: int = -1,
     progress: Progress = no_progress,
@@ -114,7 +114,8 @@ def compress_blocks(
     observer: BlockObserver | None = None,
     hash_plain: bool = True,
 ) -> CompressResult:
-    """Compress `size` bytes given as blocks into the new file `dest` (fsynced).
+    """Compress `size` bytes (None: not known ahead) given as blocks into the new file
+    `dest` (fsynced).
 
     The compressed output is always hashed (SHA-256); the plain input too unless
     `hash_plain` is false (then `plain_sha256` is empty). On any error or cancel, `dest`
@@ -130,7 +131,8 @@ def compress_blocks(
         with open(dest, "xb") as fout:
             sink = _HashingSink(fout, out_digest)
             # Not a `with` block: on an error the frame must not be finished.
-            writer = cctx.stream_writer(sink, size=size, closefd=False)
+            writer = cctx.stream_writer(sink, size=-1 if size is None else size,
+                                        closefd=False)
             for block in blocks:
                 if hash_plain:
                     in_digest.update(block)
@@ -138,9 +140,10 @@ def compress_blocks(
                     observer(memoryview(block))
                 writer.write(block)
                 done += len(block)
-                progress("compress", done, size)
+                if size is not None:
+                    progress("compress", done, size)
                 cancel.check()
-            if done != size:
+            if size is not None and done != size:
                 raise OperationFailed(f"expected {size} bytes to compress, got {done}")
             writer.flush(zstandard.FLUSH_FRAME)
             fout.flush()

@@ -65,6 +65,9 @@ class SourceConfig:
     hook_timeout: float = 300.0
     remote: str | None = None
     remote_keep: str | None = None
+    incremental: bool = True
+    rebase_ratio: float = 0.5
+    rebase_after: str = "7d"
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "check": choice(*CHECK_MODES), "prune": bool_value, "stale_after": duration_value,
     "before": command_value, "after": command_value, "hook_shell": bool_value,
     "hook_timeout": number_range(1, 86400), "remote": lambda v: source_name(v),
-    "remote_keep": keep_value,
+    "remote_keep": keep_value, "incremental": bool_value,
+    "rebase_ratio": number_range(0.01, 1.0), "rebase_after": duration_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value, "bucket": bucket_value, "region": text_value, "endpoint": url_value,

@@ -68,7 +68,7 @@ def decompress_file(
         with open(source, "rb", buffering=0) as raw:
             expected_plain = _content_size(raw, source)
             reader = _Reader(raw, total, progress, cancel)
-            writer = _Writer(dest, hash_plain, observer)
+            writer = BlockWriter(dest, hash_plain, observer)
             try:
                 zstandard.ZstdDecompressor().copy_stream(reader, writer, read_size=READ_BLOCK,
                                                          write_size=WRITE_BLOCK)
@@ -170,8 +170,9 @@ class _Reader:
         return self._digest.hexdigest()
 
 
-class _Writer:
-    """Writes decompressed blocks in its own thread; `write()` hands them over."""
+class BlockWriter:
+    """Writes blocks to a new file (or nowhere) in its own thread, hashing them if asked;
+    `write()` hands them over, `close()` fsyncs and reports errors met on the way."""
 
     def __init__(self, dest: Path | None, hash_plain: bool, observer: BlockObserver | None):
         self._fh = open(dest, "xb", buffering=0) if dest is not None else None  # noqa: SIM115

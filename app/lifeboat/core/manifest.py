@@ -15,8 +15,10 @@ from pathlib import Path
 
 from lifeboat.core.fsutil import atomic_write_bytes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FULL_SUFFIX = ".sqlite.zst"
+DIFF_SUFFIX = ".diff.zst"
+PAGES_SUFFIX = ".pages"
 MANIFEST_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -54,8 +56,12 @@ class Manifest:
     lifeboat_version: str
     duration_s: float
     format: int = FORMAT_VERSION
-    kind: str = "full"
-    db_sha256: str | None = None
+    kind: str = "full"  # full | diff | raw
+    base: str | None = None  # a differential's full base
+    db_sha256: str | None = None  # SHA-256 of the whole database (set for differentials)
+    pages_sha256: str | None = None  # of the page-hash list kept beside a full base
+    tables: dict[str, int] | None = None  # row counts per table at snapshot time
+    schema_sha256: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -91,7 +97,9 @@ class Manifest:
         for name in known:
             if name in data:
                 values[name] = data[name]
-        missing = known - set(values) - {"format", "kind", "db_sha256"}
+        optional = {"format", "kind", "base", "db_sha256", "pages_sha256", "tables",
+                    "schema_sha256"}
+        missing = known - set(values) - optional
         if missing:
             raise ManifestError(f"manifest lacks {', '.join(sorted(missing))}")
         try:
@@ -108,6 +116,10 @@ class Manifest:
             if not isinstance(values[name], int) or values[name] < 0:  # type: ignore[operator]
                 raise ManifestError(f"bad {name} {values[name]!r}")
         values["protected"] = bool(values["protected"])
+        if values.get("kind", "full") not in ("full", "diff", "raw"):
+            raise ManifestError(f"unknown snapshot kind {values['kind']!r}")
+        if values.get("kind") == "diff" and not SNAPSHOT_ID_RE.match(str(values.get("base"))):
+            raise ManifestError("a differential without a valid base id")
         values["extra"] = {k: v for k, v in data.items() if k not in known}
         return cls(**values)  # type: ignore[arg-type]
 

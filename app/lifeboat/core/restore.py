@@ -70,8 +70,10 @@ def restore_to_file(
     check: str = "quick",
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    base: tuple[Path, Manifest] | None = None,
 ) -> RestoreResult:
-    """Write the snapshot as a new standalone database at `target` (temp, fsync, rename)."""
+    """Write the snapshot (a differential: rebuilt on `base`) as a new standalone database
+    at `target` (temp, fsync, rename)."""
     started = time.monotonic()
     cancel = cancel or CancelToken()
     target = check_new_file_target(target, overwrite)
@@ -79,7 +81,8 @@ def restore_to_file(
     tmp = target.with_name(f".{target.name}.lifeboat-restore-{manifest.id}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    extract_verified(folder, manifest, tmp, check=check, progress=progress, cancel=cancel)
+    extract_verified(folder, manifest, tmp, check=check, progress=progress, cancel=cancel,
+                     base=base)
     try:
         cancel.check()
         moved = move_sidecars_aside(target) if target.exists() else []

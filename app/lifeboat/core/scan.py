@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.manifest import (
+    DIFF_SUFFIX,
     FULL_SUFFIX,
     MANIFEST_SUFFIX,
+    PAGES_SUFFIX,
     STEM_RE,
     Manifest,
     ManifestError,
@@ -56,8 +58,9 @@ def scan_folder(folder: Path) -> FolderScan:
             except OSError:
                 status = "missing"
         scan.found.append((manifest, status))
-    for path in sorted(folder.glob(f"*{FULL_SUFFIX}")):
-        stem = path.name.removesuffix(FULL_SUFFIX)
-        if STEM_RE.match(stem) and stem not in manifests:
-            scan.orphans.append(path)
+    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX):
+        for path in sorted(folder.glob(f"*{suffix}")):
+            stem = path.name.removesuffix(suffix)
+            if STEM_RE.match(stem) and stem not in manifests:
+                scan.orphans.append(path)
     return scan

@@ -1,10 +1,13 @@
 """Take a snapshot: live database -> consistent copy -> checked, compressed artifact.
 
 Steps: probe the source, check free space, copy it online (dbcopy), then check the copy
-(quick_check or integrity_check) in a thread while it is compressed with SHA-256 in the
-same pass. The artifact is written under a temporary name, fsynced, renamed into place,
-and only then is its manifest written (the commit point). A crash at any moment leaves
-either a whole snapshot with its manifest or files that no reader takes for one.
+(quick_check or integrity_check, plus row counts and a schema hash) in a thread while it
+is packed: as a full snapshot (zstd, SHA-256 in the same pass, and the page-hash list a
+later differential compares against), or, given a base, as a differential holding only
+the pages that changed (falling back to a new full base when too much changed). Each
+file is written under a temporary name, fsynced and renamed into place; the manifest
+comes last (the commit point). A crash at any moment leaves either a whole snapshot with
+its manifest or files that no reader takes for one.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat import __version__
-from lifeboat.core.compress import compress_file
-from lifeboat.core.dbcheck import check_database
+from lifeboat.core.compress import CompressResult, compress_blocks, compress_file
+from lifeboat.core.dbcheck import CheckResult, check_database
 from lifeboat.core.dbcopy import CopySettings, copy_database
+from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.fsutil import ensure_dir, publish, require_space
 from lifeboat.core.manifest import (
+    DIFF_SUFFIX,
     FULL_SUFFIX,
+    PAGES_SUFFIX,
     PARTIAL_SUFFIX,
     Manifest,
     new_snapshot_id,
@@ -32,11 +38,27 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
+from lifeboat.core.pagediff import (
+    DiffHeader,
+    DiffTooLarge,
+    PageScan,
+    diff_stream,
+    page_hashes_of,
+)
+from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.errors import OperationFailed, SourceError
 
 _SPACE_MARGIN = 16 << 20
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The full snapshot a differential is taken against."""
+
+    manifest: Manifest
+    pages: Path  # its page-hash list, checked against manifest.pages_sha256
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,21 @@ class SnapshotRequest:
     copy: CopySettings = field(default_factory=CopySettings)
     #: compressed/plain ratio expected from earlier snapshots (1.0: assume the worst)
     expected_ratio: float = 1.0
+    #: keep a page-hash list beside a full snapshot, so later ones can be differentials
+    hash_pages: bool = True
+    base: BaseRef | None = None
+    #: a differential may store at most this share of its base's size
+    rebase_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class _Packed:
+    kind: str
+    artifact: Path
+    result: CompressResult
+    db_sha256: str | None = None
+    pages_sha256: str | None = None
+    note: str | None = None
 
 
 def take_snapshot(
@@ -75,17 +112,16 @@ def take_snapshot(
     snap_id = new_snapshot_id()
     stem = snapshot_stem(request.source, created_at, snap_id)
     copy_path = temp_dir / f"{stem}.copy.sqlite"
-    partial = folder / f".{stem}{FULL_SUFFIX}{PARTIAL_SUFFIX}"
-    final = folder / f"{stem}{FULL_SUFFIX}"
+    written: list[Path] = []
     try:
         copied = copy_database(request.source_path, copy_path, settings=request.copy,
                                progress=progress, cancel=cancel)
         cancel.check()
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-            checking = pool.submit(check_database, copy_path, request.check)
-            packed = compress_file(copy_path, partial, level=request.level,
-                                   progress=progress, cancel=cancel, hash_plain=False)
-            checked = checking.result()
+            checking = pool.submit(_check_and_count, copy_path, request.check)
+            packed = _pack(request, copy_path, copied.page_size, folder, stem, written,
+                           progress, cancel)
+            checked, inventory = checking.result()
         if not checked.ok:
             raise SourceError(
                 f"{request.source_path} failed its integrity check ({checked.mode}): "
@@ -93,15 +129,17 @@ def take_snapshot(
                 "the live database is damaged: restore it from an earlier snapshot",
             )
         cancel.check()
-        publish(partial, final)
+        extra: dict[str, object] = {"copy_strategy": copied.strategy}
+        if packed.note:
+            extra["rebased"] = packed.note
         manifest = Manifest(
             id=snap_id,
             source=request.source,
             created_at=created_at,
-            artifact=final.name,
-            size=packed.size,
-            sha256=packed.sha256,
-            db_size=packed.plain_size,
+            artifact=packed.artifact.name,
+            size=packed.result.size,
+            sha256=packed.result.sha256,
+            db_size=copied.db_size,
             page_size=copied.page_size,
             page_count=copied.page_count,
             check_mode=checked.mode,
@@ -114,18 +152,105 @@ def take_snapshot(
             compression=f"zstd-{request.level}",
             lifeboat_version=__version__,
             duration_s=round(time.monotonic() - started, 3),
-            extra={"copy_strategy": copied.strategy},
+            kind=packed.kind,
+            base=request.base.manifest.id if packed.kind == "diff" and request.base else None,
+            db_sha256=packed.db_sha256,
+            pages_sha256=packed.pages_sha256,
+            tables=inventory.tables if inventory else None,
+            schema_sha256=inventory.schema_sha256 if inventory else None,
+            extra=extra,
         )
-        try:
-            write_manifest(folder, manifest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                final.unlink()
-            raise
+        write_manifest(folder, manifest)
+        written.clear()  # committed: these are the snapshot's now
         return manifest
     except OSError as exc:
         raise OperationFailed(f"snapshot of {request.source} failed: {exc}") from None
     finally:
-        for leftover in (copy_path, partial):
+        for leftover in (copy_path, *written):
             with contextlib.suppress(OSError):
                 os.unlink(leftover)
+
+
+def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
+    checked = check_database(path, mode)
+    return checked, take_inventory(path) if checked.ok else None
+
+
+def _pack(request: SnapshotRequest, copy: Path, page_size: int, folder: Path, stem: str,
+          written: list[Path], progress: Progress, cancel: CancelToken) -> _Packed:
+    """A differential against the request's base if it is worth it, else a full."""
+    base = request.base
+    note = None
+    if base is not None:
+        if base.manifest.page_size != page_size:
+            note = "the page size changed"
+        else:
+            try:
+                return _differential(request, copy, page_size, folder, stem, written,
+                                     progress, cancel)
+            except DiffTooLarge:
+                note = "too much changed since the base"
+    packed = _full(request, copy, page_size, folder, stem, written, progress, cancel)
+    return _Packed(packed.kind, packed.artifact, packed.result, packed.db_sha256,
+                   packed.pages_sha256, note)
+
+
+def _full(request: SnapshotRequest, copy: Path, page_size: int, folder: Path, stem: str,
+          written: list[Path], progress: Progress, cancel: CancelToken) -> _Packed:
+    partial = folder / f".{stem}{FULL_SUFFIX}{PARTIAL_SUFFIX}"
+    final = folder / f"{stem}{FULL_SUFFIX}"
+    written.append(partial)
+    hashes = None
+    pages_partial = folder / f".{stem}{PAGES_SUFFIX}{PARTIAL_SUFFIX}"
+    observer = None
+    if request.hash_pages:
+        written.append(pages_partial)
+        hashes = open(pages_partial, "wb")  # noqa: SIM115 - closed below
+
+        def observer(block: memoryview) -> None:
+            hashes.write(page_hashes_of(block, page_size))  # type: ignore[union-attr]
+
+    try:
+        result = compress_file(copy, partial, level=request.level, progress=progress,
+                               cancel=cancel, hash_plain=False, observer=observer)
+        pages_sha = None
+        if hashes is not None:
+            hashes.flush()
+            os.fsync(hashes.fileno())
+            hashes.close()
+            pages_sha = sha256_file(pages_partial)
+            publish(pages_partial, folder / f"{stem}{PAGES_SUFFIX}")
+            written.append(folder / f"{stem}{PAGES_SUFFIX}")
+    finally:
+        if hashes is not None and not hashes.closed:
+            hashes.close()
+    publish(partial, final)
+    written.append(final)
+    return _Packed("full", final, result, pages_sha256=pages_sha)
+
+
+def _differential(request: SnapshotRequest, copy: Path, page_size: int, folder: Path,
+                  stem: str, written: list[Path], progress: Progress,
+                  cancel: CancelToken) -> _Packed:
+    base = request.base
+    assert base is not None
+    if sha256_file(base.pages) != base.manifest.pages_sha256:
+        raise OperationFailed(f"the page-hash list of base {base.manifest.id} is damaged")
+    partial = folder / f".{stem}{DIFF_SUFFIX}{PARTIAL_SUFFIX}"
+    final = folder / f"{stem}{DIFF_SUFFIX}"
+    written.append(partial)
+    page_count = copy.stat().st_size // page_size
+    header = DiffHeader(page_size, page_count, base.manifest.id, base.manifest.sha256)
+    scan = PageScan()
+    # The differential may take at most rebase_ratio of the base's stored size; judge
+    # it by the changed pages' plain size at the base's compression ratio.
+    base_ratio = base.manifest.size / max(base.manifest.db_size, 1)
+    limit = int(request.rebase_ratio * base.manifest.size / max(base_ratio, 0.01))
+    result = compress_blocks(diff_stream(copy, page_size, base.pages, header, scan, limit,
+                                         progress, cancel),
+                             partial, size=None, level=request.level, cancel=cancel,
+                             hash_plain=False)
+    publish(partial, final)
+    written.append(final)
+    return _Packed("diff", final, result, db_sha256=scan.db_sha256)
+

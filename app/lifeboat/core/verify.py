@@ -16,6 +16,7 @@ from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import ensure_dir, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.reconstruct import reconstruct
 from lifeboat.errors import CorruptSnapshot
 
 _SPACE_MARGIN = 16 << 20
@@ -30,8 +31,10 @@ def extract_verified(
     check: str = "full",
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    base: tuple[Path, Manifest] | None = None,
 ) -> Path:
-    """Decompress the artifact into the new file `dest` and check it; return `dest`.
+    """Decompress the artifact (a differential: rebuild it on its `base`, given as
+    (folder, manifest)) into the new file `dest` and check it; return `dest`.
 
     Raises CorruptSnapshot (and leaves no `dest`) if anything does not match.
     """
@@ -42,16 +45,28 @@ def extract_verified(
     ensure_dir(dest.parent, "temp folder")
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
-        result = decompress_file(artifact, dest, expected_sha256=manifest.sha256,
-                                 expected_size=manifest.size, progress=progress,
-                                 cancel=cancel)
-        if result.plain_size != manifest.db_size:
-            raise CorruptSnapshot(
-                f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
-                f"manifest says {manifest.db_size}", "use another snapshot")
-        if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
-            raise CorruptSnapshot(f"snapshot {manifest.id}: the database's SHA-256 does not "
-                                  "match its manifest", "use another snapshot")
+        if manifest.kind == "diff":
+            if base is None:
+                raise CorruptSnapshot(f"snapshot {manifest.id}: its base {manifest.base} is "
+                                      "not available", "restore another snapshot")
+            base_artifact = base[0] / base[1].artifact
+            if not base_artifact.is_file():
+                raise CorruptSnapshot(f"snapshot {manifest.id}: the file of its base "
+                                      f"{base[1].id} is missing ({base_artifact})",
+                                      "restore the base from a remote, or another snapshot")
+            reconstruct(base_artifact, base[1], artifact, manifest, dest, progress=progress,
+                        cancel=cancel)
+        else:
+            result = decompress_file(artifact, dest, expected_sha256=manifest.sha256,
+                                     expected_size=manifest.size, progress=progress,
+                                     cancel=cancel, hash_plain=bool(manifest.db_sha256))
+            if result.plain_size != manifest.db_size:
+                raise CorruptSnapshot(
+                    f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
+                    f"manifest says {manifest.db_size}", "use another snapshot")
+            if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
+                raise CorruptSnapshot(f"snapshot {manifest.id}: the database's SHA-256 does "
+                                      "not match its manifest", "use another snapshot")
         # Our own private file: mapping it halves the check's time (pages are clean and
         # reclaimable, so the mapped size is no memory pressure).
         outcome = check_database(dest, check, mmap_size=_CHECK_MMAP)

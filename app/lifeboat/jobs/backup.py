@@ -11,12 +11,21 @@ from lifeboat.core.config import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
 from lifeboat.core.hooks import HookResult, run_hook
-from lifeboat.core.manifest import FULL_SUFFIX, PARTIAL_SUFFIX, Manifest, iso_utc, utc_now
+from lifeboat.core.manifest import (
+    DIFF_SUFFIX,
+    FULL_SUFFIX,
+    PAGES_SUFFIX,
+    PARTIAL_SUFFIX,
+    Manifest,
+    iso_utc,
+    utc_now,
+)
+from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
 from lifeboat.core.progress import CancelToken, Progress
-from lifeboat.core.schedule import covered, parse_schedule
-from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.schedule import covered, parse_duration, parse_schedule
+from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.errors import Cancelled, OperationFailed
+from lifeboat.errors import Cancelled, CorruptSnapshot, LifeboatError, OperationFailed
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
@@ -27,12 +36,14 @@ class BackupJob:
     kind = "backup"
 
     def __init__(self, workspace: Workspace, source: str, *, reason: str = "manual",
-                 protect: bool = False, skip_if_covered: bool = False) -> None:
+                 protect: bool = False, skip_if_covered: bool = False,
+                 full: bool = False) -> None:
         self.workspace = workspace
         self.source = source
         self.reason = reason
         self.protect = protect
         self.skip_if_covered = skip_if_covered
+        self.full = full
         self._src: SourceConfig | None = None
         self._folder: Path | None = None
 
@@ -68,7 +79,7 @@ class BackupJob:
             try:
                 manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
                                            protect=self.protect, progress=progress,
-                                           cancel=cancel)
+                                           cancel=cancel, full=self.full)
             except BaseException:
                 self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
                                                  "LIFEBOAT_RESULT": "failed"}, None, check=False)
@@ -77,6 +88,7 @@ class BackupJob:
                                              "LIFEBOAT_SNAPSHOT_ID": manifest.id}, cancel)
         return JobOutcome(snapshot_id=manifest.id, result=manifest,
                           detail={"size": manifest.size, "db_size": manifest.db_size,
+                                  "kind": manifest.kind, "base": manifest.base,
                                   "duration_s": manifest.duration_s,
                                   "hooks": [h.to_json() for h in hooks]})
 
@@ -101,6 +113,35 @@ class BackupJob:
                                   f"fix the {name} command of source {src.name}")
 
 
+def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress: Progress,
+                cancel: CancelToken) -> BaseRef | None:
+    """The newest full snapshot of `src`, if a differential may be taken against it: good,
+    here on disk, younger than rebase_after, with its page-hash list (rebuilt if lost)."""
+    full = next((r for r in workspace.catalog.snapshots(src.name)
+                 if r.manifest.kind == "full"), None)
+    if full is None or full.status != "ok" or not full.path.is_file():
+        return None
+    if now - full.manifest.created_at > parse_duration(src.rebase_after):
+        return None
+    try:
+        if probe_database(src.path).page_size != full.manifest.page_size:
+            return None
+    except LifeboatError:
+        return None
+    pages = full.folder / f"{full.manifest.stem}{PAGES_SUFFIX}"
+    if not pages.is_file() or full.manifest.pages_sha256 is None \
+            or sha256_file(pages) != full.manifest.pages_sha256:
+        try:
+            manifest = rebuild_page_hashes(full.folder, full.manifest, pages, progress, cancel)
+        except CorruptSnapshot as exc:
+            log.warning("%s: base %s is damaged (%s); taking a new full snapshot", src.name,
+                        full.id, exc.message)
+            return None
+        workspace.catalog.update_manifest(manifest)
+        return BaseRef(manifest, pages)
+    return BaseRef(full.manifest, pages)
+
+
 def last_good_snapshot(workspace: Workspace, source: str) -> datetime | None:
     """When the newest good snapshot of `source` was taken (None if there is none)."""
     for record in workspace.catalog.snapshots(source):
@@ -110,11 +151,15 @@ def last_good_snapshot(workspace: Workspace, source: str) -> datetime | None:
 
 
 def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, reason: str,
-                    protect: bool, progress: Progress, cancel: CancelToken) -> Manifest:
-    """Take and record one snapshot. Call only while holding the folder's lock."""
+                    protect: bool, progress: Progress, cancel: CancelToken,
+                    full: bool = False) -> Manifest:
+    """Take and record one snapshot (a differential where one fits). Call only while
+    holding the folder's lock."""
     config = workspace.config()
     temp_dir = workspace.temp_dir(config)
     remove_leftovers(folder, temp_dir, src.name)
+    base = None if full or not src.incremental else choose_base(workspace, src, utc_now(),
+                                                                progress, cancel)
     request = SnapshotRequest(
         source=src.name,
         source_path=src.path,
@@ -126,6 +171,9 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
         protected=protect,
         copy=CopySettings(busy_timeout=config.general.busy_timeout),
         expected_ratio=_expected_ratio(workspace, src.name),
+        hash_pages=src.incremental,
+        base=base,
+        rebase_ratio=src.rebase_ratio,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)
@@ -146,8 +194,9 @@ def remove_leftovers(folder: Path, temp_dir: Path, source: str) -> list[Path]:
     removed: list[Path] = []
     candidates = list(folder.glob(f".*{PARTIAL_SUFFIX}"))
     candidates += list(temp_dir.glob(f"{source}-*.copy.sqlite"))
-    candidates += [p for p in folder.glob(f"*{FULL_SUFFIX}")
-                   if not p.with_name(p.name.removesuffix(FULL_SUFFIX) + ".json").exists()]
+    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX):
+        candidates += [p for p in folder.glob(f"*{suffix}")
+                       if not p.with_name(p.name.removesuffix(suffix) + ".json").exists()]
     for path in candidates:
         with contextlib.suppress(OSError):
             path.unlink()

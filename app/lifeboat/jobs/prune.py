@@ -10,7 +10,7 @@ from datetime import datetime
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.manifest import utc_now
+from lifeboat.core.manifest import PAGES_SUFFIX, utc_now
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.retention import (
     Decision,
@@ -59,9 +59,8 @@ def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> Snaps
     """Retention's view of a snapshot. Remote copies count as good (`assume_good`): a
     damaged local file says nothing about them."""
     m = record.manifest
-    base = m.extra.get("base") if isinstance(m.extra.get("base"), str) else None
     return SnapshotInfo(id=m.id, created_at=m.created_at, protected=m.protected,
-                        good=assume_good or record.status == "ok", kind=m.kind, base=base,
+                        good=assume_good or record.status == "ok", kind=m.kind, base=m.base,
                         size=m.size)
 
 
@@ -118,6 +117,7 @@ def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
             shutil.rmtree(record.path)
         else:
             record.path.unlink(missing_ok=True)
+        (record.folder / f"{record.manifest.stem}{PAGES_SUFFIX}").unlink(missing_ok=True)
     except OSError as exc:
         raise LifeboatError(f"cannot delete {record.path}: {exc.strerror or exc}",
                             "check the folder's permissions") from None

@@ -118,8 +118,22 @@ def plan_uploads(records: list[SnapshotRecord], remote: str, policy: RetentionPo
     infos = [snapshot_info(r, assume_good=True) for r in present] + \
         [snapshot_info(r) for r in candidates]
     keep = {d.snapshot.id for d in apply_policy(infos, policy, now) if d.keep}
-    wanted = [r for r in candidates if r.id in keep]
-    return sorted(wanted, key=lambda r: (r.manifest.created_at, r.id))
+    wanted = {r.id: r for r in candidates if r.id in keep}
+    on_remote = {r.id for r in present}
+    by_id = {r.id: r for r in records}
+    for record in list(wanted.values()):  # a differential goes up only with its base
+        base = record.manifest.base
+        if record.manifest.kind != "diff" or base in on_remote or base in wanted:
+            continue
+        base_record = by_id.get(str(base))
+        if base_record is not None and base_record.status == "ok":
+            wanted[base_record.id] = base_record
+        else:
+            log.warning("snapshot %s is not uploaded: its base %s is not here to go first",
+                        record.id, base)
+            del wanted[record.id]
+    return sorted(wanted.values(), key=lambda r: (r.manifest.kind != "full",
+                                                   r.manifest.created_at, r.id))
 
 
 def plan_remote_prune(records: list[SnapshotRecord], remote: str, policy: RetentionPolicy,
@@ -156,8 +170,9 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path
         yield record.folder
         return
     if not record.copies:
-        raise CorruptSnapshot(f"snapshot {record.id}: its file {record.path} is missing and "
-                              "it has no remote copy", "restore another snapshot")
+        what = "a base" if record.manifest.kind == "full" else "a snapshot"
+        raise CorruptSnapshot(f"snapshot {record.id} ({what}): its file {record.path} is "
+                              "missing and it has no remote copy", "restore another snapshot")
     scratch = temp_dir / f"fetch-{record.id}-{os.getpid()}"
     try:
         yield fetch_artifact(workspace, record, scratch, progress, cancel)
@@ -202,3 +217,31 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
     finally:
         store.close()
     return scan
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """Where to read a snapshot (and, for a differential, its base) from."""
+
+    folder: Path
+    manifest: Manifest
+    base: tuple[Path, Manifest] | None = None
+
+
+@contextlib.contextmanager
+def snapshot_files(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
+                   progress: Progress, cancel: CancelToken) -> Iterator[SnapshotFiles]:
+    """The snapshot's artifact and, for a differential, its base's: local where they are,
+    downloaded from a remote where not (temporary copies removed afterwards)."""
+    with artifact_folder(workspace, record, temp_dir, progress, cancel) as folder:
+        if record.manifest.kind != "diff":
+            yield SnapshotFiles(folder, record.manifest)
+            return
+        base_id = str(record.manifest.base)
+        try:
+            base = workspace.catalog.snapshot(base_id)
+        except LifeboatError:
+            raise CorruptSnapshot(f"snapshot {record.id} is a differential of {base_id}, "
+                                  "which is gone", "restore another snapshot") from None
+        with artifact_folder(workspace, base, temp_dir, progress, cancel) as base_folder:
+            yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))

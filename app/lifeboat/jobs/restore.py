@@ -26,7 +26,7 @@ from lifeboat.errors import LifeboatError, SourceError
 from lifeboat.jobs.backup import snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.prune import delete_snapshot
-from lifeboat.jobs.remotes import artifact_folder
+from lifeboat.jobs.remotes import SnapshotFiles, snapshot_files
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
@@ -95,24 +95,24 @@ class RestoreJob:
             restore_raw_copy(record.folder, manifest, self.target)
             result = RestoreResult(self.target, "raw-copy", 0.0)
         elif not self.in_place:
-            with artifact_folder(self.workspace, record, self.workspace.temp_dir(config),
-                                 progress, cancel) as folder:
-                result = restore_to_file(folder, manifest, self.target,
+            with snapshot_files(self.workspace, record, self.workspace.temp_dir(config),
+                                progress, cancel) as files:
+                result = restore_to_file(files.folder, manifest, self.target,
                                          overwrite=self.overwrite, check=check,
-                                         progress=progress, cancel=cancel)
+                                         progress=progress, cancel=cancel, base=files.base)
         else:
             assert self._src is not None
-            with artifact_folder(self.workspace, record, self.workspace.temp_dir(config),
-                                 progress, cancel) as folder:
-                result, safety_id = self._in_place(self._src, folder, check, progress, cancel)
+            with snapshot_files(self.workspace, record, self.workspace.temp_dir(config),
+                                progress, cancel) as files:
+                result, safety_id = self._in_place(self._src, files, check, progress, cancel)
         log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
         outcome = RestoreOutcome(manifest.id, result.target, result.method,
                                  time.monotonic() - started, safety_id,
                                  tuple(result.moved_aside))
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
 
-    def _in_place(self, src: SourceConfig, artifacts: Path, check: str, progress: Progress,
-                  cancel: CancelToken) -> tuple[RestoreResult, str | None]:
+    def _in_place(self, src: SourceConfig, files: SnapshotFiles, check: str,
+                  progress: Progress, cancel: CancelToken) -> tuple[RestoreResult, str | None]:
         """Verify the snapshot while the safety snapshot is taken, then replace."""
         assert self.target is not None
         config = self.workspace.config()
@@ -126,8 +126,8 @@ class RestoreJob:
                 with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-safety") as pool:
                     taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
                     try:
-                        extract_verified(artifacts, manifest, verified, check=check,
-                                         progress=progress, cancel=cancel)
+                        extract_verified(files.folder, manifest, verified, check=check,
+                                         progress=progress, cancel=cancel, base=files.base)
                     except BaseException:
                         self._discard(taking)
                         raise

@@ -12,6 +12,7 @@ from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.verify import extract_verified
 from lifeboat.errors import CorruptSnapshot
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.remotes import snapshot_files
 from lifeboat.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class VerifyJob:
                 if record.manifest.kind == "raw":
                     verify_raw_copy(record.folder, record.manifest)
                 else:
-                    extract_verified(record.folder, record.manifest, scratch, check=mode,
-                                     progress=progress, cancel=cancel)
+                    with snapshot_files(self.workspace, record, temp_dir, progress,
+                                        cancel) as files:
+                        extract_verified(files.folder, record.manifest, scratch, check=mode,
+                                         progress=progress, cancel=cancel, base=files.base)
                     scratch.unlink()
                 results.append(VerifyResult(record, True, None))
                 self.workspace.catalog.set_status(record.id, "ok", None, utc_now())
