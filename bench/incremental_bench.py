@@ -1,0 +1,94 @@
+"""Incremental benchmark: a differential after 1% of the rows changed, against a full.
+
+Uses the snapshot benchmark's cached database (bench/out/bench-<size>mb.db, built if
+missing). Takes a full snapshot, updates 1% of the notes chosen at random (new text of
+about the same length), takes a differential, and reports: stored bytes of the
+differential / of the full (goal <= 3%), its time / the full's (goal <= 0.6x), and
+`restore --to` of the differential / of the full (goal <= 1.2x). Then ten more rounds of
+1% edits against the same base, with the differentials' sizes.
+
+Usage: python bench/incremental_bench.py [--size-mb 1024] [--rounds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import OUT, lifeboat_env, report, run_timed, warm
+from bench.dbgen import build_database, update_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    work = OUT / "incremental"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cached = OUT / f"bench-{args.size_mb}mb.db"
+    if not cached.exists():
+        build_database(cached, args.size_mb << 20)
+    db = work / "live.db"
+    shutil.copyfile(cached, db)
+    env = lifeboat_env(work / "home")
+    lifeboat = [sys.executable, "-m", "lifeboat"]
+
+    def cli(*more: str) -> dict:
+        out = subprocess.run([*lifeboat, *more, "--json"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    cli("source", "add", str(db), "--name", "bench", "--keep", "last=100")
+    warm(db)
+    t_full, _ = run_timed([*lifeboat, "backup", "bench", "--full"], env=env)
+    full = cli("snapshots", "bench")[0]
+    changed = update_rows(db, 0.01, seed=11)
+    warm(db)
+    t_diff, _ = run_timed([*lifeboat, "backup", "bench"], env=env)
+    diff = cli("snapshots", "bench")[0]
+    assert diff["kind"] == "diff", diff
+    restores = {}
+    for name, snap in (("full", full), ("diff", diff)):
+        target = work / f"restored-{name}.db"
+        warm(Path(snap["path"]))
+        took, _ = run_timed([*lifeboat, "restore", snap["id"], "--to", str(target), "--yes"],
+                            env=env)
+        restores[name] = took
+        target.unlink()
+    print(f"full {t_full:.2f} s {full['size']} B; diff {t_diff:.2f} s {diff['size']} B; "
+          f"restore full {restores['full']:.2f} s, diff {restores['diff']:.2f} s",
+          flush=True)
+    later = []
+    for round_no in range(args.rounds):
+        update_rows(db, 0.01, seed=100 + round_no)
+        took, _ = run_timed([*lifeboat, "backup", "bench"], env=env)
+        snap = cli("snapshots", "bench")[0]
+        later.append({"round": round_no + 2, "kind": snap["kind"], "bytes": snap["size"],
+                      "share_of_full": round(snap["size"] / full["size"], 4),
+                      "seconds": round(took, 2)})
+        print(later[-1], flush=True)
+    report("incremental_bench", {
+        "database_bytes": full["db_size"],
+        "rows_updated": changed,
+        "full": {"bytes": full["size"], "seconds": round(t_full, 3)},
+        "diff": {"bytes": diff["size"], "seconds": round(t_diff, 3)},
+        "diff_bytes_over_full": round(diff["size"] / full["size"], 4),
+        "diff_time_over_full": round(t_diff / t_full, 3),
+        "restore_seconds": {k: round(v, 3) for k, v in restores.items()},
+        "restore_diff_over_full": round(restores["diff"] / restores["full"], 3),
+        "later_rounds": later,
+        "goals": "bytes <= 0.03, time <= 0.6, restore <= 1.2",
+    })
+
+
+if __name__ == "__main__":
+    main()
