@@ -67,7 +67,7 @@ def decompress_file(
     try:
         with open(source, "rb", buffering=0) as raw:
             expected_plain = _content_size(raw, source)
-            reader = _Reader(raw, total, progress, cancel)
+            reader = ThreadedReader(raw, total, progress, cancel)
             writer = BlockWriter(dest, hash_plain, observer)
             try:
                 zstandard.ZstdDecompressor().copy_stream(reader, writer, read_size=READ_BLOCK,
@@ -110,8 +110,9 @@ def _content_size(raw: object, source: Path) -> int:
     return int(size)
 
 
-class _Reader:
-    """Reads and hashes the artifact in its own thread; `read()` hands blocks over."""
+class ThreadedReader:
+    """Reads and hashes a file in its own thread; `read()` hands its blocks over (whatever
+    size is asked for); `count` and `hexdigest()` tell what was read."""
 
     def __init__(self, raw: object, total: int, progress: Progress, cancel: CancelToken):
         self._raw = raw
@@ -122,7 +123,7 @@ class _Reader:
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(16)
         self._stopped = threading.Event()
         self._eof = False
-        self._done = 0
+        self.count = 0
         self._thread = threading.Thread(target=self._run, name="lifeboat-read", daemon=True)
         self._thread.start()
 
@@ -153,8 +154,8 @@ class _Reader:
         if isinstance(item, BaseException):
             raise item
         self._eof = not item
-        self._done += len(item)
-        self._progress("decompress", self._done, self._total)
+        self.count += len(item)
+        self._progress("decompress", self.count, self._total)
         return item
 
     def drain(self) -> None:
@@ -170,40 +171,59 @@ class _Reader:
         return self._digest.hexdigest()
 
 
+class _Worker:
+    """A thread applying `consume` to each item it is given, in order; an error stops
+    the work and is raised to the giver at the next `put` or at `finish`."""
+
+    def __init__(self, name: str, consume: Callable[[bytes], object]) -> None:
+        self._consume = consume
+        self._queue: queue.Queue[object] = queue.Queue(8)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(item)
+
+    def finish(self) -> None:
+        self._queue.put(_END)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self.error is not None:
+                continue  # keep draining so the giver never blocks
+            try:
+                self._consume(item)  # type: ignore[arg-type]
+            except BaseException as exc:
+                self.error = exc
+
+
 class BlockWriter:
-    """Writes blocks to a new file (or nowhere) in its own thread, hashing them if asked;
-    `write()` hands them over, `close()` fsyncs and reports errors met on the way."""
+    """Writes blocks to a new file (or nowhere) in one thread while another hashes them
+    (if asked); `write()` hands them over, `close()` fsyncs and reports errors."""
 
     def __init__(self, dest: Path | None, hash_plain: bool, observer: BlockObserver | None):
         self._fh = open(dest, "xb", buffering=0) if dest is not None else None  # noqa: SIM115
         self._digest = hashlib.sha256() if hash_plain else None
         self._observer = observer
-        self._queue: queue.Queue[object] = queue.Queue(8)
-        self._error: BaseException | None = None
         self.count = 0
         self._synced = 0
-        self._thread = threading.Thread(target=self._run, name="lifeboat-write", daemon=True)
-        self._thread.start()
+        self._writer = _Worker("lifeboat-write", self._consume)
+        self._hasher = _Worker("lifeboat-hash", self._digest.update) if self._digest else None
 
     def write(self, data: bytes) -> int:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(bytes(data))
-        return len(data)
+        block = bytes(data)
+        if self._hasher is not None:
+            self._hasher.put(block)
+        self._writer.put(block)
+        return len(block)
 
-    def _run(self) -> None:
-        while (block := self._queue.get()) is not _END:
-            if self._error is not None:
-                continue  # keep draining so the producer never blocks
-            try:
-                self._consume(block)
-            except BaseException as exc:
-                self._error = exc
-
-    def _consume(self, item: object) -> None:
-        block = bytes(item)  # type: ignore[call-overload]
-        if self._digest is not None:
-            self._digest.update(block)
+    def _consume(self, block: bytes) -> None:
         if self._observer is not None:
             self._observer(memoryview(block))
         if self._fh is not None:
@@ -214,20 +234,25 @@ class BlockWriter:
             self._synced = self.count
 
     def close(self) -> int:
-        """Finish writing, fsync and close; raise what the writer thread met.
+        """Finish writing and hashing, fsync and close; raise what a thread met.
 
-        Always stops the thread and closes the file, also when called while unwinding.
+        Always stops the threads and closes the file, also when called while unwinding.
         """
-        self._queue.put(_END)
-        self._thread.join()
+        errors: list[BaseException] = []
+        for worker in (self._hasher, self._writer):
+            if worker is not None:
+                try:
+                    worker.finish()
+                except BaseException as exc:
+                    errors.append(exc)
         try:
-            if self._error is not None:
-                raise self._error
-            if self._fh is not None:
+            if not errors and self._fh is not None:
                 os.fsync(self._fh.fileno())
         finally:
             if self._fh is not None:
                 self._fh.close()
+        if errors:
+            raise errors[0]
         return self.count
 
     def plain_hexdigest(self) -> str:

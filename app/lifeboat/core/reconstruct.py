@@ -9,13 +9,12 @@ SHA-256 must equal the differential's `db_sha256`. Memory stays bounded.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from pathlib import Path
 
 import zstandard
 
-from lifeboat.core.decompress import BlockWriter
+from lifeboat.core.decompress import BlockWriter, ThreadedReader
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER, DiffHeader
 from lifeboat.core.progress import CancelToken, Progress, no_progress
@@ -34,15 +33,22 @@ def reconstruct(base_path: Path, base: Manifest, diff_path: Path, diff: Manifest
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
     writer = BlockWriter(dest, True, None)
     try:
-        with open(base_path, "rb") as base_raw, open(diff_path, "rb") as diff_raw:
-            base_in, diff_in = _Hashed(base_raw), _Hashed(diff_raw)
-            base_stream = zstandard.ZstdDecompressor().stream_reader(base_in)
-            diff_stream = zstandard.ZstdDecompressor().stream_reader(diff_in)
-            header = _header(diff_stream, diff, base)
-            _merge(header, base.page_count, base_stream, diff_stream, writer, diff, progress,
-                   cancel)
-            base_in.drain()
-            diff_in.drain()
+        with open(base_path, "rb", buffering=0) as base_raw, \
+                open(diff_path, "rb", buffering=0) as diff_raw:
+            # Each input is read and hashed in a thread of its own.
+            base_in = ThreadedReader(base_raw, base.size, no_progress, cancel)
+            diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
+            try:
+                base_stream = zstandard.ZstdDecompressor().stream_reader(base_in)
+                diff_stream = zstandard.ZstdDecompressor().stream_reader(diff_in)
+                header = _header(diff_stream, diff, base)
+                _merge(header, base.page_count, base_stream, diff_stream, writer, diff,
+                       progress, cancel)
+                base_in.drain()
+                diff_in.drain()
+            finally:
+                base_in.stop()
+                diff_in.stop()
         written = writer.close()
         _check(base_in, base, "base")
         _check(diff_in, diff, "differential")
@@ -132,27 +138,8 @@ def _read_exact(stream: object, size: int, manifest: Manifest, discard: bool = F
     return b"".join(parts)
 
 
-class _Hashed:
-    """A file whose bytes are hashed as they are read."""
-
-    def __init__(self, fh: object) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)  # type: ignore[attr-defined]
-        self.digest.update(data)
-        self.count += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(_COPY_BLOCK):
-            pass
-
-
-def _check(source: _Hashed, manifest: Manifest, what: str) -> None:
-    if source.count != manifest.size or source.digest.hexdigest() != manifest.sha256:
+def _check(source: ThreadedReader, manifest: Manifest, what: str) -> None:
+    if source.count != manifest.size or source.hexdigest() != manifest.sha256:
         raise CorruptSnapshot(f"the {what} snapshot {manifest.id} is damaged (SHA-256 does not "
                               "match its manifest)", "use another snapshot")
 
