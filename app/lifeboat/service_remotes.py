@@ -138,10 +138,12 @@ class RemoteMethods:
         return RemoteTest(name, endpoint, remote.bucket, time.monotonic() - started)
 
     def upload(self, source: str, *, trigger: str = "manual", job_id: int | None = None,
-               attempt: int = 1, progress: Progress = no_progress,
+               attempt: int = 1, reencrypt: bool = False, progress: Progress = no_progress,
                cancel: CancelToken | None = None) -> JobOutcome:
-        """Upload what the source's remote is missing, oldest first; prune the remote."""
-        return run_job(UploadJob(self.workspace, source), self.workspace.catalog,
+        """Upload what the source's remote is missing, oldest first; prune the remote;
+        with `reencrypt`, replace its plaintext copies by encrypted ones."""
+        return run_job(UploadJob(self.workspace, source, reencrypt=reencrypt),
+                       self.workspace.catalog,
                        trigger=trigger, attempt=attempt, job_id=job_id, progress=progress,
                        cancel=cancel, on_event=self.on_event)
 
@@ -160,6 +162,6 @@ class RemoteMethods:
         return clean
 
     def _check_remote(self, remote: RemoteConfig) -> None:
-        problem = remote_problem(remote)
+        problem = remote_problem(remote, self.workspace.config().general.recipients)
         if problem:
             raise ConfigError(f"{problem[0]}: {problem[1]}", "see `lifeboat remote add --help`")

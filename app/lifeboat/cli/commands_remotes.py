@@ -30,10 +30,20 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     _remote_options(add)
     add.set_defaults(handler=cmd_add)
 
+    add.add_argument("--encrypt", action="store_true", default=None,
+                     help="encrypt everything uploaded there with age (lifeboat key init "
+                     "first)")
+
     change = actions.add_parser("set", parents=[common], help="change a remote")
     change.add_argument("name")
     change.add_argument("--bucket")
     _remote_options(change)
+    crypt = change.add_mutually_exclusive_group()
+    crypt.add_argument("--encrypt", dest="encrypt", action="store_true", default=None,
+                       help="encrypt new uploads (then `lifeboat upload --reencrypt`)")
+    crypt.add_argument("--no-encrypt", dest="encrypt", action="store_false",
+                       help="stop encrypting new uploads (asks to confirm)")
+    change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
     lst = actions.add_parser("list", parents=[common], help="list remotes")
@@ -52,6 +62,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     which = upload.add_mutually_exclusive_group(required=True)
     which.add_argument("source", nargs="?")
     which.add_argument("--all", action="store_true", help="every source with a remote")
+    upload.add_argument("--reencrypt", action="store_true",
+                        help="replace plaintext copies on an encrypting remote")
     upload.set_defaults(handler=cmd_upload)
 
 
@@ -74,7 +86,7 @@ def _remote_options(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("bucket", "region", "endpoint", "account", "prefix", "credentials", "profile",
-            "insecure", "max_upload_rate")
+            "insecure", "max_upload_rate", "encrypt")
     values = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "provider", None):
         values["provider"] = args.provider
@@ -111,7 +123,8 @@ def remote_json(remote: RemoteConfig) -> dict[str, object]:
     return {"name": remote.name, "provider": remote.provider, "bucket": remote.bucket,
             "region": remote.resolved_region, "endpoint": remote.resolved_endpoint,
             "prefix": remote.prefix, "credentials": remote.credentials,
-            "insecure": remote.insecure, "max_upload_rate": remote.max_upload_rate}
+            "insecure": remote.insecure, "max_upload_rate": remote.max_upload_rate,
+            "encrypt": remote.encrypt}
 
 
 def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
@@ -131,6 +144,14 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 
 def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
+    current = next((r for r in service.remotes() if r.name == args.name), None)
+    if args.encrypt is False and current is not None and current.encrypt and not args.yes:
+        question = (f"Stop encrypting uploads to {args.name}? New copies there will be "
+                    "readable by whoever can read the bucket.")
+        if not out.confirm(question):
+            out.error("not confirmed; the remote still encrypts",
+                      "add --yes to switch encryption off", 2)
+            return 2
     key_id, secret = _credentials(args, out, required=False)
     remote = service.update_remote(args.name, access_key_id=key_id, secret=secret,
                                    **_settings(args))
@@ -146,10 +167,12 @@ def cmd_list(args: argparse.Namespace, service: Service, out: Output) -> int:
         out.line("no remotes yet; add one with: lifeboat remote add NAME --provider P "
                  "--bucket B")
     else:
-        out.table(["NAME", "PROVIDER", "BUCKET", "ENDPOINT", "PREFIX", "CREDENTIALS"],
+        out.table(["NAME", "PROVIDER", "BUCKET", "ENDPOINT", "PREFIX", "CREDENTIALS",
+                   "ENCRYPTED"],
                   [[str(r["name"]), str(r["provider"]), str(r["bucket"]),
                     str(r["endpoint"] or f"AWS ({r['region']})"), str(r["prefix"]),
-                    str(r["credentials"])] for r in remotes])
+                    str(r["credentials"]), "yes" if r["encrypt"] else "no"]
+                   for r in remotes])
     return 0
 
 
@@ -177,7 +200,7 @@ def cmd_upload(args: argparse.Namespace, service: Service, out: Output) -> int:
     for name in names:
         bar = out.progress()
         try:
-            outcome = service.upload(name, progress=bar)
+            outcome = service.upload(name, progress=bar, reencrypt=args.reencrypt)
         except LifeboatError as exc:
             if not args.all:
                 raise

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from lifeboat import __version__
 from lifeboat.cli import (
     commands_daemon,
+    commands_keys,
     commands_remotes,
     commands_restore,
     commands_snapshots,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_restore.register(commands, common)
     commands_daemon.register(commands, common)
     commands_remotes.register(commands, common)
+    commands_keys.register(commands, common)
     return parser
 
 

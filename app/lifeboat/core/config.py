@@ -29,6 +29,7 @@ from lifeboat.core.config_values import (
     prefix_value,
     provider_value,
     rate_value,
+    recipients_value,
     schedule_value,
     size_value,
     source_name,
@@ -86,6 +87,7 @@ class RemoteConfig:
     multipart_threshold: str = "64MB"
     part_size: str = "16MB"
     upload_concurrency: int = 4
+    encrypt: bool = False
 
     @property
     def resolved_endpoint(self) -> str | None:
@@ -111,6 +113,8 @@ class GeneralConfig:
     retry_delays: str = "1m,5m,25m"
     notify_url: str | None = None
     metrics_file: Path | None = None
+    #: age recipients ("age1…") every encrypted artifact is encrypted to
+    recipients: list[str] = field(default_factory=list)
 
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -126,13 +130,13 @@ _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "account": text_value, "prefix": prefix_value, "credentials": choice("keyring", "env"),
     "profile": text_value, "insecure": bool_value, "max_upload_rate": rate_value,
     "multipart_threshold": size_value, "part_size": size_value,
-    "upload_concurrency": int_range(1, 32),
+    "upload_concurrency": int_range(1, 32), "encrypt": bool_value,
 }
 _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
     "snapshot_dir": path_value, "temp_dir": path_value,
     "compression_level": int_range(1, 19), "busy_timeout": number_range(1, 3600),
     "timezone": timezone_value, "concurrency": int_range(1, 8), "retry_delays": durations_value,
-    "notify_url": url_value, "metrics_file": path_value,
+    "notify_url": url_value, "metrics_file": path_value, "recipients": recipients_value,
 }
 _REQUIRED_SOURCE_FIELDS = ("path",)
 
@@ -234,7 +238,7 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
             if required not in values:
                 raise fail(keys, f"missing '{required}'")
         remote = RemoteConfig(name=name, **values)
-        problem = remote_problem(remote)
+        problem = remote_problem(remote, general.recipients)
         if problem:
             raise fail((*keys, problem[0]), problem[1])
         remotes[name] = remote
@@ -245,7 +249,8 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     return Config(path=path, general=general, sources=sources, remotes=remotes)
 
 
-def remote_problem(remote: RemoteConfig) -> tuple[str, str] | None:
+def remote_problem(remote: RemoteConfig, recipients: list[str] | None = None
+                   ) -> tuple[str, str] | None:
     """(key, problem) for settings that do not fit together, or None."""
     from lifeboat.core.providers import provider
 
@@ -256,6 +261,8 @@ def remote_problem(remote: RemoteConfig) -> tuple[str, str] | None:
         return ("endpoint", f"provider {prov.name} needs an endpoint URL")
     if prov.name == "r2" and not (remote.endpoint or remote.account):
         return ("account", "Cloudflare R2 needs your account id (or an endpoint URL)")
+    if remote.encrypt and not recipients:
+        return ("encrypt", "there is no encryption key yet: run `lifeboat key init` first")
     if remote.insecure and not remote.endpoint:
         return ("insecure", "insecure = true is only allowed with your own endpoint URL")
     if parse_size(remote.part_size) < 5 * 1024 * 1024:

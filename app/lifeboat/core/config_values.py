@@ -163,3 +163,11 @@ def source_name(value: Any) -> str:
         raise ValueError(f"{value!r} is not a usable name: use 1-64 letters, digits, '-' or "
                          "'_', starting with a letter or digit")
     return value
+
+
+def recipients_value(value: Any) -> list[str]:
+    from lifeboat.core.encryption import check_recipient
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of age recipients, e.g. ["age1…"]')
+    return [check_recipient(v) for v in value]

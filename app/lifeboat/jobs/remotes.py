@@ -10,12 +10,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.config import RemoteConfig
+from lifeboat.core.encryption import AGE_SUFFIX, decrypt_file, encrypt_file, stored_identities
 from lifeboat.core.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, iso_utc, utc_now
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
@@ -49,8 +50,17 @@ def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
 
 
 def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                    progress: Progress, cancel: CancelToken) -> RemoteCopy:
-    """Upload a snapshot's artifact, then its manifest, each confirmed by a HEAD."""
+                    progress: Progress, cancel: CancelToken, *,
+                    recipients: list[str] | None = None, temp_dir: Path | None = None
+                    ) -> RemoteCopy:
+    """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
+    its manifest, each confirmed by a HEAD before it counts."""
+    if remote.encrypt:
+        if temp_dir is None or not recipients:
+            raise LifeboatError(f"remote {remote.name} encrypts, but there is no key",
+                                "create one: lifeboat key init")
+        return _upload_encrypted(store, remote, record, progress, cancel, recipients,
+                                 temp_dir)
     manifest = record.manifest
     key = artifact_key(remote, manifest)
     meta = {SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
@@ -60,16 +70,61 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
         store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
         if hashing.result() != manifest.sha256:
             store.delete(key)
-            raise CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
-                                  "run `lifeboat verify` and take a new snapshot")
+            raise _damaged(manifest)
     _confirm(store, key, manifest.size, manifest.sha256)
+    mkey = _put_manifest(store, remote, manifest)
+    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
+                      iso_utc(utc_now()))
+
+
+def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
+                      progress: Progress, cancel: CancelToken, recipients: list[str],
+                      temp_dir: Path) -> RemoteCopy:
+    """Encrypt to a temporary file (ciphertext only: the plaintext never goes anywhere
+    new), upload it, confirm it, then the remote manifest without database details."""
+    manifest = record.manifest
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    scratch = temp_dir / f"{manifest.artifact}{AGE_SUFFIX}.{os.getpid()}"
+    try:
+        sealed = encrypt_file(record.path, scratch, recipients)
+        if sealed.plain_sha256 != manifest.sha256:
+            raise _damaged(manifest)
+        cancel.check()
+        key = artifact_key(remote, manifest) + AGE_SUFFIX
+        store.put_file(key, scratch, metadata={SHA_KEY: sealed.sha256,
+                                               "lifeboat-snapshot": manifest.id},
+                       progress=progress, cancel=cancel)
+        _confirm(store, key, sealed.size, sealed.sha256)
+    finally:
+        scratch.unlink(missing_ok=True)
+    public = remote_manifest(manifest, sealed.size, sealed.sha256, recipients)
+    mkey = _put_manifest(store, remote, public)
+    return RemoteCopy(remote.name, key, mkey, sealed.size, sealed.sha256, True,
+                      iso_utc(utc_now()))
+
+
+def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]
+                    ) -> Manifest:
+    """What an encrypted copy's manifest may say: enough to list and restore, nothing
+    from inside the database (no row counts, schema hash or source path)."""
+    extra = {"encryption": {"scheme": "age", "recipients": list(recipients),
+                            "object": manifest.artifact + AGE_SUFFIX, "size": size,
+                            "sha256": sha256}}
+    return replace(manifest, source_path="", tables=None, schema_sha256=None, extra=extra)
+
+
+def _put_manifest(store: RemoteStore, remote: RemoteConfig, manifest: Manifest) -> str:
     body = manifest.to_json()
     body_sha = hashlib.sha256(body).hexdigest()
     mkey = manifest_key(remote, manifest)
     store.put_bytes(mkey, body, metadata={SHA_KEY: body_sha, "lifeboat-snapshot": manifest.id})
     _confirm(store, mkey, len(body), body_sha)
-    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
-                      iso_utc(utc_now()))
+    return mkey
+
+
+def _damaged(manifest: Manifest) -> CorruptSnapshot:
+    return CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
+                           "run `lifeboat verify` and take a new snapshot")
 
 
 def _confirm(store: RemoteStore, key: str, size: int, sha256: str) -> None:
@@ -96,11 +151,19 @@ def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
     remote = config.remote(copy.remote)
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / record.manifest.artifact
+    download = target.with_name(target.name + AGE_SUFFIX) if copy.encrypted else target
     store = open_store(remote)
     try:
-        store.get_file(copy.key, target, progress=progress, cancel=cancel)
+        store.get_file(copy.key, download, progress=progress, cancel=cancel)
     finally:
         store.close()
+    if copy.encrypted:
+        try:
+            decrypt_file(download, target, stored_identities(SecretStore()),
+                         f"the copy of snapshot {record.id} on remote {remote.name}",
+                         workspace.config().general.recipients)
+        finally:
+            download.unlink(missing_ok=True)
     return dest_dir
 
 
@@ -206,13 +269,17 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
             except (ValueError, ManifestError) as exc:
                 scan.unreadable.append(f"{key}: {exc}")
                 continue
+            sealed = manifest.extra.get("encryption")
             artifact = object_key(remote.prefix, manifest.source, manifest.artifact)
+            if isinstance(sealed, dict):
+                artifact += AGE_SUFFIX
             obj = listed.get(artifact)
             if manifest.manifest_name != parts[1] or obj is None:
                 scan.incomplete.append(key)
                 continue
+            sha = str(sealed["sha256"]) if isinstance(sealed, dict) else manifest.sha256
             scan.found.append((manifest, RemoteCopy(
-                remote.name, artifact, key, obj.size, manifest.sha256, False,
+                remote.name, artifact, key, obj.size, sha, isinstance(sealed, dict),
                 iso_utc(utc_now()))))
     finally:
         store.close()

@@ -4,6 +4,8 @@ remote's retention. A copy is recorded only once the remote confirmed it whole."
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 from lifeboat.core.config import RemoteConfig, SourceConfig
 from lifeboat.core.fsutil import format_bytes
@@ -13,12 +15,14 @@ from lifeboat.core.retention import parse_keep
 from lifeboat.errors import LifeboatError
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.remotes import (
+    artifact_folder,
     delete_remote_copy,
     open_store,
     plan_remote_prune,
     plan_uploads,
     upload_snapshot,
 )
+from lifeboat.storage.base import RemoteStore
 from lifeboat.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -27,9 +31,10 @@ log = logging.getLogger(__name__)
 class UploadJob:
     kind = "upload"
 
-    def __init__(self, workspace: Workspace, source: str) -> None:
+    def __init__(self, workspace: Workspace, source: str, *, reencrypt: bool = False) -> None:
         self.workspace = workspace
         self.source = source
+        self.reencrypt = reencrypt
         self._src: SourceConfig | None = None
         self._remote: RemoteConfig | None = None
 
@@ -46,6 +51,9 @@ class UploadJob:
         src, remote = self._src, self._remote
         policy = parse_keep(src.remote_keep or src.keep)
         catalog = self.workspace.catalog
+        config = self.workspace.config()
+        recipients = config.general.recipients
+        temp_dir = self.workspace.temp_dir(config)
         pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
         uploaded: list[str] = []
         deleted: list[str] = []
@@ -54,12 +62,17 @@ class UploadJob:
         try:
             for record in pending:
                 cancel.check()
-                copy = upload_snapshot(store, remote, record, progress, cancel)  # type: ignore[arg-type]
+                copy = upload_snapshot(store, remote, record, progress, cancel,  # type: ignore[arg-type]
+                                       recipients=recipients, temp_dir=temp_dir)
                 catalog.add_remote_copy(record.id, copy)
                 uploaded.append(record.id)
                 sent += copy.size
                 log.info("uploaded snapshot %s of %s to %s (%s)", record.id, src.name,
                          remote.name, format_bytes(copy.size))
+            if store is not None and self.reencrypt:
+                reencrypted = self._reencrypt(store, remote, recipients, temp_dir, progress,
+                                              cancel)
+                uploaded += reencrypted
             if store is not None:
                 records = catalog.snapshots(src.name)
                 for decision in plan_remote_prune(records, remote.name, policy, utc_now()):
@@ -77,6 +90,32 @@ class UploadJob:
         return JobOutcome(result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
                           detail={"remote": remote.name, "uploaded": uploaded,
                                   "deleted": deleted, "bytes": sent})
+
+    def _reencrypt(self, store: RemoteStore, remote: RemoteConfig, recipients: list[str],
+                   temp_dir: Path, progress: Progress, cancel: CancelToken) -> list[str]:
+        """Replace the remote's plaintext copies by encrypted ones: upload and confirm the
+        encrypted copy first, only then delete the plaintext object."""
+        if not remote.encrypt:
+            raise LifeboatError(f"remote {remote.name} does not encrypt",
+                                f"switch it on first: lifeboat remote set {remote.name} "
+                                "--encrypt")
+        done = []
+        for record in self.workspace.catalog.snapshots(self.source):
+            old = record.copy_on(remote.name)
+            if old is None or old.encrypted:
+                continue
+            cancel.check()
+            with artifact_folder(self.workspace, record, temp_dir, progress,
+                                 cancel) as folder:
+                local = replace(record, folder=folder)
+                new = upload_snapshot(store, remote, local, progress, cancel,
+                                      recipients=recipients, temp_dir=temp_dir)
+            store.delete(old.key)
+            self.workspace.catalog.add_remote_copy(record.id, new)
+            done.append(record.id)
+            log.info("re-encrypted snapshot %s of %s on %s", record.id, self.source,
+                     remote.name)
+        return done
 
     def _has_copies(self, remote: str) -> bool:
         return any(r.copy_on(remote) for r in self.workspace.catalog.snapshots(self.source))

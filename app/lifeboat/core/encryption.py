@@ -1,0 +1,226 @@
+"""age encryption of what leaves the machine (pyrage: a maintained age implementation).
+
+Identities ("AGE-SECRET-KEY-1…") live only in the OS keyring; recipients ("age1…") in the
+config. Encrypted files are standard age files: `age -d -i identity.txt FILE` opens them.
+Nothing here ever puts an identity into a message, a log or a file other than the one a
+user asked to export it to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lifeboat.core.secrets import SecretStore
+from lifeboat.errors import CorruptSnapshot, LifeboatError, OperationFailed
+
+IDENTITIES_ENTRY = "age-identities"
+AGE_SUFFIX = ".age"
+_AGE_HEADER = b"age-encryption.org/v1"
+
+
+class MissingIdentity(LifeboatError):
+    """This machine holds no identity that can open an encrypted snapshot."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Encrypted:
+    size: int
+    sha256: str  # of the ciphertext
+    plain_sha256: str  # of what was encrypted
+
+
+def check_recipient(text: str) -> str:
+    import pyrage
+
+    try:
+        pyrage.x25519.Recipient.from_str(text.strip())
+    except Exception:
+        raise ValueError(f"{text!r} is not an age recipient (age1…)") from None
+    return text.strip()
+
+
+def generate_identity() -> tuple[str, str]:
+    """A new X25519 identity and its recipient."""
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    return str(identity), str(identity.to_public())
+
+
+def recipient_of(identity: str) -> str:
+    import pyrage
+
+    try:
+        return str(pyrage.x25519.Identity.from_str(identity).to_public())
+    except Exception:
+        raise LifeboatError("that is not an age identity (AGE-SECRET-KEY-1…)",
+                            "give the identity file written by `lifeboat key export`") from None
+
+
+def stored_identities(secrets: SecretStore) -> list[str]:
+    raw = secrets.get(IDENTITIES_ENTRY) or ""
+    return [line for line in raw.splitlines() if line.startswith("AGE-SECRET-KEY-1")]
+
+
+def store_identity(secrets: SecretStore, identity: str) -> bool:
+    """Add an identity to the keyring entry; False if it was there already."""
+    known = stored_identities(secrets)
+    if identity in known:
+        return False
+    secrets.put(IDENTITIES_ENTRY, "\n".join([*known, identity]))
+    return True
+
+
+def identity_file_text(identity: str) -> str:
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"# created: {created} by Lifeboat\n# public key: {recipient_of(identity)}\n"
+            f"{identity}\n")
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` readable by its owner only (0600); never replace an existing file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise LifeboatError(f"{path} already exists", "choose a new file name") from None
+    except OSError as exc:
+        raise LifeboatError(f"cannot write {path}: {exc.strerror or exc}",
+                            "choose a folder you can write to") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def protect_with_passphrase(data: bytes, passphrase: str) -> bytes:
+    import pyrage
+
+    if len(passphrase) < 8:
+        raise LifeboatError("the passphrase is too short", "use at least 8 characters")
+    return bytes(pyrage.passphrase.encrypt(data, passphrase))
+
+
+def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
+    """The identities in an identity file, plain or passphrase-protected."""
+    import pyrage
+
+    if data.startswith(_AGE_HEADER):
+        if passphrase is None:
+            raise LifeboatError("this key file is protected by a passphrase",
+                                "give it with --passphrase-stdin (or on the prompt)")
+        try:
+            data = bytes(pyrage.passphrase.decrypt(data, passphrase))
+        except Exception:
+            raise LifeboatError("the passphrase does not open this key file",
+                                "check the passphrase") from None
+    lines = data.decode("utf-8", "replace").splitlines()
+    found = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-1")]
+    if not found:
+        raise LifeboatError("no age identity (AGE-SECRET-KEY-1…) in that file",
+                            "give the file written by `lifeboat key export`")
+    for identity in found:
+        recipient_of(identity)
+    return found
+
+
+def encrypt_file(source: Path, dest: Path, recipients: list[str]) -> Encrypted:
+    """Encrypt `source` into the new file `dest` to all `recipients`, streaming; return
+    the ciphertext's size and SHA-256 (computed in the same pass)."""
+    import pyrage
+
+    if not recipients:
+        raise LifeboatError("there is no encryption key yet", "create one: lifeboat key init")
+    parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+    sink = _HashingWriter(dest)
+    try:
+        with open(source, "rb") as raw:
+            src = _HashingReader(raw)
+            pyrage.encrypt_io(src, sink, parsed)
+        sink.close()
+    except BaseException:
+        sink.discard()
+        raise
+    return Encrypted(sink.count, sink.digest.hexdigest(), src.digest.hexdigest())
+
+
+def decrypt_file(source: Path, dest: Path, identities: list[str], what: str,
+                 recipients: list[str] | None = None) -> None:
+    """Decrypt `source` into the new file `dest`; nothing is left behind on failure."""
+    import pyrage
+
+    if not identities:
+        to = f" to {', '.join(recipients)}" if recipients else ""
+        raise MissingIdentity(f"{what} is encrypted{to}, and this machine's keyring holds no "
+                              "identity to open it",
+                              "import your recovery key: lifeboat key import FILE")
+    try:
+        pyrage.decrypt_file(str(source), str(dest), [pyrage.x25519.Identity.from_str(i)
+                                                     for i in identities])
+    except pyrage.DecryptError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        if "No matching keys" in str(exc):
+            to = f" (it was encrypted to {', '.join(recipients)})" if recipients else ""
+            raise MissingIdentity(f"none of this machine's keys opens {what}{to}",
+                                  "import the matching recovery key: lifeboat key import "
+                                  "FILE") from None
+        raise CorruptSnapshot(f"{what} does not decrypt: it was changed or damaged",
+                              "use another snapshot or copy") from None
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise CorruptSnapshot(f"{what} does not decrypt: it is truncated or damaged",
+                              "use another snapshot or copy") from None
+
+
+class _HashingReader:
+    def __init__(self, fh: object) -> None:
+        self._fh = fh
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)  # type: ignore[attr-defined]
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer: bytearray) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _HashingWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()/discard()
+        except OSError as exc:
+            raise OperationFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self._fh.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def discard(self) -> None:
+        self._fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)

@@ -1,0 +1,108 @@
+"""The service's encryption keys: create, export, import and show age keys.
+
+Part of the `Service` façade (service.py mixes this in). Identities go to the OS keyring
+only; recipients to the config. No method returns or logs an identity, except
+`export_key`, which writes it to the file the user named (mode 0600).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifeboat.core.encryption import (
+    check_recipient,
+    generate_identity,
+    identity_file_text,
+    protect_with_passphrase,
+    read_identity_file,
+    recipient_of,
+    store_identity,
+    stored_identities,
+    write_private_file,
+)
+from lifeboat.errors import ConfigError, LifeboatError
+
+if TYPE_CHECKING:
+    from lifeboat.core.secrets import SecretStore
+    from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    recipients: list[str]  # what new artifacts are encrypted to
+    local: list[str]  # recipients whose identity this machine's keyring holds
+    keyring: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"recipients": self.recipients, "identities_here_for": self.local,
+                "identities_kept_in": self.keyring}
+
+
+class KeyMethods:
+    workspace: Workspace
+    secrets: SecretStore
+
+    def init_key(self) -> str:
+        """Create an age identity (into the keyring) and add its recipient to the config."""
+        existing = stored_identities(self.secrets)
+        if existing:
+            raise LifeboatError(f"this machine already has a key ({recipient_of(existing[0])})",
+                                "export it with `lifeboat key export`; a second one is not "
+                                "needed")
+        identity, recipient = generate_identity()
+        store_identity(self.secrets, identity)
+        self._add_recipients([recipient])
+        log.info("created encryption key %s (identity kept in the keyring)", recipient)
+        return recipient
+
+    def export_key(self, path: Path, passphrase: str | None = None) -> list[str]:
+        """Write this machine's identities as an age identity file (0600), optionally
+        encrypted with a passphrase (`age -d` opens either). Returns their recipients."""
+        identities = stored_identities(self.secrets)
+        if not identities:
+            raise LifeboatError("this machine has no encryption key to export",
+                                "create one: lifeboat key init")
+        text = "".join(identity_file_text(i) for i in identities).encode()
+        data = protect_with_passphrase(text, passphrase) if passphrase is not None else text
+        write_private_file(Path(path).expanduser(), data)
+        return [recipient_of(i) for i in identities]
+
+    def import_key(self, path: Path, passphrase: str | None = None) -> list[str]:
+        """Put the identities of an exported key file into this machine's keyring."""
+        try:
+            data = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise LifeboatError(f"cannot read {path}: {exc.strerror or exc}",
+                                "give the path of the exported key file") from None
+        identities = read_identity_file(data, passphrase)
+        for identity in identities:
+            store_identity(self.secrets, identity)
+        recipients = [recipient_of(i) for i in identities]
+        self._add_recipients(recipients)
+        return recipients
+
+    def add_recipient(self, recipient: str) -> None:
+        """Also encrypt to this recipient (e.g. an offline recovery key kept elsewhere)."""
+        try:
+            self._add_recipients([check_recipient(recipient)])
+        except ValueError as exc:
+            raise ConfigError(str(exc), "give the recipient that starts with age1") from None
+
+    def key_info(self) -> KeyInfo:
+        recipients = list(self.workspace.config().general.recipients)
+        local = [recipient_of(i) for i in stored_identities(self.secrets)]
+        return KeyInfo(recipients, local, self.secrets.backend_name())
+
+    def _add_recipients(self, recipients: list[str]) -> None:
+        with self.workspace.edit_config() as box:
+            config = box[0]
+            known = list(config.general.recipients)
+            new = [r for r in recipients if r not in known]
+            if new:
+                box[0] = replace(config, general=replace(config.general,
+                                                         recipients=known + new))
