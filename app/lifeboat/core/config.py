@@ -69,6 +69,8 @@ class SourceConfig:
     incremental: bool = True
     rebase_ratio: float = 0.5
     rebase_after: str = "7d"
+    drill: str = "weekly sun 04:00"
+    drill_sql: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "hook_timeout": number_range(1, 86400), "remote": lambda v: source_name(v),
     "remote_keep": keep_value, "incremental": bool_value,
     "rebase_ratio": number_range(0.01, 1.0), "rebase_after": duration_value,
+    "drill": schedule_value, "drill_sql": text_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value, "bucket": bucket_value, "region": text_value, "endpoint": url_value,

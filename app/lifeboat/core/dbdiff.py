@@ -1,0 +1,249 @@
+"""What a restore would change: compare a snapshot's database with another one.
+
+Both databases are attached to one connection and compared by SQLite itself, table by
+table: rows are matched by rowid (by primary key for WITHOUT ROWID tables) and their
+common columns compared, so memory stays bounded whatever the size and nothing is
+copied into Python. Tables that have neither key (virtual tables) get counts only. A
+time budget applies to the whole comparison; a table not finished in time is reported
+with counts only and marked partial, never with a wrong exact figure.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.sqlite_file import file_uri
+
+SNAP, NOW = "snap", "now"
+
+
+@dataclass
+class TableDiff:
+    name: str
+    rows_snapshot: int | None
+    rows_now: int | None
+    brought_back: int | None = None  # in the snapshot, not now: a restore brings them back
+    removed: int | None = None  # now, not in the snapshot: a restore removes them
+    changed: int | None = None  # in both, with other values
+    matched_by: str = "rowid"  # rowid | primary key | counts only
+    partial: bool = False
+    note: str | None = None
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.brought_back or self.removed or self.changed) or \
+            self.rows_snapshot != self.rows_now
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SchemaDiff:
+    added: list[str] = field(default_factory=list)  # "table notes2", "index i" (now only)
+    removed: list[str] = field(default_factory=list)  # in the snapshot only
+    columns_added: dict[str, list[str]] = field(default_factory=dict)
+    columns_removed: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class DatabaseDiff:
+    tables: list[TableDiff]
+    schema: SchemaDiff
+    partial: bool
+    seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"tables": [t.to_json() for t in self.tables], "schema": self.schema.to_json(),
+                "partial": self.partial, "seconds": round(self.seconds, 3)}
+
+
+def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
+                   progress: Progress = no_progress, cancel: CancelToken | None = None
+                   ) -> DatabaseDiff:
+    """Compare the database `snapshot` (what a restore would bring) with `current`."""
+    cancel = cancel or CancelToken()
+    started = time.monotonic()
+    deadline = started + budget
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"attach database ? as {SNAP}", (file_uri(snapshot, mode="ro"),))
+        conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
+        conn.execute("begin")  # one consistent read of each, also of a live database
+        schema = _schema_diff(conn)
+        names = sorted(set(_tables(conn, SNAP)) | set(_tables(conn, NOW)))
+        over = [False]
+
+        def check_time() -> int:
+            if time.monotonic() > deadline or cancel.cancelled:
+                over[0] = True
+                return 1
+            return 0
+
+        tables = []
+        for number, name in enumerate(names, start=1):
+            tables.append(_table_diff(conn, name, over, deadline, check_time))
+            progress("compare", number, len(names))
+        cancel.check()
+    finally:
+        conn.close()
+    return DatabaseDiff(tables, schema, any(t.partial for t in tables),
+                        time.monotonic() - started)
+
+
+def _tables(conn: sqlite3.Connection, db: str) -> list[str]:
+    rows = conn.execute(f"select name, sql from {db}.sqlite_master where type='table' and "
+                        "name not like 'sqlite_%'").fetchall()
+    return [n for n, _ in rows] if rows else []
+
+
+def _schema_diff(conn: sqlite3.Connection) -> SchemaDiff:
+    def objects(db: str) -> dict[tuple[str, str], str]:
+        rows = conn.execute(f"select type, name, coalesce(sql, '') from {db}.sqlite_master "
+                            "where name not like 'sqlite_%'").fetchall()
+        return {(t, n): s for t, n, s in rows}
+
+    before, after = objects(SNAP), objects(NOW)
+    diff = SchemaDiff(
+        added=sorted(f"{t} {n}" for t, n in after.keys() - before.keys()),
+        removed=sorted(f"{t} {n}" for t, n in before.keys() - after.keys()),
+    )
+    for kind, name in before.keys() & after.keys():
+        if kind != "table":
+            continue
+        old, new = _columns(conn, SNAP, name), _columns(conn, NOW, name)
+        if set(new) - set(old):
+            diff.columns_added[name] = sorted(set(new) - set(old))
+        if set(old) - set(new):
+            diff.columns_removed[name] = sorted(set(old) - set(new))
+    return diff
+
+
+def _columns(conn: sqlite3.Connection, db: str, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"pragma {db}.table_xinfo({_q(table)})")
+            if r[6] in (0, 2, 3)]  # ordinary and generated columns, not hidden ones
+
+
+def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline: float,
+                check_time: object) -> TableDiff:
+    in_snap = name in _tables(conn, SNAP)
+    in_now = name in _tables(conn, NOW)
+    rows_snap = _count(conn, SNAP, name) if in_snap else 0
+    rows_now = _count(conn, NOW, name) if in_now else 0
+    if not (in_snap and in_now):
+        return TableDiff(name, rows_snap, rows_now, brought_back=rows_snap or 0,
+                         removed=rows_now or 0, changed=0,
+                         note="only in the snapshot" if in_snap else "only now")
+    key = _key(conn, name)
+    if key is None:
+        return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
+                         note="no rowid or primary key (a virtual table): counts only")
+    if over[0] or time.monotonic() > deadline:
+        return TableDiff(name, rows_snap, rows_now, matched_by=key[0], partial=True,
+                         note="not compared within the time budget: counts only")
+    how, columns = key
+    common = [c for c in _columns(conn, SNAP, name) if c in set(_columns(conn, NOW, name))]
+    join = " and ".join(f"s.{_q(c)} = n.{_q(c)}" for c in columns)
+    table_s, table_n = f"{SNAP}.{_q(name)}", f"{NOW}.{_q(name)}"
+    differ = " or ".join(f"s.{_q(c)} is not n.{_q(c)}" for c in common if c not in columns)
+    conn.set_progress_handler(check_time, 20_000)  # type: ignore[arg-type]
+    try:
+        back = _scalar(conn, f"select count(*) from {table_s} s where not exists "
+                             f"(select 1 from {table_n} n where {join})")
+        gone = _scalar(conn, f"select count(*) from {table_n} n where not exists "
+                             f"(select 1 from {table_s} s where {join})")
+        changed = _scalar(conn, f"select count(*) from {table_s} s join {table_n} n on {join}"
+                                f" where {differ}") if differ else 0
+    except sqlite3.OperationalError as exc:
+        if "interrupted" not in str(exc):
+            return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
+                             note=f"not comparable here: {exc}")
+        return TableDiff(name, rows_snap, rows_now, matched_by=how, partial=True,
+                         note="not compared within the time budget: counts only")
+    finally:
+        conn.set_progress_handler(None, 0)
+    return TableDiff(name, rows_snap, rows_now, back, gone, changed, matched_by=how)
+
+
+def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
+    """How rows of `name` are matched: ("rowid", ["rowid"]) or ("primary key", cols)."""
+    kinds = {}
+    for db in (SNAP, NOW):
+        sql = conn.execute(f"select coalesce(sql, '') from {db}.sqlite_master where "
+                           "type='table' and name=?", (name,)).fetchone()[0].upper()
+        if sql.startswith("CREATE VIRTUAL"):
+            return None
+        kinds[db] = "WITHOUT ROWID" in sql.replace("\n", " ")
+    if not any(kinds.values()):
+        return "rowid", ["rowid"]
+    if not all(kinds.values()):
+        return None  # rowid in one, not in the other: nothing to match on
+    info = conn.execute(f"pragma {NOW}.table_info({_q(name)})").fetchall()
+    pk = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    return ("primary key", pk) if pk else None
+
+
+def _count(conn: sqlite3.Connection, db: str, name: str) -> int | None:
+    try:
+        return int(conn.execute(f"select count(*) from {db}.{_q(name)}").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+def _scalar(conn: sqlite3.Connection, sql: str) -> int:
+    return int(conn.execute(sql).fetchone()[0])
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+
+
+
+def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
+    """One paragraph: what restoring the snapshot over the other database would do."""
+    parts: list[str] = []
+    changed = [t for t in diff.tables if t.differs]
+    for table in changed[:table_limit]:
+        bits = []
+        if table.note in ("only in the snapshot", "only now"):
+            continue
+        if table.brought_back:
+            bits.append(f"brings back {table.brought_back:,} rows")
+        if table.removed:
+            bits.append(f"removes {table.removed:,} rows added since")
+        if table.changed:
+            bits.append(f"changes {table.changed:,} rows")
+        if table.partial or table.matched_by == "counts only":
+            bits.append(f"goes from {_n(table.rows_now)} to {_n(table.rows_snapshot)} rows "
+                        "(not compared row by row)")
+        if bits:
+            parts.append(f"{', '.join(bits)} in {table.name}")
+    if len(changed) > table_limit:
+        parts.append(f"changes {len(changed) - table_limit} more table(s)")
+    for item in diff.schema.added:
+        parts.append(f"drops {item} (created since)")
+    for item in diff.schema.removed:
+        parts.append(f"brings back {item}")
+    for table, columns in diff.schema.columns_added.items():
+        parts.append(f"drops column(s) {', '.join(columns)} of {table}")
+    for table, columns in diff.schema.columns_removed.items():
+        parts.append(f"brings back column(s) {', '.join(columns)} of {table}")
+    if not parts:
+        return "Restoring changes nothing: the data are the same."
+    text = "Restoring " + "; ".join(parts) + "."
+    if diff.partial:
+        text += " (Some tables were too large to compare in the time given: counts only.)"
+    return text
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"

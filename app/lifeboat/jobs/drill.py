@@ -1,0 +1,151 @@
+"""DrillJob: prove that backups restore. Restore the newest snapshot and a random older
+one (from their remote copies where there are some: only that proves those restore) to
+a temporary folder through the normal path, check them, and delete them again.
+
+Never touches the live database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.dbinspect import take_inventory
+from lifeboat.core.manifest import iso_utc
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.sqlite_file import open_copy
+from lifeboat.core.verify import extract_verified
+from lifeboat.errors import LifeboatError
+from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.remotes import SnapshotFiles, fetch_artifact, snapshot_files
+from lifeboat.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DrillCheck:
+    snapshot_id: str
+    created_at: str
+    copy: str  # "local" or the remote's name
+    ok: bool
+    problem: str | None
+    seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class DrillJob:
+    kind = "drill"
+
+    def __init__(self, workspace: Workspace, source: str, *,
+                 rng: random.Random | None = None) -> None:
+        self.workspace = workspace
+        self.source = source
+        self.rng = rng or random.Random()
+
+    def prepare(self) -> None:
+        self.workspace.config().source(self.source)
+        if not self._candidates():
+            raise LifeboatError(f"source {self.source} has no snapshot to drill yet",
+                                f"take one: lifeboat backup {self.source}")
+
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+        candidates = self._candidates()
+        picks = candidates[:1]
+        if len(candidates) > 1:
+            picks.append(self.rng.choice(candidates[1:]))
+        checks = [self._drill(record, progress, cancel) for record in picks]
+        failed = [c for c in checks if not c.ok]
+        for check in checks:
+            log.info("drill of %s: snapshot %s (%s copy): %s", self.source, check.snapshot_id,
+                     check.copy, "passed" if check.ok else f"FAILED: {check.problem}")
+        message = "; ".join(f"{c.snapshot_id} ({c.copy}): {c.problem}" for c in failed)
+        return JobOutcome(result=checks, status="failed" if failed else "ok",
+                          message=f"drill failed: {message}" if failed else "",
+                          detail={"checks": [c.to_json() for c in checks]})
+
+    def _candidates(self) -> list[SnapshotRecord]:
+        return [r for r in self.workspace.catalog.snapshots(self.source)
+                if r.manifest.kind != "raw" and (r.copies or r.local)]
+
+    def _drill(self, record: SnapshotRecord, progress: Progress,
+               cancel: CancelToken) -> DrillCheck:
+        started = time.monotonic()
+        config = self.workspace.config()
+        src = config.source(self.source)
+        temp_dir = self.workspace.temp_dir(config) / f"drill-{record.id}-{os.getpid()}"
+        copy = record.copies[0].remote if record.copies else "local"
+        problem = None
+        try:
+            temp_dir.mkdir(parents=True, exist_ok=True)
+            restored = temp_dir / "restored.sqlite"
+            with self._files(record, temp_dir, progress, cancel) as files:
+                extract_verified(files.folder, record.manifest, restored, check="full",
+                                 progress=progress, cancel=cancel, base=files.base)
+            problem = _row_counts(record, restored) or _drill_sql(src.drill_sql, restored)
+        except LifeboatError as exc:
+            problem = exc.message
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        return DrillCheck(record.id, iso_utc(record.manifest.created_at), copy,
+                          problem is None, problem, round(time.monotonic() - started, 3))
+
+    @contextlib.contextmanager
+    def _files(self, record: SnapshotRecord, temp_dir: Path, progress: Progress,
+               cancel: CancelToken) -> Iterator[SnapshotFiles]:
+        """Remote copies where there are some (the base too), else the local files."""
+        if not record.copies:
+            with snapshot_files(self.workspace, record, temp_dir, progress, cancel) as files:
+                yield files
+            return
+        folder = fetch_artifact(self.workspace, record, temp_dir / "snapshot", progress,
+                                cancel)
+        if record.manifest.kind != "diff":
+            yield SnapshotFiles(folder, record.manifest)
+            return
+        base = self.workspace.catalog.snapshot(str(record.manifest.base))
+        if base.copies:
+            base_folder = fetch_artifact(self.workspace, base, temp_dir / "base", progress,
+                                         cancel)
+            yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))
+        else:
+            with snapshot_files(self.workspace, base, temp_dir, progress, cancel) as files:
+                yield SnapshotFiles(folder, record.manifest, (files.folder, base.manifest))
+
+
+def _row_counts(record: SnapshotRecord, restored: Path) -> str | None:
+    expected = record.manifest.tables
+    if expected is None:
+        return None  # a snapshot from before row counts were recorded
+    found = take_inventory(restored).tables
+    wrong = [f"{t}: {n} rows, manifest says {expected.get(t)}" for t, n in found.items()
+             if expected.get(t) != n]
+    wrong += [f"{t}: missing" for t in expected if t not in found]
+    return ("row counts differ from the manifest (" + "; ".join(wrong[:3]) + ")") \
+        if wrong else None
+
+
+def _drill_sql(query: str | None, restored: Path) -> str | None:
+    if not query:
+        return None
+    conn = open_copy(restored)
+    try:
+        row = conn.execute(query).fetchone()
+    except sqlite3.Error as exc:
+        return f"drill_sql failed: {exc}"
+    finally:
+        conn.close()
+    if not row or not row[0]:
+        return f"drill_sql returned {row[0] if row else 'no row'} ({query})"
+    return None

@@ -1,0 +1,53 @@
+"""What a restore would change, before it happens: `lifeboat diff` and the wizard."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.dbdiff import DatabaseDiff, diff_databases
+from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.sqlite_file import probe_database
+from lifeboat.core.verify import extract_verified
+from lifeboat.errors import LifeboatError
+from lifeboat.jobs.remotes import snapshot_files
+from lifeboat.workspace import Workspace
+
+
+def preview_restore(workspace: Workspace, record: SnapshotRecord,
+                    against: SnapshotRecord | None, *, budget: float, progress: Progress,
+                    cancel: CancelToken) -> DatabaseDiff:
+    """Compare the snapshot with the source's live database (or with `against`)."""
+    config = workspace.config()
+    temp_dir = workspace.temp_dir(config)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    with _extracted(workspace, record, temp_dir, progress, cancel) as snapshot_db:
+        if against is not None:
+            with _extracted(workspace, against, temp_dir, progress, cancel) as other:
+                return diff_databases(snapshot_db, other, budget=budget, progress=progress,
+                                      cancel=cancel)
+        src = config.sources.get(record.source)
+        if src is None:
+            raise LifeboatError(f"source {record.source!r} is no longer configured, so there "
+                                "is no live database to compare with",
+                                "compare with another snapshot: --against ID")
+        probe_database(src.path)
+        return diff_databases(snapshot_db, src.path, budget=budget, progress=progress,
+                              cancel=cancel)
+
+
+@contextlib.contextmanager
+def _extracted(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
+               progress: Progress, cancel: CancelToken) -> Iterator[Path]:
+    """The snapshot as a temporary database (hash-checked; removed afterwards)."""
+    target = temp_dir / f"preview-{record.id}-{os.getpid()}.sqlite"
+    try:
+        with snapshot_files(workspace, record, temp_dir, progress, cancel) as files:
+            extract_verified(files.folder, record.manifest, target, check="none",
+                             progress=progress, cancel=cancel, base=files.base)
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
