@@ -36,8 +36,8 @@ BADGES = {
         stroke-linecap="round"/>
   <path d="M40.8 56.4 l0.4 -5.4 l5.2 1.4 z" fill="#fff"/>
 """,
-    "warning": """  <path d="M48 31 L63.5 60 L32.5 60 Z" fill="{cut}" stroke="{cut}" stroke-width="4"
-        stroke-linejoin="round"/>
+    "warning": """  <path d="M48 31 L63.5 60 L32.5 60 Z" fill="{cut}" stroke="{cut}"
+        stroke-width="4" stroke-linejoin="round"/>
   <path d="M48 34.5 L61 58 L35 58 Z" fill="#f29900" stroke="#f29900" stroke-width="2"
         stroke-linejoin="round"/>
   <rect x="46.4" y="41" width="3.2" height="9.5" rx="1.4" fill="#202124"/>

@@ -94,8 +94,8 @@ def _status(r: SnapshotRecord) -> str:
     if r.status == "missing":
         return "file missing"
     if r.verified_at is not None:
-        return f"ok, verified {time_ago(r.verified_at, datetime.now(UTC))}"
-    return "ok"
+        return f"good, verified {time_ago(r.verified_at, datetime.now(UTC))}"
+    return "good"
 
 
 def _status_tip(r: SnapshotRecord) -> str:

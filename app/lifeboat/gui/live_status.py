@@ -182,14 +182,14 @@ class LiveStatus(QObject):
             return "backing up…"
         last = time_ago(source.last_snapshot, now)
         if source.last_result == "failed":
-            text = f"last backup failed; newest good one {last}" if source.last_snapshot \
+            text = f"backup failed (last good one {last})" if source.last_snapshot \
                 else "backup failed"
         elif source.last_snapshot is None:
             text = "not backed up yet"
         else:
             text = last
         if source.stale and source.last_result != "failed":
-            text += " — overdue"
+            text += " (overdue)"
         if source.retry_pending:
             text += ", retry pending"
         return text

@@ -69,7 +69,7 @@ class MainWindow(QWidget):
 
         self.sources = QTreeWidget()
         self.sources.setObjectName("sources")
-        self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Stored"])
+        self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Snapshots"])
         self.sources.setRootIsDecorated(False)
         self.sources.setUniformRowHeights(True)
         header = self.sources.header()
@@ -101,10 +101,17 @@ class MainWindow(QWidget):
         self.pages.addWidget(self.sources)
         self.pages.addWidget(empty)
 
+        self.progress_text = QLabel()
+        self.progress_text.setObjectName("progress-text")
         self.progress = QProgressBar()
         self.progress.setObjectName("progress")
-        self.progress.setTextVisible(True)
-        self.progress.hide()
+        self.progress.setMaximumWidth(220)
+        self.progress_row = QWidget()
+        progress_layout = QHBoxLayout(self.progress_row)
+        progress_layout.setContentsMargins(0, 0, 0, 0)
+        progress_layout.addWidget(self.progress_text, 1)
+        progress_layout.addWidget(self.progress)
+        self.progress_row.hide()
 
         buttons = QHBoxLayout()
         self.backup_button = self._button(buttons, "backup-all", "Back up now",
@@ -139,7 +146,7 @@ class MainWindow(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.notice)
         layout.addWidget(self.pages, 1)
-        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_row)
         layout.addLayout(buttons)
 
     def _button(self, layout: QHBoxLayout, name: str, text: str, slot: object) -> QPushButton:
@@ -171,7 +178,7 @@ class MainWindow(QWidget):
             item = QTreeWidgetItem([
                 source.name, status.source_detail(source),
                 time_until(source.next_run, now) if source.next_run else "by hand only",
-                f"{size_text(source.snapshot_bytes)} in {source.snapshots}"])
+                f"{source.snapshots} ({size_text(source.snapshot_bytes)})"])
             item.setIcon(0, self.icons.icon(status.source_state(source)))
             item.setData(0, Qt.ItemDataRole.UserRole, source.name)
             item.setToolTip(0, source.path)
@@ -194,11 +201,11 @@ class MainWindow(QWidget):
             self.progress.setValue(percent(job.done, job.total))
             what = {"backup": "Backing up", "restore": "Restoring",
                     "verify": "Verifying"}.get(job.kind, job.kind.capitalize())
-            phase = f": {phase_text(job.phase)}" if job.phase else ""
-            self.progress.setFormat(f"{what} {job.source or ''}{phase} %p%")
-            self.progress.show()
+            phase = f": {phase_text(job.phase).lower()}" if job.phase else ""
+            self.progress_text.setText(f"{what} {job.source or ''}{phase}…")
+            self.progress_row.show()
         else:
-            self.progress.hide()
+            self.progress_row.hide()
 
     def _subline(self) -> str:
         status = self.status

@@ -22,12 +22,22 @@ _open_boxes: set[QMessageBox] = set()
 
 
 def error_lines(exc: BaseException) -> tuple[str, str]:
-    """(what happened, what to do) for any exception, never a traceback."""
+    """(what happened, what to do) for any exception, never a traceback; as sentences."""
     if isinstance(exc, LifeboatError):
-        return exc.message, exc.hint or ""
+        return sentence(exc.message), sentence(exc.hint or "")
     first = str(exc).splitlines()[0] if str(exc) else ""
     return (f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
             f"Details are in the log file: {resolve_paths().log_file}")
+
+
+def sentence(text: str) -> str:
+    """'cannot read x: y' -> 'Cannot read x: y.' (CLI messages read as lines, boxes as
+    sentences)."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)" else text + "."
 
 
 def show_error(parent: QWidget | None, exc: BaseException, *, title: str = "Lifeboat"

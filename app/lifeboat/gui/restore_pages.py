@@ -164,6 +164,7 @@ class TargetPage(QWizardPage):
         super().__init__()
         self.owner = wizard
         self.setTitle("Where should it go?")
+        self.setSubTitle("Put the snapshot back over the database, or save it beside it.")
         self.in_place = QRadioButton()
         self.in_place.setObjectName("restore-in-place")
         self.in_place_note = QLabel("Lifeboat first takes a safety snapshot of the current "

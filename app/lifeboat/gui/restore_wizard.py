@@ -49,6 +49,7 @@ class RestoreWizard(QWizard):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage)
         self.service = service
         self.open_folder = open_folder
         # what was chosen (the pages set these)
@@ -166,6 +167,7 @@ class ConfirmPage(QWizardPage):
         super().__init__()
         self.owner = wizard
         self.setTitle("Ready to restore")
+        self.setSubTitle("Check what will happen, then click Restore.")
         self.setCommitPage(True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "Restore")
         self.text = QLabel()
@@ -185,6 +187,7 @@ class ProgressPage(QWizardPage):
         super().__init__()
         self.owner = wizard
         self.setTitle("Restoring…")
+        self.setSubTitle("The snapshot is checked before anything is touched.")
         self.phase = QLabel("Starting…")
         self.phase.setObjectName("restore-phase")
         self.bar = QProgressBar()
@@ -200,7 +203,7 @@ class ProgressPage(QWizardPage):
 
     def initializePage(self) -> None:
         self.bar.setRange(0, 0)
-        self.phase.setText("Checking the snapshot before anything is touched…")
+        self.phase.setText("Starting…")
         self.cancel.setEnabled(True)
         self.owner.run_restore()
 
@@ -240,6 +243,7 @@ class ResultPage(QWizardPage):
     def initializePage(self) -> None:
         outcome, failure = self.owner.outcome, self.owner.failure
         self.open_button.setVisible(outcome is not None)
+        self.setSubTitle(" ")
         if outcome is not None:
             self.setTitle("Restored")
             self.text.setText(self._success(outcome))

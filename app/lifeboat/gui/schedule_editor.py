@@ -212,8 +212,9 @@ class ScheduleEditor(QWidget):
             self.next_label.setText("Backed up only when you click Back up now.")
             return
         runs = next_runs(schedule, self.tz, datetime.now(UTC), 3)
-        self.next_label.setText(f"{schedule.describe().capitalize()}. Next: "
-                                + "; ".join(r.strftime("%a %d %b %H:%M") for r in runs))
+        described = schedule.describe()
+        self.next_label.setText(f"{described[0].upper()}{described[1:]}.\nNext: "
+                                + ", ".join(r.strftime("%a %d %b %H:%M") for r in runs))
 
 
 def _row(*widgets: QWidget) -> QWidget:

@@ -96,13 +96,14 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self._refresh_list()
         self._select(0 if self.entries else -1)
-        self.resize(760, 640)
+        self.resize(840, 600)
 
     # -- building ----------------------------------------------------------------------
 
     def _sources_tab(self) -> QWidget:
         self.source_list = QListWidget()
         self.source_list.setObjectName("source-list")
+        self.source_list.setMaximumWidth(220)
         self.source_list.currentRowChanged.connect(self._select)
         add = QPushButton("Add database…")
         add.setObjectName("add-database")
@@ -252,6 +253,8 @@ class SettingsDialog(QDialog):
             widget.clear()
             for entry in self.entries:
                 widget.addItem(_title(entry))
+                if isinstance(widget, QListWidget):
+                    widget.item(widget.count() - 1).setToolTip(str(entry.draft.path))
             widget.blockSignals(False)
         self.remove_button.setEnabled(bool(self.entries))
 
