@@ -8,6 +8,7 @@ schedules this config, it only watches. Dialogs are imported when first opened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QObject, QTimer, QUrl
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
@@ -44,6 +45,9 @@ _STARTED = time.perf_counter()
 
 
 class TrayApp(QObject):
+    #: Everything has stopped (after Quit): the process may leave its event loop.
+    stopped = Signal()
+
     def __init__(self, service: Service, *, use_tray: bool | None = None,
                  tick_seconds: float = 15.0) -> None:
         super().__init__()
@@ -130,7 +134,7 @@ class TrayApp(QObject):
             return
         for name in names:  # a daemon schedules: run it here; folder locks stop overlaps
             run_in_background(lambda n=name: self.service.run_backup(n, trigger="manual"),
-                              what=f"back up {name}",
+                              what=f"back up {name}", work=True,
                               on_failed=lambda exc, n=name: self._command_failed(
                                   f"back up {n}", exc))
 
@@ -207,7 +211,8 @@ class TrayApp(QObject):
                                            "open it with your file manager"))
 
     def quit(self) -> None:
-        busy = [j for j in self.status.activity.values() if j.running] or running_tasks()
+        busy = [j for j in self.status.activity.values() if j.running] or running_tasks(
+            work_only=True)
         if not busy:
             self.shutdown()
             return
@@ -236,9 +241,7 @@ class TrayApp(QObject):
             self.scheduler = None
         wait_for_tasks(15_000)
         self._lock.release()
-        app = QApplication.instance()
-        if app is not None:
-            app.quit()
+        self.stopped.emit()
 
     # -- notifications and errors ----------------------------------------------------
 
@@ -339,7 +342,9 @@ def main(*, minimized: bool = False) -> int:
             app.exec()
             return exc.exit_code
         tray_app = TrayApp(service)
+        tray_app.stopped.connect(app.quit)
         instance.show_requested.connect(tray_app.show_main_window)
+        stop_on_signals(tray_app.shutdown)
         sys.excepthook = _report_unexpected
         tray_app.start(show_window=not minimized)
         QTimer.singleShot(0, lambda: log.info(
@@ -351,6 +356,35 @@ def main(*, minimized: bool = False) -> int:
     finally:
         instance.release()
         log.info("the tray has stopped (log: %s)", log_file)
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT (logout, Ctrl-C) stop the tray cleanly. Python handles signals only
+    when it runs, so the signal's wake-up byte is watched by the event loop (no polling)."""
+    if sys.platform == "win32":
+        return
+    import signal
+    import socket
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda _n, _f: None)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def woken() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+        log.info("stopping on a signal")
+        stop()
+
+    notifier.activated.connect(woken)
+    _keep_alive.extend([reader, writer, notifier])
+
+
+_keep_alive: list[object] = []
 
 
 def missing_display() -> str | None:

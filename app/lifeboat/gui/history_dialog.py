@@ -269,7 +269,8 @@ class HistoryDialog(QDialog):
             lambda progress, cancel: self.service.verify(record.id, progress=progress,
                                                          cancel=cancel),
             what=f"verify snapshot {record.id}", on_done=self._verified,
-            on_failed=self._verify_failed, on_progress=self._verify_progress, owner=self)
+            on_failed=self._verify_failed, on_progress=self._verify_progress, owner=self,
+            work=True)
         self._selection_changed()
 
     def cancel_verify(self) -> None:

@@ -190,8 +190,13 @@ class SourceFilter(QSortFilterProxyModel):
         self.source: str | None = None
 
     def set_source(self, source: str | None) -> None:
-        self.source = source
-        self.invalidateRowsFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+
+            self.beginFilterChange()
+            self.source = source
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.source = source
+            self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         if self.source is None:

@@ -209,6 +209,9 @@ class LiveStatus(QObject):
             return ("Overdue: " + ", ".join(stale)) if stale else "A backup will be retried"
         if state == "running":
             return "Backing up…"
+        never = [s.name for s in self.sources if s.last_snapshot is None]
+        if never:
+            return "Not backed up yet: " + ", ".join(never)
         return "All databases are backed up"
 
     def tooltip(self) -> str:

@@ -43,6 +43,7 @@ class Notifier:
         self._told: dict[str, str] = {}  # source -> the problem the user was told about
         self._recent: list[float] = []
         self._held_back = 0
+        self.shown: list[Notification] = []  # this session's, newest last
 
     def on_health(self, source: str, state: str, message: str) -> Notification | None:
         """Turn one health notice into a notification (or not); returns what was shown."""
@@ -70,6 +71,7 @@ class Notifier:
             self._told.pop(source, None)
         else:
             self._told[source] = state
+        self.shown.append(note)
         self._show(note)
         return note
 

@@ -115,7 +115,7 @@ class RestoreWizard(QWizard):
                 cancel=cancel),
             what=f"restore snapshot {record.id} of {record.source}",
             on_done=self._restored, on_failed=self._failed,
-            on_progress=self.progress_page.show_progress, owner=self)
+            on_progress=self.progress_page.show_progress, owner=self, work=True)
         self._lock_buttons(True)
 
     def cancel_restore(self) -> None:

@@ -96,11 +96,12 @@ class RetentionEditor(QWidget):
         try:
             self.source = source
             self._original = spec
-            policy = parse_keep(spec)
+            values = _fields(spec)
             for bucket, spin in self.counts.items():
-                spin.setValue(getattr(policy, bucket))
-            self.within_on.setChecked(policy.within is not None)
-            self.within.setText(policy.within_text or "30d")
+                text = values.get(bucket, "0")
+                spin.setValue(int(text) if text.isdigit() else 0)
+            self.within_on.setChecked("within" in values)
+            self.within.setText(values.get("within", "30d"))
         finally:
             self._loading = False
         self._update()
@@ -168,3 +169,12 @@ class RetentionEditor(QWidget):
         else:
             self.preview.setText(f"keeps {kept}, deletes {forgotten}, frees "
                                  f"{size_text(plan.freed)}")  # type: ignore[attr-defined]
+
+
+def _fields(spec: str) -> dict[str, str]:
+    """A keep spec's fields as written, valid or not (a draft may hold a bad one)."""
+    values = {}
+    for part in spec.replace(" ", "").split(","):
+        key, _, value = part.partition("=")
+        values[key.lower()] = value
+    return values

@@ -38,6 +38,7 @@ class SingleInstance(QObject):
         self._lock = FileLock(paths.run_dir / "tray.lock")
         self._run_dir = paths.run_dir
         self._server: QLocalServer | None = None
+        self._sockets: list[QLocalSocket] = []
 
     def claim(self) -> bool:
         """True: we are the first instance (now listening). False: another one runs and
@@ -57,6 +58,9 @@ class SingleInstance(QObject):
         return True
 
     def release(self) -> None:
+        for socket in self._sockets:
+            socket.abort()
+        self._sockets.clear()
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -65,14 +69,24 @@ class SingleInstance(QObject):
     def _on_connection(self) -> None:
         assert self._server is not None
         while (socket := self._server.nextPendingConnection()) is not None:
-            socket.readyRead.connect(lambda s=socket: self._on_message(s))
-            socket.disconnected.connect(socket.deleteLater)
+            self._sockets.append(socket)
+            socket.readyRead.connect(self._read_messages)
+            socket.disconnected.connect(self._forget_closed)
+        self._read_messages()
 
-    def _on_message(self, socket: QLocalSocket) -> None:
-        if bytes(socket.readAll().data()).startswith(SHOW.strip()):
-            socket.write(ACK)
-            socket.flush()
-            self.show_requested.emit()
+    def _read_messages(self) -> None:
+        for socket in list(self._sockets):
+            if socket.bytesAvailable() and bytes(socket.readAll().data()).startswith(
+                    SHOW.strip()):
+                socket.write(ACK)
+                socket.flush()
+                self.show_requested.emit()
+
+    def _forget_closed(self) -> None:
+        for socket in [s for s in self._sockets
+                       if s.state() == QLocalSocket.LocalSocketState.UnconnectedState]:
+            self._sockets.remove(socket)
+            socket.deleteLater()
 
     def _ask_first_to_show(self) -> None:
         """Tell the running instance to show itself (it may still be starting)."""

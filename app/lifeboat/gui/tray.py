@@ -55,8 +55,8 @@ class TrayIcon(QSystemTrayIcon):
         self._backup_all = self._new(menu, "backup-all", "Back up now",
                                      lambda: self.commands.backup_now(None))
         self._backup_one = QMenu("Back up one now", menu)
-        self._backup_one.setObjectName("backup-one")
         self._backup_one_action = menu.addMenu(self._backup_one)
+        self._backup_one_action.setObjectName("backup-one")
         menu.addSeparator()
         self._new(menu, "history", "History…", lambda: self.commands.show_history(None))
         self._new(menu, "restore", "Restore…", lambda: self.commands.show_restore(None))

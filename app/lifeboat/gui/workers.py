@@ -38,8 +38,10 @@ class TaskSignals(QObject):
 class Task(QRunnable):
     """One function call in the pool. Create and start it with `run_in_background`."""
 
-    def __init__(self, fn: Callable[..., Any], *, what: str, with_progress: bool) -> None:
+    def __init__(self, fn: Callable[..., Any], *, what: str, with_progress: bool,
+                 work: bool = False) -> None:
         super().__init__()
+        self.work = work
         self.setAutoDelete(False)
         self.fn = fn
         self.what = what
@@ -86,14 +88,17 @@ def run_in_background(
     on_progress: Callable[[str, int, int], None] | None = None,
     with_progress: bool = False,
     owner: QObject | None = None,
+    work: bool = False,
 ) -> Task:
     """Run `fn()` in the pool; or `fn(progress, cancel)` with `with_progress`.
 
     `what` names the work for the log ("restore notes"). The callbacks run in the GUI
-    thread, and only while `owner` (the widget that asked) still exists. Cancel with
-    `task.cancel.cancel()`.
+    thread, and only while `owner` (the widget that asked) still exists. `work` marks
+    what the user started and would lose by quitting (a restore, a verify, a backup), as
+    opposed to reads. Cancel with `task.cancel.cancel()`.
     """
-    task = Task(fn, what=what, with_progress=with_progress or on_progress is not None)
+    task = Task(fn, what=what, with_progress=with_progress or on_progress is not None,
+                work=work)
     queued = Qt.ConnectionType.QueuedConnection
 
     def forget(_: object = None) -> None:
@@ -126,6 +131,6 @@ def wait_for_tasks(timeout_ms: int = 30_000) -> bool:
     return pool().waitForDone(timeout_ms)
 
 
-def running_tasks() -> list[Task]:
-    return [t for t in _live if not t.finished.is_set()]
+def running_tasks(*, work_only: bool = False) -> list[Task]:
+    return [t for t in _live if not t.finished.is_set() and (t.work or not work_only)]
 
