@@ -98,7 +98,7 @@ class Shots:
         data = self.tmp / "data"
         data.mkdir()
         notes = build_database(data / "notes.db", 3_000_000, seed=1)
-        crm = build_database(data / "crm.sqlite", 40_000_000, seed=2)
+        crm = build_database(data / "crm.sqlite", 150_000_000, seed=2)  # restores visibly
         self.service = service = Service()
         service.add_source(notes, schedule="daily 03:00")
         service.add_source(crm, schedule="every 6h", keep="last=8,daily=7,weekly=4")

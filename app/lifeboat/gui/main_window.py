@@ -72,6 +72,7 @@ class MainWindow(QWidget):
         self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Snapshots"])
         self.sources.setRootIsDecorated(False)
         self.sources.setUniformRowHeights(True)
+        self.sources.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # not a cell box at start
         header = self.sources.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
