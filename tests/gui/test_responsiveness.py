@@ -73,8 +73,6 @@ def test_a_200mb_backup_from_the_tray_never_blocks_the_gui(qtbot, make_tray,
           f"largest GUI gap {gaps.largest * 1000:.1f} ms over {gaps.ticks} ticks")
     assert gaps.ticks > took / 0.05, "the timer kept ticking"
     assert gaps.largest < LIMIT_S
-    assert ("running", "big — backing up…") in seen or any(
-        state == "running" and "%" in text for state, text in seen)
-    percents = [int(text.rsplit(" ", 1)[1].rstrip("%")) for _, text in seen
-                if text.endswith("%")]
-    assert len(percents) >= 3, "progress was shown as it went"
+    assert any(state == "running" for state, _ in seen), seen
+    percents = [text for _, text in seen if text.endswith("%")]
+    assert len(set(percents)) >= 2, f"progress was shown as it went: {seen}"

@@ -60,7 +60,8 @@ def test_icon_shows_error_after_a_failed_backup_then_ok(qtbot, tray_app: TrayApp
     tray.action("backup:notes").trigger()
     qtbot.waitUntil(lambda: tray_app.status.state() == "error", timeout=20_000)
     assert tray.icon().cacheKey() == state_icon("error").cacheKey()
-    assert tray.action("source:notes").text() == "notes — backup failed, retry pending"
+    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes")
+                    == "notes — backup failed, retry pending", timeout=10_000)
     assert "Backup failed: notes" in tray.toolTip()
     hidden.rename(notes)
     tray.action("backup:notes").trigger()

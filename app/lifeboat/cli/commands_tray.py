@@ -17,6 +17,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def start_tray(args: argparse.Namespace) -> int:
-    from lifeboat.gui.app import main as tray_main
+    from lifeboat.gui.launch import main as tray_main
 
     return tray_main(minimized=getattr(args, "minimized", False))
