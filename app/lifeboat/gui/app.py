@@ -116,7 +116,12 @@ class TrayApp(QObject):
     # -- commands (AppCommands) ------------------------------------------------------
 
     def backup_now(self, source: str | None = None) -> None:
-        names = [source] if source else [s.name for s in self.status.sources]
+        if source:
+            names = [source]
+        elif self.status.status is not None:
+            names = [s.name for s in self.status.sources]
+        else:  # asked before the first status read
+            names = [s.name for s in self.service.sources()]
         if not names:
             self.show_settings(add_database=True)
             return
