@@ -21,7 +21,7 @@ from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.scan import scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.sqlite_file import open_source, probe_database
-from lifeboat.errors import ConfigError, LifeboatError
+from lifeboat.errors import AlreadyRunning, ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import JobOutcome, run_job
@@ -297,6 +297,25 @@ class Service(RemoteMethods, KeyMethods):
         finally:
             lock.release()
         return removed
+
+    # -- for the tray --
+
+    def delete_snapshot(self, ref: str) -> SnapshotRecord:
+        """Delete one snapshot by hand (the tray's History); unpin protected ones first."""
+        record = self.snapshot(ref)
+        if record.manifest.protected:
+            raise LifeboatError(f"snapshot {record.id} is protected ({record.manifest.reason})",
+                                "unpin it first if you really want to delete it")
+        lock = FileLock(record.folder / FOLDER_LOCK_NAME)
+        if not lock.try_acquire():
+            raise AlreadyRunning(f"a backup of {record.source} is running",
+                                 "delete the snapshot when it has finished")
+        try:
+            delete_snapshot(self.workspace, record)
+        finally:
+            lock.release()
+        log.info("deleted snapshot %s of %s by hand", record.id, record.source)
+        return record
 
 
 

@@ -18,6 +18,7 @@ from lifeboat.cli import (
     commands_restore,
     commands_snapshots,
     commands_sources,
+    commands_tray,
 )
 from lifeboat.cli.output import Output
 from lifeboat.errors import LifeboatError
@@ -52,12 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands_daemon.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
+    commands_tray.register(commands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in (None, "tray"):
+        return commands_tray.start_tray(args)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

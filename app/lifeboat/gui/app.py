@@ -1,0 +1,307 @@
+"""The tray application: starts the parts, and does what the menu and the windows ask.
+
+(launch.py starts it as a process.) TrayApp owns the event
+bridge, the live status, the tray icon (or the main window where there is no tray), the
+notifications, and the scheduler thread, or, when a `lifeboat run` daemon already
+schedules this config, it only watches. Dialogs are imported when first opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+
+from lifeboat.errors import AlreadyRunning, LifeboatError
+from lifeboat.gui.bridge import EventBridge
+from lifeboat.gui.icons import TrayIcons
+from lifeboat.gui.live_status import LiveStatus
+from lifeboat.gui.main_window import MainWindow
+from lifeboat.gui.messages import ask, show_error
+from lifeboat.gui.notifications import Notification, Notifier
+from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.tray import TrayIcon
+from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
+from lifeboat.scheduling.instance import SchedulerLock, SchedulerRunning
+from lifeboat.service import Service
+
+log = logging.getLogger(__name__)
+
+TRAY_POLL_MS = 3000
+TRAY_POLL_TRIES = 40
+
+
+class TrayApp(QObject):
+    #: Everything has stopped (after Quit): the process may leave its event loop.
+    stopped = Signal()
+
+    def __init__(self, service: Service, *, use_tray: bool | None = None,
+                 tick_seconds: float = 15.0) -> None:
+        super().__init__()
+        self.service = service
+        self.paths = service.workspace.paths
+        self.bridge = EventBridge(self)
+        service.on_event = self.bridge.post
+        self.status = LiveStatus(service, self)
+        self.icons = TrayIcons(self)
+        self.preferences = TrayPreferences.load(self.paths)
+        self.notifier = Notifier(self.notify, lambda: self.preferences)
+        self.bridge.subscribe(self.status.on_event)
+        self.status.health.connect(self._on_health)
+        self.status.changed.connect(self._status_changed)
+        self.window = MainWindow(self.status, self, self.icons)
+        self._auto_tray = use_tray is None
+        self.tray: TrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray:
+            self._create_tray()
+        self.window.has_tray = self.tray is not None
+        self.scheduler = None  # a SchedulerThread while we schedule
+        self._tick_seconds = tick_seconds
+        self._lock = SchedulerLock(self.paths)
+        self._dialogs: dict[str, QWidget] = {}
+        self._seeded = False
+        self._tray_tries = 0
+        self._stopped = False
+
+    def start(self, *, show_window: bool = True) -> None:
+        if self.tray is not None:
+            self.tray.show()
+        if show_window or self.tray is None:
+            self.show_main_window()
+        if self.tray is None and self._auto_tray:
+            QTimer.singleShot(TRAY_POLL_MS, self._look_for_tray)
+        self._claim_scheduling()
+        self.status.refresh()
+
+    # -- the schedule --------------------------------------------------------------
+
+    def _claim_scheduling(self) -> bool:
+        """Schedule backups here, unless a daemon does (then only watch it)."""
+        try:
+            self._lock.acquire("tray")
+        except SchedulerRunning:
+            self.status.set_watching(self._lock.holder() or -1)
+            log.info("another process schedules backups; the tray only shows them")
+            return False
+        from lifeboat.gui.scheduler_thread import SchedulerThread
+
+        thread = SchedulerThread(self.service, self.bridge.post, self,
+                                 tick_seconds=self._tick_seconds)
+        thread.command_failed.connect(self._command_failed)
+        thread.paused_changed.connect(self.status.set_paused)
+        thread.ready.connect(self.status.refresh)
+        thread.start()
+        self.scheduler = thread
+        self.status.set_watching(None)
+        return True
+
+    def _status_changed(self) -> None:
+        status = self.status.status
+        if status is None:
+            return
+        if not self._seeded:  # problems from before we started count as told
+            self._seeded = True
+            for source in status.sources:
+                if source.state in ("error", "warning"):
+                    self.notifier.remember(source.name,
+                                           "failed" if source.state == "error" else "stale")
+        if self.status.watching_pid and status.scheduler_pid is None and not self._stopped:
+            log.info("the scheduling process has ended; the tray schedules from now on")
+            self._claim_scheduling()
+
+    # -- commands (AppCommands) ------------------------------------------------------
+
+    def backup_now(self, source: str | None = None) -> None:
+        if source:
+            names = [source]
+        elif self.status.status is not None:
+            names = [s.name for s in self.status.sources]
+        else:  # asked before the first status read
+            names = [s.name for s in self.service.sources()]
+        if not names:
+            self.show_settings(add_database=True)
+            return
+        if self.scheduler is not None:
+            self.scheduler.backup_now(names)
+            return
+        for name in names:  # a daemon schedules: run it here; folder locks stop overlaps
+            run_in_background(lambda n=name: self.service.run_backup(n, trigger="manual"),
+                              what=f"back up {name}", work=True,
+                              on_failed=lambda exc, n=name: self._command_failed(
+                                  f"back up {n}", exc))
+
+    def set_paused(self, paused: bool) -> None:
+        if self.scheduler is None:
+            return
+        if paused:
+            self.scheduler.pause()
+        else:
+            self.scheduler.resume()
+
+    def show_main_window(self) -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def show_history(self, source: str | None = None) -> None:
+        from lifeboat.gui.history_dialog import HistoryDialog
+
+        dialog = self._dialog("history", lambda: HistoryDialog(
+            self.service, self.bridge, restore=self.show_restore_snapshot))
+        assert isinstance(dialog, HistoryDialog)
+        dialog.show_source(source)
+        self._bring_forward(dialog)
+
+    def show_restore(self, source: str | None = None) -> None:
+        from lifeboat.gui.restore_wizard import RestoreWizard
+
+        wizard = self._dialog("restore", lambda: RestoreWizard(
+            self.service, open_folder=self.open_folder))
+        assert isinstance(wizard, RestoreWizard)
+        if source is not None and not wizard.busy:
+            wizard.start_with(source=source)
+        self._bring_forward(wizard)
+
+    def show_restore_snapshot(self, snapshot_id: str) -> None:
+        """From History: the wizard at its confirm page, ready for one click."""
+        from lifeboat.gui.restore_wizard import RestoreWizard
+
+        wizard = self._dialog("restore", lambda: RestoreWizard(
+            self.service, open_folder=self.open_folder))
+        assert isinstance(wizard, RestoreWizard)
+        if not wizard.busy:
+            wizard.start_with(snapshot_id=snapshot_id)
+        self._bring_forward(wizard)
+
+    def show_settings(self, add_database: bool = False) -> None:
+        from lifeboat.gui.settings_dialog import SettingsDialog
+
+        dialog = self._dialog("settings", lambda: SettingsDialog(
+            self.service, self.preferences, on_saved=self._settings_saved))
+        assert isinstance(dialog, SettingsDialog)
+        self._bring_forward(dialog)
+        if add_database:
+            dialog.pick_database()
+
+    def open_backup_folder(self, source: str | None = None) -> None:
+        try:
+            config = self.service.workspace.config()
+            sources = list(config.sources.values())
+            chosen = config.source(source) if source else (
+                sources[0] if len(sources) == 1 else None)
+            folder = (self.service.workspace.snapshot_folder(config, chosen) if chosen
+                      else self.service.workspace.snapshot_root(config))
+            folder.mkdir(parents=True, exist_ok=True)
+        except (LifeboatError, OSError) as exc:
+            show_error(None, exc)
+            return
+        self.open_folder(folder)
+
+    def open_folder(self, folder: Path) -> None:
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            show_error(None, LifeboatError(f"could not open the folder {folder}",
+                                           "open it with your file manager"))
+
+    def quit(self) -> None:
+        busy = [j for j in self.status.activity.values() if j.running] or running_tasks(
+            work_only=True)
+        if not busy:
+            self.shutdown()
+            return
+        ask(self.window if self.window.isVisible() else None, "Quit Lifeboat?",
+            "Lifeboat is still working.",
+            "Quitting now cancels what runs (a backup or a restore); nothing half-done is "
+            "kept, and the database stays as it was.", "Quit anyway", self.shutdown,
+            danger=True)
+
+    def shutdown(self) -> None:
+        """Stop everything (running work is cancelled) and leave the event loop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        log.info("the tray is quitting")
+        self.window.quitting = True
+        for task in running_tasks():
+            task.cancel.cancel("stopped: Lifeboat is quitting")
+        for dialog in list(self._dialogs.values()):
+            dialog.close()
+        self.window.close()
+        if self.tray is not None:
+            self.tray.hide()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        wait_for_tasks(15_000)
+        self._lock.release()
+        self.stopped.emit()
+
+    # -- notifications and errors ----------------------------------------------------
+
+    def notify(self, note: Notification) -> None:
+        icons = {"error": QSystemTrayIcon.MessageIcon.Critical,
+                 "warning": QSystemTrayIcon.MessageIcon.Warning,
+                 "info": QSystemTrayIcon.MessageIcon.Information}
+        if self.tray is not None and self.tray.supportsMessages():
+            self.tray.showMessage(note.title, note.text, icons[note.level], 15_000)
+        else:
+            self.window.show_notice(note.title, note.text, note.level)
+
+    def _on_health(self, source: str, state: str, message: str) -> None:
+        self.notifier.on_health(source, state, message)
+
+    def _command_failed(self, what: str, exc: object) -> None:
+        if isinstance(exc, AlreadyRunning) and what.startswith("back up"):
+            self.notify(Notification("Already backing up", exc.message, "info"))
+            return
+        if isinstance(exc, BaseException):
+            show_error(None, exc, title=f"Could not {what}")
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _settings_saved(self, preferences: TrayPreferences, added: list[str]) -> None:
+        self.preferences = preferences
+        if self.scheduler is not None:
+            self.scheduler.reload()
+        if added:
+            self.backup_now_many(added)
+        self.status.refresh_soon()
+
+    def backup_now_many(self, names: list[str]) -> None:
+        for name in names:
+            self.backup_now(name)
+
+    def _dialog(self, key: str, create: Callable[[], QWidget]) -> QWidget:
+        dialog = self._dialogs.get(key)
+        if dialog is None:
+            dialog = create()
+            self._dialogs[key] = dialog
+            dialog.destroyed.connect(lambda _=None, k=key: self._dialogs.pop(k, None))
+        return dialog
+
+    def _bring_forward(self, widget: QWidget) -> None:
+        widget.show()
+        widget.raise_()
+        widget.activateWindow()
+
+    def _create_tray(self) -> None:
+        self.tray = TrayIcon(self.status, self, self.icons)
+        self.tray.messageClicked.connect(self.show_main_window)
+
+    def _look_for_tray(self) -> None:
+        """At login the panel may start after us: add the icon when a tray appears."""
+        if self.tray is not None or self._stopped:
+            return
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self._create_tray()
+            assert self.tray is not None
+            self.tray.show()
+            self.window.has_tray = True
+            log.info("a system tray appeared: the icon is shown there")
+            return
+        self._tray_tries += 1
+        if self._tray_tries < TRAY_POLL_TRIES:
+            QTimer.singleShot(TRAY_POLL_MS, self._look_for_tray)

@@ -1,0 +1,24 @@
+"""What the tray menu and the main window can ask the app to do (TrayApp does it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class AppCommands(Protocol):
+    def backup_now(self, source: str | None = None) -> None:
+        """Back up one source now, or every source (None)."""
+
+    def show_history(self, source: str | None = None) -> None: ...
+
+    def show_restore(self, source: str | None = None) -> None: ...
+
+    def show_settings(self, add_database: bool = False) -> None: ...
+
+    def show_main_window(self) -> None: ...
+
+    def set_paused(self, paused: bool) -> None: ...
+
+    def open_backup_folder(self, source: str | None = None) -> None: ...
+
+    def quit(self) -> None: ...

@@ -1,0 +1,205 @@
+"""Table models for History: snapshots and jobs, sortable by real values, filterable by
+source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+
+from lifeboat.core.catalog import JobRecord, SnapshotRecord
+from lifeboat.gui.text import short_time, size_text, time_ago
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+SOURCE_ROLE = Qt.ItemDataRole.UserRole + 2
+
+Row = TypeVar("Row")
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(Generic[Row]):
+    def __init__(self, title: str, text: Callable[[Row], str],
+                 key: Callable[[Row], Any] | None = None,
+                 tip: Callable[[Row], str] | None = None, right: bool = False) -> None:
+        self.title, self.text, self.key, self.tip, self.right = title, text, key, tip, right
+
+
+class RecordTable(QAbstractTableModel, Generic[Row]):
+    columns: Sequence[Column[Row]] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Row] = []
+
+    def set_rows(self, rows: list[Row]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].title
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = self.rows[index.row()], self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(row)
+        if role == SORT_ROLE:
+            return column.key(row) if column.key else column.text(row)
+        if role == Qt.ItemDataRole.ToolTipRole and column.tip is not None:
+            return column.tip(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.right:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == ID_ROLE:
+            return self.row_id(row)
+        if role == SOURCE_ROLE:
+            return self.row_source(row)
+        return None
+
+    def row_id(self, row: Row) -> object:
+        raise NotImplementedError
+
+    def row_source(self, row: Row) -> str | None:
+        raise NotImplementedError
+
+
+# -- snapshots -------------------------------------------------------------------------
+
+def _ratio(r: SnapshotRecord) -> float:
+    return r.manifest.db_size / r.manifest.size if r.manifest.size else 0.0
+
+
+def _status(r: SnapshotRecord) -> str:
+    if r.status == "corrupt":
+        return "damaged"
+    if r.status == "missing":
+        return "file missing"
+    if r.verified_at is not None:
+        return f"good, verified {time_ago(r.verified_at, datetime.now(UTC))}"
+    return "good"
+
+
+def _status_tip(r: SnapshotRecord) -> str:
+    check = f"{r.manifest.check_mode} check when taken: {r.manifest.check_result}"
+    return f"{r.status_detail}\n{check}" if r.status_detail else check
+
+
+def _kept(r: SnapshotRecord) -> str:
+    if not r.manifest.protected:
+        return ""
+    if r.manifest.reason == "pre-restore":
+        return "safety copy"
+    return "pinned"
+
+
+class SnapshotTable(RecordTable[SnapshotRecord]):
+    columns = (
+        Column("Taken", lambda r: short_time(r.manifest.created_at),
+               key=lambda r: r.manifest.created_at.timestamp(),
+               tip=lambda r: f"snapshot {r.id}\n{r.path}"),
+        Column("Database", lambda r: r.source),
+        Column("Size", lambda r: size_text(r.manifest.size), key=lambda r: r.manifest.size,
+               tip=lambda r: f"{size_text(r.manifest.db_size)} database, "
+                             f"{size_text(r.manifest.size)} compressed", right=True),
+        Column("Ratio", lambda r: f"{_ratio(r):.1f}×" if r.manifest.size else "–",
+               key=_ratio, right=True),
+        Column("Status", _status, key=lambda r: (r.status, r.verified_at is not None),
+               tip=_status_tip),
+        Column("Pinned", _kept, tip=lambda r: "never deleted by retention"
+               if r.manifest.protected else "retention may delete it"),
+        Column("Why", lambda r: r.manifest.reason),
+    )
+
+    def row_id(self, row: SnapshotRecord) -> object:
+        return row.id
+
+    def row_source(self, row: SnapshotRecord) -> str | None:
+        return row.source
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _took(j: JobRecord) -> float:
+    start, end = parse_time(j.started_at), parse_time(j.finished_at)
+    return (end - start).total_seconds() if start and end else -1.0
+
+
+def _took_text(j: JobRecord) -> str:
+    seconds = _took(j)
+    if seconds < 0:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
+
+
+def _when_text(j: JobRecord) -> str:
+    moment = parse_time(j.started_at or j.queued_at)
+    return short_time(moment) if moment else ""
+
+
+class JobTable(RecordTable[JobRecord]):
+    columns = (
+        Column("Job", lambda j: str(j.id), key=lambda j: j.id, right=True),
+        Column("When", lambda j: _when_text(j), key=lambda j: j.id),
+        Column("What", lambda j: j.kind),
+        Column("Database", lambda j: j.source or "–"),
+        Column("Started by", lambda j: j.trigger + (f" (try {j.attempt})" if j.attempt > 1
+                                                    else "")),
+        Column("Result", lambda j: j.status),
+        Column("Took", _took_text, key=_took, right=True),
+        Column("Error", lambda j: (j.error or "").splitlines()[0] if j.error else "",
+               tip=lambda j: j.error or ""),
+    )
+
+    def row_id(self, row: JobRecord) -> object:
+        return row.id
+
+    def row_source(self, row: JobRecord) -> str | None:
+        return row.source
+
+
+class SourceFilter(QSortFilterProxyModel):
+    """Rows of one source (or all), sorted by the real values behind the texts."""
+
+    def __init__(self, model: RecordTable[Any]) -> None:
+        super().__init__()
+        self.setSourceModel(model)
+        self.setSortRole(SORT_ROLE)
+        self.source: str | None = None
+
+    def set_source(self, source: str | None) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+
+            self.beginFilterChange()
+            self.source = source
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.source = source
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
+        if self.source is None:
+            return True
+        index = self.sourceModel().index(row, 0, parent)
+        return bool(index.data(SOURCE_ROLE) == self.source)

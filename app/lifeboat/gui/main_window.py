@@ -1,0 +1,258 @@
+"""The main window: the same status and actions as the tray menu, in a small window.
+
+Opened from the tray, by a second launch, and instead of the tray where the desktop has
+none (so the app is never invisible). With a tray, closing it only hides it; without
+one, closing it asks whether to quit (schedules stop) or keep running minimised.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lifeboat.gui.commands import AppCommands
+from lifeboat.gui.icons import TrayIcons, app_icon
+from lifeboat.gui.live_status import LiveStatus
+from lifeboat.gui.messages import ask
+from lifeboat.gui.text import percent, phase_text, size_text, time_until
+
+
+class MainWindow(QWidget):
+    def __init__(self, status: LiveStatus, commands: AppCommands, icons: TrayIcons) -> None:
+        super().__init__()
+        self.setObjectName("main-window")
+        self.setWindowTitle("Lifeboat")
+        self.setWindowIcon(app_icon())
+        self.status = status
+        self.commands = commands
+        self.icons = icons
+        self.has_tray = True
+        self.quitting = False
+        self._build()
+        status.changed.connect(self.update_from_status)
+        icons.changed.connect(self.update_from_status)
+        self.update_from_status()
+        self.resize(640, 380)
+
+    def _build(self) -> None:
+        self.state_icon = QLabel()
+        self.headline = QLabel()
+        self.headline.setObjectName("headline")
+        font = self.headline.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.headline.setFont(font)
+        self.subline = QLabel()
+        self.subline.setObjectName("subline")
+        self.subline.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.state_icon)
+        texts = QVBoxLayout()
+        texts.addWidget(self.headline)
+        texts.addWidget(self.subline)
+        head.addLayout(texts, 1)
+
+        self.sources = QTreeWidget()
+        self.sources.setObjectName("sources")
+        self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Snapshots"])
+        self.sources.setRootIsDecorated(False)
+        self.sources.setUniformRowHeights(True)
+        self.sources.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # not a cell box at start
+        header = self.sources.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.sources.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.sources.customContextMenuRequested.connect(self._source_menu)
+        self.sources.itemDoubleClicked.connect(
+            lambda item, _col: self.commands.show_history(item.data(0, Qt.ItemDataRole.UserRole)))
+
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.addStretch(1)
+        welcome = QLabel("Lifeboat keeps copies of your SQLite databases, checks them, and "
+                         "puts them back in one step when something goes wrong.\n\n"
+                         "Start by choosing a database to protect.")
+        welcome.setWordWrap(True)
+        welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.add_button = QPushButton("Add a database…")
+        self.add_button.setObjectName("add-database")
+        self.add_button.setDefault(True)
+        self.add_button.clicked.connect(lambda: self.commands.show_settings(add_database=True))
+        empty_layout.addWidget(welcome)
+        empty_layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch(1)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.sources)
+        self.pages.addWidget(empty)
+
+        self.progress_text = QLabel()
+        self.progress_text.setObjectName("progress-text")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progress")
+        self.progress.setMaximumWidth(220)
+        self.progress_row = QWidget()
+        progress_layout = QHBoxLayout(self.progress_row)
+        progress_layout.setContentsMargins(0, 0, 0, 0)
+        progress_layout.addWidget(self.progress_text, 1)
+        progress_layout.addWidget(self.progress)
+        self.progress_row.hide()
+
+        buttons = QHBoxLayout()
+        self.backup_button = self._button(buttons, "backup-all", "Back up now",
+                                          lambda: self.commands.backup_now(None))
+        self._button(buttons, "restore", "Restore…", lambda: self.commands.show_restore(None))
+        self._button(buttons, "history", "History…", lambda: self.commands.show_history(None))
+        self._button(buttons, "settings", "Settings…", lambda: self.commands.show_settings())
+        buttons.addStretch(1)
+        self.pause_button = self._button(
+            buttons, "pause", "Pause schedules",
+            lambda: self.commands.set_paused(not self.status.paused))
+        self._button(buttons, "open-folder", "Open backup folder",
+                     lambda: self.commands.open_backup_folder(None))
+
+        self.notice = QFrame()
+        self.notice.setObjectName("notice")
+        self.notice.setFrameShape(QFrame.Shape.StyledPanel)
+        self.notice_text = QLabel()
+        self.notice_text.setWordWrap(True)
+        self.notice_text.setTextFormat(Qt.TextFormat.PlainText)
+        dismiss = QToolButton()
+        dismiss.setText("✕")
+        dismiss.setAutoRaise(True)
+        dismiss.setToolTip("Dismiss")
+        dismiss.clicked.connect(self.notice.hide)
+        notice_layout = QHBoxLayout(self.notice)
+        notice_layout.addWidget(self.notice_text, 1)
+        notice_layout.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        self.notice.hide()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.progress_row)
+        layout.addLayout(buttons)
+
+    def _button(self, layout: QHBoxLayout, name: str, text: str, slot: object) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    def button(self, name: str) -> QPushButton:
+        found = self.findChild(QPushButton, name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    # -- updating ----------------------------------------------------------------------
+
+    def update_from_status(self) -> None:
+        status = self.status
+        state = status.state()
+        self.state_icon.setPixmap(self.icons.icon(state).pixmap(48, 48))
+        self.headline.setText(status.summary())
+        self.subline.setText(self._subline())
+        now = status.now()
+        known = status.status is not None
+        self.pages.setCurrentIndex(1 if known and not status.sources else 0)
+        self.sources.clear()
+        for source in status.sources:
+            item = QTreeWidgetItem([
+                source.name, status.source_detail(source),
+                time_until(source.next_run, now) if source.next_run else "by hand only",
+                f"{source.snapshots} ({size_text(source.snapshot_bytes)})"])
+            item.setIcon(0, self.icons.icon(status.source_state(source)))
+            item.setData(0, Qt.ItemDataRole.UserRole, source.name)
+            item.setToolTip(0, source.path)
+            item.setToolTip(1, source.last_error or source.schedule_description)
+            self.sources.addTopLevelItem(item)
+        self.backup_button.setEnabled(bool(status.sources))
+        self.backup_button.setText("Back up all now" if len(status.sources) > 1
+                                   else "Back up now")
+        if status.watching_pid:
+            self.pause_button.setText("Schedules run in `lifeboat run`")
+            self.pause_button.setEnabled(False)
+        else:
+            self.pause_button.setText("Resume schedules" if status.paused
+                                      else "Pause schedules")
+            self.pause_button.setEnabled(True)
+        running = [j for j in status.activity.values() if j.running]
+        if running:
+            job = running[0]
+            self.progress.setRange(0, 100 if job.total else 0)
+            self.progress.setValue(percent(job.done, job.total))
+            what = {"backup": "Backing up", "restore": "Restoring",
+                    "verify": "Verifying"}.get(job.kind, job.kind.capitalize())
+            phase = f": {phase_text(job.phase).lower()}" if job.phase else ""
+            self.progress_text.setText(f"{what} {job.source or ''}{phase}…")
+            self.progress_row.show()
+        else:
+            self.progress_row.hide()
+
+    def _subline(self) -> str:
+        status = self.status
+        if status.watching_pid:
+            return (f"Backups are scheduled by `lifeboat run` (pid {status.watching_pid}); "
+                    "this window shows its work.")
+        if status.paused:
+            return "Schedules are paused: nothing is backed up until you resume them."
+        if not status.sources:
+            return ""
+        upcoming = [s for s in status.sources if s.next_run]
+        if not upcoming:
+            return "Every database is backed up only when you ask."
+        first = min(upcoming, key=lambda s: s.next_run)  # type: ignore[arg-type, return-value]
+        return f"Next backup: {first.name} {time_until(first.next_run, status.now())}."
+
+    def _source_menu(self, point: QPoint) -> None:
+        item = self.sources.itemAt(point)
+        if item is None:
+            return
+        name = item.data(0, Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Back up now", lambda: self.commands.backup_now(name))
+        menu.addAction("Restore…", lambda: self.commands.show_restore(name))
+        menu.addAction("History…", lambda: self.commands.show_history(name))
+        menu.addAction("Open backup folder", lambda: self.commands.open_backup_folder(name))
+        menu.popup(self.sources.viewport().mapToGlobal(point))
+
+    def show_notice(self, title: str, text: str, level: str) -> None:
+        """A notification where there is no tray to show it: a banner in this window."""
+        colours = {"error": "#fce8e6", "warning": "#fef7e0", "info": "#e6f4ea"}
+        self.notice.setStyleSheet(f"#notice {{ background: {colours.get(level, '#eeeeee')};"
+                                  " border-radius: 4px; } #notice QLabel { color: #202124; }")
+        self.notice_text.setText(f"{title}\n{text}")
+        self.notice.show()
+
+    # -- closing -----------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quitting or self.has_tray:
+            event.accept()
+            return
+        event.ignore()
+        ask(self, "Quit Lifeboat?",
+            "Quit Lifeboat?",
+            "There is no system tray here, so closing this window quits Lifeboat and "
+            "scheduled backups stop until you start it again. Minimise it instead to "
+            "keep them running.", "Quit", self.commands.quit, no="Keep running",
+            on_no=self.showMinimized)

@@ -1,0 +1,95 @@
+"""Message boxes: errors as the user should see them, and questions.
+
+A LifeboatError shows its message and its hint. Anything else is a bug: it was logged
+with its traceback where it happened; the user sees one line and the log file's path.
+Boxes are opened without blocking (no nested event loop), so the tray keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from lifeboat.errors import LifeboatError
+from lifeboat.paths import resolve_paths
+
+log = logging.getLogger(__name__)
+
+#: Boxes without a parent window must be kept alive while they are open.
+_open_boxes: set[QMessageBox] = set()
+
+
+def error_lines(exc: BaseException) -> tuple[str, str]:
+    """(what happened, what to do) for any exception, never a traceback; as sentences."""
+    if isinstance(exc, LifeboatError):
+        return sentence(exc.message), sentence(exc.hint or "")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
+            f"Details are in the log file: {resolve_paths().log_file}")
+
+
+def sentence(text: str) -> str:
+    """'cannot read x: y' -> 'Cannot read x: y.' (CLI messages read as lines, boxes as
+    sentences)."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)" else text + "."
+
+
+def show_error(parent: QWidget | None, exc: BaseException, *, title: str = "Lifeboat"
+               ) -> QMessageBox:
+    message, hint = error_lines(exc)
+    box = _box(parent, QMessageBox.Icon.Warning if isinstance(exc, LifeboatError)
+               else QMessageBox.Icon.Critical, title, message, hint)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    _open(box)
+    return box
+
+
+def show_info(parent: QWidget | None, title: str, text: str, detail: str = "") -> QMessageBox:
+    box = _box(parent, QMessageBox.Icon.Information, title, text, detail)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    _open(box)
+    return box
+
+
+def ask(parent: QWidget | None, title: str, text: str, detail: str, yes: str,
+        on_yes: Callable[[], None], *, no: str = "Cancel", danger: bool = False,
+        on_no: Callable[[], None] | None = None) -> QMessageBox:
+    """Ask a question; call `on_yes` if the user agrees (else `on_no`). Returns the
+    (open) box."""
+    box = _box(parent, QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question,
+               title, text, detail)
+    yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+    no_button = box.addButton(no, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(no_button if danger else yes_button)
+    box.setEscapeButton(no_button)
+
+    def answered() -> None:
+        if box.clickedButton() is yes_button:
+            on_yes()
+        elif on_no is not None:
+            on_no()
+
+    box.finished.connect(answered)
+    _open(box)
+    return box
+
+
+def _box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str,
+         detail: str) -> QMessageBox:
+    box = QMessageBox(icon, title, text, parent=parent)
+    box.setObjectName("lifeboat-message")
+    if detail:
+        box.setInformativeText(detail)
+    return box
+
+
+def _open(box: QMessageBox) -> None:
+    _open_boxes.add(box)
+    box.finished.connect(lambda _=0: _open_boxes.discard(box))
+    box.open()

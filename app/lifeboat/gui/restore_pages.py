@@ -1,0 +1,284 @@
+"""The restore wizard's choosing pages: which database, which snapshot, where to.
+
+State lives on the wizard (RestoreWizard): the pages read and set its `source`,
+`snapshot`, `in_place` and `target` and its presets (from History's "Restore this").
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.errors import LifeboatError
+from lifeboat.gui.messages import error_lines
+from lifeboat.gui.schedule_editor import ERROR_STYLE
+from lifeboat.gui.text import local_time, plural, short_time, size_text, time_ago
+
+if TYPE_CHECKING:
+    from lifeboat.gui.restore_wizard import RestoreWizard
+
+
+def usable(record: SnapshotRecord) -> bool:
+    """A snapshot that can be restored: its file is there and passed its checks."""
+    return record.status == "ok"
+
+
+class SourcePage(QWizardPage):
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Which database do you want back?")
+        self.setSubTitle("Choose the database to restore from its snapshots.")
+        self.choices = QListWidget()
+        self.choices.setObjectName("restore-sources")
+        self.choices.currentRowChanged.connect(lambda _row: self.completeChanged.emit())
+        self.choices.itemDoubleClicked.connect(lambda _item: wizard.next())
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.choices)
+
+    def initializePage(self) -> None:
+        service = self.owner.service
+        now = datetime.now(UTC)
+        configured = {s.name: s for s in service.sources()}
+        records = service.snapshots()
+        names = list(configured) + sorted({r.source for r in records} - set(configured))
+        self.choices.clear()
+        for name in names:
+            mine = [r for r in records if r.source == name and usable(r)]
+            newest = f"newest {time_ago(mine[0].manifest.created_at, now)}" if mine \
+                else "no snapshots yet"
+            where = str(configured[name].path) if name in configured \
+                else "no longer backed up"
+            item = QListWidgetItem(f"{name}  —  {plural(len(mine), 'snapshot')}, {newest}"
+                                   f"\n{where}")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            if not mine:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.choices.addItem(item)
+        wanted = self.owner.preset_source or self.owner.source
+        rows = [i for i in range(self.choices.count())
+                if self.choices.item(i).flags() & Qt.ItemFlag.ItemIsEnabled]
+        chosen = next((i for i in rows if self.choices.item(i).data(
+            Qt.ItemDataRole.UserRole) == wanted), rows[0] if rows else -1)
+        self.choices.setCurrentRow(chosen)
+
+    def isComplete(self) -> bool:
+        item = self.choices.currentItem()
+        return item is not None and bool(item.flags() & Qt.ItemFlag.ItemIsEnabled)
+
+    def validatePage(self) -> bool:
+        item = self.choices.currentItem()
+        source = item.data(Qt.ItemDataRole.UserRole)
+        if source != self.owner.source:
+            self.owner.source = source
+            self.owner.snapshot = None
+        return True
+
+
+class SnapshotPage(QWizardPage):
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Which snapshot?")
+        self.records: list[SnapshotRecord] = []
+        self.table = QTreeWidget()
+        self.table.setObjectName("restore-snapshots")
+        self.table.setHeaderLabels(["Taken", "Age", "Size", "Status", "Why"])
+        self.table.setRootIsDecorated(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self.completeChanged.emit)
+        self.table.itemDoubleClicked.connect(lambda _i, _c: wizard.next())
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+
+    def initializePage(self) -> None:
+        source = self.owner.source
+        self.setSubTitle(f"Snapshots of {source}, newest first. The newest good one is "
+                         "selected.")
+        now = datetime.now(UTC)
+        self.records = self.owner.service.snapshots(source)
+        self.table.clear()
+        wanted = self.owner.preset_snapshot or (self.owner.snapshot.id if self.owner.snapshot
+                                                else None)
+        selected = None
+        for record in self.records:
+            m = record.manifest
+            status = {"ok": "good" + (", verified" if record.verified_at else ""),
+                      "corrupt": "damaged", "missing": "file missing"}.get(record.status,
+                                                                          record.status)
+            why = m.reason + (", pinned" if m.protected and m.reason != "pre-restore" else "")
+            item = QTreeWidgetItem([short_time(m.created_at), time_ago(m.created_at, now),
+                                    size_text(m.db_size), status, why])
+            item.setData(0, Qt.ItemDataRole.UserRole, record.id)
+            item.setToolTip(0, f"snapshot {record.id}")
+            if not usable(record):
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(3, record.status_detail or "")
+            self.table.addTopLevelItem(item)
+            if selected is None and usable(record) and (wanted is None or record.id == wanted):
+                selected = item
+        if selected is not None:
+            self.table.setCurrentItem(selected)
+            self.table.scrollToItem(selected)
+
+    def chosen(self) -> SnapshotRecord | None:
+        items = self.table.selectedItems()
+        if not items:
+            return None
+        ref = items[0].data(0, Qt.ItemDataRole.UserRole)
+        return next((r for r in self.records if r.id == ref), None)
+
+    def isComplete(self) -> bool:
+        record = self.chosen()
+        return record is not None and usable(record)
+
+    def validatePage(self) -> bool:
+        self.owner.snapshot = self.chosen()
+        return self.owner.snapshot is not None
+
+
+class TargetPage(QWizardPage):
+    def __init__(self, wizard: RestoreWizard) -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("Where should it go?")
+        self.setSubTitle("Put the snapshot back over the database, or save it beside it.")
+        self.in_place = QRadioButton()
+        self.in_place.setObjectName("restore-in-place")
+        self.in_place_note = QLabel("Lifeboat first takes a safety snapshot of the current "
+                                    "file, so you can go back to it. Programs that have the "
+                                    "database open see the restored data.")
+        self.in_place_note.setWordWrap(True)
+        self.in_place_note.setIndent(24)
+        self.to_file = QRadioButton("Restore it as a new file, and leave the database as it "
+                                    "is:")
+        self.to_file.setObjectName("restore-to-file")
+        self.path = QLineEdit()
+        self.path.setObjectName("restore-path")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.browse)
+        self.error = QLabel()
+        self.error.setObjectName("restore-target-error")
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self._confirmed_overwrite: Path | None = None
+        row = QHBoxLayout()
+        row.setContentsMargins(24, 0, 0, 0)
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.in_place)
+        layout.addWidget(self.in_place_note)
+        layout.addSpacing(12)
+        layout.addWidget(self.to_file)
+        layout.addLayout(row)
+        layout.addWidget(self.error)
+        layout.addStretch(1)
+        self.in_place.toggled.connect(self._mode_changed)
+        self.path.textEdited.connect(lambda _t: self.error.hide())
+
+    def initializePage(self) -> None:
+        record = self.owner.snapshot
+        assert record is not None
+        configured = {s.name: s for s in self.owner.service.sources()}
+        source = configured.get(record.source)
+        can_in_place = source is not None and record.manifest.kind != "raw"
+        self.in_place.setEnabled(can_in_place)
+        self.in_place.setText(f"Put it back in place: replace {source.path}" if source
+                              else "Put it back in place (not possible: this database is no "
+                              "longer backed up)")
+        folder = source.path.parent if source else Path.home()
+        stem = source.path.stem if source else record.source
+        suffix = source.path.suffix if source and source.path.suffix else ".db"
+        stamp = record.manifest.created_at.astimezone().strftime("%Y%m%d-%H%M")
+        self.path.setText(str(folder / f"{stem}-restored-{stamp}{suffix}"))
+        if self.owner.preset_in_place is not None:
+            self.owner.in_place = self.owner.preset_in_place and can_in_place
+        elif not can_in_place:
+            self.owner.in_place = False
+        self.in_place.setChecked(self.owner.in_place)
+        self.to_file.setChecked(not self.owner.in_place)
+        self._mode_changed()
+        self.error.hide()
+
+    def browse(self) -> None:
+        picker = QFileDialog(self, "Restore to a new file", self.path.text(),
+                             "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)")
+        picker.setObjectName("restore-picker")
+        picker.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        picker.fileSelected.connect(self._picked)
+        picker.open()
+
+    def _picked(self, path: str) -> None:
+        self.path.setText(path)
+        self.to_file.setChecked(True)
+        self._confirmed_overwrite = Path(path)  # the save dialog asked about replacing it
+        self.error.hide()
+
+    def _mode_changed(self) -> None:
+        self.path.setEnabled(self.to_file.isChecked())
+        self.in_place_note.setEnabled(self.in_place.isChecked())
+
+    def validatePage(self) -> bool:
+        record = self.owner.snapshot
+        assert record is not None
+        in_place = self.in_place.isChecked()
+        target = None if in_place else Path(self.path.text().strip()).expanduser()
+        overwrite = target is not None and target == self._confirmed_overwrite
+        try:
+            if target is not None and not target.name:
+                raise LifeboatError("give the path of the new file", "")
+            if target is not None and target.exists() and not overwrite:
+                raise LifeboatError(f"{target} already exists",
+                                    "choose another name, or pick it with Browse… to "
+                                    "replace it")
+            resolved = self.owner.service.restore_target(record.id, target)
+        except LifeboatError as exc:
+            message, hint = error_lines(exc)
+            self.error.setText(f"{message}. {hint}" if hint else message)
+            self.error.show()
+            return False
+        self.owner.in_place, self.owner.target, self.owner.overwrite = (in_place, resolved,
+                                                                         overwrite)
+        return True
+
+
+def describe_choice(wizard: RestoreWizard) -> str:
+    """The confirm page's text (rich text)."""
+    record, target = wizard.snapshot, wizard.target
+    assert record is not None and target is not None
+    when = local_time(record.manifest.created_at)
+    age = time_ago(record.manifest.created_at, datetime.now(UTC))
+    source, target_text = html.escape(record.source), html.escape(str(target))
+    head = (f"<p>Restore <b>{source}</b> to how it was on <b>{when}</b> ({age}), "
+            f"from snapshot {record.id} ({size_text(record.manifest.db_size)}).</p>")
+    if wizard.in_place:
+        return head + (f"<p>This replaces <b>{target_text}</b>.</p><p>A safety snapshot of the "
+                       "current file is taken first, so you can go back to it from "
+                       "History.</p>")
+    replace = " It replaces the file that is there." if wizard.overwrite else ""
+    return head + (f"<p>It is written as a new file: <b>{target_text}</b>.{replace}</p>"
+                   "<p>The database itself is not touched.</p>")

@@ -1,0 +1,361 @@
+"""Settings: the databases to back up (with their schedules and checks), retention, and
+the tray's own preferences (start at login, notifications).
+
+Changes are staged here and saved together with Save: every field is checked first and
+problems are shown next to their fields; the sources are then written in one config
+transaction (source_changes.apply_changes), so nothing is ever half-saved.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lifeboat.core.config import DEFAULT_SCHEDULE
+from lifeboat.core.retention import DEFAULT_KEEP
+from lifeboat.core.schedule import resolve_timezone
+from lifeboat.errors import LifeboatError
+from lifeboat.gui.autostart import LoginItem
+from lifeboat.gui.icons import app_icon
+from lifeboat.gui.messages import ask, show_error
+from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.retention_editor import RetentionEditor
+from lifeboat.gui.source_form import SourceForm
+from lifeboat.gui.workers import run_in_background
+from lifeboat.service import Service, default_source_name
+from lifeboat.source_changes import (
+    ChangesRejected,
+    SourceDraft,
+    apply_changes,
+    check_changes,
+    check_database,
+)
+
+Saved = Callable[[TrayPreferences, list[str]], None]
+DATABASE_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
+_new_keys = itertools.count(1)
+
+
+@dataclass
+class Entry:
+    """A source being edited: its draft and the problems found in it."""
+
+    key: str
+    draft: SourceDraft
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, service: Service, preferences: TrayPreferences, *, on_saved: Saved,
+                 login_item: LoginItem | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settings-dialog")
+        self.setWindowTitle("Lifeboat settings")
+        self.setWindowIcon(app_icon())
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.service = service
+        self.on_saved = on_saved
+        self.login_item = login_item or LoginItem()
+        config = service.workspace.config()
+        self.tz = resolve_timezone(config.general.timezone)
+        self.entries = [Entry(name, SourceDraft.of(src)) for name, src in config.sources.items()]
+        self.removed: list[str] = []
+        self.current = -1
+        self.picker: QFileDialog | None = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._sources_tab(), "Databases")
+        self.tabs.addTab(self._retention_tab(), "Retention")
+        self.tabs.addTab(self._general_tab(preferences), "General")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.buttons)
+        self._refresh_list()
+        self._select(0 if self.entries else -1)
+        self.resize(840, 600)
+
+    # -- building ----------------------------------------------------------------------
+
+    def _sources_tab(self) -> QWidget:
+        self.source_list = QListWidget()
+        self.source_list.setObjectName("source-list")
+        self.source_list.setMaximumWidth(220)
+        self.source_list.currentRowChanged.connect(self._select)
+        add = QPushButton("Add database…")
+        add.setObjectName("add-database")
+        add.clicked.connect(self.pick_database)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setObjectName("remove-source")
+        self.remove_button.clicked.connect(self.remove_current)
+        left = QVBoxLayout()
+        left.addWidget(self.source_list, 1)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(self.remove_button)
+        left.addLayout(row)
+        self.form = SourceForm(self.tz)
+        self.form.changed.connect(self._form_changed)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        empty = QLabel("No databases yet.\n\nClick “Add database…” and choose the SQLite "
+                       "file you want Lifeboat to keep safe.")
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)
+        self.source_pages = QStackedWidget()
+        self.source_pages.addWidget(scroll)
+        self.source_pages.addWidget(empty)
+        tab = QWidget()
+        layout = QHBoxLayout(tab)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.source_pages, 3)
+        return tab
+
+    def _retention_tab(self) -> QWidget:
+        self.retention_source = QComboBox()
+        self.retention_source.setObjectName("retention-source")
+        self.retention_source.currentIndexChanged.connect(self._select)
+        self.retention = RetentionEditor(self.service)
+        self.retention.changed.connect(self._form_changed)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Database:"))
+        row.addWidget(self.retention_source, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.retention)
+        layout.addStretch(1)
+        return tab
+
+    def _general_tab(self, preferences: TrayPreferences) -> QWidget:
+        self.start_at_login = QCheckBox("Start Lifeboat when I log in")
+        self.start_at_login.setObjectName("start-at-login")
+        self.start_at_login.setChecked(self.login_item.is_enabled())
+        self.notify_failures = QCheckBox("When a backup fails (and when it works again)")
+        self.notify_failures.setObjectName("notify-failures")
+        self.notify_failures.setChecked(preferences.notify_failures)
+        self.notify_stale = QCheckBox("When a database is overdue: no good backup for longer "
+                                      "than its overdue alarm")
+        self.notify_stale.setObjectName("notify-stale")
+        self.notify_stale.setChecked(preferences.notify_stale)
+        notices = QGroupBox("Notify me")
+        box = QVBoxLayout(notices)
+        box.addWidget(self.notify_failures)
+        box.addWidget(self.notify_stale)
+        quiet = QLabel("Lifeboat never notifies about backups that work.")
+        quiet.setEnabled(False)
+        box.addWidget(quiet)
+        paths = self.service.workspace.paths
+        where = QLabel(f"Settings: {paths.config_file}\nLog: {paths.log_file}")
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        where.setEnabled(False)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.start_at_login)
+        layout.addWidget(notices)
+        layout.addStretch(1)
+        layout.addWidget(where)
+        return tab
+
+    # -- adding and removing -------------------------------------------------------------
+
+    def pick_database(self) -> QFileDialog:
+        """Open the file picker (without blocking); the chosen file is added."""
+        self.tabs.setCurrentIndex(0)
+        picker = QFileDialog(self, "Choose a SQLite database to back up", str(Path.home()),
+                             DATABASE_FILTER)
+        picker.setObjectName("database-picker")
+        picker.setFileMode(QFileDialog.FileMode.ExistingFile)
+        picker.fileSelected.connect(lambda path: self.add_database(Path(path)))
+        picker.open()
+        self.picker = picker
+        return picker
+
+    def add_database(self, path: Path) -> None:
+        """Check the file (in the background: it opens the database), then stage it."""
+        run_in_background(lambda: check_database(path), what=f"check {path}",
+                          on_done=self._database_checked,
+                          on_failed=lambda exc: show_error(self, exc,
+                                                           title="Cannot add this file"),
+                          owner=self)
+
+    def _database_checked(self, path: Path) -> None:
+        self._commit()
+        for entry in self.entries:
+            if entry.draft.path == path:
+                show_error(self, LifeboatError(
+                    f"{path} is already backed up as {entry.draft.name!r}",
+                    "each database needs to be added only once"), title="Already added")
+                return
+        taken = {e.draft.name for e in self.entries}
+        name = base = default_source_name(path)
+        for n in itertools.count(2):
+            if name not in taken:
+                break
+            name = f"{base}-{n}"
+        draft = SourceDraft(name=name, path=path, schedule=DEFAULT_SCHEDULE, keep=DEFAULT_KEEP,
+                            is_new=True)
+        self.entries.append(Entry(f"new:{next(_new_keys)}", draft))
+        self._refresh_list()
+        self._select(len(self.entries) - 1)
+        self.form.name.setFocus()
+        self.form.name.selectAll()
+
+    def remove_current(self) -> None:
+        if not 0 <= self.current < len(self.entries):
+            return
+        entry = self.entries[self.current]
+        if entry.draft.is_new:
+            self._drop(self.current)
+            return
+        ask(self, "Stop backing up?", f"Stop backing up {entry.draft.name}?",
+            "Its snapshots are kept, and you can still restore them from History. This "
+            "happens when you click Save.", "Remove", lambda: self._drop(
+                self.entries.index(entry), removed=entry.draft.name), danger=True)
+
+    def _drop(self, index: int, removed: str | None = None) -> None:
+        del self.entries[index]
+        if removed:
+            self.removed.append(removed)
+        self.current = -1
+        self._refresh_list()
+        self._select(min(index, len(self.entries) - 1))
+
+    # -- selecting and editing -----------------------------------------------------------
+
+    def _refresh_list(self) -> None:
+        for widget in (self.source_list, self.retention_source):
+            widget.blockSignals(True)
+            widget.clear()
+            for entry in self.entries:
+                widget.addItem(_title(entry))
+                if isinstance(widget, QListWidget):
+                    widget.item(widget.count() - 1).setToolTip(str(entry.draft.path))
+            widget.blockSignals(False)
+        self.remove_button.setEnabled(bool(self.entries))
+
+    def _select(self, index: int) -> None:
+        if index == self.current and index >= 0:
+            return
+        self._commit()
+        self.current = index
+        for widget in (self.source_list, self.retention_source):
+            widget.blockSignals(True)
+            if isinstance(widget, QListWidget):
+                widget.setCurrentRow(index)
+            else:
+                widget.setCurrentIndex(index)
+            widget.blockSignals(False)
+        has = 0 <= index < len(self.entries)
+        self.source_pages.setCurrentIndex(0 if has else 1)
+        self.retention.setEnabled(has)
+        if has:
+            entry = self.entries[index]
+            self.form.load(entry.draft, entry.problems)
+            self.retention.set_keep(entry.draft.keep, None if entry.draft.is_new
+                                    else entry.draft.name)
+            self.retention.show_error(entry.problems.get("keep") or self.retention.error())
+
+    def _commit(self) -> None:
+        """Keep the form's values (and what is wrong with them) in the current entry."""
+        if not 0 <= self.current < len(self.entries) or self.form.draft is None:
+            return
+        entry = self.entries[self.current]
+        entry.draft = replace(self.form.current(), keep=self.retention.keep())
+        entry.problems = self.form.problems()
+        if (problem := self.retention.error()) is not None:
+            entry.problems["keep"] = problem
+
+    def _form_changed(self) -> None:
+        if 0 <= self.current < len(self.entries):
+            self._commit()
+            item = self.source_list.item(self.current)
+            if item is not None:
+                item.setText(_title(self.entries[self.current]))
+            self.retention_source.setItemText(self.current, _title(self.entries[self.current]))
+
+    # -- saving --------------------------------------------------------------------------
+
+    def save(self) -> None:
+        for entry in self.entries:
+            entry.problems = {}
+        self._commit()
+        drafts = [e.draft for e in self.entries]
+        try:
+            config = self.service.workspace.config()
+        except LifeboatError as exc:
+            show_error(self, exc)
+            return
+        for problem in check_changes(config, drafts, self.removed):
+            self.entries[problem.index].problems.setdefault(problem.field, problem.message)
+        if self._show_first_problem():
+            return
+        self.buttons.setEnabled(False)
+        removed = list(self.removed)
+        run_in_background(lambda: apply_changes(self.service.workspace, drafts, removed),
+                          what="save the settings", on_done=lambda _c: self._saved(drafts),
+                          on_failed=self._save_failed, owner=self)
+
+    def _saved(self, drafts: list[SourceDraft]) -> None:
+        preferences = TrayPreferences(notify_failures=self.notify_failures.isChecked(),
+                                      notify_stale=self.notify_stale.isChecked())
+        try:
+            preferences.save(self.service.workspace.paths)
+            if self.start_at_login.isChecked() != self.login_item.is_enabled():
+                self.login_item.set_enabled(self.start_at_login.isChecked())
+        except (LifeboatError, OSError) as exc:
+            self.buttons.setEnabled(True)
+            show_error(self, exc, title="Databases saved; preferences not saved")
+            return
+        self.on_saved(preferences, [d.name for d in drafts if d.is_new])
+        self.accept()
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self.buttons.setEnabled(True)
+        if isinstance(exc, ChangesRejected):
+            for problem in exc.problems:
+                self.entries[problem.index].problems[problem.field] = problem.message
+            self._show_first_problem()
+            return
+        show_error(self, exc, title="Settings not saved")
+
+    def _show_first_problem(self) -> bool:
+        for index, entry in enumerate(self.entries):
+            if entry.problems:
+                problems = dict(entry.problems)
+                self.current = -1
+                self._select(index)
+                entry.problems = problems
+                self.form.show_problems(problems)
+                self.retention.show_error(problems.get("keep"))
+                self.tabs.setCurrentIndex(1 if set(problems) == {"keep"} else 0)
+                return True
+        return False
+
+
+def _title(entry: Entry) -> str:
+    return entry.draft.name + ("  (new)" if entry.draft.is_new else "")

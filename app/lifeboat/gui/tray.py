@@ -1,0 +1,137 @@
+"""The tray icon and its menu.
+
+The icon shows the overall state (ok, running, warning, error) and the tooltip each
+source's last backup. The menu starts with one line per source ("notes — 12 min ago",
+which opens its history), then the actions. Texts update in place as the status
+changes; the per-source entries are rebuilt only when the sources change, and never
+while the menu is open.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
+
+from lifeboat.gui.commands import AppCommands
+from lifeboat.gui.icons import TrayIcons
+from lifeboat.gui.live_status import LiveStatus
+
+
+class TrayIcon(QSystemTrayIcon):
+    def __init__(self, status: LiveStatus, commands: AppCommands, icons: TrayIcons,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.status = status
+        self.commands = commands
+        self.icons = icons
+        self.menu = QMenu()
+        self.menu.setObjectName("tray-menu")
+        self._source_names: list[str] | None = None
+        self._source_actions: dict[str, QAction] = {}
+        self._rebuild_pending = False
+        self._build_fixed_actions()
+        self.setContextMenu(self.menu)
+        self.activated.connect(self._on_activated)
+        self.menu.aboutToHide.connect(self._after_menu_closed)
+        status.changed.connect(self.update_from_status)
+        icons.changed.connect(self.update_from_status)
+        self.update_from_status()
+
+    def action(self, name: str) -> QAction:
+        """A menu action by name (backup-all, history, restore, settings, pause,
+        open-folder, show-window, quit, add-database, or source:NAME, backup:NAME)."""
+        found = self.menu.findChild(QAction, name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build_fixed_actions(self) -> None:
+        menu = self.menu
+        self._status_anchor = menu.addSeparator()
+        self._add = self._new(menu, "add-database", "Add a database…",
+                              lambda: self.commands.show_settings(add_database=True))
+        self._backup_all = self._new(menu, "backup-all", "Back up now",
+                                     lambda: self.commands.backup_now(None))
+        self._backup_one = QMenu("Back up one now", menu)
+        self._backup_one_action = menu.addMenu(self._backup_one)
+        self._backup_one_action.setObjectName("backup-one")
+        menu.addSeparator()
+        self._new(menu, "history", "History…", lambda: self.commands.show_history(None))
+        self._new(menu, "restore", "Restore…", lambda: self.commands.show_restore(None))
+        self._new(menu, "settings", "Settings…", lambda: self.commands.show_settings())
+        menu.addSeparator()
+        self._pause = self._new(menu, "pause", "Pause schedules",
+                                lambda: self.commands.set_paused(not self.status.paused))
+        self._new(menu, "open-folder", "Open backup folder",
+                  lambda: self.commands.open_backup_folder(None))
+        self._new(menu, "show-window", "Open Lifeboat window",
+                  lambda: self.commands.show_main_window())
+        menu.addSeparator()
+        self._new(menu, "quit", "Quit Lifeboat", lambda: self.commands.quit())
+
+    def _new(self, menu: QMenu, name: str, text: str, slot: object) -> QAction:
+        action = QAction(text, menu)
+        action.setObjectName(name)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _rebuild_sources(self, names: list[str]) -> None:
+        for action in self._source_actions.values():
+            self.menu.removeAction(action)
+            action.deleteLater()
+        self._source_actions = {}
+        self._backup_one.clear()
+        for name in names:
+            line = QAction(name, self.menu)
+            line.setObjectName(f"source:{name}")
+            line.triggered.connect(lambda _=False, n=name: self.commands.show_history(n))
+            self.menu.insertAction(self._status_anchor, line)
+            self._source_actions[name] = line
+            one = self._backup_one.addAction(name)
+            one.setObjectName(f"backup:{name}")
+            one.triggered.connect(lambda _=False, n=name: self.commands.backup_now(n))
+        self._source_names = names
+
+    # -- updating ----------------------------------------------------------------------
+
+    def update_from_status(self) -> None:
+        status = self.status
+        names = [s.name for s in status.sources]
+        if names != self._source_names and status.status is not None:
+            if self.menu.isVisible():
+                self._rebuild_pending = True
+            else:
+                self._rebuild_sources(names)
+        for source in status.sources:
+            action = self._source_actions.get(source.name)
+            if action is not None:
+                action.setText(status.source_line(source))
+                action.setIcon(self.icons.icon(status.source_state(source)))
+                action.setToolTip(f"{source.path}\n{source.schedule_description}")
+        has_sources = bool(names)
+        self._add.setVisible(status.status is not None and not has_sources)
+        self._backup_all.setEnabled(has_sources)
+        self._backup_all.setText("Back up all now" if len(names) > 1 else "Back up now")
+        self._backup_one_action.setVisible(len(names) > 1)
+        if status.watching_pid:
+            self._pause.setText("Schedules run in `lifeboat run`")
+            self._pause.setEnabled(False)
+        else:
+            self._pause.setText("Resume schedules" if status.paused else "Pause schedules")
+            self._pause.setEnabled(True)
+        self.setIcon(self.icons.icon(status.state()))
+        self.setToolTip(status.tooltip())
+
+    def _after_menu_closed(self) -> None:
+        if self._rebuild_pending:
+            self._rebuild_pending = False
+            self._source_names = None
+            self.update_from_status()
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
+                      QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.commands.show_main_window()

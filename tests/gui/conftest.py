@@ -1,0 +1,135 @@
+"""Fixtures for the tray's tests: a real TrayApp over a real service, scheduler thread,
+databases and catalog, on Qt's offscreen platform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.gui.workers import wait_for_tasks
+from lifeboat.service import Service
+from tests.helpers.databases import make_db
+
+
+@pytest.fixture
+def service(home: Path) -> Service:
+    return Service()
+
+
+@pytest.fixture
+def two_sources(service: Service, tmp_path: Path) -> tuple[Path, Path]:
+    """notes.db and crm.db, backed up only by hand (no catch-up runs at start)."""
+    notes = make_db(tmp_path / "notes.db", rows=300)
+    crm = make_db(tmp_path / "crm.db", rows=300, seed=1)
+    service.add_source(notes, schedule="manual")
+    service.add_source(crm, schedule="manual")
+    return notes, crm
+
+
+@pytest.fixture
+def make_tray(qtbot, service: Service) -> Iterator[Callable[..., TrayApp]]:
+    """Start a TrayApp (with a tray icon unless use_tray=False); stopped afterwards."""
+    started: list[TrayApp] = []
+
+    def start(*, use_tray: bool = True, show_window: bool = False,
+              app_service: Service | None = None) -> TrayApp:
+        tray_app = TrayApp(app_service or service, use_tray=use_tray)
+        tray_app.start(show_window=show_window)
+        started.append(tray_app)
+        qtbot.waitUntil(lambda: tray_app.status.status is not None, timeout=10_000)
+        return tray_app
+
+    yield start
+    for tray_app in started:
+        tray_app.shutdown()
+    close_message_boxes()
+    wait_for_tasks()
+
+
+@pytest.fixture
+def tray_app(make_tray, two_sources) -> TrayApp:
+    return make_tray()
+
+
+class OpenedUrls(QObject):
+    """Catches QDesktopServices.openUrl for file: URLs (instead of a file manager)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [Path(url.toLocalFile()) for url in self.urls]
+
+
+@pytest.fixture
+def opened_urls() -> Iterator[OpenedUrls]:
+    catcher = OpenedUrls()
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    yield catcher
+    QDesktopServices.unsetUrlHandler("file")
+
+
+def message_boxes() -> list[QMessageBox]:
+    return [w for w in QApplication.topLevelWidgets() + _children_boxes()
+            if isinstance(w, QMessageBox) and w.isVisible()]
+
+
+def _children_boxes() -> list[QMessageBox]:
+    found: list[QMessageBox] = []
+    for widget in QApplication.topLevelWidgets():
+        found += widget.findChildren(QMessageBox)
+    return found
+
+
+def wait_for_box(qtbot, text: str = "", timeout: int = 10_000) -> QMessageBox:
+    """The visible message box whose text contains `text`."""
+    found: list[QMessageBox] = []
+
+    def shown() -> bool:
+        found[:] = [b for b in message_boxes()
+                    if text in b.text() + "\n" + b.informativeText()]
+        return bool(found)
+
+    qtbot.waitUntil(shown, timeout=timeout)
+    return found[0]
+
+
+def click_box_button(box: QMessageBox, text: str) -> None:
+    for button in box.buttons():
+        if button.text() == text:
+            button.click()
+            return
+    raise AssertionError(f"no button {text!r} in {[b.text() for b in box.buttons()]}")
+
+
+def close_message_boxes() -> None:
+    for box in message_boxes():
+        box.done(0)
+
+
+def gone(widget: object) -> bool:
+    """Closed (dialogs delete themselves on close)."""
+    import shiboken6
+
+    return not shiboken6.isValid(widget) or not widget.isVisible()  # type: ignore[attr-defined]
+
+
+def menu_text(tray_app: TrayApp, name: str) -> str | None:
+    """The text of a tray menu entry, None while it does not exist (yet)."""
+    assert tray_app.tray is not None
+    try:
+        return tray_app.tray.action(name).text()
+    except KeyError:
+        return None

@@ -1,0 +1,131 @@
+"""History: snapshots sortable and filterable, with verify, pin/unpin, delete and
+"Restore this", and the job history with its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.gui.history_dialog import HistoryDialog
+from lifeboat.gui.history_models import ID_ROLE
+from lifeboat.gui.restore_wizard import CONFIRM, RESULT
+from lifeboat.service import Service
+from tests.gui.conftest import click_box_button, wait_for_box
+from tests.helpers.databases import content_digest, make_db
+
+
+def open_history(qtbot, tray_app: TrayApp, source: str | None = None) -> HistoryDialog:
+    tray_app.show_history(source)
+    dialog = tray_app._dialogs["history"]
+    assert isinstance(dialog, HistoryDialog)
+    qtbot.waitUntil(lambda: dialog.loaded > 0, timeout=10_000)
+    return dialog
+
+
+def shown_ids(dialog: HistoryDialog) -> list[str]:
+    view = dialog.snapshot_view
+    return [view.index(row, 0).data(ID_ROLE) for row in range(view.rowCount())]
+
+
+def test_snapshots_sort_and_filter(qtbot, tray_app: TrayApp, service: Service,
+                                   tmp_path: Path, two_sources: tuple[Path, Path]):
+    small = service.backup("notes")
+    make_db(two_sources[1], rows=3000, seed=5)  # crm grows
+    big = service.backup("crm")
+    newest = service.backup("notes")
+    dialog = open_history(qtbot, tray_app)
+    assert shown_ids(dialog) == [newest.id, big.id, small.id]  # newest first
+    assert dialog.snapshot_table.model().headerData(0, Qt.Orientation.Horizontal) == "Taken"
+    dialog.snapshot_table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # by size
+    assert shown_ids(dialog)[0] == big.id
+    dialog.show_source("notes")
+    assert sorted(shown_ids(dialog)) == sorted([small.id, newest.id])
+    dialog.show_source(None)
+    assert len(shown_ids(dialog)) == 3
+    row = [dialog.snapshot_view.index(0, c).data() for c in range(7)]
+    assert row[1] == "crm" and row[3].endswith("×") and row[4] == "good"
+
+
+def test_verify_pin_unpin_and_delete(qtbot, tray_app: TrayApp, service: Service):
+    record = service.backup("notes")
+    dialog = open_history(qtbot, tray_app)
+    assert dialog.select_snapshot(record.id)
+    dialog.verify_button.click()
+    qtbot.waitUntil(lambda: "is intact" in dialog.message.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: service.snapshot(record.id).verified_at is not None)
+    qtbot.waitUntil(lambda: "verified" in dialog.snapshot_view.index(0, 4).data(),
+                    timeout=10_000)
+    dialog.select_snapshot(record.id)
+    dialog.pin_button.click()
+    qtbot.waitUntil(lambda: service.snapshot(record.id).manifest.protected, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.pin_button.text() == "Unpin", timeout=10_000)
+    assert not dialog.delete_button.isEnabled()
+    dialog.pin_button.click()
+    qtbot.waitUntil(lambda: not service.snapshot(record.id).manifest.protected,
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.delete_button.isEnabled(), timeout=10_000)
+    dialog.delete_button.click()
+    click_box_button(wait_for_box(qtbot, "Delete the snapshot of notes"), "Delete")
+    qtbot.waitUntil(lambda: service.snapshots("notes") == [], timeout=10_000)
+    assert not record.path.exists()
+    qtbot.waitUntil(lambda: shown_ids(dialog) == [], timeout=10_000)
+
+
+def test_verify_finds_a_damaged_snapshot(qtbot, tray_app: TrayApp, service: Service):
+    record = service.backup("notes")
+    data = bytearray(record.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    record.path.write_bytes(bytes(data))
+    dialog = open_history(qtbot, tray_app)
+    dialog.select_snapshot(record.id)
+    dialog.verify_button.click()
+    qtbot.waitUntil(lambda: "is damaged" in dialog.message.text(), timeout=20_000)
+    assert service.snapshot(record.id).status == "corrupt"
+    qtbot.waitUntil(lambda: dialog.snapshot_view.index(0, 4).data() == "damaged",
+                    timeout=10_000)
+
+
+def test_jobs_tab_shows_failures_with_their_errors(qtbot, tray_app: TrayApp,
+                                                   service: Service,
+                                                   two_sources: tuple[Path, Path]):
+    two_sources[1].unlink()
+    tray_app.backup_now("crm")
+    qtbot.waitUntil(lambda: any(j.status == "failed" for j in
+                                service.workspace.catalog.jobs()), timeout=20_000)
+    dialog = open_history(qtbot, tray_app, "crm")
+    qtbot.waitUntil(lambda: dialog.job_view.rowCount() >= 1, timeout=10_000)
+    dialog.tabs.setCurrentIndex(1)
+    rows = [[dialog.job_view.index(r, c).data() for c in range(8)]
+            for r in range(dialog.job_view.rowCount())]
+    assert rows[0][2:6] == ["backup", "crm", "retry (try 2)", "queued"]  # a retry waits
+    assert rows[1][2:6] == ["backup", "crm", "manual", "failed"]
+    assert "no such file" in rows[1][7]
+    dialog.job_table.selectRow(1)
+    assert "Error: " in dialog.job_detail.toPlainText()
+    assert "no such file" in dialog.job_detail.toPlainText()
+
+
+def test_restore_this_is_one_click_from_history(qtbot, tray_app: TrayApp, service: Service,
+                                                two_sources: tuple[Path, Path]):
+    notes = two_sources[0]
+    record = service.backup("notes")
+    wanted = content_digest(notes)
+    make_db(notes, rows=50, seed=9)  # more rows: the database changed since
+    changed = content_digest(notes)
+    dialog = open_history(qtbot, tray_app)
+    dialog.select_snapshot(record.id)
+    dialog.restore_button.click()
+    wizard = tray_app._dialogs["restore"]
+    assert wizard.currentId() == CONFIRM
+    assert "A safety snapshot of the current file is taken first" in \
+        wizard.currentPage().text.text()
+    wizard.button(QWizard.WizardButton.CommitButton).click()  # the one click
+    qtbot.waitUntil(lambda: wizard.currentId() == RESULT, timeout=30_000)
+    assert wizard.outcome is not None
+    assert content_digest(notes) == wanted
+    safety = service.snapshot(wizard.outcome.safety_snapshot)
+    assert safety.manifest.reason == "pre-restore" and safety.manifest.protected
+    assert changed != wanted

@@ -1,0 +1,69 @@
+"""Where the desktop has no tray, the main window opens instead, with the same status
+and actions; closing it asks whether to quit."""
+
+from __future__ import annotations
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.service import Service
+from tests.gui.conftest import click_box_button, wait_for_box
+
+
+def test_without_a_tray_the_main_window_opens(qtbot, make_tray, two_sources,
+                                              service: Service):
+    tray_app: TrayApp = make_tray(use_tray=False)
+    window = tray_app.window
+    assert tray_app.tray is None
+    assert window.isVisible() and not window.has_tray
+    assert window.sources.topLevelItemCount() == 2
+    assert window.headline.text() == "Not backed up yet: notes, crm"
+    window.button("backup-all").click()
+    qtbot.waitUntil(lambda: len(service.snapshots()) == 2, timeout=20_000)
+    qtbot.waitUntil(lambda: window.headline.text() == "All databases are backed up",
+                    timeout=10_000)
+    rows = [window.sources.topLevelItem(i) for i in range(2)]
+    assert [(r.text(0), r.text(1)) for r in rows] == [("notes", "just now"),
+                                                       ("crm", "just now")]
+    window.button("history").click()
+    assert tray_app._dialogs["history"].isVisible()
+
+
+def test_without_a_tray_notifications_show_in_the_window(make_tray, two_sources):
+    tray_app: TrayApp = make_tray(use_tray=False)
+    tray_app.notifier.on_health("notes", "failed", "notes: the disk is full")
+    assert tray_app.window.notice.isVisible()
+    assert "Backup of notes failed" in tray_app.window.notice_text.text()
+
+
+def test_closing_the_window_without_a_tray_asks_first(qtbot, make_tray, two_sources):
+    tray_app: TrayApp = make_tray(use_tray=False)
+    window = tray_app.window
+    window.close()
+    box = wait_for_box(qtbot, "Quit Lifeboat?")
+    click_box_button(box, "Keep running")
+    qtbot.waitUntil(lambda: window.isMinimized())
+    assert tray_app.scheduler is not None
+    window.close()
+    box = wait_for_box(qtbot, "Quit Lifeboat?")
+    with qtbot.waitSignal(tray_app.stopped, timeout=15_000):
+        click_box_button(box, "Quit")
+    assert tray_app.scheduler is None
+
+
+def test_with_a_tray_closing_only_hides_the_window(qtbot, make_tray, two_sources):
+    tray_app: TrayApp = make_tray(show_window=True)
+    assert tray_app.window.isVisible()
+    tray_app.window.close()
+    assert not tray_app.window.isVisible()
+    assert tray_app.scheduler is not None
+    tray_app.show_main_window()
+    assert tray_app.window.isVisible()
+
+
+def test_first_run_window_leads_to_adding_a_database(qtbot, make_tray):
+    tray_app: TrayApp = make_tray(use_tray=False)
+    window = tray_app.window
+    assert window.pages.currentIndex() == 1
+    assert not window.button("backup-all").isEnabled()
+    window.button("add-database").click()
+    settings = tray_app._dialogs["settings"]
+    qtbot.waitUntil(lambda: settings.picker is not None and settings.picker.isVisible())

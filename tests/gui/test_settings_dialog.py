@@ -1,0 +1,214 @@
+"""Settings, driven like a user: add a database with the file picker, edit schedules and
+retention with the plain controls, see problems next to their fields, save once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTime
+from PySide6.QtWidgets import QDialogButtonBox
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.gui.autostart import LoginItem
+from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.settings_dialog import SettingsDialog
+from lifeboat.service import Service
+from tests.gui.conftest import click_box_button, gone, menu_text, wait_for_box
+from tests.helpers.databases import make_db
+
+
+def save_button(dialog: SettingsDialog):
+    return dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+
+
+def open_settings(qtbot, tray_app: TrayApp) -> SettingsDialog:
+    tray_app.show_settings()
+    dialog = tray_app._dialogs["settings"]
+    assert isinstance(dialog, SettingsDialog)
+    return dialog
+
+
+def test_add_a_database_with_the_picker_and_see_it_backed_up(qtbot, make_tray,
+                                                             service: Service, tmp_path: Path):
+    db = make_db(tmp_path / "My Notes.sqlite", rows=300)
+    tray_app: TrayApp = make_tray()
+    tray_app.tray.action("add-database").trigger()
+    dialog = tray_app._dialogs["settings"]
+    picker = dialog.picker
+    qtbot.waitUntil(lambda: picker.isVisible())
+    picker.selectFile(str(db))
+    picker.accept()
+    qtbot.waitUntil(lambda: len(dialog.entries) == 1, timeout=10_000)
+    assert dialog.source_list.item(0).text() == "My-Notes  (new)"
+    form = dialog.form
+    assert form.path.text() == str(db)
+    form.name.setText("notes")
+    form.schedule.kind.setCurrentIndex(2)  # every week
+    for index, button in enumerate(form.schedule.days):
+        if button.isChecked() != (index in (0, 3)):  # Monday and Thursday
+            button.click()
+    form.schedule.at.setTime(QTime(4, 30))
+    assert form.schedule.spec() == "weekly mon,thu 04:30"
+    assert "Next: Mon" in form.schedule.next_label.text() or "Next: Thu" in \
+        form.schedule.next_label.text()
+    form.check.setCurrentIndex(1)
+    dialog.tabs.setCurrentIndex(1)
+    dialog.retention.counts["last"].setValue(5)
+    dialog.retention.counts["monthly"].setValue(0)
+    assert dialog.retention.preview.text() == "no snapshots yet"
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    source = service.source("notes")
+    assert (source.path, source.schedule, source.check, source.keep) == (
+        db, "weekly mon,thu 04:30", "full", "last=5,daily=7,weekly=4")
+    qtbot.waitUntil(lambda: len(service.snapshots("notes")) == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes") == "notes — just now",
+                    timeout=10_000)
+
+
+def test_the_picker_rejects_a_file_that_is_not_sqlite(qtbot, tray_app: TrayApp,
+                                                      tmp_path: Path):
+    text = tmp_path / "todo.txt"
+    text.write_text("buy milk\n")
+    dialog = open_settings(qtbot, tray_app)
+    dialog.add_database(text)
+    box = wait_for_box(qtbot, "is not a SQLite database")
+    assert "Choose an unencrypted SQLite database file." in box.informativeText()
+    assert "Traceback" not in box.text()
+    box.accept()
+    assert len(dialog.entries) == 2
+
+
+def test_adding_the_same_database_twice_is_refused(qtbot, tray_app: TrayApp,
+                                                   two_sources: tuple[Path, Path]):
+    dialog = open_settings(qtbot, tray_app)
+    dialog.add_database(two_sources[0])
+    box = wait_for_box(qtbot, "is already backed up as 'notes'")
+    box.accept()
+    assert len(dialog.entries) == 2
+
+
+def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
+        qtbot, tray_app: TrayApp, service: Service, tmp_path: Path):
+    before = service.workspace.paths.config_file.read_bytes()
+    dialog = open_settings(qtbot, tray_app)
+    form = dialog.form
+    form.schedule.kind.setCurrentIndex(1)  # daily: valid
+    form.stale_custom.setChecked(True)
+    form.stale_after.setText("two days")
+    error = form.errors["stale_after"]
+    assert error.isVisible() and "not a duration" in error.text()
+    other = make_db(tmp_path / "other.db")
+    dialog.add_database(other)
+    qtbot.waitUntil(lambda: len(dialog.entries) == 3, timeout=10_000)
+    dialog.form.name.setText("crm")  # taken
+    dialog.tabs.setCurrentIndex(1)
+    dialog.retention.within_on.setChecked(True)
+    dialog.retention.within.setText("forever")
+    assert dialog.retention.error_label.isVisible()
+    save_button(dialog).click()
+    qtbot.wait(300)
+    assert dialog.isVisible()
+    assert dialog.current == 0 and dialog.tabs.currentIndex() == 0  # the first problem
+    assert form.errors["stale_after"].isVisible()
+    dialog.source_list.setCurrentRow(2)
+    assert form.errors["name"].isVisible()
+    assert "already exists" in form.errors["name"].text()
+    assert dialog.retention.error_label.isVisibleTo(dialog.retention)  # on its tab
+    assert service.workspace.paths.config_file.read_bytes() == before
+    form.name.setText("other")
+    dialog.retention.within.setText("30d")
+    dialog.source_list.setCurrentRow(0)
+    form.stale_after.setText("2d")
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert service.source("notes").stale_after == "2d"
+    assert service.source("other").keep.endswith("within=30d")
+
+
+def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: TrayApp,
+                                                             service: Service):
+    for _ in range(5):
+        service.backup("crm")
+    dialog = open_settings(qtbot, tray_app)
+    dialog.tabs.setCurrentIndex(1)
+    dialog.retention_source.setCurrentIndex(1)
+    retention = dialog.retention
+    for bucket, spin in retention.counts.items():
+        spin.setValue(2 if bucket == "last" else 0)
+    plan = service.retention_preview("crm", "last=2")
+    assert (len(plan.kept), len(plan.forgotten)) == (2, 3)
+    qtbot.waitUntil(lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "),
+                    timeout=5000)
+    retention.counts["last"].setValue(10)
+    qtbot.waitUntil(lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none",
+                    timeout=5000)
+
+
+def test_removing_a_source_keeps_its_snapshots(qtbot, tray_app: TrayApp, service: Service):
+    record = service.backup("crm")
+    dialog = open_settings(qtbot, tray_app)
+    dialog.source_list.setCurrentRow(1)
+    dialog.remove_button.click()
+    click_box_button(wait_for_box(qtbot, "Stop backing up crm?"), "Remove")
+    assert [e.draft.name for e in dialog.entries] == ["notes"]
+    assert [s.name for s in service.sources()] == ["notes", "crm"]  # not yet: Save does it
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert [s.name for s in service.sources()] == ["notes"]
+    assert record.path.exists()
+    assert service.snapshot(record.id).source == "crm"
+
+
+def test_general_tab_start_at_login_and_notifications(qtbot, tray_app: TrayApp,
+                                                      service: Service, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    entry = tmp_path / "xdg" / "autostart" / "lifeboat.desktop"
+    dialog = open_settings(qtbot, tray_app)
+    dialog.tabs.setCurrentIndex(2)
+    assert not dialog.start_at_login.isChecked()
+    dialog.start_at_login.setChecked(True)
+    dialog.notify_stale.setChecked(False)
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert entry.exists()
+    assert "-m lifeboat tray --minimized" in entry.read_text()
+    assert LoginItem().is_enabled()
+    assert TrayPreferences.load(service.workspace.paths) == TrayPreferences(
+        notify_failures=True, notify_stale=False)
+    assert tray_app.preferences.notify_stale is False
+    dialog = open_settings(qtbot, tray_app)
+    assert dialog.start_at_login.isChecked() and not dialog.notify_stale.isChecked()
+    dialog.start_at_login.setChecked(False)
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert not entry.exists()
+
+
+def test_schedule_editor_plain_controls_make_specs(qtbot, tray_app: TrayApp):
+    editor = open_settings(qtbot, tray_app).form.schedule
+    editor.kind.setCurrentIndex(0)
+    editor.every.setValue(15)
+    editor.unit.setCurrentIndex(0)
+    assert editor.spec() == "every 15m"
+    assert editor.next_label.text().startswith("Every 15 minutes.\nNext: ")
+    editor.kind.setCurrentIndex(1)
+    editor.at.setTime(QTime(3, 0))
+    assert editor.spec() == "daily 03:00"
+    editor.kind.setCurrentIndex(3)
+    editor.day_of_month.setValue(31)
+    assert editor.spec() == "monthly 31 03:00"
+    assert "the last day in shorter months" in editor.next_label.text()
+    editor.kind.setCurrentIndex(4)
+    assert editor.spec() == "manual"
+    assert editor.next_label.text() == "Backed up only when you click Back up now."
+    editor.kind.setCurrentIndex(5)
+    editor.custom.setText('cron "0 3 * * 1-5"')
+    assert editor.error() is None
+    editor.custom.setText("whenever")
+    assert "unknown schedule" in editor.error_label.text()
+    editor.set_spec("hourly")  # shown with the plain controls, kept as written
+    assert editor.kind.currentData() == "interval" and editor.every.value() == 1
+    assert editor.spec() == "hourly"

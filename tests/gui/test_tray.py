@@ -1,0 +1,124 @@
+"""The tray icon and its menu, driven like a user: real service, scheduler thread,
+catalog and databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.gui.icons import state_icon
+from lifeboat.scheduling.instance import SchedulerLock
+from lifeboat.service import Service
+from tests.gui.conftest import menu_text
+
+
+def snapshot_count(service: Service, source: str) -> int:
+    return len(service.snapshots(source))
+
+
+def test_menu_shows_each_source_and_the_actions(tray_app: TrayApp):
+    tray = tray_app.tray
+    assert tray is not None
+    texts = [a.text() for a in tray.menu.actions() if a.isVisible() and a.text()]
+    assert texts[:2] == ["notes — not backed up yet", "crm — not backed up yet"]
+    for name in ("backup-all", "history", "restore", "settings", "pause", "open-folder",
+                 "quit"):
+        assert tray.action(name).isVisible()
+    assert tray.action("backup-all").text() == "Back up all now"
+    assert [a.text() for a in tray.action("backup-one").menu().actions()] == ["notes", "crm"]
+    assert "notes — not backed up yet" in tray.toolTip()
+
+
+def test_back_up_all_goes_through_the_scheduler_queue(qtbot, tray_app: TrayApp,
+                                                      service: Service):
+    tray_app.tray.action("backup-all").trigger()
+    qtbot.waitUntil(lambda: snapshot_count(service, "notes") == 1
+                    and snapshot_count(service, "crm") == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes") == "notes — just now",
+                    timeout=10_000)
+    jobs = [j for j in service.workspace.catalog.jobs() if j.kind == "backup"]
+    assert sorted((j.source, j.trigger, j.status) for j in jobs) == [
+        ("crm", "manual", "ok"), ("notes", "manual", "ok")]
+    assert "crm — just now" in tray_app.tray.toolTip()
+
+
+def test_back_up_one_source_from_its_submenu(qtbot, tray_app: TrayApp, service: Service):
+    tray_app.tray.action("backup:crm").trigger()
+    qtbot.waitUntil(lambda: snapshot_count(service, "crm") == 1, timeout=20_000)
+    qtbot.wait(500)
+    assert snapshot_count(service, "notes") == 0
+
+
+def test_icon_shows_error_after_a_failed_backup_then_ok(qtbot, tray_app: TrayApp,
+                                                         service: Service,
+                                                         two_sources: tuple[Path, Path]):
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.icon().cacheKey() == state_icon("ok").cacheKey())
+    notes, _ = two_sources
+    hidden = notes.with_name("notes.db.away")
+    notes.rename(hidden)
+    tray.action("backup:notes").trigger()
+    qtbot.waitUntil(lambda: tray_app.status.state() == "error", timeout=20_000)
+    assert tray.icon().cacheKey() == state_icon("error").cacheKey()
+    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes")
+                    == "notes — backup failed, retry pending", timeout=10_000)
+    assert "Backup failed: notes" in tray.toolTip()
+    hidden.rename(notes)
+    tray.action("backup:notes").trigger()
+    qtbot.waitUntil(lambda: tray_app.status.state() == "ok", timeout=20_000)
+    assert tray.icon().cacheKey() == state_icon("ok").cacheKey()
+
+
+def test_pause_and_resume_the_schedules(qtbot, tray_app: TrayApp):
+    pause = tray_app.tray.action("pause")
+    pause.trigger()
+    qtbot.waitUntil(lambda: tray_app.status.paused)
+    assert tray_app.scheduler.scheduler.paused
+    assert pause.text() == "Resume schedules"
+    assert "Schedules paused" in tray_app.tray.toolTip()
+    pause.trigger()
+    qtbot.waitUntil(lambda: not tray_app.status.paused)
+    assert not tray_app.scheduler.scheduler.paused
+    assert pause.text() == "Pause schedules"
+
+
+def test_open_backup_folder(qtbot, tray_app: TrayApp, opened_urls, home: Path):
+    tray_app.tray.action("open-folder").trigger()
+    assert opened_urls.paths == [home / "snapshots"]
+    tray_app.open_backup_folder("crm")
+    assert opened_urls.paths[-1] == home / "snapshots" / "crm"
+
+
+def test_menu_opens_the_windows(qtbot, tray_app: TrayApp):
+    tray = tray_app.tray
+    tray.action("history").trigger()
+    tray.action("restore").trigger()
+    tray.action("settings").trigger()
+    tray.action("show-window").trigger()
+    for key in ("history", "restore", "settings"):
+        assert tray_app._dialogs[key].isVisible()
+    assert tray_app.window.isVisible()
+    tray.action("source:crm").trigger()  # a status line opens that source's history
+    assert tray_app._dialogs["history"].source_filter.currentData() == "crm"
+
+
+def test_quit_stops_the_scheduler_and_frees_its_lock(qtbot, tray_app: TrayApp,
+                                                     service: Service):
+    lock = SchedulerLock(service.workspace.paths)
+    assert lock.holder() is not None
+    with qtbot.waitSignal(tray_app.stopped, timeout=15_000):
+        tray_app.tray.action("quit").trigger()
+    assert tray_app.scheduler is None
+    assert lock.holder() is None
+    assert not tray_app.tray.isVisible()
+
+
+def test_first_run_offers_to_add_a_database(qtbot, make_tray):
+    tray_app = make_tray()
+    tray = tray_app.tray
+    assert tray.action("add-database").isVisible()
+    assert not tray.action("backup-all").isEnabled()
+    assert tray.toolTip().startswith("Lifeboat — No databases to back up yet")
+    tray.action("add-database").trigger()
+    settings = tray_app._dialogs["settings"]
+    qtbot.waitUntil(lambda: settings.picker is not None and settings.picker.isVisible())

@@ -1,0 +1,68 @@
+"""When a `lifeboat run` daemon schedules this config, the tray shows its status without
+scheduling; Back up now still works (run here; the folder lock keeps the two apart); when
+the daemon ends, the tray takes over the schedules."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.scheduling.instance import SchedulerLock
+from lifeboat.service import Service
+
+
+def start_daemon(home: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "lifeboat", "run"],
+                            env={**os.environ, "LIFEBOAT_HOME": str(home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = SchedulerLock(Service().workspace.paths)
+    deadline = time.monotonic() + 20
+    while lock.holder() != proc.pid:
+        assert time.monotonic() < deadline and proc.poll() is None, "the daemon did not start"
+        time.sleep(0.05)
+    return proc
+
+
+def test_the_tray_watches_a_daemon_then_takes_over(qtbot, make_tray, two_sources,
+                                                   service: Service, home: Path):
+    daemon = start_daemon(home)
+    try:
+        tray_app: TrayApp = make_tray()
+        assert tray_app.scheduler is None
+        assert tray_app.status.watching_pid == daemon.pid
+        pause = tray_app.tray.action("pause")
+        assert not pause.isEnabled() and pause.text() == "Schedules run in `lifeboat run`"
+        assert f"(pid {daemon.pid})" in tray_app.tray.toolTip()
+
+        tray_app.tray.action("backup:notes").trigger()
+        def backup_job() -> object:
+            return next((j for j in service.workspace.catalog.jobs() if j.kind == "backup"),
+                        None)
+
+        qtbot.waitUntil(lambda: getattr(backup_job(), "status", "") == "ok", timeout=20_000)
+        assert len(service.snapshots("notes")) == 1
+        job = backup_job()
+        assert (job.pid, job.trigger) == (os.getpid(), "manual")  # run here, by hand
+
+        # what the daemon writes when a source fails reaches the tray's notifications
+        service.workspace.catalog.add_event("warning", "crm: the disk is full", "crm",
+                                            kind="health:failed")
+        qtbot.waitUntil(lambda: [n.title for n in tray_app.notifier.shown]
+                        == ["Backup of crm failed"], timeout=15_000)
+
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+        qtbot.waitUntil(lambda: tray_app.scheduler is not None, timeout=20_000)
+        assert tray_app.status.watching_pid is None
+        qtbot.waitUntil(lambda: SchedulerLock(service.workspace.paths).holder() == os.getpid(),
+                        timeout=10_000)
+        qtbot.waitUntil(lambda: pause.isEnabled() and pause.text() == "Pause schedules")
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
