@@ -144,23 +144,23 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
     key = _key(conn, name)
     if key is None:
         return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
-                         note="no rowid or primary key (a virtual table): counts only")
+                         note="no rowid or primary key to match rows on: counts only")
     if over[0] or time.monotonic() > deadline:
         return TableDiff(name, rows_snap, rows_now, matched_by=key[0], partial=True,
                          note="not compared within the time budget: counts only")
     how, columns = key
     common = [c for c in _columns(conn, SNAP, name) if c in set(_columns(conn, NOW, name))]
     join = " and ".join(f"s.{_q(c)} = n.{_q(c)}" for c in columns)
-    table_s, table_n = f"{SNAP}.{_q(name)}", f"{NOW}.{_q(name)}"
+    missing = f"n.{_q(columns[0])} is null"  # no row now with the snapshot row's key
     differ = " or ".join(f"s.{_q(c)} is not n.{_q(c)}" for c in common if c not in columns)
+    # One pass: every snapshot row looks up its partner by key; both are read in key
+    # order, so this is a merge of the two b-trees, and rows stay inside SQLite.
     conn.set_progress_handler(check_time, 20_000)  # type: ignore[arg-type]
     try:
-        back = _scalar(conn, f"select count(*) from {table_s} s where not exists "
-                             f"(select 1 from {table_n} n where {join})")
-        gone = _scalar(conn, f"select count(*) from {table_n} n where not exists "
-                             f"(select 1 from {table_s} s where {join})")
-        changed = _scalar(conn, f"select count(*) from {table_s} s join {table_n} n on {join}"
-                                f" where {differ}") if differ else 0
+        back, changed = conn.execute(
+            f"select coalesce(sum({missing}), 0), "
+            f"coalesce(sum(not ({missing}) and ({differ or '0'})), 0) "
+            f"from {SNAP}.{_q(name)} s left join {NOW}.{_q(name)} n on {join}").fetchone()
     except sqlite3.OperationalError as exc:
         if "interrupted" not in str(exc):
             return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
@@ -169,25 +169,39 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
                          note="not compared within the time budget: counts only")
     finally:
         conn.set_progress_handler(None, 0)
-    return TableDiff(name, rows_snap, rows_now, back, gone, changed, matched_by=how)
+    if rows_snap is None or rows_now is None:
+        return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
+                         note="not readable")
+    # Keys are unique on both sides, so the rows now that matched none of the snapshot's
+    # are the rest of them.
+    gone = rows_now - (rows_snap - int(back))
+    return TableDiff(name, rows_snap, rows_now, int(back), gone, int(changed),
+                     matched_by=how)
 
 
 def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
-    """How rows of `name` are matched: ("rowid", ["rowid"]) or ("primary key", cols)."""
-    kinds = {}
+    """How rows of `name` are matched: by its declared primary key where it has one
+    (the same in both), else by rowid; None when neither works (virtual tables)."""
+    without_rowid = {}
     for db in (SNAP, NOW):
         sql = conn.execute(f"select coalesce(sql, '') from {db}.sqlite_master where "
                            "type='table' and name=?", (name,)).fetchone()[0].upper()
         if sql.startswith("CREATE VIRTUAL"):
             return None
-        kinds[db] = "WITHOUT ROWID" in sql.replace("\n", " ")
-    if not any(kinds.values()):
+        without_rowid[db] = "WITHOUT ROWID" in " ".join(sql.split())
+    keys = [_primary_key(conn, db, name) for db in (SNAP, NOW)]
+    if keys[0] and keys[0] == keys[1]:
+        # VACUUM renumbers the rowids of tables without an INTEGER PRIMARY KEY, so a
+        # declared key is the better match wherever there is one.
+        return "primary key", keys[0]
+    if not any(without_rowid.values()):
         return "rowid", ["rowid"]
-    if not all(kinds.values()):
-        return None  # rowid in one, not in the other: nothing to match on
-    info = conn.execute(f"pragma {NOW}.table_info({_q(name)})").fetchall()
-    pk = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-    return ("primary key", pk) if pk else None
+    return None  # keys changed, or rowid in one and not the other: nothing to match on
+
+
+def _primary_key(conn: sqlite3.Connection, db: str, name: str) -> list[str]:
+    info = conn.execute(f"pragma {db}.table_info({_q(name)})").fetchall()
+    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
 
 
 def _count(conn: sqlite3.Connection, db: str, name: str) -> int | None:
@@ -197,15 +211,8 @@ def _count(conn: sqlite3.Connection, db: str, name: str) -> int | None:
         return None
 
 
-def _scalar(conn: sqlite3.Connection, sql: str) -> int:
-    return int(conn.execute(sql).fetchone()[0])
-
-
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-
 
 
 def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
