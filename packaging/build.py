@@ -58,7 +58,7 @@ def build_installer(version: str) -> Path:
              str(dmg)])
         return dmg
     if sys.platform == "win32":
-        run([str(inno_compiler()), f"/DAppVersion={version}", f"/DSourceDir={bundle_path()}",
+        run([str(inno_compiler()), f"/DAppVersion={version}", f"/DBundleDir={bundle_path()}",
              f"/O{DIST}", str(ROOT / "installer" / "windows" / "lifeboat.iss")])
         return DIST / f"Lifeboat-{version}-setup.exe"
     raise SystemExit(f"build: no installer for {sys.platform}")
