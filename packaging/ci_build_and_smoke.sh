@@ -49,7 +49,14 @@ if command -v desktop-file-validate >/dev/null; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  rm -rf "$work"
+  # A failed run must not leave the package on the machine for the next one.
+  if dpkg-query -W -f '${Status}' lifeboat 2>/dev/null | grep -q "ok installed"; then
+    $sudo dpkg -r lifeboat >/dev/null || true
+  fi
+}
+trap cleanup EXIT
 step "smoke tests of the installed /usr/bin/lifeboat"
 bash packaging/smoke_installed.sh /usr/bin/lifeboat "$version" "$work"
 
