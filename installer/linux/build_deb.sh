@@ -32,10 +32,11 @@ install -m 0644 app/lifeboat/resources/icons/lifeboat.svg "$stage/usr/share/icon
 install -m 0644 resources/lifeboat.png "$stage/usr/share/icons/hicolor/256x256/apps/"
 install -m 0644 installer/linux/lifeboat.service "$stage/usr/lib/systemd/user/"
 install -m 0644 installer/linux/copyright "$stage/usr/share/doc/lifeboat/"
-# Files as a package should have them whatever the umask of the build: dirs and programs
-# 0755, the rest 0644.
+# Modes as a package should have them whatever the umask of the build: directories and
+# programs 0755, the rest 0644.
 find "$stage" -type d -exec chmod 0755 {} +
 find "$stage/opt" -type f -exec chmod go-w,a+r {} +
+find "$stage/opt" -type f -name '*.so*' -exec chmod 0644 {} +  # loaded, never run
 
 # The newest glibc symbol any bundled binary uses is the oldest libc6 it runs on.
 glibc=$(find "$bundle" -type f \( -name '*.so*' -o -name lifeboat \) -exec objdump -T {} + 2>/dev/null \
