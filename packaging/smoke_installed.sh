@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Smoke tests of a built or installed Lifeboat executable, in a LIFEBOAT_HOME of its own:
 # its libraries resolve, --version, a backup and both kinds of restore of a real SQLite
-# database, the headless scheduler, and the tray on Qt's offscreen platform.
+# database, an upload to S3 (a local moto server, where the dev extra installed one: the
+# bundle keeps only botocore's S3 data), the headless scheduler, and the tray on Qt's
+# offscreen platform.
 # Prints the start-up times it measures. Fails loudly at the first problem.
 #
 #   bash packaging/smoke_installed.sh BINARY VERSION WORKDIR
@@ -14,7 +16,11 @@ export LIFEBOAT_HOME=$work/home
 log=$LIFEBOAT_HOME/logs/lifeboat.log
 internal=$(dirname "$(readlink -f "$lifeboat")")/_internal
 background_pid=""
-trap '[ -z "$background_pid" ] || kill "$background_pid" 2>/dev/null || true' EXIT
+s3_pid=""
+stop_children() {
+  for pid in $background_pid $s3_pid; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop_children EXIT
 fail() { echo "smoke: FAILED: $*" >&2; [ ! -f "$log" ] || tail -n 30 "$log" >&2; exit 1; }
 now() { date +%s.%N; }
 seconds_since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
@@ -57,6 +63,30 @@ cmp -s <(sqlite3 "$work/restored.db" .dump) "$work/at-backup.sql" \
 cmp -s <(sqlite3 "$db" .dump) "$work/at-backup.sql" \
   || fail "the database restored in place differs from the one backed up"
 echo "smoke: backup, verify, restore to a file and in place: ok ($("$lifeboat" snapshots | grep -c notes) snapshots)"
+
+if command -v moto_server >/dev/null; then
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  moto_server -H 127.0.0.1 -p "$port" > "$work/s3.out" 2>&1 &
+  s3_pid=$!
+  export AWS_ACCESS_KEY_ID=smoke AWS_SECRET_ACCESS_KEY=smoke AWS_DEFAULT_REGION=us-east-1
+  create_bucket="import boto3
+boto3.client('s3', endpoint_url='http://127.0.0.1:$port').create_bucket(Bucket='lifeboat-smoke')"
+  created=""
+  for _ in $(seq 100); do  # until the server answers
+    if python3 -c "$create_bucket" 2>/dev/null; then created=yes; break; fi
+    sleep 0.2
+  done
+  [ -n "$created" ] || fail "the S3 server did not start: $(cat "$work/s3.out")"
+  # --credentials env: the AWS variables above, as on a server without a keyring.
+  "$lifeboat" remote add offsite --provider minio --endpoint "http://127.0.0.1:$port" \
+    --bucket lifeboat-smoke --credentials env >/dev/null
+  "$lifeboat" remote test offsite >/dev/null || fail "remote test"
+  "$lifeboat" source set notes --remote offsite >/dev/null
+  "$lifeboat" upload --all >/dev/null || fail "upload"
+  "$lifeboat" snapshots | grep "$id" | grep -q "local+offsite" || fail "the snapshot is not on S3"
+  # The server stays up until the end: the scheduler and the tray below may upload.
+  echo "smoke: remote on S3 (moto server): test and upload ok"
+fi
 
 # The headless scheduler (what lifeboat.service runs): starts, is seen, stops on SIGTERM.
 "$lifeboat" run > "$work/run.out" 2>&1 &
