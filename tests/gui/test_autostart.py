@@ -42,6 +42,19 @@ def test_exec_line_quotes_paths_with_spaces(monkeypatch: pytest.MonkeyPatch):
     assert exec_line == 'Exec="/opt/My Apps/python3" -m lifeboat tray --minimized'
 
 
+def test_packaged_build_starts_its_own_executable(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    frozen = tmp_path / "lifeboat"
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    monkeypatch.setattr("sys.executable", str(frozen))
+    assert launch_command() == [str(frozen), "tray", "--minimized"]
+    monkeypatch.setattr("sys.platform", "win32")
+    console, windowless = tmp_path / "lifeboat.exe", tmp_path / "lifeboatw.exe"
+    windowless.touch()
+    monkeypatch.setattr("sys.executable", str(console))
+    assert launch_command() == [str(windowless), "tray", "--minimized"]
+
+
 def test_macos_launch_agent(tmp_path: Path, home: Path):
     item = LoginItem(platform="darwin", home=tmp_path)
     item.set_enabled(True)

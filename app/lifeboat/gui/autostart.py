@@ -2,7 +2,8 @@
 value (Windows). The login item itself is the setting; nothing else records it.
 
 The command started is this Python running `-m lifeboat tray`, so it works in any
-installation (venv, pipx, system); LIFEBOAT_HOME is carried along when it is set
+installation (venv, pipx, system), or in a packaged build its own executable running
+`tray`; LIFEBOAT_HOME is carried along when it is set
 (not on Windows, whose Run key holds a bare command line).
 """
 
@@ -25,11 +26,21 @@ RUN_VALUE = "Lifeboat"
 
 def launch_command() -> list[str]:
     """The command line that starts the tray."""
+    if getattr(sys, "frozen", False):  # a packaged build: sys.executable is lifeboat itself
+        return [str(_frozen_tray_executable()), "tray", "--minimized"]
     python = Path(sys.executable)
     if sys.platform == "win32":  # pythonw.exe: no console window at login
         windowless = python.with_name("pythonw.exe")
         python = windowless if windowless.exists() else python
     return [str(python), "-m", "lifeboat", "tray", "--minimized"]
+
+
+def _frozen_tray_executable() -> Path:
+    """On Windows the package has a console lifeboat.exe and a windowless lifeboatw.exe
+    (see packaging/lifeboat.spec); login starts the windowless one."""
+    executable = Path(sys.executable)
+    windowless = executable.with_name("lifeboatw.exe")
+    return windowless if sys.platform == "win32" and windowless.exists() else executable
 
 
 def launch_environment() -> dict[str, str]:
