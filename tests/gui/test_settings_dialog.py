@@ -130,7 +130,7 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
 def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: TrayApp,
                                                              service: Service):
     for _ in range(5):
-        service.backup("crm")
+        service.backup("crm", full=True)  # whole snapshots: no base kept for a differential
     dialog = open_settings(qtbot, tray_app)
     dialog.tabs.setCurrentIndex(1)
     dialog.retention_source.setCurrentIndex(1)
