@@ -167,7 +167,7 @@ def test_general_tab_start_at_login_and_notifications(qtbot, tray_app: TrayApp,
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     entry = tmp_path / "xdg" / "autostart" / "lifeboat.desktop"
     dialog = open_settings(qtbot, tray_app)
-    dialog.tabs.setCurrentIndex(2)
+    dialog.tabs.setCurrentIndex(3)
     assert not dialog.start_at_login.isChecked()
     dialog.start_at_login.setChecked(True)
     dialog.notify_stale.setChecked(False)
