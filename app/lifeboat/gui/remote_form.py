@@ -152,6 +152,7 @@ class RemoteForm(QWidget):
     def _load_sources(self, remote: str, sources: list[tuple[str, str | None]]) -> None:
         while (item := self._sources_layout.takeAt(0)) is not None:
             if (widget := item.widget()) is not None:
+                widget.setParent(None)  # gone now, not at the next event loop pass
                 widget.deleteLater()
         self.source_checks = []
         for name, uses in sources:
