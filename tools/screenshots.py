@@ -212,7 +212,7 @@ class Shots:
         dialog.tabs.setCurrentIndex(1)
         self.settle(1200)
         self.save(dialog, "settings-retention")
-        dialog.tabs.setCurrentIndex(2)
+        dialog.tabs.setCurrentIndex(3)
         self.save(dialog, "settings-general")
         dialog.tabs.setCurrentIndex(0)
         dialog.source_list.setCurrentRow(0)

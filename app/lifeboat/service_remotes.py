@@ -114,11 +114,41 @@ class RemoteMethods:
             if record.copy_on(name) is not None:
                 self.workspace.catalog.remove_remote_copy(record.id, name)
 
-    def test_remote(self, name: str) -> RemoteTest:
-        """Write, read back and delete a small object; a clear error for what fails."""
-        remote = self.workspace.config().remote(name)
+    def draft_remote(self, name: str, **settings: object) -> RemoteConfig:
+        """The remote as `add_remote` (new name) or `update_remote` (known name) would save
+        it with these settings: validated, nothing stored. ConfigError if it cannot be."""
+        current = self.workspace.config().remotes.get(name)
+        if current is None:
+            try:
+                source_name(name)
+            except ValueError as exc:
+                raise ConfigError(str(exc), "choose another name") from None
+            remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
+        else:
+            remote = replace(current, **self._clean_remote(
+                {k: v for k, v in settings.items() if v is not None}))
+        self._check_remote(remote)
+        return remote
+
+    def test_remote(self, name: str, *, access_key_id: str | None = None,
+                    secret: str | None = None, **settings: object) -> RemoteTest:
+        """Write, read back and delete a small object; a clear error for what fails.
+
+        With settings or credentials, test those values as they would be saved (over the
+        saved remote, or as a new one) before saving them; nothing is stored. Credentials
+        left out come from the keyring entry of the saved remote."""
+        if settings or access_key_id or secret:
+            remote = self.draft_remote(name, **settings)
+            creds = None
+            if remote.credentials == "keyring" and (access_key_id or secret):
+                if not (access_key_id and secret):
+                    raise ConfigError("give both the access key id and the secret",
+                                      "or neither, to use the ones in the keyring")
+                creds = S3Credentials(access_key_id, secret)
+        else:
+            remote, creds = self.workspace.config().remote(name), None
         started = time.monotonic()
-        store = open_store(remote, self.secrets)
+        store = open_store(remote, self.secrets, credentials=creds)
         try:
             key = object_key(remote.prefix, ".lifeboat-test", pysecrets.token_hex(8))
             body = pysecrets.token_bytes(256)

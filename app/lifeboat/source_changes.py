@@ -30,19 +30,21 @@ class SourceDraft:
     keep: str
     check: str = "quick"
     stale_after: str | None = None
+    remote: str | None = None  # the remote its snapshots are uploaded to
     is_new: bool = False
 
     @classmethod
     def of(cls, source: SourceConfig) -> SourceDraft:
         return cls(name=source.name, path=source.path, schedule=source.schedule,
-                   keep=source.keep, check=source.check, stale_after=source.stale_after)
+                   keep=source.keep, check=source.check, stale_after=source.stale_after,
+                   remote=source.remote)
 
 
 @dataclass(frozen=True)
 class FieldProblem:
     index: int  # of the draft in the list given
     source: str
-    field: str  # name | schedule | keep | check | stale_after | path
+    field: str  # name | schedule | keep | check | stale_after | path | remote
     message: str
 
 
@@ -64,10 +66,12 @@ def check_database(path: Path | str) -> Path:
     return db_path
 
 
-def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str]
-                  ) -> list[FieldProblem]:
-    """Every problem of the staged changes against `config` (empty: all can be saved)."""
+def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
+                  remotes: set[str] | None = None) -> list[FieldProblem]:
+    """Every problem of the staged changes against `config` (empty: all can be saved).
+    `remotes`: the remotes there will be (when remotes are staged too; else the config's)."""
     problems: list[FieldProblem] = []
+    known_remotes = set(config.remotes) if remotes is None else remotes
     remaining = {n: s for n, s in config.sources.items() if n not in removed}
     seen_names: set[str] = set()
     seen_paths: dict[Path, str] = {s.path: n for n, s in remaining.items()}
@@ -102,6 +106,8 @@ def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str]
                 validate_value("source", "stale_after", draft.stale_after)
             except ValueError as exc:
                 bad("stale_after", str(exc))
+        if draft.remote is not None and draft.remote not in known_remotes:
+            bad("remote", f"there is no remote named {draft.remote!r}")
     return problems
 
 
@@ -124,9 +130,10 @@ def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list
                      if draft.stale_after is not None else None)
             if draft.is_new:
                 source = SourceConfig(name=draft.name, path=draft.path, stale_after=stale,
-                                      **values)
+                                      remote=draft.remote, **values)
             else:
-                source = replace(config.sources[draft.name], stale_after=stale, **values)
+                source = replace(config.sources[draft.name], stale_after=stale,
+                                 remote=draft.remote, **values)
             if source != config.sources.get(source.name):
                 ensure_dir(workspace.snapshot_folder(config, source), "snapshot folder")
                 config = config.with_source(source)

@@ -38,8 +38,9 @@ def make_tray(qtbot, service: Service) -> Iterator[Callable[..., TrayApp]]:
     started: list[TrayApp] = []
 
     def start(*, use_tray: bool = True, show_window: bool = False,
-              app_service: Service | None = None) -> TrayApp:
-        tray_app = TrayApp(app_service or service, use_tray=use_tray)
+              app_service: Service | None = None, tick_seconds: float = 15.0) -> TrayApp:
+        tray_app = TrayApp(app_service or service, use_tray=use_tray,
+                           tick_seconds=tick_seconds)
         tray_app.start(show_window=show_window)
         started.append(tray_app)
         qtbot.waitUntil(lambda: tray_app.status.status is not None, timeout=10_000)

@@ -39,14 +39,15 @@ def test_snapshots_sort_and_filter(qtbot, tray_app: TrayApp, service: Service,
     dialog = open_history(qtbot, tray_app)
     assert shown_ids(dialog) == [newest.id, big.id, small.id]  # newest first
     assert dialog.snapshot_table.model().headerData(0, Qt.Orientation.Horizontal) == "Taken"
-    dialog.snapshot_table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # by size
+    dialog.snapshot_table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # by size
     assert shown_ids(dialog)[0] == big.id
     dialog.show_source("notes")
     assert sorted(shown_ids(dialog)) == sorted([small.id, newest.id])
     dialog.show_source(None)
     assert len(shown_ids(dialog)) == 3
-    row = [dialog.snapshot_view.index(0, c).data() for c in range(7)]
-    assert row[1] == "crm" and row[3].endswith("×") and row[4] == "good"
+    row = [dialog.snapshot_view.index(0, c).data() for c in range(10)]
+    assert row[1] == "crm" and row[2] == "full" and row[5].endswith("×") and row[6] == "good"
+    assert row[7] == "–", "crm is not uploaded to a remote"
 
 
 def test_verify_pin_unpin_and_delete(qtbot, tray_app: TrayApp, service: Service):
@@ -56,7 +57,7 @@ def test_verify_pin_unpin_and_delete(qtbot, tray_app: TrayApp, service: Service)
     dialog.verify_button.click()
     qtbot.waitUntil(lambda: "is intact" in dialog.message.text(), timeout=20_000)
     qtbot.waitUntil(lambda: service.snapshot(record.id).verified_at is not None)
-    qtbot.waitUntil(lambda: "verified" in dialog.snapshot_view.index(0, 4).data(),
+    qtbot.waitUntil(lambda: "verified" in dialog.snapshot_view.index(0, 6).data(),
                     timeout=10_000)
     dialog.select_snapshot(record.id)
     dialog.pin_button.click()
@@ -84,7 +85,7 @@ def test_verify_finds_a_damaged_snapshot(qtbot, tray_app: TrayApp, service: Serv
     dialog.verify_button.click()
     qtbot.waitUntil(lambda: "is damaged" in dialog.message.text(), timeout=20_000)
     assert service.snapshot(record.id).status == "corrupt"
-    qtbot.waitUntil(lambda: dialog.snapshot_view.index(0, 4).data() == "damaged",
+    qtbot.waitUntil(lambda: dialog.snapshot_view.index(0, 6).data() == "damaged",
                     timeout=10_000)
 
 

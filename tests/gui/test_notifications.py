@@ -66,10 +66,23 @@ def test_a_burst_is_cut_short_and_the_rest_counted():
 
 
 def test_preferences_turn_kinds_off():
-    notes, shown, _ = notifier(TrayPreferences(notify_failures=False, notify_stale=False))
+    notes, shown, _ = notifier(TrayPreferences(notify_failures=False, notify_stale=False,
+                                               notify_remote=False))
     notes.on_health("notes", "failed", "boom")
     notes.on_health("notes", "stale", "notes is stale: never backed up")
+    notes.on_health("notes", "remote-unreachable", "notes: 2 snapshot(s) have waited")
     assert shown == []
+
+
+def test_a_remote_unreachable_then_uploads_caught_up():
+    notes, shown, _ = notifier()
+    notes.on_health("notes", "remote-unreachable", "notes: 2 snapshot(s) have waited more "
+                    "than a day for remote offsite")
+    notes.on_health("notes", "recovered", "notes: uploads caught up")
+    assert [(n.title, n.level) for n in shown] == [("Cannot upload notes", "warning"),
+                                                    ("Uploads of notes work again", "info")]
+    assert shown[0].text.startswith("2 snapshot(s) have waited more than a day for remote "
+                                    "offsite. The snapshots are safe on this computer")
 
 
 def test_a_failing_scheduled_source_notifies_once(qtbot, make_tray, two_sources,

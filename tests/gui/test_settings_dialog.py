@@ -130,7 +130,7 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
 def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: TrayApp,
                                                              service: Service):
     for _ in range(5):
-        service.backup("crm")
+        service.backup("crm", full=True)  # whole snapshots: no base kept for a differential
     dialog = open_settings(qtbot, tray_app)
     dialog.tabs.setCurrentIndex(1)
     dialog.retention_source.setCurrentIndex(1)
@@ -168,7 +168,7 @@ def test_general_tab_start_at_login_and_notifications(qtbot, tray_app: TrayApp,
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     entry = tmp_path / "xdg" / "autostart" / "lifeboat.desktop"
     dialog = open_settings(qtbot, tray_app)
-    dialog.tabs.setCurrentIndex(2)
+    dialog.tabs.setCurrentIndex(3)
     assert not dialog.start_at_login.isChecked()
     dialog.start_at_login.setChecked(True)
     dialog.notify_stale.setChecked(False)

@@ -53,7 +53,8 @@ def test_icon_shows_error_after_a_failed_backup_then_ok(qtbot, tray_app: TrayApp
                                                          service: Service,
                                                          two_sources: tuple[Path, Path]):
     tray = tray_app.tray
-    qtbot.waitUntil(lambda: tray.icon().cacheKey() == state_icon("ok").cacheKey())
+    qtbot.waitUntil(lambda: tray.icon().cacheKey() == state_icon("ok").cacheKey(),
+                    timeout=10_000)
     notes, _ = two_sources
     hidden = notes.with_name("notes.db.away")
     notes.rename(hidden)
@@ -72,12 +73,14 @@ def test_icon_shows_error_after_a_failed_backup_then_ok(qtbot, tray_app: TrayApp
 def test_pause_and_resume_the_schedules(qtbot, tray_app: TrayApp):
     pause = tray_app.tray.action("pause")
     pause.trigger()
-    qtbot.waitUntil(lambda: tray_app.status.paused)
+    # The command waits for the scheduler thread to have started the scheduler: slower
+    # when the machine is busy (the whole suite on two cores).
+    qtbot.waitUntil(lambda: tray_app.status.paused, timeout=15_000)
     assert tray_app.scheduler.scheduler.paused
     assert pause.text() == "Resume schedules"
     assert "Schedules paused" in tray_app.tray.toolTip()
     pause.trigger()
-    qtbot.waitUntil(lambda: not tray_app.status.paused)
+    qtbot.waitUntil(lambda: not tray_app.status.paused, timeout=15_000)
     assert not tray_app.scheduler.scheduler.paused
     assert pause.text() == "Pause schedules"
 

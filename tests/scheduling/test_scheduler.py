@@ -200,3 +200,38 @@ def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Pa
         wait_for(lambda: "recovered" in webhook.events())
     finally:
         scheduler.shutdown()
+
+
+def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_path: Path,
+                                                               file_keyring: Path, s3_server,
+                                                               bucket: str):
+    service = Service()
+    service.add_remote("offsite", provider="minio", bucket=bucket + "-gone",
+                       endpoint=s3_server.endpoint, prefix="lb",
+                       access_key_id=s3_server.access_key_id,
+                       secret=s3_server.secret_access_key)
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="manual", remote="offsite")
+    old_snapshot(service, "notes", timedelta(days=2))
+    events: list[object] = []
+    scheduler = Scheduler(service, on_event=events.append)
+    scheduler.start()
+
+    def health() -> list[str]:
+        return [e.state for e in events if isinstance(e, SourceHealth)]
+
+    try:
+        scheduler.tick()
+        assert health() == ["remote-unreachable"]
+        scheduler.backup_now("notes")  # works, but its upload cannot
+        wait_for(lambda: len(service.snapshots("notes")) == 2)
+        wait_for(lambda: any(j.kind == "upload" and j.trigger == "after-backup"
+                             and j.status == "failed" for j in service.workspace.catalog.jobs()))
+        scheduler.tick()
+        assert health() == ["remote-unreachable"], "a backup does not end the streak"
+        service.update_remote("offsite", bucket=bucket)
+        scheduler.queue_uploads("test")
+        wait_for(lambda: health() == ["remote-unreachable", "recovered"])
+        assert [e.message for e in events if isinstance(e, SourceHealth)][-1] == \
+            "notes: uploads caught up"
+    finally:
+        scheduler.shutdown()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.errors import RemoteError
+from lifeboat.errors import LifeboatError, RemoteError
 from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
@@ -240,3 +240,25 @@ def test_a_file_damaged_on_disk_is_never_uploaded(service: Service, s3_server, b
         service.upload("notes")
     assert objects(s3_server, bucket) == {}
     assert not service.snapshots("notes")[0].copies
+
+
+def test_testing_settings_before_they_are_saved(service: Service, s3_server, bucket: str,
+                                                home: Path):
+    settings = {"provider": "minio", "bucket": bucket, "endpoint": s3_server.endpoint,
+                "prefix": "lb"}
+    result = service.test_remote("draft", access_key_id=s3_server.access_key_id,
+                                 secret=s3_server.secret_access_key, **settings)
+    assert result.bucket == bucket
+    with pytest.raises(RemoteError, match="refused the credentials of remote draft"):
+        service.test_remote("draft", access_key_id=s3_server.access_key_id,
+                            secret="not-the-secret", **settings)
+    assert service.remotes() == [] and not (home / "config.toml").exists(), "nothing saved"
+    with pytest.raises(LifeboatError, match="no credentials for remote 'draft'"):
+        service.test_remote("draft", **settings)
+
+    add_remote(service, s3_server, bucket)
+    # A changed field of a saved remote is tested with the secret kept in the keyring.
+    with pytest.raises(RemoteError):
+        service.test_remote("offsite", bucket=bucket + "-missing")
+    assert service.test_remote("offsite", prefix="elsewhere").bucket == bucket
+    assert service.remotes()[0].prefix == "lb"

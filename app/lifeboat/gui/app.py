@@ -106,9 +106,12 @@ class TrayApp(QObject):
         if not self._seeded:  # problems from before we started count as told
             self._seeded = True
             for source in status.sources:
-                if source.state in ("error", "warning"):
-                    self.notifier.remember(source.name,
-                                           "failed" if source.state == "error" else "stale")
+                if source.state == "error":
+                    self.notifier.remember(source.name, "failed")
+                elif source.remote_behind and not source.stale:
+                    self.notifier.remember(source.name, "remote-unreachable")
+                elif source.state == "warning":
+                    self.notifier.remember(source.name, "stale")
         if self.status.watching_pid and status.scheduler_pid is None and not self._stopped:
             log.info("the scheduling process has ended; the tray schedules from now on")
             self._claim_scheduling()

@@ -48,6 +48,8 @@ from lifeboat.jobs.verify import VerifyResult
 from lifeboat.service import Service
 
 JOB_LIMIT = 500
+#: Snapshots, jobs, and the remote each source uploads to (None: none).
+History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None]]
 
 
 class HistoryDialog(QDialog):
@@ -69,7 +71,7 @@ class HistoryDialog(QDialog):
         self._build()
         bridge.subscribe(self._on_event)
         self.reload()
-        self.resize(900, 520)
+        self.resize(1000, 520)
 
     def _build(self) -> None:
         self.source_filter = QComboBox()
@@ -138,21 +140,20 @@ class HistoryDialog(QDialog):
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        def read() -> tuple[list[SnapshotRecord], list[JobRecord], list[str]]:
-            names = [s.name for s in self.service.sources()]
+        def read() -> History:
+            remote_of = {s.name: s.remote for s in self.service.sources()}
             return (self.service.snapshots(),
-                    self.service.workspace.catalog.jobs(limit=JOB_LIMIT), names)
+                    self.service.workspace.catalog.jobs(limit=JOB_LIMIT), remote_of)
 
         run_in_background(read, what="read the history", on_done=self._loaded,
                           on_failed=lambda exc: show_error(self, exc), owner=self)
 
-    def _loaded(self, result: tuple[list[SnapshotRecord], list[JobRecord], list[str]]
-                ) -> None:
-        snapshots, jobs, names = result
+    def _loaded(self, result: History) -> None:
+        snapshots, jobs, remote_of = result
         selected = self.selected_id()
-        self.snapshots.set_rows(snapshots)
+        self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
-        names += sorted({r.source for r in snapshots} - set(names))
+        names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
         current = self.source_filter.currentData()
         self.source_filter.blockSignals(True)
         self.source_filter.clear()

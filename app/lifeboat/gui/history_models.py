@@ -85,6 +85,8 @@ class RecordTable(QAbstractTableModel, Generic[Row]):
 # -- snapshots -------------------------------------------------------------------------
 
 def _ratio(r: SnapshotRecord) -> float:
+    if r.manifest.kind == "diff":  # a few pages: its ratio says nothing
+        return 0.0
     return r.manifest.db_size / r.manifest.size if r.manifest.size else 0.0
 
 
@@ -93,6 +95,8 @@ def _status(r: SnapshotRecord) -> str:
         return "damaged"
     if r.status == "missing":
         return "file missing"
+    if r.status == "remote":
+        return "on the remote only"
     if r.verified_at is not None:
         return f"good, verified {time_ago(r.verified_at, datetime.now(UTC))}"
     return "good"
@@ -111,29 +115,84 @@ def _kept(r: SnapshotRecord) -> str:
     return "pinned"
 
 
+KINDS = {"full": "full", "diff": "diff", "raw": "raw copy"}
+KIND_TIPS = {"full": "the whole database",
+             "diff": "a differential: only the pages that changed since its base (a full "
+                     "snapshot); restoring it needs both",
+             "raw": "a byte-for-byte safety copy of a database that could not be opened"}
+
+
+def _stored_tip(r: SnapshotRecord) -> str:
+    lines = [f"{size_text(r.manifest.size)} stored here" if r.local else "not stored here",
+             f"{size_text(r.manifest.db_size)} database"]
+    lines += [f"{c.remote}: {size_text(c.size)}{', encrypted' if c.encrypted else ''}"
+              for c in r.copies]
+    return "\n".join(lines)
+
+
 class SnapshotTable(RecordTable[SnapshotRecord]):
-    columns = (
-        Column("Taken", lambda r: short_time(r.manifest.created_at),
-               key=lambda r: r.manifest.created_at.timestamp(),
-               tip=lambda r: f"snapshot {r.id}\n{r.path}"),
-        Column("Database", lambda r: r.source),
-        Column("Size", lambda r: size_text(r.manifest.size), key=lambda r: r.manifest.size,
-               tip=lambda r: f"{size_text(r.manifest.db_size)} database, "
-                             f"{size_text(r.manifest.size)} compressed", right=True),
-        Column("Ratio", lambda r: f"{_ratio(r):.1f}×" if r.manifest.size else "–",
-               key=_ratio, right=True),
-        Column("Status", _status, key=lambda r: (r.status, r.verified_at is not None),
-               tip=_status_tip),
-        Column("Pinned", _kept, tip=lambda r: "never deleted by retention"
-               if r.manifest.protected else "retention may delete it"),
-        Column("Why", lambda r: r.manifest.reason),
-    )
+    def __init__(self) -> None:
+        super().__init__()
+        self.remote_of: dict[str, str | None] = {}  # source -> the remote it uploads to
+        self._by_id: dict[str, SnapshotRecord] = {}
+        self.columns = (
+            Column("Taken", lambda r: short_time(r.manifest.created_at),
+                   key=lambda r: r.manifest.created_at.timestamp(),
+                   tip=lambda r: f"snapshot {r.id}\n{r.path}"),
+            Column("Database", lambda r: r.source),
+            Column("Kind", lambda r: KINDS.get(r.manifest.kind, r.manifest.kind),
+                   tip=lambda r: KIND_TIPS.get(r.manifest.kind, "")),
+            Column("Base", self._base, key=lambda r: r.manifest.base or "",
+                   tip=lambda r: f"differential against full snapshot {r.manifest.base}"
+                   if r.manifest.base else ""),
+            Column("Stored", lambda r: size_text(r.manifest.size),
+                   key=lambda r: r.manifest.size, tip=_stored_tip, right=True),
+            Column("Ratio", lambda r: f"{_ratio(r):.1f}×" if _ratio(r) else "–",
+                   key=_ratio, right=True),
+            Column("Status", _status, key=lambda r: (r.status, r.verified_at is not None),
+                   tip=_status_tip),
+            Column("Remote copy", self._remote_copy,
+                   key=lambda r: (len(r.copies), self._remote_copy(r)),
+                   tip=self._remote_tip),
+            Column("Pinned", _kept, tip=lambda r: "never deleted by retention"
+                   if r.manifest.protected else "retention may delete it"),
+            Column("Why", lambda r: r.manifest.reason),
+        )
+
+    def set_snapshots(self, rows: list[SnapshotRecord], remote_of: dict[str, str | None]
+                      ) -> None:
+        self.remote_of = remote_of
+        self._by_id = {r.id: r for r in rows}
+        self.set_rows(rows)
 
     def row_id(self, row: SnapshotRecord) -> object:
         return row.id
 
     def row_source(self, row: SnapshotRecord) -> str | None:
         return row.source
+
+    def _base(self, r: SnapshotRecord) -> str:
+        if not r.manifest.base:
+            return ""
+        base = self._by_id.get(r.manifest.base)
+        return short_time(base.manifest.created_at) if base else r.manifest.base
+
+    def _remote_copy(self, r: SnapshotRecord) -> str:
+        if r.copies:
+            return ", ".join(c.remote + (" (encrypted)" if c.encrypted else "")
+                             for c in r.copies)
+        remote = self.remote_of.get(r.source)
+        if remote is None or r.manifest.kind == "raw":
+            return "–"
+        return "not uploaded yet"
+
+    def _remote_tip(self, r: SnapshotRecord) -> str:
+        if not r.copies:
+            remote = self.remote_of.get(r.source)
+            return f"waiting for its upload to {remote}" if remote else \
+                "this database is not uploaded to a remote"
+        return "\n".join(f"{c.remote}: uploaded {c.uploaded_at[:16].replace('T', ' ')} "
+                          f"UTC, {c.key}" for c in r.copies)
 
 
 # -- jobs ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ WATCHING_REFRESH_MS = 5_000
 EVENT_REFRESH_MS = 300
 
 _DOING = {"backup": "backing up", "restore": "restoring", "verify": "verifying",
+          "upload": "uploading",
           "prune": "pruning"}
 
 
@@ -42,7 +43,8 @@ class JobActivity:
 
 class LiveStatus(QObject):
     changed = Signal()
-    #: (source, failed | stale | recovered, message): a new health notice.
+    #: (source, failed | stale | remote-unreachable | recovered, message): a new health
+    #: notice.
     health = Signal(str, str, str)
 
     def __init__(self, service: Service, parent: QObject | None = None) -> None:
@@ -192,6 +194,8 @@ class LiveStatus(QObject):
             text += " (overdue)"
         if source.retry_pending:
             text += ", retry pending"
+        if source.remote_behind:
+            text += f", not uploaded to {source.remote}"
         return text
 
     def summary(self) -> str:
@@ -203,10 +207,15 @@ class LiveStatus(QObject):
         state = self.state()
         failed = [s.name for s in self.sources if s.state == "error"]
         stale = [s.name for s in self.sources if s.stale and s.state != "error"]
+        behind = sorted({str(s.remote) for s in self.sources if s.remote_behind})
         if state == "error":
             return "Backup failed: " + ", ".join(failed)
         if state == "warning":
-            return ("Overdue: " + ", ".join(stale)) if stale else "A backup will be retried"
+            if stale:
+                return "Overdue: " + ", ".join(stale)
+            if behind:
+                return "Cannot upload to " + ", ".join(behind)
+            return "A backup will be retried"
         if state == "running":
             return "Backing up…"
         never = [s.name for s in self.sources if s.last_snapshot is None]

@@ -1,10 +1,11 @@
 """Desktop notifications: only for real problems and the recovery after one.
 
-Health notices (a backup failed, a source went stale, it recovered) become
-notifications if the preferences allow; successes never do. Rate limits: the same
-notice for the same source at most once per REPEAT_AFTER, and at most BURST
-notifications per BURST_WINDOW (the rest are counted and mentioned in the next one).
-A "remote unreachable" notice will come with the S3 remotes; no event reports it yet.
+Health notices (a backup failed, a source went stale, its remote has been unreachable
+for a day, it recovered) become notifications if the preferences allow; successes never
+do. The scheduler raises each problem once per streak (and remembers it in the catalog);
+on top of that, rate limits: the same notice for the same source at most once per
+REPEAT_AFTER, and at most BURST notifications per BURST_WINDOW (the rest are counted and
+mentioned in the next one).
 """
 
 from __future__ import annotations
@@ -92,9 +93,18 @@ class Notifier:
             return Notification(f"{source} is overdue",
                                 f"{source} has no recent good backup. {_detail(message)}",
                                 "warning")
+        if state == "remote-unreachable":
+            if not prefs.notify_remote:
+                return None
+            return Notification(f"Cannot upload {source}",
+                                f"{_detail(message)} The snapshots are safe on this "
+                                "computer; Lifeboat keeps trying.", "warning")
         if state == "recovered":
-            if source not in self._told:
+            told = self._told.get(source)
+            if told is None:
                 return None  # the user never heard of a problem: nothing to clear
+            if told == "remote-unreachable":
+                return Notification(f"Uploads of {source} work again", message, "info")
             return Notification(f"{source} is backed up again", message, "info")
         return None
 

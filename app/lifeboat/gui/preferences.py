@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 class TrayPreferences:
     notify_failures: bool = True  # a backup failed; and when it works again
     notify_stale: bool = True  # a source has had no good snapshot for too long
+    notify_remote: bool = True  # uploads to a remote have failed for a day
 
     @staticmethod
     def file(paths: LifeboatPaths) -> Path:

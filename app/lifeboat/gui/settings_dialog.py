@@ -1,9 +1,10 @@
-"""Settings: the databases to back up (with their schedules and checks), retention, and
-the tray's own preferences (start at login, notifications).
+"""Settings: the databases to back up (with their schedules and checks), retention,
+remotes (remote_settings.py), and the tray's own preferences (start at login,
+notifications).
 
 Changes are staged here and saved together with Save: every field is checked first and
-problems are shown next to their fields; the sources are then written in one config
-transaction (source_changes.apply_changes), so nothing is ever half-saved.
+problems are shown next to their fields; only then is anything written: remotes, then
+the sources in one config transaction (remote_changes.save_all).
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ from lifeboat.gui.autostart import LoginItem
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.remote_settings import RemotePage
 from lifeboat.gui.retention_editor import RetentionEditor
 from lifeboat.gui.source_form import SourceForm
 from lifeboat.gui.workers import run_in_background
+from lifeboat.remote_changes import save_all
 from lifeboat.service import Service, default_source_name
 from lifeboat.source_changes import (
     ChangesRejected,
     SourceDraft,
-    apply_changes,
     check_changes,
     check_database,
 )
@@ -55,6 +57,7 @@ from lifeboat.source_changes import (
 Saved = Callable[[TrayPreferences, list[str]], None]
 DATABASE_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
 _new_keys = itertools.count(1)
+DATABASES_TAB, RETENTION_TAB, REMOTE_TAB, GENERAL_TAB = range(4)
 
 
 @dataclass
@@ -86,7 +89,10 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._sources_tab(), "Databases")
         self.tabs.addTab(self._retention_tab(), "Retention")
+        self.remotes = RemotePage(service, config, self)
+        self.tabs.addTab(self.remotes, "Remote")
         self.tabs.addTab(self._general_tab(preferences), "General")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
@@ -162,10 +168,15 @@ class SettingsDialog(QDialog):
                                       "than its overdue alarm")
         self.notify_stale.setObjectName("notify-stale")
         self.notify_stale.setChecked(preferences.notify_stale)
+        self.notify_remote = QCheckBox("When uploads to a remote have failed for a day (and "
+                                       "when they work again)")
+        self.notify_remote.setObjectName("notify-remote")
+        self.notify_remote.setChecked(preferences.notify_remote)
         notices = QGroupBox("Notify me")
         box = QVBoxLayout(notices)
         box.addWidget(self.notify_failures)
         box.addWidget(self.notify_stale)
+        box.addWidget(self.notify_remote)
         quiet = QLabel("Lifeboat never notifies about backups that work.")
         quiet.setEnabled(False)
         box.addWidget(quiet)
@@ -185,7 +196,7 @@ class SettingsDialog(QDialog):
 
     def pick_database(self) -> QFileDialog:
         """Open the file picker (without blocking); the chosen file is added."""
-        self.tabs.setCurrentIndex(0)
+        self.tabs.setCurrentIndex(DATABASES_TAB)
         picker = QFileDialog(self, "Choose a SQLite database to back up", str(Path.home()),
                              DATABASE_FILTER)
         picker.setObjectName("database-picker")
@@ -285,7 +296,8 @@ class SettingsDialog(QDialog):
         if not 0 <= self.current < len(self.entries) or self.form.draft is None:
             return
         entry = self.entries[self.current]
-        entry.draft = replace(self.form.current(), keep=self.retention.keep())
+        entry.draft = replace(self.form.current(), keep=self.retention.keep(),
+                              remote=entry.draft.remote)  # the Remote tab sets it
         entry.problems = self.form.problems()
         if (problem := self.retention.error()) is not None:
             entry.problems["keep"] = problem
@@ -298,31 +310,53 @@ class SettingsDialog(QDialog):
                 item.setText(_title(self.entries[self.current]))
             self.retention_source.setItemText(self.current, _title(self.entries[self.current]))
 
+    # -- the databases' remotes (for the Remote tab) ------------------------------------
+
+    def source_remotes(self) -> list[tuple[str, str | None]]:
+        return [(e.draft.name, e.draft.remote) for e in self.entries]
+
+    def set_source_remote(self, source: str, remote: str | None) -> None:
+        for entry in self.entries:
+            if entry.draft.name == source:
+                entry.draft = replace(entry.draft, remote=remote)
+
+    def _tab_changed(self, index: int) -> None:
+        if index == REMOTE_TAB:
+            self._commit()
+            self.remotes.reload_sources()
+
     # -- saving --------------------------------------------------------------------------
 
     def save(self) -> None:
         for entry in self.entries:
             entry.problems = {}
         self._commit()
-        drafts = [e.draft for e in self.entries]
         try:
             config = self.service.workspace.config()
         except LifeboatError as exc:
             show_error(self, exc)
             return
-        for problem in check_changes(config, drafts, self.removed):
+        if self.remotes.check(config):
+            self.tabs.setCurrentIndex(REMOTE_TAB)
+            return
+        remotes, removed_remotes = self.remotes.staged()
+        drafts = [e.draft for e in self.entries]
+        for problem in check_changes(config, drafts, self.removed,
+                                     remotes={d.name for d in remotes}):
             self.entries[problem.index].problems.setdefault(problem.field, problem.message)
         if self._show_first_problem():
             return
         self.buttons.setEnabled(False)
         removed = list(self.removed)
-        run_in_background(lambda: apply_changes(self.service.workspace, drafts, removed),
+        run_in_background(lambda: save_all(self.service, remotes, removed_remotes, drafts,
+                                           removed),
                           what="save the settings", on_done=lambda _c: self._saved(drafts),
                           on_failed=self._save_failed, owner=self)
 
     def _saved(self, drafts: list[SourceDraft]) -> None:
         preferences = TrayPreferences(notify_failures=self.notify_failures.isChecked(),
-                                      notify_stale=self.notify_stale.isChecked())
+                                      notify_stale=self.notify_stale.isChecked(),
+                                      notify_remote=self.notify_remote.isChecked())
         try:
             preferences.save(self.service.workspace.paths)
             if self.start_at_login.isChecked() != self.login_item.is_enabled():
@@ -352,7 +386,8 @@ class SettingsDialog(QDialog):
                 entry.problems = problems
                 self.form.show_problems(problems)
                 self.retention.show_error(problems.get("keep"))
-                self.tabs.setCurrentIndex(1 if set(problems) == {"keep"} else 0)
+                self.tabs.setCurrentIndex(RETENTION_TAB if set(problems) == {"keep"}
+                                          else DATABASES_TAB)
                 return True
         return False
 

@@ -64,7 +64,7 @@ class SourceForm(QWidget):
         self.stale_after.setPlaceholderText("2d")
         self.stale_after.setMaximumWidth(90)
         self.stale_after.setToolTip("How long without a good backup: 90m, 12h, 2d, 1w")
-        self.errors = {key: _error_label(key) for key in ("path", "name", "check",
+        self.errors = {key: error_label(key) for key in ("path", "name", "check",
                                                          "stale_after")}
         stale_row = QHBoxLayout()
         stale_row.addWidget(self.stale_custom)
@@ -78,10 +78,10 @@ class SourceForm(QWidget):
 
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Database file:", _stack(self.path, self.errors["path"]))
-        form.addRow("Name:", _stack(self.name, self.errors["name"]))
+        form.addRow("Database file:", stacked(self.path, self.errors["path"]))
+        form.addRow("Name:", stacked(self.name, self.errors["name"]))
         form.addRow("Back up:", self.schedule)
-        form.addRow("Check each snapshot:", _stack(self.check, self.errors["check"]))
+        form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
 
         self.name.textChanged.connect(self._edit)
@@ -158,7 +158,7 @@ class SourceForm(QWidget):
                                 "schedule")
 
 
-def _error_label(key: str) -> QLabel:
+def error_label(key: str) -> QLabel:
     label = QLabel()
     label.setObjectName(f"error-{key}")
     label.setStyleSheet(ERROR_STYLE)
@@ -167,7 +167,7 @@ def _error_label(key: str) -> QLabel:
     return label
 
 
-def _stack(*widgets: QWidget) -> QWidget:
+def stacked(*widgets: QWidget) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)

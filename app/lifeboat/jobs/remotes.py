@@ -21,7 +21,7 @@ from lifeboat.core.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, iso
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
-from lifeboat.core.secrets import SecretStore, load_s3_credentials
+from lifeboat.core.secrets import S3Credentials, SecretStore, load_s3_credentials
 from lifeboat.errors import CorruptSnapshot, LifeboatError, RemoteError
 from lifeboat.jobs.prune import snapshot_info
 from lifeboat.storage.base import RemoteStore
@@ -31,13 +31,15 @@ log = logging.getLogger(__name__)
 SHA_KEY = "lifeboat-sha256"
 
 
-def open_store(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteStore:
-    """A connected store for `remote` (credentials from the keyring or the environment)."""
+def open_store(remote: RemoteConfig, secrets: SecretStore | None = None, *,
+               credentials: S3Credentials | None = None) -> RemoteStore:
+    """A connected store for `remote` (credentials from the keyring or the environment,
+    unless given: a remote being tested before it is saved)."""
     from lifeboat.storage.s3 import S3Store
 
     creds = None
     if remote.credentials == "keyring":
-        creds = load_s3_credentials(secrets or SecretStore(), remote.name)
+        creds = credentials or load_s3_credentials(secrets or SecretStore(), remote.name)
     return S3Store(remote, creds)
 
 

@@ -269,7 +269,9 @@ class Scheduler:
         if source is not None and job.kind == "backup":
             if error is None:
                 self._cancel_retry(source, "backup")
-                self._set_problem(source, None, "backed up again")
+                if self._problems.get(source) in ("failed", "stale"):
+                    # not a remote that is still behind: that ends when uploads catch up
+                    self._set_problem(source, None, "backed up again")
                 if getattr(result, "status", "ok") == "ok" and self._has_remote(source):
                     with contextlib.suppress(AlreadyRunning):
                         self._submit("upload", source, "after-backup")

@@ -1,0 +1,200 @@
+""""Save your recovery key": the step before encryption is switched on for a remote.
+
+Encrypted backups open only with this machine's key, which lives in its keyring; a lost
+machine would take every encrypted backup with it. So before encryption is switched on,
+the user saves the key to a file (`Service.export_key`, optionally protected with a
+passphrase) and confirms it is kept somewhere safe. Cancel leaves encryption off. For a
+key that existed before, the user may instead confirm they already keep a copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lifeboat.gui.icons import app_icon
+from lifeboat.gui.messages import show_error
+from lifeboat.gui.schedule_editor import ERROR_STYLE
+from lifeboat.gui.workers import run_in_background
+from lifeboat.service import Service
+
+DEFAULT_FILE = "lifeboat-recovery-key.txt"
+MIN_PASSPHRASE = 8
+
+
+class RecoveryKeyDialog(QDialog):
+    def __init__(self, service: Service, recipient: str, *, new_key: bool,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recovery-key-dialog")
+        self.setWindowTitle("Save your recovery key")
+        self.setWindowIcon(app_icon())
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.service = service
+        self.recipient = recipient
+        self.saved_to: Path | None = None
+        self.picker: QFileDialog | None = None
+        self._saving = False
+
+        heading = QLabel("<b>Save your recovery key before encryption is switched on</b>")
+        made = "Lifeboat has just created" if new_key else "Lifeboat uses"
+        explain = QLabel(
+            f"{made} an encryption key for your uploads. It is kept in this computer's "
+            "keyring, and only it can open the encrypted backups. If this computer is lost "
+            "or reinstalled, the key is gone, and with it every encrypted backup, unless "
+            "you keep a copy somewhere else: a USB stick, a password manager, a printout.")
+        explain.setWordWrap(True)
+        key = QLabel(f"Key: {recipient}")
+        key.setObjectName("recovery-recipient")
+        key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        key.setWordWrap(True)
+        key.setEnabled(False)
+
+        self.passphrase = QLineEdit()
+        self.passphrase.setObjectName("recovery-passphrase")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setPlaceholderText(f"optional, at least {MIN_PASSPHRASE} characters")
+        self.repeat = QLineEdit()
+        self.repeat.setObjectName("recovery-passphrase-repeat")
+        self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        self.problem = QLabel()
+        self.problem.setObjectName("recovery-problem")
+        self.problem.setStyleSheet(ERROR_STYLE)
+        self.problem.setWordWrap(True)
+        self.problem.hide()
+        fields = QFormLayout()
+        fields.addRow("Protect the file with a passphrase:", self.passphrase)
+        fields.addRow("Passphrase again:", self.repeat)
+        note = QLabel("With a passphrase, the file is useless to whoever finds it without "
+                      "the passphrase; the standard `age -d` tool opens it, and so does "
+                      "Lifeboat's key import.")
+        note.setWordWrap(True)
+        note.setEnabled(False)
+
+        self.save_button = QPushButton("Save recovery key…")
+        self.save_button.setObjectName("save-recovery-key")
+        self.save_button.clicked.connect(self.pick_file)
+        self.saved_label = QLabel()
+        self.saved_label.setObjectName("recovery-saved")
+        self.saved_label.setWordWrap(True)
+        save_row = QHBoxLayout()
+        save_row.addWidget(self.save_button)
+        save_row.addWidget(self.saved_label, 1)
+
+        self.kept_safe = QCheckBox("I have put the recovery key file somewhere safe, away "
+                                   "from this computer")
+        self.kept_safe.setObjectName("recovery-kept-safe")
+        self.kept_safe.setEnabled(False)
+        self.kept_safe.toggled.connect(self._update)
+        self.have_copy = QCheckBox("I already keep a copy of this key (saved earlier with "
+                                   "`lifeboat key export`)")
+        self.have_copy.setObjectName("recovery-have-copy")
+        self.have_copy.setVisible(not new_key)
+        self.have_copy.toggled.connect(self._update)
+
+        self.buttons = QDialogButtonBox()
+        self.turn_on = self.buttons.addButton("Turn on encryption",
+                                              QDialogButtonBox.ButtonRole.AcceptRole)
+        self.turn_on.setObjectName("turn-on-encryption")
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        for widget in (heading, explain, key):
+            layout.addWidget(widget)
+        layout.addSpacing(6)
+        layout.addLayout(fields)
+        layout.addWidget(note)
+        layout.addWidget(self.problem)
+        layout.addLayout(save_row)
+        layout.addSpacing(6)
+        layout.addWidget(self.kept_safe)
+        layout.addWidget(self.have_copy)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self._update()
+        self.resize(560, 420)
+
+    def ready(self) -> bool:
+        """May encryption be switched on (the key is saved, or a copy is kept)?"""
+        return (self.saved_to is not None and self.kept_safe.isChecked()) or (
+            self.have_copy.isVisible() and self.have_copy.isChecked())
+
+    def pick_file(self) -> QFileDialog | None:
+        """Check the passphrase, then ask where to save (without blocking)."""
+        if self._passphrase_problem() is not None:
+            return None
+        picker = QFileDialog(self, "Save the recovery key", str(Path.home() / DEFAULT_FILE),
+                             "Key files (*.txt *.age);;All files (*)")
+        picker.setObjectName("recovery-key-picker")
+        picker.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        picker.fileSelected.connect(lambda path: self.save_to(Path(path)))
+        picker.open()
+        self.picker = picker
+        return picker
+
+    def save_to(self, path: Path) -> None:
+        """Export the key to `path` (in the background: a passphrase takes a moment)."""
+        problem = self._passphrase_problem()
+        if problem is not None or self._saving:
+            return
+        passphrase = self.passphrase.text() or None
+        self._saving = True
+        self.save_button.setEnabled(False)
+        self.saved_label.setText("Saving…")
+        run_in_background(lambda: self.service.export_key(path, passphrase),
+                          what="save the recovery key",
+                          on_done=lambda _r: self._saved(path, passphrase is not None),
+                          on_failed=self._save_failed, owner=self)
+
+    def accept(self) -> None:
+        if self.ready():
+            super().accept()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _passphrase_problem(self) -> str | None:
+        text, again = self.passphrase.text(), self.repeat.text()
+        problem = None
+        if text and len(text) < MIN_PASSPHRASE:
+            problem = f"The passphrase is too short: use at least {MIN_PASSPHRASE} characters."
+        elif text != again:
+            problem = "The two passphrases differ."
+        self.problem.setText(problem or "")
+        self.problem.setVisible(problem is not None)
+        return problem
+
+    def _saved(self, path: Path, protected: bool) -> None:
+        self._saving = False
+        self.saved_to = path
+        self.save_button.setEnabled(True)
+        self.save_button.setText("Save another copy…")
+        how = "protected with your passphrase" if protected else "readable by whoever has " \
+            "the file: keep it private"
+        self.saved_label.setText(f"Saved to {path} ({how}).")
+        self.kept_safe.setEnabled(True)
+        self._update()
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self._saving = False
+        self.save_button.setEnabled(True)
+        self.saved_label.setText("")
+        show_error(self, exc, title="Recovery key not saved")
+
+    def _update(self) -> None:
+        self.turn_on.setEnabled(self.ready())

@@ -1,0 +1,57 @@
+"""History shows each snapshot's kind, base, stored size and remote copies, read from a
+real upload to the S3 server process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from lifeboat.gui.app import TrayApp
+from lifeboat.gui.text import short_time, size_text
+from lifeboat.service import Service
+from tests.gui.test_history_dialog import open_history, shown_ids
+from tests.helpers.databases import make_db
+
+
+@pytest.fixture
+def service(home: Path, file_keyring: Path) -> Service:
+    return Service()
+
+
+def cells(dialog, snapshot_id: str) -> dict[str, str]:
+    view = dialog.snapshot_view
+    row = shown_ids(dialog).index(snapshot_id)
+    return {view.headerData(c, Qt.Orientation.Horizontal): view.index(row, c).data()
+            for c in range(view.columnCount())}
+
+
+def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Service,
+                                               s3_server, bucket: str, tmp_path: Path):
+    db = make_db(tmp_path / "notes.db", rows=400)
+    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
+                       prefix="lb", access_key_id=s3_server.access_key_id,
+                       secret=s3_server.secret_access_key)
+    service.add_source(db, schedule="manual", remote="offsite")
+    full = service.backup("notes")
+    make_db(db, rows=10, seed=2)  # a few more rows: the next snapshot is a differential
+    diff = service.backup("notes")
+    assert diff.manifest.kind == "diff" and diff.manifest.base == full.id
+    service.upload("notes")
+    waiting = service.backup("notes")
+    tray_app: TrayApp = make_tray()
+    dialog = open_history(qtbot, tray_app)
+
+    row = cells(dialog, full.id)
+    assert (row["Kind"], row["Base"], row["Remote copy"]) == ("full", "", "offsite")
+    assert row["Stored"] == size_text(full.manifest.size)
+    row = cells(dialog, diff.id)
+    assert (row["Kind"], row["Base"], row["Remote copy"]) == (
+        "diff", short_time(full.manifest.created_at), "offsite")
+    assert cells(dialog, waiting.id)["Remote copy"] == "not uploaded yet"
+    stored = dialog.snapshot_view.index(shown_ids(dialog).index(diff.id), 4)
+    assert stored.data() == size_text(diff.manifest.size)
+    copy = service.snapshot(diff.id).copy_on("offsite")
+    assert copy is not None
+    assert f"offsite: {size_text(copy.size)}" in stored.data(Qt.ItemDataRole.ToolTipRole)

@@ -1,0 +1,225 @@
+"""The Settings dialog's Remote tab, against a real S3 server process and a real file
+keyring: add a remote and test it without freezing the window, keep the stored secret,
+remove a remote, and the "Save your recovery key" step before encryption."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QDialogButtonBox
+
+from lifeboat.core.encryption import read_identity_file, recipient_of
+from lifeboat.core.secrets import load_s3_credentials
+from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.settings_dialog import REMOTE_TAB, SettingsDialog
+from lifeboat.gui.workers import wait_for_tasks
+from lifeboat.service import Service
+from tests.gui.conftest import click_box_button, close_message_boxes, gone, wait_for_box
+from tests.helpers.databases import make_db
+
+
+@pytest.fixture
+def service(home: Path, file_keyring: Path, tmp_path: Path) -> Service:
+    service = Service()
+    service.add_source(make_db(tmp_path / "notes.db", rows=100), schedule="manual")
+    service.add_source(make_db(tmp_path / "crm.db", rows=100, seed=1), schedule="manual")
+    return service
+
+
+@pytest.fixture
+def open_dialog(qtbot, service: Service) -> Iterator[Callable[[], SettingsDialog]]:
+    opened: list[SettingsDialog] = []
+
+    def open_it() -> SettingsDialog:
+        dialog = SettingsDialog(service, TrayPreferences(), on_saved=lambda *args: None)
+        opened.append(dialog)
+        dialog.show()
+        dialog.tabs.setCurrentIndex(REMOTE_TAB)
+        return dialog
+
+    yield open_it
+    close_message_boxes()
+    for dialog in opened:
+        if not gone(dialog):
+            dialog.close()
+    wait_for_tasks()
+
+
+def save(qtbot, dialog: SettingsDialog) -> None:
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+
+
+def add_remote(service: Service, s3_server, bucket: str, **extra: object) -> None:
+    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
+                       prefix="lb", access_key_id=s3_server.access_key_id,
+                       secret=s3_server.secret_access_key, **extra)
+
+
+class TickGaps:
+    """The largest gap between ticks of a 10 ms timer: how long the GUI thread was busy."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.largest = 0.0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(10)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.largest = max(self.largest, now - self.last)
+        self.last = now
+
+
+def test_add_a_remote_test_it_and_save(qtbot, open_dialog, service: Service, s3_server,
+                                       bucket: str, home: Path, proxy):
+    dialog = open_dialog()
+    page = dialog.remotes
+    assert page.pages.currentIndex() == 1, "no remotes yet: the empty page explains"
+    page.add_remote()
+    form = page.form
+    assert form.name.text() == "offsite"
+    form.provider.setCurrentIndex(form.provider.findData("cos"))
+    assert form.endpoint.placeholderText().startswith("https://cos.<region>.myqcloud.com")
+    form.region.setText("ap-guangzhou")
+    assert "https://cos.ap-guangzhou.myqcloud.com" in form.where.text()
+    form.provider.setCurrentIndex(form.provider.findData("minio"))
+    form.endpoint.setText(proxy.url)  # through a proxy that answers slowly
+    form.bucket.setText(bucket)
+    form.prefix.setText("lb")
+    form.access_key_id.setText(s3_server.access_key_id)
+    form.secret.setText("not-the-secret")
+    proxy.faults.delay = 0.3
+    gaps = TickGaps()
+    page.test_button.click()
+    assert page.test_button.text() == "Testing…" and not page.test_button.isEnabled()
+    assert page.busy.isVisible()
+    qtbot.waitUntil(lambda: page.result.text().startswith("✗"), timeout=15_000)
+    assert "refused the credentials of remote offsite" in page.result.text()
+    assert gaps.largest < 0.1, f"the GUI thread was blocked {gaps.largest:.3f} s"
+    assert not page.busy.isVisible() and page.test_button.isEnabled()
+
+    form.secret.setText(s3_server.secret_access_key)
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.result.text().startswith("✓"), timeout=15_000)
+    assert f"bucket {bucket}" in page.result.text()
+    assert service.remotes() == [], "testing saves nothing"
+
+    qtbot.keyClicks(form.max_upload_rate, "fast")
+    dialog.findChild(object, "upload:notes").setChecked(True)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    assert form.errors["max_upload_rate"].isVisible(), "shown next to its field"
+    assert service.remotes() == []
+    form.max_upload_rate.setText("2MB/s")
+    save(qtbot, dialog)
+    remote = service.remotes()[0]
+    assert (remote.name, remote.provider, remote.bucket, remote.endpoint, remote.prefix,
+            remote.max_upload_rate) == ("offsite", "minio", bucket, proxy.url, "lb", "2MB/s")
+    assert [s.remote for s in service.sources()] == ["offsite", None]
+    assert load_s3_credentials(service.secrets, "offsite").secret_access_key == \
+        s3_server.secret_access_key
+    assert s3_server.secret_access_key not in (home / "config.toml").read_text()
+
+
+def test_editing_keeps_the_stored_secret(qtbot, open_dialog, service: Service, s3_server,
+                                         bucket: str):
+    add_remote(service, s3_server, bucket)
+    dialog = open_dialog()
+    page = dialog.remotes
+    form = page.form
+    assert form.name.isReadOnly() and form.name.text() == "offsite"
+    assert form.secret.text() == "" and "stored in the keyring" in form.secret.placeholderText()
+    page.test_button.click()  # with the secret from the keyring
+    qtbot.waitUntil(lambda: page.result.text().startswith("✓"), timeout=15_000)
+    form.access_key_id.setText("AKIDNEW")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    assert "give both" in form.errors["secret"].text()
+    form.access_key_id.clear()
+    form.prefix.setText("elsewhere")
+    dialog.findChild(object, "upload:crm").setChecked(True)
+    save(qtbot, dialog)
+    assert service.remotes()[0].prefix == "elsewhere"
+    assert service.source("crm").remote == "offsite"
+    creds = load_s3_credentials(service.secrets, "offsite")
+    assert creds.secret_access_key == s3_server.secret_access_key
+
+
+def test_removing_a_remote_its_databases_stop_uploading(qtbot, open_dialog, service: Service,
+                                                        s3_server, bucket: str):
+    add_remote(service, s3_server, bucket)
+    service.update_source("notes", remote="offsite")
+    dialog = open_dialog()
+    dialog.remotes.remove_button.click()
+    box = wait_for_box(qtbot, "Stop using remote offsite?")
+    assert "notes will no longer be uploaded" in box.informativeText()
+    click_box_button(box, "Remove")
+    assert dialog.remotes.remote_list.count() == 0
+    assert service.remotes(), "nothing happens before Save"
+    save(qtbot, dialog)
+    assert service.remotes() == [] and service.source("notes").remote is None
+    assert service.secrets.get("remote:offsite") is None, "its keyring entry is gone"
+
+
+def test_encryption_needs_the_recovery_key_saved_first(qtbot, open_dialog, service: Service,
+                                                       s3_server, bucket: str,
+                                                       tmp_path: Path):
+    add_remote(service, s3_server, bucket)
+    dialog = open_dialog()
+    page = dialog.remotes
+    form = page.form
+    form.encrypt.click()
+    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(),
+                    timeout=10_000)
+    recovery = page.recovery
+    assert not form.encrypt.isChecked(), "not on until the key is saved"
+    info = service.key_info()
+    assert info.local == info.recipients and len(info.local) == 1, "a key was created"
+    assert info.local[0] in recovery.findChild(object, "recovery-recipient").text()
+    assert not recovery.have_copy.isVisible(), "a new key cannot have been saved before"
+    assert not recovery.turn_on.isEnabled()
+    recovery.reject()
+    assert not form.encrypt.isChecked(), "cancelled: encryption stays off"
+
+    form.encrypt.click()
+    qtbot.waitUntil(lambda: page.recovery is not recovery and page.recovery.isVisible(),
+                    timeout=10_000)
+    recovery = page.recovery
+    assert len(service.key_info().local) == 1, "the existing key is used, not a second one"
+    recovery.passphrase.setText("correct horse")
+    recovery.repeat.setText("correct hors")
+    key_file = tmp_path / "recovery.age"
+    recovery.save_to(key_file)
+    assert recovery.problem.text() == "The two passphrases differ." and not key_file.exists()
+    recovery.repeat.setText("correct horse")
+    recovery.save_to(key_file)
+    qtbot.waitUntil(lambda: recovery.saved_to == key_file, timeout=10_000)
+    assert "protected with your passphrase" in recovery.saved_label.text()
+    assert not recovery.turn_on.isEnabled(), "the user confirms where it is kept"
+    recovery.kept_safe.setChecked(True)
+    recovery.turn_on.click()
+    assert form.encrypt.isChecked()
+    identities = read_identity_file(key_file.read_bytes(), "correct horse")
+    assert [recipient_of(i) for i in identities] == service.key_info().local
+    save(qtbot, dialog)
+    assert service.remotes()[0].encrypt
+
+
+def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service, s3_server,
+                                           bucket: str):
+    service.init_key()
+    add_remote(service, s3_server, bucket, encrypt=True)
+    dialog = open_dialog()
+    form = dialog.remotes.form
+    assert form.encrypt.isChecked()
+    form.encrypt.click()
+    box = wait_for_box(qtbot, "Stop encrypting uploads to offsite?")
+    assert form.encrypt.isChecked(), "still on while the question is open"
+    click_box_button(box, "Stop encrypting")
+    assert not form.encrypt.isChecked()
+    save(qtbot, dialog)
+    assert not service.remotes()[0].encrypt
