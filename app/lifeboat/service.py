@@ -29,6 +29,7 @@ from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
 from lifeboat.jobs.remotes import scan_remote
 from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
+from lifeboat.service_checks import CheckMethods
 from lifeboat.service_keys import KeyMethods
 from lifeboat.service_remotes import RemoteMethods
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
@@ -51,7 +52,7 @@ class RebuildReport:
         return dict(self.__dict__)
 
 
-class Service(RemoteMethods, KeyMethods):
+class Service(RemoteMethods, KeyMethods, CheckMethods):
     def __init__(self, workspace: Workspace | None = None,
                  on_event: EventSink = ignore_event,
                  secrets: SecretStore | None = None) -> None:

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
+from lifeboat.core.dbdiff import summarize
+from lifeboat.errors import LifeboatError
 from lifeboat.jobs.prune import PrunePlan
 from lifeboat.service import Service
 
@@ -54,6 +56,7 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
     target = service.restore_target(record.id, args.to)
     m = record.manifest
     if args.to is None and not args.yes:
+        out.line(_preview_paragraph(service, record.id))
         question = (f"Replace {target} with snapshot {m.id} of {local_time(m.created_at)}? "
                     "The current database is saved first as a protected snapshot.")
         if not out.confirm(question):
@@ -123,3 +126,12 @@ def cmd_pin(args: argparse.Namespace, service: Service, out: Output) -> int:
     state = "protected: never pruned" if args.protect else "no longer protected"
     out.result(record.to_json(), f"snapshot {record.id} is {state}")
     return 0
+
+
+def _preview_paragraph(service: Service, ref: str) -> str:
+    """What the restore would change, in one paragraph; a preview that cannot be made
+    (the live file unreadable, say) must not stand in the way of the restore."""
+    try:
+        return summarize(service.preview(ref, budget=10.0))
+    except LifeboatError as exc:
+        return f"(No preview of the changes: {exc.message}.)"

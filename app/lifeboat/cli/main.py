@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from lifeboat import __version__
 from lifeboat.cli import (
+    commands_checks,
     commands_daemon,
     commands_keys,
     commands_remotes,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_sources.register(commands, common)
     commands_snapshots.register(commands, common)
     commands_restore.register(commands, common)
+    commands_checks.register(commands, common)
     commands_daemon.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)

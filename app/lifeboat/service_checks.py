@@ -1,0 +1,85 @@
+"""The service's "know before, prove after" operations: restore preview and drills.
+
+Part of the `Service` façade (service.py mixes this in). A preview compares a snapshot
+with the live database (or another snapshot) without touching either; a drill restores
+snapshots to a temporary folder and checks them, recorded as a job of kind "drill".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lifeboat.core.dbdiff import DatabaseDiff
+from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.errors import ConfigError
+from lifeboat.jobs.base import run_job
+from lifeboat.jobs.drill import DrillCheck, DrillJob
+from lifeboat.jobs.preview import preview_restore
+
+if TYPE_CHECKING:
+    from lifeboat.core.catalog import SnapshotRecord
+    from lifeboat.events import EventSink
+    from lifeboat.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    source: str
+    job_id: int | None
+    passed: bool
+    finished_at: str | None
+    checks: list[DrillCheck]
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"source": self.source, "job_id": self.job_id, "passed": self.passed,
+                "finished_at": self.finished_at, "error": self.error,
+                "checks": [c.to_json() for c in self.checks]}
+
+
+class CheckMethods:
+    workspace: Workspace
+    on_event: EventSink
+
+    def snapshot(self, ref: str) -> SnapshotRecord:  # provided by Service
+        raise NotImplementedError
+
+    def preview(self, ref: str, *, against: str | None = None, budget: float = 30.0,
+                progress: Progress = no_progress, cancel: CancelToken | None = None
+                ) -> DatabaseDiff:
+        """What restoring `ref` would change in its source's live database (or, with
+        `against`, compared with that other snapshot). Reads only."""
+        if budget <= 0:
+            raise ConfigError("the time budget must be more than 0 seconds",
+                              "use e.g. --budget 30")
+        record = self.snapshot(ref)
+        other = self.snapshot(against) if against is not None else None
+        return preview_restore(self.workspace, record, other, budget=budget,
+                               progress=progress, cancel=cancel or CancelToken())
+
+    def drill(self, source: str, *, trigger: str = "manual", job_id: int | None = None,
+              progress: Progress = no_progress, cancel: CancelToken | None = None
+              ) -> DrillResult:
+        """Restore the newest and one random older snapshot to a temporary folder and
+        check them; the result is recorded in the job history."""
+        job = DrillJob(self.workspace, source)
+        outcome = run_job(job, self.workspace.catalog, trigger=trigger, job_id=job_id,
+                          progress=progress, cancel=cancel, on_event=self.on_event)
+        checks = list(outcome.result)  # type: ignore[call-overload]
+        last = self.last_drill(source)
+        return DrillResult(source, last.job_id if last else None, outcome.status == "ok",
+                           last.finished_at if last else None, checks,
+                           outcome.message or None)
+
+    def last_drill(self, source: str) -> DrillResult | None:
+        """The most recent finished drill of `source`, from the job history."""
+        for job in self.workspace.catalog.jobs(limit=200, source=source):
+            if job.kind != "drill" or job.status not in ("ok", "failed"):
+                continue
+            detail = json.loads(job.detail) if job.detail else {}
+            checks = [DrillCheck(**c) for c in detail.get("checks", [])]
+            return DrillResult(source, job.id, job.status == "ok", job.finished_at, checks,
+                               job.error)
+        return None
