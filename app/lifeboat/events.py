@@ -67,7 +67,7 @@ class SourceHealth:
     """A source went stale, failed, or recovered (the notifications' subject)."""
 
     source: str
-    state: str  # stale | failed | recovered
+    state: str  # stale | failed | remote-unreachable | drill-failed | recovered
     message: str
 
 

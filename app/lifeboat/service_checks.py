@@ -17,6 +17,7 @@ from lifeboat.errors import ConfigError
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.drill import DrillCheck, DrillJob
 from lifeboat.jobs.preview import preview_restore
+from lifeboat.scheduling.notify import Webhook
 
 if TYPE_CHECKING:
     from lifeboat.core.catalog import SnapshotRecord
@@ -69,9 +70,22 @@ class CheckMethods:
                           progress=progress, cancel=cancel, on_event=self.on_event)
         checks = list(outcome.result)  # type: ignore[call-overload]
         last = self.last_drill(source)
-        return DrillResult(source, last.job_id if last else None, outcome.status == "ok",
-                           last.finished_at if last else None, checks,
-                           outcome.message or None)
+        result = DrillResult(source, last.job_id if last else None, outcome.status == "ok",
+                             last.finished_at if last else None, checks,
+                             outcome.message or None)
+        if not result.passed:
+            self._report_failed_drill(result)
+        return result
+
+    def _report_failed_drill(self, result: DrillResult) -> None:
+        """A failed drill is a real problem: recorded as a warning event and posted to the
+        webhook, whoever ran it (the CLI or the scheduler)."""
+        message = f"{result.source}: {result.error}"
+        self.workspace.catalog.add_event("warning", message, result.source,
+                                         kind="drill:failed")
+        webhook = Webhook(self.workspace.config().general.notify_url)
+        webhook.send("drill-failed", result.source, message, {"drill": result.to_json()})
+        webhook.flush()
 
     def last_drill(self, source: str) -> DrillResult | None:
         """The most recent finished drill of `source`, from the job history."""

@@ -6,6 +6,7 @@ a scheduler runs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -51,12 +52,17 @@ class SourceStatus:
     uploads_pending: int = 0
     #: Snapshots have waited more than a day for their upload (the remote is unreachable).
     remote_behind: bool = False
+    #: The last finished restore drill: when, whether it passed, and what it restored.
+    last_drill: datetime | None = None
+    drill_passed: bool | None = None
+    drill_detail: str | None = None
 
     @property
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
-        if self.stale or self.retry_pending or self.remote_behind:
+        if self.stale or self.retry_pending or self.remote_behind or \
+                self.drill_passed is False:
             return "warning"
         return "running" if self.running else "ok"
 
@@ -74,6 +80,8 @@ class SourceStatus:
             "snapshots": self.snapshots, "snapshot_bytes": self.snapshot_bytes,
             "failures_total": self.failures_total, "remote": self.remote,
             "uploads_pending": self.uploads_pending, "remote_behind": self.remote_behind,
+            "last_drill": iso_utc(self.last_drill) if self.last_drill else None,
+            "drill_passed": self.drill_passed, "drill_detail": self.drill_detail,
         }
 
 
@@ -107,6 +115,9 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         if src.remote is not None and src.remote in config.remotes:
             pending = plan_uploads(records, src.remote, parse_keep(src.remote_keep or src.keep),
                                    now)
+        drills = [j for j in jobs if j.source == src.name and j.kind == "drill"
+                  and j.status in ("ok", "failed") and j.finished_at]
+        drill = drills[0] if drills else None
         finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
         last_job = finished[0] if finished else None
         limit = stale_after(schedule, parse_duration(src.stale_after)
@@ -126,6 +137,9 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
             failures_total=sum(1 for j in mine if j.status == "failed"),
             remote=src.remote, uploads_pending=len(pending),
             remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
+            last_drill=parse_iso_utc(drill.finished_at) if drill and drill.finished_at else None,
+            drill_passed=(drill.status == "ok") if drill else None,
+            drill_detail=_drill_detail(drill),
         ))
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"
@@ -136,3 +150,15 @@ def _duration(job: JobRecord | None) -> float | None:
     if job is None or not job.started_at or not job.finished_at:
         return None
     return (parse_iso_utc(job.finished_at) - parse_iso_utc(job.started_at)).total_seconds()
+
+
+def _drill_detail(job: JobRecord | None) -> str | None:
+    """What the drill restored ("remote copy offsite of 2026-…"), or why it failed."""
+    if job is None:
+        return None
+    if job.status == "failed":
+        return job.error
+    checks = json.loads(job.detail).get("checks", []) if job.detail else []
+    return ", ".join(f"{'local' if c['copy'] == 'local' else 'remote'} copy"
+                     f"{'' if c['copy'] == 'local' else ' ' + c['copy']} of {c['created_at']}"
+                     for c in checks) or None

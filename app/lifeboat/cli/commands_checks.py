@@ -99,7 +99,8 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         lines.append(f"{result.source}: drill {'passed' if result.passed else 'FAILED'}")
         for check in result.checks:
             what = "ok" if check.ok else f"FAILED: {check.problem}"
-            lines.append(f"  snapshot {check.snapshot_id} of {local_time(_moment(check.created_at))} "
+            taken = local_time(_moment(check.created_at))
+            lines.append(f"  snapshot {check.snapshot_id} of {taken} "
                          f"({check.copy} copy, {check.seconds:.1f} s): {what}")
     out.result([r.to_json() for r in results], lines)
     return 0 if all(r.passed for r in results) else 1

@@ -94,6 +94,14 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     for s in status.sources:
         if s.last_error:
             out.line(f"{s.name}: last run failed: {s.last_error}")
+        if s.last_drill is None:
+            out.line(f"{s.name}: no restore drill yet (lifeboat drill {s.name})")
+        elif s.drill_passed:
+            out.line(f"{s.name}: drill passed {human_age(s.last_drill, now)}, "
+                     f"{s.drill_detail or 'no detail'}")
+        else:
+            out.line(f"{s.name}: DRILL FAILED {human_age(s.last_drill, now)}: "
+                     f"{s.drill_detail}")
     return 0
 
 

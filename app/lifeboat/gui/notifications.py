@@ -70,7 +70,7 @@ class Notifier:
         self._last[(source, state)] = now
         if state == "recovered":
             self._told.pop(source, None)
-        else:
+        elif state != "drill-failed":  # a drill's verdict stands alone: no "recovered"
             self._told[source] = state
         self.shown.append(note)
         self._show(note)
@@ -93,6 +93,12 @@ class Notifier:
             return Notification(f"{source} is overdue",
                                 f"{source} has no recent good backup. {_detail(message)}",
                                 "warning")
+        if state == "drill-failed":
+            if not prefs.notify_failures:
+                return None
+            return Notification(f"Restore drill of {source} failed",
+                                f"{message} Your newest backups may not restore: see "
+                                "History.", "error")
         if state == "remote-unreachable":
             if not prefs.notify_remote:
                 return None

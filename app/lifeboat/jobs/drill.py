@@ -24,7 +24,7 @@ from lifeboat.core.manifest import iso_utc
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import LifeboatError
+from lifeboat.errors import Cancelled, LifeboatError
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.remotes import SnapshotFiles, fetch_artifact, snapshot_files
 from lifeboat.workspace import Workspace
@@ -94,6 +94,8 @@ class DrillJob:
                 extract_verified(files.folder, record.manifest, restored, check="full",
                                  progress=progress, cancel=cancel, base=files.base)
             problem = _row_counts(record, restored) or _drill_sql(src.drill_sql, restored)
+        except Cancelled:
+            raise  # a cancelled drill proves nothing either way: no verdict
         except LifeboatError as exc:
             problem = exc.message
         finally:

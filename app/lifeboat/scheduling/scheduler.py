@@ -40,7 +40,13 @@ from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.instance import pid_alive
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
 from lifeboat.scheduling.notify import Webhook
-from lifeboat.scheduling.queue import PRIORITY_SCHEDULED, PRIORITY_USER, JobQueue, QueuedJob
+from lifeboat.scheduling.queue import (
+    PRIORITY_LOW,
+    PRIORITY_SCHEDULED,
+    PRIORITY_USER,
+    JobQueue,
+    QueuedJob,
+)
 from lifeboat.service import Service
 from lifeboat.status import compute_status
 
@@ -205,9 +211,29 @@ class Scheduler:
             self._aps.add_job(self._scheduled, trigger, args=[src.name], id=job_id,
                               replace_existing=True)
             self._emit(NextRunChanged(src.name, self.next_run(src.name)))
+            drill = to_trigger(parse_schedule(src.drill), self._tz)
+            if drill is not None:
+                wanted.add(f"drill:{src.name}")
+                self._aps.add_job(self._scheduled_drill, drill, args=[src.name],
+                                  id=f"drill:{src.name}", replace_existing=True)
         for job in self._aps.get_jobs():
-            if job.id.startswith("backup:") and job.id not in wanted:
+            if job.id.startswith(("backup:", "drill:")) and job.id not in wanted:
                 job.remove()
+
+    def _scheduled_drill(self, source: str) -> None:
+        """A restore drill: low priority, through the same queue as backups."""
+        if not self.workspace.catalog.snapshots(source):
+            log.info("%s: no snapshot to drill yet", source)
+            return
+        try:
+            self._submit("drill", source, "scheduled", priority=PRIORITY_LOW)
+        except AlreadyRunning as exc:
+            log.info("%s: scheduled drill not queued: %s", source, exc.message)
+
+    def drill_now(self, source: str) -> QueuedJob:
+        """Queue a drill now (the tray's "Run a restore drill")."""
+        self.workspace.config().source(source)
+        return self._submit("drill", source, "manual", priority=PRIORITY_USER)
 
     def _scheduled(self, source: str) -> None:
         try:
@@ -235,7 +261,11 @@ class Scheduler:
             return self.service.upload(source, trigger=job.trigger, job_id=job.job_id,
                                        attempt=job.attempt, cancel=job.cancel)
 
-        work = {"backup": backup, "upload": upload}[kind]
+        def drill(job: QueuedJob) -> object:
+            return self.service.drill(source, trigger=job.trigger, job_id=job.job_id,
+                                      cancel=job.cancel)
+
+        work = {"backup": backup, "upload": upload, "drill": drill}[kind]
         return self.queue.submit(kind, source, trigger, work, attempt=attempt,
                                  priority=priority, job_id=job_id)
 
@@ -266,6 +296,9 @@ class Scheduler:
                     self._set_problem(source, None, "uploads caught up")
             elif not isinstance(error, Cancelled):
                 self._maybe_retry(job, getattr(error, "message", str(error)), error)
+        if source is not None and job.kind == "drill" and error is None and \
+                not getattr(result, "passed", True):
+            self._emit(SourceHealth(source, "drill-failed", str(getattr(result, "error", ""))))
         if source is not None and job.kind == "backup":
             if error is None:
                 self._cancel_retry(source, "backup")
