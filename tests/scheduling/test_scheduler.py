@@ -235,3 +235,28 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_pa
             "notes: uploads caught up"
     finally:
         scheduler.shutdown()
+
+
+def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
+        service: Service, tmp_path: Path, home: Path, webhook):
+    set_general(home, notify_url=webhook.url)
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="manual")
+    service.update_source("notes", drill="every 10s",
+                          drill_sql="select count(*) > 100000 from items")
+    service.backup("notes")
+    health: list[SourceHealth] = []
+    scheduler = Scheduler(service, on_event=lambda e: health.append(e)
+                          if isinstance(e, SourceHealth) else None)
+    scheduler.start()
+    try:
+        assert scheduler._aps.get_job("drill:notes") is not None
+        wait_for(lambda: any(h.state == "drill-failed" for h in health), timeout=30)
+        drills = [j for j in service.workspace.catalog.jobs(source="notes")
+                  if j.kind == "drill"]
+        assert drills[0].status == "failed" and drills[0].trigger == "scheduled"
+        wait_for(lambda: "drill-failed" in webhook.events())
+        set_source(home, "notes", drill="manual")
+        scheduler.tick()  # picks up the changed config
+        wait_for(lambda: scheduler._aps.get_job("drill:notes") is None)
+    finally:
+        scheduler.shutdown()
