@@ -205,12 +205,11 @@ class Scheduler:
         for src in config.sources.values():
             trigger = to_trigger(parse_schedule(src.schedule), self._tz)
             job_id = f"backup:{src.name}"
-            if trigger is None:
-                continue
-            wanted.add(job_id)
-            self._aps.add_job(self._scheduled, trigger, args=[src.name], id=job_id,
-                              replace_existing=True)
-            self._emit(NextRunChanged(src.name, self.next_run(src.name)))
+            if trigger is not None:
+                wanted.add(job_id)
+                self._aps.add_job(self._scheduled, trigger, args=[src.name], id=job_id,
+                                  replace_existing=True)
+                self._emit(NextRunChanged(src.name, self.next_run(src.name)))
             drill = to_trigger(parse_schedule(src.drill), self._tz)
             if drill is not None:
                 wanted.add(f"drill:{src.name}")
