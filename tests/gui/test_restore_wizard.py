@@ -59,6 +59,9 @@ def test_in_place_restore_from_the_menu(qtbot, tray_app: TrayApp, service: Servi
     summary = wizard.currentPage().text.text()
     assert f"This replaces <b>{crm}</b>" in summary
     assert "A safety snapshot of the current file is taken first" in summary
+    preview = wizard.currentPage().preview
+    qtbot.waitUntil(lambda: preview.text().startswith("Restoring "), timeout=15_000)
+    assert "in items" in preview.text()  # what the restore changes, computed off-thread
     assert next_button(wizard).text() == "Restore"
     next_button(wizard).click()
     assert wizard.currentId() == PROGRESS

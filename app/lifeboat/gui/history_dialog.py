@@ -38,6 +38,7 @@ from lifeboat.gui.history_models import (
     JobTable,
     SnapshotTable,
     SourceFilter,
+    drill_lines,
     parse_time,
 )
 from lifeboat.gui.icons import app_icon
@@ -238,6 +239,7 @@ class HistoryDialog(QDialog):
             lines.append(f"Snapshot: {job.snapshot_id}")
         if job.error:
             lines.append(f"Error: {job.error}")
+        lines += drill_lines(job)
         self.job_detail.setPlainText("\n".join(lines))
 
     def _snapshot_menu(self, point: QPoint) -> None:

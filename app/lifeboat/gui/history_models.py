@@ -3,6 +3,7 @@ source."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -262,3 +263,13 @@ class SourceFilter(QSortFilterProxyModel):
             return True
         index = self.sourceModel().index(row, 0, parent)
         return bool(index.data(SOURCE_ROLE) == self.source)
+
+
+def drill_lines(job: JobRecord) -> list[str]:
+    """A drill's checks, one line each: which snapshot, which copy, and the verdict."""
+    if job.kind != "drill" or not job.detail:
+        return []
+    checks = json.loads(job.detail).get("checks", [])
+    return [f"Restored snapshot {c['snapshot_id']} of {c['created_at']} from the "
+            f"{'local' if c['copy'] == 'local' else c['copy']} copy in {c['seconds']:.1f} s: "
+            f"{'passed' if c['ok'] else 'FAILED: ' + str(c['problem'])}" for c in checks]

@@ -26,7 +26,7 @@ WATCHING_REFRESH_MS = 5_000
 EVENT_REFRESH_MS = 300
 
 _DOING = {"backup": "backing up", "restore": "restoring", "verify": "verifying",
-          "upload": "uploading",
+          "upload": "uploading", "drill": "running a restore drill",
           "prune": "pruning"}
 
 
@@ -196,6 +196,8 @@ class LiveStatus(QObject):
             text += ", retry pending"
         if source.remote_behind:
             text += f", not uploaded to {source.remote}"
+        if source.drill_passed is False:
+            text += ", restore drill failed"
         return text
 
     def summary(self) -> str:
@@ -215,6 +217,9 @@ class LiveStatus(QObject):
                 return "Overdue: " + ", ".join(stale)
             if behind:
                 return "Cannot upload to " + ", ".join(behind)
+            drills = [s.name for s in self.sources if s.drill_passed is False]
+            if drills:
+                return "Restore drill failed: " + ", ".join(drills)
             return "A backup will be retried"
         if state == "running":
             return "Backing up…"
@@ -223,9 +228,15 @@ class LiveStatus(QObject):
             return "Not backed up yet: " + ", ".join(never)
         return "All databases are backed up"
 
+    def drill_line(self, source: SourceStatus) -> str:
+        """The last restore drill: "notes: drill passed 3 days ago"."""
+        verdict = "passed" if source.drill_passed else "FAILED"
+        return f"{source.name}: drill {verdict} {time_ago(source.last_drill, self.now())}"
+
     def tooltip(self) -> str:
         lines = ["Lifeboat — " + self.summary()]
         lines += [self.source_line(s) for s in self.sources]
+        lines += [self.drill_line(s) for s in self.sources if s.last_drill is not None]
         if self.watching_pid:
             lines.append(f"Schedules run in `lifeboat run` (pid {self.watching_pid})")
         elif self.paused:

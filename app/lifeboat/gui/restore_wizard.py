@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.dbdiff import DatabaseDiff, summarize
 from lifeboat.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, error_lines, show_error
@@ -174,12 +175,66 @@ class ConfirmPage(QWizardPage):
         self.text.setObjectName("restore-summary")
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
+        # What the restore would change, compared off the GUI thread while the user reads.
+        self.preview = QLabel()
+        self.preview.setObjectName("restore-preview")
+        self.preview.setWordWrap(True)
+        self.preview_bar = QProgressBar()
+        self.preview_bar.setTextVisible(False)
+        self._preview_task: Task | None = None
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
+        layout.addWidget(self.preview)
+        layout.addWidget(self.preview_bar)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
         self.text.setText(describe_choice(self.owner))
+        self._stop_preview()
+        record = self.owner.snapshot
+        if not self.owner.in_place or record is None:
+            self.preview.hide()
+            self.preview_bar.hide()
+            return
+        self.preview.setText("Comparing the snapshot with the database as it is now…")
+        self.preview.show()
+        self.preview_bar.setRange(0, 0)
+        self.preview_bar.show()
+        service = self.owner.service
+        self._preview_task = run_in_background(
+            lambda progress, cancel: service.preview(record.id, progress=progress,
+                                                     cancel=cancel),
+            what="restore preview", with_progress=True, owner=self,
+            on_done=self._previewed, on_failed=self._preview_failed,
+            on_progress=self._preview_progress)
+
+    def cleanupPage(self) -> None:
+        self._stop_preview()
+        super().cleanupPage()
+
+    def _stop_preview(self) -> None:
+        if self._preview_task is not None:
+            self._preview_task.cancel.cancel()
+            self._preview_task = None
+
+    def _preview_progress(self, phase: str, done: int, total: int) -> None:
+        if phase == "compare" and total:
+            self.preview_bar.setRange(0, total)
+            self.preview_bar.setValue(done)
+
+    def _previewed(self, diff: DatabaseDiff) -> None:
+        self._preview_task = None
+        self.preview_bar.hide()
+        self.preview.setText(summarize(diff))
+
+    def _preview_failed(self, error: BaseException) -> None:
+        self._preview_task = None
+        self.preview_bar.hide()
+        if isinstance(error, Cancelled):
+            return
+        message = error.message if isinstance(error, LifeboatError) else "see the log"
+        self.preview.setText(f"No preview of the changes ({message}); the restore itself "
+                             "is not affected.")
 
 
 class ProgressPage(QWizardPage):
