@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -22,14 +23,15 @@ def lifeboat_env(home: Path) -> dict[str, str]:
 
 
 def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None,
-              shell: bool = False, memory: dict[str, int] | None = None) -> tuple[float, int]:
+              shell: bool = False, memory: dict[str, int] | None = None,
+              stdout: IO[str] | None = None) -> tuple[float, int]:
     """Run a command; return (wall seconds, peak RSS of the child in KB).
 
     With `memory`, also sample the child's anonymous memory (RssAnon: what it really
     takes from RAM, without file pages it maps) every 20 ms into memory["anon_kb"].
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=stdout or subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     if memory is not None:
         memory["anon_kb"] = max(memory.get("anon_kb", 0), _sample_anon(proc))

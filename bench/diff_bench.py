@@ -1,0 +1,93 @@
+"""Restore preview benchmark: `lifeboat diff ID --live` against `lifeboat restore ID --to`.
+
+Uses the snapshot benchmark's cached database (bench/out/bench-<size>mb.db, built if
+missing), takes one snapshot, changes --fraction of its rows (updates, deletes and
+inserts through bench.dbgen.update_rows), then runs --rounds rounds of, in this order:
+`lifeboat restore ID --to NEW --yes` and `lifeboat diff ID --live --json`, with peak
+memory of each.
+
+Usage: python bench/diff_bench.py [--size-mb 1024] [--rounds 3] [--fraction 0.01]
+Goals (issue 12): the preview takes at most the time of the restore; peak memory
+<= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import OUT, lifeboat_env, median, report, run_timed, warm
+from bench.dbgen import build_database, update_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fraction", type=float, default=0.01)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    work = OUT / "diff"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    cached = OUT / f"bench-{args.size_mb}mb.db"
+    if not cached.exists():
+        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
+        build_database(cached, args.size_mb << 20)
+    db = work / "live.db"
+    shutil.copyfile(cached, db)
+    env = lifeboat_env(work / "home")
+    lifeboat = [sys.executable, "-m", "lifeboat"]
+    subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",
+                    "last=100"], env=env, check=True, capture_output=True)
+    snap = json.loads(subprocess.run([*lifeboat, "backup", "bench", "--json"], env=env,
+                                     check=True, capture_output=True, text=True).stdout)
+    changed = update_rows(db, args.fraction)
+    print(f"changed {changed} rows after snapshot {snap['id']}", flush=True)
+    artifact = Path(snap["path"])
+    times: dict[str, list[float]] = {"restore --to": [], "diff --live": []}
+    rss: dict[str, int] = {}
+    result: dict[str, object] = {}
+    for round_no in range(args.rounds):
+        new = work / "new.db"
+        warm(artifact)
+        t_to, peak_to = run_timed([*lifeboat, "restore", snap["id"], "--to", str(new),
+                                   "--yes"], env=env)
+        new.unlink()
+        warm(artifact)
+        warm(db)
+        out = work / "diff.json"
+        with out.open("w") as sink:
+            t_diff, peak_diff = run_timed([*lifeboat, "diff", snap["id"], "--live", "--json"],
+                                          env=env, stdout=sink)
+        result = json.loads(out.read_text())
+        times["restore --to"].append(t_to)
+        times["diff --live"].append(t_diff)
+        rss["restore_to"] = max(rss.get("restore_to", 0), peak_to)
+        rss["diff"] = max(rss.get("diff", 0), peak_diff)
+        print(f"round {round_no + 1}: restore --to {t_to:.2f} s, diff --live {t_diff:.2f} s"
+              f" (partial: {result['partial']})", flush=True)
+    ratios = [d / r for d, r in zip(times["diff --live"], times["restore --to"], strict=True)]
+    report("diff_bench", {
+        "database_bytes": snap["db_size"],
+        "rows_changed": changed,
+        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "ratio_diff_over_restore_to": {"median": round(median(ratios), 3),
+                                       "per_round": [round(r, 3) for r in ratios]},
+        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
+        "diff_partial": result.get("partial"),
+        "diff_tables": [{k: t[k] for k in ("name", "brought_back", "removed", "changed")}
+                        for t in result.get("tables", [])],  # type: ignore[union-attr]
+    })
+
+
+if __name__ == "__main__":
+    main()
