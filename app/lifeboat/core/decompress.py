@@ -52,8 +52,10 @@ def decompress_file(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     observer: BlockObserver | None = None,
+    durable: bool = True,
 ) -> DecompressResult:
-    """Decompress `source` into the new file `dest` (fsynced), or nowhere, to check it.
+    """Decompress `source` into the new file `dest` (fsynced unless not `durable`), or
+    nowhere, to check it.
 
     A SHA-256 that differs from `expected_sha256`, a frame that does not decompress or
     ends early raises CorruptSnapshot, and `dest` is removed.
@@ -68,7 +70,7 @@ def decompress_file(
         with open(source, "rb", buffering=0) as raw:
             expected_plain = _content_size(raw, source)
             reader = ThreadedReader(raw, total, progress, cancel)
-            writer = BlockWriter(dest, hash_plain, observer)
+            writer = BlockWriter(dest, hash_plain, observer, durable=durable)
             try:
                 zstandard.ZstdDecompressor().copy_stream(reader, writer, read_size=READ_BLOCK,
                                                          write_size=WRITE_BLOCK)
@@ -207,7 +209,10 @@ class BlockWriter:
     """Writes blocks to a new file (or nowhere) in one thread while another hashes them
     (if asked); `write()` hands them over, `close()` fsyncs and reports errors."""
 
-    def __init__(self, dest: Path | None, hash_plain: bool, observer: BlockObserver | None):
+    def __init__(self, dest: Path | None, hash_plain: bool, observer: BlockObserver | None,
+                 *, durable: bool = True):
+        # A scratch file read once and deleted (a restore preview) needs no fsync.
+        self._durable = durable
         self._fh = open(dest, "xb", buffering=0) if dest is not None else None  # noqa: SIM115
         self._digest = hashlib.sha256() if hash_plain else None
         self._observer = observer
@@ -229,7 +234,8 @@ class BlockWriter:
         if self._fh is not None:
             self._fh.write(block)
         self.count += len(block)
-        if self._fh is not None and self.count - self._synced >= _SYNC_EVERY:
+        if self._fh is not None and self._durable and \
+                self.count - self._synced >= _SYNC_EVERY:
             _datasync(self._fh.fileno())
             self._synced = self.count
 
@@ -246,7 +252,7 @@ class BlockWriter:
                 except BaseException as exc:
                     errors.append(exc)
         try:
-            if not errors and self._fh is not None:
+            if not errors and self._fh is not None and self._durable:
                 os.fsync(self._fh.fileno())
         finally:
             if self._fh is not None:

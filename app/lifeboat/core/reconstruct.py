@@ -25,13 +25,13 @@ _COPY_BLOCK = 4 << 20
 
 def reconstruct(base_path: Path, base: Manifest, diff_path: Path, diff: Manifest,
                 dest: Path | None, *, progress: Progress = no_progress,
-                cancel: CancelToken | None = None) -> str:
+                cancel: CancelToken | None = None, durable: bool = True) -> str:
     """Write the database the differential describes to `dest` (or nowhere, to check);
     return its SHA-256. Raises CorruptSnapshot (and removes `dest`) on any mismatch."""
     cancel = cancel or CancelToken()
     if diff.base != base.id:
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
-    writer = BlockWriter(dest, True, None)
+    writer = BlockWriter(dest, True, None, durable=durable)
     try:
         with open(base_path, "rb", buffering=0) as base_raw, \
                 open(diff_path, "rb", buffering=0) as diff_raw:

@@ -32,6 +32,7 @@ def extract_verified(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     base: tuple[Path, Manifest] | None = None,
+    durable: bool = True,
 ) -> Path:
     """Decompress the artifact (a differential: rebuild it on its `base`, given as
     (folder, manifest)) into the new file `dest` and check it; return `dest`.
@@ -55,11 +56,12 @@ def extract_verified(
                                       f"{base[1].id} is missing ({base_artifact})",
                                       "restore the base from a remote, or another snapshot")
             reconstruct(base_artifact, base[1], artifact, manifest, dest, progress=progress,
-                        cancel=cancel)
+                        cancel=cancel, durable=durable)
         else:
             result = decompress_file(artifact, dest, expected_sha256=manifest.sha256,
                                      expected_size=manifest.size, progress=progress,
-                                     cancel=cancel, hash_plain=bool(manifest.db_sha256))
+                                     cancel=cancel, hash_plain=bool(manifest.db_sha256),
+                                     durable=durable)
             if result.plain_size != manifest.db_size:
                 raise CorruptSnapshot(
                     f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "

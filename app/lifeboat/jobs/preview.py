@@ -46,8 +46,9 @@ def _extracted(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
     target = temp_dir / f"preview-{record.id}-{os.getpid()}.sqlite"
     try:
         with snapshot_files(workspace, record, temp_dir, progress, cancel) as files:
+            # A scratch copy, read once and deleted: not worth an fsync.
             extract_verified(files.folder, record.manifest, target, check="none",
-                             progress=progress, cancel=cancel, base=files.base)
+                             progress=progress, cancel=cancel, base=files.base, durable=False)
         yield target
     finally:
         target.unlink(missing_ok=True)
