@@ -82,8 +82,11 @@ def test_drill_sql_that_returns_false_fails(service: Service, home: Path, cli) -
     set_source(home, "notes", drill_sql="select count(*) > 1000 from items")
     result = cli("drill", "notes")
     assert result.code == 1 and "drill_sql returned 0" in result.out
-    set_source(home, "notes", drill_sql="select count(*) > 0 from items")
+    assert cli("source", "set", "notes", "--drill-sql",
+               "select count(*) > 0 from items").code == 0
     assert cli("drill", "notes").code == 0
+    bad = cli("source", "set", "notes", "--drill", "fortnightly")
+    assert bad.code == 2 and "unknown schedule 'fortnightly'" in bad.err
 
 
 def test_row_counts_that_disagree_with_the_manifest_fail(service: Service, cli) -> None:

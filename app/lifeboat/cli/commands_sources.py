@@ -37,6 +37,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     change.add_argument("--check", choices=["quick", "full"])
     change.add_argument("--remote", help="copy snapshots to this remote")
     change.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
+    change.add_argument("--drill", help="when to run restore drills, e.g. 'weekly sun 04:00' "
+                        "(the default) or 'manual'")
+    change.add_argument("--drill-sql", help="a query that must return a true value on a "
+                        "restored copy, e.g. 'select count(*) > 0 from notes'")
     prune = change.add_mutually_exclusive_group()
     prune.add_argument("--prune", dest="prune", action="store_true", default=None,
                        help="prune after each backup (the default)")
@@ -100,7 +104,8 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
                                    keep=args.keep, check=args.check, prune=args.prune,
                                    remote=args.remote, remote_keep=args.remote_keep,
-                                   incremental=args.incremental)
+                                   incremental=args.incremental, drill=args.drill,
+                                   drill_sql=args.drill_sql)
     data = source_json(service, source)
     out.result(data, [f"updated source {source.name}",
                       f"  schedule: {data['schedule_description']}",
