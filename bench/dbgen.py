@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -32,6 +33,24 @@ create table if not exists attachments(
 create index if not exists notes_tag on notes(tag, updated_at);
 create index if not exists attachments_note on attachments(note_id);
 """
+
+
+def bench_database(work_name: str, size_mb: int, db_name: str) -> tuple[Path, Path]:
+    """A fresh work folder bench/out/<work_name> holding a copy of the cached database of
+    `size_mb` (built once); returns (folder, database)."""
+    from bench.common import OUT
+
+    OUT.mkdir(exist_ok=True)
+    work = OUT / work_name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    cached = OUT / f"bench-{size_mb}mb.db"
+    if not cached.exists():
+        print(f"building a {size_mb} MB database (once) ...", flush=True)
+        build_database(cached, size_mb << 20)
+    db = work / db_name
+    shutil.copyfile(cached, db)
+    return work, db
 
 
 def make_text(rng: random.Random, length: int) -> str:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, lifeboat_env, median, report, run_timed, warm
-from bench.dbgen import build_database, update_rows
+from bench.common import lifeboat_env, median, report, run_timed, warm
+from bench.dbgen import bench_database, update_rows
 
 
 def main() -> None:
@@ -33,16 +32,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fraction", type=float, default=0.01)
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    work = OUT / "diff"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    cached = OUT / f"bench-{args.size_mb}mb.db"
-    if not cached.exists():
-        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
-        build_database(cached, args.size_mb << 20)
-    db = work / "live.db"
-    shutil.copyfile(cached, db)
+    work, db = bench_database("diff", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
     subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, lifeboat_env, median, need_tools, report, run_timed, warm
-from bench.dbgen import build_database
+from bench.common import lifeboat_env, median, need_tools, report, run_timed, warm
+from bench.dbgen import bench_database
 
 
 def main() -> None:
@@ -32,16 +31,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     need_tools("zstd")
-    OUT.mkdir(exist_ok=True)
-    work = OUT / "restore"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    cached = OUT / f"bench-{args.size_mb}mb.db"
-    if not cached.exists():
-        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
-        build_database(cached, args.size_mb << 20)
-    db = work / "live.db"
-    shutil.copyfile(cached, db)
+    work, db = bench_database("restore", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
     subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",

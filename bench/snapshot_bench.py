@@ -13,7 +13,6 @@ Goals (issue 3): snapshot time <= 1.3x (cp then zstd -3 -T0); writer p99 < 50 ms
 from __future__ import annotations
 
 import argparse
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    OUT,
     WriterProcess,
     drop_file,
     latency_summary,
@@ -34,7 +32,7 @@ from bench.common import (
     run_timed,
     warm,
 )
-from bench.dbgen import build_database
+from bench.dbgen import bench_database
 
 
 def main() -> None:
@@ -44,16 +42,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     need_tools("zstd", "sqlite3", "cp")
-    OUT.mkdir(exist_ok=True)
-    work = OUT / "snapshot"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    cached = OUT / f"bench-{args.size_mb}mb.db"
-    if not cached.exists():
-        print(f"building a {args.size_mb} MB database (once) ...", flush=True)
-        build_database(cached, args.size_mb << 20)
-    db = work / "source.db"
-    shutil.copyfile(cached, db)
+    work, db = bench_database("snapshot", args.size_mb, "source.db")
     size = db.stat().st_size
     home = work / "home"
     env = lifeboat_env(home)
