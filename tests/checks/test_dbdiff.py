@@ -154,3 +154,17 @@ def _has_series(conn: sqlite3.Connection) -> bool:
         return True
     except sqlite3.OperationalError:
         return False
+
+
+def test_the_summary_reads_as_a_sentence() -> None:
+    from lifeboat.core.dbdiff import DatabaseDiff, SchemaDiff, TableDiff
+
+    diff = DatabaseDiff(
+        [TableDiff("notes", 1241, 74, brought_back=1204, removed=37, changed=1),
+         TableDiff("docs", 5, 3, matched_by="counts only"),
+         TableDiff("same", 10, 10, 0, 0, 0)],
+        SchemaDiff(added=["table attachments_v2"]), partial=False, seconds=0.1)
+    assert summarize(diff) == (
+        "Restoring brings back 1,204 rows, removes 37 rows added since, changes 1 row in "
+        "notes; goes from 3 to 5 rows (not compared row by row) in docs; drops table "
+        "attachments_v2 (created since).")

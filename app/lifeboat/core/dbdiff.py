@@ -224,11 +224,11 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         if table.note in ("only in the snapshot", "only now"):
             continue
         if table.brought_back:
-            bits.append(f"brings back {table.brought_back:,} rows")
+            bits.append(f"brings back {_rows(table.brought_back)}")
         if table.removed:
-            bits.append(f"removes {table.removed:,} rows added since")
+            bits.append(f"removes {_rows(table.removed)} added since")
         if table.changed:
-            bits.append(f"changes {table.changed:,} rows")
+            bits.append(f"changes {_rows(table.changed)}")
         if table.partial or table.matched_by == "counts only":
             bits.append(f"goes from {_n(table.rows_now)} to {_n(table.rows_snapshot)} rows "
                         "(not compared row by row)")
@@ -254,3 +254,7 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
 
 def _n(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" if count == 1 else f"{count:,} rows"
