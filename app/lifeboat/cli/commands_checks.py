@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from lifeboat.cli.output import Output, ProgressBar, local_time
+from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff import DatabaseDiff, summarize
 from lifeboat.errors import ConfigError
 from lifeboat.service import Service
@@ -43,13 +43,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def cmd_diff(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.budget <= 0:
         raise ConfigError("--budget must be more than 0 seconds", "e.g. --budget 30")
-    bar = out.progress()
-    try:
+    with out.progress_bar() as bar:
         diff = service.preview(args.id, against=args.against, budget=args.budget,
                                progress=bar)
-    finally:
-        if isinstance(bar, ProgressBar):
-            bar.close()
     out.result(diff.to_json(), _diff_lines(diff, args.against))
     return 0
 
@@ -88,12 +84,8 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         raise ConfigError("no sources configured", "add one: lifeboat source add PATH")
     results: list[DrillResult] = []
     for name in names:
-        bar = out.progress()
-        try:
+        with out.progress_bar() as bar:
             results.append(service.drill(name, progress=bar))
-        finally:
-            if isinstance(bar, ProgressBar):
-                bar.close()
     lines = []
     for result in results:
         lines.append(f"{result.source}: drill {'passed' if result.passed else 'FAILED'}")

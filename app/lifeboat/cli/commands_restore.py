@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
+from lifeboat.cli.output import Output, format_bytes, local_time
 from lifeboat.core.dbdiff import summarize
 from lifeboat.errors import LifeboatError
 from lifeboat.jobs.prune import PrunePlan
@@ -63,12 +63,8 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
             out.error(f"not confirmed: in-place restore replaces {target}; nothing changed",
                       "answer y on a terminal, or add --yes", 2)
             return 2
-    bar = out.progress()
-    try:
+    with out.progress_bar() as bar:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
-    finally:
-        if isinstance(bar, ProgressBar):
-            bar.close()
     lines = [f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
              f"in {result.seconds:.1f} s"]
     if result.safety_snapshot:
@@ -84,12 +80,8 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 def cmd_export(args: argparse.Namespace, service: Service, out: Output) -> int:
     record = service.snapshot(args.id)
-    bar = out.progress()
-    try:
+    with out.progress_bar() as bar:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
-    finally:
-        if isinstance(bar, ProgressBar):
-            bar.close()
     m = record.manifest
     what = f"differential of {m.base}, rebuilt" if m.kind == "diff" else "full"
     out.result(result.to_json(), f"wrote snapshot {m.id} ({what}) to {result.target} "

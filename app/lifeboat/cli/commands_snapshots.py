@@ -133,12 +133,8 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
 def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.source:
         service.source(args.source) if not service.snapshots(args.source) else None
-    bar = out.progress()
-    try:
+    with out.progress_bar() as bar:
         results = service.verify(args.id, source=args.source, check=args.check, progress=bar)
-    finally:
-        if isinstance(bar, ProgressBar):
-            bar.close()
     bad = [r for r in results if not r.ok]
     if out.json_mode:
         out.json([r.to_json() for r in results])

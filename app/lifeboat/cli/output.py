@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -59,6 +60,16 @@ class Output:
         if self.json_mode or not self.err.isatty():
             return no_progress
         return ProgressBar(self.err)
+
+    @contextlib.contextmanager
+    def progress_bar(self) -> Iterator[Progress]:
+        """`progress()` for a `with` block: the bar is closed however the block ends."""
+        bar = self.progress()
+        try:
+            yield bar
+        finally:
+            if isinstance(bar, ProgressBar):
+                bar.close()
 
     def confirm(self, question: str) -> bool:
         if not sys.stdin.isatty():
