@@ -13,14 +13,8 @@ from datetime import datetime, timedelta, tzinfo
 from lifeboat.core.catalog import JobRecord
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
 from lifeboat.core.retention import parse_keep
-from lifeboat.core.schedule import (
-    format_duration,
-    next_runs,
-    parse_duration,
-    parse_schedule,
-    resolve_timezone,
-    stale_after,
-)
+from lifeboat.core.schedule import format_duration, parse_duration, parse_schedule
+from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.instance import SchedulerLock, pid_alive
 from lifeboat.workspace import Workspace

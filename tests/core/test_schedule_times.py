@@ -7,12 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lifeboat.core.schedule import (
+from lifeboat.core.schedule import parse_duration, parse_schedule
+from lifeboat.core.schedule_times import (
     covered,
     needs_catch_up,
     next_runs,
-    parse_duration,
-    parse_schedule,
     previous_run,
     stale_after,
 )

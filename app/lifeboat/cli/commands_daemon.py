@@ -11,7 +11,8 @@ from typing import Any
 
 from lifeboat.cli.output import Output, format_bytes, human_age, local_time
 from lifeboat.core.manifest import utc_now
-from lifeboat.core.schedule import ScheduleError, next_runs, parse_schedule, resolve_timezone
+from lifeboat.core.schedule import ScheduleError, parse_schedule
+from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.errors import LifeboatError
 from lifeboat.logsetup import configure_logging
 from lifeboat.service import Service

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.schedule import DAY_NAMES, ScheduleError, next_runs, parse_schedule
+from lifeboat.core.schedule import DAY_NAMES, ScheduleError, parse_schedule
+from lifeboat.core.schedule_times import next_runs
 
 KINDS = (("interval", "Every few minutes or hours"), ("daily", "Every day"),
          ("weekly", "Every week"), ("monthly", "Every month"),

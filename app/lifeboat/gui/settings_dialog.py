@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.config import DEFAULT_SCHEDULE
 from lifeboat.core.retention import DEFAULT_KEEP
-from lifeboat.core.schedule import resolve_timezone
+from lifeboat.core.schedule_times import resolve_timezone
 from lifeboat.errors import LifeboatError
 from lifeboat.gui.autostart import LoginItem
 from lifeboat.gui.icons import app_icon

@@ -19,13 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.schedule import (
-    ScheduleError,
-    format_duration,
-    parse_duration,
-    parse_schedule,
-    stale_after,
-)
+from lifeboat.core.schedule import ScheduleError, format_duration, parse_duration, parse_schedule
+from lifeboat.core.schedule_times import stale_after
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
 from lifeboat.source_changes import SourceDraft
 

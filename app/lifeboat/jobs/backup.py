@@ -22,7 +22,8 @@ from lifeboat.core.manifest import (
 )
 from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
 from lifeboat.core.progress import CancelToken, Progress
-from lifeboat.core.schedule import covered, parse_duration, parse_schedule
+from lifeboat.core.schedule import parse_duration, parse_schedule
+from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.errors import Cancelled, CorruptSnapshot, LifeboatError, OperationFailed

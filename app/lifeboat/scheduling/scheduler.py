@@ -19,13 +19,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from lifeboat.core.config import Config
 from lifeboat.core.retention import parse_keep
-from lifeboat.core.schedule import (
-    needs_catch_up,
-    parse_duration,
-    parse_schedule,
-    resolve_timezone,
-    to_trigger,
-)
+from lifeboat.core.schedule import parse_duration, parse_schedule
+from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_trigger
 from lifeboat.errors import AlreadyRunning, Cancelled, ConfigError, LifeboatError, NotFound
 from lifeboat.events import (
     Event,
