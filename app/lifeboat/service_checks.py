@@ -44,8 +44,8 @@ class CheckMethods:
     workspace: Workspace
     on_event: EventSink
 
-    def snapshot(self, ref: str) -> SnapshotRecord:  # provided by Service
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        def snapshot(self, ref: str) -> SnapshotRecord: ...  # Service's
 
     def preview(self, ref: str, *, against: str | None = None, budget: float = 30.0,
                 progress: Progress = no_progress, cancel: CancelToken | None = None
