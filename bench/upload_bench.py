@@ -5,8 +5,9 @@ Starts a local S3 server process (moto's), makes incompressible artifacts of eac
 (boto3's defaults) and with Lifeboat's upload path (hash check, multipart transfer,
 HEAD confirmation, manifest), alternating, and reports the throughputs and their ratio.
 
-It also uploads each with encryption on (age, to a fresh key) and times the encryption
-step alone.
+Each kind of upload also runs once in a process of its own, for its peak anonymous RSS.
+It also uploads each with encryption on (age, to a fresh key; encrypted while it goes
+up) and times the encryption step alone (the same stream, read and dropped).
 
 Usage: python bench/upload_bench.py [--sizes-mb 256 1024] [--rounds 2]
 Goals: Lifeboat >= 0.8x the plain upload's throughput (issue 6); encrypted upload >=
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -26,12 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers.s3server import start_s3_server
+from tests.helpers.s3server import S3Server, start_s3_server
 
-from bench.common import OUT, median, report
+from bench.common import OUT, median, report, run_timed
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import RemoteConfig
-from lifeboat.core.encryption import encrypt_file, generate_identity
+from lifeboat.core.encrypt_stream import EncryptingReader
+from lifeboat.core.encryption import generate_identity
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem
 from lifeboat.core.progress import CancelToken, no_progress
 from lifeboat.core.secrets import S3Credentials
@@ -52,13 +55,43 @@ def make_record(folder: Path, size: int) -> SnapshotRecord:
             digest.update(block)
             fh.write(block)
             left -= len(block)
+    return record_of(path, digest.hexdigest(), created, snap_id)
+
+
+def record_of(path: Path, sha256: str, created: datetime, snap_id: str) -> SnapshotRecord:
+    size = path.stat().st_size
     manifest = Manifest(
         id=snap_id, source="bench", created_at=created, artifact=path.name, size=size,
-        sha256=digest.hexdigest(), db_size=size, page_size=4096, page_count=size // 4096,
+        sha256=sha256, db_size=size, page_size=4096, page_count=size // 4096,
         check_mode="quick", check_result="ok", sqlite_version="-", reason="manual",
         protected=False, source_path="-", journal_mode="wal", compression="zstd-3",
         lifeboat_version="-", duration_s=0.0)
-    return SnapshotRecord(manifest, folder, "ok", None, None)
+    return SnapshotRecord(manifest, path.parent, "ok", None, None)
+
+
+def child_upload(spec: dict[str, str]) -> None:
+    """One upload in a process of its own (--child), so its peak RSS can be read."""
+    record = record_of(Path(spec["path"]), spec["sha256"], datetime.now(UTC),
+                       new_snapshot_id())
+    remote = RemoteConfig(name="bench", provider="minio", bucket="bench-bucket",
+                          endpoint=spec["endpoint"], prefix="rss",
+                          encrypt=spec["kind"] == "encrypted")
+    store = S3Store(remote, S3Credentials(spec["key"], spec["secret"]))
+    copy = upload_snapshot(store, remote, record, no_progress, CancelToken(),
+                           recipients=[spec["recipient"]])
+    store.delete(copy.manifest_key)
+    store.delete(copy.key)
+
+
+def upload_rss_mb(server: S3Server, record: SnapshotRecord, recipient: str, kind: str
+                  ) -> float:
+    spec = {"path": str(record.path), "sha256": record.manifest.sha256, "kind": kind,
+            "endpoint": server.endpoint, "key": server.access_key_id,
+            "secret": server.secret_access_key, "recipient": recipient}
+    # RssAnon sampled (ru_maxrss of a child starts from the parent's size at fork).
+    memory: dict[str, int] = {}
+    run_timed([sys.executable, __file__, "--child", json.dumps(spec)], memory=memory)
+    return round(memory["anon_kb"] / 1024, 1)
 
 
 def main() -> None:
@@ -66,7 +99,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child_upload(json.loads(args.child))
+        return
     work = OUT / "upload"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -95,8 +132,7 @@ def main() -> None:
                 client.delete_object(Bucket="bench-bucket", Key=key)
                 for target, remote_config, extra in ((ours, remote, {}),
                                                      (sealed, sealed_remote, {
-                                                         "recipients": [recipient],
-                                                         "temp_dir": work / "tmp"})):
+                                                         "recipients": [recipient]})):
                     store = S3Store(remote_config, creds)
                     started = time.perf_counter()
                     copy = upload_snapshot(store, remote_config, record, no_progress,
@@ -105,11 +141,11 @@ def main() -> None:
                     store.delete(copy.manifest_key)
                     store.delete(copy.key)
                     store.close()
-                scratch = work / "alone.age"
                 started = time.perf_counter()
-                encrypt_file(record.path, scratch, [recipient])
+                with EncryptingReader(record.path, [recipient]) as stream:
+                    while stream.read(16 << 20):
+                        pass
                 encrypt_only.append(time.perf_counter() - started)
-                scratch.unlink()
                 print(f"{size_mb} MiB round {round_no + 1}: plain {plain[-1]:.2f} s, "
                       f"lifeboat {ours[-1]:.2f} s, encrypted {sealed[-1]:.2f} s, "
                       f"encryption alone {encrypt_only[-1]:.2f} s", flush=True)
@@ -124,6 +160,8 @@ def main() -> None:
                 "encrypted_MBps": round(mb / median(sealed), 1),
                 "encrypted_over_unencrypted": round(median(ours) / median(sealed), 3),
                 "encryption_alone_MBps": round(mb / median(encrypt_only), 1),
+                "peak_anon_rss_MB": {kind: upload_rss_mb(server, record, recipient, kind)
+                                for kind in ("unencrypted", "encrypted")},
             }
             record.path.unlink()
         report("upload_bench", {"server": "moto_server on 127.0.0.1", "results": results,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.config import RemoteConfig
-from lifeboat.core.encryption import AGE_SUFFIX, decrypt_file, encrypt_file, stored_identities
+from lifeboat.core.encrypt_stream import EncryptingReader
+from lifeboat.core.encryption import AGE_SUFFIX, decrypt_file, stored_identities
 from lifeboat.core.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, iso_utc, utc_now
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
@@ -24,11 +25,12 @@ from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
 from lifeboat.core.secrets import S3Credentials, SecretStore, load_s3_credentials
 from lifeboat.errors import CorruptSnapshot, LifeboatError, RemoteError
 from lifeboat.jobs.prune import snapshot_info
-from lifeboat.storage.base import RemoteStore
+from lifeboat.storage.base import ObjectInfo, RemoteStore
 from lifeboat.workspace import Workspace
 
 log = logging.getLogger(__name__)
 SHA_KEY = "lifeboat-sha256"
+PLAIN_SHA_KEY = "lifeboat-plain-sha256"  # on an encrypted object: the artifact's
 
 
 def open_store(remote: RemoteConfig, secrets: SecretStore | None = None, *,
@@ -53,16 +55,14 @@ def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
 
 def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
                     progress: Progress, cancel: CancelToken, *,
-                    recipients: list[str] | None = None, temp_dir: Path | None = None
-                    ) -> RemoteCopy:
+                    recipients: list[str] | None = None) -> RemoteCopy:
     """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
     its manifest, each confirmed by a HEAD before it counts."""
     if remote.encrypt:
-        if temp_dir is None or not recipients:
+        if not recipients:
             raise LifeboatError(f"remote {remote.name} encrypts, but there is no key",
                                 "create one: lifeboat key init")
-        return _upload_encrypted(store, remote, record, progress, cancel, recipients,
-                                 temp_dir)
+        return _upload_encrypted(store, remote, record, progress, cancel, recipients)
     manifest = record.manifest
     key = artifact_key(remote, manifest)
     meta = {SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
@@ -80,25 +80,28 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
 
 
 def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                      progress: Progress, cancel: CancelToken, recipients: list[str],
-                      temp_dir: Path) -> RemoteCopy:
-    """Encrypt to a temporary file (ciphertext only: the plaintext never goes anywhere
-    new), upload it, confirm it, then the remote manifest without database details."""
+                      progress: Progress, cancel: CancelToken, recipients: list[str]
+                      ) -> RemoteCopy:
+    """Encrypt while uploading (the ciphertext is never written locally and the plaintext
+    never goes anywhere new), confirm, then the remote manifest without database details.
+
+    The ciphertext's SHA-256 is known only at the end, so the object's metadata carries
+    the plaintext artifact's (known in advance); the ciphertext's goes into the manifest.
+    """
     manifest = record.manifest
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    scratch = temp_dir / f"{manifest.artifact}{AGE_SUFFIX}.{os.getpid()}"
-    try:
-        sealed = encrypt_file(record.path, scratch, recipients)
-        if sealed.plain_sha256 != manifest.sha256:
-            raise _damaged(manifest)
-        cancel.check()
-        key = artifact_key(remote, manifest) + AGE_SUFFIX
-        store.put_file(key, scratch, metadata={SHA_KEY: sealed.sha256,
-                                               "lifeboat-snapshot": manifest.id},
-                       progress=progress, cancel=cancel)
-        _confirm(store, key, sealed.size, sealed.sha256)
-    finally:
-        scratch.unlink(missing_ok=True)
+    key = artifact_key(remote, manifest) + AGE_SUFFIX
+    meta = {PLAIN_SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
+    with EncryptingReader(record.path, recipients) as stream:
+        store.put_stream(key, stream, size_hint=manifest.size, metadata=meta,
+                         progress=progress, cancel=cancel)
+        sealed = stream.result()
+    if sealed.plain_sha256 != manifest.sha256:
+        store.delete(key)
+        raise _damaged(manifest)
+    info = store.head(key)
+    if info is None or info.size != sealed.size or info.metadata.get(PLAIN_SHA_KEY) != \
+            manifest.sha256:
+        _not_arrived(store, key, info, sealed.size)
     public = remote_manifest(manifest, sealed.size, sealed.sha256, recipients)
     mkey = _put_manifest(store, remote, public)
     return RemoteCopy(remote.name, key, mkey, sealed.size, sealed.sha256, True,
@@ -132,9 +135,13 @@ def _damaged(manifest: Manifest) -> CorruptSnapshot:
 def _confirm(store: RemoteStore, key: str, size: int, sha256: str) -> None:
     info = store.head(key)
     if info is None or info.size != size or info.metadata.get(SHA_KEY) != sha256:
-        got = "nothing" if info is None else f"{info.size} bytes"
-        raise RemoteError(f"{key} did not arrive whole on remote {store.name} (found {got}, "
-                          f"sent {size} bytes)", "the upload is retried later")
+        _not_arrived(store, key, info, size)
+
+
+def _not_arrived(store: RemoteStore, key: str, info: ObjectInfo | None, size: int) -> None:
+    got = "nothing" if info is None else f"{info.size} bytes"
+    raise RemoteError(f"{key} did not arrive whole on remote {store.name} (found {got}, "
+                      f"sent {size} bytes)", "the upload is retried later")
 
 
 def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,

@@ -63,7 +63,7 @@ class UploadJob:
             for record in pending:
                 cancel.check()
                 copy = upload_snapshot(store, remote, record, progress, cancel,  # type: ignore[arg-type]
-                                       recipients=recipients, temp_dir=temp_dir)
+                                       recipients=recipients)
                 catalog.add_remote_copy(record.id, copy)
                 uploaded.append(record.id)
                 sent += copy.size
@@ -109,7 +109,7 @@ class UploadJob:
                                  cancel) as folder:
                 local = replace(record, folder=folder)
                 new = upload_snapshot(store, remote, local, progress, cancel,
-                                      recipients=recipients, temp_dir=temp_dir)
+                                      recipients=recipients)
             store.delete(old.key)
             self.workspace.catalog.add_remote_copy(record.id, new)
             done.append(record.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from lifeboat.core.progress import CancelToken, Progress
 
@@ -25,6 +25,13 @@ class RemoteStore(Protocol):
 
     def put_file(self, key: str, path: Path, *, metadata: dict[str, str],
                  progress: Progress, cancel: CancelToken) -> None: ...
+
+    def put_stream(self, key: str, stream: BinaryIO, *, size_hint: int,
+                   metadata: dict[str, str], progress: Progress,
+                   cancel: CancelToken) -> None:
+        """Upload what `stream` yields until its end (length unknown in advance;
+        `size_hint` is for progress only), holding only a few parts in memory."""
+        ...
 
     def put_bytes(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None: ...
 

@@ -10,10 +10,12 @@ bandwidth limit. boto3 is imported here only, so nothing pays for it until remot
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from lifeboat.core.config import RemoteConfig
@@ -79,6 +81,11 @@ class S3Store:
         total = path.stat().st_size
         self._transfer("upload", key, path, total, metadata, progress, cancel)
 
+    def put_stream(self, key: str, stream: BinaryIO, *, size_hint: int,
+                   metadata: dict[str, str], progress: Progress,
+                   cancel: CancelToken) -> None:
+        self._transfer("upload", key, stream, size_hint, metadata, progress, cancel)
+
     def put_bytes(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
@@ -135,7 +142,7 @@ class S3Store:
 
     # -- transfers -------------------------------------------------------------------
 
-    def _transfer(self, direction: str, key: str, path: Path, total: int,
+    def _transfer(self, direction: str, key: str, path: Path | BinaryIO, total: int,
                   metadata: dict[str, str], progress: Progress, cancel: CancelToken) -> None:
         from boto3.s3.transfer import create_transfer_manager
         from s3transfer.subscribers import BaseSubscriber
@@ -149,15 +156,28 @@ class S3Store:
                 done[0] += bytes_transferred
                 progress(phase, min(done[0], total), total)
 
-        manager = create_transfer_manager(self.client, self.transfer)
+        class Size(BaseSubscriber):  # type: ignore[misc]
+            # A stream's length is not known in advance; the hint spares s3transfer from
+            # reading a whole multipart threshold into memory to decide on parts.
+            def on_queued(self, future: Any, **kwargs: object) -> None:
+                future.meta.provide_transfer_size(total)
+
+        config, subscribers = self.transfer, [Report()]
+        if not isinstance(path, Path):
+            subscribers.append(Size())
+            # A stream's parts are held in memory until sent: a few more than are in flight.
+            config = copy.copy(config)
+            config.max_in_memory_upload_chunks = config.max_request_concurrency + 1
+        manager = create_transfer_manager(self.client, config)
         try:
             if direction == "upload":
-                future = manager.upload(str(path), self.bucket, key,
+                source = str(path) if isinstance(path, Path) else path
+                future = manager.upload(source, self.bucket, key,
                                         extra_args={"Metadata": metadata},
-                                        subscribers=[Report()])
+                                        subscribers=subscribers)
             else:
                 future = manager.download(self.bucket, key, str(path),
-                                          subscribers=[Report()])
+                                          subscribers=subscribers)
             while not future.done():
                 if cancel.cancelled:
                     future.cancel()
