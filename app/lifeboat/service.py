@@ -71,8 +71,8 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
     def add_source(self, path: Path | str, *, name: str | None = None,
                    dest: Path | str | None = None, schedule: str | None = None,
                    keep: str | None = None, check: str | None = None,
-                   remote: str | None = None, remote_keep: str | None = None
-                   ) -> SourceConfig:
+                   remote: str | None = None, remote_keep: str | None = None,
+                   encrypt_local: bool | None = None) -> SourceConfig:
         db_path = Path(path).expanduser().absolute()
         probe_database(db_path)
         open_source(db_path, timeout=5).close()
@@ -81,7 +81,8 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         try:
             source_name(chosen)
             for key, value in (("schedule", schedule), ("keep", keep), ("check", check),
-                               ("remote", remote), ("remote_keep", remote_keep)):
+                               ("remote", remote), ("remote_keep", remote_keep),
+                               ("encrypt_local", encrypt_local)):
                 if value is not None:
                     values[key] = validate_value("source", key, value)
             if dest is not None:
@@ -97,6 +98,9 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                     f"({config.sources[chosen].path})", "choose another name with --name")
             if remote is not None:
                 config.remote(remote)
+            if encrypt_local and not config.general.recipients:
+                raise ConfigError("there is no encryption key yet",
+                                  "create one first: lifeboat key init")
             for other in config.sources.values():
                 if other.path == db_path:
                     raise ConfigError(f"{db_path} is already backed up as source "
@@ -138,6 +142,9 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         with self.workspace.edit_config() as box:
             if clean.get("remote"):
                 box[0].remote(str(clean["remote"]))
+            if clean.get("encrypt_local") and not box[0].general.recipients:
+                raise ConfigError("there is no encryption key yet",
+                                  "create one first: lifeboat key init")
             source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
             ensure_dir(self.workspace.snapshot_folder(box[0], source), "snapshot folder")
             box[0] = box[0].with_source(source)

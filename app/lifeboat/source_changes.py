@@ -31,20 +31,23 @@ class SourceDraft:
     check: str = "quick"
     stale_after: str | None = None
     remote: str | None = None  # the remote its snapshots are uploaded to
+    encrypt_local: bool = False
+    saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     is_new: bool = False
 
     @classmethod
     def of(cls, source: SourceConfig) -> SourceDraft:
         return cls(name=source.name, path=source.path, schedule=source.schedule,
                    keep=source.keep, check=source.check, stale_after=source.stale_after,
-                   remote=source.remote)
+                   remote=source.remote, encrypt_local=source.encrypt_local,
+                   saved_encrypt_local=source.encrypt_local)
 
 
 @dataclass(frozen=True)
 class FieldProblem:
     index: int  # of the draft in the list given
     source: str
-    field: str  # name | schedule | keep | check | stale_after | path | remote
+    field: str  # name | schedule | keep | check | stale_after | path | remote | encrypt_local
     message: str
 
 
@@ -108,6 +111,9 @@ def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
                 bad("stale_after", str(exc))
         if draft.remote is not None and draft.remote not in known_remotes:
             bad("remote", f"there is no remote named {draft.remote!r}")
+        if draft.encrypt_local and not config.general.recipients:
+            bad("encrypt_local", "there is no encryption key yet: untick and tick this "
+                "again to create one, or run `lifeboat key init`")
     return problems
 
 
@@ -130,10 +136,12 @@ def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list
                      if draft.stale_after is not None else None)
             if draft.is_new:
                 source = SourceConfig(name=draft.name, path=draft.path, stale_after=stale,
-                                      remote=draft.remote, **values)
+                                      remote=draft.remote, encrypt_local=draft.encrypt_local,
+                                      **values)
             else:
                 source = replace(config.sources[draft.name], stale_after=stale,
-                                 remote=draft.remote, **values)
+                                 remote=draft.remote, encrypt_local=draft.encrypt_local,
+                                 **values)
             if source != config.sources.get(source.name):
                 ensure_dir(workspace.snapshot_folder(config, source), "snapshot folder")
                 config = config.with_source(source)

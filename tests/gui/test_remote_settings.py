@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from lifeboat.core.encryption import read_identity_file, recipient_of
 from lifeboat.core.secrets import load_s3_credentials
 from lifeboat.gui.preferences import TrayPreferences
-from lifeboat.gui.settings_dialog import REMOTE_TAB, SettingsDialog
+from lifeboat.gui.settings_dialog import DATABASES_TAB, REMOTE_TAB, SettingsDialog
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, close_message_boxes, gone, wait_for_box
@@ -224,3 +224,35 @@ def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service,
     assert not form.encrypt.isChecked()
     save(qtbot, dialog)
     assert not service.remotes()[0].encrypt
+
+
+def test_keeping_local_snapshots_encrypted_needs_the_key_saved_and_asks_to_stop(
+        qtbot, open_dialog, service: Service, tmp_path: Path):
+    dialog = open_dialog()
+    dialog.tabs.setCurrentIndex(DATABASES_TAB)
+    form = dialog.form
+    assert form.draft is not None and form.draft.name == "notes"
+    form.encrypt_local.click()
+    qtbot.waitUntil(lambda: form.recovery is not None and form.recovery.isVisible(),
+                    timeout=10_000)
+    assert not form.encrypt_local.isChecked(), "not on until the key is saved"
+    recovery = form.recovery
+    key_file = tmp_path / "recovery.txt"
+    recovery.save_to(key_file)
+    qtbot.waitUntil(lambda: recovery.saved_to == key_file, timeout=10_000)
+    recovery.kept_safe.setChecked(True)
+    recovery.turn_on.click()
+    assert form.encrypt_local.isChecked()
+    save(qtbot, dialog)
+    assert service.source("notes").encrypt_local and not service.source("crm").encrypt_local
+    assert service.backup("notes").path.name.endswith(".age")
+
+    dialog = open_dialog()
+    dialog.tabs.setCurrentIndex(DATABASES_TAB)
+    dialog.form.encrypt_local.click()
+    box = wait_for_box(qtbot, "Keep new snapshots of notes unencrypted on this computer?")
+    assert dialog.form.encrypt_local.isChecked(), "still on while the question is open"
+    click_box_button(box, "Stop encrypting")
+    assert not dialog.form.encrypt_local.isChecked()
+    save(qtbot, dialog)
+    assert not service.source("notes").encrypt_local

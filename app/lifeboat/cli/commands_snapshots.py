@@ -145,7 +145,8 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
                 out.line(f"remote   {m.id}  {m.source}  only remote copies "
                          f"({', '.join(r.record.locations)}): not checked here")
             elif r.ok:
-                out.line(f"ok       {m.id}  {m.source}  {local_time(m.created_at)}")
+                note = f"  ({r.problem})" if r.problem else ""
+                out.line(f"ok       {m.id}  {m.source}  {local_time(m.created_at)}{note}")
             else:
                 out.line(f"{r.status.upper():<8} {m.id}  {m.source}  {r.problem}")
         if not results:

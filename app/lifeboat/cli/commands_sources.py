@@ -27,6 +27,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                      help="integrity check of each snapshot (default quick)")
     add.add_argument("--remote", help="also copy snapshots to this remote")
     add.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
+    add.add_argument("--encrypt-local", action="store_true", default=None,
+                     help="keep its snapshots on this machine encrypted too (needs a key: "
+                     "lifeboat key init)")
     add.set_defaults(handler=cmd_add)
 
     change = actions.add_parser("set", parents=[common], help="change a source's settings")
@@ -52,6 +55,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                              "(the default)")
     incremental.add_argument("--no-incremental", dest="incremental", action="store_false",
                              help="store every snapshot whole")
+    local = change.add_mutually_exclusive_group()
+    local.add_argument("--encrypt-local", dest="encrypt_local", action="store_true",
+                       default=None, help="keep new snapshots on this machine encrypted with "
+                       "age (needs a key: lifeboat key init)")
+    local.add_argument("--no-encrypt-local", dest="encrypt_local", action="store_false",
+                       help="keep new snapshots here unencrypted (asks to confirm)")
+    change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
     lst = actions.add_parser("list", parents=[common], help="list sources")
@@ -85,13 +95,15 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "remote": source.remote,
         "remote_keep": source.remote_keep,
         "incremental": source.incremental,
+        "encrypt_local": source.encrypt_local,
     }
 
 
 def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
     source = service.add_source(args.path, name=args.name, dest=args.dest,
                                 schedule=args.schedule, keep=args.keep, check=args.check,
-                                remote=args.remote, remote_keep=args.remote_keep)
+                                remote=args.remote, remote_keep=args.remote_keep,
+                                encrypt_local=args.encrypt_local)
     data = source_json(service, source)
     out.result(data, [f"added source {source.name}: {source.path}",
                       f"  schedule: {data['schedule_description']}",
@@ -101,16 +113,25 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 
 def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.encrypt_local is False and service.source(args.name).encrypt_local \
+            and not args.yes:
+        question = (f"Keep new snapshots of {args.name} unencrypted on this machine? "
+                    "Whoever can read its disk can then read them.")
+        if not out.confirm(question):
+            out.error("not confirmed; its snapshots are still kept encrypted",
+                      "add --yes to switch local encryption off", 2)
+            return 2
     source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
                                    keep=args.keep, check=args.check, prune=args.prune,
                                    remote=args.remote, remote_keep=args.remote_keep,
                                    incremental=args.incremental, drill=args.drill,
-                                   drill_sql=args.drill_sql)
+                                   drill_sql=args.drill_sql, encrypt_local=args.encrypt_local)
     data = source_json(service, source)
     out.result(data, [f"updated source {source.name}",
                       f"  schedule: {data['schedule_description']}",
                       f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
-                      f"  snapshots go to {data['dest']}"])
+                      f"  snapshots go to {data['dest']}"
+                      + (" (kept encrypted)" if source.encrypt_local else "")])
     return 0
 
 

@@ -60,7 +60,8 @@ class SnapshotRecord:
 
     @property
     def path(self) -> Path:
-        return self.folder / self.manifest.artifact
+        """The artifact's file here (its .age file if it is kept encrypted)."""
+        return self.folder / self.manifest.stored_name
 
     @property
     def manifest_path(self) -> Path:

@@ -71,6 +71,8 @@ class SourceConfig:
     rebase_after: str = "7d"
     drill: str = "weekly sun 04:00"
     drill_sql: str | None = None
+    #: keep the snapshots on this machine encrypted (age, to general.recipients)
+    encrypt_local: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class GeneralConfig:
     recipients: list[str] = field(default_factory=list)
 
 
+NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
+
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "path": path_value, "dest": path_value, "schedule": schedule_value, "keep": keep_value,
     "check": choice(*CHECK_MODES), "prune": bool_value, "stale_after": duration_value,
@@ -126,7 +130,7 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "hook_timeout": number_range(1, 86400), "remote": lambda v: source_name(v),
     "remote_keep": keep_value, "incremental": bool_value,
     "rebase_ratio": number_range(0.01, 1.0), "rebase_after": duration_value,
-    "drill": schedule_value, "drill_sql": text_value,
+    "drill": schedule_value, "drill_sql": text_value, "encrypt_local": bool_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value, "bucket": bucket_value, "region": text_value, "endpoint": url_value,
@@ -246,6 +250,8 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
             raise fail((*keys, problem[0]), problem[1])
         remotes[name] = remote
     for src in sources.values():
+        if src.encrypt_local and not general.recipients:
+            raise fail(("sources", src.name, "encrypt_local"), NO_KEY_YET)
         if src.remote is not None and src.remote not in remotes:
             raise fail(("sources", src.name, "remote"),
                        f"there is no remote named {src.remote!r} in [remotes]")
@@ -265,7 +271,7 @@ def remote_problem(remote: RemoteConfig, recipients: list[str] | None = None
     if prov.name == "r2" and not (remote.endpoint or remote.account):
         return ("account", "Cloudflare R2 needs your account id (or an endpoint URL)")
     if remote.encrypt and not recipients:
-        return ("encrypt", "there is no encryption key yet: run `lifeboat key init` first")
+        return ("encrypt", NO_KEY_YET)
     if remote.insecure and not remote.endpoint:
         return ("insecure", "insecure = true is only allowed with your own endpoint URL")
     if parse_size(remote.part_size) < 5 * 1024 * 1024:

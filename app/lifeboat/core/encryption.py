@@ -19,7 +19,6 @@ from lifeboat.core.secrets import SecretStore
 from lifeboat.errors import CorruptSnapshot, LifeboatError, OperationFailed
 
 IDENTITIES_ENTRY = "age-identities"
-AGE_SUFFIX = ".age"
 _AGE_HEADER = b"age-encryption.org/v1"
 
 

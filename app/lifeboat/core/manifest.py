@@ -21,6 +21,8 @@ DIFF_SUFFIX = ".diff.zst"
 PAGES_SUFFIX = ".pages"
 MANIFEST_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
+AGE_SUFFIX = ".age"  # an artifact encrypted with age: <artifact>.age
+LOCAL_ENCRYPTION = "local_encryption"  # manifest key: the file kept here is encrypted
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{8}$")
@@ -71,6 +73,24 @@ class Manifest:
     @property
     def manifest_name(self) -> str:
         return self.stem + MANIFEST_SUFFIX
+
+    @property
+    def local_encryption(self) -> dict[str, object] | None:
+        """How the artifact kept on this machine is encrypted (None: it is not).
+        `size`/`sha256` here describe that ciphertext; the manifest's own describe the
+        zstd artifact inside it."""
+        value = self.extra.get(LOCAL_ENCRYPTION)
+        return value if isinstance(value, dict) else None
+
+    @property
+    def stored_name(self) -> str:
+        """The file name of the artifact as kept on this machine."""
+        return self.artifact + AGE_SUFFIX if self.local_encryption else self.artifact
+
+    @property
+    def stored_size(self) -> int:
+        sealed = self.local_encryption
+        return int(sealed["size"]) if sealed else self.size  # type: ignore[call-overload]
 
     def with_protection(self, protected: bool, reason: str | None = None) -> Manifest:
         return replace(self, protected=protected, reason=reason or self.reason)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.manifest import (
+    AGE_SUFFIX,
     DIFF_SUFFIX,
     FULL_SUFFIX,
     MANIFEST_SUFFIX,
@@ -49,16 +50,18 @@ def scan_folder(folder: Path) -> FolderScan:
             scan.unreadable.append((path, "its content names another snapshot"))
             continue
         manifests.add(stem)
-        artifact = folder / manifest.artifact
+        artifact = folder / manifest.stored_name
         if manifest.kind == "raw":
             status = "ok" if artifact.is_dir() else "missing"
         else:
             try:
-                status = "ok" if artifact.stat().st_size == manifest.size else "corrupt"
+                status = "ok" if artifact.stat().st_size == manifest.stored_size \
+                    else "corrupt"
             except OSError:
                 status = "missing"
         scan.found.append((manifest, status))
-    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX):
+    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX, FULL_SUFFIX + AGE_SUFFIX,
+                   DIFF_SUFFIX + AGE_SUFFIX):
         for path in sorted(folder.glob(f"*{suffix}")):
             stem = path.name.removesuffix(suffix)
             if STEM_RE.match(stem) and stem not in manifests:

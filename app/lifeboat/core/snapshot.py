@@ -6,8 +6,10 @@ is packed: as a full snapshot (zstd, SHA-256 in the same pass, and the page-hash
 later differential compares against), or, given a base, as a differential holding only
 the pages that changed (falling back to a new full base when too much changed). Each
 file is written under a temporary name, fsynced and renamed into place; the manifest
-comes last (the commit point). A crash at any moment leaves either a whole snapshot with
-its manifest or files that no reader takes for one.
+comes last (the commit point). A source may keep its artifacts encrypted with age: the
+artifact is then sealed into <artifact>.age before the manifest is written. A crash at
+any moment leaves either a whole snapshot with its manifest or files that no reader
+takes for one.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from lifeboat.core.compress import CompressResult, compress_blocks, compress_fil
 from lifeboat.core.dbcheck import CheckResult, check_database
 from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.dbinspect import Inventory, take_inventory
-from lifeboat.core.fsutil import ensure_dir, publish, require_space
+from lifeboat.core.encryption import encrypt_file
+from lifeboat.core.fsutil import ensure_dir, fsync_dir, publish, require_space
 from lifeboat.core.manifest import (
+    AGE_SUFFIX,
     DIFF_SUFFIX,
     FULL_SUFFIX,
+    LOCAL_ENCRYPTION,
     PAGES_SUFFIX,
     PARTIAL_SUFFIX,
     Manifest,
@@ -79,6 +84,8 @@ class SnapshotRequest:
     base: BaseRef | None = None
     #: a differential may store at most this share of its base's size
     rebase_ratio: float = 0.5
+    #: age recipients: keep the artifact on this machine encrypted to all of them
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,11 +139,13 @@ def take_snapshot(
         extra: dict[str, object] = {"copy_strategy": copied.strategy}
         if packed.note:
             extra["rebased"] = packed.note
+        if request.recipients:
+            extra[LOCAL_ENCRYPTION] = _seal(packed, request.recipients, written)
         manifest = Manifest(
             id=snap_id,
             source=request.source,
             created_at=created_at,
-            artifact=packed.artifact.name,
+            artifact=packed.artifact.name,  # the zstd name, also when kept sealed
             size=packed.result.size,
             sha256=packed.result.sha256,
             db_size=copied.db_size,
@@ -169,6 +178,25 @@ def take_snapshot(
         for leftover in (copy_path, *written):
             with contextlib.suppress(OSError):
                 os.unlink(leftover)
+
+
+def _seal(packed: _Packed, recipients: tuple[str, ...], written: list[Path]
+          ) -> dict[str, object]:
+    """Encrypt the published artifact into <artifact>.age beside it and delete the plain
+    one; what is returned goes into the manifest (the manifest is still the commit
+    point: until it is written, both files are leftovers)."""
+    final = packed.artifact.with_name(packed.artifact.name + AGE_SUFFIX)
+    partial = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+    written.append(partial)
+    sealed = encrypt_file(packed.artifact, partial, list(recipients))
+    if sealed.plain_sha256 != packed.result.sha256:
+        raise OperationFailed(f"{packed.artifact} changed while it was being encrypted")
+    publish(partial, final)
+    written.append(final)
+    os.unlink(packed.artifact)
+    fsync_dir(final.parent)
+    return {"scheme": "age", "recipients": list(recipients), "size": sealed.size,
+            "sha256": sealed.sha256}
 
 
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:

@@ -9,6 +9,7 @@ key that existed before, the user may instead confirm they already keep a copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -31,6 +32,7 @@ from lifeboat.gui.messages import show_error
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
+from lifeboat.service_keys import KeyInfo
 
 DEFAULT_FILE = "lifeboat-recovery-key.txt"
 MIN_PASSPHRASE = 8
@@ -198,3 +200,34 @@ class RecoveryKeyDialog(QDialog):
 
     def _update(self) -> None:
         self.turn_on.setEnabled(self.ready())
+
+
+def request_saved_key(owner: QWidget, service: Service, *,
+                      on_ready: Callable[[], None], on_cancel: Callable[[], None],
+                      on_failed: Callable[[BaseException], None],
+                      on_dialog: Callable[[RecoveryKeyDialog], None] | None = None) -> None:
+    """Before anything is encrypted: make sure there is a key and that its recovery copy
+    was saved (creating the key if there is none). Calls `on_ready` once the user has
+    acknowledged it, `on_cancel` if they backed out. A key kept elsewhere (recipients
+    only, no identity here) has nothing to save here: ready at once."""
+
+    def ask(recipient: str, new_key: bool) -> None:
+        dialog = RecoveryKeyDialog(service, recipient, new_key=new_key, parent=owner)
+        dialog.accepted.connect(on_ready)
+        dialog.rejected.connect(on_cancel)
+        dialog.open()
+        if on_dialog is not None:
+            on_dialog(dialog)
+
+    def known(info: KeyInfo) -> None:
+        if info.local:
+            ask(info.local[0], False)
+        elif info.recipients:
+            on_ready()
+        else:
+            run_in_background(service.init_key, what="create an encryption key",
+                              on_done=lambda recipient: ask(recipient, True),
+                              on_failed=on_failed, owner=owner)
+
+    run_in_background(service.key_info, what="read the encryption keys", on_done=known,
+                      on_failed=on_failed, owner=owner)

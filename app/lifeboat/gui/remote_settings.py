@@ -29,13 +29,12 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.config import Config
 from lifeboat.gui.messages import ask, error_lines, show_error
-from lifeboat.gui.recovery_key import RecoveryKeyDialog
+from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.remote_form import RemoteForm
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.remote_changes import RemoteDraft, remote_problems
 from lifeboat.service import Service
-from lifeboat.service_keys import KeyInfo
 from lifeboat.service_remotes import RemoteTest
 
 OK_STYLE = "color: #188038;"
@@ -312,28 +311,18 @@ class RemotePage(QWidget):
                 "Stop encrypting", lambda: self._set_encrypt(entry, False), danger=True)
             return
         self.form.encrypt.setEnabled(False)
-        run_in_background(self.service.key_info, what="read the encryption keys",
-                          on_done=lambda info: self._key_known(entry, info),
-                          on_failed=self._key_failed, owner=self)
+        request_saved_key(self, self.service, on_ready=lambda: self._key_saved(entry, True),
+                          on_cancel=lambda: self._key_saved(entry, False),
+                          on_failed=self._key_failed, on_dialog=self._showing_recovery)
 
-    def _key_known(self, entry: RemoteEntry, info: KeyInfo) -> None:
-        if info.local:
-            self._ask_recovery(entry, info.local[0], new_key=False)
-        elif info.recipients:  # encrypts to keys kept elsewhere; nothing to save here
-            self.form.encrypt.setEnabled(True)
-            self._set_encrypt(entry, True)
-        else:
-            run_in_background(self.service.init_key, what="create an encryption key",
-                              on_done=lambda recipient: self._ask_recovery(
-                                  entry, recipient, new_key=True),
-                              on_failed=self._key_failed, owner=self)
-
-    def _ask_recovery(self, entry: RemoteEntry, recipient: str, *, new_key: bool) -> None:
+    def _showing_recovery(self, dialog: RecoveryKeyDialog) -> None:
         self.form.encrypt.setEnabled(True)
-        dialog = RecoveryKeyDialog(self.service, recipient, new_key=new_key, parent=self)
-        dialog.accepted.connect(lambda: self._set_encrypt(entry, True))
-        dialog.open()
         self.recovery = dialog
+
+    def _key_saved(self, entry: RemoteEntry, on: bool) -> None:
+        self.form.encrypt.setEnabled(True)
+        if on:
+            self._set_encrypt(entry, True)
 
     def _key_failed(self, exc: BaseException) -> None:
         self.form.encrypt.setEnabled(True)

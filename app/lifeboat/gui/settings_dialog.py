@@ -123,7 +123,7 @@ class SettingsDialog(QDialog):
         row.addWidget(add)
         row.addWidget(self.remove_button)
         left.addLayout(row)
-        self.form = SourceForm(self.tz)
+        self.form = SourceForm(self.tz, self.service)
         self.form.changed.connect(self._form_changed)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

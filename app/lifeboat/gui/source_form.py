@@ -1,5 +1,6 @@
 """One source's settings in the Settings dialog: file, name, schedule, check, overdue
-alarm. Problems are shown under the field they concern."""
+alarm, and whether its snapshots are kept encrypted on this machine. Problems are shown
+under the field they concern."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import tzinfo
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -21,7 +23,10 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.schedule import ScheduleError, format_duration, parse_duration, parse_schedule
 from lifeboat.core.schedule_times import stale_after
+from lifeboat.gui.messages import ask, show_error
+from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
+from lifeboat.service import Service
 from lifeboat.source_changes import SourceDraft
 
 CHECKS = (("quick", "Quick check (fast; finds most damage)"),
@@ -31,8 +36,10 @@ CHECKS = (("quick", "Quick check (fast; finds most damage)"),
 class SourceForm(QWidget):
     changed = Signal()
 
-    def __init__(self, tz: tzinfo, parent: QWidget | None = None) -> None:
+    def __init__(self, tz: tzinfo, service: Service, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.service = service
+        self.recovery: RecoveryKeyDialog | None = None
         self.draft: SourceDraft | None = None
         self._loading = False
         self.path = QLabel()
@@ -59,8 +66,10 @@ class SourceForm(QWidget):
         self.stale_after.setPlaceholderText("2d")
         self.stale_after.setMaximumWidth(90)
         self.stale_after.setToolTip("How long without a good backup: 90m, 12h, 2d, 1w")
+        self.encrypt_local = QCheckBox("Keep its snapshots encrypted (age)")
+        self.encrypt_local.setObjectName("encrypt-local")
         self.errors = {key: error_label(key) for key in ("path", "name", "check",
-                                                         "stale_after")}
+                                                         "stale_after", "encrypt_local")}
         stale_row = QHBoxLayout()
         stale_row.addWidget(self.stale_custom)
         stale_row.addWidget(self.stale_after)
@@ -78,12 +87,19 @@ class SourceForm(QWidget):
         form.addRow("Back up:", self.schedule)
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
+        sealed_hint = QLabel("Whoever can read this disk cannot read them. Restores, checks "
+                             "and drills then need your key (or your recovery copy of it).")
+        sealed_hint.setWordWrap(True)
+        sealed_hint.setEnabled(False)
+        form.addRow("On this computer:", stacked(self.encrypt_local, sealed_hint,
+                                                 self.errors["encrypt_local"]))
 
         self.name.textChanged.connect(self._edit)
         self.schedule.changed.connect(self._edit)
         self.check.currentIndexChanged.connect(self._edit)
         self.stale_auto.toggled.connect(self._edit)
         self.stale_after.textChanged.connect(self._edit)
+        self.encrypt_local.clicked.connect(self._encrypt_clicked)
 
     def load(self, draft: SourceDraft, problems: dict[str, str]) -> None:
         self._loading = True
@@ -102,6 +118,7 @@ class SourceForm(QWidget):
             self.stale_auto.setChecked(not custom)
             self.stale_custom.setChecked(custom)
             self.stale_after.setText(draft.stale_after or "")
+            self.encrypt_local.setChecked(draft.encrypt_local)
         finally:
             self._loading = False
         self._update_stale()
@@ -113,7 +130,8 @@ class SourceForm(QWidget):
         stale = self.stale_after.text().strip() if self.stale_custom.isChecked() else None
         return replace(self.draft, name=self.name.text().strip() if self.draft.is_new
                        else self.draft.name, schedule=self.schedule.spec(),
-                       check=str(self.check.currentData()), stale_after=stale)
+                       check=str(self.check.currentData()), stale_after=stale,
+                       encrypt_local=self.encrypt_local.isChecked())
 
     def problems(self) -> dict[str, str]:
         """What the form itself can tell is wrong (the dialog checks the rest)."""
@@ -141,6 +159,41 @@ class SourceForm(QWidget):
         self._update_stale()
         self.show_problems(self.problems())
         self.changed.emit()
+
+    def _encrypt_clicked(self, on: bool) -> None:
+        """Undo the click: it turns on once a recovery key is saved, off once confirmed."""
+        self.encrypt_local.setChecked(not on)
+        draft = self.draft
+        if draft is None:
+            return
+        if not on:
+            if draft.is_new or not draft.saved_encrypt_local:
+                self._set_encrypt_local(draft, False)
+                return
+            ask(self, "Stop encrypting?", f"Keep new snapshots of {draft.name} unencrypted "
+                "on this computer?", "Whoever can read this disk can then read them. "
+                "Snapshots already encrypted stay encrypted, and restorable with your key.",
+                "Stop encrypting", lambda: self._set_encrypt_local(draft, False), danger=True)
+            return
+        self.encrypt_local.setEnabled(False)
+        request_saved_key(self, self.service,
+                          on_ready=lambda: self._set_encrypt_local(draft, True),
+                          on_cancel=lambda: self.encrypt_local.setEnabled(True),
+                          on_failed=self._key_failed, on_dialog=self._showing_recovery)
+
+    def _showing_recovery(self, dialog: RecoveryKeyDialog) -> None:
+        self.encrypt_local.setEnabled(True)
+        self.recovery = dialog
+
+    def _key_failed(self, exc: BaseException) -> None:
+        self.encrypt_local.setEnabled(True)
+        show_error(self, exc, title="Encryption not switched on")
+
+    def _set_encrypt_local(self, draft: SourceDraft, on: bool) -> None:
+        self.encrypt_local.setEnabled(True)
+        if self.draft is draft:  # still showing the source it was asked for
+            self.encrypt_local.setChecked(on)
+            self._edit()
 
     def _update_stale(self) -> None:
         self.stale_after.setEnabled(self.stale_custom.isChecked())

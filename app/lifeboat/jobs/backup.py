@@ -12,6 +12,7 @@ from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
 from lifeboat.core.hooks import HookResult, run_hook
 from lifeboat.core.manifest import (
+    AGE_SUFFIX,
     DIFF_SUFFIX,
     FULL_SUFFIX,
     PAGES_SUFFIX,
@@ -132,6 +133,11 @@ def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress
     pages = full.folder / f"{full.manifest.stem}{PAGES_SUFFIX}"
     if not pages.is_file() or full.manifest.pages_sha256 is None \
             or sha256_file(pages) != full.manifest.pages_sha256:
+        if full.manifest.local_encryption:
+            # Rebuilding the list would need the key; a new full base does not.
+            log.info("%s: the page list of base %s is missing and the base is encrypted; "
+                     "taking a new full snapshot", src.name, full.id)
+            return None
         try:
             manifest = rebuild_page_hashes(full.folder, full.manifest, pages, progress, cancel)
         except CorruptSnapshot as exc:
@@ -159,6 +165,10 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
     config = workspace.config()
     temp_dir = workspace.temp_dir(config)
     remove_leftovers(folder, temp_dir, src.name)
+    recipients = tuple(config.general.recipients) if src.encrypt_local else ()
+    if src.encrypt_local and not recipients:
+        raise LifeboatError(f"source {src.name} keeps its snapshots encrypted, but there is "
+                            "no encryption key", "create one: lifeboat key init")
     base = None if full or not src.incremental else choose_base(workspace, src, utc_now(),
                                                                 progress, cancel)
     request = SnapshotRequest(
@@ -175,6 +185,7 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
         hash_pages=src.incremental,
         base=base,
         rebase_ratio=src.rebase_ratio,
+        recipients=recipients,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)
@@ -195,7 +206,8 @@ def remove_leftovers(folder: Path, temp_dir: Path, source: str) -> list[Path]:
     removed: list[Path] = []
     candidates = list(folder.glob(f".*{PARTIAL_SUFFIX}"))
     candidates += list(temp_dir.glob(f"{source}-*.copy.sqlite"))
-    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX):
+    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX, FULL_SUFFIX + AGE_SUFFIX,
+                   DIFF_SUFFIX + AGE_SUFFIX):
         candidates += [p for p in folder.glob(f"*{suffix}")
                        if not p.with_name(p.name.removesuffix(suffix) + ".json").exists()]
     for path in candidates:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -17,8 +18,15 @@ from pathlib import Path
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.config import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
-from lifeboat.core.encryption import AGE_SUFFIX, decrypt_file, stored_identities
-from lifeboat.core.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, iso_utc, utc_now
+from lifeboat.core.encryption import decrypt_file, stored_identities
+from lifeboat.core.manifest import (
+    AGE_SUFFIX,
+    MANIFEST_SUFFIX,
+    Manifest,
+    ManifestError,
+    iso_utc,
+    utc_now,
+)
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
@@ -58,6 +66,10 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
                     recipients: list[str] | None = None) -> RemoteCopy:
     """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
     its manifest, each confirmed by a HEAD before it counts."""
+    sealed = record.manifest.local_encryption
+    if sealed is not None:
+        # Kept encrypted here: that file goes up as it is, whatever the remote's setting.
+        return _upload_sealed_file(store, remote, record, sealed, progress, cancel)
     if remote.encrypt:
         if not recipients:
             raise LifeboatError(f"remote {remote.name} encrypts, but there is no key",
@@ -65,18 +77,37 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
         return _upload_encrypted(store, remote, record, progress, cancel, recipients)
     manifest = record.manifest
     key = artifact_key(remote, manifest)
-    meta = {SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
+    _put_checked_file(store, key, record, manifest.size, manifest.sha256, progress, cancel)
+    mkey = _put_manifest(store, remote, manifest)
+    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
+                      iso_utc(utc_now()))
+
+
+def _put_checked_file(store: RemoteStore, key: str, record: SnapshotRecord, size: int,
+                      sha256: str, progress: Progress, cancel: CancelToken) -> None:
+    """Upload the record's file; it counts only if it hashed to `sha256` on the way and
+    the remote then reports it whole."""
+    meta = {SHA_KEY: sha256, "lifeboat-snapshot": record.id}
     # Re-hash the file while it goes up, so a file damaged on disk never counts as a copy.
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-hash") as pool:
         hashing = pool.submit(_sha256, record.path)
         store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
-        if hashing.result() != manifest.sha256:
+        if hashing.result() != sha256:
             store.delete(key)
-            raise _damaged(manifest)
-    _confirm(store, key, manifest.size, manifest.sha256)
-    mkey = _put_manifest(store, remote, manifest)
-    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
-                      iso_utc(utc_now()))
+            raise _damaged(record.manifest)
+    _confirm(store, key, size, sha256)
+
+
+def _upload_sealed_file(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
+                        sealed: dict[str, object], progress: Progress, cancel: CancelToken
+                        ) -> RemoteCopy:
+    manifest = record.manifest
+    key = artifact_key(remote, manifest) + AGE_SUFFIX
+    size, sha256 = int(sealed["size"]), str(sealed["sha256"])  # type: ignore[call-overload]
+    _put_checked_file(store, key, record, size, sha256, progress, cancel)
+    recipients = [str(r) for r in sealed.get("recipients", [])]  # type: ignore[attr-defined]
+    mkey = _put_manifest(store, remote, remote_manifest(manifest, size, sha256, recipients))
+    return RemoteCopy(remote.name, key, mkey, size, sha256, True, iso_utc(utc_now()))
 
 
 def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
@@ -239,7 +270,20 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path
     """The folder holding the snapshot's artifact: its own, or a temporary one it was
     downloaded into from a remote (removed afterwards, whatever happens)."""
     if record.local and record.path.is_file():
-        yield record.folder
+        sealed = record.manifest.local_encryption
+        if sealed is None:
+            yield record.folder
+            return
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"open-{record.id}-", dir=temp_dir))
+        try:
+            recipients = [str(r) for r in sealed.get("recipients", [])]  # type: ignore[attr-defined]
+            decrypt_file(record.path, scratch / record.manifest.artifact,
+                         stored_identities(SecretStore()),
+                         f"snapshot {record.id} (kept encrypted on this machine)", recipients)
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return
     if not record.copies:
         what = "a base" if record.manifest.kind == "full" else "a snapshot"

@@ -105,11 +105,15 @@ class UploadJob:
             if old is None or old.encrypted:
                 continue
             cancel.check()
-            with artifact_folder(self.workspace, record, temp_dir, progress,
-                                 cancel) as folder:
-                local = replace(record, folder=folder)
-                new = upload_snapshot(store, remote, local, progress, cancel,
-                                      recipients=recipients)
+            if record.manifest.local_encryption and record.path.is_file():
+                # Kept encrypted here: the sealed file replaces the plaintext copy.
+                new = upload_snapshot(store, remote, record, progress, cancel)
+            else:
+                with artifact_folder(self.workspace, record, temp_dir, progress,
+                                     cancel) as folder:
+                    local = replace(record, folder=folder)
+                    new = upload_snapshot(store, remote, local, progress, cancel,
+                                          recipients=recipients)
             store.delete(old.key)
             self.workspace.catalog.add_remote_copy(record.id, new)
             done.append(record.id)
