@@ -148,9 +148,8 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.encrypt is False and current is not None and current.encrypt and not args.yes:
         question = (f"Stop encrypting uploads to {args.name}? New copies there will be "
                     "readable by whoever can read the bucket.")
-        if not out.confirm(question):
-            out.error("not confirmed; the remote still encrypts",
-                      "add --yes to switch encryption off", 2)
+        if not out.confirmed(question, "the remote still encrypts",
+                             "add --yes to switch encryption off"):
             return 2
     key_id, secret = _credentials(args, out, required=False)
     remote = service.update_remote(args.name, access_key_id=key_id, secret=secret,

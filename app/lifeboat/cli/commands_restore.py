@@ -59,9 +59,8 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
         out.line(_preview_paragraph(service, record.id))
         question = (f"Replace {target} with snapshot {m.id} of {local_time(m.created_at)}? "
                     "The current database is saved first as a protected snapshot.")
-        if not out.confirm(question):
-            out.error(f"not confirmed: in-place restore replaces {target}; nothing changed",
-                      "answer y on a terminal, or add --yes", 2)
+        if not out.confirmed(question, f"in-place restore replaces {target}; nothing changed",
+                             "answer y on a terminal, or add --yes"):
             return 2
     with out.progress_bar() as bar:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)

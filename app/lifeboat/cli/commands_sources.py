@@ -117,9 +117,8 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
             and not args.yes:
         question = (f"Keep new snapshots of {args.name} unencrypted on this machine? "
                     "Whoever can read its disk can then read them.")
-        if not out.confirm(question):
-            out.error("not confirmed; its snapshots are still kept encrypted",
-                      "add --yes to switch local encryption off", 2)
+        if not out.confirmed(question, "its snapshots are still kept encrypted",
+                             "add --yes to switch local encryption off"):
             return 2
     source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
                                    keep=args.keep, check=args.check, prune=args.prune,
@@ -152,9 +151,8 @@ def cmd_remove(args: argparse.Namespace, service: Service, out: Output) -> int:
     service.source(args.name)
     if args.delete_snapshots and not args.yes:
         count = len(service.snapshots(args.name))
-        if not out.confirm(f"delete source {args.name} and its {count} snapshot(s)?"):
-            out.error("not confirmed; nothing was deleted",
-                      "add --yes to delete without asking", 2)
+        if not out.confirmed(f"delete source {args.name} and its {count} snapshot(s)?",
+                             "nothing was deleted", "add --yes to delete without asking"):
             return 2
     deleted = service.remove_source(args.name, delete_snapshots=args.delete_snapshots)
     kept = "" if args.delete_snapshots else "; its snapshots are kept"

@@ -79,6 +79,14 @@ class Output:
         answer = sys.stdin.readline().strip().lower()
         return answer in ("y", "yes")
 
+    def confirmed(self, question: str, refused: str, hint: str) -> bool:
+        """Ask; if the answer is not yes (or there is no terminal to ask on), say what
+        was left as it was and how to go ahead (the caller then exits with 2)."""
+        if self.confirm(question):
+            return True
+        self.error(f"not confirmed; {refused}", hint, 2)
+        return False
+
 
 class ProgressBar:
     """One self-overwriting status line: phase, bar, bytes, rate (10 updates a second)."""
