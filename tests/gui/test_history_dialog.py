@@ -94,8 +94,10 @@ def test_jobs_tab_shows_failures_with_their_errors(qtbot, tray_app: TrayApp,
                                                    two_sources: tuple[Path, Path]):
     two_sources[1].unlink()
     tray_app.backup_now("crm")
-    qtbot.waitUntil(lambda: any(j.status == "failed" for j in
-                                service.workspace.catalog.jobs()), timeout=20_000)
+    # The failure and its queued retry are two catalog rows: open once both are there.
+    qtbot.waitUntil(lambda: {"failed", "queued"} <= {j.status for j in
+                                                     service.workspace.catalog.jobs()},
+                    timeout=20_000)
     dialog = open_history(qtbot, tray_app, "crm")
     qtbot.waitUntil(lambda: dialog.job_view.rowCount() >= 1, timeout=10_000)
     dialog.tabs.setCurrentIndex(1)
