@@ -162,7 +162,6 @@ class EncryptingReader:
         with contextlib.suppress(Exception):
             self._plain_digest.result()
 
-
     def __enter__(self) -> EncryptingReader:
         return self
 

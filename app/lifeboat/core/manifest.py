@@ -83,6 +83,13 @@ class Manifest:
         return value if isinstance(value, dict) else None
 
     @property
+    def local_recipients(self) -> list[str]:
+        """The age recipients the artifact kept here is encrypted to (none: plain)."""
+        sealed = self.local_encryption or {}
+        listed = sealed.get("recipients")
+        return [str(r) for r in listed] if isinstance(listed, list) else []
+
+    @property
     def stored_name(self) -> str:
         """The file name of the artifact as kept on this machine."""
         return self.artifact + AGE_SUFFIX if self.local_encryption else self.artifact

@@ -105,8 +105,8 @@ def _upload_sealed_file(store: RemoteStore, remote: RemoteConfig, record: Snapsh
     key = artifact_key(remote, manifest) + AGE_SUFFIX
     size, sha256 = int(sealed["size"]), str(sealed["sha256"])  # type: ignore[call-overload]
     _put_checked_file(store, key, record, size, sha256, progress, cancel)
-    recipients = [str(r) for r in sealed.get("recipients", [])]  # type: ignore[attr-defined]
-    mkey = _put_manifest(store, remote, remote_manifest(manifest, size, sha256, recipients))
+    mkey = _put_manifest(store, remote, remote_manifest(manifest, size, sha256,
+                                                        manifest.local_recipients))
     return RemoteCopy(remote.name, key, mkey, size, sha256, True, iso_utc(utc_now()))
 
 
@@ -277,10 +277,10 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path
         temp_dir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"open-{record.id}-", dir=temp_dir))
         try:
-            recipients = [str(r) for r in sealed.get("recipients", [])]  # type: ignore[attr-defined]
             decrypt_file(record.path, scratch / record.manifest.artifact,
                          stored_identities(SecretStore()),
-                         f"snapshot {record.id} (kept encrypted on this machine)", recipients)
+                         f"snapshot {record.id} (kept encrypted on this machine)",
+                         record.manifest.local_recipients)
             yield scratch
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
