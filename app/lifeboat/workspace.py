@@ -8,6 +8,7 @@ another process (the tray, a CLI command) may have changed it; changes go throug
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from lifeboat.core.catalog import Catalog
 from lifeboat.core.config import Config, SourceConfig, load_config, save_config
 from lifeboat.core.fsutil import FileLock
+from lifeboat.core.private import private_dir, user_dir
+from lifeboat.core.runs import Run, start_run
 from lifeboat.errors import AlreadyRunning
 from lifeboat.paths import LifeboatPaths, resolve_paths
 
@@ -25,12 +28,31 @@ class Workspace:
     def __init__(self, paths: LifeboatPaths | None = None) -> None:
         self.paths = paths or resolve_paths()
         self._catalog: Catalog | None = None
+        self._run: Run | None = None
+        self._run_lock = threading.Lock()
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog(self.paths.catalog_file)
+            self._catalog = Catalog(self.paths.catalog_file, run_token=self.run_token)
         return self._catalog
+
+    @property
+    def run(self) -> Run:
+        """This process's run for this installation, started when work first needs it
+        (a command that only reads never writes a lock file)."""
+        with self._run_lock:
+            if self._run is None:
+                self._run = start_run(self.paths.run_dir)
+            return self._run
+
+    def run_token(self) -> str:
+        return self.run.token
+
+    def scratch(self, config: Config | None = None) -> Path:
+        """This run's private scratch folder: removed by the next sweep once the run has
+        ended, however it ended."""
+        return self.run.scratch(self.temp_dir(config or self.config()))
 
     def config(self) -> Config:
         return load_config(self.paths.config_file)
@@ -63,7 +85,11 @@ class Workspace:
         return self.snapshot_root(config, source) / source.name
 
     def temp_dir(self, config: Config) -> Path:
-        return config.general.temp_dir or self.paths.temp_dir
+        """The folder that holds each run's scratch folder: Lifeboat's own (0700) unless
+        the user chose one (then only our subfolders in it are private)."""
+        if config.general.temp_dir is not None:
+            return user_dir(config.general.temp_dir, "temp folder")
+        return private_dir(self.paths.temp_dir, "temp folder")
 
     def snapshot_roots(self, config: Config) -> list[Path]:
         """Every folder that may hold snapshot folders: defaults, sources' and catalog's."""

@@ -12,14 +12,16 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.catalog_records import (
     JOB_STATUSES,
     SNAPSHOT_STATUSES,
+    AttentionItem,
     JobRecord,
+    OpenUpload,
     RemoteCopy,
     SnapshotRecord,
     copies_by_snapshot,
@@ -27,9 +29,10 @@ from lifeboat.core.catalog_records import (
     snapshot_record,
 )
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
+from lifeboat.core.private import create_file, private_dir, tighten
 from lifeboat.errors import LifeboatError, NotFound
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = [
     # version 1
     """
@@ -90,11 +93,35 @@ _SCHEMA = [
         primary key (snapshot_id, remote)
     );
     """,
+    # version 4: the run that owns a job (see core/runs.py); files that need attention;
+    # multipart uploads that are open on a remote
+    """
+    alter table jobs add column run text;
+    create table attention (
+        path text primary key,
+        folder text not null,
+        source text,
+        kind text not null,
+        reason text not null,
+        found_at text not null
+    );
+    create index attention_by_folder on attention(folder);
+    create table open_uploads (
+        upload_id text primary key,
+        remote text not null,
+        key text not null,
+        run text,
+        started_at text not null
+    );
+    """,
 ]
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, run_token: Callable[[], str | None] | None = None
+                 ) -> None:
         self.path = Path(path)
+        #: the token of this process's run (core/runs.py), recorded with each job
+        self._run_token = run_token or (lambda: None)
         self._migrate()
 
     # -- snapshots ---------------------------------------------------------------
@@ -122,7 +149,7 @@ class Catalog:
         if source is not None:
             sql += " where source=?"
             args = (source,)
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute(sql + " order by created_at desc, id desc", args).fetchall()
             copies = copies_by_snapshot(db, source)
         return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
@@ -133,14 +160,14 @@ class Catalog:
         if len(ref) < 4 or not all(c in "0123456789abcdef" for c in ref):
             raise NotFound(f"{ref!r} is not a snapshot id",
                            "snapshot ids are 8 hex digits; see `lifeboat snapshots`")
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute("select * from snapshots where id like ? limit 2",
                               (ref + "%",)).fetchall()
         if not rows:
             raise NotFound(f"no snapshot with id {ref}", "see `lifeboat snapshots`")
         if len(rows) > 1:
             raise NotFound(f"snapshot id {ref} is ambiguous", "give more of its digits")
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             copies = copies_by_snapshot(db, rows[0]["source"])
         return snapshot_record(rows[0], copies.get(rows[0]["id"], ()))
 
@@ -213,19 +240,41 @@ class Catalog:
     def start_job(self, kind: str, source: str | None, trigger: str, attempt: int = 1,
                   status: str = "running") -> int:
         now = iso_utc(utc_now())
+        run = self._run_token()
         with self._tx() as db:
             cur = db.execute(
                 "insert into jobs(kind, source, trigger, status, queued_at, started_at,"
-                " attempt, pid) values (?,?,?,?,?,?,?,?)",
+                " attempt, pid, run) values (?,?,?,?,?,?,?,?,?)",
                 (kind, source, trigger, status, now, now if status == "running" else None,
-                 attempt, os.getpid()),
+                 attempt, os.getpid(), run),
             )
             return int(cur.lastrowid or 0)
 
     def mark_job_running(self, job_id: int) -> None:
+        run = self._run_token()
         with self._tx() as db:
-            db.execute("update jobs set status='running', started_at=?, pid=? where id=?",
-                       (iso_utc(utc_now()), os.getpid(), job_id))
+            db.execute("update jobs set status='running', started_at=?, pid=?, run=? "
+                       "where id=?", (iso_utc(utc_now()), os.getpid(), run, job_id))
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs recorded as queued or running (by any process)."""
+        with self._tx(write=False) as db:
+            rows = db.execute("select * from jobs where status in ('queued', 'running') "
+                              "order by id").fetchall()
+        return [job_record(r) for r in rows]
+
+    def mark_interrupted(self, job_ids: Iterable[int]) -> None:
+        """Jobs whose process ended before they did: they will never finish."""
+        ids = list(job_ids)
+        if not ids:
+            return
+        now = iso_utc(utc_now())
+        with self._tx() as db:
+            for job_id in ids:
+                db.execute("update jobs set status='interrupted', finished_at=?, error="
+                           "coalesce(error, 'interrupted: the Lifeboat process running it "
+                           "ended before it finished') where id=? and status in "
+                           "('queued', 'running')", (now, job_id))
 
     def finish_job(self, job_id: int, status: str, *, error: str | None = None,
                    snapshot_id: str | None = None, detail: dict[str, object] | None = None
@@ -247,11 +296,11 @@ class Catalog:
             args.append(source)
         sql += " order by id desc limit ?"
         args.append(limit)
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             return [job_record(r) for r in db.execute(sql, args).fetchall()]
 
     def job(self, job_id: int) -> JobRecord:
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             row = db.execute("select * from jobs where id=?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no job {job_id}", "see `lifeboat jobs`")
@@ -270,23 +319,71 @@ class Catalog:
 
     def last_event_kind(self, source: str, prefix: str) -> str | None:
         """The kind of the newest event of `source` whose kind starts with `prefix`."""
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             row = db.execute("select kind from events where source=? and kind like ?"
                              " order by id desc limit 1", (source, prefix + "%")).fetchone()
         return row["kind"] if row else None
 
     def events(self, limit: int = 100) -> list[dict[str, object]]:
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute("select * from events order by id desc limit ?", (limit,))
             return [dict(r) for r in rows]
+
+    # -- files that need attention --------------------------------------------------
+
+    def set_attention(self, folder: Path, items: Iterable[AttentionItem]) -> None:
+        """Make the attention rows of `folder` exactly `items` (a fresh scan of it)."""
+        with self._tx() as db:
+            db.execute("delete from attention where folder=?", (str(folder),))
+            for item in items:
+                db.execute("insert or replace into attention(path, folder, source, kind, "
+                           "reason, found_at) values (?,?,?,?,?,?)",
+                           (str(item.path), str(item.folder), item.source, item.kind,
+                            item.reason, item.found_at))
+
+    def attention(self, source: str | None = None) -> list[AttentionItem]:
+        sql = "select * from attention"
+        args: tuple[object, ...] = ()
+        if source is not None:
+            sql += " where source=?"
+            args = (source,)
+        with self._tx(write=False) as db:
+            rows = db.execute(sql + " order by folder, path", args).fetchall()
+        return [AttentionItem(Path(r["path"]), Path(r["folder"]), r["source"], r["kind"],
+                              r["reason"], r["found_at"]) for r in rows]
+
+    # -- multipart uploads open on remotes -------------------------------------------
+
+    def add_open_upload(self, remote: str, key: str, upload_id: str) -> None:
+        with self._tx() as db:
+            db.execute("insert or replace into open_uploads(upload_id, remote, key, run, "
+                       "started_at) values (?,?,?,?,?)",
+                       (upload_id, remote, key, self._run_token(), iso_utc(utc_now())))
+
+    def remove_open_upload(self, upload_id: str) -> None:
+        with self._tx() as db:
+            db.execute("delete from open_uploads where upload_id=?", (upload_id,))
+
+    def open_uploads(self, remote: str | None = None) -> list[OpenUpload]:
+        sql = "select * from open_uploads"
+        args: tuple[object, ...] = ()
+        if remote is not None:
+            sql += " where remote=?"
+            args = (remote,)
+        with self._tx(write=False) as db:
+            rows = db.execute(sql + " order by started_at", args).fetchall()
+        return [OpenUpload(r["upload_id"], r["remote"], r["key"], r["run"], r["started_at"])
+                for r in rows]
 
     # -- plumbing ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction on a connection of its own: a write transaction by default,
+        a read one (which needs no free disk space) with `write=False`."""
         db = self._connect()
         try:
-            db.execute("begin immediate")
+            db.execute("begin immediate" if write else "begin")
             yield db
             db.execute("commit")
         except BaseException:
@@ -296,9 +393,22 @@ class Catalog:
         finally:
             db.close()
 
+    def _create_private(self) -> None:
+        """The catalog (and so its -wal/-shm, which SQLite gives the same mode) is 0600
+        in a 0700 folder, whatever the umask."""
+        private_dir(self.path.parent, "catalog folder")
+        try:
+            os.close(create_file(self.path))
+        except FileExistsError:
+            tighten(self.path)
+        except OSError as exc:
+            raise LifeboatError(f"cannot create the catalog {self.path}: "
+                                f"{exc.strerror or exc}",
+                                "check that its folder is writable and has free space"
+                                ) from None
+
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=15, isolation_level=None,
                                  check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
@@ -308,6 +418,7 @@ class Catalog:
         return db
 
     def _migrate(self) -> None:
+        self._create_private()
         db = self._connect()
         try:
             db.execute("pragma journal_mode=wal")

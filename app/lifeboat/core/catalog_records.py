@@ -27,7 +27,37 @@ class RemoteCopy:
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
-JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped")
+#: "interrupted": the process running it ended before it finished (killed, crashed).
+JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped", "interrupted")
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    """A file Lifeboat keeps but cannot use as it is: an artifact without a usable
+    manifest, a manifest it cannot read or that a newer Lifeboat wrote. Never deleted by
+    a scan; `lifeboat catalog rebuild` recovers what it can."""
+
+    path: Path
+    folder: Path
+    source: str | None
+    kind: str  # orphan | unreadable-manifest | newer-format | ...
+    reason: str
+    found_at: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": str(self.path), "folder": str(self.folder), "source": self.source,
+                "kind": self.kind, "reason": self.reason, "found_at": self.found_at}
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload started on a remote and not yet completed or aborted."""
+
+    upload_id: str
+    remote: str
+    key: str
+    run: str | None
+    started_at: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +142,7 @@ class JobRecord:
     detail: str | None
     pid: int | None
     cancel_requested: bool
+    run: str | None = None
 
     def to_json(self) -> dict[str, object]:
         data = dict(self.__dict__)

@@ -36,6 +36,16 @@ class ManifestError(ValueError):
     """A manifest file is unreadable or does not describe a snapshot."""
 
 
+class NewerManifest(ManifestError):
+    """A manifest written by a newer Lifeboat (a format this version does not know): it
+    and its artifact are kept untouched."""
+
+    def __init__(self, fmt: int) -> None:
+        super().__init__(f"written by a newer Lifeboat (manifest format {fmt}); upgrade "
+                         "Lifeboat to use it")
+        self.format = fmt
+
+
 @dataclass(frozen=True)
 class Manifest:
     id: str
@@ -117,6 +127,8 @@ class Manifest:
         if not isinstance(data, dict):
             raise ManifestError("manifest is not a JSON object")
         fmt = data.get("format")
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT_VERSION:
+            raise NewerManifest(fmt)
         if fmt not in (1, 2):
             raise ManifestError(f"unknown manifest format {fmt!r}")
         known = {f.name for f in fields(cls)} - {"extra"}

@@ -1,21 +1,33 @@
-"""Find snapshots on disk by their manifests (the files are the truth)."""
+"""Find snapshots on disk by their manifests (the files are the truth).
+
+A scan only reads. What it cannot use (an artifact without a manifest, a manifest it
+cannot read or that a newer Lifeboat wrote) it reports as needing attention; it never
+deletes anything (see core/leftovers.py for what may be deleted).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.leftovers import RAW_SUFFIX, SNAPSHOT_FILE_SUFFIXES, is_being_deleted
 from lifeboat.core.manifest import (
-    AGE_SUFFIX,
-    DIFF_SUFFIX,
-    FULL_SUFFIX,
     MANIFEST_SUFFIX,
-    PAGES_SUFFIX,
+    SOURCE_NAME_RE,
     STEM_RE,
     Manifest,
     ManifestError,
+    NewerManifest,
+    iso_utc,
     read_manifest,
+    utc_now,
 )
+
+ORPHAN = "orphan"  # an artifact without a manifest
+UNREADABLE = "unreadable-manifest"
+NEWER = "newer-format"
 
 
 @dataclass
@@ -23,7 +35,24 @@ class FolderScan:
     folder: Path
     found: list[tuple[Manifest, str]] = field(default_factory=list)  # (manifest, status)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    newer: list[tuple[Path, str]] = field(default_factory=list)  # kept untouched
     orphans: list[Path] = field(default_factory=list)  # artifacts without a manifest
+
+    def attention(self) -> list[AttentionItem]:
+        """What this folder holds that needs the user's attention (kept, never deleted)."""
+        source = self.folder.name if SOURCE_NAME_RE.match(self.folder.name) else None
+        now = iso_utc(utc_now())
+        items = [AttentionItem(p, self.folder, source, UNREADABLE,
+                               f"its manifest cannot be read ({why}); the artifact is kept. "
+                               "`lifeboat catalog rebuild` recovers it from the artifact "
+                               "where it can", now) for p, why in self.unreadable]
+        items += [AttentionItem(p, self.folder, source, NEWER, f"{why}; it is kept "
+                                "untouched", now) for p, why in self.newer]
+        items += [AttentionItem(p, self.folder, source, ORPHAN,
+                                "a snapshot file without its manifest; it is kept. `lifeboat "
+                                "catalog rebuild` recovers it where it can", now)
+                  for p in self.orphans]
+        return items
 
 
 def scan_root(root: Path) -> list[FolderScan]:
@@ -31,39 +60,61 @@ def scan_root(root: Path) -> list[FolderScan]:
     if not root.is_dir():
         return []
     return [scan_folder(child) for child in sorted(root.iterdir())
-            if child.is_dir() and not child.name.startswith(".")]
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")]
 
 
 def scan_folder(folder: Path) -> FolderScan:
     scan = FolderScan(folder)
-    manifests: set[str] = set()
-    for path in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
-        stem = path.name.removesuffix(MANIFEST_SUFFIX)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return scan
+    described: set[str] = set()
+    for name in names:
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        stem = name.removesuffix(MANIFEST_SUFFIX)
         if not STEM_RE.match(stem):
             continue
+        path = folder / name
+        described.add(stem)
         try:
             manifest = read_manifest(path)
+        except NewerManifest as exc:
+            scan.newer.append((path, str(exc)))
+            continue
         except ManifestError as exc:
             scan.unreadable.append((path, str(exc)))
             continue
         if manifest.stem != stem:
             scan.unreadable.append((path, "its content names another snapshot"))
             continue
-        manifests.add(stem)
-        artifact = folder / manifest.stored_name
-        if manifest.kind == "raw":
-            status = "ok" if artifact.is_dir() else "missing"
-        else:
-            try:
-                status = "ok" if artifact.stat().st_size == manifest.stored_size \
-                    else "corrupt"
-            except OSError:
-                status = "missing"
-        scan.found.append((manifest, status))
-    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX, FULL_SUFFIX + AGE_SUFFIX,
-                   DIFF_SUFFIX + AGE_SUFFIX):
-        for path in sorted(folder.glob(f"*{suffix}")):
-            stem = path.name.removesuffix(suffix)
-            if STEM_RE.match(stem) and stem not in manifests:
-                scan.orphans.append(path)
+        scan.found.append((manifest, _status(folder, manifest)))
+    for name in names:
+        stem = _artifact_stem(name)
+        if stem is None or stem in described or not STEM_RE.match(stem):
+            continue
+        if not is_being_deleted(folder, stem):
+            scan.orphans.append(folder / name)
     return scan
+
+
+def _status(folder: Path, manifest: Manifest) -> str:
+    artifact = folder / manifest.stored_name
+    if manifest.kind == "raw":
+        return "ok" if artifact.is_dir() else "missing"
+    try:
+        return "ok" if artifact.stat().st_size == manifest.stored_size else "corrupt"
+    except OSError:
+        return "missing"
+
+
+def _artifact_stem(name: str) -> str | None:
+    if name.startswith("."):
+        return None
+    for suffix in SNAPSHOT_FILE_SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    if name.endswith(RAW_SUFFIX):
+        return name.removesuffix(RAW_SUFFIX)
+    return None

@@ -1,0 +1,151 @@
+"""What Lifeboat deletes on its own, and nothing else.
+
+Only two kinds of file are ever removed without the user naming them:
+
+* the incomplete work of a run that has ended: a name `.lb-<run>-<random>.<kind>.partial`
+  (see core/runs.py) whose run no longer holds its lock; and
+* the rest of a deletion the user decided (prune by policy, or an explicit delete): the
+  manifest is first renamed to the tombstone `.<stem>.deleting`, then the artifact goes,
+  then the tombstone. A run killed in between leaves a tombstone, and the next sweep
+  finishes that deletion.
+
+A completed-named artifact (`*.sqlite.zst`, `*.diff.zst`, `*.age`, `*.pages`, `*.raw/`)
+is never removed because its manifest is missing, damaged or from a newer Lifeboat: a
+scan reports those (core/scan.py) and `lifeboat catalog rebuild` recovers them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.fsutil import fsync_dir
+from lifeboat.core.manifest import (
+    DIFF_SUFFIX,
+    FULL_SUFFIX,
+    MANIFEST_SUFFIX,
+    PAGES_SUFFIX,
+    STEM_RE,
+    Manifest,
+    ManifestError,
+)
+from lifeboat.core.runs import WORK_RE, RunState, run_state
+
+TOMBSTONE_SUFFIX = ".deleting"
+RAW_SUFFIX = ".raw"
+#: Suffixes of the files that make up one snapshot, besides its manifest.
+SNAPSHOT_FILE_SUFFIXES = (FULL_SUFFIX, DIFF_SUFFIX, FULL_SUFFIX + ".age", DIFF_SUFFIX + ".age",
+                          PAGES_SUFFIX, RAW_SUFFIX)
+# Names older Lifeboat versions gave their work files (removed only under the same proof
+# those versions used: they wrote them only while holding the folder's lock).
+_LEGACY_PARTIAL_RE = re.compile(r"^\..+\.(partial|tmp|tmp-\d+)$")
+
+
+@dataclass
+class Sweep:
+    removed: list[Path] = field(default_factory=list)
+    #: stems of snapshots whose interrupted deletion was finished
+    finished_deletions: list[str] = field(default_factory=list)
+
+
+def sweep_folder(folder: Path, run_dir: Path) -> Sweep:
+    """Remove the work files of ended runs in `folder` and finish interrupted deletions."""
+    sweep = Sweep()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return sweep
+    for name in names:
+        match = WORK_RE.match(name)
+        if match and run_state(run_dir, match.group("run")) is RunState.ENDED:
+            if _remove(Path(folder) / name):
+                sweep.removed.append(Path(folder) / name)
+        elif name.startswith(".") and name.endswith(TOMBSTONE_SUFFIX):
+            stem = name[1:].removesuffix(TOMBSTONE_SUFFIX)
+            if STEM_RE.match(stem):
+                finish_deletion(Path(folder), stem)
+                sweep.finished_deletions.append(stem)
+    return sweep
+
+
+def remove_legacy_work(folder: Path) -> list[Path]:
+    """Work files named by older Lifeboat versions (`.<name>.partial`, `.<name>.tmp`).
+    Call only while holding the folder's lock: those versions wrote them only under it."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if WORK_RE.match(name) or not _LEGACY_PARTIAL_RE.match(name):
+            continue
+        inner = name[1:].rsplit(".", 1)[0]
+        if inner.endswith(".tmp"):  # ".<name>.tmp-<pid>" of an atomic write
+            inner = inner.removesuffix(".tmp")
+        if STEM_RE.match(_stem_of(inner) or "") and _remove(Path(folder) / name):
+            removed.append(Path(folder) / name)
+    return removed
+
+
+def delete_snapshot_files(folder: Path, manifest: Manifest) -> None:
+    """Delete a snapshot's files as the user decided: tombstone, artifact(s), tombstone.
+    Raises OSError if the manifest cannot be renamed (then nothing was deleted)."""
+    manifest_path = Path(folder) / manifest.manifest_name
+    tombstone = Path(folder) / f".{manifest.stem}{TOMBSTONE_SUFFIX}"
+    if os.path.lexists(manifest_path):
+        os.replace(manifest_path, tombstone)
+        fsync_dir(Path(folder))
+    finish_deletion(Path(folder), manifest.stem, manifest)
+
+
+def finish_deletion(folder: Path, stem: str, manifest: Manifest | None = None) -> None:
+    """Remove the files of the snapshot `stem`, then its tombstone."""
+    tombstone = folder / f".{stem}{TOMBSTONE_SUFFIX}"
+    if manifest is None:
+        manifest = _read_tombstone(tombstone)
+    names = {stem + suffix for suffix in SNAPSHOT_FILE_SUFFIXES}
+    if manifest is not None:
+        names.add(manifest.stored_name)
+    for name in sorted(names):
+        _remove(folder / name)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tombstone)
+    fsync_dir(folder)
+
+
+def is_being_deleted(folder: Path, stem: str) -> bool:
+    return os.path.lexists(Path(folder) / f".{stem}{TOMBSTONE_SUFFIX}")
+
+
+def _read_tombstone(path: Path) -> Manifest | None:
+    try:
+        return Manifest.from_dict(json.loads(path.read_bytes()))
+    except (OSError, ValueError, ManifestError):
+        return None
+
+
+def _stem_of(name: str) -> str | None:
+    for suffix in (*SNAPSHOT_FILE_SUFFIXES, MANIFEST_SUFFIX, ".copy.sqlite"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return None
+
+
+def _remove(path: Path) -> bool:
+    """Remove a file, or a folder with what it holds (links inside are removed, never
+    followed); True if something was removed."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return False

@@ -1,0 +1,204 @@
+"""Runs: what proves that work left on disk is Lifeboat's own, and that its owner is gone.
+
+Each process that does work starts a *run*: a random token and a lock file
+`<run_dir>/runs/<token>.lock` that it holds for its whole life. The OS drops the lock
+when the process ends, kill -9 included, so a lock anyone can take belongs to a run
+that has ended. Every work file carries its run's token in its name
+(`.lb-<token>-<random>.<kind>.partial`), scratch files live in the run's own folder
+`<temp>/<token>/`, and job rows and open multipart uploads record the token too. So a
+leftover is deleted only when its name says it is a run's incomplete work *and* that
+run has ended: never by matching a source's name, never by guessing from a pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from lifeboat.core.private import create_file, private_dir
+
+TOKEN_RE = re.compile(r"^[0-9a-f]{12}$")
+WORK_RE = re.compile(
+    r"^\.lb-(?P<run>[0-9a-f]{12})-(?P<rand>[0-9a-f]{8})\.(?P<kind>[a-z0-9][a-z0-9.-]{0,30})"
+    r"\.partial$")
+_LOCK_SUFFIX = ".lock"
+_STARTING_SUFFIX = ".starting"
+
+
+class RunState(Enum):
+    ALIVE = "alive"
+    ENDED = "ended"
+
+
+@dataclass
+class Run:
+    """This process's run. Created once per installation folder (see Workspace.run)."""
+
+    token: str
+    runs_dir: Path
+    _fd: int | None = field(default=None, repr=False)
+
+    def scratch(self, temp_root: Path) -> Path:
+        """The run's private scratch folder under `temp_root` (created on first use)."""
+        return private_dir(temp_root / self.token, "scratch folder")
+
+    def work_path(self, folder: Path, kind: str) -> Path:
+        """A new, unique name for a work file of this run in `folder` (not created)."""
+        name = f".lb-{self.token}-{secrets.token_hex(4)}.{kind}.partial"
+        assert WORK_RE.match(name), name
+        return Path(folder) / name
+
+    def close(self) -> None:
+        """End the run now (tests; a run otherwise ends with its process). What it left
+        is removed by the next sweep, as after a kill."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def start_run(run_dir: Path) -> Run:
+    """Start a run: its lock file is created, locked, then renamed into place, so nobody
+    ever sees it unlocked under its final name."""
+    runs = private_dir(Path(run_dir) / "runs", "run folder")
+    while True:
+        token = secrets.token_hex(6)
+        staging = runs / f".{token}{_STARTING_SUFFIX}"
+        try:
+            fd = create_file(staging)
+        except FileExistsError:
+            continue
+        break
+    try:
+        if not _try_lock(fd):
+            raise OSError("a brand-new lock file could not be locked")
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.replace(staging, runs / f"{token}{_LOCK_SUFFIX}")
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise
+    return Run(token, runs, fd)
+
+
+def run_state(run_dir: Path, token: str) -> RunState:
+    """Whether the run `token` still runs. A run without a lock file has ended (its
+    lock was removed by the run itself or by a sweep after it ended)."""
+    if not TOKEN_RE.match(token):
+        return RunState.ENDED
+    path = Path(run_dir) / "runs" / f"{token}{_LOCK_SUFFIX}"
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return RunState.ENDED
+    except OSError:
+        return RunState.ALIVE  # cannot tell: assume it runs (nothing gets deleted)
+    try:
+        if _try_lock(fd):
+            _unlock(fd)
+            return RunState.ENDED
+        return RunState.ALIVE
+    finally:
+        os.close(fd)
+
+
+def run_alive(run_dir: Path, token: str | None) -> bool:
+    return token is not None and run_state(run_dir, token) is RunState.ALIVE
+
+
+def ended_runs(run_dir: Path) -> list[str]:
+    """Tokens of runs whose lock file is still there but no longer held."""
+    runs = Path(run_dir) / "runs"
+    try:
+        names = os.listdir(runs)
+    except OSError:
+        return []
+    ended = []
+    for name in names:
+        token = name.removesuffix(_LOCK_SUFFIX)
+        if name.endswith(_LOCK_SUFFIX) and TOKEN_RE.match(token) \
+                and run_state(run_dir, token) is RunState.ENDED:
+            ended.append(token)
+    return ended
+
+
+def sweep_runs(run_dir: Path, temp_roots: list[Path]) -> list[Path]:
+    """Remove what ended runs left: their scratch folders (decrypted or decompressed
+    copies, downloads) under each of `temp_roots`, then their lock files. A scratch
+    folder without a lock file here is left alone: it may be another installation's."""
+    removed: list[Path] = []
+    runs = Path(run_dir) / "runs"
+    for token in ended_runs(run_dir):
+        for root in temp_roots:
+            removed += _remove_scratch(Path(root) / token)
+        with contextlib.suppress(OSError):
+            os.unlink(runs / f"{token}{_LOCK_SUFFIX}")
+    _remove_stale_starting(runs)
+    return removed
+
+
+def _remove_scratch(folder: Path) -> list[Path]:
+    if not os.path.lexists(folder):
+        return []
+    if os.path.islink(folder):
+        with contextlib.suppress(OSError):
+            os.unlink(folder)  # never ours: Lifeboat makes this folder itself
+        return [folder]
+    shutil.rmtree(folder, ignore_errors=True)  # rmtree never follows links inside
+    return [folder]
+
+
+def _remove_stale_starting(runs: Path) -> None:
+    try:
+        names = os.listdir(runs)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(".") and name.endswith(_STARTING_SUFFIX)):
+            continue
+        path = runs / name
+        try:
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if _try_lock(fd):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows builds
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
