@@ -17,6 +17,7 @@ import pytest
 from lifeboat.core.manifest import read_manifest
 from tests.conftest import cli_process
 from tests.helpers.databases import make_db
+from tests.helpers.workfiles import files_under
 
 SNAPSHOT_KEYS = {"id", "source", "created_at", "path", "size", "db_size", "sha256",
                  "protected", "reason", "status"}
@@ -198,5 +199,5 @@ def test_kill_9_during_backup_never_leaves_a_false_snapshot(home: Path, tmp_path
     assert {p.name.removesuffix(".pages") for p in folder.glob("*.pages")} <= stems
     final = cli_process(home, "backup", "notes", "--json")
     assert final.returncode == 0, final.stderr
-    assert not list(folder.glob(".*.partial")) and not list((home / "tmp").glob("*"))
+    assert not list(folder.glob(".*.partial")) and not files_under(home / "tmp")
     assert cli_process(home, "verify", "--all").returncode == 0

@@ -41,7 +41,12 @@ class OperationFailed(LifeboatError):
 
 
 class CorruptSnapshot(OperationFailed):
-    """A stored artifact does not match its manifest, or does not decompress or check."""
+    """A stored artifact does not match its manifest, or does not decompress or check:
+    proven damage (say "damaged" only of this)."""
+
+
+class MissingArtifact(OperationFailed):
+    """A snapshot's file (or its base's) is not where it should be: missing, not damaged."""
 
 
 class SourceBusy(OperationFailed):

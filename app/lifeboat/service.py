@@ -6,24 +6,35 @@ cancel token and run as recorded jobs. Errors a user can act on are LifeboatErro
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
+import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
-from lifeboat.core.config import SourceConfig, source_name, validate_value
-from lifeboat.core.fsutil import FileLock, ensure_dir
-from lifeboat.core.manifest import Manifest, write_manifest
+from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.config import Config, SourceConfig, source_name, validate_value
+from lifeboat.core.encryption import stored_identities
+from lifeboat.core.fsutil import FileLock
+from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder, sweep_legacy_temp
+from lifeboat.core.manifest import (
+    DIFF_SUFFIX,
+    MANIFEST_SUFFIX,
+    Manifest,
+    iso_utc,
+    utc_now,
+    write_manifest,
+)
 from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
 from lifeboat.core.retention import KeepSpecError, parse_keep
-from lifeboat.core.scan import scan_root
+from lifeboat.core.runs import job_alive, sweep_runs
+from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
-from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.errors import AlreadyRunning, ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
-from lifeboat.jobs.backup import BackupJob
+from lifeboat.jobs.backup import BackupJob, tidy_folder
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
 from lifeboat.jobs.remotes import scan_remote
@@ -32,6 +43,7 @@ from lifeboat.jobs.verify import VerifyJob, VerifyResult
 from lifeboat.service_checks import CheckMethods
 from lifeboat.service_keys import KeyMethods
 from lifeboat.service_remotes import RemoteMethods
+from lifeboat.source_changes import check_database
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
@@ -43,7 +55,10 @@ class RebuildReport:
     folders: int = 0
     missing: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
-    removed_orphans: list[str] = field(default_factory=list)
+    #: snapshots whose manifest was re-derived from the artifact ("id: path")
+    recovered: list[str] = field(default_factory=list)
+    #: files kept but not usable as they are ("path: reason")
+    attention: list[str] = field(default_factory=list)
     remote_snapshots: dict[str, int] = field(default_factory=dict)
     remote_incomplete: list[str] = field(default_factory=list)
     remote_errors: list[str] = field(default_factory=list)
@@ -73,9 +88,7 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                    keep: str | None = None, check: str | None = None,
                    remote: str | None = None, remote_keep: str | None = None,
                    encrypt_local: bool | None = None) -> SourceConfig:
-        db_path = Path(path).expanduser().absolute()
-        probe_database(db_path)
-        open_source(db_path, timeout=5).close()
+        db_path = check_database(path)
         chosen = name if name is not None else default_source_name(db_path)
         values: dict[str, object] = {}
         try:
@@ -106,7 +119,7 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                     raise ConfigError(f"{db_path} is already backed up as source "
                                       f"{other.name!r}", "change that source instead")
             source = SourceConfig(name=chosen, path=db_path, **values)  # type: ignore[arg-type]
-            ensure_dir(self.workspace.snapshot_folder(config, source), "snapshot folder")
+            self.workspace.source_folder(config, source)
             box[0] = config.with_source(source)
         log.info("added source %s (%s)", source.name, source.path)
         return source
@@ -146,7 +159,7 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                 raise ConfigError("there is no encryption key yet",
                                   "create one first: lifeboat key init")
             source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
-            ensure_dir(self.workspace.snapshot_folder(box[0], source), "snapshot folder")
+            self.workspace.source_folder(box[0], source)
             box[0] = box[0].with_source(source)
         return source
 
@@ -231,6 +244,10 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
     def snapshot(self, ref: str) -> SnapshotRecord:
         return self.workspace.catalog.snapshot(ref)
 
+    def attention(self, source: str | None = None) -> list[AttentionItem]:
+        """Files kept but not usable as they are (see core/scan.py), with the reason."""
+        return self.workspace.catalog.attention(source)
+
     def verify(self, ref: str | None = None, *, source: str | None = None,
                check: str | None = None, progress: Progress = no_progress,
                cancel: CancelToken | None = None) -> list[VerifyResult]:
@@ -244,20 +261,86 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
 
     def rebuild_catalog(self, *, remotes: bool = True) -> RebuildReport:
         """Recreate the catalog's snapshot rows from the manifests on disk and, with
-        `remotes`, on every configured remote (an unreachable remote keeps its rows)."""
+        `remotes`, on every configured remote (an unreachable remote keeps its rows).
+
+        Nothing a scan finds is deleted: an artifact without a usable manifest gets its
+        manifest re-derived where it can (core/rederive.py), else it is listed as needing
+        attention; a manifest from a newer Lifeboat is kept untouched."""
         config = self.workspace.config()
         report = RebuildReport()
         before = self.workspace.catalog.snapshots()
         found: dict[str, tuple[Manifest, Path, str]] = {}
+        scans = []
         for root in self.workspace.snapshot_roots(config):
             for scan in scan_root(root):
-                report.folders += 1
-                for manifest, status in scan.found:
-                    found.setdefault(manifest.id, (manifest, scan.folder, status))
-                    if status != "ok":
-                        report.missing.append(manifest.id)
-                report.unreadable += [f"{p}: {why}" for p, why in scan.unreadable]
-                report.removed_orphans += self._remove_orphans(scan.folder, scan.orphans)
+                for stem in sweep_folder(scan.folder, self.workspace.paths.run_dir
+                                         ).finished_deletions:
+                    log.info("finished deleting snapshot %s (interrupted before)", stem)
+                scans.append(scan_folder(scan.folder))
+        for scan in scans:
+            report.folders += 1
+            for manifest, status in scan.found:
+                found.setdefault(manifest.id, (manifest, scan.folder, status))
+        for scan in scans:
+            items = self._recover(scan, found, config, report)
+            self.workspace.catalog.set_attention(scan.folder, items)
+            report.attention += [f"{i.path}: {i.reason}" for i in items]
+            for manifest, status in scan.found:
+                if status != "ok":
+                    report.missing.append(manifest.id)
+        copies = self._scan_remotes(config, remotes, before, found, report)
+        self.workspace.catalog.replace_snapshots(found.values())
+        for name, pairs in copies.items():
+            self.workspace.catalog.replace_remote_copies(name, pairs)
+        report.snapshots = len(found)
+        return report
+
+    def _recover(self, scan: FolderScan, found: dict[str, tuple[Manifest, Path, str]],
+                 config: Config, report: RebuildReport) -> list[AttentionItem]:
+        """Re-derive the manifests of the folder's orphaned artifacts and of those whose
+        manifest is unreadable (fulls first: a differential needs its base); return what
+        still needs attention."""
+        recovery = Recovery(self.workspace.run, self.workspace.scratch(config),
+                            self._identities(), list(config.general.recipients),
+                            {mid: (folder, m) for mid, (m, folder, st) in found.items()
+                             if st == "ok"},
+                            source_path=str(config.sources[scan.folder.name].path)
+                            if scan.folder.name in config.sources else "")
+        damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
+        candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
+        for stem in damaged:
+            candidates += [scan.folder / (stem + suffix) for suffix in RECOVERABLE
+                           if (scan.folder / (stem + suffix)).is_file()]
+        left = [i for i in scan.attention() if i.path not in candidates
+                and i.path not in {damaged.get(_stem(c)) for c in candidates}]
+        for path in sorted(candidates, key=lambda p: DIFF_SUFFIX in p.name):
+            manifest_path = damaged.get(_stem(path))
+            try:
+                if manifest_path is not None:
+                    keep_damaged_manifest(manifest_path, self.workspace.run)
+                manifest = rederive(path, recovery)
+            except CannotRederive as exc:
+                left.append(AttentionItem(path, scan.folder, scan.folder.name, "orphan",
+                                          "a snapshot file without a usable manifest; kept. "
+                                          f"Not recoverable here: {exc}",
+                                          iso_utc(utc_now())))
+                continue
+            status = "ok" if manifest.check_result == "ok" else "corrupt"
+            found[manifest.id] = (manifest, scan.folder, status)
+            recovery.known[manifest.id] = (scan.folder, manifest)
+            report.recovered.append(f"{manifest.id}: {path}")
+            log.info("recovered the manifest of snapshot %s from %s", manifest.id, path)
+        return left
+
+    def _identities(self) -> list[str]:
+        try:
+            return stored_identities(self.secrets)
+        except LifeboatError:
+            return []
+
+    def _scan_remotes(self, config: Config, remotes: bool, before: list[SnapshotRecord],
+                      found: dict[str, tuple[Manifest, Path, str]], report: RebuildReport
+                      ) -> dict[str, list[tuple[str, RemoteCopy]]]:
         copies: dict[str, list[tuple[str, RemoteCopy]]] = {}
         for remote in config.remotes.values():
             try:
@@ -281,30 +364,50 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             report.remote_snapshots[remote.name] = len(remote_scan.found)
             report.unreadable += remote_scan.unreadable
             report.remote_incomplete += remote_scan.incomplete
-        self.workspace.catalog.replace_snapshots(found.values())
-        for name, pairs in copies.items():
-            self.workspace.catalog.replace_remote_copies(name, pairs)
-        report.snapshots = len(found)
-        return report
+        return copies
 
-    # -- helpers -------------------------------------------------------------------
+    # -- housekeeping ----------------------------------------------------------------
 
-    def _remove_orphans(self, folder: Path, orphans: list[Path]) -> list[str]:
-        """Artifacts without a manifest are incomplete runs; remove them if no run is live."""
-        if not orphans:
-            return []
-        lock = FileLock(folder / FOLDER_LOCK_NAME)
-        if not lock.try_acquire():
-            return []
-        removed = []
+    def sweep(self) -> None:
+        """Remove what ended runs left (their scratch folders, with anything decrypted or
+        decompressed in them, and their work files wherever they noted them) and record
+        their unfinished jobs as interrupted. Cheap; done at the start of every command
+        and of the tray. Best effort: a full disk or a bad config never stops a command
+        here (the command itself says what is wrong)."""
+        paths = self.workspace.paths
         try:
-            for path in orphans:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                    removed.append(str(path))
-        finally:
-            lock.release()
-        return removed
+            config = self.workspace.config()
+            roots = [config.general.temp_dir or paths.temp_dir]
+            for path in sweep_runs(paths.run_dir, roots) + sweep_legacy_temp(
+                    roots[0], self.workspace.catalog):
+                log.info("removed what an interrupted run left: %s", path)
+            self.mark_interrupted_jobs()
+        except (LifeboatError, OSError, sqlite3.Error) as exc:
+            log.warning("could not tidy up after interrupted runs: %s",
+                        getattr(exc, "message", exc))
+
+    def mark_interrupted_jobs(self) -> list[int]:
+        """Jobs recorded as queued or running whose process has ended: interrupted."""
+        catalog = self.workspace.catalog
+        run_dir = self.workspace.paths.run_dir
+        ended = [job.id for job in catalog.unfinished_jobs()
+                 if not job_alive(run_dir, job.run, job.pid)]
+        catalog.mark_interrupted(ended)
+        return ended
+
+    def tidy_sources(self) -> None:
+        """For every source: finish interrupted deletions, remove ended runs' work files
+        in its folder, and record what needs attention (the scheduler does this when it
+        starts; a backup does it for its own source)."""
+        config = self.workspace.config()
+        for src in config.sources.values():
+            folder = self.workspace.snapshot_folder(config, src)
+            if not folder.is_dir():
+                continue
+            try:
+                tidy_folder(self.workspace, folder, src.name)
+            except (LifeboatError, OSError) as exc:
+                log.warning("could not tidy %s: %s", folder, getattr(exc, "message", exc))
 
     # -- for the tray --
 
@@ -339,3 +442,8 @@ def default_source_name(path: Path) -> str:
         name = "db" + name
     return name
 
+
+
+def _stem(artifact: Path) -> str:
+    """The snapshot stem of an artifact's file name."""
+    return artifact.name.split(".", 1)[0]

@@ -8,13 +8,13 @@ finds every invalid field at once (so each can be shown next to its field), and
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.config import Config, SourceConfig, source_name, validate_value
-from lifeboat.core.fsutil import ensure_dir
 from lifeboat.core.sqlite_file import open_source, probe_database
-from lifeboat.errors import ConfigError
+from lifeboat.errors import ConfigError, SourceError
 from lifeboat.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,18 @@ class ChangesRejected(ConfigError):
 
 
 def check_database(path: Path | str) -> Path:
-    """The absolute path of a SQLite database Lifeboat can back up; SourceError if not."""
+    """The absolute path of a SQLite database Lifeboat can back up; SourceError if not.
+
+    A path that is a symbolic link gives the file it points to: a source is always the
+    real file, so a link planted or changed later is never followed (a backup or restore
+    refuses a source path that has become a link)."""
     db_path = Path(path).expanduser().absolute()
+    if os.path.islink(db_path):
+        try:
+            db_path = db_path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise SourceError(f"{db_path} is a symbolic link to nothing (or to itself)",
+                              "give the path of the database file itself") from None
     probe_database(db_path)
     open_source(db_path, timeout=5).close()
     return db_path
@@ -143,7 +153,7 @@ def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list
                                  remote=draft.remote, encrypt_local=draft.encrypt_local,
                                  **values)
             if source != config.sources.get(source.name):
-                ensure_dir(workspace.snapshot_folder(config, source), "snapshot folder")
+                workspace.source_folder(config, source)
                 config = config.with_source(source)
         box[0] = config
     log.info("settings saved: %d source(s) added, %d changed or kept, %d removed",

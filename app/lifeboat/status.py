@@ -13,10 +13,11 @@ from datetime import datetime, timedelta, tzinfo
 from lifeboat.core.catalog import JobRecord
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
 from lifeboat.core.retention import parse_keep
+from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration, parse_duration, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.jobs.remotes import plan_uploads
-from lifeboat.scheduling.instance import SchedulerLock, pid_alive
+from lifeboat.scheduling.instance import SchedulerLock
 from lifeboat.workspace import Workspace
 
 STATES = ("ok", "running", "warning", "error")
@@ -101,9 +102,11 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         records = catalog.snapshots(src.name)
         good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
         mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
-        running = any(j.status == "running" and pid_alive(j.pid) for j in jobs
-                      if j.source == src.name)
-        retry = any(j.status == "queued" and j.trigger == "retry" and pid_alive(j.pid)
+        run_dir = workspace.paths.run_dir
+        running = any(j.status == "running" and job_alive(run_dir, j.run, j.pid)
+                      for j in jobs if j.source == src.name)
+        retry = any(j.status == "queued" and j.trigger == "retry"
+                    and job_alive(run_dir, j.run, j.pid)
                     for j in jobs if j.source == src.name)
         pending = []
         if src.remote is not None and src.remote in config.remotes:

@@ -82,7 +82,19 @@ class Workspace:
         return config.general.snapshot_dir or self.paths.snapshot_dir
 
     def snapshot_folder(self, config: Config, source: SourceConfig) -> Path:
+        """Where the source's snapshots are (nothing is created; see source_folder)."""
         return self.snapshot_root(config, source) / source.name
+
+    def source_folder(self, config: Config, source: SourceConfig) -> Path:
+        """The source's snapshot folder, ready for writing: its root as the user chose it
+        (created 0700 if missing, else left as it is; Lifeboat's default root is its own,
+        0700), the folder itself Lifeboat's own: 0700, never a link."""
+        root = self.snapshot_root(config, source)
+        if root == self.paths.snapshot_dir:
+            private_dir(root, "snapshot folder")
+        else:
+            user_dir(root, "snapshot folder")
+        return private_dir(root / source.name, "snapshot folder")
 
     def temp_dir(self, config: Config) -> Path:
         """The folder that holds each run's scratch folder: Lifeboat's own (0700) unless

@@ -16,6 +16,7 @@ from lifeboat.errors import Cancelled
 from lifeboat.service import Service
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
+from tests.helpers.workfiles import files_under
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def service(home: Path, db: Path) -> Service:
 
 
 def leftovers(service: Service) -> list[Path]:
-    folder = service.workspace.temp_dir(service.workspace.config())
-    return sorted(folder.glob("*")) if folder.exists() else []
+    return files_under(service.workspace.temp_dir(service.workspace.config()))
 
 
 def drilled_job(service: Service) -> dict[str, object]:

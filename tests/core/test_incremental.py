@@ -13,11 +13,11 @@ from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.verify import extract_verified
 from lifeboat.errors import CorruptSnapshot
 from tests.helpers.databases import db_content, make_db
+from tests.helpers.workfiles import snapshot_request
 
 
 def request(tmp_path: Path, db: Path, base=None, **kw) -> SnapshotRequest:
-    return SnapshotRequest(source="notes", source_path=db, folder=tmp_path / "snaps",
-                           temp_dir=tmp_path / "tmp", base=base, **kw)
+    return snapshot_request(tmp_path, db, folder=tmp_path / "snaps", base=base, **kw)
 
 
 def as_base(tmp_path: Path, manifest) -> BaseRef:

@@ -115,13 +115,24 @@ def test_empty():
     assert apply_policy([], parse_keep("last=3"), NOW) == []
 
 
-def test_damaged_snapshots_fill_no_bucket_and_are_forgotten():
+def test_damaged_snapshots_fill_no_bucket_and_are_kept_for_the_user():
     s = snaps("2026-03-01T00:00:00+00:00", "2026-03-02T00:00:00+00:00")
     s.append(SnapshotInfo("bad00000", datetime(2026, 3, 3, tzinfo=UTC), good=False, size=7))
     out = apply_policy(s, parse_keep("last=1"), NOW)
-    assert kept(out) == ["s0000001"]
-    assert reasons(out)["bad00000"] == ("damaged: not a good copy",)
-    assert freed_bytes(out) == 7
+    assert kept(out) == ["bad00000", "s0000001"]
+    assert reasons(out)["bad00000"] == ("damaged: kept until you delete it",)
+    assert freed_bytes(out) == 0
+
+
+def test_an_intact_differential_of_a_damaged_base_is_kept_and_fills_no_bucket():
+    base = SnapshotInfo("base0000", datetime(2026, 3, 1, tzinfo=UTC), good=False)
+    diff = SnapshotInfo("diff0000", datetime(2026, 3, 2, tzinfo=UTC), kind="diff",
+                        base="base0000")
+    newer = SnapshotInfo("full0000", datetime(2026, 3, 3, tzinfo=UTC))
+    out = apply_policy([base, diff, newer], parse_keep("last=1"), NOW)
+    assert kept(out) == ["base0000", "diff0000", "full0000"]
+    assert reasons(out)["diff0000"][0].startswith("its base base0000 is damaged")
+    assert reasons(out)["full0000"] == ("last 1",)
 
 
 def test_bases_are_kept_for_their_kept_differentials():
@@ -181,6 +192,7 @@ def test_properties(items: list[SnapshotInfo], policy):
     if items:
         assert keep, "at least one snapshot is always kept"
     assert all(s.id in keep for s in items if s.protected), "a protected snapshot was forgotten"
+    assert all(s.id in keep for s in items if not s.good), "a damaged snapshot was forgotten"
     for s in items:
         if s.base and s.id in keep:
             assert s.base in keep, "a kept differential lost its base"

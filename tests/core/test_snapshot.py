@@ -18,14 +18,14 @@ from lifeboat.core.progress import CancelToken
 from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
 from lifeboat.errors import Cancelled, OperationFailed, SourceBusy, SourceError
 from tests.helpers.databases import make_db, max_id, table_rows
+from tests.helpers.workfiles import files_under, snapshot_request
 
 needs_tools = pytest.mark.skipif(not (shutil.which("zstd") and shutil.which("sqlite3")),
                                  reason="needs the zstd and sqlite3 command-line tools")
 
 
 def request(tmp_path: Path, db: Path, **kw: object) -> SnapshotRequest:
-    return SnapshotRequest(source="notes", source_path=db, folder=tmp_path / "snaps" / "notes",
-                           temp_dir=tmp_path / "tmp", **kw)  # type: ignore[arg-type]
+    return snapshot_request(tmp_path, db, **kw)
 
 
 def restore_with_stock_tools(artifact: Path, out: Path) -> str:
@@ -123,7 +123,7 @@ def test_damaged_source_is_never_stored(tmp_path: Path):
         take_snapshot(request(tmp_path, db, check="full"))
     folder = tmp_path / "snaps" / "notes"
     assert not list(folder.glob("*.sqlite.zst")) and not list(folder.glob("*.json"))
-    assert not list((tmp_path / "tmp").glob("*"))
+    assert not files_under(tmp_path / "tmp")
 
 
 def test_cancel_leaves_nothing(tmp_path: Path):
@@ -137,7 +137,7 @@ def test_cancel_leaves_nothing(tmp_path: Path):
     with pytest.raises(Cancelled):
         take_snapshot(request(tmp_path, db), progress=on_progress, cancel=cancel)
     assert not [p for p in (tmp_path / "snaps" / "notes").iterdir()]
-    assert not list((tmp_path / "tmp").iterdir())
+    assert not files_under(tmp_path / "tmp")
 
 
 def test_progress_reports_copy_and_compress(tmp_path: Path, db: Path):

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
 from lifeboat.gui.app import TrayApp
 from lifeboat.service import Service
 from tests.helpers.databases import make_db
+from tests.helpers.workfiles import service_request
 
 
 @pytest.fixture
@@ -24,10 +25,8 @@ def snapshot_two_days_ago(service: Service, name: str) -> None:
     config = service.workspace.config()
     src = config.source(name)
     folder = service.workspace.snapshot_folder(config, src)
-    manifest = take_snapshot(
-        SnapshotRequest(source=name, source_path=src.path, folder=folder,
-                        temp_dir=service.workspace.temp_dir(config), reason="scheduled"),
-        now=datetime.now(UTC) - timedelta(days=2))
+    manifest = take_snapshot(service_request(service, name, reason="scheduled"),
+                             now=datetime.now(UTC) - timedelta(days=2))
     service.workspace.catalog.add_snapshot(manifest, folder)
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
 from lifeboat.events import RetryScheduled, SourceHealth
 from lifeboat.scheduling.scheduler import Scheduler
 from lifeboat.service import Service
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
+from tests.helpers.workfiles import service_request
 
 
 def wait_for(condition, timeout: float = 20.0) -> None:
@@ -29,10 +30,7 @@ def old_snapshot(service: Service, name: str, age: timedelta) -> None:
     config = service.workspace.config()
     src = config.source(name)
     folder = service.workspace.snapshot_folder(config, src)
-    manifest = take_snapshot(
-        SnapshotRequest(source=name, source_path=src.path, folder=folder,
-                        temp_dir=service.workspace.temp_dir(config)),
-        now=datetime.now(UTC) - age)
+    manifest = take_snapshot(service_request(service, name), now=datetime.now(UTC) - age)
     service.workspace.catalog.add_snapshot(manifest, folder)
 
 

@@ -14,6 +14,7 @@ from lifeboat.errors import CorruptSnapshot
 from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, integrity, make_db
+from tests.helpers.workfiles import files_under
 
 MARKER = "TOP-SECRET-MARKER-7f3a"
 needs_age = pytest.mark.skipif(not (shutil.which("age") and shutil.which("zstd")),
@@ -81,7 +82,7 @@ def test_encrypted_round_trip_and_nothing_readable_remotely(service: Service, s3
     out = tmp_path / "back.db"
     service.restore(diff.id, to=out)
     assert db_content(out) == expected
-    assert not list((home / "tmp").rglob("*")), "no plaintext or ciphertext left behind"
+    assert not files_under(home / "tmp"), "no plaintext or ciphertext left behind"
 
 
 @needs_age
@@ -147,7 +148,7 @@ def test_missing_and_wrong_keys_are_clear_and_restore_nothing(service: Service, 
     store_identity(service.secrets, generate_identity()[0])
     with pytest.raises(MissingIdentity, match="none of this machine's keys"):
         service.restore(record.id, to=out)
-    assert not out.exists() and not list((home / "tmp").rglob("*"))
+    assert not out.exists() and not files_under(home / "tmp")
     assert service.import_key(saved) == [recipient]
     service.restore(record.id, to=out)
     assert db_content(out) == db_content(db)
@@ -175,7 +176,7 @@ def test_damaged_ciphertext_is_refused(service: Service, s3_server, bucket: str,
     out = tmp_path / "out.db"
     with pytest.raises(CorruptSnapshot):
         service.restore(record.id, to=out)
-    assert not out.exists() and not list((home / "tmp").rglob("*"))
+    assert not out.exists() and not files_under(home / "tmp")
 
 
 def test_reencrypt_then_switching_off_needs_confirmation(service: Service, s3_server,

@@ -14,6 +14,7 @@ from lifeboat.errors import ConfigError
 from lifeboat.service import Service
 from tests.conftest import cli_process
 from tests.helpers.databases import db_content, integrity
+from tests.helpers.workfiles import files_under
 from tests.storage.test_encryption import (
     MARKER,
     bucket_objects,
@@ -66,7 +67,7 @@ def test_local_snapshots_are_sealed_and_restore(service: Service, tmp_path: Path
     out = tmp_path / "back.db"
     service.restore(diff.id, to=out)
     assert db_content(out) == db_content(db) and integrity(out) == "ok"
-    assert not list((home / "tmp").rglob("*")), "no decrypted copy left behind"
+    assert not files_under(home / "tmp"), "no decrypted copy left behind"
 
     rebuilt = cli_process(home, "catalog", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
@@ -89,7 +90,7 @@ def test_without_the_key_verify_checks_the_ciphertext_and_restore_says_why(
     with pytest.raises(MissingIdentity) as err:
         service.restore(record.id, to=out)
     assert recipient in err.value.message and "key import" in (err.value.hint or "")
-    assert not out.exists() and not list((home / "tmp").rglob("*"))
+    assert not out.exists() and not files_under(home / "tmp")
     backup_without_key = service.backup("secret", full=True)  # needs only the recipient
     assert backup_without_key.path.name.endswith(".age")
 

@@ -13,6 +13,7 @@ from lifeboat.errors import LifeboatError, RemoteError
 from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
+from tests.helpers.workfiles import files_under
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_upload_restore_from_remote_and_prune(service: Service, s3_server, bucke
     out = tmp_path / "from-remote.db"
     result = service.restore(older.id, to=out)
     assert result.method == "new-file" and out.exists()
-    assert not list((home / "tmp").glob("fetch-*")), "downloads are cleaned up"
+    assert not files_under(home / "tmp"), "downloads are cleaned up"
     newest = records[0]
     newest.path.unlink()
     service.restore(newest.id, to=tmp_path / "newest.db")

@@ -69,8 +69,6 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
     if result.safety_snapshot:
         lines.append(f"  what was there before is kept as protected snapshot "
                      f"{result.safety_snapshot}")
-    if result.moved_aside:
-        lines.append("  moved aside: " + ", ".join(str(p) for p in result.moved_aside))
     if result.method == "file-replace":
         lines.append("  the file was replaced: programs that had it open must reopen it")
     out.result(result.to_json(), lines)

@@ -120,13 +120,22 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
     if args.name:
         service.source(args.name) if not service.snapshots(args.name) else None
     records = service.snapshots(args.name)
+    attention = service.attention(args.name)
     if out.json_mode:
-        out.json([r.to_json() for r in records])
-    elif not records:
+        out.json([r.to_json() for r in records]
+                 + [{"status": "needs-attention", **a.to_json()} for a in attention])
+        return 0
+    if not records:
         out.line("no snapshots yet; take one with: lifeboat backup NAME")
     else:
         out.table(["ID", "SOURCE", "CREATED", "KIND", "SIZE", "DB SIZE", "STATUS", "WHERE",
                    "REASON", "FLAGS"], [snapshot_row(r) for r in records])
+    if attention:
+        out.line("")
+        out.line("needs attention (kept, nothing was deleted):")
+        for item in attention:
+            out.line(f"  {item.path}")
+            out.line(f"    {item.reason}")
     return 0
 
 
@@ -164,7 +173,8 @@ def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output)
     lines = [f"catalog rebuilt: {report.snapshots} snapshot(s) in {report.folders} folder(s)"]
     lines += [f"  missing or damaged artifact: {i}" for i in report.missing]
     lines += [f"  unreadable manifest: {u}" for u in report.unreadable]
-    lines += [f"  removed incomplete artifact: {p}" for p in report.removed_orphans]
+    lines += [f"  recovered from its file: snapshot {r}" for r in report.recovered]
+    lines += [f"  needs attention (kept): {a}" for a in report.attention]
     lines += [f"  remote {r}: {n} snapshot(s)" for r, n in report.remote_snapshots.items()]
     lines += [f"  remote manifest without its artifact: {k}" for k in report.remote_incomplete]
     lines += [f"  remote not read: {e}" for e in report.remote_errors]

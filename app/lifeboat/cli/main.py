@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         service = Service()
         service.workspace.config()  # a broken config file is reported by every command
+        service.sweep()  # what killed runs left never outlives the next start
         return handler(args, service, out)
     except LifeboatError as exc:
         log.info("%s: %s", args.command, exc.message)

@@ -17,6 +17,7 @@ from pathlib import Path
 import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
+from lifeboat.core.private import open_new
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.errors import OperationFailed
 
@@ -128,7 +129,7 @@ def compress_blocks(
                                     write_content_size=True)
     done = 0
     try:
-        with open(dest, "xb") as fout:
+        with open_new(dest) as fout:
             sink = _HashingSink(fout, out_digest)
             # Not a `with` block: on an error the frame must not be finished.
             writer = cctx.stream_writer(sink, size=-1 if size is None else size,

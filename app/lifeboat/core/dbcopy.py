@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.private import create_file
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.errors import OperationFailed, SourceBusy, SourceError
@@ -105,9 +106,13 @@ def copy_database(
 
 
 def _into_new_file(dest: Path, copy: Callable[[sqlite3.Connection], None]) -> tuple[int, int]:
-    """Run `copy` into a brand-new `dest` and make it standalone; return page size, count."""
+    """Run `copy` into a brand-new `dest` and make it standalone; return page size, count.
+
+    The file is created here, exclusively and private, before SQLite opens it (an empty
+    file is an empty database), so SQLite never creates it with the umask's mode."""
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(dest)
+        os.unlink(dest)  # an abandoned attempt of this same copy (see copy_database)
+    os.close(create_file(dest))
     out = sqlite3.connect(dest, isolation_level=None, check_same_thread=False)
     try:
         # The copy is ours alone and rewritten on failure: no journal and no syncs while

@@ -22,6 +22,7 @@ from pathlib import Path
 import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
+from lifeboat.core.private import open_new
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.errors import CorruptSnapshot, OperationFailed
 
@@ -213,7 +214,7 @@ class BlockWriter:
                  *, durable: bool = True):
         # A scratch file read once and deleted (a restore preview) needs no fsync.
         self._durable = durable
-        self._fh = open(dest, "xb", buffering=0) if dest is not None else None  # noqa: SIM115
+        self._fh = open_new(dest, buffering=0) if dest is not None else None
         self._digest = hashlib.sha256() if hash_plain else None
         self._observer = observer
         self.count = 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lifeboat.core.private import create_file, disk_full, open_new
 from lifeboat.core.secrets import SecretStore
 from lifeboat.errors import CorruptSnapshot, LifeboatError, OperationFailed
 
@@ -86,7 +87,7 @@ def identity_file_text(identity: str) -> str:
 def write_private_file(path: Path, data: bytes) -> None:
     """Create `path` readable by its owner only (0600); never replace an existing file."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(path)
     except FileExistsError:
         raise LifeboatError(f"{path} already exists", "choose a new file name") from None
     except OSError as exc:
@@ -160,8 +161,11 @@ def decrypt_file(source: Path, dest: Path, identities: list[str], what: str,
                               "identity to open it",
                               "import your recovery key: lifeboat key import FILE")
     try:
-        pyrage.decrypt_file(str(source), str(dest), [pyrage.x25519.Identity.from_str(i)
-                                                     for i in identities])
+        with open(source, "rb") as raw, open_new(dest) as out:
+            pyrage.decrypt_io(raw, out, [pyrage.x25519.Identity.from_str(i)
+                                         for i in identities])
+            out.flush()
+            os.fsync(out.fileno())
     except pyrage.DecryptError as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -172,9 +176,18 @@ def decrypt_file(source: Path, dest: Path, identities: list[str], what: str,
                                   "FILE") from None
         raise CorruptSnapshot(f"{what} does not decrypt: it was changed or damaged",
                               "use another snapshot or copy") from None
-    except OSError:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
+        if disk_full(exc):
+            raise OperationFailed(f"the disk is full: {what} could not be decrypted into "
+                                  f"{dest.parent}", "free some space there and retry"
+                                  ) from None
+        if exc.errno is not None:  # reading or writing failed: says nothing of the file
+            raise OperationFailed(f"{what} could not be decrypted: {exc.strerror or exc}"
+                                  ) from None
+        # pyrage reports a ciphertext that ends early or fails its authentication as an
+        # OSError without an errno: proven damage.
         raise CorruptSnapshot(f"{what} does not decrypt: it is truncated or damaged",
                               "use another snapshot or copy") from None
 
@@ -199,7 +212,7 @@ class _HashingWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()/discard()
+            self._fh = open_new(path)
         except OSError as exc:
             raise OperationFailed(f"cannot write {path}: {exc.strerror or exc}") from None
         self.digest = hashlib.sha256()

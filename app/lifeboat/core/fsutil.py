@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Iterator
@@ -33,13 +34,22 @@ def fsync_file(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` so that `path` holds either the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write `data` so that `path` holds either the old or the new content, never a mix.
+
+    The new content goes to a private work file of this process's run (created
+    exclusively, 0600, never through a link), is fsynced and renamed over `path`. A run
+    killed before the rename leaves only that work file, which a sweep removes once the
+    run has ended."""
+    from lifeboat.core.private import write_new
+    from lifeboat.core.runs import process_run
+
+    run = process_run()
+    if run is not None:
+        tmp = run.work_path(path.parent, "write")
+    else:  # no run (a bare library call): a unique name all the same
+        tmp = path.with_name(f".{secrets.token_hex(8)}.lifeboat-write.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_new(tmp, data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -72,22 +82,6 @@ def require_space(path: Path, needed: int, what: str) -> None:
         )
 
 
-def ensure_dir(path: Path, what: str) -> Path:
-    """Create `path` if needed and check that we may write into it."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LifeboatError(
-            f"cannot create {what} {path}: {exc.strerror or exc}",
-            "choose a folder you can write to",
-        ) from None
-    if not path.is_dir():
-        raise LifeboatError(f"{what} {path} is not a folder", "choose a folder")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise LifeboatError(f"{what} {path} is not writable", "choose a folder you can write to")
-    return path
-
-
 def format_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
@@ -111,8 +105,21 @@ class FileLock:
         self._fh: object | None = None
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        # A lock file has a fixed name every process opens, so it cannot be created
+        # exclusively; it is opened without following a link, 0600, and never written.
+        from lifeboat.core.private import private_dir
+
+        private_dir(self.path.parent, "folder")
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | \
+            getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LifeboatError(f"the lock file {self.path} is a symbolic link",
+                                    "remove the link; Lifeboat never follows it") from None
+            raise
+        fh = os.fdopen(fd, "r+b")
         try:
             _lock(fh.fileno())
         except OSError:

@@ -24,6 +24,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifeboat.core.catalog import Catalog
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.manifest import (
     DIFF_SUFFIX,
@@ -34,7 +35,8 @@ from lifeboat.core.manifest import (
     Manifest,
     ManifestError,
 )
-from lifeboat.core.runs import WORK_RE, RunState, run_state
+from lifeboat.core.private import write_new
+from lifeboat.core.runs import WORK_RE, Run, RunState, pid_alive, run_state
 
 TOMBSTONE_SUFFIX = ".deleting"
 RAW_SUFFIX = ".raw"
@@ -44,6 +46,13 @@ SNAPSHOT_FILE_SUFFIXES = (FULL_SUFFIX, DIFF_SUFFIX, FULL_SUFFIX + ".age", DIFF_S
 # Names older Lifeboat versions gave their work files (removed only under the same proof
 # those versions used: they wrote them only while holding the folder's lock).
 _LEGACY_PARTIAL_RE = re.compile(r"^\..+\.(partial|tmp|tmp-\d+)$")
+# Scratch files older versions left in the temp folder: with the pid that made them...
+_LEGACY_PID_RE = re.compile(r"^(restore|preview|fetch|drill)-[0-9a-f]{8}-(?P<pid>\d+)"
+                            r"(\.sqlite)?$")
+# ... or without one (made only while a job of that version ran).
+_LEGACY_JOB_RE = re.compile(r"^(verify-[0-9a-f]{8}\.sqlite|open-[0-9a-f]{8}-\w+|"
+                            r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}-\d{8}T\d{6}Z-[0-9a-f]{8}"
+                            r"\.copy\.sqlite)$")
 
 
 @dataclass
@@ -92,6 +101,31 @@ def remove_legacy_work(folder: Path) -> list[Path]:
     return removed
 
 
+def sweep_legacy_temp(temp_root: Path, catalog: Catalog) -> list[Path]:
+    """Scratch files an older Lifeboat left in the temp folder, proven abandoned: the pid
+    in the name has ended, or (names without one) no job of such a version still runs."""
+    try:
+        names = os.listdir(temp_root)
+    except OSError:
+        return []
+    removed = []
+    legacy_jobs_alive = None
+    for name in names:
+        path = Path(temp_root) / name
+        match = _LEGACY_PID_RE.match(name)
+        if match is not None:
+            if not pid_alive(int(match.group("pid"))) and _remove(path):
+                removed.append(path)
+            continue
+        if _LEGACY_JOB_RE.match(name):
+            if legacy_jobs_alive is None:
+                legacy_jobs_alive = any(job.run is None and pid_alive(job.pid)
+                                        for job in catalog.unfinished_jobs())
+            if not legacy_jobs_alive and _remove(path):
+                removed.append(path)
+    return removed
+
+
 def delete_snapshot_files(folder: Path, manifest: Manifest) -> None:
     """Delete a snapshot's files as the user decided: tombstone, artifact(s), tombstone.
     Raises OSError if the manifest cannot be renamed (then nothing was deleted)."""
@@ -116,6 +150,25 @@ def finish_deletion(folder: Path, stem: str, manifest: Manifest | None = None) -
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tombstone)
     fsync_dir(folder)
+
+
+def keep_damaged_manifest(path: Path, run: Run) -> Path:
+    """Before a damaged manifest is replaced by a re-derived one, keep its bytes beside
+    it as `<name>.damaged` (then `.damaged-2`, ...): nothing is lost, and scans skip it."""
+    data = path.read_bytes()
+    for number in range(1, 1000):
+        kept = path.with_name(path.name + (".damaged" if number == 1 else f".damaged-{number}"))
+        work = run.work_path(path.parent, "damaged")
+        write_new(work, data)
+        try:
+            os.link(work, kept)  # fails if the name is taken: never replaces anything
+        except FileExistsError:
+            os.unlink(work)
+            continue
+        os.unlink(work)
+        fsync_dir(path.parent)
+        return kept
+    raise OSError(f"too many kept copies of {path.name}")
 
 
 def is_being_deleted(folder: Path, stem: str) -> bool:

@@ -17,7 +17,6 @@ without reading the base. See docs/FORMAT.md.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,20 +68,8 @@ class PageScan:
     page_count: int = 0
     changed: int = 0
     db_sha256: str = ""
-
-
-def write_page_hashes(path: Path, hashes: Iterator[bytes]) -> str:
-    """Write a page-hash list (temp + fsync + rename); return its SHA-256."""
-    digest = hashlib.sha256()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        for item in hashes:
-            digest.update(item)
-            fh.write(item)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return digest.hexdigest()
+    #: SHA-256 of the pages' xxh3-128 hashes in order (see content_digest in FORMAT.md)
+    content_digest: str = ""
 
 
 def page_hashes_of(block: memoryview, page_size: int) -> bytes:
@@ -99,6 +86,7 @@ def diff_stream(copy: Path, page_size: int, base_hashes: Path, header: DiffHeade
     DiffTooLarge once more than `limit` bytes of pages have changed."""
     total = copy.stat().st_size
     db_digest = hashlib.sha256()
+    pages_digest = hashlib.sha256()
     yield header.pack()
     page_number = 0
     changed_bytes = 0
@@ -112,7 +100,9 @@ def diff_stream(copy: Path, page_size: int, base_hashes: Path, header: DiffHeade
                 page_number += 1
                 page = view[offset:offset + page_size]
                 index = offset // page_size * HASH_SIZE
-                if known[index:index + HASH_SIZE] != xxhash.xxh3_128_digest(page):
+                page_hash = xxhash.xxh3_128_digest(page)
+                pages_digest.update(page_hash)
+                if known[index:index + HASH_SIZE] != page_hash:
                     out.append(PAGE_NUMBER.pack(page_number))
                     out.append(bytes(page))
                     changed_bytes += page_size
@@ -126,3 +116,4 @@ def diff_stream(copy: Path, page_size: int, base_hashes: Path, header: DiffHeade
     yield PAGE_NUMBER.pack(0)
     scan.page_count = page_number
     scan.db_sha256 = db_digest.hexdigest()
+    scan.content_digest = pages_digest.hexdigest()

@@ -11,6 +11,7 @@ from pathlib import Path
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.pagediff import page_hashes_of
+from lifeboat.core.private import open_new
 from lifeboat.core.progress import CancelToken, Progress
 
 
@@ -22,13 +23,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, progress: Progress,
-                        cancel: CancelToken) -> Manifest:
-    """Recompute `pages` from the base artifact (verified on the way) and record its
-    SHA-256 in the base's manifest; return the updated manifest."""
-    tmp = pages.with_name(f".{pages.name}.partial")
+def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, tmp: Path,
+                        progress: Progress, cancel: CancelToken) -> Manifest:
+    """Recompute `pages` from the base artifact (verified on the way) through the new
+    work file `tmp` and record its SHA-256 in the base's manifest; return the updated
+    manifest."""
     pending = bytearray()
-    with open(tmp, "wb") as out:
+    with open_new(tmp) as out:
 
         def observe(block: memoryview) -> None:
             pending.extend(block)

@@ -18,14 +18,18 @@ from pathlib import Path
 from lifeboat import __version__
 from lifeboat.core.fsutil import fsync_dir, require_space
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem, utc_now, write_manifest
+from lifeboat.core.private import make_new_dir, open_new
+from lifeboat.core.runs import Run
 from lifeboat.errors import CorruptSnapshot, OperationFailed
 
 RAW_SUFFIX = ".raw"
 SIDECARS = ("-wal", "-shm", "-journal")
 
 
-def save_raw_copy(target: Path, folder: Path, source: str, reason: str) -> Manifest:
-    """Copy `target` and its sidecars into `<folder>/<stem>.raw/`; return its manifest."""
+def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
+                  ) -> Manifest:
+    """Copy `target` and its sidecars into `<folder>/<stem>.raw/` (built as a work folder
+    of `run`, renamed into place when whole); return its manifest."""
     started = time.monotonic()
     files = [p for p in [target, *(Path(f"{target}{s}") for s in SIDECARS)] if p.exists()]
     total = sum(p.stat().st_size for p in files)
@@ -34,8 +38,8 @@ def save_raw_copy(target: Path, folder: Path, source: str, reason: str) -> Manif
     snap_id = new_snapshot_id()
     stem = snapshot_stem(source, created_at, snap_id)
     final = folder / f"{stem}{RAW_SUFFIX}"
-    partial = folder / f".{stem}{RAW_SUFFIX}.partial"
-    partial.mkdir(parents=True)
+    partial = run.work_path(folder, "raw")
+    make_new_dir(partial)
     hashes: dict[str, str] = {}
     try:
         for path in files:
@@ -73,7 +77,8 @@ def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
                                   "nothing can be restored from that file")
 
 
-def restore_raw_copy(folder: Path, manifest: Manifest, target: Path) -> list[Path]:
+def restore_raw_copy(folder: Path, manifest: Manifest, target: Path, run: Run
+                     ) -> list[Path]:
     """Put the raw files back as `target` (+ its sidecars); return what was written."""
     verify_raw_copy(folder, manifest)
     where = folder / manifest.artifact
@@ -82,7 +87,7 @@ def restore_raw_copy(folder: Path, manifest: Manifest, target: Path) -> list[Pat
     for name in manifest.extra["files"]:  # type: ignore[union-attr]
         suffix = str(name)[len(original):]
         out = Path(f"{target}{suffix}")
-        tmp = out.with_name(f".{out.name}.lifeboat-restore.tmp")
+        tmp = run.work_path(target.parent, "restore")
         _copy_hashed(where / str(name), tmp)
         os.replace(tmp, out)
         written.append(out)
@@ -100,7 +105,7 @@ def raw_copy_size(folder: Path, manifest: Manifest) -> int | None:
 def _copy_hashed(src: Path, dst: Path) -> str:
     digest = hashlib.sha256()
     try:
-        with open(src, "rb") as fin, open(dst, "xb") as fout:
+        with open(src, "rb") as fin, open_new(dst) as fout:
             while block := fin.read(4 << 20):
                 digest.update(block)
                 fout.write(block)

@@ -6,10 +6,16 @@ checked into a temporary file before anything is touched (jobs/restore.py).
 In place, the verified copy goes into the target with SQLite's backup API on a
 connection to the target: one write transaction, so a crash or kill at any moment
 leaves the target entirely old or entirely new, and programs that have the database
-open read the restored content on their next transaction (no stale WAL). Where the
-target cannot be opened as SQLite, or a WAL target has another page size (the backup
-API cannot change it), the file is replaced atomically instead and its -wal/-shm are
-moved aside.
+open read the restored content on their next transaction (no stale WAL); the file keeps
+its owner and mode. Where the target cannot be opened as SQLite, or a WAL target has
+another page size (the backup API cannot change it), the file is replaced atomically
+instead: the new file gets the old one's owner, group, mode and extended attributes,
+and its -wal/-shm (already folded in, or kept in the safety copy) are removed once the
+new file is in place.
+
+Every file written next to the target is a work file of the run (core/runs.py):
+unique, created exclusively, never through a link, and removed by the next sweep if
+the run is killed.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ import os
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.core.fsutil import ensure_dir, fsync_dir, publish, require_space
-from lifeboat.core.manifest import Manifest, utc_now
+from lifeboat.core.file_identity import give_identity, identity_of
+from lifeboat.core.fsutil import fsync_dir, publish, require_space
+from lifeboat.core.manifest import Manifest
+from lifeboat.core.private import FILE_MODE, open_new, user_dir
 from lifeboat.core.progress import CancelToken, Progress, no_progress
+from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
 from lifeboat.errors import LifeboatError, OperationFailed, SourceBusy
@@ -40,11 +49,6 @@ class RestoreResult:
     target: Path
     method: str  # new-file | backup-api | file-replace
     seconds: float
-    moved_aside: list[Path] = field(default_factory=list)
-
-    @property
-    def open_programs_must_reopen(self) -> bool:
-        return self.method == "file-replace"
 
 
 def check_new_file_target(target: Path, overwrite: bool) -> Path:
@@ -71,27 +75,27 @@ def restore_to_file(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     base: tuple[Path, Manifest] | None = None,
+    run: Run,
 ) -> RestoreResult:
     """Write the snapshot (a differential: rebuilt on `base`) as a new standalone database
-    at `target` (temp, fsync, rename)."""
+    at `target` (a work file, fsync, rename), with the mode the source database had
+    (0600 when unknown)."""
     started = time.monotonic()
     cancel = cancel or CancelToken()
     target = check_new_file_target(target, overwrite)
-    ensure_dir(target.parent, "target folder")
-    tmp = target.with_name(f".{target.name}.lifeboat-restore-{manifest.id}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+    user_dir(target.parent, "target folder")
+    tmp = run.work_path(target.parent, "restore")
     extract_verified(folder, manifest, tmp, check=check, progress=progress, cancel=cancel,
                      base=base)
     try:
+        os.chmod(tmp, _new_file_mode(manifest), follow_symlinks=False)
         cancel.check()
-        moved = move_sidecars_aside(target) if target.exists() else []
-        publish(tmp, target)
+        _publish_over(tmp, target, run)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return RestoreResult(target, "new-file", time.monotonic() - started, moved)
+    return RestoreResult(target, "new-file", time.monotonic() - started)
 
 
 def replace_in_place(
@@ -99,6 +103,7 @@ def replace_in_place(
     target: Path,
     *,
     page_size: int,
+    run: Run,
     busy_timeout: float = 30.0,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
@@ -121,23 +126,33 @@ def replace_in_place(
             _drain_wal(conn, target)
         finally:
             conn.close()
-    moved = _replace_file(verified, target, cancel)
-    return RestoreResult(target, "file-replace", time.monotonic() - started, moved)
+    _replace_file(verified, target, run, cancel)
+    return RestoreResult(target, "file-replace", time.monotonic() - started)
 
 
-def move_sidecars_aside(target: Path) -> list[Path]:
-    """Rename target's -wal/-shm/-journal out of the way so SQLite never applies them."""
-    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-    moved = []
+def _publish_over(new: Path, target: Path, run: Run) -> None:
+    """Rename the new file over `target`. Its old -wal/-shm/-journal must never be
+    applied to the new file: they are renamed to work files first (SQLite no longer sees
+    them), and removed once the new file is in place."""
+    aside = []
     for suffix in SIDECARS:
         sidecar = Path(f"{target}{suffix}")
-        if sidecar.exists():
-            aside = sidecar.with_name(f"{sidecar.name}.replaced-{stamp}")
-            os.replace(sidecar, aside)
-            moved.append(aside)
-    if moved:
+        if os.path.lexists(sidecar):
+            moved = run.work_path(target.parent, "sidecar")
+            os.replace(sidecar, moved)
+            aside.append(moved)
+    publish(new, target)
+    for moved in aside:
+        with contextlib.suppress(OSError):
+            os.unlink(moved)
+    if aside:
         fsync_dir(target.parent)
-    return moved
+
+
+def _new_file_mode(manifest: Manifest) -> int:
+    mode = manifest.extra.get("source_mode")
+    return int(mode) & 0o666 if isinstance(mode, int) and not isinstance(mode, bool) \
+        else FILE_MODE
 
 
 # -- in place, through SQLite -------------------------------------------------------
@@ -231,18 +246,21 @@ def _retry_busy(action: object, timeout: float, target: Path) -> object:
 
 # -- in place, as a file ------------------------------------------------------------
 
-def _replace_file(verified: Path, target: Path, cancel: CancelToken) -> list[Path]:
+def _replace_file(verified: Path, target: Path, run: Run, cancel: CancelToken) -> None:
+    """Copy the verified database next to the target as a work file with the target's
+    identity, then rename it over the target."""
     require_space(target.parent, verified.stat().st_size + (16 << 20), "the restored file")
-    tmp = target.with_name(f".{target.name}.lifeboat-restore.tmp")
+    identity = identity_of(target) if os.path.lexists(target) else None
+    tmp = run.work_path(target.parent, "restore")
     try:
-        with open(verified, "rb") as src, open(tmp, "wb") as dst:
+        with open(verified, "rb") as src, open_new(tmp) as dst:
             shutil.copyfileobj(src, dst, 4 << 20)
             dst.flush()
+            if identity is not None:
+                give_identity(dst.fileno(), target, identity)
             os.fsync(dst.fileno())
         cancel.check()
-        moved = move_sidecars_aside(target)
-        publish(tmp, target)
-        return moved
+        _publish_over(tmp, target, run)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

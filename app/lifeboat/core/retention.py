@@ -98,6 +98,7 @@ class SnapshotInfo:
     kind: str = "full"  # full | diff | raw
     base: str | None = None  # the full snapshot a differential depends on
     size: int = 0
+    problem: str = "damaged"  # what is wrong with it when it is not good
 
 
 @dataclass(frozen=True)
@@ -131,16 +132,26 @@ def apply_policy(
     Like restic's `forget`: each bucket keeps the newest snapshot of each of its last N
     periods that have one (periods in local time, or `tz`); a snapshot kept by any rule
     is kept; `within` keeps every snapshot taken in that span before `now`. Protected
-    snapshots are always kept and fill no bucket; damaged ones fill no bucket and are
-    forgotten; a base is kept while a kept differential needs it;
-    and at least one snapshot is always kept. Result: newest first.
+    snapshots are always kept and fill no bucket; damaged ones (and differentials whose
+    base is damaged) fill no bucket and are kept too: deleting a damaged snapshot is the
+    user's decision, never a policy's; a base is kept while a kept differential needs
+    it; and at least one snapshot is always kept. Result: newest first.
     """
     ordered = sorted(snapshots, key=lambda s: (s.created_at, s.id), reverse=True)
     reasons: dict[str, list[str]] = {s.id: [] for s in ordered}
+    by_id = {s.id: s for s in ordered}
     for snap in ordered:
         if snap.protected:
             reasons[snap.id].append("protected")
-    counted = [s for s in ordered if s.good and not s.protected and s.kind != "raw"]
+        if not snap.good:
+            reasons[snap.id].append(f"{snap.problem}: kept until you delete it")
+        elif snap.base in by_id and not by_id[str(snap.base)].good:
+            reasons[snap.id].append(f"its base {snap.base} is {by_id[str(snap.base)].problem}:"
+                                    " kept until you delete it")
+    unusable = {s.id for s in ordered if not s.good or (
+        s.base in by_id and not by_id[str(s.base)].good)}
+    counted = [s for s in ordered if s.id not in unusable and not s.protected
+               and s.kind != "raw"]
     for snap in counted[: policy.last]:
         reasons[snap.id].append(f"last {policy.last}")
     for bucket, key_of in _BUCKET_KEYS.items():
@@ -169,14 +180,9 @@ def apply_policy(
         if newest is not None:
             reasons[newest.id].append("only remaining snapshot")
     _keep_bases(ordered, reasons)
-    decisions = []
-    for snap in ordered:
-        why = reasons[snap.id]
-        if not why and not snap.good:
-            decisions.append(Decision(snap, False, ("damaged: not a good copy",)))
-        else:
-            decisions.append(Decision(snap, bool(why), tuple(why) or ("not kept by any rule",)))
-    return decisions
+    return [Decision(snap, bool(reasons[snap.id]),
+                     tuple(reasons[snap.id]) or ("not kept by any rule",))
+            for snap in ordered]
 
 
 def _keep_bases(ordered: Sequence[SnapshotInfo], reasons: dict[str, list[str]]) -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -28,6 +29,7 @@ WORK_RE = re.compile(
     r"^\.lb-(?P<run>[0-9a-f]{12})-(?P<rand>[0-9a-f]{8})\.(?P<kind>[a-z0-9][a-z0-9.-]{0,30})"
     r"\.partial$")
 _LOCK_SUFFIX = ".lock"
+_PLACES_SUFFIX = ".places"  # the folders a run wrote work files in, one per line
 _STARTING_SUFFIX = ".starting"
 
 
@@ -43,16 +45,38 @@ class Run:
     token: str
     runs_dir: Path
     _fd: int | None = field(default=None, repr=False)
+    _places: set[str] = field(default_factory=set, repr=False)
+    _places_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def scratch(self, temp_root: Path) -> Path:
         """The run's private scratch folder under `temp_root` (created on first use)."""
         return private_dir(temp_root / self.token, "scratch folder")
 
     def work_path(self, folder: Path, kind: str) -> Path:
-        """A new, unique name for a work file of this run in `folder` (not created)."""
+        """A new, unique name for a work file of this run in `folder` (not created).
+
+        The folder is noted in the run's record first, so that if the run is killed the
+        next sweep knows where its work files are, wherever that is (next to a database
+        being restored, say)."""
         name = f".lb-{self.token}-{secrets.token_hex(4)}.{kind}.partial"
         assert WORK_RE.match(name), name
+        self._note_place(Path(folder))
         return Path(folder) / name
+
+    def _note_place(self, folder: Path) -> None:
+        place = os.path.abspath(folder)
+        with self._places_lock:
+            if place in self._places:
+                return
+            path = self.runs_dir / f"{self.token}{_PLACES_SUFFIX}"
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(path, flags, 0o600)
+            try:
+                os.write(fd, os.fsencode(place) + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._places.add(place)
 
     def close(self) -> None:
         """End the run now (tests; a run otherwise ends with its process). What it left
@@ -60,6 +84,17 @@ class Run:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+        if self in _PROCESS_RUNS:
+            _PROCESS_RUNS.remove(self)
+
+
+_PROCESS_RUNS: list[Run] = []
+
+
+def process_run() -> Run | None:
+    """The first run this process started (work files written outside a workspace's
+    own code, e.g. atomic writes of small files, carry its token)."""
+    return _PROCESS_RUNS[0] if _PROCESS_RUNS else None
 
 
 def start_run(run_dir: Path) -> Run:
@@ -84,7 +119,9 @@ def start_run(run_dir: Path) -> Run:
         with contextlib.suppress(OSError):
             os.unlink(staging)
         raise
-    return Run(token, runs, fd)
+    run = Run(token, runs, fd)
+    _PROCESS_RUNS.append(run)
+    return run
 
 
 def run_state(run_dir: Path, token: str) -> RunState:
@@ -137,10 +174,67 @@ def sweep_runs(run_dir: Path, temp_roots: list[Path]) -> list[Path]:
     for token in ended_runs(run_dir):
         for root in temp_roots:
             removed += _remove_scratch(Path(root) / token)
+        places = runs / f"{token}{_PLACES_SUFFIX}"
+        for folder in _read_places(places):
+            removed += remove_work_of(folder, token)
+        with contextlib.suppress(OSError):
+            os.unlink(places)
         with contextlib.suppress(OSError):
             os.unlink(runs / f"{token}{_LOCK_SUFFIX}")
     _remove_stale_starting(runs)
     return removed
+
+
+def remove_work_of(folder: Path, token: str) -> list[Path]:
+    """Remove the work files the (ended) run `token` left in `folder`."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = WORK_RE.match(name)
+        if match is None or match.group("run") != token:
+            continue
+        path = Path(folder) / name
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+def _read_places(path: Path) -> list[Path]:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    return [Path(os.fsdecode(line)) for line in data.splitlines() if line.strip()]
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists (for records made before runs existed:
+    a pid can be reused, so runs are what prove a process has ended)."""
+    if not pid or pid < 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def job_alive(run_dir: Path, run: str | None, pid: int | None) -> bool:
+    """Whether the process that recorded a job (by its run, else by its pid) lives."""
+    return run_alive(run_dir, run) if run else pid_alive(pid)
 
 
 def _remove_scratch(folder: Path) -> list[Path]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
-from lifeboat.core.fsutil import ensure_dir, require_space
+from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.reconstruct import reconstruct
-from lifeboat.errors import CorruptSnapshot
+from lifeboat.errors import CorruptSnapshot, MissingArtifact
 
 _SPACE_MARGIN = 16 << 20
 _CHECK_MMAP = 1 << 30
@@ -41,18 +41,17 @@ def extract_verified(
     """
     artifact = folder / manifest.artifact
     if not artifact.is_file():
-        raise CorruptSnapshot(f"snapshot {manifest.id}: its file {artifact} is missing",
+        raise MissingArtifact(f"snapshot {manifest.id}: its file {artifact} is missing",
                               "restore from another snapshot (or its remote copy)")
-    ensure_dir(dest.parent, "temp folder")
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
         if manifest.kind == "diff":
             if base is None:
-                raise CorruptSnapshot(f"snapshot {manifest.id}: its base {manifest.base} is "
+                raise MissingArtifact(f"snapshot {manifest.id}: its base {manifest.base} is "
                                       "not available", "restore another snapshot")
             base_artifact = base[0] / base[1].artifact
             if not base_artifact.is_file():
-                raise CorruptSnapshot(f"snapshot {manifest.id}: the file of its base "
+                raise MissingArtifact(f"snapshot {manifest.id}: the file of its base "
                                       f"{base[1].id} is missing ({base_artifact})",
                                       "restore the base from a remote, or another snapshot")
             reconstruct(base_artifact, base[1], artifact, manifest, dest, progress=progress,

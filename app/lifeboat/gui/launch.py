@@ -55,6 +55,7 @@ def main(*, minimized: bool = False) -> int:
         try:
             service = Service()
             service.workspace.config()
+            service.sweep()  # what killed runs left never outlives the next start
         except LifeboatError as exc:
             box = show_error(None, exc, title="Lifeboat cannot start")
             box.finished.connect(app.quit)

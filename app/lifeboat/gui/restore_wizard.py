@@ -326,9 +326,6 @@ class ResultPage(QWizardPage):
         if outcome.method == "file-replace":
             lines.append("<p>Programs that had the database open must close and reopen "
                          "it.</p>")
-        if outcome.moved_aside:
-            moved = ", ".join(html.escape(p.name) for p in outcome.moved_aside)
-            lines.append(f"<p>Old journal files were moved aside: {moved}.</p>")
         return "".join(lines)
 
     def _open_folder(self) -> None:

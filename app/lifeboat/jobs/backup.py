@@ -9,25 +9,31 @@ from pathlib import Path
 
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
-from lifeboat.core.fsutil import ensure_dir, format_bytes, hold_lock
+from lifeboat.core.fsutil import format_bytes, hold_lock
 from lifeboat.core.hooks import HookResult, run_hook
+from lifeboat.core.leftovers import remove_legacy_work, sweep_folder
 from lifeboat.core.manifest import (
-    AGE_SUFFIX,
-    DIFF_SUFFIX,
-    FULL_SUFFIX,
     PAGES_SUFFIX,
-    PARTIAL_SUFFIX,
+    STEM_RE,
     Manifest,
     iso_utc,
     utc_now,
 )
 from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
+from lifeboat.core.private import is_link
 from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.scan import scan_folder
 from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.errors import Cancelled, CorruptSnapshot, LifeboatError, OperationFailed
+from lifeboat.errors import (
+    Cancelled,
+    CorruptSnapshot,
+    LifeboatError,
+    OperationFailed,
+    SourceError,
+)
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
@@ -52,10 +58,10 @@ class BackupJob:
     def prepare(self) -> None:
         config = self.workspace.config()
         src = config.source(self.source)
+        check_source_path(src)
         probe_database(src.path)
-        self._folder = ensure_dir(self.workspace.snapshot_folder(config, src),
-                                  "snapshot folder")
-        ensure_dir(self.workspace.temp_dir(config), "temp folder")
+        self._folder = self.workspace.source_folder(config, src)
+        self.workspace.scratch(config)
         self._src = src
 
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
@@ -139,7 +145,9 @@ def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress
                      "taking a new full snapshot", src.name, full.id)
             return None
         try:
-            manifest = rebuild_page_hashes(full.folder, full.manifest, pages, progress, cancel)
+            manifest = rebuild_page_hashes(full.folder, full.manifest, pages,
+                                           workspace.run.work_path(full.folder, "pages"),
+                                           progress, cancel)
         except CorruptSnapshot as exc:
             log.warning("%s: base %s is damaged (%s); taking a new full snapshot", src.name,
                         full.id, exc.message)
@@ -157,14 +165,24 @@ def last_good_snapshot(workspace: Workspace, source: str) -> datetime | None:
     return None
 
 
+def check_source_path(src: SourceConfig) -> None:
+    """A source's database path must still be the file it was: never a link planted or
+    made since (Lifeboat would read, or restore over, whatever it points to)."""
+    if is_link(src.path):
+        raise SourceError(f"{src.path} (source {src.name}) is a symbolic link now; Lifeboat "
+                          "does not follow it",
+                          "if the database moved, remove the source and add its real path")
+
+
 def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, reason: str,
                     protect: bool, progress: Progress, cancel: CancelToken,
-                    full: bool = False) -> Manifest:
+                    full: bool = False, unchanged_since: Manifest | None = None
+                    ) -> Manifest:
     """Take and record one snapshot (a differential where one fits). Call only while
-    holding the folder's lock."""
+    holding the folder's lock. Raises Unchanged when the database holds what
+    `unchanged_since` holds (nothing stored)."""
     config = workspace.config()
-    temp_dir = workspace.temp_dir(config)
-    remove_leftovers(folder, temp_dir, src.name)
+    tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
     if src.encrypt_local and not recipients:
         raise LifeboatError(f"source {src.name} keeps its snapshots encrypted, but there is "
@@ -175,7 +193,8 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
         source=src.name,
         source_path=src.path,
         folder=folder,
-        temp_dir=temp_dir,
+        run=workspace.run,
+        scratch=workspace.scratch(config),
         check=src.check,
         level=config.general.compression_level,
         reason=reason,
@@ -186,6 +205,7 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
         base=base,
         rebase_ratio=src.rebase_ratio,
         recipients=recipients,
+        unchanged_since=unchanged_since,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)
@@ -201,18 +221,29 @@ def _expected_ratio(workspace: Workspace, source: str) -> float:
     return 1.0
 
 
-def remove_leftovers(folder: Path, temp_dir: Path, source: str) -> list[Path]:
-    """Delete what killed runs left behind. Call only while holding the folder's lock."""
-    removed: list[Path] = []
-    candidates = list(folder.glob(f".*{PARTIAL_SUFFIX}"))
-    candidates += list(temp_dir.glob(f"{source}-*.copy.sqlite"))
-    for suffix in (FULL_SUFFIX, DIFF_SUFFIX, PAGES_SUFFIX, FULL_SUFFIX + AGE_SUFFIX,
-                   DIFF_SUFFIX + AGE_SUFFIX):
-        candidates += [p for p in folder.glob(f"*{suffix}")
-                       if not p.with_name(p.name.removesuffix(suffix) + ".json").exists()]
-    for path in candidates:
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed.append(path)
-            log.info("removed leftover of an interrupted run: %s", path)
-    return removed
+def tidy_folder(workspace: Workspace, folder: Path, source: str) -> None:
+    """Before writing in a source's folder (holding its lock): remove the work files of
+    ended runs, finish deletions a killed run left half done, and record what needs the
+    user's attention (artifacts without a manifest are kept, never deleted)."""
+    swept = sweep_folder(folder, workspace.paths.run_dir)
+    removed = swept.removed + remove_legacy_work(folder)
+    for path in removed:
+        log.info("removed the leftover of an interrupted run: %s", path)
+    for stem in swept.finished_deletions:
+        log.info("finished deleting snapshot %s (its deletion was interrupted)", stem)
+        forget_deleted(workspace, stem)
+    workspace.catalog.set_attention(folder, scan_folder(folder).attention())
+
+
+def forget_deleted(workspace: Workspace, stem: str) -> None:
+    """The catalog row of a snapshot whose files are gone by the user's decision."""
+    match = STEM_RE.match(stem)
+    if match is None:
+        return
+    with contextlib.suppress(LifeboatError):
+        record = workspace.catalog.snapshot(match.group("id"))
+        if record.copies:
+            workspace.catalog.set_status(record.id, "remote", "deleted here; on "
+                                         + ", ".join(c.remote for c in record.copies))
+        else:
+            workspace.catalog.remove_snapshot(record.id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import shutil
 import sqlite3
@@ -21,6 +20,7 @@ from pathlib import Path
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbinspect import take_inventory
 from lifeboat.core.manifest import iso_utc
+from lifeboat.core.private import make_new_dir
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.verify import extract_verified
@@ -84,11 +84,11 @@ class DrillJob:
         started = time.monotonic()
         config = self.workspace.config()
         src = config.source(self.source)
-        temp_dir = self.workspace.temp_dir(config) / f"drill-{record.id}-{os.getpid()}"
+        temp_dir = self.workspace.run.work_path(self.workspace.scratch(config), "drill")
         copy = record.copies[0].remote if record.copies else "local"
         problem = None
         try:
-            temp_dir.mkdir(parents=True, exist_ok=True)
+            make_new_dir(temp_dir)
             restored = temp_dir / "restored.sqlite"
             with self._files(record, temp_dir, progress, cancel) as files:
                 extract_verified(files.folder, record.manifest, restored, check="full",
@@ -108,7 +108,7 @@ class DrillJob:
                cancel: CancelToken) -> Iterator[SnapshotFiles]:
         """Remote copies where there are some (the base too), else the local files."""
         if not record.copies:
-            with snapshot_files(self.workspace, record, temp_dir, progress, cancel) as files:
+            with snapshot_files(self.workspace, record, progress, cancel) as files:
                 yield files
             return
         folder = fetch_artifact(self.workspace, record, temp_dir / "snapshot", progress,
@@ -122,7 +122,7 @@ class DrillJob:
                                          cancel)
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))
         else:
-            with snapshot_files(self.workspace, base, temp_dir, progress, cancel) as files:
+            with snapshot_files(self.workspace, base, progress, cancel) as files:
                 yield SnapshotFiles(folder, record.manifest, (files.folder, base.manifest))
 
 

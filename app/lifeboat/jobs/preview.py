@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +21,9 @@ def preview_restore(workspace: Workspace, record: SnapshotRecord,
                     cancel: CancelToken) -> DatabaseDiff:
     """Compare the snapshot with the source's live database (or with `against`)."""
     config = workspace.config()
-    temp_dir = workspace.temp_dir(config)
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    with _extracted(workspace, record, temp_dir, progress, cancel) as snapshot_db:
+    with _extracted(workspace, record, progress, cancel) as snapshot_db:
         if against is not None:
-            with _extracted(workspace, against, temp_dir, progress, cancel) as other:
+            with _extracted(workspace, against, progress, cancel) as other:
                 return diff_databases(snapshot_db, other, budget=budget, progress=progress,
                                       cancel=cancel)
         src = config.sources.get(record.source)
@@ -40,12 +37,12 @@ def preview_restore(workspace: Workspace, record: SnapshotRecord,
 
 
 @contextlib.contextmanager
-def _extracted(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
-               progress: Progress, cancel: CancelToken) -> Iterator[Path]:
-    """The snapshot as a temporary database (hash-checked; removed afterwards)."""
-    target = temp_dir / f"preview-{record.id}-{os.getpid()}.sqlite"
+def _extracted(workspace: Workspace, record: SnapshotRecord, progress: Progress,
+               cancel: CancelToken) -> Iterator[Path]:
+    """The snapshot as a scratch database (hash-checked; removed afterwards)."""
+    target = workspace.run.work_path(workspace.scratch(), "preview")
     try:
-        with snapshot_files(workspace, record, temp_dir, progress, cancel) as files:
+        with snapshot_files(workspace, record, progress, cancel) as files:
             # A scratch copy, read once and deleted: not worth an fsync.
             extract_verified(files.folder, record.manifest, target, check="none",
                              progress=progress, cancel=cancel, base=files.base, durable=False)

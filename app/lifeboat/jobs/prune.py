@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.manifest import PAGES_SUFFIX, utc_now
+from lifeboat.core.leftovers import delete_snapshot_files
+from lifeboat.core.manifest import utc_now
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.retention import (
     Decision,
@@ -61,7 +61,8 @@ def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> Snaps
     m = record.manifest
     return SnapshotInfo(id=m.id, created_at=m.created_at, protected=m.protected,
                         good=assume_good or record.status == "ok", kind=m.kind, base=m.base,
-                        size=m.size)
+                        size=m.size,
+                        problem="missing its file" if record.status == "missing" else "damaged")
 
 
 def plan_prune(records: list[SnapshotRecord], source: str, policy: RetentionPolicy,
@@ -107,23 +108,20 @@ class PruneJob:
 
 
 def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
-    """Delete a snapshot's manifest (first: it is what makes a snapshot), artifact, row.
+    """Delete a snapshot's files as the user decided (a policy or an explicit delete):
+    the manifest becomes a tombstone first, so a deletion cut short is finished by the
+    next sweep rather than leaving an artifact without a manifest (core/leftovers.py).
 
     A snapshot that still has remote copies keeps its row, marked as remote only.
     """
     try:
-        record.manifest_path.unlink(missing_ok=True)
-        if record.path.is_dir():
-            shutil.rmtree(record.path)
-        else:
-            record.path.unlink(missing_ok=True)
-        (record.folder / f"{record.manifest.stem}{PAGES_SUFFIX}").unlink(missing_ok=True)
+        delete_snapshot_files(record.folder, record.manifest)
     except OSError as exc:
-        raise LifeboatError(f"cannot delete {record.path}: {exc.strerror or exc}",
-                            "check the folder's permissions") from None
+        raise LifeboatError(f"cannot delete snapshot {record.id} in {record.folder}: "
+                            f"{exc.strerror or exc}", "check the folder's permissions") from None
     with contextlib.suppress(LifeboatError):
         if record.copies:
-            workspace.catalog.set_status(record.id, "remote", "pruned locally; on "
+            workspace.catalog.set_status(record.id, "remote", "deleted here; on "
                                          + ", ".join(c.remote for c in record.copies))
         else:
             workspace.catalog.remove_snapshot(record.id)

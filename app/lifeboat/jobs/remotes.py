@@ -6,9 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,11 +25,12 @@ from lifeboat.core.manifest import (
     iso_utc,
     utc_now,
 )
+from lifeboat.core.private import make_new_dir, private_dir
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
 from lifeboat.core.secrets import S3Credentials, SecretStore, load_s3_credentials
-from lifeboat.errors import CorruptSnapshot, LifeboatError, RemoteError
+from lifeboat.errors import CorruptSnapshot, LifeboatError, MissingArtifact, RemoteError
 from lifeboat.jobs.prune import snapshot_info
 from lifeboat.storage.base import ObjectInfo, RemoteStore
 from lifeboat.workspace import Workspace
@@ -189,7 +188,7 @@ def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
                             "snapshot")
     copy = usable[0]
     remote = config.remote(copy.remote)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(dest_dir, "download folder")
     target = dest_dir / record.manifest.artifact
     download = target.with_name(target.name + AGE_SUFFIX) if copy.encrypted else target
     store = open_store(remote)
@@ -265,17 +264,18 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
-                    progress: Progress, cancel: CancelToken) -> Iterator[Path]:
-    """The folder holding the snapshot's artifact: its own, or a temporary one it was
-    downloaded into from a remote (removed afterwards, whatever happens)."""
+def artifact_folder(workspace: Workspace, record: SnapshotRecord, progress: Progress,
+                    cancel: CancelToken) -> Iterator[Path]:
+    """The folder holding the snapshot's artifact: its own, or a folder of this run's
+    scratch space it was decrypted or downloaded into (removed afterwards whatever
+    happens, and by the next sweep if the process is killed)."""
     if record.local and record.path.is_file():
         sealed = record.manifest.local_encryption
         if sealed is None:
             yield record.folder
             return
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f"open-{record.id}-", dir=temp_dir))
+        scratch = workspace.run.work_path(workspace.scratch(), "open")
+        make_new_dir(scratch)
         try:
             decrypt_file(record.path, scratch / record.manifest.artifact,
                          stored_identities(SecretStore()),
@@ -287,9 +287,9 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, temp_dir: Path
         return
     if not record.copies:
         what = "a base" if record.manifest.kind == "full" else "a snapshot"
-        raise CorruptSnapshot(f"snapshot {record.id} ({what}): its file {record.path} is "
+        raise MissingArtifact(f"snapshot {record.id} ({what}): its file {record.path} is "
                               "missing and it has no remote copy", "restore another snapshot")
-    scratch = temp_dir / f"fetch-{record.id}-{os.getpid()}"
+    scratch = workspace.run.work_path(workspace.scratch(), "fetch")
     try:
         yield fetch_artifact(workspace, record, scratch, progress, cancel)
     finally:
@@ -349,11 +349,11 @@ class SnapshotFiles:
 
 
 @contextlib.contextmanager
-def snapshot_files(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
-                   progress: Progress, cancel: CancelToken) -> Iterator[SnapshotFiles]:
+def snapshot_files(workspace: Workspace, record: SnapshotRecord, progress: Progress,
+                   cancel: CancelToken) -> Iterator[SnapshotFiles]:
     """The snapshot's artifact and, for a differential, its base's: local where they are,
     downloaded from a remote where not (temporary copies removed afterwards)."""
-    with artifact_folder(workspace, record, temp_dir, progress, cancel) as folder:
+    with artifact_folder(workspace, record, progress, cancel) as folder:
         if record.manifest.kind != "diff":
             yield SnapshotFiles(folder, record.manifest)
             return
@@ -361,7 +361,7 @@ def snapshot_files(workspace: Workspace, record: SnapshotRecord, temp_dir: Path,
         try:
             base = workspace.catalog.snapshot(base_id)
         except LifeboatError:
-            raise CorruptSnapshot(f"snapshot {record.id} is a differential of {base_id}, "
+            raise MissingArtifact(f"snapshot {record.id} is a differential of {base_id}, "
                                   "which is gone", "restore another snapshot") from None
-        with artifact_folder(workspace, base, temp_dir, progress, cancel) as base_folder:
+        with artifact_folder(workspace, base, progress, cancel) as base_folder:
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig
-from lifeboat.core.fsutil import ensure_dir, hold_lock
+from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.manifest import write_manifest
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
@@ -21,9 +22,10 @@ from lifeboat.core.restore import (
     replace_in_place,
     restore_to_file,
 )
+from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
 from lifeboat.errors import LifeboatError, SourceError
-from lifeboat.jobs.backup import snapshot_source
+from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.remotes import SnapshotFiles, snapshot_files
@@ -39,13 +41,11 @@ class RestoreOutcome:
     method: str
     seconds: float
     safety_snapshot: str | None
-    moved_aside: tuple[Path, ...]
 
     def to_json(self) -> dict[str, object]:
         return {"snapshot": self.snapshot_id, "target": str(self.target),
                 "method": self.method, "seconds": round(self.seconds, 3),
                 "safety_snapshot": self.safety_snapshot,
-                "moved_aside": [str(p) for p in self.moved_aside],
                 "programs_must_reopen": self.method == "file-replace"}
 
 
@@ -80,6 +80,7 @@ class RestoreJob:
         if manifest.kind == "raw":
             raise LifeboatError(f"snapshot {manifest.id} is a raw safety copy of a damaged "
                                 "database", "restore it to a new file with --to PATH")
+        check_source_path(src)
         self._src = src
         self.target = src.path
 
@@ -92,23 +93,21 @@ class RestoreJob:
         started = time.monotonic()
         safety_id: str | None = None
         if manifest.kind == "raw":
-            restore_raw_copy(record.folder, manifest, self.target)
+            restore_raw_copy(record.folder, manifest, self.target, self.workspace.run)
             result = RestoreResult(self.target, "raw-copy", 0.0)
         elif not self.in_place:
-            with snapshot_files(self.workspace, record, self.workspace.temp_dir(config),
-                                progress, cancel) as files:
+            with snapshot_files(self.workspace, record, progress, cancel) as files:
                 result = restore_to_file(files.folder, manifest, self.target,
                                          overwrite=self.overwrite, check=check,
-                                         progress=progress, cancel=cancel, base=files.base)
+                                         progress=progress, cancel=cancel, base=files.base,
+                                         run=self.workspace.run)
         else:
             assert self._src is not None
-            with snapshot_files(self.workspace, record, self.workspace.temp_dir(config),
-                                progress, cancel) as files:
+            with snapshot_files(self.workspace, record, progress, cancel) as files:
                 result, safety_id = self._in_place(self._src, files, check, progress, cancel)
         log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
         outcome = RestoreOutcome(manifest.id, result.target, result.method,
-                                 time.monotonic() - started, safety_id,
-                                 tuple(result.moved_aside))
+                                 time.monotonic() - started, safety_id)
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
 
     def _in_place(self, src: SourceConfig, files: SnapshotFiles, check: str,
@@ -117,9 +116,9 @@ class RestoreJob:
         assert self.target is not None
         config = self.workspace.config()
         manifest = self.record.manifest
-        folder = ensure_dir(self.workspace.snapshot_folder(config, src), "snapshot folder")
-        temp_dir = ensure_dir(self.workspace.temp_dir(config), "temp folder")
-        verified = temp_dir / f"restore-{manifest.id}-{os.getpid()}.sqlite"
+        folder = self.workspace.source_folder(config, src)
+        run = self.workspace.run
+        verified = run.work_path(self.workspace.scratch(config), "verified")
         with hold_lock(folder / FOLDER_LOCK_NAME, f"a backup of {src.name} is running",
                        "wait for it to finish, then restore"):
             try:
@@ -131,36 +130,61 @@ class RestoreJob:
                     except BaseException:
                         self._discard(taking)
                         raise
-                    safety_id = taking.result() or None
+                    safety = taking.result()
                 result = replace_in_place(verified, self.target, page_size=manifest.page_size,
-                                          busy_timeout=config.general.busy_timeout,
+                                          run=run, busy_timeout=config.general.busy_timeout,
                                           progress=progress, cancel=cancel)
-                return result, safety_id
+                return result, safety.id if safety is not None else None
             finally:
                 with contextlib.suppress(OSError):
                     verified.unlink()
 
-    def _discard(self, taking: Future[str]) -> None:
-        """The restore will not happen: drop the safety snapshot taken for it."""
+    def _discard(self, taking: Future[SafetyCopy | None]) -> None:
+        """The restore will not happen: drop the safety snapshot taken for it (never one
+        that was there before and only reused)."""
         try:
-            snap_id = taking.result()
+            safety = taking.result()
         except LifeboatError:
             return
-        if snap_id:
-            delete_snapshot(self.workspace, self.workspace.catalog.snapshot(snap_id))
+        if safety is not None and safety.taken:
+            delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
 
-    def _safety_copy(self, src: SourceConfig | None, folder: Path, progress: Progress,
-                     cancel: CancelToken) -> str:
-        """A protected snapshot of what is there now, or a raw copy if SQLite can't read it."""
-        assert src is not None and self.target is not None
-        if not self.target.exists():
-            return ""
+    def _safety_copy(self, src: SourceConfig, folder: Path, progress: Progress,
+                     cancel: CancelToken) -> SafetyCopy | None:
+        """A protected snapshot of what is there now, or a raw copy if SQLite can't read
+        it. If the newest snapshot already holds exactly this content (a restore
+        interrupted after its safety snapshot, retried), that one is kept protected and
+        used: retries never pile up identical safety snapshots."""
+        assert self.target is not None
+        if not os.path.lexists(self.target):
+            return None
+        newest = next((r for r in self.workspace.catalog.snapshots(src.name)
+                       if r.status == "ok" and r.local and r.manifest.kind != "raw"), None)
         try:
             manifest = snapshot_source(self.workspace, src, folder, reason="pre-restore",
-                                       protect=True, progress=progress, cancel=cancel)
+                                       protect=True, progress=progress, cancel=cancel,
+                                       unchanged_since=newest.manifest if newest else None)
+        except Unchanged as same:
+            kept = same.manifest
+            if not kept.protected:
+                kept = kept.with_protection(True, "pre-restore")
+                write_manifest(folder, kept)
+                self.workspace.catalog.update_manifest(kept)
+            log.info("%s is unchanged since snapshot %s: it is the safety copy", self.target,
+                     kept.id)
+            return SafetyCopy(kept.id, taken=False)
         except SourceError as exc:
             log.warning("current %s is not readable (%s); keeping a raw copy", self.target,
                         exc.message)
-            manifest = save_raw_copy(self.target, folder, src.name, "pre-restore")
+            manifest = save_raw_copy(self.target, folder, src.name, "pre-restore",
+                                     self.workspace.run)
             self.workspace.catalog.add_snapshot(manifest, folder)
-        return manifest.id
+        return SafetyCopy(manifest.id, taken=True)
+
+
+@dataclass(frozen=True)
+class SafetyCopy:
+    """The snapshot that keeps what an in-place restore replaces."""
+
+    id: str
+    taken: bool  # False: an existing snapshot that already held it was reused

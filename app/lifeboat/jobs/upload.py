@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 from lifeboat.core.config import RemoteConfig, SourceConfig
 from lifeboat.core.fsutil import format_bytes
@@ -53,7 +52,6 @@ class UploadJob:
         catalog = self.workspace.catalog
         config = self.workspace.config()
         recipients = config.general.recipients
-        temp_dir = self.workspace.temp_dir(config)
         pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
         uploaded: list[str] = []
         deleted: list[str] = []
@@ -70,7 +68,7 @@ class UploadJob:
                 log.info("uploaded snapshot %s of %s to %s (%s)", record.id, src.name,
                          remote.name, format_bytes(copy.size))
             if store is not None and self.reencrypt:
-                reencrypted = self._reencrypt(store, remote, recipients, temp_dir, progress,
+                reencrypted = self._reencrypt(store, remote, recipients, progress,
                                               cancel)
                 uploaded += reencrypted
             if store is not None:
@@ -92,7 +90,7 @@ class UploadJob:
                                   "deleted": deleted, "bytes": sent})
 
     def _reencrypt(self, store: RemoteStore, remote: RemoteConfig, recipients: list[str],
-                   temp_dir: Path, progress: Progress, cancel: CancelToken) -> list[str]:
+                   progress: Progress, cancel: CancelToken) -> list[str]:
         """Replace the remote's plaintext copies by encrypted ones: upload and confirm the
         encrypted copy first, only then delete the plaintext object."""
         if not remote.encrypt:
@@ -109,8 +107,7 @@ class UploadJob:
                 # Kept encrypted here: the sealed file replaces the plaintext copy.
                 new = upload_snapshot(store, remote, record, progress, cancel)
             else:
-                with artifact_folder(self.workspace, record, temp_dir, progress,
-                                     cancel) as folder:
+                with artifact_folder(self.workspace, record, progress, cancel) as folder:
                     local = replace(record, folder=folder)
                     new = upload_snapshot(store, remote, local, progress, cancel,
                                           recipients=recipients)

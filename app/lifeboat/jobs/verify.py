@@ -12,7 +12,7 @@ from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import CorruptSnapshot
+from lifeboat.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.remotes import snapshot_files
 from lifeboat.workspace import Workspace
@@ -26,6 +26,7 @@ class VerifyResult:
     ok: bool
     problem: str | None
     skipped: bool = False  # only remote copies: nothing local to check
+    missing: bool = False  # a file it needs is not there (not proven damaged)
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.record.id, "source": self.record.source, "ok": self.ok,
@@ -37,7 +38,7 @@ class VerifyResult:
             return "remote"
         if self.ok:
             return "ok"
-        return "missing" if not self.record.path.exists() else "corrupt"
+        return "missing" if self.missing else "corrupt"
 
 
 class VerifyJob:
@@ -50,12 +51,9 @@ class VerifyJob:
         self.source = source
         self.check = check
 
-    def prepare(self) -> None:
-        self.workspace.temp_dir(self.workspace.config()).mkdir(parents=True, exist_ok=True)
-
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
         config = self.workspace.config()
-        temp_dir = self.workspace.temp_dir(config)
+        scratch_dir = self.workspace.scratch(config)
         results: list[VerifyResult] = []
         for record in self.records:
             cancel.check()
@@ -64,13 +62,12 @@ class VerifyJob:
                 continue
             source = config.sources.get(record.source)
             mode = self.check or (source.check if source else "full")
-            scratch = temp_dir / f"verify-{record.id}.sqlite"
+            scratch = self.workspace.run.work_path(scratch_dir, "verify")
             try:
                 if record.manifest.kind == "raw":
                     verify_raw_copy(record.folder, record.manifest)
                 else:
-                    with snapshot_files(self.workspace, record, temp_dir, progress,
-                                        cancel) as files:
+                    with snapshot_files(self.workspace, record, progress, cancel) as files:
                         extract_verified(files.folder, record.manifest, scratch, check=mode,
                                          progress=progress, cancel=cancel, base=files.base)
                     scratch.unlink()
@@ -80,8 +77,9 @@ class VerifyJob:
                 # Without the key, the encrypted file's own SHA-256 is what can be checked.
                 results.append(self._check_ciphertext_only(record))
                 continue
-            except CorruptSnapshot as exc:
-                result = VerifyResult(record, False, exc.message)
+            except (CorruptSnapshot, MissingArtifact) as exc:
+                result = VerifyResult(record, False, exc.message,
+                                      missing=isinstance(exc, MissingArtifact))
                 results.append(result)
                 self.workspace.catalog.set_status(record.id, result.status, exc.message,
                                                   utc_now())
@@ -89,7 +87,10 @@ class VerifyJob:
         bad = [r for r in results if not r.ok]
         return JobOutcome(result=results, status="failed" if bad else "ok",
                           detail={"checked": len(results), "bad": [r.record.id for r in bad]},
-                          message=f"{len(bad)} damaged snapshot(s)" if bad else "")
+                          message=_verdict(bad))
+
+    def prepare(self) -> None:
+        self.workspace.scratch(self.workspace.config())
 
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
         sealed = record.manifest.local_encryption
@@ -103,3 +104,11 @@ class VerifyJob:
             return VerifyResult(record, False, problem)
         return VerifyResult(record, True, "only the encrypted file's SHA-256 was checked: "
                             "this machine has no key to open it")
+
+
+def _verdict(bad: list[VerifyResult]) -> str:
+    damaged = sum(1 for r in bad if not r.missing)
+    missing = len(bad) - damaged
+    parts = [f"{damaged} damaged snapshot(s)"] if damaged else []
+    parts += [f"{missing} snapshot(s) with a missing file"] if missing else []
+    return ", ".join(parts)

@@ -46,20 +46,3 @@ class SchedulerLock:
             return int(self.path.with_suffix(".pid").read_text().strip())
         except (OSError, ValueError):
             return -1
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid < 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-

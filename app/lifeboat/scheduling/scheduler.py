@@ -32,7 +32,6 @@ from lifeboat.events import (
 )
 from lifeboat.jobs.backup import last_good_snapshot
 from lifeboat.jobs.remotes import plan_uploads
-from lifeboat.scheduling.instance import pid_alive
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
 from lifeboat.scheduling.notify import Webhook
 from lifeboat.scheduling.queue import (
@@ -82,7 +81,8 @@ class Scheduler:
     # -- life cycle ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._close_orphaned_jobs()
+        self.service.sweep()
+        self.service.tidy_sources()
         self.queue.start()
         self._aps.start()
         self._schedule_sources(self._config)
@@ -176,15 +176,6 @@ class Scheduler:
         return True
 
     # -- internals -------------------------------------------------------------------
-
-    def _close_orphaned_jobs(self) -> None:
-        """Jobs left queued or running by a process that has ended never will finish."""
-        catalog = self.workspace.catalog
-        for job in catalog.jobs(limit=500):
-            if job.status in ("queued", "running") and not pid_alive(job.pid):
-                status = "failed" if job.status == "running" else "cancelled"
-                catalog.finish_job(job.id, status,
-                                   error="interrupted: the Lifeboat process running it ended")
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._wall(), UTC)
