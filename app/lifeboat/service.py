@@ -22,8 +22,6 @@ from lifeboat.core.manifest import (
     DIFF_SUFFIX,
     MANIFEST_SUFFIX,
     Manifest,
-    iso_utc,
-    utc_now,
     write_manifest,
 )
 from lifeboat.core.progress import CancelToken, Progress, no_progress
@@ -311,8 +309,8 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         for stem in damaged:
             candidates += [scan.folder / (stem + suffix) for suffix in RECOVERABLE
                            if (scan.folder / (stem + suffix)).is_file()]
-        left = [i for i in scan.attention() if i.path not in candidates
-                and i.path not in {damaged.get(_stem(c)) for c in candidates}]
+        recovered: set[str] = set()
+        unrecoverable: dict[Path, str] = {}
         for path in sorted(candidates, key=lambda p: DIFF_SUFFIX in p.name):
             manifest_path = damaged.get(_stem(path))
             try:
@@ -320,17 +318,18 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                     keep_damaged_manifest(manifest_path, self.workspace.run)
                 manifest = rederive(path, recovery)
             except CannotRederive as exc:
-                left.append(AttentionItem(path, scan.folder, scan.folder.name, "orphan",
-                                          "a snapshot file without a usable manifest; kept. "
-                                          f"Not recoverable here: {exc}",
-                                          iso_utc(utc_now())))
+                unrecoverable[path] = f"Not recoverable here: {exc}"
                 continue
+            recovered.add(_stem(path))
             status = "ok" if manifest.check_result == "ok" else "corrupt"
             found[manifest.id] = (manifest, scan.folder, status)
             recovery.known[manifest.id] = (scan.folder, manifest)
             report.recovered.append(f"{manifest.id}: {path}")
             log.info("recovered the manifest of snapshot %s from %s", manifest.id, path)
-        return left
+        return [replace(item, reason=f"{item.reason}. {unrecoverable[item.path]}")
+                if item.path in unrecoverable else item
+                for item in scan_folder(scan.folder).attention()
+                if _stem(item.path) not in recovered]
 
     def _identities(self) -> list[str]:
         try:

@@ -51,13 +51,17 @@ class SourceStatus:
     last_drill: datetime | None = None
     drill_passed: bool | None = None
     drill_detail: str | None = None
+    #: Snapshots kept here that failed verification (proven damage), and ones whose file
+    #: is gone: kept and listed until the user deletes them, never pruned.
+    damaged: int = 0
+    missing_files: int = 0
 
     @property
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
         if self.stale or self.retry_pending or self.remote_behind or \
-                self.drill_passed is False:
+                self.drill_passed is False or self.damaged or self.missing_files:
             return "warning"
         return "running" if self.running else "ok"
 
@@ -77,6 +81,7 @@ class SourceStatus:
             "uploads_pending": self.uploads_pending, "remote_behind": self.remote_behind,
             "last_drill": iso_utc(self.last_drill) if self.last_drill else None,
             "drill_passed": self.drill_passed, "drill_detail": self.drill_detail,
+            "damaged": self.damaged, "missing_files": self.missing_files,
         }
 
 
@@ -137,6 +142,8 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
             last_drill=parse_iso_utc(drill.finished_at) if drill and drill.finished_at else None,
             drill_passed=(drill.status == "ok") if drill else None,
             drill_detail=_drill_detail(drill),
+            damaged=sum(1 for r in records if r.status == "corrupt"),
+            missing_files=sum(1 for r in records if r.status == "missing"),
         ))
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"

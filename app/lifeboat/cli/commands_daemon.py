@@ -95,6 +95,13 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     for s in status.sources:
         if s.last_error:
             out.line(f"{s.name}: last run failed: {s.last_error}")
+        if s.damaged:
+            out.line(f"{s.name}: {s.damaged} damaged snapshot(s) kept for you to look at "
+                     f"(`lifeboat snapshots {s.name}`); they are never pruned, delete them "
+                     "when you no longer need them")
+        if s.missing_files:
+            out.line(f"{s.name}: {s.missing_files} snapshot(s) whose file is missing "
+                     f"(`lifeboat snapshots {s.name}`)")
         if s.last_drill is None:
             out.line(f"{s.name}: no restore drill yet (lifeboat drill {s.name})")
         elif s.drill_passed:

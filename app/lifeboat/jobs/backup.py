@@ -232,7 +232,10 @@ def tidy_folder(workspace: Workspace, folder: Path, source: str) -> None:
     for stem in swept.finished_deletions:
         log.info("finished deleting snapshot %s (its deletion was interrupted)", stem)
         forget_deleted(workspace, stem)
-    workspace.catalog.set_attention(folder, scan_folder(folder).attention())
+    # A reason a rebuild found (why a file cannot be recovered) says more than a scan's.
+    known = {i.path: i for i in workspace.catalog.attention() if i.folder == folder}
+    workspace.catalog.set_attention(folder, [known.get(i.path, i)
+                                             for i in scan_folder(folder).attention()])
 
 
 def forget_deleted(workspace: Workspace, stem: str) -> None:

@@ -27,6 +27,7 @@ class VerifyResult:
     problem: str | None
     skipped: bool = False  # only remote copies: nothing local to check
     missing: bool = False  # a file it needs is not there (not proven damaged)
+    base_only: bool = False  # its own file is intact; its base is what failed
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.record.id, "source": self.record.source, "ok": self.ok,
@@ -38,6 +39,8 @@ class VerifyResult:
             return "remote"
         if self.ok:
             return "ok"
+        if self.base_only:
+            return "base-failed"
         return "missing" if self.missing else "corrupt"
 
 
@@ -78,6 +81,15 @@ class VerifyJob:
                 results.append(self._check_ciphertext_only(record))
                 continue
             except (CorruptSnapshot, MissingArtifact) as exc:
+                if record.manifest.kind == "diff" and self._own_file_intact(record):
+                    # Its base failed, not its own file: not damaged itself (its status
+                    # stays), but it cannot be restored while the base is as it is.
+                    results.append(VerifyResult(record, False, f"snapshot {record.id} "
+                                                "cannot be restored: " + exc.message,
+                                                missing=isinstance(exc, MissingArtifact),
+                                                base_only=True))
+                    log.warning("verify: %s: its base failed: %s", record.id, exc.message)
+                    continue
                 result = VerifyResult(record, False, exc.message,
                                       missing=isinstance(exc, MissingArtifact))
                 results.append(result)
@@ -91,6 +103,16 @@ class VerifyJob:
 
     def prepare(self) -> None:
         self.workspace.scratch(self.workspace.config())
+
+    @staticmethod
+    def _own_file_intact(record: SnapshotRecord) -> bool:
+        path = record.path
+        try:
+            sealed = record.manifest.local_encryption
+            expected = str(sealed["sha256"]) if sealed else record.manifest.sha256
+            return path.is_file() and sha256_file(path) == expected
+        except OSError:
+            return False
 
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
         sealed = record.manifest.local_encryption
