@@ -132,3 +132,20 @@ def test_restore_this_is_one_click_from_history(qtbot, tray_app: TrayApp, servic
     safety = service.snapshot(wizard.outcome.safety_snapshot)
     assert safety.manifest.reason == "pre-restore" and safety.manifest.protected
     assert changed != wanted
+
+
+def test_files_needing_attention_are_shown_and_recovered(qtbot, tray_app: TrayApp,
+                                                         service: Service):
+    record = service.backup("notes")
+    service.backup("notes")  # the folder is scanned before each backup
+    record.manifest_path.unlink()
+    service.tidy_sources()
+    dialog = open_history(qtbot, tray_app)
+    assert dialog.attention_box.isVisibleTo(dialog)
+    assert record.path.name in dialog.attention.text()
+    assert "Nothing was deleted" in dialog.attention.text()
+    dialog.recover_button.click()
+    qtbot.waitUntil(lambda: "Recovered 1 snapshot" in dialog.message.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: not dialog.attention_box.isVisibleTo(dialog), timeout=10_000)
+    assert record.id in shown_ids(dialog)
+    assert record.path.is_file() and record.manifest_path.is_file()

@@ -136,6 +136,7 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
         for item in attention:
             out.line(f"  {item.path}")
             out.line(f"    {item.reason}")
+        out.line("recover what can be recovered with: lifeboat catalog rebuild")
     return 0
 
 

@@ -43,14 +43,14 @@ class FolderScan:
         source = self.folder.name if SOURCE_NAME_RE.match(self.folder.name) else None
         now = iso_utc(utc_now())
         items = [AttentionItem(p, self.folder, source, UNREADABLE,
-                               f"its manifest cannot be read ({why}); the artifact is kept. "
-                               "`lifeboat catalog rebuild` recovers it from the artifact "
-                               "where it can", now) for p, why in self.unreadable]
+                               f"its manifest cannot be read ({why}); the snapshot is kept "
+                               "and can be recovered from its file", now)
+                 for p, why in self.unreadable]
         items += [AttentionItem(p, self.folder, source, NEWER, f"{why}; it is kept "
                                 "untouched", now) for p, why in self.newer]
         items += [AttentionItem(p, self.folder, source, ORPHAN,
-                                "a snapshot file without its manifest; it is kept. `lifeboat "
-                                "catalog rebuild` recovers it where it can", now)
+                                "a snapshot file without its manifest; it is kept and can be "
+                                "recovered from the file", now)
                   for p in self.orphans]
         return items
 

@@ -8,6 +8,7 @@ files). The tables reload when a job ends.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog import JobRecord, SnapshotRecord
+from lifeboat.core.catalog_records import AttentionItem
 from lifeboat.errors import Cancelled
 from lifeboat.events import Event, JobFinished
 from lifeboat.gui.bridge import EventBridge
@@ -49,8 +51,10 @@ from lifeboat.jobs.verify import VerifyResult
 from lifeboat.service import Service
 
 JOB_LIMIT = 500
-#: Snapshots, jobs, and the remote each source uploads to (None: none).
-History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None]]
+#: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept
+#: but not usable as they are.
+History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None],
+                list[AttentionItem]]
 
 
 class HistoryDialog(QDialog):
@@ -96,9 +100,25 @@ class HistoryDialog(QDialog):
         self.pin_button = _button(actions, "pin", "Pin", self.toggle_pin)
         self.delete_button = _button(actions, "delete", "Delete…", self.delete_selected)
         actions.addStretch(1)
+        self.attention = QLabel()
+        self.attention.setObjectName("needs-attention")
+        self.attention.setWordWrap(True)
+        self.attention.setTextFormat(Qt.TextFormat.RichText)
+        self.recover_button = QPushButton("Recover them")
+        self.recover_button.setObjectName("recover")
+        self.recover_button.setToolTip("Rebuild the index of snapshots from the files, "
+                                       "recovering what can be recovered")
+        self.recover_button.clicked.connect(self.recover)
+        attention_row = QHBoxLayout()
+        attention_row.addWidget(self.attention, 1)
+        attention_row.addWidget(self.recover_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.attention_box = QWidget()
+        self.attention_box.setLayout(attention_row)
+        self.attention_box.hide()
         snapshots_tab = QWidget()
         layout = QVBoxLayout(snapshots_tab)
         layout.addWidget(self.snapshot_table)
+        layout.addWidget(self.attention_box)
         layout.addLayout(actions)
 
         self.job_table = _table(self.job_view, "job-table")
@@ -144,13 +164,15 @@ class HistoryDialog(QDialog):
         def read() -> History:
             remote_of = {s.name: s.remote for s in self.service.sources()}
             return (self.service.snapshots(),
-                    self.service.workspace.catalog.jobs(limit=JOB_LIMIT), remote_of)
+                    self.service.workspace.catalog.jobs(limit=JOB_LIMIT), remote_of,
+                    self.service.attention())
 
         run_in_background(read, what="read the history", on_done=self._loaded,
                           on_failed=lambda exc: show_error(self, exc), owner=self)
 
     def _loaded(self, result: History) -> None:
-        snapshots, jobs, remote_of = result
+        snapshots, jobs, remote_of, attention = result
+        self._show_attention(attention)
         selected = self.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
@@ -170,6 +192,41 @@ class HistoryDialog(QDialog):
         if selected:
             self.select_snapshot(selected)
         self._selection_changed()
+
+    def _show_attention(self, items: list[AttentionItem]) -> None:
+        """Files kept but not usable as they are: shown, never hidden or deleted."""
+        self.attention_box.setVisible(bool(items))
+        if not items:
+            return
+        lines = "".join(
+            f"<li><b>{html.escape(item.path.name)}</b> ({html.escape(item.source or '?')}): "
+            f"{html.escape(item.reason)}</li>" for item in items[:8])
+        more = f"<li>and {len(items) - 8} more</li>" if len(items) > 8 else ""
+        self.attention.setText(f"<p><b>Needs attention:</b> Lifeboat keeps these files "
+                               f"but cannot use them as they are. Nothing was deleted.</p>"
+                               f"<ul>{lines}{more}</ul>")
+
+    def recover(self) -> None:
+        """Re-derive what can be recovered from the files (off the GUI thread)."""
+        self.recover_button.setEnabled(False)
+        self.message.setText("Recovering snapshots from their files…")
+
+        def done(report: object) -> None:
+            self.recover_button.setEnabled(True)
+            recovered = len(getattr(report, "recovered", []))
+            left = len(getattr(report, "attention", []))
+            self.message.setText(f"Recovered {recovered} snapshot(s); {left} file(s) still "
+                                 "need attention." if left else
+                                 f"Recovered {recovered} snapshot(s).")
+            self.reload()
+
+        def failed(exc: BaseException) -> None:
+            self.recover_button.setEnabled(True)
+            self.message.setText("")
+            show_error(self, exc)
+
+        run_in_background(self.service.rebuild_catalog, what="recover snapshots",
+                          on_done=done, on_failed=failed, owner=self)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, JobFinished):
