@@ -198,6 +198,10 @@ class LiveStatus(QObject):
             text += f", not uploaded to {source.remote}"
         if source.drill_passed is False:
             text += ", restore drill failed"
+        if source.damaged:
+            text += f", {source.damaged} damaged snapshot(s) kept"
+        if source.missing_files:
+            text += f", {source.missing_files} snapshot file(s) missing"
         return text
 
     def summary(self) -> str:
@@ -220,6 +224,9 @@ class LiveStatus(QObject):
             drills = [s.name for s in self.sources if s.drill_passed is False]
             if drills:
                 return "Restore drill failed: " + ", ".join(drills)
+            damaged = [s.name for s in self.sources if s.damaged or s.missing_files]
+            if damaged:
+                return "Damaged or missing snapshots: " + ", ".join(damaged)
             return "A backup will be retried"
         if state == "running":
             return "Backing up…"
