@@ -32,7 +32,7 @@ from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.errors import AlreadyRunning, ConfigError, LifeboatError
 from lifeboat.events import EventSink, ignore_event
-from lifeboat.jobs.backup import BackupJob, tidy_folder
+from lifeboat.jobs.backup import BackupJob, rewrite_lost_manifests, tidy_folder
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
 from lifeboat.jobs.remotes import scan_remote
@@ -274,6 +274,9 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                 for stem in sweep_folder(scan.folder, self.workspace.paths.run_dir
                                          ).finished_deletions:
                     log.info("finished deleting snapshot %s (interrupted before)", stem)
+                for snap_id in rewrite_lost_manifests(self.workspace, scan_folder(scan.folder)):
+                    report.recovered.append(f"{snap_id}: manifest written back from the "
+                                            "catalog")
                 scans.append(scan_folder(scan.folder))
         for scan in scans:
             report.folders += 1

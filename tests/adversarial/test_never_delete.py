@@ -53,13 +53,27 @@ def folder(home: Path) -> Path:
     return home / "snapshots" / "notes"
 
 
-def test_an_artifact_whose_manifest_was_lost_is_kept_listed_and_recovered(
+def test_a_lost_manifest_is_written_back_from_the_catalog(ahome: Path, source: Path):
+    snap = backup(ahome)
+    artifact = Path(snap["path"])
+    manifest = artifact.with_name(artifact.name.removesuffix(".sqlite.zst") + ".json")
+    original = manifest.read_bytes()
+    manifest.unlink()
+    write_some(source)
+    backup(ahome)  # a backup tidies the folder first
+    assert manifest.read_bytes() == original
+    assert "needs attention" not in lifeboat(ahome, "snapshots").stdout
+
+
+def test_an_artifact_whose_manifest_and_catalog_were_lost_is_kept_listed_and_recovered(
         ahome: Path, source: Path, open_base: Path):
     snap = backup(ahome)
     artifact = Path(snap["path"])
     digest = sha(artifact)
     before = content_digest(source)
     (folder(ahome) / f"{artifact.name.removesuffix('.sqlite.zst')}.json").unlink()
+    for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (ahome / name).unlink(missing_ok=True)  # a new machine, or a lost catalog
     for _ in range(2):  # backups scan and tidy the folder: the artifact stays
         write_some(source)
         backup(ahome)
@@ -130,6 +144,7 @@ def test_a_differential_without_its_manifest_is_recovered_on_its_base(
     expected = content_digest(source)
     artifact = Path(diff["path"])
     artifact.with_name(artifact.name.removesuffix(".diff.zst") + ".json").unlink()
+    (ahome / "catalog.sqlite").unlink()
     digest = sha(artifact)
     assert lifeboat(ahome, "catalog", "rebuild").returncode == 0
     assert sha(artifact) == digest
@@ -146,6 +161,7 @@ def test_a_page_list_and_an_unrecoverable_artifact_are_kept(ahome: Path, source:
     pages = artifact.with_name(stem + ".pages")
     (folder(ahome) / f"{stem}.json").unlink()
     artifact.write_bytes(artifact.read_bytes()[:100])  # truncated: cannot be recovered
+    (ahome / "catalog.sqlite").unlink()
     kept = {artifact: sha(artifact), pages: sha(pages)}
     rebuilt = lifeboat(ahome, "catalog", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr

@@ -139,6 +139,7 @@ def test_files_needing_attention_are_shown_and_recovered(qtbot, tray_app: TrayAp
     record = service.backup("notes")
     service.backup("notes")  # the folder is scanned before each backup
     record.manifest_path.unlink()
+    service.workspace.catalog.remove_snapshot(record.id)  # and the catalog lost it too
     service.tidy_sources()
     dialog = open_history(qtbot, tray_app)
     assert dialog.attention_box.isVisibleTo(dialog)

@@ -15,6 +15,7 @@ from lifeboat.core.catalog_records import AttentionItem
 from lifeboat.core.leftovers import RAW_SUFFIX, SNAPSHOT_FILE_SUFFIXES, is_being_deleted
 from lifeboat.core.manifest import (
     MANIFEST_SUFFIX,
+    PAGES_SUFFIX,
     SOURCE_NAME_RE,
     STEM_RE,
     Manifest,
@@ -49,6 +50,8 @@ class FolderScan:
         items += [AttentionItem(p, self.folder, source, NEWER, f"{why}; it is kept "
                                 "untouched", now) for p, why in self.newer]
         items += [AttentionItem(p, self.folder, source, ORPHAN,
+                                "the page list of a snapshot whose manifest is missing; it is "
+                                "kept" if p.name.endswith(PAGES_SUFFIX) else
                                 "a snapshot file without its manifest; it is kept and can be "
                                 "recovered from the file", now)
                   for p in self.orphans]
