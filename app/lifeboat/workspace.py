@@ -14,7 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.core.config import Config, SourceConfig, load_config, save_config
+from lifeboat.core.config import (
+    Config,
+    SourceConfig,
+    load_config,
+    save_config,
+    settings_not_saved,
+)
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.private import private_dir, user_dir
 from lifeboat.core.runs import Run, start_run
@@ -62,7 +68,7 @@ class Workspace:
         """Read-modify-write the config under a lock: put the new Config in box[0]."""
         lock = FileLock(self.paths.config_file.with_name(".config.lock"))
         deadline = time.monotonic() + timeout
-        while not lock.try_acquire():
+        while not _try_lock(lock, self.paths.config_file):
             if time.monotonic() > deadline:
                 raise AlreadyRunning("another Lifeboat process is changing the settings",
                                      "try again in a moment")
@@ -101,3 +107,10 @@ class Workspace:
             if root not in unique:
                 unique.append(root)
         return unique
+
+
+def _try_lock(lock: FileLock, config_file: Path) -> bool:
+    try:
+        return lock.try_acquire()
+    except OSError as exc:  # its lock file cannot be made: nothing is changed
+        raise settings_not_saved(config_file, exc) from None
