@@ -47,12 +47,12 @@ class PrivateLogFile(logging.handlers.RotatingFileHandler):
                 os.set_blocking(fd, True)
                 if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != FILE_MODE:
                     os.fchmod(fd, FILE_MODE)
-            return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+            return open(fd, "a", encoding=self.encoding, errors=self.errors)
         except BaseException:
             os.close(fd)
             raise
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         """Drop the line (and the stream, reopened for the next one) instead of printing a
         traceback; say once per process why lines are missing."""
         exc = sys.exc_info()[1]

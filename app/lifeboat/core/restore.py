@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lifeboat.core.fsutil import ensure_dir, fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest, utc_now
+from lifeboat.core.private import is_link
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
@@ -53,10 +54,14 @@ def check_new_file_target(target: Path, overwrite: bool) -> Path:
     if not target.parent.is_dir():
         raise LifeboatError(f"the folder {target.parent} does not exist",
                             "create it first, or choose another --to path")
-    if target.is_dir():
+    link = is_link(target)
+    if target.is_dir() and not link:
         raise LifeboatError(f"{target} is a folder", "give the path of the file to write")
-    if target.exists() and not overwrite:
-        raise LifeboatError(f"{target} already exists",
+    # lexists: a symbolic link (even one to nothing) is something there to replace; with
+    # --yes the link itself is replaced by the restored file, never followed
+    if os.path.lexists(target) and not overwrite:
+        what = " (a symbolic link; it is replaced, not followed)" if link else ""
+        raise LifeboatError(f"{target} already exists{what}",
                             "choose another path, or add --yes to replace it")
     return target
 
