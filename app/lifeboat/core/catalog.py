@@ -29,12 +29,10 @@ from lifeboat.core.catalog_records import (
     snapshot_record,
 )
 from lifeboat.core.catalog_sqlite import (
-    SHM_TROUBLE,
     CatalogFull,
-    begin_read,
     catalog_problem,
+    read_connection,
     rollback,
-    sqlite_code,
     user_version,
 )
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
@@ -391,7 +389,7 @@ class Catalog:
         """One transaction on a connection of its own: a write transaction by default,
         a read one (which needs no free disk space) with `write=False`."""
         with self._errors(writing=write):
-            db = self._connect() if write else self._read_connection()
+            db = self._connect() if write else read_connection(self._connect)
             try:
                 if write:
                     db.execute("begin immediate")
@@ -413,33 +411,6 @@ class Catalog:
             if problem is None:
                 raise
             raise problem from None
-
-    def _read_connection(self) -> sqlite3.Connection:
-        """A connection inside an open read transaction.
-
-        In WAL mode a connection first maps the 32 KiB -shm index, which takes free
-        space: on a full disk that fails. Then the catalog is read in SQLite's exclusive
-        locking mode, which keeps that index in memory (waiting, like any connection,
-        while another process is using the catalog)."""
-        db = self._connect()
-        try:
-            begin_read(db)
-            return db
-        except sqlite3.Error as exc:
-            rollback(db)
-            db.close()
-            if sqlite_code(exc) not in SHM_TROUBLE:
-                raise
-            first = exc
-        db = self._connect()
-        try:
-            db.execute("pragma locking_mode=exclusive")
-            begin_read(db)
-            return db
-        except sqlite3.Error:
-            rollback(db)
-            db.close()
-            raise first from None
 
     def _create_private(self) -> None:
         """The catalog (and so its -wal/-shm, which SQLite gives the same mode) is 0600

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from lifeboat.errors import LifeboatError, OperationFailed
@@ -46,6 +47,34 @@ def catalog_problem(path: Path, exc: sqlite3.Error, *, writing: bool) -> Lifeboa
                                f"{path}: {exc}",
                                "check that its folder is writable and its disk is healthy")
     return None
+
+
+def read_connection(connect: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+    """A connection (from `connect`) inside an open read transaction.
+
+    In WAL mode a connection first maps the 32 KiB -shm index, which takes free space:
+    on a full disk that fails. Then the catalog is read in SQLite's exclusive locking
+    mode, which keeps that index in memory (waiting, like any connection, while another
+    process is using the catalog). If that fails too, the first error is raised."""
+    db = connect()
+    try:
+        begin_read(db)
+        return db
+    except sqlite3.Error as exc:
+        rollback(db)
+        db.close()
+        if sqlite_code(exc) not in SHM_TROUBLE:
+            raise
+        first = exc
+    db = connect()
+    try:
+        db.execute("pragma locking_mode=exclusive")
+        begin_read(db)
+        return db
+    except sqlite3.Error:
+        rollback(db)
+        db.close()
+        raise first from None
 
 
 def nearly_full(folder: Path) -> bool:
