@@ -128,19 +128,21 @@ def set_general(home: Path, **values: object) -> None:
     """Change [general] settings of the config under `home`."""
     from dataclasses import replace
 
-    from lifeboat.core.config import load_config, save_config
+    from lifeboat.paths import resolve_paths
+    from lifeboat.workspace import Workspace
 
-    config = load_config(home / "config.toml")
-    save_config(replace(config, general=replace(config.general, **values)))
+    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
+        box[0] = replace(box[0], general=replace(box[0].general, **values))
 
 
 def set_source(home: Path, name: str, **values: object) -> None:
     from dataclasses import replace
 
-    from lifeboat.core.config import load_config, save_config
+    from lifeboat.paths import resolve_paths
+    from lifeboat.workspace import Workspace
 
-    config = load_config(home / "config.toml")
-    save_config(config.with_source(replace(config.sources[name], **values)))
+    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
+        box[0] = box[0].with_source(replace(box[0].sources[name], **values))
 
 
 # -- remotes: a real S3 server process, a file keyring, a fault-injecting proxy ----------

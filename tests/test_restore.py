@@ -165,10 +165,9 @@ def test_unknown_id_and_bad_targets(service: Service, tmp_path: Path, db: Path):
 def test_target_locked_by_a_writer_fails_cleanly(service: Service, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=200, wal=False)
     service.add_source(db)
-    from lifeboat.core.config import save_config
-    config = service.workspace.config()
     from dataclasses import replace
-    save_config(replace(config, general=replace(config.general, busy_timeout=1.0)))
+    with service.workspace.edit_config() as box:
+        box[0] = replace(box[0], general=replace(box[0].general, busy_timeout=1.0))
     snap = service.backup("notes")
     change(db)
     changed = db_content(db)

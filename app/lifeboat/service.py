@@ -232,7 +232,7 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             raise LifeboatError("raw safety copies stay protected",
                                 "delete it by hand if you are sure")
         manifest = record.manifest.with_protection(protected, reason)
-        write_manifest(record.folder, manifest)
+        write_manifest(record.folder, manifest, self.workspace.run)
         self.workspace.catalog.update_manifest(manifest)
         return self.snapshot(record.id)
 

@@ -14,11 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.core.config import Config, SourceConfig, load_config, save_config
+from lifeboat.core.config import (
+    Config,
+    SourceConfig,
+    load_config,
+    save_config,
+    settings_not_saved,
+)
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.private import private_dir, user_dir
+from lifeboat.core.private import disk_full, private_dir, user_dir
 from lifeboat.core.runs import Run, start_run
-from lifeboat.errors import AlreadyRunning
+from lifeboat.errors import AlreadyRunning, OperationFailed
 from lifeboat.paths import LifeboatPaths, resolve_paths
 
 FOLDER_LOCK_NAME = ".lifeboat.lock"
@@ -41,6 +47,17 @@ class Workspace:
     def run(self) -> Run:
         """This process's run for this installation, started when work first needs it
         (a command that only reads never writes a lock file)."""
+        try:
+            return self._started_run()
+        except OSError as exc:
+            if disk_full(exc):
+                raise OperationFailed(f"the disk holding {self.paths.run_dir} is full",
+                                      "free some space there, then retry") from None
+            raise OperationFailed(
+                f"cannot start work in {self.paths.run_dir}: {exc.strerror or exc}",
+                "check that Lifeboat's folder is writable") from None
+
+    def _started_run(self) -> Run:
         with self._run_lock:
             if self._run is None:
                 self._run = start_run(self.paths.run_dir)
@@ -62,7 +79,7 @@ class Workspace:
         """Read-modify-write the config under a lock: put the new Config in box[0]."""
         lock = FileLock(self.paths.config_file.with_name(".config.lock"))
         deadline = time.monotonic() + timeout
-        while not lock.try_acquire():
+        while not _try_lock(lock, self.paths.config_file):
             if time.monotonic() > deadline:
                 raise AlreadyRunning("another Lifeboat process is changing the settings",
                                      "try again in a moment")
@@ -72,7 +89,11 @@ class Workspace:
             box = [original]
             yield box
             if box[0] is not original:
-                save_config(box[0])
+                try:
+                    run = self._started_run()
+                except OSError as exc:
+                    raise settings_not_saved(self.paths.config_file, exc) from None
+                save_config(box[0], run)
         finally:
             lock.release()
 
@@ -113,3 +134,10 @@ class Workspace:
             if root not in unique:
                 unique.append(root)
         return unique
+
+
+def _try_lock(lock: FileLock, config_file: Path) -> bool:
+    try:
+        return lock.try_acquire()
+    except OSError as exc:  # its lock file cannot be made: nothing is changed
+        raise settings_not_saved(config_file, exc) from None

@@ -93,7 +93,7 @@ def test_row_counts_that_disagree_with_the_manifest_fail(service: Service, cli) 
     record = service.snapshots("notes")[0]
     assert record.manifest.tables is not None
     edited = replace(record.manifest, tables={**record.manifest.tables, "items": 299})
-    write_manifest(record.folder, edited)
+    write_manifest(record.folder, edited, service.workspace.run)
     service.workspace.catalog.update_manifest(edited)
     result = cli("drill", "notes")
     assert result.code == 1 and "row counts differ" in result.out

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.config import Config, SourceConfig, load_config, save_config
+from lifeboat.core.runs import start_run
 from lifeboat.errors import ConfigError
 
 GOOD = """\
@@ -91,7 +92,9 @@ def test_save_round_trips_and_is_atomic(tmp_path: Path):
     config = Config(path=path).with_source(
         SourceConfig(name="a-b_1", path=Path("/x/a.db"), dest=Path("/backups"),
                      schedule="every 15m"))
-    save_config(config)
+    run = start_run(tmp_path / "run")
+    path.parent.mkdir()
+    save_config(config, run)
     again = load_config(path)
     assert again.sources == config.sources
     assert not [p for p in path.parent.iterdir() if p.name != "config.toml"]

@@ -94,6 +94,12 @@ def test_restore_to_a_new_file_and_open_its_folder(qtbot, tray_app: TrayApp,
     next_button(wizard).click()
     assert wizard.currentId() == TARGET
     assert target.error.isVisible() and "already exists" in target.error.text()
+    dangling = tmp_path / "dangling.db"
+    dangling.symlink_to(tmp_path / "nowhere.db")
+    target.path.setText(str(dangling))
+    next_button(wizard).click()
+    assert wizard.currentId() == TARGET
+    assert target.error.isVisible() and "already exists" in target.error.text()
     out = tmp_path / "out" / "copy.db"
     out.parent.mkdir()
     target.path.setText(str(out))

@@ -22,6 +22,7 @@ from lifeboat.cli import (
     commands_tray,
 )
 from lifeboat.cli.output import Output
+from lifeboat.core.private import disk_full_error
 from lifeboat.errors import LifeboatError
 from lifeboat.logsetup import configure_logging
 from lifeboat.paths import resolve_paths
@@ -83,7 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.error("interrupted", None, 1)
         return 1
-    except Exception as exc:  # a bug: log the traceback, show one line
+    except Exception as exc:
+        full = disk_full_error(exc)
+        if full is not None:  # said plainly, whatever part of Lifeboat met it
+            log.warning("%s: %s (%s)", args.command, full.message, exc)
+            out.error(full.message, full.hint, full.exit_code)
+            return full.exit_code
+        # a bug: log the traceback, show one line
         log.exception("unexpected error in `lifeboat %s`", args.command)
         out.error(f"unexpected error: {type(exc).__name__}: {exc}",
                   f"details are in {log_file}", 1)

@@ -28,8 +28,15 @@ from lifeboat.core.catalog_records import (
     job_record,
     snapshot_record,
 )
+from lifeboat.core.catalog_sqlite import (
+    CatalogFull,
+    catalog_problem,
+    read_connection,
+    rollback,
+    user_version,
+)
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
-from lifeboat.core.private import create_file, private_dir, tighten
+from lifeboat.core.private import create_file, disk_full, private_dir, tighten
 from lifeboat.errors import LifeboatError, NotFound
 
 SCHEMA_VERSION = 4
@@ -381,17 +388,29 @@ class Catalog:
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction on a connection of its own: a write transaction by default,
         a read one (which needs no free disk space) with `write=False`."""
-        db = self._connect()
+        with self._errors(writing=write):
+            db = self._connect() if write else read_connection(self._connect)
+            try:
+                if write:
+                    db.execute("begin immediate")
+                yield db
+                db.execute("commit")
+            except BaseException:
+                rollback(db)
+                raise
+            finally:
+                db.close()
+
+    @contextlib.contextmanager
+    def _errors(self, *, writing: bool) -> Iterator[None]:
+        """SQLite's errors as what happened to the catalog (full disk, damaged file...)."""
         try:
-            db.execute("begin immediate" if write else "begin")
-            yield db
-            db.execute("commit")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("rollback")
-            raise
-        finally:
-            db.close()
+            yield
+        except sqlite3.Error as exc:
+            problem = catalog_problem(self.path, exc, writing=writing)
+            if problem is None:
+                raise
+            raise problem from None
 
     def _create_private(self) -> None:
         """The catalog (and so its -wal/-shm, which SQLite gives the same mode) is 0600
@@ -402,44 +421,43 @@ class Catalog:
         except FileExistsError:
             tighten(self.path)
         except OSError as exc:
+            if disk_full(exc):
+                raise CatalogFull(self.path) from None
             raise LifeboatError(f"cannot create the catalog {self.path}: "
                                 f"{exc.strerror or exc}",
-                                "check that its folder is writable and has free space"
-                                ) from None
+                                "check that its folder is writable") from None
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(self.path, timeout=15, isolation_level=None,
-                                 check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise LifeboatError(f"cannot open the catalog {self.path}: {exc}",
-                                "check that the folder is writable") from None
+        db = sqlite3.connect(self.path, timeout=15, isolation_level=None,
+                             check_same_thread=False)
         db.row_factory = sqlite3.Row
         return db
 
     def _migrate(self) -> None:
+        """Bring the schema up to date. A current catalog is only read, so that commands
+        which only read work on a full disk; an upgrade is one write transaction."""
         self._create_private()
-        db = self._connect()
-        try:
-            db.execute("pragma journal_mode=wal")
-            db.execute("begin immediate")
-            version = int(db.execute("pragma user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise LifeboatError(
-                    f"the catalog {self.path} was written by a newer Lifeboat",
-                    "upgrade Lifeboat, or run `lifeboat catalog rebuild` to recreate it",
-                )
+        with self._tx(write=False) as db:
+            version = user_version(db)
+        self._check_not_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        with self._errors(writing=True), contextlib.closing(self._connect()) as db:
+            db.execute("pragma journal_mode=wal")  # outside a transaction, as SQLite needs
+        with self._tx() as db:
+            version = user_version(db)  # another process may have upgraded it meanwhile
+            self._check_not_newer(version)
             for step in range(version, SCHEMA_VERSION):
                 _apply(db, _SCHEMA[step])
-            db.execute(f"pragma user_version={SCHEMA_VERSION}")
-            db.execute("commit")
-        except sqlite3.DatabaseError as exc:
-            raise LifeboatError(f"the catalog {self.path} is unreadable: {exc}",
-                                "move it aside and run `lifeboat catalog rebuild`") from None
-        finally:
-            if db.in_transaction:
-                db.execute("rollback")
-            db.close()
+            if version != SCHEMA_VERSION:
+                db.execute(f"pragma user_version={SCHEMA_VERSION}")
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LifeboatError(
+                f"the catalog {self.path} was written by a newer Lifeboat",
+                "upgrade Lifeboat, or run `lifeboat catalog rebuild` to recreate it",
+            )
 
 
 def _apply(db: sqlite3.Connection, script: str) -> None:

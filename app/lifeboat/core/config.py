@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -39,9 +39,14 @@ from lifeboat.core.config_values import (
 )
 from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
+from lifeboat.core.private import disk_full
 from lifeboat.core.retention import DEFAULT_KEEP
+from lifeboat.core.toml_limits import MAX_BYTES, toml_problem, too_big
 from lifeboat.core.units import parse_size
-from lifeboat.errors import ConfigError
+from lifeboat.errors import ConfigError, LifeboatError, OperationFailed
+
+if TYPE_CHECKING:
+    from lifeboat.core.runs import Run
 
 DEFAULT_SCHEDULE = "daily 03:00"
 _HEADER = ("# Lifeboat settings. Edit with care, or use `lifeboat source ...` and the tray.\n"
@@ -194,17 +199,31 @@ def load_config(path: Path) -> Config:
     """Read and validate the config file (a missing file is an empty config)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        # universal newlines (line numbers in errors count \r\n as one line)
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         return Config(path=path)
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}",
-                          "fix the line it names, or move the file aside to start over"
-                          ) from None
+    except UnicodeDecodeError as exc:
+        text = ""
+        if len(raw) <= MAX_BYTES:
+            raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
+    problem = too_big(len(raw)) or toml_problem(text)
+    if problem is None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}",
+                              "fix the line it names, or move the file aside to start over"
+                              ) from None
+        except RecursionError:  # the limits above should make this unreachable
+            problem = "values are nested too deeply"
+    if problem is not None:
+        raise ConfigError(f"{path}: not a Lifeboat config: {problem}",
+                          "fix the file, or move it aside to start over")
     return parse_config(data, path, text)
 
 
@@ -279,7 +298,7 @@ def remote_problem(remote: RemoteConfig, recipients: list[str] | None = None
     return None
 
 
-def save_config(config: Config) -> None:
+def save_config(config: Config, run: Run) -> None:
     data: dict[str, Any] = {}
     general = _dump(config.general, GeneralConfig())
     if general:
@@ -288,8 +307,21 @@ def save_config(config: Config) -> None:
         data["sources"] = {name: _dump(src, None) for name, src in config.sources.items()}
     if config.remotes:
         data["remotes"] = {name: _dump(r, None) for name, r in config.remotes.items()}
-    config.path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(config.path, (_HEADER + tomli_w.dumps(data)).encode())
+    text = (_HEADER + tomli_w.dumps(data)).encode()
+    try:
+        config.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(config.path, text, run)
+    except OSError as exc:
+        raise settings_not_saved(config.path, exc) from None
+
+
+def settings_not_saved(path: Path, exc: OSError) -> LifeboatError:
+    """The error for a config file that could not be written (the old one still holds)."""
+    if disk_full(exc):
+        return OperationFailed(f"the disk holding {path} is full; the settings were not "
+                               "changed", "free some space there, then retry")
+    return OperationFailed(f"cannot save the settings to {path}: {exc.strerror or exc}; "
+                           "they were not changed", "check that its folder is writable")
 
 
 def _dump(obj: Any, defaults: Any) -> dict[str, Any]:
@@ -334,6 +366,7 @@ def validate_value(section: str, key: str, value: Any) -> Any:
 # -- finding the line of a key, for error messages ----------------------------------
 
 _HEADER_RE = re.compile(r"^\s*\[(?!\[)\s*(?P<inner>[^\]]+?)\s*\]\s*(#.*)?$")
+_LONGEST_LINE = 1000
 _KEY_RE = re.compile(r"""^\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[A-Za-z0-9_-]+))\s*=""")
 
 
@@ -344,6 +377,8 @@ def locate_key(text: str, keys: tuple[str, ...]) -> int | None:
     table: tuple[str, ...] = ()
     best: int | None = None
     for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > _LONGEST_LINE:  # no key of ours is that long; spares the regexes
+            continue
         header = _HEADER_RE.match(line)
         if header:
             table = _header_path(header.group("inner"))
@@ -361,9 +396,11 @@ def locate_key(text: str, keys: tuple[str, ...]) -> int | None:
 
 
 def _header_path(inner: str) -> tuple[str, ...]:
+    if toml_problem(f"[{inner}]"):  # a line inside a string, say: not parsed at any cost
+        return ()
     try:
         data: Any = tomllib.loads(f"[{inner}]\n")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return ()
     path: list[str] = []
     while isinstance(data, dict) and len(data) == 1:

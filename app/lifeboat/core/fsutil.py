@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.errors import AlreadyRunning, LifeboatError, OperationFailed
+
+if TYPE_CHECKING:
+    from lifeboat.core.runs import Run
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,21 +36,15 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, run: Run) -> None:
     """Write `data` so that `path` holds either the old or the new content, never a mix.
 
-    The new content goes to a private work file of this process's run (created
-    exclusively, 0600, never through a link), is fsynced and renamed over `path`. A run
-    killed before the rename leaves only that work file, which a sweep removes once the
-    run has ended."""
+    The new content goes to a private work file of `run` (created exclusively, 0600,
+    never through a link), is fsynced and renamed over `path`. A run killed before the
+    rename leaves only that work file, which a sweep removes once the run has ended."""
     from lifeboat.core.private import write_new
-    from lifeboat.core.runs import process_run
 
-    run = process_run()
-    if run is not None:
-        tmp = run.work_path(path.parent, "write")
-    else:  # no run (a bare library call): a unique name all the same
-        tmp = path.with_name(f".{secrets.token_hex(8)}.lifeboat-write.tmp")
+    tmp = run.work_path(path.parent, "write")
     try:
         write_new(tmp, data)
         os.replace(tmp, path)

@@ -12,8 +12,12 @@ import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from lifeboat.core.runs import Run
 
 FORMAT_VERSION = 2
 FULL_SUFFIX = ".sqlite.zst"
@@ -208,7 +212,9 @@ def read_manifest(path: Path) -> Manifest:
     return Manifest.from_dict(data)
 
 
-def write_manifest(folder: Path, manifest: Manifest) -> Path:
+def write_manifest(folder: Path, manifest: Manifest, run: Run) -> Path:
+    """Write (or replace) the manifest beside its artifact, atomically, through a work
+    file of `run`."""
     path = folder / manifest.manifest_name
-    atomic_write_bytes(path, manifest.to_json())
+    atomic_write_bytes(path, manifest.to_json(), run)
     return path

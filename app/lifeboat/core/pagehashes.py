@@ -13,6 +13,7 @@ from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.pagediff import page_hashes_of
 from lifeboat.core.private import open_new
 from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.runs import Run
 
 
 def sha256_file(path: Path) -> str:
@@ -23,11 +24,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, tmp: Path,
+def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, run: Run,
                         progress: Progress, cancel: CancelToken) -> Manifest:
-    """Recompute `pages` from the base artifact (verified on the way) through the new
-    work file `tmp` and record its SHA-256 in the base's manifest; return the updated
+    """Recompute `pages` from the base artifact (verified on the way) through a work
+    file of `run` and record its SHA-256 in the base's manifest; return the updated
     manifest."""
+    tmp = run.work_path(folder, "pages")
     pending = bytearray()
     with open_new(tmp) as out:
 
@@ -50,5 +52,5 @@ def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, tmp: Path,
         os.fsync(out.fileno())
     os.replace(tmp, pages)
     updated = replace(base, pages_sha256=sha256_file(pages))
-    write_manifest(folder, updated)
+    write_manifest(folder, updated, run)
     return updated

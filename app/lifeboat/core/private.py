@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 import stat
 import sys
 from pathlib import Path
@@ -140,6 +141,22 @@ def name_fits(folder: Path, name: str) -> bool:
 def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC,
                                                       getattr(errno, "EDQUOT", -1))
+
+
+def disk_full_error(exc: BaseException) -> OperationFailed | None:
+    """The one-line error for a full disk (or a used-up quota) that reached the top
+    without a more specific message; None if `exc` is about something else."""
+    if disk_full(exc):
+        assert isinstance(exc, OSError)
+        why = "quota is used up" if exc.errno == getattr(errno, "EDQUOT", -1) else "is full"
+        where = (f"the disk holding {os.fsdecode(exc.filename)}" if exc.filename
+                 else "a disk Lifeboat writes to")
+        return OperationFailed(f"{where} {why}", "free some space there, then retry")
+    if isinstance(exc, sqlite3.Error) and (
+            (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF) == sqlite3.SQLITE_FULL:
+        return OperationFailed(f"a disk Lifeboat writes to is full ({exc})",
+                               "free some space there, then retry")
+    return None
 
 
 def _make_dirs(path: Path, what: str) -> None:

@@ -59,7 +59,7 @@ def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
         compression="none", lifeboat_version=__version__,
         duration_s=round(time.monotonic() - started, 3), kind="raw",
         extra={"files": hashes})
-    write_manifest(folder, manifest)
+    write_manifest(folder, manifest, run)
     return manifest
 
 

@@ -114,7 +114,7 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
                                    "size": artifact.stat().st_size,
                                    "sha256": sha256_file(artifact)}
         manifest = replace(manifest, extra=extra)
-    write_manifest(folder, manifest)
+    write_manifest(folder, manifest, recovery.run)
     return manifest
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
-from lifeboat.core.private import FILE_MODE, open_new, user_dir
+from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
@@ -57,10 +57,14 @@ def check_new_file_target(target: Path, overwrite: bool) -> Path:
     if not target.parent.is_dir():
         raise LifeboatError(f"the folder {target.parent} does not exist",
                             "create it first, or choose another --to path")
-    if target.is_dir():
+    link = is_link(target)
+    if target.is_dir() and not link:
         raise LifeboatError(f"{target} is a folder", "give the path of the file to write")
-    if target.exists() and not overwrite:
-        raise LifeboatError(f"{target} already exists",
+    # lexists: a symbolic link (even one to nothing) is something there to replace; with
+    # --yes the link itself is replaced by the restored file, never followed
+    if os.path.lexists(target) and not overwrite:
+        what = " (a symbolic link; it is replaced, not followed)" if link else ""
+        raise LifeboatError(f"{target} already exists{what}",
                             "choose another path, or add --yes to replace it")
     return target
 

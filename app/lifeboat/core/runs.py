@@ -84,17 +84,6 @@ class Run:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-        if self in _PROCESS_RUNS:
-            _PROCESS_RUNS.remove(self)
-
-
-_PROCESS_RUNS: list[Run] = []
-
-
-def process_run() -> Run | None:
-    """The first run this process started (work files written outside a workspace's
-    own code, e.g. atomic writes of small files, carry its token)."""
-    return _PROCESS_RUNS[0] if _PROCESS_RUNS else None
 
 
 def start_run(run_dir: Path) -> Run:
@@ -119,9 +108,7 @@ def start_run(run_dir: Path) -> Run:
         with contextlib.suppress(OSError):
             os.unlink(staging)
         raise
-    run = Run(token, runs, fd)
-    _PROCESS_RUNS.append(run)
-    return run
+    return Run(token, runs, fd)
 
 
 def run_state(run_dir: Path, token: str) -> RunState:

@@ -178,15 +178,62 @@ def _parse_cron(text: str, rest: str) -> Schedule:
         cron_trigger(expr, UTC)
     except ValueError as exc:
         raise ScheduleError(f"{text!r}: {exc}") from None
+    if not fires_ever(expr):
+        raise ScheduleError(f"cron '{expr}' never fires ({_why_never(expr)})")
     return Schedule(f'cron "{expr}"', "cron", cron=expr)
 
 
-def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
+def cron_trigger(expr: str, tz: tzinfo, end_date: datetime | None = None) -> CronTrigger:
     """A crontab line as an APScheduler trigger, with crontab's weekdays (0 or 7 = Sunday;
     APScheduler 3 counts 0 as Monday)."""
     minute, hour, day, month, weekday = expr.split()
     return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_crontab_weekdays(weekday), second=0, timezone=tz)
+                       day_of_week=_crontab_weekdays(weekday), second=0, timezone=tz,
+                       end_date=end_date)
+
+
+#: The Gregorian calendar repeats every 400 years (146097 days, a whole number of
+#: weeks): a cron expression that fires at all fires within any 400 years.
+_CALENDAR_CYCLE_START = datetime(2001, 1, 1, tzinfo=UTC)
+_CALENDAR_CYCLE_END = datetime(2401, 1, 1, tzinfo=UTC)
+_MONTH_TITLES = ("January", "February", "March", "April", "May", "June", "July", "August",
+                 "September", "October", "November", "December")
+
+
+def fires_ever(expr: str) -> bool:
+    """Whether a (valid) cron expression names a time that ever comes: `0 3 29 2 *` does
+    (in leap years), `0 3 31 2 *` does not."""
+    trigger = cron_trigger(expr, UTC, end_date=_CALENDAR_CYCLE_END)
+    return trigger.get_next_fire_time(None, _CALENDAR_CYCLE_START) is not None
+
+
+def _why_never(expr: str) -> str:
+    """Why a cron expression never fires: its days do not exist in its months (a day that
+    exists comes on every weekday within the calendar's cycle)."""
+    _minute, _hour, day_field, month_field, _weekday = expr.split()
+    months = [_month_number(m) for m in month_field.split(",")]
+    days = [int(d) if d.isdigit() else None for d in day_field.split(",")]
+    if None in months or None in days:
+        return f"none of the months it allows ({month_field}) has a day it allows " \
+               f"({day_field})"
+    names = list(dict.fromkeys(_MONTH_TITLES[m - 1] for m in months if m is not None))
+    numbers = list(dict.fromkeys(str(d) for d in days))
+    if len(names) == 1 and len(numbers) == 1:
+        return f"there is no {names[0]} {numbers[0]}"
+    if len(names) == 1:
+        return f"{names[0]} has no day {_either(numbers, 'or')}"
+    return f"none of {_either(names, 'and')} has a day {_either(numbers, 'or')}"
+
+
+def _month_number(text: str) -> int | None:
+    if text.isdigit() and 1 <= int(text) <= 12:
+        return int(text)
+    short = [t[:3].lower() for t in _MONTH_TITLES]
+    return short.index(text.lower()) + 1 if text.lower() in short else None
+
+
+def _either(words: list[str], joiner: str) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {joiner} {words[-1]}"
 
 
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

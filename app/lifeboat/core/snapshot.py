@@ -208,7 +208,7 @@ def take_snapshot(
             schema_sha256=inventory.schema_sha256 if inventory else None,
             extra=extra,
         )
-        write_manifest(request.folder, manifest)
+        write_manifest(request.folder, manifest, request.run)
         written.clear()  # committed: these are the snapshot's now
         return manifest
     except OSError as exc:

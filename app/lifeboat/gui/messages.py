@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from lifeboat.core.private import disk_full_error
 from lifeboat.errors import LifeboatError
 from lifeboat.paths import resolve_paths
 
@@ -23,11 +24,17 @@ _open_boxes: set[QMessageBox] = set()
 
 def error_lines(exc: BaseException) -> tuple[str, str]:
     """(what happened, what to do) for any exception, never a traceback; as sentences."""
+    exc = as_user_error(exc)
     if isinstance(exc, LifeboatError):
         return sentence(exc.message), sentence(exc.hint or "")
     first = str(exc).splitlines()[0] if str(exc) else ""
     return (f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
             f"Details are in the log file: {resolve_paths().log_file}")
+
+
+def as_user_error(exc: BaseException) -> BaseException:
+    """A full disk met anywhere is said as such, not as an unexpected error."""
+    return disk_full_error(exc) or exc
 
 
 def sentence(text: str) -> str:
@@ -43,7 +50,7 @@ def sentence(text: str) -> str:
 def show_error(parent: QWidget | None, exc: BaseException, *, title: str = "Lifeboat"
                ) -> QMessageBox:
     message, hint = error_lines(exc)
-    box = _box(parent, QMessageBox.Icon.Warning if isinstance(exc, LifeboatError)
+    box = _box(parent, QMessageBox.Icon.Warning if isinstance(as_user_error(exc), LifeboatError)
                else QMessageBox.Icon.Critical, title, message, hint)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     _open(box)

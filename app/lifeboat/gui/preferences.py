@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from lifeboat.core.fsutil import atomic_write_bytes
+from lifeboat.core.private import private_dir
+from lifeboat.core.runs import Run
 from lifeboat.paths import LifeboatPaths
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class TrayPreferences:
         known = {f.name for f in fields(cls)}
         return cls(**{k: bool(v) for k, v in data.items() if k in known})
 
-    def save(self, paths: LifeboatPaths) -> None:
+    def save(self, paths: LifeboatPaths, run: Run) -> None:
         path = self.file(paths)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
+        private_dir(path.parent, "settings folder")
+        atomic_write_bytes(path, (json.dumps(asdict(self), indent=2) + "\n").encode(), run)

@@ -7,6 +7,7 @@ State lives on the wizard (RestoreWizard): the pages read and set its `source`,
 from __future__ import annotations
 
 import html
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -251,7 +252,8 @@ class TargetPage(QWizardPage):
         try:
             if target is not None and not target.name:
                 raise LifeboatError("give the path of the new file", "")
-            if target is not None and target.exists() and not overwrite:
+            # lexists: a symbolic link, even to nothing, is a file there to replace
+            if target is not None and os.path.lexists(target) and not overwrite:
                 raise LifeboatError(f"{target} already exists",
                                     "choose another name, or pick it with Browse… to "
                                     "replace it")

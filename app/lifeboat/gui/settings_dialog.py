@@ -358,7 +358,7 @@ class SettingsDialog(QDialog):
                                       notify_stale=self.notify_stale.isChecked(),
                                       notify_remote=self.notify_remote.isChecked())
         try:
-            preferences.save(self.service.workspace.paths)
+            preferences.save(self.service.workspace.paths, self.service.workspace.run)
             if self.start_at_login.isChecked() != self.login_item.is_enabled():
                 self.login_item.set_enabled(self.start_at_login.isChecked())
         except (LifeboatError, OSError) as exc:

@@ -146,8 +146,7 @@ def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress
                      "taking a new full snapshot", src.name, full.id)
             return None
         try:
-            manifest = rebuild_page_hashes(full.folder, full.manifest, pages,
-                                           workspace.run.work_path(full.folder, "pages"),
+            manifest = rebuild_page_hashes(full.folder, full.manifest, pages, workspace.run,
                                            progress, cancel)
         except CorruptSnapshot as exc:
             log.warning("%s: base %s is damaged (%s); taking a new full snapshot", src.name,
@@ -260,7 +259,7 @@ def rewrite_lost_manifests(workspace: Workspace, scan: FolderScan) -> list[str]:
                 or not artifact.is_file() or artifact.stat().st_size != manifest.stored_size:
             continue
         if not (scan.folder / manifest.manifest_name).exists():
-            write_manifest(scan.folder, manifest)
+            write_manifest(scan.folder, manifest, workspace.run)
             recovered.append(manifest.id)
             log.info("wrote back the lost manifest of snapshot %s from the catalog",
                      manifest.id)

@@ -168,7 +168,7 @@ class RestoreJob:
             kept = same.manifest
             if not kept.protected:
                 kept = kept.with_protection(True, "pre-restore")
-                write_manifest(folder, kept)
+                write_manifest(folder, kept, self.workspace.run)
                 self.workspace.catalog.update_manifest(kept)
             log.info("%s is unchanged since snapshot %s: it is the safety copy", self.target,
                      kept.id)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.fsutil import atomic_write_bytes
+from lifeboat.core.private import user_dir
+from lifeboat.core.runs import Run
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,9 @@ def render(metrics: list[SourceMetrics]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_metrics(path: Path, metrics: list[SourceMetrics]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, render(metrics).encode())
+def write_metrics(path: Path, metrics: list[SourceMetrics], run: Run) -> None:
+    user_dir(path.parent, "metrics folder")
+    atomic_write_bytes(path, render(metrics).encode(), run)
 
 
 def _escape(value: str) -> str:

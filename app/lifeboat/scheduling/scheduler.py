@@ -425,7 +425,7 @@ class Scheduler:
                 last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
                 last_duration=s.last_duration, snapshot_bytes=s.snapshot_bytes,
                 failures_total=s.failures_total, snapshots=s.snapshots, stale=s.stale)
-                for s in status.sources])
+                for s in status.sources], self.workspace.run)
         except OSError as exc:
             log.warning("cannot write metrics to %s: %s", path, exc.strerror or exc)
 
