@@ -10,13 +10,15 @@ with counts only and marked partial, never with a wrong exact figure.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.sqlite_file import file_uri, is_damage
+from lifeboat.core.standins import StandInConnection
 
 SNAP, NOW = "snap", "now"
 
@@ -59,10 +61,13 @@ class DatabaseDiff:
     schema: SchemaDiff
     partial: bool
     seconds: float
+    #: why SQLite cannot read the other database (then only the snapshot is described)
+    unreadable: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"tables": [t.to_json() for t in self.tables], "schema": self.schema.to_json(),
-                "partial": self.partial, "seconds": round(self.seconds, 3)}
+                "partial": self.partial, "seconds": round(self.seconds, 3),
+                "unreadable": self.unreadable}
 
 
 def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
@@ -72,11 +77,31 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    # Stand-ins for the application's collations and functions (core/standins.py), so
+    # its tables compare too: a stand-in collation is binary order, which is what a
+    # restore changes anyway (bytes), and generated columns computed by a stand-in are
+    # NULL on both sides (the columns they are computed from are compared).
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False,
+                           factory=StandInConnection)
     try:
         conn.execute(f"attach database ? as {SNAP}", (file_uri(snapshot, mode="ro"),))
-        conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
-        conn.execute("begin")  # one consistent read of each, also of a live database
+        try:
+            conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
+            return _compare(conn, deadline, started, progress, cancel)
+        except sqlite3.DatabaseError as exc:
+            if "interrupted" in str(exc) or not _unreadable(conn, exc):
+                raise
+            # A damaged database is what a restore is for: the preview says what SQLite
+            # says of it, and what the snapshot would bring.
+            return _snapshot_only(conn, str(exc), started)
+    finally:
+        conn.close()
+
+
+def _compare(conn: sqlite3.Connection, deadline: float, started: float, progress: Progress,
+             cancel: CancelToken) -> DatabaseDiff:
+    conn.execute("begin")  # one consistent read of each, also of a live database
+    try:
         schema = _schema_diff(conn)
         names = sorted(set(_tables(conn, SNAP)) | set(_tables(conn, NOW)))
         over = [False]
@@ -93,9 +118,31 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
             progress("compare", number, len(names))
         cancel.check()
     finally:
-        conn.close()
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("rollback")
     return DatabaseDiff(tables, schema, any(t.partial for t in tables),
                         time.monotonic() - started)
+
+
+def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
+    """Whether the failure was the other database's: the snapshot (ours, hash-checked)
+    still reads."""
+    if not (is_damage(exc) or "unable to open" in str(exc) or "not a database" in str(exc)):
+        return False
+    try:
+        if conn.in_transaction:
+            conn.execute("rollback")
+        return all(_count(conn, SNAP, name) is not None for name in _tables(conn, SNAP))
+    except sqlite3.Error:
+        return False
+
+
+def _snapshot_only(conn: sqlite3.Connection, reason: str, started: float) -> DatabaseDiff:
+    tables = [TableDiff(name, _count(conn, SNAP, name), None, matched_by="counts only",
+                        note="the other database cannot be read")
+              for name in sorted(_tables(conn, SNAP))]
+    return DatabaseDiff(tables, SchemaDiff(), False, time.monotonic() - started,
+                        unreadable=reason)
 
 
 def _tables(conn: sqlite3.Connection, db: str) -> list[str]:
@@ -161,7 +208,7 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
             f"select coalesce(sum({missing}), 0), "
             f"coalesce(sum(not ({missing}) and ({differ or '0'})), 0) "
             f"from {SNAP}.{_q(name)} s left join {NOW}.{_q(name)} n on {join}").fetchone()
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # also a damaged page in one of them
         if "interrupted" not in str(exc):
             return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
                              note=f"not comparable here: {exc}")
@@ -244,6 +291,11 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         parts.append(f"drops column(s) {', '.join(columns)} of {table}")
     for table, columns in diff.schema.columns_removed.items():
         parts.append(f"brings back column(s) {', '.join(columns)} of {table}")
+    if diff.unreadable is not None:
+        rows = sum(t.rows_snapshot or 0 for t in diff.tables)
+        return (f"SQLite cannot read the database there ({diff.unreadable}): restoring "
+                f"replaces all of it with the snapshot's {len(diff.tables)} table(s) and "
+                f"{_rows(rows)}.")
     if not parts:
         return "Restoring changes nothing: the data are the same."
     text = "Restoring " + "; ".join(parts) + "."

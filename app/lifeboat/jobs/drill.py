@@ -141,7 +141,7 @@ def _row_counts(record: SnapshotRecord, restored: Path) -> str | None:
 def _drill_sql(query: str | None, restored: Path) -> str | None:
     if not query:
         return None
-    conn = open_copy(restored)
+    conn = open_copy(restored)  # with stand-ins for the application's own functions
     try:
         row = conn.execute(query).fetchone()
     except sqlite3.Error as exc:
@@ -149,5 +149,10 @@ def _drill_sql(query: str | None, restored: Path) -> str | None:
     finally:
         conn.close()
     if not row or not row[0]:
-        return f"drill_sql returned {row[0] if row else 'no row'} ({query})"
+        # A stand-in returns NULL: a query that called one says nothing about the data.
+        called = sorted(conn.stand_ins.used)
+        note = (f"; it called {', '.join(called)}, which only the application defines "
+                "(outside it Lifeboat uses a stand-in that returns NULL): write drill_sql "
+                "without it") if called else ""
+        return f"drill_sql returned {row[0] if row else 'no row'} ({query}){note}"
     return None
