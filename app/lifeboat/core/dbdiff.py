@@ -21,6 +21,7 @@ from lifeboat.core.sqlite_file import file_uri, is_damage
 from lifeboat.core.standins import StandInConnection
 
 SNAP, NOW = "snap", "now"
+_BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 
 
 @dataclass
@@ -192,6 +193,8 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
     if key is None:
         return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
                          note="no rowid or primary key to match rows on: counts only")
+    if isinstance(key, str):
+        return TableDiff(name, rows_snap, rows_now, matched_by="counts only", note=key)
     if over[0] or time.monotonic() > deadline:
         return TableDiff(name, rows_snap, rows_now, matched_by=key[0], partial=True,
                          note="not compared within the time budget: counts only")
@@ -226,9 +229,10 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
                      matched_by=how)
 
 
-def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
+def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | str | None:
     """How rows of `name` are matched: by its declared primary key where it has one
-    (the same in both), else by rowid; None when neither works (virtual tables)."""
+    (the same in both), else by rowid; None when neither works (virtual tables), or
+    why not (a key ordered by the application's own collation)."""
     without_rowid = {}
     for db in (SNAP, NOW):
         sql = conn.execute(f"select coalesce(sql, '') from {db}.sqlite_master where "
@@ -237,13 +241,30 @@ def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
             return None
         without_rowid[db] = "WITHOUT ROWID" in " ".join(sql.split())
     keys = [_primary_key(conn, db, name) for db in (SNAP, NOW)]
-    if keys[0] and keys[0] == keys[1]:
+    # A key index ordered by the application's collation is searched in the stand-in's
+    # (binary) order here, which finds the wrong rows or none: never match on it.
+    app_order = sorted({c for db in (SNAP, NOW) for c in _key_collations(conn, db, name)}
+                       - _BUILTIN_COLLATIONS)
+    if app_order and any(without_rowid.values()):
+        return (f"its key is ordered by collation {', '.join(app_order)}, defined by the "
+                "application: counts only")
+    if keys[0] and keys[0] == keys[1] and not app_order:
         # VACUUM renumbers the rowids of tables without an INTEGER PRIMARY KEY, so a
         # declared key is the better match wherever there is one.
         return "primary key", keys[0]
     if not any(without_rowid.values()):
         return "rowid", ["rowid"]
     return None  # keys changed, or rowid in one and not the other: nothing to match on
+
+
+def _key_collations(conn: sqlite3.Connection, db: str, name: str) -> set[str]:
+    """The collations (upper case) of the index that holds `name`'s declared key."""
+    found = set()
+    for index in conn.execute(f"pragma {db}.index_list({_q(name)})").fetchall():
+        if index[3] == "pk":
+            found |= {str(c[4]).upper() for c in conn.execute(
+                f"pragma {db}.index_xinfo({_q(index[1])})") if c[5] and c[4]}
+    return found
 
 
 def _primary_key(conn: sqlite3.Connection, db: str, name: str) -> list[str]:

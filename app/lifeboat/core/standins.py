@@ -18,7 +18,10 @@ whatever does not depend on them is checked exactly as before:
 Whatever does depend on them (an index ordered by the collation, an index on the
 function's results, a CHECK or a generated column using it) cannot be checked without
 the application: `dependents` says which objects those are, so that a check can list
-them as "not checked" instead of calling the database damaged.
+them as "not checked" instead of calling the database damaged. Likewise a search through
+an index ordered by the application's collation goes wrong under the stand-in's order:
+readers must not rely on one (the restore preview does not match rows on such a key),
+and `StandIns.used` tells a query that used a stand-in.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class StandIns:
 
     functions: set[str] = field(default_factory=set)
     collations: set[str] = field(default_factory=set)
-    used: set[str] = field(default_factory=set)  # called at least once (functions)
+    used: set[str] = field(default_factory=set)  # the ones called at least once
 
     def __bool__(self) -> bool:
         return bool(self.functions or self.collations)
@@ -91,7 +94,15 @@ class StandInConnection(sqlite3.Connection):
         else:
             if name.lower() in {n.lower() for n in self.stand_ins.collations}:
                 return False
-            self.create_collation(name, _binary)
+            used = self.stand_ins.used
+
+            def binary(left: str, right: str) -> int:
+                used.add(name)
+                # Code point order of Python strings is the byte order of their UTF-8:
+                # SQLite's own BINARY.
+                return (left > right) - (left < right)
+
+            self.create_collation(name, binary)
             self.stand_ins.collations.add(name)
         return True
 
@@ -104,11 +115,6 @@ class StandInConnection(sqlite3.Connection):
                 if pattern.search(sql):
                     return True
         return False
-
-
-def _binary(left: str, right: str) -> int:
-    # Code point order of Python strings is the byte order of their UTF-8: SQLite's BINARY.
-    return (left > right) - (left < right)
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,9 @@ class Dependents:
             if needs.generated:
                 columns = "columns" if len(needs.generated) > 1 else "column"
                 parts.append(f"generated {columns} {', '.join(sorted(needs.generated))}")
-            out.append(f"table {name}: {' and '.join(parts)} use {needs.why}, defined by "
-                       "the application")
+            verb = "use" if needs.has_check or len(needs.generated) > 1 else "uses"
+            out.append(f"table {name}: {' and '.join(parts)} {verb} {needs.why}, defined "
+                       "by the application")
         return tuple(out)
 
 

@@ -149,10 +149,10 @@ def _drill_sql(query: str | None, restored: Path) -> str | None:
     finally:
         conn.close()
     if not row or not row[0]:
-        # A stand-in returns NULL: a query that called one says nothing about the data.
-        called = sorted(conn.stand_ins.used)
-        note = (f"; it called {', '.join(called)}, which only the application defines "
-                "(outside it Lifeboat uses a stand-in that returns NULL): write drill_sql "
-                "without it") if called else ""
+        # A query that used a stand-in (NULL, binary order) says nothing about the data.
+        used = sorted(conn.stand_ins.used)
+        note = (f"; it used {', '.join(used)}, which only the application defines "
+                "(outside it Lifeboat stands in with NULL for a function and binary order "
+                "for a collation): write drill_sql without it") if used else ""
         return f"drill_sql returned {row[0] if row else 'no row'} ({query}){note}"
     return None
