@@ -164,8 +164,8 @@ def _table_by_table(conn: StandInConnection, pragma: str, needs: Dependents
         problems += real
         others = [i for i in indexed.get(table, ()) if i not in needs.indexes]
         if explained and stopped:
-            unchecked.append(f"table {table}: not every row was checked (its generated "
-                             "columns fail without the application)")
+            unchecked.append(f"table {table}: not every row was checked (what needs "
+                             "the application fails on too many of them)")
         elif affected and pragma == "integrity_check" and others:
             unchecked.append(f"table {table}: the entries of its indexes "
                              f"{', '.join(sorted(others))} were not compared with its rows")

@@ -234,7 +234,7 @@ def _chosen_by() -> str:
             return f"chosen in {config}"
     except Exception:
         pass
-    return "the only one installed"
+    return "the only usable one here"
 
 
 def _class_name(backend: object) -> str:
@@ -249,8 +249,6 @@ def _describe(backend: object, *, named: bool) -> str:
     path = getattr(backend, "file_path", None)
     if _plain_text(backend) and isinstance(path, str):
         return f"a plain-text file {path}{chosen}"
-    if _plain_text(backend):
-        return f"a plain-text keyring ({_class_name(backend)}){chosen}"
     if isinstance(path, str):
         return f"an encrypted file {path}{chosen}"
     return f"the keyring backend {_class_name(backend)}{chosen}"

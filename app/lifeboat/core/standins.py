@@ -46,11 +46,6 @@ class StandIns:
     def __bool__(self) -> bool:
         return bool(self.functions or self.collations)
 
-    def describe(self) -> str:
-        """'function myfn, collation MYCOLL'"""
-        return ", ".join([f"function {n}" for n in sorted(self.functions)]
-                         + [f"collation {n}" for n in sorted(self.collations)])
-
 
 class StandInConnection(sqlite3.Connection):
     """A connection that stands in for the application's collations and functions.
@@ -176,7 +171,8 @@ def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "mai
             continue
         columns = conn.execute(f"pragma {db}.table_xinfo({_q(name)})").fetchall()
         generated = [c[1] for c in columns if c[6] in (2, 3)]
-        needs = TableNeeds(", ".join(reasons), bool(re.search(r"\bcheck\s*\(", sql, re.I)),
+        needs = TableNeeds(", ".join(reasons),
+                           any(uses(clause) for clause in _check_clauses(sql)),
                            frozenset(c for c in generated
                                      if _computes_with(conn, db, name, c, stand_ins)))
         if needs.has_check or needs.generated:
@@ -196,6 +192,24 @@ def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "mai
         if reasons:
             indexes[name] = ", ".join(reasons)
     return Dependents(indexes, tables)
+
+
+def _check_clauses(sql: str) -> list[str]:
+    """The text of each CHECK (...) clause of a CREATE TABLE statement."""
+    clauses = []
+    for match in re.finditer(r"\bcheck\s*\(", sql, re.I):
+        depth, quote, end = 1, "", match.end()
+        while end < len(sql) and depth:
+            char = sql[end]
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"`[":
+                quote = "]" if char == "[" else char
+            else:
+                depth += {"(": 1, ")": -1}.get(char, 0)
+            end += 1
+        clauses.append(sql[match.end():end - 1])
+    return clauses
 
 
 def _computes_with(conn: sqlite3.Connection, db: str, table: str, column: str,
