@@ -55,7 +55,7 @@ def main() -> None:
     work.mkdir(parents=True)
     home = work / "home"
     env = {**lifeboat_env(home), "XDG_DATA_HOME": str(work / "xdg"),
-           "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
+           "LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
     setup_sources(work, env)
     server = setup_remote(env) if args.remote else None
     display = Display(args.display, env)

@@ -158,13 +158,15 @@ def s3_server():
 
 @pytest.fixture
 def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A real keyring backend (keyrings.alt's file backend), chosen explicitly as a user
-    would with PYTHON_KEYRING_BACKEND, kept outside LIFEBOAT_HOME."""
+    """A real keyring backend (keyrings.alt's plain-text file backend), chosen for
+    Lifeboat by name as a user would with LIFEBOAT_KEYRING_BACKEND, kept outside
+    LIFEBOAT_HOME."""
     import keyring.core
 
     data = tmp_path / "xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("LIFEBOAT_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     keyring.core.init_backend()
     yield data
     monkeypatch.undo()

@@ -92,7 +92,7 @@ def remote_problems(draft: RemoteDraft, config: Config, others: list[str]
     if draft.credentials == "keyring":
         if draft.is_new and not (key_id and secret):
             problems["secret" if key_id else "access_key_id"] = \
-                "needed: it is stored in the OS keyring"
+                "needed: it is stored with the other secrets, never in the config"
         elif bool(key_id) != bool(secret):
             problems["secret" if key_id else "access_key_id"] = \
                 "give both to replace the stored ones, or neither to keep them"

@@ -96,7 +96,7 @@ class KeyMethods:
     def key_info(self) -> KeyInfo:
         recipients = list(self.workspace.config().general.recipients)
         local = [recipient_of(i) for i in stored_identities(self.secrets)]
-        return KeyInfo(recipients, local, self.secrets.backend_name())
+        return KeyInfo(recipients, local, self.secrets.where())
 
     def _add_recipients(self, recipients: list[str]) -> None:
         with self.workspace.edit_config() as box:

@@ -57,7 +57,7 @@ def full_home(small_disk, open_base: Path) -> dict[str, object]:
     disk filled to the last byte (the log file's slack too)."""
     disk = small_disk(48)
     home = disk / "home"
-    env = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+    env = {"LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
            "XDG_DATA_HOME": str(disk / "xdg")}
     source = make_db(open_base / "notes.db", rows=300)
     assert lifeboat(home, "source", "add", "--name", "notes", str(source),

@@ -134,7 +134,8 @@ def test_editing_keeps_the_stored_secret(qtbot, open_dialog, service: Service, s
     page = dialog.remotes
     form = page.form
     assert form.name.isReadOnly() and form.name.text() == "offsite"
-    assert form.secret.text() == "" and "stored in the keyring" in form.secret.placeholderText()
+    assert form.secret.text() == "" and "stored in a plain-text file" in \
+        form.secret.placeholderText()
     page.test_button.click()  # with the secret from the keyring
     qtbot.waitUntil(lambda: page.result.text().startswith("✓"), timeout=15_000)
     form.access_key_id.setText("AKIDNEW")

@@ -73,7 +73,8 @@ def cmd_init(args: argparse.Namespace, service: Service, out: Output) -> int:
     recipient = service.init_key()
     saved = None
     if not out.json_mode and sys.stdin.isatty():
-        out.line(f"created the key {recipient}; the secret part is in the OS keyring")
+        out.line(f"created the key {recipient}; the secret part is in "
+                 f"{service.secrets.where()}")
         out.line(WARNING)
         where = input("File for the recovery copy (Enter to do it later): ").strip()
         if where:
@@ -106,14 +107,15 @@ def cmd_import(args: argparse.Namespace, service: Service, out: Output) -> int:
     passphrase = _passphrase(args.passphrase_stdin, protected, twice=False)
     recipients = service.import_key(data, passphrase)
     out.result({"recipients": recipients},
-               f"imported the key for {', '.join(recipients)} into the OS keyring")
+               f"imported the key for {', '.join(recipients)} into "
+               f"{service.secrets.where()}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace, service: Service, out: Output) -> int:
     info = service.key_info()
     lines = [f"encrypting to: {', '.join(info.recipients) or 'nothing yet (lifeboat key init)'}",
-             f"keys on this machine (in {info.keyring}): "
+             f"keys on this machine, kept in {info.keyring}: "
              + (", ".join(info.local) or "none")]
     out.result(info.to_json(), lines)
     return 0

@@ -21,7 +21,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     add = actions.add_parser("add", parents=[common], help="add a remote",
                              description="Add an S3-compatible remote. The access key id and "
-                             "secret go to the OS keyring, never to the config file.")
+                             "secret go to the OS keyring (a plain-text one only if named "
+                             "in LIFEBOAT_KEYRING_BACKEND), never to the config file.")
     add.add_argument("name")
     add.add_argument("--provider", required=True, choices=list(PROVIDERS),
                      help="preset: " + ", ".join(f"{p.name} ({p.title})"
@@ -76,7 +77,8 @@ def _remote_options(parser: argparse.ArgumentParser) -> None:
                         help="keyring (default) or env: AWS environment variables or "
                         "~/.aws/credentials")
     parser.add_argument("--profile", help="with --credentials env: the AWS profile")
-    parser.add_argument("--access-key-id", help="stored in the OS keyring")
+    parser.add_argument("--access-key-id", help="stored in the OS keyring (or the backend "
+                        "named in LIFEBOAT_KEYRING_BACKEND)")
     parser.add_argument("--secret-stdin", action="store_true",
                         help="read the secret access key from standard input")
     parser.add_argument("--insecure", action="store_true", default=None,
@@ -136,7 +138,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
     where = remote.resolved_endpoint or f"AWS S3 ({remote.resolved_region})"
     out.result(remote_json(remote), [
         f"added remote {remote.name}: bucket {remote.bucket} at {where}",
-        "  credentials: " + ("in the OS keyring" if remote.credentials == "keyring"
+        "  credentials: " + (f"in {service.secrets.where()}" if remote.credentials == "keyring"
                              else "from the AWS environment variables or ~/.aws"),
         f"check it with: lifeboat remote test {remote.name}",
         f"use it with:   lifeboat source set SOURCE --remote {remote.name}"])

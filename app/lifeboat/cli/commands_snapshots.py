@@ -7,6 +7,7 @@ from typing import Any
 
 from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
 from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.dbcheck import recorded_unchecked
 from lifeboat.errors import LifeboatError
 from lifeboat.service import Service
 
@@ -76,6 +77,8 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
         out.line(f"{name}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
                  f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
                  f"check {m.check_mode}: {m.check_result}")
+        for item in recorded_unchecked(m.extra):
+            out.line(f"  not checked: {item}")
         out.line(f"  {record.path}")
         if service.source(name).remote:
             failed += _upload_after(service, name, data, out)
@@ -109,7 +112,8 @@ def _upload_after(service: Service, name: str, data: dict[str, object], out: Out
 
 def snapshot_row(record: SnapshotRecord) -> list[str]:
     m = record.manifest
-    flags = "protected" if m.protected else ""
+    flags = ",".join(f for f, on in (("protected", m.protected),
+                                     ("partly-checked", recorded_unchecked(m.extra))) if on)
     kind = f"diff/{m.base}" if m.kind == "diff" else m.kind
     return [m.id, m.source, local_time(m.created_at), kind, format_bytes(m.size),
             format_bytes(m.db_size), record.status, "+".join(record.locations), m.reason,
@@ -122,7 +126,7 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
     records = service.snapshots(args.name)
     attention = service.attention(args.name)
     if out.json_mode:
-        out.json([r.to_json() for r in records]
+        out.json([_with_unchecked(r.to_json(), r) for r in records]
                  + [{"status": "needs-attention", **a.to_json()} for a in attention])
         return 0
     if not records:
@@ -147,7 +151,7 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
         results = service.verify(args.id, source=args.source, check=args.check, progress=bar)
     bad = [r for r in results if not r.ok]
     if out.json_mode:
-        out.json([r.to_json() for r in results])
+        out.json([_with_unchecked(r.to_json(), r.record) for r in results])
     else:
         for r in results:
             m = r.record.manifest
@@ -156,6 +160,9 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
                          f"({', '.join(r.record.locations)}): not checked here")
             elif r.ok:
                 note = f"  ({r.problem})" if r.problem else ""
+                unchecked = recorded_unchecked(m.extra)
+                if unchecked:
+                    note += f"  (not checked: {'; '.join(unchecked)})"
                 out.line(f"ok       {m.id}  {m.source}  {local_time(m.created_at)}{note}")
             else:
                 out.line(f"{r.status.upper():<8} {m.id}  {m.source}  {r.problem}")
@@ -167,6 +174,12 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
         else:
             out.line(f"all {len(results)} snapshot(s) verified")
     return 1 if bad else 0
+
+
+def _with_unchecked(data: dict[str, object], record: SnapshotRecord) -> dict[str, object]:
+    """JSON of a snapshot plus what its check could not check (the manifest's list)."""
+    data["not_checked"] = recorded_unchecked(record.manifest.extra)
+    return data
 
 
 def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output) -> int:

@@ -26,7 +26,13 @@ from pathlib import Path
 
 from lifeboat.core.private import create_file
 from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.core.sqlite_file import open_source, probe_database
+from lifeboat.core.sqlite_file import (
+    RESTORE_HINT,
+    RESTORE_TO_NEW_FILE_HINT,
+    is_damage,
+    open_source,
+    probe_database,
+)
 from lifeboat.errors import OperationFailed, SourceBusy, SourceError
 
 _SQLITE_BUSY = 5
@@ -193,10 +199,13 @@ def _explain(source: Path, exc: sqlite3.DatabaseError) -> Exception:
     if "locked" in text or "busy" in text:
         return SourceBusy(f"{source} is locked by another program: {text}",
                           "retry later, or ask the program to release its lock")
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return SourceError(f"{source} could not be copied: {text}",
-                           "the database looks damaged; run `sqlite3 FILE 'pragma "
-                           "integrity_check'` and restore from a snapshot if needed")
+    if is_damage(exc):  # SQLite itself says so: proven damage
+        return SourceError(f"{source} is damaged: SQLite reports \"{text}\" while copying "
+                           "it; no snapshot was stored", RESTORE_HINT)
+    if "not a database" in text:  # unreadable to SQLite, e.g. encrypted: not proof of damage
+        return SourceError(f"{source} could not be copied: SQLite says \"{text}\"",
+                           "check that it is an unencrypted SQLite database; if it was "
+                           f"one, {RESTORE_TO_NEW_FILE_HINT}")
     if "disk is full" in text or "database or disk is full" in text:
         return OperationFailed(f"disk full while copying {source}",
                                "free space in the temp folder and try again")

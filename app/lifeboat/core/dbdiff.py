@@ -10,15 +10,18 @@ with counts only and marked partial, never with a wrong exact figure.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.sqlite_file import file_uri, is_damage
+from lifeboat.core.standins import StandInConnection
 
 SNAP, NOW = "snap", "now"
+_BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 
 
 @dataclass
@@ -59,10 +62,13 @@ class DatabaseDiff:
     schema: SchemaDiff
     partial: bool
     seconds: float
+    #: why SQLite cannot read the other database (then only the snapshot is described)
+    unreadable: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"tables": [t.to_json() for t in self.tables], "schema": self.schema.to_json(),
-                "partial": self.partial, "seconds": round(self.seconds, 3)}
+                "partial": self.partial, "seconds": round(self.seconds, 3),
+                "unreadable": self.unreadable}
 
 
 def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
@@ -72,11 +78,31 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    # Stand-ins for the application's collations and functions (core/standins.py), so
+    # its tables compare too: a stand-in collation is binary order, which is what a
+    # restore changes anyway (bytes), and generated columns computed by a stand-in are
+    # NULL on both sides (the columns they are computed from are compared).
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False,
+                           factory=StandInConnection)
     try:
         conn.execute(f"attach database ? as {SNAP}", (file_uri(snapshot, mode="ro"),))
-        conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
-        conn.execute("begin")  # one consistent read of each, also of a live database
+        try:
+            conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
+            return _compare(conn, deadline, started, progress, cancel)
+        except sqlite3.DatabaseError as exc:
+            if "interrupted" in str(exc) or not _unreadable(conn, exc):
+                raise
+            # A damaged database is what a restore is for: the preview says what SQLite
+            # says of it, and what the snapshot would bring.
+            return _snapshot_only(conn, str(exc), started)
+    finally:
+        conn.close()
+
+
+def _compare(conn: sqlite3.Connection, deadline: float, started: float, progress: Progress,
+             cancel: CancelToken) -> DatabaseDiff:
+    conn.execute("begin")  # one consistent read of each, also of a live database
+    try:
         schema = _schema_diff(conn)
         names = sorted(set(_tables(conn, SNAP)) | set(_tables(conn, NOW)))
         over = [False]
@@ -93,9 +119,31 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
             progress("compare", number, len(names))
         cancel.check()
     finally:
-        conn.close()
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("rollback")
     return DatabaseDiff(tables, schema, any(t.partial for t in tables),
                         time.monotonic() - started)
+
+
+def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
+    """Whether the failure was the other database's: the snapshot (ours, hash-checked)
+    still reads."""
+    if not (is_damage(exc) or "unable to open" in str(exc) or "not a database" in str(exc)):
+        return False
+    try:
+        if conn.in_transaction:
+            conn.execute("rollback")
+        return all(_count(conn, SNAP, name) is not None for name in _tables(conn, SNAP))
+    except sqlite3.Error:
+        return False
+
+
+def _snapshot_only(conn: sqlite3.Connection, reason: str, started: float) -> DatabaseDiff:
+    tables = [TableDiff(name, _count(conn, SNAP, name), None, matched_by="counts only",
+                        note="the other database cannot be read")
+              for name in sorted(_tables(conn, SNAP))]
+    return DatabaseDiff(tables, SchemaDiff(), False, time.monotonic() - started,
+                        unreadable=reason)
 
 
 def _tables(conn: sqlite3.Connection, db: str) -> list[str]:
@@ -145,6 +193,8 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
     if key is None:
         return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
                          note="no rowid or primary key to match rows on: counts only")
+    if isinstance(key, str):
+        return TableDiff(name, rows_snap, rows_now, matched_by="counts only", note=key)
     if over[0] or time.monotonic() > deadline:
         return TableDiff(name, rows_snap, rows_now, matched_by=key[0], partial=True,
                          note="not compared within the time budget: counts only")
@@ -161,7 +211,7 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
             f"select coalesce(sum({missing}), 0), "
             f"coalesce(sum(not ({missing}) and ({differ or '0'})), 0) "
             f"from {SNAP}.{_q(name)} s left join {NOW}.{_q(name)} n on {join}").fetchone()
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # also a damaged page in one of them
         if "interrupted" not in str(exc):
             return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
                              note=f"not comparable here: {exc}")
@@ -179,9 +229,10 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
                      matched_by=how)
 
 
-def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
+def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | str | None:
     """How rows of `name` are matched: by its declared primary key where it has one
-    (the same in both), else by rowid; None when neither works (virtual tables)."""
+    (the same in both), else by rowid; None when neither works (virtual tables), or
+    why not (a key ordered by the application's own collation)."""
     without_rowid = {}
     for db in (SNAP, NOW):
         sql = conn.execute(f"select coalesce(sql, '') from {db}.sqlite_master where "
@@ -190,13 +241,30 @@ def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | None:
             return None
         without_rowid[db] = "WITHOUT ROWID" in " ".join(sql.split())
     keys = [_primary_key(conn, db, name) for db in (SNAP, NOW)]
-    if keys[0] and keys[0] == keys[1]:
+    # A key index ordered by the application's collation is searched in the stand-in's
+    # (binary) order here, which finds the wrong rows or none: never match on it.
+    app_order = sorted({c for db in (SNAP, NOW) for c in _key_collations(conn, db, name)}
+                       - _BUILTIN_COLLATIONS)
+    if app_order and any(without_rowid.values()):
+        return (f"its key is ordered by collation {', '.join(app_order)}, defined by the "
+                "application: counts only")
+    if keys[0] and keys[0] == keys[1] and not app_order:
         # VACUUM renumbers the rowids of tables without an INTEGER PRIMARY KEY, so a
         # declared key is the better match wherever there is one.
         return "primary key", keys[0]
     if not any(without_rowid.values()):
         return "rowid", ["rowid"]
     return None  # keys changed, or rowid in one and not the other: nothing to match on
+
+
+def _key_collations(conn: sqlite3.Connection, db: str, name: str) -> set[str]:
+    """The collations (upper case) of the index that holds `name`'s declared key."""
+    found = set()
+    for index in conn.execute(f"pragma {db}.index_list({_q(name)})").fetchall():
+        if index[3] == "pk":
+            found |= {str(c[4]).upper() for c in conn.execute(
+                f"pragma {db}.index_xinfo({_q(index[1])})") if c[5] and c[4]}
+    return found
 
 
 def _primary_key(conn: sqlite3.Connection, db: str, name: str) -> list[str]:
@@ -244,6 +312,11 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         parts.append(f"drops column(s) {', '.join(columns)} of {table}")
     for table, columns in diff.schema.columns_removed.items():
         parts.append(f"brings back column(s) {', '.join(columns)} of {table}")
+    if diff.unreadable is not None:
+        rows = sum(t.rows_snapshot or 0 for t in diff.tables)
+        return (f"SQLite cannot read the database there ({diff.unreadable}): restoring "
+                f"replaces all of it with the snapshot's {len(diff.tables)} table(s) and "
+                f"{_rows(rows)}.")
     if not parts:
         return "Restoring changes nothing: the data are the same."
     text = "Restoring " + "; ".join(parts) + "."

@@ -34,7 +34,8 @@ def user_tables(conn: sqlite3.Connection) -> list[str]:
 
 
 def take_inventory(path: Path) -> Inventory:
-    """Row counts and schema hash of a standalone copy (read-only)."""
+    """Row counts and schema hash of a standalone copy (read-only). open_copy stands in
+    for the application's own collations and functions, should a count need them."""
     conn = open_copy(path)
     try:
         tables = {}

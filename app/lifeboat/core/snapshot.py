@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lifeboat import __version__
 from lifeboat.core.compress import CompressResult, compress_blocks, compress_file
-from lifeboat.core.dbcheck import CheckResult, check_database
+from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
 from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.encryption import encrypt_file
@@ -59,7 +59,7 @@ from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import is_link, open_new
 from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.runs import Run
-from lifeboat.core.sqlite_file import probe_database
+from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
 from lifeboat.errors import OperationFailed, SourceError
 
 _SPACE_MARGIN = 16 << 20
@@ -156,10 +156,7 @@ def take_snapshot(
         if not checked.ok:
             raise SourceError(
                 f"{request.source_path} fails SQLite's integrity check ({checked.mode}): "
-                f"{checked.summary}; no snapshot was stored",
-                "the live database is damaged; see what restoring a snapshot would change "
-                f"with `lifeboat diff ID` (IDs: `lifeboat snapshots {request.source}`), "
-                "then restore the one you choose")
+                f"{checked.summary}; no snapshot was stored", RESTORE_HINT)
         cancel.check()
         previous = request.unchanged_since
         if previous is not None and previous.extra.get(CONTENT_DIGEST) == \
@@ -170,6 +167,8 @@ def take_snapshot(
                                     CONTENT_DIGEST: packed.content_digest}
         if source_mode is not None:
             extra["source_mode"] = source_mode
+        if checked.unchecked:
+            extra[UNCHECKED_KEY] = list(checked.unchecked)
         if packed.note:
             extra["rebased"] = packed.note
         if request.recipients:

@@ -8,10 +8,23 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.standins import StandInConnection
 from lifeboat.errors import SourceBusy, SourceError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100
+_SQLITE_CORRUPT = 11
+
+#: What to do about a live database SQLite proved damaged. Never a bare "restore": the
+#: preview comes first (docs/SAFETY.md), and an in-place restore keeps the current file.
+RESTORE_HINT = ("to put a snapshot back, first see what restoring it would change: "
+                "`lifeboat diff ID` (IDs: `lifeboat snapshots`, or the preview in the "
+                "Restore window); then `lifeboat restore ID`, which keeps the current file "
+                "as a protected snapshot first")
+#: The same when SQLite cannot open the file at all (no preview can read it).
+RESTORE_TO_NEW_FILE_HINT = ("to get the data back, write a snapshot to a new file first "
+                            "and look at it: `lifeboat restore ID --to PATH` (IDs: "
+                            "`lifeboat snapshots`); it leaves this file as it is")
 
 
 @dataclass(frozen=True)
@@ -57,8 +70,8 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     raw_page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if raw_page_size == 1 else raw_page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise SourceError(f"{path} has a damaged SQLite header (page size {raw_page_size})",
-                          "the file may be corrupt; restore it from a snapshot")
+        raise SourceError(f"{path} has a damaged SQLite header (page size {raw_page_size}): "
+                          "SQLite cannot open it", RESTORE_TO_NEW_FILE_HINT)
     wal = Path(f"{path}-wal")
     try:
         wal_size = wal.stat().st_size
@@ -97,13 +110,28 @@ def open_source(path: Path, timeout: float) -> sqlite3.Connection:
                     "retry later, or ask the program to release its lock") from None
             if "not a database" in str(exc) or "encrypted" in str(exc):
                 break
+    if last is not None and is_damage(last):
+        raise SourceError(f"{path} is damaged: SQLite reports \"{last}\"", RESTORE_HINT)
     raise SourceError(f"cannot open {path} as a SQLite database: {last}",
                       "check that the file is an unencrypted SQLite database you can read")
 
 
-def open_copy(path: Path, *, readonly: bool = True) -> sqlite3.Connection:
-    """Open a standalone snapshot copy (ours, never the user's live database)."""
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite itself reports the file corrupt (proven damage: "database disk image
+    is malformed", "malformed database schema"), not merely unreadable to us."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return "malformed" in str(exc) or (isinstance(code, int) and code & 0xFF == _SQLITE_CORRUPT)
+
+
+def open_copy(path: Path, *, readonly: bool = True) -> StandInConnection:
+    """Open a standalone snapshot copy (ours, never the user's live database).
+
+    The application's own collations and functions get stand-ins as SQLite asks for
+    them (core/standins.py): a healthy database that uses them reads and checks as any
+    other; `conn.stand_ins` says which were needed.
+    """
     mode = "ro" if readonly else "rw"
     conn = sqlite3.connect(file_uri(path, mode=mode), uri=True, check_same_thread=False,
-                           isolation_level=None)
+                           isolation_level=None, factory=StandInConnection)
+    assert isinstance(conn, StandInConnection)
     return conn

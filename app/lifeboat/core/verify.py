@@ -42,13 +42,13 @@ def extract_verified(
     artifact = folder / manifest.artifact
     if not artifact.is_file():
         raise MissingArtifact(f"snapshot {manifest.id}: its file {artifact} is missing",
-                              "restore from another snapshot (or its remote copy)")
+                              "use another snapshot (or its remote copy)")
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
         if manifest.kind == "diff":
             if base is None:
                 raise MissingArtifact(f"snapshot {manifest.id}: its base {manifest.base} is "
-                                      "not available", "restore another snapshot")
+                                      "not available", "use another snapshot")
             base_artifact = base[0] / base[1].artifact
             if not base_artifact.is_file():
                 raise MissingArtifact(f"snapshot {manifest.id}: the file of its base "

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 )
 
 from lifeboat.core.catalog import JobRecord, SnapshotRecord
+from lifeboat.core.dbcheck import describe, recorded_unchecked
 from lifeboat.gui.text import short_time, size_text, time_ago
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -104,7 +105,8 @@ def _status(r: SnapshotRecord) -> str:
 
 
 def _status_tip(r: SnapshotRecord) -> str:
-    check = f"{r.manifest.check_mode} check when taken: {r.manifest.check_result}"
+    result = describe(r.manifest.check_result, recorded_unchecked(r.manifest.extra))
+    check = f"{r.manifest.check_mode} check when taken: {result}"
     return f"{r.status_detail}\n{check}" if r.status_detail else check
 
 

@@ -55,8 +55,9 @@ class RecoveryKeyDialog(QDialog):
         heading = QLabel("<b>Save your recovery key before encryption is switched on</b>")
         made = "Lifeboat has just created" if new_key else "Lifeboat uses"
         explain = QLabel(
-            f"{made} an encryption key for your uploads. It is kept in this computer's "
-            "keyring, and only it can open the encrypted backups. If this computer is lost "
+            f"{made} an encryption key for your uploads. It is kept in "
+            f"{service.secrets.place()} on this computer, and only it can open the "
+            "encrypted backups. If this computer is lost "
             "or reinstalled, the key is gone, and with it every encrypted backup, unless "
             "you keep a copy somewhere else: a USB stick, a password manager, a printout.")
         explain.setWordWrap(True)

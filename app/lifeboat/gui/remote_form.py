@@ -4,7 +4,8 @@ uploaded there. Picking a preset fills the endpoint pattern and a region example
 line under the preset shows where uploads will go. Problems are shown under their field.
 
 Secrets: the secret access key is typed here and handed to the service, which puts it in
-the OS keyring; a saved remote shows "stored in the keyring" instead (blank keeps it).
+the OS keyring (or the backend named in LIFEBOAT_KEYRING_BACKEND: the form names the
+place truthfully); a saved remote shows "stored in ..." instead (blank keeps it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from lifeboat.remote_changes import RemoteDraft
 
 REGION_EXAMPLES = {"s3": "eu-west-1", "cos": "ap-guangzhou", "b2": "us-west-004",
                    "minio": "us-east-1", "r2": "auto", "gcs": "auto", "custom": "us-east-1"}
-STORED = "stored in the keyring (leave blank to keep)"
+STORED = "stored in {place} (leave blank to keep)"
 FIELDS = ("name", "provider", "region", "account", "endpoint", "bucket", "prefix",
           "access_key_id", "secret", "max_upload_rate", "encrypt")
 
@@ -38,8 +39,10 @@ class RemoteForm(QWidget):
     #: The user ticked or unticked "Encrypt" (the page decides: key first, or confirm).
     encrypt_clicked = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *,
+                 secrets_place: str = "the OS keyring") -> None:
         super().__init__(parent)
+        self.secrets_place = secrets_place  # where the service keeps the secret
         self.draft: RemoteDraft | None = None
         self._loading = False
         self.name = _line("remote-name", max_length=64)
@@ -58,7 +61,7 @@ class RemoteForm(QWidget):
         self.prefix = _line("remote-prefix", "lifeboat")
         self.credentials = QComboBox()
         self.credentials.setObjectName("remote-credentials")
-        self.credentials.addItem("Access key, kept in the OS keyring", "keyring")
+        self.credentials.addItem(f"Access key, kept in {secrets_place}", "keyring")
         self.credentials.addItem("AWS environment variables or ~/.aws/credentials", "env")
         self.access_key_id = _line("remote-access-key-id")
         self.secret = _line("remote-secret")
@@ -208,7 +211,8 @@ class RemoteForm(QWidget):
         saved = self.draft is not None and not self.draft.is_new
         for line in (self.access_key_id, self.secret):
             line.setEnabled(keyring)
-            line.setPlaceholderText(STORED if keyring and saved else
+            line.setPlaceholderText(STORED.format(place=self.secrets_place)
+                                    if keyring and saved else
                                     "" if keyring else "not used")
 
 

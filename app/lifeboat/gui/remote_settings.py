@@ -92,7 +92,7 @@ class RemotePage(QWidget):
         row.addWidget(self.remove_button)
         left.addLayout(row)
 
-        self.form = RemoteForm()
+        self.form = RemoteForm(secrets_place=self.service.secrets.place())
         self.form.changed.connect(self._form_changed)
         self.form.encrypt_clicked.connect(self.request_encryption)
         scroll = QScrollArea()

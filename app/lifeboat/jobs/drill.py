@@ -141,7 +141,7 @@ def _row_counts(record: SnapshotRecord, restored: Path) -> str | None:
 def _drill_sql(query: str | None, restored: Path) -> str | None:
     if not query:
         return None
-    conn = open_copy(restored)
+    conn = open_copy(restored)  # with stand-ins for the application's own functions
     try:
         row = conn.execute(query).fetchone()
     except sqlite3.Error as exc:
@@ -149,5 +149,10 @@ def _drill_sql(query: str | None, restored: Path) -> str | None:
     finally:
         conn.close()
     if not row or not row[0]:
-        return f"drill_sql returned {row[0] if row else 'no row'} ({query})"
+        # A query that used a stand-in (NULL, binary order) says nothing about the data.
+        used = sorted(conn.stand_ins.used)
+        note = (f"; it used {', '.join(used)}, which only the application defines "
+                "(outside it Lifeboat stands in with NULL for a function and binary order "
+                "for a collation): write drill_sql without it") if used else ""
+        return f"drill_sql returned {row[0] if row else 'no row'} ({query}){note}"
     return None

@@ -288,7 +288,7 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, progress: Prog
     if not record.copies:
         what = "a base" if record.manifest.kind == "full" else "a snapshot"
         raise MissingArtifact(f"snapshot {record.id} ({what}): its file {record.path} is "
-                              "missing and it has no remote copy", "restore another snapshot")
+                              "missing and it has no remote copy", "use another snapshot")
     scratch = workspace.run.work_path(workspace.scratch(), "fetch")
     try:
         yield fetch_artifact(workspace, record, scratch, progress, cancel)
@@ -362,6 +362,6 @@ def snapshot_files(workspace: Workspace, record: SnapshotRecord, progress: Progr
             base = workspace.catalog.snapshot(base_id)
         except LifeboatError:
             raise MissingArtifact(f"snapshot {record.id} is a differential of {base_id}, "
-                                  "which is gone", "restore another snapshot") from None
+                                  "which is gone", "use another snapshot") from None
         with artifact_folder(workspace, base, progress, cancel) as base_folder:
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))
