@@ -31,6 +31,7 @@ from lifeboat.events import (
     ignore_event,
 )
 from lifeboat.jobs.backup import last_good_snapshot
+from lifeboat.jobs.open_uploads import abort_ended_uploads_soon
 from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.instance import pid_alive
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
@@ -83,6 +84,7 @@ class Scheduler:
 
     def start(self) -> None:
         self._close_orphaned_jobs()
+        abort_ended_uploads_soon(self.workspace)  # left open by killed runs: not billed
         self.queue.start()
         self._aps.start()
         self._schedule_sources(self._config)
