@@ -267,3 +267,36 @@ def test_a_download_cut_short_is_refused_and_removed(store_at, s3_server, bucket
         store.get_file("lb/a", dest, progress=no_progress, cancel=CancelToken())
     assert proxy.injected["truncate"] >= 1
     assert not dest.exists(), "a short download is never left behind"
+
+
+class RandomStream:
+    """A stream of unknown length (like the encrypting reader), `total` random bytes."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        self.left -= size
+        data = os.urandom(size)
+        self.digest.update(data)
+        return data
+
+
+def test_a_stream_holds_only_a_few_parts_in_memory(store_at, s3_server, bucket: str):
+    import tracemalloc
+
+    store = store_at(upload_concurrency=2)
+    stream = RandomStream(42 * MIB)
+    tracemalloc.start()
+    try:
+        stored = store.put_stream("lb/s", stream, size_hint=42 * MIB, metadata={},
+                                  progress=no_progress, cancel=CancelToken())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stored.sha256 == stream.digest.hexdigest() and stored.etag.endswith("-9")
+    assert server_sha(s3_server, bucket, "lb/s") == stored.sha256
+    # Two parts in flight and the next one read: three parts of 5 MiB, and some change.
+    assert peak < 4 * 5 * MIB, f"peak {peak / MIB:.1f} MiB"

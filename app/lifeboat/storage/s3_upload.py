@@ -124,11 +124,17 @@ class Uploads:
             etag = clean_etag(raw)
             if etag == expected:
                 return raw, True
-            if not etag_is_md5(etag, reply) or etag == wrong:
-                # Not an MD5 (or the same other value for the same bytes twice): this
-                # server's ETags cannot prove anything; reading back will.
-                log.info("remote %s: ETags are not MD5s here; %s is proven by reading it "
-                         "back", self.store.name, what)
+            if not etag_is_md5(etag, reply):
+                log.info("remote %s: its ETags are not MD5s (%s); %s is proven by reading "
+                         "it back", self.store.name, etag, what)
+                return raw, False
+            if etag == wrong:
+                # The same other value for the same bytes twice: this server's ETags are
+                # not MD5s after all, or the same change happens each time. Reading the
+                # object back tells which.
+                log.warning("remote %s: %s got the same ETag %s twice, not the MD5 of what "
+                            "was sent; it is proven by reading it back", self.store.name,
+                            what, etag)
                 return raw, False
             log.warning("remote %s: the server received other bytes than were sent for %s "
                         "(ETag %s, sent MD5 %s); sending it again", self.store.name, what,
