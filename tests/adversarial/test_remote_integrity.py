@@ -274,11 +274,11 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
     service.backup("small")
     upload = start_upload(home, "big")
     try:
-        upload_id = wait_for("an open upload", lambda: next(iter(
-            open_on_server(s3_server, bucket)), None))
-        rows = service.workspace.catalog.open_uploads("offsite")
-        assert [r.upload_id for r in rows] == [upload_id]
-        assert run_alive(service.workspace.paths.run_dir, rows[0].run)
+        rows = wait_for("an upload recorded as open", lambda:
+                        service.workspace.catalog.open_uploads("offsite"))
+        assert len(rows) == 1 and run_alive(service.workspace.paths.run_dir, rows[0].run)
+        upload_id = rows[0].upload_id
+        assert upload_id in open_on_server(s3_server, bucket)
         # Another process starts (a scheduler) and another upload runs meanwhile.
         assert abort_ended_uploads_soon(Service().workspace) is None
         other = lifeboat(home, "upload", "small")

@@ -10,7 +10,12 @@ import pytest
 
 from lifeboat.core.catalog import Catalog
 from lifeboat.core.runs import start_run
-from lifeboat.jobs.open_uploads import abort_ended_uploads, abort_ended_uploads_soon
+from lifeboat.jobs.open_uploads import (
+    MARK_PREFIX,
+    CatalogLedger,
+    abort_ended_uploads,
+    abort_ended_uploads_soon,
+)
 from lifeboat.jobs.remotes import open_store
 from lifeboat.service import Service
 from tests.storage.test_remote import add_remote
@@ -81,3 +86,40 @@ def test_a_removed_remote_keeps_its_record(service: Service, s3_server, bucket: 
     record_upload(service, ended.token, "lb/a", "some-upload")
     assert abort_ended_uploads_soon(service.workspace) is None, "no such remote: no store"
     assert len(service.workspace.catalog.open_uploads()) == 1
+
+
+def test_a_run_killed_before_it_recorded_the_upload_id(service: Service, s3_server,
+                                                      bucket: str):
+    """Killed between opening an upload and recording its id: its mark makes the next
+    run list the key's open uploads and abort the ones nobody recorded."""
+    add_remote(service, s3_server, bucket)
+    client = s3_server.client()
+    run_dir = service.workspace.paths.run_dir
+    ended, alive = start_run(run_dir), start_run(run_dir)
+    catalog = service.workspace.catalog
+    # The ended run: a mark for lb/a, and the upload it opened but never recorded.
+    killed = CatalogLedger(Catalog(catalog.path, run_token=lambda: ended.token), "offsite")
+    killed.opening("lb/a")
+    lost = client.create_multipart_upload(Bucket=bucket, Key="lb/a")["UploadId"]
+    # A live run's upload of the same key, recorded: never touched.
+    mine = CatalogLedger(Catalog(catalog.path, run_token=lambda: alive.token), "offsite")
+    live = client.create_multipart_upload(Bucket=bucket, Key="lb/a")["UploadId"]
+    mine.opened("lb/a", live, mine.opening("lb/a"))
+    other_key = client.create_multipart_upload(Bucket=bucket, Key="lb/b")["UploadId"]
+    ended.close()
+    remote = service.workspace.config().remote("offsite")
+    store = open_store(remote)
+    try:
+        # A live run is opening lb/a right now (its mark): wait, abort nothing.
+        opening = mine.opening("lb/a")
+        assert abort_ended_uploads(service.workspace, remote, store) == []
+        assert server_uploads(s3_server, bucket) == {lost, live, other_key}
+        mine.closed(opening)
+        assert abort_ended_uploads(service.workspace, remote, store) == ["lb/a"]
+    finally:
+        store.close()
+    assert server_uploads(s3_server, bucket) == {live, other_key}, "only the lost one"
+    rows = catalog.open_uploads()
+    assert [r.upload_id for r in rows] == [live]
+    assert not any(r.upload_id.startswith(MARK_PREFIX) for r in rows)
+    alive.close()

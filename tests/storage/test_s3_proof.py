@@ -24,7 +24,12 @@ class Ledger:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    def opened(self, key: str, upload_id: str) -> None:
+    def opening(self, key: str) -> str:
+        self.events.append(("opening", key))
+        return "mark"
+
+    def opened(self, key: str, upload_id: str, mark: str) -> None:
+        assert mark == "mark"
         self.events.append(("opened", upload_id))
 
     def closed(self, upload_id: str) -> None:
@@ -88,8 +93,9 @@ def test_a_clean_upload_is_proven_by_its_etag(store_at, s3_server, bucket: str,
     assert stored.etag == head["ETag"].strip('"')
     if size >= 5 * MIB:
         assert stored.part_size == 5 * MIB and stored.etag.endswith("-3")
-        upload_id = ledger.events[0][1]
-        assert ledger.events == [("opened", upload_id), ("closed", upload_id)]
+        upload_id = ledger.events[1][1]
+        assert ledger.events == [("opening", "lb/a"), ("opened", upload_id),
+                                 ("closed", upload_id)]
     else:
         assert stored.part_size == 0 and ledger.events == []
     assert open_uploads(s3_server, bucket) == []
@@ -133,7 +139,7 @@ def test_a_completion_changed_in_transit_leaves_nothing(store_at, s3_server, buc
                        cancel=CancelToken(), ledger=ledger)
     assert proxy.injected["corrupt"] == 3
     assert open_uploads(s3_server, bucket) == [] and keys(s3_server, bucket) == []
-    assert [e for e, _ in ledger.events] == ["opened", "closed"]
+    assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"]
 
 
 def test_every_body_changed_in_transit_is_never_counted(store_at, s3_server, bucket: str,
@@ -187,7 +193,7 @@ def test_a_content_check_that_fails_writes_nothing(store_at, s3_server, bucket: 
             store.put_file("lb/a", path, metadata={}, progress=no_progress,
                            cancel=CancelToken(), ledger=ledger, check=check)
     assert keys(s3_server, bucket) == [] and open_uploads(s3_server, bucket) == []
-    assert [e for e, _ in ledger.events] == ["opened", "closed"], "aborted, and said so"
+    assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"], "aborted, and said so"
 
 
 def test_a_cancelled_multipart_upload_leaves_nothing_open(store_at, s3_server, bucket: str,
@@ -209,7 +215,7 @@ def test_a_cancelled_multipart_upload_leaves_nothing_open(store_at, s3_server, b
                        ledger=ledger)
     assert max(seen) < 30 * MIB
     assert keys(s3_server, bucket) == [] and open_uploads(s3_server, bucket) == []
-    assert [e for e, _ in ledger.events] == ["opened", "closed"]
+    assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"]
 
 
 def test_progress_counts_each_byte_once_and_keeps_to_the_rate(store_at, tmp_path: Path):
@@ -300,3 +306,16 @@ def test_a_stream_holds_only_a_few_parts_in_memory(store_at, s3_server, bucket: 
     assert server_sha(s3_server, bucket, "lb/s") == stored.sha256
     # Two parts in flight and the next one read: three parts of 5 MiB, and some change.
     assert peak < 4 * 5 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_an_upload_the_server_refused_to_open_leaves_no_mark(s3_server, tmp_path: Path):
+    store = make_store(s3_server, "lb-no-such-bucket-here")
+    ledger = Ledger()
+    path, _ = a_file(tmp_path, 11 * MIB)
+    try:
+        with pytest.raises(RemoteError, match="does not exist"):
+            store.put_file("lb/a", path, metadata={}, progress=no_progress,
+                           cancel=CancelToken(), ledger=ledger)
+    finally:
+        store.close()
+    assert ledger.events == [("opening", "lb/a"), ("closed", "mark")]

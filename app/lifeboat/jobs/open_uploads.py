@@ -4,6 +4,7 @@ the run that opened them has ended (killed or cancelled), so nothing stays bille
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 
 from lifeboat.core.catalog import Catalog, OpenUpload
@@ -17,6 +18,10 @@ from lifeboat.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
+#: a row recorded just before an upload is opened, while its id is not known yet
+MARK_PREFIX = "opening:"
+
+
 class CatalogLedger:
     """The catalog as the ledger of multipart uploads open on a remote (with this run's
     token), so that one a killed run left open is aborted by the next one."""
@@ -25,8 +30,14 @@ class CatalogLedger:
         self.catalog = catalog
         self.remote = remote
 
-    def opened(self, key: str, upload_id: str) -> None:
+    def opening(self, key: str) -> str:
+        mark = MARK_PREFIX + secrets.token_hex(8)
+        self.catalog.add_open_upload(self.remote, key, mark)
+        return mark
+
+    def opened(self, key: str, upload_id: str, mark: str) -> None:
         self.catalog.add_open_upload(self.remote, key, upload_id)
+        self.catalog.remove_open_upload(mark)  # only now: one of the two is always there
 
     def closed(self, upload_id: str) -> None:
         self.catalog.remove_open_upload(upload_id)
@@ -46,16 +57,42 @@ def abort_ended_uploads(workspace: Workspace, remote: RemoteConfig,
     aborted = []
     for upload in ended_open_uploads(workspace, remote.name):
         try:
-            store.abort_upload(upload.key, upload.upload_id)
+            if upload.upload_id.startswith(MARK_PREFIX):
+                ids = _unrecorded_uploads(workspace, remote, store, upload.key)
+                if ids is None:
+                    continue
+            else:
+                ids = [upload.upload_id]
+            for upload_id in ids:
+                store.abort_upload(upload.key, upload_id)
         except LifeboatError as exc:
             log.warning("could not abort the unfinished upload of %s on remote %s (%s); "
                         "trying again next time", upload.key, remote.name, exc.message)
             continue
         workspace.catalog.remove_open_upload(upload.upload_id)
-        aborted.append(upload.key)
-        log.info("aborted the unfinished upload of %s on remote %s (its run ended)",
-                 upload.key, remote.name)
+        if ids:
+            aborted.append(upload.key)
+            log.info("aborted the unfinished upload of %s on remote %s (its run ended)",
+                     upload.key, remote.name)
     return aborted
+
+
+def _unrecorded_uploads(workspace: Workspace, remote: RemoteConfig, store: RemoteStore,
+                        key: str) -> list[str] | None:
+    """The uploads open for `key` that no run recorded: what a run killed between
+    opening one and recording its id left. None while a live run is opening one there.
+
+    The server is asked first, the catalog second: a run records its mark before it
+    opens an upload and removes it only after recording the id, so every upload listed
+    is by then either recorded or covered by its run's mark."""
+    listed = store.open_uploads(key)
+    rows = workspace.catalog.open_uploads(remote.name)
+    run_dir = workspace.paths.run_dir
+    if any(r.key == key and r.upload_id.startswith(MARK_PREFIX) and run_alive(run_dir, r.run)
+           for r in rows):
+        return None
+    recorded = {r.upload_id for r in rows}
+    return [upload_id for upload_id in listed if upload_id not in recorded]
 
 
 def abort_ended_uploads_soon(workspace: Workspace) -> threading.Thread | None:

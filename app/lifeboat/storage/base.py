@@ -34,10 +34,16 @@ class UploadLedger(Protocol):
     """Where a store records the multipart uploads it opens on the server, so that one a
     killed run left open can be aborted later (nothing stays billed on the bucket)."""
 
-    def opened(self, key: str, upload_id: str) -> None: ...
+    def opening(self, key: str) -> str:
+        """About to open an upload for `key`, its id not known yet: record a mark (and
+        return it) that `opened` replaces. A run killed in between leaves the mark; the
+        upload is then found by listing the key's open uploads."""
+        ...
+
+    def opened(self, key: str, upload_id: str, mark: str) -> None: ...
 
     def closed(self, upload_id: str) -> None:
-        """The upload was completed or aborted: nothing of it is left open."""
+        """The upload (or mark) was completed or aborted: nothing of it is left open."""
         ...
 
 
@@ -84,6 +90,10 @@ class RemoteStore(Protocol):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     def delete(self, key: str) -> None: ...
+
+    def open_uploads(self, key: str) -> list[str]:
+        """The ids of the multipart uploads open on the server for exactly `key`."""
+        ...
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Abort an open multipart upload (one that no longer exists counts as aborted)."""

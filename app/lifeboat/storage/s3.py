@@ -173,6 +173,18 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, self, key) from None
 
+    def open_uploads(self, key: str) -> list[str]:
+        # By the key's first folder, then exactly: no '/' in the query (see scan_remote).
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        found = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key.split("/")[0]):
+                found += [str(u["UploadId"]) for u in page.get("Uploads", [])
+                          if u.get("Key") == key]
+        except Exception as exc:
+            raise translate(exc, self, key) from None
+        return found
+
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,

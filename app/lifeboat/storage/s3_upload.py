@@ -11,8 +11,8 @@ read back and its SHA-256 compared with what was sent. Only then does it count.
 
 Parts are read (and hashed) one after another and sent by `concurrency` threads: at most
 concurrency + 1 parts are in memory. A multipart upload is reported to the caller's
-ledger as soon as it is opened and again once completed or aborted, so one that a killed
-run left open can be aborted later.
+ledger just before it is opened, once its id is known, and once completed or aborted,
+so one that a killed run left open can be aborted later.
 """
 
 from __future__ import annotations
@@ -152,14 +152,18 @@ class Uploads:
                    metadata: dict[str, str], counter: _Counter, cancel: CancelToken,
                    ledger: UploadLedger | None, check: ContentCheck | None) -> Stored:
         bucket = self.store.bucket
+        mark = ledger.opening(key) if ledger is not None else ""
         try:
             upload_id = str(self.client.create_multipart_upload(
                 Bucket=bucket, Key=key, Metadata=metadata)["UploadId"])
         except Exception as exc:
+            if ledger is not None and _error_code(exc):
+                ledger.closed(mark)  # the server answered: it opened nothing
+            # Otherwise the mark stays: an upload may have been opened all the same.
             raise translate(exc, self.store, key) from None
         try:
             if ledger is not None:
-                ledger.opened(key, upload_id)
+                ledger.opened(key, upload_id, mark)
             parts, digests, size, sha256, provable = self._send_parts(
                 key, upload_id, chunks, counter, cancel)
             if check is not None:
