@@ -113,6 +113,9 @@ def abort_ended_uploads_soon(workspace: Workspace) -> threading.Thread | None:
                 log.warning("remote %s: unfinished uploads not aborted now: %s", name,
                             exc.message)
                 continue
+            except Exception:
+                log.exception("remote %s: unfinished uploads not aborted now", name)
+                continue
             try:
                 abort_ended_uploads(workspace, remote, store)
             except Exception:
