@@ -59,6 +59,7 @@ class RebuildReport:
     attention: list[str] = field(default_factory=list)
     remote_snapshots: dict[str, int] = field(default_factory=dict)
     remote_incomplete: list[str] = field(default_factory=list)
+    remote_mismatched: list[str] = field(default_factory=list)  # "KEY (why)": not counted
     remote_errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -366,6 +367,7 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             report.remote_snapshots[remote.name] = len(remote_scan.found)
             report.unreadable += remote_scan.unreadable
             report.remote_incomplete += remote_scan.incomplete
+            report.remote_mismatched += remote_scan.mismatched
         return copies
 
     # -- housekeeping ----------------------------------------------------------------

@@ -1,19 +1,26 @@
 """A small HTTP proxy in front of the S3 server that injects network faults.
 
 Between Lifeboat and the real S3 server process: it can answer 500s, answer slowly,
-drop connections in the middle of an upload's body, or refuse everything (offline).
+drop connections in the middle of an upload's body, refuse everything (offline), flip a
+byte of a request's body (as a faulty network would, keeping its length), cut download
+bodies short (keeping the headers that announce their full length), and show the
+server's ETags as something other than MD5s (as SSE-KMS or some services do).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import http.server
+import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+_ETAG_XML = re.compile(rb"<ETag>(.*?)</ETag>")
 
 
 @dataclass
@@ -22,11 +29,14 @@ class Faults:
     drop_every: int = 0  # drop every Nth request that has a body, halfway through it
     delay: float = 0.0  # seconds before answering each request
     offline: bool = False  # close every connection at once
+    corrupt_every: int = 0  # flip one byte in the body of every Nth request with a body
+    truncate_responses: bool = False  # GET bodies cut in half; headers say the full length
+    opaque_etags: bool = False  # the client sees ETags that are not MD5s (mapped back)
 
     def reset(self) -> None:
-        self.error_every = self.drop_every = 0
+        self.error_every = self.drop_every = self.corrupt_every = 0
         self.delay = 0.0
-        self.offline = False
+        self.offline = self.truncate_responses = self.opaque_etags = False
 
 
 class FaultProxy:
@@ -34,7 +44,9 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.faults = Faults()
         self.requests = 0
-        self.injected = {"error": 0, "drop": 0, "offline": 0}
+        self.bodies = 0  # requests that had a body
+        self.injected = {"error": 0, "drop": 0, "offline": 0, "corrupt": 0, "truncate": 0}
+        self._opaque: dict[bytes, bytes] = {}  # ETag shown -> the server's
         self._lock = threading.Lock()
         proxy = self
 
@@ -59,11 +71,14 @@ class FaultProxy:
         self.server.server_close()
 
     def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        length = int(req.headers.get("Content-Length", 0) or 0)
         with self._lock:
             self.requests += 1
             number = self.requests
+            if length:
+                self.bodies += 1
+            with_body = self.bodies
         faults = self.faults
-        length = int(req.headers.get("Content-Length", 0) or 0)
         if faults.offline:
             self._count("offline")
             self._drop(req)
@@ -74,6 +89,11 @@ class FaultProxy:
             self._drop(req)
             return
         body = req.rfile.read(length) if length else b""
+        if faults.corrupt_every and body and with_body % faults.corrupt_every == 0:
+            flipped = bytearray(body)
+            flipped[len(flipped) // 2] ^= 0x01
+            body = bytes(flipped)
+            self._count("corrupt")
         if faults.delay:
             time.sleep(faults.delay)
         if faults.error_every and number % faults.error_every == 0:
@@ -86,23 +106,57 @@ class FaultProxy:
             req.end_headers()
             req.wfile.write(payload)
             return
+        headers = {k: v for k, v in req.headers.items()
+                   if k.lower() not in ("connection", "content-length")}
+        if body and self._opaque:
+            body = _ETAG_XML.sub(self._server_etag, body)
+            headers["Content-Length"] = str(len(body))
         upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port,
                                               timeout=120)
-        headers = {k: v for k, v in req.headers.items() if k.lower() != "connection"}
         upstream.request(req.command, req.path, body=body, headers=headers)
         reply = upstream.getresponse()
         data = reply.read()
+        if faults.opaque_etags:
+            data = _ETAG_XML.sub(lambda m: b"<ETag>" + self._shown_etag(m.group(1))
+                                 + b"</ETag>", data)
         req.send_response(reply.status, reply.reason)
         for key, value in reply.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                req.send_header(key, value)
+            if key.lower() in ("transfer-encoding", "connection", "content-length"):
+                continue
+            if key.lower() == "etag" and faults.opaque_etags:
+                value = self._shown_etag(value.encode()).decode()
+            req.send_header(key, value)
         # A HEAD reply has no body but tells the length of the object.
-        length = reply.getheader("Content-Length") if req.command == "HEAD" else None
-        req.send_header("Content-Length", length or str(len(data)))
+        length_header = reply.getheader("Content-Length") if req.command == "HEAD" else None
+        req.send_header("Content-Length", length_header or str(len(data)))
         req.end_headers()
-        if req.command != "HEAD":
+        if req.command == "GET" and faults.truncate_responses and len(data) > 1:
+            self._count("truncate")
+            req.wfile.write(data[: len(data) // 2])
+            self._drop(req)
+        elif req.command != "HEAD":
             req.wfile.write(data)
         upstream.close()
+
+    def _shown_etag(self, etag: bytes) -> bytes:
+        """The server's ETag as a value that is not an MD5 (40 hex digits), the same
+        each time, so HEAD, LIST and part replies agree as on a real server."""
+        quoted = etag.startswith((b'"', b"&quot;"))
+        bare = etag.replace(b"&quot;", b"").strip(b'"')
+        shown = hashlib.sha1(b"opaque:" + bare).hexdigest().encode()
+        with self._lock:
+            self._opaque[shown] = bare
+        return b'"' + shown + b'"' if quoted else shown
+
+    def _server_etag(self, match: re.Match[bytes]) -> bytes:
+        """An ETag the client sends back (completing a multipart upload) as the server
+        wrote it, if it is one this proxy showed differently."""
+        shown = match.group(1).replace(b"&quot;", b"").strip(b'"')
+        with self._lock:
+            original = self._opaque.get(shown)
+        if original is None:
+            return match.group(0)
+        return match.group(0).replace(shown, original)
 
     def _count(self, kind: str) -> None:
         with self._lock:

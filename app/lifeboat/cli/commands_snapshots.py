@@ -191,6 +191,8 @@ def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output)
     lines += [f"  needs attention (kept): {a}" for a in report.attention]
     lines += [f"  remote {r}: {n} snapshot(s)" for r, n in report.remote_snapshots.items()]
     lines += [f"  remote manifest without its artifact: {k}" for k in report.remote_incomplete]
+    lines += [f"  remote copy does not match its manifest: {m}; not counted"
+              for m in report.remote_mismatched]
     lines += [f"  remote not read: {e}" for e in report.remote_errors]
     out.result(report.to_json(), lines)
     return 0

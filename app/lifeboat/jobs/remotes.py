@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,14 +29,15 @@ from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.remote_keys import object_key, split_key
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy
 from lifeboat.core.secrets import S3Credentials, SecretStore, load_s3_credentials
-from lifeboat.errors import CorruptSnapshot, LifeboatError, MissingArtifact, RemoteError
+from lifeboat.errors import CorruptSnapshot, LifeboatError, MissingArtifact
 from lifeboat.jobs.prune import snapshot_info
-from lifeboat.storage.base import ObjectInfo, RemoteStore
+from lifeboat.storage.base import ObjectInfo, RemoteStore, Stored, UploadLedger
 from lifeboat.workspace import Workspace
 
 log = logging.getLogger(__name__)
-SHA_KEY = "lifeboat-sha256"
+SHA_KEY = "lifeboat-sha256"  # metadata for people; never what proves a copy
 PLAIN_SHA_KEY = "lifeboat-plain-sha256"  # on an encrypted object: the artifact's
+REMOTE_OBJECT = "remote_object"  # manifest key, on a remote: the object as uploaded
 
 
 def open_store(remote: RemoteConfig, secrets: SecretStore | None = None, *,
@@ -62,58 +62,60 @@ def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
 
 def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
                     progress: Progress, cancel: CancelToken, *,
-                    recipients: list[str] | None = None) -> RemoteCopy:
+                    recipients: list[str] | None = None,
+                    ledger: UploadLedger | None = None) -> RemoteCopy:
     """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
-    its manifest, each confirmed by a HEAD before it counts."""
+    its manifest. Each counts only once the server is proven to hold exactly the bytes
+    sent (see storage/s3_upload.py); the manifest records the object's size and ETag."""
     sealed = record.manifest.local_encryption
     if sealed is not None:
         # Kept encrypted here: that file goes up as it is, whatever the remote's setting.
-        return _upload_sealed_file(store, remote, record, sealed, progress, cancel)
+        return _upload_sealed_file(store, remote, record, sealed, progress, cancel, ledger)
     if remote.encrypt:
         if not recipients:
             raise LifeboatError(f"remote {remote.name} encrypts, but there is no key",
                                 "create one: lifeboat key init")
-        return _upload_encrypted(store, remote, record, progress, cancel, recipients)
+        return _upload_encrypted(store, remote, record, progress, cancel, recipients, ledger)
     manifest = record.manifest
     key = artifact_key(remote, manifest)
-    _put_checked_file(store, key, record, manifest.size, manifest.sha256, progress, cancel)
-    mkey = _put_manifest(store, remote, manifest)
-    return RemoteCopy(remote.name, key, mkey, manifest.size, manifest.sha256, False,
+    stored = _put_checked_file(store, key, record, manifest.sha256, progress, cancel, ledger)
+    mkey = _put_manifest(store, remote, with_remote_object(manifest, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, False,
                       iso_utc(utc_now()))
 
 
-def _put_checked_file(store: RemoteStore, key: str, record: SnapshotRecord, size: int,
-                      sha256: str, progress: Progress, cancel: CancelToken) -> None:
-    """Upload the record's file; it counts only if it hashed to `sha256` on the way and
-    the remote then reports it whole."""
+def _put_checked_file(store: RemoteStore, key: str, record: SnapshotRecord, sha256: str,
+                      progress: Progress, cancel: CancelToken,
+                      ledger: UploadLedger | None) -> Stored:
+    """Upload the record's file; the bytes read on the way must hash to `sha256` before
+    the object is written, so a file damaged on disk never becomes a copy."""
     meta = {SHA_KEY: sha256, "lifeboat-snapshot": record.id}
-    # Re-hash the file while it goes up, so a file damaged on disk never counts as a copy.
-    with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-hash") as pool:
-        hashing = pool.submit(_sha256, record.path)
-        store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel)
-        if hashing.result() != sha256:
-            store.delete(key)
+
+    def check(sent: str) -> None:
+        if sent != sha256:
             raise _damaged(record.manifest)
-    _confirm(store, key, size, sha256)
+
+    return store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel,
+                          ledger=ledger, check=check)
 
 
 def _upload_sealed_file(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                        sealed: dict[str, object], progress: Progress, cancel: CancelToken
-                        ) -> RemoteCopy:
+                        sealed: dict[str, object], progress: Progress, cancel: CancelToken,
+                        ledger: UploadLedger | None) -> RemoteCopy:
     manifest = record.manifest
     key = artifact_key(remote, manifest) + AGE_SUFFIX
-    size, sha256 = int(sealed["size"]), str(sealed["sha256"])  # type: ignore[call-overload]
-    _put_checked_file(store, key, record, size, sha256, progress, cancel)
-    mkey = _put_manifest(store, remote, remote_manifest(manifest, size, sha256,
-                                                        manifest.local_recipients))
-    return RemoteCopy(remote.name, key, mkey, size, sha256, True, iso_utc(utc_now()))
+    sha256 = str(sealed["sha256"])
+    stored = _put_checked_file(store, key, record, sha256, progress, cancel, ledger)
+    public = remote_manifest(manifest, stored.size, sha256, manifest.local_recipients)
+    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, sha256, True, iso_utc(utc_now()))
 
 
 def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                      progress: Progress, cancel: CancelToken, recipients: list[str]
-                      ) -> RemoteCopy:
+                      progress: Progress, cancel: CancelToken, recipients: list[str],
+                      ledger: UploadLedger | None) -> RemoteCopy:
     """Encrypt while uploading (the ciphertext is never written locally and the plaintext
-    never goes anywhere new), confirm, then the remote manifest without database details.
+    never goes anywhere new), then the remote manifest without database details.
 
     The ciphertext's SHA-256 is known only at the end, so the object's metadata carries
     the plaintext artifact's (known in advance); the ciphertext's goes into the manifest.
@@ -122,19 +124,16 @@ def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: Snapshot
     key = artifact_key(remote, manifest) + AGE_SUFFIX
     meta = {PLAIN_SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
     with EncryptingReader(record.path, recipients) as stream:
-        store.put_stream(key, stream, size_hint=manifest.size, metadata=meta,
-                         progress=progress, cancel=cancel)
-        sealed = stream.result()
-    if sealed.plain_sha256 != manifest.sha256:
-        store.delete(key)
-        raise _damaged(manifest)
-    info = store.head(key)
-    if info is None or info.size != sealed.size or info.metadata.get(PLAIN_SHA_KEY) != \
-            manifest.sha256:
-        _not_arrived(store, key, info, sealed.size)
-    public = remote_manifest(manifest, sealed.size, sealed.sha256, recipients)
-    mkey = _put_manifest(store, remote, public)
-    return RemoteCopy(remote.name, key, mkey, sealed.size, sealed.sha256, True,
+        def check(_: str) -> None:  # the stream has been read to its end by now
+            if stream.result().plain_sha256 != manifest.sha256:
+                raise _damaged(manifest)
+
+        stored = store.put_stream(key, stream, size_hint=manifest.size, metadata=meta,
+                                  progress=progress, cancel=cancel, ledger=ledger,
+                                  check=check)
+    public = remote_manifest(manifest, stored.size, stored.sha256, recipients)
+    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True,
                       iso_utc(utc_now()))
 
 
@@ -148,30 +147,24 @@ def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list
     return replace(manifest, source_path="", tables=None, schema_sha256=None, extra=extra)
 
 
+def with_remote_object(manifest: Manifest, stored: Stored) -> Manifest:
+    """The manifest as it goes to the remote: with the object as the server holds it
+    (size, ETag), so a later scan notices an object replaced or cut short."""
+    record = {"size": stored.size, "etag": stored.etag, "part_size": stored.part_size}
+    return replace(manifest, extra={**manifest.extra, REMOTE_OBJECT: record})
+
+
 def _put_manifest(store: RemoteStore, remote: RemoteConfig, manifest: Manifest) -> str:
     body = manifest.to_json()
     body_sha = hashlib.sha256(body).hexdigest()
     mkey = manifest_key(remote, manifest)
     store.put_bytes(mkey, body, metadata={SHA_KEY: body_sha, "lifeboat-snapshot": manifest.id})
-    _confirm(store, mkey, len(body), body_sha)
     return mkey
 
 
 def _damaged(manifest: Manifest) -> CorruptSnapshot:
     return CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
                            "run `lifeboat verify` and take a new snapshot")
-
-
-def _confirm(store: RemoteStore, key: str, size: int, sha256: str) -> None:
-    info = store.head(key)
-    if info is None or info.size != size or info.metadata.get(SHA_KEY) != sha256:
-        _not_arrived(store, key, info, size)
-
-
-def _not_arrived(store: RemoteStore, key: str, info: ObjectInfo | None, size: int) -> None:
-    got = "nothing" if info is None else f"{info.size} bytes"
-    raise RemoteError(f"{key} did not arrive whole on remote {store.name} (found {got}, "
-                      f"sent {size} bytes)", "the upload is retried later")
 
 
 def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
@@ -255,14 +248,6 @@ def delete_remote_copy(store: RemoteStore, workspace: Workspace, record: Snapsho
     workspace.catalog.remove_remote_copy(record.id, remote)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        while block := fh.read(4 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def artifact_folder(workspace: Workspace, record: SnapshotRecord, progress: Progress,
                     cancel: CancelToken) -> Iterator[Path]:
@@ -302,10 +287,14 @@ class RemoteScan:
     found: list[tuple[Manifest, RemoteCopy]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)  # manifests without their artifact
     unreadable: list[str] = field(default_factory=list)
+    #: "KEY (why)": objects that differ from their manifest; not counted, never deleted
+    mismatched: list[str] = field(default_factory=list)
 
 
 def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteScan:
-    """Read every manifest under the remote's prefix (the remote's own truth)."""
+    """Read every manifest under the remote's prefix (the remote's own truth). A copy
+    counts only if its object has the size its manifest says and, where the manifest
+    recorded it at upload, the same ETag."""
     scan = RemoteScan(remote.name)
     store = open_store(remote, secrets)
     try:
@@ -330,6 +319,10 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
             if manifest.manifest_name != parts[1] or obj is None:
                 scan.incomplete.append(key)
                 continue
+            why = object_differs(manifest, obj)
+            if why is not None:
+                scan.mismatched.append(f"{artifact} ({why})")
+                continue
             sha = str(sealed["sha256"]) if isinstance(sealed, dict) else manifest.sha256
             scan.found.append((manifest, RemoteCopy(
                 remote.name, artifact, key, obj.size, sha, isinstance(sealed, dict),
@@ -337,6 +330,22 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
     finally:
         store.close()
     return scan
+
+
+def object_differs(manifest: Manifest, obj: ObjectInfo) -> str | None:
+    """Why the listed object is not the one its (remote) manifest describes, or None."""
+    sealed = manifest.extra.get("encryption")
+    try:
+        size = int(sealed["size"]) if isinstance(sealed, dict) else manifest.size  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError):
+        return "its manifest does not say its size"
+    if obj.size != size:
+        return f"{obj.size} bytes, its manifest says {size}"
+    recorded = manifest.extra.get(REMOTE_OBJECT)
+    etag = str(recorded.get("etag") or "") if isinstance(recorded, dict) else ""
+    if etag and obj.etag and obj.etag != etag:
+        return f"ETag {obj.etag}, not the {etag} it had when uploaded: replaced or changed"
+    return None
 
 
 @dataclass(frozen=True)

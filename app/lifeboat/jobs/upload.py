@@ -1,5 +1,6 @@
 """UploadJob: copy a source's snapshots to its remote, oldest first, then apply the
-remote's retention. A copy is recorded only once the remote confirmed it whole."""
+remote's retention. A copy is recorded only once the server is proven to hold exactly
+the bytes sent; multipart uploads that an ended run left open are aborted first."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.retention import parse_keep
 from lifeboat.errors import LifeboatError
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.jobs.remotes import (
     artifact_folder,
     delete_remote_copy,
@@ -56,20 +58,26 @@ class UploadJob:
         uploaded: list[str] = []
         deleted: list[str] = []
         sent = 0
-        store = open_store(remote) if pending or self._has_copies(remote.name) else None
+        left_open = ended_open_uploads(self.workspace, remote.name)
+        store = open_store(remote) if pending or left_open or self._has_copies(remote.name) \
+            else None
+        ledger = CatalogLedger(catalog, remote.name)
+        aborted: list[str] = []
         try:
+            if store is not None and left_open:
+                aborted = abort_ended_uploads(self.workspace, remote, store)
             for record in pending:
                 cancel.check()
                 copy = upload_snapshot(store, remote, record, progress, cancel,  # type: ignore[arg-type]
-                                       recipients=recipients)
+                                       recipients=recipients, ledger=ledger)
                 catalog.add_remote_copy(record.id, copy)
                 uploaded.append(record.id)
                 sent += copy.size
                 log.info("uploaded snapshot %s of %s to %s (%s)", record.id, src.name,
                          remote.name, format_bytes(copy.size))
             if store is not None and self.reencrypt:
-                reencrypted = self._reencrypt(store, remote, recipients, progress,
-                                              cancel)
+                reencrypted = self._reencrypt(store, remote, recipients, progress, cancel,
+                                              ledger)
                 uploaded += reencrypted
             if store is not None:
                 records = catalog.snapshots(src.name)
@@ -87,10 +95,12 @@ class UploadJob:
                 store.close()  # a boto3 client costs ~40 MB: keep it only for the job
         return JobOutcome(result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
                           detail={"remote": remote.name, "uploaded": uploaded,
-                                  "deleted": deleted, "bytes": sent})
+                                  "deleted": deleted, "bytes": sent,
+                                  "aborted_uploads": aborted})
 
     def _reencrypt(self, store: RemoteStore, remote: RemoteConfig, recipients: list[str],
-                   progress: Progress, cancel: CancelToken) -> list[str]:
+                   progress: Progress, cancel: CancelToken, ledger: CatalogLedger
+                   ) -> list[str]:
         """Replace the remote's plaintext copies by encrypted ones: upload and confirm the
         encrypted copy first, only then delete the plaintext object."""
         if not remote.encrypt:
@@ -105,12 +115,13 @@ class UploadJob:
             cancel.check()
             if record.manifest.local_encryption and record.path.is_file():
                 # Kept encrypted here: the sealed file replaces the plaintext copy.
-                new = upload_snapshot(store, remote, record, progress, cancel)
+                new = upload_snapshot(store, remote, record, progress, cancel,
+                                      ledger=ledger)
             else:
                 with artifact_folder(self.workspace, record, progress, cancel) as folder:
                     local = replace(record, folder=folder)
                     new = upload_snapshot(store, remote, local, progress, cancel,
-                                          recipients=recipients)
+                                          recipients=recipients, ledger=ledger)
             store.delete(old.key)
             self.workspace.catalog.add_remote_copy(record.id, new)
             done.append(record.id)

@@ -31,6 +31,7 @@ from lifeboat.events import (
     ignore_event,
 )
 from lifeboat.jobs.backup import last_good_snapshot
+from lifeboat.jobs.open_uploads import abort_ended_uploads_soon
 from lifeboat.jobs.remotes import plan_uploads
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
 from lifeboat.scheduling.notify import Webhook
@@ -83,6 +84,7 @@ class Scheduler:
     def start(self) -> None:
         self.service.sweep()
         self.service.tidy_sources()
+        abort_ended_uploads_soon(self.workspace)  # left open by killed runs: not billed
         self.queue.start()
         self._aps.start()
         self._schedule_sources(self._config)

@@ -1,38 +1,43 @@
 """S3Store: the RemoteStore on boto3, for AWS S3 and S3-compatible services.
 
 Compatibility: botocore's newer default checksum headers are sent and checked only when
-an operation requires them (several S3-compatible services reject them); deletes go one
-key at a time (COS requires Content-MD5 on DeleteObjects); TLS is always verified unless
-the user set `insecure = true` for their own endpoint. Large files go up in parts through
-boto3's transfer manager, with a progress callback, cancellation and an optional
-bandwidth limit. boto3 is imported here only, so nothing pays for it until remote work.
+an operation requires them (several S3-compatible services reject them); every upload
+carries Content-MD5 instead, which they all check. Deletes go one key at a time (COS
+requires Content-MD5 on DeleteObjects); TLS is always verified unless the user set
+`insecure = true` for their own endpoint. Uploads are Lifeboat's own (s3_upload.py: each
+one proven before it counts); downloads must come out at the size the server reports.
+boto3 is imported here only, so nothing pays for it until remote work.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import logging
-import time
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from lifeboat.core.config import RemoteConfig
-from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.core.private import disk_full, open_new
+from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.secrets import S3Credentials
 from lifeboat.core.units import parse_rate, parse_size
-from lifeboat.errors import LifeboatError, RemoteError
-from lifeboat.storage.base import ObjectInfo
+from lifeboat.errors import LifeboatError, OperationFailed, RemoteError
+from lifeboat.storage.base import ContentCheck, ObjectInfo, Stored, UploadLedger
 from lifeboat.storage.s3_errors import translate
+from lifeboat.storage.s3_upload import Uploads
+from lifeboat.storage.sending import RateLimit, clean_etag, watch_bodies
 
 log = logging.getLogger(__name__)
+DOWNLOAD_ATTEMPTS = 3  # a download cut short resumes where it stopped, this many times
+_CHUNK = 1 << 20
 
 
 class S3Store:
     def __init__(self, remote: RemoteConfig, credentials: S3Credentials | None) -> None:
         import boto3
-        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.name = remote.name
@@ -58,6 +63,7 @@ class S3Store:
             # A few quick retries here; the job queue retries later with long backoff.
             retries={"mode": "standard", "max_attempts": 4},
             connect_timeout=15, read_timeout=60,
+            max_pool_connections=max(10, remote.upload_concurrency + 2),
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             user_agent_extra="lifeboat",
@@ -67,30 +73,43 @@ class S3Store:
                                          verify=not remote.insecure)
         except Exception as exc:
             raise translate(exc, self) from None
+        watch_bodies(self.client)
         rate = parse_rate(remote.max_upload_rate) if remote.max_upload_rate else None
-        self.transfer = TransferConfig(
-            multipart_threshold=parse_size(remote.multipart_threshold),
-            multipart_chunksize=parse_size(remote.part_size),
-            max_concurrency=remote.upload_concurrency, use_threads=True,
-            max_bandwidth=rate)
+        self.uploads = Uploads(self, part_size=parse_size(remote.part_size),
+                               threshold=parse_size(remote.multipart_threshold),
+                               concurrency=remote.upload_concurrency,
+                               limit=RateLimit(rate) if rate else None)
 
     # -- RemoteStore -----------------------------------------------------------------
 
     def put_file(self, key: str, path: Path, *, metadata: dict[str, str],
-                 progress: Progress, cancel: CancelToken) -> None:
-        total = path.stat().st_size
-        self._transfer("upload", key, path, total, metadata, progress, cancel)
+                 progress: Progress, cancel: CancelToken,
+                 ledger: UploadLedger | None = None,
+                 check: ContentCheck | None = None) -> Stored:
+        try:
+            source = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+        with source:
+            size = os.fstat(source.fileno()).st_size
+            return self.uploads.put(key, source, size=size, size_hint=size,
+                                    metadata=metadata, progress=progress, cancel=cancel,
+                                    ledger=ledger, check=check)
 
     def put_stream(self, key: str, stream: BinaryIO, *, size_hint: int,
                    metadata: dict[str, str], progress: Progress,
-                   cancel: CancelToken) -> None:
-        self._transfer("upload", key, stream, size_hint, metadata, progress, cancel)
+                   cancel: CancelToken, ledger: UploadLedger | None = None,
+                   check: ContentCheck | None = None) -> Stored:
+        return self.uploads.put(key, stream, size=None, size_hint=size_hint,
+                                metadata=metadata, progress=progress, cancel=cancel,
+                                ledger=ledger, check=check)
 
-    def put_bytes(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
-        except Exception as exc:
-            raise translate(exc, self, key) from None
+    def put_bytes(self, key: str, data: bytes, *, metadata: dict[str, str]) -> Stored:
+        from io import BytesIO
+
+        return self.uploads.put(key, BytesIO(data), size=len(data), size_hint=len(data),
+                                metadata=metadata, progress=no_progress,
+                                cancel=CancelToken(), ledger=None, check=None)
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -100,7 +119,7 @@ class S3Store:
             if getattr(error, "not_found", False):
                 return None
             raise error from None
-        return ObjectInfo(key, int(reply["ContentLength"]), reply.get("ETag", "").strip('"'),
+        return ObjectInfo(key, int(reply["ContentLength"]), clean_etag(reply.get("ETag")),
                           dict(reply.get("Metadata", {})))
 
     def get_file(self, key: str, dest: Path, *, progress: Progress,
@@ -109,7 +128,24 @@ class S3Store:
         if info is None:
             raise RemoteError(f"{key} is not on remote {self.name}",
                               "run `lifeboat catalog rebuild` to see what the remote holds")
-        self._transfer("download", key, dest, info.size, {}, progress, cancel)
+        try:
+            out = open_new(dest)
+        except FileExistsError:
+            raise OperationFailed(f"cannot download {key} to {dest}: something is already "
+                                  "there (not overwritten)", "move it away and retry") from None
+        except OSError as exc:
+            raise OperationFailed(f"cannot create {dest}: {exc.strerror or exc}") from None
+        try:
+            with out:
+                self._download(key, info, out, progress, cancel)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                dest.unlink()  # ours (created just above), and not whole
+            if isinstance(exc, OSError):
+                raise _write_failed(dest, exc) from None
+            raise
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -123,7 +159,7 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield ObjectInfo(item["Key"], int(item["Size"]),
-                                     item.get("ETag", "").strip('"'))
+                                     clean_etag(item.get("ETag")))
         except LifeboatError:
             raise
         except Exception as exc:
@@ -137,57 +173,92 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, self, key) from None
 
+    def open_uploads(self, key: str) -> list[str]:
+        # By the key's first folder, then exactly: no '/' in the query (see scan_remote).
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        found = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key.split("/")[0]):
+                found += [str(u["UploadId"]) for u in page.get("Uploads", [])
+                          if u.get("Key") == key]
+        except Exception as exc:
+            raise translate(exc, self, key) from None
+        return found
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
+                                               UploadId=upload_id)
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            if isinstance(response, dict) and \
+                    response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return  # completed or aborted already: nothing is left open
+            raise translate(exc, self, key) from None
+
     def close(self) -> None:
         self.client.close()
 
-    # -- transfers -------------------------------------------------------------------
+    # -- downloads -------------------------------------------------------------------
 
-    def _transfer(self, direction: str, key: str, path: Path | BinaryIO, total: int,
-                  metadata: dict[str, str], progress: Progress, cancel: CancelToken) -> None:
-        from boto3.s3.transfer import create_transfer_manager
-        from s3transfer.subscribers import BaseSubscriber
+    def _download(self, key: str, info: ObjectInfo, out: BinaryIO, progress: Progress,
+                  cancel: CancelToken) -> None:
+        """Write the object into `out`; a transfer cut short resumes where it stopped
+        (the object must keep the ETag HEAD reported), and the file must end at the size
+        HEAD reported."""
+        from botocore.exceptions import BotoCoreError
 
-        done = [0]
-        phase = direction
-
-        class Report(BaseSubscriber):  # type: ignore[misc]
-            def on_progress(self, future: object, bytes_transferred: int,
-                            **kwargs: object) -> None:
-                done[0] += bytes_transferred
-                progress(phase, min(done[0], total), total)
-
-        class Size(BaseSubscriber):  # type: ignore[misc]
-            # A stream's length is not known in advance; the hint spares s3transfer from
-            # reading a whole multipart threshold into memory to decide on parts.
-            def on_queued(self, future: Any, **kwargs: object) -> None:
-                future.meta.provide_transfer_size(total)
-
-        config, subscribers = self.transfer, [Report()]
-        if not isinstance(path, Path):
-            subscribers.append(Size())
-            # A stream's parts are held in memory until sent: a few more than are in flight.
-            config = copy.copy(config)
-            config.max_in_memory_upload_chunks = config.max_request_concurrency + 1
-        manager = create_transfer_manager(self.client, config)
-        try:
-            if direction == "upload":
-                source = str(path) if isinstance(path, Path) else path
-                future = manager.upload(source, self.bucket, key,
-                                        extra_args={"Metadata": metadata},
-                                        subscribers=subscribers)
-            else:
-                future = manager.download(self.bucket, key, str(path),
-                                          subscribers=subscribers)
-            while not future.done():
-                if cancel.cancelled:
-                    future.cancel()
-                    break
-                time.sleep(0.05)
-            try:
-                future.result()
-            except Exception as exc:
-                cancel.check()
-                raise translate(exc, self, key) from None
+        written, failures = 0, 0
+        while True:
             cancel.check()
-        finally:
-            manager.shutdown(cancel=cancel.cancelled)
+            extra = {"Range": f"bytes={written}-"} if written else {}
+            try:
+                reply = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+            except Exception as exc:
+                raise translate(exc, self, key) from None
+            etag = clean_etag(reply.get("ETag"))
+            if info.etag and etag and etag != info.etag:
+                raise RemoteError(f"{key} changed on remote {self.name} while it was "
+                                  "downloaded", "retry the restore")
+            body = reply["Body"]
+            try:
+                while True:
+                    try:
+                        block = body.read(_CHUNK)
+                    except (BotoCoreError, OSError) as exc:
+                        failures += 1
+                        if failures >= DOWNLOAD_ATTEMPTS:
+                            raise RemoteError(
+                                f"the download of {key} from remote {self.name} was cut "
+                                f"short ({written} of {info.size} bytes: "
+                                f"{type(exc).__name__})",
+                                "check the connection and retry") from None
+                        log.warning("remote %s: download of %s cut short at %d bytes; "
+                                    "resuming", self.name, key, written)
+                        break
+                    if not block:
+                        if written != info.size:
+                            raise RemoteError(
+                                f"the download of {key} from remote {self.name} came out "
+                                f"at {written} bytes, but the server reports {info.size}",
+                                "retry; if it repeats, the copy on the remote may be "
+                                "damaged")
+                        return
+                    cancel.check()
+                    if written + len(block) > info.size:
+                        raise RemoteError(f"{key} on remote {self.name} is longer than the "
+                                          f"{info.size} bytes the server reports",
+                                          "retry; if it repeats, run `lifeboat catalog "
+                                          "rebuild`")
+                    out.write(block)
+                    written += len(block)
+                    progress("download", written, info.size)
+            finally:
+                body.close()
+
+
+def _write_failed(dest: Path, exc: OSError) -> OperationFailed:
+    if disk_full(exc):
+        return OperationFailed(f"the disk holding {dest} is full; the download stopped",
+                               "free some space there (or set temp_dir) and retry")
+    return OperationFailed(f"cannot write {dest}: {exc.strerror or exc}")

@@ -1,0 +1,324 @@
+"""A remote copy counts only when the server is proven to hold exactly our bytes.
+
+Attacks through a proxy that flips bytes in transit, cuts downloads short and shows
+ETags that are not MD5s; objects truncated or replaced on the server; `lifeboat upload`
+killed with SIGKILL or cancelled in the middle of a multipart upload. Each test checks
+the rule on the server itself (its bytes, its open multipart uploads), not only the exit
+code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.runs import run_alive
+from lifeboat.service import Service
+from tests.adversarial.conftest import lifeboat
+from tests.helpers.databases import make_db
+from tests.storage.test_remote import add_remote
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database whose snapshot is ~20 MB (half of each row is random): 4 parts."""
+    return make_db(tmp_path_factory.mktemp("big") / "template.db", rows=10_000,
+                   payload=4000)
+
+
+@pytest.fixture
+def service(home: Path, file_keyring: Path) -> Service:
+    return Service()
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def on_server(s3_server, bucket: str, key: str) -> bytes:
+    return s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def open_on_server(s3_server, bucket: str) -> dict[str, str]:
+    listed = s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return {u["UploadId"]: u["Key"] for u in listed}
+
+
+def assert_every_copy_is_exact(service: Service, s3_server, bucket: str) -> int:
+    """THE RULE: each copy the catalog counts holds the local artifact's bytes."""
+    counted = 0
+    for record in service.snapshots():
+        copy = record.copy_on("offsite")
+        if copy is None:
+            continue
+        body = on_server(s3_server, bucket, copy.key)
+        assert sha256_of(body) == record.manifest.sha256 == sha256_of(
+            record.path.read_bytes()), f"{record.id} counted but the server holds other bytes"
+        counted += 1
+    return counted
+
+
+def wait_for(what: str, condition: Callable[[], object], timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value
+
+
+def start_upload(home: Path, source: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "lifeboat", "upload", source],
+                            env={**os.environ, "LIFEBOAT_HOME": str(home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def big_source(service: Service, big_db: Path, tmp_path: Path, name: str = "big") -> None:
+    path = tmp_path / f"{name}.db"
+    shutil.copyfile(big_db, path)
+    service.add_source(path, remote="offsite")
+
+
+def parts_sent(s3_server, bucket: str, upload_id: str, key: str) -> int:
+    reply = s3_server.client().list_parts(Bucket=bucket, Key=key, UploadId=upload_id)
+    return len(reply.get("Parts", []))
+
+
+# -- bytes changed in transit ---------------------------------------------------------
+
+@pytest.mark.parametrize("rows", [300, 4000], ids=["one-request", "multipart"])
+def test_bytes_flipped_in_transit_never_count(service: Service, s3_server, bucket: str,
+                                              tmp_path: Path, home: Path, proxy,
+                                              rows: int):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
+               part_size="5MiB", upload_concurrency=2)
+    service.add_source(make_db(tmp_path / "notes.db", rows=rows, payload=4000),
+                       remote="offsite")
+    failures = 0
+    for every in (1, 2, 3):
+        service.backup("notes")
+        proxy.faults.corrupt_every = every
+        result = lifeboat(home, "upload", "notes")
+        assert "Traceback" not in result.stderr
+        if result.returncode != 0:
+            failures += 1
+            assert result.returncode == 1, result.stderr
+            # Refused as changed, or (the completion's own body changed) as malformed.
+            assert "other bytes" in result.stderr or "failed the request" in \
+                result.stderr, result.stderr
+        assert_every_copy_is_exact(service, s3_server, bucket)
+    assert proxy.injected["corrupt"] >= 3
+    assert failures >= 1, "every body changed: that can never be proven"
+    proxy.faults.reset()
+    assert lifeboat(home, "upload", "notes").returncode == 0
+    assert assert_every_copy_is_exact(service, s3_server, bucket) == 3
+    assert open_on_server(s3_server, bucket) == {}
+
+
+def test_a_server_without_md5_etags_is_proven_by_reading_back(service: Service, s3_server,
+                                                               bucket: str, tmp_path: Path,
+                                                               home: Path, proxy):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
+               part_size="5MiB")
+    service.add_source(make_db(tmp_path / "notes.db", rows=4000, payload=4000),
+                       remote="offsite")
+    proxy.faults.opaque_etags = True
+    first = service.backup("notes")
+    done = lifeboat(home, "upload", "notes")
+    assert done.returncode == 0, done.stderr
+    assert assert_every_copy_is_exact(service, s3_server, bucket) == 1
+    # Now the bytes change in transit and the ETags cannot tell: reading back does.
+    second = service.backup("notes")
+    proxy.faults.corrupt_every = 1
+    refused = lifeboat(home, "upload", "notes")
+    assert refused.returncode == 1 and "holds other bytes" in refused.stderr, refused.stderr
+    assert service.snapshot(second.id).copy_on("offsite") is None, "not counted"
+    assert service.snapshot(first.id).copy_on("offsite") is not None
+    assert_every_copy_is_exact(service, s3_server, bucket)
+
+
+# -- objects changed on the server ----------------------------------------------------
+
+def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
+        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path):
+    add_remote(service, s3_server, bucket)
+    service.add_source(make_db(tmp_path / "notes.db", rows=600, payload=2000),
+                       remote="offsite", keep="last=10", remote_keep="last=10")
+    records = [service.backup("notes") for _ in range(3)]
+    assert service.upload("notes").result["uploaded"] == [r.id for r in records]
+    copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
+    client = s3_server.client()
+    truncated = on_server(s3_server, bucket, copies[0].key)[:-1000]
+    replaced = os.urandom(records[1].manifest.size)
+    client.put_object(Bucket=bucket, Key=copies[0].key, Body=truncated)
+    client.put_object(Bucket=bucket, Key=copies[1].key, Body=replaced)
+    before = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+
+    rebuilt = lifeboat(home, "catalog", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    out = rebuilt.stdout
+    for copy in copies[:2]:
+        assert f"remote copy does not match its manifest: {copy.key} (" in out, out
+    assert f"{len(truncated)} bytes, its manifest says {records[0].manifest.size}" in out
+    assert "ETag" in out and out.count("; not counted") == 2
+    assert copies[2].key not in out
+    fresh = Service()
+    assert [fresh.snapshot(r.id).copy_on("offsite") is not None for r in records] == \
+        [False, False, True], "only the untouched copy counts"
+    after = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert after == before, "nothing deleted on the remote"
+    assert on_server(s3_server, bucket, copies[0].key) == truncated
+    assert on_server(s3_server, bucket, copies[1].key) == replaced
+    assert all(r.path.is_file() for r in records), "local snapshots untouched"
+    # The next upload puts the real bytes back.
+    assert lifeboat(home, "upload", "notes").returncode == 0
+    assert assert_every_copy_is_exact(fresh, s3_server, bucket) == 3
+
+
+def test_a_download_cut_short_is_refused_and_leaves_nothing(service: Service, s3_server,
+                                                          bucket: str, tmp_path: Path,
+                                                          home: Path, proxy):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url)
+    db = make_db(tmp_path / "notes.db", rows=800, payload=3000)
+    service.add_source(db, remote="offsite")
+    record = service.backup("notes")
+    service.upload("notes")
+    record.path.unlink()  # only the remote copy is left
+    proxy.faults.truncate_responses = True
+    target = tmp_path / "restored.db"
+    refused = lifeboat(home, "restore", record.id, "--to", str(target), "--yes")
+    assert refused.returncode == 1 and "cut short" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not target.exists()
+    leftovers = [p for p in (home / "tmp").rglob("*") if p.is_file()] \
+        if (home / "tmp").exists() else []
+    assert leftovers == [], "no partial download is left behind"
+
+
+# -- killed and cancelled uploads -----------------------------------------------------
+
+def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
+        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy,
+        big_db: Path):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
+               part_size="5MiB", upload_concurrency=1)
+    big_source(service, big_db, tmp_path)
+    record = service.backup("big")
+    assert record.manifest.size > 15 * MIB
+    proxy.faults.delay = 0.4
+    upload = start_upload(home, "big")
+    try:
+        upload_id, key = wait_for("an open upload with a part", lambda: next(
+            ((u, k) for u, k in open_on_server(s3_server, bucket).items()
+             if parts_sent(s3_server, bucket, u, k) >= 1), None))
+    finally:
+        upload.kill()
+        upload.wait()
+    assert open_on_server(s3_server, bucket) == {upload_id: key}, "left open by the kill"
+    rows = service.workspace.catalog.open_uploads("offsite")
+    assert [r.upload_id for r in rows] == [upload_id]
+    assert not run_alive(service.workspace.paths.run_dir, rows[0].run)
+
+    proxy.faults.reset()
+    done = lifeboat(home, "upload", "big")
+    assert done.returncode == 0, done.stderr
+    assert open_on_server(s3_server, bucket) == {}, "aborted: nothing left billed"
+    assert service.workspace.catalog.open_uploads() == []
+    assert assert_every_copy_is_exact(service, s3_server, bucket) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kill_9_at_a_random_moment_then_the_next_upload(service: Service, s3_server,
+                                                        bucket: str, tmp_path: Path,
+                                                        home: Path, proxy, big_db: Path,
+                                                        seed: int):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
+               part_size="5MiB", upload_concurrency=2)
+    big_source(service, big_db, tmp_path)
+    service.backup("big")
+    proxy.faults.delay = 0.2
+    moment = random.Random(seed).uniform(0.8, 3.5)
+    upload = start_upload(home, "big")
+    time.sleep(moment)
+    upload.kill()
+    upload.wait()
+    proxy.faults.reset()
+    done = lifeboat(home, "upload", "big")
+    assert done.returncode == 0, f"killed after {moment:.2f} s: {done.stderr}"
+    assert open_on_server(s3_server, bucket) == {}, f"killed after {moment:.2f} s"
+    assert service.workspace.catalog.open_uploads() == []
+    assert assert_every_copy_is_exact(service, s3_server, bucket) == 1
+
+
+def test_a_live_runs_upload_is_never_aborted_by_another_process(
+        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path,
+        big_db: Path):
+    from lifeboat.jobs.open_uploads import MARK_PREFIX, abort_ended_uploads_soon
+
+    # Slow, so that the other process surely runs while this upload is open.
+    add_remote(service, s3_server, bucket, multipart_threshold="5MiB", part_size="5MiB",
+               upload_concurrency=1, max_upload_rate="3MB/s")
+    big_source(service, big_db, tmp_path)
+    service.add_source(make_db(tmp_path / "small.db"), remote="offsite")
+    service.backup("big")
+    service.backup("small")
+    upload = start_upload(home, "big")
+    try:
+        # (a mark row comes first, until the server has given the upload its id)
+        rows = wait_for("an upload recorded as open", lambda: [
+            r for r in service.workspace.catalog.open_uploads("offsite")
+            if not r.upload_id.startswith(MARK_PREFIX)])
+        assert len(rows) == 1 and run_alive(service.workspace.paths.run_dir, rows[0].run)
+        upload_id = rows[0].upload_id
+        assert upload_id in open_on_server(s3_server, bucket)
+        # Another process starts (a scheduler) and another upload runs meanwhile.
+        assert abort_ended_uploads_soon(Service().workspace) is None
+        other = lifeboat(home, "upload", "small")
+        assert other.returncode == 0, other.stderr
+        assert upload.poll() is None, "the test needs the upload to be still running"
+        assert upload_id in open_on_server(s3_server, bucket)
+        _, err = upload.communicate(timeout=120)
+    finally:
+        if upload.poll() is None:
+            upload.kill()
+            upload.wait()
+    assert upload.returncode == 0, err  # its upload was never pulled away under it
+    assert open_on_server(s3_server, bucket) == {}
+    assert assert_every_copy_is_exact(service, s3_server, bucket) == 2
+
+
+def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
+        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy,
+        big_db: Path):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
+               part_size="5MiB", upload_concurrency=1)
+    big_source(service, big_db, tmp_path)
+    record = service.backup("big")
+    proxy.faults.delay = 0.5
+    upload = start_upload(home, "big")
+    try:
+        wait_for("an open upload", lambda: open_on_server(s3_server, bucket))
+        job = wait_for("the upload job", lambda: next(
+            (j for j in service.workspace.catalog.jobs(source="big")
+             if j.kind == "upload" and j.status == "running"), None))
+        assert lifeboat(home, "cancel", str(job.id)).returncode == 0
+        _, err = upload.communicate(timeout=60)
+    finally:
+        if upload.poll() is None:
+            upload.kill()
+            upload.wait()
+    assert upload.returncode == 1 and "cancelled" in err, err
+    assert open_on_server(s3_server, bucket) == {}
+    assert s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", []) == []
+    assert service.workspace.catalog.open_uploads() == []
+    assert service.snapshot(record.id).copy_on("offsite") is None
