@@ -35,8 +35,9 @@ DIST = ROOT / "dist"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--binary", type=Path, default=DIST / "lifeboat" / "lifeboat")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--display", choices=("offscreen", "xvfb"), default="offscreen")
@@ -59,20 +60,27 @@ def main() -> None:
     finally:
         display.stop()
     debs = sorted(DIST.glob("lifeboat_*.deb"))
-    report("bundle_bench", {
-        "binary": str(binary),
-        "bundle_mib": round(folder_bytes(binary.parent) / 2**20, 1),
-        "bundle_files": sum(1 for p in binary.parent.rglob("*") if p.is_file()),
-        "deb": debs[-1].name if debs else None,
-        "deb_mib": round(debs[-1].stat().st_size / 2**20, 1) if debs else None,
-        "version_s": {"first": round(versions[0], 3),
-                      "median": round(median(versions[1:] or versions), 3)},
-        "display": args.display,
-        "tray_to_shown_s": {"first": round(trays[0], 3),
-                            "median": round(median(trays[1:] or trays), 3)},
-        "runs": args.runs,
-        "goals": {"bundle_mib": 150},
-    })
+    report(
+        "bundle_bench",
+        {
+            "binary": str(binary),
+            "bundle_mib": round(folder_bytes(binary.parent) / 2**20, 1),
+            "bundle_files": sum(1 for p in binary.parent.rglob("*") if p.is_file()),
+            "deb": debs[-1].name if debs else None,
+            "deb_mib": round(debs[-1].stat().st_size / 2**20, 1) if debs else None,
+            "version_s": {
+                "first": round(versions[0], 3),
+                "median": round(median(versions[1:] or versions), 3),
+            },
+            "display": args.display,
+            "tray_to_shown_s": {
+                "first": round(trays[0], 3),
+                "median": round(median(trays[1:] or trays), 3),
+            },
+            "runs": args.runs,
+            "goals": {"bundle_mib": 150},
+        },
+    )
 
 
 def time_version(binary: Path, env: dict[str, str]) -> float:
@@ -84,8 +92,9 @@ def time_version(binary: Path, env: dict[str, str]) -> float:
 def time_tray(binary: Path, env: dict[str, str], home: Path) -> float:
     skip = ready_count(home)
     started = time.perf_counter()
-    proc = subprocess.Popen([str(binary), "tray"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "tray"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     elapsed, _, _ = wait_shown(home, proc, started, skip)
     stop(proc)
     return elapsed

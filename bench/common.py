@@ -22,17 +22,23 @@ def lifeboat_env(home: Path) -> dict[str, str]:
     return {**os.environ, "LIFEBOAT_HOME": str(home)}
 
 
-def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None,
-              shell: bool = False, memory: dict[str, int] | None = None,
-              stdout: IO[str] | None = None) -> tuple[float, int]:
+def run_timed(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    shell: bool = False,
+    memory: dict[str, int] | None = None,
+    stdout: IO[str] | None = None,
+) -> tuple[float, int]:
     """Run a command; return (wall seconds, peak RSS of the child in KB).
 
     With `memory`, also sample the child's anonymous memory (RssAnon: what it really
     takes from RAM, without file pages it maps) every 20 ms into memory["anon_kb"].
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=stdout or subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, shell=shell, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     if memory is not None:
         memory["anon_kb"] = max(memory.get("anon_kb", 0), _sample_anon(proc))
     _, status, usage = os.wait4(proc.pid, 0)
@@ -95,8 +101,11 @@ class WriterProcess:
 
     def __init__(self, db: Path, interval: float, out: Path) -> None:
         self.out = out
-        self.proc = subprocess.Popen([sys.executable, str(WRITER), str(db), str(interval),
-                                      str(out)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(db), str(interval), str(out)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == "ready"
 
@@ -107,8 +116,9 @@ class WriterProcess:
         return [(float(a), float(b)) for a, b in rows]
 
 
-def latency_summary(samples: list[tuple[float, float]], start: float, end: float
-                    ) -> dict[str, float]:
+def latency_summary(
+    samples: list[tuple[float, float]], start: float, end: float
+) -> dict[str, float]:
     during = [lat for wall, lat in samples if start <= wall <= end]
     return {
         "commits": len(during),

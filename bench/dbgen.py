@@ -80,12 +80,19 @@ def build_database(path: Path, size: int, *, seed: int = 1, wal: bool = True) ->
         for i in range(next_id, next_id + 2000):
             conn.execute(
                 "insert into notes values(?,?,?,?,?)",
-                (i, make_text(rng, 40), make_text(rng, rng.randrange(1200, 2200)),
-                 rng.choice(WORDS), rng.randrange(1_600_000_000, 1_800_000_000)),
+                (
+                    i,
+                    make_text(rng, 40),
+                    make_text(rng, rng.randrange(1200, 2200)),
+                    rng.choice(WORDS),
+                    rng.randrange(1_600_000_000, 1_800_000_000),
+                ),
             )
             if i % 3 == 0:
-                conn.execute("insert into attachments(note_id, name, data) values(?,?,?)",
-                             (i, f"file-{i}.bin", make_blob(rng)))
+                conn.execute(
+                    "insert into attachments(note_id, name, data) values(?,?,?)",
+                    (i, f"file-{i}.bin", make_blob(rng)),
+                )
         conn.execute("commit")
         next_id += 2000
     conn.execute("pragma wal_checkpoint(truncate)")
@@ -102,8 +109,10 @@ def update_rows(path: Path, fraction: float, *, seed: int = 2) -> int:
     conn.execute("begin")
     for i in ids:
         (length,) = conn.execute("select length(body) from notes where id=?", (i,)).fetchone()
-        conn.execute("update notes set body=?, updated_at=updated_at+1 where id=?",
-                     (make_text(rng, length), i))
+        conn.execute(
+            "update notes set body=?, updated_at=updated_at+1 where id=?",
+            (make_text(rng, length), i),
+        )
     conn.execute("commit")
     conn.close()
     return len(ids)

@@ -26,8 +26,9 @@ from bench.dbgen import bench_database, update_rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fraction", type=float, default=0.01)
@@ -35,10 +36,21 @@ def main() -> None:
     work, db = bench_database("diff", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
-    subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",
-                    "last=100"], env=env, check=True, capture_output=True)
-    snap = json.loads(subprocess.run([*lifeboat, "backup", "bench", "--json"], env=env,
-                                     check=True, capture_output=True, text=True).stdout)
+    subprocess.run(
+        [*lifeboat, "source", "add", str(db), "--name", "bench", "--keep", "last=100"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    snap = json.loads(
+        subprocess.run(
+            [*lifeboat, "backup", "bench", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     changed = update_rows(db, args.fraction)
     print(f"changed {changed} rows after snapshot {snap['id']}", flush=True)
     artifact = Path(snap["path"])
@@ -48,35 +60,47 @@ def main() -> None:
     for round_no in range(args.rounds):
         new = work / "new.db"
         warm(artifact)
-        t_to, peak_to = run_timed([*lifeboat, "restore", snap["id"], "--to", str(new),
-                                   "--yes"], env=env)
+        t_to, peak_to = run_timed(
+            [*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"], env=env
+        )
         new.unlink()
         warm(artifact)
         warm(db)
         out = work / "diff.json"
         with out.open("w") as sink:
-            t_diff, peak_diff = run_timed([*lifeboat, "diff", snap["id"], "--live", "--json"],
-                                          env=env, stdout=sink)
+            t_diff, peak_diff = run_timed(
+                [*lifeboat, "diff", snap["id"], "--live", "--json"], env=env, stdout=sink
+            )
         result = json.loads(out.read_text())
         times["restore --to"].append(t_to)
         times["diff --live"].append(t_diff)
         rss["restore_to"] = max(rss.get("restore_to", 0), peak_to)
         rss["diff"] = max(rss.get("diff", 0), peak_diff)
-        print(f"round {round_no + 1}: restore --to {t_to:.2f} s, diff --live {t_diff:.2f} s"
-              f" (partial: {result['partial']})", flush=True)
+        print(
+            f"round {round_no + 1}: restore --to {t_to:.2f} s, diff --live {t_diff:.2f} s"
+            f" (partial: {result['partial']})",
+            flush=True,
+        )
     ratios = [d / r for d, r in zip(times["diff --live"], times["restore --to"], strict=True)]
-    report("diff_bench", {
-        "database_bytes": snap["db_size"],
-        "rows_changed": changed,
-        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "ratio_diff_over_restore_to": {"median": round(median(ratios), 3),
-                                       "per_round": [round(r, 3) for r in ratios]},
-        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
-        "diff_partial": result.get("partial"),
-        "diff_tables": [{k: t[k] for k in ("name", "brought_back", "removed", "changed")}
-                        for t in result.get("tables", [])],  # type: ignore[union-attr]
-    })
+    report(
+        "diff_bench",
+        {
+            "database_bytes": snap["db_size"],
+            "rows_changed": changed,
+            "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+            "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+            "ratio_diff_over_restore_to": {
+                "median": round(median(ratios), 3),
+                "per_round": [round(r, 3) for r in ratios],
+            },
+            "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
+            "diff_partial": result.get("partial"),
+            "diff_tables": [
+                {k: t[k] for k in ("name", "brought_back", "removed", "changed")}
+                for t in result.get("tables", [])
+            ],  # type: ignore[union-attr]
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--idle-s", type=float, default=60.0)
     parser.add_argument("--display", choices=("offscreen", "xvfb"), default="offscreen")
@@ -54,8 +55,11 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     home = work / "home"
-    env = {**lifeboat_env(home), "XDG_DATA_HOME": str(work / "xdg"),
-           "LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
+    env = {
+        **lifeboat_env(home),
+        "XDG_DATA_HOME": str(work / "xdg"),
+        "LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+    }
     setup_sources(work, env)
     server = setup_remote(env) if args.remote else None
     display = Display(args.display, env)
@@ -66,29 +70,37 @@ def main() -> None:
         display.stop()
         if server is not None:
             server.stop()
-    report("gui_bench", {
-        "display": args.display,
-        "shown": idle["shown"],
-        "launch_to_shown_s": {"median": round(median([t for t, _ in launches]), 3),
-                              "all": [round(t, 3) for t, _ in launches]},
-        "gui_import_to_shown_s": round(median([t for _, t in launches]), 3),
-        "idle_s": args.idle_s,
-        "idle_rss_mb": idle["rss_mb"],
-        "idle_anon_mb": idle["anon_mb"],
-        "idle_cpu_percent": idle["cpu_percent"],
-        "sources": 2,
-        "remote": "moto_server on 127.0.0.1 (uploaded before start)" if args.remote else None,
-        "goals": {"launch_to_shown_s": 1.0, "idle_rss_mb": 90, "idle_cpu_percent": 0.5},
-    })
+    report(
+        "gui_bench",
+        {
+            "display": args.display,
+            "shown": idle["shown"],
+            "launch_to_shown_s": {
+                "median": round(median([t for t, _ in launches]), 3),
+                "all": [round(t, 3) for t, _ in launches],
+            },
+            "gui_import_to_shown_s": round(median([t for _, t in launches]), 3),
+            "idle_s": args.idle_s,
+            "idle_rss_mb": idle["rss_mb"],
+            "idle_anon_mb": idle["anon_mb"],
+            "idle_cpu_percent": idle["cpu_percent"],
+            "sources": 2,
+            "remote": "moto_server on 127.0.0.1 (uploaded before start)" if args.remote else None,
+            "goals": {"launch_to_shown_s": 1.0, "idle_rss_mb": 90, "idle_cpu_percent": 0.5},
+        },
+    )
 
 
 def setup_sources(work: Path, env: dict[str, str]) -> None:
     for name, size in (("notes", 4 << 20), ("crm", 16 << 20)):
         db = build_database(work / f"{name}.db", size, seed=len(name))
-        for command in (["source", "add", str(db), "--schedule", "daily 03:00"],
-                        ["backup", name]):
-            subprocess.run([sys.executable, "-m", "lifeboat", *command], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
+        for command in (["source", "add", str(db), "--schedule", "daily 03:00"], ["backup", name]):
+            subprocess.run(
+                [sys.executable, "-m", "lifeboat", *command],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
 
 def setup_remote(env: dict[str, str]) -> object:
@@ -97,26 +109,50 @@ def setup_remote(env: dict[str, str]) -> object:
 
     server = start_s3_server()
     server.client().create_bucket(Bucket="gui-bench")
-    commands = [["remote", "add", "offsite", "--provider", "minio", "--bucket", "gui-bench",
-                 "--endpoint", server.endpoint, "--prefix", "lb", "--access-key-id",
-                 server.access_key_id, "--secret-stdin"],
-                ["source", "set", "notes", "--remote", "offsite"],
-                ["source", "set", "crm", "--remote", "offsite"],
-                ["upload", "--all"]]
+    commands = [
+        [
+            "remote",
+            "add",
+            "offsite",
+            "--provider",
+            "minio",
+            "--bucket",
+            "gui-bench",
+            "--endpoint",
+            server.endpoint,
+            "--prefix",
+            "lb",
+            "--access-key-id",
+            server.access_key_id,
+            "--secret-stdin",
+        ],
+        ["source", "set", "notes", "--remote", "offsite"],
+        ["source", "set", "crm", "--remote", "offsite"],
+        ["upload", "--all"],
+    ]
     for command in commands:
-        subprocess.run([sys.executable, "-m", "lifeboat", *command], env=env, check=True,
-                       input=(server.secret_access_key + "\n").encode(),
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "lifeboat", *command],
+            env=env,
+            check=True,
+            input=(server.secret_access_key + "\n").encode(),
+            stdout=subprocess.DEVNULL,
+        )
     return server
 
 
 def start_tray(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "lifeboat", "tray", "--minimized"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "tray", "--minimized"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-def wait_shown(home: Path, proc: subprocess.Popen[bytes], started: float, skip: int
-               ) -> tuple[float, float, str]:
+def wait_shown(
+    home: Path, proc: subprocess.Popen[bytes], started: float, skip: int
+) -> tuple[float, float, str]:
     """(seconds from launch, seconds the app measured itself, icon|window)."""
     log = home / "logs" / "lifeboat.log"
     while True:
@@ -158,12 +194,18 @@ def idle_run(env: dict[str, str], home: Path, seconds: float) -> dict[str, objec
     cpu = cpu_seconds(proc.pid) - cpu_before
     wall = time.monotonic() - wall_before
     status = Path(f"/proc/{proc.pid}/status").read_text()
-    memory = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
-              if line.startswith(("VmRSS:", "RssAnon:"))}
+    memory = {
+        line.split(":")[0]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(("VmRSS:", "RssAnon:"))
+    }
     stop(proc)
-    return {"shown": shown, "rss_mb": round(memory["VmRSS"] / 1024, 1),
-            "anon_mb": round(memory["RssAnon"] / 1024, 1),
-            "cpu_percent": round(100 * cpu / wall, 3)}
+    return {
+        "shown": shown,
+        "rss_mb": round(memory["VmRSS"] / 1024, 1),
+        "anon_mb": round(memory["RssAnon"] / 1024, 1),
+        "cpu_percent": round(100 * cpu / wall, 3),
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -190,14 +232,20 @@ class Display:
             if shutil.which(tool) is None:
                 sys.exit(f"--display xvfb needs {tool}")
         number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists())
-        self.procs.append(subprocess.Popen(["Xvfb", f":{number}", "-screen", "0",
-                                            "1280x900x24", "-nolisten", "tcp"],
-                                           stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["Xvfb", f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+                stderr=subprocess.DEVNULL,
+            )
+        )
         time.sleep(1.0)
         env["DISPLAY"] = f":{number}"
         env["QT_QPA_PLATFORM"] = "xcb"
-        self.procs.append(subprocess.Popen(["trayer", "--edge", "top", "--align", "right"],
-                                           env=env, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right"], env=env, stderr=subprocess.DEVNULL
+            )
+        )
         time.sleep(1.0)
 
     def stop(self) -> None:

@@ -26,8 +26,9 @@ from bench.dbgen import build_database, update_rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
@@ -43,8 +44,9 @@ def main() -> None:
     lifeboat = [sys.executable, "-m", "lifeboat"]
 
     def cli(*more: str) -> dict:
-        out = subprocess.run([*lifeboat, *more, "--json"], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [*lifeboat, *more, "--json"], env=env, check=True, capture_output=True, text=True
+        ).stdout
         return json.loads(out)
 
     cli("source", "add", str(db), "--name", "bench", "--keep", "last=100")
@@ -60,34 +62,46 @@ def main() -> None:
     for name, snap in (("full", full), ("diff", diff)):
         target = work / f"restored-{name}.db"
         warm(Path(snap["path"]))
-        took, _ = run_timed([*lifeboat, "restore", snap["id"], "--to", str(target), "--yes"],
-                            env=env)
+        took, _ = run_timed(
+            [*lifeboat, "restore", snap["id"], "--to", str(target), "--yes"], env=env
+        )
         restores[name] = took
         target.unlink()
-    print(f"full {t_full:.2f} s {full['size']} B; diff {t_diff:.2f} s {diff['size']} B; "
-          f"restore full {restores['full']:.2f} s, diff {restores['diff']:.2f} s",
-          flush=True)
+    print(
+        f"full {t_full:.2f} s {full['size']} B; diff {t_diff:.2f} s {diff['size']} B; "
+        f"restore full {restores['full']:.2f} s, diff {restores['diff']:.2f} s",
+        flush=True,
+    )
     later = []
     for round_no in range(args.rounds):
         update_rows(db, 0.01, seed=100 + round_no)
         took, _ = run_timed([*lifeboat, "backup", "bench"], env=env)
         snap = cli("snapshots", "bench")[0]
-        later.append({"round": round_no + 2, "kind": snap["kind"], "bytes": snap["size"],
-                      "share_of_full": round(snap["size"] / full["size"], 4),
-                      "seconds": round(took, 2)})
+        later.append(
+            {
+                "round": round_no + 2,
+                "kind": snap["kind"],
+                "bytes": snap["size"],
+                "share_of_full": round(snap["size"] / full["size"], 4),
+                "seconds": round(took, 2),
+            }
+        )
         print(later[-1], flush=True)
-    report("incremental_bench", {
-        "database_bytes": full["db_size"],
-        "rows_updated": changed,
-        "full": {"bytes": full["size"], "seconds": round(t_full, 3)},
-        "diff": {"bytes": diff["size"], "seconds": round(t_diff, 3)},
-        "diff_bytes_over_full": round(diff["size"] / full["size"], 4),
-        "diff_time_over_full": round(t_diff / t_full, 3),
-        "restore_seconds": {k: round(v, 3) for k, v in restores.items()},
-        "restore_diff_over_full": round(restores["diff"] / restores["full"], 3),
-        "later_rounds": later,
-        "goals": "bytes <= 0.03, time <= 0.6, restore <= 1.2",
-    })
+    report(
+        "incremental_bench",
+        {
+            "database_bytes": full["db_size"],
+            "rows_updated": changed,
+            "full": {"bytes": full["size"], "seconds": round(t_full, 3)},
+            "diff": {"bytes": diff["size"], "seconds": round(t_diff, 3)},
+            "diff_bytes_over_full": round(diff["size"] / full["size"], 4),
+            "diff_time_over_full": round(t_diff / t_full, 3),
+            "restore_seconds": {k: round(v, 3) for k, v in restores.items()},
+            "restore_diff_over_full": round(restores["diff"] / restores["full"], 3),
+            "later_rounds": later,
+            "goals": "bytes <= 0.03, time <= 0.6, restore <= 1.2",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ from bench.dbgen import bench_database
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -34,10 +35,21 @@ def main() -> None:
     work, db = bench_database("restore", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
-    subprocess.run([*lifeboat, "source", "add", str(db), "--name", "bench", "--keep",
-                    "last=100"], env=env, check=True, capture_output=True)
-    snap = json.loads(subprocess.run([*lifeboat, "backup", "bench", "--json"], env=env,
-                                     check=True, capture_output=True, text=True).stdout)
+    subprocess.run(
+        [*lifeboat, "source", "add", str(db), "--name", "bench", "--keep", "last=100"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    snap = json.loads(
+        subprocess.run(
+            [*lifeboat, "backup", "bench", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     artifact = Path(snap["path"])
     times: dict[str, list[float]] = {"zstd -d": [], "restore --to": [], "restore in place": []}
     rss: dict[str, int] = {}
@@ -47,8 +59,9 @@ def main() -> None:
         t_zstd, _ = run_timed(["zstd", "-d", "-q", "-f", str(artifact), "-o", str(plain)])
         plain.unlink()
         warm(artifact)
-        t_to, peak_to = run_timed([*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"],
-                                  env=env)
+        t_to, peak_to = run_timed(
+            [*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"], env=env
+        )
         new.unlink()
         warm(artifact)
         t_in, peak_in = run_timed([*lifeboat, "restore", snap["id"], "--yes"], env=env)
@@ -57,21 +70,29 @@ def main() -> None:
         times["restore in place"].append(t_in)
         rss["to"] = max(rss.get("to", 0), peak_to)
         rss["in_place"] = max(rss.get("in_place", 0), peak_in)
-        print(f"round {round_no + 1}: zstd -d {t_zstd:.2f} s, --to {t_to:.2f} s, "
-              f"in place {t_in:.2f} s", flush=True)
+        print(
+            f"round {round_no + 1}: zstd -d {t_zstd:.2f} s, --to {t_to:.2f} s, "
+            f"in place {t_in:.2f} s",
+            flush=True,
+        )
     ratios = [to / z for to, z in zip(times["restore --to"], times["zstd -d"], strict=True)]
     in_place = [i / z for i, z in zip(times["restore in place"], times["zstd -d"], strict=True)]
-    report("restore_bench", {
-        "database_bytes": snap["db_size"],
-        "artifact_bytes": snap["size"],
-        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "ratio_to_over_zstd_d": {"median": round(median(ratios), 3),
-                                 "per_round": [round(r, 3) for r in ratios]},
-        "ratio_in_place_over_zstd_d": round(median(in_place), 3),
-        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
-        "note": "in place includes the protected safety snapshot of the current database",
-    })
+    report(
+        "restore_bench",
+        {
+            "database_bytes": snap["db_size"],
+            "artifact_bytes": snap["size"],
+            "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+            "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+            "ratio_to_over_zstd_d": {
+                "median": round(median(ratios), 3),
+                "per_round": [round(r, 3) for r in ratios],
+            },
+            "ratio_in_place_over_zstd_d": round(median(in_place), 3),
+            "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
+            "note": "in place includes the protected safety snapshot of the current database",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ from bench.dbgen import bench_database
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -46,8 +47,12 @@ def main() -> None:
     size = db.stat().st_size
     home = work / "home"
     env = lifeboat_env(home)
-    subprocess.run([sys.executable, "-m", "lifeboat", "source", "add", str(db), "--name",
-                    "bench"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "lifeboat", "source", "add", str(db), "--name", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
     times: dict[str, list[float]] = {"lifeboat": [], "cp+zstd": [], "sqlite3 .backup": []}
     rss: list[int] = []
@@ -61,16 +66,20 @@ def main() -> None:
         for p in (copy, packed):
             p.unlink()
         warm(db)
-        t_lb, peak = run_timed([sys.executable, "-m", "lifeboat", "backup", "bench"], env=env,
-                               memory=memory)
+        t_lb, peak = run_timed(
+            [sys.executable, "-m", "lifeboat", "backup", "bench"], env=env, memory=memory
+        )
         times["lifeboat"].append(t_lb)
         rss.append(peak)
         warm(db)
         t_dot, _ = run_timed(["sqlite3", str(db), f".backup {dot_backup}"])
         times["sqlite3 .backup"].append(t_dot)
         dot_backup.unlink()
-        print(f"round {round_no + 1}: lifeboat {t_lb:.2f} s, cp+zstd {t_cp + t_zstd:.2f} s "
-              f"(cp {t_cp:.2f}), sqlite3 .backup {t_dot:.2f} s", flush=True)
+        print(
+            f"round {round_no + 1}: lifeboat {t_lb:.2f} s, cp+zstd {t_cp + t_zstd:.2f} s "
+            f"(cp {t_cp:.2f}), sqlite3 .backup {t_dot:.2f} s",
+            flush=True,
+        )
     ratios = [lb / base for lb, base in zip(times["lifeboat"], times["cp+zstd"], strict=True)]
 
     writer = {"wal": writer_latency(db, env, work, "bench", "wal")}
@@ -78,26 +87,36 @@ def main() -> None:
     with sqlite3.connect(db) as src, sqlite3.connect(rollback) as dst:
         src.backup(dst)
         dst.execute("pragma journal_mode=delete")
-    subprocess.run([sys.executable, "-m", "lifeboat", "source", "add", str(rollback),
-                    "--name", "rollback"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "lifeboat", "source", "add", str(rollback), "--name", "rollback"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     writer["rollback"] = writer_latency(rollback, env, work, "rollback", "rollback")
     drop_file(rollback)
 
-    report("snapshot_bench", {
-        "database_bytes": size,
-        "rounds": args.rounds,
-        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "ratio_lifeboat_over_cp_zstd": {"median": round(median(ratios), 3),
-                                        "per_round": [round(r, 3) for r in ratios]},
-        "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
-        "lifeboat_peak_anon_rss_mb": round(memory.get("anon_kb", 0) / 1024, 1),
-        "writer_every_5ms": writer,
-    })
+    report(
+        "snapshot_bench",
+        {
+            "database_bytes": size,
+            "rounds": args.rounds,
+            "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
+            "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+            "ratio_lifeboat_over_cp_zstd": {
+                "median": round(median(ratios), 3),
+                "per_round": [round(r, 3) for r in ratios],
+            },
+            "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
+            "lifeboat_peak_anon_rss_mb": round(memory.get("anon_kb", 0) / 1024, 1),
+            "writer_every_5ms": writer,
+        },
+    )
 
 
-def writer_latency(db: Path, env: dict[str, str], work: Path, name: str, label: str
-                   ) -> dict[str, object]:
+def writer_latency(
+    db: Path, env: dict[str, str], work: Path, name: str, label: str
+) -> dict[str, object]:
     """Commit latency of a writer (every 5 ms) idle and during one snapshot of `name`."""
     warm(db)
     writer = WriterProcess(db, 0.005, work / f"writer-{label}.txt")
@@ -112,19 +131,26 @@ def writer_latency(db: Path, env: dict[str, str], work: Path, name: str, label: 
     finally:
         samples = writer.stop()
     strategy = _last_strategy(env, name)
-    return {"snapshot_seconds": round(took, 3), "copy_strategy": strategy,
-            "idle": latency_summary(samples, idle_start, idle_end),
-            "during_snapshot": latency_summary(samples, started, ended)}
+    return {
+        "snapshot_seconds": round(took, 3),
+        "copy_strategy": strategy,
+        "idle": latency_summary(samples, idle_start, idle_end),
+        "during_snapshot": latency_summary(samples, started, ended),
+    }
 
 
 def _last_strategy(env: dict[str, str], name: str) -> str:
     import json
 
-    out = subprocess.run([sys.executable, "-m", "lifeboat", "snapshots", name, "--json"],
-                         env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "lifeboat", "snapshots", name, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(json.loads(out)[0]["path"])
-    manifest = json.loads(path.with_name(path.name.replace(".sqlite.zst", ".json"))
-                          .read_text())
+    manifest = json.loads(path.with_name(path.name.replace(".sqlite.zst", ".json")).read_text())
     return str(manifest.get("copy_strategy"))
 
 

@@ -61,33 +61,58 @@ def make_record(folder: Path, size: int) -> SnapshotRecord:
 def record_of(path: Path, sha256: str, created: datetime, snap_id: str) -> SnapshotRecord:
     size = path.stat().st_size
     manifest = Manifest(
-        id=snap_id, source="bench", created_at=created, artifact=path.name, size=size,
-        sha256=sha256, db_size=size, page_size=4096, page_count=size // 4096,
-        check_mode="quick", check_result="ok", sqlite_version="-", reason="manual",
-        protected=False, source_path="-", journal_mode="wal", compression="zstd-3",
-        lifeboat_version="-", duration_s=0.0)
+        id=snap_id,
+        source="bench",
+        created_at=created,
+        artifact=path.name,
+        size=size,
+        sha256=sha256,
+        db_size=size,
+        page_size=4096,
+        page_count=size // 4096,
+        check_mode="quick",
+        check_result="ok",
+        sqlite_version="-",
+        reason="manual",
+        protected=False,
+        source_path="-",
+        journal_mode="wal",
+        compression="zstd-3",
+        lifeboat_version="-",
+        duration_s=0.0,
+    )
     return SnapshotRecord(manifest, path.parent, "ok", None, None)
 
 
 def child_upload(spec: dict[str, str]) -> None:
     """One upload in a process of its own (--child), so its peak RSS can be read."""
-    record = record_of(Path(spec["path"]), spec["sha256"], datetime.now(UTC),
-                       new_snapshot_id())
-    remote = RemoteConfig(name="bench", provider="minio", bucket="bench-bucket",
-                          endpoint=spec["endpoint"], prefix="rss",
-                          encrypt=spec["kind"] == "encrypted")
+    record = record_of(Path(spec["path"]), spec["sha256"], datetime.now(UTC), new_snapshot_id())
+    remote = RemoteConfig(
+        name="bench",
+        provider="minio",
+        bucket="bench-bucket",
+        endpoint=spec["endpoint"],
+        prefix="rss",
+        encrypt=spec["kind"] == "encrypted",
+    )
     store = S3Store(remote, S3Credentials(spec["key"], spec["secret"]))
-    copy = upload_snapshot(store, remote, record, no_progress, CancelToken(),
-                           recipients=[spec["recipient"]])
+    copy = upload_snapshot(
+        store, remote, record, no_progress, CancelToken(), recipients=[spec["recipient"]]
+    )
     store.delete(copy.manifest_key)
     store.delete(copy.key)
 
 
-def upload_rss_mb(server: S3Server, record: SnapshotRecord, recipient: str, kind: str
-                  ) -> float:
-    spec = {"path": str(record.path), "sha256": record.manifest.sha256, "kind": kind,
-            "endpoint": server.endpoint, "key": server.access_key_id,
-            "secret": server.secret_access_key, "recipient": recipient}
+def upload_rss_mb(server: S3Server, record: SnapshotRecord, recipient: str, kind: str) -> float:
+    spec = {
+        "path": str(record.path),
+        "sha256": record.manifest.sha256,
+        "kind": kind,
+        "endpoint": server.endpoint,
+        "key": server.access_key_id,
+        "secret": server.secret_access_key,
+        "recipient": recipient,
+    }
     # RssAnon sampled (ru_maxrss of a child starts from the parent's size at fork).
     memory: dict[str, int] = {}
     run_timed([sys.executable, __file__, "--child", json.dumps(spec)], memory=memory)
@@ -95,8 +120,9 @@ def upload_rss_mb(server: S3Server, record: SnapshotRecord, recipient: str, kind
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -111,10 +137,21 @@ def main() -> None:
     try:
         client = server.client()
         client.create_bucket(Bucket="bench-bucket")
-        remote = RemoteConfig(name="bench", provider="minio", bucket="bench-bucket",
-                              endpoint=server.endpoint, prefix="lb")
-        sealed_remote = RemoteConfig(name="bench", provider="minio", bucket="bench-bucket",
-                                     endpoint=server.endpoint, prefix="lb", encrypt=True)
+        remote = RemoteConfig(
+            name="bench",
+            provider="minio",
+            bucket="bench-bucket",
+            endpoint=server.endpoint,
+            prefix="lb",
+        )
+        sealed_remote = RemoteConfig(
+            name="bench",
+            provider="minio",
+            bucket="bench-bucket",
+            endpoint=server.endpoint,
+            prefix="lb",
+            encrypt=True,
+        )
         _, recipient = generate_identity()
         creds = S3Credentials(server.access_key_id, server.secret_access_key)
         results: dict[str, object] = {}
@@ -130,13 +167,15 @@ def main() -> None:
                 client.upload_file(str(record.path), "bench-bucket", key)
                 plain.append(time.perf_counter() - started)
                 client.delete_object(Bucket="bench-bucket", Key=key)
-                for target, remote_config, extra in ((ours, remote, {}),
-                                                     (sealed, sealed_remote, {
-                                                         "recipients": [recipient]})):
+                for target, remote_config, extra in (
+                    (ours, remote, {}),
+                    (sealed, sealed_remote, {"recipients": [recipient]}),
+                ):
                     store = S3Store(remote_config, creds)
                     started = time.perf_counter()
-                    copy = upload_snapshot(store, remote_config, record, no_progress,
-                                           CancelToken(), **extra)
+                    copy = upload_snapshot(
+                        store, remote_config, record, no_progress, CancelToken(), **extra
+                    )
                     target.append(time.perf_counter() - started)
                     store.delete(copy.manifest_key)
                     store.delete(copy.key)
@@ -146,9 +185,12 @@ def main() -> None:
                     while stream.read(16 << 20):
                         pass
                 encrypt_only.append(time.perf_counter() - started)
-                print(f"{size_mb} MiB round {round_no + 1}: plain {plain[-1]:.2f} s, "
-                      f"lifeboat {ours[-1]:.2f} s, encrypted {sealed[-1]:.2f} s, "
-                      f"encryption alone {encrypt_only[-1]:.2f} s", flush=True)
+                print(
+                    f"{size_mb} MiB round {round_no + 1}: plain {plain[-1]:.2f} s, "
+                    f"lifeboat {ours[-1]:.2f} s, encrypted {sealed[-1]:.2f} s, "
+                    f"encryption alone {encrypt_only[-1]:.2f} s",
+                    flush=True,
+                )
             mb = size_mb * 1.048576
             results[f"{size_mb}MiB"] = {
                 "plain_seconds": [round(x, 3) for x in plain],
@@ -160,13 +202,20 @@ def main() -> None:
                 "encrypted_MBps": round(mb / median(sealed), 1),
                 "encrypted_over_unencrypted": round(median(ours) / median(sealed), 3),
                 "encryption_alone_MBps": round(mb / median(encrypt_only), 1),
-                "peak_anon_rss_MB": {kind: upload_rss_mb(server, record, recipient, kind)
-                                for kind in ("unencrypted", "encrypted")},
+                "peak_anon_rss_MB": {
+                    kind: upload_rss_mb(server, record, recipient, kind)
+                    for kind in ("unencrypted", "encrypted")
+                },
             }
             record.path.unlink()
-        report("upload_bench", {"server": "moto_server on 127.0.0.1", "results": results,
-                                "goals": "throughput_ratio >= 0.8, "
-                                         "encrypted_over_unencrypted >= 0.85"})
+        report(
+            "upload_bench",
+            {
+                "server": "moto_server on 127.0.0.1",
+                "results": results,
+                "goals": "throughput_ratio >= 0.8, encrypted_over_unencrypted >= 0.85",
+            },
+        )
     finally:
         server.stop()
 

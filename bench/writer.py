@@ -17,8 +17,9 @@ import time
 def main() -> None:
     path, interval, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    conn.execute("create table if not exists writer_log(id integer primary key, at real, "
-                 "payload blob)")
+    conn.execute(
+        "create table if not exists writer_log(id integer primary key, at real, payload blob)"
+    )
     samples: list[tuple[float, float]] = []
     running = True
 
@@ -31,8 +32,7 @@ def main() -> None:
     while running:
         wall = time.time()
         started = time.perf_counter()
-        conn.execute("insert into writer_log(at, payload) values (?, ?)",
-                     (wall, os.urandom(100)))
+        conn.execute("insert into writer_log(at, payload) values (?, ?)", (wall, os.urandom(100)))
         samples.append((wall, time.perf_counter() - started))
         time.sleep(interval)
     with open(out, "w") as fh:

@@ -27,10 +27,12 @@ WORK = ROOT / "build" / "pyinstaller"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--installer", action="store_true",
-                        help="also build the installer for this OS")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--installer", action="store_true", help="also build the installer for this OS"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     build_bundle()
@@ -42,24 +44,53 @@ def main() -> int:
 
 def build_bundle() -> None:
     # --clean: a cached analysis could keep files bundle_trim now drops.
-    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level=WARN",
-         "--distpath", str(DIST), "--workpath", str(WORK),
-         str(ROOT / "packaging" / "lifeboat.spec")])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level=WARN",
+            "--distpath",
+            str(DIST),
+            "--workpath",
+            str(WORK),
+            str(ROOT / "packaging" / "lifeboat.spec"),
+        ]
+    )
 
 
 def build_installer(version: str) -> Path:
     if sys.platform.startswith("linux"):
-        output = subprocess.run(["bash", str(ROOT / "installer" / "linux" / "build_deb.sh")],
-                                check=True, stdout=subprocess.PIPE, text=True).stdout
+        output = subprocess.run(
+            ["bash", str(ROOT / "installer" / "linux" / "build_deb.sh")],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
         return Path(output.strip().splitlines()[-1])
     if sys.platform == "darwin":
         dmg = DIST / f"Lifeboat-{version}.dmg"
-        run(["bash", str(ROOT / "installer" / "macos" / "build_dmg.sh"), str(bundle_path()),
-             str(dmg)])
+        run(
+            [
+                "bash",
+                str(ROOT / "installer" / "macos" / "build_dmg.sh"),
+                str(bundle_path()),
+                str(dmg),
+            ]
+        )
         return dmg
     if sys.platform == "win32":
-        run([str(inno_compiler()), f"/DAppVersion={version}", f"/DBundleDir={bundle_path()}",
-             f"/O{DIST}", str(ROOT / "installer" / "windows" / "lifeboat.iss")])
+        run(
+            [
+                str(inno_compiler()),
+                f"/DAppVersion={version}",
+                f"/DBundleDir={bundle_path()}",
+                f"/O{DIST}",
+                str(ROOT / "installer" / "windows" / "lifeboat.iss"),
+            ]
+        )
         return DIST / f"Lifeboat-{version}-setup.exe"
     raise SystemExit(f"build: no installer for {sys.platform}")
 

@@ -23,15 +23,19 @@ _DROP_EVERYWHERE = [
     # xcb, wayland and offscreen stay (the last for headless checks and screenshots).
     # (Windows wheels put plugins and translations in PySide6/, the others in PySide6/Qt/;
     # fnmatch's * crosses "/", so PySide6/*plugins/ matches both.)
-    "PySide6/*plugins/platforms/*qeglfs*", "PySide6/*plugins/platforms/*qlinuxfb*",
-    "PySide6/*plugins/platforms/*qminimal*", "PySide6/*plugins/platforms/*qvnc*",
-    "PySide6/*plugins/platforms/*qvkkhrdisplay*", "PySide6/*plugins/egldeviceintegrations/*",
+    "PySide6/*plugins/platforms/*qeglfs*",
+    "PySide6/*plugins/platforms/*qlinuxfb*",
+    "PySide6/*plugins/platforms/*qminimal*",
+    "PySide6/*plugins/platforms/*qvnc*",
+    "PySide6/*plugins/platforms/*qvkkhrdisplay*",
+    "PySide6/*plugins/egldeviceintegrations/*",
     "PySide6/Qt/lib/libQt6EglF[Ss]*",
     # Raw evdev/tuio input: only for platforms without a window system.
     "PySide6/*plugins/generic/*",
     # Network reachability and TLS: QtNetwork is used for the local single-instance
     # socket only; the S3 traffic goes through Python (botocore), not Qt.
-    "PySide6/*plugins/networkinformation/*", "PySide6/*plugins/tls/*",
+    "PySide6/*plugins/networkinformation/*",
+    "PySide6/*plugins/tls/*",
     # Software OpenGL for Windows machines without a driver: widgets draw without GL.
     "PySide6/opengl32sw.dll",
     # zstandard ships a C and a CFFI backend and uses the C one; the CFFI one is a fallback.
@@ -48,25 +52,35 @@ _AWS_SERVICES_KEPT = ("s3", "sts")
 #: Bundled from the system are only the libraries Python and its extension modules link.
 _LINUX_SYSTEM_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/")
 _LINUX_SYSTEM_KEPT = [
-    "libssl.so*", "libcrypto.so*", "libsqlite3.so*", "libffi.so*", "libz.so*",
-    "libbz2.so*", "liblzma.so*", "libzstd.so*", "libuuid.so*", "libexpat.so*",
-    "libmpdec.so*", "libpython*",
+    "libssl.so*",
+    "libcrypto.so*",
+    "libsqlite3.so*",
+    "libffi.so*",
+    "libz.so*",
+    "libbz2.so*",
+    "liblzma.so*",
+    "libzstd.so*",
+    "libuuid.so*",
+    "libexpat.so*",
+    "libmpdec.so*",
+    "libpython*",
 ]
 
 
-def trim(binaries: Iterable[Entry], datas: Iterable[Entry], platform: str = sys.platform
-         ) -> tuple[list[Entry], list[Entry]]:
+def trim(
+    binaries: Iterable[Entry], datas: Iterable[Entry], platform: str = sys.platform
+) -> tuple[list[Entry], list[Entry]]:
     """The binaries and data files the bundle keeps."""
     kept_binaries = [e for e in binaries if keeps(e, platform)]
     kept_datas = [e for e in datas if keeps(e, platform)]
     # PyInstaller links some libraries into the top folder too; a link to a dropped
     # library would dangle.
     present = {e[0] for e in (*kept_binaries, *kept_datas) if e[2] != "SYMLINK"}
+
     def resolves(entry: Entry) -> bool:
         return entry[2] != "SYMLINK" or link_target(entry) in present
 
-    return ([e for e in kept_binaries if resolves(e)],
-            [e for e in kept_datas if resolves(e)])
+    return ([e for e in kept_binaries if resolves(e)], [e for e in kept_datas if resolves(e)])
 
 
 def link_target(entry: Entry) -> str:

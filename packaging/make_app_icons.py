@@ -28,8 +28,9 @@ ICNS_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 
 
 def main() -> None:
-    app = QGuiApplication.instance() or QGuiApplication(["make_app_icons", "-platform",
-                                                         "offscreen"])
+    app = QGuiApplication.instance() or QGuiApplication(
+        ["make_app_icons", "-platform", "offscreen"]
+    )
     renderer = QSvgRenderer(str(SVG))
     if not renderer.isValid():
         raise SystemExit(f"cannot read {SVG}")

@@ -27,9 +27,19 @@ def version_info(version: str, exe_name: str) -> VSVersionInfo:
         StringStruct("LegalCopyright", "MIT License"),
     ]
     return VSVersionInfo(
-        ffi=FixedFileInfo(filevers=numbers, prodvers=numbers, mask=0x3F, flags=0x0,
-                          OS=0x40004, fileType=0x1, subtype=0x0, date=(0, 0)),
+        ffi=FixedFileInfo(
+            filevers=numbers,
+            prodvers=numbers,
+            mask=0x3F,
+            flags=0x0,
+            OS=0x40004,
+            fileType=0x1,
+            subtype=0x0,
+            date=(0, 0),
+        ),
         # 0x0409 US English, 0x04B0 = 1200, Unicode: the pair Windows looks up first.
-        kids=[StringFileInfo([StringTable("040904B0", strings)]),
-              VarFileInfo([VarStruct("Translation", [0x0409, 1200])])],
+        kids=[
+            StringFileInfo([StringTable("040904B0", strings)]),
+            VarFileInfo([VarStruct("Translation", [0x0409, 1200])]),
+        ],
     )

@@ -59,12 +59,19 @@ def cli(home: Path):
     return run
 
 
-def cli_process(home: Path, *args: str, timeout: float = 120,
-                **kwargs: object) -> subprocess.CompletedProcess[str]:
+def cli_process(
+    home: Path, *args: str, timeout: float = 120, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a real process (with `env`, exactly that environment)."""
     env = kwargs.pop("env", None) or {**os.environ, "LIFEBOAT_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "lifeboat", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "lifeboat", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -73,8 +80,11 @@ def writer_process() -> Iterator[object]:
     started: list[subprocess.Popen[str]] = []
 
     def start(path: Path, interval: float = 0.005) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(interval)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), str(interval)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         started.append(proc)
@@ -146,6 +156,7 @@ def set_source(home: Path, name: str, **values: object) -> None:
 
 
 # -- remotes: a real S3 server process, a file keyring, a fault-injecting proxy ----------
+
 
 @pytest.fixture(scope="session")
 def s3_server():

@@ -19,8 +19,18 @@ from tests.conftest import cli_process
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import files_under
 
-SNAPSHOT_KEYS = {"id", "source", "created_at", "path", "size", "db_size", "sha256",
-                 "protected", "reason", "status"}
+SNAPSHOT_KEYS = {
+    "id",
+    "source",
+    "created_at",
+    "path",
+    "size",
+    "db_size",
+    "sha256",
+    "protected",
+    "reason",
+    "status",
+}
 
 
 def test_first_use_add_backup_list_verify(cli, db: Path, home: Path):
@@ -95,10 +105,11 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "text file": (["source", "add", str(text)], "not a SQLite database"),
         "zero-byte file": (["source", "add", str(empty)], "empty (0 bytes)"),
         "encrypted or garbage": (["source", "add", str(garbage)], "not a SQLite database"),
-        "unwritable destination": (["source", "add", str(good), "--dest",
-                                    str(afile / "sub")], "cannot create"),
-        "bad schedule": (["source", "add", str(good), "--schedule", "dayly 3"],
-                         "unknown schedule"),
+        "unwritable destination": (
+            ["source", "add", str(good), "--dest", str(afile / "sub")],
+            "cannot create",
+        ),
+        "bad schedule": (["source", "add", str(good), "--schedule", "dayly 3"], "unknown schedule"),
         "bad keep": (["source", "add", str(good), "--keep", "last=seven"], "whole number"),
         "bad name": (["source", "add", str(good), "--name", "../etc"], "not a usable name"),
         "bad check": (["source", "add", str(good), "--check", "slow"], "invalid choice"),
@@ -109,9 +120,22 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-BAD_CASES = ("missing file", "directory", "text file", "zero-byte file", "encrypted or garbage",
-             "unwritable destination", "bad schedule", "bad keep", "bad name", "bad check",
-             "unknown source", "unknown snapshot", "not an id", "unknown command")
+BAD_CASES = (
+    "missing file",
+    "directory",
+    "text file",
+    "zero-byte file",
+    "encrypted or garbage",
+    "unwritable destination",
+    "bad schedule",
+    "bad keep",
+    "bad name",
+    "bad check",
+    "unknown source",
+    "unknown snapshot",
+    "not an id",
+    "unknown command",
+)
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -137,7 +161,7 @@ def test_duplicate_source_name(cli, tmp_path: Path):
 
 def test_malformed_config_in_a_real_process(home: Path, db: Path):
     home.mkdir(parents=True)
-    (home / "config.toml").write_text("[sources.notes]\npath = \"/x.db\"\nschedule = 5\n")
+    (home / "config.toml").write_text('[sources.notes]\npath = "/x.db"\nschedule = 5\n')
     result = cli_process(home, "source", "list")
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {home / 'config.toml'}:3: sources.notes.schedule")
@@ -173,8 +197,9 @@ def test_kill_9_during_backup_never_leaves_a_false_snapshot(home: Path, tmp_path
     rng = random.Random(7)
     killed = 0
     for _ in range(24):
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

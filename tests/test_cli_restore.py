@@ -31,8 +31,11 @@ def test_restore_bad_inputs(cli, db: Path, tmp_path: Path):
     snap = first_snapshot(cli)
     cases = [
         (["restore", "0badc0de", "--yes"], 2, "no snapshot"),
-        (["restore", str(snap["id"]), "--to", str(tmp_path / "nope" / "x.db")], 2,
-         "does not exist"),
+        (
+            ["restore", str(snap["id"]), "--to", str(tmp_path / "nope" / "x.db")],
+            2,
+            "does not exist",
+        ),
         (["restore", str(snap["id"]), "--to", str(db)], 2, "already exists"),
     ]
     for args, code, words in cases:

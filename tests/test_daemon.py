@@ -20,8 +20,13 @@ from tests.scheduling.test_scheduler import old_snapshot
 
 def start_daemon(home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "LIFEBOAT_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "lifeboat", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def parse(text: str | None) -> datetime:
@@ -43,7 +48,8 @@ def stop(proc: subprocess.Popen[str]) -> tuple[float, str]:
 
 
 def test_daemon_runs_sources_on_time_survives_failures_and_stops_cleanly(
-        home: Path, tmp_path: Path, monkeypatch):
+    home: Path, tmp_path: Path, monkeypatch
+):
     service = Service()
     service.add_source(make_db(tmp_path / "fast.db", rows=300), schedule="every 10s")
     broken = make_db(tmp_path / "broken.db", rows=50)
@@ -66,8 +72,10 @@ def test_daemon_runs_sources_on_time_survives_failures_and_stops_cleanly(
     assert took < 5, f"took {took:.1f} s to stop"
     history = jobs(home)
 
-    fast = sorted((j for j in history if j["source"] == "fast" and j["kind"] == "backup"),
-                  key=lambda j: j["id"])
+    fast = sorted(
+        (j for j in history if j["source"] == "fast" and j["kind"] == "backup"),
+        key=lambda j: j["id"],
+    )
     ok = [j for j in fast if j["status"] == "ok"]
     assert len(ok) >= 3, fast
     assert ok[0]["trigger"] == "catch-up"
@@ -77,15 +85,23 @@ def test_daemon_runs_sources_on_time_survives_failures_and_stops_cleanly(
     spans = [(parse(j["started_at"]), parse(j["finished_at"])) for j in ok]
     assert all(a[1] <= b[0] for a, b in pairwise(spans)), "overlapping"
 
-    failing = sorted((j for j in history if j["source"] == "broken" and j["kind"] == "backup"
-                      and j["status"] == "failed"), key=lambda j: j["id"])
+    failing = sorted(
+        (
+            j
+            for j in history
+            if j["source"] == "broken" and j["kind"] == "backup" and j["status"] == "failed"
+        ),
+        key=lambda j: j["id"],
+    )
     assert failing and all("no such file" in j["error"] for j in failing)
     attempts = [j["attempt"] for j in failing]
     assert 2 in attempts and 3 in attempts, attempts
     retries = [j for j in failing if j["trigger"] == "retry"]
     first_retry = next(j for j in retries if j["attempt"] == 2)
-    before = max((j for j in failing if j["id"] < first_retry["id"] and j["attempt"] == 1),
-                 key=lambda j: j["id"])
+    before = max(
+        (j for j in failing if j["id"] < first_retry["id"] and j["attempt"] == 1),
+        key=lambda j: j["id"],
+    )
     gap = parse(first_retry["started_at"]) - parse(before["finished_at"])
     assert gap >= timedelta(seconds=1.8), gap
 
@@ -98,8 +114,12 @@ def test_sigterm_cancels_the_running_job_and_records_it(home: Path, tmp_path: Pa
     service = Service()
     service.add_source(make_db(tmp_path / "notes.db", rows=50), schedule="daily 03:00")
     marker = tmp_path / "after-ran"
-    set_source(home, "notes", before=[sys.executable, "-c", "import time; time.sleep(60)"],
-               after=[sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"])
+    set_source(
+        home,
+        "notes",
+        before=[sys.executable, "-c", "import time; time.sleep(60)"],
+        after=[sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"],
+    )
     proc = start_daemon(home)
     try:
         deadline = time.monotonic() + 20

@@ -28,10 +28,14 @@ def test_the_documented_recipe_rebuilds_a_differential(home: Path, tmp_path: Pat
     assert diff.manifest.kind == "diff"
     doc = (REPO / "docs" / "FORMAT.md").read_text()
     recipe = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
-    recipe = recipe.replace("BASE.sqlite.zst", str(base.path)).replace(
-        "DIFF.diff.zst", str(diff.path)).replace("restored.db", str(tmp_path / "out.db"))
-    result = subprocess.run([sys.executable, "-c", recipe], capture_output=True, text=True,
-                            check=True)
+    recipe = (
+        recipe.replace("BASE.sqlite.zst", str(base.path))
+        .replace("DIFF.diff.zst", str(diff.path))
+        .replace("restored.db", str(tmp_path / "out.db"))
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", recipe], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == diff.manifest.db_sha256
     out = tmp_path / "out.db"
     assert hashlib.sha256(out.read_bytes()).hexdigest() == diff.manifest.db_sha256

@@ -141,8 +141,9 @@ def test_kill_9_during_differentials(home: Path, tmp_path: Path):
     killed = 0
     for round_no in range(24):
         touch_rows(db, 0.05, seed=round_no)
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -156,18 +157,26 @@ def test_kill_9_during_differentials(home: Path, tmp_path: Path):
     assert sum(r["kind"] == "diff" for r in listed) >= 1
     assert not list(folder.glob("*.diff.zst")) or all(
         p.with_name(p.name.removesuffix(".diff.zst") + ".json").exists()
-        for p in folder.glob("*.diff.zst"))
+        for p in folder.glob("*.diff.zst")
+    )
     verified = cli_process(home, "verify", "--all")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 @pytest.mark.usefixtures("file_keyring")
-def test_remote_gets_the_base_first_and_restores_differentials(home: Path, tmp_path: Path,
-                                                                s3_server, bucket: str):
+def test_remote_gets_the_base_first_and_restores_differentials(
+    home: Path, tmp_path: Path, s3_server, bucket: str
+):
     service = Service()
-    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
-                       prefix="lb", access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key)
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
     db = make_db(tmp_path / "notes.db", rows=2000)
     service.add_source(db)
     base = service.backup("notes")

@@ -75,8 +75,12 @@ def test_target_open_in_another_process_sees_restored_rows(service: Service, tmp
     snap = service.backup("notes")
     expected = [list(r[:2]) for r in db_content(db)["items"]]
     change(db)
-    reader = subprocess.Popen([sys.executable, str(READER), str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, str(READER), str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "ready"
         reader.stdin.write("\n")
@@ -124,8 +128,7 @@ def test_unreadable_target_is_kept_raw_then_replaced(service: Service, tmp_path:
     assert back.target.read_bytes() == garbage
 
 
-def test_wal_target_with_other_page_size_is_replaced_as_a_file(service: Service,
-                                                                tmp_path: Path):
+def test_wal_target_with_other_page_size_is_replaced_as_a_file(service: Service, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=200, page_size=8192)
     service.add_source(db)
     snap = service.backup("notes")
@@ -166,6 +169,7 @@ def test_target_locked_by_a_writer_fails_cleanly(service: Service, tmp_path: Pat
     db = make_db(tmp_path / "notes.db", rows=200, wal=False)
     service.add_source(db)
     from dataclasses import replace
+
     with service.workspace.edit_config() as box:
         box[0] = replace(box[0], general=replace(box[0].general, busy_timeout=1.0))
     snap = service.backup("notes")

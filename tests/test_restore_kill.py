@@ -68,8 +68,9 @@ def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, r
     for _ in range(rounds):
         reset(db, pristine, wal)
         assert content_digest(db) == old
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, duration))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -80,8 +81,9 @@ def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, r
             outcomes["new"] += 1
             # a new safety snapshot, or the one an earlier interrupted restore of this
             # same content left (reused rather than taken again)
-            assert pre_restore_snapshots(folder), \
+            assert pre_restore_snapshots(folder), (
                 "restored without a protected pre-restore snapshot"
+            )
         else:
             outcomes["old"] += 1
     assert outcomes["old"] >= 1, outcomes

@@ -67,8 +67,10 @@ def tray_icon(state: str, variant: str) -> str:
     if BADGES[state]:
         body += f'  <g transform="{BADGE_PLACE}">\n{BADGES[state].format(cut=cut)}  </g>\n'
 
-    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" '
-            f'height="64">\n{body}</svg>\n')
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" '
+        f'height="64">\n{body}</svg>\n'
+    )
 
 
 def main() -> None:

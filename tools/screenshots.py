@@ -48,16 +48,37 @@ class Display:
         if os.environ.get("DISPLAY") or not shutil.which("Xvfb"):
             return self
         number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists())
-        self.procs.append(subprocess.Popen(["Xvfb", f":{number}", "-screen", "0",
-                                            "1280x900x24", "-nolisten", "tcp"],
-                                           stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["Xvfb", f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+                stderr=subprocess.DEVNULL,
+            )
+        )
         os.environ["DISPLAY"] = f":{number}"
         time.sleep(1.0)
         if shutil.which("trayer"):
-            self.procs.append(subprocess.Popen(
-                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                 "--height", "28", "--transparent", "false", "--tint", "0xe8e8e8",
-                 "--SetDockType", "true"], stderr=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        "trayer",
+                        "--edge",
+                        "top",
+                        "--align",
+                        "right",
+                        "--widthtype",
+                        "request",
+                        "--height",
+                        "28",
+                        "--transparent",
+                        "false",
+                        "--tint",
+                        "0xe8e8e8",
+                        "--SetDockType",
+                        "true",
+                    ],
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             time.sleep(1.0)
         return self
 
@@ -108,10 +129,15 @@ class Shots:
             folder = service.workspace.snapshot_folder(config, src)
             for age in ages:
                 manifest = take_snapshot(
-                    SnapshotRequest(source=name, source_path=src.path, folder=folder,
-                                    temp_dir=service.workspace.temp_dir(config),
-                                    reason="scheduled"),
-                    now=datetime.now(UTC) - timedelta(days=age))
+                    SnapshotRequest(
+                        source=name,
+                        source_path=src.path,
+                        folder=folder,
+                        temp_dir=service.workspace.temp_dir(config),
+                        reason="scheduled",
+                    ),
+                    now=datetime.now(UTC) - timedelta(days=age),
+                )
                 service.workspace.catalog.add_snapshot(manifest, folder)
         pinned = service.snapshots("notes")[-2]
         service.set_protected(pinned.id, True, "pre-migration")
@@ -125,8 +151,11 @@ class Shots:
     def add_failure(self) -> None:
         catalog = self.service.workspace.catalog
         job = catalog.start_job("backup", "crm", "scheduled")
-        catalog.finish_job(job, "failed", error="crm: the database stayed locked for 30 s: "
-                           "another program holds a write lock")
+        catalog.finish_job(
+            job,
+            "failed",
+            error="crm: the database stayed locked for 30 s: another program holds a write lock",
+        )
 
     # -- shots -------------------------------------------------------------------------
 
@@ -143,7 +172,8 @@ class Shots:
             painter.fillRect(0, row * 60, image.width(), 60, QColor(background))
             for column, state in enumerate(STATES):
                 QSvgRenderer(str(icon_path(state, dark))).render(
-                    painter, QRectF(16 + column * 56, row * 60 + 10, 40, 40))
+                    painter, QRectF(16 + column * 56, row * 60 + 10, 40, 40)
+                )
         painter.end()
         image.save(str(self.out / "tray-icons.png"))
 
@@ -197,8 +227,9 @@ class Shots:
         if icon.isValid():
             area = area.united(icon).adjusted(-8, -4, 8, 8)
         area = area.intersected(QRect(0, 0, 1280, 900))
-        shot = QGuiApplication.primaryScreen().grabWindow(0, area.x(), area.y(), area.width(),
-                                                        area.height())
+        shot = QGuiApplication.primaryScreen().grabWindow(
+            0, area.x(), area.y(), area.width(), area.height()
+        )
         shot.save(str(self.out / f"{name}.png"))
         menu.hide()
         self.settle(200)
@@ -263,8 +294,9 @@ class Shots:
         self.save(wizard, "restore-4-confirm")
         wizard.next()
         bar = wizard.progress_page.bar
-        self.wait_until(lambda: (bar.maximum() == 100 and 15 <= bar.value() <= 85)
-                        or not wizard.busy, step_ms=5)
+        self.wait_until(
+            lambda: (bar.maximum() == 100 and 15 <= bar.value() <= 85) or not wizard.busy, step_ms=5
+        )
         self.save(wizard, "restore-5-progress")
         self.wait_until(lambda: not wizard.busy)
         self.settle(300)
@@ -286,8 +318,9 @@ class Shots:
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0,
-                   step_ms: int = 50) -> None:
+    def wait_until(
+        self, condition: Callable[[], bool], timeout: float = 60.0, step_ms: int = 50
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
@@ -300,8 +333,11 @@ class Shots:
         found: list[QMessageBox] = []
 
         def visible_box() -> bool:
-            found[:] = [w for w in QApplication.topLevelWidgets()
-                        if isinstance(w, QMessageBox) and w.isVisible()]
+            found[:] = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, QMessageBox) and w.isVisible()
+            ]
             return bool(found)
 
         self.wait_until(visible_box)

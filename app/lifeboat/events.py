@@ -45,8 +45,6 @@ class JobFinished:
     error: str | None = None
 
 
-
-
 @dataclass(frozen=True)
 class RetryScheduled:
     source: str | None

@@ -24,8 +24,14 @@ from lifeboat.paths import LifeboatPaths
 _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 MAX_BYTES = 2_000_000
 BACKUPS = 3
-_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-          | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 class PrivateLogFile(logging.handlers.RotatingFileHandler):
@@ -34,8 +40,9 @@ class PrivateLogFile(logging.handlers.RotatingFileHandler):
 
     def __init__(self, path: Path) -> None:
         self._warned = False
-        super().__init__(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
-                         delay=True)
+        super().__init__(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+        )
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, _FLAGS, FILE_MODE)
@@ -62,9 +69,11 @@ class PrivateLogFile(logging.handlers.RotatingFileHandler):
                 stream.close()
         if not self._warned:
             self._warned = True
-            why = (exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
-            _say(f"warning: cannot write the log file {self.baseFilename} ({why}); "
-                 "log lines are dropped until that is fixed")
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            _say(
+                f"warning: cannot write the log file {self.baseFilename} ({why}); "
+                "log lines are dropped until that is fixed"
+            )
 
 
 def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) -> Path:
@@ -81,8 +90,10 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
     handler: logging.Handler
     try:
         private_dir(paths.log_dir, "log folder")
-        for name in [paths.log_file, *(Path(f"{paths.log_file}.{n}")
-                                       for n in range(1, BACKUPS + 1))]:
+        for name in [
+            paths.log_file,
+            *(Path(f"{paths.log_file}.{n}") for n in range(1, BACKUPS + 1)),
+        ]:
             tighten(name)  # made by an older Lifeboat through the umask
         handler = PrivateLogFile(paths.log_file)
     except (OSError, LifeboatError) as exc:

@@ -42,18 +42,23 @@ class RemoteDraft:
 
     @classmethod
     def of(cls, remote: RemoteConfig) -> RemoteDraft:
-        return cls(name=remote.name, provider=remote.provider, bucket=remote.bucket,
-                   region=remote.region or "", endpoint=remote.endpoint or "",
-                   account=remote.account or "", prefix=remote.prefix,
-                   credentials=remote.credentials,
-                   max_upload_rate=remote.max_upload_rate or "", encrypt=remote.encrypt)
+        return cls(
+            name=remote.name,
+            provider=remote.provider,
+            bucket=remote.bucket,
+            region=remote.region or "",
+            endpoint=remote.endpoint or "",
+            account=remote.account or "",
+            prefix=remote.prefix,
+            credentials=remote.credentials,
+            max_upload_rate=remote.max_upload_rate or "",
+            encrypt=remote.encrypt,
+        )
 
     def settings(self) -> dict[str, object]:
         """The values for Service.add_remote / update_remote / test_remote."""
-        values: dict[str, object] = {key: getattr(self, key).strip() or None
-                                     for key in TEXT_FIELDS}
-        values.update(provider=self.provider, credentials=self.credentials,
-                      encrypt=self.encrypt)
+        values: dict[str, object] = {key: getattr(self, key).strip() or None for key in TEXT_FIELDS}
+        values.update(provider=self.provider, credentials=self.credentials, encrypt=self.encrypt)
         return values
 
     def credentials_given(self) -> tuple[str | None, str | None]:
@@ -63,8 +68,7 @@ class RemoteDraft:
         return replace(self, access_key_id="", secret="")
 
 
-def remote_problems(draft: RemoteDraft, config: Config, others: list[str]
-                    ) -> dict[str, str]:
+def remote_problems(draft: RemoteDraft, config: Config, others: list[str]) -> dict[str, str]:
     """What is wrong with a draft, by field (empty: it can be saved). `others`: the names
     of the other remotes there will be."""
     problems: dict[str, str] = {}
@@ -91,36 +95,45 @@ def remote_problems(draft: RemoteDraft, config: Config, others: list[str]
     key_id, secret = draft.credentials_given()
     if draft.credentials == "keyring":
         if draft.is_new and not (key_id and secret):
-            problems["secret" if key_id else "access_key_id"] = \
+            problems["secret" if key_id else "access_key_id"] = (
                 "needed: it is stored with the other secrets, never in the config"
+            )
         elif bool(key_id) != bool(secret):
-            problems["secret" if key_id else "access_key_id"] = \
+            problems["secret" if key_id else "access_key_id"] = (
                 "give both to replace the stored ones, or neither to keep them"
+            )
     if not problems:
         clean.pop("encrypt", None)
-        remote = RemoteConfig(name=draft.name, encrypt=draft.encrypt,
-                              **clean)  # type: ignore[arg-type]
+        remote = RemoteConfig(name=draft.name, encrypt=draft.encrypt, **clean)  # type: ignore[arg-type]
         if (problem := remote_problem(remote, config.general.recipients)) is not None:
             problems[problem[0]] = problem[1]
     return problems
 
 
-def save_all(service: Service, remotes: list[RemoteDraft], removed_remotes: list[str],
-             sources: list[SourceDraft], removed_sources: list[str]) -> None:
+def save_all(
+    service: Service,
+    remotes: list[RemoteDraft],
+    removed_remotes: list[str],
+    sources: list[SourceDraft],
+    removed_sources: list[str],
+) -> None:
     """Write the staged remotes and sources (check them first with remote_problems and
     source_changes.check_changes: then only I/O can fail here)."""
     saved = service.workspace.config().remotes
     for draft in remotes:
         key_id, secret = draft.credentials_given()
         if draft.is_new:
-            service.add_remote(draft.name, access_key_id=key_id, secret=secret,
-                               **draft.settings())
+            service.add_remote(draft.name, access_key_id=key_id, secret=secret, **draft.settings())
         elif key_id or draft.without_credentials() != RemoteDraft.of(saved[draft.name]):
-            service.update_remote(draft.name, access_key_id=key_id, secret=secret,
-                                  **draft.settings())
+            service.update_remote(
+                draft.name, access_key_id=key_id, secret=secret, **draft.settings()
+            )
     apply_changes(service.workspace, sources, removed_sources)
     for name in removed_remotes:
         service.remove_remote(name)
     if remotes or removed_remotes:
-        log.info("remotes saved: %d added, %d removed", sum(d.is_new for d in remotes),
-                 len(removed_remotes))
+        log.info(
+            "remotes saved: %d added, %d removed",
+            sum(d.is_new for d in remotes),
+            len(removed_remotes),
+        )

@@ -67,9 +67,12 @@ class RebuildReport:
 
 
 class Service(RemoteMethods, KeyMethods, CheckMethods):
-    def __init__(self, workspace: Workspace | None = None,
-                 on_event: EventSink = ignore_event,
-                 secrets: SecretStore | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        on_event: EventSink = ignore_event,
+        secrets: SecretStore | None = None,
+    ) -> None:
         self.workspace = workspace or Workspace()
         self.on_event = on_event
         self.secrets = secrets or SecretStore()
@@ -82,41 +85,59 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
     def source(self, name: str) -> SourceConfig:
         return self.workspace.config().source(name)
 
-    def add_source(self, path: Path | str, *, name: str | None = None,
-                   dest: Path | str | None = None, schedule: str | None = None,
-                   keep: str | None = None, check: str | None = None,
-                   remote: str | None = None, remote_keep: str | None = None,
-                   encrypt_local: bool | None = None) -> SourceConfig:
+    def add_source(
+        self,
+        path: Path | str,
+        *,
+        name: str | None = None,
+        dest: Path | str | None = None,
+        schedule: str | None = None,
+        keep: str | None = None,
+        check: str | None = None,
+        remote: str | None = None,
+        remote_keep: str | None = None,
+        encrypt_local: bool | None = None,
+    ) -> SourceConfig:
         db_path = check_database(path)
         chosen = name if name is not None else default_source_name(db_path)
         values: dict[str, object] = {}
         try:
             source_name(chosen)
-            for key, value in (("schedule", schedule), ("keep", keep), ("check", check),
-                               ("remote", remote), ("remote_keep", remote_keep),
-                               ("encrypt_local", encrypt_local)):
+            for key, value in (
+                ("schedule", schedule),
+                ("keep", keep),
+                ("check", check),
+                ("remote", remote),
+                ("remote_keep", remote_keep),
+                ("encrypt_local", encrypt_local),
+            ):
                 if value is not None:
                     values[key] = validate_value("source", key, value)
             if dest is not None:
-                values["dest"] = validate_value("source", "dest",
-                                                str(Path(dest).expanduser().absolute()))
+                values["dest"] = validate_value(
+                    "source", "dest", str(Path(dest).expanduser().absolute())
+                )
         except ValueError as exc:
             raise ConfigError(str(exc), "see `lifeboat source add --help`") from None
         with self.workspace.edit_config() as box:
             config = box[0]
             if chosen in config.sources:
                 raise ConfigError(
-                    f"a source named {chosen!r} already exists "
-                    f"({config.sources[chosen].path})", "choose another name with --name")
+                    f"a source named {chosen!r} already exists ({config.sources[chosen].path})",
+                    "choose another name with --name",
+                )
             if remote is not None:
                 config.remote(remote)
             if encrypt_local and not config.general.recipients:
-                raise ConfigError("there is no encryption key yet",
-                                  "create one first: lifeboat key init")
+                raise ConfigError(
+                    "there is no encryption key yet", "create one first: lifeboat key init"
+                )
             for other in config.sources.values():
                 if other.path == db_path:
-                    raise ConfigError(f"{db_path} is already backed up as source "
-                                      f"{other.name!r}", "change that source instead")
+                    raise ConfigError(
+                        f"{db_path} is already backed up as source {other.name!r}",
+                        "change that source instead",
+                    )
             source = SourceConfig(name=chosen, path=db_path, **values)  # type: ignore[arg-type]
             self.workspace.source_folder(config, source)
             box[0] = config.with_source(source)
@@ -155,34 +176,72 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             if clean.get("remote"):
                 box[0].remote(str(clean["remote"]))
             if clean.get("encrypt_local") and not box[0].general.recipients:
-                raise ConfigError("there is no encryption key yet",
-                                  "create one first: lifeboat key init")
+                raise ConfigError(
+                    "there is no encryption key yet", "create one first: lifeboat key init"
+                )
             source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
             self.workspace.source_folder(box[0], source)
             box[0] = box[0].with_source(source)
         return source
 
-    def backup(self, name: str, *, reason: str = "manual", protect: bool = False,
-               trigger: str = "manual", full: bool = False, progress: Progress = no_progress,
-               cancel: CancelToken | None = None) -> SnapshotRecord:
+    def backup(
+        self,
+        name: str,
+        *,
+        reason: str = "manual",
+        protect: bool = False,
+        trigger: str = "manual",
+        full: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> SnapshotRecord:
         """Take a snapshot now (then prune, unless the source opts out)."""
-        outcome = self.run_backup(name, reason=reason, protect=protect, trigger=trigger,
-                                  full=full, progress=progress, cancel=cancel)
+        outcome = self.run_backup(
+            name,
+            reason=reason,
+            protect=protect,
+            trigger=trigger,
+            full=full,
+            progress=progress,
+            cancel=cancel,
+        )
         assert outcome.snapshot_id is not None
         return self.workspace.catalog.snapshot(outcome.snapshot_id)
 
-    def run_backup(self, name: str, *, reason: str = "manual", protect: bool = False,
-                   trigger: str = "manual", skip_if_covered: bool = False,
-                   full: bool = False, job_id: int | None = None, attempt: int = 1,
-                   progress: Progress = no_progress, cancel: CancelToken | None = None
-                   ) -> JobOutcome:
+    def run_backup(
+        self,
+        name: str,
+        *,
+        reason: str = "manual",
+        protect: bool = False,
+        trigger: str = "manual",
+        skip_if_covered: bool = False,
+        full: bool = False,
+        job_id: int | None = None,
+        attempt: int = 1,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> JobOutcome:
         """The backup job as the scheduler runs it: may be skipped if the period is
         already covered; follow-up work (pruning) runs after a snapshot is taken."""
-        job = BackupJob(self.workspace, name, reason=reason, protect=protect,
-                        skip_if_covered=skip_if_covered, full=full)
-        outcome = run_job(job, self.workspace.catalog, trigger=trigger, attempt=attempt,
-                          job_id=job_id, progress=progress, cancel=cancel,
-                          on_event=self.on_event)
+        job = BackupJob(
+            self.workspace,
+            name,
+            reason=reason,
+            protect=protect,
+            skip_if_covered=skip_if_covered,
+            full=full,
+        )
+        outcome = run_job(
+            job,
+            self.workspace.catalog,
+            trigger=trigger,
+            attempt=attempt,
+            job_id=job_id,
+            progress=progress,
+            cancel=cancel,
+            on_event=self.on_event,
+        )
         if outcome.status == "ok" and self.workspace.config().source(name).prune:
             try:
                 self.prune(name, trigger="after-backup")
@@ -190,28 +249,36 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
                 log.warning("pruning %s after its backup failed: %s", name, exc.message)
         return outcome
 
-    def restore(self, ref: str, *, to: Path | str | None = None, overwrite: bool = False,
-                progress: Progress = no_progress, cancel: CancelToken | None = None
-                ) -> RestoreOutcome:
+    def restore(
+        self,
+        ref: str,
+        *,
+        to: Path | str | None = None,
+        overwrite: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> RestoreOutcome:
         """Restore a snapshot to `to`, or in place over its source (safety snapshot first)."""
         record = self.snapshot(ref)
-        job = RestoreJob(self.workspace, record, to=Path(to) if to is not None else None,
-                         overwrite=overwrite)
-        outcome = run_job(job, self.workspace.catalog, progress=progress, cancel=cancel,
-                          on_event=self.on_event)
+        job = RestoreJob(
+            self.workspace, record, to=Path(to) if to is not None else None, overwrite=overwrite
+        )
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.on_event
+        )
         assert isinstance(outcome.result, RestoreOutcome)
         return outcome.result
 
     def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
         """Where a restore would write (checks the request, touches nothing)."""
-        job = RestoreJob(self.workspace, self.snapshot(ref), to=Path(to) if to else None,
-                         overwrite=True)
+        job = RestoreJob(
+            self.workspace, self.snapshot(ref), to=Path(to) if to else None, overwrite=True
+        )
         job.prepare()
         assert job.target is not None
         return job.target
 
-    def prune(self, source: str, *, dry_run: bool = False, trigger: str = "manual"
-              ) -> PrunePlan:
+    def prune(self, source: str, *, dry_run: bool = False, trigger: str = "manual") -> PrunePlan:
         job = PruneJob(self.workspace, source, dry_run=dry_run)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.on_event)
         assert isinstance(outcome.result, PrunePlan)
@@ -225,13 +292,13 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             raise ConfigError(str(exc), "fix the keep spec") from None
         return plan_prune([r for r in self.snapshots(source) if r.local], source, policy)
 
-    def set_protected(self, ref: str, protected: bool, reason: str | None = None
-                      ) -> SnapshotRecord:
+    def set_protected(self, ref: str, protected: bool, reason: str | None = None) -> SnapshotRecord:
         """Pin (protect) or unpin a snapshot; the manifest on disk is updated first."""
         record = self.snapshot(ref)
         if record.manifest.kind == "raw" and not protected:
-            raise LifeboatError("raw safety copies stay protected",
-                                "delete it by hand if you are sure")
+            raise LifeboatError(
+                "raw safety copies stay protected", "delete it by hand if you are sure"
+            )
         manifest = record.manifest.with_protection(protected, reason)
         write_manifest(record.folder, manifest, self.workspace.run)
         self.workspace.catalog.update_manifest(manifest)
@@ -247,15 +314,22 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         """Files kept but not usable as they are (see core/scan.py), with the reason."""
         return self.workspace.catalog.attention(source)
 
-    def verify(self, ref: str | None = None, *, source: str | None = None,
-               check: str | None = None, progress: Progress = no_progress,
-               cancel: CancelToken | None = None) -> list[VerifyResult]:
+    def verify(
+        self,
+        ref: str | None = None,
+        *,
+        source: str | None = None,
+        check: str | None = None,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> list[VerifyResult]:
         records = [self.snapshot(ref)] if ref is not None else self.snapshots(source)
         if ref is not None:
             source = records[0].source
         job = VerifyJob(self.workspace, records, source=source, check=check)
-        outcome = run_job(job, self.workspace.catalog, progress=progress, cancel=cancel,
-                          on_event=self.on_event)
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.on_event
+        )
         return list(outcome.result)  # type: ignore[call-overload]
 
     def rebuild_catalog(self, *, remotes: bool = True) -> RebuildReport:
@@ -272,12 +346,12 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         scans = []
         for root in self.workspace.snapshot_roots(config):
             for scan in scan_root(root):
-                for stem in sweep_folder(scan.folder, self.workspace.paths.run_dir
-                                         ).finished_deletions:
+                for stem in sweep_folder(
+                    scan.folder, self.workspace.paths.run_dir
+                ).finished_deletions:
                     log.info("finished deleting snapshot %s (interrupted before)", stem)
                 for snap_id in rewrite_lost_manifests(self.workspace, scan_folder(scan.folder)):
-                    report.recovered.append(f"{snap_id}: manifest written back from the "
-                                            "catalog")
+                    report.recovered.append(f"{snap_id}: manifest written back from the catalog")
                 scans.append(scan_folder(scan.folder))
         for scan in scans:
             report.folders += 1
@@ -297,22 +371,34 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         report.snapshots = len(found)
         return report
 
-    def _recover(self, scan: FolderScan, found: dict[str, tuple[Manifest, Path, str]],
-                 config: Config, report: RebuildReport) -> list[AttentionItem]:
+    def _recover(
+        self,
+        scan: FolderScan,
+        found: dict[str, tuple[Manifest, Path, str]],
+        config: Config,
+        report: RebuildReport,
+    ) -> list[AttentionItem]:
         """Re-derive the manifests of the folder's orphaned artifacts and of those whose
         manifest is unreadable (fulls first: a differential needs its base); return what
         still needs attention."""
-        recovery = Recovery(self.workspace.run, self.workspace.scratch(config),
-                            self._identities(), list(config.general.recipients),
-                            {mid: (folder, m) for mid, (m, folder, st) in found.items()
-                             if st == "ok"},
-                            source_path=str(config.sources[scan.folder.name].path)
-                            if scan.folder.name in config.sources else "")
+        recovery = Recovery(
+            self.workspace.run,
+            self.workspace.scratch(config),
+            self._identities(),
+            list(config.general.recipients),
+            {mid: (folder, m) for mid, (m, folder, st) in found.items() if st == "ok"},
+            source_path=str(config.sources[scan.folder.name].path)
+            if scan.folder.name in config.sources
+            else "",
+        )
         damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
         candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
         for stem in damaged:
-            candidates += [scan.folder / (stem + suffix) for suffix in RECOVERABLE
-                           if (scan.folder / (stem + suffix)).is_file()]
+            candidates += [
+                scan.folder / (stem + suffix)
+                for suffix in RECOVERABLE
+                if (scan.folder / (stem + suffix)).is_file()
+            ]
         recovered: set[str] = set()
         unrecoverable: dict[Path, str] = {}
         for path in sorted(candidates, key=lambda p: DIFF_SUFFIX in p.name):
@@ -330,10 +416,13 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             recovery.known[manifest.id] = (scan.folder, manifest)
             report.recovered.append(f"{manifest.id}: {path}")
             log.info("recovered the manifest of snapshot %s from %s", manifest.id, path)
-        return [replace(item, reason=f"{item.reason}. {unrecoverable[item.path]}")
-                if item.path in unrecoverable else item
-                for item in scan_folder(scan.folder).attention()
-                if _stem(item.path) not in recovered]
+        return [
+            replace(item, reason=f"{item.reason}. {unrecoverable[item.path]}")
+            if item.path in unrecoverable
+            else item
+            for item in scan_folder(scan.folder).attention()
+            if _stem(item.path) not in recovered
+        ]
 
     def _identities(self) -> list[str]:
         try:
@@ -341,9 +430,14 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         except LifeboatError:
             return []
 
-    def _scan_remotes(self, config: Config, remotes: bool, before: list[SnapshotRecord],
-                      found: dict[str, tuple[Manifest, Path, str]], report: RebuildReport
-                      ) -> dict[str, list[tuple[str, RemoteCopy]]]:
+    def _scan_remotes(
+        self,
+        config: Config,
+        remotes: bool,
+        before: list[SnapshotRecord],
+        found: dict[str, tuple[Manifest, Path, str]],
+        report: RebuildReport,
+    ) -> dict[str, list[tuple[str, RemoteCopy]]]:
         copies: dict[str, list[tuple[str, RemoteCopy]]] = {}
         for remote in config.remotes.values():
             try:
@@ -360,8 +454,11 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             copies[remote.name] = []
             for manifest, copy in remote_scan.found:
                 src = config.sources.get(manifest.source)
-                folder = (self.workspace.snapshot_folder(config, src) if src is not None
-                          else self.workspace.snapshot_root(config) / manifest.source)
+                folder = (
+                    self.workspace.snapshot_folder(config, src)
+                    if src is not None
+                    else self.workspace.snapshot_root(config) / manifest.source
+                )
                 found.setdefault(manifest.id, (manifest, folder, "remote"))
                 copies[remote.name].append((manifest.id, copy))
             report.remote_snapshots[remote.name] = len(remote_scan.found)
@@ -383,19 +480,22 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             config = self.workspace.config()
             roots = [config.general.temp_dir or paths.temp_dir]
             for path in sweep_runs(paths.run_dir, roots) + sweep_legacy_temp(
-                    roots[0], self.workspace.catalog):
+                roots[0], self.workspace.catalog
+            ):
                 log.info("removed what an interrupted run left: %s", path)
             self.mark_interrupted_jobs()
         except (LifeboatError, OSError, sqlite3.Error) as exc:
-            log.warning("could not tidy up after interrupted runs: %s",
-                        getattr(exc, "message", exc))
+            log.warning(
+                "could not tidy up after interrupted runs: %s", getattr(exc, "message", exc)
+            )
 
     def mark_interrupted_jobs(self) -> list[int]:
         """Jobs recorded as queued or running whose process has ended: interrupted."""
         catalog = self.workspace.catalog
         run_dir = self.workspace.paths.run_dir
-        ended = [job.id for job in catalog.unfinished_jobs()
-                 if not job_alive(run_dir, job.run, job.pid)]
+        ended = [
+            job.id for job in catalog.unfinished_jobs() if not job_alive(run_dir, job.run, job.pid)
+        ]
         catalog.mark_interrupted(ended)
         return ended
 
@@ -419,19 +519,22 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         """Delete one snapshot by hand (the tray's History); unpin protected ones first."""
         record = self.snapshot(ref)
         if record.manifest.protected:
-            raise LifeboatError(f"snapshot {record.id} is protected ({record.manifest.reason})",
-                                "unpin it first if you really want to delete it")
+            raise LifeboatError(
+                f"snapshot {record.id} is protected ({record.manifest.reason})",
+                "unpin it first if you really want to delete it",
+            )
         lock = FileLock(record.folder / FOLDER_LOCK_NAME)
         if not lock.try_acquire():
-            raise AlreadyRunning(f"a backup of {record.source} is running",
-                                 "delete the snapshot when it has finished")
+            raise AlreadyRunning(
+                f"a backup of {record.source} is running",
+                "delete the snapshot when it has finished",
+            )
         try:
             delete_snapshot(self.workspace, record)
         finally:
             lock.release()
         log.info("deleted snapshot %s of %s by hand", record.id, record.source)
         return record
-
 
 
 def default_source_name(path: Path) -> str:
@@ -445,7 +548,6 @@ def default_source_name(path: Path) -> str:
     if not name[0].isalnum():
         name = "db" + name
     return name
-
 
 
 def _stem(artifact: Path) -> str:

@@ -35,9 +35,14 @@ class DrillResult:
     error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"source": self.source, "job_id": self.job_id, "passed": self.passed,
-                "finished_at": self.finished_at, "error": self.error,
-                "checks": [c.to_json() for c in self.checks]}
+        return {
+            "source": self.source,
+            "job_id": self.job_id,
+            "passed": self.passed,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "checks": [c.to_json() for c in self.checks],
+        }
 
 
 class CheckMethods:
@@ -45,34 +50,64 @@ class CheckMethods:
     on_event: EventSink
 
     if TYPE_CHECKING:
+
         def snapshot(self, ref: str) -> SnapshotRecord: ...  # Service's
 
-    def preview(self, ref: str, *, against: str | None = None, budget: float = 30.0,
-                progress: Progress = no_progress, cancel: CancelToken | None = None
-                ) -> DatabaseDiff:
+    def preview(
+        self,
+        ref: str,
+        *,
+        against: str | None = None,
+        budget: float = 30.0,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> DatabaseDiff:
         """What restoring `ref` would change in its source's live database (or, with
         `against`, compared with that other snapshot). Reads only."""
         if budget <= 0:
-            raise ConfigError("the time budget must be more than 0 seconds",
-                              "use e.g. --budget 30")
+            raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         record = self.snapshot(ref)
         other = self.snapshot(against) if against is not None else None
-        return preview_restore(self.workspace, record, other, budget=budget,
-                               progress=progress, cancel=cancel or CancelToken())
+        return preview_restore(
+            self.workspace,
+            record,
+            other,
+            budget=budget,
+            progress=progress,
+            cancel=cancel or CancelToken(),
+        )
 
-    def drill(self, source: str, *, trigger: str = "manual", job_id: int | None = None,
-              progress: Progress = no_progress, cancel: CancelToken | None = None
-              ) -> DrillResult:
+    def drill(
+        self,
+        source: str,
+        *,
+        trigger: str = "manual",
+        job_id: int | None = None,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> DrillResult:
         """Restore the newest and one random older snapshot to a temporary folder and
         check them; the result is recorded in the job history."""
         job = DrillJob(self.workspace, source)
-        outcome = run_job(job, self.workspace.catalog, trigger=trigger, job_id=job_id,
-                          progress=progress, cancel=cancel, on_event=self.on_event)
+        outcome = run_job(
+            job,
+            self.workspace.catalog,
+            trigger=trigger,
+            job_id=job_id,
+            progress=progress,
+            cancel=cancel,
+            on_event=self.on_event,
+        )
         checks = list(outcome.result)  # type: ignore[call-overload]
         last = self.last_drill(source)
-        result = DrillResult(source, last.job_id if last else None, outcome.status == "ok",
-                             last.finished_at if last else None, checks,
-                             outcome.message or None)
+        result = DrillResult(
+            source,
+            last.job_id if last else None,
+            outcome.status == "ok",
+            last.finished_at if last else None,
+            checks,
+            outcome.message or None,
+        )
         if not result.passed:
             self._report_failed_drill(result)
         return result
@@ -81,8 +116,7 @@ class CheckMethods:
         """A failed drill is a real problem: recorded as a warning event and posted to the
         webhook, whoever ran it (the CLI or the scheduler)."""
         message = f"{result.source}: {result.error}"
-        self.workspace.catalog.add_event("warning", message, result.source,
-                                         kind="drill:failed")
+        self.workspace.catalog.add_event("warning", message, result.source, kind="drill:failed")
         webhook = Webhook(self.workspace.config().general.notify_url)
         webhook.send("drill-failed", result.source, message, {"drill": result.to_json()})
         webhook.flush()
@@ -94,6 +128,7 @@ class CheckMethods:
                 continue
             detail = json.loads(job.detail) if job.detail else {}
             checks = [DrillCheck(**c) for c in detail.get("checks", [])]
-            return DrillResult(source, job.id, job.status == "ok", job.finished_at, checks,
-                               job.error)
+            return DrillResult(
+                source, job.id, job.status == "ok", job.finished_at, checks, job.error
+            )
         return None

@@ -39,8 +39,11 @@ class KeyInfo:
     keyring: str
 
     def to_json(self) -> dict[str, object]:
-        return {"recipients": self.recipients, "identities_here_for": self.local,
-                "identities_kept_in": self.keyring}
+        return {
+            "recipients": self.recipients,
+            "identities_here_for": self.local,
+            "identities_kept_in": self.keyring,
+        }
 
 
 class KeyMethods:
@@ -51,9 +54,10 @@ class KeyMethods:
         """Create an age identity (into the keyring) and add its recipient to the config."""
         existing = stored_identities(self.secrets)
         if existing:
-            raise LifeboatError(f"this machine already has a key ({recipient_of(existing[0])})",
-                                "export it with `lifeboat key export`; a second one is not "
-                                "needed")
+            raise LifeboatError(
+                f"this machine already has a key ({recipient_of(existing[0])})",
+                "export it with `lifeboat key export`; a second one is not needed",
+            )
         identity, recipient = generate_identity()
         store_identity(self.secrets, identity)
         self._add_recipients([recipient])
@@ -65,8 +69,9 @@ class KeyMethods:
         encrypted with a passphrase (`age -d` opens either). Returns their recipients."""
         identities = stored_identities(self.secrets)
         if not identities:
-            raise LifeboatError("this machine has no encryption key to export",
-                                "create one: lifeboat key init")
+            raise LifeboatError(
+                "this machine has no encryption key to export", "create one: lifeboat key init"
+            )
         text = "".join(identity_file_text(i) for i in identities).encode()
         data = protect_with_passphrase(text, passphrase) if passphrase is not None else text
         write_private_file(Path(path).expanduser(), data)
@@ -77,8 +82,10 @@ class KeyMethods:
         try:
             data = Path(path).expanduser().read_bytes()
         except OSError as exc:
-            raise LifeboatError(f"cannot read {path}: {exc.strerror or exc}",
-                                "give the path of the exported key file") from None
+            raise LifeboatError(
+                f"cannot read {path}: {exc.strerror or exc}",
+                "give the path of the exported key file",
+            ) from None
         identities = read_identity_file(data, passphrase)
         for identity in identities:
             store_identity(self.secrets, identity)
@@ -104,5 +111,4 @@ class KeyMethods:
             known = list(config.general.recipients)
             new = [r for r in recipients if r not in known]
             if new:
-                box[0] = replace(config, general=replace(config.general,
-                                                         recipients=known + new))
+                box[0] = replace(config, general=replace(config.general, recipients=known + new))

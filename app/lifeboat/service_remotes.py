@@ -42,8 +42,13 @@ class RemoteTest:
     seconds: float
 
     def to_json(self) -> dict[str, object]:
-        return {"remote": self.remote, "endpoint": self.endpoint, "bucket": self.bucket,
-                "ok": True, "seconds": round(self.seconds, 3)}
+        return {
+            "remote": self.remote,
+            "endpoint": self.endpoint,
+            "bucket": self.bucket,
+            "ok": True,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class RemoteMethods:
@@ -54,8 +59,14 @@ class RemoteMethods:
     def remotes(self) -> list[RemoteConfig]:
         return list(self.workspace.config().remotes.values())
 
-    def add_remote(self, name: str, *, access_key_id: str | None = None,
-                   secret: str | None = None, **settings: object) -> RemoteConfig:
+    def add_remote(
+        self,
+        name: str,
+        *,
+        access_key_id: str | None = None,
+        secret: str | None = None,
+        **settings: object,
+    ) -> RemoteConfig:
         """Add a remote; with credentials "keyring" (the default) the key id and secret go
         to the OS keyring first, so a failure there saves nothing."""
         try:
@@ -65,13 +76,17 @@ class RemoteMethods:
         remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
         self._check_remote(remote)
         if name in self.workspace.config().remotes:
-            raise ConfigError(f"a remote named {name!r} already exists",
-                              "choose another name, or change it with `lifeboat remote set`")
+            raise ConfigError(
+                f"a remote named {name!r} already exists",
+                "choose another name, or change it with `lifeboat remote set`",
+            )
         if remote.credentials == "keyring":
             if not access_key_id or not secret:
-                raise ConfigError("the access key id and secret are needed to store them in "
-                                  "the keyring", "give --access-key-id and the secret "
-                                  "(prompted, or --secret-stdin), or use --credentials env")
+                raise ConfigError(
+                    "the access key id and secret are needed to store them in the keyring",
+                    "give --access-key-id and the secret "
+                    "(prompted, or --secret-stdin), or use --credentials env",
+                )
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
         with self.workspace.edit_config() as box:
             if name in box[0].remotes:
@@ -80,16 +95,25 @@ class RemoteMethods:
         log.info("added remote %s (%s, bucket %s)", name, remote.provider, remote.bucket)
         return remote
 
-    def update_remote(self, name: str, *, access_key_id: str | None = None,
-                      secret: str | None = None, **changes: object) -> RemoteConfig:
+    def update_remote(
+        self,
+        name: str,
+        *,
+        access_key_id: str | None = None,
+        secret: str | None = None,
+        **changes: object,
+    ) -> RemoteConfig:
         current = self.workspace.config().remote(name)
-        remote = replace(current, **self._clean_remote(
-            {k: v for k, v in changes.items() if v is not None}))
+        remote = replace(
+            current, **self._clean_remote({k: v for k, v in changes.items() if v is not None})
+        )
         self._check_remote(remote)
         if access_key_id or secret:
             if not (access_key_id and secret):
-                raise ConfigError("give both the access key id and the secret",
-                                  "--access-key-id ID and the secret (prompt or --secret-stdin)")
+                raise ConfigError(
+                    "give both the access key id and the secret",
+                    "--access-key-id ID and the secret (prompt or --secret-stdin)",
+                )
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
         with self.workspace.edit_config() as box:
             box[0] = box[0].with_remote(remote)
@@ -101,8 +125,10 @@ class RemoteMethods:
         config.remote(name)
         users = [s.name for s in config.sources.values() if s.remote == name]
         if users:
-            raise ConfigError(f"remote {name!r} is used by source(s) {', '.join(users)}",
-                              "point them elsewhere first: lifeboat source set NAME --remote …")
+            raise ConfigError(
+                f"remote {name!r} is used by source(s) {', '.join(users)}",
+                "point them elsewhere first: lifeboat source set NAME --remote …",
+            )
         with self.workspace.edit_config() as box:
             box[0] = box[0].without_remote(name)
         if config.remotes[name].credentials == "keyring":
@@ -125,13 +151,20 @@ class RemoteMethods:
                 raise ConfigError(str(exc), "choose another name") from None
             remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
         else:
-            remote = replace(current, **self._clean_remote(
-                {k: v for k, v in settings.items() if v is not None}))
+            remote = replace(
+                current, **self._clean_remote({k: v for k, v in settings.items() if v is not None})
+            )
         self._check_remote(remote)
         return remote
 
-    def test_remote(self, name: str, *, access_key_id: str | None = None,
-                    secret: str | None = None, **settings: object) -> RemoteTest:
+    def test_remote(
+        self,
+        name: str,
+        *,
+        access_key_id: str | None = None,
+        secret: str | None = None,
+        **settings: object,
+    ) -> RemoteTest:
         """Write, read back and delete a small object; a clear error for what fails.
 
         With settings or credentials, test those values as they would be saved (over the
@@ -142,8 +175,10 @@ class RemoteMethods:
             creds = None
             if remote.credentials == "keyring" and (access_key_id or secret):
                 if not (access_key_id and secret):
-                    raise ConfigError("give both the access key id and the secret",
-                                      "or neither, to use the ones in the keyring")
+                    raise ConfigError(
+                        "give both the access key id and the secret",
+                        "or neither, to use the ones in the keyring",
+                    )
                 creds = S3Credentials(access_key_id, secret)
         else:
             remote, creds = self.workspace.config().remote(name), None
@@ -155,34 +190,53 @@ class RemoteMethods:
             store.put_bytes(key, body, metadata={"lifeboat-test": "1"})
             try:
                 if store.get_bytes(key) != body:
-                    raise RemoteError(f"remote {name} returned other bytes than were written",
-                                      "check the endpoint; a proxy may alter data")
+                    raise RemoteError(
+                        f"remote {name} returned other bytes than were written",
+                        "check the endpoint; a proxy may alter data",
+                    )
             finally:
                 store.delete(key)
             if store.head(key) is not None:
-                raise RemoteError(f"remote {name} did not delete the test object {key}",
-                                  "check that the key may delete objects in the bucket")
+                raise RemoteError(
+                    f"remote {name} did not delete the test object {key}",
+                    "check that the key may delete objects in the bucket",
+                )
         finally:
             store.close()
         endpoint = remote.resolved_endpoint or f"AWS S3 ({remote.resolved_region})"
         return RemoteTest(name, endpoint, remote.bucket, time.monotonic() - started)
 
-    def upload(self, source: str, *, trigger: str = "manual", job_id: int | None = None,
-               attempt: int = 1, reencrypt: bool = False, progress: Progress = no_progress,
-               cancel: CancelToken | None = None) -> JobOutcome:
+    def upload(
+        self,
+        source: str,
+        *,
+        trigger: str = "manual",
+        job_id: int | None = None,
+        attempt: int = 1,
+        reencrypt: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> JobOutcome:
         """Upload what the source's remote is missing, oldest first; prune the remote;
         with `reencrypt`, replace its plaintext copies by encrypted ones."""
-        return run_job(UploadJob(self.workspace, source, reencrypt=reencrypt),
-                       self.workspace.catalog,
-                       trigger=trigger, attempt=attempt, job_id=job_id, progress=progress,
-                       cancel=cancel, on_event=self.on_event)
+        return run_job(
+            UploadJob(self.workspace, source, reencrypt=reencrypt),
+            self.workspace.catalog,
+            trigger=trigger,
+            attempt=attempt,
+            job_id=job_id,
+            progress=progress,
+            cancel=cancel,
+            on_event=self.on_event,
+        )
 
     def _clean_remote(self, settings: dict[str, object]) -> dict[str, object]:
         clean: dict[str, object] = {}
         for key, value in settings.items():
             if key not in _REMOTE_KEYS:
-                raise ConfigError(f"unknown remote setting {key!r}", "see `lifeboat remote "
-                                  "add --help`")
+                raise ConfigError(
+                    f"unknown remote setting {key!r}", "see `lifeboat remote add --help`"
+                )
             if value is None:
                 continue
             try:

@@ -37,10 +37,17 @@ class SourceDraft:
 
     @classmethod
     def of(cls, source: SourceConfig) -> SourceDraft:
-        return cls(name=source.name, path=source.path, schedule=source.schedule,
-                   keep=source.keep, check=source.check, stale_after=source.stale_after,
-                   remote=source.remote, encrypt_local=source.encrypt_local,
-                   saved_encrypt_local=source.encrypt_local)
+        return cls(
+            name=source.name,
+            path=source.path,
+            schedule=source.schedule,
+            keep=source.keep,
+            check=source.check,
+            stale_after=source.stale_after,
+            remote=source.remote,
+            encrypt_local=source.encrypt_local,
+            saved_encrypt_local=source.encrypt_local,
+        )
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,10 @@ class ChangesRejected(ConfigError):
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         first = problems[0]
-        super().__init__(f"{first.source}: {first.field}: {first.message}",
-                         "fix the fields marked in red; nothing was saved")
+        super().__init__(
+            f"{first.source}: {first.field}: {first.message}",
+            "fix the fields marked in red; nothing was saved",
+        )
         self.problems = problems
 
 
@@ -72,15 +81,18 @@ def check_database(path: Path | str) -> Path:
         try:
             db_path = db_path.resolve(strict=True)
         except (OSError, RuntimeError):
-            raise SourceError(f"{db_path} is a symbolic link to nothing (or to itself)",
-                              "give the path of the database file itself") from None
+            raise SourceError(
+                f"{db_path} is a symbolic link to nothing (or to itself)",
+                "give the path of the database file itself",
+            ) from None
     probe_database(db_path)
     open_source(db_path, timeout=5).close()
     return db_path
 
 
-def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
-                  remotes: set[str] | None = None) -> list[FieldProblem]:
+def check_changes(
+    config: Config, drafts: list[SourceDraft], removed: list[str], remotes: set[str] | None = None
+) -> list[FieldProblem]:
     """Every problem of the staged changes against `config` (empty: all can be saved).
     `remotes`: the remotes there will be (when remotes are staged too; else the config's)."""
     problems: list[FieldProblem] = []
@@ -89,8 +101,8 @@ def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
     seen_names: set[str] = set()
     seen_paths: dict[Path, str] = {s.path: n for n, s in remaining.items()}
     for index, draft in enumerate(drafts):
-        def bad(field: str, message: str, draft: SourceDraft = draft, index: int = index
-                ) -> None:
+
+        def bad(field: str, message: str, draft: SourceDraft = draft, index: int = index) -> None:
             problems.append(FieldProblem(index, draft.name, field, message))
 
         if draft.is_new:
@@ -99,15 +111,13 @@ def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
             except ValueError as exc:
                 bad("name", str(exc))
             if draft.name in remaining or draft.name in seen_names:
-                bad("name", f"a source named {draft.name!r} already exists; choose another "
-                    "name")
+                bad("name", f"a source named {draft.name!r} already exists; choose another name")
             other = seen_paths.get(draft.path)
             if other is not None:
                 bad("path", f"this database is already backed up as {other!r}")
             seen_paths[draft.path] = draft.name
         elif draft.name not in remaining:
-            bad("name", "this source was removed meanwhile (by another Lifeboat window or "
-                "command)")
+            bad("name", "this source was removed meanwhile (by another Lifeboat window or command)")
         seen_names.add(draft.name)
         for key in ("schedule", "keep", "check"):
             try:
@@ -122,13 +132,15 @@ def check_changes(config: Config, drafts: list[SourceDraft], removed: list[str],
         if draft.remote is not None and draft.remote not in known_remotes:
             bad("remote", f"there is no remote named {draft.remote!r}")
         if draft.encrypt_local and not config.general.recipients:
-            bad("encrypt_local", "there is no encryption key yet: untick and tick this "
-                "again to create one, or run `lifeboat key init`")
+            bad(
+                "encrypt_local",
+                "there is no encryption key yet: untick and tick this "
+                "again to create one, or run `lifeboat key init`",
+            )
     return problems
 
 
-def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list[str]
-                  ) -> Config:
+def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list[str]) -> Config:
     """Save the staged changes in one transaction; ChangesRejected (nothing saved) if any
     value is invalid. Removed sources keep their snapshots."""
     with workspace.edit_config() as box:
@@ -140,22 +152,40 @@ def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list
             if name in config.sources:
                 config = config.without_source(name)
         for draft in drafts:
-            values = {key: validate_value("source", key, getattr(draft, key))
-                      for key in ("schedule", "keep", "check")}
-            stale = (validate_value("source", "stale_after", draft.stale_after)
-                     if draft.stale_after is not None else None)
+            values = {
+                key: validate_value("source", key, getattr(draft, key))
+                for key in ("schedule", "keep", "check")
+            }
+            stale = (
+                validate_value("source", "stale_after", draft.stale_after)
+                if draft.stale_after is not None
+                else None
+            )
             if draft.is_new:
-                source = SourceConfig(name=draft.name, path=draft.path, stale_after=stale,
-                                      remote=draft.remote, encrypt_local=draft.encrypt_local,
-                                      **values)
+                source = SourceConfig(
+                    name=draft.name,
+                    path=draft.path,
+                    stale_after=stale,
+                    remote=draft.remote,
+                    encrypt_local=draft.encrypt_local,
+                    **values,
+                )
             else:
-                source = replace(config.sources[draft.name], stale_after=stale,
-                                 remote=draft.remote, encrypt_local=draft.encrypt_local,
-                                 **values)
+                source = replace(
+                    config.sources[draft.name],
+                    stale_after=stale,
+                    remote=draft.remote,
+                    encrypt_local=draft.encrypt_local,
+                    **values,
+                )
             if source != config.sources.get(source.name):
                 workspace.source_folder(config, source)
                 config = config.with_source(source)
         box[0] = config
-    log.info("settings saved: %d source(s) added, %d changed or kept, %d removed",
-             sum(d.is_new for d in drafts), sum(not d.is_new for d in drafts), len(removed))
+    log.info(
+        "settings saved: %d source(s) added, %d changed or kept, %d removed",
+        sum(d.is_new for d in drafts),
+        sum(not d.is_new for d in drafts),
+        len(removed),
+    )
     return config

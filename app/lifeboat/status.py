@@ -60,28 +60,45 @@ class SourceStatus:
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
-        if self.stale or self.retry_pending or self.remote_behind or \
-                self.drill_passed is False or self.damaged or self.missing_files:
+        if (
+            self.stale
+            or self.retry_pending
+            or self.remote_behind
+            or self.drill_passed is False
+            or self.damaged
+            or self.missing_files
+        ):
             return "warning"
         return "running" if self.running else "ok"
 
     def to_json(self) -> dict[str, object]:
         return {
-            "name": self.name, "path": self.path, "state": self.state,
-            "schedule": self.schedule, "schedule_description": self.schedule_description,
+            "name": self.name,
+            "path": self.path,
+            "state": self.state,
+            "schedule": self.schedule,
+            "schedule_description": self.schedule_description,
             "next_run": iso_utc(self.next_run) if self.next_run else None,
             "last_snapshot": iso_utc(self.last_snapshot) if self.last_snapshot else None,
-            "last_snapshot_id": self.last_snapshot_id, "last_result": self.last_result,
-            "last_error": self.last_error, "last_duration_s": self.last_duration,
-            "running": self.running, "retry_pending": self.retry_pending,
+            "last_snapshot_id": self.last_snapshot_id,
+            "last_result": self.last_result,
+            "last_error": self.last_error,
+            "last_duration_s": self.last_duration,
+            "running": self.running,
+            "retry_pending": self.retry_pending,
             "stale": self.stale,
             "stale_after": format_duration(self.stale_after) if self.stale_after else None,
-            "snapshots": self.snapshots, "snapshot_bytes": self.snapshot_bytes,
-            "failures_total": self.failures_total, "remote": self.remote,
-            "uploads_pending": self.uploads_pending, "remote_behind": self.remote_behind,
+            "snapshots": self.snapshots,
+            "snapshot_bytes": self.snapshot_bytes,
+            "failures_total": self.failures_total,
+            "remote": self.remote,
+            "uploads_pending": self.uploads_pending,
+            "remote_behind": self.remote_behind,
             "last_drill": iso_utc(self.last_drill) if self.last_drill else None,
-            "drill_passed": self.drill_passed, "drill_detail": self.drill_detail,
-            "damaged": self.damaged, "missing_files": self.missing_files,
+            "drill_passed": self.drill_passed,
+            "drill_detail": self.drill_detail,
+            "damaged": self.damaged,
+            "missing_files": self.missing_files,
         }
 
 
@@ -92,8 +109,11 @@ class Status:
     scheduler_pid: int | None
 
     def to_json(self) -> dict[str, object]:
-        return {"state": self.state, "scheduler_pid": self.scheduler_pid,
-                "sources": [s.to_json() for s in self.sources]}
+        return {
+            "state": self.state,
+            "scheduler_pid": self.scheduler_pid,
+            "sources": [s.to_json() for s in self.sources],
+        }
 
 
 def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
@@ -108,43 +128,67 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
         mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
         run_dir = workspace.paths.run_dir
-        running = any(j.status == "running" and job_alive(run_dir, j.run, j.pid)
-                      for j in jobs if j.source == src.name)
-        retry = any(j.status == "queued" and j.trigger == "retry"
-                    and job_alive(run_dir, j.run, j.pid)
-                    for j in jobs if j.source == src.name)
+        running = any(
+            j.status == "running" and job_alive(run_dir, j.run, j.pid)
+            for j in jobs
+            if j.source == src.name
+        )
+        retry = any(
+            j.status == "queued" and j.trigger == "retry" and job_alive(run_dir, j.run, j.pid)
+            for j in jobs
+            if j.source == src.name
+        )
         pending = []
         if src.remote is not None and src.remote in config.remotes:
-            pending = plan_uploads(records, src.remote, parse_keep(src.remote_keep or src.keep),
-                                   now)
-        drills = [j for j in jobs if j.source == src.name and j.kind == "drill"
-                  and j.status in ("ok", "failed") and j.finished_at]
+            pending = plan_uploads(
+                records, src.remote, parse_keep(src.remote_keep or src.keep), now
+            )
+        drills = [
+            j
+            for j in jobs
+            if j.source == src.name
+            and j.kind == "drill"
+            and j.status in ("ok", "failed")
+            and j.finished_at
+        ]
         drill = drills[0] if drills else None
         finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
         last_job = finished[0] if finished else None
-        limit = stale_after(schedule, parse_duration(src.stale_after)
-                            if src.stale_after else None)
+        limit = stale_after(schedule, parse_duration(src.stale_after) if src.stale_after else None)
         newest = good[0].manifest.created_at if good else None
         stale = limit is not None and (newest is None or now - newest > limit)
         upcoming = next_runs(schedule, tz, now, 1)
-        sources.append(SourceStatus(
-            name=src.name, path=str(src.path), schedule=schedule.spec,
-            schedule_description=schedule.describe(), next_run=upcoming[0] if upcoming else None,
-            last_snapshot=newest, last_snapshot_id=good[0].id if good else None,
-            last_result="running" if running else (last_job.status if last_job else "never"),
-            last_error=last_job.error if last_job and last_job.status == "failed" else None,
-            last_duration=_duration(last_job), running=running, retry_pending=retry,
-            stale=stale, stale_after=limit, snapshots=len(records),
-            snapshot_bytes=sum(r.manifest.size for r in records),
-            failures_total=sum(1 for j in mine if j.status == "failed"),
-            remote=src.remote, uploads_pending=len(pending),
-            remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
-            last_drill=parse_iso_utc(drill.finished_at) if drill and drill.finished_at else None,
-            drill_passed=(drill.status == "ok") if drill else None,
-            drill_detail=_drill_detail(drill),
-            damaged=sum(1 for r in records if r.status == "corrupt"),
-            missing_files=sum(1 for r in records if r.status == "missing"),
-        ))
+        sources.append(
+            SourceStatus(
+                name=src.name,
+                path=str(src.path),
+                schedule=schedule.spec,
+                schedule_description=schedule.describe(),
+                next_run=upcoming[0] if upcoming else None,
+                last_snapshot=newest,
+                last_snapshot_id=good[0].id if good else None,
+                last_result="running" if running else (last_job.status if last_job else "never"),
+                last_error=last_job.error if last_job and last_job.status == "failed" else None,
+                last_duration=_duration(last_job),
+                running=running,
+                retry_pending=retry,
+                stale=stale,
+                stale_after=limit,
+                snapshots=len(records),
+                snapshot_bytes=sum(r.manifest.size for r in records),
+                failures_total=sum(1 for j in mine if j.status == "failed"),
+                remote=src.remote,
+                uploads_pending=len(pending),
+                remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
+                last_drill=parse_iso_utc(drill.finished_at)
+                if drill and drill.finished_at
+                else None,
+                drill_passed=(drill.status == "ok") if drill else None,
+                drill_detail=_drill_detail(drill),
+                damaged=sum(1 for r in records if r.status == "corrupt"),
+                missing_files=sum(1 for r in records if r.status == "missing"),
+            )
+        )
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"
     return Status(state, sources, SchedulerLock(workspace.paths).holder())
@@ -163,6 +207,11 @@ def _drill_detail(job: JobRecord | None) -> str | None:
     if job.status == "failed":
         return job.error
     checks = json.loads(job.detail).get("checks", []) if job.detail else []
-    return ", ".join(f"{'local' if c['copy'] == 'local' else 'remote'} copy"
-                     f"{'' if c['copy'] == 'local' else ' ' + c['copy']} of {c['created_at']}"
-                     for c in checks) or None
+    return (
+        ", ".join(
+            f"{'local' if c['copy'] == 'local' else 'remote'} copy"
+            f"{'' if c['copy'] == 'local' else ' ' + c['copy']} of {c['created_at']}"
+            for c in checks
+        )
+        or None
+    )

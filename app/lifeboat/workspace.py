@@ -51,11 +51,14 @@ class Workspace:
             return self._started_run()
         except OSError as exc:
             if disk_full(exc):
-                raise OperationFailed(f"the disk holding {self.paths.run_dir} is full",
-                                      "free some space there, then retry") from None
+                raise OperationFailed(
+                    f"the disk holding {self.paths.run_dir} is full",
+                    "free some space there, then retry",
+                ) from None
             raise OperationFailed(
                 f"cannot start work in {self.paths.run_dir}: {exc.strerror or exc}",
-                "check that Lifeboat's folder is writable") from None
+                "check that Lifeboat's folder is writable",
+            ) from None
 
     def _started_run(self) -> Run:
         with self._run_lock:
@@ -81,8 +84,9 @@ class Workspace:
         deadline = time.monotonic() + timeout
         while not _try_lock(lock, self.paths.config_file):
             if time.monotonic() > deadline:
-                raise AlreadyRunning("another Lifeboat process is changing the settings",
-                                     "try again in a moment")
+                raise AlreadyRunning(
+                    "another Lifeboat process is changing the settings", "try again in a moment"
+                )
             time.sleep(0.05)
         try:
             original = self.config()

@@ -40,9 +40,14 @@ def ahome(open_base: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def lifeboat(home: Path, *args: str, env: dict[str, str] | None = None,
-             input: str | None = None, timeout: float = 120,
-             umask: int | None = None) -> subprocess.CompletedProcess[str]:
+def lifeboat(
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+    umask: int | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `lifeboat ARGS` as a process with LIFEBOAT_HOME=home."""
     full_env = {**os.environ, "LIFEBOAT_HOME": str(home), **(env or {})}
 
@@ -50,9 +55,15 @@ def lifeboat(home: Path, *args: str, env: dict[str, str] | None = None,
         if umask is not None:
             os.umask(umask)
 
-    return subprocess.run([sys.executable, "-m", "lifeboat", *args], env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input,
-                          preexec_fn=set_umask if umask is not None else None)
+    return subprocess.run(
+        [sys.executable, "-m", "lifeboat", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        preexec_fn=set_umask if umask is not None else None,
+    )
 
 
 def require_root() -> None:
@@ -65,9 +76,12 @@ def require_root() -> None:
 def as_other_user(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run a command as the unprivileged user `nobody` (root only)."""
     require_root()
-    return subprocess.run(["setpriv", f"--reuid={OTHER_USER}", "--regid=nogroup",
-                           "--clear-groups", "--", *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["setpriv", f"--reuid={OTHER_USER}", "--regid=nogroup", "--clear-groups", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def give_to_other_user(*paths: Path) -> tuple[int, int]:
@@ -92,8 +106,11 @@ def small_disk(open_base: Path) -> Iterator[callable]:
         require_root()
         point = open_base / name
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755",
-                               "tmpfs", str(point)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small disk here: {done.stderr.strip()}")
         mounted.append(point)

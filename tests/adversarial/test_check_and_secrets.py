@@ -62,11 +62,15 @@ def rows(path: Path, table: str) -> list[tuple[object, ...]]:
 
 # -- rule 5: a healthy database of an application --------------------------------------
 
+
 def test_a_database_of_the_application_backs_up_verifies_drills_previews_restores(
-        ahome: Path, open_base: Path):
+    ahome: Path, open_base: Path
+):
     db = make_app_db(open_base / "app.db")
-    outputs = [ok(lifeboat(ahome, "source", "add", str(db), "--name", "app")),
-               ok(lifeboat(ahome, "backup", "app"))]
+    outputs = [
+        ok(lifeboat(ahome, "source", "add", str(db), "--name", "app")),
+        ok(lifeboat(ahome, "backup", "app")),
+    ]
     assert "check quick: ok" in outputs[-1]
     first = newest_id(ahome)
     before = {t: rows(db, t) for t in ("t", "notes", "plain")}
@@ -115,10 +119,12 @@ def test_the_manifest_lists_what_was_not_checked(ahome: Path, open_base: Path):
 
 # -- rule 5: real damage is still damage, and its hint shows the preview first -----------
 
+
 @pytest.mark.parametrize("mode", ["quick", "full"])
 @pytest.mark.parametrize("table", ["t", "plain"])
 def test_a_corrupted_page_fails_the_backup_with_the_preview_in_its_hint(
-        ahome: Path, open_base: Path, mode: str, table: str):
+    ahome: Path, open_base: Path, mode: str, table: str
+):
     db = make_app_db(open_base / "app.db")
     ok(lifeboat(ahome, "source", "add", str(db), "--name", "app", "--check", mode))
     ok(lifeboat(ahome, "backup", "app"))
@@ -156,7 +162,8 @@ def damage(db: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["page size", "schema page", "truncated", "schema text"])
 def test_no_message_restores_over_a_damaged_database_without_the_preview(
-        ahome: Path, open_base: Path, how: str):
+    ahome: Path, open_base: Path, how: str
+):
     db = make_app_db(open_base / "app.db")
     ok(lifeboat(ahome, "source", "add", str(db), "--name", "app"))
     ok(lifeboat(ahome, "backup", "app"))
@@ -186,6 +193,7 @@ def test_no_message_restores_over_a_damaged_database_without_the_preview(
 
 def hint_texts(tree: ast.AST) -> list[tuple[int, str]]:
     """Every call argument that is text (literal, f-string or a sum of them)."""
+
     def text(node: ast.AST) -> str | None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
@@ -213,8 +221,12 @@ def test_no_text_in_the_code_restores_a_damaged_database_without_the_preview():
     for path in sorted((REPO / "app" / "lifeboat").rglob("*.py")):
         for line, value in hint_texts(ast.parse(path.read_text(), str(path))):
             speaks_of_damage = re.search(r"damaged|corrupt|malformed|integrity", value, re.I)
-            if speaks_of_damage and BARE_RESTORE.search(value) and \
-                    "lifeboat diff" not in value and "--to" not in value:
+            if (
+                speaks_of_damage
+                and BARE_RESTORE.search(value)
+                and "lifeboat diff" not in value
+                and "--to" not in value
+            ):
                 bad.append(f"{path.relative_to(REPO)}:{line}: {value}")
     assert bad == []
 
@@ -225,32 +237,57 @@ SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYsecret"
 
 
 def keyring_env(base: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHON_KEYRING_BACKEND", "LIFEBOAT_KEYRING_BACKEND")}
-    env.update(HOME=str(base / "home"), XDG_CONFIG_HOME=str(base / "config"),
-               XDG_DATA_HOME=str(base / "data"), **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHON_KEYRING_BACKEND", "LIFEBOAT_KEYRING_BACKEND")
+    }
+    env.update(
+        HOME=str(base / "home"),
+        XDG_CONFIG_HOME=str(base / "config"),
+        XDG_DATA_HOME=str(base / "data"),
+        **extra,
+    )
     for name in ("home", "config", "data"):
         (base / name).mkdir(exist_ok=True)
     return env
 
 
 def picked_by_keyring(env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-c", "import keyring; print(keyring.get_keyring())"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import keyring; print(keyring.get_keyring())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.stdout.strip()
 
 
 def add_remote(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return lifeboat(home, "remote", "add", "offsite", "--provider", "minio", "--bucket",
-                    "lb-offsite", "--endpoint", "http://127.0.0.1:9", "--access-key-id",
-                    "AKIAEXAMPLE", "--secret-stdin", input=SECRET + "\n", env=env)
+    return lifeboat(
+        home,
+        "remote",
+        "add",
+        "offsite",
+        "--provider",
+        "minio",
+        "--bucket",
+        "lb-offsite",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--access-key-id",
+        "AKIAEXAMPLE",
+        "--secret-stdin",
+        input=SECRET + "\n",
+        env=env,
+    )
 
 
 def files_holding_the_secret(root: Path) -> list[Path]:
     payload = json.dumps({"access_key_id": "AKIAEXAMPLE", "secret_access_key": SECRET})
     needles = [SECRET.encode(), base64.b64encode(payload.encode())[:24]]
-    return [p for p in root.rglob("*") if p.is_file()
-            and any(n in p.read_bytes() for n in needles)]
+    return [p for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
 
 
 @pytest.fixture
@@ -264,10 +301,12 @@ def plain_only(open_base: Path) -> Path:
     return base
 
 
-@pytest.mark.parametrize("choice", ["empty keyringrc.cfg", "keyringrc.cfg naming it",
-                                    "PYTHON_KEYRING_BACKEND"])
-def test_plain_text_is_refused_unless_chosen_for_lifeboat(ahome: Path, plain_only: Path,
-                                                          choice: str):
+@pytest.mark.parametrize(
+    "choice", ["empty keyringrc.cfg", "keyringrc.cfg naming it", "PYTHON_KEYRING_BACKEND"]
+)
+def test_plain_text_is_refused_unless_chosen_for_lifeboat(
+    ahome: Path, plain_only: Path, choice: str
+):
     rc = plain_only / "config" / "python_keyring" / "keyringrc.cfg"
     env = keyring_env(plain_only)
     if choice == "empty keyringrc.cfg":
@@ -295,8 +334,7 @@ def test_plain_text_chosen_for_lifeboat_is_used_and_named(ahome: Path, plain_onl
     env = keyring_env(plain_only, LIFEBOAT_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring")
     added = ok(add_remote(ahome, env))
     keyring_file = plain_only / "data" / "python_keyring" / "keyring_pass.cfg"
-    assert f"in a plain-text file {keyring_file} (chosen with LIFEBOAT_KEYRING_BACKEND)" \
-        in added
+    assert f"in a plain-text file {keyring_file} (chosen with LIFEBOAT_KEYRING_BACKEND)" in added
     assert "OS keyring" not in added and SECRET not in added
     assert files_holding_the_secret(plain_only) == [keyring_file]
     assert files_holding_the_secret(ahome) == []

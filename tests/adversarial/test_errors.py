@@ -57,11 +57,12 @@ def full_home(small_disk, open_base: Path) -> dict[str, object]:
     disk filled to the last byte (the log file's slack too)."""
     disk = small_disk(48)
     home = disk / "home"
-    env = {"LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-           "XDG_DATA_HOME": str(disk / "xdg")}
+    env = {
+        "LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "XDG_DATA_HOME": str(disk / "xdg"),
+    }
     source = make_db(open_base / "notes.db", rows=300)
-    assert lifeboat(home, "source", "add", "--name", "notes", str(source),
-                    env=env).returncode == 0
+    assert lifeboat(home, "source", "add", "--name", "notes", str(source), env=env).returncode == 0
     assert lifeboat(home, "key", "init", env=env).returncode == 0
     backup = lifeboat(home, "backup", "notes", env=env)
     assert backup.returncode == 0, backup.stderr
@@ -98,8 +99,10 @@ def test_a_settings_change_on_a_full_disk_says_so_and_changes_nothing(full_home)
     config = home / "config.toml"
     before = digest(config)
     other = make_db(full_home["open_base"] / "other.db", rows=10)
-    for args in (("source", "add", "--name", "other", str(other)),
-                 ("source", "set", "notes", "--schedule", "hourly")):
+    for args in (
+        ("source", "add", "--name", "other", str(other)),
+        ("source", "set", "notes", "--schedule", "hourly"),
+    ):
         done = lifeboat(home, *args, env=env)
         assert done.returncode == 1, done.stderr
         assert f"the disk holding {config} is full" in done.stderr
@@ -117,7 +120,8 @@ def test_a_backup_on_a_full_disk_reports_the_full_disk(full_home):
     assert "full" in done.stderr
     lines = done.stderr.strip().splitlines()
     assert [line for line in lines if line.startswith("error:")] == [
-        f"error: the disk holding {home / 'run'} is full"]
+        f"error: the disk holding {home / 'run'} is full"
+    ]
     assert lines[-1] == "hint: free some space there, then retry"
     assert_plain(done, also=NOT_DAMAGED)
 
@@ -127,9 +131,10 @@ def test_a_catalog_write_on_a_full_disk_says_the_catalog_disk_is_full(full_home)
     done = lifeboat(home, "catalog", "rebuild", env=env)
     assert done.returncode == 1
     # a rebuild first needs room for its own work (in the run folder), then the catalog's
-    assert f"error: the disk holding {home / 'run'} is full" in done.stderr or \
-        f"error: the disk holding the catalog ({home / 'catalog.sqlite'}) is full" \
-        in done.stderr
+    assert (
+        f"error: the disk holding {home / 'run'} is full" in done.stderr
+        or f"error: the disk holding the catalog ({home / 'catalog.sqlite'}) is full" in done.stderr
+    )
     assert "hint: free some space there, then retry" in done.stderr
     assert_plain(done, also=NOT_DAMAGED)
     done = lifeboat(home, "pin", full_home["snapshot"], "--reason", "keep", env=env)
@@ -149,8 +154,7 @@ def test_only_a_file_that_is_no_database_is_called_unreadable(ahome: Path):
     assert "Traceback" not in done.stderr
 
 
-def test_commands_that_only_read_leave_a_current_catalog_unwritten(ahome: Path,
-                                                                  open_base: Path):
+def test_commands_that_only_read_leave_a_current_catalog_unwritten(ahome: Path, open_base: Path):
     source = make_db(open_base / "notes.db", rows=50)
     assert lifeboat(ahome, "source", "add", str(source)).returncode == 0
     assert lifeboat(ahome, "backup", "notes").returncode == 0
@@ -162,6 +166,7 @@ def test_commands_that_only_read_leave_a_current_catalog_unwritten(ahome: Path,
 
 
 # -- the log ----------------------------------------------------------------------------
+
 
 def test_the_log_is_private_whatever_the_umask(ahome: Path):
     done = lifeboat(ahome, "source", "set", "nothing", "--schedule", "hourly", umask=0o022)
@@ -233,13 +238,18 @@ def test_a_rotated_log_is_private_and_never_followed(tmp_path: Path):
 
 # -- config files nested too deep ---------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "a = " + "[" * 100_000 + "]" * 100_000 + "\n",
-    "a = " + "{b = " * 100_000 + "1" + "}" * 100_000 + "\n",
-    "[sources.notes]\npath = " + "[" * 600 + '"x"' + "]" * 600 + "\n",
-    "[" + ".".join(["a"] * 5000) + "]\n",
-    "x." * 5000 + "y = 1\n",
-], ids=["arrays", "inline-tables", "just-past-recursion", "dotted-table", "dotted-key"])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "a = " + "{b = " * 100_000 + "1" + "}" * 100_000 + "\n",
+        "[sources.notes]\npath = " + "[" * 600 + '"x"' + "]" * 600 + "\n",
+        "[" + ".".join(["a"] * 5000) + "]\n",
+        "x." * 5000 + "y = 1\n",
+    ],
+    ids=["arrays", "inline-tables", "just-past-recursion", "dotted-table", "dotted-key"],
+)
 def test_a_config_nested_too_deep_is_a_config_error(ahome: Path, text: str):
     ahome.mkdir()
     config = ahome / "config.toml"
@@ -256,9 +266,14 @@ def test_a_key_inside_a_long_string_does_not_stall_the_error_location(ahome: Pat
     like a header thousands of parts long must not be parsed at a quadratic cost."""
     ahome.mkdir()
     config = ahome / "config.toml"
-    config.write_text('[sources.notes]\npath = "/tmp/notes.db"\nbefore = """\n['
-                      + ".".join(["a"] * 3000) + "]\n[a" + " " * 200_000 + 'b\n"""\n'
-                      "unknown = 1\n")
+    config.write_text(
+        '[sources.notes]\npath = "/tmp/notes.db"\nbefore = """\n['
+        + ".".join(["a"] * 3000)
+        + "]\n[a"
+        + " " * 200_000
+        + 'b\n"""\n'
+        "unknown = 1\n"
+    )
     done = lifeboat(ahome, "snapshots", timeout=30)
     assert done.returncode == 2
     assert f"{config}:7: sources.notes.unknown: unknown setting" in done.stderr
@@ -266,8 +281,8 @@ def test_a_key_inside_a_long_string_does_not_stall_the_error_location(ahome: Pat
 
 # -- schedules that never fire -----------------------------------------------------------
 
-def test_a_cron_schedule_that_never_fires_is_refused_everywhere(ahome: Path,
-                                                                open_base: Path):
+
+def test_a_cron_schedule_that_never_fires_is_refused_everywhere(ahome: Path, open_base: Path):
     source = make_db(open_base / "notes.db", rows=20)
     reason = "cron '0 3 31 2 *' never fires (there is no February 31)"
 
@@ -302,7 +317,7 @@ def test_a_leap_day_cron_schedule_is_accepted(ahome: Path, open_base: Path):
     assert done.returncode == 0, done.stderr
     done = lifeboat(ahome, "schedule", "explain", "--json", LEAP_DAY)
     assert done.returncode == 0, done.stderr
-    assert '-02-29T03:00' in done.stdout
+    assert "-02-29T03:00" in done.stdout
 
 
 def test_the_tray_schedule_editor_shows_why_a_schedule_never_fires(qtbot):
@@ -319,13 +334,15 @@ def test_the_tray_schedule_editor_shows_why_a_schedule_never_fires(qtbot):
 def test_the_tray_says_a_full_disk_in_words():
     from lifeboat.gui.messages import error_lines
 
-    message, hint = error_lines(OSError(errno.ENOSPC, "No space left on device",
-                                        "/data/lifeboat/tmp/x"))
+    message, hint = error_lines(
+        OSError(errno.ENOSPC, "No space left on device", "/data/lifeboat/tmp/x")
+    )
     assert message == "The disk holding /data/lifeboat/tmp/x is full."
     assert hint == "Free some space there, then retry."
 
 
 # -- restore --to over a symbolic link ----------------------------------------------------
+
 
 @pytest.fixture
 def snapshot(ahome: Path, open_base: Path) -> str:
@@ -340,9 +357,9 @@ def restored_rows(path: Path) -> int:
         return conn.execute("select count(*) from items").fetchone()[0]
 
 
-def test_restore_to_a_dangling_link_asks_then_replaces_the_link(ahome: Path,
-                                                                open_base: Path,
-                                                                snapshot: str):
+def test_restore_to_a_dangling_link_asks_then_replaces_the_link(
+    ahome: Path, open_base: Path, snapshot: str
+):
     link = open_base / "restored.db"
     pointed = open_base / "not-there" / ".." / "pointed.db"
     link.symlink_to(pointed)
@@ -360,9 +377,9 @@ def test_restore_to_a_dangling_link_asks_then_replaces_the_link(ahome: Path,
     assert not os.path.lexists(open_base / "pointed.db")
 
 
-def test_restore_to_a_link_to_a_file_replaces_the_link_not_the_file(ahome: Path,
-                                                                   open_base: Path,
-                                                                   snapshot: str):
+def test_restore_to_a_link_to_a_file_replaces_the_link_not_the_file(
+    ahome: Path, open_base: Path, snapshot: str
+):
     precious = open_base / "precious.txt"
     precious.write_text("keep me")
     link = open_base / "restored.db"
@@ -375,9 +392,9 @@ def test_restore_to_a_link_to_a_file_replaces_the_link_not_the_file(ahome: Path,
     assert precious.read_text() == "keep me"
 
 
-def test_restore_to_a_link_to_a_folder_replaces_the_link_not_the_folder(ahome: Path,
-                                                                       open_base: Path,
-                                                                       snapshot: str):
+def test_restore_to_a_link_to_a_folder_replaces_the_link_not_the_folder(
+    ahome: Path, open_base: Path, snapshot: str
+):
     folder = open_base / "folder"
     folder.mkdir()
     link = open_base / "restored.db"
@@ -388,4 +405,3 @@ def test_restore_to_a_link_to_a_folder_replaces_the_link_not_the_folder(ahome: P
     assert done.returncode == 0, done.stderr
     assert stat.S_ISREG(os.lstat(link).st_mode) and restored_rows(link) == 40
     assert folder.is_dir() and list(folder.iterdir()) == []
-

@@ -36,8 +36,10 @@ def backup(home: Path, *extra: str) -> dict:
 
 def write_some(db: Path, rows: int = 50) -> None:
     conn = sqlite3.connect(db)
-    conn.executemany("insert into items(name, payload) values (?, randomblob(300))",
-                     [(f"more-{i}",) for i in range(rows)])
+    conn.executemany(
+        "insert into items(name, payload) values (?, randomblob(300))",
+        [(f"more-{i}",) for i in range(rows)],
+    )
     conn.commit()
     conn.close()
 
@@ -66,7 +68,8 @@ def test_a_lost_manifest_is_written_back_from_the_catalog(ahome: Path, source: P
 
 
 def test_an_artifact_whose_manifest_and_catalog_were_lost_is_kept_listed_and_recovered(
-        ahome: Path, source: Path, open_base: Path):
+    ahome: Path, source: Path, open_base: Path
+):
     snap = backup(ahome)
     artifact = Path(snap["path"])
     digest = sha(artifact)
@@ -81,15 +84,17 @@ def test_an_artifact_whose_manifest_and_catalog_were_lost_is_kept_listed_and_rec
     listed = lifeboat(ahome, "snapshots")
     assert "needs attention" in listed.stdout and artifact.name in listed.stdout
     as_json = json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
-    assert any(e["status"] == "needs-attention" and e["path"] == str(artifact)
-               for e in as_json)
+    assert any(e["status"] == "needs-attention" and e["path"] == str(artifact) for e in as_json)
     rebuilt = lifeboat(ahome, "catalog", "rebuild", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr
     report = json.loads(rebuilt.stdout)
     assert any(snap["id"] in line for line in report["recovered"])
     assert sha(artifact) == digest
-    record = next(r for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
-                  if r.get("id") == snap["id"])
+    record = next(
+        r
+        for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
+        if r.get("id") == snap["id"]
+    )
     assert record["status"] == "ok" and record["protected"]  # nothing recovered is pruned
     assert lifeboat(ahome, "verify", snap["id"]).returncode == 0
     out = open_base / "recovered.db"
@@ -98,8 +103,7 @@ def test_an_artifact_whose_manifest_and_catalog_were_lost_is_kept_listed_and_rec
     assert "needs attention" not in lifeboat(ahome, "snapshots").stdout
 
 
-def test_a_truncated_manifest_is_kept_aside_and_its_snapshot_recovered(
-        ahome: Path, source: Path):
+def test_a_truncated_manifest_is_kept_aside_and_its_snapshot_recovered(ahome: Path, source: Path):
     snap = backup(ahome)
     artifact = Path(snap["path"])
     manifest = artifact.with_name(artifact.name.removesuffix(".sqlite.zst") + ".json")
@@ -123,20 +127,27 @@ def test_a_manifest_from_a_newer_lifeboat_is_never_touched(ahome: Path, source: 
     future["format"] = 99
     future["something_new"] = {"a": 1}
     manifest.write_text(json.dumps(future))
-    kept = {p.name: sha(p) for p in folder(ahome).iterdir() if p.is_file()
-            and p.name.startswith("notes-")}
-    for command in (["backup", "notes"], ["catalog", "rebuild"], ["prune", "notes"],
-                    ["verify", "--all"]):
+    kept = {
+        p.name: sha(p)
+        for p in folder(ahome).iterdir()
+        if p.is_file() and p.name.startswith("notes-")
+    }
+    for command in (
+        ["backup", "notes"],
+        ["catalog", "rebuild"],
+        ["prune", "notes"],
+        ["verify", "--all"],
+    ):
         lifeboat(ahome, *command)
-    after = {p.name: sha(p) for p in folder(ahome).iterdir() if p.is_file()
-             and p.name in kept}
+    after = {p.name: sha(p) for p in folder(ahome).iterdir() if p.is_file() and p.name in kept}
     assert after == kept, "a newer Lifeboat's snapshot was changed or deleted"
     listed = lifeboat(ahome, "snapshots")
     assert "newer Lifeboat" in listed.stdout
 
 
 def test_a_differential_without_its_manifest_is_recovered_on_its_base(
-        ahome: Path, source: Path, open_base: Path):
+    ahome: Path, source: Path, open_base: Path
+):
     backup(ahome)
     write_some(source)
     diff = backup(ahome)
@@ -189,8 +200,7 @@ def test_a_deletion_cut_short_is_finished_not_left_as_an_orphan(ahome: Path, sou
     assert "needs attention" not in lifeboat(ahome, "snapshots").stdout
 
 
-def test_damaged_snapshots_are_kept_listed_and_reported_not_pruned(
-        ahome: Path, source: Path):
+def test_damaged_snapshots_are_kept_listed_and_reported_not_pruned(ahome: Path, source: Path):
     assert lifeboat(ahome, "source", "set", "notes", "--keep", "last=1").returncode == 0
     base = backup(ahome, "--full")
     write_some(source)
@@ -207,8 +217,9 @@ def test_damaged_snapshots_are_kept_listed_and_reported_not_pruned(
         backup(ahome, "--full")
     assert artifact.is_file(), "retention deleted a damaged snapshot"
     assert Path(diff["path"]).is_file(), "retention deleted a differential of a damaged base"
-    records = {r["id"]: r for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
-               if "id" in r}
+    records = {
+        r["id"]: r for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout) if "id" in r
+    }
     assert records[base["id"]]["status"] == "corrupt"
     plan = json.loads(lifeboat(ahome, "prune", "notes", "--dry-run", "--json").stdout)
     reasons = {k["id"]: k["reasons"] for k in plan["keep"]}
@@ -219,17 +230,18 @@ def test_damaged_snapshots_are_kept_listed_and_reported_not_pruned(
     assert "damaged" in lifeboat(ahome, "status").stdout
 
 
-def test_restores_that_keep_failing_do_not_pile_up_safety_snapshots(
-        ahome: Path, source: Path):
+def test_restores_that_keep_failing_do_not_pile_up_safety_snapshots(ahome: Path, source: Path):
     snap = backup(ahome)
     write_some(source)
     assert lifeboat(ahome, "backup", "notes").returncode == 0  # the newest: as it is now
     set_busy = lifeboat(ahome, "source", "list")  # (loads the config once)
     assert set_busy.returncode == 0
     config = ahome / "config.toml"
-    config.write_text(config.read_text().replace("[sources.notes]",
-                                                 "[general]\nbusy_timeout = 1\n\n"
-                                                 "[sources.notes]", 1))
+    config.write_text(
+        config.read_text().replace(
+            "[sources.notes]", "[general]\nbusy_timeout = 1\n\n[sources.notes]", 1
+        )
+    )
     holder = sqlite3.connect(source, isolation_level=None)
     holder.execute("begin immediate")  # another program holds the write lock
     try:
@@ -239,8 +251,11 @@ def test_restores_that_keep_failing_do_not_pile_up_safety_snapshots(
     finally:
         holder.execute("rollback")
         holder.close()
-    safety = [r for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
-              if r.get("reason") == "pre-restore"]
+    safety = [
+        r
+        for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)
+        if r.get("reason") == "pre-restore"
+    ]
     assert len(safety) == 1 and safety[0]["protected"]
     done = lifeboat(ahome, "restore", snap["id"], "--yes", "--json")
     assert done.returncode == 0, done.stderr

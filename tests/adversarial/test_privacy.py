@@ -27,17 +27,29 @@ def add(home: Path, db: Path, *extra: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_everything_lifeboat_writes_is_private_whatever_the_umask(ahome: Path,
-                                                                  open_base: Path):
+def test_everything_lifeboat_writes_is_private_whatever_the_umask(ahome: Path, open_base: Path):
     db = make_db(open_base / "notes.db", rows=400)
     os.chmod(db, 0o644)
     dest = open_base / "chosen" / "backups"  # a --dest folder Lifeboat creates
-    for command in (["source", "add", str(db), "--name", "notes"],
-                    ["source", "add", str(make_db(open_base / "two.db", rows=50)),
-                     "--name", "two", "--dest", str(dest)],
-                    ["backup", "notes"], ["backup", "two"], ["backup", "notes"],
-                    ["verify", "--all"], ["prune", "notes"], ["drill", "notes"],
-                    ["catalog", "rebuild"]):
+    for command in (
+        ["source", "add", str(db), "--name", "notes"],
+        [
+            "source",
+            "add",
+            str(make_db(open_base / "two.db", rows=50)),
+            "--name",
+            "two",
+            "--dest",
+            str(dest),
+        ],
+        ["backup", "notes"],
+        ["backup", "two"],
+        ["backup", "notes"],
+        ["verify", "--all"],
+        ["prune", "notes"],
+        ["drill", "notes"],
+        ["catalog", "rebuild"],
+    ):
         done = lifeboat(ahome, *command, umask=0)
         assert done.returncode == 0, (command, done.stderr)
     assert modes_wider_than_private(ahome) == []
@@ -50,10 +62,13 @@ def test_another_local_user_reads_nothing(ahome: Path, open_base: Path):
     os.chmod(db, 0o600)
     add(ahome, db)
     snap = json.loads(lifeboat(ahome, "backup", "notes", "--json", umask=0).stdout)
-    targets = [Path(snap["path"]), ahome / "catalog.sqlite", ahome / "config.toml",
-               ahome / "logs" / "lifeboat.log",
-               Path(snap["path"]).with_name(Path(snap["path"]).name.replace(
-                   ".sqlite.zst", ".json"))]
+    targets = [
+        Path(snap["path"]),
+        ahome / "catalog.sqlite",
+        ahome / "config.toml",
+        ahome / "logs" / "lifeboat.log",
+        Path(snap["path"]).with_name(Path(snap["path"]).name.replace(".sqlite.zst", ".json")),
+    ]
     for target in targets:
         assert target.exists(), target
         read = as_other_user("cat", str(target))
@@ -62,8 +77,7 @@ def test_another_local_user_reads_nothing(ahome: Path, open_base: Path):
     assert listing.returncode != 0
 
 
-def test_restore_to_a_new_file_takes_the_source_databases_mode(ahome: Path,
-                                                               open_base: Path):
+def test_restore_to_a_new_file_takes_the_source_databases_mode(ahome: Path, open_base: Path):
     db = make_db(open_base / "notes.db", rows=100)
     os.chmod(db, 0o640)
     add(ahome, db)
@@ -108,7 +122,8 @@ def test_in_place_restore_keeps_owner_and_mode(ahome: Path, open_base: Path):
 
 
 def test_a_restore_that_replaces_the_file_keeps_its_identity_and_leaves_no_sidecars(
-        ahome: Path, open_base: Path):
+    ahome: Path, open_base: Path
+):
     db = owned_by_other_user(open_base, page_size=4096)
     add(ahome, db)
     snap = json.loads(lifeboat(ahome, "backup", "notes", "--json").stdout)
@@ -116,8 +131,11 @@ def test_a_restore_that_replaces_the_file_keeps_its_identity_and_leaves_no_sidec
     os.setxattr(db, "user.lifeboat-test", b"kept")
     # The page size changes under WAL: the backup API cannot write into it any more, so
     # the restore must replace the file itself.
-    done = as_other_user("sqlite3", str(db), "pragma journal_mode=delete; "
-                         "pragma page_size=8192; vacuum; pragma journal_mode=wal;")
+    done = as_other_user(
+        "sqlite3",
+        str(db),
+        "pragma journal_mode=delete; pragma page_size=8192; vacuum; pragma journal_mode=wal;",
+    )
     assert done.returncode == 0, done.stderr
     before = identity(db)
     done = lifeboat(ahome, "restore", snap["id"], "--yes", "--json", umask=0o022)
@@ -127,8 +145,11 @@ def test_a_restore_that_replaces_the_file_keeps_its_identity_and_leaves_no_sidec
     assert os.getxattr(db, "user.lifeboat-test") == b"kept"
     assert content_digest(db) == expected
     app_writes(db)
-    left = [p.name for p in db.parent.iterdir() if p.name not in (db.name, f"{db.name}-wal",
-                                                                   f"{db.name}-shm")]
+    left = [
+        p.name
+        for p in db.parent.iterdir()
+        if p.name not in (db.name, f"{db.name}-wal", f"{db.name}-shm")
+    ]
     assert left == [], "files left beside the database"
 
 
@@ -159,7 +180,8 @@ def test_adding_a_link_adds_the_real_file(ahome: Path, open_base: Path):
 
 @pytest.mark.parametrize("mode", [0o600, 0o644])
 def test_restore_to_keeps_a_mode_it_recorded_even_under_a_wide_umask(
-        ahome: Path, open_base: Path, mode: int):
+    ahome: Path, open_base: Path, mode: int
+):
     db = make_db(open_base / "notes.db", rows=20)
     os.chmod(db, mode)
     add(ahome, db)

@@ -33,8 +33,7 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database whose snapshot is ~20 MB (half of each row is random): 4 parts."""
-    return make_db(tmp_path_factory.mktemp("big") / "template.db", rows=10_000,
-                   payload=4000)
+    return make_db(tmp_path_factory.mktemp("big") / "template.db", rows=10_000, payload=4000)
 
 
 @pytest.fixture
@@ -63,8 +62,9 @@ def assert_every_copy_is_exact(service: Service, s3_server, bucket: str) -> int:
         if copy is None:
             continue
         body = on_server(s3_server, bucket, copy.key)
-        assert sha256_of(body) == record.manifest.sha256 == sha256_of(
-            record.path.read_bytes()), f"{record.id} counted but the server holds other bytes"
+        assert sha256_of(body) == record.manifest.sha256 == sha256_of(record.path.read_bytes()), (
+            f"{record.id} counted but the server holds other bytes"
+        )
         counted += 1
     return counted
 
@@ -78,9 +78,13 @@ def wait_for(what: str, condition: Callable[[], object], timeout: float = 60) ->
 
 
 def start_upload(home: Path, source: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "lifeboat", "upload", source],
-                            env={**os.environ, "LIFEBOAT_HOME": str(home)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "upload", source],
+        env={**os.environ, "LIFEBOAT_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def big_source(service: Service, big_db: Path, tmp_path: Path, name: str = "big") -> None:
@@ -96,14 +100,21 @@ def parts_sent(s3_server, bucket: str, upload_id: str, key: str) -> int:
 
 # -- bytes changed in transit ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("rows", [300, 4000], ids=["one-request", "multipart"])
-def test_bytes_flipped_in_transit_never_count(service: Service, s3_server, bucket: str,
-                                              tmp_path: Path, home: Path, proxy,
-                                              rows: int):
-    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
-               part_size="5MiB", upload_concurrency=2)
-    service.add_source(make_db(tmp_path / "notes.db", rows=rows, payload=4000),
-                       remote="offsite")
+def test_bytes_flipped_in_transit_never_count(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy, rows: int
+):
+    add_remote(
+        service,
+        s3_server,
+        bucket,
+        endpoint=proxy.url,
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        upload_concurrency=2,
+    )
+    service.add_source(make_db(tmp_path / "notes.db", rows=rows, payload=4000), remote="offsite")
     failures = 0
     for every in (1, 2, 3):
         service.backup("notes")
@@ -114,8 +125,9 @@ def test_bytes_flipped_in_transit_never_count(service: Service, s3_server, bucke
             failures += 1
             assert result.returncode == 1, result.stderr
             # Refused as changed, or (the completion's own body changed) as malformed.
-            assert "other bytes" in result.stderr or "failed the request" in \
-                result.stderr, result.stderr
+            assert "other bytes" in result.stderr or "failed the request" in result.stderr, (
+                result.stderr
+            )
         assert_every_copy_is_exact(service, s3_server, bucket)
     assert proxy.injected["corrupt"] >= 3
     assert failures >= 1, "every body changed: that can never be proven"
@@ -125,13 +137,13 @@ def test_bytes_flipped_in_transit_never_count(service: Service, s3_server, bucke
     assert open_on_server(s3_server, bucket) == {}
 
 
-def test_a_server_without_md5_etags_is_proven_by_reading_back(service: Service, s3_server,
-                                                               bucket: str, tmp_path: Path,
-                                                               home: Path, proxy):
-    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
-               part_size="5MiB")
-    service.add_source(make_db(tmp_path / "notes.db", rows=4000, payload=4000),
-                       remote="offsite")
+def test_a_server_without_md5_etags_is_proven_by_reading_back(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy
+):
+    add_remote(
+        service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB", part_size="5MiB"
+    )
+    service.add_source(make_db(tmp_path / "notes.db", rows=4000, payload=4000), remote="offsite")
     proxy.faults.opaque_etags = True
     first = service.backup("notes")
     done = lifeboat(home, "upload", "notes")
@@ -149,11 +161,17 @@ def test_a_server_without_md5_etags_is_proven_by_reading_back(service: Service, 
 
 # -- objects changed on the server ----------------------------------------------------
 
+
 def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
-        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path):
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     add_remote(service, s3_server, bucket)
-    service.add_source(make_db(tmp_path / "notes.db", rows=600, payload=2000),
-                       remote="offsite", keep="last=10", remote_keep="last=10")
+    service.add_source(
+        make_db(tmp_path / "notes.db", rows=600, payload=2000),
+        remote="offsite",
+        keep="last=10",
+        remote_keep="last=10",
+    )
     records = [service.backup("notes") for _ in range(3)]
     assert service.upload("notes").result["uploaded"] == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
@@ -173,8 +191,11 @@ def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
     assert "ETag" in out and out.count("; not counted") == 2
     assert copies[2].key not in out
     fresh = Service()
-    assert [fresh.snapshot(r.id).copy_on("offsite") is not None for r in records] == \
-        [False, False, True], "only the untouched copy counts"
+    assert [fresh.snapshot(r.id).copy_on("offsite") is not None for r in records] == [
+        False,
+        False,
+        True,
+    ], "only the untouched copy counts"
     after = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert after == before, "nothing deleted on the remote"
     assert on_server(s3_server, bucket, copies[0].key) == truncated
@@ -185,9 +206,9 @@ def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
     assert assert_every_copy_is_exact(fresh, s3_server, bucket) == 3
 
 
-def test_a_download_cut_short_is_refused_and_leaves_nothing(service: Service, s3_server,
-                                                          bucket: str, tmp_path: Path,
-                                                          home: Path, proxy):
+def test_a_download_cut_short_is_refused_and_leaves_nothing(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy
+):
     add_remote(service, s3_server, bucket, endpoint=proxy.url)
     db = make_db(tmp_path / "notes.db", rows=800, payload=3000)
     service.add_source(db, remote="offsite")
@@ -200,27 +221,44 @@ def test_a_download_cut_short_is_refused_and_leaves_nothing(service: Service, s3
     assert refused.returncode == 1 and "cut short" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
     assert not target.exists()
-    leftovers = [p for p in (home / "tmp").rglob("*") if p.is_file()] \
-        if (home / "tmp").exists() else []
+    leftovers = (
+        [p for p in (home / "tmp").rglob("*") if p.is_file()] if (home / "tmp").exists() else []
+    )
     assert leftovers == [], "no partial download is left behind"
 
 
 # -- killed and cancelled uploads -----------------------------------------------------
 
+
 def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
-        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy,
-        big_db: Path):
-    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
-               part_size="5MiB", upload_concurrency=1)
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy, big_db: Path
+):
+    add_remote(
+        service,
+        s3_server,
+        bucket,
+        endpoint=proxy.url,
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        upload_concurrency=1,
+    )
     big_source(service, big_db, tmp_path)
     record = service.backup("big")
     assert record.manifest.size > 15 * MIB
     proxy.faults.delay = 0.4
     upload = start_upload(home, "big")
     try:
-        upload_id, key = wait_for("an open upload with a part", lambda: next(
-            ((u, k) for u, k in open_on_server(s3_server, bucket).items()
-             if parts_sent(s3_server, bucket, u, k) >= 1), None))
+        upload_id, key = wait_for(
+            "an open upload with a part",
+            lambda: next(
+                (
+                    (u, k)
+                    for u, k in open_on_server(s3_server, bucket).items()
+                    if parts_sent(s3_server, bucket, u, k) >= 1
+                ),
+                None,
+            ),
+        )
     finally:
         upload.kill()
         upload.wait()
@@ -238,12 +276,25 @@ def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_kill_9_at_a_random_moment_then_the_next_upload(service: Service, s3_server,
-                                                        bucket: str, tmp_path: Path,
-                                                        home: Path, proxy, big_db: Path,
-                                                        seed: int):
-    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
-               part_size="5MiB", upload_concurrency=2)
+def test_kill_9_at_a_random_moment_then_the_next_upload(
+    service: Service,
+    s3_server,
+    bucket: str,
+    tmp_path: Path,
+    home: Path,
+    proxy,
+    big_db: Path,
+    seed: int,
+):
+    add_remote(
+        service,
+        s3_server,
+        bucket,
+        endpoint=proxy.url,
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        upload_concurrency=2,
+    )
     big_source(service, big_db, tmp_path)
     service.backup("big")
     proxy.faults.delay = 0.2
@@ -261,13 +312,20 @@ def test_kill_9_at_a_random_moment_then_the_next_upload(service: Service, s3_ser
 
 
 def test_a_live_runs_upload_is_never_aborted_by_another_process(
-        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path,
-        big_db: Path):
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, big_db: Path
+):
     from lifeboat.jobs.open_uploads import MARK_PREFIX, abort_ended_uploads_soon
 
     # Slow, so that the other process surely runs while this upload is open.
-    add_remote(service, s3_server, bucket, multipart_threshold="5MiB", part_size="5MiB",
-               upload_concurrency=1, max_upload_rate="3MB/s")
+    add_remote(
+        service,
+        s3_server,
+        bucket,
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        upload_concurrency=1,
+        max_upload_rate="3MB/s",
+    )
     big_source(service, big_db, tmp_path)
     service.add_source(make_db(tmp_path / "small.db"), remote="offsite")
     service.backup("big")
@@ -275,9 +333,14 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
     upload = start_upload(home, "big")
     try:
         # (a mark row comes first, until the server has given the upload its id)
-        rows = wait_for("an upload recorded as open", lambda: [
-            r for r in service.workspace.catalog.open_uploads("offsite")
-            if not r.upload_id.startswith(MARK_PREFIX)])
+        rows = wait_for(
+            "an upload recorded as open",
+            lambda: [
+                r
+                for r in service.workspace.catalog.open_uploads("offsite")
+                if not r.upload_id.startswith(MARK_PREFIX)
+            ],
+        )
         assert len(rows) == 1 and run_alive(service.workspace.paths.run_dir, rows[0].run)
         upload_id = rows[0].upload_id
         assert upload_id in open_on_server(s3_server, bucket)
@@ -298,19 +361,34 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
 
 
 def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
-        service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy,
-        big_db: Path):
-    add_remote(service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB",
-               part_size="5MiB", upload_concurrency=1)
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, proxy, big_db: Path
+):
+    add_remote(
+        service,
+        s3_server,
+        bucket,
+        endpoint=proxy.url,
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        upload_concurrency=1,
+    )
     big_source(service, big_db, tmp_path)
     record = service.backup("big")
     proxy.faults.delay = 0.5
     upload = start_upload(home, "big")
     try:
         wait_for("an open upload", lambda: open_on_server(s3_server, bucket))
-        job = wait_for("the upload job", lambda: next(
-            (j for j in service.workspace.catalog.jobs(source="big")
-             if j.kind == "upload" and j.status == "running"), None))
+        job = wait_for(
+            "the upload job",
+            lambda: next(
+                (
+                    j
+                    for j in service.workspace.catalog.jobs(source="big")
+                    if j.kind == "upload" and j.status == "running"
+                ),
+                None,
+            ),
+        )
         assert lifeboat(home, "cancel", str(job.id)).returncode == 0
         _, err = upload.communicate(timeout=60)
     finally:

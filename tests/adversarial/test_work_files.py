@@ -25,17 +25,20 @@ def add(home: Path, db: Path, name: str, *extra: str) -> None:
 
 
 def start(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "lifeboat", *args],
-                            env={**os.environ, "LIFEBOAT_HOME": str(home)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", *args],
+        env={**os.environ, "LIFEBOAT_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def work_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".lb-"))
 
 
-def test_sources_whose_names_are_prefixes_back_up_at_the_same_time(ahome: Path,
-                                                                    open_base: Path):
+def test_sources_whose_names_are_prefixes_back_up_at_the_same_time(ahome: Path, open_base: Path):
     a = make_db(open_base / "a.db", rows=30_000, payload=600)
     ab = make_db(open_base / "ab.db", rows=30_000, payload=600, seed=1)
     add(ahome, a, "a")
@@ -47,8 +50,11 @@ def test_sources_whose_names_are_prefixes_back_up_at_the_same_time(ahome: Path,
             assert code == 0, err
             assert "damaged" not in err and "damaged" not in out
     for name, db in (("a", a), ("a-b", ab)):
-        snaps = [r for r in json.loads(lifeboat(ahome, "snapshots", name, "--json").stdout)
-                 if r.get("source") == name]
+        snaps = [
+            r
+            for r in json.loads(lifeboat(ahome, "snapshots", name, "--json").stdout)
+            if r.get("source") == name
+        ]
         assert len(snaps) == 3
         out = open_base / f"restored-{name}.db"
         assert lifeboat(ahome, "restore", snaps[0]["id"], "--to", str(out)).returncode == 0
@@ -57,7 +63,8 @@ def test_sources_whose_names_are_prefixes_back_up_at_the_same_time(ahome: Path,
 
 
 def test_links_planted_at_every_name_lifeboat_used_to_write_are_never_followed(
-        ahome: Path, open_base: Path):
+    ahome: Path, open_base: Path
+):
     db = make_db(open_base / "notes.db", rows=500)
     add(ahome, db, "notes")
     snap = json.loads(lifeboat(ahome, "backup", "notes", "--json").stdout)
@@ -68,8 +75,10 @@ def test_links_planted_at_every_name_lifeboat_used_to_write_are_never_followed(
     temp = ahome / "tmp"
     planted = [
         # the names earlier versions wrote to, in every folder Lifeboat writes in
-        *(folder / f".{snap['path'].split('/')[-1].removesuffix('.sqlite.zst')}{s}.partial"
-          for s in (".sqlite.zst", ".pages", ".json")),
+        *(
+            folder / f".{snap['path'].split('/')[-1].removesuffix('.sqlite.zst')}{s}.partial"
+            for s in (".sqlite.zst", ".pages", ".json")
+        ),
         temp / f"restore-{snap['id']}-{os.getpid()}.sqlite",
         temp / f"verify-{snap['id']}.sqlite",
         open_base / f".{out.name}.lifeboat-restore-{snap['id']}.tmp",
@@ -81,10 +90,16 @@ def test_links_planted_at_every_name_lifeboat_used_to_write_are_never_followed(
     for link in planted:
         link.unlink(missing_ok=True)
         link.symlink_to(victim)
-    for command in (["backup", "notes"], ["verify", "--all"], ["restore", snap["id"], "--yes"],
-                    ["restore", snap["id"], "--to", str(out)], ["catalog", "rebuild"],
-                    ["source", "set", "notes", "--keep", "last=5"], ["drill", "notes"],
-                    ["diff", snap["id"]]):
+    for command in (
+        ["backup", "notes"],
+        ["verify", "--all"],
+        ["restore", snap["id"], "--yes"],
+        ["restore", snap["id"], "--to", str(out)],
+        ["catalog", "rebuild"],
+        ["source", "set", "notes", "--keep", "last=5"],
+        ["drill", "notes"],
+        ["diff", snap["id"]],
+    ):
         done = lifeboat(ahome, *command)
         assert done.returncode == 0, (command, done.stderr)
         assert victim.read_text() == "precious", f"{command} wrote through a planted link"
@@ -180,15 +195,17 @@ def test_killed_backups_leave_nothing(ahome: Path, open_base: Path):
 
 
 def test_killed_verify_of_an_encrypted_source_leaves_nothing_decrypted(
-        ahome: Path, open_base: Path, file_keyring: Path):
+    ahome: Path, open_base: Path, file_keyring: Path
+):
     assert lifeboat(ahome, "key", "init").returncode == 0
     big_source(ahome, open_base, "--encrypt-local")
     assert lifeboat(ahome, "backup", "notes").returncode == 0
     killed = kill_at_random(ahome, ["verify", "--all"], rounds=8, seed=9)
     assert killed >= 4
     assert_nothing_left(ahome, open_base)
-    for path in (p for p in ahome.rglob("*") if p.is_file()
-                 and not p.name.startswith("catalog.sqlite")):
+    for path in (
+        p for p in ahome.rglob("*") if p.is_file() and not p.name.startswith("catalog.sqlite")
+    ):
         head = path.read_bytes()[:16]
         assert not head.startswith(b"SQLite format 3"), f"plaintext database left: {path}"
         assert not head.startswith(b"\x28\xb5\x2f\xfd"), f"plaintext artifact left: {path}"

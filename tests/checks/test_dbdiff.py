@@ -12,12 +12,14 @@ from lifeboat.core.dbdiff import diff_databases, summarize
 
 def brute_force(snapshot: Path, now: Path, table: str, key: str) -> tuple[int, int, int]:
     """(brought back, removed, changed): every row of both read into dicts by key."""
+
     def rows(path: Path) -> dict[object, tuple[object, ...]]:
         conn = sqlite3.connect(path)
         cols = [r[1] for r in conn.execute(f"pragma table_info({table})")]
         common = sorted(set(cols) & set(shared_columns))
-        found = {r[0]: r[1:] for r in conn.execute(
-            f"select {key}, {', '.join(common)} from {table}")}
+        found = {
+            r[0]: r[1:] for r in conn.execute(f"select {key}, {', '.join(common)} from {table}")
+        }
         conn.close()
         return found
 
@@ -48,8 +50,10 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
         create table old_stuff(x);
         create index notes_title on notes(title);
     """)
-    conn.executemany("insert into notes(title, body) values (?, ?)",
-                     [(f"t{i}", bytes([i % 256]) * 10) for i in range(3000)])
+    conn.executemany(
+        "insert into notes(title, body) values (?, ?)",
+        [(f"t{i}", bytes([i % 256]) * 10) for i in range(3000)],
+    )
     conn.executemany("insert into kv values (?, ?)", [(f"k{i}", i) for i in range(500)])
     conn.executemany("insert into people values (?, ?)", [(f"p{i}", i) for i in range(200)])
     conn.executemany("insert into tags values (?, ?)", [(f"g{i}", i) for i in range(100)])
@@ -93,8 +97,9 @@ def test_figures_match_brute_force(pair: tuple[Path, Path]) -> None:
     assert tables["people"].matched_by == "rowid"
     assert tables["empty"].rows_snapshot == tables["empty"].rows_now == 0
     assert not tables["empty"].differs
-    assert tables["old_stuff"].brought_back == 7 and tables["old_stuff"].note == \
-        "only in the snapshot"
+    assert (
+        tables["old_stuff"].brought_back == 7 and tables["old_stuff"].note == "only in the snapshot"
+    )
     assert tables["attachments_v2"].removed == 1
     assert diff.schema.added == ["index notes_body", "table attachments_v2"]
     assert diff.schema.removed == ["index notes_title", "table old_stuff"]
@@ -126,10 +131,12 @@ def test_two_million_rows_within_the_budget_and_partial_past_it(tmp_path: Path) 
     snap, now = tmp_path / "snap.db", tmp_path / "now.db"
     conn = sqlite3.connect(snap)
     conn.execute("create table big(id integer primary key, v int)")
-    conn.execute("insert into big(v) select value from generate_series(1, 2000000)"
-                 if _has_series(conn) else
-                 "with recursive n(i) as (select 1 union all select i + 1 from n "
-                 "where i < 2000000) insert into big(v) select i from n")
+    conn.execute(
+        "insert into big(v) select value from generate_series(1, 2000000)"
+        if _has_series(conn)
+        else "with recursive n(i) as (select 1 union all select i + 1 from n "
+        "where i < 2000000) insert into big(v) select i from n"
+    )
     conn.commit()
     conn.close()
     now.write_bytes(snap.read_bytes())
@@ -160,11 +167,17 @@ def test_the_summary_reads_as_a_sentence() -> None:
     from lifeboat.core.dbdiff import DatabaseDiff, SchemaDiff, TableDiff
 
     diff = DatabaseDiff(
-        [TableDiff("notes", 1241, 74, brought_back=1204, removed=37, changed=1),
-         TableDiff("docs", 5, 3, matched_by="counts only"),
-         TableDiff("same", 10, 10, 0, 0, 0)],
-        SchemaDiff(added=["table attachments_v2"]), partial=False, seconds=0.1)
+        [
+            TableDiff("notes", 1241, 74, brought_back=1204, removed=37, changed=1),
+            TableDiff("docs", 5, 3, matched_by="counts only"),
+            TableDiff("same", 10, 10, 0, 0, 0),
+        ],
+        SchemaDiff(added=["table attachments_v2"]),
+        partial=False,
+        seconds=0.1,
+    )
     assert summarize(diff) == (
         "Restoring brings back 1,204 rows, removes 37 rows added since, changes 1 row in "
         "notes; goes from 3 to 5 rows (not compared row by row) in docs; drops table "
-        "attachments_v2 (created since).")
+        "attachments_v2 (created since)."
+    )

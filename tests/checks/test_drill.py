@@ -41,8 +41,7 @@ def drilled_job(service: Service) -> dict[str, object]:
     return {"status": job.status, "error": job.error}
 
 
-def test_a_good_snapshot_passes_and_nothing_is_touched(service: Service, db: Path, cli
-                                                        ) -> None:
+def test_a_good_snapshot_passes_and_nothing_is_touched(service: Service, db: Path, cli) -> None:
     conn = sqlite3.connect(db)
     conn.execute("insert into items(name) values ('second')")
     conn.commit()
@@ -61,7 +60,8 @@ def test_a_good_snapshot_passes_and_nothing_is_touched(service: Service, db: Pat
 
 
 def test_a_corrupted_artifact_fails_is_recorded_and_calls_the_webhook(
-        service: Service, home: Path, webhook, cli) -> None:
+    service: Service, home: Path, webhook, cli
+) -> None:
     set_general(home, notify_url=webhook.url)
     artifact = service.snapshots("notes")[0].path
     data = bytearray(artifact.read_bytes())
@@ -82,8 +82,7 @@ def test_drill_sql_that_returns_false_fails(service: Service, home: Path, cli) -
     set_source(home, "notes", drill_sql="select count(*) > 1000 from items")
     result = cli("drill", "notes")
     assert result.code == 1 and "drill_sql returned 0" in result.out
-    assert cli("source", "set", "notes", "--drill-sql",
-               "select count(*) > 0 from items").code == 0
+    assert cli("source", "set", "notes", "--drill-sql", "select count(*) > 0 from items").code == 0
     assert cli("drill", "notes").code == 0
     bad = cli("source", "set", "notes", "--drill", "fortnightly")
     assert bad.code == 2 and "unknown schedule 'fortnightly'" in bad.err
@@ -112,11 +111,17 @@ def test_cancelling_a_drill_leaves_nothing_behind(service: Service) -> None:
 
 
 def test_a_corrupted_remote_copy_fails_though_the_local_one_is_fine(
-        service: Service, s3_server, bucket: str, file_keyring: Path, cli) -> None:
-    service.add_remote("offsite", provider="minio", bucket=bucket,
-                       endpoint=s3_server.endpoint, prefix="lb",
-                       access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key)
+    service: Service, s3_server, bucket: str, file_keyring: Path, cli
+) -> None:
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
     service.update_source("notes", remote="offsite")
     service.upload("notes")
     record = service.snapshots("notes")[0]

@@ -26,19 +26,35 @@ for i in range(150):
 
 def manifest(snap_id: str, source: str = "notes", minute: int = 0) -> Manifest:
     return Manifest(
-        id=snap_id, source=source, created_at=datetime(2026, 1, 1, 12, minute, tzinfo=UTC),
-        artifact=f"{source}-20260101T12{minute:02d}00Z-{snap_id}.sqlite.zst", size=10,
-        sha256="0" * 64, db_size=4096, page_size=4096, page_count=1, check_mode="quick",
-        check_result="ok", sqlite_version="3.40.1", reason="manual", protected=False,
-        source_path="/x.db", journal_mode="wal", compression="zstd-3",
-        lifeboat_version="0", duration_s=0.1)
+        id=snap_id,
+        source=source,
+        created_at=datetime(2026, 1, 1, 12, minute, tzinfo=UTC),
+        artifact=f"{source}-20260101T12{minute:02d}00Z-{snap_id}.sqlite.zst",
+        size=10,
+        sha256="0" * 64,
+        db_size=4096,
+        page_size=4096,
+        page_count=1,
+        check_mode="quick",
+        check_result="ok",
+        sqlite_version="3.40.1",
+        reason="manual",
+        protected=False,
+        source_path="/x.db",
+        journal_mode="wal",
+        compression="zstd-3",
+        lifeboat_version="0",
+        duration_s=0.1,
+    )
 
 
 def test_two_processes_write_at_once(tmp_path: Path):
     path = tmp_path / "catalog.sqlite"
     Catalog(path)
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(path), name])
-             for name in ("tray", "cli")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(path), name])
+        for name in ("tray", "cli")
+    ]
     for proc in procs:
         assert proc.wait(timeout=120) == 0
     catalog = Catalog(path)

@@ -29,8 +29,9 @@ def test_round_trip_and_hashes(tmp_path: Path, packed):
     assert result.sha256 == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert result.plain_sha256 == hashlib.sha256(plain.read_bytes()).hexdigest()
     out = tmp_path / "out.bin"
-    back = decompress_file(artifact, out, expected_sha256=result.sha256,
-                           expected_size=result.size, hash_plain=True)
+    back = decompress_file(
+        artifact, out, expected_sha256=result.sha256, expected_size=result.size, hash_plain=True
+    )
     assert out.read_bytes() == plain.read_bytes()
     assert back.plain_sha256 == result.plain_sha256
 

@@ -44,19 +44,34 @@ def test_missing_file_is_an_empty_config(tmp_path: Path):
 @pytest.mark.parametrize(
     ("change", "line", "key", "words"),
     [
-        (("schedule = \"weekly mon,thu 03:00\"", "schedule = \"dayly\""), 6,
-         "sources.notes.schedule", "unknown schedule"),
-        (("keep = \"last=7,daily=7\"", "keep = \"last=7,fortnightly=2\""), 7,
-         "sources.notes.keep", "unknown key"),
-        (("check = \"full\"", "check = \"thorough\""), 8, "sources.notes.check", "one of"),
-        (("check = \"full\"", "colour = \"blue\""), 8, "sources.notes.colour",
-         "unknown setting"),
-        (("path = \"/data/notes.db\"", "path = \"relative/notes.db\""), 5,
-         "sources.notes.path", "absolute"),
-        (("path = \"/data/notes.db\"", "path = 42"), 5, "sources.notes.path", "path"),
-        (("compression_level = 5", "compression_level = 99"), 2,
-         "general.compression_level", "1 to 19"),
-        (("[sources.notes]", "[sources.\"bad name!\"]"), 4, "sources.bad name!", "name"),
+        (
+            ('schedule = "weekly mon,thu 03:00"', 'schedule = "dayly"'),
+            6,
+            "sources.notes.schedule",
+            "unknown schedule",
+        ),
+        (
+            ('keep = "last=7,daily=7"', 'keep = "last=7,fortnightly=2"'),
+            7,
+            "sources.notes.keep",
+            "unknown key",
+        ),
+        (('check = "full"', 'check = "thorough"'), 8, "sources.notes.check", "one of"),
+        (('check = "full"', 'colour = "blue"'), 8, "sources.notes.colour", "unknown setting"),
+        (
+            ('path = "/data/notes.db"', 'path = "relative/notes.db"'),
+            5,
+            "sources.notes.path",
+            "absolute",
+        ),
+        (('path = "/data/notes.db"', "path = 42"), 5, "sources.notes.path", "path"),
+        (
+            ("compression_level = 5", "compression_level = 99"),
+            2,
+            "general.compression_level",
+            "1 to 19",
+        ),
+        (("[sources.notes]", '[sources."bad name!"]'), 4, "sources.bad name!", "name"),
     ],
 )
 def test_bad_values_name_file_line_and_key(tmp_path: Path, change, line, key, words):
@@ -70,7 +85,7 @@ def test_bad_values_name_file_line_and_key(tmp_path: Path, change, line, key, wo
 
 
 def test_missing_path_is_reported(tmp_path: Path):
-    path = write(tmp_path, "[sources.notes]\nschedule = \"hourly\"\n")
+    path = write(tmp_path, '[sources.notes]\nschedule = "hourly"\n')
     with pytest.raises(ConfigError, match=r"config.toml:1: sources.notes: missing 'path'"):
         load_config(path)
 
@@ -90,8 +105,10 @@ def test_unknown_top_level_table(tmp_path: Path):
 def test_save_round_trips_and_is_atomic(tmp_path: Path):
     path = tmp_path / "sub" / "config.toml"
     config = Config(path=path).with_source(
-        SourceConfig(name="a-b_1", path=Path("/x/a.db"), dest=Path("/backups"),
-                     schedule="every 15m"))
+        SourceConfig(
+            name="a-b_1", path=Path("/x/a.db"), dest=Path("/backups"), schedule="every 15m"
+        )
+    )
     run = start_run(tmp_path / "run")
     path.parent.mkdir()
     save_config(config, run)

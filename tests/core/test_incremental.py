@@ -27,8 +27,7 @@ def as_base(tmp_path: Path, manifest) -> BaseRef:
 def rebuilt(tmp_path: Path, diff, base, name: str = "out.db") -> Path:
     out = tmp_path / name
     out.unlink(missing_ok=True)
-    extract_verified(tmp_path / "snaps", diff, out, check="full",
-                     base=(tmp_path / "snaps", base))
+    extract_verified(tmp_path / "snaps", diff, out, check="full", base=(tmp_path / "snaps", base))
     return out
 
 
@@ -42,10 +41,11 @@ def mutate(db: Path, seed: int) -> None:
     top = conn.execute("select max(id) from items").fetchone()[0]
     for i in rng.sample(range(1, top + 1), 40):
         conn.execute("update items set name=? where id=?", (f"edited-{seed}-{i}", i))
-    conn.execute("delete from items where id in (select id from items order by random() "
-                 "limit 25)")
-    conn.executemany("insert into items(name, payload) values (?, randomblob(300))",
-                     [(f"new-{seed}-{n}",) for n in range(30)])
+    conn.execute("delete from items where id in (select id from items order by random() limit 25)")
+    conn.executemany(
+        "insert into items(name, payload) values (?, randomblob(300))",
+        [(f"new-{seed}-{n}",) for n in range(30)],
+    )
     conn.commit()
     conn.close()
 
@@ -56,15 +56,26 @@ def test_round_trips_through_edits_schema_changes_growth_and_vacuum(tmp_path: Pa
     assert base.kind == "full" and base.pages_sha256
     steps = [
         ("edits", lambda: mutate(db, 1)),
-        ("schema change", lambda: _sql(db, "alter table items add column note text; "
-                                           "update items set note='x' where id % 7 = 0; "
-                                           "create table tags(id integer primary key, t);"
-                                           "insert into tags(t) values ('a'), ('b');")),
-        ("growth past the base", lambda: _sql(db, "insert into items(name, payload) "
-                                                  "select name || '+', payload from items "
-                                                  "where id % 5 = 0;")),
-        ("vacuum shrinks it", lambda: _sql(db, "delete from items where id % 2 = 0; "
-                                               "vacuum;")),
+        (
+            "schema change",
+            lambda: _sql(
+                db,
+                "alter table items add column note text; "
+                "update items set note='x' where id % 7 = 0; "
+                "create table tags(id integer primary key, t);"
+                "insert into tags(t) values ('a'), ('b');",
+            ),
+        ),
+        (
+            "growth past the base",
+            lambda: _sql(
+                db,
+                "insert into items(name, payload) "
+                "select name || '+', payload from items "
+                "where id % 5 = 0;",
+            ),
+        ),
+        ("vacuum shrinks it", lambda: _sql(db, "delete from items where id % 2 = 0; vacuum;")),
     ]
     for what, change in steps:
         change()

@@ -14,8 +14,10 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def snaps(*times: str, **flags: object) -> list[SnapshotInfo]:
-    return [SnapshotInfo(id=f"s{i:07d}", created_at=datetime.fromisoformat(t), **flags)
-            for i, t in enumerate(times)]
+    return [
+        SnapshotInfo(id=f"s{i:07d}", created_at=datetime.fromisoformat(t), **flags)
+        for i, t in enumerate(times)
+    ]
 
 
 def kept(decisions) -> list[str]:
@@ -36,9 +38,13 @@ def test_last_n_keeps_the_newest():
 
 
 def test_daily_keeps_newest_of_each_day_and_skips_empty_days():
-    s = snaps("2026-03-01T08:00:00+00:00", "2026-03-01T20:00:00+00:00",
-              "2026-03-03T09:00:00+00:00", "2026-03-07T09:00:00+00:00",
-              "2026-03-07T10:00:00+00:00")
+    s = snaps(
+        "2026-03-01T08:00:00+00:00",
+        "2026-03-01T20:00:00+00:00",
+        "2026-03-03T09:00:00+00:00",
+        "2026-03-07T09:00:00+00:00",
+        "2026-03-07T10:00:00+00:00",
+    )
     out = apply_policy(s, parse_keep("daily=3"), NOW, tz=UTC)
     assert kept(out) == ["s0000001", "s0000002", "s0000004"]
     assert reasons(out)["s0000004"] == ("daily 1/3",)
@@ -47,9 +53,13 @@ def test_daily_keeps_newest_of_each_day_and_skips_empty_days():
 
 
 def test_monthly_and_yearly_across_year_boundary():
-    s = snaps("2024-12-31T23:00:00+00:00", "2025-01-01T01:00:00+00:00",
-              "2025-11-15T00:00:00+00:00", "2025-12-31T22:00:00+00:00",
-              "2026-01-01T00:30:00+00:00")
+    s = snaps(
+        "2024-12-31T23:00:00+00:00",
+        "2025-01-01T01:00:00+00:00",
+        "2025-11-15T00:00:00+00:00",
+        "2025-12-31T22:00:00+00:00",
+        "2026-01-01T00:30:00+00:00",
+    )
     out = apply_policy(s, parse_keep("monthly=2,yearly=3"), NOW, tz=UTC)
     r = reasons(out)
     assert r["s0000004"] == ("monthly 1/2", "yearly 1/3")
@@ -60,17 +70,18 @@ def test_monthly_and_yearly_across_year_boundary():
 
 def test_weekly_uses_iso_weeks():
     # Sunday 2026-03-08 and Monday 2026-03-09 are in different ISO weeks.
-    s = snaps("2026-03-07T12:00:00+00:00", "2026-03-08T12:00:00+00:00",
-              "2026-03-09T12:00:00+00:00")
+    s = snaps("2026-03-07T12:00:00+00:00", "2026-03-08T12:00:00+00:00", "2026-03-09T12:00:00+00:00")
     out = apply_policy(s, parse_keep("weekly=2"), NOW, tz=UTC)
     assert kept(out) == ["s0000001", "s0000002"]
 
 
 def test_days_are_local_days_across_a_dst_change():
     berlin = ZoneInfo("Europe/Berlin")  # DST starts 2026-03-29 02:00 -> 03:00
-    s = snaps("2026-03-28T22:30:00+00:00",  # 23:30 local on the 28th
-              "2026-03-28T23:30:00+00:00",  # 00:30 local on the 29th (CET)
-              "2026-03-29T21:30:00+00:00")  # 23:30 local on the 29th (CEST)
+    s = snaps(
+        "2026-03-28T22:30:00+00:00",  # 23:30 local on the 28th
+        "2026-03-28T23:30:00+00:00",  # 00:30 local on the 29th (CET)
+        "2026-03-29T21:30:00+00:00",
+    )  # 23:30 local on the 29th (CEST)
     out = apply_policy(s, parse_keep("daily=5"), NOW, tz=berlin)
     assert kept(out) == ["s0000000", "s0000002"]
     hourly = apply_policy(s, parse_keep("hourly=10"), NOW, tz=berlin)
@@ -78,8 +89,7 @@ def test_days_are_local_days_across_a_dst_change():
 
 
 def test_within_keeps_everything_recent():
-    s = snaps("2026-02-01T00:00:00+00:00", "2026-03-05T00:00:00+00:00",
-              "2026-03-09T00:00:00+00:00")
+    s = snaps("2026-02-01T00:00:00+00:00", "2026-03-05T00:00:00+00:00", "2026-03-09T00:00:00+00:00")
     out = apply_policy(s, parse_keep("within=7d"), NOW)
     assert kept(out) == ["s0000001", "s0000002"]
     assert reasons(out)["s0000002"] == ("within 7d",)
@@ -126,8 +136,7 @@ def test_damaged_snapshots_fill_no_bucket_and_are_kept_for_the_user():
 
 def test_an_intact_differential_of_a_damaged_base_is_kept_and_fills_no_bucket():
     base = SnapshotInfo("base0000", datetime(2026, 3, 1, tzinfo=UTC), good=False)
-    diff = SnapshotInfo("diff0000", datetime(2026, 3, 2, tzinfo=UTC), kind="diff",
-                        base="base0000")
+    diff = SnapshotInfo("diff0000", datetime(2026, 3, 2, tzinfo=UTC), kind="diff", base="base0000")
     newer = SnapshotInfo("full0000", datetime(2026, 3, 3, tzinfo=UTC))
     out = apply_policy([base, diff, newer], parse_keep("last=1"), NOW)
     assert kept(out) == ["base0000", "diff0000", "full0000"]
@@ -137,8 +146,12 @@ def test_an_intact_differential_of_a_damaged_base_is_kept_and_fills_no_bucket():
 
 def test_bases_are_kept_for_their_kept_differentials():
     base = SnapshotInfo("base0000", datetime(2026, 3, 1, tzinfo=UTC))
-    diffs = [SnapshotInfo(f"diff000{i}", datetime(2026, 3, 2 + i, tzinfo=UTC), kind="diff",
-                          base="base0000") for i in range(3)]
+    diffs = [
+        SnapshotInfo(
+            f"diff000{i}", datetime(2026, 3, 2 + i, tzinfo=UTC), kind="diff", base="base0000"
+        )
+        for i in range(3)
+    ]
     out = apply_policy([base, *diffs], parse_keep("last=2"), NOW)
     assert kept(out) == ["base0000", "diff0001", "diff0002"]
     assert reasons(out)["base0000"] == ("base of 2 kept snapshots",)
@@ -150,8 +163,9 @@ snapshot_lists = st.lists(
     st.builds(
         SnapshotInfo,
         id=st.text("0123456789abcdef", min_size=8, max_size=8),
-        created_at=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2026, 3, 10),
-                                timezones=st.just(UTC)),
+        created_at=st.datetimes(
+            min_value=datetime(2020, 1, 1), max_value=datetime(2026, 3, 10), timezones=st.just(UTC)
+        ),
         protected=st.booleans(),
         good=st.booleans(),
         size=st.integers(0, 10_000),
@@ -162,8 +176,10 @@ snapshot_lists = st.lists(
 policies = st.builds(
     lambda last, h, d, w, m, y, within: parse_keep(
         f"last={last},hourly={h},daily={d},weekly={w},monthly={m},yearly={y}"
-        + (f",within={within}d" if within else "")),
-    *(st.integers(0, 6) for _ in range(6)), st.integers(0, 30),
+        + (f",within={within}d" if within else "")
+    ),
+    *(st.integers(0, 6) for _ in range(6)),
+    st.integers(0, 30),
 )
 
 
@@ -174,8 +190,17 @@ def _with_bases(items: list[SnapshotInfo]) -> list[SnapshotInfo]:
     last_full: SnapshotInfo | None = None
     for i, snap in enumerate(ordered):
         if i % 3 == 2 and last_full is not None:
-            out.append(SnapshotInfo(snap.id, snap.created_at, snap.protected, snap.good, "diff",
-                                    last_full.id, snap.size))
+            out.append(
+                SnapshotInfo(
+                    snap.id,
+                    snap.created_at,
+                    snap.protected,
+                    snap.good,
+                    "diff",
+                    last_full.id,
+                    snap.size,
+                )
+            )
         else:
             out.append(snap)
             last_full = snap
@@ -203,8 +228,11 @@ def test_properties(items: list[SnapshotInfo], policy):
 
 
 @settings(max_examples=100, deadline=None)
-@given(snapshot_lists, policies, st.sampled_from(["UTC", "Europe/Berlin", "America/New_York",
-                                                  "Australia/Lord_Howe"]))
+@given(
+    snapshot_lists,
+    policies,
+    st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+)
 def test_result_does_not_depend_on_input_order(items, policy, zone):
     tz = ZoneInfo(zone)
     forward = apply_policy(items, policy, NOW, tz)

@@ -25,34 +25,50 @@ def local(*args: int, tz=BERLIN) -> datetime:
 
 
 def runs(spec: str, now: datetime, count: int = 4, tz=BERLIN) -> list[str]:
-    return [r.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-            for r in next_runs(parse_schedule(spec), tz, now, count)]
+    return [
+        r.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        for r in next_runs(parse_schedule(spec), tz, now, count)
+    ]
 
 
 def test_monthly_31_is_the_last_day_in_shorter_months():
     assert runs("monthly 31 03:00", local(2026, 1, 31, 12)) == [
-        "2026-02-28 03:00 CET", "2026-03-31 03:00 CEST", "2026-04-30 03:00 CEST",
-        "2026-05-31 03:00 CEST"]
+        "2026-02-28 03:00 CET",
+        "2026-03-31 03:00 CEST",
+        "2026-04-30 03:00 CEST",
+        "2026-05-31 03:00 CEST",
+    ]
 
 
 def test_monthly_29_in_a_leap_year_and_not():
     assert runs("monthly 29 03:00", local(2028, 2, 1), 2) == [
-        "2028-02-29 03:00 CET", "2028-03-29 03:00 CEST"]
+        "2028-02-29 03:00 CET",
+        "2028-03-29 03:00 CEST",
+    ]
     assert runs("monthly 29 03:00", local(2027, 2, 1), 2) == [
-        "2027-02-28 03:00 CET", "2027-03-29 03:00 CEST"]
+        "2027-02-28 03:00 CET",
+        "2027-03-29 03:00 CEST",
+    ]
 
 
 def test_monthly_30_in_february_and_april():
     assert runs("monthly 30 23:30", local(2026, 2, 27), 3) == [
-        "2026-02-28 23:30 CET", "2026-03-30 23:30 CEST", "2026-04-30 23:30 CEST"]
+        "2026-02-28 23:30 CET",
+        "2026-03-30 23:30 CEST",
+        "2026-04-30 23:30 CEST",
+    ]
 
 
 def test_daily_across_spring_forward_and_fall_back():
     # Europe/Berlin: 2026-03-29 02:00 -> 03:00, 2026-10-25 03:00 -> 02:00.
     assert runs("daily 03:00", local(2026, 3, 28, 12), 2) == [
-        "2026-03-29 03:00 CEST", "2026-03-30 03:00 CEST"]
+        "2026-03-29 03:00 CEST",
+        "2026-03-30 03:00 CEST",
+    ]
     assert runs("daily 02:30", local(2026, 10, 24, 12), 2) == [
-        "2026-10-25 02:30 CEST", "2026-10-26 02:30 CET"]
+        "2026-10-25 02:30 CEST",
+        "2026-10-26 02:30 CET",
+    ]
     gap = next_runs(parse_schedule("daily 03:00"), BERLIN, local(2026, 3, 28, 12), 2)
     assert gap[1] - gap[0] == timedelta(hours=24)
 
@@ -65,24 +81,38 @@ def test_a_time_that_does_not_exist_still_runs_once_that_day():
 
 def test_weekly_several_days_and_new_york_dst():
     assert runs("weekly mon,thu 03:00", local(2026, 11, 24, 12)) == [
-        "2026-11-26 03:00 CET", "2026-11-30 03:00 CET", "2026-12-03 03:00 CET",
-        "2026-12-07 03:00 CET"]
+        "2026-11-26 03:00 CET",
+        "2026-11-30 03:00 CET",
+        "2026-12-03 03:00 CET",
+        "2026-12-07 03:00 CET",
+    ]
     assert runs("weekly sun 01:30", local(2026, 10, 31, tz=NEW_YORK), 2, tz=NEW_YORK) == [
-        "2026-11-01 01:30 EDT", "2026-11-08 01:30 EST"]
+        "2026-11-01 01:30 EDT",
+        "2026-11-08 01:30 EST",
+    ]
 
 
 def test_intervals_are_anchored_to_the_clock():
     assert runs("every 6h", local(2026, 5, 1, 7, 13), 3) == [
-        "2026-05-01 12:00 CEST", "2026-05-01 18:00 CEST", "2026-05-02 00:00 CEST"]
+        "2026-05-01 12:00 CEST",
+        "2026-05-01 18:00 CEST",
+        "2026-05-02 00:00 CEST",
+    ]
     assert runs("every 15m", local(2026, 5, 1, 7, 13), 2) == [
-        "2026-05-01 07:15 CEST", "2026-05-01 07:30 CEST"]
+        "2026-05-01 07:15 CEST",
+        "2026-05-01 07:30 CEST",
+    ]
 
 
 def test_hourly_and_cron_sunday():
     assert runs("hourly", local(2026, 5, 1, 7, 13), 2) == [
-        "2026-05-01 08:00 CEST", "2026-05-01 09:00 CEST"]
+        "2026-05-01 08:00 CEST",
+        "2026-05-01 09:00 CEST",
+    ]
     assert runs('cron "0 3 * * 0"', local(2026, 11, 24), 2) == [
-        "2026-11-29 03:00 CET", "2026-12-06 03:00 CET"]
+        "2026-11-29 03:00 CET",
+        "2026-12-06 03:00 CET",
+    ]
 
 
 def test_manual_never_runs():
@@ -129,8 +159,9 @@ def test_stale_after_defaults():
     assert stale_after(parse_schedule("daily 03:00"), parse_duration("3d")) == timedelta(days=3)
 
 
-@pytest.mark.parametrize("spec", ["every 15m", "hourly", "every 10s", "daily 02:30",
-                                  'cron "30 2 * * *"', "every 7m"])
+@pytest.mark.parametrize(
+    "spec", ["every 15m", "hourly", "every 10s", "daily 02:30", 'cron "30 2 * * *"', "every 7m"]
+)
 def test_fire_times_always_move_forward_across_fall_back(spec: str):
     # APScheduler 3 alone answers the same 02:30 again on this night and its scheduler
     # then loops forever; our triggers must always move on.

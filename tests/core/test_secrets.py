@@ -20,14 +20,21 @@ def test_os_keyrings_are_named_as_such():
     import keyring.backends.SecretService
     import keyring.backends.Windows
 
-    assert secrets._describe(bare(keyring.backends.SecretService.Keyring), named=False) == \
-        "the OS keyring (Secret Service)"
-    assert secrets._describe(bare(keyring.backends.kwallet.DBusKeyring), named=False) == \
-        "the OS keyring (KWallet)"
-    assert secrets._describe(bare(keyring.backends.macOS.Keyring), named=False) == \
-        "the macOS Keychain"
-    assert secrets._describe(bare(keyring.backends.Windows.WinVaultKeyring), named=True) == \
-        "the Windows Credential Manager (chosen with LIFEBOAT_KEYRING_BACKEND)"
+    assert (
+        secrets._describe(bare(keyring.backends.SecretService.Keyring), named=False)
+        == "the OS keyring (Secret Service)"
+    )
+    assert (
+        secrets._describe(bare(keyring.backends.kwallet.DBusKeyring), named=False)
+        == "the OS keyring (KWallet)"
+    )
+    assert (
+        secrets._describe(bare(keyring.backends.macOS.Keyring), named=False) == "the macOS Keychain"
+    )
+    assert (
+        secrets._describe(bare(keyring.backends.Windows.WinVaultKeyring), named=True)
+        == "the Windows Credential Manager (chosen with LIFEBOAT_KEYRING_BACKEND)"
+    )
 
 
 def test_which_backends_count_as_plain_text():
@@ -45,7 +52,8 @@ def test_which_backends_count_as_plain_text():
 
 
 def test_a_backend_named_for_lifeboat_is_used_and_described(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("LIFEBOAT_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     store = SecretStore(service="lifeboat-test")
@@ -61,8 +69,7 @@ def test_a_backend_named_for_lifeboat_is_used_and_described(
     assert store.place() == "the keyring named by LIFEBOAT_KEYRING_BACKEND"
 
 
-def test_keyrings_own_plain_text_choice_is_refused(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch):
+def test_keyrings_own_plain_text_choice_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import keyring.core
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))

@@ -20,8 +20,10 @@ from lifeboat.errors import Cancelled, OperationFailed, SourceBusy, SourceError
 from tests.helpers.databases import make_db, max_id, table_rows
 from tests.helpers.workfiles import files_under, snapshot_request
 
-needs_tools = pytest.mark.skipif(not (shutil.which("zstd") and shutil.which("sqlite3")),
-                                 reason="needs the zstd and sqlite3 command-line tools")
+needs_tools = pytest.mark.skipif(
+    not (shutil.which("zstd") and shutil.which("sqlite3")),
+    reason="needs the zstd and sqlite3 command-line tools",
+)
 
 
 def request(tmp_path: Path, db: Path, **kw: object) -> SnapshotRequest:
@@ -30,8 +32,9 @@ def request(tmp_path: Path, db: Path, **kw: object) -> SnapshotRequest:
 
 def restore_with_stock_tools(artifact: Path, out: Path) -> str:
     subprocess.run(["zstd", "-d", "-q", "-f", str(artifact), "-o", str(out)], check=True)
-    check = subprocess.run(["sqlite3", str(out), "pragma integrity_check"], check=True,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["sqlite3", str(out), "pragma integrity_check"], check=True, capture_output=True, text=True
+    )
     return check.stdout.strip()
 
 
@@ -60,9 +63,22 @@ def test_manifest_records_what_was_taken(tmp_path: Path, db: Path):
     on_disk = read_manifest(tmp_path / "snaps" / "notes" / manifest.manifest_name)
     assert on_disk == manifest
     data = on_disk.to_dict()
-    for key in ("format", "id", "source", "created_at", "db_size", "size", "sha256",
-                "check_mode", "check_result", "sqlite_version", "page_size", "page_count",
-                "reason", "protected"):
+    for key in (
+        "format",
+        "id",
+        "source",
+        "created_at",
+        "db_size",
+        "size",
+        "sha256",
+        "check_mode",
+        "check_result",
+        "sqlite_version",
+        "page_size",
+        "page_count",
+        "reason",
+        "protected",
+    ):
         assert key in data
     assert data["format"] == 2 and data["protected"] is True and data["kind"] == "full"
     assert data["tables"] == {"items": 200} and len(data["schema_sha256"]) == 64
@@ -84,16 +100,17 @@ def test_rollback_copy_never_livelocks_under_constant_writes(tmp_path: Path, wri
     db = make_db(tmp_path / "busy.db", rows=20000, payload=400, wal=False)
     writer_process(db, 0.0)
     committed = max_id(db)
-    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=0.5,
-                            max_restarts=2)
+    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=0.5, max_restarts=2)
     result = copy_database(db, tmp_path / "copy.db", settings=settings)
     assert result.strategy == "stepped+final-pass"
     assert result.restarts >= 1
     conn = sqlite3.connect(tmp_path / "copy.db")
     try:
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("select count(*) from items where id <= ?",
-                            (committed,)).fetchone()[0] == committed
+        assert (
+            conn.execute("select count(*) from items where id <= ?", (committed,)).fetchone()[0]
+            == committed
+        )
     finally:
         conn.close()
 
@@ -142,8 +159,10 @@ def test_cancel_leaves_nothing(tmp_path: Path):
 
 def test_progress_reports_copy_and_compress(tmp_path: Path, db: Path):
     seen: dict[str, tuple[int, int]] = {}
-    take_snapshot(request(tmp_path, db),
-                  progress=lambda phase, done, total: seen.__setitem__(phase, (done, total)))
+    take_snapshot(
+        request(tmp_path, db),
+        progress=lambda phase, done, total: seen.__setitem__(phase, (done, total)),
+    )
     assert seen["copy"][0] == seen["copy"][1] > 0
     assert seen["compress"][0] == seen["compress"][1] > 0
 
@@ -151,8 +170,7 @@ def test_progress_reports_copy_and_compress(tmp_path: Path, db: Path):
 def test_snapshot_runs_off_the_callers_thread_without_blocking_it(tmp_path: Path):
     db = make_db(tmp_path / "t.db", rows=5000, payload=500)
     done = threading.Event()
-    thread = threading.Thread(target=lambda: (take_snapshot(request(tmp_path, db)),
-                                              done.set()))
+    thread = threading.Thread(target=lambda: (take_snapshot(request(tmp_path, db)), done.set()))
     thread.start()
     ticks = 0
     while not done.is_set():

@@ -25,8 +25,11 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
         ("weekly mon 03:00", "weekly", "every Monday at 03:00"),
         ("weekly mon,thu 03:00", "weekly", "every Monday and Thursday at 03:00"),
         ("monthly 1 03:00", "monthly", "on day 1 of every month at 03:00"),
-        ("monthly 31 04:30", "monthly",
-         "on day 31 of every month at 04:30 (the last day in shorter months)"),
+        (
+            "monthly 31 04:30",
+            "monthly",
+            "on day 31 of every month at 04:30 (the last day in shorter months)",
+        ),
         ('cron "0 3 * * *"', "cron", "every day at 03:00 (cron 0 3 * * *)"),
     ],
 )
@@ -70,8 +73,13 @@ def test_invalid_schedules(spec: str, words: str):
 
 def test_keep_specs():
     policy = parse_keep("last=7, daily=7,weekly=4,monthly=12,yearly=2,within=30d")
-    assert (policy.last, policy.daily, policy.weekly, policy.monthly, policy.yearly) == \
-        (7, 7, 4, 12, 2)
+    assert (policy.last, policy.daily, policy.weekly, policy.monthly, policy.yearly) == (
+        7,
+        7,
+        4,
+        12,
+        2,
+    )
     assert policy.within == timedelta(days=30)
     assert parse_keep(policy.spec) == policy
     assert parse_keep("hourly=24").hourly == 24
@@ -80,9 +88,16 @@ def test_keep_specs():
 
 @pytest.mark.parametrize(
     ("spec", "words"),
-    [("", "empty"), ("last", "key=value"), ("last=x", "whole number"),
-     ("last=-1", "whole number"), ("biweekly=2", "unknown key"), ("last=1,last=2", "twice"),
-     ("within=30", "duration"), ("within=0d", "duration")],
+    [
+        ("", "empty"),
+        ("last", "key=value"),
+        ("last=x", "whole number"),
+        ("last=-1", "whole number"),
+        ("biweekly=2", "unknown key"),
+        ("last=1,last=2", "twice"),
+        ("within=30", "duration"),
+        ("within=0d", "duration"),
+    ],
 )
 def test_invalid_keep_specs(spec: str, words: str):
     with pytest.raises(KeepSpecError) as err:

@@ -35,8 +35,7 @@ def test_sqlite_alone_cannot_check_it(app_db: Path):
 def test_a_healthy_database_passes_and_says_what_was_not_checked(app_db: Path, mode: str):
     result = check_database(app_db, mode)
     assert result.ok and result.problems == () and result.summary == "ok"
-    assert "index notes_title: collation MYCOLL is defined by the application" in \
-        result.unchecked
+    assert "index notes_title: collation MYCOLL is defined by the application" in result.unchecked
     assert "index t_a: collation MYCOLL is defined by the application" in result.unchecked
     assert "index t_b: function myfn is defined by the application" in result.unchecked
     [table] = [u for u in result.unchecked if u.startswith("table t:")]
@@ -62,18 +61,25 @@ def test_a_corrupted_page_still_fails(app_db: Path, tmp_path: Path, table: str, 
 def test_problems_after_the_stand_ins_findings_are_still_found(tmp_path: Path):
     """integrity_check stops after 20 findings; an expression index on a stand-in gives
     one per row. A real problem SQLite only reaches after them is still found."""
-    db = make_app_db(tmp_path / "app.db", before="create table early(id integer primary "
-                     "key, v text not null); insert into early(v) values ('a');")
+    db = make_app_db(
+        tmp_path / "app.db",
+        before="create table early(id integer primary "
+        "key, v text not null); insert into early(v) values ('a');",
+    )
     conn = app_connection(db, isolation_level=None)  # a NULL where NOT NULL is declared
     conn.execute("pragma writable_schema=1")
-    conn.execute("update sqlite_master set sql = 'CREATE TABLE early(id integer primary "
-                 "key, v text)' where name = 'early'")
+    conn.execute(
+        "update sqlite_master set sql = 'CREATE TABLE early(id integer primary "
+        "key, v text)' where name = 'early'"
+    )
     conn.close()
     conn = app_connection(db, isolation_level=None)
     conn.execute("insert into early(v) values (null)")
     conn.execute("pragma writable_schema=1")
-    conn.execute("update sqlite_master set sql = 'CREATE TABLE early(id integer primary "
-                 "key, v text not null)' where name = 'early'")
+    conn.execute(
+        "update sqlite_master set sql = 'CREATE TABLE early(id integer primary "
+        "key, v text not null)' where name = 'early'"
+    )
     conn.close()
     with open_copy(db) as probe:  # the test's premise: the first 20 findings miss it
         first = [r[0] for r in probe.execute("pragma integrity_check(20)")]
@@ -86,14 +92,18 @@ def test_problems_after_the_stand_ins_findings_are_still_found(tmp_path: Path):
 def test_a_not_null_generated_column_of_the_application_is_not_checked(tmp_path: Path):
     db = tmp_path / "gen.db"
     conn = app_connection(db, isolation_level=None)
-    conn.execute("create table g(id integer primary key, a text, "
-                 "u text generated always as (myfn(a)) virtual not null)")
+    conn.execute(
+        "create table g(id integer primary key, a text, "
+        "u text generated always as (myfn(a)) virtual not null)"
+    )
     conn.executemany("insert into g(a) values (?)", [(f"v{i}",) for i in range(150)])
     conn.close()
     result = check_database(db, "full")
     assert result.ok, result.problems
-    assert "table g: generated column u uses function myfn, defined by the application" \
+    assert (
+        "table g: generated column u uses function myfn, defined by the application"
         in result.unchecked
+    )
 
 
 def test_inventory_counts_rows_and_keeps_the_schema_hash(app_db: Path):
@@ -115,10 +125,13 @@ def test_reads_of_a_copy_work_but_a_typo_stays_an_error(app_db: Path):
         assert conn.stand_ins.collations == {"MYCOLL"}
 
 
-@pytest.mark.parametrize("query", [
-    "select count(*) from t where c is not null",  # myfn computes c: NULL here
-    "select count(*) from notes where title = 'Title 1'",  # MYCOLL's index, binary search
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select count(*) from t where c is not null",  # myfn computes c: NULL here
+        "select count(*) from notes where title = 'Title 1'",  # MYCOLL's index, binary search
+    ],
+)
 def test_drill_sql_that_needs_the_application_says_so(app_db: Path, query: str):
     assert _drill_sql("select count(*) from t where a like 'a%'", app_db) is None
     problem = _drill_sql(query, app_db)
@@ -157,13 +170,15 @@ def test_the_preview_of_an_unreadable_database_says_so(app_db: Path, tmp_path: P
 
 @pytest.mark.parametrize("rowid", [True, False])
 def test_the_preview_never_matches_rows_on_a_key_in_the_applications_order(
-        tmp_path: Path, rowid: bool):
+    tmp_path: Path, rowid: bool
+):
     snap, now = tmp_path / "snap.db", tmp_path / "now.db"
     conn = app_connection(snap)
-    conn.execute("create table k(name text primary key collate MYCOLL, v int)"
-                 + ("" if rowid else " without rowid"))
-    conn.executemany("insert into k values (?, ?)",
-                     [(f"{'aA'[i % 2]}{i}", i) for i in range(2000)])
+    conn.execute(
+        "create table k(name text primary key collate MYCOLL, v int)"
+        + ("" if rowid else " without rowid")
+    )
+    conn.executemany("insert into k values (?, ?)", [(f"{'aA'[i % 2]}{i}", i) for i in range(2000)])
     conn.commit()
     conn.close()
     shutil.copy(snap, now)
@@ -173,8 +188,12 @@ def test_the_preview_never_matches_rows_on_a_key_in_the_applications_order(
     conn.close()
     [table] = diff_databases(snap, now).tables
     if rowid:
-        assert (table.matched_by, table.brought_back, table.removed, table.changed) == \
-            ("rowid", 0, 0, 10)
+        assert (table.matched_by, table.brought_back, table.removed, table.changed) == (
+            "rowid",
+            0,
+            0,
+            10,
+        )
     else:
         assert table.matched_by == "counts only" and "collation MYCOLL" in table.note
         assert table.brought_back is None and table.rows_now == table.rows_snapshot == 2000

@@ -37,10 +37,14 @@ def make_tray(qtbot, service: Service) -> Iterator[Callable[..., TrayApp]]:
     """Start a TrayApp (with a tray icon unless use_tray=False); stopped afterwards."""
     started: list[TrayApp] = []
 
-    def start(*, use_tray: bool = True, show_window: bool = False,
-              app_service: Service | None = None, tick_seconds: float = 15.0) -> TrayApp:
-        tray_app = TrayApp(app_service or service, use_tray=use_tray,
-                           tick_seconds=tick_seconds)
+    def start(
+        *,
+        use_tray: bool = True,
+        show_window: bool = False,
+        app_service: Service | None = None,
+        tick_seconds: float = 15.0,
+    ) -> TrayApp:
+        tray_app = TrayApp(app_service or service, use_tray=use_tray, tick_seconds=tick_seconds)
         tray_app.start(show_window=show_window)
         started.append(tray_app)
         qtbot.waitUntil(lambda: tray_app.status.status is not None, timeout=10_000)
@@ -83,8 +87,11 @@ def opened_urls() -> Iterator[OpenedUrls]:
 
 
 def message_boxes() -> list[QMessageBox]:
-    return [w for w in QApplication.topLevelWidgets() + _children_boxes()
-            if isinstance(w, QMessageBox) and w.isVisible()]
+    return [
+        w
+        for w in QApplication.topLevelWidgets() + _children_boxes()
+        if isinstance(w, QMessageBox) and w.isVisible()
+    ]
 
 
 def _children_boxes() -> list[QMessageBox]:
@@ -99,8 +106,7 @@ def wait_for_box(qtbot, text: str = "", timeout: int = 10_000) -> QMessageBox:
     found: list[QMessageBox] = []
 
     def shown() -> bool:
-        found[:] = [b for b in message_boxes()
-                    if text in b.text() + "\n" + b.informativeText()]
+        found[:] = [b for b in message_boxes() if text in b.text() + "\n" + b.informativeText()]
         return bool(found)
 
     qtbot.waitUntil(shown, timeout=timeout)

@@ -16,8 +16,9 @@ from lifeboat.gui.autostart import (
 )
 
 
-def test_linux_entry_is_written_and_removed(tmp_path: Path, home: Path,
-                                            monkeypatch: pytest.MonkeyPatch):
+def test_linux_entry_is_written_and_removed(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     item = LoginItem(platform="linux")
     assert item.path == tmp_path / "config" / "autostart" / "lifeboat.desktop"
@@ -37,13 +38,11 @@ def test_linux_entry_is_written_and_removed(tmp_path: Path, home: Path,
 def test_exec_line_quotes_paths_with_spaces(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("sys.executable", "/opt/My Apps/python3")
     monkeypatch.delenv("LIFEBOAT_HOME", raising=False)
-    exec_line = next(line for line in desktop_entry().splitlines()
-                     if line.startswith("Exec="))
+    exec_line = next(line for line in desktop_entry().splitlines() if line.startswith("Exec="))
     assert exec_line == 'Exec="/opt/My Apps/python3" -m lifeboat tray --minimized'
 
 
-def test_packaged_build_starts_its_own_executable(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch):
+def test_packaged_build_starts_its_own_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     frozen = tmp_path / "lifeboat"
     monkeypatch.setattr("sys.frozen", True, raising=False)
     monkeypatch.setattr("sys.executable", str(frozen))
@@ -68,8 +67,9 @@ def test_macos_launch_agent(tmp_path: Path, home: Path):
     assert not item.is_enabled()
 
 
-def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
+def test_a_folder_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     blocker = tmp_path / "config"
     blocker.write_text("a file where the folder should be")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))

@@ -12,9 +12,13 @@ def test_events_from_other_threads_arrive_in_the_gui_thread(qtbot):
     bridge = EventBridge()
     got: list[tuple[object, str]] = []
     bridge.subscribe(lambda event: got.append((event, threading.current_thread().name)))
-    sender = threading.Thread(target=lambda: [
-        bridge.post(JobProgress(1, "notes", "copy", n, 100)) for n in range(101)
-    ] + [bridge.post(JobFinished(1, "backup", "notes", "ok"))], name="worker")
+    sender = threading.Thread(
+        target=lambda: (
+            [bridge.post(JobProgress(1, "notes", "copy", n, 100)) for n in range(101)]
+            + [bridge.post(JobFinished(1, "backup", "notes", "ok"))]
+        ),
+        name="worker",
+    )
     sender.start()
     sender.join()
     qtbot.waitUntil(lambda: any(isinstance(e, JobFinished) for e, _ in got))

@@ -30,8 +30,9 @@ def shown_ids(dialog: HistoryDialog) -> list[str]:
     return [view.index(row, 0).data(ID_ROLE) for row in range(view.rowCount())]
 
 
-def test_snapshots_sort_and_filter(qtbot, tray_app: TrayApp, service: Service,
-                                   tmp_path: Path, two_sources: tuple[Path, Path]):
+def test_snapshots_sort_and_filter(
+    qtbot, tray_app: TrayApp, service: Service, tmp_path: Path, two_sources: tuple[Path, Path]
+):
     small = service.backup("notes")
     make_db(two_sources[1], rows=3000, seed=5)  # crm grows
     big = service.backup("crm")
@@ -57,16 +58,14 @@ def test_verify_pin_unpin_and_delete(qtbot, tray_app: TrayApp, service: Service)
     dialog.verify_button.click()
     qtbot.waitUntil(lambda: "is intact" in dialog.message.text(), timeout=20_000)
     qtbot.waitUntil(lambda: service.snapshot(record.id).verified_at is not None)
-    qtbot.waitUntil(lambda: "verified" in dialog.snapshot_view.index(0, 6).data(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: "verified" in dialog.snapshot_view.index(0, 6).data(), timeout=10_000)
     dialog.select_snapshot(record.id)
     dialog.pin_button.click()
     qtbot.waitUntil(lambda: service.snapshot(record.id).manifest.protected, timeout=10_000)
     qtbot.waitUntil(lambda: dialog.pin_button.text() == "Unpin", timeout=10_000)
     assert not dialog.delete_button.isEnabled()
     dialog.pin_button.click()
-    qtbot.waitUntil(lambda: not service.snapshot(record.id).manifest.protected,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: not service.snapshot(record.id).manifest.protected, timeout=10_000)
     qtbot.waitUntil(lambda: dialog.delete_button.isEnabled(), timeout=10_000)
     dialog.delete_button.click()
     click_box_button(wait_for_box(qtbot, "Delete the snapshot of notes"), "Delete")
@@ -85,24 +84,26 @@ def test_verify_finds_a_damaged_snapshot(qtbot, tray_app: TrayApp, service: Serv
     dialog.verify_button.click()
     qtbot.waitUntil(lambda: "is damaged" in dialog.message.text(), timeout=20_000)
     assert service.snapshot(record.id).status == "corrupt"
-    qtbot.waitUntil(lambda: dialog.snapshot_view.index(0, 6).data() == "damaged",
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.snapshot_view.index(0, 6).data() == "damaged", timeout=10_000)
 
 
-def test_jobs_tab_shows_failures_with_their_errors(qtbot, tray_app: TrayApp,
-                                                   service: Service,
-                                                   two_sources: tuple[Path, Path]):
+def test_jobs_tab_shows_failures_with_their_errors(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     two_sources[1].unlink()
     tray_app.backup_now("crm")
     # The failure and its queued retry are two catalog rows: open once both are there.
-    qtbot.waitUntil(lambda: {"failed", "queued"} <= {j.status for j in
-                                                     service.workspace.catalog.jobs()},
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: {"failed", "queued"} <= {j.status for j in service.workspace.catalog.jobs()},
+        timeout=20_000,
+    )
     dialog = open_history(qtbot, tray_app, "crm")
     qtbot.waitUntil(lambda: dialog.job_view.rowCount() >= 1, timeout=10_000)
     dialog.tabs.setCurrentIndex(1)
-    rows = [[dialog.job_view.index(r, c).data() for c in range(8)]
-            for r in range(dialog.job_view.rowCount())]
+    rows = [
+        [dialog.job_view.index(r, c).data() for c in range(8)]
+        for r in range(dialog.job_view.rowCount())
+    ]
     assert rows[0][2:6] == ["backup", "crm", "retry (try 2)", "queued"]  # a retry waits
     assert rows[1][2:6] == ["backup", "crm", "manual", "failed"]
     assert "no such file" in rows[1][7]
@@ -111,8 +112,9 @@ def test_jobs_tab_shows_failures_with_their_errors(qtbot, tray_app: TrayApp,
     assert "no such file" in dialog.job_detail.toPlainText()
 
 
-def test_restore_this_is_one_click_from_history(qtbot, tray_app: TrayApp, service: Service,
-                                                two_sources: tuple[Path, Path]):
+def test_restore_this_is_one_click_from_history(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     notes = two_sources[0]
     record = service.backup("notes")
     wanted = content_digest(notes)
@@ -123,8 +125,9 @@ def test_restore_this_is_one_click_from_history(qtbot, tray_app: TrayApp, servic
     dialog.restore_button.click()
     wizard = tray_app._dialogs["restore"]
     assert wizard.currentId() == CONFIRM
-    assert "A safety snapshot of the current file is taken first" in \
-        wizard.currentPage().text.text()
+    assert (
+        "A safety snapshot of the current file is taken first" in wizard.currentPage().text.text()
+    )
     wizard.button(QWizard.WizardButton.CommitButton).click()  # the one click
     qtbot.waitUntil(lambda: wizard.currentId() == RESULT, timeout=30_000)
     assert wizard.outcome is not None
@@ -134,8 +137,9 @@ def test_restore_this_is_one_click_from_history(qtbot, tray_app: TrayApp, servic
     assert changed != wanted
 
 
-def test_files_needing_attention_are_shown_and_recovered(qtbot, tray_app: TrayApp,
-                                                         service: Service):
+def test_files_needing_attention_are_shown_and_recovered(
+    qtbot, tray_app: TrayApp, service: Service
+):
     record = service.backup("notes")
     service.backup("notes")  # the folder is scanned before each backup
     record.manifest_path.unlink()

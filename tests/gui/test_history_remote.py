@@ -23,16 +23,25 @@ def service(home: Path, file_keyring: Path) -> Service:
 def cells(dialog, snapshot_id: str) -> dict[str, str]:
     view = dialog.snapshot_view
     row = shown_ids(dialog).index(snapshot_id)
-    return {view.headerData(c, Qt.Orientation.Horizontal): view.index(row, c).data()
-            for c in range(view.columnCount())}
+    return {
+        view.headerData(c, Qt.Orientation.Horizontal): view.index(row, c).data()
+        for c in range(view.columnCount())
+    }
 
 
-def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Service,
-                                               s3_server, bucket: str, tmp_path: Path):
+def test_kind_base_stored_size_and_remote_copy(
+    qtbot, make_tray, service: Service, s3_server, bucket: str, tmp_path: Path
+):
     db = make_db(tmp_path / "notes.db", rows=400)
-    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
-                       prefix="lb", access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key)
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
     service.add_source(db, schedule="manual", remote="offsite")
     full = service.backup("notes")
     make_db(db, rows=10, seed=2)  # a few more rows: the next snapshot is a differential
@@ -48,7 +57,10 @@ def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Servic
     assert row["Stored"] == size_text(full.manifest.size)
     row = cells(dialog, diff.id)
     assert (row["Kind"], row["Base"], row["Remote copy"]) == (
-        "diff", short_time(full.manifest.created_at), "offsite")
+        "diff",
+        short_time(full.manifest.created_at),
+        "offsite",
+    )
     assert cells(dialog, waiting.id)["Remote copy"] == "not uploaded yet"
     stored = dialog.snapshot_view.index(shown_ids(dialog).index(diff.id), 4)
     assert stored.data() == size_text(diff.manifest.size)

@@ -8,8 +8,7 @@ from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, wait_for_box
 
 
-def test_without_a_tray_the_main_window_opens(qtbot, make_tray, two_sources,
-                                              service: Service):
+def test_without_a_tray_the_main_window_opens(qtbot, make_tray, two_sources, service: Service):
     tray_app: TrayApp = make_tray(use_tray=False)
     window = tray_app.window
     assert tray_app.tray is None
@@ -18,11 +17,9 @@ def test_without_a_tray_the_main_window_opens(qtbot, make_tray, two_sources,
     assert window.headline.text() == "Not backed up yet: notes, crm"
     window.button("backup-all").click()
     qtbot.waitUntil(lambda: len(service.snapshots()) == 2, timeout=20_000)
-    qtbot.waitUntil(lambda: window.headline.text() == "All databases are backed up",
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: window.headline.text() == "All databases are backed up", timeout=10_000)
     rows = [window.sources.topLevelItem(i) for i in range(2)]
-    assert [(r.text(0), r.text(1)) for r in rows] == [("notes", "just now"),
-                                                       ("crm", "just now")]
+    assert [(r.text(0), r.text(1)) for r in rows] == [("notes", "just now"), ("crm", "just now")]
     window.button("history").click()
     assert tray_app._dialogs["history"].isVisible()
 

@@ -16,8 +16,7 @@ class Clock:
         return self.now
 
 
-def notifier(prefs: TrayPreferences | None = None) -> tuple[Notifier, list[Notification],
-                                                             Clock]:
+def notifier(prefs: TrayPreferences | None = None) -> tuple[Notifier, list[Notification], Clock]:
     shown: list[Notification] = []
     clock = Clock()
     return Notifier(shown.append, lambda: prefs or TrayPreferences(), clock=clock), shown, clock
@@ -27,8 +26,10 @@ def test_a_failure_then_its_recovery():
     notes, shown, _ = notifier()
     notes.on_health("notes", "failed", "notes: cannot read /x/notes.db")
     notes.on_health("notes", "recovered", "notes: backed up again")
-    assert [(n.title, n.level) for n in shown] == [("Backup of notes failed", "error"),
-                                                    ("notes is backed up again", "info")]
+    assert [(n.title, n.level) for n in shown] == [
+        ("Backup of notes failed", "error"),
+        ("notes is backed up again", "info"),
+    ]
     assert shown[0].text == "notes: cannot read /x/notes.db"
 
 
@@ -49,8 +50,9 @@ def test_the_same_notice_is_not_repeated_within_hours():
     assert len(shown) == 1
     assert shown[0].text == "notes has no recent good backup. Never backed up."
     clock.now += REPEAT_AFTER
-    notes.on_health("notes", "stale", "notes is stale: newest good snapshot "
-                    "2026-11-20T03:00:00+00:00")
+    notes.on_health(
+        "notes", "stale", "notes is stale: newest good snapshot 2026-11-20T03:00:00+00:00"
+    )
     assert len(shown) == 2
     assert shown[1].text.endswith("The newest good snapshot is from 2026-11-20 03:00 UTC.")
 
@@ -66,8 +68,9 @@ def test_a_burst_is_cut_short_and_the_rest_counted():
 
 
 def test_preferences_turn_kinds_off():
-    notes, shown, _ = notifier(TrayPreferences(notify_failures=False, notify_stale=False,
-                                               notify_remote=False))
+    notes, shown, _ = notifier(
+        TrayPreferences(notify_failures=False, notify_stale=False, notify_remote=False)
+    )
     notes.on_health("notes", "failed", "boom")
     notes.on_health("notes", "stale", "notes is stale: never backed up")
     notes.on_health("notes", "remote-unreachable", "notes: 2 snapshot(s) have waited")
@@ -76,17 +79,23 @@ def test_preferences_turn_kinds_off():
 
 def test_a_remote_unreachable_then_uploads_caught_up():
     notes, shown, _ = notifier()
-    notes.on_health("notes", "remote-unreachable", "notes: 2 snapshot(s) have waited more "
-                    "than a day for remote offsite")
+    notes.on_health(
+        "notes",
+        "remote-unreachable",
+        "notes: 2 snapshot(s) have waited more than a day for remote offsite",
+    )
     notes.on_health("notes", "recovered", "notes: uploads caught up")
-    assert [(n.title, n.level) for n in shown] == [("Cannot upload notes", "warning"),
-                                                    ("Uploads of notes work again", "info")]
-    assert shown[0].text.startswith("2 snapshot(s) have waited more than a day for remote "
-                                    "offsite. The snapshots are safe on this computer")
+    assert [(n.title, n.level) for n in shown] == [
+        ("Cannot upload notes", "warning"),
+        ("Uploads of notes work again", "info"),
+    ]
+    assert shown[0].text.startswith(
+        "2 snapshot(s) have waited more than a day for remote "
+        "offsite. The snapshots are safe on this computer"
+    )
 
 
-def test_a_failing_scheduled_source_notifies_once(qtbot, make_tray, two_sources,
-                                                  service: Service):
+def test_a_failing_scheduled_source_notifies_once(qtbot, make_tray, two_sources, service: Service):
     notes, _ = two_sources
     notes.unlink()
     tray_app: TrayApp = make_tray()
@@ -98,5 +107,3 @@ def test_a_failing_scheduled_source_notifies_once(qtbot, make_tray, two_sources,
     qtbot.waitUntil(lambda: len(service.snapshots("crm")) == 1, timeout=20_000)
     qtbot.wait(800)
     assert len(tray_app.notifier.shown) == 1
-
-

@@ -55,9 +55,16 @@ def save(qtbot, dialog: SettingsDialog) -> None:
 
 
 def add_remote(service: Service, s3_server, bucket: str, **extra: object) -> None:
-    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
-                       prefix="lb", access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key, **extra)
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+        **extra,
+    )
 
 
 class TickGaps:
@@ -76,8 +83,9 @@ class TickGaps:
         self.last = now
 
 
-def test_add_a_remote_test_it_and_save(qtbot, open_dialog, service: Service, s3_server,
-                                       bucket: str, home: Path, proxy):
+def test_add_a_remote_test_it_and_save(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str, home: Path, proxy
+):
     dialog = open_dialog()
     page = dialog.remotes
     assert page.pages.currentIndex() == 1, "no remotes yet: the empty page explains"
@@ -119,23 +127,33 @@ def test_add_a_remote_test_it_and_save(qtbot, open_dialog, service: Service, s3_
     form.max_upload_rate.setText("2MB/s")
     save(qtbot, dialog)
     remote = service.remotes()[0]
-    assert (remote.name, remote.provider, remote.bucket, remote.endpoint, remote.prefix,
-            remote.max_upload_rate) == ("offsite", "minio", bucket, proxy.url, "lb", "2MB/s")
+    assert (
+        remote.name,
+        remote.provider,
+        remote.bucket,
+        remote.endpoint,
+        remote.prefix,
+        remote.max_upload_rate,
+    ) == ("offsite", "minio", bucket, proxy.url, "lb", "2MB/s")
     assert [s.remote for s in service.sources()] == ["offsite", None]
-    assert load_s3_credentials(service.secrets, "offsite").secret_access_key == \
-        s3_server.secret_access_key
+    assert (
+        load_s3_credentials(service.secrets, "offsite").secret_access_key
+        == s3_server.secret_access_key
+    )
     assert s3_server.secret_access_key not in (home / "config.toml").read_text()
 
 
-def test_editing_keeps_the_stored_secret(qtbot, open_dialog, service: Service, s3_server,
-                                         bucket: str):
+def test_editing_keeps_the_stored_secret(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str
+):
     add_remote(service, s3_server, bucket)
     dialog = open_dialog()
     page = dialog.remotes
     form = page.form
     assert form.name.isReadOnly() and form.name.text() == "offsite"
-    assert form.secret.text() == "" and "stored in a plain-text file" in \
-        form.secret.placeholderText()
+    assert (
+        form.secret.text() == "" and "stored in a plain-text file" in form.secret.placeholderText()
+    )
     page.test_button.click()  # with the secret from the keyring
     qtbot.waitUntil(lambda: page.result.text().startswith("✓"), timeout=15_000)
     form.access_key_id.setText("AKIDNEW")
@@ -151,8 +169,9 @@ def test_editing_keeps_the_stored_secret(qtbot, open_dialog, service: Service, s
     assert creds.secret_access_key == s3_server.secret_access_key
 
 
-def test_removing_a_remote_its_databases_stop_uploading(qtbot, open_dialog, service: Service,
-                                                        s3_server, bucket: str):
+def test_removing_a_remote_its_databases_stop_uploading(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str
+):
     add_remote(service, s3_server, bucket)
     service.update_source("notes", remote="offsite")
     dialog = open_dialog()
@@ -167,16 +186,15 @@ def test_removing_a_remote_its_databases_stop_uploading(qtbot, open_dialog, serv
     assert service.secrets.get("remote:offsite") is None, "its keyring entry is gone"
 
 
-def test_encryption_needs_the_recovery_key_saved_first(qtbot, open_dialog, service: Service,
-                                                       s3_server, bucket: str,
-                                                       tmp_path: Path):
+def test_encryption_needs_the_recovery_key_saved_first(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str, tmp_path: Path
+):
     add_remote(service, s3_server, bucket)
     dialog = open_dialog()
     page = dialog.remotes
     form = page.form
     form.encrypt.click()
-    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(), timeout=10_000)
     recovery = page.recovery
     assert not form.encrypt.isChecked(), "not on until the key is saved"
     info = service.key_info()
@@ -188,8 +206,9 @@ def test_encryption_needs_the_recovery_key_saved_first(qtbot, open_dialog, servi
     assert not form.encrypt.isChecked(), "cancelled: encryption stays off"
 
     form.encrypt.click()
-    qtbot.waitUntil(lambda: page.recovery is not recovery and page.recovery.isVisible(),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: page.recovery is not recovery and page.recovery.isVisible(), timeout=10_000
+    )
     recovery = page.recovery
     assert len(service.key_info().local) == 1, "the existing key is used, not a second one"
     recovery.passphrase.setText("correct horse")
@@ -211,8 +230,9 @@ def test_encryption_needs_the_recovery_key_saved_first(qtbot, open_dialog, servi
     assert service.remotes()[0].encrypt
 
 
-def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service, s3_server,
-                                           bucket: str):
+def test_turning_encryption_off_asks_first(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str
+):
     service.init_key()
     add_remote(service, s3_server, bucket, encrypt=True)
     dialog = open_dialog()
@@ -228,14 +248,14 @@ def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service,
 
 
 def test_keeping_local_snapshots_encrypted_needs_the_key_saved_and_asks_to_stop(
-        qtbot, open_dialog, service: Service, tmp_path: Path):
+    qtbot, open_dialog, service: Service, tmp_path: Path
+):
     dialog = open_dialog()
     dialog.tabs.setCurrentIndex(DATABASES_TAB)
     form = dialog.form
     assert form.draft is not None and form.draft.name == "notes"
     form.encrypt_local.click()
-    qtbot.waitUntil(lambda: form.recovery is not None and form.recovery.isVisible(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: form.recovery is not None and form.recovery.isVisible(), timeout=10_000)
     assert not form.encrypt_local.isChecked(), "not on until the key is saved"
     recovery = form.recovery
     key_file = tmp_path / "recovery.txt"

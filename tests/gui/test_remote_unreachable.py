@@ -25,24 +25,34 @@ def snapshot_two_days_ago(service: Service, name: str) -> None:
     config = service.workspace.config()
     src = config.source(name)
     folder = service.workspace.snapshot_folder(config, src)
-    manifest = take_snapshot(service_request(service, name, reason="scheduled"),
-                             now=datetime.now(UTC) - timedelta(days=2))
+    manifest = take_snapshot(
+        service_request(service, name, reason="scheduled"),
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
     service.workspace.catalog.add_snapshot(manifest, folder)
 
 
 def jobs(service: Service, kind: str, status: str) -> int:
-    return sum(1 for j in service.workspace.catalog.jobs(limit=50)
-               if j.kind == kind and j.status == status)
+    return sum(
+        1 for j in service.workspace.catalog.jobs(limit=50) if j.kind == kind and j.status == status
+    )
 
 
-def test_unreachable_remote_warns_once_then_recovers(qtbot, make_tray, service: Service,
-                                                     s3_server, bucket: str, proxy,
-                                                     tmp_path: Path):
-    service.add_remote("offsite", provider="minio", bucket=bucket, endpoint=proxy.url,
-                       prefix="lb", access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key)
-    service.add_source(make_db(tmp_path / "notes.db", rows=200), schedule="manual",
-                       remote="offsite")
+def test_unreachable_remote_warns_once_then_recovers(
+    qtbot, make_tray, service: Service, s3_server, bucket: str, proxy, tmp_path: Path
+):
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=proxy.url,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
+    service.add_source(
+        make_db(tmp_path / "notes.db", rows=200), schedule="manual", remote="offsite"
+    )
     snapshot_two_days_ago(service, "notes")
     proxy.faults.offline = True
     tray_app: TrayApp = make_tray(tick_seconds=0.2)
@@ -63,6 +73,9 @@ def test_unreachable_remote_warns_once_then_recovers(qtbot, make_tray, service: 
     tray_app.tray.action("backup-all").trigger()
     qtbot.waitUntil(lambda: len(notes) == 2, timeout=10_000)
     assert (notes[1].title, notes[1].text, notes[1].level) == (
-        "Uploads of notes work again", "notes: uploads caught up", "info")
+        "Uploads of notes work again",
+        "notes: uploads caught up",
+        "info",
+    )
     qtbot.waitUntil(lambda: tray_app.status.state() == "ok", timeout=5_000)
     assert all(r.copy_on("offsite") for r in service.snapshots("notes"))

@@ -33,8 +33,9 @@ def next_button(wizard: RestoreWizard):
     return wizard.button(QWizard.WizardButton.NextButton)
 
 
-def test_in_place_restore_from_the_menu(qtbot, tray_app: TrayApp, service: Service,
-                                        two_sources: tuple[Path, Path]):
+def test_in_place_restore_from_the_menu(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     _, crm = two_sources
     service.backup("notes")
     record = service.backup("crm")
@@ -76,10 +77,14 @@ def test_in_place_restore_from_the_menu(qtbot, tray_app: TrayApp, service: Servi
     wizard.button(QWizard.WizardButton.FinishButton).click()
 
 
-def test_restore_to_a_new_file_and_open_its_folder(qtbot, tray_app: TrayApp,
-                                                   service: Service, tmp_path: Path,
-                                                   two_sources: tuple[Path, Path],
-                                                   opened_urls):
+def test_restore_to_a_new_file_and_open_its_folder(
+    qtbot,
+    tray_app: TrayApp,
+    service: Service,
+    tmp_path: Path,
+    two_sources: tuple[Path, Path],
+    opened_urls,
+):
     notes = two_sources[0]
     service.backup("notes")
     before = content_digest(notes)
@@ -125,8 +130,9 @@ def test_the_newest_good_snapshot_is_preselected(qtbot, tray_app: TrayApp, servi
     assert not page.table.topLevelItem(0).flags() & page.table.topLevelItem(0).flags().ItemIsEnabled
 
 
-def test_cancel_leaves_the_database_as_it_was(qtbot, tray_app: TrayApp, service: Service,
-                                              two_sources: tuple[Path, Path]):
+def test_cancel_leaves_the_database_as_it_was(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     notes = two_sources[0]
     record = service.backup("notes")
     make_db(notes, rows=100, seed=3)
@@ -143,8 +149,7 @@ def test_cancel_leaves_the_database_as_it_was(qtbot, tray_app: TrayApp, service:
     assert [s.id for s in service.snapshots("notes")] == [record.id]  # no safety copy left
 
 
-def test_a_failing_restore_says_why_without_a_traceback(qtbot, tray_app: TrayApp,
-                                                        service: Service):
+def test_a_failing_restore_says_why_without_a_traceback(qtbot, tray_app: TrayApp, service: Service):
     record = service.backup("notes")
     record.path.write_bytes(b"not zstd at all")
     tray_app.show_restore_snapshot(record.id)

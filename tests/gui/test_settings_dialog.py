@@ -29,8 +29,9 @@ def open_settings(qtbot, tray_app: TrayApp) -> SettingsDialog:
     return dialog
 
 
-def test_add_a_database_with_the_picker_and_see_it_backed_up(qtbot, make_tray,
-                                                             service: Service, tmp_path: Path):
+def test_add_a_database_with_the_picker_and_see_it_backed_up(
+    qtbot, make_tray, service: Service, tmp_path: Path
+):
     db = make_db(tmp_path / "My Notes.sqlite", rows=300)
     tray_app: TrayApp = make_tray()
     tray_app.tray.action("add-database").trigger()
@@ -50,8 +51,10 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(qtbot, make_tray,
             button.click()
     form.schedule.at.setTime(QTime(4, 30))
     assert form.schedule.spec() == "weekly mon,thu 04:30"
-    assert "Next: Mon" in form.schedule.next_label.text() or "Next: Thu" in \
-        form.schedule.next_label.text()
+    assert (
+        "Next: Mon" in form.schedule.next_label.text()
+        or "Next: Thu" in form.schedule.next_label.text()
+    )
     form.check.setCurrentIndex(1)
     dialog.tabs.setCurrentIndex(1)
     dialog.retention.counts["last"].setValue(5)
@@ -61,14 +64,18 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(qtbot, make_tray,
     qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
     source = service.source("notes")
     assert (source.path, source.schedule, source.check, source.keep) == (
-        db, "weekly mon,thu 04:30", "full", "last=5,daily=7,weekly=4")
+        db,
+        "weekly mon,thu 04:30",
+        "full",
+        "last=5,daily=7,weekly=4",
+    )
     qtbot.waitUntil(lambda: len(service.snapshots("notes")) == 1, timeout=20_000)
-    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes") == "notes — just now",
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: menu_text(tray_app, "source:notes") == "notes — just now", timeout=10_000
+    )
 
 
-def test_the_picker_rejects_a_file_that_is_not_sqlite(qtbot, tray_app: TrayApp,
-                                                      tmp_path: Path):
+def test_the_picker_rejects_a_file_that_is_not_sqlite(qtbot, tray_app: TrayApp, tmp_path: Path):
     text = tmp_path / "todo.txt"
     text.write_text("buy milk\n")
     dialog = open_settings(qtbot, tray_app)
@@ -80,8 +87,9 @@ def test_the_picker_rejects_a_file_that_is_not_sqlite(qtbot, tray_app: TrayApp,
     assert len(dialog.entries) == 2
 
 
-def test_adding_the_same_database_twice_is_refused(qtbot, tray_app: TrayApp,
-                                                   two_sources: tuple[Path, Path]):
+def test_adding_the_same_database_twice_is_refused(
+    qtbot, tray_app: TrayApp, two_sources: tuple[Path, Path]
+):
     dialog = open_settings(qtbot, tray_app)
     dialog.add_database(two_sources[0])
     box = wait_for_box(qtbot, "is already backed up as 'notes'")
@@ -90,7 +98,8 @@ def test_adding_the_same_database_twice_is_refused(qtbot, tray_app: TrayApp,
 
 
 def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
-        qtbot, tray_app: TrayApp, service: Service, tmp_path: Path):
+    qtbot, tray_app: TrayApp, service: Service, tmp_path: Path
+):
     before = service.workspace.paths.config_file.read_bytes()
     dialog = open_settings(qtbot, tray_app)
     form = dialog.form
@@ -127,8 +136,9 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     assert service.source("other").keep.endswith("within=30d")
 
 
-def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: TrayApp,
-                                                             service: Service):
+def test_retention_preview_comes_from_the_retention_function(
+    qtbot, tray_app: TrayApp, service: Service
+):
     for _ in range(5):
         service.backup("crm", full=True)  # whole snapshots: no base kept for a differential
     dialog = open_settings(qtbot, tray_app)
@@ -139,11 +149,13 @@ def test_retention_preview_comes_from_the_retention_function(qtbot, tray_app: Tr
         spin.setValue(2 if bucket == "last" else 0)
     plan = service.retention_preview("crm", "last=2")
     assert (len(plan.kept), len(plan.forgotten)) == (2, 3)
-    qtbot.waitUntil(lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "),
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "), timeout=5000
+    )
     retention.counts["last"].setValue(10)
-    qtbot.waitUntil(lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none",
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none", timeout=5000
+    )
 
 
 def test_removing_a_source_keeps_its_snapshots(qtbot, tray_app: TrayApp, service: Service):
@@ -161,9 +173,9 @@ def test_removing_a_source_keeps_its_snapshots(qtbot, tray_app: TrayApp, service
     assert service.snapshot(record.id).source == "crm"
 
 
-def test_general_tab_start_at_login_and_notifications(qtbot, tray_app: TrayApp,
-                                                      service: Service, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch):
+def test_general_tab_start_at_login_and_notifications(
+    qtbot, tray_app: TrayApp, service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     entry = tmp_path / "xdg" / "autostart" / "lifeboat.desktop"
     dialog = open_settings(qtbot, tray_app)
@@ -177,7 +189,8 @@ def test_general_tab_start_at_login_and_notifications(qtbot, tray_app: TrayApp,
     assert "-m lifeboat tray --minimized" in entry.read_text()
     assert LoginItem().is_enabled()
     assert TrayPreferences.load(service.workspace.paths) == TrayPreferences(
-        notify_failures=True, notify_stale=False)
+        notify_failures=True, notify_stale=False
+    )
     assert tray_app.preferences.notify_stale is False
     dialog = open_settings(qtbot, tray_app)
     assert dialog.start_at_login.isChecked() and not dialog.notify_stale.isChecked()

@@ -35,9 +35,13 @@ def test_second_launch_asks_the_first_to_show_itself_and_exits_0(qtbot, home: Pa
     assert first.claim()
     try:
         with qtbot.waitSignal(first.show_requested, timeout=20_000):
-            second = subprocess.Popen([sys.executable, "-m", "lifeboat", "tray"],
-                                      env=tray_env(home), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
+            second = subprocess.Popen(
+                [sys.executable, "-m", "lifeboat", "tray"],
+                env=tray_env(home),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         assert second.wait(20) == 0
         assert "already runs" in (home / "logs" / "lifeboat.log").read_text()
     finally:
@@ -45,13 +49,23 @@ def test_second_launch_asks_the_first_to_show_itself_and_exits_0(qtbot, home: Pa
 
 
 def test_lifeboat_without_arguments_runs_the_tray_once(home: Path):
-    first = subprocess.Popen([sys.executable, "-m", "lifeboat"], env=tray_env(home),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat"],
+        env=tray_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_log(home, "tray ready: window shown")  # offscreen: no tray, so the window
         assert SchedulerLock(resolve_paths()).holder() == first.pid
-        second = subprocess.run([sys.executable, "-m", "lifeboat"], env=tray_env(home),
-                                capture_output=True, text=True, timeout=30)
+        second = subprocess.run(
+            [sys.executable, "-m", "lifeboat"],
+            env=tray_env(home),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert second.returncode == 0
         wait_for_log(home, "asked it to show its window")
         assert first.poll() is None
@@ -65,10 +79,14 @@ def test_lifeboat_without_arguments_runs_the_tray_once(home: Path):
 
 
 def test_without_a_desktop_it_says_so(home: Path):
-    env = {k: v for k, v in tray_env(home).items()
-           if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "lifeboat"], env=env, capture_output=True,
-                            text=True, timeout=30)
+    env = {
+        k: v
+        for k, v in tray_env(home).items()
+        if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "lifeboat"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: no desktop session here")
     assert "lifeboat run" in result.stderr
@@ -91,8 +109,14 @@ def test_the_tray_does_not_load_boto3(home: Path, tmp_path: Path):
         "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
         "    tray.shutdown(); app.quit()\n"
         "QTimer.singleShot(1500, done)\n"
-        "app.exec()\n")
-    result = subprocess.run([sys.executable, str(script)], env=tray_env(home),
-                            capture_output=True, text=True, timeout=60)
+        "app.exec()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=tray_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

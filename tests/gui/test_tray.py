@@ -21,24 +21,27 @@ def test_menu_shows_each_source_and_the_actions(tray_app: TrayApp):
     assert tray is not None
     texts = [a.text() for a in tray.menu.actions() if a.isVisible() and a.text()]
     assert texts[:2] == ["notes — not backed up yet", "crm — not backed up yet"]
-    for name in ("backup-all", "history", "restore", "settings", "pause", "open-folder",
-                 "quit"):
+    for name in ("backup-all", "history", "restore", "settings", "pause", "open-folder", "quit"):
         assert tray.action(name).isVisible()
     assert tray.action("backup-all").text() == "Back up all now"
     assert [a.text() for a in tray.action("backup-one").menu().actions()] == ["notes", "crm"]
     assert "notes — not backed up yet" in tray.toolTip()
 
 
-def test_back_up_all_goes_through_the_scheduler_queue(qtbot, tray_app: TrayApp,
-                                                      service: Service):
+def test_back_up_all_goes_through_the_scheduler_queue(qtbot, tray_app: TrayApp, service: Service):
     tray_app.tray.action("backup-all").trigger()
-    qtbot.waitUntil(lambda: snapshot_count(service, "notes") == 1
-                    and snapshot_count(service, "crm") == 1, timeout=20_000)
-    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes") == "notes — just now",
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: snapshot_count(service, "notes") == 1 and snapshot_count(service, "crm") == 1,
+        timeout=20_000,
+    )
+    qtbot.waitUntil(
+        lambda: menu_text(tray_app, "source:notes") == "notes — just now", timeout=10_000
+    )
     jobs = [j for j in service.workspace.catalog.jobs() if j.kind == "backup"]
     assert sorted((j.source, j.trigger, j.status) for j in jobs) == [
-        ("crm", "manual", "ok"), ("notes", "manual", "ok")]
+        ("crm", "manual", "ok"),
+        ("notes", "manual", "ok"),
+    ]
     assert "crm — just now" in tray_app.tray.toolTip()
 
 
@@ -49,20 +52,21 @@ def test_back_up_one_source_from_its_submenu(qtbot, tray_app: TrayApp, service: 
     assert snapshot_count(service, "notes") == 0
 
 
-def test_icon_shows_error_after_a_failed_backup_then_ok(qtbot, tray_app: TrayApp,
-                                                         service: Service,
-                                                         two_sources: tuple[Path, Path]):
+def test_icon_shows_error_after_a_failed_backup_then_ok(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     tray = tray_app.tray
-    qtbot.waitUntil(lambda: tray.icon().cacheKey() == state_icon("ok").cacheKey(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: tray.icon().cacheKey() == state_icon("ok").cacheKey(), timeout=10_000)
     notes, _ = two_sources
     hidden = notes.with_name("notes.db.away")
     notes.rename(hidden)
     tray.action("backup:notes").trigger()
     qtbot.waitUntil(lambda: tray_app.status.state() == "error", timeout=20_000)
     assert tray.icon().cacheKey() == state_icon("error").cacheKey()
-    qtbot.waitUntil(lambda: menu_text(tray_app, "source:notes")
-                    == "notes — backup failed, retry pending", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: menu_text(tray_app, "source:notes") == "notes — backup failed, retry pending",
+        timeout=10_000,
+    )
     assert "Backup failed: notes" in tray.toolTip()
     hidden.rename(notes)
     tray.action("backup:notes").trigger()
@@ -105,8 +109,7 @@ def test_menu_opens_the_windows(qtbot, tray_app: TrayApp):
     assert tray_app._dialogs["history"].source_filter.currentData() == "crm"
 
 
-def test_quit_stops_the_scheduler_and_frees_its_lock(qtbot, tray_app: TrayApp,
-                                                     service: Service):
+def test_quit_stops_the_scheduler_and_frees_its_lock(qtbot, tray_app: TrayApp, service: Service):
     lock = SchedulerLock(service.workspace.paths)
     assert lock.holder() is not None
     with qtbot.waitSignal(tray_app.stopped, timeout=15_000):

@@ -17,9 +17,13 @@ from lifeboat.service import Service
 
 
 def start_daemon(home: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "lifeboat", "run"],
-                            env={**os.environ, "LIFEBOAT_HOME": str(home)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "run"],
+        env={**os.environ, "LIFEBOAT_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = SchedulerLock(Service().workspace.paths)
     deadline = time.monotonic() + 20
     while lock.holder() != proc.pid:
@@ -28,8 +32,9 @@ def start_daemon(home: Path) -> subprocess.Popen[str]:
     return proc
 
 
-def test_the_tray_watches_a_daemon_then_takes_over(qtbot, make_tray, two_sources,
-                                                   service: Service, home: Path):
+def test_the_tray_watches_a_daemon_then_takes_over(
+    qtbot, make_tray, two_sources, service: Service, home: Path
+):
     daemon = start_daemon(home)
     try:
         tray_app: TrayApp = make_tray()
@@ -40,9 +45,9 @@ def test_the_tray_watches_a_daemon_then_takes_over(qtbot, make_tray, two_sources
         assert f"(pid {daemon.pid})" in tray_app.tray.toolTip()
 
         tray_app.tray.action("backup:notes").trigger()
+
         def backup_job() -> object:
-            return next((j for j in service.workspace.catalog.jobs() if j.kind == "backup"),
-                        None)
+            return next((j for j in service.workspace.catalog.jobs() if j.kind == "backup"), None)
 
         qtbot.waitUntil(lambda: getattr(backup_job(), "status", "") == "ok", timeout=20_000)
         assert len(service.snapshots("notes")) == 1
@@ -50,17 +55,21 @@ def test_the_tray_watches_a_daemon_then_takes_over(qtbot, make_tray, two_sources
         assert (job.pid, job.trigger) == (os.getpid(), "manual")  # run here, by hand
 
         # what the daemon writes when a source fails reaches the tray's notifications
-        service.workspace.catalog.add_event("warning", "crm: the disk is full", "crm",
-                                            kind="health:failed")
-        qtbot.waitUntil(lambda: [n.title for n in tray_app.notifier.shown]
-                        == ["Backup of crm failed"], timeout=15_000)
+        service.workspace.catalog.add_event(
+            "warning", "crm: the disk is full", "crm", kind="health:failed"
+        )
+        qtbot.waitUntil(
+            lambda: [n.title for n in tray_app.notifier.shown] == ["Backup of crm failed"],
+            timeout=15_000,
+        )
 
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
         qtbot.waitUntil(lambda: tray_app.scheduler is not None, timeout=20_000)
         assert tray_app.status.watching_pid is None
-        qtbot.waitUntil(lambda: SchedulerLock(service.workspace.paths).holder() == os.getpid(),
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: SchedulerLock(service.workspace.paths).holder() == os.getpid(), timeout=10_000
+        )
         qtbot.waitUntil(lambda: pause.isEnabled() and pause.text() == "Pause schedules")
     finally:
         if daemon.poll() is None:

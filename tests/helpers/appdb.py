@@ -12,8 +12,9 @@ def app_connection(path: Path, **kwargs: object) -> sqlite3.Connection:
     myfn (upper case) defined."""
     conn = sqlite3.connect(path, **kwargs)  # type: ignore[arg-type]
     conn.create_collation("MYCOLL", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower()))
-    conn.create_function("myfn", 1, lambda x: None if x is None else str(x).upper(),
-                         deterministic=True)
+    conn.create_function(
+        "myfn", 1, lambda x: None if x is None else str(x).upper(), deterministic=True
+    )
     return conn
 
 
@@ -41,8 +42,9 @@ def make_app_db(path: Path, rows: int = 300, *, before: str = "") -> Path:
     for i in range(rows):
         # Mixed case: MYCOLL's order differs from binary order, as in real data.
         conn.execute("insert into t(a, b) values (?, ?)", (f"{'aB'[i % 2]}{i}", f"b{i}"))
-        conn.execute("insert into notes(title, body) values (?, ?)",
-                     (f"{'tT'[i % 2]}itle {i}", "x" * 50))
+        conn.execute(
+            "insert into notes(title, body) values (?, ?)", (f"{'tT'[i % 2]}itle {i}", "x" * 50)
+        )
         conn.execute("insert into plain(x) values (?)", (f"x{i}" * 8,))
     conn.execute("commit")
     conn.close()
@@ -52,9 +54,13 @@ def make_app_db(path: Path, rows: int = 300, *, before: str = "") -> Path:
 def leaf_pages(path: Path, name: str) -> list[int]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return [r[0] for r in conn.execute(
-            "select pageno from dbstat where name = ? and pagetype = 'leaf' order by pageno",
-            (name,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "select pageno from dbstat where name = ? and pagetype = 'leaf' order by pageno",
+                (name,),
+            )
+        ]
     finally:
         conn.close()
 

@@ -8,18 +8,26 @@ import sqlite3
 from pathlib import Path
 
 
-def make_db(path: Path, rows: int = 100, *, wal: bool = True, page_size: int = 4096,
-            payload: int = 200, seed: int = 0) -> Path:
+def make_db(
+    path: Path,
+    rows: int = 100,
+    *,
+    wal: bool = True,
+    page_size: int = 4096,
+    payload: int = 200,
+    seed: int = 0,
+) -> Path:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"pragma page_size={page_size}")
     conn.execute(f"pragma journal_mode={'wal' if wal else 'delete'}")
-    conn.execute("create table if not exists items(id integer primary key, name text, "
-                 "payload blob)")
+    conn.execute(
+        "create table if not exists items(id integer primary key, name text, payload blob)"
+    )
     conn.execute("create index if not exists items_name on items(name)")
     conn.execute("begin")
     rng = hashlib.sha256(str(seed).encode()).digest()
     for i in range(rows):
-        body = (rng * (payload // len(rng) + 1))[:payload // 2] + os.urandom(payload // 2)
+        body = (rng * (payload // len(rng) + 1))[: payload // 2] + os.urandom(payload // 2)
         conn.execute("insert into items(name, payload) values (?, ?)", (f"item-{seed}-{i}", body))
     conn.execute("commit")
     conn.close()
@@ -49,11 +57,15 @@ def db_content(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """
     conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
     try:
-        tables = [r[0] for r in conn.execute(
-            "select name from sqlite_master where type='table' order by name")]
+        tables = [
+            r[0]
+            for r in conn.execute("select name from sqlite_master where type='table' order by name")
+        ]
         content: dict[str, list[tuple[object, ...]]] = {
             "__schema__": conn.execute(
-                "select type, name, sql from sqlite_master order by name").fetchall()}
+                "select type, name, sql from sqlite_master order by name"
+            ).fetchall()
+        }
         for table in tables:
             content[table] = conn.execute(f'select * from "{table}" order by rowid').fetchall()
         return content

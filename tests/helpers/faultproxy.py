@@ -98,27 +98,34 @@ class FaultProxy:
             time.sleep(faults.delay)
         if faults.error_every and number % faults.error_every == 0:
             self._count("error")
-            payload = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError'
-                       b"</Code><Message>injected</Message></Error>")
+            payload = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError'
+                b"</Code><Message>injected</Message></Error>"
+            )
             req.send_response(500)
             req.send_header("Content-Type", "application/xml")
             req.send_header("Content-Length", str(len(payload)))
             req.end_headers()
             req.wfile.write(payload)
             return
-        headers = {k: v for k, v in req.headers.items()
-                   if k.lower() not in ("connection", "content-length")}
+        headers = {
+            k: v
+            for k, v in req.headers.items()
+            if k.lower() not in ("connection", "content-length")
+        }
         if body and self._opaque:
             body = _ETAG_XML.sub(self._server_etag, body)
             headers["Content-Length"] = str(len(body))
-        upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port,
-                                              timeout=120)
+        upstream = http.client.HTTPConnection(
+            self.upstream.hostname, self.upstream.port, timeout=120
+        )
         upstream.request(req.command, req.path, body=body, headers=headers)
         reply = upstream.getresponse()
         data = reply.read()
         if faults.opaque_etags:
-            data = _ETAG_XML.sub(lambda m: b"<ETag>" + self._shown_etag(m.group(1))
-                                 + b"</ETag>", data)
+            data = _ETAG_XML.sub(
+                lambda m: b"<ETag>" + self._shown_etag(m.group(1)) + b"</ETag>", data
+            )
         req.send_response(reply.status, reply.reason)
         for key, value in reply.getheaders():
             if key.lower() in ("transfer-encoding", "connection", "content-length"):

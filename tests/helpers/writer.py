@@ -17,8 +17,9 @@ import time
 def main() -> None:
     path, interval = sys.argv[1], float(sys.argv[2])
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    conn.execute("create table if not exists items(id integer primary key, name text, "
-                 "payload blob)")
+    conn.execute(
+        "create table if not exists items(id integer primary key, name text, payload blob)"
+    )
     latencies: list[float] = []
     running = True
 
@@ -30,8 +31,7 @@ def main() -> None:
     first = True
     while running:
         started = time.perf_counter()
-        conn.execute("insert into items(name, payload) values (?, ?)",
-                     ("writer", os.urandom(64)))
+        conn.execute("insert into items(name, payload) values (?, ?)", ("writer", os.urandom(64)))
         latencies.append(time.perf_counter() - started)
         if first:
             print("ready", flush=True)

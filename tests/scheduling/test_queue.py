@@ -44,6 +44,7 @@ class Recorder:
                     self.active[job.source or name] -= 1
             self.catalog.finish_job(job.job_id, "ok")
             return name
+
         return run
 
 

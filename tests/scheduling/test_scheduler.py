@@ -43,8 +43,7 @@ def backups(service: Service, name: str) -> list[str]:
     return [r.manifest.reason for r in service.snapshots(name)]
 
 
-def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
-                                                                 tmp_path: Path):
+def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service, tmp_path: Path):
     service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
     service.add_source(make_db(tmp_path / "fresh.db"), schedule="daily 03:00")
     service.add_source(make_db(tmp_path / "never.db"), schedule="weekly mon 03:00")
@@ -54,8 +53,9 @@ def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
     scheduler = Scheduler(service)
     scheduler.start()
     try:
-        wait_for(lambda: len(backups(service, "notes")) == 2
-                 and len(backups(service, "never")) == 1)
+        wait_for(
+            lambda: len(backups(service, "notes")) == 2 and len(backups(service, "never")) == 1
+        )
         time.sleep(1.0)
         assert backups(service, "notes") == ["catch-up", "manual"], "one catch-up, no more"
         assert backups(service, "never") == ["catch-up"]
@@ -98,8 +98,9 @@ def test_a_scheduled_run_skips_when_the_period_is_covered(service: Service, tmp_
     assert forced.status == "ok" and len(service.snapshots("notes")) == 2
 
 
-def test_failures_retry_with_backoff_and_are_recorded(service: Service, tmp_path: Path,
-                                                     home: Path, webhook):
+def test_failures_retry_with_backoff_and_are_recorded(
+    service: Service, tmp_path: Path, home: Path, webhook
+):
     db = make_db(tmp_path / "notes.db")
     service.add_source(db, schedule="manual")
     set_general(home, retry_delays="1s,2s", notify_url=webhook.url)
@@ -109,8 +110,11 @@ def test_failures_retry_with_backoff_and_are_recorded(service: Service, tmp_path
     scheduler.start()
     try:
         scheduler.backup_now("notes")
-        wait_for(lambda: [j.status for j in service.workspace.catalog.jobs(source="notes")]
-                 == ["failed"] * 3)
+        wait_for(
+            lambda: (
+                [j.status for j in service.workspace.catalog.jobs(source="notes")] == ["failed"] * 3
+            )
+        )
         jobs = sorted(service.workspace.catalog.jobs(source="notes"), key=lambda j: j.id)
         assert [j.attempt for j in jobs] == [1, 2, 3]
         assert [j.trigger for j in jobs] == ["manual", "retry", "retry"]
@@ -124,8 +128,12 @@ def test_failures_retry_with_backoff_and_are_recorded(service: Service, tmp_path
         assert len(service.workspace.catalog.jobs(source="notes")) == 3, "retried too often"
         (tmp_path / "gone.db").rename(db)
         scheduler.backup_now("notes")
-        wait_for(lambda: service.workspace.catalog.jobs(limit=1, source="notes")[0].status
-                 == "ok" or len(service.snapshots("notes")) == 1)
+        wait_for(
+            lambda: (
+                service.workspace.catalog.jobs(limit=1, source="notes")[0].status == "ok"
+                or len(service.snapshots("notes")) == 1
+            )
+        )
         wait_for(lambda: "recovered" in webhook.events())
     finally:
         scheduler.shutdown()
@@ -140,21 +148,27 @@ def test_hooks_run_around_the_backup(service: Service, tmp_path: Path, home: Pat
     db = make_db(tmp_path / "notes.db")
     service.add_source(db, schedule="manual")
     marks = tmp_path / "marks.txt"
-    script = ("import os, sys; open(sys.argv[1], 'a').write(os.environ['LIFEBOAT_PHASE'] + ' '"
-              " + os.environ.get('LIFEBOAT_RESULT', '-') + '\\n')")
-    set_source(home, "notes", before=[sys.executable, "-c", script, str(marks)],
-               after=[sys.executable, "-c", script, str(marks)])
+    script = (
+        "import os, sys; open(sys.argv[1], 'a').write(os.environ['LIFEBOAT_PHASE'] + ' '"
+        " + os.environ.get('LIFEBOAT_RESULT', '-') + '\\n')"
+    )
+    set_source(
+        home,
+        "notes",
+        before=[sys.executable, "-c", script, str(marks)],
+        after=[sys.executable, "-c", script, str(marks)],
+    )
     record = service.backup("notes")
     assert marks.read_text().splitlines() == ["before -", "after ok"]
     job = service.workspace.catalog.jobs(limit=1, source="notes")
-    backup_job = next(j for j in service.workspace.catalog.jobs(source="notes")
-                      if j.kind == "backup")
+    backup_job = next(
+        j for j in service.workspace.catalog.jobs(source="notes") if j.kind == "backup"
+    )
     assert backup_job.snapshot_id == record.id and job
     hooks = backup_job.to_json()["detail"]["hooks"]
     assert [h["name"] for h in hooks] == ["before", "after"] and hooks[0]["exit_code"] == 0
 
-    failing = (f"{sys.executable} -c \"import sys; print('app refused to pause'); "
-               "sys.exit(3)\"")
+    failing = f"{sys.executable} -c \"import sys; print('app refused to pause'); sys.exit(3)\""
     set_source(home, "notes", before=failing, hook_shell=True)
     from lifeboat.errors import OperationFailed
 
@@ -166,8 +180,12 @@ def test_hooks_run_around_the_backup(service: Service, tmp_path: Path, home: Pat
 
 def test_hook_timeout(service: Service, tmp_path: Path, home: Path):
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual")
-    set_source(home, "notes", before=[sys.executable, "-c", "import time; time.sleep(30)"],
-               hook_timeout=1.0)
+    set_source(
+        home,
+        "notes",
+        before=[sys.executable, "-c", "import time; time.sleep(30)"],
+        hook_timeout=1.0,
+    )
     from lifeboat.errors import OperationFailed
 
     started = time.monotonic()
@@ -200,14 +218,19 @@ def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Pa
         scheduler.shutdown()
 
 
-def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_path: Path,
-                                                               file_keyring: Path, s3_server,
-                                                               bucket: str):
+def test_a_remote_behind_is_one_streak_until_uploads_catch_up(
+    home: Path, tmp_path: Path, file_keyring: Path, s3_server, bucket: str
+):
     service = Service()
-    service.add_remote("offsite", provider="minio", bucket=bucket + "-gone",
-                       endpoint=s3_server.endpoint, prefix="lb",
-                       access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key)
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket + "-gone",
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual", remote="offsite")
     old_snapshot(service, "notes", timedelta(days=2))
     events: list[object] = []
@@ -222,35 +245,42 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_pa
         assert health() == ["remote-unreachable"]
         scheduler.backup_now("notes")  # works, but its upload cannot
         wait_for(lambda: len(service.snapshots("notes")) == 2)
-        wait_for(lambda: any(j.kind == "upload" and j.trigger == "after-backup"
-                             and j.status == "failed" for j in service.workspace.catalog.jobs()))
+        wait_for(
+            lambda: any(
+                j.kind == "upload" and j.trigger == "after-backup" and j.status == "failed"
+                for j in service.workspace.catalog.jobs()
+            )
+        )
         scheduler.tick()
         assert health() == ["remote-unreachable"], "a backup does not end the streak"
         service.update_remote("offsite", bucket=bucket)
         scheduler.queue_uploads("test")
         wait_for(lambda: health() == ["remote-unreachable", "recovered"])
-        assert [e.message for e in events if isinstance(e, SourceHealth)][-1] == \
-            "notes: uploads caught up"
+        assert [e.message for e in events if isinstance(e, SourceHealth)][
+            -1
+        ] == "notes: uploads caught up"
     finally:
         scheduler.shutdown()
 
 
 def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
-        service: Service, tmp_path: Path, home: Path, webhook):
+    service: Service, tmp_path: Path, home: Path, webhook
+):
     set_general(home, notify_url=webhook.url)
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual")
-    service.update_source("notes", drill="every 10s",
-                          drill_sql="select count(*) > 100000 from items")
+    service.update_source(
+        "notes", drill="every 10s", drill_sql="select count(*) > 100000 from items"
+    )
     service.backup("notes")
     health: list[SourceHealth] = []
-    scheduler = Scheduler(service, on_event=lambda e: health.append(e)
-                          if isinstance(e, SourceHealth) else None)
+    scheduler = Scheduler(
+        service, on_event=lambda e: health.append(e) if isinstance(e, SourceHealth) else None
+    )
     scheduler.start()
     try:
         assert scheduler._aps.get_job("drill:notes") is not None
         wait_for(lambda: any(h.state == "drill-failed" for h in health), timeout=30)
-        drills = [j for j in service.workspace.catalog.jobs(source="notes")
-                  if j.kind == "drill"]
+        drills = [j for j in service.workspace.catalog.jobs(source="notes") if j.kind == "drill"]
         assert drills[0].status == "failed" and drills[0].trigger == "scheduled"
         wait_for(lambda: "drill-failed" in webhook.events())
         set_source(home, "notes", drill="manual")

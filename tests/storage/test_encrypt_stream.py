@@ -41,8 +41,10 @@ def test_the_stream_decrypts_to_the_file_and_reports_both_hashes(tmp_path: Path,
         sealed = stream.result()
     ciphertext = b"".join(pieces)
     assert ciphertext.startswith(b"age-encryption.org/v1\n")
-    assert pyrage.decrypt(ciphertext, [pyrage.x25519.Identity.from_str(identity)]) == \
-        plain.read_bytes()
+    assert (
+        pyrage.decrypt(ciphertext, [pyrage.x25519.Identity.from_str(identity)])
+        == plain.read_bytes()
+    )
     assert sealed.size == len(ciphertext)
     assert sealed.sha256 == hashlib.sha256(ciphertext).hexdigest()
     assert sealed.plain_sha256 == hashlib.sha256(plain.read_bytes()).hexdigest()
@@ -67,18 +69,40 @@ def artifact_record(folder: Path, size: int, *, sha256: str | None = None) -> Sn
     data = os.urandom(size)
     path.write_bytes(data)
     manifest = Manifest(
-        id=snap_id, source="notes", created_at=created, artifact=path.name, size=size,
-        sha256=sha256 or hashlib.sha256(data).hexdigest(), db_size=size, page_size=4096,
-        page_count=size // 4096, check_mode="quick", check_result="ok",
-        sqlite_version="-", reason="manual", protected=False, source_path="-",
-        journal_mode="wal", compression="zstd-3", lifeboat_version="-", duration_s=0.0)
+        id=snap_id,
+        source="notes",
+        created_at=created,
+        artifact=path.name,
+        size=size,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        db_size=size,
+        page_size=4096,
+        page_count=size // 4096,
+        check_mode="quick",
+        check_result="ok",
+        sqlite_version="-",
+        reason="manual",
+        protected=False,
+        source_path="-",
+        journal_mode="wal",
+        compression="zstd-3",
+        lifeboat_version="-",
+        duration_s=0.0,
+    )
     return SnapshotRecord(manifest, folder, "ok", None, None)
 
 
 def sealed_store(s3_server, bucket: str) -> tuple[S3Store, RemoteConfig]:
-    remote = RemoteConfig(name="offsite", provider="minio", bucket=bucket,
-                          endpoint=s3_server.endpoint, prefix="lb", encrypt=True,
-                          multipart_threshold="5MB", part_size="5MB")
+    remote = RemoteConfig(
+        name="offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        encrypt=True,
+        multipart_threshold="5MB",
+        part_size="5MB",
+    )
     creds = S3Credentials(s3_server.access_key_id, s3_server.secret_access_key)
     return S3Store(remote, creds), remote
 
@@ -91,13 +115,15 @@ def leftovers(s3_server, bucket: str) -> tuple[list[str], list[str]]:
 
 
 def test_an_encrypted_upload_goes_up_in_parts_and_records_the_ciphertext_hash(
-        s3_server, bucket: str, tmp_path: Path):
+    s3_server, bucket: str, tmp_path: Path
+):
     identity, recipient = generate_identity()
     record = artifact_record(tmp_path, 23 << 20)
     store, remote = sealed_store(s3_server, bucket)
     try:
-        copy = upload_snapshot(store, remote, record, no_progress, CancelToken(),
-                               recipients=[recipient])
+        copy = upload_snapshot(
+            store, remote, record, no_progress, CancelToken(), recipients=[recipient]
+        )
     finally:
         store.close()
     body = s3_server.client().get_object(Bucket=bucket, Key=copy.key)["Body"].read()
@@ -106,12 +132,13 @@ def test_an_encrypted_upload_goes_up_in_parts_and_records_the_ciphertext_hash(
     assert copy.encrypted and copy.key.endswith(".sqlite.zst.age")
     assert copy.size == len(body) and copy.sha256 == hashlib.sha256(body).hexdigest()
     assert head["Metadata"]["lifeboat-plain-sha256"] == record.manifest.sha256
-    assert pyrage.decrypt(body, [pyrage.x25519.Identity.from_str(identity)]) == \
-        record.path.read_bytes()
+    assert (
+        pyrage.decrypt(body, [pyrage.x25519.Identity.from_str(identity)])
+        == record.path.read_bytes()
+    )
 
 
-def test_a_cancelled_encrypted_upload_leaves_nothing(s3_server, bucket: str,
-                                                      tmp_path: Path):
+def test_a_cancelled_encrypted_upload_leaves_nothing(s3_server, bucket: str, tmp_path: Path):
     _, recipient = generate_identity()
     record = artifact_record(tmp_path, 40 << 20)
     store, remote = sealed_store(s3_server, bucket)
@@ -131,15 +158,17 @@ def test_a_cancelled_encrypted_upload_leaves_nothing(s3_server, bucket: str,
     assert record.path.stat().st_size == 40 << 20
 
 
-def test_a_file_damaged_on_disk_is_not_kept_encrypted_on_the_remote(s3_server, bucket: str,
-                                                                     tmp_path: Path):
+def test_a_file_damaged_on_disk_is_not_kept_encrypted_on_the_remote(
+    s3_server, bucket: str, tmp_path: Path
+):
     _, recipient = generate_identity()
     record = artifact_record(tmp_path, 7 << 20, sha256="0" * 64)
     store, remote = sealed_store(s3_server, bucket)
     try:
         with pytest.raises(CorruptSnapshot, match="damaged on disk"):
-            upload_snapshot(store, remote, record, no_progress, CancelToken(),
-                            recipients=[recipient])
+            upload_snapshot(
+                store, remote, record, no_progress, CancelToken(), recipients=[recipient]
+            )
     finally:
         store.close()
     assert leftovers(s3_server, bucket) == ([], [])

@@ -17,8 +17,9 @@ from tests.helpers.databases import db_content, integrity, make_db
 from tests.helpers.workfiles import files_under
 
 MARKER = "TOP-SECRET-MARKER-7f3a"
-needs_age = pytest.mark.skipif(not (shutil.which("age") and shutil.which("zstd")),
-                               reason="needs the age and zstd tools")
+needs_age = pytest.mark.skipif(
+    not (shutil.which("age") and shutil.which("zstd")), reason="needs the age and zstd tools"
+)
 
 
 @pytest.fixture
@@ -30,17 +31,23 @@ def secret_db(path: Path) -> Path:
     make_db(path, rows=800, payload=300)
     conn = sqlite3.connect(path)
     conn.execute("create table notes(body text)")
-    conn.executemany("insert into notes values (?)", [(f"{MARKER} entry {i}",)
-                                                       for i in range(200)])
+    conn.executemany("insert into notes values (?)", [(f"{MARKER} entry {i}",) for i in range(200)])
     conn.commit()
     conn.close()
     return path
 
 
 def encrypted_remote(service: Service, s3_server, bucket: str, encrypt: bool = True) -> None:
-    service.add_remote("vault", provider="minio", bucket=bucket, endpoint=s3_server.endpoint,
-                       prefix="lb", access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key, encrypt=encrypt)
+    service.add_remote(
+        "vault",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+        encrypt=encrypt,
+    )
 
 
 def bucket_objects(s3_server, bucket: str) -> dict[str, bytes]:
@@ -49,9 +56,9 @@ def bucket_objects(s3_server, bucket: str) -> dict[str, bytes]:
     return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
-def test_encrypted_round_trip_and_nothing_readable_remotely(service: Service, s3_server,
-                                                            bucket: str, tmp_path: Path,
-                                                            home: Path):
+def test_encrypted_round_trip_and_nothing_readable_remotely(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     recipient = service.init_key()
     encrypted_remote(service, s3_server, bucket)
     db = secret_db(tmp_path / "secret.db")
@@ -86,8 +93,9 @@ def test_encrypted_round_trip_and_nothing_readable_remotely(service: Service, s3
 
 
 @needs_age
-def test_the_standard_age_tool_opens_what_lifeboat_uploaded(service: Service, s3_server,
-                                                            bucket: str, tmp_path: Path):
+def test_the_standard_age_tool_opens_what_lifeboat_uploaded(
+    service: Service, s3_server, bucket: str, tmp_path: Path
+):
     import pexpect
 
     service.init_key()
@@ -96,8 +104,9 @@ def test_the_standard_age_tool_opens_what_lifeboat_uploaded(service: Service, s3
     service.add_source(db, remote="vault")
     service.backup("secret")
     service.upload("secret")
-    body = next(b for k, b in bucket_objects(s3_server, bucket).items()
-                if k.endswith(".sqlite.zst.age"))
+    body = next(
+        b for k, b in bucket_objects(s3_server, bucket).items() if k.endswith(".sqlite.zst.age")
+    )
     sealed = tmp_path / "object.age"
     sealed.write_bytes(body)
 
@@ -105,8 +114,9 @@ def test_the_standard_age_tool_opens_what_lifeboat_uploaded(service: Service, s3
     service.export_key(plain_key)
     assert plain_key.stat().st_mode & 0o777 == 0o600
     restored = tmp_path / "via-age.db"
-    subprocess.run(f"age -d -i {plain_key} {sealed} | zstd -d -q -o {restored}", shell=True,
-                   check=True)
+    subprocess.run(
+        f"age -d -i {plain_key} {sealed} | zstd -d -q -o {restored}", shell=True, check=True
+    )
     assert integrity(restored) == "ok"
     assert db_content(restored) == db_content(db)
 
@@ -120,14 +130,15 @@ def test_the_standard_age_tool_opens_what_lifeboat_uploaded(service: Service, s3
     child.close()
     assert child.exitstatus == 0
     restored2 = tmp_path / "via-age-2.db"
-    subprocess.run(f"age -d -i {opened} {sealed} | zstd -d -q -o {restored2}", shell=True,
-                   check=True)
+    subprocess.run(
+        f"age -d -i {opened} {sealed} | zstd -d -q -o {restored2}", shell=True, check=True
+    )
     assert db_content(restored2) == db_content(db)
 
 
-def test_missing_and_wrong_keys_are_clear_and_restore_nothing(service: Service, s3_server,
-                                                              bucket: str, tmp_path: Path,
-                                                              home: Path):
+def test_missing_and_wrong_keys_are_clear_and_restore_nothing(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     recipient = service.init_key()
     saved = tmp_path / "recovery.txt"
     service.export_key(saved)
@@ -155,8 +166,9 @@ def test_missing_and_wrong_keys_are_clear_and_restore_nothing(service: Service, 
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_ciphertext_is_refused(service: Service, s3_server, bucket: str,
-                                       tmp_path: Path, home: Path, damage: str):
+def test_damaged_ciphertext_is_refused(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, damage: str
+):
     service.init_key()
     encrypted_remote(service, s3_server, bucket)
     db = secret_db(tmp_path / "secret.db")
@@ -171,17 +183,18 @@ def test_damaged_ciphertext_is_refused(service: Service, s3_server, bucket: str,
         body[len(body) // 2] ^= 1
     else:
         body = body[: len(body) - 100]
-    client.put_object(Bucket=bucket, Key=copy.key, Body=bytes(body),
-                      Metadata={"lifeboat-sha256": copy.sha256})
+    client.put_object(
+        Bucket=bucket, Key=copy.key, Body=bytes(body), Metadata={"lifeboat-sha256": copy.sha256}
+    )
     out = tmp_path / "out.db"
     with pytest.raises(CorruptSnapshot):
         service.restore(record.id, to=out)
     assert not out.exists() and not files_under(home / "tmp")
 
 
-def test_reencrypt_then_switching_off_needs_confirmation(service: Service, s3_server,
-                                                         bucket: str, tmp_path: Path,
-                                                         home: Path):
+def test_reencrypt_then_switching_off_needs_confirmation(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     encrypted_remote(service, s3_server, bucket, encrypt=False)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault", keep="last=10")
@@ -211,27 +224,40 @@ def test_reencrypt_then_switching_off_needs_confirmation(service: Service, s3_se
     assert integrity(out) == "ok"
 
 
-def test_the_identity_is_never_written_under_lifeboat_home(home: Path, tmp_path: Path,
-                                                           file_keyring: Path, s3_server,
-                                                           bucket: str):
+def test_the_identity_is_never_written_under_lifeboat_home(
+    home: Path, tmp_path: Path, file_keyring: Path, s3_server, bucket: str
+):
     init = cli_process(home, "key", "init")
     assert init.returncode == 0 and "lifeboat key export" in init.stderr
     shown = cli_process(home, "key", "show", "--json")
     assert "AGE-SECRET-KEY" not in shown.stdout
     exported = tmp_path / "id.txt"
     assert cli_process(home, "key", "export", "--to", str(exported)).returncode == 0
-    identity = next(line for line in exported.read_text().splitlines()
-                    if line.startswith("AGE-SECRET-KEY-1"))
+    identity = next(
+        line for line in exported.read_text().splitlines() if line.startswith("AGE-SECRET-KEY-1")
+    )
     again = cli_process(home, "key", "export", "--to", str(exported))
     assert again.returncode == 2 and "already exists" in again.stderr
     protected = tmp_path / "id.age"
-    assert cli_process(home, "key", "export", "--to", str(protected), "--passphrase-stdin",
-                       input="a long passphrase\n").returncode == 0
-    wrong = cli_process(home, "key", "import", str(protected), "--passphrase-stdin",
-                        input="not it at all\n")
+    assert (
+        cli_process(
+            home,
+            "key",
+            "export",
+            "--to",
+            str(protected),
+            "--passphrase-stdin",
+            input="a long passphrase\n",
+        ).returncode
+        == 0
+    )
+    wrong = cli_process(
+        home, "key", "import", str(protected), "--passphrase-stdin", input="not it at all\n"
+    )
     assert wrong.returncode == 2 and "does not open" in wrong.stderr
-    right = cli_process(home, "key", "import", str(protected), "--passphrase-stdin",
-                        input="a long passphrase\n")
+    right = cli_process(
+        home, "key", "import", str(protected), "--passphrase-stdin", input="a long passphrase\n"
+    )
     assert right.returncode == 0, right.stderr
     for path in (p for p in home.rglob("*") if p.is_file()):
         assert identity.encode() not in path.read_bytes(), f"the identity leaked to {path}"

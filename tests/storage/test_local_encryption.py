@@ -46,8 +46,7 @@ def assert_nothing_readable(folder: Path) -> None:
         assert b"\x28\xb5\x2f\xfd" not in body, f"a zstd frame in {path}"
 
 
-def test_local_snapshots_are_sealed_and_restore(service: Service, tmp_path: Path,
-                                                home: Path):
+def test_local_snapshots_are_sealed_and_restore(service: Service, tmp_path: Path, home: Path):
     with pytest.raises(ConfigError, match="no encryption key"):
         service.add_source(secret_db(tmp_path / "secret.db"), encrypt_local=True)
     service.init_key()
@@ -75,7 +74,8 @@ def test_local_snapshots_are_sealed_and_restore(service: Service, tmp_path: Path
 
 
 def test_without_the_key_verify_checks_the_ciphertext_and_restore_says_why(
-        service: Service, tmp_path: Path, home: Path):
+    service: Service, tmp_path: Path, home: Path
+):
     recipient = service.init_key()
     saved = tmp_path / "recovery.txt"
     service.export_key(saved)
@@ -105,8 +105,9 @@ def test_without_the_key_verify_checks_the_ciphertext_and_restore_says_why(
     assert db_content(out) == db_content(db)
 
 
-def test_sealed_snapshots_go_up_as_they_are_and_come_back(service: Service, s3_server,
-                                                          bucket: str, tmp_path: Path):
+def test_sealed_snapshots_go_up_as_they_are_and_come_back(
+    service: Service, s3_server, bucket: str, tmp_path: Path
+):
     service.init_key()
     encrypted_remote(service, s3_server, bucket, encrypt=False)  # even a plain remote
     db = secret_db(tmp_path / "secret.db")
@@ -136,21 +137,24 @@ def test_the_age_tool_opens_a_sealed_local_snapshot(service: Service, tmp_path: 
     identity = tmp_path / "identity.txt"
     service.export_key(identity)
     restored = tmp_path / "via-age.db"
-    subprocess.run(f"age -d -i {identity} {record.path} | zstd -d -q -o {restored}",
-                   shell=True, check=True)
+    subprocess.run(
+        f"age -d -i {identity} {record.path} | zstd -d -q -o {restored}", shell=True, check=True
+    )
     assert integrity(restored) == "ok" and db_content(restored) == db_content(db)
 
 
 def test_switching_local_encryption_off_asks_and_old_snapshots_still_restore(
-        service: Service, tmp_path: Path, home: Path):
+    service: Service, tmp_path: Path, home: Path
+):
     service.init_key()
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, encrypt_local=True)
     sealed = service.backup("secret")
     off = cli_process(home, "source", "set", "secret", "--no-encrypt-local")
     assert off.returncode == 2 and "not confirmed" in off.stderr
-    assert cli_process(home, "source", "set", "secret", "--no-encrypt-local",
-                       "--yes").returncode == 0
+    assert (
+        cli_process(home, "source", "set", "secret", "--no-encrypt-local", "--yes").returncode == 0
+    )
     edit(db)
     plain = service.backup("secret", full=True)
     assert not plain.path.name.endswith(".age")

@@ -33,8 +33,9 @@ def server_uploads(s3_server, bucket: str) -> set[str]:
 
 def record_upload(service: Service, token: str, key: str, upload_id: str) -> None:
     """What the run `token` recorded when it opened an upload."""
-    Catalog(service.workspace.paths.catalog_file, run_token=lambda: token) \
-        .add_open_upload("offsite", key, upload_id)
+    Catalog(service.workspace.paths.catalog_file, run_token=lambda: token).add_open_upload(
+        "offsite", key, upload_id
+    )
 
 
 def test_only_uploads_of_ended_runs_are_aborted(service: Service, s3_server, bucket: str):
@@ -66,8 +67,7 @@ def test_the_scheduler_aborts_them_when_it_starts(service: Service, s3_server, b
     assert abort_ended_uploads_soon(service.workspace) is None, "nothing to do"
     ended = start_run(service.workspace.paths.run_dir)
     ended.close()
-    upload_id = s3_server.client().create_multipart_upload(Bucket=bucket,
-                                                           Key="lb/a")["UploadId"]
+    upload_id = s3_server.client().create_multipart_upload(Bucket=bucket, Key="lb/a")["UploadId"]
     record_upload(service, ended.token, "lb/a", upload_id)
     scheduler = Scheduler(service)
     scheduler.start()
@@ -88,8 +88,7 @@ def test_a_removed_remote_keeps_its_record(service: Service, s3_server, bucket: 
     assert len(service.workspace.catalog.open_uploads()) == 1
 
 
-def test_a_run_killed_before_it_recorded_the_upload_id(service: Service, s3_server,
-                                                      bucket: str):
+def test_a_run_killed_before_it_recorded_the_upload_id(service: Service, s3_server, bucket: str):
     """Killed between opening an upload and recording its id: its mark makes the next
     run list the key's open uploads and abort the ones nobody recorded."""
     add_remote(service, s3_server, bucket)

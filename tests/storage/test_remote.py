@@ -21,13 +21,20 @@ def service(home: Path, file_keyring: Path) -> Service:
     return Service()
 
 
-def add_remote(service: Service, s3_server, bucket: str, endpoint: str | None = None,
-               **extra: object) -> None:
+def add_remote(
+    service: Service, s3_server, bucket: str, endpoint: str | None = None, **extra: object
+) -> None:
     # One folder level: moto's signature check fails a '/' in a list request's query.
-    service.add_remote("offsite", provider="minio", bucket=bucket,
-                       endpoint=endpoint or s3_server.endpoint, prefix="lb",
-                       access_key_id=s3_server.access_key_id,
-                       secret=s3_server.secret_access_key, **extra)
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=endpoint or s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+        **extra,
+    )
 
 
 def objects(s3_server, bucket: str) -> dict[str, int]:
@@ -35,8 +42,9 @@ def objects(s3_server, bucket: str) -> dict[str, int]:
     return {o["Key"]: o["Size"] for o in listed}
 
 
-def test_upload_restore_from_remote_and_prune(service: Service, s3_server, bucket: str,
-                                               tmp_path: Path, home: Path):
+def test_upload_restore_from_remote_and_prune(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     db = make_db(tmp_path / "notes.db", rows=300)
     add_remote(service, s3_server, bucket)
     service.add_source(db, remote="offsite", keep="last=1", remote_keep="last=2")
@@ -58,8 +66,9 @@ def test_upload_restore_from_remote_and_prune(service: Service, s3_server, bucke
         service.backup("notes")
         service.upload("notes")
     records = service.snapshots("notes")
-    assert [r.locations for r in records] == [["local", "offsite"], ["offsite"]], \
+    assert [r.locations for r in records] == [["local", "offsite"], ["offsite"]], (
         "local keeps 1, the remote keeps 2"
+    )
     assert len([k for k in objects(s3_server, bucket) if k.endswith(".json")]) == 2
 
     older = records[1]
@@ -74,16 +83,16 @@ def test_upload_restore_from_remote_and_prune(service: Service, s3_server, bucke
     assert db_content(tmp_path / "newest.db") == content
 
 
-def test_multipart_upload_over_the_threshold(service: Service, s3_server, bucket: str,
-                                             tmp_path: Path):
+def test_multipart_upload_over_the_threshold(
+    service: Service, s3_server, bucket: str, tmp_path: Path
+):
     db = make_db(tmp_path / "big.db", rows=6000, payload=4000)  # random half: ~12 MB stored
     add_remote(service, s3_server, bucket, multipart_threshold="5MiB", part_size="5MiB")
     service.add_source(db, remote="offsite")
     record = service.backup("big")
     assert record.manifest.size > 6 * 1024 * 1024
     service.upload("big")
-    head = s3_server.client().head_object(Bucket=bucket,
-                                          Key=f"lb/big/{record.manifest.artifact}")
+    head = s3_server.client().head_object(Bucket=bucket, Key=f"lb/big/{record.manifest.artifact}")
     assert "-" in head["ETag"], "uploaded in parts"
     assert head["ContentLength"] == record.manifest.size
     record.path.unlink()
@@ -92,8 +101,9 @@ def test_multipart_upload_over_the_threshold(service: Service, s3_server, bucket
     assert db_content(out) == db_content(db)
 
 
-def test_catalog_rebuild_reads_the_remote(service: Service, s3_server, bucket: str,
-                                          tmp_path: Path, home: Path):
+def test_catalog_rebuild_reads_the_remote(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     db = make_db(tmp_path / "notes.db")
     add_remote(service, s3_server, bucket)
     service.add_source(db, remote="offsite", keep="last=1", remote_keep="last=5")
@@ -113,11 +123,13 @@ def test_catalog_rebuild_reads_the_remote(service: Service, s3_server, bucket: s
     assert all(r.copy_on("offsite") for r in records)
 
 
-def test_faults_never_mark_a_partial_upload(service: Service, s3_server, bucket: str,
-                                            tmp_path: Path, proxy):
+def test_faults_never_mark_a_partial_upload(
+    service: Service, s3_server, bucket: str, tmp_path: Path, proxy
+):
     db = make_db(tmp_path / "notes.db", rows=3000, payload=3000)
-    add_remote(service, s3_server, bucket, endpoint=proxy.url,
-               multipart_threshold="5MiB", part_size="5MiB")
+    add_remote(
+        service, s3_server, bucket, endpoint=proxy.url, multipart_threshold="5MiB", part_size="5MiB"
+    )
     service.add_source(db, remote="offsite", remote_keep="last=20")
     proxy.faults.error_every = 4
     proxy.faults.drop_every = 3
@@ -138,12 +150,14 @@ def test_faults_never_mark_a_partial_upload(service: Service, s3_server, bucket:
         assert copy is not None
         body = client.get_object(Bucket=bucket, Key=copy.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == record.manifest.sha256
-    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads"), \
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads"), (
         "no abandoned multipart uploads"
+    )
 
 
-def test_offline_keeps_local_then_uploads_oldest_first(service: Service, s3_server,
-                                                       bucket: str, tmp_path: Path, proxy):
+def test_offline_keeps_local_then_uploads_oldest_first(
+    service: Service, s3_server, bucket: str, tmp_path: Path, proxy
+):
     db = make_db(tmp_path / "notes.db")
     add_remote(service, s3_server, bucket, endpoint=proxy.url)
     service.add_source(db, remote="offsite")
@@ -159,8 +173,7 @@ def test_offline_keeps_local_then_uploads_oldest_first(service: Service, s3_serv
     assert outcome.result["uploaded"] == taken, "oldest first"
 
 
-def test_bandwidth_limit_is_honoured(service: Service, s3_server, bucket: str,
-                                     tmp_path: Path):
+def test_bandwidth_limit_is_honoured(service: Service, s3_server, bucket: str, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=1500, payload=4000)
     add_remote(service, s3_server, bucket, max_upload_rate="1MB/s")
     service.add_source(db, remote="offsite")
@@ -173,14 +186,26 @@ def test_bandwidth_limit_is_honoured(service: Service, s3_server, bucket: str,
     assert took >= size / 1_000_000 * 0.7, f"{size} bytes in {took:.1f} s"
 
 
-def test_no_secret_anywhere(s3_server, bucket: str, tmp_path: Path, home: Path,
-                            file_keyring: Path):
+def test_no_secret_anywhere(s3_server, bucket: str, tmp_path: Path, home: Path, file_keyring: Path):
     db = make_db(tmp_path / "notes.db")
     run = lambda *args, stdin=None: cli_process(home, *args, input=stdin)  # noqa: E731
-    added = run("remote", "add", "offsite", "--provider", "minio", "--bucket", bucket,
-                "--endpoint", s3_server.endpoint, "--prefix", "lb", "--access-key-id",
-                s3_server.access_key_id, "--secret-stdin",
-                stdin=s3_server.secret_access_key + "\n")
+    added = run(
+        "remote",
+        "add",
+        "offsite",
+        "--provider",
+        "minio",
+        "--bucket",
+        bucket,
+        "--endpoint",
+        s3_server.endpoint,
+        "--prefix",
+        "lb",
+        "--access-key-id",
+        s3_server.access_key_id,
+        "--secret-stdin",
+        stdin=s3_server.secret_access_key + "\n",
+    )
     assert added.returncode == 0, added.stderr
     assert run("source", "add", str(db), "--remote", "offsite").returncode == 0
     backed = run("backup", "notes")
@@ -188,8 +213,15 @@ def test_no_secret_anywhere(s3_server, bucket: str, tmp_path: Path, home: Path,
     assert run("remote", "test", "offsite").returncode == 0
     assert run("upload", "--all").returncode == 0
     assert run("catalog", "rebuild").returncode == 0
-    wrong = run("remote", "set", "offsite", "--access-key-id", s3_server.access_key_id,
-                "--secret-stdin", stdin="wrong-secret-value-1234\n")
+    wrong = run(
+        "remote",
+        "set",
+        "offsite",
+        "--access-key-id",
+        s3_server.access_key_id,
+        "--secret-stdin",
+        stdin="wrong-secret-value-1234\n",
+    )
     assert wrong.returncode == 0, wrong.stderr
     refused = run("remote", "test", "offsite")
     assert refused.returncode == 1 and "refused the credentials" in refused.stderr
@@ -198,14 +230,18 @@ def test_no_secret_anywhere(s3_server, bucket: str, tmp_path: Path, home: Path,
     assert any(p.name.startswith("catalog.sqlite") for p in files)
     for path in files:
         data = path.read_bytes()
-        for secret in (s3_server.secret_access_key, s3_server.access_key_id,
-                       "wrong-secret-value-1234"):
+        for secret in (
+            s3_server.secret_access_key,
+            s3_server.access_key_id,
+            "wrong-secret-value-1234",
+        ):
             assert secret.encode() not in data, f"a secret leaked into {path}"
     assert [p for p in file_keyring.rglob("*") if p.is_file()], "it is in the keyring"
 
 
-def test_scheduler_uploads_after_a_backup(service: Service, s3_server, bucket: str,
-                                          tmp_path: Path, home: Path):
+def test_scheduler_uploads_after_a_backup(
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+):
     from lifeboat.scheduling.scheduler import Scheduler
 
     db = make_db(tmp_path / "notes.db")
@@ -226,8 +262,9 @@ def test_scheduler_uploads_after_a_backup(service: Service, s3_server, bucket: s
     set_source(home, "notes", remote=None)
 
 
-def test_a_file_damaged_on_disk_is_never_uploaded(service: Service, s3_server, bucket: str,
-                                                  tmp_path: Path):
+def test_a_file_damaged_on_disk_is_never_uploaded(
+    service: Service, s3_server, bucket: str, tmp_path: Path
+):
     from lifeboat.errors import CorruptSnapshot
 
     db = make_db(tmp_path / "notes.db", rows=200)
@@ -243,16 +280,26 @@ def test_a_file_damaged_on_disk_is_never_uploaded(service: Service, s3_server, b
     assert not service.snapshots("notes")[0].copies
 
 
-def test_testing_settings_before_they_are_saved(service: Service, s3_server, bucket: str,
-                                                home: Path):
-    settings = {"provider": "minio", "bucket": bucket, "endpoint": s3_server.endpoint,
-                "prefix": "lb"}
-    result = service.test_remote("draft", access_key_id=s3_server.access_key_id,
-                                 secret=s3_server.secret_access_key, **settings)
+def test_testing_settings_before_they_are_saved(
+    service: Service, s3_server, bucket: str, home: Path
+):
+    settings = {
+        "provider": "minio",
+        "bucket": bucket,
+        "endpoint": s3_server.endpoint,
+        "prefix": "lb",
+    }
+    result = service.test_remote(
+        "draft",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+        **settings,
+    )
     assert result.bucket == bucket
     with pytest.raises(RemoteError, match="refused the credentials of remote draft"):
-        service.test_remote("draft", access_key_id=s3_server.access_key_id,
-                            secret="not-the-secret", **settings)
+        service.test_remote(
+            "draft", access_key_id=s3_server.access_key_id, secret="not-the-secret", **settings
+        )
     assert service.remotes() == [] and not (home / "config.toml").exists(), "nothing saved"
     with pytest.raises(LifeboatError, match="no credentials for remote 'draft'"):
         service.test_remote("draft", **settings)

@@ -25,21 +25,38 @@ def service(home: Path, file_keyring: Path) -> Service:
 
 def manifest(**extra: object) -> Manifest:
     return Manifest(
-        id="0123abcd", source="notes", created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        artifact="notes-20260101T000000Z-0123abcd.sqlite.zst", size=100, sha256="0" * 64,
-        db_size=100, page_size=4096, page_count=1, check_mode="quick", check_result="ok",
-        sqlite_version="-", reason="manual", protected=False, source_path="-",
-        journal_mode="wal", compression="zstd-3", lifeboat_version="-", duration_s=0.0,
-        extra=dict(extra))
+        id="0123abcd",
+        source="notes",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        artifact="notes-20260101T000000Z-0123abcd.sqlite.zst",
+        size=100,
+        sha256="0" * 64,
+        db_size=100,
+        page_size=4096,
+        page_count=1,
+        check_mode="quick",
+        check_result="ok",
+        sqlite_version="-",
+        reason="manual",
+        protected=False,
+        source_path="-",
+        journal_mode="wal",
+        compression="zstd-3",
+        lifeboat_version="-",
+        duration_s=0.0,
+        extra=dict(extra),
+    )
 
 
 def test_what_makes_an_object_differ_from_its_manifest():
     recorded = {REMOTE_OBJECT: {"size": 100, "etag": "a" * 32, "part_size": 0}}
     assert object_differs(manifest(**recorded), ObjectInfo("k", 100, "a" * 32)) is None
     assert "99 bytes, its manifest says 100" in object_differs(
-        manifest(**recorded), ObjectInfo("k", 99, "a" * 32))
-    assert "replaced or changed" in object_differs(manifest(**recorded),
-                                                   ObjectInfo("k", 100, "b" * 32))
+        manifest(**recorded), ObjectInfo("k", 99, "a" * 32)
+    )
+    assert "replaced or changed" in object_differs(
+        manifest(**recorded), ObjectInfo("k", 100, "b" * 32)
+    )
     # Written before ETags were recorded: the size is all there is to compare.
     assert object_differs(manifest(), ObjectInfo("k", 100, "b" * 32)) is None
     sealed = {"encryption": {"scheme": "age", "size": 150, "sha256": "1" * 64}}
@@ -48,27 +65,30 @@ def test_what_makes_an_object_differ_from_its_manifest():
     assert object_differs(manifest(encryption={"scheme": "age"}), ObjectInfo("k", 1))
 
 
-def test_the_remote_manifest_records_the_object_as_uploaded(service: Service, s3_server,
-                                                            bucket: str, tmp_path: Path):
+def test_the_remote_manifest_records_the_object_as_uploaded(
+    service: Service, s3_server, bucket: str, tmp_path: Path
+):
     add_remote(service, s3_server, bucket)
     service.add_source(make_db(tmp_path / "notes.db"), remote="offsite")
     record = service.backup("notes")
     service.upload("notes")
     copy = service.snapshots("notes")[0].copy_on("offsite")
     client = s3_server.client()
-    remote = json.loads(client.get_object(Bucket=bucket, Key=copy.manifest_key)["Body"]
-                        .read())
+    remote = json.loads(client.get_object(Bucket=bucket, Key=copy.manifest_key)["Body"].read())
     head = client.head_object(Bucket=bucket, Key=copy.key)
-    assert remote[REMOTE_OBJECT] == {"size": record.manifest.size, "part_size": 0,
-                                     "etag": head["ETag"].strip('"')}
+    assert remote[REMOTE_OBJECT] == {
+        "size": record.manifest.size,
+        "part_size": 0,
+        "etag": head["ETag"].strip('"'),
+    }
     local = json.loads((record.folder / record.manifest.manifest_name).read_text())
     assert REMOTE_OBJECT not in local, "the local manifest stays as it was"
 
 
 @pytest.mark.parametrize("change", ["shorter", "same size, other bytes"])
-def test_a_changed_object_is_reported_not_adopted_and_kept(service: Service, s3_server,
-                                                          bucket: str, tmp_path: Path,
-                                                          change: str):
+def test_a_changed_object_is_reported_not_adopted_and_kept(
+    service: Service, s3_server, bucket: str, tmp_path: Path, change: str
+):
     add_remote(service, s3_server, bucket)
     service.add_source(make_db(tmp_path / "notes.db"), remote="offsite")
     record = service.backup("notes")
@@ -85,8 +105,7 @@ def test_a_changed_object_is_reported_not_adopted_and_kept(service: Service, s3_
     assert report.remote_mismatched == scan.mismatched
     assert report.remote_snapshots == {"offsite": 0}
     assert service.snapshots("notes")[0].copy_on("offsite") is None, "not counted"
-    assert client.get_object(Bucket=bucket, Key=copy.key)["Body"].read() == body, \
-        "never deleted"
+    assert client.get_object(Bucket=bucket, Key=copy.key)["Body"].read() == body, "never deleted"
     # The next upload puts the real bytes back and counts them.
     assert service.upload("notes").result["uploaded"] == [record.id]
     assert service.rebuild_catalog().remote_mismatched == []

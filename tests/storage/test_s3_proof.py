@@ -37,11 +37,17 @@ class Ledger:
 
 
 def make_store(s3_server, bucket: str, endpoint: str | None = None, **extra) -> S3Store:
-    remote = RemoteConfig(name="offsite", provider="minio", bucket=bucket,
-                          endpoint=endpoint or s3_server.endpoint, prefix="lb",
-                          multipart_threshold="5MiB", part_size="5MiB", **extra)
-    return S3Store(remote, S3Credentials(s3_server.access_key_id,
-                                         s3_server.secret_access_key))
+    remote = RemoteConfig(
+        name="offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=endpoint or s3_server.endpoint,
+        prefix="lb",
+        multipart_threshold="5MiB",
+        part_size="5MiB",
+        **extra,
+    )
+    return S3Store(remote, S3Credentials(s3_server.access_key_id, s3_server.secret_access_key))
 
 
 @pytest.fixture
@@ -80,13 +86,15 @@ def a_file(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 
 @pytest.mark.parametrize("size", [0, 1000, 3 * MIB, 13 * MIB])
-def test_a_clean_upload_is_proven_by_its_etag(store_at, s3_server, bucket: str,
-                                              tmp_path: Path, size: int):
+def test_a_clean_upload_is_proven_by_its_etag(
+    store_at, s3_server, bucket: str, tmp_path: Path, size: int
+):
     store = store_at()
     path, sha = a_file(tmp_path, size)
     ledger = Ledger()
-    stored = store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                            cancel=CancelToken(), ledger=ledger)
+    stored = store.put_file(
+        "lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken(), ledger=ledger
+    )
     assert (stored.size, stored.sha256, stored.proof) == (size, sha, "etag")
     assert server_sha(s3_server, bucket, "lb/a") == sha
     head = s3_server.client().head_object(Bucket=bucket, Key="lb/a")
@@ -94,93 +102,96 @@ def test_a_clean_upload_is_proven_by_its_etag(store_at, s3_server, bucket: str,
     if size >= 5 * MIB:
         assert stored.part_size == 5 * MIB and stored.etag.endswith("-3")
         upload_id = ledger.events[1][1]
-        assert ledger.events == [("opening", "lb/a"), ("opened", upload_id),
-                                 ("closed", upload_id)]
+        assert ledger.events == [("opening", "lb/a"), ("opened", upload_id), ("closed", upload_id)]
     else:
         assert stored.part_size == 0 and ledger.events == []
     assert open_uploads(s3_server, bucket) == []
 
 
-def test_a_byte_flipped_in_transit_is_sent_again(store_at, s3_server, bucket: str,
-                                                  tmp_path: Path, proxy, caplog):
+def test_a_byte_flipped_in_transit_is_sent_again(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy, caplog
+):
     store = store_at(proxy.url)
     store.put_bytes("lb/first", b"the first request with a body", metadata={})
     proxy.faults.corrupt_every = 2  # the next body (the artifact's) arrives changed
     path, sha = a_file(tmp_path, 2 * MIB)
-    stored = store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                            cancel=CancelToken())
+    stored = store.put_file("lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken())
     assert proxy.injected["corrupt"] >= 1
     assert "received other bytes than were sent" in caplog.text
     assert stored.proof == "etag" and server_sha(s3_server, bucket, "lb/a") == sha
 
 
-def test_a_part_flipped_in_transit_is_sent_again(store_at, s3_server, bucket: str,
-                                                 tmp_path: Path, proxy, caplog):
+def test_a_part_flipped_in_transit_is_sent_again(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy, caplog
+):
     store = store_at(proxy.url, upload_concurrency=1)
     # Bodies in order: parts 1-3, part 4 (changed), part 4 again, the completion.
     proxy.faults.corrupt_every = 4
     path, sha = a_file(tmp_path, 16 * MIB)
-    stored = store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                            cancel=CancelToken())
+    stored = store.put_file("lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken())
     assert proxy.injected["corrupt"] == 1
     assert "received other bytes than were sent for part 4" in caplog.text
     assert stored.proof == "etag" and stored.sha256 == sha
     assert server_sha(s3_server, bucket, "lb/a") == sha
 
 
-def test_a_completion_changed_in_transit_leaves_nothing(store_at, s3_server, bucket: str,
-                                                       tmp_path: Path, proxy):
+def test_a_completion_changed_in_transit_leaves_nothing(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url, upload_concurrency=1)
     proxy.faults.corrupt_every = 2  # parts 2 and 3 (both sent again), the completion
     path, _ = a_file(tmp_path, 11 * MIB)
     ledger = Ledger()
     with pytest.raises(RemoteError):
-        store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                       cancel=CancelToken(), ledger=ledger)
+        store.put_file(
+            "lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken(), ledger=ledger
+        )
     assert proxy.injected["corrupt"] == 3
     assert open_uploads(s3_server, bucket) == [] and keys(s3_server, bucket) == []
     assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"]
 
 
-def test_every_body_changed_in_transit_is_never_counted(store_at, s3_server, bucket: str,
-                                                        tmp_path: Path, proxy):
+def test_every_body_changed_in_transit_is_never_counted(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url)
     proxy.faults.corrupt_every = 1
     path, _ = a_file(tmp_path, 1 * MIB)
     with pytest.raises(RemoteError, match="other bytes"):
-        store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                       cancel=CancelToken())
+        store.put_file("lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken())
 
 
-def test_etags_that_are_not_md5s_are_proven_by_reading_back(store_at, s3_server,
-                                                            bucket: str, tmp_path: Path,
-                                                            proxy):
+def test_etags_that_are_not_md5s_are_proven_by_reading_back(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url)
     proxy.faults.opaque_etags = True
     for size in (2 * MIB, 12 * MIB):
         path, sha = a_file(tmp_path, size)
-        stored = store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                                cancel=CancelToken())
+        stored = store.put_file(
+            "lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken()
+        )
         assert stored.proof == "read-back" and stored.sha256 == sha
         assert len(stored.etag) == 40, "the ETag as this server shows it"
         assert server_sha(s3_server, bucket, "lb/a") == sha
     assert open_uploads(s3_server, bucket) == []
 
 
-def test_a_read_back_that_differs_is_not_counted(store_at, s3_server, bucket: str,
-                                                 tmp_path: Path, proxy):
+def test_a_read_back_that_differs_is_not_counted(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url)
     proxy.faults.opaque_etags = True  # the ETag cannot tell, so only reading back can
     proxy.faults.corrupt_every = 1
     path, sha = a_file(tmp_path, 1 * MIB)
     with pytest.raises(RemoteError, match="holds other bytes"):
-        store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                       cancel=CancelToken())
+        store.put_file("lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken())
     assert server_sha(s3_server, bucket, "lb/a") != sha
 
 
-def test_a_content_check_that_fails_writes_nothing(store_at, s3_server, bucket: str,
-                                                   tmp_path: Path):
+def test_a_content_check_that_fails_writes_nothing(
+    store_at, s3_server, bucket: str, tmp_path: Path
+):
     store = store_at()
     ledger = Ledger()
 
@@ -190,14 +201,22 @@ def test_a_content_check_that_fails_writes_nothing(store_at, s3_server, bucket: 
     for size in (1 * MIB, 11 * MIB):
         path, _ = a_file(tmp_path, size)
         with pytest.raises(CorruptSnapshot):
-            store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                           cancel=CancelToken(), ledger=ledger, check=check)
+            store.put_file(
+                "lb/a",
+                path,
+                metadata={},
+                progress=no_progress,
+                cancel=CancelToken(),
+                ledger=ledger,
+                check=check,
+            )
     assert keys(s3_server, bucket) == [] and open_uploads(s3_server, bucket) == []
     assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"], "aborted, and said so"
 
 
-def test_a_cancelled_multipart_upload_leaves_nothing_open(store_at, s3_server, bucket: str,
-                                                          tmp_path: Path, proxy):
+def test_a_cancelled_multipart_upload_leaves_nothing_open(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url, upload_concurrency=2)
     proxy.faults.delay = 0.3
     cancel = CancelToken()
@@ -211,8 +230,7 @@ def test_a_cancelled_multipart_upload_leaves_nothing_open(store_at, s3_server, b
     ledger = Ledger()
     path, _ = a_file(tmp_path, 30 * MIB)
     with pytest.raises(Cancelled):
-        store.put_file("lb/a", path, metadata={}, progress=progress, cancel=cancel,
-                       ledger=ledger)
+        store.put_file("lb/a", path, metadata={}, progress=progress, cancel=cancel, ledger=ledger)
     assert max(seen) < 30 * MIB
     assert keys(s3_server, bucket) == [] and open_uploads(s3_server, bucket) == []
     assert [e for e, _ in ledger.events] == ["opening", "opened", "closed"]
@@ -225,16 +243,20 @@ def test_progress_counts_each_byte_once_and_keeps_to_the_rate(store_at, tmp_path
     path, _ = a_file(tmp_path, 7 * MIB)
     seen: list[int] = []
     started = time.monotonic()
-    store.put_file("lb/a", path, metadata={}, cancel=CancelToken(),
-                   progress=lambda phase, done, total: seen.append(done))
+    store.put_file(
+        "lb/a",
+        path,
+        metadata={},
+        cancel=CancelToken(),
+        progress=lambda phase, done, total: seen.append(done),
+    )
     took = time.monotonic() - started
     assert seen[-1] == 7 * MIB and seen == sorted(seen)
     # Signing reads the body too over plain HTTP: that must neither count nor wait.
     assert 7 * MIB / 2e6 * 0.8 <= took < 7 * MIB / 2e6 * 1.5, took
 
 
-def test_aborting_an_upload_the_server_no_longer_knows_is_fine(store_at, s3_server,
-                                                               bucket: str):
+def test_aborting_an_upload_the_server_no_longer_knows_is_fine(store_at, s3_server, bucket: str):
     store = store_at()
     store.abort_upload("lb/a", "no-such-upload-id")
     client = s3_server.client()
@@ -243,8 +265,9 @@ def test_aborting_an_upload_the_server_no_longer_knows_is_fine(store_at, s3_serv
     assert open_uploads(s3_server, bucket) == []
 
 
-def test_a_download_comes_out_whole_private_and_new(store_at, s3_server, bucket: str,
-                                                    tmp_path: Path):
+def test_a_download_comes_out_whole_private_and_new(
+    store_at, s3_server, bucket: str, tmp_path: Path
+):
     store = store_at()
     data = os.urandom(3 * MIB + 5)
     s3_server.client().put_object(Bucket=bucket, Key="lb/a", Body=data)
@@ -263,8 +286,9 @@ def test_a_download_comes_out_whole_private_and_new(store_at, s3_server, bucket:
     assert target.read_bytes() == b"keep me", "a link is never followed"
 
 
-def test_a_download_cut_short_is_refused_and_removed(store_at, s3_server, bucket: str,
-                                                    tmp_path: Path, proxy):
+def test_a_download_cut_short_is_refused_and_removed(
+    store_at, s3_server, bucket: str, tmp_path: Path, proxy
+):
     store = store_at(proxy.url)
     s3_server.client().put_object(Bucket=bucket, Key="lb/a", Body=os.urandom(2 * MIB))
     proxy.faults.truncate_responses = True
@@ -297,8 +321,14 @@ def test_a_stream_holds_only_a_few_parts_in_memory(store_at, s3_server, bucket: 
     stream = RandomStream(42 * MIB)
     tracemalloc.start()
     try:
-        stored = store.put_stream("lb/s", stream, size_hint=42 * MIB, metadata={},
-                                  progress=no_progress, cancel=CancelToken())
+        stored = store.put_stream(
+            "lb/s",
+            stream,
+            size_hint=42 * MIB,
+            metadata={},
+            progress=no_progress,
+            cancel=CancelToken(),
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -314,8 +344,9 @@ def test_an_upload_the_server_refused_to_open_leaves_no_mark(s3_server, tmp_path
     path, _ = a_file(tmp_path, 11 * MIB)
     try:
         with pytest.raises(RemoteError, match="does not exist"):
-            store.put_file("lb/a", path, metadata={}, progress=no_progress,
-                           cancel=CancelToken(), ledger=ledger)
+            store.put_file(
+                "lb/a", path, metadata={}, progress=no_progress, cancel=CancelToken(), ledger=ledger
+            )
     finally:
         store.close()
     assert ledger.events == [("opening", "lb/a"), ("closed", "mark")]

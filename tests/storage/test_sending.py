@@ -33,16 +33,19 @@ def test_expected_etags_are_what_s3_computes():
     assert clean_etag('"ABCdef"') == "abcdef" and clean_etag(None) == ""
 
 
-@pytest.mark.parametrize(("etag", "reply", "md5"), [
-    ("d41d8cd98f00b204e9800998ecf8427e", None, True),
-    ("d41d8cd98f00b204e9800998ecf8427e-12", None, True),
-    ("d41d8cd98f00b204e9800998ecf8427e", {"ServerSideEncryption": "AES256"}, True),
-    ("d41d8cd98f00b204e9800998ecf8427e", {"ServerSideEncryption": "aws:kms"}, False),
-    ("d41d8cd98f00b204e9800998ecf8427e", {"SSECustomerAlgorithm": "AES256"}, False),
-    ("0123456789abcdef0123456789abcdef01234567", None, False),  # 40 digits
-    ("d41d8cd98f00b204e9800998ecf8427e-0", None, False),
-    ("", None, False),
-])
+@pytest.mark.parametrize(
+    ("etag", "reply", "md5"),
+    [
+        ("d41d8cd98f00b204e9800998ecf8427e", None, True),
+        ("d41d8cd98f00b204e9800998ecf8427e-12", None, True),
+        ("d41d8cd98f00b204e9800998ecf8427e", {"ServerSideEncryption": "AES256"}, True),
+        ("d41d8cd98f00b204e9800998ecf8427e", {"ServerSideEncryption": "aws:kms"}, False),
+        ("d41d8cd98f00b204e9800998ecf8427e", {"SSECustomerAlgorithm": "AES256"}, False),
+        ("0123456789abcdef0123456789abcdef01234567", None, False),  # 40 digits
+        ("d41d8cd98f00b204e9800998ecf8427e-0", None, False),
+        ("", None, False),
+    ],
+)
 def test_which_etags_can_prove_bytes(etag: str, reply: dict | None, md5: bool):
     assert etag_is_md5(etag, reply) is md5
 
@@ -58,8 +61,9 @@ def test_part_sizes_keep_to_s3s_limits():
 def test_a_part_body_counts_what_goes_out_and_takes_it_back_on_a_resend():
     sent: list[int] = []
     body = PartBody(b"x" * 100, sent=sent.append, limit=None, halted=lambda: False)
-    assert len(body) == 100 and bool(PartBody(b"", sent=sent.append, limit=None,
-                                              halted=lambda: False))
+    assert len(body) == 100 and bool(
+        PartBody(b"", sent=sent.append, limit=None, halted=lambda: False)
+    )
     body.signal_not_transferring()  # botocore hashing it to sign the request
     assert body.read() == b"x" * 100 and sum(sent) == 0
     body.seek(0)

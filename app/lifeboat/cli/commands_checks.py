@@ -15,25 +15,36 @@ from lifeboat.service_checks import DrillResult
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     diff = commands.add_parser(
-        "diff", parents=[common], help="show what restoring a snapshot would change",
+        "diff",
+        parents=[common],
+        help="show what restoring a snapshot would change",
         description="Compare a snapshot with its source's live database (default) or with "
         "another snapshot, table by table: rows a restore would bring back, remove and "
-        "change, and schema differences. Reads only.")
+        "change, and schema differences. Reads only.",
+    )
     diff.add_argument("id", help="snapshot id (or a unique prefix)")
     against = diff.add_mutually_exclusive_group()
     against.add_argument("--against", metavar="ID", help="compare with this snapshot")
-    against.add_argument("--live", action="store_true",
-                         help="compare with the live database (the default)")
-    diff.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
-                      help="time allowed for row comparison; the rest gets counts only "
-                      "(default 30)")
+    against.add_argument(
+        "--live", action="store_true", help="compare with the live database (the default)"
+    )
+    diff.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time allowed for row comparison; the rest gets counts only (default 30)",
+    )
     diff.set_defaults(handler=cmd_diff)
 
     drill = commands.add_parser(
-        "drill", parents=[common], help="prove a source's backups restore",
+        "drill",
+        parents=[common],
+        help="prove a source's backups restore",
         description="Restore the newest snapshot and one random older one (their remote "
         "copies where there are some) to a temporary folder, check integrity, row counts "
-        "and drill_sql, then delete them. Exit 1 if a drill fails.")
+        "and drill_sql, then delete them. Exit 1 if a drill fails.",
+    )
     which = drill.add_mutually_exclusive_group(required=True)
     which.add_argument("name", nargs="?", help="the source to drill")
     which.add_argument("--all", action="store_true", help="drill every source")
@@ -44,27 +55,30 @@ def cmd_diff(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.budget <= 0:
         raise ConfigError("--budget must be more than 0 seconds", "e.g. --budget 30")
     with out.progress_bar() as bar:
-        diff = service.preview(args.id, against=args.against, budget=args.budget,
-                               progress=bar)
+        diff = service.preview(args.id, against=args.against, budget=args.budget, progress=bar)
     out.result(diff.to_json(), _diff_lines(diff, args.against))
     return 0
 
 
 def _diff_lines(diff: DatabaseDiff, against: str | None) -> list[str]:
     other = f"snapshot {against}" if against else "now"
-    lines = [f"{'table':<24} {'snapshot':>10} {other[:10]:>10} {'back':>8} {'removed':>8} "
-             f"{'changed':>8}"]
+    lines = [
+        f"{'table':<24} {'snapshot':>10} {other[:10]:>10} {'back':>8} {'removed':>8} {'changed':>8}"
+    ]
     for t in diff.tables:
+
         def n(value: int | None) -> str:
             return "?" if value is None else f"{value:,}"
+
         mark = " (partial)" if t.partial else ""
         if t.matched_by == "counts only" or t.partial or t.brought_back is None:
             figures = f"{'-':>8} {'-':>8} {'-':>8}"
         else:
             figures = f"{n(t.brought_back):>8} {n(t.removed):>8} {n(t.changed):>8}"
         note = f"  {t.note}" if t.note else ""
-        lines.append(f"{t.name[:24]:<24} {n(t.rows_snapshot):>10} {n(t.rows_now):>10} "
-                     f"{figures}{mark}{note}")
+        lines.append(
+            f"{t.name[:24]:<24} {n(t.rows_snapshot):>10} {n(t.rows_now):>10} {figures}{mark}{note}"
+        )
     schema = diff.schema
     for item in schema.added:
         lines.append(f"schema: {item} exists {other} only")
@@ -92,8 +106,10 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         for check in result.checks:
             what = "ok" if check.ok else f"FAILED: {check.problem}"
             taken = local_time(_moment(check.created_at))
-            lines.append(f"  snapshot {check.snapshot_id} of {taken} "
-                         f"({check.copy} copy, {check.seconds:.1f} s): {what}")
+            lines.append(
+                f"  snapshot {check.snapshot_id} of {taken} "
+                f"({check.copy} copy, {check.seconds:.1f} s): {what}"
+            )
     out.result([r.to_json() for r in results], lines)
     return 0 if all(r.passed for r in results) else 1
 

@@ -23,8 +23,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     run = commands.add_parser("run", help="run the scheduler in the foreground (headless)")
     run.set_defaults(handler=cmd_run)
 
-    status = commands.add_parser("status", parents=[common],
-                                 help="each source's state, last and next backup")
+    status = commands.add_parser(
+        "status", parents=[common], help="each source's state, last and next backup"
+    )
     status.set_defaults(handler=cmd_status)
 
     jobs = commands.add_parser("jobs", parents=[common], help="job history, newest first")
@@ -32,16 +33,15 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     jobs.add_argument("--source", help="only this source's jobs")
     jobs.set_defaults(handler=cmd_jobs)
 
-    cancel = commands.add_parser("cancel", parents=[common],
-                                 help="cancel a queued or running job")
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     cancel.add_argument("job", type=int, help="the job number (see `lifeboat jobs`)")
     cancel.set_defaults(handler=cmd_cancel)
 
     schedule = commands.add_parser("schedule", help="understand schedule specs")
-    actions = schedule.add_subparsers(dest="action", metavar="ACTION",
-                                      parser_class=type(schedule))
-    explain = actions.add_parser("explain", parents=[common],
-                                 help="describe a spec and show its next 5 run times")
+    actions = schedule.add_subparsers(dest="action", metavar="ACTION", parser_class=type(schedule))
+    explain = actions.add_parser(
+        "explain", parents=[common], help="describe a spec and show its next 5 run times"
+    )
     explain.add_argument("spec", nargs="+", help="e.g. daily 03:00")
     explain.set_defaults(handler=cmd_explain)
     schedule.set_defaults(handler=lambda a, s, o: (schedule.print_help(), 2)[1])
@@ -57,8 +57,9 @@ def cmd_run(args: argparse.Namespace, service: Service, out: Output) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        logging.getLogger("lifeboat.daemon").info("received %s: stopping",
-                                                  signal.Signals(signum).name)
+        logging.getLogger("lifeboat.daemon").info(
+            "received %s: stopping", signal.Signals(signum).name
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -76,40 +77,65 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     if out.json_mode:
         out.json(status.to_json())
         return 0
-    who = f"scheduler running (pid {status.scheduler_pid})" if status.scheduler_pid \
+    who = (
+        f"scheduler running (pid {status.scheduler_pid})"
+        if status.scheduler_pid
         else "no scheduler running (start one with `lifeboat run` or the tray)"
+    )
     out.line(f"overall: {status.state}; {who}")
     if not status.sources:
         out.line("no sources yet; add one with: lifeboat source add PATH")
     rows = []
     for s in status.sources:
         last = f"{human_age(s.last_snapshot, now)} ({s.last_result})"
-        flags = ", ".join(f for f, on in (("STALE", s.stale), ("retry pending", s.retry_pending),
-                                          ("running", s.running)) if on)
-        rows.append([s.name, s.state, s.schedule_description, last,
-                     local_time(s.next_run) if s.next_run else "-",
-                     format_bytes(s.snapshot_bytes), flags])
+        flags = ", ".join(
+            f
+            for f, on in (
+                ("STALE", s.stale),
+                ("retry pending", s.retry_pending),
+                ("running", s.running),
+            )
+            if on
+        )
+        rows.append(
+            [
+                s.name,
+                s.state,
+                s.schedule_description,
+                last,
+                local_time(s.next_run) if s.next_run else "-",
+                format_bytes(s.snapshot_bytes),
+                flags,
+            ]
+        )
     if rows:
-        out.table(["SOURCE", "STATE", "SCHEDULE", "LAST GOOD SNAPSHOT", "NEXT RUN", "STORED",
-                   "FLAGS"], rows)
+        out.table(
+            ["SOURCE", "STATE", "SCHEDULE", "LAST GOOD SNAPSHOT", "NEXT RUN", "STORED", "FLAGS"],
+            rows,
+        )
     for s in status.sources:
         if s.last_error:
             out.line(f"{s.name}: last run failed: {s.last_error}")
         if s.damaged:
-            out.line(f"{s.name}: {s.damaged} damaged snapshot(s) kept for you to look at "
-                     f"(`lifeboat snapshots {s.name}`); they are never pruned, delete them "
-                     "when you no longer need them")
+            out.line(
+                f"{s.name}: {s.damaged} damaged snapshot(s) kept for you to look at "
+                f"(`lifeboat snapshots {s.name}`); they are never pruned, delete them "
+                "when you no longer need them"
+            )
         if s.missing_files:
-            out.line(f"{s.name}: {s.missing_files} snapshot(s) whose file is missing "
-                     f"(`lifeboat snapshots {s.name}`)")
+            out.line(
+                f"{s.name}: {s.missing_files} snapshot(s) whose file is missing "
+                f"(`lifeboat snapshots {s.name}`)"
+            )
         if s.last_drill is None:
             out.line(f"{s.name}: no restore drill yet (lifeboat drill {s.name})")
         elif s.drill_passed:
-            out.line(f"{s.name}: drill passed {human_age(s.last_drill, now)}, "
-                     f"{s.drill_detail or 'no detail'}")
+            out.line(
+                f"{s.name}: drill passed {human_age(s.last_drill, now)}, "
+                f"{s.drill_detail or 'no detail'}"
+            )
         else:
-            out.line(f"{s.name}: DRILL FAILED {human_age(s.last_drill, now)}: "
-                     f"{s.drill_detail}")
+            out.line(f"{s.name}: DRILL FAILED {human_age(s.last_drill, now)}: {s.drill_detail}")
     return 0
 
 
@@ -123,9 +149,22 @@ def cmd_jobs(args: argparse.Namespace, service: Service, out: Output) -> int:
     if not jobs:
         out.line("no jobs yet")
         return 0
-    out.table(["JOB", "KIND", "SOURCE", "TRIGGER", "TRY", "STATUS", "STARTED", "ERROR"],
-              [[str(j.id), j.kind, j.source or "-", j.trigger, str(j.attempt), j.status,
-                _when(j.started_at or j.queued_at), (j.error or "")[:70]] for j in jobs])
+    out.table(
+        ["JOB", "KIND", "SOURCE", "TRIGGER", "TRY", "STATUS", "STARTED", "ERROR"],
+        [
+            [
+                str(j.id),
+                j.kind,
+                j.source or "-",
+                j.trigger,
+                str(j.attempt),
+                j.status,
+                _when(j.started_at or j.queued_at),
+                (j.error or "")[:70],
+            ]
+            for j in jobs
+        ],
+    )
     return 0
 
 
@@ -133,12 +172,15 @@ def cmd_cancel(args: argparse.Namespace, service: Service, out: Output) -> int:
     catalog = service.workspace.catalog
     job = catalog.job(args.job)
     if job.status not in ("queued", "running"):
-        raise LifeboatError(f"job {job.id} is not queued or running (it is {job.status})",
-                            "see `lifeboat jobs`")
+        raise LifeboatError(
+            f"job {job.id} is not queued or running (it is {job.status})", "see `lifeboat jobs`"
+        )
     catalog.request_cancel(job.id)
-    out.result({"job": job.id, "cancel_requested": True},
-               f"asked job {job.id} ({job.kind} {job.source or ''}) to stop; it stops "
-               "within seconds and is recorded as cancelled")
+    out.result(
+        {"job": job.id, "cancel_requested": True},
+        f"asked job {job.id} ({job.kind} {job.source or ''}) to stop; it stops "
+        "within seconds and is recorded as cancelled",
+    )
     return 0
 
 
@@ -150,10 +192,19 @@ def cmd_explain(args: argparse.Namespace, service: Service, out: Output) -> int:
         raise LifeboatError(str(exc), "see `lifeboat schedule explain --help`") from None
     tz = resolve_timezone(service.workspace.config().general.timezone)
     runs = next_runs(schedule, tz, utc_now(), 5)
-    data = {"spec": schedule.spec, "description": schedule.describe(), "timezone": str(tz),
-            "next_runs": [r.isoformat() for r in runs]}
-    out.result(data, [f"{schedule.spec}: {schedule.describe()} ({tz})",
-                      *(f"  {r.strftime('%a %Y-%m-%d %H:%M %Z')}" for r in runs)])
+    data = {
+        "spec": schedule.spec,
+        "description": schedule.describe(),
+        "timezone": str(tz),
+        "next_runs": [r.isoformat() for r in runs],
+    }
+    out.result(
+        data,
+        [
+            f"{schedule.spec}: {schedule.describe()} ({tz})",
+            *(f"  {r.strftime('%a %Y-%m-%d %H:%M %Z')}" for r in runs),
+        ],
+    )
     return 0
 
 

@@ -14,39 +14,47 @@ from lifeboat.service import Service
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     restore = commands.add_parser(
-        "restore", parents=[common], help="restore a snapshot in place or to a new file",
+        "restore",
+        parents=[common],
+        help="restore a snapshot in place or to a new file",
         description="Restore a snapshot. In place (no --to), the current database is first "
-        "saved as a protected snapshot, then replaced in one transaction.")
+        "saved as a protected snapshot, then replaced in one transaction.",
+    )
     restore.add_argument("id", help="snapshot id (or a unique prefix)")
     restore.add_argument("--to", metavar="PATH", help="write a new database file there")
-    restore.add_argument("--yes", action="store_true",
-                         help="do not ask; with --to, replace an existing file")
+    restore.add_argument(
+        "--yes", action="store_true", help="do not ask; with --to, replace an existing file"
+    )
     restore.set_defaults(handler=cmd_restore)
 
     export = commands.add_parser(
-        "export", parents=[common], help="write any snapshot as a standalone database",
+        "export",
+        parents=[common],
+        help="write any snapshot as a standalone database",
         description="Write a snapshot, full or differential, as a standalone SQLite file "
-        "(verified first; a differential is rebuilt on its base).")
+        "(verified first; a differential is rebuilt on its base).",
+    )
     export.add_argument("id", help="snapshot id (or a unique prefix)")
     export.add_argument("--to", metavar="PATH", required=True, help="the file to write")
     export.add_argument("--yes", action="store_true", help="replace an existing file")
     export.set_defaults(handler=cmd_export)
 
-    prune = commands.add_parser("prune", parents=[common],
-                                help="delete snapshots the retention policy no longer keeps")
+    prune = commands.add_parser(
+        "prune", parents=[common], help="delete snapshots the retention policy no longer keeps"
+    )
     which = prune.add_mutually_exclusive_group(required=True)
     which.add_argument("name", nargs="?", help="the source to prune")
     which.add_argument("--all", action="store_true", help="prune every source")
     prune.add_argument("--dry-run", action="store_true", help="only show what would go")
     prune.set_defaults(handler=cmd_prune)
 
-    pin = commands.add_parser("pin", parents=[common],
-                              help="protect a snapshot: never pruned")
+    pin = commands.add_parser("pin", parents=[common], help="protect a snapshot: never pruned")
     pin.add_argument("id")
     pin.add_argument("--reason", help="why it matters, e.g. pre-migration")
     pin.set_defaults(handler=cmd_pin, protect=True)
-    unpin = commands.add_parser("unpin", parents=[common],
-                                help="let retention prune a snapshot again")
+    unpin = commands.add_parser(
+        "unpin", parents=[common], help="let retention prune a snapshot again"
+    )
     unpin.add_argument("id")
     unpin.set_defaults(handler=cmd_pin, protect=False, reason=None)
 
@@ -57,18 +65,26 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
     m = record.manifest
     if args.to is None and not args.yes:
         out.line(_preview_paragraph(service, record.id))
-        question = (f"Replace {target} with snapshot {m.id} of {local_time(m.created_at)}? "
-                    "The current database is saved first as a protected snapshot.")
-        if not out.confirmed(question, f"in-place restore replaces {target}; nothing changed",
-                             "answer y on a terminal, or add --yes"):
+        question = (
+            f"Replace {target} with snapshot {m.id} of {local_time(m.created_at)}? "
+            "The current database is saved first as a protected snapshot."
+        )
+        if not out.confirmed(
+            question,
+            f"in-place restore replaces {target}; nothing changed",
+            "answer y on a terminal, or add --yes",
+        ):
             return 2
     with out.progress_bar() as bar:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
-    lines = [f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
-             f"in {result.seconds:.1f} s"]
+    lines = [
+        f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
+        f"in {result.seconds:.1f} s"
+    ]
     if result.safety_snapshot:
-        lines.append(f"  what was there before is kept as protected snapshot "
-                     f"{result.safety_snapshot}")
+        lines.append(
+            f"  what was there before is kept as protected snapshot {result.safety_snapshot}"
+        )
     if result.method == "file-replace":
         lines.append("  the file was replaced: programs that had it open must reopen it")
     out.result(result.to_json(), lines)
@@ -81,8 +97,10 @@ def cmd_export(args: argparse.Namespace, service: Service, out: Output) -> int:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
     m = record.manifest
     what = f"differential of {m.base}, rebuilt" if m.kind == "diff" else "full"
-    out.result(result.to_json(), f"wrote snapshot {m.id} ({what}) to {result.target} "
-               f"in {result.seconds:.1f} s")
+    out.result(
+        result.to_json(),
+        f"wrote snapshot {m.id} ({what}) to {result.target} in {result.seconds:.1f} s",
+    )
     return 0
 
 
@@ -101,13 +119,21 @@ def cmd_prune(args: argparse.Namespace, service: Service, out: Output) -> int:
 def _print_plan(out: Output, plan: PrunePlan, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     out.line(f"{plan.source}: policy {plan.policy.spec}")
-    rows = [[d.snapshot.id, local_time(d.snapshot.created_at),
-             "keep" if d.keep else ("forget" if dry_run else "deleted"), d.reason]
-            for d in plan.decisions]
+    rows = [
+        [
+            d.snapshot.id,
+            local_time(d.snapshot.created_at),
+            "keep" if d.keep else ("forget" if dry_run else "deleted"),
+            d.reason,
+        ]
+        for d in plan.decisions
+    ]
     if rows:
         out.table(["ID", "CREATED", "ACTION", "WHY"], rows)
-    out.line(f"{plan.source}: keeps {len(plan.kept)}, {verb} {len(plan.forgotten)}, "
-             f"frees {format_bytes(plan.freed)}")
+    out.line(
+        f"{plan.source}: keeps {len(plan.kept)}, {verb} {len(plan.forgotten)}, "
+        f"frees {format_bytes(plan.freed)}"
+    )
 
 
 def cmd_pin(args: argparse.Namespace, service: Service, out: Output) -> int:

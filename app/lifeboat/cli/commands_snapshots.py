@@ -17,32 +17,41 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     target = backup.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="the source to back up")
     target.add_argument("--all", action="store_true", help="back up every source")
-    backup.add_argument("--full", action="store_true",
-                        help="a whole snapshot (a new base), not a differential")
-    backup.add_argument("--protect", action="store_true",
-                        help="protect this snapshot: retention never prunes it")
-    backup.add_argument("--reason", choices=["manual", "pre-migration", "pinned", "other"],
-                        default=None, help="why it is taken (default manual)")
+    backup.add_argument(
+        "--full", action="store_true", help="a whole snapshot (a new base), not a differential"
+    )
+    backup.add_argument(
+        "--protect", action="store_true", help="protect this snapshot: retention never prunes it"
+    )
+    backup.add_argument(
+        "--reason",
+        choices=["manual", "pre-migration", "pinned", "other"],
+        default=None,
+        help="why it is taken (default manual)",
+    )
     backup.set_defaults(handler=cmd_backup)
 
     snaps = commands.add_parser("snapshots", parents=[common], help="list snapshots")
     snaps.add_argument("name", nargs="?", help="only this source's snapshots")
     snaps.set_defaults(handler=cmd_snapshots)
 
-    verify = commands.add_parser("verify", parents=[common],
-                                 help="re-hash, decompress and check snapshots")
+    verify = commands.add_parser(
+        "verify", parents=[common], help="re-hash, decompress and check snapshots"
+    )
     which = verify.add_mutually_exclusive_group()
     which.add_argument("id", nargs="?", help="one snapshot id (or unique prefix)")
     which.add_argument("--all", action="store_true", help="every snapshot (the default)")
     verify.add_argument("--source", help="only this source's snapshots")
-    verify.add_argument("--check", choices=["quick", "full"],
-                        help="integrity check to run (default: the source's)")
+    verify.add_argument(
+        "--check", choices=["quick", "full"], help="integrity check to run (default: the source's)"
+    )
     verify.set_defaults(handler=cmd_verify)
 
     catalog = commands.add_parser("catalog", help="maintain the catalog (the index)")
     actions = catalog.add_subparsers(dest="action", metavar="ACTION", parser_class=type(catalog))
-    rebuild = actions.add_parser("rebuild", parents=[common],
-                                 help="recreate the catalog from the manifests on disk")
+    rebuild = actions.add_parser(
+        "rebuild", parents=[common], help="recreate the catalog from the manifests on disk"
+    )
     rebuild.set_defaults(handler=cmd_catalog_rebuild)
     catalog.set_defaults(handler=lambda a, s, o: (catalog.print_help(), 2)[1])
 
@@ -57,8 +66,13 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
     for name in names:
         bar = out.progress()
         try:
-            record = service.backup(name, progress=bar, protect=args.protect,
-                                    reason=args.reason or "manual", full=args.full)
+            record = service.backup(
+                name,
+                progress=bar,
+                protect=args.protect,
+                reason=args.reason or "manual",
+                full=args.full,
+            )
         except LifeboatError as exc:
             if not args.all:
                 raise
@@ -74,9 +88,11 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
         taken.append(data)
         ratio = m.size / m.db_size * 100 if m.db_size else 0
         kind = f"differential of {m.base}" if m.kind == "diff" else "full"
-        out.line(f"{name}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
-                 f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
-                 f"check {m.check_mode}: {m.check_result}")
+        out.line(
+            f"{name}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
+            f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
+            f"check {m.check_mode}: {m.check_result}"
+        )
         for item in recorded_unchecked(m.extra):
             out.line(f"  not checked: {item}")
         out.line(f"  {record.path}")
@@ -95,9 +111,11 @@ def _upload_after(service: Service, name: str, data: dict[str, object], out: Out
         outcome = service.upload(name, progress=bar)
     except LifeboatError as exc:
         data["upload_error"] = exc.message
-        out.error(f"{name}: the snapshot is kept here, but the upload failed: {exc.message}",
-                  "it is uploaded by the next backup, or now with: lifeboat upload " + name,
-                  1)
+        out.error(
+            f"{name}: the snapshot is kept here, but the upload failed: {exc.message}",
+            "it is uploaded by the next backup, or now with: lifeboat upload " + name,
+            1,
+        )
         return 1
     finally:
         if isinstance(bar, ProgressBar):
@@ -105,19 +123,33 @@ def _upload_after(service: Service, name: str, data: dict[str, object], out: Out
     done = outcome.result
     assert isinstance(done, dict)
     data["uploaded"] = done["uploaded"]
-    out.line(f"  uploaded to {service.source(name).remote}: {len(done['uploaded'])} "
-             f"snapshot(s), {format_bytes(int(done['bytes']))}")
+    out.line(
+        f"  uploaded to {service.source(name).remote}: {len(done['uploaded'])} "
+        f"snapshot(s), {format_bytes(int(done['bytes']))}"
+    )
     return 0
 
 
 def snapshot_row(record: SnapshotRecord) -> list[str]:
     m = record.manifest
-    flags = ",".join(f for f, on in (("protected", m.protected),
-                                     ("partly-checked", recorded_unchecked(m.extra))) if on)
+    flags = ",".join(
+        f
+        for f, on in (("protected", m.protected), ("partly-checked", recorded_unchecked(m.extra)))
+        if on
+    )
     kind = f"diff/{m.base}" if m.kind == "diff" else m.kind
-    return [m.id, m.source, local_time(m.created_at), kind, format_bytes(m.size),
-            format_bytes(m.db_size), record.status, "+".join(record.locations), m.reason,
-            flags]
+    return [
+        m.id,
+        m.source,
+        local_time(m.created_at),
+        kind,
+        format_bytes(m.size),
+        format_bytes(m.db_size),
+        record.status,
+        "+".join(record.locations),
+        m.reason,
+        flags,
+    ]
 
 
 def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> int:
@@ -126,14 +158,29 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
     records = service.snapshots(args.name)
     attention = service.attention(args.name)
     if out.json_mode:
-        out.json([_with_unchecked(r.to_json(), r) for r in records]
-                 + [{"status": "needs-attention", **a.to_json()} for a in attention])
+        out.json(
+            [_with_unchecked(r.to_json(), r) for r in records]
+            + [{"status": "needs-attention", **a.to_json()} for a in attention]
+        )
         return 0
     if not records:
         out.line("no snapshots yet; take one with: lifeboat backup NAME")
     else:
-        out.table(["ID", "SOURCE", "CREATED", "KIND", "SIZE", "DB SIZE", "STATUS", "WHERE",
-                   "REASON", "FLAGS"], [snapshot_row(r) for r in records])
+        out.table(
+            [
+                "ID",
+                "SOURCE",
+                "CREATED",
+                "KIND",
+                "SIZE",
+                "DB SIZE",
+                "STATUS",
+                "WHERE",
+                "REASON",
+                "FLAGS",
+            ],
+            [snapshot_row(r) for r in records],
+        )
     if attention:
         out.line("")
         out.line("needs attention (kept, nothing was deleted):")
@@ -156,8 +203,10 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
         for r in results:
             m = r.record.manifest
             if r.skipped:
-                out.line(f"remote   {m.id}  {m.source}  only remote copies "
-                         f"({', '.join(r.record.locations)}): not checked here")
+                out.line(
+                    f"remote   {m.id}  {m.source}  only remote copies "
+                    f"({', '.join(r.record.locations)}): not checked here"
+                )
             elif r.ok:
                 note = f"  ({r.problem})" if r.problem else ""
                 unchecked = recorded_unchecked(m.extra)
@@ -169,8 +218,7 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
         if not results:
             out.line("no snapshots to verify")
         elif bad:
-            out.err.write(f"error: {len(bad)} of {len(results)} snapshot(s) failed "
-                          "verification\n")
+            out.err.write(f"error: {len(bad)} of {len(results)} snapshot(s) failed verification\n")
         else:
             out.line(f"all {len(results)} snapshot(s) verified")
     return 1 if bad else 0
@@ -191,8 +239,10 @@ def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output)
     lines += [f"  needs attention (kept): {a}" for a in report.attention]
     lines += [f"  remote {r}: {n} snapshot(s)" for r, n in report.remote_snapshots.items()]
     lines += [f"  remote manifest without its artifact: {k}" for k in report.remote_incomplete]
-    lines += [f"  remote copy does not match its manifest: {m}; not counted"
-              for m in report.remote_mismatched]
+    lines += [
+        f"  remote copy does not match its manifest: {m}; not counted"
+        for m in report.remote_mismatched
+    ]
     lines += [f"  remote not read: {e}" for e in report.remote_errors]
     out.result(report.to_json(), lines)
     return 0

@@ -13,8 +13,7 @@ from lifeboat.service import Service
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     source = commands.add_parser("source", help="add, list or remove databases to back up")
-    actions = source.add_subparsers(dest="action", metavar="ACTION",
-                                    parser_class=type(source))
+    actions = source.add_subparsers(dest="action", metavar="ACTION", parser_class=type(source))
     source.set_defaults(handler=lambda a, s, o: _usage(source))
 
     add = actions.add_parser("add", parents=[common], help="start backing up a database")
@@ -23,13 +22,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--dest", help="folder for its snapshots (default: Lifeboat's)")
     add.add_argument("--schedule", help="e.g. 'every 15m', 'daily 03:00', 'manual'")
     add.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
-    add.add_argument("--check", choices=["quick", "full"],
-                     help="integrity check of each snapshot (default quick)")
+    add.add_argument(
+        "--check",
+        choices=["quick", "full"],
+        help="integrity check of each snapshot (default quick)",
+    )
     add.add_argument("--remote", help="also copy snapshots to this remote")
     add.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
-    add.add_argument("--encrypt-local", action="store_true", default=None,
-                     help="keep its snapshots on this machine encrypted too (needs a key: "
-                     "lifeboat key init)")
+    add.add_argument(
+        "--encrypt-local",
+        action="store_true",
+        default=None,
+        help="keep its snapshots on this machine encrypted too (needs a key: lifeboat key init)",
+    )
     add.set_defaults(handler=cmd_add)
 
     change = actions.add_parser("set", parents=[common], help="change a source's settings")
@@ -40,27 +45,55 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     change.add_argument("--check", choices=["quick", "full"])
     change.add_argument("--remote", help="copy snapshots to this remote")
     change.add_argument("--remote-keep", help="retention on the remote (default: --keep)")
-    change.add_argument("--drill", help="when to run restore drills, e.g. 'weekly sun 04:00' "
-                        "(the default) or 'manual'")
-    change.add_argument("--drill-sql", help="a query that must return a true value on a "
-                        "restored copy, e.g. 'select count(*) > 0 from notes'")
+    change.add_argument(
+        "--drill",
+        help="when to run restore drills, e.g. 'weekly sun 04:00' (the default) or 'manual'",
+    )
+    change.add_argument(
+        "--drill-sql",
+        help="a query that must return a true value on a "
+        "restored copy, e.g. 'select count(*) > 0 from notes'",
+    )
     prune = change.add_mutually_exclusive_group()
-    prune.add_argument("--prune", dest="prune", action="store_true", default=None,
-                       help="prune after each backup (the default)")
-    prune.add_argument("--no-prune", dest="prune", action="store_false",
-                       help="never prune automatically")
+    prune.add_argument(
+        "--prune",
+        dest="prune",
+        action="store_true",
+        default=None,
+        help="prune after each backup (the default)",
+    )
+    prune.add_argument(
+        "--no-prune", dest="prune", action="store_false", help="never prune automatically"
+    )
     incremental = change.add_mutually_exclusive_group()
-    incremental.add_argument("--incremental", dest="incremental", action="store_true",
-                             default=None, help="store changed pages against a full base "
-                             "(the default)")
-    incremental.add_argument("--no-incremental", dest="incremental", action="store_false",
-                             help="store every snapshot whole")
+    incremental.add_argument(
+        "--incremental",
+        dest="incremental",
+        action="store_true",
+        default=None,
+        help="store changed pages against a full base (the default)",
+    )
+    incremental.add_argument(
+        "--no-incremental",
+        dest="incremental",
+        action="store_false",
+        help="store every snapshot whole",
+    )
     local = change.add_mutually_exclusive_group()
-    local.add_argument("--encrypt-local", dest="encrypt_local", action="store_true",
-                       default=None, help="keep new snapshots on this machine encrypted with "
-                       "age (needs a key: lifeboat key init)")
-    local.add_argument("--no-encrypt-local", dest="encrypt_local", action="store_false",
-                       help="keep new snapshots here unencrypted (asks to confirm)")
+    local.add_argument(
+        "--encrypt-local",
+        dest="encrypt_local",
+        action="store_true",
+        default=None,
+        help="keep new snapshots on this machine encrypted with "
+        "age (needs a key: lifeboat key init)",
+    )
+    local.add_argument(
+        "--no-encrypt-local",
+        dest="encrypt_local",
+        action="store_false",
+        help="keep new snapshots here unencrypted (asks to confirm)",
+    )
     change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
@@ -69,8 +102,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     rm = actions.add_parser("remove", parents=[common], help="stop backing up a database")
     rm.add_argument("name")
-    rm.add_argument("--delete-snapshots", action="store_true",
-                    help="also delete its snapshots (kept by default)")
+    rm.add_argument(
+        "--delete-snapshots",
+        action="store_true",
+        help="also delete its snapshots (kept by default)",
+    )
     rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rm.set_defaults(handler=cmd_remove)
 
@@ -100,37 +136,67 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
 
 
 def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
-    source = service.add_source(args.path, name=args.name, dest=args.dest,
-                                schedule=args.schedule, keep=args.keep, check=args.check,
-                                remote=args.remote, remote_keep=args.remote_keep,
-                                encrypt_local=args.encrypt_local)
+    source = service.add_source(
+        args.path,
+        name=args.name,
+        dest=args.dest,
+        schedule=args.schedule,
+        keep=args.keep,
+        check=args.check,
+        remote=args.remote,
+        remote_keep=args.remote_keep,
+        encrypt_local=args.encrypt_local,
+    )
     data = source_json(service, source)
-    out.result(data, [f"added source {source.name}: {source.path}",
-                      f"  schedule: {data['schedule_description']}",
-                      f"  snapshots go to {data['dest']}",
-                      f"take the first one now with: lifeboat backup {source.name}"])
+    out.result(
+        data,
+        [
+            f"added source {source.name}: {source.path}",
+            f"  schedule: {data['schedule_description']}",
+            f"  snapshots go to {data['dest']}",
+            f"take the first one now with: lifeboat backup {source.name}",
+        ],
+    )
     return 0
 
 
 def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
-    if args.encrypt_local is False and service.source(args.name).encrypt_local \
-            and not args.yes:
-        question = (f"Keep new snapshots of {args.name} unencrypted on this machine? "
-                    "Whoever can read its disk can then read them.")
-        if not out.confirmed(question, "its snapshots are still kept encrypted",
-                             "add --yes to switch local encryption off"):
+    if args.encrypt_local is False and service.source(args.name).encrypt_local and not args.yes:
+        question = (
+            f"Keep new snapshots of {args.name} unencrypted on this machine? "
+            "Whoever can read its disk can then read them."
+        )
+        if not out.confirmed(
+            question,
+            "its snapshots are still kept encrypted",
+            "add --yes to switch local encryption off",
+        ):
             return 2
-    source = service.update_source(args.name, dest=args.dest, schedule=args.schedule,
-                                   keep=args.keep, check=args.check, prune=args.prune,
-                                   remote=args.remote, remote_keep=args.remote_keep,
-                                   incremental=args.incremental, drill=args.drill,
-                                   drill_sql=args.drill_sql, encrypt_local=args.encrypt_local)
+    source = service.update_source(
+        args.name,
+        dest=args.dest,
+        schedule=args.schedule,
+        keep=args.keep,
+        check=args.check,
+        prune=args.prune,
+        remote=args.remote,
+        remote_keep=args.remote_keep,
+        incremental=args.incremental,
+        drill=args.drill,
+        drill_sql=args.drill_sql,
+        encrypt_local=args.encrypt_local,
+    )
     data = source_json(service, source)
-    out.result(data, [f"updated source {source.name}",
-                      f"  schedule: {data['schedule_description']}",
-                      f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
-                      f"  snapshots go to {data['dest']}"
-                      + (" (kept encrypted)" if source.encrypt_local else "")])
+    out.result(
+        data,
+        [
+            f"updated source {source.name}",
+            f"  schedule: {data['schedule_description']}",
+            f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
+            f"  snapshots go to {data['dest']}"
+            + (" (kept encrypted)" if source.encrypt_local else ""),
+        ],
+    )
     return 0
 
 
@@ -141,9 +207,13 @@ def cmd_list(args: argparse.Namespace, service: Service, out: Output) -> int:
     elif not sources:
         out.line("no sources yet; add one with: lifeboat source add PATH")
     else:
-        out.table(["NAME", "DATABASE", "SCHEDULE", "KEEP", "SNAPSHOTS IN"],
-                  [[str(s["name"]), str(s["path"]), str(s["schedule"]), str(s["keep"]),
-                    str(s["dest"])] for s in sources])
+        out.table(
+            ["NAME", "DATABASE", "SCHEDULE", "KEEP", "SNAPSHOTS IN"],
+            [
+                [str(s["name"]), str(s["path"]), str(s["schedule"]), str(s["keep"]), str(s["dest"])]
+                for s in sources
+            ],
+        )
     return 0
 
 
@@ -151,12 +221,17 @@ def cmd_remove(args: argparse.Namespace, service: Service, out: Output) -> int:
     service.source(args.name)
     if args.delete_snapshots and not args.yes:
         count = len(service.snapshots(args.name))
-        if not out.confirmed(f"delete source {args.name} and its {count} snapshot(s)?",
-                             "nothing was deleted", "add --yes to delete without asking"):
+        if not out.confirmed(
+            f"delete source {args.name} and its {count} snapshot(s)?",
+            "nothing was deleted",
+            "add --yes to delete without asking",
+        ):
             return 2
     deleted = service.remove_source(args.name, delete_snapshots=args.delete_snapshots)
     kept = "" if args.delete_snapshots else "; its snapshots are kept"
-    out.result({"removed": args.name, "deleted_snapshots": deleted},
-               f"removed source {args.name}{kept}" +
-               (f"; deleted {len(deleted)} snapshot(s)" if deleted else ""))
+    out.result(
+        {"removed": args.name, "deleted_snapshots": deleted},
+        f"removed source {args.name}{kept}"
+        + (f"; deleted {len(deleted)} snapshot(s)" if deleted else ""),
+    )
     return 0

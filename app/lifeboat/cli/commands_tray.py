@@ -10,10 +10,16 @@ from typing import Any
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    tray = commands.add_parser("tray", help="start the tray app (the default without a "
-                               "command); a second start brings its window forward")
-    tray.add_argument("--minimized", action="store_true",
-                      help="start in the tray without opening the window (used at login)")
+    tray = commands.add_parser(
+        "tray",
+        help="start the tray app (the default without a "
+        "command); a second start brings its window forward",
+    )
+    tray.add_argument(
+        "--minimized",
+        action="store_true",
+        help="start in the tray without opening the window (used at login)",
+    )
 
 
 def start_tray(args: argparse.Namespace) -> int:

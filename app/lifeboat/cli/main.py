@@ -43,8 +43,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lifeboat", description="Lifeboat keeps SQLite databases safe: "
-                     "online snapshots, checks, retention and restore.")
+    parser = _Parser(
+        prog="lifeboat",
+        description="Lifeboat keeps SQLite databases safe: "
+        "online snapshots, checks, retention and restore.",
+    )
     parser.add_argument("--version", action="version", version=f"lifeboat {__version__}")
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,6 +95,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             return full.exit_code
         # a bug: log the traceback, show one line
         log.exception("unexpected error in `lifeboat %s`", args.command)
-        out.error(f"unexpected error: {type(exc).__name__}: {exc}",
-                  f"details are in {log_file}", 1)
+        out.error(f"unexpected error: {type(exc).__name__}: {exc}", f"details are in {log_file}", 1)
         return 1

@@ -15,8 +15,9 @@ from lifeboat.core.progress import Progress, no_progress
 
 
 class Output:
-    def __init__(self, json_mode: bool, out: TextIO | None = None,
-                 err: TextIO | None = None) -> None:
+    def __init__(
+        self, json_mode: bool, out: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -110,9 +111,11 @@ class ProgressBar:
         fraction = min(done / total, 1.0) if total else 0.0
         filled = int(fraction * self.WIDTH)
         rate = done / max(now - self.started, 1e-3)
-        line = (f"\r{phase:<11} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                f"{fraction * 100:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  "
-                f"{format_bytes(rate)}/s ")
+        line = (
+            f"\r{phase:<11} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+            f"{fraction * 100:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  "
+            f"{format_bytes(rate)}/s "
+        )
         self.stream.write(line)
         self.stream.flush()
         self.drawn = True

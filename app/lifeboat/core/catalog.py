@@ -123,9 +123,9 @@ _SCHEMA = [
     """,
 ]
 
+
 class Catalog:
-    def __init__(self, path: Path, run_token: Callable[[], str | None] | None = None
-                 ) -> None:
+    def __init__(self, path: Path, run_token: Callable[[], str | None] | None = None) -> None:
         self.path = Path(path)
         #: the token of this process's run (core/runs.py), recorded with each job
         self._run_token = run_token or (lambda: None)
@@ -138,16 +138,29 @@ class Catalog:
             db.execute(
                 "insert or replace into snapshots(id, source, created_at, folder, manifest,"
                 " protected, reason, status) values (?,?,?,?,?,?,?,?)",
-                (manifest.id, manifest.source, iso_utc(manifest.created_at), str(folder),
-                 manifest.to_json().decode(), int(manifest.protected), manifest.reason,
-                 status),
+                (
+                    manifest.id,
+                    manifest.source,
+                    iso_utc(manifest.created_at),
+                    str(folder),
+                    manifest.to_json().decode(),
+                    int(manifest.protected),
+                    manifest.reason,
+                    status,
+                ),
             )
 
     def update_manifest(self, manifest: Manifest) -> None:
         with self._tx() as db:
-            db.execute("update snapshots set manifest=?, protected=?, reason=? where id=?",
-                       (manifest.to_json().decode(), int(manifest.protected), manifest.reason,
-                        manifest.id))
+            db.execute(
+                "update snapshots set manifest=?, protected=?, reason=? where id=?",
+                (
+                    manifest.to_json().decode(),
+                    int(manifest.protected),
+                    manifest.reason,
+                    manifest.id,
+                ),
+            )
 
     def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
         """Snapshots, newest first."""
@@ -165,11 +178,14 @@ class Catalog:
         """One snapshot by id or unique id prefix (at least 4 characters)."""
         ref = ref.strip().lower()
         if len(ref) < 4 or not all(c in "0123456789abcdef" for c in ref):
-            raise NotFound(f"{ref!r} is not a snapshot id",
-                           "snapshot ids are 8 hex digits; see `lifeboat snapshots`")
+            raise NotFound(
+                f"{ref!r} is not a snapshot id",
+                "snapshot ids are 8 hex digits; see `lifeboat snapshots`",
+            )
         with self._tx(write=False) as db:
-            rows = db.execute("select * from snapshots where id like ? limit 2",
-                              (ref + "%",)).fetchall()
+            rows = db.execute(
+                "select * from snapshots where id like ? limit 2", (ref + "%",)
+            ).fetchall()
         if not rows:
             raise NotFound(f"no snapshot with id {ref}", "see `lifeboat snapshots`")
         if len(rows) > 1:
@@ -178,13 +194,16 @@ class Catalog:
             copies = copies_by_snapshot(db, rows[0]["source"])
         return snapshot_record(rows[0], copies.get(rows[0]["id"], ()))
 
-    def set_status(self, snap_id: str, status: str, detail: str | None,
-                   verified_at: datetime | None = None) -> None:
+    def set_status(
+        self, snap_id: str, status: str, detail: str | None, verified_at: datetime | None = None
+    ) -> None:
         assert status in SNAPSHOT_STATUSES
         with self._tx() as db:
-            db.execute("update snapshots set status=?, status_detail=?,"
-                       " verified_at=coalesce(?, verified_at) where id=?",
-                       (status, detail, iso_utc(verified_at) if verified_at else None, snap_id))
+            db.execute(
+                "update snapshots set status=?, status_detail=?,"
+                " verified_at=coalesce(?, verified_at) where id=?",
+                (status, detail, iso_utc(verified_at) if verified_at else None, snap_id),
+            )
 
     def remove_snapshot(self, snap_id: str) -> None:
         with self._tx() as db:
@@ -195,38 +214,61 @@ class Catalog:
 
     def add_remote_copy(self, snap_id: str, copy: RemoteCopy) -> None:
         with self._tx() as db:
-            db.execute("insert or replace into remote_copies(snapshot_id, remote, key,"
-                       " manifest_key, size, sha256, encrypted, uploaded_at)"
-                       " values (?,?,?,?,?,?,?,?)",
-                       (snap_id, copy.remote, copy.key, copy.manifest_key, copy.size,
-                        copy.sha256, int(copy.encrypted), copy.uploaded_at))
+            db.execute(
+                "insert or replace into remote_copies(snapshot_id, remote, key,"
+                " manifest_key, size, sha256, encrypted, uploaded_at)"
+                " values (?,?,?,?,?,?,?,?)",
+                (
+                    snap_id,
+                    copy.remote,
+                    copy.key,
+                    copy.manifest_key,
+                    copy.size,
+                    copy.sha256,
+                    int(copy.encrypted),
+                    copy.uploaded_at,
+                ),
+            )
 
     def remove_remote_copy(self, snap_id: str, remote: str) -> None:
         """Forget a remote copy; a snapshot left with no copy anywhere is forgotten too."""
         with self._tx() as db:
-            db.execute("delete from remote_copies where snapshot_id=? and remote=?",
-                       (snap_id, remote))
-            left = db.execute("select count(*) from remote_copies where snapshot_id=?",
-                              (snap_id,)).fetchone()[0]
+            db.execute(
+                "delete from remote_copies where snapshot_id=? and remote=?", (snap_id, remote)
+            )
+            left = db.execute(
+                "select count(*) from remote_copies where snapshot_id=?", (snap_id,)
+            ).fetchone()[0]
             if not left:
                 db.execute("delete from snapshots where id=? and status='remote'", (snap_id,))
 
-    def replace_remote_copies(self, remote: str,
-                              found: Iterable[tuple[str, RemoteCopy]]) -> None:
+    def replace_remote_copies(self, remote: str, found: Iterable[tuple[str, RemoteCopy]]) -> None:
         with self._tx() as db:
             db.execute("delete from remote_copies where remote=?", (remote,))
             for snap_id, copy in found:
-                db.execute("insert or replace into remote_copies(snapshot_id, remote, key,"
-                           " manifest_key, size, sha256, encrypted, uploaded_at)"
-                           " values (?,?,?,?,?,?,?,?)",
-                           (snap_id, copy.remote, copy.key, copy.manifest_key, copy.size,
-                            copy.sha256, int(copy.encrypted), copy.uploaded_at))
+                db.execute(
+                    "insert or replace into remote_copies(snapshot_id, remote, key,"
+                    " manifest_key, size, sha256, encrypted, uploaded_at)"
+                    " values (?,?,?,?,?,?,?,?)",
+                    (
+                        snap_id,
+                        copy.remote,
+                        copy.key,
+                        copy.manifest_key,
+                        copy.size,
+                        copy.sha256,
+                        int(copy.encrypted),
+                        copy.uploaded_at,
+                    ),
+                )
 
     def replace_snapshots(self, found: Iterable[tuple[Manifest, Path, str]]) -> None:
         """Make the snapshot rows exactly `found`; keep verification state of survivors."""
         with self._tx() as db:
-            old = {r["id"]: r for r in db.execute(
-                "select id, status, status_detail, verified_at from snapshots")}
+            old = {
+                r["id"]: r
+                for r in db.execute("select id, status, status_detail, verified_at from snapshots")
+            }
             db.execute("delete from snapshots")
             for manifest, folder, status in found:
                 prev = old.get(manifest.id)
@@ -235,39 +277,59 @@ class Catalog:
                     "insert or replace into snapshots(id, source, created_at, folder, manifest,"
                     " protected, reason, status, status_detail, verified_at)"
                     " values (?,?,?,?,?,?,?,?,?,?)",
-                    (manifest.id, manifest.source, iso_utc(manifest.created_at), str(folder),
-                     manifest.to_json().decode(), int(manifest.protected), manifest.reason,
-                     prev["status"] if keep_prev else status,
-                     prev["status_detail"] if keep_prev else None,
-                     prev["verified_at"] if prev is not None else None),
+                    (
+                        manifest.id,
+                        manifest.source,
+                        iso_utc(manifest.created_at),
+                        str(folder),
+                        manifest.to_json().decode(),
+                        int(manifest.protected),
+                        manifest.reason,
+                        prev["status"] if keep_prev else status,
+                        prev["status_detail"] if keep_prev else None,
+                        prev["verified_at"] if prev is not None else None,
+                    ),
                 )
 
     # -- jobs and events ---------------------------------------------------------
 
-    def start_job(self, kind: str, source: str | None, trigger: str, attempt: int = 1,
-                  status: str = "running") -> int:
+    def start_job(
+        self, kind: str, source: str | None, trigger: str, attempt: int = 1, status: str = "running"
+    ) -> int:
         now = iso_utc(utc_now())
         run = self._run_token()
         with self._tx() as db:
             cur = db.execute(
                 "insert into jobs(kind, source, trigger, status, queued_at, started_at,"
                 " attempt, pid, run) values (?,?,?,?,?,?,?,?,?)",
-                (kind, source, trigger, status, now, now if status == "running" else None,
-                 attempt, os.getpid(), run),
+                (
+                    kind,
+                    source,
+                    trigger,
+                    status,
+                    now,
+                    now if status == "running" else None,
+                    attempt,
+                    os.getpid(),
+                    run,
+                ),
             )
             return int(cur.lastrowid or 0)
 
     def mark_job_running(self, job_id: int) -> None:
         run = self._run_token()
         with self._tx() as db:
-            db.execute("update jobs set status='running', started_at=?, pid=?, run=? "
-                       "where id=?", (iso_utc(utc_now()), os.getpid(), run, job_id))
+            db.execute(
+                "update jobs set status='running', started_at=?, pid=?, run=? where id=?",
+                (iso_utc(utc_now()), os.getpid(), run, job_id),
+            )
 
     def unfinished_jobs(self) -> list[JobRecord]:
         """Jobs recorded as queued or running (by any process)."""
         with self._tx(write=False) as db:
-            rows = db.execute("select * from jobs where status in ('queued', 'running') "
-                              "order by id").fetchall()
+            rows = db.execute(
+                "select * from jobs where status in ('queued', 'running') order by id"
+            ).fetchall()
         return [job_record(r) for r in rows]
 
     def mark_interrupted(self, job_ids: Iterable[int]) -> None:
@@ -278,21 +340,36 @@ class Catalog:
         now = iso_utc(utc_now())
         with self._tx() as db:
             for job_id in ids:
-                db.execute("update jobs set status='interrupted', finished_at=?, error="
-                           "coalesce(error, 'interrupted: the Lifeboat process running it "
-                           "ended before it finished') where id=? and status in "
-                           "('queued', 'running')", (now, job_id))
+                db.execute(
+                    "update jobs set status='interrupted', finished_at=?, error="
+                    "coalesce(error, 'interrupted: the Lifeboat process running it "
+                    "ended before it finished') where id=? and status in "
+                    "('queued', 'running')",
+                    (now, job_id),
+                )
 
-    def finish_job(self, job_id: int, status: str, *, error: str | None = None,
-                   snapshot_id: str | None = None, detail: dict[str, object] | None = None
-                   ) -> None:
+    def finish_job(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        snapshot_id: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
         assert status in JOB_STATUSES
         with self._tx() as db:
             db.execute(
                 "update jobs set status=?, finished_at=?, error=?, snapshot_id=?,"
                 " detail=coalesce(?, detail) where id=?",
-                (status, iso_utc(utc_now()), error, snapshot_id,
-                 json.dumps(detail) if detail is not None else None, job_id),
+                (
+                    status,
+                    iso_utc(utc_now()),
+                    error,
+                    snapshot_id,
+                    json.dumps(detail) if detail is not None else None,
+                    job_id,
+                ),
             )
 
     def jobs(self, limit: int = 50, source: str | None = None) -> list[JobRecord]:
@@ -317,18 +394,22 @@ class Catalog:
         with self._tx() as db:
             db.execute("update jobs set cancel_requested=1 where id=?", (job_id,))
 
-    def add_event(self, level: str, message: str, source: str | None = None,
-                  kind: str | None = None) -> None:
+    def add_event(
+        self, level: str, message: str, source: str | None = None, kind: str | None = None
+    ) -> None:
         with self._tx() as db:
-            db.execute("insert into events(at, level, source, message, kind)"
-                       " values (?,?,?,?,?)",
-                       (iso_utc(utc_now()), level, source, message, kind))
+            db.execute(
+                "insert into events(at, level, source, message, kind) values (?,?,?,?,?)",
+                (iso_utc(utc_now()), level, source, message, kind),
+            )
 
     def last_event_kind(self, source: str, prefix: str) -> str | None:
         """The kind of the newest event of `source` whose kind starts with `prefix`."""
         with self._tx(write=False) as db:
-            row = db.execute("select kind from events where source=? and kind like ?"
-                             " order by id desc limit 1", (source, prefix + "%")).fetchone()
+            row = db.execute(
+                "select kind from events where source=? and kind like ? order by id desc limit 1",
+                (source, prefix + "%"),
+            ).fetchone()
         return row["kind"] if row else None
 
     def events(self, limit: int = 100) -> list[dict[str, object]]:
@@ -343,10 +424,18 @@ class Catalog:
         with self._tx() as db:
             db.execute("delete from attention where folder=?", (str(folder),))
             for item in items:
-                db.execute("insert or replace into attention(path, folder, source, kind, "
-                           "reason, found_at) values (?,?,?,?,?,?)",
-                           (str(item.path), str(item.folder), item.source, item.kind,
-                            item.reason, item.found_at))
+                db.execute(
+                    "insert or replace into attention(path, folder, source, kind, "
+                    "reason, found_at) values (?,?,?,?,?,?)",
+                    (
+                        str(item.path),
+                        str(item.folder),
+                        item.source,
+                        item.kind,
+                        item.reason,
+                        item.found_at,
+                    ),
+                )
 
     def attention(self, source: str | None = None) -> list[AttentionItem]:
         sql = "select * from attention"
@@ -356,16 +445,27 @@ class Catalog:
             args = (source,)
         with self._tx(write=False) as db:
             rows = db.execute(sql + " order by folder, path", args).fetchall()
-        return [AttentionItem(Path(r["path"]), Path(r["folder"]), r["source"], r["kind"],
-                              r["reason"], r["found_at"]) for r in rows]
+        return [
+            AttentionItem(
+                Path(r["path"]),
+                Path(r["folder"]),
+                r["source"],
+                r["kind"],
+                r["reason"],
+                r["found_at"],
+            )
+            for r in rows
+        ]
 
     # -- multipart uploads open on remotes -------------------------------------------
 
     def add_open_upload(self, remote: str, key: str, upload_id: str) -> None:
         with self._tx() as db:
-            db.execute("insert or replace into open_uploads(upload_id, remote, key, run, "
-                       "started_at) values (?,?,?,?,?)",
-                       (upload_id, remote, key, self._run_token(), iso_utc(utc_now())))
+            db.execute(
+                "insert or replace into open_uploads(upload_id, remote, key, run, "
+                "started_at) values (?,?,?,?,?)",
+                (upload_id, remote, key, self._run_token(), iso_utc(utc_now())),
+            )
 
     def remove_open_upload(self, upload_id: str) -> None:
         with self._tx() as db:
@@ -379,8 +479,10 @@ class Catalog:
             args = (remote,)
         with self._tx(write=False) as db:
             rows = db.execute(sql + " order by started_at", args).fetchall()
-        return [OpenUpload(r["upload_id"], r["remote"], r["key"], r["run"], r["started_at"])
-                for r in rows]
+        return [
+            OpenUpload(r["upload_id"], r["remote"], r["key"], r["run"], r["started_at"])
+            for r in rows
+        ]
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -423,13 +525,13 @@ class Catalog:
         except OSError as exc:
             if disk_full(exc):
                 raise CatalogFull(self.path) from None
-            raise LifeboatError(f"cannot create the catalog {self.path}: "
-                                f"{exc.strerror or exc}",
-                                "check that its folder is writable") from None
+            raise LifeboatError(
+                f"cannot create the catalog {self.path}: {exc.strerror or exc}",
+                "check that its folder is writable",
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=15, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=15, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         return db
 

@@ -27,6 +27,8 @@ class RemoteCopy:
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
 #: "interrupted": the process running it ended before it finished (killed, crashed).
 JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped", "interrupted")
 
@@ -45,8 +47,14 @@ class AttentionItem:
     found_at: str
 
     def to_json(self) -> dict[str, object]:
-        return {"path": str(self.path), "folder": str(self.folder), "source": self.source,
-                "kind": self.kind, "reason": self.reason, "found_at": self.found_at}
+        return {
+            "path": str(self.path),
+            "folder": str(self.folder),
+            "source": self.source,
+            "kind": self.kind,
+            "reason": self.reason,
+            "found_at": self.found_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -153,21 +161,37 @@ class JobRecord:
 def snapshot_record(row: sqlite3.Row, copies: tuple[RemoteCopy, ...] = ()) -> SnapshotRecord:
     manifest = Manifest.from_dict(json.loads(row["manifest"]))
     verified = row["verified_at"]
-    return SnapshotRecord(manifest=manifest, folder=Path(row["folder"]), status=row["status"],
-                          status_detail=row["status_detail"],
-                          verified_at=parse_iso_utc(verified) if verified else None,
-                          copies=copies)
+    return SnapshotRecord(
+        manifest=manifest,
+        folder=Path(row["folder"]),
+        status=row["status"],
+        status_detail=row["status_detail"],
+        verified_at=parse_iso_utc(verified) if verified else None,
+        copies=copies,
+    )
 
 
-def copies_by_snapshot(db: sqlite3.Connection, source: str | None
-                        ) -> dict[str, tuple[RemoteCopy, ...]]:
-    sql = ("select c.* from remote_copies c join snapshots s on s.id = c.snapshot_id"
-           + (" where s.source=?" if source is not None else "") + " order by c.remote")
+def copies_by_snapshot(
+    db: sqlite3.Connection, source: str | None
+) -> dict[str, tuple[RemoteCopy, ...]]:
+    sql = (
+        "select c.* from remote_copies c join snapshots s on s.id = c.snapshot_id"
+        + (" where s.source=?" if source is not None else "")
+        + " order by c.remote"
+    )
     found: dict[str, list[RemoteCopy]] = {}
     for r in db.execute(sql, (source,) if source is not None else ()):
-        found.setdefault(r["snapshot_id"], []).append(RemoteCopy(
-            r["remote"], r["key"], r["manifest_key"], r["size"], r["sha256"],
-            bool(r["encrypted"]), r["uploaded_at"]))
+        found.setdefault(r["snapshot_id"], []).append(
+            RemoteCopy(
+                r["remote"],
+                r["key"],
+                r["manifest_key"],
+                r["size"],
+                r["sha256"],
+                bool(r["encrypted"]),
+                r["uploaded_at"],
+            )
+        )
     return {k: tuple(v) for k, v in found.items()}
 
 

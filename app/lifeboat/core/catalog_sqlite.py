@@ -23,8 +23,11 @@ class CatalogFull(OperationFailed):
     """The disk holding the catalog has no room for a write (or for SQLite's index)."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"the disk holding the catalog ({path}) is full, so Lifeboat "
-                         "cannot record anything there", "free some space there, then retry")
+        super().__init__(
+            f"the disk holding the catalog ({path}) is full, so Lifeboat "
+            "cannot record anything there",
+            "free some space there, then retry",
+        )
         self.path = path
 
 
@@ -33,19 +36,29 @@ def catalog_problem(path: Path, exc: sqlite3.Error, *, writing: bool) -> Lifeboa
     user cannot cause: keep its traceback)."""
     code = sqlite_code(exc)
     if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-        return LifeboatError(f"the catalog {path} is unreadable: {exc}",
-                             "move it aside and run `lifeboat catalog rebuild`")
-    if code == sqlite3.SQLITE_FULL or (code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN)
-                                       and nearly_full(path.parent)):
+        return LifeboatError(
+            f"the catalog {path} is unreadable: {exc}",
+            "move it aside and run `lifeboat catalog rebuild`",
+        )
+    if code == sqlite3.SQLITE_FULL or (
+        code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and nearly_full(path.parent)
+    ):
         return CatalogFull(path)
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return OperationFailed(f"the catalog {path} stayed locked by another Lifeboat "
-                               "process", "try again in a moment")
-    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
-                sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
-        return OperationFailed(f"cannot {'write to' if writing else 'read'} the catalog "
-                               f"{path}: {exc}",
-                               "check that its folder is writable and its disk is healthy")
+        return OperationFailed(
+            f"the catalog {path} stayed locked by another Lifeboat process", "try again in a moment"
+        )
+    if code in (
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_AUTH,
+    ):
+        return OperationFailed(
+            f"cannot {'write to' if writing else 'read'} the catalog {path}: {exc}",
+            "check that its folder is writable and its disk is healthy",
+        )
     return None
 
 

@@ -65,8 +65,12 @@ class _HashingSink:
         fh.flush()  # type: ignore[attr-defined]
         if hasattr(os, "posix_fadvise"):
             # On Linux, DONTNEED on dirty pages starts their writeback without waiting.
-            os.posix_fadvise(fh.fileno(), self._flushed, self.count - self._flushed,  # type: ignore[attr-defined]
-                             os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(
+                fh.fileno(),
+                self._flushed,
+                self.count - self._flushed,  # type: ignore[attr-defined]
+                os.POSIX_FADV_DONTNEED,
+            )
         self._flushed = self.count
 
     def flush(self) -> None:
@@ -87,9 +91,17 @@ def compress_file(
     """Compress the file `source` into the new file `dest` (fsynced)."""
     total = os.path.getsize(source)
     with open(source, "rb", buffering=0) as fin:
-        result = compress_blocks(read_blocks(fin), dest, size=total, level=level,
-                                 threads=threads, progress=progress, cancel=cancel,
-                                 observer=observer, hash_plain=hash_plain)
+        result = compress_blocks(
+            read_blocks(fin),
+            dest,
+            size=total,
+            level=level,
+            threads=threads,
+            progress=progress,
+            cancel=cancel,
+            observer=observer,
+            hash_plain=hash_plain,
+        )
     if result.plain_size != total:
         raise OperationFailed(f"{source} changed size while it was compressed")
     return result
@@ -125,15 +137,15 @@ def compress_blocks(
     cancel = cancel or CancelToken()
     out_digest = hashlib.sha256()
     in_digest = hashlib.sha256()
-    cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True,
-                                    write_content_size=True)
+    cctx = zstandard.ZstdCompressor(
+        level=level, threads=threads, write_checksum=True, write_content_size=True
+    )
     done = 0
     try:
         with open_new(dest) as fout:
             sink = _HashingSink(fout, out_digest)
             # Not a `with` block: on an error the frame must not be finished.
-            writer = cctx.stream_writer(sink, size=-1 if size is None else size,
-                                        closefd=False)
+            writer = cctx.stream_writer(sink, size=-1 if size is None else size, closefd=False)
             for block in blocks:
                 if hash_plain:
                     in_digest.update(block)
@@ -153,8 +165,10 @@ def compress_blocks(
         with contextlib.suppress(OSError):
             os.unlink(dest)
         if is_disk_full(exc):
-            raise OperationFailed(f"disk full while writing {dest.name} in {dest.parent}",
-                                  "free some space there and try again") from None
+            raise OperationFailed(
+                f"disk full while writing {dest.name} in {dest.parent}",
+                "free some space there and try again",
+            ) from None
         raise
     except BaseException:
         with contextlib.suppress(OSError):

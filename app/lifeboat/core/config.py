@@ -49,11 +49,14 @@ if TYPE_CHECKING:
     from lifeboat.core.runs import Run
 
 DEFAULT_SCHEDULE = "daily 03:00"
-_HEADER = ("# Lifeboat settings. Edit with care, or use `lifeboat source ...` and the tray.\n"
-           "# Secrets never go here: credentials and keys live in the OS keyring.\n\n")
+_HEADER = (
+    "# Lifeboat settings. Edit with care, or use `lifeboat source ...` and the tray.\n"
+    "# Secrets never go here: credentials and keys live in the OS keyring.\n\n"
+)
 
 
 # -- the settings model -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SourceConfig:
@@ -129,26 +132,53 @@ class GeneralConfig:
 NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "path": path_value, "dest": path_value, "schedule": schedule_value, "keep": keep_value,
-    "check": choice(*CHECK_MODES), "prune": bool_value, "stale_after": duration_value,
-    "before": command_value, "after": command_value, "hook_shell": bool_value,
-    "hook_timeout": number_range(1, 86400), "remote": lambda v: source_name(v),
-    "remote_keep": keep_value, "incremental": bool_value,
-    "rebase_ratio": number_range(0.01, 1.0), "rebase_after": duration_value,
-    "drill": schedule_value, "drill_sql": text_value, "encrypt_local": bool_value,
+    "path": path_value,
+    "dest": path_value,
+    "schedule": schedule_value,
+    "keep": keep_value,
+    "check": choice(*CHECK_MODES),
+    "prune": bool_value,
+    "stale_after": duration_value,
+    "before": command_value,
+    "after": command_value,
+    "hook_shell": bool_value,
+    "hook_timeout": number_range(1, 86400),
+    "remote": lambda v: source_name(v),
+    "remote_keep": keep_value,
+    "incremental": bool_value,
+    "rebase_ratio": number_range(0.01, 1.0),
+    "rebase_after": duration_value,
+    "drill": schedule_value,
+    "drill_sql": text_value,
+    "encrypt_local": bool_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "provider": provider_value, "bucket": bucket_value, "region": text_value, "endpoint": url_value,
-    "account": text_value, "prefix": prefix_value, "credentials": choice("keyring", "env"),
-    "profile": text_value, "insecure": bool_value, "max_upload_rate": rate_value,
-    "multipart_threshold": size_value, "part_size": size_value,
-    "upload_concurrency": int_range(1, 32), "encrypt": bool_value,
+    "provider": provider_value,
+    "bucket": bucket_value,
+    "region": text_value,
+    "endpoint": url_value,
+    "account": text_value,
+    "prefix": prefix_value,
+    "credentials": choice("keyring", "env"),
+    "profile": text_value,
+    "insecure": bool_value,
+    "max_upload_rate": rate_value,
+    "multipart_threshold": size_value,
+    "part_size": size_value,
+    "upload_concurrency": int_range(1, 32),
+    "encrypt": bool_value,
 }
 _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "snapshot_dir": path_value, "temp_dir": path_value,
-    "compression_level": int_range(1, 19), "busy_timeout": number_range(1, 3600),
-    "timezone": timezone_value, "concurrency": int_range(1, 8), "retry_delays": durations_value,
-    "notify_url": url_value, "metrics_file": path_value, "recipients": recipients_value,
+    "snapshot_dir": path_value,
+    "temp_dir": path_value,
+    "compression_level": int_range(1, 19),
+    "busy_timeout": number_range(1, 3600),
+    "timezone": timezone_value,
+    "concurrency": int_range(1, 8),
+    "retry_delays": durations_value,
+    "notify_url": url_value,
+    "metrics_file": path_value,
+    "recipients": recipients_value,
 }
 _REQUIRED_SOURCE_FIELDS = ("path",)
 
@@ -167,8 +197,9 @@ class Config:
             return self.remotes[name]
         except KeyError:
             known = ", ".join(self.remotes) or "none yet"
-            raise NotFound(f"no remote named {name!r} (remotes: {known})",
-                           "see `lifeboat remote list`") from None
+            raise NotFound(
+                f"no remote named {name!r} (remotes: {known})", "see `lifeboat remote list`"
+            ) from None
 
     def with_remote(self, remote: RemoteConfig) -> Config:
         return replace(self, remotes={**self.remotes, remote.name: remote})
@@ -183,8 +214,9 @@ class Config:
             return self.sources[name]
         except KeyError:
             known = ", ".join(self.sources) or "none yet"
-            raise NotFound(f"no source named {name!r} (sources: {known})",
-                           "see `lifeboat source list`") from None
+            raise NotFound(
+                f"no source named {name!r} (sources: {known})", "see `lifeboat source list`"
+            ) from None
 
     def with_source(self, source: SourceConfig) -> Config:
         return replace(self, sources={**self.sources, source.name: source})
@@ -194,6 +226,7 @@ class Config:
 
 
 # -- load and save ------------------------------------------------------------------
+
 
 def load_config(path: Path) -> Config:
     """Read and validate the config file (a missing file is an empty config)."""
@@ -216,14 +249,17 @@ def load_config(path: Path) -> Config:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}",
-                              "fix the line it names, or move the file aside to start over"
-                              ) from None
+            raise ConfigError(
+                f"{path}: not valid TOML: {exc}",
+                "fix the line it names, or move the file aside to start over",
+            ) from None
         except RecursionError:  # the limits above should make this unreachable
             problem = "values are nested too deeply"
     if problem is not None:
-        raise ConfigError(f"{path}: not a Lifeboat config: {problem}",
-                          "fix the file, or move it aside to start over")
+        raise ConfigError(
+            f"{path}: not a Lifeboat config: {problem}",
+            "fix the file, or move it aside to start over",
+        )
     return parse_config(data, path, text)
 
 
@@ -231,13 +267,15 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     def fail(keys: tuple[str, ...], problem: str) -> ConfigError:
         line = locate_key(text, keys)
         where = f"{path}:{line}" if line else str(path)
-        return ConfigError(f"{where}: {'.'.join(keys)}: {problem}",
-                           "fix that value in the config file")
+        return ConfigError(
+            f"{where}: {'.'.join(keys)}: {problem}", "fix that value in the config file"
+        )
 
     for key in data:
         if key not in ("general", "sources", "remotes"):
-            raise fail((key,), "unknown setting; the file has [general], [sources.NAME] and "
-                       "[remotes.NAME]")
+            raise fail(
+                (key,), "unknown setting; the file has [general], [sources.NAME] and [remotes.NAME]"
+            )
     general_data = _table(data.get("general", {}), ("general",), fail)
     general = GeneralConfig(**_validate(general_data, _GENERAL_FIELDS, ("general",), fail))
     sources: dict[str, SourceConfig] = {}
@@ -272,19 +310,22 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
         if src.encrypt_local and not general.recipients:
             raise fail(("sources", src.name, "encrypt_local"), NO_KEY_YET)
         if src.remote is not None and src.remote not in remotes:
-            raise fail(("sources", src.name, "remote"),
-                       f"there is no remote named {src.remote!r} in [remotes]")
+            raise fail(
+                ("sources", src.name, "remote"),
+                f"there is no remote named {src.remote!r} in [remotes]",
+            )
     return Config(path=path, general=general, sources=sources, remotes=remotes)
 
 
-def remote_problem(remote: RemoteConfig, recipients: list[str] | None = None
-                   ) -> tuple[str, str] | None:
+def remote_problem(
+    remote: RemoteConfig, recipients: list[str] | None = None
+) -> tuple[str, str] | None:
     """(key, problem) for settings that do not fit together, or None."""
     from lifeboat.core.providers import provider
 
     prov = provider(remote.provider)
     if prov.needs_region and not remote.region:
-        return ("region", f"provider {prov.name} needs a region, e.g. region = \"eu-west-1\"")
+        return ("region", f'provider {prov.name} needs a region, e.g. region = "eu-west-1"')
     if prov.needs_endpoint and not remote.endpoint:
         return ("endpoint", f"provider {prov.name} needs an endpoint URL")
     if prov.name == "r2" and not (remote.endpoint or remote.account):
@@ -318,10 +359,14 @@ def save_config(config: Config, run: Run) -> None:
 def settings_not_saved(path: Path, exc: OSError) -> LifeboatError:
     """The error for a config file that could not be written (the old one still holds)."""
     if disk_full(exc):
-        return OperationFailed(f"the disk holding {path} is full; the settings were not "
-                               "changed", "free some space there, then retry")
-    return OperationFailed(f"cannot save the settings to {path}: {exc.strerror or exc}; "
-                           "they were not changed", "check that its folder is writable")
+        return OperationFailed(
+            f"the disk holding {path} is full; the settings were not changed",
+            "free some space there, then retry",
+        )
+    return OperationFailed(
+        f"cannot save the settings to {path}: {exc.strerror or exc}; they were not changed",
+        "check that its folder is writable",
+    )
 
 
 def _dump(obj: Any, defaults: Any) -> dict[str, Any]:
@@ -336,15 +381,18 @@ def _dump(obj: Any, defaults: Any) -> dict[str, Any]:
     return out
 
 
-def _table(value: Any, keys: tuple[str, ...], fail: Callable[..., ConfigError]
-           ) -> dict[str, Any]:
+def _table(value: Any, keys: tuple[str, ...], fail: Callable[..., ConfigError]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise fail(keys, "must be a table, e.g. [" + ".".join(keys) + "]")
     return value
 
 
-def _validate(raw: dict[str, Any], spec: dict[str, Callable[[Any], Any]],
-              keys: tuple[str, ...], fail: Callable[..., ConfigError]) -> dict[str, Any]:
+def _validate(
+    raw: dict[str, Any],
+    spec: dict[str, Callable[[Any], Any]],
+    keys: tuple[str, ...],
+    fail: Callable[..., ConfigError],
+) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in spec:
@@ -358,8 +406,7 @@ def _validate(raw: dict[str, Any], spec: dict[str, Callable[[Any], Any]],
 
 def validate_value(section: str, key: str, value: Any) -> Any:
     """Validate one value as the config file would (for the CLI and the GUI)."""
-    spec = {"source": _SOURCE_FIELDS, "general": _GENERAL_FIELDS,
-            "remote": _REMOTE_FIELDS}[section]
+    spec = {"source": _SOURCE_FIELDS, "general": _GENERAL_FIELDS, "remote": _REMOTE_FIELDS}[section]
     return spec[key](value)
 
 
@@ -404,6 +451,6 @@ def _header_path(inner: str) -> tuple[str, ...]:
         return ()
     path: list[str] = []
     while isinstance(data, dict) and len(data) == 1:
-        (name, data), = data.items()
+        ((name, data),) = data.items()
         path.append(name)
     return tuple(path)

@@ -63,8 +63,9 @@ def timezone_value(value: Any) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use a name like "
-                             "'Europe/Berlin' or 'local'") from None
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name like 'Europe/Berlin' or 'local'"
+            ) from None
     return value
 
 
@@ -138,6 +139,7 @@ def choice(*options: str) -> Callable[[Any], str]:
         if value not in options:
             raise ValueError(f"must be one of {', '.join(options)} (got {value!r})")
         return str(value)
+
     return check
 
 
@@ -146,22 +148,29 @@ def int_range(low: int, high: int) -> Callable[[Any], int]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"must be a whole number from {low} to {high}")
         return value
+
     return check
 
 
 def number_range(low: float, high: float) -> Callable[[Any], float]:
     def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
             raise ValueError(f"must be a number from {low:g} to {high:g}")
         return float(value)
+
     return check
 
 
 def source_name(value: Any) -> str:
     if not isinstance(value, str) or not SOURCE_NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not a usable name: use 1-64 letters, digits, '-' or "
-                         "'_', starting with a letter or digit")
+        raise ValueError(
+            f"{value!r} is not a usable name: use 1-64 letters, digits, '-' or "
+            "'_', starting with a letter or digit"
+        )
     return value
 
 

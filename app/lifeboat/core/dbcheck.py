@@ -28,9 +28,11 @@ _MAX_PROBLEMS = 20
 _TABLE_LIMIT = 100  # what SQLite reports at most when checking one table
 
 # Findings about one index's entries (SQLite 3.3x-3.4x wording).
-_INDEX_FINDINGS = (re.compile(r"^row \d+ missing from index (.+)$"),
-                   re.compile(r"^wrong # of entries in index (.+)$"),
-                   re.compile(r"^non-unique entry in UNIQUE index (.+)$"))
+_INDEX_FINDINGS = (
+    re.compile(r"^row \d+ missing from index (.+)$"),
+    re.compile(r"^wrong # of entries in index (.+)$"),
+    re.compile(r"^non-unique entry in UNIQUE index (.+)$"),
+)
 _NULL_IN = re.compile(r"^NULL value in (.+)\.([^.]+)$")
 _CHECK_IN = re.compile(r"^CHECK constraint failed in (.+)$")
 
@@ -81,8 +83,7 @@ def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> Check
     try:
         conn.execute(f"pragma mmap_size={int(mmap_size)}")
         pragma = _PRAGMAS[mode]
-        found, stopped = _findings(conn, f"pragma {pragma}({_MAX_PROBLEMS})",
-                                   _MAX_PROBLEMS)
+        found, stopped = _findings(conn, f"pragma {pragma}({_MAX_PROBLEMS})", _MAX_PROBLEMS)
         if not conn.stand_ins:
             return CheckResult(mode, not found, tuple(found[:_MAX_PROBLEMS]))
         needs = dependents(conn, conn.stand_ins)
@@ -110,8 +111,12 @@ def _findings(conn: sqlite3.Connection, sql: str, limit: int) -> tuple[list[str]
     if rows == ["ok"]:
         return [], False
     # SQLite reports a b-tree's problems as one multi-line row under a heading.
-    lines = [line for row in rows for line in row.splitlines()
-             if line.strip() and not line.startswith("*** in database")]
+    lines = [
+        line
+        for row in rows
+        for line in row.splitlines()
+        if line.strip() and not line.startswith("*** in database")
+    ]
     return lines, len(rows) >= limit or len(lines) >= limit
 
 
@@ -138,20 +143,25 @@ def _explained(line: str, needs: Dependents) -> bool:
     return False
 
 
-def _table_by_table(conn: StandInConnection, pragma: str, needs: Dependents
-                    ) -> tuple[list[str], list[str]]:
+def _table_by_table(
+    conn: StandInConnection, pragma: str, needs: Dependents
+) -> tuple[list[str], list[str]]:
     """Check each table's rows on its own: (real problems, what stayed unchecked)."""
     indexed = {}
-    for name, table in conn.execute("select name, tbl_name from sqlite_master "
-                                    "where type = 'index'").fetchall():
+    for name, table in conn.execute(
+        "select name, tbl_name from sqlite_master where type = 'index'"
+    ).fetchall():
         indexed.setdefault(table, []).append(name)
-    tables = [r[0] for r in conn.execute("select name from sqlite_master where type = "
-                                         "'table' and name not like 'sqlite_%'")]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
+        )
+    ]
     problems: list[str] = []
     unchecked: list[str] = []
     for table in tables:
-        affected = table in needs.tables or any(i in needs.indexes
-                                                for i in indexed.get(table, ()))
+        affected = table in needs.tables or any(i in needs.indexes for i in indexed.get(table, ()))
         # An affected table: quick_check leaves out index entries, which are what the
         # stand-ins of its indexes would fill the limit with.
         run = "quick_check" if affected else pragma
@@ -164,11 +174,15 @@ def _table_by_table(conn: StandInConnection, pragma: str, needs: Dependents
         problems += real
         others = [i for i in indexed.get(table, ()) if i not in needs.indexes]
         if explained and stopped:
-            unchecked.append(f"table {table}: not every row was checked (what needs "
-                             "the application fails on too many of them)")
+            unchecked.append(
+                f"table {table}: not every row was checked (what needs "
+                "the application fails on too many of them)"
+            )
         elif affected and pragma == "integrity_check" and others:
-            unchecked.append(f"table {table}: the entries of its indexes "
-                             f"{', '.join(sorted(others))} were not compared with its rows")
+            unchecked.append(
+                f"table {table}: the entries of its indexes "
+                f"{', '.join(sorted(others))} were not compared with its rows"
+            )
     return problems, unchecked
 
 

@@ -87,15 +87,17 @@ def copy_database(
         if wal:
             strategy, restarts = "wal-read-transaction", 0
             page_size, page_count = _into_new_file(
-                dest, lambda out: _held_copy(src, out, settings, progress, cancel))
+                dest, lambda out: _held_copy(src, out, settings, progress, cancel)
+            )
         else:
             try:
                 restarts = 0
 
                 def stepped(out: sqlite3.Connection) -> None:
                     nonlocal restarts
-                    restarts = _backup(src, out, settings.step_pages, settings, progress,
-                                       cancel, stepped=True)
+                    restarts = _backup(
+                        src, out, settings.step_pages, settings, progress, cancel, stepped=True
+                    )
 
                 page_size, page_count = _into_new_file(dest, stepped)
                 strategy = "stepped"
@@ -103,7 +105,8 @@ def copy_database(
                 # The abandoned attempt cannot be rolled back (no journal): start afresh.
                 strategy, restarts = "stepped+final-pass", int(str(exc))
                 page_size, page_count = _into_new_file(
-                    dest, lambda out: _held_copy(src, out, settings, progress, cancel))
+                    dest, lambda out: _held_copy(src, out, settings, progress, cancel)
+                )
     except sqlite3.DatabaseError as exc:
         raise _explain(source, exc) from None
     finally:
@@ -130,8 +133,10 @@ def _into_new_file(dest: Path, copy: Callable[[sqlite3.Connection], None]) -> tu
         mode = out.execute("pragma journal_mode=DELETE").fetchone()[0]
         if str(mode).lower() != "delete":
             raise OperationFailed(f"could not make the copy standalone (mode {mode})")
-        return (int(out.execute("pragma page_size").fetchone()[0]),
-                int(out.execute("pragma page_count").fetchone()[0]))
+        return (
+            int(out.execute("pragma page_size").fetchone()[0]),
+            int(out.execute("pragma page_count").fetchone()[0]),
+        )
     finally:
         out.close()
 
@@ -174,8 +179,7 @@ def _backup(
             if now - since > settings.busy_timeout:
                 raise SourceBusy(
                     f"the source database stayed locked for {settings.busy_timeout:.0f} s",
-                    "another program holds a long write lock; retry later or raise "
-                    "busy_timeout",
+                    "another program holds a long write lock; retry later or raise busy_timeout",
                 )
             return
         state["busy_since"] = None
@@ -185,8 +189,10 @@ def _backup(
         state["last"] = remaining
         progress("copy", (total - remaining) * page_size, total * page_size)
         if stepped and remaining:
-            if (int(state["restarts"] or 0) > settings.max_restarts
-                    or now - started > settings.stepped_deadline):
+            if (
+                int(state["restarts"] or 0) > settings.max_restarts
+                or now - started > settings.stepped_deadline
+            ):
                 raise _FinalPassNeeded(str(state["restarts"]))
             time.sleep(settings.step_pause)  # the source is unlocked here: writers get in
 
@@ -197,16 +203,24 @@ def _backup(
 def _explain(source: Path, exc: sqlite3.DatabaseError) -> Exception:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return SourceBusy(f"{source} is locked by another program: {text}",
-                          "retry later, or ask the program to release its lock")
+        return SourceBusy(
+            f"{source} is locked by another program: {text}",
+            "retry later, or ask the program to release its lock",
+        )
     if is_damage(exc):  # SQLite itself says so: proven damage
-        return SourceError(f"{source} is damaged: SQLite reports \"{text}\" while copying "
-                           "it; no snapshot was stored", RESTORE_HINT)
+        return SourceError(
+            f'{source} is damaged: SQLite reports "{text}" while copying '
+            "it; no snapshot was stored",
+            RESTORE_HINT,
+        )
     if "not a database" in text:  # unreadable to SQLite, e.g. encrypted: not proof of damage
-        return SourceError(f"{source} could not be copied: SQLite says \"{text}\"",
-                           "check that it is an unencrypted SQLite database; if it was "
-                           f"one, {RESTORE_TO_NEW_FILE_HINT}")
+        return SourceError(
+            f'{source} could not be copied: SQLite says "{text}"',
+            "check that it is an unencrypted SQLite database; if it was "
+            f"one, {RESTORE_TO_NEW_FILE_HINT}",
+        )
     if "disk is full" in text or "database or disk is full" in text:
-        return OperationFailed(f"disk full while copying {source}",
-                               "free space in the temp folder and try again")
+        return OperationFailed(
+            f"disk full while copying {source}", "free space in the temp folder and try again"
+        )
     return OperationFailed(f"copying {source} failed: {text}")

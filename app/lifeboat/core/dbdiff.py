@@ -38,8 +38,10 @@ class TableDiff:
 
     @property
     def differs(self) -> bool:
-        return bool(self.brought_back or self.removed or self.changed) or \
-            self.rows_snapshot != self.rows_now
+        return (
+            bool(self.brought_back or self.removed or self.changed)
+            or self.rows_snapshot != self.rows_now
+        )
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -66,14 +68,23 @@ class DatabaseDiff:
     unreadable: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"tables": [t.to_json() for t in self.tables], "schema": self.schema.to_json(),
-                "partial": self.partial, "seconds": round(self.seconds, 3),
-                "unreadable": self.unreadable}
+        return {
+            "tables": [t.to_json() for t in self.tables],
+            "schema": self.schema.to_json(),
+            "partial": self.partial,
+            "seconds": round(self.seconds, 3),
+            "unreadable": self.unreadable,
+        }
 
 
-def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
-                   progress: Progress = no_progress, cancel: CancelToken | None = None
-                   ) -> DatabaseDiff:
+def diff_databases(
+    snapshot: Path,
+    current: Path,
+    *,
+    budget: float = 30.0,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> DatabaseDiff:
     """Compare the database `snapshot` (what a restore would bring) with `current`."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
@@ -82,8 +93,9 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
     # its tables compare too: a stand-in collation is binary order, which is what a
     # restore changes anyway (bytes), and generated columns computed by a stand-in are
     # NULL on both sides (the columns they are computed from are compared).
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False,
-                           factory=StandInConnection)
+    conn = sqlite3.connect(
+        ":memory:", isolation_level=None, check_same_thread=False, factory=StandInConnection
+    )
     try:
         conn.execute(f"attach database ? as {SNAP}", (file_uri(snapshot, mode="ro"),))
         try:
@@ -99,8 +111,13 @@ def diff_databases(snapshot: Path, current: Path, *, budget: float = 30.0,
         conn.close()
 
 
-def _compare(conn: sqlite3.Connection, deadline: float, started: float, progress: Progress,
-             cancel: CancelToken) -> DatabaseDiff:
+def _compare(
+    conn: sqlite3.Connection,
+    deadline: float,
+    started: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DatabaseDiff:
     conn.execute("begin")  # one consistent read of each, also of a live database
     try:
         schema = _schema_diff(conn)
@@ -121,8 +138,7 @@ def _compare(conn: sqlite3.Connection, deadline: float, started: float, progress
     finally:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("rollback")
-    return DatabaseDiff(tables, schema, any(t.partial for t in tables),
-                        time.monotonic() - started)
+    return DatabaseDiff(tables, schema, any(t.partial for t in tables), time.monotonic() - started)
 
 
 def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
@@ -139,23 +155,32 @@ def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
 
 
 def _snapshot_only(conn: sqlite3.Connection, reason: str, started: float) -> DatabaseDiff:
-    tables = [TableDiff(name, _count(conn, SNAP, name), None, matched_by="counts only",
-                        note="the other database cannot be read")
-              for name in sorted(_tables(conn, SNAP))]
-    return DatabaseDiff(tables, SchemaDiff(), False, time.monotonic() - started,
-                        unreadable=reason)
+    tables = [
+        TableDiff(
+            name,
+            _count(conn, SNAP, name),
+            None,
+            matched_by="counts only",
+            note="the other database cannot be read",
+        )
+        for name in sorted(_tables(conn, SNAP))
+    ]
+    return DatabaseDiff(tables, SchemaDiff(), False, time.monotonic() - started, unreadable=reason)
 
 
 def _tables(conn: sqlite3.Connection, db: str) -> list[str]:
-    rows = conn.execute(f"select name, sql from {db}.sqlite_master where type='table' and "
-                        "name not like 'sqlite_%'").fetchall()
+    rows = conn.execute(
+        f"select name, sql from {db}.sqlite_master where type='table' and name not like 'sqlite_%'"
+    ).fetchall()
     return [n for n, _ in rows] if rows else []
 
 
 def _schema_diff(conn: sqlite3.Connection) -> SchemaDiff:
     def objects(db: str) -> dict[tuple[str, str], str]:
-        rows = conn.execute(f"select type, name, coalesce(sql, '') from {db}.sqlite_master "
-                            "where name not like 'sqlite_%'").fetchall()
+        rows = conn.execute(
+            f"select type, name, coalesce(sql, '') from {db}.sqlite_master "
+            "where name not like 'sqlite_%'"
+        ).fetchall()
         return {(t, n): s for t, n, s in rows}
 
     before, after = objects(SNAP), objects(NOW)
@@ -175,29 +200,48 @@ def _schema_diff(conn: sqlite3.Connection) -> SchemaDiff:
 
 
 def _columns(conn: sqlite3.Connection, db: str, table: str) -> list[str]:
-    return [r[1] for r in conn.execute(f"pragma {db}.table_xinfo({_q(table)})")
-            if r[6] in (0, 2, 3)]  # ordinary and generated columns, not hidden ones
+    return [
+        r[1] for r in conn.execute(f"pragma {db}.table_xinfo({_q(table)})") if r[6] in (0, 2, 3)
+    ]  # ordinary and generated columns, not hidden ones
 
 
-def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline: float,
-                check_time: object) -> TableDiff:
+def _table_diff(
+    conn: sqlite3.Connection, name: str, over: list[bool], deadline: float, check_time: object
+) -> TableDiff:
     in_snap = name in _tables(conn, SNAP)
     in_now = name in _tables(conn, NOW)
     rows_snap = _count(conn, SNAP, name) if in_snap else 0
     rows_now = _count(conn, NOW, name) if in_now else 0
     if not (in_snap and in_now):
-        return TableDiff(name, rows_snap, rows_now, brought_back=rows_snap or 0,
-                         removed=rows_now or 0, changed=0,
-                         note="only in the snapshot" if in_snap else "only now")
+        return TableDiff(
+            name,
+            rows_snap,
+            rows_now,
+            brought_back=rows_snap or 0,
+            removed=rows_now or 0,
+            changed=0,
+            note="only in the snapshot" if in_snap else "only now",
+        )
     key = _key(conn, name)
     if key is None:
-        return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
-                         note="no rowid or primary key to match rows on: counts only")
+        return TableDiff(
+            name,
+            rows_snap,
+            rows_now,
+            matched_by="counts only",
+            note="no rowid or primary key to match rows on: counts only",
+        )
     if isinstance(key, str):
         return TableDiff(name, rows_snap, rows_now, matched_by="counts only", note=key)
     if over[0] or time.monotonic() > deadline:
-        return TableDiff(name, rows_snap, rows_now, matched_by=key[0], partial=True,
-                         note="not compared within the time budget: counts only")
+        return TableDiff(
+            name,
+            rows_snap,
+            rows_now,
+            matched_by=key[0],
+            partial=True,
+            note="not compared within the time budget: counts only",
+        )
     how, columns = key
     common = [c for c in _columns(conn, SNAP, name) if c in set(_columns(conn, NOW, name))]
     join = " and ".join(f"s.{_q(c)} = n.{_q(c)}" for c in columns)
@@ -210,23 +254,33 @@ def _table_diff(conn: sqlite3.Connection, name: str, over: list[bool], deadline:
         back, changed = conn.execute(
             f"select coalesce(sum({missing}), 0), "
             f"coalesce(sum(not ({missing}) and ({differ or '0'})), 0) "
-            f"from {SNAP}.{_q(name)} s left join {NOW}.{_q(name)} n on {join}").fetchone()
+            f"from {SNAP}.{_q(name)} s left join {NOW}.{_q(name)} n on {join}"
+        ).fetchone()
     except sqlite3.DatabaseError as exc:  # also a damaged page in one of them
         if "interrupted" not in str(exc):
-            return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
-                             note=f"not comparable here: {exc}")
-        return TableDiff(name, rows_snap, rows_now, matched_by=how, partial=True,
-                         note="not compared within the time budget: counts only")
+            return TableDiff(
+                name,
+                rows_snap,
+                rows_now,
+                matched_by="counts only",
+                note=f"not comparable here: {exc}",
+            )
+        return TableDiff(
+            name,
+            rows_snap,
+            rows_now,
+            matched_by=how,
+            partial=True,
+            note="not compared within the time budget: counts only",
+        )
     finally:
         conn.set_progress_handler(None, 0)
     if rows_snap is None or rows_now is None:
-        return TableDiff(name, rows_snap, rows_now, matched_by="counts only",
-                         note="not readable")
+        return TableDiff(name, rows_snap, rows_now, matched_by="counts only", note="not readable")
     # Keys are unique on both sides, so the rows now that matched none of the snapshot's
     # are the rest of them.
     gone = rows_now - (rows_snap - int(back))
-    return TableDiff(name, rows_snap, rows_now, int(back), gone, int(changed),
-                     matched_by=how)
+    return TableDiff(name, rows_snap, rows_now, int(back), gone, int(changed), matched_by=how)
 
 
 def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | str | None:
@@ -235,19 +289,28 @@ def _key(conn: sqlite3.Connection, name: str) -> tuple[str, list[str]] | str | N
     why not (a key ordered by the application's own collation)."""
     without_rowid = {}
     for db in (SNAP, NOW):
-        sql = conn.execute(f"select coalesce(sql, '') from {db}.sqlite_master where "
-                           "type='table' and name=?", (name,)).fetchone()[0].upper()
+        sql = (
+            conn.execute(
+                f"select coalesce(sql, '') from {db}.sqlite_master where type='table' and name=?",
+                (name,),
+            )
+            .fetchone()[0]
+            .upper()
+        )
         if sql.startswith("CREATE VIRTUAL"):
             return None
         without_rowid[db] = "WITHOUT ROWID" in " ".join(sql.split())
     keys = [_primary_key(conn, db, name) for db in (SNAP, NOW)]
     # A key index ordered by the application's collation is searched in the stand-in's
     # (binary) order here, which finds the wrong rows or none: never match on it.
-    app_order = sorted({c for db in (SNAP, NOW) for c in _key_collations(conn, db, name)}
-                       - _BUILTIN_COLLATIONS)
+    app_order = sorted(
+        {c for db in (SNAP, NOW) for c in _key_collations(conn, db, name)} - _BUILTIN_COLLATIONS
+    )
     if app_order and any(without_rowid.values()):
-        return (f"its key is ordered by collation {', '.join(app_order)}, defined by the "
-                "application: counts only")
+        return (
+            f"its key is ordered by collation {', '.join(app_order)}, defined by the "
+            "application: counts only"
+        )
     if keys[0] and keys[0] == keys[1] and not app_order:
         # VACUUM renumbers the rowids of tables without an INTEGER PRIMARY KEY, so a
         # declared key is the better match wherever there is one.
@@ -262,8 +325,11 @@ def _key_collations(conn: sqlite3.Connection, db: str, name: str) -> set[str]:
     found = set()
     for index in conn.execute(f"pragma {db}.index_list({_q(name)})").fetchall():
         if index[3] == "pk":
-            found |= {str(c[4]).upper() for c in conn.execute(
-                f"pragma {db}.index_xinfo({_q(index[1])})") if c[5] and c[4]}
+            found |= {
+                str(c[4]).upper()
+                for c in conn.execute(f"pragma {db}.index_xinfo({_q(index[1])})")
+                if c[5] and c[4]
+            }
     return found
 
 
@@ -298,8 +364,10 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         if table.changed:
             bits.append(f"changes {_rows(table.changed)}")
         if table.partial or table.matched_by == "counts only":
-            bits.append(f"goes from {_n(table.rows_now)} to {_n(table.rows_snapshot)} rows "
-                        "(not compared row by row)")
+            bits.append(
+                f"goes from {_n(table.rows_now)} to {_n(table.rows_snapshot)} rows "
+                "(not compared row by row)"
+            )
         if bits:
             parts.append(f"{', '.join(bits)} in {table.name}")
     if len(changed) > table_limit:
@@ -314,9 +382,11 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         parts.append(f"brings back column(s) {', '.join(columns)} of {table}")
     if diff.unreadable is not None:
         rows = sum(t.rows_snapshot or 0 for t in diff.tables)
-        return (f"SQLite cannot read the database there ({diff.unreadable}): restoring "
-                f"replaces all of it with the snapshot's {len(diff.tables)} table(s) and "
-                f"{_rows(rows)}.")
+        return (
+            f"SQLite cannot read the database there ({diff.unreadable}): restoring "
+            f"replaces all of it with the snapshot's {len(diff.tables)} table(s) and "
+            f"{_rows(rows)}."
+        )
     if not parts:
         return "Restoring changes nothing: the data are the same."
     text = "Restoring " + "; ".join(parts) + "."

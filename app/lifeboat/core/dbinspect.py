@@ -20,17 +20,20 @@ class Inventory:
 
 
 def schema_hash(conn: sqlite3.Connection) -> str:
-    rows = conn.execute("select type, name, tbl_name, coalesce(sql, '') from sqlite_master "
-                        "where name not like 'sqlite_%' order by type, name").fetchall()
+    rows = conn.execute(
+        "select type, name, tbl_name, coalesce(sql, '') from sqlite_master "
+        "where name not like 'sqlite_%' order by type, name"
+    ).fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def user_tables(conn: sqlite3.Connection) -> list[str]:
     """Ordinary tables (not views, not SQLite's own, not virtual tables' shadows)."""
-    rows = conn.execute("select name, sql from sqlite_master where type='table' and name not "
-                        "like 'sqlite_%' order by name").fetchall()
-    return [name for name, sql in rows if not (sql or "").upper().startswith(
-        "CREATE VIRTUAL")]
+    rows = conn.execute(
+        "select name, sql from sqlite_master where type='table' and name not "
+        "like 'sqlite_%' order by name"
+    ).fetchall()
+    return [name for name, sql in rows if not (sql or "").upper().startswith("CREATE VIRTUAL")]
 
 
 def take_inventory(path: Path) -> Inventory:

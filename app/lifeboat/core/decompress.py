@@ -66,35 +66,44 @@ def decompress_file(
     if expected_size is not None and total != expected_size:
         raise CorruptSnapshot(
             f"{source.name} has {total} bytes, its manifest says {expected_size}",
-            "the file is truncated or damaged; use another snapshot")
+            "the file is truncated or damaged; use another snapshot",
+        )
     try:
         with open(source, "rb", buffering=0) as raw:
             expected_plain = _content_size(raw, source)
             reader = ThreadedReader(raw, total, progress, cancel)
             writer = BlockWriter(dest, hash_plain, observer, durable=durable)
             try:
-                zstandard.ZstdDecompressor().copy_stream(reader, writer, read_size=READ_BLOCK,
-                                                         write_size=WRITE_BLOCK)
+                zstandard.ZstdDecompressor().copy_stream(
+                    reader, writer, read_size=READ_BLOCK, write_size=WRITE_BLOCK
+                )
                 reader.drain()
             except zstandard.ZstdError as exc:
-                raise CorruptSnapshot(f"{source.name} does not decompress: {exc}",
-                                      "the file is damaged; use another snapshot") from None
+                raise CorruptSnapshot(
+                    f"{source.name} does not decompress: {exc}",
+                    "the file is damaged; use another snapshot",
+                ) from None
             finally:
                 reader.stop()
                 written = writer.close()
         if written != expected_plain:
-            raise CorruptSnapshot(f"{source.name} is truncated: {written} of {expected_plain} "
-                                  "bytes decompress", "the file is damaged; use another snapshot")
+            raise CorruptSnapshot(
+                f"{source.name} is truncated: {written} of {expected_plain} bytes decompress",
+                "the file is damaged; use another snapshot",
+            )
         if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
-            raise CorruptSnapshot(f"{source.name}: SHA-256 does not match its manifest",
-                                  "the file is damaged; use another snapshot")
+            raise CorruptSnapshot(
+                f"{source.name}: SHA-256 does not match its manifest",
+                "the file is damaged; use another snapshot",
+            )
     except BaseException as exc:
         if dest is not None:
             with contextlib.suppress(OSError):
                 os.unlink(dest)
         if isinstance(exc, OSError) and is_disk_full(exc):
-            raise OperationFailed(f"disk full while decompressing {source.name}",
-                                  "free some space and try again") from None
+            raise OperationFailed(
+                f"disk full while decompressing {source.name}", "free some space and try again"
+            ) from None
         raise
     return DecompressResult(total, reader.hexdigest(), written, writer.plain_hexdigest())
 
@@ -105,11 +114,13 @@ def _content_size(raw: object, source: Path) -> int:
     try:
         size = zstandard.frame_content_size(head)
     except zstandard.ZstdError:
-        raise CorruptSnapshot(f"{source.name} is not a zstd file",
-                              "the file is damaged; use another snapshot") from None
+        raise CorruptSnapshot(
+            f"{source.name} is not a zstd file", "the file is damaged; use another snapshot"
+        ) from None
     if size < 0:
-        raise CorruptSnapshot(f"{source.name} does not record its content size",
-                              "it was not written by Lifeboat")
+        raise CorruptSnapshot(
+            f"{source.name} does not record its content size", "it was not written by Lifeboat"
+        )
     return int(size)
 
 
@@ -210,8 +221,14 @@ class BlockWriter:
     """Writes blocks to a new file (or nowhere) in one thread while another hashes them
     (if asked); `write()` hands them over, `close()` fsyncs and reports errors."""
 
-    def __init__(self, dest: Path | None, hash_plain: bool, observer: BlockObserver | None,
-                 *, durable: bool = True):
+    def __init__(
+        self,
+        dest: Path | None,
+        hash_plain: bool,
+        observer: BlockObserver | None,
+        *,
+        durable: bool = True,
+    ):
         # A scratch file read once and deleted (a restore preview) needs no fsync.
         self._durable = durable
         self._fh = open_new(dest, buffering=0) if dest is not None else None
@@ -235,8 +252,7 @@ class BlockWriter:
         if self._fh is not None:
             self._fh.write(block)
         self.count += len(block)
-        if self._fh is not None and self._durable and \
-                self.count - self._synced >= _SYNC_EVERY:
+        if self._fh is not None and self._durable and self.count - self._synced >= _SYNC_EVERY:
             _datasync(self._fh.fileno())
             self._synced = self.count
 

@@ -41,8 +41,7 @@ class EncryptingReader:
         import pyrage
 
         if not recipients:
-            raise LifeboatError("there is no encryption key yet",
-                                "create one: lifeboat key init")
+            raise LifeboatError("there is no encryption key yet", "create one: lifeboat key init")
         self._recipients = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
         try:
             self._file = open(source, "rb")  # noqa: SIM115 - closed in close()
@@ -61,8 +60,7 @@ class EncryptingReader:
         self._error: BaseException | None = None
         self._digest = hashlib.sha256()
         self._size = 0
-        self._thread = threading.Thread(target=self._encrypt, name="lifeboat-encrypt",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._encrypt, name="lifeboat-encrypt", daemon=True)
         self._thread.start()
 
     # -- the encryption thread ----------------------------------------------------------
@@ -165,8 +163,9 @@ class EncryptingReader:
     def __enter__(self) -> EncryptingReader:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

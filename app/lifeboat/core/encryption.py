@@ -60,8 +60,10 @@ def recipient_of(identity: str) -> str:
     try:
         return str(pyrage.x25519.Identity.from_str(identity).to_public())
     except Exception:
-        raise LifeboatError("that is not an age identity (AGE-SECRET-KEY-1…)",
-                            "give the identity file written by `lifeboat key export`") from None
+        raise LifeboatError(
+            "that is not an age identity (AGE-SECRET-KEY-1…)",
+            "give the identity file written by `lifeboat key export`",
+        ) from None
 
 
 def stored_identities(secrets: SecretStore) -> list[str]:
@@ -80,8 +82,7 @@ def store_identity(secrets: SecretStore, identity: str) -> bool:
 
 def identity_file_text(identity: str) -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (f"# created: {created} by Lifeboat\n# public key: {recipient_of(identity)}\n"
-            f"{identity}\n")
+    return f"# created: {created} by Lifeboat\n# public key: {recipient_of(identity)}\n{identity}\n"
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -91,8 +92,9 @@ def write_private_file(path: Path, data: bytes) -> None:
     except FileExistsError:
         raise LifeboatError(f"{path} already exists", "choose a new file name") from None
     except OSError as exc:
-        raise LifeboatError(f"cannot write {path}: {exc.strerror or exc}",
-                            "choose a folder you can write to") from None
+        raise LifeboatError(
+            f"cannot write {path}: {exc.strerror or exc}", "choose a folder you can write to"
+        ) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -113,18 +115,23 @@ def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
 
     if data.startswith(_AGE_HEADER):
         if passphrase is None:
-            raise LifeboatError("this key file is protected by a passphrase",
-                                "give it with --passphrase-stdin (or on the prompt)")
+            raise LifeboatError(
+                "this key file is protected by a passphrase",
+                "give it with --passphrase-stdin (or on the prompt)",
+            )
         try:
             data = bytes(pyrage.passphrase.decrypt(data, passphrase))
         except Exception:
-            raise LifeboatError("the passphrase does not open this key file",
-                                "check the passphrase") from None
+            raise LifeboatError(
+                "the passphrase does not open this key file", "check the passphrase"
+            ) from None
     lines = data.decode("utf-8", "replace").splitlines()
     found = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-1")]
     if not found:
-        raise LifeboatError("no age identity (AGE-SECRET-KEY-1…) in that file",
-                            "give the file written by `lifeboat key export`")
+        raise LifeboatError(
+            "no age identity (AGE-SECRET-KEY-1…) in that file",
+            "give the file written by `lifeboat key export`",
+        )
     for identity in found:
         recipient_of(identity)
     return found
@@ -150,20 +157,21 @@ def encrypt_file(source: Path, dest: Path, recipients: list[str]) -> Encrypted:
     return Encrypted(sink.count, sink.digest.hexdigest(), src.digest.hexdigest())
 
 
-def decrypt_file(source: Path, dest: Path, identities: list[str], what: str,
-                 recipients: list[str] | None = None) -> None:
+def decrypt_file(
+    source: Path, dest: Path, identities: list[str], what: str, recipients: list[str] | None = None
+) -> None:
     """Decrypt `source` into the new file `dest`; nothing is left behind on failure."""
     import pyrage
 
     if not identities:
         to = f" to {', '.join(recipients)}" if recipients else ""
-        raise MissingIdentity(f"{what} is encrypted{to}, and this machine's keyring holds no "
-                              "identity to open it",
-                              "import your recovery key: lifeboat key import FILE")
+        raise MissingIdentity(
+            f"{what} is encrypted{to}, and this machine's keyring holds no identity to open it",
+            "import your recovery key: lifeboat key import FILE",
+        )
     try:
         with open(source, "rb") as raw, open_new(dest) as out:
-            pyrage.decrypt_io(raw, out, [pyrage.x25519.Identity.from_str(i)
-                                         for i in identities])
+            pyrage.decrypt_io(raw, out, [pyrage.x25519.Identity.from_str(i) for i in identities])
             out.flush()
             os.fsync(out.fileno())
     except pyrage.DecryptError as exc:
@@ -171,25 +179,28 @@ def decrypt_file(source: Path, dest: Path, identities: list[str], what: str,
             os.unlink(dest)
         if "No matching keys" in str(exc):
             to = f" (it was encrypted to {', '.join(recipients)})" if recipients else ""
-            raise MissingIdentity(f"none of this machine's keys opens {what}{to}",
-                                  "import the matching recovery key: lifeboat key import "
-                                  "FILE") from None
-        raise CorruptSnapshot(f"{what} does not decrypt: it was changed or damaged",
-                              "use another snapshot or copy") from None
+            raise MissingIdentity(
+                f"none of this machine's keys opens {what}{to}",
+                "import the matching recovery key: lifeboat key import FILE",
+            ) from None
+        raise CorruptSnapshot(
+            f"{what} does not decrypt: it was changed or damaged", "use another snapshot or copy"
+        ) from None
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
         if disk_full(exc):
-            raise OperationFailed(f"the disk is full: {what} could not be decrypted into "
-                                  f"{dest.parent}", "free some space there and retry"
-                                  ) from None
+            raise OperationFailed(
+                f"the disk is full: {what} could not be decrypted into {dest.parent}",
+                "free some space there and retry",
+            ) from None
         if exc.errno is not None:  # reading or writing failed: says nothing of the file
-            raise OperationFailed(f"{what} could not be decrypted: {exc.strerror or exc}"
-                                  ) from None
+            raise OperationFailed(f"{what} could not be decrypted: {exc.strerror or exc}") from None
         # pyrage reports a ciphertext that ends early or fails its authentication as an
         # OSError without an errno: proven damage.
-        raise CorruptSnapshot(f"{what} does not decrypt: it is truncated or damaged",
-                              "use another snapshot or copy") from None
+        raise CorruptSnapshot(
+            f"{what} does not decrypt: it is truncated or damaged", "use another snapshot or copy"
+        ) from None
 
 
 class _HashingReader:

@@ -29,8 +29,9 @@ class FileIdentity:
 def identity_of(path: Path) -> FileIdentity:
     """The identity of the file at `path` (a link is not followed)."""
     info = os.lstat(path)
-    return FileIdentity(info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode) & ~stat.S_ISUID,
-                        _read_xattrs(path))
+    return FileIdentity(
+        info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode) & ~stat.S_ISUID, _read_xattrs(path)
+    )
 
 
 def give_identity(fd: int, path: Path, identity: FileIdentity) -> None:
@@ -47,7 +48,8 @@ def give_identity(fd: int, path: Path, identity: FileIdentity) -> None:
             raise OperationFailed(
                 f"cannot give the restored {path.name} its owner back (uid {identity.uid}, "
                 f"gid {identity.gid}); nothing was changed",
-                "run the restore as the database's owner (or as root)") from None
+                "run the restore as the database's owner (or as root)",
+            ) from None
     os.fchmod(fd, identity.mode)
     for name, value in identity.xattrs:
         with contextlib.suppress(OSError):  # e.g. security.* that only the kernel sets

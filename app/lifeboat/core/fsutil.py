@@ -107,14 +107,15 @@ class FileLock:
         from lifeboat.core.private import private_dir
 
         private_dir(self.path.parent, "folder")
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | \
-            getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise LifeboatError(f"the lock file {self.path} is a symbolic link",
-                                    "remove the link; Lifeboat never follows it") from None
+                raise LifeboatError(
+                    f"the lock file {self.path} is a symbolic link",
+                    "remove the link; Lifeboat never follows it",
+                ) from None
             raise
         fh = os.fdopen(fd, "r+b")
         try:

@@ -37,13 +37,25 @@ class HookResult:
         return f"{self.name} hook exited with status {self.exit_code}{tail}"
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "command": self.command, "exit_code": self.exit_code,
-                "output": self.output, "seconds": round(self.seconds, 3),
-                "problem": self.problem}
+        return {
+            "name": self.name,
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "output": self.output,
+            "seconds": round(self.seconds, 3),
+            "problem": self.problem,
+        }
 
 
-def run_hook(name: str, command: str | list[str], *, shell: bool, timeout: float,
-             env: dict[str, str], cancel: CancelToken | None = None) -> HookResult:
+def run_hook(
+    name: str,
+    command: str | list[str],
+    *,
+    shell: bool,
+    timeout: float,
+    env: dict[str, str],
+    cancel: CancelToken | None = None,
+) -> HookResult:
     """Run one hook; never raises for the command's own failures (see HookResult).
 
     Cancelling stops the command (its whole process group) and raises Cancelled.
@@ -55,12 +67,24 @@ def run_hook(name: str, command: str | list[str], *, shell: bool, timeout: float
         argv = shlex.split(command) if isinstance(command, str) else list(command)
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, shell=shell, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env}, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            shell=shell,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
     except OSError as exc:
-        return HookResult(name, shown, None, "", time.monotonic() - started,
-                          f"could not start: {exc.strerror or exc}")
+        return HookResult(
+            name,
+            shown,
+            None,
+            "",
+            time.monotonic() - started,
+            f"could not start: {exc.strerror or exc}",
+        )
     deadline = started + timeout
     while True:
         try:
@@ -74,8 +98,14 @@ def run_hook(name: str, command: str | list[str], *, shell: bool, timeout: float
             if time.monotonic() > deadline:
                 _kill_group(proc)
                 out, _ = proc.communicate()
-                return HookResult(name, shown, None, _tail(out), time.monotonic() - started,
-                                  f"did not finish within {timeout:g} s and was stopped")
+                return HookResult(
+                    name,
+                    shown,
+                    None,
+                    _tail(out),
+                    time.monotonic() - started,
+                    f"did not finish within {timeout:g} s and was stopped",
+                )
     return HookResult(name, shown, proc.returncode, _tail(out), time.monotonic() - started)
 
 

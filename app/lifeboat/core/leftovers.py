@@ -41,18 +41,28 @@ from lifeboat.core.runs import WORK_RE, Run, RunState, pid_alive, run_state
 TOMBSTONE_SUFFIX = ".deleting"
 RAW_SUFFIX = ".raw"
 #: Suffixes of the files that make up one snapshot, besides its manifest.
-SNAPSHOT_FILE_SUFFIXES = (FULL_SUFFIX, DIFF_SUFFIX, FULL_SUFFIX + ".age", DIFF_SUFFIX + ".age",
-                          PAGES_SUFFIX, RAW_SUFFIX)
+SNAPSHOT_FILE_SUFFIXES = (
+    FULL_SUFFIX,
+    DIFF_SUFFIX,
+    FULL_SUFFIX + ".age",
+    DIFF_SUFFIX + ".age",
+    PAGES_SUFFIX,
+    RAW_SUFFIX,
+)
 # Names older Lifeboat versions gave their work files (removed only under the same proof
 # those versions used: they wrote them only while holding the folder's lock).
 _LEGACY_PARTIAL_RE = re.compile(r"^\..+\.(partial|tmp|tmp-\d+)$")
 # Scratch files older versions left in the temp folder: with the pid that made them...
-_LEGACY_PID_RE = re.compile(r"^(restore|preview|fetch|drill)-[0-9a-f]{8}-(?P<pid>\d+)"
-                            r"(\.sqlite)?$")
+_LEGACY_PID_RE = re.compile(
+    r"^(restore|preview|fetch|drill)-[0-9a-f]{8}-(?P<pid>\d+)"
+    r"(\.sqlite)?$"
+)
 # ... or without one (made only while a job of that version ran).
-_LEGACY_JOB_RE = re.compile(r"^(verify-[0-9a-f]{8}\.sqlite|open-[0-9a-f]{8}-\w+|"
-                            r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}-\d{8}T\d{6}Z-[0-9a-f]{8}"
-                            r"\.copy\.sqlite)$")
+_LEGACY_JOB_RE = re.compile(
+    r"^(verify-[0-9a-f]{8}\.sqlite|open-[0-9a-f]{8}-\w+|"
+    r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}-\d{8}T\d{6}Z-[0-9a-f]{8}"
+    r"\.copy\.sqlite)$"
+)
 
 
 @dataclass
@@ -119,8 +129,9 @@ def sweep_legacy_temp(temp_root: Path, catalog: Catalog) -> list[Path]:
             continue
         if _LEGACY_JOB_RE.match(name):
             if legacy_jobs_alive is None:
-                legacy_jobs_alive = any(job.run is None and pid_alive(job.pid)
-                                        for job in catalog.unfinished_jobs())
+                legacy_jobs_alive = any(
+                    job.run is None and pid_alive(job.pid) for job in catalog.unfinished_jobs()
+                )
             if not legacy_jobs_alive and _remove(path):
                 removed.append(path)
     return removed

@@ -45,8 +45,9 @@ class NewerManifest(ManifestError):
     and its artifact are kept untouched."""
 
     def __init__(self, fmt: int) -> None:
-        super().__init__(f"written by a newer Lifeboat (manifest format {fmt}); upgrade "
-                         "Lifeboat to use it")
+        super().__init__(
+            f"written by a newer Lifeboat (manifest format {fmt}); upgrade Lifeboat to use it"
+        )
         self.format = fmt
 
 
@@ -140,8 +141,15 @@ class Manifest:
         for name in known:
             if name in data:
                 values[name] = data[name]
-        optional = {"format", "kind", "base", "db_sha256", "pages_sha256", "tables",
-                    "schema_sha256"}
+        optional = {
+            "format",
+            "kind",
+            "base",
+            "db_sha256",
+            "pages_sha256",
+            "tables",
+            "schema_sha256",
+        }
         missing = known - set(values) - optional
         if missing:
             raise ManifestError(f"manifest lacks {', '.join(sorted(missing))}")

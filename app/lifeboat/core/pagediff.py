@@ -42,8 +42,14 @@ class DiffHeader:
     base_sha256: str
 
     def pack(self) -> bytes:
-        return HEADER.pack(MAGIC, VERSION, self.page_size, self.page_count,
-                           self.base_id.encode("ascii"), bytes.fromhex(self.base_sha256))
+        return HEADER.pack(
+            MAGIC,
+            VERSION,
+            self.page_size,
+            self.page_count,
+            self.base_id.encode("ascii"),
+            bytes.fromhex(self.base_sha256),
+        )
 
     @classmethod
     def unpack(cls, raw: bytes) -> DiffHeader:
@@ -74,13 +80,21 @@ class PageScan:
 
 def page_hashes_of(block: memoryview, page_size: int) -> bytes:
     """xxh3-128 of each whole page in `block` (a multiple of the page size)."""
-    return b"".join(xxhash.xxh3_128_digest(block[i:i + page_size])
-                    for i in range(0, len(block), page_size))
+    return b"".join(
+        xxhash.xxh3_128_digest(block[i : i + page_size]) for i in range(0, len(block), page_size)
+    )
 
 
-def diff_stream(copy: Path, page_size: int, base_hashes: Path, header: DiffHeader,
-                scan: PageScan, limit: int, progress: Progress,
-                cancel: CancelToken) -> Iterator[bytes]:
+def diff_stream(
+    copy: Path,
+    page_size: int,
+    base_hashes: Path,
+    header: DiffHeader,
+    scan: PageScan,
+    limit: int,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Iterator[bytes]:
     """The uncompressed differential of `copy` against the base whose page hashes are in
     `base_hashes`, read in one sequential pass (bounded memory). Fills `scan`; raises
     DiffTooLarge once more than `limit` bytes of pages have changed."""
@@ -98,11 +112,11 @@ def diff_stream(copy: Path, page_size: int, base_hashes: Path, header: DiffHeade
             out: list[bytes] = []
             for offset in range(0, len(block), page_size):
                 page_number += 1
-                page = view[offset:offset + page_size]
+                page = view[offset : offset + page_size]
                 index = offset // page_size * HASH_SIZE
                 page_hash = xxhash.xxh3_128_digest(page)
                 pages_digest.update(page_hash)
-                if known[index:index + HASH_SIZE] != page_hash:
+                if known[index : index + HASH_SIZE] != page_hash:
                     out.append(PAGE_NUMBER.pack(page_number))
                     out.append(bytes(page))
                     changed_bytes += page_size

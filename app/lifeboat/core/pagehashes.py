@@ -24,8 +24,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, run: Run,
-                        progress: Progress, cancel: CancelToken) -> Manifest:
+def rebuild_page_hashes(
+    folder: Path, base: Manifest, pages: Path, run: Run, progress: Progress, cancel: CancelToken
+) -> Manifest:
     """Recompute `pages` from the base artifact (verified on the way) through a work
     file of `run` and record its SHA-256 in the base's manifest; return the updated
     manifest."""
@@ -41,9 +42,15 @@ def rebuild_page_hashes(folder: Path, base: Manifest, pages: Path, run: Run,
                 del pending[:whole]
 
         try:
-            decompress_file(folder / base.artifact, None, expected_sha256=base.sha256,
-                            expected_size=base.size, progress=progress, cancel=cancel,
-                            observer=observe)
+            decompress_file(
+                folder / base.artifact,
+                None,
+                expected_sha256=base.sha256,
+                expected_size=base.size,
+                progress=progress,
+                cancel=cancel,
+                observer=observe,
+            )
         except BaseException:
             out.close()
             tmp.unlink(missing_ok=True)

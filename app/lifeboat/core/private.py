@@ -40,13 +40,17 @@ def private_dir(path: Path, what: str) -> Path:
     except OSError as exc:
         raise _folder_error(path, what, exc) from None
     if stat.S_ISLNK(info.st_mode):
-        raise LifeboatError(f"{what} {path} is a symbolic link; Lifeboat does not follow "
-                            "links in its own folders",
-                            "remove the link (or point Lifeboat elsewhere) and retry")
+        raise LifeboatError(
+            f"{what} {path} is a symbolic link; Lifeboat does not follow links in its own folders",
+            "remove the link (or point Lifeboat elsewhere) and retry",
+        )
     if not stat.S_ISDIR(info.st_mode):
         raise LifeboatError(f"{what} {path} is not a folder", "move that file away and retry")
-    if sys.platform != "win32" and stat.S_IMODE(info.st_mode) != DIR_MODE \
-            and info.st_uid == os.geteuid():
+    if (
+        sys.platform != "win32"
+        and stat.S_IMODE(info.st_mode) != DIR_MODE
+        and info.st_uid == os.geteuid()
+    ):
         try:
             os.chmod(path, DIR_MODE, follow_symlinks=False)
         except OSError as exc:
@@ -71,8 +75,7 @@ def create_file(path: Path, mode: int = FILE_MODE) -> int:
 
     Never follows a symbolic link at `path` and sets `mode` exactly (not through the
     umask). Raises FileExistsError if anything (a link included) is already there."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY,
-                 mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
     try:
         if sys.platform != "win32":
             os.fchmod(fd, mode)
@@ -117,8 +120,11 @@ def tighten(path: Path, mode: int = FILE_MODE) -> None:
         return
     with contextlib.suppress(OSError):
         info = os.lstat(path)
-        if not stat.S_ISLNK(info.st_mode) and info.st_uid == os.geteuid() \
-                and stat.S_IMODE(info.st_mode) != mode:
+        if (
+            not stat.S_ISLNK(info.st_mode)
+            and info.st_uid == os.geteuid()
+            and stat.S_IMODE(info.st_mode) != mode
+        ):
             os.chmod(path, mode, follow_symlinks=False)
 
 
@@ -139,8 +145,7 @@ def name_fits(folder: Path, name: str) -> bool:
 
 
 def disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC,
-                                                      getattr(errno, "EDQUOT", -1))
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
 
 
 def disk_full_error(exc: BaseException) -> OperationFailed | None:
@@ -149,13 +154,19 @@ def disk_full_error(exc: BaseException) -> OperationFailed | None:
     if disk_full(exc):
         assert isinstance(exc, OSError)
         why = "quota is used up" if exc.errno == getattr(errno, "EDQUOT", -1) else "is full"
-        where = (f"the disk holding {os.fsdecode(exc.filename)}" if exc.filename
-                 else "a disk Lifeboat writes to")
+        where = (
+            f"the disk holding {os.fsdecode(exc.filename)}"
+            if exc.filename
+            else "a disk Lifeboat writes to"
+        )
         return OperationFailed(f"{where} {why}", "free some space there, then retry")
-    if isinstance(exc, sqlite3.Error) and (
-            (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF) == sqlite3.SQLITE_FULL:
-        return OperationFailed(f"a disk Lifeboat writes to is full ({exc})",
-                               "free some space there, then retry")
+    if (
+        isinstance(exc, sqlite3.Error)
+        and ((getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF) == sqlite3.SQLITE_FULL
+    ):
+        return OperationFailed(
+            f"a disk Lifeboat writes to is full ({exc})", "free some space there, then retry"
+        )
     return None
 
 
@@ -176,13 +187,15 @@ def _make_dirs(path: Path, what: str) -> None:
 
 def _check_writable(path: Path, what: str) -> None:
     if not os.access(path, os.W_OK | os.X_OK):
-        raise LifeboatError(f"{what} {path} is not writable",
-                            "choose a folder you can write to")
+        raise LifeboatError(f"{what} {path} is not writable", "choose a folder you can write to")
 
 
 def _folder_error(path: Path, what: str, exc: OSError) -> LifeboatError:
     if disk_full(exc):
-        return OperationFailed(f"the disk holding {path} is full, so the {what} cannot be "
-                               "created", "free some space there and retry")
-    return LifeboatError(f"cannot create {what} {path}: {exc.strerror or exc}",
-                         "choose a folder you can write to")
+        return OperationFailed(
+            f"the disk holding {path} is full, so the {what} cannot be created",
+            "free some space there and retry",
+        )
+    return LifeboatError(
+        f"cannot create {what} {path}: {exc.strerror or exc}", "choose a folder you can write to"
+    )

@@ -16,30 +16,67 @@ class Provider:
     default_region: str | None = None
 
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (
-    Provider("s3", "Amazon S3", None, "virtual", needs_region=True),
-    Provider("cos", "Tencent Cloud COS", "https://cos.{region}.myqcloud.com", "virtual",
-             needs_region=True),
-    Provider("minio", "MinIO", None, "path", needs_region=False, needs_endpoint=True,
-             default_region="us-east-1"),
-    Provider("r2", "Cloudflare R2", "https://{account}.r2.cloudflarestorage.com", "path",
-             needs_region=False, default_region="auto"),
-    Provider("b2", "Backblaze B2", "https://s3.{region}.backblazeb2.com", "virtual",
-             needs_region=True),
-    Provider("gcs", "Google Cloud Storage (S3 interoperability)",
-             "https://storage.googleapis.com", "path", needs_region=False,
-             default_region="auto"),
-    Provider("custom", "Another S3-compatible service", None, "path", needs_region=False,
-             needs_endpoint=True, default_region="us-east-1"),
-)}
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("s3", "Amazon S3", None, "virtual", needs_region=True),
+        Provider(
+            "cos",
+            "Tencent Cloud COS",
+            "https://cos.{region}.myqcloud.com",
+            "virtual",
+            needs_region=True,
+        ),
+        Provider(
+            "minio",
+            "MinIO",
+            None,
+            "path",
+            needs_region=False,
+            needs_endpoint=True,
+            default_region="us-east-1",
+        ),
+        Provider(
+            "r2",
+            "Cloudflare R2",
+            "https://{account}.r2.cloudflarestorage.com",
+            "path",
+            needs_region=False,
+            default_region="auto",
+        ),
+        Provider(
+            "b2",
+            "Backblaze B2",
+            "https://s3.{region}.backblazeb2.com",
+            "virtual",
+            needs_region=True,
+        ),
+        Provider(
+            "gcs",
+            "Google Cloud Storage (S3 interoperability)",
+            "https://storage.googleapis.com",
+            "path",
+            needs_region=False,
+            default_region="auto",
+        ),
+        Provider(
+            "custom",
+            "Another S3-compatible service",
+            None,
+            "path",
+            needs_region=False,
+            needs_endpoint=True,
+            default_region="us-east-1",
+        ),
+    )
+}
 
 
 def provider(name: str) -> Provider:
     try:
         return PROVIDERS[name]
     except KeyError:
-        raise ValueError(f"unknown provider {name!r}; use one of "
-                         + ", ".join(PROVIDERS)) from None
+        raise ValueError(f"unknown provider {name!r}; use one of " + ", ".join(PROVIDERS)) from None
 
 
 def endpoint_for(prov: Provider, region: str | None, account: str | None = None) -> str | None:

@@ -26,8 +26,7 @@ RAW_SUFFIX = ".raw"
 SIDECARS = ("-wal", "-shm", "-journal")
 
 
-def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
-                  ) -> Manifest:
+def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run) -> Manifest:
     """Copy `target` and its sidecars into `<folder>/<stem>.raw/` (built as a work folder
     of `run`, renamed into place when whole); return its manifest."""
     started = time.monotonic()
@@ -51,14 +50,28 @@ def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
         shutil.rmtree(partial, ignore_errors=True)
         raise
     manifest = Manifest(
-        id=snap_id, source=source, created_at=created_at, artifact=final.name, size=total,
-        sha256=hashes.get(target.name, ""), db_size=target.stat().st_size if target.exists()
-        else 0, page_size=0, page_count=0, check_mode="none",
-        check_result="not a readable SQLite database", sqlite_version=sqlite3.sqlite_version,
-        reason=reason, protected=True, source_path=str(target), journal_mode="unknown",
-        compression="none", lifeboat_version=__version__,
-        duration_s=round(time.monotonic() - started, 3), kind="raw",
-        extra={"files": hashes})
+        id=snap_id,
+        source=source,
+        created_at=created_at,
+        artifact=final.name,
+        size=total,
+        sha256=hashes.get(target.name, ""),
+        db_size=target.stat().st_size if target.exists() else 0,
+        page_size=0,
+        page_count=0,
+        check_mode="none",
+        check_result="not a readable SQLite database",
+        sqlite_version=sqlite3.sqlite_version,
+        reason=reason,
+        protected=True,
+        source_path=str(target),
+        journal_mode="unknown",
+        compression="none",
+        lifeboat_version=__version__,
+        duration_s=round(time.monotonic() - started, 3),
+        kind="raw",
+        extra={"files": hashes},
+    )
     write_manifest(folder, manifest, run)
     return manifest
 
@@ -68,24 +81,26 @@ def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
     where = folder / manifest.artifact
     files = manifest.extra.get("files")
     if not where.is_dir() or not isinstance(files, dict):
-        raise CorruptSnapshot(f"raw copy {manifest.id}: {where} is missing",
-                              "nothing can be restored from it")
+        raise CorruptSnapshot(
+            f"raw copy {manifest.id}: {where} is missing", "nothing can be restored from it"
+        )
     for name, expected in files.items():
         path = where / str(name)
         if not path.is_file() or _hash(path) != expected:
-            raise CorruptSnapshot(f"raw copy {manifest.id}: {name} is missing or changed",
-                                  "nothing can be restored from that file")
+            raise CorruptSnapshot(
+                f"raw copy {manifest.id}: {name} is missing or changed",
+                "nothing can be restored from that file",
+            )
 
 
-def restore_raw_copy(folder: Path, manifest: Manifest, target: Path, run: Run
-                     ) -> list[Path]:
+def restore_raw_copy(folder: Path, manifest: Manifest, target: Path, run: Run) -> list[Path]:
     """Put the raw files back as `target` (+ its sidecars); return what was written."""
     verify_raw_copy(folder, manifest)
     where = folder / manifest.artifact
     original = Path(manifest.source_path).name
     written = []
     for name in manifest.extra["files"]:  # type: ignore[union-attr]
-        suffix = str(name)[len(original):]
+        suffix = str(name)[len(original) :]
         out = Path(f"{target}{suffix}")
         tmp = run.work_path(target.parent, "restore")
         _copy_hashed(where / str(name), tmp)

@@ -82,8 +82,9 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     elif plain_name.endswith(DIFF_SUFFIX):
         kind, stem = "diff", plain_name.removesuffix(DIFF_SUFFIX)
     else:
-        raise CannotRederive("only full and differential snapshots can be recovered from "
-                             "their file")
+        raise CannotRederive(
+            "only full and differential snapshots can be recovered from their file"
+        )
     match = STEM_RE.match(stem)
     if match is None:
         raise CannotRederive("its name is not a snapshot's")
@@ -93,33 +94,56 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     try:
         if sealed:
             if not recovery.identities:
-                raise CannotRederive("it is encrypted and this machine has no key to open "
-                                     "it; import your key (lifeboat key import FILE) and "
-                                     "rebuild again")
+                raise CannotRederive(
+                    "it is encrypted and this machine has no key to open "
+                    "it; import your key (lifeboat key import FILE) and "
+                    "rebuild again"
+                )
             opened = recovery.run.work_path(recovery.scratch, "open")
             try:
                 decrypt_file(artifact, opened, recovery.identities, f"snapshot file {name}")
             except LifeboatError as exc:
                 raise CannotRederive(exc.message) from None
             plain = opened
-        manifest = _derive(kind, stem, match.group("source"), match.group("ts"),
-                           match.group("id"), plain_name, plain, folder, recovery)
+        manifest = _derive(
+            kind,
+            stem,
+            match.group("source"),
+            match.group("ts"),
+            match.group("id"),
+            plain_name,
+            plain,
+            folder,
+            recovery,
+        )
     finally:
         if opened is not None:
             with contextlib.suppress(OSError):
                 os.unlink(opened)
     if sealed:
         extra = dict(manifest.extra)
-        extra[LOCAL_ENCRYPTION] = {"scheme": "age", "recipients": list(recovery.recipients),
-                                   "size": artifact.stat().st_size,
-                                   "sha256": sha256_file(artifact)}
+        extra[LOCAL_ENCRYPTION] = {
+            "scheme": "age",
+            "recipients": list(recovery.recipients),
+            "size": artifact.stat().st_size,
+            "sha256": sha256_file(artifact),
+        }
         manifest = replace(manifest, extra=extra)
     write_manifest(folder, manifest, recovery.run)
     return manifest
 
 
-def _derive(kind: str, stem: str, source: str, stamp: str, snap_id: str, artifact_name: str,
-            plain: Path, folder: Path, recovery: Recovery) -> Manifest:
+def _derive(
+    kind: str,
+    stem: str,
+    source: str,
+    stamp: str,
+    snap_id: str,
+    artifact_name: str,
+    plain: Path,
+    folder: Path,
+    recovery: Recovery,
+) -> Manifest:
     started = time.monotonic()
     size, sha = plain.stat().st_size, sha256_file(plain)
     database = recovery.run.work_path(recovery.scratch, "recover")
@@ -141,8 +165,9 @@ def _derive(kind: str, stem: str, source: str, stamp: str, snap_id: str, artifac
                         del pending[:whole]
 
                 try:
-                    result = decompress_file(plain, database, expected_sha256=sha,
-                                             observer=observe, durable=False)
+                    result = decompress_file(
+                        plain, database, expected_sha256=sha, observer=observe, durable=False
+                    )
                 except LifeboatError as exc:
                     raise CannotRederive(exc.message) from None
             db_size, base_id, db_sha = result.plain_size, None, None
@@ -150,19 +175,41 @@ def _derive(kind: str, stem: str, source: str, stamp: str, snap_id: str, artifac
             header = _diff_header(plain)
             base = recovery.known.get(header.base_id)
             if base is None or base[1].sha256 != header.base_sha256:
-                raise CannotRederive(f"it is a differential of snapshot {header.base_id}, "
-                                     "which is not here to rebuild it on")
+                raise CannotRederive(
+                    f"it is a differential of snapshot {header.base_id}, "
+                    "which is not here to rebuild it on"
+                )
             base_folder, base_manifest = base
             if base_manifest.local_encryption:
-                raise CannotRederive(f"its base {header.base_id} is kept encrypted; recover "
-                                     "it after restoring that base's manifest")
+                raise CannotRederive(
+                    f"its base {header.base_id} is kept encrypted; recover "
+                    "it after restoring that base's manifest"
+                )
             page_size = header.page_size
-            provisional = _manifest(kind, source, stamp, snap_id, artifact_name, size, sha,
-                                    header.page_count * page_size, page_size,
-                                    header.page_count, header.base_id, None, started)
+            provisional = _manifest(
+                kind,
+                source,
+                stamp,
+                snap_id,
+                artifact_name,
+                size,
+                sha,
+                header.page_count * page_size,
+                page_size,
+                header.page_count,
+                header.base_id,
+                None,
+                started,
+            )
             try:
-                db_sha = reconstruct(base_folder / base_manifest.artifact, base_manifest,
-                                     plain, provisional, database, durable=False)
+                db_sha = reconstruct(
+                    base_folder / base_manifest.artifact,
+                    base_manifest,
+                    plain,
+                    provisional,
+                    database,
+                    durable=False,
+                )
             except LifeboatError as exc:
                 raise CannotRederive(exc.message) from None
             db_size, base_id = database.stat().st_size, header.base_id
@@ -171,17 +218,35 @@ def _derive(kind: str, stem: str, source: str, stamp: str, snap_id: str, artifac
                     hashes.update(page_hashes_of(memoryview(block), page_size))
         checked = check_database(database, "quick")
         inventory = take_inventory(database) if checked.ok else None
-        manifest = _manifest(kind, source, stamp, snap_id, artifact_name, size, sha, db_size,
-                             page_size, db_size // page_size, base_id, db_sha, started)
+        manifest = _manifest(
+            kind,
+            source,
+            stamp,
+            snap_id,
+            artifact_name,
+            size,
+            sha,
+            db_size,
+            page_size,
+            db_size // page_size,
+            base_id,
+            db_sha,
+            started,
+        )
         extra = {**manifest.extra, CONTENT_DIGEST: hashes.hexdigest()}
         pages_sha = None
         if page_hashes is not None:
             pages_sha = _place_page_hashes(folder, stem, page_hashes)
-        return replace(manifest, check_mode=checked.mode, check_result=checked.summary,
-                       pages_sha256=pages_sha, source_path=recovery.source_path,
-                       tables=inventory.tables if inventory else None,
-                       schema_sha256=inventory.schema_sha256 if inventory else None,
-                       extra=extra)
+        return replace(
+            manifest,
+            check_mode=checked.mode,
+            check_result=checked.summary,
+            pages_sha256=pages_sha,
+            source_path=recovery.source_path,
+            tables=inventory.tables if inventory else None,
+            schema_sha256=inventory.schema_sha256 if inventory else None,
+            extra=extra,
+        )
     finally:
         for work in (database, page_hashes):
             if work is not None:
@@ -189,19 +254,47 @@ def _derive(kind: str, stem: str, source: str, stamp: str, snap_id: str, artifac
                     os.unlink(work)
 
 
-def _manifest(kind: str, source: str, stamp: str, snap_id: str, artifact: str, size: int,
-              sha: str, db_size: int, page_size: int, page_count: int, base: str | None,
-              db_sha: str | None, started: float) -> Manifest:
+def _manifest(
+    kind: str,
+    source: str,
+    stamp: str,
+    snap_id: str,
+    artifact: str,
+    size: int,
+    sha: str,
+    db_size: int,
+    page_size: int,
+    page_count: int,
+    base: str | None,
+    db_sha: str | None,
+    started: float,
+) -> Manifest:
     created = datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     return Manifest(
-        id=snap_id, source=source, created_at=created, artifact=artifact, size=size,
-        sha256=sha, db_size=db_size, page_size=page_size, page_count=page_count,
-        check_mode="quick", check_result="not checked", sqlite_version=sqlite3.sqlite_version,
-        reason="recovered", protected=True, source_path="", journal_mode="unknown",
-        compression="zstd", lifeboat_version=__version__,
-        duration_s=round(time.monotonic() - started, 3), kind=kind, base=base,
+        id=snap_id,
+        source=source,
+        created_at=created,
+        artifact=artifact,
+        size=size,
+        sha256=sha,
+        db_size=db_size,
+        page_size=page_size,
+        page_count=page_count,
+        check_mode="quick",
+        check_result="not checked",
+        sqlite_version=sqlite3.sqlite_version,
+        reason="recovered",
+        protected=True,
+        source_path="",
+        journal_mode="unknown",
+        compression="zstd",
+        lifeboat_version=__version__,
+        duration_s=round(time.monotonic() - started, 3),
+        kind=kind,
+        base=base,
         db_sha256=db_sha,
-        extra={"recovered": f"manifest re-derived from the artifact on {iso_utc(utc_now())}"})
+        extra={"recovered": f"manifest re-derived from the artifact on {iso_utc(utc_now())}"},
+    )
 
 
 def _full_page_size(plain: Path) -> int:
@@ -236,4 +329,3 @@ def _place_page_hashes(folder: Path, stem: str, fresh: Path) -> str | None:
         publish(fresh, final)
         return digest
     return digest if sha256_file(final) == digest else None
-

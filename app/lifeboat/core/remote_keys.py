@@ -25,14 +25,15 @@ def object_key(prefix: str, source: str, name: str) -> str:
         try:
             _check_part(part, what)
         except ValueError as exc:
-            raise LifeboatError(f"refusing object key: {exc}", "this is a bug; please report"
-                                ) from None
+            raise LifeboatError(
+                f"refusing object key: {exc}", "this is a bug; please report"
+            ) from None
     return "/".join(p for p in (prefix, source, name) if p)
 
 
 def split_key(prefix: str, key: str) -> tuple[str, str] | None:
     """(source, name) of a key under `prefix`, or None if it is not one of ours."""
-    rest = key[len(prefix) + 1:] if prefix else key
+    rest = key[len(prefix) + 1 :] if prefix else key
     if prefix and not key.startswith(prefix + "/"):
         return None
     parts = rest.split("/")

@@ -55,8 +55,10 @@ def check_new_file_target(target: Path, overwrite: bool) -> Path:
     """Refuse a `--to` target that cannot or should not be written; return it absolute."""
     target = Path(target).expanduser().absolute()
     if not target.parent.is_dir():
-        raise LifeboatError(f"the folder {target.parent} does not exist",
-                            "create it first, or choose another --to path")
+        raise LifeboatError(
+            f"the folder {target.parent} does not exist",
+            "create it first, or choose another --to path",
+        )
     link = is_link(target)
     if target.is_dir() and not link:
         raise LifeboatError(f"{target} is a folder", "give the path of the file to write")
@@ -64,8 +66,9 @@ def check_new_file_target(target: Path, overwrite: bool) -> Path:
     # --yes the link itself is replaced by the restored file, never followed
     if os.path.lexists(target) and not overwrite:
         what = " (a symbolic link; it is replaced, not followed)" if link else ""
-        raise LifeboatError(f"{target} already exists{what}",
-                            "choose another path, or add --yes to replace it")
+        raise LifeboatError(
+            f"{target} already exists{what}", "choose another path, or add --yes to replace it"
+        )
     return target
 
 
@@ -89,8 +92,9 @@ def restore_to_file(
     target = check_new_file_target(target, overwrite)
     user_dir(target.parent, "target folder")
     tmp = run.work_path(target.parent, "restore")
-    extract_verified(folder, manifest, tmp, check=check, progress=progress, cancel=cancel,
-                     base=base)
+    extract_verified(
+        folder, manifest, tmp, check=check, progress=progress, cancel=cancel, base=base
+    )
     try:
         os.chmod(tmp, _new_file_mode(manifest), follow_symlinks=False)
         cancel.check()
@@ -155,22 +159,30 @@ def _publish_over(new: Path, target: Path, run: Run) -> None:
 
 def _new_file_mode(manifest: Manifest) -> int:
     mode = manifest.extra.get("source_mode")
-    return int(mode) & 0o666 if isinstance(mode, int) and not isinstance(mode, bool) \
-        else FILE_MODE
+    return int(mode) & 0o666 if isinstance(mode, int) and not isinstance(mode, bool) else FILE_MODE
 
 
 # -- in place, through SQLite -------------------------------------------------------
 
+
 def _open_target(target: Path, busy_timeout: float) -> sqlite3.Connection | None:
     """A read-write connection to the target, or None if it cannot be used as SQLite."""
     try:
-        conn = sqlite3.connect(file_uri(target, mode="rw"), uri=True, isolation_level=None,
-                               timeout=min(busy_timeout, 1.0), check_same_thread=False)
+        conn = sqlite3.connect(
+            file_uri(target, mode="rw"),
+            uri=True,
+            isolation_level=None,
+            timeout=min(busy_timeout, 1.0),
+            check_same_thread=False,
+        )
     except sqlite3.Error:
         return None
     try:
-        _retry_busy(lambda: conn.execute("select count(*) from sqlite_master").fetchone(),
-                    busy_timeout, target)
+        _retry_busy(
+            lambda: conn.execute("select count(*) from sqlite_master").fetchone(),
+            busy_timeout,
+            target,
+        )
         return conn
     except SourceBusy:
         conn.close()
@@ -186,8 +198,13 @@ def _backup_api_can_write(conn: sqlite3.Connection, page_size: int) -> bool:
     return mode != "wal" or current == page_size
 
 
-def _copy_into(verified: Path, conn: sqlite3.Connection, busy_timeout: float,
-               progress: Progress, cancel: CancelToken) -> None:
+def _copy_into(
+    verified: Path,
+    conn: sqlite3.Connection,
+    busy_timeout: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> None:
     """One write transaction on the target; cancelling before the end rolls it back."""
     src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
     busy_since: list[float] = []
@@ -200,7 +217,8 @@ def _copy_into(verified: Path, conn: sqlite3.Connection, busy_timeout: float,
                 raise SourceBusy(
                     f"the database stayed locked by another program for {busy_timeout:g} s;"
                     " nothing was changed",
-                    "close the program that writes to it (or wait), then retry")
+                    "close the program that writes to it (or wait), then retry",
+                )
             return
         busy_since.clear()
         progress("restore", total - remaining, total)
@@ -210,8 +228,10 @@ def _copy_into(verified: Path, conn: sqlite3.Connection, busy_timeout: float,
     try:
         src.backup(conn, pages=_STEP_PAGES, progress=on_step, sleep=0.05)
     except sqlite3.DatabaseError as exc:
-        raise OperationFailed(f"writing into the database failed: {exc}; it was left as it "
-                              "was", "check free space and permissions, then retry") from None
+        raise OperationFailed(
+            f"writing into the database failed: {exc}; it was left as it was",
+            "check free space and permissions, then retry",
+        ) from None
     finally:
         src.close()
 
@@ -228,9 +248,12 @@ def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:
         return
     busy, _, _ = conn.execute("pragma wal_checkpoint(truncate)").fetchone()
     if busy:
-        raise SourceBusy(f"{target} is in use by another program, and its page size differs"
-                         " from the snapshot's, so it must be replaced as a file; nothing "
-                         "was changed", "close the programs that use it, then retry")
+        raise SourceBusy(
+            f"{target} is in use by another program, and its page size differs"
+            " from the snapshot's, so it must be replaced as a file; nothing "
+            "was changed",
+            "close the programs that use it, then retry",
+        )
 
 
 def _retry_busy(action: object, timeout: float, target: Path) -> object:
@@ -242,13 +265,16 @@ def _retry_busy(action: object, timeout: float, target: Path) -> object:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             if time.monotonic() > deadline:
-                raise SourceBusy(f"{target} stayed locked by another program for "
-                                 f"{timeout:g} s; nothing was changed",
-                                 "close the program that writes to it, then retry") from None
+                raise SourceBusy(
+                    f"{target} stayed locked by another program for "
+                    f"{timeout:g} s; nothing was changed",
+                    "close the program that writes to it, then retry",
+                ) from None
             time.sleep(0.05)
 
 
 # -- in place, as a file ------------------------------------------------------------
+
 
 def _replace_file(verified: Path, target: Path, run: Run, cancel: CancelToken) -> None:
     """Copy the verified database next to the target as a work file with the target's

@@ -14,8 +14,13 @@ from datetime import datetime, timedelta, tzinfo
 DEFAULT_KEEP = "last=10,daily=7,weekly=4,monthly=12"
 BUCKETS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 _DURATION_RE = re.compile(r"^(\d+)([hdwmy])$")
-_DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
-                   "m": timedelta(days=30), "y": timedelta(days=365)}
+_DURATION_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "m": timedelta(days=30),
+    "y": timedelta(days=365),
+}
 _MAX_COUNT = 100_000
 
 
@@ -42,14 +47,22 @@ class RetentionPolicy:
         return ",".join(parts) or "last=0"
 
     def describe(self) -> str:
-        words = {"last": "the last {}", "hourly": "{} hourly", "daily": "{} daily",
-                 "weekly": "{} weekly", "monthly": "{} monthly", "yearly": "{} yearly"}
-        parts = [words[name].format(getattr(self, name)) for name in BUCKETS
-                 if getattr(self, name)]
+        words = {
+            "last": "the last {}",
+            "hourly": "{} hourly",
+            "daily": "{} daily",
+            "weekly": "{} weekly",
+            "monthly": "{} monthly",
+            "yearly": "{} yearly",
+        }
+        parts = [words[name].format(getattr(self, name)) for name in BUCKETS if getattr(self, name)]
         if self.within is not None:
             parts.append(f"all from the last {self.within_text}")
-        return "keep " + (", ".join(parts) if parts else "only the newest") + \
-            "; protected snapshots are always kept"
+        return (
+            "keep "
+            + (", ".join(parts) if parts else "only the newest")
+            + "; protected snapshots are always kept"
+        )
 
 
 def parse_keep(spec: str) -> RetentionPolicy:
@@ -69,14 +82,16 @@ def parse_keep(spec: str) -> RetentionPolicy:
         if key == "within":
             match = _DURATION_RE.match(value.lower())
             if not match or int(match.group(1)) == 0:
-                raise KeepSpecError(f"within={value!r}: write a duration like 48h, 30d, 8w, "
-                                    "6m or 1y")
+                raise KeepSpecError(
+                    f"within={value!r}: write a duration like 48h, 30d, 8w, 6m or 1y"
+                )
             values["within"] = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
             values["within_text"] = value.lower()
         elif key in BUCKETS:
             if not value.isdigit() or int(value) > _MAX_COUNT:
-                raise KeepSpecError(f"{key}={value!r}: the count must be a whole number "
-                                    f"from 0 to {_MAX_COUNT}")
+                raise KeepSpecError(
+                    f"{key}={value!r}: the count must be a whole number from 0 to {_MAX_COUNT}"
+                )
             values[key] = int(value)
         else:
             names = ", ".join((*BUCKETS, "within"))
@@ -86,6 +101,7 @@ def parse_keep(spec: str) -> RetentionPolicy:
 
 
 # -- applying a policy ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SnapshotInfo:
@@ -146,12 +162,13 @@ def apply_policy(
         if not snap.good:
             reasons[snap.id].append(f"{snap.problem}: kept until you delete it")
         elif snap.base in by_id and not by_id[str(snap.base)].good:
-            reasons[snap.id].append(f"its base {snap.base} is {by_id[str(snap.base)].problem}:"
-                                    " kept until you delete it")
-    unusable = {s.id for s in ordered if not s.good or (
-        s.base in by_id and not by_id[str(s.base)].good)}
-    counted = [s for s in ordered if s.id not in unusable and not s.protected
-               and s.kind != "raw"]
+            reasons[snap.id].append(
+                f"its base {snap.base} is {by_id[str(snap.base)].problem}: kept until you delete it"
+            )
+    unusable = {
+        s.id for s in ordered if not s.good or (s.base in by_id and not by_id[str(s.base)].good)
+    }
+    counted = [s for s in ordered if s.id not in unusable and not s.protected and s.kind != "raw"]
     for snap in counted[: policy.last]:
         reasons[snap.id].append(f"last {policy.last}")
     for bucket, key_of in _BUCKET_KEYS.items():
@@ -175,14 +192,14 @@ def apply_policy(
             if snap.created_at >= horizon:
                 reasons[snap.id].append(f"within {policy.within_text}")
     if not any(reasons[s.id] for s in counted) and ordered:
-        newest = counted[0] if counted else next(
-            (s for s in ordered if not s.protected), None)
+        newest = counted[0] if counted else next((s for s in ordered if not s.protected), None)
         if newest is not None:
             reasons[newest.id].append("only remaining snapshot")
     _keep_bases(ordered, reasons)
-    return [Decision(snap, bool(reasons[snap.id]),
-                     tuple(reasons[snap.id]) or ("not kept by any rule",))
-            for snap in ordered]
+    return [
+        Decision(snap, bool(reasons[snap.id]), tuple(reasons[snap.id]) or ("not kept by any rule",))
+        for snap in ordered
+    ]
 
 
 def _keep_bases(ordered: Sequence[SnapshotInfo], reasons: dict[str, list[str]]) -> None:

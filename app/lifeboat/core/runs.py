@@ -27,7 +27,8 @@ from lifeboat.core.private import create_file, private_dir
 TOKEN_RE = re.compile(r"^[0-9a-f]{12}$")
 WORK_RE = re.compile(
     r"^\.lb-(?P<run>[0-9a-f]{12})-(?P<rand>[0-9a-f]{8})\.(?P<kind>[a-z0-9][a-z0-9.-]{0,30})"
-    r"\.partial$")
+    r"\.partial$"
+)
 _LOCK_SUFFIX = ".lock"
 _PLACES_SUFFIX = ".places"  # the folders a run wrote work files in, one per line
 _STARTING_SUFFIX = ".starting"
@@ -146,8 +147,11 @@ def ended_runs(run_dir: Path) -> list[str]:
     ended = []
     for name in names:
         token = name.removesuffix(_LOCK_SUFFIX)
-        if name.endswith(_LOCK_SUFFIX) and TOKEN_RE.match(token) \
-                and run_state(run_dir, token) is RunState.ENDED:
+        if (
+            name.endswith(_LOCK_SUFFIX)
+            and TOKEN_RE.match(token)
+            and run_state(run_dir, token) is RunState.ENDED
+        ):
             ended.append(token)
     return ended
 

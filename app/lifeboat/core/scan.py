@@ -43,18 +43,36 @@ class FolderScan:
         """What this folder holds that needs the user's attention (kept, never deleted)."""
         source = self.folder.name if SOURCE_NAME_RE.match(self.folder.name) else None
         now = iso_utc(utc_now())
-        items = [AttentionItem(p, self.folder, source, UNREADABLE,
-                               f"its manifest cannot be read ({why}); the snapshot is kept "
-                               "and can be recovered from its file", now)
-                 for p, why in self.unreadable]
-        items += [AttentionItem(p, self.folder, source, NEWER, f"{why}; it is kept "
-                                "untouched", now) for p, why in self.newer]
-        items += [AttentionItem(p, self.folder, source, ORPHAN,
-                                "the page list of a snapshot whose manifest is missing; it is "
-                                "kept" if p.name.endswith(PAGES_SUFFIX) else
-                                "a snapshot file without its manifest; it is kept and can be "
-                                "recovered from the file", now)
-                  for p in self.orphans]
+        items = [
+            AttentionItem(
+                p,
+                self.folder,
+                source,
+                UNREADABLE,
+                f"its manifest cannot be read ({why}); the snapshot is kept "
+                "and can be recovered from its file",
+                now,
+            )
+            for p, why in self.unreadable
+        ]
+        items += [
+            AttentionItem(p, self.folder, source, NEWER, f"{why}; it is kept untouched", now)
+            for p, why in self.newer
+        ]
+        items += [
+            AttentionItem(
+                p,
+                self.folder,
+                source,
+                ORPHAN,
+                "the page list of a snapshot whose manifest is missing; it is kept"
+                if p.name.endswith(PAGES_SUFFIX)
+                else "a snapshot file without its manifest; it is kept and can be "
+                "recovered from the file",
+                now,
+            )
+            for p in self.orphans
+        ]
         return items
 
 
@@ -62,8 +80,11 @@ def scan_root(root: Path) -> list[FolderScan]:
     """Scan every source folder under a snapshot root."""
     if not root.is_dir():
         return []
-    return [scan_folder(child) for child in sorted(root.iterdir())
-            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")]
+    return [
+        scan_folder(child)
+        for child in sorted(root.iterdir())
+        if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
+    ]
 
 
 def scan_folder(folder: Path) -> FolderScan:

@@ -22,8 +22,15 @@ _DAY_TITLES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _UNIT_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-EXAMPLES = ("every 15m", "hourly", "daily 03:00", "weekly mon,thu 03:00", "monthly 1 03:00",
-            'cron "0 3 * * *"', "manual")
+EXAMPLES = (
+    "every 15m",
+    "hourly",
+    "daily 03:00",
+    "weekly mon,thu 03:00",
+    "monthly 1 03:00",
+    'cron "0 3 * * *"',
+    "manual",
+)
 
 
 class ScheduleError(ValueError):
@@ -75,8 +82,12 @@ class Schedule:
         if self.kind == "cron":
             return _cron_period(self.cron)
         return {
-            "manual": 0, "interval": self.seconds, "hourly": 3600, "daily": 86400,
-            "weekly": 7 * 86400 // max(1, len(self.weekdays)), "monthly": 31 * 86400,
+            "manual": 0,
+            "interval": self.seconds,
+            "hourly": 3600,
+            "daily": 86400,
+            "weekly": 7 * 86400 // max(1, len(self.weekdays)),
+            "monthly": 31 * 86400,
         }[self.kind]
 
 
@@ -114,8 +125,9 @@ def _expected(problem: str) -> str:
 def _parse_every(text: str, rest: str) -> Schedule:
     match = re.fullmatch(r"(\d+)\s*([smhd])", rest.lower())
     if not match:
-        raise ScheduleError(f"{text!r}: write the interval like 'every 30s', 'every 15m', "
-                            "'every 6h' or 'every 2d'")
+        raise ScheduleError(
+            f"{text!r}: write the interval like 'every 30s', 'every 15m', 'every 6h' or 'every 2d'"
+        )
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds < MIN_INTERVAL_S:
         raise ScheduleError(f"{text!r}: the shortest interval is {MIN_INTERVAL_S}s")
@@ -134,8 +146,7 @@ def _parse_time(text: str, value: str) -> tuple[int, int]:
 def _parse_weekly(text: str, rest: str) -> Schedule:
     days_text, _, time_text = rest.partition(" ")
     if not days_text or not time_text:
-        raise ScheduleError(f"{text!r}: write it like 'weekly mon 03:00' or "
-                            "'weekly mon,thu 03:00'")
+        raise ScheduleError(f"{text!r}: write it like 'weekly mon 03:00' or 'weekly mon,thu 03:00'")
     days: list[int] = []
     full_names = tuple(title.lower() for title in _DAY_TITLES)
     for name in days_text.lower().split(","):
@@ -145,8 +156,9 @@ def _parse_weekly(text: str, rest: str) -> Schedule:
         elif name in full_names:
             index = full_names.index(name)
         else:
-            raise ScheduleError(f"{text!r}: unknown day {name!r}; use mon, tue, wed, thu, "
-                                "fri, sat, sun")
+            raise ScheduleError(
+                f"{text!r}: unknown day {name!r}; use mon, tue, wed, thu, fri, sat, sun"
+            )
         if index in days:
             raise ScheduleError(f"{text!r}: {name} is listed twice")
         days.append(index)
@@ -172,8 +184,9 @@ def _parse_cron(text: str, rest: str) -> Schedule:
         parts = []
     expr = " ".join(parts[0].split()) if len(parts) == 1 else " ".join(parts)
     if len(expr.split()) != 5:
-        raise ScheduleError(f"{text!r}: a cron schedule has five fields in quotes, e.g. "
-                            'cron "0 3 * * *"')
+        raise ScheduleError(
+            f'{text!r}: a cron schedule has five fields in quotes, e.g. cron "0 3 * * *"'
+        )
     try:
         cron_trigger(expr, UTC)
     except ValueError as exc:
@@ -187,17 +200,36 @@ def cron_trigger(expr: str, tz: tzinfo, end_date: datetime | None = None) -> Cro
     """A crontab line as an APScheduler trigger, with crontab's weekdays (0 or 7 = Sunday;
     APScheduler 3 counts 0 as Monday)."""
     minute, hour, day, month, weekday = expr.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_crontab_weekdays(weekday), second=0, timezone=tz,
-                       end_date=end_date)
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_crontab_weekdays(weekday),
+        second=0,
+        timezone=tz,
+        end_date=end_date,
+    )
 
 
 #: The Gregorian calendar repeats every 400 years (146097 days, a whole number of
 #: weeks): a cron expression that fires at all fires within any 400 years.
 _CALENDAR_CYCLE_START = datetime(2001, 1, 1, tzinfo=UTC)
 _CALENDAR_CYCLE_END = datetime(2401, 1, 1, tzinfo=UTC)
-_MONTH_TITLES = ("January", "February", "March", "April", "May", "June", "July", "August",
-                 "September", "October", "November", "December")
+_MONTH_TITLES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def fires_ever(expr: str) -> bool:
@@ -214,8 +246,7 @@ def _why_never(expr: str) -> str:
     months = [_month_number(m) for m in month_field.split(",")]
     days = [int(d) if d.isdigit() else None for d in day_field.split(",")]
     if None in months or None in days:
-        return f"none of the months it allows ({month_field}) has a day it allows " \
-               f"({day_field})"
+        return f"none of the months it allows ({month_field}) has a day it allows ({day_field})"
     names = list(dict.fromkeys(_MONTH_TITLES[m - 1] for m in months if m is not None))
     numbers = list(dict.fromkeys(str(d) for d in days))
     if len(names) == 1 and len(numbers) == 1:

@@ -16,8 +16,20 @@ from lifeboat.core.schedule import DAY_NAMES, Schedule, cron_trigger
 #: Interval schedules that do not divide a day are anchored here, so their run times do
 #: not depend on when the scheduler started.
 _ANCHOR = datetime(2000, 1, 3)  # a Monday
-_MONTH_DAYS = {1: 31, 2: 28, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31,
-               11: 30, 12: 31}
+_MONTH_DAYS = {
+    1: 31,
+    2: 28,
+    3: 31,
+    4: 30,
+    5: 31,
+    6: 30,
+    7: 31,
+    8: 31,
+    9: 30,
+    10: 31,
+    11: 30,
+    12: 31,
+}
 
 
 def resolve_timezone(name: str | None) -> tzinfo:
@@ -66,8 +78,9 @@ class SafeTrigger(BaseTrigger):
         self.tz = tz
         self.once_per_wall_time = once_per_wall_time
 
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime
-                           ) -> datetime | None:
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
         after = previous_fire_time
         for _ in range(200):
             # CronTrigger searches from min(now, just after `after`): move both on.
@@ -78,7 +91,8 @@ class SafeTrigger(BaseTrigger):
             # Compare in UTC: Python compares two times of the same zone by wall time,
             # which cannot tell the two 02:30s of a fall-back night apart.
             repeated = self.once_per_wall_time and _wall(fire, self.tz) == _wall(
-                previous_fire_time, self.tz)
+                previous_fire_time, self.tz
+            )
             if _utc(fire) > _utc(previous_fire_time) and not repeated:
                 return fire
             after = max(_utc(after or fire), _utc(fire)) + timedelta(minutes=1)
@@ -121,8 +135,7 @@ def _monthly_trigger(day: int, at: dict[str, object]) -> BaseTrigger:
     return OrTrigger(triggers) if len(triggers) > 1 else triggers[0]
 
 
-def next_runs(schedule: Schedule, tz: tzinfo, now: datetime, count: int = 5
-              ) -> list[datetime]:
+def next_runs(schedule: Schedule, tz: tzinfo, now: datetime, count: int = 5) -> list[datetime]:
     """The next `count` run times after `now` (empty for manual)."""
     trigger = to_trigger(schedule, tz)
     runs: list[datetime] = []
@@ -155,8 +168,9 @@ def previous_run(schedule: Schedule, tz: tzinfo, now: datetime) -> datetime | No
         previous, moment = fire, fire + timedelta(seconds=1)
 
 
-def needs_catch_up(schedule: Schedule, tz: tzinfo, last_success: datetime | None,
-                   now: datetime) -> bool:
+def needs_catch_up(
+    schedule: Schedule, tz: tzinfo, last_success: datetime | None, now: datetime
+) -> bool:
     """True if a scheduled time passed since the last good snapshot (or there is none)."""
     if schedule.is_manual:
         return False

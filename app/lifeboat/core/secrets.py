@@ -89,8 +89,10 @@ class SecretStore:
         except keyring.errors.KeyringLocked:
             raise _locked() from None
         except keyring.errors.KeyringError as exc:
-            raise KeyringLocked(f"the keyring refused to store the secret: {type(exc).__name__}",
-                                "unlock or allow access to your keyring, then retry") from None
+            raise KeyringLocked(
+                f"the keyring refused to store the secret: {type(exc).__name__}",
+                "unlock or allow access to your keyring, then retry",
+            ) from None
 
     def get(self, name: str) -> str | None:
         import keyring.errors
@@ -101,8 +103,10 @@ class SecretStore:
         except keyring.errors.KeyringLocked:
             raise _locked() from None
         except keyring.errors.KeyringError as exc:
-            raise KeyringLocked(f"the keyring refused access: {type(exc).__name__}",
-                                "unlock or allow access to your keyring, then retry") from None
+            raise KeyringLocked(
+                f"the keyring refused access: {type(exc).__name__}",
+                "unlock or allow access to your keyring, then retry",
+            ) from None
 
     def delete(self, name: str) -> bool:
         import keyring.errors
@@ -123,13 +127,18 @@ class SecretStore:
         backend = _load_named(named) if named else _first_of_chain(_keyring_choice())
         if _is_null(backend):
             raise KeyringUnavailable(
-                "no usable OS keyring was found to keep the credentials" if not named else
-                f"{BACKEND_VARIABLE}={named} names a backend that keeps nothing", _OPTIONS)
+                "no usable OS keyring was found to keep the credentials"
+                if not named
+                else f"{BACKEND_VARIABLE}={named} names a backend that keeps nothing",
+                _OPTIONS,
+            )
         if not named and _plain_text(backend):
             raise KeyringUnavailable(
                 f"the keyring backend {_class_name(backend)} ({_chosen_by()}) keeps "
                 "secrets in plain text; Lifeboat uses a plain-text backend only when you "
-                f"name it in {BACKEND_VARIABLE}", _PLAIN_OPTIONS)
+                f"name it in {BACKEND_VARIABLE}",
+                _PLAIN_OPTIONS,
+            )
         return backend
 
 
@@ -138,38 +147,52 @@ def s3_entry(remote: str) -> str:
 
 
 def store_s3_credentials(store: SecretStore, remote: str, creds: S3Credentials) -> None:
-    store.put(s3_entry(remote), json.dumps({"access_key_id": creds.access_key_id,
-                                            "secret_access_key": creds.secret_access_key}))
+    store.put(
+        s3_entry(remote),
+        json.dumps(
+            {"access_key_id": creds.access_key_id, "secret_access_key": creds.secret_access_key}
+        ),
+    )
 
 
 def load_s3_credentials(store: SecretStore, remote: str) -> S3Credentials:
     raw = store.get(s3_entry(remote))
     if raw is None:
-        raise LifeboatError(f"no credentials for remote {remote!r} in {store.place()}",
-                            f"store them again: lifeboat remote add {remote} ... (or use "
-                            "--credentials env)")
+        raise LifeboatError(
+            f"no credentials for remote {remote!r} in {store.place()}",
+            f"store them again: lifeboat remote add {remote} ... (or use --credentials env)",
+        )
     try:
         data = json.loads(raw)
         return S3Credentials(str(data["access_key_id"]), str(data["secret_access_key"]))
     except (ValueError, KeyError, TypeError):
-        raise LifeboatError(f"the keyring entry for remote {remote!r} is damaged",
-                            f"store the credentials again: lifeboat remote add {remote} ...") \
-            from None
+        raise LifeboatError(
+            f"the keyring entry for remote {remote!r} is damaged",
+            f"store the credentials again: lifeboat remote add {remote} ...",
+        ) from None
 
 
-_CREDENTIALS_ENV = ("or add the remote with --credentials env to use the standard AWS "
-                    "environment variables or ~/.aws/credentials")
-_OPTIONS = ("install and unlock a keyring (GNOME Keyring, KWallet, KeePassXC's Secret "
-            "Service, or the macOS/Windows one), " + _CREDENTIALS_ENV)
-_PLAIN_OPTIONS = ("install and unlock an OS keyring (GNOME Keyring, KWallet, KeePassXC's "
-                  "Secret Service), " + _CREDENTIALS_ENV + f", or, to keep Lifeboat's "
-                  f"secrets in a plain-text file anyway, set {BACKEND_VARIABLE}="
-                  f"{PLAIN_TEXT_EXAMPLE}")
+_CREDENTIALS_ENV = (
+    "or add the remote with --credentials env to use the standard AWS "
+    "environment variables or ~/.aws/credentials"
+)
+_OPTIONS = (
+    "install and unlock a keyring (GNOME Keyring, KWallet, KeePassXC's Secret "
+    "Service, or the macOS/Windows one), " + _CREDENTIALS_ENV
+)
+_PLAIN_OPTIONS = (
+    "install and unlock an OS keyring (GNOME Keyring, KWallet, KeePassXC's "
+    "Secret Service), " + _CREDENTIALS_ENV + f", or, to keep Lifeboat's "
+    f"secrets in a plain-text file anyway, set {BACKEND_VARIABLE}="
+    f"{PLAIN_TEXT_EXAMPLE}"
+)
 
 
 def _locked() -> KeyringLocked:
-    return KeyringLocked("the keyring is locked or access to it was denied",
-                         "unlock your keyring (log in to the desktop session), then retry")
+    return KeyringLocked(
+        "the keyring is locked or access to it was denied",
+        "unlock your keyring (log in to the desktop session), then retry",
+    )
 
 
 def _named_backend() -> str:
@@ -184,8 +207,9 @@ def _load_named(name: str) -> Any:
     except Exception as exc:  # no such module or class, or it is not viable here
         raise KeyringUnavailable(
             f"{BACKEND_VARIABLE}={name} does not name a keyring backend usable here "
-            f"({type(exc).__name__})", f"name one by module and class, e.g. "
-            f"{PLAIN_TEXT_EXAMPLE}, or unset {BACKEND_VARIABLE}") from None
+            f"({type(exc).__name__})",
+            f"name one by module and class, e.g. {PLAIN_TEXT_EXAMPLE}, or unset {BACKEND_VARIABLE}",
+        ) from None
 
 
 def _keyring_choice() -> Any:
@@ -194,8 +218,9 @@ def _keyring_choice() -> Any:
     try:
         return keyring.get_keyring()
     except Exception as exc:  # a broken backend configuration
-        raise KeyringUnavailable(f"the OS keyring cannot be used: {type(exc).__name__}",
-                                 _OPTIONS) from None
+        raise KeyringUnavailable(
+            f"the OS keyring cannot be used: {type(exc).__name__}", _OPTIONS
+        ) from None
 
 
 def _first_of_chain(backend: Any) -> Any:
@@ -219,8 +244,10 @@ def _plain_text(backend: Any) -> bool:
     inner = getattr(backend, "_keyring", None)
     if inner is not None and type(backend).__module__.startswith("keyrings.alt."):
         return _plain_text(inner)
-    return type(backend).__module__.startswith("keyrings.alt.") and \
-        "Encrypted" not in type(backend).__name__
+    return (
+        type(backend).__module__.startswith("keyrings.alt.")
+        and "Encrypted" not in type(backend).__name__
+    )
 
 
 def _chosen_by() -> str:

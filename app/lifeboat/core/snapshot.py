@@ -131,8 +131,10 @@ def take_snapshot(
     cancel = cancel or CancelToken()
     started = time.monotonic()
     if is_link(request.source_path):
-        raise SourceError(f"{request.source_path} is a symbolic link now; Lifeboat does not "
-                          "follow it", "if the database moved, add its real path as a source")
+        raise SourceError(
+            f"{request.source_path} is a symbolic link now; Lifeboat does not follow it",
+            "if the database moved, add its real path as a source",
+        )
     info = probe_database(request.source_path)
     source_mode = _mode_of(request.source_path)
     estimate = info.estimated_db_size
@@ -146,8 +148,9 @@ def take_snapshot(
     copy_path = request.run.work_path(request.scratch, "copy")
     written: list[Path] = []  # everything of this snapshot, removed unless it commits
     try:
-        copied = copy_database(request.source_path, copy_path, settings=request.copy,
-                               progress=progress, cancel=cancel)
+        copied = copy_database(
+            request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
+        )
         cancel.check()
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
             checking = pool.submit(_check_and_count, copy_path, request.check)
@@ -156,15 +159,22 @@ def take_snapshot(
         if not checked.ok:
             raise SourceError(
                 f"{request.source_path} fails SQLite's integrity check ({checked.mode}): "
-                f"{checked.summary}; no snapshot was stored", RESTORE_HINT)
+                f"{checked.summary}; no snapshot was stored",
+                RESTORE_HINT,
+            )
         cancel.check()
         previous = request.unchanged_since
-        if previous is not None and previous.extra.get(CONTENT_DIGEST) == \
-                packed.content_digest and previous.page_count == copied.page_count:
+        if (
+            previous is not None
+            and previous.extra.get(CONTENT_DIGEST) == packed.content_digest
+            and previous.page_count == copied.page_count
+        ):
             raise Unchanged(previous)
         artifact_name = stem + (FULL_SUFFIX if packed.kind == "full" else DIFF_SUFFIX)
-        extra: dict[str, object] = {"copy_strategy": copied.strategy,
-                                    CONTENT_DIGEST: packed.content_digest}
+        extra: dict[str, object] = {
+            "copy_strategy": copied.strategy,
+            CONTENT_DIGEST: packed.content_digest,
+        }
         if source_mode is not None:
             extra["source_mode"] = source_mode
         if checked.unchecked:
@@ -219,22 +229,28 @@ def take_snapshot(
                 os.unlink(leftover)
 
 
-def _seal(request: SnapshotRequest, packed: _Packed, artifact_name: str,
-          written: list[Path]) -> dict[str, object]:
+def _seal(
+    request: SnapshotRequest, packed: _Packed, artifact_name: str, written: list[Path]
+) -> dict[str, object]:
     """Encrypt the plain artifact (a work file in the scratch folder) into
     <artifact>.age in the snapshot folder; what is returned goes into the manifest."""
     partial = request.run.work_path(request.folder, "age")
     written.append(partial)
     sealed = encrypt_file(packed.artifact, partial, list(request.recipients))
     if sealed.plain_sha256 != packed.result.sha256:
-        raise OperationFailed(f"the snapshot of {request.source} changed while it was "
-                              "being encrypted")
+        raise OperationFailed(
+            f"the snapshot of {request.source} changed while it was being encrypted"
+        )
     final = request.folder / (artifact_name + AGE_SUFFIX)
     written.append(final)
     publish(partial, final)
     os.unlink(packed.artifact)
-    return {"scheme": "age", "recipients": list(request.recipients), "size": sealed.size,
-            "sha256": sealed.sha256}
+    return {
+        "scheme": "age",
+        "recipients": list(request.recipients),
+        "size": sealed.size,
+        "sha256": sealed.sha256,
+    }
 
 
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
@@ -242,8 +258,14 @@ def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | No
     return checked, take_inventory(path) if checked.ok else None
 
 
-def _pack(request: SnapshotRequest, copy: Path, page_size: int, written: list[Path],
-          progress: Progress, cancel: CancelToken) -> _Packed:
+def _pack(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Packed:
     """A differential against the request's base if it is worth it, else a full."""
     base = request.base
     note = None
@@ -266,13 +288,18 @@ def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
     return request.run.work_path(folder, kind)
 
 
-def _full(request: SnapshotRequest, copy: Path, page_size: int, written: list[Path],
-          progress: Progress, cancel: CancelToken) -> _Packed:
+def _full(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Packed:
     partial = _artifact_work_path(request, "sqlite.zst")
     written.append(partial)
     digest = hashlib.sha256()  # of the page hashes: the content digest
-    pages_partial = request.run.work_path(request.folder, "pages") if request.hash_pages \
-        else None
+    pages_partial = request.run.work_path(request.folder, "pages") if request.hash_pages else None
     hashes = None
     if pages_partial is not None:
         written.append(pages_partial)
@@ -285,8 +312,15 @@ def _full(request: SnapshotRequest, copy: Path, page_size: int, written: list[Pa
             hashes.write(listed)
 
     try:
-        result = compress_file(copy, partial, level=request.level, progress=progress,
-                               cancel=cancel, hash_plain=False, observer=observer)
+        result = compress_file(
+            copy,
+            partial,
+            level=request.level,
+            progress=progress,
+            cancel=cancel,
+            hash_plain=False,
+            observer=observer,
+        )
         pages_sha = None
         if hashes is not None and pages_partial is not None:
             hashes.flush()
@@ -296,17 +330,25 @@ def _full(request: SnapshotRequest, copy: Path, page_size: int, written: list[Pa
     finally:
         if hashes is not None and not hashes.closed:
             hashes.close()
-    return _Packed("full", result, digest.hexdigest(), partial, pages_partial,
-                   pages_sha256=pages_sha)
+    return _Packed(
+        "full", result, digest.hexdigest(), partial, pages_partial, pages_sha256=pages_sha
+    )
 
 
-def _differential(request: SnapshotRequest, copy: Path, page_size: int,
-                  written: list[Path], progress: Progress, cancel: CancelToken) -> _Packed:
+def _differential(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Packed:
     base = request.base
     assert base is not None
     if sha256_file(base.pages) != base.manifest.pages_sha256:
-        raise OperationFailed(f"the page-hash list of base {base.manifest.id} does not "
-                              "match its manifest")
+        raise OperationFailed(
+            f"the page-hash list of base {base.manifest.id} does not match its manifest"
+        )
     partial = _artifact_work_path(request, "diff.zst")
     written.append(partial)
     page_count = copy.stat().st_size // page_size
@@ -316,10 +358,14 @@ def _differential(request: SnapshotRequest, copy: Path, page_size: int,
     # it by the changed pages' plain size at the base's compression ratio.
     base_ratio = base.manifest.size / max(base.manifest.db_size, 1)
     limit = int(request.rebase_ratio * base.manifest.size / max(base_ratio, 0.01))
-    result = compress_blocks(diff_stream(copy, page_size, base.pages, header, scan, limit,
-                                         progress, cancel),
-                             partial, size=None, level=request.level, cancel=cancel,
-                             hash_plain=False)
+    result = compress_blocks(
+        diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel),
+        partial,
+        size=None,
+        level=request.level,
+        cancel=cancel,
+        hash_plain=False,
+    )
     return _Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)
 
 
@@ -329,4 +375,3 @@ def _mode_of(path: Path) -> int | None:
         return stat.S_IMODE(os.stat(path).st_mode) & 0o666
     except OSError:
         return None
-

@@ -17,14 +17,18 @@ _SQLITE_CORRUPT = 11
 
 #: What to do about a live database SQLite proved damaged. Never a bare "restore": the
 #: preview comes first (docs/SAFETY.md), and an in-place restore keeps the current file.
-RESTORE_HINT = ("to put a snapshot back, first see what restoring it would change: "
-                "`lifeboat diff ID` (IDs: `lifeboat snapshots`, or the preview in the "
-                "Restore window); then `lifeboat restore ID`, which keeps the current file "
-                "as a protected snapshot first")
+RESTORE_HINT = (
+    "to put a snapshot back, first see what restoring it would change: "
+    "`lifeboat diff ID` (IDs: `lifeboat snapshots`, or the preview in the "
+    "Restore window); then `lifeboat restore ID`, which keeps the current file "
+    "as a protected snapshot first"
+)
 #: The same when SQLite cannot open the file at all (no preview can read it).
-RESTORE_TO_NEW_FILE_HINT = ("to get the data back, write a snapshot to a new file first "
-                            "and look at it: `lifeboat restore ID --to PATH` (IDs: "
-                            "`lifeboat snapshots`); it leaves this file as it is")
+RESTORE_TO_NEW_FILE_HINT = (
+    "to get the data back, write a snapshot to a new file first "
+    "and look at it: `lifeboat restore ID --to PATH` (IDs: "
+    "`lifeboat snapshots`); it leaves this file as it is"
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,10 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     if not path.exists():
         raise SourceError(f"no such file: {path}", "check the path to the database")
     if path.is_dir():
-        raise SourceError(f"{path} is a folder, not a SQLite database file",
-                          "give the path of the database file itself")
+        raise SourceError(
+            f"{path} is a folder, not a SQLite database file",
+            "give the path of the database file itself",
+        )
     if not path.is_file():
         raise SourceError(f"{path} is not a regular file", "give the path of a SQLite database")
     try:
@@ -56,11 +62,14 @@ def probe_database(path: Path) -> DatabaseFileInfo:
             header = fh.read(HEADER_SIZE)
         size = path.stat().st_size
     except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}",
-                          "check the file's permissions") from None
+        raise SourceError(
+            f"cannot read {path}: {exc.strerror or exc}", "check the file's permissions"
+        ) from None
     if size == 0:
-        raise SourceError(f"{path} is empty (0 bytes), not a SQLite database",
-                          "point Lifeboat at a database that holds data")
+        raise SourceError(
+            f"{path} is empty (0 bytes), not a SQLite database",
+            "point Lifeboat at a database that holds data",
+        )
     if len(header) < HEADER_SIZE or not header.startswith(SQLITE_MAGIC):
         raise SourceError(
             f"{path} is not a SQLite database (no SQLite header; it may be encrypted, "
@@ -70,15 +79,23 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     raw_page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if raw_page_size == 1 else raw_page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise SourceError(f"{path} has a damaged SQLite header (page size {raw_page_size}): "
-                          "SQLite cannot open it", RESTORE_TO_NEW_FILE_HINT)
+        raise SourceError(
+            f"{path} has a damaged SQLite header (page size {raw_page_size}): "
+            "SQLite cannot open it",
+            RESTORE_TO_NEW_FILE_HINT,
+        )
     wal = Path(f"{path}-wal")
     try:
         wal_size = wal.stat().st_size
     except OSError:
         wal_size = 0
-    return DatabaseFileInfo(path=path, size=size, wal_size=wal_size, page_size=page_size,
-                            wal_mode=header[18] == 2 and header[19] == 2)
+    return DatabaseFileInfo(
+        path=path,
+        size=size,
+        wal_size=wal_size,
+        page_size=page_size,
+        wal_mode=header[18] == 2 and header[19] == 2,
+    )
 
 
 def file_uri(path: Path, **params: str) -> str:
@@ -98,8 +115,13 @@ def open_source(path: Path, timeout: float) -> sqlite3.Connection:
     last: sqlite3.Error | None = None
     for mode in ("ro", "rw"):
         try:
-            conn = sqlite3.connect(file_uri(path, mode=mode), uri=True, timeout=timeout,
-                                   check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                file_uri(path, mode=mode),
+                uri=True,
+                timeout=timeout,
+                check_same_thread=False,
+                isolation_level=None,
+            )
             conn.execute("select count(*) from sqlite_master").fetchone()
             return conn
         except sqlite3.DatabaseError as exc:
@@ -107,13 +129,16 @@ def open_source(path: Path, timeout: float) -> sqlite3.Connection:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise SourceBusy(
                     f"{path} stayed locked by another program for {timeout:g} s",
-                    "retry later, or ask the program to release its lock") from None
+                    "retry later, or ask the program to release its lock",
+                ) from None
             if "not a database" in str(exc) or "encrypted" in str(exc):
                 break
     if last is not None and is_damage(last):
-        raise SourceError(f"{path} is damaged: SQLite reports \"{last}\"", RESTORE_HINT)
-    raise SourceError(f"cannot open {path} as a SQLite database: {last}",
-                      "check that the file is an unencrypted SQLite database you can read")
+        raise SourceError(f'{path} is damaged: SQLite reports "{last}"', RESTORE_HINT)
+    raise SourceError(
+        f"cannot open {path} as a SQLite database: {last}",
+        "check that the file is an unencrypted SQLite database you can read",
+    )
 
 
 def is_damage(exc: sqlite3.Error) -> bool:
@@ -131,7 +156,12 @@ def open_copy(path: Path, *, readonly: bool = True) -> StandInConnection:
     other; `conn.stand_ins` says which were needed.
     """
     mode = "ro" if readonly else "rw"
-    conn = sqlite3.connect(file_uri(path, mode=mode), uri=True, check_same_thread=False,
-                           isolation_level=None, factory=StandInConnection)
+    conn = sqlite3.connect(
+        file_uri(path, mode=mode),
+        uri=True,
+        check_same_thread=False,
+        isolation_level=None,
+        factory=StandInConnection,
+    )
     assert isinstance(conn, StandInConnection)
     return conn

@@ -133,37 +133,45 @@ class Dependents:
 
     def lines(self) -> tuple[str, ...]:
         """What could not be checked and why, one line per object."""
-        out = [f"index {name}: {why} is defined by the application"
-               for name, why in sorted(self.indexes.items())]
+        out = [
+            f"index {name}: {why} is defined by the application"
+            for name, why in sorted(self.indexes.items())
+        ]
         for name, needs in sorted(self.tables.items()):
             parts = ["its CHECK constraints"] if needs.has_check else []
             if needs.generated:
                 columns = "columns" if len(needs.generated) > 1 else "column"
                 parts.append(f"generated {columns} {', '.join(sorted(needs.generated))}")
             verb = "use" if needs.has_check or len(needs.generated) > 1 else "uses"
-            out.append(f"table {name}: {' and '.join(parts)} {verb} {needs.why}, defined "
-                       "by the application")
+            out.append(
+                f"table {name}: {' and '.join(parts)} {verb} {needs.why}, defined "
+                "by the application"
+            )
         return tuple(out)
 
 
-def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "main"
-               ) -> Dependents:
+def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "main") -> Dependents:
     """Which indexes and tables of `schema` depend on the stand-ins of `conn`."""
     if not stand_ins:
         return Dependents({}, {})
     db = _q(schema)
-    patterns = [(f"function {n}", re.compile(rf"(?<![\w$]){re.escape(n)}\s*\(", re.I))
-                for n in sorted(stand_ins.functions)]
-    patterns += [(f"collation {n}", re.compile(
-        rf"\bcollate\s+[\"'`\[]?{re.escape(n)}(?![\w$])", re.I))
-        for n in sorted(stand_ins.collations)]
+    patterns = [
+        (f"function {n}", re.compile(rf"(?<![\w$]){re.escape(n)}\s*\(", re.I))
+        for n in sorted(stand_ins.functions)
+    ]
+    patterns += [
+        (f"collation {n}", re.compile(rf"\bcollate\s+[\"'`\[]?{re.escape(n)}(?![\w$])", re.I))
+        for n in sorted(stand_ins.collations)
+    ]
     by_collation = {n.lower(): f"collation {n}" for n in stand_ins.collations}
 
     def uses(sql: str) -> list[str]:
         return [why for why, pattern in patterns if pattern.search(sql)]
 
-    rows = conn.execute(f"select type, name, tbl_name, coalesce(sql, '') from {db}."
-                        "sqlite_master where type in ('table', 'index')").fetchall()
+    rows = conn.execute(
+        f"select type, name, tbl_name, coalesce(sql, '') from {db}."
+        "sqlite_master where type in ('table', 'index')"
+    ).fetchall()
     tables: dict[str, TableNeeds] = {}
     for kind, name, _, sql in rows:
         reasons = uses(sql) if kind == "table" else []
@@ -171,10 +179,11 @@ def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "mai
             continue
         columns = conn.execute(f"pragma {db}.table_xinfo({_q(name)})").fetchall()
         generated = [c[1] for c in columns if c[6] in (2, 3)]
-        needs = TableNeeds(", ".join(reasons),
-                           any(uses(clause) for clause in _check_clauses(sql)),
-                           frozenset(c for c in generated
-                                     if _computes_with(conn, db, name, c, stand_ins)))
+        needs = TableNeeds(
+            ", ".join(reasons),
+            any(uses(clause) for clause in _check_clauses(sql)),
+            frozenset(c for c in generated if _computes_with(conn, db, name, c, stand_ins)),
+        )
         if needs.has_check or needs.generated:
             tables[name] = needs
     indexes: dict[str, str] = {}
@@ -208,12 +217,13 @@ def _check_clauses(sql: str) -> list[str]:
             else:
                 depth += {"(": 1, ")": -1}.get(char, 0)
             end += 1
-        clauses.append(sql[match.end():end - 1])
+        clauses.append(sql[match.end() : end - 1])
     return clauses
 
 
-def _computes_with(conn: sqlite3.Connection, db: str, table: str, column: str,
-                   stand_ins: StandIns) -> bool:
+def _computes_with(
+    conn: sqlite3.Connection, db: str, table: str, column: str, stand_ins: StandIns
+) -> bool:
     """Whether reading the generated `column` calls a stand-in: its compiled program
     names the function ("myfn(1)") or the collation ("MYCOLL-8") it uses."""
     names = "|".join(re.escape(n) for n in stand_ins.functions | stand_ins.collations)

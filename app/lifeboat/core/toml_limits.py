@@ -19,8 +19,7 @@ MAX_KEY_PARTS = 32
 
 def too_big(size: int) -> str | None:
     if size > MAX_BYTES:
-        return f"the file is larger than {MAX_BYTES // (1 << 20)} MB, which no Lifeboat " \
-               "config is"
+        return f"the file is larger than {MAX_BYTES // (1 << 20)} MB, which no Lifeboat config is"
     return None
 
 
@@ -67,8 +66,11 @@ def _skip_string(text: str, start: int) -> int:
     quote = text[start]
     escapes = quote == '"'
     if text.startswith(quote * 3, start):
-        close = text.find(quote * 3, start + 3) if not escapes else \
-            _find_unescaped(text, quote * 3, start + 3)
+        close = (
+            text.find(quote * 3, start + 3)
+            if not escapes
+            else _find_unescaped(text, quote * 3, start + 3)
+        )
         if close < 0:
             return len(text)
         close += 3
@@ -78,8 +80,11 @@ def _skip_string(text: str, start: int) -> int:
         return close
     stop = text.find("\n", start + 1)
     stop = len(text) if stop < 0 else stop
-    close = _find_unescaped(text, quote, start + 1, stop) if escapes else \
-        text.find(quote, start + 1, stop)
+    close = (
+        _find_unescaped(text, quote, start + 1, stop)
+        if escapes
+        else text.find(quote, start + 1, stop)
+    )
     return stop if close < 0 else close + 1
 
 

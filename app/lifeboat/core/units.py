@@ -15,8 +15,9 @@ def parse_size(text: str) -> int:
         raise ValueError(f"{text!r} is not a size; write it like 512KB, 16MB or 1GiB")
     number, unit = float(match.group(1)), match.group(2).lower()
     prefix = unit[:1] if unit[:1] in "kmgt" else ""
-    value = number * (1024 ** ("kmgt".index(prefix) + 1) if "ib" in unit and prefix
-                      else _FACTORS[prefix])
+    value = number * (
+        1024 ** ("kmgt".index(prefix) + 1) if "ib" in unit and prefix else _FACTORS[prefix]
+    )
     if unit.endswith("bit"):
         value /= 8
     return int(value)

@@ -41,45 +41,72 @@ def extract_verified(
     """
     artifact = folder / manifest.artifact
     if not artifact.is_file():
-        raise MissingArtifact(f"snapshot {manifest.id}: its file {artifact} is missing",
-                              "use another snapshot (or its remote copy)")
+        raise MissingArtifact(
+            f"snapshot {manifest.id}: its file {artifact} is missing",
+            "use another snapshot (or its remote copy)",
+        )
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
         if manifest.kind == "diff":
             if base is None:
-                raise MissingArtifact(f"snapshot {manifest.id}: its base {manifest.base} is "
-                                      "not available", "use another snapshot")
+                raise MissingArtifact(
+                    f"snapshot {manifest.id}: its base {manifest.base} is not available",
+                    "use another snapshot",
+                )
             base_artifact = base[0] / base[1].artifact
             if not base_artifact.is_file():
-                raise MissingArtifact(f"snapshot {manifest.id}: the file of its base "
-                                      f"{base[1].id} is missing ({base_artifact})",
-                                      "restore the base from a remote, or another snapshot")
-            reconstruct(base_artifact, base[1], artifact, manifest, dest, progress=progress,
-                        cancel=cancel, durable=durable)
+                raise MissingArtifact(
+                    f"snapshot {manifest.id}: the file of its base "
+                    f"{base[1].id} is missing ({base_artifact})",
+                    "restore the base from a remote, or another snapshot",
+                )
+            reconstruct(
+                base_artifact,
+                base[1],
+                artifact,
+                manifest,
+                dest,
+                progress=progress,
+                cancel=cancel,
+                durable=durable,
+            )
         else:
-            result = decompress_file(artifact, dest, expected_sha256=manifest.sha256,
-                                     expected_size=manifest.size, progress=progress,
-                                     cancel=cancel, hash_plain=bool(manifest.db_sha256),
-                                     durable=durable)
+            result = decompress_file(
+                artifact,
+                dest,
+                expected_sha256=manifest.sha256,
+                expected_size=manifest.size,
+                progress=progress,
+                cancel=cancel,
+                hash_plain=bool(manifest.db_sha256),
+                durable=durable,
+            )
             if result.plain_size != manifest.db_size:
                 raise CorruptSnapshot(
                     f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
-                    f"manifest says {manifest.db_size}", "use another snapshot")
+                    f"manifest says {manifest.db_size}",
+                    "use another snapshot",
+                )
             if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
-                raise CorruptSnapshot(f"snapshot {manifest.id}: the database's SHA-256 does "
-                                      "not match its manifest", "use another snapshot")
+                raise CorruptSnapshot(
+                    f"snapshot {manifest.id}: the database's SHA-256 does not match its manifest",
+                    "use another snapshot",
+                )
         # Our own private file: mapping it halves the check's time (pages are clean and
         # reclaimable, so the mapped size is no memory pressure).
-        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" \
-            else None
+        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" else None
         if outcome is not None and not outcome.ok:
-            raise CorruptSnapshot(f"snapshot {manifest.id} fails its integrity check: "
-                                  f"{outcome.summary}", "use another snapshot")
+            raise CorruptSnapshot(
+                f"snapshot {manifest.id} fails its integrity check: {outcome.summary}",
+                "use another snapshot",
+            )
     except CorruptSnapshot as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
-        exc.message = f"snapshot {manifest.id} ({manifest.source}) is damaged: " + \
-            exc.message.removeprefix(f"snapshot {manifest.id}: ")
+        exc.message = (
+            f"snapshot {manifest.id} ({manifest.source}) is damaged: "
+            + exc.message.removeprefix(f"snapshot {manifest.id}: ")
+        )
         raise
     except BaseException:
         with contextlib.suppress(OSError):

@@ -39,8 +39,9 @@ class TrayApp(QObject):
     #: Everything has stopped (after Quit): the process may leave its event loop.
     stopped = Signal()
 
-    def __init__(self, service: Service, *, use_tray: bool | None = None,
-                 tick_seconds: float = 15.0) -> None:
+    def __init__(
+        self, service: Service, *, use_tray: bool | None = None, tick_seconds: float = 15.0
+    ) -> None:
         super().__init__()
         self.service = service
         self.paths = service.workspace.paths
@@ -89,8 +90,9 @@ class TrayApp(QObject):
             return False
         from lifeboat.gui.scheduler_thread import SchedulerThread
 
-        thread = SchedulerThread(self.service, self.bridge.post, self,
-                                 tick_seconds=self._tick_seconds)
+        thread = SchedulerThread(
+            self.service, self.bridge.post, self, tick_seconds=self._tick_seconds
+        )
         thread.command_failed.connect(self._command_failed)
         thread.paused_changed.connect(self.status.set_paused)
         thread.ready.connect(self.status.refresh)
@@ -132,10 +134,12 @@ class TrayApp(QObject):
             self.scheduler.backup_now(names)
             return
         for name in names:  # a daemon schedules: run it here; folder locks stop overlaps
-            run_in_background(lambda n=name: self.service.run_backup(n, trigger="manual"),
-                              what=f"back up {name}", work=True,
-                              on_failed=lambda exc, n=name: self._command_failed(
-                                  f"back up {n}", exc))
+            run_in_background(
+                lambda n=name: self.service.run_backup(n, trigger="manual"),
+                what=f"back up {name}",
+                work=True,
+                on_failed=lambda exc, n=name: self._command_failed(f"back up {n}", exc),
+            )
 
     def set_paused(self, paused: bool) -> None:
         if self.scheduler is None:
@@ -153,8 +157,10 @@ class TrayApp(QObject):
     def show_history(self, source: str | None = None) -> None:
         from lifeboat.gui.history_dialog import HistoryDialog
 
-        dialog = self._dialog("history", lambda: HistoryDialog(
-            self.service, self.bridge, restore=self.show_restore_snapshot))
+        dialog = self._dialog(
+            "history",
+            lambda: HistoryDialog(self.service, self.bridge, restore=self.show_restore_snapshot),
+        )
         assert isinstance(dialog, HistoryDialog)
         dialog.show_source(source)
         self._bring_forward(dialog)
@@ -162,8 +168,9 @@ class TrayApp(QObject):
     def show_restore(self, source: str | None = None) -> None:
         from lifeboat.gui.restore_wizard import RestoreWizard
 
-        wizard = self._dialog("restore", lambda: RestoreWizard(
-            self.service, open_folder=self.open_folder))
+        wizard = self._dialog(
+            "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
+        )
         assert isinstance(wizard, RestoreWizard)
         if source is not None and not wizard.busy:
             wizard.start_with(source=source)
@@ -173,8 +180,9 @@ class TrayApp(QObject):
         """From History: the wizard at its confirm page, ready for one click."""
         from lifeboat.gui.restore_wizard import RestoreWizard
 
-        wizard = self._dialog("restore", lambda: RestoreWizard(
-            self.service, open_folder=self.open_folder))
+        wizard = self._dialog(
+            "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
+        )
         assert isinstance(wizard, RestoreWizard)
         if not wizard.busy:
             wizard.start_with(snapshot_id=snapshot_id)
@@ -183,8 +191,10 @@ class TrayApp(QObject):
     def show_settings(self, add_database: bool = False) -> None:
         from lifeboat.gui.settings_dialog import SettingsDialog
 
-        dialog = self._dialog("settings", lambda: SettingsDialog(
-            self.service, self.preferences, on_saved=self._settings_saved))
+        dialog = self._dialog(
+            "settings",
+            lambda: SettingsDialog(self.service, self.preferences, on_saved=self._settings_saved),
+        )
         assert isinstance(dialog, SettingsDialog)
         self._bring_forward(dialog)
         if add_database:
@@ -194,10 +204,14 @@ class TrayApp(QObject):
         try:
             config = self.service.workspace.config()
             sources = list(config.sources.values())
-            chosen = config.source(source) if source else (
-                sources[0] if len(sources) == 1 else None)
-            folder = (self.service.workspace.snapshot_folder(config, chosen) if chosen
-                      else self.service.workspace.snapshot_root(config))
+            chosen = (
+                config.source(source) if source else (sources[0] if len(sources) == 1 else None)
+            )
+            folder = (
+                self.service.workspace.snapshot_folder(config, chosen)
+                if chosen
+                else self.service.workspace.snapshot_root(config)
+            )
             folder.mkdir(parents=True, exist_ok=True)
         except (LifeboatError, OSError) as exc:
             show_error(None, exc)
@@ -206,20 +220,30 @@ class TrayApp(QObject):
 
     def open_folder(self, folder: Path) -> None:
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            show_error(None, LifeboatError(f"could not open the folder {folder}",
-                                           "open it with your file manager"))
+            show_error(
+                None,
+                LifeboatError(
+                    f"could not open the folder {folder}", "open it with your file manager"
+                ),
+            )
 
     def quit(self) -> None:
         busy = [j for j in self.status.activity.values() if j.running] or running_tasks(
-            work_only=True)
+            work_only=True
+        )
         if not busy:
             self.shutdown()
             return
-        ask(self.window if self.window.isVisible() else None, "Quit Lifeboat?",
+        ask(
+            self.window if self.window.isVisible() else None,
+            "Quit Lifeboat?",
             "Lifeboat is still working.",
             "Quitting now cancels what runs (a backup or a restore); nothing half-done is "
-            "kept, and the database stays as it was.", "Quit anyway", self.shutdown,
-            danger=True)
+            "kept, and the database stays as it was.",
+            "Quit anyway",
+            self.shutdown,
+            danger=True,
+        )
 
     def shutdown(self) -> None:
         """Stop everything (running work is cancelled) and leave the event loop."""
@@ -245,9 +269,11 @@ class TrayApp(QObject):
     # -- notifications and errors ----------------------------------------------------
 
     def notify(self, note: Notification) -> None:
-        icons = {"error": QSystemTrayIcon.MessageIcon.Critical,
-                 "warning": QSystemTrayIcon.MessageIcon.Warning,
-                 "info": QSystemTrayIcon.MessageIcon.Information}
+        icons = {
+            "error": QSystemTrayIcon.MessageIcon.Critical,
+            "warning": QSystemTrayIcon.MessageIcon.Warning,
+            "info": QSystemTrayIcon.MessageIcon.Information,
+        }
         if self.tray is not None and self.tray.supportsMessages():
             self.tray.showMessage(note.title, note.text, icons[note.level], 15_000)
         else:

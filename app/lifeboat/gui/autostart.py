@@ -70,38 +70,40 @@ class LoginItem:
     def set_enabled(self, enabled: bool) -> None:
         try:
             if self.platform == "win32":
-                _write_run_value(subprocess.list2cmdline(launch_command()) if enabled
-                                 else None)
+                _write_run_value(subprocess.list2cmdline(launch_command()) if enabled else None)
             elif enabled:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                content = (launch_agent_plist() if self.platform == "darwin"
-                           else desktop_entry().encode())
+                content = (
+                    launch_agent_plist() if self.platform == "darwin" else desktop_entry().encode()
+                )
                 self.path.write_bytes(content)
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
-            raise LifeboatError(f"cannot change the login item {self.path}: "
-                                f"{exc.strerror or exc}",
-                                "check that the folder is writable") from None
+            raise LifeboatError(
+                f"cannot change the login item {self.path}: {exc.strerror or exc}",
+                "check that the folder is writable",
+            ) from None
 
 
 def desktop_entry() -> str:
     """An XDG autostart entry (freedesktop.org Desktop Entry specification)."""
     env = launch_environment()
-    command = [*(["env", *(f"{k}={v}" for k, v in env.items())] if env else []),
-               *launch_command()]
-    return "\n".join([
-        "[Desktop Entry]",
-        "Type=Application",
-        "Name=Lifeboat",
-        "Comment=Keeps SQLite databases safe",
-        f"Exec={_desktop_exec(command)}",
-        "Icon=lifeboat",
-        "Terminal=false",
-        "X-GNOME-Autostart-enabled=true",
-        "X-GNOME-Autostart-Delay=5",
-        "",
-    ])
+    command = [*(["env", *(f"{k}={v}" for k, v in env.items())] if env else []), *launch_command()]
+    return "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Name=Lifeboat",
+            "Comment=Keeps SQLite databases safe",
+            f"Exec={_desktop_exec(command)}",
+            "Icon=lifeboat",
+            "Terminal=false",
+            "X-GNOME-Autostart-enabled=true",
+            "X-GNOME-Autostart-Delay=5",
+            "",
+        ]
+    )
 
 
 def launch_agent_plist() -> bytes:
@@ -123,7 +125,7 @@ def _desktop_exec(words: list[str]) -> str:
     out = []
     for word in words:
         word = word.replace("%", "%%")
-        if any(c in word for c in ' \t"\'\\><~|&;$*?#()`'):
+        if any(c in word for c in " \t\"'\\><~|&;$*?#()`"):
             word = '"' + "".join("\\" + c if c in '"`$\\' else c for c in word) + '"'
         out.append(word)
     return " ".join(out)
@@ -149,4 +151,3 @@ def _write_run_value(command: str | None) -> None:
                 winreg.DeleteValue(key, RUN_VALUE)
         else:
             winreg.SetValueEx(key, RUN_VALUE, 0, winreg.REG_SZ, command)
-

@@ -53,13 +53,18 @@ from lifeboat.service import Service
 JOB_LIMIT = 500
 #: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept
 #: but not usable as they are.
-History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None],
-                list[AttentionItem]]
+History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None], list[AttentionItem]]
 
 
 class HistoryDialog(QDialog):
-    def __init__(self, service: Service, bridge: EventBridge, *,
-                 restore: Callable[[str], None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        bridge: EventBridge,
+        *,
+        restore: Callable[[str], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("history-dialog")
         self.setWindowTitle("Lifeboat history")
@@ -94,8 +99,9 @@ class HistoryDialog(QDialog):
         self.snapshot_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.snapshot_table.customContextMenuRequested.connect(self._snapshot_menu)
         actions = QHBoxLayout()
-        self.restore_button = _button(actions, "restore-this", "Restore this…",
-                                      self.restore_selected)
+        self.restore_button = _button(
+            actions, "restore-this", "Restore this…", self.restore_selected
+        )
         self.verify_button = _button(actions, "verify", "Verify", self.verify_selected)
         self.pin_button = _button(actions, "pin", "Pin", self.toggle_pin)
         self.delete_button = _button(actions, "delete", "Delete…", self.delete_selected)
@@ -106,8 +112,9 @@ class HistoryDialog(QDialog):
         self.attention.setTextFormat(Qt.TextFormat.RichText)
         self.recover_button = QPushButton("Recover them")
         self.recover_button.setObjectName("recover")
-        self.recover_button.setToolTip("Rebuild the index of snapshots from the files, "
-                                       "recovering what can be recovered")
+        self.recover_button.setToolTip(
+            "Rebuild the index of snapshots from the files, recovering what can be recovered"
+        )
         self.recover_button.clicked.connect(self.recover)
         attention_row = QHBoxLayout()
         attention_row.addWidget(self.attention, 1)
@@ -163,12 +170,20 @@ class HistoryDialog(QDialog):
     def reload(self) -> None:
         def read() -> History:
             remote_of = {s.name: s.remote for s in self.service.sources()}
-            return (self.service.snapshots(),
-                    self.service.workspace.catalog.jobs(limit=JOB_LIMIT), remote_of,
-                    self.service.attention())
+            return (
+                self.service.snapshots(),
+                self.service.workspace.catalog.jobs(limit=JOB_LIMIT),
+                remote_of,
+                self.service.attention(),
+            )
 
-        run_in_background(read, what="read the history", on_done=self._loaded,
-                          on_failed=lambda exc: show_error(self, exc), owner=self)
+        run_in_background(
+            read,
+            what="read the history",
+            on_done=self._loaded,
+            on_failed=lambda exc: show_error(self, exc),
+            owner=self,
+        )
 
     def _loaded(self, result: History) -> None:
         snapshots, jobs, remote_of, attention = result
@@ -200,11 +215,15 @@ class HistoryDialog(QDialog):
             return
         lines = "".join(
             f"<li><b>{html.escape(item.path.name)}</b> ({html.escape(item.source or '?')}): "
-            f"{html.escape(item.reason)}</li>" for item in items[:8])
+            f"{html.escape(item.reason)}</li>"
+            for item in items[:8]
+        )
         more = f"<li>and {len(items) - 8} more</li>" if len(items) > 8 else ""
-        self.attention.setText(f"<p><b>Needs attention:</b> Lifeboat keeps these files "
-                               f"but cannot use them as they are. Nothing was deleted.</p>"
-                               f"<ul>{lines}{more}</ul>")
+        self.attention.setText(
+            f"<p><b>Needs attention:</b> Lifeboat keeps these files "
+            f"but cannot use them as they are. Nothing was deleted.</p>"
+            f"<ul>{lines}{more}</ul>"
+        )
 
     def recover(self) -> None:
         """Re-derive what can be recovered from the files (off the GUI thread)."""
@@ -215,9 +234,11 @@ class HistoryDialog(QDialog):
             self.recover_button.setEnabled(True)
             recovered = len(getattr(report, "recovered", []))
             left = len(getattr(report, "attention", []))
-            self.message.setText(f"Recovered {recovered} snapshot(s); {left} file(s) still "
-                                 "need attention." if left else
-                                 f"Recovered {recovered} snapshot(s).")
+            self.message.setText(
+                f"Recovered {recovered} snapshot(s); {left} file(s) still need attention."
+                if left
+                else f"Recovered {recovered} snapshot(s)."
+            )
             self.reload()
 
         def failed(exc: BaseException) -> None:
@@ -225,8 +246,13 @@ class HistoryDialog(QDialog):
             self.message.setText("")
             show_error(self, exc)
 
-        run_in_background(self.service.rebuild_catalog, what="recover snapshots",
-                          on_done=done, on_failed=failed, owner=self)
+        run_in_background(
+            self.service.rebuild_catalog,
+            what="recover snapshots",
+            on_done=done,
+            on_failed=failed,
+            owner=self,
+        )
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, JobFinished):
@@ -262,8 +288,10 @@ class HistoryDialog(QDialog):
             index = self.snapshot_view.index(row, 0)
             if index.data(ID_ROLE) == snapshot_id:
                 self.snapshot_table.selectionModel().select(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
+                    index,
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
                 self.snapshot_table.scrollTo(index)
                 return True
         return False
@@ -271,27 +299,30 @@ class HistoryDialog(QDialog):
     def _selection_changed(self) -> None:
         record = self.selected()
         busy = self.verifying is not None
-        for button in (self.restore_button, self.verify_button, self.pin_button,
-                       self.delete_button):
+        for button in (
+            self.restore_button,
+            self.verify_button,
+            self.pin_button,
+            self.delete_button,
+        ):
             button.setEnabled(record is not None and not busy)
         if record is not None:
             self.pin_button.setText("Unpin" if record.manifest.protected else "Pin")
             self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
             self.delete_button.setEnabled(not busy and not record.manifest.protected)
-            self.delete_button.setToolTip("Unpin it first: pinned snapshots are kept"
-                                          if record.manifest.protected else "")
+            self.delete_button.setToolTip(
+                "Unpin it first: pinned snapshots are kept" if record.manifest.protected else ""
+            )
 
     def _show_job(self) -> None:
         rows = self.job_table.selectionModel().selectedRows()
-        job = next((j for j in self.jobs.rows if rows and j.id == rows[0].data(ID_ROLE)),
-                   None)
+        job = next((j for j in self.jobs.rows if rows and j.id == rows[0].data(ID_ROLE)), None)
         if job is None:
             self.job_detail.clear()
             return
         moment = parse_time(job.started_at or job.queued_at)
         when = f", {short_time(moment)}" if moment else ""
-        lines = [f"Job {job.id}: {job.kind} {job.source or ''}, {job.status} "
-                 f"({job.trigger}{when})"]
+        lines = [f"Job {job.id}: {job.kind} {job.source or ''}, {job.status} ({job.trigger}{when})"]
         if job.snapshot_id:
             lines.append(f"Snapshot: {job.snapshot_id}")
         if job.error:
@@ -303,8 +334,12 @@ class HistoryDialog(QDialog):
         if self.selected() is None:
             return
         menu = QMenu(self)
-        for button in (self.restore_button, self.verify_button, self.pin_button,
-                       self.delete_button):
+        for button in (
+            self.restore_button,
+            self.verify_button,
+            self.pin_button,
+            self.delete_button,
+        ):
             action = menu.addAction(button.text(), button.click)
             action.setEnabled(button.isEnabled())
         menu.popup(self.snapshot_table.viewport().mapToGlobal(point))
@@ -326,11 +361,16 @@ class HistoryDialog(QDialog):
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.verifying = run_in_background(
-            lambda progress, cancel: self.service.verify(record.id, progress=progress,
-                                                         cancel=cancel),
-            what=f"verify snapshot {record.id}", on_done=self._verified,
-            on_failed=self._verify_failed, on_progress=self._verify_progress, owner=self,
-            work=True)
+            lambda progress, cancel: self.service.verify(
+                record.id, progress=progress, cancel=cancel
+            ),
+            what=f"verify snapshot {record.id}",
+            on_done=self._verified,
+            on_failed=self._verify_failed,
+            on_progress=self._verify_progress,
+            owner=self,
+            work=True,
+        )
         self._selection_changed()
 
     def cancel_verify(self) -> None:
@@ -348,11 +388,12 @@ class HistoryDialog(QDialog):
         self._verify_ended()
         for result in results:
             if result.ok:
-                self.message.setText(f"Snapshot {result.record.id} is intact: its checksum "
-                                     "matches and the database inside checks out.")
+                self.message.setText(
+                    f"Snapshot {result.record.id} is intact: its checksum "
+                    "matches and the database inside checks out."
+                )
             else:
-                self.message.setText(f"Snapshot {result.record.id} is damaged: "
-                                     f"{result.problem}")
+                self.message.setText(f"Snapshot {result.record.id} is damaged: {result.problem}")
         self.reload()
 
     def _verify_failed(self, exc: BaseException) -> None:
@@ -375,29 +416,43 @@ class HistoryDialog(QDialog):
         if record is None:
             return
         pin = not record.manifest.protected
-        self._background(lambda: self.service.set_protected(
-            record.id, pin, "pinned" if pin else None),
+        self._background(
+            lambda: self.service.set_protected(record.id, pin, "pinned" if pin else None),
             f"{'pin' if pin else 'unpin'} snapshot {record.id}",
-            f"Snapshot {record.id} is {'pinned: retention keeps it' if pin else 'unpinned'}.")
+            f"Snapshot {record.id} is {'pinned: retention keeps it' if pin else 'unpinned'}.",
+        )
 
     def delete_selected(self) -> None:
         record = self.selected()
         if record is None:
             return
-        ask(self, "Delete snapshot?", f"Delete the snapshot of {record.source} taken "
+        ask(
+            self,
+            "Delete snapshot?",
+            f"Delete the snapshot of {record.source} taken "
             f"{short_time(record.manifest.created_at)}?",
-            "Its file is deleted for good; you cannot restore it afterwards.", "Delete",
-            lambda: self._background(lambda: self.service.delete_snapshot(record.id),
-                                     f"delete snapshot {record.id}",
-                                     f"Snapshot {record.id} deleted."), danger=True)
+            "Its file is deleted for good; you cannot restore it afterwards.",
+            "Delete",
+            lambda: self._background(
+                lambda: self.service.delete_snapshot(record.id),
+                f"delete snapshot {record.id}",
+                f"Snapshot {record.id} deleted.",
+            ),
+            danger=True,
+        )
 
     def _background(self, work: Callable[[], object], what: str, done_text: str) -> None:
         def done(_: object) -> None:
             self.message.setText(done_text)
             self.reload()
 
-        run_in_background(work, what=what, on_done=done, owner=self,
-                          on_failed=lambda exc: show_error(self, exc, title=f"Could not {what}"))
+        run_in_background(
+            work,
+            what=what,
+            on_done=done,
+            owner=self,
+            on_failed=lambda exc: show_error(self, exc, title=f"Could not {what}"),
+        )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_verify()
@@ -421,11 +476,9 @@ def _table(model: SourceFilter, name: str) -> QTableView:
     return table
 
 
-def _button(layout: QHBoxLayout, name: str, text: str, slot: Callable[[], None]
-            ) -> QPushButton:
+def _button(layout: QHBoxLayout, name: str, text: str, slot: Callable[[], None]) -> QPushButton:
     button = QPushButton(text)
     button.setObjectName(name)
     button.clicked.connect(slot)
     layout.addWidget(button)
     return button
-

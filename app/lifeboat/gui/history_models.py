@@ -29,9 +29,14 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class Column(Generic[Row]):
-    def __init__(self, title: str, text: Callable[[Row], str],
-                 key: Callable[[Row], Any] | None = None,
-                 tip: Callable[[Row], str] | None = None, right: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        text: Callable[[Row], str],
+        key: Callable[[Row], Any] | None = None,
+        tip: Callable[[Row], str] | None = None,
+        right: bool = False,
+    ) -> None:
         self.title, self.text, self.key, self.tip, self.right = title, text, key, tip, right
 
 
@@ -53,8 +58,9 @@ class RecordTable(QAbstractTableModel, Generic[Row]):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.columns)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.columns[section].title
         return None
@@ -85,6 +91,7 @@ class RecordTable(QAbstractTableModel, Generic[Row]):
 
 
 # -- snapshots -------------------------------------------------------------------------
+
 
 def _ratio(r: SnapshotRecord) -> float:
     if r.manifest.kind == "diff":  # a few pages: its ratio says nothing
@@ -119,17 +126,22 @@ def _kept(r: SnapshotRecord) -> str:
 
 
 KINDS = {"full": "full", "diff": "diff", "raw": "raw copy"}
-KIND_TIPS = {"full": "the whole database",
-             "diff": "a differential: only the pages that changed since its base (a full "
-                     "snapshot); restoring it needs both",
-             "raw": "a byte-for-byte safety copy of a database that could not be opened"}
+KIND_TIPS = {
+    "full": "the whole database",
+    "diff": "a differential: only the pages that changed since its base (a full "
+    "snapshot); restoring it needs both",
+    "raw": "a byte-for-byte safety copy of a database that could not be opened",
+}
 
 
 def _stored_tip(r: SnapshotRecord) -> str:
-    lines = [f"{size_text(r.manifest.size)} stored here" if r.local else "not stored here",
-             f"{size_text(r.manifest.db_size)} database"]
-    lines += [f"{c.remote}: {size_text(c.size)}{', encrypted' if c.encrypted else ''}"
-              for c in r.copies]
+    lines = [
+        f"{size_text(r.manifest.size)} stored here" if r.local else "not stored here",
+        f"{size_text(r.manifest.db_size)} database",
+    ]
+    lines += [
+        f"{c.remote}: {size_text(c.size)}{', encrypted' if c.encrypted else ''}" for c in r.copies
+    ]
     return "\n".join(lines)
 
 
@@ -139,31 +151,63 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
         self.remote_of: dict[str, str | None] = {}  # source -> the remote it uploads to
         self._by_id: dict[str, SnapshotRecord] = {}
         self.columns = (
-            Column("Taken", lambda r: short_time(r.manifest.created_at),
-                   key=lambda r: r.manifest.created_at.timestamp(),
-                   tip=lambda r: f"snapshot {r.id}\n{r.path}"),
+            Column(
+                "Taken",
+                lambda r: short_time(r.manifest.created_at),
+                key=lambda r: r.manifest.created_at.timestamp(),
+                tip=lambda r: f"snapshot {r.id}\n{r.path}",
+            ),
             Column("Database", lambda r: r.source),
-            Column("Kind", lambda r: KINDS.get(r.manifest.kind, r.manifest.kind),
-                   tip=lambda r: KIND_TIPS.get(r.manifest.kind, "")),
-            Column("Base", self._base, key=lambda r: r.manifest.base or "",
-                   tip=lambda r: f"differential against full snapshot {r.manifest.base}"
-                   if r.manifest.base else ""),
-            Column("Stored", lambda r: size_text(r.manifest.size),
-                   key=lambda r: r.manifest.size, tip=_stored_tip, right=True),
-            Column("Ratio", lambda r: f"{_ratio(r):.1f}×" if _ratio(r) else "–",
-                   key=_ratio, right=True),
-            Column("Status", _status, key=lambda r: (r.status, r.verified_at is not None),
-                   tip=_status_tip),
-            Column("Remote copy", self._remote_copy,
-                   key=lambda r: (len(r.copies), self._remote_copy(r)),
-                   tip=self._remote_tip),
-            Column("Pinned", _kept, tip=lambda r: "never deleted by retention"
-                   if r.manifest.protected else "retention may delete it"),
+            Column(
+                "Kind",
+                lambda r: KINDS.get(r.manifest.kind, r.manifest.kind),
+                tip=lambda r: KIND_TIPS.get(r.manifest.kind, ""),
+            ),
+            Column(
+                "Base",
+                self._base,
+                key=lambda r: r.manifest.base or "",
+                tip=lambda r: (
+                    f"differential against full snapshot {r.manifest.base}"
+                    if r.manifest.base
+                    else ""
+                ),
+            ),
+            Column(
+                "Stored",
+                lambda r: size_text(r.manifest.size),
+                key=lambda r: r.manifest.size,
+                tip=_stored_tip,
+                right=True,
+            ),
+            Column(
+                "Ratio", lambda r: f"{_ratio(r):.1f}×" if _ratio(r) else "–", key=_ratio, right=True
+            ),
+            Column(
+                "Status",
+                _status,
+                key=lambda r: (r.status, r.verified_at is not None),
+                tip=_status_tip,
+            ),
+            Column(
+                "Remote copy",
+                self._remote_copy,
+                key=lambda r: (len(r.copies), self._remote_copy(r)),
+                tip=self._remote_tip,
+            ),
+            Column(
+                "Pinned",
+                _kept,
+                tip=lambda r: (
+                    "never deleted by retention"
+                    if r.manifest.protected
+                    else "retention may delete it"
+                ),
+            ),
             Column("Why", lambda r: r.manifest.reason),
         )
 
-    def set_snapshots(self, rows: list[SnapshotRecord], remote_of: dict[str, str | None]
-                      ) -> None:
+    def set_snapshots(self, rows: list[SnapshotRecord], remote_of: dict[str, str | None]) -> None:
         self.remote_of = remote_of
         self._by_id = {r.id: r for r in rows}
         self.set_rows(rows)
@@ -182,8 +226,7 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
 
     def _remote_copy(self, r: SnapshotRecord) -> str:
         if r.copies:
-            return ", ".join(c.remote + (" (encrypted)" if c.encrypted else "")
-                             for c in r.copies)
+            return ", ".join(c.remote + (" (encrypted)" if c.encrypted else "") for c in r.copies)
         remote = self.remote_of.get(r.source)
         if remote is None or r.manifest.kind == "raw":
             return "–"
@@ -192,13 +235,19 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
     def _remote_tip(self, r: SnapshotRecord) -> str:
         if not r.copies:
             remote = self.remote_of.get(r.source)
-            return f"waiting for its upload to {remote}" if remote else \
-                "this database is not uploaded to a remote"
-        return "\n".join(f"{c.remote}: uploaded {c.uploaded_at[:16].replace('T', ' ')} "
-                          f"UTC, {c.key}" for c in r.copies)
+            return (
+                f"waiting for its upload to {remote}"
+                if remote
+                else "this database is not uploaded to a remote"
+            )
+        return "\n".join(
+            f"{c.remote}: uploaded {c.uploaded_at[:16].replace('T', ' ')} UTC, {c.key}"
+            for c in r.copies
+        )
 
 
 # -- jobs ------------------------------------------------------------------------------
+
 
 def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
@@ -227,12 +276,16 @@ class JobTable(RecordTable[JobRecord]):
         Column("When", lambda j: _when_text(j), key=lambda j: j.id),
         Column("What", lambda j: j.kind),
         Column("Database", lambda j: j.source or "–"),
-        Column("Started by", lambda j: j.trigger + (f" (try {j.attempt})" if j.attempt > 1
-                                                    else "")),
+        Column(
+            "Started by", lambda j: j.trigger + (f" (try {j.attempt})" if j.attempt > 1 else "")
+        ),
         Column("Result", lambda j: j.status),
         Column("Took", _took_text, key=_took, right=True),
-        Column("Error", lambda j: (j.error or "").splitlines()[0] if j.error else "",
-               tip=lambda j: j.error or ""),
+        Column(
+            "Error",
+            lambda j: (j.error or "").splitlines()[0] if j.error else "",
+            tip=lambda j: j.error or "",
+        ),
     )
 
     def row_id(self, row: JobRecord) -> object:
@@ -272,6 +325,9 @@ def drill_lines(job: JobRecord) -> list[str]:
     if job.kind != "drill" or not job.detail:
         return []
     checks = json.loads(job.detail).get("checks", [])
-    return [f"Restored snapshot {c['snapshot_id']} of {c['created_at']} from the "
-            f"{'local' if c['copy'] == 'local' else c['copy']} copy in {c['seconds']:.1f} s: "
-            f"{'passed' if c['ok'] else 'FAILED: ' + str(c['problem'])}" for c in checks]
+    return [
+        f"Restored snapshot {c['snapshot_id']} of {c['created_at']} from the "
+        f"{'local' if c['copy'] == 'local' else c['copy']} copy in {c['seconds']:.1f} s: "
+        f"{'passed' if c['ok'] else 'FAILED: ' + str(c['problem'])}"
+        for c in checks
+    ]

@@ -38,8 +38,10 @@ def main(*, minimized: bool = False) -> int:
     log_file = configure_logging(paths)
     problem = missing_display()
     if problem:
-        sys.stderr.write(f"error: {problem}\nhint: the command line works without one: "
-                         "see `lifeboat --help`; `lifeboat run` schedules headless\n")
+        sys.stderr.write(
+            f"error: {problem}\nhint: the command line works without one: "
+            "see `lifeboat --help`; `lifeboat run` schedules headless\n"
+        )
         return 2
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
@@ -67,9 +69,14 @@ def main(*, minimized: bool = False) -> int:
         stop_on_signals(tray_app.shutdown)
         sys.excepthook = _report_unexpected
         tray_app.start(show_window=not minimized)
-        QTimer.singleShot(0, lambda: log.info(
-            "tray ready: %s shown %.3f s after start", "icon" if tray_app.tray else "window",
-            time.perf_counter() - _STARTED))
+        QTimer.singleShot(
+            0,
+            lambda: log.info(
+                "tray ready: %s shown %.3f s after start",
+                "icon" if tray_app.tray else "window",
+                time.perf_counter() - _STARTED,
+            ),
+        )
         code = app.exec()
         tray_app.shutdown()
         return code
@@ -116,8 +123,9 @@ def missing_display() -> str | None:
     return "no desktop session here (neither DISPLAY nor WAYLAND_DISPLAY is set)"
 
 
-def _report_unexpected(kind: type[BaseException], exc: BaseException,
-                       tb: TracebackType | None) -> None:
+def _report_unexpected(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
     """A bug reached the event loop: log it with its traceback, show one line."""
     if issubclass(kind, KeyboardInterrupt):
         QApplication.quit()
@@ -127,4 +135,3 @@ def _report_unexpected(kind: type[BaseException], exc: BaseException,
         show_error(None, exc)
     else:
         show_error(None, exc, title="Lifeboat: unexpected error")
-

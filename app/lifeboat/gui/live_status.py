@@ -25,9 +25,14 @@ IDLE_REFRESH_MS = 60_000
 WATCHING_REFRESH_MS = 5_000
 EVENT_REFRESH_MS = 300
 
-_DOING = {"backup": "backing up", "restore": "restoring", "verify": "verifying",
-          "upload": "uploading", "drill": "running a restore drill",
-          "prune": "pruning"}
+_DOING = {
+    "backup": "backing up",
+    "restore": "restoring",
+    "verify": "verifying",
+    "upload": "uploading",
+    "drill": "running a restore drill",
+    "prune": "pruning",
+}
 
 
 @dataclass
@@ -82,8 +87,13 @@ class LiveStatus(QObject):
             self._again = True
             return
         self._busy = True
-        run_in_background(self._read, what="read the status", on_done=self._read_done,
-                          on_failed=self._read_failed, owner=self)
+        run_in_background(
+            self._read,
+            what="read the status",
+            on_done=self._read_done,
+            on_failed=self._read_failed,
+            owner=self,
+        )
 
     def refresh_soon(self) -> None:
         if not self._soon.isActive():
@@ -93,14 +103,19 @@ class LiveStatus(QObject):
         if isinstance(event, JobQueued):
             self.activity[event.job_id] = JobActivity(event.job_id, event.kind, event.source)
         elif isinstance(event, JobStarted):
-            self.activity[event.job_id] = JobActivity(event.job_id, event.kind, event.source,
-                                                      running=True)
+            self.activity[event.job_id] = JobActivity(
+                event.job_id, event.kind, event.source, running=True
+            )
         elif isinstance(event, JobProgress):
             job = self.activity.get(event.job_id)
             if job is None:
                 return
-            job.running, job.phase, job.done, job.total = (True, event.phase, event.done,
-                                                           event.total)
+            job.running, job.phase, job.done, job.total = (
+                True,
+                event.phase,
+                event.done,
+                event.total,
+            )
             self.changed.emit()
             return
         elif isinstance(event, JobFinished):
@@ -137,8 +152,9 @@ class LiveStatus(QObject):
         for event in sorted(fresh, key=lambda e: int(str(e["id"]))):
             kind = str(event.get("kind") or "")
             if kind.startswith("health:") and event.get("source"):
-                self.health.emit(str(event["source"]), kind.removeprefix("health:"),
-                                 str(event["message"]))
+                self.health.emit(
+                    str(event["source"]), kind.removeprefix("health:"), str(event["message"])
+                )
 
     # -- what to show ----------------------------------------------------------------
 
@@ -154,7 +170,8 @@ class LiveStatus(QObject):
 
     def is_busy(self, source: str, kind: str = "backup") -> bool:
         return any(j.kind == kind for j in self.jobs_of(source)) or any(
-            s.name == source and s.running for s in self.sources if kind == "backup")
+            s.name == source and s.running for s in self.sources if kind == "backup"
+        )
 
     def state(self) -> str:
         """ok | running | warning | error, for the icon."""
@@ -184,8 +201,9 @@ class LiveStatus(QObject):
             return "backing up…"
         last = time_ago(source.last_snapshot, now)
         if source.last_result == "failed":
-            text = f"backup failed (last good one {last})" if source.last_snapshot \
-                else "backup failed"
+            text = (
+                f"backup failed (last good one {last})" if source.last_snapshot else "backup failed"
+            )
         elif source.last_snapshot is None:
             text = "not backed up yet"
         else:

@@ -81,14 +81,17 @@ class MainWindow(QWidget):
         self.sources.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.sources.customContextMenuRequested.connect(self._source_menu)
         self.sources.itemDoubleClicked.connect(
-            lambda item, _col: self.commands.show_history(item.data(0, Qt.ItemDataRole.UserRole)))
+            lambda item, _col: self.commands.show_history(item.data(0, Qt.ItemDataRole.UserRole))
+        )
 
         empty = QWidget()
         empty_layout = QVBoxLayout(empty)
         empty_layout.addStretch(1)
-        welcome = QLabel("Lifeboat keeps copies of your SQLite databases, checks them, and "
-                         "puts them back in one step when something goes wrong.\n\n"
-                         "Start by choosing a database to protect.")
+        welcome = QLabel(
+            "Lifeboat keeps copies of your SQLite databases, checks them, and "
+            "puts them back in one step when something goes wrong.\n\n"
+            "Start by choosing a database to protect."
+        )
         welcome.setWordWrap(True)
         welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.add_button = QPushButton("Add a database…")
@@ -115,17 +118,25 @@ class MainWindow(QWidget):
         self.progress_row.hide()
 
         buttons = QHBoxLayout()
-        self.backup_button = self._button(buttons, "backup-all", "Back up now",
-                                          lambda: self.commands.backup_now(None))
+        self.backup_button = self._button(
+            buttons, "backup-all", "Back up now", lambda: self.commands.backup_now(None)
+        )
         self._button(buttons, "restore", "Restore…", lambda: self.commands.show_restore(None))
         self._button(buttons, "history", "History…", lambda: self.commands.show_history(None))
         self._button(buttons, "settings", "Settings…", lambda: self.commands.show_settings())
         buttons.addStretch(1)
         self.pause_button = self._button(
-            buttons, "pause", "Pause schedules",
-            lambda: self.commands.set_paused(not self.status.paused))
-        self._button(buttons, "open-folder", "Open backup folder",
-                     lambda: self.commands.open_backup_folder(None))
+            buttons,
+            "pause",
+            "Pause schedules",
+            lambda: self.commands.set_paused(not self.status.paused),
+        )
+        self._button(
+            buttons,
+            "open-folder",
+            "Open backup folder",
+            lambda: self.commands.open_backup_folder(None),
+        )
 
         self.notice = QFrame()
         self.notice.setObjectName("notice")
@@ -176,32 +187,35 @@ class MainWindow(QWidget):
         self.pages.setCurrentIndex(1 if known and not status.sources else 0)
         self.sources.clear()
         for source in status.sources:
-            item = QTreeWidgetItem([
-                source.name, status.source_detail(source),
-                time_until(source.next_run, now) if source.next_run else "by hand only",
-                f"{source.snapshots} ({size_text(source.snapshot_bytes)})"])
+            item = QTreeWidgetItem(
+                [
+                    source.name,
+                    status.source_detail(source),
+                    time_until(source.next_run, now) if source.next_run else "by hand only",
+                    f"{source.snapshots} ({size_text(source.snapshot_bytes)})",
+                ]
+            )
             item.setIcon(0, self.icons.icon(status.source_state(source)))
             item.setData(0, Qt.ItemDataRole.UserRole, source.name)
             item.setToolTip(0, source.path)
             item.setToolTip(1, source.last_error or source.schedule_description)
             self.sources.addTopLevelItem(item)
         self.backup_button.setEnabled(bool(status.sources))
-        self.backup_button.setText("Back up all now" if len(status.sources) > 1
-                                   else "Back up now")
+        self.backup_button.setText("Back up all now" if len(status.sources) > 1 else "Back up now")
         if status.watching_pid:
             self.pause_button.setText("Schedules run in `lifeboat run`")
             self.pause_button.setEnabled(False)
         else:
-            self.pause_button.setText("Resume schedules" if status.paused
-                                      else "Pause schedules")
+            self.pause_button.setText("Resume schedules" if status.paused else "Pause schedules")
             self.pause_button.setEnabled(True)
         running = [j for j in status.activity.values() if j.running]
         if running:
             job = running[0]
             self.progress.setRange(0, 100 if job.total else 0)
             self.progress.setValue(percent(job.done, job.total))
-            what = {"backup": "Backing up", "restore": "Restoring",
-                    "verify": "Verifying"}.get(job.kind, job.kind.capitalize())
+            what = {"backup": "Backing up", "restore": "Restoring", "verify": "Verifying"}.get(
+                job.kind, job.kind.capitalize()
+            )
             phase = f": {phase_text(job.phase).lower()}" if job.phase else ""
             self.progress_text.setText(f"{what} {job.source or ''}{phase}…")
             self.progress_row.show()
@@ -211,8 +225,10 @@ class MainWindow(QWidget):
     def _subline(self) -> str:
         status = self.status
         if status.watching_pid:
-            return (f"Backups are scheduled by `lifeboat run` (pid {status.watching_pid}); "
-                    "this window shows its work.")
+            return (
+                f"Backups are scheduled by `lifeboat run` (pid {status.watching_pid}); "
+                "this window shows its work."
+            )
         if status.paused:
             return "Schedules are paused: nothing is backed up until you resume them."
         if not status.sources:
@@ -238,8 +254,10 @@ class MainWindow(QWidget):
     def show_notice(self, title: str, text: str, level: str) -> None:
         """A notification where there is no tray to show it: a banner in this window."""
         colours = {"error": "#fce8e6", "warning": "#fef7e0", "info": "#e6f4ea"}
-        self.notice.setStyleSheet(f"#notice {{ background: {colours.get(level, '#eeeeee')};"
-                                  " border-radius: 4px; } #notice QLabel { color: #202124; }")
+        self.notice.setStyleSheet(
+            f"#notice {{ background: {colours.get(level, '#eeeeee')};"
+            " border-radius: 4px; } #notice QLabel { color: #202124; }"
+        )
         self.notice_text.setText(f"{title}\n{text}")
         self.notice.show()
 
@@ -250,9 +268,15 @@ class MainWindow(QWidget):
             event.accept()
             return
         event.ignore()
-        ask(self, "Quit Lifeboat?",
+        ask(
+            self,
+            "Quit Lifeboat?",
             "Quit Lifeboat?",
             "There is no system tray here, so closing this window quits Lifeboat and "
             "scheduled backups stop until you start it again. Minimise it instead to "
-            "keep them running.", "Quit", self.commands.quit, no="Keep running",
-            on_no=self.showMinimized)
+            "keep them running.",
+            "Quit",
+            self.commands.quit,
+            no="Keep running",
+            on_no=self.showMinimized,
+        )

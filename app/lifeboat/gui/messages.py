@@ -28,8 +28,10 @@ def error_lines(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, LifeboatError):
         return sentence(exc.message), sentence(exc.hint or "")
     first = str(exc).splitlines()[0] if str(exc) else ""
-    return (f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
-            f"Details are in the log file: {resolve_paths().log_file}")
+    return (
+        f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
+        f"Details are in the log file: {resolve_paths().log_file}",
+    )
 
 
 def as_user_error(exc: BaseException) -> BaseException:
@@ -47,11 +49,19 @@ def sentence(text: str) -> str:
     return text if text[-1] in ".!?)" else text + "."
 
 
-def show_error(parent: QWidget | None, exc: BaseException, *, title: str = "Lifeboat"
-               ) -> QMessageBox:
+def show_error(
+    parent: QWidget | None, exc: BaseException, *, title: str = "Lifeboat"
+) -> QMessageBox:
     message, hint = error_lines(exc)
-    box = _box(parent, QMessageBox.Icon.Warning if isinstance(as_user_error(exc), LifeboatError)
-               else QMessageBox.Icon.Critical, title, message, hint)
+    box = _box(
+        parent,
+        QMessageBox.Icon.Warning
+        if isinstance(as_user_error(exc), LifeboatError)
+        else QMessageBox.Icon.Critical,
+        title,
+        message,
+        hint,
+    )
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     _open(box)
     return box
@@ -64,13 +74,27 @@ def show_info(parent: QWidget | None, title: str, text: str, detail: str = "") -
     return box
 
 
-def ask(parent: QWidget | None, title: str, text: str, detail: str, yes: str,
-        on_yes: Callable[[], None], *, no: str = "Cancel", danger: bool = False,
-        on_no: Callable[[], None] | None = None) -> QMessageBox:
+def ask(
+    parent: QWidget | None,
+    title: str,
+    text: str,
+    detail: str,
+    yes: str,
+    on_yes: Callable[[], None],
+    *,
+    no: str = "Cancel",
+    danger: bool = False,
+    on_no: Callable[[], None] | None = None,
+) -> QMessageBox:
     """Ask a question; call `on_yes` if the user agrees (else `on_no`). Returns the
     (open) box."""
-    box = _box(parent, QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question,
-               title, text, detail)
+    box = _box(
+        parent,
+        QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question,
+        title,
+        text,
+        detail,
+    )
     yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
     no_button = box.addButton(no, QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(no_button if danger else yes_button)
@@ -87,8 +111,9 @@ def ask(parent: QWidget | None, title: str, text: str, detail: str, yes: str,
     return box
 
 
-def _box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str,
-         detail: str) -> QMessageBox:
+def _box(
+    parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str, detail: str
+) -> QMessageBox:
     box = QMessageBox(icon, title, text, parent=parent)
     box.setObjectName("lifeboat-message")
     if detail:

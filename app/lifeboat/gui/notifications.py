@@ -35,8 +35,13 @@ Show = Callable[[Notification], None]
 
 
 class Notifier:
-    def __init__(self, show: Show, preferences: Callable[[], TrayPreferences], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        show: Show,
+        preferences: Callable[[], TrayPreferences],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._show = show
         self._preferences = preferences
         self._clock = clock
@@ -63,8 +68,11 @@ class Notifier:
             return None
         if self._held_back:
             more = self._held_back
-            note = Notification(note.title, f"{note.text}\n(and {more} more notice"
-                                f"{'s' if more > 1 else ''}: see History)", note.level)
+            note = Notification(
+                note.title,
+                f"{note.text}\n(and {more} more notice{'s' if more > 1 else ''}: see History)",
+                note.level,
+            )
             self._held_back = 0
         self._recent.append(now)
         self._last[(source, state)] = now
@@ -90,21 +98,28 @@ class Notifier:
         if state == "stale":
             if not prefs.notify_stale:
                 return None
-            return Notification(f"{source} is overdue",
-                                f"{source} has no recent good backup. {_detail(message)}",
-                                "warning")
+            return Notification(
+                f"{source} is overdue",
+                f"{source} has no recent good backup. {_detail(message)}",
+                "warning",
+            )
         if state == "drill-failed":
             if not prefs.notify_failures:
                 return None
-            return Notification(f"Restore drill of {source} failed",
-                                f"{message} Your newest backups may not restore: see "
-                                "History.", "error")
+            return Notification(
+                f"Restore drill of {source} failed",
+                f"{message} Your newest backups may not restore: see History.",
+                "error",
+            )
         if state == "remote-unreachable":
             if not prefs.notify_remote:
                 return None
-            return Notification(f"Cannot upload {source}",
-                                f"{_detail(message)} The snapshots are safe on this "
-                                "computer; Lifeboat keeps trying.", "warning")
+            return Notification(
+                f"Cannot upload {source}",
+                f"{_detail(message)} The snapshots are safe on this "
+                "computer; Lifeboat keeps trying.",
+                "warning",
+            )
         if state == "recovered":
             told = self._told.get(source)
             if told is None:

@@ -1,4 +1,4 @@
-""""Save your recovery key": the step before encryption is switched on for a remote.
+""" "Save your recovery key": the step before encryption is switched on for a remote.
 
 Encrypted backups open only with this machine's key, which lives in its keyring; a lost
 machine would take every encrypted backup with it. So before encryption is switched on,
@@ -39,8 +39,9 @@ MIN_PASSPHRASE = 8
 
 
 class RecoveryKeyDialog(QDialog):
-    def __init__(self, service: Service, recipient: str, *, new_key: bool,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, service: Service, recipient: str, *, new_key: bool, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("recovery-key-dialog")
         self.setWindowTitle("Save your recovery key")
@@ -59,7 +60,8 @@ class RecoveryKeyDialog(QDialog):
             f"{service.secrets.place()} on this computer, and only it can open the "
             "encrypted backups. If this computer is lost "
             "or reinstalled, the key is gone, and with it every encrypted backup, unless "
-            "you keep a copy somewhere else: a USB stick, a password manager, a printout.")
+            "you keep a copy somewhere else: a USB stick, a password manager, a printout."
+        )
         explain.setWordWrap(True)
         key = QLabel(f"Key: {recipient}")
         key.setObjectName("recovery-recipient")
@@ -82,9 +84,11 @@ class RecoveryKeyDialog(QDialog):
         fields = QFormLayout()
         fields.addRow("Protect the file with a passphrase:", self.passphrase)
         fields.addRow("Passphrase again:", self.repeat)
-        note = QLabel("With a passphrase, the file is useless to whoever finds it without "
-                      "the passphrase; the standard `age -d` tool opens it, and so does "
-                      "Lifeboat's key import.")
+        note = QLabel(
+            "With a passphrase, the file is useless to whoever finds it without "
+            "the passphrase; the standard `age -d` tool opens it, and so does "
+            "Lifeboat's key import."
+        )
         note.setWordWrap(True)
         note.setEnabled(False)
 
@@ -98,20 +102,23 @@ class RecoveryKeyDialog(QDialog):
         save_row.addWidget(self.save_button)
         save_row.addWidget(self.saved_label, 1)
 
-        self.kept_safe = QCheckBox("I have put the recovery key file somewhere safe, away "
-                                   "from this computer")
+        self.kept_safe = QCheckBox(
+            "I have put the recovery key file somewhere safe, away from this computer"
+        )
         self.kept_safe.setObjectName("recovery-kept-safe")
         self.kept_safe.setEnabled(False)
         self.kept_safe.toggled.connect(self._update)
-        self.have_copy = QCheckBox("I already keep a copy of this key (saved earlier with "
-                                   "`lifeboat key export`)")
+        self.have_copy = QCheckBox(
+            "I already keep a copy of this key (saved earlier with `lifeboat key export`)"
+        )
         self.have_copy.setObjectName("recovery-have-copy")
         self.have_copy.setVisible(not new_key)
         self.have_copy.toggled.connect(self._update)
 
         self.buttons = QDialogButtonBox()
-        self.turn_on = self.buttons.addButton("Turn on encryption",
-                                              QDialogButtonBox.ButtonRole.AcceptRole)
+        self.turn_on = self.buttons.addButton(
+            "Turn on encryption", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         self.turn_on.setObjectName("turn-on-encryption")
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -136,14 +143,19 @@ class RecoveryKeyDialog(QDialog):
     def ready(self) -> bool:
         """May encryption be switched on (the key is saved, or a copy is kept)?"""
         return (self.saved_to is not None and self.kept_safe.isChecked()) or (
-            self.have_copy.isVisible() and self.have_copy.isChecked())
+            self.have_copy.isVisible() and self.have_copy.isChecked()
+        )
 
     def pick_file(self) -> QFileDialog | None:
         """Check the passphrase, then ask where to save (without blocking)."""
         if self._passphrase_problem() is not None:
             return None
-        picker = QFileDialog(self, "Save the recovery key", str(Path.home() / DEFAULT_FILE),
-                             "Key files (*.txt *.age);;All files (*)")
+        picker = QFileDialog(
+            self,
+            "Save the recovery key",
+            str(Path.home() / DEFAULT_FILE),
+            "Key files (*.txt *.age);;All files (*)",
+        )
         picker.setObjectName("recovery-key-picker")
         picker.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         picker.fileSelected.connect(lambda path: self.save_to(Path(path)))
@@ -160,10 +172,13 @@ class RecoveryKeyDialog(QDialog):
         self._saving = True
         self.save_button.setEnabled(False)
         self.saved_label.setText("Saving…")
-        run_in_background(lambda: self.service.export_key(path, passphrase),
-                          what="save the recovery key",
-                          on_done=lambda _r: self._saved(path, passphrase is not None),
-                          on_failed=self._save_failed, owner=self)
+        run_in_background(
+            lambda: self.service.export_key(path, passphrase),
+            what="save the recovery key",
+            on_done=lambda _r: self._saved(path, passphrase is not None),
+            on_failed=self._save_failed,
+            owner=self,
+        )
 
     def accept(self) -> None:
         if self.ready():
@@ -187,8 +202,11 @@ class RecoveryKeyDialog(QDialog):
         self.saved_to = path
         self.save_button.setEnabled(True)
         self.save_button.setText("Save another copy…")
-        how = "protected with your passphrase" if protected else "readable by whoever has " \
-            "the file: keep it private"
+        how = (
+            "protected with your passphrase"
+            if protected
+            else "readable by whoever has the file: keep it private"
+        )
         self.saved_label.setText(f"Saved to {path} ({how}).")
         self.kept_safe.setEnabled(True)
         self._update()
@@ -203,10 +221,15 @@ class RecoveryKeyDialog(QDialog):
         self.turn_on.setEnabled(self.ready())
 
 
-def request_saved_key(owner: QWidget, service: Service, *,
-                      on_ready: Callable[[], None], on_cancel: Callable[[], None],
-                      on_failed: Callable[[BaseException], None],
-                      on_dialog: Callable[[RecoveryKeyDialog], None] | None = None) -> None:
+def request_saved_key(
+    owner: QWidget,
+    service: Service,
+    *,
+    on_ready: Callable[[], None],
+    on_cancel: Callable[[], None],
+    on_failed: Callable[[BaseException], None],
+    on_dialog: Callable[[RecoveryKeyDialog], None] | None = None,
+) -> None:
     """Before anything is encrypted: make sure there is a key and that its recovery copy
     was saved (creating the key if there is none). Calls `on_ready` once the user has
     acknowledged it, `on_cancel` if they backed out. A key kept elsewhere (recipients
@@ -226,9 +249,18 @@ def request_saved_key(owner: QWidget, service: Service, *,
         elif info.recipients:
             on_ready()
         else:
-            run_in_background(service.init_key, what="create an encryption key",
-                              on_done=lambda recipient: ask(recipient, True),
-                              on_failed=on_failed, owner=owner)
+            run_in_background(
+                service.init_key,
+                what="create an encryption key",
+                on_done=lambda recipient: ask(recipient, True),
+                on_failed=on_failed,
+                owner=owner,
+            )
 
-    run_in_background(service.key_info, what="read the encryption keys", on_done=known,
-                      on_failed=on_failed, owner=owner)
+    run_in_background(
+        service.key_info,
+        what="read the encryption keys",
+        on_done=known,
+        on_failed=on_failed,
+        owner=owner,
+    )

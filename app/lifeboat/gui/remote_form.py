@@ -27,11 +27,29 @@ from lifeboat.core.providers import PROVIDERS, endpoint_for
 from lifeboat.gui.source_form import error_label, stacked
 from lifeboat.remote_changes import RemoteDraft
 
-REGION_EXAMPLES = {"s3": "eu-west-1", "cos": "ap-guangzhou", "b2": "us-west-004",
-                   "minio": "us-east-1", "r2": "auto", "gcs": "auto", "custom": "us-east-1"}
+REGION_EXAMPLES = {
+    "s3": "eu-west-1",
+    "cos": "ap-guangzhou",
+    "b2": "us-west-004",
+    "minio": "us-east-1",
+    "r2": "auto",
+    "gcs": "auto",
+    "custom": "us-east-1",
+}
 STORED = "stored in {place} (leave blank to keep)"
-FIELDS = ("name", "provider", "region", "account", "endpoint", "bucket", "prefix",
-          "access_key_id", "secret", "max_upload_rate", "encrypt")
+FIELDS = (
+    "name",
+    "provider",
+    "region",
+    "account",
+    "endpoint",
+    "bucket",
+    "prefix",
+    "access_key_id",
+    "secret",
+    "max_upload_rate",
+    "encrypt",
+)
 
 
 class RemoteForm(QWidget):
@@ -39,8 +57,9 @@ class RemoteForm(QWidget):
     #: The user ticked or unticked "Encrypt" (the page decides: key first, or confirm).
     encrypt_clicked = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None, *,
-                 secrets_place: str = "the OS keyring") -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, secrets_place: str = "the OS keyring"
+    ) -> None:
         super().__init__(parent)
         self.secrets_place = secrets_place  # where the service keeps the secret
         self.draft: RemoteDraft | None = None
@@ -67,8 +86,7 @@ class RemoteForm(QWidget):
         self.secret = _line("remote-secret")
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.max_upload_rate = _line("remote-max-upload-rate", "no limit (e.g. 2MB/s)")
-        self.encrypt = QCheckBox("Encrypt uploads (age): whoever holds the bucket cannot "
-                                 "read them")
+        self.encrypt = QCheckBox("Encrypt uploads (age): whoever holds the bucket cannot read them")
         self.encrypt.setObjectName("remote-encrypt")
         self.errors = {key: error_label(f"remote-{key}") for key in FIELDS}
 
@@ -84,11 +102,9 @@ class RemoteForm(QWidget):
         form.addRow("Bucket:", stacked(self.bucket, self.errors["bucket"]))
         form.addRow("Folder in bucket:", stacked(self.prefix, self.errors["prefix"]))
         form.addRow("Credentials:", self.credentials)
-        form.addRow("Access key id:", stacked(self.access_key_id,
-                                              self.errors["access_key_id"]))
+        form.addRow("Access key id:", stacked(self.access_key_id, self.errors["access_key_id"]))
         form.addRow("Secret access key:", stacked(self.secret, self.errors["secret"]))
-        form.addRow("Upload limit:", stacked(self.max_upload_rate,
-                                             self.errors["max_upload_rate"]))
+        form.addRow("Upload limit:", stacked(self.max_upload_rate, self.errors["max_upload_rate"]))
         form.addRow("Encryption:", stacked(self.encrypt, self.errors["encrypt"]))
         self.sources_box = QWidget()
         self.sources_box.setObjectName("remote-sources")
@@ -98,29 +114,50 @@ class RemoteForm(QWidget):
         form.addRow("Upload snapshots of:", self.sources_box)
         self._form = form
 
-        for line in (self.name, self.region, self.account, self.endpoint, self.bucket,
-                     self.prefix, self.access_key_id, self.secret, self.max_upload_rate):
+        for line in (
+            self.name,
+            self.region,
+            self.account,
+            self.endpoint,
+            self.bucket,
+            self.prefix,
+            self.access_key_id,
+            self.secret,
+            self.max_upload_rate,
+        ):
             line.textChanged.connect(self._edit)
         self.provider.currentIndexChanged.connect(self._edit)
         self.credentials.currentIndexChanged.connect(self._edit)
         self.encrypt.clicked.connect(self._encrypt_clicked)
 
-    def load(self, draft: RemoteDraft, problems: dict[str, str],
-             sources: list[tuple[str, str | None]]) -> None:
+    def load(
+        self, draft: RemoteDraft, problems: dict[str, str], sources: list[tuple[str, str | None]]
+    ) -> None:
         """Show a draft; `sources`: each database's name and the remote it uploads to."""
         self._loading = True
         try:
             self.draft = draft
             self.name.setText(draft.name)
             self.name.setReadOnly(not draft.is_new)
-            self.name.setToolTip("" if draft.is_new else "A remote keeps the name it was "
-                                 "added with (its keyring entry is filed under it)")
+            self.name.setToolTip(
+                ""
+                if draft.is_new
+                else "A remote keeps the name it was "
+                "added with (its keyring entry is filed under it)"
+            )
             self.provider.setCurrentIndex(max(0, self.provider.findData(draft.provider)))
-            for key in ("region", "account", "endpoint", "bucket", "prefix",
-                        "max_upload_rate", "access_key_id", "secret"):
+            for key in (
+                "region",
+                "account",
+                "endpoint",
+                "bucket",
+                "prefix",
+                "max_upload_rate",
+                "access_key_id",
+                "secret",
+            ):
                 getattr(self, key).setText(getattr(draft, key))
-            self.credentials.setCurrentIndex(max(0, self.credentials.findData(
-                draft.credentials)))
+            self.credentials.setCurrentIndex(max(0, self.credentials.findData(draft.credentials)))
             self.encrypt.setChecked(draft.encrypt)
             self._load_sources(draft.name, sources)
         finally:
@@ -130,13 +167,27 @@ class RemoteForm(QWidget):
 
     def current(self) -> RemoteDraft:
         assert self.draft is not None
-        texts = {key: getattr(self, key).text().strip() for key in (
-            "region", "account", "endpoint", "bucket", "prefix", "max_upload_rate",
-            "access_key_id")}
-        return replace(self.draft, name=self.name.text().strip() if self.draft.is_new
-                       else self.draft.name, provider=str(self.provider.currentData()),
-                       credentials=str(self.credentials.currentData()),
-                       secret=self.secret.text(), encrypt=self.encrypt.isChecked(), **texts)
+        texts = {
+            key: getattr(self, key).text().strip()
+            for key in (
+                "region",
+                "account",
+                "endpoint",
+                "bucket",
+                "prefix",
+                "max_upload_rate",
+                "access_key_id",
+            )
+        }
+        return replace(
+            self.draft,
+            name=self.name.text().strip() if self.draft.is_new else self.draft.name,
+            provider=str(self.provider.currentData()),
+            credentials=str(self.credentials.currentData()),
+            secret=self.secret.text(),
+            encrypt=self.encrypt.isChecked(),
+            **texts,
+        )
 
     def uploaded_sources(self) -> list[str]:
         return [box.property("source") for box in self.source_checks if box.isChecked()]
@@ -159,8 +210,7 @@ class RemoteForm(QWidget):
                 widget.deleteLater()
         self.source_checks = []
         for name, uses in sources:
-            box = QCheckBox(name if uses in (None, remote) else
-                            f"{name}  (now uploaded to {uses})")
+            box = QCheckBox(name if uses in (None, remote) else f"{name}  (now uploaded to {uses})")
             box.setObjectName(f"upload:{name}")
             box.setProperty("source", name)
             box.setChecked(uses == remote)
@@ -187,33 +237,42 @@ class RemoteForm(QWidget):
     def _update_hints(self) -> None:
         prov = PROVIDERS[str(self.provider.currentData())]
         region = self.region.text().strip() or None
-        self.region.setPlaceholderText(f"needed, e.g. {REGION_EXAMPLES[prov.name]}"
-                                       if prov.needs_region else
-                                       f"optional (default {prov.default_region})")
+        self.region.setPlaceholderText(
+            f"needed, e.g. {REGION_EXAMPLES[prov.name]}"
+            if prov.needs_region
+            else f"optional (default {prov.default_region})"
+        )
         self._form.setRowVisible(self._account_row, prov.name == "r2")
         if prov.endpoint is not None:
             pattern = prov.endpoint.replace("{region}", "<region>").replace(
-                "{account}", "<account id>")
+                "{account}", "<account id>"
+            )
             self.endpoint.setPlaceholderText(f"{pattern} (from the preset)")
         elif prov.needs_endpoint:
             self.endpoint.setPlaceholderText("needed, e.g. https://s3.example.com:9000")
         else:
             self.endpoint.setPlaceholderText("chosen by AWS from the region")
         endpoint = self.endpoint.text().strip() or endpoint_for(
-            prov, region, self.account.text().strip() or None)
+            prov, region, self.account.text().strip() or None
+        )
         if endpoint is None and prov.name == "s3":
             endpoint = f"AWS S3 in {region}" if region else "AWS S3 (give the region)"
         bucket = self.bucket.text().strip() or "<bucket>"
         prefix = self.prefix.text().strip() or "lifeboat"
-        self.where.setText(f"Uploads go to {endpoint or '<endpoint>'}, bucket {bucket}, "
-                           f"folder {prefix}/")
+        self.where.setText(
+            f"Uploads go to {endpoint or '<endpoint>'}, bucket {bucket}, folder {prefix}/"
+        )
         keyring = self.credentials.currentData() == "keyring"
         saved = self.draft is not None and not self.draft.is_new
         for line in (self.access_key_id, self.secret):
             line.setEnabled(keyring)
-            line.setPlaceholderText(STORED.format(place=self.secrets_place)
-                                    if keyring and saved else
-                                    "" if keyring else "not used")
+            line.setPlaceholderText(
+                STORED.format(place=self.secrets_place)
+                if keyring and saved
+                else ""
+                if keyring
+                else "not used"
+            )
 
 
 def _line(name: str, placeholder: str = "", max_length: int = 0) -> QLineEdit:

@@ -59,8 +59,13 @@ class RemoteEntry:
 class RemotePage(QWidget):
     changed = Signal()
 
-    def __init__(self, service: Service, config: Config, sources: SourceRemotes,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        config: Config,
+        sources: SourceRemotes,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.service = service
         self.sources = sources
@@ -119,9 +124,11 @@ class RemotePage(QWidget):
         right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(scroll, 1)
         right.addLayout(test_row)
-        empty = QLabel("No remotes yet.\n\nA copy on the same disk does not survive the "
-                       "disk. Click “Add remote” to copy snapshots to S3-compatible storage "
-                       "(Amazon S3, Tencent COS, MinIO, Cloudflare R2, Backblaze B2, …).")
+        empty = QLabel(
+            "No remotes yet.\n\nA copy on the same disk does not survive the "
+            "disk. Click “Add remote” to copy snapshots to S3-compatible storage "
+            "(Amazon S3, Tencent COS, MinIO, Cloudflare R2, Backblaze B2, …)."
+        )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setWordWrap(True)
         self.pages = QStackedWidget()
@@ -138,8 +145,9 @@ class RemotePage(QWidget):
         taken = {e.draft.name for e in self.entries} | set(self.removed)
         names = itertools.chain(["offsite"], (f"offsite-{i}" for i in itertools.count(2)))
         name = next(n for n in names if n not in taken)
-        self.entries.append(RemoteEntry(f"new:{next(_new_keys)}",
-                                        RemoteDraft(name=name, is_new=True)))
+        self.entries.append(
+            RemoteEntry(f"new:{next(_new_keys)}", RemoteDraft(name=name, is_new=True))
+        )
         self._refresh_list()
         self.select(len(self.entries) - 1)
         self.form.name.setFocus()
@@ -154,11 +162,20 @@ class RemotePage(QWidget):
         if entry.draft.is_new and not users:
             self._drop(entry)
             return
-        detail = "Its objects stay in the bucket. " + (
-            f"{', '.join(users)} will no longer be uploaded. " if users else "") + \
-            "This happens when you click Save."
-        ask(self, "Remove remote?", f"Stop using remote {entry.draft.name}?", detail,
-            "Remove", lambda: self._drop(entry), danger=True)
+        detail = (
+            "Its objects stay in the bucket. "
+            + (f"{', '.join(users)} will no longer be uploaded. " if users else "")
+            + "This happens when you click Save."
+        )
+        ask(
+            self,
+            "Remove remote?",
+            f"Stop using remote {entry.draft.name}?",
+            detail,
+            "Remove",
+            lambda: self._drop(entry),
+            danger=True,
+        )
 
     def _drop(self, entry: RemoteEntry) -> None:
         for source, remote in self.sources.source_remotes():
@@ -234,7 +251,7 @@ class RemotePage(QWidget):
         self.commit()
         names = [e.draft.name for e in self.entries]
         for index, entry in enumerate(self.entries):
-            others = names[:index] + names[index + 1:]
+            others = names[:index] + names[index + 1 :]
             entry.problems = remote_problems(entry.draft, config, others)
         for index, entry in enumerate(self.entries):
             if entry.problems:
@@ -261,14 +278,19 @@ class RemotePage(QWidget):
         self._testing = entry.key
         self.busy.show()
         self.result.setStyleSheet("")
-        self.result.setText(f"Testing {draft.name}: writing, reading back and deleting a "
-                            "small object…")
+        self.result.setText(
+            f"Testing {draft.name}: writing, reading back and deleting a small object…"
+        )
         self._update_test_button()
-        run_in_background(lambda: self.service.test_remote(
-            draft.name, access_key_id=key_id, secret=secret, **draft.settings()),
-            what=f"test remote {draft.name}", owner=self,
+        run_in_background(
+            lambda: self.service.test_remote(
+                draft.name, access_key_id=key_id, secret=secret, **draft.settings()
+            ),
+            what=f"test remote {draft.name}",
+            owner=self,
             on_done=lambda result: self._tested(entry.key, result, None),
-            on_failed=lambda exc: self._tested(entry.key, None, exc))
+            on_failed=lambda exc: self._tested(entry.key, None, exc),
+        )
 
     def _tested(self, key: str, result: RemoteTest | None, exc: BaseException | None) -> None:
         self._testing = None
@@ -278,9 +300,11 @@ class RemotePage(QWidget):
             return  # the user moved on to another remote
         if result is not None:
             self.result.setStyleSheet(OK_STYLE)
-            self.result.setText(f"✓ Connected: {result.endpoint}, bucket {result.bucket}. "
-                                "A test object was written, read back and deleted "
-                                f"({result.seconds:.1f} s).")
+            self.result.setText(
+                f"✓ Connected: {result.endpoint}, bucket {result.bucket}. "
+                "A test object was written, read back and deleted "
+                f"({result.seconds:.1f} s)."
+            )
             return
         assert exc is not None
         message, hint = error_lines(exc)
@@ -288,8 +312,7 @@ class RemotePage(QWidget):
         self.result.setText(f"✗ {message} {hint}".strip())
 
     def _update_test_button(self) -> None:
-        self.test_button.setEnabled(self._testing is None and
-                                    0 <= self.current < len(self.entries))
+        self.test_button.setEnabled(self._testing is None and 0 <= self.current < len(self.entries))
         self.test_button.setText("Testing…" if self._testing else "Test connection")
 
     # -- encryption --------------------------------------------------------------------
@@ -305,15 +328,26 @@ class RemotePage(QWidget):
             if saved is None or not saved.encrypt or entry.draft.is_new:
                 self._set_encrypt(entry, False)
                 return
-            ask(self, "Stop encrypting?", f"Stop encrypting uploads to {entry.draft.name}?",
+            ask(
+                self,
+                "Stop encrypting?",
+                f"Stop encrypting uploads to {entry.draft.name}?",
                 "New copies there will be readable by whoever can read the bucket. "
                 "Copies already encrypted stay encrypted, and restorable with your key.",
-                "Stop encrypting", lambda: self._set_encrypt(entry, False), danger=True)
+                "Stop encrypting",
+                lambda: self._set_encrypt(entry, False),
+                danger=True,
+            )
             return
         self.form.encrypt.setEnabled(False)
-        request_saved_key(self, self.service, on_ready=lambda: self._key_saved(entry, True),
-                          on_cancel=lambda: self._key_saved(entry, False),
-                          on_failed=self._key_failed, on_dialog=self._showing_recovery)
+        request_saved_key(
+            self,
+            self.service,
+            on_ready=lambda: self._key_saved(entry, True),
+            on_cancel=lambda: self._key_saved(entry, False),
+            on_failed=self._key_failed,
+            on_dialog=self._showing_recovery,
+        )
 
     def _showing_recovery(self, dialog: RecoveryKeyDialog) -> None:
         self.form.encrypt.setEnabled(True)

@@ -67,21 +67,27 @@ class SourcePage(QWizardPage):
         self.choices.clear()
         for name in names:
             mine = [r for r in records if r.source == name and usable(r)]
-            newest = f"newest {time_ago(mine[0].manifest.created_at, now)}" if mine \
+            newest = (
+                f"newest {time_ago(mine[0].manifest.created_at, now)}"
+                if mine
                 else "no snapshots yet"
-            where = str(configured[name].path) if name in configured \
-                else "no longer backed up"
-            item = QListWidgetItem(f"{name}  —  {plural(len(mine), 'snapshot')}, {newest}"
-                                   f"\n{where}")
+            )
+            where = str(configured[name].path) if name in configured else "no longer backed up"
+            item = QListWidgetItem(f"{name}  —  {plural(len(mine), 'snapshot')}, {newest}\n{where}")
             item.setData(Qt.ItemDataRole.UserRole, name)
             if not mine:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             self.choices.addItem(item)
         wanted = self.owner.preset_source or self.owner.source
-        rows = [i for i in range(self.choices.count())
-                if self.choices.item(i).flags() & Qt.ItemFlag.ItemIsEnabled]
-        chosen = next((i for i in rows if self.choices.item(i).data(
-            Qt.ItemDataRole.UserRole) == wanted), rows[0] if rows else -1)
+        rows = [
+            i
+            for i in range(self.choices.count())
+            if self.choices.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
+        ]
+        chosen = next(
+            (i for i in rows if self.choices.item(i).data(Qt.ItemDataRole.UserRole) == wanted),
+            rows[0] if rows else -1,
+        )
         self.choices.setCurrentRow(chosen)
 
     def isComplete(self) -> bool:
@@ -116,22 +122,31 @@ class SnapshotPage(QWizardPage):
 
     def initializePage(self) -> None:
         source = self.owner.source
-        self.setSubTitle(f"Snapshots of {source}, newest first. The newest good one is "
-                         "selected.")
+        self.setSubTitle(f"Snapshots of {source}, newest first. The newest good one is selected.")
         now = datetime.now(UTC)
         self.records = self.owner.service.snapshots(source)
         self.table.clear()
-        wanted = self.owner.preset_snapshot or (self.owner.snapshot.id if self.owner.snapshot
-                                                else None)
+        wanted = self.owner.preset_snapshot or (
+            self.owner.snapshot.id if self.owner.snapshot else None
+        )
         selected = None
         for record in self.records:
             m = record.manifest
-            status = {"ok": "good" + (", verified" if record.verified_at else ""),
-                      "corrupt": "damaged", "missing": "file missing"}.get(record.status,
-                                                                          record.status)
+            status = {
+                "ok": "good" + (", verified" if record.verified_at else ""),
+                "corrupt": "damaged",
+                "missing": "file missing",
+            }.get(record.status, record.status)
             why = m.reason + (", pinned" if m.protected and m.reason != "pre-restore" else "")
-            item = QTreeWidgetItem([short_time(m.created_at), time_ago(m.created_at, now),
-                                    size_text(m.db_size), status, why])
+            item = QTreeWidgetItem(
+                [
+                    short_time(m.created_at),
+                    time_ago(m.created_at, now),
+                    size_text(m.db_size),
+                    status,
+                    why,
+                ]
+            )
             item.setData(0, Qt.ItemDataRole.UserRole, record.id)
             item.setToolTip(0, f"snapshot {record.id}")
             if not usable(record):
@@ -168,13 +183,14 @@ class TargetPage(QWizardPage):
         self.setSubTitle("Put the snapshot back over the database, or save it beside it.")
         self.in_place = QRadioButton()
         self.in_place.setObjectName("restore-in-place")
-        self.in_place_note = QLabel("Lifeboat first takes a safety snapshot of the current "
-                                    "file, so you can go back to it. Programs that have the "
-                                    "database open see the restored data.")
+        self.in_place_note = QLabel(
+            "Lifeboat first takes a safety snapshot of the current "
+            "file, so you can go back to it. Programs that have the "
+            "database open see the restored data."
+        )
         self.in_place_note.setWordWrap(True)
         self.in_place_note.setIndent(24)
-        self.to_file = QRadioButton("Restore it as a new file, and leave the database as it "
-                                    "is:")
+        self.to_file = QRadioButton("Restore it as a new file, and leave the database as it is:")
         self.to_file.setObjectName("restore-to-file")
         self.path = QLineEdit()
         self.path.setObjectName("restore-path")
@@ -208,9 +224,11 @@ class TargetPage(QWizardPage):
         source = configured.get(record.source)
         can_in_place = source is not None and record.manifest.kind != "raw"
         self.in_place.setEnabled(can_in_place)
-        self.in_place.setText(f"Put it back in place: replace {source.path}" if source
-                              else "Put it back in place (not possible: this database is no "
-                              "longer backed up)")
+        self.in_place.setText(
+            f"Put it back in place: replace {source.path}"
+            if source
+            else "Put it back in place (not possible: this database is no longer backed up)"
+        )
         folder = source.path.parent if source else Path.home()
         stem = source.path.stem if source else record.source
         suffix = source.path.suffix if source and source.path.suffix else ".db"
@@ -226,8 +244,12 @@ class TargetPage(QWizardPage):
         self.error.hide()
 
     def browse(self) -> None:
-        picker = QFileDialog(self, "Restore to a new file", self.path.text(),
-                             "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)")
+        picker = QFileDialog(
+            self,
+            "Restore to a new file",
+            self.path.text(),
+            "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)",
+        )
         picker.setObjectName("restore-picker")
         picker.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         picker.fileSelected.connect(self._picked)
@@ -254,17 +276,21 @@ class TargetPage(QWizardPage):
                 raise LifeboatError("give the path of the new file", "")
             # lexists: a symbolic link, even to nothing, is a file there to replace
             if target is not None and os.path.lexists(target) and not overwrite:
-                raise LifeboatError(f"{target} already exists",
-                                    "choose another name, or pick it with Browse… to "
-                                    "replace it")
+                raise LifeboatError(
+                    f"{target} already exists",
+                    "choose another name, or pick it with Browse… to replace it",
+                )
             resolved = self.owner.service.restore_target(record.id, target)
         except LifeboatError as exc:
             message, hint = error_lines(exc)
             self.error.setText(f"{message}. {hint}" if hint else message)
             self.error.show()
             return False
-        self.owner.in_place, self.owner.target, self.owner.overwrite = (in_place, resolved,
-                                                                         overwrite)
+        self.owner.in_place, self.owner.target, self.owner.overwrite = (
+            in_place,
+            resolved,
+            overwrite,
+        )
         return True
 
 
@@ -275,12 +301,18 @@ def describe_choice(wizard: RestoreWizard) -> str:
     when = local_time(record.manifest.created_at)
     age = time_ago(record.manifest.created_at, datetime.now(UTC))
     source, target_text = html.escape(record.source), html.escape(str(target))
-    head = (f"<p>Restore <b>{source}</b> to how it was on <b>{when}</b> ({age}), "
-            f"from snapshot {record.id} ({size_text(record.manifest.db_size)}).</p>")
+    head = (
+        f"<p>Restore <b>{source}</b> to how it was on <b>{when}</b> ({age}), "
+        f"from snapshot {record.id} ({size_text(record.manifest.db_size)}).</p>"
+    )
     if wizard.in_place:
-        return head + (f"<p>This replaces <b>{target_text}</b>.</p><p>A safety snapshot of the "
-                       "current file is taken first, so you can go back to it from "
-                       "History.</p>")
+        return head + (
+            f"<p>This replaces <b>{target_text}</b>.</p><p>A safety snapshot of the "
+            "current file is taken first, so you can go back to it from "
+            "History.</p>"
+        )
     replace = " It replaces the file that is there." if wizard.overwrite else ""
-    return head + (f"<p>It is written as a new file: <b>{target_text}</b>.{replace}</p>"
-                   "<p>The database itself is not touched.</p>")
+    return head + (
+        f"<p>It is written as a new file: <b>{target_text}</b>.{replace}</p>"
+        "<p>The database itself is not touched.</p>"
+    )

@@ -41,8 +41,13 @@ SOURCE, SNAPSHOT, TARGET, CONFIRM, PROGRESS, RESULT = range(6)
 
 
 class RestoreWizard(QWizard):
-    def __init__(self, service: Service, *, open_folder: Callable[[Path], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        open_folder: Callable[[Path], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("restore-wizard")
         self.setWindowTitle("Restore a database")
@@ -80,8 +85,7 @@ class RestoreWizard(QWizard):
     def busy(self) -> bool:
         return self.task is not None
 
-    def start_with(self, *, source: str | None = None, snapshot_id: str | None = None
-                   ) -> None:
+    def start_with(self, *, source: str | None = None, snapshot_id: str | None = None) -> None:
         """Start over, preselecting a database, or a snapshot (then stop at Confirm)."""
         record = None
         if snapshot_id is not None:
@@ -112,11 +116,15 @@ class RestoreWizard(QWizard):
         self.outcome = self.failure = None
         self.task = run_in_background(
             lambda progress, cancel: self.service.restore(
-                record.id, to=target, overwrite=self.overwrite, progress=progress,
-                cancel=cancel),
+                record.id, to=target, overwrite=self.overwrite, progress=progress, cancel=cancel
+            ),
             what=f"restore snapshot {record.id} of {record.source}",
-            on_done=self._restored, on_failed=self._failed,
-            on_progress=self.progress_page.show_progress, owner=self, work=True)
+            on_done=self._restored,
+            on_failed=self._failed,
+            on_progress=self.progress_page.show_progress,
+            owner=self,
+            work=True,
+        )
         self._lock_buttons(True)
 
     def cancel_restore(self) -> None:
@@ -149,9 +157,15 @@ class RestoreWizard(QWizard):
 
     def reject(self) -> None:
         if self.busy:
-            ask(self, "Cancel the restore?", "Cancel the restore?",
-                "Nothing is changed: the database stays as it was.", "Cancel restore",
-                self.cancel_restore, no="Keep going")
+            ask(
+                self,
+                "Cancel the restore?",
+                "Cancel the restore?",
+                "Nothing is changed: the database stays as it was.",
+                "Cancel restore",
+                self.cancel_restore,
+                no="Keep going",
+            )
             return
         super().reject()
 
@@ -202,11 +216,14 @@ class ConfirmPage(QWizardPage):
         self.preview_bar.show()
         service = self.owner.service
         self._preview_task = run_in_background(
-            lambda progress, cancel: service.preview(record.id, progress=progress,
-                                                     cancel=cancel),
-            what="restore preview", with_progress=True, owner=self,
-            on_done=self._previewed, on_failed=self._preview_failed,
-            on_progress=self._preview_progress)
+            lambda progress, cancel: service.preview(record.id, progress=progress, cancel=cancel),
+            what="restore preview",
+            with_progress=True,
+            owner=self,
+            on_done=self._previewed,
+            on_failed=self._preview_failed,
+            on_progress=self._preview_progress,
+        )
 
     def cleanupPage(self) -> None:
         self._stop_preview()
@@ -233,8 +250,9 @@ class ConfirmPage(QWizardPage):
         if isinstance(error, Cancelled):
             return
         message = error.message if isinstance(error, LifeboatError) else "see the log"
-        self.preview.setText(f"No preview of the changes ({message}); the restore itself "
-                             "is not affected.")
+        self.preview.setText(
+            f"No preview of the changes ({message}); the restore itself is not affected."
+        )
 
 
 class ProgressPage(QWizardPage):
@@ -304,28 +322,34 @@ class ResultPage(QWizardPage):
             self.text.setText(self._success(outcome))
         elif isinstance(failure, Cancelled):
             self.setTitle("Cancelled")
-            self.text.setText("<p>The restore was cancelled. Nothing was changed: the "
-                              "database is as it was.</p>")
+            self.text.setText(
+                "<p>The restore was cancelled. Nothing was changed: the database is as it was.</p>"
+            )
         else:
             self.setTitle("The restore did not happen")
             message, hint = error_lines(failure or RuntimeError("unknown"))
-            self.text.setText(f"<p><b>{html.escape(message)}</b></p>"
-                              f"<p>{html.escape(hint)}</p><p>The database was not changed."
-                              "</p>")
+            self.text.setText(
+                f"<p><b>{html.escape(message)}</b></p>"
+                f"<p>{html.escape(hint)}</p><p>The database was not changed."
+                "</p>"
+            )
 
     def _success(self, outcome: RestoreOutcome) -> str:
         record = self.owner.snapshot
         assert record is not None
         when = local_time(record.manifest.created_at)
         target = html.escape(str(outcome.target))
-        lines = [f"<p><b>{target}</b> now holds the data of {html.escape(record.source)} "
-                 f"as it was on {when}.</p>"]
+        lines = [
+            f"<p><b>{target}</b> now holds the data of {html.escape(record.source)} "
+            f"as it was on {when}.</p>"
+        ]
         if outcome.safety_snapshot:
-            lines.append(f"<p>The database as it was just before is kept as safety "
-                         f"snapshot {outcome.safety_snapshot} (see History).</p>")
+            lines.append(
+                f"<p>The database as it was just before is kept as safety "
+                f"snapshot {outcome.safety_snapshot} (see History).</p>"
+            )
         if outcome.method == "file-replace":
-            lines.append("<p>Programs that had the database open must close and reopen "
-                         "it.</p>")
+            lines.append("<p>Programs that had the database open must close and reopen it.</p>")
         return "".join(lines)
 
     def _open_folder(self) -> None:

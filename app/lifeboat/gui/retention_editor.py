@@ -26,12 +26,14 @@ from lifeboat.service import Service
 
 ERROR_STYLE = "color: #c5221f;"
 PREVIEW_DELAY_MS = 250
-_LABELS = {"last": ("Newest snapshots", "snapshots"),
-           "hourly": ("One per hour, for", "hours"),
-           "daily": ("One per day, for", "days"),
-           "weekly": ("One per week, for", "weeks"),
-           "monthly": ("One per month, for", "months"),
-           "yearly": ("One per year, for", "years")}
+_LABELS = {
+    "last": ("Newest snapshots", "snapshots"),
+    "hourly": ("One per hour, for", "hours"),
+    "daily": ("One per day, for", "days"),
+    "weekly": ("One per week, for", "weeks"),
+    "monthly": ("One per month, for", "months"),
+    "yearly": ("One per year, for", "years"),
+}
 
 
 class RetentionEditor(QWidget):
@@ -46,8 +48,10 @@ class RetentionEditor(QWidget):
         self._asked = 0
         self.counts: dict[str, QSpinBox] = {}
         form = QFormLayout(self)
-        intro = QLabel("Which snapshots to keep. Lifeboat deletes the others after each "
-                       "backup; pinned and safety snapshots are always kept.")
+        intro = QLabel(
+            "Which snapshots to keep. Lifeboat deletes the others after each "
+            "backup; pinned and safety snapshots are always kept."
+        )
         intro.setWordWrap(True)
         form.addRow(intro)
         for bucket in BUCKETS:
@@ -149,10 +153,13 @@ class RetentionEditor(QWidget):
             return
         self._asked += 1
         asked, source, keep = self._asked, self.source, self.keep()
-        run_in_background(lambda: self.service.retention_preview(source, keep),
-                          what=f"preview retention of {source}",
-                          on_done=lambda plan: self._show_preview(asked, plan),
-                          on_failed=lambda exc: self._show_preview(asked, None), owner=self)
+        run_in_background(
+            lambda: self.service.retention_preview(source, keep),
+            what=f"preview retention of {source}",
+            on_done=lambda plan: self._show_preview(asked, plan),
+            on_failed=lambda exc: self._show_preview(asked, None),
+            owner=self,
+        )
 
     def _show_preview(self, asked: int, plan: object) -> None:
         if asked != self._asked:
@@ -164,11 +171,15 @@ class RetentionEditor(QWidget):
         if not kept and not forgotten:
             self.preview.setText("no snapshots yet")
         elif not forgotten:
-            self.preview.setText("keeps its only snapshot" if kept == 1 else
-                                 f"keeps all {plural(kept, 'snapshot')}, deletes none")
+            self.preview.setText(
+                "keeps its only snapshot"
+                if kept == 1
+                else f"keeps all {plural(kept, 'snapshot')}, deletes none"
+            )
         else:
-            self.preview.setText(f"keeps {kept}, deletes {forgotten}, frees "
-                                 f"{size_text(plan.freed)}")  # type: ignore[attr-defined]
+            self.preview.setText(
+                f"keeps {kept}, deletes {forgotten}, frees {size_text(plan.freed)}"
+            )  # type: ignore[attr-defined]
 
 
 def _fields(spec: str) -> dict[str, str]:

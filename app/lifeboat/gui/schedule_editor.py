@@ -26,9 +26,14 @@ from PySide6.QtWidgets import (
 from lifeboat.core.schedule import DAY_NAMES, ScheduleError, parse_schedule
 from lifeboat.core.schedule_times import next_runs
 
-KINDS = (("interval", "Every few minutes or hours"), ("daily", "Every day"),
-         ("weekly", "Every week"), ("monthly", "Every month"),
-         ("manual", "Only when I ask"), ("custom", "Custom (cron or spec)"))
+KINDS = (
+    ("interval", "Every few minutes or hours"),
+    ("daily", "Every day"),
+    ("weekly", "Every week"),
+    ("monthly", "Every month"),
+    ("manual", "Only when I ask"),
+    ("custom", "Custom (cron or spec)"),
+)
 UNITS = (("m", "minutes"), ("h", "hours"), ("d", "days"))
 DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ERROR_STYLE = "color: #c5221f;"
@@ -87,8 +92,11 @@ class ScheduleEditor(QWidget):
         self.every_row = _row(QLabel("Every"), self.every, self.unit)
         self.time_row = _row(QLabel("At"), self.at)
         self.days_row = _row(QLabel("On"), *self.days)
-        self.month_row = _row(QLabel("On day"), self.day_of_month,
-                              QLabel("of the month (29-31: the last day in shorter months)"))
+        self.month_row = _row(
+            QLabel("On day"),
+            self.day_of_month,
+            QLabel("of the month (29-31: the last day in shorter months)"),
+        )
         self.custom_row = _row(self.custom)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -167,8 +175,11 @@ class ScheduleEditor(QWidget):
 
     def error(self) -> str | None:
         """Why the current value cannot be saved, or None."""
-        if self._edited and self.kind.currentData() == "weekly" \
-                and not any(b.isChecked() for b in self.days):
+        if (
+            self._edited
+            and self.kind.currentData() == "weekly"
+            and not any(b.isChecked() for b in self.days)
+        ):
             return "choose at least one day"
         try:
             parse_schedule(self.spec())
@@ -214,8 +225,10 @@ class ScheduleEditor(QWidget):
             return
         runs = next_runs(schedule, self.tz, datetime.now(UTC), 3)
         described = schedule.describe()
-        self.next_label.setText(f"{described[0].upper()}{described[1:]}.\nNext: "
-                                + ", ".join(r.strftime("%a %d %b %H:%M") for r in runs))
+        self.next_label.setText(
+            f"{described[0].upper()}{described[1:]}.\nNext: "
+            + ", ".join(r.strftime("%a %d %b %H:%M") for r in runs)
+        )
 
 
 def _row(*widgets: QWidget) -> QWidget:

@@ -30,8 +30,14 @@ class SchedulerThread(QThread):
     command_failed = Signal(str, object)
     paused_changed = Signal(bool)
 
-    def __init__(self, service: Service, on_event: EventSink,
-                 parent: QObject | None = None, *, tick_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        service: Service,
+        on_event: EventSink,
+        parent: QObject | None = None,
+        *,
+        tick_seconds: float = 15.0,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("lifeboat-scheduler")
         self._service = service
@@ -70,8 +76,9 @@ class SchedulerThread(QThread):
 
     def run(self) -> None:
         try:
-            scheduler = Scheduler(self._service, on_event=self._on_event,
-                                  tick_seconds=self._tick_seconds)
+            scheduler = Scheduler(
+                self._service, on_event=self._on_event, tick_seconds=self._tick_seconds
+            )
             scheduler.start()
         except Exception as exc:
             if not isinstance(exc, LifeboatError):
@@ -102,4 +109,5 @@ class SchedulerThread(QThread):
                 scheduler.resume()
             self.paused = paused
             self.paused_changed.emit(paused)
+
         return command

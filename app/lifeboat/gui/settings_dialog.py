@@ -70,8 +70,15 @@ class Entry:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, service: Service, preferences: TrayPreferences, *, on_saved: Saved,
-                 login_item: LoginItem | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        preferences: TrayPreferences,
+        *,
+        on_saved: Saved,
+        login_item: LoginItem | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("settings-dialog")
         self.setWindowTitle("Lifeboat settings")
@@ -93,8 +100,9 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self.remotes, "Remote")
         self.tabs.addTab(self._general_tab(preferences), "General")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -128,8 +136,10 @@ class SettingsDialog(QDialog):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
-        empty = QLabel("No databases yet.\n\nClick “Add database…” and choose the SQLite "
-                       "file you want Lifeboat to keep safe.")
+        empty = QLabel(
+            "No databases yet.\n\nClick “Add database…” and choose the SQLite "
+            "file you want Lifeboat to keep safe."
+        )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setWordWrap(True)
         self.source_pages = QStackedWidget()
@@ -164,12 +174,14 @@ class SettingsDialog(QDialog):
         self.notify_failures = QCheckBox("When a backup fails (and when it works again)")
         self.notify_failures.setObjectName("notify-failures")
         self.notify_failures.setChecked(preferences.notify_failures)
-        self.notify_stale = QCheckBox("When a database is overdue: no good backup for longer "
-                                      "than its overdue alarm")
+        self.notify_stale = QCheckBox(
+            "When a database is overdue: no good backup for longer than its overdue alarm"
+        )
         self.notify_stale.setObjectName("notify-stale")
         self.notify_stale.setChecked(preferences.notify_stale)
-        self.notify_remote = QCheckBox("When uploads to a remote have failed for a day (and "
-                                       "when they work again)")
+        self.notify_remote = QCheckBox(
+            "When uploads to a remote have failed for a day (and when they work again)"
+        )
         self.notify_remote.setObjectName("notify-remote")
         self.notify_remote.setChecked(preferences.notify_remote)
         notices = QGroupBox("Notify me")
@@ -197,8 +209,9 @@ class SettingsDialog(QDialog):
     def pick_database(self) -> QFileDialog:
         """Open the file picker (without blocking); the chosen file is added."""
         self.tabs.setCurrentIndex(DATABASES_TAB)
-        picker = QFileDialog(self, "Choose a SQLite database to back up", str(Path.home()),
-                             DATABASE_FILTER)
+        picker = QFileDialog(
+            self, "Choose a SQLite database to back up", str(Path.home()), DATABASE_FILTER
+        )
         picker.setObjectName("database-picker")
         picker.setFileMode(QFileDialog.FileMode.ExistingFile)
         picker.fileSelected.connect(lambda path: self.add_database(Path(path)))
@@ -208,19 +221,26 @@ class SettingsDialog(QDialog):
 
     def add_database(self, path: Path) -> None:
         """Check the file (in the background: it opens the database), then stage it."""
-        run_in_background(lambda: check_database(path), what=f"check {path}",
-                          on_done=self._database_checked,
-                          on_failed=lambda exc: show_error(self, exc,
-                                                           title="Cannot add this file"),
-                          owner=self)
+        run_in_background(
+            lambda: check_database(path),
+            what=f"check {path}",
+            on_done=self._database_checked,
+            on_failed=lambda exc: show_error(self, exc, title="Cannot add this file"),
+            owner=self,
+        )
 
     def _database_checked(self, path: Path) -> None:
         self._commit()
         for entry in self.entries:
             if entry.draft.path == path:
-                show_error(self, LifeboatError(
-                    f"{path} is already backed up as {entry.draft.name!r}",
-                    "each database needs to be added only once"), title="Already added")
+                show_error(
+                    self,
+                    LifeboatError(
+                        f"{path} is already backed up as {entry.draft.name!r}",
+                        "each database needs to be added only once",
+                    ),
+                    title="Already added",
+                )
                 return
         taken = {e.draft.name for e in self.entries}
         name = base = default_source_name(path)
@@ -228,8 +248,9 @@ class SettingsDialog(QDialog):
             if name not in taken:
                 break
             name = f"{base}-{n}"
-        draft = SourceDraft(name=name, path=path, schedule=DEFAULT_SCHEDULE, keep=DEFAULT_KEEP,
-                            is_new=True)
+        draft = SourceDraft(
+            name=name, path=path, schedule=DEFAULT_SCHEDULE, keep=DEFAULT_KEEP, is_new=True
+        )
         self.entries.append(Entry(f"new:{next(_new_keys)}", draft))
         self._refresh_list()
         self._select(len(self.entries) - 1)
@@ -243,10 +264,16 @@ class SettingsDialog(QDialog):
         if entry.draft.is_new:
             self._drop(self.current)
             return
-        ask(self, "Stop backing up?", f"Stop backing up {entry.draft.name}?",
+        ask(
+            self,
+            "Stop backing up?",
+            f"Stop backing up {entry.draft.name}?",
             "Its snapshots are kept, and you can still restore them from History. This "
-            "happens when you click Save.", "Remove", lambda: self._drop(
-                self.entries.index(entry), removed=entry.draft.name), danger=True)
+            "happens when you click Save.",
+            "Remove",
+            lambda: self._drop(self.entries.index(entry), removed=entry.draft.name),
+            danger=True,
+        )
 
     def _drop(self, index: int, removed: str | None = None) -> None:
         del self.entries[index]
@@ -287,8 +314,9 @@ class SettingsDialog(QDialog):
         if has:
             entry = self.entries[index]
             self.form.load(entry.draft, entry.problems)
-            self.retention.set_keep(entry.draft.keep, None if entry.draft.is_new
-                                    else entry.draft.name)
+            self.retention.set_keep(
+                entry.draft.keep, None if entry.draft.is_new else entry.draft.name
+            )
             self.retention.show_error(entry.problems.get("keep") or self.retention.error())
 
     def _commit(self) -> None:
@@ -296,8 +324,9 @@ class SettingsDialog(QDialog):
         if not 0 <= self.current < len(self.entries) or self.form.draft is None:
             return
         entry = self.entries[self.current]
-        entry.draft = replace(self.form.current(), keep=self.retention.keep(),
-                              remote=entry.draft.remote)  # the Remote tab sets it
+        entry.draft = replace(
+            self.form.current(), keep=self.retention.keep(), remote=entry.draft.remote
+        )  # the Remote tab sets it
         entry.problems = self.form.problems()
         if (problem := self.retention.error()) is not None:
             entry.problems["keep"] = problem
@@ -341,22 +370,28 @@ class SettingsDialog(QDialog):
             return
         remotes, removed_remotes = self.remotes.staged()
         drafts = [e.draft for e in self.entries]
-        for problem in check_changes(config, drafts, self.removed,
-                                     remotes={d.name for d in remotes}):
+        for problem in check_changes(
+            config, drafts, self.removed, remotes={d.name for d in remotes}
+        ):
             self.entries[problem.index].problems.setdefault(problem.field, problem.message)
         if self._show_first_problem():
             return
         self.buttons.setEnabled(False)
         removed = list(self.removed)
-        run_in_background(lambda: save_all(self.service, remotes, removed_remotes, drafts,
-                                           removed),
-                          what="save the settings", on_done=lambda _c: self._saved(drafts),
-                          on_failed=self._save_failed, owner=self)
+        run_in_background(
+            lambda: save_all(self.service, remotes, removed_remotes, drafts, removed),
+            what="save the settings",
+            on_done=lambda _c: self._saved(drafts),
+            on_failed=self._save_failed,
+            owner=self,
+        )
 
     def _saved(self, drafts: list[SourceDraft]) -> None:
-        preferences = TrayPreferences(notify_failures=self.notify_failures.isChecked(),
-                                      notify_stale=self.notify_stale.isChecked(),
-                                      notify_remote=self.notify_remote.isChecked())
+        preferences = TrayPreferences(
+            notify_failures=self.notify_failures.isChecked(),
+            notify_stale=self.notify_stale.isChecked(),
+            notify_remote=self.notify_remote.isChecked(),
+        )
         try:
             preferences.save(self.service.workspace.paths, self.service.workspace.run)
             if self.start_at_login.isChecked() != self.login_item.is_enabled():
@@ -386,8 +421,9 @@ class SettingsDialog(QDialog):
                 entry.problems = problems
                 self.form.show_problems(problems)
                 self.retention.show_error(problems.get("keep"))
-                self.tabs.setCurrentIndex(RETENTION_TAB if set(problems) == {"keep"}
-                                          else DATABASES_TAB)
+                self.tabs.setCurrentIndex(
+                    RETENTION_TAB if set(problems) == {"keep"} else DATABASES_TAB
+                )
                 return True
         return False
 

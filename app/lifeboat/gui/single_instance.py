@@ -51,8 +51,11 @@ class SingleInstance(QObject):
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         if not server.listen(self.name):
-            log.warning("cannot listen on %s: %s; a second launch will not find this one",
-                        self.name, server.errorString())
+            log.warning(
+                "cannot listen on %s: %s; a second launch will not find this one",
+                self.name,
+                server.errorString(),
+            )
         server.newConnection.connect(self._on_connection)
         self._server = server
         return True
@@ -76,15 +79,15 @@ class SingleInstance(QObject):
 
     def _read_messages(self) -> None:
         for socket in list(self._sockets):
-            if socket.bytesAvailable() and bytes(socket.readAll().data()).startswith(
-                    SHOW.strip()):
+            if socket.bytesAvailable() and bytes(socket.readAll().data()).startswith(SHOW.strip()):
                 socket.write(ACK)
                 socket.flush()
                 self.show_requested.emit()
 
     def _forget_closed(self) -> None:
-        for socket in [s for s in self._sockets
-                       if s.state() == QLocalSocket.LocalSocketState.UnconnectedState]:
+        for socket in [
+            s for s in self._sockets if s.state() == QLocalSocket.LocalSocketState.UnconnectedState
+        ]:
             self._sockets.remove(socket)
             socket.deleteLater()
 

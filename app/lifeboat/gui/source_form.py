@@ -29,8 +29,10 @@ from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
 from lifeboat.service import Service
 from lifeboat.source_changes import SourceDraft
 
-CHECKS = (("quick", "Quick check (fast; finds most damage)"),
-          ("full", "Full integrity check (slower; finds everything)"))
+CHECKS = (
+    ("quick", "Quick check (fast; finds most damage)"),
+    ("full", "Full integrity check (slower; finds everything)"),
+)
 
 
 class SourceForm(QWidget):
@@ -68,8 +70,10 @@ class SourceForm(QWidget):
         self.stale_after.setToolTip("How long without a good backup: 90m, 12h, 2d, 1w")
         self.encrypt_local = QCheckBox("Keep its snapshots encrypted (age)")
         self.encrypt_local.setObjectName("encrypt-local")
-        self.errors = {key: error_label(key) for key in ("path", "name", "check",
-                                                         "stale_after", "encrypt_local")}
+        self.errors = {
+            key: error_label(key)
+            for key in ("path", "name", "check", "stale_after", "encrypt_local")
+        }
         stale_row = QHBoxLayout()
         stale_row.addWidget(self.stale_custom)
         stale_row.addWidget(self.stale_after)
@@ -87,12 +91,16 @@ class SourceForm(QWidget):
         form.addRow("Back up:", self.schedule)
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
-        sealed_hint = QLabel("Whoever can read this disk cannot read them. Restores, checks "
-                             "and drills then need your key (or your recovery copy of it).")
+        sealed_hint = QLabel(
+            "Whoever can read this disk cannot read them. Restores, checks "
+            "and drills then need your key (or your recovery copy of it)."
+        )
         sealed_hint.setWordWrap(True)
         sealed_hint.setEnabled(False)
-        form.addRow("On this computer:", stacked(self.encrypt_local, sealed_hint,
-                                                 self.errors["encrypt_local"]))
+        form.addRow(
+            "On this computer:",
+            stacked(self.encrypt_local, sealed_hint, self.errors["encrypt_local"]),
+        )
 
         self.name.textChanged.connect(self._edit)
         self.schedule.changed.connect(self._edit)
@@ -108,12 +116,19 @@ class SourceForm(QWidget):
             self.path.setText(str(draft.path))
             self.name.setText(draft.name)
             self.name.setReadOnly(not draft.is_new)
-            self.name.setToolTip("" if draft.is_new else
-                                 "The name of a source stays as it was when it was added "
-                                 "(its snapshots are filed under it)")
+            self.name.setToolTip(
+                ""
+                if draft.is_new
+                else "The name of a source stays as it was when it was added "
+                "(its snapshots are filed under it)"
+            )
             self.schedule.set_spec(draft.schedule)
-            self.check.setCurrentIndex(max(0, [k for k, _ in CHECKS].index(draft.check)
-                                           if draft.check in dict(CHECKS) else 0))
+            self.check.setCurrentIndex(
+                max(
+                    0,
+                    [k for k, _ in CHECKS].index(draft.check) if draft.check in dict(CHECKS) else 0,
+                )
+            )
             custom = draft.stale_after is not None
             self.stale_auto.setChecked(not custom)
             self.stale_custom.setChecked(custom)
@@ -128,10 +143,14 @@ class SourceForm(QWidget):
         """The draft with this form's values."""
         assert self.draft is not None
         stale = self.stale_after.text().strip() if self.stale_custom.isChecked() else None
-        return replace(self.draft, name=self.name.text().strip() if self.draft.is_new
-                       else self.draft.name, schedule=self.schedule.spec(),
-                       check=str(self.check.currentData()), stale_after=stale,
-                       encrypt_local=self.encrypt_local.isChecked())
+        return replace(
+            self.draft,
+            name=self.name.text().strip() if self.draft.is_new else self.draft.name,
+            schedule=self.schedule.spec(),
+            check=str(self.check.currentData()),
+            stale_after=stale,
+            encrypt_local=self.encrypt_local.isChecked(),
+        )
 
     def problems(self) -> dict[str, str]:
         """What the form itself can tell is wrong (the dialog checks the rest)."""
@@ -170,16 +189,26 @@ class SourceForm(QWidget):
             if draft.is_new or not draft.saved_encrypt_local:
                 self._set_encrypt_local(draft, False)
                 return
-            ask(self, "Stop encrypting?", f"Keep new snapshots of {draft.name} unencrypted "
-                "on this computer?", "Whoever can read this disk can then read them. "
+            ask(
+                self,
+                "Stop encrypting?",
+                f"Keep new snapshots of {draft.name} unencrypted on this computer?",
+                "Whoever can read this disk can then read them. "
                 "Snapshots already encrypted stay encrypted, and restorable with your key.",
-                "Stop encrypting", lambda: self._set_encrypt_local(draft, False), danger=True)
+                "Stop encrypting",
+                lambda: self._set_encrypt_local(draft, False),
+                danger=True,
+            )
             return
         self.encrypt_local.setEnabled(False)
-        request_saved_key(self, self.service,
-                          on_ready=lambda: self._set_encrypt_local(draft, True),
-                          on_cancel=lambda: self.encrypt_local.setEnabled(True),
-                          on_failed=self._key_failed, on_dialog=self._showing_recovery)
+        request_saved_key(
+            self,
+            self.service,
+            on_ready=lambda: self._set_encrypt_local(draft, True),
+            on_cancel=lambda: self.encrypt_local.setEnabled(True),
+            on_failed=self._key_failed,
+            on_dialog=self._showing_recovery,
+        )
 
     def _showing_recovery(self, dialog: RecoveryKeyDialog) -> None:
         self.encrypt_local.setEnabled(True)
@@ -201,9 +230,11 @@ class SourceForm(QWidget):
             limit = stale_after(parse_schedule(self.schedule.spec()))
         except ScheduleError:
             limit = None
-        self.stale_auto.setText(f"Automatic: after {format_duration(limit)} without a good "
-                                "backup" if limit else "Automatic: none for a by-hand "
-                                "schedule")
+        self.stale_auto.setText(
+            f"Automatic: after {format_duration(limit)} without a good backup"
+            if limit
+            else "Automatic: none for a by-hand schedule"
+        )
 
 
 def error_label(key: str) -> QLabel:

@@ -18,8 +18,13 @@ from lifeboat.gui.live_status import LiveStatus
 
 
 class TrayIcon(QSystemTrayIcon):
-    def __init__(self, status: LiveStatus, commands: AppCommands, icons: TrayIcons,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        status: LiveStatus,
+        commands: AppCommands,
+        icons: TrayIcons,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.status = status
         self.commands = commands
@@ -50,10 +55,15 @@ class TrayIcon(QSystemTrayIcon):
     def _build_fixed_actions(self) -> None:
         menu = self.menu
         self._status_anchor = menu.addSeparator()
-        self._add = self._new(menu, "add-database", "Add a database…",
-                              lambda: self.commands.show_settings(add_database=True))
-        self._backup_all = self._new(menu, "backup-all", "Back up now",
-                                     lambda: self.commands.backup_now(None))
+        self._add = self._new(
+            menu,
+            "add-database",
+            "Add a database…",
+            lambda: self.commands.show_settings(add_database=True),
+        )
+        self._backup_all = self._new(
+            menu, "backup-all", "Back up now", lambda: self.commands.backup_now(None)
+        )
         self._backup_one = QMenu("Back up one now", menu)
         self._backup_one_action = menu.addMenu(self._backup_one)
         self._backup_one_action.setObjectName("backup-one")
@@ -62,12 +72,21 @@ class TrayIcon(QSystemTrayIcon):
         self._new(menu, "restore", "Restore…", lambda: self.commands.show_restore(None))
         self._new(menu, "settings", "Settings…", lambda: self.commands.show_settings())
         menu.addSeparator()
-        self._pause = self._new(menu, "pause", "Pause schedules",
-                                lambda: self.commands.set_paused(not self.status.paused))
-        self._new(menu, "open-folder", "Open backup folder",
-                  lambda: self.commands.open_backup_folder(None))
-        self._new(menu, "show-window", "Open Lifeboat window",
-                  lambda: self.commands.show_main_window())
+        self._pause = self._new(
+            menu,
+            "pause",
+            "Pause schedules",
+            lambda: self.commands.set_paused(not self.status.paused),
+        )
+        self._new(
+            menu,
+            "open-folder",
+            "Open backup folder",
+            lambda: self.commands.open_backup_folder(None),
+        )
+        self._new(
+            menu, "show-window", "Open Lifeboat window", lambda: self.commands.show_main_window()
+        )
         menu.addSeparator()
         self._new(menu, "quit", "Quit Lifeboat", lambda: self.commands.quit())
 
@@ -132,6 +151,8 @@ class TrayIcon(QSystemTrayIcon):
             self.update_from_status()
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
-                      QSystemTrayIcon.ActivationReason.DoubleClick):
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
             self.commands.show_main_window()

@@ -38,8 +38,9 @@ class TaskSignals(QObject):
 class Task(QRunnable):
     """One function call in the pool. Create and start it with `run_in_background`."""
 
-    def __init__(self, fn: Callable[..., Any], *, what: str, with_progress: bool,
-                 work: bool = False) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *, what: str, with_progress: bool, work: bool = False
+    ) -> None:
         super().__init__()
         self.work = work
         self.setAutoDelete(False)
@@ -71,8 +72,11 @@ class Task(QRunnable):
 
     def _progress(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if phase == self._last_phase and now - self._last_progress < PROGRESS_INTERVAL \
-                and done < total:
+        if (
+            phase == self._last_phase
+            and now - self._last_progress < PROGRESS_INTERVAL
+            and done < total
+        ):
             return
         self._last_phase, self._last_progress = phase, now
         with contextlib.suppress(RuntimeError):
@@ -97,8 +101,7 @@ def run_in_background(
     what the user started and would lose by quitting (a restore, a verify, a backup), as
     opposed to reads. Cancel with `task.cancel.cancel()`.
     """
-    task = Task(fn, what=what, with_progress=with_progress or on_progress is not None,
-                work=work)
+    task = Task(fn, what=what, with_progress=with_progress or on_progress is not None, work=work)
     queued = Qt.ConnectionType.QueuedConnection
 
     def forget(_: object = None) -> None:
@@ -133,4 +136,3 @@ def wait_for_tasks(timeout_ms: int = 30_000) -> bool:
 
 def running_tasks(*, work_only: bool = False) -> list[Task]:
     return [t for t in _live if not t.finished.is_set() and (t.work or not work_only)]
-

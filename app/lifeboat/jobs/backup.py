@@ -44,9 +44,16 @@ log = logging.getLogger(__name__)
 class BackupJob:
     kind = "backup"
 
-    def __init__(self, workspace: Workspace, source: str, *, reason: str = "manual",
-                 protect: bool = False, skip_if_covered: bool = False,
-                 full: bool = False) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        source: str,
+        *,
+        reason: str = "manual",
+        protect: bool = False,
+        skip_if_covered: bool = False,
+        full: bool = False,
+    ) -> None:
         self.workspace = workspace
         self.source = source
         self.reason = reason
@@ -72,62 +79,122 @@ class BackupJob:
             last = last_good_snapshot(self.workspace, src.name)
             if covered(parse_schedule(src.schedule), last, utc_now()):
                 assert last is not None
-                return JobOutcome(status="skipped", message=(
-                    f"skipped: the snapshot of {iso_utc(last)} already covers this period"))
+                return JobOutcome(
+                    status="skipped",
+                    message=(
+                        f"skipped: the snapshot of {iso_utc(last)} already covers this period"
+                    ),
+                )
         hooks: list[HookResult] = []
-        with hold_lock(folder / FOLDER_LOCK_NAME,
-                       f"a backup of {src.name} is already running",
-                       "wait for it to finish"):
+        with hold_lock(
+            folder / FOLDER_LOCK_NAME,
+            f"a backup of {src.name} is already running",
+            "wait for it to finish",
+        ):
             try:
                 self._hook(src, "before", hooks, {"LIFEBOAT_PHASE": "before"}, cancel)
             except Cancelled:
-                self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
-                                                 "LIFEBOAT_RESULT": "cancelled"}, None,
-                           check=False)
+                self._hook(
+                    src,
+                    "after",
+                    hooks,
+                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "cancelled"},
+                    None,
+                    check=False,
+                )
                 raise
             try:
-                manifest = snapshot_source(self.workspace, src, folder, reason=self.reason,
-                                           protect=self.protect, progress=progress,
-                                           cancel=cancel, full=self.full)
+                manifest = snapshot_source(
+                    self.workspace,
+                    src,
+                    folder,
+                    reason=self.reason,
+                    protect=self.protect,
+                    progress=progress,
+                    cancel=cancel,
+                    full=self.full,
+                )
             except BaseException:
-                self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after",
-                                                 "LIFEBOAT_RESULT": "failed"}, None, check=False)
+                self._hook(
+                    src,
+                    "after",
+                    hooks,
+                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "failed"},
+                    None,
+                    check=False,
+                )
                 raise
-            self._hook(src, "after", hooks, {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "ok",
-                                             "LIFEBOAT_SNAPSHOT_ID": manifest.id}, cancel)
-        return JobOutcome(snapshot_id=manifest.id, result=manifest,
-                          detail={"size": manifest.size, "db_size": manifest.db_size,
-                                  "kind": manifest.kind, "base": manifest.base,
-                                  "duration_s": manifest.duration_s,
-                                  "hooks": [h.to_json() for h in hooks]})
+            self._hook(
+                src,
+                "after",
+                hooks,
+                {
+                    "LIFEBOAT_PHASE": "after",
+                    "LIFEBOAT_RESULT": "ok",
+                    "LIFEBOAT_SNAPSHOT_ID": manifest.id,
+                },
+                cancel,
+            )
+        return JobOutcome(
+            snapshot_id=manifest.id,
+            result=manifest,
+            detail={
+                "size": manifest.size,
+                "db_size": manifest.db_size,
+                "kind": manifest.kind,
+                "base": manifest.base,
+                "duration_s": manifest.duration_s,
+                "hooks": [h.to_json() for h in hooks],
+            },
+        )
 
-    def _hook(self, src: SourceConfig, name: str, results: list[HookResult],
-              env: dict[str, str], cancel: CancelToken | None, check: bool = True) -> None:
+    def _hook(
+        self,
+        src: SourceConfig,
+        name: str,
+        results: list[HookResult],
+        env: dict[str, str],
+        cancel: CancelToken | None,
+        check: bool = True,
+    ) -> None:
         """Run the source's `name` hook. The after hook also runs when the backup failed or
         was cancelled (cancel=None), so an app paused by `before` is resumed."""
         command = getattr(src, name)
         if not command:
             return
-        result = run_hook(name, command, shell=src.hook_shell, timeout=src.hook_timeout,
-                          env={"LIFEBOAT_SOURCE": src.name, "LIFEBOAT_DB": str(src.path), **env},
-                          cancel=cancel)
+        result = run_hook(
+            name,
+            command,
+            shell=src.hook_shell,
+            timeout=src.hook_timeout,
+            env={"LIFEBOAT_SOURCE": src.name, "LIFEBOAT_DB": str(src.path), **env},
+            cancel=cancel,
+        )
         results.append(result)
         log.info("%s: %s", src.name, result.summary() if not result.ok else f"{name} hook ok")
         if not result.ok and check:
             if name == "before":
-                self._hook(src, "after", results, {"LIFEBOAT_PHASE": "after",
-                                                   "LIFEBOAT_RESULT": "failed"}, None,
-                           check=False)
-            raise OperationFailed(f"{src.name}: {result.summary()}",
-                                  f"fix the {name} command of source {src.name}")
+                self._hook(
+                    src,
+                    "after",
+                    results,
+                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "failed"},
+                    None,
+                    check=False,
+                )
+            raise OperationFailed(
+                f"{src.name}: {result.summary()}", f"fix the {name} command of source {src.name}"
+            )
 
 
-def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress: Progress,
-                cancel: CancelToken) -> BaseRef | None:
+def choose_base(
+    workspace: Workspace, src: SourceConfig, now: datetime, progress: Progress, cancel: CancelToken
+) -> BaseRef | None:
     """The newest full snapshot of `src`, if a differential may be taken against it: good,
     here on disk, younger than rebase_after, with its page-hash list (rebuilt if lost)."""
-    full = next((r for r in workspace.catalog.snapshots(src.name)
-                 if r.manifest.kind == "full"), None)
+    full = next(
+        (r for r in workspace.catalog.snapshots(src.name) if r.manifest.kind == "full"), None
+    )
     if full is None or full.status != "ok" or not full.path.is_file():
         return None
     if now - full.manifest.created_at > parse_duration(src.rebase_after):
@@ -138,19 +205,31 @@ def choose_base(workspace: Workspace, src: SourceConfig, now: datetime, progress
     except LifeboatError:
         return None
     pages = full.folder / f"{full.manifest.stem}{PAGES_SUFFIX}"
-    if not pages.is_file() or full.manifest.pages_sha256 is None \
-            or sha256_file(pages) != full.manifest.pages_sha256:
+    if (
+        not pages.is_file()
+        or full.manifest.pages_sha256 is None
+        or sha256_file(pages) != full.manifest.pages_sha256
+    ):
         if full.manifest.local_encryption:
             # Rebuilding the list would need the key; a new full base does not.
-            log.info("%s: the page list of base %s is missing and the base is encrypted; "
-                     "taking a new full snapshot", src.name, full.id)
+            log.info(
+                "%s: the page list of base %s is missing and the base is encrypted; "
+                "taking a new full snapshot",
+                src.name,
+                full.id,
+            )
             return None
         try:
-            manifest = rebuild_page_hashes(full.folder, full.manifest, pages, workspace.run,
-                                           progress, cancel)
+            manifest = rebuild_page_hashes(
+                full.folder, full.manifest, pages, workspace.run, progress, cancel
+            )
         except CorruptSnapshot as exc:
-            log.warning("%s: base %s is damaged (%s); taking a new full snapshot", src.name,
-                        full.id, exc.message)
+            log.warning(
+                "%s: base %s is damaged (%s); taking a new full snapshot",
+                src.name,
+                full.id,
+                exc.message,
+            )
             return None
         workspace.catalog.update_manifest(manifest)
         return BaseRef(manifest, pages)
@@ -169,15 +248,24 @@ def check_source_path(src: SourceConfig) -> None:
     """A source's database path must still be the file it was: never a link planted or
     made since (Lifeboat would read, or restore over, whatever it points to)."""
     if is_link(src.path):
-        raise SourceError(f"{src.path} (source {src.name}) is a symbolic link now; Lifeboat "
-                          "does not follow it",
-                          "if the database moved, remove the source and add its real path")
+        raise SourceError(
+            f"{src.path} (source {src.name}) is a symbolic link now; Lifeboat does not follow it",
+            "if the database moved, remove the source and add its real path",
+        )
 
 
-def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, reason: str,
-                    protect: bool, progress: Progress, cancel: CancelToken,
-                    full: bool = False, unchanged_since: Manifest | None = None
-                    ) -> Manifest:
+def snapshot_source(
+    workspace: Workspace,
+    src: SourceConfig,
+    folder: Path,
+    *,
+    reason: str,
+    protect: bool,
+    progress: Progress,
+    cancel: CancelToken,
+    full: bool = False,
+    unchanged_since: Manifest | None = None,
+) -> Manifest:
     """Take and record one snapshot (a differential where one fits). Call only while
     holding the folder's lock. Raises Unchanged when the database holds what
     `unchanged_since` holds (nothing stored)."""
@@ -185,10 +273,15 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
     tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
     if src.encrypt_local and not recipients:
-        raise LifeboatError(f"source {src.name} keeps its snapshots encrypted, but there is "
-                            "no encryption key", "create one: lifeboat key init")
-    base = None if full or not src.incremental else choose_base(workspace, src, utc_now(),
-                                                                progress, cancel)
+        raise LifeboatError(
+            f"source {src.name} keeps its snapshots encrypted, but there is no encryption key",
+            "create one: lifeboat key init",
+        )
+    base = (
+        None
+        if full or not src.incremental
+        else choose_base(workspace, src, utc_now(), progress, cancel)
+    )
     request = SnapshotRequest(
         source=src.name,
         source_path=src.path,
@@ -209,8 +302,15 @@ def snapshot_source(workspace: Workspace, src: SourceConfig, folder: Path, *, re
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)
-    log.info("snapshot %s of %s (%s): %s -> %s in %.1f s", manifest.id, src.name, reason,
-             format_bytes(manifest.db_size), format_bytes(manifest.size), manifest.duration_s)
+    log.info(
+        "snapshot %s of %s (%s): %s -> %s in %.1f s",
+        manifest.id,
+        src.name,
+        reason,
+        format_bytes(manifest.db_size),
+        format_bytes(manifest.size),
+        manifest.duration_s,
+    )
     return manifest
 
 
@@ -255,14 +355,17 @@ def rewrite_lost_manifests(workspace: Workspace, scan: FolderScan) -> list[str]:
             continue
         manifest = record.manifest
         artifact = scan.folder / manifest.stored_name
-        if record.folder != scan.folder or manifest.stem != match.group(0) \
-                or not artifact.is_file() or artifact.stat().st_size != manifest.stored_size:
+        if (
+            record.folder != scan.folder
+            or manifest.stem != match.group(0)
+            or not artifact.is_file()
+            or artifact.stat().st_size != manifest.stored_size
+        ):
             continue
         if not (scan.folder / manifest.manifest_name).exists():
             write_manifest(scan.folder, manifest, workspace.run)
             recovered.append(manifest.id)
-            log.info("wrote back the lost manifest of snapshot %s from the catalog",
-                     manifest.id)
+            log.info("wrote back the lost manifest of snapshot %s from the catalog", manifest.id)
     return recovered
 
 
@@ -274,7 +377,10 @@ def forget_deleted(workspace: Workspace, stem: str) -> None:
     with contextlib.suppress(LifeboatError):
         record = workspace.catalog.snapshot(match.group("id"))
         if record.copies:
-            workspace.catalog.set_status(record.id, "remote", "deleted here; on "
-                                         + ", ".join(c.remote for c in record.copies))
+            workspace.catalog.set_status(
+                record.id,
+                "remote",
+                "deleted here; on " + ", ".join(c.remote for c in record.copies),
+            )
         else:
             workspace.catalog.remove_snapshot(record.id)

@@ -83,19 +83,41 @@ def run_job(
         raise
     except BaseException as exc:
         log.exception("job %s (%s %s) failed unexpectedly", job_id, job.kind, job.source)
-        _finish(catalog, on_event, job, job_id, "failed",
-                error=f"unexpected error: {type(exc).__name__}: {exc}")
+        _finish(
+            catalog,
+            on_event,
+            job,
+            job_id,
+            "failed",
+            error=f"unexpected error: {type(exc).__name__}: {exc}",
+        )
         raise
     finally:
         watcher.stop()
-    _finish(catalog, on_event, job, job_id, outcome.status, snapshot_id=outcome.snapshot_id,
-            detail=outcome.detail, error=outcome.message or None)
+    _finish(
+        catalog,
+        on_event,
+        job,
+        job_id,
+        outcome.status,
+        snapshot_id=outcome.snapshot_id,
+        detail=outcome.detail,
+        error=outcome.message or None,
+    )
     return outcome
 
 
-def _finish(catalog: Catalog, on_event: EventSink, job: Job, job_id: int, status: str, *,
-            error: str | None = None, snapshot_id: str | None = None,
-            detail: dict[str, object] | None = None) -> None:
+def _finish(
+    catalog: Catalog,
+    on_event: EventSink,
+    job: Job,
+    job_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    snapshot_id: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
     try:
         catalog.finish_job(job_id, status, error=error, snapshot_id=snapshot_id, detail=detail)
     except LifeboatError:
@@ -106,15 +128,17 @@ def _finish(catalog: Catalog, on_event: EventSink, job: Job, job_id: int, status
 class _CancelWatcher:
     """Turns a cancel request recorded in the catalog (by another process) into a cancel."""
 
-    def __init__(self, catalog: Catalog, job_id: int, cancel: CancelToken,
-                 interval: float = 1.0) -> None:
+    def __init__(
+        self, catalog: Catalog, job_id: int, cancel: CancelToken, interval: float = 1.0
+    ) -> None:
         self._catalog = catalog
         self._job_id = job_id
         self._cancel = cancel
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"cancel-watch-{job_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"cancel-watch-{job_id}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -48,8 +48,9 @@ class DrillCheck:
 class DrillJob:
     kind = "drill"
 
-    def __init__(self, workspace: Workspace, source: str, *,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, source: str, *, rng: random.Random | None = None
+    ) -> None:
         self.workspace = workspace
         self.source = source
         self.rng = rng or random.Random()
@@ -57,8 +58,10 @@ class DrillJob:
     def prepare(self) -> None:
         self.workspace.config().source(self.source)
         if not self._candidates():
-            raise LifeboatError(f"source {self.source} has no snapshot to drill yet",
-                                f"take one: lifeboat backup {self.source}")
+            raise LifeboatError(
+                f"source {self.source} has no snapshot to drill yet",
+                f"take one: lifeboat backup {self.source}",
+            )
 
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
         candidates = self._candidates()
@@ -68,19 +71,29 @@ class DrillJob:
         checks = [self._drill(record, progress, cancel) for record in picks]
         failed = [c for c in checks if not c.ok]
         for check in checks:
-            log.info("drill of %s: snapshot %s (%s copy): %s", self.source, check.snapshot_id,
-                     check.copy, "passed" if check.ok else f"FAILED: {check.problem}")
+            log.info(
+                "drill of %s: snapshot %s (%s copy): %s",
+                self.source,
+                check.snapshot_id,
+                check.copy,
+                "passed" if check.ok else f"FAILED: {check.problem}",
+            )
         message = "; ".join(f"{c.snapshot_id} ({c.copy}): {c.problem}" for c in failed)
-        return JobOutcome(result=checks, status="failed" if failed else "ok",
-                          message=f"drill failed: {message}" if failed else "",
-                          detail={"checks": [c.to_json() for c in checks]})
+        return JobOutcome(
+            result=checks,
+            status="failed" if failed else "ok",
+            message=f"drill failed: {message}" if failed else "",
+            detail={"checks": [c.to_json() for c in checks]},
+        )
 
     def _candidates(self) -> list[SnapshotRecord]:
-        return [r for r in self.workspace.catalog.snapshots(self.source)
-                if r.manifest.kind != "raw" and (r.copies or r.local)]
+        return [
+            r
+            for r in self.workspace.catalog.snapshots(self.source)
+            if r.manifest.kind != "raw" and (r.copies or r.local)
+        ]
 
-    def _drill(self, record: SnapshotRecord, progress: Progress,
-               cancel: CancelToken) -> DrillCheck:
+    def _drill(self, record: SnapshotRecord, progress: Progress, cancel: CancelToken) -> DrillCheck:
         started = time.monotonic()
         config = self.workspace.config()
         src = config.source(self.source)
@@ -91,8 +104,15 @@ class DrillJob:
             make_new_dir(temp_dir)
             restored = temp_dir / "restored.sqlite"
             with self._files(record, temp_dir, progress, cancel) as files:
-                extract_verified(files.folder, record.manifest, restored, check="full",
-                                 progress=progress, cancel=cancel, base=files.base)
+                extract_verified(
+                    files.folder,
+                    record.manifest,
+                    restored,
+                    check="full",
+                    progress=progress,
+                    cancel=cancel,
+                    base=files.base,
+                )
             problem = _row_counts(record, restored) or _drill_sql(src.drill_sql, restored)
         except Cancelled:
             raise  # a cancelled drill proves nothing either way: no verdict
@@ -100,26 +120,31 @@ class DrillJob:
             problem = exc.message
         finally:
             shutil.rmtree(temp_dir, ignore_errors=True)
-        return DrillCheck(record.id, iso_utc(record.manifest.created_at), copy,
-                          problem is None, problem, round(time.monotonic() - started, 3))
+        return DrillCheck(
+            record.id,
+            iso_utc(record.manifest.created_at),
+            copy,
+            problem is None,
+            problem,
+            round(time.monotonic() - started, 3),
+        )
 
     @contextlib.contextmanager
-    def _files(self, record: SnapshotRecord, temp_dir: Path, progress: Progress,
-               cancel: CancelToken) -> Iterator[SnapshotFiles]:
+    def _files(
+        self, record: SnapshotRecord, temp_dir: Path, progress: Progress, cancel: CancelToken
+    ) -> Iterator[SnapshotFiles]:
         """Remote copies where there are some (the base too), else the local files."""
         if not record.copies:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
                 yield files
             return
-        folder = fetch_artifact(self.workspace, record, temp_dir / "snapshot", progress,
-                                cancel)
+        folder = fetch_artifact(self.workspace, record, temp_dir / "snapshot", progress, cancel)
         if record.manifest.kind != "diff":
             yield SnapshotFiles(folder, record.manifest)
             return
         base = self.workspace.catalog.snapshot(str(record.manifest.base))
         if base.copies:
-            base_folder = fetch_artifact(self.workspace, base, temp_dir / "base", progress,
-                                         cancel)
+            base_folder = fetch_artifact(self.workspace, base, temp_dir / "base", progress, cancel)
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))
         else:
             with snapshot_files(self.workspace, base, progress, cancel) as files:
@@ -131,11 +156,13 @@ def _row_counts(record: SnapshotRecord, restored: Path) -> str | None:
     if expected is None:
         return None  # a snapshot from before row counts were recorded
     found = take_inventory(restored).tables
-    wrong = [f"{t}: {n} rows, manifest says {expected.get(t)}" for t, n in found.items()
-             if expected.get(t) != n]
+    wrong = [
+        f"{t}: {n} rows, manifest says {expected.get(t)}"
+        for t, n in found.items()
+        if expected.get(t) != n
+    ]
     wrong += [f"{t}: missing" for t in expected if t not in found]
-    return ("row counts differ from the manifest (" + "; ".join(wrong[:3]) + ")") \
-        if wrong else None
+    return ("row counts differ from the manifest (" + "; ".join(wrong[:3]) + ")") if wrong else None
 
 
 def _drill_sql(query: str | None, restored: Path) -> str | None:
@@ -151,8 +178,14 @@ def _drill_sql(query: str | None, restored: Path) -> str | None:
     if not row or not row[0]:
         # A query that used a stand-in (NULL, binary order) says nothing about the data.
         used = sorted(conn.stand_ins.used)
-        note = (f"; it used {', '.join(used)}, which only the application defines "
+        note = (
+            (
+                f"; it used {', '.join(used)}, which only the application defines "
                 "(outside it Lifeboat stands in with NULL for a function and binary order "
-                "for a collation): write drill_sql without it") if used else ""
+                "for a collation): write drill_sql without it"
+            )
+            if used
+            else ""
+        )
         return f"drill_sql returned {row[0] if row else 'no row'} ({query}){note}"
     return None

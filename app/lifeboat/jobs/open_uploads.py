@@ -45,12 +45,16 @@ class CatalogLedger:
 
 def ended_open_uploads(workspace: Workspace, remote: str | None = None) -> list[OpenUpload]:
     """Multipart uploads recorded as open whose run has ended (never a live run's)."""
-    return [u for u in workspace.catalog.open_uploads(remote)
-            if not run_alive(workspace.paths.run_dir, u.run)]
+    return [
+        u
+        for u in workspace.catalog.open_uploads(remote)
+        if not run_alive(workspace.paths.run_dir, u.run)
+    ]
 
 
-def abort_ended_uploads(workspace: Workspace, remote: RemoteConfig,
-                        store: RemoteStore) -> list[str]:
+def abort_ended_uploads(
+    workspace: Workspace, remote: RemoteConfig, store: RemoteStore
+) -> list[str]:
     """Abort the multipart uploads on `remote` that runs which have ended left open (so
     nothing stays billed on the bucket); return their keys. One the server no longer
     knows counts as aborted; one that cannot be aborted now stays recorded for later."""
@@ -66,19 +70,28 @@ def abort_ended_uploads(workspace: Workspace, remote: RemoteConfig,
             for upload_id in ids:
                 store.abort_upload(upload.key, upload_id)
         except LifeboatError as exc:
-            log.warning("could not abort the unfinished upload of %s on remote %s (%s); "
-                        "trying again next time", upload.key, remote.name, exc.message)
+            log.warning(
+                "could not abort the unfinished upload of %s on remote %s (%s); "
+                "trying again next time",
+                upload.key,
+                remote.name,
+                exc.message,
+            )
             continue
         workspace.catalog.remove_open_upload(upload.upload_id)
         if ids:
             aborted.append(upload.key)
-            log.info("aborted the unfinished upload of %s on remote %s (its run ended)",
-                     upload.key, remote.name)
+            log.info(
+                "aborted the unfinished upload of %s on remote %s (its run ended)",
+                upload.key,
+                remote.name,
+            )
     return aborted
 
 
-def _unrecorded_uploads(workspace: Workspace, remote: RemoteConfig, store: RemoteStore,
-                        key: str) -> list[str] | None:
+def _unrecorded_uploads(
+    workspace: Workspace, remote: RemoteConfig, store: RemoteStore, key: str
+) -> list[str] | None:
     """The uploads open for `key` that no run recorded: what a run killed between
     opening one and recording its id left. None while a live run is opening one there.
 
@@ -88,8 +101,10 @@ def _unrecorded_uploads(workspace: Workspace, remote: RemoteConfig, store: Remot
     listed = store.open_uploads(key)
     rows = workspace.catalog.open_uploads(remote.name)
     run_dir = workspace.paths.run_dir
-    if any(r.key == key and r.upload_id.startswith(MARK_PREFIX) and run_alive(run_dir, r.run)
-           for r in rows):
+    if any(
+        r.key == key and r.upload_id.startswith(MARK_PREFIX) and run_alive(run_dir, r.run)
+        for r in rows
+    ):
         return None
     recorded = {r.upload_id for r in rows}
     return [upload_id for upload_id in listed if upload_id not in recorded]
@@ -110,8 +125,7 @@ def abort_ended_uploads_soon(workspace: Workspace) -> threading.Thread | None:
             try:
                 store = open_store(remote)
             except LifeboatError as exc:
-                log.warning("remote %s: unfinished uploads not aborted now: %s", name,
-                            exc.message)
+                log.warning("remote %s: unfinished uploads not aborted now: %s", name, exc.message)
                 continue
             except Exception:
                 log.exception("remote %s: unfinished uploads not aborted now", name)

@@ -16,36 +16,55 @@ from lifeboat.jobs.remotes import snapshot_files
 from lifeboat.workspace import Workspace
 
 
-def preview_restore(workspace: Workspace, record: SnapshotRecord,
-                    against: SnapshotRecord | None, *, budget: float, progress: Progress,
-                    cancel: CancelToken) -> DatabaseDiff:
+def preview_restore(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    against: SnapshotRecord | None,
+    *,
+    budget: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DatabaseDiff:
     """Compare the snapshot with the source's live database (or with `against`)."""
     config = workspace.config()
     with _extracted(workspace, record, progress, cancel) as snapshot_db:
         if against is not None:
             with _extracted(workspace, against, progress, cancel) as other:
-                return diff_databases(snapshot_db, other, budget=budget, progress=progress,
-                                      cancel=cancel)
+                return diff_databases(
+                    snapshot_db, other, budget=budget, progress=progress, cancel=cancel
+                )
         src = config.sources.get(record.source)
         if src is None:
-            raise LifeboatError(f"source {record.source!r} is no longer configured, so there "
-                                "is no live database to compare with",
-                                "compare with another snapshot: --against ID")
+            raise LifeboatError(
+                f"source {record.source!r} is no longer configured, so there "
+                "is no live database to compare with",
+                "compare with another snapshot: --against ID",
+            )
         probe_database(src.path)
-        return diff_databases(snapshot_db, src.path, budget=budget, progress=progress,
-                              cancel=cancel)
+        return diff_databases(
+            snapshot_db, src.path, budget=budget, progress=progress, cancel=cancel
+        )
 
 
 @contextlib.contextmanager
-def _extracted(workspace: Workspace, record: SnapshotRecord, progress: Progress,
-               cancel: CancelToken) -> Iterator[Path]:
+def _extracted(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Iterator[Path]:
     """The snapshot as a scratch database (hash-checked; removed afterwards)."""
     target = workspace.run.work_path(workspace.scratch(), "preview")
     try:
         with snapshot_files(workspace, record, progress, cancel) as files:
             # A scratch copy, read once and deleted: not worth an fsync.
-            extract_verified(files.folder, record.manifest, target, check="none",
-                             progress=progress, cancel=cancel, base=files.base, durable=False)
+            extract_verified(
+                files.folder,
+                record.manifest,
+                target,
+                check="none",
+                progress=progress,
+                cancel=cancel,
+                base=files.base,
+                durable=False,
+            )
         yield target
     finally:
         target.unlink(missing_ok=True)

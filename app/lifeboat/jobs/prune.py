@@ -47,10 +47,10 @@ class PrunePlan:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "source": self.source, "policy": self.policy.spec,
+            "source": self.source,
+            "policy": self.policy.spec,
             "keep": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.kept],
-            "forget": [{"id": d.snapshot.id, "reasons": list(d.reasons)}
-                       for d in self.forgotten],
+            "forget": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.forgotten],
             "freed_bytes": self.freed,
         }
 
@@ -59,14 +59,21 @@ def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> Snaps
     """Retention's view of a snapshot. Remote copies count as good (`assume_good`): a
     damaged local file says nothing about them."""
     m = record.manifest
-    return SnapshotInfo(id=m.id, created_at=m.created_at, protected=m.protected,
-                        good=assume_good or record.status == "ok", kind=m.kind, base=m.base,
-                        size=m.size,
-                        problem="missing its file" if record.status == "missing" else "damaged")
+    return SnapshotInfo(
+        id=m.id,
+        created_at=m.created_at,
+        protected=m.protected,
+        good=assume_good or record.status == "ok",
+        kind=m.kind,
+        base=m.base,
+        size=m.size,
+        problem="missing its file" if record.status == "missing" else "damaged",
+    )
 
 
-def plan_prune(records: list[SnapshotRecord], source: str, policy: RetentionPolicy,
-               now: datetime | None = None) -> PrunePlan:
+def plan_prune(
+    records: list[SnapshotRecord], source: str, policy: RetentionPolicy, now: datetime | None = None
+) -> PrunePlan:
     infos = [snapshot_info(r) for r in records]
     return PrunePlan(source, policy, apply_policy(infos, policy, now or utc_now()))
 
@@ -97,14 +104,19 @@ class PruneJob:
                     cancel.check()
                     record = self.workspace.catalog.snapshot(decision.snapshot.id)
                     delete_snapshot(self.workspace, record)
-                    log.info("pruned snapshot %s of %s: %s", record.id, self.source,
-                             decision.reason)
+                    log.info(
+                        "pruned snapshot %s of %s: %s", record.id, self.source, decision.reason
+                    )
         finally:
             lock.release()
-        return JobOutcome(result=plan, detail={"forgotten": [d.snapshot.id
-                                                             for d in plan.forgotten],
-                                               "freed_bytes": plan.freed,
-                                               "dry_run": self.dry_run})
+        return JobOutcome(
+            result=plan,
+            detail={
+                "forgotten": [d.snapshot.id for d in plan.forgotten],
+                "freed_bytes": plan.freed,
+                "dry_run": self.dry_run,
+            },
+        )
 
 
 def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
@@ -117,11 +129,16 @@ def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
     try:
         delete_snapshot_files(record.folder, record.manifest)
     except OSError as exc:
-        raise LifeboatError(f"cannot delete snapshot {record.id} in {record.folder}: "
-                            f"{exc.strerror or exc}", "check the folder's permissions") from None
+        raise LifeboatError(
+            f"cannot delete snapshot {record.id} in {record.folder}: {exc.strerror or exc}",
+            "check the folder's permissions",
+        ) from None
     with contextlib.suppress(LifeboatError):
         if record.copies:
-            workspace.catalog.set_status(record.id, "remote", "deleted here; on "
-                                         + ", ".join(c.remote for c in record.copies))
+            workspace.catalog.set_status(
+                record.id,
+                "remote",
+                "deleted here; on " + ", ".join(c.remote for c in record.copies),
+            )
         else:
             workspace.catalog.remove_snapshot(record.id)

@@ -40,8 +40,12 @@ PLAIN_SHA_KEY = "lifeboat-plain-sha256"  # on an encrypted object: the artifact'
 REMOTE_OBJECT = "remote_object"  # manifest key, on a remote: the object as uploaded
 
 
-def open_store(remote: RemoteConfig, secrets: SecretStore | None = None, *,
-               credentials: S3Credentials | None = None) -> RemoteStore:
+def open_store(
+    remote: RemoteConfig,
+    secrets: SecretStore | None = None,
+    *,
+    credentials: S3Credentials | None = None,
+) -> RemoteStore:
     """A connected store for `remote` (credentials from the keyring or the environment,
     unless given: a remote being tested before it is saved)."""
     from lifeboat.storage.s3 import S3Store
@@ -60,10 +64,16 @@ def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
     return object_key(remote.prefix, manifest.source, manifest.manifest_name)
 
 
-def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                    progress: Progress, cancel: CancelToken, *,
-                    recipients: list[str] | None = None,
-                    ledger: UploadLedger | None = None) -> RemoteCopy:
+def upload_snapshot(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    progress: Progress,
+    cancel: CancelToken,
+    *,
+    recipients: list[str] | None = None,
+    ledger: UploadLedger | None = None,
+) -> RemoteCopy:
     """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
     its manifest. Each counts only once the server is proven to hold exactly the bytes
     sent (see storage/s3_upload.py); the manifest records the object's size and ETag."""
@@ -73,20 +83,27 @@ def upload_snapshot(store: RemoteStore, remote: RemoteConfig, record: SnapshotRe
         return _upload_sealed_file(store, remote, record, sealed, progress, cancel, ledger)
     if remote.encrypt:
         if not recipients:
-            raise LifeboatError(f"remote {remote.name} encrypts, but there is no key",
-                                "create one: lifeboat key init")
+            raise LifeboatError(
+                f"remote {remote.name} encrypts, but there is no key",
+                "create one: lifeboat key init",
+            )
         return _upload_encrypted(store, remote, record, progress, cancel, recipients, ledger)
     manifest = record.manifest
     key = artifact_key(remote, manifest)
     stored = _put_checked_file(store, key, record, manifest.sha256, progress, cancel, ledger)
     mkey = _put_manifest(store, remote, with_remote_object(manifest, stored))
-    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, False,
-                      iso_utc(utc_now()))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, False, iso_utc(utc_now()))
 
 
-def _put_checked_file(store: RemoteStore, key: str, record: SnapshotRecord, sha256: str,
-                      progress: Progress, cancel: CancelToken,
-                      ledger: UploadLedger | None) -> Stored:
+def _put_checked_file(
+    store: RemoteStore,
+    key: str,
+    record: SnapshotRecord,
+    sha256: str,
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+) -> Stored:
     """Upload the record's file; the bytes read on the way must hash to `sha256` before
     the object is written, so a file damaged on disk never becomes a copy."""
     meta = {SHA_KEY: sha256, "lifeboat-snapshot": record.id}
@@ -95,13 +112,26 @@ def _put_checked_file(store: RemoteStore, key: str, record: SnapshotRecord, sha2
         if sent != sha256:
             raise _damaged(record.manifest)
 
-    return store.put_file(key, record.path, metadata=meta, progress=progress, cancel=cancel,
-                          ledger=ledger, check=check)
+    return store.put_file(
+        key,
+        record.path,
+        metadata=meta,
+        progress=progress,
+        cancel=cancel,
+        ledger=ledger,
+        check=check,
+    )
 
 
-def _upload_sealed_file(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                        sealed: dict[str, object], progress: Progress, cancel: CancelToken,
-                        ledger: UploadLedger | None) -> RemoteCopy:
+def _upload_sealed_file(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    sealed: dict[str, object],
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+) -> RemoteCopy:
     manifest = record.manifest
     key = artifact_key(remote, manifest) + AGE_SUFFIX
     sha256 = str(sealed["sha256"])
@@ -111,9 +141,15 @@ def _upload_sealed_file(store: RemoteStore, remote: RemoteConfig, record: Snapsh
     return RemoteCopy(remote.name, key, mkey, stored.size, sha256, True, iso_utc(utc_now()))
 
 
-def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: SnapshotRecord,
-                      progress: Progress, cancel: CancelToken, recipients: list[str],
-                      ledger: UploadLedger | None) -> RemoteCopy:
+def _upload_encrypted(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    progress: Progress,
+    cancel: CancelToken,
+    recipients: list[str],
+    ledger: UploadLedger | None,
+) -> RemoteCopy:
     """Encrypt while uploading (the ciphertext is never written locally and the plaintext
     never goes anywhere new), then the remote manifest without database details.
 
@@ -124,26 +160,38 @@ def _upload_encrypted(store: RemoteStore, remote: RemoteConfig, record: Snapshot
     key = artifact_key(remote, manifest) + AGE_SUFFIX
     meta = {PLAIN_SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
     with EncryptingReader(record.path, recipients) as stream:
+
         def check(_: str) -> None:  # the stream has been read to its end by now
             if stream.result().plain_sha256 != manifest.sha256:
                 raise _damaged(manifest)
 
-        stored = store.put_stream(key, stream, size_hint=manifest.size, metadata=meta,
-                                  progress=progress, cancel=cancel, ledger=ledger,
-                                  check=check)
+        stored = store.put_stream(
+            key,
+            stream,
+            size_hint=manifest.size,
+            metadata=meta,
+            progress=progress,
+            cancel=cancel,
+            ledger=ledger,
+            check=check,
+        )
     public = remote_manifest(manifest, stored.size, stored.sha256, recipients)
     mkey = _put_manifest(store, remote, with_remote_object(public, stored))
-    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True,
-                      iso_utc(utc_now()))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True, iso_utc(utc_now()))
 
 
-def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]
-                    ) -> Manifest:
+def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]) -> Manifest:
     """What an encrypted copy's manifest may say: enough to list and restore, nothing
     from inside the database (no row counts, schema hash or source path)."""
-    extra = {"encryption": {"scheme": "age", "recipients": list(recipients),
-                            "object": manifest.artifact + AGE_SUFFIX, "size": size,
-                            "sha256": sha256}}
+    extra = {
+        "encryption": {
+            "scheme": "age",
+            "recipients": list(recipients),
+            "object": manifest.artifact + AGE_SUFFIX,
+            "size": size,
+            "sha256": sha256,
+        }
+    }
     return replace(manifest, source_path="", tables=None, schema_sha256=None, extra=extra)
 
 
@@ -163,22 +211,30 @@ def _put_manifest(store: RemoteStore, remote: RemoteConfig, manifest: Manifest) 
 
 
 def _damaged(manifest: Manifest) -> CorruptSnapshot:
-    return CorruptSnapshot(f"snapshot {manifest.id} is damaged on disk; not uploaded",
-                           "run `lifeboat verify` and take a new snapshot")
+    return CorruptSnapshot(
+        f"snapshot {manifest.id} is damaged on disk; not uploaded",
+        "run `lifeboat verify` and take a new snapshot",
+    )
 
 
-def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
-                   progress: Progress, cancel: CancelToken) -> Path:
+def fetch_artifact(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    dest_dir: Path,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Path:
     """Download a snapshot's artifact into `dest_dir` (named as in its manifest)."""
     config = workspace.config()
     copies = sorted(record.copies, key=lambda c: c.remote != _preferred(config, record))
     usable = [c for c in copies if c.remote in config.remotes]
     if not usable:
         where = ", ".join(c.remote for c in record.copies) or "no remote"
-        raise LifeboatError(f"snapshot {record.id} has no local file, and its remote copies "
-                            f"({where}) are not on a configured remote",
-                            "add the remote again (lifeboat remote add) or restore another "
-                            "snapshot")
+        raise LifeboatError(
+            f"snapshot {record.id} has no local file, and its remote copies "
+            f"({where}) are not on a configured remote",
+            "add the remote again (lifeboat remote add) or restore another snapshot",
+        )
     copy = usable[0]
     remote = config.remote(copy.remote)
     private_dir(dest_dir, "download folder")
@@ -191,9 +247,13 @@ def fetch_artifact(workspace: Workspace, record: SnapshotRecord, dest_dir: Path,
         store.close()
     if copy.encrypted:
         try:
-            decrypt_file(download, target, stored_identities(SecretStore()),
-                         f"the copy of snapshot {record.id} on remote {remote.name}",
-                         workspace.config().general.recipients)
+            decrypt_file(
+                download,
+                target,
+                stored_identities(SecretStore()),
+                f"the copy of snapshot {record.id} on remote {remote.name}",
+                workspace.config().general.recipients,
+            )
         finally:
             download.unlink(missing_ok=True)
     return dest_dir
@@ -204,14 +264,19 @@ def _preferred(config: object, record: SnapshotRecord) -> str | None:
     return src.remote if src is not None else None
 
 
-def plan_uploads(records: list[SnapshotRecord], remote: str, policy: RetentionPolicy,
-                 now: datetime) -> list[SnapshotRecord]:
+def plan_uploads(
+    records: list[SnapshotRecord], remote: str, policy: RetentionPolicy, now: datetime
+) -> list[SnapshotRecord]:
     """Local snapshots missing on `remote` that its retention would keep, oldest first."""
     present = [r for r in records if r.copy_on(remote) is not None]
-    candidates = [r for r in records if r.copy_on(remote) is None and r.status == "ok"
-                  and r.manifest.kind != "raw"]
-    infos = [snapshot_info(r, assume_good=True) for r in present] + \
-        [snapshot_info(r) for r in candidates]
+    candidates = [
+        r
+        for r in records
+        if r.copy_on(remote) is None and r.status == "ok" and r.manifest.kind != "raw"
+    ]
+    infos = [snapshot_info(r, assume_good=True) for r in present] + [
+        snapshot_info(r) for r in candidates
+    ]
     keep = {d.snapshot.id for d in apply_policy(infos, policy, now) if d.keep}
     wanted = {r.id: r for r in candidates if r.id in keep}
     on_remote = {r.id for r in present}
@@ -224,21 +289,25 @@ def plan_uploads(records: list[SnapshotRecord], remote: str, policy: RetentionPo
         if base_record is not None and base_record.status == "ok":
             wanted[base_record.id] = base_record
         else:
-            log.warning("snapshot %s is not uploaded: its base %s is not here to go first",
-                        record.id, base)
+            log.warning(
+                "snapshot %s is not uploaded: its base %s is not here to go first", record.id, base
+            )
             del wanted[record.id]
-    return sorted(wanted.values(), key=lambda r: (r.manifest.kind != "full",
-                                                   r.manifest.created_at, r.id))
+    return sorted(
+        wanted.values(), key=lambda r: (r.manifest.kind != "full", r.manifest.created_at, r.id)
+    )
 
 
-def plan_remote_prune(records: list[SnapshotRecord], remote: str, policy: RetentionPolicy,
-                      now: datetime) -> list[Decision]:
+def plan_remote_prune(
+    records: list[SnapshotRecord], remote: str, policy: RetentionPolicy, now: datetime
+) -> list[Decision]:
     present = [r for r in records if r.copy_on(remote) is not None]
     return apply_policy([snapshot_info(r, assume_good=True) for r in present], policy, now)
 
 
-def delete_remote_copy(store: RemoteStore, workspace: Workspace, record: SnapshotRecord,
-                       remote: str) -> None:
+def delete_remote_copy(
+    store: RemoteStore, workspace: Workspace, record: SnapshotRecord, remote: str
+) -> None:
     """Manifest first (it is what makes a snapshot), then the artifact, then the row."""
     copy = record.copy_on(remote)
     if copy is None:
@@ -249,8 +318,9 @@ def delete_remote_copy(store: RemoteStore, workspace: Workspace, record: Snapsho
 
 
 @contextlib.contextmanager
-def artifact_folder(workspace: Workspace, record: SnapshotRecord, progress: Progress,
-                    cancel: CancelToken) -> Iterator[Path]:
+def artifact_folder(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Iterator[Path]:
     """The folder holding the snapshot's artifact: its own, or a folder of this run's
     scratch space it was decrypted or downloaded into (removed afterwards whatever
     happens, and by the next sweep if the process is killed)."""
@@ -262,18 +332,24 @@ def artifact_folder(workspace: Workspace, record: SnapshotRecord, progress: Prog
         scratch = workspace.run.work_path(workspace.scratch(), "open")
         make_new_dir(scratch)
         try:
-            decrypt_file(record.path, scratch / record.manifest.artifact,
-                         stored_identities(SecretStore()),
-                         f"snapshot {record.id} (kept encrypted on this machine)",
-                         record.manifest.local_recipients)
+            decrypt_file(
+                record.path,
+                scratch / record.manifest.artifact,
+                stored_identities(SecretStore()),
+                f"snapshot {record.id} (kept encrypted on this machine)",
+                record.manifest.local_recipients,
+            )
             yield scratch
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return
     if not record.copies:
         what = "a base" if record.manifest.kind == "full" else "a snapshot"
-        raise MissingArtifact(f"snapshot {record.id} ({what}): its file {record.path} is "
-                              "missing and it has no remote copy", "use another snapshot")
+        raise MissingArtifact(
+            f"snapshot {record.id} ({what}): its file {record.path} is "
+            "missing and it has no remote copy",
+            "use another snapshot",
+        )
     scratch = workspace.run.work_path(workspace.scratch(), "fetch")
     try:
         yield fetch_artifact(workspace, record, scratch, progress, cancel)
@@ -300,8 +376,11 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
     try:
         # List by the bare prefix and keep our folder's keys: the same result, and it
         # avoids a '/' in the query (some S3 emulators sign it differently).
-        listed = {o.key: o for o in store.list(remote.prefix)
-                  if not remote.prefix or o.key.startswith(remote.prefix + "/")}
+        listed = {
+            o.key: o
+            for o in store.list(remote.prefix)
+            if not remote.prefix or o.key.startswith(remote.prefix + "/")
+        }
         for key in sorted(listed):
             parts = split_key(remote.prefix, key)
             if parts is None or not key.endswith(MANIFEST_SUFFIX):
@@ -324,9 +403,20 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
                 scan.mismatched.append(f"{artifact} ({why})")
                 continue
             sha = str(sealed["sha256"]) if isinstance(sealed, dict) else manifest.sha256
-            scan.found.append((manifest, RemoteCopy(
-                remote.name, artifact, key, obj.size, sha, isinstance(sealed, dict),
-                iso_utc(utc_now()))))
+            scan.found.append(
+                (
+                    manifest,
+                    RemoteCopy(
+                        remote.name,
+                        artifact,
+                        key,
+                        obj.size,
+                        sha,
+                        isinstance(sealed, dict),
+                        iso_utc(utc_now()),
+                    ),
+                )
+            )
     finally:
         store.close()
     return scan
@@ -358,8 +448,9 @@ class SnapshotFiles:
 
 
 @contextlib.contextmanager
-def snapshot_files(workspace: Workspace, record: SnapshotRecord, progress: Progress,
-                   cancel: CancelToken) -> Iterator[SnapshotFiles]:
+def snapshot_files(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Iterator[SnapshotFiles]:
     """The snapshot's artifact and, for a differential, its base's: local where they are,
     downloaded from a remote where not (temporary copies removed afterwards)."""
     with artifact_folder(workspace, record, progress, cancel) as folder:
@@ -370,7 +461,9 @@ def snapshot_files(workspace: Workspace, record: SnapshotRecord, progress: Progr
         try:
             base = workspace.catalog.snapshot(base_id)
         except LifeboatError:
-            raise MissingArtifact(f"snapshot {record.id} is a differential of {base_id}, "
-                                  "which is gone", "use another snapshot") from None
+            raise MissingArtifact(
+                f"snapshot {record.id} is a differential of {base_id}, which is gone",
+                "use another snapshot",
+            ) from None
         with artifact_folder(workspace, base, progress, cancel) as base_folder:
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))

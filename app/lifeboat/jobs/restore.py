@@ -43,17 +43,27 @@ class RestoreOutcome:
     safety_snapshot: str | None
 
     def to_json(self) -> dict[str, object]:
-        return {"snapshot": self.snapshot_id, "target": str(self.target),
-                "method": self.method, "seconds": round(self.seconds, 3),
-                "safety_snapshot": self.safety_snapshot,
-                "programs_must_reopen": self.method == "file-replace"}
+        return {
+            "snapshot": self.snapshot_id,
+            "target": str(self.target),
+            "method": self.method,
+            "seconds": round(self.seconds, 3),
+            "safety_snapshot": self.safety_snapshot,
+            "programs_must_reopen": self.method == "file-replace",
+        }
 
 
 class RestoreJob:
     kind = "restore"
 
-    def __init__(self, workspace: Workspace, record: SnapshotRecord, *, to: Path | None = None,
-                 overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        record: SnapshotRecord,
+        *,
+        to: Path | None = None,
+        overwrite: bool = False,
+    ) -> None:
         self.workspace = workspace
         self.record = record
         self.source = record.source
@@ -76,10 +86,14 @@ class RestoreJob:
         if src is None:
             raise LifeboatError(
                 f"snapshot {manifest.id} belongs to source {manifest.source!r}, which is no "
-                "longer configured", "restore it to a new file with --to PATH")
+                "longer configured",
+                "restore it to a new file with --to PATH",
+            )
         if manifest.kind == "raw":
-            raise LifeboatError(f"snapshot {manifest.id} is a raw safety copy of a damaged "
-                                "database", "restore it to a new file with --to PATH")
+            raise LifeboatError(
+                f"snapshot {manifest.id} is a raw safety copy of a damaged database",
+                "restore it to a new file with --to PATH",
+            )
         check_source_path(src)
         self._src = src
         self.target = src.path
@@ -97,21 +111,35 @@ class RestoreJob:
             result = RestoreResult(self.target, "raw-copy", 0.0)
         elif not self.in_place:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
-                result = restore_to_file(files.folder, manifest, self.target,
-                                         overwrite=self.overwrite, check=check,
-                                         progress=progress, cancel=cancel, base=files.base,
-                                         run=self.workspace.run)
+                result = restore_to_file(
+                    files.folder,
+                    manifest,
+                    self.target,
+                    overwrite=self.overwrite,
+                    check=check,
+                    progress=progress,
+                    cancel=cancel,
+                    base=files.base,
+                    run=self.workspace.run,
+                )
         else:
             assert self._src is not None
             with snapshot_files(self.workspace, record, progress, cancel) as files:
                 result, safety_id = self._in_place(self._src, files, check, progress, cancel)
         log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
-        outcome = RestoreOutcome(manifest.id, result.target, result.method,
-                                 time.monotonic() - started, safety_id)
+        outcome = RestoreOutcome(
+            manifest.id, result.target, result.method, time.monotonic() - started, safety_id
+        )
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
 
-    def _in_place(self, src: SourceConfig, files: SnapshotFiles, check: str,
-                  progress: Progress, cancel: CancelToken) -> tuple[RestoreResult, str | None]:
+    def _in_place(
+        self,
+        src: SourceConfig,
+        files: SnapshotFiles,
+        check: str,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> tuple[RestoreResult, str | None]:
         """Verify the snapshot while the safety snapshot is taken, then replace."""
         assert self.target is not None
         config = self.workspace.config()
@@ -119,21 +147,37 @@ class RestoreJob:
         folder = self.workspace.source_folder(config, src)
         run = self.workspace.run
         verified = run.work_path(self.workspace.scratch(config), "verified")
-        with hold_lock(folder / FOLDER_LOCK_NAME, f"a backup of {src.name} is running",
-                       "wait for it to finish, then restore"):
+        with hold_lock(
+            folder / FOLDER_LOCK_NAME,
+            f"a backup of {src.name} is running",
+            "wait for it to finish, then restore",
+        ):
             try:
                 with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-safety") as pool:
                     taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
                     try:
-                        extract_verified(files.folder, manifest, verified, check=check,
-                                         progress=progress, cancel=cancel, base=files.base)
+                        extract_verified(
+                            files.folder,
+                            manifest,
+                            verified,
+                            check=check,
+                            progress=progress,
+                            cancel=cancel,
+                            base=files.base,
+                        )
                     except BaseException:
                         self._discard(taking)
                         raise
                     safety = taking.result()
-                result = replace_in_place(verified, self.target, page_size=manifest.page_size,
-                                          run=run, busy_timeout=config.general.busy_timeout,
-                                          progress=progress, cancel=cancel)
+                result = replace_in_place(
+                    verified,
+                    self.target,
+                    page_size=manifest.page_size,
+                    run=run,
+                    busy_timeout=config.general.busy_timeout,
+                    progress=progress,
+                    cancel=cancel,
+                )
                 return result, safety.id if safety is not None else None
             finally:
                 with contextlib.suppress(OSError):
@@ -149,8 +193,9 @@ class RestoreJob:
         if safety is not None and safety.taken:
             delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
 
-    def _safety_copy(self, src: SourceConfig, folder: Path, progress: Progress,
-                     cancel: CancelToken) -> SafetyCopy | None:
+    def _safety_copy(
+        self, src: SourceConfig, folder: Path, progress: Progress, cancel: CancelToken
+    ) -> SafetyCopy | None:
         """A protected snapshot of what is there now, or a raw copy if SQLite can't read
         it. If the newest snapshot already holds exactly this content (a restore
         interrupted after its safety snapshot, retried), that one is kept protected and
@@ -158,26 +203,42 @@ class RestoreJob:
         assert self.target is not None
         if not os.path.lexists(self.target):
             return None
-        newest = next((r for r in self.workspace.catalog.snapshots(src.name)
-                       if r.status == "ok" and r.local and r.manifest.kind != "raw"), None)
+        newest = next(
+            (
+                r
+                for r in self.workspace.catalog.snapshots(src.name)
+                if r.status == "ok" and r.local and r.manifest.kind != "raw"
+            ),
+            None,
+        )
         try:
-            manifest = snapshot_source(self.workspace, src, folder, reason="pre-restore",
-                                       protect=True, progress=progress, cancel=cancel,
-                                       unchanged_since=newest.manifest if newest else None)
+            manifest = snapshot_source(
+                self.workspace,
+                src,
+                folder,
+                reason="pre-restore",
+                protect=True,
+                progress=progress,
+                cancel=cancel,
+                unchanged_since=newest.manifest if newest else None,
+            )
         except Unchanged as same:
             kept = same.manifest
             if not kept.protected:
                 kept = kept.with_protection(True, "pre-restore")
                 write_manifest(folder, kept, self.workspace.run)
                 self.workspace.catalog.update_manifest(kept)
-            log.info("%s is unchanged since snapshot %s: it is the safety copy", self.target,
-                     kept.id)
+            log.info(
+                "%s is unchanged since snapshot %s: it is the safety copy", self.target, kept.id
+            )
             return SafetyCopy(kept.id, taken=False)
         except SourceError as exc:
-            log.warning("current %s is not readable (%s); keeping a raw copy", self.target,
-                        exc.message)
-            manifest = save_raw_copy(self.target, folder, src.name, "pre-restore",
-                                     self.workspace.run)
+            log.warning(
+                "current %s is not readable (%s); keeping a raw copy", self.target, exc.message
+            )
+            manifest = save_raw_copy(
+                self.target, folder, src.name, "pre-restore", self.workspace.run
+            )
             self.workspace.catalog.add_snapshot(manifest, folder)
         return SafetyCopy(manifest.id, taken=True)
 

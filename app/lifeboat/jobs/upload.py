@@ -43,8 +43,10 @@ class UploadJob:
         config = self.workspace.config()
         src = config.source(self.source)
         if src.remote is None:
-            raise LifeboatError(f"source {src.name} has no remote",
-                                f"give it one: lifeboat source set {src.name} --remote NAME")
+            raise LifeboatError(
+                f"source {src.name} has no remote",
+                f"give it one: lifeboat source set {src.name} --remote NAME",
+            )
         self._src, self._remote = src, config.remote(src.remote)
 
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
@@ -59,8 +61,9 @@ class UploadJob:
         deleted: list[str] = []
         sent = 0
         left_open = ended_open_uploads(self.workspace, remote.name)
-        store = open_store(remote) if pending or left_open or self._has_copies(remote.name) \
-            else None
+        store = (
+            open_store(remote) if pending or left_open or self._has_copies(remote.name) else None
+        )
         ledger = CatalogLedger(catalog, remote.name)
         aborted: list[str] = []
         try:
@@ -68,16 +71,27 @@ class UploadJob:
                 aborted = abort_ended_uploads(self.workspace, remote, store)
             for record in pending:
                 cancel.check()
-                copy = upload_snapshot(store, remote, record, progress, cancel,  # type: ignore[arg-type]
-                                       recipients=recipients, ledger=ledger)
+                copy = upload_snapshot(
+                    store,
+                    remote,
+                    record,
+                    progress,
+                    cancel,  # type: ignore[arg-type]
+                    recipients=recipients,
+                    ledger=ledger,
+                )
                 catalog.add_remote_copy(record.id, copy)
                 uploaded.append(record.id)
                 sent += copy.size
-                log.info("uploaded snapshot %s of %s to %s (%s)", record.id, src.name,
-                         remote.name, format_bytes(copy.size))
+                log.info(
+                    "uploaded snapshot %s of %s to %s (%s)",
+                    record.id,
+                    src.name,
+                    remote.name,
+                    format_bytes(copy.size),
+                )
             if store is not None and self.reencrypt:
-                reencrypted = self._reencrypt(store, remote, recipients, progress, cancel,
-                                              ledger)
+                reencrypted = self._reencrypt(store, remote, recipients, progress, cancel, ledger)
                 uploaded += reencrypted
             if store is not None:
                 records = catalog.snapshots(src.name)
@@ -88,25 +102,43 @@ class UploadJob:
                     record = next(r for r in records if r.id == decision.snapshot.id)
                     delete_remote_copy(store, self.workspace, record, remote.name)
                     deleted.append(record.id)
-                    log.info("pruned snapshot %s of %s from %s: %s", record.id, src.name,
-                             remote.name, decision.reason)
+                    log.info(
+                        "pruned snapshot %s of %s from %s: %s",
+                        record.id,
+                        src.name,
+                        remote.name,
+                        decision.reason,
+                    )
         finally:
             if store is not None:
                 store.close()  # a boto3 client costs ~40 MB: keep it only for the job
-        return JobOutcome(result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
-                          detail={"remote": remote.name, "uploaded": uploaded,
-                                  "deleted": deleted, "bytes": sent,
-                                  "aborted_uploads": aborted})
+        return JobOutcome(
+            result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
+            detail={
+                "remote": remote.name,
+                "uploaded": uploaded,
+                "deleted": deleted,
+                "bytes": sent,
+                "aborted_uploads": aborted,
+            },
+        )
 
-    def _reencrypt(self, store: RemoteStore, remote: RemoteConfig, recipients: list[str],
-                   progress: Progress, cancel: CancelToken, ledger: CatalogLedger
-                   ) -> list[str]:
+    def _reencrypt(
+        self,
+        store: RemoteStore,
+        remote: RemoteConfig,
+        recipients: list[str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: CatalogLedger,
+    ) -> list[str]:
         """Replace the remote's plaintext copies by encrypted ones: upload and confirm the
         encrypted copy first, only then delete the plaintext object."""
         if not remote.encrypt:
-            raise LifeboatError(f"remote {remote.name} does not encrypt",
-                                f"switch it on first: lifeboat remote set {remote.name} "
-                                "--encrypt")
+            raise LifeboatError(
+                f"remote {remote.name} does not encrypt",
+                f"switch it on first: lifeboat remote set {remote.name} --encrypt",
+            )
         done = []
         for record in self.workspace.catalog.snapshots(self.source):
             old = record.copy_on(remote.name)
@@ -115,18 +147,17 @@ class UploadJob:
             cancel.check()
             if record.manifest.local_encryption and record.path.is_file():
                 # Kept encrypted here: the sealed file replaces the plaintext copy.
-                new = upload_snapshot(store, remote, record, progress, cancel,
-                                      ledger=ledger)
+                new = upload_snapshot(store, remote, record, progress, cancel, ledger=ledger)
             else:
                 with artifact_folder(self.workspace, record, progress, cancel) as folder:
                     local = replace(record, folder=folder)
-                    new = upload_snapshot(store, remote, local, progress, cancel,
-                                          recipients=recipients, ledger=ledger)
+                    new = upload_snapshot(
+                        store, remote, local, progress, cancel, recipients=recipients, ledger=ledger
+                    )
             store.delete(old.key)
             self.workspace.catalog.add_remote_copy(record.id, new)
             done.append(record.id)
-            log.info("re-encrypted snapshot %s of %s on %s", record.id, self.source,
-                     remote.name)
+            log.info("re-encrypted snapshot %s of %s on %s", record.id, self.source, remote.name)
         return done
 
     def _has_copies(self, remote: str) -> bool:

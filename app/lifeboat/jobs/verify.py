@@ -30,8 +30,14 @@ class VerifyResult:
     base_only: bool = False  # its own file is intact; its base is what failed
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.record.id, "source": self.record.source, "ok": self.ok,
-                "status": self.status, "problem": self.problem, "path": str(self.record.path)}
+        return {
+            "id": self.record.id,
+            "source": self.record.source,
+            "ok": self.ok,
+            "status": self.status,
+            "problem": self.problem,
+            "path": str(self.record.path),
+        }
 
     @property
     def status(self) -> str:
@@ -47,8 +53,13 @@ class VerifyResult:
 class VerifyJob:
     kind = "verify"
 
-    def __init__(self, workspace: Workspace, records: list[SnapshotRecord],
-                 source: str | None = None, check: str | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        records: list[SnapshotRecord],
+        source: str | None = None,
+        check: str | None = None,
+    ) -> None:
         self.workspace = workspace
         self.records = records
         self.source = source
@@ -71,8 +82,15 @@ class VerifyJob:
                     verify_raw_copy(record.folder, record.manifest)
                 else:
                     with snapshot_files(self.workspace, record, progress, cancel) as files:
-                        extract_verified(files.folder, record.manifest, scratch, check=mode,
-                                         progress=progress, cancel=cancel, base=files.base)
+                        extract_verified(
+                            files.folder,
+                            record.manifest,
+                            scratch,
+                            check=mode,
+                            progress=progress,
+                            cancel=cancel,
+                            base=files.base,
+                        )
                     scratch.unlink()
                 results.append(VerifyResult(record, True, None))
                 self.workspace.catalog.set_status(record.id, "ok", None, utc_now())
@@ -84,22 +102,30 @@ class VerifyJob:
                 if record.manifest.kind == "diff" and self._own_file_intact(record):
                     # Its base failed, not its own file: not damaged itself (its status
                     # stays), but it cannot be restored while the base is as it is.
-                    results.append(VerifyResult(record, False, f"snapshot {record.id} "
-                                                "cannot be restored: " + exc.message,
-                                                missing=isinstance(exc, MissingArtifact),
-                                                base_only=True))
+                    results.append(
+                        VerifyResult(
+                            record,
+                            False,
+                            f"snapshot {record.id} cannot be restored: " + exc.message,
+                            missing=isinstance(exc, MissingArtifact),
+                            base_only=True,
+                        )
+                    )
                     log.warning("verify: %s: its base failed: %s", record.id, exc.message)
                     continue
-                result = VerifyResult(record, False, exc.message,
-                                      missing=isinstance(exc, MissingArtifact))
+                result = VerifyResult(
+                    record, False, exc.message, missing=isinstance(exc, MissingArtifact)
+                )
                 results.append(result)
-                self.workspace.catalog.set_status(record.id, result.status, exc.message,
-                                                  utc_now())
+                self.workspace.catalog.set_status(record.id, result.status, exc.message, utc_now())
                 log.warning("verify: %s", exc.message)
         bad = [r for r in results if not r.ok]
-        return JobOutcome(result=results, status="failed" if bad else "ok",
-                          detail={"checked": len(results), "bad": [r.record.id for r in bad]},
-                          message=_verdict(bad))
+        return JobOutcome(
+            result=results,
+            status="failed" if bad else "ok",
+            detail={"checked": len(results), "bad": [r.record.id for r in bad]},
+            message=_verdict(bad),
+        )
 
     def prepare(self) -> None:
         self.workspace.scratch(self.workspace.config())
@@ -117,15 +143,22 @@ class VerifyJob:
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
         sealed = record.manifest.local_encryption
         if sealed is None:
-            raise MissingIdentity(f"snapshot {record.id} needs a key this machine does not "
-                                  "hold", "import your recovery key: lifeboat key import FILE")
+            raise MissingIdentity(
+                f"snapshot {record.id} needs a key this machine does not hold",
+                "import your recovery key: lifeboat key import FILE",
+            )
         if sha256_file(record.path) != sealed.get("sha256"):
-            problem = (f"snapshot {record.id} ({record.source}) is damaged: its encrypted "
-                       "file does not match its manifest")
+            problem = (
+                f"snapshot {record.id} ({record.source}) is damaged: its encrypted "
+                "file does not match its manifest"
+            )
             self.workspace.catalog.set_status(record.id, "corrupt", problem, utc_now())
             return VerifyResult(record, False, problem)
-        return VerifyResult(record, True, "only the encrypted file's SHA-256 was checked: "
-                            "this machine has no key to open it")
+        return VerifyResult(
+            record,
+            True,
+            "only the encrypted file's SHA-256 was checked: this machine has no key to open it",
+        )
 
 
 def _verdict(bad: list[VerifyResult]) -> str:

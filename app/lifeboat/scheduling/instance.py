@@ -25,9 +25,11 @@ class SchedulerLock:
         if not self._lock.try_acquire():
             pid = self.holder()
             who = f" (pid {pid})" if pid else ""
-            raise SchedulerRunning(f"another Lifeboat {what}{who} already schedules backups "
-                                 f"for {self.path.parent.parent}",
-                                 "stop it first, or use it: `lifeboat status` shows its work")
+            raise SchedulerRunning(
+                f"another Lifeboat {what}{who} already schedules backups "
+                f"for {self.path.parent.parent}",
+                "stop it first, or use it: `lifeboat status` shows its work",
+            )
         pid_file = self.path.with_suffix(".pid")
         pid_file.write_text(str(os.getpid()))
 

@@ -30,19 +30,42 @@ def render(metrics: list[SourceMetrics]) -> str:
         for source, value in values:
             lines.append(f'lifeboat_{name}{{source="{_escape(source)}"}} {value:g}')
 
-    family("last_success_timestamp_seconds", "gauge",
-           "Unix time of the newest good snapshot.",
-           [(m.source, m.last_success) for m in metrics if m.last_success is not None])
-    family("last_duration_seconds", "gauge", "Duration of the last backup job.",
-           [(m.source, m.last_duration) for m in metrics if m.last_duration is not None])
-    family("snapshot_bytes", "gauge", "Bytes stored by the source's snapshots.",
-           [(m.source, m.snapshot_bytes) for m in metrics])
-    family("failures_total", "counter", "Failed backup jobs.",
-           [(m.source, m.failures_total) for m in metrics])
-    family("snapshots", "gauge", "Number of snapshots kept.",
-           [(m.source, m.snapshots) for m in metrics])
-    family("stale", "gauge", "1 if the newest good snapshot is older than allowed.",
-           [(m.source, 1 if m.stale else 0) for m in metrics])
+    family(
+        "last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the newest good snapshot.",
+        [(m.source, m.last_success) for m in metrics if m.last_success is not None],
+    )
+    family(
+        "last_duration_seconds",
+        "gauge",
+        "Duration of the last backup job.",
+        [(m.source, m.last_duration) for m in metrics if m.last_duration is not None],
+    )
+    family(
+        "snapshot_bytes",
+        "gauge",
+        "Bytes stored by the source's snapshots.",
+        [(m.source, m.snapshot_bytes) for m in metrics],
+    )
+    family(
+        "failures_total",
+        "counter",
+        "Failed backup jobs.",
+        [(m.source, m.failures_total) for m in metrics],
+    )
+    family(
+        "snapshots",
+        "gauge",
+        "Number of snapshots kept.",
+        [(m.source, m.snapshots) for m in metrics],
+    )
+    family(
+        "stale",
+        "gauge",
+        "1 if the newest good snapshot is older than allowed.",
+        [(m.source, 1 if m.stale else 0) for m in metrics],
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -22,24 +22,33 @@ log = logging.getLogger(__name__)
 
 
 class Webhook:
-    def __init__(self, url: str | None, *, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 2.0) -> None:
+    def __init__(
+        self, url: str | None, *, timeout: float = 10.0, retries: int = 3, backoff: float = 2.0
+    ) -> None:
         self.url = url
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._threads: list[threading.Thread] = []
 
-    def send(self, event: str, source: str | None, message: str,
-             detail: dict[str, object] | None = None) -> None:
+    def send(
+        self, event: str, source: str | None, message: str, detail: dict[str, object] | None = None
+    ) -> None:
         """Post in the background; returns at once."""
         if not self.url:
             return
-        payload = {"event": event, "source": source, "message": message,
-                   "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "app": "lifeboat", "version": __version__, "detail": detail or {}}
-        thread = threading.Thread(target=self._post, args=(payload,), name="lifeboat-webhook",
-                                  daemon=True)
+        payload = {
+            "event": event,
+            "source": source,
+            "message": message,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "app": "lifeboat",
+            "version": __version__,
+            "detail": detail or {},
+        }
+        thread = threading.Thread(
+            target=self._post, args=(payload,), name="lifeboat-webhook", daemon=True
+        )
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
@@ -54,9 +63,15 @@ class Webhook:
         body = json.dumps(payload).encode()
         host = urlsplit(self.url).hostname
         for attempt in range(1, self.retries + 1):
-            request = urllib.request.Request(self.url, data=body, method="POST",
-                                             headers={"Content-Type": "application/json",
-                                                      "User-Agent": f"lifeboat/{__version__}"})
+            request = urllib.request.Request(
+                self.url,
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": f"lifeboat/{__version__}",
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     if response.status < 300:

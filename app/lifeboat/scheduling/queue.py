@@ -47,9 +47,14 @@ Finished = Callable[[QueuedJob, object, BaseException | None], None]
 
 
 class JobQueue:
-    def __init__(self, catalog: Catalog, *, concurrency: int = 1,
-                 on_event: EventSink = ignore_event,
-                 on_finished: Finished | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        concurrency: int = 1,
+        on_event: EventSink = ignore_event,
+        on_finished: Finished | None = None,
+    ) -> None:
         self._catalog = catalog
         self._concurrency = max(1, concurrency)
         self._on_event = on_event
@@ -63,9 +68,17 @@ class JobQueue:
 
     # -- submitting ------------------------------------------------------------------
 
-    def submit(self, kind: str, source: str | None, trigger: str, work: Work, *,
-               attempt: int = 1, priority: int = PRIORITY_SCHEDULED,
-               job_id: int | None = None) -> QueuedJob:
+    def submit(
+        self,
+        kind: str,
+        source: str | None,
+        trigger: str,
+        work: Work,
+        *,
+        attempt: int = 1,
+        priority: int = PRIORITY_SCHEDULED,
+        job_id: int | None = None,
+    ) -> QueuedJob:
         """Queue a job; AlreadyRunning if the same kind of job for the source is waiting
         or running."""
         with self._cond:
@@ -75,12 +88,12 @@ class JobQueue:
             if busy is not None:
                 state = "running" if busy.job_id in self._running else "queued"
                 what = f"{kind} of {source}" if source else kind
-                raise AlreadyRunning(f"a {what} is already {state} (job {busy.job_id})",
-                                     "wait for it to finish")
+                raise AlreadyRunning(
+                    f"a {what} is already {state} (job {busy.job_id})", "wait for it to finish"
+                )
             if job_id is None:
                 job_id = self._catalog.start_job(kind, source, trigger, attempt, status="queued")
-            job = QueuedJob(priority, next(self._seq), job_id, kind, source, trigger, attempt,
-                            work)
+            job = QueuedJob(priority, next(self._seq), job_id, kind, source, trigger, attempt, work)
             heapq.heappush(self._heap, job)
             self._cond.notify_all()
         self._on_event(JobQueued(job_id, kind, source, trigger))
@@ -120,16 +133,18 @@ class JobQueue:
             else:
                 return False
         self._catalog.finish_job(job_id, "cancelled", error="cancelled before it started")
-        self._on_event(JobFinished(job_id, job.kind, job.source, "cancelled",
-                                   error="cancelled before it started"))
+        self._on_event(
+            JobFinished(
+                job_id, job.kind, job.source, "cancelled", error="cancelled before it started"
+            )
+        )
         return True
 
     # -- running ---------------------------------------------------------------------
 
     def start(self) -> None:
         for n in range(self._concurrency):
-            worker = threading.Thread(target=self._work, name=f"lifeboat-worker-{n}",
-                                      daemon=True)
+            worker = threading.Thread(target=self._work, name=f"lifeboat-worker-{n}", daemon=True)
             worker.start()
             self._workers.append(worker)
 
@@ -142,8 +157,9 @@ class JobQueue:
                 job.cancel.cancel("stopped: Lifeboat is shutting down")
             self._cond.notify_all()
         for job in waiting:
-            self._catalog.finish_job(job.job_id, "cancelled",
-                                     error="not started: Lifeboat was shutting down")
+            self._catalog.finish_job(
+                job.job_id, "cancelled", error="not started: Lifeboat was shutting down"
+            )
         for worker in self._workers:
             worker.join(timeout)
 
@@ -182,8 +198,15 @@ class JobQueue:
             pass
         if job.cancel.cancelled:
             self._catalog.finish_job(job.job_id, "cancelled", error="cancelled before it started")
-            self._on_event(JobFinished(job.job_id, job.kind, job.source, "cancelled",
-                                       error="cancelled before it started"))
+            self._on_event(
+                JobFinished(
+                    job.job_id,
+                    job.kind,
+                    job.source,
+                    "cancelled",
+                    error="cancelled before it started",
+                )
+            )
             return
 
         result: object = None

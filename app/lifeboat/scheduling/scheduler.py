@@ -53,10 +53,15 @@ WAKE_JUMP = timedelta(seconds=90)
 
 
 class Scheduler:
-    def __init__(self, service: Service, *, on_event: EventSink = ignore_event,
-                 wall_clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 tick_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        on_event: EventSink = ignore_event,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 15.0,
+    ) -> None:
         self.service = service
         self.workspace = service.workspace
         self._on_event = on_event
@@ -67,10 +72,16 @@ class Scheduler:
         config = self.workspace.config()
         self._config = config
         self._tz = resolve_timezone(config.general.timezone)
-        self.queue = JobQueue(self.workspace.catalog, concurrency=config.general.concurrency,
-                              on_event=self._emit, on_finished=self._finished)
-        self._aps = BackgroundScheduler(timezone=self._tz, job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        self.queue = JobQueue(
+            self.workspace.catalog,
+            concurrency=config.general.concurrency,
+            on_event=self._emit,
+            on_finished=self._finished,
+        )
+        self._aps = BackgroundScheduler(
+            timezone=self._tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
         self.webhook = Webhook(config.general.notify_url)
         self._fingerprint: tuple[int, int] | None = self._config_fingerprint()
         self._problems: dict[str, str] = {}  # source -> failed | stale
@@ -88,13 +99,15 @@ class Scheduler:
         self.queue.start()
         self._aps.start()
         self._schedule_sources(self._config)
-        self._aps.add_job(self.tick, IntervalTrigger(seconds=self._tick_seconds,
-                                                     timezone=self._tz), id="tick")
+        self._aps.add_job(
+            self.tick, IntervalTrigger(seconds=self._tick_seconds, timezone=self._tz), id="tick"
+        )
         self._problems = self._current_problems()
         self.catch_up("start")
         self.queue_uploads("catch-up")
-        log.info("scheduler started: %d source(s), time zone %s", len(self._config.sources),
-                 self._tz)
+        log.info(
+            "scheduler started: %d source(s), time zone %s", len(self._config.sources), self._tz
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Start, block until `stop` is set, then shut down (daemon and tray thread)."""
@@ -108,8 +121,9 @@ class Scheduler:
         if self._aps.running:
             self._aps.shutdown(wait=False)
         for retry_id in self._retries.values():
-            self.workspace.catalog.finish_job(retry_id, "cancelled",
-                                              error="not retried: Lifeboat was stopped")
+            self.workspace.catalog.finish_job(
+                retry_id, "cancelled", error="not retried: Lifeboat was stopped"
+            )
         self._retries.clear()
         self.queue.shutdown(timeout)
         self.webhook.flush(1.0)
@@ -145,11 +159,14 @@ class Scheduler:
             if not needs_catch_up(schedule, self._tz, last, now):
                 continue
             try:
-                self._submit_backup(src.name, "catch-up", force=True,
-                                    priority=PRIORITY_SCHEDULED)
+                self._submit_backup(src.name, "catch-up", force=True, priority=PRIORITY_SCHEDULED)
                 queued.append(src.name)
-                log.info("%s: catching up (%s): last good snapshot %s", src.name, why,
-                         last.isoformat() if last else "never")
+                log.info(
+                    "%s: catching up (%s): last good snapshot %s",
+                    src.name,
+                    why,
+                    last.isoformat() if last else "never",
+                )
             except AlreadyRunning:
                 continue
         return queued
@@ -172,8 +189,7 @@ class Scheduler:
         jump = timedelta(seconds=(wall - last_wall) - (mono - last_mono))
         if jump < WAKE_JUMP:
             return False
-        log.info("the clock jumped %s ahead (sleep or clock change): checking missed runs",
-                 jump)
+        log.info("the clock jumped %s ahead (sleep or clock change): checking missed runs", jump)
         self.catch_up("wake")
         return True
 
@@ -195,14 +211,20 @@ class Scheduler:
             job_id = f"backup:{src.name}"
             if trigger is not None:
                 wanted.add(job_id)
-                self._aps.add_job(self._scheduled, trigger, args=[src.name], id=job_id,
-                                  replace_existing=True)
+                self._aps.add_job(
+                    self._scheduled, trigger, args=[src.name], id=job_id, replace_existing=True
+                )
                 self._emit(NextRunChanged(src.name, self.next_run(src.name)))
             drill = to_trigger(parse_schedule(src.drill), self._tz)
             if drill is not None:
                 wanted.add(f"drill:{src.name}")
-                self._aps.add_job(self._scheduled_drill, drill, args=[src.name],
-                                  id=f"drill:{src.name}", replace_existing=True)
+                self._aps.add_job(
+                    self._scheduled_drill,
+                    drill,
+                    args=[src.name],
+                    id=f"drill:{src.name}",
+                    replace_existing=True,
+                )
         for job in self._aps.get_jobs():
             if job.id.startswith(("backup:", "drill:")) and job.id not in wanted:
                 job.remove()
@@ -229,32 +251,68 @@ class Scheduler:
             log.info("%s: scheduled run not queued: %s", source, exc.message)
         self._emit(NextRunChanged(source, self.next_run(source)))
 
-    def _submit_backup(self, source: str, trigger: str, *, force: bool, priority: int,
-                       attempt: int = 1, job_id: int | None = None) -> QueuedJob:
-        return self._submit("backup", source, trigger, force=force, priority=priority,
-                            attempt=attempt, job_id=job_id)
+    def _submit_backup(
+        self,
+        source: str,
+        trigger: str,
+        *,
+        force: bool,
+        priority: int,
+        attempt: int = 1,
+        job_id: int | None = None,
+    ) -> QueuedJob:
+        return self._submit(
+            "backup",
+            source,
+            trigger,
+            force=force,
+            priority=priority,
+            attempt=attempt,
+            job_id=job_id,
+        )
 
-    def _submit(self, kind: str, source: str, trigger: str, *, force: bool = False,
-                priority: int = PRIORITY_SCHEDULED, attempt: int = 1,
-                job_id: int | None = None) -> QueuedJob:
+    def _submit(
+        self,
+        kind: str,
+        source: str,
+        trigger: str,
+        *,
+        force: bool = False,
+        priority: int = PRIORITY_SCHEDULED,
+        attempt: int = 1,
+        job_id: int | None = None,
+    ) -> QueuedJob:
         reason = trigger if trigger in ("manual", "catch-up") else "scheduled"
 
         def backup(job: QueuedJob) -> object:
             return self.service.run_backup(
-                source, trigger=job.trigger, reason=reason, skip_if_covered=not force,
-                job_id=job.job_id, attempt=job.attempt, cancel=job.cancel)
+                source,
+                trigger=job.trigger,
+                reason=reason,
+                skip_if_covered=not force,
+                job_id=job.job_id,
+                attempt=job.attempt,
+                cancel=job.cancel,
+            )
 
         def upload(job: QueuedJob) -> object:
-            return self.service.upload(source, trigger=job.trigger, job_id=job.job_id,
-                                       attempt=job.attempt, cancel=job.cancel)
+            return self.service.upload(
+                source,
+                trigger=job.trigger,
+                job_id=job.job_id,
+                attempt=job.attempt,
+                cancel=job.cancel,
+            )
 
         def drill(job: QueuedJob) -> object:
-            return self.service.drill(source, trigger=job.trigger, job_id=job.job_id,
-                                      cancel=job.cancel)
+            return self.service.drill(
+                source, trigger=job.trigger, job_id=job.job_id, cancel=job.cancel
+            )
 
         work = {"backup": backup, "upload": upload, "drill": drill}[kind]
-        return self.queue.submit(kind, source, trigger, work, attempt=attempt,
-                                 priority=priority, job_id=job_id)
+        return self.queue.submit(
+            kind, source, trigger, work, attempt=attempt, priority=priority, job_id=job_id
+        )
 
     def queue_uploads(self, why: str) -> list[str]:
         """Queue an upload for each source whose remote is missing snapshots."""
@@ -263,8 +321,12 @@ class Scheduler:
         for src in config.sources.values():
             if src.remote is None or src.remote not in config.remotes:
                 continue
-            pending = plan_uploads(self.workspace.catalog.snapshots(src.name), src.remote,
-                                   parse_keep(src.remote_keep or src.keep), self._now())
+            pending = plan_uploads(
+                self.workspace.catalog.snapshots(src.name),
+                src.remote,
+                parse_keep(src.remote_keep or src.keep),
+                self._now(),
+            )
             if not pending or self.queue.is_busy("upload", src.name):
                 continue
             try:
@@ -283,8 +345,12 @@ class Scheduler:
                     self._set_problem(source, None, "uploads caught up")
             elif not isinstance(error, Cancelled):
                 self._maybe_retry(job, getattr(error, "message", str(error)), error)
-        if source is not None and job.kind == "drill" and error is None and \
-                not getattr(result, "passed", True):
+        if (
+            source is not None
+            and job.kind == "drill"
+            and error is None
+            and not getattr(result, "passed", True)
+        ):
             self._emit(SourceHealth(source, "drill-failed", str(getattr(result, "error", ""))))
         if source is not None and job.kind == "backup":
             if error is None:
@@ -314,15 +380,25 @@ class Scheduler:
             return  # a retry is already on its way; it continues the count
         delays = self._retry_delays()
         if job.attempt > len(delays):
-            log.warning("%s: %s failed %d time(s); next try at its next scheduled time",
-                        job.source, job.kind, job.attempt)
+            log.warning(
+                "%s: %s failed %d time(s); next try at its next scheduled time",
+                job.source,
+                job.kind,
+                job.attempt,
+            )
             return
         at = self._now() + delays[job.attempt - 1]
-        retry_id = self.workspace.catalog.start_job(job.kind, job.source, "retry",
-                                                    job.attempt + 1, status="queued")
+        retry_id = self.workspace.catalog.start_job(
+            job.kind, job.source, "retry", job.attempt + 1, status="queued"
+        )
         self._retries[slot] = retry_id
-        self._aps.add_job(self._retry, DateTrigger(run_date=at), args=[job, retry_id],
-                          id=f"retry:{retry_id}", misfire_grace_time=None)
+        self._aps.add_job(
+            self._retry,
+            DateTrigger(run_date=at),
+            args=[job, retry_id],
+            id=f"retry:{retry_id}",
+            misfire_grace_time=None,
+        )
         self._emit(RetryScheduled(job.source, job.kind, job.attempt + 1, at, message))
         log.info("%s: %s attempt %d at %s", job.source, job.kind, job.attempt + 1, at)
 
@@ -330,8 +406,14 @@ class Scheduler:
         with self._lock:
             self._retries.pop(f"{failed.kind}:{failed.source}", None)
         try:
-            self._submit(failed.kind, str(failed.source), "retry", force=False,
-                         attempt=failed.attempt + 1, job_id=retry_id)
+            self._submit(
+                failed.kind,
+                str(failed.source),
+                "retry",
+                force=False,
+                attempt=failed.attempt + 1,
+                job_id=retry_id,
+            )
         except AlreadyRunning as exc:
             self.workspace.catalog.finish_job(retry_id, "skipped", error=exc.message)
 
@@ -348,8 +430,9 @@ class Scheduler:
         job = self._aps.get_job(f"retry:{retry_id}")
         if job is not None:
             job.remove()
-        self.workspace.catalog.finish_job(retry_id, "skipped",
-                                          error="not needed: a later run succeeded")
+        self.workspace.catalog.finish_job(
+            retry_id, "skipped", error="not needed: a later run succeeded"
+        )
 
     def _retry_delays(self) -> list[timedelta]:
         text = self.workspace.config().general.retry_delays
@@ -393,13 +476,19 @@ class Scheduler:
             if self._problems.get(source.name) is not None:
                 continue
             if source.stale:
-                age = "never backed up" if source.last_snapshot is None else \
-                    f"newest good snapshot {source.last_snapshot.isoformat()}"
+                age = (
+                    "never backed up"
+                    if source.last_snapshot is None
+                    else f"newest good snapshot {source.last_snapshot.isoformat()}"
+                )
                 self._set_problem(source.name, "stale", f"{source.name} is stale: {age}")
             elif source.remote_behind:
-                self._set_problem(source.name, "remote-unreachable",
-                                  f"{source.name}: {source.uploads_pending} snapshot(s) have "
-                                  f"waited more than a day for remote {source.remote}")
+                self._set_problem(
+                    source.name,
+                    "remote-unreachable",
+                    f"{source.name}: {source.uploads_pending} snapshot(s) have "
+                    f"waited more than a day for remote {source.remote}",
+                )
 
     def _set_problem(self, source: str, problem: str | None, message: str) -> None:
         before = self._problems.get(source)
@@ -411,8 +500,9 @@ class Scheduler:
             message = f"{source}: {message}"
         else:
             self._problems[source] = problem
-        self.workspace.catalog.add_event("info" if problem is None else "warning", message,
-                                         source, kind=f"health:{state}")
+        self.workspace.catalog.add_event(
+            "info" if problem is None else "warning", message, source, kind=f"health:{state}"
+        )
         self.webhook.send(state, source, message)
         self._emit(SourceHealth(source, state, message))
 
@@ -422,14 +512,21 @@ class Scheduler:
             return
         status = compute_status(self.workspace, self._now(), self._tz)
         try:
-            write_metrics(path, [SourceMetrics(
-                source=s.name,
-                last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
-                last_duration=s.last_duration, snapshot_bytes=s.snapshot_bytes,
-                failures_total=s.failures_total, snapshots=s.snapshots, stale=s.stale)
-                for s in status.sources], self.workspace.run)
+            write_metrics(
+                path,
+                [
+                    SourceMetrics(
+                        source=s.name,
+                        last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
+                        last_duration=s.last_duration,
+                        snapshot_bytes=s.snapshot_bytes,
+                        failures_total=s.failures_total,
+                        snapshots=s.snapshots,
+                        stale=s.stale,
+                    )
+                    for s in status.sources
+                ],
+                self.workspace.run,
+            )
         except OSError as exc:
             log.warning("cannot write metrics to %s: %s", path, exc.strerror or exc)
-
-
-

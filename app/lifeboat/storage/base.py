@@ -60,15 +60,30 @@ class RemoteStore(Protocol):
 
     name: str
 
-    def put_file(self, key: str, path: Path, *, metadata: dict[str, str],
-                 progress: Progress, cancel: CancelToken,
-                 ledger: UploadLedger | None = None,
-                 check: ContentCheck | None = None) -> Stored: ...
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        metadata: dict[str, str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: UploadLedger | None = None,
+        check: ContentCheck | None = None,
+    ) -> Stored: ...
 
-    def put_stream(self, key: str, stream: BinaryIO, *, size_hint: int,
-                   metadata: dict[str, str], progress: Progress,
-                   cancel: CancelToken, ledger: UploadLedger | None = None,
-                   check: ContentCheck | None = None) -> Stored:
+    def put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        size_hint: int,
+        metadata: dict[str, str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: UploadLedger | None = None,
+        check: ContentCheck | None = None,
+    ) -> Stored:
         """Upload what `stream` yields until its end (length unknown in advance;
         `size_hint` is for progress and part sizes only), holding only a few parts in
         memory."""
@@ -78,8 +93,7 @@ class RemoteStore(Protocol):
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
-    def get_file(self, key: str, dest: Path, *, progress: Progress,
-                 cancel: CancelToken) -> None:
+    def get_file(self, key: str, dest: Path, *, progress: Progress, cancel: CancelToken) -> None:
         """Download into `dest`, which must not exist (created exclusively, 0600); it
         has exactly the size the server reports, or it is removed and RemoteError
         raised."""

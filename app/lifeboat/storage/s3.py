@@ -46,8 +46,9 @@ class S3Store:
         self.endpoint = remote.resolved_endpoint
         self.where = urlsplit(self.endpoint).hostname if self.endpoint else "AWS S3"
         if remote.insecure:
-            log.warning("remote %s: TLS certificate verification is OFF (insecure = true)",
-                        remote.name)
+            log.warning(
+                "remote %s: TLS certificate verification is OFF (insecure = true)", remote.name
+            )
         session = boto3.session.Session(
             aws_access_key_id=credentials.access_key_id if credentials else None,
             aws_secret_access_key=credentials.secret_access_key if credentials else None,
@@ -62,54 +63,98 @@ class S3Store:
             s3={"addressing_style": provider_style[provider(remote.provider).addressing]},
             # A few quick retries here; the job queue retries later with long backoff.
             retries={"mode": "standard", "max_attempts": 4},
-            connect_timeout=15, read_timeout=60,
+            connect_timeout=15,
+            read_timeout=60,
             max_pool_connections=max(10, remote.upload_concurrency + 2),
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             user_agent_extra="lifeboat",
         )
         try:
-            self.client = session.client("s3", endpoint_url=self.endpoint, config=config,
-                                         verify=not remote.insecure)
+            self.client = session.client(
+                "s3", endpoint_url=self.endpoint, config=config, verify=not remote.insecure
+            )
         except Exception as exc:
             raise translate(exc, self) from None
         watch_bodies(self.client)
         rate = parse_rate(remote.max_upload_rate) if remote.max_upload_rate else None
-        self.uploads = Uploads(self, part_size=parse_size(remote.part_size),
-                               threshold=parse_size(remote.multipart_threshold),
-                               concurrency=remote.upload_concurrency,
-                               limit=RateLimit(rate) if rate else None)
+        self.uploads = Uploads(
+            self,
+            part_size=parse_size(remote.part_size),
+            threshold=parse_size(remote.multipart_threshold),
+            concurrency=remote.upload_concurrency,
+            limit=RateLimit(rate) if rate else None,
+        )
 
     # -- RemoteStore -----------------------------------------------------------------
 
-    def put_file(self, key: str, path: Path, *, metadata: dict[str, str],
-                 progress: Progress, cancel: CancelToken,
-                 ledger: UploadLedger | None = None,
-                 check: ContentCheck | None = None) -> Stored:
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        metadata: dict[str, str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: UploadLedger | None = None,
+        check: ContentCheck | None = None,
+    ) -> Stored:
         try:
             source = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
         with source:
             size = os.fstat(source.fileno()).st_size
-            return self.uploads.put(key, source, size=size, size_hint=size,
-                                    metadata=metadata, progress=progress, cancel=cancel,
-                                    ledger=ledger, check=check)
+            return self.uploads.put(
+                key,
+                source,
+                size=size,
+                size_hint=size,
+                metadata=metadata,
+                progress=progress,
+                cancel=cancel,
+                ledger=ledger,
+                check=check,
+            )
 
-    def put_stream(self, key: str, stream: BinaryIO, *, size_hint: int,
-                   metadata: dict[str, str], progress: Progress,
-                   cancel: CancelToken, ledger: UploadLedger | None = None,
-                   check: ContentCheck | None = None) -> Stored:
-        return self.uploads.put(key, stream, size=None, size_hint=size_hint,
-                                metadata=metadata, progress=progress, cancel=cancel,
-                                ledger=ledger, check=check)
+    def put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        size_hint: int,
+        metadata: dict[str, str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: UploadLedger | None = None,
+        check: ContentCheck | None = None,
+    ) -> Stored:
+        return self.uploads.put(
+            key,
+            stream,
+            size=None,
+            size_hint=size_hint,
+            metadata=metadata,
+            progress=progress,
+            cancel=cancel,
+            ledger=ledger,
+            check=check,
+        )
 
     def put_bytes(self, key: str, data: bytes, *, metadata: dict[str, str]) -> Stored:
         from io import BytesIO
 
-        return self.uploads.put(key, BytesIO(data), size=len(data), size_hint=len(data),
-                                metadata=metadata, progress=no_progress,
-                                cancel=CancelToken(), ledger=None, check=None)
+        return self.uploads.put(
+            key,
+            BytesIO(data),
+            size=len(data),
+            size_hint=len(data),
+            metadata=metadata,
+            progress=no_progress,
+            cancel=CancelToken(),
+            ledger=None,
+            check=None,
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -119,20 +164,27 @@ class S3Store:
             if getattr(error, "not_found", False):
                 return None
             raise error from None
-        return ObjectInfo(key, int(reply["ContentLength"]), clean_etag(reply.get("ETag")),
-                          dict(reply.get("Metadata", {})))
+        return ObjectInfo(
+            key,
+            int(reply["ContentLength"]),
+            clean_etag(reply.get("ETag")),
+            dict(reply.get("Metadata", {})),
+        )
 
-    def get_file(self, key: str, dest: Path, *, progress: Progress,
-                 cancel: CancelToken) -> None:
+    def get_file(self, key: str, dest: Path, *, progress: Progress, cancel: CancelToken) -> None:
         info = self.head(key)
         if info is None:
-            raise RemoteError(f"{key} is not on remote {self.name}",
-                              "run `lifeboat catalog rebuild` to see what the remote holds")
+            raise RemoteError(
+                f"{key} is not on remote {self.name}",
+                "run `lifeboat catalog rebuild` to see what the remote holds",
+            )
         try:
             out = open_new(dest)
         except FileExistsError:
-            raise OperationFailed(f"cannot download {key} to {dest}: something is already "
-                                  "there (not overwritten)", "move it away and retry") from None
+            raise OperationFailed(
+                f"cannot download {key} to {dest}: something is already there (not overwritten)",
+                "move it away and retry",
+            ) from None
         except OSError as exc:
             raise OperationFailed(f"cannot create {dest}: {exc.strerror or exc}") from None
         try:
@@ -158,8 +210,7 @@ class S3Store:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"], int(item["Size"]),
-                                     clean_etag(item.get("ETag")))
+                    yield ObjectInfo(item["Key"], int(item["Size"]), clean_etag(item.get("ETag")))
         except LifeboatError:
             raise
         except Exception as exc:
@@ -179,20 +230,22 @@ class S3Store:
         found = []
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=key.split("/")[0]):
-                found += [str(u["UploadId"]) for u in page.get("Uploads", [])
-                          if u.get("Key") == key]
+                found += [
+                    str(u["UploadId"]) for u in page.get("Uploads", []) if u.get("Key") == key
+                ]
         except Exception as exc:
             raise translate(exc, self, key) from None
         return found
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
-                                               UploadId=upload_id)
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except Exception as exc:
             response = getattr(exc, "response", None)
-            if isinstance(response, dict) and \
-                    response.get("Error", {}).get("Code") == "NoSuchUpload":
+            if (
+                isinstance(response, dict)
+                and response.get("Error", {}).get("Code") == "NoSuchUpload"
+            ):
                 return  # completed or aborted already: nothing is left open
             raise translate(exc, self, key) from None
 
@@ -201,8 +254,9 @@ class S3Store:
 
     # -- downloads -------------------------------------------------------------------
 
-    def _download(self, key: str, info: ObjectInfo, out: BinaryIO, progress: Progress,
-                  cancel: CancelToken) -> None:
+    def _download(
+        self, key: str, info: ObjectInfo, out: BinaryIO, progress: Progress, cancel: CancelToken
+    ) -> None:
         """Write the object into `out`; a transfer cut short resumes where it stopped
         (the object must keep the ETag HEAD reported), and the file must end at the size
         HEAD reported."""
@@ -218,8 +272,10 @@ class S3Store:
                 raise translate(exc, self, key) from None
             etag = clean_etag(reply.get("ETag"))
             if info.etag and etag and etag != info.etag:
-                raise RemoteError(f"{key} changed on remote {self.name} while it was "
-                                  "downloaded", "retry the restore")
+                raise RemoteError(
+                    f"{key} changed on remote {self.name} while it was downloaded",
+                    "retry the restore",
+                )
             body = reply["Body"]
             try:
                 while True:
@@ -232,24 +288,30 @@ class S3Store:
                                 f"the download of {key} from remote {self.name} was cut "
                                 f"short ({written} of {info.size} bytes: "
                                 f"{type(exc).__name__})",
-                                "check the connection and retry") from None
-                        log.warning("remote %s: download of %s cut short at %d bytes; "
-                                    "resuming", self.name, key, written)
+                                "check the connection and retry",
+                            ) from None
+                        log.warning(
+                            "remote %s: download of %s cut short at %d bytes; resuming",
+                            self.name,
+                            key,
+                            written,
+                        )
                         break
                     if not block:
                         if written != info.size:
                             raise RemoteError(
                                 f"the download of {key} from remote {self.name} came out "
                                 f"at {written} bytes, but the server reports {info.size}",
-                                "retry; if it repeats, the copy on the remote may be "
-                                "damaged")
+                                "retry; if it repeats, the copy on the remote may be damaged",
+                            )
                         return
                     cancel.check()
                     if written + len(block) > info.size:
-                        raise RemoteError(f"{key} on remote {self.name} is longer than the "
-                                          f"{info.size} bytes the server reports",
-                                          "retry; if it repeats, run `lifeboat catalog "
-                                          "rebuild`")
+                        raise RemoteError(
+                            f"{key} on remote {self.name} is longer than the "
+                            f"{info.size} bytes the server reports",
+                            "retry; if it repeats, run `lifeboat catalog rebuild`",
+                        )
                     out.write(block)
                     written += len(block)
                     progress("download", written, info.size)
@@ -259,6 +321,8 @@ class S3Store:
 
 def _write_failed(dest: Path, exc: OSError) -> OperationFailed:
     if disk_full(exc):
-        return OperationFailed(f"the disk holding {dest} is full; the download stopped",
-                               "free some space there (or set temp_dir) and retry")
+        return OperationFailed(
+            f"the disk holding {dest} is full; the download stopped",
+            "free some space there (or set temp_dir) and retry",
+        )
     return OperationFailed(f"cannot write {dest}: {exc.strerror or exc}")

@@ -52,8 +52,15 @@ _BODY_CHANGED = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")
 class Uploads:
     """The upload half of an S3Store (see the module's text)."""
 
-    def __init__(self, store: Any, *, part_size: int, threshold: int, concurrency: int,
-                 limit: RateLimit | None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        part_size: int,
+        threshold: int,
+        concurrency: int,
+        limit: RateLimit | None,
+    ) -> None:
         self.store = store
         self.client = store.client
         self.part_size = part_size
@@ -61,9 +68,19 @@ class Uploads:
         self.concurrency = max(1, concurrency)
         self.limit = limit
 
-    def put(self, key: str, source: BinaryIO, *, size: int | None, size_hint: int,
-            metadata: dict[str, str], progress: Progress, cancel: CancelToken,
-            ledger: UploadLedger | None, check: ContentCheck | None) -> Stored:
+    def put(
+        self,
+        key: str,
+        source: BinaryIO,
+        *,
+        size: int | None,
+        size_hint: int,
+        metadata: dict[str, str],
+        progress: Progress,
+        cancel: CancelToken,
+        ledger: UploadLedger | None,
+        check: ContentCheck | None,
+    ) -> Stored:
         """Upload `source` to its end (`size`: known length of a file, None: a stream)."""
         counter = _Counter(progress, size if size is not None else size_hint)
         part = part_size_for(self.part_size, size if size is not None else size_hint)
@@ -80,8 +97,15 @@ class Uploads:
 
     # -- one request -----------------------------------------------------------------
 
-    def _single(self, key: str, data: bytes, metadata: dict[str, str], counter: _Counter,
-                cancel: CancelToken, check: ContentCheck | None) -> Stored:
+    def _single(
+        self,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str],
+        counter: _Counter,
+        cancel: CancelToken,
+        check: ContentCheck | None,
+    ) -> Stored:
         sha256 = hashlib.sha256(data).hexdigest()
         if check is not None:
             check(sha256)
@@ -90,16 +114,27 @@ class Uploads:
 
         def put(body: PartBody) -> dict[str, Any]:
             return self.client.put_object(  # type: ignore[no-any-return]
-                Bucket=self.store.bucket, Key=key, Body=body, Metadata=metadata,
-                ContentMD5=content_md5(digest))
+                Bucket=self.store.bucket,
+                Key=key,
+                Body=body,
+                Metadata=metadata,
+                ContentMD5=content_md5(digest),
+            )
 
         _, provable = self._send(put, data, digest, key, counter, cancel, never)
         expected = single_etag(digest) if provable else None
         return self.prove(key, len(data), sha256, expected, 0, cancel)
 
-    def _send(self, request: Callable[[PartBody], dict[str, Any]], data: bytes,
-              digest: bytes, what: str, counter: _Counter, cancel: CancelToken,
-              failed: threading.Event) -> tuple[str, bool]:
+    def _send(
+        self,
+        request: Callable[[PartBody], dict[str, Any]],
+        data: bytes,
+        digest: bytes,
+        what: str,
+        counter: _Counter,
+        cancel: CancelToken,
+        failed: threading.Event,
+    ) -> tuple[str, bool]:
         """Send `data` until the server's ETag says it got exactly these bytes. Returns
         the ETag as the server wrote it and whether it proves the bytes (False: the
         server's ETags are not MD5s; the whole object is read back at the end)."""
@@ -116,8 +151,12 @@ class Uploads:
                 code = _error_code(exc)
                 if code not in _BODY_CHANGED:
                     raise translate(exc, self.store, what) from None
-                log.warning("remote %s: the server says %s arrived changed (%s); sending it "
-                            "again", self.store.name, what, code)
+                log.warning(
+                    "remote %s: the server says %s arrived changed (%s); sending it again",
+                    self.store.name,
+                    what,
+                    code,
+                )
                 counter(-body.counted)
                 continue
             raw = str(reply.get("ETag", ""))
@@ -125,37 +164,63 @@ class Uploads:
             if etag == expected:
                 return raw, True
             if not etag_is_md5(etag, reply):
-                log.info("remote %s: its ETags are not MD5s (%s); %s is proven by reading "
-                         "it back", self.store.name, etag, what)
+                log.info(
+                    "remote %s: its ETags are not MD5s (%s); %s is proven by reading it back",
+                    self.store.name,
+                    etag,
+                    what,
+                )
                 return raw, False
             if etag == wrong:
                 # The same other value for the same bytes twice: this server's ETags are
                 # not MD5s after all, or the same change happens each time. Reading the
                 # object back tells which.
-                log.warning("remote %s: %s got the same ETag %s twice, not the MD5 of what "
-                            "was sent; it is proven by reading it back", self.store.name,
-                            what, etag)
+                log.warning(
+                    "remote %s: %s got the same ETag %s twice, not the MD5 of what "
+                    "was sent; it is proven by reading it back",
+                    self.store.name,
+                    what,
+                    etag,
+                )
                 return raw, False
-            log.warning("remote %s: the server received other bytes than were sent for %s "
-                        "(ETag %s, sent MD5 %s); sending it again", self.store.name, what,
-                        etag, expected)
+            log.warning(
+                "remote %s: the server received other bytes than were sent for %s "
+                "(ETag %s, sent MD5 %s); sending it again",
+                self.store.name,
+                what,
+                etag,
+                expected,
+            )
             wrong = etag
             counter(-body.counted)
-        raise RemoteError(f"remote {self.store.name} received other bytes than were sent "
-                          f"for {what} ({SEND_ATTEMPTS} tries); nothing was counted",
-                          "check the network between here and the server (a proxy or "
-                          "firewall that changes data?); the upload is retried later")
+        raise RemoteError(
+            f"remote {self.store.name} received other bytes than were sent "
+            f"for {what} ({SEND_ATTEMPTS} tries); nothing was counted",
+            "check the network between here and the server (a proxy or "
+            "firewall that changes data?); the upload is retried later",
+        )
 
     # -- in parts --------------------------------------------------------------------
 
-    def _multipart(self, key: str, chunks: Iterator[bytes], part_size: int,
-                   metadata: dict[str, str], counter: _Counter, cancel: CancelToken,
-                   ledger: UploadLedger | None, check: ContentCheck | None) -> Stored:
+    def _multipart(
+        self,
+        key: str,
+        chunks: Iterator[bytes],
+        part_size: int,
+        metadata: dict[str, str],
+        counter: _Counter,
+        cancel: CancelToken,
+        ledger: UploadLedger | None,
+        check: ContentCheck | None,
+    ) -> Stored:
         bucket = self.store.bucket
         mark = ledger.opening(key) if ledger is not None else ""
         try:
-            upload_id = str(self.client.create_multipart_upload(
-                Bucket=bucket, Key=key, Metadata=metadata)["UploadId"])
+            upload_id = str(
+                self.client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata)[
+                    "UploadId"
+                ]
+            )
         except Exception as exc:
             if ledger is not None and _error_code(exc):
                 ledger.closed(mark)  # the server answered: it opened nothing
@@ -165,14 +230,19 @@ class Uploads:
             if ledger is not None:
                 ledger.opened(key, upload_id, mark)
             parts, digests, size, sha256, provable = self._send_parts(
-                key, upload_id, chunks, counter, cancel)
+                key, upload_id, chunks, counter, cancel
+            )
             if check is not None:
                 check(sha256)
             cancel.check()
             self.client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": number}
-                                           for number, etag in parts]})
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"ETag": etag, "PartNumber": number} for number, etag in parts]
+                },
+            )
         except BaseException as exc:
             self._abort(key, upload_id, ledger)
             if isinstance(exc, LifeboatError | KeyboardInterrupt | SystemExit):
@@ -183,9 +253,14 @@ class Uploads:
         expected = multipart_etag(digests) if provable else None
         return self.prove(key, size, sha256, expected, part_size, cancel)
 
-    def _send_parts(self, key: str, upload_id: str, chunks: Iterator[bytes],
-                    counter: _Counter, cancel: CancelToken
-                    ) -> tuple[list[tuple[int, str]], list[bytes], int, str, bool]:
+    def _send_parts(
+        self,
+        key: str,
+        upload_id: str,
+        chunks: Iterator[bytes],
+        counter: _Counter,
+        cancel: CancelToken,
+    ) -> tuple[list[tuple[int, str]], list[bytes], int, str, bool]:
         sha, digests, size = hashlib.sha256(), [], 0
         failed = threading.Event()
         futures: list[Future[tuple[int, str, bool]]] = []
@@ -194,11 +269,17 @@ class Uploads:
         def send(number: int, data: bytes, digest: bytes) -> tuple[int, str, bool]:
             def request(body: PartBody) -> dict[str, Any]:
                 return self.client.upload_part(  # type: ignore[no-any-return]
-                    Bucket=self.store.bucket, Key=key, UploadId=upload_id,
-                    PartNumber=number, Body=body, ContentMD5=content_md5(digest))
+                    Bucket=self.store.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentMD5=content_md5(digest),
+                )
 
-            etag, provable = self._send(request, data, digest, f"part {number} of {key}",
-                                        counter, cancel, failed)
+            etag, provable = self._send(
+                request, data, digest, f"part {number} of {key}", counter, cancel, failed
+            )
             return number, etag, provable
 
         def settle(block: bool) -> None:
@@ -213,8 +294,10 @@ class Uploads:
             try:
                 for number, data in enumerate(chunks, start=1):
                     if number > MAX_PARTS:
-                        raise RemoteError(f"{key} needs more than {MAX_PARTS} parts",
-                                          "set a larger part_size for this remote")
+                        raise RemoteError(
+                            f"{key} needs more than {MAX_PARTS} parts",
+                            "set a larger part_size for this remote",
+                        )
                     sha.update(data)
                     digest = hashlib.md5(data).digest()
                     digests.append(digest)
@@ -237,8 +320,13 @@ class Uploads:
         try:
             self.store.abort_upload(key, upload_id)
         except LifeboatError as exc:
-            log.warning("remote %s: could not abort the unfinished upload of %s (%s); it "
-                        "is aborted on the next upload", self.store.name, key, exc.message)
+            log.warning(
+                "remote %s: could not abort the unfinished upload of %s (%s); it "
+                "is aborted on the next upload",
+                self.store.name,
+                key,
+                exc.message,
+            )
             return
         if ledger is not None:
             try:
@@ -248,26 +336,36 @@ class Uploads:
 
     # -- the proof -------------------------------------------------------------------
 
-    def prove(self, key: str, size: int, sha256: str, expected_etag: str | None,
-              part_size: int, cancel: CancelToken) -> Stored:
+    def prove(
+        self,
+        key: str,
+        size: int,
+        sha256: str,
+        expected_etag: str | None,
+        part_size: int,
+        cancel: CancelToken,
+    ) -> Stored:
         """The object at `key` counts only if the server holds exactly what was sent:
         its ETag is the one those bytes give, or, where ETags cannot tell, it reads back
         with the same SHA-256."""
         info = self.store.head(key)
         if info is None or info.size != size:
             got = "nothing" if info is None else f"{info.size} bytes"
-            raise RemoteError(f"{key} did not arrive whole on remote {self.store.name} "
-                              f"(found {got}, sent {size} bytes); it is not counted",
-                              "the upload is retried later")
+            raise RemoteError(
+                f"{key} did not arrive whole on remote {self.store.name} "
+                f"(found {got}, sent {size} bytes); it is not counted",
+                "the upload is retried later",
+            )
         if expected_etag is not None and info.etag == expected_etag:
             return Stored(key, size, sha256, info.etag, part_size, "etag")
         got_size, got_sha = self.read_back(key, cancel)
         if got_size == size and got_sha == sha256:
             return Stored(key, size, sha256, info.etag, part_size, "read-back")
-        raise RemoteError(f"remote {self.store.name} holds other bytes at {key} than were "
-                          "sent (read back, they hash differently); it is not counted",
-                          "the upload is retried later; if this repeats, check the network "
-                          "and the service")
+        raise RemoteError(
+            f"remote {self.store.name} holds other bytes at {key} than were "
+            "sent (read back, they hash differently); it is not counted",
+            "the upload is retried later; if this repeats, check the network and the service",
+        )
 
     def read_back(self, key: str, cancel: CancelToken) -> tuple[int, str]:
         digest, size = hashlib.sha256(), 0

@@ -47,8 +47,9 @@ def clean_etag(value: object) -> str:
 def etag_is_md5(etag: str, reply: dict[str, object] | None = None) -> bool:
     """Whether `etag` is shaped like an MD5 ETag (single or multipart) and the reply does
     not say the object is encrypted in a way that makes ETags something else."""
-    if reply is not None and (reply.get("ServerSideEncryption") in _OPAQUE_ENCRYPTION
-                              or reply.get("SSECustomerAlgorithm")):
+    if reply is not None and (
+        reply.get("ServerSideEncryption") in _OPAQUE_ENCRYPTION or reply.get("SSECustomerAlgorithm")
+    ):
         return False
     return bool(_MD5_ETAG.match(etag) or _MULTIPART_ETAG.match(etag))
 
@@ -95,8 +96,14 @@ class PartBody:
     limit; a rewind for a retry takes back the progress counted. When `halted()` turns
     true, the next read raises Halted, which ends the request mid-body."""
 
-    def __init__(self, data: bytes, *, sent: Callable[[int], None],
-                 limit: RateLimit | None, halted: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        sent: Callable[[int], None],
+        limit: RateLimit | None,
+        halted: Callable[[], bool],
+    ) -> None:
         self._data = memoryview(data)
         self._pos = 0
         self._counted = 0
@@ -119,9 +126,10 @@ class PartBody:
     def read(self, size: int = -1) -> bytes:
         if self.halted():
             raise Halted
-        end = len(self._data) if size is None or size < 0 else min(self._pos + size,
-                                                                   len(self._data))
-        chunk = bytes(self._data[self._pos:end])
+        end = (
+            len(self._data) if size is None or size < 0 else min(self._pos + size, len(self._data))
+        )
+        chunk = bytes(self._data[self._pos : end])
         self._pos = end
         if self._transferring and chunk:
             if self._limit is not None:
@@ -165,6 +173,7 @@ def _signal(method: str) -> Callable[..., None]:
         body = getattr(request, "body", None)
         if isinstance(body, PartBody):
             getattr(body, method)()
+
     return handler
 
 
@@ -173,16 +182,20 @@ def watch_bodies(client: object) -> None:
     sending, so no progress or bandwidth), and never retry a request whose upload was
     halted (so a cancel does not wait out botocore's retries)."""
     events = client.meta.events  # type: ignore[attr-defined]
-    events.register_first("request-created.s3", _signal("signal_not_transferring"),
-                          unique_id="lifeboat-body-not-sending")
-    events.register_last("request-created.s3", _signal("signal_transferring"),
-                         unique_id="lifeboat-body-sending")
-    events.register_first("needs-retry.s3", _no_retry_when_halted,
-                          unique_id="lifeboat-no-retry-halted")
+    events.register_first(
+        "request-created.s3",
+        _signal("signal_not_transferring"),
+        unique_id="lifeboat-body-not-sending",
+    )
+    events.register_last(
+        "request-created.s3", _signal("signal_transferring"), unique_id="lifeboat-body-sending"
+    )
+    events.register_first(
+        "needs-retry.s3", _no_retry_when_halted, unique_id="lifeboat-no-retry-halted"
+    )
 
 
-def _no_retry_when_halted(request_dict: dict[str, object] | None = None,
-                          **kwargs: object) -> None:
+def _no_retry_when_halted(request_dict: dict[str, object] | None = None, **kwargs: object) -> None:
     body = (request_dict or {}).get("body")
     if isinstance(body, PartBody) and body.halted():
         raise Halted
