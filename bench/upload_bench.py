@@ -36,9 +36,9 @@ from lifeboat.core.config import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.encryption import generate_identity
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem
-from lifeboat.core.progress import CancelToken, no_progress
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.jobs.remotes import upload_snapshot
+from lifeboat.foundation.progress import CancelToken, no_progress
+from lifeboat.remote.upload import upload_snapshot
 from lifeboat.storage.s3 import S3Store
 
 

@@ -138,8 +138,8 @@ def set_general(home: Path, **values: object) -> None:
     """Change [general] settings of the config under `home`."""
     from dataclasses import replace
 
-    from lifeboat.paths import resolve_paths
-    from lifeboat.workspace import Workspace
+    from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.paths import resolve_paths
 
     with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
         box[0] = replace(box[0], general=replace(box[0].general, **values))
@@ -148,8 +148,8 @@ def set_general(home: Path, **values: object) -> None:
 def set_source(home: Path, name: str, **values: object) -> None:
     from dataclasses import replace
 
-    from lifeboat.paths import resolve_paths
-    from lifeboat.workspace import Workspace
+    from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.paths import resolve_paths
 
     with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
         box[0] = box[0].with_source(replace(box[0].sources[name], **values))

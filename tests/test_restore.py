@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.errors import CorruptSnapshot, LifeboatError, NotFound, SourceBusy
-from lifeboat.service import Service
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound, SourceBusy
+from lifeboat.service.facade import Service
 from tests.conftest import REPO
 from tests.helpers.databases import db_content, integrity, make_db
 
@@ -188,8 +188,8 @@ def test_target_locked_by_a_writer_fails_cleanly(service: Service, tmp_path: Pat
 
 
 def test_cancel_before_the_final_commit_changes_nothing(service: Service, tmp_path: Path):
-    from lifeboat.core.progress import CancelToken
-    from lifeboat.errors import Cancelled
+    from lifeboat.foundation.errors import Cancelled
+    from lifeboat.foundation.progress import CancelToken
 
     db = make_db(tmp_path / "notes.db", rows=60_000, payload=400)
     service.add_source(db)

@@ -114,7 +114,7 @@ class Shots:
         from bench.dbgen import build_database
 
         from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
-        from lifeboat.service import Service
+        from lifeboat.service.facade import Service
 
         data = self.tmp / "data"
         data.mkdir()
@@ -178,12 +178,12 @@ class Shots:
         image.save(str(self.out / "tray-icons.png"))
 
     def first_run(self) -> None:
+        from lifeboat.core.workspace import Workspace
+        from lifeboat.foundation.paths import resolve_paths
         from lifeboat.gui.icons import TrayIcons
         from lifeboat.gui.live_status import LiveStatus
         from lifeboat.gui.main_window import MainWindow
-        from lifeboat.paths import resolve_paths
-        from lifeboat.service import Service
-        from lifeboat.workspace import Workspace
+        from lifeboat.service.facade import Service
 
         empty = Service(Workspace(resolve_paths({"LIFEBOAT_HOME": str(self.tmp / "empty")})))
         status = LiveStatus(empty)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.runs import run_alive
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 from tests.adversarial.conftest import lifeboat
 from tests.helpers.databases import make_db
 from tests.storage.test_remote import add_remote
@@ -314,7 +314,7 @@ def test_kill_9_at_a_random_moment_then_the_next_upload(
 def test_a_live_runs_upload_is_never_aborted_by_another_process(
     service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, big_db: Path
 ):
-    from lifeboat.jobs.open_uploads import MARK_PREFIX, abort_ended_uploads_soon
+    from lifeboat.remote.open_uploads import MARK_PREFIX, abort_ended_uploads_soon
 
     # Slow, so that the other process surely runs while this upload is open.
     add_remote(

@@ -11,7 +11,7 @@ import pytest
 
 from lifeboat.core.catalog import Catalog
 from lifeboat.core.manifest import Manifest
-from lifeboat.errors import NotFound
+from lifeboat.foundation.errors import NotFound
 
 WORKER = """
 import sys

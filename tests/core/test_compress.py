@@ -12,7 +12,7 @@ import pytest
 
 from lifeboat.core.compress import compress_file
 from lifeboat.core.decompress import decompress_file
-from lifeboat.errors import CorruptSnapshot
+from lifeboat.foundation.errors import CorruptSnapshot
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from lifeboat.core.config import Config, SourceConfig, load_config, save_config
 from lifeboat.core.runs import start_run
-from lifeboat.errors import ConfigError
+from lifeboat.foundation.errors import ConfigError
 
 GOOD = """\
 [general]

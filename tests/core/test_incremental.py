@@ -11,7 +11,7 @@ import pytest
 
 from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import CorruptSnapshot
+from lifeboat.foundation.errors import CorruptSnapshot
 from tests.helpers.databases import db_content, make_db
 from tests.helpers.workfiles import snapshot_request
 
@@ -146,7 +146,7 @@ def test_a_manifest_pointing_at_the_wrong_base_is_caught(tmp_path: Path):
 
 
 def test_a_missing_or_damaged_page_hash_list_is_refused(tmp_path: Path):
-    from lifeboat.errors import OperationFailed
+    from lifeboat.foundation.errors import OperationFailed
 
     db = make_db(tmp_path / "live.db", rows=500)
     base = take_snapshot(request(tmp_path, db))

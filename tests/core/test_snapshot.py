@@ -14,9 +14,9 @@ import pytest
 from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import read_manifest
-from lifeboat.core.progress import CancelToken
 from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
-from lifeboat.errors import Cancelled, OperationFailed, SourceBusy, SourceError
+from lifeboat.foundation.errors import Cancelled, OperationFailed, SourceBusy, SourceError
+from lifeboat.foundation.progress import CancelToken
 from tests.helpers.databases import make_db, max_id, table_rows
 from tests.helpers.workfiles import files_under, snapshot_request
 

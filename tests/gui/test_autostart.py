@@ -73,7 +73,7 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error(
     blocker = tmp_path / "config"
     blocker.write_text("a file where the folder should be")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
-    from lifeboat.errors import LifeboatError
+    from lifeboat.foundation.errors import LifeboatError
 
     with pytest.raises(LifeboatError, match="cannot change the login item"):
         LoginItem(platform="linux").set_enabled(True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from lifeboat.events import JobFinished, JobProgress
+from lifeboat.foundation.events import JobFinished, JobProgress
 from lifeboat.gui.bridge import EventBridge
 
 

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from lifeboat.core.scheduler_lock import SchedulerLock
+from lifeboat.foundation.paths import resolve_paths
 from lifeboat.gui.single_instance import SingleInstance
-from lifeboat.paths import resolve_paths
-from lifeboat.scheduling.instance import SchedulerLock
 
 
 def tray_env(home: Path) -> dict[str, str]:
@@ -101,7 +101,7 @@ def test_the_tray_does_not_load_boto3(home: Path, tmp_path: Path):
         "from PySide6.QtCore import QTimer\n"
         "app = QApplication([])\n"
         "from lifeboat.gui.app import TrayApp\n"
-        "from lifeboat.service import Service\n"
+        "from lifeboat.service.facade import Service\n"
         "tray = TrayApp(Service(), use_tray=True)\n"
         "tray.start(show_window=True)\n"
         "tray.show_settings(); tray.show_history(); tray.show_restore()\n"

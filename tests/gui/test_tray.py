@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.icons import state_icon
-from lifeboat.scheduling.instance import SchedulerLock
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 from tests.gui.conftest import menu_text
 
 

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
-from lifeboat.scheduling.instance import SchedulerLock
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 
 def start_daemon(home: Path) -> subprocess.Popen[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.errors import AlreadyRunning, Cancelled
+from lifeboat.foundation.errors import AlreadyRunning, Cancelled
 from lifeboat.scheduling.queue import PRIORITY_LOW, PRIORITY_USER, JobQueue, QueuedJob
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.snapshot import take_snapshot
-from lifeboat.events import RetryScheduled, SourceHealth
+from lifeboat.foundation.events import RetryScheduled, SourceHealth
 from lifeboat.scheduling.scheduler import Scheduler
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import service_request
@@ -170,7 +170,7 @@ def test_hooks_run_around_the_backup(service: Service, tmp_path: Path, home: Pat
 
     failing = f"{sys.executable} -c \"import sys; print('app refused to pause'); sys.exit(3)\""
     set_source(home, "notes", before=failing, hook_shell=True)
-    from lifeboat.errors import OperationFailed
+    from lifeboat.foundation.errors import OperationFailed
 
     with pytest.raises(OperationFailed, match="before hook exited with status 3: app refused"):
         service.backup("notes")
@@ -186,7 +186,7 @@ def test_hook_timeout(service: Service, tmp_path: Path, home: Path):
         before=[sys.executable, "-c", "import time; time.sleep(30)"],
         hook_timeout=1.0,
     )
-    from lifeboat.errors import OperationFailed
+    from lifeboat.foundation.errors import OperationFailed
 
     started = time.monotonic()
     with pytest.raises(OperationFailed, match="did not finish within 1 s"):

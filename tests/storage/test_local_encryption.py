@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.encryption import MissingIdentity
-from lifeboat.errors import ConfigError
-from lifeboat.service import Service
+from lifeboat.foundation.errors import ConfigError
+from lifeboat.service.facade import Service
 from tests.conftest import cli_process
 from tests.helpers.databases import db_content, integrity
 from tests.helpers.workfiles import files_under

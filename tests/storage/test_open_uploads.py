@@ -10,14 +10,14 @@ import pytest
 
 from lifeboat.core.catalog import Catalog
 from lifeboat.core.runs import start_run
-from lifeboat.jobs.open_uploads import (
+from lifeboat.remote.open_uploads import (
     MARK_PREFIX,
     CatalogLedger,
     abort_ended_uploads,
     abort_ended_uploads_soon,
 )
-from lifeboat.jobs.remotes import open_store
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
+from lifeboat.storage.factory import open_store
 from tests.storage.test_remote import add_remote
 
 

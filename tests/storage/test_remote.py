@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.errors import LifeboatError, RemoteError
-from lifeboat.service import Service
+from lifeboat.foundation.errors import LifeboatError, RemoteError
+from lifeboat.service.facade import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
 from tests.helpers.workfiles import files_under
@@ -265,7 +265,7 @@ def test_scheduler_uploads_after_a_backup(
 def test_a_file_damaged_on_disk_is_never_uploaded(
     service: Service, s3_server, bucket: str, tmp_path: Path
 ):
-    from lifeboat.errors import CorruptSnapshot
+    from lifeboat.foundation.errors import CorruptSnapshot
 
     db = make_db(tmp_path / "notes.db", rows=200)
     add_remote(service, s3_server, bucket)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.manifest import Manifest
-from lifeboat.jobs.remotes import REMOTE_OBJECT, object_differs, scan_remote
-from lifeboat.service import Service
+from lifeboat.remote.scan import object_differs, scan_remote
+from lifeboat.remote.upload import REMOTE_OBJECT
+from lifeboat.service.facade import Service
 from lifeboat.storage.base import ObjectInfo
 from tests.helpers.databases import make_db
 from tests.storage.test_remote import add_remote

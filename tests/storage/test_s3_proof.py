@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.config import RemoteConfig
-from lifeboat.core.progress import CancelToken, no_progress
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.errors import Cancelled, CorruptSnapshot, OperationFailed, RemoteError
+from lifeboat.foundation.errors import Cancelled, CorruptSnapshot, OperationFailed, RemoteError
+from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.storage.s3 import S3Store
 
 MIB = 1024 * 1024

@@ -9,14 +9,15 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from lifeboat.cli.output import Output, format_bytes, human_age, local_time
+from lifeboat.cli.output import Output, human_age, local_time
+from lifeboat.core.logsetup import configure_logging
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.schedule import ScheduleError, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone
-from lifeboat.errors import LifeboatError
-from lifeboat.logsetup import configure_logging
-from lifeboat.service import Service
-from lifeboat.status import compute_status
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.units import format_bytes
+from lifeboat.service.facade import Service
+from lifeboat.service.status import compute_status
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace, service: Service, out: Output) -> int:
-    from lifeboat.scheduling.instance import SchedulerLock
+    from lifeboat.core.scheduler_lock import SchedulerLock
     from lifeboat.scheduling.scheduler import Scheduler
 
     configure_logging(service.workspace.paths, stderr_level=logging.INFO)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.cli.output import Output
-from lifeboat.errors import LifeboatError
-from lifeboat.service import Service
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.service.facade import Service
 
 WARNING = (
     "Without this key nobody can read the encrypted backups, you included. Save a "

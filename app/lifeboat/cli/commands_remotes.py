@@ -10,8 +10,8 @@ from typing import Any
 from lifeboat.cli.output import Output, ProgressBar, format_bytes
 from lifeboat.core.config import RemoteConfig
 from lifeboat.core.providers import PROVIDERS
-from lifeboat.errors import LifeboatError
-from lifeboat.service import Service
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.service.facade import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lifeboat.cli.output import Output, format_bytes, local_time
+from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff import summarize
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.prune import PrunePlan
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lifeboat.cli.output import Output, ProgressBar, format_bytes, local_time
+from lifeboat.cli.output import Output, ProgressBar, local_time
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbcheck import recorded_unchecked
-from lifeboat.errors import LifeboatError
-from lifeboat.service import Service
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.units import format_bytes
+from lifeboat.service.facade import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

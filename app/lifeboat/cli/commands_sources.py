@@ -8,7 +8,7 @@ from typing import Any
 from lifeboat.cli.output import Output
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.schedule import parse_schedule
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

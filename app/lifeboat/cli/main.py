@@ -22,11 +22,11 @@ from lifeboat.cli import (
     commands_tray,
 )
 from lifeboat.cli.output import Output
+from lifeboat.core.logsetup import configure_logging
 from lifeboat.core.private import disk_full_error
-from lifeboat.errors import LifeboatError
-from lifeboat.logsetup import configure_logging
-from lifeboat.paths import resolve_paths
-from lifeboat.service import Service
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.paths import resolve_paths
+from lifeboat.service.facade import Service
 
 log = logging.getLogger("lifeboat.cli")
 

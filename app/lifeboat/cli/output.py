@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from lifeboat.core.fsutil import format_bytes
-from lifeboat.core.progress import Progress, no_progress
+from lifeboat.foundation.progress import Progress, no_progress
+from lifeboat.foundation.units import format_bytes
 
 
 class Output:
@@ -142,6 +142,3 @@ def human_age(moment: datetime | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
-
-
-__all__ = ["Output", "ProgressBar", "format_bytes", "human_age", "local_time"]

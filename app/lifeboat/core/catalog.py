@@ -37,7 +37,7 @@ from lifeboat.core.catalog_sqlite import (
 )
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
 from lifeboat.core.private import create_file, disk_full, private_dir, tighten
-from lifeboat.errors import LifeboatError, NotFound
+from lifeboat.foundation.errors import LifeboatError, NotFound
 
 SCHEMA_VERSION = 4
 _SCHEMA = [

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from lifeboat.errors import LifeboatError, OperationFailed
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
 
 #: An I/O error counts as a full disk when less than this is free: SQLite's -shm index
 #: alone grows in 32 KiB steps, a write needs a few pages.

@@ -18,8 +18,8 @@ import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.private import open_new
-from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import OperationFailed
+from lifeboat.foundation.errors import OperationFailed
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 BLOCK = 4 << 20
 

@@ -42,8 +42,8 @@ from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.private import disk_full
 from lifeboat.core.retention import DEFAULT_KEEP
 from lifeboat.core.toml_limits import MAX_BYTES, toml_problem, too_big
-from lifeboat.core.units import parse_size
-from lifeboat.errors import ConfigError, LifeboatError, OperationFailed
+from lifeboat.foundation.errors import ConfigError, LifeboatError, OperationFailed
+from lifeboat.foundation.units import parse_size
 
 if TYPE_CHECKING:
     from lifeboat.core.runs import Run
@@ -191,7 +191,7 @@ class Config:
     remotes: dict[str, RemoteConfig] = field(default_factory=dict)
 
     def remote(self, name: str) -> RemoteConfig:
-        from lifeboat.errors import NotFound
+        from lifeboat.foundation.errors import NotFound
 
         try:
             return self.remotes[name]
@@ -208,7 +208,7 @@ class Config:
         return replace(self, remotes={k: v for k, v in self.remotes.items() if k != name})
 
     def source(self, name: str) -> SourceConfig:
-        from lifeboat.errors import NotFound
+        from lifeboat.foundation.errors import NotFound
 
         try:
             return self.sources[name]

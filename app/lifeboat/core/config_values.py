@@ -11,7 +11,7 @@ from typing import Any
 from lifeboat.core.manifest import SOURCE_NAME_RE
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.schedule import ScheduleError, parse_duration, parse_schedule
-from lifeboat.core.units import parse_rate, parse_size
+from lifeboat.foundation.units import parse_rate, parse_size
 
 
 def path_value(value: Any) -> Path:

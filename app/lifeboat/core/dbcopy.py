@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.private import create_file
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.sqlite_file import (
     RESTORE_HINT,
     RESTORE_TO_NEW_FILE_HINT,
@@ -33,7 +32,8 @@ from lifeboat.core.sqlite_file import (
     open_source,
     probe_database,
 )
-from lifeboat.errors import OperationFailed, SourceBusy, SourceError
+from lifeboat.foundation.errors import OperationFailed, SourceBusy, SourceError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.sqlite_file import file_uri, is_damage
 from lifeboat.core.standins import StandInConnection
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 SNAP, NOW = "snap", "now"
 _BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}

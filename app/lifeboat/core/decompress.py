@@ -23,8 +23,8 @@ import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.private import open_new
-from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import CorruptSnapshot, OperationFailed
+from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 READ_BLOCK = 1 << 20
 WRITE_BLOCK = 4 << 20

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lifeboat.core.encryption import Encrypted
-from lifeboat.errors import LifeboatError, OperationFailed
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
 
 _END = object()
 _CHUNK = 1 << 20  # pyrage writes 64 KiB pieces; handing over 1 MiB at a time costs less

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lifeboat.core.private import create_file, disk_full, open_new
 from lifeboat.core.secrets import SecretStore
-from lifeboat.errors import CorruptSnapshot, LifeboatError, OperationFailed
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
 
 IDENTITIES_ENTRY = "age-identities"
 _AGE_HEADER = b"age-encryption.org/v1"

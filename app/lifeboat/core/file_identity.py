@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.errors import OperationFailed
+from lifeboat.foundation.errors import OperationFailed
 
 
 @dataclass(frozen=True)

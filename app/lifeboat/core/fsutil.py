@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.errors import AlreadyRunning, LifeboatError, OperationFailed
+from lifeboat.foundation.errors import AlreadyRunning, LifeboatError, OperationFailed
+from lifeboat.foundation.units import format_bytes
 
 if TYPE_CHECKING:
     from lifeboat.core.runs import Run
@@ -77,14 +78,6 @@ def require_space(path: Path, needed: int, what: str) -> None:
             f"{format_bytes(free)} free",
             "free some space there or choose another folder",
         )
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 def is_disk_full(exc: OSError) -> bool:

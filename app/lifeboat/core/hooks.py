@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from lifeboat.core.progress import CancelToken
+from lifeboat.foundation.progress import CancelToken
 
 _KEEP_OUTPUT = 4000
 

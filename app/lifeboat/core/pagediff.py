@@ -24,7 +24,7 @@ from pathlib import Path
 
 import xxhash
 
-from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.foundation.progress import CancelToken, Progress
 
 MAGIC = b"LBPAGES\x00"
 VERSION = 1

@@ -12,8 +12,8 @@ from lifeboat.core.decompress import decompress_file
 from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.pagediff import page_hashes_of
 from lifeboat.core.private import open_new
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.runs import Run
+from lifeboat.foundation.progress import CancelToken, Progress
 
 
 def sha256_file(path: Path) -> str:

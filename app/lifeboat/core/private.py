@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from lifeboat.errors import LifeboatError, OperationFailed
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700

@@ -20,7 +20,7 @@ from lifeboat.core.fsutil import fsync_dir, require_space
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem, utc_now, write_manifest
 from lifeboat.core.private import make_new_dir, open_new
 from lifeboat.core.runs import Run
-from lifeboat.errors import CorruptSnapshot, OperationFailed
+from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 
 RAW_SUFFIX = ".raw"
 SIDECARS = ("-wal", "-shm", "-journal")

@@ -17,8 +17,8 @@ import zstandard
 from lifeboat.core.decompress import BlockWriter, ThreadedReader
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER, DiffHeader
-from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import CorruptSnapshot
+from lifeboat.foundation.errors import CorruptSnapshot
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _COPY_BLOCK = 4 << 20
 

@@ -49,7 +49,7 @@ from lifeboat.core.private import open_new
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
 from lifeboat.core.snapshot import CONTENT_DIGEST
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
 
 #: Artifacts whose manifest can be re-derived from the file itself.
 RECOVERABLE = (FULL_SUFFIX, DIFF_SUFFIX, FULL_SUFFIX + AGE_SUFFIX, DIFF_SUFFIX + AGE_SUFFIX)

@@ -6,7 +6,7 @@ characters) is refused before a request is made.
 
 from __future__ import annotations
 
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
 
 
 def clean_prefix(prefix: str) -> str:

@@ -32,11 +32,11 @@ from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import LifeboatError, OperationFailed, SourceBusy
+from lifeboat.foundation.errors import LifeboatError, OperationFailed, SourceBusy
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 SIDECARS = ("-wal", "-shm", "-journal")
 _SQLITE_BUSY = 5

@@ -10,6 +10,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifeboat.core.catalog_records import SnapshotRecord
 
 DEFAULT_KEEP = "last=10,daily=7,weekly=4,monthly=12"
 BUCKETS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -115,6 +119,22 @@ class SnapshotInfo:
     base: str | None = None  # the full snapshot a differential depends on
     size: int = 0
     problem: str = "damaged"  # what is wrong with it when it is not good
+
+
+def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> SnapshotInfo:
+    """Retention's view of a snapshot. Remote copies count as good (`assume_good`): a
+    damaged local file says nothing about them."""
+    m = record.manifest
+    return SnapshotInfo(
+        id=m.id,
+        created_at=m.created_at,
+        protected=m.protected,
+        good=assume_good or record.status == "ok",
+        kind=m.kind,
+        base=m.base,
+        size=m.size,
+        problem="missing its file" if record.status == "missing" else "damaged",
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifeboat.errors import LifeboatError, OperationFailed
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
 
 SERVICE = "lifeboat"
 BACKEND_VARIABLE = "LIFEBOAT_KEYRING_BACKEND"

@@ -57,10 +57,10 @@ from lifeboat.core.pagediff import (
 )
 from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import is_link, open_new
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
-from lifeboat.errors import OperationFailed, SourceError
+from lifeboat.foundation.errors import OperationFailed, SourceError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SPACE_MARGIN = 16 << 20
 CONTENT_DIGEST = "content_digest"  # manifest key, see docs/FORMAT.md

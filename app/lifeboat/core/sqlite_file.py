@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.standins import StandInConnection
-from lifeboat.errors import SourceBusy, SourceError
+from lifeboat.foundation.errors import SourceBusy, SourceError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100

@@ -15,9 +15,9 @@ from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.reconstruct import reconstruct
-from lifeboat.errors import CorruptSnapshot, MissingArtifact
+from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SPACE_MARGIN = 16 << 20
 _CHECK_MMAP = 1 << 30

@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
-from lifeboat.errors import AlreadyRunning, LifeboatError
+from lifeboat.core.scheduler_lock import SchedulerLock, SchedulerRunning
+from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.icons import TrayIcons
 from lifeboat.gui.live_status import LiveStatus
@@ -26,8 +27,7 @@ from lifeboat.gui.notifications import Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
 from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
-from lifeboat.scheduling.instance import SchedulerLock, SchedulerRunning
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
 
 ENTRY_NAME = "lifeboat"
 LAUNCH_AGENT_LABEL = "org.lifeboat.tray"

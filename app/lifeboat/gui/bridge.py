@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from lifeboat.events import Event, JobFinished, JobProgress
+from lifeboat.foundation.events import Event, JobFinished, JobProgress
 
 PROGRESS_INTERVAL = 0.1
 

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.catalog import JobRecord, SnapshotRecord
 from lifeboat.core.catalog_records import AttentionItem
-from lifeboat.errors import Cancelled
-from lifeboat.events import Event, JobFinished
+from lifeboat.foundation.errors import Cancelled
+from lifeboat.foundation.events import Event, JobFinished
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.history_models import (
     ID_ROLE,
@@ -48,7 +48,7 @@ from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.text import percent, phase_text, short_time
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.jobs.verify import VerifyResult
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 JOB_LIMIT = 500
 #: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept

@@ -18,14 +18,14 @@ from types import TracebackType
 from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
-from lifeboat.errors import LifeboatError
+from lifeboat.core.logsetup import configure_logging
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.paths import resolve_paths
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.single_instance import SingleInstance
-from lifeboat.logsetup import configure_logging
-from lifeboat.paths import resolve_paths
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,18 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lifeboat.events import Event, JobFinished, JobProgress, JobQueued, JobStarted, SourceHealth
+from lifeboat.foundation.events import (
+    Event,
+    JobFinished,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    SourceHealth,
+)
 from lifeboat.gui.text import percent, time_ago
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service import Service
-from lifeboat.status import SourceStatus, Status, compute_status
+from lifeboat.service.facade import Service
+from lifeboat.service.status import SourceStatus, Status, compute_status
 
 IDLE_REFRESH_MS = 60_000
 WATCHING_REFRESH_MS = 5_000

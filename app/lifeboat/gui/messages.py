@@ -13,8 +13,8 @@ from collections.abc import Callable
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from lifeboat.core.private import disk_full_error
-from lifeboat.errors import LifeboatError
-from lifeboat.paths import resolve_paths
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.paths import resolve_paths
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.private import private_dir
 from lifeboat.core.runs import Run
-from lifeboat.paths import LifeboatPaths
+from lifeboat.foundation.paths import LifeboatPaths
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.providers import PROVIDERS, endpoint_for
 from lifeboat.gui.source_form import error_label, stacked
-from lifeboat.remote_changes import RemoteDraft
+from lifeboat.service.remote_changes import RemoteDraft
 
 REGION_EXAMPLES = {
     "s3": "eu-west-1",

@@ -33,9 +33,9 @@ from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.remote_form import RemoteForm
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
-from lifeboat.remote_changes import RemoteDraft, remote_problems
-from lifeboat.service import Service
-from lifeboat.service_remotes import RemoteTest
+from lifeboat.service.facade import Service
+from lifeboat.service.remote_changes import RemoteDraft, remote_problems
+from lifeboat.service.remotes import RemoteTest
 
 OK_STYLE = "color: #188038;"
 _new_keys = itertools.count(1)

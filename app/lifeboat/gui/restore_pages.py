@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog import SnapshotRecord
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.text import local_time, plural, short_time, size_text, time_ago

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from lifeboat.errors import LifeboatError
-from lifeboat.events import EventSink
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.events import EventSink
 from lifeboat.scheduling.scheduler import Scheduler
-from lifeboat.service import Service
+from lifeboat.service.facade import Service
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from lifeboat.core.config import DEFAULT_SCHEDULE
 from lifeboat.core.retention import DEFAULT_KEEP
 from lifeboat.core.schedule_times import resolve_timezone
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.autostart import LoginItem
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
@@ -45,9 +45,9 @@ from lifeboat.gui.remote_settings import RemotePage
 from lifeboat.gui.retention_editor import RetentionEditor
 from lifeboat.gui.source_form import SourceForm
 from lifeboat.gui.workers import run_in_background
-from lifeboat.remote_changes import save_all
-from lifeboat.service import Service, default_source_name
-from lifeboat.source_changes import (
+from lifeboat.service.facade import Service, default_source_name
+from lifeboat.service.remote_changes import save_all
+from lifeboat.service.source_changes import (
     ChangesRejected,
     SourceDraft,
     check_changes,

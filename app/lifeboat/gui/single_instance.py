@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from lifeboat.core.fsutil import FileLock
-from lifeboat.paths import LifeboatPaths
+from lifeboat.foundation.paths import LifeboatPaths
 
 log = logging.getLogger(__name__)
 

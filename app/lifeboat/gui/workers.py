@@ -18,8 +18,8 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-from lifeboat.core.progress import CancelToken
-from lifeboat.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.progress import CancelToken
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
-from lifeboat.core.fsutil import format_bytes, hold_lock
+from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.hooks import HookResult, run_hook
 from lifeboat.core.leftovers import remove_legacy_work, sweep_folder
 from lifeboat.core.manifest import (
@@ -22,21 +22,22 @@ from lifeboat.core.manifest import (
 )
 from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
 from lifeboat.core.private import is_link
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.errors import (
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import (
     Cancelled,
     CorruptSnapshot,
     LifeboatError,
     OperationFailed,
     SourceError,
 )
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
-from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import Cancelled, LifeboatError
-from lifeboat.events import EventSink, JobFinished, JobProgress, JobStarted, ignore_event
+from lifeboat.foundation.errors import Cancelled, LifeboatError
+from lifeboat.foundation.events import EventSink, JobFinished, JobProgress, JobStarted, ignore_event
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbinspect import take_inventory
 from lifeboat.core.manifest import iso_utc
 from lifeboat.core.private import make_new_dir
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import Cancelled, LifeboatError
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import Cancelled, LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.jobs.base import JobOutcome
-from lifeboat.jobs.remotes import SnapshotFiles, fetch_artifact, snapshot_files
-from lifeboat.workspace import Workspace
+from lifeboat.remote.fetch import SnapshotFiles, fetch_artifact, snapshot_files
 
 log = logging.getLogger(__name__)
 

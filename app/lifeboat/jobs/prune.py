@@ -11,18 +11,18 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import delete_snapshot_files
 from lifeboat.core.manifest import utc_now
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.retention import (
     Decision,
     RetentionPolicy,
-    SnapshotInfo,
     apply_policy,
     freed_bytes,
     parse_keep,
+    snapshot_info,
 )
-from lifeboat.errors import AlreadyRunning, LifeboatError
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.jobs.base import JobOutcome
-from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +53,6 @@ class PrunePlan:
             "forget": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.forgotten],
             "freed_bytes": self.freed,
         }
-
-
-def snapshot_info(record: SnapshotRecord, *, assume_good: bool = False) -> SnapshotInfo:
-    """Retention's view of a snapshot. Remote copies count as good (`assume_good`): a
-    damaged local file says nothing about them."""
-    m = record.manifest
-    return SnapshotInfo(
-        id=m.id,
-        created_at=m.created_at,
-        protected=m.protected,
-        good=assume_good or record.status == "ok",
-        kind=m.kind,
-        base=m.base,
-        size=m.size,
-        problem="missing its file" if record.status == "missing" else "damaged",
-    )
 
 
 def plan_prune(

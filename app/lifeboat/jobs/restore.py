@@ -14,7 +14,6 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.manifest import write_manifest
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,
@@ -24,12 +23,13 @@ from lifeboat.core.restore import (
 )
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import LifeboatError, SourceError
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import LifeboatError, SourceError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.prune import delete_snapshot
-from lifeboat.jobs.remotes import SnapshotFiles, snapshot_files
-from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
 
 log = logging.getLogger(__name__)
 

@@ -8,23 +8,19 @@ import logging
 from dataclasses import replace
 
 from lifeboat.core.config import RemoteConfig, SourceConfig
-from lifeboat.core.fsutil import format_bytes
 from lifeboat.core.manifest import utc_now
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.retention import parse_keep
-from lifeboat.errors import LifeboatError
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
-from lifeboat.jobs.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
-from lifeboat.jobs.remotes import (
-    artifact_folder,
-    delete_remote_copy,
-    open_store,
-    plan_remote_prune,
-    plan_uploads,
-    upload_snapshot,
-)
+from lifeboat.remote.fetch import artifact_folder
+from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
+from lifeboat.remote.plans import delete_remote_copy, plan_remote_prune, plan_uploads
+from lifeboat.remote.upload import upload_snapshot
 from lifeboat.storage.base import RemoteStore
-from lifeboat.workspace import Workspace
+from lifeboat.storage.factory import open_store
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.pagehashes import sha256_file
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import CorruptSnapshot, MissingArtifact
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.jobs.base import JobOutcome
-from lifeboat.jobs.remotes import snapshot_files
-from lifeboat.workspace import Workspace
+from lifeboat.remote.fetch import snapshot_files
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.core.progress import CancelToken
-from lifeboat.errors import AlreadyRunning, LifeboatError
-from lifeboat.events import EventSink, JobFinished, JobQueued, ignore_event
+from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
+from lifeboat.foundation.events import EventSink, JobFinished, JobQueued, ignore_event
+from lifeboat.foundation.progress import CancelToken
 
 log = logging.getLogger(__name__)
 

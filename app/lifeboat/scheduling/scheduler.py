@@ -21,8 +21,14 @@ from lifeboat.core.config import Config
 from lifeboat.core.retention import parse_keep
 from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_trigger
-from lifeboat.errors import AlreadyRunning, Cancelled, ConfigError, LifeboatError, NotFound
-from lifeboat.events import (
+from lifeboat.foundation.errors import (
+    AlreadyRunning,
+    Cancelled,
+    ConfigError,
+    LifeboatError,
+    NotFound,
+)
+from lifeboat.foundation.events import (
     Event,
     EventSink,
     NextRunChanged,
@@ -31,10 +37,9 @@ from lifeboat.events import (
     ignore_event,
 )
 from lifeboat.jobs.backup import last_good_snapshot
-from lifeboat.jobs.open_uploads import abort_ended_uploads_soon
-from lifeboat.jobs.remotes import plan_uploads
+from lifeboat.remote.open_uploads import abort_ended_uploads_soon
+from lifeboat.remote.plans import plan_uploads
 from lifeboat.scheduling.metrics import SourceMetrics, write_metrics
-from lifeboat.scheduling.notify import Webhook
 from lifeboat.scheduling.queue import (
     PRIORITY_LOW,
     PRIORITY_SCHEDULED,
@@ -42,8 +47,9 @@ from lifeboat.scheduling.queue import (
     JobQueue,
     QueuedJob,
 )
-from lifeboat.service import Service
-from lifeboat.status import compute_status
+from lifeboat.service.facade import Service
+from lifeboat.service.notify import Webhook
+from lifeboat.service.status import compute_status
 
 log = logging.getLogger(__name__)
 

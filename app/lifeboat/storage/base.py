@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from lifeboat.core.progress import CancelToken, Progress
+from lifeboat.foundation.progress import CancelToken, Progress
 
 
 @dataclass(frozen=True)

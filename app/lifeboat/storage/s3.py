@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from lifeboat.core.config import RemoteConfig
 from lifeboat.core.private import disk_full, open_new
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.core.units import parse_rate, parse_size
-from lifeboat.errors import LifeboatError, OperationFailed, RemoteError
+from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.units import parse_rate, parse_size
 from lifeboat.storage.base import ContentCheck, ObjectInfo, Stored, UploadLedger
 from lifeboat.storage.s3_errors import translate
 from lifeboat.storage.s3_upload import Uploads

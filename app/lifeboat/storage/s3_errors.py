@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeboat.errors import LifeboatError, RemoteError
+from lifeboat.foundation.errors import LifeboatError, RemoteError
 
 _CREDENTIALS = (
     "InvalidAccessKeyId",

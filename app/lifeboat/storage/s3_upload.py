@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
-from lifeboat.core.progress import CancelToken, Progress
-from lifeboat.errors import LifeboatError, RemoteError
+from lifeboat.foundation.errors import LifeboatError, RemoteError
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.storage.base import ContentCheck, Stored, UploadLedger
 from lifeboat.storage.s3_errors import translate
 from lifeboat.storage.sending import (

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from lifeboat.core.progress import CancelToken
+from lifeboat.foundation.progress import CancelToken
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB  # S3's smallest part (but the last)

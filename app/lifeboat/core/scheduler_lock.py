@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from lifeboat.core.fsutil import FileLock
-from lifeboat.errors import LifeboatError
-from lifeboat.paths import LifeboatPaths
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.paths import LifeboatPaths
 
 
 class SchedulerRunning(LifeboatError):

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbdiff import DatabaseDiff, diff_databases
-from lifeboat.core.progress import CancelToken, Progress
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.verify import extract_verified
-from lifeboat.errors import LifeboatError
-from lifeboat.jobs.remotes import snapshot_files
-from lifeboat.workspace import Workspace
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.remote.fetch import snapshot_files
 
 
 def preview_restore(

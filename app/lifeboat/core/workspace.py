@@ -24,8 +24,8 @@ from lifeboat.core.config import (
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.private import disk_full, private_dir, user_dir
 from lifeboat.core.runs import Run, start_run
-from lifeboat.errors import AlreadyRunning, OperationFailed
-from lifeboat.paths import LifeboatPaths, resolve_paths
+from lifeboat.foundation.errors import AlreadyRunning, OperationFailed
+from lifeboat.foundation.paths import LifeboatPaths, resolve_paths
 
 FOLDER_LOCK_NAME = ".lifeboat.lock"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from lifeboat.errors import Cancelled
+from lifeboat.foundation.errors import Cancelled
 
 #: progress(phase, done, total): `done`/`total` in bytes unless the phase says otherwise.
 Progress = Callable[[str, int, int], None]

@@ -23,11 +23,11 @@ from lifeboat.core.encryption import (
     stored_identities,
     write_private_file,
 )
-from lifeboat.errors import ConfigError, LifeboatError
+from lifeboat.foundation.errors import ConfigError, LifeboatError
 
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore
-    from lifeboat.workspace import Workspace
+    from lifeboat.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -24,25 +24,25 @@ from lifeboat.core.manifest import (
     Manifest,
     write_manifest,
 )
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.runs import job_alive, sweep_runs
 from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
-from lifeboat.errors import AlreadyRunning, ConfigError, LifeboatError
-from lifeboat.events import EventSink, ignore_event
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError
+from lifeboat.foundation.events import EventSink, ignore_event
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.backup import BackupJob, rewrite_lost_manifests, tidy_folder
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
-from lifeboat.jobs.remotes import scan_remote
 from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
-from lifeboat.service_checks import CheckMethods
-from lifeboat.service_keys import KeyMethods
-from lifeboat.service_remotes import RemoteMethods
-from lifeboat.source_changes import check_database
-from lifeboat.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.remote.scan import scan_remote
+from lifeboat.service.checks import CheckMethods
+from lifeboat.service.keys import KeyMethods
+from lifeboat.service.remotes import RemoteMethods
+from lifeboat.service.source_changes import check_database
 
 log = logging.getLogger(__name__)
 

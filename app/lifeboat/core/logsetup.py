@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from lifeboat.core.private import FILE_MODE, private_dir, tighten
-from lifeboat.errors import LifeboatError
-from lifeboat.paths import LifeboatPaths
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.paths import LifeboatPaths
 
 _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 MAX_BYTES = 2_000_000

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from lifeboat.core.config import Config, SourceConfig, source_name, validate_value
 from lifeboat.core.sqlite_file import open_source, probe_database
-from lifeboat.errors import ConfigError, SourceError
-from lifeboat.workspace import Workspace
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 from lifeboat.core.config import RemoteConfig, remote_problem, source_name, validate_value
-from lifeboat.core.progress import CancelToken, Progress, no_progress
 from lifeboat.core.remote_keys import object_key
 from lifeboat.core.secrets import (
     S3Credentials,
@@ -21,14 +20,15 @@ from lifeboat.core.secrets import (
     s3_entry,
     store_s3_credentials,
 )
-from lifeboat.errors import ConfigError, LifeboatError, RemoteError
+from lifeboat.foundation.errors import ConfigError, LifeboatError, RemoteError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import JobOutcome, run_job
-from lifeboat.jobs.remotes import open_store
 from lifeboat.jobs.upload import UploadJob
+from lifeboat.storage.factory import open_store
 
 if TYPE_CHECKING:
-    from lifeboat.events import EventSink
-    from lifeboat.workspace import Workspace
+    from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.events import EventSink
 
 log = logging.getLogger(__name__)
 _REMOTE_KEYS = {f.name for f in fields(RemoteConfig)} - {"name"}

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lifeboat.core.dbdiff import DatabaseDiff
-from lifeboat.core.progress import CancelToken, Progress, no_progress
-from lifeboat.errors import ConfigError
+from lifeboat.foundation.errors import ConfigError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.drill import DrillCheck, DrillJob
-from lifeboat.jobs.preview import preview_restore
-from lifeboat.scheduling.notify import Webhook
+from lifeboat.service.notify import Webhook
+from lifeboat.service.preview import preview_restore
 
 if TYPE_CHECKING:
     from lifeboat.core.catalog import SnapshotRecord
-    from lifeboat.events import EventSink
-    from lifeboat.workspace import Workspace
+    from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.events import EventSink
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from lifeboat.core.retention import parse_keep
 from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration, parse_duration, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
-from lifeboat.jobs.remotes import plan_uploads
-from lifeboat.scheduling.instance import SchedulerLock
-from lifeboat.workspace import Workspace
+from lifeboat.core.scheduler_lock import SchedulerLock
+from lifeboat.core.workspace import Workspace
+from lifeboat.remote.plans import plan_uploads
 
 STATES = ("ok", "running", "warning", "error")
 REMOTE_PATIENCE = timedelta(days=1)

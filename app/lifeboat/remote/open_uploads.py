@@ -10,10 +10,10 @@ import threading
 from lifeboat.core.catalog import Catalog, OpenUpload
 from lifeboat.core.config import RemoteConfig
 from lifeboat.core.runs import run_alive
-from lifeboat.errors import LifeboatError
-from lifeboat.jobs.remotes import open_store
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
 from lifeboat.storage.base import RemoteStore
-from lifeboat.workspace import Workspace
+from lifeboat.storage.factory import open_store
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Sizes and rates as people write them: '16MB', '512KiB', '2MB/s', '10Mbit/s'."""
+"""Sizes and rates as people write them and read them: '16MB', '512KiB', '2MB/s', '10Mbit/s'."""
 
 from __future__ import annotations
 
@@ -37,3 +37,11 @@ def parse_rate(text: str) -> int:
     if rate < 1024:
         raise ValueError(f"{text!r} is too slow to be useful; the least is 1KB/s")
     return rate
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")

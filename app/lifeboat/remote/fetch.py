@@ -1,0 +1,144 @@
+"""Where to read a snapshot from: its own folder, a private scratch folder it was
+decrypted into, or one it was downloaded into from a remote (removed afterwards)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.encryption import decrypt_file, stored_identities
+from lifeboat.core.manifest import (
+    AGE_SUFFIX,
+    Manifest,
+)
+from lifeboat.core.private import make_new_dir, private_dir
+from lifeboat.core.secrets import SecretStore
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError, MissingArtifact
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.storage.factory import open_store
+
+log = logging.getLogger(__name__)
+
+
+def fetch_artifact(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    dest_dir: Path,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Path:
+    """Download a snapshot's artifact into `dest_dir` (named as in its manifest)."""
+    config = workspace.config()
+    copies = sorted(record.copies, key=lambda c: c.remote != _preferred(config, record))
+    usable = [c for c in copies if c.remote in config.remotes]
+    if not usable:
+        where = ", ".join(c.remote for c in record.copies) or "no remote"
+        raise LifeboatError(
+            f"snapshot {record.id} has no local file, and its remote copies "
+            f"({where}) are not on a configured remote",
+            "add the remote again (lifeboat remote add) or restore another snapshot",
+        )
+    copy = usable[0]
+    remote = config.remote(copy.remote)
+    private_dir(dest_dir, "download folder")
+    target = dest_dir / record.manifest.artifact
+    download = target.with_name(target.name + AGE_SUFFIX) if copy.encrypted else target
+    store = open_store(remote)
+    try:
+        store.get_file(copy.key, download, progress=progress, cancel=cancel)
+    finally:
+        store.close()
+    if copy.encrypted:
+        try:
+            decrypt_file(
+                download,
+                target,
+                stored_identities(SecretStore()),
+                f"the copy of snapshot {record.id} on remote {remote.name}",
+                workspace.config().general.recipients,
+            )
+        finally:
+            download.unlink(missing_ok=True)
+    return dest_dir
+
+
+def _preferred(config: object, record: SnapshotRecord) -> str | None:
+    src = getattr(config, "sources", {}).get(record.source)
+    return src.remote if src is not None else None
+
+
+@contextlib.contextmanager
+def artifact_folder(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Iterator[Path]:
+    """The folder holding the snapshot's artifact: its own, or a folder of this run's
+    scratch space it was decrypted or downloaded into (removed afterwards whatever
+    happens, and by the next sweep if the process is killed)."""
+    if record.local and record.path.is_file():
+        sealed = record.manifest.local_encryption
+        if sealed is None:
+            yield record.folder
+            return
+        scratch = workspace.run.work_path(workspace.scratch(), "open")
+        make_new_dir(scratch)
+        try:
+            decrypt_file(
+                record.path,
+                scratch / record.manifest.artifact,
+                stored_identities(SecretStore()),
+                f"snapshot {record.id} (kept encrypted on this machine)",
+                record.manifest.local_recipients,
+            )
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
+    if not record.copies:
+        what = "a base" if record.manifest.kind == "full" else "a snapshot"
+        raise MissingArtifact(
+            f"snapshot {record.id} ({what}): its file {record.path} is "
+            "missing and it has no remote copy",
+            "use another snapshot",
+        )
+    scratch = workspace.run.work_path(workspace.scratch(), "fetch")
+    try:
+        yield fetch_artifact(workspace, record, scratch, progress, cancel)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """Where to read a snapshot (and, for a differential, its base) from."""
+
+    folder: Path
+    manifest: Manifest
+    base: tuple[Path, Manifest] | None = None
+
+
+@contextlib.contextmanager
+def snapshot_files(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Iterator[SnapshotFiles]:
+    """The snapshot's artifact and, for a differential, its base's: local where they are,
+    downloaded from a remote where not (temporary copies removed afterwards)."""
+    with artifact_folder(workspace, record, progress, cancel) as folder:
+        if record.manifest.kind != "diff":
+            yield SnapshotFiles(folder, record.manifest)
+            return
+        base_id = str(record.manifest.base)
+        try:
+            base = workspace.catalog.snapshot(base_id)
+        except LifeboatError:
+            raise MissingArtifact(
+                f"snapshot {record.id} is a differential of {base_id}, which is gone",
+                "use another snapshot",
+            ) from None
+        with artifact_folder(workspace, base, progress, cancel) as base_folder:
+            yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))

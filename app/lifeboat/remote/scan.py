@@ -1,0 +1,104 @@
+"""Reading what a remote holds from its manifests, counting only objects that
+match them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from lifeboat.core.catalog import RemoteCopy
+from lifeboat.core.config import RemoteConfig
+from lifeboat.core.manifest import (
+    AGE_SUFFIX,
+    MANIFEST_SUFFIX,
+    Manifest,
+    ManifestError,
+    iso_utc,
+    utc_now,
+)
+from lifeboat.core.remote_keys import object_key, split_key
+from lifeboat.core.secrets import SecretStore
+from lifeboat.remote.upload import REMOTE_OBJECT
+from lifeboat.storage.base import ObjectInfo
+from lifeboat.storage.factory import open_store
+
+
+@dataclass
+class RemoteScan:
+    remote: str
+    found: list[tuple[Manifest, RemoteCopy]] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # manifests without their artifact
+    unreadable: list[str] = field(default_factory=list)
+    #: "KEY (why)": objects that differ from their manifest; not counted, never deleted
+    mismatched: list[str] = field(default_factory=list)
+
+
+def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteScan:
+    """Read every manifest under the remote's prefix (the remote's own truth). A copy
+    counts only if its object has the size its manifest says and, where the manifest
+    recorded it at upload, the same ETag."""
+    scan = RemoteScan(remote.name)
+    store = open_store(remote, secrets)
+    try:
+        # List by the bare prefix and keep our folder's keys: the same result, and it
+        # avoids a '/' in the query (some S3 emulators sign it differently).
+        listed = {
+            o.key: o
+            for o in store.list(remote.prefix)
+            if not remote.prefix or o.key.startswith(remote.prefix + "/")
+        }
+        for key in sorted(listed):
+            parts = split_key(remote.prefix, key)
+            if parts is None or not key.endswith(MANIFEST_SUFFIX):
+                continue
+            try:
+                manifest = Manifest.from_dict(json.loads(store.get_bytes(key)))
+            except (ValueError, ManifestError) as exc:
+                scan.unreadable.append(f"{key}: {exc}")
+                continue
+            sealed = manifest.extra.get("encryption")
+            artifact = object_key(remote.prefix, manifest.source, manifest.artifact)
+            if isinstance(sealed, dict):
+                artifact += AGE_SUFFIX
+            obj = listed.get(artifact)
+            if manifest.manifest_name != parts[1] or obj is None:
+                scan.incomplete.append(key)
+                continue
+            why = object_differs(manifest, obj)
+            if why is not None:
+                scan.mismatched.append(f"{artifact} ({why})")
+                continue
+            sha = str(sealed["sha256"]) if isinstance(sealed, dict) else manifest.sha256
+            scan.found.append(
+                (
+                    manifest,
+                    RemoteCopy(
+                        remote.name,
+                        artifact,
+                        key,
+                        obj.size,
+                        sha,
+                        isinstance(sealed, dict),
+                        iso_utc(utc_now()),
+                    ),
+                )
+            )
+    finally:
+        store.close()
+    return scan
+
+
+def object_differs(manifest: Manifest, obj: ObjectInfo) -> str | None:
+    """Why the listed object is not the one its (remote) manifest describes, or None."""
+    sealed = manifest.extra.get("encryption")
+    try:
+        size = int(sealed["size"]) if isinstance(sealed, dict) else manifest.size  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError):
+        return "its manifest does not say its size"
+    if obj.size != size:
+        return f"{obj.size} bytes, its manifest says {size}"
+    recorded = manifest.extra.get(REMOTE_OBJECT)
+    etag = str(recorded.get("etag") or "") if isinstance(recorded, dict) else ""
+    if etag and obj.etag and obj.etag != etag:
+        return f"ETag {obj.etag}, not the {etag} it had when uploaded: replaced or changed"
+    return None

@@ -1,0 +1,190 @@
+"""Uploading a snapshot so that the copy counts only when proven: the artifact
+(encrypted with age where asked) and then its manifest, each confirmed byte-exact."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.config import RemoteConfig
+from lifeboat.core.encrypt_stream import EncryptingReader
+from lifeboat.core.manifest import (
+    AGE_SUFFIX,
+    Manifest,
+    iso_utc,
+    utc_now,
+)
+from lifeboat.core.remote_keys import object_key
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.storage.base import RemoteStore, Stored, UploadLedger
+
+SHA_KEY = "lifeboat-sha256"  # metadata for people; never what proves a copy
+
+
+PLAIN_SHA_KEY = "lifeboat-plain-sha256"  # on an encrypted object: the artifact's
+
+
+REMOTE_OBJECT = "remote_object"  # manifest key, on a remote: the object as uploaded
+
+
+def artifact_key(remote: RemoteConfig, manifest: Manifest) -> str:
+    return object_key(remote.prefix, manifest.source, manifest.artifact)
+
+
+def manifest_key(remote: RemoteConfig, manifest: Manifest) -> str:
+    return object_key(remote.prefix, manifest.source, manifest.manifest_name)
+
+
+def upload_snapshot(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    progress: Progress,
+    cancel: CancelToken,
+    *,
+    recipients: list[str] | None = None,
+    ledger: UploadLedger | None = None,
+) -> RemoteCopy:
+    """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
+    its manifest. Each counts only once the server is proven to hold exactly the bytes
+    sent (see storage/s3_upload.py); the manifest records the object's size and ETag."""
+    sealed = record.manifest.local_encryption
+    if sealed is not None:
+        # Kept encrypted here: that file goes up as it is, whatever the remote's setting.
+        return _upload_sealed_file(store, remote, record, sealed, progress, cancel, ledger)
+    if remote.encrypt:
+        if not recipients:
+            raise LifeboatError(
+                f"remote {remote.name} encrypts, but there is no key",
+                "create one: lifeboat key init",
+            )
+        return _upload_encrypted(store, remote, record, progress, cancel, recipients, ledger)
+    manifest = record.manifest
+    key = artifact_key(remote, manifest)
+    stored = _put_checked_file(store, key, record, manifest.sha256, progress, cancel, ledger)
+    mkey = _put_manifest(store, remote, with_remote_object(manifest, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, False, iso_utc(utc_now()))
+
+
+def _put_checked_file(
+    store: RemoteStore,
+    key: str,
+    record: SnapshotRecord,
+    sha256: str,
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+) -> Stored:
+    """Upload the record's file; the bytes read on the way must hash to `sha256` before
+    the object is written, so a file damaged on disk never becomes a copy."""
+    meta = {SHA_KEY: sha256, "lifeboat-snapshot": record.id}
+
+    def check(sent: str) -> None:
+        if sent != sha256:
+            raise _damaged(record.manifest)
+
+    return store.put_file(
+        key,
+        record.path,
+        metadata=meta,
+        progress=progress,
+        cancel=cancel,
+        ledger=ledger,
+        check=check,
+    )
+
+
+def _upload_sealed_file(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    sealed: dict[str, object],
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+) -> RemoteCopy:
+    manifest = record.manifest
+    key = artifact_key(remote, manifest) + AGE_SUFFIX
+    sha256 = str(sealed["sha256"])
+    stored = _put_checked_file(store, key, record, sha256, progress, cancel, ledger)
+    public = remote_manifest(manifest, stored.size, sha256, manifest.local_recipients)
+    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, sha256, True, iso_utc(utc_now()))
+
+
+def _upload_encrypted(
+    store: RemoteStore,
+    remote: RemoteConfig,
+    record: SnapshotRecord,
+    progress: Progress,
+    cancel: CancelToken,
+    recipients: list[str],
+    ledger: UploadLedger | None,
+) -> RemoteCopy:
+    """Encrypt while uploading (the ciphertext is never written locally and the plaintext
+    never goes anywhere new), then the remote manifest without database details.
+
+    The ciphertext's SHA-256 is known only at the end, so the object's metadata carries
+    the plaintext artifact's (known in advance); the ciphertext's goes into the manifest.
+    """
+    manifest = record.manifest
+    key = artifact_key(remote, manifest) + AGE_SUFFIX
+    meta = {PLAIN_SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
+    with EncryptingReader(record.path, recipients) as stream:
+
+        def check(_: str) -> None:  # the stream has been read to its end by now
+            if stream.result().plain_sha256 != manifest.sha256:
+                raise _damaged(manifest)
+
+        stored = store.put_stream(
+            key,
+            stream,
+            size_hint=manifest.size,
+            metadata=meta,
+            progress=progress,
+            cancel=cancel,
+            ledger=ledger,
+            check=check,
+        )
+    public = remote_manifest(manifest, stored.size, stored.sha256, recipients)
+    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True, iso_utc(utc_now()))
+
+
+def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]) -> Manifest:
+    """What an encrypted copy's manifest may say: enough to list and restore, nothing
+    from inside the database (no row counts, schema hash or source path)."""
+    extra = {
+        "encryption": {
+            "scheme": "age",
+            "recipients": list(recipients),
+            "object": manifest.artifact + AGE_SUFFIX,
+            "size": size,
+            "sha256": sha256,
+        }
+    }
+    return replace(manifest, source_path="", tables=None, schema_sha256=None, extra=extra)
+
+
+def with_remote_object(manifest: Manifest, stored: Stored) -> Manifest:
+    """The manifest as it goes to the remote: with the object as the server holds it
+    (size, ETag), so a later scan notices an object replaced or cut short."""
+    record = {"size": stored.size, "etag": stored.etag, "part_size": stored.part_size}
+    return replace(manifest, extra={**manifest.extra, REMOTE_OBJECT: record})
+
+
+def _put_manifest(store: RemoteStore, remote: RemoteConfig, manifest: Manifest) -> str:
+    body = manifest.to_json()
+    body_sha = hashlib.sha256(body).hexdigest()
+    mkey = manifest_key(remote, manifest)
+    store.put_bytes(mkey, body, metadata={SHA_KEY: body_sha, "lifeboat-snapshot": manifest.id})
+    return mkey
+
+
+def _damaged(manifest: Manifest) -> CorruptSnapshot:
+    return CorruptSnapshot(
+        f"snapshot {manifest.id} is damaged on disk; not uploaded",
+        "run `lifeboat verify` and take a new snapshot",
+    )
