@@ -71,7 +71,7 @@ def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, r
         proc = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.05, duration))
+        time.sleep(rng.uniform(0.05, 0.8) * duration)  # mid-run, however fast this machine
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert integrity(db) == "ok"

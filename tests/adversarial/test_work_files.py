@@ -155,7 +155,8 @@ def kill_at_random(home: Path, args: list[str], rounds: int, seed: int) -> int:
     killed = 0
     for _ in range(rounds):
         proc = start(home, *args)
-        time.sleep(rng.uniform(0.1, max(duration, 0.3)))
+        # within the run's own time (measured above), so most kills land mid-work
+        time.sleep(rng.uniform(0.05, 0.8) * max(duration, 0.3))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1

@@ -85,7 +85,7 @@ def test_replace_keeps_verification_of_survivors(tmp_path: Path):
     catalog.add_snapshot(first, tmp_path)
     catalog.add_snapshot(second, tmp_path)
     catalog.set_status("aaaa0001", "corrupt", "bad hash", datetime.now(UTC))
-    catalog.replace_snapshots([(first, tmp_path, "ok")])
+    catalog.replace_folder_snapshots(tmp_path, [(first, tmp_path, "ok")])
     records = catalog.snapshots()
     assert [r.id for r in records] == ["aaaa0001"]
     assert records[0].status == "corrupt"

@@ -75,5 +75,5 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
     from lifeboat.foundation.errors import LifeboatError
 
-    with pytest.raises(LifeboatError, match="cannot change the login item"):
+    with pytest.raises(LifeboatError, match="login item"):
         LoginItem(platform="linux").set_enabled(True)

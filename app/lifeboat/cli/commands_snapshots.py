@@ -238,6 +238,7 @@ def cmd_catalog_rebuild(args: argparse.Namespace, service: Service, out: Output)
     lines += [f"  unreadable manifest: {u}" for u in report.unreadable]
     lines += [f"  recovered from its file: snapshot {r}" for r in report.recovered]
     lines += [f"  needs attention (kept): {a}" for a in report.attention]
+    lines += [f"  left as it was: {b}" for b in report.busy]
     lines += [f"  remote {r}: {n} snapshot(s)" for r, n in report.remote_snapshots.items()]
     lines += [f"  remote manifest without its artifact: {k}" for k in report.remote_incomplete]
     lines += [

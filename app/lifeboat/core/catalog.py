@@ -36,7 +36,7 @@ from lifeboat.core.catalog_sqlite import (
     user_version,
 )
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
-from lifeboat.core.private import create_file, disk_full, private_dir, tighten
+from lifeboat.core.private import create_file, disk_full, is_link, private_dir, tighten
 from lifeboat.foundation.errors import LifeboatError, NotFound
 
 SCHEMA_VERSION = 4
@@ -262,34 +262,88 @@ class Catalog:
                     ),
                 )
 
-    def replace_snapshots(self, found: Iterable[tuple[Manifest, Path, str]]) -> None:
-        """Make the snapshot rows exactly `found`; keep verification state of survivors."""
+    def replace_folder_snapshots(
+        self, folder: Path, found: Iterable[tuple[Manifest, Path, str]]
+    ) -> None:
+        """Make the local snapshot rows of `folder` exactly `found` (a scan of it, made
+        under its lock); a snapshot no longer there but on a remote stays, as remote
+        only. Verification state of survivors is kept; other folders are not touched."""
+        found = list(found)
+        ids = [m.id for m, _, _ in found]
+        marks = ",".join("?" * len(ids)) or "''"
         with self._tx() as db:
-            old = {
-                r["id"]: r
-                for r in db.execute("select id, status, status_detail, verified_at from snapshots")
-            }
-            db.execute("delete from snapshots")
-            for manifest, folder, status in found:
-                prev = old.get(manifest.id)
-                keep_prev = prev is not None and status == "ok"
-                db.execute(
-                    "insert or replace into snapshots(id, source, created_at, folder, manifest,"
-                    " protected, reason, status, status_detail, verified_at)"
-                    " values (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        manifest.id,
-                        manifest.source,
-                        iso_utc(manifest.created_at),
-                        str(folder),
-                        manifest.to_json().decode(),
-                        int(manifest.protected),
-                        manifest.reason,
-                        prev["status"] if keep_prev else status,
-                        prev["status_detail"] if keep_prev else None,
-                        prev["verified_at"] if prev is not None else None,
-                    ),
+            db.execute(
+                f"update snapshots set status='remote', status_detail='not here; on a remote'"
+                f" where folder=? and status != 'remote' and id not in ({marks}) and id in"
+                " (select snapshot_id from remote_copies)",
+                (str(folder), *ids),
+            )
+            db.execute(
+                f"delete from snapshots where folder=? and id not in ({marks}) and id not in"
+                " (select snapshot_id from remote_copies)",
+                (str(folder), *ids),
+            )
+            self._write_rows(db, found)
+
+    def add_remote_only(self, manifest: Manifest, folder: Path) -> None:
+        """A snapshot seen on a remote: a row (as remote only) if the catalog has none."""
+        with self._tx() as db:
+            if db.execute("select 1 from snapshots where id=?", (manifest.id,)).fetchone():
+                return
+            self._write_rows(db, [(manifest, folder, "remote")])
+
+    def forget_snapshots_nowhere(self) -> None:
+        """Rows of remote-only snapshots that no remote holds any more."""
+        with self._tx() as db:
+            db.execute(
+                "delete from snapshots where status='remote' and id not in"
+                " (select snapshot_id from remote_copies)"
+            )
+
+    @staticmethod
+    def _write_rows(
+        db: sqlite3.Connection,
+        found: Iterable[tuple[Manifest, Path, str]],
+        old: dict[str, sqlite3.Row] | None = None,
+    ) -> None:
+        """Insert or replace snapshot rows; a survivor found ok keeps its verification."""
+        if old is None:
+            ids = [m.id for m, _, _ in found]
+            old = {}
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                old.update(
+                    {
+                        r["id"]: r
+                        for r in db.execute(
+                            "select id, status, status_detail, verified_at from snapshots"
+                            f" where id in ({','.join('?' * len(part))})",
+                            part,
+                        )
+                    }
                 )
+        for manifest, folder, status in found:
+            prev = old.get(manifest.id)
+            # What a verify found (damage included) stays; a row that was remote only or
+            # missing takes what the scan found now.
+            keep_prev = prev is not None and status == "ok" and prev["status"] in ("ok", "corrupt")
+            db.execute(
+                "insert or replace into snapshots(id, source, created_at, folder, manifest,"
+                " protected, reason, status, status_detail, verified_at)"
+                " values (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    manifest.id,
+                    manifest.source,
+                    iso_utc(manifest.created_at),
+                    str(folder),
+                    manifest.to_json().decode(),
+                    int(manifest.protected),
+                    manifest.reason,
+                    prev["status"] if keep_prev else status,
+                    prev["status_detail"] if keep_prev else None,
+                    prev["verified_at"] if prev is not None else None,
+                ),
+            )
 
     # -- jobs and events ---------------------------------------------------------
 
@@ -521,6 +575,8 @@ class Catalog:
         try:
             os.close(create_file(self.path))
         except FileExistsError:
+            if is_link(self.path):
+                raise _catalog_is_a_link(self.path) from None
             tighten(self.path)
         except OSError as exc:
             if disk_full(exc):
@@ -531,6 +587,10 @@ class Catalog:
             ) from None
 
     def _connect(self) -> sqlite3.Connection:
+        # A link where the catalog is (even a dangling one) is refused, never followed
+        # (SQLite would create the catalog wherever it points). The folder is ours (0700).
+        if is_link(self.path):
+            raise _catalog_is_a_link(self.path)
         db = sqlite3.connect(self.path, timeout=15, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         return db
@@ -566,3 +626,10 @@ def _apply(db: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _catalog_is_a_link(path: Path) -> LifeboatError:
+    return LifeboatError(
+        f"the catalog {path} is a symbolic link; Lifeboat does not follow it",
+        "remove the link, then run `lifeboat catalog rebuild`",
+    )

@@ -17,7 +17,6 @@ scan reports those (core/scan.py) and `lifeboat catalog rebuild` recovers them.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -31,15 +30,14 @@ from lifeboat.core.manifest import (
     FULL_SUFFIX,
     MANIFEST_SUFFIX,
     PAGES_SUFFIX,
+    RAW_SUFFIX,
     STEM_RE,
     Manifest,
-    ManifestError,
 )
 from lifeboat.core.private import write_new
 from lifeboat.core.runs import WORK_RE, Run, RunState, pid_alive, run_state
 
 TOMBSTONE_SUFFIX = ".deleting"
-RAW_SUFFIX = ".raw"
 #: Suffixes of the files that make up one snapshot, besides its manifest.
 SNAPSHOT_FILE_SUFFIXES = (
     FULL_SUFFIX,
@@ -70,6 +68,8 @@ class Sweep:
     removed: list[Path] = field(default_factory=list)
     #: stems of snapshots whose interrupted deletion was finished
     finished_deletions: list[str] = field(default_factory=list)
+    #: what could not be done (said to the user; retried by the next sweep)
+    problems: list[str] = field(default_factory=list)
 
 
 def sweep_folder(folder: Path, run_dir: Path) -> Sweep:
@@ -87,7 +87,11 @@ def sweep_folder(folder: Path, run_dir: Path) -> Sweep:
         elif name.startswith(".") and name.endswith(TOMBSTONE_SUFFIX):
             stem = name[1:].removesuffix(TOMBSTONE_SUFFIX)
             if STEM_RE.match(stem):
-                finish_deletion(Path(folder), stem)
+                try:
+                    finish_deletion(Path(folder), stem)
+                except OSError as exc:
+                    sweep.problems.append(f"{stem}: {exc}")
+                    continue
                 sweep.finished_deletions.append(stem)
     return sweep
 
@@ -112,8 +116,10 @@ def remove_legacy_work(folder: Path) -> list[Path]:
 
 
 def sweep_legacy_temp(temp_root: Path, catalog: Catalog) -> list[Path]:
-    """Scratch files an older Lifeboat left in the temp folder, proven abandoned: the pid
-    in the name has ended, or (names without one) no job of such a version still runs."""
+    """Scratch files an older Lifeboat (before runs) left in Lifeboat's own private temp
+    folder, never in a folder the user chose: only this user's entries with names only
+    Lifeboat gave, and proven abandoned as far as those versions allow: the pid in the
+    name has ended, or (names without one) no job of such a version still runs."""
     try:
         names = os.listdir(temp_root)
     except OSError:
@@ -122,6 +128,8 @@ def sweep_legacy_temp(temp_root: Path, catalog: Catalog) -> list[Path]:
     legacy_jobs_alive = None
     for name in names:
         path = Path(temp_root) / name
+        if not _mine(path):
+            continue
         match = _LEGACY_PID_RE.match(name)
         if match is not None:
             if not pid_alive(int(match.group("pid"))) and _remove(path):
@@ -145,22 +153,24 @@ def delete_snapshot_files(folder: Path, manifest: Manifest) -> None:
     if os.path.lexists(manifest_path):
         os.replace(manifest_path, tombstone)
         fsync_dir(Path(folder))
-    finish_deletion(Path(folder), manifest.stem, manifest)
+    finish_deletion(Path(folder), manifest.stem)
 
 
-def finish_deletion(folder: Path, stem: str, manifest: Manifest | None = None) -> None:
-    """Remove the files of the snapshot `stem`, then its tombstone."""
-    tombstone = folder / f".{stem}{TOMBSTONE_SUFFIX}"
-    if manifest is None:
-        manifest = _read_tombstone(tombstone)
-    names = {stem + suffix for suffix in SNAPSHOT_FILE_SUFFIXES}
-    if manifest is not None:
-        names.add(manifest.stored_name)
-    for name in sorted(names):
-        _remove(folder / name)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tombstone)
+def finish_deletion(folder: Path, stem: str) -> None:
+    """Remove the files of the snapshot `stem` (only names made from the stem, whatever
+    its manifest says), then its tombstone: kept if a file could not be removed, so the
+    deletion is finished later and never mistaken for a snapshot to recover."""
+    left = [
+        folder / (stem + suffix)
+        for suffix in SNAPSHOT_FILE_SUFFIXES
+        if not _remove(folder / (stem + suffix)) and os.path.lexists(folder / (stem + suffix))
+    ]
+    if not left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / f".{stem}{TOMBSTONE_SUFFIX}")
     fsync_dir(folder)
+    if left:
+        raise OSError(f"could not remove {', '.join(p.name for p in left)}")
 
 
 def keep_damaged_manifest(path: Path, run: Run) -> Path:
@@ -186,18 +196,18 @@ def is_being_deleted(folder: Path, stem: str) -> bool:
     return os.path.lexists(Path(folder) / f".{stem}{TOMBSTONE_SUFFIX}")
 
 
-def _read_tombstone(path: Path) -> Manifest | None:
-    try:
-        return Manifest.from_dict(json.loads(path.read_bytes()))
-    except (OSError, ValueError, ManifestError):
-        return None
-
-
 def _stem_of(name: str) -> str | None:
     for suffix in (*SNAPSHOT_FILE_SUFFIXES, MANIFEST_SUFFIX, ".copy.sqlite"):
         if name.endswith(suffix):
             return name.removesuffix(suffix)
     return None
+
+
+def _mine(path: Path) -> bool:
+    try:
+        return os.name == "nt" or os.lstat(path).st_uid == os.geteuid()
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> bool:

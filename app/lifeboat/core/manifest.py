@@ -33,6 +33,9 @@ SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{8}$")
 STEM_RE = re.compile(
     r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<ts>\d{8}T\d{6}Z)-(?P<id>[0-9a-f]{8})$"
 )
+RAW_SUFFIX = ".raw"  # a raw safety copy: a folder of the database's files
+#: The artifact a manifest of each kind names: always its own stem plus this.
+ARTIFACT_SUFFIXES = {"full": FULL_SUFFIX, "diff": DIFF_SUFFIX, "raw": RAW_SUFFIX}
 REASONS = ("manual", "scheduled", "catch-up", "pre-restore", "pre-migration", "pinned", "other")
 
 
@@ -172,7 +175,13 @@ class Manifest:
         if values.get("kind") == "diff" and not SNAPSHOT_ID_RE.match(str(values.get("base"))):
             raise ManifestError("a differential without a valid base id")
         values["extra"] = {k: v for k, v in data.items() if k not in known}
-        return cls(**values)  # type: ignore[arg-type]
+        manifest = cls(**values)  # type: ignore[arg-type]
+        expected = manifest.stem + ARTIFACT_SUFFIXES[manifest.kind]
+        if manifest.artifact != expected:
+            # A manifest names only its own file: one that names another snapshot's
+            # (edited or damaged) must never steer a deletion or a restore to it.
+            raise ManifestError(f"its artifact {manifest.artifact!r} is not its own ({expected!r})")
+        return manifest
 
 
 def new_snapshot_id() -> str:

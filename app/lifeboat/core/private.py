@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import sqlite3
 import stat
 import sys
@@ -32,7 +33,8 @@ NAME_MAX = 255
 
 def private_dir(path: Path, what: str) -> Path:
     """Lifeboat's own folder: created (with its missing parents) as 0700, made 0700 if it
-    exists with wider rights, refused if it is a symbolic link or not a folder."""
+    exists with wider rights, refused if it is a symbolic link, not a folder, or
+    another user's."""
     path = Path(path)
     _make_dirs(path, what)
     try:
@@ -46,11 +48,15 @@ def private_dir(path: Path, what: str) -> Path:
         )
     if not stat.S_ISDIR(info.st_mode):
         raise LifeboatError(f"{what} {path} is not a folder", "move that file away and retry")
-    if (
-        sys.platform != "win32"
-        and stat.S_IMODE(info.st_mode) != DIR_MODE
-        and info.st_uid == os.geteuid()
-    ):
+    if sys.platform != "win32" and info.st_uid != os.geteuid():
+        # Made by another user (before us, in a shared folder, say): that user could
+        # delete or swap what Lifeboat keeps there.
+        raise LifeboatError(
+            f"{what} {path} belongs to another user (uid {info.st_uid}); Lifeboat keeps its "
+            "files only in folders of its own",
+            "remove that folder (or choose another place), then retry",
+        )
+    if sys.platform != "win32" and stat.S_IMODE(info.st_mode) != DIR_MODE:
         try:
             os.chmod(path, DIR_MODE, follow_symlinks=False)
         except OSError as exc:
@@ -103,6 +109,21 @@ def write_new(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        raise
+
+
+def replace_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Put `data` at `path` (replacing a file, or a link, never writing through one) by
+    writing a new file under a unique name beside it and renaming it over `path`. For
+    small files outside a run (a pid file, a login item); work of a run uses
+    fsutil.atomic_write_bytes."""
+    tmp = Path(path).with_name(f".{Path(path).name}.{secrets.token_hex(6)}.new")
+    try:
+        write_new(tmp, data, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 

@@ -69,6 +69,8 @@ class Recovery:
     recipients: list[str]  # what new sealed artifacts are encrypted to
     known: dict[str, tuple[Path, Manifest]]  # manifests found, by id (bases)
     source_path: str = ""
+    #: why `identities` is empty, in words (no key here; a locked keyring)
+    no_key_reason: str | None = None
 
 
 def rederive(artifact: Path, recovery: Recovery) -> Manifest:
@@ -94,10 +96,10 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     try:
         if sealed:
             if not recovery.identities:
+                why = recovery.no_key_reason or "this machine has no key to open it"
                 raise CannotRederive(
-                    "it is encrypted and this machine has no key to open "
-                    "it; import your key (lifeboat key import FILE) and "
-                    "rebuild again"
+                    f"it is encrypted and {why}; make the key available here (lifeboat "
+                    "key import FILE, or unlock the keyring) and rebuild again"
                 )
             opened = recovery.run.work_path(recovery.scratch, "open")
             try:

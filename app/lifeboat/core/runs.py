@@ -36,7 +36,8 @@ _STARTING_SUFFIX = ".starting"
 
 class RunState(Enum):
     ALIVE = "alive"
-    ENDED = "ended"
+    ENDED = "ended"  # its lock file is here and free: proven ended
+    UNKNOWN = "unknown"  # no lock file here: ended and swept, or another installation's
 
 
 @dataclass
@@ -65,15 +66,18 @@ class Run:
         return Path(folder) / name
 
     def _note_place(self, folder: Path) -> None:
+        """Note the folder with its device and inode: a sweep that finds another file
+        system mounted there (or nothing) keeps the record until it finds this one."""
         place = os.path.abspath(folder)
         with self._places_lock:
             if place in self._places:
                 return
+            info = os.stat(place)
             path = self.runs_dir / f"{self.token}{_PLACES_SUFFIX}"
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
             fd = os.open(path, flags, 0o600)
             try:
-                os.write(fd, os.fsencode(place) + b"\n")
+                os.write(fd, f"{info.st_dev} {info.st_ino} ".encode() + os.fsencode(place) + b"\n")
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -113,15 +117,17 @@ def start_run(run_dir: Path) -> Run:
 
 
 def run_state(run_dir: Path, token: str) -> RunState:
-    """Whether the run `token` still runs. A run without a lock file has ended (its
-    lock was removed by the run itself or by a sweep after it ended)."""
+    """Whether the run `token` still runs: ENDED only with proof (its lock file is here
+    and nobody holds it). Without a lock file here the run is UNKNOWN: one of ours that
+    ended and was swept, or another installation's sharing a folder; nothing of an
+    UNKNOWN run's is ever deleted from a folder."""
     if not TOKEN_RE.match(token):
-        return RunState.ENDED
+        return RunState.UNKNOWN
     path = Path(run_dir) / "runs" / f"{token}{_LOCK_SUFFIX}"
     try:
         fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        return RunState.ENDED
+        return RunState.UNKNOWN
     except OSError:
         return RunState.ALIVE  # cannot tell: assume it runs (nothing gets deleted)
     try:
@@ -156,33 +162,56 @@ def ended_runs(run_dir: Path) -> list[str]:
     return ended
 
 
-def sweep_runs(run_dir: Path, temp_roots: list[Path]) -> list[Path]:
+@dataclass
+class RunSweep:
+    removed: list[Path] = field(default_factory=list)
+    #: folders where an ended run left work that cannot be reached now (unmounted,
+    #: unreadable): its record is kept, and they are cleaned when they can be
+    unreachable: list[Path] = field(default_factory=list)
+
+
+def sweep_runs(run_dir: Path, temp_roots: list[Path]) -> RunSweep:
     """Remove what ended runs left: their scratch folders (decrypted or decompressed
-    copies, downloads) under each of `temp_roots`, then their lock files. A scratch
-    folder without a lock file here is left alone: it may be another installation's."""
-    removed: list[Path] = []
+    copies, downloads) under each of `temp_roots`, their work files in every folder they
+    noted, then their records. A record stays while a noted folder cannot be reached or
+    holds another file system than it did (a disk unmounted since): the run's work there
+    is removed when the folder is back. A scratch folder without a lock file here is
+    left alone: it may be another installation's."""
+    sweep = RunSweep()
     runs = Path(run_dir) / "runs"
     for token in ended_runs(run_dir):
         for root in temp_roots:
-            removed += _remove_scratch(Path(root) / token)
+            sweep.removed += _remove_scratch(Path(root) / token)
         places = runs / f"{token}{_PLACES_SUFFIX}"
-        for folder in _read_places(places):
-            removed += remove_work_of(folder, token)
-        with contextlib.suppress(OSError):
-            os.unlink(places)
-        with contextlib.suppress(OSError):
-            os.unlink(runs / f"{token}{_LOCK_SUFFIX}")
+        settled = True
+        for identity, folder in _read_places(places):
+            if not _same_folder(folder, identity):
+                sweep.unreachable.append(folder)
+                settled = False
+                continue
+            removed, listed = remove_work_of(folder, token)
+            sweep.removed += removed
+            settled = settled and listed
+        if settled:
+            with contextlib.suppress(OSError):
+                os.unlink(places)
+            with contextlib.suppress(OSError):
+                os.unlink(runs / f"{token}{_LOCK_SUFFIX}")
     _remove_stale_starting(runs)
-    return removed
+    return sweep
 
 
-def remove_work_of(folder: Path, token: str) -> list[Path]:
-    """Remove the work files the (ended) run `token` left in `folder`."""
-    removed = []
+def remove_work_of(folder: Path, token: str) -> tuple[list[Path], bool]:
+    """Remove the work files the (ended) run `token` left in `folder`; also say whether
+    the folder could be listed and every one of them was removed."""
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
+    except FileNotFoundError:
+        return removed, True  # gone, with whatever was in it
     except OSError:
-        return removed
+        return removed, False
+    complete = True
     for name in names:
         match = WORK_RE.match(name)
         if match is None or match.group("run") != token:
@@ -194,17 +223,40 @@ def remove_work_of(folder: Path, token: str) -> list[Path]:
             else:
                 os.unlink(path)
             removed.append(path)
-        except OSError:
+        except FileNotFoundError:
             continue
-    return removed
+        except OSError:
+            complete = False
+    return removed, complete
 
 
-def _read_places(path: Path) -> list[Path]:
+def _read_places(path: Path) -> list[tuple[tuple[int, int] | None, Path]]:
+    """The folders noted by a run: ((device, inode) when it was noted, path)."""
     try:
         data = path.read_bytes()
     except OSError:
         return []
-    return [Path(os.fsdecode(line)) for line in data.splitlines() if line.strip()]
+    places: list[tuple[tuple[int, int] | None, Path]] = []
+    for line in data.splitlines():
+        parts = line.split(b" ", 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            places.append(((int(parts[0]), int(parts[1])), Path(os.fsdecode(parts[2]))))
+        elif line.strip():
+            places.append((None, Path(os.fsdecode(line))))
+    return places
+
+
+def _same_folder(folder: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether `folder` is still the folder that was noted (not gone, not another file
+    system mounted over it since)."""
+    try:
+        info = os.stat(folder)
+    except FileNotFoundError:
+        # Gone with whatever was in it, unless its parent is unreachable too.
+        return os.path.isdir(Path(folder).parent)
+    except OSError:
+        return False
+    return identity is None or (info.st_dev, info.st_ino) == identity
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.catalog_records import AttentionItem
-from lifeboat.core.leftovers import RAW_SUFFIX, SNAPSHOT_FILE_SUFFIXES, is_being_deleted
+from lifeboat.core.leftovers import SNAPSHOT_FILE_SUFFIXES, is_being_deleted
 from lifeboat.core.manifest import (
     MANIFEST_SUFFIX,
     PAGES_SUFFIX,
+    RAW_SUFFIX,
     SOURCE_NAME_RE,
     STEM_RE,
     Manifest,
@@ -29,6 +30,7 @@ from lifeboat.core.manifest import (
 ORPHAN = "orphan"  # an artifact without a manifest
 UNREADABLE = "unreadable-manifest"
 NEWER = "newer-format"
+DELETING = "deleting"
 
 
 @dataclass
@@ -38,6 +40,8 @@ class FolderScan:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     newer: list[tuple[Path, str]] = field(default_factory=list)  # kept untouched
     orphans: list[Path] = field(default_factory=list)  # artifacts without a manifest
+    #: files of snapshots the user deleted whose deletion is not finished yet
+    deleting: list[Path] = field(default_factory=list)
 
     def attention(self) -> list[AttentionItem]:
         """What this folder holds that needs the user's attention (kept, never deleted)."""
@@ -72,6 +76,18 @@ class FolderScan:
                 now,
             )
             for p in self.orphans
+        ]
+        items += [
+            AttentionItem(
+                p,
+                self.folder,
+                source,
+                DELETING,
+                "deleted as you decided, but the "
+                "file could not be removed yet; it is tried again at each backup",
+                now,
+            )
+            for p in self.deleting
         ]
         return items
 
@@ -118,7 +134,9 @@ def scan_folder(folder: Path) -> FolderScan:
         stem = _artifact_stem(name)
         if stem is None or stem in described or not STEM_RE.match(stem):
             continue
-        if not is_being_deleted(folder, stem):
+        if is_being_deleted(folder, stem):
+            scan.deleting.append(folder / name)
+        else:
             scan.orphans.append(folder / name)
     return scan
 

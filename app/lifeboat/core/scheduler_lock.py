@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from lifeboat.core.fsutil import FileLock
+from lifeboat.core.private import private_dir, replace_file
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
 
@@ -21,7 +22,7 @@ class SchedulerLock:
         self._lock = FileLock(self.path)
 
     def acquire(self, what: str = "scheduler") -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent, "run folder")
         if not self._lock.try_acquire():
             pid = self.holder()
             who = f" (pid {pid})" if pid else ""
@@ -31,7 +32,7 @@ class SchedulerLock:
                 "stop it first, or use it: `lifeboat status` shows its work",
             )
         pid_file = self.path.with_suffix(".pid")
-        pid_file.write_text(str(os.getpid()))
+        replace_file(pid_file, f"{os.getpid()}\n".encode())
 
     def release(self) -> None:
         if self._lock.held:

@@ -35,7 +35,7 @@ from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
 from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.encryption import encrypt_file
-from lifeboat.core.fsutil import publish, require_space
+from lifeboat.core.fsutil import free_bytes, publish, require_space
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     DIFF_SUFFIX,
@@ -56,7 +56,7 @@ from lifeboat.core.pagediff import (
     page_hashes_of,
 )
 from lifeboat.core.pagehashes import sha256_file
-from lifeboat.core.private import is_link, open_new
+from lifeboat.core.private import disk_full, is_link, open_new
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
@@ -221,6 +221,13 @@ def take_snapshot(
         written.clear()  # committed: these are the snapshot's now
         return manifest
     except OSError as exc:
+        if disk_full(exc):
+            # A write does not say which file it was: the fuller of the two places it is.
+            where = min((request.scratch, request.folder), key=free_bytes)
+            raise OperationFailed(
+                f"the disk holding {where} is full; no snapshot of {request.source} was stored",
+                "free some space there, then retry",
+            ) from None
         raise OperationFailed(f"snapshot of {request.source} failed: {exc}") from None
     finally:
         # This run's own work, never committed (no manifest names it): safe to remove.

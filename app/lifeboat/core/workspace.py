@@ -110,6 +110,14 @@ class Workspace:
         """Where the source's snapshots are (nothing is created; see source_folder)."""
         return self.snapshot_root(config, source) / source.name
 
+    def snapshot_root_folder(self, config: Config) -> Path:
+        """The default snapshot root, ready: Lifeboat's own (0700), or the one the user
+        chose (created 0700 if missing, else left as it is)."""
+        root = self.snapshot_root(config)
+        if root == self.paths.snapshot_dir:
+            return private_dir(root, "snapshot folder")
+        return user_dir(root, "snapshot folder")
+
     def source_folder(self, config: Config, source: SourceConfig) -> Path:
         """The source's snapshot folder, ready for writing: its root as the user chose it
         (created 0700 if missing, else left as it is; Lifeboat's default root is its own,

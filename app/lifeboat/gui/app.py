@@ -208,11 +208,10 @@ class TrayApp(QObject):
                 config.source(source) if source else (sources[0] if len(sources) == 1 else None)
             )
             folder = (
-                self.service.workspace.snapshot_folder(config, chosen)
+                self.service.workspace.source_folder(config, chosen)
                 if chosen
-                else self.service.workspace.snapshot_root(config)
+                else self.service.workspace.snapshot_root_folder(config)
             )
-            folder.mkdir(parents=True, exist_ok=True)
         except (LifeboatError, OSError) as exc:
             show_error(None, exc)
             return

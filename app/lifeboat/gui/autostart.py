@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lifeboat.core.private import replace_file, user_dir
 from lifeboat.foundation.errors import LifeboatError
 
 ENTRY_NAME = "lifeboat"
@@ -72,11 +73,11 @@ class LoginItem:
             if self.platform == "win32":
                 _write_run_value(subprocess.list2cmdline(launch_command()) if enabled else None)
             elif enabled:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                user_dir(self.path.parent, "login items folder")
                 content = (
                     launch_agent_plist() if self.platform == "darwin" else desktop_entry().encode()
                 )
-                self.path.write_bytes(content)
+                replace_file(self.path, content)
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from lifeboat.core.fsutil import FileLock
+from lifeboat.core.private import private_dir
 from lifeboat.foundation.paths import LifeboatPaths
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class SingleInstance(QObject):
     def claim(self) -> bool:
         """True: we are the first instance (now listening). False: another one runs and
         was asked to show itself."""
-        self._run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._run_dir, "run folder")
         if not self._lock.try_acquire():
             self._ask_first_to_show()
             return False

@@ -333,6 +333,8 @@ def tidy_folder(workspace: Workspace, folder: Path, source: str) -> None:
     for stem in swept.finished_deletions:
         log.info("finished deleting snapshot %s (its deletion was interrupted)", stem)
         forget_deleted(workspace, stem)
+    for problem in swept.problems:
+        log.warning("could not finish deleting a snapshot in %s: %s", folder, problem)
     scan = scan_folder(folder)
     if rewrite_lost_manifests(workspace, scan):
         scan = scan_folder(folder)

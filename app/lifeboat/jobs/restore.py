@@ -14,6 +14,7 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.manifest import write_manifest
+from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,
@@ -211,6 +212,15 @@ class RestoreJob:
             ),
             None,
         )
+        if newest is not None and not self._still_restorable(newest):
+            newest = None  # never let an unproven snapshot stand in for the safety copy
+        # A differential is only as good as its base: the safety copy is one only on a
+        # base whose bytes were just proven intact, else a whole new snapshot.
+        base = next(
+            (r for r in self.workspace.catalog.snapshots(src.name) if r.manifest.kind == "full"),
+            None,
+        )
+        full = base is None or not self._still_restorable(base)
         try:
             manifest = snapshot_source(
                 self.workspace,
@@ -220,6 +230,7 @@ class RestoreJob:
                 protect=True,
                 progress=progress,
                 cancel=cancel,
+                full=full,
                 unchanged_since=newest.manifest if newest else None,
             )
         except Unchanged as same:
@@ -241,6 +252,29 @@ class RestoreJob:
             )
             self.workspace.catalog.add_snapshot(manifest, folder)
         return SafetyCopy(manifest.id, taken=True)
+
+    def _still_restorable(self, record: SnapshotRecord) -> bool:
+        """Whether the snapshot (and a differential's base) is here with exactly the
+        bytes it had when it was taken and checked: only such a snapshot may be reused
+        as the safety copy of what a restore replaces."""
+        chain = [record]
+        if record.manifest.kind == "diff":
+            try:
+                base = self.workspace.catalog.snapshot(str(record.manifest.base))
+            except LifeboatError:
+                return False
+            if base.status != "ok" or not base.local:
+                return False
+            chain.append(base)
+        for item in chain:
+            sealed = item.manifest.local_encryption
+            expected = str(sealed["sha256"]) if sealed else item.manifest.sha256
+            try:
+                if sha256_file(item.path) != expected:
+                    return False
+            except OSError:
+                return False
+        return True
 
 
 @dataclass(frozen=True)

@@ -9,61 +9,36 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.catalog_records import AttentionItem
-from lifeboat.core.config import Config, SourceConfig, source_name, validate_value
-from lifeboat.core.encryption import stored_identities
+from lifeboat.core.config import SourceConfig, source_name, validate_value
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder, sweep_legacy_temp
+from lifeboat.core.leftovers import sweep_legacy_temp
 from lifeboat.core.manifest import (
-    DIFF_SUFFIX,
-    MANIFEST_SUFFIX,
-    Manifest,
     write_manifest,
 )
-from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.runs import job_alive, sweep_runs
-from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError
 from lifeboat.foundation.events import EventSink, ignore_event
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.jobs.backup import BackupJob, rewrite_lost_manifests, tidy_folder
+from lifeboat.jobs.backup import BackupJob, tidy_folder
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
 from lifeboat.jobs.verify import VerifyJob, VerifyResult
-from lifeboat.remote.scan import scan_remote
 from lifeboat.service.checks import CheckMethods
 from lifeboat.service.keys import KeyMethods
+from lifeboat.service.rebuild import RebuildReport, rebuild_catalog
 from lifeboat.service.remotes import RemoteMethods
 from lifeboat.service.source_changes import check_database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RebuildReport:
-    snapshots: int = 0
-    folders: int = 0
-    missing: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    #: snapshots whose manifest was re-derived from the artifact ("id: path")
-    recovered: list[str] = field(default_factory=list)
-    #: files kept but not usable as they are ("path: reason")
-    attention: list[str] = field(default_factory=list)
-    remote_snapshots: dict[str, int] = field(default_factory=dict)
-    remote_incomplete: list[str] = field(default_factory=list)
-    remote_mismatched: list[str] = field(default_factory=list)  # "KEY (why)": not counted
-    remote_errors: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 class Service(RemoteMethods, KeyMethods, CheckMethods):
@@ -333,139 +308,9 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         return list(outcome.result)  # type: ignore[call-overload]
 
     def rebuild_catalog(self, *, remotes: bool = True) -> RebuildReport:
-        """Recreate the catalog's snapshot rows from the manifests on disk and, with
-        `remotes`, on every configured remote (an unreachable remote keeps its rows).
-
-        Nothing a scan finds is deleted: an artifact without a usable manifest gets its
-        manifest re-derived where it can (core/rederive.py), else it is listed as needing
-        attention; a manifest from a newer Lifeboat is kept untouched."""
-        config = self.workspace.config()
-        report = RebuildReport()
-        before = self.workspace.catalog.snapshots()
-        found: dict[str, tuple[Manifest, Path, str]] = {}
-        scans = []
-        for root in self.workspace.snapshot_roots(config):
-            for scan in scan_root(root):
-                for stem in sweep_folder(
-                    scan.folder, self.workspace.paths.run_dir
-                ).finished_deletions:
-                    log.info("finished deleting snapshot %s (interrupted before)", stem)
-                for snap_id in rewrite_lost_manifests(self.workspace, scan_folder(scan.folder)):
-                    report.recovered.append(f"{snap_id}: manifest written back from the catalog")
-                scans.append(scan_folder(scan.folder))
-        for scan in scans:
-            report.folders += 1
-            for manifest, status in scan.found:
-                found.setdefault(manifest.id, (manifest, scan.folder, status))
-        for scan in scans:
-            items = self._recover(scan, found, config, report)
-            self.workspace.catalog.set_attention(scan.folder, items)
-            report.attention += [f"{i.path}: {i.reason}" for i in items]
-            for manifest, status in scan.found:
-                if status != "ok":
-                    report.missing.append(manifest.id)
-        copies = self._scan_remotes(config, remotes, before, found, report)
-        self.workspace.catalog.replace_snapshots(found.values())
-        for name, pairs in copies.items():
-            self.workspace.catalog.replace_remote_copies(name, pairs)
-        report.snapshots = len(found)
-        return report
-
-    def _recover(
-        self,
-        scan: FolderScan,
-        found: dict[str, tuple[Manifest, Path, str]],
-        config: Config,
-        report: RebuildReport,
-    ) -> list[AttentionItem]:
-        """Re-derive the manifests of the folder's orphaned artifacts and of those whose
-        manifest is unreadable (fulls first: a differential needs its base); return what
-        still needs attention."""
-        recovery = Recovery(
-            self.workspace.run,
-            self.workspace.scratch(config),
-            self._identities(),
-            list(config.general.recipients),
-            {mid: (folder, m) for mid, (m, folder, st) in found.items() if st == "ok"},
-            source_path=str(config.sources[scan.folder.name].path)
-            if scan.folder.name in config.sources
-            else "",
-        )
-        damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
-        candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
-        for stem in damaged:
-            candidates += [
-                scan.folder / (stem + suffix)
-                for suffix in RECOVERABLE
-                if (scan.folder / (stem + suffix)).is_file()
-            ]
-        recovered: set[str] = set()
-        unrecoverable: dict[Path, str] = {}
-        for path in sorted(candidates, key=lambda p: DIFF_SUFFIX in p.name):
-            manifest_path = damaged.get(_stem(path))
-            try:
-                if manifest_path is not None:
-                    keep_damaged_manifest(manifest_path, self.workspace.run)
-                manifest = rederive(path, recovery)
-            except CannotRederive as exc:
-                unrecoverable[path] = f"Not recoverable here: {exc}"
-                continue
-            recovered.add(_stem(path))
-            status = "ok" if manifest.check_result == "ok" else "corrupt"
-            found[manifest.id] = (manifest, scan.folder, status)
-            recovery.known[manifest.id] = (scan.folder, manifest)
-            report.recovered.append(f"{manifest.id}: {path}")
-            log.info("recovered the manifest of snapshot %s from %s", manifest.id, path)
-        return [
-            replace(item, reason=f"{item.reason}. {unrecoverable[item.path]}")
-            if item.path in unrecoverable
-            else item
-            for item in scan_folder(scan.folder).attention()
-            if _stem(item.path) not in recovered
-        ]
-
-    def _identities(self) -> list[str]:
-        try:
-            return stored_identities(self.secrets)
-        except LifeboatError:
-            return []
-
-    def _scan_remotes(
-        self,
-        config: Config,
-        remotes: bool,
-        before: list[SnapshotRecord],
-        found: dict[str, tuple[Manifest, Path, str]],
-        report: RebuildReport,
-    ) -> dict[str, list[tuple[str, RemoteCopy]]]:
-        copies: dict[str, list[tuple[str, RemoteCopy]]] = {}
-        for remote in config.remotes.values():
-            try:
-                if not remotes:
-                    raise LifeboatError("not scanned")
-                remote_scan = scan_remote(remote, self.secrets)
-            except LifeboatError as exc:
-                if remotes:
-                    report.remote_errors.append(f"{remote.name}: {exc.message}")
-                for record in before:  # keep what we knew of it
-                    if record.copy_on(remote.name) is not None:
-                        found.setdefault(record.id, (record.manifest, record.folder, "remote"))
-                continue
-            copies[remote.name] = []
-            for manifest, copy in remote_scan.found:
-                src = config.sources.get(manifest.source)
-                folder = (
-                    self.workspace.snapshot_folder(config, src)
-                    if src is not None
-                    else self.workspace.snapshot_root(config) / manifest.source
-                )
-                found.setdefault(manifest.id, (manifest, folder, "remote"))
-                copies[remote.name].append((manifest.id, copy))
-            report.remote_snapshots[remote.name] = len(remote_scan.found)
-            report.unreadable += remote_scan.unreadable
-            report.remote_incomplete += remote_scan.incomplete
-            report.remote_mismatched += remote_scan.mismatched
-        return copies
+        """Recreate the catalog from the manifests on disk and, with `remotes`, on every
+        configured remote (see service/rebuild.py); nothing found is deleted."""
+        return rebuild_catalog(self.workspace, self.secrets, remotes=remotes)
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -478,11 +323,18 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         paths = self.workspace.paths
         try:
             config = self.workspace.config()
-            roots = [config.general.temp_dir or paths.temp_dir]
-            for path in sweep_runs(paths.run_dir, roots) + sweep_legacy_temp(
-                roots[0], self.workspace.catalog
-            ):
+            swept = sweep_runs(paths.run_dir, [config.general.temp_dir or paths.temp_dir])
+            removed = swept.removed
+            if config.general.temp_dir is None:  # only Lifeboat's own temp folder
+                removed += sweep_legacy_temp(paths.temp_dir, self.workspace.catalog)
+            for path in removed:
                 log.info("removed what an interrupted run left: %s", path)
+            for folder in swept.unreachable:
+                log.warning(
+                    "an interrupted run's work files may be left in %s, which cannot "
+                    "be reached now; they are removed once it can",
+                    folder,
+                )
             self.mark_interrupted_jobs()
         except (LifeboatError, OSError, sqlite3.Error) as exc:
             log.warning(
@@ -548,8 +400,3 @@ def default_source_name(path: Path) -> str:
     if not name[0].isalnum():
         name = "db" + name
     return name
-
-
-def _stem(artifact: Path) -> str:
-    """The snapshot stem of an artifact's file name."""
-    return artifact.name.split(".", 1)[0]
