@@ -260,3 +260,21 @@ def test_restores_that_keep_failing_do_not_pile_up_safety_snapshots(ahome: Path,
     done = lifeboat(ahome, "restore", snap["id"], "--yes", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["safety_snapshot"] == safety[0]["id"]
+
+
+def test_a_damaged_snapshot_goes_only_when_the_user_deletes_it(ahome: Path, source: Path):
+    base = backup(ahome, "--full")
+    write_some(source)
+    diff = backup(ahome)
+    flip = bytearray(Path(base["path"]).read_bytes())
+    flip[len(flip) // 2] ^= 1
+    Path(base["path"]).write_bytes(bytes(flip))
+    assert lifeboat(ahome, "verify", "--all").returncode == 1
+    refused = lifeboat(ahome, "delete", base["id"])  # no terminal to ask on
+    assert refused.returncode == 2 and Path(base["path"]).exists()
+    assert diff["id"] in refused.stdout  # it says what depends on it
+    done = lifeboat(ahome, "delete", base["id"], "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not Path(base["path"]).exists()
+    ids = [r.get("id") for r in json.loads(lifeboat(ahome, "snapshots", "--json").stdout)]
+    assert base["id"] not in ids and diff["id"] in ids

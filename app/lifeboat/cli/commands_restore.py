@@ -59,6 +59,18 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     unpin.add_argument("id")
     unpin.set_defaults(handler=cmd_pin, protect=False, reason=None)
 
+    delete = commands.add_parser(
+        "delete",
+        parents=[common],
+        help="delete a snapshot kept here (e.g. a damaged one)",
+        description="Delete one snapshot's files here, as you decide (retention never "
+        "deletes damaged snapshots: this does). Its remote copies stay. Protected "
+        "snapshots must be unpinned first.",
+    )
+    delete.add_argument("id", help="snapshot id (or a unique prefix)")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    delete.set_defaults(handler=cmd_delete)
+
 
 def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
     record = service.snapshot(args.id)
@@ -135,6 +147,36 @@ def _print_plan(out: Output, plan: PrunePlan, dry_run: bool) -> None:
         f"{plan.source}: keeps {len(plan.kept)}, {verb} {len(plan.forgotten)}, "
         f"frees {format_bytes(plan.freed)}"
     )
+
+
+def cmd_delete(args: argparse.Namespace, service: Service, out: Output) -> int:
+    record = service.snapshot(args.id)
+    m = record.manifest
+    dependents = service.dependents(record.id)
+    if not args.yes:
+        state = {"ok": "", "corrupt": " (damaged)", "missing": " (its file is missing)"}.get(
+            record.status, ""
+        )
+        out.line(f"snapshot {m.id} of {m.source}, {local_time(m.created_at)}, {m.kind}{state}")
+        if dependents:
+            out.line(
+                f"  {len(dependents)} differential(s) are based on it and cannot be "
+                "restored without it: " + ", ".join(d.id for d in dependents)
+            )
+        if record.copies:
+            out.line("  its copies on " + ", ".join(c.remote for c in record.copies) + " stay")
+        if not out.confirmed(
+            f"Delete snapshot {m.id} here for good?",
+            "nothing was deleted",
+            "answer y on a terminal, or add --yes",
+        ):
+            return 2
+    service.delete_snapshot(record.id)
+    out.result(
+        {"deleted": record.id, "dependents": [d.id for d in dependents]},
+        f"deleted snapshot {m.id} of {m.source}",
+    )
+    return 0
 
 
 def cmd_pin(args: argparse.Namespace, service: Service, out: Output) -> int:

@@ -367,8 +367,14 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
 
     # -- for the tray --
 
+    def dependents(self, ref: str) -> list[SnapshotRecord]:
+        """The differentials that need this snapshot as their base to be restored."""
+        record = self.snapshot(ref)
+        return [r for r in self.snapshots(record.source) if r.manifest.base == record.id]
+
     def delete_snapshot(self, ref: str) -> SnapshotRecord:
-        """Delete one snapshot by hand (the tray's History); unpin protected ones first."""
+        """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
+        protected ones first. Its remote copies stay (then it is listed as remote only)."""
         record = self.snapshot(ref)
         if record.manifest.protected:
             raise LifeboatError(
