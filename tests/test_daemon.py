@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import cli_process, set_general, set_source
 from tests.helpers.databases import make_db
 from tests.scheduling.test_scheduler import old_snapshot

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import REPO
 from tests.helpers.databases import db_content, make_db
 

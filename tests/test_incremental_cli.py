@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.manifest import read_manifest
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
 from tests.scheduling.test_scheduler import old_snapshot

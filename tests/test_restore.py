@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound, SourceBusy
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import REPO
 from tests.helpers.databases import db_content, integrity, make_db
 

@@ -114,7 +114,7 @@ class Shots:
         from bench.dbgen import build_database
 
         from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
-        from lifeboat.service.facade import Service
+        from lifeboat.service import Service
 
         data = self.tmp / "data"
         data.mkdir()
@@ -183,7 +183,7 @@ class Shots:
         from lifeboat.gui.icons import TrayIcons
         from lifeboat.gui.live_status import LiveStatus
         from lifeboat.gui.main_window import MainWindow
-        from lifeboat.service.facade import Service
+        from lifeboat.service import Service
 
         empty = Service(Workspace(resolve_paths({"LIFEBOAT_HOME": str(self.tmp / "empty")})))
         status = LiveStatus(empty)

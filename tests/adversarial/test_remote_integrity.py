@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.runs import run_alive
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.adversarial.conftest import lifeboat
 from tests.helpers.databases import make_db
 from tests.storage.test_remote import add_remote

@@ -13,7 +13,7 @@ import pytest
 from lifeboat.core.manifest import write_manifest
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.progress import CancelToken
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import files_under

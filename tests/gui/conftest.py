@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.workers import wait_for_tasks
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.helpers.databases import make_db
 
 

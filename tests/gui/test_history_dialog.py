@@ -12,7 +12,7 @@ from lifeboat.gui.app import TrayApp
 from lifeboat.gui.history_dialog import HistoryDialog
 from lifeboat.gui.history_models import ID_ROLE
 from lifeboat.gui.restore_wizard import CONFIRM, RESULT
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, wait_for_box
 from tests.helpers.databases import content_digest, make_db
 

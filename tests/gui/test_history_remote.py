@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.text import short_time, size_text
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.test_history_dialog import open_history, shown_ids
 from tests.helpers.databases import make_db
 

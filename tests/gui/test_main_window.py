@@ -4,7 +4,7 @@ and actions; closing it asks whether to quit."""
 from __future__ import annotations
 
 from lifeboat.gui.app import TrayApp
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, wait_for_box
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.notifications import BURST, REPEAT_AFTER, Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 
 class Clock:

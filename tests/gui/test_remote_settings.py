@@ -17,7 +17,7 @@ from lifeboat.core.secrets import load_s3_credentials
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.settings_dialog import DATABASES_TAB, REMOTE_TAB, SettingsDialog
 from lifeboat.gui.workers import wait_for_tasks
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, close_message_boxes, gone, wait_for_box
 from tests.helpers.databases import make_db
 

@@ -11,7 +11,7 @@ import pytest
 
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.gui.app import TrayApp
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import service_request
 

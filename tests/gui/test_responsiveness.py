@@ -12,7 +12,7 @@ from bench.dbgen import build_database
 from PySide6.QtCore import QTimer
 
 from lifeboat.gui.app import TrayApp
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 BIG = 200_000_000
 LIMIT_S = 0.100

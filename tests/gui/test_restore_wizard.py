@@ -16,7 +16,7 @@ from lifeboat.gui.restore_wizard import (
     TARGET,
     RestoreWizard,
 )
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.helpers.databases import content_digest, make_db
 
 

@@ -13,7 +13,7 @@ from lifeboat.gui.app import TrayApp
 from lifeboat.gui.autostart import LoginItem
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.settings_dialog import SettingsDialog
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, gone, menu_text, wait_for_box
 from tests.helpers.databases import make_db
 

@@ -101,7 +101,7 @@ def test_the_tray_does_not_load_boto3(home: Path, tmp_path: Path):
         "from PySide6.QtCore import QTimer\n"
         "app = QApplication([])\n"
         "from lifeboat.gui.app import TrayApp\n"
-        "from lifeboat.service.facade import Service\n"
+        "from lifeboat.service import Service\n"
         "tray = TrayApp(Service(), use_tray=True)\n"
         "tray.start(show_window=True)\n"
         "tray.show_settings(); tray.show_history(); tray.show_restore()\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.icons import state_icon
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.gui.conftest import menu_text
 
 

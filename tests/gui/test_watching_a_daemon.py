@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
+from tests.helpers.databases import make_db
 
 
 def start_daemon(home: Path) -> subprocess.Popen[str]:
@@ -75,3 +76,44 @@ def test_the_tray_watches_a_daemon_then_takes_over(
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait(10)
+
+
+def test_back_up_now_while_a_daemon_schedules_uploads_the_snapshot(
+    qtbot, make_tray, home: Path, tmp_path: Path, s3_server, bucket: str, file_keyring: Path
+):
+    """The backup pipeline is one: the tray's Back up now prunes and uploads like the
+    daemon's backups do (it used to stop after pruning until the daemon's next backup)."""
+    service = Service()
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
+    service.add_source(
+        make_db(tmp_path / "notes.db", rows=200), schedule="manual", remote="offsite"
+    )
+    daemon = start_daemon(home)
+    try:
+        tray_app: TrayApp = make_tray(app_service=service)
+        assert tray_app.scheduler is None
+        tray_app.tray.action("backup:notes").trigger()
+
+        def upload_job() -> object:
+            return next((j for j in service.jobs(source="notes") if j.kind == "upload"), None)
+
+        qtbot.waitUntil(lambda: getattr(upload_job(), "status", "") == "ok", timeout=30_000)
+        [snapshot] = service.snapshots("notes")
+        assert [c.remote for c in snapshot.copies] == ["offsite"]
+        assert upload_job().pid == os.getpid()  # uploaded here, right after the backup
+        keys = [
+            o["Key"]
+            for o in s3_server.client().list_objects_v2(Bucket=bucket, Prefix="lb")["Contents"]
+        ]
+        assert any(k.endswith(snapshot.manifest.artifact) for k in keys)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)

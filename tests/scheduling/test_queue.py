@@ -18,6 +18,24 @@ def catalog(tmp_path: Path) -> Catalog:
     return Catalog(tmp_path / "catalog.sqlite")
 
 
+class CatalogJobs:
+    """The queue's ledger over a bare catalog (the Service is the real one)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def record_queued_job(
+        self, kind: str, source: str | None, trigger: str, attempt: int = 1
+    ) -> int:
+        return self.catalog.start_job(kind, source, trigger, attempt, status="queued")
+
+    def record_job_end(self, job_id: int, status: str, error: str | None = None) -> None:
+        self.catalog.finish_job(job_id, status, error=error)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        return self.catalog.job(job_id).cancel_requested
+
+
 class Recorder:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -58,7 +76,9 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 def test_one_job_per_source_and_already_running(catalog: Catalog):
     rec = Recorder(catalog)
     done: list[str] = []
-    queue = JobQueue(catalog, concurrency=2, on_finished=lambda j, r, e: done.append(r))
+    queue = JobQueue(
+        CatalogJobs(catalog), concurrency=2, on_finished=lambda j, r, e: done.append(r)
+    )
     queue.start()
     queue.submit("backup", "a", "manual", rec.work("a1", hold=True))
     wait_for(lambda: rec.order == ["a1"])
@@ -78,7 +98,9 @@ def test_one_job_per_source_and_already_running(catalog: Catalog):
 def test_priorities_with_concurrency_one(catalog: Catalog):
     rec = Recorder(catalog)
     done: list[str] = []
-    queue = JobQueue(catalog, concurrency=1, on_finished=lambda j, r, e: done.append(r))
+    queue = JobQueue(
+        CatalogJobs(catalog), concurrency=1, on_finished=lambda j, r, e: done.append(r)
+    )
     queue.submit("drill", "x", "scheduled", rec.work("drill"), priority=PRIORITY_LOW)
     queue.submit("backup", "y", "scheduled", rec.work("scheduled"))
     queue.submit("backup", "z", "manual", rec.work("user"), priority=PRIORITY_USER)
@@ -91,7 +113,7 @@ def test_priorities_with_concurrency_one(catalog: Catalog):
 def test_cancel_queued_and_running_and_through_the_catalog(catalog: Catalog):
     rec = Recorder(catalog)
     finished: list[tuple[str, BaseException | None]] = []
-    queue = JobQueue(catalog, on_finished=lambda j, r, e: finished.append((j.kind, e)))
+    queue = JobQueue(CatalogJobs(catalog), on_finished=lambda j, r, e: finished.append((j.kind, e)))
     queue.start()
     running = queue.submit("backup", "a", "manual", rec.work("a", hold=True))
     wait_for(lambda: rec.order == ["a"])
@@ -110,7 +132,7 @@ def test_cancel_queued_and_running_and_through_the_catalog(catalog: Catalog):
 
 def test_shutdown_cancels_running_and_records_waiting(catalog: Catalog):
     rec = Recorder(catalog)
-    queue = JobQueue(catalog)
+    queue = JobQueue(CatalogJobs(catalog))
     queue.start()
     first = queue.submit("backup", "a", "manual", rec.work("a", hold=True))
     second = queue.submit("backup", "b", "manual", rec.work("b"))

@@ -12,7 +12,7 @@ import pytest
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.foundation.events import RetryScheduled, SourceHealth
 from lifeboat.scheduling.scheduler import Scheduler
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import service_request
@@ -106,7 +106,8 @@ def test_failures_retry_with_backoff_and_are_recorded(
     set_general(home, retry_delays="1s,2s", notify_url=webhook.url)
     db.rename(tmp_path / "gone.db")
     events: list[object] = []
-    scheduler = Scheduler(service, on_event=events.append)
+    service.subscribe(events.append)
+    scheduler = Scheduler(service)
     scheduler.start()
     try:
         scheduler.backup_now("notes")
@@ -234,7 +235,8 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual", remote="offsite")
     old_snapshot(service, "notes", timedelta(days=2))
     events: list[object] = []
-    scheduler = Scheduler(service, on_event=events.append)
+    service.subscribe(events.append)
+    scheduler = Scheduler(service)
     scheduler.start()
 
     def health() -> list[str]:
@@ -273,9 +275,8 @@ def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
     )
     service.backup("notes")
     health: list[SourceHealth] = []
-    scheduler = Scheduler(
-        service, on_event=lambda e: health.append(e) if isinstance(e, SourceHealth) else None
-    )
+    service.subscribe(lambda e: health.append(e) if isinstance(e, SourceHealth) else None)
+    scheduler = Scheduler(service)
     scheduler.start()
     try:
         assert scheduler._aps.get_job("drill:notes") is not None

@@ -11,7 +11,7 @@ import pytest
 
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.foundation.errors import CorruptSnapshot
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, integrity, make_db
 from tests.helpers.workfiles import files_under

@@ -11,7 +11,7 @@ import pytest
 
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.foundation.errors import ConfigError
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import cli_process
 from tests.helpers.databases import db_content, integrity
 from tests.helpers.workfiles import files_under

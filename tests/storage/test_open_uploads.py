@@ -16,7 +16,7 @@ from lifeboat.remote.open_uploads import (
     abort_ended_uploads,
     abort_ended_uploads_soon,
 )
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.storage.factory import open_store
 from tests.storage.test_remote import add_remote
 

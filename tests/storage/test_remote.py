@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.foundation.errors import LifeboatError, RemoteError
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
 from tests.helpers.workfiles import files_under

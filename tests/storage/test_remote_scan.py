@@ -13,7 +13,7 @@ import pytest
 from lifeboat.core.manifest import Manifest
 from lifeboat.remote.scan import object_differs, scan_remote
 from lifeboat.remote.upload import REMOTE_OBJECT
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.storage.base import ObjectInfo
 from tests.helpers.databases import make_db
 from tests.storage.test_remote import add_remote

@@ -16,8 +16,7 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
-from lifeboat.service.facade import Service
-from lifeboat.service.status import compute_status
+from lifeboat.service import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -49,11 +48,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace, service: Service, out: Output) -> int:
-    from lifeboat.core.scheduler_lock import SchedulerLock
     from lifeboat.scheduling.scheduler import Scheduler
 
-    configure_logging(service.workspace.paths, stderr_level=logging.INFO)
-    lock = SchedulerLock(service.workspace.paths)
+    configure_logging(service.paths, stderr_level=logging.INFO)
+    lock = service.scheduler_lock()
     lock.acquire("scheduler")
     stop = threading.Event()
 
@@ -74,7 +72,7 @@ def cmd_run(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     now = utc_now()
-    status = compute_status(service.workspace, now)
+    status = service.status(now)
     if out.json_mode:
         out.json(status.to_json())
         return 0
@@ -143,7 +141,7 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
 def cmd_jobs(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.limit < 1:
         raise LifeboatError("--limit must be at least 1", "e.g. --limit 50")
-    jobs = service.workspace.catalog.jobs(limit=args.limit, source=args.source)
+    jobs = service.jobs(limit=args.limit, source=args.source)
     if out.json_mode:
         out.json([j.to_json() for j in jobs])
         return 0
@@ -170,13 +168,7 @@ def cmd_jobs(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, service: Service, out: Output) -> int:
-    catalog = service.workspace.catalog
-    job = catalog.job(args.job)
-    if job.status not in ("queued", "running"):
-        raise LifeboatError(
-            f"job {job.id} is not queued or running (it is {job.status})", "see `lifeboat jobs`"
-        )
-    catalog.request_cancel(job.id)
+    job = service.cancel_job(args.job)
     out.result(
         {"job": job.id, "cancel_requested": True},
         f"asked job {job.id} ({job.kind} {job.source or ''}) to stop; it stops "
@@ -191,7 +183,7 @@ def cmd_explain(args: argparse.Namespace, service: Service, out: Output) -> int:
         schedule = parse_schedule(text)
     except ScheduleError as exc:
         raise LifeboatError(str(exc), "see `lifeboat schedule explain --help`") from None
-    tz = resolve_timezone(service.workspace.config().general.timezone)
+    tz = resolve_timezone(service.config().general.timezone)
     runs = next_runs(schedule, tz, utc_now(), 5)
     data = {
         "spec": schedule.spec,

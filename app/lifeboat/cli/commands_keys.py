@@ -10,7 +10,7 @@ from typing import Any
 
 from lifeboat.cli.output import Output
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 WARNING = (
     "Without this key nobody can read the encrypted backups, you included. Save a "

@@ -11,7 +11,7 @@ from lifeboat.cli.output import Output, ProgressBar, format_bytes
 from lifeboat.core.config import RemoteConfig
 from lifeboat.core.providers import PROVIDERS
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from lifeboat.core.dbdiff import summarize
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.prune import PrunePlan
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lifeboat.cli.output import Output, ProgressBar, local_time
+from lifeboat.cli.output import Output, local_time
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbcheck import recorded_unchecked
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -65,15 +65,15 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
     taken: list[dict[str, object]] = []
     failed = 0
     for name in names:
-        bar = out.progress()
         try:
-            record = service.backup(
-                name,
-                progress=bar,
-                protect=args.protect,
-                reason=args.reason or "manual",
-                full=args.full,
-            )
+            with out.progress_bar() as bar:
+                outcome = service.run_backup(
+                    name,
+                    progress=bar,
+                    protect=args.protect,
+                    reason=args.reason or "manual",
+                    full=args.full,
+                )
         except LifeboatError as exc:
             if not args.all:
                 raise
@@ -81,54 +81,42 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
             out.error(f"{name}: {exc.message}", exc.hint, exc.exit_code)
             taken.append({"source": name, "error": exc.message})
             continue
-        finally:
-            if isinstance(bar, ProgressBar):
-                bar.close()
-        m = record.manifest
-        data = record.to_json()
+        assert outcome.snapshot is not None  # a manual backup is never skipped
+        data = outcome.snapshot.to_json()
         taken.append(data)
-        ratio = m.size / m.db_size * 100 if m.db_size else 0
-        kind = f"differential of {m.base}" if m.kind == "diff" else "full"
-        out.line(
-            f"{name}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
-            f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
-            f"check {m.check_mode}: {m.check_result}"
-        )
-        for item in recorded_unchecked(m.extra):
-            out.line(f"  not checked: {item}")
-        out.line(f"  {record.path}")
-        if service.source(name).remote:
-            failed += _upload_after(service, name, data, out)
+        _print_taken(out, outcome.snapshot)
+        if outcome.upload_error is not None:
+            failed += 1
+            data["upload_error"] = outcome.upload_error.message
+            out.error(
+                f"{name}: the snapshot is kept here, but the upload failed: "
+                f"{outcome.upload_error.message}",
+                "it is uploaded by the next backup, or now with: lifeboat upload " + name,
+                1,
+            )
+        elif outcome.uploaded is not None:
+            data["uploaded"] = outcome.uploaded
+            out.line(
+                f"  uploaded to {service.source(name).remote}: {len(outcome.uploaded)} "
+                f"snapshot(s), {format_bytes(outcome.uploaded_bytes)}"
+            )
     if out.json_mode:
         out.json(taken if args.all else taken[0])
     return 1 if failed else 0
 
 
-def _upload_after(service: Service, name: str, data: dict[str, object], out: Output) -> int:
-    """Copy the new snapshot to the source's remote; 1 if that failed (it stays local and
-    is uploaded by the next run or `lifeboat upload`)."""
-    bar = out.progress()
-    try:
-        outcome = service.upload(name, progress=bar)
-    except LifeboatError as exc:
-        data["upload_error"] = exc.message
-        out.error(
-            f"{name}: the snapshot is kept here, but the upload failed: {exc.message}",
-            "it is uploaded by the next backup, or now with: lifeboat upload " + name,
-            1,
-        )
-        return 1
-    finally:
-        if isinstance(bar, ProgressBar):
-            bar.close()
-    done = outcome.result
-    assert isinstance(done, dict)
-    data["uploaded"] = done["uploaded"]
+def _print_taken(out: Output, record: SnapshotRecord) -> None:
+    m = record.manifest
+    ratio = m.size / m.db_size * 100 if m.db_size else 0
+    kind = f"differential of {m.base}" if m.kind == "diff" else "full"
     out.line(
-        f"  uploaded to {service.source(name).remote}: {len(done['uploaded'])} "
-        f"snapshot(s), {format_bytes(int(done['bytes']))}"
+        f"{m.source}: snapshot {m.id} ({kind}) taken in {m.duration_s:.1f} s "
+        f"({format_bytes(m.db_size)} -> {format_bytes(m.size)}, {ratio:.1f}%), "
+        f"check {m.check_mode}: {m.check_result}"
     )
-    return 0
+    for item in recorded_unchecked(m.extra):
+        out.line(f"  not checked: {item}")
+    out.line(f"  {record.path}")
 
 
 def snapshot_row(record: SnapshotRecord) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 from lifeboat.cli.output import Output
 from lifeboat.core.config import SourceConfig
 from lifeboat.core.schedule import parse_schedule
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -117,12 +117,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
-    config = service.workspace.config()
     schedule = parse_schedule(source.schedule)
     return {
         "name": source.name,
         "path": str(source.path),
-        "dest": str(service.workspace.snapshot_folder(config, source)),
+        "dest": str(service.snapshot_folder(source.name)),
         "schedule": source.schedule,
         "schedule_description": schedule.describe(),
         "keep": source.keep,

@@ -26,7 +26,7 @@ from lifeboat.core.logsetup import configure_logging
 from lifeboat.core.private import disk_full_error
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import resolve_paths
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 log = logging.getLogger("lifeboat.cli")
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_file = configure_logging(paths)
     try:
         service = Service()
-        service.workspace.config()  # a broken config file is reported by every command
+        service.config()  # a broken config file is reported by every command
         service.sweep()  # what killed runs left never outlives the next start
         return handler(args, service, out)
     except LifeboatError as exc:

@@ -1,11 +1,13 @@
 """Events the service and the scheduler emit: plain data, no Qt.
 
-Front ends subscribe with a callback; the GUI forwards them across threads through one
-Qt bridge (gui/bridge.py).
+Front ends subscribe to the service's hub (EventHub) with a callback; the GUI forwards
+them across threads through one Qt bridge (gui/bridge.py).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,3 +79,31 @@ EventSink = Callable[[Event], None]
 
 def ignore_event(event: Event) -> None:
     """An event sink that drops everything."""
+
+
+class EventHub:
+    """Whoever wants the events subscribes (the tray's bridge, the daemon's log, tests);
+    whoever makes them publishes. A listener that fails is logged and never stops the
+    work that published the event. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._sinks: list[EventSink] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        """Call `sink(event)` for every event from now on; returns the unsubscribe."""
+        with self._lock:
+            self._sinks = [*self._sinks, sink]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._sinks = [s for s in self._sinks if s is not sink]
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for sink in self._sinks:  # a copy: subscribing meanwhile never disturbs this loop
+            try:
+                sink(event)
+            except Exception:
+                logging.getLogger(__name__).exception("an event listener failed on %r", event)

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
-from lifeboat.core.scheduler_lock import SchedulerLock, SchedulerRunning
+from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.icons import TrayIcons
@@ -27,7 +27,7 @@ from lifeboat.gui.notifications import Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
 from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class TrayApp(QObject):
     ) -> None:
         super().__init__()
         self.service = service
-        self.paths = service.workspace.paths
+        self.paths = service.paths
         self.bridge = EventBridge(self)
-        service.on_event = self.bridge.post
+        self._unsubscribe = service.subscribe(self.bridge.post)
         self.status = LiveStatus(service, self)
         self.icons = TrayIcons(self)
         self.preferences = TrayPreferences.load(self.paths)
@@ -62,7 +62,7 @@ class TrayApp(QObject):
         self.window.has_tray = self.tray is not None
         self.scheduler = None  # a SchedulerThread while we schedule
         self._tick_seconds = tick_seconds
-        self._lock = SchedulerLock(self.paths)
+        self._lock = service.scheduler_lock()
         self._dialogs: dict[str, QWidget] = {}
         self._seeded = False
         self._tray_tries = 0
@@ -90,9 +90,7 @@ class TrayApp(QObject):
             return False
         from lifeboat.gui.scheduler_thread import SchedulerThread
 
-        thread = SchedulerThread(
-            self.service, self.bridge.post, self, tick_seconds=self._tick_seconds
-        )
+        thread = SchedulerThread(self.service, self, tick_seconds=self._tick_seconds)
         thread.command_failed.connect(self._command_failed)
         thread.paused_changed.connect(self.status.set_paused)
         thread.ready.connect(self.status.refresh)
@@ -202,16 +200,10 @@ class TrayApp(QObject):
 
     def open_backup_folder(self, source: str | None = None) -> None:
         try:
-            config = self.service.workspace.config()
-            sources = list(config.sources.values())
-            chosen = (
-                config.source(source) if source else (sources[0] if len(sources) == 1 else None)
-            )
-            folder = (
-                self.service.workspace.source_folder(config, chosen)
-                if chosen
-                else self.service.workspace.snapshot_root_folder(config)
-            )
+            sources = self.service.sources()
+            if source is None and len(sources) == 1:
+                source = sources[0].name
+            folder = self.service.snapshot_folder(source)
         except (LifeboatError, OSError) as exc:
             show_error(None, exc)
             return

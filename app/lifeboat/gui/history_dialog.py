@@ -48,7 +48,7 @@ from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.text import percent, phase_text, short_time
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.jobs.verify import VerifyResult
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 JOB_LIMIT = 500
 #: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept
@@ -172,7 +172,7 @@ class HistoryDialog(QDialog):
             remote_of = {s.name: s.remote for s in self.service.sources()}
             return (
                 self.service.snapshots(),
-                self.service.workspace.catalog.jobs(limit=JOB_LIMIT),
+                self.service.jobs(limit=JOB_LIMIT),
                 remote_of,
                 self.service.attention(),
             )

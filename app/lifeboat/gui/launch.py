@@ -25,7 +25,7 @@ from lifeboat.gui.app import TrayApp
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.single_instance import SingleInstance
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def main(*, minimized: bool = False) -> int:
     try:
         try:
             service = Service()
-            service.workspace.config()
+            service.config()
             service.sweep()  # what killed runs left never outlives the next start
         except LifeboatError as exc:
             box = show_error(None, exc, title="Lifeboat cannot start")

@@ -1,6 +1,6 @@
 """What the tray shows: each source's status, kept current.
 
-The status (compute_status: config and catalog) is read in the thread pool, after
+The status (service.status(): config and catalog) is read in the thread pool, after
 events (a job started or ended, settings changed) and once a minute for the "12 min
 ago" texts; while another process schedules (a `lifeboat run` daemon) every few
 seconds, since its events do not reach us. Progress of running jobs comes from events.
@@ -25,8 +25,8 @@ from lifeboat.foundation.events import (
 )
 from lifeboat.gui.text import percent, time_ago
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service.facade import Service
-from lifeboat.service.status import SourceStatus, Status, compute_status
+from lifeboat.service import Service
+from lifeboat.service.status import SourceStatus, Status
 
 IDLE_REFRESH_MS = 60_000
 WATCHING_REFRESH_MS = 5_000
@@ -134,8 +134,8 @@ class LiveStatus(QObject):
 
     def _read(self) -> tuple[datetime, Status, list[dict[str, object]]]:
         now = datetime.now(UTC)
-        status = compute_status(self.service.workspace, now)
-        return now, status, self.service.workspace.catalog.events(limit=50)
+        status = self.service.status(now)
+        return now, status, self.service.events(limit=50)
 
     def _read_done(self, result: tuple[datetime, Status, list[dict[str, object]]]) -> None:
         self.read_at, self.status, events = result

@@ -11,10 +11,8 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from lifeboat.core.fsutil import atomic_write_bytes
-from lifeboat.core.private import private_dir
-from lifeboat.core.runs import Run
 from lifeboat.foundation.paths import LifeboatPaths
+from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,6 @@ class TrayPreferences:
         known = {f.name for f in fields(cls)}
         return cls(**{k: bool(v) for k, v in data.items() if k in known})
 
-    def save(self, paths: LifeboatPaths, run: Run) -> None:
-        path = self.file(paths)
-        private_dir(path.parent, "settings folder")
-        atomic_write_bytes(path, (json.dumps(asdict(self), indent=2) + "\n").encode(), run)
+    def save(self, service: Service) -> None:
+        data = (json.dumps(asdict(self), indent=2) + "\n").encode()
+        service.write_file(self.file(service.paths), data)

@@ -31,7 +31,7 @@ from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.service.keys import KeyInfo
 
 DEFAULT_FILE = "lifeboat-recovery-key.txt"

@@ -33,7 +33,7 @@ from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.remote_form import RemoteForm
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.service.remote_changes import RemoteDraft, remote_problems
 from lifeboat.service.remotes import RemoteTest
 

@@ -35,7 +35,7 @@ from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, des
 from lifeboat.gui.text import local_time, percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.jobs.restore import RestoreOutcome
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 SOURCE, SNAPSHOT, TARGET, CONFIRM, PROGRESS, RESULT = range(6)
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from lifeboat.core.retention import BUCKETS, KeepSpecError, parse_keep
 from lifeboat.gui.text import plural, size_text
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 ERROR_STYLE = "color: #c5221f;"
 PREVIEW_DELAY_MS = 250

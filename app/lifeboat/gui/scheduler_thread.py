@@ -15,9 +15,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QThread, Signal
 
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.foundation.events import EventSink
 from lifeboat.scheduling.scheduler import Scheduler
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ class SchedulerThread(QThread):
     def __init__(
         self,
         service: Service,
-        on_event: EventSink,
         parent: QObject | None = None,
         *,
         tick_seconds: float = 15.0,
@@ -41,7 +39,6 @@ class SchedulerThread(QThread):
         super().__init__(parent)
         self.setObjectName("lifeboat-scheduler")
         self._service = service
-        self._on_event = on_event
         self._tick_seconds = tick_seconds
         self._commands: queue.Queue[tuple[str, Command] | None] = queue.Queue()
         self.scheduler: Scheduler | None = None
@@ -76,9 +73,7 @@ class SchedulerThread(QThread):
 
     def run(self) -> None:
         try:
-            scheduler = Scheduler(
-                self._service, on_event=self._on_event, tick_seconds=self._tick_seconds
-            )
+            scheduler = Scheduler(self._service, tick_seconds=self._tick_seconds)
             scheduler.start()
         except Exception as exc:
             if not isinstance(exc, LifeboatError):

@@ -45,7 +45,7 @@ from lifeboat.gui.remote_settings import RemotePage
 from lifeboat.gui.retention_editor import RetentionEditor
 from lifeboat.gui.source_form import SourceForm
 from lifeboat.gui.workers import run_in_background
-from lifeboat.service.facade import Service, default_source_name
+from lifeboat.service import Service
 from lifeboat.service.remote_changes import save_all
 from lifeboat.service.source_changes import (
     ChangesRejected,
@@ -53,6 +53,7 @@ from lifeboat.service.source_changes import (
     check_changes,
     check_database,
 )
+from lifeboat.service.sources import default_source_name
 
 Saved = Callable[[TrayPreferences, list[str]], None]
 DATABASE_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
@@ -87,7 +88,7 @@ class SettingsDialog(QDialog):
         self.service = service
         self.on_saved = on_saved
         self.login_item = login_item or LoginItem()
-        config = service.workspace.config()
+        config = service.config()
         self.tz = resolve_timezone(config.general.timezone)
         self.entries = [Entry(name, SourceDraft.of(src)) for name, src in config.sources.items()]
         self.removed: list[str] = []
@@ -192,7 +193,7 @@ class SettingsDialog(QDialog):
         quiet = QLabel("Lifeboat never notifies about backups that work.")
         quiet.setEnabled(False)
         box.addWidget(quiet)
-        paths = self.service.workspace.paths
+        paths = self.service.paths
         where = QLabel(f"Settings: {paths.config_file}\nLog: {paths.log_file}")
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         where.setEnabled(False)
@@ -361,7 +362,7 @@ class SettingsDialog(QDialog):
             entry.problems = {}
         self._commit()
         try:
-            config = self.service.workspace.config()
+            config = self.service.config()
         except LifeboatError as exc:
             show_error(self, exc)
             return
@@ -393,7 +394,7 @@ class SettingsDialog(QDialog):
             notify_remote=self.notify_remote.isChecked(),
         )
         try:
-            preferences.save(self.service.workspace.paths, self.service.workspace.run)
+            preferences.save(self.service)
             if self.start_at_login.isChecked() != self.login_item.is_enabled():
                 self.login_item.set_enabled(self.start_at_login.isChecked())
         except (LifeboatError, OSError) as exc:

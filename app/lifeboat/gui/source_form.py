@@ -26,7 +26,7 @@ from lifeboat.core.schedule_times import stale_after
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.service.source_changes import SourceDraft
 
 CHECKS = (

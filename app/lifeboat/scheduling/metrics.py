@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-from lifeboat.core.fsutil import atomic_write_bytes
-from lifeboat.core.private import user_dir
-from lifeboat.core.runs import Run
 
 
 @dataclass(frozen=True)
@@ -67,11 +62,6 @@ def render(metrics: list[SourceMetrics]) -> str:
         [(m.source, 1 if m.stale else 0) for m in metrics],
     )
     return "\n".join(lines) + "\n"
-
-
-def write_metrics(path: Path, metrics: list[SourceMetrics], run: Run) -> None:
-    user_dir(path.parent, "metrics folder")
-    atomic_write_bytes(path, render(metrics).encode(), run)
 
 
 def _escape(value: str) -> str:

@@ -1,8 +1,8 @@
 """The job queue: one job at a time per source, a global concurrency limit, priorities.
 
-Jobs are recorded in the catalog as `queued` when submitted, so `lifeboat jobs` and
-`lifeboat status` in another process see them, and `lifeboat cancel` (through the
-catalog) reaches queued and running jobs alike.
+Jobs are recorded (through the service) as `queued` when submitted, so `lifeboat jobs`
+and `lifeboat status` in another process see them, and `lifeboat cancel` reaches queued
+and running jobs alike.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from lifeboat.core.catalog import Catalog
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.events import EventSink, JobFinished, JobQueued, ignore_event
 from lifeboat.foundation.progress import CancelToken
@@ -46,16 +46,28 @@ class QueuedJob:
 Finished = Callable[[QueuedJob, object, BaseException | None], None]
 
 
+class JobLedger(Protocol):
+    """Where queued jobs are recorded (the Service)."""
+
+    def record_queued_job(
+        self, kind: str, source: str | None, trigger: str, attempt: int = 1
+    ) -> int: ...
+
+    def record_job_end(self, job_id: int, status: str, error: str | None = None) -> None: ...
+
+    def cancel_requested(self, job_id: int) -> bool: ...
+
+
 class JobQueue:
     def __init__(
         self,
-        catalog: Catalog,
+        ledger: JobLedger,
         *,
         concurrency: int = 1,
         on_event: EventSink = ignore_event,
         on_finished: Finished | None = None,
     ) -> None:
-        self._catalog = catalog
+        self._ledger = ledger
         self._concurrency = max(1, concurrency)
         self._on_event = on_event
         self._on_finished = on_finished
@@ -92,7 +104,7 @@ class JobQueue:
                     f"a {what} is already {state} (job {busy.job_id})", "wait for it to finish"
                 )
             if job_id is None:
-                job_id = self._catalog.start_job(kind, source, trigger, attempt, status="queued")
+                job_id = self._ledger.record_queued_job(kind, source, trigger, attempt)
             job = QueuedJob(priority, next(self._seq), job_id, kind, source, trigger, attempt, work)
             heapq.heappush(self._heap, job)
             self._cond.notify_all()
@@ -132,7 +144,7 @@ class JobQueue:
                     break
             else:
                 return False
-        self._catalog.finish_job(job_id, "cancelled", error="cancelled before it started")
+        self._ledger.record_job_end(job_id, "cancelled", error="cancelled before it started")
         self._on_event(
             JobFinished(
                 job_id, job.kind, job.source, "cancelled", error="cancelled before it started"
@@ -157,7 +169,7 @@ class JobQueue:
                 job.cancel.cancel("stopped: Lifeboat is shutting down")
             self._cond.notify_all()
         for job in waiting:
-            self._catalog.finish_job(
+            self._ledger.record_job_end(
                 job.job_id, "cancelled", error="not started: Lifeboat was shutting down"
             )
         for worker in self._workers:
@@ -192,12 +204,14 @@ class JobQueue:
 
     def _run(self, job: QueuedJob) -> None:
         try:
-            if self._catalog.job(job.job_id).cancel_requested:
+            if self._ledger.cancel_requested(job.job_id):
                 job.cancel.cancel("cancelled on request")
         except LifeboatError:
             pass
         if job.cancel.cancelled:
-            self._catalog.finish_job(job.job_id, "cancelled", error="cancelled before it started")
+            self._ledger.record_job_end(
+                job.job_id, "cancelled", error="cancelled before it started"
+            )
             self._on_event(
                 JobFinished(
                     job.job_id,

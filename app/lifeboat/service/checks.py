@@ -22,7 +22,7 @@ from lifeboat.service.preview import preview_restore
 if TYPE_CHECKING:
     from lifeboat.core.catalog import SnapshotRecord
     from lifeboat.core.workspace import Workspace
-    from lifeboat.foundation.events import EventSink
+    from lifeboat.foundation.events import Event
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ class DrillResult:
 
 
 class CheckMethods:
+    if TYPE_CHECKING:
+
+        def publish(self, event: Event) -> None: ...  # Service's
+
     workspace: Workspace
-    on_event: EventSink
 
     if TYPE_CHECKING:
 
@@ -96,7 +99,7 @@ class CheckMethods:
             job_id=job_id,
             progress=progress,
             cancel=cancel,
-            on_event=self.on_event,
+            on_event=self.publish,
         )
         checks = list(outcome.result)  # type: ignore[call-overload]
         last = self.last_drill(source)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from lifeboat.core.config import Config, RemoteConfig, remote_problem, source_name, validate_value
 from lifeboat.core.providers import PROVIDERS
-from lifeboat.service.facade import Service
+from lifeboat.service import Service
 from lifeboat.service.source_changes import SourceDraft, apply_changes
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from lifeboat.storage.factory import open_store
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
-    from lifeboat.foundation.events import EventSink
+    from lifeboat.foundation.events import Event
 
 log = logging.getLogger(__name__)
 _REMOTE_KEYS = {f.name for f in fields(RemoteConfig)} - {"name"}
@@ -52,8 +52,11 @@ class RemoteTest:
 
 
 class RemoteMethods:
+    if TYPE_CHECKING:
+
+        def publish(self, event: Event) -> None: ...  # Service's
+
     workspace: Workspace
-    on_event: EventSink
     secrets: SecretStore
 
     def remotes(self) -> list[RemoteConfig]:
@@ -227,7 +230,7 @@ class RemoteMethods:
             job_id=job_id,
             progress=progress,
             cancel=cancel,
-            on_event=self.on_event,
+            on_event=self.publish,
         )
 
     def _clean_remote(self, settings: dict[str, object]) -> dict[str, object]:

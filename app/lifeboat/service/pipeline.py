@@ -1,0 +1,145 @@
+"""A backup and what follows it, in one place: copy → check → store → prune → upload.
+
+The CLI's `lifeboat backup`, the tray's "Back up now" (also while a daemon schedules)
+and the scheduler all run this one pipeline, so a snapshot is pruned and uploaded
+whoever asked for it. Each step is a recorded job and publishes its events (the
+notices); a failed prune or upload does not undo the snapshot: it is reported in the
+outcome, and the scheduler retries the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.events import EventSink
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.jobs.backup import BackupJob
+from lifeboat.jobs.base import run_job
+from lifeboat.jobs.prune import PruneJob, PrunePlan
+from lifeboat.jobs.upload import UploadJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackupOutcome:
+    """What a backup and its follow-up did."""
+
+    source: str
+    status: str  # ok | skipped
+    snapshot: SnapshotRecord | None  # the snapshot taken (None when skipped)
+    message: str = ""  # why it was skipped
+    pruned: PrunePlan | None = None
+    prune_error: str | None = None
+    uploaded: list[str] | None = None  # snapshot ids sent (None: no remote)
+    uploaded_bytes: int = 0
+    upload_error: LifeboatError | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "message": self.message,
+            "snapshot": self.snapshot.to_json() if self.snapshot else None,
+            "pruned": [d.snapshot.id for d in self.pruned.forgotten] if self.pruned else [],
+            "prune_error": self.prune_error,
+            "uploaded": self.uploaded,
+            "upload_error": self.upload_error.message if self.upload_error else None,
+        }
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    source: str
+    reason: str = "manual"
+    protect: bool = False
+    trigger: str = "manual"
+    skip_if_covered: bool = False
+    full: bool = False
+    job_id: int | None = None  # a job the scheduler already recorded as queued
+    attempt: int = 1
+
+
+def run_backup_pipeline(
+    workspace: Workspace,
+    publish: EventSink,
+    request: BackupRequest,
+    *,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> BackupOutcome:
+    """Take a snapshot of `request.source`, then prune (unless the source opts out) and
+    upload to its remote (if it has one). Raises the backup's own error; the prune's and
+    the upload's are in the outcome."""
+    cancel = cancel or CancelToken()
+    job = BackupJob(
+        workspace,
+        request.source,
+        reason=request.reason,
+        protect=request.protect,
+        skip_if_covered=request.skip_if_covered,
+        full=request.full,
+    )
+    taken = run_job(
+        job,
+        workspace.catalog,
+        trigger=request.trigger,
+        attempt=request.attempt,
+        job_id=request.job_id,
+        progress=progress,
+        cancel=cancel,
+        on_event=publish,
+    )
+    if taken.status != "ok" or taken.snapshot_id is None:
+        return BackupOutcome(request.source, taken.status, None, taken.message)
+    snapshot = workspace.catalog.snapshot(taken.snapshot_id)
+    src = workspace.config().source(request.source)
+    pruned, prune_error = None, None
+    if src.prune:
+        try:
+            outcome = run_job(
+                PruneJob(workspace, request.source),
+                workspace.catalog,
+                trigger="after-backup",
+                on_event=publish,
+            )
+            assert isinstance(outcome.result, PrunePlan)
+            pruned = outcome.result
+        except LifeboatError as exc:
+            prune_error = exc.message
+            log.warning("pruning %s after its backup failed: %s", request.source, exc.message)
+    if src.remote is None:
+        return BackupOutcome(request.source, "ok", snapshot, pruned=pruned, prune_error=prune_error)
+    try:
+        sent = run_job(
+            UploadJob(workspace, request.source),
+            workspace.catalog,
+            trigger="after-backup",
+            progress=progress,
+            cancel=cancel,
+            on_event=publish,
+        )
+    except LifeboatError as exc:
+        return BackupOutcome(
+            request.source,
+            "ok",
+            snapshot,
+            pruned=pruned,
+            prune_error=prune_error,
+            uploaded=[],
+            upload_error=exc,
+        )
+    done = sent.result if isinstance(sent.result, dict) else {}
+    return BackupOutcome(
+        request.source,
+        "ok",
+        snapshot,
+        pruned=pruned,
+        prune_error=prune_error,
+        uploaded=list(done.get("uploaded", [])),
+        uploaded_bytes=int(done.get("bytes", 0)),
+    )

@@ -1,0 +1,191 @@
+"""The service's snapshots: take (the backup pipeline), restore, prune, verify, pin,
+delete and list them.
+
+Part of the `Service` façade (facade.py mixes this in).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.fsutil import FileLock
+from lifeboat.core.manifest import write_manifest
+from lifeboat.core.retention import KeepSpecError, parse_keep
+from lifeboat.core.workspace import FOLDER_LOCK_NAME
+from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError, OperationFailed
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.jobs.base import run_job
+from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
+from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
+from lifeboat.jobs.verify import VerifyJob, VerifyResult
+from lifeboat.service.pipeline import BackupOutcome, BackupRequest, run_backup_pipeline
+
+if TYPE_CHECKING:
+    from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.events import Event
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotMethods:
+    workspace: Workspace
+
+    if TYPE_CHECKING:
+
+        def publish(self, event: Event) -> None: ...  # Service's
+
+    def backup(
+        self,
+        name: str,
+        *,
+        reason: str = "manual",
+        protect: bool = False,
+        full: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> SnapshotRecord:
+        """Take a snapshot now through the whole pipeline (prune, upload) and return it;
+        see run_backup for what followed."""
+        outcome = self.run_backup(
+            name, reason=reason, protect=protect, full=full, progress=progress, cancel=cancel
+        )
+        if outcome.snapshot is None:
+            raise OperationFailed(f"no snapshot of {name} was taken: {outcome.message}")
+        return outcome.snapshot
+
+    def run_backup(
+        self,
+        name: str,
+        *,
+        reason: str = "manual",
+        protect: bool = False,
+        trigger: str = "manual",
+        skip_if_covered: bool = False,
+        full: bool = False,
+        job_id: int | None = None,
+        attempt: int = 1,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> BackupOutcome:
+        """A backup and what follows it (service/pipeline.py), whoever asks: the CLI, the
+        tray, the scheduler. May be skipped if the period is already covered."""
+        request = BackupRequest(
+            name, reason, protect, trigger, skip_if_covered, full, job_id, attempt
+        )
+        return run_backup_pipeline(
+            self.workspace, self.publish, request, progress=progress, cancel=cancel
+        )
+
+    def restore(
+        self,
+        ref: str,
+        *,
+        to: Path | str | None = None,
+        overwrite: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> RestoreOutcome:
+        """Restore a snapshot to `to`, or in place over its source (safety snapshot first)."""
+        record = self.snapshot(ref)
+        job = RestoreJob(
+            self.workspace, record, to=Path(to) if to is not None else None, overwrite=overwrite
+        )
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
+        )
+        assert isinstance(outcome.result, RestoreOutcome)
+        return outcome.result
+
+    def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
+        """Where a restore would write (checks the request, touches nothing)."""
+        job = RestoreJob(
+            self.workspace, self.snapshot(ref), to=Path(to) if to else None, overwrite=True
+        )
+        job.prepare()
+        assert job.target is not None
+        return job.target
+
+    def prune(self, source: str, *, dry_run: bool = False, trigger: str = "manual") -> PrunePlan:
+        job = PruneJob(self.workspace, source, dry_run=dry_run)
+        outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.publish)
+        assert isinstance(outcome.result, PrunePlan)
+        return outcome.result
+
+    def retention_preview(self, source: str, keep: str) -> PrunePlan:
+        """What a draft keep spec would keep and delete now (for the settings dialog)."""
+        try:
+            policy = parse_keep(keep)
+        except KeepSpecError as exc:
+            raise ConfigError(str(exc), "fix the keep spec") from None
+        return plan_prune([r for r in self.snapshots(source) if r.local], source, policy)
+
+    def set_protected(self, ref: str, protected: bool, reason: str | None = None) -> SnapshotRecord:
+        """Pin (protect) or unpin a snapshot; the manifest on disk is updated first."""
+        record = self.snapshot(ref)
+        if record.manifest.kind == "raw" and not protected:
+            raise LifeboatError(
+                "raw safety copies stay protected", "delete it by hand if you are sure"
+            )
+        manifest = record.manifest.with_protection(protected, reason)
+        write_manifest(record.folder, manifest, self.workspace.run)
+        self.workspace.catalog.update_manifest(manifest)
+        return self.snapshot(record.id)
+
+    def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
+        return self.workspace.catalog.snapshots(source)
+
+    def snapshot(self, ref: str) -> SnapshotRecord:
+        return self.workspace.catalog.snapshot(ref)
+
+    def attention(self, source: str | None = None) -> list[AttentionItem]:
+        """Files kept but not usable as they are (see core/scan.py), with the reason."""
+        return self.workspace.catalog.attention(source)
+
+    def verify(
+        self,
+        ref: str | None = None,
+        *,
+        source: str | None = None,
+        check: str | None = None,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> list[VerifyResult]:
+        records = [self.snapshot(ref)] if ref is not None else self.snapshots(source)
+        if ref is not None:
+            source = records[0].source
+        job = VerifyJob(self.workspace, records, source=source, check=check)
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
+        )
+        return list(outcome.result)  # type: ignore[call-overload]
+
+    def dependents(self, ref: str) -> list[SnapshotRecord]:
+        """The differentials that need this snapshot as their base to be restored."""
+        record = self.snapshot(ref)
+        return [r for r in self.snapshots(record.source) if r.manifest.base == record.id]
+
+    def delete_snapshot(self, ref: str) -> SnapshotRecord:
+        """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
+        protected ones first. Its remote copies stay (then it is listed as remote only)."""
+        record = self.snapshot(ref)
+        if record.manifest.protected:
+            raise LifeboatError(
+                f"snapshot {record.id} is protected ({record.manifest.reason})",
+                "unpin it first if you really want to delete it",
+            )
+        lock = FileLock(record.folder / FOLDER_LOCK_NAME)
+        if not lock.try_acquire():
+            raise AlreadyRunning(
+                f"a backup of {record.source} is running",
+                "delete the snapshot when it has finished",
+            )
+        try:
+            delete_snapshot(self.workspace, record)
+        finally:
+            lock.release()
+        log.info("deleted snapshot %s of %s by hand", record.id, record.source)
+        return record
