@@ -127,6 +127,13 @@ def test_the_raw_copy_of_an_encrypted_source_holds_no_plaintext_and_restores(
 
     out = open_base / "forensic" / "k.db"
     out.parent.mkdir()
+    # Without the key: verify still checks it; a restore says why not and writes nothing.
+    keyless = keyring_env(open_base / "elsewhere")
+    assert "verified" in ok(lifeboat(ahome, "verify", str(raw["id"]), env=keyless))
+    refused = lifeboat(ahome, "restore", str(raw["id"]), "--to", str(out), env=keyless)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "holds no identity" in refused.stderr and "lifeboat key import" in refused.stderr
+    assert os.listdir(out.parent) == []
     ok(lifeboat(ahome, "restore", str(raw["id"]), "--to", str(out), env=env))
     assert out.read_bytes() == damaged
     for suffix, content in sidecars.items():
