@@ -26,7 +26,7 @@ import pytest
 from lifeboat.core.dbcheck import check_database
 from lifeboat.core.dbdiff import NOT_COMPARED, diff_databases, summarize
 from lifeboat.foundation.errors import OperationFailed
-from tests.adversarial.conftest import lifeboat
+from tests.adversarial.conftest import lifeboat, modes_wider_than_private
 
 MARKER = "SECRET-PLAINTEXT-MARKER-5c1e"
 AGE_HEADER = b"age-encryption.org/v1\n"
@@ -116,6 +116,7 @@ def test_the_raw_copy_of_an_encrypted_source_holds_no_plaintext_and_restores(
     stored = sorted(p.name for p in folder.iterdir())
     assert stored == ["k.db-shm.age", "k.db-wal.age", "k.db.age"]
     assert all((folder / n).read_bytes().startswith(AGE_HEADER) for n in stored)
+    assert modes_wider_than_private(folder) == []
     manifest = json.loads(next(folder.parent.glob(f"*{raw['id']}.json")).read_text())
     assert manifest["local_encryption"]["scheme"] == "age"
     assert manifest["local_encryption"]["recipients"]
