@@ -7,10 +7,16 @@ results, a generated column computed by it) proves nothing about the file: it is
 in `unchecked`, with the reason, and is no problem. Everything else (the b-tree
 structure of every page, the other tables and indexes) is checked as usual, and what
 that finds is a real problem.
+
+Only proven damage makes a check fail: findings of the integrity check, and SQLite
+reporting the file corrupt (SQLITE_CORRUPT) or not a database (SQLITE_NOTADB). When
+SQLite fails for another reason (locked, busy, an I/O error, out of memory, a full disk,
+the file cannot be opened), nothing is known about the file: OperationFailed says why.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -19,6 +25,7 @@ from pathlib import Path
 
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.standins import Dependents, StandInConnection, dependents
+from lifeboat.foundation.errors import OperationFailed
 
 CHECK_MODES = ("quick", "full")
 #: Manifest key: what the snapshot's check could not check, and why (docs/FORMAT.md).
@@ -35,6 +42,11 @@ _INDEX_FINDINGS = (
 )
 _NULL_IN = re.compile(r"^NULL value in (.+)\.([^.]+)$")
 _CHECK_IN = re.compile(r"^CHECK constraint failed in (.+)$")
+# SQLite's primary result codes (CORRUPT and NOTADB are the ones that prove damage)
+_SQLITE_ERROR = 1
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_SQLITE_FULL = 13
 
 
 @dataclass(frozen=True)
@@ -73,13 +85,15 @@ def describe(result: str, unchecked: list[str] | tuple[str, ...] | None) -> str:
 
 
 def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> CheckResult:
-    """Run `pragma quick_check` (mode quick) or `integrity_check` (mode full)."""
+    """Run `pragma quick_check` (mode quick) or `integrity_check` (mode full).
+
+    Raises OperationFailed when SQLite fails for a reason other than damage."""
     if mode not in _PRAGMAS:
         raise ValueError(f"unknown check mode {mode!r}")
     try:
         conn = open_copy(path)
     except sqlite3.Error as exc:
-        return CheckResult(mode, False, (f"cannot open: {exc}",))
+        raise _not_checked(path, exc) from None
     try:
         conn.execute(f"pragma mmap_size={int(mmap_size)}")
         pragma = _PRAGMAS[mode]
@@ -97,12 +111,52 @@ def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> Check
             more, cut_short = _table_by_table(conn, pragma, needs)
             problems += more
             unchecked += cut_short
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
+        if not is_damage_code(exc):
+            raise _not_checked(path, exc) from None
         return CheckResult(mode, False, (str(exc),))
     finally:
         conn.close()
     problems = list(dict.fromkeys(problems))  # a page's problem may be found twice
     return CheckResult(mode, not problems, tuple(problems[:_MAX_PROBLEMS]), tuple(unchecked))
+
+
+def is_damage_code(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's result proves the file damaged: SQLITE_CORRUPT (with its extended
+    codes) or SQLITE_NOTADB. Locks, I/O errors, a full disk and the like do not."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _not_checked(path: Path, exc: sqlite3.Error) -> OperationFailed:
+    """The error for a check SQLite could not run (nothing is known of the file)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+        return OperationFailed(
+            f"the disk is full: SQLite could not check {path}; it needs temporary "
+            f"space in {sqlite_temp_folder()} (and room in {path.parent})",
+            "free some space there, then retry",
+        )
+    name = getattr(exc, "sqlite_errorname", None)
+    why = f"{exc} ({name})" if name else str(exc)
+    return OperationFailed(
+        f"SQLite could not check {path}: {why}; nothing is known about the file from this",
+        "retry; if it happens again, see what else uses that disk or file",
+    )
+
+
+def sqlite_temp_folder() -> str:
+    """The folder SQLite keeps its temporary files in (as SQLite picks it on Unix)."""
+    for candidate in (
+        os.environ.get("SQLITE_TMPDIR"),
+        os.environ.get("TMPDIR"),
+        "/var/tmp",
+        "/usr/tmp",
+        "/tmp",
+    ):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return os.getcwd()
 
 
 def _findings(conn: sqlite3.Connection, sql: str, limit: int) -> tuple[list[str], bool]:
@@ -167,7 +221,9 @@ def _table_by_table(
         run = "quick_check" if affected else pragma
         try:
             found, stopped = _findings(conn, f"pragma {run}({_q(table)})", _TABLE_LIMIT)
-        except sqlite3.OperationalError as exc:  # a SQLite without per-table checks
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", _SQLITE_ERROR) & 0xFF != _SQLITE_ERROR:
+                raise  # locked, I/O, full...: not a SQLite without per-table checks
             unchecked.append(f"table {table}: its rows could not be checked ({exc})")
             continue
         real, explained = _split(found, needs)

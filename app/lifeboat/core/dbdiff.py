@@ -6,6 +6,12 @@ common columns compared, so memory stays bounded whatever the size and nothing i
 copied into Python. Tables that have neither key (virtual tables) get counts only. A
 time budget applies to the whole comparison; a table not finished in time is reported
 with counts only and marked partial, never with a wrong exact figure.
+
+A table SQLite cannot read here (a virtual table whose module, or an FTS5 table whose
+tokenizer, only the application defines: "no such module", "no such tokenizer"; or any
+other failure reading that one table) gets counts where it can be counted, else it is
+"not compared here" with the reason; the rest of the database is compared as usual, and
+the summary says what was not compared.
 """
 
 from __future__ import annotations
@@ -18,10 +24,16 @@ from pathlib import Path
 
 from lifeboat.core.sqlite_file import file_uri, is_damage
 from lifeboat.core.standins import StandInConnection
+from lifeboat.foundation.errors import SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 SNAP, NOW = "snap", "now"
+#: `TableDiff.matched_by` of a table SQLite could not read here (no counts either)
+NOT_COMPARED = "not compared"
 _BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+# What SQLite says of a name only the application's code defines.
+_APP_NAMES = ("no such module", "no such tokenizer")
 
 
 @dataclass
@@ -32,7 +44,7 @@ class TableDiff:
     brought_back: int | None = None  # in the snapshot, not now: a restore brings them back
     removed: int | None = None  # now, not in the snapshot: a restore removes them
     changed: int | None = None  # in both, with other values
-    matched_by: str = "rowid"  # rowid | primary key | counts only
+    matched_by: str = "rowid"  # rowid | primary key | counts only | not compared
     partial: bool = False
     note: str | None = None
 
@@ -102,6 +114,11 @@ def diff_databases(
             conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
             return _compare(conn, deadline, started, progress, cancel)
         except sqlite3.DatabaseError as exc:
+            if _busy(exc):
+                raise SourceBusy(
+                    f"{current} stayed locked by another program; nothing was compared",
+                    "retry when the program that writes to it is done",
+                ) from None
             if "interrupted" in str(exc) or not _unreadable(conn, exc):
                 raise
             # A damaged database is what a restore is for: the preview says what SQLite
@@ -132,7 +149,13 @@ def _compare(
 
         tables = []
         for number, name in enumerate(names, start=1):
-            tables.append(_table_diff(conn, name, over, deadline, check_time))
+            try:
+                tables.append(_table_diff(conn, name, over, deadline, check_time))
+            except sqlite3.OperationalError as exc:
+                if _busy(exc) or "interrupted" in str(exc):
+                    raise
+                # This one table cannot be read here; the others still compare.
+                tables.append(_not_compared(conn, name, _reason(exc)))
             progress("compare", number, len(names))
         cancel.check()
     finally:
@@ -149,22 +172,32 @@ def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
     try:
         if conn.in_transaction:
             conn.execute("rollback")
-        return all(_count(conn, SNAP, name) is not None for name in _tables(conn, SNAP))
+        # Virtual tables may need the application's code: not counting them proves
+        # nothing about the snapshot.
+        virtual = _virtual_tables(conn, SNAP)
+        return all(
+            _count(conn, SNAP, name) is not None
+            for name in _tables(conn, SNAP)
+            if name not in virtual
+        )
     except sqlite3.Error:
         return False
 
 
 def _snapshot_only(conn: sqlite3.Connection, reason: str, started: float) -> DatabaseDiff:
-    tables = [
-        TableDiff(
-            name,
-            _count(conn, SNAP, name),
-            None,
-            matched_by="counts only",
-            note="the other database cannot be read",
+    tables = []
+    for name in sorted(_tables(conn, SNAP)):
+        rows, why = _counted(conn, SNAP, name)
+        note = "the other database cannot be read"
+        tables.append(
+            TableDiff(
+                name,
+                rows,
+                None,
+                matched_by="counts only" if why is None else NOT_COMPARED,
+                note=note if why is None else f"{note}; not counted here: {why}",
+            )
         )
-        for name in sorted(_tables(conn, SNAP))
-    ]
     return DatabaseDiff(tables, SchemaDiff(), False, time.monotonic() - started, unreadable=reason)
 
 
@@ -173,6 +206,14 @@ def _tables(conn: sqlite3.Connection, db: str) -> list[str]:
         f"select name, sql from {db}.sqlite_master where type='table' and name not like 'sqlite_%'"
     ).fetchall()
     return [n for n, _ in rows] if rows else []
+
+
+def _virtual_tables(conn: sqlite3.Connection, db: str) -> set[str]:
+    rows = conn.execute(
+        f"select name from {db}.sqlite_master where type='table' "
+        "and upper(ltrim(coalesce(sql, ''))) like 'CREATE VIRTUAL%'"
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _schema_diff(conn: sqlite3.Connection) -> SchemaDiff:
@@ -191,7 +232,12 @@ def _schema_diff(conn: sqlite3.Connection) -> SchemaDiff:
     for kind, name in before.keys() & after.keys():
         if kind != "table":
             continue
-        old, new = _columns(conn, SNAP, name), _columns(conn, NOW, name)
+        try:
+            old, new = _columns(conn, SNAP, name), _columns(conn, NOW, name)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise
+            continue  # a table SQLite cannot read here: its row says so (_table_diff)
         if set(new) - set(old):
             diff.columns_added[name] = sorted(set(new) - set(old))
         if set(old) - set(new):
@@ -210,8 +256,10 @@ def _table_diff(
 ) -> TableDiff:
     in_snap = name in _tables(conn, SNAP)
     in_now = name in _tables(conn, NOW)
-    rows_snap = _count(conn, SNAP, name) if in_snap else 0
-    rows_now = _count(conn, NOW, name) if in_now else 0
+    rows_snap, why_snap = _counted(conn, SNAP, name) if in_snap else (0, None)
+    rows_now, why_now = _counted(conn, NOW, name) if in_now else (0, None)
+    if why_snap is not None or why_now is not None:
+        return _not_compared(conn, name, str(why_snap or why_now))
     if not (in_snap and in_now):
         return TableDiff(
             name,
@@ -275,8 +323,7 @@ def _table_diff(
         )
     finally:
         conn.set_progress_handler(None, 0)
-    if rows_snap is None or rows_now is None:
-        return TableDiff(name, rows_snap, rows_now, matched_by="counts only", note="not readable")
+    assert rows_snap is not None and rows_now is not None  # else not compared (above)
     # Keys are unique on both sides, so the rows now that matched none of the snapshot's
     # are the rest of them.
     gone = rows_now - (rows_snap - int(back))
@@ -339,10 +386,46 @@ def _primary_key(conn: sqlite3.Connection, db: str, name: str) -> list[str]:
 
 
 def _count(conn: sqlite3.Connection, db: str, name: str) -> int | None:
+    return _counted(conn, db, name)[0]
+
+
+def _counted(conn: sqlite3.Connection, db: str, name: str) -> tuple[int | None, str | None]:
+    """(the table's row count, None) or (None, why it cannot be counted here)."""
     try:
-        return int(conn.execute(f"select count(*) from {db}.{_q(name)}").fetchone()[0])
-    except sqlite3.Error:
-        return None
+        return int(conn.execute(f"select count(*) from {db}.{_q(name)}").fetchone()[0]), None
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise
+        return None, _reason(exc)
+    except sqlite3.Error as exc:
+        return None, _reason(exc)
+
+
+def _not_compared(conn: sqlite3.Connection, name: str, reason: str) -> TableDiff:
+    """A table that cannot be compared here: its counts where they can be taken."""
+    counts = []
+    for db in (SNAP, NOW):
+        present = name in _tables(conn, db)
+        counts.append(_counted(conn, db, name)[0] if present else 0)
+    if None in counts:
+        return TableDiff(
+            name, counts[0], counts[1], matched_by=NOT_COMPARED, note=f"not compared here: {reason}"
+        )
+    return TableDiff(
+        name, counts[0], counts[1], matched_by="counts only", note=f"counts only: {reason}"
+    )
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if text.startswith(_APP_NAMES):
+        return f"{text}, which the application defines"
+    return text
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 
 def _q(identifier: str) -> str:
@@ -352,7 +435,8 @@ def _q(identifier: str) -> str:
 def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
     """One paragraph: what restoring the snapshot over the other database would do."""
     parts: list[str] = []
-    changed = [t for t in diff.tables if t.differs]
+    uncompared = [t for t in diff.tables if t.matched_by == NOT_COMPARED]
+    changed = [t for t in diff.tables if t.differs and t.matched_by != NOT_COMPARED]
     for table in changed[:table_limit]:
         bits = []
         if table.note in ("only in the snapshot", "only now"):
@@ -388,11 +472,23 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
             f"{_rows(rows)}."
         )
     if not parts:
-        return "Restoring changes nothing: the data are the same."
-    text = "Restoring " + "; ".join(parts) + "."
+        text = (
+            "Restoring changes nothing in the tables compared."
+            if uncompared
+            else "Restoring changes nothing: the data are the same."
+        )
+    else:
+        text = "Restoring " + "; ".join(parts) + "."
     if diff.partial:
         text += " (Some tables were too large to compare in the time given: counts only.)"
+    if uncompared:
+        text += " Not compared here: " + "; ".join(_why_not(t) for t in uncompared) + "."
     return text
+
+
+def _why_not(table: TableDiff) -> str:
+    reason = (table.note or "").removeprefix("not compared here: ")
+    return f"{table.name} ({reason})" if reason else table.name
 
 
 def _n(value: int | None) -> str:

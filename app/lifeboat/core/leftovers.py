@@ -9,9 +9,9 @@ Only two kinds of file are ever removed without the user naming them:
   then the tombstone. A run killed in between leaves a tombstone, and the next sweep
   finishes that deletion.
 
-A completed-named artifact (`*.sqlite.zst`, `*.diff.zst`, `*.age`, `*.pages`, `*.raw/`)
-is never removed because its manifest is missing, damaged or from a newer Lifeboat: a
-scan reports those (core/scan.py) and `lifeboat catalog rebuild` recovers them.
+A completed-named artifact (`*.sqlite.zst`, `*.diff.zst`, `*.age`, `*.pages`, `*.raw/`,
+`*.raw.age/`) is never removed because its manifest is missing, damaged or from a newer
+Lifeboat: a scan reports those (core/scan.py) and `lifeboat catalog rebuild` recovers them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ SNAPSHOT_FILE_SUFFIXES = (
     DIFF_SUFFIX + ".age",
     PAGES_SUFFIX,
     RAW_SUFFIX,
+    RAW_SUFFIX + ".age",  # a raw copy of a source kept encrypted (core/rawcopy.py)
 )
 # Names older Lifeboat versions gave their work files (removed only under the same proof
 # those versions used: they wrote them only while holding the folder's lock).

@@ -1,8 +1,16 @@
 """Byte-exact safety copies of a database file that SQLite cannot read.
 
 Before an in-place restore replaces a damaged database, its files (with -wal/-shm) are
-kept as they were, as a protected snapshot of kind "raw": a folder of plain copies with
-a manifest that records each file's SHA-256. Nothing is lost, even what SQLite can't read.
+kept as they were, as a protected snapshot of kind "raw": a folder of copies with a
+manifest that records each stored file's SHA-256. Nothing is lost, even what SQLite
+can't read.
+
+For a source that keeps its snapshots encrypted (`encrypt_local`), the copy is sealed:
+each file is encrypted with age to the source's recipients as it is read, so no
+plaintext is ever written to the snapshot folder. The folder is then
+`<stem>.raw.age/` holding `<file>.age`; the manifest's `files` are the ciphertexts'
+SHA-256 (what verify checks without a key), `plain_files` the plaintexts' (checked after
+decrypting), and `local_encryption` names the scheme and recipients.
 """
 
 from __future__ import annotations
@@ -13,22 +21,41 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from lifeboat import __version__
+from lifeboat.core.encryption import decrypt_file
 from lifeboat.core.fsutil import fsync_dir, require_space
-from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem, utc_now, write_manifest
-from lifeboat.core.private import make_new_dir, open_new
+from lifeboat.core.manifest import (
+    AGE_SUFFIX,
+    LOCAL_ENCRYPTION,
+    Manifest,
+    new_snapshot_id,
+    snapshot_stem,
+    utc_now,
+    write_manifest,
+)
+from lifeboat.core.private import disk_full, make_new_dir, open_new
+from lifeboat.core.restore import SIDECARS, publish_over
 from lifeboat.core.runs import Run
-from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
 
 RAW_SUFFIX = ".raw"
-SIDECARS = ("-wal", "-shm", "-journal")
+PLAIN_FILES = "plain_files"  # manifest key of a sealed raw copy: name -> plaintext SHA-256
 
 
-def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run) -> Manifest:
-    """Copy `target` and its sidecars into `<folder>/<stem>.raw/` (built as a work folder
-    of `run`, renamed into place when whole); return its manifest."""
+def save_raw_copy(
+    target: Path,
+    folder: Path,
+    source: str,
+    reason: str,
+    run: Run,
+    recipients: Sequence[str] = (),
+) -> Manifest:
+    """Copy `target` and its sidecars into `<folder>/<stem>.raw/` (sealed with age to
+    `recipients` when given: `<stem>.raw.age/`), built as a work folder of `run` and
+    renamed into place when whole; return its manifest."""
     started = time.monotonic()
     files = [p for p in [target, *(Path(f"{target}{s}") for s in SIDECARS)] if p.exists()]
     total = sum(p.stat().st_size for p in files)
@@ -36,26 +63,46 @@ def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
     created_at = utc_now()
     snap_id = new_snapshot_id()
     stem = snapshot_stem(source, created_at, snap_id)
-    final = folder / f"{stem}{RAW_SUFFIX}"
+    sealed = bool(recipients)
+    artifact = f"{stem}{RAW_SUFFIX}"
+    final = folder / (artifact + AGE_SUFFIX if sealed else artifact)
     partial = run.work_path(folder, "raw")
     make_new_dir(partial)
-    hashes: dict[str, str] = {}
+    hashes: dict[str, str] = {}  # of the files as stored here
+    plain: dict[str, str] = {}
+    stored = 0
     try:
         for path in files:
-            hashes[path.name] = _copy_hashed(path, partial / path.name)
+            if sealed:
+                cipher, size, plain[path.name] = _seal_hashed(
+                    path, partial / (path.name + AGE_SUFFIX), list(recipients)
+                )
+                hashes[path.name] = cipher
+                stored += size
+            else:
+                hashes[path.name] = _copy_hashed(path, partial / path.name)
         fsync_dir(partial)
         os.replace(partial, final)
         fsync_dir(folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    extra: dict[str, object] = {"files": hashes}
+    if sealed:
+        extra[PLAIN_FILES] = plain
+        extra[LOCAL_ENCRYPTION] = {
+            "scheme": "age",
+            "recipients": list(recipients),
+            "size": stored,
+            "sha256": hashes.get(target.name, ""),
+        }
     manifest = Manifest(
         id=snap_id,
         source=source,
         created_at=created_at,
-        artifact=final.name,
+        artifact=artifact,
         size=total,
-        sha256=hashes.get(target.name, ""),
+        sha256=(plain if sealed else hashes).get(target.name, ""),
         db_size=target.stat().st_size if target.exists() else 0,
         page_size=0,
         page_count=0,
@@ -70,22 +117,23 @@ def save_raw_copy(target: Path, folder: Path, source: str, reason: str, run: Run
         lifeboat_version=__version__,
         duration_s=round(time.monotonic() - started, 3),
         kind="raw",
-        extra={"files": hashes},
+        extra=extra,
     )
     write_manifest(folder, manifest, run)
     return manifest
 
 
 def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
-    """Re-hash every file of a raw copy; raise CorruptSnapshot on any difference."""
-    where = folder / manifest.artifact
+    """Re-hash every file of a raw copy as stored (the ciphertext of a sealed one: no
+    key needed); raise CorruptSnapshot on any difference."""
+    where = folder / manifest.stored_name
     files = manifest.extra.get("files")
     if not where.is_dir() or not isinstance(files, dict):
         raise CorruptSnapshot(
             f"raw copy {manifest.id}: {where} is missing", "nothing can be restored from it"
         )
     for name, expected in files.items():
-        path = where / str(name)
+        path = where / _stored_file(manifest, str(name))
         if not path.is_file() or _hash(path) != expected:
             raise CorruptSnapshot(
                 f"raw copy {manifest.id}: {name} is missing or changed",
@@ -93,28 +141,79 @@ def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
             )
 
 
-def restore_raw_copy(folder: Path, manifest: Manifest, target: Path, run: Run) -> list[Path]:
-    """Put the raw files back as `target` (+ its sidecars); return what was written."""
+def restore_raw_copy(
+    folder: Path,
+    manifest: Manifest,
+    target: Path,
+    run: Run,
+    identities: Sequence[str] = (),
+) -> list[Path]:
+    """Put the raw files back as `target` (+ its sidecars); return what was written.
+
+    A sealed copy is decrypted with `identities` (the keyring's). Each file is written
+    as a work file next to the target and checked against its recorded SHA-256; then
+    the target's old -wal/-shm/-journal are moved aside (never applied to the restored
+    file), the copy's sidecars are put in place, and the database file last.
+    """
     verify_raw_copy(folder, manifest)
-    where = folder / manifest.artifact
+    where = folder / manifest.stored_name
     original = Path(manifest.source_path).name
-    written = []
-    for name in manifest.extra["files"]:  # type: ignore[union-attr]
-        suffix = str(name)[len(original) :]
-        out = Path(f"{target}{suffix}")
-        tmp = run.work_path(target.parent, "restore")
-        _copy_hashed(where / str(name), tmp)
-        os.replace(tmp, out)
-        written.append(out)
-    fsync_dir(target.parent)
-    return written
+    files: dict[str, str] = manifest.extra["files"]  # type: ignore[assignment]
+    if original not in files:
+        raise CorruptSnapshot(
+            f"raw copy {manifest.id} holds no file named {original}",
+            "restore its files by hand from " + str(where),
+        )
+    require_space(target.parent, manifest.size + (16 << 20), "the restored files")
+    works: dict[str, Path] = {}  # suffix ("" for the database file) -> its work file
+    try:
+        for name in files:
+            works[name[len(original) :]] = work = run.work_path(target.parent, "restore")
+            _restore_file(manifest, where, name, work, identities)
+        sidecars = {suffix: work for suffix, work in works.items() if suffix}
+        publish_over(works[""], target, run, new_sidecars=sidecars)
+    except BaseException:
+        for work in works.values():  # those already in place are no longer there
+            with contextlib.suppress(OSError):
+                work.unlink()
+        raise
+    return [target, *(Path(f"{target}{suffix}") for suffix in sidecars)]
 
 
 def raw_copy_size(folder: Path, manifest: Manifest) -> int | None:
-    where = folder / manifest.artifact
+    where = folder / manifest.stored_name
     if not where.is_dir():
         return None
     return sum(p.stat().st_size for p in where.iterdir() if p.is_file())
+
+
+def _stored_file(manifest: Manifest, name: str) -> str:
+    return name + AGE_SUFFIX if manifest.local_encryption else name
+
+
+def _restore_file(
+    manifest: Manifest, where: Path, name: str, work: Path, identities: Sequence[str]
+) -> None:
+    """Write one file of the copy to the new file `work`, checked against its hash."""
+    stored = where / _stored_file(manifest, name)
+    if manifest.local_encryption:
+        decrypt_file(
+            stored,
+            work,
+            list(identities),
+            f"file {name} of raw copy {manifest.id} (kept encrypted on this machine)",
+            manifest.local_recipients,
+        )
+        expected = manifest.extra.get(PLAIN_FILES, {}).get(name)  # type: ignore[union-attr]
+        if expected is not None and _hash(work) != expected:
+            raise CorruptSnapshot(
+                f"raw copy {manifest.id}: {name} decrypts to other bytes than were copied",
+                "nothing can be restored from that file",
+            )
+    elif _copy_hashed(stored, work) != manifest.extra["files"][name]:  # type: ignore[index]
+        raise CorruptSnapshot(
+            f"raw copy {manifest.id}: {name} changed while it was restored", "retry"
+        )
 
 
 def _copy_hashed(src: Path, dst: Path) -> str:
@@ -129,8 +228,81 @@ def _copy_hashed(src: Path, dst: Path) -> str:
     except OSError as exc:
         with contextlib.suppress(OSError):
             dst.unlink()
-        raise OperationFailed(f"cannot copy {src}: {exc.strerror or exc}") from None
+        raise _copy_failed(src, dst, exc) from None
     return digest.hexdigest()
+
+
+def _seal_hashed(src: Path, dst: Path, recipients: list[str]) -> tuple[str, int, str]:
+    """Encrypt `src` with age into the new file `dst`, streaming (no plaintext is
+    written); return (the ciphertext's SHA-256, its size, the plaintext's SHA-256), all
+    of the bytes that were actually encrypted."""
+    import pyrage
+
+    if not recipients:
+        raise LifeboatError("there is no encryption key yet", "create one: lifeboat key init")
+    parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+    try:
+        with open(src, "rb") as fin, open_new(dst) as fout:
+            reader, writer = _HashingIO(fin), _HashingIO(fout)
+            try:
+                pyrage.encrypt_io(reader, writer, parsed)
+            except pyrage.EncryptError as exc:
+                # pyrage wraps what the files raised: give the OSError back
+                raise reader.error or writer.error or OSError(str(exc)) from None
+            fout.flush()
+            os.fsync(fout.fileno())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            dst.unlink()
+        raise _copy_failed(src, dst, exc) from None
+    return writer.digest.hexdigest(), writer.count, reader.digest.hexdigest()
+
+
+class _HashingIO:
+    """A file seen by pyrage: what passes is hashed and counted; an OSError is kept."""
+
+    def __init__(self, fh: object) -> None:
+        self._fh = fh
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.error: OSError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._fh.read(size)  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.error = exc
+            raise
+        self.digest.update(data)
+        self.count += len(data)
+        return data  # type: ignore[no-any-return]
+
+    def readinto(self, buffer: bytearray) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._fh.write(data)  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.error = exc
+            raise
+        self.digest.update(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._fh.flush()  # type: ignore[attr-defined]
+
+
+def _copy_failed(src: Path, dst: Path, exc: OSError) -> OperationFailed:
+    if disk_full(exc):
+        return OperationFailed(
+            f"the disk is full: {src} could not be copied into {dst.parent}",
+            "free some space there, then retry",
+        )
+    return OperationFailed(f"cannot copy {src}: {exc.strerror or exc}")
 
 
 def _hash(path: Path) -> str:

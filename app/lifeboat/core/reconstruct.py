@@ -4,6 +4,11 @@ Both artifacts are read once, in order, through zstd streams whose compressed by
 hashed on the way (each must match its manifest's SHA-256); runs of unchanged pages are
 copied from the base in large blocks, changed pages from the differential; the output's
 SHA-256 must equal the differential's `db_sha256`. Memory stays bounded.
+
+When something fails, both files are read to their end and hashed, so that the verdict
+names the file that failed: the differential itself (CorruptSnapshot: it is damaged), or
+only its base (BaseUnusable: the differential's own file is intact and is not damaged,
+but it cannot be rebuilt while its base is as it is).
 """
 
 from __future__ import annotations
@@ -17,10 +22,62 @@ import zstandard
 from lifeboat.core.decompress import BlockWriter, ThreadedReader
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER, DiffHeader
-from lifeboat.foundation.errors import CorruptSnapshot
+from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _COPY_BLOCK = 4 << 20
+_HINT = "use another snapshot"
+
+
+class BaseUnusable(CorruptSnapshot):
+    """A differential's own file is intact, but its base failed: the base is damaged,
+    the differential is not (say "damaged" only of the base)."""
+
+    def __init__(self, snapshot_id: str, base_id: str, reason: str, hint: str | None = None):
+        super().__init__(
+            f"snapshot {snapshot_id} cannot be restored: its base {base_id} is damaged: {reason}",
+            hint or "restore the base from a remote copy, or use another snapshot",
+        )
+        self.snapshot_id = snapshot_id
+        self.base_id = base_id
+        self.reason = reason
+
+
+class BaseMissing(MissingArtifact):
+    """A differential's base (or its file) is not available: the differential itself
+    may be intact; it cannot be rebuilt here."""
+
+    def __init__(self, snapshot_id: str, base_id: str, reason: str, hint: str | None = None):
+        super().__init__(
+            f"snapshot {snapshot_id} cannot be restored: its base {base_id} {reason}",
+            hint or "restore the base from a remote copy, or use another snapshot",
+        )
+        self.snapshot_id = snapshot_id
+        self.base_id = base_id
+        self.reason = reason
+
+
+class _InputFailed(Exception):
+    """One of the two inputs failed while being read (which one: `side`)."""
+
+    def __init__(self, side: str, reason: str) -> None:
+        super().__init__(reason)
+        self.side = side  # "base" | "own"
+        self.reason = reason
+
+
+class _Input:
+    """A decompressing stream of one input: its failures say which input it was."""
+
+    def __init__(self, stream: object, side: str) -> None:
+        self._stream = stream
+        self.side = side
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._stream.read(size)  # type: ignore[attr-defined,no-any-return]
+        except zstandard.ZstdError as exc:
+            raise _InputFailed(self.side, f"it does not decompress ({exc})") from None
 
 
 def reconstruct(
@@ -40,6 +97,7 @@ def reconstruct(
     if diff.base != base.id:
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
     writer = BlockWriter(dest, True, None, durable=durable)
+    failed: _InputFailed | CorruptSnapshot | None = None
     try:
         with (
             open(base_path, "rb", buffering=0) as base_raw,
@@ -49,27 +107,41 @@ def reconstruct(
             base_in = ThreadedReader(base_raw, base.size, no_progress, cancel)
             diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
             try:
-                base_stream = zstandard.ZstdDecompressor().stream_reader(base_in)
-                diff_stream = zstandard.ZstdDecompressor().stream_reader(diff_in)
-                header = _header(diff_stream, diff, base)
-                _merge(
-                    header,
-                    base.page_count,
-                    base_stream,
-                    diff_stream,
-                    writer,
-                    diff,
-                    progress,
-                    cancel,
-                )
-                base_in.drain()
+                base_stream = _Input(zstandard.ZstdDecompressor().stream_reader(base_in), "base")
+                diff_stream = _Input(zstandard.ZstdDecompressor().stream_reader(diff_in), "own")
+                try:
+                    header = _header(diff_stream, diff, base)
+                    _merge(
+                        header,
+                        base.page_count,
+                        base_stream,
+                        diff_stream,
+                        writer,
+                        diff,
+                        progress,
+                        cancel,
+                    )
+                except (_InputFailed, CorruptSnapshot) as exc:
+                    failed = exc
+                # Both to their end (also after a failure): the hashes say which failed.
                 diff_in.drain()
+                base_in.drain()
             finally:
                 base_in.stop()
                 diff_in.stop()
+        if diff_in.count != diff.size or diff_in.hexdigest() != diff.sha256:
+            raise CorruptSnapshot(
+                f"snapshot {diff.id}: its file's SHA-256 does not match its manifest", _HINT
+            )
+        if base_in.count != base.size or base_in.hexdigest() != base.sha256:
+            raise BaseUnusable(diff.id, base.id, "its file's SHA-256 does not match its manifest")
+        if isinstance(failed, _InputFailed):
+            if failed.side == "base":
+                raise BaseUnusable(diff.id, base.id, failed.reason)
+            raise CorruptSnapshot(f"snapshot {diff.id}: {failed.reason}", _HINT)
+        if failed is not None:
+            raise failed
         written = writer.close()
-        _check(base_in, base, "base")
-        _check(diff_in, diff, "differential")
         if written != header.page_count * header.page_size:
             raise CorruptSnapshot(
                 f"snapshot {diff.id} rebuilt to {written} bytes, expected "
@@ -79,22 +151,17 @@ def reconstruct(
         if diff.db_sha256 and sha != diff.db_sha256:
             raise CorruptSnapshot(
                 f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
-                "use another snapshot",
+                _HINT,
             )
-    except zstandard.ZstdError as exc:
-        _discard(writer, dest)
-        raise CorruptSnapshot(
-            f"snapshot {diff.id} or its base does not decompress: {exc}", "use another snapshot"
-        ) from None
     except BaseException:
         _discard(writer, dest)
         raise
     return sha
 
 
-def _header(stream: object, diff: Manifest, base: Manifest) -> DiffHeader:
+def _header(stream: _Input, diff: Manifest, base: Manifest) -> DiffHeader:
     try:
-        header = DiffHeader.unpack(_read_exact(stream, HEADER.size, diff))
+        header = DiffHeader.unpack(_read_exact(stream, HEADER.size))
     except ValueError as exc:
         raise CorruptSnapshot(f"snapshot {diff.id}: {exc}", "use another snapshot") from None
     if header.base_id != base.id or header.base_sha256 != base.sha256:
@@ -111,8 +178,8 @@ def _header(stream: object, diff: Manifest, base: Manifest) -> DiffHeader:
 def _merge(
     header: DiffHeader,
     base_pages: int,
-    base: object,
-    diff: object,
+    base: _Input,
+    diff: _Input,
     writer: BlockWriter,
     manifest: Manifest,
     progress: Progress,
@@ -121,11 +188,11 @@ def _merge(
     size, count = header.page_size, header.page_count
     base_at = 1  # next base page to be read
     page = 1
-    next_changed = _next_record(diff, manifest)
+    next_changed = _next_record(diff)
     while page <= count:
         if next_changed == page:
-            writer.write(_read_exact(diff, size, manifest))
-            next_changed = _next_record(diff, manifest)
+            writer.write(_read_exact(diff, size))
+            next_changed = _next_record(diff)
             page += 1
             continue
         run_end = min(count, next_changed - 1) if next_changed else count
@@ -137,11 +204,11 @@ def _merge(
                 "use another snapshot",
             )
         if base_at < page:  # skip base pages that changed
-            _read_exact(base, (page - base_at) * size, manifest, discard=True)
+            _read_exact(base, (page - base_at) * size, discard=True)
             base_at = page
         left = (run_end - page + 1) * size
         while left:
-            chunk = _read_exact(base, min(left, _COPY_BLOCK), manifest)
+            chunk = _read_exact(base, min(left, _COPY_BLOCK))
             writer.write(chunk)
             left -= len(chunk)
         base_at = page = run_end + 1
@@ -154,31 +221,21 @@ def _merge(
     progress("rebuild", count * size, count * size)
 
 
-def _next_record(diff: object, manifest: Manifest) -> int:
-    return int(PAGE_NUMBER.unpack(_read_exact(diff, PAGE_NUMBER.size, manifest))[0])
+def _next_record(diff: _Input) -> int:
+    return int(PAGE_NUMBER.unpack(_read_exact(diff, PAGE_NUMBER.size))[0])
 
 
-def _read_exact(stream: object, size: int, manifest: Manifest, discard: bool = False) -> bytes:
+def _read_exact(stream: _Input, size: int, discard: bool = False) -> bytes:
     parts: list[bytes] = []
     left = size
     while left:
-        chunk = stream.read(min(left, _COPY_BLOCK))  # type: ignore[attr-defined]
+        chunk = stream.read(min(left, _COPY_BLOCK))
         if not chunk:
-            raise CorruptSnapshot(
-                f"snapshot {manifest.id} or its base is truncated", "use another snapshot"
-            )
+            raise _InputFailed(stream.side, "it ends early (truncated)")
         left -= len(chunk)
         if not discard:
             parts.append(chunk)
     return b"".join(parts)
-
-
-def _check(source: ThreadedReader, manifest: Manifest, what: str) -> None:
-    if source.count != manifest.size or source.hexdigest() != manifest.sha256:
-        raise CorruptSnapshot(
-            f"the {what} snapshot {manifest.id} is damaged (SHA-256 does not match its manifest)",
-            "use another snapshot",
-        )
 
 
 def _discard(writer: BlockWriter, dest: Path | None) -> None:

@@ -25,6 +25,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def restore_to_file(
     try:
         os.chmod(tmp, _new_file_mode(manifest), follow_symlinks=False)
         cancel.check()
-        _publish_over(tmp, target, run)
+        publish_over(tmp, target, run)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -138,10 +139,17 @@ def replace_in_place(
     return RestoreResult(target, "file-replace", time.monotonic() - started)
 
 
-def _publish_over(new: Path, target: Path, run: Run) -> None:
+def publish_over(
+    new: Path, target: Path, run: Run, new_sidecars: Mapping[str, Path] | None = None
+) -> None:
     """Rename the new file over `target`. Its old -wal/-shm/-journal must never be
     applied to the new file: they are renamed to work files first (SQLite no longer sees
-    them), and removed once the new file is in place."""
+    them), and removed once the new file is in place. `new_sidecars` (suffix -> work
+    file: the new file's own -wal, ...) are put in place before it: the database file
+    comes last."""
+    unknown = set(new_sidecars or ()) - set(SIDECARS)
+    if unknown:
+        raise ValueError(f"not SQLite sidecar suffixes: {sorted(unknown)}")
     aside = []
     for suffix in SIDECARS:
         sidecar = Path(f"{target}{suffix}")
@@ -149,6 +157,8 @@ def _publish_over(new: Path, target: Path, run: Run) -> None:
             moved = run.work_path(target.parent, "sidecar")
             os.replace(sidecar, moved)
             aside.append(moved)
+    for suffix, work in (new_sidecars or {}).items():
+        os.replace(work, Path(f"{target}{suffix}"))
     publish(new, target)
     for moved in aside:
         with contextlib.suppress(OSError):
@@ -290,7 +300,7 @@ def _replace_file(verified: Path, target: Path, run: Run, cancel: CancelToken) -
                 give_identity(dst.fileno(), target, identity)
             os.fsync(dst.fileno())
         cancel.check()
-        _publish_over(tmp, target, run)
+        publish_over(tmp, target, run)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -3,6 +3,12 @@
 `extract_verified` is the one path every reader takes (verify, restore, export, drills):
 the artifact's SHA-256 must match its manifest, it must decompress whole, and the result
 must pass the integrity check, before anything uses it.
+
+"Damaged" is said only of proven damage to the snapshot's own file (a hash that does
+not match, data that does not decompress, an integrity check that finds problems, SQLite
+reporting the file corrupt). A differential whose base failed is not damaged itself: it
+"cannot be restored: its base ... is damaged". A check that could not run for another
+reason (disk full, I/O error, a lock) raises OperationFailed with that reason.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
-from lifeboat.core.reconstruct import reconstruct
+from lifeboat.core.reconstruct import BaseMissing, BaseUnusable, reconstruct
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -37,7 +43,8 @@ def extract_verified(
     """Decompress the artifact (a differential: rebuild it on its `base`, given as
     (folder, manifest)) into the new file `dest` and check it; return `dest`.
 
-    Raises CorruptSnapshot (and leaves no `dest`) if anything does not match.
+    Raises CorruptSnapshot (and leaves no `dest`) if anything does not match: its
+    subclass BaseUnusable when only a differential's base failed.
     """
     artifact = folder / manifest.artifact
     if not artifact.is_file():
@@ -49,16 +56,11 @@ def extract_verified(
     try:
         if manifest.kind == "diff":
             if base is None:
-                raise MissingArtifact(
-                    f"snapshot {manifest.id}: its base {manifest.base} is not available",
-                    "use another snapshot",
-                )
+                raise BaseMissing(manifest.id, str(manifest.base), "is not available")
             base_artifact = base[0] / base[1].artifact
             if not base_artifact.is_file():
-                raise MissingArtifact(
-                    f"snapshot {manifest.id}: the file of its base "
-                    f"{base[1].id} is missing ({base_artifact})",
-                    "restore the base from a remote, or another snapshot",
+                raise BaseMissing(
+                    manifest.id, base[1].id, f"is missing: its file {base_artifact} is not there"
                 )
             reconstruct(
                 base_artifact,
@@ -100,6 +102,15 @@ def extract_verified(
                 f"snapshot {manifest.id} fails its integrity check: {outcome.summary}",
                 "use another snapshot",
             )
+    except BaseUnusable as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        # Its own file is intact: not "damaged"; the base is.
+        exc.message = (
+            f"snapshot {manifest.id} ({manifest.source}) cannot be restored: "
+            f"its base {exc.base_id} is damaged: {exc.reason}"
+        )
+        raise
     except CorruptSnapshot as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)

@@ -392,6 +392,9 @@ class HistoryDialog(QDialog):
                     f"Snapshot {result.record.id} is intact: its checksum "
                     "matches and the database inside checks out."
                 )
+            elif result.base_only or result.missing:
+                # Not proven damaged: its base failed, or a file is missing.
+                self.message.setText(f"Snapshot {result.record.id}: {result.problem}")
             else:
                 self.message.setText(f"Snapshot {result.record.id} is damaged: {result.problem}")
         self.reload()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.config import SourceConfig
+from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.manifest import write_manifest
 from lifeboat.core.pagehashes import sha256_file
@@ -22,6 +23,7 @@ from lifeboat.core.restore import (
     replace_in_place,
     restore_to_file,
 )
+from lifeboat.core.secrets import SecretStore
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -108,7 +110,9 @@ class RestoreJob:
         started = time.monotonic()
         safety_id: str | None = None
         if manifest.kind == "raw":
-            restore_raw_copy(record.folder, manifest, self.target, self.workspace.run)
+            # A sealed copy opens with the keyring's identities.
+            identities = stored_identities(SecretStore()) if manifest.local_encryption else []
+            restore_raw_copy(record.folder, manifest, self.target, self.workspace.run, identities)
             result = RestoreResult(self.target, "raw-copy", 0.0)
         elif not self.in_place:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
@@ -247,8 +251,22 @@ class RestoreJob:
             log.warning(
                 "current %s is not readable (%s); keeping a raw copy", self.target, exc.message
             )
+            # A source kept encrypted here gets its raw copy sealed too (never plaintext
+            # beside its snapshots).
+            recipients = list(self.workspace.config().general.recipients)
+            if src.encrypt_local and not recipients:
+                raise LifeboatError(
+                    f"source {src.name} keeps its snapshots encrypted, but there is no "
+                    "encryption key for the raw copy of its current file",
+                    "create one: lifeboat key init",
+                ) from None
             manifest = save_raw_copy(
-                self.target, folder, src.name, "pre-restore", self.workspace.run
+                self.target,
+                folder,
+                src.name,
+                "pre-restore",
+                self.workspace.run,
+                recipients if src.encrypt_local else (),
             )
             self.workspace.catalog.add_snapshot(manifest, folder)
         return SafetyCopy(manifest.id, taken=True)

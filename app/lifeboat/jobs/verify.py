@@ -10,6 +10,7 @@ from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.rawcopy import verify_raw_copy
+from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
@@ -98,21 +99,21 @@ class VerifyJob:
                 # Without the key, the encrypted file's own SHA-256 is what can be checked.
                 results.append(self._check_ciphertext_only(record))
                 continue
-            except (CorruptSnapshot, MissingArtifact) as exc:
-                if record.manifest.kind == "diff" and self._own_file_intact(record):
-                    # Its base failed, not its own file: not damaged itself (its status
-                    # stays), but it cannot be restored while the base is as it is.
-                    results.append(
-                        VerifyResult(
-                            record,
-                            False,
-                            f"snapshot {record.id} cannot be restored: " + exc.message,
-                            missing=isinstance(exc, MissingArtifact),
-                            base_only=True,
-                        )
+            except (BaseUnusable, BaseMissing) as exc:
+                # Its base failed, not its own file: not damaged itself (its status
+                # stays), but it cannot be restored while the base is as it is.
+                results.append(
+                    VerifyResult(
+                        record,
+                        False,
+                        exc.message,
+                        missing=isinstance(exc, BaseMissing),
+                        base_only=True,
                     )
-                    log.warning("verify: %s: its base failed: %s", record.id, exc.message)
-                    continue
+                )
+                log.warning("verify: %s", exc.message)
+                continue
+            except (CorruptSnapshot, MissingArtifact) as exc:
                 result = VerifyResult(
                     record, False, exc.message, missing=isinstance(exc, MissingArtifact)
                 )
@@ -129,16 +130,6 @@ class VerifyJob:
 
     def prepare(self) -> None:
         self.workspace.scratch(self.workspace.config())
-
-    @staticmethod
-    def _own_file_intact(record: SnapshotRecord) -> bool:
-        path = record.path
-        try:
-            sealed = record.manifest.local_encryption
-            expected = str(sealed["sha256"]) if sealed else record.manifest.sha256
-            return path.is_file() and sha256_file(path) == expected
-        except OSError:
-            return False
 
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
         sealed = record.manifest.local_encryption
@@ -162,8 +153,10 @@ class VerifyJob:
 
 
 def _verdict(bad: list[VerifyResult]) -> str:
-    damaged = sum(1 for r in bad if not r.missing)
-    missing = len(bad) - damaged
+    damaged = sum(1 for r in bad if not r.missing and not r.base_only)
+    missing = sum(1 for r in bad if r.missing and not r.base_only)
+    base_failed = sum(1 for r in bad if r.base_only)
     parts = [f"{damaged} damaged snapshot(s)"] if damaged else []
     parts += [f"{missing} snapshot(s) with a missing file"] if missing else []
+    parts += [f"{base_failed} snapshot(s) whose base failed"] if base_failed else []
     return ", ".join(parts)

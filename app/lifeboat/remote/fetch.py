@@ -16,10 +16,12 @@ from lifeboat.core.manifest import (
     AGE_SUFFIX,
     Manifest,
 )
+from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import make_new_dir, private_dir
+from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import Workspace
-from lifeboat.foundation.errors import LifeboatError, MissingArtifact
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.storage.factory import open_store
 
@@ -127,7 +129,11 @@ def snapshot_files(
     workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
 ) -> Iterator[SnapshotFiles]:
     """The snapshot's artifact and, for a differential, its base's: local where they are,
-    downloaded from a remote where not (temporary copies removed afterwards)."""
+    downloaded from a remote where not (temporary copies removed afterwards).
+
+    A differential whose own file is intact but whose base cannot be opened raises
+    BaseUnusable (the base is damaged) or BaseMissing: the differential is not damaged.
+    """
     with artifact_folder(workspace, record, progress, cancel) as folder:
         if record.manifest.kind != "diff":
             yield SnapshotFiles(folder, record.manifest)
@@ -136,9 +142,27 @@ def snapshot_files(
         try:
             base = workspace.catalog.snapshot(base_id)
         except LifeboatError:
-            raise MissingArtifact(
-                f"snapshot {record.id} is a differential of {base_id}, which is gone",
-                "use another snapshot",
-            ) from None
-        with artifact_folder(workspace, base, progress, cancel) as base_folder:
+            raise BaseMissing(record.id, base_id, "is gone") from None
+        with contextlib.ExitStack() as opened:
+            try:
+                base_folder = opened.enter_context(
+                    artifact_folder(workspace, base, progress, cancel)
+                )
+            except CorruptSnapshot as exc:
+                _require_intact(folder, record.manifest)
+                raise BaseUnusable(record.id, base_id, exc.message) from None
+            except MissingArtifact as exc:
+                raise BaseMissing(record.id, base_id, f"is not available: {exc.message}") from None
             yield SnapshotFiles(folder, record.manifest, (base_folder, base.manifest))
+
+
+def _require_intact(folder: Path, manifest: Manifest) -> None:
+    """Before a differential is said to be intact and its base damaged: its own
+    artifact matches its manifest (else it is the one that is damaged)."""
+    artifact = folder / manifest.artifact
+    if not artifact.is_file() or sha256_file(artifact) != manifest.sha256:
+        raise CorruptSnapshot(
+            f"snapshot {manifest.id} ({manifest.source}) is damaged: its file's SHA-256 "
+            "does not match its manifest",
+            "use another snapshot",
+        )
