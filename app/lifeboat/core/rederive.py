@@ -69,6 +69,8 @@ class Recovery:
     recipients: list[str]  # what new sealed artifacts are encrypted to
     known: dict[str, tuple[Path, Manifest]]  # manifests found, by id (bases)
     source_path: str = ""
+    #: why `identities` could not be read (a locked keyring...), "" if they were
+    key_problem: str = ""
 
 
 def rederive(artifact: Path, recovery: Recovery) -> Manifest:
@@ -93,6 +95,11 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     opened = None
     try:
         if sealed:
+            if not recovery.identities and recovery.key_problem:
+                raise CannotRederive(
+                    f"it is encrypted and the key to open it could not be read: "
+                    f"{recovery.key_problem}"
+                )
             if not recovery.identities:
                 raise CannotRederive(
                     "it is encrypted and this machine has no key to open "

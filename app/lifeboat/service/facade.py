@@ -28,7 +28,7 @@ from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederi
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.runs import job_alive, sweep_runs
 from lifeboat.core.scan import FolderScan, scan_folder, scan_root
-from lifeboat.core.secrets import SecretStore
+from lifeboat.core.secrets import KeyringLocked, SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError
 from lifeboat.foundation.events import EventSink, ignore_event
@@ -381,15 +381,17 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
         """Re-derive the manifests of the folder's orphaned artifacts and of those whose
         manifest is unreadable (fulls first: a differential needs its base); return what
         still needs attention."""
+        identities, key_problem = self._identities()
         recovery = Recovery(
             self.workspace.run,
             self.workspace.scratch(config),
-            self._identities(),
+            identities,
             list(config.general.recipients),
             {mid: (folder, m) for mid, (m, folder, st) in found.items() if st == "ok"},
             source_path=str(config.sources[scan.folder.name].path)
             if scan.folder.name in config.sources
             else "",
+            key_problem=key_problem,
         )
         damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
         candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
@@ -416,19 +418,25 @@ class Service(RemoteMethods, KeyMethods, CheckMethods):
             recovery.known[manifest.id] = (scan.folder, manifest)
             report.recovered.append(f"{manifest.id}: {path}")
             log.info("recovered the manifest of snapshot %s from %s", manifest.id, path)
+        # By stem: a damaged manifest's item is its own file, not the artifact's.
+        why_not = {_stem(path): why for path, why in unrecoverable.items()}
         return [
-            replace(item, reason=f"{item.reason}. {unrecoverable[item.path]}")
-            if item.path in unrecoverable
+            replace(item, reason=f"{item.reason}. {why_not[_stem(item.path)]}")
+            if _stem(item.path) in why_not
             else item
             for item in scan_folder(scan.folder).attention()
             if _stem(item.path) not in recovered
         ]
 
-    def _identities(self) -> list[str]:
+    def _identities(self) -> tuple[list[str], str]:
+        """This machine's age identities, and why they could not be read ("" if they
+        were): a locked keyring is not "no key", and the user is told which it is."""
         try:
-            return stored_identities(self.secrets)
-        except LifeboatError:
-            return []
+            return stored_identities(self.secrets), ""
+        except KeyringLocked as exc:
+            return [], f"{exc.message}; unlock it and rebuild again"
+        except LifeboatError as exc:
+            return [], f"{exc.message}; make the keyring usable and rebuild again"
 
     def _scan_remotes(
         self,
