@@ -566,3 +566,35 @@ def test_a_copy_recorded_before_proofs_were_kept_is_proven_by_its_etag(
     assert service.snapshot(record.id).proven_copy_on("offsite") is not None
     log_text = service.workspace.paths.log_file.read_text()
     assert f"proved the copy of snapshot {record.id} on offsite (by its ETag)" in log_text
+
+
+def test_an_old_encrypted_copy_is_proven_by_its_ciphertext_or_sent_again(
+    service: Service, s3_server, bucket: str, home: Path, tmp_path: Path
+):
+    from tests.helpers.databases import db_content
+
+    service.init_key()
+    add_remote(service, s3_server, bucket, encrypt=True)
+    records, copies = old_style_copies(service, s3_server, bucket, home, 2)
+    assert all(c.encrypted and c.key.endswith(".age") for c in copies)
+    changed = flip_a_byte(s3_server, bucket, copies[1].key)
+    assert lifeboat(home, "catalog", "rebuild").returncode == 0
+    before = bucket_state(s3_server, bucket)
+
+    done = lifeboat(home, "upload", "notes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uploaded"] == [records[1].id]
+    after = bucket_state(s3_server, bucket)
+    assert set(after) == set(before)
+    assert after[copies[0].key] == before[copies[0].key], "proven by its ciphertext: kept"
+    fresh = Service()
+    new = fresh.snapshot(records[1].id).proven_copy_on("offsite")
+    assert new is not None and new.key == copies[1].key
+    assert after[new.key] != changed and sha256_of(after[new.key]) == new.sha256
+    assert fresh.snapshot(records[0].id).proven_copy_on("offsite").sha256 == copies[0].sha256
+    # What the remote now holds restores (the local files gone).
+    for record in records:
+        record.path.unlink()
+    out = tmp_path / "from-remote.db"
+    assert lifeboat(home, "restore", records[1].id, "--to", str(out), "--yes").returncode == 0
+    assert db_content(out) == db_content(home.parent / "notes.db")
