@@ -9,7 +9,9 @@ code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -21,7 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.retention import parse_keep
 from lifeboat.core.runs import run_alive
+from lifeboat.remote.plans import plan_remote_prune, plan_uploads
+from lifeboat.remote.upload import REMOTE_OBJECT
 from lifeboat.service import Service
 from tests.adversarial.conftest import lifeboat
 from tests.helpers.databases import make_db
@@ -55,10 +60,10 @@ def open_on_server(s3_server, bucket: str) -> dict[str, str]:
 
 
 def assert_every_copy_is_exact(service: Service, s3_server, bucket: str) -> int:
-    """THE RULE: each copy the catalog counts holds the local artifact's bytes."""
+    """THE RULE: each copy the catalog counts (proven) holds the local artifact's bytes."""
     counted = 0
     for record in service.snapshots():
-        copy = record.copy_on("offsite")
+        copy = record.proven_copy_on("offsite")
         if copy is None:
             continue
         body = on_server(s3_server, bucket, copy.key)
@@ -400,3 +405,196 @@ def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", []) == []
     assert service.workspace.catalog.open_uploads() == []
     assert service.snapshot(record.id).copy_on("offsite") is None
+
+
+# -- copies an older Lifeboat uploaded (no proof recorded) ------------------------------
+
+
+def make_old_style(s3_server, bucket: str, manifest_key: str) -> None:
+    """The remote manifest as an older Lifeboat wrote it: without the `remote_object`
+    record of the object as a proven upload left it."""
+    client = s3_server.client()
+    doc = json.loads(on_server(s3_server, bucket, manifest_key))
+    del doc[REMOTE_OBJECT]
+    client.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(doc).encode())
+
+
+def flip_a_byte(s3_server, bucket: str, key: str) -> bytes:
+    """Flipped bytes on the server, the size kept (as the issue says old copies may be)."""
+    body = bytearray(on_server(s3_server, bucket, key))
+    body[len(body) // 2] ^= 0x40
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    return bytes(body)
+
+
+def bucket_state(s3_server, bucket: str) -> dict[str, bytes]:
+    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: on_server(s3_server, bucket, o["Key"]) for o in listed}
+
+
+def old_style_copies(service: Service, s3_server, bucket: str, home: Path, count: int):
+    """`count` snapshots uploaded, their remote manifests made old-style, the catalog
+    rebuilt from what the remote holds."""
+    service.add_source(
+        make_db(home.parent / "notes.db", rows=600, payload=2000),
+        remote="offsite",
+        keep="last=10",
+        remote_keep="last=10",
+    )
+    records = [service.backup("notes") for _ in range(count)]
+    assert service.upload("notes").result["uploaded"] == [r.id for r in records]
+    copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
+    for copy in copies:
+        make_old_style(s3_server, bucket, copy.manifest_key)
+    return records, copies
+
+
+def test_an_old_copy_is_adopted_unproven_then_proven_by_reading_it_back(
+    service: Service, s3_server, bucket: str, home: Path, proxy
+):
+    add_remote(service, s3_server, bucket, endpoint=proxy.url)
+    records, _ = old_style_copies(service, s3_server, bucket, home, 2)
+    rebuilt = lifeboat(home, "catalog", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "does not match" not in rebuilt.stdout
+
+    # Adopted, but counted nowhere: not as a copy, not for retention, not as uploaded.
+    fresh = Service()
+    adopted = [fresh.snapshot(r.id) for r in records]
+    assert all(r.copy_on("offsite") is not None for r in adopted)
+    assert [r.proven_copy_on("offsite") for r in adopted] == [None, None]
+    assert [r.copy_on("offsite").proven for r in adopted] == [False, False]
+    now = adopted[0].manifest.created_at
+    keep = parse_keep("last=10")
+    assert [r.id for r in plan_uploads(adopted, "offsite", keep, now)] == [r.id for r in records]
+    assert plan_remote_prune(adopted, "offsite", parse_keep("last=1"), now) == []
+    listed = lifeboat(home, "snapshots", "notes")
+    assert listed.stdout.count("local+offsite (not proven yet)") == 2, listed.stdout
+    status = json.loads(lifeboat(home, "status", "--json").stdout)
+    assert status["sources"][0]["unproven_copies"] == 2
+    assert status["sources"][0]["uploads_pending"] == 2
+    before = bucket_state(s3_server, bucket)
+
+    # A read-back cut short proves nothing either way: nothing recorded, nothing sent.
+    proxy.faults.truncate_responses = True
+    cut = lifeboat(home, "upload", "notes")
+    assert cut.returncode == 1 and "Traceback" not in cut.stderr, cut.stderr
+    for record in records:
+        copy = fresh.snapshot(record.id).copy_on("offsite")
+        assert not copy.proven and copy.proof_failed is None, "still unproven, not called bad"
+    assert bucket_state(s3_server, bucket) == before
+
+    proxy.faults.reset()
+    done = lifeboat(home, "upload", "notes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uploaded"] == [], "proven where they are: not sent again"
+    assert bucket_state(s3_server, bucket) == before, "nothing written or deleted"
+    job = fresh.workspace.catalog.jobs(limit=1, source="notes")[0]
+    assert json.loads(job.detail)["proven"] == [r.id for r in records]
+    assert assert_every_copy_is_exact(fresh, s3_server, bucket) == 2
+    log_text = fresh.workspace.paths.log_file.read_text()
+    assert "proving 2 old copies of notes on offsite by reading them back" in log_text
+    assert "2 proven, 0 not matching" in log_text
+    assert "not proven" not in lifeboat(home, "snapshots", "notes").stdout
+    assert (
+        json.loads(lifeboat(home, "status", "--json").stdout)["sources"][0]["unproven_copies"] == 0
+    )
+
+
+def test_a_corrupted_old_copy_is_sent_again_and_nothing_is_deleted(
+    service: Service, s3_server, bucket: str, home: Path
+):
+    add_remote(service, s3_server, bucket)
+    records, copies = old_style_copies(service, s3_server, bucket, home, 3)
+    here, gone, intact = records
+    flip_a_byte(s3_server, bucket, copies[0].key)
+    kept_bad = flip_a_byte(s3_server, bucket, copies[1].key)
+    service.delete_snapshot(gone.id)  # the user's decision: only its remote copy is left
+    assert lifeboat(home, "catalog", "rebuild").returncode == 0
+    fresh = Service()
+    assert fresh.snapshot(gone.id).status == "remote"
+    assert all(not fresh.snapshot(r.id).copy_on("offsite").proven for r in records)
+    before = bucket_state(s3_server, bucket)
+
+    failed = lifeboat(home, "upload", "notes")
+    # The copy of a snapshot that is not here to send again is a problem to hear of.
+    assert failed.returncode == 1, failed.stderr
+    assert f"snapshot {gone.id} ({copies[1].key})" in failed.stderr
+    assert "1 copy on remote offsite does not match its manifest" in failed.stderr
+    assert "nothing was deleted" in failed.stderr
+    assert here.id not in failed.stderr and intact.id not in failed.stderr
+    assert "damaged" not in failed.stderr and "Traceback" not in failed.stderr
+    after = bucket_state(s3_server, bucket)
+    assert set(after) == set(before), "no object deleted"
+    assert after[copies[1].key] == kept_bad, "the copy that does not match is kept as it is"
+    assert after[copies[0].key] == here.path.read_bytes(), "sent again: the real bytes"
+    assert after[copies[2].key] == before[copies[2].key], "the proven one is not sent again"
+    assert here.path.is_file() and intact.path.is_file(), "local snapshots untouched"
+    assert assert_every_copy_is_exact(fresh, s3_server, bucket) == 2
+    bad = fresh.snapshot(gone.id).copy_on("offsite")
+    assert not bad.proven and "hash differently" in bad.proof_failed
+    assert fresh.snapshot(gone.id).locations == ["offsite (does not match its manifest)"]
+    restore = lifeboat(home, "restore", gone.id, "--to", str(home.parent / "out.db"), "--yes")
+    assert restore.returncode != 0 and "does not match its manifest" in restore.stderr
+    assert not (home.parent / "out.db").exists()
+
+    # Told once; not read back again (and not deleted) by the next uploads.
+    again = lifeboat(home, "upload", "notes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert bucket_state(s3_server, bucket) == after
+    assert fresh.snapshot(gone.id).copy_on("offsite").proof_failed == bad.proof_failed
+
+
+def test_a_copy_recorded_before_proofs_were_kept_is_proven_by_its_etag(
+    service: Service, s3_server, bucket: str, home: Path, tmp_path: Path
+):
+    """A catalog from before schema 5: its copies are not taken as proven, but a copy
+    whose remote manifest recorded the ETag of a proven upload is proven by that ETag,
+    without reading it back."""
+    import sqlite3
+
+    add_remote(service, s3_server, bucket)
+    service.add_source(make_db(tmp_path / "notes.db", rows=300), remote="offsite")
+    record = service.backup("notes")
+    service.upload("notes")
+    with contextlib.closing(sqlite3.connect(service.workspace.catalog.path)) as db:
+        db.execute("update remote_copies set proven=0")
+        db.commit()
+    assert service.snapshot(record.id).proven_copy_on("offsite") is None
+    done = lifeboat(home, "upload", "notes")
+    assert done.returncode == 0, done.stderr
+    assert service.snapshot(record.id).proven_copy_on("offsite") is not None
+    log_text = service.workspace.paths.log_file.read_text()
+    assert f"proved the copy of snapshot {record.id} on offsite (by its ETag)" in log_text
+
+
+def test_an_old_encrypted_copy_is_proven_by_its_ciphertext_or_sent_again(
+    service: Service, s3_server, bucket: str, home: Path, tmp_path: Path
+):
+    from tests.helpers.databases import db_content
+
+    service.init_key()
+    add_remote(service, s3_server, bucket, encrypt=True)
+    records, copies = old_style_copies(service, s3_server, bucket, home, 2)
+    assert all(c.encrypted and c.key.endswith(".age") for c in copies)
+    changed = flip_a_byte(s3_server, bucket, copies[1].key)
+    assert lifeboat(home, "catalog", "rebuild").returncode == 0
+    before = bucket_state(s3_server, bucket)
+
+    done = lifeboat(home, "upload", "notes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uploaded"] == [records[1].id]
+    after = bucket_state(s3_server, bucket)
+    assert set(after) == set(before)
+    assert after[copies[0].key] == before[copies[0].key], "proven by its ciphertext: kept"
+    fresh = Service()
+    new = fresh.snapshot(records[1].id).proven_copy_on("offsite")
+    assert new is not None and new.key == copies[1].key
+    assert after[new.key] != changed and sha256_of(after[new.key]) == new.sha256
+    assert fresh.snapshot(records[0].id).proven_copy_on("offsite").sha256 == copies[0].sha256
+    # What the remote now holds restores (the local files gone).
+    for record in records:
+        record.path.unlink()
+    out = tmp_path / "from-remote.db"
+    assert lifeboat(home, "restore", records[1].id, "--to", str(out), "--yes").returncode == 0
+    assert db_content(out) == db_content(home.parent / "notes.db")

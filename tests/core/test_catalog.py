@@ -109,3 +109,51 @@ def test_a_version_1_catalog_is_migrated(tmp_path: Path):
     catalog.add_event("warning", "stale", "a", kind="health:stale")
     assert catalog.last_event_kind("a", "health:") == "health:stale"
     assert len(catalog.events()) == 2
+
+
+def test_copies_recorded_before_version_5_are_not_taken_as_proven(tmp_path: Path):
+    """An older Lifeboat counted copies it had not proven: after the upgrade they count
+    only once the next upload has proven them."""
+    import sqlite3
+    from dataclasses import replace
+
+    from lifeboat.core.catalog import _SCHEMA, RemoteCopy
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for script in _SCHEMA[:4]:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("pragma user_version=4")
+    conn.commit()
+    conn.close()
+    catalog = Catalog(path)
+    m = manifest("aaaa0001")
+    catalog.add_snapshot(m, tmp_path)
+    with sqlite3.connect(path) as conn:  # as a version-4 Lifeboat wrote it
+        conn.execute(
+            "insert into remote_copies(snapshot_id, remote, key, manifest_key, size, sha256,"
+            " encrypted, uploaded_at) values ('aaaa0001','offsite','k','k.json',10,?,0,'t')",
+            (m.sha256,),
+        )
+    conn.close()
+    (record,) = catalog.snapshots()
+    copy = record.copy_on("offsite")
+    assert copy is not None and not copy.proven and copy.proof_failed is None
+    assert record.proven_copy_on("offsite") is None
+    assert record.locations == ["local", "offsite (not proven yet)"]
+
+    catalog.set_copy_proof("aaaa0001", replace(copy, key="other"), None)  # not this copy
+    assert not catalog.snapshot("aaaa0001").copy_on("offsite").proven
+    catalog.set_copy_proof("aaaa0001", copy, "read back, it differs")
+    failed = catalog.snapshot("aaaa0001").copy_on("offsite")
+    assert not failed.proven and failed.proof_failed == "read back, it differs"
+    assert catalog.snapshot("aaaa0001").locations == [
+        "local",
+        "offsite (does not match its manifest)",
+    ]
+    catalog.set_copy_proof("aaaa0001", copy)
+    assert catalog.snapshot("aaaa0001").proven_copy_on("offsite") is not None
+    catalog.add_remote_copy("aaaa0001", RemoteCopy("b", "k2", "k2.json", 10, m.sha256, False, "t"))
+    assert catalog.snapshot("aaaa0001").proven_copy_on("b") is not None, "an upload's: proven"

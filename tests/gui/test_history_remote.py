@@ -67,3 +67,47 @@ def test_kind_base_stored_size_and_remote_copy(
     copy = service.snapshot(diff.id).copy_on("offsite")
     assert copy is not None
     assert f"offsite: {size_text(copy.size)}" in stored.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_copies_not_proven_are_shown_as_such(
+    qtbot, service: Service, s3_server, bucket: str, tmp_path: Path
+):
+    import contextlib
+    import sqlite3
+
+    from lifeboat.gui.history_models import SnapshotTable
+
+    service.add_remote(
+        "offsite",
+        provider="minio",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        prefix="lb",
+        access_key_id=s3_server.access_key_id,
+        secret=s3_server.secret_access_key,
+    )
+    service.add_source(make_db(tmp_path / "notes.db", rows=50), schedule="manual", remote="offsite")
+    unproven, failed = service.backup("notes"), service.backup("notes", full=True)
+    service.upload("notes")
+    catalog = service.workspace.catalog
+    with contextlib.closing(sqlite3.connect(catalog.path)) as db:
+        db.execute("update remote_copies set proven=0 where snapshot_id=?", (unproven.id,))
+        db.commit()
+    copy = service.snapshot(failed.id).copy_on("offsite")
+    catalog.set_copy_proof(failed.id, copy, "read back, it hashes differently")
+
+    table = SnapshotTable()
+    table.set_snapshots(service.snapshots(), {"notes": "offsite"})
+    column = [c.title for c in table.columns].index("Remote copy")
+
+    def shown(snap_id: str, role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> str:
+        row = [r.id for r in table.rows].index(snap_id)
+        return table.index(row, column).data(role)
+
+    assert shown(unproven.id) == "offsite (not proven yet)"
+    assert "not counted until the next upload has read it back" in shown(
+        unproven.id, Qt.ItemDataRole.ToolTipRole
+    )
+    assert shown(failed.id) == "offsite (does not match its manifest)"
+    tip = shown(failed.id, Qt.ItemDataRole.ToolTipRole)
+    assert "read back, it hashes differently" in tip and "kept on the remote" in tip

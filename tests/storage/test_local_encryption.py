@@ -161,3 +161,26 @@ def test_switching_local_encryption_off_asks_and_old_snapshots_still_restore(
     out = tmp_path / "old.db"
     service.restore(sealed.id, to=out)
     assert integrity(out) == "ok"
+
+
+def test_a_locked_keyring_is_not_reported_as_no_key(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`catalog rebuild` needs the key to re-derive a sealed snapshot's manifest; when
+    the keyring is locked it says so, not that this machine has no key."""
+    service.init_key()
+    service.add_source(secret_db(tmp_path / "secret.db"), encrypt_local=True)
+    record = service.backup("secret")
+    record.manifest_path.write_bytes(b"{damaged")  # re-derived from the artifact by rebuild
+    monkeypatch.setenv("LIFEBOAT_KEYRING_BACKEND", "tests.helpers.locked_keyring.LockedKeyring")
+
+    report = service.rebuild_catalog(remotes=False)
+    (reason,) = report.attention
+    assert reason.startswith(f"{record.manifest_path}: its manifest cannot be read")
+    assert "the keyring is locked" in reason and "unlock it and rebuild again" in reason
+    assert "no key" not in reason and "key import" not in reason
+    assert record.path.is_file(), "kept"
+
+    monkeypatch.setenv("LIFEBOAT_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    report = service.rebuild_catalog(remotes=False)
+    assert report.attention == [] and report.recovered == [f"{record.id}: {record.path}"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.manifest import Manifest
-from lifeboat.remote.scan import object_differs, scan_remote
+from lifeboat.remote.scan import object_differs, proven_by_etag, scan_remote
 from lifeboat.remote.upload import REMOTE_OBJECT
 from lifeboat.service import Service
 from lifeboat.storage.base import ObjectInfo
@@ -64,6 +64,21 @@ def test_what_makes_an_object_differ_from_its_manifest():
     assert object_differs(manifest(**sealed), ObjectInfo("k", 150)) is None
     assert "150" in object_differs(manifest(**sealed), ObjectInfo("k", 100))
     assert object_differs(manifest(encryption={"scheme": "age"}), ObjectInfo("k", 1))
+    assert "SHA-256" in object_differs(
+        manifest(encryption={"scheme": "age", "size": 1}), ObjectInfo("k", 1)
+    )
+
+
+def test_only_the_etag_a_proven_upload_recorded_proves_a_listed_object():
+    recorded = {REMOTE_OBJECT: {"size": 100, "etag": "a" * 32, "part_size": 0}}
+    assert proven_by_etag(manifest(**recorded), ObjectInfo("k", 100, "a" * 32))
+    # A listing without ETags, a manifest from before they were recorded, another object:
+    assert not proven_by_etag(manifest(**recorded), ObjectInfo("k", 100, ""))
+    assert not proven_by_etag(manifest(), ObjectInfo("k", 100, "a" * 32))
+    assert not proven_by_etag(manifest(**recorded), ObjectInfo("k", 100, "b" * 32))
+    assert not proven_by_etag(manifest(**recorded), ObjectInfo("k", 99, "a" * 32))
+    empty = {REMOTE_OBJECT: {"size": 100, "etag": "", "part_size": 0}}
+    assert not proven_by_etag(manifest(**empty), ObjectInfo("k", 100, ""))
 
 
 def test_the_remote_manifest_records_the_object_as_uploaded(

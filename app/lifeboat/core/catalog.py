@@ -39,7 +39,7 @@ from lifeboat.core.manifest import Manifest, iso_utc, utc_now
 from lifeboat.core.private import create_file, disk_full, is_link, private_dir, tighten
 from lifeboat.foundation.errors import LifeboatError, NotFound
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _SCHEMA = [
     # version 1
     """
@@ -120,6 +120,13 @@ _SCHEMA = [
         run text,
         started_at text not null
     );
+    """,
+    # version 5: whether the server is proven to hold a copy's bytes. Copies recorded
+    # before are not (an older Lifeboat counted copies it had not proven, and a scan
+    # adopted them on their size): the next upload job proves them or sends them again.
+    """
+    alter table remote_copies add column proven integer not null default 0;
+    alter table remote_copies add column proof_failed text;
     """,
 ]
 
@@ -214,19 +221,22 @@ class Catalog:
 
     def add_remote_copy(self, snap_id: str, copy: RemoteCopy) -> None:
         with self._tx() as db:
+            _insert_copy(db, snap_id, copy)
+
+    def set_copy_proof(self, snap_id: str, copy: RemoteCopy, failed: str | None = None) -> None:
+        """Record what proving `copy` (still the one recorded) found: proven, or why not."""
+        with self._tx() as db:
             db.execute(
-                "insert or replace into remote_copies(snapshot_id, remote, key,"
-                " manifest_key, size, sha256, encrypted, uploaded_at)"
-                " values (?,?,?,?,?,?,?,?)",
+                "update remote_copies set proven=?, proof_failed=? where snapshot_id=? and"
+                " remote=? and key=? and sha256=? and size=?",
                 (
+                    int(failed is None),
+                    failed,
                     snap_id,
                     copy.remote,
                     copy.key,
-                    copy.manifest_key,
-                    copy.size,
                     copy.sha256,
-                    int(copy.encrypted),
-                    copy.uploaded_at,
+                    copy.size,
                 ),
             )
 
@@ -246,21 +256,7 @@ class Catalog:
         with self._tx() as db:
             db.execute("delete from remote_copies where remote=?", (remote,))
             for snap_id, copy in found:
-                db.execute(
-                    "insert or replace into remote_copies(snapshot_id, remote, key,"
-                    " manifest_key, size, sha256, encrypted, uploaded_at)"
-                    " values (?,?,?,?,?,?,?,?)",
-                    (
-                        snap_id,
-                        copy.remote,
-                        copy.key,
-                        copy.manifest_key,
-                        copy.size,
-                        copy.sha256,
-                        int(copy.encrypted),
-                        copy.uploaded_at,
-                    ),
-                )
+                _insert_copy(db, snap_id, copy)
 
     def replace_folder_snapshots(
         self, folder: Path, found: Iterable[tuple[Manifest, Path, str]]
@@ -620,6 +616,25 @@ class Catalog:
                 f"the catalog {self.path} was written by a newer Lifeboat",
                 "upgrade Lifeboat, or run `lifeboat catalog rebuild` to recreate it",
             )
+
+
+def _insert_copy(db: sqlite3.Connection, snap_id: str, copy: RemoteCopy) -> None:
+    db.execute(
+        "insert or replace into remote_copies(snapshot_id, remote, key, manifest_key, size,"
+        " sha256, encrypted, uploaded_at, proven, proof_failed) values (?,?,?,?,?,?,?,?,?,?)",
+        (
+            snap_id,
+            copy.remote,
+            copy.key,
+            copy.manifest_key,
+            copy.size,
+            copy.sha256,
+            int(copy.encrypted),
+            copy.uploaded_at,
+            int(copy.proven),
+            copy.proof_failed,
+        ),
+    )
 
 
 def _apply(db: sqlite3.Connection, script: str) -> None:

@@ -15,8 +15,19 @@ from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc
 SNAPSHOT_STATUSES = ("ok", "corrupt", "missing", "remote")
 
 
+#: What an unproven copy is called wherever copies are listed.
+NOT_PROVEN = "not proven yet"
+
+
 @dataclass(frozen=True)
 class RemoteCopy:
+    """A snapshot's copy on a remote. It counts (for uploads, retention, status) only
+    when `proven`: the server was shown to hold exactly these bytes (an upload proven
+    byte-exact, a read-back with the right SHA-256, or the ETag a proven upload
+    recorded). A copy adopted by a scan without such proof is not, until the next upload
+    job proves it; `proof_failed` says why reading it back did not (it is then kept on
+    the remote, not counted, and not read again until a rebuild finds it afresh)."""
+
     remote: str
     key: str
     manifest_key: str
@@ -24,6 +35,17 @@ class RemoteCopy:
     sha256: str
     encrypted: bool
     uploaded_at: str
+    proven: bool = True
+    proof_failed: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The remote's name, with what is unproven about the copy."""
+        if self.proven:
+            return self.remote
+        if self.proof_failed:
+            return f"{self.remote} (does not match its manifest)"
+        return f"{self.remote} ({NOT_PROVEN})"
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -82,11 +104,17 @@ class SnapshotRecord:
         return self.status != "remote"
 
     def copy_on(self, remote: str) -> RemoteCopy | None:
+        """The copy recorded on `remote`, proven or not."""
         return next((c for c in self.copies if c.remote == remote), None)
+
+    def proven_copy_on(self, remote: str) -> RemoteCopy | None:
+        """The copy on `remote` if it counts (proven byte-exact), else None."""
+        copy = self.copy_on(remote)
+        return copy if copy is not None and copy.proven else None
 
     @property
     def locations(self) -> list[str]:
-        return (["local"] if self.local else []) + [c.remote for c in self.copies]
+        return (["local"] if self.local else []) + [c.label for c in self.copies]
 
     @property
     def id(self) -> str:
@@ -190,6 +218,8 @@ def copies_by_snapshot(
                 r["sha256"],
                 bool(r["encrypted"]),
                 r["uploaded_at"],
+                bool(r["proven"]),
+                r["proof_failed"],
             )
         )
     return {k: tuple(v) for k, v in found.items()}

@@ -69,7 +69,7 @@ class Recovery:
     recipients: list[str]  # what new sealed artifacts are encrypted to
     known: dict[str, tuple[Path, Manifest]]  # manifests found, by id (bases)
     source_path: str = ""
-    #: why `identities` is empty, in words (no key here; a locked keyring)
+    #: why the identities could not be read (a locked keyring...); None if they were
     no_key_reason: str | None = None
 
 
@@ -95,11 +95,15 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     opened = None
     try:
         if sealed:
-            if not recovery.identities:
-                why = recovery.no_key_reason or "this machine has no key to open it"
+            if not recovery.identities and recovery.no_key_reason:
                 raise CannotRederive(
-                    f"it is encrypted and {why}; make the key available here (lifeboat "
-                    "key import FILE, or unlock the keyring) and rebuild again"
+                    "it is encrypted and the key to open it could not be read: "
+                    f"{recovery.no_key_reason}; unlock it and rebuild again"
+                )
+            if not recovery.identities:
+                raise CannotRederive(
+                    "it is encrypted and this machine has no key to open it; import your "
+                    "key (lifeboat key import FILE) and rebuild again"
                 )
             opened = recovery.run.work_path(recovery.scratch, "open")
             try:

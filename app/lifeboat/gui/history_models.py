@@ -16,7 +16,8 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from lifeboat.core.catalog import JobRecord, SnapshotRecord
+from lifeboat.core.catalog import JobRecord, RemoteCopy, SnapshotRecord
+from lifeboat.core.catalog_records import NOT_PROVEN
 from lifeboat.core.dbcheck import describe, recorded_unchecked
 from lifeboat.gui.text import short_time, size_text, time_ago
 
@@ -140,7 +141,7 @@ def _stored_tip(r: SnapshotRecord) -> str:
         f"{size_text(r.manifest.db_size)} database",
     ]
     lines += [
-        f"{c.remote}: {size_text(c.size)}{', encrypted' if c.encrypted else ''}" for c in r.copies
+        f"{c.label}: {size_text(c.size)}{', encrypted' if c.encrypted else ''}" for c in r.copies
     ]
     return "\n".join(lines)
 
@@ -226,7 +227,7 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
 
     def _remote_copy(self, r: SnapshotRecord) -> str:
         if r.copies:
-            return ", ".join(c.remote + (" (encrypted)" if c.encrypted else "") for c in r.copies)
+            return ", ".join(c.label + (" (encrypted)" if c.encrypted else "") for c in r.copies)
         remote = self.remote_of.get(r.source)
         if remote is None or r.manifest.kind == "raw":
             return "–"
@@ -240,10 +241,22 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
                 if remote
                 else "this database is not uploaded to a remote"
             )
-        return "\n".join(
-            f"{c.remote}: uploaded {c.uploaded_at[:16].replace('T', ' ')} UTC, {c.key}"
-            for c in r.copies
+        return "\n".join(_copy_tip(c) for c in r.copies)
+
+
+def _copy_tip(c: RemoteCopy) -> str:
+    when = c.uploaded_at[:16].replace("T", " ")
+    if c.proven:
+        return f"{c.remote}: uploaded {when} UTC, {c.key}"
+    if c.proof_failed:
+        return (
+            f"{c.remote}: {c.key} does not match its manifest ({c.proof_failed}); "
+            "not counted, kept on the remote for you to look at"
         )
+    return (
+        f"{c.remote}: {c.key}, found {when} UTC and {NOT_PROVEN} to hold this snapshot's "
+        "bytes; not counted until the next upload has read it back"
+    )
 
 
 # -- jobs ------------------------------------------------------------------------------

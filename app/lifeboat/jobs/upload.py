@@ -1,23 +1,27 @@
 """UploadJob: copy a source's snapshots to its remote, oldest first, then apply the
 remote's retention. A copy is recorded only once the server is proven to hold exactly
-the bytes sent; multipart uploads that an ended run left open are aborted first."""
+the bytes sent; multipart uploads that an ended run left open are aborted first, and
+copies recorded without proof are proven (or found not to match, and sent again where
+the snapshot is here) before anything is planned."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
 
+from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.config import RemoteConfig, SourceConfig
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.retention import parse_keep
 from lifeboat.core.workspace import Workspace
-from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import artifact_folder
 from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.remote.plans import delete_remote_copy, plan_remote_prune, plan_uploads
+from lifeboat.remote.proof import Proof, prove_copy, to_prove
 from lifeboat.remote.upload import upload_snapshot
 from lifeboat.storage.base import RemoteStore
 from lifeboat.storage.factory import open_store
@@ -52,19 +56,23 @@ class UploadJob:
         catalog = self.workspace.catalog
         config = self.workspace.config()
         recipients = config.general.recipients
+        unproven = to_prove(catalog.snapshots(src.name), remote.name)
         pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
         uploaded: list[str] = []
         deleted: list[str] = []
+        proofs: list[Proof] = []
         sent = 0
         left_open = ended_open_uploads(self.workspace, remote.name)
-        store = (
-            open_store(remote) if pending or left_open or self._has_copies(remote.name) else None
-        )
+        needed = pending or left_open or unproven or self._has_copies(remote.name)
+        store = open_store(remote) if needed else None
         ledger = CatalogLedger(catalog, remote.name)
         aborted: list[str] = []
         try:
             if store is not None and left_open:
                 aborted = abort_ended_uploads(self.workspace, remote, store)
+            if store is not None and unproven:
+                proofs = self._prove(store, remote, unproven, progress, cancel)
+                pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
             for record in pending:
                 cancel.check()
                 copy = upload_snapshot(
@@ -108,6 +116,7 @@ class UploadJob:
         finally:
             if store is not None:
                 store.close()  # a boto3 client costs ~40 MB: keep it only for the job
+        self._report_unreplaced(remote, proofs)
         return JobOutcome(
             result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
             detail={
@@ -116,7 +125,95 @@ class UploadJob:
                 "deleted": deleted,
                 "bytes": sent,
                 "aborted_uploads": aborted,
+                "proven": [p.record.id for p in proofs if p.failed is None],
+                "not_matching": [p.record.id for p in proofs if p.failed is not None],
             },
+        )
+
+    def _prove(
+        self,
+        store: RemoteStore,
+        remote: RemoteConfig,
+        unproven: list[tuple[SnapshotRecord, RemoteCopy]],
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> list[Proof]:
+        """Prove the copies recorded without proof (see remote/proof.py): each becomes
+        proven, or is recorded as not matching its manifest (kept on the remote, never
+        deleted for it; a local snapshot is then sent again by the plan)."""
+        catalog = self.workspace.catalog
+        log.info(
+            "proving %d old copies of %s on %s by reading them back (at most %s; "
+            "fewer where the ETag a proven upload recorded still holds)",
+            len(unproven),
+            self.source,
+            remote.name,
+            format_bytes(sum(copy.size for _, copy in unproven)),
+        )
+        proofs = []
+        for record, copy in unproven:
+            cancel.check()
+            proof = prove_copy(store, record, copy, progress, cancel)
+            catalog.set_copy_proof(record.id, copy, proof.failed)
+            proofs.append(proof)
+            if proof.failed is None:
+                log.info(
+                    "proved the copy of snapshot %s on %s (%s)",
+                    record.id,
+                    remote.name,
+                    "by its ETag"
+                    if proof.how == "etag"
+                    else f"read back {format_bytes(proof.read)}",
+                )
+            else:
+                log.warning(
+                    "the copy of snapshot %s on %s (%s) does not match its manifest: %s; "
+                    "it is not counted, and kept on the remote",
+                    record.id,
+                    remote.name,
+                    copy.key,
+                    proof.failed,
+                )
+        read = sum(p.read for p in proofs)
+        log.info(
+            "proving old copies on %s: %d proven, %d not matching, %s read back",
+            remote.name,
+            sum(1 for p in proofs if p.failed is None),
+            sum(1 for p in proofs if p.failed is not None),
+            format_bytes(read),
+        )
+        return proofs
+
+    def _report_unreplaced(self, remote: RemoteConfig, proofs: list[Proof]) -> None:
+        """A copy found not to match its manifest and not replaced by a proven upload
+        (the snapshot is not here to send again, or the remote's retention does not keep
+        it) is a problem the user must hear of: the job fails with it."""
+        failed = [p for p in proofs if p.failed is not None]
+        if not failed:
+            return
+        now = {r.id: r for r in self.workspace.catalog.snapshots(self.source)}
+        left = [
+            p
+            for p in failed
+            if p.record.id not in now or now[p.record.id].proven_copy_on(remote.name) is None
+        ]
+        for p in failed:
+            if p not in left:
+                log.info(
+                    "snapshot %s was uploaded again to %s: its old copy did not match",
+                    p.record.id,
+                    remote.name,
+                )
+        if not left:
+            return
+        what = "; ".join(f"snapshot {p.record.id} ({p.copy.key}): {p.failed}" for p in left)
+        one = len(left) == 1
+        raise OperationFailed(
+            f"{len(left)} {'copy' if one else 'copies'} on remote {remote.name} "
+            f"{'does' if one else 'do'} not match {'its' if one else 'their'} manifest and "
+            f"{'is' if one else 'are'} not counted: {what}",
+            f"nothing was deleted: {'it is' if one else 'they are'} kept on the remote for "
+            "you to look at; `lifeboat catalog rebuild` checks again",
         )
 
     def _reencrypt(

@@ -37,9 +37,20 @@ def fetch_artifact(
 ) -> Path:
     """Download a snapshot's artifact into `dest_dir` (named as in its manifest)."""
     config = workspace.config()
-    copies = sorted(record.copies, key=lambda c: c.remote != _preferred(config, record))
-    usable = [c for c in copies if c.remote in config.remotes]
+    # Proven copies first, then the source's own remote; never one whose bytes were
+    # found not to match its manifest.
+    copies = sorted(
+        record.copies, key=lambda c: (not c.proven, c.remote != _preferred(config, record))
+    )
+    usable = [c for c in copies if c.remote in config.remotes and not c.proof_failed]
     if not usable:
+        failed = [c for c in record.copies if c.proof_failed and c.remote in config.remotes]
+        if failed:
+            raise LifeboatError(
+                f"snapshot {record.id} has no local file, and its copy on "
+                f"{failed[0].remote} does not match its manifest ({failed[0].proof_failed})",
+                "restore another snapshot; `lifeboat catalog rebuild` checks the remote again",
+            )
         where = ", ".join(c.remote for c in record.copies) or "no remote"
         raise LifeboatError(
             f"snapshot {record.id} has no local file, and its remote copies "

@@ -17,12 +17,14 @@ log = logging.getLogger(__name__)
 def plan_uploads(
     records: list[SnapshotRecord], remote: str, policy: RetentionPolicy, now: datetime
 ) -> list[SnapshotRecord]:
-    """Local snapshots missing on `remote` that its retention would keep, oldest first."""
-    present = [r for r in records if r.copy_on(remote) is not None]
+    """Local snapshots missing on `remote` that its retention would keep, oldest first.
+    A copy that is not proven counts as missing (the upload job proves it first, and
+    sends it again only if that fails)."""
+    present = [r for r in records if r.proven_copy_on(remote) is not None]
     candidates = [
         r
         for r in records
-        if r.copy_on(remote) is None and r.status == "ok" and r.manifest.kind != "raw"
+        if r.proven_copy_on(remote) is None and r.status == "ok" and r.manifest.kind != "raw"
     ]
     infos = [snapshot_info(r, assume_good=True) for r in present] + [
         snapshot_info(r) for r in candidates
@@ -51,7 +53,9 @@ def plan_uploads(
 def plan_remote_prune(
     records: list[SnapshotRecord], remote: str, policy: RetentionPolicy, now: datetime
 ) -> list[Decision]:
-    present = [r for r in records if r.copy_on(remote) is not None]
+    """Retention on the remote's proven copies. An unproven copy counts neither toward
+    keeping nor for deletion: it is never deleted for being unproven."""
+    present = [r for r in records if r.proven_copy_on(remote) is not None]
     return apply_policy([snapshot_info(r, assume_good=True) for r in present], policy, now)
 
 

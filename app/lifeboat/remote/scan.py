@@ -34,9 +34,12 @@ class RemoteScan:
 
 
 def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteScan:
-    """Read every manifest under the remote's prefix (the remote's own truth). A copy
-    counts only if its object has the size its manifest says and, where the manifest
-    recorded it at upload, the same ETag."""
+    """Read every manifest under the remote's prefix (the remote's own truth). An object
+    that differs from its manifest (its size, or the ETag recorded at upload) is not
+    adopted. One that does not differ is adopted as proven only if it has the ETag the
+    proven upload recorded; else (a manifest without that record, from an older
+    Lifeboat, or a listing without ETags) as unproven: it does not count until the next
+    upload job has read it back."""
     scan = RemoteScan(remote.name)
     store = open_store(remote, secrets)
     try:
@@ -80,6 +83,7 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
                         sha,
                         isinstance(sealed, dict),
                         iso_utc(utc_now()),
+                        proven=proven_by_etag(manifest, obj),
                     ),
                 )
             )
@@ -95,10 +99,25 @@ def object_differs(manifest: Manifest, obj: ObjectInfo) -> str | None:
         size = int(sealed["size"]) if isinstance(sealed, dict) else manifest.size  # type: ignore[call-overload]
     except (KeyError, TypeError, ValueError):
         return "its manifest does not say its size"
+    if isinstance(sealed, dict) and not sealed.get("sha256"):
+        return "its manifest does not say its SHA-256"
     if obj.size != size:
         return f"{obj.size} bytes, its manifest says {size}"
-    recorded = manifest.extra.get(REMOTE_OBJECT)
-    etag = str(recorded.get("etag") or "") if isinstance(recorded, dict) else ""
+    etag = recorded_etag(manifest)
     if etag and obj.etag and obj.etag != etag:
         return f"ETag {obj.etag}, not the {etag} it had when uploaded: replaced or changed"
     return None
+
+
+def recorded_etag(manifest: Manifest) -> str:
+    """The ETag the object had when an upload proved it ("" if the manifest, written by
+    an older Lifeboat, does not say)."""
+    recorded = manifest.extra.get(REMOTE_OBJECT)
+    return str(recorded.get("etag") or "") if isinstance(recorded, dict) else ""
+
+
+def proven_by_etag(manifest: Manifest, obj: ObjectInfo) -> bool:
+    """The object is still the one a proven upload wrote: it has the ETag recorded then.
+    (Without both ETags to compare, only reading it back can tell.)"""
+    etag = recorded_etag(manifest)
+    return bool(etag) and obj.etag == etag and object_differs(manifest, obj) is None

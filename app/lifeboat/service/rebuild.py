@@ -150,6 +150,8 @@ def _recover(
             manifest = rederive(path, recovery)
         except CannotRederive as exc:
             unrecoverable[path] = f"Not recoverable here: {exc}"
+            if manifest_path is not None:  # its damaged manifest's item says why too
+                unrecoverable[manifest_path] = unrecoverable[path]
             continue
         recovered.add(_stem(path))
         found[manifest.id] = (manifest, "ok" if manifest.check_result == "ok" else "corrupt")
@@ -169,10 +171,9 @@ def _identities(secrets: SecretStore) -> tuple[list[str], str | None]:
     """This machine's age identities, or why there are none to use (a locked keyring is
     not "no key")."""
     try:
-        found = stored_identities(secrets)
+        return stored_identities(secrets), None
     except LifeboatError as exc:
         return [], exc.message
-    return found, None if found else "this machine has no key to open it"
 
 
 def _merge_remotes(

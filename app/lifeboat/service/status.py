@@ -55,6 +55,9 @@ class SourceStatus:
     #: is gone: kept and listed until the user deletes them, never pruned.
     damaged: int = 0
     missing_files: int = 0
+    #: Copies on its remote that do not count: not proven yet (the next upload proves
+    #: them), or found not to match their manifest (kept there, shown in History).
+    unproven_copies: int = 0
 
     @property
     def state(self) -> str:
@@ -99,6 +102,7 @@ class SourceStatus:
             "drill_detail": self.drill_detail,
             "damaged": self.damaged,
             "missing_files": self.missing_files,
+            "unproven_copies": self.unproven_copies,
         }
 
 
@@ -187,6 +191,13 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
                 drill_detail=_drill_detail(drill),
                 damaged=sum(1 for r in records if r.status == "corrupt"),
                 missing_files=sum(1 for r in records if r.status == "missing"),
+                unproven_copies=sum(
+                    1
+                    for r in records
+                    if src.remote is not None
+                    and (c := r.copy_on(src.remote)) is not None
+                    and not c.proven
+                ),
             )
         )
     ranks = [STATES.index(s.state) for s in sources]

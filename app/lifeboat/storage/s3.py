@@ -205,6 +205,9 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, self, key) from None
 
+    def read_back(self, key: str, *, progress: Progress, cancel: CancelToken) -> tuple[int, str]:
+        return self.uploads.read_back(key, cancel, progress=progress)
+
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:

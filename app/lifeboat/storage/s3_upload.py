@@ -367,15 +367,21 @@ class Uploads:
             "the upload is retried later; if this repeats, check the network and the service",
         )
 
-    def read_back(self, key: str, cancel: CancelToken) -> tuple[int, str]:
+    def read_back(
+        self, key: str, cancel: CancelToken, progress: Progress | None = None
+    ) -> tuple[int, str]:
+        """The size and SHA-256 of what the server returns for `key`."""
         digest, size = hashlib.sha256(), 0
         try:
-            body = self.client.get_object(Bucket=self.store.bucket, Key=key)["Body"]
+            reply = self.client.get_object(Bucket=self.store.bucket, Key=key)
+            total, body = int(reply.get("ContentLength") or 0), reply["Body"]
             try:
                 while block := body.read(1 << 20):
                     cancel.check()
                     digest.update(block)
                     size += len(block)
+                    if progress is not None:
+                        progress("read back", size, total)
             finally:
                 body.close()
         except LifeboatError:
