@@ -122,7 +122,7 @@ def test_bytes_flipped_in_transit_never_count(
     service.add_source(make_db(tmp_path / "notes.db", rows=rows, payload=4000), remote="offsite")
     failures = 0
     for every in (1, 2, 3):
-        service.backup("notes")
+        service.backup("notes", upload=False)
         proxy.faults.corrupt_every = every
         result = lifeboat(home, "upload", "notes")
         assert "Traceback" not in result.stderr
@@ -150,12 +150,12 @@ def test_a_server_without_md5_etags_is_proven_by_reading_back(
     )
     service.add_source(make_db(tmp_path / "notes.db", rows=4000, payload=4000), remote="offsite")
     proxy.faults.opaque_etags = True
-    first = service.backup("notes")
+    first = service.backup("notes", upload=False)
     done = lifeboat(home, "upload", "notes")
     assert done.returncode == 0, done.stderr
     assert assert_every_copy_is_exact(service, s3_server, bucket) == 1
     # Now the bytes change in transit and the ETags cannot tell: reading back does.
-    second = service.backup("notes")
+    second = service.backup("notes", upload=False)
     proxy.faults.corrupt_every = 1
     refused = lifeboat(home, "upload", "notes")
     assert refused.returncode == 1 and "holds other bytes" in refused.stderr, refused.stderr
@@ -177,7 +177,7 @@ def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
         keep="last=10",
         remote_keep="last=10",
     )
-    records = [service.backup("notes") for _ in range(3)]
+    records = [service.backup("notes", upload=False) for _ in range(3)]
     assert service.upload("notes").result["uploaded"] == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     client = s3_server.client()
@@ -217,7 +217,7 @@ def test_a_download_cut_short_is_refused_and_leaves_nothing(
     add_remote(service, s3_server, bucket, endpoint=proxy.url)
     db = make_db(tmp_path / "notes.db", rows=800, payload=3000)
     service.add_source(db, remote="offsite")
-    record = service.backup("notes")
+    record = service.backup("notes", upload=False)
     service.upload("notes")
     record.path.unlink()  # only the remote copy is left
     proxy.faults.truncate_responses = True
@@ -248,7 +248,7 @@ def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
         upload_concurrency=1,
     )
     big_source(service, big_db, tmp_path)
-    record = service.backup("big")
+    record = service.backup("big", upload=False)
     assert record.manifest.size > 15 * MIB
     proxy.faults.delay = 0.4
     upload = start_upload(home, "big")
@@ -301,7 +301,7 @@ def test_kill_9_at_a_random_moment_then_the_next_upload(
         upload_concurrency=2,
     )
     big_source(service, big_db, tmp_path)
-    service.backup("big")
+    service.backup("big", upload=False)
     proxy.faults.delay = 0.2
     moment = random.Random(seed).uniform(0.8, 3.5)
     upload = start_upload(home, "big")
@@ -333,8 +333,8 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
     )
     big_source(service, big_db, tmp_path)
     service.add_source(make_db(tmp_path / "small.db"), remote="offsite")
-    service.backup("big")
-    service.backup("small")
+    service.backup("big", upload=False)
+    service.backup("small", upload=False)
     upload = start_upload(home, "big")
     try:
         # (a mark row comes first, until the server has given the upload its id)
@@ -378,7 +378,7 @@ def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
         upload_concurrency=1,
     )
     big_source(service, big_db, tmp_path)
-    record = service.backup("big")
+    record = service.backup("big", upload=False)
     proxy.faults.delay = 0.5
     upload = start_upload(home, "big")
     try:
@@ -441,7 +441,7 @@ def old_style_copies(service: Service, s3_server, bucket: str, home: Path, count
         keep="last=10",
         remote_keep="last=10",
     )
-    records = [service.backup("notes") for _ in range(count)]
+    records = [service.backup("notes", upload=False) for _ in range(count)]
     assert service.upload("notes").result["uploaded"] == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     for copy in copies:
@@ -555,7 +555,7 @@ def test_a_copy_recorded_before_proofs_were_kept_is_proven_by_its_etag(
 
     add_remote(service, s3_server, bucket)
     service.add_source(make_db(tmp_path / "notes.db", rows=300), remote="offsite")
-    record = service.backup("notes")
+    record = service.backup("notes", upload=False)
     service.upload("notes")
     with contextlib.closing(sqlite3.connect(service.workspace.catalog.path)) as db:
         db.execute("update remote_copies set proven=0")

@@ -48,7 +48,7 @@ def test_kind_base_stored_size_and_remote_copy(
     diff = service.backup("notes")
     assert diff.manifest.kind == "diff" and diff.manifest.base == full.id
     service.upload("notes")
-    waiting = service.backup("notes")
+    waiting = service.backup("notes", upload=False)
     tray_app: TrayApp = make_tray()
     dialog = open_history(qtbot, tray_app)
 

@@ -50,7 +50,7 @@ def test_upload_restore_from_remote_and_prune(
     service.add_source(db, remote="offsite", keep="last=1", remote_keep="last=2")
     set_source(home, "notes", incremental=False)  # whole snapshots: simple retention here
     assert service.test_remote("offsite").bucket == bucket
-    first = service.backup("notes")
+    first = service.backup("notes", upload=False)
     content = db_content(db)
     outcome = service.upload("notes")
     assert outcome.result["uploaded"] == [first.id]
@@ -63,7 +63,7 @@ def test_upload_restore_from_remote_and_prune(
 
     for _ in range(3):
         time.sleep(0.01)
-        service.backup("notes")
+        service.backup("notes", upload=False)
         service.upload("notes")
     records = service.snapshots("notes")
     assert [r.locations for r in records] == [["local", "offsite"], ["offsite"]], (
@@ -89,7 +89,7 @@ def test_multipart_upload_over_the_threshold(
     db = make_db(tmp_path / "big.db", rows=6000, payload=4000)  # random half: ~12 MB stored
     add_remote(service, s3_server, bucket, multipart_threshold="5MiB", part_size="5MiB")
     service.add_source(db, remote="offsite")
-    record = service.backup("big")
+    record = service.backup("big", upload=False)
     assert record.manifest.size > 6 * 1024 * 1024
     service.upload("big")
     head = s3_server.client().head_object(Bucket=bucket, Key=f"lb/big/{record.manifest.artifact}")
@@ -110,7 +110,7 @@ def test_catalog_rebuild_reads_the_remote(
     set_source(home, "notes", incremental=False)
     ids = []
     for _ in range(3):
-        ids.append(service.backup("notes").id)
+        ids.append(service.backup("notes", upload=False).id)
         service.upload("notes")
     (home / "catalog.sqlite").unlink()
     for extra in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
@@ -136,7 +136,7 @@ def test_faults_never_mark_a_partial_upload(
     proxy.faults.delay = 0.05
     uploaded = 0
     for _ in range(4):
-        service.backup("notes")
+        service.backup("notes", upload=False)
         with contextlib.suppress(RemoteError):  # stays not uploaded; a later run takes it
             uploaded += len(service.upload("notes").result["uploaded"])
     assert proxy.injected["error"] and proxy.injected["drop"], proxy.injected
@@ -164,7 +164,7 @@ def test_offline_keeps_local_then_uploads_oldest_first(
     proxy.faults.offline = True
     taken = []
     for _ in range(3):
-        taken.append(service.backup("notes").id)
+        taken.append(service.backup("notes", upload=False).id)
         with pytest.raises(RemoteError, match="cannot reach"):
             service.upload("notes")
     assert all(not r.copies for r in service.snapshots("notes"))
@@ -177,7 +177,7 @@ def test_bandwidth_limit_is_honoured(service: Service, s3_server, bucket: str, t
     db = make_db(tmp_path / "notes.db", rows=1500, payload=4000)
     add_remote(service, s3_server, bucket, max_upload_rate="1MB/s")
     service.add_source(db, remote="offsite")
-    record = service.backup("notes")
+    record = service.backup("notes", upload=False)
     size = record.manifest.size
     assert size > 2_500_000
     started = time.monotonic()
@@ -270,7 +270,7 @@ def test_a_file_damaged_on_disk_is_never_uploaded(
     db = make_db(tmp_path / "notes.db", rows=200)
     add_remote(service, s3_server, bucket)
     service.add_source(db, remote="offsite")
-    record = service.backup("notes")
+    record = service.backup("notes", upload=False)
     data = bytearray(record.path.read_bytes())
     data[len(data) // 3] ^= 0x40
     record.path.write_bytes(bytes(data))

@@ -25,6 +25,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--protect", action="store_true", help="protect this snapshot: retention never prunes it"
     )
     backup.add_argument(
+        "--no-upload",
+        action="store_true",
+        help="keep it here for now; the next upload (or `lifeboat upload NAME`) sends it",
+    )
+    backup.add_argument(
         "--reason",
         choices=["manual", "pre-migration", "pinned", "other"],
         default=None,
@@ -73,6 +78,7 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
                     protect=args.protect,
                     reason=args.reason or "manual",
                     full=args.full,
+                    upload=not args.no_upload,
                 )
         except LifeboatError as exc:
             if not args.all:

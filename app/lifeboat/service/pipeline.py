@@ -62,6 +62,7 @@ class BackupRequest:
     full: bool = False
     job_id: int | None = None  # a job the scheduler already recorded as queued
     attempt: int = 1
+    upload: bool = True  # False: keep it here for now (the next upload sends it)
 
 
 def run_backup_pipeline(
@@ -112,7 +113,7 @@ def run_backup_pipeline(
         except LifeboatError as exc:
             prune_error = exc.message
             log.warning("pruning %s after its backup failed: %s", request.source, exc.message)
-    if src.remote is None:
+    if src.remote is None or not request.upload:
         return BackupOutcome(request.source, "ok", snapshot, pruned=pruned, prune_error=prune_error)
     try:
         sent = run_job(

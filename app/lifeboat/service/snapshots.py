@@ -45,13 +45,15 @@ class SnapshotMethods:
         reason: str = "manual",
         protect: bool = False,
         full: bool = False,
+        upload: bool = True,
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
     ) -> SnapshotRecord:
         """Take a snapshot now through the whole pipeline (prune, upload) and return it;
         see run_backup for what followed."""
         outcome = self.run_backup(
-            name, reason=reason, protect=protect, full=full, progress=progress, cancel=cancel
+            name, reason=reason, protect=protect, full=full, upload=upload, progress=progress,
+            cancel=cancel,
         )
         if outcome.snapshot is None:
             raise OperationFailed(f"no snapshot of {name} was taken: {outcome.message}")
@@ -68,13 +70,14 @@ class SnapshotMethods:
         full: bool = False,
         job_id: int | None = None,
         attempt: int = 1,
+        upload: bool = True,
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
     ) -> BackupOutcome:
         """A backup and what follows it (service/pipeline.py), whoever asks: the CLI, the
         tray, the scheduler. May be skipped if the period is already covered."""
         request = BackupRequest(
-            name, reason, protect, trigger, skip_if_covered, full, job_id, attempt
+            name, reason, protect, trigger, skip_if_covered, full, job_id, attempt, upload
         )
         return run_backup_pipeline(
             self.workspace, self.publish, request, progress=progress, cancel=cancel
