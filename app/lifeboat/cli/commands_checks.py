@@ -8,9 +8,9 @@ from typing import Any
 
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff import DatabaseDiff, summarize
+from lifeboat.core.results import DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service
-from lifeboat.service.checks import DrillResult
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

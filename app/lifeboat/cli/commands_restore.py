@@ -7,9 +7,9 @@ from typing import Any
 
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff import summarize
+from lifeboat.core.results import PrunePlan
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
-from lifeboat.jobs.prune import PrunePlan
 from lifeboat.service import Service
 
 

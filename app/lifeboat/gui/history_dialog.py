@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.catalog import JobRecord, SnapshotRecord
 from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.results import VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished
 from lifeboat.gui.bridge import EventBridge
@@ -47,7 +48,6 @@ from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.text import percent, phase_text, short_time
 from lifeboat.gui.workers import Task, run_in_background
-from lifeboat.jobs.verify import VerifyResult
 from lifeboat.service import Service
 
 JOB_LIMIT = 500

@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.core.results import KeyInfo
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
-from lifeboat.service.keys import KeyInfo
 
 DEFAULT_FILE = "lifeboat-recovery-key.txt"
 MIN_PASSPHRASE = 8

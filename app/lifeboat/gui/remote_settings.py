@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.config import Config
+from lifeboat.core.results import RemoteTest
 from lifeboat.gui.messages import ask, error_lines, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.remote_form import RemoteForm
@@ -35,7 +36,6 @@ from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.remote_changes import RemoteDraft, remote_problems
-from lifeboat.service.remotes import RemoteTest
 
 OK_STYLE = "color: #188038;"
 _new_keys = itertools.count(1)

@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbdiff import DatabaseDiff, summarize
+from lifeboat.core.results import RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, error_lines, show_error
 from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, describe_choice
 from lifeboat.gui.text import local_time, percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
-from lifeboat.jobs.restore import RestoreOutcome
 from lifeboat.service import Service
 
 SOURCE, SNAPSHOT, TARGET, CONFIRM, PROGRESS, RESULT = range(6)

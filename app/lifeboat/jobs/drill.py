@@ -14,13 +14,13 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.dbinspect import take_inventory
 from lifeboat.core.manifest import iso_utc
 from lifeboat.core.private import make_new_dir
+from lifeboat.core.results import DrillCheck
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
@@ -30,19 +30,6 @@ from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import SnapshotFiles, fetch_artifact, snapshot_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DrillCheck:
-    snapshot_id: str
-    created_at: str
-    copy: str  # "local" or the remote's name
-    ok: bool
-    problem: str | None
-    seconds: float
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 class DrillJob:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import delete_snapshot_files
 from lifeboat.core.manifest import utc_now
+from lifeboat.core.results import PrunePlan
 from lifeboat.core.retention import (
-    Decision,
     RetentionPolicy,
     apply_policy,
-    freed_bytes,
     parse_keep,
     snapshot_info,
 )
@@ -25,34 +23,6 @@ from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.jobs.base import JobOutcome
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PrunePlan:
-    source: str
-    policy: RetentionPolicy
-    decisions: list[Decision]
-
-    @property
-    def kept(self) -> list[Decision]:
-        return [d for d in self.decisions if d.keep]
-
-    @property
-    def forgotten(self) -> list[Decision]:
-        return [d for d in self.decisions if not d.keep]
-
-    @property
-    def freed(self) -> int:
-        return freed_bytes(self.decisions)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "policy": self.policy.spec,
-            "keep": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.kept],
-            "forget": [{"id": d.snapshot.id, "reasons": list(d.reasons)} for d in self.forgotten],
-            "freed_bytes": self.freed,
-        }
 
 
 def plan_prune(

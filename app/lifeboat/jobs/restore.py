@@ -23,6 +23,7 @@ from lifeboat.core.restore import (
     replace_in_place,
     restore_to_file,
 )
+from lifeboat.core.results import RestoreOutcome
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
@@ -35,25 +36,6 @@ from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RestoreOutcome:
-    snapshot_id: str
-    target: Path
-    method: str
-    seconds: float
-    safety_snapshot: str | None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "snapshot": self.snapshot_id,
-            "target": str(self.target),
-            "method": self.method,
-            "seconds": round(self.seconds, 3),
-            "safety_snapshot": self.safety_snapshot,
-            "programs_must_reopen": self.method == "file-replace",
-        }
 
 
 class RestoreJob:

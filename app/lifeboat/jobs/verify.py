@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.encryption import MissingIdentity
@@ -11,6 +10,7 @@ from lifeboat.core.manifest import utc_now
 from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
+from lifeboat.core.results import VerifyResult
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
@@ -19,36 +19,6 @@ from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import snapshot_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    record: SnapshotRecord
-    ok: bool
-    problem: str | None
-    skipped: bool = False  # only remote copies: nothing local to check
-    missing: bool = False  # a file it needs is not there (not proven damaged)
-    base_only: bool = False  # its own file is intact; its base is what failed
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.record.id,
-            "source": self.record.source,
-            "ok": self.ok,
-            "status": self.status,
-            "problem": self.problem,
-            "path": str(self.record.path),
-        }
-
-    @property
-    def status(self) -> str:
-        if self.skipped:
-            return "remote"
-        if self.ok:
-            return "ok"
-        if self.base_only:
-            return "base-failed"
-        return "missing" if self.missing else "corrupt"
 
 
 class VerifyJob:

@@ -19,6 +19,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from lifeboat.core.config import Config
+from lifeboat.core.results import BackupOutcome
 from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_trigger
 from lifeboat.foundation.errors import (
@@ -40,7 +41,6 @@ from lifeboat.scheduling.queue import (
 )
 from lifeboat.service import Service
 from lifeboat.service.notify import Webhook
-from lifeboat.service.pipeline import BackupOutcome
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ snapshots to a temporary folder and checks them, recorded as a job of kind "dril
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lifeboat.core.dbdiff import DatabaseDiff
+from lifeboat.core.results import DrillCheck, DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
-from lifeboat.jobs.drill import DrillCheck, DrillJob
+from lifeboat.jobs.drill import DrillJob
 from lifeboat.service.notify import Webhook
 from lifeboat.service.preview import preview_restore
 
@@ -23,26 +23,6 @@ if TYPE_CHECKING:
     from lifeboat.core.catalog import SnapshotRecord
     from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.events import Event
-
-
-@dataclass(frozen=True)
-class DrillResult:
-    source: str
-    job_id: int | None
-    passed: bool
-    finished_at: str | None
-    checks: list[DrillCheck]
-    error: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "job_id": self.job_id,
-            "passed": self.passed,
-            "finished_at": self.finished_at,
-            "error": self.error,
-            "checks": [c.to_json() for c in self.checks],
-        }
 
 
 class CheckMethods:

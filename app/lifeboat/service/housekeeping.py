@@ -11,11 +11,12 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from lifeboat.core.leftovers import sweep_legacy_temp
+from lifeboat.core.results import RebuildReport
 from lifeboat.core.runs import job_alive, sweep_runs
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.jobs.backup import tidy_folder
 from lifeboat.remote.open_uploads import abort_ended_uploads_soon
-from lifeboat.service.rebuild import RebuildReport, rebuild_catalog
+from lifeboat.service.rebuild import rebuild_catalog
 
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore

@@ -8,7 +8,7 @@ only; recipients to the config. No method returns or logs an identity, except
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from lifeboat.core.encryption import (
     stored_identities,
     write_private_file,
 )
+from lifeboat.core.results import KeyInfo
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 
 if TYPE_CHECKING:
@@ -30,20 +31,6 @@ if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    recipients: list[str]  # what new artifacts are encrypted to
-    local: list[str]  # recipients whose identity this machine's keyring holds
-    keyring: str
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "recipients": self.recipients,
-            "identities_here_for": self.local,
-            "identities_kept_in": self.keyring,
-        }
 
 
 class KeyMethods:

@@ -12,44 +12,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.results import BackupOutcome, PrunePlan
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.events import EventSink
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import run_job
-from lifeboat.jobs.prune import PruneJob, PrunePlan
+from lifeboat.jobs.prune import PruneJob
 from lifeboat.jobs.upload import UploadJob
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BackupOutcome:
-    """What a backup and its follow-up did."""
-
-    source: str
-    status: str  # ok | skipped
-    snapshot: SnapshotRecord | None  # the snapshot taken (None when skipped)
-    message: str = ""  # why it was skipped
-    pruned: PrunePlan | None = None
-    prune_error: str | None = None
-    uploaded: list[str] | None = None  # snapshot ids sent (None: no remote)
-    uploaded_bytes: int = 0
-    upload_error: LifeboatError | None = None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "message": self.message,
-            "snapshot": self.snapshot.to_json() if self.snapshot else None,
-            "pruned": [d.snapshot.id for d in self.pruned.forgotten] if self.pruned else [],
-            "prune_error": self.prune_error,
-            "uploaded": self.uploaded,
-            "upload_error": self.upload_error.message if self.upload_error else None,
-        }
 
 
 @dataclass(frozen=True)

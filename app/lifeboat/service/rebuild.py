@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from lifeboat.core.catalog import RemoteCopy
@@ -24,6 +24,7 @@ from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder
 from lifeboat.core.manifest import DIFF_SUFFIX, MANIFEST_SUFFIX, Manifest
 from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
+from lifeboat.core.results import RebuildReport
 from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -34,27 +35,6 @@ from lifeboat.remote.scan import scan_remote
 log = logging.getLogger(__name__)
 #: How long a rebuild waits for a backup of a folder to finish before it leaves it alone.
 LOCK_PATIENCE = 30.0
-
-
-@dataclass
-class RebuildReport:
-    snapshots: int = 0
-    folders: int = 0
-    missing: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    #: snapshots whose manifest was recovered ("id: how")
-    recovered: list[str] = field(default_factory=list)
-    #: files kept but not usable as they are ("path: reason")
-    attention: list[str] = field(default_factory=list)
-    #: folders left as they were because a backup held them the whole time
-    busy: list[str] = field(default_factory=list)
-    remote_snapshots: dict[str, int] = field(default_factory=dict)
-    remote_incomplete: list[str] = field(default_factory=list)
-    remote_mismatched: list[str] = field(default_factory=list)  # "KEY (why)": not counted
-    remote_errors: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def rebuild_catalog(

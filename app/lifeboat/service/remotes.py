@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import secrets as pysecrets
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 from lifeboat.core.config import RemoteConfig, remote_problem, source_name, validate_value
 from lifeboat.core.remote_keys import object_key
+from lifeboat.core.results import RemoteTest
 from lifeboat.core.secrets import (
     S3Credentials,
     SecretStore,
@@ -32,23 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _REMOTE_KEYS = {f.name for f in fields(RemoteConfig)} - {"name"}
-
-
-@dataclass(frozen=True)
-class RemoteTest:
-    remote: str
-    endpoint: str
-    bucket: str
-    seconds: float
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "remote": self.remote,
-            "endpoint": self.endpoint,
-            "bucket": self.bucket,
-            "ok": True,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 class RemoteMethods:

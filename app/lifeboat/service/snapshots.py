@@ -14,15 +14,16 @@ from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.catalog_records import AttentionItem
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import write_manifest
+from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.workspace import FOLDER_LOCK_NAME
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
-from lifeboat.jobs.prune import PruneJob, PrunePlan, delete_snapshot, plan_prune
-from lifeboat.jobs.restore import RestoreJob, RestoreOutcome
-from lifeboat.jobs.verify import VerifyJob, VerifyResult
-from lifeboat.service.pipeline import BackupOutcome, BackupRequest, run_backup_pipeline
+from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
+from lifeboat.jobs.restore import RestoreJob
+from lifeboat.jobs.verify import VerifyJob
+from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -52,7 +53,12 @@ class SnapshotMethods:
         """Take a snapshot now through the whole pipeline (prune, upload) and return it;
         see run_backup for what followed."""
         outcome = self.run_backup(
-            name, reason=reason, protect=protect, full=full, upload=upload, progress=progress,
+            name,
+            reason=reason,
+            protect=protect,
+            full=full,
+            upload=upload,
+            progress=progress,
             cancel=cancel,
         )
         if outcome.snapshot is None:
