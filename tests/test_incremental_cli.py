@@ -185,7 +185,7 @@ def test_remote_gets_the_base_first_and_restores_differentials(
     assert diff.manifest.kind == "diff"
     set_source(home, "notes", remote="offsite")
     outcome = service.upload("notes")
-    assert outcome.result["uploaded"] == [base.id, diff.id], "the base goes up first"
+    assert outcome.uploaded == [base.id, diff.id], "the base goes up first"
     expected = db_content(db)
     for record in (base, diff):
         record.path.unlink()

@@ -178,7 +178,7 @@ def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
         remote_keep="last=10",
     )
     records = [service.backup("notes", upload=False) for _ in range(3)]
-    assert service.upload("notes").result["uploaded"] == [r.id for r in records]
+    assert service.upload("notes").uploaded == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     client = s3_server.client()
     truncated = on_server(s3_server, bucket, copies[0].key)[:-1000]
@@ -442,7 +442,7 @@ def old_style_copies(service: Service, s3_server, bucket: str, home: Path, count
         remote_keep="last=10",
     )
     records = [service.backup("notes", upload=False) for _ in range(count)]
-    assert service.upload("notes").result["uploaded"] == [r.id for r in records]
+    assert service.upload("notes").uploaded == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     for copy in copies:
         make_old_style(s3_server, bucket, copy.manifest_key)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.config import Config, SourceConfig, load_config, save_config
+from lifeboat.core.config import load_config, save_config
+from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.runs import start_run
 from lifeboat.foundation.errors import ConfigError
 

@@ -13,7 +13,7 @@ import pyrage
 import pytest
 
 from lifeboat.core.catalog import SnapshotRecord
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.encryption import generate_identity
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem

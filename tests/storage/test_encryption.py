@@ -211,7 +211,7 @@ def test_reencrypt_then_switching_off_needs_confirmation(
     assert service.snapshot(second.id).copy_on("vault").encrypted
     assert not service.snapshot(first.id).copy_on("vault").encrypted
     done = service.upload("secret", reencrypt=True)
-    assert done.result["uploaded"] == [first.id]
+    assert done.uploaded == [first.id]
     stored = bucket_objects(s3_server, bucket)
     assert all(k.endswith((".age", ".json")) for k in stored)
     assert all(MARKER.encode() not in b for b in stored.values())

@@ -53,7 +53,7 @@ def test_upload_restore_from_remote_and_prune(
     first = service.backup("notes", upload=False)
     content = db_content(db)
     outcome = service.upload("notes")
-    assert outcome.result["uploaded"] == [first.id]
+    assert outcome.uploaded == [first.id]
     keys = objects(s3_server, bucket)
     artifact_key = f"lb/notes/{first.manifest.artifact}"
     assert keys[artifact_key] == first.manifest.size
@@ -138,10 +138,10 @@ def test_faults_never_mark_a_partial_upload(
     for _ in range(4):
         service.backup("notes", upload=False)
         with contextlib.suppress(RemoteError):  # stays not uploaded; a later run takes it
-            uploaded += len(service.upload("notes").result["uploaded"])
+            uploaded += len(service.upload("notes").uploaded)
     assert proxy.injected["error"] and proxy.injected["drop"], proxy.injected
     proxy.faults.reset()
-    uploaded += len(service.upload("notes").result["uploaded"])
+    uploaded += len(service.upload("notes").uploaded)
     records = service.snapshots("notes")
     assert uploaded == len(records) == 4
     client = s3_server.client()
@@ -170,7 +170,7 @@ def test_offline_keeps_local_then_uploads_oldest_first(
     assert all(not r.copies for r in service.snapshots("notes"))
     proxy.faults.reset()
     outcome = service.upload("notes")
-    assert outcome.result["uploaded"] == taken, "oldest first"
+    assert outcome.uploaded == taken, "oldest first"
 
 
 def test_bandwidth_limit_is_honoured(service: Service, s3_server, bucket: str, tmp_path: Path):

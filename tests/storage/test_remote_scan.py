@@ -123,5 +123,5 @@ def test_a_changed_object_is_reported_not_adopted_and_kept(
     assert service.snapshots("notes")[0].copy_on("offsite") is None, "not counted"
     assert client.get_object(Bucket=bucket, Key=copy.key)["Body"].read() == body, "never deleted"
     # The next upload puts the real bytes back and counts them.
-    assert service.upload("notes").result["uploaded"] == [record.id]
+    assert service.upload("notes").uploaded == [record.id]
     assert service.rebuild_catalog().remote_mismatched == []

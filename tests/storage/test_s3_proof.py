@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials
 from lifeboat.foundation.errors import Cancelled, CorruptSnapshot, OperationFailed, RemoteError
 from lifeboat.foundation.progress import CancelToken, no_progress

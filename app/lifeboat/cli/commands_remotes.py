@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from lifeboat.cli.output import Output, ProgressBar, format_bytes
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.providers import PROVIDERS
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.service import Service
@@ -288,13 +288,10 @@ def cmd_upload(args: argparse.Namespace, service: Service, out: Output) -> int:
         finally:
             if isinstance(bar, ProgressBar):
                 bar.close()
-        done = outcome.result
-        assert isinstance(done, dict)
-        results[name] = done
+        results[name] = outcome.to_json()
         out.line(
-            f"{name}: uploaded {len(done['uploaded'])} snapshot(s) "
-            f"({format_bytes(int(done['bytes']))}), pruned {len(done['deleted'])} "
-            "from the remote"
+            f"{name}: uploaded {len(outcome.uploaded)} snapshot(s) "
+            f"({format_bytes(outcome.bytes)}), pruned {len(outcome.deleted)} from the remote"
         )
     if out.json_mode:
         out.json(results if args.all else results[names[0]])

@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from lifeboat.cli.output import Output
-from lifeboat.core.config import SourceConfig
-from lifeboat.core.schedule import parse_schedule
+from lifeboat.core.config_model import SourceConfig
 from lifeboat.service import Service
 
 
@@ -117,7 +116,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
-    schedule = parse_schedule(source.schedule)
+    schedule = source.backup_schedule
     return {
         "name": source.name,
         "path": str(source.path),

@@ -17,8 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.catalog_records import (
-    JOB_STATUSES,
-    SNAPSHOT_STATUSES,
     AttentionItem,
     JobRecord,
     OpenUpload,
@@ -38,6 +36,7 @@ from lifeboat.core.catalog_sqlite import (
 from lifeboat.core.manifest import Manifest, iso_utc, utc_now
 from lifeboat.core.private import create_file, disk_full, is_link, private_dir, tighten
 from lifeboat.foundation.errors import LifeboatError, NotFound
+from lifeboat.foundation.states import JobStatus, SnapshotStatus
 
 SCHEMA_VERSION = 5
 _SCHEMA = [
@@ -202,15 +201,37 @@ class Catalog:
         return snapshot_record(rows[0], copies.get(rows[0]["id"], ()))
 
     def set_status(
-        self, snap_id: str, status: str, detail: str | None, verified_at: datetime | None = None
+        self,
+        snap_id: str,
+        status: SnapshotStatus,
+        detail: str | None,
+        verified_at: datetime | None = None,
     ) -> None:
-        assert status in SNAPSHOT_STATUSES
         with self._tx() as db:
             db.execute(
                 "update snapshots set status=?, status_detail=?,"
                 " verified_at=coalesce(?, verified_at) where id=?",
                 (status, detail, iso_utc(verified_at) if verified_at else None, snap_id),
             )
+
+    def forget_local_files(self, snap_id: str) -> None:
+        """A snapshot's files here are gone by the user's decision: a snapshot with remote
+        copies stays listed as remote only; one without is forgotten."""
+        with self._tx() as db:
+            remotes = [
+                r["remote"]
+                for r in db.execute(
+                    "select remote from remote_copies where snapshot_id=? order by remote",
+                    (snap_id,),
+                )
+            ]
+            if remotes:
+                db.execute(
+                    "update snapshots set status=?, status_detail=? where id=?",
+                    (SnapshotStatus.REMOTE, "deleted here; on " + ", ".join(remotes), snap_id),
+                )
+            else:
+                db.execute("delete from snapshots where id=?", (snap_id,))
 
     def remove_snapshot(self, snap_id: str) -> None:
         with self._tx() as db:
@@ -319,10 +340,15 @@ class Catalog:
                     }
                 )
         for manifest, folder, status in found:
-            prev = old.get(manifest.id)
+            prev: sqlite3.Row | None = old.get(manifest.id)
             # What a verify found (damage included) stays; a row that was remote only or
             # missing takes what the scan found now.
-            keep_prev = prev is not None and status == "ok" and prev["status"] in ("ok", "corrupt")
+            kept = prev is not None and status == "ok" and prev["status"] in ("ok", "corrupt")
+            row_status, detail = (
+                (prev["status"], prev["status_detail"])
+                if kept and prev is not None
+                else (status, None)
+            )
             db.execute(
                 "insert or replace into snapshots(id, source, created_at, folder, manifest,"
                 " protected, reason, status, status_detail, verified_at)"
@@ -335,8 +361,8 @@ class Catalog:
                     manifest.to_json().decode(),
                     int(manifest.protected),
                     manifest.reason,
-                    prev["status"] if keep_prev else status,
-                    prev["status_detail"] if keep_prev else None,
+                    row_status,
+                    detail,
                     prev["verified_at"] if prev is not None else None,
                 ),
             )
@@ -344,7 +370,12 @@ class Catalog:
     # -- jobs and events ---------------------------------------------------------
 
     def start_job(
-        self, kind: str, source: str | None, trigger: str, attempt: int = 1, status: str = "running"
+        self,
+        kind: str,
+        source: str | None,
+        trigger: str,
+        attempt: int = 1,
+        status: JobStatus = JobStatus.RUNNING,
     ) -> int:
         now = iso_utc(utc_now())
         run = self._run_token()
@@ -401,13 +432,12 @@ class Catalog:
     def finish_job(
         self,
         job_id: int,
-        status: str,
+        status: JobStatus,
         *,
         error: str | None = None,
         snapshot_id: str | None = None,
         detail: dict[str, object] | None = None,
     ) -> None:
-        assert status in JOB_STATUSES
         with self._tx() as db:
             db.execute(
                 "update jobs set status=?, finished_at=?, error=?, snapshot_id=?,"

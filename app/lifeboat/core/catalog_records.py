@@ -9,11 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.manifest import Manifest, iso_utc, parse_iso_utc
-
-#: Of the local artifact: ok, corrupt, missing (gone unexpectedly), or remote (pruned
-#: locally on purpose while a remote copy is kept).
-SNAPSHOT_STATUSES = ("ok", "corrupt", "missing", "remote")
-
+from lifeboat.foundation.states import JobStatus, SnapshotStatus
 
 #: What an unproven copy is called wherever copies are listed.
 NOT_PROVEN = "not proven yet"
@@ -49,10 +45,6 @@ class RemoteCopy:
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-#: "interrupted": the process running it ended before it finished (killed, crashed).
-JOB_STATUSES = ("queued", "running", "ok", "failed", "cancelled", "skipped", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -94,7 +86,7 @@ class OpenUpload:
 class SnapshotRecord:
     manifest: Manifest
     folder: Path
-    status: str
+    status: SnapshotStatus
     status_detail: str | None
     verified_at: datetime | None
     copies: tuple[RemoteCopy, ...] = ()
@@ -165,10 +157,10 @@ class SnapshotRecord:
 @dataclass(frozen=True)
 class JobRecord:
     id: int
-    kind: str
+    kind: str  # a JobKind's value (a newer Lifeboat may have more kinds)
     source: str | None
-    trigger: str
-    status: str
+    trigger: str  # a Trigger's value
+    status: JobStatus
     queued_at: str
     started_at: str | None
     finished_at: str | None
@@ -192,7 +184,7 @@ def snapshot_record(row: sqlite3.Row, copies: tuple[RemoteCopy, ...] = ()) -> Sn
     return SnapshotRecord(
         manifest=manifest,
         folder=Path(row["folder"]),
-        status=row["status"],
+        status=SnapshotStatus(row["status"]),
         status_detail=row["status_detail"],
         verified_at=parse_iso_utc(verified) if verified else None,
         copies=copies,
@@ -228,4 +220,5 @@ def copies_by_snapshot(
 def job_record(row: sqlite3.Row) -> JobRecord:
     data = {k: row[k] for k in row.keys()}  # noqa: SIM118
     data["cancel_requested"] = bool(data["cancel_requested"])
+    data["status"] = JobStatus(data["status"])
     return JobRecord(**data)

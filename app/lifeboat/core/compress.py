@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -46,15 +47,15 @@ class _HashingSink:
     disk, including the commits of the application whose database we copy.
     """
 
-    def __init__(self, fh: object, digest: object) -> None:
+    def __init__(self, fh: BinaryIO, digest: hashlib._Hash) -> None:
         self._fh = fh
         self._digest = digest
         self.count = 0
         self._flushed = 0
 
     def write(self, data: bytes) -> int:
-        self._digest.update(data)  # type: ignore[attr-defined]
-        self._fh.write(data)  # type: ignore[attr-defined]
+        self._digest.update(data)
+        self._fh.write(data)
         self.count += len(data)
         if self.count - self._flushed >= _WRITEBACK_EVERY:
             self._start_writeback()
@@ -62,19 +63,16 @@ class _HashingSink:
 
     def _start_writeback(self) -> None:
         fh = self._fh
-        fh.flush()  # type: ignore[attr-defined]
+        fh.flush()
         if hasattr(os, "posix_fadvise"):
             # On Linux, DONTNEED on dirty pages starts their writeback without waiting.
             os.posix_fadvise(
-                fh.fileno(),
-                self._flushed,
-                self.count - self._flushed,  # type: ignore[attr-defined]
-                os.POSIX_FADV_DONTNEED,
+                fh.fileno(), self._flushed, self.count - self._flushed, os.POSIX_FADV_DONTNEED
             )
         self._flushed = self.count
 
     def flush(self) -> None:
-        self._fh.flush()  # type: ignore[attr-defined]
+        self._fh.flush()
 
 
 def compress_file(
@@ -145,7 +143,10 @@ def compress_blocks(
         with open_new(dest) as fout:
             sink = _HashingSink(fout, out_digest)
             # Not a `with` block: on an error the frame must not be finished.
-            writer = cctx.stream_writer(sink, size=-1 if size is None else size, closefd=False)
+            # zstandard asks for a file object: the sink has the write and flush it uses.
+            writer = cctx.stream_writer(
+                cast(IO[bytes], sink), size=-1 if size is None else size, closefd=False
+            )
             for block in blocks:
                 if hash_plain:
                     in_digest.update(block)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from lifeboat.core.config_model import (
+    Config,
+    GeneralConfig,
+    RemoteConfig,
+    SourceConfig,
+)
 from lifeboat.core.config_values import (
     bool_value,
     bucket_value,
@@ -40,93 +46,16 @@ from lifeboat.core.config_values import (
 from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.private import disk_full
-from lifeboat.core.retention import DEFAULT_KEEP
 from lifeboat.core.toml_limits import MAX_BYTES, toml_problem, too_big
 from lifeboat.foundation.errors import ConfigError, LifeboatError, OperationFailed
-from lifeboat.foundation.units import parse_size
 
 if TYPE_CHECKING:
     from lifeboat.core.runs import Run
 
-DEFAULT_SCHEDULE = "daily 03:00"
 _HEADER = (
     "# Lifeboat settings. Edit with care, or use `lifeboat source ...` and the tray.\n"
     "# Secrets never go here: credentials and keys live in the OS keyring.\n\n"
 )
-
-
-# -- the settings model -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    name: str
-    path: Path
-    dest: Path | None = None
-    schedule: str = DEFAULT_SCHEDULE
-    keep: str = DEFAULT_KEEP
-    check: str = "quick"
-    prune: bool = True
-    stale_after: str | None = None
-    before: str | list[str] | None = None
-    after: str | list[str] | None = None
-    hook_shell: bool = False
-    hook_timeout: float = 300.0
-    remote: str | None = None
-    remote_keep: str | None = None
-    incremental: bool = True
-    rebase_ratio: float = 0.5
-    rebase_after: str = "7d"
-    drill: str = "weekly sun 04:00"
-    drill_sql: str | None = None
-    #: keep the snapshots on this machine encrypted (age, to general.recipients)
-    encrypt_local: bool = False
-
-
-@dataclass(frozen=True)
-class RemoteConfig:
-    name: str
-    provider: str
-    bucket: str
-    region: str | None = None
-    endpoint: str | None = None
-    account: str | None = None
-    prefix: str = "lifeboat"
-    credentials: str = "keyring"
-    profile: str | None = None
-    insecure: bool = False
-    max_upload_rate: str | None = None
-    multipart_threshold: str = "64MB"
-    part_size: str = "16MB"
-    upload_concurrency: int = 4
-    encrypt: bool = False
-
-    @property
-    def resolved_endpoint(self) -> str | None:
-        from lifeboat.core.providers import endpoint_for, provider
-
-        return self.endpoint or endpoint_for(provider(self.provider), self.region, self.account)
-
-    @property
-    def resolved_region(self) -> str:
-        from lifeboat.core.providers import provider
-
-        return self.region or provider(self.provider).default_region or "us-east-1"
-
-
-@dataclass(frozen=True)
-class GeneralConfig:
-    snapshot_dir: Path | None = None
-    temp_dir: Path | None = None
-    compression_level: int = 3
-    busy_timeout: float = 30.0
-    timezone: str = "local"
-    concurrency: int = 1
-    retry_delays: str = "1m,5m,25m"
-    notify_url: str | None = None
-    metrics_file: Path | None = None
-    #: age recipients ("age1…") every encrypted artifact is encrypted to
-    recipients: list[str] = field(default_factory=list)
 
 
 NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
@@ -181,48 +110,6 @@ _GENERAL_FIELDS: dict[str, Callable[[Any], Any]] = {
     "recipients": recipients_value,
 }
 _REQUIRED_SOURCE_FIELDS = ("path",)
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    general: GeneralConfig = field(default_factory=GeneralConfig)
-    sources: dict[str, SourceConfig] = field(default_factory=dict)
-    remotes: dict[str, RemoteConfig] = field(default_factory=dict)
-
-    def remote(self, name: str) -> RemoteConfig:
-        from lifeboat.foundation.errors import NotFound
-
-        try:
-            return self.remotes[name]
-        except KeyError:
-            known = ", ".join(self.remotes) or "none yet"
-            raise NotFound(
-                f"no remote named {name!r} (remotes: {known})", "see `lifeboat remote list`"
-            ) from None
-
-    def with_remote(self, remote: RemoteConfig) -> Config:
-        return replace(self, remotes={**self.remotes, remote.name: remote})
-
-    def without_remote(self, name: str) -> Config:
-        return replace(self, remotes={k: v for k, v in self.remotes.items() if k != name})
-
-    def source(self, name: str) -> SourceConfig:
-        from lifeboat.foundation.errors import NotFound
-
-        try:
-            return self.sources[name]
-        except KeyError:
-            known = ", ".join(self.sources) or "none yet"
-            raise NotFound(
-                f"no source named {name!r} (sources: {known})", "see `lifeboat source list`"
-            ) from None
-
-    def with_source(self, source: SourceConfig) -> Config:
-        return replace(self, sources={**self.sources, source.name: source})
-
-    def without_source(self, name: str) -> Config:
-        return replace(self, sources={k: v for k, v in self.sources.items() if k != name})
 
 
 # -- load and save ------------------------------------------------------------------
@@ -334,7 +221,7 @@ def remote_problem(
         return ("encrypt", NO_KEY_YET)
     if remote.insecure and not remote.endpoint:
         return ("insecure", "insecure = true is only allowed with your own endpoint URL")
-    if parse_size(remote.part_size) < 5 * 1024 * 1024:
+    if remote.part_bytes < 5 * 1024 * 1024:
         return ("part_size", "S3 parts must be at least 5MiB")
     return None
 

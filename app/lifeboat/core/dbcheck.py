@@ -201,7 +201,7 @@ def _table_by_table(
     conn: StandInConnection, pragma: str, needs: Dependents
 ) -> tuple[list[str], list[str]]:
     """Check each table's rows on its own: (real problems, what stayed unchecked)."""
-    indexed = {}
+    indexed: dict[str, list[str]] = {}
     for name, table in conn.execute(
         "select name, tbl_name from sqlite_master where type = 'index'"
     ).fetchall():

@@ -460,10 +460,10 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         parts.append(f"drops {item} (created since)")
     for item in diff.schema.removed:
         parts.append(f"brings back {item}")
-    for table, columns in diff.schema.columns_added.items():
-        parts.append(f"drops column(s) {', '.join(columns)} of {table}")
-    for table, columns in diff.schema.columns_removed.items():
-        parts.append(f"brings back column(s) {', '.join(columns)} of {table}")
+    for name, columns in diff.schema.columns_added.items():
+        parts.append(f"drops column(s) {', '.join(columns)} of {name}")
+    for name, columns in diff.schema.columns_removed.items():
+        parts.append(f"brings back column(s) {', '.join(columns)} of {name}")
     if diff.unreadable is not None:
         rows = sum(t.rows_snapshot or 0 for t in diff.tables)
         return (

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 import zstandard
 
@@ -74,8 +75,12 @@ def decompress_file(
             reader = ThreadedReader(raw, total, progress, cancel)
             writer = BlockWriter(dest, hash_plain, observer, durable=durable)
             try:
+                # zstandard asks for file objects: these have the read/write it uses.
                 zstandard.ZstdDecompressor().copy_stream(
-                    reader, writer, read_size=READ_BLOCK, write_size=WRITE_BLOCK
+                    cast(IO[bytes], reader),
+                    cast(IO[bytes], writer),
+                    read_size=READ_BLOCK,
+                    write_size=WRITE_BLOCK,
                 )
                 reader.drain()
             except zstandard.ZstdError as exc:

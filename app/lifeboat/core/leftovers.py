@@ -100,7 +100,7 @@ def sweep_folder(folder: Path, run_dir: Path) -> Sweep:
 def remove_legacy_work(folder: Path) -> list[Path]:
     """Work files named by older Lifeboat versions (`.<name>.partial`, `.<name>.tmp`).
     Call only while holding the folder's lock: those versions wrote them only under it."""
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:

@@ -24,6 +24,8 @@ from lifeboat.foundation.paths import LifeboatPaths
 _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 MAX_BYTES = 2_000_000
 BACKUPS = 3
+#: The handlers set_up installed, so a second call replaces them and no other.
+_INSTALLED: list[logging.Handler] = []
 _FLAGS = (
     os.O_WRONLY
     | os.O_APPEND
@@ -63,7 +65,7 @@ class PrivateLogFile(logging.handlers.RotatingFileHandler):
         """Drop the line (and the stream, reopened for the next one) instead of printing a
         traceback; say once per process why lines are missing."""
         exc = sys.exc_info()[1]
-        stream, self.stream = self.stream, None  # type: ignore[assignment]
+        stream, self.stream = self.stream, None
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
@@ -83,10 +85,11 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
     root.setLevel(logging.INFO)
     # APScheduler logs every run at INFO; our own lines say what matters.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    for handler in list(root.handlers):
-        if getattr(handler, "_lifeboat", False):
-            root.removeHandler(handler)
-            handler.close()
+    for old in list(root.handlers):
+        if old in _INSTALLED:
+            root.removeHandler(old)
+            old.close()
+    _INSTALLED.clear()
     handler: logging.Handler
     try:
         private_dir(paths.log_dir, "log folder")
@@ -100,13 +103,13 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
         _say(f"warning: no log file: {exc}")
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
-    handler._lifeboat = True  # type: ignore[attr-defined]
+    _INSTALLED.append(handler)
     root.addHandler(handler)
     if stderr_level is not None:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(stderr_level)
         console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        console._lifeboat = True  # type: ignore[attr-defined]
+        _INSTALLED.append(console)
         root.addHandler(console)
     return paths.log_file
 

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from lifeboat import __version__
 from lifeboat.core.encryption import decrypt_file
@@ -204,7 +205,8 @@ def _restore_file(
             f"file {name} of raw copy {manifest.id} (kept encrypted on this machine)",
             manifest.local_recipients,
         )
-        expected = manifest.extra.get(PLAIN_FILES, {}).get(name)  # type: ignore[union-attr]
+        plain = manifest.extra.get(PLAIN_FILES)
+        expected = plain.get(name) if isinstance(plain, dict) else None
         if expected is not None and _hash(work) != expected:
             raise CorruptSnapshot(
                 f"raw copy {manifest.id}: {name} decrypts to other bytes than were copied",
@@ -261,7 +263,7 @@ def _seal_hashed(src: Path, dst: Path, recipients: list[str]) -> tuple[str, int,
 class _HashingIO:
     """A file seen by pyrage: what passes is hashed and counted; an OSError is kept."""
 
-    def __init__(self, fh: object) -> None:
+    def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
         self.digest = hashlib.sha256()
         self.count = 0
@@ -269,13 +271,13 @@ class _HashingIO:
 
     def read(self, size: int = -1) -> bytes:
         try:
-            data = self._fh.read(size)  # type: ignore[attr-defined]
+            data = self._fh.read(size)
         except OSError as exc:
             self.error = exc
             raise
         self.digest.update(data)
         self.count += len(data)
-        return data  # type: ignore[no-any-return]
+        return data
 
     def readinto(self, buffer: bytearray) -> int:
         data = self.read(len(buffer))
@@ -284,7 +286,7 @@ class _HashingIO:
 
     def write(self, data: bytes) -> int:
         try:
-            self._fh.write(data)  # type: ignore[attr-defined]
+            self._fh.write(data)
         except OSError as exc:
             self.error = exc
             raise
@@ -293,7 +295,7 @@ class _HashingIO:
         return len(data)
 
     def flush(self) -> None:
-        self._fh.flush()  # type: ignore[attr-defined]
+        self._fh.flush()
 
 
 def _copy_failed(src: Path, dst: Path, exc: OSError) -> OperationFailed:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import IO, cast
 
 import zstandard
 
@@ -75,7 +76,7 @@ class _Input:
 
     def read(self, size: int) -> bytes:
         try:
-            return self._stream.read(size)  # type: ignore[attr-defined,no-any-return]
+            return self._stream.read(size)  # type: ignore[attr-defined]
         except zstandard.ZstdError as exc:
             raise _InputFailed(self.side, f"it does not decompress ({exc})") from None
 
@@ -107,8 +108,13 @@ def reconstruct(
             base_in = ThreadedReader(base_raw, base.size, no_progress, cancel)
             diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
             try:
-                base_stream = _Input(zstandard.ZstdDecompressor().stream_reader(base_in), "base")
-                diff_stream = _Input(zstandard.ZstdDecompressor().stream_reader(diff_in), "own")
+                # zstandard asks for file objects: the readers have the read() it uses.
+                base_stream = _Input(
+                    zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], base_in)), "base"
+                )
+                diff_stream = _Input(
+                    zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], diff_in)), "own"
+                )
                 try:
                     header = _header(diff_stream, diff, base)
                     _merge(

@@ -198,3 +198,15 @@ class DrillCheck:
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What an upload sent to a source's remote, and what the remote's retention removed."""
+
+    uploaded: list[str]  # snapshot ids
+    deleted: list[str]
+    bytes: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"uploaded": self.uploaded, "deleted": self.deleted, "bytes": self.bytes}

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
@@ -312,7 +313,7 @@ def _remove_stale_starting(runs: Path) -> None:
             os.close(fd)
 
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows builds
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows builds
     import msvcrt
 
     def _try_lock(fd: int) -> bool:

@@ -131,10 +131,10 @@ def scan_folder(folder: Path) -> FolderScan:
             continue
         scan.found.append((manifest, _status(folder, manifest)))
     for name in names:
-        stem = _artifact_stem(name)
-        if stem is None or stem in described or not STEM_RE.match(stem):
+        artifact_stem = _artifact_stem(name)
+        if artifact_stem is None or artifact_stem in described or not STEM_RE.match(artifact_stem):
             continue
-        if is_being_deleted(folder, stem):
+        if is_being_deleted(folder, artifact_stem):
             scan.deleting.append(folder / name)
         else:
             scan.orphans.append(folder / name)

@@ -73,7 +73,8 @@ class StandInConnection(sqlite3.Connection):
         none, or a name the schema does not use (then the error stands)."""
         function = _UNKNOWN_FUNCTION.search(message)
         collation = _UNKNOWN_COLLATION.search(message)
-        name = (function or collation).group(1) if (function or collation) else None
+        found = function or collation
+        name = found.group(1) if found is not None else None
         if name is None or not self._schema_uses(name):
             return False
         if function:
@@ -195,9 +196,9 @@ def dependents(conn: sqlite3.Connection, stand_ins: StandIns, schema: str = "mai
             collation = by_collation.get(str(column[4]).lower())
             if collation and column[5] and collation not in reasons:
                 reasons.append(collation)  # a key column ordered by the app's collation
-            needs = tables.get(table)
-            if needs and column[2] in needs.generated:  # a generated column it computes
-                reasons += [r for r in needs.why.split(", ") if r not in reasons]
+            computed = tables.get(table)
+            if computed and column[2] in computed.generated:  # a generated column it computes
+                reasons += [r for r in computed.why.split(", ") if r not in reasons]
         if reasons:
             indexes[name] = ", ".join(reasons)
     return Dependents(indexes, tables)

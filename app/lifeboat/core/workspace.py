@@ -14,13 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lifeboat.core.catalog import Catalog
-from lifeboat.core.config import (
-    Config,
-    SourceConfig,
-    load_config,
-    save_config,
-    settings_not_saved,
-)
+from lifeboat.core.config import load_config, save_config, settings_not_saved
+from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.private import disk_full, private_dir, user_dir
 from lifeboat.core.runs import Run, start_run

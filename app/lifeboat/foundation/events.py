@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from lifeboat.foundation.states import Health, JobStatus
+
 
 @dataclass(frozen=True)
 class JobQueued:
@@ -42,7 +44,7 @@ class JobFinished:
     job_id: int
     kind: str
     source: str | None
-    status: str  # ok | failed | cancelled | skipped
+    status: JobStatus
     snapshot_id: str | None = None
     error: str | None = None
 
@@ -67,7 +69,7 @@ class SourceHealth:
     """A source went stale, failed, or recovered (the notifications' subject)."""
 
     source: str
-    state: str  # stale | failed | remote-unreachable | drill-failed | recovered
+    state: Health
     message: str
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
+from lifeboat.foundation.states import Trigger
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.icons import TrayIcons
 from lifeboat.gui.live_status import LiveStatus
@@ -28,6 +31,9 @@ from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
 from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
 from lifeboat.service import Service
+
+if TYPE_CHECKING:
+    from lifeboat.gui.scheduler_thread import SchedulerThread
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ class TrayApp(QObject):
         if QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray:
             self._create_tray()
         self.window.has_tray = self.tray is not None
-        self.scheduler = None  # a SchedulerThread while we schedule
+        self.scheduler: SchedulerThread | None = None  # while this process schedules
         self._tick_seconds = tick_seconds
         self._lock = service.scheduler_lock()
         self._dialogs: dict[str, QWidget] = {}
@@ -133,10 +139,10 @@ class TrayApp(QObject):
             return
         for name in names:  # a daemon schedules: run it here; folder locks stop overlaps
             run_in_background(
-                lambda n=name: self.service.run_backup(n, trigger="manual"),
+                partial(self.service.run_backup, name, trigger=Trigger.MANUAL),
                 what=f"back up {name}",
                 work=True,
-                on_failed=lambda exc, n=name: self._command_failed(f"back up {n}", exc),
+                on_failed=partial(self._command_failed, f"back up {name}"),
             )
 
     def set_paused(self, paused: bool) -> None:

@@ -133,7 +133,9 @@ def _desktop_exec(words: list[str]) -> str:
 
 
 def _read_run_value() -> str | None:
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":  # also tells the type checker where winreg exists
+        raise OSError("the Run key is in the Windows registry")
+    import winreg
 
     try:
         with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
@@ -144,7 +146,9 @@ def _read_run_value() -> str | None:
 
 
 def _write_run_value(command: str | None) -> None:
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":
+        raise OSError("the Run key is in the Windows registry")
+    import winreg
 
     with winreg.CreateKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
         if command is None:

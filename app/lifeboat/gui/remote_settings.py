@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.config import Config
+from lifeboat.core.config_model import Config
 from lifeboat.core.results import RemoteTest
 from lifeboat.gui.messages import ask, error_lines, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.core.results import PrunePlan
 from lifeboat.core.retention import BUCKETS, KeepSpecError, parse_keep
 from lifeboat.gui.text import plural, size_text
 from lifeboat.gui.workers import run_in_background
@@ -161,13 +162,13 @@ class RetentionEditor(QWidget):
             owner=self,
         )
 
-    def _show_preview(self, asked: int, plan: object) -> None:
+    def _show_preview(self, asked: int, plan: PrunePlan | None) -> None:
         if asked != self._asked:
             return  # a newer edit asked again
         if plan is None:
             self.preview.setText("cannot tell now")
             return
-        kept, forgotten = len(plan.kept), len(plan.forgotten)  # type: ignore[attr-defined]
+        kept, forgotten = len(plan.kept), len(plan.forgotten)
         if not kept and not forgotten:
             self.preview.setText("no snapshots yet")
         elif not forgotten:
@@ -179,7 +180,7 @@ class RetentionEditor(QWidget):
         else:
             self.preview.setText(
                 f"keeps {kept}, deletes {forgotten}, frees {size_text(plan.freed)}"
-            )  # type: ignore[attr-defined]
+            )
 
 
 def _fields(spec: str) -> dict[str, str]:

@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 Command = Callable[[Scheduler], object]
 
 
+def _backup_command(source: str) -> Command:
+    def command(scheduler: Scheduler) -> object:
+        return scheduler.backup_now(source)
+
+    return command
+
+
 class SchedulerThread(QThread):
     ready = Signal()
     #: (what was asked, the error); errors that are not LifeboatErrors were logged.
@@ -49,7 +56,7 @@ class SchedulerThread(QThread):
     def backup_now(self, sources: list[str]) -> None:
         """Queue a backup of each source (through the scheduler's queue)."""
         for source in sources:
-            self.submit(f"back up {source}", lambda s, name=source: s.backup_now(name))
+            self.submit(f"back up {source}", _backup_command(source))
 
     def pause(self) -> None:
         self.submit("pause the schedules", self._set_paused(True))

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.config import DEFAULT_SCHEDULE
+from lifeboat.core.config_model import DEFAULT_SCHEDULE
 from lifeboat.core.retention import DEFAULT_KEEP
 from lifeboat.core.schedule_times import resolve_timezone
 from lifeboat.foundation.errors import LifeboatError

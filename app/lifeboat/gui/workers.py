@@ -87,8 +87,8 @@ def run_in_background(
     fn: Callable[..., Any],
     *,
     what: str,
-    on_done: Callable[[Any], None] | None = None,
-    on_failed: Callable[[BaseException], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
+    on_failed: Callable[[BaseException], object] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
     with_progress: bool = False,
     owner: QObject | None = None,
@@ -107,7 +107,7 @@ def run_in_background(
     def forget(_: object = None) -> None:
         _live.discard(task)
 
-    def guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    def guarded(callback: Callable[..., object]) -> Callable[..., object]:
         if owner is None:
             return callback
         return lambda *args: callback(*args) if shiboken6.isValid(owner) else None

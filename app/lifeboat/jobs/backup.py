@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from lifeboat.core.config import SourceConfig
+from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.hooks import HookResult, run_hook
@@ -23,7 +23,6 @@ from lifeboat.core.manifest import (
 from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
 from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
-from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
 from lifeboat.core.sqlite_file import probe_database
@@ -36,6 +35,7 @@ from lifeboat.foundation.errors import (
     SourceError,
 )
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import JobKind, JobStatus
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
 
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 class BackupJob:
-    kind = "backup"
+    kind = JobKind.BACKUP
 
     def __init__(
         self,
@@ -73,15 +73,16 @@ class BackupJob:
         self.workspace.scratch(config)
         self._src = src
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[Manifest | None]:
         assert self._src is not None and self._folder is not None, "prepare() first"
         src, folder = self._src, self._folder
         if self.skip_if_covered:
             last = last_good_snapshot(self.workspace, src.name)
-            if covered(parse_schedule(src.schedule), last, utc_now()):
+            if covered(src.backup_schedule, last, utc_now()):
                 assert last is not None
                 return JobOutcome(
-                    status="skipped",
+                    result=None,
+                    status=JobStatus.SKIPPED,
                     message=(
                         f"skipped: the snapshot of {iso_utc(last)} already covers this period"
                     ),
@@ -198,7 +199,7 @@ def choose_base(
     )
     if full is None or full.status != "ok" or not full.path.is_file():
         return None
-    if now - full.manifest.created_at > parse_duration(src.rebase_after):
+    if now - full.manifest.created_at > src.rebase_age:
         return None
     try:
         if probe_database(src.path).page_size != full.manifest.page_size:
@@ -378,12 +379,4 @@ def forget_deleted(workspace: Workspace, stem: str) -> None:
     if match is None:
         return
     with contextlib.suppress(LifeboatError):
-        record = workspace.catalog.snapshot(match.group("id"))
-        if record.copies:
-            workspace.catalog.set_status(
-                record.id,
-                "remote",
-                "deleted here; on " + ", ".join(c.remote for c in record.copies),
-            )
-        else:
-            workspace.catalog.remove_snapshot(record.id)
+        workspace.catalog.forget_local_files(match.group("id"))

@@ -9,54 +9,53 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from lifeboat.core.catalog import Catalog
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.events import EventSink, JobFinished, JobProgress, JobStarted, ignore_event
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.states import JobKind, JobStatus, Trigger
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
-class JobOutcome:
+class JobOutcome(Generic[T]):
+    """What a job's run came to; `result` is what the job made (its type is the job's)."""
+
+    result: T
     snapshot_id: str | None = None
     detail: dict[str, object] | None = None
-    result: object = None
-    status: str = "ok"  # ok | skipped | failed (ran, found a problem)
+    status: JobStatus = JobStatus.OK  # OK | SKIPPED | FAILED (ran, found a problem)
     message: str = ""
 
 
-class Job(Protocol):
-    kind: str
-    source: str | None
+class Job(Protocol[T]):
+    @property
+    def kind(self) -> JobKind: ...
+
+    @property
+    def source(self) -> str | None: ...
 
     def prepare(self) -> None: ...
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome: ...
-
-
-@dataclass
-class JobRun:
-    """A job's record in the history, and its cancel token."""
-
-    job_id: int
-    cancel: CancelToken = field(default_factory=CancelToken)
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[T]: ...
 
 
 def run_job(
-    job: Job,
+    job: Job[T],
     catalog: Catalog,
     *,
-    trigger: str = "manual",
+    trigger: Trigger = Trigger.MANUAL,
     attempt: int = 1,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     on_event: EventSink = ignore_event,
     job_id: int | None = None,
-) -> JobOutcome:
+) -> JobOutcome[T]:
     """Prepare and run `job`, recording it; re-raise its error after recording it."""
     cancel = cancel or CancelToken()
     if job_id is None:
@@ -76,10 +75,10 @@ def run_job(
         cancel.check()
         outcome = job.run(report, cancel)
     except Cancelled as exc:
-        _finish(catalog, on_event, job, job_id, "cancelled", error=exc.message)
+        _finish(catalog, on_event, job, job_id, JobStatus.CANCELLED, error=exc.message)
         raise
     except LifeboatError as exc:
-        _finish(catalog, on_event, job, job_id, "failed", error=exc.message)
+        _finish(catalog, on_event, job, job_id, JobStatus.FAILED, error=exc.message)
         raise
     except BaseException as exc:
         log.exception("job %s (%s %s) failed unexpectedly", job_id, job.kind, job.source)
@@ -88,7 +87,7 @@ def run_job(
             on_event,
             job,
             job_id,
-            "failed",
+            JobStatus.FAILED,
             error=f"unexpected error: {type(exc).__name__}: {exc}",
         )
         raise
@@ -110,9 +109,9 @@ def run_job(
 def _finish(
     catalog: Catalog,
     on_event: EventSink,
-    job: Job,
+    job: Job[T],
     job_id: int,
-    status: str,
+    status: JobStatus,
     *,
     error: str | None = None,
     snapshot_id: str | None = None,

@@ -26,6 +26,7 @@ from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import JobKind, JobStatus
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import SnapshotFiles, fetch_artifact, snapshot_files
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class DrillJob:
-    kind = "drill"
+    kind = JobKind.DRILL
 
     def __init__(
         self, workspace: Workspace, source: str, *, rng: random.Random | None = None
@@ -50,7 +51,7 @@ class DrillJob:
                 f"take one: lifeboat backup {self.source}",
             )
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[list[DrillCheck]]:
         candidates = self._candidates()
         picks = candidates[:1]
         if len(candidates) > 1:
@@ -68,7 +69,7 @@ class DrillJob:
         message = "; ".join(f"{c.snapshot_id} ({c.copy}): {c.problem}" for c in failed)
         return JobOutcome(
             result=checks,
-            status="failed" if failed else "ok",
+            status=JobStatus.FAILED if failed else JobStatus.OK,
             message=f"drill failed: {message}" if failed else "",
             detail={"checks": [c.to_json() for c in checks]},
         )

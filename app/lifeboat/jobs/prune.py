@@ -14,12 +14,12 @@ from lifeboat.core.results import PrunePlan
 from lifeboat.core.retention import (
     RetentionPolicy,
     apply_policy,
-    parse_keep,
     snapshot_info,
 )
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.base import JobOutcome
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def plan_prune(
 
 
 class PruneJob:
-    kind = "prune"
+    kind = JobKind.PRUNE
 
     def __init__(self, workspace: Workspace, source: str, *, dry_run: bool = False) -> None:
         self.workspace = workspace
@@ -43,7 +43,7 @@ class PruneJob:
     def prepare(self) -> None:
         self.workspace.config().source(self.source)
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[PrunePlan]:
         config = self.workspace.config()
         src = config.source(self.source)
         folder = self.workspace.snapshot_folder(config, src)
@@ -52,7 +52,7 @@ class PruneJob:
             raise AlreadyRunning(f"a backup of {self.source} is running", "prune after it")
         try:
             local = [r for r in self.workspace.catalog.snapshots(self.source) if r.local]
-            plan = plan_prune(local, self.source, parse_keep(src.keep))
+            plan = plan_prune(local, self.source, src.local_policy)
             if not self.dry_run:
                 for decision in plan.forgotten:
                     cancel.check()
@@ -88,11 +88,4 @@ def delete_snapshot(workspace: Workspace, record: SnapshotRecord) -> None:
             "check the folder's permissions",
         ) from None
     with contextlib.suppress(LifeboatError):
-        if record.copies:
-            workspace.catalog.set_status(
-                record.id,
-                "remote",
-                "deleted here; on " + ", ".join(c.remote for c in record.copies),
-            )
-        else:
-            workspace.catalog.remove_snapshot(record.id)
+        workspace.catalog.forget_local_files(record.id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.catalog import SnapshotRecord
-from lifeboat.core.config import SourceConfig
+from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.manifest import write_manifest
@@ -30,6 +30,7 @@ from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import LifeboatError, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.prune import delete_snapshot
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 class RestoreJob:
-    kind = "restore"
+    kind = JobKind.RESTORE
 
     def __init__(
         self,
@@ -83,7 +84,7 @@ class RestoreJob:
         self._src = src
         self.target = src.path
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[RestoreOutcome]:
         assert self.target is not None, "prepare() first"
         record, manifest = self.record, self.record.manifest
         config = self.workspace.config()

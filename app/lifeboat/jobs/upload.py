@@ -10,12 +10,14 @@ import logging
 from dataclasses import replace
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
-from lifeboat.core.config import RemoteConfig, SourceConfig
+from lifeboat.core.config_model import RemoteConfig, SourceConfig
 from lifeboat.core.manifest import utc_now
+from lifeboat.core.results import UploadResult
 from lifeboat.core.retention import parse_keep
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import JobKind
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import artifact_folder
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class UploadJob:
-    kind = "upload"
+    kind = JobKind.UPLOAD
 
     def __init__(self, workspace: Workspace, source: str, *, reencrypt: bool = False) -> None:
         self.workspace = workspace
@@ -49,7 +51,7 @@ class UploadJob:
             )
         self._src, self._remote = src, config.remote(src.remote)
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[UploadResult]:
         assert self._src is not None and self._remote is not None, "prepare() first"
         src, remote = self._src, self._remote
         policy = parse_keep(src.remote_keep or src.keep)
@@ -118,7 +120,7 @@ class UploadJob:
                 store.close()  # a boto3 client costs ~40 MB: keep it only for the job
         self._report_unreplaced(remote, proofs)
         return JobOutcome(
-            result={"uploaded": uploaded, "deleted": deleted, "bytes": sent},
+            result=UploadResult(uploaded, deleted, sent),
             detail={
                 "remote": remote.name,
                 "uploaded": uploaded,

@@ -15,6 +15,7 @@ from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import JobKind, JobStatus, SnapshotStatus
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import snapshot_files
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class VerifyJob:
-    kind = "verify"
+    kind = JobKind.VERIFY
 
     def __init__(
         self,
@@ -36,7 +37,7 @@ class VerifyJob:
         self.source = source
         self.check = check
 
-    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome:
+    def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[list[VerifyResult]]:
         config = self.workspace.config()
         scratch_dir = self.workspace.scratch(config)
         results: list[VerifyResult] = []
@@ -64,7 +65,7 @@ class VerifyJob:
                         )
                     scratch.unlink()
                 results.append(VerifyResult(record, True, None))
-                self.workspace.catalog.set_status(record.id, "ok", None, utc_now())
+                self.workspace.catalog.set_status(record.id, SnapshotStatus.OK, None, utc_now())
             except MissingIdentity:
                 # Without the key, the encrypted file's own SHA-256 is what can be checked.
                 results.append(self._check_ciphertext_only(record))
@@ -88,12 +89,13 @@ class VerifyJob:
                     record, False, exc.message, missing=isinstance(exc, MissingArtifact)
                 )
                 results.append(result)
-                self.workspace.catalog.set_status(record.id, result.status, exc.message, utc_now())
+                found = SnapshotStatus.MISSING if result.missing else SnapshotStatus.CORRUPT
+                self.workspace.catalog.set_status(record.id, found, exc.message, utc_now())
                 log.warning("verify: %s", exc.message)
         bad = [r for r in results if not r.ok]
         return JobOutcome(
             result=results,
-            status="failed" if bad else "ok",
+            status=JobStatus.FAILED if bad else JobStatus.OK,
             detail={"checked": len(results), "bad": [r.record.id for r in bad]},
             message=_verdict(bad),
         )
@@ -113,7 +115,7 @@ class VerifyJob:
                 f"snapshot {record.id} ({record.source}) is damaged: its encrypted "
                 "file does not match its manifest"
             )
-            self.workspace.catalog.set_status(record.id, "corrupt", problem, utc_now())
+            self.workspace.catalog.set_status(record.id, SnapshotStatus.CORRUPT, problem, utc_now())
             return VerifyResult(record, False, problem)
         return VerifyResult(
             record,

@@ -8,7 +8,7 @@ import secrets
 import threading
 
 from lifeboat.core.catalog import Catalog, OpenUpload
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.runs import run_alive
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError

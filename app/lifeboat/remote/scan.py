@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from lifeboat.core.catalog import RemoteCopy
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     MANIFEST_SUFFIX,

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import replace
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.manifest import (
     AGE_SUFFIX,

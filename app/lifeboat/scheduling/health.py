@@ -12,27 +12,29 @@ import logging
 from datetime import datetime, tzinfo
 
 from lifeboat.foundation.events import SourceHealth
+from lifeboat.foundation.states import Health
 from lifeboat.service import Service
 from lifeboat.service.notify import Webhook
 
 log = logging.getLogger(__name__)
 #: The problems whose start and end are notices (a failed drill is a notice of its own).
-PROBLEMS = ("failed", "stale", "remote-unreachable")
+PROBLEMS = (Health.FAILED, Health.STALE, Health.REMOTE_UNREACHABLE)
 
 
 class HealthWatch:
     def __init__(self, service: Service, webhook: Webhook) -> None:
         self.service = service
         self.webhook = webhook
-        self.problems: dict[str, str] = {}  # source -> failed | stale | remote-unreachable
+        self.problems: dict[str, Health] = {}  # source -> its current problem
 
     def load(self) -> None:
         """The health each source was last reported in."""
         self.problems = {}
         for name in self.service.config().sources:
             kind = self.service.last_event_kind(name, "health:")
-            if kind is not None and kind.removeprefix("health:") in PROBLEMS:
-                self.problems[name] = kind.removeprefix("health:")
+            state = kind.removeprefix("health:") if kind is not None else None
+            if state in PROBLEMS:
+                self.problems[name] = Health(state)
 
     def check(self, now: datetime, tz: tzinfo) -> None:
         """New problems the status shows (stale, a remote behind for a day)."""
@@ -45,21 +47,21 @@ class HealthWatch:
                     if source.last_snapshot is None
                     else f"newest good snapshot {source.last_snapshot.isoformat()}"
                 )
-                self.set(source.name, "stale", f"{source.name} is stale: {age}")
+                self.set(source.name, Health.STALE, f"{source.name} is stale: {age}")
             elif source.remote_behind:
                 self.set(
                     source.name,
-                    "remote-unreachable",
+                    Health.REMOTE_UNREACHABLE,
                     f"{source.name}: {source.uploads_pending} snapshot(s) have waited more "
                     f"than a day for remote {source.remote}",
                 )
 
-    def set(self, source: str, problem: str | None, message: str) -> None:
+    def set(self, source: str, problem: Health | None, message: str) -> None:
         """A change of `source`'s problem (None: it recovered); nothing if unchanged."""
         before = self.problems.get(source)
         if problem == before:
             return
-        state = problem or "recovered"
+        state = problem or Health.RECOVERED
         if problem is None:
             self.problems.pop(source, None)
             message = f"{source}: {message}"
@@ -72,4 +74,4 @@ class HealthWatch:
         self.service.publish(SourceHealth(source, state, message))
 
     def drill_failed(self, source: str, error: str) -> None:
-        self.service.publish(SourceHealth(source, "drill-failed", error))
+        self.service.publish(SourceHealth(source, Health.DRILL_FAILED, error))

@@ -18,6 +18,7 @@ from typing import Protocol
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.events import EventSink, JobFinished, JobQueued, ignore_event
 from lifeboat.foundation.progress import CancelToken
+from lifeboat.foundation.states import JobKind, JobStatus, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,9 @@ class QueuedJob:
     priority: int
     seq: int
     job_id: int = field(compare=False)
-    kind: str = field(compare=False)
+    kind: JobKind = field(compare=False)
     source: str | None = field(compare=False)
-    trigger: str = field(compare=False)
+    trigger: Trigger = field(compare=False)
     attempt: int = field(compare=False)
     work: Work = field(compare=False, repr=False)
     cancel: CancelToken = field(compare=False, default_factory=CancelToken)
@@ -50,10 +51,10 @@ class JobLedger(Protocol):
     """Where queued jobs are recorded (the Service)."""
 
     def record_queued_job(
-        self, kind: str, source: str | None, trigger: str, attempt: int = 1
+        self, kind: JobKind, source: str | None, trigger: Trigger, attempt: int = 1
     ) -> int: ...
 
-    def record_job_end(self, job_id: int, status: str, error: str | None = None) -> None: ...
+    def record_job_end(self, job_id: int, status: JobStatus, error: str | None = None) -> None: ...
 
     def cancel_requested(self, job_id: int) -> bool: ...
 
@@ -82,9 +83,9 @@ class JobQueue:
 
     def submit(
         self,
-        kind: str,
+        kind: JobKind,
         source: str | None,
-        trigger: str,
+        trigger: Trigger,
         work: Work,
         *,
         attempt: int = 1,
@@ -111,11 +112,11 @@ class JobQueue:
         self._on_event(JobQueued(job_id, kind, source, trigger))
         return job
 
-    def is_busy(self, kind: str, source: str | None) -> bool:
+    def is_busy(self, kind: JobKind, source: str | None) -> bool:
         with self._cond:
             return self._find(kind, source) is not None
 
-    def _find(self, kind: str, source: str | None) -> QueuedJob | None:
+    def _find(self, kind: JobKind, source: str | None) -> QueuedJob | None:
         for job in [*self._running.values(), *self._heap]:
             if job.kind == kind and job.source == source:
                 return job
@@ -144,10 +145,16 @@ class JobQueue:
                     break
             else:
                 return False
-        self._ledger.record_job_end(job_id, "cancelled", error="cancelled before it started")
+        self._ledger.record_job_end(
+            job_id, JobStatus.CANCELLED, error="cancelled before it started"
+        )
         self._on_event(
             JobFinished(
-                job_id, job.kind, job.source, "cancelled", error="cancelled before it started"
+                job_id,
+                job.kind,
+                job.source,
+                JobStatus.CANCELLED,
+                error="cancelled before it started",
             )
         )
         return True
@@ -170,7 +177,7 @@ class JobQueue:
             self._cond.notify_all()
         for job in waiting:
             self._ledger.record_job_end(
-                job.job_id, "cancelled", error="not started: Lifeboat was shutting down"
+                job.job_id, JobStatus.CANCELLED, error="not started: Lifeboat was shutting down"
             )
         for worker in self._workers:
             worker.join(timeout)
@@ -210,14 +217,14 @@ class JobQueue:
             pass
         if job.cancel.cancelled:
             self._ledger.record_job_end(
-                job.job_id, "cancelled", error="cancelled before it started"
+                job.job_id, JobStatus.CANCELLED, error="cancelled before it started"
             )
             self._on_event(
                 JobFinished(
                     job.job_id,
                     job.kind,
                     job.source,
-                    "cancelled",
+                    JobStatus.CANCELLED,
                     error="cancelled before it started",
                 )
             )

@@ -18,9 +18,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from lifeboat.core.config import Config
+from lifeboat.core.config_model import Config
 from lifeboat.core.results import BackupOutcome
-from lifeboat.core.schedule import parse_duration, parse_schedule
 from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_trigger
 from lifeboat.foundation.errors import (
     AlreadyRunning,
@@ -30,6 +29,7 @@ from lifeboat.foundation.errors import (
     NotFound,
 )
 from lifeboat.foundation.events import NextRunChanged, RetryScheduled
+from lifeboat.foundation.states import Health, JobKind, JobStatus, Trigger
 from lifeboat.scheduling.health import HealthWatch
 from lifeboat.scheduling.metrics import SourceMetrics, render
 from lifeboat.scheduling.queue import (
@@ -97,7 +97,7 @@ class Scheduler:
         )
         self.health.load()
         self.catch_up("start")
-        self.queue_uploads("catch-up")
+        self.queue_uploads(Trigger.CATCH_UP)
         log.info(
             "scheduler started: %d source(s), time zone %s", len(self._config.sources), self._tz
         )
@@ -115,7 +115,7 @@ class Scheduler:
             self._aps.shutdown(wait=False)
         for retry_id in self._retries.values():
             self.service.record_job_end(
-                retry_id, "cancelled", error="not retried: Lifeboat was stopped"
+                retry_id, JobStatus.CANCELLED, error="not retried: Lifeboat was stopped"
             )
         self._retries.clear()
         self.queue.shutdown(timeout)
@@ -136,12 +136,14 @@ class Scheduler:
     def backup_now(self, source: str) -> QueuedJob:
         """Queue a backup now (forced: never skipped); AlreadyRunning if one is waiting."""
         self.service.source(source)
-        return self._submit("backup", source, "manual", force=True, priority=PRIORITY_USER)
+        return self._submit(
+            JobKind.BACKUP, source, Trigger.MANUAL, force=True, priority=PRIORITY_USER
+        )
 
     def drill_now(self, source: str) -> QueuedJob:
         """Queue a drill now (the tray's "Run a restore drill")."""
         self.service.source(source)
-        return self._submit("drill", source, "manual", priority=PRIORITY_USER)
+        return self._submit(JobKind.DRILL, source, Trigger.MANUAL, priority=PRIORITY_USER)
 
     def next_run(self, source: str) -> datetime | None:
         job = self._aps.get_job(f"backup:{source}")
@@ -153,11 +155,15 @@ class Scheduler:
         queued = []
         for src in self.service.sources():
             last = self.service.last_good_snapshot(src.name)
-            if not needs_catch_up(parse_schedule(src.schedule), self._tz, last, now):
+            if not needs_catch_up(src.backup_schedule, self._tz, last, now):
                 continue
             try:
                 self._submit(
-                    "backup", src.name, "catch-up", force=True, priority=PRIORITY_SCHEDULED
+                    JobKind.BACKUP,
+                    src.name,
+                    Trigger.CATCH_UP,
+                    force=True,
+                    priority=PRIORITY_SCHEDULED,
                 )
             except AlreadyRunning:
                 continue
@@ -170,16 +176,16 @@ class Scheduler:
             )
         return queued
 
-    def queue_uploads(self, why: str) -> list[str]:
+    def queue_uploads(self, why: Trigger) -> list[str]:
         """Queue an upload for each source whose remote is missing snapshots."""
         queued = []
         for src in self.service.sources():
-            if src.remote is None or self.queue.is_busy("upload", src.name):
+            if src.remote is None or self.queue.is_busy(JobKind.UPLOAD, src.name):
                 continue
             if not self.service.pending_uploads(src.name, self._now()):
                 continue
             try:
-                self._submit("upload", src.name, why)
+                self._submit(JobKind.UPLOAD, src.name, why)
                 queued.append(src.name)
             except AlreadyRunning:
                 continue
@@ -215,7 +221,7 @@ class Scheduler:
     def _schedule_sources(self, config: Config) -> None:
         wanted = set()
         for src in config.sources.values():
-            trigger = to_trigger(parse_schedule(src.schedule), self._tz)
+            trigger = to_trigger(src.backup_schedule, self._tz)
             if trigger is not None:
                 wanted.add(f"backup:{src.name}")
                 self._aps.add_job(
@@ -226,7 +232,7 @@ class Scheduler:
                     replace_existing=True,
                 )
                 self.service.publish(NextRunChanged(src.name, self.next_run(src.name)))
-            drill = to_trigger(parse_schedule(src.drill), self._tz)
+            drill = to_trigger(src.drill_schedule, self._tz)
             if drill is not None:
                 wanted.add(f"drill:{src.name}")
                 self._aps.add_job(
@@ -242,7 +248,7 @@ class Scheduler:
 
     def _scheduled(self, source: str) -> None:
         try:
-            self._submit("backup", source, "scheduled", priority=PRIORITY_SCHEDULED)
+            self._submit(JobKind.BACKUP, source, Trigger.SCHEDULED, priority=PRIORITY_SCHEDULED)
         except AlreadyRunning as exc:
             log.info("%s: scheduled run not queued: %s", source, exc.message)
         self.service.publish(NextRunChanged(source, self.next_run(source)))
@@ -253,22 +259,22 @@ class Scheduler:
             log.info("%s: no snapshot to drill yet", source)
             return
         try:
-            self._submit("drill", source, "scheduled", priority=PRIORITY_LOW)
+            self._submit(JobKind.DRILL, source, Trigger.SCHEDULED, priority=PRIORITY_LOW)
         except AlreadyRunning as exc:
             log.info("%s: scheduled drill not queued: %s", source, exc.message)
 
     def _submit(
         self,
-        kind: str,
+        kind: JobKind,
         source: str,
-        trigger: str,
+        trigger: Trigger,
         *,
         force: bool = False,
         priority: int = PRIORITY_SCHEDULED,
         attempt: int = 1,
         job_id: int | None = None,
     ) -> QueuedJob:
-        reason = trigger if trigger in ("manual", "catch-up") else "scheduled"
+        reason = str(trigger) if trigger in (Trigger.MANUAL, Trigger.CATCH_UP) else "scheduled"
 
         def backup(job: QueuedJob) -> object:
             return self.service.run_backup(
@@ -295,7 +301,7 @@ class Scheduler:
                 source, trigger=job.trigger, job_id=job.job_id, cancel=job.cancel
             )
 
-        work = {"backup": backup, "upload": upload, "drill": drill}[kind]
+        work = {JobKind.BACKUP: backup, JobKind.UPLOAD: upload, JobKind.DRILL: drill}[kind]
         return self.queue.submit(
             kind, source, trigger, work, attempt=attempt, priority=priority, job_id=job_id
         )
@@ -306,19 +312,19 @@ class Scheduler:
         source = job.source
         if source is None:
             return
-        if job.kind == "upload":
+        if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)
-        elif job.kind == "drill" and error is None and not getattr(result, "passed", True):
+        elif job.kind is JobKind.DRILL and error is None and not getattr(result, "passed", True):
             self.health.drill_failed(source, str(getattr(result, "error", "")))
-        elif job.kind == "backup":
+        elif job.kind is JobKind.BACKUP:
             if error is None:
-                self._cancel_retry(source, "backup")
-                if self.health.problems.get(source) in ("failed", "stale"):
+                self._cancel_retry(source, JobKind.BACKUP)
+                if self.health.problems.get(source) in (Health.FAILED, Health.STALE):
                     # not a remote that is still behind: that ends when uploads catch up
                     self.health.set(source, None, "backed up again")
                 if isinstance(result, BackupOutcome) and result.upload_error is not None:
                     self._plan_retry(
-                        "upload",
+                        JobKind.UPLOAD,
                         source,
                         job.trigger,
                         1,
@@ -329,8 +335,8 @@ class Scheduler:
                     self._uploads_went_through(source)
             elif not isinstance(error, Cancelled):
                 message = getattr(error, "message", str(error))
-                self.health.set(source, "failed", message)
-                self._plan_retry("backup", source, job.trigger, job.attempt, message, error)
+                self.health.set(source, Health.FAILED, message)
+                self._plan_retry(JobKind.BACKUP, source, job.trigger, job.attempt, message, error)
             self.service.publish(NextRunChanged(source, self.next_run(source)))
         self._write_metrics()
 
@@ -339,23 +345,29 @@ class Scheduler:
             self._uploads_went_through(source)
         elif not isinstance(error, Cancelled):
             message = getattr(error, "message", str(error))
-            self._plan_retry("upload", source, job.trigger, job.attempt, message, error)
+            self._plan_retry(JobKind.UPLOAD, source, job.trigger, job.attempt, message, error)
 
     def _uploads_went_through(self, source: str) -> None:
-        self._cancel_retry(source, "upload")
-        if self.health.problems.get(source) == "remote-unreachable":
+        self._cancel_retry(source, JobKind.UPLOAD)
+        if self.health.problems.get(source) is Health.REMOTE_UNREACHABLE:
             self.health.set(source, None, "uploads caught up")
 
     def _plan_retry(
-        self, kind: str, source: str, trigger: str, attempt: int, message: str, error: BaseException
+        self,
+        kind: JobKind,
+        source: str,
+        trigger: Trigger,
+        attempt: int,
+        message: str,
+        error: BaseException,
     ) -> None:
         with self._lock:
             if isinstance(error, NotFound | ConfigError):
                 return
             slot = f"{kind}:{source}"
-            if trigger != "retry" and slot in self._retries:
+            if trigger is not Trigger.RETRY and slot in self._retries:
                 return  # a retry is already on its way; it continues the count
-            delays = self._retry_delays()
+            delays = self.service.config().general.retry_waits
             if attempt > len(delays):
                 log.warning(
                     "%s: %s failed %d time(s); next try at its next scheduled time",
@@ -365,7 +377,7 @@ class Scheduler:
                 )
                 return
             at = self._now() + delays[attempt - 1]
-            retry_id = self.service.record_queued_job(kind, source, "retry", attempt + 1)
+            retry_id = self.service.record_queued_job(kind, source, Trigger.RETRY, attempt + 1)
             self._retries[slot] = retry_id
             self._aps.add_job(
                 self._retry,
@@ -377,15 +389,15 @@ class Scheduler:
         self.service.publish(RetryScheduled(source, kind, attempt + 1, at, message))
         log.info("%s: %s attempt %d at %s", source, kind, attempt + 1, at)
 
-    def _retry(self, kind: str, source: str, attempt: int, retry_id: int) -> None:
+    def _retry(self, kind: JobKind, source: str, attempt: int, retry_id: int) -> None:
         with self._lock:
             self._retries.pop(f"{kind}:{source}", None)
         try:
-            self._submit(kind, source, "retry", attempt=attempt + 1, job_id=retry_id)
+            self._submit(kind, source, Trigger.RETRY, attempt=attempt + 1, job_id=retry_id)
         except AlreadyRunning as exc:
-            self.service.record_job_end(retry_id, "skipped", error=exc.message)
+            self.service.record_job_end(retry_id, JobStatus.SKIPPED, error=exc.message)
 
-    def _cancel_retry(self, source: str, kind: str) -> None:
+    def _cancel_retry(self, source: str, kind: JobKind) -> None:
         """A good run makes a pending retry pointless."""
         with self._lock:
             retry_id = self._retries.pop(f"{kind}:{source}", None)
@@ -394,11 +406,9 @@ class Scheduler:
         job = self._aps.get_job(f"retry:{retry_id}")
         if job is not None:
             job.remove()
-        self.service.record_job_end(retry_id, "skipped", error="not needed: a later run succeeded")
-
-    def _retry_delays(self) -> list[timedelta]:
-        text = self.service.config().general.retry_delays
-        return [parse_duration(part) for part in text.split(",") if part.strip()]
+        self.service.record_job_end(
+            retry_id, JobStatus.SKIPPED, error="not needed: a later run succeeded"
+        )
 
     # -- settings and metrics --------------------------------------------------------
 

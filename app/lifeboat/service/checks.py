@@ -14,6 +14,7 @@ from lifeboat.core.dbdiff import DatabaseDiff
 from lifeboat.core.results import DrillCheck, DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.drill import DrillJob
 from lifeboat.service.notify import Webhook
@@ -64,7 +65,7 @@ class CheckMethods:
         self,
         source: str,
         *,
-        trigger: str = "manual",
+        trigger: Trigger = Trigger.MANUAL,
         job_id: int | None = None,
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
@@ -81,7 +82,7 @@ class CheckMethods:
             cancel=cancel,
             on_event=self.publish,
         )
-        checks = list(outcome.result)  # type: ignore[call-overload]
+        checks = outcome.result
         last = self.last_drill(source)
         result = DrillResult(
             source,

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lifeboat.core.results import BackupOutcome, PrunePlan
+from lifeboat.core.results import BackupOutcome
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.events import EventSink
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.prune import PruneJob
@@ -30,7 +31,7 @@ class BackupRequest:
     source: str
     reason: str = "manual"
     protect: bool = False
-    trigger: str = "manual"
+    trigger: Trigger = Trigger.MANUAL
     skip_if_covered: bool = False
     full: bool = False
     job_id: int | None = None  # a job the scheduler already recorded as queued
@@ -78,10 +79,9 @@ def run_backup_pipeline(
             outcome = run_job(
                 PruneJob(workspace, request.source),
                 workspace.catalog,
-                trigger="after-backup",
+                trigger=Trigger.AFTER_BACKUP,
                 on_event=publish,
             )
-            assert isinstance(outcome.result, PrunePlan)
             pruned = outcome.result
         except LifeboatError as exc:
             prune_error = exc.message
@@ -92,7 +92,7 @@ def run_backup_pipeline(
         sent = run_job(
             UploadJob(workspace, request.source),
             workspace.catalog,
-            trigger="after-backup",
+            trigger=Trigger.AFTER_BACKUP,
             progress=progress,
             cancel=cancel,
             on_event=publish,
@@ -107,13 +107,12 @@ def run_backup_pipeline(
             uploaded=[],
             upload_error=exc,
         )
-    done = sent.result if isinstance(sent.result, dict) else {}
     return BackupOutcome(
         request.source,
         "ok",
         snapshot,
         pruned=pruned,
         prune_error=prune_error,
-        uploaded=list(done.get("uploaded", [])),
-        uploaded_bytes=int(done.get("bytes", 0)),
+        uploaded=sent.result.uploaded,
+        uploaded_bytes=sent.result.bytes,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifeboat.core.catalog import RemoteCopy
 from lifeboat.core.catalog_records import AttentionItem
-from lifeboat.core.config import Config
+from lifeboat.core.config_model import Config
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder

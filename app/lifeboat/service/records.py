@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog import JobRecord, SnapshotRecord
-from lifeboat.core.config import Config
+from lifeboat.core.config_model import Config
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.private import user_dir
-from lifeboat.core.retention import parse_keep
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
+from lifeboat.foundation.states import JobKind, JobStatus, Trigger
 from lifeboat.jobs.backup import last_good_snapshot
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.status import Status, compute_status
@@ -86,12 +86,14 @@ class RecordMethods:
         return self.workspace.catalog.job(job_id).cancel_requested
 
     def record_queued_job(
-        self, kind: str, source: str | None, trigger: str, attempt: int = 1
+        self, kind: JobKind, source: str | None, trigger: Trigger, attempt: int = 1
     ) -> int:
         """A job waiting its turn (the scheduler's queue and retries)."""
-        return self.workspace.catalog.start_job(kind, source, trigger, attempt, status="queued")
+        return self.workspace.catalog.start_job(
+            kind, source, trigger, attempt, status=JobStatus.QUEUED
+        )
 
-    def record_job_end(self, job_id: int, status: str, error: str | None = None) -> None:
+    def record_job_end(self, job_id: int, status: JobStatus, error: str | None = None) -> None:
         """The end of a job that never ran (cancelled or skipped while waiting)."""
         self.workspace.catalog.finish_job(job_id, status, error=error)
 
@@ -124,6 +126,6 @@ class RecordMethods:
         return plan_uploads(
             self.workspace.catalog.snapshots(source),
             src.remote,
-            parse_keep(src.remote_keep or src.keep),
+            src.remote_policy,
             now or utc_now(),
         )

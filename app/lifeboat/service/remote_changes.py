@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from lifeboat.core.config import Config, RemoteConfig, remote_problem, source_name, validate_value
+from lifeboat.core.config import remote_problem, source_name, validate_value
+from lifeboat.core.config_model import Config, RemoteConfig
 from lifeboat.core.providers import PROVIDERS
 from lifeboat.service import Service
 from lifeboat.service.source_changes import SourceDraft, apply_changes

@@ -12,9 +12,10 @@ import time
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
-from lifeboat.core.config import RemoteConfig, remote_problem, source_name, validate_value
+from lifeboat.core.config import remote_problem, source_name, validate_value
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.remote_keys import object_key
-from lifeboat.core.results import RemoteTest
+from lifeboat.core.results import RemoteTest, UploadResult
 from lifeboat.core.secrets import (
     S3Credentials,
     SecretStore,
@@ -23,7 +24,8 @@ from lifeboat.core.secrets import (
 )
 from lifeboat.foundation.errors import ConfigError, LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.jobs.base import JobOutcome, run_job
+from lifeboat.foundation.states import Trigger
+from lifeboat.jobs.base import run_job
 from lifeboat.jobs.upload import UploadJob
 from lifeboat.storage.factory import open_store
 
@@ -197,16 +199,16 @@ class RemoteMethods:
         self,
         source: str,
         *,
-        trigger: str = "manual",
+        trigger: Trigger = Trigger.MANUAL,
         job_id: int | None = None,
         attempt: int = 1,
         reencrypt: bool = False,
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
-    ) -> JobOutcome:
+    ) -> UploadResult:
         """Upload what the source's remote is missing, oldest first; prune the remote;
         with `reencrypt`, replace its plaintext copies by encrypted ones."""
-        return run_job(
+        outcome = run_job(
             UploadJob(self.workspace, source, reencrypt=reencrypt),
             self.workspace.catalog,
             trigger=trigger,
@@ -216,6 +218,7 @@ class RemoteMethods:
             cancel=cancel,
             on_event=self.publish,
         )
+        return outcome.result
 
     def _clean_remote(self, settings: dict[str, object]) -> dict[str, object]:
         clean: dict[str, object] = {}

@@ -19,6 +19,7 @@ from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.workspace import FOLDER_LOCK_NAME
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob
@@ -71,7 +72,7 @@ class SnapshotMethods:
         *,
         reason: str = "manual",
         protect: bool = False,
-        trigger: str = "manual",
+        trigger: Trigger = Trigger.MANUAL,
         skip_if_covered: bool = False,
         full: bool = False,
         job_id: int | None = None,
@@ -106,7 +107,6 @@ class SnapshotMethods:
         outcome = run_job(
             job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
         )
-        assert isinstance(outcome.result, RestoreOutcome)
         return outcome.result
 
     def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
@@ -118,10 +118,11 @@ class SnapshotMethods:
         assert job.target is not None
         return job.target
 
-    def prune(self, source: str, *, dry_run: bool = False, trigger: str = "manual") -> PrunePlan:
+    def prune(
+        self, source: str, *, dry_run: bool = False, trigger: Trigger = Trigger.MANUAL
+    ) -> PrunePlan:
         job = PruneJob(self.workspace, source, dry_run=dry_run)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.publish)
-        assert isinstance(outcome.result, PrunePlan)
         return outcome.result
 
     def retention_preview(self, source: str, keep: str) -> PrunePlan:
@@ -170,7 +171,7 @@ class SnapshotMethods:
         outcome = run_job(
             job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
         )
-        return list(outcome.result)  # type: ignore[call-overload]
+        return outcome.result
 
     def dependents(self, ref: str) -> list[SnapshotRecord]:
         """The differentials that need this snapshot as their base to be restored."""

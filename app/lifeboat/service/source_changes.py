@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lifeboat.core.config import Config, SourceConfig, source_name, validate_value
+from lifeboat.core.config import source_name, validate_value
+from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, SourceError

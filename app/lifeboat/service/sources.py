@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.config import SourceConfig, source_name, validate_value
+from lifeboat.core.config import source_name, validate_value
+from lifeboat.core.config_model import SourceConfig
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.service.source_changes import check_database

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta, tzinfo
 
 from lifeboat.core.catalog import JobRecord
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
-from lifeboat.core.retention import parse_keep
 from lifeboat.core.runs import job_alive
-from lifeboat.core.schedule import format_duration, parse_duration, parse_schedule
+from lifeboat.core.schedule import format_duration
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.core.workspace import Workspace
@@ -127,7 +126,7 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
     jobs = catalog.jobs(limit=2000)
     sources = []
     for src in config.sources.values():
-        schedule = parse_schedule(src.schedule)
+        schedule = src.backup_schedule
         records = catalog.snapshots(src.name)
         good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
         mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
@@ -144,9 +143,7 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         )
         pending = []
         if src.remote is not None and src.remote in config.remotes:
-            pending = plan_uploads(
-                records, src.remote, parse_keep(src.remote_keep or src.keep), now
-            )
+            pending = plan_uploads(records, src.remote, src.remote_policy, now)
         drills = [
             j
             for j in jobs
@@ -158,7 +155,7 @@ def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None
         drill = drills[0] if drills else None
         finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
         last_job = finished[0] if finished else None
-        limit = stale_after(schedule, parse_duration(src.stale_after) if src.stale_after else None)
+        limit = stale_after(schedule, src.stale_override)
         newest = good[0].manifest.created_at if good else None
         stale = limit is not None and (newest is None or now - newest > limit)
         upcoming = next_runs(schedule, tz, now, 1)

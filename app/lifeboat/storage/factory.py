@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials, SecretStore, load_s3_credentials
 from lifeboat.storage.base import RemoteStore
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from lifeboat.core.config import RemoteConfig
+from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.private import disk_full, open_new
 from lifeboat.core.secrets import S3Credentials
 from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
