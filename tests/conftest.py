@@ -141,8 +141,8 @@ def set_general(home: Path, **values: object) -> None:
     from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.paths import resolve_paths
 
-    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
-        box[0] = replace(box[0], general=replace(box[0].general, **values))
+    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as edit:
+        edit.config = replace(edit.config, general=replace(edit.config.general, **values))
 
 
 def set_source(home: Path, name: str, **values: object) -> None:
@@ -151,8 +151,8 @@ def set_source(home: Path, name: str, **values: object) -> None:
     from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.paths import resolve_paths
 
-    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as box:
-        box[0] = box[0].with_source(replace(box[0].sources[name], **values))
+    with Workspace(resolve_paths({"LIFEBOAT_HOME": str(home)})).edit_config() as edit:
+        edit.config = edit.config.with_source(replace(edit.config.sources[name], **values))
 
 
 # -- remotes: a real S3 server process, a file keyring, a fault-injecting proxy ----------

@@ -170,8 +170,8 @@ def test_target_locked_by_a_writer_fails_cleanly(service: Service, tmp_path: Pat
     service.add_source(db)
     from dataclasses import replace
 
-    with service.workspace.edit_config() as box:
-        box[0] = replace(box[0], general=replace(box[0].general, busy_timeout=1.0))
+    with service.workspace.edit_config() as edit:
+        edit.config = replace(edit.config, general=replace(edit.config.general, busy_timeout=1.0))
     snap = service.backup("notes")
     change(db)
     changed = db_content(db)

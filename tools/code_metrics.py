@@ -117,8 +117,12 @@ REACH_THROUGH = re.compile(r"\bservice\.workspace\b|\._workspace\b|\bworkspace\.
 def measure(with_mypy: bool) -> dict[str, object]:
     found = modules()
     graph = {name: imports(path, name) for name, path in found.items()}
-    lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in found.items()}
-    ignores = sum(path.read_text(encoding="utf-8").count("# type: ignore") for path in found.values())
+    lines = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in found.items()
+    }
+    ignores = sum(
+        path.read_text(encoding="utf-8").count("# type: ignore") for path in found.values()
+    )
     reach = [
         f"{name}:{n}"
         for name, path in found.items()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,14 +194,42 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
             raise fail((*keys, problem[0]), problem[1])
         remotes[name] = remote
     for src in sources.values():
-        if src.encrypt_local and not general.recipients:
-            raise fail(("sources", src.name, "encrypt_local"), NO_KEY_YET)
-        if src.remote is not None and src.remote not in remotes:
-            raise fail(
-                ("sources", src.name, "remote"),
-                f"there is no remote named {src.remote!r} in [remotes]",
-            )
+        for key, text in source_problems(
+            src, sources=sources, remotes=remotes, recipients=general.recipients
+        ):
+            raise fail(("sources", src.name, key), text)
     return Config(path=path, general=general, sources=sources, remotes=remotes)
+
+
+def source_problems(
+    source: SourceConfig,
+    *,
+    sources: Mapping[str, SourceConfig],
+    remotes: Collection[str],
+    recipients: Sequence[str],
+    is_new: bool = False,
+) -> list[tuple[str, str]]:
+    """(key, problem) for each way `source` does not fit the rest of the settings: the
+    one place these rules live (loading, the CLI and the Settings dialog all ask here).
+    `sources`: the other sources there are; a new source must not reuse their names or
+    databases. Each value on its own is checked by validate_value."""
+    problems = []
+    if is_new:
+        taken = sources.get(source.name)
+        if taken is not None:
+            problems.append(
+                ("name", f"a source named {source.name!r} already exists ({taken.path})")
+            )
+        for other in sources.values():
+            if other.path == source.path and other.name != source.name:
+                problems.append(
+                    ("path", f"{source.path} is already backed up as source {other.name!r}")
+                )
+    if source.remote is not None and source.remote not in remotes:
+        problems.append(("remote", f"there is no remote named {source.remote!r}"))
+    if source.encrypt_local and not recipients:
+        problems.append(("encrypt_local", NO_KEY_YET))
+    return problems
 
 
 def remote_problem(

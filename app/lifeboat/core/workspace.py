@@ -11,6 +11,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.catalog import Catalog
@@ -23,6 +24,13 @@ from lifeboat.foundation.errors import AlreadyRunning, OperationFailed
 from lifeboat.foundation.paths import LifeboatPaths, resolve_paths
 
 FOLDER_LOCK_NAME = ".lifeboat.lock"
+
+
+@dataclass
+class ConfigEdit:
+    """The settings as they stand under the config lock; replace `config` to change them."""
+
+    config: Config
 
 
 class Workspace:
@@ -73,8 +81,9 @@ class Workspace:
         return load_config(self.paths.config_file)
 
     @contextlib.contextmanager
-    def edit_config(self, timeout: float = 10.0) -> Iterator[list[Config]]:
-        """Read-modify-write the config under a lock: put the new Config in box[0]."""
+    def edit_config(self, timeout: float = 10.0) -> Iterator[ConfigEdit]:
+        """Read-modify-write the config under a lock: set the `config` of what this
+        yields to the new Config; it is saved when the block ends without an error."""
         lock = FileLock(self.paths.config_file.with_name(".config.lock"))
         deadline = time.monotonic() + timeout
         while not _try_lock(lock, self.paths.config_file):
@@ -85,14 +94,14 @@ class Workspace:
             time.sleep(0.05)
         try:
             original = self.config()
-            box = [original]
-            yield box
-            if box[0] is not original:
+            edit = ConfigEdit(original)
+            yield edit
+            if edit.config is not original:
                 try:
                     run = self._started_run()
                 except OSError as exc:
                     raise settings_not_saved(self.paths.config_file, exc) from None
-                save_config(box[0], run)
+                save_config(edit.config, run)
         finally:
             lock.release()
 

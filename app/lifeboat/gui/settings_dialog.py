@@ -49,6 +49,7 @@ from lifeboat.service import Service
 from lifeboat.service.remote_changes import save_all
 from lifeboat.service.source_changes import (
     ChangesRejected,
+    FieldProblem,
     SourceDraft,
     check_changes,
     check_database,
@@ -374,7 +375,7 @@ class SettingsDialog(QDialog):
         for problem in check_changes(
             config, drafts, self.removed, remotes={d.name for d in remotes}
         ):
-            self.entries[problem.index].problems.setdefault(problem.field, problem.message)
+            self.entries[problem.index].problems.setdefault(problem.field, _in_our_words(problem))
         if self._show_first_problem():
             return
         self.buttons.setEnabled(False)
@@ -408,7 +409,7 @@ class SettingsDialog(QDialog):
         self.buttons.setEnabled(True)
         if isinstance(exc, ChangesRejected):
             for problem in exc.problems:
-                self.entries[problem.index].problems[problem.field] = problem.message
+                self.entries[problem.index].problems[problem.field] = _in_our_words(problem)
             self._show_first_problem()
             return
         show_error(self, exc, title="Settings not saved")
@@ -431,3 +432,10 @@ class SettingsDialog(QDialog):
 
 def _title(entry: Entry) -> str:
     return entry.draft.name + ("  (new)" if entry.draft.is_new else "")
+
+
+def _in_our_words(problem: FieldProblem) -> str:
+    """The dialog's own wording where the shared rule speaks of a command."""
+    if problem.field == "encrypt_local":
+        return "there is no encryption key yet: untick and tick this again to create one"
+    return problem.message

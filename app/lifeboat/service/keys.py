@@ -93,9 +93,11 @@ class KeyMethods:
         return KeyInfo(recipients, local, self.secrets.where())
 
     def _add_recipients(self, recipients: list[str]) -> None:
-        with self.workspace.edit_config() as box:
-            config = box[0]
+        with self.workspace.edit_config() as edit:
+            config = edit.config
             known = list(config.general.recipients)
             new = [r for r in recipients if r not in known]
             if new:
-                box[0] = replace(config, general=replace(config.general, recipients=known + new))
+                edit.config = replace(
+                    config, general=replace(config.general, recipients=known + new)
+                )

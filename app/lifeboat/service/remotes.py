@@ -77,10 +77,10 @@ class RemoteMethods:
                     "(prompted, or --secret-stdin), or use --credentials env",
                 )
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
-        with self.workspace.edit_config() as box:
-            if name in box[0].remotes:
+        with self.workspace.edit_config() as edit:
+            if name in edit.config.remotes:
                 raise ConfigError(f"a remote named {name!r} already exists", "choose another")
-            box[0] = box[0].with_remote(remote)
+            edit.config = edit.config.with_remote(remote)
         log.info("added remote %s (%s, bucket %s)", name, remote.provider, remote.bucket)
         return remote
 
@@ -104,8 +104,8 @@ class RemoteMethods:
                     "--access-key-id ID and the secret (prompt or --secret-stdin)",
                 )
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
-        with self.workspace.edit_config() as box:
-            box[0] = box[0].with_remote(remote)
+        with self.workspace.edit_config() as edit:
+            edit.config = edit.config.with_remote(remote)
         return remote
 
     def remove_remote(self, name: str) -> None:
@@ -118,8 +118,8 @@ class RemoteMethods:
                 f"remote {name!r} is used by source(s) {', '.join(users)}",
                 "point them elsewhere first: lifeboat source set NAME --remote …",
             )
-        with self.workspace.edit_config() as box:
-            box[0] = box[0].without_remote(name)
+        with self.workspace.edit_config() as edit:
+            edit.config = edit.config.without_remote(name)
         if config.remotes[name].credentials == "keyring":
             try:
                 self.secrets.delete(s3_entry(name))

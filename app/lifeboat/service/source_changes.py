@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from lifeboat.core.config import source_name, validate_value
+from lifeboat.core.config import source_name, source_problems, validate_value
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.core.workspace import Workspace
@@ -49,6 +51,17 @@ class SourceDraft:
             encrypt_local=source.encrypt_local,
             saved_encrypt_local=source.encrypt_local,
         )
+
+    def values(self) -> dict[str, object]:
+        """The settings the dialog edits, named as in the config."""
+        return {
+            "schedule": self.schedule,
+            "keep": self.keep,
+            "check": self.check,
+            "stale_after": self.stale_after,
+            "remote": self.remote,
+            "encrypt_local": self.encrypt_local,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,98 +104,106 @@ def check_database(path: Path | str) -> Path:
     return db_path
 
 
+#: Settings a change may leave unset (None): "automatic" or "none".
+_MAY_BE_UNSET = frozenset(
+    {"dest", "stale_after", "remote", "remote_keep", "drill_sql", "before", "after"}
+)
+
+
+def staged_source(
+    name: str,
+    path: Path,
+    values: Mapping[str, object],
+    *,
+    is_new: bool,
+    sources: Mapping[str, SourceConfig],
+    remotes: Collection[str],
+    recipients: Sequence[str],
+) -> tuple[SourceConfig | None, list[tuple[str, str]]]:
+    """A source as added or changed, checked: each value (validate_value), then how it
+    fits the others (core.config.source_problems). The one way the CLI and the Settings
+    dialog check a source. Returns the source, or None and (field, problem) pairs.
+    `sources`: every source there is (a changed one included)."""
+    problems: list[tuple[str, str]] = []
+    if is_new:
+        try:
+            source_name(name)
+        except ValueError as exc:
+            problems.append(("name", str(exc)))
+    elif name not in sources:
+        problems.append(
+            ("name", "this source was removed meanwhile (by another Lifeboat window or command)")
+        )
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None and key in _MAY_BE_UNSET:
+            clean[key] = None
+            continue
+        try:
+            clean[key] = validate_value("source", key, value)
+        except ValueError as exc:
+            problems.append((key, str(exc)))
+    if not is_new and name not in sources:
+        return None, problems
+    # The values that are valid, checked against the rest: every problem is found at once.
+    source = replace(SourceConfig(name=name, path=path) if is_new else sources[name], **clean)
+    others = sources if is_new else {n: s for n, s in sources.items() if n != name}
+    problems += source_problems(
+        source, sources=others, remotes=remotes, recipients=recipients, is_new=is_new
+    )
+    return (None if problems else source), problems
+
+
+def _stage(
+    config: Config, drafts: list[SourceDraft], removed: list[str], remotes: Collection[str]
+) -> tuple[list[SourceConfig], list[FieldProblem]]:
+    staged = {n: s for n, s in config.sources.items() if n not in removed}
+    sources: list[SourceConfig] = []
+    problems: list[FieldProblem] = []
+    for index, draft in enumerate(drafts):
+        source, found = staged_source(
+            draft.name,
+            draft.path,
+            draft.values(),
+            is_new=draft.is_new,
+            sources=staged,
+            remotes=remotes,
+            recipients=config.general.recipients,
+        )
+        problems += [FieldProblem(index, draft.name, key, text) for key, text in found]
+        if source is not None:
+            sources.append(source)
+            staged[source.name] = source
+        elif draft.is_new and draft.name not in staged:
+            # Still taken: a second new source with this name or database is a problem too.
+            staged[draft.name] = SourceConfig(name=draft.name, path=draft.path)
+    return sources, problems
+
+
 def check_changes(
     config: Config, drafts: list[SourceDraft], removed: list[str], remotes: set[str] | None = None
 ) -> list[FieldProblem]:
     """Every problem of the staged changes against `config` (empty: all can be saved).
     `remotes`: the remotes there will be (when remotes are staged too; else the config's)."""
-    problems: list[FieldProblem] = []
-    known_remotes = set(config.remotes) if remotes is None else remotes
-    remaining = {n: s for n, s in config.sources.items() if n not in removed}
-    seen_names: set[str] = set()
-    seen_paths: dict[Path, str] = {s.path: n for n, s in remaining.items()}
-    for index, draft in enumerate(drafts):
-
-        def bad(field: str, message: str, draft: SourceDraft = draft, index: int = index) -> None:
-            problems.append(FieldProblem(index, draft.name, field, message))
-
-        if draft.is_new:
-            try:
-                source_name(draft.name)
-            except ValueError as exc:
-                bad("name", str(exc))
-            if draft.name in remaining or draft.name in seen_names:
-                bad("name", f"a source named {draft.name!r} already exists; choose another name")
-            other = seen_paths.get(draft.path)
-            if other is not None:
-                bad("path", f"this database is already backed up as {other!r}")
-            seen_paths[draft.path] = draft.name
-        elif draft.name not in remaining:
-            bad("name", "this source was removed meanwhile (by another Lifeboat window or command)")
-        seen_names.add(draft.name)
-        for key in ("schedule", "keep", "check"):
-            try:
-                validate_value("source", key, getattr(draft, key))
-            except ValueError as exc:
-                bad(key, str(exc))
-        if draft.stale_after is not None:
-            try:
-                validate_value("source", "stale_after", draft.stale_after)
-            except ValueError as exc:
-                bad("stale_after", str(exc))
-        if draft.remote is not None and draft.remote not in known_remotes:
-            bad("remote", f"there is no remote named {draft.remote!r}")
-        if draft.encrypt_local and not config.general.recipients:
-            bad(
-                "encrypt_local",
-                "there is no encryption key yet: untick and tick this "
-                "again to create one, or run `lifeboat key init`",
-            )
-    return problems
+    return _stage(config, drafts, removed, set(config.remotes) if remotes is None else remotes)[1]
 
 
 def apply_changes(workspace: Workspace, drafts: list[SourceDraft], removed: list[str]) -> Config:
     """Save the staged changes in one transaction; ChangesRejected (nothing saved) if any
     value is invalid. Removed sources keep their snapshots."""
-    with workspace.edit_config() as box:
-        config = box[0]
-        problems = check_changes(config, drafts, removed)
+    with workspace.edit_config() as edit:
+        config = edit.config
+        sources, problems = _stage(config, drafts, removed, set(config.remotes))
         if problems:
             raise ChangesRejected(problems)
         for name in removed:
             if name in config.sources:
                 config = config.without_source(name)
-        for draft in drafts:
-            values = {
-                key: validate_value("source", key, getattr(draft, key))
-                for key in ("schedule", "keep", "check")
-            }
-            stale = (
-                validate_value("source", "stale_after", draft.stale_after)
-                if draft.stale_after is not None
-                else None
-            )
-            if draft.is_new:
-                source = SourceConfig(
-                    name=draft.name,
-                    path=draft.path,
-                    stale_after=stale,
-                    remote=draft.remote,
-                    encrypt_local=draft.encrypt_local,
-                    **values,
-                )
-            else:
-                source = replace(
-                    config.sources[draft.name],
-                    stale_after=stale,
-                    remote=draft.remote,
-                    encrypt_local=draft.encrypt_local,
-                    **values,
-                )
+        for source in sources:
             if source != config.sources.get(source.name):
                 workspace.source_folder(config, source)
                 config = config.with_source(source)
-        box[0] = config
+        edit.config = config
     log.info(
         "settings saved: %d source(s) added, %d changed or kept, %d removed",
         sum(d.is_new for d in drafts),

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.config import source_name, validate_value
-from lifeboat.core.config_model import SourceConfig
+from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.jobs.prune import delete_snapshot
-from lifeboat.service.source_changes import check_database
+from lifeboat.service.source_changes import check_database, staged_source
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -46,10 +44,8 @@ class SourceMethods:
         encrypt_local: bool | None = None,
     ) -> SourceConfig:
         db_path = check_database(path)
-        chosen = name if name is not None else default_source_name(db_path)
-        values: dict[str, object] = {}
-        try:
-            source_name(chosen)
+        values: dict[str, object] = {
+            key: value
             for key, value in (
                 ("schedule", schedule),
                 ("keep", keep),
@@ -57,76 +53,56 @@ class SourceMethods:
                 ("remote", remote),
                 ("remote_keep", remote_keep),
                 ("encrypt_local", encrypt_local),
-            ):
-                if value is not None:
-                    values[key] = validate_value("source", key, value)
-            if dest is not None:
-                values["dest"] = validate_value(
-                    "source", "dest", str(Path(dest).expanduser().absolute())
-                )
-        except ValueError as exc:
-            raise ConfigError(str(exc), "see `lifeboat source add --help`") from None
-        with self.workspace.edit_config() as box:
-            config = box[0]
-            if chosen in config.sources:
-                raise ConfigError(
-                    f"a source named {chosen!r} already exists ({config.sources[chosen].path})",
-                    "choose another name with --name",
-                )
-            if remote is not None:
-                config.remote(remote)
-            if encrypt_local and not config.general.recipients:
-                raise ConfigError(
-                    "there is no encryption key yet", "create one first: lifeboat key init"
-                )
-            for other in config.sources.values():
-                if other.path == db_path:
-                    raise ConfigError(
-                        f"{db_path} is already backed up as source {other.name!r}",
-                        "change that source instead",
-                    )
-            source = SourceConfig(name=chosen, path=db_path, **values)  # type: ignore[arg-type]
-            self.workspace.source_folder(config, source)
-            box[0] = config.with_source(source)
+            )
+            if value is not None
+        }
+        if dest is not None:
+            values["dest"] = str(Path(dest).expanduser().absolute())
+        with self.workspace.edit_config() as edit:
+            source = _checked(
+                edit.config,
+                name if name is not None else default_source_name(db_path),
+                db_path,
+                values,
+                is_new=True,
+                usage="see `lifeboat source add --help`",
+            )
+            self.workspace.source_folder(edit.config, source)
+            edit.config = edit.config.with_source(source)
         log.info("added source %s (%s)", source.name, source.path)
         return source
 
     def remove_source(self, name: str, *, delete_snapshots: bool = False) -> list[str]:
         """Forget a source; its snapshots stay unless `delete_snapshots`."""
         deleted: list[str] = []
-        with self.workspace.edit_config() as box:
-            config = box[0]
-            config.source(name)
+        with self.workspace.edit_config() as edit:
+            edit.config.source(name)
             if delete_snapshots:
                 for record in self.workspace.catalog.snapshots(name):
                     delete_snapshot(self.workspace, record)
                     deleted.append(record.id)
-            box[0] = config.without_source(name)
+            edit.config = edit.config.without_source(name)
         log.info("removed source %s (deleted %d snapshots)", name, len(deleted))
         return deleted
 
     def update_source(self, name: str, **changes: object) -> SourceConfig:
-        """Change a source's settings (schedule, keep, check, dest, prune)."""
-        clean: dict[str, object] = {}
-        try:
-            for key, value in changes.items():
-                if value is None:
-                    continue
-                if key == "dest":
-                    value = str(Path(str(value)).expanduser().absolute())
-                clean[key] = validate_value("source", key, value)
-        except ValueError as exc:
-            raise ConfigError(str(exc), "see `lifeboat source set --help`") from None
-        with self.workspace.edit_config() as box:
-            if clean.get("remote"):
-                box[0].remote(str(clean["remote"]))
-            if clean.get("encrypt_local") and not box[0].general.recipients:
-                raise ConfigError(
-                    "there is no encryption key yet", "create one first: lifeboat key init"
-                )
-            source = replace(box[0].source(name), **clean)  # type: ignore[arg-type]
-            self.workspace.source_folder(box[0], source)
-            box[0] = box[0].with_source(source)
+        """Change a source's settings (schedule, keep, check, dest, prune, ...); a value
+        None leaves that setting as it is."""
+        values = {key: value for key, value in changes.items() if value is not None}
+        if "dest" in values:
+            values["dest"] = str(Path(str(values["dest"])).expanduser().absolute())
+        with self.workspace.edit_config() as edit:
+            current = edit.config.source(name)
+            source = _checked(
+                edit.config,
+                name,
+                current.path,
+                values,
+                is_new=False,
+                usage="see `lifeboat source set --help`",
+            )
+            self.workspace.source_folder(edit.config, source)
+            edit.config = edit.config.with_source(source)
         return source
 
     def snapshot_folder(self, name: str | None = None) -> Path:
@@ -149,3 +125,36 @@ def default_source_name(path: Path) -> str:
     if not name[0].isalnum():
         name = "db" + name
     return name
+
+
+#: What to do about each kind of problem, in the command line's words.
+_CLI_HINTS = {
+    "name": "choose another name with --name",
+    "path": "change that source instead",
+    "remote": "see `lifeboat remote list`",
+    "encrypt_local": "create one first: lifeboat key init",
+}
+
+
+def _checked(
+    config: Config,
+    name: str,
+    path: Path,
+    values: dict[str, object],
+    *,
+    is_new: bool,
+    usage: str,
+) -> SourceConfig:
+    source, problems = staged_source(
+        name,
+        path,
+        values,
+        is_new=is_new,
+        sources=config.sources,
+        remotes=config.remotes,
+        recipients=config.general.recipients,
+    )
+    if source is None:
+        key, problem = problems[0]
+        raise ConfigError(problem, _CLI_HINTS.get(key, usage))
+    return source
