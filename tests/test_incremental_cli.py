@@ -164,7 +164,8 @@ def test_kill_9_during_differentials(home: Path, tmp_path: Path):
 
 
 def test_remote_gets_the_base_first_and_restores_differentials(home: Path, tmp_path: Path):
-    service = Service(stores=MemoryStores())
+    stores = MemoryStores()
+    service = Service(stores=stores)
     add_memory_remote(service)
     db = make_db(tmp_path / "notes.db", rows=2000)
     service.add_source(db)
@@ -181,3 +182,6 @@ def test_remote_gets_the_base_first_and_restores_differentials(home: Path, tmp_p
     out = tmp_path / "from-remote.db"
     service.restore(diff.id, to=out)
     assert db_content(out) == expected
+    assert len(stores.opened) == 3 and all(s.closed for s in stores.opened), (
+        "one store for the upload, one per download; each closed"
+    )

@@ -39,8 +39,10 @@ Opener = Callable[..., RemoteStore]
 
 
 def memory_opener(request: pytest.FixtureRequest, plain_keys: bool) -> Opener:
-    stores = MemoryStores()
-    return lambda **settings: stores.open(remote("lb-contract", None, **settings))
+    stores = MemoryStores(["lb-contract"])  # that bucket only
+    return lambda **settings: stores.open(
+        remote(str(settings.pop("bucket", "lb-contract")), None, **settings)
+    )
 
 
 def s3_opener(request: pytest.FixtureRequest, plain_keys: bool) -> Opener:
@@ -54,7 +56,8 @@ def s3_opener(request: pytest.FixtureRequest, plain_keys: bool) -> Opener:
     factory = StoreFactory(SecretStore())  # never asked: the credentials are given
     creds = S3Credentials(server.access_key_id, server.secret_access_key)
     return lambda **settings: factory.open(
-        remote(bucket, server.endpoint, **settings), credentials=creds
+        remote(str(settings.pop("bucket", bucket)), server.endpoint, **settings),
+        credentials=creds,
     )
 
 
@@ -85,8 +88,8 @@ def unsigned_s3_server():
 
 
 @pytest.fixture(params=sorted(OPENERS))
-def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., RemoteStore]]:
-    """open_store(**settings): a new store of the kind under test on this test's bucket
+def new_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., RemoteStore]]:
+    """new_store(**settings): a new store of the kind under test on this test's bucket
     (`plain_keys=False`: for keys with unusual characters)."""
     made: list[RemoteStore] = []
     openers: dict[bool, Opener] = {}
@@ -103,8 +106,8 @@ def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., RemoteS
 
 
 @pytest.fixture
-def store(open_store) -> RemoteStore:
-    return open_store()
+def store(new_store) -> RemoteStore:
+    return new_store()
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -188,12 +191,12 @@ def nothing_at(store: RemoteStore, key: str) -> bool:
 # -- the contract -----------------------------------------------------------------------
 
 
-def test_put_head_get_list_delete(open_store, tmp_path: Path):
-    store = open_store()
+def test_put_head_get_list_delete(new_store, tmp_path: Path):
+    store = new_store()
     data = os.urandom(3000)
     meta = {"lifeboat-sha256": sha(data), "lifeboat-snapshot": "notes-20240501T100000Z-3f"}
     stored = store.put_bytes(KEY, data, metadata=meta)
-    again = open_store()  # what one store wrote, the next one opened sees
+    again = new_store()  # what one store wrote, the next one opened sees
     assert_holds(again, KEY, data, stored)
     info = again.head(KEY)
     assert info is not None and info.metadata == meta
@@ -253,8 +256,8 @@ def test_an_overwrite_replaces_bytes_and_metadata(store, tmp_path: Path):
     assert [o.key for o in store.list("lb")] == [KEY]
 
 
-def test_list_is_by_plain_prefix_in_key_order(open_store):
-    store = open_store(plain_keys=False)  # '/' in a listing's prefix
+def test_list_is_by_plain_prefix_in_key_order(new_store):
+    store = new_store(plain_keys=False)  # '/' in a listing's prefix
     keys = ["lb/notes/b", "lb/notes/a", "lb/notes-2/c", "lbx/d", "other/e"]
     for key in keys:
         store.put_bytes(key, key.encode(), metadata={})
@@ -267,6 +270,16 @@ def test_list_is_by_plain_prefix_in_key_order(open_store):
     assert [k for k, _ in listed("lb")] == ["lb/notes-2/c", "lb/notes/a", "lb/notes/b", "lbx/d"]
     assert [k for k, _ in listed("")] == sorted(keys)
     assert listed("nothing") == []
+
+
+def test_a_remote_whose_bucket_is_not_there_fails_clearly(new_store, tmp_path: Path):
+    store = new_store(bucket="lb-no-such-bucket-here")
+    with pytest.raises(RemoteError, match="lb-no-such-bucket-here"):
+        store.put_bytes(KEY, b"data", metadata={})
+    with pytest.raises(RemoteError, match="lb-no-such-bucket-here"):
+        put(store, "file", KEY, os.urandom(LARGE), tmp_path)
+    with pytest.raises(RemoteError, match="lb-no-such-bucket-here"):
+        list(store.list("lb"))
 
 
 def test_a_missing_key(store, tmp_path: Path):
@@ -350,10 +363,10 @@ def test_a_failed_content_check_writes_nothing(store, tmp_path: Path, size: int)
     assert nothing_at(store, KEY) and ledger.left_open() == set()
 
 
-def test_an_upload_a_killed_run_left_open_is_listed_and_aborted(open_store, tmp_path: Path):
+def test_an_upload_a_killed_run_left_open_is_listed_and_aborted(new_store, tmp_path: Path):
     """A run stops for good once its upload is open (here: it hangs, as a killed run
     would never come back); the next run finds the upload and aborts it."""
-    store = open_store()
+    store = new_store()
     opened, release = threading.Event(), threading.Event()
 
     class StuckLedger(Ledger):
@@ -375,7 +388,7 @@ def test_an_upload_a_killed_run_left_open_is_listed_and_aborted(open_store, tmp_
     thread.start()
     try:
         assert opened.wait(30)
-        next_run = open_store()
+        next_run = new_store()
         assert next_run.open_uploads(KEY) == ledger.ids, "listed by its key"
         assert next_run.open_uploads(KEY + "-other") == [], "only for exactly that key"
         next_run.abort_upload(KEY, ledger.ids[0])
@@ -399,10 +412,10 @@ def test_an_upload_a_killed_run_left_open_is_listed_and_aborted(open_store, tmp_
         "what?#~[x]{y}^`|",
     ],
 )
-def test_keys_with_the_characters_a_prefix_may_have(open_store, tmp_path: Path, prefix: str):
+def test_keys_with_the_characters_a_prefix_may_have(new_store, tmp_path: Path, prefix: str):
     """A user's prefix may hold any printable character but '\\' (core/remote_keys.py);
     the rest of a key is Lifeboat's own names."""
-    store = open_store(plain_keys=False)
+    store = new_store(plain_keys=False)
     key = object_key(prefix, "notes_1-x", "notes_1-x-20240501T100000Z-3fa2b1c0.json")
     data = os.urandom(SMALL)
     stored = store.put_bytes(key, data, metadata={})

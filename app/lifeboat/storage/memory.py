@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -204,7 +205,7 @@ class MemoryStore:
         except OSError as exc:
             raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
         with source:
-            size = path.stat().st_size
+            size = os.fstat(source.fileno()).st_size
             return self._put(key, source, size, size, metadata, progress, cancel, ledger, check)
 
     def put_stream(
