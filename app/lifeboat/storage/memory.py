@@ -245,21 +245,49 @@ class MemoryStore:
         part = part_size_for(self.part_size, size if size is not None else size_hint)
         pieces = upload_pieces(source, size=size, threshold=self.threshold, part_size=part)
         if isinstance(pieces, bytes):
-            sha256 = hashlib.sha256(pieces).hexdigest()
-            if check is not None:
-                check(sha256)
-            _send(pieces, counter, cancel)
-            cancel.check()
-            etag = hashlib.md5(pieces).hexdigest()
-            bucket.commit(key, pieces, dict(metadata), etag)
-            return prove_upload(self, key, len(pieces), sha256, etag, 0, cancel)
+            return self._single(bucket, key, pieces, metadata, counter, cancel, check)
+        return self._in_parts(bucket, key, pieces, part, metadata, counter, cancel, ledger, check)
+
+    def _single(
+        self,
+        bucket: MemoryBucket,
+        key: str,
+        data: bytes,
+        metadata: dict[str, str],
+        counter: SentCounter,
+        cancel: CancelToken,
+        check: ContentCheck | None,
+    ) -> Stored:
+        sha256 = hashlib.sha256(data).hexdigest()
+        if check is not None:
+            check(sha256)
+        _send(data, counter, cancel)
+        cancel.check()
+        etag = hashlib.md5(data).hexdigest()
+        bucket.commit(key, data, dict(metadata), etag)
+        return prove_upload(self, key, len(data), sha256, etag, 0, cancel)
+
+    def _in_parts(
+        self,
+        bucket: MemoryBucket,
+        key: str,
+        parts: Iterator[bytes],
+        part_size: int,
+        metadata: dict[str, str],
+        counter: SentCounter,
+        cancel: CancelToken,
+        ledger: UploadLedger | None,
+        check: ContentCheck | None,
+    ) -> Stored:
+        """As S3's multipart upload: open (the ledger hears of it first), parts, the
+        content check, complete; anything that stops it aborts it."""
         mark = ledger.opening(key) if ledger is not None else ""
         upload_id = bucket.start_upload(key, metadata)
         try:
             if ledger is not None:
                 ledger.opened(key, upload_id, mark)
-            sha, digests, total = hashlib.sha256(), [], 0
-            for number, data in enumerate(pieces, start=1):
+            sha, digests, size = hashlib.sha256(), [], 0
+            for number, data in enumerate(parts, start=1):
                 if number > MAX_PARTS:
                     raise RemoteError(
                         f"{key} needs more than {MAX_PARTS} parts",
@@ -267,7 +295,7 @@ class MemoryStore:
                     )
                 sha.update(data)
                 digests.append(hashlib.md5(data).digest())
-                total += len(data)
+                size += len(data)
                 _send(data, counter, cancel)
                 bucket.add_part(key, upload_id, number, data)
                 cancel.check()
@@ -281,7 +309,7 @@ class MemoryStore:
             raise
         if ledger is not None:
             ledger.closed(upload_id)
-        return prove_upload(self, key, total, sha.hexdigest(), etag, part, cancel)
+        return prove_upload(self, key, size, sha.hexdigest(), etag, part_size, cancel)
 
     # -- RemoteStore: reading --------------------------------------------------------
 
