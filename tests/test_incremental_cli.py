@@ -13,12 +13,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from lifeboat.core.manifest import read_manifest
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
+from tests.helpers.memory_remote import add_memory_remote
 from tests.scheduling.test_scheduler import old_snapshot
 
 
@@ -163,20 +163,10 @@ def test_kill_9_during_differentials(home: Path, tmp_path: Path):
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-@pytest.mark.usefixtures("file_keyring")
-def test_remote_gets_the_base_first_and_restores_differentials(
-    home: Path, tmp_path: Path, s3_server, bucket: str
-):
-    service = Service()
-    service.add_remote(
-        "offsite",
-        provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-    )
+def test_remote_gets_the_base_first_and_restores_differentials(home: Path, tmp_path: Path):
+    stores = MemoryStores()
+    service = Service(stores=stores)
+    add_memory_remote(service)
     db = make_db(tmp_path / "notes.db", rows=2000)
     service.add_source(db)
     base = service.backup("notes")
@@ -192,3 +182,6 @@ def test_remote_gets_the_base_first_and_restores_differentials(
     out = tmp_path / "from-remote.db"
     service.restore(diff.id, to=out)
     assert db_content(out) == expected
+    assert len(stores.opened) == 3 and all(s.closed for s in stores.opened), (
+        "one store for the upload, one per download; each closed"
+    )

@@ -14,8 +14,10 @@ from lifeboat.core.manifest import write_manifest
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.progress import CancelToken
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
+from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.workfiles import files_under
 
 
@@ -26,7 +28,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(home: Path, db: Path) -> Service:
-    service = Service()
+    service = Service(stores=MemoryStores())  # its remote, where a test adds one
     service.add_source(db, name="notes")
     service.backup("notes")
     return service
@@ -110,32 +112,21 @@ def test_cancelling_a_drill_leaves_nothing_behind(service: Service) -> None:
     assert drilled_job(service)["status"] == "cancelled"
 
 
-def test_a_corrupted_remote_copy_fails_though_the_local_one_is_fine(
-    service: Service, s3_server, bucket: str, file_keyring: Path, cli
-) -> None:
-    service.add_remote(
-        "offsite",
-        provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-    )
+def test_a_corrupted_remote_copy_fails_though_the_local_one_is_fine(service: Service) -> None:
+    add_memory_remote(service)
     service.update_source("notes", remote="offsite")
     service.upload("notes")
     record = service.snapshots("notes")[0]
     assert record.copies
-    assert cli("drill", "notes").code == 0  # the remote copy restores
-    client = s3_server.client()
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
-    [key] = [k for k in keys if k.endswith(record.manifest.artifact)]
-    body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert service.drill("notes").passed  # the remote copy restores
+    bucket = service.stores.bucket(MEMORY_BUCKET)  # type: ignore[attr-defined]
+    [key] = [k for k in bucket.objects() if k.endswith(record.manifest.artifact)]
+    body = bytearray(bucket.object(key).data)
     body[len(body) // 2] ^= 0xFF
-    client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
-    result = cli("drill", "notes", "--json")
-    assert result.code == 1
-    [check] = json.loads(result.out)[0]["checks"]
-    assert check["copy"] == "offsite" and not check["ok"]
-    assert cli("verify", record.id).code == 0  # the local copy is fine
+    bucket.write(key, bytes(body))
+    result = service.drill("notes")
+    assert not result.passed and drilled_job(service)["status"] == "failed"
+    [check] = result.checks
+    assert check.copy == "offsite" and not check.ok
+    assert [r.ok for r in service.verify(record.id)] == [True]  # the local copy is fine
     assert leftovers(service) == []

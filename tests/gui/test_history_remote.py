@@ -1,5 +1,5 @@
 """History shows each snapshot's kind, base, stored size and remote copies, read from a
-real upload to the S3 server process."""
+real upload (to the memory store: S3 is not what is tested here)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from PySide6.QtCore import Qt
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.text import short_time, size_text
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
 from tests.gui.test_history_dialog import open_history, shown_ids
 from tests.helpers.databases import make_db
+from tests.helpers.memory_remote import add_memory_remote
 
 
 @pytest.fixture
-def service(home: Path, file_keyring: Path) -> Service:
-    return Service()
+def service(home: Path) -> Service:
+    return Service(stores=MemoryStores())
 
 
 def cells(dialog, snapshot_id: str) -> dict[str, str]:
@@ -29,19 +31,9 @@ def cells(dialog, snapshot_id: str) -> dict[str, str]:
     }
 
 
-def test_kind_base_stored_size_and_remote_copy(
-    qtbot, make_tray, service: Service, s3_server, bucket: str, tmp_path: Path
-):
+def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Service, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=400)
-    service.add_remote(
-        "offsite",
-        provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-    )
+    add_memory_remote(service)
     service.add_source(db, schedule="manual", remote="offsite")
     full = service.backup("notes")
     make_db(db, rows=10, seed=2)  # a few more rows: the next snapshot is a differential
@@ -69,23 +61,13 @@ def test_kind_base_stored_size_and_remote_copy(
     assert f"offsite: {size_text(copy.size)}" in stored.data(Qt.ItemDataRole.ToolTipRole)
 
 
-def test_copies_not_proven_are_shown_as_such(
-    qtbot, service: Service, s3_server, bucket: str, tmp_path: Path
-):
+def test_copies_not_proven_are_shown_as_such(qtbot, service: Service, tmp_path: Path):
     import contextlib
     import sqlite3
 
     from lifeboat.gui.history_models import SnapshotTable
 
-    service.add_remote(
-        "offsite",
-        provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-    )
+    add_memory_remote(service)
     service.add_source(make_db(tmp_path / "notes.db", rows=50), schedule="manual", remote="offsite")
     unproven, failed = service.backup("notes"), service.backup("notes", full=True)
     service.upload("notes")

@@ -1,6 +1,7 @@
-"""The Settings dialog's Remote tab, against a real S3 server process and a real file
-keyring: add a remote and test it without freezing the window, keep the stored secret,
-remove a remote, and the "Save your recovery key" step before encryption."""
+"""The Settings dialog's Remote tab, against a real S3 server process (where a remote is
+tested) and a real file keyring: add a remote and test it without freezing the window,
+keep the stored secret, remove a remote, and the "Save your recovery key" step before
+encryption."""
 
 from __future__ import annotations
 
@@ -54,15 +55,17 @@ def save(qtbot, dialog: SettingsDialog) -> None:
     qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
 
 
-def add_remote(service: Service, s3_server, bucket: str, **extra: object) -> None:
+def add_remote(service: Service, s3_server=None, bucket: str = "lb", **extra: object) -> None:
+    """The remote "offsite", its keys in the keyring; on the S3 server process where it
+    is contacted, else nowhere (never contacted)."""
     service.add_remote(
         "offsite",
         provider="minio",
         bucket=bucket,
-        endpoint=s3_server.endpoint,
+        endpoint=s3_server.endpoint if s3_server else "https://nowhere.invalid",
         prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
+        access_key_id=s3_server.access_key_id if s3_server else "AKIDNOWHERE",
+        secret=s3_server.secret_access_key if s3_server else "not-a-real-secret",
         **extra,
     )
 
@@ -169,10 +172,8 @@ def test_editing_keeps_the_stored_secret(
     assert creds.secret_access_key == s3_server.secret_access_key
 
 
-def test_removing_a_remote_its_databases_stop_uploading(
-    qtbot, open_dialog, service: Service, s3_server, bucket: str
-):
-    add_remote(service, s3_server, bucket)
+def test_removing_a_remote_its_databases_stop_uploading(qtbot, open_dialog, service: Service):
+    add_remote(service)
     service.update_source("notes", remote="offsite")
     dialog = open_dialog()
     dialog.remotes.remove_button.click()
@@ -187,9 +188,9 @@ def test_removing_a_remote_its_databases_stop_uploading(
 
 
 def test_encryption_needs_the_recovery_key_saved_first(
-    qtbot, open_dialog, service: Service, s3_server, bucket: str, tmp_path: Path
+    qtbot, open_dialog, service: Service, tmp_path: Path
 ):
-    add_remote(service, s3_server, bucket)
+    add_remote(service)
     dialog = open_dialog()
     page = dialog.remotes
     form = page.form
@@ -230,11 +231,9 @@ def test_encryption_needs_the_recovery_key_saved_first(
     assert service.remotes()[0].encrypt
 
 
-def test_turning_encryption_off_asks_first(
-    qtbot, open_dialog, service: Service, s3_server, bucket: str
-):
+def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service):
     service.init_key()
-    add_remote(service, s3_server, bucket, encrypt=True)
+    add_remote(service, encrypt=True)
     dialog = open_dialog()
     form = dialog.remotes.form
     assert form.encrypt.isChecked()

@@ -13,8 +13,10 @@ from lifeboat.core.snapshot import take_snapshot
 from lifeboat.foundation.events import RetryScheduled, SourceHealth
 from lifeboat.scheduling.scheduler import Scheduler
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
+from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.workfiles import service_request
 
 
@@ -219,19 +221,9 @@ def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Pa
         scheduler.shutdown()
 
 
-def test_a_remote_behind_is_one_streak_until_uploads_catch_up(
-    home: Path, tmp_path: Path, file_keyring: Path, s3_server, bucket: str
-):
-    service = Service()
-    service.add_remote(
-        "offsite",
-        provider="minio",
-        bucket=bucket + "-gone",
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-    )
+def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_path: Path):
+    service = Service(stores=MemoryStores([MEMORY_BUCKET]))  # that bucket only
+    add_memory_remote(service, bucket=MEMORY_BUCKET + "-gone")
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual", remote="offsite")
     old_snapshot(service, "notes", timedelta(days=2))
     events: list[object] = []
@@ -255,7 +247,7 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(
         )
         scheduler.tick()
         assert health() == ["remote-unreachable"], "a backup does not end the streak"
-        service.update_remote("offsite", bucket=bucket)
+        service.update_remote("offsite", bucket=MEMORY_BUCKET)
         scheduler.queue_uploads("test")
         wait_for(lambda: health() == ["remote-unreachable", "recovered"])
         assert [e.message for e in events if isinstance(e, SourceHealth)][

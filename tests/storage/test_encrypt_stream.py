@@ -1,5 +1,6 @@
 """Encryption while uploading: the stream, and an encrypted upload that is cancelled or
-reads a damaged file, against the real S3 server process."""
+reads a damaged file (to the memory store, which goes in parts as S3 does: what every
+store does with a stream is pinned by test_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.encryption import generate_identity
 from lifeboat.core.manifest import Manifest, new_snapshot_id, snapshot_stem
-from lifeboat.core.secrets import S3Credentials
 from lifeboat.foundation.errors import Cancelled, CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.remote.upload import upload_snapshot
-from lifeboat.storage.s3 import S3Store
+from lifeboat.storage.memory import MemoryStore, MemoryStores
 
 
 def encrypt_threads() -> list[threading.Thread]:
@@ -92,56 +92,59 @@ def artifact_record(folder: Path, size: int, *, sha256: str | None = None) -> Sn
     return SnapshotRecord(manifest, folder, "ok", None, None)
 
 
-def sealed_store(s3_server, bucket: str) -> tuple[S3Store, RemoteConfig]:
+@pytest.fixture
+def stores() -> MemoryStores:
+    return MemoryStores()
+
+
+def sealed_store(stores: MemoryStores) -> tuple[MemoryStore, RemoteConfig]:
     remote = RemoteConfig(
         name="offsite",
         provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
+        bucket="lb-sealed",
+        endpoint="https://memory.invalid",
         prefix="lb",
         encrypt=True,
         multipart_threshold="5MB",
         part_size="5MB",
     )
-    creds = S3Credentials(s3_server.access_key_id, s3_server.secret_access_key)
-    return S3Store(remote, creds), remote
+    return stores.open(remote), remote
 
 
-def leftovers(s3_server, bucket: str) -> tuple[list[str], list[str]]:
-    client = s3_server.client()
-    objects = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    parts = [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
-    return objects, parts
+def leftovers(stores: MemoryStores) -> tuple[list[str], list[str]]:
+    bucket = stores.bucket("lb-sealed")
+    return list(bucket.objects()), list(bucket.uploads().values())
 
 
 def test_an_encrypted_upload_goes_up_in_parts_and_records_the_ciphertext_hash(
-    s3_server, bucket: str, tmp_path: Path
+    stores: MemoryStores, tmp_path: Path
 ):
     identity, recipient = generate_identity()
     record = artifact_record(tmp_path, 23 << 20)
-    store, remote = sealed_store(s3_server, bucket)
+    store, remote = sealed_store(stores)
     try:
         copy = upload_snapshot(
             store, remote, record, no_progress, CancelToken(), recipients=[recipient]
         )
     finally:
         store.close()
-    body = s3_server.client().get_object(Bucket=bucket, Key=copy.key)["Body"].read()
-    head = s3_server.client().head_object(Bucket=bucket, Key=copy.key)
-    assert head["ETag"].strip('"').endswith("-5")  # 23 MiB in 5 MiB parts
+    stored = stores.bucket("lb-sealed").object(copy.key)
+    assert stored is not None
+    body = stored.data
+    assert stored.etag.endswith("-5")  # 23 MiB in 5 MiB parts
     assert copy.encrypted and copy.key.endswith(".sqlite.zst.age")
     assert copy.size == len(body) and copy.sha256 == hashlib.sha256(body).hexdigest()
-    assert head["Metadata"]["lifeboat-plain-sha256"] == record.manifest.sha256
+    assert stored.metadata["lifeboat-plain-sha256"] == record.manifest.sha256
     assert (
         pyrage.decrypt(body, [pyrage.x25519.Identity.from_str(identity)])
         == record.path.read_bytes()
     )
 
 
-def test_a_cancelled_encrypted_upload_leaves_nothing(s3_server, bucket: str, tmp_path: Path):
+def test_a_cancelled_encrypted_upload_leaves_nothing(stores: MemoryStores, tmp_path: Path):
     _, recipient = generate_identity()
     record = artifact_record(tmp_path, 40 << 20)
-    store, remote = sealed_store(s3_server, bucket)
+    store, remote = sealed_store(stores)
     cancel = CancelToken()
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -153,17 +156,17 @@ def test_a_cancelled_encrypted_upload_leaves_nothing(s3_server, bucket: str, tmp
             upload_snapshot(store, remote, record, progress, cancel, recipients=[recipient])
     finally:
         store.close()
-    assert leftovers(s3_server, bucket) == ([], [])
+    assert leftovers(stores) == ([], [])
     assert not encrypt_threads()
     assert record.path.stat().st_size == 40 << 20
 
 
 def test_a_file_damaged_on_disk_is_not_kept_encrypted_on_the_remote(
-    s3_server, bucket: str, tmp_path: Path
+    stores: MemoryStores, tmp_path: Path
 ):
     _, recipient = generate_identity()
     record = artifact_record(tmp_path, 7 << 20, sha256="0" * 64)
-    store, remote = sealed_store(s3_server, bucket)
+    store, remote = sealed_store(stores)
     try:
         with pytest.raises(CorruptSnapshot, match="damaged on disk"):
             upload_snapshot(
@@ -171,4 +174,4 @@ def test_a_file_damaged_on_disk_is_not_kept_encrypted_on_the_remote(
             )
     finally:
         store.close()
-    assert leftovers(s3_server, bucket) == ([], [])
+    assert leftovers(stores) == ([], [])

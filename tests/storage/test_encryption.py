@@ -12,8 +12,10 @@ import pytest
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.foundation.errors import CorruptSnapshot
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryBucket, MemoryStores
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, integrity, make_db
+from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.workfiles import files_under
 
 MARKER = "TOP-SECRET-MARKER-7f3a"
@@ -24,7 +26,7 @@ needs_age = pytest.mark.skipif(
 
 @pytest.fixture
 def service(home: Path, file_keyring: Path) -> Service:
-    return Service()
+    return Service(stores=MemoryStores())  # S3 is not what is tested here
 
 
 def secret_db(path: Path) -> Path:
@@ -37,30 +39,24 @@ def secret_db(path: Path) -> Path:
     return path
 
 
-def encrypted_remote(service: Service, s3_server, bucket: str, encrypt: bool = True) -> None:
-    service.add_remote(
-        "vault",
-        provider="minio",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        prefix="lb",
-        access_key_id=s3_server.access_key_id,
-        secret=s3_server.secret_access_key,
-        encrypt=encrypt,
-    )
+def encrypted_remote(service: Service, encrypt: bool = True) -> None:
+    """The remote "vault", on the service's memory stores."""
+    add_memory_remote(service, "vault", encrypt=encrypt)
 
 
-def bucket_objects(s3_server, bucket: str) -> dict[str, bytes]:
-    client = s3_server.client()
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+def remote_bucket(service: Service) -> MemoryBucket:
+    return service.stores.bucket(MEMORY_BUCKET)  # type: ignore[attr-defined,no-any-return]
+
+
+def bucket_objects(service: Service) -> dict[str, bytes]:
+    return {key: found.data for key, found in remote_bucket(service).objects().items()}
 
 
 def test_encrypted_round_trip_and_nothing_readable_remotely(
-    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+    service: Service, tmp_path: Path, home: Path
 ):
     recipient = service.init_key()
-    encrypted_remote(service, s3_server, bucket)
+    encrypted_remote(service)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault")
     base = service.backup("secret")
@@ -72,7 +68,7 @@ def test_encrypted_round_trip_and_nothing_readable_remotely(
     assert diff.manifest.kind == "diff"
     expected = db_content(db)
     service.upload("secret")
-    stored = bucket_objects(s3_server, bucket)
+    stored = bucket_objects(service)
     artifacts = [k for k in stored if not k.endswith(".json")]
     assert artifacts and all(k.endswith(".age") for k in artifacts)
     for key, body in stored.items():
@@ -93,20 +89,16 @@ def test_encrypted_round_trip_and_nothing_readable_remotely(
 
 
 @needs_age
-def test_the_standard_age_tool_opens_what_lifeboat_uploaded(
-    service: Service, s3_server, bucket: str, tmp_path: Path
-):
+def test_the_standard_age_tool_opens_what_lifeboat_uploaded(service: Service, tmp_path: Path):
     import pexpect
 
     service.init_key()
-    encrypted_remote(service, s3_server, bucket)
+    encrypted_remote(service)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault")
     service.backup("secret")
     service.upload("secret")
-    body = next(
-        b for k, b in bucket_objects(s3_server, bucket).items() if k.endswith(".sqlite.zst.age")
-    )
+    body = next(b for k, b in bucket_objects(service).items() if k.endswith(".sqlite.zst.age"))
     sealed = tmp_path / "object.age"
     sealed.write_bytes(body)
 
@@ -137,12 +129,12 @@ def test_the_standard_age_tool_opens_what_lifeboat_uploaded(
 
 
 def test_missing_and_wrong_keys_are_clear_and_restore_nothing(
-    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+    service: Service, tmp_path: Path, home: Path
 ):
     recipient = service.init_key()
     saved = tmp_path / "recovery.txt"
     service.export_key(saved)
-    encrypted_remote(service, s3_server, bucket)
+    encrypted_remote(service)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault")
     record = service.backup("secret")
@@ -166,26 +158,22 @@ def test_missing_and_wrong_keys_are_clear_and_restore_nothing(
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_ciphertext_is_refused(
-    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, damage: str
-):
+def test_damaged_ciphertext_is_refused(service: Service, tmp_path: Path, home: Path, damage: str):
     service.init_key()
-    encrypted_remote(service, s3_server, bucket)
+    encrypted_remote(service)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault")
     record = service.backup("secret")
     service.upload("secret")
     record.path.unlink()
     copy = service.snapshot(record.id).copy_on("vault")
-    client = s3_server.client()
-    body = bytearray(client.get_object(Bucket=bucket, Key=copy.key)["Body"].read())
+    bucket = remote_bucket(service)
+    body = bytearray(bucket.object(copy.key).data)
     if damage == "flip":
         body[len(body) // 2] ^= 1
     else:
         body = body[: len(body) - 100]
-    client.put_object(
-        Bucket=bucket, Key=copy.key, Body=bytes(body), Metadata={"lifeboat-sha256": copy.sha256}
-    )
+    bucket.write(copy.key, bytes(body), {"lifeboat-sha256": copy.sha256})
     out = tmp_path / "out.db"
     with pytest.raises(CorruptSnapshot):
         service.restore(record.id, to=out)
@@ -193,9 +181,9 @@ def test_damaged_ciphertext_is_refused(
 
 
 def test_reencrypt_then_switching_off_needs_confirmation(
-    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path
+    service: Service, tmp_path: Path, home: Path
 ):
-    encrypted_remote(service, s3_server, bucket, encrypt=False)
+    encrypted_remote(service, encrypt=False)
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault", keep="last=10")
     set_source(home, "secret", incremental=False)
@@ -212,7 +200,7 @@ def test_reencrypt_then_switching_off_needs_confirmation(
     assert not service.snapshot(first.id).copy_on("vault").encrypted
     done = service.upload("secret", reencrypt=True)
     assert done.uploaded == [first.id]
-    stored = bucket_objects(s3_server, bucket)
+    stored = bucket_objects(service)
     assert all(k.endswith((".age", ".json")) for k in stored)
     assert all(MARKER.encode() not in b for b in stored.values())
     off = cli_process(home, "remote", "set", "vault", "--no-encrypt")
@@ -225,7 +213,7 @@ def test_reencrypt_then_switching_off_needs_confirmation(
 
 
 def test_the_identity_is_never_written_under_lifeboat_home(
-    home: Path, tmp_path: Path, file_keyring: Path, s3_server, bucket: str
+    home: Path, tmp_path: Path, file_keyring: Path
 ):
     init = cli_process(home, "key", "init")
     assert init.returncode == 0 and "lifeboat key export" in init.stderr

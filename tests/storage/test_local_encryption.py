@@ -12,6 +12,7 @@ import pytest
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
 from tests.conftest import cli_process
 from tests.helpers.databases import db_content, integrity
 from tests.helpers.workfiles import files_under
@@ -26,7 +27,7 @@ from tests.storage.test_encryption import (
 
 @pytest.fixture
 def service(home: Path, file_keyring: Path) -> Service:
-    return Service()
+    return Service(stores=MemoryStores())
 
 
 def edit(db: Path) -> None:
@@ -105,18 +106,16 @@ def test_without_the_key_verify_checks_the_ciphertext_and_restore_says_why(
     assert db_content(out) == db_content(db)
 
 
-def test_sealed_snapshots_go_up_as_they_are_and_come_back(
-    service: Service, s3_server, bucket: str, tmp_path: Path
-):
+def test_sealed_snapshots_go_up_as_they_are_and_come_back(service: Service, tmp_path: Path):
     service.init_key()
-    encrypted_remote(service, s3_server, bucket, encrypt=False)  # even a plain remote
+    encrypted_remote(service, encrypt=False)  # even a plain remote
     db = secret_db(tmp_path / "secret.db")
     service.add_source(db, remote="vault", encrypt_local=True)
     base = service.backup("secret")
     edit(db)
     diff = service.backup("secret")
     service.upload("secret")
-    stored = bucket_objects(s3_server, bucket)
+    stored = bucket_objects(service)
     for record in (base, diff):
         copy = service.snapshot(record.id).copy_on("vault")
         assert copy.encrypted and stored[copy.key] == record.path.read_bytes()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.manifest import Manifest
+from lifeboat.core.stores import ObjectInfo
 from lifeboat.remote.scan import object_differs, proven_by_etag, scan_remote
 from lifeboat.remote.upload import REMOTE_OBJECT
 from lifeboat.service import Service
-from lifeboat.storage.base import ObjectInfo
 from tests.helpers.databases import make_db
 from tests.storage.test_remote import add_remote
 
@@ -114,7 +114,7 @@ def test_a_changed_object_is_reported_not_adopted_and_kept(
     size = record.manifest.size
     body = os.urandom(size // 2 if change == "shorter" else size)
     client.put_object(Bucket=bucket, Key=copy.key, Body=body)
-    scan = scan_remote(service.workspace.config().remote("offsite"), service.secrets)
+    scan = scan_remote(service.workspace.config().remote("offsite"), service.stores)
     assert scan.found == [] and len(scan.mismatched) == 1
     assert scan.mismatched[0].startswith(copy.key + " (")
     report = service.rebuild_catalog()

@@ -2,7 +2,9 @@
 
 Jobs and the service share it. The config is re-read on every `config()` call because
 another process (the tray, a CLI command) may have changed it; changes go through
-`edit_config()`, which serialises writers across processes.
+`edit_config()`, which serialises writers across processes. The service's secret store
+and store opener travel with it (`secrets`, `stores`), so jobs and remote/ use the ones
+the service was made with and never make their own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.private import disk_full, private_dir, user_dir
 from lifeboat.core.runs import Run, start_run
+from lifeboat.core.secrets import SecretStore
+from lifeboat.core.stores import StoreOpener
 from lifeboat.foundation.errors import AlreadyRunning, OperationFailed
 from lifeboat.foundation.paths import LifeboatPaths, resolve_paths
 
@@ -34,11 +38,33 @@ class ConfigEdit:
 
 
 class Workspace:
-    def __init__(self, paths: LifeboatPaths | None = None) -> None:
+    def __init__(
+        self,
+        paths: LifeboatPaths | None = None,
+        *,
+        secrets: SecretStore | None = None,
+        stores: StoreOpener | None = None,
+    ) -> None:
         self.paths = paths or resolve_paths()
+        self._secrets = secrets
+        self._stores = stores
         self._catalog: Catalog | None = None
         self._run: Run | None = None
         self._run_lock = threading.Lock()
+
+    @property
+    def secrets(self) -> SecretStore:
+        """The service's secret store (the keyring's entries: credentials, keys)."""
+        if self._secrets is None:
+            raise RuntimeError("this workspace was made without a secret store")
+        return self._secrets
+
+    @property
+    def stores(self) -> StoreOpener:
+        """What opens the remotes' stores (the service's: see Service)."""
+        if self._stores is None:
+            raise RuntimeError("this workspace was made without a store opener")
+        return self._stores
 
     @property
     def catalog(self) -> Catalog:

@@ -24,7 +24,6 @@ from lifeboat.core.restore import (
     restore_to_file,
 )
 from lifeboat.core.results import RestoreOutcome
-from lifeboat.core.secrets import SecretStore
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -94,7 +93,9 @@ class RestoreJob:
         safety_id: str | None = None
         if manifest.kind == "raw":
             # A sealed copy opens with the keyring's identities.
-            identities = stored_identities(SecretStore()) if manifest.local_encryption else []
+            identities = (
+                stored_identities(self.workspace.secrets) if manifest.local_encryption else []
+            )
             restore_raw_copy(record.folder, manifest, self.target, self.workspace.run, identities)
             result = RestoreResult(self.target, "raw-copy", 0.0)
         elif not self.in_place:

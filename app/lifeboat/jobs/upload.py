@@ -14,6 +14,7 @@ from lifeboat.core.config_model import RemoteConfig, SourceConfig
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.results import UploadResult
 from lifeboat.core.retention import parse_keep
+from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -25,8 +26,6 @@ from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, end
 from lifeboat.remote.plans import delete_remote_copy, plan_remote_prune, plan_uploads
 from lifeboat.remote.proof import Proof, prove_copy, to_prove
 from lifeboat.remote.upload import upload_snapshot
-from lifeboat.storage.base import RemoteStore
-from lifeboat.storage.factory import open_store
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class UploadJob:
         sent = 0
         left_open = ended_open_uploads(self.workspace, remote.name)
         needed = pending or left_open or unproven or self._has_copies(remote.name)
-        store = open_store(remote) if needed else None
+        store = self.workspace.stores.open(remote) if needed else None
         ledger = CatalogLedger(catalog, remote.name)
         aborted: list[str] = []
         try:

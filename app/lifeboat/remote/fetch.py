@@ -19,11 +19,9 @@ from lifeboat.core.manifest import (
 from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import make_new_dir, private_dir
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
-from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
-from lifeboat.storage.factory import open_store
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,7 @@ def fetch_artifact(
     private_dir(dest_dir, "download folder")
     target = dest_dir / record.manifest.artifact
     download = target.with_name(target.name + AGE_SUFFIX) if copy.encrypted else target
-    store = open_store(remote)
+    store = workspace.stores.open(remote)
     try:
         store.get_file(copy.key, download, progress=progress, cancel=cancel)
     finally:
@@ -72,7 +70,7 @@ def fetch_artifact(
             decrypt_file(
                 download,
                 target,
-                stored_identities(SecretStore()),
+                stored_identities(workspace.secrets),
                 f"the copy of snapshot {record.id} on remote {remote.name}",
                 workspace.config().general.recipients,
             )
@@ -104,7 +102,7 @@ def artifact_folder(
             decrypt_file(
                 record.path,
                 scratch / record.manifest.artifact,
-                stored_identities(SecretStore()),
+                stored_identities(workspace.secrets),
                 f"snapshot {record.id} (kept encrypted on this machine)",
                 record.manifest.local_recipients,
             )

@@ -10,10 +10,9 @@ import threading
 from lifeboat.core.catalog import Catalog, OpenUpload
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.runs import run_alive
+from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.storage.base import RemoteStore
-from lifeboat.storage.factory import open_store
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def abort_ended_uploads_soon(workspace: Workspace) -> threading.Thread | None:
         for name in names:
             remote = config.remote(name)
             try:
-                store = open_store(remote)
+                store = workspace.stores.open(remote)
             except LifeboatError as exc:
                 log.warning("remote %s: unfinished uploads not aborted now: %s", name, exc.message)
                 continue

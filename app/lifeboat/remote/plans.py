@@ -8,8 +8,8 @@ from datetime import datetime
 
 from lifeboat.core.catalog import SnapshotRecord
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy, snapshot_info
+from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace
-from lifeboat.storage.base import RemoteStore
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
 from lifeboat.core.manifest import Manifest, ManifestError
+from lifeboat.core.stores import ObjectInfo, RemoteStore
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.remote.scan import proven_by_etag
-from lifeboat.storage.base import ObjectInfo, RemoteStore
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ from lifeboat.core.manifest import (
     utc_now,
 )
 from lifeboat.core.remote_keys import object_key, split_key
-from lifeboat.core.secrets import SecretStore
+from lifeboat.core.stores import ObjectInfo, StoreOpener
 from lifeboat.remote.upload import REMOTE_OBJECT
-from lifeboat.storage.base import ObjectInfo
-from lifeboat.storage.factory import open_store
 
 
 @dataclass
@@ -33,7 +31,7 @@ class RemoteScan:
     mismatched: list[str] = field(default_factory=list)
 
 
-def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> RemoteScan:
+def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
     """Read every manifest under the remote's prefix (the remote's own truth). An object
     that differs from its manifest (its size, or the ETag recorded at upload) is not
     adopted. One that does not differ is adopted as proven only if it has the ETag the
@@ -41,7 +39,7 @@ def scan_remote(remote: RemoteConfig, secrets: SecretStore | None = None) -> Rem
     Lifeboat, or a listing without ETags) as unproven: it does not count until the next
     upload job has read it back."""
     scan = RemoteScan(remote.name)
-    store = open_store(remote, secrets)
+    store = stores.open(remote)
     try:
         # List by the bare prefix and keep our folder's keys: the same result, and it
         # avoids a '/' in the query (some S3 emulators sign it differently).

@@ -16,9 +16,9 @@ from lifeboat.core.manifest import (
     utc_now,
 )
 from lifeboat.core.remote_keys import object_key
+from lifeboat.core.stores import RemoteStore, Stored, UploadLedger
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
-from lifeboat.storage.base import RemoteStore, Stored, UploadLedger
 
 SHA_KEY = "lifeboat-sha256"  # metadata for people; never what proves a copy
 
@@ -48,8 +48,9 @@ def upload_snapshot(
     ledger: UploadLedger | None = None,
 ) -> RemoteCopy:
     """Upload a snapshot's artifact (encrypted with age if the remote asks for it), then
-    its manifest. Each counts only once the server is proven to hold exactly the bytes
-    sent (see storage/s3_upload.py); the manifest records the object's size and ETag."""
+    its manifest. Each counts only once the store is proven to hold exactly the bytes
+    sent (each store proves its own: see core/stores.py); the manifest records the
+    object's size and ETag."""
     sealed = record.manifest.local_encryption
     if sealed is not None:
         # Kept encrypted here: that file goes up as it is, whatever the remote's setting.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifeboat.core.secrets import SecretStore
+from lifeboat.core.stores import StoreOpener
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
@@ -22,6 +23,7 @@ from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
+from lifeboat.storage.factory import StoreFactory
 
 
 class Service(
@@ -34,10 +36,17 @@ class Service(
     HousekeepingMethods,
 ):
     def __init__(
-        self, workspace: Workspace | None = None, secrets: SecretStore | None = None
+        self,
+        workspace: Workspace | None = None,
+        secrets: SecretStore | None = None,
+        stores: StoreOpener | None = None,
     ) -> None:
-        self.workspace = workspace or Workspace()
+        """`stores` opens the remotes' stores (the S3 ones, with keys from `secrets`,
+        unless given: tests pass storage.memory.MemoryStores). The workspace made here
+        carries both to the jobs; a workspace given brings its own."""
         self.secrets = secrets or SecretStore()
+        self.stores = stores or StoreFactory(self.secrets)
+        self.workspace = workspace or Workspace(secrets=self.secrets, stores=self.stores)
         self._events = EventHub()
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:

@@ -169,7 +169,7 @@ def _merge_remotes(
         try:
             if not remotes:
                 raise LifeboatError("not scanned")
-            remote_scan = scan_remote(remote, secrets)
+            remote_scan = scan_remote(remote, workspace.stores)
         except LifeboatError as exc:
             if remotes:
                 report.remote_errors.append(f"{remote.name}: {exc.message}")

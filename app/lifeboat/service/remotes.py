@@ -27,9 +27,9 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.upload import UploadJob
-from lifeboat.storage.factory import open_store
 
 if TYPE_CHECKING:
+    from lifeboat.core.stores import StoreOpener
     from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.events import Event
 
@@ -44,6 +44,7 @@ class RemoteMethods:
 
     workspace: Workspace
     secrets: SecretStore
+    stores: StoreOpener
 
     def remotes(self) -> list[RemoteConfig]:
         return list(self.workspace.config().remotes.values())
@@ -172,7 +173,7 @@ class RemoteMethods:
         else:
             remote, creds = self.workspace.config().remote(name), None
         started = time.monotonic()
-        store = open_store(remote, self.secrets, credentials=creds)
+        store = self.stores.open(remote, credentials=creds)
         try:
             key = object_key(remote.prefix, ".lifeboat-test", pysecrets.token_hex(8))
             body = pysecrets.token_bytes(256)

@@ -1,4 +1,4 @@
-"""S3Store: the RemoteStore on boto3, for AWS S3 and S3-compatible services.
+"""S3Store: the RemoteStore (core/stores.py) on boto3, for AWS S3 and S3-compatible services.
 
 Compatibility: botocore's newer default checksum headers are sent and checked only when
 an operation requires them (several S3-compatible services reject them); every upload
@@ -11,7 +11,6 @@ boto3 is imported here only, so nothing pays for it until remote work.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -20,12 +19,12 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from lifeboat.core.config_model import RemoteConfig
-from lifeboat.core.private import disk_full, open_new
 from lifeboat.core.secrets import S3Credentials
+from lifeboat.core.stores import ContentCheck, ObjectInfo, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_rate, parse_size
-from lifeboat.storage.base import ContentCheck, ObjectInfo, Stored, UploadLedger
+from lifeboat.storage.downloads import download_into, not_on_remote
 from lifeboat.storage.s3_errors import translate
 from lifeboat.storage.s3_upload import Uploads
 from lifeboat.storage.sending import RateLimit, clean_etag, watch_bodies
@@ -174,30 +173,8 @@ class S3Store:
     def get_file(self, key: str, dest: Path, *, progress: Progress, cancel: CancelToken) -> None:
         info = self.head(key)
         if info is None:
-            raise RemoteError(
-                f"{key} is not on remote {self.name}",
-                "run `lifeboat catalog rebuild` to see what the remote holds",
-            )
-        try:
-            out = open_new(dest)
-        except FileExistsError:
-            raise OperationFailed(
-                f"cannot download {key} to {dest}: something is already there (not overwritten)",
-                "move it away and retry",
-            ) from None
-        except OSError as exc:
-            raise OperationFailed(f"cannot create {dest}: {exc.strerror or exc}") from None
-        try:
-            with out:
-                self._download(key, info, out, progress, cancel)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                dest.unlink()  # ours (created just above), and not whole
-            if isinstance(exc, OSError):
-                raise _write_failed(dest, exc) from None
-            raise
+            raise not_on_remote(key, self.name)
+        download_into(dest, key, lambda out: self._download(key, info, out, progress, cancel))
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -320,12 +297,3 @@ class S3Store:
                     progress("download", written, info.size)
             finally:
                 body.close()
-
-
-def _write_failed(dest: Path, exc: OSError) -> OperationFailed:
-    if disk_full(exc):
-        return OperationFailed(
-            f"the disk holding {dest} is full; the download stopped",
-            "free some space there (or set temp_dir) and retry",
-        )
-    return OperationFailed(f"cannot write {dest}: {exc.strerror or exc}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifeboat.core.stores import RemoteNotFound
 from lifeboat.foundation.errors import LifeboatError, RemoteError
 
 _CREDENTIALS = (
@@ -21,10 +22,6 @@ _REGION = (
     "Redirect",
     "IllegalLocationConstraintException",
 )
-
-
-class RemoteNotFound(RemoteError):
-    not_found = True
 
 
 def translate(exc: BaseException, store: Any, key: str | None = None) -> LifeboatError:

@@ -24,27 +24,30 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
+from lifeboat.core.stores import ContentCheck, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress
-from lifeboat.storage.base import ContentCheck, Stored, UploadLedger
 from lifeboat.storage.s3_errors import translate
 from lifeboat.storage.sending import (
     MAX_PARTS,
     Halted,
     PartBody,
     RateLimit,
+    SentCounter,
+    abort_quietly,
     clean_etag,
     content_md5,
     etag_is_md5,
     halted_by,
     multipart_etag,
     part_size_for,
+    prove_upload,
     single_etag,
+    upload_pieces,
 )
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 3  # sends of one part whose ETag says the server got other bytes
-_REPORT_EVERY = 256 * 1024
 #: errors with which a server says the body it received is not the one described
 _BODY_CHANGED = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")
 
@@ -82,18 +85,12 @@ class Uploads:
         check: ContentCheck | None,
     ) -> Stored:
         """Upload `source` to its end (`size`: known length of a file, None: a stream)."""
-        counter = _Counter(progress, size if size is not None else size_hint)
+        counter = SentCounter(progress, size if size is not None else size_hint)
         part = part_size_for(self.part_size, size if size is not None else size_hint)
-        if size is not None and size < self.threshold:
-            # To its end, even beyond `size`: the content check decides what counts.
-            return self._single(key, source.read(), metadata, counter, cancel, check)
-        first = _read_full(source, part)
-        second = _read_full(source, part) if len(first) == part else b""
-        if not second:
-            return self._single(key, first, metadata, counter, cancel, check)
-        chunks = _chunks(source, part, [first, second])
-        del first, second
-        return self._multipart(key, chunks, part, metadata, counter, cancel, ledger, check)
+        pieces = upload_pieces(source, size=size, threshold=self.threshold, part_size=part)
+        if isinstance(pieces, bytes):
+            return self._single(key, pieces, metadata, counter, cancel, check)
+        return self._multipart(key, pieces, part, metadata, counter, cancel, ledger, check)
 
     # -- one request -----------------------------------------------------------------
 
@@ -102,7 +99,7 @@ class Uploads:
         key: str,
         data: bytes,
         metadata: dict[str, str],
-        counter: _Counter,
+        counter: SentCounter,
         cancel: CancelToken,
         check: ContentCheck | None,
     ) -> Stored:
@@ -123,7 +120,7 @@ class Uploads:
 
         _, provable = self._send(put, data, digest, key, counter, cancel, never)
         expected = single_etag(digest) if provable else None
-        return self.prove(key, len(data), sha256, expected, 0, cancel)
+        return prove_upload(self.store, key, len(data), sha256, expected, 0, cancel)
 
     def _send(
         self,
@@ -131,7 +128,7 @@ class Uploads:
         data: bytes,
         digest: bytes,
         what: str,
-        counter: _Counter,
+        counter: SentCounter,
         cancel: CancelToken,
         failed: threading.Event,
     ) -> tuple[str, bool]:
@@ -208,7 +205,7 @@ class Uploads:
         chunks: Iterator[bytes],
         part_size: int,
         metadata: dict[str, str],
-        counter: _Counter,
+        counter: SentCounter,
         cancel: CancelToken,
         ledger: UploadLedger | None,
         check: ContentCheck | None,
@@ -244,21 +241,21 @@ class Uploads:
                 },
             )
         except BaseException as exc:
-            self._abort(key, upload_id, ledger)
+            abort_quietly(self.store, key, upload_id, ledger)
             if isinstance(exc, LifeboatError | KeyboardInterrupt | SystemExit):
                 raise
             raise translate(exc, self.store, key) from None
         if ledger is not None:
             ledger.closed(upload_id)
         expected = multipart_etag(digests) if provable else None
-        return self.prove(key, size, sha256, expected, part_size, cancel)
+        return prove_upload(self.store, key, size, sha256, expected, part_size, cancel)
 
     def _send_parts(
         self,
         key: str,
         upload_id: str,
         chunks: Iterator[bytes],
-        counter: _Counter,
+        counter: SentCounter,
         cancel: CancelToken,
     ) -> tuple[list[tuple[int, str]], list[bytes], int, str, bool]:
         sha, digests, size = hashlib.sha256(), [], 0
@@ -316,56 +313,7 @@ class Uploads:
         parts = [(number, etag) for number, etag, _ in results]
         return parts, digests, size, sha.hexdigest(), all(p for _, _, p in results)
 
-    def _abort(self, key: str, upload_id: str, ledger: UploadLedger | None) -> None:
-        try:
-            self.store.abort_upload(key, upload_id)
-        except LifeboatError as exc:
-            log.warning(
-                "remote %s: could not abort the unfinished upload of %s (%s); it "
-                "is aborted on the next upload",
-                self.store.name,
-                key,
-                exc.message,
-            )
-            return
-        if ledger is not None:
-            try:
-                ledger.closed(upload_id)
-            except Exception:
-                log.exception("could not record that the upload of %s was aborted", key)
-
-    # -- the proof -------------------------------------------------------------------
-
-    def prove(
-        self,
-        key: str,
-        size: int,
-        sha256: str,
-        expected_etag: str | None,
-        part_size: int,
-        cancel: CancelToken,
-    ) -> Stored:
-        """The object at `key` counts only if the server holds exactly what was sent:
-        its ETag is the one those bytes give, or, where ETags cannot tell, it reads back
-        with the same SHA-256."""
-        info = self.store.head(key)
-        if info is None or info.size != size:
-            got = "nothing" if info is None else f"{info.size} bytes"
-            raise RemoteError(
-                f"{key} did not arrive whole on remote {self.store.name} "
-                f"(found {got}, sent {size} bytes); it is not counted",
-                "the upload is retried later",
-            )
-        if expected_etag is not None and info.etag == expected_etag:
-            return Stored(key, size, sha256, info.etag, part_size, "etag")
-        got_size, got_sha = self.read_back(key, cancel)
-        if got_size == size and got_sha == sha256:
-            return Stored(key, size, sha256, info.etag, part_size, "read-back")
-        raise RemoteError(
-            f"remote {self.store.name} holds other bytes at {key} than were "
-            "sent (read back, they hash differently); it is not counted",
-            "the upload is retried later; if this repeats, check the network and the service",
-        )
+    # -- reading back ----------------------------------------------------------------
 
     def read_back(
         self, key: str, cancel: CancelToken, progress: Progress | None = None
@@ -391,49 +339,8 @@ class Uploads:
         return size, digest.hexdigest()
 
 
-class _Counter:
-    """Bytes sent so far, from every sending thread, reported now and then."""
-
-    def __init__(self, progress: Progress, total: int) -> None:
-        self.progress = progress
-        self.total = max(total, 0)
-        self.done = 0
-        self._reported = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, amount: int) -> None:
-        with self._lock:
-            self.done += amount
-            done = max(0, min(self.done, self.total))
-            if amount > 0 and done - self._reported < _REPORT_EVERY and done < self.total:
-                return
-            self._reported = done
-        self.progress("upload", done, self.total)
-
-
 def _error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
-
-
-def _read_full(source: BinaryIO, size: int) -> bytes:
-    """Up to `size` bytes: fewer only at the end of `source`."""
-    pieces, have = [], 0
-    while have < size:
-        piece = source.read(size - have)
-        if not piece:
-            break
-        pieces.append(piece)
-        have += len(piece)
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-
-def _chunks(source: BinaryIO, size: int, first: list[bytes]) -> Iterator[bytes]:
-    """`source` in parts of `size` bytes, after the `first` ones already read (handed
-    out, not kept: memory holds only the parts in flight)."""
-    while first:
-        yield first.pop(0)
-    while chunk := _read_full(source, size):
-        yield chunk

@@ -1,17 +1,26 @@
 """What an upload needs besides the S3 client, as plain pieces: the ETag a server reports
-for bytes it received intact, a shared bandwidth limit, and a part's body as the file
-object the HTTP layer reads (progress, bandwidth and cancellation on the way out)."""
+for bytes it received intact, how a source is cut into parts, progress counted from
+several threads, the proof that ends every upload, a shared bandwidth limit, and a
+part's body as the file object the HTTP layer reads (progress, bandwidth and
+cancellation on the way out). The memory store uses the same pieces, so its uploads
+go in the same parts, with the same ETags and proofs, as S3's."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
-from lifeboat.foundation.progress import CancelToken
+from lifeboat.core.stores import RemoteStore, Stored, UploadLedger
+from lifeboat.foundation.errors import LifeboatError, RemoteError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB  # S3's smallest part (but the last)
@@ -21,6 +30,7 @@ _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART_ETAG = re.compile(r"^[0-9a-f]{32}-[1-9][0-9]*$")
 #: server-side encryption whose ETags are not the MD5 of the object (AWS's words)
 _OPAQUE_ENCRYPTION = ("aws:kms", "aws:kms:dsse")
+_REPORT_EVERY = 256 * 1024  # bytes between progress reports
 
 
 def content_md5(digest: bytes) -> str:
@@ -62,6 +72,119 @@ def part_size_for(configured: int, total_hint: int) -> int:
     while size < needed and size < MAX_PART:
         size = min(size * 2, MAX_PART)
     return size
+
+
+def upload_pieces(
+    source: BinaryIO, *, size: int | None, threshold: int, part_size: int
+) -> bytes | Iterator[bytes]:
+    """What `source` goes up as: its bytes, to be sent in one request (a file of known
+    `size` under the threshold, or a source that ends within one part), or its parts.
+    A file is read to its end even beyond `size`: the content check decides what
+    counts."""
+    if size is not None and size < threshold:
+        return source.read()
+    first = read_full(source, part_size)
+    second = read_full(source, part_size) if len(first) == part_size else b""
+    if not second:
+        return first
+    return _parts(source, part_size, [first, second])
+
+
+def read_full(source: BinaryIO, size: int) -> bytes:
+    """Up to `size` bytes: fewer only at the end of `source`."""
+    pieces, have = [], 0
+    while have < size:
+        piece = source.read(size - have)
+        if not piece:
+            break
+        pieces.append(piece)
+        have += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _parts(source: BinaryIO, size: int, first: list[bytes]) -> Iterator[bytes]:
+    """`source` in parts of `size` bytes, after the `first` ones already read (handed
+    out, not kept: memory holds only the parts in flight)."""
+    while first:
+        yield first.pop(0)
+    while chunk := read_full(source, size):
+        yield chunk
+
+
+class SentCounter:
+    """Bytes sent so far, from every sending thread, reported now and then (and at the
+    end) as progress("upload", done, total)."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.total = max(total, 0)
+        self.done = 0
+        self._reported = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            self.done += amount
+            done = max(0, min(self.done, self.total))
+            if amount > 0 and done - self._reported < _REPORT_EVERY and done < self.total:
+                return
+            self._reported = done
+        self.progress("upload", done, self.total)
+
+
+def prove_upload(
+    store: RemoteStore,
+    key: str,
+    size: int,
+    sha256: str,
+    expected_etag: str | None,
+    part_size: int,
+    cancel: CancelToken,
+) -> Stored:
+    """The object at `key` counts only if the store holds exactly what was sent: its
+    ETag is the one those bytes give (`expected_etag`, None where the store's ETags
+    cannot tell), or it reads back with the same SHA-256."""
+    info = store.head(key)
+    if info is None or info.size != size:
+        got = "nothing" if info is None else f"{info.size} bytes"
+        raise RemoteError(
+            f"{key} did not arrive whole on remote {store.name} "
+            f"(found {got}, sent {size} bytes); it is not counted",
+            "the upload is retried later",
+        )
+    if expected_etag is not None and info.etag == expected_etag:
+        return Stored(key, size, sha256, info.etag, part_size, "etag")
+    got_size, got_sha = store.read_back(key, progress=no_progress, cancel=cancel)
+    if got_size == size and got_sha == sha256:
+        return Stored(key, size, sha256, info.etag, part_size, "read-back")
+    raise RemoteError(
+        f"remote {store.name} holds other bytes at {key} than were "
+        "sent (read back, they hash differently); it is not counted",
+        "the upload is retried later; if this repeats, check the network and the service",
+    )
+
+
+def abort_quietly(
+    store: RemoteStore, key: str, upload_id: str, ledger: UploadLedger | None
+) -> None:
+    """Abort an upload that failed or was cancelled, and tell the ledger; one that cannot
+    be aborted now stays recorded (the next upload job aborts it)."""
+    try:
+        store.abort_upload(key, upload_id)
+    except LifeboatError as exc:
+        log.warning(
+            "remote %s: could not abort the unfinished upload of %s (%s); it "
+            "is aborted on the next upload",
+            store.name,
+            key,
+            exc.message,
+        )
+        return
+    if ledger is not None:
+        try:
+            ledger.closed(upload_id)
+        except Exception:
+            log.exception("could not record that the upload of %s was aborted", key)
 
 
 class RateLimit:
