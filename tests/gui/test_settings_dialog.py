@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QTime
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -198,6 +199,16 @@ def test_general_tab_start_at_login_and_notifications(
     save_button(dialog).click()
     qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
     assert not entry.exists()
+
+
+def test_a_dialog_reopened_as_it_closes_is_a_live_one(qtbot, tray_app: TrayApp):
+    first = open_settings(qtbot, tray_app)
+    first.close()  # Qt deletes it when the event loop next runs
+    second = open_settings(qtbot, tray_app)
+    assert second is not first
+    qtbot.waitUntil(lambda: not shiboken6.isValid(first), timeout=5_000)
+    assert shiboken6.isValid(second) and second.isVisible()
+    assert tray_app._dialogs["settings"] is second
 
 
 def test_schedule_editor_plain_controls_make_specs(qtbot, tray_app: TrayApp):

@@ -302,11 +302,20 @@ class TrayApp(QObject):
 
     def _dialog(self, key: str, create: Callable[[], QWidget]) -> QWidget:
         dialog = self._dialogs.get(key)
+        if dialog is not None and not dialog.isVisible():
+            # Closed: Qt deletes it when the event loop next runs. Showing it again would
+            # let it vanish under the user; a new one takes its place.
+            del self._dialogs[key]
+            dialog = None
         if dialog is None:
             dialog = create()
             self._dialogs[key] = dialog
-            dialog.destroyed.connect(lambda _=None, k=key: self._dialogs.pop(k, None))
+            dialog.destroyed.connect(partial(self._forget_dialog, key, dialog))
         return dialog
+
+    def _forget_dialog(self, key: str, dialog: QWidget, *_: object) -> None:
+        if self._dialogs.get(key) is dialog:
+            del self._dialogs[key]
 
     def _bring_forward(self, widget: QWidget) -> None:
         widget.show()
