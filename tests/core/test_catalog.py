@@ -117,7 +117,8 @@ def test_copies_recorded_before_version_5_are_not_taken_as_proven(tmp_path: Path
     import sqlite3
     from dataclasses import replace
 
-    from lifeboat.core.catalog import _SCHEMA, RemoteCopy
+    from lifeboat.core.catalog import _SCHEMA
+    from lifeboat.core.catalog_records import RemoteCopy
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)

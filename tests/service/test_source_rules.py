@@ -13,7 +13,7 @@ from lifeboat.foundation.errors import ConfigError
 from lifeboat.service.source_changes import SourceDraft, check_changes, staged_source
 
 NOTES = SourceConfig(name="notes", path=Path("/data/notes.db"))
-OFFSITE = RemoteConfig(name="offsite", provider="aws", bucket="b", region="eu-west-1")
+OFFSITE = RemoteConfig(name="offsite", provider="s3", bucket="my-bucket", region="eu-west-1")
 
 
 def config(recipients: list[str] | None = None) -> Config:

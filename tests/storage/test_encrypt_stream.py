@@ -13,7 +13,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.encryption import generate_identity

@@ -204,10 +204,10 @@ def test_put_head_get_list_delete(new_store, tmp_path: Path):
     dest = tmp_path / "down"
     again.get_file(KEY, dest, progress=no_progress, cancel=CancelToken())
     assert dest.read_bytes() == data and stat.S_IMODE(dest.stat().st_mode) == 0o600
-    listed = list(again.list("lb"))
+    listed = list(again.list_objects("lb"))
     assert [(o.key, o.size, o.etag) for o in listed] == [(KEY, len(data), stored.etag)]
     again.delete(KEY)
-    assert store.head(KEY) is None and list(store.list("lb")) == []
+    assert store.head(KEY) is None and list(store.list_objects("lb")) == []
     store.delete(KEY)  # not there: deleted all the same
 
 
@@ -253,7 +253,7 @@ def test_an_overwrite_replaces_bytes_and_metadata(store, tmp_path: Path):
     assert info is not None and info.metadata == {"lifeboat-test": "1"}
     if first.etag:  # a tag that proves content changes with it
         assert second.etag != first.etag
-    assert [o.key for o in store.list("lb")] == [KEY]
+    assert [o.key for o in store.list_objects("lb")] == [KEY]
 
 
 def test_list_is_by_plain_prefix_in_key_order(new_store):
@@ -263,7 +263,7 @@ def test_list_is_by_plain_prefix_in_key_order(new_store):
         store.put_bytes(key, key.encode(), metadata={})
 
     def listed(prefix: str) -> list[tuple[str, int]]:
-        return [(o.key, o.size) for o in store.list(prefix)]
+        return [(o.key, o.size) for o in store.list_objects(prefix)]
 
     assert listed("lb/notes/") == [("lb/notes/a", 10), ("lb/notes/b", 10)]
     assert [k for k, _ in listed("lb/notes")] == ["lb/notes-2/c", "lb/notes/a", "lb/notes/b"]
@@ -279,7 +279,7 @@ def test_a_remote_whose_bucket_is_not_there_fails_clearly(new_store, tmp_path: P
     with pytest.raises(RemoteError, match="lb-no-such-bucket-here"):
         put(store, "file", KEY, os.urandom(LARGE), tmp_path)
     with pytest.raises(RemoteError, match="lb-no-such-bucket-here"):
-        list(store.list("lb"))
+        list(store.list_objects("lb"))
 
 
 def test_a_missing_key(store, tmp_path: Path):
@@ -343,7 +343,7 @@ def test_a_cancelled_upload_leaves_nothing(store, tmp_path: Path, how: str, size
     with pytest.raises(Cancelled):
         put(store, how, KEY, os.urandom(size), tmp_path, progress=progress, cancel=cancel,
             ledger=ledger)  # fmt: skip
-    assert nothing_at(store, KEY) and list(store.list("lb")) == []
+    assert nothing_at(store, KEY) and list(store.list_objects("lb")) == []
     assert ledger.left_open() == set()
 
 
@@ -423,8 +423,8 @@ def test_keys_with_the_characters_a_prefix_may_have(new_store, tmp_path: Path, p
     large = put(store, "stream", key + ".age", os.urandom(LARGE), tmp_path)
     assert large.part_size and store.open_uploads(key + ".age") == []
     assert store.get_bytes(key) == data
-    assert [o.key for o in store.list(prefix)] == [key, key + ".age"]
-    assert [o.key for o in store.list(prefix.split("/")[0])] == [key, key + ".age"]
+    assert [o.key for o in store.list_objects(prefix)] == [key, key + ".age"]
+    assert [o.key for o in store.list_objects(prefix.split("/")[0])] == [key, key + ".age"]
     store.delete(key)
     store.delete(key + ".age")
-    assert store.head(key) is None and list(store.list(prefix)) == []
+    assert store.head(key) is None and list(store.list_objects(prefix)) == []

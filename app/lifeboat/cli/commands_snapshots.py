@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from lifeboat.cli.output import Output, local_time
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbcheck import recorded_unchecked
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes

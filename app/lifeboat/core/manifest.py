@@ -27,6 +27,7 @@ MANIFEST_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
 AGE_SUFFIX = ".age"  # an artifact encrypted with age: <artifact>.age
 LOCAL_ENCRYPTION = "local_encryption"  # manifest key: the file kept here is encrypted
+REMOTE_ENCRYPTION = "encryption"  # a remote manifest's key: the object is encrypted
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{8}$")
@@ -52,6 +53,47 @@ class NewerManifest(ManifestError):
             f"written by a newer Lifeboat (manifest format {fmt}); upgrade Lifeboat to use it"
         )
         self.format = fmt
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """How an artifact is encrypted (age, to `recipients`). `size` and `sha256` describe
+    the ciphertext; the manifest's own describe the zstd artifact inside it. A remote
+    manifest's record also names the encrypted object. `size` is None when a damaged
+    or foreign manifest does not say it."""
+
+    recipients: tuple[str, ...]
+    size: int | None
+    sha256: str
+    scheme: str = "age"
+    object_name: str | None = None  # on a remote manifest: the encrypted object
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "scheme": self.scheme,
+            "recipients": list(self.recipients),
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+        if self.object_name is not None:
+            data["object"] = self.object_name
+        return data
+
+    @classmethod
+    def from_json(cls, value: object) -> Sealed | None:
+        """The record as a manifest holds it (None: there is none, so not encrypted)."""
+        if not isinstance(value, dict):
+            return None
+        listed = value.get("recipients")
+        size = value.get("size")
+        obj = value.get("object")
+        return cls(
+            recipients=tuple(str(r) for r in listed) if isinstance(listed, list) else (),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            sha256=str(value.get("sha256") or ""),
+            scheme=str(value.get("scheme") or "age"),
+            object_name=obj if isinstance(obj, str) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,19 +135,20 @@ class Manifest:
         return self.stem + MANIFEST_SUFFIX
 
     @property
-    def local_encryption(self) -> dict[str, object] | None:
-        """How the artifact kept on this machine is encrypted (None: it is not).
-        `size`/`sha256` here describe that ciphertext; the manifest's own describe the
-        zstd artifact inside it."""
-        value = self.extra.get(LOCAL_ENCRYPTION)
-        return value if isinstance(value, dict) else None
+    def local_encryption(self) -> Sealed | None:
+        """How the artifact kept on this machine is encrypted (None: it is not)."""
+        return Sealed.from_json(self.extra.get(LOCAL_ENCRYPTION))
+
+    @property
+    def remote_encryption(self) -> Sealed | None:
+        """On a remote manifest: how the object on the remote is encrypted."""
+        return Sealed.from_json(self.extra.get(REMOTE_ENCRYPTION))
 
     @property
     def local_recipients(self) -> list[str]:
         """The age recipients the artifact kept here is encrypted to (none: plain)."""
-        sealed = self.local_encryption or {}
-        listed = sealed.get("recipients")
-        return [str(r) for r in listed] if isinstance(listed, list) else []
+        sealed = self.local_encryption
+        return list(sealed.recipients) if sealed else []
 
     @property
     def stored_name(self) -> str:
@@ -115,7 +158,7 @@ class Manifest:
     @property
     def stored_size(self) -> int:
         sealed = self.local_encryption
-        return int(sealed["size"]) if sealed else self.size  # type: ignore[call-overload]
+        return sealed.size if sealed and sealed.size is not None else self.size
 
     def with_protection(self, protected: bool, reason: str | None = None) -> Manifest:
         return replace(self, protected=protected, reason=reason or self.reason)

@@ -32,6 +32,7 @@ from lifeboat.core.manifest import (
     AGE_SUFFIX,
     LOCAL_ENCRYPTION,
     Manifest,
+    Sealed,
     new_snapshot_id,
     snapshot_stem,
     utc_now,
@@ -91,12 +92,9 @@ def save_raw_copy(
     extra: dict[str, object] = {"files": hashes}
     if sealed:
         extra[PLAIN_FILES] = plain
-        extra[LOCAL_ENCRYPTION] = {
-            "scheme": "age",
-            "recipients": list(recipients),
-            "size": stored,
-            "sha256": hashes.get(target.name, ""),
-        }
+        extra[LOCAL_ENCRYPTION] = Sealed(
+            tuple(recipients), stored, hashes.get(target.name, "")
+        ).to_json()
     manifest = Manifest(
         id=snap_id,
         source=source,

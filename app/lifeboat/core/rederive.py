@@ -39,6 +39,7 @@ from lifeboat.core.manifest import (
     STEM_RE,
     TIMESTAMP_FORMAT,
     Manifest,
+    Sealed,
     iso_utc,
     utc_now,
     write_manifest,
@@ -128,12 +129,9 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
                 os.unlink(opened)
     if sealed:
         extra = dict(manifest.extra)
-        extra[LOCAL_ENCRYPTION] = {
-            "scheme": "age",
-            "recipients": list(recovery.recipients),
-            "size": artifact.stat().st_size,
-            "sha256": sha256_file(artifact),
-        }
+        extra[LOCAL_ENCRYPTION] = Sealed(
+            tuple(recovery.recipients), artifact.stat().st_size, sha256_file(artifact)
+        ).to_json()
         manifest = replace(manifest, extra=extra)
     write_manifest(folder, manifest, recovery.run)
     return manifest

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.retention import Decision, RetentionPolicy, freed_bytes
 from lifeboat.foundation.errors import LifeboatError
 

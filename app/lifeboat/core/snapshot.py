@@ -43,6 +43,7 @@ from lifeboat.core.manifest import (
     LOCAL_ENCRYPTION,
     PAGES_SUFFIX,
     Manifest,
+    Sealed,
     new_snapshot_id,
     snapshot_stem,
     utc_now,
@@ -182,7 +183,7 @@ def take_snapshot(
         if packed.note:
             extra["rebased"] = packed.note
         if request.recipients:
-            extra[LOCAL_ENCRYPTION] = _seal(request, packed, artifact_name, written)
+            extra[LOCAL_ENCRYPTION] = _seal(request, packed, artifact_name, written).to_json()
         else:
             written.append(request.folder / artifact_name)
             publish(packed.artifact, request.folder / artifact_name)
@@ -238,7 +239,7 @@ def take_snapshot(
 
 def _seal(
     request: SnapshotRequest, packed: _Packed, artifact_name: str, written: list[Path]
-) -> dict[str, object]:
+) -> Sealed:
     """Encrypt the plain artifact (a work file in the scratch folder) into
     <artifact>.age in the snapshot folder; what is returned goes into the manifest."""
     partial = request.run.work_path(request.folder, "age")
@@ -252,12 +253,7 @@ def _seal(
     written.append(final)
     publish(partial, final)
     os.unlink(packed.artifact)
-    return {
-        "scheme": "age",
-        "recipients": list(request.recipients),
-        "size": sealed.size,
-        "sha256": sealed.sha256,
-    }
+    return Sealed(tuple(request.recipients), sealed.size, sealed.sha256)
 
 
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials
@@ -65,6 +65,13 @@ class RemoteNotFound(RemoteError):
     """The object asked for is not on the remote."""
 
     not_found = True
+
+
+class ByteSource(Protocol):
+    """What an upload reads: an open file, or a stream such as core/encrypt_stream's
+    EncryptingReader (read until it returns b"")."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class UploadLedger(Protocol):
@@ -117,7 +124,7 @@ class RemoteStore(Protocol):
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteSource,
         *,
         size_hint: int,
         metadata: dict[str, str],
@@ -153,7 +160,7 @@ class RemoteStore(Protocol):
         RemoteError with `not_found` set) if there is no such object."""
         ...
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """The objects whose keys start with `prefix` (a plain string prefix, not a
         folder), in key order, without their metadata."""
         ...

@@ -30,8 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.catalog import JobRecord, SnapshotRecord
-from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.catalog_records import AttentionItem, JobRecord, SnapshotRecord
 from lifeboat.core.results import VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished

@@ -16,8 +16,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from lifeboat.core.catalog import JobRecord, RemoteCopy, SnapshotRecord
-from lifeboat.core.catalog_records import NOT_PROVEN
+from lifeboat.core.catalog_records import NOT_PROVEN, JobRecord, RemoteCopy, SnapshotRecord
 from lifeboat.core.dbcheck import describe, recorded_unchecked
 from lifeboat.gui.text import short_time, size_text, time_ago
 

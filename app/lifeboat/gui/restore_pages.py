@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE

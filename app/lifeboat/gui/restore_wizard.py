@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbdiff import DatabaseDiff, summarize
 from lifeboat.core.results import RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbinspect import take_inventory
 from lifeboat.core.manifest import iso_utc
 from lifeboat.core.private import make_new_dir

@@ -6,7 +6,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import delete_snapshot_files
 from lifeboat.core.manifest import utc_now

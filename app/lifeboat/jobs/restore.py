@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
@@ -270,7 +270,7 @@ class RestoreJob:
             chain.append(base)
         for item in chain:
             sealed = item.manifest.local_encryption
-            expected = str(sealed["sha256"]) if sealed else item.manifest.sha256
+            expected = sealed.sha256 if sealed else item.manifest.sha256
             try:
                 if sha256_file(item.path) != expected:
                     return False

@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.catalog_records import RemoteCopy, SnapshotRecord
 from lifeboat.core.config_model import RemoteConfig, SourceConfig
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.results import UploadResult
-from lifeboat.core.retention import parse_keep
 from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError, OperationFailed
@@ -53,83 +52,94 @@ class UploadJob:
     def run(self, progress: Progress, cancel: CancelToken) -> JobOutcome[UploadResult]:
         assert self._src is not None and self._remote is not None, "prepare() first"
         src, remote = self._src, self._remote
-        policy = parse_keep(src.remote_keep or src.keep)
         catalog = self.workspace.catalog
-        config = self.workspace.config()
-        recipients = config.general.recipients
         unproven = to_prove(catalog.snapshots(src.name), remote.name)
-        pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
-        uploaded: list[str] = []
-        deleted: list[str] = []
-        proofs: list[Proof] = []
-        sent = 0
+        pending = self._pending()
         left_open = ended_open_uploads(self.workspace, remote.name)
-        needed = pending or left_open or unproven or self._has_copies(remote.name)
-        store = self.workspace.stores.open(remote) if needed else None
-        ledger = CatalogLedger(catalog, remote.name)
+        result = UploadResult([], [], 0)
         aborted: list[str] = []
-        try:
-            if store is not None and left_open:
-                aborted = abort_ended_uploads(self.workspace, remote, store)
-            if store is not None and unproven:
-                proofs = self._prove(store, remote, unproven, progress, cancel)
-                pending = plan_uploads(catalog.snapshots(src.name), remote.name, policy, utc_now())
-            for record in pending:
-                cancel.check()
-                copy = upload_snapshot(
-                    store,
-                    remote,
-                    record,
-                    progress,
-                    cancel,  # type: ignore[arg-type]
-                    recipients=recipients,
-                    ledger=ledger,
-                )
-                catalog.add_remote_copy(record.id, copy)
-                uploaded.append(record.id)
-                sent += copy.size
-                log.info(
-                    "uploaded snapshot %s of %s to %s (%s)",
-                    record.id,
-                    src.name,
-                    remote.name,
-                    format_bytes(copy.size),
-                )
-            if store is not None and self.reencrypt:
-                reencrypted = self._reencrypt(store, remote, recipients, progress, cancel, ledger)
-                uploaded += reencrypted
-            if store is not None:
-                records = catalog.snapshots(src.name)
-                for decision in plan_remote_prune(records, remote.name, policy, utc_now()):
-                    if decision.keep:
-                        continue
-                    cancel.check()
-                    record = next(r for r in records if r.id == decision.snapshot.id)
-                    delete_remote_copy(store, self.workspace, record, remote.name)
-                    deleted.append(record.id)
-                    log.info(
-                        "pruned snapshot %s of %s from %s: %s",
-                        record.id,
-                        src.name,
-                        remote.name,
-                        decision.reason,
-                    )
-        finally:
-            if store is not None:
+        proofs: list[Proof] = []
+        if pending or left_open or unproven or self._has_copies(remote.name):
+            store = self.workspace.stores.open(remote)
+            try:
+                if left_open:
+                    aborted = abort_ended_uploads(self.workspace, remote, store)
+                if unproven:
+                    proofs = self._prove(store, remote, unproven, progress, cancel)
+                result = self._send(store, progress, cancel)
+                result.deleted.extend(self._prune_remote(store, cancel))
+            finally:
                 store.close()  # a boto3 client costs ~40 MB: keep it only for the job
         self._report_unreplaced(remote, proofs)
         return JobOutcome(
-            result=UploadResult(uploaded, deleted, sent),
+            result=result,
             detail={
                 "remote": remote.name,
-                "uploaded": uploaded,
-                "deleted": deleted,
-                "bytes": sent,
+                "uploaded": result.uploaded,
+                "deleted": result.deleted,
+                "bytes": result.bytes,
                 "aborted_uploads": aborted,
                 "proven": [p.record.id for p in proofs if p.failed is None],
                 "not_matching": [p.record.id for p in proofs if p.failed is not None],
             },
         )
+
+    def _pending(self) -> list[SnapshotRecord]:
+        """The snapshots the remote should have and does not (as proven), oldest first."""
+        assert self._src is not None and self._remote is not None
+        records = self.workspace.catalog.snapshots(self._src.name)
+        return plan_uploads(records, self._remote.name, self._src.remote_policy, utc_now())
+
+    def _send(self, store: RemoteStore, progress: Progress, cancel: CancelToken) -> UploadResult:
+        """Upload what the plan says is missing (planned after the proofs), oldest first."""
+        assert self._src is not None and self._remote is not None
+        src, remote = self._src, self._remote
+        catalog = self.workspace.catalog
+        recipients = self.workspace.config().general.recipients
+        ledger = CatalogLedger(catalog, remote.name)
+        pending = self._pending()
+        uploaded: list[str] = []
+        sent = 0
+        for record in pending:
+            cancel.check()
+            copy = upload_snapshot(
+                store, remote, record, progress, cancel, recipients=recipients, ledger=ledger
+            )
+            catalog.add_remote_copy(record.id, copy)
+            uploaded.append(record.id)
+            sent += copy.size
+            log.info(
+                "uploaded snapshot %s of %s to %s (%s)",
+                record.id,
+                src.name,
+                remote.name,
+                format_bytes(copy.size),
+            )
+        if self.reencrypt:
+            uploaded += self._reencrypt(store, remote, recipients, progress, cancel, ledger)
+        return UploadResult(uploaded, [], sent)
+
+    def _prune_remote(self, store: RemoteStore, cancel: CancelToken) -> list[str]:
+        """Apply the remote's retention; the ids of the copies deleted."""
+        assert self._src is not None and self._remote is not None
+        src, remote = self._src, self._remote
+        records = self.workspace.catalog.snapshots(src.name)
+        deleted: list[str] = []
+        for decision in plan_remote_prune(records, remote.name, src.remote_policy, utc_now()):
+            if decision.keep:
+                continue
+            cancel.check()
+            record = next(r for r in records if r.id == decision.snapshot.id)
+            delete_remote_copy(store, self.workspace, record, remote.name)
+            deleted.append(record.id)
+            log.info(
+                "pruned snapshot %s of %s from %s: %s",
+                record.id,
+                src.name,
+                remote.name,
+                decision.reason,
+            )
+        return deleted
 
     def _prove(
         self,

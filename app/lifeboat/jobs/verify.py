@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.manifest import utc_now
 from lifeboat.core.pagehashes import sha256_file
@@ -110,7 +110,7 @@ class VerifyJob:
                 f"snapshot {record.id} needs a key this machine does not hold",
                 "import your recovery key: lifeboat key import FILE",
             )
-        if sha256_file(record.path) != sealed.get("sha256"):
+        if sha256_file(record.path) != sealed.sha256:
             problem = (
                 f"snapshot {record.id} ({record.source}) is damaged: its encrypted "
                 "file does not match its manifest"

@@ -7,7 +7,8 @@ import logging
 import secrets
 import threading
 
-from lifeboat.core.catalog import Catalog, OpenUpload
+from lifeboat.core.catalog import Catalog
+from lifeboat.core.catalog_records import OpenUpload
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.runs import run_alive
 from lifeboat.core.stores import RemoteStore

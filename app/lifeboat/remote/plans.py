@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.retention import Decision, RetentionPolicy, apply_policy, snapshot_info
 from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace

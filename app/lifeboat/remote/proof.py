@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.catalog_records import RemoteCopy, SnapshotRecord
 from lifeboat.core.manifest import Manifest, ManifestError
 from lifeboat.core.stores import ObjectInfo, RemoteStore
 from lifeboat.foundation.errors import LifeboatError
@@ -85,6 +85,6 @@ def _etag_proves(store: RemoteStore, copy: RemoteCopy, info: ObjectInfo) -> bool
         manifest = Manifest.from_dict(json.loads(store.get_bytes(copy.manifest_key)))
     except (LifeboatError, ValueError, ManifestError):
         return False  # not there, unreadable: reading the object back will tell
-    sealed = manifest.extra.get("encryption")
-    described = str(sealed.get("sha256")) if isinstance(sealed, dict) else manifest.sha256
+    sealed = manifest.remote_encryption
+    described = sealed.sha256 if sealed else manifest.sha256
     return described == copy.sha256 and proven_by_etag(manifest, info)

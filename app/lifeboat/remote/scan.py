@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from lifeboat.core.catalog import RemoteCopy
+from lifeboat.core.catalog_records import RemoteCopy
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
@@ -45,7 +45,7 @@ def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
         # avoids a '/' in the query (some S3 emulators sign it differently).
         listed = {
             o.key: o
-            for o in store.list(remote.prefix)
+            for o in store.list_objects(remote.prefix)
             if not remote.prefix or o.key.startswith(remote.prefix + "/")
         }
         for key in sorted(listed):
@@ -57,9 +57,9 @@ def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
             except (ValueError, ManifestError) as exc:
                 scan.unreadable.append(f"{key}: {exc}")
                 continue
-            sealed = manifest.extra.get("encryption")
+            sealed = manifest.remote_encryption
             artifact = object_key(remote.prefix, manifest.source, manifest.artifact)
-            if isinstance(sealed, dict):
+            if sealed is not None:
                 artifact += AGE_SUFFIX
             obj = listed.get(artifact)
             if manifest.manifest_name != parts[1] or obj is None:
@@ -69,7 +69,7 @@ def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
             if why is not None:
                 scan.mismatched.append(f"{artifact} ({why})")
                 continue
-            sha = str(sealed["sha256"]) if isinstance(sealed, dict) else manifest.sha256
+            sha = sealed.sha256 if sealed is not None else manifest.sha256
             scan.found.append(
                 (
                     manifest,
@@ -79,7 +79,7 @@ def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
                         key,
                         obj.size,
                         sha,
-                        isinstance(sealed, dict),
+                        sealed is not None,
                         iso_utc(utc_now()),
                         proven=proven_by_etag(manifest, obj),
                     ),
@@ -92,12 +92,11 @@ def scan_remote(remote: RemoteConfig, stores: StoreOpener) -> RemoteScan:
 
 def object_differs(manifest: Manifest, obj: ObjectInfo) -> str | None:
     """Why the listed object is not the one its (remote) manifest describes, or None."""
-    sealed = manifest.extra.get("encryption")
-    try:
-        size = int(sealed["size"]) if isinstance(sealed, dict) else manifest.size  # type: ignore[call-overload]
-    except (KeyError, TypeError, ValueError):
+    sealed = manifest.remote_encryption
+    size = manifest.size if sealed is None else sealed.size
+    if size is None:
         return "its manifest does not say its size"
-    if isinstance(sealed, dict) and not sealed.get("sha256"):
+    if sealed is not None and not sealed.sha256:
         return "its manifest does not say its SHA-256"
     if obj.size != size:
         return f"{obj.size} bytes, its manifest says {size}"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from lifeboat.core.catalog import RemoteCopy, SnapshotRecord
+from lifeboat.core.catalog_records import RemoteCopy, SnapshotRecord
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.encrypt_stream import EncryptingReader
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
+    REMOTE_ENCRYPTION,
     Manifest,
+    Sealed,
     iso_utc,
     utc_now,
 )
@@ -101,14 +103,14 @@ def _upload_sealed_file(
     store: RemoteStore,
     remote: RemoteConfig,
     record: SnapshotRecord,
-    sealed: dict[str, object],
+    sealed: Sealed,
     progress: Progress,
     cancel: CancelToken,
     ledger: UploadLedger | None,
 ) -> RemoteCopy:
     manifest = record.manifest
     key = artifact_key(remote, manifest) + AGE_SUFFIX
-    sha256 = str(sealed["sha256"])
+    sha256 = sealed.sha256
     stored = _put_checked_file(store, key, record, sha256, progress, cancel, ledger)
     public = remote_manifest(manifest, stored.size, sha256, manifest.local_recipients)
     mkey = _put_manifest(store, remote, with_remote_object(public, stored))
@@ -157,15 +159,8 @@ def _upload_encrypted(
 def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]) -> Manifest:
     """What an encrypted copy's manifest may say: enough to list and restore, nothing
     from inside the database (no row counts, schema hash or source path)."""
-    extra = {
-        "encryption": {
-            "scheme": "age",
-            "recipients": list(recipients),
-            "object": manifest.artifact + AGE_SUFFIX,
-            "size": size,
-            "sha256": sha256,
-        }
-    }
+    sealed = Sealed(tuple(recipients), size, sha256, object_name=manifest.artifact + AGE_SUFFIX)
+    extra: dict[str, object] = {REMOTE_ENCRYPTION: sealed.to_json()}
     return replace(manifest, source_path="", tables=None, schema_sha256=None, extra=extra)
 
 

@@ -21,7 +21,7 @@ from lifeboat.service.notify import Webhook
 from lifeboat.service.preview import preview_restore
 
 if TYPE_CHECKING:
-    from lifeboat.core.catalog import SnapshotRecord
+    from lifeboat.core.catalog_records import SnapshotRecord
     from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.events import Event
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from lifeboat.core.catalog import SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbdiff import DatabaseDiff, diff_databases
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.verify import extract_verified

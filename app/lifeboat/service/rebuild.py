@@ -16,8 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from lifeboat.core.catalog import RemoteCopy
-from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.catalog_records import AttentionItem, RemoteCopy
 from lifeboat.core.config_model import Config
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import FileLock

@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.catalog import JobRecord, SnapshotRecord
+from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
 from lifeboat.core.config_model import Config
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.manifest import utc_now

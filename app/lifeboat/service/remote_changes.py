@@ -10,13 +10,17 @@ them), then remotes removed (no source points to them any more).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.config import remote_problem, source_name, validate_value
 from lifeboat.core.config_model import Config, RemoteConfig
 from lifeboat.core.providers import PROVIDERS
-from lifeboat.service import Service
 from lifeboat.service.source_changes import SourceDraft, apply_changes
+
+if TYPE_CHECKING:
+    from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -69,45 +73,99 @@ class RemoteDraft:
         return replace(self, access_key_id="", secret="")
 
 
+NO_BUCKET = "give the bucket's name"
+#: The settings a remote has (all but its name).
+REMOTE_SETTINGS = frozenset(f.name for f in fields(RemoteConfig)) - {"name"}
+
+
+def staged_remote(
+    name: str,
+    values: Mapping[str, object],
+    *,
+    current: RemoteConfig | None,
+    taken: Collection[str],
+    recipients: Sequence[str],
+    key_id: str | None = None,
+    secret: str | None = None,
+    check_credentials: bool = True,
+) -> tuple[RemoteConfig | None, list[tuple[str, str]]]:
+    """A remote as added (`current` None) or changed, checked: its name, each value
+    (validate_value), how they fit together (core.config.remote_problem) and the
+    credentials given for the keyring. The one way the CLI, the service and the
+    Settings dialog check a remote. A value None leaves that setting as it is.
+    Returns the remote, or None and (field, problem) pairs. `taken`: other remotes' names."""
+    problems: list[tuple[str, str]] = []
+    if current is None:
+        try:
+            source_name(name)
+        except ValueError as exc:
+            problems.append(("name", str(exc)))
+        if name in taken:
+            problems.append(("name", f"a remote named {name!r} already exists"))
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in REMOTE_SETTINGS:
+            problems.append((key, f"unknown remote setting {key!r}"))
+        elif value is not None:
+            try:
+                clean[key] = validate_value("remote", key, value)
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+    if current is None:
+        for key, missing in (
+            ("provider", "choose a provider"),
+            ("bucket", "give the bucket's name"),
+        ):
+            if key not in clean and key not in (k for k, _ in problems):
+                problems.append((key, missing))
+    if any(key != "name" for key, _ in problems):
+        return None, problems  # it cannot be put together to check the rest
+    if current is None:
+        remote = RemoteConfig(name=name, provider=clean.pop("provider"), bucket=clean.pop("bucket"))
+        remote = replace(remote, **clean)
+    else:
+        remote = replace(current, **clean)
+    if (problem := remote_problem(remote, list(recipients))) is not None:
+        problems.append(problem)
+    if check_credentials and remote.credentials == "keyring":
+        new_in_keyring = current is None or current.credentials != "keyring"
+        if new_in_keyring and not (key_id and secret):
+            problems.append(
+                (
+                    "secret" if key_id else "access_key_id",
+                    "needed: it is stored with the other secrets, never in the config",
+                )
+            )
+        elif bool(key_id) != bool(secret):
+            problems.append(
+                (
+                    "secret" if key_id else "access_key_id",
+                    "give both to replace the stored ones, or neither to keep them",
+                )
+            )
+    return (None if problems else remote), problems
+
+
 def remote_problems(draft: RemoteDraft, config: Config, others: list[str]) -> dict[str, str]:
     """What is wrong with a draft, by field (empty: it can be saved). `others`: the names
     of the other remotes there will be."""
-    problems: dict[str, str] = {}
-    if draft.is_new:
-        try:
-            source_name(draft.name)
-        except ValueError as exc:
-            problems["name"] = str(exc)
-        if draft.name in others:
-            problems["name"] = f"a remote named {draft.name!r} already exists"
     if draft.provider not in PROVIDERS:
-        problems["provider"] = f"unknown provider {draft.provider!r}"
-        return problems
-    if not draft.bucket.strip():
-        problems["bucket"] = "give the bucket's name"
-    clean: dict[str, object] = {}
-    for key, value in draft.settings().items():
-        if value is None or key in problems:
-            continue
-        try:
-            clean[key] = validate_value("remote", key, value)
-        except ValueError as exc:
-            problems[key] = str(exc)
+        return {"provider": f"unknown provider {draft.provider!r}"}
     key_id, secret = draft.credentials_given()
-    if draft.credentials == "keyring":
-        if draft.is_new and not (key_id and secret):
-            problems["secret" if key_id else "access_key_id"] = (
-                "needed: it is stored with the other secrets, never in the config"
-            )
-        elif bool(key_id) != bool(secret):
-            problems["secret" if key_id else "access_key_id"] = (
-                "give both to replace the stored ones, or neither to keep them"
-            )
-    if not problems:
-        clean.pop("encrypt", None)
-        remote = RemoteConfig(name=draft.name, encrypt=draft.encrypt, **clean)  # type: ignore[arg-type]
-        if (problem := remote_problem(remote, config.general.recipients)) is not None:
-            problems[problem[0]] = problem[1]
+    problems: dict[str, str] = {}
+    if not draft.bucket.strip():
+        problems["bucket"] = NO_BUCKET  # blank is "unchanged" to staged_remote
+    _, found = staged_remote(
+        draft.name,
+        draft.settings(),
+        current=None if draft.is_new else config.remotes.get(draft.name),
+        taken=others,
+        recipients=config.general.recipients,
+        key_id=key_id,
+        secret=secret,
+    )
+    for key, text in found:
+        problems.setdefault(key, text)
     return problems
 
 

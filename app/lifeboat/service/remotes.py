@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 import secrets as pysecrets
 import time
-from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
-from lifeboat.core.config import remote_problem, source_name, validate_value
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.remote_keys import object_key
 from lifeboat.core.results import RemoteTest, UploadResult
@@ -27,6 +25,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.upload import UploadJob
+from lifeboat.service.remote_changes import staged_remote
 
 if TYPE_CHECKING:
     from lifeboat.core.stores import StoreOpener
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from lifeboat.foundation.events import Event
 
 log = logging.getLogger(__name__)
-_REMOTE_KEYS = {f.name for f in fields(RemoteConfig)} - {"name"}
 
 
 class RemoteMethods:
@@ -59,24 +57,8 @@ class RemoteMethods:
     ) -> RemoteConfig:
         """Add a remote; with credentials "keyring" (the default) the key id and secret go
         to the OS keyring first, so a failure there saves nothing."""
-        try:
-            source_name(name)
-        except ValueError as exc:
-            raise ConfigError(str(exc), "choose another name") from None
-        remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
-        self._check_remote(remote)
-        if name in self.workspace.config().remotes:
-            raise ConfigError(
-                f"a remote named {name!r} already exists",
-                "choose another name, or change it with `lifeboat remote set`",
-            )
-        if remote.credentials == "keyring":
-            if not access_key_id or not secret:
-                raise ConfigError(
-                    "the access key id and secret are needed to store them in the keyring",
-                    "give --access-key-id and the secret "
-                    "(prompted, or --secret-stdin), or use --credentials env",
-                )
+        remote = self._checked_remote(name, settings, None, access_key_id, secret)
+        if remote.credentials == "keyring" and access_key_id and secret:
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
         with self.workspace.edit_config() as edit:
             if name in edit.config.remotes:
@@ -94,16 +76,8 @@ class RemoteMethods:
         **changes: object,
     ) -> RemoteConfig:
         current = self.workspace.config().remote(name)
-        remote = replace(
-            current, **self._clean_remote({k: v for k, v in changes.items() if v is not None})
-        )
-        self._check_remote(remote)
-        if access_key_id or secret:
-            if not (access_key_id and secret):
-                raise ConfigError(
-                    "give both the access key id and the secret",
-                    "--access-key-id ID and the secret (prompt or --secret-stdin)",
-                )
+        remote = self._checked_remote(name, changes, current, access_key_id, secret)
+        if access_key_id and secret:
             store_s3_credentials(self.secrets, name, S3Credentials(access_key_id, secret))
         with self.workspace.edit_config() as edit:
             edit.config = edit.config.with_remote(remote)
@@ -134,18 +108,8 @@ class RemoteMethods:
         """The remote as `add_remote` (new name) or `update_remote` (known name) would save
         it with these settings: validated, nothing stored. ConfigError if it cannot be."""
         current = self.workspace.config().remotes.get(name)
-        if current is None:
-            try:
-                source_name(name)
-            except ValueError as exc:
-                raise ConfigError(str(exc), "choose another name") from None
-            remote = RemoteConfig(name=name, **self._clean_remote(settings))  # type: ignore[arg-type]
-        else:
-            remote = replace(
-                current, **self._clean_remote({k: v for k, v in settings.items() if v is not None})
-            )
-        self._check_remote(remote)
-        return remote
+        # Credentials are checked when they are saved or tested, not here.
+        return self._checked_remote(name, settings, current, None, None, credentials=False)
 
     def test_remote(
         self,
@@ -221,22 +185,39 @@ class RemoteMethods:
         )
         return outcome.result
 
-    def _clean_remote(self, settings: dict[str, object]) -> dict[str, object]:
-        clean: dict[str, object] = {}
-        for key, value in settings.items():
-            if key not in _REMOTE_KEYS:
-                raise ConfigError(
-                    f"unknown remote setting {key!r}", "see `lifeboat remote add --help`"
-                )
-            if value is None:
-                continue
-            try:
-                clean[key] = validate_value("remote", key, value)
-            except ValueError as exc:
-                raise ConfigError(f"{key}: {exc}", "see `lifeboat remote add --help`") from None
-        return clean
+    def _checked_remote(
+        self,
+        name: str,
+        settings: dict[str, object],
+        current: RemoteConfig | None,
+        access_key_id: str | None,
+        secret: str | None,
+        *,
+        credentials: bool = True,
+    ) -> RemoteConfig:
+        config = self.workspace.config()
+        remote, problems = staged_remote(
+            name,
+            settings,
+            current=current,
+            taken=config.remotes,
+            recipients=config.general.recipients,
+            key_id=access_key_id,
+            secret=secret,
+            check_credentials=credentials,
+        )
+        if remote is None:
+            key, problem = problems[0]
+            hint = _CLI_HINTS.get(key, "see `lifeboat remote add --help`")
+            raise ConfigError(f"{key}: {problem}", hint)
+        return remote
 
-    def _check_remote(self, remote: RemoteConfig) -> None:
-        problem = remote_problem(remote, self.workspace.config().general.recipients)
-        if problem:
-            raise ConfigError(f"{problem[0]}: {problem[1]}", "see `lifeboat remote add --help`")
+
+#: What to do about each kind of problem, in the command line's words.
+_CLI_HINTS = {
+    "name": "choose another name, or change it with `lifeboat remote set`",
+    "access_key_id": "give --access-key-id and the secret (prompted, or --secret-stdin), "
+    "or use --credentials env",
+    "secret": "give --access-key-id and the secret (prompted, or --secret-stdin), "
+    "or use --credentials env",
+}

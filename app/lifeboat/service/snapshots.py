@@ -10,8 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.catalog import SnapshotRecord
-from lifeboat.core.catalog_records import AttentionItem
+from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import write_manifest
 from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from lifeboat.core.catalog import JobRecord
+from lifeboat.core.catalog_records import JobRecord
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
 from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration

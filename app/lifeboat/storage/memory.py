@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lifeboat.core.config_model import RemoteConfig
-from lifeboat.core.stores import ContentCheck, Credentials, ObjectInfo, Stored, UploadLedger
+from lifeboat.core.stores import (
+    ByteSource,
+    ContentCheck,
+    Credentials,
+    ObjectInfo,
+    Stored,
+    UploadLedger,
+)
 from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_size
@@ -211,7 +218,7 @@ class MemoryStore:
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteSource,
         *,
         size_hint: int,
         metadata: dict[str, str],
@@ -230,7 +237,7 @@ class MemoryStore:
     def _put(
         self,
         key: str,
-        source: BinaryIO,
+        source: ByteSource,
         size: int | None,
         size_hint: int,
         metadata: dict[str, str],
@@ -352,7 +359,7 @@ class MemoryStore:
             progress("read back", start + len(block), total)
         return total, digest.hexdigest()
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         for key, found in self._bucket().objects().items():
             if key.startswith(prefix):
                 yield ObjectInfo(key, len(found.data), found.etag)

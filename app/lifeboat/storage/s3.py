@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.core.stores import ContentCheck, ObjectInfo, Stored, UploadLedger
+from lifeboat.core.stores import ByteSource, ContentCheck, ObjectInfo, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_rate, parse_size
@@ -119,7 +119,7 @@ class S3Store:
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteSource,
         *,
         size_hint: int,
         metadata: dict[str, str],
@@ -185,7 +185,7 @@ class S3Store:
     def read_back(self, key: str, *, progress: Progress, cancel: CancelToken) -> tuple[int, str]:
         return self.uploads.read_back(key, cancel, progress=progress)
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):

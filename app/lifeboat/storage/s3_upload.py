@@ -22,9 +22,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, BinaryIO
+from typing import Any
 
-from lifeboat.core.stores import ContentCheck, Stored, UploadLedger
+from lifeboat.core.stores import ByteSource, ContentCheck, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.storage.s3_errors import translate
@@ -74,7 +74,7 @@ class Uploads:
     def put(
         self,
         key: str,
-        source: BinaryIO,
+        source: ByteSource,
         *,
         size: int | None,
         size_hint: int,
@@ -110,7 +110,7 @@ class Uploads:
         never = threading.Event()
 
         def put(body: PartBody) -> dict[str, Any]:
-            return self.client.put_object(  # type: ignore[no-any-return]
+            return self.client.put_object(
                 Bucket=self.store.bucket,
                 Key=key,
                 Body=body,
@@ -265,7 +265,7 @@ class Uploads:
 
         def send(number: int, data: bytes, digest: bytes) -> tuple[int, str, bool]:
             def request(body: PartBody) -> dict[str, Any]:
-                return self.client.upload_part(  # type: ignore[no-any-return]
+                return self.client.upload_part(
                     Bucket=self.store.bucket,
                     Key=key,
                     UploadId=upload_id,

@@ -14,9 +14,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
 
-from lifeboat.core.stores import RemoteStore, Stored, UploadLedger
+from lifeboat.core.stores import ByteSource, RemoteStore, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -75,7 +74,7 @@ def part_size_for(configured: int, total_hint: int) -> int:
 
 
 def upload_pieces(
-    source: BinaryIO, *, size: int | None, threshold: int, part_size: int
+    source: ByteSource, *, size: int | None, threshold: int, part_size: int
 ) -> bytes | Iterator[bytes]:
     """What `source` goes up as: its bytes, to be sent in one request (a file of known
     `size` under the threshold, or a source that ends within one part), or its parts.
@@ -90,7 +89,7 @@ def upload_pieces(
     return _parts(source, part_size, [first, second])
 
 
-def read_full(source: BinaryIO, size: int) -> bytes:
+def read_full(source: ByteSource, size: int) -> bytes:
     """Up to `size` bytes: fewer only at the end of `source`."""
     pieces, have = [], 0
     while have < size:
@@ -102,7 +101,7 @@ def read_full(source: BinaryIO, size: int) -> bytes:
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def _parts(source: BinaryIO, size: int, first: list[bytes]) -> Iterator[bytes]:
+def _parts(source: ByteSource, size: int, first: list[bytes]) -> Iterator[bytes]:
     """`source` in parts of `size` bytes, after the `first` ones already read (handed
     out, not kept: memory holds only the parts in flight)."""
     while first:
