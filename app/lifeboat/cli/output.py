@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from lifeboat.foundation.progress import Progress, no_progress
+from lifeboat.foundation.progress import Progress, ProgressThrottle, no_progress
 from lifeboat.foundation.units import format_bytes
 
 
@@ -97,17 +97,16 @@ class ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.started = time.monotonic()
-        self.last_draw = 0.0
+        self.throttle = ProgressThrottle()
         self.phase = ""
         self.drawn = False
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.throttle.passes(phase, done, total):
+            return
         now = time.monotonic()
         if phase != self.phase:
             self.phase, self.started = phase, now
-        elif now - self.last_draw < 0.1 and done < total:
-            return
-        self.last_draw = now
         fraction = min(done / total, 1.0) if total else 0.0
         filled = int(fraction * self.WIDTH)
         rate = done / max(now - self.started, 1e-3)

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lifeboat.core.encryption import Encrypted
+from lifeboat.core.hashing import sha256_file
 from lifeboat.foundation.errors import LifeboatError, OperationFailed
 
 _END = object()
@@ -49,7 +50,7 @@ class EncryptingReader:
             raise OperationFailed(f"cannot read {source}: {exc.strerror or exc}") from None
         # The plaintext is hashed from its own read of the file, in a thread that holds
         # no lock (hashlib lets go of the GIL): pyrage holds the GIL while it encrypts.
-        self._plain_digest: Future[str] = _HASHERS.submit(_sha256_of, source)
+        self._plain_digest: Future[str] = _HASHERS.submit(sha256_file, source)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_CHUNKS)
         self._gathered: list[bytes] = []
         self._gathered_size = 0
@@ -173,11 +174,6 @@ def _failure(exc: BaseException) -> LifeboatError:
     if isinstance(exc, LifeboatError):
         return exc
     return OperationFailed(f"encryption failed: {exc}")
-
-
-def _sha256_of(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 _HASHERS = ThreadPoolExecutor(2, thread_name_prefix="lifeboat-hash")

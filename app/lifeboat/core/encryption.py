@@ -9,12 +9,12 @@ user asked to export it to.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lifeboat.core.hashing import HashingFile
 from lifeboat.core.private import create_file, disk_full, open_new
 from lifeboat.core.secrets import SecretStore
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
@@ -139,22 +139,32 @@ def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
 
 def encrypt_file(source: Path, dest: Path, recipients: list[str]) -> Encrypted:
     """Encrypt `source` into the new file `dest` to all `recipients`, streaming; return
-    the ciphertext's size and SHA-256 (computed in the same pass)."""
+    the ciphertext's size and SHA-256 and the plaintext's SHA-256, all of the bytes that
+    were actually encrypted (computed in the same pass). Reading or writing failing
+    raises that OSError itself (a full disk can be said as such); `dest` is then gone."""
     import pyrage
 
     if not recipients:
         raise LifeboatError("there is no encryption key yet", "create one: lifeboat key init")
     parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
-    sink = _HashingWriter(dest)
+    created = False
     try:
-        with open(source, "rb") as raw:
-            src = _HashingReader(raw)
-            pyrage.encrypt_io(src, sink, parsed)
-        sink.close()
+        with open(source, "rb") as fin, open_new(dest) as fout:
+            created = True
+            reader, writer = HashingFile(fin), HashingFile(fout)
+            try:
+                pyrage.encrypt_io(reader, writer, parsed)
+            except pyrage.EncryptError as exc:
+                # pyrage wraps what the files raised: give the OSError back
+                raise reader.error or writer.error or OSError(str(exc)) from None
+            fout.flush()
+            os.fsync(fout.fileno())
     except BaseException:
-        sink.discard()
+        if created:  # ours (open_new made it), and closed by now
+            with contextlib.suppress(OSError):
+                os.unlink(dest)
         raise
-    return Encrypted(sink.count, sink.digest.hexdigest(), src.digest.hexdigest())
+    return Encrypted(writer.count, writer.hexdigest(), reader.hexdigest())
 
 
 def decrypt_file(
@@ -201,49 +211,3 @@ def decrypt_file(
         raise CorruptSnapshot(
             f"{what} does not decrypt: it is truncated or damaged", "use another snapshot or copy"
         ) from None
-
-
-class _HashingReader:
-    def __init__(self, fh: object) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)  # type: ignore[attr-defined]
-        self.digest.update(data)
-        return data
-
-    def readinto(self, buffer: bytearray) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _HashingWriter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self._fh = open_new(path)
-        except OSError as exc:
-            raise OperationFailed(f"cannot write {path}: {exc.strerror or exc}") from None
-        self.digest = hashlib.sha256()
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self._fh.write(data)
-        self.count += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-
-    def discard(self) -> None:
-        self._fh.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)

@@ -3,25 +3,17 @@ from the base itself (decompressed and verified) when lost or damaged."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
 
 from lifeboat.core.decompress import decompress_file
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.pagediff import page_hashes_of
 from lifeboat.core.private import open_new
 from lifeboat.core.runs import Run
 from lifeboat.foundation.progress import CancelToken, Progress
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def rebuild_page_hashes(

@@ -23,11 +23,11 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from lifeboat import __version__
-from lifeboat.core.encryption import decrypt_file
+from lifeboat.core.encryption import decrypt_file, encrypt_file
 from lifeboat.core.fsutil import fsync_dir, require_space
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     LOCAL_ENCRYPTION,
@@ -41,7 +41,7 @@ from lifeboat.core.manifest import (
 from lifeboat.core.private import disk_full, make_new_dir, open_new
 from lifeboat.core.restore import SIDECARS, publish_over
 from lifeboat.core.runs import Run
-from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
+from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 
 RAW_SUFFIX = ".raw"
 PLAIN_FILES = "plain_files"  # manifest key of a sealed raw copy: name -> plaintext SHA-256
@@ -133,7 +133,7 @@ def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
         )
     for name, expected in files.items():
         path = where / _stored_file(manifest, str(name))
-        if not path.is_file() or _hash(path) != expected:
+        if not path.is_file() or sha256_file(path) != expected:
             raise CorruptSnapshot(
                 f"raw copy {manifest.id}: {name} is missing or changed",
                 "nothing can be restored from that file",
@@ -205,7 +205,7 @@ def _restore_file(
         )
         plain = manifest.extra.get(PLAIN_FILES)
         expected = plain.get(name) if isinstance(plain, dict) else None
-        if expected is not None and _hash(work) != expected:
+        if expected is not None and sha256_file(work) != expected:
             raise CorruptSnapshot(
                 f"raw copy {manifest.id}: {name} decrypts to other bytes than were copied",
                 "nothing can be restored from that file",
@@ -236,64 +236,11 @@ def _seal_hashed(src: Path, dst: Path, recipients: list[str]) -> tuple[str, int,
     """Encrypt `src` with age into the new file `dst`, streaming (no plaintext is
     written); return (the ciphertext's SHA-256, its size, the plaintext's SHA-256), all
     of the bytes that were actually encrypted."""
-    import pyrage
-
-    if not recipients:
-        raise LifeboatError("there is no encryption key yet", "create one: lifeboat key init")
-    parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
     try:
-        with open(src, "rb") as fin, open_new(dst) as fout:
-            reader, writer = _HashingIO(fin), _HashingIO(fout)
-            try:
-                pyrage.encrypt_io(reader, writer, parsed)
-            except pyrage.EncryptError as exc:
-                # pyrage wraps what the files raised: give the OSError back
-                raise reader.error or writer.error or OSError(str(exc)) from None
-            fout.flush()
-            os.fsync(fout.fileno())
+        sealed = encrypt_file(src, dst, recipients)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            dst.unlink()
         raise _copy_failed(src, dst, exc) from None
-    return writer.digest.hexdigest(), writer.count, reader.digest.hexdigest()
-
-
-class _HashingIO:
-    """A file seen by pyrage: what passes is hashed and counted; an OSError is kept."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-        self.count = 0
-        self.error: OSError | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self._fh.read(size)
-        except OSError as exc:
-            self.error = exc
-            raise
-        self.digest.update(data)
-        self.count += len(data)
-        return data
-
-    def readinto(self, buffer: bytearray) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def write(self, data: bytes) -> int:
-        try:
-            self._fh.write(data)
-        except OSError as exc:
-            self.error = exc
-            raise
-        self.digest.update(data)
-        self.count += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self._fh.flush()
+    return sealed.sha256, sealed.size, sealed.plain_sha256
 
 
 def _copy_failed(src: Path, dst: Path, exc: OSError) -> OperationFailed:
@@ -303,11 +250,3 @@ def _copy_failed(src: Path, dst: Path, exc: OSError) -> OperationFailed:
             "free some space there, then retry",
         )
     return OperationFailed(f"cannot copy {src}: {exc.strerror or exc}")
-
-
-def _hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(4 << 20):
-            digest.update(block)
-    return digest.hexdigest()

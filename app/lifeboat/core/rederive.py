@@ -30,6 +30,7 @@ from lifeboat.core.dbinspect import take_inventory
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.encryption import decrypt_file
 from lifeboat.core.fsutil import publish
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     DIFF_SUFFIX,
@@ -45,7 +46,6 @@ from lifeboat.core.manifest import (
     write_manifest,
 )
 from lifeboat.core.pagediff import HEADER, DiffHeader, page_hashes_of
-from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import open_new
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run

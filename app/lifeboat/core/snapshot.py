@@ -36,6 +36,7 @@ from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     DIFF_SUFFIX,
@@ -56,7 +57,6 @@ from lifeboat.core.pagediff import (
     diff_stream,
     page_hashes_of,
 )
-from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import disk_full, is_link, open_new
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database

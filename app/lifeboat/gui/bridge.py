@@ -9,15 +9,12 @@ seconds (and always the last of a phase), so the GUI thread stays idle.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from lifeboat.foundation.events import Event, JobFinished, JobProgress
-
-PROGRESS_INTERVAL = 0.1
+from lifeboat.foundation.progress import ProgressThrottle
 
 
 class EventBridge(QObject):
@@ -25,16 +22,16 @@ class EventBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._lock = threading.Lock()
-        self._last_progress: dict[int, float] = {}
+        self._throttle = ProgressThrottle()
 
     def post(self, event: Event) -> None:
         """Hand an event to the GUI thread (callable from any thread)."""
-        if isinstance(event, JobProgress) and not self._passes(event):
+        if isinstance(event, JobProgress) and not self._throttle.passes(
+            event.job_id, event.done, event.total
+        ):
             return
         if isinstance(event, JobFinished):
-            with self._lock:
-                self._last_progress.pop(event.job_id, None)
+            self._throttle.forget(event.job_id)
         self.received.emit(event)
 
     def subscribe(self, slot: Callable[[Event], None]) -> None:
@@ -44,12 +41,3 @@ class EventBridge(QObject):
     def unsubscribe(self, slot: Callable[[Event], None]) -> None:
         with contextlib.suppress(RuntimeError, TypeError):
             self.received.disconnect(slot)
-
-    def _passes(self, event: JobProgress) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            last = self._last_progress.get(event.job_id, 0.0)
-            if now - last < PROGRESS_INTERVAL and event.done < event.total:
-                return False
-            self._last_progress[event.job_id] = now
-            return True

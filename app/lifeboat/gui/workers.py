@@ -2,8 +2,9 @@
 
 A task runs a plain function in the app's thread pool. Its result, its error and its
 progress reach the GUI thread as queued signals; progress is passed on at most every
-PROGRESS_INTERVAL seconds. Errors a user can act on (LifeboatError) are handed back as
-they are; anything else is logged here, with its traceback, before it is handed back.
+PROGRESS_INTERVAL seconds (foundation/progress.py). Errors a user can act on
+(LifeboatError) are handed back as they are; anything else is logged here, with its
+traceback, before it is handed back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +19,10 @@ import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.foundation.progress import CancelToken
+from lifeboat.foundation.progress import CancelToken, ProgressThrottle
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = 0.1
 
 #: The tasks that run or wait; a task's signals object must live until it has reported.
 _live: set[Task] = set()
@@ -50,8 +49,7 @@ class Task(QRunnable):
         self.cancel = CancelToken()
         self.signals = TaskSignals()
         self.finished = threading.Event()
-        self._last_progress = 0.0
-        self._last_phase = ""
+        self._throttle = ProgressThrottle()
 
     def run(self) -> None:
         try:
@@ -71,14 +69,8 @@ class Task(QRunnable):
             signal.emit(value)
 
     def _progress(self, phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if (
-            phase == self._last_phase
-            and now - self._last_progress < PROGRESS_INTERVAL
-            and done < total
-        ):
+        if not self._throttle.passes(phase, done, total):
             return
-        self._last_phase, self._last_progress = phase, now
         with contextlib.suppress(RuntimeError):
             self.signals.progress.emit(phase, done, total)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.hooks import HookResult, run_hook
 from lifeboat.core.leftovers import remove_legacy_work, sweep_folder
 from lifeboat.core.manifest import (
@@ -20,7 +21,7 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
-from lifeboat.core.pagehashes import rebuild_page_hashes, sha256_file
+from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule_times import covered

@@ -14,8 +14,8 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import write_manifest
-from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,

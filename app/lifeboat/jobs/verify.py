@@ -6,8 +6,8 @@ import logging
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.encryption import MissingIdentity
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import utc_now
-from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.rawcopy import verify_raw_copy
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
 from lifeboat.core.results import VerifyResult

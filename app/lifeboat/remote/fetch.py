@@ -12,11 +12,11 @@ from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.encryption import decrypt_file, stored_identities
+from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     Manifest,
 )
-from lifeboat.core.pagehashes import sha256_file
 from lifeboat.core.private import make_new_dir, private_dir
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable
 from lifeboat.core.workspace import Workspace
