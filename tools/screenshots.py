@@ -133,7 +133,8 @@ class Shots:
                         source=name,
                         source_path=src.path,
                         folder=folder,
-                        temp_dir=service.workspace.temp_dir(config),
+                        run=service.workspace.run,
+                        scratch=service.workspace.scratch(config),
                         reason="scheduled",
                     ),
                     now=datetime.now(UTC) - timedelta(days=age),
@@ -149,11 +150,13 @@ class Shots:
         conn.close()
 
     def add_failure(self) -> None:
+        from lifeboat.foundation.states import JobKind, JobStatus, Trigger
+
         catalog = self.service.workspace.catalog
-        job = catalog.start_job("backup", "crm", "scheduled")
+        job = catalog.start_job(JobKind.BACKUP, "crm", Trigger.SCHEDULED)
         catalog.finish_job(
             job,
-            "failed",
+            JobStatus.FAILED,
             error="crm: the database stayed locked for 30 s: another program holds a write lock",
         )
 
