@@ -1,5 +1,5 @@
 """History: every snapshot (sortable, filterable by database) with its actions, and the
-job history with errors.
+job history with errors (the two tabs: history_tabs.py).
 
 Restore this… opens the restore wizard at its confirm page. Verify runs in the
 background with progress and a Cancel button; pin/unpin and delete too (they touch
