@@ -17,6 +17,7 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.service import Service
+from lifeboat.service.status import SourceStatus
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -84,58 +85,65 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     out.line(f"overall: {status.state}; {who}")
     if not status.sources:
         out.line("no sources yet; add one with: lifeboat source add PATH")
-    rows = []
-    for s in status.sources:
-        last = f"{human_age(s.last_snapshot, now)} ({s.last_result})"
-        flags = ", ".join(
-            f
-            for f, on in (
-                ("STALE", s.stale),
-                ("retry pending", s.retry_pending),
-                ("running", s.running),
-            )
-            if on
-        )
-        rows.append(
-            [
-                s.name,
-                s.state,
-                s.schedule_description,
-                last,
-                local_time(s.next_run) if s.next_run else "-",
-                format_bytes(s.snapshot_bytes),
-                flags,
-            ]
-        )
+    rows = [_status_row(s, now) for s in status.sources]
     if rows:
         out.table(
             ["SOURCE", "STATE", "SCHEDULE", "LAST GOOD SNAPSHOT", "NEXT RUN", "STORED", "FLAGS"],
             rows,
         )
     for s in status.sources:
-        if s.last_error:
-            out.line(f"{s.name}: last run failed: {s.last_error}")
-        if s.damaged:
-            out.line(
-                f"{s.name}: {s.damaged} damaged snapshot(s) kept for you to look at "
-                f"(`lifeboat snapshots {s.name}`); they are never pruned, delete them "
-                "when you no longer need them"
-            )
-        if s.missing_files:
-            out.line(
-                f"{s.name}: {s.missing_files} snapshot(s) whose file is missing "
-                f"(`lifeboat snapshots {s.name}`)"
-            )
-        if s.last_drill is None:
-            out.line(f"{s.name}: no restore drill yet (lifeboat drill {s.name})")
-        elif s.drill_passed:
-            out.line(
-                f"{s.name}: drill passed {human_age(s.last_drill, now)}, "
-                f"{s.drill_detail or 'no detail'}"
-            )
-        else:
-            out.line(f"{s.name}: DRILL FAILED {human_age(s.last_drill, now)}: {s.drill_detail}")
+        _say_source_problems(out, s, now)
     return 0
+
+
+def _status_row(s: SourceStatus, now: datetime) -> list[str]:
+    """One source's row of the `lifeboat status` table."""
+    last = f"{human_age(s.last_snapshot, now)} ({s.last_result})"
+    flags = ", ".join(
+        f
+        for f, on in (
+            ("STALE", s.stale),
+            ("retry pending", s.retry_pending),
+            ("running", s.running),
+        )
+        if on
+    )
+    return [
+        s.name,
+        s.state,
+        s.schedule_description,
+        last,
+        local_time(s.next_run) if s.next_run else "-",
+        format_bytes(s.snapshot_bytes),
+        flags,
+    ]
+
+
+def _say_source_problems(out: Output, s: SourceStatus, now: datetime) -> None:
+    """The lines under the table about one source: its failure, damaged or missing
+    snapshots, and its last restore drill."""
+    if s.last_error:
+        out.line(f"{s.name}: last run failed: {s.last_error}")
+    if s.damaged:
+        out.line(
+            f"{s.name}: {s.damaged} damaged snapshot(s) kept for you to look at "
+            f"(`lifeboat snapshots {s.name}`); they are never pruned, delete them "
+            "when you no longer need them"
+        )
+    if s.missing_files:
+        out.line(
+            f"{s.name}: {s.missing_files} snapshot(s) whose file is missing "
+            f"(`lifeboat snapshots {s.name}`)"
+        )
+    if s.last_drill is None:
+        out.line(f"{s.name}: no restore drill yet (lifeboat drill {s.name})")
+    elif s.drill_passed:
+        out.line(
+            f"{s.name}: drill passed {human_age(s.last_drill, now)}, "
+            f"{s.drill_detail or 'no detail'}"
+        )
+    else:
+        out.line(f"{s.name}: DRILL FAILED {human_age(s.last_drill, now)}: {s.drill_detail}")
 
 
 def cmd_jobs(args: argparse.Namespace, service: Service, out: Output) -> int:

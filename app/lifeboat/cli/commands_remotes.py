@@ -18,7 +18,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     remote = commands.add_parser("remote", help="S3-compatible places to copy snapshots to")
     actions = remote.add_subparsers(dest="action", metavar="ACTION", parser_class=type(remote))
     remote.set_defaults(handler=lambda a, s, o: (remote.print_help(), 2)[1])
+    _add_parser(actions, common)
+    _set_parser(actions, common)
+    _list_remove_test_parsers(actions, common)
+    _upload_parser(commands, common)
 
+
+def _add_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     add = actions.add_parser(
         "add",
         parents=[common],
@@ -45,6 +51,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="encrypt everything uploaded there with age (lifeboat key init first)",
     )
 
+
+def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     change = actions.add_parser("set", parents=[common], help="change a remote")
     change.add_argument("name")
     change.add_argument("--bucket")
@@ -66,6 +74,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
+
+def _list_remove_test_parsers(actions: Any, common: argparse.ArgumentParser) -> None:
     lst = actions.add_parser("list", parents=[common], help="list remotes")
     lst.set_defaults(handler=cmd_list)
     rm = actions.add_parser(
@@ -79,6 +89,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     test.add_argument("name")
     test.set_defaults(handler=cmd_test)
 
+
+def _upload_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     upload = commands.add_parser(
         "upload", parents=[common], help="upload what a source's remote is missing"
     )

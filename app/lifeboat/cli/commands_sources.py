@@ -14,7 +14,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     source = commands.add_parser("source", help="add, list or remove databases to back up")
     actions = source.add_subparsers(dest="action", metavar="ACTION", parser_class=type(source))
     source.set_defaults(handler=lambda a, s, o: _usage(source))
+    _add_parser(actions, common)
+    _set_parser(actions, common)
+    lst = actions.add_parser("list", parents=[common], help="list sources")
+    lst.set_defaults(handler=cmd_list)
+    _remove_parser(actions, common)
 
+
+def _add_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     add = actions.add_parser("add", parents=[common], help="start backing up a database")
     add.add_argument("path", help="the SQLite database file")
     add.add_argument("--name", help="short name (default: from the file name)")
@@ -36,6 +43,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     add.set_defaults(handler=cmd_add)
 
+
+def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     change = actions.add_parser("set", parents=[common], help="change a source's settings")
     change.add_argument("name")
     change.add_argument("--dest", help="folder for its snapshots")
@@ -53,6 +62,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="a query that must return a true value on a "
         "restored copy, e.g. 'select count(*) > 0 from notes'",
     )
+    _set_switches(change)
+    change.add_argument("--yes", action="store_true", help="do not ask")
+    change.set_defaults(handler=cmd_set)
+
+
+def _set_switches(change: argparse.ArgumentParser) -> None:
+    """The on/off pairs of `source set` (--prune/--no-prune, ...): unset by default."""
     prune = change.add_mutually_exclusive_group()
     prune.add_argument(
         "--prune",
@@ -93,12 +109,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_false",
         help="keep new snapshots here unencrypted (asks to confirm)",
     )
-    change.add_argument("--yes", action="store_true", help="do not ask")
-    change.set_defaults(handler=cmd_set)
 
-    lst = actions.add_parser("list", parents=[common], help="list sources")
-    lst.set_defaults(handler=cmd_list)
 
+def _remove_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     rm = actions.add_parser("remove", parents=[common], help="stop backing up a database")
     rm.add_argument("name")
     rm.add_argument(

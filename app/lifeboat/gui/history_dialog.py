@@ -1,5 +1,5 @@
 """History: every snapshot (sortable, filterable by database) with its actions, and the
-job history with errors.
+job history with errors (the two tabs: history_tabs.py).
 
 Restore this… opens the restore wizard at its confirm page. Verify runs in the
 background with progress and a Cancel button; pin/unpin and delete too (they touch
@@ -8,23 +8,17 @@ files). The tables reload when a job ends.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QMenu,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -35,14 +29,8 @@ from lifeboat.core.results import VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished
 from lifeboat.gui.bridge import EventBridge
-from lifeboat.gui.history_models import (
-    ID_ROLE,
-    JobTable,
-    SnapshotTable,
-    SourceFilter,
-    drill_lines,
-    parse_time,
-)
+from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
+from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.text import percent, phase_text, short_time
@@ -83,6 +71,32 @@ class HistoryDialog(QDialog):
         self.resize(1000, 520)
 
     def _build(self) -> None:
+        top = self._build_filter()
+        self.snapshots_tab = SnapshotsTab(self.snapshot_view, self.snapshots)
+        self.jobs_tab = JobsTab(self.job_view, self.jobs)
+        self._connect_snapshot_actions()
+        # The parts this dialog and its tests reach by name.
+        self.snapshot_table = self.snapshots_tab.table
+        self.restore_button = self.snapshots_tab.restore_button
+        self.verify_button = self.snapshots_tab.verify_button
+        self.pin_button = self.snapshots_tab.pin_button
+        self.delete_button = self.snapshots_tab.delete_button
+        self.attention_box = self.snapshots_tab.attention_box
+        self.attention = self.attention_box.files
+        self.recover_button = self.attention_box.recover_button
+        self.job_table = self.jobs_tab.table
+        self.job_detail = self.jobs_tab.detail
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.snapshots_tab, "Snapshots")
+        self.tabs.addTab(self.jobs_tab, "Jobs")
+        bottom = self._build_verify_row()
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(bottom)
+        self._selection_changed()
+
+    def _build_filter(self) -> QHBoxLayout:
         self.source_filter = QComboBox()
         self.source_filter.setObjectName("source-filter")
         self.source_filter.addItem("All databases", None)
@@ -91,58 +105,20 @@ class HistoryDialog(QDialog):
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.source_filter)
         top.addStretch(1)
+        return top
 
-        self.snapshot_table = _table(self.snapshot_view, "snapshot-table")
-        self.snapshot_table.doubleClicked.connect(lambda _i: self.restore_selected())
-        self.snapshot_table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.snapshot_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.snapshot_table.customContextMenuRequested.connect(self._snapshot_menu)
-        actions = QHBoxLayout()
-        self.restore_button = _button(
-            actions, "restore-this", "Restore this…", self.restore_selected
-        )
-        self.verify_button = _button(actions, "verify", "Verify", self.verify_selected)
-        self.pin_button = _button(actions, "pin", "Pin", self.toggle_pin)
-        self.delete_button = _button(actions, "delete", "Delete…", self.delete_selected)
-        actions.addStretch(1)
-        self.attention = QLabel()
-        self.attention.setObjectName("needs-attention")
-        self.attention.setWordWrap(True)
-        self.attention.setTextFormat(Qt.TextFormat.RichText)
-        self.recover_button = QPushButton("Recover them")
-        self.recover_button.setObjectName("recover")
-        self.recover_button.setToolTip(
-            "Rebuild the index of snapshots from the files, recovering what can be recovered"
-        )
-        self.recover_button.clicked.connect(self.recover)
-        attention_row = QHBoxLayout()
-        attention_row.addWidget(self.attention, 1)
-        attention_row.addWidget(self.recover_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.attention_box = QWidget()
-        self.attention_box.setLayout(attention_row)
-        self.attention_box.hide()
-        snapshots_tab = QWidget()
-        layout = QVBoxLayout(snapshots_tab)
-        layout.addWidget(self.snapshot_table)
-        layout.addWidget(self.attention_box)
-        layout.addLayout(actions)
+    def _connect_snapshot_actions(self) -> None:
+        tab = self.snapshots_tab
+        tab.table.doubleClicked.connect(lambda _i: self.restore_selected())
+        tab.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        tab.restore_button.clicked.connect(self.restore_selected)
+        tab.verify_button.clicked.connect(self.verify_selected)
+        tab.pin_button.clicked.connect(self.toggle_pin)
+        tab.delete_button.clicked.connect(self.delete_selected)
+        tab.attention_box.recover_button.clicked.connect(self.recover)
 
-        self.job_table = _table(self.job_view, "job-table")
-        self.job_table.selectionModel().selectionChanged.connect(self._show_job)
-        self.job_detail = QPlainTextEdit()
-        self.job_detail.setObjectName("job-detail")
-        self.job_detail.setReadOnly(True)
-        self.job_detail.setMaximumHeight(90)
-        self.job_detail.setPlaceholderText("Select a job to see its details.")
-        jobs_tab = QWidget()
-        layout = QVBoxLayout(jobs_tab)
-        layout.addWidget(self.job_table)
-        layout.addWidget(self.job_detail)
-
-        self.tabs = QTabWidget()
-        self.tabs.addTab(snapshots_tab, "Snapshots")
-        self.tabs.addTab(jobs_tab, "Jobs")
-
+    def _build_verify_row(self) -> QHBoxLayout:
+        """The message line, and a verification's progress and Cancel button."""
         self.message = QLabel()
         self.message.setObjectName("history-message")
         self.message.setWordWrap(True)
@@ -157,12 +133,7 @@ class HistoryDialog(QDialog):
         bottom.addWidget(self.cancel_button)
         self.progress.hide()
         self.cancel_button.hide()
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(bottom)
-        self._selection_changed()
+        return bottom
 
     # -- loading ---------------------------------------------------------------------
 
@@ -186,8 +157,8 @@ class HistoryDialog(QDialog):
 
     def _loaded(self, result: History) -> None:
         snapshots, jobs, remote_of, attention = result
-        self._show_attention(attention)
-        selected = self.selected_id()
+        self.attention_box.show_items(attention)
+        selected = self.snapshots_tab.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
         names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
@@ -206,23 +177,6 @@ class HistoryDialog(QDialog):
         if selected:
             self.select_snapshot(selected)
         self._selection_changed()
-
-    def _show_attention(self, items: list[AttentionItem]) -> None:
-        """Files kept but not usable as they are: shown, never hidden or deleted."""
-        self.attention_box.setVisible(bool(items))
-        if not items:
-            return
-        lines = "".join(
-            f"<li><b>{html.escape(item.path.name)}</b> ({html.escape(item.source or '?')}): "
-            f"{html.escape(item.reason)}</li>"
-            for item in items[:8]
-        )
-        more = f"<li>and {len(items) - 8} more</li>" if len(items) > 8 else ""
-        self.attention.setText(
-            f"<p><b>Needs attention:</b> Lifeboat keeps these files "
-            f"but cannot use them as they are. Nothing was deleted.</p>"
-            f"<ul>{lines}{more}</ul>"
-        )
 
     def recover(self) -> None:
         """Re-derive what can be recovered from the files (off the GUI thread)."""
@@ -274,74 +228,14 @@ class HistoryDialog(QDialog):
 
     # -- selection -------------------------------------------------------------------
 
-    def selected_id(self) -> str | None:
-        rows = self.snapshot_table.selectionModel().selectedRows()
-        return str(rows[0].data(ID_ROLE)) if rows else None
-
     def selected(self) -> SnapshotRecord | None:
-        ref = self.selected_id()
-        return next((r for r in self.snapshots.rows if r.id == ref), None)
+        return self.snapshots_tab.selected()
 
     def select_snapshot(self, snapshot_id: str) -> bool:
-        for row in range(self.snapshot_view.rowCount()):
-            index = self.snapshot_view.index(row, 0)
-            if index.data(ID_ROLE) == snapshot_id:
-                self.snapshot_table.selectionModel().select(
-                    index,
-                    QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows,
-                )
-                self.snapshot_table.scrollTo(index)
-                return True
-        return False
+        return self.snapshots_tab.select(snapshot_id)
 
     def _selection_changed(self) -> None:
-        record = self.selected()
-        busy = self.verifying is not None
-        for button in (
-            self.restore_button,
-            self.verify_button,
-            self.pin_button,
-            self.delete_button,
-        ):
-            button.setEnabled(record is not None and not busy)
-        if record is not None:
-            self.pin_button.setText("Unpin" if record.manifest.protected else "Pin")
-            self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
-            self.delete_button.setEnabled(not busy and not record.manifest.protected)
-            self.delete_button.setToolTip(
-                "Unpin it first: pinned snapshots are kept" if record.manifest.protected else ""
-            )
-
-    def _show_job(self) -> None:
-        rows = self.job_table.selectionModel().selectedRows()
-        job = next((j for j in self.jobs.rows if rows and j.id == rows[0].data(ID_ROLE)), None)
-        if job is None:
-            self.job_detail.clear()
-            return
-        moment = parse_time(job.started_at or job.queued_at)
-        when = f", {short_time(moment)}" if moment else ""
-        lines = [f"Job {job.id}: {job.kind} {job.source or ''}, {job.status} ({job.trigger}{when})"]
-        if job.snapshot_id:
-            lines.append(f"Snapshot: {job.snapshot_id}")
-        if job.error:
-            lines.append(f"Error: {job.error}")
-        lines += drill_lines(job)
-        self.job_detail.setPlainText("\n".join(lines))
-
-    def _snapshot_menu(self, point: QPoint) -> None:
-        if self.selected() is None:
-            return
-        menu = QMenu(self)
-        for button in (
-            self.restore_button,
-            self.verify_button,
-            self.pin_button,
-            self.delete_button,
-        ):
-            action = menu.addAction(button.text(), button.click)
-            action.setEnabled(button.isEnabled())
-        menu.popup(self.snapshot_table.viewport().mapToGlobal(point))
+        self.snapshots_tab.enable_actions(busy=self.verifying is not None)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -459,28 +353,3 @@ class HistoryDialog(QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_verify()
         super().closeEvent(event)
-
-
-def _table(model: SourceFilter, name: str) -> QTableView:
-    table = QTableView()
-    table.setObjectName(name)
-    table.setModel(model)
-    table.setSortingEnabled(True)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setStretchLastSection(True)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.setWordWrap(False)
-    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
-    return table
-
-
-def _button(layout: QHBoxLayout, name: str, text: str, slot: Callable[[], None]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.clicked.connect(slot)
-    layout.addWidget(button)
-    return button

@@ -50,6 +50,24 @@ class MainWindow(QWidget):
         self.resize(640, 380)
 
     def _build(self) -> None:
+        head = self._build_header()
+        self._build_source_list()
+        empty = self._build_welcome()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.sources)
+        self.pages.addWidget(empty)
+        self._build_progress_row()
+        buttons = self._build_buttons()
+        self._build_notice()
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.progress_row)
+        layout.addLayout(buttons)
+
+    def _build_header(self) -> QHBoxLayout:
+        """The state's icon, the headline and the line under it."""
         self.state_icon = QLabel()
         self.headline = QLabel()
         self.headline.setObjectName("headline")
@@ -66,7 +84,9 @@ class MainWindow(QWidget):
         texts.addWidget(self.headline)
         texts.addWidget(self.subline)
         head.addLayout(texts, 1)
+        return head
 
+    def _build_source_list(self) -> None:
         self.sources = QTreeWidget()
         self.sources.setObjectName("sources")
         self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Snapshots"])
@@ -84,6 +104,8 @@ class MainWindow(QWidget):
             lambda item, _col: self.commands.show_history(item.data(0, Qt.ItemDataRole.UserRole))
         )
 
+    def _build_welcome(self) -> QWidget:
+        """The page shown instead of the list while there are no databases."""
         empty = QWidget()
         empty_layout = QVBoxLayout(empty)
         empty_layout.addStretch(1)
@@ -101,10 +123,10 @@ class MainWindow(QWidget):
         empty_layout.addWidget(welcome)
         empty_layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignHCenter)
         empty_layout.addStretch(1)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.sources)
-        self.pages.addWidget(empty)
+        return empty
 
+    def _build_progress_row(self) -> None:
+        """What runs now and its progress (hidden while nothing runs)."""
         self.progress_text = QLabel()
         self.progress_text.setObjectName("progress-text")
         self.progress = QProgressBar()
@@ -117,6 +139,7 @@ class MainWindow(QWidget):
         progress_layout.addWidget(self.progress)
         self.progress_row.hide()
 
+    def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.backup_button = self._button(
             buttons, "backup-all", "Back up now", lambda: self.commands.backup_now(None)
@@ -137,7 +160,10 @@ class MainWindow(QWidget):
             "Open backup folder",
             lambda: self.commands.open_backup_folder(None),
         )
+        return buttons
 
+    def _build_notice(self) -> None:
+        """The banner for notifications where there is no tray (hidden until one comes)."""
         self.notice = QFrame()
         self.notice.setObjectName("notice")
         self.notice.setFrameShape(QFrame.Shape.StyledPanel)
@@ -153,13 +179,6 @@ class MainWindow(QWidget):
         notice_layout.addWidget(self.notice_text, 1)
         notice_layout.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
         self.notice.hide()
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(head)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.pages, 1)
-        layout.addWidget(self.progress_row)
-        layout.addLayout(buttons)
 
     def _button(self, layout: QHBoxLayout, name: str, text: str, slot: object) -> QPushButton:
         button = QPushButton(text)

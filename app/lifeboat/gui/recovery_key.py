@@ -53,11 +53,35 @@ class RecoveryKeyDialog(QDialog):
         self.picker: QFileDialog | None = None
         self._saving = False
 
+        intro = self._build_intro(recipient, new_key=new_key)
+        fields, note = self._build_passphrase()
+        save_row = self._build_save_row()
+        self._build_confirmations(new_key=new_key)
+        self._build_buttons()
+
+        layout = QVBoxLayout(self)
+        for widget in intro:
+            layout.addWidget(widget)
+        layout.addSpacing(6)
+        layout.addLayout(fields)
+        layout.addWidget(note)
+        layout.addWidget(self.problem)
+        layout.addLayout(save_row)
+        layout.addSpacing(6)
+        layout.addWidget(self.kept_safe)
+        layout.addWidget(self.have_copy)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self._update()
+        self.resize(560, 420)
+
+    def _build_intro(self, recipient: str, *, new_key: bool) -> tuple[QLabel, ...]:
+        """The heading, why the key must be saved, and which key it is."""
         heading = QLabel("<b>Save your recovery key before encryption is switched on</b>")
         made = "Lifeboat has just created" if new_key else "Lifeboat uses"
         explain = QLabel(
             f"{made} an encryption key for your uploads. It is kept in "
-            f"{service.secrets.place()} on this computer, and only it can open the "
+            f"{self.service.secrets.place()} on this computer, and only it can open the "
             "encrypted backups. If this computer is lost "
             "or reinstalled, the key is gone, and with it every encrypted backup, unless "
             "you keep a copy somewhere else: a USB stick, a password manager, a printout."
@@ -68,7 +92,10 @@ class RecoveryKeyDialog(QDialog):
         key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         key.setWordWrap(True)
         key.setEnabled(False)
+        return heading, explain, key
 
+    def _build_passphrase(self) -> tuple[QFormLayout, QLabel]:
+        """The optional passphrase (twice), what is wrong with it, and what it is for."""
         self.passphrase = QLineEdit()
         self.passphrase.setObjectName("recovery-passphrase")
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
@@ -91,7 +118,9 @@ class RecoveryKeyDialog(QDialog):
         )
         note.setWordWrap(True)
         note.setEnabled(False)
+        return fields, note
 
+    def _build_save_row(self) -> QHBoxLayout:
         self.save_button = QPushButton("Save recovery key…")
         self.save_button.setObjectName("save-recovery-key")
         self.save_button.clicked.connect(self.pick_file)
@@ -101,7 +130,11 @@ class RecoveryKeyDialog(QDialog):
         save_row = QHBoxLayout()
         save_row.addWidget(self.save_button)
         save_row.addWidget(self.saved_label, 1)
+        return save_row
 
+    def _build_confirmations(self, *, new_key: bool) -> None:
+        """The user's word that the saved file is kept safe, or (for a key that existed
+        before) that they already keep a copy."""
         self.kept_safe = QCheckBox(
             "I have put the recovery key file somewhere safe, away from this computer"
         )
@@ -115,6 +148,7 @@ class RecoveryKeyDialog(QDialog):
         self.have_copy.setVisible(not new_key)
         self.have_copy.toggled.connect(self._update)
 
+    def _build_buttons(self) -> None:
         self.buttons = QDialogButtonBox()
         self.turn_on = self.buttons.addButton(
             "Turn on encryption", QDialogButtonBox.ButtonRole.AcceptRole
@@ -123,22 +157,6 @@ class RecoveryKeyDialog(QDialog):
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        for widget in (heading, explain, key):
-            layout.addWidget(widget)
-        layout.addSpacing(6)
-        layout.addLayout(fields)
-        layout.addWidget(note)
-        layout.addWidget(self.problem)
-        layout.addLayout(save_row)
-        layout.addSpacing(6)
-        layout.addWidget(self.kept_safe)
-        layout.addWidget(self.have_copy)
-        layout.addStretch(1)
-        layout.addWidget(self.buttons)
-        self._update()
-        self.resize(560, 420)
 
     def ready(self) -> bool:
         """May encryption be switched on (the key is saved, or a copy is kept)?"""

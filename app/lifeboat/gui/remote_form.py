@@ -64,6 +64,11 @@ class RemoteForm(QWidget):
         self.secrets_place = secrets_place  # where the service keeps the secret
         self.draft: RemoteDraft | None = None
         self._loading = False
+        self._build_fields(secrets_place)
+        self._lay_out()
+        self._connect_edits()
+
+    def _build_fields(self, secrets_place: str) -> None:
         self.name = _line("remote-name", max_length=64)
         self.provider = QComboBox()
         self.provider.setObjectName("remote-provider")
@@ -90,6 +95,8 @@ class RemoteForm(QWidget):
         self.encrypt.setObjectName("remote-encrypt")
         self.errors = {key: error_label(f"remote-{key}") for key in FIELDS}
 
+    def _lay_out(self) -> None:
+        """Each field with its problem under it, then the databases uploaded here."""
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Name:", stacked(self.name, self.errors["name"]))
@@ -114,6 +121,7 @@ class RemoteForm(QWidget):
         form.addRow("Upload snapshots of:", self.sources_box)
         self._form = form
 
+    def _connect_edits(self) -> None:
         for line in (
             self.name,
             self.region,

@@ -52,6 +52,11 @@ class ScheduleEditor(QWidget):
         self.set_spec("daily 03:00")
 
     def _build(self) -> None:
+        self._build_controls()
+        self._lay_out()
+        self._connect_edits()
+
+    def _build_controls(self) -> None:
         self.kind = QComboBox()
         self.kind.setObjectName("schedule-kind")
         for key, label in KINDS:
@@ -89,6 +94,9 @@ class ScheduleEditor(QWidget):
         self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.setWordWrap(True)
 
+    def _lay_out(self) -> None:
+        """The kind on top, then the rows for its settings (only those of the kind show),
+        the problem and the next run times."""
         self.every_row = _row(QLabel("Every"), self.every, self.unit)
         self.time_row = _row(QLabel("At"), self.at)
         self.days_row = _row(QLabel("On"), *self.days)
@@ -109,6 +117,7 @@ class ScheduleEditor(QWidget):
         grid.addWidget(self.error_label, 6, 0)
         grid.addWidget(self.next_label, 7, 0)
 
+    def _connect_edits(self) -> None:
         self.kind.currentIndexChanged.connect(self._edit)
         self.every.valueChanged.connect(self._edit)
         self.unit.currentIndexChanged.connect(self._edit)

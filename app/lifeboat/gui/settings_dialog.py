@@ -1,6 +1,6 @@
-"""Settings: the databases to back up (with their schedules and checks), retention,
-remotes (remote_settings.py), and the tray's own preferences (start at login,
-notifications).
+"""Settings: the databases to back up (settings_databases.py: with their schedules and
+checks), retention, remotes (remote_settings.py), and the tray's own preferences
+(settings_general.py: start at login, notifications).
 
 Changes are staged here and saved together with Save: every field is checked first and
 problems are shown next to their fields; only then is anything written: remotes, then
@@ -16,18 +16,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QPushButton,
-    QScrollArea,
-    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -43,7 +38,8 @@ from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.remote_settings import RemotePage
 from lifeboat.gui.retention_editor import RetentionEditor
-from lifeboat.gui.source_form import SourceForm
+from lifeboat.gui.settings_databases import EMPTY_PAGE, FORM_PAGE, DatabasesTab
+from lifeboat.gui.settings_general import GeneralTab
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.remote_changes import save_all
@@ -96,7 +92,7 @@ class SettingsDialog(QDialog):
         self.current = -1
         self.picker: QFileDialog | None = None
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._sources_tab(), "Databases")
+        self.tabs.addTab(self._databases_tab(), "Databases")
         self.tabs.addTab(self._retention_tab(), "Retention")
         self.remotes = RemotePage(service, config, self)
         self.tabs.addTab(self.remotes, "Remote")
@@ -116,41 +112,17 @@ class SettingsDialog(QDialog):
 
     # -- building ----------------------------------------------------------------------
 
-    def _sources_tab(self) -> QWidget:
-        self.source_list = QListWidget()
-        self.source_list.setObjectName("source-list")
-        self.source_list.setMaximumWidth(220)
-        self.source_list.currentRowChanged.connect(self._select)
-        add = QPushButton("Add database…")
-        add.setObjectName("add-database")
-        add.clicked.connect(self.pick_database)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setObjectName("remove-source")
-        self.remove_button.clicked.connect(self.remove_current)
-        left = QVBoxLayout()
-        left.addWidget(self.source_list, 1)
-        row = QHBoxLayout()
-        row.addWidget(add)
-        row.addWidget(self.remove_button)
-        left.addLayout(row)
-        self.form = SourceForm(self.tz, self.service)
-        self.form.changed.connect(self._form_changed)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
-        empty = QLabel(
-            "No databases yet.\n\nClick “Add database…” and choose the SQLite "
-            "file you want Lifeboat to keep safe."
-        )
-        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty.setWordWrap(True)
-        self.source_pages = QStackedWidget()
-        self.source_pages.addWidget(scroll)
-        self.source_pages.addWidget(empty)
-        tab = QWidget()
-        layout = QHBoxLayout(tab)
-        layout.addLayout(left, 1)
-        layout.addWidget(self.source_pages, 3)
+    def _databases_tab(self) -> QWidget:
+        tab = DatabasesTab(self.tz, self.service)
+        # Its parts the dialog (and its tests) use by name.
+        self.source_list = tab.source_list
+        self.remove_button = tab.remove_button
+        self.form = tab.form
+        self.source_pages = tab.pages
+        tab.source_list.currentRowChanged.connect(self._select)
+        tab.add_button.clicked.connect(self.pick_database)
+        tab.remove_button.clicked.connect(self.remove_current)
+        tab.form.changed.connect(self._form_changed)
         return tab
 
     def _retention_tab(self) -> QWidget:
@@ -170,41 +142,13 @@ class SettingsDialog(QDialog):
         return tab
 
     def _general_tab(self, preferences: TrayPreferences) -> QWidget:
-        self.start_at_login = QCheckBox("Start Lifeboat when I log in")
-        self.start_at_login.setObjectName("start-at-login")
-        self.start_at_login.setChecked(self.login_item.is_enabled())
-        self.notify_failures = QCheckBox("When a backup fails (and when it works again)")
-        self.notify_failures.setObjectName("notify-failures")
-        self.notify_failures.setChecked(preferences.notify_failures)
-        self.notify_stale = QCheckBox(
-            "When a database is overdue: no good backup for longer than its overdue alarm"
-        )
-        self.notify_stale.setObjectName("notify-stale")
-        self.notify_stale.setChecked(preferences.notify_stale)
-        self.notify_remote = QCheckBox(
-            "When uploads to a remote have failed for a day (and when they work again)"
-        )
-        self.notify_remote.setObjectName("notify-remote")
-        self.notify_remote.setChecked(preferences.notify_remote)
-        notices = QGroupBox("Notify me")
-        box = QVBoxLayout(notices)
-        box.addWidget(self.notify_failures)
-        box.addWidget(self.notify_stale)
-        box.addWidget(self.notify_remote)
-        quiet = QLabel("Lifeboat never notifies about backups that work.")
-        quiet.setEnabled(False)
-        box.addWidget(quiet)
-        paths = self.service.paths
-        where = QLabel(f"Settings: {paths.config_file}\nLog: {paths.log_file}")
-        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        where.setEnabled(False)
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
-        layout.addWidget(self.start_at_login)
-        layout.addWidget(notices)
-        layout.addStretch(1)
-        layout.addWidget(where)
-        return tab
+        self.general = GeneralTab(preferences, self.login_item, self.service.paths)
+        # Its boxes, by name, for the tests.
+        self.start_at_login = self.general.start_at_login
+        self.notify_failures = self.general.notify_failures
+        self.notify_stale = self.general.notify_stale
+        self.notify_remote = self.general.notify_remote
+        return self.general
 
     # -- adding and removing -------------------------------------------------------------
 
@@ -311,7 +255,7 @@ class SettingsDialog(QDialog):
                 widget.setCurrentIndex(index)
             widget.blockSignals(False)
         has = 0 <= index < len(self.entries)
-        self.source_pages.setCurrentIndex(0 if has else 1)
+        self.source_pages.setCurrentIndex(FORM_PAGE if has else EMPTY_PAGE)
         self.retention.setEnabled(has)
         if has:
             entry = self.entries[index]
@@ -389,15 +333,8 @@ class SettingsDialog(QDialog):
         )
 
     def _saved(self, drafts: list[SourceDraft]) -> None:
-        preferences = TrayPreferences(
-            notify_failures=self.notify_failures.isChecked(),
-            notify_stale=self.notify_stale.isChecked(),
-            notify_remote=self.notify_remote.isChecked(),
-        )
         try:
-            preferences.save(self.service)
-            if self.start_at_login.isChecked() != self.login_item.is_enabled():
-                self.login_item.set_enabled(self.start_at_login.isChecked())
+            preferences = self.general.save(self.service)
         except (LifeboatError, OSError) as exc:
             self.buttons.setEnabled(True)
             show_error(self, exc, title="Databases saved; preferences not saved")

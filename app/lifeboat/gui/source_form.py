@@ -44,6 +44,11 @@ class SourceForm(QWidget):
         self.recovery: RecoveryKeyDialog | None = None
         self.draft: SourceDraft | None = None
         self._loading = False
+        self._build_fields(tz)
+        self._lay_out()
+        self._connect_edits()
+
+    def _build_fields(self, tz: tzinfo) -> None:
         self.path = QLabel()
         self.path.setObjectName("source-path")
         self.path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -74,16 +79,10 @@ class SourceForm(QWidget):
             key: error_label(key)
             for key in ("path", "name", "check", "stale_after", "encrypt_local")
         }
-        stale_row = QHBoxLayout()
-        stale_row.addWidget(self.stale_custom)
-        stale_row.addWidget(self.stale_after)
-        stale_row.addWidget(QLabel("without a good backup"))
-        stale_row.addStretch(1)
-        stale_box = QVBoxLayout()
-        stale_box.addWidget(self.stale_auto)
-        stale_box.addLayout(stale_row)
-        stale_box.addWidget(self.errors["stale_after"])
 
+    def _lay_out(self) -> None:
+        """Each field with its problem under it."""
+        stale_box = self._stale_box()
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Database file:", stacked(self.path, self.errors["path"]))
@@ -102,6 +101,20 @@ class SourceForm(QWidget):
             stacked(self.encrypt_local, sealed_hint, self.errors["encrypt_local"]),
         )
 
+    def _stale_box(self) -> QVBoxLayout:
+        """The overdue alarm: automatic (from the schedule), or after a set time."""
+        stale_row = QHBoxLayout()
+        stale_row.addWidget(self.stale_custom)
+        stale_row.addWidget(self.stale_after)
+        stale_row.addWidget(QLabel("without a good backup"))
+        stale_row.addStretch(1)
+        stale_box = QVBoxLayout()
+        stale_box.addWidget(self.stale_auto)
+        stale_box.addLayout(stale_row)
+        stale_box.addWidget(self.errors["stale_after"])
+        return stale_box
+
+    def _connect_edits(self) -> None:
         self.name.textChanged.connect(self._edit)
         self.schedule.changed.connect(self._edit)
         self.check.currentIndexChanged.connect(self._edit)

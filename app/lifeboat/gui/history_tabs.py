@@ -1,0 +1,203 @@
+"""The History dialog's two tabs: Snapshots (the table, the files needing attention, and
+the buttons for the selected snapshot) and Jobs (the table and the selected job's
+details).
+
+The tabs show and select; what the buttons do is the dialog's (history_dialog.py), which
+connects them.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
+from lifeboat.gui.history_models import (
+    ID_ROLE,
+    JobTable,
+    SnapshotTable,
+    SourceFilter,
+    drill_lines,
+    parse_time,
+)
+from lifeboat.gui.text import short_time
+
+
+class SnapshotsTab(QWidget):
+    """The snapshots (newest first once loaded), the files needing attention, and the
+    Restore this…, Verify, Pin and Delete… buttons (also the table's context menu)."""
+
+    def __init__(self, view: SourceFilter, snapshots: SnapshotTable) -> None:
+        super().__init__()
+        self.view = view
+        self.snapshots = snapshots
+        self.table = _table(view, "snapshot-table")
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
+        actions = QHBoxLayout()
+        self.restore_button = _button(actions, "restore-this", "Restore this…")
+        self.verify_button = _button(actions, "verify", "Verify")
+        self.pin_button = _button(actions, "pin", "Pin")
+        self.delete_button = _button(actions, "delete", "Delete…")
+        actions.addStretch(1)
+        self.attention_box = AttentionBox()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.attention_box)
+        layout.addLayout(actions)
+
+    def selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return str(rows[0].data(ID_ROLE)) if rows else None
+
+    def selected(self) -> SnapshotRecord | None:
+        ref = self.selected_id()
+        return next((r for r in self.snapshots.rows if r.id == ref), None)
+
+    def select(self, snapshot_id: str) -> bool:
+        for row in range(self.view.rowCount()):
+            index = self.view.index(row, 0)
+            if index.data(ID_ROLE) == snapshot_id:
+                self.table.selectionModel().select(
+                    index,
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
+                self.table.scrollTo(index)
+                return True
+        return False
+
+    def enable_actions(self, *, busy: bool) -> None:
+        """The buttons that fit the selected snapshot (none while a verification runs)."""
+        record = self.selected()
+        for button in self._action_buttons():
+            button.setEnabled(record is not None and not busy)
+        if record is not None:
+            self.pin_button.setText("Unpin" if record.manifest.protected else "Pin")
+            self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
+            self.delete_button.setEnabled(not busy and not record.manifest.protected)
+            self.delete_button.setToolTip(
+                "Unpin it first: pinned snapshots are kept" if record.manifest.protected else ""
+            )
+
+    def _action_buttons(self) -> tuple[QPushButton, ...]:
+        return (self.restore_button, self.verify_button, self.pin_button, self.delete_button)
+
+    def _menu(self, point: QPoint) -> None:
+        if self.selected() is None:
+            return
+        menu = QMenu(self)
+        for button in self._action_buttons():
+            action = menu.addAction(button.text(), button.click)
+            action.setEnabled(button.isEnabled())
+        menu.popup(self.table.viewport().mapToGlobal(point))
+
+
+class AttentionBox(QWidget):
+    """Files kept but not usable as they are, with a button to recover them (hidden
+    while there are none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files = QLabel()
+        self.files.setObjectName("needs-attention")
+        self.files.setWordWrap(True)
+        self.files.setTextFormat(Qt.TextFormat.RichText)
+        self.recover_button = QPushButton("Recover them")
+        self.recover_button.setObjectName("recover")
+        self.recover_button.setToolTip(
+            "Rebuild the index of snapshots from the files, recovering what can be recovered"
+        )
+        row = QHBoxLayout()
+        row.addWidget(self.files, 1)
+        row.addWidget(self.recover_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.setLayout(row)
+        self.hide()
+
+    def show_items(self, items: list[AttentionItem]) -> None:
+        """Files kept but not usable as they are: shown, never hidden or deleted."""
+        self.setVisible(bool(items))
+        if not items:
+            return
+        lines = "".join(
+            f"<li><b>{html.escape(item.path.name)}</b> ({html.escape(item.source or '?')}): "
+            f"{html.escape(item.reason)}</li>"
+            for item in items[:8]
+        )
+        more = f"<li>and {len(items) - 8} more</li>" if len(items) > 8 else ""
+        self.files.setText(
+            f"<p><b>Needs attention:</b> Lifeboat keeps these files "
+            f"but cannot use them as they are. Nothing was deleted.</p>"
+            f"<ul>{lines}{more}</ul>"
+        )
+
+
+class JobsTab(QWidget):
+    """The jobs (newest first once loaded) and the selected one's details and error."""
+
+    def __init__(self, view: SourceFilter, jobs: JobTable) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.table = _table(view, "job-table")
+        self.table.selectionModel().selectionChanged.connect(self.show_selected_job)
+        self.detail = QPlainTextEdit()
+        self.detail.setObjectName("job-detail")
+        self.detail.setReadOnly(True)
+        self.detail.setMaximumHeight(90)
+        self.detail.setPlaceholderText("Select a job to see its details.")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.detail)
+
+    def show_selected_job(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        job = next((j for j in self.jobs.rows if rows and j.id == rows[0].data(ID_ROLE)), None)
+        if job is None:
+            self.detail.clear()
+            return
+        moment = parse_time(job.started_at or job.queued_at)
+        when = f", {short_time(moment)}" if moment else ""
+        lines = [f"Job {job.id}: {job.kind} {job.source or ''}, {job.status} ({job.trigger}{when})"]
+        if job.snapshot_id:
+            lines.append(f"Snapshot: {job.snapshot_id}")
+        if job.error:
+            lines.append(f"Error: {job.error}")
+        lines += drill_lines(job)
+        self.detail.setPlainText("\n".join(lines))
+
+
+def _table(model: SourceFilter, name: str) -> QTableView:
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSortingEnabled(True)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+    return table
+
+
+def _button(layout: QHBoxLayout, name: str, text: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    layout.addWidget(button)
+    return button

@@ -1,0 +1,67 @@
+"""The Settings dialog's Databases tab: the list of databases with Add and Remove, and
+the selected one's settings (source_form.py), or a word on how to start when there are
+none.
+
+The tab only shows; the dialog (settings_dialog.py) stages the changes and connects the
+list, the buttons and the form to what they do.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lifeboat.gui.source_form import SourceForm
+from lifeboat.service import Service
+
+#: The pages of `DatabasesTab.pages`: a database's form, or the word for none yet.
+FORM_PAGE, EMPTY_PAGE = range(2)
+
+
+class DatabasesTab(QWidget):
+    def __init__(self, tz: tzinfo, service: Service) -> None:
+        super().__init__()
+        self.source_list = QListWidget()
+        self.source_list.setObjectName("source-list")
+        self.source_list.setMaximumWidth(220)
+        self.add_button = QPushButton("Add database…")
+        self.add_button.setObjectName("add-database")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setObjectName("remove-source")
+        left = QVBoxLayout()
+        left.addWidget(self.source_list, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        left.addLayout(row)
+        self.form = SourceForm(tz, service)
+        self.pages = self._pages()
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.pages, 3)
+
+    def _pages(self) -> QStackedWidget:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        empty = QLabel(
+            "No databases yet.\n\nClick “Add database…” and choose the SQLite "
+            "file you want Lifeboat to keep safe."
+        )
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)
+        pages = QStackedWidget()
+        pages.addWidget(scroll)
+        pages.addWidget(empty)
+        return pages
