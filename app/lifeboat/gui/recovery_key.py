@@ -145,7 +145,7 @@ class RecoveryKeyDialog(QDialog):
             "I already keep a copy of this key (saved earlier with `lifeboat key export`)"
         )
         self.have_copy.setObjectName("recovery-have-copy")
-        self.have_copy.setVisible(not new_key)
+        self.have_copy.setHidden(new_key)  # not shown yet: setVisible would map it as a window
         self.have_copy.toggled.connect(self._update)
 
     def _build_buttons(self) -> None:
@@ -161,7 +161,7 @@ class RecoveryKeyDialog(QDialog):
     def ready(self) -> bool:
         """May encryption be switched on (the key is saved, or a copy is kept)?"""
         return (self.saved_to is not None and self.kept_safe.isChecked()) or (
-            self.have_copy.isVisible() and self.have_copy.isChecked()
+            not self.have_copy.isHidden() and self.have_copy.isChecked()
         )
 
     def pick_file(self) -> QFileDialog | None:
