@@ -139,6 +139,36 @@ def test_a_rebuild_racing_a_prune_never_brings_deleted_snapshots_back(ahome: Pat
     assert listed == on_disk
 
 
+def test_a_prune_waits_for_a_folder_held_for_a_moment_instead_of_failing(
+    ahome: Path, open_base: Path
+):
+    db = make_db(open_base / "w.db", rows=500)
+    run_ok(ahome, "source", "add", str(db), "--name", "w")
+    for _ in range(3):
+        grow(db)
+        snap(ahome, "w", "--full")
+    run_ok(ahome, "source", "set", "w", "--keep", "last=1")
+    lock_file = ahome / "snapshots" / "w" / ".lifeboat.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from lifeboat.core.fsutil import FileLock; "
+            "lock = FileLock(Path(sys.argv[1])); assert lock.try_acquire(); "
+            "print('held', flush=True); time.sleep(1.5); lock.release()",
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    run_ok(ahome, "prune", "w")
+    assert holder.wait(timeout=30) == 0
+    assert len(json.loads(run_ok(ahome, "snapshots", "w", "--json").stdout)) == 1
+    assert len(list((ahome / "snapshots" / "w").glob("*.json"))) == 1
+
+
 def test_another_installations_work_in_a_shared_folder_is_left_alone(open_base: Path):
     dest = open_base / "shared-dest"
     homes = [open_base / "home7", open_base / "home8"]

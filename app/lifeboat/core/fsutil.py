@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +118,16 @@ class FileLock:
             fh.close()
             return False
         self._fh = fh
+        return True
+
+    def acquire_within(self, patience: float, *, poll: float = 0.1) -> bool:
+        """Wait up to `patience` seconds for the lock: a rebuild or a prune holds a
+        folder for moments, which must not fail the other; a backup holds it longer."""
+        deadline = time.monotonic() + patience
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
         return True
 
     def release(self) -> None:

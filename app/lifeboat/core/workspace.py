@@ -28,6 +28,9 @@ from lifeboat.foundation.errors import AlreadyRunning, OperationFailed
 from lifeboat.foundation.paths import LifeboatPaths, resolve_paths
 
 FOLDER_LOCK_NAME = ".lifeboat.lock"
+#: How long a prune, a delete or a rebuild waits for the snapshot folder's lock: a
+#: rebuild or a prune holds it for moments; a backup can hold it far longer.
+FOLDER_LOCK_PATIENCE = 30.0
 
 
 @dataclass

@@ -16,7 +16,7 @@ from lifeboat.core.retention import (
     apply_policy,
     snapshot_info,
 )
-from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.states import JobKind
@@ -48,8 +48,11 @@ class PruneJob:
         src = config.source(self.source)
         folder = self.workspace.snapshot_folder(config, src)
         lock = FileLock(folder / FOLDER_LOCK_NAME)
-        if not self.dry_run and not lock.try_acquire():
-            raise AlreadyRunning(f"a backup of {self.source} is running", "prune after it")
+        if not self.dry_run and not lock.acquire_within(FOLDER_LOCK_PATIENCE):
+            raise AlreadyRunning(
+                f"a backup, prune or rebuild of {self.source} is still running",
+                "prune after it",
+            )
         try:
             local = [r for r in self.workspace.catalog.snapshots(self.source) if r.local]
             plan = plan_prune(local, self.source, src.local_policy)

@@ -12,7 +12,6 @@ else it is listed as needing attention; a newer Lifeboat's manifest is kept unto
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,14 +25,12 @@ from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederi
 from lifeboat.core.results import RebuildReport
 from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
-from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.jobs.backup import rewrite_lost_manifests
 from lifeboat.remote.scan import scan_remote
 
 log = logging.getLogger(__name__)
-#: How long a rebuild waits for a backup of a folder to finish before it leaves it alone.
-LOCK_PATIENCE = 30.0
 
 
 def rebuild_catalog(
@@ -59,15 +56,12 @@ def _rebuild_folder(
     workspace: Workspace, secrets: SecretStore, config: Config, folder: Path, report: RebuildReport
 ) -> None:
     lock = FileLock(folder / FOLDER_LOCK_NAME)
-    deadline = time.monotonic() + LOCK_PATIENCE
-    while not lock.try_acquire():
-        if time.monotonic() > deadline:
-            report.busy.append(
-                f"{folder}: a backup, prune or restore held it throughout; its "
-                "snapshots were left as they were (rebuild again after it)"
-            )
-            return
-        time.sleep(0.2)
+    if not lock.acquire_within(FOLDER_LOCK_PATIENCE):
+        report.busy.append(
+            f"{folder}: a backup, prune or restore held it throughout; its "
+            "snapshots were left as they were (rebuild again after it)"
+        )
+        return
     try:
         report.folders += 1
         for stem in sweep_folder(folder, workspace.paths.run_dir).finished_deletions:

@@ -15,7 +15,7 @@ from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import write_manifest
 from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
 from lifeboat.core.retention import KeepSpecError, parse_keep
-from lifeboat.core.workspace import FOLDER_LOCK_NAME
+from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
@@ -187,9 +187,9 @@ class SnapshotMethods:
                 "unpin it first if you really want to delete it",
             )
         lock = FileLock(record.folder / FOLDER_LOCK_NAME)
-        if not lock.try_acquire():
+        if not lock.acquire_within(FOLDER_LOCK_PATIENCE):
             raise AlreadyRunning(
-                f"a backup of {record.source} is running",
+                f"a backup, prune or rebuild of {record.source} is still running",
                 "delete the snapshot when it has finished",
             )
         try:
