@@ -3,8 +3,9 @@
 Between Lifeboat and the real S3 server process: it can answer 500s, answer slowly,
 drop connections in the middle of an upload's body, refuse everything (offline), flip a
 byte of a request's body (as a faulty network would, keeping its length), cut download
-bodies short (keeping the headers that announce their full length), and show the
-server's ETags as something other than MD5s (as SSE-KMS or some services do).
+bodies short (keeping the headers that announce their full length), show the server's
+ETags as something other than MD5s (as SSE-KMS or some services do), and hold uploads to
+some keys until the test lets them go (an upload that surely runs while it looks).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ class Faults:
     corrupt_every: int = 0  # flip one byte in the body of every Nth request with a body
     truncate_responses: bool = False  # GET bodies cut in half; headers say the full length
     opaque_etags: bool = False  # the client sees ETags that are not MD5s (mapped back)
+    hold: str = ""  # requests with a body whose path holds this wait until it is cleared
 
     def reset(self) -> None:
         self.error_every = self.drop_every = self.corrupt_every = 0
         self.delay = 0.0
         self.offline = self.truncate_responses = self.opaque_etags = False
+        self.hold = ""
 
 
 class FaultProxy:
@@ -45,7 +48,14 @@ class FaultProxy:
         self.faults = Faults()
         self.requests = 0
         self.bodies = 0  # requests that had a body
-        self.injected = {"error": 0, "drop": 0, "offline": 0, "corrupt": 0, "truncate": 0}
+        self.injected = {
+            "error": 0,
+            "drop": 0,
+            "offline": 0,
+            "corrupt": 0,
+            "truncate": 0,
+            "held": 0,
+        }
         self._opaque: dict[bytes, bytes] = {}  # ETag shown -> the server's
         self._lock = threading.Lock()
         proxy = self
@@ -67,6 +77,7 @@ class FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.faults.hold = ""
         self.server.shutdown()
         self.server.server_close()
 
@@ -79,6 +90,11 @@ class FaultProxy:
                 self.bodies += 1
             with_body = self.bodies
         faults = self.faults
+        if faults.hold and length and faults.hold in req.path:
+            self._count("held")
+            deadline = time.monotonic() + 300
+            while faults.hold and faults.hold in req.path and time.monotonic() < deadline:
+                time.sleep(0.01)
         if faults.offline:
             self._count("offline")
             self._drop(req)
