@@ -250,7 +250,7 @@ def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
     big_source(service, big_db, tmp_path)
     record = service.backup("big", upload=False)
     assert record.manifest.size > 15 * MIB
-    proxy.faults.delay = 0.4
+    proxy.faults.hold = "partNumber=2"  # the first part goes up, the second waits
     upload = start_upload(home, "big")
     try:
         upload_id, key = wait_for(
@@ -382,7 +382,9 @@ def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
     )
     big_source(service, big_db, tmp_path)
     record = service.backup("big", upload=False)
-    proxy.faults.delay = 0.5
+    # Its second part goes up slowly until the test is done: the upload surely still runs
+    # when the cancel comes, and can stop at once.
+    proxy.faults.trickle = "partNumber=2"
     upload = start_upload(home, "big")
     try:
         wait_for("an open upload", lambda: open_on_server(s3_server, bucket))

@@ -4,8 +4,10 @@ Between Lifeboat and the real S3 server process: it can answer 500s, answer slow
 drop connections in the middle of an upload's body, refuse everything (offline), flip a
 byte of a request's body (as a faulty network would, keeping its length), cut download
 bodies short (keeping the headers that announce their full length), show the server's
-ETags as something other than MD5s (as SSE-KMS or some services do), and hold uploads to
-some keys until the test lets them go (an upload that surely runs while it looks).
+ETags as something other than MD5s (as SSE-KMS or some services do), and hold or trickle
+uploads to some keys until the test lets them go (an upload that surely still runs while
+the test acts, however loaded the machine). A body its client gave up on half-way is
+never passed on.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ class Faults:
     truncate_responses: bool = False  # GET bodies cut in half; headers say the full length
     opaque_etags: bool = False  # the client sees ETags that are not MD5s (mapped back)
     hold: str = ""  # requests with a body whose path holds this wait until it is cleared
+    trickle: str = ""  # bodies of requests whose path holds this are read 4 KiB at a time,
+    # 20 times a second, while it is set (the client keeps sending, and can stop)
 
     def reset(self) -> None:
         self.error_every = self.drop_every = self.corrupt_every = 0
         self.delay = 0.0
         self.offline = self.truncate_responses = self.opaque_etags = False
-        self.hold = ""
+        self.hold = self.trickle = ""
 
 
 class FaultProxy:
@@ -55,6 +59,7 @@ class FaultProxy:
             "corrupt": 0,
             "truncate": 0,
             "held": 0,
+            "trickled": 0,
         }
         self._opaque: dict[bytes, bytes] = {}  # ETag shown -> the server's
         self._lock = threading.Lock()
@@ -77,7 +82,7 @@ class FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.faults.hold = ""
+        self.faults.hold = self.faults.trickle = ""
         self.server.shutdown()
         self.server.server_close()
 
@@ -104,7 +109,10 @@ class FaultProxy:
             self._count("drop")
             self._drop(req)
             return
-        body = req.rfile.read(length) if length else b""
+        body = self._read_body(req, length)
+        if body is None:  # the client went away in the middle of it
+            self._drop(req)
+            return
         if faults.corrupt_every and body and with_body % faults.corrupt_every == 0:
             flipped = bytearray(body)
             flipped[len(flipped) // 2] ^= 0x01
@@ -160,6 +168,29 @@ class FaultProxy:
         elif req.command != "HEAD":
             req.wfile.write(data)
         upstream.close()
+
+    def _read_body(self, req: http.server.BaseHTTPRequestHandler, length: int) -> bytes | None:
+        """The request's body, trickled while `faults.trickle` names it; None if the client
+        closed the connection before sending all of it."""
+        chunks: list[bytes] = []
+        got = 0
+        counted = False
+        while got < length:
+            slow = bool(self.faults.trickle) and self.faults.trickle in req.path
+            if slow and not counted:
+                self._count("trickled")
+                counted = True
+            try:
+                chunk = req.rfile.read(min(4096, length - got) if slow else length - got)
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+            if slow:
+                time.sleep(0.05)
+        return b"".join(chunks)
 
     def _shown_etag(self, etag: bytes) -> bytes:
         """The server's ETag as a value that is not an MD5 (40 hex digits), the same
