@@ -37,7 +37,8 @@ class Faults:
     opaque_etags: bool = False  # the client sees ETags that are not MD5s (mapped back)
     hold: str = ""  # requests with a body whose path holds this wait until it is cleared
     trickle: str = ""  # bodies of requests whose path holds this are read 4 KiB at a time,
-    # 20 times a second, while it is set (the client keeps sending, and can stop)
+    # 20 times a second, while it is set (the client keeps sending, and can stop); every
+    # connection is closed after its answer meanwhile
 
     def reset(self) -> None:
         self.error_every = self.drop_every = self.corrupt_every = 0
@@ -160,6 +161,11 @@ class FaultProxy:
         # A HEAD reply has no body but tells the length of the object.
         length_header = reply.getheader("Content-Length") if req.command == "HEAD" else None
         req.send_header("Content-Length", length_header or str(len(data)))
+        if faults.trickle:
+            # Each request on a new connection: one that carried a fast upload before has
+            # grown kernel buffers that would swallow a whole trickled body at once (the
+            # client then waits for the answer instead of sending, and cannot stop).
+            req.send_header("Connection", "close")
         req.end_headers()
         if req.command == "GET" and faults.truncate_responses and len(data) > 1:
             self._count("truncate")
