@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import tempfile
 import time
@@ -68,7 +69,9 @@ def _run_once(
                     proc.wait(timeout=max(0.0, began + moment - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    killed = moment
+                    # (it may have ended on its own just before: then it was not killed)
+                    if proc.wait(timeout=600) == -signal.SIGKILL:
+                        killed = moment
             proc.wait(timeout=600)
         finally:
             if proc.poll() is None:
