@@ -195,6 +195,16 @@ def bucket(s3_server, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore in this process still retries a failed request as Lifeboat configures it,
+    without its backoff sleeps (random, up to seconds each): for tests about what Lifeboat
+    does around the retries, not about botocore's timing."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+@pytest.fixture
 def proxy(s3_server):
     from tests.helpers.faultproxy import FaultProxy
 

@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from lifeboat.core.manifest import read_manifest
 from tests.conftest import cli_process
 from tests.helpers.databases import make_db
+from tests.helpers.killing import kill_during_work, time_work
 from tests.helpers.workfiles import files_under
 
 SNAPSHOT_KEYS = {
@@ -56,7 +55,7 @@ def test_backup_all_and_newest_first(cli, tmp_path: Path):
         make_db(tmp_path / f"{name}.db", rows=20)
         assert cli("source", "add", str(tmp_path / f"{name}.db")).code == 0
     assert cli("backup", "--all").code == 0
-    time.sleep(1.1)
+    time.sleep(0.01)  # snapshots are dated to the millisecond
     assert cli("backup", "a").code == 0
     records = json.loads(cli("snapshots", "--json").out)
     assert [r["source"] for r in records] == ["a", "b", "a"]
@@ -191,21 +190,11 @@ def test_kill_9_during_backup_never_leaves_a_false_snapshot(home: Path, tmp_path
     assert cli_process(home, "source", "add", str(db), "--name", "notes").returncode == 0
     env = {**os.environ, "LIFEBOAT_HOME": str(home)}
     command = [sys.executable, "-m", "lifeboat", "backup", "notes"]
-    started = time.monotonic()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    duration = time.monotonic() - started  # one whole run, to spread the kills over it
-    rng = random.Random(7)
-    killed = 0
-    for _ in range(24):
-        proc = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.05, 0.8) * duration)  # mid-run, however fast this machine
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= 20, "the backups finished too fast to be interrupted"
+    work_s = time_work(home, command, env)  # one whole run, to spread the kills over it
+    # Each kill lands in the work itself, after start-up (24 kills spread over the whole
+    # run, start-up included, hit the work 7 times in a measurement).
+    killed = kill_during_work(home, command, env, kills=12, work_s=work_s, seed=7)
+    assert len(killed) == 12, "the backups finished too fast to be interrupted"
     folder = home / "snapshots" / "notes"
     for manifest_path in folder.glob("*.json"):
         manifest = read_manifest(manifest_path)

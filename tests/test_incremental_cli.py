@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, make_db
+from tests.helpers.killing import kill_during_work, time_work
 from tests.helpers.memory_remote import add_memory_remote
 from tests.scheduling.test_scheduler import old_snapshot
 
@@ -134,22 +132,18 @@ def test_kill_9_during_differentials(home: Path, tmp_path: Path):
     env = {**os.environ, "LIFEBOAT_HOME": str(home)}
     command = [sys.executable, "-m", "lifeboat", "backup", "notes"]
     touch_rows(db, 0.05, seed=100)
-    started = time.monotonic()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    duration = time.monotonic() - started
-    rng = random.Random(3)
-    killed = 0
-    for round_no in range(24):
-        touch_rows(db, 0.05, seed=round_no)
-        proc = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.05, 0.8) * duration)  # mid-run, however fast this machine
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= 20
+    work_s = time_work(home, command, env)
+    rounds = iter(range(1000))
+    killed = kill_during_work(
+        home,
+        command,
+        env,
+        kills=12,
+        work_s=work_s,
+        seed=3,
+        before_each=lambda: touch_rows(db, 0.05, seed=next(rounds)),
+    )
+    assert len(killed) == 12
     folder = home / "snapshots" / "notes"
     assert cli_process(home, "catalog", "rebuild").returncode == 0
     listed = json.loads(cli_process(home, "snapshots", "--json").stdout)

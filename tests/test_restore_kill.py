@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +14,7 @@ import pytest
 from lifeboat.core.manifest import read_manifest
 from tests.conftest import cli_process
 from tests.helpers.databases import content_digest, integrity, make_db
+from tests.helpers.killing import kill_during_work, time_work
 
 
 def pre_restore_snapshots(folder: Path) -> set[str]:
@@ -38,8 +35,8 @@ def reset(target: Path, pristine: Path, wal: bool) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize(("wal", "rounds"), [(True, 20), (False, 10)], ids=["wal", "rollback"])
-def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, rounds: int):
+@pytest.mark.parametrize(("wal", "kills"), [(True, 12), (False, 8)], ids=["wal", "rollback"])
+def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, kills: int):
     db = make_db(tmp_path / "notes.db", rows=20_000, payload=800, wal=wal)
     assert cli_process(home, "source", "add", str(db), "--name", "notes").returncode == 0
     snap = json.loads(cli_process(home, "backup", "notes", "--json").stdout)
@@ -58,22 +55,16 @@ def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, r
     dst.close()
     env = {**os.environ, "LIFEBOAT_HOME": str(home)}
     command = [sys.executable, "-m", "lifeboat", "restore", snap["id"], "--yes"]
-    started = time.monotonic()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    duration = time.monotonic() - started
+    work_s = time_work(home, command, env)
     assert content_digest(db) == new
     folder = home / "snapshots" / "notes"
-    rng = random.Random(11)
     outcomes = {"old": 0, "new": 0}
-    for _ in range(rounds):
+
+    def before_each() -> None:
         reset(db, pristine, wal)
         assert content_digest(db) == old
-        proc = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.05, 0.8) * duration)  # mid-run, however fast this machine
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def after_each(killed: bool) -> None:
         assert integrity(db) == "ok"
         state = content_digest(db)
         assert state in (old, new), "the target holds a mix of old and new content"
@@ -85,7 +76,21 @@ def test_kill_9_during_in_place_restore(home: Path, tmp_path: Path, wal: bool, r
                 "restored without a protected pre-restore snapshot"
             )
         else:
+            assert killed, "a restore that ran to its end left the old content"
             outcomes["old"] += 1
+
+    # Each kill lands in the restore's own work, after start-up.
+    killed = kill_during_work(
+        home,
+        command,
+        env,
+        kills=kills,
+        work_s=work_s,
+        seed=11,
+        before_each=before_each,
+        after_each=after_each,
+    )
+    assert len(killed) == kills
     assert outcomes["old"] >= 1, outcomes
     assert len(pre_restore_snapshots(folder)) <= 2, "identical safety snapshots piled up"
     rebuilt = cli_process(home, "catalog", "rebuild")

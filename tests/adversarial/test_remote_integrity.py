@@ -250,7 +250,7 @@ def test_kill_9_mid_multipart_upload_then_the_next_upload_aborts_it(
     big_source(service, big_db, tmp_path)
     record = service.backup("big", upload=False)
     assert record.manifest.size > 15 * MIB
-    proxy.faults.delay = 0.4
+    proxy.faults.hold = "partNumber=2"  # the first part goes up, the second waits
     upload = start_upload(home, "big")
     try:
         upload_id, key = wait_for(
@@ -317,24 +317,25 @@ def test_kill_9_at_a_random_moment_then_the_next_upload(
 
 
 def test_a_live_runs_upload_is_never_aborted_by_another_process(
-    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, big_db: Path
+    service: Service, s3_server, bucket: str, tmp_path: Path, home: Path, big_db: Path, proxy
 ):
     from lifeboat.remote.open_uploads import MARK_PREFIX, abort_ended_uploads_soon
 
-    # Slow, so that the other process surely runs while this upload is open.
     add_remote(
         service,
         s3_server,
         bucket,
+        endpoint=proxy.url,
         multipart_threshold="5MiB",
         part_size="5MiB",
         upload_concurrency=1,
-        max_upload_rate="3MB/s",
     )
     big_source(service, big_db, tmp_path)
     service.add_source(make_db(tmp_path / "small.db"), remote="offsite")
     service.backup("big", upload=False)
     service.backup("small", upload=False)
+    # Its parts wait at the proxy, so the other process surely runs while it is open.
+    proxy.faults.hold = "/lb/big/"
     upload = start_upload(home, "big")
     try:
         # (a mark row comes first, until the server has given the upload its id)
@@ -348,6 +349,7 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
         )
         assert len(rows) == 1 and run_alive(service.workspace.paths.run_dir, rows[0].run)
         upload_id = rows[0].upload_id
+        wait_for("its first part at the proxy", lambda: proxy.injected["held"])
         assert upload_id in open_on_server(s3_server, bucket)
         # Another process starts (a scheduler) and another upload runs meanwhile.
         assert abort_ended_uploads_soon(Service().workspace) is None
@@ -355,6 +357,7 @@ def test_a_live_runs_upload_is_never_aborted_by_another_process(
         assert other.returncode == 0, other.stderr
         assert upload.poll() is None, "the test needs the upload to be still running"
         assert upload_id in open_on_server(s3_server, bucket)
+        proxy.faults.hold = ""
         _, err = upload.communicate(timeout=120)
     finally:
         if upload.poll() is None:
@@ -379,7 +382,9 @@ def test_cancel_mid_multipart_upload_leaves_no_open_upload_and_no_object(
     )
     big_source(service, big_db, tmp_path)
     record = service.backup("big", upload=False)
-    proxy.faults.delay = 0.5
+    # Its second part goes up slowly until the test is done: the upload surely still runs
+    # when the cancel comes, and can stop at once.
+    proxy.faults.trickle = "partNumber=2"
     upload = start_upload(home, "big")
     try:
         wait_for("an open upload", lambda: open_on_server(s3_server, bucket))

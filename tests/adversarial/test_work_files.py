@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.adversarial.conftest import lifeboat
 from tests.helpers.databases import content_digest, make_db
+from tests.helpers.killing import kill_during_work, time_work
 from tests.helpers.workfiles import files_under
 
 
@@ -144,24 +142,14 @@ def big_source(home: Path, base: Path, *extra: str) -> Path:
     return db
 
 
-def kill_at_random(home: Path, args: list[str], rounds: int, seed: int) -> int:
-    """Run `lifeboat ARGS` and kill -9 it at a random moment, `rounds` times; return how
-    many were killed before they finished."""
-    started = time.monotonic()
-    done = lifeboat(home, *args)
-    assert done.returncode == 0, done.stderr
-    duration = time.monotonic() - started
-    rng = random.Random(seed)
-    killed = 0
-    for _ in range(rounds):
-        proc = start(home, *args)
-        # within the run's own time (measured above), so most kills land mid-work
-        time.sleep(rng.uniform(0.05, 0.8) * max(duration, 0.3))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    return killed
+def kill_at_random(home: Path, args: list[str], kills: int, seed: int) -> int:
+    """Run `lifeboat ARGS` to its end once, then until it was killed with SIGKILL `kills`
+    times at random moments of its work (after start-up: see tests/helpers/killing.py);
+    return how many were killed before they finished."""
+    command = [sys.executable, "-m", "lifeboat", *args]
+    env = {**os.environ, "LIFEBOAT_HOME": str(home)}
+    work_s = time_work(home, command, env)
+    return len(kill_during_work(home, command, env, kills=kills, work_s=work_s, seed=seed))
 
 
 def assert_nothing_left(home: Path, db_folder: Path) -> None:
@@ -179,8 +167,8 @@ def assert_nothing_left(home: Path, db_folder: Path) -> None:
 def test_killed_in_place_restores_leave_nothing(ahome: Path, open_base: Path):
     big_source(ahome, open_base)
     snap = json.loads(lifeboat(ahome, "backup", "notes", "--json").stdout)
-    killed = kill_at_random(ahome, ["restore", snap["id"], "--yes"], rounds=8, seed=3)
-    assert killed >= 4
+    killed = kill_at_random(ahome, ["restore", snap["id"], "--yes"], kills=6, seed=3)
+    assert killed == 6
     assert_nothing_left(ahome, open_base)
     jobs = json.loads(lifeboat(ahome, "jobs", "--json", "--limit", "50").stdout)
     # (a kill before the job was recorded leaves no job at all)
@@ -189,8 +177,8 @@ def test_killed_in_place_restores_leave_nothing(ahome: Path, open_base: Path):
 
 def test_killed_backups_leave_nothing(ahome: Path, open_base: Path):
     big_source(ahome, open_base)
-    killed = kill_at_random(ahome, ["backup", "notes"], rounds=8, seed=5)
-    assert killed >= 4
+    killed = kill_at_random(ahome, ["backup", "notes"], kills=6, seed=5)
+    assert killed == 6
     assert_nothing_left(ahome, open_base)
     assert lifeboat(ahome, "verify", "--all").returncode == 0
 
@@ -201,8 +189,8 @@ def test_killed_verify_of_an_encrypted_source_leaves_nothing_decrypted(
     assert lifeboat(ahome, "key", "init").returncode == 0
     big_source(ahome, open_base, "--encrypt-local")
     assert lifeboat(ahome, "backup", "notes").returncode == 0
-    killed = kill_at_random(ahome, ["verify", "--all"], rounds=8, seed=9)
-    assert killed >= 4
+    killed = kill_at_random(ahome, ["verify", "--all"], kills=6, seed=9)
+    assert killed == 6
     assert_nothing_left(ahome, open_base)
     for path in (
         p for p in ahome.rglob("*") if p.is_file() and not p.name.startswith("catalog.sqlite")

@@ -100,8 +100,25 @@ def test_rollback_copy_never_livelocks_under_constant_writes(tmp_path: Path, wri
     db = make_db(tmp_path / "busy.db", rows=20000, payload=400, wal=False)
     writer_process(db, 0.0)
     committed = max_id(db)
-    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=0.5, max_restarts=2)
-    result = copy_database(db, tmp_path / "copy.db", settings=settings)
+    # After the first step the database surely changes (this write, or the writer
+    # process's it waits for), so the next step starts over whatever the machine's speed:
+    # only the final pass can finish the copy. (A 0.5 s deadline used to end the stepped
+    # copy instead, before any restart, on a loaded machine.)
+    between = sqlite3.connect(db, timeout=30, isolation_level=None)
+    wrote: list[int] = []
+
+    def write_after_the_first_step(phase: str, done: int, total: int) -> None:
+        if not wrote:
+            between.execute("insert into items(name, payload) values ('between', x'00')")
+            wrote.append(done)
+
+    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=60, max_restarts=0)
+    try:
+        result = copy_database(
+            db, tmp_path / "copy.db", settings=settings, progress=write_after_the_first_step
+        )
+    finally:
+        between.close()
     assert result.strategy == "stepped+final-pass"
     assert result.restarts >= 1
     conn = sqlite3.connect(tmp_path / "copy.db")

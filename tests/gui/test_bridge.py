@@ -21,7 +21,7 @@ def test_events_from_other_threads_arrive_in_the_gui_thread(qtbot):
     )
     sender.start()
     sender.join()
-    qtbot.waitUntil(lambda: any(isinstance(e, JobFinished) for e, _ in got))
+    qtbot.waitUntil(lambda: any(isinstance(e, JobFinished) for e, _ in got), timeout=30_000)
     assert {name for _, name in got} == {threading.main_thread().name}
     progress = [e for e, _ in got if isinstance(e, JobProgress)]
     assert 1 <= len(progress) < 10, "progress is thinned out"

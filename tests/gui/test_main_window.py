@@ -37,7 +37,7 @@ def test_closing_the_window_without_a_tray_asks_first(qtbot, make_tray, two_sour
     window.close()
     box = wait_for_box(qtbot, "Quit Lifeboat?")
     click_box_button(box, "Keep running")
-    qtbot.waitUntil(lambda: window.isMinimized())
+    qtbot.waitUntil(lambda: window.isMinimized(), timeout=30_000)
     assert tray_app.scheduler is not None
     window.close()
     box = wait_for_box(qtbot, "Quit Lifeboat?")
@@ -63,4 +63,6 @@ def test_first_run_window_leads_to_adding_a_database(qtbot, make_tray):
     assert not window.button("backup-all").isEnabled()
     window.button("add-database").click()
     settings = tray_app._dialogs["settings"]
-    qtbot.waitUntil(lambda: settings.picker is not None and settings.picker.isVisible())
+    qtbot.waitUntil(
+        lambda: settings.picker is not None and settings.picker.isVisible(), timeout=30_000
+    )

@@ -38,7 +38,7 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(
     tray_app.tray.action("add-database").trigger()
     dialog = tray_app._dialogs["settings"]
     picker = dialog.picker
-    qtbot.waitUntil(lambda: picker.isVisible())
+    qtbot.waitUntil(lambda: picker.isVisible(), timeout=30_000)
     picker.selectFile(str(db))
     picker.accept()
     qtbot.waitUntil(lambda: len(dialog.entries) == 1, timeout=10_000)
@@ -118,7 +118,12 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     dialog.retention.within.setText("forever")
     assert dialog.retention.error_label.isVisible()
     save_button(dialog).click()
-    qtbot.wait(300)
+    # Refused, at once or after a save in the background: the buttons are usable again
+    # and the first problem shows (a save that went through would close the dialog).
+    qtbot.waitUntil(
+        lambda: dialog.buttons.isEnabled() and form.errors["stale_after"].isVisible(),
+        timeout=30_000,
+    )
     assert dialog.isVisible()
     assert dialog.current == 0 and dialog.tabs.currentIndex() == 0  # the first problem
     assert form.errors["stale_after"].isVisible()
@@ -151,11 +156,11 @@ def test_retention_preview_comes_from_the_retention_function(
     plan = service.retention_preview("crm", "last=2")
     assert (len(plan.kept), len(plan.forgotten)) == (2, 3)
     qtbot.waitUntil(
-        lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "), timeout=5000
+        lambda: retention.preview.text().startswith("keeps 2, deletes 3, frees "), timeout=30_000
     )
     retention.counts["last"].setValue(10)
     qtbot.waitUntil(
-        lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none", timeout=5000
+        lambda: retention.preview.text() == "keeps all 5 snapshots, deletes none", timeout=30_000
     )
 
 

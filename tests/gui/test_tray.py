@@ -127,4 +127,6 @@ def test_first_run_offers_to_add_a_database(qtbot, make_tray):
     assert tray.toolTip().startswith("Lifeboat — No databases to back up yet")
     tray.action("add-database").trigger()
     settings = tray_app._dialogs["settings"]
-    qtbot.waitUntil(lambda: settings.picker is not None and settings.picker.isVisible())
+    qtbot.waitUntil(
+        lambda: settings.picker is not None and settings.picker.isVisible(), timeout=30_000
+    )

@@ -71,7 +71,9 @@ def test_the_tray_watches_a_daemon_then_takes_over(
         qtbot.waitUntil(
             lambda: SchedulerLock(service.workspace.paths).holder() == os.getpid(), timeout=10_000
         )
-        qtbot.waitUntil(lambda: pause.isEnabled() and pause.text() == "Pause schedules")
+        qtbot.waitUntil(
+            lambda: pause.isEnabled() and pause.text() == "Pause schedules", timeout=30_000
+        )
     finally:
         if daemon.poll() is None:
             daemon.kill()

@@ -3,8 +3,11 @@
 Between Lifeboat and the real S3 server process: it can answer 500s, answer slowly,
 drop connections in the middle of an upload's body, refuse everything (offline), flip a
 byte of a request's body (as a faulty network would, keeping its length), cut download
-bodies short (keeping the headers that announce their full length), and show the
-server's ETags as something other than MD5s (as SSE-KMS or some services do).
+bodies short (keeping the headers that announce their full length), show the server's
+ETags as something other than MD5s (as SSE-KMS or some services do), and hold or trickle
+uploads to some keys until the test lets them go (an upload that surely still runs while
+the test acts, however loaded the machine). A body its client gave up on half-way is
+never passed on.
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ class Faults:
     corrupt_every: int = 0  # flip one byte in the body of every Nth request with a body
     truncate_responses: bool = False  # GET bodies cut in half; headers say the full length
     opaque_etags: bool = False  # the client sees ETags that are not MD5s (mapped back)
+    hold: str = ""  # requests with a body whose path holds this wait until it is cleared
+    trickle: str = ""  # bodies of requests whose path holds this are read 4 KiB at a time,
+    # 20 times a second, while it is set (the client keeps sending, and can stop); every
+    # connection is closed after its answer meanwhile
 
     def reset(self) -> None:
         self.error_every = self.drop_every = self.corrupt_every = 0
         self.delay = 0.0
         self.offline = self.truncate_responses = self.opaque_etags = False
+        self.hold = self.trickle = ""
 
 
 class FaultProxy:
@@ -45,7 +53,15 @@ class FaultProxy:
         self.faults = Faults()
         self.requests = 0
         self.bodies = 0  # requests that had a body
-        self.injected = {"error": 0, "drop": 0, "offline": 0, "corrupt": 0, "truncate": 0}
+        self.injected = {
+            "error": 0,
+            "drop": 0,
+            "offline": 0,
+            "corrupt": 0,
+            "truncate": 0,
+            "held": 0,
+            "trickled": 0,
+        }
         self._opaque: dict[bytes, bytes] = {}  # ETag shown -> the server's
         self._lock = threading.Lock()
         proxy = self
@@ -67,6 +83,7 @@ class FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.faults.hold = self.faults.trickle = ""
         self.server.shutdown()
         self.server.server_close()
 
@@ -79,6 +96,11 @@ class FaultProxy:
                 self.bodies += 1
             with_body = self.bodies
         faults = self.faults
+        if faults.hold and length and faults.hold in req.path:
+            self._count("held")
+            deadline = time.monotonic() + 300
+            while faults.hold and faults.hold in req.path and time.monotonic() < deadline:
+                time.sleep(0.01)
         if faults.offline:
             self._count("offline")
             self._drop(req)
@@ -88,7 +110,10 @@ class FaultProxy:
             self._count("drop")
             self._drop(req)
             return
-        body = req.rfile.read(length) if length else b""
+        body = self._read_body(req, length)
+        if body is None:  # the client went away in the middle of it
+            self._drop(req)
+            return
         if faults.corrupt_every and body and with_body % faults.corrupt_every == 0:
             flipped = bytearray(body)
             flipped[len(flipped) // 2] ^= 0x01
@@ -136,6 +161,11 @@ class FaultProxy:
         # A HEAD reply has no body but tells the length of the object.
         length_header = reply.getheader("Content-Length") if req.command == "HEAD" else None
         req.send_header("Content-Length", length_header or str(len(data)))
+        if faults.trickle:
+            # Each request on a new connection: one that carried a fast upload before has
+            # grown kernel buffers that would swallow a whole trickled body at once (the
+            # client then waits for the answer instead of sending, and cannot stop).
+            req.send_header("Connection", "close")
         req.end_headers()
         if req.command == "GET" and faults.truncate_responses and len(data) > 1:
             self._count("truncate")
@@ -144,6 +174,29 @@ class FaultProxy:
         elif req.command != "HEAD":
             req.wfile.write(data)
         upstream.close()
+
+    def _read_body(self, req: http.server.BaseHTTPRequestHandler, length: int) -> bytes | None:
+        """The request's body, trickled while `faults.trickle` names it; None if the client
+        closed the connection before sending all of it."""
+        chunks: list[bytes] = []
+        got = 0
+        counted = False
+        while got < length:
+            slow = bool(self.faults.trickle) and self.faults.trickle in req.path
+            if slow and not counted:
+                self._count("trickled")
+                counted = True
+            try:
+                chunk = req.rfile.read(min(4096, length - got) if slow else length - got)
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+            if slow:
+                time.sleep(0.05)
+        return b"".join(chunks)
 
     def _shown_etag(self, etag: bytes) -> bytes:
         """The server's ETag as a value that is not an MD5 (40 hex digits), the same

@@ -17,14 +17,22 @@ from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
 from tests.helpers.databases import make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
+from tests.helpers.waiting import GENEROUS_S, wait_until
 from tests.helpers.workfiles import service_request
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def wait_for(condition, timeout: float = GENEROUS_S) -> None:
+    wait_until(condition, "the condition", timeout=timeout)
+
+
+def idle(scheduler: Scheduler) -> bool:
+    """Nothing queued or running, and every finished job's follow-up (a retry planned, a
+    notice sent) done: the queue calls it before it lets go of the job."""
+    return not scheduler.queue.running() and not scheduler.queue.waiting()
+
+
+def planned_retries(scheduler: Scheduler) -> list[str]:
+    return [job.id for job in scheduler._aps.get_jobs() if job.id.startswith("retry:")]
 
 
 def old_snapshot(service: Service, name: str, age: timedelta) -> None:
@@ -58,7 +66,8 @@ def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
         wait_for(
             lambda: len(backups(service, "notes")) == 2 and len(backups(service, "never")) == 1
         )
-        time.sleep(1.0)
+        scheduler.tick()  # the periodic check finds nothing missed now
+        wait_for(lambda: idle(scheduler))
         assert backups(service, "notes") == ["catch-up", "manual"], "one catch-up, no more"
         assert backups(service, "never") == ["catch-up"]
         assert len(backups(service, "fresh")) == 1
@@ -72,18 +81,41 @@ def test_wall_clock_jump_triggers_catch_up_once(service: Service, tmp_path: Path
     service.backup("notes")
     offset = [0.0]
     scheduler = Scheduler(service, wall_clock=lambda: time.time() + offset[0])
-    scheduler.start()
+    scheduler.start()  # queues, before it returns, every catch-up it finds
     try:
-        time.sleep(0.5)
+        wait_for(lambda: idle(scheduler))
         assert len(service.snapshots("notes")) == 1
         assert not scheduler.check_clock()
         offset[0] = 3 * 86400.0  # the machine slept for three days
         assert scheduler.check_clock()
         wait_for(lambda: len(service.snapshots("notes")) == 2)
         assert not scheduler.check_clock()
-        time.sleep(1.0)
+        scheduler.tick()
+        wait_for(lambda: idle(scheduler))
         assert len(service.snapshots("notes")) == 2
         assert service.snapshots("notes")[0].manifest.reason == "catch-up"
+    finally:
+        scheduler.shutdown()
+
+
+def test_an_interval_schedule_is_set_for_the_clock_marks(service: Service, tmp_path: Path):
+    """`every 10s` fires at :00, :10, :20 ... of each minute, whenever it started: read
+    from the scheduler's own job, so nothing waits for the clock (the daemon test only
+    checks that runs come, in order)."""
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="every 10s")
+    service.backup("notes")
+    before = datetime.now(UTC)
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        after = datetime.now(UTC)
+        first = scheduler.next_run("notes")
+        assert first is not None
+        assert first.second % 10 == 0 and first.microsecond == 0, first
+        assert before - timedelta(seconds=1) < first <= after + timedelta(seconds=10)
+        trigger = scheduler._aps.get_job("backup:notes").trigger
+        following = trigger.get_next_fire_time(first, first + timedelta(milliseconds=1))
+        assert following == first + timedelta(seconds=10)
     finally:
         scheduler.shutdown()
 
@@ -127,7 +159,10 @@ def test_failures_retry_with_backoff_and_are_recorded(
         assert starts[2] - starts[1] >= timedelta(seconds=1.9)
         retries = [e for e in events if isinstance(e, RetryScheduled)]
         assert [r.attempt for r in retries] == [2, 3]
-        time.sleep(2.5)
+        # The third failure's follow-up is done once the queue is idle: no retry is
+        # planned, so none can come later.
+        wait_for(lambda: idle(scheduler))
+        assert planned_retries(scheduler) == [], "retried too often"
         assert len(service.workspace.catalog.jobs(source="notes")) == 3, "retried too often"
         (tmp_path / "gone.db").rename(db)
         scheduler.backup_now("notes")
@@ -183,10 +218,11 @@ def test_hooks_run_around_the_backup(service: Service, tmp_path: Path, home: Pat
 
 def test_hook_timeout(service: Service, tmp_path: Path, home: Path):
     service.add_source(make_db(tmp_path / "notes.db"), schedule="manual")
+    hook_s = 600  # a backup that waited for the hook would take this long
     set_source(
         home,
         "notes",
-        before=[sys.executable, "-c", "import time; time.sleep(30)"],
+        before=[sys.executable, "-c", f"import time; time.sleep({hook_s})"],
         hook_timeout=1.0,
     )
     from lifeboat.foundation.errors import OperationFailed
@@ -194,7 +230,7 @@ def test_hook_timeout(service: Service, tmp_path: Path, home: Path):
     started = time.monotonic()
     with pytest.raises(OperationFailed, match="did not finish within 1 s"):
         service.backup("notes")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < hook_s / 10
 
 
 def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Path, webhook):
@@ -272,7 +308,7 @@ def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
     scheduler.start()
     try:
         assert scheduler._aps.get_job("drill:notes") is not None
-        wait_for(lambda: any(h.state == "drill-failed" for h in health), timeout=30)
+        wait_for(lambda: any(h.state == "drill-failed" for h in health))
         drills = [j for j in service.workspace.catalog.jobs(source="notes") if j.kind == "drill"]
         assert drills[0].status == "failed" and drills[0].trigger == "scheduled"
         wait_for(lambda: "drill-failed" in webhook.events())

@@ -123,6 +123,7 @@ def test_catalog_rebuild_reads_the_remote(
     assert all(r.copy_on("offsite") for r in records)
 
 
+@pytest.mark.usefixtures("instant_retries")
 def test_faults_never_mark_a_partial_upload(
     service: Service, s3_server, bucket: str, tmp_path: Path, proxy
 ):
@@ -155,6 +156,7 @@ def test_faults_never_mark_a_partial_upload(
     )
 
 
+@pytest.mark.usefixtures("instant_retries")
 def test_offline_keeps_local_then_uploads_oldest_first(
     service: Service, s3_server, bucket: str, tmp_path: Path, proxy
 ):

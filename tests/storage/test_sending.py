@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lifeboat.storage import sending
 from lifeboat.storage.sending import (
     MAX_PARTS,
     MIN_PART,
@@ -84,13 +85,35 @@ def test_a_halted_body_stops_the_request():
         body.read(10)
 
 
-def test_the_rate_limit_is_shared_and_averages_out():
+class SleepOnlyClock:
+    """A clock that moves only when the code under test sleeps: how long it waited, to
+    the microsecond, whatever else the machine was doing."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+def test_the_rate_limit_is_shared_and_averages_out(monkeypatch: pytest.MonkeyPatch):
     limit = RateLimit(1_000_000)
     started = time.monotonic()
     for _ in range(10):
         limit.take(50_000, lambda: False)
     took = time.monotonic() - started
-    assert 0.4 <= took < 1.5, took
-    started = time.monotonic()
+    assert took >= 0.4, took  # never faster than the rate, on the real clock
+    # How long it waits, exactly: the first chunk goes at once, nine wait their turn.
+    clock = SleepOnlyClock()
+    monkeypatch.setattr(sending, "time", clock)
+    limit = RateLimit(1_000_000)
+    for _ in range(10):
+        limit.take(50_000, lambda: False)
+    assert clock.now - 1000.0 == pytest.approx(0.45)
+    waited = clock.now
     limit.take(10_000_000, lambda: True)  # cancelled: no waiting
-    assert time.monotonic() - started < 0.5
+    assert clock.now == waited
