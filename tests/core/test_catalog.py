@@ -94,7 +94,7 @@ def test_replace_keeps_verification_of_survivors(tmp_path: Path):
 def test_a_version_1_catalog_is_migrated(tmp_path: Path):
     import sqlite3
 
-    from lifeboat.core.catalog import _SCHEMA
+    from lifeboat.core.catalog_file import _SCHEMA
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -117,7 +117,7 @@ def test_copies_recorded_before_version_5_are_not_taken_as_proven(tmp_path: Path
     import sqlite3
     from dataclasses import replace
 
-    from lifeboat.core.catalog import _SCHEMA
+    from lifeboat.core.catalog_file import _SCHEMA
     from lifeboat.core.catalog_records import RemoteCopy
 
     path = tmp_path / "old.sqlite"

@@ -12,7 +12,8 @@ import pytest
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.foundation.errors import CorruptSnapshot
 from lifeboat.service import Service
-from lifeboat.storage.memory import MemoryBucket, MemoryStores
+from lifeboat.storage.memory import MemoryStores
+from lifeboat.storage.memory_bucket import MemoryBucket
 from tests.conftest import cli_process, set_source
 from tests.helpers.databases import db_content, integrity, make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote

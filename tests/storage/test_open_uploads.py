@@ -18,7 +18,8 @@ from lifeboat.remote.open_uploads import (
     abort_ended_uploads_soon,
 )
 from lifeboat.service import Service
-from lifeboat.storage.memory import MemoryBucket, MemoryStores
+from lifeboat.storage.memory import MemoryStores
+from lifeboat.storage.memory_bucket import MemoryBucket
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 
 

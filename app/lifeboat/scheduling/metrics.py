@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.service import Service
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -14,6 +21,31 @@ class SourceMetrics:
     failures_total: int
     snapshots: int
     stale: bool
+
+
+def write_metrics(service: Service, now: datetime, tz: tzinfo) -> None:
+    """Write each source's numbers to the metrics file, if the settings name one; a
+    failure is logged (the next tick tries again)."""
+    path = service.config().general.metrics_file
+    if path is None:
+        return
+    status = service.status(now, tz)
+    metrics = [
+        SourceMetrics(
+            source=s.name,
+            last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
+            last_duration=s.last_duration,
+            snapshot_bytes=s.snapshot_bytes,
+            failures_total=s.failures_total,
+            snapshots=s.snapshots,
+            stale=s.stale,
+        )
+        for s in status.sources
+    ]
+    try:
+        service.write_file(path, render(metrics).encode())
+    except (OSError, LifeboatError) as exc:
+        log.warning("cannot write metrics to %s: %s", path, getattr(exc, "message", exc))
 
 
 def render(metrics: list[SourceMetrics]) -> str:

@@ -1,4 +1,5 @@
-"""The scheduler: APScheduler triggers feed the job queue; catch-up, retries, health.
+"""The scheduler: APScheduler triggers feed the job queue; catch-up, retries (retries.py),
+health (health.py).
 
 Runs the same in the headless daemon (`lifeboat run`, in the foreground) and in the tray
 (hosted in a QThread). It never imports Qt and talks to the service only: it submits
@@ -15,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from lifeboat.core.config_model import Config
@@ -24,14 +24,12 @@ from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_tr
 from lifeboat.foundation.errors import (
     AlreadyRunning,
     Cancelled,
-    ConfigError,
     LifeboatError,
-    NotFound,
 )
-from lifeboat.foundation.events import NextRunChanged, RetryScheduled
-from lifeboat.foundation.states import Health, JobKind, JobStatus, Trigger
+from lifeboat.foundation.events import NextRunChanged
+from lifeboat.foundation.states import Health, JobKind, Trigger
 from lifeboat.scheduling.health import HealthWatch
-from lifeboat.scheduling.metrics import SourceMetrics, render
+from lifeboat.scheduling.metrics import write_metrics
 from lifeboat.scheduling.queue import (
     PRIORITY_LOW,
     PRIORITY_SCHEDULED,
@@ -39,6 +37,7 @@ from lifeboat.scheduling.queue import (
     JobQueue,
     QueuedJob,
 )
+from lifeboat.scheduling.retries import PendingRetries
 from lifeboat.service import Service
 from lifeboat.service.notify import Webhook
 
@@ -78,9 +77,11 @@ class Scheduler:
         self.webhook = Webhook(config.general.notify_url)
         self.health = HealthWatch(service, self.webhook)
         self._fingerprint = service.settings_fingerprint()
-        self._retries: dict[str, int] = {}  # "kind:source" -> pending retry job id
         self._clock: tuple[float, float] = (wall_clock(), monotonic())
         self._lock = threading.RLock()
+        self.retries = PendingRetries(
+            service, self._aps, lock=self._lock, now=self._now, submit=self._submit
+        )
         self.paused = False
 
     # -- life cycle ------------------------------------------------------------------
@@ -113,11 +114,7 @@ class Scheduler:
     def shutdown(self, timeout: float = 4.0) -> None:
         if self._aps.running:
             self._aps.shutdown(wait=False)
-        for retry_id in self._retries.values():
-            self.service.record_job_end(
-                retry_id, JobStatus.CANCELLED, error="not retried: Lifeboat was stopped"
-            )
-        self._retries.clear()
+        self.retries.drop_all()
         self.queue.shutdown(timeout)
         self.webhook.flush(1.0)
         log.info("scheduler stopped")
@@ -318,12 +315,12 @@ class Scheduler:
             self.health.drill_failed(source, str(getattr(result, "error", "")))
         elif job.kind is JobKind.BACKUP:
             if error is None:
-                self._cancel_retry(source, JobKind.BACKUP)
+                self.retries.cancel(source, JobKind.BACKUP)
                 if self.health.problems.get(source) in (Health.FAILED, Health.STALE):
                     # not a remote that is still behind: that ends when uploads catch up
                     self.health.set(source, None, "backed up again")
                 if isinstance(result, BackupOutcome) and result.upload_error is not None:
-                    self._plan_retry(
+                    self.retries.plan(
                         JobKind.UPLOAD,
                         source,
                         job.trigger,
@@ -336,7 +333,7 @@ class Scheduler:
             elif not isinstance(error, Cancelled):
                 message = getattr(error, "message", str(error))
                 self.health.set(source, Health.FAILED, message)
-                self._plan_retry(JobKind.BACKUP, source, job.trigger, job.attempt, message, error)
+                self.retries.plan(JobKind.BACKUP, source, job.trigger, job.attempt, message, error)
             self.service.publish(NextRunChanged(source, self.next_run(source)))
         self._write_metrics()
 
@@ -345,70 +342,12 @@ class Scheduler:
             self._uploads_went_through(source)
         elif not isinstance(error, Cancelled):
             message = getattr(error, "message", str(error))
-            self._plan_retry(JobKind.UPLOAD, source, job.trigger, job.attempt, message, error)
+            self.retries.plan(JobKind.UPLOAD, source, job.trigger, job.attempt, message, error)
 
     def _uploads_went_through(self, source: str) -> None:
-        self._cancel_retry(source, JobKind.UPLOAD)
+        self.retries.cancel(source, JobKind.UPLOAD)
         if self.health.problems.get(source) is Health.REMOTE_UNREACHABLE:
             self.health.set(source, None, "uploads caught up")
-
-    def _plan_retry(
-        self,
-        kind: JobKind,
-        source: str,
-        trigger: Trigger,
-        attempt: int,
-        message: str,
-        error: BaseException,
-    ) -> None:
-        with self._lock:
-            if isinstance(error, NotFound | ConfigError):
-                return
-            slot = f"{kind}:{source}"
-            if trigger is not Trigger.RETRY and slot in self._retries:
-                return  # a retry is already on its way; it continues the count
-            delays = self.service.config().general.retry_waits
-            if attempt > len(delays):
-                log.warning(
-                    "%s: %s failed %d time(s); next try at its next scheduled time",
-                    source,
-                    kind,
-                    attempt,
-                )
-                return
-            at = self._now() + delays[attempt - 1]
-            retry_id = self.service.record_queued_job(kind, source, Trigger.RETRY, attempt + 1)
-            self._retries[slot] = retry_id
-            self._aps.add_job(
-                self._retry,
-                DateTrigger(run_date=at),
-                args=[kind, source, attempt, retry_id],
-                id=f"retry:{retry_id}",
-                misfire_grace_time=None,
-            )
-        self.service.publish(RetryScheduled(source, kind, attempt + 1, at, message))
-        log.info("%s: %s attempt %d at %s", source, kind, attempt + 1, at)
-
-    def _retry(self, kind: JobKind, source: str, attempt: int, retry_id: int) -> None:
-        with self._lock:
-            self._retries.pop(f"{kind}:{source}", None)
-        try:
-            self._submit(kind, source, Trigger.RETRY, attempt=attempt + 1, job_id=retry_id)
-        except AlreadyRunning as exc:
-            self.service.record_job_end(retry_id, JobStatus.SKIPPED, error=exc.message)
-
-    def _cancel_retry(self, source: str, kind: JobKind) -> None:
-        """A good run makes a pending retry pointless."""
-        with self._lock:
-            retry_id = self._retries.pop(f"{kind}:{source}", None)
-        if retry_id is None:
-            return
-        job = self._aps.get_job(f"retry:{retry_id}")
-        if job is not None:
-            job.remove()
-        self.service.record_job_end(
-            retry_id, JobStatus.SKIPPED, error="not needed: a later run succeeded"
-        )
 
     # -- settings and metrics --------------------------------------------------------
 
@@ -428,23 +367,4 @@ class Scheduler:
         log.info("settings changed: %d source(s) scheduled", len(config.sources))
 
     def _write_metrics(self) -> None:
-        path = self.service.config().general.metrics_file
-        if path is None:
-            return
-        status = self.service.status(self._now(), self._tz)
-        metrics = [
-            SourceMetrics(
-                source=s.name,
-                last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
-                last_duration=s.last_duration,
-                snapshot_bytes=s.snapshot_bytes,
-                failures_total=s.failures_total,
-                snapshots=s.snapshots,
-                stale=s.stale,
-            )
-            for s in status.sources
-        ]
-        try:
-            self.service.write_file(path, render(metrics).encode())
-        except (OSError, LifeboatError) as exc:
-            log.warning("cannot write metrics to %s: %s", path, getattr(exc, "message", exc))
+        write_metrics(self.service, self._now(), self._tz)

@@ -9,20 +9,18 @@ open (listed by `open_uploads`, aborted by `abort_upload`, reported to the ledge
 it is completed; progress is reported and cancellation checked as the bytes "go out".
 Nothing is rate-limited and nothing authenticates.
 
-`MemoryStores` is the StoreOpener: named buckets shared by every store it opens, so an
-upload and a later restore in the same test see the same objects. A remote whose bucket
-it does not have fails every request, as a missing bucket does on S3.
+`MemoryStores` is the StoreOpener: named buckets (memory_bucket.py) shared by every store
+it opens, so an upload and a later restore in the same test see the same objects. A remote
+whose bucket it does not have fails every request, as a missing bucket does on S3.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +38,7 @@ from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteErr
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_size
 from lifeboat.storage.downloads import download_into, not_on_remote
+from lifeboat.storage.memory_bucket import MemoryBucket
 from lifeboat.storage.sending import (
     MAX_PARTS,
     SentCounter,
@@ -52,99 +51,6 @@ from lifeboat.storage.sending import (
 
 _CHUNK = 256 * 1024  # what "goes out" between two looks at the cancel token
 _METADATA_NAME = re.compile(r"^[a-z0-9-]+$")
-
-
-@dataclass(frozen=True)
-class MemoryObject:
-    data: bytes
-    metadata: dict[str, str]
-    etag: str
-
-
-@dataclass
-class _Upload:
-    key: str
-    metadata: dict[str, str]
-    parts: dict[int, bytes] = field(default_factory=dict)
-
-
-class MemoryBucket:
-    """One bucket's objects and open uploads. Every store opened on it shares them;
-    any thread may use it (jobs run in threads)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._objects: dict[str, MemoryObject] = {}
-        self._uploads: dict[str, _Upload] = {}
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-
-    # -- as another client of the bucket (tests: look, damage, leave an upload open) ---
-
-    def objects(self) -> dict[str, MemoryObject]:
-        """Every object now, by key in key order."""
-        with self._lock:
-            return dict(sorted(self._objects.items()))
-
-    def object(self, key: str) -> MemoryObject | None:
-        with self._lock:
-            return self._objects.get(key)
-
-    def write(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
-        """Put an object as any other client of the bucket would (its ETag is its MD5)."""
-        self.commit(key, data, dict(metadata or {}), hashlib.md5(data).hexdigest())
-
-    def remove(self, key: str) -> None:
-        with self._lock:
-            self._objects.pop(key, None)
-
-    def uploads(self) -> dict[str, str]:
-        """Every open upload: its id and key."""
-        with self._lock:
-            return {upload_id: u.key for upload_id, u in self._uploads.items()}
-
-    # -- what its stores do (start_upload also leaves one open as a killed run did) ----
-
-    def commit(self, key: str, data: bytes, metadata: dict[str, str], etag: str) -> None:
-        with self._lock:
-            self._objects[key] = MemoryObject(bytes(data), metadata, etag)
-
-    def start_upload(self, key: str, metadata: dict[str, str]) -> str:
-        with self._lock:
-            upload_id = f"memory-upload-{next(self._ids)}"
-            self._uploads[upload_id] = _Upload(key, dict(metadata))
-            return upload_id
-
-    def add_part(self, key: str, upload_id: str, number: int, data: bytes) -> None:
-        with self._lock:
-            self._upload(key, upload_id).parts[number] = data
-
-    def complete_upload(self, key: str, upload_id: str, etag: str) -> None:
-        with self._lock:
-            upload = self._upload(key, upload_id)
-            del self._uploads[upload_id]
-            data = b"".join(upload.parts[n] for n in sorted(upload.parts))
-            self._objects[key] = MemoryObject(data, upload.metadata, etag)
-
-    def abort_upload(self, key: str, upload_id: str) -> None:
-        with self._lock:
-            upload = self._uploads.get(upload_id)
-            if upload is not None and upload.key == key:
-                del self._uploads[upload_id]
-
-    def open_uploads(self, key: str) -> list[str]:
-        with self._lock:
-            return [upload_id for upload_id, u in self._uploads.items() if u.key == key]
-
-    def _upload(self, key: str, upload_id: str) -> _Upload:
-        upload = self._uploads.get(upload_id)
-        if upload is None or upload.key != key:
-            raise RemoteError(
-                f"the upload of {key} is no longer open on bucket {self.name!r} "
-                "(aborted meanwhile)",
-                "the upload is retried later",
-            )
-        return upload
 
 
 class MemoryStores:

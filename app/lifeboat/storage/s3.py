@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from lifeboat.core.config_model import RemoteConfig
@@ -240,60 +240,84 @@ class S3Store:
         """Write the object into `out`; a transfer cut short resumes where it stopped
         (the object must keep the ETag HEAD reported), and the file must end at the size
         HEAD reported."""
-        from botocore.exceptions import BotoCoreError
-
         written, failures = 0, 0
         while True:
             cancel.check()
-            extra = {"Range": f"bytes={written}-"} if written else {}
+            body = self._open_from(key, info, written)
             try:
-                reply = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
-            except Exception as exc:
-                raise translate(exc, self, key) from None
-            etag = clean_etag(reply.get("ETag"))
-            if info.etag and etag and etag != info.etag:
-                raise RemoteError(
-                    f"{key} changed on remote {self.name} while it was downloaded",
-                    "retry the restore",
+                written, cut_short = self._copy_body(
+                    key, info, body, out, written, progress, cancel
                 )
-            body = reply["Body"]
-            try:
-                while True:
-                    try:
-                        block = body.read(_CHUNK)
-                    except (BotoCoreError, OSError) as exc:
-                        failures += 1
-                        if failures >= DOWNLOAD_ATTEMPTS:
-                            raise RemoteError(
-                                f"the download of {key} from remote {self.name} was cut "
-                                f"short ({written} of {info.size} bytes: "
-                                f"{type(exc).__name__})",
-                                "check the connection and retry",
-                            ) from None
-                        log.warning(
-                            "remote %s: download of %s cut short at %d bytes; resuming",
-                            self.name,
-                            key,
-                            written,
-                        )
-                        break
-                    if not block:
-                        if written != info.size:
-                            raise RemoteError(
-                                f"the download of {key} from remote {self.name} came out "
-                                f"at {written} bytes, but the server reports {info.size}",
-                                "retry; if it repeats, the copy on the remote may be damaged",
-                            )
-                        return
-                    cancel.check()
-                    if written + len(block) > info.size:
-                        raise RemoteError(
-                            f"{key} on remote {self.name} is longer than the "
-                            f"{info.size} bytes the server reports",
-                            "retry; if it repeats, run `lifeboat catalog rebuild`",
-                        )
-                    out.write(block)
-                    written += len(block)
-                    progress("download", written, info.size)
+                if cut_short is None:
+                    return
+                failures += 1
+                if failures >= DOWNLOAD_ATTEMPTS:
+                    raise RemoteError(
+                        f"the download of {key} from remote {self.name} was cut "
+                        f"short ({written} of {info.size} bytes: "
+                        f"{type(cut_short).__name__})",
+                        "check the connection and retry",
+                    ) from None
+                log.warning(
+                    "remote %s: download of %s cut short at %d bytes; resuming",
+                    self.name,
+                    key,
+                    written,
+                )
             finally:
                 body.close()
+
+    def _open_from(self, key: str, info: ObjectInfo, offset: int) -> Any:
+        """The object's body from byte `offset` on; it must still be the object HEAD
+        described (the same ETag)."""
+        extra = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+        except Exception as exc:
+            raise translate(exc, self, key) from None
+        etag = clean_etag(reply.get("ETag"))
+        if info.etag and etag and etag != info.etag:
+            raise RemoteError(
+                f"{key} changed on remote {self.name} while it was downloaded",
+                "retry the restore",
+            )
+        return reply["Body"]
+
+    def _copy_body(
+        self,
+        key: str,
+        info: ObjectInfo,
+        body: Any,
+        out: BinaryIO,
+        written: int,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> tuple[int, Exception | None]:
+        """Copy `body` into `out` (which holds `written` bytes already) to its end, which
+        must be the size HEAD reported. Returns the bytes written in all, and the error
+        that cut the transfer short (None: it is complete)."""
+        from botocore.exceptions import BotoCoreError
+
+        while True:
+            try:
+                block = body.read(_CHUNK)
+            except (BotoCoreError, OSError) as exc:
+                return written, exc
+            if not block:
+                if written != info.size:
+                    raise RemoteError(
+                        f"the download of {key} from remote {self.name} came out "
+                        f"at {written} bytes, but the server reports {info.size}",
+                        "retry; if it repeats, the copy on the remote may be damaged",
+                    )
+                return written, None
+            cancel.check()
+            if written + len(block) > info.size:
+                raise RemoteError(
+                    f"{key} on remote {self.name} is longer than the "
+                    f"{info.size} bytes the server reports",
+                    "retry; if it repeats, run `lifeboat catalog rebuild`",
+                )
+            out.write(block)
+            written += len(block)
+            progress("download", written, info.size)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.stores import RemoteNotFound
 from lifeboat.foundation.errors import LifeboatError, RemoteError
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 _CREDENTIALS = (
     "InvalidAccessKeyId",
@@ -28,53 +31,66 @@ def translate(exc: BaseException, store: Any, key: str | None = None) -> Lifeboa
     """Turn a boto3/botocore exception into a LifeboatError (message without secrets)."""
     from botocore import exceptions as bx
 
-    name, where = store.name, store.where
-    bucket = getattr(store, "bucket", "?")
     if isinstance(exc, LifeboatError):
         return exc
     if isinstance(exc, bx.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "")) or "unknown"
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in ("NoSuchKey", "404", "NotFound") and key is not None:
-            return RemoteNotFound(f"{key} is not on remote {name}")
-        if code == "NoSuchBucket" or (code in ("404", "NotFound") and key is None):
-            return RemoteError(
-                f"bucket {bucket!r} does not exist on {where} (remote {name})",
-                "create the bucket, or fix the bucket name: lifeboat remote "
-                f"add {name} ... --bucket NAME",
-            )
-        if code in _CREDENTIALS:
-            return RemoteError(
-                f"{where} refused the credentials of remote {name} ({code})",
-                "check the access key id and secret, then store them again: "
-                f"lifeboat remote set {name} --access-key-id ID --secret-stdin",
-            )
-        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
-            return RemoteError(
-                f"{where} denied access to bucket {bucket!r} (remote {name})",
-                "check that the key may read, write and delete in that bucket",
-            )
-        if code == "RequestTimeTooSkewed":
-            return RemoteError(
-                "this machine's clock is more than 15 minutes off, so "
-                f"{where} refuses the requests",
-                "set the clock right (NTP)",
-            )
-        if code in _REGION or status == 301:
-            return RemoteError(
-                f"bucket {bucket!r} is in another region than remote {name} says ({code})",
-                "fix --region for this remote",
-            )
-        if status >= 500 or code in ("SlowDown", "InternalError", "ServiceUnavailable"):
-            return RemoteError(
-                f"{where} failed the request (HTTP {status}, {code}); it will be retried",
-                "if it persists, check the service's status",
-            )
+        return _server_error(exc, store, key)
+    return _client_side_error(exc, store)
+
+
+def _server_error(exc: ClientError, store: Any, key: str | None) -> LifeboatError:
+    """An error the server answered with (a botocore ClientError), by its code."""
+    name, where = store.name, store.where
+    bucket = getattr(store, "bucket", "?")
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "")) or "unknown"
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in ("NoSuchKey", "404", "NotFound") and key is not None:
+        return RemoteNotFound(f"{key} is not on remote {name}")
+    if code == "NoSuchBucket" or (code in ("404", "NotFound") and key is None):
         return RemoteError(
-            f"{where} refused the request: {code} (HTTP {status})",
-            f"check the remote's settings with: lifeboat remote test {name}",
+            f"bucket {bucket!r} does not exist on {where} (remote {name})",
+            "create the bucket, or fix the bucket name: lifeboat remote "
+            f"add {name} ... --bucket NAME",
         )
+    if code in _CREDENTIALS:
+        return RemoteError(
+            f"{where} refused the credentials of remote {name} ({code})",
+            "check the access key id and secret, then store them again: "
+            f"lifeboat remote set {name} --access-key-id ID --secret-stdin",
+        )
+    if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
+        return RemoteError(
+            f"{where} denied access to bucket {bucket!r} (remote {name})",
+            "check that the key may read, write and delete in that bucket",
+        )
+    if code == "RequestTimeTooSkewed":
+        return RemoteError(
+            f"this machine's clock is more than 15 minutes off, so {where} refuses the requests",
+            "set the clock right (NTP)",
+        )
+    if code in _REGION or status == 301:
+        return RemoteError(
+            f"bucket {bucket!r} is in another region than remote {name} says ({code})",
+            "fix --region for this remote",
+        )
+    if status >= 500 or code in ("SlowDown", "InternalError", "ServiceUnavailable"):
+        return RemoteError(
+            f"{where} failed the request (HTTP {status}, {code}); it will be retried",
+            "if it persists, check the service's status",
+        )
+    return RemoteError(
+        f"{where} refused the request: {code} (HTTP {status})",
+        f"check the remote's settings with: lifeboat remote test {name}",
+    )
+
+
+def _client_side_error(exc: BaseException, store: Any) -> LifeboatError:
+    """A failure with no answer from the server to go by: TLS, credentials or a profile
+    missing here, the network, settings botocore refuses, anything else."""
+    from botocore import exceptions as bx
+
+    name, where = store.name, store.where
     if isinstance(exc, bx.SSLError):
         return RemoteError(
             f"TLS certificate verification failed for {where}",

@@ -17,6 +17,7 @@ so one that a killed run left open can be aborted later.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -142,43 +143,14 @@ class Uploads:
             try:
                 reply = request(body)
             except Exception as exc:
-                cancel.check()
-                if failed.is_set():
-                    raise Halted from None
-                code = _error_code(exc)
-                if code not in _BODY_CHANGED:
-                    raise translate(exc, self.store, what) from None
-                log.warning(
-                    "remote %s: the server says %s arrived changed (%s); sending it again",
-                    self.store.name,
-                    what,
-                    code,
-                )
+                self._raise_unless_changed_in_transit(exc, what, cancel, failed)
                 counter(-body.counted)
                 continue
             raw = str(reply.get("ETag", ""))
             etag = clean_etag(raw)
             if etag == expected:
                 return raw, True
-            if not etag_is_md5(etag, reply):
-                log.info(
-                    "remote %s: its ETags are not MD5s (%s); %s is proven by reading it back",
-                    self.store.name,
-                    etag,
-                    what,
-                )
-                return raw, False
-            if etag == wrong:
-                # The same other value for the same bytes twice: this server's ETags are
-                # not MD5s after all, or the same change happens each time. Reading the
-                # object back tells which.
-                log.warning(
-                    "remote %s: %s got the same ETag %s twice, not the MD5 of what "
-                    "was sent; it is proven by reading it back",
-                    self.store.name,
-                    what,
-                    etag,
-                )
+            if not self._etags_can_prove(etag, reply, wrong, what):
                 return raw, False
             log.warning(
                 "remote %s: the server received other bytes than were sent for %s "
@@ -196,6 +168,51 @@ class Uploads:
             "check the network between here and the server (a proxy or "
             "firewall that changes data?); the upload is retried later",
         )
+
+    def _raise_unless_changed_in_transit(
+        self, exc: Exception, what: str, cancel: CancelToken, failed: threading.Event
+    ) -> None:
+        """A request failed: stop if cancelled or another part failed; send again only
+        when the server says the body arrived changed, else raise what went wrong."""
+        cancel.check()
+        if failed.is_set():
+            raise Halted from None
+        code = _error_code(exc)
+        if code not in _BODY_CHANGED:
+            raise translate(exc, self.store, what) from None
+        log.warning(
+            "remote %s: the server says %s arrived changed (%s); sending it again",
+            self.store.name,
+            what,
+            code,
+        )
+
+    def _etags_can_prove(
+        self, etag: str, reply: dict[str, Any], wrong: str | None, what: str
+    ) -> bool:
+        """Whether an ETag that is not the MD5 sent still says the server got other bytes
+        (send again), or this server's ETags cannot prove the bytes (read them back)."""
+        if not etag_is_md5(etag, reply):
+            log.info(
+                "remote %s: its ETags are not MD5s (%s); %s is proven by reading it back",
+                self.store.name,
+                etag,
+                what,
+            )
+            return False
+        if etag == wrong:
+            # The same other value for the same bytes twice: this server's ETags are
+            # not MD5s after all, or the same change happens each time. Reading the
+            # object back tells which.
+            log.warning(
+                "remote %s: %s got the same ETag %s twice, not the MD5 of what "
+                "was sent; it is proven by reading it back",
+                self.store.name,
+                what,
+                etag,
+            )
+            return False
+        return True
 
     # -- in parts --------------------------------------------------------------------
 
@@ -258,26 +275,16 @@ class Uploads:
         counter: SentCounter,
         cancel: CancelToken,
     ) -> tuple[list[tuple[int, str]], list[bytes], int, str, bool]:
+        """Read, hash and send the parts, `concurrency` at a time. Returns the parts'
+        numbers and ETags, their MD5s, the size, the SHA-256 and whether every ETag
+        proves its part."""
         sha, digests, size = hashlib.sha256(), [], 0
         failed = threading.Event()
         futures: list[Future[tuple[int, str, bool]]] = []
         pending: set[Future[tuple[int, str, bool]]] = set()
-
-        def send(number: int, data: bytes, digest: bytes) -> tuple[int, str, bool]:
-            def request(body: PartBody) -> dict[str, Any]:
-                return self.client.upload_part(
-                    Bucket=self.store.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ContentMD5=content_md5(digest),
-                )
-
-            etag, provable = self._send(
-                request, data, digest, f"part {number} of {key}", counter, cancel, failed
-            )
-            return number, etag, provable
+        send = functools.partial(
+            self._send_part, key, upload_id, counter=counter, cancel=cancel, failed=failed
+        )
 
         def settle(block: bool) -> None:
             nonlocal pending
@@ -312,6 +319,35 @@ class Uploads:
         results = sorted(f.result() for f in futures)
         parts = [(number, etag) for number, etag, _ in results]
         return parts, digests, size, sha.hexdigest(), all(p for _, _, p in results)
+
+    def _send_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes,
+        digest: bytes,
+        counter: SentCounter,
+        cancel: CancelToken,
+        failed: threading.Event,
+    ) -> tuple[int, str, bool]:
+        """Send part `number` (in a sender thread): its number, ETag and whether that
+        proves the bytes."""
+
+        def request(body: PartBody) -> dict[str, Any]:
+            return self.client.upload_part(
+                Bucket=self.store.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentMD5=content_md5(digest),
+            )
+
+        etag, provable = self._send(
+            request, data, digest, f"part {number} of {key}", counter, cancel, failed
+        )
+        return number, etag, provable
 
     # -- reading back ----------------------------------------------------------------
 
