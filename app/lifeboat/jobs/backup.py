@@ -25,7 +25,8 @@ from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule_times import covered
-from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import BaseRef, SnapshotRequest
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import (
