@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.dbcheck import check_database
-from lifeboat.core.dbdiff import NOT_COMPARED, diff_databases, summarize
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_records import NOT_COMPARED
+from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.foundation.errors import OperationFailed
 from tests.adversarial.conftest import lifeboat, modes_wider_than_private
 

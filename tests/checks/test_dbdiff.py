@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.dbdiff import diff_databases, summarize
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_summary import summarize
 
 
 def brute_force(snapshot: Path, now: Path, table: str, key: str) -> tuple[int, int, int]:
@@ -164,7 +165,7 @@ def _has_series(conn: sqlite3.Connection) -> bool:
 
 
 def test_the_summary_reads_as_a_sentence() -> None:
-    from lifeboat.core.dbdiff import DatabaseDiff, SchemaDiff, TableDiff
+    from lifeboat.core.dbdiff_records import DatabaseDiff, SchemaDiff, TableDiff
 
     diff = DatabaseDiff(
         [

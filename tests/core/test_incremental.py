@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import BaseRef, SnapshotRequest
 from lifeboat.core.verify import extract_verified
 from lifeboat.foundation.errors import CorruptSnapshot
 from tests.helpers.databases import db_content, make_db

@@ -14,7 +14,8 @@ import pytest
 from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import read_manifest
-from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.foundation.errors import Cancelled, OperationFailed, SourceBusy, SourceError
 from lifeboat.foundation.progress import CancelToken
 from tests.helpers.databases import make_db, max_id, table_rows

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.dbcheck import check_database
-from lifeboat.core.dbdiff import diff_databases, summarize
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.dbinspect import schema_hash, take_inventory
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.jobs.drill import _drill_sql

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lifeboat.core.private import private_dir
 from lifeboat.core.runs import start_run
-from lifeboat.core.snapshot import SnapshotRequest
+from lifeboat.core.snapshot_request import SnapshotRequest
 
 
 def files_under(root: Path) -> list[Path]:

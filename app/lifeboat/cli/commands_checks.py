@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat.cli.output import Output, local_time
-from lifeboat.core.dbdiff import DatabaseDiff, summarize
+from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.results import DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from lifeboat.cli.output import Output, local_time
-from lifeboat.core.dbdiff import summarize
+from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.results import PrunePlan
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes

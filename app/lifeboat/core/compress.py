@@ -138,7 +138,6 @@ def compress_blocks(
     cctx = zstandard.ZstdCompressor(
         level=level, threads=threads, write_checksum=True, write_content_size=True
     )
-    done = 0
     try:
         with open_new(dest) as fout:
             sink = _HashingSink(fout, out_digest)
@@ -147,16 +146,9 @@ def compress_blocks(
             writer = cctx.stream_writer(
                 cast(IO[bytes], sink), size=-1 if size is None else size, closefd=False
             )
-            for block in blocks:
-                if hash_plain:
-                    in_digest.update(block)
-                if observer is not None:
-                    observer(memoryview(block))
-                writer.write(block)
-                done += len(block)
-                if size is not None:
-                    progress("compress", done, size)
-                cancel.check()
+            done = _feed(
+                blocks, writer, in_digest if hash_plain else None, observer, size, progress, cancel
+            )
             if size is not None and done != size:
                 raise OperationFailed(f"expected {size} bytes to compress, got {done}")
             writer.flush(zstandard.FLUSH_FRAME)
@@ -177,3 +169,28 @@ def compress_blocks(
         raise
     plain_sha = in_digest.hexdigest() if hash_plain else ""
     return CompressResult(sink.count, out_digest.hexdigest(), done, plain_sha)
+
+
+def _feed(
+    blocks: Iterable[memoryview | bytes],
+    writer: zstandard.ZstdCompressionWriter,
+    plain_digest: hashlib._Hash | None,
+    observer: BlockObserver | None,
+    size: int | None,
+    progress: Progress,
+    cancel: CancelToken,
+) -> int:
+    """Hand each block to the compressor (and to the plain hash and `observer`, if
+    any); return how many bytes were given."""
+    done = 0
+    for block in blocks:
+        if plain_digest is not None:
+            plain_digest.update(block)
+        if observer is not None:
+            observer(memoryview(block))
+        writer.write(block)
+        done += len(block)
+        if size is not None:
+            progress("compress", done, size)
+        cancel.check()
+    return done

@@ -64,11 +64,7 @@ def decompress_file(
     """
     cancel = cancel or CancelToken()
     total = os.path.getsize(source)
-    if expected_size is not None and total != expected_size:
-        raise CorruptSnapshot(
-            f"{source.name} has {total} bytes, its manifest says {expected_size}",
-            "the file is truncated or damaged; use another snapshot",
-        )
+    _require_size(source, total, expected_size)
     try:
         with open(source, "rb", buffering=0) as raw:
             expected_plain = _content_size(raw, source)
@@ -91,16 +87,7 @@ def decompress_file(
             finally:
                 reader.stop()
                 written = writer.close()
-        if written != expected_plain:
-            raise CorruptSnapshot(
-                f"{source.name} is truncated: {written} of {expected_plain} bytes decompress",
-                "the file is damaged; use another snapshot",
-            )
-        if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
-            raise CorruptSnapshot(
-                f"{source.name}: SHA-256 does not match its manifest",
-                "the file is damaged; use another snapshot",
-            )
+        _require_whole(source, written, expected_plain, reader, expected_sha256)
     except BaseException as exc:
         if dest is not None:
             with contextlib.suppress(OSError):
@@ -111,6 +98,36 @@ def decompress_file(
             ) from None
         raise
     return DecompressResult(total, reader.hexdigest(), written, writer.plain_hexdigest())
+
+
+def _require_size(source: Path, total: int, expected_size: int | None) -> None:
+    """The artifact must have the size its manifest says (when it says one)."""
+    if expected_size is not None and total != expected_size:
+        raise CorruptSnapshot(
+            f"{source.name} has {total} bytes, its manifest says {expected_size}",
+            "the file is truncated or damaged; use another snapshot",
+        )
+
+
+def _require_whole(
+    source: Path,
+    written: int,
+    expected_plain: int,
+    reader: ThreadedReader,
+    expected_sha256: str | None,
+) -> None:
+    """The frame must decompress to its recorded size, and the artifact's SHA-256 must be
+    its manifest's (when given)."""
+    if written != expected_plain:
+        raise CorruptSnapshot(
+            f"{source.name} is truncated: {written} of {expected_plain} bytes decompress",
+            "the file is damaged; use another snapshot",
+        )
+    if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
+        raise CorruptSnapshot(
+            f"{source.name}: SHA-256 does not match its manifest",
+            "the file is damaged; use another snapshot",
+        )
 
 
 def _content_size(raw: object, source: Path) -> int:

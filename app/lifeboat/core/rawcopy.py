@@ -70,31 +70,15 @@ def save_raw_copy(
     final = folder / (artifact + AGE_SUFFIX if sealed else artifact)
     partial = run.work_path(folder, "raw")
     make_new_dir(partial)
-    hashes: dict[str, str] = {}  # of the files as stored here
-    plain: dict[str, str] = {}
-    stored = 0
     try:
-        for path in files:
-            if sealed:
-                cipher, size, plain[path.name] = _seal_hashed(
-                    path, partial / (path.name + AGE_SUFFIX), list(recipients)
-                )
-                hashes[path.name] = cipher
-                stored += size
-            else:
-                hashes[path.name] = _copy_hashed(path, partial / path.name)
+        hashes, plain, stored = _copy_files(files, partial, recipients)
         fsync_dir(partial)
         os.replace(partial, final)
         fsync_dir(folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    extra: dict[str, object] = {"files": hashes}
-    if sealed:
-        extra[PLAIN_FILES] = plain
-        extra[LOCAL_ENCRYPTION] = Sealed(
-            tuple(recipients), stored, hashes.get(target.name, "")
-        ).to_json()
+    extra = _raw_extra(target, recipients, hashes, plain, stored)
     manifest = Manifest(
         id=snap_id,
         source=source,
@@ -120,6 +104,45 @@ def save_raw_copy(
     )
     write_manifest(folder, manifest, run)
     return manifest
+
+
+def _copy_files(
+    files: list[Path], partial: Path, recipients: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str], int]:
+    """Copy (or seal, given `recipients`) each file into the work folder `partial`:
+    the SHA-256 of each as stored here, of each plaintext when sealed, and the sealed
+    files' total size."""
+    sealed = bool(recipients)
+    hashes: dict[str, str] = {}  # of the files as stored here
+    plain: dict[str, str] = {}
+    stored = 0
+    for path in files:
+        if sealed:
+            cipher, size, plain[path.name] = _seal_hashed(
+                path, partial / (path.name + AGE_SUFFIX), list(recipients)
+            )
+            hashes[path.name] = cipher
+            stored += size
+        else:
+            hashes[path.name] = _copy_hashed(path, partial / path.name)
+    return hashes, plain, stored
+
+
+def _raw_extra(
+    target: Path,
+    recipients: Sequence[str],
+    hashes: dict[str, str],
+    plain: dict[str, str],
+    stored: int,
+) -> dict[str, object]:
+    """The raw copy's manifest entries: its files' hashes (and how it is sealed)."""
+    extra: dict[str, object] = {"files": hashes}
+    if recipients:
+        extra[PLAIN_FILES] = plain
+        extra[LOCAL_ENCRYPTION] = Sealed(
+            tuple(recipients), stored, hashes.get(target.name, "")
+        ).to_json()
+    return extra
 
 
 def verify_raw_copy(folder: Path, manifest: Manifest) -> None:

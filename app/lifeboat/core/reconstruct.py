@@ -98,70 +98,102 @@ def reconstruct(
     if diff.base != base.id:
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
     writer = BlockWriter(dest, True, None, durable=durable)
-    failed: _InputFailed | CorruptSnapshot | None = None
     try:
-        with (
-            open(base_path, "rb", buffering=0) as base_raw,
-            open(diff_path, "rb", buffering=0) as diff_raw,
-        ):
-            # Each input is read and hashed in a thread of its own.
-            base_in = ThreadedReader(base_raw, base.size, no_progress, cancel)
-            diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
-            try:
-                # zstandard asks for file objects: the readers have the read() it uses.
-                base_stream = _Input(
-                    zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], base_in)), "base"
-                )
-                diff_stream = _Input(
-                    zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], diff_in)), "own"
-                )
-                try:
-                    header = _header(diff_stream, diff, base)
-                    _merge(
-                        header,
-                        base.page_count,
-                        base_stream,
-                        diff_stream,
-                        writer,
-                        diff,
-                        progress,
-                        cancel,
-                    )
-                except (_InputFailed, CorruptSnapshot) as exc:
-                    failed = exc
-                # Both to their end (also after a failure): the hashes say which failed.
-                diff_in.drain()
-                base_in.drain()
-            finally:
-                base_in.stop()
-                diff_in.stop()
-        if diff_in.count != diff.size or diff_in.hexdigest() != diff.sha256:
-            raise CorruptSnapshot(
-                f"snapshot {diff.id}: its file's SHA-256 does not match its manifest", _HINT
-            )
-        if base_in.count != base.size or base_in.hexdigest() != base.sha256:
-            raise BaseUnusable(diff.id, base.id, "its file's SHA-256 does not match its manifest")
-        if isinstance(failed, _InputFailed):
-            if failed.side == "base":
-                raise BaseUnusable(diff.id, base.id, failed.reason)
-            raise CorruptSnapshot(f"snapshot {diff.id}: {failed.reason}", _HINT)
-        if failed is not None:
-            raise failed
-        written = writer.close()
-        if written != header.page_count * header.page_size:
-            raise CorruptSnapshot(
-                f"snapshot {diff.id} rebuilt to {written} bytes, expected "
-                f"{header.page_count * header.page_size}"
-            )
-        sha = writer.plain_hexdigest()
-        if diff.db_sha256 and sha != diff.db_sha256:
-            raise CorruptSnapshot(
-                f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
-                _HINT,
-            )
+        header = _merge_inputs(base_path, base, diff_path, diff, writer, progress, cancel)
+        sha = _rebuilt_sha(writer, header, diff)
     except BaseException:
         _discard(writer, dest)
         raise
+    return sha
+
+
+def _merge_inputs(
+    base_path: Path,
+    base: Manifest,
+    diff_path: Path,
+    diff: Manifest,
+    writer: BlockWriter,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DiffHeader:
+    """Merge the base's pages and the differential's into `writer`, reading both files to
+    their end (also after a failure); the differential's header, or the verdict raised."""
+    failed: _InputFailed | CorruptSnapshot | None = None
+    with (
+        open(base_path, "rb", buffering=0) as base_raw,
+        open(diff_path, "rb", buffering=0) as diff_raw,
+    ):
+        # Each input is read and hashed in a thread of its own.
+        base_in = ThreadedReader(base_raw, base.size, no_progress, cancel)
+        diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
+        try:
+            # zstandard asks for file objects: the readers have the read() it uses.
+            base_stream = _Input(
+                zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], base_in)), "base"
+            )
+            diff_stream = _Input(
+                zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], diff_in)), "own"
+            )
+            try:
+                header = _header(diff_stream, diff, base)
+                _merge(
+                    header,
+                    base.page_count,
+                    base_stream,
+                    diff_stream,
+                    writer,
+                    diff,
+                    progress,
+                    cancel,
+                )
+            except (_InputFailed, CorruptSnapshot) as exc:
+                failed = exc
+            # Both to their end (also after a failure): the hashes say which failed.
+            diff_in.drain()
+            base_in.drain()
+        finally:
+            base_in.stop()
+            diff_in.stop()
+    _blame(base, diff, base_in, diff_in, failed)
+    return header
+
+
+def _blame(
+    base: Manifest,
+    diff: Manifest,
+    base_in: ThreadedReader,
+    diff_in: ThreadedReader,
+    failed: _InputFailed | CorruptSnapshot | None,
+) -> None:
+    """Raise what failed, naming the file it was: the hashes of both files first."""
+    if diff_in.count != diff.size or diff_in.hexdigest() != diff.sha256:
+        raise CorruptSnapshot(
+            f"snapshot {diff.id}: its file's SHA-256 does not match its manifest", _HINT
+        )
+    if base_in.count != base.size or base_in.hexdigest() != base.sha256:
+        raise BaseUnusable(diff.id, base.id, "its file's SHA-256 does not match its manifest")
+    if isinstance(failed, _InputFailed):
+        if failed.side == "base":
+            raise BaseUnusable(diff.id, base.id, failed.reason)
+        raise CorruptSnapshot(f"snapshot {diff.id}: {failed.reason}", _HINT)
+    if failed is not None:
+        raise failed
+
+
+def _rebuilt_sha(writer: BlockWriter, header: DiffHeader, diff: Manifest) -> str:
+    """Close the rebuilt database: its size and SHA-256 must be the differential's."""
+    written = writer.close()
+    if written != header.page_count * header.page_size:
+        raise CorruptSnapshot(
+            f"snapshot {diff.id} rebuilt to {written} bytes, expected "
+            f"{header.page_count * header.page_size}"
+        )
+    sha = writer.plain_hexdigest()
+    if diff.db_sha256 and sha != diff.db_sha256:
+        raise CorruptSnapshot(
+            f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
+            _HINT,
+        )
     return sha
 
 

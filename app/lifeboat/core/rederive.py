@@ -74,55 +74,37 @@ class Recovery:
     no_key_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class _Named:
+    """What an artifact's file name says of its snapshot."""
+
+    kind: str  # "full" | "diff"
+    stem: str
+    source: str
+    stamp: str
+    snap_id: str
+    artifact: str  # its name without the encryption suffix
+
+
 def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     """Write a manifest for the orphaned artifact `artifact` and return it; raises
     CannotRederive with the reason when it cannot be done (nothing is changed then)."""
     name = artifact.name
     sealed = name.endswith(AGE_SUFFIX)
-    plain_name = name.removesuffix(AGE_SUFFIX)
-    if plain_name.endswith(FULL_SUFFIX):
-        kind, stem = "full", plain_name.removesuffix(FULL_SUFFIX)
-    elif plain_name.endswith(DIFF_SUFFIX):
-        kind, stem = "diff", plain_name.removesuffix(DIFF_SUFFIX)
-    else:
-        raise CannotRederive(
-            "only full and differential snapshots can be recovered from their file"
-        )
-    match = STEM_RE.match(stem)
-    if match is None:
-        raise CannotRederive("its name is not a snapshot's")
+    named = _read_name(name.removesuffix(AGE_SUFFIX))
     folder = artifact.parent
     plain = artifact
     opened = None
     try:
         if sealed:
-            if not recovery.identities and recovery.no_key_reason:
-                raise CannotRederive(
-                    "it is encrypted and the key to open it could not be read: "
-                    f"{recovery.no_key_reason}; unlock it and rebuild again"
-                )
-            if not recovery.identities:
-                raise CannotRederive(
-                    "it is encrypted and this machine has no key to open it; import your "
-                    "key (lifeboat key import FILE) and rebuild again"
-                )
+            _require_key(recovery)
             opened = recovery.run.work_path(recovery.scratch, "open")
             try:
                 decrypt_file(artifact, opened, recovery.identities, f"snapshot file {name}")
             except LifeboatError as exc:
                 raise CannotRederive(exc.message) from None
             plain = opened
-        manifest = _derive(
-            kind,
-            stem,
-            match.group("source"),
-            match.group("ts"),
-            match.group("id"),
-            plain_name,
-            plain,
-            folder,
-            recovery,
-        )
+        manifest = _derive(named, plain, folder, recovery)
     finally:
         if opened is not None:
             with contextlib.suppress(OSError):
@@ -137,110 +119,65 @@ def rederive(artifact: Path, recovery: Recovery) -> Manifest:
     return manifest
 
 
-def _derive(
-    kind: str,
-    stem: str,
-    source: str,
-    stamp: str,
-    snap_id: str,
-    artifact_name: str,
-    plain: Path,
-    folder: Path,
-    recovery: Recovery,
-) -> Manifest:
+def _read_name(plain_name: str) -> _Named:
+    """The snapshot an artifact's (plain) name names; CannotRederive if none."""
+    if plain_name.endswith(FULL_SUFFIX):
+        kind, stem = "full", plain_name.removesuffix(FULL_SUFFIX)
+    elif plain_name.endswith(DIFF_SUFFIX):
+        kind, stem = "diff", plain_name.removesuffix(DIFF_SUFFIX)
+    else:
+        raise CannotRederive(
+            "only full and differential snapshots can be recovered from their file"
+        )
+    match = STEM_RE.match(stem)
+    if match is None:
+        raise CannotRederive("its name is not a snapshot's")
+    return _Named(
+        kind, stem, match.group("source"), match.group("ts"), match.group("id"), plain_name
+    )
+
+
+def _require_key(recovery: Recovery) -> None:
+    """A sealed artifact needs this machine's key: say why it is not at hand."""
+    if not recovery.identities and recovery.no_key_reason:
+        raise CannotRederive(
+            "it is encrypted and the key to open it could not be read: "
+            f"{recovery.no_key_reason}; unlock it and rebuild again"
+        )
+    if not recovery.identities:
+        raise CannotRederive(
+            "it is encrypted and this machine has no key to open it; import your "
+            "key (lifeboat key import FILE) and rebuild again"
+        )
+
+
+def _derive(named: _Named, plain: Path, folder: Path, recovery: Recovery) -> Manifest:
+    """The manifest of the snapshot in `plain` (the artifact, opened if it was sealed),
+    re-derived from its content; its work files are removed whatever happens."""
     started = time.monotonic()
     size, sha = plain.stat().st_size, sha256_file(plain)
     database = recovery.run.work_path(recovery.scratch, "recover")
     hashes = hashlib.sha256()
-    page_hashes = recovery.run.work_path(folder, "pages") if kind == "full" else None
+    page_hashes = recovery.run.work_path(folder, "pages") if named.kind == "full" else None
     try:
-        if kind == "full":
+        if page_hashes is not None:  # a full snapshot: its page-hash list is recomputed
             page_size = _full_page_size(plain)
-            with open_new(page_hashes) as listed:  # type: ignore[arg-type]
-                pending = bytearray()
-
-                def observe(block: memoryview) -> None:
-                    pending.extend(block)
-                    whole = len(pending) // page_size * page_size
-                    if whole:
-                        found = page_hashes_of(memoryview(pending)[:whole], page_size)
-                        hashes.update(found)
-                        listed.write(found)
-                        del pending[:whole]
-
-                try:
-                    result = decompress_file(
-                        plain, database, expected_sha256=sha, observer=observe, durable=False
-                    )
-                except LifeboatError as exc:
-                    raise CannotRederive(exc.message) from None
-            db_size, base_id, db_sha = result.plain_size, None, None
+            db_size = _unpack_full(plain, sha, database, page_size, page_hashes, hashes)
+            base_id, db_sha = None, None
         else:
-            header = _diff_header(plain)
-            base = recovery.known.get(header.base_id)
-            if base is None or base[1].sha256 != header.base_sha256:
-                raise CannotRederive(
-                    f"it is a differential of snapshot {header.base_id}, "
-                    "which is not here to rebuild it on"
-                )
-            base_folder, base_manifest = base
-            if base_manifest.local_encryption:
-                raise CannotRederive(
-                    f"its base {header.base_id} is kept encrypted; recover "
-                    "it after restoring that base's manifest"
-                )
+            header, db_sha = _rebuild_on_base(named, plain, size, sha, database, recovery, started)
             page_size = header.page_size
-            provisional = _manifest(
-                kind,
-                source,
-                stamp,
-                snap_id,
-                artifact_name,
-                size,
-                sha,
-                header.page_count * page_size,
-                page_size,
-                header.page_count,
-                header.base_id,
-                None,
-                started,
-            )
-            try:
-                db_sha = reconstruct(
-                    base_folder / base_manifest.artifact,
-                    base_manifest,
-                    plain,
-                    provisional,
-                    database,
-                    durable=False,
-                )
-            except LifeboatError as exc:
-                raise CannotRederive(exc.message) from None
             db_size, base_id = database.stat().st_size, header.base_id
-            with open(database, "rb") as fh:
-                while block := fh.read(4 << 20):
-                    hashes.update(page_hashes_of(memoryview(block), page_size))
+            _hash_pages(database, page_size, hashes)
         checked = check_database(database, "quick")
         inventory = take_inventory(database) if checked.ok else None
         manifest = _manifest(
-            kind,
-            source,
-            stamp,
-            snap_id,
-            artifact_name,
-            size,
-            sha,
-            db_size,
-            page_size,
-            db_size // page_size,
-            base_id,
-            db_sha,
-            started,
+            named, size, sha, db_size, page_size, db_size // page_size, base_id, db_sha, started
         )
         extra = {**manifest.extra, CONTENT_DIGEST: hashes.hexdigest()}
         pages_sha = None
         if page_hashes is not None:
-            pages_sha = _place_page_hashes(folder, stem, page_hashes)
+            pages_sha = _place_page_hashes(folder, named.stem, page_hashes)
         return replace(
             manifest,
             check_mode=checked.mode,
@@ -258,12 +195,94 @@ def _derive(
                     os.unlink(work)
 
 
+def _unpack_full(
+    plain: Path,
+    sha: str,
+    database: Path,
+    page_size: int,
+    page_hashes: Path,
+    hashes: hashlib._Hash,
+) -> int:
+    """Decompress a full artifact into `database` (checked against `sha`), listing its
+    page hashes into the new file `page_hashes` on the way; its plain size."""
+    with open_new(page_hashes) as listed:
+        pending = bytearray()
+
+        def observe(block: memoryview) -> None:
+            pending.extend(block)
+            whole = len(pending) // page_size * page_size
+            if whole:
+                found = page_hashes_of(memoryview(pending)[:whole], page_size)
+                hashes.update(found)
+                listed.write(found)
+                del pending[:whole]
+
+        try:
+            result = decompress_file(
+                plain, database, expected_sha256=sha, observer=observe, durable=False
+            )
+        except LifeboatError as exc:
+            raise CannotRederive(exc.message) from None
+    return result.plain_size
+
+
+def _rebuild_on_base(
+    named: _Named,
+    plain: Path,
+    size: int,
+    sha: str,
+    database: Path,
+    recovery: Recovery,
+    started: float,
+) -> tuple[DiffHeader, str]:
+    """Rebuild the database a differential holds on its base (which must be here, and
+    plain) into `database`; its header and the rebuilt database's SHA-256."""
+    header = _diff_header(plain)
+    base = recovery.known.get(header.base_id)
+    if base is None or base[1].sha256 != header.base_sha256:
+        raise CannotRederive(
+            f"it is a differential of snapshot {header.base_id}, which is not here to rebuild it on"
+        )
+    base_folder, base_manifest = base
+    if base_manifest.local_encryption:
+        raise CannotRederive(
+            f"its base {header.base_id} is kept encrypted; recover "
+            "it after restoring that base's manifest"
+        )
+    page_size = header.page_size
+    provisional = _manifest(
+        named,
+        size,
+        sha,
+        header.page_count * page_size,
+        page_size,
+        header.page_count,
+        header.base_id,
+        None,
+        started,
+    )
+    try:
+        db_sha = reconstruct(
+            base_folder / base_manifest.artifact,
+            base_manifest,
+            plain,
+            provisional,
+            database,
+            durable=False,
+        )
+    except LifeboatError as exc:
+        raise CannotRederive(exc.message) from None
+    return header, db_sha
+
+
+def _hash_pages(database: Path, page_size: int, hashes: hashlib._Hash) -> None:
+    with open(database, "rb") as fh:
+        while block := fh.read(4 << 20):
+            hashes.update(page_hashes_of(memoryview(block), page_size))
+
+
 def _manifest(
-    kind: str,
-    source: str,
-    stamp: str,
-    snap_id: str,
-    artifact: str,
+    named: _Named,
     size: int,
     sha: str,
     db_size: int,
@@ -273,12 +292,12 @@ def _manifest(
     db_sha: str | None,
     started: float,
 ) -> Manifest:
-    created = datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    created = datetime.strptime(named.stamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     return Manifest(
-        id=snap_id,
-        source=source,
+        id=named.snap_id,
+        source=named.source,
         created_at=created,
-        artifact=artifact,
+        artifact=named.artifact,
         size=size,
         sha256=sha,
         db_size=db_size,
@@ -294,7 +313,7 @@ def _manifest(
         compression="zstd",
         lifeboat_version=__version__,
         duration_s=round(time.monotonic() - started, 3),
-        kind=kind,
+        kind=named.kind,
         base=base,
         db_sha256=db_sha,
         extra={"recovered": f"manifest re-derived from the artifact on {iso_utc(utc_now())}"},

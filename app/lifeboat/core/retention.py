@@ -176,6 +176,37 @@ def apply_policy(
     ordered = sorted(snapshots, key=lambda s: (s.created_at, s.id), reverse=True)
     reasons: dict[str, list[str]] = {s.id: [] for s in ordered}
     by_id = {s.id: s for s in ordered}
+    _keep_protected_and_unusable(ordered, by_id, reasons)
+    unusable = {
+        s.id for s in ordered if not s.good or (s.base in by_id and not by_id[str(s.base)].good)
+    }
+    counted = [s for s in ordered if s.id not in unusable and not s.protected and s.kind != "raw"]
+    for snap in counted[: policy.last]:
+        reasons[snap.id].append(f"last {policy.last}")
+    _fill_buckets(counted, policy, tz, reasons)
+    if policy.within is not None:
+        horizon = now - policy.within
+        for snap in counted:
+            if snap.created_at >= horizon:
+                reasons[snap.id].append(f"within {policy.within_text}")
+    if not any(reasons[s.id] for s in counted) and ordered:
+        newest = counted[0] if counted else next((s for s in ordered if not s.protected), None)
+        if newest is not None:
+            reasons[newest.id].append("only remaining snapshot")
+    _keep_bases(ordered, reasons)
+    return [
+        Decision(snap, bool(reasons[snap.id]), tuple(reasons[snap.id]) or ("not kept by any rule",))
+        for snap in ordered
+    ]
+
+
+def _keep_protected_and_unusable(
+    ordered: Sequence[SnapshotInfo],
+    by_id: dict[str, SnapshotInfo],
+    reasons: dict[str, list[str]],
+) -> None:
+    """Protected snapshots, damaged ones and differentials whose base is damaged are
+    kept: deleting them is the user's decision."""
     for snap in ordered:
         if snap.protected:
             reasons[snap.id].append("protected")
@@ -185,12 +216,15 @@ def apply_policy(
             reasons[snap.id].append(
                 f"its base {snap.base} is {by_id[str(snap.base)].problem}: kept until you delete it"
             )
-    unusable = {
-        s.id for s in ordered if not s.good or (s.base in by_id and not by_id[str(s.base)].good)
-    }
-    counted = [s for s in ordered if s.id not in unusable and not s.protected and s.kind != "raw"]
-    for snap in counted[: policy.last]:
-        reasons[snap.id].append(f"last {policy.last}")
+
+
+def _fill_buckets(
+    counted: Sequence[SnapshotInfo],
+    policy: RetentionPolicy,
+    tz: tzinfo | None,
+    reasons: dict[str, list[str]],
+) -> None:
+    """Each bucket keeps the newest snapshot of each of its last N periods that have one."""
     for bucket, key_of in _BUCKET_KEYS.items():
         limit = getattr(policy, bucket)
         if not limit:
@@ -206,20 +240,6 @@ def apply_policy(
             if filled > limit:
                 break
             reasons[snap.id].append(f"{bucket} {filled}/{limit}")
-    if policy.within is not None:
-        horizon = now - policy.within
-        for snap in counted:
-            if snap.created_at >= horizon:
-                reasons[snap.id].append(f"within {policy.within_text}")
-    if not any(reasons[s.id] for s in counted) and ordered:
-        newest = counted[0] if counted else next((s for s in ordered if not s.protected), None)
-        if newest is not None:
-            reasons[newest.id].append("only remaining snapshot")
-    _keep_bases(ordered, reasons)
-    return [
-        Decision(snap, bool(reasons[snap.id]), tuple(reasons[snap.id]) or ("not kept by any rule",))
-        for snap in ordered
-    ]
 
 
 def _keep_bases(ordered: Sequence[SnapshotInfo], reasons: dict[str, list[str]]) -> None:

@@ -19,24 +19,21 @@ run, which the next sweep removes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from lifeboat import __version__
-from lifeboat.core.compress import CompressResult, compress_blocks, compress_file
 from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
-from lifeboat.core.dbcopy import CopySettings, copy_database
+from lifeboat.core.dbcopy import CopyResult, copy_database
 from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
-from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     DIFF_SUFFIX,
@@ -50,54 +47,15 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
-from lifeboat.core.pagediff import (
-    DiffHeader,
-    DiffTooLarge,
-    PageScan,
-    diff_stream,
-    page_hashes_of,
-)
-from lifeboat.core.private import disk_full, is_link, open_new
-from lifeboat.core.runs import Run
+from lifeboat.core.private import disk_full, is_link
+from lifeboat.core.snapshot_pack import Packed, pack_copy
+from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SPACE_MARGIN = 16 << 20
 CONTENT_DIGEST = "content_digest"  # manifest key, see docs/FORMAT.md
-
-
-@dataclass(frozen=True)
-class BaseRef:
-    """The full snapshot a differential is taken against."""
-
-    manifest: Manifest
-    pages: Path  # its page-hash list, checked against manifest.pages_sha256
-
-
-@dataclass(frozen=True)
-class SnapshotRequest:
-    source: str
-    source_path: Path
-    folder: Path  # <dest>/<source>, a private folder the caller made
-    run: Run  # names the work files; its scratch folder holds the copy
-    scratch: Path
-    check: str = "quick"
-    level: int = 3
-    reason: str = "manual"
-    protected: bool = False
-    copy: CopySettings = field(default_factory=CopySettings)
-    #: compressed/plain ratio expected from earlier snapshots (1.0: assume the worst)
-    expected_ratio: float = 1.0
-    #: keep a page-hash list beside a full snapshot, so later ones can be differentials
-    hash_pages: bool = True
-    base: BaseRef | None = None
-    #: a differential may store at most this share of its base's size
-    rebase_ratio: float = 0.5
-    #: age recipients: keep the artifact on this machine encrypted to all of them
-    recipients: tuple[str, ...] = ()
-    #: the newest snapshot: a copy with the same content is not stored again
-    unchanged_since: Manifest | None = None
 
 
 class Unchanged(Exception):
@@ -108,16 +66,14 @@ class Unchanged(Exception):
         self.manifest = manifest
 
 
-@dataclass
-class _Packed:
-    kind: str
-    result: CompressResult
-    content_digest: str
-    artifact: Path  # the work file holding it (in the folder, or scratch when sealing)
-    pages: Path | None = None  # the work file of its page-hash list
-    db_sha256: str | None = None
-    pages_sha256: str | None = None
-    note: str | None = None
+@dataclass(frozen=True)
+class _Taken:
+    """The copy of the database, checked and packed: what its manifest describes."""
+
+    copied: CopyResult
+    checked: CheckResult
+    inventory: Inventory | None
+    packed: Packed
 
 
 def take_snapshot(
@@ -138,10 +94,7 @@ def take_snapshot(
         )
     info = probe_database(request.source_path)
     source_mode = _mode_of(request.source_path)
-    estimate = info.estimated_db_size
-    require_space(request.scratch, estimate + _SPACE_MARGIN, "the temporary copy")
-    ratio = min(max(request.expected_ratio, 0.05), 1.0) * 1.25
-    require_space(request.folder, int(estimate * ratio) + _SPACE_MARGIN, "the snapshot")
+    _require_room(request, info.estimated_db_size)
 
     created_at = now or utc_now()
     snap_id = new_snapshot_id()
@@ -149,75 +102,13 @@ def take_snapshot(
     copy_path = request.run.work_path(request.scratch, "copy")
     written: list[Path] = []  # everything of this snapshot, removed unless it commits
     try:
-        copied = copy_database(
-            request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
-        )
+        taken = _copy_check_and_pack(request, copy_path, written, progress, cancel)
         cancel.check()
-        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-            checking = pool.submit(_check_and_count, copy_path, request.check)
-            packed = _pack(request, copy_path, copied.page_size, written, progress, cancel)
-            checked, inventory = checking.result()
-        if not checked.ok:
-            raise SourceError(
-                f"{request.source_path} fails SQLite's integrity check ({checked.mode}): "
-                f"{checked.summary}; no snapshot was stored",
-                RESTORE_HINT,
-            )
-        cancel.check()
-        previous = request.unchanged_since
-        if (
-            previous is not None
-            and previous.extra.get(CONTENT_DIGEST) == packed.content_digest
-            and previous.page_count == copied.page_count
-        ):
-            raise Unchanged(previous)
-        artifact_name = stem + (FULL_SUFFIX if packed.kind == "full" else DIFF_SUFFIX)
-        extra: dict[str, object] = {
-            "copy_strategy": copied.strategy,
-            CONTENT_DIGEST: packed.content_digest,
-        }
-        if source_mode is not None:
-            extra["source_mode"] = source_mode
-        if checked.unchecked:
-            extra[UNCHECKED_KEY] = list(checked.unchecked)
-        if packed.note:
-            extra["rebased"] = packed.note
-        if request.recipients:
-            extra[LOCAL_ENCRYPTION] = _seal(request, packed, artifact_name, written).to_json()
-        else:
-            written.append(request.folder / artifact_name)
-            publish(packed.artifact, request.folder / artifact_name)
-        if packed.pages is not None:
-            written.append(request.folder / f"{stem}{PAGES_SUFFIX}")
-            publish(packed.pages, request.folder / f"{stem}{PAGES_SUFFIX}")
-        manifest = Manifest(
-            id=snap_id,
-            source=request.source,
-            created_at=created_at,
-            artifact=artifact_name,  # the zstd name, also when kept sealed
-            size=packed.result.size,
-            sha256=packed.result.sha256,
-            db_size=copied.db_size,
-            page_size=copied.page_size,
-            page_count=copied.page_count,
-            check_mode=checked.mode,
-            check_result=checked.summary,
-            sqlite_version=sqlite3.sqlite_version,
-            reason=request.reason,
-            protected=request.protected,
-            source_path=str(request.source_path),
-            journal_mode="wal" if copied.wal_source else "rollback",
-            compression=f"zstd-{request.level}",
-            lifeboat_version=__version__,
-            duration_s=round(time.monotonic() - started, 3),
-            kind=packed.kind,
-            base=request.base.manifest.id if packed.kind == "diff" and request.base else None,
-            db_sha256=packed.db_sha256,
-            pages_sha256=packed.pages_sha256,
-            tables=inventory.tables if inventory else None,
-            schema_sha256=inventory.schema_sha256 if inventory else None,
-            extra=extra,
-        )
+        _stop_if_unchanged(request, taken)
+        artifact_name = stem + (FULL_SUFFIX if taken.packed.kind == "full" else DIFF_SUFFIX)
+        sealed = _put_in_place(request, taken.packed, stem, artifact_name, written)
+        extra = _manifest_extra(taken, source_mode, sealed)
+        manifest = _manifest(request, taken, snap_id, created_at, artifact_name, extra, started)
         write_manifest(request.folder, manifest, request.run)
         written.clear()  # committed: these are the snapshot's now
         return manifest
@@ -237,8 +128,128 @@ def take_snapshot(
                 os.unlink(leftover)
 
 
+def _require_room(request: SnapshotRequest, estimate: int) -> None:
+    """Refuse to start without room for the copy in scratch and the snapshot in its folder."""
+    require_space(request.scratch, estimate + _SPACE_MARGIN, "the temporary copy")
+    ratio = min(max(request.expected_ratio, 0.05), 1.0) * 1.25
+    require_space(request.folder, int(estimate * ratio) + _SPACE_MARGIN, "the snapshot")
+
+
+def _copy_check_and_pack(
+    request: SnapshotRequest,
+    copy_path: Path,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Taken:
+    """Copy the database, then check the copy in a thread while it is packed; a copy that
+    fails the check raises SourceError (nothing is stored)."""
+    copied = copy_database(
+        request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
+    )
+    cancel.check()
+    with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
+        checking = pool.submit(_check_and_count, copy_path, request.check)
+        packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
+        checked, inventory = checking.result()
+    if not checked.ok:
+        raise SourceError(
+            f"{request.source_path} fails SQLite's integrity check ({checked.mode}): "
+            f"{checked.summary}; no snapshot was stored",
+            RESTORE_HINT,
+        )
+    return _Taken(copied, checked, inventory, packed)
+
+
+def _stop_if_unchanged(request: SnapshotRequest, taken: _Taken) -> None:
+    """Raise Unchanged when the copy holds exactly what the newest snapshot holds."""
+    previous = request.unchanged_since
+    if (
+        previous is not None
+        and previous.extra.get(CONTENT_DIGEST) == taken.packed.content_digest
+        and previous.page_count == taken.copied.page_count
+    ):
+        raise Unchanged(previous)
+
+
+def _put_in_place(
+    request: SnapshotRequest, packed: Packed, stem: str, artifact_name: str, written: list[Path]
+) -> Sealed | None:
+    """Publish the artifact (sealed when the source keeps them encrypted: then what is
+    returned goes into the manifest) and its page-hash list into the snapshot folder."""
+    sealed = None
+    if request.recipients:
+        sealed = _seal(request, packed, artifact_name, written)
+    else:
+        written.append(request.folder / artifact_name)
+        publish(packed.artifact, request.folder / artifact_name)
+    if packed.pages is not None:
+        written.append(request.folder / f"{stem}{PAGES_SUFFIX}")
+        publish(packed.pages, request.folder / f"{stem}{PAGES_SUFFIX}")
+    return sealed
+
+
+def _manifest_extra(
+    taken: _Taken, source_mode: int | None, sealed: Sealed | None
+) -> dict[str, object]:
+    extra: dict[str, object] = {
+        "copy_strategy": taken.copied.strategy,
+        CONTENT_DIGEST: taken.packed.content_digest,
+    }
+    if source_mode is not None:
+        extra["source_mode"] = source_mode
+    if taken.checked.unchecked:
+        extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
+    if taken.packed.note:
+        extra["rebased"] = taken.packed.note
+    if sealed is not None:
+        extra[LOCAL_ENCRYPTION] = sealed.to_json()
+    return extra
+
+
+def _manifest(
+    request: SnapshotRequest,
+    taken: _Taken,
+    snap_id: str,
+    created_at: datetime,
+    artifact_name: str,
+    extra: dict[str, object],
+    started: float,
+) -> Manifest:
+    """What the manifest says of this snapshot (written last: the commit point)."""
+    copied, checked, inventory, packed = taken.copied, taken.checked, taken.inventory, taken.packed
+    return Manifest(
+        id=snap_id,
+        source=request.source,
+        created_at=created_at,
+        artifact=artifact_name,  # the zstd name, also when kept sealed
+        size=packed.result.size,
+        sha256=packed.result.sha256,
+        db_size=copied.db_size,
+        page_size=copied.page_size,
+        page_count=copied.page_count,
+        check_mode=checked.mode,
+        check_result=checked.summary,
+        sqlite_version=sqlite3.sqlite_version,
+        reason=request.reason,
+        protected=request.protected,
+        source_path=str(request.source_path),
+        journal_mode="wal" if copied.wal_source else "rollback",
+        compression=f"zstd-{request.level}",
+        lifeboat_version=__version__,
+        duration_s=round(time.monotonic() - started, 3),
+        kind=packed.kind,
+        base=request.base.manifest.id if packed.kind == "diff" and request.base else None,
+        db_sha256=packed.db_sha256,
+        pages_sha256=packed.pages_sha256,
+        tables=inventory.tables if inventory else None,
+        schema_sha256=inventory.schema_sha256 if inventory else None,
+        extra=extra,
+    )
+
+
 def _seal(
-    request: SnapshotRequest, packed: _Packed, artifact_name: str, written: list[Path]
+    request: SnapshotRequest, packed: Packed, artifact_name: str, written: list[Path]
 ) -> Sealed:
     """Encrypt the plain artifact (a work file in the scratch folder) into
     <artifact>.age in the snapshot folder; what is returned goes into the manifest."""
@@ -259,117 +270,6 @@ def _seal(
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
     checked = check_database(path, mode)
     return checked, take_inventory(path) if checked.ok else None
-
-
-def _pack(
-    request: SnapshotRequest,
-    copy: Path,
-    page_size: int,
-    written: list[Path],
-    progress: Progress,
-    cancel: CancelToken,
-) -> _Packed:
-    """A differential against the request's base if it is worth it, else a full."""
-    base = request.base
-    note = None
-    if base is not None:
-        if base.manifest.page_size != page_size:
-            note = "the page size changed"
-        else:
-            try:
-                return _differential(request, copy, page_size, written, progress, cancel)
-            except DiffTooLarge:
-                note = "too much changed since the base"
-    packed = _full(request, copy, page_size, written, progress, cancel)
-    packed.note = note
-    return packed
-
-
-def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
-    # A plain artifact that is to be sealed never enters the snapshot folder.
-    folder = request.scratch if request.recipients else request.folder
-    return request.run.work_path(folder, kind)
-
-
-def _full(
-    request: SnapshotRequest,
-    copy: Path,
-    page_size: int,
-    written: list[Path],
-    progress: Progress,
-    cancel: CancelToken,
-) -> _Packed:
-    partial = _artifact_work_path(request, "sqlite.zst")
-    written.append(partial)
-    digest = hashlib.sha256()  # of the page hashes: the content digest
-    pages_partial = request.run.work_path(request.folder, "pages") if request.hash_pages else None
-    hashes = None
-    if pages_partial is not None:
-        written.append(pages_partial)
-        hashes = open_new(pages_partial)
-
-    def observer(block: memoryview) -> None:
-        listed = page_hashes_of(block, page_size)
-        digest.update(listed)
-        if hashes is not None:
-            hashes.write(listed)
-
-    try:
-        result = compress_file(
-            copy,
-            partial,
-            level=request.level,
-            progress=progress,
-            cancel=cancel,
-            hash_plain=False,
-            observer=observer,
-        )
-        pages_sha = None
-        if hashes is not None and pages_partial is not None:
-            hashes.flush()
-            os.fsync(hashes.fileno())
-            hashes.close()
-            pages_sha = sha256_file(pages_partial)
-    finally:
-        if hashes is not None and not hashes.closed:
-            hashes.close()
-    return _Packed(
-        "full", result, digest.hexdigest(), partial, pages_partial, pages_sha256=pages_sha
-    )
-
-
-def _differential(
-    request: SnapshotRequest,
-    copy: Path,
-    page_size: int,
-    written: list[Path],
-    progress: Progress,
-    cancel: CancelToken,
-) -> _Packed:
-    base = request.base
-    assert base is not None
-    if sha256_file(base.pages) != base.manifest.pages_sha256:
-        raise OperationFailed(
-            f"the page-hash list of base {base.manifest.id} does not match its manifest"
-        )
-    partial = _artifact_work_path(request, "diff.zst")
-    written.append(partial)
-    page_count = copy.stat().st_size // page_size
-    header = DiffHeader(page_size, page_count, base.manifest.id, base.manifest.sha256)
-    scan = PageScan()
-    # The differential may take at most rebase_ratio of the base's stored size; judge
-    # it by the changed pages' plain size at the base's compression ratio.
-    base_ratio = base.manifest.size / max(base.manifest.db_size, 1)
-    limit = int(request.rebase_ratio * base.manifest.size / max(base_ratio, 0.01))
-    result = compress_blocks(
-        diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel),
-        partial,
-        size=None,
-        level=request.level,
-        cancel=cancel,
-        hash_plain=False,
-    )
-    return _Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)
 
 
 def _mode_of(path: Path) -> int | None:

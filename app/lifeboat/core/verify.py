@@ -55,53 +55,10 @@ def extract_verified(
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
         if manifest.kind == "diff":
-            if base is None:
-                raise BaseMissing(manifest.id, str(manifest.base), "is not available")
-            base_artifact = base[0] / base[1].artifact
-            if not base_artifact.is_file():
-                raise BaseMissing(
-                    manifest.id, base[1].id, f"is missing: its file {base_artifact} is not there"
-                )
-            reconstruct(
-                base_artifact,
-                base[1],
-                artifact,
-                manifest,
-                dest,
-                progress=progress,
-                cancel=cancel,
-                durable=durable,
-            )
+            _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
         else:
-            result = decompress_file(
-                artifact,
-                dest,
-                expected_sha256=manifest.sha256,
-                expected_size=manifest.size,
-                progress=progress,
-                cancel=cancel,
-                hash_plain=bool(manifest.db_sha256),
-                durable=durable,
-            )
-            if result.plain_size != manifest.db_size:
-                raise CorruptSnapshot(
-                    f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
-                    f"manifest says {manifest.db_size}",
-                    "use another snapshot",
-                )
-            if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
-                raise CorruptSnapshot(
-                    f"snapshot {manifest.id}: the database's SHA-256 does not match its manifest",
-                    "use another snapshot",
-                )
-        # Our own private file: mapping it halves the check's time (pages are clean and
-        # reclaimable, so the mapped size is no memory pressure).
-        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" else None
-        if outcome is not None and not outcome.ok:
-            raise CorruptSnapshot(
-                f"snapshot {manifest.id} fails its integrity check: {outcome.summary}",
-                "use another snapshot",
-            )
+            _decompress_full(artifact, manifest, dest, progress, cancel, durable)
+        _check_extracted(dest, manifest, check)
     except BaseUnusable as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -124,3 +81,76 @@ def extract_verified(
             os.unlink(dest)
         raise
     return dest
+
+
+def _rebuild_on_base(
+    artifact: Path,
+    manifest: Manifest,
+    dest: Path,
+    base: tuple[Path, Manifest] | None,
+    progress: Progress,
+    cancel: CancelToken | None,
+    durable: bool,
+) -> None:
+    """Rebuild a differential on its base into `dest` (BaseMissing if the base is not here)."""
+    if base is None:
+        raise BaseMissing(manifest.id, str(manifest.base), "is not available")
+    base_artifact = base[0] / base[1].artifact
+    if not base_artifact.is_file():
+        raise BaseMissing(
+            manifest.id, base[1].id, f"is missing: its file {base_artifact} is not there"
+        )
+    reconstruct(
+        base_artifact,
+        base[1],
+        artifact,
+        manifest,
+        dest,
+        progress=progress,
+        cancel=cancel,
+        durable=durable,
+    )
+
+
+def _decompress_full(
+    artifact: Path,
+    manifest: Manifest,
+    dest: Path,
+    progress: Progress,
+    cancel: CancelToken | None,
+    durable: bool,
+) -> None:
+    """Decompress a full snapshot into `dest`: its size and hashes must match its manifest."""
+    result = decompress_file(
+        artifact,
+        dest,
+        expected_sha256=manifest.sha256,
+        expected_size=manifest.size,
+        progress=progress,
+        cancel=cancel,
+        hash_plain=bool(manifest.db_sha256),
+        durable=durable,
+    )
+    if result.plain_size != manifest.db_size:
+        raise CorruptSnapshot(
+            f"snapshot {manifest.id}: decompresses to {result.plain_size} bytes, its "
+            f"manifest says {manifest.db_size}",
+            "use another snapshot",
+        )
+    if manifest.db_sha256 and result.plain_sha256 != manifest.db_sha256:
+        raise CorruptSnapshot(
+            f"snapshot {manifest.id}: the database's SHA-256 does not match its manifest",
+            "use another snapshot",
+        )
+
+
+def _check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
+    """Run the integrity check `check` ("none": no check) on the extracted database."""
+    # Our own private file: mapping it halves the check's time (pages are clean and
+    # reclaimable, so the mapped size is no memory pressure).
+    outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" else None
+    if outcome is not None and not outcome.ok:
+        raise CorruptSnapshot(
+            f"snapshot {manifest.id} fails its integrity check: {outcome.summary}",
+            "use another snapshot",
+        )

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.dbdiff import DatabaseDiff, summarize
+from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.results import RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon

@@ -25,7 +25,8 @@ from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule_times import covered
-from lifeboat.core.snapshot import BaseRef, SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import BaseRef, SnapshotRequest
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import (
@@ -97,14 +98,7 @@ class BackupJob:
             try:
                 self._hook(src, "before", hooks, {"LIFEBOAT_PHASE": "before"}, cancel)
             except Cancelled:
-                self._hook(
-                    src,
-                    "after",
-                    hooks,
-                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "cancelled"},
-                    None,
-                    check=False,
-                )
+                self._after_hook_anyway(src, hooks, "cancelled")
                 raise
             try:
                 manifest = snapshot_source(
@@ -118,14 +112,7 @@ class BackupJob:
                     full=self.full,
                 )
             except BaseException:
-                self._hook(
-                    src,
-                    "after",
-                    hooks,
-                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "failed"},
-                    None,
-                    check=False,
-                )
+                self._after_hook_anyway(src, hooks, "failed")
                 raise
             self._hook(
                 src,
@@ -138,18 +125,7 @@ class BackupJob:
                 },
                 cancel,
             )
-        return JobOutcome(
-            snapshot_id=manifest.id,
-            result=manifest,
-            detail={
-                "size": manifest.size,
-                "db_size": manifest.db_size,
-                "kind": manifest.kind,
-                "base": manifest.base,
-                "duration_s": manifest.duration_s,
-                "hooks": [h.to_json() for h in hooks],
-            },
-        )
+        return _backed_up(manifest, hooks)
 
     def _hook(
         self,
@@ -177,17 +153,38 @@ class BackupJob:
         log.info("%s: %s", src.name, result.summary() if not result.ok else f"{name} hook ok")
         if not result.ok and check:
             if name == "before":
-                self._hook(
-                    src,
-                    "after",
-                    results,
-                    {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "failed"},
-                    None,
-                    check=False,
-                )
+                self._after_hook_anyway(src, results, "failed")
             raise OperationFailed(
                 f"{src.name}: {result.summary()}", f"fix the {name} command of source {src.name}"
             )
+
+    def _after_hook_anyway(self, src: SourceConfig, results: list[HookResult], how: str) -> None:
+        """The after hook of a backup that failed or was cancelled (`how`): it runs
+        uncancellable, and its own failure is logged, not raised."""
+        self._hook(
+            src,
+            "after",
+            results,
+            {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": how},
+            None,
+            check=False,
+        )
+
+
+def _backed_up(manifest: Manifest, hooks: list[HookResult]) -> JobOutcome[Manifest | None]:
+    """The outcome of a backup that stored `manifest`."""
+    return JobOutcome(
+        snapshot_id=manifest.id,
+        result=manifest,
+        detail={
+            "size": manifest.size,
+            "db_size": manifest.db_size,
+            "kind": manifest.kind,
+            "base": manifest.base,
+            "duration_s": manifest.duration_s,
+            "hooks": [h.to_json() for h in hooks],
+        },
+    )
 
 
 def choose_base(

@@ -15,7 +15,7 @@ from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.hashing import sha256_file
-from lifeboat.core.manifest import write_manifest
+from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,
@@ -192,16 +192,7 @@ class RestoreJob:
         assert self.target is not None
         if not os.path.lexists(self.target):
             return None
-        newest = next(
-            (
-                r
-                for r in self.workspace.catalog.snapshots(src.name)
-                if r.status == "ok" and r.local and r.manifest.kind != "raw"
-            ),
-            None,
-        )
-        if newest is not None and not self._still_restorable(newest):
-            newest = None  # never let an unproven snapshot stand in for the safety copy
+        newest = self._proven_newest(src.name)
         # A differential is only as good as its base: the safety copy is one only on a
         # base whose bytes were just proven intact, else a whole new snapshot.
         base = next(
@@ -222,38 +213,59 @@ class RestoreJob:
                 unchanged_since=newest.manifest if newest else None,
             )
         except Unchanged as same:
-            kept = same.manifest
-            if not kept.protected:
-                kept = kept.with_protection(True, "pre-restore")
-                write_manifest(folder, kept, self.workspace.run)
-                self.workspace.catalog.update_manifest(kept)
-            log.info(
-                "%s is unchanged since snapshot %s: it is the safety copy", self.target, kept.id
-            )
-            return SafetyCopy(kept.id, taken=False)
+            return self._reuse_unchanged(same.manifest, folder)
         except SourceError as exc:
             log.warning(
                 "current %s is not readable (%s); keeping a raw copy", self.target, exc.message
             )
-            # A source kept encrypted here gets its raw copy sealed too (never plaintext
-            # beside its snapshots).
-            recipients = list(self.workspace.config().general.recipients)
-            if src.encrypt_local and not recipients:
-                raise LifeboatError(
-                    f"source {src.name} keeps its snapshots encrypted, but there is no "
-                    "encryption key for the raw copy of its current file",
-                    "create one: lifeboat key init",
-                ) from None
-            manifest = save_raw_copy(
-                self.target,
-                folder,
-                src.name,
-                "pre-restore",
-                self.workspace.run,
-                recipients if src.encrypt_local else (),
-            )
-            self.workspace.catalog.add_snapshot(manifest, folder)
+            manifest = self._raw_safety_copy(src, folder)
         return SafetyCopy(manifest.id, taken=True)
+
+    def _proven_newest(self, source: str) -> SnapshotRecord | None:
+        """The newest good snapshot here, if its bytes are proven still as taken."""
+        newest = next(
+            (
+                r
+                for r in self.workspace.catalog.snapshots(source)
+                if r.status == "ok" and r.local and r.manifest.kind != "raw"
+            ),
+            None,
+        )
+        if newest is not None and not self._still_restorable(newest):
+            newest = None  # never let an unproven snapshot stand in for the safety copy
+        return newest
+
+    def _reuse_unchanged(self, kept: Manifest, folder: Path) -> SafetyCopy:
+        """What is there now is exactly snapshot `kept`: it is the safety copy (protected)."""
+        if not kept.protected:
+            kept = kept.with_protection(True, "pre-restore")
+            write_manifest(folder, kept, self.workspace.run)
+            self.workspace.catalog.update_manifest(kept)
+        log.info("%s is unchanged since snapshot %s: it is the safety copy", self.target, kept.id)
+        return SafetyCopy(kept.id, taken=False)
+
+    def _raw_safety_copy(self, src: SourceConfig, folder: Path) -> Manifest:
+        """A raw copy of the target SQLite cannot read, recorded in the catalog."""
+        assert self.target is not None
+        # A source kept encrypted here gets its raw copy sealed too (never plaintext
+        # beside its snapshots).
+        recipients = list(self.workspace.config().general.recipients)
+        if src.encrypt_local and not recipients:
+            raise LifeboatError(
+                f"source {src.name} keeps its snapshots encrypted, but there is no "
+                "encryption key for the raw copy of its current file",
+                "create one: lifeboat key init",
+            ) from None
+        manifest = save_raw_copy(
+            self.target,
+            folder,
+            src.name,
+            "pre-restore",
+            self.workspace.run,
+            recipients if src.encrypt_local else (),
+        )
+        self.workspace.catalog.add_snapshot(manifest, folder)
+        return manifest
 
     def _still_restorable(self, record: SnapshotRecord) -> bool:
         """Whether the snapshot (and a differential's base) is here with exactly the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.encryption import MissingIdentity
@@ -50,20 +51,7 @@ class VerifyJob:
             mode = self.check or (source.check if source else "full")
             scratch = self.workspace.run.work_path(scratch_dir, "verify")
             try:
-                if record.manifest.kind == "raw":
-                    verify_raw_copy(record.folder, record.manifest)
-                else:
-                    with snapshot_files(self.workspace, record, progress, cancel) as files:
-                        extract_verified(
-                            files.folder,
-                            record.manifest,
-                            scratch,
-                            check=mode,
-                            progress=progress,
-                            cancel=cancel,
-                            base=files.base,
-                        )
-                    scratch.unlink()
+                self._read_and_check(record, scratch, mode, progress, cancel)
                 results.append(VerifyResult(record, True, None))
                 self.workspace.catalog.set_status(record.id, SnapshotStatus.OK, None, utc_now())
             except MissingIdentity:
@@ -102,6 +90,31 @@ class VerifyJob:
 
     def prepare(self) -> None:
         self.workspace.scratch(self.workspace.config())
+
+    def _read_and_check(
+        self,
+        record: SnapshotRecord,
+        scratch: Path,
+        mode: str,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> None:
+        """Re-hash a raw copy; decompress (or rebuild) any other snapshot into the new
+        file `scratch` and check it with `mode`, then remove it."""
+        if record.manifest.kind == "raw":
+            verify_raw_copy(record.folder, record.manifest)
+        else:
+            with snapshot_files(self.workspace, record, progress, cancel) as files:
+                extract_verified(
+                    files.folder,
+                    record.manifest,
+                    scratch,
+                    check=mode,
+                    progress=progress,
+                    cancel=cancel,
+                    base=files.base,
+                )
+            scratch.unlink()
 
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
         sealed = record.manifest.local_encryption

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from lifeboat.core.dbdiff import DatabaseDiff
+from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.results import DrillCheck, DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress

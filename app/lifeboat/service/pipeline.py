@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lifeboat.core.results import BackupOutcome
+from lifeboat.core.manifest import Manifest
+from lifeboat.core.results import BackupOutcome, PrunePlan
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.events import EventSink
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.backup import BackupJob
-from lifeboat.jobs.base import run_job
+from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob
 from lifeboat.jobs.upload import UploadJob
 
@@ -51,41 +52,14 @@ def run_backup_pipeline(
     upload to its remote (if it has one). Raises the backup's own error; the prune's and
     the upload's are in the outcome."""
     cancel = cancel or CancelToken()
-    job = BackupJob(
-        workspace,
-        request.source,
-        reason=request.reason,
-        protect=request.protect,
-        skip_if_covered=request.skip_if_covered,
-        full=request.full,
-    )
-    taken = run_job(
-        job,
-        workspace.catalog,
-        trigger=request.trigger,
-        attempt=request.attempt,
-        job_id=request.job_id,
-        progress=progress,
-        cancel=cancel,
-        on_event=publish,
-    )
+    taken = _take_snapshot(workspace, publish, request, progress, cancel)
     if taken.status != "ok" or taken.snapshot_id is None:
         return BackupOutcome(request.source, taken.status, None, taken.message)
     snapshot = workspace.catalog.snapshot(taken.snapshot_id)
     src = workspace.config().source(request.source)
     pruned, prune_error = None, None
     if src.prune:
-        try:
-            outcome = run_job(
-                PruneJob(workspace, request.source),
-                workspace.catalog,
-                trigger=Trigger.AFTER_BACKUP,
-                on_event=publish,
-            )
-            pruned = outcome.result
-        except LifeboatError as exc:
-            prune_error = exc.message
-            log.warning("pruning %s after its backup failed: %s", request.source, exc.message)
+        pruned, prune_error = _prune_after_backup(workspace, publish, request.source)
     if src.remote is None or not request.upload:
         return BackupOutcome(request.source, "ok", snapshot, pruned=pruned, prune_error=prune_error)
     try:
@@ -116,3 +90,48 @@ def run_backup_pipeline(
         uploaded=sent.result.uploaded,
         uploaded_bytes=sent.result.bytes,
     )
+
+
+def _take_snapshot(
+    workspace: Workspace,
+    publish: EventSink,
+    request: BackupRequest,
+    progress: Progress,
+    cancel: CancelToken,
+) -> JobOutcome[Manifest | None]:
+    """The backup job itself (recorded; its error is raised)."""
+    job = BackupJob(
+        workspace,
+        request.source,
+        reason=request.reason,
+        protect=request.protect,
+        skip_if_covered=request.skip_if_covered,
+        full=request.full,
+    )
+    return run_job(
+        job,
+        workspace.catalog,
+        trigger=request.trigger,
+        attempt=request.attempt,
+        job_id=request.job_id,
+        progress=progress,
+        cancel=cancel,
+        on_event=publish,
+    )
+
+
+def _prune_after_backup(
+    workspace: Workspace, publish: EventSink, source: str
+) -> tuple[PrunePlan | None, str | None]:
+    """Prune the source's snapshots: (what was pruned, None), or (None, why it failed)."""
+    try:
+        outcome = run_job(
+            PruneJob(workspace, source),
+            workspace.catalog,
+            trigger=Trigger.AFTER_BACKUP,
+            on_event=publish,
+        )
+        return outcome.result, None
+    except LifeboatError as exc:
+        log.warning("pruning %s after its backup failed: %s", source, exc.message)
+        return None, exc.message

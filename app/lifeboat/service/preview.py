@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.dbdiff import DatabaseDiff, diff_databases
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace

@@ -94,23 +94,8 @@ def staged_remote(
     credentials given for the keyring. The one way the CLI, the service and the
     Settings dialog check a remote. A value None leaves that setting as it is.
     Returns the remote, or None and (field, problem) pairs. `taken`: other remotes' names."""
-    problems: list[tuple[str, str]] = []
-    if current is None:
-        try:
-            source_name(name)
-        except ValueError as exc:
-            problems.append(("name", str(exc)))
-        if name in taken:
-            problems.append(("name", f"a remote named {name!r} already exists"))
-    clean: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in REMOTE_SETTINGS:
-            problems.append((key, f"unknown remote setting {key!r}"))
-        elif value is not None:
-            try:
-                clean[key] = validate_value("remote", key, value)
-            except ValueError as exc:
-                problems.append((key, str(exc)))
+    problems = _name_problems(name, taken) if current is None else []
+    clean = _valid_values(values, problems)
     if current is None:
         for key, missing in (
             ("provider", "choose a provider"),
@@ -127,23 +112,54 @@ def staged_remote(
         remote = replace(current, **clean)
     if (problem := remote_problem(remote, list(recipients))) is not None:
         problems.append(problem)
-    if check_credentials and remote.credentials == "keyring":
-        new_in_keyring = current is None or current.credentials != "keyring"
-        if new_in_keyring and not (key_id and secret):
-            problems.append(
-                (
-                    "secret" if key_id else "access_key_id",
-                    "needed: it is stored with the other secrets, never in the config",
-                )
-            )
-        elif bool(key_id) != bool(secret):
-            problems.append(
-                (
-                    "secret" if key_id else "access_key_id",
-                    "give both to replace the stored ones, or neither to keep them",
-                )
-            )
+    keyring = check_credentials and remote.credentials == "keyring"
+    if keyring and (problem := _keyring_problem(current, key_id, secret)) is not None:
+        problems.append(problem)
     return (None if problems else remote), problems
+
+
+def _name_problems(name: str, taken: Collection[str]) -> list[tuple[str, str]]:
+    """What is wrong with the name of a new remote."""
+    problems: list[tuple[str, str]] = []
+    try:
+        source_name(name)
+    except ValueError as exc:
+        problems.append(("name", str(exc)))
+    if name in taken:
+        problems.append(("name", f"a remote named {name!r} already exists"))
+    return problems
+
+
+def _valid_values(values: Mapping[str, object], problems: list[tuple[str, str]]) -> dict[str, Any]:
+    """The values given, validated (None: left as it is); what is wrong goes to `problems`."""
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in REMOTE_SETTINGS:
+            problems.append((key, f"unknown remote setting {key!r}"))
+        elif value is not None:
+            try:
+                clean[key] = validate_value("remote", key, value)
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+    return clean
+
+
+def _keyring_problem(
+    current: RemoteConfig | None, key_id: str | None, secret: str | None
+) -> tuple[str, str] | None:
+    """What is wrong with the credentials given for a remote that keeps them in the keyring."""
+    new_in_keyring = current is None or current.credentials != "keyring"
+    if new_in_keyring and not (key_id and secret):
+        return (
+            "secret" if key_id else "access_key_id",
+            "needed: it is stored with the other secrets, never in the config",
+        )
+    if bool(key_id) != bool(secret):
+        return (
+            "secret" if key_id else "access_key_id",
+            "give both to replace the stored ones, or neither to keep them",
+        )
+    return None
 
 
 def remote_problems(draft: RemoteDraft, config: Config, others: list[str]) -> dict[str, str]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
 
-from lifeboat.core.catalog_records import JobRecord
+from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
+from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
 from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration
@@ -122,84 +124,103 @@ class Status:
 def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
     config = workspace.config()
     tz = tz or resolve_timezone(config.general.timezone)
-    catalog = workspace.catalog
-    jobs = catalog.jobs(limit=2000)
-    sources = []
-    for src in config.sources.values():
-        schedule = src.backup_schedule
-        records = catalog.snapshots(src.name)
-        good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
-        mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
-        run_dir = workspace.paths.run_dir
-        running = any(
-            j.status == "running" and job_alive(run_dir, j.run, j.pid)
-            for j in jobs
-            if j.source == src.name
-        )
-        retry = any(
-            j.status == "queued" and j.trigger == "retry" and job_alive(run_dir, j.run, j.pid)
-            for j in jobs
-            if j.source == src.name
-        )
-        pending = []
-        if src.remote is not None and src.remote in config.remotes:
-            pending = plan_uploads(records, src.remote, src.remote_policy, now)
-        drills = [
-            j
-            for j in jobs
-            if j.source == src.name
-            and j.kind == "drill"
-            and j.status in ("ok", "failed")
-            and j.finished_at
-        ]
-        drill = drills[0] if drills else None
-        finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
-        last_job = finished[0] if finished else None
-        limit = stale_after(schedule, src.stale_override)
-        newest = good[0].manifest.created_at if good else None
-        stale = limit is not None and (newest is None or now - newest > limit)
-        upcoming = next_runs(schedule, tz, now, 1)
-        sources.append(
-            SourceStatus(
-                name=src.name,
-                path=str(src.path),
-                schedule=schedule.spec,
-                schedule_description=schedule.describe(),
-                next_run=upcoming[0] if upcoming else None,
-                last_snapshot=newest,
-                last_snapshot_id=good[0].id if good else None,
-                last_result="running" if running else (last_job.status if last_job else "never"),
-                last_error=last_job.error if last_job and last_job.status == "failed" else None,
-                last_duration=_duration(last_job),
-                running=running,
-                retry_pending=retry,
-                stale=stale,
-                stale_after=limit,
-                snapshots=len(records),
-                snapshot_bytes=sum(r.manifest.size for r in records),
-                failures_total=sum(1 for j in mine if j.status == "failed"),
-                remote=src.remote,
-                uploads_pending=len(pending),
-                remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
-                last_drill=parse_iso_utc(drill.finished_at)
-                if drill and drill.finished_at
-                else None,
-                drill_passed=(drill.status == "ok") if drill else None,
-                drill_detail=_drill_detail(drill),
-                damaged=sum(1 for r in records if r.status == "corrupt"),
-                missing_files=sum(1 for r in records if r.status == "missing"),
-                unproven_copies=sum(
-                    1
-                    for r in records
-                    if src.remote is not None
-                    and (c := r.copy_on(src.remote)) is not None
-                    and not c.proven
-                ),
-            )
-        )
+    jobs = workspace.catalog.jobs(limit=2000)
+    sources = [
+        _source_status(workspace, config, src, jobs, now, tz) for src in config.sources.values()
+    ]
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"
     return Status(state, sources, SchedulerLock(workspace.paths).holder())
+
+
+def _source_status(
+    workspace: Workspace,
+    config: Config,
+    src: SourceConfig,
+    jobs: list[JobRecord],
+    now: datetime,
+    tz: tzinfo,
+) -> SourceStatus:
+    schedule = src.backup_schedule
+    records = workspace.catalog.snapshots(src.name)
+    good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
+    mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
+    running, retry = _running_and_retrying(workspace.paths.run_dir, jobs, src.name)
+    pending = []
+    if src.remote is not None and src.remote in config.remotes:
+        pending = plan_uploads(records, src.remote, src.remote_policy, now)
+    drill = _last_drill(jobs, src.name)
+    finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
+    last_job = finished[0] if finished else None
+    limit = stale_after(schedule, src.stale_override)
+    newest = good[0].manifest.created_at if good else None
+    stale = limit is not None and (newest is None or now - newest > limit)
+    upcoming = next_runs(schedule, tz, now, 1)
+    return SourceStatus(
+        name=src.name,
+        path=str(src.path),
+        schedule=schedule.spec,
+        schedule_description=schedule.describe(),
+        next_run=upcoming[0] if upcoming else None,
+        last_snapshot=newest,
+        last_snapshot_id=good[0].id if good else None,
+        last_result="running" if running else (last_job.status if last_job else "never"),
+        last_error=last_job.error if last_job and last_job.status == "failed" else None,
+        last_duration=_duration(last_job),
+        running=running,
+        retry_pending=retry,
+        stale=stale,
+        stale_after=limit,
+        snapshots=len(records),
+        snapshot_bytes=sum(r.manifest.size for r in records),
+        failures_total=sum(1 for j in mine if j.status == "failed"),
+        remote=src.remote,
+        uploads_pending=len(pending),
+        remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
+        last_drill=parse_iso_utc(drill.finished_at) if drill and drill.finished_at else None,
+        drill_passed=(drill.status == "ok") if drill else None,
+        drill_detail=_drill_detail(drill),
+        damaged=sum(1 for r in records if r.status == "corrupt"),
+        missing_files=sum(1 for r in records if r.status == "missing"),
+        unproven_copies=_unproven_copies(records, src.remote),
+    )
+
+
+def _running_and_retrying(run_dir: Path, jobs: list[JobRecord], source: str) -> tuple[bool, bool]:
+    """Whether a job of `source` runs now, and whether a retry of it is queued (each by a
+    run that still lives)."""
+    running = any(
+        j.status == "running" and job_alive(run_dir, j.run, j.pid)
+        for j in jobs
+        if j.source == source
+    )
+    retry = any(
+        j.status == "queued" and j.trigger == "retry" and job_alive(run_dir, j.run, j.pid)
+        for j in jobs
+        if j.source == source
+    )
+    return running, retry
+
+
+def _last_drill(jobs: list[JobRecord], source: str) -> JobRecord | None:
+    """The last finished restore drill of `source` (jobs are newest first)."""
+    drills = [
+        j
+        for j in jobs
+        if j.source == source
+        and j.kind == "drill"
+        and j.status in ("ok", "failed")
+        and j.finished_at
+    ]
+    return drills[0] if drills else None
+
+
+def _unproven_copies(records: list[SnapshotRecord], remote: str | None) -> int:
+    return sum(
+        1
+        for r in records
+        if remote is not None and (c := r.copy_on(remote)) is not None and not c.proven
+    )
 
 
 def _duration(job: JobRecord | None) -> float | None:

@@ -1,0 +1,154 @@
+"""Pack the checked copy of a database into a snapshot's artifact (core/snapshot.py).
+
+A full snapshot is the copy compressed with zstd, with SHA-256 in the same pass and the
+page-hash list a later differential compares against; a differential holds only the pages
+that changed since the request's base, unless too much changed (then a new full base).
+Every page's xxh3 hash feeds the content digest. Each file is a work file of the run,
+listed in `written` as soon as it exists so the caller removes it unless it commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.compress import CompressResult, compress_blocks, compress_file
+from lifeboat.core.hashing import sha256_file
+from lifeboat.core.pagediff import (
+    DiffHeader,
+    DiffTooLarge,
+    PageScan,
+    diff_stream,
+    page_hashes_of,
+)
+from lifeboat.core.private import open_new
+from lifeboat.core.snapshot_request import SnapshotRequest
+from lifeboat.foundation.errors import OperationFailed
+from lifeboat.foundation.progress import CancelToken, Progress
+
+
+@dataclass
+class Packed:
+    """An artifact packed into work files of the run, not yet in place."""
+
+    kind: str
+    result: CompressResult
+    content_digest: str
+    artifact: Path  # the work file holding it (in the folder, or scratch when sealing)
+    pages: Path | None = None  # the work file of its page-hash list
+    db_sha256: str | None = None
+    pages_sha256: str | None = None
+    note: str | None = None
+
+
+def pack_copy(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> Packed:
+    """A differential against the request's base if it is worth it, else a full."""
+    base = request.base
+    note = None
+    if base is not None:
+        if base.manifest.page_size != page_size:
+            note = "the page size changed"
+        else:
+            try:
+                return _differential(request, copy, page_size, written, progress, cancel)
+            except DiffTooLarge:
+                note = "too much changed since the base"
+    packed = _full(request, copy, page_size, written, progress, cancel)
+    packed.note = note
+    return packed
+
+
+def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
+    # A plain artifact that is to be sealed never enters the snapshot folder.
+    folder = request.scratch if request.recipients else request.folder
+    return request.run.work_path(folder, kind)
+
+
+def _full(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> Packed:
+    partial = _artifact_work_path(request, "sqlite.zst")
+    written.append(partial)
+    digest = hashlib.sha256()  # of the page hashes: the content digest
+    pages_partial = request.run.work_path(request.folder, "pages") if request.hash_pages else None
+    hashes = None
+    if pages_partial is not None:
+        written.append(pages_partial)
+        hashes = open_new(pages_partial)
+
+    def observer(block: memoryview) -> None:
+        listed = page_hashes_of(block, page_size)
+        digest.update(listed)
+        if hashes is not None:
+            hashes.write(listed)
+
+    try:
+        result = compress_file(
+            copy,
+            partial,
+            level=request.level,
+            progress=progress,
+            cancel=cancel,
+            hash_plain=False,
+            observer=observer,
+        )
+        pages_sha = None
+        if hashes is not None and pages_partial is not None:
+            hashes.flush()
+            os.fsync(hashes.fileno())
+            hashes.close()
+            pages_sha = sha256_file(pages_partial)
+    finally:
+        if hashes is not None and not hashes.closed:
+            hashes.close()
+    return Packed(
+        "full", result, digest.hexdigest(), partial, pages_partial, pages_sha256=pages_sha
+    )
+
+
+def _differential(
+    request: SnapshotRequest,
+    copy: Path,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> Packed:
+    base = request.base
+    assert base is not None
+    if sha256_file(base.pages) != base.manifest.pages_sha256:
+        raise OperationFailed(
+            f"the page-hash list of base {base.manifest.id} does not match its manifest"
+        )
+    partial = _artifact_work_path(request, "diff.zst")
+    written.append(partial)
+    page_count = copy.stat().st_size // page_size
+    header = DiffHeader(page_size, page_count, base.manifest.id, base.manifest.sha256)
+    scan = PageScan()
+    # The differential may take at most rebase_ratio of the base's stored size; judge
+    # it by the changed pages' plain size at the base's compression ratio.
+    base_ratio = base.manifest.size / max(base.manifest.db_size, 1)
+    limit = int(request.rebase_ratio * base.manifest.size / max(base_ratio, 0.01))
+    result = compress_blocks(
+        diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel),
+        partial,
+        size=None,
+        level=request.level,
+        cancel=cancel,
+        hash_plain=False,
+    )
+    return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)

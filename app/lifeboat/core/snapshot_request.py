@@ -1,0 +1,44 @@
+"""What a snapshot is asked to be: the source, where it goes, how it is checked and packed,
+and the full snapshot a differential is taken against (`snapshot.take_snapshot` takes it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.dbcopy import CopySettings
+from lifeboat.core.manifest import Manifest
+from lifeboat.core.runs import Run
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The full snapshot a differential is taken against."""
+
+    manifest: Manifest
+    pages: Path  # its page-hash list, checked against manifest.pages_sha256
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    source: str
+    source_path: Path
+    folder: Path  # <dest>/<source>, a private folder the caller made
+    run: Run  # names the work files; its scratch folder holds the copy
+    scratch: Path
+    check: str = "quick"
+    level: int = 3
+    reason: str = "manual"
+    protected: bool = False
+    copy: CopySettings = field(default_factory=CopySettings)
+    #: compressed/plain ratio expected from earlier snapshots (1.0: assume the worst)
+    expected_ratio: float = 1.0
+    #: keep a page-hash list beside a full snapshot, so later ones can be differentials
+    hash_pages: bool = True
+    base: BaseRef | None = None
+    #: a differential may store at most this share of its base's size
+    rebase_ratio: float = 0.5
+    #: age recipients: keep the artifact on this machine encrypted to all of them
+    recipients: tuple[str, ...] = ()
+    #: the newest snapshot: a copy with the same content is not stored again
+    unchanged_since: Manifest | None = None
