@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -130,9 +130,9 @@ def _require_whole(
         )
 
 
-def _content_size(raw: object, source: Path) -> int:
-    head = raw.read(18)  # type: ignore[attr-defined]
-    raw.seek(0)  # type: ignore[attr-defined]
+def _content_size(raw: BinaryIO, source: Path) -> int:
+    head = raw.read(18)
+    raw.seek(0)
     try:
         size = zstandard.frame_content_size(head)
     except zstandard.ZstdError:
@@ -150,7 +150,7 @@ class ThreadedReader:
     """Reads and hashes a file in its own thread; `read()` hands its blocks over (whatever
     size is asked for); `count` and `hexdigest()` tell what was read."""
 
-    def __init__(self, raw: object, total: int, progress: Progress, cancel: CancelToken):
+    def __init__(self, raw: BinaryIO, total: int, progress: Progress, cancel: CancelToken):
         self._raw = raw
         self._total = total
         self._progress = progress
@@ -166,7 +166,7 @@ class ThreadedReader:
     def _run(self) -> None:
         try:
             while not self._stopped.is_set():
-                block = self._raw.read(READ_BLOCK)  # type: ignore[attr-defined]
+                block = self._raw.read(READ_BLOCK)
                 self._digest.update(block)
                 self._put(block)
                 if not block:
