@@ -30,7 +30,6 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 READ_BLOCK = 1 << 20
 WRITE_BLOCK = 4 << 20
 _SYNC_EVERY = 64 << 20
-_END = object()  # tells the writer thread to stop
 
 #: Called with each block of plain (decompressed) data, in order.
 BlockObserver = Callable[[memoryview], None]
@@ -213,7 +212,7 @@ class _Worker:
 
     def __init__(self, name: str, consume: Callable[[bytes], object]) -> None:
         self._consume = consume
-        self._queue: queue.Queue[object] = queue.Queue(8)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(8)  # None: the end
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -224,17 +223,17 @@ class _Worker:
         self._queue.put(item)
 
     def finish(self) -> None:
-        self._queue.put(_END)
+        self._queue.put(None)
         self._thread.join()
         if self.error is not None:
             raise self.error
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not _END:
+        while (item := self._queue.get()) is not None:
             if self.error is not None:
                 continue  # keep draining so the giver never blocks
             try:
-                self._consume(item)  # type: ignore[arg-type]
+                self._consume(item)
             except BaseException as exc:
                 self.error = exc
 
