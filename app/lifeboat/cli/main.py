@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from lifeboat import __version__
 from lifeboat.cli import (
@@ -36,7 +37,7 @@ Handler = Callable[[argparse.Namespace, Service, Output], int]
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as our one-line error (exit 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {message}\n")
         sys.stderr.write(f"hint: see `{self.prog} --help`\n")
         raise SystemExit(2)

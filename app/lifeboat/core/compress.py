@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
@@ -105,11 +105,17 @@ def compress_file(
     return result
 
 
-def read_blocks(fin: object, block: int = BLOCK) -> Iterator[memoryview]:
+class ReadsInto(Protocol):
+    """A file opened in binary mode: `readinto` fills a buffer, 0 at its end."""
+
+    def readinto(self, buffer: bytearray, /) -> int | None: ...
+
+
+def read_blocks(fin: ReadsInto, block: int = BLOCK) -> Iterator[memoryview]:
     """Blocks of a file opened in binary mode, reusing one buffer."""
     buf = bytearray(block)
     view = memoryview(buf)
-    while n := fin.readinto(buf):  # type: ignore[attr-defined]
+    while n := fin.readinto(buf):
         yield view[:n]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lifeboat.core.dbdiff_records import NOT_COMPARED, DatabaseDiff, SchemaDiff, TableDiff
@@ -155,7 +156,11 @@ def _snapshot_only(conn: sqlite3.Connection, reason: str, started: float) -> Dat
 
 
 def _table_diff(
-    conn: sqlite3.Connection, name: str, over: list[bool], deadline: float, check_time: object
+    conn: sqlite3.Connection,
+    name: str,
+    over: list[bool],
+    deadline: float,
+    check_time: Callable[[], int],
 ) -> TableDiff:
     in_snap = name in table_names(conn, SNAP)
     in_now = name in table_names(conn, NOW)
@@ -197,7 +202,7 @@ def _compare_rows(
     rows_now: int | None,
     how: str,
     columns: list[str],
-    check_time: object,
+    check_time: Callable[[], int],
 ) -> TableDiff:
     """Rows of `name` in both databases, matched on `columns` (the key): how many a
     restore brings back, removes and changes."""
@@ -209,7 +214,7 @@ def _compare_rows(
     )
     # One pass: every snapshot row looks up its partner by key; both are read in key
     # order, so this is a merge of the two b-trees, and rows stay inside SQLite.
-    conn.set_progress_handler(check_time, 20_000)  # type: ignore[arg-type]
+    conn.set_progress_handler(check_time, 20_000)
     try:
         back, changed = conn.execute(
             f"select coalesce(sum({missing}), 0), "

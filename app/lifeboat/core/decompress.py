@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -30,7 +30,6 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 READ_BLOCK = 1 << 20
 WRITE_BLOCK = 4 << 20
 _SYNC_EVERY = 64 << 20
-_END = object()  # tells the writer thread to stop
 
 #: Called with each block of plain (decompressed) data, in order.
 BlockObserver = Callable[[memoryview], None]
@@ -130,9 +129,9 @@ def _require_whole(
         )
 
 
-def _content_size(raw: object, source: Path) -> int:
-    head = raw.read(18)  # type: ignore[attr-defined]
-    raw.seek(0)  # type: ignore[attr-defined]
+def _content_size(raw: BinaryIO, source: Path) -> int:
+    head = raw.read(18)
+    raw.seek(0)
     try:
         size = zstandard.frame_content_size(head)
     except zstandard.ZstdError:
@@ -150,7 +149,7 @@ class ThreadedReader:
     """Reads and hashes a file in its own thread; `read()` hands its blocks over (whatever
     size is asked for); `count` and `hexdigest()` tell what was read."""
 
-    def __init__(self, raw: object, total: int, progress: Progress, cancel: CancelToken):
+    def __init__(self, raw: BinaryIO, total: int, progress: Progress, cancel: CancelToken):
         self._raw = raw
         self._total = total
         self._progress = progress
@@ -166,7 +165,7 @@ class ThreadedReader:
     def _run(self) -> None:
         try:
             while not self._stopped.is_set():
-                block = self._raw.read(READ_BLOCK)  # type: ignore[attr-defined]
+                block = self._raw.read(READ_BLOCK)
                 self._digest.update(block)
                 self._put(block)
                 if not block:
@@ -213,7 +212,7 @@ class _Worker:
 
     def __init__(self, name: str, consume: Callable[[bytes], object]) -> None:
         self._consume = consume
-        self._queue: queue.Queue[object] = queue.Queue(8)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(8)  # None: the end
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -224,17 +223,17 @@ class _Worker:
         self._queue.put(item)
 
     def finish(self) -> None:
-        self._queue.put(_END)
+        self._queue.put(None)
         self._thread.join()
         if self.error is not None:
             raise self.error
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not _END:
+        while (item := self._queue.get()) is not None:
             if self.error is not None:
                 continue  # keep draining so the giver never blocks
             try:
-                self._consume(item)  # type: ignore[arg-type]
+                self._consume(item)
             except BaseException as exc:
                 self.error = exc
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError, OperationFailed
 from lifeboat.foundation.units import format_bytes
@@ -93,7 +93,7 @@ class FileLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh: object | None = None
+        self._fh: BinaryIO | None = None
 
     def try_acquire(self) -> bool:
         # A lock file has a fixed name every process opens, so it cannot be created
@@ -135,8 +135,8 @@ class FileLock:
         self._fh = None
         if fh is not None:
             with contextlib.suppress(OSError):
-                _unlock(fh.fileno())  # type: ignore[attr-defined]
-            fh.close()  # type: ignore[attr-defined]
+                _unlock(fh.fileno())
+            fh.close()
 
     @property
     def held(self) -> bool:

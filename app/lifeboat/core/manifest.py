@@ -210,14 +210,17 @@ class Manifest:
         if not is_plain_name(str(values["artifact"])):
             raise ManifestError(f"bad artifact name {values['artifact']!r}")
         for name in ("size", "db_size", "page_size", "page_count"):
-            if not isinstance(values[name], int) or values[name] < 0:  # type: ignore[operator]
-                raise ManifestError(f"bad {name} {values[name]!r}")
+            count = values[name]
+            if not isinstance(count, int) or count < 0:
+                raise ManifestError(f"bad {name} {count!r}")
         values["protected"] = bool(values["protected"])
         if values.get("kind", "full") not in ("full", "diff", "raw"):
             raise ManifestError(f"unknown snapshot kind {values['kind']!r}")
         if values.get("kind") == "diff" and not SNAPSHOT_ID_RE.match(str(values.get("base"))):
             raise ManifestError("a differential without a valid base id")
         values["extra"] = {k: v for k, v in data.items() if k not in known}
+        # The fields not checked above keep whatever JSON value the file holds: typing
+        # each would turn away manifests that load today (a behaviour change).
         manifest = cls(**values)  # type: ignore[arg-type]
         expected = manifest.stem + ARTIFACT_SUFFIXES[manifest.kind]
         if manifest.artifact != expected:

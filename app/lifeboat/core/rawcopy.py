@@ -145,22 +145,27 @@ def _raw_extra(
     return extra
 
 
-def verify_raw_copy(folder: Path, manifest: Manifest) -> None:
+def verify_raw_copy(folder: Path, manifest: Manifest) -> dict[str, str]:
     """Re-hash every file of a raw copy as stored (the ciphertext of a sealed one: no
-    key needed); raise CorruptSnapshot on any difference."""
+    key needed); raise CorruptSnapshot on any difference. Return the files checked:
+    name -> SHA-256 as stored."""
     where = folder / manifest.stored_name
     files = manifest.extra.get("files")
     if not where.is_dir() or not isinstance(files, dict):
         raise CorruptSnapshot(
             f"raw copy {manifest.id}: {where} is missing", "nothing can be restored from it"
         )
+    checked: dict[str, str] = {}
     for name, expected in files.items():
         path = where / _stored_file(manifest, str(name))
-        if not path.is_file() or sha256_file(path) != expected:
+        digest = sha256_file(path) if path.is_file() else None
+        if digest is None or digest != expected:
             raise CorruptSnapshot(
                 f"raw copy {manifest.id}: {name} is missing or changed",
                 "nothing can be restored from that file",
             )
+        checked[str(name)] = digest
+    return checked
 
 
 def restore_raw_copy(
@@ -177,10 +182,9 @@ def restore_raw_copy(
     the target's old -wal/-shm/-journal are moved aside (never applied to the restored
     file), the copy's sidecars are put in place, and the database file last.
     """
-    verify_raw_copy(folder, manifest)
+    files = verify_raw_copy(folder, manifest)
     where = folder / manifest.stored_name
     original = Path(manifest.source_path).name
-    files: dict[str, str] = manifest.extra["files"]  # type: ignore[assignment]
     if original not in files:
         raise CorruptSnapshot(
             f"raw copy {manifest.id} holds no file named {original}",
@@ -189,9 +193,9 @@ def restore_raw_copy(
     require_space(target.parent, manifest.size + (16 << 20), "the restored files")
     works: dict[str, Path] = {}  # suffix ("" for the database file) -> its work file
     try:
-        for name in files:
+        for name, stored_sha256 in files.items():
             works[name[len(original) :]] = work = run.work_path(target.parent, "restore")
-            _restore_file(manifest, where, name, work, identities)
+            _restore_file(manifest, where, name, stored_sha256, work, identities)
         sidecars = {suffix: work for suffix, work in works.items() if suffix}
         publish_over(works[""], target, run, new_sidecars=sidecars)
     except BaseException:
@@ -214,9 +218,15 @@ def _stored_file(manifest: Manifest, name: str) -> str:
 
 
 def _restore_file(
-    manifest: Manifest, where: Path, name: str, work: Path, identities: Sequence[str]
+    manifest: Manifest,
+    where: Path,
+    name: str,
+    stored_sha256: str,
+    work: Path,
+    identities: Sequence[str],
 ) -> None:
-    """Write one file of the copy to the new file `work`, checked against its hash."""
+    """Write one file of the copy to the new file `work`, checked against its hash
+    (`stored_sha256`: the file as stored, checked by verify_raw_copy)."""
     stored = where / _stored_file(manifest, name)
     if manifest.local_encryption:
         decrypt_file(
@@ -233,7 +243,7 @@ def _restore_file(
                 f"raw copy {manifest.id}: {name} decrypts to other bytes than were copied",
                 "nothing can be restored from that file",
             )
-    elif _copy_hashed(stored, work) != manifest.extra["files"][name]:  # type: ignore[index]
+    elif _copy_hashed(stored, work) != stored_sha256:
         raise CorruptSnapshot(
             f"raw copy {manifest.id}: {name} changed while it was restored", "retry"
         )

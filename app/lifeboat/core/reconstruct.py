@@ -70,13 +70,13 @@ class _InputFailed(Exception):
 class _Input:
     """A decompressing stream of one input: its failures say which input it was."""
 
-    def __init__(self, stream: object, side: str) -> None:
+    def __init__(self, stream: zstandard.ZstdDecompressionReader, side: str) -> None:
         self._stream = stream
         self.side = side
 
     def read(self, size: int) -> bytes:
         try:
-            return self._stream.read(size)  # type: ignore[attr-defined]
+            return self._stream.read(size)
         except zstandard.ZstdError as exc:
             raise _InputFailed(self.side, f"it does not decompress ({exc})") from None
 

@@ -25,9 +25,10 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
@@ -43,6 +44,7 @@ SIDECARS = ("-wal", "-shm", "-journal")
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _STEP_PAGES = 4096
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -266,11 +268,11 @@ def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:
         )
 
 
-def _retry_busy(action: object, timeout: float, target: Path) -> object:
+def _retry_busy(action: Callable[[], _T], timeout: float, target: Path) -> _T:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return action()  # type: ignore[operator]
+            return action()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -73,7 +73,9 @@ def parse_keep(spec: str) -> RetentionPolicy:
     """Parse a keep spec; raise KeepSpecError with a clear reason."""
     if not isinstance(spec, str) or not spec.strip():
         raise KeepSpecError("empty keep spec; write it like 'last=7,daily=7,weekly=4'")
-    values: dict[str, object] = {}
+    counts: dict[str, int] = {}
+    within: timedelta | None = None
+    within_text = ""
     for part in spec.replace(" ", "").split(","):
         if not part:
             continue
@@ -81,7 +83,8 @@ def parse_keep(spec: str) -> RetentionPolicy:
         key = key.lower()
         if not sep:
             raise KeepSpecError(f"{part!r} in keep spec: write it as key=value, e.g. daily=7")
-        if key in values:
+        # A given `within` also sets within_text: a key naming either is then a repeat.
+        if key in counts or (key in ("within", "within_text") and within is not None):
             raise KeepSpecError(f"{key} appears twice in keep spec {spec!r}")
         if key == "within":
             match = _DURATION_RE.match(value.lower())
@@ -89,19 +92,27 @@ def parse_keep(spec: str) -> RetentionPolicy:
                 raise KeepSpecError(
                     f"within={value!r}: write a duration like 48h, 30d, 8w, 6m or 1y"
                 )
-            values["within"] = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
-            values["within_text"] = value.lower()
+            within = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            within_text = value.lower()
         elif key in BUCKETS:
             if not value.isdigit() or int(value) > _MAX_COUNT:
                 raise KeepSpecError(
                     f"{key}={value!r}: the count must be a whole number from 0 to {_MAX_COUNT}"
                 )
-            values[key] = int(value)
+            counts[key] = int(value)
         else:
             names = ", ".join((*BUCKETS, "within"))
             raise KeepSpecError(f"unknown key {key!r} in keep spec; use {names}")
-    known = {f.name for f in fields(RetentionPolicy)}
-    return RetentionPolicy(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+    return RetentionPolicy(
+        last=counts.get("last", 0),
+        hourly=counts.get("hourly", 0),
+        daily=counts.get("daily", 0),
+        weekly=counts.get("weekly", 0),
+        monthly=counts.get("monthly", 0),
+        yearly=counts.get("yearly", 0),
+        within=within,
+        within_text=within_text,
+    )
 
 
 # -- applying a policy ----------------------------------------------------------------

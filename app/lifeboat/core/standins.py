@@ -28,7 +28,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
+
+    # What sqlite3 takes as a statement's parameters (as its stubs spell it).
+    Parameters = SupportsLenAndGetItem[Any] | Mapping[str, Any]
 
 _MAX_STAND_INS = 64  # far more than any real schema; a bound against a retry loop
 _UNKNOWN_FUNCTION = re.compile(r"(?:unknown|no such) function: ([^\s()]+)")
@@ -55,18 +63,19 @@ class StandInConnection(sqlite3.Connection):
     read, so preparing again once the stand-in exists is safe).
     """
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Passed on as sqlite3.connect gives them (checked against its signature there).
+        super().__init__(*args, **kwargs)
         self.stand_ins = StandIns()
 
-    def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Parameters = (), /) -> sqlite3.Cursor:
         for _ in range(_MAX_STAND_INS):
             try:
-                return super().execute(sql, parameters)  # type: ignore[arg-type]
+                return super().execute(sql, parameters)
             except sqlite3.OperationalError as exc:
                 if not self._stand_in_for(str(exc)):
                     raise
-        return super().execute(sql, parameters)  # type: ignore[arg-type]
+        return super().execute(sql, parameters)
 
     def _stand_in_for(self, message: str) -> bool:
         """Register a stand-in for the name SQLite just reported; False if it reported

@@ -252,11 +252,11 @@ class MainWindow(QWidget):
             return "Schedules are paused: nothing is backed up until you resume them."
         if not status.sources:
             return ""
-        upcoming = [s for s in status.sources if s.next_run]
+        upcoming = [(s.next_run, s.name) for s in status.sources if s.next_run]
         if not upcoming:
             return "Every database is backed up only when you ask."
-        first = min(upcoming, key=lambda s: s.next_run)  # type: ignore[arg-type, return-value]
-        return f"Next backup: {first.name} {time_until(first.next_run, status.now())}."
+        when, name = min(upcoming, key=lambda run: run[0])
+        return f"Next backup: {name} {time_until(when, status.now())}."
 
     def _source_menu(self, point: QPoint) -> None:
         item = self.sources.itemAt(point)

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from lifeboat.core.stores import ByteSource, RemoteStore, Stored, UploadLedger
 from lifeboat.foundation.errors import LifeboatError, RemoteError
@@ -299,11 +300,11 @@ def _signal(method: str) -> Callable[..., None]:
     return handler
 
 
-def watch_bodies(client: object) -> None:
+def watch_bodies(client: Any) -> None:  # a boto3 client: boto3 has no types
     """Make `client` tell each PartBody when botocore reads it to sign the request (not
     sending, so no progress or bandwidth), and never retry a request whose upload was
     halted (so a cancel does not wait out botocore's retries)."""
-    events = client.meta.events  # type: ignore[attr-defined]
+    events = client.meta.events
     events.register_first(
         "request-created.s3",
         _signal("signal_not_transferring"),
