@@ -108,7 +108,9 @@ def test_add_a_remote_test_it_and_save(
     assert service.remotes() == [], "testing saves nothing"
 
     qtbot.keyClicks(form.max_upload_rate, "fast")
-    dialog.findChild(object, "upload:notes").setChecked(True)
+    # a new remote offers every database that uploads nowhere yet: all ticked
+    assert dialog.findChild(object, "upload:notes").isChecked()
+    dialog.findChild(object, "upload:crm").setChecked(False)
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     assert form.errors["max_upload_rate"].isVisible(), "shown next to its field"
     assert service.remotes() == []

@@ -28,6 +28,7 @@ from lifeboat.core.catalog_records import AttentionItem, JobRecord, SnapshotReco
 from lifeboat.core.results import VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished
+from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
 from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
@@ -38,9 +39,15 @@ from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
 
 JOB_LIMIT = 500
-#: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept
-#: but not usable as they are.
-History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None], list[AttentionItem]]
+#: Snapshots, jobs, the remote each source uploads to (None: none), the files kept but
+#: not usable as they are, and the remotes (all, and those of which no snapshot is known).
+History = tuple[
+    list[SnapshotRecord],
+    list[JobRecord],
+    dict[str, str | None],
+    list[AttentionItem],
+    tuple[list[str], list[str]],
+]
 
 
 class HistoryDialog(QDialog):
@@ -90,8 +97,11 @@ class HistoryDialog(QDialog):
         self.tabs.addTab(self.snapshots_tab, "Snapshots")
         self.tabs.addTab(self.jobs_tab, "Jobs")
         bottom = self._build_verify_row()
+        self.missing_note = MissingBackupsNote(self.service)
+        self.missing_note.searched.connect(self.reload)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.missing_note)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(bottom)
         self._selection_changed()
@@ -145,6 +155,10 @@ class HistoryDialog(QDialog):
                 self.service.jobs(limit=JOB_LIMIT),
                 remote_of,
                 self.service.attention(),
+                (
+                    [r.name for r in self.service.remotes()],
+                    self.service.remotes_with_unknown_backups(),
+                ),
             )
 
         run_in_background(
@@ -156,8 +170,9 @@ class HistoryDialog(QDialog):
         )
 
     def _loaded(self, result: History) -> None:
-        snapshots, jobs, remote_of, attention = result
+        snapshots, jobs, remote_of, attention, (remotes, unknown) = result
         self.attention_box.show_items(attention)
+        self.missing_note.explain(any_snapshots=bool(snapshots), remotes=remotes, unknown=unknown)
         selected = self.snapshots_tab.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
