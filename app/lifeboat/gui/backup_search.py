@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -38,6 +39,23 @@ from lifeboat.service import Service
 
 #: Dialogs without a parent window must be kept alive while they are open.
 _open_dialogs: set[BackupSearchDialog] = set()
+
+
+class _Searches(QObject):
+    """Told when any search has rebuilt the catalog: every open History and restore
+    wizard lists what was found, whichever window started the search."""
+
+    finished = Signal()
+
+
+_searches: _Searches | None = None
+
+
+def searches() -> _Searches:
+    global _searches
+    if _searches is None:  # made once a QApplication exists
+        _searches = _Searches()
+    return _searches
 
 
 def found_text(report: RebuildReport, remotes: list[str], records: list[SnapshotRecord]) -> str:
@@ -91,7 +109,7 @@ class BackupSearchDialog(QDialog):
         self.running = False
         self.report: RebuildReport | None = None
         names = ", ".join(remotes)
-        intro = QLabel(
+        self.intro = intro = QLabel(
             (question + "\n\n" if question else "")
             + f"Lifeboat reads the list of snapshots kept on {names}, so that History and "
             "Restore show them, including those made on another computer. Nothing is "
@@ -175,6 +193,7 @@ class BackupSearchDialog(QDialog):
             )
         self.status.setText(text)
         self.searched.emit()
+        searches().finished.emit()
 
     def _failed(self, exc: BaseException) -> None:
         self._ended()
@@ -203,11 +222,8 @@ def open_backup_search(
     parent: QWidget | None = None,
     start: bool = True,
     question: str | None = None,
-    on_searched: Callable[[], None] | None = None,
 ) -> BackupSearchDialog:
     dialog = BackupSearchDialog(service, remotes, question=question, parent=parent)
-    if on_searched is not None:
-        dialog.searched.connect(on_searched)
     dialog.show()
     if start:
         dialog.start()
@@ -247,7 +263,8 @@ def offer_backup_search(
 
 class MissingBackupsNote(QWidget):
     """Why History or the restore wizard lists nothing (or nothing from a remote), and
-    the button that looks for backups on the remotes. Hidden when there is nothing to say."""
+    the button that looks for backups on the remotes. Hidden when there is nothing to say.
+    `searched`: a search (started here or anywhere) has rebuilt the catalog."""
 
     searched = Signal()
 
@@ -263,6 +280,7 @@ class MissingBackupsNote(QWidget):
         self.button = QPushButton("Look for &backups…")
         self.button.setObjectName("look-for-backups-note")
         self.button.clicked.connect(self.look)
+        searches().finished.connect(self._searched)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.text, 1)
@@ -292,10 +310,12 @@ class MissingBackupsNote(QWidget):
             )
         self.setVisible(bool(unknown) or not any_snapshots)
 
+    def _searched(self) -> None:
+        if shiboken6.isValid(self):
+            self.searched.emit()
+
     def look(self) -> BackupSearchDialog | None:
         if not self.remotes:
             return None
-        self.dialog = open_backup_search(
-            self.service, self.remotes, parent=self.window(), on_searched=self.searched.emit
-        )
+        self.dialog = open_backup_search(self.service, self.remotes, parent=self.window())
         return self.dialog
