@@ -58,6 +58,11 @@ def searches() -> _Searches:
     return _searches
 
 
+def and_list(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def found_text(report: RebuildReport, remotes: list[str], records: list[SnapshotRecord]) -> str:
     """What a search found, in words (plain text)."""
     counts = [
@@ -66,7 +71,7 @@ def found_text(report: RebuildReport, remotes: list[str], records: list[Snapshot
     parts = []
     for name, count in counts:
         sources = sorted({r.source for r in records if r.copy_on(name) is not None})
-        of = f" of {', '.join(sources)}" if sources and count else ""
+        of = f" of {and_list(sources)}" if sources and count else ""
         parts.append(f"{plural(count, 'snapshot')}{of} on {name}")
     text = ("Found " + "; ".join(parts) + ".") if parts else ""
     if counts and all(count == 0 for _, count in counts):
