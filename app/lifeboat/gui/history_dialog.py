@@ -34,9 +34,11 @@ from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
 from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
-from lifeboat.gui.text import percent, phase_text, short_time
+from lifeboat.gui.snapshot_deletion import delete_question, deleted_text
+from lifeboat.gui.text import percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
+from lifeboat.service.deletion import DeletionEffects
 
 JOB_LIMIT = 500
 #: Snapshots, jobs, the remote each source uploads to (None: none), the files kept but
@@ -334,20 +336,30 @@ class HistoryDialog(QDialog):
         )
 
     def delete_selected(self) -> None:
+        """Ask, naming what depends on the snapshot (read in the background), then delete."""
         record = self.selected()
         if record is None:
             return
-        ask(
+        run_in_background(
+            lambda: self.service.deletion_effects(record.id),
+            what=f"read what depends on snapshot {record.id}",
+            on_done=self._ask_delete,
+            on_failed=lambda exc: show_error(self, exc),
+            owner=self,
+        )
+
+    def _ask_delete(self, effects: DeletionEffects) -> None:
+        question, detail = delete_question(effects)
+        self.delete_box = ask(
             self,
             "Delete snapshot?",
-            f"Delete the snapshot of {record.source} taken "
-            f"{short_time(record.manifest.created_at)}?",
-            "Its file is deleted for good; you cannot restore it afterwards.",
+            question,
+            detail,
             "Delete",
             lambda: self._background(
-                lambda: self.service.delete_snapshot(record.id),
-                f"delete snapshot {record.id}",
-                f"Snapshot {record.id} deleted.",
+                lambda: self.service.delete_snapshot(effects.record.id),
+                f"delete snapshot {effects.record.id}",
+                deleted_text(effects),
             ),
             danger=True,
         )
