@@ -154,3 +154,25 @@ def test_files_needing_attention_are_shown_and_recovered(
     qtbot.waitUntil(lambda: not dialog.attention_box.isVisibleTo(dialog), timeout=10_000)
     assert record.id in shown_ids(dialog)
     assert record.path.is_file() and record.manifest_path.is_file()
+
+
+def test_deleting_a_base_names_what_depends_on_it_and_says_what_happened(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
+    base = service.backup("notes")
+    make_db(two_sources[0], rows=10, seed=2)
+    diff = service.backup("notes")
+    assert diff.manifest.kind == "diff" and diff.manifest.base == base.id
+    service.set_protected(diff.id, True, "pinned")
+    dialog = open_history(qtbot, tray_app)
+    assert dialog.select_snapshot(base.id)
+    dialog.delete_button.click()
+    box = wait_for_box(qtbot, "Delete the snapshot of notes")
+    detail = box.informativeText()
+    assert "1 later snapshot (1 differential, 1 of them pinned) is built on this one" in detail
+    assert "cannot be restored without it" in detail
+    click_box_button(box, "Delete")
+    qtbot.waitUntil(lambda: "deleted here" in dialog.message.text(), timeout=10_000)
+    assert dialog.message.text() == (
+        f"Snapshot {base.id} deleted here. 1 later snapshot built on it can no longer be restored."
+    )

@@ -108,7 +108,9 @@ def test_add_a_remote_test_it_and_save(
     assert service.remotes() == [], "testing saves nothing"
 
     qtbot.keyClicks(form.max_upload_rate, "fast")
-    dialog.findChild(object, "upload:notes").setChecked(True)
+    # a new remote offers every database that uploads nowhere yet: all ticked
+    assert dialog.findChild(object, "upload:notes").isChecked()
+    dialog.findChild(object, "upload:crm").setChecked(False)
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     assert form.errors["max_upload_rate"].isVisible(), "shown next to its field"
     assert service.remotes() == []
@@ -261,3 +263,39 @@ def test_keeping_local_snapshots_encrypted_needs_the_key_saved_and_asks_to_stop(
     assert not dialog.form.encrypt_local.isChecked()
     save(qtbot, dialog)
     assert not service.source("notes").encrypt_local
+
+
+def test_cancel_asks_before_discarding_a_typed_remote(qtbot, open_dialog, service: Service):
+    dialog = open_dialog()
+    dialog.reject()  # nothing typed: closes at once
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    dialog = open_dialog()
+    dialog.remotes.add_remote()
+    dialog.remotes.form.bucket.setText("my-backups")
+    dialog.tabs.setCurrentIndex(DATABASES_TAB)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    box = wait_for_box(qtbot, "Discard the changes to remote offsite?")
+    assert dialog.tabs.currentIndex() == REMOTE_TAB, "shows what would be lost"
+    click_box_button(box, "Keep editing")
+    assert not gone(dialog) and dialog.isVisible()
+    assert dialog.remotes.form.bucket.text() == "my-backups"
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    click_box_button(wait_for_box(qtbot, "Discard the changes"), "Discard")
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert service.remotes() == []
+
+
+def test_look_for_backups_from_the_remote_tab_finds_nothing_here(
+    qtbot, open_dialog, service: Service, s3_server, bucket: str
+):
+    add_remote(service, s3_server, bucket)
+    assert service.remotes_with_unknown_backups() == ["offsite"]
+    dialog = open_dialog()
+    page = dialog.remotes
+    assert page.look_button.isEnabled()
+    page.look_button.click()
+    search = page.search
+    assert search is not None
+    qtbot.waitUntil(lambda: search.report is not None, timeout=20_000)
+    assert search.status.text() == "No backups were found on offsite."
+    search.close()

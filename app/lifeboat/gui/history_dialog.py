@@ -28,19 +28,28 @@ from lifeboat.core.catalog_records import AttentionItem, JobRecord, SnapshotReco
 from lifeboat.core.results import VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished
+from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
 from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
-from lifeboat.gui.text import percent, phase_text, short_time
+from lifeboat.gui.snapshot_deletion import delete_question, deleted_text
+from lifeboat.gui.text import percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
+from lifeboat.service.deletion import DeletionEffects
 
 JOB_LIMIT = 500
-#: Snapshots, jobs, the remote each source uploads to (None: none), and the files kept
-#: but not usable as they are.
-History = tuple[list[SnapshotRecord], list[JobRecord], dict[str, str | None], list[AttentionItem]]
+#: Snapshots, jobs, the remote each source uploads to (None: none), the files kept but
+#: not usable as they are, and the remotes (all, and those of which no snapshot is known).
+History = tuple[
+    list[SnapshotRecord],
+    list[JobRecord],
+    dict[str, str | None],
+    list[AttentionItem],
+    tuple[list[str], list[str]],
+]
 
 
 class HistoryDialog(QDialog):
@@ -90,8 +99,11 @@ class HistoryDialog(QDialog):
         self.tabs.addTab(self.snapshots_tab, "Snapshots")
         self.tabs.addTab(self.jobs_tab, "Jobs")
         bottom = self._build_verify_row()
+        self.missing_note = MissingBackupsNote(self.service)
+        self.missing_note.searched.connect(self.reload)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.missing_note)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(bottom)
         self._selection_changed()
@@ -145,6 +157,10 @@ class HistoryDialog(QDialog):
                 self.service.jobs(limit=JOB_LIMIT),
                 remote_of,
                 self.service.attention(),
+                (
+                    [r.name for r in self.service.remotes()],
+                    self.service.remotes_with_unknown_backups(),
+                ),
             )
 
         run_in_background(
@@ -156,8 +172,9 @@ class HistoryDialog(QDialog):
         )
 
     def _loaded(self, result: History) -> None:
-        snapshots, jobs, remote_of, attention = result
+        snapshots, jobs, remote_of, attention, (remotes, unknown) = result
         self.attention_box.show_items(attention)
+        self.missing_note.explain(any_snapshots=bool(snapshots), remotes=remotes, unknown=unknown)
         selected = self.snapshots_tab.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
@@ -319,20 +336,30 @@ class HistoryDialog(QDialog):
         )
 
     def delete_selected(self) -> None:
+        """Ask, naming what depends on the snapshot (read in the background), then delete."""
         record = self.selected()
         if record is None:
             return
-        ask(
+        run_in_background(
+            lambda: self.service.deletion_effects(record.id),
+            what=f"read what depends on snapshot {record.id}",
+            on_done=self._ask_delete,
+            on_failed=lambda exc: show_error(self, exc),
+            owner=self,
+        )
+
+    def _ask_delete(self, effects: DeletionEffects) -> None:
+        question, detail = delete_question(effects)
+        self.delete_box = ask(
             self,
             "Delete snapshot?",
-            f"Delete the snapshot of {record.source} taken "
-            f"{short_time(record.manifest.created_at)}?",
-            "Its file is deleted for good; you cannot restore it afterwards.",
+            question,
+            detail,
             "Delete",
             lambda: self._background(
-                lambda: self.service.delete_snapshot(record.id),
-                f"delete snapshot {record.id}",
-                f"Snapshot {record.id} deleted.",
+                lambda: self.service.delete_snapshot(effects.record.id),
+                f"delete snapshot {effects.record.id}",
+                deleted_text(effects),
             ),
             danger=True,
         )

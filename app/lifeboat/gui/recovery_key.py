@@ -34,17 +34,55 @@ from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 
-DEFAULT_FILE = "lifeboat-recovery-key.txt"
+DEFAULT_STEM = "lifeboat-recovery-key"
+#: A plain key file is text; a passphrase-protected one is an age file (`age -d` opens it).
+PLAIN_SUFFIX, PROTECTED_SUFFIX = ".txt", ".age"
 MIN_PASSPHRASE = 8
+
+
+def key_file_name(folder: Path, *, protected: bool) -> Path:
+    """A free name for the recovery key file in `folder`, with the extension that says
+    what it is: .age when protected with a passphrase, .txt when not."""
+    suffix = PROTECTED_SUFFIX if protected else PLAIN_SUFFIX
+    path = folder / f"{DEFAULT_STEM}{suffix}"
+    n = 2
+    while path.exists():
+        path = folder / f"{DEFAULT_STEM}-{n}{suffix}"
+        n += 1
+    return path
+
+
+def with_key_suffix(path: Path, *, protected: bool) -> Path:
+    """The chosen name, its extension made to say what the file is (a name ending in
+    the other kind's extension is changed; any other name gets the right one added)."""
+    right, wrong = (
+        (PROTECTED_SUFFIX, PLAIN_SUFFIX) if protected else (PLAIN_SUFFIX, PROTECTED_SUFFIX)
+    )
+    if path.suffix == right:
+        return path
+    if path.suffix == wrong:
+        return path.with_suffix(right)
+    return path.with_name(path.name + right)
 
 
 class RecoveryKeyDialog(QDialog):
     def __init__(
-        self, service: Service, recipient: str, *, new_key: bool, parent: QWidget | None = None
+        self,
+        service: Service,
+        recipient: str,
+        *,
+        new_key: bool,
+        export_only: bool = False,
+        parent: QWidget | None = None,
     ) -> None:
+        """`export_only`: save another copy of the key (Settings → Remote), not the step
+        before encryption is switched on."""
         super().__init__(parent)
         self.setObjectName("recovery-key-dialog")
-        self.setWindowTitle("Save your recovery key")
+        self.setWindowTitle(
+            "Save a copy of your recovery key" if export_only else "Save your recovery key"
+        )
+        self.export_only = export_only
         self.setWindowIcon(app_icon())
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.service = service
@@ -58,6 +96,12 @@ class RecoveryKeyDialog(QDialog):
         save_row = self._build_save_row()
         self._build_confirmations(new_key=new_key)
         self._build_buttons()
+        if export_only:
+            self.kept_safe.setHidden(True)
+            self.have_copy.setHidden(True)
+            self.turn_on.setHidden(True)
+            cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+            cancel.setText("Close")
 
         layout = QVBoxLayout(self)
         for widget in intro:
@@ -77,7 +121,11 @@ class RecoveryKeyDialog(QDialog):
 
     def _build_intro(self, recipient: str, *, new_key: bool) -> tuple[QLabel, ...]:
         """The heading, why the key must be saved, and which key it is."""
-        heading = QLabel("<b>Save your recovery key before encryption is switched on</b>")
+        heading = QLabel(
+            "<b>Save a copy of your recovery key</b>"
+            if self.export_only
+            else "<b>Save your recovery key before encryption is switched on</b>"
+        )
         made = "Lifeboat has just created" if new_key else "Lifeboat uses"
         explain = QLabel(
             f"{made} an encryption key for your uploads. It is kept in "
@@ -113,8 +161,8 @@ class RecoveryKeyDialog(QDialog):
         fields.addRow("Passphrase again:", self.repeat)
         note = QLabel(
             "With a passphrase, the file is useless to whoever finds it without "
-            "the passphrase; the standard `age -d` tool opens it, and so does "
-            "Lifeboat's key import."
+            "the passphrase (it is saved as an .age file: the standard age tool "
+            "opens it, and so does Import a key… on another computer)."
         )
         note.setWordWrap(True)
         note.setEnabled(False)
@@ -141,9 +189,7 @@ class RecoveryKeyDialog(QDialog):
         self.kept_safe.setObjectName("recovery-kept-safe")
         self.kept_safe.setEnabled(False)
         self.kept_safe.toggled.connect(self._update)
-        self.have_copy = QCheckBox(
-            "I already keep a copy of this key (saved earlier with `lifeboat key export`)"
-        )
+        self.have_copy = QCheckBox("I already keep a copy of this key (saved earlier)")
         self.have_copy.setObjectName("recovery-have-copy")
         self.have_copy.setHidden(new_key)  # not shown yet: setVisible would map it as a window
         self.have_copy.toggled.connect(self._update)
@@ -168,11 +214,12 @@ class RecoveryKeyDialog(QDialog):
         """Check the passphrase, then ask where to save (without blocking)."""
         if self._passphrase_problem() is not None:
             return None
+        protected = bool(self.passphrase.text())
         picker = QFileDialog(
             self,
             "Save the recovery key",
-            str(Path.home() / DEFAULT_FILE),
-            "Key files (*.txt *.age);;All files (*)",
+            str(key_file_name(Path.home(), protected=protected)),
+            "Protected key files (*.age)" if protected else "Key files (*.txt)",
         )
         picker.setObjectName("recovery-key-picker")
         picker.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
@@ -187,6 +234,7 @@ class RecoveryKeyDialog(QDialog):
         if problem is not None or self._saving:
             return
         passphrase = self.passphrase.text() or None
+        path = with_key_suffix(path, protected=passphrase is not None)
         self._saving = True
         self.save_button.setEnabled(False)
         self.saved_label.setText("Saving…")

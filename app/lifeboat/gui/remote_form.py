@@ -87,6 +87,12 @@ class RemoteForm(QWidget):
         self.credentials.setObjectName("remote-credentials")
         self.credentials.addItem(f"Access key, kept in {secrets_place}", "keyring")
         self.credentials.addItem("AWS environment variables or ~/.aws/credentials", "env")
+        # A long keyring place (a file's path) must not widen the form past the window.
+        self.credentials.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.credentials.setMinimumContentsLength(24)
+        self.credentials.setToolTip(self.credentials.itemText(0))
         self.access_key_id = _line("remote-access-key-id")
         self.secret = _line("remote-secret")
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)

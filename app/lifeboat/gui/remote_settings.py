@@ -11,7 +11,6 @@ through the `SourceRemotes` the dialog gives it.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from PySide6.QtCore import Qt, Signal
@@ -29,8 +28,11 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.config_model import Config
 from lifeboat.core.results import RemoteTest
-from lifeboat.gui.messages import ask, error_lines, show_error
-from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
+from lifeboat.gui.backup_search import BackupSearchDialog, offer_backup_search, open_backup_search
+from lifeboat.gui.key_buttons import RecoveryKeyButtons
+from lifeboat.gui.messages import ask, error_lines
+from lifeboat.gui.recovery_key import RecoveryKeyDialog
+from lifeboat.gui.remote_encryption import EncryptionSwitch, RemoteEntry
 from lifeboat.gui.remote_form import RemoteForm
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
@@ -49,14 +51,7 @@ class SourceRemotes(Protocol):
     def set_source_remote(self, source: str, remote: str | None) -> None: ...
 
 
-@dataclass
-class RemoteEntry:
-    key: str
-    draft: RemoteDraft
-    problems: dict[str, str] = field(default_factory=dict)
-
-
-class RemotePage(QWidget):
+class RemotePage(EncryptionSwitch, QWidget):
     changed = Signal()
 
     def __init__(
@@ -74,6 +69,7 @@ class RemotePage(QWidget):
         self.removed: list[str] = []
         self.current = -1
         self.recovery: RecoveryKeyDialog | None = None
+        self.search: BackupSearchDialog | None = None
         self._testing: str | None = None  # the key of the entry being tested
         self._build()
         self._refresh_list()
@@ -96,34 +92,11 @@ class RemotePage(QWidget):
         row.addWidget(add)
         row.addWidget(self.remove_button)
         left.addLayout(row)
+        self.key_buttons = RecoveryKeyButtons(self.service)
+        left.addSpacing(8)
+        left.addWidget(self.key_buttons)
 
-        self.form = RemoteForm(secrets_place=self.service.secrets.place())
-        self.form.changed.connect(self._form_changed)
-        self.form.encrypt_clicked.connect(self.request_encryption)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
-        self.test_button = QPushButton("Test connection")
-        self.test_button.setObjectName("test-remote")
-        self.test_button.clicked.connect(self.test_connection)
-        self.busy = QProgressBar()
-        self.busy.setObjectName("test-busy")
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(120)
-        self.busy.hide()
-        self.result = QLabel()
-        self.result.setObjectName("test-result")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        test_row = QHBoxLayout()
-        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
-        test_row.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignTop)
-        test_row.addWidget(self.result, 1)
-        editor = QWidget()
-        right = QVBoxLayout(editor)
-        right.setContentsMargins(0, 0, 0, 0)
-        right.addWidget(scroll, 1)
-        right.addLayout(test_row)
+        editor = self._build_editor()
         empty = QLabel(
             "No remotes yet.\n\nA copy on the same disk does not survive the "
             "disk. Click “Add remote” to copy snapshots to S3-compatible storage "
@@ -138,6 +111,41 @@ class RemotePage(QWidget):
         layout.addLayout(left, 1)
         layout.addWidget(self.pages, 3)
 
+    def _build_editor(self) -> QWidget:
+        """The form (scrolling), and under it Test connection and Look for backups."""
+        self.form = RemoteForm(secrets_place=self.service.secrets.place())
+        self.form.changed.connect(self._form_changed)
+        self.form.encrypt_clicked.connect(self.request_encryption)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setObjectName("test-remote")
+        self.test_button.clicked.connect(self.test_connection)
+        self.look_button = QPushButton("&Look for backups")
+        self.look_button.setObjectName("look-for-backups-remote")
+        self.look_button.clicked.connect(self.look_for_backups)
+        self.busy = QProgressBar()
+        self.busy.setObjectName("test-busy")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
+        self.result = QLabel()
+        self.result.setObjectName("test-result")
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.look_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.result, 1)
+        editor = QWidget()
+        right = QVBoxLayout(editor)
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(scroll, 1)
+        right.addLayout(test_row)
+        return editor
+
     # -- adding, removing, selecting ---------------------------------------------------
 
     def add_remote(self) -> None:
@@ -148,6 +156,9 @@ class RemotePage(QWidget):
         self.entries.append(
             RemoteEntry(f"new:{next(_new_keys)}", RemoteDraft(name=name, is_new=True))
         )
+        for source, remote in self.sources.source_remotes():
+            if remote is None:  # offered: ticked, the user unticks what should stay here
+                self.sources.set_source_remote(source, name)
         self._refresh_list()
         self.select(len(self.entries) - 1)
         self.form.name.setFocus()
@@ -312,64 +323,41 @@ class RemotePage(QWidget):
         self.result.setText(f"✗ {message} {hint}".strip())
 
     def _update_test_button(self) -> None:
-        self.test_button.setEnabled(self._testing is None and 0 <= self.current < len(self.entries))
+        has = 0 <= self.current < len(self.entries)
+        self.test_button.setEnabled(self._testing is None and has)
         self.test_button.setText("Testing…" if self._testing else "Test connection")
-
-    # -- encryption --------------------------------------------------------------------
-
-    def request_encryption(self, on: bool) -> None:
-        """The user ticked (or unticked) Encrypt: a saved recovery key first (or a
-        confirmation to stop encrypting)."""
-        if not 0 <= self.current < len(self.entries):
-            return
-        entry = self.entries[self.current]
-        if not on:
-            saved = self.saved.get(entry.draft.name)
-            if saved is None or not saved.encrypt or entry.draft.is_new:
-                self._set_encrypt(entry, False)
-                return
-            ask(
-                self,
-                "Stop encrypting?",
-                f"Stop encrypting uploads to {entry.draft.name}?",
-                "New copies there will be readable by whoever can read the bucket. "
-                "Copies already encrypted stay encrypted, and restorable with your key.",
-                "Stop encrypting",
-                lambda: self._set_encrypt(entry, False),
-                danger=True,
-            )
-            return
-        self.form.encrypt.setEnabled(False)
-        request_saved_key(
-            self,
-            self.service,
-            on_ready=lambda: self._key_saved(entry, True),
-            on_cancel=lambda: self._key_saved(entry, False),
-            on_failed=self._key_failed,
-            on_dialog=self._showing_recovery,
+        saved = has and not self.entries[self.current].draft.is_new
+        self.look_button.setEnabled(saved)
+        self.look_button.setToolTip(
+            "List the snapshots kept on this remote, including those another computer made"
+            if saved
+            else "Save the new remote first: then Lifeboat can look for backups on it"
         )
 
-    def _showing_recovery(self, dialog: RecoveryKeyDialog) -> None:
-        self.form.encrypt.setEnabled(True)
-        self.recovery = dialog
+    # -- looking for backups (a new machine) -------------------------------------------
 
-    def _key_saved(self, entry: RemoteEntry, on: bool) -> None:
-        self.form.encrypt.setEnabled(True)
-        if on:
-            self._set_encrypt(entry, True)
+    def look_for_backups(self) -> None:
+        if 0 <= self.current < len(self.entries) and not self.entries[self.current].draft.is_new:
+            name = self.entries[self.current].draft.name
+            self.search = open_backup_search(self.service, [name], parent=self.window())
 
-    def _key_failed(self, exc: BaseException) -> None:
-        self.form.encrypt.setEnabled(True)
-        show_error(self, exc, title="Encryption not switched on")
+    def after_save(self) -> None:
+        """Settings were saved: offer to look for backups on the remotes just added (of
+        which this machine knows no snapshot). The offer outlives the Settings window."""
+        added = [e.draft.name for e in self.entries if e.draft.is_new]
+        offer_backup_search(self.service, added)
 
-    def _set_encrypt(self, entry: RemoteEntry, on: bool) -> None:
-        if entry not in self.entries:
-            return
-        if 0 <= self.current < len(self.entries) and self.entries[self.current] is entry:
-            self.form.set_encrypt(on)
-        else:
-            entry.draft = replace(entry.draft, encrypt=on)
-            self.changed.emit()
+    def typed_unsaved(self) -> list[str]:
+        """The remotes added or changed here and not saved yet (Cancel asks first)."""
+        self.commit()
+        return [
+            e.draft.name
+            for e in self.entries
+            if e.draft.is_new
+            or e.draft.secret
+            or e.draft.access_key_id
+            or e.draft.without_credentials() != RemoteDraft.of(self.saved[e.draft.name])
+        ] + list(self.removed)
 
 
 def _title(entry: RemoteEntry) -> str:

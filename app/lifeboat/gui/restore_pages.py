@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.foundation.errors import LifeboatError
+from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.text import local_time, plural, short_time, size_text, time_ago
@@ -41,8 +42,18 @@ if TYPE_CHECKING:
 
 
 def usable(record: SnapshotRecord) -> bool:
-    """A snapshot that can be restored: its file is there and passed its checks."""
-    return record.status == "ok"
+    """A snapshot that can be restored: its file is here and passed its checks, or only a
+    remote holds it (it is fetched and checked first)."""
+    return record.status == "ok" or (record.status == "remote" and bool(record.copies))
+
+
+def not_here(records: list[SnapshotRecord], source: str) -> str:
+    """Where the snapshots of a database not backed up on this computer are."""
+    mine = [r for r in records if r.source == source]
+    if mine and not any(r.local for r in mine):
+        remotes = sorted({c.remote for r in mine for c in r.copies})
+        return f"not backed up on this computer; its snapshots are on {', '.join(remotes)}"
+    return "no longer backed up"
 
 
 class SourcePage(QWizardPage):
@@ -55,8 +66,11 @@ class SourcePage(QWizardPage):
         self.choices.setObjectName("restore-sources")
         self.choices.currentRowChanged.connect(lambda _row: self.completeChanged.emit())
         self.choices.itemDoubleClicked.connect(lambda _item: wizard.next())
+        self.missing_note = MissingBackupsNote(wizard.service)
+        self.missing_note.searched.connect(self.initializePage)
         layout = QVBoxLayout(self)
         layout.addWidget(self.choices)
+        layout.addWidget(self.missing_note)
 
     def initializePage(self) -> None:
         service = self.owner.service
@@ -72,7 +86,7 @@ class SourcePage(QWizardPage):
                 if mine
                 else "no snapshots yet"
             )
-            where = str(configured[name].path) if name in configured else "no longer backed up"
+            where = str(configured[name].path) if name in configured else not_here(records, name)
             item = QListWidgetItem(f"{name}  —  {plural(len(mine), 'snapshot')}, {newest}\n{where}")
             item.setData(Qt.ItemDataRole.UserRole, name)
             if not mine:
@@ -89,6 +103,12 @@ class SourcePage(QWizardPage):
             rows[0] if rows else -1,
         )
         self.choices.setCurrentRow(chosen)
+        self.missing_note.explain(
+            any_snapshots=bool(rows),
+            remotes=[r.name for r in service.remotes()],
+            unknown=service.remotes_with_unknown_backups(),
+        )
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         item = self.choices.currentItem()
@@ -136,6 +156,7 @@ class SnapshotPage(QWizardPage):
                 "ok": "good" + (", verified" if record.verified_at else ""),
                 "corrupt": "damaged",
                 "missing": "file missing",
+                "remote": "on " + ", ".join(c.remote for c in record.copies),
             }.get(record.status, record.status)
             why = m.reason + (", pinned" if m.protected and m.reason != "pre-restore" else "")
             item = QTreeWidgetItem(
@@ -233,7 +254,7 @@ class TargetPage(QWizardPage):
         stem = source.path.stem if source else record.source
         suffix = source.path.suffix if source and source.path.suffix else ".db"
         stamp = record.manifest.created_at.astimezone().strftime("%Y%m%d-%H%M")
-        self.path.setText(str(folder / f"{stem}-restored-{stamp}{suffix}"))
+        self.path.setText(str(free_name(folder, f"{stem}-restored-{stamp}", suffix)))
         if self.owner.preset_in_place is not None:
             self.owner.in_place = self.owner.preset_in_place and can_in_place
         elif not can_in_place:
@@ -292,6 +313,14 @@ class TargetPage(QWizardPage):
             overwrite,
         )
         return True
+
+
+def free_name(folder: Path, stem: str, suffix: str) -> Path:
+    """`folder/stem+suffix`, or with -2, -3… added: a name nothing is at yet."""
+    path, n = folder / f"{stem}{suffix}", 2
+    while os.path.lexists(path):  # a link, even to nothing, is there
+        path, n = folder / f"{stem}-{n}{suffix}", n + 1
+    return path
 
 
 def describe_choice(wizard: RestoreWizard) -> str:

@@ -29,10 +29,11 @@ from PySide6.QtWidgets import (
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.dbdiff_summary import summarize
+from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.results import RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon
-from lifeboat.gui.messages import ask, error_lines, show_error
+from lifeboat.gui.messages import ask, error_lines, sentence, show_error
 from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, describe_choice
 from lifeboat.gui.text import local_time, percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
@@ -250,10 +251,24 @@ class ConfirmPage(QWizardPage):
         self.preview_bar.hide()
         if isinstance(error, Cancelled):
             return
-        message = error.message if isinstance(error, LifeboatError) else "see the log"
-        self.preview.setText(
-            f"No preview of the changes ({message}); the restore itself is not affected."
+        self.preview.setText(preview_failure_text(error))
+
+
+def preview_failure_text(error: BaseException) -> str:
+    """Why there is no preview, truthfully: the restore reads the same snapshot, so what
+    stopped the preview may stop the restore too (which checks it before changing
+    anything)."""
+    if isinstance(error, MissingIdentity):
+        return (
+            "No preview of the changes: this snapshot is encrypted and this computer has "
+            "no key that opens it. Import your recovery key (Settings → Remote → Import "
+            "a key…): the restore cannot open it either."
         )
+    message = sentence(error.message) if isinstance(error, LifeboatError) else "See the log."
+    return (
+        f"No preview of the changes. {message} The restore checks the snapshot before it "
+        "changes anything, and stops if it cannot read it."
+    )
 
 
 class ProgressPage(QWizardPage):
@@ -329,6 +344,11 @@ class ResultPage(QWizardPage):
         else:
             self.setTitle("The restore did not happen")
             message, hint = error_lines(failure or RuntimeError("unknown"))
+            if isinstance(failure, MissingIdentity):  # its hint names the command
+                hint = (
+                    "Import your recovery key (Settings → Remote → Import a key…), "
+                    "then restore again."
+                )
             self.text.setText(
                 f"<p><b>{html.escape(message)}</b></p>"
                 f"<p>{html.escape(hint)}</p><p>The database was not changed."

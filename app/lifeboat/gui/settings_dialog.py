@@ -340,7 +340,26 @@ class SettingsDialog(QDialog):
             show_error(self, exc, title="Databases saved; preferences not saved")
             return
         self.on_saved(preferences, [d.name for d in drafts if d.is_new])
+        self.remotes.after_save()
         self.accept()
+
+    def reject(self) -> None:
+        """Cancel: a remote typed and not saved is not thrown away without asking."""
+        unsaved = self.remotes.typed_unsaved()
+        if not unsaved:
+            super().reject()
+            return
+        self.tabs.setCurrentIndex(REMOTE_TAB)
+        ask(
+            self,
+            "Discard changes?",
+            f"Discard the changes to remote {', '.join(unsaved)}?",
+            "What you typed there is not saved.",
+            "Discard",
+            lambda: QDialog.reject(self),
+            no="Keep editing",
+            danger=True,
+        )
 
     def _save_failed(self, exc: BaseException) -> None:
         self.buttons.setEnabled(True)

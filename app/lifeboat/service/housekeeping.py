@@ -14,6 +14,7 @@ from lifeboat.core.leftovers import sweep_legacy_temp
 from lifeboat.core.results import RebuildReport
 from lifeboat.core.runs import job_alive, sweep_runs
 from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.jobs.backup import tidy_folder
 from lifeboat.remote.open_uploads import abort_ended_uploads_soon
 from lifeboat.service.rebuild import rebuild_catalog
@@ -29,10 +30,20 @@ class HousekeepingMethods:
     workspace: Workspace
     secrets: SecretStore
 
-    def rebuild_catalog(self, *, remotes: bool = True) -> RebuildReport:
+    def rebuild_catalog(
+        self, *, remotes: bool = True, progress: Progress = no_progress
+    ) -> RebuildReport:
         """Recreate the catalog from the manifests on disk and, with `remotes`, on every
-        configured remote (see service/rebuild.py); nothing found is deleted."""
-        return rebuild_catalog(self.workspace, self.secrets, remotes=remotes)
+        configured remote (see service/rebuild.py); nothing found is deleted. `progress`
+        hears each snapshot folder, then each remote (rebuild.FOLDERS_PHASE, REMOTES_PHASE)."""
+        return rebuild_catalog(self.workspace, self.secrets, remotes=remotes, progress=progress)
+
+    def remotes_with_unknown_backups(self) -> list[str]:
+        """The configured remotes of which the catalog knows no copy: a remote added on a
+        new machine, whose backups (made elsewhere) only a rebuild with the remote scan
+        can list (the GUI offers "Look for backups on this remote")."""
+        known = {c.remote for r in self.workspace.catalog.snapshots() for c in r.copies}
+        return [name for name in self.workspace.config().remotes if name not in known]
 
     def abort_abandoned_uploads(self) -> None:
         """In the background: abort the multipart uploads killed runs left open."""

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How a passphrase-protected (age-encrypted) key file starts.
+AGE_FILE_HEADER = b"age-encryption.org/v1"
+
 
 class KeyMethods:
     workspace: Workspace
@@ -63,6 +66,17 @@ class KeyMethods:
         data = protect_with_passphrase(text, passphrase) if passphrase is not None else text
         write_private_file(Path(path).expanduser(), data)
         return [recipient_of(i) for i in identities]
+
+    def key_file_protected(self, path: Path) -> bool:
+        """Is this exported key file protected by a passphrase (import_key then needs it)?"""
+        try:
+            with Path(path).expanduser().open("rb") as file:
+                return file.read(len(AGE_FILE_HEADER)) == AGE_FILE_HEADER
+        except OSError as exc:
+            raise LifeboatError(
+                f"cannot read {path}: {exc.strerror or exc}",
+                "choose the recovery key file you saved",
+            ) from None
 
     def import_key(self, path: Path, passphrase: str | None = None) -> list[str]:
         """Put the identities of an exported key file into this machine's keyring."""

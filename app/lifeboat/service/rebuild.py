@@ -27,27 +27,39 @@ from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.jobs.backup import rewrite_lost_manifests
 from lifeboat.remote.scan import scan_remote
 
 log = logging.getLogger(__name__)
 
 
+#: The progress phases of a rebuild: (phase, done, total) counts folders, then remotes.
+FOLDERS_PHASE, REMOTES_PHASE = "rebuild-folders", "rebuild-remotes"
+
+
 def rebuild_catalog(
-    workspace: Workspace, secrets: SecretStore, *, remotes: bool = True
+    workspace: Workspace,
+    secrets: SecretStore,
+    *,
+    remotes: bool = True,
+    progress: Progress = no_progress,
 ) -> RebuildReport:
+    """`progress` hears each snapshot folder, then each remote, as it is started."""
     config = workspace.config()
     report = RebuildReport()
     before = workspace.catalog.snapshots()
     scanned: set[Path] = set()
     for root in workspace.snapshot_roots(config):
-        for scan in scan_root(root):
+        scans = list(scan_root(root))
+        for done, scan in enumerate(scans):
+            progress(FOLDERS_PHASE, done, len(scans))
             scanned.add(scan.folder)
             _rebuild_folder(workspace, secrets, config, scan.folder, report)
     for folder in {r.folder for r in before if r.local} - scanned:
         # A folder that is not there any more: its snapshots' files are gone with it.
         workspace.catalog.replace_folder_snapshots(folder, [])
-    _merge_remotes(workspace, secrets, config, remotes, report)
+    _merge_remotes(workspace, config, remotes, report, progress)
     report.snapshots = len(workspace.catalog.snapshots())
     return report
 
@@ -151,14 +163,15 @@ def _identities(secrets: SecretStore) -> tuple[list[str], str | None]:
 
 def _merge_remotes(
     workspace: Workspace,
-    secrets: SecretStore,
     config: Config,
     remotes: bool,
     report: RebuildReport,
+    progress: Progress,
 ) -> None:
     """Each reachable remote's copies replace what the catalog knew of that remote; a
     snapshot only a remote holds gets a row; an unreachable remote keeps its rows."""
-    for remote in config.remotes.values():
+    for done, remote in enumerate(config.remotes.values()):
+        progress(REMOTES_PHASE, done, len(config.remotes))
         try:
             if not remotes:
                 raise LifeboatError("not scanned")
@@ -182,6 +195,7 @@ def _merge_remotes(
         report.unreadable += remote_scan.unreadable
         report.remote_incomplete += remote_scan.incomplete
         report.remote_mismatched += remote_scan.mismatched
+    progress(REMOTES_PHASE, len(config.remotes), len(config.remotes))
     workspace.catalog.forget_snapshots_nowhere()
 
 

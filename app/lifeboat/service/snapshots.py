@@ -23,6 +23,7 @@ from lifeboat.jobs.base import run_job
 from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.verify import VerifyJob
+from lifeboat.service.deletion import DeletionEffects, deletion_effects
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 
 if TYPE_CHECKING:
@@ -176,6 +177,11 @@ class SnapshotMethods:
         """The differentials that need this snapshot as their base to be restored."""
         record = self.snapshot(ref)
         return [r for r in self.snapshots(record.source) if r.manifest.base == record.id]
+
+    def deletion_effects(self, ref: str) -> DeletionEffects:
+        """What deleting this snapshot here would do to the others (service/deletion.py)."""
+        record = self.snapshot(ref)
+        return deletion_effects(record, self.snapshots(record.source))
 
     def delete_snapshot(self, ref: str) -> SnapshotRecord:
         """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
