@@ -26,6 +26,7 @@ from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.icons import TrayIcons, desktop_is_dark
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.main_window import MainWindow
+from lifeboat.gui.memory import TrimAfterWork
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.notifications import Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
@@ -67,6 +68,8 @@ class TrayApp(QObject):
         )
         self.bridge.subscribe(self.backups.on_event)
         self.status.changed.connect(self._grey_backups_under_way)
+        self._trim = TrimAfterWork(lambda: bool(self.status.activity), self)
+        self.bridge.subscribe(self._trim.on_event)
         self._auto_tray = use_tray is None
         self.tray: TrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray:
