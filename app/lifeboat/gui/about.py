@@ -103,8 +103,8 @@ class AboutDialog(QDialog):
         guides = guide_files()
         guide_lines = "<br>".join(link(path, title) for title, path in guides)
         details = QLabel(
-            f"Licence: {LICENCE}, free to use, change and share.<br>"
-            + (guide_lines + "<br>" if guide_lines else "")
+            f"Licence: {LICENCE}, free to use, change and share."
+            + ("<br>" + guide_lines if guide_lines else "")
         )
         details.setObjectName("about-details")
         details.setTextFormat(Qt.TextFormat.RichText)

@@ -68,6 +68,9 @@ class BackupRow:
         self.cancel = QPushButton("Cancel")
         self.cancel.setObjectName(f"cancel:{source}")
         self.cancel.clicked.connect(cancel)
+        keep = self.cancel.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # the bar keeps its width when Cancel goes
+        self.cancel.setSizePolicy(keep)
         grid.addWidget(self.name, 2 * row, 0)
         grid.addWidget(self.bar, 2 * row, 1)
         grid.addWidget(self.cancel, 2 * row, 2)
