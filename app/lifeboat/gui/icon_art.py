@@ -150,7 +150,7 @@ def _glyph(state: str, fill: str) -> str:
         d = 5.2
         return (
             f'  <path d="M{cx - d} {cy - d} L{cx + d} {cy + d} M{cx + d} {cy - d} '
-            f'L{cx - d} {cy + d}" stroke="{fill}" stroke-width="3.6" '
+            f'L{cx - d} {cy + d}" stroke="{fill}" stroke-width="5" '
             'stroke-linecap="round"/>\n'
         )
     if state == "warning":
@@ -168,7 +168,7 @@ def _glyph(state: str, fill: str) -> str:
         )
     if state == "running":  # an arrow up: a copy going into the lifeboat
         return (
-            f'  <path d="M{cx} {cy + 7} L{cx} {cy - 4}" stroke="{fill}" stroke-width="3.4" '
+            f'  <path d="M{cx} {cy + 7} L{cx} {cy - 4}" stroke="{fill}" stroke-width="4.4" '
             'stroke-linecap="round"/>\n'
             f'  <path d="M{cx - 6.2} {cy - 1} L{cx} {cy - 8} L{cx + 6.2} {cy - 1} Z" '
             f'fill="{fill}" stroke="{fill}" stroke-width="1.2" stroke-linejoin="round"/>\n'
