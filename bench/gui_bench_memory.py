@@ -9,6 +9,7 @@ platform that idles, backs the database up through "Back up now", and reports it
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -26,19 +27,23 @@ def large_backup_runs(
     work: Path, env: dict[str, str], size_mb: int, after_s: float, compare: bool
 ) -> dict[str, object]:
     db = build_database(work / "big.db", size_mb << 20, seed=7)
-    subprocess.run(
-        [sys.executable, "-m", "lifeboat", "source", "add", str(db), "--schedule", "manual"],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    runs = {"with_trim": _child(env, "big", trim=True, after_s=after_s)}
-    if compare:
-        runs["without_trim"] = _child(env, "big", trim=False, after_s=after_s)
+    runs: dict[str, object] = {}
+    for trim in (True, False) if compare else (True,):
+        name = "big-trim" if trim else "big-no-trim"  # each a first, full backup
+        copy = work / f"{name}.db"
+        shutil.copyfile(db, copy)
+        subprocess.run(
+            [sys.executable, "-m", "lifeboat", "source", "add", str(copy), "--name", name]
+            + ["--schedule", "manual"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        runs["with_trim" if trim else "without_trim"] = _child(env, name, trim, after_s)
     return {"database_mb": round(db.stat().st_size / 1e6), "after_s": after_s, **runs}
 
 
-def _child(env: dict[str, str], source: str, *, trim: bool, after_s: float) -> object:
+def _child(env: dict[str, str], source: str, trim: bool, after_s: float) -> object:
     bench = Path(__file__).resolve().parent / "gui_bench.py"
     command = [sys.executable, str(bench), "--child-backup", source, "--after-s", str(after_s)]
     done = subprocess.run(
@@ -80,7 +85,7 @@ def child_backup(source: str, *, trim: bool, after_s: float) -> None:
     points = {"idle_before": rss_mb()}
     started = time.monotonic()
     tray.backup_now(source)
-    backup = tray.backups.backups[source]
+    backup = tray.backups.manual.backups[source]
     _spin(app, lambda: backup.stage.over, 1800)
     points["backup_ended"] = rss_mb()
     seconds = round(time.monotonic() - started, 1)

@@ -171,10 +171,10 @@ class BackupProgress:
         *,
         dark: bool = False,
     ) -> None:
-        self.backups = ManualBackups()
+        self.manual = ManualBackups()
         self._cancel_job = cancel_job
         self._notify_failure = notify_failure
-        self.window = BackupWindow(self.backups, self.cancel, dark=dark)
+        self.window = BackupWindow(self.manual, self.cancel, dark=dark)
         self._cancels_sent: set[int] = set()
         self._settle = QTimer(self.window)
         self._settle.timeout.connect(self._settle_uploads)
@@ -182,21 +182,21 @@ class BackupProgress:
     def begin(self, source: str, uploads_to: str | None, running_job: int | None) -> bool:
         """A backup of `source` was asked for: follow it and show the window. False when
         one is already under way (then it is only shown)."""
-        if self.backups.active(source) is None:
+        if self.manual.active(source) is None:
             if not self.window.isVisible():
                 self.window.forget_ended()
-            self.backups.start(source, uploads_to)
+            self.manual.start(source, uploads_to)
             started = True
         else:
             started = False
         if running_job is not None:
-            self.backups.attach(source, running_job)
-        self.window.refresh(self.backups.backups[source])
+            self.manual.attach(source, running_job)
+        self.window.refresh(self.manual.backups[source])
         self.show()
         return started and running_job is None
 
     def busy(self, source: str) -> bool:
-        return self.backups.active(source) is not None
+        return self.manual.active(source) is not None
 
     def show(self) -> None:
         self.window.show()
@@ -204,7 +204,7 @@ class BackupProgress:
         self.window.activateWindow()
 
     def cancel(self, source: str) -> None:
-        backup = self.backups.active(source)
+        backup = self.manual.active(source)
         if backup is None or backup.cancel_asked:
             return
         backup.cancel_asked = True
@@ -218,7 +218,7 @@ class BackupProgress:
             self._cancel_job(job)
 
     def on_event(self, event: Event) -> None:
-        backup = self.backups.on_event(event, time.monotonic())
+        backup = self.manual.on_event(event, time.monotonic())
         if backup is None:
             return
         if not backup.stage.over:
@@ -231,7 +231,7 @@ class BackupProgress:
 
     def failed_to_start(self, source: str, message: str) -> None:
         """The request itself failed (the source is gone, Lifeboat is quitting)."""
-        backup = self.backups.active(source)
+        backup = self.manual.active(source)
         if backup is None:
             return
         backup.stage, backup.message = Stage.FAILED, f"The backup did not start: {message}"
@@ -240,9 +240,9 @@ class BackupProgress:
             self._notify_failure(source, backup.message)
 
     def _settle_uploads(self) -> None:
-        for backup in self.backups.settle(time.monotonic()):
+        for backup in self.manual.settle(time.monotonic()):
             self.window.refresh(backup)
-        if not any(b.stage is Stage.FINISHING for b in self.backups.backups.values()):
+        if not any(b.stage is Stage.FINISHING for b in self.manual.backups.values()):
             self._settle.stop()
 
 
