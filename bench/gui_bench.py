@@ -17,9 +17,17 @@ server process, credentials in a file keyring) and uploads their snapshots befor
 tray starts, so the tray idles with a remote configured but nothing to upload;
 --no-remote leaves it out.
 
+--large-mb N (issue 19) then measures the tray's memory around a manual backup of an
+N MB database, in a tray process of its own (offscreen, the same TrayApp): RSS idle
+before, when the backup has ended, 5 s later (after the tray gave freed memory back)
+and --after-s later; once with that release (malloc_trim) and once without it
+(--compare-trim), to show what it changes.
+
 Usage: python bench/gui_bench.py [--launches 5] [--idle-s 60] [--display offscreen|xvfb]
-                                 [--no-remote]
+                                 [--no-remote] [--large-mb 500 [--after-s 60]
+                                 [--compare-trim]]
 Goals (issue 7): launch to icon <= 1 s; idle RSS after 60 s <= 90 MB; idle CPU <= 0.5%.
+(issue 19): idle RSS after a 500 MB backup returns near its start.
 """
 
 from __future__ import annotations
@@ -50,7 +58,17 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=60.0)
     parser.add_argument("--display", choices=("offscreen", "xvfb"), default="offscreen")
     parser.add_argument("--remote", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--large-mb", type=int, default=0)
+    parser.add_argument("--after-s", type=float, default=60.0)
+    parser.add_argument("--compare-trim", action="store_true")
+    parser.add_argument("--child-backup", help=argparse.SUPPRESS)
+    parser.add_argument("--no-trim", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_backup:
+        from bench.gui_bench_memory import child_backup
+
+        child_backup(args.child_backup, trim=not args.no_trim, after_s=args.after_s)
+        return
     work = OUT / "gui"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -63,9 +81,14 @@ def main() -> None:
     setup_sources(work, env)
     server = setup_remote(env) if args.remote else None
     display = Display(args.display, env)
+    large: dict[str, object] = {}
     try:
         launches = [launch_once(env, home) for _ in range(args.launches)]
-        idle = idle_run(env, home, args.idle_s)
+        idle = idle_run(env, home, args.idle_s) if args.idle_s > 0 else {"shown": "-"}
+        if args.large_mb:
+            from bench.gui_bench_memory import large_backup_runs
+
+            large = large_backup_runs(work, env, args.large_mb, args.after_s, args.compare_trim)
     finally:
         display.stop()
         if server is not None:
@@ -81,9 +104,10 @@ def main() -> None:
             },
             "gui_import_to_shown_s": round(median([t for _, t in launches]), 3),
             "idle_s": args.idle_s,
-            "idle_rss_mb": idle["rss_mb"],
-            "idle_anon_mb": idle["anon_mb"],
-            "idle_cpu_percent": idle["cpu_percent"],
+            "idle_rss_mb": idle.get("rss_mb"),
+            "idle_anon_mb": idle.get("anon_mb"),
+            "idle_cpu_percent": idle.get("cpu_percent"),
+            "large_backup": large or None,
             "sources": 2,
             "remote": "moto_server on 127.0.0.1 (uploaded before start)" if args.remote else None,
             "goals": {"launch_to_shown_s": 1.0, "idle_rss_mb": 90, "idle_cpu_percent": 0.5},

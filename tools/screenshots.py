@@ -38,6 +38,54 @@ def main() -> None:
         Shots(Path(tmp), args.out).run()
 
 
+def tray_icons_sheet(path: Path) -> None:
+    """Every state's tray icon at panel size (22 px) and twice that, on light and dark
+    panels: first each panel with the variant drawn for it, then each with the other
+    variant (a panel whose colour Lifeboat guessed wrong), then the macOS template."""
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    from lifeboat.gui.icon_art import STATES
+    from lifeboat.gui.icons import icon_path, template_icon
+
+    rows = [
+        ("light panel", "#ffffff", False, False),
+        ("dark panel", "#1e1e1e", True, False),
+        ("light, other variant", "#ececec", True, False),
+        ("dark, other variant", "#2d2d2d", False, False),
+        ("macOS template", "#f6f6f6", False, True),
+    ]
+    label_w, cell_w, row_h = 150, 84, 56
+    image = QImage(
+        label_w + len(STATES) * cell_w, 24 + len(rows) * row_h, QImage.Format.Format_RGB32
+    )
+    image.fill(QColor("#f0f0f0"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    for column, state in enumerate(STATES):
+        painter.drawText(
+            QRectF(label_w + column * cell_w, 4, cell_w, 18), Qt.AlignmentFlag.AlignCenter, state
+        )
+    for row, (label, background, dark, mask) in enumerate(rows):
+        top = 24 + row * row_h
+        painter.fillRect(0, top, image.width(), row_h, QColor(background))
+        painter.setPen(QColor("#ffffff" if QColor(background).lightness() < 128 else "#202124"))
+        painter.drawText(QRectF(8, top, label_w - 8, row_h), Qt.AlignmentFlag.AlignVCenter, label)
+        for column, state in enumerate(STATES):
+            left = label_w + column * cell_w
+            if mask:  # what the menu bar gets: the silhouette with its holes
+                template = template_icon(state)
+                painter.drawPixmap(left + 6, top + 17, template.pixmap(22, 22))
+                painter.drawPixmap(left + 34, top + 6, template.pixmap(44, 44))
+                continue
+            renderer = QSvgRenderer(str(icon_path(state, dark)))
+            renderer.render(painter, QRectF(left + 6, top + 17, 22, 22))
+            renderer.render(painter, QRectF(left + 34, top + 6, 44, 44))
+    painter.end()
+    image.save(str(path))
+
+
 class Display:
     """Xvfb and trayer when there is no display (else nothing)."""
 
@@ -163,22 +211,7 @@ class Shots:
     # -- shots -------------------------------------------------------------------------
 
     def icons_sheet(self) -> None:
-        from PySide6.QtCore import QRectF
-        from PySide6.QtGui import QColor, QImage, QPainter
-        from PySide6.QtSvg import QSvgRenderer
-
-        from lifeboat.gui.icons import STATES, icon_path
-
-        image = QImage(4 * 56 + 16, 2 * 56 + 8, QImage.Format.Format_ARGB32)
-        painter = QPainter(image)
-        for row, (dark, background) in enumerate(((False, "#ececec"), (True, "#2d2d2d"))):
-            painter.fillRect(0, row * 60, image.width(), 60, QColor(background))
-            for column, state in enumerate(STATES):
-                QSvgRenderer(str(icon_path(state, dark))).render(
-                    painter, QRectF(16 + column * 56, row * 60 + 10, 40, 40)
-                )
-        painter.end()
-        image.save(str(self.out / "tray-icons.png"))
+        tray_icons_sheet(self.out / "tray-icons.png")
 
     def first_run(self) -> None:
         from lifeboat.core.workspace import Workspace

@@ -21,10 +21,12 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.states import Trigger
+from lifeboat.gui.backup_window import BackupProgress, grey_backups_under_way
 from lifeboat.gui.bridge import EventBridge
-from lifeboat.gui.icons import TrayIcons
+from lifeboat.gui.icons import TrayIcons, desktop_is_dark
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.main_window import MainWindow
+from lifeboat.gui.memory import TrimAfterWork
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.notifications import Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
@@ -61,6 +63,13 @@ class TrayApp(QObject):
         self.status.health.connect(self._on_health)
         self.status.changed.connect(self._status_changed)
         self.window = MainWindow(self.status, self, self.icons)
+        self.backups = BackupProgress(
+            self._cancel_job, self._manual_backup_failed, dark=desktop_is_dark()
+        )
+        self.bridge.subscribe(self.backups.on_event)
+        self.status.changed.connect(self._grey_backups_under_way)
+        self._trim = TrimAfterWork(lambda: bool(self.status.activity), self)
+        self.bridge.subscribe(self._trim.on_event)
         self._auto_tray = use_tray is None
         self.tray: TrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray:
@@ -125,6 +134,9 @@ class TrayApp(QObject):
     # -- commands (AppCommands) ------------------------------------------------------
 
     def backup_now(self, source: str | None = None) -> None:
+        """Back up one source (or all) now, and show how it goes in the backup window. A
+        source whose backup is already queued or running is not asked again: the window
+        follows the one under way."""
         if source:
             names = [source]
         elif self.status.status is not None:
@@ -133,6 +145,10 @@ class TrayApp(QObject):
             names = [s.name for s in self.service.sources()]
         if not names:
             self.show_settings(add_database=True)
+            return
+        names = [name for name in names if self._begin_manual_backup(name)]
+        self._grey_backups_under_way()
+        if not names:
             return
         if self.scheduler is not None:
             self.scheduler.backup_now(names)
@@ -144,6 +160,31 @@ class TrayApp(QObject):
                 work=True,
                 on_failed=partial(self._command_failed, f"back up {name}"),
             )
+
+    def can_back_up(self, source: str) -> bool:
+        """False while a backup of `source` is queued or running (the menus grey it)."""
+        return not (self.backups.busy(source) or self.status.is_busy(source))
+
+    def cancel_backup(self, source: str) -> None:
+        self.backups.cancel(source)
+
+    def _begin_manual_backup(self, name: str) -> bool:
+        known = {s.name: s for s in self.status.sources}
+        running = [j.job_id for j in self.status.jobs_of(name) if j.kind == "backup"]
+        remote = known[name].remote if name in known else None
+        return self.backups.begin(name, remote, running[0] if running else None)
+
+    def _grey_backups_under_way(self) -> None:
+        names = [s.name for s in self.status.sources]
+        grey_backups_under_way(self.tray, self.window, names, self.can_back_up)
+
+    def _cancel_job(self, job_id: int) -> None:
+        run_in_background(
+            partial(self.service.cancel_job, job_id), what=f"cancel job {job_id}", work=False
+        )
+
+    def _manual_backup_failed(self, source: str, message: str) -> None:
+        self.notify(Notification(f"Backup of {source} failed", message, "error"))
 
     def set_paused(self, paused: bool) -> None:
         if self.scheduler is None:
@@ -204,6 +245,17 @@ class TrayApp(QObject):
         if add_database:
             dialog.pick_database()
 
+    def show_about(self) -> None:
+        from lifeboat.gui.about import AboutDialog
+
+        self._bring_forward(self._dialog("about", lambda: AboutDialog(self.paths)))
+
+    def open_log(self) -> None:
+        """The log file in the desktop's text viewer (its folder when there is no log)."""
+        from lifeboat.gui.about import open_log
+
+        open_log(self.paths)
+
     def open_backup_folder(self, source: str | None = None) -> None:
         try:
             sources = self.service.sources()
@@ -253,6 +305,7 @@ class TrayApp(QObject):
             task.cancel.cancel("stopped: Lifeboat is quitting")
         for dialog in list(self._dialogs.values()):
             dialog.close()
+        self.backups.window.close()
         self.window.close()
         if self.tray is not None:
             self.tray.hide()
@@ -280,6 +333,9 @@ class TrayApp(QObject):
         self.notifier.on_health(source, state, message)
 
     def _command_failed(self, what: str, exc: object) -> None:
+        if what.startswith("back up ") and isinstance(exc, LifeboatError):
+            self.backups.failed_to_start(what.removeprefix("back up "), exc.message)
+            return
         if isinstance(exc, AlreadyRunning) and what.startswith("back up"):
             self.notify(Notification("Already backing up", exc.message, "info"))
             return
@@ -325,6 +381,7 @@ class TrayApp(QObject):
     def _create_tray(self) -> None:
         self.tray = TrayIcon(self.status, self, self.icons)
         self.tray.messageClicked.connect(self.show_main_window)
+        self.status.changed.connect(self._grey_backups_under_way)  # after the tray's update
 
     def _look_for_tray(self) -> None:
         """At login the panel may start after us: add the icon when a tray appears."""

@@ -9,6 +9,17 @@ class AppCommands(Protocol):
     def backup_now(self, source: str | None = None) -> None:
         """Back up one source now, or every source (None)."""
 
+    def can_back_up(self, source: str) -> bool:
+        """False while a backup of `source` is queued or running ("Back up now" greyed)."""
+
+    def cancel_backup(self, source: str) -> None:
+        """Stop the manual backup of `source` under way (its progress window's Cancel)."""
+
+    def show_about(self) -> None: ...
+
+    def open_log(self) -> None:
+        """Open the log file (or, failing that, its folder)."""
+
     def show_history(self, source: str | None = None) -> None: ...
 
     def show_restore(self, source: str | None = None) -> None: ...

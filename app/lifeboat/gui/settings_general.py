@@ -3,10 +3,10 @@ notifications to show) and where the settings and the log are kept."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from lifeboat.foundation.paths import LifeboatPaths
+from lifeboat.gui.about import path_links
 from lifeboat.gui.autostart import LoginItem
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.service import Service
@@ -22,9 +22,7 @@ class GeneralTab(QWidget):
         self.start_at_login.setObjectName("start-at-login")
         self.start_at_login.setChecked(login_item.is_enabled())
         notices = self._notices(preferences)
-        where = QLabel(f"Settings: {paths.config_file}\nLog: {paths.log_file}")
-        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        where.setEnabled(False)
+        where = path_links(paths)  # each opens the file (or its folder)
         layout = QVBoxLayout(self)
         layout.addWidget(self.start_at_login)
         layout.addWidget(notices)
