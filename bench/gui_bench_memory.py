@@ -23,6 +23,9 @@ from bench.dbgen import build_database
 POINTS = ("idle_before", "backup_ended", "after_5s", "after_later")
 
 
+_LIFEBOAT = [sys.executable, "-m", "lifeboat"]
+
+
 def large_backup_runs(
     work: Path, env: dict[str, str], size_mb: int, after_s: float, compare: bool
 ) -> dict[str, object]:
@@ -33,8 +36,7 @@ def large_backup_runs(
         copy = work / f"{name}.db"
         shutil.copyfile(db, copy)
         subprocess.run(
-            [sys.executable, "-m", "lifeboat", "source", "add", str(copy), "--name", name]
-            + ["--schedule", "manual"],
+            [*_LIFEBOAT, "source", "add", str(copy), "--name", name, "--schedule", "manual"],
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
