@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,27 @@ def test_a_scheduled_run_skips_when_the_period_is_covered(service: Service, tmp_
     assert len(service.snapshots("notes")) == 1
     forced = service.run_backup("notes", trigger="manual")
     assert forced.status == "ok" and len(service.snapshots("notes")) == 2
+
+
+def test_a_pre_restore_safety_snapshot_does_not_cover_the_period(service: Service, tmp_path: Path):
+    """After an in-place restore, the next scheduled run backs up the restored data: the
+    safety snapshot holds the data from before the restore."""
+    db = make_db(tmp_path / "notes.db")
+    service.add_source(db, schedule="daily 03:00")
+    first = service.backup("notes")
+    with sqlite3.connect(db) as conn:  # changed since, so the safety copy is a new one
+        conn.execute("create table later(x)")
+    conn.close()
+    service.restore(first.id)
+    reasons = [r.manifest.reason for r in service.snapshots("notes")]
+    assert reasons == ["pre-restore", "manual"]
+    outcome = service.run_backup("notes", trigger="scheduled", skip_if_covered=True)
+    assert outcome.status == "skipped", "the manual backup minutes ago still covers it"
+    for record in service.snapshots("notes"):
+        if record.manifest.reason == "manual":
+            service.workspace.catalog.remove_snapshot(record.id)  # as if long ago
+    outcome = service.run_backup("notes", trigger="scheduled", skip_if_covered=True)
+    assert outcome.status == "ok", "the pre-restore snapshot does not count"
 
 
 def test_failures_retry_with_backoff_and_are_recorded(
