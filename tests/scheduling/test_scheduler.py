@@ -16,6 +16,7 @@ from lifeboat.scheduling.scheduler import Scheduler
 from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
+from tests.helpers.appdb import corrupt_page
 from tests.helpers.databases import make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.waiting import GENEROUS_S, wait_until
@@ -310,7 +311,7 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_pa
         wait_for(lambda: health() == ["remote-unreachable", "recovered"])
         assert [e.message for e in events if isinstance(e, SourceHealth)][
             -1
-        ] == "notes: uploads caught up"
+        ] == "notes: uploads work again"
     finally:
         scheduler.shutdown()
 
@@ -339,3 +340,45 @@ def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
         wait_for(lambda: scheduler._aps.get_job("drill:notes") is None)
     finally:
         scheduler.shutdown()
+
+
+def test_a_new_database_raises_no_alarm(service: Service, tmp_path: Path, home: Path, webhook):
+    """Added seconds ago with a daily schedule: not overdue, no event, no webhook."""
+    set_general(home, notify_url=webhook.url)
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    scheduler = Scheduler(service)
+    health: list[SourceHealth] = []
+    service.subscribe(lambda e: health.append(e) if isinstance(e, SourceHealth) else None)
+    scheduler.start()
+    try:
+        wait_for(lambda: len(service.snapshots("notes")) == 1)  # its first (catch-up) run
+        wait_for(lambda: idle(scheduler))
+        scheduler.tick()
+        assert not service.status().sources[0].stale
+    finally:
+        scheduler.shutdown()
+    assert health == [] and webhook.events() == []
+    assert not [e for e in service.events() if str(e.get("kind") or "").startswith("health:")]
+
+
+def test_a_damaged_live_database_is_its_own_notice_within_a_failure_streak(
+    service: Service, tmp_path: Path, home: Path, webhook
+):
+    db = make_db(tmp_path / "crm.db", rows=2000)
+    set_general(home, notify_url=webhook.url, retry_delays="1h")
+    service.add_source(db, schedule="manual")
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        db.rename(tmp_path / "moved.db")  # the first failure: the file is gone
+        scheduler.backup_now("crm")
+        wait_for(lambda: webhook.events() == ["failed"])
+        (tmp_path / "moved.db").rename(db)
+        corrupt_page(db, 3)
+        scheduler.backup_now("crm")
+        wait_for(lambda: webhook.events() == ["failed", "damaged"])
+    finally:
+        scheduler.shutdown()
+    damaged = webhook.received[1]
+    assert damaged["detail"] == {"problem": "damaged", "before": "failed"}
+    assert str(damaged["message"]).startswith("crm: The database file is damaged")

@@ -27,7 +27,7 @@ from lifeboat.foundation.errors import (
     LifeboatError,
 )
 from lifeboat.foundation.events import NextRunChanged
-from lifeboat.foundation.states import Health, JobKind, Trigger
+from lifeboat.foundation.states import JobKind, Trigger
 from lifeboat.scheduling.health import HealthWatch
 from lifeboat.scheduling.metrics import write_metrics
 from lifeboat.scheduling.queue import (
@@ -311,14 +311,9 @@ class Scheduler:
             return
         if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)
-        elif job.kind is JobKind.DRILL and error is None and not getattr(result, "passed", True):
-            self.health.drill_failed(source, str(getattr(result, "error", "")))
         elif job.kind is JobKind.BACKUP:
             if error is None:
                 self.retries.cancel(source, JobKind.BACKUP)
-                if self.health.problems.get(source) in (Health.FAILED, Health.STALE):
-                    # not a remote that is still behind: that ends when uploads catch up
-                    self.health.set(source, None, "backed up again")
                 if isinstance(result, BackupOutcome) and result.upload_error is not None:
                     self.retries.plan(
                         JobKind.UPLOAD,
@@ -329,25 +324,21 @@ class Scheduler:
                         result.upload_error,
                     )
                 elif isinstance(result, BackupOutcome) and result.uploaded is not None:
-                    self._uploads_went_through(source)
+                    self.retries.cancel(source, JobKind.UPLOAD)
             elif not isinstance(error, Cancelled):
                 message = getattr(error, "message", str(error))
-                self.health.set(source, Health.FAILED, message)
                 self.retries.plan(JobKind.BACKUP, source, job.trigger, job.attempt, message, error)
             self.service.publish(NextRunChanged(source, self.next_run(source)))
+        with self._lock:  # the problems it starts or ends are told now, not at the next tick
+            self.health.check(self._now(), self._tz)
         self._write_metrics()
 
     def _after_upload(self, job: QueuedJob, source: str, error: BaseException | None) -> None:
         if error is None:
-            self._uploads_went_through(source)
+            self.retries.cancel(source, JobKind.UPLOAD)
         elif not isinstance(error, Cancelled):
             message = getattr(error, "message", str(error))
             self.retries.plan(JobKind.UPLOAD, source, job.trigger, job.attempt, message, error)
-
-    def _uploads_went_through(self, source: str) -> None:
-        self.retries.cancel(source, JobKind.UPLOAD)
-        if self.health.problems.get(source) is Health.REMOTE_UNREACHABLE:
-            self.health.set(source, None, "uploads caught up")
 
     # -- settings and metrics --------------------------------------------------------
 

@@ -125,7 +125,12 @@ def _rank(change: Change) -> tuple[int, int]:
 def _line(change: Change) -> str:
     if change.after is not None:
         return f"{change.source}: {change.after.reason}"
-    return f"{change.source}: {_RECOVERED_LINES[change.kind]}"
+    return f"{change.source}: {recovered_line(change)}"
+
+
+def recovered_line(change: Change) -> str:
+    """What ended, in a few words: "backed up again", "uploads work again"."""
+    return _RECOVERED_LINES[change.kind]
 
 
 def _one(change: Change) -> tuple[str, str, str]:
