@@ -382,3 +382,28 @@ def test_a_damaged_live_database_is_its_own_notice_within_a_failure_streak(
     damaged = webhook.received[1]
     assert damaged["detail"] == {"problem": "damaged", "before": "failed"}
     assert str(damaged["message"]).startswith("crm: The database file is damaged")
+
+
+def test_a_pause_is_kept_across_a_restart_and_ends_at_its_time(service: Service, tmp_path: Path):
+    from lifeboat.scheduling.pause import Pause, read_pause, save_pause
+
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    until = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    save_pause(service, Pause(True, until))  # as the tray writes it
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        assert scheduler.paused and scheduler.catch_up("test") == []
+        assert scheduler.next_run("notes") is None, "the schedule is held"
+        assert service.snapshots("notes") == [], "no catch-up while paused"
+    finally:
+        scheduler.shutdown()
+    assert read_pause(service.paths) == Pause(True, until)
+    save_pause(service, Pause(True, datetime.now(UTC) - timedelta(seconds=1)))  # its time came
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        assert not scheduler.paused and scheduler.next_run("notes") is not None
+        wait_for(lambda: len(service.snapshots("notes")) == 1)  # the missed run caught up
+    finally:
+        scheduler.shutdown()

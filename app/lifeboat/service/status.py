@@ -166,15 +166,7 @@ def _source_status(
     last_job = finished[0] if finished else None
     limit = stale_after(schedule, src.stale_override)
     newest = good[0].manifest.created_at if good else None
-    if newest is not None:
-        stale = limit is not None and now - newest > limit
-    else:
-        since = _known_since(workspace, config, src, jobs)
-        stale = (
-            limit is not None
-            and since is not None
-            and overdue_when_new(since, next_runs(schedule, tz, since, 1), limit, now)
-        )
+    stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
@@ -224,6 +216,27 @@ def overdue_when_new(
     if now - since <= limit:
         return False
     return not first_runs or now > first_runs[0] + FIRST_RUN_GRACE
+
+
+def _stale(
+    workspace: Workspace,
+    config: Config,
+    src: SourceConfig,
+    jobs: list[JobRecord],
+    newest: datetime | None,
+    limit: timedelta | None,
+    now: datetime,
+    tz: tzinfo,
+) -> bool:
+    """Whether the newest good snapshot is too old, or (never backed up) the database
+    was added long enough ago and its first scheduled run has passed."""
+    if limit is None:
+        return False
+    if newest is not None:
+        return now - newest > limit
+    since = _known_since(workspace, config, src, jobs)
+    first = next_runs(src.backup_schedule, tz, since, 1) if since else []
+    return since is not None and overdue_when_new(since, first, limit, now)
 
 
 def _known_since(
