@@ -16,7 +16,7 @@ from lifeboat.foundation.states import Health
 from lifeboat.service.problems import SEVERITY, SourceProblem
 
 #: Notices come at most this often; changes in between are shown together.
-MIN_GAP = timedelta(seconds=60)
+MIN_GAP = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,11 @@ def _upload_reason(source: SourceStatus) -> str | None:
     )
     if not (source.remote_behind or given_up):
         return None
-    why = f": {_sentence(source.last_upload_error)}" if source.last_upload_error else ""
-    waiting = _count(source.uploads_pending, "backup")
-    return f"Upload to {source.remote} failed{why} ({waiting} waiting; kept on this computer)"
+    waiting = f"{_count(source.uploads_pending, 'backup')} waiting; kept on this computer"
+    if source.last_upload_error:
+        why = _sentence(source.last_upload_error)
+        return f"Upload to {source.remote} failed: {why} ({waiting})"
+    return f"Not uploaded to {source.remote} for over a day ({waiting})"
 
 
 def _sqlite_says(error: str | None) -> str:
