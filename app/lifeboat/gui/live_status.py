@@ -24,7 +24,7 @@ from lifeboat.foundation.events import (
     SourceHealth,
 )
 from lifeboat.foundation.states import Health
-from lifeboat.gui.text import percent, time_ago, time_until
+from lifeboat.gui.text import local_time, percent, time_ago, time_until
 from lifeboat.gui.workers import run_in_background
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
@@ -234,7 +234,12 @@ class LiveStatus(QObject):
         until = self.pause.until
         if until is None:
             return "Paused until you resume"
-        return f"Paused until {time_until(until, self.now()).removeprefix('today ')}"
+        local, today = until.astimezone(), self.now().astimezone()
+        if local.date() == today.date():
+            return f"Paused until {local:%H:%M}"
+        if (local.date() - today.date()).days == 1:
+            return f"Paused until tomorrow {local:%H:%M}"
+        return f"Paused until {local_time(until)}"
 
     def problem_lines(self) -> list[str]:
         """Each current problem: 'crm: Backup failed: the disk is full' (worst first)."""

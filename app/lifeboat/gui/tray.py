@@ -201,15 +201,15 @@ def tomorrow_here(now: datetime) -> datetime:
 
 
 def with_pause_badge(icon: QIcon, size: int = 64) -> QIcon:
-    """The state's icon with a pause sign (two bars in a disc) in its lower right corner,
-    so a paused app is seen at a glance whatever the state's colour."""
+    """The state's icon with a pause sign (two bars in a disc) in its lower left corner
+    (the state's own badge is in the lower right), so a paused app is seen at a glance."""
     pixmap = icon.pixmap(QSize(size, size))
     if pixmap.isNull():
         pixmap = QPixmap(size, size)
         pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    disc = QRectF(size * 0.46, size * 0.46, size * 0.54, size * 0.54)
+    disc = QRectF(0, size * 0.46, size * 0.54, size * 0.54)
     painter.setPen(QPen(QColor("#ffffff"), size * 0.04))
     painter.setBrush(QColor("#3c4043"))
     painter.drawEllipse(disc)
