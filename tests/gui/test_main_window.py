@@ -3,8 +3,10 @@ and actions; closing it asks whether to quit."""
 
 from __future__ import annotations
 
+from lifeboat.foundation.states import Health
 from lifeboat.gui.app import TrayApp
 from lifeboat.service import Service
+from lifeboat.service.problems import SourceProblem
 from tests.gui.conftest import click_box_button, wait_for_box
 
 
@@ -19,14 +21,18 @@ def test_without_a_tray_the_main_window_opens(qtbot, make_tray, two_sources, ser
     qtbot.waitUntil(lambda: len(service.snapshots()) == 2, timeout=20_000)
     qtbot.waitUntil(lambda: window.headline.text() == "All databases are backed up", timeout=10_000)
     rows = [window.sources.topLevelItem(i) for i in range(2)]
-    assert [(r.text(0), r.text(1)) for r in rows] == [("notes", "just now"), ("crm", "just now")]
+    assert [(r.text(0), r.text(1)) for r in rows] == [
+        ("notes", "backed up just now"),
+        ("crm", "backed up just now"),
+    ]
     window.button("history").click()
     assert tray_app._dialogs["history"].isVisible()
 
 
 def test_without_a_tray_notifications_show_in_the_window(make_tray, two_sources):
     tray_app: TrayApp = make_tray(use_tray=False)
-    tray_app.notifier.on_health("notes", "failed", "notes: the disk is full")
+    problem = SourceProblem("notes", Health.FAILED, "Backup failed: the disk is full")
+    tray_app.notifier.update({"notes": problem}, ["notes", "crm"], tray_app.status.now())
     assert tray_app.window.notice.isVisible()
     assert "Backup of notes failed" in tray_app.window.notice_text.text()
 

@@ -1,98 +1,48 @@
-"""Notifications: only real problems and the recovery after one, rate-limited."""
+"""Notifications: the changes of the problems (the policy's table tests are in
+tests/service/test_notices.py), kept across restarts of the tray."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from lifeboat.foundation.states import Health
 from lifeboat.gui.app import TrayApp
-from lifeboat.gui.notifications import BURST, REPEAT_AFTER, Notification, Notifier
+from lifeboat.gui.notifications import Notification, Notifier
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.service import Service
+from lifeboat.service.notices import MIN_GAP
+from lifeboat.service.problems import SourceProblem
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+FAILED = SourceProblem("notes", Health.FAILED, "Backup failed: the disk is full")
+STALE = SourceProblem("crm", Health.STALE, "Overdue: never backed up")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def notifier(prefs: TrayPreferences | None = None) -> tuple[Notifier, list[Notification], Clock]:
+def test_a_held_notice_is_shown_later_and_what_was_told_is_kept():
     shown: list[Notification] = []
-    clock = Clock()
-    return Notifier(shown.append, lambda: prefs or TrayPreferences(), clock=clock), shown, clock
-
-
-def test_a_failure_then_its_recovery():
-    notes, shown, _ = notifier()
-    notes.on_health("notes", "failed", "notes: cannot read /x/notes.db")
-    notes.on_health("notes", "recovered", "notes: backed up again")
-    assert [(n.title, n.level) for n in shown] == [
-        ("Backup of notes failed", "error"),
-        ("notes is backed up again", "info"),
-    ]
-    assert shown[0].text == "notes: cannot read /x/notes.db"
-
-
-def test_no_recovery_notice_without_a_problem_told():
-    notes, shown, _ = notifier()
-    notes.on_health("notes", "recovered", "notes: backed up again")
-    assert shown == []
-    notes.remember("notes", "stale")  # a problem that was there when the tray started
-    notes.on_health("notes", "recovered", "notes: backed up again")
-    assert [n.title for n in shown] == ["notes is backed up again"]
-
-
-def test_the_same_notice_is_not_repeated_within_hours():
-    notes, shown, clock = notifier()
-    notes.on_health("notes", "stale", "notes is stale: never backed up")
-    clock.now += 60
-    notes.on_health("notes", "stale", "notes is stale: never backed up")
-    assert len(shown) == 1
-    assert shown[0].text == "notes has no recent good backup. Never backed up."
-    clock.now += REPEAT_AFTER
-    notes.on_health(
-        "notes", "stale", "notes is stale: newest good snapshot 2026-11-20T03:00:00+00:00"
-    )
-    assert len(shown) == 2
-    assert shown[1].text.endswith("The newest good snapshot is from 2026-11-20 03:00 UTC.")
-
-
-def test_a_burst_is_cut_short_and_the_rest_counted():
-    notes, shown, clock = notifier()
-    for n in range(BURST + 2):
-        notes.on_health(f"db{n}", "failed", "boom")
-    assert len(shown) == BURST
-    clock.now += 3600
-    notes.on_health("late", "failed", "boom")
-    assert shown[-1].text == "boom\n(and 2 more notices: see History)"
+    kept: list[dict[str, Health]] = []
+    again: list[datetime] = []
+    notes = Notifier(shown.append, TrayPreferences, remember=kept.append, again=again.append)
+    notes.update({"notes": FAILED}, ["notes", "crm"], NOW)
+    notes.update({"notes": FAILED, "crm": STALE}, ["notes", "crm"], NOW + timedelta(seconds=1))
+    assert [n.title for n in shown] == ["Backup of notes failed"]
+    assert again == [NOW + MIN_GAP]
+    notes.update({"notes": FAILED, "crm": STALE}, ["notes", "crm"], NOW + MIN_GAP)
+    assert [n.title for n in shown] == ["Backup of notes failed", "crm is overdue"]
+    assert kept[-1] == {"notes": Health.FAILED, "crm": Health.STALE}
+    # a restart with what was kept: nothing is repeated
+    again_shown: list[Notification] = []
+    restarted = Notifier(again_shown.append, TrayPreferences, told=kept[-1])
+    restarted.update({"notes": FAILED, "crm": STALE}, ["notes", "crm"], NOW + timedelta(1))
+    assert again_shown == []
 
 
 def test_preferences_turn_kinds_off():
-    notes, shown, _ = notifier(
-        TrayPreferences(notify_failures=False, notify_stale=False, notify_remote=False)
-    )
-    notes.on_health("notes", "failed", "boom")
-    notes.on_health("notes", "stale", "notes is stale: never backed up")
-    notes.on_health("notes", "remote-unreachable", "notes: 2 snapshot(s) have waited")
+    shown: list[Notification] = []
+    prefs = TrayPreferences(notify_failures=False, notify_stale=False, notify_remote=False)
+    notes = Notifier(shown.append, lambda: prefs)
+    notes.update({"notes": FAILED, "crm": STALE}, ["notes", "crm"], NOW)
     assert shown == []
-
-
-def test_a_remote_unreachable_then_uploads_caught_up():
-    notes, shown, _ = notifier()
-    notes.on_health(
-        "notes",
-        "remote-unreachable",
-        "notes: 2 snapshot(s) have waited more than a day for remote offsite",
-    )
-    notes.on_health("notes", "recovered", "notes: uploads caught up")
-    assert [(n.title, n.level) for n in shown] == [
-        ("Cannot upload notes", "warning"),
-        ("Uploads of notes work again", "info"),
-    ]
-    assert shown[0].text.startswith(
-        "2 snapshot(s) have waited more than a day for remote "
-        "offsite. The snapshots are safe on this computer"
-    )
 
 
 def test_a_failing_scheduled_source_notifies_once(qtbot, make_tray, two_sources, service: Service):

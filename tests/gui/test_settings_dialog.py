@@ -72,7 +72,7 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(
     )
     qtbot.waitUntil(lambda: len(service.snapshots("notes")) == 1, timeout=20_000)
     qtbot.waitUntil(
-        lambda: menu_text(tray_app, "source:notes") == "notes — just now", timeout=10_000
+        lambda: menu_text(tray_app, "source:notes") == "notes — backed up just now", timeout=10_000
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.icons import state_icon
+from lifeboat.scheduling.pause import read_pause
 from lifeboat.service import Service
 from tests.gui.conftest import menu_text
 
@@ -21,7 +22,15 @@ def test_menu_shows_each_source_and_the_actions(tray_app: TrayApp):
     assert tray is not None
     texts = [a.text() for a in tray.menu.actions() if a.isVisible() and a.text()]
     assert texts[:2] == ["notes — not backed up yet", "crm — not backed up yet"]
-    for name in ("backup-all", "history", "restore", "settings", "pause", "open-folder", "quit"):
+    for name in (
+        "backup-all",
+        "history",
+        "restore",
+        "settings",
+        "pause-hour",
+        "open-folder",
+        "quit",
+    ):
         assert tray.action(name).isVisible()
     assert tray.action("backup-all").text() == "Back up all now"
     assert [a.text() for a in tray.action("backup-one").menu().actions()] == ["notes", "crm"]
@@ -35,14 +44,14 @@ def test_back_up_all_goes_through_the_scheduler_queue(qtbot, tray_app: TrayApp, 
         timeout=20_000,
     )
     qtbot.waitUntil(
-        lambda: menu_text(tray_app, "source:notes") == "notes — just now", timeout=10_000
+        lambda: menu_text(tray_app, "source:notes") == "notes — backed up just now", timeout=10_000
     )
     jobs = [j for j in service.workspace.catalog.jobs() if j.kind == "backup"]
     assert sorted((j.source, j.trigger, j.status) for j in jobs) == [
         ("crm", "manual", "ok"),
         ("notes", "manual", "ok"),
     ]
-    assert "crm — just now" in tray_app.tray.toolTip()
+    assert "crm — backed up just now" in tray_app.tray.toolTip()
 
 
 def test_back_up_one_source_from_its_submenu(qtbot, tray_app: TrayApp, service: Service):
@@ -64,29 +73,38 @@ def test_icon_shows_error_after_a_failed_backup_then_ok(
     qtbot.waitUntil(lambda: tray_app.status.state() == "error", timeout=20_000)
     assert tray.icon().cacheKey() == state_icon("error").cacheKey()
     qtbot.waitUntil(
-        lambda: menu_text(tray_app, "source:notes") == "notes — backup failed, retry pending",
+        lambda: (menu_text(tray_app, "source:notes") or "").startswith("notes — Backup failed: "),
         timeout=10_000,
     )
-    assert "Backup failed: notes" in tray.toolTip()
+    assert "Backup of notes failed" in tray.toolTip()
+    window = tray_app.window
+    assert "notes: Backup failed: " in window.problems_text.text()
+    assert window.problems_box.isVisibleTo(window) and not window.restore_good.isVisibleTo(window)
+    retry = window.sources.topLevelItem(0).text(2)
+    assert retry.startswith("retry "), retry
     hidden.rename(notes)
     tray.action("backup:notes").trigger()
     qtbot.waitUntil(lambda: tray_app.status.state() == "ok", timeout=20_000)
     assert tray.icon().cacheKey() == state_icon("ok").cacheKey()
 
 
-def test_pause_and_resume_the_schedules(qtbot, tray_app: TrayApp):
-    pause = tray_app.tray.action("pause")
-    pause.trigger()
-    # The command waits for the scheduler thread to have started the scheduler: slower
-    # when the machine is busy (the whole suite on two cores).
+def test_pause_for_an_hour_is_kept_and_shown_then_resume(qtbot, tray_app: TrayApp, service):
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray_app.scheduler.scheduler is not None, timeout=15_000)
+    tray.action("pause-hour").trigger()
     qtbot.waitUntil(lambda: tray_app.status.paused, timeout=15_000)
-    assert tray_app.scheduler.scheduler.paused
-    assert pause.text() == "Resume schedules"
-    assert "Schedules paused" in tray_app.tray.toolTip()
-    pause.trigger()
+    qtbot.waitUntil(lambda: tray_app.scheduler.scheduler.paused, timeout=15_000)
+    resume = tray.action("resume")
+    assert resume.isVisible() and not tray.action("pause").isVisible()
+    assert resume.text().startswith("Resume backups (paused until ")
+    assert "Paused until " in tray.toolTip()
+    assert tray.icon().cacheKey() != state_icon("ok").cacheKey(), "the paused badge"
+    assert read_pause(service.paths).active(tray_app.status.now()), "kept for a restart"
+    assert tray_app.window.subline.text().startswith("Paused until ")
+    resume.trigger()
     qtbot.waitUntil(lambda: not tray_app.status.paused, timeout=15_000)
-    assert not tray_app.scheduler.scheduler.paused
-    assert pause.text() == "Pause schedules"
+    qtbot.waitUntil(lambda: not tray_app.scheduler.scheduler.paused, timeout=15_000)
+    assert tray.action("pause").isVisible() and not resume.isVisible()
 
 
 def test_open_backup_folder(qtbot, tray_app: TrayApp, opened_urls, home: Path):

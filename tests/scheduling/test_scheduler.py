@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from lifeboat.scheduling.scheduler import Scheduler
 from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
+from tests.helpers.appdb import corrupt_page
 from tests.helpers.databases import make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.waiting import GENEROUS_S, wait_until
@@ -130,6 +132,27 @@ def test_a_scheduled_run_skips_when_the_period_is_covered(service: Service, tmp_
     assert len(service.snapshots("notes")) == 1
     forced = service.run_backup("notes", trigger="manual")
     assert forced.status == "ok" and len(service.snapshots("notes")) == 2
+
+
+def test_a_pre_restore_safety_snapshot_does_not_cover_the_period(service: Service, tmp_path: Path):
+    """After an in-place restore, the next scheduled run backs up the restored data: the
+    safety snapshot holds the data from before the restore."""
+    db = make_db(tmp_path / "notes.db")
+    service.add_source(db, schedule="daily 03:00")
+    first = service.backup("notes")
+    with sqlite3.connect(db) as conn:  # changed since, so the safety copy is a new one
+        conn.execute("create table later(x)")
+    conn.close()
+    service.restore(first.id)
+    reasons = [r.manifest.reason for r in service.snapshots("notes")]
+    assert reasons == ["pre-restore", "manual"]
+    outcome = service.run_backup("notes", trigger="scheduled", skip_if_covered=True)
+    assert outcome.status == "skipped", "the manual backup minutes ago still covers it"
+    for record in service.snapshots("notes"):
+        if record.manifest.reason == "manual":
+            service.workspace.catalog.remove_snapshot(record.id)  # as if long ago
+    outcome = service.run_backup("notes", trigger="scheduled", skip_if_covered=True)
+    assert outcome.status == "ok", "the pre-restore snapshot does not count"
 
 
 def test_failures_retry_with_backoff_and_are_recorded(
@@ -288,7 +311,7 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_pa
         wait_for(lambda: health() == ["remote-unreachable", "recovered"])
         assert [e.message for e in events if isinstance(e, SourceHealth)][
             -1
-        ] == "notes: uploads caught up"
+        ] == "notes: uploads work again"
     finally:
         scheduler.shutdown()
 
@@ -315,5 +338,72 @@ def test_drills_run_on_their_own_schedule_and_a_failure_is_reported(
         set_source(home, "notes", drill="manual")
         scheduler.tick()  # picks up the changed config
         wait_for(lambda: scheduler._aps.get_job("drill:notes") is None)
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_new_database_raises_no_alarm(service: Service, tmp_path: Path, home: Path, webhook):
+    """Added seconds ago with a daily schedule: not overdue, no event, no webhook."""
+    set_general(home, notify_url=webhook.url)
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    scheduler = Scheduler(service)
+    health: list[SourceHealth] = []
+    service.subscribe(lambda e: health.append(e) if isinstance(e, SourceHealth) else None)
+    scheduler.start()
+    try:
+        wait_for(lambda: len(service.snapshots("notes")) == 1)  # its first (catch-up) run
+        wait_for(lambda: idle(scheduler))
+        scheduler.tick()
+        assert not service.status().sources[0].stale
+    finally:
+        scheduler.shutdown()
+    assert health == [] and webhook.events() == []
+    assert not [e for e in service.events() if str(e.get("kind") or "").startswith("health:")]
+
+
+def test_a_damaged_live_database_is_its_own_notice_within_a_failure_streak(
+    service: Service, tmp_path: Path, home: Path, webhook
+):
+    db = make_db(tmp_path / "crm.db", rows=2000)
+    set_general(home, notify_url=webhook.url, retry_delays="1h")
+    service.add_source(db, schedule="manual")
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        db.rename(tmp_path / "moved.db")  # the first failure: the file is gone
+        scheduler.backup_now("crm")
+        wait_for(lambda: webhook.events() == ["failed"])
+        (tmp_path / "moved.db").rename(db)
+        corrupt_page(db, 3)
+        scheduler.backup_now("crm")
+        wait_for(lambda: webhook.events() == ["failed", "damaged"])
+    finally:
+        scheduler.shutdown()
+    damaged = webhook.received[1]
+    assert damaged["detail"] == {"problem": "damaged", "before": "failed"}
+    assert str(damaged["message"]).startswith("crm: The database file is damaged")
+
+
+def test_a_pause_is_kept_across_a_restart_and_ends_at_its_time(service: Service, tmp_path: Path):
+    from lifeboat.scheduling.pause import Pause, read_pause, save_pause
+
+    service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
+    until = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    save_pause(service, Pause(True, until))  # as the tray writes it
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        assert scheduler.paused and scheduler.catch_up("test") == []
+        assert scheduler.next_run("notes") is None, "the schedule is held"
+        assert service.snapshots("notes") == [], "no catch-up while paused"
+    finally:
+        scheduler.shutdown()
+    assert read_pause(service.paths) == Pause(True, until)
+    save_pause(service, Pause(True, datetime.now(UTC) - timedelta(seconds=1)))  # its time came
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        assert not scheduler.paused and scheduler.next_run("notes") is not None
+        wait_for(lambda: len(service.snapshots("notes")) == 1)  # the missed run caught up
     finally:
         scheduler.shutdown()

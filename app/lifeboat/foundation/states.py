@@ -59,6 +59,7 @@ class SnapshotStatus(StrEnum):
 class Health(StrEnum):
     """A source's problem as notices report it (RECOVERED: it has none any more)."""
 
+    DAMAGED = "damaged"  # the live database is damaged (SQLite proved it)
     FAILED = "failed"
     STALE = "stale"
     REMOTE_UNREACHABLE = "remote-unreachable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
-from lifeboat.foundation.states import Trigger
+from lifeboat.foundation.states import Health, Trigger
 from lifeboat.gui.backup_window import BackupProgress, grey_backups_under_way
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.icons import TrayIcons, desktop_is_dark
@@ -28,10 +29,17 @@ from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.main_window import MainWindow
 from lifeboat.gui.memory import TrimAfterWork
 from lifeboat.gui.messages import ask, show_error
-from lifeboat.gui.notifications import Notification, Notifier
+from lifeboat.gui.notifications import (
+    Notification,
+    Notifier,
+    load_told,
+    told_bytes,
+    told_file,
+)
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
 from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
+from lifeboat.scheduling.pause import Pause, save_pause
 from lifeboat.service import Service
 
 if TYPE_CHECKING:
@@ -58,9 +66,16 @@ class TrayApp(QObject):
         self.status = LiveStatus(service, self)
         self.icons = TrayIcons(self)
         self.preferences = TrayPreferences.load(self.paths)
-        self.notifier = Notifier(self.notify, lambda: self.preferences)
+        self.notifier = Notifier(
+            self.notify,
+            lambda: self.preferences,
+            told=load_told(self.paths),
+            remember=self._remember_told,
+            again=lambda at: QTimer.singleShot(
+                max(0, int((at - self.status.now()).total_seconds() * 1000)), self.status.refresh
+            ),
+        )
         self.bridge.subscribe(self.status.on_event)
-        self.status.health.connect(self._on_health)
         self.status.changed.connect(self._status_changed)
         self.window = MainWindow(self.status, self, self.icons)
         self.backups = BackupProgress(
@@ -79,7 +94,6 @@ class TrayApp(QObject):
         self._tick_seconds = tick_seconds
         self._lock = service.scheduler_lock()
         self._dialogs: dict[str, QWidget] = {}
-        self._seeded = False
         self._tray_tries = 0
         self._stopped = False
 
@@ -118,15 +132,9 @@ class TrayApp(QObject):
         status = self.status.status
         if status is None:
             return
-        if not self._seeded:  # problems from before we started count as told
-            self._seeded = True
-            for source in status.sources:
-                if source.state == "error":
-                    self.notifier.remember(source.name, "failed")
-                elif source.remote_behind and not source.stale:
-                    self.notifier.remember(source.name, "remote-unreachable")
-                elif source.state == "warning":
-                    self.notifier.remember(source.name, "stale")
+        if self.status.read_at is not None:
+            known = [s.name for s in status.sources]
+            self.notifier.update(self.status.problems, known, self.status.read_at)
         if self.status.watching_pid and status.scheduler_pid is None and not self._stopped:
             log.info("the scheduling process has ended; the tray schedules from now on")
             self._claim_scheduling()
@@ -186,13 +194,20 @@ class TrayApp(QObject):
     def _manual_backup_failed(self, source: str, message: str) -> None:
         self.notify(Notification(f"Backup of {source} failed", message, "error"))
 
-    def set_paused(self, paused: bool) -> None:
-        if self.scheduler is None:
-            return
-        if paused:
-            self.scheduler.pause()
-        else:
-            self.scheduler.resume()
+    def set_paused(self, paused: bool, until: datetime | None = None) -> None:
+        """Pause (until `until`, or until resumed) or resume; a daemon follows it too."""
+        pause = Pause(paused, until if paused else None)
+        run_in_background(
+            partial(save_pause, self.service, pause),
+            what="pause the schedules" if paused else "resume the schedules",
+            on_done=self._pause_saved,
+            on_failed=partial(self._command_failed, "pause the schedules"),
+        )
+
+    def _pause_saved(self, _: object) -> None:
+        if self.scheduler is not None:
+            self.scheduler.reload()  # follows the pause file now, not at its next tick
+        self.status.refresh()
 
     def show_main_window(self) -> None:
         self.window.showNormal()
@@ -329,8 +344,11 @@ class TrayApp(QObject):
         else:
             self.window.show_notice(note.title, note.text, note.level)
 
-    def _on_health(self, source: str, state: str, message: str) -> None:
-        self.notifier.on_health(source, state, message)
+    def _remember_told(self, told: dict[str, Health]) -> None:
+        data = told_bytes(told)
+        run_in_background(
+            lambda: self.service.write_file(told_file(self.paths), data), what="note a notice"
+        )
 
     def _command_failed(self, what: str, exc: object) -> None:
         if what.startswith("back up ") and isinstance(exc, LifeboatError):

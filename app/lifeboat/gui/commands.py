@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 
@@ -28,7 +29,8 @@ class AppCommands(Protocol):
 
     def show_main_window(self) -> None: ...
 
-    def set_paused(self, paused: bool) -> None: ...
+    def set_paused(self, paused: bool, until: datetime | None = None) -> None:
+        """Pause the schedules until `until` (None: until resumed), or resume them."""
 
     def open_backup_folder(self, source: str | None = None) -> None: ...
 

@@ -4,8 +4,8 @@ The status (service.status(): config and catalog) is read in the thread pool, af
 events (a job started or ended, settings changed) and once a minute for the "12 min
 ago" texts; while another process schedules (a `lifeboat run` daemon) every few
 seconds, since its events do not reach us. Progress of running jobs comes from events.
-New health notices in the catalog (failed, stale, recovered: written by whichever
-process schedules) come out as `health` signals for the notifications.
+Each source's one current problem (service/problems.py) and the pause (scheduling/
+pause.py) are read with it; the notifications follow the problems' changes.
 """
 
 from __future__ import annotations
@@ -23,14 +23,25 @@ from lifeboat.foundation.events import (
     JobStarted,
     SourceHealth,
 )
-from lifeboat.gui.text import percent, time_ago
+from lifeboat.foundation.states import Health
+from lifeboat.gui.text import local_time, percent, time_ago, time_until
 from lifeboat.gui.workers import run_in_background
+from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
+from lifeboat.service.problems import SourceProblem, notes_of, problems_of
 from lifeboat.service.status import SourceStatus, Status
 
 IDLE_REFRESH_MS = 60_000
 WATCHING_REFRESH_MS = 5_000
 EVENT_REFRESH_MS = 300
+
+_HEADLINES = {
+    Health.DAMAGED: "The database {} is damaged",
+    Health.FAILED: "Backup of {} failed",
+    Health.STALE: "{} is overdue",
+    Health.REMOTE_UNREACHABLE: "Cannot upload {}",
+    Health.DRILL_FAILED: "Restore drill of {} failed",
+}
 
 _DOING = {
     "backup": "backing up",
@@ -55,9 +66,6 @@ class JobActivity:
 
 class LiveStatus(QObject):
     changed = Signal()
-    #: (source, failed | stale | remote-unreachable | recovered, message): a new health
-    #: notice.
-    health = Signal(str, str, str)
 
     def __init__(self, service: Service, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,9 +73,9 @@ class LiveStatus(QObject):
         self.status: Status | None = None
         self.read_at: datetime | None = None
         self.activity: dict[int, JobActivity] = {}
-        self.paused = False
+        self.pause: Pause = NOT_PAUSED
+        self.problems: dict[str, SourceProblem] = {}
         self.watching_pid: int | None = None  # a daemon schedules; we only watch
-        self._last_event_id: int | None = None
         self._busy = False
         self._again = False
         self._timer = QTimer(self)
@@ -84,9 +92,13 @@ class LiveStatus(QObject):
         self._timer.setInterval(WATCHING_REFRESH_MS if pid else IDLE_REFRESH_MS)
         self.changed.emit()
 
-    def set_paused(self, paused: bool) -> None:
-        self.paused = paused
-        self.changed.emit()
+    def set_paused(self, _paused: bool) -> None:
+        """The scheduler paused or resumed: read the pause again."""
+        self.refresh_soon()
+
+    @property
+    def paused(self) -> bool:
+        return self.pause.active(self.now())
 
     def refresh(self) -> None:
         """Read the status again (in the background; calls while one runs coalesce)."""
@@ -132,15 +144,14 @@ class LiveStatus(QObject):
         self.changed.emit()
         self.refresh_soon()
 
-    def _read(self) -> tuple[datetime, Status, list[dict[str, object]]]:
+    def _read(self) -> tuple[datetime, Status, Pause]:
         now = datetime.now(UTC)
-        status = self.service.status(now)
-        return now, status, self.service.events(limit=50)
+        return now, self.service.status(now), read_pause(self.service.paths)
 
-    def _read_done(self, result: tuple[datetime, Status, list[dict[str, object]]]) -> None:
-        self.read_at, self.status, events = result
+    def _read_done(self, result: tuple[datetime, Status, Pause]) -> None:
+        self.read_at, self.status, self.pause = result
+        self.problems = problems_of(self.status.sources, self.read_at)
         self._busy = False
-        self._notice_health(events)
         self.changed.emit()
         if self._again:
             self._again = False
@@ -148,20 +159,6 @@ class LiveStatus(QObject):
 
     def _read_failed(self, _exc: BaseException) -> None:
         self._busy = False  # logged by the worker; the next refresh tries again
-
-    def _notice_health(self, events: list[dict[str, object]]) -> None:
-        newest = max((int(str(e["id"])) for e in events), default=0)
-        if self._last_event_id is None:  # the first read: old notices were seen before
-            self._last_event_id = newest
-            return
-        fresh = [e for e in events if int(str(e["id"])) > self._last_event_id]
-        self._last_event_id = max(newest, self._last_event_id)
-        for event in sorted(fresh, key=lambda e: int(str(e["id"]))):
-            kind = str(event.get("kind") or "")
-            if kind.startswith("health:") and event.get("source"):
-                self.health.emit(
-                    str(event["source"]), kind.removeprefix("health:"), str(event["message"])
-                )
 
     # -- what to show ----------------------------------------------------------------
 
@@ -181,22 +178,30 @@ class LiveStatus(QObject):
         )
 
     def state(self) -> str:
-        """ok | running | warning | error, for the icon."""
-        state = self.status.state if self.status else "ok"
-        if state == "ok" and any(j.running for j in self.activity.values()):
+        """ok | running | warning | error, for the icon: the worst current problem."""
+        levels = {p.level for p in self.problems.values()}
+        if levels:
+            return "error" if "error" in levels else "warning"
+        if any(j.running for j in self.activity.values()):
             return "running"
-        return state
+        if any(notes_of(s) for s in self.sources):
+            return "warning"
+        return "running" if any(s.running for s in self.sources) else "ok"
 
     def source_state(self, source: SourceStatus) -> str:
-        if source.state == "ok" and any(j.running for j in self.jobs_of(source.name)):
+        problem = self.problems.get(source.name)
+        if problem is not None:
+            return problem.level
+        if any(j.running for j in self.jobs_of(source.name)) or source.running:
             return "running"
-        return source.state
+        return "warning" if notes_of(source) else "ok"
 
     def source_line(self, source: SourceStatus) -> str:
-        """'notes — 12 min ago', 'notes — backing up… 45%', 'notes — failed 3 min ago'."""
+        """'notes — 12 min ago', 'notes — backing up… 45%', 'notes — Backup failed: …'."""
         return f"{source.name} — {self.source_detail(source)}"
 
     def source_detail(self, source: SourceStatus) -> str:
+        """What it does now, else its problem in words, else its last backup (and notes)."""
         now = self.now()
         for job in self.jobs_of(source.name):
             doing = _DOING.get(job.kind, job.kind)
@@ -206,28 +211,41 @@ class LiveStatus(QObject):
             return f"{doing}: waiting"
         if source.running:
             return "backing up…"
-        last = time_ago(source.last_snapshot, now)
-        if source.last_result == "failed":
-            text = (
-                f"backup failed (last good one {last})" if source.last_snapshot else "backup failed"
-            )
+        problem = self.problems.get(source.name)
+        if problem is not None:
+            text = problem.reason
         elif source.last_snapshot is None:
             text = "not backed up yet"
         else:
-            text = last
-        if source.stale and source.last_result != "failed":
-            text += " (overdue)"
-        if source.retry_pending:
-            text += ", retry pending"
-        if source.remote_behind:
-            text += f", not uploaded to {source.remote}"
-        if source.drill_passed is False:
-            text += ", restore drill failed"
-        if source.damaged:
-            text += f", {source.damaged} damaged snapshot(s) kept"
-        if source.missing_files:
-            text += f", {source.missing_files} snapshot file(s) missing"
-        return text
+            text = f"backed up {time_ago(source.last_snapshot, now)}"
+        return "; ".join([text, *notes_of(source)])
+
+    def next_backup(self, source: SourceStatus) -> str:
+        """'in 5 min', 'retry today 14:05', 'by hand only', 'paused'."""
+        now = self.now()
+        if source.retry_kind == "backup" and source.retry_at is not None:
+            return f"retry {time_until(source.retry_at, now)}"
+        if self.paused:
+            return "paused"
+        return time_until(source.next_run, now) if source.next_run else "by hand only"
+
+    def pause_text(self) -> str:
+        """'Paused until 14:05', 'Paused until tomorrow 00:00', 'Paused until you resume'."""
+        until = self.pause.until
+        if until is None:
+            return "Paused until you resume"
+        local, today = until.astimezone(), self.now().astimezone()
+        if local.date() == today.date():
+            return f"Paused until {local:%H:%M}"
+        if (local.date() - today.date()).days == 1:
+            return f"Paused until tomorrow {local:%H:%M}"
+        return f"Paused until {local_time(until)}"
+
+    def problem_lines(self) -> list[str]:
+        """Each current problem: 'crm: Backup failed: the disk is full' (worst first)."""
+        order = {"error": 0, "warning": 1}
+        found = sorted(self.problems.values(), key=lambda p: order[p.level])
+        return [f"{p.source}: {p.reason}" for p in found]
 
     def summary(self) -> str:
         """One line for the whole: the tooltip's and main window's headline."""
@@ -235,29 +253,18 @@ class LiveStatus(QObject):
             return "Reading the status…"
         if not self.sources:
             return "No databases to back up yet"
-        state = self.state()
-        failed = [s.name for s in self.sources if s.state == "error"]
-        stale = [s.name for s in self.sources if s.stale and s.state != "error"]
-        behind = sorted({str(s.remote) for s in self.sources if s.remote_behind})
-        if state == "error":
-            return "Backup failed: " + ", ".join(failed)
-        if state == "warning":
-            if stale:
-                return "Overdue: " + ", ".join(stale)
-            if behind:
-                return "Cannot upload to " + ", ".join(behind)
-            drills = [s.name for s in self.sources if s.drill_passed is False]
-            if drills:
-                return "Restore drill failed: " + ", ".join(drills)
-            damaged = [s.name for s in self.sources if s.damaged or s.missing_files]
-            if damaged:
-                return "Damaged or missing snapshots: " + ", ".join(damaged)
-            return "A backup will be retried"
-        if state == "running":
+        problems = list(self.problems.values())
+        if len(problems) > 1:
+            return f"{len(problems)} databases need attention"
+        if problems:
+            return _HEADLINES[problems[0].kind].format(problems[0].source)
+        if self.state() == "running":
             return "Backing up…"
         never = [s.name for s in self.sources if s.last_snapshot is None]
         if never:
             return "Not backed up yet: " + ", ".join(never)
+        if any(notes_of(s) for s in self.sources):
+            return "Backed up, with notes below"
         return "All databases are backed up"
 
     def drill_line(self, source: SourceStatus) -> str:
@@ -272,5 +279,5 @@ class LiveStatus(QObject):
         if self.watching_pid:
             lines.append(f"Schedules run in `lifeboat run` (pid {self.watching_pid})")
         elif self.paused:
-            lines.append("Schedules paused")
+            lines.append(self.pause_text())
         return "\n".join(lines)

@@ -7,6 +7,8 @@ one, closing it asks whether to quit (schedules stop) or keep running minimised.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
@@ -25,11 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.foundation.states import Health
 from lifeboat.gui.commands import AppCommands
 from lifeboat.gui.icons import TrayIcons, app_icon
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.messages import ask
 from lifeboat.gui.text import percent, phase_text, size_text, time_until
+from lifeboat.gui.tray import tomorrow_here
 
 
 class MainWindow(QWidget):
@@ -59,9 +63,11 @@ class MainWindow(QWidget):
         self._build_progress_row()
         buttons = self._build_buttons()
         self._build_notice()
+        self._build_problems()
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.notice)
+        layout.addWidget(self.problems_box)
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.progress_row)
         layout.addLayout(buttons)
@@ -148,12 +154,17 @@ class MainWindow(QWidget):
         self._button(buttons, "history", "History…", lambda: self.commands.show_history(None))
         self._button(buttons, "settings", "Settings…", lambda: self.commands.show_settings())
         buttons.addStretch(1)
-        self.pause_button = self._button(
-            buttons,
-            "pause",
-            "Pause schedules",
-            lambda: self.commands.set_paused(not self.status.paused),
+        self.pause_button = self._button(buttons, "pause", "Pause backups", self._pause_clicked)
+        self.pause_menu = QMenu(self.pause_button)
+        self.pause_menu.addAction(
+            "For 1 hour",
+            lambda: self.commands.set_paused(True, self.status.now() + timedelta(hours=1)),
         )
+        self.pause_menu.addAction(
+            "Until tomorrow",
+            lambda: self.commands.set_paused(True, tomorrow_here(self.status.now())),
+        )
+        self.pause_menu.addAction("Until I resume", lambda: self.commands.set_paused(True))
         self._button(
             buttons,
             "open-folder",
@@ -180,6 +191,39 @@ class MainWindow(QWidget):
         notice_layout.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
         self.notice.hide()
 
+    def _build_problems(self) -> None:
+        """Each current problem in words, and for a damaged database its one action."""
+        self.problems_box = QFrame()
+        self.problems_box.setObjectName("problems")
+        self.problems_text = QLabel()
+        self.problems_text.setObjectName("problems-text")
+        self.problems_text.setWordWrap(True)
+        self.problems_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.restore_good = QPushButton("Restore the last good snapshot…")
+        self.restore_good.setObjectName("restore-good")
+        self.restore_good.clicked.connect(self._restore_damaged)
+        box = QVBoxLayout(self.problems_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.problems_text)
+        box.addWidget(self.restore_good, 0, Qt.AlignmentFlag.AlignLeft)
+        self.problems_box.hide()
+
+    def _damaged(self) -> list[str]:
+        return [p.source for p in self.status.problems.values() if p.kind is Health.DAMAGED]
+
+    def _restore_damaged(self) -> None:
+        damaged = self._damaged()
+        if damaged:
+            self.commands.show_restore(damaged[0])
+
+    def _pause_clicked(self) -> None:
+        if self.status.paused:
+            self.commands.set_paused(False)
+        else:
+            self.pause_menu.popup(
+                self.pause_button.mapToGlobal(self.pause_button.rect().bottomLeft())
+            )
+
     def _button(self, layout: QHBoxLayout, name: str, text: str, slot: object) -> QPushButton:
         button = QPushButton(text)
         button.setObjectName(name)
@@ -201,7 +245,6 @@ class MainWindow(QWidget):
         self.state_icon.setPixmap(self.icons.icon(state).pixmap(48, 48))
         self.headline.setText(status.summary())
         self.subline.setText(self._subline())
-        now = status.now()
         known = status.status is not None
         self.pages.setCurrentIndex(1 if known and not status.sources else 0)
         self.sources.clear()
@@ -210,23 +253,26 @@ class MainWindow(QWidget):
                 [
                     source.name,
                     status.source_detail(source),
-                    time_until(source.next_run, now) if source.next_run else "by hand only",
+                    status.next_backup(source),
                     f"{source.snapshots} ({size_text(source.snapshot_bytes)})",
                 ]
             )
             item.setIcon(0, self.icons.icon(status.source_state(source)))
             item.setData(0, Qt.ItemDataRole.UserRole, source.name)
             item.setToolTip(0, source.path)
-            item.setToolTip(1, source.last_error or source.schedule_description)
+            item.setToolTip(1, status.source_detail(source))
+            item.setToolTip(2, source.schedule_description)
             self.sources.addTopLevelItem(item)
         self.backup_button.setEnabled(bool(status.sources))
         self.backup_button.setText("Back up all now" if len(status.sources) > 1 else "Back up now")
-        if status.watching_pid:
-            self.pause_button.setText("Schedules run in `lifeboat run`")
-            self.pause_button.setEnabled(False)
-        else:
-            self.pause_button.setText("Resume schedules" if status.paused else "Pause schedules")
-            self.pause_button.setEnabled(True)
+        self.pause_button.setText("Resume backups" if status.paused else "Pause backups…")
+        problems = status.problem_lines()
+        self.problems_text.setText("\n".join(problems))
+        self.problems_box.setVisible(bool(problems))
+        damaged = self._damaged()
+        self.restore_good.setVisible(bool(damaged))
+        if damaged:
+            self.restore_good.setText(f"Restore the last good snapshot of {damaged[0]}…")
         running = [j for j in status.activity.values() if j.running]
         if running:
             job = running[0]
@@ -249,7 +295,7 @@ class MainWindow(QWidget):
                 "this window shows its work."
             )
         if status.paused:
-            return "Schedules are paused: nothing is backed up until you resume them."
+            return f"{status.pause_text()}: no scheduled backup runs until then."
         if not status.sources:
             return ""
         upcoming = [(s.next_run, s.name) for s in status.sources if s.next_run]
@@ -264,6 +310,10 @@ class MainWindow(QWidget):
             return
         name = item.data(0, Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
+        if name in self._damaged():
+            menu.addAction(
+                "Restore the last good snapshot…", lambda: self.commands.show_restore(name)
+            )
         menu.addAction("Back up now", lambda: self.commands.backup_now(name))
         menu.addAction("Restore…", lambda: self.commands.show_restore(name))
         menu.addAction("History…", lambda: self.commands.show_history(name))

@@ -1,27 +1,30 @@
-"""Desktop notifications: only for real problems and the recovery after one.
+"""Desktop notifications: the changes of the databases' problems, and nothing else.
 
-Health notices (a backup failed, a source went stale, its remote has been unreachable
-for a day, it recovered) become notifications if the preferences allow; successes never
-do. The scheduler raises each problem once per streak (and remembers it in the catalog);
-on top of that, rate limits: the same notice for the same source at most once per
-REPEAT_AFTER, and at most BURST notifications per BURST_WINDOW (the rest are counted and
-mentioned in the next one).
+A thin wrapper over service/notices.py's `decide`: after each status read it is given the
+problems now; what changed since the user was last told becomes one notification (a
+burst is one that names them all), held back if it comes too soon after the last one
+and then shown with the next, never dropped. What the user was told is kept in
+`tray-notices.json` beside the config, so a restart repeats nothing and misses nothing
+that changed while the tray was not running. Kinds the preferences turn off count as
+told, silently.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
+from lifeboat.foundation.paths import LifeboatPaths
+from lifeboat.foundation.states import Health
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.service.notices import decide
+from lifeboat.service.problems import SEVERITY, SourceProblem
 
 log = logging.getLogger(__name__)
-
-REPEAT_AFTER = 6 * 3600.0
-BURST = 3
-BURST_WINDOW = 600.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,40 @@ class Notification:
 
 
 Show = Callable[[Notification], None]
+#: Keeps what the user was told (in the background), and asks to decide again at a time.
+Remember = Callable[[dict[str, Health]], None]
+Again = Callable[[datetime], None]
+
+
+def told_file(paths: LifeboatPaths) -> Path:
+    return paths.config_file.with_name("tray-notices.json")
+
+
+def load_told(paths: LifeboatPaths) -> dict[str, Health]:
+    """What the user was last told of (empty on the first start: everything is new)."""
+    try:
+        data = json.loads(told_file(paths).read_text(encoding="utf-8"))
+        return {str(s): Health(k) for s, k in data.get("told", {}).items() if k in SEVERITY}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError) as exc:
+        log.warning("ignoring unreadable %s: %s", told_file(paths), exc)
+        return {}
+
+
+def told_bytes(told: Mapping[str, Health]) -> bytes:
+    return (json.dumps({"told": {s: str(k) for s, k in told.items()}}, indent=2) + "\n").encode()
+
+
+def wanted_by(prefs: TrayPreferences) -> Callable[[Health], bool]:
+    def wanted(kind: Health) -> bool:
+        if kind is Health.STALE:
+            return prefs.notify_stale
+        if kind is Health.REMOTE_UNREACHABLE:
+            return prefs.notify_remote
+        return prefs.notify_failures  # damaged, failed, drill failed
+
+    return wanted
 
 
 class Notifier:
@@ -40,102 +77,43 @@ class Notifier:
         show: Show,
         preferences: Callable[[], TrayPreferences],
         *,
-        clock: Callable[[], float] = time.monotonic,
+        told: dict[str, Health] | None = None,
+        remember: Remember = lambda _told: None,
+        again: Again = lambda _at: None,
+        can_show: Callable[[], bool] = lambda: True,
     ) -> None:
         self._show = show
         self._preferences = preferences
-        self._clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._told: dict[str, str] = {}  # source -> the problem the user was told about
-        self._recent: list[float] = []
-        self._held_back = 0
+        self._remember = remember
+        self._again = again
+        self._can_show = can_show
+        self.told: dict[str, Health] = dict(told or {})
+        self._last_shown: datetime | None = None
         self.shown: list[Notification] = []  # this session's, newest last
 
-    def on_health(self, source: str, state: str, message: str) -> Notification | None:
-        """Turn one health notice into a notification (or not); returns what was shown."""
-        note = self._compose(source, state, message)
-        if note is None:
+    def update(
+        self, problems: Mapping[str, SourceProblem], known: Collection[str], now: datetime
+    ) -> Notification | None:
+        """The problems now (after a status read): show what changed; returns it."""
+        decision = decide(
+            self.told,
+            problems,
+            known,
+            now,
+            last_shown=self._last_shown,
+            can_show=self._can_show(),
+            wanted=wanted_by(self._preferences()),
+        )
+        if decision.told != self.told:
+            self.told = decision.told
+            self._remember(dict(self.told))
+        if decision.again_at is not None:
+            self._again(decision.again_at)
+        if decision.notice is None:
             return None
-        now = self._clock()
-        last = self._last.get((source, state))
-        if last is not None and now - last < REPEAT_AFTER:
-            log.info("notification not repeated: %s %s", source, state)
-            return None
-        self._recent = [t for t in self._recent if now - t < BURST_WINDOW]
-        if len(self._recent) >= BURST:
-            self._held_back += 1
-            log.info("notification held back (rate limit): %s %s", source, state)
-            return None
-        if self._held_back:
-            more = self._held_back
-            note = Notification(
-                note.title,
-                f"{note.text}\n(and {more} more notice{'s' if more > 1 else ''}: see History)",
-                note.level,
-            )
-            self._held_back = 0
-        self._recent.append(now)
-        self._last[(source, state)] = now
-        if state == "recovered":
-            self._told.pop(source, None)
-        elif state != "drill-failed":  # a drill's verdict stands alone: no "recovered"
-            self._told[source] = state
+        note = Notification(decision.notice.title, decision.notice.text, decision.notice.level)
+        self._last_shown = now
         self.shown.append(note)
+        log.info("notification: %s", note.title)
         self._show(note)
         return note
-
-    def remember(self, source: str, problem: str) -> None:
-        """A problem the user already knows of (it was there when the tray started), so
-        its recovery is announced."""
-        self._told[source] = problem
-
-    def _compose(self, source: str, state: str, message: str) -> Notification | None:
-        prefs = self._preferences()
-        if state == "failed":
-            if not prefs.notify_failures:
-                return None
-            return Notification(f"Backup of {source} failed", message, "error")
-        if state == "stale":
-            if not prefs.notify_stale:
-                return None
-            return Notification(
-                f"{source} is overdue",
-                f"{source} has no recent good backup. {_detail(message)}",
-                "warning",
-            )
-        if state == "drill-failed":
-            if not prefs.notify_failures:
-                return None
-            return Notification(
-                f"Restore drill of {source} failed",
-                f"{message} Your newest backups may not restore: see History.",
-                "error",
-            )
-        if state == "remote-unreachable":
-            if not prefs.notify_remote:
-                return None
-            return Notification(
-                f"Cannot upload {source}",
-                f"{_detail(message)} The snapshots are safe on this "
-                "computer; Lifeboat keeps trying.",
-                "warning",
-            )
-        if state == "recovered":
-            told = self._told.get(source)
-            if told is None:
-                return None  # the user never heard of a problem: nothing to clear
-            if told == "remote-unreachable":
-                return Notification(f"Uploads of {source} work again", message, "info")
-            return Notification(f"{source} is backed up again", message, "info")
-        return None
-
-
-def _detail(message: str) -> str:
-    """The scheduler's stale message, made readable: 'newest good snapshot 2026-…'."""
-    _, _, rest = message.partition(": ")
-    if not rest:
-        return ""
-    if rest.startswith("newest good snapshot "):
-        stamp = rest.removeprefix("newest good snapshot ")[:16].replace("T", " ")
-        return f"The newest good snapshot is from {stamp} UTC."
-    return rest[0].upper() + rest[1:] + "."

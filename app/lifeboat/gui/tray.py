@@ -9,12 +9,20 @@ while the menu is open.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction
+from datetime import datetime, timedelta
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
+from lifeboat.foundation.states import Health
 from lifeboat.gui.commands import AppCommands
 from lifeboat.gui.icons import TrayIcons
 from lifeboat.gui.live_status import LiveStatus
+from lifeboat.scheduling.pause import tomorrow
+
+#: A menu line longer than this is cut (its whole text is its tooltip and in the window).
+MENU_LINE = 90
 
 
 class TrayIcon(QSystemTrayIcon):
@@ -33,6 +41,7 @@ class TrayIcon(QSystemTrayIcon):
         self.menu.setObjectName("tray-menu")
         self._source_names: list[str] | None = None
         self._source_actions: dict[str, QAction] = {}
+        self._restore_actions: dict[str, QAction] = {}  # shown while a database is damaged
         self._rebuild_pending = False
         self._build_fixed_actions()
         self.setContextMenu(self.menu)
@@ -72,11 +81,22 @@ class TrayIcon(QSystemTrayIcon):
         self._new(menu, "restore", "Restore…", lambda: self.commands.show_restore(None))
         self._new(menu, "settings", "Settings…", lambda: self.commands.show_settings())
         menu.addSeparator()
-        self._pause = self._new(
-            menu,
-            "pause",
-            "Pause schedules",
-            lambda: self.commands.set_paused(not self.status.paused),
+        self._pause_menu = QMenu("Pause backups", menu)
+        self._pause_action = menu.addMenu(self._pause_menu)
+        self._pause_action.setObjectName("pause")
+        for name, text, until in (
+            ("pause-hour", "For 1 hour", lambda: self.status.now() + timedelta(hours=1)),
+            ("pause-tomorrow", "Until tomorrow", lambda: tomorrow_here(self.status.now())),
+            ("pause-indefinitely", "Until I resume", lambda: None),
+        ):
+            self._new(
+                self._pause_menu,
+                name,
+                text,
+                lambda _=False, u=until: self.commands.set_paused(True, u()),
+            )
+        self._resume = self._new(
+            menu, "resume", "Resume backups", lambda: self.commands.set_paused(False)
         )
         self._new(
             menu,
@@ -98,10 +118,11 @@ class TrayIcon(QSystemTrayIcon):
         return action
 
     def _rebuild_sources(self, names: list[str]) -> None:
-        for action in self._source_actions.values():
+        for action in [*self._source_actions.values(), *self._restore_actions.values()]:
             self.menu.removeAction(action)
             action.deleteLater()
         self._source_actions = {}
+        self._restore_actions = {}
         self._backup_one.clear()
         for name in names:
             line = QAction(name, self.menu)
@@ -109,6 +130,12 @@ class TrayIcon(QSystemTrayIcon):
             line.triggered.connect(lambda _=False, n=name: self.commands.show_history(n))
             self.menu.insertAction(self._status_anchor, line)
             self._source_actions[name] = line
+            restore = QAction(f"Restore the last good snapshot of {name}…", self.menu)
+            restore.setObjectName(f"restore-good:{name}")
+            restore.triggered.connect(lambda _=False, n=name: self.commands.show_restore(n))
+            restore.setVisible(False)
+            self.menu.insertAction(self._status_anchor, restore)
+            self._restore_actions[name] = restore
             one = self._backup_one.addAction(name)
             one.setObjectName(f"backup:{name}")
             one.triggered.connect(lambda _=False, n=name: self.commands.backup_now(n))
@@ -127,21 +154,25 @@ class TrayIcon(QSystemTrayIcon):
         for source in status.sources:
             action = self._source_actions.get(source.name)
             if action is not None:
-                action.setText(status.source_line(source))
+                action.setText(_menu_text(status.source_line(source)))
                 action.setIcon(self.icons.icon(status.source_state(source)))
-                action.setToolTip(f"{source.path}\n{source.schedule_description}")
+                action.setToolTip(status.source_line(source))
+            problem = status.problems.get(source.name)
+            if source.name in self._restore_actions:
+                damaged = problem is not None and problem.kind is Health.DAMAGED
+                self._restore_actions[source.name].setVisible(damaged)
         has_sources = bool(names)
         self._add.setVisible(status.status is not None and not has_sources)
         self._backup_all.setEnabled(has_sources)
         self._backup_all.setText("Back up all now" if len(names) > 1 else "Back up now")
         self._backup_one_action.setVisible(len(names) > 1)
-        if status.watching_pid:
-            self._pause.setText("Schedules run in `lifeboat run`")
-            self._pause.setEnabled(False)
-        else:
-            self._pause.setText("Resume schedules" if status.paused else "Pause schedules")
-            self._pause.setEnabled(True)
-        self.setIcon(self.icons.icon(status.state()))
+        paused = status.paused
+        self._pause_action.setVisible(not paused)
+        self._resume.setVisible(paused)
+        if paused:
+            self._resume.setText(f"Resume backups ({status.pause_text().lower()})")
+        icon = self.icons.icon(status.state())
+        self.setIcon(with_pause_badge(icon) if paused else icon)
         self.setToolTip(status.tooltip())
 
     def _after_menu_closed(self) -> None:
@@ -156,3 +187,38 @@ class TrayIcon(QSystemTrayIcon):
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
             self.commands.show_main_window()
+
+
+def _menu_text(line: str) -> str:
+    return line if len(line) <= MENU_LINE else line[: MENU_LINE - 1].rstrip() + "…"
+
+
+def tomorrow_here(now: datetime) -> datetime:
+    """The start of tomorrow in this computer's time zone."""
+    local = now.astimezone()
+    assert local.tzinfo is not None
+    return tomorrow(now, local.tzinfo)
+
+
+def with_pause_badge(icon: QIcon, size: int = 64) -> QIcon:
+    """The state's icon with a pause sign (two bars in a disc) in its lower left corner
+    (the state's own badge is in the lower right), so a paused app is seen at a glance."""
+    pixmap = icon.pixmap(QSize(size, size))
+    if pixmap.isNull():
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    disc = QRectF(0, size * 0.46, size * 0.54, size * 0.54)
+    painter.setPen(QPen(QColor("#ffffff"), size * 0.04))
+    painter.setBrush(QColor("#3c4043"))
+    painter.drawEllipse(disc)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#ffffff"))
+    bar_w, bar_h = disc.width() * 0.14, disc.height() * 0.44
+    centre = disc.center()
+    for dx in (-0.13, 0.13):
+        x = centre.x() + dx * disc.width() - bar_w / 2
+        painter.drawRect(QRectF(x, centre.y() - bar_h / 2, bar_w, bar_h))
+    painter.end()
+    return QIcon(pixmap)

@@ -79,7 +79,7 @@ class BackupJob:
         assert self._src is not None and self._folder is not None, "prepare() first"
         src, folder = self._src, self._folder
         if self.skip_if_covered:
-            last = last_good_snapshot(self.workspace, src.name)
+            last = last_good_snapshot(self.workspace, src.name, reasons=COVERING_REASONS)
             if covered(src.backup_schedule, last, utc_now()):
                 assert last is not None
                 return JobOutcome(
@@ -236,10 +236,23 @@ def choose_base(
     return BaseRef(full.manifest, pages)
 
 
-def last_good_snapshot(workspace: Workspace, source: str) -> datetime | None:
-    """When the newest good snapshot of `source` was taken (None if there is none)."""
+#: The snapshots that cover a schedule's period (a scheduled run is skipped after one):
+#: the schedule's own runs (on time or caught up) and a backup the user asked for. A
+#: snapshot taken for another purpose does not: a pre-restore safety copy holds the data
+#: from BEFORE a restore (the restored data still needs its backup), and one taken with a
+#: reason of the user's own ("before the upgrade") is taken ahead of a change.
+COVERING_REASONS = frozenset({"scheduled", "catch-up", "manual"})
+
+
+def last_good_snapshot(
+    workspace: Workspace, source: str, *, reasons: frozenset[str] | None = None
+) -> datetime | None:
+    """When the newest good snapshot of `source` was taken (None if there is none);
+    with `reasons`, only a snapshot taken for one of them counts."""
     for record in workspace.catalog.snapshots(source):
-        if record.status == "ok" and record.manifest.kind != "raw":
+        if record.status != "ok" or record.manifest.kind == "raw":
+            continue
+        if reasons is None or record.manifest.reason in reasons:
             return record.manifest.created_at
     return None
 

@@ -27,9 +27,10 @@ from lifeboat.foundation.errors import (
     LifeboatError,
 )
 from lifeboat.foundation.events import NextRunChanged
-from lifeboat.foundation.states import Health, JobKind, Trigger
+from lifeboat.foundation.states import JobKind, Trigger
 from lifeboat.scheduling.health import HealthWatch
 from lifeboat.scheduling.metrics import write_metrics
+from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause, save_pause
 from lifeboat.scheduling.queue import (
     PRIORITY_LOW,
     PRIORITY_SCHEDULED,
@@ -92,6 +93,7 @@ class Scheduler:
         self.service.abort_abandoned_uploads()  # left open by killed runs: not billed
         self.queue.start()
         self._aps.start()
+        self.paused = read_pause(self.service.paths).active(self._now())
         self._schedule_sources(self._config)
         self._aps.add_job(
             self.tick, IntervalTrigger(seconds=self._tick_seconds, timezone=self._tz), id="tick"
@@ -119,14 +121,35 @@ class Scheduler:
         self.webhook.flush(1.0)
         log.info("scheduler stopped")
 
-    def pause(self) -> None:
-        self._aps.pause()
-        self.paused = True
+    def pause(self, until: datetime | None = None) -> None:
+        """Pause the schedules (until `until`, or until resumed); kept across restarts."""
+        save_pause(self.service, Pause(True, until))
+        self._apply_pause()
 
     def resume(self) -> None:
-        self._aps.resume()
-        self.paused = False
-        self.catch_up("resume")
+        save_pause(self.service, NOT_PAUSED)
+        self._apply_pause()
+
+    def _apply_pause(self) -> None:
+        """Follow the pause file (written by this process, the tray, or another)."""
+        paused = read_pause(self.service.paths).active(self._now())
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self._hold_schedules()
+        log.info("schedules %s", "paused" if paused else "resumed")
+        if not paused:
+            self.catch_up("resume")
+
+    def _hold_schedules(self) -> None:
+        """Hold the backup and drill schedules while paused (the tick and a retry of a
+        run that already happened go on)."""
+        for job in self._aps.get_jobs():
+            if job.id.startswith(("backup:", "drill:")):
+                if self.paused:
+                    job.pause()
+                elif job.next_run_time is None:
+                    job.resume()
 
     # -- what users ask for ----------------------------------------------------------
 
@@ -147,7 +170,10 @@ class Scheduler:
         return job.next_run_time if job is not None else None
 
     def catch_up(self, why: str) -> list[str]:
-        """Queue one backup for each source that missed its most recent scheduled time."""
+        """Queue one backup for each source that missed its most recent scheduled time
+        (none while paused: resuming catches up)."""
+        if self.paused:
+            return []
         now = self._now()
         queued = []
         for src in self.service.sources():
@@ -195,6 +221,7 @@ class Scheduler:
         with self._lock:
             self.check_clock()
             self._reload_if_changed()
+            self._apply_pause()
             self.health.check(self._now(), self._tz)
             self._write_metrics()
 
@@ -242,6 +269,7 @@ class Scheduler:
         for job in self._aps.get_jobs():
             if job.id.startswith(("backup:", "drill:")) and job.id not in wanted:
                 job.remove()
+        self._hold_schedules()
 
     def _scheduled(self, source: str) -> None:
         try:
@@ -311,14 +339,9 @@ class Scheduler:
             return
         if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)
-        elif job.kind is JobKind.DRILL and error is None and not getattr(result, "passed", True):
-            self.health.drill_failed(source, str(getattr(result, "error", "")))
         elif job.kind is JobKind.BACKUP:
             if error is None:
                 self.retries.cancel(source, JobKind.BACKUP)
-                if self.health.problems.get(source) in (Health.FAILED, Health.STALE):
-                    # not a remote that is still behind: that ends when uploads catch up
-                    self.health.set(source, None, "backed up again")
                 if isinstance(result, BackupOutcome) and result.upload_error is not None:
                     self.retries.plan(
                         JobKind.UPLOAD,
@@ -329,25 +352,21 @@ class Scheduler:
                         result.upload_error,
                     )
                 elif isinstance(result, BackupOutcome) and result.uploaded is not None:
-                    self._uploads_went_through(source)
+                    self.retries.cancel(source, JobKind.UPLOAD)
             elif not isinstance(error, Cancelled):
                 message = getattr(error, "message", str(error))
-                self.health.set(source, Health.FAILED, message)
                 self.retries.plan(JobKind.BACKUP, source, job.trigger, job.attempt, message, error)
             self.service.publish(NextRunChanged(source, self.next_run(source)))
+        with self._lock:  # the problems it starts or ends are told now, not at the next tick
+            self.health.check(self._now(), self._tz)
         self._write_metrics()
 
     def _after_upload(self, job: QueuedJob, source: str, error: BaseException | None) -> None:
         if error is None:
-            self._uploads_went_through(source)
+            self.retries.cancel(source, JobKind.UPLOAD)
         elif not isinstance(error, Cancelled):
             message = getattr(error, "message", str(error))
             self.retries.plan(JobKind.UPLOAD, source, job.trigger, job.attempt, message, error)
-
-    def _uploads_went_through(self, source: str) -> None:
-        self.retries.cancel(source, JobKind.UPLOAD)
-        if self.health.problems.get(source) is Health.REMOTE_UNREACHABLE:
-            self.health.set(source, None, "uploads caught up")
 
     # -- settings and metrics --------------------------------------------------------
 

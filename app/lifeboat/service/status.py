@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
@@ -59,6 +59,12 @@ class SourceStatus:
     #: Copies on its remote that do not count: not proven yet (the next upload proves
     #: them), or found not to match their manifest (kept there, shown in History).
     unproven_copies: int = 0
+    #: The newest finished upload of this source: never | ok | failed, and its error.
+    last_upload_result: str = "never"
+    last_upload_error: str | None = None
+    #: What a pending retry will try again (backup | upload), and about when.
+    retry_kind: str | None = None
+    retry_at: datetime | None = None
 
     @property
     def state(self) -> str:
@@ -104,6 +110,10 @@ class SourceStatus:
             "damaged": self.damaged,
             "missing_files": self.missing_files,
             "unproven_copies": self.unproven_copies,
+            "last_upload_result": self.last_upload_result,
+            "last_upload_error": self.last_upload_error,
+            "retry_kind": self.retry_kind,
+            "retry_at": iso_utc(self.retry_at) if self.retry_at else None,
         }
 
 
@@ -146,6 +156,8 @@ def _source_status(
     good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
     mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
     running, retry = _running_and_retrying(workspace.paths.run_dir, jobs, src.name)
+    retry_kind, retry_at = _pending_retry(jobs, src.name, config) if retry else (None, None)
+    upload = _last_finished(jobs, src.name, "upload")
     pending = []
     if src.remote is not None and src.remote in config.remotes:
         pending = plan_uploads(records, src.remote, src.remote_policy, now)
@@ -154,7 +166,7 @@ def _source_status(
     last_job = finished[0] if finished else None
     limit = stale_after(schedule, src.stale_override)
     newest = good[0].manifest.created_at if good else None
-    stale = limit is not None and (newest is None or now - newest > limit)
+    stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
@@ -183,7 +195,98 @@ def _source_status(
         damaged=sum(1 for r in records if r.status == "corrupt"),
         missing_files=sum(1 for r in records if r.status == "missing"),
         unproven_copies=_unproven_copies(records, src.remote),
+        last_upload_result=upload.status if upload else "never",
+        last_upload_error=upload.error if upload and upload.status == "failed" else None,
+        retry_kind=retry_kind,
+        retry_at=retry_at,
     )
+
+
+#: How long after its first scheduled time a database never backed up may go before it
+#: counts as overdue (the first run may wait for others in the queue).
+FIRST_RUN_GRACE = timedelta(hours=1)
+
+
+def overdue_when_new(
+    since: datetime, first_runs: list[datetime], limit: timedelta, now: datetime
+) -> bool:
+    """Whether a database known since `since` and never backed up is overdue: as a backed-
+    up one would be `limit` after its snapshot, and never before its first scheduled time
+    (`first_runs`: the schedule's first run after `since`) and a grace have passed."""
+    if now - since <= limit:
+        return False
+    return not first_runs or now > first_runs[0] + FIRST_RUN_GRACE
+
+
+def _stale(
+    workspace: Workspace,
+    config: Config,
+    src: SourceConfig,
+    jobs: list[JobRecord],
+    newest: datetime | None,
+    limit: timedelta | None,
+    now: datetime,
+    tz: tzinfo,
+) -> bool:
+    """Whether the newest good snapshot is too old, or (never backed up) the database
+    was added long enough ago and its first scheduled run has passed."""
+    if limit is None:
+        return False
+    if newest is not None:
+        return now - newest > limit
+    since = _known_since(workspace, config, src, jobs)
+    first = next_runs(src.backup_schedule, tz, since, 1) if since else []
+    return since is not None and overdue_when_new(since, first, limit, now)
+
+
+def _known_since(
+    workspace: Workspace, config: Config, src: SourceConfig, jobs: list[JobRecord]
+) -> datetime | None:
+    """Since when Lifeboat has known a source: its oldest job, or its snapshot folder,
+    made when it was added (None: neither is there yet)."""
+    times = [parse_iso_utc(j.queued_at) for j in jobs if j.source == src.name and j.queued_at]
+    try:
+        folder = workspace.snapshot_root(config, src) / src.name
+        times.append(datetime.fromtimestamp(folder.stat().st_mtime, UTC))
+    except OSError:
+        pass
+    return min(times) if times else None
+
+
+def _last_finished(jobs: list[JobRecord], source: str, kind: str) -> JobRecord | None:
+    """The newest finished (ok or failed) job of a kind (jobs are newest first)."""
+    for job in jobs:
+        if job.source == source and job.kind == kind and job.status in ("ok", "failed"):
+            return job
+    return None
+
+
+def _pending_retry(
+    jobs: list[JobRecord], source: str, config: Config
+) -> tuple[str | None, datetime | None]:
+    """What the queued retry of `source` will try (the newest), and when: the failed
+    attempt before it ended, plus the wait configured after that attempt."""
+    queued = [
+        j for j in jobs if j.source == source and j.status == "queued" and j.trigger == "retry"
+    ]
+    if not queued:
+        return None, None
+    retry = queued[0]
+    failed = next(
+        (
+            j
+            for j in jobs
+            if j.source == source
+            and j.kind == retry.kind
+            and j.status == "failed"
+            and j.finished_at
+        ),
+        None,
+    )
+    waits = config.general.retry_waits
+    if failed is None or failed.finished_at is None or not 2 <= retry.attempt <= len(waits) + 1:
+        return retry.kind, None
+    return retry.kind, parse_iso_utc(failed.finished_at) + waits[retry.attempt - 2]
 
 
 def _running_and_retrying(run_dir: Path, jobs: list[JobRecord], source: str) -> tuple[bool, bool]:
