@@ -26,7 +26,8 @@ def test_open_log_opens_the_log_file(qtbot, tray_app: TrayApp, opened_urls: Open
     log = tray_app.paths.log_file
     log.parent.mkdir(parents=True, exist_ok=True)
     log.touch()
-    tray_app.open_log()
+    assert tray_app.tray is not None
+    tray_app.tray.action("open-log").trigger()
     assert opened_urls.paths == [log]
 
 

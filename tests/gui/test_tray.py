@@ -120,7 +120,8 @@ def test_menu_opens_the_windows(qtbot, tray_app: TrayApp):
     tray.action("restore").trigger()
     tray.action("settings").trigger()
     tray.action("show-window").trigger()
-    for key in ("history", "restore", "settings"):
+    tray.action("about").trigger()
+    for key in ("history", "restore", "settings", "about"):
         assert tray_app._dialogs[key].isVisible()
     assert tray_app.window.isVisible()
     tray.action("source:crm").trigger()  # a status line opens that source's history

@@ -9,7 +9,6 @@ schedules this config, it only watches. Dialogs are imported when first opened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QSystemTrayIcon
 
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
@@ -36,6 +35,7 @@ from lifeboat.gui.notifications import (
     told_bytes,
     told_file,
 )
+from lifeboat.gui.open_dialogs import OpenDialogs, bring_forward
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
 from lifeboat.gui.workers import run_in_background, running_tasks, wait_for_tasks
@@ -93,7 +93,7 @@ class TrayApp(QObject):
         self.scheduler: SchedulerThread | None = None  # while this process schedules
         self._tick_seconds = tick_seconds
         self._lock = service.scheduler_lock()
-        self._dialogs: dict[str, QWidget] = {}
+        self._dialogs = OpenDialogs()
         self._tray_tries = 0
         self._stopped = False
 
@@ -217,53 +217,53 @@ class TrayApp(QObject):
     def show_history(self, source: str | None = None) -> None:
         from lifeboat.gui.history_dialog import HistoryDialog
 
-        dialog = self._dialog(
+        dialog = self._dialogs.get(
             "history",
             lambda: HistoryDialog(self.service, self.bridge, restore=self.show_restore_snapshot),
         )
         assert isinstance(dialog, HistoryDialog)
         dialog.show_source(source)
-        self._bring_forward(dialog)
+        bring_forward(dialog)
 
     def show_restore(self, source: str | None = None) -> None:
         from lifeboat.gui.restore_wizard import RestoreWizard
 
-        wizard = self._dialog(
+        wizard = self._dialogs.get(
             "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
         )
         assert isinstance(wizard, RestoreWizard)
         if source is not None and not wizard.busy:
             wizard.start_with(source=source)
-        self._bring_forward(wizard)
+        bring_forward(wizard)
 
     def show_restore_snapshot(self, snapshot_id: str) -> None:
         """From History: the wizard at its confirm page, ready for one click."""
         from lifeboat.gui.restore_wizard import RestoreWizard
 
-        wizard = self._dialog(
+        wizard = self._dialogs.get(
             "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
         )
         assert isinstance(wizard, RestoreWizard)
         if not wizard.busy:
             wizard.start_with(snapshot_id=snapshot_id)
-        self._bring_forward(wizard)
+        bring_forward(wizard)
 
     def show_settings(self, add_database: bool = False) -> None:
         from lifeboat.gui.settings_dialog import SettingsDialog
 
-        dialog = self._dialog(
+        dialog = self._dialogs.get(
             "settings",
             lambda: SettingsDialog(self.service, self.preferences, on_saved=self._settings_saved),
         )
         assert isinstance(dialog, SettingsDialog)
-        self._bring_forward(dialog)
+        bring_forward(dialog)
         if add_database:
             dialog.pick_database()
 
     def show_about(self) -> None:
         from lifeboat.gui.about import AboutDialog
 
-        self._bring_forward(self._dialog("about", lambda: AboutDialog(self.paths)))
+        bring_forward(self._dialogs.get("about", lambda: AboutDialog(self.paths)))
 
     def open_log(self) -> None:
         """The log file in the desktop's text viewer (its folder when there is no log)."""
@@ -318,7 +318,7 @@ class TrayApp(QObject):
         self.window.quitting = True
         for task in running_tasks():
             task.cancel.cancel("stopped: Lifeboat is quitting")
-        for dialog in list(self._dialogs.values()):
+        for dialog in self._dialogs:
             dialog.close()
         self.backups.window.close()
         self.window.close()
@@ -373,28 +373,6 @@ class TrayApp(QObject):
     def backup_now_many(self, names: list[str]) -> None:
         for name in names:
             self.backup_now(name)
-
-    def _dialog(self, key: str, create: Callable[[], QWidget]) -> QWidget:
-        dialog = self._dialogs.get(key)
-        if dialog is not None and not dialog.isVisible():
-            # Closed: Qt deletes it when the event loop next runs. Showing it again would
-            # let it vanish under the user; a new one takes its place.
-            del self._dialogs[key]
-            dialog = None
-        if dialog is None:
-            dialog = create()
-            self._dialogs[key] = dialog
-            dialog.destroyed.connect(partial(self._forget_dialog, key, dialog))
-        return dialog
-
-    def _forget_dialog(self, key: str, dialog: QWidget, *_: object) -> None:
-        if self._dialogs.get(key) is dialog:
-            del self._dialogs[key]
-
-    def _bring_forward(self, widget: QWidget) -> None:
-        widget.show()
-        widget.raise_()
-        widget.activateWindow()
 
     def _create_tray(self) -> None:
         self.tray = TrayIcon(self.status, self, self.icons)

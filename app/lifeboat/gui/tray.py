@@ -108,6 +108,8 @@ class TrayIcon(QSystemTrayIcon):
             menu, "show-window", "Open Lifeboat window", lambda: self.commands.show_main_window()
         )
         menu.addSeparator()
+        self._new(menu, "open-log", "Open log", lambda: self.commands.open_log())
+        self._new(menu, "about", "About Lifeboat…", lambda: self.commands.show_about())
         self._new(menu, "quit", "Quit Lifeboat", lambda: self.commands.quit())
 
     def _new(self, menu: QMenu, name: str, text: str, slot: object) -> QAction:
