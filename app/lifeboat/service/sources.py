@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.jobs.prune import delete_snapshot
+from lifeboat.service.snapshot_moves import move_snapshots
 from lifeboat.service.source_changes import check_database, staged_source
 
 if TYPE_CHECKING:
+    from lifeboat.core.snapshot_move import MoveReport
     from lifeboat.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,11 @@ class SourceMethods:
             self.workspace.source_folder(edit.config, source)
             edit.config = edit.config.with_source(source)
         return source
+
+    def move_snapshots(self, name: str, dest: Path | str) -> MoveReport:
+        """Make `dest` the folder where `name`'s snapshots go, moving the ones it has
+        there safely (see service/snapshot_moves.py)."""
+        return move_snapshots(self.workspace, name, dest)
 
     def snapshot_folder(self, name: str | None = None) -> Path:
         """The folder a source's snapshots are in (or, without a name, the snapshot root),
