@@ -44,6 +44,7 @@ class SourceMethods:
         remote: str | None = None,
         remote_keep: str | None = None,
         encrypt_local: bool | None = None,
+        display_name: str | None = None,
     ) -> SourceConfig:
         db_path = check_database(path)
         values: dict[str, object] = {
@@ -55,6 +56,7 @@ class SourceMethods:
                 ("remote", remote),
                 ("remote_keep", remote_keep),
                 ("encrypt_local", encrypt_local),
+                ("display_name", display_name),
             )
             if value is not None
         }
@@ -119,6 +121,15 @@ class SourceMethods:
         if name is None:
             return self.workspace.snapshot_root_folder(config)
         return self.workspace.source_folder(config, config.source(name))
+
+
+def default_display_name(path: Path) -> str:
+    """The name a person would give a database file: 'My Notes.db' -> 'My Notes'."""
+    stem = path.name
+    for suffix in (".sqlite3", ".sqlite", ".db3", ".db"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)].strip() or stem
+    return stem
 
 
 def default_source_name(path: Path) -> str:
