@@ -200,7 +200,7 @@ class FirstRunWizard(QWizard):
             self.backup,
         ):
             self.addPage(page)
-        self.resize(640, 520)
+        self.resize(680, 640)
 
     def choices(self) -> FirstRunChoices:
         return FirstRunChoices(

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -277,7 +278,9 @@ class RemotePage(QWizardPage):
         self.use = QCheckBox("&Also upload the snapshots to cloud storage")
         self.use.setObjectName("first-run-use-remote")
         self.form = RemoteForm(secrets_place=secrets_place)
-        self.form.sources_box.hide()
+        rows = self.form.layout()
+        if isinstance(rows, QFormLayout):  # the databases are the ones chosen here
+            rows.setRowVisible(self.form.sources_box, False)
         self.form.load(RemoteDraft(name="cloud", is_new=True), {}, [])
         self.form.setEnabled(False)
         self.form.encrypt.setEnabled(False)
