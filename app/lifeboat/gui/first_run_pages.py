@@ -65,6 +65,7 @@ class DatabasesPage(QWizardPage):
         self.setSubTitle("Choose SQLite database files, or drop them here.")
         self.setAcceptDrops(True)
         self.paths: list[Path] = []
+        self._asked: list[Path] = []  # every file given, in order
         self._checking = 0
         self.list = QListWidget()
         self.list.setObjectName("first-run-databases")
@@ -100,6 +101,8 @@ class DatabasesPage(QWizardPage):
     def add(self, path: Path) -> None:
         """Check the file in the background (it opens the database), then list it."""
         self._checking += 1
+        if path not in self._asked:
+            self._asked.append(path)
         self.problem.setText(" ")  # (a problem with a file added before stays said)
         self.completeChanged.emit()
         run_in_background(
@@ -112,9 +115,10 @@ class DatabasesPage(QWizardPage):
 
     def _checked(self, path: Path) -> None:
         self._checking -= 1
-        if path not in self.paths:
+        if path not in self.paths:  # listed in the order they were given
             self.paths.append(path)
-            self.list.addItem(f"{path.name}  —  {path.parent}")
+            self.paths.sort(key=self._asked.index)
+            self.list.insertItem(self.paths.index(path), f"{path.name}  —  {path.parent}")
         self.completeChanged.emit()
 
     def _failed(self, path: Path, exc: BaseException) -> None:
