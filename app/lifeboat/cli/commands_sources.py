@@ -7,6 +7,7 @@ from typing import Any
 
 from lifeboat.cli.output import Output
 from lifeboat.core.config_model import SourceConfig
+from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service
 
 
@@ -48,6 +49,11 @@ def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     change = actions.add_parser("set", parents=[common], help="change a source's settings")
     change.add_argument("name")
     change.add_argument("--dest", help="folder for its snapshots")
+    change.add_argument(
+        "--move",
+        action="store_true",
+        help="with --dest: move the snapshots it has to the new folder (else they stay)",
+    )
     change.add_argument("--schedule", help="e.g. 'every 15m', 'daily 03:00', 'manual'")
     change.add_argument("--keep", help="e.g. 'last=7,daily=7,weekly=4,monthly=12'")
     change.add_argument("--check", choices=["quick", "full"])
@@ -183,9 +189,10 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
             "add --yes to switch local encryption off",
         ):
             return 2
+    moved = _move_or_tell(args, service, out)
     source = service.update_source(
         args.name,
-        dest=args.dest,
+        dest=None if moved else args.dest,
         schedule=args.schedule,
         keep=args.keep,
         check=args.check,
@@ -209,6 +216,33 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         ],
     )
     return 0
+
+
+def _move_or_tell(args: argparse.Namespace, service: Service, out: Output) -> bool:
+    """With --dest --move: move the snapshots (True). With --dest alone: say what
+    happens to the snapshots it has (they stay where they are, still listed)."""
+    if args.move and args.dest is None:
+        raise ConfigError("--move needs --dest", "give the new folder with --dest DIR")
+    if args.dest is None:
+        return False
+    if not args.move:
+        kept = [s for s in service.snapshots(args.name) if s.local]
+        if kept:
+            out.line(
+                f"the {len(kept)} snapshot(s) it has stay in {kept[0].folder}, still listed "
+                "and restorable; add --move to move them to the new folder"
+            )
+        return False
+    report = service.move_snapshots(args.name, args.dest)
+    lines = [f"moved {len(report.moved)} snapshot(s) of {args.name} to {report.new_folder}"]
+    if report.damaged:
+        lines.append(
+            f"  already damaged before the move (moved as they were): {', '.join(report.damaged)}"
+        )
+    lines += [f"  left in the old folder: {item}" for item in report.left]
+    for line in lines:
+        out.line(line)
+    return True
 
 
 def cmd_list(args: argparse.Namespace, service: Service, out: Output) -> int:

@@ -26,6 +26,7 @@ from lifeboat.core.config_values import (
     bucket_value,
     choice,
     command_value,
+    display_name_value,
     duration_value,
     durations_value,
     int_range,
@@ -63,6 +64,7 @@ NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "path": path_value,
     "dest": path_value,
+    "display_name": display_name_value,
     "schedule": schedule_value,
     "keep": keep_value,
     "check": choice(*CHECK_MODES),

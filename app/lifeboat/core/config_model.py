@@ -25,6 +25,9 @@ class SourceConfig:
     name: str
     path: Path
     dest: Path | None = None
+    #: the name shown in the GUI, spaces and all ("My Notes"); `name` stays the safe one
+    #: used on disk and in commands
+    display_name: str | None = None
     schedule: str = DEFAULT_SCHEDULE
     keep: str = DEFAULT_KEEP
     check: str = "quick"
@@ -43,6 +46,11 @@ class SourceConfig:
     drill_sql: str | None = None
     #: keep the snapshots on this machine encrypted (age, to general.recipients)
     encrypt_local: bool = False
+
+    @property
+    def title(self) -> str:
+        """The name a person sees: the display name, or the source name."""
+        return self.display_name or self.name
 
     @cached_property
     def backup_schedule(self) -> Schedule:

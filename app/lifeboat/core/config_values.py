@@ -96,6 +96,17 @@ def text_value(value: Any) -> str:
     return value.strip()
 
 
+def display_name_value(value: Any) -> str:
+    """A name shown to people: any printable text up to 100 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must not be empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be printable text on one line")
+    if len(value.strip()) > 100:
+        raise ValueError("is too long (100 characters at most)")
+    return value.strip()
+
+
 def bucket_value(value: Any) -> str:
     name = text_value(value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}", name):

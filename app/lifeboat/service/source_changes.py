@@ -35,6 +35,7 @@ class SourceDraft:
     stale_after: str | None = None
     remote: str | None = None  # the remote its snapshots are uploaded to
     encrypt_local: bool = False
+    display_name: str | None = None  # shown in the GUI (None: the name)
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     is_new: bool = False
 
@@ -49,6 +50,7 @@ class SourceDraft:
             stale_after=source.stale_after,
             remote=source.remote,
             encrypt_local=source.encrypt_local,
+            display_name=source.display_name,
             saved_encrypt_local=source.encrypt_local,
         )
 
@@ -61,6 +63,7 @@ class SourceDraft:
             "stale_after": self.stale_after,
             "remote": self.remote,
             "encrypt_local": self.encrypt_local,
+            "display_name": self.display_name,
         }
 
 
@@ -106,7 +109,7 @@ def check_database(path: Path | str) -> Path:
 
 #: Settings a change may leave unset (None): "automatic" or "none".
 _MAY_BE_UNSET = frozenset(
-    {"dest", "stale_after", "remote", "remote_keep", "drill_sql", "before", "after"}
+    {"dest", "display_name", "stale_after", "remote", "remote_keep", "drill_sql", "before", "after"}
 )
 
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.jobs.prune import delete_snapshot
+from lifeboat.service.snapshot_moves import move_snapshots
 from lifeboat.service.source_changes import check_database, staged_source
 
 if TYPE_CHECKING:
+    from lifeboat.core.snapshot_move import MoveReport
     from lifeboat.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class SourceMethods:
         remote: str | None = None,
         remote_keep: str | None = None,
         encrypt_local: bool | None = None,
+        display_name: str | None = None,
     ) -> SourceConfig:
         db_path = check_database(path)
         values: dict[str, object] = {
@@ -53,6 +56,7 @@ class SourceMethods:
                 ("remote", remote),
                 ("remote_keep", remote_keep),
                 ("encrypt_local", encrypt_local),
+                ("display_name", display_name),
             )
             if value is not None
         }
@@ -105,6 +109,11 @@ class SourceMethods:
             edit.config = edit.config.with_source(source)
         return source
 
+    def move_snapshots(self, name: str, dest: Path | str) -> MoveReport:
+        """Make `dest` the folder where `name`'s snapshots go, moving the ones it has
+        there safely (see service/snapshot_moves.py)."""
+        return move_snapshots(self.workspace, name, dest)
+
     def snapshot_folder(self, name: str | None = None) -> Path:
         """The folder a source's snapshots are in (or, without a name, the snapshot root),
         made if missing: for "Show in folder"."""
@@ -112,6 +121,15 @@ class SourceMethods:
         if name is None:
             return self.workspace.snapshot_root_folder(config)
         return self.workspace.source_folder(config, config.source(name))
+
+
+def default_display_name(path: Path) -> str:
+    """The name a person would give a database file: 'My Notes.db' -> 'My Notes'."""
+    stem = path.name
+    for suffix in (".sqlite3", ".sqlite", ".db3", ".db"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)].strip() or stem
+    return stem
 
 
 def default_source_name(path: Path) -> str:
