@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lifeboat.foundation.states import Health
 from lifeboat.gui.app import TrayApp
+from lifeboat.gui.first_run import FirstRunWizard
 from lifeboat.service import Service
 from lifeboat.service.problems import SourceProblem
 from tests.gui.conftest import click_box_button, wait_for_box
@@ -67,8 +68,16 @@ def test_first_run_window_leads_to_adding_a_database(qtbot, make_tray):
     window = tray_app.window
     assert window.pages.currentIndex() == 1
     assert not window.button("backup-all").isEnabled()
+    # With no database, the first-run flow opens by itself once, at launch ...
+    qtbot.waitUntil(lambda: "first-run" in tray_app._dialogs._open, timeout=30_000)
+    first_run = tray_app._dialogs["first-run"]
+    assert isinstance(first_run, FirstRunWizard) and first_run.isVisible()
+    first_run.close()
+    # ... and closing it is an answer: the next status read does not bring it back, while
+    # "Add a database…" opens it again.
+    read = tray_app.status.read_at
+    tray_app.status.refresh()
+    qtbot.waitUntil(lambda: tray_app.status.read_at != read, timeout=30_000)
+    assert not first_run.isVisible()
     window.button("add-database").click()
-    settings = tray_app._dialogs["settings"]
-    qtbot.waitUntil(
-        lambda: settings.picker is not None and settings.picker.isVisible(), timeout=30_000
-    )
+    assert tray_app._dialogs["first-run"].isVisible()

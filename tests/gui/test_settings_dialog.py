@@ -35,7 +35,7 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(
 ):
     db = make_db(tmp_path / "My Notes.sqlite", rows=300)
     tray_app: TrayApp = make_tray()
-    tray_app.tray.action("add-database").trigger()
+    tray_app.show_settings(add_database=True)  # the tray's entry opens the first run now
     dialog = tray_app._dialogs["settings"]
     picker = dialog.picker
     qtbot.waitUntil(lambda: picker.isVisible(), timeout=30_000)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
+from lifeboat.gui.first_run import FirstRunWizard
 from lifeboat.gui.icons import state_icon
 from lifeboat.scheduling.pause import read_pause
 from lifeboat.service import Service
@@ -144,8 +145,8 @@ def test_first_run_offers_to_add_a_database(qtbot, make_tray):
     assert tray.action("add-database").isVisible()
     assert not tray.action("backup-all").isEnabled()
     assert tray.toolTip().startswith("Lifeboat — No databases to back up yet")
+    first_run = tray_app._dialogs["first-run"]  # opened by itself at launch
+    assert isinstance(first_run, FirstRunWizard) and first_run.isVisible()
+    first_run.close()
     tray.action("add-database").trigger()
-    settings = tray_app._dialogs["settings"]
-    qtbot.waitUntil(
-        lambda: settings.picker is not None and settings.picker.isVisible(), timeout=30_000
-    )
+    assert tray_app._dialogs["first-run"].isVisible()

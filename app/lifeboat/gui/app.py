@@ -14,27 +14,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
-from lifeboat.foundation.states import Health, Trigger
+from lifeboat.foundation.states import Trigger
 from lifeboat.gui.backup_window import BackupProgress, grey_backups_under_way
 from lifeboat.gui.bridge import EventBridge
+from lifeboat.gui.folders import open_backup_folder, open_folder
 from lifeboat.gui.icons import TrayIcons, desktop_is_dark
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.main_window import MainWindow
 from lifeboat.gui.memory import TrimAfterWork
 from lifeboat.gui.messages import ask, show_error
-from lifeboat.gui.notifications import (
-    Notification,
-    Notifier,
-    load_told,
-    told_bytes,
-    told_file,
-)
+from lifeboat.gui.notifications import Notification, Notifier, load_told, remember_told
 from lifeboat.gui.open_dialogs import OpenDialogs, bring_forward
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.tray import TrayIcon
@@ -43,6 +37,7 @@ from lifeboat.scheduling.pause import Pause, save_pause
 from lifeboat.service import Service
 
 if TYPE_CHECKING:
+    from lifeboat.gui.restore_wizard import RestoreWizard
     from lifeboat.gui.scheduler_thread import SchedulerThread
 
 log = logging.getLogger(__name__)
@@ -70,7 +65,7 @@ class TrayApp(QObject):
             self.notify,
             lambda: self.preferences,
             told=load_told(self.paths),
-            remember=self._remember_told,
+            remember=remember_told(service, self.paths),
             again=lambda at: QTimer.singleShot(
                 max(0, int((at - self.status.now()).total_seconds() * 1000)), self.status.refresh
             ),
@@ -96,6 +91,7 @@ class TrayApp(QObject):
         self._dialogs = OpenDialogs()
         self._tray_tries = 0
         self._stopped = False
+        self._first_run_offered = False
 
     def start(self, *, show_window: bool = True) -> None:
         if self.tray is not None:
@@ -132,6 +128,9 @@ class TrayApp(QObject):
         status = self.status.status
         if status is None:
             return
+        if not status.sources and not self._first_run_offered and not self._stopped:
+            self._first_run_offered = True  # once per launch: closing it is an answer
+            self.show_first_run()
         if self.status.read_at is not None:
             known = [s.name for s in status.sources]
             self.notifier.update(self.status.problems, known, self.status.read_at)
@@ -152,7 +151,7 @@ class TrayApp(QObject):
         else:  # asked before the first status read
             names = [s.name for s in self.service.sources()]
         if not names:
-            self.show_settings(add_database=True)
+            self.add_database()
             return
         names = [name for name in names if self._begin_manual_backup(name)]
         self._grey_backups_under_way()
@@ -226,27 +225,46 @@ class TrayApp(QObject):
         bring_forward(dialog)
 
     def show_restore(self, source: str | None = None) -> None:
-        from lifeboat.gui.restore_wizard import RestoreWizard
-
-        wizard = self._dialogs.get(
-            "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
-        )
-        assert isinstance(wizard, RestoreWizard)
+        wizard = self._restore_wizard()
         if source is not None and not wizard.busy:
             wizard.start_with(source=source)
         bring_forward(wizard)
 
     def show_restore_snapshot(self, snapshot_id: str) -> None:
         """From History: the wizard at its confirm page, ready for one click."""
+        wizard = self._restore_wizard()
+        if not wizard.busy:
+            wizard.start_with(snapshot_id=snapshot_id)
+        bring_forward(wizard)
+
+    def _restore_wizard(self) -> RestoreWizard:
         from lifeboat.gui.restore_wizard import RestoreWizard
 
         wizard = self._dialogs.get(
             "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
         )
         assert isinstance(wizard, RestoreWizard)
-        if not wizard.busy:
-            wizard.start_with(snapshot_id=snapshot_id)
-        bring_forward(wizard)
+        return wizard
+
+    def add_database(self) -> None:
+        """With no database yet, the first-run flow; else Settings with the file picker."""
+        if self.status.status is not None and not self.status.sources:
+            self.show_first_run()
+        else:
+            self.show_settings(add_database=True)
+
+    def show_first_run(self) -> None:
+        from lifeboat.gui.first_run import FirstRunWizard
+
+        # The wizard takes the first backups itself: nothing to start once it is saved.
+        bring_forward(
+            self._dialogs.get(
+                "first-run",
+                lambda: FirstRunWizard(
+                    self.service, on_saved=lambda _: self._settings_saved(self.preferences, [])
+                ),
+            )
+        )
 
     def show_settings(self, add_database: bool = False) -> None:
         from lifeboat.gui.settings_dialog import SettingsDialog
@@ -272,24 +290,10 @@ class TrayApp(QObject):
         open_log(self.paths)
 
     def open_backup_folder(self, source: str | None = None) -> None:
-        try:
-            sources = self.service.sources()
-            if source is None and len(sources) == 1:
-                source = sources[0].name
-            folder = self.service.snapshot_folder(source)
-        except (LifeboatError, OSError) as exc:
-            show_error(None, exc)
-            return
-        self.open_folder(folder)
+        open_backup_folder(self.service, source)
 
     def open_folder(self, folder: Path) -> None:
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            show_error(
-                None,
-                LifeboatError(
-                    f"could not open the folder {folder}", "open it with your file manager"
-                ),
-            )
+        open_folder(folder)
 
     def quit(self) -> None:
         busy = [j for j in self.status.activity.values() if j.running] or running_tasks(
@@ -343,12 +347,6 @@ class TrayApp(QObject):
             self.tray.showMessage(note.title, note.text, icons[note.level], 15_000)
         else:
             self.window.show_notice(note.title, note.text, note.level)
-
-    def _remember_told(self, told: dict[str, Health]) -> None:
-        data = told_bytes(told)
-        run_in_background(
-            lambda: self.service.write_file(told_file(self.paths), data), what="note a notice"
-        )
 
     def _command_failed(self, what: str, exc: object) -> None:
         if what.startswith("back up ") and isinstance(exc, LifeboatError):

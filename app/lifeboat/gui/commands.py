@@ -18,6 +18,9 @@ class AppCommands(Protocol):
 
     def show_about(self) -> None: ...
 
+    def add_database(self) -> None:
+        """The first-run flow while there is no database; else Settings' file picker."""
+
     def open_log(self) -> None:
         """Open the log file (or, failing that, its folder)."""
 

@@ -125,7 +125,7 @@ class MainWindow(QWidget):
         self.add_button = QPushButton("Add a database…")
         self.add_button.setObjectName("add-database")
         self.add_button.setDefault(True)
-        self.add_button.clicked.connect(lambda: self.commands.show_settings(add_database=True))
+        self.add_button.clicked.connect(lambda: self.commands.add_database())
         empty_layout.addWidget(welcome)
         empty_layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignHCenter)
         empty_layout.addStretch(1)

@@ -21,6 +21,8 @@ from pathlib import Path
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import Health
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.workers import run_in_background
+from lifeboat.service import Service
 from lifeboat.service.notices import decide
 from lifeboat.service.problems import SEVERITY, SourceProblem
 
@@ -54,6 +56,16 @@ def load_told(paths: LifeboatPaths) -> dict[str, Health]:
     except (OSError, ValueError, AttributeError) as exc:
         log.warning("ignoring unreadable %s: %s", told_file(paths), exc)
         return {}
+
+
+def remember_told(service: Service, paths: LifeboatPaths) -> Callable[[Mapping[str, Health]], None]:
+    """What the Notifier calls to keep what the user was told (written off the GUI thread)."""
+
+    def remember(told: Mapping[str, Health]) -> None:
+        data = told_bytes(told)
+        run_in_background(lambda: service.write_file(told_file(paths), data), what="note a notice")
+
+    return remember
 
 
 def told_bytes(told: Mapping[str, Health]) -> bytes:

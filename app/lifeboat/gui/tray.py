@@ -68,7 +68,7 @@ class TrayIcon(QSystemTrayIcon):
             menu,
             "add-database",
             "Add a database…",
-            lambda: self.commands.show_settings(add_database=True),
+            lambda: self.commands.add_database(),
         )
         self._backup_all = self._new(
             menu, "backup-all", "Back up now", lambda: self.commands.backup_now(None)
