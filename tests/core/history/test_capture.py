@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.history.chain import list_segments
 from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.runs import WORK_RE
@@ -177,7 +176,7 @@ def test_kill_9_loses_at_most_the_last_poll_and_the_next_start_cleans_up(tmp_pat
     assert not [n for n in os.listdir(folder) if WORK_RE.match(n) and n[4:16] not in runs]
     capture = make_capture(tmp_path, db)
     chain = capture.chain(state["chain"])
-    merged, gaps = _merged_in_chain(chain)
+    _merged, gaps = _merged_in_chain(chain)
     assert gaps == 1
     log = AppLog(log_path)
     # What was committed well before the kill is in the history before the gap.

@@ -148,9 +148,8 @@ def test_damage_is_found(tmp_path, where):
     }[where]
     data[spot] ^= 0x10
     path.write_bytes(data)
-    with pytest.raises((SegmentDamaged, SeekTableError)):
-        with SegmentReader(path) as reader:
-            reader.verify()
+    with pytest.raises((SegmentDamaged, SeekTableError)), SegmentReader(path) as reader:
+        reader.verify()
 
 
 def test_truncated_segment_is_damaged(tmp_path):
