@@ -22,7 +22,7 @@ from tests.core.history.helpers import make_capture
 def main() -> None:
     root, db, interval, status_path = sys.argv[1:5]
     capture = make_capture(Path(root), Path(db))
-    follower = capture.follower()
+    follower = capture.follower(write_every_s=0.5)  # the default
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     follower.start()

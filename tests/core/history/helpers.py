@@ -36,6 +36,9 @@ class Capture:
         return None
 
     def follower(self, **kwargs: object) -> Follower:
+        """A follower that writes each poll's commits at once (`write_every_s=0`), unless
+        told otherwise."""
+        kwargs.setdefault("write_every_s", 0.0)
         return Follower(
             SOURCE,
             self.db,

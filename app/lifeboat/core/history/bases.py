@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -77,9 +79,23 @@ def base_state(base: BaseRef, run: Run, scratch: Path) -> PageState:
 def base_pages(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memoryview]]:
     """The base database's pages in order (page 1 first), checked against the base's
     SHA-256 by the time the last one is read."""
+    size = base.manifest.page_size
+    with base_blocks(base, run, scratch) as blocks:
+        yield (view[at : at + size] for view in blocks for at in range(0, len(view), size))
+
+
+@contextlib.contextmanager
+def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memoryview]]:
+    """The base database in blocks of whole pages (about 1 MiB), in order, read and
+    decompressed ahead in a thread of their own; checked against the base's SHA-256 by
+    the time the last block is read."""
     manifest = base.manifest
     if manifest.kind == "full":
-        yield _full_pages(base.artifact, manifest)
+        ahead = _ReadAhead(_full_blocks(base.artifact, manifest))
+        try:
+            yield iter(ahead)
+        finally:
+            ahead.stop()
         return
     if manifest.kind != "diff" or base.parent is None:
         raise MissingArtifact(f"snapshot {manifest.id} cannot serve as a base here")
@@ -93,13 +109,59 @@ def base_pages(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memo
             rebuilt,
             durable=False,
         )
-        yield _file_pages(rebuilt, manifest.page_size)
+        yield _file_blocks(rebuilt, manifest.page_size)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(rebuilt)
 
 
-def _full_pages(artifact: Path, manifest: Manifest) -> Iterator[memoryview]:
+class _ReadAhead:
+    """Runs a generator in a thread, a few items ahead; its error is raised here."""
+
+    _END = object()
+
+    def __init__(self, source: Generator[memoryview, None, None]) -> None:
+        self._source = source
+        self._queue: queue.Queue[object] = queue.Queue(4)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lifeboat-base", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put(exc)
+        finally:
+            self._source.close()  # its files, in the thread that ran it
+
+    def _put(self, item: object) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[memoryview]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(memoryview, item)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, None, None]:
     size = manifest.page_size
     digest = hashlib.sha256()
 
@@ -118,12 +180,11 @@ def _full_pages(artifact: Path, manifest: Manifest) -> Iterator[memoryview]:
         count = 0
         while True:
             block = _read_full(reader, size * _BLOCK_PAGES)
-            if not block:
+            whole = len(block) // size * size
+            if not whole:
                 break
-            view = memoryview(block)
-            for at in range(0, len(block) - size + 1, size):
-                count += 1
-                yield view[at : at + size]
+            count += whole // size
+            yield memoryview(block)[:whole]
         while rest := raw.read(1 << 20):  # what follows the frame counts in the SHA-256
             digest.update(rest)
     if digest.hexdigest() != manifest.sha256 or count != manifest.page_count:
@@ -148,9 +209,9 @@ def _read_full(reader: object, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _file_pages(path: Path, size: int) -> Iterator[memoryview]:
+def _file_blocks(path: Path, size: int) -> Iterator[memoryview]:
     with open(path, "rb") as fh:
         while block := fh.read(size * _BLOCK_PAGES):
-            view = memoryview(block)
-            for at in range(0, len(block) - size + 1, size):
-                yield view[at : at + size]
+            whole = len(block) // size * size
+            if whole:
+                yield memoryview(block)[:whole]

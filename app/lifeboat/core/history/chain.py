@@ -99,6 +99,26 @@ def describe(path: Path) -> SegmentFile:
         )
 
 
+def described(
+    path: Path, header: SegmentHeader, written: WrittenSegment, level: int
+) -> SegmentFile:
+    """What `describe` would read back from a segment just written."""
+    return SegmentFile(
+        path=Path(path),
+        base_id=header.base_id,
+        level=level,
+        segment_seq=header.segment_seq,
+        first_seq=header.first_commit,
+        last_seq=written.last_seq,
+        commits=written.commits,
+        first_time_us=written.first_time_us,
+        last_time_us=written.last_time_us,
+        previous_digest=header.previous_digest,
+        end_digest=written.end_digest,
+        size=written.size,
+    )
+
+
 @dataclass
 class Listing:
     segments: list[SegmentFile]  # every readable segment of the source

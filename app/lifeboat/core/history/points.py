@@ -16,6 +16,7 @@ DELETE (as every snapshot's does): a standalone file, no `-wal` needed.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
@@ -24,9 +25,10 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from lifeboat.core.fsutil import fsync_dir
-from lifeboat.core.history.bases import BaseRef, base_pages
+from lifeboat.core.history.bases import BaseRef, base_blocks
 from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.pagestate import GROUP, HASH_SIZE, page_hash
 from lifeboat.core.history.segment_read import SegmentReader
@@ -35,7 +37,7 @@ from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot
 
 _STATE_PREFIX = b"LBSTATE1"
-_WRITE_BLOCK = 4 << 20
+_BLOCK_PAGES = 256
 _FRAME_CACHE = 8
 
 
@@ -83,7 +85,6 @@ def resolve_point(base: BaseRef, chain: list[SegmentFile], at_us: int) -> Point 
 class Rebuilt:
     path: Path
     page_count: int
-    sha256: str
     state_digest: bytes
     pages_from_segments: int
 
@@ -96,6 +97,8 @@ class _PageMap:
         self.frame = array("I", [0]) * (page_count + 1)
         self.offset = array("I", [0]) * (page_count + 1)
         self.base_pages = page_count  # base pages past a shrink are not the point's
+        self.listed = array("I")  # the pages a segment gives, in order
+        self.substituted = 0
 
 
 def _build_map(point: Point) -> _PageMap:
@@ -124,6 +127,9 @@ def _build_map(point: Point) -> _PageMap:
                 mapping.frame[page] = frame
                 mapping.offset[page] = offset
         first += limit
+    mapping.listed = array(
+        "I", (n for n in range(1, point.page_count + 1) if mapping.segment[n] >= 0)
+    )
     return mapping
 
 
@@ -185,49 +191,13 @@ def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
     """Write the point's database to the new file `dest` (raises FileExistsError if it
     exists, CorruptSnapshot if anything fails a check; nothing is left then)."""
     dest = Path(dest)
-    size = point.base.manifest.page_size
     mapping = _build_map(point)
     work = run.work_path(dest.parent, "restore")
-    frames = _Frames(point)
-    digest = _Digest(size, point.page_count)
-    sha = hashlib.sha256()
-    substituted = 0
-    zero = bytes(size)
     try:
-        with (
-            open_new(work) as out,
-            base_pages(point.base, run, scratch) as pages,
-        ):
-            block = bytearray()
-            for number in range(1, point.page_count + 1):
-                base_page = next(pages, None)
-                if mapping.segment[number] >= 0:
-                    image: bytes | memoryview = frames.page(
-                        mapping.segment[number],
-                        mapping.frame[number],
-                        mapping.offset[number],
-                        size,
-                    )
-                    substituted += 1
-                elif base_page is not None and number <= mapping.base_pages:
-                    image = base_page
-                else:
-                    image = zero
-                digest.add(image)
-                if number == 1:
-                    image = _standalone(bytes(image))
-                block += image
-                if len(block) >= _WRITE_BLOCK:
-                    out.write(block)
-                    sha.update(block)
-                    block = bytearray()
-            for _rest in pages:  # the base is read to its end: its SHA-256 is checked
-                pass
-            out.write(block)
-            sha.update(block)
+        with open_new(work) as out:
+            state, substituted = _write_pages(point, mapping, out, run, scratch)
             out.flush()
             os.fsync(out.fileno())
-        state = digest.digest()
         if point.end_digest is not None and state != point.end_digest:
             raise CorruptSnapshot(
                 f"the point at commit {point.commit_seq} does not rebuild to the state "
@@ -240,10 +210,68 @@ def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
         with contextlib.suppress(OSError):
             os.unlink(work)
         raise
+    fsync_dir(dest.parent)
+    return Rebuilt(dest, point.page_count, state, substituted)
+
+
+def _write_pages(
+    point: Point, mapping: _PageMap, out: BinaryIO, run: Run, scratch: Path
+) -> tuple[bytes, int]:
+    """The point's pages, in order, to `out`: the base's blocks as they are where no
+    page of theirs changed; return the state digest and how many pages came from
+    segments."""
+    size, count = point.base.manifest.page_size, point.page_count
+    frames = _Frames(point)
+    digest = _Digest(size, count)
+    number = 1  # the next page to write
+    try:
+        with base_blocks(point.base, run, scratch) as blocks:
+            for block in blocks:  # read to the end: the base's SHA-256 is checked there
+                if number > count:
+                    continue
+                take = min(len(block) // size, count - number + 1)
+                data = _patched(block[: take * size], number, mapping, frames, size)
+                _emit(out, digest, data, number, size)
+                number += take
+        while number <= count:  # past the base's end
+            take = min(_BLOCK_PAGES, count - number + 1)
+            data = _patched(memoryview(bytes(take * size)), number, mapping, frames, size)
+            _emit(out, digest, data, number, size)
+            number += take
     finally:
         frames.close()
-    fsync_dir(dest.parent)
-    return Rebuilt(dest, point.page_count, sha.hexdigest(), state, substituted)
+    return digest.digest(), mapping.substituted
+
+
+def _patched(
+    block: memoryview, first: int, mapping: _PageMap, frames: _Frames, size: int
+) -> memoryview:
+    """`block` (pages first, first+1, ...) with the segments' images put in and the
+    base's pages past a shrink zeroed; the block itself when nothing changes."""
+    last = first + len(block) // size - 1
+    at = bisect.bisect_left(mapping.listed, first)
+    changed = at < len(mapping.listed) and mapping.listed[at] <= last
+    if not changed and last <= mapping.base_pages:
+        return block
+    data = bytearray(block)
+    if last > mapping.base_pages:
+        cut = max(first, mapping.base_pages + 1)
+        data[(cut - first) * size :] = bytes((last - cut + 1) * size)
+    while at < len(mapping.listed) and mapping.listed[at] <= last:
+        page = mapping.listed[at]
+        image = frames.page(mapping.segment[page], mapping.frame[page], mapping.offset[page], size)
+        data[(page - first) * size : (page - first + 1) * size] = image
+        mapping.substituted += 1
+        at += 1
+    return memoryview(data)
+
+
+def _emit(out: BinaryIO, digest: _Digest, data: memoryview, first: int, size: int) -> None:
+    for at in range(0, len(data), size):
+        digest.add(data[at : at + size])
+    if first == 1:
+        data = memoryview(_standalone(bytes(data[:size])) + bytes(data[size:]))
+    out.write(data)
 
 
 def _standalone(page_one: bytes) -> bytes:

@@ -30,6 +30,8 @@ MAGIC_LITTLE = 0x377F0682
 MAGIC_BIG = 0x377F0683
 _HEADER = struct.Struct(">IIIIIIII")
 _FRAME_HEADER = struct.Struct(">IIIIII")
+_SALTS = struct.Struct(">II")
+_FIRST_FRAMES = 16
 #: At most this many bytes of frames are read and checked at once.
 READ_CHUNK = 4 << 20
 
@@ -132,56 +134,80 @@ def scan(
     Reading stops at the end of the file, at a frame of another salt, or at one whose
     checksum does not continue the chain; with `limit`, also once that many bytes of
     whole transactions were taken (the next call goes on from `result.cursor`)."""
-    header = cursor.header
-    size = header.frame_size
-    per_chunk = max(1, READ_CHUNK // size)
-    result = Scan(cursor=cursor)
-    pending: dict[int, bytes] = {}
-    pending_frames = 0
-    running = cursor.checksum
-    index = cursor.frame  # the last frame checked
-    taken_bytes = 0
-    while True:
-        offset = header.frame_offset(index + 1)
-        chunk = read_at(offset, per_chunk * size)
-        whole = len(chunk) // size
-        if whole == 0:
-            result.stop, result.stop_frame = Stop.END, index + 1
-            break
-        sums = FrameChecksums(chunk, size, whole, header.big_endian, fast=fast)
-        stopped = False
+    return _Scanner(read_at, cursor, limit, fast).run()
+
+
+class _Scanner:
+    """One scan: frames are read in chunks of READ_CHUNK bytes and checked in order."""
+
+    def __init__(self, read_at: ReadAt, cursor: Cursor, limit: int | None, fast: bool) -> None:
+        self.read_at = read_at
+        self.header = cursor.header
+        self.limit = limit
+        self.fast = fast
+        self.result = Scan(cursor=cursor)
+        self.pending: dict[int, bytes] = {}
+        self.pending_frames = 0
+        self.running = cursor.checksum
+        self.index = cursor.frame  # the last frame checked
+        self.taken_bytes = 0
+
+    def run(self) -> Scan:
+        size = self.header.frame_size
+        # Small reads first: the file usually goes on with frames of older generations
+        # (SQLite reuses it), which are neither read nor checked beyond the first.
+        per_chunk = _FIRST_FRAMES
+        most = max(1, READ_CHUNK // size)
+        while True:
+            chunk = self.read_at(self.header.frame_offset(self.index + 1), per_chunk * size)
+            whole = len(chunk) // size
+            if whole == 0 or not self._check(chunk, whole) or whole < per_chunk:
+                break
+            per_chunk = min(most, per_chunk * 4)
+        self.result.stop_frame = self.index + 1
+        self.result.pending_frames = self.pending_frames
+        if self.result.stop is Stop.LIMIT:
+            self.result.pending_frames = 0
+        return self.result
+
+    def _check(self, chunk: bytes, whole: int) -> bool:
+        """Take the chunk's frames while valid; False once reading should stop."""
+        header, size = self.header, self.header.frame_size
+        same_salt = 0  # checksums only for the frames that can be valid
+        while same_salt < whole and _SALTS.unpack_from(chunk, same_salt * size + 8) == (
+            header.salt
+        ):
+            same_salt += 1
+        sums = FrameChecksums(chunk, size, same_salt, header.big_endian, fast=self.fast)
         for i in range(whole):
-            base = i * size
-            pgno, commit, salt1, salt2, ck1, ck2 = _FRAME_HEADER.unpack_from(chunk, base)
+            at = i * size
+            pgno, commit, salt1, salt2, ck1, ck2 = _FRAME_HEADER.unpack_from(chunk, at)
             if (salt1, salt2) != header.salt:
-                result.stop, result.stop_salt = Stop.OTHER_SALT, (salt1, salt2)
-                stopped = True
-                break
-            running_next = sums.chain(i, running)
-            if running_next != (ck1, ck2) or pgno == 0:
-                result.stop, result.stop_salt = Stop.BROKEN, (salt1, salt2)
-                stopped = True
-                break
-            running = running_next
-            index += 1
-            pending[pgno] = bytes(chunk[base + FRAME_HEADER_SIZE : base + size])
-            pending_frames += 1
-            if commit:
-                result.transactions.append(Transaction(pending, commit, index))
-                result.cursor = Cursor(header, index, running)
-                taken_bytes += pending_frames * size
-                pending, pending_frames = {}, 0
-                if limit is not None and taken_bytes >= limit:
-                    result.stop, result.stop_frame = Stop.LIMIT, index + 1
-                    return result
-        if stopped:
-            result.stop_frame = index + 1
-            break
-        if whole < per_chunk:
-            result.stop, result.stop_frame = Stop.END, index + 1
-            break
-    result.pending_frames = pending_frames
-    return result
+                self.result.stop, self.result.stop_salt = Stop.OTHER_SALT, (salt1, salt2)
+                return False
+            running = sums.chain(i, self.running)
+            if running != (ck1, ck2) or pgno == 0:
+                self.result.stop, self.result.stop_salt = Stop.BROKEN, (salt1, salt2)
+                return False
+            self.running = running
+            self.index += 1
+            self.pending[pgno] = bytes(chunk[at + FRAME_HEADER_SIZE : at + size])
+            self.pending_frames += 1
+            if commit and self._commit(commit):
+                return False
+        return True
+
+    def _commit(self, page_count: int) -> bool:
+        """A commit frame ends a transaction; True once `limit` bytes were taken."""
+        result = self.result
+        result.transactions.append(Transaction(self.pending, page_count, self.index))
+        result.cursor = Cursor(self.header, self.index, self.running)
+        self.taken_bytes += self.pending_frames * self.header.frame_size
+        self.pending, self.pending_frames = {}, 0
+        if self.limit is not None and self.taken_bytes >= self.limit:
+            result.stop = Stop.LIMIT
+            return True
+        return False
 
 
 def frame_header_at(read_at: ReadAt, header: WalHeader, index: int) -> tuple[int, ...] | None:
