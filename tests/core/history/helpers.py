@@ -13,7 +13,8 @@ from lifeboat.core.history.points import Point, rebuild_point, resolve_point
 from lifeboat.core.manifest import read_manifest
 from lifeboat.core.private import private_dir
 from lifeboat.core.runs import Run, start_run
-from lifeboat.core.snapshot import SnapshotRequest, take_snapshot
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import SnapshotRequest
 
 SOURCE = "notes"
 

@@ -194,12 +194,12 @@ def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, No
         )
 
 
-def _read_full(reader: object, size: int) -> bytes:
+def _read_full(reader: zstandard.ZstdDecompressionReader, size: int) -> bytes:
     parts = []
     left = size
     while left:
         try:
-            chunk = reader.read(left)  # type: ignore[attr-defined]  # a zstd stream reader
+            chunk = reader.read(left)
         except zstandard.ZstdError as exc:
             raise CorruptSnapshot(f"a base does not decompress ({exc})") from None
         if not chunk:
