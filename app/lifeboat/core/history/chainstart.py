@@ -15,16 +15,14 @@ Also here: what the follower looks at to tell whether anything changed (`wal_key
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.livestate import read_wal, wal_path
+from lifeboat.core.history.livestate import holding_the_wal, read_wal, wal_path
 from lifeboat.core.history.wal import Cursor, Scan, WalHeader
-from lifeboat.core.sqlite_file import open_source
 
 WalKey = tuple[int, int, int, int] | None
 DbKey = tuple[int, int] | None
@@ -65,17 +63,10 @@ class StartedBase:
 def take_base_holding_the_wal(
     db: Path, take_base: Callable[[], BaseRef], busy_timeout: float
 ) -> StartedBase:
-    conn = open_source(db, timeout=busy_timeout)
-    try:
-        conn.execute("begin")
-        conn.execute("select count(*) from sqlite_master").fetchone()
+    with holding_the_wal(db, busy_timeout):
         base = take_base()
         keys = wal_key(db), db_key(db)
         header, found = _stable_wal(db)
-    finally:
-        with contextlib.suppress(Exception):
-            conn.execute("rollback")
-        conn.close()
     first = None
     if found is not None and found.transactions:
         merged: dict[int, bytes] = {}

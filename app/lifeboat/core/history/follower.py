@@ -31,14 +31,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
 from lifeboat.core.history.chain import SegmentFile, described, list_segments, write_segment
 from lifeboat.core.history.chainstart import DbKey, WalKey, take_base_holding_the_wal
-from lifeboat.core.history.livestate import ReadUnstable, read_live_state, wal_path
+from lifeboat.core.history.livestate import ReadUnstable, read_live_state_settled, wal_path
 from lifeboat.core.history.resume import ChainTip, rebuild_tip
 from lifeboat.core.history.segment import (
     FLAG_GAP,
@@ -46,6 +46,7 @@ from lifeboat.core.history.segment import (
     CommitRecord,
     SegmentHeader,
 )
+from lifeboat.core.history.status import Status
 from lifeboat.core.history.wal import (
     Cursor,
     Stop,
@@ -70,23 +71,6 @@ SEGMENT_BYTES = 64 << 20
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-@dataclass
-class Status:
-    """What the follower has done (the host shows it; tests read it)."""
-
-    chain: str | None = None
-    commits: int = 0  # taken since start
-    merged: int = 0  # catch-ups that merged commits it could not read one by one
-    gaps: int = 0
-    catch_ups: int = 0  # catch-ups, also those that found nothing to merge
-    segments: int = 0  # level-0 segments written
-    compactions: int = 0
-    last_capture_us: int | None = None  # the last commit written to the history
-    last_read_us: int | None = None  # the last commit read (written within write_every_s)
-    wal_bytes_read: int = 0
-    new_chains: list[str] = field(default_factory=list)  # why each chain was started
 
 
 @dataclass
@@ -152,7 +136,11 @@ class Follower:
         self._level0 = [s for s in tip.segments if s.level == 0]
         self.status.chain = tip.base.id
         keys = chainstart.wal_key(self.db), chainstart.db_key(self.db)
-        self._catch_up(FLAG_GAP)
+        try:
+            self._catch_up(FLAG_GAP)
+        except ReadUnstable:
+            self._tip = None  # the next poll starts again
+            raise
         self._flush(force=True)
         self._position.wal_key, self._position.db_key = keys
 
@@ -172,7 +160,10 @@ class Follower:
         ):
             self._flush()
             return 0  # nothing changed: nothing read
-        self._follow(wal_key, db_key)
+        try:
+            self._follow(wal_key, db_key)
+        except ReadUnstable:  # nothing read was lost: the next poll reads on from there
+            self.status.unsettled_polls += 1
         self._maybe_compact()
         return self.status.commits - before
 
@@ -180,10 +171,7 @@ class Follower:
         if self._tip is None:
             self.start()
         while not stop.wait(interval):
-            try:
-                self.poll()
-            except ReadUnstable:
-                continue  # the WAL kept restarting under the catch-up: next poll
+            self.poll()
 
     def close(self) -> None:
         """Write what was taken, stop following (the next start catches up)."""
@@ -252,6 +240,7 @@ class Follower:
             self._record(found.transactions)
             if found.cursor is not None:
                 cursor = found.cursor
+            self._position.cursor = cursor  # taken: never taken again
             if found.stop is not Stop.LIMIT:
                 break
         if found.pending_frames:
@@ -289,8 +278,9 @@ class Follower:
         """One commit holding every page of the live state that differs from the chain's."""
         tip = self._tip
         assert tip is not None and self._db_fd is not None
-        live = read_live_state(self._db_fd, self.db, tip.state)
+        live, held = read_live_state_settled(self._db_fd, self.db, tip.state, self._busy_timeout)
         self.status.catch_ups += 1
+        self.status.held_reads += held
         differs = bool(live.changed) or live.page_count != tip.state.page_count
         if differs or flag == FLAG_GAP:
             if flag == FLAG_MERGED:

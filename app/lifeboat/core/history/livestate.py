@@ -18,17 +18,25 @@ during the read is seen as a changed header; it is read again (a few times at mo
 `ReadUnstable` then: the caller retries on its next poll).
 
 `read_live_state` also serves the chain start, which first holds a read transaction of
-its own (the WAL cannot restart more than once while it is held).
+its own (the WAL cannot restart more than once while it is held: a reader that uses the
+WAL blocks its restart; one that does not (it began when every frame was copied) blocks
+every copy into the file, so the new WAL cannot be emptied and restarted again).
+`read_live_state_settled` uses the same hold when an app writing flat out restarts its
+WAL faster than the file can be read: then, for the time of one read of the file, the
+app's checkpoints copy less and its WAL may grow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.history.pagestate import PageState, page_hash
 from lifeboat.core.history.wal import Cursor, Scan, WalFile, WalHeader, scan
+from lifeboat.core.sqlite_file import open_source
 
 _ATTEMPTS = 5
 _BLOCK_PAGES = 256
@@ -116,6 +124,33 @@ def read_live_state(db_fd: int, db: Path, known: PageState) -> LiveState:
         live.changed = {n: image for n, image in changed.items() if n <= page_count}
         return live
     raise ReadUnstable("the WAL kept restarting while the database was read")
+
+
+def read_live_state_settled(
+    db_fd: int, db: Path, known: PageState, busy_timeout: float
+) -> tuple[LiveState, bool]:
+    """`read_live_state`; if the WAL keeps restarting under it, read once more holding a
+    read transaction of our own. Returns the state and whether it was held."""
+    try:
+        return read_live_state(db_fd, db, known), False
+    except ReadUnstable:
+        with holding_the_wal(db, busy_timeout):
+            return read_live_state(db_fd, db, known), True
+
+
+@contextlib.contextmanager
+def holding_the_wal(db: Path, busy_timeout: float) -> Iterator[None]:
+    """A read transaction of our own on the live database while the block runs (see the
+    module's note: the WAL restarts at most once meanwhile)."""
+    conn = open_source(db, timeout=busy_timeout)
+    try:
+        conn.execute("begin")
+        conn.execute("select count(*) from sqlite_master").fetchone()
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("rollback")
+        conn.close()
 
 
 def _note(changed: dict[int, bytes], known: PageState, number: int, image: bytes) -> None:
