@@ -11,9 +11,11 @@ transactions a second of `--payload`-byte rows (bench/writer.py):
   replica file that appeared after it), the WAL's largest size and how often the app's checkpoints
   restarted it, peak RSS; also what starting took (Lifeboat's base snapshot,
   Litestream's first snapshot);
-- "an hour of writes" (`--hour-commits` at full speed, faster than real time) after each
-  contender's base, then a restore to the last point: Lifeboat's rebuild vs `litestream
-  restore -timestamp`, each against `zstd -d` of a full artifact of the same database;
+- "an hour of writes" (`--hour-commits` at `--hour-rate`, faster than real time; flat
+  out by default, where the app's WAL restarts faster than a poll and Lifeboat merges
+  commits: the follower's figures say how many) after each contender's base, then a
+  restore to the last point: Lifeboat's rebuild vs `litestream restore -timestamp`,
+  each against `zstd -d` of a full artifact of the same database;
   wall time and peak RSS; the history's size (base + segments) vs Litestream's replica.
 The machine may be shared: the figures are what this run measured (see `--help`).
 """
@@ -76,6 +78,7 @@ def steady(work: Path, db: Path, contender: str | None, args: argparse.Namespace
         steady_samples = [s for s in samples if t0 <= s[0] <= t1]
         if isinstance(running, Lifeboat):
             recovery = recovery_lifeboat(steady_samples, running.stop())
+            result["follower"] = _follower_figures(running.status)
         else:
             recovery = recovery_files(steady_samples, running.stop())
         result["peak_rss_mb"] = round(running.peak_rss_mb, 1)
@@ -102,15 +105,21 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
     running = Lifeboat(root, copy, args.poll) if contender == "lifeboat" else Litestream(root, copy)
     started = time.perf_counter()
     writer = WriterProcess(
-        copy, 0, root / "writer.txt", payload=args.payload, commits=args.hour_commits
+        copy,
+        1 / args.hour_rate if args.hour_rate else 0,
+        root / "writer.txt",
+        payload=args.payload,
+        commits=args.hour_commits,
     )
     samples = writer.finish()
     write_s = time.perf_counter() - started
     result: dict[str, object] = {"commits": len(samples), "write_s": round(write_s, 1)}
+    result["commits_per_s"] = round(len(samples) / write_s)
     if isinstance(running, Lifeboat):
         time.sleep(2)  # then its last poll (on SIGTERM) takes what is left
         result["capture_cpu_s"] = round(cpu_seconds(running.proc.pid) - running.start_cpu_s, 2)
         polls = running.stop()
+        result["follower"] = _follower_figures(running.status)
         target = datetime.fromtimestamp(max(p[1] for p in polls if p[2]), UTC)
         out = root / "restored.db"
         wall, rss = _best_of_two(
@@ -161,6 +170,11 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
     return result
 
 
+def _follower_figures(status: dict[str, object]) -> dict[str, object]:
+    keys = ("commits", "segments", "catch_ups", "merged", "held_reads", "unsettled_polls")
+    return {key: status[key] for key in keys} | {"compactions": status["compactions"]}
+
+
 def _rows(db: Path) -> int:
     import sqlite3
 
@@ -196,6 +210,13 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=3000, help="bytes of each row")
     parser.add_argument("--steady-seconds", type=float, default=30.0)
     parser.add_argument("--hour-commits", type=int, default=360_000)
+    parser.add_argument(
+        "--hour-rate",
+        type=float,
+        default=0.0,
+        help="commits a second for the hour (0: flat out; the WAL then restarts faster "
+        "than a poll, so Lifeboat merges commits: say 1000 to keep every one)",
+    )
     parser.add_argument("--poll", type=float, default=0.1, help="Lifeboat's poll interval")
     parser.add_argument("--quick", action="store_true", help="64 MB, 10 s, 20000 commits")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ checkpoint sequence); FileWatch notes when Litestream's replica files appear.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -135,7 +136,9 @@ class Lifeboat:
         self.peak_rss_mb = peak_rss_mb(self.proc.pid)
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
-        return [(a, b, c, d) for a, b, c, d in json.loads(self.polls.read_text())]
+        logged = json.loads(self.polls.read_text())
+        self.status = logged["status"]  # the follower's Status, as a dict
+        return [(a, b, c, d) for a, b, c, d in logged["polls"]]
 
 
 class Litestream:
@@ -220,7 +223,8 @@ def follow_main(root: Path, db: Path, polls_path: Path, interval: float) -> None
     began, written = time.time(), follower.status.segments
     follower.close()  # writes what waits
     polls.append((began, time.time(), 0, follower.status.segments - written))
-    polls_path.write_text(json.dumps(polls))
+    status = dataclasses.asdict(follower.status)
+    polls_path.write_text(json.dumps({"polls": polls, "status": status}))
 
 
 def restore_main(root: Path, db: Path, at: str, out: Path) -> None:

@@ -1,11 +1,12 @@
 """A chain's files in a snapshot folder: naming, writing, listing and choosing segments.
 
 Segments sit beside the snapshots as `<source>-<first commit UTC>-<id>.seg.zst`. A
-level-0 segment (one per poll that took commits) is self-describing and has no manifest
-(its seek table, index SHA-256 and frame checksums check it; it lives for seconds until
-compaction). A level-1 or thinned segment also gets a manifest `<stem>.json` (kind
-`segment`), written after it: the files are the truth, and a reader that sees both a
-segment and the segments whose commits it holds uses the one that covers more.
+level-0 segment (one per write of the follower, every 0.5 s while commits come) is
+self-describing and has no manifest (its seek table, index SHA-256 and frame checksums
+check it; it lives for seconds until compaction). A level-1 or thinned segment also
+gets a manifest `<stem>.json` (kind `segment`), written after it: the files are the
+truth, and a reader that sees both a segment and the segments whose commits it holds
+uses the one that covers more.
 
 Every file is written as a work file of the run (exclusive, 0600), fsynced, renamed into
 place, and the folder fsynced (docs/SAFETY.md).
