@@ -99,10 +99,18 @@ def need_tools(*tools: str) -> None:
 class WriterProcess:
     """A writer committing every `interval` seconds; latencies come back on stop()."""
 
-    def __init__(self, db: Path, interval: float, out: Path) -> None:
+    def __init__(
+        self,
+        db: Path,
+        interval: float,
+        out: Path,
+        payload: int = 100,
+        commits: int | None = None,
+    ) -> None:
         self.out = out
+        extra = [str(payload)] + ([str(commits)] if commits is not None else [])
         self.proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(db), str(interval), str(out)],
+            [sys.executable, str(WRITER), str(db), str(interval), str(out), *extra],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -112,6 +120,14 @@ class WriterProcess:
     def stop(self) -> list[tuple[float, float]]:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        return self.samples()
+
+    def finish(self, timeout: float | None = None) -> list[tuple[float, float]]:
+        """Wait for a writer given a number of commits to end by itself."""
+        self.proc.wait(timeout=timeout)
+        return self.samples()
+
+    def samples(self) -> list[tuple[float, float]]:
         rows = [line.split() for line in self.out.read_text().splitlines() if line.strip()]
         return [(float(a), float(b)) for a, b in rows]
 

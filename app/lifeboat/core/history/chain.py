@@ -1,0 +1,228 @@
+"""A chain's files in a snapshot folder: naming, writing, listing and choosing segments.
+
+Segments sit beside the snapshots as `<source>-<first commit UTC>-<id>.seg.zst`. A
+level-0 segment (one per write of the follower, every 0.5 s while commits come) is
+self-describing and has no manifest (its seek table, index SHA-256 and frame checksums
+check it; it lives for seconds until compaction). A level-1 or thinned segment also
+gets a manifest `<stem>.json` (kind `segment`), written after it: the files are the
+truth, and a reader that sees both a segment and the segments whose commits it holds
+uses the one that covers more.
+
+Every file is written as a work file of the run (exclusive, 0600), fsynced, renamed into
+place, and the folder fsynced (docs/SAFETY.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lifeboat.core.fsutil import atomic_write_bytes, fsync_dir
+from lifeboat.core.history.segment import (
+    CommitRecord,
+    SegmentHeader,
+    SegmentWriter,
+    WrittenSegment,
+)
+from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
+from lifeboat.core.manifest import TIMESTAMP_FORMAT, iso_utc
+from lifeboat.core.private import open_new
+from lifeboat.core.runs import Run
+
+SEGMENT_SUFFIX = ".seg.zst"
+MANIFEST_SUFFIX = ".json"
+SEGMENT_FORMAT = 3  # the manifest format that knows segments
+SEGMENT_NAME_RE = re.compile(
+    r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<ts>\d{8}T\d{6}Z)-(?P<id>[0-9a-f]{8})"
+    r"\.seg\.zst$"
+)
+
+
+def time_of(time_us: int) -> datetime:
+    return datetime.fromtimestamp(time_us / 1_000_000, UTC)
+
+
+def segment_stem(source: str, first_time_us: int, segment_id: str) -> str:
+    return f"{source}-{time_of(first_time_us).strftime(TIMESTAMP_FORMAT)}-{segment_id}"
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    """One segment as listed in a folder (what its header and index say)."""
+
+    path: Path
+    base_id: str
+    level: int
+    segment_seq: int
+    first_seq: int
+    last_seq: int
+    commits: int
+    first_time_us: int
+    last_time_us: int
+    previous_digest: bytes
+    end_digest: bytes
+    size: int
+
+    def covers(self, other: SegmentFile) -> bool:
+        """Whether this segment holds every commit `other` holds (and more, or is the
+        higher level): `other` is superseded."""
+        if self.path == other.path or self.base_id != other.base_id:
+            return False
+        inside = self.first_seq <= other.first_seq and other.last_seq <= self.last_seq
+        wider = (self.first_seq, -self.last_seq) < (other.first_seq, -other.last_seq)
+        return inside and (wider or self.level > other.level)
+
+
+def describe(path: Path) -> SegmentFile:
+    """Read a segment's header and index (raises SegmentDamaged)."""
+    with SegmentReader(path) as reader:
+        header = reader.header
+        return SegmentFile(
+            path=Path(path),
+            base_id=header.base_id,
+            level=reader.index.level,
+            segment_seq=header.segment_seq,
+            first_seq=reader.first_seq,
+            last_seq=reader.last_seq,
+            commits=len(reader.commits),
+            first_time_us=reader.commits[0].time_us,
+            last_time_us=reader.commits[-1].time_us,
+            previous_digest=header.previous_digest,
+            end_digest=reader.end_digest,
+            size=reader.size,
+        )
+
+
+def described(
+    path: Path, header: SegmentHeader, written: WrittenSegment, level: int
+) -> SegmentFile:
+    """What `describe` would read back from a segment just written."""
+    return SegmentFile(
+        path=Path(path),
+        base_id=header.base_id,
+        level=level,
+        segment_seq=header.segment_seq,
+        first_seq=header.first_commit,
+        last_seq=written.last_seq,
+        commits=written.commits,
+        first_time_us=written.first_time_us,
+        last_time_us=written.last_time_us,
+        previous_digest=header.previous_digest,
+        end_digest=written.end_digest,
+        size=written.size,
+    )
+
+
+@dataclass
+class Listing:
+    segments: list[SegmentFile]  # every readable segment of the source
+    damaged: list[tuple[Path, str]]  # segment files that fail to open, and why
+
+
+def list_segments(folder: Path, source: str) -> Listing:
+    listing = Listing([], [])
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return listing
+    for name in names:
+        match = SEGMENT_NAME_RE.match(name)
+        if match is None or match.group("source") != source:
+            continue
+        try:
+            listing.segments.append(describe(Path(folder) / name))
+        except (SegmentDamaged, OSError) as exc:
+            listing.damaged.append((Path(folder) / name, str(exc)))
+    return listing
+
+
+def effective(segments: Iterable[SegmentFile]) -> list[SegmentFile]:
+    """The segments a reader uses: those no other segment covers, in commit order."""
+    items = list(segments)
+    kept = [s for s in items if not any(o.covers(s) for o in items)]
+    return sorted(kept, key=lambda s: (s.first_seq, -s.level))
+
+
+def superseded(segments: Iterable[SegmentFile]) -> list[SegmentFile]:
+    items = list(segments)
+    return [s for s in items if any(o.covers(s) for o in items)]
+
+
+def chain_of(segments: Iterable[SegmentFile], base_id: str) -> list[SegmentFile]:
+    return effective(s for s in segments if s.base_id == base_id)
+
+
+def write_segment(
+    folder: Path,
+    run: Run,
+    source: str,
+    header: SegmentHeader,
+    commits: Iterable[CommitRecord],
+    end_digest: bytes,
+    *,
+    level: int = 0,
+    contiguous: bool = True,
+) -> tuple[Path, WrittenSegment]:
+    """Write a segment as a work file of `run`, fsync it and rename it into place."""
+    work = run.work_path(folder, "seg.zst")
+    try:
+        with open_new(work) as out:
+            writer = SegmentWriter(out, header, level=level, contiguous=contiguous)
+            for commit in commits:
+                writer.add(commit)
+            written = writer.finish(end_digest)
+            out.flush()
+            os.fsync(out.fileno())
+        final = Path(folder) / (
+            segment_stem(source, written.first_time_us, secrets.token_hex(4)) + SEGMENT_SUFFIX
+        )
+        os.link(work, final)  # never replaces anything: a taken name fails
+        os.unlink(work)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(work)
+        raise
+    fsync_dir(Path(folder))
+    return final, written
+
+
+def write_segment_manifest(
+    path: Path, source: str, header: SegmentHeader, written: WrittenSegment, level: int, run: Run
+) -> Path:
+    """The manifest beside a level-1 (or thinned) segment."""
+    stem = path.name.removesuffix(SEGMENT_SUFFIX)
+    match = SEGMENT_NAME_RE.match(path.name)
+    assert match is not None
+    data = {
+        "format": SEGMENT_FORMAT,
+        "kind": "segment",
+        "id": match.group("id"),
+        "source": source,
+        "artifact": path.name,
+        "base": header.base_id,
+        "base_sha256": header.base_sha256,
+        "chain": header.base_id,
+        "level": level,
+        "segment_seq": header.segment_seq,
+        "first_commit_seq": written.first_seq,
+        "last_commit_seq": written.last_seq,
+        "first_commit_at": iso_utc(time_of(written.first_time_us)),
+        "last_commit_at": iso_utc(time_of(written.last_time_us)),
+        "commit_count": written.commits,
+        "previous_end_digest": header.previous_digest.hex(),
+        "end_state_digest": written.end_digest.hex(),
+        "page_size": header.page_size,
+        "size": written.size,
+        "sha256": written.sha256,
+    }
+    manifest = Path(path).with_name(stem + MANIFEST_SUFFIX)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(manifest, text.encode(), run)
+    return manifest

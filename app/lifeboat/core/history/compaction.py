@@ -1,0 +1,202 @@
+"""Compaction (level 0 -> level 1, every commit kept) and thinning by a window policy.
+
+Both write the new segment first (a work file, fsynced, renamed, then its manifest),
+and only then remove the segments it replaces. A run killed in between leaves both; a
+reader uses the segment that covers the others (chain.effective), and the next start
+removes those it covers (`remove_covered`): no commit is lost, none counted twice. A
+replaced segment with a manifest goes the way of a deletion the user decided: its
+manifest becomes the tombstone `.<stem>.deleting` first (core/leftovers.py's rule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.fsutil import fsync_dir
+from lifeboat.core.history.chain import (
+    MANIFEST_SUFFIX,
+    SEGMENT_SUFFIX,
+    SegmentFile,
+    describe,
+    superseded,
+    write_segment,
+    write_segment_manifest,
+)
+from lifeboat.core.history.segment import CommitRecord, SegmentHeader
+from lifeboat.core.history.segment_read import SegmentReader
+from lifeboat.core.history.windows import WindowPolicy, window_key
+from lifeboat.core.leftovers import TOMBSTONE_SUFFIX
+from lifeboat.core.runs import Run
+
+FLAG_THINNED = 4  # stands for the commits of its window (the last state of the window)
+
+
+class NotContiguous(ValueError):
+    """Segments to be joined do not follow each other."""
+
+
+def _check_contiguous(segments: Sequence[SegmentFile], *, exact_seqs: bool) -> None:
+    for before, after in itertools.pairwise(segments):
+        if after.base_id != before.base_id or after.previous_digest != before.end_digest:
+            raise NotContiguous(f"{after.path.name} does not follow {before.path.name}")
+        if exact_seqs and after.first_seq != before.last_seq + 1:
+            raise NotContiguous(f"{after.path.name} does not follow {before.path.name}")
+
+
+def _commits_of(segments: Sequence[SegmentFile]) -> Iterator[CommitRecord]:
+    for segment in segments:
+        with SegmentReader(segment.path) as reader:
+            yield from reader.iter_commits()
+
+
+def _joined_header(segments: Sequence[SegmentFile], commits: int) -> SegmentHeader:
+    with SegmentReader(segments[0].path) as reader:
+        first = reader.header
+    return SegmentHeader(
+        page_size=first.page_size,
+        base_id=first.base_id,
+        base_sha256=first.base_sha256,
+        segment_seq=max(s.segment_seq for s in segments),
+        previous_digest=segments[0].previous_digest,
+        first_commit=segments[0].first_seq,
+        commit_count=commits,
+    )
+
+
+def compact_level0(
+    folder: Path, source: str, level0: Sequence[SegmentFile], run: Run
+) -> SegmentFile:
+    """Concatenate consecutive level-0 segments into one level-1 segment (every commit
+    kept), publish it with its manifest, then remove the level-0 files."""
+    ordered = sorted(level0, key=lambda s: s.first_seq)
+    _check_contiguous(ordered, exact_seqs=True)
+    header = _joined_header(ordered, sum(s.commits for s in ordered))
+    path, written = write_segment(
+        folder, run, source, header, _commits_of(ordered), ordered[-1].end_digest, level=1
+    )
+    write_segment_manifest(path, source, header, written, 1, run)
+    joined = describe(path)
+    for segment in ordered:
+        remove_segment(segment)
+    return joined
+
+
+def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
+    """Remove the segments another (intact) segment covers: what a killed compaction or
+    thinning left (the covering one was published first)."""
+    removed = []
+    for segment in superseded(segments):
+        remove_segment(segment)
+        removed.append(segment.path)
+    return removed
+
+
+def remove_segment(segment: SegmentFile) -> None:
+    """Remove a replaced segment: its manifest (if any) becomes the tombstone first."""
+    path = segment.path
+    stem = path.name.removesuffix(SEGMENT_SUFFIX)
+    manifest = path.with_name(stem + MANIFEST_SUFFIX)
+    tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
+    if os.path.lexists(manifest):
+        os.replace(manifest, tombstone)
+        fsync_dir(path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tombstone)
+    fsync_dir(path.parent)
+
+
+# -- thinning ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThinResult:
+    replaced: list[Path]
+    written: SegmentFile | None
+    commits_before: int
+    commits_after: int
+
+
+def thin_commits(
+    commits: Iterator[CommitRecord], policy: WindowPolicy, now_us: int
+) -> Iterator[CommitRecord]:
+    """Each window's commits merged into one: the window's last commit, holding the last
+    image of every page the window's commits wrote (so every later point still
+    rebuilds), flagged thinned (and gap if any merged commit was)."""
+    pending: CommitRecord | None = None
+    pages: dict[int, bytes] = {}
+    flags = 0
+    key: object = None
+    count = 0
+    for commit in commits:
+        this = window_key(policy, commit.seq, commit.time_us, now_us)
+        if pending is not None and this != key:
+            yield _merged(pending, pages, flags, count)
+            pages, flags, count = {}, 0, 0
+        key = this
+        pages.update(commit.pages)
+        flags |= commit.flags
+        count += 1
+        pending = commit
+    if pending is not None:
+        yield _merged(pending, pages, flags, count)
+
+
+def _merged(last: CommitRecord, pages: dict[int, bytes], flags: int, count: int) -> CommitRecord:
+    if count == 1:
+        return CommitRecord(last.seq, last.time_us, last.page_count, flags, pages)
+    kept = {n: image for n, image in pages.items() if n <= last.page_count}
+    return CommitRecord(last.seq, last.time_us, last.page_count, flags | FLAG_THINNED, kept)
+
+
+def thin(
+    folder: Path,
+    source: str,
+    segments: Sequence[SegmentFile],
+    policy: WindowPolicy,
+    now_us: int,
+    run: Run,
+) -> ThinResult:
+    """Thin the consecutive segments (of one chain, level 1 or above, in order) that
+    hold more than one commit in some window of `policy`: one new segment replaces them."""
+    ordered = sorted(segments, key=lambda s: s.first_seq)
+    if not ordered:
+        return ThinResult([], None, 0, 0)
+    if any(s.level == 0 for s in ordered):
+        raise ValueError("level-0 segments are compacted, not thinned")
+    _check_contiguous(ordered, exact_seqs=False)
+    before = sum(s.commits for s in ordered)
+    after = sum(1 for _ in thin_commits(_commit_times(ordered), policy, now_us))
+    if after == before:
+        return ThinResult([], None, before, before)
+    header = _joined_header(ordered, after)
+    level = max(s.level for s in ordered) + 1
+    path, written = write_segment(
+        folder,
+        run,
+        source,
+        header,
+        thin_commits(_commits_of(ordered), policy, now_us),
+        ordered[-1].end_digest,
+        level=level,
+        contiguous=False,
+    )
+    write_segment_manifest(path, source, header, written, level, run)
+    result = ThinResult([s.path for s in ordered], describe(path), before, after)
+    for segment in ordered:
+        remove_segment(segment)
+    return result
+
+
+def _commit_times(segments: Sequence[SegmentFile]) -> Iterator[CommitRecord]:
+    """The commits as their indexes list them (no pages): enough to count windows."""
+    for segment in segments:
+        with SegmentReader(segment.path) as reader:
+            for entry in reader.commits:
+                yield CommitRecord(entry.seq, entry.time_us, entry.page_count, entry.flags, {})

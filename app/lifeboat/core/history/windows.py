@@ -1,0 +1,109 @@
+"""How much of a chain's history stays restorable: window policies (pure functions).
+
+A policy is a list of rules, youngest first: `"24h all, 7d hourly, 30d daily"` keeps
+every commit of the last 24 hours, one per hour (the last of each) up to 7 days back,
+one per day up to 30 days back. History older than the last rule is merged into one
+point (its pages are still needed by every later point of the chain; the chain goes as
+a whole when retention drops its base).
+
+Why that default: mistakes are noticed within minutes or hours (a deleted note, a bad
+import), so the last day keeps every commit; a week of hourly points covers "it was
+fine on Tuesday afternoon"; beyond that the daily snapshots' own retention takes over.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_WINDOWS = "24h all, 7d hourly, 30d daily"
+_UNITS = {
+    "min": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "m": timedelta(days=30),
+    "y": timedelta(days=365),
+}
+_EVERY = {
+    "all": None,
+    "minutely": timedelta(minutes=1),
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+    "monthly": timedelta(days=30),
+}
+_RULE_RE = re.compile(r"^(?P<n>\d+)\s*(?P<unit>min|h|d|w|m|y)\s+(?P<every>[a-z]+)$")
+_MAX_SPAN = timedelta(days=3650)
+
+
+class WindowSpecError(ValueError):
+    """A window spec that cannot be understood; the message says why."""
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    within: timedelta  # applies to commits at most this old
+    every: timedelta | None  # one commit per window of this length; None: all commits
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    rules: tuple[WindowRule, ...]
+    spec: str
+
+
+def parse_windows(spec: str) -> WindowPolicy:
+    """Parse `"24h all, 7d hourly, 30d daily"`-style specs; raise WindowSpecError."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise WindowSpecError(f"empty history spec; write it like {DEFAULT_WINDOWS!r}")
+    rules: list[WindowRule] = []
+    for part in spec.split(","):
+        text = " ".join(part.lower().split())
+        if not text:
+            continue
+        match = _RULE_RE.match(text)
+        if match is None:
+            raise WindowSpecError(
+                f"{part.strip()!r} in history spec: write an age and what to keep, e.g. "
+                "'24h all' or '7d hourly' (ages in min, h, d, w, m or y; keep all, "
+                "minutely, hourly, daily, weekly or monthly)"
+            )
+        amount = int(match.group("n"))
+        within = amount * _UNITS[match.group("unit")]
+        if amount == 0 or within > _MAX_SPAN:
+            raise WindowSpecError(f"{part.strip()!r}: the age must be from 1 to 10 years")
+        every_word = match.group("every")
+        if every_word not in _EVERY:
+            raise WindowSpecError(
+                f"{every_word!r} in history spec: keep all, minutely, hourly, daily, "
+                "weekly or monthly"
+            )
+        rule = WindowRule(within, _EVERY[every_word])
+        if rules and rule.within <= rules[-1].within:
+            raise WindowSpecError(f"{part.strip()!r}: list the ages from youngest to oldest")
+        if rules and _coarseness(rule) < _coarseness(rules[-1]):
+            raise WindowSpecError(
+                f"{part.strip()!r}: older history cannot keep more points than younger"
+            )
+        rules.append(rule)
+    if not rules:
+        raise WindowSpecError(f"empty history spec; write it like {DEFAULT_WINDOWS!r}")
+    return WindowPolicy(tuple(rules), ", ".join(p.strip() for p in spec.split(",") if p.strip()))
+
+
+def _coarseness(rule: WindowRule) -> timedelta:
+    return rule.every or timedelta(0)
+
+
+def window_key(policy: WindowPolicy, seq: int, time_us: int, now_us: int) -> tuple[int, int]:
+    """Commits with equal keys fall in one window (they are merged when thinned)."""
+    age = timedelta(microseconds=max(0, now_us - time_us))
+    for number, rule in enumerate(policy.rules):
+        if age <= rule.within:
+            if rule.every is None:
+                return (number, -seq)  # every commit is its own window
+            span = int(rule.every.total_seconds() * 1_000_000)
+            return (number, time_us // span)
+    return (len(policy.rules), 0)  # older than every rule: one window
