@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from screenshots_first_run import first_run_pages, notification  # noqa: E402
 
 
 def main() -> None:
@@ -229,6 +232,7 @@ class Shots:
         window.show()
         self.save(window, "first-run")
         window.close()
+        first_run_pages(self, self.tmp)
 
     def tray_and_window(self) -> None:
         from lifeboat.gui.app import TrayApp
@@ -246,6 +250,7 @@ class Shots:
         self.wizard(tray_app)
         self.add_failure()
         tray_app.status.refresh()
+        notification(self, tray_app, "notification-failed")
         self.settle(1500)
         self.tray_menu(tray_app, "tray-menu-failed")
         tray_app.shutdown()

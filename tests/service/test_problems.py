@@ -52,6 +52,11 @@ def status(**changes: object) -> SourceStatus:
             Health.FAILED,
             "Backup failed: cannot read /data/crm.db: no such file",
         ),
+        (  # the source's name in front of the error is not said twice
+            {"last_result": "failed", "last_error": "crm: the database stayed locked for 30 s"},
+            Health.FAILED,
+            "Backup failed: the database stayed locked for 30 s",
+        ),
         (
             {"last_result": "failed", "last_error": DAMAGE, "stale": True},
             Health.DAMAGED,

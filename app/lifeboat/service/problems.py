@@ -84,7 +84,7 @@ def _reason(source: SourceStatus, kind: Health, now: datetime) -> str | None:
             return f"The database file is damaged{_sqlite_says(source.last_error)}"
         return None
     if kind is Health.FAILED:
-        return f"Backup failed: {_sentence(source.last_error)}" if failed else None
+        return f"Backup failed: {_sentence(source.last_error, source.name)}" if failed else None
     if kind is Health.STALE:
         if not source.stale:
             return None
@@ -125,11 +125,13 @@ def _sqlite_says(error: str | None) -> str:
     return ""
 
 
-def _sentence(text: str | None) -> str:
-    """An error as the end of a line: its first line, without a trailing full stop."""
+def _sentence(text: str | None, source: str = "") -> str:
+    """An error as the end of a line: its first line, without a trailing full stop or the
+    source's name in front (the line already names it)."""
     if not text:
         return "no reason was recorded"
-    return text.strip().splitlines()[0].rstrip(".")
+    line = text.strip().splitlines()[0].rstrip(".")
+    return line.removeprefix(f"{source}: ") if source else line
 
 
 def age_text(span: timedelta) -> str:
