@@ -20,6 +20,7 @@ from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatErro
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
+from lifeboat.jobs.export import ExportJob
 from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.verify import VerifyJob
@@ -104,6 +105,28 @@ class SnapshotMethods:
         job = RestoreJob(
             self.workspace, record, to=Path(to) if to is not None else None, overwrite=overwrite
         )
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
+        )
+        return outcome.result
+
+    def export_snapshot(
+        self,
+        ref: str,
+        to: Path | str,
+        *,
+        replace: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> RestoreOutcome:
+        """Save a copy: the snapshot as a new standalone database at `to`, verified (a
+        differential rebuilt on its base, a remote-only one downloaded), with its source's
+        mode (0600 when unknown). Never over an existing file, unless `replace` (the
+        command line's --yes)."""
+        record = self.snapshot(ref)
+        if replace:
+            return self.restore(record.id, to=to, overwrite=True, progress=progress, cancel=cancel)
+        job = ExportJob(self.workspace, record, to=Path(to))
         outcome = run_job(
             job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
         )
