@@ -33,7 +33,7 @@ from lifeboat.gui import history_copies as copies
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
-from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
+from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab, recovered_text, refill_filter
 from lifeboat.gui.history_work import WorkRow
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
@@ -102,7 +102,6 @@ class HistoryDialog(QDialog):
         self.tabs.addTab(self.jobs_tab, "Jobs")
         self.work = WorkRow()
         self.work.ended.connect(self._selection_changed)
-        # The parts this dialog and its tests reach by name.
         self.message = self.work.message
         self.progress = self.work.progress
         self.cancel_button = self.work.cancel_button
@@ -171,14 +170,7 @@ class HistoryDialog(QDialog):
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
         names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
-        current = self.source_filter.currentData()
-        self.source_filter.blockSignals(True)
-        self.source_filter.clear()
-        self.source_filter.addItem("All databases", None)
-        for name in names:
-            self.source_filter.addItem(name, name)
-        self.source_filter.setCurrentIndex(max(0, self.source_filter.findData(current)))
-        self.source_filter.blockSignals(False)
+        refill_filter(self.source_filter, names)
         if self.loaded == 0:
             for table in (self.snapshot_table, self.job_table):
                 table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
@@ -194,13 +186,7 @@ class HistoryDialog(QDialog):
 
         def done(report: object) -> None:
             self.recover_button.setEnabled(True)
-            recovered = len(getattr(report, "recovered", []))
-            left = len(getattr(report, "attention", []))
-            self.message.setText(
-                f"Recovered {recovered} snapshot(s); {left} file(s) still need attention."
-                if left
-                else f"Recovered {recovered} snapshot(s)."
-            )
+            self.message.setText(recovered_text(report))
             self.reload()
 
         def failed(exc: BaseException) -> None:

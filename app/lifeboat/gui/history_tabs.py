@@ -13,6 +13,7 @@ import html
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +35,7 @@ from lifeboat.gui.history_models import (
     drill_lines,
     parse_time,
 )
-from lifeboat.gui.text import short_time
+from lifeboat.gui.text import plural, short_time
 
 
 class SnapshotsTab(QWidget):
@@ -221,6 +222,28 @@ def _table(model: SourceFilter, name: str) -> QTableView:
     table.setWordWrap(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     return table
+
+
+def refill_filter(combo: QComboBox, names: list[str]) -> None:
+    """The "Show:" choices: all databases, then each by name; the choice is kept."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItem("All databases", None)
+    for name in names:
+        combo.addItem(name, name)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    combo.blockSignals(False)
+
+
+def recovered_text(report: object) -> str:
+    """What recovering snapshots from their files came to (a rebuild's report)."""
+    recovered = plural(len(getattr(report, "recovered", [])), "snapshot")
+    left = len(getattr(report, "attention", []))
+    if not left:
+        return f"Recovered {recovered}."
+    verb = "needs" if left == 1 else "need"
+    return f"Recovered {recovered}; {plural(left, 'file')} still {verb} attention."
 
 
 def _why_not(button: QPushButton, busy: bool, reason: str | None) -> None:
