@@ -32,6 +32,7 @@ from lifeboat.foundation.events import Event, JobFinished
 from lifeboat.gui import history_copies as copies
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
+from lifeboat.gui.history_drills import DrillsTab, DrillTable
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
 from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab, recovered_text, refill_filter
 from lifeboat.gui.history_work import WorkRow
@@ -76,6 +77,8 @@ class HistoryDialog(QDialog):
         self.jobs = JobTable()
         self.snapshot_view = SourceFilter(self.snapshots)
         self.job_view = SourceFilter(self.jobs)
+        self.drills = DrillTable()
+        self.drill_view = SourceFilter(self.drills)
         self._build()
         bridge.subscribe(self._on_event)
         self.reload()
@@ -98,8 +101,10 @@ class HistoryDialog(QDialog):
         self.job_table = self.jobs_tab.table
         self.job_detail = self.jobs_tab.detail
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.snapshots_tab, "Snapshots")
-        self.tabs.addTab(self.jobs_tab, "Jobs")
+        self.tabs.addTab(self.snapshots_tab, "S&napshots")
+        self.tabs.addTab(self.jobs_tab, "&Jobs")
+        self.drills_tab = DrillsTab(self.drill_view, self.drills)
+        self.tabs.addTab(self.drills_tab, "Dr&ills")
         self.work = WorkRow()
         self.work.ended.connect(self._selection_changed)
         self.message = self.work.message
@@ -169,10 +174,11 @@ class HistoryDialog(QDialog):
         selected = self.snapshots_tab.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
+        self.drills.set_jobs(jobs)
         names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
         refill_filter(self.source_filter, names)
         if self.loaded == 0:
-            for table in (self.snapshot_table, self.job_table):
+            for table in (self.snapshot_table, self.job_table, self.drills_tab.table):
                 table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.loaded += 1
         if selected:
@@ -219,6 +225,7 @@ class HistoryDialog(QDialog):
         source = self.source_filter.currentData()
         self.snapshot_view.set_source(source)
         self.job_view.set_source(source)
+        self.drill_view.set_source(source)
         self._selection_changed()
 
     # -- selection -------------------------------------------------------------------

@@ -48,7 +48,7 @@ class SnapshotsTab(QWidget):
         super().__init__()
         self.view = view
         self.snapshots = snapshots
-        self.table = _table(view, "snapshot-table")
+        self.table = make_table(view, "snapshot-table")
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
         actions = QHBoxLayout()
@@ -179,7 +179,7 @@ class JobsTab(QWidget):
     def __init__(self, view: SourceFilter, jobs: JobTable) -> None:
         super().__init__()
         self.jobs = jobs
-        self.table = _table(view, "job-table")
+        self.table = make_table(view, "job-table")
         self.table.selectionModel().selectionChanged.connect(self.show_selected_job)
         self.detail = QPlainTextEdit()
         self.detail.setObjectName("job-detail")
@@ -207,7 +207,7 @@ class JobsTab(QWidget):
         self.detail.setPlainText("\n".join(lines))
 
 
-def _table(model: SourceFilter, name: str) -> QTableView:
+def make_table(model: SourceFilter, name: str) -> QTableView:
     table = QTableView()
     table.setObjectName(name)
     table.setModel(model)
