@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.manifest import write_manifest
+from lifeboat.core.manifest import utc_now, write_manifest
 from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE
@@ -204,7 +204,9 @@ class SnapshotMethods:
     def deletion_effects(self, ref: str) -> DeletionEffects:
         """What deleting this snapshot here would do to the others (service/deletion.py)."""
         record = self.snapshot(ref)
-        return deletion_effects(record, self.snapshots(record.source))
+        source = self.workspace.config().sources.get(record.source)
+        policy = source.local_policy if source is not None else None
+        return deletion_effects(record, self.snapshots(record.source), policy, utc_now())
 
     def delete_snapshot(self, ref: str) -> SnapshotRecord:
         """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
