@@ -105,7 +105,9 @@ def test_upload_now_sends_what_the_remote_lacks(qtbot, make_tray, service: Servi
     assert service.snapshot(waiting.id).proven_copy_on("offsite") is not None
     qtbot.waitUntil(lambda: tab.upload_button.isEnabled(), timeout=10_000)
     tab.upload_button.click()
-    qtbot.waitUntil(lambda: "nothing to send" in dialog.message.text(), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: "Nothing to send: offsite already holds" in dialog.message.text(), timeout=30_000
+    )
 
 
 def test_the_context_menu_offers_every_action_with_its_mnemonic(

@@ -39,9 +39,7 @@ def test_the_only_snapshot_kept_of_its_day_and_week_is_named(service: Service, t
     assert copied.lost_periods == () and "retention" not in delete_question(copied)[1]
 
 
-def test_no_warning_when_another_snapshot_of_the_period_remains(
-    service: Service, tmp_path: Path
-):
+def test_no_warning_when_another_snapshot_of_the_period_remains(service: Service, tmp_path: Path):
     add(service, tmp_path, "daily=7")
     pinned = service.backup("notes", full=True, protect=True)
     newest = service.backup("notes", full=True)

@@ -88,7 +88,7 @@ def upload_tip(record: SnapshotRecord, remote: str | None) -> str:
 
 def uploaded_text(source: str, remote: str, result: UploadResult) -> str:
     if not result.uploaded:
-        return f"{remote} already holds every snapshot of {source} it keeps; nothing to send."
+        return f"Nothing to send: {remote} already holds every snapshot of {source} it keeps."
     return (
         f"Uploaded {plural(len(result.uploaded), 'snapshot')} of {source} to {remote} "
         f"({size_text(result.bytes)})."
