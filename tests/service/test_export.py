@@ -73,3 +73,16 @@ def test_a_file_that_appears_while_writing_is_left_as_it_is(tmp_path: Path):
     final.unlink()
     publish_new(work, final)
     assert final.read_bytes() == b"snapshot"
+
+
+def test_a_leftover_wal_of_the_chosen_name_is_refused(service: Service, tmp_path: Path):
+    """SQLite would apply a -wal left from an earlier database of that name to the copy."""
+    db = make_db(tmp_path / "notes.db", rows=300)
+    service.add_source(db, schedule="manual")
+    record = service.backup("notes")
+    target = tmp_path / "copy.db"
+    stale = tmp_path / "copy.db-wal"
+    stale.write_bytes(b"an old log")
+    with pytest.raises(LifeboatError, match="SQLite would apply it"):
+        service.export_snapshot(record.id, target)
+    assert not target.exists() and stale.read_bytes() == b"an old log"

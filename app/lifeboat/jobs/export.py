@@ -20,7 +20,7 @@ from pathlib import Path
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.private import create_file
-from lifeboat.core.restore import check_new_file_target
+from lifeboat.core.restore import SIDECARS, check_new_file_target
 from lifeboat.core.results import RestoreOutcome
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
@@ -43,6 +43,13 @@ class ExportJob(RestoreJob):
     def prepare(self) -> None:
         assert self.to is not None
         self.final = check_new_file_target(self.to, overwrite=False)
+        for sidecar in _sidecars(self.final):
+            if os.path.lexists(sidecar):  # SQLite would apply it to the new file
+                raise LifeboatError(
+                    f"{sidecar} is there, left from an earlier database of that name; "
+                    "SQLite would apply it to the copy",
+                    "choose another name",
+                )
         # The restore writes the work name; the final name is taken at the end.
         self.target = self.workspace.run.work_path(self.final.parent, "export")
 
@@ -52,12 +59,31 @@ class ExportJob(RestoreJob):
         try:
             outcome = super().run(progress, cancel)
             cancel.check()
-            publish_new(work, self.final)
+            _publish_with_sidecars(work, self.final)
         finally:
-            with contextlib.suppress(OSError):
-                work.unlink()
+            for made in (work, *_sidecars(work)):
+                with contextlib.suppress(OSError):
+                    made.unlink()
         result = replace(outcome.result, target=self.final)
         return replace(outcome, result=result, detail=result.to_json())
+
+
+def _publish_with_sidecars(work: Path, final: Path) -> None:
+    """A raw copy may bring its -wal and -shm: they get their names first, the database
+    last; if the database's name is taken meanwhile, the sidecars just named go again
+    (never left beside a file that is not ours)."""
+    named: list[Path] = []
+    try:
+        for made, sidecar in zip(_sidecars(work), _sidecars(final), strict=True):
+            if os.path.lexists(made):
+                publish_new(made, sidecar)
+                named.append(sidecar)
+        publish_new(work, final)
+    except BaseException:
+        for sidecar in named:
+            with contextlib.suppress(OSError):
+                sidecar.unlink()
+        raise
 
 
 def publish_new(work: Path, final: Path) -> None:
@@ -76,6 +102,10 @@ def publish_new(work: Path, final: Path) -> None:
             raise _taken(final) from None
         os.replace(work, final)
     fsync_dir(final.parent)
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in SIDECARS]
 
 
 def _taken(final: Path) -> LifeboatError:
