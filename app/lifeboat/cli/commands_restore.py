@@ -89,7 +89,7 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
         ):
             return 2
     with out.progress_bar() as bar:
-        result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
+        result = service.export_snapshot(record.id, args.to, replace=args.yes, progress=bar)
     lines = [
         f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
         f"in {result.seconds:.1f} s"
@@ -107,7 +107,7 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
 def cmd_export(args: argparse.Namespace, service: Service, out: Output) -> int:
     record = service.snapshot(args.id)
     with out.progress_bar() as bar:
-        result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
+        result = service.export_snapshot(record.id, args.to, replace=args.yes, progress=bar)
     m = record.manifest
     what = f"differential of {m.base}, rebuilt" if m.kind == "diff" else "full"
     out.result(

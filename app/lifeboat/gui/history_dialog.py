@@ -8,7 +8,9 @@ files). The tables reload when a job ends.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
@@ -17,36 +19,37 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from lifeboat.core.catalog_records import AttentionItem, JobRecord, SnapshotRecord
-from lifeboat.core.results import VerifyResult
+from lifeboat.core.config_model import SourceConfig
+from lifeboat.core.results import RestoreOutcome, UploadResult, VerifyResult
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.events import Event, JobFinished
+from lifeboat.gui import history_copies as copies
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
+from lifeboat.gui.history_drills import DrillsTab, DrillTable
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
-from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab
+from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab, recovered_text, refill_filter
+from lifeboat.gui.history_work import WorkRow
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.snapshot_deletion import delete_question, deleted_text
-from lifeboat.gui.text import percent, phase_text
-from lifeboat.gui.workers import Task, run_in_background
+from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.deletion import DeletionEffects
 
 JOB_LIMIT = 500
-#: Snapshots, jobs, the remote each source uploads to (None: none), the files kept but
-#: not usable as they are, and the remotes (all, and those of which no snapshot is known).
+#: Snapshots, jobs, the databases backed up, the files kept but not usable as they
+#: are, and the remotes (all, and those of which no snapshot is known).
 History = tuple[
     list[SnapshotRecord],
     list[JobRecord],
-    dict[str, str | None],
+    dict[str, SourceConfig],
     list[AttentionItem],
     tuple[list[str], list[str]],
 ]
@@ -68,12 +71,14 @@ class HistoryDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.service = service
         self.restore = restore
-        self.verifying: Task | None = None
+        self.sources: dict[str, SourceConfig] = {}
         self.loaded = 0  # how many times the tables were (re)loaded
         self.snapshots = SnapshotTable()
         self.jobs = JobTable()
         self.snapshot_view = SourceFilter(self.snapshots)
         self.job_view = SourceFilter(self.jobs)
+        self.drills = DrillTable()
+        self.drill_view = SourceFilter(self.drills)
         self._build()
         bridge.subscribe(self._on_event)
         self.reload()
@@ -96,16 +101,22 @@ class HistoryDialog(QDialog):
         self.job_table = self.jobs_tab.table
         self.job_detail = self.jobs_tab.detail
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.snapshots_tab, "Snapshots")
-        self.tabs.addTab(self.jobs_tab, "Jobs")
-        bottom = self._build_verify_row()
+        self.tabs.addTab(self.snapshots_tab, "S&napshots")
+        self.tabs.addTab(self.jobs_tab, "&Jobs")
+        self.drills_tab = DrillsTab(self.drill_view, self.drills)
+        self.tabs.addTab(self.drills_tab, "Dr&ills")
+        self.work = WorkRow()
+        self.work.ended.connect(self._selection_changed)
+        self.message = self.work.message
+        self.progress = self.work.progress
+        self.cancel_button = self.work.cancel_button
         self.missing_note = MissingBackupsNote(self.service)
         self.missing_note.searched.connect(self.reload)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.missing_note)
         layout.addWidget(self.tabs, 1)
-        layout.addLayout(bottom)
+        layout.addWidget(self.work)
         self._selection_changed()
 
     def _build_filter(self) -> QHBoxLayout:
@@ -127,35 +138,19 @@ class HistoryDialog(QDialog):
         tab.verify_button.clicked.connect(self.verify_selected)
         tab.pin_button.clicked.connect(self.toggle_pin)
         tab.delete_button.clicked.connect(self.delete_selected)
+        tab.copy_button.clicked.connect(self.save_copy)
+        tab.folder_button.clicked.connect(self.show_in_folder)
+        tab.upload_button.clicked.connect(self.upload_now)
         tab.attention_box.recover_button.clicked.connect(self.recover)
-
-    def _build_verify_row(self) -> QHBoxLayout:
-        """The message line, and a verification's progress and Cancel button."""
-        self.message = QLabel()
-        self.message.setObjectName("history-message")
-        self.message.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setObjectName("verify-progress")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancel-verify")
-        self.cancel_button.clicked.connect(self.cancel_verify)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.progress)
-        bottom.addWidget(self.cancel_button)
-        self.progress.hide()
-        self.cancel_button.hide()
-        return bottom
 
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
         def read() -> History:
-            remote_of = {s.name: s.remote for s in self.service.sources()}
             return (
                 self.service.snapshots(),
                 self.service.jobs(limit=JOB_LIMIT),
-                remote_of,
+                {s.name: s for s in self.service.sources()},
                 self.service.attention(),
                 (
                     [r.name for r in self.service.remotes()],
@@ -172,23 +167,18 @@ class HistoryDialog(QDialog):
         )
 
     def _loaded(self, result: History) -> None:
-        snapshots, jobs, remote_of, attention, (remotes, unknown) = result
+        snapshots, jobs, self.sources, attention, (remotes, unknown) = result
+        remote_of = {name: source.remote for name, source in self.sources.items()}
         self.attention_box.show_items(attention)
         self.missing_note.explain(any_snapshots=bool(snapshots), remotes=remotes, unknown=unknown)
         selected = self.snapshots_tab.selected_id()
         self.snapshots.set_snapshots(snapshots, remote_of)
         self.jobs.set_rows(jobs)
+        self.drills.set_jobs(jobs)
         names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
-        current = self.source_filter.currentData()
-        self.source_filter.blockSignals(True)
-        self.source_filter.clear()
-        self.source_filter.addItem("All databases", None)
-        for name in names:
-            self.source_filter.addItem(name, name)
-        self.source_filter.setCurrentIndex(max(0, self.source_filter.findData(current)))
-        self.source_filter.blockSignals(False)
+        refill_filter(self.source_filter, names)
         if self.loaded == 0:
-            for table in (self.snapshot_table, self.job_table):
+            for table in (self.snapshot_table, self.job_table, self.drills_tab.table):
                 table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.loaded += 1
         if selected:
@@ -202,13 +192,7 @@ class HistoryDialog(QDialog):
 
         def done(report: object) -> None:
             self.recover_button.setEnabled(True)
-            recovered = len(getattr(report, "recovered", []))
-            left = len(getattr(report, "attention", []))
-            self.message.setText(
-                f"Recovered {recovered} snapshot(s); {left} file(s) still need attention."
-                if left
-                else f"Recovered {recovered} snapshot(s)."
-            )
+            self.message.setText(recovered_text(report))
             self.reload()
 
         def failed(exc: BaseException) -> None:
@@ -241,6 +225,7 @@ class HistoryDialog(QDialog):
         source = self.source_filter.currentData()
         self.snapshot_view.set_source(source)
         self.job_view.set_source(source)
+        self.drill_view.set_source(source)
         self._selection_changed()
 
     # -- selection -------------------------------------------------------------------
@@ -252,7 +237,7 @@ class HistoryDialog(QDialog):
         return self.snapshots_tab.select(snapshot_id)
 
     def _selection_changed(self) -> None:
-        self.snapshots_tab.enable_actions(busy=self.verifying is not None)
+        self.snapshots_tab.enable_actions(busy=self.work.busy)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -263,39 +248,23 @@ class HistoryDialog(QDialog):
 
     def verify_selected(self) -> None:
         record = self.selected()
-        if record is None or self.verifying is not None:
+        if record is None or self.work.busy:
             return
-        self.message.setText(f"Verifying snapshot {record.id}…")
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        self.cancel_button.setEnabled(True)
-        self.verifying = run_in_background(
+        self.work.run(
             lambda progress, cancel: self.service.verify(
                 record.id, progress=progress, cancel=cancel
             ),
             what=f"verify snapshot {record.id}",
+            text=f"Verifying snapshot {record.id}…",
             on_done=self._verified,
-            on_failed=self._verify_failed,
-            on_progress=self._verify_progress,
-            owner=self,
-            work=True,
+            on_failed=lambda exc: self._work_failed(exc, "Could not verify", "Verification"),
         )
         self._selection_changed()
 
     def cancel_verify(self) -> None:
-        if self.verifying is not None:
-            self.verifying.cancel.cancel("cancelled")
-            self.cancel_button.setEnabled(False)
-            self.message.setText("Cancelling…")
-
-    def _verify_progress(self, phase: str, done: int, total: int) -> None:
-        self.progress.setRange(0, 100 if total else 0)
-        self.progress.setValue(percent(done, total))
-        self.progress.setFormat(f"{phase_text(phase)} %p%")
+        self.work.cancel()
 
     def _verified(self, results: list[VerifyResult]) -> None:
-        self._verify_ended()
         for result in results:
             if result.ok:
                 self.message.setText(
@@ -309,19 +278,65 @@ class HistoryDialog(QDialog):
                 self.message.setText(f"Snapshot {result.record.id} is damaged: {result.problem}")
         self.reload()
 
-    def _verify_failed(self, exc: BaseException) -> None:
-        self._verify_ended()
+    def _work_failed(self, exc: BaseException, title: str, what: str) -> None:
         if isinstance(exc, Cancelled):
-            self.message.setText("Verification cancelled.")
+            self.message.setText(f"{what} cancelled.")
             return
         self.message.setText("")
-        show_error(self, exc, title="Could not verify")
+        show_error(self, exc, title=title)
         self.reload()
 
-    def _verify_ended(self) -> None:
-        self.verifying = None
-        self.progress.hide()
-        self.cancel_button.hide()
+    def save_copy(self) -> None:
+        """Save a copy…: a verified database file at a free name the user may change."""
+        record = self.selected()
+        if record is None or self.work.busy:
+            return
+        proposed = copies.proposed_copy(record, self.sources.get(record.source))
+        self.copy_picker = copies.ask_copy_path(self, proposed, lambda to: self._save(record, to))
+
+    def _save(self, record: SnapshotRecord, to: Path) -> None:
+        if os.path.lexists(to):  # a link, even to nothing, is there
+            show_error(self, copies.name_taken(to), title="Could not save a copy")
+            return
+
+        def saved(outcome: RestoreOutcome) -> None:
+            self.message.setText(copies.saved_text(record, outcome))
+
+        self.work.run(
+            lambda progress, cancel: self.service.export_snapshot(
+                record.id, to, progress=progress, cancel=cancel
+            ),
+            what=f"save a copy of snapshot {record.id}",
+            text=f"Saving a copy of snapshot {record.id} as {to}…",
+            on_done=saved,
+            on_failed=lambda exc: self._work_failed(exc, "Could not save a copy", "Saving"),
+        )
+        self._selection_changed()
+
+    def show_in_folder(self) -> None:
+        record = self.selected()
+        if record is not None and copies.folder_unavailable(record) is None:
+            copies.show_in_folder(record)
+
+    def upload_now(self) -> None:
+        """Send what the database's remote does not hold yet, with progress."""
+        record = self.selected()
+        remote = self.snapshots.remote_of.get(record.source) if record else None
+        if record is None or remote is None or self.work.busy:
+            return
+        source = record.source
+
+        def uploaded(result: UploadResult) -> None:
+            self.message.setText(copies.uploaded_text(source, remote, result))
+            self.reload()
+
+        self.work.run(
+            lambda progress, cancel: self.service.upload(source, progress=progress, cancel=cancel),
+            what=f"upload {source}",
+            text=f"Uploading {source} to {remote}…",
+            on_done=uploaded,
+            on_failed=lambda exc: self._work_failed(exc, "Could not upload", "Upload"),
+        )
         self._selection_changed()
 
     def toggle_pin(self) -> None:

@@ -265,19 +265,19 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def _took(j: JobRecord) -> float:
+def took(j: JobRecord) -> float:
     start, end = parse_time(j.started_at), parse_time(j.finished_at)
     return (end - start).total_seconds() if start and end else -1.0
 
 
-def _took_text(j: JobRecord) -> str:
-    seconds = _took(j)
+def took_text(j: JobRecord) -> str:
+    seconds = took(j)
     if seconds < 0:
         return ""
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
-def _when_text(j: JobRecord) -> str:
+def when_text(j: JobRecord) -> str:
     moment = parse_time(j.started_at or j.queued_at)
     return short_time(moment) if moment else ""
 
@@ -285,14 +285,14 @@ def _when_text(j: JobRecord) -> str:
 class JobTable(RecordTable[JobRecord]):
     columns = (
         Column("Job", lambda j: str(j.id), key=lambda j: j.id, right=True),
-        Column("When", lambda j: _when_text(j), key=lambda j: j.id),
+        Column("When", lambda j: when_text(j), key=lambda j: j.id),
         Column("What", lambda j: j.kind),
         Column("Database", lambda j: j.source or "–"),
         Column(
             "Started by", lambda j: j.trigger + (f" (try {j.attempt})" if j.attempt > 1 else "")
         ),
         Column("Result", lambda j: j.status),
-        Column("Took", _took_text, key=_took, right=True),
+        Column("Took", took_text, key=took, right=True),
         Column(
             "Error",
             lambda j: (j.error or "").splitlines()[0] if j.error else "",

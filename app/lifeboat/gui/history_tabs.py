@@ -13,6 +13,7 @@ import html
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
+from lifeboat.gui.history_copies import folder_unavailable, upload_tip, upload_unavailable
 from lifeboat.gui.history_models import (
     ID_ROLE,
     JobTable,
@@ -33,26 +35,31 @@ from lifeboat.gui.history_models import (
     drill_lines,
     parse_time,
 )
-from lifeboat.gui.text import short_time
+from lifeboat.gui.text import plural, short_time
 
 
 class SnapshotsTab(QWidget):
     """The snapshots (newest first once loaded), the files needing attention, and the
-    Restore this…, Verify, Pin and Delete… buttons (also the table's context menu)."""
+    buttons for the selected snapshot (also the table's context menu, with the same
+    mnemonics): Restore this…, Verify, Pin, Save a copy…, Show in folder, Upload now and
+    Delete…"""
 
     def __init__(self, view: SourceFilter, snapshots: SnapshotTable) -> None:
         super().__init__()
         self.view = view
         self.snapshots = snapshots
-        self.table = _table(view, "snapshot-table")
+        self.table = make_table(view, "snapshot-table")
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
         actions = QHBoxLayout()
-        self.restore_button = _button(actions, "restore-this", "Restore this…")
-        self.verify_button = _button(actions, "verify", "Verify")
-        self.pin_button = _button(actions, "pin", "Pin")
-        self.delete_button = _button(actions, "delete", "Delete…")
+        self.restore_button = _button(actions, "restore-this", "&Restore this…")
+        self.verify_button = _button(actions, "verify", "&Verify")
+        self.pin_button = _button(actions, "pin", "&Pin")
+        self.copy_button = _button(actions, "save-copy", "&Save a copy…")
+        self.folder_button = _button(actions, "show-in-folder", "Show in &folder")
+        self.upload_button = _button(actions, "upload-now", "&Upload now")
         actions.addStretch(1)
+        self.delete_button = _button(actions, "delete", "&Delete…")
         self.attention_box = AttentionBox()
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
@@ -85,24 +92,45 @@ class SnapshotsTab(QWidget):
         record = self.selected()
         for button in self._action_buttons():
             button.setEnabled(record is not None and not busy)
-        if record is not None:
-            self.pin_button.setText("Unpin" if record.manifest.protected else "Pin")
-            self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
-            self.delete_button.setEnabled(not busy and not record.manifest.protected)
-            self.delete_button.setToolTip(
-                "Unpin it first: pinned snapshots are kept" if record.manifest.protected else ""
-            )
+        if record is None:
+            return
+        self.pin_button.setText("Un&pin" if record.manifest.protected else "&Pin")
+        self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
+        _why_not(
+            self.delete_button,
+            busy,
+            "Unpin it first: pinned snapshots are kept" if record.manifest.protected else None,
+        )
+        _why_not(self.folder_button, busy, folder_unavailable(record))
+        remote = self.snapshots.remote_of.get(record.source)
+        _why_not(self.upload_button, busy, upload_unavailable(record, remote))
+        if self.upload_button.isEnabled():
+            self.upload_button.setToolTip(upload_tip(record, remote))
 
     def _action_buttons(self) -> tuple[QPushButton, ...]:
-        return (self.restore_button, self.verify_button, self.pin_button, self.delete_button)
+        return (
+            self.restore_button,
+            self.verify_button,
+            self.pin_button,
+            self.copy_button,
+            self.folder_button,
+            self.upload_button,
+            self.delete_button,
+        )
 
     def _menu(self, point: QPoint) -> None:
         if self.selected() is None:
             return
         menu = QMenu(self)
+        menu.setObjectName("snapshot-menu")
+        menu.setToolTipsVisible(True)
         for button in self._action_buttons():
+            if button is self.delete_button:
+                menu.addSeparator()
             action = menu.addAction(button.text(), button.click)
             action.setEnabled(button.isEnabled())
+            action.setToolTip(button.toolTip())
+        self.menu = menu
         menu.popup(self.table.viewport().mapToGlobal(point))
 
 
@@ -151,7 +179,7 @@ class JobsTab(QWidget):
     def __init__(self, view: SourceFilter, jobs: JobTable) -> None:
         super().__init__()
         self.jobs = jobs
-        self.table = _table(view, "job-table")
+        self.table = make_table(view, "job-table")
         self.table.selectionModel().selectionChanged.connect(self.show_selected_job)
         self.detail = QPlainTextEdit()
         self.detail.setObjectName("job-detail")
@@ -179,7 +207,7 @@ class JobsTab(QWidget):
         self.detail.setPlainText("\n".join(lines))
 
 
-def _table(model: SourceFilter, name: str) -> QTableView:
+def make_table(model: SourceFilter, name: str) -> QTableView:
     table = QTableView()
     table.setObjectName(name)
     table.setModel(model)
@@ -194,6 +222,34 @@ def _table(model: SourceFilter, name: str) -> QTableView:
     table.setWordWrap(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     return table
+
+
+def refill_filter(combo: QComboBox, names: list[str]) -> None:
+    """The "Show:" choices: all databases, then each by name; the choice is kept."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItem("All databases", None)
+    for name in names:
+        combo.addItem(name, name)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    combo.blockSignals(False)
+
+
+def recovered_text(report: object) -> str:
+    """What recovering snapshots from their files came to (a rebuild's report)."""
+    recovered = plural(len(getattr(report, "recovered", [])), "snapshot")
+    left = len(getattr(report, "attention", []))
+    if not left:
+        return f"Recovered {recovered}."
+    verb = "needs" if left == 1 else "need"
+    return f"Recovered {recovered}; {plural(left, 'file')} still {verb} attention."
+
+
+def _why_not(button: QPushButton, busy: bool, reason: str | None) -> None:
+    """Enabled unless busy or there is a reason not to, which its tooltip says."""
+    button.setEnabled(not busy and reason is None)
+    button.setToolTip(reason or "")
 
 
 def _button(layout: QHBoxLayout, name: str, text: str) -> QPushButton:

@@ -6,9 +6,34 @@ from __future__ import annotations
 from lifeboat.gui.text import plural, short_time
 from lifeboat.service.deletion import DeletionEffects
 
+PERIOD_WORDS = {
+    "hourly": "hour",
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "yearly": "year",
+}
+
+
+def period_text(effects: DeletionEffects) -> str:
+    """ " It is the only snapshot kept of its day and its week…" ("" if it is not)."""
+    periods = [f"its {PERIOD_WORDS.get(p, p)}" for p in effects.lost_periods]
+    if not periods:
+        return ""
+    joined = ", ".join(periods[:-1]) + " and " + periods[-1] if len(periods) > 1 else periods[0]
+    return (
+        f" It is the only snapshot your retention settings keep of {joined}: "
+        "none from that time remains afterwards."
+    )
+
 
 def delete_question(effects: DeletionEffects) -> tuple[str, str]:
     """(question, detail) for deleting the snapshot."""
+    question, detail = _question(effects)
+    return question, detail + period_text(effects)
+
+
+def _question(effects: DeletionEffects) -> tuple[str, str]:
     record = effects.record
     question = (
         f"Delete the snapshot of {record.source} taken {short_time(record.manifest.created_at)}?"

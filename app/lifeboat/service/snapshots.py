@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
-from lifeboat.core.manifest import write_manifest
+from lifeboat.core.manifest import utc_now, write_manifest
 from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE
@@ -20,6 +20,7 @@ from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatErro
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
+from lifeboat.jobs.export import ExportJob
 from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.verify import VerifyJob
@@ -109,6 +110,28 @@ class SnapshotMethods:
         )
         return outcome.result
 
+    def export_snapshot(
+        self,
+        ref: str,
+        to: Path | str,
+        *,
+        replace: bool = False,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> RestoreOutcome:
+        """Save a copy: the snapshot as a new standalone database at `to`, verified (a
+        differential rebuilt on its base, a remote-only one downloaded), with its source's
+        mode (0600 when unknown). Never over an existing file, unless `replace` (the
+        command line's --yes)."""
+        record = self.snapshot(ref)
+        if replace:
+            return self.restore(record.id, to=to, overwrite=True, progress=progress, cancel=cancel)
+        job = ExportJob(self.workspace, record, to=Path(to))
+        outcome = run_job(
+            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
+        )
+        return outcome.result
+
     def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
         """Where a restore would write (checks the request, touches nothing)."""
         job = RestoreJob(
@@ -181,7 +204,9 @@ class SnapshotMethods:
     def deletion_effects(self, ref: str) -> DeletionEffects:
         """What deleting this snapshot here would do to the others (service/deletion.py)."""
         record = self.snapshot(ref)
-        return deletion_effects(record, self.snapshots(record.source))
+        source = self.workspace.config().sources.get(record.source)
+        policy = source.local_policy if source is not None else None
+        return deletion_effects(record, self.snapshots(record.source), policy, utc_now())
 
     def delete_snapshot(self, ref: str) -> SnapshotRecord:
         """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
