@@ -3,7 +3,9 @@ everything within a span; with a live preview of what it would do now.
 
 The preview runs the real retention function over the source's snapshots
 (service.retention_preview) in the background, a moment after the last change:
-"keeps 12, deletes 5, frees 310 MB".
+"keeps 12, deletes 5, frees 310 MB", and lists each snapshot with why it is kept (the
+newest, the last of its day, pinned by you, needed by a kept snapshot) or that it would
+be removed (retention_plan_view.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.results import PrunePlan
 from lifeboat.core.retention import BUCKETS, KeepSpecError, parse_keep
+from lifeboat.core.retention_reasons import explain_plan
+from lifeboat.gui.retention_plan_view import RetentionPlanView
 from lifeboat.gui.text import plural, size_text
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
@@ -90,6 +94,8 @@ class RetentionEditor(QWidget):
         self.preview.setObjectName("keep-preview")
         self.preview.setWordWrap(True)
         form.addRow("If applied now:", self.preview)
+        self.plan = RetentionPlanView()
+        form.addRow(self.plan)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._ask_preview)
@@ -142,9 +148,11 @@ class RetentionEditor(QWidget):
         self.show_error(problem)
         if problem:
             self.preview.setText("—")
+            self.plan.show_lines([])
             return
         if self.source is None:
             self.preview.setText("no snapshots yet")
+            self.plan.show_lines([])
             return
         self.preview.setText("working it out…")
         self._timer.start(PREVIEW_DELAY_MS)
@@ -167,7 +175,9 @@ class RetentionEditor(QWidget):
             return  # a newer edit asked again
         if plan is None:
             self.preview.setText("cannot tell now")
+            self.plan.show_lines([])
             return
+        self.plan.show_lines(explain_plan(plan.decisions))
         kept, forgotten = len(plan.kept), len(plan.forgotten)
         if not kept and not forgotten:
             self.preview.setText("no snapshots yet")
