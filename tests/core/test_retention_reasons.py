@@ -34,11 +34,11 @@ def snap(i: int, when: str, **flags: object) -> SnapshotInfo:
         ("only remaining snapshot", "kept so that at least one snapshot remains"),
         (
             "base of 1 kept snapshot",
-            "needed to restore a kept snapshot that holds only the changes since it",
+            "needed by a kept snapshot that holds only changes since it",
         ),
         (
             "base of 3 kept snapshots",
-            "needed to restore 3 kept snapshots that hold only the changes since it",
+            "needed by 3 kept snapshots that hold only changes since it",
         ),
         ("damaged: kept until you delete it", "damaged: kept until you delete it"),
         (
@@ -89,5 +89,24 @@ def test_a_base_is_kept_for_the_differential_that_needs_it():
     lines = explain_plan(apply_policy(snapshots, parse_keep("last=1"), NOW, tz=UTC))
     why = {line.id: line.why for line in lines}
     assert why["s2"] == "the newest"
-    assert why["s1"] == "needed to restore a kept snapshot that holds only the changes since it"
+    assert why["s1"] == "needed by a kept snapshot that holds only changes since it"
     assert all(line.keep for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("typed", "spec", "words"),
+    [
+        ("30 days", "30d", "30 days"),
+        ("30d", "30d", "30 days"),
+        ("1 year", "1y", "1 year"),
+        ("6 Months", "6m", "6 months"),
+        ("8 weeks", "8w", "8 weeks"),
+        ("48 hours", "48h", "48 hours"),
+        ("forever", "forever", "forever"),
+    ],
+)
+def test_everything_from_the_last_span_typed_in_words(typed: str, spec: str, words: str):
+    from lifeboat.core.retention_reasons import span_spec, span_words
+
+    assert span_spec(typed) == spec
+    assert span_words(spec) == words

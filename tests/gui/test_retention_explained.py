@@ -34,14 +34,14 @@ def test_the_preview_says_why_each_snapshot_is_kept(qtbot, tray_app: TrayApp, se
     assert retention.plan.lines_shown() == [
         ("Kept", "The newest"),
         ("Kept", "Pinned by you"),
-        ("Removed", "No rule keeps it"),
-        ("Removed", "No rule keeps it"),
-        ("Removed", "No rule keeps it"),
+        ("Deleted", "No rule keeps it"),
+        ("Deleted", "No rule keeps it"),
+        ("Deleted", "No rule keeps it"),
     ]
     assert newest.id != pinned.id
     # Keeping the newest differential keeps the full snapshot it is built on.
     retention.counts["last"].setValue(3)
-    needed = "Needed to restore 2 kept snapshots that hold only the changes since it"
+    needed = "Needed by 2 kept snapshots that hold only changes since it"
     qtbot.waitUntil(lambda: ("Kept", needed) in retention.plan.lines_shown(), timeout=30_000)
     assert retention.plan.lines_shown()[-1] == ("Kept", needed)  # the oldest: the base
     assert ("Kept", "One of the 3 newest") in retention.plan.lines_shown()

@@ -121,6 +121,9 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     dialog.retention.within_on.setChecked(True)
     dialog.retention.within.setText("forever")
     assert dialog.retention.error_label.isVisible()
+    assert dialog.retention.error_label.text() == (
+        "“forever” is not a span of time; write it like 30 days, 8 weeks, 6 months or 1 year"
+    )
     save_button(dialog).click()
     # Refused, at once or after a save in the background: the buttons are usable again
     # and the first problem shows (a save that went through would close the dialog).
@@ -137,7 +140,7 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     assert dialog.retention.error_label.isVisibleTo(dialog.retention)  # on its tab
     assert service.workspace.paths.config_file.read_bytes() == before
     form.name.setText("other")
-    dialog.retention.within.setText("30d")
+    dialog.retention.within.setText("30 days")
     dialog.source_list.setCurrentRow(0)
     form.stale_after.setText("2 days")
     save_button(dialog).click()

@@ -3,8 +3,7 @@
 `apply_policy` (core/retention.py) gives each decision its reasons as short tags ("last
 10", "daily 3/7", "within 30d", "protected", "base of 2 kept snapshots"); the Settings
 preview says them as sentences: "the newest", "the last of its day, week and month",
-"pinned by you", "needed to restore 2 kept snapshots that hold only the changes since
-it".
+"pinned by you", "needed by 2 kept snapshots that hold only changes since it".
 """
 
 from __future__ import annotations
@@ -89,13 +88,38 @@ def reason_in_words(reason: str, *, raw: bool = False) -> str:
     if match := _BASE_OF_RE.match(reason):
         count = int(match.group(1))
         if count == 1:
-            return "needed to restore a kept snapshot that holds only the changes since it"
-        return f"needed to restore {count} kept snapshots that hold only the changes since it"
+            return "needed by a kept snapshot that holds only changes since it"
+        return f"needed by {count} kept snapshots that hold only changes since it"
     if match := _BROKEN_BASE_RE.match(reason):
         return f"the snapshot it builds on is {match.group(1)}: kept until you delete it"
     if match := _UNUSABLE_RE.match(reason):
         return f"{match.group(1)}: kept until you delete it"
     return reason
+
+
+_SPAN_RE = re.compile(r"^(\d+)\s*([a-z]+)$")
+_SPAN_LETTER = {
+    **{word: letter for letter, unit in _SPAN_UNITS.items() for word in (unit, unit + "s")},
+    **{letter: letter for letter in _SPAN_UNITS},
+}
+
+
+def span_spec(text: str) -> str:
+    """'Everything from the last …' as typed ('30 days', '6 months', '30d') to the keep
+    spec's form ('30d', '6m'); text that is not a span stays as typed (its problem shows)."""
+    match = _SPAN_RE.match(text.strip().lower())
+    if match is None or match.group(2) not in _SPAN_LETTER:
+        return text.strip()
+    return f"{int(match.group(1))}{_SPAN_LETTER[match.group(2)]}"
+
+
+def span_words(spec: str) -> str:
+    """A keep spec's span in words: '30d' -> '30 days', '1y' -> '1 year'."""
+    match = _SPAN_RE.match(spec.strip().lower())
+    if match is None or match.group(2) not in _SPAN_UNITS:
+        return spec
+    count, unit = int(match.group(1)), _SPAN_UNITS[match.group(2)]
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
 def _joined(words: Sequence[str]) -> str:

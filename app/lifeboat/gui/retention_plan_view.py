@@ -1,10 +1,11 @@
 """The retention preview's list: each snapshot with what the keep rules would do to it
-now (kept or removed) and why, in words (core/retention_reasons.py)."""
+now (kept or deleted) and why, in words (core/retention_reasons.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
@@ -22,9 +23,9 @@ class RetentionPlanView(QTreeWidget):
         self.setColumnCount(len(COLUMNS))
         self.setHeaderLabels(list(COLUMNS))
         self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.setWordWrap(False)
+        self.setWordWrap(True)  # a long reason wraps, never elided
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
         header = self.header()
         header.setStretchLastSection(True)
         for column in (WHEN, SIZE, OUTCOME):
@@ -39,7 +40,7 @@ class RetentionPlanView(QTreeWidget):
                 [
                     local_time(line.created_at),
                     size_text(line.size),
-                    "Kept" if line.keep else "Removed",
+                    "Kept" if line.keep else "Deleted",
                     line.why[:1].upper() + line.why[1:],
                 ]
             )
