@@ -24,8 +24,7 @@ class RetentionPlanView(QTreeWidget):
         self.setHeaderLabels(list(COLUMNS))
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.setWordWrap(True)  # a long reason wraps, never elided
-        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)  # each reason on its own line
         header = self.header()
         header.setStretchLastSection(True)
         for column in (WHEN, SIZE, OUTCOME):
@@ -41,7 +40,7 @@ class RetentionPlanView(QTreeWidget):
                     local_time(line.created_at),
                     size_text(line.size),
                     "Kept" if line.keep else "Deleted",
-                    line.why[:1].upper() + line.why[1:],
+                    "\n".join(part[:1].upper() + part[1:] for part in line.why.split("; ")),
                 ]
             )
             item.setToolTip(WHY, item.text(WHY))
