@@ -42,10 +42,13 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(
     picker.selectFile(str(db))
     picker.accept()
     qtbot.waitUntil(lambda: len(dialog.entries) == 1, timeout=10_000)
-    assert dialog.source_list.item(0).text() == "My-Notes  (new)"
+    assert dialog.source_list.item(0).text() == "My Notes  (new)"  # named as the first run does
     form = dialog.form
     assert form.path.text() == str(db)
+    assert form.name.text() == "My Notes"
+    assert form.safe_name.text() == "Its snapshot files are named “My-Notes”."
     form.name.setText("notes")
+    assert form.safe_name.text() == "Its snapshot files are named “notes”."
     form.schedule.kind.setCurrentIndex(2)  # every week
     for index, button in enumerate(form.schedule.days):
         if button.isChecked() != (index in (0, 3)):  # Monday and Thursday
@@ -93,7 +96,7 @@ def test_adding_the_same_database_twice_is_refused(
 ):
     dialog = open_settings(qtbot, tray_app)
     dialog.add_database(two_sources[0])
-    box = wait_for_box(qtbot, "is already backed up as 'notes'")
+    box = wait_for_box(qtbot, "is already backed up as “notes”")
     box.accept()
     assert len(dialog.entries) == 2
 
@@ -108,7 +111,8 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     form.stale_custom.setChecked(True)
     form.stale_after.setText("two days")
     error = form.errors["stale_after"]
-    assert error.isVisible() and "not a duration" in error.text()
+    assert error.isVisible() and "“two days” is not a length of time" in error.text()
+    assert "2 days, 36 hours or 1 week" in error.text()
     other = make_db(tmp_path / "other.db")
     dialog.add_database(other)
     qtbot.waitUntil(lambda: len(dialog.entries) == 3, timeout=10_000)
@@ -117,6 +121,9 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     dialog.retention.within_on.setChecked(True)
     dialog.retention.within.setText("forever")
     assert dialog.retention.error_label.isVisible()
+    assert dialog.retention.error_label.text() == (
+        "“forever” is not a span of time; write it like 30 days, 8 weeks, 6 months or 1 year"
+    )
     save_button(dialog).click()
     # Refused, at once or after a save in the background: the buttons are usable again
     # and the first problem shows (a save that went through would close the dialog).
@@ -129,16 +136,17 @@ def test_invalid_input_is_shown_by_its_field_and_nothing_is_saved(
     assert form.errors["stale_after"].isVisible()
     dialog.source_list.setCurrentRow(2)
     assert form.errors["name"].isVisible()
-    assert "already exists" in form.errors["name"].text()
+    assert form.errors["name"].text() == "another database is already called “crm”"
     assert dialog.retention.error_label.isVisibleTo(dialog.retention)  # on its tab
     assert service.workspace.paths.config_file.read_bytes() == before
     form.name.setText("other")
-    dialog.retention.within.setText("30d")
+    dialog.retention.within.setText("30 days")
     dialog.source_list.setCurrentRow(0)
-    form.stale_after.setText("2d")
+    form.stale_after.setText("2 days")
     save_button(dialog).click()
     qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
     assert service.source("notes").stale_after == "2d"
+    assert service.source("other").display_name is None  # "other" is its safe name too
     assert service.source("other").keep.endswith("within=30d")
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from lifeboat.core.manifest import SOURCE_NAME_RE
 from lifeboat.core.retention import KeepSpecError, parse_keep
-from lifeboat.core.schedule import ScheduleError, parse_duration, parse_schedule
+from lifeboat.core.schedule import ScheduleError, parse_schedule
+from lifeboat.core.schedule_durations import format_duration, is_compact, parse_duration
 from lifeboat.foundation.units import parse_rate, parse_size
 
 
@@ -40,8 +41,10 @@ def keep_value(value: Any) -> str:
 
 
 def duration_value(value: Any) -> str:
-    parse_duration(value)
-    return str(value).strip().lower()
+    """A length of time, saved as its compact spec: '2d' as written, '2 days' as '2d'."""
+    span = parse_duration(value)
+    text = str(value).strip().lower()
+    return text if is_compact(text) else format_duration(span)
 
 
 def durations_value(value: Any) -> str:

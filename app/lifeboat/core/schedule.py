@@ -16,6 +16,11 @@ from itertools import pairwise
 
 from apscheduler.triggers.cron import CronTrigger
 
+from lifeboat.core.schedule_durations import (  # where they lived before; still imported from here
+    format_duration as format_duration,
+)
+from lifeboat.core.schedule_durations import parse_duration as parse_duration
+
 MIN_INTERVAL_S = 10
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_TITLES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -325,24 +330,3 @@ def _cron_period(expr: str) -> int:
         previous, moment = fire, fire + timedelta(seconds=1)
     gaps = [int((b - a).total_seconds()) for a, b in pairwise(fires)]
     return min(gaps, default=86400)
-
-
-_DURATION_RE = re.compile(r"^(\d+)\s*([smhdw])$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '15m', '6h', '2d', '1w' -> timedelta (ValueError with a clear reason)."""
-    match = _DURATION_RE.match(text.strip().lower()) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"{text!r} is not a duration; write it like 90s, 15m, 6h, 2d or 1w")
-    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-
-
-def format_duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        size = _DURATION_UNITS[unit]
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -3,7 +3,9 @@ everything within a span; with a live preview of what it would do now.
 
 The preview runs the real retention function over the source's snapshots
 (service.retention_preview) in the background, a moment after the last change:
-"keeps 12, deletes 5, frees 310 MB".
+"keeps 12, deletes 5, frees 310 MB", and lists each snapshot with why it is kept (the
+newest, the last of its day, pinned by you, needed by a kept snapshot) or that it would
+be removed (retention_plan_view.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.results import PrunePlan
 from lifeboat.core.retention import BUCKETS, KeepSpecError, parse_keep
+from lifeboat.core.retention_reasons import explain_plan, span_spec, span_words
+from lifeboat.gui.retention_plan_view import RetentionPlanView
 from lifeboat.gui.text import plural, size_text
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
@@ -71,9 +75,9 @@ class RetentionEditor(QWidget):
         self.within_on.setObjectName("keep-within-on")
         self.within = QLineEdit()
         self.within.setObjectName("keep-within")
-        self.within.setPlaceholderText("30d")
-        self.within.setMaximumWidth(90)
-        self.within.setToolTip("A span like 48h, 30d, 8w, 6m or 1y")
+        self.within.setPlaceholderText("30 days")
+        self.within.setMaximumWidth(120)
+        self.within.setToolTip("A span like 48 hours, 30 days, 8 weeks, 6 months or 1 year")
         self.within_on.toggled.connect(self._edit)
         self.within.textChanged.connect(self._edit)
         within_row = QHBoxLayout()
@@ -90,6 +94,8 @@ class RetentionEditor(QWidget):
         self.preview.setObjectName("keep-preview")
         self.preview.setWordWrap(True)
         form.addRow("If applied now:", self.preview)
+        self.plan = RetentionPlanView()
+        form.addRow(self.plan)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._ask_preview)
@@ -106,7 +112,7 @@ class RetentionEditor(QWidget):
                 text = values.get(bucket, "0")
                 spin.setValue(int(text) if text.isdigit() else 0)
             self.within_on.setChecked("within" in values)
-            self.within.setText(values.get("within", "30d"))
+            self.within.setText(span_words(values.get("within", "30d")))
         finally:
             self._loading = False
         self._update()
@@ -114,14 +120,19 @@ class RetentionEditor(QWidget):
     def keep(self) -> str:
         parts = [f"{b}={spin.value()}" for b, spin in self.counts.items() if spin.value()]
         if self.within_on.isChecked():
-            parts.append(f"within={self.within.text().strip()}")
+            parts.append(f"within={span_spec(self.within.text())}")
         return ",".join(parts) or "last=1"
 
     def error(self) -> str | None:
         try:
             parse_keep(self.keep())
         except KeepSpecError as exc:
-            return str(exc).replace("within=", "everything from the last: ")
+            if str(exc).startswith("within="):
+                return (
+                    f"“{self.within.text().strip()}” is not a span of time; write it like "
+                    "30 days, 8 weeks, 6 months or 1 year"
+                )
+            return str(exc)
         return None
 
     def show_error(self, message: str | None) -> None:
@@ -142,9 +153,11 @@ class RetentionEditor(QWidget):
         self.show_error(problem)
         if problem:
             self.preview.setText("—")
+            self.plan.show_lines([])
             return
         if self.source is None:
             self.preview.setText("no snapshots yet")
+            self.plan.show_lines([])
             return
         self.preview.setText("working it out…")
         self._timer.start(PREVIEW_DELAY_MS)
@@ -167,7 +180,9 @@ class RetentionEditor(QWidget):
             return  # a newer edit asked again
         if plan is None:
             self.preview.setText("cannot tell now")
+            self.plan.show_lines([])
             return
+        self.plan.show_lines(explain_plan(plan.decisions))
         kept, forgotten = len(plan.kept), len(plan.forgotten)
         if not kept and not forgotten:
             self.preview.setText("no snapshots yet")

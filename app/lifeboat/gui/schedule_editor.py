@@ -32,7 +32,7 @@ KINDS = (
     ("weekly", "Every week"),
     ("monthly", "Every month"),
     ("manual", "Only when I ask"),
-    ("custom", "Custom (cron or spec)"),
+    ("custom", "Custom (written as text, or cron)"),
 )
 UNITS = (("m", "minutes"), ("h", "hours"), ("d", "days"))
 DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -48,6 +48,7 @@ class ScheduleEditor(QWidget):
         self._original = ""
         self._edited = False
         self._loading = False
+        self._shown_kind = "daily"  # the kind the controls showed before the last edit
         self._build()
         self.set_spec("daily 03:00")
 
@@ -159,6 +160,7 @@ class ScheduleEditor(QWidget):
             elif kind == "cron":
                 kind = "custom"
             self.kind.setCurrentIndex([k for k, _ in KINDS].index(kind))
+            self._shown_kind = kind
         finally:
             self._loading = False
         self._update()
@@ -167,7 +169,10 @@ class ScheduleEditor(QWidget):
         """The spec as edited (the original text if nothing was changed)."""
         if not self._edited:
             return self._original
-        kind = self.kind.currentData()
+        return self._spec_of(self.kind.currentData())
+
+    def _spec_of(self, kind: str) -> str:
+        """The spec the controls of `kind` say."""
         at = self.at.time().toString("HH:mm")
         if kind == "interval":
             return f"every {self.every.value()}{self.unit.currentData()}"
@@ -212,9 +217,22 @@ class ScheduleEditor(QWidget):
     def _edit(self) -> None:
         if self._loading:
             return
+        kind = self.kind.currentData()
+        if kind == "custom" and self._shown_kind != "custom":
+            self._start_custom_from(self._shown_kind)
+        self._shown_kind = kind
         self._edited = True
         self._update()
         self.changed.emit()
+
+    def _start_custom_from(self, kind: str) -> None:
+        """Custom starts from the schedule the form showed, written as text."""
+        spec = self._spec_of(kind) if self._edited else self._original
+        self._loading = True
+        try:
+            self.custom.setText(spec)
+        finally:
+            self._loading = False
 
     def _update(self) -> None:
         kind = self.kind.currentData()

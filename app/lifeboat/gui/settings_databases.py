@@ -9,6 +9,7 @@ list, the buttons and the form to what they do.
 from __future__ import annotations
 
 from datetime import tzinfo
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -22,8 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.core.config_model import DEFAULT_SCHEDULE
+from lifeboat.core.retention import DEFAULT_KEEP
+from lifeboat.gui.first_run_choices import source_names
 from lifeboat.gui.source_form import SourceForm
 from lifeboat.service import Service
+from lifeboat.service.source_changes import FieldProblem, SourceDraft
 
 #: The pages of `DatabasesTab.pages`: a database's form, or the word for none yet.
 FORM_PAGE, EMPTY_PAGE = range(2)
@@ -65,3 +70,24 @@ class DatabasesTab(QWidget):
         pages.addWidget(scroll)
         pages.addWidget(empty)
         return pages
+
+
+def new_source_draft(path: Path, taken: set[str]) -> SourceDraft:
+    """A database just picked, named as the first run names it: the display name as the
+    file is called ('My Notes'), the safe name derived from it and not in `taken`."""
+    [(name, title)] = source_names([path], taken)
+    return SourceDraft(
+        name=name,
+        path=path,
+        schedule=DEFAULT_SCHEDULE,
+        keep=DEFAULT_KEEP,
+        display_name=title if title != name else None,
+        is_new=True,
+    )
+
+
+def in_our_words(problem: FieldProblem) -> str:
+    """The dialog's own wording where the shared rule speaks of a command."""
+    if problem.field == "encrypt_local":
+        return "there is no encryption key yet: untick and tick this again to create one"
+    return problem.message

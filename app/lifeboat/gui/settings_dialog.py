@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.config_model import DEFAULT_SCHEDULE
-from lifeboat.core.retention import DEFAULT_KEEP
 from lifeboat.core.schedule_times import resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.autostart import LoginItem
@@ -38,19 +36,23 @@ from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.remote_settings import RemotePage
 from lifeboat.gui.retention_editor import RetentionEditor
-from lifeboat.gui.settings_databases import EMPTY_PAGE, FORM_PAGE, DatabasesTab
+from lifeboat.gui.settings_databases import (
+    EMPTY_PAGE,
+    FORM_PAGE,
+    DatabasesTab,
+    in_our_words,
+    new_source_draft,
+)
 from lifeboat.gui.settings_general import GeneralTab
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.remote_changes import save_all
 from lifeboat.service.source_changes import (
     ChangesRejected,
-    FieldProblem,
     SourceDraft,
     check_changes,
     check_database,
 )
-from lifeboat.service.sources import default_source_name
 
 Saved = Callable[[TrayPreferences, list[str]], None]
 DATABASE_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
@@ -123,6 +125,8 @@ class SettingsDialog(QDialog):
         tab.add_button.clicked.connect(self.pick_database)
         tab.remove_button.clicked.connect(self.remove_current)
         tab.form.changed.connect(self._form_changed)
+        tab.form.moved.connect(self._snapshots_moved)
+        tab.form.names_taken = self._names_taken
         return tab
 
     def _retention_tab(self) -> QWidget:
@@ -182,21 +186,13 @@ class SettingsDialog(QDialog):
                 show_error(
                     self,
                     LifeboatError(
-                        f"{path} is already backed up as {entry.draft.name!r}",
+                        f"{path} is already backed up as “{entry.draft.title}”",
                         "each database needs to be added only once",
                     ),
                     title="Already added",
                 )
                 return
-        taken = {e.draft.name for e in self.entries}
-        name = base = default_source_name(path)
-        for n in itertools.count(2):
-            if name not in taken:
-                break
-            name = f"{base}-{n}"
-        draft = SourceDraft(
-            name=name, path=path, schedule=DEFAULT_SCHEDULE, keep=DEFAULT_KEEP, is_new=True
-        )
+        draft = new_source_draft(path, {e.draft.name for e in self.entries} | set(self.removed))
         self.entries.append(Entry(f"new:{next(_new_keys)}", draft))
         self._refresh_list()
         self._select(len(self.entries) - 1)
@@ -213,7 +209,7 @@ class SettingsDialog(QDialog):
         ask(
             self,
             "Stop backing up?",
-            f"Stop backing up {entry.draft.name}?",
+            f"Stop backing up {entry.draft.title}?",
             "Its snapshots are kept, and you can still restore them from History. This "
             "happens when you click Save.",
             "Remove",
@@ -285,6 +281,17 @@ class SettingsDialog(QDialog):
                 item.setText(_title(self.entries[self.current]))
             self.retention_source.setItemText(self.current, _title(self.entries[self.current]))
 
+    def _names_taken(self) -> set[str]:
+        """The names a new source being edited must not take: the other databases'."""
+        mine = self.entries[self.current].key if 0 <= self.current < len(self.entries) else ""
+        return {e.draft.name for e in self.entries if e.key != mine} | set(self.removed)
+
+    def _snapshots_moved(self, name: str, root: Path) -> None:
+        """A move saved the folder of `name` already: its draft says so, wherever it is."""
+        for entry in self.entries:
+            if entry.draft.name == name and not entry.draft.is_new:
+                entry.draft = replace(entry.draft, dest=root, saved_dest=root)
+
     # -- the databases' remotes (for the Remote tab) ------------------------------------
 
     def source_remotes(self) -> list[tuple[str, str | None]]:
@@ -319,7 +326,7 @@ class SettingsDialog(QDialog):
         for problem in check_changes(
             config, drafts, self.removed, remotes={d.name for d in remotes}
         ):
-            self.entries[problem.index].problems.setdefault(problem.field, _in_our_words(problem))
+            self.entries[problem.index].problems.setdefault(problem.field, in_our_words(problem))
         if self._show_first_problem():
             return
         self.buttons.setEnabled(False)
@@ -365,7 +372,7 @@ class SettingsDialog(QDialog):
         self.buttons.setEnabled(True)
         if isinstance(exc, ChangesRejected):
             for problem in exc.problems:
-                self.entries[problem.index].problems[problem.field] = _in_our_words(problem)
+                self.entries[problem.index].problems[problem.field] = in_our_words(problem)
             self._show_first_problem()
             return
         show_error(self, exc, title="Settings not saved")
@@ -387,11 +394,4 @@ class SettingsDialog(QDialog):
 
 
 def _title(entry: Entry) -> str:
-    return entry.draft.name + ("  (new)" if entry.draft.is_new else "")
-
-
-def _in_our_words(problem: FieldProblem) -> str:
-    """The dialog's own wording where the shared rule speaks of a command."""
-    if problem.field == "encrypt_local":
-        return "there is no encryption key yet: untick and tick this again to create one"
-    return problem.message
+    return entry.draft.title + ("  (new)" if entry.draft.is_new else "")

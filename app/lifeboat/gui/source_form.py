@@ -1,11 +1,15 @@
-"""One source's settings in the Settings dialog: file, name, schedule, check, overdue
-alarm, and whether its snapshots are kept encrypted on this machine. Problems are shown
+"""One source's settings in the Settings dialog: file, name (the display name; the safe
+name files use is derived from it and shown small), where its backups go
+(backup_folder_row.py), schedule, check, overdue alarm (typed as people say it: "2
+days"), and whether its snapshots are kept encrypted on this machine. Problems are shown
 under the field they concern."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import tzinfo
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,13 +25,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.core.schedule import ScheduleError, format_duration, parse_duration, parse_schedule
+from lifeboat.core.schedule import ScheduleError, parse_schedule
+from lifeboat.core.schedule_durations import (
+    duration_words,
+    format_duration,
+    parse_duration,
+    spec_in_words,
+)
 from lifeboat.core.schedule_times import stale_after
+from lifeboat.gui.backup_folder_row import BackupFolderRow
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
 from lifeboat.service import Service
 from lifeboat.service.source_changes import SourceDraft
+from lifeboat.service.sources import safe_source_name
 
 CHECKS = (
     ("quick", "Quick check (fast; finds most damage)"),
@@ -37,12 +49,16 @@ CHECKS = (
 
 class SourceForm(QWidget):
     changed = Signal()
+    #: the snapshots of source `name` were moved to a folder, already saved: (name, Path)
+    moved = Signal(str, object)
 
     def __init__(self, tz: tzinfo, service: Service, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.service = service
         self.recovery: RecoveryKeyDialog | None = None
         self.draft: SourceDraft | None = None
+        #: the source names a new one must not take (the dialog's other databases)
+        self.names_taken: Callable[[], Collection[str]] = lambda: ()
         self._loading = False
         self._build_fields(tz)
         self._lay_out()
@@ -55,7 +71,12 @@ class SourceForm(QWidget):
         self.path.setWordWrap(True)
         self.name = QLineEdit()
         self.name.setObjectName("source-name")
-        self.name.setMaxLength(64)
+        self.name.setMaxLength(100)
+        self.safe_name = QLabel()
+        self.safe_name.setObjectName("source-safe-name")
+        self.safe_name.setEnabled(False)
+        self.safe_name.setWordWrap(True)
+        self.folder = BackupFolderRow(self.service)
         self.schedule = ScheduleEditor(tz)
         self.check = QComboBox()
         self.check.setObjectName("source-check")
@@ -70,9 +91,11 @@ class SourceForm(QWidget):
         group.addButton(self.stale_custom)
         self.stale_after = QLineEdit()
         self.stale_after.setObjectName("stale-after")
-        self.stale_after.setPlaceholderText("2d")
-        self.stale_after.setMaximumWidth(90)
-        self.stale_after.setToolTip("How long without a good backup: 90m, 12h, 2d, 1w")
+        self.stale_after.setPlaceholderText("2 days")
+        self.stale_after.setMaximumWidth(120)
+        self.stale_after.setToolTip(
+            "How long without a good backup, like 2 days, 36 hours or 1 week"
+        )
         self.encrypt_local = QCheckBox("Keep its snapshots encrypted (age)")
         self.encrypt_local.setObjectName("encrypt-local")
         self.errors = {
@@ -86,7 +109,8 @@ class SourceForm(QWidget):
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Database file:", stacked(self.path, self.errors["path"]))
-        form.addRow("Name:", stacked(self.name, self.errors["name"]))
+        form.addRow("Name:", stacked(self.name, self.safe_name, self.errors["name"]))
+        form.addRow("Backups go to:", self.folder)
         form.addRow("Back up:", self.schedule)
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
@@ -121,20 +145,16 @@ class SourceForm(QWidget):
         self.stale_auto.toggled.connect(self._edit)
         self.stale_after.textChanged.connect(self._edit)
         self.encrypt_local.clicked.connect(self._encrypt_clicked)
+        self.folder.staged.connect(self._folder_staged)
+        self.folder.moved.connect(self._folder_moved)
 
     def load(self, draft: SourceDraft, problems: dict[str, str]) -> None:
         self._loading = True
         try:
             self.draft = draft
             self.path.setText(str(draft.path))
-            self.name.setText(draft.name)
-            self.name.setReadOnly(not draft.is_new)
-            self.name.setToolTip(
-                ""
-                if draft.is_new
-                else "The name of a source stays as it was when it was added "
-                "(its snapshots are filed under it)"
-            )
+            self.name.setText(draft.title)
+            self.name.setPlaceholderText(draft.name)
             self.schedule.set_spec(draft.schedule)
             self.check.setCurrentIndex(
                 max(
@@ -145,20 +165,24 @@ class SourceForm(QWidget):
             custom = draft.stale_after is not None
             self.stale_auto.setChecked(not custom)
             self.stale_custom.setChecked(custom)
-            self.stale_after.setText(draft.stale_after or "")
+            self.stale_after.setText(spec_in_words(draft.stale_after or ""))
             self.encrypt_local.setChecked(draft.encrypt_local)
         finally:
             self._loading = False
+        self.folder.load(draft)
         self._update_stale()
+        self._update_safe_name()
         self.show_problems(problems)
 
     def current(self) -> SourceDraft:
         """The draft with this form's values."""
         assert self.draft is not None
-        stale = self.stale_after.text().strip() if self.stale_custom.isChecked() else None
+        stale = self._stale_spec() if self.stale_custom.isChecked() else None
+        title = " ".join(self.name.text().split())
         return replace(
             self.draft,
-            name=self.name.text().strip() if self.draft.is_new else self.draft.name,
+            name=self._source_name(title),
+            display_name=title if title and title != self._source_name(title) else None,
             schedule=self.schedule.spec(),
             check=str(self.check.currentData()),
             stale_after=stale,
@@ -172,15 +196,43 @@ class SourceForm(QWidget):
             found["schedule"] = problem
         if self.stale_custom.isChecked():
             try:
-                parse_duration(self.stale_after.text())
+                if not parse_duration(self.stale_after.text()):
+                    found["stale_after"] = "the alarm needs a length of time longer than zero"
             except ValueError as exc:
                 found["stale_after"] = str(exc)
         if self.draft is not None and self.draft.is_new and not self.name.text().strip():
             found["name"] = "give it a name"
         return found
 
+    def _stale_spec(self) -> str:
+        """The alarm as saved: '2 days' typed is '2d' (text that is not a length of time
+        stays as typed: its problem is shown)."""
+        text = self.stale_after.text().strip()
+        try:
+            return format_duration(parse_duration(text))
+        except ValueError:
+            return text
+
+    def _source_name(self, title: str) -> str:
+        """The safe name: a new source's from its display name, else the one it has."""
+        assert self.draft is not None
+        if not self.draft.is_new:
+            return self.draft.name
+        return safe_source_name(title or self.draft.path.stem, self.names_taken())
+
+    def _update_safe_name(self) -> None:
+        if self.draft is None:
+            return
+        name = self._source_name(" ".join(self.name.text().split()))
+        self.safe_name.setText(f"Its snapshot files are named “{name}”.")
+
     def show_problems(self, problems: dict[str, str]) -> None:
         self.schedule.show_error(problems.get("schedule") or self.schedule.error())
+        problems = dict(problems)
+        if "display_name" in problems:  # the field edits the display name
+            problems.setdefault("name", problems.pop("display_name"))
+        if "dest" in problems:
+            problems.setdefault("path", "backups go to: " + problems.pop("dest"))
         for key, label in self.errors.items():
             label.setText(problems.get(key, ""))
             label.setVisible(key in problems)
@@ -189,8 +241,24 @@ class SourceForm(QWidget):
         if self._loading:
             return
         self._update_stale()
+        self._update_safe_name()
         self.show_problems(self.problems())
         self.changed.emit()
+
+    def _folder_staged(self, root: Path | None) -> None:
+        """A folder chosen: saved with the rest."""
+        if self.draft is None:
+            return
+        self.draft = replace(self.draft, dest=root)
+        self.folder.load(self.draft)
+        self._edit()
+
+    def _folder_moved(self, name: str, root: Path) -> None:
+        """The snapshots were moved and the folder saved: the draft says so too."""
+        if self.draft is not None and self.draft.name == name:
+            self.draft = replace(self.draft, dest=root, saved_dest=root)
+            self.folder.load(self.draft)
+        self.moved.emit(name, root)
 
     def _encrypt_clicked(self, on: bool) -> None:
         """Undo the click: it turns on once a recovery key is saved, off once confirmed."""
@@ -244,7 +312,7 @@ class SourceForm(QWidget):
         except ScheduleError:
             limit = None
         self.stale_auto.setText(
-            f"Automatic: after {format_duration(limit)} without a good backup"
+            f"Automatic: after {duration_words(limit)} without a good backup"
             if limit
             else "Automatic: none for a by-hand schedule"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,15 @@ class SourceDraft:
     remote: str | None = None  # the remote its snapshots are uploaded to
     encrypt_local: bool = False
     display_name: str | None = None  # shown in the GUI (None: the name)
+    dest: Path | None = None  # the folder its snapshot folder is in (None: Lifeboat's)
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
+    saved_dest: Path | None = None  # as in the config (a move there changes it at once)
     is_new: bool = False
+
+    @property
+    def title(self) -> str:
+        """The name a person sees: the display name, or the name."""
+        return self.display_name or self.name
 
     @classmethod
     def of(cls, source: SourceConfig) -> SourceDraft:
@@ -51,12 +58,18 @@ class SourceDraft:
             remote=source.remote,
             encrypt_local=source.encrypt_local,
             display_name=source.display_name,
+            dest=source.dest,
             saved_encrypt_local=source.encrypt_local,
+            saved_dest=source.dest,
         )
 
     def values(self) -> dict[str, object]:
-        """The settings the dialog edits, named as in the config."""
-        return {
+        """The settings the dialog edits, named as in the config. The folder only when it
+        was changed here: a move made meanwhile has already saved its own."""
+        values: dict[str, object] = {}
+        if self.dest != self.saved_dest or self.is_new:
+            values["dest"] = None if self.dest is None else str(self.dest)
+        return values | {
             "schedule": self.schedule,
             "keep": self.keep,
             "check": self.check,
@@ -154,7 +167,19 @@ def staged_source(
     problems += source_problems(
         source, sources=others, remotes=remotes, recipients=recipients, is_new=is_new
     )
+    problems += _title_problems(source, others.values())
     return (None if problems else source), problems
+
+
+def _title_problems(source: SourceConfig, others: Iterable[SourceConfig]) -> list[tuple[str, str]]:
+    """Two databases a person cannot tell apart by name: the one being changed is told."""
+    if source.display_name is None:
+        return []  # its name is unique among the names already
+    title = source.title.casefold()
+    for other in others:
+        if other.title.casefold() == title:
+            return [("display_name", f"another database is already called “{other.title}”")]
+    return []
 
 
 def _stage(

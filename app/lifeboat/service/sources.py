@@ -5,8 +5,10 @@ Part of the `Service` façade (facade.py mixes this in).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +116,12 @@ class SourceMethods:
         there safely (see service/snapshot_moves.py)."""
         return move_snapshots(self.workspace, name, dest)
 
+    def planned_snapshot_folder(self, name: str, dest: Path | None) -> Path:
+        """The folder a source named `name` keeps its snapshots in when they go to `dest`
+        (None: Lifeboat's snapshot folder); nothing is created."""
+        root = dest if dest is not None else self.workspace.snapshot_root(self.workspace.config())
+        return root / name
+
     def snapshot_folder(self, name: str | None = None) -> Path:
         """The folder a source's snapshots are in (or, without a name, the snapshot root),
         made if missing: for "Show in folder"."""
@@ -139,6 +147,21 @@ def default_source_name(path: Path) -> str:
         if stem.lower().endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
+    return safe_source_name(stem)
+
+
+def safe_source_name(title: str, taken: Collection[str] = ()) -> str:
+    """The name files and commands use for a database a person calls `title`:
+    'My Notes' -> 'My-Notes'; with a number when `taken` has it ('My-Notes-2')."""
+    name = base = _safe_name(title)
+    for number in itertools.count(2):
+        if name not in taken:
+            break
+        name = f"{base[:60]}-{number}"
+    return name
+
+
+def _safe_name(stem: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64] or "db"
     if not name[0].isalnum():
         name = "db" + name

@@ -65,6 +65,12 @@ class SourceStatus:
     #: What a pending retry will try again (backup | upload), and about when.
     retry_kind: str | None = None
     retry_at: datetime | None = None
+    #: The name a person sees: the display name ("My Notes"), or the name when none.
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     @property
     def state(self) -> str:
@@ -84,6 +90,7 @@ class SourceStatus:
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
+            "title": self.title,
             "path": self.path,
             "state": self.state,
             "schedule": self.schedule,
@@ -170,6 +177,7 @@ def _source_status(
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
+        title=src.title,
         path=str(src.path),
         schedule=schedule.spec,
         schedule_description=schedule.describe(),
