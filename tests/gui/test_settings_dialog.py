@@ -249,3 +249,22 @@ def test_schedule_editor_plain_controls_make_specs(qtbot, tray_app: TrayApp):
     editor.set_spec("hourly")  # shown with the plain controls, kept as written
     assert editor.kind.currentData() == "interval" and editor.every.value() == 1
     assert editor.spec() == "hourly"
+
+
+def test_the_drill_schedule_is_edited_in_the_database_form(
+    qtbot, tray_app: TrayApp, service: Service
+):
+    dialog = open_settings(qtbot, tray_app)
+    name = dialog.entries[dialog.current].draft.name
+    drills = dialog.form.drills
+    assert drills.spec() == service.source(name).drill == "weekly sun 04:00"
+    editor = drills.editor
+    editor.kind.setCurrentIndex(editor.kind.findData("custom"))
+    editor.custom.setText("every blue moon")
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: dialog.buttons.isEnabled() and drills.error() is not None)
+    assert dialog.isVisible() and service.source(name).drill == "weekly sun 04:00"
+    editor.kind.setCurrentIndex(editor.kind.findData("daily"))
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert service.source(name).drill == "daily 04:00"

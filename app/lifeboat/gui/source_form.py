@@ -34,6 +34,7 @@ from lifeboat.core.schedule_durations import (
 )
 from lifeboat.core.schedule_times import stale_after
 from lifeboat.gui.backup_folder_row import BackupFolderRow
+from lifeboat.gui.drill_schedule import DrillScheduleBox
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
@@ -78,6 +79,7 @@ class SourceForm(QWidget):
         self.safe_name.setWordWrap(True)
         self.folder = BackupFolderRow(self.service)
         self.schedule = ScheduleEditor(tz)
+        self.drills = DrillScheduleBox(tz)
         self.check = QComboBox()
         self.check.setObjectName("source-check")
         for key, label in CHECKS:
@@ -114,6 +116,7 @@ class SourceForm(QWidget):
         form.addRow("Back up:", self.schedule)
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
+        form.addRow(self.drills)
         sealed_hint = QLabel(
             "Whoever can read this disk cannot read them. Restores, checks "
             "and drills then need your key (or your recovery copy of it)."
@@ -141,6 +144,7 @@ class SourceForm(QWidget):
     def _connect_edits(self) -> None:
         self.name.textChanged.connect(self._edit)
         self.schedule.changed.connect(self._edit)
+        self.drills.changed.connect(self._edit)
         self.check.currentIndexChanged.connect(self._edit)
         self.stale_auto.toggled.connect(self._edit)
         self.stale_after.textChanged.connect(self._edit)
@@ -156,6 +160,7 @@ class SourceForm(QWidget):
             self.name.setText(draft.title)
             self.name.setPlaceholderText(draft.name)
             self.schedule.set_spec(draft.schedule)
+            self.drills.set_spec(draft.drill)
             self.check.setCurrentIndex(
                 max(
                     0,
@@ -184,6 +189,7 @@ class SourceForm(QWidget):
             name=self._source_name(title),
             display_name=title if title and title != self._source_name(title) else None,
             schedule=self.schedule.spec(),
+            drill=self.drills.spec(),
             check=str(self.check.currentData()),
             stale_after=stale,
             encrypt_local=self.encrypt_local.isChecked(),
@@ -194,6 +200,8 @@ class SourceForm(QWidget):
         found = {}
         if (problem := self.schedule.error()) is not None:
             found["schedule"] = problem
+        if (problem := self.drills.error()) is not None:
+            found["drill"] = problem
         if self.stale_custom.isChecked():
             try:
                 if not parse_duration(self.stale_after.text()):
@@ -228,6 +236,7 @@ class SourceForm(QWidget):
 
     def show_problems(self, problems: dict[str, str]) -> None:
         self.schedule.show_error(problems.get("schedule") or self.schedule.error())
+        self.drills.show_error(problems.get("drill") or self.drills.error())
         problems = dict(problems)
         if "display_name" in problems:  # the field edits the display name
             problems.setdefault("name", problems.pop("display_name"))

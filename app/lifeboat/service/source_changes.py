@@ -37,6 +37,8 @@ class SourceDraft:
     encrypt_local: bool = False
     display_name: str | None = None  # shown in the GUI (None: the name)
     dest: Path | None = None  # the folder its snapshot folder is in (None: Lifeboat's)
+    drill: str = "weekly sun 04:00"  # when its restore drills run
+    remote_keep: str | None = None  # what its remote keeps (None: the same as `keep`)
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     saved_dest: Path | None = None  # as in the config (a move there changes it at once)
     is_new: bool = False
@@ -59,6 +61,8 @@ class SourceDraft:
             encrypt_local=source.encrypt_local,
             display_name=source.display_name,
             dest=source.dest,
+            drill=source.drill,
+            remote_keep=source.remote_keep,
             saved_encrypt_local=source.encrypt_local,
             saved_dest=source.dest,
         )
@@ -77,6 +81,8 @@ class SourceDraft:
             "remote": self.remote,
             "encrypt_local": self.encrypt_local,
             "display_name": self.display_name,
+            "drill": self.drill,
+            "remote_keep": self.remote_keep,
         }
 
 
