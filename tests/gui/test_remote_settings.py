@@ -299,3 +299,38 @@ def test_look_for_backups_from_the_remote_tab_finds_nothing_here(
     qtbot.waitUntil(lambda: search.report is not None, timeout=20_000)
     assert search.status.text() == "No backups were found on offsite."
     search.close()
+
+
+def test_what_a_remote_keeps_is_set_in_the_remote_tab(qtbot, open_dialog, service: Service):
+    add_remote(service)
+    service.update_source("notes", remote="offsite")
+    service.update_source("crm", remote="offsite")
+    dialog = open_dialog()
+    box = dialog.remotes.keep_box
+    assert box.isEnabled() and box.same.isChecked(), "by default: the same as here"
+    assert not box.editor.isVisibleTo(dialog)
+    box.same.setChecked(False)
+    assert box.editor.isVisibleTo(dialog)
+    box.editor.counts["last"].setValue(3)
+    for bucket in ("daily", "weekly", "monthly"):
+        box.editor.counts[bucket].setValue(0)
+    box.editor.counts["yearly"].setValue(2)
+    save(qtbot, dialog)
+    assert service.source("notes").remote_keep == "last=3,yearly=2"
+    assert service.source("crm").remote_keep == "last=3,yearly=2"
+    assert service.source("notes").keep != "last=3,yearly=2", "this computer's rules stay"
+
+    dialog = open_dialog()
+    box = dialog.remotes.keep_box
+    assert not box.same.isChecked() and box.editor.keep() == "last=3,yearly=2"
+    box.same.setChecked(True)  # back to the same as on this computer
+    save(qtbot, dialog)
+    assert service.source("notes").remote_keep is None
+    assert service.source("crm").remote_keep is None
+
+
+def test_a_remote_nobody_uploads_to_has_no_rules_to_set(qtbot, open_dialog, service: Service):
+    add_remote(service)
+    box = open_dialog().remotes.keep_box
+    assert not box.isEnabled()
+    assert "No database uploads here yet" in box.note.text()

@@ -34,6 +34,7 @@ from lifeboat.gui.messages import ask, error_lines
 from lifeboat.gui.recovery_key import RecoveryKeyDialog
 from lifeboat.gui.remote_encryption import EncryptionSwitch, RemoteEntry
 from lifeboat.gui.remote_form import RemoteForm
+from lifeboat.gui.remote_retention import RemoteRetentionBox
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
@@ -49,6 +50,10 @@ class SourceRemotes(Protocol):
     def source_remotes(self) -> list[tuple[str, str | None]]: ...
 
     def set_source_remote(self, source: str, remote: str | None) -> None: ...
+
+    def source_remote_keeps(self) -> dict[str, str | None]: ...
+
+    def set_source_remote_keep(self, source: str, keep: str | None) -> None: ...
 
 
 class RemotePage(EncryptionSwitch, QWidget):
@@ -116,9 +121,16 @@ class RemotePage(EncryptionSwitch, QWidget):
         self.form = RemoteForm(secrets_place=self.service.secrets.place())
         self.form.changed.connect(self._form_changed)
         self.form.encrypt_clicked.connect(self.request_encryption)
+        self.keep_box = RemoteRetentionBox(self.service)
+        self.keep_box.changed.connect(self._form_changed)
+        inner = QWidget()
+        column = QVBoxLayout(inner)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.form)
+        column.addWidget(self.keep_box)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
+        scroll.setWidget(inner)
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("test-remote")
         self.test_button.clicked.connect(self.test_connection)
@@ -215,6 +227,7 @@ class RemotePage(EncryptionSwitch, QWidget):
         if has:
             entry = self.entries[index]
             self.form.load(entry.draft, entry.problems, self.sources.source_remotes())
+            self._load_keep()
         self._update_test_button()
 
     def reload_sources(self) -> None:
@@ -223,6 +236,11 @@ class RemotePage(EncryptionSwitch, QWidget):
             self.commit()
             entry = self.entries[self.current]
             self.form.load(entry.draft, entry.problems, self.sources.source_remotes())
+            self._load_keep()
+
+    def _load_keep(self) -> None:
+        keeps = self.sources.source_remote_keeps()
+        self.keep_box.load([keeps[s] for s in self.form.uploaded_sources() if s in keeps])
 
     def commit(self) -> None:
         """Keep the form's values in the current entry, and which databases upload to it."""
@@ -237,6 +255,9 @@ class RemotePage(EncryptionSwitch, QWidget):
                 self.sources.set_source_remote(source, entry.draft.name)
             elif source not in chosen and remote in (old_name, entry.draft.name):
                 self.sources.set_source_remote(source, None)
+        if self.keep_box.isEnabled() and self.keep_box.error() is None:
+            for source in chosen:
+                self.sources.set_source_remote_keep(source, self.keep_box.value())
 
     def _form_changed(self) -> None:
         if 0 <= self.current < len(self.entries):
@@ -269,6 +290,8 @@ class RemotePage(EncryptionSwitch, QWidget):
                 self.current = -1
                 self.select(index)
                 return True
+        if self.keep_box.error() is not None:
+            return True  # shown under the rules, on the remote being edited
         if 0 <= self.current < len(self.entries):
             self.form.show_problems({})
         return False

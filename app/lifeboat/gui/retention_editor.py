@@ -44,7 +44,17 @@ _LABELS = {
 class RetentionEditor(QWidget):
     changed = Signal()
 
-    def __init__(self, service: Service, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        parent: QWidget | None = None,
+        *,
+        intro: str = (
+            "Which snapshots to keep. Lifeboat deletes the others after each "
+            "backup; pinned and safety snapshots are always kept."
+        ),
+        preview: bool = True,
+    ) -> None:
         super().__init__(parent)
         self.service = service
         self.source: str | None = None
@@ -53,12 +63,9 @@ class RetentionEditor(QWidget):
         self._asked = 0
         self.counts: dict[str, QSpinBox] = {}
         form = QFormLayout(self)
-        intro = QLabel(
-            "Which snapshots to keep. Lifeboat deletes the others after each "
-            "backup; pinned and safety snapshots are always kept."
-        )
-        intro.setWordWrap(True)
-        form.addRow(intro)
+        intro_label = QLabel(intro)
+        intro_label.setWordWrap(True)
+        form.addRow(intro_label)
         for bucket in BUCKETS:
             label, unit = _LABELS[bucket]
             spin = QSpinBox()
@@ -93,9 +100,10 @@ class RetentionEditor(QWidget):
         self.preview = QLabel()
         self.preview.setObjectName("keep-preview")
         self.preview.setWordWrap(True)
-        form.addRow("If applied now:", self.preview)
         self.plan = RetentionPlanView()
-        form.addRow(self.plan)
+        if preview:  # of this computer's snapshots: a remote's rules have none to show
+            form.addRow("If applied now:", self.preview)
+            form.addRow(self.plan)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._ask_preview)

@@ -8,6 +8,7 @@ list, the buttons and the form to what they do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
@@ -91,3 +92,17 @@ def in_our_words(problem: FieldProblem) -> str:
     if problem.field == "encrypt_local":
         return "there is no encryption key yet: untick and tick this again to create one"
     return problem.message
+
+
+@dataclass
+class Entry:
+    """A source being edited in Settings: its draft and the problems found in it."""
+
+    key: str
+    draft: SourceDraft
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def entry_title(entry: Entry) -> str:
+    """How the database list names it."""
+    return entry.draft.title + ("  (new)" if entry.draft.is_new else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -40,6 +40,8 @@ from lifeboat.gui.settings_databases import (
     EMPTY_PAGE,
     FORM_PAGE,
     DatabasesTab,
+    Entry,
+    entry_title,
     in_our_words,
     new_source_draft,
 )
@@ -58,15 +60,6 @@ Saved = Callable[[TrayPreferences, list[str]], None]
 DATABASE_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
 _new_keys = itertools.count(1)
 DATABASES_TAB, RETENTION_TAB, REMOTE_TAB, GENERAL_TAB = range(4)
-
-
-@dataclass
-class Entry:
-    """A source being edited: its draft and the problems found in it."""
-
-    key: str
-    draft: SourceDraft
-    problems: dict[str, str] = field(default_factory=dict)
 
 
 class SettingsDialog(QDialog):
@@ -232,7 +225,7 @@ class SettingsDialog(QDialog):
             widget.blockSignals(True)
             widget.clear()
             for entry in self.entries:
-                widget.addItem(_title(entry))
+                widget.addItem(entry_title(entry))
                 if isinstance(widget, QListWidget):
                     widget.item(widget.count() - 1).setToolTip(str(entry.draft.path))
             widget.blockSignals(False)
@@ -278,8 +271,8 @@ class SettingsDialog(QDialog):
             self._commit()
             item = self.source_list.item(self.current)
             if item is not None:
-                item.setText(_title(self.entries[self.current]))
-            self.retention_source.setItemText(self.current, _title(self.entries[self.current]))
+                item.setText(entry_title(self.entries[self.current]))
+            self.retention_source.setItemText(self.current, entry_title(self.entries[self.current]))
 
     def _names_taken(self) -> set[str]:
         """The names a new source being edited must not take: the other databases'."""
@@ -298,9 +291,18 @@ class SettingsDialog(QDialog):
         return [(e.draft.name, e.draft.remote) for e in self.entries]
 
     def set_source_remote(self, source: str, remote: str | None) -> None:
+        self._change_draft(source, lambda draft: replace(draft, remote=remote))
+
+    def source_remote_keeps(self) -> dict[str, str | None]:
+        return {e.draft.name: e.draft.remote_keep for e in self.entries}
+
+    def set_source_remote_keep(self, source: str, keep: str | None) -> None:
+        self._change_draft(source, lambda draft: replace(draft, remote_keep=keep))
+
+    def _change_draft(self, source: str, change: Callable[[SourceDraft], SourceDraft]) -> None:
         for entry in self.entries:
             if entry.draft.name == source:
-                entry.draft = replace(entry.draft, remote=remote)
+                entry.draft = change(entry.draft)
 
     def _tab_changed(self, index: int) -> None:
         if index == REMOTE_TAB:
@@ -391,7 +393,3 @@ class SettingsDialog(QDialog):
                 )
                 return True
         return False
-
-
-def _title(entry: Entry) -> str:
-    return entry.draft.title + ("  (new)" if entry.draft.is_new else "")
