@@ -257,3 +257,32 @@ def test_kill_9_during_a_point_restore(captured, tmp_path):
     for path in folder.glob("*.json"):
         read_manifest(path)  # every manifest left is whole
     reset()
+
+
+def test_a_drill_checks_a_random_point_and_a_broken_history_fails_it(captured):
+    """The drill's record says which point it drilled; a history with a segment that
+    cannot be read fails the drill (exit 1), and says why."""
+    done = cli_process(captured.home, "drill", "notes", "--json")
+    assert done.returncode == 0, done.stderr
+    checks = json.loads(done.stdout)[0]["checks"]
+    points = [c for c in checks if c["point"]]
+    assert len(points) == 1 and points[0]["ok"]
+    assert points[0]["point"]["commit_seq"] >= 1
+    text = cli_process(captured.home, "drill", "notes")
+    assert "point of" in text.stdout and "(commit " in text.stdout
+    history = captured.home / "snapshots" / "notes" / "history"
+    segments = sorted(history.glob("*.seg.zst"), key=lambda p: p.name)
+    victim = segments[0]
+    kept = victim.read_bytes()
+    try:
+        victim.write_bytes(kept[:-4] + b"\0\0\0\0")  # its seek table's magic
+        failed = cli_process(captured.home, "drill", "notes", "--json")
+        assert failed.returncode == 1
+        result = json.loads(failed.stdout)[0]
+        assert not result["passed"]
+        bad = [c for c in result["checks"] if c["point"] and not c["ok"]]
+        assert bad and "hole" in bad[0]["problem"]
+        refused = cli_process(captured.home, "restore", "notes", "--at", "now", "--to", "x.db")
+        assert refused.returncode == 1 and "hole" in refused.stderr
+    finally:
+        victim.write_bytes(kept)

@@ -114,10 +114,13 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         for check in result.checks:
             what = "ok" if check.ok else f"FAILED: {check.problem}"
             taken = local_time(_moment(check.created_at))
-            lines.append(
-                f"  snapshot {check.snapshot_id} of {taken} "
-                f"({check.copy} copy, {check.seconds:.1f} s): {what}"
+            what_was = (
+                f"point of {taken} (commit {check.point.get('commit_seq')} on base "
+                f"{check.snapshot_id})"
+                if check.point
+                else f"snapshot {check.snapshot_id} of {taken}"
             )
+            lines.append(f"  {what_was} ({check.copy} copy, {check.seconds:.1f} s): {what}")
     out.result([r.to_json() for r in results], lines)
     return 0 if all(r.passed for r in results) else 1
 

@@ -201,6 +201,9 @@ class DrillCheck:
     ok: bool
     problem: str | None
     seconds: float
+    #: a point of the continuous history was drilled (PointChoice.to_json; snapshot_id
+    #: is its chain's base)
+    point: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)

@@ -58,6 +58,7 @@ def chain_times(workspace: Workspace, chains: Chains) -> list[ChainTimes]:
             workspace.catalog.snapshot(base_id)
         except NotFound:
             continue
+        _check_continuous(base_id, segments)
         commits: list[CommitTime] = []
         for segment in segments:
             try:
@@ -70,6 +71,22 @@ def chain_times(workspace: Workspace, chains: Chains) -> list[ChainTimes]:
                 ) from None
         found.append(ChainTimes(base_id, commits))
     return found
+
+
+def _check_continuous(base_id: str, segments: Sequence[SegmentFile]) -> None:
+    """The segments must hold every commit from the chain's first on, each starting at
+    the state the one before ended at: a missing or unreadable segment is a hole."""
+    expected_seq, expected_digest = 1, None
+    for segment in segments:
+        if segment.first_seq != expected_seq or (
+            expected_digest is not None and segment.previous_digest != expected_digest
+        ):
+            raise CorruptSnapshot(
+                f"the history of base {base_id} has a hole before {segment.path.name} "
+                "(a segment is missing or cannot be read)",
+                "run `lifeboat verify`; restore a snapshot instead",
+            )
+        expected_seq, expected_digest = segment.last_seq + 1, segment.end_digest
 
 
 def choose_point(

@@ -12,6 +12,7 @@ follower captures every commit while it runs). A time in the future is refused.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,3 +109,16 @@ def chain_at(
         earlier,
         later,
     )
+
+
+def random_moment(chains: Sequence[ChainTimes], rng: random.Random) -> int | None:
+    """A moment drawn uniformly from the restorable times up to the last commit (for a
+    drill); None when there is no history."""
+    spans = restorable_spans(chains)
+    if not spans:
+        return None
+    last = max(c.commits[-1].time_us for c in chains if c.commits)
+    bounds = [(s.start_us, s.end_us if s.end_us is not None else last) for s in spans]
+    weights = [end - start + 1 for start, end in bounds]
+    start, end = rng.choices(bounds, weights=weights)[0]
+    return rng.randint(start, end)
