@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import sqlite3
 import subprocess
@@ -63,6 +64,7 @@ def test_the_documented_history_recipe_restores_a_point_byte_for_byte(tmp_path: 
         if k == 30:
             conn.execute("pragma wal_checkpoint(truncate)")
         if k == 45:
+            conn.execute("delete from items where id % 2 = 0")
             conn.execute("vacuum")  # the database shrinks
         follower.poll()
     follower.close()
@@ -76,8 +78,8 @@ def test_the_documented_history_recipe_restores_a_point_byte_for_byte(tmp_path: 
     recipe = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "LBSEGMT" in b)
     commits = [c for s in chain for c in _commit_times(s.path)]
     counts = [c for s in chain for c in _page_counts(s.path)]
-    assert min(counts[counts.index(max(counts)) :]) < max(counts)  # it did shrink
-    for n, at_us in enumerate([commits[3], commits[len(commits) // 2], commits[-1] + 5]):
+    assert any(b < a for a, b in itertools.pairwise(counts))  # it did shrink
+    for n, at_us in enumerate([*commits[3::6], commits[-1] + 5]):
         work = tmp_path / f"by-hand-{n}"
         (work / "history").mkdir(parents=True)
         for segment in chain:
