@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from lifeboat.cli.commands_points import AT_HELP, chosen, preview_point
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.dbdiff_summary import summarize
@@ -23,7 +24,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "another snapshot, table by table: rows a restore would bring back, remove and "
         "change, and schema differences. Reads only.",
     )
-    diff.add_argument("id", help="snapshot id (or a unique prefix)")
+    diff.add_argument("id", help="snapshot id (or a unique prefix); with --at, the source")
+    diff.add_argument("--at", metavar="TIME", help=AT_HELP)
     against = diff.add_mutually_exclusive_group()
     against.add_argument("--against", metavar="ID", help="compare with this snapshot")
     against.add_argument(
@@ -55,6 +57,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def cmd_diff(args: argparse.Namespace, service: Service, out: Output) -> int:
     if args.budget <= 0:
         raise ConfigError("--budget must be more than 0 seconds", "e.g. --budget 30")
+    if args.at is not None:
+        choice, diff = preview_point(args, service, out)
+        lines = [f"comparing {chosen(choice)} with now", *_diff_lines(diff, None)]
+        out.result({"point": choice.to_json(), **diff.to_json()}, lines)
+        return 0
     with out.progress_bar() as bar:
         diff = service.preview(args.id, against=args.against, budget=args.budget, progress=bar)
     out.result(diff.to_json(), _diff_lines(diff, args.against))
@@ -107,10 +114,13 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         for check in result.checks:
             what = "ok" if check.ok else f"FAILED: {check.problem}"
             taken = local_time(_moment(check.created_at))
-            lines.append(
-                f"  snapshot {check.snapshot_id} of {taken} "
-                f"({check.copy} copy, {check.seconds:.1f} s): {what}"
+            what_was = (
+                f"point of {taken} (commit {check.point.get('commit_seq')} on base "
+                f"{check.snapshot_id})"
+                if check.point
+                else f"snapshot {check.snapshot_id} of {taken}"
             )
+            lines.append(f"  {what_was} ({check.copy} copy, {check.seconds:.1f} s): {what}")
     out.result([r.to_json() for r in results], lines)
     return 0 if all(r.passed for r in results) else 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lifeboat.cli.commands_points import AT_HELP, cmd_restore_point
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.results import PrunePlan
@@ -21,7 +22,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Restore a snapshot. In place (no --to), the current database is first "
         "saved as a protected snapshot, then replaced in one transaction.",
     )
-    restore.add_argument("id", help="snapshot id (or a unique prefix)")
+    restore.add_argument("id", help="snapshot id (or a unique prefix); with --at, the source")
+    restore.add_argument("--at", metavar="TIME", help=AT_HELP)
     restore.add_argument("--to", metavar="PATH", help="write a new database file there")
     restore.add_argument(
         "--yes", action="store_true", help="do not ask; with --to, replace an existing file"
@@ -73,6 +75,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.at is not None:
+        return cmd_restore_point(args, service, out)
     record = service.snapshot(args.id)
     target = service.restore_target(record.id, args.to)
     m = record.manifest

@@ -90,16 +90,37 @@ def restore_to_file(
     """Write the snapshot (a differential: rebuilt on `base`) as a new standalone database
     at `target` (a work file, fsync, rename), with the mode the source database had
     (0600 when unknown)."""
-    started = time.monotonic()
     cancel = cancel or CancelToken()
+
+    def extract(tmp: Path) -> None:
+        extract_verified(
+            folder, manifest, tmp, check=check, progress=progress, cancel=cancel, base=base
+        )
+
+    return write_new_file(
+        target, extract, mode=new_file_mode(manifest), overwrite=overwrite, run=run, cancel=cancel
+    )
+
+
+def write_new_file(
+    target: Path,
+    produce: Callable[[Path], object],
+    *,
+    mode: int,
+    overwrite: bool,
+    run: Run,
+    cancel: CancelToken,
+) -> RestoreResult:
+    """Publish a new database at `target`: `produce` writes and checks it into a new work
+    file beside the target (it must leave nothing there if it fails), which gets `mode`
+    and is renamed over the target (publish_over: its old sidecars moved aside first)."""
+    started = time.monotonic()
     target = check_new_file_target(target, overwrite)
     user_dir(target.parent, "target folder")
     tmp = run.work_path(target.parent, "restore")
-    extract_verified(
-        folder, manifest, tmp, check=check, progress=progress, cancel=cancel, base=base
-    )
+    produce(tmp)
     try:
-        os.chmod(tmp, _new_file_mode(manifest), follow_symlinks=False)
+        os.chmod(tmp, mode, follow_symlinks=False)
         cancel.check()
         publish_over(tmp, target, run)
     except BaseException:
@@ -169,7 +190,8 @@ def publish_over(
         fsync_dir(target.parent)
 
 
-def _new_file_mode(manifest: Manifest) -> int:
+def new_file_mode(manifest: Manifest) -> int:
+    """The mode the snapshot's source database had (0600 when unknown)."""
     mode = manifest.extra.get("source_mode")
     return int(mode) & 0o666 if isinstance(mode, int) and not isinstance(mode, bool) else FILE_MODE
 

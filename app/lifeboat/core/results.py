@@ -4,6 +4,7 @@ and the front ends that show them (no logic beyond describing themselves)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
@@ -147,9 +148,11 @@ class RestoreOutcome:
     method: str
     seconds: float
     safety_snapshot: str | None
+    #: a point of the continuous history was restored (snapshot_id is its chain's base)
+    point: PointChoice | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "snapshot": self.snapshot_id,
             "target": str(self.target),
             "method": self.method,
@@ -157,6 +160,9 @@ class RestoreOutcome:
             "safety_snapshot": self.safety_snapshot,
             "programs_must_reopen": self.method == "file-replace",
         }
+        if self.point is not None:
+            data["point"] = self.point.to_json()
+        return data
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,9 @@ class DrillCheck:
     ok: bool
     problem: str | None
     seconds: float
+    #: a point of the continuous history was drilled (PointChoice.to_json; snapshot_id
+    #: is its chain's base)
+    point: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -210,3 +219,26 @@ class UploadResult:
 
     def to_json(self) -> dict[str, object]:
         return {"uploaded": self.uploaded, "deleted": self.deleted, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class PointChoice:
+    """The point of a source's continuous history that a moment means: the last commit
+    at or before it, in the chain on base snapshot `base_id`."""
+
+    source: str
+    asked: datetime  # the moment asked for
+    base_id: str
+    commit_seq: int
+    commit_time: datetime  # when that commit was captured
+    flags: int  # the commit's flags (segment.py: merged, gap, thinned)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "asked": self.asked.isoformat(),
+            "base": self.base_id,
+            "commit_seq": self.commit_seq,
+            "commit_time": self.commit_time.isoformat(),
+            "flags": self.flags,
+        }

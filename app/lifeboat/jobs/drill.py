@@ -14,13 +14,15 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbinspect import take_inventory
+from lifeboat.core.history.spans import random_moment
 from lifeboat.core.manifest import iso_utc
 from lifeboat.core.private import make_new_dir
-from lifeboat.core.results import DrillCheck
+from lifeboat.core.results import DrillCheck, PointChoice
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
@@ -28,6 +30,7 @@ from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.states import JobKind, JobStatus
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.restore_point import Chains, chain_times, choose_point, rebuild_checked
 from lifeboat.remote.fetch import SnapshotFiles, fetch_artifact, snapshot_files
 
 log = logging.getLogger(__name__)
@@ -37,11 +40,19 @@ class DrillJob:
     kind = JobKind.DRILL
 
     def __init__(
-        self, workspace: Workspace, source: str, *, rng: random.Random | None = None
+        self,
+        workspace: Workspace,
+        source: str,
+        *,
+        rng: random.Random | None = None,
+        chains: Chains | None = None,
     ) -> None:
+        """`chains`: the source's continuous history (service/history.py), if it has
+        one: a random point of it is drilled too."""
         self.workspace = workspace
         self.source = source
         self.rng = rng or random.Random()
+        self.chains = chains or {}
 
     def prepare(self) -> None:
         self.workspace.config().source(self.source)
@@ -57,11 +68,15 @@ class DrillJob:
         if len(candidates) > 1:
             picks.append(self.rng.choice(candidates[1:]))
         checks = [self._drill(record, progress, cancel) for record in picks]
+        point = self._drill_point(progress, cancel)
+        if point is not None:
+            checks.append(point)
         failed = [c for c in checks if not c.ok]
         for check in checks:
             log.info(
-                "drill of %s: snapshot %s (%s copy): %s",
+                "drill of %s: %s %s (%s copy): %s",
                 self.source,
+                "point on base" if check.point else "snapshot",
                 check.snapshot_id,
                 check.copy,
                 "passed" if check.ok else f"FAILED: {check.problem}",
@@ -115,6 +130,51 @@ class DrillJob:
             problem is None,
             problem,
             round(time.monotonic() - started, 3),
+        )
+
+    def _drill_point(self, progress: Progress, cancel: CancelToken) -> DrillCheck | None:
+        """A random point of the continuous history, rebuilt into a temporary folder and
+        fully checked (integrity, drill_sql); None when the source has no history. A
+        history that cannot be read fails the drill."""
+        if not self.chains:
+            return None
+        started = time.monotonic()
+        src = self.workspace.config().source(self.source)
+        temp_dir = self.workspace.run.work_path(self.workspace.scratch(), "drill")
+        choice: PointChoice | None = None
+        problem = None
+        try:
+            at_us = random_moment(chain_times(self.workspace, self.chains), self.rng)
+            if at_us is None:
+                return None  # no chain whose base is still here
+            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=at_us)
+            choice = choose_point(self.workspace, self.source, self.chains, at, datetime.now(UTC))
+            make_new_dir(temp_dir)
+            restored = temp_dir / "restored.sqlite"
+            rebuild_checked(
+                self.workspace,
+                choice,
+                self.chains,
+                restored,
+                check="full",
+                progress=progress,
+                cancel=cancel,
+            )
+            problem = _drill_sql(src.drill_sql, restored)
+        except Cancelled:
+            raise
+        except LifeboatError as exc:
+            problem = exc.message
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        return DrillCheck(
+            choice.base_id if choice else "history",
+            iso_utc(choice.commit_time) if choice else iso_utc(datetime.now(UTC)),
+            "local",
+            problem is None,
+            problem,
+            round(time.monotonic() - started, 3),
+            choice.to_json() if choice else {"source": self.source},
         )
 
     @contextlib.contextmanager

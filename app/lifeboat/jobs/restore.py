@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
     RestoreResult,
     check_new_file_target,
+    new_file_mode,
     replace_in_place,
-    restore_to_file,
+    write_new_file,
 )
-from lifeboat.core.results import RestoreOutcome
+from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -33,7 +35,8 @@ from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.prune import delete_snapshot
-from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
+from lifeboat.jobs.restore_point import Chains, rebuild_checked
+from lifeboat.remote.fetch import snapshot_files
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,12 @@ class RestoreJob:
         *,
         to: Path | None = None,
         overwrite: bool = False,
+        point: tuple[PointChoice, Chains] | None = None,
     ) -> None:
+        """`record` is the snapshot to restore; with `point`, the base of the chain whose
+        point (and the chains it was chosen from) is restored instead."""
         self.workspace = workspace
+        self.point = point
         self.record = record
         self.source = record.source
         self.to = to
@@ -98,38 +105,81 @@ class RestoreJob:
             )
             restore_raw_copy(record.folder, manifest, self.target, self.workspace.run, identities)
             result = RestoreResult(self.target, "raw-copy", 0.0)
-        elif not self.in_place:
-            with snapshot_files(self.workspace, record, progress, cancel) as files:
-                result = restore_to_file(
-                    files.folder,
-                    manifest,
-                    self.target,
-                    overwrite=self.overwrite,
+        elif self.point is not None:
+            point, chains = self.point
+
+            def rebuild(dest: Path) -> None:
+                rebuild_checked(
+                    self.workspace,
+                    point,
+                    chains,
+                    dest,
                     check=check,
                     progress=progress,
                     cancel=cancel,
-                    base=files.base,
-                    run=self.workspace.run,
                 )
+
+            result, safety_id = self._publish(rebuild, progress, cancel)
         else:
-            assert self._src is not None
             with snapshot_files(self.workspace, record, progress, cancel) as files:
-                result, safety_id = self._in_place(self._src, files, check, progress, cancel)
-        log.info("restored snapshot %s to %s (%s)", manifest.id, result.target, result.method)
+
+                def extract(dest: Path) -> None:
+                    extract_verified(
+                        files.folder,
+                        manifest,
+                        dest,
+                        check=check,
+                        progress=progress,
+                        cancel=cancel,
+                        base=files.base,
+                    )
+
+                result, safety_id = self._publish(extract, progress, cancel)
+        log.info("restored %s to %s (%s)", self._what(), result.target, result.method)
         outcome = RestoreOutcome(
-            manifest.id, result.target, result.method, time.monotonic() - started, safety_id
+            manifest.id,
+            result.target,
+            result.method,
+            time.monotonic() - started,
+            safety_id,
+            self.point[0] if self.point is not None else None,
         )
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
+
+    def _what(self) -> str:
+        if self.point is None:
+            return f"snapshot {self.record.id}"
+        point = self.point[0]
+        return f"{point.source} at commit {point.commit_seq} ({point.commit_time.isoformat()})"
+
+    def _publish(
+        self, produce: Callable[[Path], None], progress: Progress, cancel: CancelToken
+    ) -> tuple[RestoreResult, str | None]:
+        """The database `produce` writes and checks, published: as a new file at --to, or
+        in place (after a safety snapshot)."""
+        assert self.target is not None
+        if self.in_place:
+            assert self._src is not None
+            return self._in_place(self._src, produce, progress, cancel)
+        result = write_new_file(
+            self.target,
+            produce,
+            mode=new_file_mode(self.record.manifest),
+            overwrite=self.overwrite,
+            run=self.workspace.run,
+            cancel=cancel,
+        )
+        return result, None
 
     def _in_place(
         self,
         src: SourceConfig,
-        files: SnapshotFiles,
-        check: str,
+        produce: Callable[[Path], None],
         progress: Progress,
         cancel: CancelToken,
     ) -> tuple[RestoreResult, str | None]:
-        """Verify the snapshot while the safety snapshot is taken, then replace."""
+        """Write and check the restored database while the safety snapshot is taken,
+        then replace."""
         assert self.target is not None
         config = self.workspace.config()
         manifest = self.record.manifest
@@ -145,15 +195,7 @@ class RestoreJob:
                 with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-safety") as pool:
                     taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
                     try:
-                        extract_verified(
-                            files.folder,
-                            manifest,
-                            verified,
-                            check=check,
-                            progress=progress,
-                            cancel=cancel,
-                            base=files.base,
-                        )
+                        produce(verified)
                     except BaseException:
                         self._discard(taking)
                         raise

@@ -19,6 +19,7 @@ from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
+from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
 from lifeboat.service.snapshots import SnapshotMethods
@@ -32,6 +33,7 @@ class Service(
     RemoteMethods,
     KeyMethods,
     CheckMethods,
+    PointMethods,
     RecordMethods,
     HousekeepingMethods,
 ):

@@ -1,0 +1,156 @@
+"""A point of a source's continuous history: chosen for a moment, rebuilt and checked.
+
+`choose_point` turns a moment into the last commit at or before it (core/history/
+spans.py says which times can be restored at all); `rebuild_checked` writes that point's
+database into a new file (core/history/points.rebuild_point: the base's pages with the
+segments' newer images, its state digest proven where the point ends a segment) and runs
+the integrity check a restore runs. The base is read like any snapshot (its remote copy
+if it is not here; decrypted into this run's scratch space if it is kept sealed, with the
+identities the service holds), so the restore, preview and drill paths that use a
+snapshot use a point the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lifeboat.core.dbcheck import check_database
+from lifeboat.core.history.bases import BaseRef
+from lifeboat.core.history.chain import SegmentFile
+from lifeboat.core.history.points import rebuild_point, resolve_point
+from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
+from lifeboat.core.history.spans import ChainTimes, CommitTime, NotRestorable, chain_at
+from lifeboat.core.results import PointChoice
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound
+from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.remote.fetch import snapshot_files
+
+Chains = Mapping[str, Sequence[SegmentFile]]
+_CHECK_MMAP = 1 << 30
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (an aware moment)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _time(time_us: int) -> datetime:
+    return _EPOCH + time_us * _MICROSECOND
+
+
+def chain_times(workspace: Workspace, chains: Chains) -> list[ChainTimes]:
+    """Every commit's time and flags of the chains whose base is in the catalog (a
+    chain without its base cannot be restored)."""
+    found = []
+    for base_id, segments in chains.items():
+        try:
+            workspace.catalog.snapshot(base_id)
+        except NotFound:
+            continue
+        _check_continuous(base_id, segments)
+        commits: list[CommitTime] = []
+        for segment in segments:
+            try:
+                with SegmentReader(segment.path) as reader:
+                    commits += [CommitTime(c.seq, c.time_us, c.flags) for c in reader.commits]
+            except (SegmentDamaged, OSError) as exc:
+                raise CorruptSnapshot(
+                    f"the history of base {base_id} cannot be read: {exc}",
+                    "run `lifeboat verify`; restore a snapshot instead",
+                ) from None
+        found.append(ChainTimes(base_id, commits))
+    return found
+
+
+def _check_continuous(base_id: str, segments: Sequence[SegmentFile]) -> None:
+    """The segments must hold every commit from the chain's first on, each starting at
+    the state the one before ended at: a missing or unreadable segment is a hole."""
+    expected_seq, expected_digest = 1, None
+    for segment in segments:
+        if segment.first_seq != expected_seq or (
+            expected_digest is not None and segment.previous_digest != expected_digest
+        ):
+            raise CorruptSnapshot(
+                f"the history of base {base_id} has a hole before {segment.path.name} "
+                "(a segment is missing or cannot be read)",
+                "run `lifeboat verify`; restore a snapshot instead",
+            )
+        expected_seq, expected_digest = segment.last_seq + 1, segment.end_digest
+
+
+def choose_point(
+    workspace: Workspace, source: str, chains: Chains, at: datetime, now: datetime
+) -> PointChoice:
+    """The last commit at or before `at`; a LifeboatError naming the nearest restorable
+    times when `at` is before the history, in a gap or in the future."""
+    times = chain_times(workspace, chains)
+    at_us = _us(at)
+    try:
+        base_id = chain_at(times, at_us, _us(now))
+    except NotRestorable as exc:
+        raise LifeboatError(
+            f"source {source}: {exc}",
+            "pick a time the history covers (see `lifeboat timeline " + source + "`)",
+        ) from None
+    commits = next(c.commits for c in times if c.base_id == base_id)
+    last = [c for c in commits if c.time_us <= at_us][-1]
+    return PointChoice(source, at, base_id, last.seq, _time(last.time_us), last.flags)
+
+
+def rebuild_checked(
+    workspace: Workspace,
+    choice: PointChoice,
+    chains: Chains,
+    dest: Path,
+    *,
+    check: str,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Path:
+    """Write the chosen point's database to the new file `dest` and check it (nothing is
+    left at `dest` if anything fails)."""
+    segments = list(chains[choice.base_id])
+    record = workspace.catalog.snapshot(choice.base_id)
+    try:
+        with snapshot_files(workspace, record, progress, cancel) as files:
+            parent = BaseRef(files.base[1], files.base[0]) if files.base else None
+            base = BaseRef(files.manifest, files.folder, parent)
+            point = resolve_point(base, segments, _us(choice.commit_time))
+            if point is None or point.commit_seq != choice.commit_seq:
+                raise CorruptSnapshot(
+                    f"the history of {choice.source} changed while it was read",
+                    "try again",
+                )
+            cancel.check()
+            rebuild_point(point, dest, workspace.run, workspace.scratch())
+        cancel.check()
+        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" else None
+        if outcome is not None and not outcome.ok:
+            raise CorruptSnapshot(
+                f"the point of {choice.source} at commit {choice.commit_seq} fails its "
+                f"integrity check: {outcome.summary}",
+                "pick another time, or restore a snapshot",
+            )
+    except SegmentDamaged as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise CorruptSnapshot(
+            f"the history of {choice.source} is damaged: {exc}",
+            "pick a time before it, or restore a snapshot",
+        ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+    return dest
