@@ -78,19 +78,7 @@ class RetentionEditor(QWidget):
             row.addWidget(QLabel(unit if bucket != "last" else ""))
             row.addStretch(1)
             form.addRow(label, row)
-        self.within_on = QCheckBox("Everything from the last")
-        self.within_on.setObjectName("keep-within-on")
-        self.within = QLineEdit()
-        self.within.setObjectName("keep-within")
-        self.within.setPlaceholderText("30 days")
-        self.within.setMaximumWidth(120)
-        self.within.setToolTip("A span like 48 hours, 30 days, 8 weeks, 6 months or 1 year")
-        self.within_on.toggled.connect(self._edit)
-        self.within.textChanged.connect(self._edit)
-        within_row = QHBoxLayout()
-        within_row.addWidget(self.within)
-        within_row.addStretch(1)
-        form.addRow(self.within_on, within_row)
+        self._add_within_row(form)
         self.error_label = QLabel()
         self.error_label.setObjectName("keep-error")
         self.error_label.setStyleSheet(ERROR_STYLE)
@@ -107,6 +95,22 @@ class RetentionEditor(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._ask_preview)
+
+    def _add_within_row(self, form: QFormLayout) -> None:
+        """'Everything from the last [30 days]'."""
+        self.within_on = QCheckBox("Everything from the last")
+        self.within_on.setObjectName("keep-within-on")
+        self.within = QLineEdit()
+        self.within.setObjectName("keep-within")
+        self.within.setPlaceholderText("30 days")
+        self.within.setMaximumWidth(120)
+        self.within.setToolTip("A span like 48 hours, 30 days, 8 weeks, 6 months or 1 year")
+        self.within_on.toggled.connect(self._edit)
+        self.within.textChanged.connect(self._edit)
+        within_row = QHBoxLayout()
+        within_row.addWidget(self.within)
+        within_row.addStretch(1)
+        form.addRow(self.within_on, within_row)
 
     # -- the value -----------------------------------------------------------------------
 
