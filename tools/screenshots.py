@@ -28,6 +28,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from screenshots_first_run import first_run_pages, notification  # noqa: E402
+from screenshots_remote import (  # noqa: E402
+    add_uploaded_remote,
+    history_remote_copies,
+    recovery_key,
+    remote_tab,
+    use_scratch_keyring,
+)
 
 
 def main() -> None:
@@ -153,10 +160,15 @@ class Shots:
         from lifeboat.gui.icons import app_icon
 
         self.app.setWindowIcon(app_icon())
+        use_scratch_keyring(self.tmp)
         self.make_data()
-        self.icons_sheet()
-        self.first_run()
-        self.tray_and_window()
+        server = add_uploaded_remote(self.service)
+        try:
+            self.icons_sheet()
+            self.first_run()
+            self.tray_and_window()
+        finally:
+            server.stop()
         print(f"screenshots in {self.out}")
 
     # -- data --------------------------------------------------------------------------
@@ -246,7 +258,10 @@ class Shots:
         tray_app.show_main_window()
         self.save(tray_app.window, "main-window")
         self.settings(tray_app)
+        remote_tab(self, tray_app)
+        recovery_key(self, self.service)
         self.history(tray_app)
+        history_remote_copies(self, tray_app)
         self.wizard(tray_app)
         self.add_failure()
         tray_app.status.refresh()
