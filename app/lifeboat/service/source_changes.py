@@ -36,6 +36,7 @@ class SourceDraft:
     remote: str | None = None  # the remote its snapshots are uploaded to
     encrypt_local: bool = False
     display_name: str | None = None  # shown in the GUI (None: the name)
+    continuous: bool = False  # every commit captured while Lifeboat runs
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     is_new: bool = False
 
@@ -51,6 +52,7 @@ class SourceDraft:
             remote=source.remote,
             encrypt_local=source.encrypt_local,
             display_name=source.display_name,
+            continuous=source.continuous,
             saved_encrypt_local=source.encrypt_local,
         )
 
@@ -64,6 +66,7 @@ class SourceDraft:
             "remote": self.remote,
             "encrypt_local": self.encrypt_local,
             "display_name": self.display_name,
+            "continuous": self.continuous,
         }
 
 
@@ -152,9 +155,23 @@ def staged_source(
     source = replace(SourceConfig(name=name, path=path) if is_new else sources[name], **clean)
     others = sources if is_new else {n: s for n, s in sources.items() if n != name}
     problems += source_problems(
-        source, sources=others, remotes=remotes, recipients=recipients, is_new=is_new
+        source,
+        sources=others,
+        remotes=remotes,
+        recipients=recipients,
+        is_new=is_new,
+        wal_mode=_wal_mode(source) if source.continuous else None,
     )
     return (None if problems else source), problems
+
+
+def _wal_mode(source: SourceConfig) -> bool | None:
+    """Whether the source's database is in WAL mode now (None: it cannot be read now,
+    which other checks report)."""
+    try:
+        return probe_database(source.path).wal_mode
+    except SourceError:
+        return None
 
 
 def _stage(
