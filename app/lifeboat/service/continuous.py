@@ -17,6 +17,7 @@ from lifeboat.foundation.states import Trigger
 from lifeboat.service.history import chains_of, history_folder, open_base
 from lifeboat.service.history_status import Timeline, timeline_of
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
+from lifeboat.service.status import CAPTURE_STOPPED
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The events the capture leaves for the status and the health watch.
-CAPTURE_STOPPED = "continuous:stopped"
 CAPTURE_RUNNING = "continuous:running"
 
 

@@ -17,8 +17,8 @@ from lifeboat.service.history import HistoryChain
 
 NOT_RUNNING = "Lifeboat was not running"
 MERGED_WHY = (
-    "the app restarted its WAL before Lifeboat read some commits: they are merged into "
-    "this one (its state is exact; the moments between are not restorable)"
+    "caught up from the live file (the app checkpointed or closed its WAL before every "
+    "commit was read): its state is exact; commits just before it may be merged into it"
 )
 
 

@@ -20,6 +20,12 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_afte
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
+from lifeboat.service.history import chains_of
+from lifeboat.service.history_status import ContinuousState, continuous_state
+
+#: The event the capture thread records when a source's capture keeps failing
+#: (service/continuous.py).
+CAPTURE_STOPPED = "continuous:stopped"
 
 STATES = ("ok", "running", "warning", "error")
 REMOTE_PATIENCE = timedelta(days=1)
@@ -65,13 +71,28 @@ class SourceStatus:
     #: What a pending retry will try again (backup | upload), and about when.
     retry_kind: str | None = None
     retry_at: datetime | None = None
+    #: Continuous protection (issue 20): on or off, the newest commit its history holds,
+    #: in the newest chain the gaps (Lifeboat not running) and merged catch-ups, and why
+    #: the capture keeps failing (None: it does not).
+    continuous: bool = False
+    last_capture: datetime | None = None
+    gaps: int = 0
+    merged: int = 0
+    capture_stopped: str | None = None
+
+    @property
+    def continuous_state(self) -> ContinuousState:
+        return ContinuousState(
+            self.continuous, self.last_capture, self.gaps, self.merged, self.capture_stopped
+        )
 
     @property
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
         if (
-            self.stale
+            self.capture_stopped
+            or self.stale
             or self.retry_pending
             or self.remote_behind
             or self.drill_passed is False
@@ -114,6 +135,11 @@ class SourceStatus:
             "last_upload_error": self.last_upload_error,
             "retry_kind": self.retry_kind,
             "retry_at": iso_utc(self.retry_at) if self.retry_at else None,
+            "continuous": self.continuous,
+            "last_capture": iso_utc(self.last_capture) if self.last_capture else None,
+            "gaps": self.gaps,
+            "merged": self.merged,
+            "capture_stopped": self.capture_stopped,
         }
 
 
@@ -168,6 +194,7 @@ def _source_status(
     newest = good[0].manifest.created_at if good else None
     stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
     upcoming = next_runs(schedule, tz, now, 1)
+    capture = _continuous(workspace, src)
     return SourceStatus(
         name=src.name,
         path=str(src.path),
@@ -199,7 +226,20 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
+        continuous=capture.continuous,
+        last_capture=capture.last_capture,
+        gaps=capture.gaps,
+        merged=capture.merged,
+        capture_stopped=capture.stopped,
     )
+
+
+def _continuous(workspace: Workspace, src: SourceConfig) -> ContinuousState:
+    """The source's continuous protection, from its history's files and the catalog's
+    events (the capture records a stop there)."""
+    event = workspace.catalog.last_event(src.name, "continuous:")
+    stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
+    return continuous_state(src, chains_of(workspace, src.name), stopped)
 
 
 #: How long after its first scheduled time a database never backed up may go before it
