@@ -15,6 +15,7 @@ from lifeboat.core.history.follower import Follower
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.states import Trigger
 from lifeboat.service.history import chains_of, history_folder, open_base
+from lifeboat.service.history_checks import ChainCheck, verify_chains
 from lifeboat.service.history_status import Timeline, timeline_of
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 from lifeboat.service.status import CAPTURE_STOPPED
@@ -46,7 +47,9 @@ class ContinuousMethods:
             if s.continuous
         }
 
-    def open_follower(self, name: str) -> Follower:
+    def open_follower(
+        self, name: str, *, compact_every_s: float = 30.0, write_every_s: float = 0.5
+    ) -> Follower:
         """A follower of `name`'s WAL writing into its history folder (not started: the
         host calls start(), then poll() every 0.1 s, and close()). Its base snapshots are
         taken through the backup pipeline: full, with the source's settings, recorded in
@@ -82,6 +85,8 @@ class ContinuousMethods:
             take_base,
             lambda base_id: open_base(workspace, name, base_id),
             busy_timeout=config.general.busy_timeout,
+            compact_every_s=compact_every_s,
+            write_every_s=write_every_s,
         )
 
     def capture_stopped(self, name: str, why: str) -> None:
@@ -100,6 +105,12 @@ class ContinuousMethods:
         self.workspace.catalog.add_event(
             "info", "continuous capture runs again", name, kind=CAPTURE_RUNNING
         )
+
+    def verify_history(self, name: str | None = None) -> list[ChainCheck]:
+        """Check `name`'s continuous history (or every source's): each segment's
+        checksums, and each chain proven continuous from its base."""
+        names = [name] if name is not None else list(self.workspace.config().sources)
+        return [check for n in names for check in verify_chains(self.workspace, n)]
 
     def timeline(self, name: str) -> Timeline:
         """What of `name` can be restored: base snapshots, the spans of commits the
