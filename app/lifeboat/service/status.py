@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
 from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
 from lifeboat.core.config_model import Config, SourceConfig
@@ -194,7 +195,6 @@ def _source_status(
     newest = good[0].manifest.created_at if good else None
     stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
     upcoming = next_runs(schedule, tz, now, 1)
-    capture = _continuous(workspace, src)
     return SourceStatus(
         name=src.name,
         path=str(src.path),
@@ -226,20 +226,23 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
-        continuous=capture.continuous,
-        last_capture=capture.last_capture,
-        gaps=capture.gaps,
-        merged=capture.merged,
-        capture_stopped=capture.stopped,
+        **_continuous(workspace, src),
     )
 
 
-def _continuous(workspace: Workspace, src: SourceConfig) -> ContinuousState:
-    """The source's continuous protection, from its history's files and the catalog's
-    events (the capture records a stop there)."""
+def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
+    """The source's continuous protection (SourceStatus's fields), from its history's
+    files and the catalog's events (the capture records a stop there)."""
     event = workspace.catalog.last_event(src.name, "continuous:")
     stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
-    return continuous_state(src, chains_of(workspace, src.name), stopped)
+    state = continuous_state(src, chains_of(workspace, src.name), stopped)
+    return {
+        "continuous": state.continuous,
+        "last_capture": state.last_capture,
+        "gaps": state.gaps,
+        "merged": state.merged,
+        "capture_stopped": state.stopped,
+    }
 
 
 #: How long after its first scheduled time a database never backed up may go before it
