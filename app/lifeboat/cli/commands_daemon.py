@@ -17,6 +17,7 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.service import Service
+from lifeboat.service.history_status import continuous_line
 from lifeboat.service.status import SourceStatus
 
 
@@ -92,6 +93,11 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
             rows,
         )
     for s in status.sources:
+        line = continuous_line(
+            s.continuous_state, now, lifeboat_running=status.scheduler_pid is not None
+        )
+        if line:
+            out.line(f"{s.name}: {line}")
         _say_source_problems(out, s, now)
     return 0
 

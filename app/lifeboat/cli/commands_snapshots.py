@@ -187,14 +187,24 @@ def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> in
 
 
 def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.id is not None and args.id in service.config().sources:
+        args.source, args.id = args.id, None  # `lifeboat verify NAME`
     if args.source:
         service.source(args.source) if not service.snapshots(args.source) else None
     with out.progress_bar() as bar:
         results = service.verify(args.id, source=args.source, check=args.check, progress=bar)
-    bad = [r for r in results if not r.ok]
+    chains = service.verify_history(args.source) if args.id is None else []
+    bad = [r for r in results if not r.ok] + [c for c in chains if not c.ok]
     if out.json_mode:
-        out.json([_with_unchecked(r.to_json(), r.record) for r in results])
+        out.json(
+            [_with_unchecked(r.to_json(), r.record) for r in results]
+            + [c.to_json() for c in chains]
+        )
     else:
+        for c in chains:
+            what = f"{c.source}  history of base {c.base_id}: {c.commits} commit(s)"
+            note = f"  {c.problem}" if c.problem else "  (every segment checked, continuous)"
+            out.line(f"{c.status.upper() if not c.ok else c.status:<8} {what}{note}")
         for r in results:
             m = r.record.manifest
             if r.skipped:
@@ -213,7 +223,10 @@ def cmd_verify(args: argparse.Namespace, service: Service, out: Output) -> int:
         if not results:
             out.line("no snapshots to verify")
         elif bad:
-            out.err.write(f"error: {len(bad)} of {len(results)} snapshot(s) failed verification\n")
+            out.err.write(
+                f"error: {len(bad)} of {len(results) + len(chains)} snapshot(s) and history "
+                "chain(s) failed verification\n"
+            )
         else:
             out.line(f"all {len(results)} snapshot(s) verified")
     return 1 if bad else 0

@@ -42,7 +42,30 @@ def _add_parser(actions: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="keep its snapshots on this machine encrypted too (needs a key: lifeboat key init)",
     )
+    _continuous_switches(add)
     add.set_defaults(handler=cmd_add)
+
+
+def _continuous_switches(parser: argparse.ArgumentParser) -> None:
+    """--continuous / --no-continuous and --continuous-keep (add and set)."""
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument(
+        "--continuous",
+        dest="continuous",
+        action="store_true",
+        default=None,
+        help="capture every commit while the tray or `lifeboat run` runs (WAL databases)",
+    )
+    switch.add_argument(
+        "--no-continuous",
+        dest="continuous",
+        action="store_false",
+        help="scheduled snapshots only (the default; its history is kept)",
+    )
+    parser.add_argument(
+        "--continuous-keep",
+        help="how much of that history stays, e.g. '24h all, 7d hourly, 30d daily'",
+    )
 
 
 def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
@@ -69,6 +92,7 @@ def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
         "restored copy, e.g. 'select count(*) > 0 from notes'",
     )
     _set_switches(change)
+    _continuous_switches(change)
     change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
@@ -149,6 +173,8 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "remote_keep": source.remote_keep,
         "incremental": source.incremental,
         "encrypt_local": source.encrypt_local,
+        "continuous": source.continuous,
+        "continuous_keep": source.continuous_keep,
     }
 
 
@@ -163,6 +189,8 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         remote=args.remote,
         remote_keep=args.remote_keep,
         encrypt_local=args.encrypt_local,
+        continuous=args.continuous,
+        continuous_keep=args.continuous_keep,
     )
     data = source_json(service, source)
     out.result(
@@ -170,6 +198,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         [
             f"added source {source.name}: {source.path}",
             f"  schedule: {data['schedule_description']}",
+            *_continuous_lines(source),
             f"  snapshots go to {data['dest']}",
             f"take the first one now with: lifeboat backup {source.name}",
         ],
@@ -203,12 +232,15 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         drill=args.drill,
         drill_sql=args.drill_sql,
         encrypt_local=args.encrypt_local,
+        continuous=args.continuous,
+        continuous_keep=args.continuous_keep,
     )
     data = source_json(service, source)
     out.result(
         data,
         [
             f"updated source {source.name}",
+            *_continuous_lines(source),
             f"  schedule: {data['schedule_description']}",
             f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
             f"  snapshots go to {data['dest']}"
@@ -216,6 +248,15 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         ],
     )
     return 0
+
+
+def _continuous_lines(source: SourceConfig) -> list[str]:
+    if not source.continuous:
+        return []
+    return [
+        f"  continuous protection: on, while the tray or `lifeboat run` runs "
+        f"(keeps {source.continuous_keep})"
+    ]
 
 
 def _move_or_tell(args: argparse.Namespace, service: Service, out: Output) -> bool:

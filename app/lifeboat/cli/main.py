@@ -15,6 +15,7 @@ from lifeboat import __version__
 from lifeboat.cli import (
     commands_checks,
     commands_daemon,
+    commands_history,
     commands_keys,
     commands_remotes,
     commands_restore,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_restore.register(commands, common)
     commands_checks.register(commands, common)
     commands_daemon.register(commands, common)
+    commands_history.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
     commands_tray.register(commands, common)

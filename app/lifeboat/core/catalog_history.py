@@ -146,6 +146,17 @@ class EventLog(CatalogFile):
             ).fetchone()
         return row["kind"] if row else None
 
+    def last_event(self, source: str, prefix: str) -> tuple[str, str] | None:
+        """(kind, message) of the newest event of `source` whose kind starts with
+        `prefix`."""
+        with self._tx(write=False) as db:
+            row = db.execute(
+                "select kind, message from events where source=? and kind like ? "
+                "order by id desc limit 1",
+                (source, prefix + "%"),
+            ).fetchone()
+        return (row["kind"], row["message"]) if row else None
+
     def events(self, limit: int = 100) -> list[dict[str, object]]:
         with self._tx(write=False) as db:
             rows = db.execute("select * from events order by id desc limit ?", (limit,))

@@ -43,6 +43,7 @@ from lifeboat.core.config_values import (
     text_value,
     timezone_value,
     url_value,
+    windows_value,
 )
 from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
@@ -59,6 +60,11 @@ _HEADER = (
 )
 
 
+NOT_WAL = (
+    "{path} is not in WAL mode, and continuous protection follows the WAL: switch the "
+    "database to WAL (PRAGMA journal_mode=WAL, in the app that owns it) or keep "
+    "scheduled snapshots"
+)
 NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -82,6 +88,8 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "drill": schedule_value,
     "drill_sql": text_value,
     "encrypt_local": bool_value,
+    "continuous": bool_value,
+    "continuous_keep": windows_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value,
@@ -210,11 +218,14 @@ def source_problems(
     remotes: Collection[str],
     recipients: Sequence[str],
     is_new: bool = False,
+    wal_mode: bool | None = None,
 ) -> list[tuple[str, str]]:
     """(key, problem) for each way `source` does not fit the rest of the settings: the
     one place these rules live (loading, the CLI and the Settings dialog all ask here).
     `sources`: the other sources there are; a new source must not reuse their names or
-    databases. Each value on its own is checked by validate_value."""
+    databases. Each value on its own is checked by validate_value. `wal_mode`: whether
+    the database is in WAL mode now, when the caller looked (a change being made); None
+    when loading (a file switched out of WAL later is followed by the capture itself)."""
     problems = []
     if is_new:
         taken = sources.get(source.name)
@@ -231,6 +242,8 @@ def source_problems(
         problems.append(("remote", f"there is no remote named {source.remote!r}"))
     if source.encrypt_local and not recipients:
         problems.append(("encrypt_local", NO_KEY_YET))
+    if source.continuous and wal_mode is False:
+        problems.append(("continuous", NOT_WAL.format(path=source.path)))
     return problems
 
 

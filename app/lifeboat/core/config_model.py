@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
+from lifeboat.core.history.windows import DEFAULT_WINDOWS, WindowPolicy, parse_windows
 from lifeboat.core.retention import DEFAULT_KEEP, RetentionPolicy, parse_keep
 from lifeboat.core.schedule import Schedule, parse_duration, parse_schedule
 from lifeboat.foundation.errors import NotFound
@@ -46,6 +47,10 @@ class SourceConfig:
     drill_sql: str | None = None
     #: keep the snapshots on this machine encrypted (age, to general.recipients)
     encrypt_local: bool = False
+    #: capture every commit of its WAL while the tray or `lifeboat run` runs (issue 20)
+    continuous: bool = False
+    #: how much of that history stays restorable (core/history/windows.py)
+    continuous_keep: str = DEFAULT_WINDOWS
 
     @property
     def title(self) -> str:
@@ -63,6 +68,10 @@ class SourceConfig:
     @cached_property
     def local_policy(self) -> RetentionPolicy:
         return parse_keep(self.keep)
+
+    @cached_property
+    def history_policy(self) -> WindowPolicy:
+        return parse_windows(self.continuous_keep)
 
     @cached_property
     def remote_policy(self) -> RetentionPolicy:

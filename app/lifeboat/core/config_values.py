@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lifeboat.core.history.windows import WindowSpecError, parse_windows
 from lifeboat.core.manifest import SOURCE_NAME_RE
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.schedule import ScheduleError, parse_schedule
@@ -37,6 +38,14 @@ def keep_value(value: Any) -> str:
     try:
         return parse_keep(value).spec
     except KeepSpecError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def windows_value(value: Any) -> str:
+    """A continuous history's window policy ("24h all, 7d hourly, 30d daily")."""
+    try:
+        return parse_windows(value).spec
+    except WindowSpecError as exc:
         raise ValueError(str(exc)) from None
 
 

@@ -39,6 +39,7 @@ class Trigger(StrEnum):
     CATCH_UP = "catch-up"  # a run missed while Lifeboat was not running
     RETRY = "retry"
     AFTER_BACKUP = "after-backup"  # the pipeline's prune and upload
+    CONTINUOUS = "continuous"  # a base the continuous capture needed
 
 
 class SnapshotKind(StrEnum):
@@ -64,6 +65,7 @@ class Health(StrEnum):
     STALE = "stale"
     REMOTE_UNREACHABLE = "remote-unreachable"
     DRILL_FAILED = "drill-failed"
+    CAPTURE_STOPPED = "capture-stopped"  # continuous capture keeps failing
     RECOVERED = "recovered"
 
 

@@ -41,6 +41,7 @@ _HEADLINES = {
     Health.STALE: "{} is overdue",
     Health.REMOTE_UNREACHABLE: "Cannot upload {}",
     Health.DRILL_FAILED: "Restore drill of {} failed",
+    Health.CAPTURE_STOPPED: "Continuous protection of {} stopped",
 }
 
 _DOING = {

@@ -28,6 +28,7 @@ from lifeboat.foundation.errors import (
 )
 from lifeboat.foundation.events import NextRunChanged
 from lifeboat.foundation.states import JobKind, Trigger
+from lifeboat.scheduling.capture import CaptureHost
 from lifeboat.scheduling.health import HealthWatch
 from lifeboat.scheduling.metrics import write_metrics
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause, save_pause
@@ -84,6 +85,7 @@ class Scheduler:
             service, self._aps, lock=self._lock, now=self._now, submit=self._submit
         )
         self.paused = False
+        self.capture = CaptureHost(service)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -92,6 +94,7 @@ class Scheduler:
         self.service.tidy_sources()
         self.service.abort_abandoned_uploads()  # left open by killed runs: not billed
         self.queue.start()
+        self.capture.start()  # continuous protection: every commit, while we run
         self._aps.start()
         self.paused = read_pause(self.service.paths).active(self._now())
         self._schedule_sources(self._config)
@@ -114,6 +117,7 @@ class Scheduler:
             self.shutdown()
 
     def shutdown(self, timeout: float = 4.0) -> None:
+        self.capture.stop()  # each follower writes what it took
         if self._aps.running:
             self._aps.shutdown(wait=False)
         self.retries.drop_all()
@@ -383,6 +387,7 @@ class Scheduler:
         self._config = config
         self.webhook.url = config.general.notify_url
         self._schedule_sources(config)
+        self.capture.reload()
         log.info("settings changed: %d source(s) scheduled", len(config.sources))
 
     def _write_metrics(self) -> None:

@@ -17,7 +17,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.drill import DrillJob
-from lifeboat.service.history import chains_of
+from lifeboat.service.history import chain_segments
 from lifeboat.service.notify import Webhook
 from lifeboat.service.preview import preview_restore
 
@@ -74,7 +74,7 @@ class CheckMethods:
         """Restore the newest and one random older snapshot (and a random point of its
         continuous history, if it has one) to a temporary folder and check them; the
         result is recorded in the job history."""
-        job = DrillJob(self.workspace, source, chains=chains_of(self.workspace, source))
+        job = DrillJob(self.workspace, source, chains=chain_segments(self.workspace, source))
         outcome = run_job(
             job,
             self.workspace.catalog,

@@ -17,6 +17,7 @@ from lifeboat.core.stores import StoreOpener
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
+from lifeboat.service.continuous import ContinuousMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
 from lifeboat.service.points import PointMethods
@@ -36,6 +37,7 @@ class Service(
     PointMethods,
     RecordMethods,
     HousekeepingMethods,
+    ContinuousMethods,
 ):
     def __init__(
         self,

@@ -1,32 +1,201 @@
-"""Where a source's continuous history lives, and its chains (the service's side).
+"""Where a source's continuous history is, and its chains as the engine lists them.
 
-B's smallest version of this module (issue 20, task 20b): task 20a owns it and the lead
-merges both; only `history_folder` and `chains_of` are used from here.
-The history of source S lives in `<S's snapshot folder>/history/` (the engine takes its
-folder as a parameter and does not fix one).
+The history of source S lives in `<S's snapshot folder>/history/` (0700, Lifeboat's
+own): its segments and their manifests are not snapshots, so the snapshot scan (which
+reads one folder, not its subfolders) and `catalog rebuild` leave them alone, and a
+segment manifest is never taken for a snapshot's. The bases are snapshots, in the
+snapshot folder, recorded in the catalog like any other.
+
+Segment files never change once published, so what their headers and indexes say is
+remembered per process (by path, size and modification time): a status asked every few
+seconds reads only the segments written since.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.config_model import SourceConfig
-from lifeboat.core.history.chain import SegmentFile, chain_of, list_segments
+from lifeboat.core.history.bases import BaseRef
+from lifeboat.core.history.chain import (
+    SEGMENT_NAME_RE,
+    Listing,
+    SegmentFile,
+    describe,
+    effective,
+)
+from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
+from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
+from lifeboat.core.private import private_dir
 from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
 
 HISTORY_FOLDER = "history"
 
 
-def history_folder(workspace: Workspace, src: SourceConfig) -> Path:
-    """The folder of the source's segments (nothing is created here)."""
-    return workspace.snapshot_folder(workspace.config(), src) / HISTORY_FOLDER
+def history_folder(workspace: Workspace, src: SourceConfig, *, make: bool = True) -> Path:
+    """The folder of `src`'s continuous history (made, 0700, unless `make` is False)."""
+    folder = workspace.snapshot_folder(workspace.config(), src) / HISTORY_FOLDER
+    return private_dir(folder, "history folder") if make else folder
 
 
-def chains_of(workspace: Workspace, source: str) -> dict[str, list[SegmentFile]]:
-    """The source's chains as the engine lists them: base snapshot id -> the segments a
-    reader uses (chain.effective), in commit order; oldest chain first."""
-    src = workspace.config().source(source)
-    listing = list_segments(history_folder(workspace, src), src.name)
-    ids = {s.base_id for s in listing.segments}
-    chains = {base_id: chain_of(listing.segments, base_id) for base_id in ids}
-    return dict(sorted(chains.items(), key=lambda item: item[1][0].first_time_us))
+@dataclass(frozen=True)
+class CommitMark:
+    """A commit that is not one of the app's own: a gap's catch-up or a merged one."""
+
+    seq: int
+    time_us: int
+    previous_us: int | None  # the commit before it in the chain (None: the base)
+    gap: bool  # nothing was captured before it (Lifeboat was not running)
+    merged: bool  # commits the follower could not read one by one, merged into it
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment: SegmentFile
+    marks: tuple[CommitMark, ...]
+
+
+@dataclass(frozen=True)
+class HistoryChain:
+    """One chain: its base (None: its snapshot is gone here) and the segments a reader
+    uses, in commit order."""
+
+    base_id: str
+    base: BaseRef | None
+    segments: list[SegmentFile]
+    marks: list[CommitMark]
+
+    @property
+    def first_us(self) -> int | None:
+        return self.segments[0].first_time_us if self.segments else None
+
+    @property
+    def last_us(self) -> int | None:
+        return self.segments[-1].last_time_us if self.segments else None
+
+    @property
+    def commits(self) -> int:
+        return sum(s.commits for s in self.segments)
+
+    @property
+    def gaps(self) -> list[CommitMark]:
+        return [m for m in self.marks if m.gap]
+
+    @property
+    def merged(self) -> list[CommitMark]:
+        return [m for m in self.marks if m.merged and not m.gap]
+
+
+_cache: dict[Path, tuple[tuple[int, int], SegmentSummary]] = {}
+_cache_lock = threading.Lock()
+
+
+def _summary(path: Path) -> SegmentSummary:
+    info = os.stat(path)
+    key = (info.st_size, info.st_mtime_ns)
+    with _cache_lock:
+        known = _cache.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    segment = describe(path)
+    marks = []
+    with SegmentReader(path) as reader:
+        previous: int | None = None
+        for entry in reader.commits:
+            if entry.flags & (FLAG_GAP | FLAG_MERGED):
+                marks.append(
+                    CommitMark(
+                        entry.seq,
+                        entry.time_us,
+                        previous,
+                        bool(entry.flags & FLAG_GAP),
+                        bool(entry.flags & FLAG_MERGED),
+                    )
+                )
+            previous = entry.time_us
+    summary = SegmentSummary(segment, tuple(marks))
+    with _cache_lock:
+        _cache[path] = (key, summary)
+    return summary
+
+
+def history_listing(folder: Path, source: str) -> tuple[Listing, dict[Path, SegmentSummary]]:
+    """Every readable segment of `source` in `folder` (and those that fail to open), as
+    chain.list_segments gives them, with each one's gaps and merged commits."""
+    listing = Listing([], [])
+    summaries: dict[Path, SegmentSummary] = {}
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return listing, summaries
+    for name in names:
+        match = SEGMENT_NAME_RE.match(name)
+        if match is None or match.group("source") != source:
+            continue
+        path = Path(folder) / name
+        try:
+            summary = _summary(path)
+        except FileNotFoundError:
+            continue  # replaced by compaction or thinning meanwhile
+        except (SegmentDamaged, OSError) as exc:
+            listing.damaged.append((path, str(exc)))
+            continue
+        listing.segments.append(summary.segment)
+        summaries[path] = summary
+    with _cache_lock:
+        for gone in [p for p in _cache if p.parent == Path(folder) and p not in summaries]:
+            del _cache[gone]
+    return listing, summaries
+
+
+def open_base(workspace: Workspace, source: str, base_id: str) -> BaseRef | None:
+    """The snapshot `base_id` of `source` kept here, as a chain's base (a differential
+    with its full base); None if it is not here."""
+    records = {r.id: r for r in workspace.catalog.snapshots(source) if r.local}
+    record = records.get(base_id)
+    if record is None or record.status != "ok":
+        return None
+    parent = None
+    if record.manifest.kind == "diff":
+        full = records.get(record.manifest.base or "")
+        if full is None or full.status != "ok":
+            return None
+        parent = BaseRef(full.manifest, full.folder)
+    return BaseRef(record.manifest, record.folder, parent)
+
+
+def chains_of(workspace: Workspace, source: str) -> list[HistoryChain]:
+    """The chains of `source`'s history, oldest first (by their first commit)."""
+    try:
+        src = workspace.config().source(source)
+    except LifeboatError:
+        return []
+    folder = history_folder(workspace, src, make=False)
+    listing, summaries = history_listing(folder, source)
+    by_base: dict[str, list[SegmentFile]] = {}
+    for segment in listing.segments:
+        by_base.setdefault(segment.base_id, []).append(segment)
+    chains = []
+    for base_id, segments in by_base.items():
+        used = effective(segments)
+        base = open_base(workspace, source, base_id)
+        before = int(base.manifest.created_at.timestamp() * 1e6) if base else None
+        marks = []
+        for segment in used:
+            for mark in summaries[segment.path].marks:
+                if mark.previous_us is None:  # the segment's first commit
+                    mark = replace(mark, previous_us=before)
+                marks.append(mark)
+            before = segment.last_time_us
+        chains.append(HistoryChain(base_id, base, used, marks))
+    return sorted(chains, key=lambda c: c.first_us or 0)
+
+
+def chain_segments(workspace: Workspace, source: str) -> dict[str, list[SegmentFile]]:
+    """The chains as a point restore reads them: base snapshot id -> the segments a reader
+    uses, in commit order; oldest chain first."""
+    return {chain.base_id: chain.segments for chain in chains_of(workspace, source)}

@@ -153,6 +153,9 @@ def _one(change: Change) -> tuple[str, str, str]:
     elif problem.kind is Health.REMOTE_UNREACHABLE:
         title = f"Cannot upload {source}"
         text += " Lifeboat keeps trying."
+    elif problem.kind is Health.CAPTURE_STOPPED:
+        title = f"Continuous protection of {source} stopped"
+        text += " Lifeboat keeps trying; scheduled backups go on."
     else:
         title = f"Restore drill of {source} failed"
         text += " Your newest backups may not restore: see History."
@@ -162,6 +165,7 @@ def _one(change: Change) -> tuple[str, str, str]:
 _RECOVERED_LINES = {
     Health.REMOTE_UNREACHABLE: "uploads work again",
     Health.DRILL_FAILED: "the restore drill passed",
+    Health.CAPTURE_STOPPED: "continuous capture runs again",
     Health.DAMAGED: "backed up again",
     Health.FAILED: "backed up again",
     Health.STALE: "backed up again",
@@ -172,6 +176,8 @@ def _recovered(change: Change) -> tuple[str, str]:
     source = change.source
     if change.before is Health.REMOTE_UNREACHABLE:
         return f"Uploads of {source} work again", "The waiting backups were uploaded."
+    if change.before is Health.CAPTURE_STOPPED:
+        return f"{source} is protected continuously again", "Every commit is captured again."
     if change.before is Health.DRILL_FAILED:
         return f"Restore drill of {source} passed", "The newest backup restores as it should."
     return f"{source} is backed up again", "A new backup was taken and checked."

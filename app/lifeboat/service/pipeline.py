@@ -10,6 +10,7 @@ outcome, and the scheduler retries the upload.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from lifeboat.core.manifest import Manifest
@@ -23,6 +24,7 @@ from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob
 from lifeboat.jobs.upload import UploadJob
+from lifeboat.service.history_retention import thin_history
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def run_backup_pipeline(
     pruned, prune_error = None, None
     if src.prune:
         pruned, prune_error = _prune_after_backup(workspace, publish, request.source)
+        _thin_history(workspace, request.source)
     if src.remote is None or not request.upload:
         return BackupOutcome(request.source, "ok", snapshot, pruned=pruned, prune_error=prune_error)
     try:
@@ -118,6 +121,24 @@ def _take_snapshot(
         cancel=cancel,
         on_event=publish,
     )
+
+
+def _thin_history(workspace: Workspace, source: str) -> None:
+    """Thin the source's continuous history by its `continuous_keep` (after the prune:
+    this is the one place). A failure is logged; the backup stands."""
+    try:
+        report = thin_history(workspace, source, time.time_ns() // 1000)
+    except (LifeboatError, OSError, ValueError) as exc:
+        log.warning("thinning the history of %s failed: %s", source, getattr(exc, "message", exc))
+        return
+    if report.commits_before != report.commits_after or report.chains_removed:
+        log.info(
+            "%s: history thinned from %d to %d points; %d old chain(s) removed",
+            source,
+            report.commits_before,
+            report.commits_after,
+            len(report.chains_removed),
+        )
 
 
 def _prune_after_backup(

@@ -22,7 +22,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
-from lifeboat.service.history import chains_of
+from lifeboat.service.history import chain_segments
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -41,7 +41,7 @@ class PointMethods:
         names the nearest restorable times if there is none."""
         name = self.workspace.config().source(source).name
         now = datetime.now(UTC)
-        return choose_point(self.workspace, name, chains_of(self.workspace, name), at, now)
+        return choose_point(self.workspace, name, chain_segments(self.workspace, name), at, now)
 
     def restore_point(
         self,
@@ -56,7 +56,7 @@ class PointMethods:
         """Restore the source as it was at `at`, to `to` or in place (safety snapshot
         first, exactly as a snapshot restore)."""
         name = self.workspace.config().source(source).name
-        chains = chains_of(self.workspace, name)
+        chains = chain_segments(self.workspace, name)
         choice = choose_point(self.workspace, name, chains, at, datetime.now(UTC))
         job = RestoreJob(
             self.workspace,
@@ -85,7 +85,7 @@ class PointMethods:
             raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         cancel = cancel or CancelToken()
         src = self.workspace.config().source(source)
-        chains = chains_of(self.workspace, src.name)
+        chains = chain_segments(self.workspace, src.name)
         choice = choose_point(self.workspace, src.name, chains, at, datetime.now(UTC))
         rebuilt = self.workspace.run.work_path(self.workspace.scratch(), "preview")
         try:

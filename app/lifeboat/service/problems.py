@@ -20,6 +20,7 @@ SEVERITY = (
     Health.DAMAGED,
     Health.FAILED,
     Health.STALE,
+    Health.CAPTURE_STOPPED,
     Health.REMOTE_UNREACHABLE,
     Health.DRILL_FAILED,
 )
@@ -91,6 +92,11 @@ def _reason(source: SourceStatus, kind: Health, now: datetime) -> str | None:
         if source.last_snapshot is None:
             return "Overdue: never backed up"
         return f"Overdue: the last good backup is {age_text(now - source.last_snapshot)} old"
+    if kind is Health.CAPTURE_STOPPED:
+        if source.continuous and source.capture_stopped:
+            why = _sentence(source.capture_stopped)
+            return f"Continuous capture of {source.name} stopped: {why}"
+        return None
     if kind is Health.REMOTE_UNREACHABLE:
         return _upload_reason(source)
     if source.drill_passed is False:

@@ -39,6 +39,7 @@ class SourceDraft:
     dest: Path | None = None  # the folder its snapshot folder is in (None: Lifeboat's)
     drill: str = "weekly sun 04:00"  # when its restore drills run
     remote_keep: str | None = None  # what its remote keeps (None: the same as `keep`)
+    continuous: bool = False  # every commit captured while Lifeboat runs
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     saved_dest: Path | None = None  # as in the config (a move there changes it at once)
     is_new: bool = False
@@ -63,6 +64,7 @@ class SourceDraft:
             dest=source.dest,
             drill=source.drill,
             remote_keep=source.remote_keep,
+            continuous=source.continuous,
             saved_encrypt_local=source.encrypt_local,
             saved_dest=source.dest,
         )
@@ -83,6 +85,7 @@ class SourceDraft:
             "display_name": self.display_name,
             "drill": self.drill,
             "remote_keep": self.remote_keep,
+            "continuous": self.continuous,
         }
 
 
@@ -171,7 +174,12 @@ def staged_source(
     source = replace(SourceConfig(name=name, path=path) if is_new else sources[name], **clean)
     others = sources if is_new else {n: s for n, s in sources.items() if n != name}
     problems += source_problems(
-        source, sources=others, remotes=remotes, recipients=recipients, is_new=is_new
+        source,
+        sources=others,
+        remotes=remotes,
+        recipients=recipients,
+        is_new=is_new,
+        wal_mode=_wal_mode(source) if source.continuous else None,
     )
     problems += _title_problems(source, others.values())
     return (None if problems else source), problems
@@ -186,6 +194,15 @@ def _title_problems(source: SourceConfig, others: Iterable[SourceConfig]) -> lis
         if other.title.casefold() == title:
             return [("display_name", f"another database is already called “{other.title}”")]
     return []
+
+
+def _wal_mode(source: SourceConfig) -> bool | None:
+    """Whether the source's database is in WAL mode now (None: it cannot be read now,
+    which other checks report)."""
+    try:
+        return probe_database(source.path).wal_mode
+    except SourceError:
+        return None
 
 
 def _stage(

@@ -47,6 +47,8 @@ class SourceMethods:
         remote_keep: str | None = None,
         encrypt_local: bool | None = None,
         display_name: str | None = None,
+        continuous: bool | None = None,
+        continuous_keep: str | None = None,
     ) -> SourceConfig:
         db_path = check_database(path)
         values: dict[str, object] = {
@@ -59,6 +61,8 @@ class SourceMethods:
                 ("remote_keep", remote_keep),
                 ("encrypt_local", encrypt_local),
                 ("display_name", display_name),
+                ("continuous", continuous),
+                ("continuous_keep", continuous_keep),
             )
             if value is not None
         }

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
 from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
 from lifeboat.core.config_model import Config, SourceConfig
@@ -20,6 +21,12 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_afte
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
+from lifeboat.service.history import chains_of
+from lifeboat.service.history_status import ContinuousState, continuous_state
+
+#: The event the capture thread records when a source's capture keeps failing
+#: (service/continuous.py).
+CAPTURE_STOPPED = "continuous:stopped"
 
 STATES = ("ok", "running", "warning", "error")
 REMOTE_PATIENCE = timedelta(days=1)
@@ -68,16 +75,32 @@ class SourceStatus:
     #: The name a person sees: the display name ("My Notes"), or the name when none.
     title: str = ""
 
+    #: Continuous protection (issue 20): on or off, the newest commit its history holds,
+    #: in the newest chain the gaps (Lifeboat not running) and merged catch-ups, and why
+    #: the capture keeps failing (None: it does not).
+    continuous: bool = False
+    last_capture: datetime | None = None
+    gaps: int = 0
+    merged: int = 0
+    capture_stopped: str | None = None
+
     def __post_init__(self) -> None:
         if not self.title:
             object.__setattr__(self, "title", self.name)
+
+    @property
+    def continuous_state(self) -> ContinuousState:
+        return ContinuousState(
+            self.continuous, self.last_capture, self.gaps, self.merged, self.capture_stopped
+        )
 
     @property
     def state(self) -> str:
         if self.last_result == "failed":
             return "error"
         if (
-            self.stale
+            self.capture_stopped
+            or self.stale
             or self.retry_pending
             or self.remote_behind
             or self.drill_passed is False
@@ -121,6 +144,11 @@ class SourceStatus:
             "last_upload_error": self.last_upload_error,
             "retry_kind": self.retry_kind,
             "retry_at": iso_utc(self.retry_at) if self.retry_at else None,
+            "continuous": self.continuous,
+            "last_capture": iso_utc(self.last_capture) if self.last_capture else None,
+            "gaps": self.gaps,
+            "merged": self.merged,
+            "capture_stopped": self.capture_stopped,
         }
 
 
@@ -207,7 +235,23 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
+        **_continuous(workspace, src),
     )
+
+
+def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
+    """The source's continuous protection (SourceStatus's fields), from its history's
+    files and the catalog's events (the capture records a stop there)."""
+    event = workspace.catalog.last_event(src.name, "continuous:")
+    stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
+    state = continuous_state(src, chains_of(workspace, src.name), stopped)
+    return {
+        "continuous": state.continuous,
+        "last_capture": state.last_capture,
+        "gaps": state.gaps,
+        "merged": state.merged,
+        "capture_stopped": state.stopped,
+    }
 
 
 #: How long after its first scheduled time a database never backed up may go before it

@@ -1,0 +1,189 @@
+"""The capture thread: one follower per continuously protected source, polled every
+0.1 s while the tray or `lifeboat run` schedules.
+
+The scheduler starts it, tells it when the settings changed (`reload`: a source switched
+on or off, removed, renamed, or its database or folder changed) and stops it (each
+follower then writes what waits). A follower that fails is closed and started again
+after a pause that grows (1 s, 2 s, 4 s ... 1 min): the next start catches up, so a
+failure loses nothing the live file still holds. A capture that keeps failing
+(`STOPPED_AFTER` failures in a row) is recorded through the service as stopped, which
+the status and the health watch report; its next success ends it.
+
+One thread for all sources: polls cost an `os.stat` when nothing changed, and a commit
+burst is written within the follower's own limits. Starting a chain takes a base
+snapshot, during which the other sources wait (their commits wait in their WAL).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lifeboat.core.history.follower import Follower
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.service import Service
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.1
+STOPPED_AFTER = 3
+_FIRST_PAUSE, _LONGEST_PAUSE = 1.0, 60.0
+
+
+@dataclass
+class _Followed:
+    key: tuple[str, str]  # (database, history folder) it was made for
+    follower: Follower | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    reported: bool = False  # its stop was recorded (a success records it runs again)
+    started: bool = False  # its start() succeeded: poll() from now on
+
+
+def why_of(exc: BaseException) -> str:
+    """A failure in words, for the status line ("... stopped: <why>")."""
+    if isinstance(exc, LifeboatError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
+
+
+class CaptureHost:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        interval: float = POLL_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.interval = interval
+        self._mono = monotonic
+        self._followed: dict[str, _Followed] = {}
+        self._wanted: dict[str, tuple[str, str]] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Follow the sources the settings ask for, in a thread of its own."""
+        self.reload()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lifeboat-capture", daemon=True)
+        self._thread.start()
+
+    def reload(self) -> None:
+        """Read which sources to follow again (applied by the thread at its next poll)."""
+        try:
+            wanted = self.service.continuous_sources()
+        except LifeboatError as exc:
+            log.error("continuous capture keeps its sources: %s", exc.message)
+            return
+        with self._lock:
+            self._wanted = wanted
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop polling; every follower writes what it took and closes."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def following(self) -> list[str]:
+        return [n for n, f in self._followed.items() if f.started]
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                began = self._mono()
+                self._apply_wanted()
+                for name, followed in list(self._followed.items()):
+                    if self._stop.is_set():
+                        break
+                    self._step(name, followed)
+                self._stop.wait(max(0.0, self.interval - (self._mono() - began)))
+        finally:
+            for name in list(self._followed):
+                self._drop(name)
+
+    def _apply_wanted(self) -> None:
+        with self._lock:
+            wanted, self._wanted = self._wanted, None
+        if wanted is None:
+            return
+        for name, followed in list(self._followed.items()):
+            if wanted.get(name) != followed.key:
+                self._drop(name)
+        for name, key in wanted.items():
+            if name not in self._followed:
+                self._followed[name] = _Followed(key)
+                log.info("continuous capture of %s: following", name)
+
+    def _step(self, name: str, followed: _Followed) -> None:
+        if followed.failures and self._mono() < followed.retry_at:
+            return
+        try:
+            if followed.follower is None:
+                followed.follower = self.service.open_follower(name)
+            if not followed.started:
+                followed.follower.start()
+                followed.started = True
+            else:
+                followed.follower.poll()
+        except Exception as exc:  # any failure: reported, retried; the thread goes on
+            self._failed(name, followed, exc)
+            return
+        if followed.failures or followed.reported:
+            followed.failures = 0
+            if followed.reported:
+                followed.reported = False
+                self._tell(self.service.capture_running, name)
+
+    def _failed(self, name: str, followed: _Followed, exc: Exception) -> None:
+        why = why_of(exc)
+        followed.failures += 1
+        pause = min(_LONGEST_PAUSE, _FIRST_PAUSE * 2 ** (followed.failures - 1))
+        followed.retry_at = self._mono() + pause
+        log.warning(
+            "continuous capture of %s failed (%d in a row): %s; again in %.0f s",
+            name,
+            followed.failures,
+            why,
+            pause,
+            exc_info=not isinstance(exc, (LifeboatError, OSError)),
+        )
+        self._close(name, followed)
+        if followed.failures >= STOPPED_AFTER and not followed.reported:
+            followed.reported = True
+            self._tell(lambda n: self.service.capture_stopped(n, why), name)
+
+    def _close(self, name: str, followed: _Followed) -> None:
+        """Close the follower (what it took is written); the next step makes a new one,
+        whose start catches up from the live file."""
+        follower, followed.follower, followed.started = followed.follower, None, False
+        if follower is None:
+            return
+        try:
+            follower.close()
+        except Exception as exc:  # already failing: its commits are taken back next start
+            log.warning("continuous capture of %s: closing failed: %s", name, why_of(exc))
+
+    def _drop(self, name: str) -> None:
+        followed = self._followed.pop(name, None)
+        if followed is not None:
+            self._close(name, followed)
+            log.info("continuous capture of %s: stopped following", name)
+
+    def _tell(self, record: Callable[[str], None], name: str) -> None:
+        try:
+            record(name)
+        except (LifeboatError, OSError) as exc:
+            log.warning("continuous capture of %s: not recorded: %s", name, why_of(exc))

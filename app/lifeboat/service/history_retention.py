@@ -1,0 +1,80 @@
+"""Retention of continuous history: thinning by the source's `continuous_keep`, after a
+prune (service/pipeline.py calls this, the one place).
+
+Each chain's settled segments (level 1 and above: the follower's level-0 files are its
+own until it compacts them) are thinned by core/history/compaction.thin: older windows
+keep one point each (the last state of the window), every later point still rebuilds.
+A chain whose base snapshot was pruned cannot be restored any more; its segments go
+too, but only when that is proven (the base is neither in the catalog nor in its
+folder) and it is not the newest chain (a follower may still be writing it: it starts a
+new chain at its next start).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from lifeboat.core.config_model import SourceConfig
+from lifeboat.core.history.compaction import remove_segment, thin
+from lifeboat.core.manifest import MANIFEST_SUFFIX
+from lifeboat.core.workspace import Workspace
+from lifeboat.service.history import HistoryChain, chains_of, history_folder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ThinReport:
+    commits_before: int = 0
+    commits_after: int = 0
+    chains_removed: list[str] = field(default_factory=list)
+
+
+def thin_history(workspace: Workspace, source: str, now_us: int) -> ThinReport:
+    config = workspace.config()
+    src = config.source(source)
+    report = ThinReport()
+    chains = chains_of(workspace, source)
+    if not chains:
+        return report
+    folder = history_folder(workspace, src)
+    newest = max(chains, key=lambda c: c.last_us or 0)
+    for chain in chains:
+        if chain is not newest and _base_gone(workspace, src.name, chain):
+            for segment in chain.segments:
+                remove_segment(segment)
+            report.chains_removed.append(chain.base_id)
+            log.info(
+                "%s: removed the history of base %s (the base was pruned)", source, chain.base_id
+            )
+            continue
+        settled = []
+        for segment in chain.segments:
+            if segment.level == 0 or segment.last_time_us > _kept_whole_since(src, now_us):
+                break  # the follower's own, or younger than any window that merges
+            settled.append(segment)
+        if not settled:
+            continue
+        done = thin(folder, source, settled, src.history_policy, now_us, workspace.run)
+        report.commits_before += done.commits_before
+        report.commits_after += done.commits_after
+    return report
+
+
+def _kept_whole_since(src: SourceConfig, now_us: int) -> int:
+    """Commits after this moment are all kept (the policy's first rule keeps every
+    commit that young): segments holding only such commits are left as they are."""
+    first = src.history_policy.rules[0]
+    if first.every is not None:
+        return now_us
+    return now_us - int(first.within.total_seconds() * 1_000_000)
+
+
+def _base_gone(workspace: Workspace, source: str, chain: HistoryChain) -> bool:
+    if chain.base is not None:
+        return False
+    if any(r.id == chain.base_id for r in workspace.catalog.snapshots(source)):
+        return False  # recorded (remote only, or its file missing): not proven gone
+    folder = workspace.snapshot_folder(workspace.config(), workspace.config().source(source))
+    return not any(folder.glob(f"{source}-*-{chain.base_id}{MANIFEST_SUFFIX}"))

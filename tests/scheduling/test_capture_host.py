@@ -1,0 +1,60 @@
+"""The capture thread (scheduling/capture.py) in this process: a capture that keeps
+failing is recorded once as stopped (a problem in the status), its success ends it; a
+source switched off is let go."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lifeboat.foundation.states import Health
+from lifeboat.scheduling import capture
+from lifeboat.scheduling.capture import CaptureHost
+from lifeboat.service import Service
+from lifeboat.service.history import chains_of
+from lifeboat.service.problems import problem_of
+from tests.conftest import set_source
+from tests.helpers.databases import make_db
+from tests.helpers.waiting import wait_until
+
+
+def test_a_failing_capture_is_a_problem_until_it_runs_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(capture, "_FIRST_PAUSE", 0.02)
+    monkeypatch.setattr(capture, "_LONGEST_PAUSE", 0.1)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service = Service()
+    service.add_source(db, name="notes", schedule="manual", continuous=True)
+    aside = tmp_path / "aside.db"
+    os.rename(db, aside)  # the database is gone for now: every start fails
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+    try:
+
+        def stopped() -> str | None:
+            return service.status().sources[0].capture_stopped
+
+        why = wait_until(stopped, "the capture recorded as stopped")
+        assert "notes.db" in why
+        problem = problem_of(service.status().sources[0], datetime.now(UTC))
+        assert problem is not None and problem.kind is Health.CAPTURE_STOPPED
+        kinds = [e["kind"] for e in service.events() if e["source"] == "notes"]
+        assert kinds.count("continuous:stopped") == 1, "recorded once, not at every retry"
+
+        os.rename(aside, db)
+        wait_until(lambda: not stopped(), "the capture running again")
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("insert into items(id, name, payload) values (5000, 'x', x'00')")
+        conn.close()
+        wait_until(lambda: chains_of(service.workspace, "notes"), "the commit captured")
+
+        set_source(home, "notes", continuous=False)
+        host.reload()
+        wait_until(lambda: not host.following, "the source let go")
+    finally:
+        host.stop()

@@ -1,0 +1,121 @@
+"""Continuous history through the service: thinning by `continuous_keep`, `verify` of
+the chains (damage only when proven), and `catalog rebuild` leaving history alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.history.points import rebuild_point, resolve_point
+from lifeboat.service import Service
+from lifeboat.service.history import HistoryChain, chains_of
+from lifeboat.service.history_retention import thin_history
+from tests.helpers.databases import make_db
+
+NAME = "notes"
+DAY_US = 86_400_000_000
+
+
+def _follow(service: Service, db: Path, commits: int) -> set[int]:
+    """Capture `commits` commits in this process (compacting at every poll)."""
+    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    follower.start()
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        for row in range(1000, 1000 + commits):
+            writer.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
+            follower.poll()
+        follower.close()
+        return {r[0] for r in writer.execute("select id from items")}
+    finally:
+        writer.close()
+
+
+def _chain(service: Service) -> HistoryChain:
+    (chain,) = chains_of(service.workspace, NAME)
+    return chain
+
+
+def _rows_at_tip(service: Service, chain: HistoryChain, dest: Path) -> set[int]:
+    assert chain.base is not None and chain.last_us is not None
+    point = resolve_point(chain.base, chain.segments, chain.last_us)
+    assert point is not None
+    ws = service.workspace
+    rebuild_point(point, dest, ws.run, ws.scratch())
+    conn = sqlite3.connect(dest)
+    try:
+        return {r[0] for r in conn.execute("select id from items")}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def followed(home: Path, tmp_path: Path) -> tuple[Service, set[int]]:
+    db = make_db(tmp_path / "notes.db", rows=30)
+    service = Service()
+    service.add_source(db, name=NAME, schedule="manual", continuous=True)
+    return service, _follow(service, db, 12)
+
+
+def test_thinning_merges_old_windows_and_every_later_point_still_rebuilds(followed, tmp_path):
+    service, rows = followed
+    before = _chain(service)
+    settled = sum(s.commits for s in before.segments if s.level >= 1)
+    waiting = sum(s.commits for s in before.segments if s.level == 0)  # written at close
+    assert settled >= 10 and before.commits == settled + waiting
+    now_us = time.time_ns() // 1000
+    assert thin_history(service.workspace, NAME, now_us).commits_after == 0, "all kept: young"
+    report = thin_history(service.workspace, NAME, now_us + 3 * DAY_US)
+    assert report.commits_before == settled and report.commits_after == 1
+    after = _chain(service)
+    assert after.commits == 1 + waiting
+    assert _rows_at_tip(service, after, tmp_path / "tip.db") == rows
+    assert [c.status for c in service.verify_history(NAME)] == ["ok"]
+
+
+def test_verify_says_damaged_only_when_proven(followed, cli):
+    service, _ = followed
+    chain = _chain(service)
+    result = cli("verify", NAME)
+    assert result.code == 0 and "every segment checked, continuous" in result.out
+    segment = chain.segments[-1].path
+    data = bytearray(segment.read_bytes())
+    os.chmod(segment, 0o600)
+    data[len(data) // 3] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    result = cli("verify", NAME, "--json")
+    checks = [c for c in json.loads(result.out) if "chain" in c]
+    damaged = [c for c in checks if c["status"] == "damaged"]
+    assert result.code == 1 and len(damaged) == 1, checks
+    assert segment.name in damaged[0]["problem"]
+    assert segment.exists(), "verify never deletes"
+
+
+def test_a_chain_whose_base_is_gone_is_not_called_damaged(followed, cli):
+    service, _ = followed
+    chain = _chain(service)
+    service.delete_snapshot(chain.base_id)
+    (check,) = service.verify_history(NAME)
+    assert check.status == "unchecked" and "not kept here" in (check.problem or "")
+    assert cli("verify", NAME).code == 0
+
+
+def test_catalog_rebuild_leaves_history_alone_and_lists_no_attention(followed, cli):
+    service, _ = followed
+    chain = _chain(service)
+    folder = chain.segments[0].path.parent
+    files = sorted(p.name for p in folder.iterdir())
+    assert any(n.endswith(".json") for n in files), "level-1 segments have manifests"
+    result = cli("catalog", "rebuild")
+    assert result.code == 0, result.err
+    assert "attention" not in result.out and "unreadable" not in result.out
+    assert sorted(p.name for p in folder.iterdir()) == files
+    listed = json.loads(cli("snapshots", NAME, "--json").out)
+    assert [s["id"] for s in listed] == [chain.base_id]
+    assert not service.attention(NAME)
+    assert _chain(service).commits == chain.commits
