@@ -34,6 +34,19 @@ def test_continuous_needs_a_wal_database_when_it_is_switched_on(cli, tmp_path: P
     assert bad.code == 2 and "youngest to oldest" in bad.err
 
 
+def test_a_source_kept_encrypted_is_not_followed_until_its_history_can_be_sealed(
+    tmp_path: Path,
+):
+    src = SourceConfig(
+        name="notes", path=tmp_path / "notes.db", continuous=True, encrypt_local=True
+    )
+    problems = source_problems(src, sources={}, remotes=(), recipients=["age1x"])
+    assert [key for key, _ in problems] == ["continuous"]
+    assert "does not encrypt its history yet" in problems[0][1]
+    plain = SourceConfig(name="notes", path=tmp_path / "notes.db", continuous=True)
+    assert source_problems(plain, sources={}, remotes=(), recipients=[]) == []
+
+
 def test_loading_does_not_look_at_the_file_and_specs_are_checked():
     src = SourceConfig("n", Path("/nowhere.db"), continuous=True)
     assert source_problems(src, sources={}, remotes=[], recipients=[]) == []

@@ -60,6 +60,10 @@ _HEADER = (
 )
 
 
+NOT_SEALED_YET = (
+    "continuous protection does not encrypt its history yet, and this database keeps its "
+    "snapshots encrypted here: keep scheduled snapshots for it, or stop encrypting them"
+)
 NOT_WAL = (
     "{path} is not in WAL mode, and continuous protection follows the WAL: switch the "
     "database to WAL (PRAGMA journal_mode=WAL, in the app that owns it) or keep "
@@ -244,6 +248,10 @@ def source_problems(
         problems.append(("encrypt_local", NO_KEY_YET))
     if source.continuous and wal_mode is False:
         problems.append(("continuous", NOT_WAL.format(path=source.path)))
+    if source.continuous and source.encrypt_local:
+        # Its history would be stored in plain text beside snapshots the user chose to
+        # keep sealed: refused until segments are sealed too.
+        problems.append(("continuous", NOT_SEALED_YET))
     return problems
 
 
