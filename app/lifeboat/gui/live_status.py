@@ -214,10 +214,12 @@ class LiveStatus(QObject):
         problem = self.problems.get(source.name)
         if problem is not None:
             text = problem.reason
-        elif source.last_snapshot is None:
+        elif source.last_backup is None:
             text = "not backed up yet"
+        elif source.unchanged_since is not None:
+            text = f"backed up {time_ago(source.last_backup, now)} (unchanged, nothing new stored)"
         else:
-            text = f"backed up {time_ago(source.last_snapshot, now)}"
+            text = f"backed up {time_ago(source.last_backup, now)}"
         return "; ".join([text, *notes_of(source)])
 
     def next_backup(self, source: SourceStatus) -> str:
@@ -260,7 +262,7 @@ class LiveStatus(QObject):
             return _HEADLINES[problems[0].kind].format(problems[0].source)
         if self.state() == "running":
             return "Backing up…"
-        never = [s.name for s in self.sources if s.last_snapshot is None]
+        never = [s.name for s in self.sources if s.last_backup is None]
         if never:
             return "Not backed up yet: " + ", ".join(never)
         if any(notes_of(s) for s in self.sources):

@@ -18,6 +18,7 @@ from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.core.scheduler_lock import SchedulerLock
+from lifeboat.core.unchanged import latest, proven_unchanged_at, unchanged_since_id
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
 
@@ -65,6 +66,16 @@ class SourceStatus:
     #: What a pending retry will try again (backup | upload), and about when.
     retry_kind: str | None = None
     retry_at: datetime | None = None
+    #: When a backup last found the database unchanged since its newest snapshot.
+    proven_unchanged: datetime | None = None
+    #: The newest finished backup found it unchanged since this snapshot (nothing stored).
+    unchanged_since: str | None = None
+
+    @property
+    def last_backup(self) -> datetime | None:
+        """When it was last backed up: its newest good snapshot, or a later backup that
+        found the database unchanged (what "backed up … ago" and the overdue alarm go by)."""
+        return latest(self.last_snapshot, self.proven_unchanged)
 
     @property
     def state(self) -> str:
@@ -114,6 +125,8 @@ class SourceStatus:
             "last_upload_error": self.last_upload_error,
             "retry_kind": self.retry_kind,
             "retry_at": iso_utc(self.retry_at) if self.retry_at else None,
+            "last_backup": iso_utc(self.last_backup) if self.last_backup else None,
+            "unchanged_since": self.unchanged_since,
         }
 
 
@@ -166,7 +179,8 @@ def _source_status(
     last_job = finished[0] if finished else None
     limit = stale_after(schedule, src.stale_override)
     newest = good[0].manifest.created_at if good else None
-    stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
+    proven = proven_unchanged_at(mine, src.name)
+    stale = _stale(workspace, config, src, jobs, latest(newest, proven), limit, now, tz)
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
@@ -199,6 +213,8 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
+        proven_unchanged=proven,
+        unchanged_since=unchanged_since_id(last_job) if last_job else None,
     )
 
 
@@ -228,7 +244,8 @@ def _stale(
     now: datetime,
     tz: tzinfo,
 ) -> bool:
-    """Whether the newest good snapshot is too old, or (never backed up) the database
+    """Whether the last backup (`newest`: a snapshot, or a check that found the database
+    unchanged since one) is too old, or (never backed up) the database
     was added long enough ago and its first scheduled run has passed."""
     if limit is None:
         return False
