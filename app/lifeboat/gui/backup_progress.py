@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from lifeboat.core.unchanged import unchanged_since_time
 from lifeboat.foundation.events import Event, JobFinished, JobProgress, JobQueued, JobStarted
+from lifeboat.gui.wording import in_gui_words
 
 #: The steps of a backup in order: (the phases that report it, its weight). Copying and
 #: packing read and write the whole database; the check runs alongside the packing.
@@ -176,7 +177,7 @@ class ManualBackups:
         return backup
 
     def _job_ended(self, backup: ManualBackup, event: JobFinished) -> None:
-        error = event.error or "no reason was given"
+        error = in_gui_words(event.error or "") or "no reason was given"
         if event.kind == "upload":
             if event.status == "ok":
                 self._end(backup, Stage.DONE, f"Backed up and uploaded to {backup.uploads_to}.")

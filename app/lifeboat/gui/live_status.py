@@ -25,6 +25,7 @@ from lifeboat.foundation.events import (
 )
 from lifeboat.foundation.states import Health
 from lifeboat.gui.text import local_time, percent, time_ago, time_until
+from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
@@ -49,7 +50,7 @@ _DOING = {
     "verify": "verifying",
     "upload": "uploading",
     "drill": "running a restore drill",
-    "prune": "pruning",
+    "prune": "removing old snapshots",
 }
 
 
@@ -213,7 +214,7 @@ class LiveStatus(QObject):
             return "backing up…"
         problem = self.problems.get(source.name)
         if problem is not None:
-            text = problem.reason
+            text = in_gui_words(problem.reason)
         elif source.last_backup is None:
             text = "not backed up yet"
         elif source.unchanged_since is not None:
@@ -247,7 +248,7 @@ class LiveStatus(QObject):
         """Each current problem: 'crm: Backup failed: the disk is full' (worst first)."""
         order = {"error": 0, "warning": 1}
         found = sorted(self.problems.values(), key=lambda p: order[p.level])
-        return [f"{p.source}: {p.reason}" for p in found]
+        return [f"{p.source}: {in_gui_words(p.reason)}" for p in found]
 
     def summary(self) -> str:
         """One line for the whole: the tooltip's and main window's headline."""
@@ -279,7 +280,7 @@ class LiveStatus(QObject):
         lines += [self.source_line(s) for s in self.sources]
         lines += [self.drill_line(s) for s in self.sources if s.last_drill is not None]
         if self.watching_pid:
-            lines.append(f"Schedules run in `lifeboat run` (pid {self.watching_pid})")
+            lines.append(f"Schedules run in the background service (process {self.watching_pid})")
         elif self.paused:
             lines.append(self.pause_text())
         return "\n".join(lines)

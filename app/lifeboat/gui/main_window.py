@@ -291,8 +291,8 @@ class MainWindow(QWidget):
         status = self.status
         if status.watching_pid:
             return (
-                f"Backups are scheduled by `lifeboat run` (pid {status.watching_pid}); "
-                "this window shows its work."
+                "Backups are scheduled by the Lifeboat service running in the background "
+                f"(process {status.watching_pid}); this window shows its work."
             )
         if status.paused:
             return f"{status.pause_text()}: no scheduled backup runs until then."

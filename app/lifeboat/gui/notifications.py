@@ -21,6 +21,7 @@ from pathlib import Path
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import Health
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.wording import in_gui_words
 from lifeboat.service.notices import decide
 from lifeboat.service.problems import SEVERITY, SourceProblem
 
@@ -111,7 +112,8 @@ class Notifier:
             self._again(decision.again_at)
         if decision.notice is None:
             return None
-        note = Notification(decision.notice.title, decision.notice.text, decision.notice.level)
+        notice = decision.notice
+        note = Notification(notice.title, in_gui_words(notice.text), notice.level)
         self._last_shown = now
         self.shown.append(note)
         log.info("notification: %s", note.title)
