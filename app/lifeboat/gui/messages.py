@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from lifeboat.core.private import disk_full_error
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import resolve_paths
+from lifeboat.gui.steady import widen
 from lifeboat.gui.wording import in_gui_words
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _box(
     box.setObjectName("lifeboat-message")
     if detail:
         box.setInformativeText(detail)
-    return box
+    return widen(box)
 
 
 def _open(box: QMessageBox) -> None:

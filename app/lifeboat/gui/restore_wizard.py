@@ -35,6 +35,7 @@ from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, error_lines, sentence, show_error
 from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, describe_choice
+from lifeboat.gui.steady import reserve_lines
 from lifeboat.gui.text import local_time, percent, phase_text
 from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import Task, run_in_background
@@ -282,7 +283,7 @@ class ProgressPage(QWizardPage):
         self.owner = wizard
         self.setTitle("Restoring…")
         self.setSubTitle("The snapshot is checked before anything is touched.")
-        self.phase = QLabel("Starting…")
+        self.phase = reserve_lines(QLabel("Starting…"))
         self.phase.setObjectName("restore-phase")
         self.bar = QProgressBar()
         self.bar.setObjectName("restore-progress")
