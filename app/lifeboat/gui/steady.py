@@ -3,7 +3,7 @@ message boxes wide enough to read, so nothing shifts or is cut off when text cha
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -51,7 +51,9 @@ class WrappingCells(QStyledItemDelegate):
         super().__init__(tree)
         self._tree = tree
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # type: ignore[override]  # PySide6 stubs name the index type a union
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         base = super().sizeHint(option, index)
         width = self._tree.columnWidth(index.column()) - _CELL_PADDING
         text = str(index.data() or "")
