@@ -133,7 +133,7 @@ def test_no_window_shows_a_command_a_flag_or_an_internal_word(qtbot, make_tray, 
     ]
     assert not bad, "\n".join(bad)
     cell = tray_app.window.sources.topLevelItem(0).text(1)
-    assert "unchanged" in cell and "backed up" in cell
+    assert "nothing changed" in cell and "backed up" in cell
 
 
 def test_a_long_failure_reason_is_shown_whole_and_nothing_moves(qtbot, make_tray, lived_in):

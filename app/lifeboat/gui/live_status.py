@@ -218,7 +218,7 @@ class LiveStatus(QObject):
         elif source.last_backup is None:
             text = "not backed up yet"
         elif source.unchanged_since is not None:
-            text = f"backed up {time_ago(source.last_backup, now)} (unchanged, nothing new stored)"
+            text = f"backed up {time_ago(source.last_backup, now)} (nothing changed)"
         else:
             text = f"backed up {time_ago(source.last_backup, now)}"
         return "; ".join([text, *notes_of(source)])
