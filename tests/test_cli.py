@@ -14,7 +14,7 @@ import pytest
 
 from lifeboat.core.manifest import read_manifest
 from tests.conftest import cli_process
-from tests.helpers.databases import make_db
+from tests.helpers.databases import change_db, make_db
 from tests.helpers.killing import kill_during_work, time_work
 from tests.helpers.workfiles import files_under
 
@@ -56,6 +56,7 @@ def test_backup_all_and_newest_first(cli, tmp_path: Path):
         assert cli("source", "add", str(tmp_path / f"{name}.db")).code == 0
     assert cli("backup", "--all").code == 0
     time.sleep(0.01)  # snapshots are dated to the millisecond
+    change_db(tmp_path / "a.db")  # else the backup stores nothing new
     assert cli("backup", "a").code == 0
     records = json.loads(cli("snapshots", "--json").out)
     assert [r["source"] for r in records] == ["a", "b", "a"]

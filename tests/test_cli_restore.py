@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers.databases import db_content, make_db
+from tests.helpers.databases import change_db, db_content, make_db
 
 
-def first_snapshot(cli) -> dict[str, object]:
+def first_snapshot(cli, change: Path | None = None) -> dict[str, object]:
+    """Back up notes (after changing `change`: an unchanged database is not stored again)."""
+    if change is not None:
+        change_db(change)
     result = cli("backup", "notes", "--json")
     assert result.code == 0, result.err
     return json.loads(result.out)
@@ -54,7 +57,7 @@ def test_prune_lists_reasons_and_deletes(cli, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=10)
     cli("source", "add", str(db), "--keep", "last=2")
     cli("source", "set", "notes", "--no-prune", "--no-incremental")
-    ids = [str(first_snapshot(cli)["id"]) for _ in range(4)]
+    ids = [str(first_snapshot(cli, change=db)["id"]) for _ in range(4)]
     pinned = cli("pin", ids[0], "--reason", "pre-migration")
     assert pinned.code == 0 and "protected" in pinned.out
     dry = cli("prune", "notes", "--dry-run", "--json")
@@ -79,7 +82,7 @@ def test_backup_prunes_automatically_and_protect_flag(cli, tmp_path: Path):
     record = json.loads(protected.out)
     assert record["protected"] and record["reason"] == "pre-migration"
     for _ in range(3):
-        first_snapshot(cli)
+        first_snapshot(cli, change=db)
     records = json.loads(cli("snapshots", "--json").out)
     assert len(records) == 2
     assert record["id"] in {r["id"] for r in records}

@@ -46,6 +46,7 @@ def test_full_then_differentials_and_forced_bases(cli, tmp_path: Path, home: Pat
     listing = cli("snapshots")
     assert f"diff/{forced['id']}" in listing.out
     cli("source", "set", "notes", "--no-incremental")
+    touch_rows(db, seed=3)
     assert json.loads(cli("backup", "notes", "--json").out)["kind"] == "full"
 
 
@@ -54,14 +55,18 @@ def test_rebase_after_a_week_or_when_the_base_is_bad(tmp_path: Path, home: Path)
     db = make_db(tmp_path / "notes.db", rows=500)
     service.add_source(db)
     old_snapshot(service, "notes", timedelta(days=8))
+    touch_rows(db, seed=1)  # each backup below has something new to store
     assert service.backup("notes").manifest.kind == "full", "base older than rebase_after"
+    touch_rows(db, seed=2)
     good = service.backup("notes")
     assert good.manifest.kind == "diff"
     base = service.snapshot(good.manifest.base)
     service.workspace.catalog.set_status(base.id, "corrupt", "test")
+    touch_rows(db, seed=3)
     assert service.backup("notes").manifest.kind == "full", "the base failed verification"
     newest_base = service.snapshots("notes")[0]
     newest_base.path.unlink()
+    touch_rows(db, seed=4)
     assert service.backup("notes").manifest.kind == "full", "the base's file is gone"
 
 

@@ -23,16 +23,24 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.retention import parse_keep
 from lifeboat.core.runs import run_alive
 from lifeboat.remote.plans import plan_remote_prune, plan_uploads
 from lifeboat.remote.upload import REMOTE_OBJECT
 from lifeboat.service import Service
 from tests.adversarial.conftest import lifeboat
-from tests.helpers.databases import make_db
+from tests.helpers.databases import change_db, make_db
 from tests.storage.test_remote import add_remote
 
 MIB = 1024 * 1024
+
+
+def backup_changed(service: Service, name: str) -> SnapshotRecord:
+    """A snapshot of `name` kept here, after a change to its database (an unchanged
+    database is not stored again)."""
+    change_db(service.source(name).path)
+    return service.backup(name, upload=False)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +130,7 @@ def test_bytes_flipped_in_transit_never_count(
     service.add_source(make_db(tmp_path / "notes.db", rows=rows, payload=4000), remote="offsite")
     failures = 0
     for every in (1, 2, 3):
-        service.backup("notes", upload=False)
+        backup_changed(service, "notes")
         proxy.faults.corrupt_every = every
         result = lifeboat(home, "upload", "notes")
         assert "Traceback" not in result.stderr
@@ -155,7 +163,7 @@ def test_a_server_without_md5_etags_is_proven_by_reading_back(
     assert done.returncode == 0, done.stderr
     assert assert_every_copy_is_exact(service, s3_server, bucket) == 1
     # Now the bytes change in transit and the ETags cannot tell: reading back does.
-    second = service.backup("notes", upload=False)
+    second = backup_changed(service, "notes")
     proxy.faults.corrupt_every = 1
     refused = lifeboat(home, "upload", "notes")
     assert refused.returncode == 1 and "holds other bytes" in refused.stderr, refused.stderr
@@ -177,7 +185,7 @@ def test_catalog_rebuild_does_not_adopt_a_truncated_or_replaced_object(
         keep="last=10",
         remote_keep="last=10",
     )
-    records = [service.backup("notes", upload=False) for _ in range(3)]
+    records = [backup_changed(service, "notes") for _ in range(3)]
     assert service.upload("notes").uploaded == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     client = s3_server.client()
@@ -446,7 +454,7 @@ def old_style_copies(service: Service, s3_server, bucket: str, home: Path, count
         keep="last=10",
         remote_keep="last=10",
     )
-    records = [service.backup("notes", upload=False) for _ in range(count)]
+    records = [backup_changed(service, "notes") for _ in range(count)]
     assert service.upload("notes").uploaded == [r.id for r in records]
     copies = [service.snapshot(r.id).copy_on("offsite") for r in records]
     for copy in copies:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.adversarial.conftest import lifeboat
-from tests.helpers.databases import content_digest, make_db
+from tests.helpers.databases import change_db, content_digest, make_db
 from tests.helpers.killing import kill_during_work, time_work
 from tests.helpers.workfiles import files_under
 
@@ -42,6 +42,7 @@ def test_sources_whose_names_are_prefixes_back_up_at_the_same_time(ahome: Path, 
     add(ahome, a, "a")
     add(ahome, ab, "a-b")
     for _ in range(3):
+        change_db(a), change_db(ab)  # each round has something new to store
         runs = [start(ahome, "backup", "a", "--json"), start(ahome, "backup", "a-b", "--json")]
         results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in runs]
         for code, out, err in results:

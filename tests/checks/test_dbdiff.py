@@ -178,7 +178,7 @@ def test_the_summary_reads_as_a_sentence() -> None:
         seconds=0.1,
     )
     assert summarize(diff) == (
-        "Restoring brings back 1,204 rows, removes 37 rows added since, changes 1 row in "
-        "notes; goes from 3 to 5 rows (not compared row by row) in docs; drops table "
-        "attachments_v2 (created since)."
+        "Restoring brings back 1,204 rows, removes 37 rows added since the snapshot, "
+        "changes 1 row in notes; goes from 3 to 5 rows (not compared row by row) in docs; "
+        "drops table attachments_v2 (created since)."
     )

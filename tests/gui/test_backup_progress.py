@@ -70,6 +70,18 @@ def _run(backups: ManualBackups, *events, now: float = 0.0):
     [
         (JobFinished(1, "backup", "notes", JobStatus.OK, "s1"), Stage.DONE, "Backed up."),
         (
+            JobFinished(
+                1,
+                "backup",
+                "notes",
+                JobStatus.OK,
+                error="unchanged since the snapshot of 2026-03-04 12:54; nothing new stored",
+                unchanged_since="s0",
+            ),
+            Stage.DONE,
+            "Nothing changed since the backup of 2026-03-04 12:54; nothing new was stored.",
+        ),
+        (
             JobFinished(1, "backup", "notes", JobStatus.FAILED, error="the disk is full"),
             Stage.FAILED,
             "The backup failed: the disk is full",

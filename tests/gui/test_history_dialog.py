@@ -14,7 +14,7 @@ from lifeboat.gui.history_models import ID_ROLE
 from lifeboat.gui.restore_wizard import CONFIRM, RESULT
 from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, wait_for_box
-from tests.helpers.databases import content_digest, make_db
+from tests.helpers.databases import change_db, content_digest, make_db
 
 
 def open_history(qtbot, tray_app: TrayApp, source: str | None = None) -> HistoryDialog:
@@ -36,6 +36,7 @@ def test_snapshots_sort_and_filter(
     small = service.backup("notes")
     make_db(two_sources[1], rows=3000, seed=5)  # crm grows
     big = service.backup("crm")
+    change_db(two_sources[0])  # else nothing new is stored (the database is unchanged)
     newest = service.backup("notes")
     dialog = open_history(qtbot, tray_app)
     assert shown_ids(dialog) == [newest.id, big.id, small.id]  # newest first

@@ -13,7 +13,7 @@ from lifeboat.gui.text import short_time, size_text
 from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from tests.gui.test_history_dialog import open_history, shown_ids
-from tests.helpers.databases import make_db
+from tests.helpers.databases import change_db, make_db
 from tests.helpers.memory_remote import add_memory_remote
 
 
@@ -40,6 +40,7 @@ def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Servic
     diff = service.backup("notes")
     assert diff.manifest.kind == "diff" and diff.manifest.base == full.id
     service.upload("notes")
+    change_db(db)  # else nothing new is stored (the database is unchanged)
     waiting = service.backup("notes", upload=False)
     tray_app: TrayApp = make_tray()
     dialog = open_history(qtbot, tray_app)

@@ -17,7 +17,7 @@ from lifeboat.gui.restore_wizard import (
     RestoreWizard,
 )
 from lifeboat.service import Service
-from tests.helpers.databases import content_digest, make_db
+from tests.helpers.databases import change_db, content_digest, make_db
 
 
 def open_wizard(tray_app: TrayApp, source: str | None = None) -> RestoreWizard:
@@ -119,8 +119,11 @@ def test_restore_to_a_new_file_and_open_its_folder(
     assert opened_urls.paths == [out.parent]
 
 
-def test_the_newest_good_snapshot_is_preselected(qtbot, tray_app: TrayApp, service: Service):
+def test_the_newest_good_snapshot_is_preselected(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
     good = service.backup("notes")
+    change_db(two_sources[0])  # else the second backup stores nothing (unchanged)
     bad = service.backup("notes")
     service.workspace.catalog.set_status(bad.id, "corrupt", "checksum mismatch")
     wizard = open_wizard(tray_app, "notes")

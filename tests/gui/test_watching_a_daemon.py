@@ -43,7 +43,7 @@ def test_the_tray_watches_a_daemon_then_takes_over(
         assert tray_app.status.watching_pid == daemon.pid
         pause = tray_app.tray.action("pause")
         assert pause.isVisible(), "a pause is kept in a file the daemon follows too"
-        assert f"(pid {daemon.pid})" in tray_app.tray.toolTip()
+        assert f"(process {daemon.pid})" in tray_app.tray.toolTip()
 
         tray_app.tray.action("backup:notes").trigger()
 

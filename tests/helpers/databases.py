@@ -115,3 +115,13 @@ def _feed(digest: hashlib._Hash, value: object) -> None:
         digest.update(data)
     else:  # None, int, float
         digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def change_db(path: Path, table: str = "items") -> Path:
+    """Add one row to `path` (made by make_db): a backup of it stores a new snapshot
+    (an unchanged database is not stored again)."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"insert into {table}(name) values (?)", (f"changed-{os.urandom(4).hex()}",))
+    conn.close()
+    return path

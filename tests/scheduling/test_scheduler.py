@@ -17,7 +17,7 @@ from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from tests.conftest import set_general, set_source
 from tests.helpers.appdb import corrupt_page
-from tests.helpers.databases import make_db
+from tests.helpers.databases import change_db, make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.waiting import GENEROUS_S, wait_until
 from tests.helpers.workfiles import service_request
@@ -61,6 +61,7 @@ def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
     service.add_source(make_db(tmp_path / "never.db"), schedule="weekly mon 03:00")
     service.add_source(make_db(tmp_path / "byhand.db"), schedule="manual")
     old_snapshot(service, "notes", timedelta(days=2))
+    change_db(tmp_path / "notes.db")  # written to since: the catch-up stores a snapshot
     service.backup("fresh")
     scheduler = Scheduler(service)
     scheduler.start()
@@ -88,6 +89,7 @@ def test_wall_clock_jump_triggers_catch_up_once(service: Service, tmp_path: Path
         wait_for(lambda: idle(scheduler))
         assert len(service.snapshots("notes")) == 1
         assert not scheduler.check_clock()
+        change_db(tmp_path / "notes.db")  # written to since: the catch-up stores a snapshot
         offset[0] = 3 * 86400.0  # the machine slept for three days
         assert scheduler.check_clock()
         wait_for(lambda: len(service.snapshots("notes")) == 2)
@@ -130,6 +132,7 @@ def test_a_scheduled_run_skips_when_the_period_is_covered(service: Service, tmp_
     job = service.workspace.catalog.jobs(limit=1, source="notes")[0]
     assert job.status == "skipped" and "already covers" in (job.error or "")
     assert len(service.snapshots("notes")) == 1
+    change_db(tmp_path / "notes.db")
     forced = service.run_backup("notes", trigger="manual")
     assert forced.status == "ok" and len(service.snapshots("notes")) == 2
 
@@ -271,8 +274,9 @@ def test_metrics_file_and_stale_alarm(service: Service, tmp_path: Path, home: Pa
         assert 'lifeboat_stale{source="notes"} 1' in text
         assert 'lifeboat_snapshots{source="notes"} 1' in text
         assert "lifeboat_last_success_timestamp_seconds" in text
-        scheduler.backup_now("notes")
-        wait_for(lambda: len(service.snapshots("notes")) == 2)
+        scheduler.backup_now("notes")  # unchanged: nothing stored, and no longer overdue
+        wait_for(lambda: service.status().sources[0].unchanged_since is not None)
+        assert len(service.snapshots("notes")) == 1
         scheduler.tick()
         wait_for(lambda: 'lifeboat_stale{source="notes"} 0' in metrics.read_text())
         wait_for(lambda: "recovered" in webhook.events())
@@ -296,6 +300,7 @@ def test_a_remote_behind_is_one_streak_until_uploads_catch_up(home: Path, tmp_pa
     try:
         scheduler.tick()
         assert health() == ["remote-unreachable"]
+        change_db(tmp_path / "notes.db")
         scheduler.backup_now("notes")  # works, but its upload cannot
         wait_for(lambda: len(service.snapshots("notes")) == 2)
         wait_for(

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lifeboat.foundation.states import Health
+from lifeboat.service.overdue import overdue_when_new
 from lifeboat.service.problems import is_live_damage, notes_of, problem_of
-from lifeboat.service.status import SourceStatus, overdue_when_new
+from lifeboat.service.status import SourceStatus
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 DAMAGE = (

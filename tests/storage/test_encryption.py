@@ -15,7 +15,7 @@ from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
 from lifeboat.storage.memory_bucket import MemoryBucket
 from tests.conftest import cli_process, set_source
-from tests.helpers.databases import db_content, integrity, make_db
+from tests.helpers.databases import change_db, db_content, integrity, make_db
 from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.workfiles import files_under
 
@@ -195,6 +195,7 @@ def test_reencrypt_then_switching_off_needs_confirmation(
     assert refused.returncode == 2 and "lifeboat key init" in refused.stderr
     service.init_key()
     service.update_remote("vault", encrypt=True)
+    change_db(db)  # else the backup stores nothing new (the database is unchanged)
     second = service.backup("secret")
     service.upload("secret")
     assert service.snapshot(second.id).copy_on("vault").encrypted

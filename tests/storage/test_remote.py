@@ -12,7 +12,7 @@ import pytest
 from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.service import Service
 from tests.conftest import cli_process, set_source
-from tests.helpers.databases import db_content, make_db
+from tests.helpers.databases import change_db, db_content, make_db
 from tests.helpers.workfiles import files_under
 
 
@@ -51,7 +51,6 @@ def test_upload_restore_from_remote_and_prune(
     set_source(home, "notes", incremental=False)  # whole snapshots: simple retention here
     assert service.test_remote("offsite").bucket == bucket
     first = service.backup("notes", upload=False)
-    content = db_content(db)
     outcome = service.upload("notes")
     assert outcome.uploaded == [first.id]
     keys = objects(s3_server, bucket)
@@ -63,6 +62,7 @@ def test_upload_restore_from_remote_and_prune(
 
     for _ in range(3):
         time.sleep(0.01)
+        change_db(db)
         service.backup("notes", upload=False)
         service.upload("notes")
     records = service.snapshots("notes")
@@ -80,7 +80,7 @@ def test_upload_restore_from_remote_and_prune(
     newest = records[0]
     newest.path.unlink()
     service.restore(newest.id, to=tmp_path / "newest.db")
-    assert db_content(tmp_path / "newest.db") == content
+    assert db_content(tmp_path / "newest.db") == db_content(db)  # the last change
 
 
 def test_multipart_upload_over_the_threshold(
@@ -110,6 +110,7 @@ def test_catalog_rebuild_reads_the_remote(
     set_source(home, "notes", incremental=False)
     ids = []
     for _ in range(3):
+        change_db(db)
         ids.append(service.backup("notes", upload=False).id)
         service.upload("notes")
     (home / "catalog.sqlite").unlink()
@@ -137,6 +138,7 @@ def test_faults_never_mark_a_partial_upload(
     proxy.faults.delay = 0.05
     uploaded = 0
     for _ in range(4):
+        change_db(db)
         service.backup("notes", upload=False)
         with contextlib.suppress(RemoteError):  # stays not uploaded; a later run takes it
             uploaded += len(service.upload("notes").uploaded)
@@ -166,6 +168,7 @@ def test_offline_keeps_local_then_uploads_oldest_first(
     proxy.faults.offline = True
     taken = []
     for _ in range(3):
+        change_db(db)
         taken.append(service.backup("notes", upload=False).id)
         with pytest.raises(RemoteError, match="cannot reach"):
             service.upload("notes")

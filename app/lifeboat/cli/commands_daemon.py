@@ -89,7 +89,7 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     rows = [_status_row(s, now) for s in status.sources]
     if rows:
         out.table(
-            ["SOURCE", "STATE", "SCHEDULE", "LAST GOOD SNAPSHOT", "NEXT RUN", "STORED", "FLAGS"],
+            ["SOURCE", "STATE", "SCHEDULE", "LAST BACKUP", "NEXT RUN", "STORED", "FLAGS"],
             rows,
         )
     for s in status.sources:
@@ -102,9 +102,14 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
     return 0
 
 
+def _last_result(s: SourceStatus) -> str:
+    """'ok', 'failed' ... or 'unchanged' (the last backup found nothing new to store)."""
+    return "unchanged" if s.unchanged_since is not None else s.last_result
+
+
 def _status_row(s: SourceStatus, now: datetime) -> list[str]:
     """One source's row of the `lifeboat status` table."""
-    last = f"{human_age(s.last_snapshot, now)} ({s.last_result})"
+    last = f"{human_age(s.last_backup, now)} ({_last_result(s)})"
     flags = ", ".join(
         f
         for f, on in (

@@ -88,9 +88,12 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
             taken.append({"source": name, "error": exc.message})
             continue
         assert outcome.snapshot is not None  # a manual backup is never skipped
-        data = outcome.snapshot.to_json()
+        data = {**outcome.snapshot.to_json(), "unchanged": outcome.unchanged}
         taken.append(data)
-        _print_taken(out, outcome.snapshot)
+        if outcome.unchanged:
+            out.line(f"{name}: {outcome.message} (snapshot {outcome.snapshot.id})")
+        else:
+            _print_taken(out, outcome.snapshot)
         if outcome.upload_error is not None:
             failed += 1
             data["upload_error"] = outcome.upload_error.message
@@ -100,7 +103,7 @@ def cmd_backup(args: argparse.Namespace, service: Service, out: Output) -> int:
                 "it is uploaded by the next backup, or now with: lifeboat upload " + name,
                 1,
             )
-        elif outcome.uploaded is not None:
+        elif outcome.uploaded is not None and (outcome.uploaded or not outcome.unchanged):
             data["uploaded"] = outcome.uploaded
             out.line(
                 f"  uploaded to {service.source(name).remote}: {len(outcome.uploaded)} "

@@ -17,7 +17,7 @@ def summarize(diff: DatabaseDiff, table_limit: int = 4) -> str:
         if table.brought_back:
             bits.append(f"brings back {_rows(table.brought_back)}")
         if table.removed:
-            bits.append(f"removes {_rows(table.removed)} added since")
+            bits.append(f"removes {_rows(table.removed)} added since the snapshot")
         if table.changed:
             bits.append(f"changes {_rows(table.changed)}")
         if table.partial or table.matched_by == "counts only":

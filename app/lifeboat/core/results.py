@@ -40,17 +40,20 @@ class BackupOutcome:
     source: str
     status: str  # ok | skipped
     snapshot: SnapshotRecord | None  # the snapshot taken (None when skipped)
-    message: str = ""  # why it was skipped
+    message: str = ""  # why it was skipped, or that nothing changed
     pruned: PrunePlan | None = None
     prune_error: str | None = None
     uploaded: list[str] | None = None  # snapshot ids sent (None: no remote)
     uploaded_bytes: int = 0
     upload_error: LifeboatError | None = None
+    #: The database held exactly what `snapshot` (an earlier one) holds: nothing stored.
+    unchanged: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
             "source": self.source,
             "status": self.status,
+            "unchanged": self.unchanged,
             "message": self.message,
             "snapshot": self.snapshot.to_json() if self.snapshot else None,
             "pruned": [d.snapshot.id for d in self.pruned.forgotten] if self.pruned else [],

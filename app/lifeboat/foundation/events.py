@@ -46,7 +46,9 @@ class JobFinished:
     source: str | None
     status: JobStatus
     snapshot_id: str | None = None
-    error: str | None = None
+    error: str | None = None  # why it failed or was skipped; what an ok one found
+    #: A backup that found its database unchanged: the snapshot that already holds it.
+    unchanged_since: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lifeboat.core.unchanged import unchanged_since_time
 from lifeboat.foundation.events import Event, JobFinished, JobProgress, JobQueued, JobStarted
+from lifeboat.gui.wording import in_gui_words
 
 #: The steps of a backup in order: (the phases that report it, its weight). Copying and
 #: packing read and write the whole database; the check runs alongside the packing.
@@ -175,7 +177,7 @@ class ManualBackups:
         return backup
 
     def _job_ended(self, backup: ManualBackup, event: JobFinished) -> None:
-        error = event.error or "no reason was given"
+        error = in_gui_words(event.error or "") or "no reason was given"
         if event.kind == "upload":
             if event.status == "ok":
                 self._end(backup, Stage.DONE, f"Backed up and uploaded to {backup.uploads_to}.")
@@ -194,7 +196,11 @@ class ManualBackups:
             backup.advance("copy", 1, 1)
             backup.advance("compress", 1, 1)
             return
-        if event.status == "ok":
+        if event.status == "ok" and event.unchanged_since is not None:
+            when = unchanged_since_time(event.error)
+            since = f"the backup of {when}" if when else "the last backup"
+            self._end(backup, Stage.DONE, f"Nothing changed since {since}; nothing new was stored.")
+        elif event.status == "ok":
             self._end(backup, Stage.DONE, "Backed up.")
         elif event.status == "skipped":
             self._end(backup, Stage.DONE, "Nothing to do: " + (event.error or "up to date."))

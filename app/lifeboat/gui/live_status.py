@@ -25,6 +25,7 @@ from lifeboat.foundation.events import (
 )
 from lifeboat.foundation.states import Health
 from lifeboat.gui.text import local_time, percent, time_ago, time_until
+from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
@@ -50,7 +51,7 @@ _DOING = {
     "verify": "verifying",
     "upload": "uploading",
     "drill": "running a restore drill",
-    "prune": "pruning",
+    "prune": "removing old snapshots",
 }
 
 
@@ -214,11 +215,13 @@ class LiveStatus(QObject):
             return "backing up…"
         problem = self.problems.get(source.name)
         if problem is not None:
-            text = problem.reason
-        elif source.last_snapshot is None:
+            text = in_gui_words(problem.reason)
+        elif source.last_backup is None:
             text = "not backed up yet"
+        elif source.unchanged_since is not None:
+            text = f"backed up {time_ago(source.last_backup, now)} (nothing changed)"
         else:
-            text = f"backed up {time_ago(source.last_snapshot, now)}"
+            text = f"backed up {time_ago(source.last_backup, now)}"
         return "; ".join([text, *notes_of(source)])
 
     def next_backup(self, source: SourceStatus) -> str:
@@ -246,7 +249,7 @@ class LiveStatus(QObject):
         """Each current problem: 'crm: Backup failed: the disk is full' (worst first)."""
         order = {"error": 0, "warning": 1}
         found = sorted(self.problems.values(), key=lambda p: order[p.level])
-        return [f"{p.source}: {p.reason}" for p in found]
+        return [f"{p.source}: {in_gui_words(p.reason)}" for p in found]
 
     def summary(self) -> str:
         """One line for the whole: the tooltip's and main window's headline."""
@@ -261,7 +264,7 @@ class LiveStatus(QObject):
             return _HEADLINES[problems[0].kind].format(problems[0].source)
         if self.state() == "running":
             return "Backing up…"
-        never = [s.name for s in self.sources if s.last_snapshot is None]
+        never = [s.name for s in self.sources if s.last_backup is None]
         if never:
             return "Not backed up yet: " + ", ".join(never)
         if any(notes_of(s) for s in self.sources):
@@ -278,7 +281,7 @@ class LiveStatus(QObject):
         lines += [self.source_line(s) for s in self.sources]
         lines += [self.drill_line(s) for s in self.sources if s.last_drill is not None]
         if self.watching_pid:
-            lines.append(f"Schedules run in `lifeboat run` (pid {self.watching_pid})")
+            lines.append(f"Schedules run in the background service (process {self.watching_pid})")
         elif self.paused:
             lines.append(self.pause_text())
         return "\n".join(lines)

@@ -32,6 +32,7 @@ from lifeboat.gui.commands import AppCommands
 from lifeboat.gui.icons import TrayIcons, app_icon
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.messages import ask
+from lifeboat.gui.steady import reserve_lines, wrap_column
 from lifeboat.gui.text import percent, phase_text, size_text, time_until
 from lifeboat.gui.tray import tomorrow_here
 
@@ -97,13 +98,13 @@ class MainWindow(QWidget):
         self.sources.setObjectName("sources")
         self.sources.setHeaderLabels(["Database", "Last backup", "Next backup", "Snapshots"])
         self.sources.setRootIsDecorated(False)
-        self.sources.setUniformRowHeights(True)
         self.sources.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # not a cell box at start
         header = self.sources.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        wrap_column(self.sources, 1)  # a problem's reason is shown whole: its row grows
         self.sources.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.sources.customContextMenuRequested.connect(self._source_menu)
         self.sources.itemDoubleClicked.connect(
@@ -133,7 +134,7 @@ class MainWindow(QWidget):
 
     def _build_progress_row(self) -> None:
         """What runs now and its progress (hidden while nothing runs)."""
-        self.progress_text = QLabel()
+        self.progress_text = reserve_lines(QLabel())
         self.progress_text.setObjectName("progress-text")
         self.progress = QProgressBar()
         self.progress.setObjectName("progress")
@@ -143,6 +144,9 @@ class MainWindow(QWidget):
         progress_layout.setContentsMargins(0, 0, 0, 0)
         progress_layout.addWidget(self.progress_text, 1)
         progress_layout.addWidget(self.progress)
+        keep = self.progress_row.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # the list does not jump when a job starts
+        self.progress_row.setSizePolicy(keep)
         self.progress_row.hide()
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -291,8 +295,8 @@ class MainWindow(QWidget):
         status = self.status
         if status.watching_pid:
             return (
-                f"Backups are scheduled by `lifeboat run` (pid {status.watching_pid}); "
-                "this window shows its work."
+                "Backups are scheduled by the Lifeboat service running in the background "
+                f"(process {status.watching_pid}); this window shows its work."
             )
         if status.paused:
             return f"{status.pause_text()}: no scheduled backup runs until then."

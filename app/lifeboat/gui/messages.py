@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from lifeboat.core.private import disk_full_error
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import resolve_paths
+from lifeboat.gui.steady import widen
+from lifeboat.gui.wording import in_gui_words
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,11 @@ _open_boxes: set[QMessageBox] = set()
 
 
 def error_lines(exc: BaseException) -> tuple[str, str]:
-    """(what happened, what to do) for any exception, never a traceback; as sentences."""
+    """(what happened, what to do) for any exception, never a traceback; as sentences in
+    the GUI's words (gui/wording.py: no commands or flags)."""
     exc = as_user_error(exc)
     if isinstance(exc, LifeboatError):
-        return sentence(exc.message), sentence(exc.hint or "")
+        return sentence(in_gui_words(exc.message)), sentence(in_gui_words(exc.hint or ""))
     first = str(exc).splitlines()[0] if str(exc) else ""
     return (
         f"Unexpected error: {type(exc).__name__}{': ' + first if first else ''}",
@@ -118,7 +121,7 @@ def _box(
     box.setObjectName("lifeboat-message")
     if detail:
         box.setInformativeText(detail)
-    return box
+    return widen(box)
 
 
 def _open(box: QMessageBox) -> None:

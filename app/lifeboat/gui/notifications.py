@@ -21,6 +21,7 @@ from pathlib import Path
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import Health
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.notices import decide
@@ -123,7 +124,8 @@ class Notifier:
             self._again(decision.again_at)
         if decision.notice is None:
             return None
-        note = Notification(decision.notice.title, decision.notice.text, decision.notice.level)
+        notice = decision.notice
+        note = Notification(notice.title, in_gui_words(notice.text), notice.level)
         self._last_shown = now
         self.shown.append(note)
         log.info("notification: %s", note.title)

@@ -35,7 +35,7 @@ from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE
-from lifeboat.gui.text import local_time, plural, short_time, size_text, time_ago
+from lifeboat.gui.text import local_time, plural, reason_text, short_time, size_text, time_ago
 
 if TYPE_CHECKING:
     from lifeboat.gui.restore_wizard import RestoreWizard
@@ -158,7 +158,9 @@ class SnapshotPage(QWizardPage):
                 "missing": "file missing",
                 "remote": "on " + ", ".join(c.remote for c in record.copies),
             }.get(record.status, record.status)
-            why = m.reason + (", pinned" if m.protected and m.reason != "pre-restore" else "")
+            why = reason_text(m.reason) + (
+                ", pinned" if m.protected and m.reason != "pre-restore" else ""
+            )
             item = QTreeWidgetItem(
                 [
                     short_time(m.created_at),
@@ -304,7 +306,7 @@ class TargetPage(QWizardPage):
             resolved = self.owner.service.restore_target(record.id, target)
         except LifeboatError as exc:
             message, hint = error_lines(exc)
-            self.error.setText(f"{message}. {hint}" if hint else message)
+            self.error.setText(f"{message} {hint}" if hint else message)
             self.error.show()
             return False
         self.owner.in_place, self.owner.target, self.owner.overwrite = (

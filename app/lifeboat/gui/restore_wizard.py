@@ -35,7 +35,9 @@ from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, error_lines, sentence, show_error
 from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, describe_choice
+from lifeboat.gui.steady import reserve_lines
 from lifeboat.gui.text import local_time, percent, phase_text
+from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
 
@@ -264,7 +266,11 @@ def preview_failure_text(error: BaseException) -> str:
             "no key that opens it. Import your recovery key (Settings → Remote → Import "
             "a key…): the restore cannot open it either."
         )
-    message = sentence(error.message) if isinstance(error, LifeboatError) else "See the log."
+    message = (
+        sentence(in_gui_words(error.message))
+        if isinstance(error, LifeboatError)
+        else "See the log."
+    )
     return (
         f"No preview of the changes. {message} The restore checks the snapshot before it "
         "changes anything, and stops if it cannot read it."
@@ -277,7 +283,7 @@ class ProgressPage(QWizardPage):
         self.owner = wizard
         self.setTitle("Restoring…")
         self.setSubTitle("The snapshot is checked before anything is touched.")
-        self.phase = QLabel("Starting…")
+        self.phase = reserve_lines(QLabel("Starting…"))
         self.phase.setObjectName("restore-phase")
         self.bar = QProgressBar()
         self.bar.setObjectName("restore-progress")

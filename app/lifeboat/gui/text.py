@@ -12,6 +12,24 @@ PHASES = {
 }
 
 
+#: Why a snapshot was taken (its manifest's reason), as the GUI says it.
+REASONS = {
+    "manual": "by hand",
+    "scheduled": "on schedule",
+    "catch-up": "a missed run, caught up",
+    "retry": "a retry",
+    "pre-restore": "before a restore",
+    "pre-migration": "before a migration",
+    "pinned": "pinned",
+    "other": "other",
+}
+
+
+def reason_text(reason: str) -> str:
+    """'on schedule', 'before a restore' (an unknown reason as it is, in words)."""
+    return REASONS.get(reason, reason.replace("-", " "))
+
+
 def time_ago(moment: datetime | None, now: datetime) -> str:
     """'just now', '12 min ago', '3 h ago', 'yesterday', '5 days ago', 'never'."""
     if moment is None:

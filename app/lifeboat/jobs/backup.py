@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import hold_lock
@@ -25,7 +26,7 @@ from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule_times import covered
-from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot import Unchanged, take_snapshot
 from lifeboat.core.snapshot_request import BaseRef, SnapshotRequest
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -40,6 +41,12 @@ from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.states import JobKind, JobStatus
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.last_backup import (
+    COVERING_REASONS,
+    last_backed_up,
+    newest_intact,
+    unchanged_outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +86,13 @@ class BackupJob:
         assert self._src is not None and self._folder is not None, "prepare() first"
         src, folder = self._src, self._folder
         if self.skip_if_covered:
-            last = last_good_snapshot(self.workspace, src.name, reasons=COVERING_REASONS)
+            last = last_backed_up(self.workspace, src.name, reasons=COVERING_REASONS)
             if covered(src.backup_schedule, last, utc_now()):
                 assert last is not None
                 return JobOutcome(
                     result=None,
                     status=JobStatus.SKIPPED,
-                    message=(
-                        f"skipped: the snapshot of {iso_utc(last)} already covers this period"
-                    ),
+                    message=(f"skipped: the backup of {iso_utc(last)} already covers this period"),
                 )
         hooks: list[HookResult] = []
         with hold_lock(
@@ -100,6 +105,7 @@ class BackupJob:
             except Cancelled:
                 self._after_hook_anyway(src, hooks, "cancelled")
                 raise
+            same_as = self._compared_with(src)
             try:
                 manifest = snapshot_source(
                     self.workspace,
@@ -110,7 +116,10 @@ class BackupJob:
                     progress=progress,
                     cancel=cancel,
                     full=self.full,
+                    unchanged_since=same_as.manifest if same_as else None,
                 )
+            except Unchanged as same:
+                return self._unchanged(src, same.manifest, hooks, cancel)
             except BaseException:
                 self._after_hook_anyway(src, hooks, "failed")
                 raise
@@ -126,6 +135,24 @@ class BackupJob:
                 cancel,
             )
         return _backed_up(manifest, hooks)
+
+    def _unchanged(
+        self, src: SourceConfig, kept: Manifest, hooks: list[HookResult], cancel: CancelToken
+    ) -> JobOutcome[Manifest | None]:
+        """The database holds what snapshot `kept` holds: nothing was stored; the after
+        hook runs as after any good backup (told which snapshot holds the data)."""
+        env = {"LIFEBOAT_PHASE": "after", "LIFEBOAT_RESULT": "ok", "LIFEBOAT_UNCHANGED": "1"}
+        self._hook(src, "after", hooks, {**env, "LIFEBOAT_SNAPSHOT_ID": kept.id}, cancel)
+        return unchanged_outcome(self.workspace, kept, hooks)
+
+    def _compared_with(self, src: SourceConfig) -> SnapshotRecord | None:
+        """The snapshot an unchanged database is not stored again beside: the newest one
+        here, proven intact. None (always store) when the user asked by name for something
+        else: a whole new snapshot (--full), a protected one, or one with a reason of
+        their own ("before the upgrade", a pinned copy)."""
+        if self.full or self.protect or self.reason not in COVERING_REASONS:
+            return None
+        return newest_intact(self.workspace, src.name)
 
     def _hook(
         self,
@@ -234,27 +261,6 @@ def choose_base(
         workspace.catalog.update_manifest(manifest)
         return BaseRef(manifest, pages)
     return BaseRef(full.manifest, pages)
-
-
-#: The snapshots that cover a schedule's period (a scheduled run is skipped after one):
-#: the schedule's own runs (on time or caught up) and a backup the user asked for. A
-#: snapshot taken for another purpose does not: a pre-restore safety copy holds the data
-#: from BEFORE a restore (the restored data still needs its backup), and one taken with a
-#: reason of the user's own ("before the upgrade") is taken ahead of a change.
-COVERING_REASONS = frozenset({"scheduled", "catch-up", "manual"})
-
-
-def last_good_snapshot(
-    workspace: Workspace, source: str, *, reasons: frozenset[str] | None = None
-) -> datetime | None:
-    """When the newest good snapshot of `source` was taken (None if there is none);
-    with `reasons`, only a snapshot taken for one of them counts."""
-    for record in workspace.catalog.snapshots(source):
-        if record.status != "ok" or record.manifest.kind == "raw":
-            continue
-        if reasons is None or record.manifest.reason in reasons:
-            return record.manifest.created_at
-    return None
 
 
 def check_source_path(src: SourceConfig) -> None:

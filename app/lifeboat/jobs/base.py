@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from lifeboat.core.catalog import Catalog
+from lifeboat.core.unchanged import UNCHANGED_KEY
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.events import EventSink, JobFinished, JobProgress, JobStarted, ignore_event
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -121,7 +122,18 @@ def _finish(
         catalog.finish_job(job_id, status, error=error, snapshot_id=snapshot_id, detail=detail)
     except LifeboatError:
         log.exception("could not record the end of job %s", job_id)
-    on_event(JobFinished(job_id, job.kind, job.source, status, snapshot_id, error))
+    same = (detail or {}).get(UNCHANGED_KEY)
+    on_event(
+        JobFinished(
+            job_id,
+            job.kind,
+            job.source,
+            status,
+            snapshot_id,
+            error,
+            unchanged_since=same if isinstance(same, str) else None,
+        )
+    )
 
 
 class _CancelWatcher:

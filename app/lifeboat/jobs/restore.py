@@ -15,7 +15,6 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
-from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
@@ -34,6 +33,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.last_backup import intact_here, newest_intact
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore_point import Chains, rebuild_checked
 from lifeboat.remote.fetch import snapshot_files
@@ -264,18 +264,9 @@ class RestoreJob:
         return SafetyCopy(manifest.id, taken=True)
 
     def _proven_newest(self, source: str) -> SnapshotRecord | None:
-        """The newest good snapshot here, if its bytes are proven still as taken."""
-        newest = next(
-            (
-                r
-                for r in self.workspace.catalog.snapshots(source)
-                if r.status == "ok" and r.local and r.manifest.kind != "raw"
-            ),
-            None,
-        )
-        if newest is not None and not self._still_restorable(newest):
-            newest = None  # never let an unproven snapshot stand in for the safety copy
-        return newest
+        """The newest good snapshot here, if its bytes are proven still as taken (never
+        let an unproven snapshot stand in for the safety copy)."""
+        return newest_intact(self.workspace, source)
 
     def _reuse_unchanged(self, kept: Manifest, folder: Path) -> SafetyCopy:
         """What is there now is exactly snapshot `kept`: it is the safety copy (protected)."""
@@ -311,26 +302,8 @@ class RestoreJob:
 
     def _still_restorable(self, record: SnapshotRecord) -> bool:
         """Whether the snapshot (and a differential's base) is here with exactly the
-        bytes it had when it was taken and checked: only such a snapshot may be reused
-        as the safety copy of what a restore replaces."""
-        chain = [record]
-        if record.manifest.kind == "diff":
-            try:
-                base = self.workspace.catalog.snapshot(str(record.manifest.base))
-            except LifeboatError:
-                return False
-            if base.status != "ok" or not base.local:
-                return False
-            chain.append(base)
-        for item in chain:
-            sealed = item.manifest.local_encryption
-            expected = sealed.sha256 if sealed else item.manifest.sha256
-            try:
-                if sha256_file(item.path) != expected:
-                    return False
-            except OSError:
-                return False
-        return True
+        bytes it had when it was taken and checked."""
+        return intact_here(self.workspace, record)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def write_metrics(service: Service, now: datetime, tz: tzinfo) -> None:
     metrics = [
         SourceMetrics(
             source=s.name,
-            last_success=s.last_snapshot.timestamp() if s.last_snapshot else None,
+            last_success=s.last_backup.timestamp() if s.last_backup else None,
             last_duration=s.last_duration,
             snapshot_bytes=s.snapshot_bytes,
             failures_total=s.failures_total,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from lifeboat.core.manifest import Manifest
+from lifeboat.core.manifest import Manifest, utc_now
 from lifeboat.core.results import BackupOutcome, PrunePlan
+from lifeboat.core.unchanged import UNCHANGED_KEY
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.events import EventSink
@@ -24,6 +25,7 @@ from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.prune import PruneJob
 from lifeboat.jobs.upload import UploadJob
+from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history_retention import thin_history
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ def run_backup_pipeline(
     the upload's are in the outcome."""
     cancel = cancel or CancelToken()
     taken = _take_snapshot(workspace, publish, request, progress, cancel)
+    same = (taken.detail or {}).get(UNCHANGED_KEY) if taken.status == "ok" else None
+    if isinstance(same, str):
+        return _after_unchanged(workspace, publish, request, same, taken.message, cancel)
     if taken.status != "ok" or taken.snapshot_id is None:
         return BackupOutcome(request.source, taken.status, None, taken.message)
     snapshot = workspace.catalog.snapshot(taken.snapshot_id)
@@ -93,6 +98,40 @@ def run_backup_pipeline(
         uploaded=sent.result.uploaded,
         uploaded_bytes=sent.result.bytes,
     )
+
+
+def _after_unchanged(
+    workspace: Workspace,
+    publish: EventSink,
+    request: BackupRequest,
+    snapshot_id: str,
+    message: str,
+    cancel: CancelToken,
+) -> BackupOutcome:
+    """A backup that found the database unchanged since snapshot `snapshot_id` stored
+    nothing: there is nothing new to prune for (the policy applies again with the next
+    snapshot), and an upload runs only if a snapshot still waits for one (an earlier
+    upload failed), so the existing snapshot reaches the remote all the same."""
+    existing = workspace.catalog.snapshot(snapshot_id)
+    unchanged = BackupOutcome(request.source, "ok", existing, message, unchanged=True)
+    src = workspace.config().source(request.source)
+    remote = workspace.config().remotes.get(src.remote) if src.remote else None
+    if remote is None or not request.upload:
+        return unchanged
+    records = workspace.catalog.snapshots(request.source)
+    if not plan_uploads(records, remote.name, src.remote_policy, utc_now()):
+        return replace(unchanged, uploaded=[])
+    try:
+        sent = run_job(
+            UploadJob(workspace, request.source),
+            workspace.catalog,
+            trigger=Trigger.AFTER_BACKUP,
+            cancel=cancel,
+            on_event=publish,
+        )
+    except LifeboatError as exc:
+        return replace(unchanged, uploaded=[], upload_error=exc)
+    return replace(unchanged, uploaded=sent.result.uploaded, uploaded_bytes=sent.result.bytes)
 
 
 def _take_snapshot(

@@ -89,9 +89,10 @@ def _reason(source: SourceStatus, kind: Health, now: datetime) -> str | None:
     if kind is Health.STALE:
         if not source.stale:
             return None
-        if source.last_snapshot is None:
+        last = source.last_backup
+        if last is None:
             return "Overdue: never backed up"
-        return f"Overdue: the last good backup is {age_text(now - source.last_snapshot)} old"
+        return f"Overdue: the last good backup is {age_text(now - last)} old"
     if kind is Health.CAPTURE_STOPPED:
         if source.continuous and source.capture_stopped:
             why = _sentence(source.capture_stopped)

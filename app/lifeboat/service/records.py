@@ -19,7 +19,7 @@ from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import JobKind, JobStatus, Trigger
-from lifeboat.jobs.backup import last_good_snapshot
+from lifeboat.jobs.last_backup import last_backed_up
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.status import Status, compute_status
 
@@ -115,7 +115,9 @@ class RecordMethods:
         return compute_status(self.workspace, now or utc_now(), tz)
 
     def last_good_snapshot(self, source: str) -> datetime | None:
-        return last_good_snapshot(self.workspace, source)
+        """When `source` was last backed up: its newest good snapshot, or a later backup
+        that found the database unchanged since it (nothing missed then either)."""
+        return last_backed_up(self.workspace, source)
 
     def pending_uploads(self, source: str, now: datetime | None = None) -> list[SnapshotRecord]:
         """The snapshots of `source` its remote should have and does not yet."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,12 @@ from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.core.scheduler_lock import SchedulerLock
+from lifeboat.core.unchanged import latest, proven_unchanged_at, unchanged_since_id
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history import chains_of
 from lifeboat.service.history_status import ContinuousState, continuous_state
+from lifeboat.service.overdue import is_overdue
 
 #: The event the capture thread records when a source's capture keeps failing
 #: (service/continuous.py).
@@ -83,6 +85,17 @@ class SourceStatus:
     gaps: int = 0
     merged: int = 0
     capture_stopped: str | None = None
+
+    #: When a backup last found the database unchanged since its newest snapshot.
+    proven_unchanged: datetime | None = None
+    #: The newest finished backup found it unchanged since this snapshot (nothing stored).
+    unchanged_since: str | None = None
+
+    @property
+    def last_backup(self) -> datetime | None:
+        """When it was last backed up: its newest good snapshot, or a later backup that
+        found the database unchanged (what "backed up … ago" and the overdue alarm go by)."""
+        return latest(self.last_snapshot, self.proven_unchanged)
 
     def __post_init__(self) -> None:
         if not self.title:
@@ -149,6 +162,8 @@ class SourceStatus:
             "gaps": self.gaps,
             "merged": self.merged,
             "capture_stopped": self.capture_stopped,
+            "last_backup": iso_utc(self.last_backup) if self.last_backup else None,
+            "unchanged_since": self.unchanged_since,
         }
 
 
@@ -193,15 +208,15 @@ def _source_status(
     running, retry = _running_and_retrying(workspace.paths.run_dir, jobs, src.name)
     retry_kind, retry_at = _pending_retry(jobs, src.name, config) if retry else (None, None)
     upload = _last_finished(jobs, src.name, "upload")
-    pending = []
-    if src.remote is not None and src.remote in config.remotes:
-        pending = plan_uploads(records, src.remote, src.remote_policy, now)
+    remote = src.remote if src.remote in config.remotes else None
+    pending = plan_uploads(records, remote, src.remote_policy, now) if remote else []
     drill = _last_drill(jobs, src.name)
     finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
     last_job = finished[0] if finished else None
     limit = stale_after(schedule, src.stale_override)
     newest = good[0].manifest.created_at if good else None
-    stale = _stale(workspace, config, src, jobs, newest, limit, now, tz)
+    unchanged = _unchanged(mine, src.name, last_job)
+    last_backup = latest(newest, unchanged["proven_unchanged"])
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
@@ -217,7 +232,7 @@ def _source_status(
         last_duration=_duration(last_job),
         running=running,
         retry_pending=retry,
-        stale=stale,
+        stale=is_overdue(workspace, config, src, jobs, last_backup, limit, now, tz),
         stale_after=limit,
         snapshots=len(records),
         snapshot_bytes=sum(r.manifest.size for r in records),
@@ -236,7 +251,17 @@ def _source_status(
         retry_kind=retry_kind,
         retry_at=retry_at,
         **_continuous(workspace, src),
+        **unchanged,
     )
+
+
+def _unchanged(mine: list[JobRecord], source: str, last_job: JobRecord | None) -> dict[str, Any]:
+    """When a backup last proved the database unchanged, and since which snapshot the
+    newest finished one found it so (SourceStatus's fields)."""
+    return {
+        "proven_unchanged": proven_unchanged_at(mine, source),
+        "unchanged_since": unchanged_since_id(last_job) if last_job else None,
+    }
 
 
 def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
@@ -252,57 +277,6 @@ def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
         "merged": state.merged,
         "capture_stopped": state.stopped,
     }
-
-
-#: How long after its first scheduled time a database never backed up may go before it
-#: counts as overdue (the first run may wait for others in the queue).
-FIRST_RUN_GRACE = timedelta(hours=1)
-
-
-def overdue_when_new(
-    since: datetime, first_runs: list[datetime], limit: timedelta, now: datetime
-) -> bool:
-    """Whether a database known since `since` and never backed up is overdue: as a backed-
-    up one would be `limit` after its snapshot, and never before its first scheduled time
-    (`first_runs`: the schedule's first run after `since`) and a grace have passed."""
-    if now - since <= limit:
-        return False
-    return not first_runs or now > first_runs[0] + FIRST_RUN_GRACE
-
-
-def _stale(
-    workspace: Workspace,
-    config: Config,
-    src: SourceConfig,
-    jobs: list[JobRecord],
-    newest: datetime | None,
-    limit: timedelta | None,
-    now: datetime,
-    tz: tzinfo,
-) -> bool:
-    """Whether the newest good snapshot is too old, or (never backed up) the database
-    was added long enough ago and its first scheduled run has passed."""
-    if limit is None:
-        return False
-    if newest is not None:
-        return now - newest > limit
-    since = _known_since(workspace, config, src, jobs)
-    first = next_runs(src.backup_schedule, tz, since, 1) if since else []
-    return since is not None and overdue_when_new(since, first, limit, now)
-
-
-def _known_since(
-    workspace: Workspace, config: Config, src: SourceConfig, jobs: list[JobRecord]
-) -> datetime | None:
-    """Since when Lifeboat has known a source: its oldest job, or its snapshot folder,
-    made when it was added (None: neither is there yet)."""
-    times = [parse_iso_utc(j.queued_at) for j in jobs if j.source == src.name and j.queued_at]
-    try:
-        folder = workspace.snapshot_root(config, src) / src.name
-        times.append(datetime.fromtimestamp(folder.stat().st_mtime, UTC))
-    except OSError:
-        pass
-    return min(times) if times else None
 
 
 def _last_finished(jobs: list[JobRecord], source: str, kind: str) -> JobRecord | None:
