@@ -81,3 +81,26 @@ def test_first_run_window_leads_to_adding_a_database(qtbot, make_tray):
     assert not first_run.isVisible()
     window.button("add-database").click()
     assert tray_app._dialogs["first-run"].isVisible()
+
+
+def test_databases_are_shown_by_their_display_names_and_continuous_ones_say_so(
+    qtbot, tray_app: TrayApp, service: Service
+):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    service.update_source("notes", display_name="My Notes")
+    read = tray_app.status.read_at
+    tray_app.status.refresh()
+    qtbot.waitUntil(lambda: tray_app.status.read_at != read, timeout=30_000)
+    rows = tray_app.window.sources
+    titles = [rows.topLevelItem(i).text(0) for i in range(rows.topLevelItemCount())]
+    assert "My Notes" in titles and "notes" not in titles
+    notes = next(s for s in tray_app.status.sources if s.name == "notes")
+    assert tray_app.status.source_line(notes).startswith("My Notes — ")
+    following = replace(
+        notes, continuous=True, last_capture=tray_app.status.now() - timedelta(seconds=2)
+    )
+    detail = tray_app.status.source_detail(following)
+    assert detail.startswith("Protected continuously, last change captured "), detail
+    assert detail.endswith(" s ago"), detail

@@ -29,6 +29,7 @@ from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
+from lifeboat.service.history_status import continuous_line
 from lifeboat.service.problems import SourceProblem, notes_of, problems_of
 from lifeboat.service.status import SourceStatus, Status
 
@@ -200,7 +201,7 @@ class LiveStatus(QObject):
 
     def source_line(self, source: SourceStatus) -> str:
         """'notes — 12 min ago', 'notes — backing up… 45%', 'notes — Backup failed: …'."""
-        return f"{source.name} — {self.source_detail(source)}"
+        return f"{source.title} — {self.source_detail(source)}"
 
     def source_detail(self, source: SourceStatus) -> str:
         """What it does now, else its problem in words, else its last backup (and notes)."""
@@ -216,6 +217,10 @@ class LiveStatus(QObject):
         problem = self.problems.get(source.name)
         if problem is not None:
             text = in_gui_words(problem.reason)
+        elif source.continuous:
+            running = self.status is not None and self.status.scheduler_pid is not None
+            text = continuous_line(source.continuous_state, now, lifeboat_running=running) or ""
+            text = text[:1].upper() + text[1:]
         elif source.last_backup is None:
             text = "not backed up yet"
         elif source.unchanged_since is not None:

@@ -255,7 +255,7 @@ class MainWindow(QWidget):
         for source in status.sources:
             item = QTreeWidgetItem(
                 [
-                    source.name,
+                    source.title,
                     status.source_detail(source),
                     status.next_backup(source),
                     f"{source.snapshots} ({size_text(source.snapshot_bytes)})",
