@@ -334,3 +334,33 @@ def test_a_remote_nobody_uploads_to_has_no_rules_to_set(qtbot, open_dialog, serv
     box = open_dialog().remotes.keep_box
     assert not box.isEnabled()
     assert "No database uploads here yet" in box.note.text()
+
+
+def test_the_fields_stay_put_while_a_remote_is_typed(qtbot, open_dialog):
+    """Where uploads go grows as the fields are typed; it must not push the fields
+    under it down while the user aims for one (it moved them by a line before)."""
+    from PySide6.QtWidgets import QLineEdit
+
+    page = open_dialog().remotes
+    page.add_remote()
+    form = page.form
+    form.provider.setCurrentIndex(form.provider.findData("cos"))
+    fields = [w for w in form.findChildren(QLineEdit) if w.isVisibleTo(form)]
+    qtbot.waitUntil(lambda: form.where.text() != "", timeout=10_000)
+    qtbot.wait(50)  # the layout settles
+
+    def rows() -> dict[str, int]:
+        return {w.objectName(): w.mapTo(form, w.rect().topLeft()).y() for w in fields}
+
+    before = rows()
+    typed = {
+        "remote-region": "ap-guangzhou",
+        "remote-bucket": "backups-of-the-whole-household-1250000000",
+        "remote-prefix": "laptop/evening-snapshots/lifeboat",
+    }
+    for name, text in typed.items():
+        line = next(w for w in fields if w.objectName() == name)
+        qtbot.keyClicks(line, text)
+        qtbot.wait(20)
+        assert rows() == before, f"typing into {name} moved the fields"
+    assert "ap-guangzhou" in form.where.text()

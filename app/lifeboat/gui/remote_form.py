@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.providers import PROVIDERS, endpoint_for
 from lifeboat.gui.source_form import error_label, stacked
+from lifeboat.gui.steady import reserve_lines
 from lifeboat.service.remote_changes import RemoteDraft
 
 REGION_EXAMPLES = {
@@ -74,9 +75,8 @@ class RemoteForm(QWidget):
         self.provider.setObjectName("remote-provider")
         for prov in PROVIDERS.values():
             self.provider.addItem(prov.title, prov.name)
-        self.where = QLabel()
+        self.where = reserve_lines(QLabel())
         self.where.setObjectName("remote-where")
-        self.where.setWordWrap(True)
         self.where.setEnabled(False)
         self.region = _line("remote-region")
         self.account = _line("remote-account", "your Cloudflare account id")
@@ -106,7 +106,7 @@ class RemoteForm(QWidget):
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Name:", stacked(self.name, self.errors["name"]))
-        form.addRow("Provider:", stacked(self.provider, self.where, self.errors["provider"]))
+        form.addRow("Provider:", stacked(self.provider, self.errors["provider"]))
         self._region_row = stacked(self.region, self.errors["region"])
         form.addRow("Region:", self._region_row)
         self._account_row = stacked(self.account, self.errors["account"])
@@ -125,6 +125,8 @@ class RemoteForm(QWidget):
         self._sources_layout.setContentsMargins(0, 0, 0, 0)
         self.source_checks: list[QCheckBox] = []
         form.addRow("Upload snapshots of:", self.sources_box)
+        # Last: it grows as the fields are typed and must push none of them down.
+        form.addRow("", self.where)
         self._form = form
 
     def _connect_edits(self) -> None:
