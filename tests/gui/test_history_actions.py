@@ -131,3 +131,18 @@ def test_the_context_menu_offers_every_action_with_its_mnemonic(
     assert not actions["&Upload now"].isEnabled()
     assert "not uploaded to a remote" in actions["&Upload now"].toolTip()
     tab.menu.close()
+
+
+def test_a_long_progress_text_wraps_and_moves_nothing(qtbot, make_tray, notes: Path):
+    tray_app = make_tray()
+    dialog = open_history(qtbot, tray_app)
+    dialog.resize(700, 480)
+    qtbot.wait(50)  # the layout settles
+    table = dialog.snapshot_table.geometry()
+    dialog.message.setText(
+        "Verifying snapshot 3f9a1c2b of notes: decompressing, hashing and checking every "
+        "page against the manifest, then an integrity check of the whole database: 45%"
+    )
+    qtbot.wait(50)
+    assert dialog.snapshot_table.geometry() == table
+    assert dialog.message.heightForWidth(dialog.message.width()) <= dialog.message.height()

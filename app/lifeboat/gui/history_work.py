@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from lifeboat.gui.steady import reserve_lines
 from lifeboat.gui.text import percent, phase_text
 from lifeboat.gui.workers import Task, run_in_background
 
@@ -22,9 +23,10 @@ class WorkRow(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.task: Task | None = None
-        self.message = QLabel()
+        # Two lines kept: "Verifying snapshot … of notes: 45%" wraps, never clipped, and
+        # the table above does not jump when it does.
+        self.message = reserve_lines(QLabel())
         self.message.setObjectName("history-message")
-        self.message.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setObjectName("verify-progress")
         self.cancel_button = QPushButton("Cancel")
