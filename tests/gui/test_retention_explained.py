@@ -6,6 +6,7 @@ from __future__ import annotations
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.settings_dialog import RETENTION_TAB, SettingsDialog
 from lifeboat.service import Service
+from tests.helpers.databases import change_db
 
 
 def retention_of(tray_app: TrayApp, row: int) -> SettingsDialog:
@@ -18,8 +19,12 @@ def retention_of(tray_app: TrayApp, row: int) -> SettingsDialog:
 
 
 def test_the_preview_says_why_each_snapshot_is_kept(qtbot, tray_app: TrayApp, service: Service):
+    crm = service.source("crm").path
     base = service.backup("crm", full=True)
-    differentials = [service.backup("crm") for _ in range(2)]
+    differentials = []
+    for _ in range(2):
+        change_db(crm)  # an unchanged database is not stored again
+        differentials.append(service.backup("crm"))
     assert all(d.manifest.base == base.id for d in differentials)
     pinned = service.backup("crm", full=True)
     service.set_protected(pinned.id, True)

@@ -13,7 +13,7 @@ from lifeboat.gui.app import TrayApp
 from lifeboat.gui.settings_dialog import SettingsDialog
 from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, gone, message_boxes, wait_for_box
-from tests.helpers.databases import make_db
+from tests.helpers.databases import change_db, make_db
 
 
 def open_settings(tray_app: TrayApp) -> SettingsDialog:
@@ -50,7 +50,9 @@ def test_the_row_shows_the_folder_its_free_space_and_the_same_disk_warning(
 def test_moving_the_folder_moves_the_snapshots(
     qtbot, tray_app: TrayApp, service: Service, tmp_path: Path
 ):
-    first, second = service.backup("notes"), service.backup("notes")
+    first = service.backup("notes")
+    change_db(service.source("notes").path)  # an unchanged database is not stored again
+    second = service.backup("notes")
     old_folder = first.folder
     dialog = open_settings(tray_app)
     row = dialog.form.folder
