@@ -48,7 +48,7 @@ def test_snapshots_sort_and_filter(
     dialog.show_source(None)
     assert len(shown_ids(dialog)) == 3
     row = [dialog.snapshot_view.index(0, c).data() for c in range(10)]
-    assert row[1] == "crm" and row[2] == "full" and row[5].endswith("×") and row[6] == "good"
+    assert row[1] == "crm" and row[2] == "whole" and row[5].endswith("×") and row[6] == "good"
     assert row[7] == "–", "crm is not uploaded to a remote"
 
 

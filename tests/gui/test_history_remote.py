@@ -46,11 +46,11 @@ def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Servic
     dialog = open_history(qtbot, tray_app)
 
     row = cells(dialog, full.id)
-    assert (row["Kind"], row["Base"], row["Remote copy"]) == ("full", "", "offsite")
+    assert (row["Holds"], row["Built on"], row["Remote copy"]) == ("whole", "", "offsite")
     assert row["Stored"] == size_text(full.manifest.size)
     row = cells(dialog, diff.id)
-    assert (row["Kind"], row["Base"], row["Remote copy"]) == (
-        "diff",
+    assert (row["Holds"], row["Built on"], row["Remote copy"]) == (
+        "changes",
         short_time(full.manifest.created_at),
         "offsite",
     )

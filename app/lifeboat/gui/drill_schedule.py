@@ -8,7 +8,7 @@ a drill by hand.
 
 How the database form includes it (gui/source_form.py):
     self.drills = DrillScheduleBox(tz)
-    form.addRow(self.drills)                       # below the backup schedule
+    form.addRow("Restore drills:", self.drills)    # below the backup schedule
     self.drills.changed.connect(self._edit)
     self.drills.set_spec(source.drill)             # when a database is shown
     values["drill"] = self.drills.spec()           # what is saved (`update_source`)
@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from lifeboat.gui.schedule_editor import KINDS, ScheduleEditor
 
@@ -44,33 +43,23 @@ class DrillScheduleEditor(ScheduleEditor):
             self.next_label.setText(NO_DRILLS)
 
 
-class DrillScheduleBox(QGroupBox):
-    """ "Restore drills": what they are, and the schedule they run on."""
-
-    changed = Signal()
+class DrillScheduleBox(DrillScheduleEditor):
+    """The "Restore drills" row: the schedule they run on, and under it what they are.
+    One grid with the editor's own rows (a nested layout let the form squeeze it)."""
 
     def __init__(self, tz: tzinfo, parent: QWidget | None = None) -> None:
-        super().__init__("Restore drills", parent)
+        super().__init__(tz, parent)
         self.setObjectName("drill-box")
         note = QLabel(
             "A drill restores snapshots into a temporary folder and checks them, to prove "
             "that a restore would work. History lists each drill and its outcome."
         )
         note.setWordWrap(True)
-        self.editor = DrillScheduleEditor(tz)
-        self.editor.changed.connect(self.changed)
-        layout = QVBoxLayout(self)
-        layout.addWidget(note)
-        layout.addWidget(self.editor)
+        note.setEnabled(False)  # an explanation, in the form's quieter grey
+        grid = self.layout()
+        assert isinstance(grid, QGridLayout)
+        grid.addWidget(note, grid.rowCount(), 0)
 
-    def set_spec(self, spec: str) -> None:
-        self.editor.set_spec(spec)
-
-    def spec(self) -> str:
-        return self.editor.spec()
-
-    def error(self) -> str | None:
-        return self.editor.error()
-
-    def show_error(self, message: str | None) -> None:
-        self.editor.show_error(message)
+    @property
+    def editor(self) -> DrillScheduleEditor:
+        return self

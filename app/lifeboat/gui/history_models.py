@@ -125,11 +125,11 @@ def _kept(r: SnapshotRecord) -> str:
     return "pinned"
 
 
-KINDS = {"full": "full", "diff": "diff", "raw": "raw copy"}
+KINDS = {"full": "whole", "diff": "changes", "raw": "raw copy"}
 KIND_TIPS = {
     "full": "the whole database",
-    "diff": "a differential: only the pages that changed since its base (a full "
-    "snapshot); restoring it needs both",
+    "diff": "only what changed since the whole snapshot shown under “Built on”; "
+    "restoring it needs both",
     "raw": "a byte-for-byte safety copy of a database that could not be opened",
 }
 
@@ -150,7 +150,10 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
         super().__init__()
         self.remote_of: dict[str, str | None] = {}  # source -> the remote it uploads to
         self._by_id: dict[str, SnapshotRecord] = {}
-        self.columns = (
+        self.columns = self._snapshot_columns()
+
+    def _snapshot_columns(self) -> tuple[Column[SnapshotRecord], ...]:
+        return (
             Column(
                 "Taken",
                 lambda r: short_time(r.manifest.created_at),
@@ -159,16 +162,16 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
             ),
             Column("Database", lambda r: r.source),
             Column(
-                "Kind",
+                "Holds",
                 lambda r: KINDS.get(r.manifest.kind, r.manifest.kind),
                 tip=lambda r: KIND_TIPS.get(r.manifest.kind, ""),
             ),
             Column(
-                "Base",
+                "Built on",
                 self._base,
                 key=lambda r: r.manifest.base or "",
                 tip=lambda r: (
-                    f"differential against full snapshot {r.manifest.base}"
+                    f"holds the changes since the whole snapshot {r.manifest.base}"
                     if r.manifest.base
                     else ""
                 ),
@@ -181,7 +184,10 @@ class SnapshotTable(RecordTable[SnapshotRecord]):
                 right=True,
             ),
             Column(
-                "Ratio", lambda r: f"{_ratio(r):.1f}×" if _ratio(r) else "–", key=_ratio, right=True
+                "Smaller by",
+                lambda r: f"{_ratio(r):.1f}×" if _ratio(r) else "–",
+                key=_ratio,
+                right=True,
             ),
             Column(
                 "Status",

@@ -128,6 +128,12 @@ class ScheduleEditor(QWidget):
         for button in self.days:
             button.toggled.connect(self._edit)
 
+    def hasHeightForWidth(self) -> bool:
+        # Its wrapping next-runs line made Qt's form-in-a-scroll-area ask for a height
+        # per width it underestimates: the rows squeezed into each other. Its size hint
+        # (the lines at the form's width) holds instead.
+        return False
+
     # -- the value -----------------------------------------------------------------------
 
     def set_spec(self, spec: str) -> None:

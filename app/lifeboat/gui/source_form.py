@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -65,6 +65,15 @@ class SourceForm(QWidget):
         self._lay_out()
         self._connect_edits()
 
+    # In Settings it scrolls: Qt's height-for-width of a form with wrapping lines comes
+    # out short there and squeezed its rows into each other. Its full height (the size
+    # hint at its width) is what it needs; the scroll area scrolls the rest.
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())
+
     def _build_fields(self, tz: tzinfo) -> None:
         self.path = QLabel()
         self.path.setObjectName("source-path")
@@ -116,7 +125,7 @@ class SourceForm(QWidget):
         form.addRow("Back up:", self.schedule)
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
-        form.addRow(self.drills)
+        form.addRow("Restore drills:", self.drills)
         sealed_hint = QLabel(
             "Whoever can read this disk cannot read them. Restores, checks "
             "and drills then need your key (or your recovery copy of it)."
