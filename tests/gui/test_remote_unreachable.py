@@ -39,7 +39,14 @@ def jobs(service: Service, kind: str, status: str) -> int:
 
 
 def test_unreachable_remote_warns_once_then_recovers(
-    qtbot, make_tray, service: Service, s3_server, bucket: str, proxy, tmp_path: Path
+    qtbot,
+    make_tray,
+    service: Service,
+    s3_server,
+    bucket: str,
+    proxy,
+    tmp_path: Path,
+    instant_retries,
 ):
     service.add_remote(
         "offsite",
@@ -56,6 +63,7 @@ def test_unreachable_remote_warns_once_then_recovers(
     snapshot_two_days_ago(service, "notes")
     proxy.faults.offline = True
     tray_app: TrayApp = make_tray(tick_seconds=0.2)
+    tray_app.notifier.min_gap = timedelta(seconds=2)  # the recovery is held this long, not 30 s
     notes = tray_app.notifier.shown
 
     qtbot.waitUntil(lambda: len(notes) == 1, timeout=30_000)
@@ -71,7 +79,7 @@ def test_unreachable_remote_warns_once_then_recovers(
     # Back up now: a backup, then its upload (or, while the first upload still retries,
     # that one gets through).
     tray_app.tray.action("backup-all").trigger()
-    qtbot.waitUntil(lambda: len(notes) == 2, timeout=60_000)  # at most MIN_GAP after
+    qtbot.waitUntil(lambda: len(notes) == 2, timeout=60_000)  # held at most min_gap
     assert (notes[1].title, notes[1].text, notes[1].level) == (
         "Uploads of notes work again",
         "The waiting backups were uploaded.",

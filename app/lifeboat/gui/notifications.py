@@ -24,7 +24,7 @@ from lifeboat.gui.preferences import TrayPreferences
 from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
-from lifeboat.service.notices import decide
+from lifeboat.service.notices import MIN_GAP, decide
 from lifeboat.service.problems import SEVERITY, SourceProblem
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ class Notifier:
         self._can_show = can_show
         self.told: dict[str, Health] = dict(told or {})
         self._last_shown: datetime | None = None
+        #: how long after a notice the next one waits (held, then shown)
+        self.min_gap = MIN_GAP
         self.shown: list[Notification] = []  # this session's, newest last
 
     def update(
@@ -116,6 +118,7 @@ class Notifier:
             last_shown=self._last_shown,
             can_show=self._can_show(),
             wanted=wanted_by(self._preferences()),
+            min_gap=self.min_gap,
         )
         if decision.told != self.told:
             self.told = decision.told

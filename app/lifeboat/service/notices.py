@@ -73,6 +73,7 @@ def decide(
     last_shown: datetime | None,
     can_show: bool = True,
     wanted: Callable[[Health], bool] = lambda _kind: True,
+    min_gap: timedelta = MIN_GAP,
 ) -> Decision:
     """The notice to show now for the changes since `told` (see the module's doc)."""
     knows = {s: k for s, k in told.items() if s in known}
@@ -84,8 +85,8 @@ def decide(
             _learn(knows, change)
     if not pending or not can_show:
         return Decision(None, knows)
-    if last_shown is not None and now - last_shown < MIN_GAP:
-        return Decision(None, knows, last_shown + MIN_GAP)
+    if last_shown is not None and now - last_shown < min_gap:
+        return Decision(None, knows, last_shown + min_gap)
     for change in pending:
         _learn(knows, change)
     return Decision(compose(pending), knows)
