@@ -97,3 +97,49 @@ def test_restore_of_a_removed_source_to_a_new_file(cli, db: Path, tmp_path: Path
     out = tmp_path / "back.db"
     assert cli("restore", str(snap["id"]), "--to", str(out)).code == 0
     assert db_content(out) == db_content(db)
+
+
+def test_restore_in_place_answered_yes_on_a_terminal_restores(cli, db: Path, home: Path):
+    """The question a person answers on a terminal (a real pseudo-terminal), then the
+    restore itself: the database holds the snapshot's rows again, the old ones are kept
+    as a safety snapshot."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    cli("source", "add", str(db))
+    snap = first_snapshot(cli)
+    before = db_content(db)
+    change_db(db)
+    assert db_content(db) != before
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lifeboat", "restore", str(snap["id"])],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "LIFEBOAT_HOME": str(home)},
+            text=True,
+        )
+        os.write(leader, b"y\n")
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "restored snapshot" in out
+    assert db_content(db) == before
+    kinds = [j["kind"] for j in json.loads(cli("jobs", "--json").out)]
+    assert "restore" in kinds and "export" not in kinds
+
+
+def test_restore_to_a_new_file_is_a_restore(cli, db: Path, tmp_path: Path):
+    cli("source", "add", str(db))
+    snap = first_snapshot(cli)
+    done = cli("restore", str(snap["id"]), "--to", str(tmp_path / "copy.db"))
+    assert done.code == 0, done.err
+    assert db_content(tmp_path / "copy.db") == db_content(db)
+    kinds = [j["kind"] for j in json.loads(cli("jobs", "--json").out)]
+    assert "restore" in kinds and "export" not in kinds

@@ -93,7 +93,7 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
         ):
             return 2
     with out.progress_bar() as bar:
-        result = service.export_snapshot(record.id, args.to, replace=args.yes, progress=bar)
+        result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
     lines = [
         f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
         f"in {result.seconds:.1f} s"
