@@ -79,6 +79,25 @@ def test_catch_up_once_on_start_for_a_two_day_old_daily_source(service: Service,
         scheduler.shutdown()
 
 
+def test_a_snapshot_taken_for_a_reason_of_ones_own_does_not_stand_in_for_a_missed_run(
+    service: Service, tmp_path: Path
+):
+    """Missed the nightly run, then a snapshot 'before the migration' (or a safety copy
+    before a restore) and a change: the catch-up still runs, so the change is kept."""
+    db = tmp_path / "notes.db"
+    service.add_source(make_db(db), schedule="daily 03:00")
+    old_snapshot(service, "notes", timedelta(days=2))
+    change_db(db)
+    service.backup("notes", reason="pre-migration")
+    change_db(db)  # the migration
+    scheduler = Scheduler(service)
+    scheduler.start()
+    try:
+        wait_for(lambda: "catch-up" in backups(service, "notes"))
+    finally:
+        scheduler.shutdown()
+
+
 def test_wall_clock_jump_triggers_catch_up_once(service: Service, tmp_path: Path):
     service.add_source(make_db(tmp_path / "notes.db"), schedule="daily 03:00")
     service.backup("notes")

@@ -350,7 +350,7 @@ class Scheduler:
                     self.retries.plan(
                         JobKind.UPLOAD,
                         source,
-                        job.trigger,
+                        Trigger.AFTER_BACKUP,  # the upload's own trigger, even after a retry
                         1,
                         result.upload_error.message,
                         result.upload_error,

@@ -19,7 +19,7 @@ from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import JobKind, JobStatus, Trigger
-from lifeboat.jobs.last_backup import last_backed_up
+from lifeboat.jobs.last_backup import COVERING_REASONS, last_backed_up
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.status import Status, compute_status
 
@@ -115,9 +115,11 @@ class RecordMethods:
         return compute_status(self.workspace, now or utc_now(), tz)
 
     def last_good_snapshot(self, source: str) -> datetime | None:
-        """When `source` was last backed up: its newest good snapshot, or a later backup
-        that found the database unchanged since it (nothing missed then either)."""
-        return last_backed_up(self.workspace, source)
+        """When `source` was last backed up for its schedule: its newest good snapshot taken
+        on schedule, by catch-up or by hand, or a later backup that found the database
+        unchanged since it. A safety copy before a restore or a snapshot taken for a reason
+        of the user's own does not count: it was taken before a change."""
+        return last_backed_up(self.workspace, source, reasons=COVERING_REASONS)
 
     def pending_uploads(self, source: str, now: datetime | None = None) -> list[SnapshotRecord]:
         """The snapshots of `source` its remote should have and does not yet."""
