@@ -232,3 +232,29 @@ def test_memory_is_given_back_once_the_work_has_ended(qtbot, tray_app: TrayApp):
     qtbot.waitUntil(lambda: _text(tray_app, "notes") == "Backed up.", timeout=20_000)
     qtbot.waitUntil(lambda: tray_app._trim.trims == trims + 1, timeout=10_000)
     assert release_free_memory() in (True, False)  # callable here, whatever the libc
+
+
+def test_back_up_now_while_the_same_backup_was_just_queued_follows_that_one(
+    qtbot, make_tray, service: Service, home: Path, tmp_path: Path
+):
+    """Clicked right after the schedule queued the same backup (before the tray heard of
+    it): the scheduler refuses a second one, and the window follows the one under way
+    instead of saying the backup failed."""
+    db = make_db(tmp_path / "ledger.db", rows=300)
+    service.add_source(db, schedule="manual")
+    started = tmp_path / "hook-started"
+    script = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(60)"
+    set_source(home, "ledger", before=[sys.executable, "-c", script, str(started)])
+    tray_app = make_tray()
+    assert tray_app.scheduler is not None
+    tray_app.scheduler.backup_now(["ledger"])  # as the schedule would
+    tray_app.backup_now("ledger")  # the click, before the tray knows of it
+    qtbot.waitUntil(started.exists, timeout=15_000)
+    backup = tray_app.backups.manual.backups["ledger"]
+    qtbot.waitUntil(lambda: backup.job_id is not None, timeout=15_000)
+    assert "did not start" not in _text(tray_app, "ledger")
+    assert len([j for j in service.jobs() if j.kind == "backup"]) == 1
+    tray_app.backups.window.rows["ledger"].cancel.click()
+    qtbot.waitUntil(
+        lambda: _text(tray_app, "ledger") == "Cancelled: nothing was stored.", timeout=15_000
+    )

@@ -8,6 +8,7 @@ schedules this config, it only watches. Dialogs are imported when first opened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from functools import partial
@@ -20,7 +21,11 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.states import Trigger
-from lifeboat.gui.backup_window import BackupProgress, grey_backups_under_way
+from lifeboat.gui.backup_window import (
+    BackupProgress,
+    follow_backup_under_way,
+    grey_backups_under_way,
+)
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.folders import open_backup_folder, open_folder
 from lifeboat.gui.icons import TrayIcons, desktop_is_dark
@@ -349,11 +354,12 @@ class TrayApp(QObject):
             self.window.show_notice(note.title, note.text, note.level)
 
     def _command_failed(self, what: str, exc: object) -> None:
+        if isinstance(exc, AlreadyRunning) and what.startswith("back up "):
+            # Not a failure: the backup already queued or running is the one to follow.
+            follow_backup_under_way(self.service, self.backups, what.removeprefix("back up "))
+            return
         if what.startswith("back up ") and isinstance(exc, LifeboatError):
             self.backups.failed_to_start(what.removeprefix("back up "), exc.message)
-            return
-        if isinstance(exc, AlreadyRunning) and what.startswith("back up"):
-            self.notify(Notification("Already backing up", exc.message, "info"))
             return
         if isinstance(exc, BaseException):
             show_error(None, exc, title=f"Could not {what}")
@@ -364,18 +370,17 @@ class TrayApp(QObject):
         self.preferences = preferences
         if self.scheduler is not None:
             self.scheduler.reload()
-        if added:
-            self.backup_now_many(added)
-        self.status.refresh_soon()
-
-    def backup_now_many(self, names: list[str]) -> None:
-        for name in names:
+        for name in added:  # each new database's first backup, now
             self.backup_now(name)
+        self.status.refresh_soon()
 
     def _create_tray(self) -> None:
         self.tray = TrayIcon(self.status, self, self.icons)
         self.tray.messageClicked.connect(self.show_main_window)
-        self.status.changed.connect(self._grey_backups_under_way)  # after the tray's update
+        # Once, and after the tray's own update (which enables its entries again).
+        with contextlib.suppress(RuntimeError):
+            self.status.changed.disconnect(self._grey_backups_under_way)
+        self.status.changed.connect(self._grey_backups_under_way)
 
     def _look_for_tray(self) -> None:
         """At login the panel may start after us: add the icon when a tray appears."""

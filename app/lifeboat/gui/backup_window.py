@@ -33,10 +33,12 @@ from lifeboat.foundation.events import Event
 from lifeboat.gui.backup_progress import ManualBackup, ManualBackups, Stage
 from lifeboat.gui.icon_art import PALETTE
 from lifeboat.gui.icons import app_icon
+from lifeboat.gui.workers import run_in_background
 
 if TYPE_CHECKING:
     from lifeboat.gui.main_window import MainWindow
     from lifeboat.gui.tray import TrayIcon
+    from lifeboat.service import Service
 
 BAR_STEPS = 1000
 CLOSE_AFTER_SUCCESS_MS = 4000
@@ -229,6 +231,10 @@ class BackupProgress:
         if backup.stage is Stage.FAILED and not self.window.isVisible():
             self._notify_failure(backup.source, backup.message)
 
+    def follow(self, source: str, job_id: int) -> None:
+        """Follow the backup of `source` already under way (asked for twice at once)."""
+        self.manual.attach(source, job_id)
+
     def failed_to_start(self, source: str, message: str) -> None:
         """The request itself failed (the source is gone, Lifeboat is quitting)."""
         backup = self.manual.active(source)
@@ -259,3 +265,18 @@ def grey_backups_under_way(
             tray.action("backup-all").setEnabled(bool(free))
     with contextlib.suppress(KeyError):
         window.button("backup-all").setEnabled(bool(free))
+
+
+def follow_backup_under_way(service: Service, backups: BackupProgress, source: str) -> None:
+    """A backup asked for while one of `source` was already queued or running (the
+    scheduler refused the second): follow that one instead of calling it a failure."""
+
+    def under_way() -> list[int]:
+        jobs = service.jobs(limit=10, source=source)
+        return [j.id for j in jobs if j.kind == "backup" and not j.status.finished]
+
+    run_in_background(
+        under_way,
+        what=f"find the backup of {source} under way",
+        on_done=lambda ids: backups.follow(source, ids[0]) if ids else None,
+    )
