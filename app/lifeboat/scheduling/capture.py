@@ -130,6 +130,7 @@ class CaptureHost:
     def _step(self, name: str, followed: _Followed) -> None:
         if followed.failures and self._mono() < followed.retry_at:
             return
+        polled = False
         try:
             if followed.follower is None:
                 followed.follower = self.service.open_follower(name)
@@ -138,10 +139,13 @@ class CaptureHost:
                 followed.started = True
             else:
                 followed.follower.poll()
+                polled = True
         except Exception as exc:  # any failure: reported, retried; the thread goes on
             self._failed(name, followed, exc)
             return
-        if followed.failures or followed.reported:
+        # Only a poll that went through ends a run of failures: a start that works
+        # before every poll fails again must still count up to being reported.
+        if polled and (followed.failures or followed.reported):
             followed.failures = 0
             if followed.reported:
                 followed.reported = False
