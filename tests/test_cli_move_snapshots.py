@@ -95,3 +95,23 @@ def test_a_different_file_in_the_new_folder_stops_the_move_before_anything(
     assert json.loads(cli("source", "list", "--json").out)[0]["dest"] == str(old)
     assert cli("verify", "--all").code == 0
     assert content_digest(db) == before
+
+
+def test_a_move_waits_until_the_rest_of_the_command_is_good(
+    cli, db: Path, home: Path, tmp_path: Path
+):
+    """A move is not undone: with another option wrong, nothing moves and nothing
+    changes, and the error says which option."""
+    assert cli("source", "add", str(db), "--name", "notes").code == 0
+    backups(cli, "notes", db, 2)
+    old = home / "snapshots" / "notes"
+    before = sorted(p.name for p in old.iterdir())
+    dest = tmp_path / "other disk"
+
+    refused = cli("source", "set", "notes", "--dest", str(dest), "--move", "--keep", "bogus")
+
+    assert refused.code == 2 and "keep" in refused.err and "Traceback" not in refused.err
+    assert sorted(p.name for p in old.iterdir()) == before
+    assert not (dest / "notes").exists()
+    listed = json.loads(cli("source", "list", "--json").out)
+    assert [s["dest"] for s in listed if s["name"] == "notes"] == [str(old)]

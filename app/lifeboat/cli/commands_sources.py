@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from lifeboat.cli.output import Output
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service
@@ -218,10 +219,14 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
             "add --yes to switch local encryption off",
         ):
             return 2
-    moved = _move_or_tell(args, service, out)
+    if args.move and args.dest is None:
+        raise ConfigError("--move needs --dest", "give the new folder with --dest DIR")
+    # Every other setting is checked and saved first: a move is not undone, so it runs
+    # only once the rest of the command is known to be good.
+    kept = [s for s in service.snapshots(args.name) if s.local] if args.dest else []
     source = service.update_source(
         args.name,
-        dest=None if moved else args.dest,
+        dest=None if args.move else args.dest,
         schedule=args.schedule,
         keep=args.keep,
         check=args.check,
@@ -235,6 +240,9 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
     )
+    if args.dest is not None:
+        _move_or_tell(args, service, out, kept)
+        source = service.source(args.name)
     data = source_json(service, source)
     out.result(
         data,
@@ -259,21 +267,18 @@ def _continuous_lines(source: SourceConfig) -> list[str]:
     ]
 
 
-def _move_or_tell(args: argparse.Namespace, service: Service, out: Output) -> bool:
-    """With --dest --move: move the snapshots (True). With --dest alone: say what
-    happens to the snapshots it has (they stay where they are, still listed)."""
-    if args.move and args.dest is None:
-        raise ConfigError("--move needs --dest", "give the new folder with --dest DIR")
-    if args.dest is None:
-        return False
+def _move_or_tell(
+    args: argparse.Namespace, service: Service, out: Output, kept: list[SnapshotRecord]
+) -> None:
+    """With --dest --move: move the snapshots. With --dest alone: say what happens to
+    the snapshots it has (`kept`: they stay where they are, still listed)."""
     if not args.move:
-        kept = [s for s in service.snapshots(args.name) if s.local]
         if kept:
             out.line(
                 f"the {len(kept)} snapshot(s) it has stay in {kept[0].folder}, still listed "
                 "and restorable; add --move to move them to the new folder"
             )
-        return False
+        return
     report = service.move_snapshots(args.name, args.dest)
     lines = [f"moved {len(report.moved)} snapshot(s) of {args.name} to {report.new_folder}"]
     if report.damaged:
@@ -283,7 +288,6 @@ def _move_or_tell(args: argparse.Namespace, service: Service, out: Output) -> bo
     lines += [f"  left in the old folder: {item}" for item in report.left]
     for line in lines:
         out.line(line)
-    return True
 
 
 def cmd_list(args: argparse.Namespace, service: Service, out: Output) -> int:
