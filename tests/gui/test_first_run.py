@@ -172,3 +172,24 @@ def test_skipping_the_remote_and_login_still_backs_up(
     assert service.sources()[0].dest is None, "Lifeboat's own folder, as shown"
     assert len(service.snapshots("notes")) == 1
     assert not LoginItem(platform="linux").is_enabled()
+
+
+def test_a_database_gone_before_saving_says_what_was_saved(
+    qtbot, wizard: FirstRunWizard, service: Service, tmp_path: Path
+):
+    notes = make_db(tmp_path / "notes.db", rows=100)
+    crm = make_db(tmp_path / "crm.db", rows=100, seed=1)
+    wizard.databases.add(notes)
+    wizard.databases.add(crm)
+    qtbot.waitUntil(lambda: len(wizard.databases.paths) == 2, timeout=10_000)
+    for _ in range(4):
+        wizard.next()
+    wizard.login.start.setChecked(False)
+    for suffix in ("", "-wal", "-shm"):  # moved away by the user before the last click
+        Path(f"{crm}{suffix}").unlink(missing_ok=True)
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.backup.done, timeout=60_000)
+    assert wizard.backup.status.text().startswith("Saved notes; the rest was not.")
+    assert "crm" in wizard.backup.problems.text()
+    assert [s.name for s in service.sources()] == ["notes"]
+    assert wizard.added_lists == [["notes"]]  # type: ignore[attr-defined]

@@ -41,16 +41,37 @@ class FirstRunChoices:
     remote: RemoteDraft | None
 
 
+class PartlySaved(Exception):
+    """Saving stopped part way: what was saved stays saved (Settings shows it)."""
+
+    def __init__(self, cause: BaseException, remote: str | None, added: list[str]) -> None:
+        super().__init__(str(cause))
+        self.cause, self.remote, self.added = cause, remote, added
+
+
 def set_up(service: Service, choices: FirstRunChoices) -> list[str]:
     """Save the choices (the remote first: the databases upload to it); the names of the
-    databases added. Runs in the background."""
+    databases added. Runs in the background. Raises PartlySaved when it stopped after
+    saving some of them."""
+    remote: str | None = None
+    added: list[str] = []
+    try:
+        return _save_choices(service, choices, added)
+    except Exception as exc:
+        if choices.remote is not None and choices.remote.name in service.config().remotes:
+            remote = choices.remote.name
+        if remote is None and not added:
+            raise
+        raise PartlySaved(exc, remote, added) from exc
+
+
+def _save_choices(service: Service, choices: FirstRunChoices, added: list[str]) -> list[str]:
     if choices.remote is not None:
         key_id, secret = choices.remote.credentials_given()
         service.add_remote(
             choices.remote.name, access_key_id=key_id, secret=secret, **choices.remote.settings()
         )
     taken = [s.name for s in service.sources()]
-    added = []
     for path, (name, shown) in zip(
         choices.databases, source_names(choices.databases, taken), strict=True
     ):
@@ -109,8 +130,16 @@ class BackupPage(QWizardPage):
         self._next(0)
 
     def _not_saved(self, exc: BaseException) -> None:
-        self.status.setText("Nothing was saved.")
-        self.problems.setText(_in_words(exc))
+        if isinstance(exc, PartlySaved):
+            kept = ([f"the remote {exc.remote}"] if exc.remote else []) + exc.added
+            self.status.setText(
+                f"Saved {' and '.join(kept)}; the rest was not. Settings shows what was saved."
+            )
+            self.problems.setText(_in_words(exc.cause))
+            self.flow.saved(exc.added)
+        else:
+            self.status.setText("Nothing was saved.")
+            self.problems.setText(_in_words(exc))
         self.done = True
         self.completeChanged.emit()
 
