@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,9 +63,19 @@ def load_told(paths: LifeboatPaths) -> dict[str, Health]:
 def remember_told(service: Service, paths: LifeboatPaths) -> Callable[[Mapping[str, Health]], None]:
     """What the Notifier calls to keep what the user was told (written off the GUI thread)."""
 
+    written = threading.Lock()
+    latest = [0]  # the newest state asked for: an older write that comes later is skipped
+
     def remember(told: Mapping[str, Health]) -> None:
-        data = told_bytes(told)
-        run_in_background(lambda: service.write_file(told_file(paths), data), what="note a notice")
+        latest[0] += 1
+        mine, data = latest[0], told_bytes(told)
+
+        def write() -> None:
+            with written:
+                if mine == latest[0]:
+                    service.write_file(told_file(paths), data)
+
+        run_in_background(write, what="note a notice")
 
     return remember
 

@@ -14,7 +14,7 @@ from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
 from lifeboat.core.config_model import Config
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.manifest import utc_now
-from lifeboat.core.private import user_dir
+from lifeboat.core.private import private_dir, user_dir
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
@@ -55,8 +55,13 @@ class RecordMethods:
 
     def write_file(self, path: Path, data: bytes) -> None:
         """Write a small file of the user's or a front end's (metrics, preferences)
-        atomically and privately, through this run's work file."""
-        user_dir(Path(path).parent, "folder")
+        atomically and privately, through this run's work file. In Lifeboat's own settings
+        folder that folder is held to its rules (0700, ours, never a link)."""
+        folder = Path(path).parent
+        if folder == self.workspace.paths.config_file.parent:
+            private_dir(folder, "settings folder")
+        else:
+            user_dir(folder, "folder")
         atomic_write_bytes(Path(path), data, self.workspace.run)
 
     # -- jobs ------------------------------------------------------------------------
