@@ -10,7 +10,7 @@ from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.history.moments import MomentError, parse_moment
-from lifeboat.core.results import PointChoice
+from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.service import Service
 
@@ -63,18 +63,24 @@ def cmd_restore_point(args: argparse.Namespace, service: Service, out: Output) -
     with out.progress_bar() as bar:
         result = service.restore_point(args.id, at, to=args.to, overwrite=args.yes, progress=bar)
     point = result.point or choice
-    lines = [
+    headline = (
         f"restored {args.id} as it was at {precise(point.commit_time)} (commit "
         f"{point.commit_seq}) to {result.target} in {result.seconds:.1f} s"
-    ]
+    )
+    out.result(result.to_json(), restored_lines(headline, result))
+    return 0
+
+
+def restored_lines(headline: str, result: RestoreOutcome) -> list[str]:
+    """What a restore says: what it wrote, then what was kept and what to do."""
+    lines = [headline]
     if result.safety_snapshot:
         lines.append(
             f"  what was there before is kept as protected snapshot {result.safety_snapshot}"
         )
     if result.method == "file-replace":
         lines.append("  the file was replaced: programs that had it open must reopen it")
-    out.result(result.to_json(), lines)
-    return 0
+    return lines
 
 
 def preview_point(

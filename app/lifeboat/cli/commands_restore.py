@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lifeboat.cli.commands_points import AT_HELP, cmd_restore_point
+from lifeboat.cli.commands_points import AT_HELP, cmd_restore_point, restored_lines
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.results import PrunePlan
@@ -94,17 +94,11 @@ def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
             return 2
     with out.progress_bar() as bar:
         result = service.restore(record.id, to=args.to, overwrite=args.yes, progress=bar)
-    lines = [
+    headline = (
         f"restored snapshot {m.id} ({local_time(m.created_at)}) to {result.target} "
         f"in {result.seconds:.1f} s"
-    ]
-    if result.safety_snapshot:
-        lines.append(
-            f"  what was there before is kept as protected snapshot {result.safety_snapshot}"
-        )
-    if result.method == "file-replace":
-        lines.append("  the file was replaced: programs that had it open must reopen it")
-    out.result(result.to_json(), lines)
+    )
+    out.result(result.to_json(), restored_lines(headline, result))
     return 0
 
 
