@@ -14,14 +14,16 @@ tests/storage/test_store_contract.py pins what every store must do.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import BinaryIO, Protocol, TypeAlias
 
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.foundation.errors import RemoteError
+from lifeboat.foundation.errors import OperationFailed, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: How a store may prove that it holds exactly the bytes sent (`Stored.proof`). A store
@@ -188,3 +190,15 @@ class StoreOpener(Protocol):
     def open(self, remote: RemoteConfig, *, credentials: Credentials | None = None) -> RemoteStore:
         """A store for `remote`, to be closed after use (it may hold connections)."""
         ...
+
+
+@contextlib.contextmanager
+def opened_for_upload(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """The file a store's put_file sends, and its size, read once from the open file (a
+    file replaced meanwhile cannot mix two sizes); one line if it cannot be read."""
+    try:
+        source = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+    with source:
+        yield source, os.fstat(source.fileno()).st_size

@@ -17,7 +17,6 @@ whose bucket it does not have fails every request, as a missing bucket does on S
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -33,8 +32,9 @@ from lifeboat.core.stores import (
     ObjectInfo,
     Stored,
     UploadLedger,
+    opened_for_upload,
 )
-from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
+from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_size
 from lifeboat.storage.downloads import download_into, not_on_remote
@@ -113,12 +113,7 @@ class MemoryStore:
         ledger: UploadLedger | None = None,
         check: ContentCheck | None = None,
     ) -> Stored:
-        try:
-            source = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
-        with source:
-            size = os.fstat(source.fileno()).st_size
+        with opened_for_upload(path) as (source, size):
             return self._put(key, source, size, size, metadata, progress, cancel, ledger, check)
 
     def put_stream(

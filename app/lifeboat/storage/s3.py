@@ -12,7 +12,6 @@ boto3 is imported here only, so nothing pays for it until remote work.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,8 +19,15 @@ from urllib.parse import urlsplit
 
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.secrets import S3Credentials
-from lifeboat.core.stores import ByteSource, ContentCheck, ObjectInfo, Stored, UploadLedger
-from lifeboat.foundation.errors import LifeboatError, OperationFailed, RemoteError
+from lifeboat.core.stores import (
+    ByteSource,
+    ContentCheck,
+    ObjectInfo,
+    Stored,
+    UploadLedger,
+    opened_for_upload,
+)
+from lifeboat.foundation.errors import LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.units import parse_rate, parse_size
 from lifeboat.storage.downloads import download_into, not_on_remote
@@ -98,12 +104,7 @@ class S3Store:
         ledger: UploadLedger | None = None,
         check: ContentCheck | None = None,
     ) -> Stored:
-        try:
-            source = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from None
-        with source:
-            size = os.fstat(source.fileno()).st_size
+        with opened_for_upload(path) as (source, size):
             return self.uploads.put(
                 key,
                 source,
