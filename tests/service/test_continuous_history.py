@@ -36,6 +36,10 @@ def _follow(service: Service, db: Path, commits: int) -> set[int]:
         writer.close()
 
 
+def db_of(service: Service) -> Path:
+    return service.workspace.config().source(NAME).path
+
+
 def _chain(service: Service) -> HistoryChain:
     (chain,) = chains_of(service.workspace, NAME)
     return chain
@@ -119,3 +123,23 @@ def test_catalog_rebuild_leaves_history_alone_and_lists_no_attention(followed, c
     assert [s["id"] for s in listed] == [chain.base_id]
     assert not service.attention(NAME)
     assert _chain(service).commits == chain.commits
+
+
+def test_retention_keeps_the_base_of_the_history_being_captured(followed, cli):
+    service, _ = followed
+    base_id = _chain(service).base_id
+    service.update_source(NAME, keep="last=1")
+    taken = []
+    for row in (5001, 5002):
+        with sqlite3.connect(db_of(service)) as conn:
+            conn.execute("insert into items(id, name, payload) values (?, 'y', x'01')", (row,))
+        conn.close()
+        taken.append(service.backup(NAME).id)  # each backup prunes after it
+    preview = service.retention_preview(NAME, "last=1")
+    kept = {d.snapshot.id: d.reasons for d in preview.decisions if d.keep}
+    assert "base of the continuous history being captured" in kept[base_id], preview
+    assert set(kept) == {base_id, taken[1]}, "the older of the two new snapshots went"
+    assert {r.id for r in service.snapshots(NAME) if r.local} == {base_id, taken[1]}
+    assert not service.prune(NAME).forgotten
+    (chain,) = chains_of(service.workspace, NAME)
+    assert chain.base is not None, "the history can still be restored"

@@ -13,12 +13,16 @@ new chain at its next start).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.history.compaction import remove_segment, thin
+from lifeboat.core.history.windows import ChainSpan, bases_needed, restorable_since
 from lifeboat.core.manifest import MANIFEST_SUFFIX
 from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.jobs.prune import PruneJob
 from lifeboat.service.history import HistoryChain, chains_of, history_folder
 
 log = logging.getLogger(__name__)
@@ -78,3 +82,26 @@ def _base_gone(workspace: Workspace, source: str, chain: HistoryChain) -> bool:
         return False  # recorded (remote only, or its file missing): not proven gone
     folder = workspace.snapshot_folder(workspace.config(), workspace.config().source(source))
     return not any(folder.glob(f"{source}-*-{chain.base_id}{MANIFEST_SUFFIX}"))
+
+
+def history_bases(workspace: Workspace, source: str, now_us: int) -> dict[str, str]:
+    """The snapshots of `source` its continuous history still needs as bases (id ->
+    why), for retention to keep: the live chain's, and those of chains holding points
+    the source's `continuous_keep` still promises."""
+    try:
+        src = workspace.config().source(source)
+    except LifeboatError:
+        return {}
+    chains = chains_of(workspace, source)
+    spans = [ChainSpan(c.base_id, c.last_us) for c in chains]
+    return bases_needed(spans, restorable_since(src.history_policy, now_us))
+
+
+def prune_job(workspace: Workspace, source: str, *, dry_run: bool = False) -> PruneJob:
+    """The prune of `source`, keeping what its continuous history needs."""
+    return PruneJob(
+        workspace,
+        source,
+        dry_run=dry_run,
+        needed=lambda: history_bases(workspace, source, time.time_ns() // 1000),
+    )

@@ -107,3 +107,20 @@ def test_thinning_keeps_the_last_state_of_each_window():
     # The young commits (the last hour) stay one by one.
     young = [c for c in commits if now - c.time_us <= H]
     assert [c.seq for c in thinned[-len(young) :]] == [c.seq for c in young]
+
+
+def test_bases_needed_keeps_the_live_chain_and_chains_with_promised_points():
+    from lifeboat.core.history.windows import ChainSpan, bases_needed
+
+    chains = [ChainSpan("old", 100), ChainSpan("mid", 500), ChainSpan("live", 900)]
+    assert bases_needed(chains, since_us=400) == {
+        "live": "base of the continuous history being captured",
+        "mid": "base of continuous history still kept",
+    }
+    assert bases_needed(chains, since_us=1000) == {
+        "live": "base of the continuous history being captured"
+    }
+    assert bases_needed([ChainSpan("empty", None)], since_us=0) == {
+        "empty": "base of the continuous history being captured"
+    }
+    assert bases_needed([], since_us=0) == {}
