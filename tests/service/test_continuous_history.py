@@ -143,3 +143,59 @@ def test_retention_keeps_the_base_of_the_history_being_captured(followed, cli):
     assert not service.prune(NAME).forgotten
     (chain,) = chains_of(service.workspace, NAME)
     assert chain.base is not None, "the history can still be restored"
+
+
+def test_moving_the_snapshots_takes_the_history_along_and_stops_a_follower_left_behind(
+    followed, tmp_path
+):
+    service, rows = followed
+    before = _chain(service)
+    old_history = before.segments[0].path.parent
+    stale = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    stale.start()  # a follower still on the old folder (another process, not yet reloaded)
+    names = sorted(p.name for p in old_history.glob("*.seg.zst"))
+    report = service.move_snapshots(NAME, tmp_path / "elsewhere")
+    assert report.history_segments == len(names) and not report.left, report.left
+    assert not old_history.exists(), "nothing is left where nobody reads"
+    after = _chain(service)
+    assert after.segments[0].path.parent == tmp_path / "elsewhere" / NAME / "history"
+    assert sorted(p.name for p in after.segments[0].path.parent.glob("*.seg.zst")) == names
+    assert os.stat(after.segments[0].path.parent).st_mode & 0o777 == 0o700
+    assert _rows_at_tip(service, after, tmp_path / "tip.db") == rows
+    with sqlite3.connect(db_of(service)) as conn:
+        conn.execute("insert into items(id, name, payload) values (9001, 'late', x'02')")
+    conn.close()
+    with pytest.raises(FileNotFoundError):
+        stale.poll()  # it never writes into (or makes again) the old folder
+        stale.close()
+    assert not old_history.exists()
+    fresh = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    fresh.start()  # from the settings: the new folder, the same chain, caught up
+    fresh.poll()
+    fresh.close()
+    (chain,) = chains_of(service.workspace, NAME)
+    assert chain.base_id == before.base_id
+    assert _rows_at_tip(service, chain, tmp_path / "tip2.db") == rows | {9001}
+
+
+def test_a_follower_waits_while_its_history_is_being_moved(followed):
+    from lifeboat.core.history.folder_lock import held_for_move
+
+    service, _ = followed
+    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    follower.start()
+    folder = _chain(service).segments[0].path.parent
+    files = sorted(p.name for p in folder.iterdir())
+    lock = held_for_move(folder, 5)
+    assert lock is not None
+    try:
+        with sqlite3.connect(db_of(service)) as conn:
+            conn.execute("insert into items(id, name, payload) values (9002, 'w', x'03')")
+        conn.close()
+        follower.poll()  # keeps the commit: nothing written, no failure
+        assert sorted(p.name for p in folder.iterdir()) == files
+    finally:
+        lock.release()
+    follower.poll()
+    follower.close()
+    assert _chain(service).commits > 0 and sorted(p.name for p in folder.iterdir()) != files

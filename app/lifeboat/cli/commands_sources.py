@@ -281,6 +281,8 @@ def _move_or_tell(
         return
     report = service.move_snapshots(args.name, args.dest)
     lines = [f"moved {len(report.moved)} snapshot(s) of {args.name} to {report.new_folder}"]
+    if report.history_segments:
+        lines.append(f"  with its continuous history ({report.history_segments} segment(s))")
     if report.damaged:
         lines.append(
             f"  already damaged before the move (moved as they were): {', '.join(report.damaged)}"
