@@ -58,3 +58,38 @@ def test_a_failing_capture_is_a_problem_until_it_runs_again(
         wait_until(lambda: not host.following, "the source let go")
     finally:
         host.stop()
+
+
+def test_pausing_the_backups_pauses_the_capture_and_the_timeline_shows_the_gap(
+    home: Path, tmp_path: Path
+):
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service = Service()
+    service.add_source(db, name="notes", schedule="manual", continuous=True)
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+
+    def write(row: int) -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
+        conn.close()
+
+    def captured() -> int:
+        return sum(c.commits for c in chains_of(service.workspace, "notes"))
+
+    try:
+        wait_until(lambda: host.following, "following")
+        write(5001)
+        wait_until(lambda: captured() >= 1, "the commit captured")
+        host.set_paused(True)
+        wait_until(lambda: not host.following, "the capture paused")
+        before = captured()
+        write(5002)
+        write(5003)
+        assert captured() == before, "nothing is captured while paused"
+        host.set_paused(False)
+        wait_until(lambda: captured() > before, "the capture caught up after the pause")
+    finally:
+        host.stop()
+    gaps = [e for e in service.timeline("notes").entries if e.kind == "gap"]
+    assert len(gaps) == 1 and "paused" in (gaps[0].reason or "")

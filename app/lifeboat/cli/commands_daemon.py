@@ -16,6 +16,7 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
+from lifeboat.scheduling.pause import read_pause
 from lifeboat.service import Service
 from lifeboat.service.history_status import continuous_line
 from lifeboat.service.status import SourceStatus
@@ -92,9 +93,13 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
             ["SOURCE", "STATE", "SCHEDULE", "LAST BACKUP", "NEXT RUN", "STORED", "FLAGS"],
             rows,
         )
+    paused = read_pause(service.paths).active(now)
     for s in status.sources:
         line = continuous_line(
-            s.continuous_state, now, lifeboat_running=status.scheduler_pid is not None
+            s.continuous_state,
+            now,
+            lifeboat_running=status.scheduler_pid is not None,
+            paused=paused,
         )
         if line:
             out.line(f"{s.name}: {line}")

@@ -68,6 +68,7 @@ class CaptureHost:
         self._wanted: dict[str, tuple[str, str]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -87,6 +88,15 @@ class CaptureHost:
         with self._lock:
             self._wanted = wanted
 
+    def set_paused(self, paused: bool) -> None:
+        """Paused (the user paused backups): every follower writes what it took and
+        closes; resumed: each starts again and catches up from the live file (the
+        timeline shows the time in between as a gap)."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling; every follower writes what it took and closes."""
         self._stop.set()
@@ -105,6 +115,11 @@ class CaptureHost:
             while not self._stop.is_set():
                 began = self._mono()
                 self._apply_wanted()
+                if self._paused.is_set():
+                    for name, followed in self._followed.items():
+                        self._close(name, followed)
+                    self._stop.wait(self.interval)
+                    continue
                 for name, followed in list(self._followed.items()):
                     if self._stop.is_set():
                         break

@@ -15,7 +15,7 @@ from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.manifest import iso_utc
 from lifeboat.service.history import HistoryChain
 
-NOT_RUNNING = "Lifeboat was not running"
+NOT_RUNNING = "nothing was captured: Lifeboat was not running, or was paused"
 MERGED_WHY = (
     "caught up from the live file (the app checkpointed or closed its WAL before every "
     "commit was read): its state is exact; commits just before it may be merged into it"
@@ -66,7 +66,7 @@ def ago_text(seconds: float) -> str:
 
 
 def continuous_line(
-    state: ContinuousState, now: datetime, *, lifeboat_running: bool = True
+    state: ContinuousState, now: datetime, *, lifeboat_running: bool = True, paused: bool = False
 ) -> str | None:
     """The one line the status, the main window and the tray show (None: continuous
     protection is off and there is no history to speak of)."""
@@ -78,9 +78,11 @@ def continuous_line(
         )
     if state.stopped:
         return f"continuous capture stopped: {state.stopped}"
+    tail = f"; {captured}" if captured else ""
     if not lifeboat_running:
-        tail = f"; {captured}" if captured else ""
         return f"continuous protection paused: Lifeboat is not running{tail}"
+    if paused:
+        return f"continuous protection paused with the backups{tail}"
     if last is None:
         return "protected continuously, starting (nothing captured yet)"
     return f"protected continuously, {captured}"

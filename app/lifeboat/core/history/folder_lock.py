@@ -19,8 +19,8 @@ from pathlib import Path
 from lifeboat.core.fsutil import FileLock
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 
-HISTORY_LOCK = ".lb-history.lock"
-MOVED_MARKER = ".lb-history.moved"
+HISTORY_LOCK = ".lifeboat-history.lock"
+MOVED_MARKER = ".lifeboat-history.moved"
 
 
 class HistoryBusy(AlreadyRunning):
