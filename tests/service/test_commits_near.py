@@ -50,6 +50,7 @@ def test_before_and_after_count_from_the_moment(history):
     assert near == every[7:12], "3 at or before it (itself included), 2 after"
     assert service.commits_near(NAME, moment(every[0].time_us - 1), before=3, after=2) == every[:2]
     assert service.commits_near(NAME, FAR, before=0, after=4) == []
+    assert service.commits_near(NAME, FAR, before=len(every) + 3, after=0) == every
 
 
 def test_restoring_a_listed_commit_gives_the_rows_right_after_it(history, tmp_path):

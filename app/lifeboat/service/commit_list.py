@@ -90,4 +90,4 @@ def commits_near(
     found.sort(key=lambda c: c.time_us)
     earlier = [c for c in found if c.time_us <= at_us]
     later = [c for c in found if c.time_us > at_us]
-    return earlier[len(earlier) - before :] + later[:after] if before else later[:after]
+    return earlier[max(0, len(earlier) - before) :] + later[:after]
