@@ -73,6 +73,7 @@ def test_choose_a_commit_preview_and_restore_exactly_its_rows(
     assert gap_row.text(3).startswith("after a gap")
     assert chooser.table.topLevelItem(3).text(1) == str(every[3].pages_changed)
     assert chooser.table.topLevelItem(3).text(2) == f"{every[3].pages_changed} pages changed"
+    assert chooser.table.isColumnHidden(1), "no seam: the pages are said once, in Changes"
     wanted = 5  # "just before it went wrong": the last good commit
     chooser.table.setCurrentItem(chooser.table.topLevelItem(wanted))
     qtbot.waitUntil(lambda: chooser.choice is not None, timeout=15_000)
@@ -141,17 +142,19 @@ def test_the_changes_column_is_filled_through_its_seam(qtbot, service: Service, 
     chooser.show()
     chooser.load(NAME)
     qtbot.waitUntil(lambda: chooser.table.topLevelItemCount() == len(every), timeout=15_000)
+    assert not chooser.table.isColumnHidden(1)
     item = chooser.table.topLevelItem(0)
     qtbot.waitUntil(lambda: item.text(2) != "…", timeout=15_000)
     assert item.text(2) == f"items: {every[0].pages_changed} added"
     assert len(asked) == len(set(asked)) and all(s == NAME for s, _ in asked)
 
 
-def test_times_show_milliseconds_only_where_two_share_a_second():
+def test_times_show_milliseconds_only_when_two_share_a_second():
     base = 1_796_000_000_000_000  # a whole second
     texts = commit_time_texts([base + 1000, base + 2000, base + 1_500_000])
-    assert texts[0].endswith(".001") and texts[1].endswith(".002")
-    assert len(texts[2]) == len("2026-11-30 15:03:22")
+    assert [t[-4:] for t in texts] == [".001", ".002", ".500"], "every row alike"
+    apart = commit_time_texts([base + 1000, base + 1_002_000])
+    assert [len(t) for t in apart] == [len("2026-11-30 15:03:22")] * 2
 
 
 @pytest.mark.parametrize(

@@ -65,12 +65,13 @@ def moment_text(moment: datetime) -> str:
 
 
 def commit_time_texts(times_us: Sequence[int]) -> list[str]:
-    """Each commit's local time to the second; to the millisecond where two listed
-    commits share a second (so no two rows read the same)."""
+    """Each commit's local time to the second; to the millisecond, for every row alike,
+    when two listed commits share a second (so no two rows read the same)."""
     seconds = [moment_of(t).astimezone().strftime("%Y-%m-%d %H:%M:%S") for t in times_us]
-    shared = {s for s in seconds if seconds.count(s) > 1}
+    if len(set(seconds)) == len(seconds):
+        return seconds
     return [
-        s + (f".{moment_of(t).microsecond // 1000:03d}" if s in shared else "")
+        f"{s}.{moment_of(t).microsecond // 1000:03d}"
         for s, t in zip(seconds, times_us, strict=True)
     ]
 
@@ -165,6 +166,8 @@ class MomentChooser(QWidget):
         self.table.setRootIsDecorated(False)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # without the rows each commit changed, "Changes" says its pages: shown once
+        self.table.setColumnHidden(1, self.changes is None)
         self.table.itemSelectionChanged.connect(self._row_chosen)
         self.table.verticalScrollBar().valueChanged.connect(lambda _v: self._fill_visible())
         self.verdict = QLabel()
