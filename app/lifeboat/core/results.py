@@ -245,3 +245,15 @@ class PointChoice:
             "commit_time": self.commit_time.isoformat(),
             "flags": self.flags,
         }
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of a source's continuous history as its segment's index lists it
+    (for choosing "just before it went wrong"): restoring it gives the database as it
+    was right after it."""
+
+    time_us: int  # when it was captured (UTC, microseconds since the epoch)
+    pages_changed: int  # page images it wrote (a thinned or merged one: all it stands for)
+    merged: bool  # a catch-up: commits the follower could not read one by one, merged
+    after_gap: bool  # nothing was captured just before it (Lifeboat was not following)

@@ -9,20 +9,23 @@ row-level comparison (core/dbdiff).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
-from lifeboat.core.results import PointChoice, RestoreOutcome
+from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
+from lifeboat.service.commit_list import commits_near
 from lifeboat.service.history import chain_segments
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -42,6 +45,18 @@ class PointMethods:
         name = self.workspace.config().source(source).name
         now = datetime.now(UTC)
         return choose_point(self.workspace, name, chain_segments(self.workspace, name), at, now)
+
+    def commits_near(
+        self, source: str, at: datetime, before: int = 20, after: int = 5
+    ) -> list[CommitInfo]:
+        """The commits of the source's continuous history around `at` (up to `before` at
+        or before it, `after` after it), oldest first, from the segments' indexes only.
+        Restoring one's time gives the database as it was right after it."""
+        name = self.workspace.config().source(source).name
+        if at.tzinfo is None:
+            at = at.astimezone()  # a local time
+        at_us = (at - _EPOCH) // timedelta(microseconds=1)
+        return commits_near(self.workspace, name, at_us, before, after)
 
     def restore_point(
         self,
