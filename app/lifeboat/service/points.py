@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.history.row_changes import TableChange
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import ConfigError
@@ -23,6 +24,7 @@ from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
 from lifeboat.service.history import chain_segments
+from lifeboat.service.row_changes import changes_at
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -105,3 +107,10 @@ class PointMethods:
         finally:
             rebuilt.unlink(missing_ok=True)
         return choice, diff
+
+    def commit_changes(self, source: str, time_us: int) -> list[TableChange]:
+        """Per table (tables with no change left out), how many rows the commit at
+        exactly `time_us` (microseconds since the epoch, UTC) of the source's history
+        added, changed and deleted; NotFound if no commit is at that time."""
+        name = self.workspace.config().source(source).name
+        return changes_at(self.workspace, name, time_us)
