@@ -91,7 +91,7 @@ def check_every_commit(capture: Capture, base_id: str) -> int:
                 pages.written(point.commit_seq),
             )
             expected = reference_changes(old, new)
-            assert counted == expected, f"commit {point.commit_seq}"
+            assert counted == expected, f"commit {point.commit_seq}: {counted} != {expected}"
             with_changes += bool(expected)
     finally:
         pages.close()

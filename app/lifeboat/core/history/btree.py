@@ -28,6 +28,10 @@ class PageFormatError(ValueError):
     """A page image is not the b-tree page it should be."""
 
 
+#: what reading a page that is not the b-tree page it seemed to be raises
+MALFORMED = (PageFormatError, IndexError, struct.error)
+
+
 def varint(data: bytes, at: int) -> tuple[int, int]:
     """The varint at `at` and the offset after it."""
     value = 0
@@ -67,9 +71,13 @@ def children(image: bytes, number: int) -> list[int]:
     if image[head] not in INTERIOR:
         return []
     count = _U16.unpack_from(image, head + 3)[0]
+    if head + 12 + 2 * count > len(image):
+        return []  # not a b-tree page after all (e.g. a page of pointers)
     found = []
     for i in range(count):
         at = _U16.unpack_from(image, head + 12 + 2 * i)[0]
+        if at + 4 > len(image):
+            return []
         found.append(_U32.unpack_from(image, at)[0])
     found.append(_U32.unpack_from(image, head + 8)[0])
     return found
@@ -118,6 +126,14 @@ def cells(image: bytes, number: int, usable: int) -> Iterator[Cell]:
 def overflow_next(image: bytes) -> int:
     """The next page of an overflow chain (0: the last)."""
     return _U32.unpack_from(image, 0)[0]
+
+
+def pointer_map_pages(page_one: bytes, page_count: int) -> set[int]:
+    """The pointer-map pages of an auto-vacuum database (none otherwise): page 2, then
+    one every usable/5 + 1 pages."""
+    if not _U32.unpack_from(page_one, 52)[0]:
+        return set()
+    return set(range(2, page_count + 1, usable_size(page_one) // 5 + 1))
 
 
 def usable_size(page_one: bytes) -> int:

@@ -23,16 +23,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lifeboat.core.history import in_place
 from lifeboat.core.history.btree import (
     INDEX_KINDS,
     INTERIOR,
+    MALFORMED,
     TABLE_LEAF,
     Cell,
-    PageFormatError,
     cells,
     children,
     field_value,
     kind,
+    pointer_map_pages,
     record_fields,
 )
 from lifeboat.core.history.tables import (
@@ -74,18 +76,36 @@ def commit_changes(before: Pages, after: Pages, written: Iterable[int]) -> list[
     """The row changes per table (tables with none left out) between the state `before`
     a commit and the state `after` it, given the pages the commit wrote."""
     changed = set(written) | set(range(after.page_count + 1, before.page_count + 1))
+    for state in (before, after):  # pages of pointers hold no rows
+        changed -= pointer_map_pages(state.pages([1])[1], max(before.page_count, after.page_count))
     old_images = before.pages(changed)
     new_images = after.pages(changed)
     freed = _freed_subtrees(before, old_images, new_images, changed)
     old_images.update(before.pages(freed))
     new_images.update(after.pages(freed))
     old, new = _side(before, old_images), _side(after, new_images)
-    found = []
+    counts: dict[str, list[int]] = {}
+    compared: list[tuple[_Side, Cell]] = []
     for name in sorted(set(old.tables) | set(new.tables)):
-        counts = _table_change(name, old, new)
-        if any(counts):
-            found.append(TableChange(name, *counts))
-    return found
+        counts[name] = _table_change(name, old, new, compared)
+    for name, count in _changed_in_place(old, new, compared).items():
+        counts[name][1] += count
+    return [TableChange(name, *c) for name, c in counts.items() if any(c)]
+
+
+def _changed_in_place(old: _Side, new: _Side, compared: list[tuple[_Side, Cell]]) -> dict[str, int]:
+    """Rows changed through overflow pages alone (in_place.py)."""
+    owned = set(old.owners) | set(new.owners)
+    trunks = in_place.freelist_trunks(old.state) | in_place.freelist_trunks(new.state)
+    left = in_place.suspects(old.images, new.images, owned, trunks)
+    if left:
+        for side in (old, new):
+            rows = [cell for owner, cell in compared if owner is side]
+            left -= in_place.explained(side.state, rows, side.shape.usable)
+    if not left:
+        return {}
+    tables = [t for name, t in new.tables.items() if old.tables.get(name) == t]
+    return in_place.owners_of(old.state, new.state, tables, left, new.shape.usable)
 
 
 def _side(state: Pages, images: dict[int, bytes]) -> _Side:
@@ -123,12 +143,16 @@ def _freed_subtrees(
     return found
 
 
-def _table_change(name: str, old: _Side, new: _Side) -> tuple[int, int, int]:
+def _table_change(
+    name: str, old: _Side, new: _Side, compared: list[tuple[_Side, Cell]]
+) -> list[int]:
+    """[added, changed, deleted] of one table; the rows compared (whose overflow
+    chains explain the overflow pages written) are added to `compared`."""
     before, after = old.tables.get(name), new.tables.get(name)
     if before is None and after is not None:
-        return len(_rows(new, after, tree_pages(new.state, after.root))), 0, 0
+        return [len(_rows(new, after, tree_pages(new.state, after.root))), 0, 0]
     if after is None and before is not None:
-        return 0, 0, len(_rows(old, before, tree_pages(old.state, before.root)))
+        return [0, 0, len(_rows(old, before, tree_pages(old.state, before.root)))]
     assert before is not None and after is not None
     if before.root != after.root or before.index_tree != after.index_tree:
         old_rows = _rows(old, before, tree_pages(old.state, before.root))
@@ -136,6 +160,8 @@ def _table_change(name: str, old: _Side, new: _Side) -> tuple[int, int, int]:
     else:
         old_rows = _rows(old, before, _owned(old, name))
         new_rows = _rows(new, after, _owned(new, name))
+    compared += [(new, cell) for cell in new_rows.values()]
+    compared += [(old, cell) for cell in old_rows.values()]
     added = sum(1 for key in new_rows if key not in old_rows)
     deleted = sum(1 for key in old_rows if key not in new_rows)
     differ = sum(
@@ -143,7 +169,7 @@ def _table_change(name: str, old: _Side, new: _Side) -> tuple[int, int, int]:
         for key, cell in new_rows.items()
         if key in old_rows and not _same(old, old_rows[key], new, cell)
     )
-    return added, differ, deleted
+    return [added, differ, deleted]
 
 
 def _owned(side: _Side, name: str) -> dict[int, bytes]:
@@ -166,7 +192,7 @@ def _rows(side: _Side, table: TableTree, pages: dict[int, bytes]) -> dict[object
         try:
             for cell in cells(image, number, usable):
                 rows[_key(side, table, cell)] = cell
-        except (PageFormatError, IndexError):
+        except MALFORMED:
             continue  # not a page of this tree after all
     return rows
 

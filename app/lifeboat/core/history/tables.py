@@ -16,10 +16,10 @@ from typing import Protocol
 from lifeboat.core.history.btree import (
     INDEX_KINDS,
     INTERIOR,
+    MALFORMED,
     TABLE_INTERIOR,
     TABLE_LEAF,
     Cell,
-    PageFormatError,
     cell_count,
     cells,
     children,
@@ -180,7 +180,7 @@ def rowid_owners(
             if current == target:
                 owners[target] = name
             elif step is not None and kind(step, current) == TABLE_INTERIOR:
-                with contextlib.suppress(PageFormatError, IndexError):
+                with contextlib.suppress(*MALFORMED):
                     moving.append((name, key, target, _route(step, current, key, usable)))
         active = moving
     return owners
