@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifeboat.cli.commands_points import AT_HELP, moment, precise
 from lifeboat.cli.output import Output, local_time
+from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.service import Service
 from lifeboat.service.history_status import TimelineEntry
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -17,10 +23,23 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="what of a database can be restored: snapshots, captured commits, gaps",
     )
     timeline.add_argument("name", help="the source")
+    timeline.add_argument(
+        "--commits",
+        action="store_true",
+        help="list the commits around --around (default now) with the rows each changed",
+    )
+    timeline.add_argument("--around", metavar="TIME", help="with --commits: " + AT_HELP)
+    timeline.add_argument(
+        "--count", type=int, default=10, help="with --commits: how many before and after"
+    )
     timeline.set_defaults(handler=cmd_timeline)
 
 
 def cmd_timeline(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.around is not None and not args.commits:
+        raise ConfigError("--around goes with --commits", "add --commits")
+    if args.commits:
+        return _commits(args, service, out)
     timeline = service.timeline(args.name)
     if out.json_mode:
         out.json(timeline.to_json())
@@ -44,3 +63,37 @@ def _row(entry: TimelineEntry) -> list[str]:
     if entry.kind == "gap":
         return [start, end, f"GAP: nothing restorable in between ({entry.reason})"]
     return [start, "-", f"merged catch-up: {entry.reason}"]
+
+
+def _commits(args: argparse.Namespace, service: Service, out: Output) -> int:
+    """The commits around a moment, each with the rows it added, changed and deleted."""
+    at = moment(args.around) if args.around is not None else datetime.now(UTC)
+    times = service.commits_around(args.name, at, args.count)
+    listed = []
+    for when in times:
+        time_us = (when - _EPOCH) // timedelta(microseconds=1)
+        try:
+            changes: list[dict[str, object]] | str = [
+                asdict(c) for c in service.commit_changes(args.name, time_us)
+            ]
+        except LifeboatError as exc:
+            changes = f"unknown: {exc}"
+        listed.append((when, time_us, changes))
+    if out.json_mode:
+        out.json([{"time": w.isoformat(), "time_us": t, "changes": c} for w, t, c in listed])
+        return 0
+    if not listed:
+        out.line(f"no commits captured for {args.name}; see `lifeboat timeline {args.name}`")
+        return 0
+    out.table(["COMMIT", "ROWS CHANGED"], [[precise(w), _said(c)] for w, _, c in listed])
+    return 0
+
+
+def _said(changes: list[dict[str, object]] | str) -> str:
+    if isinstance(changes, str):
+        return changes
+    if not changes:
+        return "no rows (schema, indexes or free pages only)"
+    return "; ".join(
+        f"{c['table']}: +{c['added']} ~{c['changed']} -{c['deleted']}" for c in changes
+    )

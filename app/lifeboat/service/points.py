@@ -9,7 +9,7 @@ row-level comparison (core/dbdiff).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,10 @@ from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
 from lifeboat.service.history import chain_segments
-from lifeboat.service.row_changes import changes_at
+from lifeboat.service.row_changes import changes_at, commits_around
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -114,3 +117,14 @@ class PointMethods:
         added, changed and deleted; NotFound if no commit is at that time."""
         name = self.workspace.config().source(source).name
         return changes_at(self.workspace, name, time_us)
+
+    def commits_around(self, source: str, at: datetime, count: int = 10) -> list[datetime]:
+        """The times of the `count` commits of the source's history at or before `at`
+        and the `count` after it, oldest first (UTC, to the microsecond)."""
+        if count <= 0:
+            raise ConfigError("the number of commits must be more than 0", "use e.g. --count 10")
+        name = self.workspace.config().source(source).name
+        at_us = (at - _EPOCH) // _MICROSECOND
+        return [
+            _EPOCH + t * _MICROSECOND for t in commits_around(self.workspace, name, at_us, count)
+        ]

@@ -9,6 +9,7 @@ run's scratch folder and removed afterwards.
 
 from __future__ import annotations
 
+import bisect
 from typing import TYPE_CHECKING
 
 from lifeboat.core.history.page_reader import ChainPages
@@ -54,3 +55,19 @@ def changes_at(workspace: Workspace, source: str, time_us: int) -> list[TableCha
         f"{source} has no commit at exactly that time",
         f"run `lifeboat timeline {source}` to see the times its history covers",
     )
+
+
+def commits_around(workspace: Workspace, source: str, at_us: int, count: int) -> list[int]:
+    """The times of the `count` commits at or before `at_us` and the `count` after it,
+    oldest first (every chain's; a damaged segment is left out: `verify` reports it)."""
+    times: list[int] = []
+    for chain in chains_of(workspace, source):
+        for segment in chain.segments:
+            try:
+                with SegmentReader(segment.path) as reader:
+                    times += [c.time_us for c in reader.commits]
+            except (SegmentDamaged, OSError):
+                continue
+    times.sort()
+    at = bisect.bisect_right(times, at_us)
+    return times[max(0, at - count) : at + count]

@@ -49,6 +49,7 @@ class BasePages:
         self._file: Path | None = None
         self._fd: int | None = None
         self.passes = 0  # forward passes started (for the bench)
+        self.reached = 0  # the furthest page a pass read
         if base.manifest.kind != "full":
             if base.parent is None:
                 raise CorruptSnapshot(f"snapshot {base.id} has no full base here")
@@ -74,6 +75,13 @@ class BasePages:
             found.update((n, self._cache[n]) for n in missing)
         return found
 
+    def interior(self, wanted: Iterable[int]) -> dict[int, bytes]:
+        """Like get(), but a page the open pass went by without keeping is left out:
+        it is no interior page (a pass keeps every interior page it reads)."""
+        if self._fd is not None:
+            return self.get(wanted)
+        return self.get(n for n in wanted if n in self._cache or n >= self._next)
+
     def _read_to(self, wanted: set[int]) -> None:
         """Read on until every page of `wanted` (none before the stream's place) is
         cached."""
@@ -94,6 +102,7 @@ class BasePages:
                 if page_type in INTERIOR or page in wanted or page == 1:
                     self._cache[page] = block[i * size : (i + 1) * size]
             self._next = first + len(block) // size
+            self.reached = max(self.reached, self._next - 1)
 
     def _close_stream(self) -> None:
         if self._stream is not None:
@@ -202,8 +211,10 @@ class ChainState:
                 return s, frame, offset
         return number <= self._floor[0] and number <= self.chain.base.count
 
-    def pages(self, wanted: Iterable[int]) -> dict[int, bytes]:
-        """The images of the pages `wanted` (pages past the end are left out)."""
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        """The images of the pages `wanted` (pages past the end are left out); with
+        interior=True, pages of the base known not to be interior ones may be left out
+        too (walking a tree's interior pages then reads no leaf of the base)."""
         found: dict[int, bytes] = {}
         from_base = []
         for number in sorted(set(wanted)):
@@ -218,5 +229,6 @@ class ChainState:
                 s, frame, offset = where
                 found[number] = self.chain.segments[s].page(frame, offset)
         if from_base:
-            found.update(self.chain.base.get(from_base))
+            base = self.chain.base
+            found.update(base.interior(from_base) if interior else base.get(from_base))
         return found

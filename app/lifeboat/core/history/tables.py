@@ -38,7 +38,7 @@ _MAX_DEPTH = 40  # deeper than any real b-tree: a loop in damaged pages ends her
 class Pages(Protocol):
     page_count: int
 
-    def pages(self, wanted: Iterable[int]) -> dict[int, bytes]: ...
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,11 @@ def tree_pages(state: Pages, root: int, *, leaves: bool = True) -> dict[int, byt
         if not level:
             break
         if not leaves and level[0] != root:
-            first = state.pages([level[0]])[level[0]]
-            if kind(first, level[0]) not in INTERIOR:
+            first = state.pages([level[0]], interior=True).get(level[0])
+            if first is None or kind(first, level[0]) not in INTERIOR:
                 found.update((n, b"") for n in level)
                 break
-        images = state.pages(level)
+        images = state.pages(level, interior=not leaves and level[0] != root)
         found.update(images)
         level = [c for n, image in images.items() for c in children(image, n)]
     return found
@@ -173,7 +173,7 @@ def rowid_owners(
     for _ in range(_MAX_DEPTH):
         if not active:
             break
-        level = state.pages({current for *_, current in active})
+        level = state.pages({c for *_, t, c in active if c != t}, interior=True)
         moving = []
         for name, key, target, current in active:
             step = level.get(current)
