@@ -7,6 +7,7 @@ level so that each level is one batch of reads (one forward pass over a base at 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import sqlite3
 from collections.abc import Iterable
@@ -27,7 +28,6 @@ from lifeboat.core.history.btree import (
     kind,
     overflow_next,
     record_fields,
-    right_child,
     text_encoding,
     usable_size,
 )
@@ -144,13 +144,6 @@ def _key_fields(name: str, sql: str | None) -> int:
         conn.close()
 
 
-def _route(image: bytes, number: int, key: int, usable: int) -> int:
-    for cell in cells(image, number, usable):
-        if key <= cell.key:
-            return cell.child
-    return right_child(image, number)
-
-
 def rowid_owners(
     state: Pages, tables: Iterable[TableTree], images: dict[int, bytes], usable: int
 ) -> dict[int, str]:
@@ -175,12 +168,17 @@ def rowid_owners(
             break
         level = state.pages({c for *_, t, c in active if c != t}, interior=True)
         moving = []
+        routes: dict[int, tuple[list[int], list[int]]] = {}  # page -> keys, children
         for name, key, target, current in active:
             step = level.get(current)
             if current == target:
                 owners[target] = name
             elif step is not None and kind(step, current) == TABLE_INTERIOR:
                 with contextlib.suppress(*MALFORMED):
-                    moving.append((name, key, target, _route(step, current, key, usable)))
+                    if current not in routes:
+                        keys = [cell.key for cell in cells(step, current, usable)]
+                        routes[current] = keys, children(step, current)
+                    keys, below = routes[current]
+                    moving.append((name, key, target, below[bisect.bisect_left(keys, key)]))
         active = moving
     return owners
