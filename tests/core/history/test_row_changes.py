@@ -8,6 +8,10 @@ import sqlite3
 
 import pytest
 
+from lifeboat.core.history.btree import TABLE_LEAF, cells, kind
+from lifeboat.core.history.in_place import chain as chain_pages
+from lifeboat.core.history.page_reader import ChainPages
+from lifeboat.core.history.tables import layout, payload, read_schema, tree_pages
 from tests.core.history.helpers import make_capture
 from tests.core.history.row_reference import check_every_commit
 
@@ -166,9 +170,11 @@ def _random_step(rng):  # type: ignore[no-untyped-def]
                 f"update {table} set v = randomblob({size}) where {key} between {lo} and {hi}"
             )
         elif what < 0.75:
-            # The same size: an in-place overwrite of the payload (and its overflow pages).
+            # The same size, the first half kept: SQLite overwrites the payload in place,
+            # a large one's overflow pages alone.
             ops.append(
-                f"update {table} set v = zeroblob(length(v)) || x'' "
+                f"update {table} set v = cast(substr(v, 1, length(v) / 2) || "
+                f"zeroblob(length(v) - length(v) / 2) as blob) "
                 f"where {key} between {lo} and {lo + 2}"
             )
         else:
@@ -193,3 +199,101 @@ def test_random_transactions_match_the_reference(tmp_path, seed, vacuum, secure)
 
     steps = [_random_step(rng) for _ in range(40)]
     assert _follow(tmp_path, setup, steps, auto_vacuum=vacuum, secure_delete=secure) >= 30
+
+
+def test_merged_catch_ups_and_utf16_names(tmp_path):
+    """The app checkpoints and restarts its WAL before the follower reads some commits:
+    the catch-up merges them, and its counts are those of all of them together."""
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma encoding = 'UTF-16le'")
+    conn.execute("pragma secure_delete = off")
+    conn.execute("pragma journal_mode=wal")
+    conn.execute('create table "notes ünï" (id integer primary key, v text)')
+    conn.execute(_n(500) + 'insert into "notes ünï"(v) select hex(randomblob(50)) from n')
+    capture = make_capture(tmp_path, db)
+    follower = capture.follower()
+    follower.start()
+    for k in range(6):
+        conn.execute(f"update \"notes ünï\" set v = '{k}' where id % 6 = {k}")
+        conn.execute(f'delete from "notes ünï" where id between {k * 70} and {k * 70 + 20}')
+        if k % 2:
+            conn.execute("pragma wal_checkpoint(truncate)")  # before the follower saw it
+        conn.execute(_n(30) + "insert into \"notes ünï\"(v) select 'new' from n")
+        follower.poll()
+    assert follower.status.merged >= 1
+    base = follower.status.chain
+    assert base is not None
+    assert check_every_commit(capture, base) >= 6
+    follower.close()
+    conn.close()
+
+
+def _placed_rows(state, tables):  # type: ignore[no-untyped-def]
+    """Every row of every rowid table: (table, rowid) -> (page, whole payload, its
+    overflow pages)."""
+    shape = layout(state)
+    found = {}
+    for table in tables.values():
+        if table.index_tree:
+            continue
+        for number, image in tree_pages(state, table.root).items():
+            if kind(image, number) == TABLE_LEAF:
+                for cell in cells(image, number, shape.usable):
+                    found[(table.name, cell.key)] = (
+                        number,
+                        payload(state, cell, shape.usable),
+                        set(chain_pages(state, cell, shape.usable)),
+                    )
+    return found
+
+
+@pytest.mark.parametrize("secure", ["off", "on"])
+def test_sqlite_rewrites_every_page_a_row_enters_or_leaves(tmp_path, secure):
+    """The claim the counting rests on, checked on whole trees: a row on a page the
+    commit did not write is on it, unchanged, before and after, unless its overflow
+    pages were rewritten in place; a row that left a page not written left a page freed
+    (no longer in any tree)."""
+    rng = random.Random(11)
+    db = tmp_path / "app.db"
+    conn = _app(db, "none", secure)
+    conn.execute("create table t1(id integer primary key, v blob)")
+    conn.execute("create table t2(id integer primary key, v blob)")
+    conn.execute(_n(600) + "insert into t1(v) select randomblob(i % 900) from n")
+    conn.execute(_n(300) + "insert into t2(v) select randomblob(5000) from n")
+    conn.execute("create table wr(n integer primary key, v blob) without rowid")
+    capture = make_capture(tmp_path, db)
+    follower = capture.follower()
+    follower.start()
+    for _ in range(25):
+        conn.execute("begin")
+        _random_step(rng)(conn)
+        conn.execute("commit")
+        follower.poll()
+    base = capture.open_base(follower.status.chain)
+    chain = ChainPages(base, capture.chain(follower.status.chain), capture.run, capture.scratch)
+    try:
+        last = chain.segments[-1].commits[-1].seq
+        in_place = 0
+        for seq in range(1, last + 1):
+            before, after = chain.state(seq - 1), chain.state(seq)
+            written = chain.written(seq)
+            old = _placed_rows(before, read_schema(before))
+            new = _placed_rows(after, read_schema(after))
+            live_after = {page for page, _, _ in new.values()}
+            for key, (page, body, overflow) in new.items():
+                if page not in written:
+                    was = old.get(key)
+                    assert was is not None and was[0] == page, (seq, key)
+                    if was[1] != body:
+                        assert overflow & written, (seq, key)
+                        in_place += 1
+            for key, (page, _, _) in old.items():
+                moved = new.get(key, (None, None))[0] != page
+                if moved and page not in written:
+                    assert page not in live_after, (seq, key)
+        assert in_place, "the workload changed no row through its overflow pages alone"
+    finally:
+        chain.close()
+        follower.close()
+        conn.close()
