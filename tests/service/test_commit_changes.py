@@ -59,6 +59,11 @@ def test_each_commit_says_which_rows_of_which_tables_it_changed(home: Path, tmp_
             times += [c.time_us for c in reader.commits]
     assert len(times) == len(expected)
     assert [service.commit_changes(NAME, t) for t in times] == expected
+    # Many at once (the base read once for them all): the same, a time with no commit
+    # left out.
+    assert service.commits_changes(NAME, [*times, times[-1] + 1]) == dict(
+        zip(times, expected, strict=True)
+    )
     with pytest.raises(NotFound) as caught:
         service.commit_changes(NAME, times[-1] + 1)
     assert "timeline" in (caught.value.hint or "")

@@ -9,6 +9,7 @@ from typing import Any
 
 from lifeboat.cli.commands_points import AT_HELP, moment, precise
 from lifeboat.cli.output import Output, local_time
+from lifeboat.core.history.row_changes import TableChange
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.service import Service
 from lifeboat.service.history_status import TimelineEntry
@@ -69,15 +70,16 @@ def _commits(args: argparse.Namespace, service: Service, out: Output) -> int:
     """The commits around a moment, each with the rows it added, changed and deleted."""
     at = moment(args.around) if args.around is not None else datetime.now(UTC)
     times = service.commits_around(args.name, at, args.count)
+    stamps = [(when - _EPOCH) // timedelta(microseconds=1) for when in times]
+    try:
+        counted: dict[int, list[TableChange]] | str = service.commits_changes(args.name, stamps)
+    except LifeboatError as exc:  # the listing still helps: say why the counts are missing
+        counted = f"unknown: {exc}"
     listed = []
-    for when in times:
-        time_us = (when - _EPOCH) // timedelta(microseconds=1)
-        try:
-            changes: list[dict[str, object]] | str = [
-                asdict(c) for c in service.commit_changes(args.name, time_us)
-            ]
-        except LifeboatError as exc:
-            changes = f"unknown: {exc}"
+    for when, time_us in zip(times, stamps, strict=True):
+        changes: list[dict[str, object]] | str = (
+            counted if isinstance(counted, str) else [asdict(c) for c in counted.get(time_us, [])]
+        )
         listed.append((when, time_us, changes))
     if out.json_mode:
         out.json([{"time": w.isoformat(), "time_us": t, "changes": c} for w, t, c in listed])

@@ -18,7 +18,7 @@ from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.history.row_changes import TableChange
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.foundation.errors import ConfigError
+from lifeboat.foundation.errors import ConfigError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
@@ -116,7 +116,19 @@ class PointMethods:
         exactly `time_us` (microseconds since the epoch, UTC) of the source's history
         added, changed and deleted; NotFound if no commit is at that time."""
         name = self.workspace.config().source(source).name
-        return changes_at(self.workspace, name, time_us)
+        found = changes_at(self.workspace, name, [time_us])
+        if time_us not in found:
+            raise NotFound(
+                f"{name} has no commit at exactly that time",
+                f"run `lifeboat timeline {name}` to see the times its history covers",
+            )
+        return found[time_us]
+
+    def commits_changes(self, source: str, times_us: list[int]) -> dict[int, list[TableChange]]:
+        """commit_changes for many commits at once (the base read once for them all), by
+        time; a time with no commit is left out."""
+        name = self.workspace.config().source(source).name
+        return changes_at(self.workspace, name, times_us)
 
     def commits_around(self, source: str, at: datetime, count: int = 10) -> list[datetime]:
         """The times of the `count` commits of the source's history at or before `at`

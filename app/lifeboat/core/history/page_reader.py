@@ -163,6 +163,15 @@ class ChainPages:
         number, ordinal = self.locate(seq)
         return {page for page, o, _, _ in self.segments[number].index.pages if o == ordinal}
 
+    def read_ahead(self, seqs: Iterable[int]) -> None:
+        """Read, in one pass, the base's pages that the commits `seqs` overwrote (their
+        images before each commit): counting their changes then rarely goes back."""
+        wanted: set[int] = set()
+        for seq in seqs:
+            before = self.state(seq - 1)
+            wanted |= {n for n in self.written(seq) if before.in_base(n)}
+        self.base.get(wanted)
+
     def state(self, seq: int) -> ChainState:
         """The database after commit `seq` (0: the base)."""
         return ChainState(self, seq)
@@ -210,6 +219,10 @@ class ChainState:
                     return False
                 return s, frame, offset
         return number <= self._floor[0] and number <= self.chain.base.count
+
+    def in_base(self, number: int) -> bool:
+        """Whether the page's image at this commit is the base's."""
+        return 1 <= number <= self.page_count and self._where(number) is True
 
     def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
         """The images of the pages `wanted` (pages past the end are left out); with

@@ -3,10 +3,12 @@
 A row lives in one cell of its table's b-tree. A commit that adds, changes, deletes or
 moves a row rewrites every page the row leaves or enters (SQLite writes a page whose
 cells change; a balance rewrites each page it moves cells between), so the rows on the
-pages the commit did not write are the same before and after it. The one exception is
-a page SQLite frees without writing it (a leaf emptied and put on the freelist keeps
-its old bytes): such a page is a child that a rewritten interior page lost, so the
-children interior pages lost are followed down before the commit and counted too.
+pages the commit did not write are the same before and after it. Two exceptions, both
+checked by tests against SQLite itself: a page SQLite frees without writing it (with
+secure_delete off, a leaf put on the freelist keeps its old bytes) is a child that a
+rewritten interior page lost, so the children interior pages lost are followed down
+before the commit and counted too; and a row updated to a payload of the same size is
+overwritten in place, only its overflow pages written (in_place.py finds its row).
 
 So: the candidate pages are the commit's pages, the pages past its end (cut off) and
 those freed subtrees. On each side (before, after) the candidates a table owns give its
