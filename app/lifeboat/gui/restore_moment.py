@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.core.history.row_changes import TableChange
 from lifeboat.core.results import CommitInfo, PointChoice
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE
@@ -39,15 +39,6 @@ from lifeboat.service.history_status import Timeline
 #: commits listed before and after the moment
 BEFORE, AFTER = 20, 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class TableChange(Protocol):
-    """What one commit changed in one table (core/history/row_changes.py's TableChange)."""
-
-    table: str
-    added: int
-    changed: int
-    deleted: int
 
 
 #: (source, commit time_us) -> what that commit changed, table by table
@@ -86,9 +77,12 @@ def commit_notes(commit: CommitInfo) -> str:
 
 
 def changes_text(changes: Sequence[TableChange]) -> str:
-    """'items: 2 added, 1 changed; tags: 1 deleted', or 'no rows changed'."""
+    """'items: 2 added, 1 changed; tags: 1 deleted', or 'no rows changed'. SQLite's own
+    tables (sqlite_sequence moves with every AUTOINCREMENT insert) are not the app's data."""
     parts = []
     for change in changes:
+        if change.table.startswith("sqlite_"):
+            continue
         counts = [
             f"{n} {word}"
             for n, word in (

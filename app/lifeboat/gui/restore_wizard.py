@@ -63,8 +63,9 @@ class RestoreWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage)
         self.service = service
         self.open_folder = open_folder
-        #: what each commit changed, row by row (None: the commit list shows pages only)
-        self.commit_changes = commit_changes
+        #: what each commit changed, row by row (the service's count unless a test
+        #: gives its own)
+        self.commit_changes: CommitChanges = commit_changes or service.commit_changes
         # what was chosen (the pages set these)
         self.source: str | None = None
         self.snapshot: SnapshotRecord | None = None

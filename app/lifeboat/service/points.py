@@ -15,17 +15,20 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.history.row_changes import TableChange
 from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.foundation.errors import ConfigError
+from lifeboat.foundation.errors import ConfigError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
 from lifeboat.service.commit_list import commits_near
 from lifeboat.service.history import chain_segments
+from lifeboat.service.row_changes import changes_at
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -55,7 +58,7 @@ class PointMethods:
         name = self.workspace.config().source(source).name
         if at.tzinfo is None:
             at = at.astimezone()  # a local time
-        at_us = (at - _EPOCH) // timedelta(microseconds=1)
+        at_us = (at - _EPOCH) // _MICROSECOND
         return commits_near(self.workspace, name, at_us, before, after)
 
     def restore_point(
@@ -120,3 +123,22 @@ class PointMethods:
         finally:
             rebuilt.unlink(missing_ok=True)
         return choice, diff
+
+    def commit_changes(self, source: str, time_us: int) -> list[TableChange]:
+        """Per table (tables with no change left out), how many rows the commit at
+        exactly `time_us` (microseconds since the epoch, UTC) of the source's history
+        added, changed and deleted; NotFound if no commit is at that time."""
+        name = self.workspace.config().source(source).name
+        found = changes_at(self.workspace, name, [time_us])
+        if time_us not in found:
+            raise NotFound(
+                f"{name} has no commit at exactly that time",
+                f"run `lifeboat timeline {name}` to see the times its history covers",
+            )
+        return found[time_us]
+
+    def commits_changes(self, source: str, times_us: list[int]) -> dict[int, list[TableChange]]:
+        """commit_changes for many commits at once (the base read once for them all), by
+        time; a time with no commit is left out."""
+        name = self.workspace.config().source(source).name
+        return changes_at(self.workspace, name, times_us)
