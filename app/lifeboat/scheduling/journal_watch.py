@@ -48,6 +48,7 @@ class _Watched:
     watch: ChangeWatch
     mark: ChangeMark | None = None  # as read last
     checked: float | None = None  # when (monotonic)
+    checks: int = 0  # how many times it was read
 
 
 class JournalWatches:
@@ -79,7 +80,7 @@ class JournalWatches:
             watched = self._watched[name] = _Watched(MarkReader(Path(db)), ChangeWatch(every))
         now = self._mono()
         if watched.checked is None or now - watched.checked >= CHECK_EVERY:
-            watched.checked = now
+            watched.checked, watched.checks = now, watched.checks + 1
             was = watched.mark
             watched.mark = watched.reader.read()
             if watched.mark is not None and (was is None or was.wal != watched.mark.wal):
@@ -90,6 +91,11 @@ class JournalWatches:
             if watched.mark is not None and not watched.mark.wal:
                 self._capture_if_due(name, watched, now)
         return watched.mark is not None and not watched.mark.wal
+
+    def checks(self, name: str) -> int:
+        """How many times `name`'s header was read (0: not watched)."""
+        watched = self._watched.get(name)
+        return watched.checks if watched is not None else 0
 
     def drop(self, name: str) -> None:
         watched = self._watched.pop(name, None)
