@@ -88,6 +88,16 @@ def test_ago_text(seconds: float, text: str):
             "continuous protection paused: Lifeboat is not running; last change captured 3 h ago",
         ),
         (
+            ContinuousState(True, NOW - timedelta(seconds=20), every_s=60),
+            True,
+            "protected every minute, last change captured 20 s ago",
+        ),
+        (
+            ContinuousState(True, NOW - timedelta(seconds=3), every_s=30),
+            True,
+            "protected every 30 seconds, last change captured 3 s ago",
+        ),
+        (
             ContinuousState(True, NOW, stopped="the disk is full"),
             True,
             "continuous capture stopped: the disk is full",

@@ -164,14 +164,23 @@ def timeline_of(
 ) -> Timeline:
     """Snapshots, the spans of commits between gaps, the gaps and the merged catch-ups,
     in time order."""
+    bases = {c.base_id for c in chains}
     entries = [
-        TimelineEntry("snapshot", r.manifest.created_at, snapshot=r.id, reason=r.manifest.reason)
+        TimelineEntry("snapshot", r.manifest.created_at, snapshot=r.id, reason=_why(r, bases))
         for r in snapshots
     ]
     for chain in chains:
         entries += _chain_entries(chain)
     entries.sort(key=lambda e: (e.start, _ORDER[e.kind]))
     return Timeline(src.name, src.continuous, src.continuous_keep, entries)
+
+
+def _why(record: SnapshotRecord, bases: set[str]) -> str:
+    """Why a snapshot was taken; a continuous one that is no chain's base is a change of a
+    rollback-journal database, restorable as a point of its own."""
+    if record.manifest.reason == "continuous" and record.id not in bases:
+        return "continuous: a change captured"
+    return record.manifest.reason
 
 
 _ORDER = {"snapshot": 0, "gap": 1, "commits": 2, "merged": 3}
