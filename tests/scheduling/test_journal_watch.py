@@ -179,3 +179,23 @@ def test_a_switch_to_wal_moves_it_to_the_follower_and_back(
     finally:
         app.close()
         writer.proc.wait(timeout=30)
+
+
+def test_a_change_waits_while_backups_are_paused(home: Path, tmp_path: Path):
+    db = make_db(tmp_path / "notes.db", rows=50, wal=False)
+    service = Service()
+    service.add_source(db, name=NAME, schedule="manual", continuous=True, continuous_every="1s")
+    host = CaptureHost(service, interval=0.05)
+    host.set_paused(True)
+    writer = Writer(db)
+    host.start()
+    try:
+        writer.write(5)
+        turns = host.turns
+        wait_until(lambda: host.turns >= turns + 20, "the host's loop turning while paused")
+        assert host.journals.checks(NAME) == 0 and continuous_jobs(service) == 0, "paused"
+        host.set_paused(False)
+        wait_until(lambda: continuous(service), "the change captured once resumed")
+    finally:
+        host.stop()
+        writer.close()

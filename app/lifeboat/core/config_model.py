@@ -20,9 +20,10 @@ from lifeboat.foundation.units import parse_rate, parse_size
 
 DEFAULT_SCHEDULE = "daily 03:00"
 #: How often a continuously protected rollback-journal database is captured at most when
-#: it changes. A minute: a differential reads and compares the whole file (about 1 s per
-#: GiB) and stores the pages that changed, so a minute keeps that under 2% of a core for
-#: a database written all the time, while losing at most a minute of work, not a day.
+#: it changes. A minute: a differential is today's stepped copy plus a page comparison
+#: (0.8-3 s for a 256 MB database here, bench/journal_bench.py) and may hold the app's
+#: writer for up to about a second in its final pass, so once a minute keeps that to a
+#: few percent of a core and one short wait a minute, and loses at most a minute of work.
 DEFAULT_EVERY = "1m"
 
 

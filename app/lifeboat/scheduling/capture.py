@@ -82,6 +82,7 @@ class CaptureHost:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._thread: threading.Thread | None = None
+        self.turns = 0  # of the thread's loop (what a test waits on while nothing happens)
 
     def start(self) -> None:
         """Follow the sources the settings ask for, in a thread of its own."""
@@ -130,7 +131,7 @@ class CaptureHost:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                began = self._mono()
+                began, self.turns = self._mono(), self.turns + 1
                 self._apply_wanted()
                 if self._paused.is_set():
                     for name, followed in self._followed.items():

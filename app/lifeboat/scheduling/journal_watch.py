@@ -11,7 +11,8 @@ rebase rules decide full or differential; today's stepped copy, so no lock is he
 longer than a scheduled backup holds it). The queue refuses a second backup of a source
 while one waits or runs, so there are never two at once, and the capture thread never
 waits for one. The first check after a start queues one too: changes made while Lifeboat
-was not running are captured (the pipeline stores nothing when nothing changed).
+was not running are captured (the pipeline stores nothing when nothing changed). While
+backups are paused the host does not ask (capture.py), so a change waits for the resume.
 
 The header also says the journal mode: a database switched to WAL goes to the WAL
 follower at the next check (the follower's start catches up from the live file), and
