@@ -1,5 +1,5 @@
 """Settings' "Protect every change (continuous)": on and off for a WAL database with
-its history keep, refused (disabled, with the reason) for a rollback-journal one, and
+its history keep, on with a note on what it gets for a rollback-journal one, and
 a keep that is not understood told in the dialog's words with nothing saved."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.continuous_box import (
-    NOT_WAL_REASON,
+    JOURNAL_NOTE,
     SEALED_REASON,
     UNREADABLE_REASON,
     keep_problem,
@@ -70,7 +70,7 @@ def test_a_keep_not_understood_is_told_and_nothing_is_saved(
     assert not box.error.isVisibleTo(dialog), "empty: the default"
 
 
-def test_a_rollback_journal_database_cannot_be_switched_on(
+def test_a_rollback_journal_database_is_switched_on_with_a_note_on_what_it_gets(
     qtbot, make_tray, service: Service, tmp_path: Path
 ):
     journal = make_db(tmp_path / "old.db", rows=20, wal=False)
@@ -78,16 +78,20 @@ def test_a_rollback_journal_database_cannot_be_switched_on(
     dialog = open_settings(qtbot, make_tray())
     dialog.source_list.setCurrentRow(0)
     box = dialog.form.continuous
-    assert not box.switch.isEnabled() and not box.on
-    assert box.why_not.isVisibleTo(dialog) and box.why_not.text() == NOT_WAL_REASON
+    assert box.switch.isEnabled() and not box.on
+    assert box.why_not.isVisibleTo(dialog) and box.why_not.text() == JOURNAL_NOTE
+    box.switch.setChecked(True)
+    save_button(dialog).click()
+    qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
+    assert service.source("old").continuous
 
 
 @pytest.mark.parametrize(
     ("wal_mode", "encrypted", "refusal"),
     [
         (True, False, None),
-        (False, False, NOT_WAL_REASON),
-        (False, True, NOT_WAL_REASON),
+        (False, False, None),
+        (False, True, SEALED_REASON),
         (True, True, SEALED_REASON),
         (None, False, UNREADABLE_REASON),
     ],

@@ -1,10 +1,11 @@
 """One source's continuous protection in Settings: the switch "Protect every change
 (continuous)" and how much of that history stays restorable (continuous_keep).
 
-The switch is for WAL databases only (the capture follows the WAL): for a
-rollback-journal database it is off and disabled, with the reason; likewise for a
-database whose snapshots are kept encrypted here (the history is not sealed yet). A
-database already switched on keeps its switch usable, so it can be turned off. The keep
+A WAL database gets every commit (the capture follows the WAL); a rollback-journal
+database gets the closest equivalent, a differential snapshot soon after each change,
+which a note under the switch says. The switch is off and disabled, with the reason,
+for a database whose snapshots are kept encrypted here (the history is not sealed yet).
+A database already switched on keeps its switch usable, so it can be turned off. The keep
 field is checked as it is typed, in the dialog's own words.
 """
 
@@ -19,9 +20,10 @@ from lifeboat.core.history.windows import DEFAULT_WINDOWS, WindowSpecError, pars
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.service.source_changes import wal_mode_of
 
-NOT_WAL_REASON = (
-    "Only for databases in WAL mode: this one uses a rollback journal, which continuous "
-    "protection does not follow yet. Its scheduled snapshots protect it."
+JOURNAL_NOTE = (
+    "This database uses a rollback journal, not WAL: Lifeboat keeps a snapshot soon after "
+    "each change (by default at most one a minute) rather than every single change, and "
+    "restores a moment from the last snapshot before it."
 )
 SEALED_REASON = (
     "Not yet with local encryption: its snapshots are kept encrypted here, and the "
@@ -61,12 +63,16 @@ def keep_problem(text: str) -> str | None:
     return None
 
 
+def kind_note(wal_mode: bool | None) -> str | None:
+    """What continuous protection a database that is not in WAL mode gets (None: every
+    change, or its mode is unknown)."""
+    return JOURNAL_NOTE if wal_mode is False else None
+
+
 def switch_refusal(wal_mode: bool | None, encrypt_local: bool) -> str | None:
     """Why continuous protection cannot be switched on (None: it can)."""
     if wal_mode is None:
         return UNREADABLE_REASON
-    if not wal_mode:
-        return NOT_WAL_REASON
     if encrypt_local:
         return SEALED_REASON
     return None
@@ -111,12 +117,14 @@ class ContinuousBox(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.error)
         self._refusal: str | None = None
+        self._note: str | None = None
         self.switch.toggled.connect(self._switched)
         self.keep.textEdited.connect(lambda _t: self.changed.emit())
 
-    def load(self, on: bool, keep: str, refusal: str | None) -> None:
-        """Show a source's settings; `refusal`: why it cannot be switched on."""
-        self._refusal = refusal
+    def load(self, on: bool, keep: str, refusal: str | None, note: str | None = None) -> None:
+        """Show a source's settings; `refusal`: why it cannot be switched on; `note`:
+        what it gets when it can (kind_note)."""
+        self._refusal, self._note = refusal, note
         self.switch.blockSignals(True)
         self.switch.setChecked(on)
         self.switch.blockSignals(False)
@@ -156,6 +164,7 @@ class ContinuousBox(QWidget):
     def _update(self) -> None:
         # switched on already: it stays usable, so it can be turned off
         self.switch.setEnabled(self._refusal is None or self.switch.isChecked())
-        self.why_not.setText(self._refusal or "")
-        self.why_not.setVisible(self._refusal is not None)
+        said = self._refusal or self._note
+        self.why_not.setText(said or "")
+        self.why_not.setVisible(said is not None)
         self.keep.setEnabled(self.switch.isChecked())

@@ -35,7 +35,7 @@ from lifeboat.core.schedule_durations import (
 )
 from lifeboat.core.schedule_times import stale_after
 from lifeboat.gui.backup_folder_row import BackupFolderRow
-from lifeboat.gui.continuous_box import ContinuousBox, keep_problem, switch_refusal
+from lifeboat.gui.continuous_box import ContinuousBox, keep_problem, kind_note, switch_refusal
 from lifeboat.gui.drill_schedule import DrillScheduleBox
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
@@ -192,6 +192,7 @@ class SourceForm(QWidget):
                 draft.continuous,
                 draft.continuous_keep,
                 switch_refusal(self._wal_mode, draft.encrypt_local),
+                kind_note(self._wal_mode),
             )
         finally:
             self._loading = False

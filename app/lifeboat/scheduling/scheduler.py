@@ -85,7 +85,7 @@ class Scheduler:
             service, self._aps, lock=self._lock, now=self._now, submit=self._submit
         )
         self.paused = False
-        self.capture = CaptureHost(service)
+        self.capture = CaptureHost(service, queue=self.queue)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -341,7 +341,7 @@ class Scheduler:
 
     def _finished(self, job: QueuedJob, result: object, error: BaseException | None) -> None:
         source = job.source
-        if source is None:
+        if source is None or job.trigger is Trigger.CONTINUOUS:  # its watch tries again
             return
         if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)

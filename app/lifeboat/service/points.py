@@ -1,5 +1,6 @@
 """The service's points in time: restore or preview a source as it was at any moment
-its continuous history covers.
+its continuous history covers, or else at its last snapshot before that moment (a
+rollback-journal database's frequent differentials, a time before its history).
 
 Part of the `Service` façade (facade.py mixes this in). A moment means the last commit
 at or before it (jobs/restore_point.py); the restore goes through the one restore job
@@ -25,6 +26,7 @@ from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.restore_point import choose_point, rebuild_checked
 from lifeboat.service.commit_list import commits_near
 from lifeboat.service.history import chain_segments
+from lifeboat.service.preview import preview_restore
 from lifeboat.service.row_changes import changes_at
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -81,7 +83,7 @@ class PointMethods:
             self.workspace.catalog.snapshot(choice.base_id),
             to=Path(to) if to is not None else None,
             overwrite=overwrite,
-            point=(choice, chains),
+            point=None if choice.snapshot_only else (choice, chains),
         )
         outcome = run_job(
             job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
@@ -105,6 +107,12 @@ class PointMethods:
         src = self.workspace.config().source(source)
         chains = chain_segments(self.workspace, src.name)
         choice = choose_point(self.workspace, src.name, chains, at, datetime.now(UTC))
+        if choice.snapshot_only:  # a snapshot is previewed as one
+            record = self.workspace.catalog.snapshot(choice.base_id)
+            snapshot = preview_restore(
+                self.workspace, record, None, budget=budget, progress=progress, cancel=cancel
+            )
+            return choice, snapshot
         rebuilt = self.workspace.run.work_path(self.workspace.scratch(), "preview")
         try:
             rebuild_checked(

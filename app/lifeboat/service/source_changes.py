@@ -183,7 +183,6 @@ def staged_source(
         remotes=remotes,
         recipients=recipients,
         is_new=is_new,
-        wal_mode=_wal_mode(source) if source.continuous else None,
     )
     problems += _title_problems(source, others.values())
     return (None if problems else source), problems
@@ -200,15 +199,9 @@ def _title_problems(source: SourceConfig, others: Iterable[SourceConfig]) -> lis
     return []
 
 
-def _wal_mode(source: SourceConfig) -> bool | None:
-    """Whether the source's database is in WAL mode now (None: it cannot be read now,
-    which other checks report)."""
-    return wal_mode_of(source.path)
-
-
 def wal_mode_of(path: Path) -> bool | None:
     """Whether the database at `path` is in WAL mode now, from its header (None: it
-    cannot be read now). Settings asks it to offer continuous protection."""
+    cannot be read now). Settings asks it to say which continuous protection it gets."""
     try:
         return probe_database(path).wal_mode
     except SourceError:
