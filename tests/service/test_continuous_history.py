@@ -199,3 +199,25 @@ def test_a_follower_waits_while_its_history_is_being_moved(followed):
     follower.poll()
     follower.close()
     assert _chain(service).commits > 0 and sorted(p.name for p in folder.iterdir()) != files
+
+
+def test_retention_keeps_a_rollback_journal_databases_moments_as_continuous_keep_says(
+    home: Path, tmp_path: Path
+):
+    db = tmp_path / "ledger.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table t(id integer primary key, v text)")
+    conn.commit()
+    service = Service()
+    service.add_source(db, name="ledger", schedule="manual", keep="last=1", continuous=True)
+    taken = []
+    for value in range(3):
+        conn.execute("insert into t(v) values (?)", (str(value),))
+        conn.commit()
+        taken.append(service.backup("ledger", reason="continuous").id)
+    conn.close()
+    local = {r.id for r in service.snapshots("ledger") if r.local}
+    assert set(taken) <= local, "every moment of the last 24 hours stays (24h all)"
+    plan = service.retention_preview("ledger", "last=1")
+    reasons = {d.snapshot.id: d.reasons for d in plan.decisions}
+    assert any(r.startswith("a moment continuous_keep keeps") for r in reasons[taken[0]])

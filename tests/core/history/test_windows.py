@@ -124,3 +124,20 @@ def test_bases_needed_keeps_the_live_chain_and_chains_with_promised_points():
         "empty": "base of the continuous history being captured"
     }
     assert bases_needed([], since_us=0) == {}
+
+
+def test_kept_by_windows_keeps_the_last_snapshot_of_each_window_the_policy_promises():
+    from lifeboat.core.history.windows import kept_by_windows, parse_windows
+
+    hour, day = 3_600_000_000, 86_400_000_000
+    now = 100 * day
+    policy = parse_windows("2h all, 2d hourly")
+    moments = [
+        ("a", now - 30 * 60_000_000),  # within 2h: every one kept
+        ("b", now - 60 * 60_000_000),
+        ("c", now - 3 * hour - 10 * 60_000_000),  # the same hour: the later one
+        ("d", now - 3 * hour - 50 * 60_000_000),
+        ("e", now - 3 * day),  # older than every rule: the source's keep decides
+    ]
+    assert kept_by_windows(moments, policy, now) == {"a", "b", "c"}
+    assert kept_by_windows([], policy, now) == set()

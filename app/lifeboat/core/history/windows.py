@@ -138,3 +138,15 @@ def bases_needed(chains: list[ChainSpan], since_us: int) -> dict[str, str]:
         if chain.base_id not in needed and chain.last_us is not None and chain.last_us >= since_us:
             needed[chain.base_id] = "base of continuous history still kept"
     return needed
+
+
+def kept_by_windows(moments: list[tuple[str, int]], policy: WindowPolicy, now_us: int) -> set[str]:
+    """Of snapshots taken for continuous protection (id, time: a rollback-journal
+    database's differentials), those the policy keeps as moments: the last of each
+    window. Older than every rule: none (the source's `keep` decides about those)."""
+    last_of: dict[tuple[int, int], tuple[int, str]] = {}
+    for seq, (snap_id, time_us) in enumerate(sorted(moments, key=lambda m: (m[1], m[0]))):
+        key = window_key(policy, seq, time_us, now_us)
+        if key[0] < len(policy.rules):
+            last_of[key] = (time_us, snap_id)  # later ones come later: the last wins
+    return {snap_id for _, snap_id in last_of.values()}
