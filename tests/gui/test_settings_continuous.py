@@ -34,6 +34,9 @@ def test_the_switch_turns_continuous_protection_on_and_off(
     box.switch.setChecked(True)
     box.keep.setText("12h all, 3d hourly")
     box.keep.textEdited.emit(box.keep.text())
+    assert box.meaning.text() == (
+        "Restorable: every change of the last 12 hours, then one an hour back to 3 days."
+    )
     save_button(dialog).click()
     qtbot.waitUntil(lambda: gone(dialog), timeout=10_000)
     notes = service.source("notes")

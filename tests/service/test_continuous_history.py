@@ -221,3 +221,13 @@ def test_retention_keeps_a_rollback_journal_databases_moments_as_continuous_keep
     plan = service.retention_preview("ledger", "last=1")
     reasons = {d.snapshot.id: d.reasons for d in plan.decisions}
     assert any(r.startswith("a moment continuous_keep keeps") for r in reasons[taken[0]])
+
+
+def test_the_prune_preview_says_how_far_back_the_history_stays_restorable(followed, cli):
+    done = cli("prune", NAME, "--dry-run")
+    assert done.code == 0, done.err
+    assert (
+        f"{NAME}: its history keeps every change of the last 24 hours, then one an hour "
+        "back to 7 days, then one a day back to 30 days"
+    ) in done.out
+    assert "base of the continuous history being captured" in done.out

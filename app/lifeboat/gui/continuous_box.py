@@ -11,12 +11,18 @@ field is checked as it is typed, in the dialog's own words.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from lifeboat.core.history.windows import DEFAULT_WINDOWS, WindowSpecError, parse_windows
+from lifeboat.core.history.windows import (
+    DEFAULT_WINDOWS,
+    WindowSpecError,
+    parse_windows,
+    windows_in_words,
+)
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.service.source_changes import wal_mode_of
 
@@ -115,11 +121,17 @@ class ContinuousBox(QWidget):
         layout.addWidget(self.why_not)
         layout.addWidget(what)
         layout.addLayout(row)
+        #: what the keep means, in words (the preview of the history's retention)
+        self.meaning = QLabel()
+        self.meaning.setObjectName("continuous-keep-meaning")
+        self.meaning.setWordWrap(True)
+        self.meaning.setContentsMargins(24, 0, 0, 0)
+        layout.addWidget(self.meaning)
         layout.addWidget(self.error)
         self._refusal: str | None = None
         self._note: str | None = None
         self.switch.toggled.connect(self._switched)
-        self.keep.textEdited.connect(lambda _t: self.changed.emit())
+        self.keep.textEdited.connect(lambda _t: self._keep_edited())
 
     def load(self, on: bool, keep: str, refusal: str | None, note: str | None = None) -> None:
         """Show a source's settings; `refusal`: why it cannot be switched on; `note`:
@@ -157,6 +169,10 @@ class ContinuousBox(QWidget):
         self.error.setText(problem or "")
         self.error.setVisible(problem is not None)
 
+    def _keep_edited(self) -> None:
+        self._update()
+        self.changed.emit()
+
     def _switched(self, _on: bool) -> None:
         self._update()
         self.changed.emit()
@@ -168,3 +184,10 @@ class ContinuousBox(QWidget):
         self.why_not.setText(said or "")
         self.why_not.setVisible(said is not None)
         self.keep.setEnabled(self.switch.isChecked())
+        meaning = None
+        if self.switch.isChecked():
+            with contextlib.suppress(WindowSpecError):
+                policy = parse_windows(self.keep_spec())
+                meaning = f"Restorable: {windows_in_words(policy)}."
+        self.meaning.setText(meaning or "")
+        self.meaning.setVisible(meaning is not None)

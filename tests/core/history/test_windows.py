@@ -141,3 +141,24 @@ def test_kept_by_windows_keeps_the_last_snapshot_of_each_window_the_policy_promi
     ]
     assert kept_by_windows(moments, policy, now) == {"a", "b", "c"}
     assert kept_by_windows([], policy, now) == set()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        (
+            "24h all, 7d hourly, 30d daily",
+            "every change of the last 24 hours, then one an hour back to 7 days, "
+            "then one a day back to 30 days",
+        ),
+        (
+            "90min minutely, 1y weekly",
+            "one a minute of the last 90 minutes, then one a week back to 1 year",
+        ),
+        ("1d all", "every change of the last 24 hours"),
+    ],
+)
+def test_windows_in_words(spec: str, words: str):
+    from lifeboat.core.history.windows import parse_windows, windows_in_words
+
+    assert windows_in_words(parse_windows(spec)) == words

@@ -150,3 +150,32 @@ def kept_by_windows(moments: list[tuple[str, int]], policy: WindowPolicy, now_us
         if key[0] < len(policy.rules):
             last_of[key] = (time_us, snap_id)  # later ones come later: the last wins
     return {snap_id for _, snap_id in last_of.values()}
+
+
+_EVERY_WORDS = {
+    timedelta(minutes=1): "one a minute",
+    timedelta(hours=1): "one an hour",
+    timedelta(days=1): "one a day",
+    timedelta(weeks=1): "one a week",
+    timedelta(days=30): "one a month",
+}
+
+
+def _age_words(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for size, unit in ((365 * 86400, "year"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0 and (unit != "day" or seconds > 2 * 86400):
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def windows_in_words(policy: WindowPolicy) -> str:
+    """'every change of the last 24 hours, then one an hour back to 7 days, then one a
+    day back to 30 days' (what the retention preview says of a source's history)."""
+    parts = []
+    for number, rule in enumerate(policy.rules):
+        what = "every change" if rule.every is None else _EVERY_WORDS[rule.every]
+        age = _age_words(rule.within)
+        parts.append(f"{what} of the last {age}" if number == 0 else f"{what} back to {age}")
+    return ", then ".join(parts)
