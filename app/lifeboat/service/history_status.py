@@ -17,7 +17,7 @@ from lifeboat.core.manifest import iso_utc
 from lifeboat.core.schedule_durations import duration_words
 from lifeboat.service.history import HistoryChain
 
-NOT_RUNNING = "nothing was captured: Lifeboat was not running, or was paused"
+NOT_RUNNING = "Lifeboat was not running, or was paused"
 MERGED_WHY = (
     "caught up from the live file (the app checkpointed or closed its WAL before every "
     "commit was read): its state is exact; commits just before it may be merged into it"
