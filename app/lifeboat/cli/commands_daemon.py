@@ -17,6 +17,7 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.service import Service
+from lifeboat.service.history_remote import remote_history_line
 from lifeboat.service.history_status import continuous_line
 from lifeboat.service.status import SourceStatus
 
@@ -98,6 +99,9 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
         )
         if line:
             out.line(f"{s.name}: {line}")
+        held = remote_history_line(s.remote, s.remote_history_until, s.last_capture, now)
+        if held and s.continuous:
+            out.line(f"{s.name}: {held}")
         _say_source_problems(out, s, now)
     return 0
 

@@ -42,6 +42,7 @@ from lifeboat.core.config_values import (
     source_name,
     text_value,
     timezone_value,
+    upload_every_value,
     url_value,
     windows_value,
 )
@@ -94,6 +95,7 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "encrypt_local": bool_value,
     "continuous": bool_value,
     "continuous_keep": windows_value,
+    "continuous_upload_every": upload_every_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value,

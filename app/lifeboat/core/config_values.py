@@ -56,6 +56,15 @@ def duration_value(value: Any) -> str:
     return text if is_compact(text) else format_duration(span)
 
 
+def upload_every_value(value: Any) -> str:
+    """How often continuous history goes to the remote: from 1 second to 1 day."""
+    text = duration_value(value)
+    seconds = parse_duration(text).total_seconds()
+    if not 1 <= seconds <= 86400:
+        raise ValueError(f"{text} is not between 1 second and 1 day; write it like '10s' or '1m'")
+    return text
+
+
 def durations_value(value: Any) -> str:
     """A comma-separated list of durations, e.g. '1m,5m,25m' ('' for none)."""
     if not isinstance(value, str):

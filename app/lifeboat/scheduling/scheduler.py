@@ -30,6 +30,7 @@ from lifeboat.foundation.events import NextRunChanged
 from lifeboat.foundation.states import JobKind, Trigger
 from lifeboat.scheduling.capture import CaptureHost
 from lifeboat.scheduling.health import HealthWatch
+from lifeboat.scheduling.history_upload import HistoryUploader
 from lifeboat.scheduling.metrics import write_metrics
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause, save_pause
 from lifeboat.scheduling.queue import (
@@ -86,6 +87,7 @@ class Scheduler:
         )
         self.paused = False
         self.capture = CaptureHost(service)
+        self.history_uploads = HistoryUploader(service)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class Scheduler:
         self.service.abort_abandoned_uploads()  # left open by killed runs: not billed
         self.queue.start()
         self.capture.start()  # continuous protection: every commit, while we run
+        self.history_uploads.start()  # ... and its history to the remote, in its own thread
         self._aps.start()
         self.paused = read_pause(self.service.paths).active(self._now())
         self._schedule_sources(self._config)
@@ -117,6 +120,7 @@ class Scheduler:
             self.shutdown()
 
     def shutdown(self, timeout: float = 4.0) -> None:
+        self.history_uploads.stop()
         self.capture.stop()  # each follower writes what it took
         if self._aps.running:
             self._aps.shutdown(wait=False)
@@ -388,6 +392,7 @@ class Scheduler:
         self.webhook.url = config.general.notify_url
         self._schedule_sources(config)
         self.capture.reload()
+        self.history_uploads.reload()
         log.info("settings changed: %d source(s) scheduled", len(config.sources))
 
     def _write_metrics(self) -> None:

@@ -9,6 +9,8 @@ row-level comparison (core/dbdiff).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,15 +19,16 @@ from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.foundation.errors import ConfigError
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
-from lifeboat.jobs.restore_point import choose_point, rebuild_checked
+from lifeboat.jobs.restore_point import Chains, choose_point, rebuild_checked
+from lifeboat.remote.history_fetch import remote_chains
 from lifeboat.service.history import chain_segments
 
 if TYPE_CHECKING:
-    from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.events import Event
 
 
@@ -39,9 +42,8 @@ class PointMethods:
     def point(self, source: str, at: datetime) -> PointChoice:
         """The point `at` means (the last commit at or before it); a LifeboatError that
         names the nearest restorable times if there is none."""
-        name = self.workspace.config().source(source).name
-        now = datetime.now(UTC)
-        return choose_point(self.workspace, name, chain_segments(self.workspace, name), at, now)
+        with point_chains(self.workspace, source, at, no_progress, CancelToken()) as found:
+            return found[0]
 
     def restore_point(
         self,
@@ -55,19 +57,24 @@ class PointMethods:
     ) -> RestoreOutcome:
         """Restore the source as it was at `at`, to `to` or in place (safety snapshot
         first, exactly as a snapshot restore)."""
-        name = self.workspace.config().source(source).name
-        chains = chain_segments(self.workspace, name)
-        choice = choose_point(self.workspace, name, chains, at, datetime.now(UTC))
-        job = RestoreJob(
-            self.workspace,
-            self.workspace.catalog.snapshot(choice.base_id),
-            to=Path(to) if to is not None else None,
-            overwrite=overwrite,
-            point=(choice, chains),
-        )
-        outcome = run_job(
-            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
-        )
+        with point_chains(self.workspace, source, at, progress, cancel or CancelToken()) as (
+            choice,
+            chains,
+        ):
+            job = RestoreJob(
+                self.workspace,
+                self.workspace.catalog.snapshot(choice.base_id),
+                to=Path(to) if to is not None else None,
+                overwrite=overwrite,
+                point=(choice, chains),
+            )
+            outcome = run_job(
+                job,
+                self.workspace.catalog,
+                progress=progress,
+                cancel=cancel,
+                on_event=self.publish,
+            )
         return outcome.result
 
     def preview_point(
@@ -85,10 +92,12 @@ class PointMethods:
             raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         cancel = cancel or CancelToken()
         src = self.workspace.config().source(source)
-        chains = chain_segments(self.workspace, src.name)
-        choice = choose_point(self.workspace, src.name, chains, at, datetime.now(UTC))
         rebuilt = self.workspace.run.work_path(self.workspace.scratch(), "preview")
-        try:
+        with (
+            point_chains(self.workspace, src.name, at, progress, cancel) as (choice, chains),
+            contextlib.ExitStack() as cleanup,
+        ):
+            cleanup.callback(rebuilt.unlink, missing_ok=True)
             rebuild_checked(
                 self.workspace,
                 choice,
@@ -102,6 +111,30 @@ class PointMethods:
             diff = diff_databases(
                 rebuilt, src.path, budget=budget, progress=progress, cancel=cancel
             )
-        finally:
-            rebuilt.unlink(missing_ok=True)
         return choice, diff
+
+
+@contextlib.contextmanager
+def point_chains(
+    workspace: Workspace, source: str, at: datetime, progress: Progress, cancel: CancelToken
+) -> Iterator[tuple[PointChoice, Chains]]:
+    """The point `at` means, and the chains to rebuild it from: the history here, or,
+    when that cannot give the point (a new machine, a history folder lost) and the
+    source has a remote, the history its remote holds (fetched into this run's scratch
+    space for the time of the `with`)."""
+    src = workspace.config().source(source)
+    now = datetime.now(UTC)
+    chains: Chains = chain_segments(workspace, src.name)
+    try:
+        choice = choose_point(workspace, src.name, chains, at, now)
+    except LifeboatError as exc:
+        if src.remote is None or src.remote not in workspace.config().remotes:
+            raise
+        here = exc
+    else:
+        yield choice, chains
+        return
+    with remote_chains(workspace, src, at, progress, cancel) as fetched:
+        if not fetched:
+            raise here
+        yield choose_point(workspace, src.name, fetched, at, now), fetched

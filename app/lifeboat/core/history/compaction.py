@@ -27,7 +27,7 @@ from lifeboat.core.history.chain import (
     write_segment,
     write_segment_manifest,
 )
-from lifeboat.core.history.segment import CommitRecord, SegmentHeader
+from lifeboat.core.history.segment import CommitRecord, SegmentHeader, WrittenSegment
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.history.windows import WindowPolicy, window_key
 from lifeboat.core.leftovers import TOMBSTONE_SUFFIX
@@ -74,16 +74,25 @@ def compact_level0(
     """Concatenate consecutive level-0 segments into one level-1 segment (every commit
     kept), publish it with its manifest, then remove the level-0 files."""
     ordered = sorted(level0, key=lambda s: s.first_seq)
-    _check_contiguous(ordered, exact_seqs=True)
-    header = _joined_header(ordered, sum(s.commits for s in ordered))
-    path, written = write_segment(
-        folder, run, source, header, _commits_of(ordered), ordered[-1].end_digest, level=1
-    )
+    path, header, written = join_segments(folder, source, ordered, run)
     write_segment_manifest(path, source, header, written, 1, run)
     joined = describe(path)
     for segment in ordered:
         remove_segment(segment)
     return joined
+
+
+def join_segments(
+    folder: Path, source: str, segments: Sequence[SegmentFile], run: Run
+) -> tuple[Path, SegmentHeader, WrittenSegment]:
+    """Write the consecutive segments (in commit order) as one level-1 segment into
+    `folder`, every commit kept; the segments themselves are left as they are."""
+    _check_contiguous(segments, exact_seqs=True)
+    header = _joined_header(segments, sum(s.commits for s in segments))
+    path, written = write_segment(
+        folder, run, source, header, _commits_of(segments), segments[-1].end_digest, level=1
+    )
+    return path, header, written
 
 
 def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:

@@ -1,0 +1,176 @@
+"""Continuous history on a remote, against the S3 server process: segments go up as
+proven copies (sealed with age when the remote encrypts), batched, with their base; a
+new machine restores a point from the remote alone; replaced segments leave the remote
+only once their replacement is proven there."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keyring.core
+import pytest
+
+from lifeboat.core.history.compaction import compact_level0
+from lifeboat.service import Service
+from lifeboat.service.history import chains_of, history_folder
+from tests.helpers.databases import make_db
+from tests.storage.test_remote import add_remote, objects
+
+NAME = "notes"
+PASSPHRASE = "correct horse battery staple"
+
+
+def _capture(service: Service, db: Path, rows: range, marker: str) -> list[tuple[datetime, int]]:
+    """Commit one row per commit while a follower captures each: (time, row count)."""
+    follower = service.open_follower(NAME, compact_every_s=3600, write_every_s=0)
+    follower.start()
+    writer = sqlite3.connect(db, isolation_level=None)
+    marks = []
+    try:
+        for row in rows:
+            writer.execute(
+                "insert into items(id, name, payload) values (?, ?, x'00')", (row, marker)
+            )
+            follower.poll()
+            count = writer.execute("select count(*) from items").fetchone()[0]
+            marks.append((datetime.now(UTC), count))
+        follower.close()
+    finally:
+        writer.close()
+    return marks
+
+
+def _history_objects(s3_server, bucket: str) -> dict[str, int]:
+    return {k: v for k, v in objects(s3_server, bucket).items() if "/history/" in k}
+
+
+def _rows(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("select count(*) from items").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _first_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server, bucket: str, encrypt: bool
+) -> tuple[list[tuple[datetime, int]], str, Path]:
+    """Machine 1 (its own home and keyring): captures 2 x 6 commits, sending its history
+    after each 6. Returns the marks, the marker string written in every row, and the key
+    file (encrypted remote)."""
+    machine = tmp_path / "machine-1"
+    marker = "MARK" + secrets.token_hex(12)
+    key_file = machine / "key.age"
+    with monkeypatch.context() as env:
+        env.setenv("LIFEBOAT_HOME", str(machine / "home"))
+        env.setenv("XDG_DATA_HOME", str(machine / "xdg-data"))
+        keyring.core.init_backend()
+        first = Service()
+        if encrypt:
+            first.init_key()
+            first.export_key(key_file, PASSPHRASE)
+        add_remote(first, s3_server, bucket, encrypt=encrypt)
+        db = make_db(machine / "notes.db", rows=20)
+        first.add_source(db, name=NAME, schedule="manual", continuous=True, remote="offsite")
+        marks = _capture(first, db, range(1000, 1006), marker)
+        sent = first.upload_history(NAME)
+        assert len(sent.uploaded) == 1, "the 6 level-0 segments went up as one batch"
+        assert sent.bases, "the chain's base went up first"
+        assert first.upload_history(NAME).uploaded == [], "nothing new: nothing sent"
+        marks += _capture(first, db, range(2000, 2006), marker)
+        assert len(first.upload_history(NAME).uploaded) == 1
+        copies = first.workspace.catalog.segment_copies(NAME, "offsite")
+        assert [c.encrypted for c in copies] == [encrypt, encrypt]
+        status = next(s for s in first.status().sources if s.name == NAME)
+        assert status.remote_history_until is not None
+        assert abs((status.remote_history_until - marks[-1][0]).total_seconds()) < 2
+    keyring.core.init_backend()
+    return marks, marker, key_file
+
+
+@pytest.mark.parametrize("encrypt", [False, True], ids=["plain", "sealed"])
+def test_a_new_machine_restores_a_point_from_the_remote_alone(
+    home: Path,
+    file_keyring: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server,
+    bucket: str,
+    encrypt: bool,
+):
+    marks, marker, key_file = _first_machine(tmp_path, monkeypatch, s3_server, bucket, encrypt)
+    held = _history_objects(s3_server, bucket)
+    assert len([k for k in held if k.endswith(".json")]) == 2
+    client = s3_server.client()
+    for key in held:
+        if key.endswith(".json"):
+            continue
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert key.endswith(".seg.zst.age") == encrypt
+        # THE RULE: a sealed object holds no plaintext page (the plain one shows it does
+        # hold the marker, so the check can fail).
+        assert (marker.encode() in body) is not encrypt, key
+
+    # Machine 2: a new home and keyring; the remote, the key, and a catalog rebuild.
+    second = Service()
+    if encrypt:
+        second.import_key(key_file, PASSPHRASE)
+    add_remote(second, s3_server, bucket, encrypt=encrypt)
+    (tmp_path / "here").mkdir()
+    stand_in = make_db(tmp_path / "here" / "notes.db", rows=1)
+    second.add_source(stand_in, name=NAME, schedule="manual", continuous=True, remote="offsite")
+    second.rebuild_catalog()
+    assert not history_folder(second.workspace, second.source(NAME), make=False).exists()
+    for index in (3, 8, len(marks) - 1):
+        at, rows = marks[index]
+        out = tmp_path / f"point-{index}.db"
+        result = second.restore_point(NAME, at, to=out)
+        assert result.point is not None
+        assert _rows(out) == rows, f"point {index}"
+    scratch = home / "tmp"
+    assert not [p for p in scratch.rglob("*") if p.is_file()], "nothing fetched is left"
+
+
+def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_proven(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str, proxy
+):
+    service = Service()
+    add_remote(service, s3_server, bucket, endpoint=proxy.url)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(db, name=NAME, schedule="manual", continuous=True, remote="offsite")
+    _capture(service, db, range(1000, 1004), "a")
+    service.upload_history(NAME)
+    _capture(service, db, range(2000, 2004), "b")
+    service.upload_history(NAME)
+    before = _history_objects(s3_server, bucket)
+    assert len(before) == 4  # two batches, each with its manifest
+
+    # Compaction here joins every level-0 segment into one level-1 segment, which holds
+    # the commits of both batches: not sent (the remote holds all of them) ...
+    (chain,) = chains_of(service.workspace, NAME)
+    folder = history_folder(service.workspace, service.source(NAME))
+    compact_level0(folder, NAME, chain.segments, service.workspace.run)
+    assert service.upload_history(NAME).uploaded == []
+    assert _history_objects(s3_server, bucket) == before
+
+    # ... until thinning makes a higher level: it goes up, and only once it is proven
+    # are the two batches deleted there. Bytes flipped in transit: nothing counts and
+    # nothing is deleted.
+    from lifeboat.service.history_retention import thin_history
+
+    later_us = int((datetime.now(UTC).timestamp() + 3 * 86400) * 1e6)
+    assert thin_history(service.workspace, NAME, later_us).commits_after
+    proxy.faults.corrupt_every = 1
+    with pytest.raises(Exception, match=r"(?i)match|differ|bad digest|md5|checksum"):
+        service.upload_history(NAME)
+    during = _history_objects(s3_server, bucket)
+    assert {k: during[k] for k in before} == before, "nothing was deleted"
+    assert len(service.workspace.catalog.segment_copies(NAME)) == 2, "nothing counted"
+    proxy.faults.reset()
+    sent = service.upload_history(NAME)
+    assert len(sent.uploaded) == 1 and len(sent.deleted) == 2
+    after = _history_objects(s3_server, bucket)
+    assert len(after) == 2 and not set(after) & set(before)
