@@ -1,0 +1,109 @@
+"""What of the continuous history goes to the remote and what may leave it: the plan's
+rules as tables (remote/history_plans.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.catalog_segments import SegmentCopy
+from lifeboat.core.history.chain import SegmentFile
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.remote.history_plans import (
+    covered_copies,
+    held,
+    held_until_us,
+    history_key,
+    plan_batches,
+)
+
+
+def seg(first: int, last: int, level: int = 0, base: str = "b1") -> SegmentFile:
+    """A segment of commits first..last whose digests chain by commit number."""
+    return SegmentFile(
+        path=Path(f"/h/{base}-{level}-{first}-{last}.seg.zst"),
+        base_id=base,
+        level=level,
+        segment_seq=first,
+        first_seq=first,
+        last_seq=last,
+        commits=last - first + 1,
+        first_time_us=first * 1000,
+        last_time_us=last * 1000,
+        previous_digest=str(first - 1).encode(),
+        end_digest=str(last).encode(),
+        size=100,
+    )
+
+
+def copy(first: int, last: int, level: int = 1, base: str = "b1", remote: str = "r") -> SegmentCopy:
+    return SegmentCopy(
+        remote, "notes", f"{base}-{level}-{first}-{last}", base, level, first, last,
+        last * 1000, "k", "m", 1, "s", False, "",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("segment", "copies", "expected"),
+    [
+        (seg(1, 5), [], False),
+        (seg(1, 5), [copy(1, 5)], True),  # a batch holds the level-0 segment
+        (seg(1, 5, level=1), [copy(1, 3), copy(4, 5)], True),  # batches hold an L1
+        (seg(1, 5, level=1), [copy(1, 3), copy(5, 5)], False),  # commit 4 missing
+        (seg(1, 5, level=2), [copy(1, 5)], False),  # thinned: a higher level goes up
+        (seg(1, 5), [copy(1, 5, base="b2")], False),  # another chain's
+        (seg(3, 4), [copy(1, 9, level=2)], True),
+    ],
+)
+def test_held(segment, copies, expected):
+    assert held(segment, copies) is expected
+
+
+def test_level0_segments_waiting_together_go_up_as_one_batch():
+    segments = [seg(1, 10, level=1), seg(11, 12), seg(13, 15), seg(16, 16)]
+    assert [[s.first_seq for s in b] for b in plan_batches(segments, [])] == [
+        [1],
+        [11, 13, 16],
+    ]
+    held_first = [copy(1, 10)]
+    assert [[s.first_seq for s in b] for b in plan_batches(segments, held_first)] == [[11, 13, 16]]
+    assert plan_batches(segments, [copy(1, 16)]) == []
+
+
+def test_a_level0_segment_that_does_not_follow_starts_a_new_batch():
+    apart = [seg(1, 2), seg(4, 5)]  # commit 3 is not here
+    assert len(plan_batches(apart, [])) == 2
+    other_chain = [seg(1, 2), seg(3, 4, base="b2")]
+    assert len(plan_batches(other_chain, [])) == 2
+
+
+@pytest.mark.parametrize(
+    ("copies", "deleted"),
+    [
+        ([copy(1, 5), copy(6, 9)], []),  # side by side: both stay
+        ([copy(1, 5), copy(6, 9), copy(1, 9, level=2)], ["1-5", "6-9"]),
+        ([copy(1, 5), copy(1, 9)], ["1-5"]),  # a wider one at the same level
+        ([copy(1, 5), copy(1, 9, remote="other")], []),  # proven elsewhere only
+        ([copy(1, 5), copy(1, 9, base="b2")], []),  # another chain
+        ([copy(2, 9), copy(1, 5, level=2)], []),  # partly covered: stays
+    ],
+)
+def test_a_copy_leaves_the_remote_only_when_another_proven_one_covers_it(copies, deleted):
+    assert [f"{c.first_seq}-{c.last_seq}" for c in covered_copies(copies)] == deleted
+
+
+def test_how_far_the_remote_holds_the_newest_chain():
+    segments = [seg(1, 3, base="old"), seg(1, 5, level=1), seg(6, 8), seg(9, 9)]
+    assert held_until_us(segments, []) is None
+    assert held_until_us(segments, [copy(1, 5)]) == 5000
+    assert held_until_us(segments, [copy(1, 5), copy(9, 9)]) == 5000  # 6-8 missing
+    assert held_until_us(segments, [copy(1, 9)]) == 9000
+    assert held_until_us([], [copy(1, 9)]) is None
+
+
+def test_history_keys_are_plain_names_under_the_source():
+    assert history_key("lb", "notes", "notes-x.seg.zst") == "lb/notes/history/notes-x.seg.zst"
+    assert history_key("", "notes", "a.json") == "notes/history/a.json"
+    with pytest.raises(LifeboatError):
+        history_key("lb", "notes", "../escape")
