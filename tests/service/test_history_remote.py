@@ -155,6 +155,28 @@ def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_prov
     compact_level0(folder, NAME, chain.segments, service.workspace.run)
     assert service.upload_history(NAME).uploaded == []
     assert _history_objects(s3_server, bucket) == before
+    # Commits not sent yet, then compaction joins them with the sent ones: only the
+    # commits the remote lacks go up (its tail), following the batches' end state.
+    _capture(service, db, range(3000, 3003), "c")
+    (chain,) = chains_of(service.workspace, NAME)
+    compact_level0(folder, NAME, [s for s in chain.segments if s.level == 0], service.workspace.run)
+    (chain,) = chains_of(service.workspace, NAME)
+    compact_level0(folder, NAME, chain.segments, service.workspace.run)
+    assert service.upload_history(NAME).uploaded
+    copies = service.workspace.catalog.segment_copies(NAME)
+    (whole,) = chains_of(service.workspace, NAME)[0].segments
+    assert len(copies) == 3 and copies[0].first_seq == 1, "two batches and a tail"
+    assert copies[1].first_seq == copies[0].last_seq + 1
+    assert copies[2].first_seq == copies[1].last_seq + 1 and copies[2].last_seq == whole.last_seq
+    assert copies[2].level == 1
+    # The remote's batches and tail make one chain: its newest point restores from them.
+    aside = tmp_path / "history-aside"
+    folder.rename(aside)
+    out = tmp_path / "newest.db"
+    service.restore_point(NAME, datetime.now(UTC), to=out)
+    assert _rows(out) == _rows(db)
+    aside.rename(folder)
+    before = _history_objects(s3_server, bucket)
 
     # ... until thinning makes a higher level: it goes up, and only once it is proven
     # are the two batches deleted there. Bytes flipped in transit: nothing counts and
@@ -168,9 +190,9 @@ def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_prov
         service.upload_history(NAME)
     during = _history_objects(s3_server, bucket)
     assert {k: during[k] for k in before} == before, "nothing was deleted"
-    assert len(service.workspace.catalog.segment_copies(NAME)) == 2, "nothing counted"
+    assert len(service.workspace.catalog.segment_copies(NAME)) == 3, "nothing counted"
     proxy.faults.reset()
     sent = service.upload_history(NAME)
-    assert len(sent.uploaded) == 1 and len(sent.deleted) == 2
+    assert len(sent.uploaded) == 1 and len(sent.deleted) == 3
     after = _history_objects(s3_server, bucket)
     assert len(after) == 2 and not set(after) & set(before)

@@ -40,7 +40,7 @@ def seg(first: int, last: int, level: int = 0, base: str = "b1") -> SegmentFile:
 def copy(first: int, last: int, level: int = 1, base: str = "b1", remote: str = "r") -> SegmentCopy:
     return SegmentCopy(
         remote, "notes", f"{base}-{level}-{first}-{last}", base, level, first, last,
-        last * 1000, "k", "m", 1, "s", False, "",
+        last * 1000, str(last).encode().hex(), "k", "m", 1, "s", False, "",
     )  # fmt: skip
 
 
@@ -60,14 +60,14 @@ def test_held(segment, copies, expected):
     assert held(segment, copies) is expected
 
 
+def firsts(batches) -> list[list[int]]:
+    return [[s.first_seq for s in b.segments] for b in batches]
+
+
 def test_level0_segments_waiting_together_go_up_as_one_batch():
     segments = [seg(1, 10, level=1), seg(11, 12), seg(13, 15), seg(16, 16)]
-    assert [[s.first_seq for s in b] for b in plan_batches(segments, [])] == [
-        [1],
-        [11, 13, 16],
-    ]
-    held_first = [copy(1, 10)]
-    assert [[s.first_seq for s in b] for b in plan_batches(segments, held_first)] == [[11, 13, 16]]
+    assert firsts(plan_batches(segments, [])) == [[1], [11, 13, 16]]
+    assert firsts(plan_batches(segments, [copy(1, 10)])) == [[11, 13, 16]]
     assert plan_batches(segments, [copy(1, 16)]) == []
 
 
@@ -76,6 +76,21 @@ def test_a_level0_segment_that_does_not_follow_starts_a_new_batch():
     assert len(plan_batches(apart, [])) == 2
     other_chain = [seg(1, 2), seg(3, 4, base="b2")]
     assert len(plan_batches(other_chain, [])) == 2
+
+
+@pytest.mark.parametrize(
+    ("segment", "copies", "after", "previous"),
+    [
+        (seg(1, 30, level=1), [copy(1, 10), copy(11, 20)], 20, "20"),  # only 21-30 goes
+        (seg(1, 30, level=1), [copy(1, 10), copy(15, 20)], 10, "10"),  # 11-30 goes
+        (seg(1, 30, level=1), [copy(5, 10)], None, ""),  # its first commit is not held
+        (seg(1, 30, level=2), [copy(1, 10, level=2)], None, ""),  # thinned: whole
+    ],
+)
+def test_a_compacted_segment_partly_sent_goes_up_by_its_tail(segment, copies, after, previous):
+    (batch,) = plan_batches([segment], copies)
+    assert batch.segments == [segment] and batch.after == after
+    assert batch.previous == previous.encode().hex()
 
 
 @pytest.mark.parametrize(

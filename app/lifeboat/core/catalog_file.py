@@ -125,6 +125,7 @@ _SCHEMA = [
         first_seq integer not null,
         last_seq integer not null,
         last_time_us integer not null,
+        end_digest text not null,
         key text not null,
         manifest_key text not null,
         size integer not null,

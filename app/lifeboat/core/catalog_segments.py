@@ -23,6 +23,7 @@ class SegmentCopy:
     first_seq: int
     last_seq: int
     last_time_us: int
+    end_digest: str  # hex: the state digest after its last commit
     key: str
     manifest_key: str
     size: int
@@ -41,7 +42,8 @@ class SegmentCopy:
 
 
 _COLUMNS = (
-    "remote, source, name, base_id, level, first_seq, last_seq, last_time_us, key, "
+    "remote, source, name, base_id, level, first_seq, last_seq, last_time_us, end_digest, "
+    "key, "
     "manifest_key, size, sha256, encrypted, uploaded_at"
 )
 
@@ -51,7 +53,7 @@ class SegmentCopyIndex(CatalogFile):
         with self._tx() as db:
             db.execute(
                 f"insert or replace into segment_copies({_COLUMNS}) "
-                "values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     copy.remote,
                     copy.source,
@@ -61,6 +63,7 @@ class SegmentCopyIndex(CatalogFile):
                     copy.first_seq,
                     copy.last_seq,
                     copy.last_time_us,
+                    copy.end_digest,
                     copy.key,
                     copy.manifest_key,
                     copy.size,

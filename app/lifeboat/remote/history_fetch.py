@@ -72,6 +72,7 @@ def _as_copy(data: dict[str, object]) -> SegmentCopy:
         first_seq=int(str(data["first_commit_seq"])),
         last_seq=int(str(data["last_commit_seq"])),
         last_time_us=0,
+        end_digest=str(data.get("end_state_digest", "")),
         key="",
         manifest_key="",
         size=int(str(data["size"])),

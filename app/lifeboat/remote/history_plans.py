@@ -6,9 +6,11 @@ records as proven there), so that the rules are tested as tables:
 - A segment is *held* by the remote when proven copies of the same chain, at its level
   or above, hold every commit of its range between them (a level-1 segment compacted
   here from level-0 segments already sent as batches is not sent again).
-- What is not held goes up in order: a level-1 or thinned segment as it is; consecutive
-  level-0 segments joined into one batch (one object per upload, not one per write of
-  the follower, let alone per commit).
+- What is not held goes up in order: consecutive level-0 segments joined into one batch
+  (one object per upload, not one per write of the follower, let alone per commit); a
+  level-1 segment whose first commits the remote holds (compaction here joined level-0
+  segments sent before with some not sent yet) by its tail only; a thinned segment (or
+  a level-1 segment none of which is held) as it is.
 - A copy on the remote is deleted only once another proven copy there covers it (the
   rule by which a reader chooses segments: core/history/chain.SegmentFile.covers), so
   the remote never holds fewer commits than before a deletion.
@@ -17,6 +19,7 @@ records as proven there), so that the rules are tested as tables:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lifeboat.core.catalog_segments import SegmentCopy
 from lifeboat.core.history.chain import SegmentFile
@@ -62,25 +65,56 @@ def follows(before: SegmentFile, after: SegmentFile) -> bool:
     )
 
 
-def plan_batches(
-    segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy]
-) -> list[list[SegmentFile]]:
-    """The uploads to make, in commit order: each a list of segments sent as one object
-    (one segment as it is, or consecutive level-0 segments to be joined)."""
-    batches: list[list[SegmentFile]] = []
+@dataclass(frozen=True)
+class Batch:
+    """One object to send: the segments joined (one: as it is), or, with `after` set,
+    only the commits of one level-1 segment after commit `after` (the remote holds
+    those before it: a segment compacted here after part of it was sent), starting
+    from the state digest `previous` (hex) the remote's copy ended at."""
+
+    segments: list[SegmentFile]
+    after: int | None = None
+    previous: str = ""
+
+
+def held_prefix(segment: SegmentFile, copies: Sequence[SegmentCopy]) -> SegmentCopy | None:
+    """The copy the longest held run of `segment`'s first commits ends with (None: its
+    first commit is not held)."""
+    ranges = sorted(
+        (c for c in copies if c.base_id == segment.base_id and c.level >= segment.level),
+        key=lambda c: (c.first_seq, c.last_seq),
+    )
+    need, last = segment.first_seq, None
+    for copy in ranges:
+        if copy.first_seq > need:
+            break
+        if copy.last_seq + 1 > need:
+            need, last = copy.last_seq + 1, copy
+    return last
+
+
+def plan_batches(segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy]) -> list[Batch]:
+    """The objects to send, in commit order: consecutive level-0 segments joined, a
+    level-1 segment whose first commits are held by its tail only, anything else as
+    it is."""
+    batches: list[Batch] = []
     for segment in segments:
         if held(segment, copies):
             continue
         last = batches[-1] if batches else None
-        if (
+        prefix = held_prefix(segment, copies) if segment.level == 1 else None
+        if prefix is not None and prefix.last_seq < segment.last_seq:
+            batches.append(Batch([segment], prefix.last_seq, prefix.end_digest))
+        elif (
             last is not None
+            and last.after is None
             and segment.level == 0
-            and last[-1].level == 0
-            and follows(last[-1], segment)
+            and last.segments[-1].level == 0
+            and follows(last.segments[-1], segment)
         ):
-            last.append(segment)
+            last.segments.append(segment)
         else:
-            batches.append([segment])
+            batches.append(Batch([segment]))
     return batches
 
 

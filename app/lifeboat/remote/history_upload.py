@@ -10,7 +10,8 @@ server holds it and, sealed, its `encryption` record), and only then is the copy
 recorded in the catalog. The chain's base snapshot goes up first if the remote has no
 proven copy of it: a history without its base restores nothing.
 
-Level-0 segments waiting together are joined into one segment in this run's scratch
+Level-0 segments waiting together are joined into one segment, and of a level-1 segment
+whose first commits the remote holds only the rest is written, in this run's scratch
 space (removed afterwards; a killed run's by the next sweep). A segment that compaction
 replaced while it was being read is simply left for the next round.
 """
@@ -32,7 +33,7 @@ from lifeboat.core.history.chain import (
     manifest_of_file,
     segment_manifest,
 )
-from lifeboat.core.history.compaction import join_segments
+from lifeboat.core.history.compaction import join_segments, write_tail
 from lifeboat.core.history.segment_read import SegmentDamaged
 from lifeboat.core.manifest import AGE_SUFFIX, REMOTE_ENCRYPTION, Sealed, iso_utc, utc_now
 from lifeboat.core.private import make_new_dir
@@ -40,7 +41,7 @@ from lifeboat.core.stores import RemoteStore, Stored
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError
 from lifeboat.foundation.progress import CancelToken, no_progress
-from lifeboat.remote.history_plans import covered_copies, history_key, plan_batches
+from lifeboat.remote.history_plans import Batch, covered_copies, history_key, plan_batches
 from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.remote.upload import (
     REMOTE_OBJECT,
@@ -86,7 +87,7 @@ def upload_history(
             abort_ended_uploads(workspace, remote, store)
         for batch in batches:
             cancel.check()
-            _send_base(workspace, store, remote, batch[0].base_id, cancel, sent)
+            _send_base(workspace, store, remote, batch.segments[0].base_id, cancel, sent)
             copy = _send_batch(workspace, store, src, remote, batch, cancel)
             if copy is None:
                 break  # replaced here meanwhile: the next round sends its replacement
@@ -141,36 +142,43 @@ def _send_batch(
     store: RemoteStore,
     src: SourceConfig,
     remote: RemoteConfig,
-    batch: list[SegmentFile],
+    batch: Batch,
     cancel: CancelToken,
 ) -> SegmentCopy | None:
     """One object from `batch`; None when a segment of it was replaced here meanwhile."""
-    joined = None
+    segments = batch.segments
+    made = None
     try:
-        if len(batch) == 1:
-            path = batch[0].path
+        if len(segments) == 1 and batch.after is None:
+            path = segments[0].path
             manifest = manifest_of_file(path, src.name)
         else:
-            joined = workspace.run.work_path(workspace.scratch(), "batch")
-            make_new_dir(joined)
-            path, header, written = join_segments(joined, src.name, batch, workspace.run)
+            made = workspace.run.work_path(workspace.scratch(), "batch")
+            make_new_dir(made)
+            if batch.after is None:
+                path, header, written = join_segments(made, src.name, segments, workspace.run)
+            else:
+                previous = bytes.fromhex(batch.previous)
+                path, header, written = write_tail(
+                    made, src.name, segments[0], batch.after, previous, workspace.run
+                )
             manifest = segment_manifest(path.name, src.name, header, written, 1)
-        last_us = batch[-1].last_time_us
+        last_us = segments[-1].last_time_us
         return _put_segment(workspace, store, src, remote, path, manifest, last_us, cancel)
     except (FileNotFoundError, SegmentDamaged, LifeboatError) as exc:
-        if all(s.path.exists() for s in batch):
-            raise _unreadable(batch, exc) from None
+        if all(s.path.exists() for s in segments):
+            raise _unreadable(segments, exc) from None
         return None
     finally:
-        if joined is not None:
-            shutil.rmtree(joined, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
-def _unreadable(batch: list[SegmentFile], exc: Exception) -> LifeboatError:
+def _unreadable(segments: list[SegmentFile], exc: Exception) -> LifeboatError:
     if isinstance(exc, LifeboatError):
         return exc
     return CorruptSnapshot(
-        f"history segment {batch[0].path.name} cannot be read to be uploaded: {exc}",
+        f"history segment {segments[0].path.name} cannot be read to be uploaded: {exc}",
         "run `lifeboat verify`",
     )
 
@@ -223,6 +231,7 @@ def _put_segment(
         first_seq=int(str(manifest["first_commit_seq"])),
         last_seq=int(str(manifest["last_commit_seq"])),
         last_time_us=last_us,
+        end_digest=str(manifest["end_state_digest"]),
         key=key,
         manifest_key=mkey,
         size=stored.size,

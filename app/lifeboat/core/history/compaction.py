@@ -95,6 +95,35 @@ def join_segments(
     return path, header, written
 
 
+def write_tail(
+    folder: Path, source: str, segment: SegmentFile, after: int, previous: bytes, run: Run
+) -> tuple[Path, SegmentHeader, WrittenSegment]:
+    """Write the commits of the level-1 `segment` after commit `after` as a level-1
+    segment into `folder`, starting from the state digest `previous` (the state after
+    commit `after`, as the segment that holds it recorded)."""
+    with SegmentReader(segment.path) as reader:
+        first = reader.header
+        count = sum(1 for c in reader.commits if c.seq > after)
+    header = SegmentHeader(
+        page_size=first.page_size,
+        base_id=first.base_id,
+        base_sha256=first.base_sha256,
+        segment_seq=first.segment_seq,
+        previous_digest=previous,
+        first_commit=after + 1,
+        commit_count=count,
+    )
+
+    def commits() -> Iterator[CommitRecord]:
+        with SegmentReader(segment.path) as reader:
+            yield from (c for c in reader.iter_commits() if c.seq > after)
+
+    path, written = write_segment(
+        folder, run, source, header, commits(), segment.end_digest, level=1
+    )
+    return path, header, written
+
+
 def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
     """Remove the segments another (intact) segment covers: what a killed compaction or
     thinning left (the covering one was published first)."""
