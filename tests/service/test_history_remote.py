@@ -5,6 +5,7 @@ only once their replacement is proven there."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from datetime import UTC, datetime
@@ -135,7 +136,7 @@ def test_a_new_machine_restores_a_point_from_the_remote_alone(
 
 
 def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_proven(
-    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str, proxy
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str, proxy, cli
 ):
     service = Service()
     add_remote(service, s3_server, bucket, endpoint=proxy.url)
@@ -147,6 +148,12 @@ def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_prov
     service.upload_history(NAME)
     before = _history_objects(s3_server, bucket)
     assert len(before) == 4  # two batches, each with its manifest
+    for command in (("timeline", NAME), ("status",)):
+        said = cli(*command)
+        assert "remote offsite holds its history up to" in said.out, said.out
+        assert "(all of it)" in said.out
+    held = json.loads(cli("timeline", NAME, "--json").out)["remote_history_until"]
+    assert held is not None
 
     # Compaction here joins every level-0 segment into one level-1 segment, which holds
     # the commits of both batches: not sent (the remote holds all of them) ...
