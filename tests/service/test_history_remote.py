@@ -203,3 +203,33 @@ def test_replaced_segments_leave_the_remote_only_after_their_replacement_is_prov
     assert len(sent.uploaded) == 1 and len(sent.deleted) == 3
     after = _history_objects(s3_server, bucket)
     assert len(after) == 2 and not set(after) & set(before)
+
+
+def test_the_remote_keeps_the_base_its_newest_history_starts_from(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str
+):
+    service = Service()
+    add_remote(service, s3_server, bucket)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(
+        db,
+        name=NAME,
+        schedule="manual",
+        continuous=True,
+        remote="offsite",
+        keep="last=5",
+        remote_keep="last=1",
+    )
+    _capture(service, db, range(1000, 1003), "a")
+    base = service.upload_history(NAME).bases[0]
+    change = sqlite3.connect(db, isolation_level=None)
+    change.execute("insert into items(id, name, payload) values (5000, 'later', x'00')")
+    change.close()
+    later = service.backup(NAME, full=True, upload=False)
+    result = service.upload(NAME)
+    assert later.id in result.uploaded and base not in result.deleted
+    assert service.snapshot(base).proven_copy_on("offsite") is not None, "its history needs it"
+    out = tmp_path / "point.db"
+    (history_folder(service.workspace, service.source(NAME))).rename(tmp_path / "aside")
+    service.restore_point(NAME, datetime.now(UTC), to=out)
+    assert _rows(out) == 23

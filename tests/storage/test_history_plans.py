@@ -15,7 +15,9 @@ from lifeboat.remote.history_plans import (
     held,
     held_until_us,
     history_key,
+    orphaned_copies,
     plan_batches,
+    sendable,
 )
 
 
@@ -122,3 +124,30 @@ def test_history_keys_are_plain_names_under_the_source():
     assert history_key("", "notes", "a.json") == "notes/history/a.json"
     with pytest.raises(LifeboatError):
         history_key("lb", "notes", "../escape")
+
+
+def test_only_the_newest_chain_and_chains_whose_base_the_remote_holds_are_sent():
+    old, live = seg(1, 5, base="old"), seg(1, 3, base="new")
+    live = SegmentFile(**{**live.__dict__, "first_time_us": 9000, "last_time_us": 9500})
+    assert sendable([old, live], set()) == [live], "old's base was pruned there: not sent"
+    assert sendable([old, live], {"old"}) == [old, live]
+    assert sendable([], {"old"}) == []
+
+
+@pytest.mark.parametrize(
+    ("copies", "held", "gone"),
+    [
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"new"}, ["old"]),
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old", "new"}, []),
+        # the newest chain's copies stay even if its base is not (yet) proven there
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old"}, []),
+        ([copy(1, 5, base="old")], set(), []),  # the only chain is the newest
+    ],
+)
+def test_a_chain_goes_from_the_remote_once_its_base_was_pruned_there(copies, held, gone):
+    newest_last = [c for c in copies if c.base_id == "new"]
+    if newest_last:  # the new chain's copies are the newest
+        copies = [c for c in copies if c.base_id != "new"] + [
+            SegmentCopy(**{**c.__dict__, "last_time_us": 10**9}) for c in newest_last
+        ]
+    assert [c.base_id for c in orphaned_copies(copies, held)] == gone

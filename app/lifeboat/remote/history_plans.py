@@ -13,7 +13,9 @@ records as proven there), so that the rules are tested as tables:
   a level-1 segment none of which is held) as it is.
 - A copy on the remote is deleted only once another proven copy there covers it (the
   rule by which a reader chooses segments: core/history/chain.SegmentFile.covers), so
-  the remote never holds fewer commits than before a deletion.
+  the remote never holds fewer commits than before a deletion; or when its chain is
+  not the newest there and the remote's retention pruned its base (it restores nothing).
+  That retention keeps the base of the newest chain (jobs/upload.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.catalog_segments import SegmentCopy
 from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.remote_keys import object_key
@@ -121,6 +124,41 @@ def plan_batches(segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy])
 def covered_copies(copies: Sequence[SegmentCopy]) -> list[SegmentCopy]:
     """The copies another proven copy (of the same remote) covers: safe to delete."""
     return [c for c in copies if any(o.remote == c.remote and o.covers(c) for o in copies)]
+
+
+def live_base(copies: Sequence[SegmentCopy]) -> str | None:
+    """The base of the newest chain the copies hold (the one being continued)."""
+    newest = max(copies, key=lambda c: c.last_time_us, default=None)
+    return newest.base_id if newest is not None else None
+
+
+def live_chain_bases(records: Sequence[SnapshotRecord], copies: Sequence[SegmentCopy]) -> set[str]:
+    """The snapshots the remote's retention keeps for the newest chain it holds: its
+    base and, for a differential base, that one's full base."""
+    live = live_base(copies)
+    if live is None:
+        return set()
+    by_id = {r.id: r for r in records}
+    base = by_id.get(live)
+    full = base.manifest.base if base is not None and base.manifest.kind == "diff" else None
+    return {live} | ({str(full)} if full else set())
+
+
+def orphaned_copies(copies: Sequence[SegmentCopy], bases_held: set[str]) -> list[SegmentCopy]:
+    """The copies of a chain that is not the newest there and whose base the remote no
+    longer holds (its retention pruned it): they restore nothing, and go (the rule by
+    which a chain's history goes here: service/history_retention.py)."""
+    newest = live_base(copies)
+    return [c for c in copies if c.base_id != newest and c.base_id not in bases_held]
+
+
+def sendable(segments: Sequence[SegmentFile], bases_held: set[str]) -> list[SegmentFile]:
+    """The segments worth sending: of the newest chain here (its base goes up first if
+    needed), and of older chains whose base the remote holds (not of one whose base its
+    retention pruned: that would send the base back)."""
+    newest = max(segments, key=lambda s: s.last_time_us, default=None)
+    live = newest.base_id if newest is not None else None
+    return [s for s in segments if s.base_id == live or s.base_id in bases_held]
 
 
 def held_until_us(segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy]) -> int | None:

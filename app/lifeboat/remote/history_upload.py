@@ -39,9 +39,16 @@ from lifeboat.core.manifest import AGE_SUFFIX, REMOTE_ENCRYPTION, Sealed, iso_ut
 from lifeboat.core.private import make_new_dir
 from lifeboat.core.stores import RemoteStore, Stored
 from lifeboat.core.workspace import Workspace
-from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, no_progress
-from lifeboat.remote.history_plans import Batch, covered_copies, history_key, plan_batches
+from lifeboat.remote.history_plans import (
+    Batch,
+    covered_copies,
+    history_key,
+    orphaned_copies,
+    plan_batches,
+    sendable,
+)
 from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.remote.upload import (
     REMOTE_OBJECT,
@@ -76,10 +83,14 @@ def upload_history(
     when there is nothing to do."""
     catalog = workspace.catalog
     copies = catalog.segment_copies(src.name, remote.name)
-    batches = plan_batches(segments, copies)
+    held_bases = bases_held(
+        workspace, remote.name, {s.base_id for s in segments} | {c.base_id for c in copies}
+    )
+    batches = plan_batches(sendable(segments, held_bases), copies)
     left_open = ended_open_uploads(workspace, remote.name)
     sent = HistorySent()
-    if not batches and not left_open and not covered_copies(copies):
+    going = covered_copies(copies) + orphaned_copies(copies, held_bases)
+    if not batches and not left_open and not going:
         return sent
     store = workspace.stores.open(remote)
     try:
@@ -94,7 +105,8 @@ def upload_history(
             catalog.add_segment_copy(copy)
             sent.uploaded.append(copy.name)
             sent.bytes += copy.size
-        for copy in covered_copies(catalog.segment_copies(src.name, remote.name)):
+        copies = catalog.segment_copies(src.name, remote.name)
+        for copy in covered_copies(copies) + orphaned_copies(copies, held_bases):
             cancel.check()
             store.delete(copy.manifest_key)
             store.delete(copy.key)
@@ -111,6 +123,22 @@ def upload_history(
             ", ".join(sent.deleted) or "nothing",
         )
     return sent
+
+
+def bases_held(workspace: Workspace, remote: str, base_ids: set[str]) -> set[str]:
+    """Those of `base_ids` whose snapshot (with its full base, for a differential) the
+    remote holds as a proven copy."""
+    held = set()
+    for base_id in base_ids:
+        try:
+            record = workspace.catalog.snapshot(base_id)
+            full = record.manifest.base if record.manifest.kind == "diff" else None
+            records = [record] + ([workspace.catalog.snapshot(str(full))] if full else [])
+        except NotFound:
+            continue
+        if all(r.proven_copy_on(remote) is not None for r in records):
+            held.add(base_id)
+    return held
 
 
 def _send_base(
