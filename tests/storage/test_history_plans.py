@@ -151,3 +151,36 @@ def test_a_chain_goes_from_the_remote_once_its_base_was_pruned_there(copies, hel
             SegmentCopy(**{**c.__dict__, "last_time_us": 10**9}) for c in newest_last
         ]
     assert [c.base_id for c in orphaned_copies(copies, held)] == gone
+
+
+def listed(first: int, last: int, level: int = 1, at_s: int = 0, base: str = "b1"):
+    from datetime import UTC, datetime
+
+    from lifeboat.remote.history_fetch import Listed
+
+    moment = datetime.fromtimestamp(at_s or first, UTC)
+    data = {"artifact": f"{base}-{level}-{first}-{last}"}
+    return Listed(data, base, level, first, last, str(first - 1), str(last), moment)
+
+
+@pytest.mark.parametrize(
+    ("segments", "until", "path"),
+    [
+        ([listed(1, 4), listed(5, 8)], 100, ["1-4", "5-8"]),
+        # a thinned one and the ones it replaces (not deleted yet): as far, more commits
+        ([listed(1, 4), listed(5, 8), listed(1, 8, level=2)], 100, ["1-4", "5-8"]),
+        ([listed(1, 4), listed(1, 8, level=2)], 100, ["1-8"]),  # further
+        # overlapping, none covering the other (sent again after a catalog rebuild)
+        ([listed(1, 4), listed(3, 8), listed(5, 9), listed(1, 2)], 100, ["1-4", "5-9"]),
+        ([listed(1, 4), listed(5, 8), listed(9, 12)], 6, ["1-4", "5-8"]),  # up to `at`
+        ([listed(2, 4), listed(5, 8)], 100, []),  # its first commit is not there
+        ([listed(1, 4), listed(6, 8)], 100, ["1-4"]),  # a hole: as far as it goes
+    ],
+)
+def test_a_restore_fetches_the_path_of_segments_that_follow_each_other(segments, until, path):
+    from datetime import UTC, datetime
+
+    from lifeboat.remote.history_fetch import chain_path
+
+    chosen = chain_path(segments, datetime.fromtimestamp(until, UTC))
+    assert [f"{s.first}-{s.last}" for s in chosen] == path

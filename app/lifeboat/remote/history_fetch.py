@@ -4,9 +4,8 @@ scratch space and, when sealed, decrypted there (removed afterwards whatever hap
 and by the next sweep if the process is killed).
 
 The remote's segment manifests (`<prefix>/<source>/history/*.json`) say which segments
-there are; the ones a reader uses are chosen by the same covering rule as here
-(core/history/chain.effective), and only those holding commits at or before the moment
-asked for are fetched. Every object must hash to what its manifest says (the sealed
+there are; per chain, only those on its path from its first commit to the moment asked
+for are fetched (chain_path). Every object must hash to what its manifest says (the sealed
 bytes, then the segment inside), and every segment is then read and checked by the
 engine like one written here.
 """
@@ -18,10 +17,10 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lifeboat.core.catalog_segments import SegmentCopy
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import decrypt_file, stored_identities
 from lifeboat.core.hashing import sha256_file
@@ -32,7 +31,7 @@ from lifeboat.core.stores import RemoteStore
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, Progress
-from lifeboat.remote.history_plans import covered_copies, history_key, history_prefix
+from lifeboat.remote.history_plans import history_key, history_prefix
 
 log = logging.getLogger(__name__)
 
@@ -62,39 +61,75 @@ def remote_segments(store: RemoteStore, prefix: str, source: str) -> list[dict[s
     return found
 
 
-def _as_copy(data: dict[str, object]) -> SegmentCopy:
-    return SegmentCopy(
-        remote="",
-        source=str(data["source"]),
-        name=str(data["artifact"]),
-        base_id=str(data["base"]),
-        level=int(str(data["level"])),
-        first_seq=int(str(data["first_commit_seq"])),
-        last_seq=int(str(data["last_commit_seq"])),
-        last_time_us=0,
-        end_digest=str(data.get("end_state_digest", "")),
-        key="",
-        manifest_key="",
-        size=int(str(data["size"])),
-        sha256=str(data["sha256"]),
-        encrypted=REMOTE_ENCRYPTION in data,
-        uploaded_at="",
+@dataclass(frozen=True)
+class Listed:
+    """A segment as its manifest on the remote describes it."""
+
+    data: dict[str, object]
+    base: str
+    level: int
+    first: int
+    last: int
+    previous: str  # hex: the state digest it starts from
+    end: str  # hex: the state digest after its last commit
+    first_at: datetime
+
+    @classmethod
+    def of(cls, data: dict[str, object]) -> Listed:
+        return cls(
+            data,
+            str(data["base"]),
+            int(str(data["level"])),
+            int(str(data["first_commit_seq"])),
+            int(str(data["last_commit_seq"])),
+            str(data["previous_end_digest"]),
+            str(data["end_state_digest"]),
+            datetime.fromisoformat(str(data["first_commit_at"]).replace("Z", "+00:00")),
+        )
+
+
+def chain_path(segments: list[Listed], at: datetime) -> list[Listed]:
+    """Of one chain's segments on the remote (several may hold the same commits: ones a
+    wider segment replaces stay until it is proven, and a copy sent again after a
+    catalog rebuild may split them otherwise), the ones that follow each other from
+    its first commit (each starting at the state the one before ended at) as far as
+    possible, using only segments that begin at or before `at`."""
+    usable = sorted(
+        (s for s in segments if s.first_at <= at), key=lambda s: (s.first, s.level, -s.last)
     )
+    before: dict[int, Listed | None] = {}  # a reachable segment -> the one before it
+    ending: dict[tuple[int, str], Listed] = {}  # (last commit, end digest) -> reachable
+    for segment in usable:
+        if segment.first == 1:
+            before[id(segment)] = None
+        elif (prior := ending.get((segment.first - 1, segment.previous))) is not None:
+            before[id(segment)] = prior
+        else:
+            continue
+        ending.setdefault((segment.last, segment.end), segment)
+    reached = [s for s in usable if id(s) in before]
+    if not reached:
+        return []
+    tip: Listed | None = max(reached, key=lambda s: (s.last, -s.level))
+    path = []
+    while tip is not None:
+        path.append(tip)
+        tip = before[id(tip)]
+    return path[::-1]
 
 
 def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, object]]:
-    """The manifests of the segments a reader uses (none covered by another, one of
-    several with the same commits) whose first commit is at or before `at`."""
-    copies = {str(m["artifact"]): _as_copy(m) for m in manifests}
-    covered = {c.name for c in covered_copies(list(copies.values()))}
-    chosen: dict[tuple[str, int, int, int], dict[str, object]] = {}
+    """The manifests of the segments to fetch: per chain, the path from its first
+    commit that reaches furthest, of segments beginning at or before `at`."""
+    chains: dict[str, list[Listed]] = {}
     for data in manifests:
-        copy = copies[str(data["artifact"])]
-        first = datetime.fromisoformat(str(data["first_commit_at"]).replace("Z", "+00:00"))
-        if copy.name in covered or first > at:
+        try:
+            listed = Listed.of(data)
+        except (KeyError, ValueError):
+            log.warning("history manifest %s on the remote is incomplete; skipped", data)
             continue
-        chosen.setdefault((copy.base_id, copy.level, copy.first_seq, copy.last_seq), data)
-    return list(chosen.values())
+        chains.setdefault(listed.base, []).append(listed)
+    return [s.data for segments in chains.values() for s in chain_path(segments, at)]
 
 
 @contextlib.contextmanager
