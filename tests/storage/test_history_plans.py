@@ -68,9 +68,15 @@ def firsts(batches) -> list[list[int]]:
 
 def test_level0_segments_waiting_together_go_up_as_one_batch():
     segments = [seg(1, 10, level=1), seg(11, 12), seg(13, 15), seg(16, 16)]
-    assert firsts(plan_batches(segments, [])) == [[1], [11, 13, 16]]
+    assert firsts(plan_batches(segments, [])) == [[1, 11, 13, 16]]
     assert firsts(plan_batches(segments, [copy(1, 10)])) == [[11, 13, 16]]
     assert plan_batches(segments, [copy(1, 16)]) == []
+    # a compacted segment partly sent: its tail and the level-0 segments after it
+    (batch,) = plan_batches(segments, [copy(1, 6)])
+    assert [s.first_seq for s in batch.segments] == [1, 11, 13, 16] and batch.after == 6
+    # a thinned segment goes as it is, alone
+    thinned = [seg(1, 10, level=2), seg(11, 12)]
+    assert firsts(plan_batches(thinned, [])) == [[1], [11]]
 
 
 def test_a_level0_segment_that_does_not_follow_starts_a_new_batch():

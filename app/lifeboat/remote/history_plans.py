@@ -6,11 +6,11 @@ records as proven there), so that the rules are tested as tables:
 - A segment is *held* by the remote when proven copies of the same chain, at its level
   or above, hold every commit of its range between them (a level-1 segment compacted
   here from level-0 segments already sent as batches is not sent again).
-- What is not held goes up in order: consecutive level-0 segments joined into one batch
-  (one object per upload, not one per write of the follower, let alone per commit); a
-  level-1 segment whose first commits the remote holds (compaction here joined level-0
-  segments sent before with some not sent yet) by its tail only; a thinned segment (or
-  a level-1 segment none of which is held) as it is.
+- What is not held goes up in order, one object per upload round in the usual case
+  (not one per write of the follower, let alone per commit): consecutive level-0 and
+  level-1 segments joined into one, the first of them by its tail only when the remote
+  holds its first commits (compaction here joined level-0 segments sent before with
+  some not sent yet); a thinned segment as it is.
 - A copy on the remote is deleted only once another proven copy there covers it (the
   rule by which a reader chooses segments: core/history/chain.SegmentFile.covers), so
   the remote never holds fewer commits than before a deletion; or when its chain is
@@ -70,10 +70,10 @@ def follows(before: SegmentFile, after: SegmentFile) -> bool:
 
 @dataclass(frozen=True)
 class Batch:
-    """One object to send: the segments joined (one: as it is), or, with `after` set,
-    only the commits of one level-1 segment after commit `after` (the remote holds
-    those before it: a segment compacted here after part of it was sent), starting
-    from the state digest `previous` (hex) the remote's copy ended at."""
+    """One object to send: the segments joined (one whole segment: sent as it is). With
+    `after` set, the first segment's commits up to `after` are left out (the remote
+    holds them: a segment compacted here after part of it was sent), and the object
+    starts from the state digest `previous` (hex) the remote's copy ended at."""
 
     segments: list[SegmentFile]
     after: int | None = None
@@ -97,25 +97,25 @@ def held_prefix(segment: SegmentFile, copies: Sequence[SegmentCopy]) -> SegmentC
 
 
 def plan_batches(segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy]) -> list[Batch]:
-    """The objects to send, in commit order: consecutive level-0 segments joined, a
-    level-1 segment whose first commits are held by its tail only, anything else as
-    it is."""
+    """The objects to send, in commit order: consecutive segments of level 0 and 1 that
+    follow each other joined into one (the first of them by its tail when the remote
+    holds its first commits); a thinned segment as it is."""
     batches: list[Batch] = []
     for segment in segments:
         if held(segment, copies):
             continue
         last = batches[-1] if batches else None
-        prefix = held_prefix(segment, copies) if segment.level == 1 else None
-        if prefix is not None and prefix.last_seq < segment.last_seq:
-            batches.append(Batch([segment], prefix.last_seq, prefix.end_digest))
-        elif (
+        if (
             last is not None
-            and last.after is None
-            and segment.level == 0
-            and last.segments[-1].level == 0
+            and segment.level <= 1
+            and last.segments[-1].level <= 1
             and follows(last.segments[-1], segment)
         ):
             last.segments.append(segment)
+            continue
+        prefix = held_prefix(segment, copies) if segment.level == 1 else None
+        if prefix is not None and prefix.last_seq < segment.last_seq:
+            batches.append(Batch([segment], prefix.last_seq, prefix.end_digest))
         else:
             batches.append(Batch([segment]))
     return batches

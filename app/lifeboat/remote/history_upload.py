@@ -10,9 +10,9 @@ server holds it and, sealed, its `encryption` record), and only then is the copy
 recorded in the catalog. The chain's base snapshot goes up first if the remote has no
 proven copy of it: a history without its base restores nothing.
 
-Level-0 segments waiting together are joined into one segment, and of a level-1 segment
-whose first commits the remote holds only the rest is written, in this run's scratch
-space (removed afterwards; a killed run's by the next sweep). A segment that compaction
+Segments waiting together are joined into one segment (of a level-1 segment whose first
+commits the remote holds, only the rest) in this run's scratch space (removed
+afterwards; a killed run's by the next sweep). A segment that compaction
 replaced while it was being read is simply left for the next round.
 """
 
@@ -33,7 +33,7 @@ from lifeboat.core.history.chain import (
     manifest_of_file,
     segment_manifest,
 )
-from lifeboat.core.history.compaction import join_segments, write_tail
+from lifeboat.core.history.compaction import join_segments
 from lifeboat.core.history.segment_read import SegmentDamaged
 from lifeboat.core.manifest import AGE_SUFFIX, REMOTE_ENCRYPTION, Sealed, iso_utc, utc_now
 from lifeboat.core.private import make_new_dir
@@ -183,13 +183,10 @@ def _send_batch(
         else:
             made = workspace.run.work_path(workspace.scratch(), "batch")
             make_new_dir(made)
-            if batch.after is None:
-                path, header, written = join_segments(made, src.name, segments, workspace.run)
-            else:
-                previous = bytes.fromhex(batch.previous)
-                path, header, written = write_tail(
-                    made, src.name, segments[0], batch.after, previous, workspace.run
-                )
+            after = None if batch.after is None else (batch.after, bytes.fromhex(batch.previous))
+            path, header, written = join_segments(
+                made, src.name, segments, workspace.run, after=after
+            )
             manifest = segment_manifest(path.name, src.name, header, written, 1)
         last_us = segments[-1].last_time_us
         return _put_segment(workspace, store, src, remote, path, manifest, last_us, cancel)

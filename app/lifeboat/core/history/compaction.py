@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.fsutil import fsync_dir
@@ -83,43 +83,31 @@ def compact_level0(
 
 
 def join_segments(
-    folder: Path, source: str, segments: Sequence[SegmentFile], run: Run
+    folder: Path,
+    source: str,
+    segments: Sequence[SegmentFile],
+    run: Run,
+    *,
+    after: tuple[int, bytes] | None = None,
 ) -> tuple[Path, SegmentHeader, WrittenSegment]:
-    """Write the consecutive segments (in commit order) as one level-1 segment into
-    `folder`, every commit kept; the segments themselves are left as they are."""
+    """Write the consecutive segments (in commit order, every commit kept) as one
+    level-1 segment into `folder`; the segments themselves are left as they are. With
+    `after` = (commit, state digest after it), only the commits after that one: the
+    new segment starts from that digest."""
     _check_contiguous(segments, exact_seqs=True)
-    header = _joined_header(segments, sum(s.commits for s in segments))
-    path, written = write_segment(
-        folder, run, source, header, _commits_of(segments), segments[-1].end_digest, level=1
-    )
-    return path, header, written
-
-
-def write_tail(
-    folder: Path, source: str, segment: SegmentFile, after: int, previous: bytes, run: Run
-) -> tuple[Path, SegmentHeader, WrittenSegment]:
-    """Write the commits of the level-1 `segment` after commit `after` as a level-1
-    segment into `folder`, starting from the state digest `previous` (the state after
-    commit `after`, as the segment that holds it recorded)."""
-    with SegmentReader(segment.path) as reader:
-        first = reader.header
-        count = sum(1 for c in reader.commits if c.seq > after)
-    header = SegmentHeader(
-        page_size=first.page_size,
-        base_id=first.base_id,
-        base_sha256=first.base_sha256,
-        segment_seq=first.segment_seq,
+    skip, previous = after if after is not None else (0, segments[0].previous_digest)
+    skipped = 0
+    if after is not None:
+        with SegmentReader(segments[0].path) as reader:
+            skipped = sum(1 for c in reader.commits if c.seq <= skip)
+    header = replace(
+        _joined_header(segments, sum(s.commits for s in segments) - skipped),
         previous_digest=previous,
-        first_commit=after + 1,
-        commit_count=count,
+        first_commit=max(segments[0].first_seq, skip + 1),
     )
-
-    def commits() -> Iterator[CommitRecord]:
-        with SegmentReader(segment.path) as reader:
-            yield from (c for c in reader.iter_commits() if c.seq > after)
-
+    commits = (c for c in _commits_of(segments) if c.seq > skip)
     path, written = write_segment(
-        folder, run, source, header, commits(), segment.end_digest, level=1
+        folder, run, source, header, commits, segments[-1].end_digest, level=1
     )
     return path, header, written
 
