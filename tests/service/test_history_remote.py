@@ -233,3 +233,39 @@ def test_the_remote_keeps_the_base_its_newest_history_starts_from(
     (history_folder(service.workspace, service.source(NAME))).rename(tmp_path / "aside")
     service.restore_point(NAME, datetime.now(UTC), to=out)
     assert _rows(out) == 23
+
+
+def test_sealed_history_with_bytes_flipped_in_transit_never_counts(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str, proxy
+):
+    import hashlib
+
+    import pyrage
+
+    from lifeboat.core.encryption import stored_identities
+
+    service = Service()
+    service.init_key()
+    add_remote(service, s3_server, bucket, endpoint=proxy.url, encrypt=True)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(db, name=NAME, schedule="manual", continuous=True, remote="offsite")
+    _capture(service, db, range(1000, 1004), "sealed")
+    service.upload_history(NAME)  # the base and the first batch
+    _capture(service, db, range(2000, 2004), "sealed")
+    proxy.faults.corrupt_every = 1
+    with pytest.raises(Exception, match=r"(?i)other bytes|failed the request|match"):
+        service.upload_history(NAME)
+    assert len(service.workspace.catalog.segment_copies(NAME)) == 1, "nothing more counts"
+    proxy.faults.reset()
+    assert len(service.upload_history(NAME).uploaded) == 1
+    client = s3_server.client()
+    identities = [pyrage.x25519.Identity.from_str(i) for i in stored_identities(service.secrets)]
+    for copy in service.workspace.catalog.segment_copies(NAME):
+        body = client.get_object(Bucket=bucket, Key=copy.key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == copy.sha256
+        manifest = json.loads(
+            client.get_object(Bucket=bucket, Key=copy.manifest_key)["Body"].read()
+        )
+        plain = pyrage.decrypt(body, identities)
+        assert hashlib.sha256(plain).hexdigest() == manifest["sha256"]
+        assert plain.startswith(b"\x28\xb5\x2f\xfd")  # a zstd frame: the segment file
