@@ -14,6 +14,7 @@ from pathlib import Path
 import keyring.core
 import pytest
 
+from lifeboat.core.catalog_segments import SegmentCopy
 from lifeboat.core.history.compaction import compact_level0
 from lifeboat.service import Service
 from lifeboat.service.history import chains_of, history_folder
@@ -124,6 +125,9 @@ def test_a_new_machine_restores_a_point_from_the_remote_alone(
     stand_in = make_db(tmp_path / "here" / "notes.db", rows=1)
     second.add_source(stand_in, name=NAME, schedule="manual", continuous=True, remote="offsite")
     second.rebuild_catalog()
+    adopted = second.workspace.catalog.segment_copies(NAME, "offsite")
+    assert sorted(c.key for c in adopted) == sorted(k for k in held if not k.endswith(".json"))
+    assert all(c.encrypted is encrypt for c in adopted)
     assert not history_folder(second.workspace, second.source(NAME), make=False).exists()
     for index in (3, 8, len(marks) - 1):
         at, rows = marks[index]
@@ -269,3 +273,30 @@ def test_sealed_history_with_bytes_flipped_in_transit_never_counts(
         plain = pyrage.decrypt(body, identities)
         assert hashlib.sha256(plain).hexdigest() == manifest["sha256"]
         assert plain.startswith(b"\x28\xb5\x2f\xfd")  # a zstd frame: the segment file
+
+
+def test_a_catalog_rebuild_adopts_only_the_history_objects_a_proven_upload_wrote(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str
+):
+    service = Service()
+    add_remote(service, s3_server, bucket)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(db, name=NAME, schedule="manual", continuous=True, remote="offsite")
+    _capture(service, db, range(1000, 1003), "a")
+    service.upload_history(NAME)
+    _capture(service, db, range(2000, 2003), "b")
+    service.upload_history(NAME)
+    first, second = service.workspace.catalog.segment_copies(NAME)
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key=second.key, Body=b"not the segment")
+    service.rebuild_catalog()
+    assert service.workspace.catalog.segment_copies(NAME) == [
+        SegmentCopy(
+            **{**first.__dict__, "uploaded_at": c.uploaded_at, "last_time_us": c.last_time_us}
+        )
+        for c in service.workspace.catalog.segment_copies(NAME)
+    ], "the replaced object is not counted"
+    assert second.key in _history_objects(s3_server, bucket), "nor deleted"
+    assert [c.name for c in service.workspace.catalog.segment_copies(NAME)] == [first.name]
+    assert len(service.upload_history(NAME).uploaded) == 1, "sent again"
+    assert len(service.workspace.catalog.segment_copies(NAME)) == 2

@@ -80,6 +80,13 @@ class SegmentCopyIndex(CatalogFile):
                 (copy.remote, copy.source, copy.name),
             )
 
+    def replace_segment_copies(self, remote: str, copies: list[SegmentCopy]) -> None:
+        """Make `remote`'s rows exactly `copies` (a scan of the remote found them)."""
+        with self._tx() as db:
+            db.execute("delete from segment_copies where remote=?", (remote,))
+        for copy in copies:
+            self.add_segment_copy(copy)
+
     def segment_copies(self, source: str, remote: str | None = None) -> list[SegmentCopy]:
         """The proven segment copies of `source` (on `remote`), in commit order."""
         sql = f"select {_COLUMNS} from segment_copies where source=?"
