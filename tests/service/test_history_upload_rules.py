@@ -28,7 +28,7 @@ def test_the_upload_interval_is_a_setting_checked_in_one_line(cli, tmp_path: Pat
     assert cli("source", "add", str(wal), "--continuous").code == 0
     shown = cli("source", "set", "wal", "--continuous-upload-every", "30 seconds", "--json")
     assert shown.code == 0 and '"continuous_upload_every": "30s"' in shown.out
-    for bad, words in (("0s", "between 1 second and 1 day"), ("soon", "not a length of time")):
+    for bad, words in (("0s", "from 1 second to 1 day"), ("soon", "not a length of time")):
         result = cli("source", "set", "wal", "--continuous-upload-every", bad)
         assert result.code == 2 and words in result.err, result.err
         assert "Traceback" not in result.err and len(result.err.strip().splitlines()) <= 2
@@ -83,6 +83,15 @@ def test_the_uploader_sends_new_history_and_reports_a_remote_that_keeps_failing(
         wait_until(lambda: uploader.rounds >= rounds + 2, "two more rounds")
         assert proxy.requests == requests, "nothing new: not one request"
 
+        # Backups paused: nothing is sent (the loop turns; no round starts) until resumed.
+        uploader.set_paused(True)
+        _capture(service, db, range(1500, 1502), "p")
+        turns = uploader.turns
+        wait_until(lambda: uploader.turns >= turns + 8, "two intervals while paused")
+        assert len(_history_objects(s3_server, bucket)) == 2 and proxy.requests == requests
+        uploader.set_paused(False)
+        wait_until(lambda: len(_history_objects(s3_server, bucket)) == 4, "sent once resumed")
+
         proxy.faults.offline = True
         _capture(service, db, range(2000, 2002), "b")
 
@@ -94,7 +103,7 @@ def test_the_uploader_sends_new_history_and_reports_a_remote_that_keeps_failing(
         assert problem is not None and problem.kind is Health.REMOTE_UNREACHABLE
         proxy.faults.reset()
         wait_until(lambda: not reported(), "the failure cleared")
-        assert len(_history_objects(s3_server, bucket)) == 4
+        assert len(_history_objects(s3_server, bucket)) == 6
     finally:
         uploader.stop()
     kinds = [e["kind"] for e in service.workspace.catalog.events() if e["source"] == NAME]

@@ -55,7 +55,8 @@ def _continuous_switches(parser: argparse.ArgumentParser) -> None:
         dest="continuous",
         action="store_true",
         default=None,
-        help="capture every commit while the tray or `lifeboat run` runs (WAL databases)",
+        help="while the tray or `lifeboat run` runs: capture every commit (WAL databases) "
+        "or a differential soon after each change (rollback-journal databases)",
     )
     switch.add_argument(
         "--no-continuous",
@@ -66,6 +67,11 @@ def _continuous_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--continuous-keep",
         help="how much of that history stays, e.g. '24h all, 7d hourly, 30d daily'",
+    )
+    parser.add_argument(
+        "--continuous-every",
+        help="rollback-journal databases: a differential at most this often when it "
+        "changed, e.g. '1m' (the default) or '30s'",
     )
 
 
@@ -182,6 +188,7 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "continuous": source.continuous,
         "continuous_keep": source.continuous_keep,
         "continuous_upload_every": source.continuous_upload_every,
+        "continuous_every": source.continuous_every,
     }
 
 
@@ -198,6 +205,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         encrypt_local=args.encrypt_local,
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
+        continuous_every=args.continuous_every,
     )
     data = source_json(service, source)
     out.result(
@@ -205,7 +213,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         [
             f"added source {source.name}: {source.path}",
             f"  schedule: {data['schedule_description']}",
-            *_continuous_lines(source),
+            *_continuous_lines(service, source),
             f"  snapshots go to {data['dest']}",
             f"take the first one now with: lifeboat backup {source.name}",
         ],
@@ -246,6 +254,7 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
         continuous_upload_every=args.continuous_upload_every,
+        continuous_every=args.continuous_every,
     )
     if args.dest is not None:
         _move_or_tell(args, service, out, kept)
@@ -255,7 +264,7 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         data,
         [
             f"updated source {source.name}",
-            *_continuous_lines(source),
+            *_continuous_lines(service, source),
             f"  schedule: {data['schedule_description']}",
             f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
             f"  snapshots go to {data['dest']}"
@@ -265,12 +274,12 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     return 0
 
 
-def _continuous_lines(source: SourceConfig) -> list[str]:
+def _continuous_lines(service: Service, source: SourceConfig) -> list[str]:
     if not source.continuous:
         return []
     return [
-        f"  continuous protection: on, while the tray or `lifeboat run` runs "
-        f"(keeps {source.continuous_keep})",
+        f"  continuous protection: on, while the tray or `lifeboat run` runs: "
+        f"{service.continuous_kind(source.name)}",
         *(
             [f"  its history goes to remote {source.remote} every {source.continuous_upload_every}"]
             if source.remote
@@ -293,6 +302,8 @@ def _move_or_tell(
         return
     report = service.move_snapshots(args.name, args.dest)
     lines = [f"moved {len(report.moved)} snapshot(s) of {args.name} to {report.new_folder}"]
+    if report.history_segments:
+        lines.append(f"  with its continuous history ({report.history_segments} segment(s))")
     if report.damaged:
         lines.append(
             f"  already damaged before the move (moved as they were): {', '.join(report.damaged)}"

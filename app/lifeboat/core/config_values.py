@@ -56,13 +56,13 @@ def duration_value(value: Any) -> str:
     return text if is_compact(text) else format_duration(span)
 
 
-def upload_every_value(value: Any) -> str:
-    """How often continuous history goes to the remote: from 1 second to 1 day."""
-    text = duration_value(value)
-    seconds = parse_duration(text).total_seconds()
+def every_value(value: Any) -> str:
+    """How often a rollback-journal database changing is captured: 1 s to 1 day."""
+    spec = duration_value(value)
+    seconds = parse_duration(spec).total_seconds()
     if not 1 <= seconds <= 86400:
-        raise ValueError(f"{text} is not between 1 second and 1 day; write it like '10s' or '1m'")
-    return text
+        raise ValueError(f"{value!r} must be from 1 second to 1 day, e.g. '1m' or '30s'")
+    return spec
 
 
 def durations_value(value: Any) -> str:

@@ -219,7 +219,12 @@ class LiveStatus(QObject):
             text = in_gui_words(problem.reason)
         elif source.continuous:
             running = self.status is not None and self.status.scheduler_pid is not None
-            text = continuous_line(source.continuous_state, now, lifeboat_running=running) or ""
+            text = (
+                continuous_line(
+                    source.continuous_state, now, lifeboat_running=running, paused=self.paused
+                )
+                or ""
+            )
             text = text[:1].upper() + text[1:]
         elif source.last_backup is None:
             text = "not backed up yet"

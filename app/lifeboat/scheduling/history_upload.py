@@ -1,13 +1,14 @@
 """The history uploader: sends each continuously protected source's new history to its
 remote every `continuous_upload_every` (10 s by default), in a thread of its own.
 
-The scheduler starts, reloads and stops it with the capture host (capture.py), so it
-runs exactly while the capture does; being a separate thread, a slow or unreachable
-remote never delays a capture poll. A round that finds nothing new here makes no
-request at all (the plan is made from the catalog's proven copies). A round that fails
-is tried again after a pause that grows (the interval, doubled each time, at most
-5 min); `FAILED_AFTER` failures in a row are recorded through the service as a problem
-(the status and the health watch report it), and the next success ends it.
+The capture host (capture.py) starts, reloads, pauses and stops it with its followers,
+so it runs exactly while the capture does (and waits while backups are paused); being
+a thread of its own, a slow or unreachable remote never delays a capture poll. A round
+that finds nothing new here makes no request at all (the plan is made from the
+catalog's proven copies). A round that fails is tried again after a pause that grows
+(the interval, doubled each time, at most 5 min); `FAILED_AFTER` failures in a row are
+recorded through the service as a problem (the status and the health watch report it),
+and the next success ends it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import CancelToken
-from lifeboat.scheduling.capture import why_of
+from lifeboat.scheduling.failure_words import why_of
 from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class HistoryUploader:
         self._lock = threading.Lock()
         self._cancel = CancelToken()
         self._thread: threading.Thread | None = None
+        self._paused = threading.Event()
         self.rounds = 0  # rounds finished (for tests and the bench)
+        self.turns = 0  # of the thread's loop (what a test waits on while nothing is due)
 
     def start(self) -> None:
         self.reload()
@@ -68,6 +71,13 @@ class HistoryUploader:
         with self._lock:
             self._wanted = wanted
 
+    def set_paused(self, paused: bool) -> None:
+        """Backups paused: no round starts until they are resumed."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop: an upload under way is cancelled (nothing of it counts or stays open)."""
         self._cancel.cancel("Lifeboat is stopping")
@@ -77,10 +87,13 @@ class HistoryUploader:
 
     def _run(self) -> None:
         while not self._cancel.cancelled:
+            self.turns += 1
             self._apply_wanted()
             for name, due in list(self._due.items()):
                 if self._cancel.cancelled:
                     return
+                if self._paused.is_set():
+                    break
                 if self._mono() >= due.at:
                     self._round(name, due)
             self._cancel.wait(_TICK)

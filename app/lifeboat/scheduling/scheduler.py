@@ -30,7 +30,6 @@ from lifeboat.foundation.events import NextRunChanged
 from lifeboat.foundation.states import JobKind, Trigger
 from lifeboat.scheduling.capture import CaptureHost
 from lifeboat.scheduling.health import HealthWatch
-from lifeboat.scheduling.history_upload import HistoryUploader
 from lifeboat.scheduling.metrics import write_metrics
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause, save_pause
 from lifeboat.scheduling.queue import (
@@ -86,8 +85,7 @@ class Scheduler:
             service, self._aps, lock=self._lock, now=self._now, submit=self._submit
         )
         self.paused = False
-        self.capture = CaptureHost(service)
-        self.history_uploads = HistoryUploader(service)
+        self.capture = CaptureHost(service, queue=self.queue)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -96,10 +94,10 @@ class Scheduler:
         self.service.tidy_sources()
         self.service.abort_abandoned_uploads()  # left open by killed runs: not billed
         self.queue.start()
-        self.capture.start()  # continuous protection: every commit, while we run
-        self.history_uploads.start()  # ... and its history to the remote, in its own thread
-        self._aps.start()
         self.paused = read_pause(self.service.paths).active(self._now())
+        self.capture.set_paused(self.paused)
+        self.capture.start()  # continuous protection: every commit, while we run
+        self._aps.start()
         self._schedule_sources(self._config)
         self._aps.add_job(
             self.tick, IntervalTrigger(seconds=self._tick_seconds, timezone=self._tz), id="tick"
@@ -120,7 +118,6 @@ class Scheduler:
             self.shutdown()
 
     def shutdown(self, timeout: float = 4.0) -> None:
-        self.history_uploads.stop()
         self.capture.stop()  # each follower writes what it took
         if self._aps.running:
             self._aps.shutdown(wait=False)
@@ -144,6 +141,7 @@ class Scheduler:
         if paused == self.paused:
             return
         self.paused = paused
+        self.capture.set_paused(paused)
         self._hold_schedules()
         log.info("schedules %s", "paused" if paused else "resumed")
         if not paused:
@@ -343,7 +341,7 @@ class Scheduler:
 
     def _finished(self, job: QueuedJob, result: object, error: BaseException | None) -> None:
         source = job.source
-        if source is None:
+        if source is None or job.trigger is Trigger.CONTINUOUS:  # its watch tries again
             return
         if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)
@@ -392,7 +390,6 @@ class Scheduler:
         self.webhook.url = config.general.notify_url
         self._schedule_sources(config)
         self.capture.reload()
-        self.history_uploads.reload()
         log.info("settings changed: %d source(s) scheduled", len(config.sources))
 
     def _write_metrics(self) -> None:

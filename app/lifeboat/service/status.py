@@ -90,6 +90,8 @@ class SourceStatus:
     #: it held too), and why sending it keeps failing (None: it does not).
     remote_history_until: datetime | None = None
     history_upload_failed: str | None = None
+    #: a rollback-journal database: captured by differentials at most this often (s)
+    continuous_every: float | None = None
 
     #: When a backup last found the database unchanged since its newest snapshot.
     proven_unchanged: datetime | None = None
@@ -109,7 +111,12 @@ class SourceStatus:
     @property
     def continuous_state(self) -> ContinuousState:
         return ContinuousState(
-            self.continuous, self.last_capture, self.gaps, self.merged, self.capture_stopped
+            self.continuous,
+            self.last_capture,
+            self.gaps,
+            self.merged,
+            self.capture_stopped,
+            self.continuous_every,
         )
 
     @property
@@ -172,6 +179,7 @@ class SourceStatus:
                 iso_utc(self.remote_history_until) if self.remote_history_until else None
             ),
             "history_upload_failed": self.history_upload_failed,
+            "continuous_every": self.continuous_every,
             "last_backup": iso_utc(self.last_backup) if self.last_backup else None,
             "unchanged_since": self.unchanged_since,
         }
@@ -260,7 +268,7 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
-        **_continuous(workspace, src),
+        **_continuous(workspace, src, records),
         **unchanged,
     )
 
@@ -274,13 +282,15 @@ def _unchanged(mine: list[JobRecord], source: str, last_job: JobRecord | None) -
     }
 
 
-def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
+def _continuous(
+    workspace: Workspace, src: SourceConfig, records: list[SnapshotRecord]
+) -> dict[str, Any]:
     """The source's continuous protection (SourceStatus's fields), from its history's
     files and the catalog's events (the capture records a stop there)."""
     event = workspace.catalog.last_event(src.name, "continuous:")
     stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
     chains = chains_of(workspace, src.name)
-    state = continuous_state(src, chains, stopped)
+    state = continuous_state(src, chains, stopped, records)
     return {
         **remote_history_state(workspace, src, chains),
         "continuous": state.continuous,
@@ -288,6 +298,7 @@ def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
         "gaps": state.gaps,
         "merged": state.merged,
         "capture_stopped": state.stopped,
+        "continuous_every": state.every_s,
     }
 
 

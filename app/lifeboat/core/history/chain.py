@@ -26,6 +26,7 @@ from pathlib import Path
 
 from lifeboat.core.fsutil import atomic_write_bytes, fsync_dir
 from lifeboat.core.hashing import sha256_file
+from lifeboat.core.history.folder_lock import changing
 from lifeboat.core.history.segment import (
     CommitRecord,
     SegmentHeader,
@@ -184,7 +185,8 @@ def write_segment(
         final = Path(folder) / (
             segment_stem(source, written.first_time_us, secrets.token_hex(4)) + SEGMENT_SUFFIX
         )
-        os.link(work, final)  # never replaces anything: a taken name fails
+        with changing(Path(folder)):  # not while the folder is being moved
+            os.link(work, final)  # never replaces anything: a taken name fails
         os.unlink(work)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -27,6 +27,7 @@ from lifeboat.core.history.chain import (
     write_segment,
     write_segment_manifest,
 )
+from lifeboat.core.history.folder_lock import changing
 from lifeboat.core.history.segment import CommitRecord, SegmentHeader, WrittenSegment
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.history.windows import WindowPolicy, window_key
@@ -124,7 +125,13 @@ def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
 
 def remove_segment(segment: SegmentFile) -> None:
     """Remove a replaced segment: its manifest (if any) becomes the tombstone first."""
-    path = segment.path
+    with changing(segment.path.parent):  # not while the folder is being moved
+        remove_segment_files(segment.path)
+
+
+def remove_segment_files(path: Path) -> None:
+    """Remove a segment and its manifest (the manifest becomes the tombstone first);
+    the caller holds the folder (core/history/folder_lock.py)."""
     stem = path.name.removesuffix(SEGMENT_SUFFIX)
     manifest = path.with_name(stem + MANIFEST_SUFFIX)
     tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
