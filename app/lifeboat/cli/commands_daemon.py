@@ -18,6 +18,7 @@ from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.scheduling.pause import read_pause
 from lifeboat.service import Service
+from lifeboat.service.history_remote import remote_history_line
 from lifeboat.service.history_status import continuous_line
 from lifeboat.service.status import SourceStatus
 
@@ -103,6 +104,9 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
         )
         if line:
             out.line(f"{s.name}: {line}")
+        held = remote_history_line(s.remote, s.remote_history_until, s.last_capture, now)
+        if held and s.continuous and s.continuous_every is None:  # a WAL history
+            out.line(f"{s.name}: {held}")
         _say_source_problems(out, s, now)
     return 0
 

@@ -12,6 +12,7 @@ from lifeboat.cli.output import Output, local_time
 from lifeboat.core.history.row_changes import TableChange
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.service import Service
+from lifeboat.service.history_remote import remote_history_line
 from lifeboat.service.history_status import TimelineEntry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,6 +52,10 @@ def cmd_timeline(args: argparse.Namespace, service: Service, out: Output) -> int
         out.line(f"nothing to restore yet; take a snapshot with: lifeboat backup {args.name}")
         return 0
     out.table(["FROM", "TO", "WHAT"], [_row(e) for e in timeline.entries])
+    last = max((e.end for e in timeline.entries if e.kind == "commits" and e.end), default=None)
+    held = remote_history_line(timeline.remote, timeline.remote_until, last, datetime.now(UTC))
+    if held:
+        out.line(held)
     return 0
 
 

@@ -100,6 +100,11 @@ def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     )
     _set_switches(change)
     _continuous_switches(change)
+    change.add_argument(
+        "--continuous-upload-every",
+        metavar="DURATION",
+        help="how often new history goes to its remote, e.g. '10s' (the default) or '1m'",
+    )
     change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
@@ -182,6 +187,7 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "encrypt_local": source.encrypt_local,
         "continuous": source.continuous,
         "continuous_keep": source.continuous_keep,
+        "continuous_upload_every": source.continuous_upload_every,
         "continuous_every": source.continuous_every,
     }
 
@@ -247,6 +253,7 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         encrypt_local=args.encrypt_local,
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
+        continuous_upload_every=args.continuous_upload_every,
         continuous_every=args.continuous_every,
     )
     if args.dest is not None:
@@ -272,7 +279,12 @@ def _continuous_lines(service: Service, source: SourceConfig) -> list[str]:
         return []
     return [
         f"  continuous protection: on, while the tray or `lifeboat run` runs: "
-        f"{service.continuous_kind(source.name)}"
+        f"{service.continuous_kind(source.name)}",
+        *(
+            [f"  its history goes to remote {source.remote} every {source.continuous_upload_every}"]
+            if source.remote
+            else []
+        ),
     ]
 
 

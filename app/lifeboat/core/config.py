@@ -90,6 +90,7 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "encrypt_local": bool_value,
     "continuous": bool_value,
     "continuous_keep": windows_value,
+    "continuous_upload_every": every_value,
     "continuous_every": every_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {

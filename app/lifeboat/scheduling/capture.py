@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from lifeboat.core.history.follower import Follower
 from lifeboat.foundation.errors import LifeboatError
+from lifeboat.scheduling.failure_words import why_of
+from lifeboat.scheduling.history_upload import HistoryUploader
 from lifeboat.scheduling.journal_watch import JournalWatches
 from lifeboat.scheduling.queue import JobQueue
 from lifeboat.service import Service
@@ -47,16 +49,6 @@ class _Followed:
     retry_at: float = 0.0
     reported: bool = False  # its stop was recorded (a success records it runs again)
     started: bool = False  # its start() succeeded: poll() from now on
-
-
-def why_of(exc: BaseException) -> str:
-    """A failure in words, for the status line ("... stopped: <why>")."""
-    if isinstance(exc, LifeboatError):
-        return exc.message
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return str(exc) or type(exc).__name__
 
 
 class CaptureHost:
@@ -83,6 +75,8 @@ class CaptureHost:
         self._paused = threading.Event()
         self._thread: threading.Thread | None = None
         self.turns = 0  # of the thread's loop (what a test waits on while nothing happens)
+        #: sends the history to the remotes, in a thread of its own (never delays a poll)
+        self.uploads = HistoryUploader(service, monotonic=monotonic)
 
     def start(self) -> None:
         """Follow the sources the settings ask for, in a thread of its own."""
@@ -92,6 +86,7 @@ class CaptureHost:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lifeboat-capture", daemon=True)
         self._thread.start()
+        self.uploads.start()
 
     def reload(self) -> None:
         """Read which sources to follow again (applied by the thread at its next poll)."""
@@ -103,6 +98,7 @@ class CaptureHost:
             return
         with self._lock:
             self._wanted, self._every = wanted, every
+        self.uploads.reload()
 
     def set_paused(self, paused: bool) -> None:
         """Paused (the user paused backups): every follower writes what it took and
@@ -112,9 +108,11 @@ class CaptureHost:
             self._paused.set()
         else:
             self._paused.clear()
+        self.uploads.set_paused(paused)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling; every follower writes what it took and closes."""
+        self.uploads.stop(timeout)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

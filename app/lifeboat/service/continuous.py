@@ -8,7 +8,8 @@ where a source's history lives and its chains are listed is service/history.py.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lifeboat.core.history.bases import BaseRef
@@ -19,6 +20,7 @@ from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
 from lifeboat.service.history import chains_of, history_folder, open_base
 from lifeboat.service.history_checks import ChainCheck, verify_chains
+from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import Timeline, timeline_of
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 from lifeboat.service.status import CAPTURE_STOPPED
@@ -143,4 +145,10 @@ class ContinuousMethods:
         history covers, its gaps (and why) and merged catch-ups."""
         src = self.workspace.config().source(name)
         snapshots = [r for r in self.workspace.catalog.snapshots(name) if r.local]
-        return timeline_of(src, snapshots, chains_of(self.workspace, name))
+        chains = chains_of(self.workspace, name)
+        held = remote_history_state(self.workspace, src, chains).get("remote_history_until")
+        timeline = timeline_of(src, snapshots, chains)
+        if src.continuous and src.remote:
+            until = held if isinstance(held, datetime) else None
+            timeline = replace(timeline, remote=src.remote, remote_until=until)
+        return timeline

@@ -149,6 +149,9 @@ class Timeline:
     continuous: bool
     keep: str
     entries: list[TimelineEntry] = field(default_factory=list)
+    #: Its remote, and up to when that holds the newest chain (None: none of it).
+    remote: str | None = None
+    remote_until: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -156,6 +159,8 @@ class Timeline:
             "continuous": self.continuous,
             "continuous_keep": self.keep,
             "entries": [e.to_json() for e in self.entries],
+            "remote": self.remote,
+            "remote_history_until": iso_utc(self.remote_until) if self.remote_until else None,
         }
 
 

@@ -10,6 +10,9 @@ row-level comparison (core/dbdiff).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,11 +22,13 @@ from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.history.row_changes import TableChange
 from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.foundation.errors import ConfigError, NotFound
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import Cancelled, ConfigError, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.restore import RestoreJob
-from lifeboat.jobs.restore_point import choose_point, rebuild_checked
+from lifeboat.jobs.restore_point import Chains, choose_point, rebuild_checked
+from lifeboat.remote.history_fetch import remote_chains
 from lifeboat.service.commit_list import commits_near
 from lifeboat.service.history import chain_segments
 from lifeboat.service.preview import preview_restore
@@ -32,8 +37,9 @@ from lifeboat.service.row_changes import changes_at
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
-    from lifeboat.core.workspace import Workspace
     from lifeboat.foundation.events import Event
 
 
@@ -47,9 +53,8 @@ class PointMethods:
     def point(self, source: str, at: datetime) -> PointChoice:
         """The point `at` means (the last commit at or before it); a LifeboatError that
         names the nearest restorable times if there is none."""
-        name = self.workspace.config().source(source).name
-        now = datetime.now(UTC)
-        return choose_point(self.workspace, name, chain_segments(self.workspace, name), at, now)
+        with point_chains(self.workspace, source, at, no_progress, CancelToken()) as found:
+            return found[0]
 
     def commits_near(
         self, source: str, at: datetime, before: int = 20, after: int = 5
@@ -75,19 +80,24 @@ class PointMethods:
     ) -> RestoreOutcome:
         """Restore the source as it was at `at`, to `to` or in place (safety snapshot
         first, exactly as a snapshot restore)."""
-        name = self.workspace.config().source(source).name
-        chains = chain_segments(self.workspace, name)
-        choice = choose_point(self.workspace, name, chains, at, datetime.now(UTC))
-        job = RestoreJob(
-            self.workspace,
-            self.workspace.catalog.snapshot(choice.base_id),
-            to=Path(to) if to is not None else None,
-            overwrite=overwrite,
-            point=None if choice.snapshot_only else (choice, chains),
-        )
-        outcome = run_job(
-            job, self.workspace.catalog, progress=progress, cancel=cancel, on_event=self.publish
-        )
+        with point_chains(self.workspace, source, at, progress, cancel or CancelToken()) as (
+            choice,
+            chains,
+        ):
+            job = RestoreJob(
+                self.workspace,
+                self.workspace.catalog.snapshot(choice.base_id),
+                to=Path(to) if to is not None else None,
+                overwrite=overwrite,
+                point=None if choice.snapshot_only else (choice, chains),
+            )
+            outcome = run_job(
+                job,
+                self.workspace.catalog,
+                progress=progress,
+                cancel=cancel,
+                on_event=self.publish,
+            )
         return outcome.result
 
     def preview_point(
@@ -105,14 +115,24 @@ class PointMethods:
             raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         cancel = cancel or CancelToken()
         src = self.workspace.config().source(source)
-        chains = chain_segments(self.workspace, src.name)
-        choice = choose_point(self.workspace, src.name, chains, at, datetime.now(UTC))
-        if choice.snapshot_only:  # a snapshot is previewed as one
-            record = self.workspace.catalog.snapshot(choice.base_id)
-            snapshot = preview_restore(
-                self.workspace, record, None, budget=budget, progress=progress, cancel=cancel
-            )
-            return choice, snapshot
+        with point_chains(self.workspace, src.name, at, progress, cancel) as (choice, chains):
+            if choice.snapshot_only:  # a snapshot is previewed as one
+                record = self.workspace.catalog.snapshot(choice.base_id)
+                snapshot = preview_restore(
+                    self.workspace, record, None, budget=budget, progress=progress, cancel=cancel
+                )
+                return choice, snapshot
+            return choice, self._preview_rebuilt(src.path, choice, chains, budget, progress, cancel)
+
+    def _preview_rebuilt(
+        self,
+        live: Path,
+        choice: PointChoice,
+        chains: Chains,
+        budget: float,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> DatabaseDiff:
         rebuilt = self.workspace.run.work_path(self.workspace.scratch(), "preview")
         try:
             rebuild_checked(
@@ -124,13 +144,10 @@ class PointMethods:
                 progress=progress,
                 cancel=cancel,
             )
-            probe_database(src.path)
-            diff = diff_databases(
-                rebuilt, src.path, budget=budget, progress=progress, cancel=cancel
-            )
+            probe_database(live)
+            return diff_databases(rebuilt, live, budget=budget, progress=progress, cancel=cancel)
         finally:
             rebuilt.unlink(missing_ok=True)
-        return choice, diff
 
     def commit_changes(self, source: str, time_us: int) -> list[TableChange]:
         """Per table (tables with no change left out), how many rows the commit at
@@ -150,3 +167,40 @@ class PointMethods:
         time; a time with no commit is left out."""
         name = self.workspace.config().source(source).name
         return changes_at(self.workspace, name, times_us)
+
+
+@contextlib.contextmanager
+def point_chains(
+    workspace: Workspace, source: str, at: datetime, progress: Progress, cancel: CancelToken
+) -> Iterator[tuple[PointChoice, Chains]]:
+    """The point `at` means, and the chains to rebuild it from: the history here, or,
+    when that has no commit for `at` (a new machine, a history folder lost) and the
+    source has a remote whose history does, that history (fetched into this run's
+    scratch space for the time of the `with`); else the last snapshot before `at`."""
+    src = workspace.config().source(source)
+    now = datetime.now(UTC)
+    chains: Chains = chain_segments(workspace, src.name)
+    here: LifeboatError | None = None
+    try:
+        choice: PointChoice | None = choose_point(workspace, src.name, chains, at, now)
+    except LifeboatError as exc:
+        choice, here = None, exc
+    if (choice is None or choice.snapshot_only) and src.remote in workspace.config().remotes:
+        with contextlib.ExitStack() as fetching:
+            try:
+                fetched = fetching.enter_context(
+                    remote_chains(workspace, src, at, progress, cancel)
+                )
+                far = choose_point(workspace, src.name, fetched, at, now) if fetched else None
+            except Cancelled:
+                raise
+            except LifeboatError as exc:
+                log.warning("%s: the history on its remote was not used: %s", src.name, exc)
+                far = None
+            if far is not None and not far.snapshot_only:
+                yield far, fetched
+                return
+    if choice is None:
+        assert here is not None
+        raise here
+    yield choice, chains

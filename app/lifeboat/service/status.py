@@ -23,6 +23,7 @@ from lifeboat.core.unchanged import latest, proven_unchanged_at, unchanged_since
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history import chains_of
+from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
 
@@ -85,6 +86,10 @@ class SourceStatus:
     gaps: int = 0
     merged: int = 0
     capture_stopped: str | None = None
+    #: How far its remote holds that history (the newest commit held, every one before
+    #: it held too), and why sending it keeps failing (None: it does not).
+    remote_history_until: datetime | None = None
+    history_upload_failed: str | None = None
     #: a rollback-journal database: captured by differentials at most this often (s)
     continuous_every: float | None = None
 
@@ -120,6 +125,7 @@ class SourceStatus:
             return "error"
         if (
             self.capture_stopped
+            or self.history_upload_failed
             or self.stale
             or self.retry_pending
             or self.remote_behind
@@ -169,6 +175,10 @@ class SourceStatus:
             "gaps": self.gaps,
             "merged": self.merged,
             "capture_stopped": self.capture_stopped,
+            "remote_history_until": (
+                iso_utc(self.remote_history_until) if self.remote_history_until else None
+            ),
+            "history_upload_failed": self.history_upload_failed,
             "continuous_every": self.continuous_every,
             "last_backup": iso_utc(self.last_backup) if self.last_backup else None,
             "unchanged_since": self.unchanged_since,
@@ -279,8 +289,10 @@ def _continuous(
     files and the catalog's events (the capture records a stop there)."""
     event = workspace.catalog.last_event(src.name, "continuous:")
     stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
-    state = continuous_state(src, chains_of(workspace, src.name), stopped, records)
+    chains = chains_of(workspace, src.name)
+    state = continuous_state(src, chains, stopped, records)
     return {
+        **remote_history_state(workspace, src, chains),
         "continuous": state.continuous,
         "last_capture": state.last_capture,
         "gaps": state.gaps,

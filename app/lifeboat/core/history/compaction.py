@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.fsutil import fsync_dir
@@ -28,7 +28,7 @@ from lifeboat.core.history.chain import (
     write_segment_manifest,
 )
 from lifeboat.core.history.folder_lock import changing
-from lifeboat.core.history.segment import CommitRecord, SegmentHeader
+from lifeboat.core.history.segment import CommitRecord, SegmentHeader, WrittenSegment
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.history.windows import WindowPolicy, window_key
 from lifeboat.core.leftovers import TOMBSTONE_SUFFIX
@@ -75,16 +75,42 @@ def compact_level0(
     """Concatenate consecutive level-0 segments into one level-1 segment (every commit
     kept), publish it with its manifest, then remove the level-0 files."""
     ordered = sorted(level0, key=lambda s: s.first_seq)
-    _check_contiguous(ordered, exact_seqs=True)
-    header = _joined_header(ordered, sum(s.commits for s in ordered))
-    path, written = write_segment(
-        folder, run, source, header, _commits_of(ordered), ordered[-1].end_digest, level=1
-    )
+    path, header, written = join_segments(folder, source, ordered, run)
     write_segment_manifest(path, source, header, written, 1, run)
     joined = describe(path)
     for segment in ordered:
         remove_segment(segment)
     return joined
+
+
+def join_segments(
+    folder: Path,
+    source: str,
+    segments: Sequence[SegmentFile],
+    run: Run,
+    *,
+    after: tuple[int, bytes] | None = None,
+) -> tuple[Path, SegmentHeader, WrittenSegment]:
+    """Write the consecutive segments (in commit order, every commit kept) as one
+    level-1 segment into `folder`; the segments themselves are left as they are. With
+    `after` = (commit, state digest after it), only the commits after that one: the
+    new segment starts from that digest."""
+    _check_contiguous(segments, exact_seqs=True)
+    skip, previous = after if after is not None else (0, segments[0].previous_digest)
+    skipped = 0
+    if after is not None:
+        with SegmentReader(segments[0].path) as reader:
+            skipped = sum(1 for c in reader.commits if c.seq <= skip)
+    header = replace(
+        _joined_header(segments, sum(s.commits for s in segments) - skipped),
+        previous_digest=previous,
+        first_commit=max(segments[0].first_seq, skip + 1),
+    )
+    commits = (c for c in _commits_of(segments) if c.seq > skip)
+    path, written = write_segment(
+        folder, run, source, header, commits, segments[-1].end_digest, level=1
+    )
+    return path, header, written
 
 
 def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
