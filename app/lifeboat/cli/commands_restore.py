@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lifeboat.cli import commands_merge
 from lifeboat.cli.commands_points import AT_HELP, cmd_restore_point, restored_lines
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_summary import summarize
@@ -29,6 +30,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument(
         "--yes", action="store_true", help="do not ask; with --to, replace an existing file"
     )
+    commands_merge.add_arguments(restore)
     restore.set_defaults(handler=cmd_restore)
 
     export = commands.add_parser(
@@ -76,6 +78,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_restore(args: argparse.Namespace, service: Service, out: Output) -> int:
+    if args.table is not None:
+        return commands_merge.cmd_merge(args, service, out)
     if args.at is not None:
         return cmd_restore_point(args, service, out)
     record = service.snapshot(args.id)

@@ -214,6 +214,14 @@ class RestoreJob:
                 with contextlib.suppress(OSError):
                     verified.unlink()
 
+    def take_safety_copy(self, progress: Progress, cancel: CancelToken) -> SafetyCopy | None:
+        """The protected snapshot of the source as it is now, exactly as an in-place
+        restore takes it (prepare() first; hold the folder's lock): a row merge takes it
+        before it changes anything."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        folder = self.workspace.source_folder(self.workspace.config(), self._src)
+        return self._safety_copy(self._src, folder, progress, cancel)
+
     def _discard(self, taking: Future[SafetyCopy | None]) -> None:
         """The restore will not happen: drop the safety snapshot taken for it (never one
         that was there before and only reused)."""

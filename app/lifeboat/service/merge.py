@@ -1,0 +1,221 @@
+"""The service's row merge: bring back only what was lost, from a point in time or a
+snapshot, into a source's live database while the app keeps running.
+
+Part of the `Service` façade. The past is rebuilt once into a private scratch file of
+this run (a point of the continuous history by jobs/restore_point.rebuild_checked; a
+snapshot extracted and hash-checked like the restore preview's), attached read-only to a
+connection on the live database; core/rowmerge plans, jobs/merge.MergeJob applies (safety
+snapshot first, one transaction). `merge_session` keeps the scratch copy for a preview
+then an apply (the CLI's confirmation, the GUI's "Bring these back…"); `merge_preview`
+and `merge_restore` do one each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifeboat.core.catalog_records import SnapshotRecord
+from lifeboat.core.rowmerge import connect_merge, plan_merge
+from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
+from lifeboat.core.sqlite_file import probe_database
+from lifeboat.core.verify import extract_verified
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import ConfigError, LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.jobs.base import run_job
+from lifeboat.jobs.merge import MergeJob
+from lifeboat.jobs.restore_point import rebuild_checked
+from lifeboat.remote.fetch import snapshot_files
+from lifeboat.service.points import point_chains
+
+if TYPE_CHECKING:
+    from lifeboat.foundation.events import Event, EventSink
+
+
+class MergeSession:
+    """One past copy of a source, previewed and merged as often as asked."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        publish: EventSink,
+        record: SnapshotRecord,
+        past: Path,
+        words: str,
+    ) -> None:
+        self._workspace = workspace
+        self._publish = publish
+        self.record = record
+        self.past = past
+        self.words = words  # e.g. "notes at 14:02:11 (commit 812)"
+
+    def plan(self, request: MergeRequest) -> MergePlan:
+        """What merging would do now (reads only: nothing is written to the live file)."""
+        _check_request(request)
+        live = self._workspace.config().source(self.record.source)
+        probe_database(live.path)
+        conn = connect_merge(live.path, self.past, self._workspace.config().general.busy_timeout)
+        try:
+            return plan_merge(conn, request)
+        finally:
+            conn.close()
+
+    def apply(
+        self,
+        request: MergeRequest,
+        confirmed: MergePlan | None = None,
+        *,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> MergeOutcome:
+        """Merge, after the safety snapshot, in one transaction; refused (nothing
+        changed) if the plan is no longer `confirmed`'s."""
+        _check_request(request)
+        job = MergeJob(self._workspace, self.record, self.past, self.words, request, confirmed)
+        outcome = run_job(
+            job,
+            self._workspace.catalog,
+            progress=progress,
+            cancel=cancel,
+            on_event=self._publish,
+        )
+        return outcome.result
+
+
+def _check_request(request: MergeRequest) -> None:
+    if request.mode not in ("both", "deleted", "changed"):
+        raise ConfigError(f"unknown merge mode {request.mode!r}", "use deleted, changed or both")
+    if request.mode == "deleted" and request.prefer_past:
+        raise ConfigError(
+            "--prefer past puts back changed rows, --deleted-only leaves them",
+            "use one of them",
+        )
+
+
+class MergeMethods:
+    workspace: Workspace
+
+    if TYPE_CHECKING:
+
+        def publish(self, event: Event) -> None: ...  # Service's
+
+    @contextlib.contextmanager
+    def merge_session(
+        self,
+        source: str,
+        *,
+        at: datetime | None = None,
+        snapshot: str | None = None,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[MergeSession]:
+        """The source as it was `at` (or in snapshot `snapshot`) in a private scratch
+        file, removed when the session ends."""
+        if (at is None) == (snapshot is None):
+            raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
+        cancel = cancel or CancelToken()
+        name = self.workspace.config().source(source).name
+        past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
+        try:
+            if snapshot is not None:
+                record = self._snapshot_of(name, snapshot)
+                words = _extract(self.workspace, record, past, progress, cancel)
+            else:
+                assert at is not None
+                record, words = self._rebuild(name, at, past, progress, cancel)
+            yield MergeSession(self.workspace, self.publish, record, past, words)
+        finally:
+            past.unlink(missing_ok=True)
+
+    def merge_preview(
+        self,
+        source: str,
+        request: MergeRequest,
+        *,
+        at: datetime | None = None,
+        snapshot: str | None = None,
+    ) -> MergePlan:
+        with self.merge_session(source, at=at, snapshot=snapshot) as session:
+            return session.plan(request)
+
+    def merge_restore(
+        self,
+        source: str,
+        request: MergeRequest,
+        *,
+        at: datetime | None = None,
+        snapshot: str | None = None,
+        confirmed: MergePlan | None = None,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> MergeOutcome:
+        with self.merge_session(
+            source, at=at, snapshot=snapshot, progress=progress, cancel=cancel
+        ) as session:
+            return session.apply(request, confirmed, progress=progress, cancel=cancel)
+
+    def _snapshot_of(self, source: str, ref: str) -> SnapshotRecord:
+        record = self.workspace.catalog.snapshot(ref)
+        if record.source != source:
+            raise LifeboatError(
+                f"snapshot {record.id} is of {record.source}, not of {source}",
+                f"pick a snapshot of {source} (lifeboat snapshots {source})",
+            )
+        if record.manifest.kind == "raw":
+            raise LifeboatError(
+                f"snapshot {record.id} is a raw copy of a damaged database: its rows "
+                "cannot be read",
+                "pick another snapshot",
+            )
+        return record
+
+    def _rebuild(
+        self, source: str, at: datetime, past: Path, progress: Progress, cancel: CancelToken
+    ) -> tuple[SnapshotRecord, str]:
+        if at.tzinfo is None:
+            at = at.astimezone()
+        with point_chains(self.workspace, source, at, progress, cancel) as (choice, chains):
+            record = self.workspace.catalog.snapshot(choice.base_id)
+            if choice.snapshot_only:
+                return record, _extract(self.workspace, record, past, progress, cancel)
+            # Only rows are read from it, and its state digest is proven as it is
+            # rebuilt: no integrity check of the scratch copy.
+            rebuild_checked(
+                self.workspace,
+                choice,
+                chains,
+                past,
+                check="none",
+                progress=progress,
+                cancel=cancel,
+            )
+        when = choice.commit_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return record, f"{source} at {when} (commit {choice.commit_seq})"
+
+
+def _extract(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    past: Path,
+    progress: Progress,
+    cancel: CancelToken,
+) -> str:
+    """The snapshot into the scratch file `past`, hash-checked (a scratch copy read once
+    and deleted: no fsync)."""
+    with snapshot_files(workspace, record, progress, cancel) as files:
+        extract_verified(
+            files.folder,
+            record.manifest,
+            past,
+            check="none",
+            progress=progress,
+            cancel=cancel,
+            base=files.base,
+            durable=False,
+        )
+    when = record.manifest.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"snapshot {record.id} ({when})"
