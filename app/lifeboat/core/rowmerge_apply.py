@@ -31,7 +31,7 @@ def apply_merge(
             "look at the preview again, then confirm",
         )
     checked = _checked_tables(conn, sides, plan.overwritten > 0)
-    before = _violations(conn, checked)
+    before = set() if plan.create_table else _violations(conn, checked)
     try:
         if plan.create_table:
             for sql in (sides.past.sql, *sides.past.index_sql):
