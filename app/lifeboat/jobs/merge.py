@@ -5,24 +5,36 @@ The safety snapshot is the restore job's (jobs/restore.py). It must hold the dat
 it was right before the merge, while the app keeps writing: it is taken, then the merge's
 BEGIN IMMEDIATE is started and PRAGMA data_version tells whether any other connection
 committed in between. If one did, the stale safety snapshot is dropped and it is taken
-again; after three tries it is taken while the merge's transaction already holds the
-write lock (the app's writers wait, as they do for the merge itself, up to their own busy
-timeout), so it is exact in every case.
+again; after three tries the merge's transaction takes the write lock first, a child
+process copies the database (the SQLite backup API: a reader the lock lets through) into
+a private scratch file, and the safety snapshot is taken of that copy (the app's writers
+wait meanwhile, as they do for the merge itself, up to their own busy timeout). It is
+exact in every case.
+This process never opens the live file outside the merge's connection while the lock is
+held: closing any other descriptor of it would drop the process's POSIX locks on it (a
+rollback-journal database's RESERVED lock) and let the app write in the middle of the
+merge; the child process's descriptors are its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge import connect_merge
 from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.base import JobOutcome
@@ -31,6 +43,18 @@ from lifeboat.jobs.restore import RestoreJob, SafetyCopy
 
 log = logging.getLogger(__name__)
 _UNLOCKED_TRIES = 3
+# Copies the live database (argv[1]) into the empty private file argv[2] in a process of
+# its own: this process must not open the live file outside the merge's connection while
+# that holds the lock (closing any other descriptor of it drops the process's POSIX locks).
+_COPY_SCRIPT = (
+    "import sqlite3, sys\n"
+    "src = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True, timeout=60)\n"
+    "out = sqlite3.connect(sys.argv[2])\n"
+    "src.backup(out)\n"
+    "out.execute('pragma journal_mode=delete')\n"
+    "out.close()\n"
+    "src.close()\n"
+)
 
 
 class MergeJob:
@@ -115,12 +139,43 @@ class MergeJob:
                 return safety
             conn.execute("ROLLBACK")
             self._drop(safety)
+        log.info(
+            "%s kept changing: its safety snapshot is taken under the merge's lock", self.source
+        )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            return self._restore.take_safety_copy(no_progress, cancel)
+            return self._safety_from_own_copy(conn, cancel)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _safety_from_own_copy(
+        self, conn: sqlite3.Connection, cancel: CancelToken
+    ) -> SafetyCopy | None:
+        """While the merge's transaction holds the write lock: the database copied by a
+        child process (SQLite's backup API, a reader the lock lets through), then the
+        safety snapshot taken of that copy."""
+        live = self.workspace.config().source(self.source).path
+        copy = self.workspace.run.work_path(self.workspace.scratch(), "safety")
+        try:
+            os.close(create_file(copy))
+            copied = subprocess.run(
+                [sys.executable, "-c", _COPY_SCRIPT, str(live), str(copy)],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            if copied.returncode != 0:
+                raise OperationFailed(
+                    f"the safety snapshot of {self.source} could not be taken: "
+                    f"{copied.stderr.strip().splitlines()[-1:]}; nothing was changed",
+                    "try again",
+                )
+            os.chmod(copy, stat.S_IMODE(os.stat(live).st_mode))  # the restore keeps it
+            return self._restore.take_safety_copy(no_progress, cancel, copy=copy)
+        finally:
+            for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), Path(f"{copy}-journal")):
+                path.unlink(missing_ok=True)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
         """A safety snapshot taken for a merge that did not happen (never one that was

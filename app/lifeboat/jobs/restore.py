@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
@@ -214,13 +214,17 @@ class RestoreJob:
                 with contextlib.suppress(OSError):
                     verified.unlink()
 
-    def take_safety_copy(self, progress: Progress, cancel: CancelToken) -> SafetyCopy | None:
+    def take_safety_copy(
+        self, progress: Progress, cancel: CancelToken, copy: Path | None = None
+    ) -> SafetyCopy | None:
         """The protected snapshot of the source as it is now, exactly as an in-place
         restore takes it (prepare() first; hold the folder's lock): a row merge takes it
-        before it changes anything."""
+        before it changes anything. `copy`: a private copy of the source's database to
+        take it from instead (the merge's own, made while it holds the write lock)."""
         assert self._src is not None, "prepare() an in-place restore first"
         folder = self.workspace.source_folder(self.workspace.config(), self._src)
-        return self._safety_copy(self._src, folder, progress, cancel)
+        src = self._src if copy is None else replace(self._src, path=copy)
+        return self._safety_copy(src, folder, progress, cancel)
 
     def _discard(self, taking: Future[SafetyCopy | None]) -> None:
         """The restore will not happen: drop the safety snapshot taken for it (never one

@@ -1,0 +1,202 @@
+"""Bring back only what was lost, through the service and the CLI: from a snapshot and
+from a point of the continuous history, with a safety snapshot that restores the
+database exactly as it was before the merge, while a writer process keeps writing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.history.bases import BaseRef
+from lifeboat.core.history.follower import Follower
+from lifeboat.core.private import private_dir
+from lifeboat.core.rowmerge_records import MergeRequest
+from lifeboat.foundation.errors import LifeboatError, OperationFailed
+from lifeboat.service import Service
+from lifeboat.service.history import history_folder
+from tests.helpers.databases import db_content, make_db, table_rows
+
+
+@pytest.fixture
+def service(home: Path) -> Service:
+    return Service()
+
+
+def _run(db: Path, *sql: str) -> None:
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    for statement in sql:
+        conn.execute(statement)
+    conn.close()
+
+
+def _scratch_files(home: Path) -> list[Path]:
+    return [p for p in (home / "tmp").rglob("*") if p.is_file()] if (home / "tmp").exists() else []
+
+
+def test_a_merge_brings_back_what_was_lost_and_its_safety_snapshot_restores_the_before(
+    service: Service, home: Path, tmp_path: Path
+):
+    db = make_db(tmp_path / "notes.db", rows=300)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False)
+    lost = [r for r in table_rows(db) if r[0] % 10 == 0]
+    _run(
+        db,
+        "delete from items where id % 10 = 0",
+        "update items set name = 'renamed' where id % 7 = 0",
+        "insert into items(id, name, payload) values (1000, 'new', x'00')",
+    )
+    before = db_content(db)
+    request = MergeRequest("items")
+    plan = service.merge_preview("notes", request, snapshot=then.id)
+    assert (plan.deleted, plan.to_insert, plan.added) == (30, 30, 1)
+    assert (
+        plan.changed
+        == plan.skipped_changed
+        == len([i for i in range(1, 301) if i % 7 == 0 and i % 10])
+    )
+    outcome = service.merge_restore("notes", request, snapshot=then.id, confirmed=plan)
+    assert (outcome.inserted, outcome.updated) == (30, 0)
+    now = table_rows(db)
+    assert set(lost) <= set(now) and ("new" in {r[1] for r in now})
+    assert sum(r[1] == "renamed" for r in now) == plan.changed, "changed rows kept (live wins)"
+    assert outcome.safety_id is not None
+    safety = service.snapshot(outcome.safety_id)
+    assert safety.manifest.protected
+    back = tmp_path / "before.db"
+    service.restore(safety.id, to=back)
+    assert db_content(back) == before
+    assert not _scratch_files(home), "the past copy is gone"
+    job = service.jobs(limit=1)[0]
+    assert job.status == "ok" and "merge" in (job.detail or "")
+
+
+def test_a_refused_merge_changes_nothing_and_keeps_no_safety_snapshot(
+    service: Service, tmp_path: Path
+):
+    db = tmp_path / "shop.db"
+    _run(
+        db,
+        "pragma journal_mode=wal",
+        "create table folders(id integer primary key, name text)",
+        "create table notes(id integer primary key, folder int references folders(id), t text)",
+        "insert into folders values (1, 'a'), (2, 'b')",
+        "insert into notes values (1, 1, 'x'), (2, 2, 'y')",
+    )
+    service.add_source(db, schedule="manual")
+    then = service.backup("shop", upload=False)
+    _run(db, "delete from notes", "delete from folders where id = 2")
+    before, snapshots = db_content(db), len(service.snapshots("shop"))
+    with pytest.raises(OperationFailed, match="folders no longer has"):
+        service.merge_restore("shop", MergeRequest("notes"), snapshot=then.id)
+    assert db_content(db) == before
+    assert len(service.snapshots("shop")) == snapshots, "its safety snapshot was dropped"
+
+
+def test_rows_come_back_from_a_point_of_the_continuous_history(
+    service: Service, home: Path, tmp_path: Path
+):
+    db = tmp_path / "diary.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("create table notes(id integer primary key, body text)")
+    service.add_source(db, schedule="manual")
+    workspace = service.workspace
+    src = workspace.config().source("diary")
+    folder = private_dir(history_folder(workspace, src), "history folder")
+
+    def take_base() -> BaseRef:
+        record = service.backup("diary", full=True, upload=False)
+        return BaseRef(record.manifest, record.folder)
+
+    follower = Follower(
+        "diary", db, folder, workspace.run, workspace.scratch(), take_base, write_every_s=0
+    )
+    follower.start()
+    marks = []
+    for k in range(12):
+        conn.execute("insert into notes(body) values (?)", (f"note {k}",))
+        follower.poll()
+        marks.append(datetime.now(UTC))
+    conn.execute("delete from notes where id <= 6")
+    conn.execute("update notes set body = 'edited' where id = 7")
+    follower.poll()
+    follower.close()
+    conn.close()
+    request = MergeRequest("notes", prefer_past=True)
+    outcome = service.merge_restore("diary", request, at=marks[7])
+    assert (outcome.inserted, outcome.updated) == (6, 1)
+    assert "commit" in outcome.past
+    assert table_rows(db, "notes") == [(i, f"note {i - 1}") for i in range(1, 13)]
+    assert not _scratch_files(home)
+
+
+@pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback-journal"])
+def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
+    service: Service, tmp_path: Path, writer_process, wal: bool
+):
+    db = make_db(tmp_path / "busy.db", rows=2000, wal=wal)
+    service.add_source(db, schedule="manual")
+    then = service.backup("busy", upload=False)
+    lost = {r[0] for r in table_rows(db) if r[0] % 3 == 0}
+    _run(db, "delete from items where id % 3 = 0")
+    writer = writer_process(db, 0.002)
+    outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    writer.terminate()
+    writer.wait(timeout=30)
+    written = len(Path(str(db) + ".latency").read_text().split())
+    rows = table_rows(db)
+    assert outcome.inserted == len(lost) and lost <= {r[0] for r in rows}
+    assert sum(r[1] == "writer" for r in rows) == written, "every commit of the writer is there"
+    assert outcome.safety_id is not None
+    back = tmp_path / "safety.db"
+    service.restore(outcome.safety_id, to=back)
+    kept = {r[0] for r in table_rows(back)}
+    assert not kept & lost, "the safety snapshot holds the database before the merge"
+    assert kept <= {r[0] for r in rows}
+
+
+def test_the_cli_previews_asks_and_refuses_bad_input_in_one_line(cli, tmp_path: Path):
+    db = make_db(tmp_path / "notes.db", rows=50)
+    assert cli("source", "add", str(db), "--schedule", "manual").code == 0
+    assert cli("backup", "notes").code == 0
+    snapshot = json.loads(cli("snapshots", "notes", "--json").out)[0]["id"]
+    _run(db, "delete from items where id <= 5")
+    dry = cli("restore", "notes", "--from", snapshot, "--table", "items", "--dry-run", "--json")
+    assert dry.code == 0 and json.loads(dry.out)["plan"]["to_insert"] == 5
+    shown = cli(
+        "restore", "notes", "--from", snapshot, "--table", "items", "--show-rows", "2", "--dry-run"
+    )
+    assert "deleted since: 5" in shown.out and shown.out.count("deleted: id=") == 2
+    asked = cli("restore", "notes", "--from", snapshot, "--table", "items")
+    assert asked.code == 2 and "nothing changed" in asked.err
+    assert len(table_rows(db)) == 45
+    for args, words in [
+        (("--table", "items"), "--at TIME or --from ID"),
+        (("--from", snapshot, "--table", "items", "--where", "nope = 1"), "--where"),
+        (("--from", snapshot, "--table", "gone"), "no table gone then"),
+        (
+            ("--from", snapshot, "--table", "items", "--deleted-only", "--prefer", "past"),
+            "--prefer",
+        ),
+    ]:
+        result = cli("restore", "notes", *args)
+        assert result.code == 2 and words in result.err, result.err
+        assert "Traceback" not in result.err
+    done = cli("restore", "notes", "--from", snapshot, "--table", "items", "--yes")
+    assert done.code == 0 and "brought back 5 row(s)" in done.out
+    assert "protected snapshot" in done.out
+    assert len(table_rows(db)) == 50
+
+
+def test_a_snapshot_of_another_source_is_refused(service: Service, tmp_path: Path):
+    one, two = make_db(tmp_path / "one.db", rows=5), make_db(tmp_path / "two.db", rows=5)
+    service.add_source(one, schedule="manual")
+    service.add_source(two, schedule="manual")
+    other = service.backup("two", upload=False)
+    with pytest.raises(LifeboatError, match="is of two, not of one"):
+        service.merge_preview("one", MergeRequest("items"), snapshot=other.id)
