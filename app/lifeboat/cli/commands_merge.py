@@ -63,19 +63,26 @@ def cmd_merge(args: argparse.Namespace, service: Service, out: Output) -> int:
         show_rows=args.show_rows,
     )
     at = moment(args.at) if args.at is not None else None
+    if args.yes and not args.dry_run:  # no question: the plan is computed once, in the merge
+        with out.progress_bar() as bar:
+            outcome = service.merge_restore(
+                args.id, request, at=at, snapshot=args.from_id, progress=bar
+            )
+        text = [*preview_lines(outcome.plan, outcome.past), *merged_lines(outcome)]
+        out.result(outcome.to_json(), text)
+        return 0
     with (
         out.progress_bar() as bar,
         service.merge_session(args.id, at=at, snapshot=args.from_id, progress=bar) as session,
     ):
         plan = session.plan(request)
         if args.dry_run or not plan.changes_anything:
-            out.result(
-                {"past": session.words, "plan": plan.to_json()}, preview_lines(plan, session.words)
-            )
+            data = {"past": session.words, "plan": plan.to_json()}
+            out.result(data, preview_lines(plan, session.words))
             return 0
         if not out.json_mode:
             out.line("\n".join(preview_lines(plan, session.words)))
-        if not args.yes and not out.confirmed(
+        if not out.confirmed(
             f"Bring these rows back into {plan.live_table}? A protected safety snapshot of "
             "the database is taken first.",
             "nothing changed",

@@ -31,14 +31,23 @@ from lifeboat.foundation.errors import ConfigError, LifeboatError
 def connect_merge(live: Path, past: Path, busy_timeout: float) -> sqlite3.Connection:
     """A connection on the live database (waiting up to `busy_timeout` seconds for the
     app's writers, never failing them), with the past copy attached read-only."""
-    conn = sqlite3.connect(live, timeout=busy_timeout, isolation_level=None, uri=True)
+    conn = connect_live(live, busy_timeout)
     try:
-        conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute("ATTACH DATABASE ? AS past", (f"file:{quote(str(past))}?mode=ro",))
+        attach_past(conn, past)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def connect_live(live: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(live, timeout=busy_timeout, isolation_level=None, uri=True)
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def attach_past(conn: sqlite3.Connection, past: Path) -> None:
+    conn.execute("ATTACH DATABASE ? AS past", (f"file:{quote(str(past))}?mode=ro",))
 
 
 class Sides:
@@ -187,10 +196,14 @@ def _collect_keyed(conn: sqlite3.Connection, sides: Sides) -> tuple[int, int, in
     )
     (total,) = conn.execute(f"SELECT count(*) FROM {sides.past_rows}").fetchone()
     deleted, changed = _count(conn, sides, "deleted"), _count(conn, sides, "changed")
-    (added,) = conn.execute(
-        f"SELECT count(*) FROM {_live_rows(conn, sides)} l WHERE NOT EXISTS "
-        f"(SELECT 1 FROM past.{q(sides.past.name)} p WHERE {_key_match('p', 'l', key)})"
-    ).fetchone()
+    if sides.where == "1":  # every live row not added since matches a past row by key
+        (live_total,) = conn.execute(f"SELECT count(*) FROM {live}").fetchone()
+        added = live_total - (total - deleted)
+    else:
+        (added,) = conn.execute(
+            f"SELECT count(*) FROM {_live_rows(conn, sides)} l WHERE NOT EXISTS "
+            f"(SELECT 1 FROM past.{q(sides.past.name)} p WHERE {_key_match('p', 'l', key)})"
+        ).fetchone()
     return deleted, changed, total - deleted - changed, added
 
 
@@ -325,4 +338,13 @@ def _live_row(conn: sqlite3.Connection, sides: Sides, past: dict[str, object]) -
     return dict(zip(sides.live.columns, row, strict=True))
 
 
-__all__ = ["Sides", "TableShape", "connect_merge", "plan_merge", "plan_sides", "row_match"]
+__all__ = [
+    "Sides",
+    "TableShape",
+    "attach_past",
+    "connect_live",
+    "connect_merge",
+    "plan_merge",
+    "plan_sides",
+    "row_match",
+]

@@ -18,6 +18,7 @@ merge; the child process's descriptors are its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -25,12 +26,14 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.private import create_file
-from lifeboat.core.rowmerge import connect_merge
+from lifeboat.core.rowmerge import attach_past, connect_live
 from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -68,9 +71,12 @@ class MergeJob:
         past_words: str,
         request: MergeRequest,
         confirmed: MergePlan | None,
+        produce: Callable[[Path], None] | None = None,
     ) -> None:
         """`past` is the private scratch copy of the point or snapshot (`record` is it or
-        its base); `confirmed` the plan the user agreed to (None: whatever it is now)."""
+        its base), or where `produce` writes it while the safety snapshot is taken;
+        `confirmed` the plan the user agreed to (None: whatever it is now)."""
+        self.produce = produce
         self.workspace = workspace
         self.record = record
         self.source = record.source
@@ -88,7 +94,7 @@ class MergeJob:
         config = self.workspace.config()
         src = config.source(self.source)
         folder = self.workspace.source_folder(config, src)
-        conn = connect_merge(src.path, self.past, config.general.busy_timeout)
+        conn = connect_live(src.path, config.general.busy_timeout)
         try:
             with hold_lock(
                 folder / FOLDER_LOCK_NAME,
@@ -130,9 +136,13 @@ class MergeJob:
     def _safety_then_lock(self, conn: sqlite3.Connection, cancel: CancelToken) -> SafetyCopy | None:
         """The safety snapshot of exactly the state the merge starts from, with the
         merge's write transaction begun."""
-        for _ in range(_UNLOCKED_TRIES):
+        for attempt in range(_UNLOCKED_TRIES):
             (before,) = conn.execute("PRAGMA data_version").fetchone()
-            safety = self._restore.take_safety_copy(no_progress, cancel)
+            if attempt == 0:
+                safety = self._alongside_past(cancel)
+                attach_past(conn, self.past)
+            else:
+                safety = self._restore.take_safety_copy(no_progress, cancel)
             conn.execute("BEGIN IMMEDIATE")
             (after,) = conn.execute("PRAGMA data_version").fetchone()
             if after == before:
@@ -148,6 +158,27 @@ class MergeJob:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _alongside_past(self, cancel: CancelToken) -> SafetyCopy | None:
+        """The first safety snapshot, taken while the past copy is being written (if it
+        is not there yet): the two read different files."""
+        if self.produce is None:
+            return self._restore.take_safety_copy(no_progress, cancel)
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-past") as pool:
+            making = pool.submit(self.produce, self.past)
+            try:
+                safety = self._restore.take_safety_copy(no_progress, cancel)
+            except BaseException:
+                cancel.cancel()
+                with contextlib.suppress(BaseException):
+                    making.result()
+                raise
+            try:
+                making.result()
+            except BaseException:
+                self._drop(safety)
+                raise
+        return safety
 
     def _safety_from_own_copy(
         self, conn: sqlite3.Connection, cancel: CancelToken

@@ -13,7 +13,7 @@ and `merge_restore` do one each.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,21 +115,14 @@ class MergeMethods:
     ) -> Iterator[MergeSession]:
         """The source as it was `at` (or in snapshot `snapshot`) in a private scratch
         file, removed when the session ends."""
-        if (at is None) == (snapshot is None):
-            raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
         cancel = cancel or CancelToken()
-        name = self.workspace.config().source(source).name
-        past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
-        try:
-            if snapshot is not None:
-                record = self._snapshot_of(name, snapshot)
-                words = _extract(self.workspace, record, past, progress, cancel)
-            else:
-                assert at is not None
-                record, words = self._rebuild(name, at, past, progress, cancel)
-            yield MergeSession(self.workspace, self.publish, record, past, words)
-        finally:
-            past.unlink(missing_ok=True)
+        with self._past(source, at, snapshot, progress, cancel) as (record, words, produce):
+            past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
+            try:
+                produce(past)
+                yield MergeSession(self.workspace, self.publish, record, past, words)
+            finally:
+                past.unlink(missing_ok=True)
 
     def merge_preview(
         self,
@@ -153,10 +146,69 @@ class MergeMethods:
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
     ) -> MergeOutcome:
-        with self.merge_session(
-            source, at=at, snapshot=snapshot, progress=progress, cancel=cancel
-        ) as session:
-            return session.apply(request, confirmed, progress=progress, cancel=cancel)
+        """Merge at once (no separate preview: the outcome holds the plan it followed);
+        the safety snapshot is taken while the past is rebuilt."""
+        _check_request(request)
+        cancel = cancel or CancelToken()
+        with self._past(source, at, snapshot, progress, cancel) as (record, words, produce):
+            past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
+            try:
+                job = MergeJob(
+                    self.workspace, record, past, words, request, confirmed, produce=produce
+                )
+                outcome = run_job(
+                    job,
+                    self.workspace.catalog,
+                    progress=progress,
+                    cancel=cancel,
+                    on_event=self.publish,
+                )
+            finally:
+                past.unlink(missing_ok=True)
+        return outcome.result
+
+    @contextlib.contextmanager
+    def _past(
+        self,
+        source: str,
+        at: datetime | None,
+        snapshot: str | None,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
+        """The snapshot (or the base of the point), the past in words, and what writes
+        the past into a new scratch file."""
+        if (at is None) == (snapshot is None):
+            raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
+        name = self.workspace.config().source(source).name
+        if snapshot is not None:
+            record = self._snapshot_of(name, snapshot)
+            yield record, _words(record), _extractor(self.workspace, record, progress, cancel)
+            return
+        assert at is not None
+        if at.tzinfo is None:
+            at = at.astimezone()
+        with point_chains(self.workspace, name, at, progress, cancel) as (choice, chains):
+            record = self.workspace.catalog.snapshot(choice.base_id)
+            if choice.snapshot_only:
+                yield record, _words(record), _extractor(self.workspace, record, progress, cancel)
+                return
+
+            def rebuild(past: Path) -> None:
+                # Only rows are read from it, and its state digest is proven as it is
+                # rebuilt: no integrity check of the scratch copy.
+                rebuild_checked(
+                    self.workspace,
+                    choice,
+                    chains,
+                    past,
+                    check="none",
+                    progress=progress,
+                    cancel=cancel,
+                )
+
+            when = choice.commit_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            yield record, f"{name} at {when} (commit {choice.commit_seq})", rebuild
 
     def _snapshot_of(self, source: str, ref: str) -> SnapshotRecord:
         record = self.workspace.catalog.snapshot(ref)
@@ -173,49 +225,29 @@ class MergeMethods:
             )
         return record
 
-    def _rebuild(
-        self, source: str, at: datetime, past: Path, progress: Progress, cancel: CancelToken
-    ) -> tuple[SnapshotRecord, str]:
-        if at.tzinfo is None:
-            at = at.astimezone()
-        with point_chains(self.workspace, source, at, progress, cancel) as (choice, chains):
-            record = self.workspace.catalog.snapshot(choice.base_id)
-            if choice.snapshot_only:
-                return record, _extract(self.workspace, record, past, progress, cancel)
-            # Only rows are read from it, and its state digest is proven as it is
-            # rebuilt: no integrity check of the scratch copy.
-            rebuild_checked(
-                self.workspace,
-                choice,
-                chains,
+
+def _words(record: SnapshotRecord) -> str:
+    when = record.manifest.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"snapshot {record.id} ({when})"
+
+
+def _extractor(
+    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+) -> Callable[[Path], None]:
+    """What writes the snapshot into a new scratch file, hash-checked (a scratch copy
+    read once and deleted: no fsync)."""
+
+    def extract(past: Path) -> None:
+        with snapshot_files(workspace, record, progress, cancel) as files:
+            extract_verified(
+                files.folder,
+                record.manifest,
                 past,
                 check="none",
                 progress=progress,
                 cancel=cancel,
+                base=files.base,
+                durable=False,
             )
-        when = choice.commit_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        return record, f"{source} at {when} (commit {choice.commit_seq})"
 
-
-def _extract(
-    workspace: Workspace,
-    record: SnapshotRecord,
-    past: Path,
-    progress: Progress,
-    cancel: CancelToken,
-) -> str:
-    """The snapshot into the scratch file `past`, hash-checked (a scratch copy read once
-    and deleted: no fsync)."""
-    with snapshot_files(workspace, record, progress, cancel) as files:
-        extract_verified(
-            files.folder,
-            record.manifest,
-            past,
-            check="none",
-            progress=progress,
-            cancel=cancel,
-            base=files.base,
-            durable=False,
-        )
-    when = record.manifest.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return f"snapshot {record.id} ({when})"
+    return extract

@@ -1,0 +1,104 @@
+"""Merge restore benchmark: bring back 1,000 deleted rows into the live database
+(`lifeboat restore NAME --from ID --table notes --yes`) against a full restore of the
+same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same run.
+
+Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
+snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
+(--dry-run), the merge (rebuild of the past into scratch, safety snapshot, one
+transaction) and the full restore, each as a CLI process (peak RSS from wait4), and
+checks the rows are back.
+
+Usage: PYTHONPATH=$PWD/app python bench/merge_bench.py [--size-mb 1024]
+Goal (issue 21): the merge takes well under the full restore's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import lifeboat_env, report, run_timed, warm
+from bench.dbgen import bench_database
+
+DELETED = 1000
+
+
+def lifeboat(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "lifeboat", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=1024)
+    args = parser.parse_args()
+    work, db = bench_database("merge", args.size_mb, "live.db")
+    env = lifeboat_env(work / "home")
+    lifeboat(env, "source", "add", str(db), "--name", "bench", "--schedule", "manual")
+    snapshot = json.loads(lifeboat(env, "backup", "bench", "--json"))["id"]
+    conn = sqlite3.connect(db, isolation_level=None)
+    (rows,) = conn.execute("select count(*) from notes").fetchone()
+    step = max(rows // DELETED, 1)
+    conn.execute(
+        f"delete from notes where id in (select id from notes where id % {step} = 0 "
+        f"limit {DELETED})"
+    )
+    (left,) = conn.execute("select count(*) from notes").fetchone()
+    conn.close()
+    warm(db)
+    merge = ["restore", "bench", "--from", snapshot, "--table", "notes"]
+    preview_s, preview_kb = run_timed(
+        [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
+    )
+    merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    conn = sqlite3.connect(db)
+    (back,) = conn.execute("select count(*) from notes").fetchone()
+    conn.close()
+    assert back == rows, f"{back} rows after the merge, {rows} before the deletion"
+    restore_s, restore_kb = run_timed(
+        [
+            sys.executable,
+            "-m",
+            "lifeboat",
+            "restore",
+            snapshot,
+            "--to",
+            str(work / "full.db"),
+            "--yes",
+        ],
+        env=env,
+    )
+    report(
+        "merge",
+        {
+            "size_mb": args.size_mb,
+            "db_bytes": db.stat().st_size,
+            "notes_rows": rows,
+            "deleted_rows": rows - left,
+            "preview_s": round(preview_s, 2),
+            "preview_peak_rss_mb": round(preview_kb / 1024, 1),
+            "merge_s": round(merge_s, 2),
+            "merge_peak_rss_mb": round(merge_kb / 1024, 1),
+            "full_restore_to_s": round(restore_s, 2),
+            "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
+            "merge_over_full_restore": round(merge_s / restore_s, 2),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
