@@ -5,8 +5,9 @@ same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same
 Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
 (--dry-run), the merge (rebuild of the past into scratch, safety snapshot, one
-transaction) and the full restore, each as a CLI process (peak RSS from wait4), and
-checks the rows are back.
+transaction), the full restore to a new file and the full restore in place (which takes
+the same safety snapshot), each as a CLI process (peak RSS from wait4), and checks the
+rows are back.
 
 Usage: PYTHONPATH=$PWD/app python bench/merge_bench.py [--size-mb 1024]
 Goal (issue 21): the merge takes well under the full restore's time.
@@ -82,6 +83,11 @@ def main() -> None:
         ],
         env=env,
     )
+    # An in-place restore takes the same safety snapshot the merge takes, then replaces
+    # the whole file (the merge's rows are lost again: this is the last step).
+    in_place_s, in_place_kb = run_timed(
+        [sys.executable, "-m", "lifeboat", "restore", snapshot, "--yes"], env=env
+    )
     report(
         "merge",
         {
@@ -96,6 +102,9 @@ def main() -> None:
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),
+            "full_restore_in_place_s": round(in_place_s, 2),
+            "full_restore_in_place_peak_rss_mb": round(in_place_kb / 1024, 1),
+            "merge_over_in_place_restore": round(merge_s / in_place_s, 2),
         },
     )
 
