@@ -208,6 +208,10 @@ def test_a_row_whose_parent_is_gone_is_refused_with_the_rows_named(tmp_path: Pat
     _schema(past, script)
     _schema(live, script + "delete from notes; delete from folders where id = 2;")
     before = rows_of(live, "notes")
+    preview = plan(live, past, MergeRequest("notes"))
+    assert any(
+        "1 row(s) to bring back refer to rows folders no longer has" in n for n in preview.notes
+    )
     with pytest.raises(OperationFailed, match=r"folders no longer has \(notes row 11\)"):
         merge(live, past, MergeRequest("notes"))
     assert rows_of(live, "notes") == before, "rolled back: nothing changed"

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lifeboat.core.rowmerge_records import MergePlan, MergeRequest, RowSample
+from lifeboat.core.rowmerge_refs import orphan_notes
 from lifeboat.core.rowmerge_schema import (
     Fit,
     TableShape,
@@ -153,7 +154,7 @@ def plan_sides(conn: sqlite3.Connection, request: MergeRequest) -> tuple[MergePl
         conflicts=(c_deleted if "deleted" in brought else 0) + (c_changed if overwrites else 0),
         create_table=sides.live is None,
         triggers=sides.live.triggers if sides.live else (),
-        notes=_notes(sides, request),
+        notes=_notes(sides, request) + orphan_notes(conn, sides, brought),
         rows=_samples(conn, sides, request.show_rows) if request.show_rows > 0 else (),
     )
     return plan, sides
