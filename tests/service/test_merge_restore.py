@@ -18,7 +18,9 @@ from lifeboat.core.rowmerge_records import MergeRequest
 from lifeboat.foundation.errors import LifeboatError, OperationFailed
 from lifeboat.service import Service
 from lifeboat.service.history import history_folder
+from lifeboat.storage.memory import MemoryStores
 from tests.helpers.databases import db_content, make_db, table_rows
+from tests.helpers.memory_remote import add_memory_remote
 
 
 @pytest.fixture
@@ -200,3 +202,27 @@ def test_a_snapshot_of_another_source_is_refused(service: Service, tmp_path: Pat
     other = service.backup("two", upload=False)
     with pytest.raises(LifeboatError, match="is of two, not of one"):
         service.merge_preview("one", MergeRequest("items"), snapshot=other.id)
+
+
+def test_rows_come_back_from_a_sealed_snapshot_and_a_remote_only_one(
+    home: Path, tmp_path: Path, file_keyring: Path
+):
+    service = Service(stores=MemoryStores())
+    service.init_key()
+    add_memory_remote(service, "offsite")
+    db = make_db(tmp_path / "secret.db", rows=80)
+    service.add_source(db, name="secret", encrypt_local=True, remote="offsite")
+    sealed = service.backup("secret")
+    assert sealed.manifest.local_encryption is not None
+    _run(db, "delete from items where id <= 10")
+    outcome = service.merge_restore("secret", MergeRequest("items"), snapshot=sealed.id)
+    assert outcome.inserted == 10 and len(table_rows(db)) == 80
+    assert not _scratch_files(home), "nothing decrypted is left"
+    _run(db, "delete from items where id > 70")
+    service.set_protected(outcome.safety_id or "", False)
+    service.delete_snapshot(outcome.safety_id or "")
+    service.delete_snapshot(sealed.id)
+    assert not service.snapshot(sealed.id).path.exists(), "kept on the remote only"
+    again = service.merge_restore("secret", MergeRequest("items"), snapshot=sealed.id)
+    assert again.inserted == 10 and len(table_rows(db)) == 80
+    assert not _scratch_files(home)
