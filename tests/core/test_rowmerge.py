@@ -341,3 +341,16 @@ def test_the_merge_is_refused_when_live_changed_since_the_preview(tmp_path: Path
     with pytest.raises(LifeboatError, match="changed since the preview"):
         merge(live, past, MergeRequest("int_key"), preview)
     assert len(rows_of(live, "int_key")) == 4
+
+
+def test_the_preview_writes_nothing_to_the_live_database(tmp_path: Path):
+    past, live = tmp_path / "past.db", tmp_path / "live" / "live.db"
+    live.parent.mkdir()
+    sql = TABLES["int_key"][0]
+    _make(past, sql, "int_key", [(i, "a", i) for i in range(50)])
+    _make(live, sql, "int_key", [(i, "b", i) for i in range(25)])
+    before = live.read_bytes()
+    preview = plan(live, past, MergeRequest("int_key", show_rows=3))
+    assert (preview.deleted, preview.changed) == (25, 25)
+    assert live.read_bytes() == before
+    assert sorted(p.name for p in live.parent.iterdir()) == ["live.db"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
 
 from lifeboat.core.rowmerge_records import MergePlan, MergeRequest, RowSample
 from lifeboat.core.rowmerge_refs import orphan_notes
@@ -26,13 +25,17 @@ from lifeboat.core.rowmerge_schema import (
     read_shape,
     removed_columns,
 )
+from lifeboat.core.sqlite_file import file_uri
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 
 
-def connect_merge(live: Path, past: Path, busy_timeout: float) -> sqlite3.Connection:
+def connect_merge(
+    live: Path, past: Path, busy_timeout: float, *, read_only: bool = False
+) -> sqlite3.Connection:
     """A connection on the live database (waiting up to `busy_timeout` seconds for the
-    app's writers, never failing them), with the past copy attached read-only."""
-    conn = connect_live(live, busy_timeout)
+    app's writers, never failing them), with the past copy attached read-only; a
+    preview's opens the live database read-only too."""
+    conn = connect_live(live, busy_timeout, read_only=read_only)
     try:
         attach_past(conn, past)
     except BaseException:
@@ -41,14 +44,16 @@ def connect_merge(live: Path, past: Path, busy_timeout: float) -> sqlite3.Connec
     return conn
 
 
-def connect_live(live: Path, busy_timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(live, timeout=busy_timeout, isolation_level=None, uri=True)
+def connect_live(live: Path, busy_timeout: float, *, read_only: bool = False) -> sqlite3.Connection:
+    """The live database, never created if it is not there."""
+    uri = file_uri(live, mode="ro" if read_only else "rw")
+    conn = sqlite3.connect(uri, timeout=busy_timeout, isolation_level=None, uri=True)
     conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
 def attach_past(conn: sqlite3.Connection, past: Path) -> None:
-    conn.execute("ATTACH DATABASE ? AS past", (f"file:{quote(str(past))}?mode=ro",))
+    conn.execute("ATTACH DATABASE ? AS past", (file_uri(past, mode="ro"),))
 
 
 class Sides:

@@ -58,7 +58,8 @@ class MergeSession:
         _check_request(request)
         live = self._workspace.config().source(self.record.source)
         probe_database(live.path)
-        conn = connect_merge(live.path, self.past, self._workspace.config().general.busy_timeout)
+        busy = self._workspace.config().general.busy_timeout
+        conn = connect_merge(live.path, self.past, busy, read_only=True)
         try:
             return plan_merge(conn, request)
         finally:
