@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -226,3 +228,64 @@ def test_rows_come_back_from_a_sealed_snapshot_and_a_remote_only_one(
     again = service.merge_restore("secret", MergeRequest("items"), snapshot=sealed.id)
     assert again.inserted == 10 and len(table_rows(db)) == 80
     assert not _scratch_files(home)
+
+
+_CACHE_WRITER = """
+import signal, sys, time
+import diskcache
+cache = diskcache.Cache(sys.argv[1])
+running = True
+def stop(*_):
+    global running
+    running = False
+signal.signal(signal.SIGTERM, stop)
+written = 0
+while running:
+    cache.set(f"w{written}", written)
+    written += 1
+    if written == 1:
+        print("ready", flush=True)
+    time.sleep(0.001)
+cache.close()
+with open(sys.argv[2], "w") as fh:
+    fh.write(str(written))
+"""
+
+
+def test_a_diskcache_keeps_writing_while_its_deleted_entries_come_back(
+    service: Service, tmp_path: Path
+):
+    diskcache = pytest.importorskip("diskcache")
+    folder = tmp_path / "cache"
+    cache = diskcache.Cache(str(folder))
+    for i in range(300):
+        cache.set(f"k{i}", i)
+    cache.close()
+    db = folder / "cache.db"
+    service.add_source(db, name="cache", schedule="manual")
+    then = service.backup("cache", upload=False)
+    cache = diskcache.Cache(str(folder))
+    for i in range(0, 300, 3):
+        cache.delete(f"k{i}")
+    cache.close()
+    count_file = tmp_path / "written"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _CACHE_WRITER, str(folder), str(count_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        outcome = service.merge_restore("cache", MergeRequest("Cache"), snapshot=then.id)
+    finally:
+        writer.terminate()
+        writer.wait(timeout=60)
+    written = int(count_file.read_text())
+    assert outcome.inserted == 100 and "Settings_count_insert" in outcome.plan.triggers
+    cache = diskcache.Cache(str(folder))
+    try:
+        assert all(cache.get(f"k{i}") == i for i in range(300)), "every entry is back"
+        assert all(cache.get(f"w{i}") == i for i in range(written)), "nothing written is lost"
+        assert len(cache) == 300 + written, "the app's triggers kept its count right"
+    finally:
+        cache.close()
