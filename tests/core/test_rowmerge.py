@@ -354,3 +354,35 @@ def test_the_preview_writes_nothing_to_the_live_database(tmp_path: Path):
     assert (preview.deleted, preview.changed) == (25, 25)
     assert live.read_bytes() == before
     assert sorted(p.name for p in live.parent.iterdir()) == ["live.db"]
+
+
+def test_names_are_matched_as_sqlite_matches_them_and_its_own_tables_are_refused(tmp_path: Path):
+    past, live = tmp_path / "past.db", tmp_path / "live.db"
+    script = "create table Notes(id integer primary key autoincrement, t text);"
+    _schema(past, script + "insert into Notes(t) values ('a'), ('b');")
+    _schema(live, script + "insert into Notes(t) values ('a');")
+    assert merge(live, past, MergeRequest("notes"))[1] == 1
+    with pytest.raises(LifeboatError, match="SQLite's own table"):
+        plan(live, past, MergeRequest("sqlite_sequence"))
+
+
+def test_a_table_that_needs_the_apps_collation_is_refused_in_one_line(tmp_path: Path):
+    past, live = tmp_path / "past.db", tmp_path / "live.db"
+    conn = sqlite3.connect(past)
+    conn.create_collation("APPCASE", lambda a, b: (a > b) - (a < b))
+    conn.executescript(
+        "create table tags(name text collate APPCASE primary key, n int);"
+        "insert into tags values ('x', 1), ('y', 2);"
+    )
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(live)
+    conn.create_collation("APPCASE", lambda a, b: (a > b) - (a < b))
+    conn.executescript(
+        "create table tags(name text collate APPCASE primary key, n int);"
+        "insert into tags values ('x', 1);"
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(OperationFailed, match="cannot be compared here: no such collation"):
+        plan(live, past, MergeRequest("tags"))

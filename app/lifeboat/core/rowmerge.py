@@ -26,7 +26,7 @@ from lifeboat.core.rowmerge_schema import (
     removed_columns,
 )
 from lifeboat.core.sqlite_file import file_uri
-from lifeboat.foundation.errors import ConfigError, LifeboatError
+from lifeboat.foundation.errors import ConfigError, LifeboatError, OperationFailed
 
 
 def connect_merge(
@@ -136,6 +136,16 @@ def plan_merge(conn: sqlite3.Connection, request: MergeRequest) -> MergePlan:
 
 def plan_sides(conn: sqlite3.Connection, request: MergeRequest) -> tuple[MergePlan, Sides]:
     """plan_merge, with the table's two sides (rowmerge_apply writes from both)."""
+    try:
+        return _plan_sides(conn, request)
+    except sqlite3.Error as exc:  # e.g. a collation of the app's that SQLite needs here
+        raise OperationFailed(
+            f"table {request.table} cannot be compared here: {exc}; nothing was changed",
+            "restore the whole point to a new file with --to PATH and copy what you need",
+        ) from None
+
+
+def _plan_sides(conn: sqlite3.Connection, request: MergeRequest) -> tuple[MergePlan, Sides]:
     sides = Sides(conn, request)
     conn.execute("DROP TABLE IF EXISTS temp.lb_rows")
     counts = _collect_keyed(conn, sides) if sides.key else _collect_whole_rows(conn, sides)

@@ -62,12 +62,18 @@ class TableShape:
 def read_shape(conn: sqlite3.Connection, schema: str, table: str) -> TableShape | None:
     """The table `table` of attached database `schema` (None if it has no such table)."""
     row = conn.execute(
-        f"SELECT name, sql FROM {q(schema)}.sqlite_master WHERE type = 'table' AND name = ?",
+        f"SELECT name, sql FROM {q(schema)}.sqlite_master WHERE type = 'table' "
+        "AND name = ? COLLATE NOCASE",
         (table,),
     ).fetchone()
     if row is None:
         return None
     name, sql = row
+    if name.lower().startswith("sqlite_"):
+        raise LifeboatError(
+            f"{name} is SQLite's own table: it is kept by SQLite, not merged",
+            "name one of the app's tables",
+        )
     if sql is None or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
         raise LifeboatError(
             f"table {name} is a virtual table (a full-text index, say): its rows cannot be merged",
