@@ -19,10 +19,15 @@ _HINT = "restore the whole point to a new file with --to PATH and copy what you 
 
 
 def apply_merge(
-    conn: sqlite3.Connection, request: MergeRequest, confirmed: MergePlan | None
+    conn: sqlite3.Connection,
+    request: MergeRequest,
+    confirmed: MergePlan | None,
+    planned: tuple[MergePlan, Sides] | None = None,
 ) -> tuple[MergePlan, int, int]:
-    """The plan, the rows inserted and the rows updated."""
-    plan, sides = plan_sides(conn, replace(request, show_rows=0))
+    """The plan, the rows inserted and the rows updated. `planned`: the plan made on
+    this connection before its transaction began, when the caller proved (PRAGMA
+    data_version) that no other connection committed since: it still holds."""
+    plan, sides = planned or plan_sides(conn, replace(request, show_rows=0))
     if confirmed is not None and not plan.same_counts(confirmed):
         raise LifeboatError(
             f"{plan.live_table} changed since the preview: {plan.to_insert} row(s) to bring "

@@ -28,12 +28,13 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.private import create_file
-from lifeboat.core.rowmerge import attach_past, connect_live
+from lifeboat.core.rowmerge import Sides, attach_past, connect_live, plan_sides
 from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -102,10 +103,12 @@ class MergeJob:
                 "wait for it to finish, then bring the rows back",
             ):
                 progress("safety snapshot", 0, 1)
-                safety = self._safety_then_lock(conn, cancel)
+                safety, planned = self._safety_then_lock(conn, cancel)
                 try:
                     progress("merge", 0, 1)
-                    plan, inserted, updated = apply_merge(conn, self.request, self.confirmed)
+                    plan, inserted, updated = apply_merge(
+                        conn, self.request, self.confirmed, planned
+                    )
                     cancel.check()
                     conn.execute("COMMIT")
                 except BaseException:
@@ -133,20 +136,29 @@ class MergeJob:
         detail: dict[str, object] = {"merge": outcome.to_json()}
         return JobOutcome(snapshot_id=self.record.id, result=outcome, detail=detail)
 
-    def _safety_then_lock(self, conn: sqlite3.Connection, cancel: CancelToken) -> SafetyCopy | None:
+    def _safety_then_lock(
+        self, conn: sqlite3.Connection, cancel: CancelToken
+    ) -> tuple[SafetyCopy | None, tuple[MergePlan, Sides] | None]:
         """The safety snapshot of exactly the state the merge starts from, with the
-        merge's write transaction begun."""
+        merge's write transaction begun; and the plan, if it was made before the lock
+        and nothing changed since (the app's writers then wait only for the writes)."""
         for attempt in range(_UNLOCKED_TRIES):
             (before,) = conn.execute("PRAGMA data_version").fetchone()
+            planned = None
             if attempt == 0:
                 safety = self._alongside_past(cancel)
-                attach_past(conn, self.past)
+                try:
+                    attach_past(conn, self.past)
+                    planned = plan_sides(conn, replace(self.request, show_rows=0))
+                except BaseException:
+                    self._drop(safety)
+                    raise
             else:
                 safety = self._restore.take_safety_copy(no_progress, cancel)
             conn.execute("BEGIN IMMEDIATE")
             (after,) = conn.execute("PRAGMA data_version").fetchone()
             if after == before:
-                return safety
+                return safety, planned
             conn.execute("ROLLBACK")
             self._drop(safety)
         log.info(
@@ -154,7 +166,7 @@ class MergeJob:
         )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            return self._safety_from_own_copy(conn, cancel)
+            return self._safety_from_own_copy(conn, cancel), None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
