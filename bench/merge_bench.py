@@ -4,10 +4,10 @@ same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same
 
 Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
-(--dry-run), the merge (rebuild of the past into scratch, safety snapshot, one
-transaction), the full restore to a new file and the full restore in place (which takes
-the same safety snapshot), each as a CLI process (peak RSS from wait4), and checks the
-rows are back.
+(--dry-run); the merge (rebuild of the past into scratch, safety snapshot, one
+transaction) while a writer process commits every 5 ms (its commit latency reported);
+the full restore to a new file; and the full restore in place (which takes the same
+safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
 
 Usage: PYTHONPATH=$PWD/app python bench/merge_bench.py [--size-mb 1024]
 Goal (issue 21): the merge takes well under the full restore's time.
@@ -20,11 +20,12 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import lifeboat_env, report, run_timed, warm
+from bench.common import WriterProcess, latency_summary, lifeboat_env, report, run_timed, warm
 from bench.dbgen import bench_database
 
 DELETED = 1000
@@ -65,7 +66,12 @@ def main() -> None:
     preview_s, preview_kb = run_timed(
         [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
     )
+    # The app keeps writing (a commit every 5 ms) while the rows come back.
+    writer = WriterProcess(db, 0.005, work / "writer.txt")
+    started = time.time()
     merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    ended = time.time()
+    latency = latency_summary(writer.stop(), started, ended)
     conn = sqlite3.connect(db)
     (back,) = conn.execute("select count(*) from notes").fetchone()
     conn.close()
@@ -99,6 +105,7 @@ def main() -> None:
             "preview_peak_rss_mb": round(preview_kb / 1024, 1),
             "merge_s": round(merge_s, 2),
             "merge_peak_rss_mb": round(merge_kb / 1024, 1),
+            "writer_during_merge": {k: round(v, 1) for k, v in latency.items()},
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),
