@@ -5,7 +5,7 @@ The safety snapshot is the restore job's (jobs/restore.py). It must hold the dat
 it was right before the merge, while the app keeps writing: it is taken, then the merge's
 BEGIN IMMEDIATE is started and PRAGMA data_version tells whether any other connection
 committed in between. If one did, the stale safety snapshot is dropped and it is taken
-again; after three tries the merge's transaction takes the write lock first, a child
+again; after two tries the merge's transaction takes the write lock first, a child
 process copies the database (the SQLite backup API: a reader the lock lets through) into
 a private scratch file, and the safety snapshot is taken of that copy (the app's writers
 wait meanwhile, as they do for the merge itself, up to their own busy timeout). It is
@@ -46,7 +46,7 @@ from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore import RestoreJob, SafetyCopy
 
 log = logging.getLogger(__name__)
-_UNLOCKED_TRIES = 3
+_UNLOCKED_TRIES = 2  # an app that wrote during both keeps writing: lock at once
 # Copies the live database (argv[1]) into the empty private file argv[2] in a process of
 # its own: this process must not open the live file outside the merge's connection while
 # that holds the lock (closing any other descriptor of it drops the process's POSIX locks).
@@ -166,10 +166,25 @@ class MergeJob:
         )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            return self._safety_from_own_copy(conn, cancel), None
+            return self._locked_safety_and_plan(conn, cancel)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _locked_safety_and_plan(
+        self, conn: sqlite3.Connection, cancel: CancelToken
+    ) -> tuple[SafetyCopy | None, tuple[MergePlan, Sides]]:
+        """Under the lock, the safety snapshot (of a copy a child process makes) and the
+        plan at once: both only read, and the app's writers wait for the longer one."""
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
+            taking = pool.submit(self._safety_from_own_copy, cancel)
+            try:
+                planned = plan_sides(conn, replace(self.request, show_rows=0))
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    self._drop(taking.result())
+                raise
+            return taking.result(), planned
 
     def _alongside_past(self, cancel: CancelToken) -> SafetyCopy | None:
         """The first safety snapshot, taken while the past copy is being written (if it
@@ -192,9 +207,7 @@ class MergeJob:
                 raise
         return safety
 
-    def _safety_from_own_copy(
-        self, conn: sqlite3.Connection, cancel: CancelToken
-    ) -> SafetyCopy | None:
+    def _safety_from_own_copy(self, cancel: CancelToken) -> SafetyCopy | None:
         """While the merge's transaction holds the write lock: the database copied by a
         child process (SQLite's backup API, a reader the lock lets through), then the
         safety snapshot taken of that copy."""
