@@ -5,7 +5,8 @@ same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same
 Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
 (--dry-run); the merge (rebuild of the past into scratch, safety snapshot, one
-transaction) while a writer process commits every 5 ms (its commit latency reported);
+transaction); the merge of 1,000 other rows while a writer process commits every 5 ms
+(its commit latency reported);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
 
@@ -42,6 +43,25 @@ def lifeboat(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def _count(db: Path) -> tuple[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("select count(*) from notes").fetchone()
+    finally:
+        conn.close()
+
+
+def _delete(db: Path, rows: int, offset: int) -> None:
+    """1,000 rows spread over the table."""
+    step = max(rows // DELETED, 2)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(
+        f"delete from notes where id in (select id from notes where id % {step} = {offset} "
+        f"limit {DELETED})"
+    )
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,30 +72,23 @@ def main() -> None:
     env = lifeboat_env(work / "home")
     lifeboat(env, "source", "add", str(db), "--name", "bench", "--schedule", "manual")
     snapshot = json.loads(lifeboat(env, "backup", "bench", "--json"))["id"]
-    conn = sqlite3.connect(db, isolation_level=None)
-    (rows,) = conn.execute("select count(*) from notes").fetchone()
-    step = max(rows // DELETED, 1)
-    conn.execute(
-        f"delete from notes where id in (select id from notes where id % {step} = 0 "
-        f"limit {DELETED})"
-    )
-    (left,) = conn.execute("select count(*) from notes").fetchone()
-    conn.close()
+    (rows,) = _count(db)
+    _delete(db, rows, 0)
     warm(db)
     merge = ["restore", "bench", "--from", snapshot, "--table", "notes"]
     preview_s, preview_kb = run_timed(
         [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
     )
-    # The app keeps writing (a commit every 5 ms) while the rows come back.
+    merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    assert _count(db) == (rows,), "every row is back"
+    # Again, while the app keeps writing (a commit every 5 ms) as the rows come back.
+    _delete(db, rows, 1)
     writer = WriterProcess(db, 0.005, work / "writer.txt")
     started = time.time()
-    merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    busy_s, _ = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
     ended = time.time()
     latency = latency_summary(writer.stop(), started, ended)
-    conn = sqlite3.connect(db)
-    (back,) = conn.execute("select count(*) from notes").fetchone()
-    conn.close()
-    assert back == rows, f"{back} rows after the merge, {rows} before the deletion"
+    assert _count(db) == (rows,), "every row is back"
     restore_s, restore_kb = run_timed(
         [
             sys.executable,
@@ -100,11 +113,12 @@ def main() -> None:
             "size_mb": args.size_mb,
             "db_bytes": db.stat().st_size,
             "notes_rows": rows,
-            "deleted_rows": rows - left,
+            "deleted_rows": DELETED,
             "preview_s": round(preview_s, 2),
             "preview_peak_rss_mb": round(preview_kb / 1024, 1),
             "merge_s": round(merge_s, 2),
             "merge_peak_rss_mb": round(merge_kb / 1024, 1),
+            "merge_while_writing_s": round(busy_s, 2),
             "writer_during_merge": {k: round(v, 1) for k, v in latency.items()},
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
