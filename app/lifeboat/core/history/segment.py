@@ -31,7 +31,7 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import zstandard
 
@@ -106,9 +106,9 @@ class CommitRecord:
     pages: Mapping[int, bytes]
 
 
-@dataclass(frozen=True)
-class CommitEntry:
-    """A commit as the index lists it (where it starts in which frame)."""
+class CommitEntry(NamedTuple):
+    """A commit as the index lists it (where it starts in which frame). A named tuple:
+    a chain's indexes list every commit, read at each restore (tuples build fast)."""
 
     seq: int
     time_us: int
@@ -158,12 +158,10 @@ class SegmentIndex:
         expected = INDEX_HEAD.size + commits * INDEX_COMMIT.size + pages * INDEX_PAGE.size
         if len(body) != expected:
             raise ValueError("the segment's index has the wrong length")
-        at = INDEX_HEAD.size
-        commit_list = [
-            CommitEntry(*INDEX_COMMIT.unpack_from(body, at + i * INDEX_COMMIT.size))
-            for i in range(commits)
-        ]
-        at += commits * INDEX_COMMIT.size
+        at = INDEX_HEAD.size + commits * INDEX_COMMIT.size
+        commit_list = list(
+            map(CommitEntry._make, INDEX_COMMIT.iter_unpack(body[INDEX_HEAD.size : at]))
+        )
         page_list = list(INDEX_PAGE.iter_unpack(body[at:]))
         return cls(level, end_digest, commit_list, page_list)
 
