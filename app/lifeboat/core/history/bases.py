@@ -27,6 +27,7 @@ from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 
 _BLOCK_PAGES = 256
+_READ_SIZE = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,9 @@ def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, No
 
     with open(artifact, "rb") as raw:
         hashing = _Hashing(raw)
-        reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], hashing))
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            cast(IO[bytes], hashing), read_size=_READ_SIZE
+        )
         count = 0
         while True:
             block = _read_full(reader, size * _BLOCK_PAGES)

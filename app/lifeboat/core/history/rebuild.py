@@ -25,7 +25,6 @@ import os
 import struct
 import threading
 from array import array
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -79,7 +78,7 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
     listed = []
     for number, reader in enumerate(readers):
         commits = [c for c in reader.commits if c.seq <= point.commit_seq]
-        listed.append((number, commits, reader.index.pages))
+        listed.append((number, commits, reader.index.page_entries()))
     # The smallest page count from each commit on: a page written before a commit that
     # cut the database below it is gone (SQLite reads such a page anew as zeros).
     counts = [c.page_count for _, commits, _ in listed for c in commits]
@@ -103,27 +102,21 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
 
 
 class _Frames:
-    """Decompressed frames of the open segments, a few at a time (least recently used
-    goes first)."""
+    """Decompressed frames of the open segments, a few at a time (the oldest loaded goes
+    first: pages come in page order, so a frame is mostly used in one stretch)."""
 
     def __init__(self, readers: list[SegmentReader]) -> None:
         self._readers = readers
-        self._cache: OrderedDict[tuple[int, int], memoryview] = OrderedDict()
+        self.loaded: dict[tuple[int, int], memoryview] = {}
 
-    def copy_into(self, out: memoryview, segment: int, frame: int, offset: int) -> None:
-        """The page image at (segment, frame, offset) into `out` (a page's length)."""
-        key = (segment, frame)
-        plain = self._cache.get(key)
-        if plain is None:
-            plain = self._cache[key] = memoryview(self._readers[segment].frame(frame))
-            while len(self._cache) > _FRAME_CACHE:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        image = plain[offset : offset + len(out)]
-        if len(image) != len(out):
-            raise CorruptSnapshot(f"{self._readers[segment].path.name}: a page runs past its frame")
-        out[:] = image
+    def load(self, segment: int, frame: int) -> memoryview:
+        plain = self.loaded[(segment, frame)] = memoryview(self._readers[segment].frame(frame))
+        if len(self.loaded) > _FRAME_CACHE:
+            del self.loaded[next(iter(self.loaded))]
+        return plain
+
+    def name(self, segment: int) -> str:
+        return self._readers[segment].path.name
 
 
 class StateDigest:
@@ -250,9 +243,15 @@ def _patched(
         data[(cut - first) * size :] = bytes((last - cut + 1) * size)
     view = memoryview(data)
     segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
-    for page in listed[at:end]:
-        start = (page - first) * size
-        frames.copy_into(view[start : start + size], segment[page], frame[page], offset[page])
+    loaded = frames.loaded
+    for page in listed[at:end]:  # the hot loop of a restore: kept lean
+        key = (segment[page], frame[page])
+        plain = loaded.get(key) or frames.load(*key)
+        start, image = (page - first) * size, offset[page]
+        try:
+            view[start : start + size] = plain[image : image + size]
+        except ValueError:  # a shorter image: the frame ends before the page does
+            raise CorruptSnapshot(f"{frames.name(key[0])}: a page runs past its frame") from None
     mapping.substituted += end - at
     return view
 

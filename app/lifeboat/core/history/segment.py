@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import BinaryIO, NamedTuple
 
 import zstandard
@@ -51,6 +52,8 @@ INDEX_PREFIX = b"LBSIDX\x00\x00"
 INDEX_HEAD = struct.Struct(">8sHHII32s")
 INDEX_COMMIT = struct.Struct(">QQIIII")
 INDEX_PAGE = struct.Struct(">IIII")
+#: an index's page entry: (page number, commit ordinal, frame, offset)
+PageEntry = tuple[int, int, int, int]
 #: plain bytes per zstd frame (a frame is cut at the first page record boundary past it)
 FRAME_TARGET = 1 << 20
 FLAG_MERGED = 1  # a catch-up: the commits since the previous one merged into this one
@@ -123,8 +126,23 @@ class SegmentIndex:
     level: int
     end_digest: bytes
     commits: list[CommitEntry]
-    #: (page number, commit ordinal, frame, offset), sorted
-    pages: list[tuple[int, int, int, int]]
+    #: the page entries as the index holds them (INDEX_PAGE each): unpacked only when
+    #: asked for, as listing a folder's segments reads every index and needs none
+    pages_packed: bytes
+
+    @classmethod
+    def of(
+        cls, level: int, end_digest: bytes, commits: list[CommitEntry], pages: list[PageEntry]
+    ) -> SegmentIndex:
+        return cls(level, end_digest, commits, b"".join(INDEX_PAGE.pack(*e) for e in pages))
+
+    @cached_property
+    def pages(self) -> list[PageEntry]:
+        """(page number, commit ordinal, frame, offset), sorted."""
+        return list(self.page_entries())
+
+    def page_entries(self) -> Iterator[PageEntry]:
+        return INDEX_PAGE.iter_unpack(self.pages_packed)
 
     def pack(self) -> bytes:
         parts = [
@@ -133,7 +151,7 @@ class SegmentIndex:
                 VERSION,
                 self.level,
                 len(self.commits),
-                len(self.pages),
+                len(self.pages_packed) // INDEX_PAGE.size,
                 self.end_digest,
             )
         ]
@@ -141,7 +159,7 @@ class SegmentIndex:
             INDEX_COMMIT.pack(c.seq, c.time_us, c.page_count, c.flags, c.frame, c.offset)
             for c in self.commits
         ]
-        parts += [INDEX_PAGE.pack(*entry) for entry in self.pages]
+        parts.append(self.pages_packed)
         body = b"".join(parts)
         return body + hashlib.sha256(body).digest()
 
@@ -162,8 +180,7 @@ class SegmentIndex:
         commit_list = list(
             map(CommitEntry._make, INDEX_COMMIT.iter_unpack(body[INDEX_HEAD.size : at]))
         )
-        page_list = list(INDEX_PAGE.iter_unpack(body[at:]))
-        return cls(level, end_digest, commit_list, page_list)
+        return cls(level, end_digest, commit_list, body[at:])
 
 
 @dataclass
@@ -197,7 +214,7 @@ class SegmentWriter:
     _buffer: bytearray = field(default_factory=bytearray)
     _entries: list[SeekEntry] = field(default_factory=list)
     _commits: list[CommitEntry] = field(default_factory=list)
-    _pages: list[tuple[int, int, int, int]] = field(default_factory=list)
+    _pages: list[PageEntry] = field(default_factory=list)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     _size: int = 0
     _plain: int = 0
@@ -260,7 +277,7 @@ class SegmentWriter:
         self._buffer += END.pack(END_MAGIC, end_digest)
         self._flush()
         self._pages.sort()
-        index = SegmentIndex(self.level, end_digest, self._commits, self._pages).pack()
+        index = SegmentIndex.of(self.level, end_digest, self._commits, self._pages).pack()
         index_frame = _skippable(INDEX_MAGIC, index)
         self._write(index_frame)
         self._entries.append(SeekEntry(len(index_frame), 0, frame_checksum(b"")))
