@@ -99,6 +99,7 @@ class Follower:
     ) -> None:
         self.source = source
         self.db = Path(db)
+        self._wal = wal_path(self.db)
         self.folder = Path(folder)
         self.run = run
         self.scratch = Path(scratch)
@@ -199,7 +200,7 @@ class Follower:
         assert tip is not None
         cursor = self._position.cursor
         try:
-            wal = WalFile(wal_path(self.db))
+            wal = WalFile(self._wal)
         except FileNotFoundError:
             self._catch_up(FLAG_MERGED)  # deleted (the app closed) or never there
             return

@@ -237,36 +237,36 @@ class SegmentWriter:
             raise ValueError(f"commit {commit.seq} does not follow {expected - 1}")
         if self._commits and commit.seq <= self._commits[-1].seq:
             raise ValueError("commits must be added in increasing order")
-        frame = len(self._entries)
-        self._commits.append(
-            CommitEntry(
-                commit.seq,
-                commit.time_us,
-                commit.page_count,
-                commit.flags,
-                frame,
-                len(self._buffer),
-            )
-        )
-        self._buffer += COMMIT.pack(
-            COMMIT_MAGIC,
+        seq, time_us, page_count, flags, pages = (
             commit.seq,
             commit.time_us,
             commit.page_count,
             commit.flags,
-            len(commit.pages),
+            commit.pages,
         )
-        size = self.header.page_size
-        for number in sorted(commit.pages):
-            image = commit.pages[number]
+        buffer = self._buffer
+        self._commits.append(
+            CommitEntry(seq, time_us, page_count, flags, len(self._entries), len(buffer))
+        )
+        buffer += COMMIT.pack(COMMIT_MAGIC, seq, time_us, page_count, flags, len(pages))
+        # Every commit of a chain passes here (and again at compaction): kept lean.
+        size, target, entries, listed = (
+            self.header.page_size,
+            self.frame_target,
+            self._entries,
+            self._pages,
+        )
+        for number in sorted(pages):
+            image = pages[number]
             if len(image) != size:
                 raise ValueError(f"page {number} has {len(image)} bytes, not {size}")
-            if len(self._buffer) >= self.frame_target:
+            if len(buffer) >= target:
                 self._flush()
-            self._buffer += PAGE_NUMBER.pack(number)
-            self._pages.append((number, ordinal, len(self._entries), len(self._buffer)))
-            self._buffer += image
-        if len(self._buffer) >= self.frame_target:
+                buffer = self._buffer
+            buffer += PAGE_NUMBER.pack(number)
+            listed.append((number, ordinal, len(entries), len(buffer)))
+            buffer += image
+        if len(buffer) >= target:
             self._flush()
 
     def finish(self, end_digest: bytes) -> WrittenSegment:

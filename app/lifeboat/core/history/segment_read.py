@@ -214,6 +214,10 @@ class _PlainStream:
         self._at = 0
 
     def read(self, size: int) -> bytes:
+        if self._at + size <= len(self._data):  # within the frame: most reads
+            piece = self._data[self._at : self._at + size]
+            self._at += size
+            return piece
         parts = []
         left = size
         while left:
