@@ -51,7 +51,7 @@ class ContinuousMethods:
         self, name: str, *, compact_every_s: float = 30.0, write_every_s: float = 0.5
     ) -> Follower:
         """A follower of `name`'s WAL writing into its history folder (not started: the
-        host calls start(), then poll() every 0.1 s, and close()). Its base snapshots are
+        host calls start(), then poll() every 0.15 s, and close()). Its base snapshots are
         taken through the backup pipeline: full, with the source's settings, recorded in
         the catalog with reason "continuous"."""
         workspace = self.workspace

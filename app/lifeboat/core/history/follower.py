@@ -1,6 +1,6 @@
 """The capture loop of one source: follow its WAL, write every commit into its chain.
 
-No thread inside: the host calls `poll()` (every 100 ms by default); `run_forever` is a
+No thread inside: the host calls `poll()` (every 150 ms by default); `run_forever` is a
 small loop for tests and the bench. A poll costs an `os.stat` when nothing changed. The
 follower never writes, truncates or deletes the application's `-wal`/`-shm`, never
 checkpoints and holds no lock or read transaction while following: it reads the WAL as a
