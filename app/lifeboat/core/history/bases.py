@@ -162,9 +162,37 @@ class _ReadAhead:
         self._thread.join(timeout=5)
 
 
+class _HashAside:
+    """SHA-256 of what is read, in a thread of its own (hashlib releases the GIL for
+    large buffers): the thread that decompresses the base does not wait for it."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(4)
+        self._thread = threading.Thread(target=self._run, name="lifeboat-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._digest.update(data)
+
+    def update(self, data: bytes) -> None:
+        if data:
+            self._queue.put(data)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, None, None]:
     size = manifest.page_size
-    digest = hashlib.sha256()
+    digest = _HashAside()
 
     class _Hashing:
         def __init__(self, raw: IO[bytes]) -> None:
@@ -175,22 +203,26 @@ def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, No
             digest.update(data)
             return data
 
-    with open(artifact, "rb") as raw:
-        hashing = _Hashing(raw)
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            cast(IO[bytes], hashing), read_size=_READ_SIZE
-        )
-        count = 0
-        while True:
-            block = _read_full(reader, size * _BLOCK_PAGES)
-            whole = len(block) // size * size
-            if not whole:
-                break
-            count += whole // size
-            yield memoryview(block)[:whole]
-        while rest := raw.read(1 << 20):  # what follows the frame counts in the SHA-256
-            digest.update(rest)
-    if digest.hexdigest() != manifest.sha256 or count != manifest.page_count:
+    try:
+        with open(artifact, "rb") as raw:
+            hashing = _Hashing(raw)
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                cast(IO[bytes], hashing), read_size=_READ_SIZE
+            )
+            count = 0
+            while True:
+                block = _read_full(reader, size * _BLOCK_PAGES)
+                whole = len(block) // size * size
+                if not whole:
+                    break
+                count += whole // size
+                yield memoryview(block)[:whole]
+            while rest := raw.read(_READ_SIZE):  # what follows the frame counts too
+                digest.update(rest)
+        matches = digest.hexdigest() == manifest.sha256
+    finally:
+        digest.close()
+    if not matches or count != manifest.page_count:
         raise CorruptSnapshot(
             f"snapshot {manifest.id}: its file does not match its manifest",
             "use another snapshot",
