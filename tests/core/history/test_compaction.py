@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from lifeboat.core.history.chain import effective, list_segments
+from lifeboat.core.history.chain import describe, effective, list_segments
 from lifeboat.core.history.compaction import (
     FLAG_THINNED,
     compact_level0,
@@ -73,6 +73,7 @@ def test_compaction_keeps_every_commit_and_replaces_safely(tmp_path):
         shutil.copy2(segment.path, aside / segment.path.name)
     joined = compact_level0(capture.folder, SOURCE, level0, capture.run)
     assert joined.level == 1 and joined.commits == sum(s.commits for s in level0)
+    assert joined == describe(joined.path)  # what it wrote is what reading it says
     assert not any(s.path.exists() for s in level0)
     assert joined.path.with_name(joined.path.name.removesuffix(".seg.zst") + ".json").exists()
     after = {t: _sha_at(capture, base, t, f"after-{t}.db") for t in times}
@@ -110,6 +111,7 @@ def test_thinning_keeps_each_windows_last_state(tmp_path):
     before = {t: _sha_at(capture, base, t, f"b-{t}.db") for t in times}
     result = thin(capture.folder, SOURCE, [level1], policy, clock.now, capture.run)
     assert result.written is not None and result.commits_after < result.commits_before
+    assert result.written == describe(result.written.path)
     assert not level1.path.exists()
     assert not level1.path.with_name(level1.path.name.replace(".seg.zst", ".json")).exists()
     with SegmentReader(result.written.path) as reader:

@@ -6,13 +6,18 @@ not come back). Every point is compared byte for byte with the database as it wa
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sqlite3
+
+import pytest
 
 from lifeboat.core.history.bases import base_pages, base_state
 from lifeboat.core.history.chain import describe, write_segment
 from lifeboat.core.history.points import rebuild_point, resolve_point
 from lifeboat.core.history.rebuild import build_map, open_segments
 from lifeboat.core.history.segment import CommitRecord, SegmentHeader
+from lifeboat.foundation.errors import CorruptSnapshot
 from tests.core.history.helpers import make_capture
 
 _ROW = 3000  # one row a page (4 KiB pages)
@@ -126,3 +131,30 @@ def test_pages_past_a_shrink_that_no_later_commit_wrote_are_zeros(tmp_path):
         + b"\x07" * page
     )
     assert rebuilt.path.read_bytes() == want
+
+
+def test_a_base_that_does_not_match_its_manifest_fails_the_rebuild(tmp_path):
+    """A base whose file decompresses but whose SHA-256 (computed aside while it is read)
+    is not its manifest's: the rebuild fails and leaves nothing."""
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("create table items(id integer primary key, v blob)")
+    conn.executemany("insert into items values (?, randomblob(?))", [(k, _ROW) for k in range(300)])
+    capture = make_capture(tmp_path, db)
+    follower = capture.follower()
+    follower.start()
+    conn.execute("insert into items(v) values (randomblob(3000))")
+    follower.poll()
+    chain, last = follower.status.chain, follower.status.last_capture_us
+    assert chain is not None and last is not None
+    point = capture.point(chain, last)
+    assert point is not None
+    rebuild_point(point, tmp_path / "fine.db", capture.run, capture.scratch)  # as it is: fine
+    manifest = dataclasses.replace(point.base.manifest, sha256="0" * 64)
+    other = dataclasses.replace(point, base=dataclasses.replace(point.base, manifest=manifest))
+    with pytest.raises(CorruptSnapshot, match="does not match its manifest"):
+        rebuild_point(other, tmp_path / "new.db", capture.run, capture.scratch)
+    assert not (tmp_path / "new.db").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".lb-")]
+    follower.close()
