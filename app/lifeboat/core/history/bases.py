@@ -28,6 +28,7 @@ from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 
 _BLOCK_PAGES = 256
 _READ_SIZE = 8 << 20
+_AHEAD = 16  # blocks decompressed ahead (16 MiB): the reader may be busy elsewhere
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,26 @@ def base_pages(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memo
         yield (view[at : at + size] for view in blocks for at in range(0, len(view), size))
 
 
+class BaseBlocks:
+    """The base's blocks in order (an iterator), and whether the next one is still being
+    decompressed (`pending`: the reader may do other work meanwhile)."""
+
+    def __init__(self, blocks: Iterator[memoryview], ahead: _ReadAhead | None = None) -> None:
+        self._blocks = blocks
+        self._ahead = ahead
+
+    def __iter__(self) -> BaseBlocks:
+        return self
+
+    def __next__(self) -> memoryview:
+        return next(self._blocks)
+
+    def pending(self) -> bool:
+        return self._ahead is not None and self._ahead.empty()
+
+
 @contextlib.contextmanager
-def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memoryview]]:
+def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[BaseBlocks]:
     """The base database in blocks of whole pages (about 1 MiB), in order, read and
     decompressed ahead in a thread of their own; checked against the base's SHA-256 by
     the time the last block is read."""
@@ -94,7 +113,7 @@ def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[mem
     if manifest.kind == "full":
         ahead = _ReadAhead(_full_blocks(base.artifact, manifest))
         try:
-            yield iter(ahead)
+            yield BaseBlocks(iter(ahead), ahead)
         finally:
             ahead.stop()
         return
@@ -110,7 +129,7 @@ def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[mem
             rebuilt,
             durable=False,
         )
-        yield _file_blocks(rebuilt, manifest.page_size)
+        yield BaseBlocks(_file_blocks(rebuilt, manifest.page_size))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(rebuilt)
@@ -123,7 +142,7 @@ class _ReadAhead:
 
     def __init__(self, source: Generator[memoryview, None, None]) -> None:
         self._source = source
-        self._queue: queue.Queue[object] = queue.Queue(4)
+        self._queue: queue.Queue[object] = queue.Queue(_AHEAD)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lifeboat-base", daemon=True)
         self._thread.start()
@@ -156,6 +175,9 @@ class _ReadAhead:
             if isinstance(item, BaseException):
                 raise item
             yield cast(memoryview, item)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
 
     def stop(self) -> None:
         self._stopped.set()

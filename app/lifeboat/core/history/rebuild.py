@@ -44,6 +44,7 @@ _STATE_PREFIX = b"LBSTATE1"
 _BLOCK_PAGES = 256
 _FRAME_CACHE = 16
 _FLUSH_BYTES = 64 << 20
+_TAIL_PAGES = 64
 
 
 class PageMap:
@@ -129,10 +130,11 @@ class StateDigest:
 
     def add(self, pages: memoryview) -> None:
         """Whole pages, the next in order."""
-        size, hash_of = self._size, xxhash.xxh3_128_digest
-        self._group += b"".join(
-            [hash_of(pages[at : at + size]) for at in range(0, len(pages), size)]
-        )
+        self.add_hashes(page_hashes(pages, self._size))
+
+    def add_hashes(self, hashes: bytes | bytearray) -> None:
+        """The hashes of the next pages in order."""
+        self._group += hashes
         span = GROUP * HASH_SIZE
         while len(self._group) >= span:
             self._outer.update(hashlib.sha256(memoryview(self._group)[:span]).digest())
@@ -143,6 +145,13 @@ class StateDigest:
             self._outer.update(hashlib.sha256(self._group).digest())
             self._group = bytearray()
         return self._outer.digest()
+
+
+def page_hashes(pages: memoryview, size: int) -> bytes:
+    """The xxh3-128 hash of each page of `pages`, in order (one list comprehension: a
+    restore hashes every page it writes)."""
+    hash_of = xxhash.xxh3_128_digest
+    return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
 
 
 class _Flusher:
@@ -185,6 +194,36 @@ class _Flusher:
             raise self._error
 
 
+class _Tail:
+    """The pages past the base's end (a database that grew since its base). Built while
+    the base's next block is still being decompressed, so the writing thread never waits
+    idle while there is work (a thread of their own would fight this one for the GIL);
+    written in place (pwrite), their hashes joining the digest after the base's."""
+
+    def __init__(
+        self, mapping: PageMap, frames: _Frames, fd: int, size: int, first: int, count: int
+    ) -> None:
+        self._mapping, self._frames, self._fd, self._size = mapping, frames, fd, size
+        self.number, self._count = first, count
+        self.hashes = bytearray()
+
+    @property
+    def left(self) -> bool:
+        return self.number <= self._count
+
+    def step(self) -> int:
+        """The next _TAIL_PAGES pages; return how many bytes were written."""
+        size, number = self._size, self.number
+        take = min(_TAIL_PAGES, self._count - number + 1)
+        data = _patched(None, number, self._mapping, self._frames, size, take)
+        self.hashes += page_hashes(data, size)
+        at, offset = 0, (number - 1) * size
+        while at < len(data):
+            at += os.pwrite(self._fd, data[at:], offset + at)
+        self.number += take
+        return len(data)
+
+
 def write_pages(
     point: Point,
     readers: list[SegmentReader],
@@ -194,28 +233,33 @@ def write_pages(
     scratch: Path,
 ) -> bytes:
     """The point's pages, in order, to `out`: the base's blocks as they are where no
-    page of theirs changed; return the state digest."""
+    page of theirs changed, the pages past the base's end (_Tail) in between; return the
+    state digest."""
     size, count = point.base.manifest.page_size, point.page_count
+    in_base = min(count, point.base.manifest.page_count)
     frames = _Frames(readers)
+    tail = _Tail(mapping, _Frames(readers), out.fileno(), size, in_base + 1, count)
     digest = StateDigest(size, count)
     flusher = _Flusher(out.fileno())
-    number = 1  # the next page to write
+    number = 1  # the next page of the base to write
     try:
         with base_blocks(point.base, run, scratch) as blocks:
+            while tail.left and blocks.pending():
+                flusher.wrote(tail.step())
             for block in blocks:  # read to the end: the base's SHA-256 is checked there
-                if number > count:
-                    continue
-                take = min(len(block) // size, count - number + 1)
-                data = _patched(block[: take * size], number, mapping, frames, size)
-                _emit(out, digest, data, number, size)
-                flusher.wrote(len(data))
-                number += take
-        while number <= count:  # past the base's end
-            take = min(_BLOCK_PAGES, count - number + 1)
-            data = _patched(None, number, mapping, frames, size, take)
-            _emit(out, digest, data, number, size)
-            flusher.wrote(len(data))
-            number += take
+                if number <= in_base:
+                    take = min(len(block) // size, in_base - number + 1)
+                    data = _patched(block[: take * size], number, mapping, frames, size)
+                    _emit(out, digest, data, number, size)
+                    flusher.wrote(len(data))
+                    number += take
+                while tail.left and blocks.pending():
+                    flusher.wrote(tail.step())
+        if number <= in_base:
+            raise CorruptSnapshot(f"snapshot {point.base.id} has fewer pages than it says")
+        while tail.left:
+            flusher.wrote(tail.step())
+        digest.add_hashes(tail.hashes)
     finally:
         flusher.close()
     return digest.digest()
