@@ -120,7 +120,7 @@ def test_daemon_captures_every_commit_and_a_kill_leaves_a_gap_not_damage(
         assert status["gaps"] == 1 and status["last_capture"] and not status["capture_stopped"]
         timeline = json.loads(cli_process(home, "timeline", NAME, "--json").stdout)
         gaps = [e for e in timeline["entries"] if e["kind"] == "gap"]
-        assert [g["reason"] for g in gaps] == ["Lifeboat was not running"]
+        assert [g["reason"] for g in gaps] == ["Lifeboat was not running, or was paused"]
         text = cli_process(home, "status").stdout
         assert f"{NAME}: protected continuously, last change captured" in text
     finally:

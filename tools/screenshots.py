@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from screenshots_first_run import first_run_pages, notification  # noqa: E402
+from screenshots_moment import make_history, restore_moment, settings_continuous  # noqa: E402
 from screenshots_remote import (  # noqa: E402
     add_uploaded_remote,
     history_remote_copies,
@@ -162,6 +163,7 @@ class Shots:
         self.app.setWindowIcon(app_icon())
         use_scratch_keyring(self.tmp)
         self.make_data()
+        make_history(self.service, "notes", self.service.source("notes").path)
         server = add_uploaded_remote(self.service)
         try:
             self.icons_sheet()
@@ -263,6 +265,8 @@ class Shots:
         self.history(tray_app)
         history_remote_copies(self, tray_app)
         self.wizard(tray_app)
+        restore_moment(self, tray_app)
+        settings_continuous(self, tray_app)
         self.add_failure()
         tray_app.status.refresh()
         notification(self, tray_app, "notification-failed")

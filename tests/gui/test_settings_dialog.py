@@ -60,6 +60,8 @@ def test_add_a_database_with_the_picker_and_see_it_backed_up(
         or "Next: Thu" in form.schedule.next_label.text()
     )
     form.check.setCurrentIndex(1)
+    assert form.continuous.on, "a WAL database added in the tray: every change, by default"
+    form.continuous.switch.setChecked(False)  # here: the scheduled backup it then takes
     dialog.tabs.setCurrentIndex(1)
     dialog.retention.counts["last"].setValue(5)
     dialog.retention.counts["monthly"].setValue(0)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,6 +22,8 @@ from lifeboat.service.problems import problem_of
 from tests.conftest import set_source
 from tests.helpers.databases import make_db
 from tests.helpers.waiting import wait_until
+
+T = TypeVar("T")
 
 
 def test_a_failing_capture_is_a_problem_until_it_runs_again(
@@ -56,5 +60,83 @@ def test_a_failing_capture_is_a_problem_until_it_runs_again(
         set_source(home, "notes", continuous=False)
         host.reload()
         wait_until(lambda: not host.following, "the source let go")
+    finally:
+        host.stop()
+
+
+def test_pausing_the_backups_pauses_the_capture_and_the_timeline_shows_the_gap(
+    home: Path, tmp_path: Path
+):
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service = Service()
+    service.add_source(db, name="notes", schedule="manual", continuous=True)
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+
+    def write(row: int) -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
+        conn.close()
+
+    def captured() -> int:
+        return sum(c.commits for c in chains_of(service.workspace, "notes"))
+
+    try:
+        wait_until(lambda: host.following, "following")
+        write(5001)
+        wait_until(lambda: captured() >= 1, "the commit captured")
+        host.set_paused(True)
+        wait_until(lambda: not host.following, "the capture paused")
+        before = captured()
+        write(5002)
+        write(5003)
+        assert captured() == before, "nothing is captured while paused"
+        host.set_paused(False)
+        wait_until(lambda: captured() > before, "the capture caught up after the pause")
+    finally:
+        host.stop()
+    gaps = [e for e in service.timeline("notes").entries if e.kind == "gap"]
+    assert len(gaps) == 1 and "paused" in (gaps[0].reason or "")
+
+
+def test_a_capture_whose_every_write_fails_after_a_good_start_is_reported(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Each restart works (nothing to write yet) and the next poll fails again: the
+    failures still add up to a problem, which ends once writing works again."""
+    from lifeboat.core.history.folder_lock import MOVED_MARKER
+
+    monkeypatch.setattr(capture, "_FIRST_PAUSE", 0.02)
+    monkeypatch.setattr(capture, "_LONGEST_PAUSE", 0.1)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service = Service()
+    service.add_source(db, name="notes", schedule="manual", continuous=True)
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+    row = iter(range(6000, 100000))
+
+    def stopped() -> str | None:
+        return service.status().sources[0].capture_stopped
+
+    def committed_then(check: Callable[[], T]) -> Callable[[], T]:
+        def step() -> T:
+            conn = sqlite3.connect(db, isolation_level=None)
+            conn.execute(
+                "insert into items(id, name, payload) values (?, 'x', x'00')", (next(row),)
+            )
+            conn.close()
+            return check()
+
+        return step
+
+    try:
+        wait_until(committed_then(lambda: chains_of(service.workspace, "notes")), "a chain")
+        folder = chains_of(service.workspace, "notes")[0].segments[0].path.parent
+        marker = folder / MOVED_MARKER
+        marker.touch()  # every segment written from now on is refused
+        why = wait_until(committed_then(stopped), "the capture recorded as stopped")
+        assert "moved" in why
+        marker.unlink()
+        wait_until(committed_then(lambda: not stopped()), "the capture running again")
     finally:
         host.stop()

@@ -36,6 +36,10 @@ def _follow(service: Service, db: Path, commits: int) -> set[int]:
         writer.close()
 
 
+def db_of(service: Service) -> Path:
+    return service.workspace.config().source(NAME).path
+
+
 def _chain(service: Service) -> HistoryChain:
     (chain,) = chains_of(service.workspace, NAME)
     return chain
@@ -119,3 +123,111 @@ def test_catalog_rebuild_leaves_history_alone_and_lists_no_attention(followed, c
     assert [s["id"] for s in listed] == [chain.base_id]
     assert not service.attention(NAME)
     assert _chain(service).commits == chain.commits
+
+
+def test_retention_keeps_the_base_of_the_history_being_captured(followed, cli):
+    service, _ = followed
+    base_id = _chain(service).base_id
+    service.update_source(NAME, keep="last=1")
+    taken = []
+    for row in (5001, 5002):
+        with sqlite3.connect(db_of(service)) as conn:
+            conn.execute("insert into items(id, name, payload) values (?, 'y', x'01')", (row,))
+        conn.close()
+        taken.append(service.backup(NAME).id)  # each backup prunes after it
+    preview = service.retention_preview(NAME, "last=1")
+    kept = {d.snapshot.id: d.reasons for d in preview.decisions if d.keep}
+    assert "base of the continuous history being captured" in kept[base_id], preview
+    assert set(kept) == {base_id, taken[1]}, "the older of the two new snapshots went"
+    assert {r.id for r in service.snapshots(NAME) if r.local} == {base_id, taken[1]}
+    assert not service.prune(NAME).forgotten
+    (chain,) = chains_of(service.workspace, NAME)
+    assert chain.base is not None, "the history can still be restored"
+
+
+def test_moving_the_snapshots_takes_the_history_along_and_stops_a_follower_left_behind(
+    followed, tmp_path
+):
+    service, rows = followed
+    before = _chain(service)
+    old_history = before.segments[0].path.parent
+    stale = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    stale.start()  # a follower still on the old folder (another process, not yet reloaded)
+    names = sorted(p.name for p in old_history.glob("*.seg.zst"))
+    report = service.move_snapshots(NAME, tmp_path / "elsewhere")
+    assert report.history_segments == len(names) and not report.left, report.left
+    assert not old_history.exists(), "nothing is left where nobody reads"
+    after = _chain(service)
+    assert after.segments[0].path.parent == tmp_path / "elsewhere" / NAME / "history"
+    assert sorted(p.name for p in after.segments[0].path.parent.glob("*.seg.zst")) == names
+    assert os.stat(after.segments[0].path.parent).st_mode & 0o777 == 0o700
+    assert _rows_at_tip(service, after, tmp_path / "tip.db") == rows
+    with sqlite3.connect(db_of(service)) as conn:
+        conn.execute("insert into items(id, name, payload) values (9001, 'late', x'02')")
+    conn.close()
+    with pytest.raises(FileNotFoundError):
+        stale.poll()  # it never writes into (or makes again) the old folder
+        stale.close()
+    assert not old_history.exists()
+    fresh = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    fresh.start()  # from the settings: the new folder, the same chain, caught up
+    fresh.poll()
+    fresh.close()
+    (chain,) = chains_of(service.workspace, NAME)
+    assert chain.base_id == before.base_id
+    assert _rows_at_tip(service, chain, tmp_path / "tip2.db") == rows | {9001}
+
+
+def test_a_follower_waits_while_its_history_is_being_moved(followed):
+    from lifeboat.core.history.folder_lock import held_for_move
+
+    service, _ = followed
+    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    follower.start()
+    folder = _chain(service).segments[0].path.parent
+    files = sorted(p.name for p in folder.iterdir())
+    lock = held_for_move(folder, 5)
+    assert lock is not None
+    try:
+        with sqlite3.connect(db_of(service)) as conn:
+            conn.execute("insert into items(id, name, payload) values (9002, 'w', x'03')")
+        conn.close()
+        follower.poll()  # keeps the commit: nothing written, no failure
+        assert sorted(p.name for p in folder.iterdir()) == files
+    finally:
+        lock.release()
+    follower.poll()
+    follower.close()
+    assert _chain(service).commits > 0 and sorted(p.name for p in folder.iterdir()) != files
+
+
+def test_retention_keeps_a_rollback_journal_databases_moments_as_continuous_keep_says(
+    home: Path, tmp_path: Path
+):
+    db = tmp_path / "ledger.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table t(id integer primary key, v text)")
+    conn.commit()
+    service = Service()
+    service.add_source(db, name="ledger", schedule="manual", keep="last=1", continuous=True)
+    taken = []
+    for value in range(3):
+        conn.execute("insert into t(v) values (?)", (str(value),))
+        conn.commit()
+        taken.append(service.backup("ledger", reason="continuous").id)
+    conn.close()
+    local = {r.id for r in service.snapshots("ledger") if r.local}
+    assert set(taken) <= local, "every moment of the last 24 hours stays (24h all)"
+    plan = service.retention_preview("ledger", "last=1")
+    reasons = {d.snapshot.id: d.reasons for d in plan.decisions}
+    assert any(r.startswith("a moment continuous_keep keeps") for r in reasons[taken[0]])
+
+
+def test_the_prune_preview_says_how_far_back_the_history_stays_restorable(followed, cli):
+    done = cli("prune", NAME, "--dry-run")
+    assert done.code == 0, done.err
+    assert (
+        f"{NAME}: its history keeps every change of the last 24 hours, then one an hour "
+        "back to 7 days, then one a day back to 30 days"
+    ) in done.out
+    assert "base of the continuous history being captured" in done.out

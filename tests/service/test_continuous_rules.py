@@ -1,4 +1,4 @@
-"""Continuous protection's rules and words: the WAL-only setting, the status line, the
+"""Continuous protection's rules and words: what each journal mode gets, the status line, the
 problem a failing capture is (table tests, plain data)."""
 
 from __future__ import annotations
@@ -20,15 +20,21 @@ from tests.service.test_problems import status
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def test_continuous_needs_a_wal_database_when_it_is_switched_on(cli, tmp_path: Path):
+def test_switching_continuous_on_says_which_kind_each_journal_mode_gets(cli, tmp_path: Path):
     rollback = make_db(tmp_path / "journal.db", rows=5, wal=False)
     result = cli("source", "add", str(rollback), "--continuous")
-    assert result.code == 2 and "is not in WAL mode" in result.err
-    assert "PRAGMA journal_mode=WAL" in result.err and "Traceback" not in result.err
-    assert cli("source", "add", str(rollback)).code == 0
-    assert cli("source", "set", "journal", "--continuous").code == 2
+    assert result.code == 0, result.err
+    assert "not in WAL mode (rollback journal): a differential snapshot" in result.out
+    assert "at most every 1 minute" in result.out
+    result = cli("source", "set", "journal", "--continuous-every", "30s")
+    assert result.code == 0 and "at most every 30 seconds" in result.out
+    for bad, said in [("0s", "from 1 second to 1 day"), ("soon", "is not a length of time")]:
+        refused = cli("source", "set", "journal", "--continuous-every", bad)
+        assert refused.code == 2 and said in refused.err and "Traceback" not in refused.err
+        assert len(refused.err.strip().splitlines()) <= 2  # the error and its hint
     wal = make_db(tmp_path / "wal.db", rows=5)
-    assert cli("source", "add", str(wal), "--continuous").code == 0
+    result = cli("source", "add", str(wal), "--continuous")
+    assert result.code == 0 and "every commit, from its WAL" in result.out
     assert cli("source", "set", "wal", "--continuous-keep", "1h all, 2d daily").code == 0
     bad = cli("source", "set", "wal", "--continuous-keep", "2d daily, 1h all")
     assert bad.code == 2 and "youngest to oldest" in bad.err
@@ -50,9 +56,11 @@ def test_a_source_kept_encrypted_is_not_followed_until_its_history_can_be_sealed
 def test_loading_does_not_look_at_the_file_and_specs_are_checked():
     src = SourceConfig("n", Path("/nowhere.db"), continuous=True)
     assert source_problems(src, sources={}, remotes=[], recipients=[]) == []
-    assert source_problems(src, sources={}, remotes=[], recipients=[], wal_mode=False)
     data = {"sources": {"n": {"path": "/x.db", "continuous": True, "continuous_keep": "7d"}}}
     with pytest.raises(ConfigError, match="continuous_keep"):
+        parse_config(data, Path("/c.toml"))
+    data = {"sources": {"n": {"path": "/x.db", "continuous": True, "continuous_every": "2d"}}}
+    with pytest.raises(ConfigError, match="continuous_every"):
         parse_config(data, Path("/c.toml"))
 
 
@@ -78,6 +86,16 @@ def test_ago_text(seconds: float, text: str):
             ContinuousState(True, NOW - timedelta(hours=3)),
             False,
             "continuous protection paused: Lifeboat is not running; last change captured 3 h ago",
+        ),
+        (
+            ContinuousState(True, NOW - timedelta(seconds=20), every_s=60),
+            True,
+            "protected every minute, last change captured 20 s ago",
+        ),
+        (
+            ContinuousState(True, NOW - timedelta(seconds=3), every_s=30),
+            True,
+            "protected every 30 seconds, last change captured 3 s ago",
         ),
         (
             ContinuousState(True, NOW, stopped="the disk is full"),

@@ -16,7 +16,9 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
 from lifeboat.core.schedule_times import next_runs, resolve_timezone
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
+from lifeboat.scheduling.pause import read_pause
 from lifeboat.service import Service
+from lifeboat.service.history_remote import remote_history_line
 from lifeboat.service.history_status import continuous_line
 from lifeboat.service.status import SourceStatus
 
@@ -92,12 +94,19 @@ def cmd_status(args: argparse.Namespace, service: Service, out: Output) -> int:
             ["SOURCE", "STATE", "SCHEDULE", "LAST BACKUP", "NEXT RUN", "STORED", "FLAGS"],
             rows,
         )
+    paused = read_pause(service.paths).active(now)
     for s in status.sources:
         line = continuous_line(
-            s.continuous_state, now, lifeboat_running=status.scheduler_pid is not None
+            s.continuous_state,
+            now,
+            lifeboat_running=status.scheduler_pid is not None,
+            paused=paused,
         )
         if line:
             out.line(f"{s.name}: {line}")
+        held = remote_history_line(s.remote, s.remote_history_until, s.last_capture, now)
+        if held and s.continuous and s.continuous_every is None:  # a WAL history
+            out.line(f"{s.name}: {held}")
         _say_source_problems(out, s, now)
     return 0
 

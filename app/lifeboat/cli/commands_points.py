@@ -34,13 +34,37 @@ def precise(moment: datetime) -> str:
 
 
 def chosen(choice: PointChoice) -> str:
-    """Which commit a moment means, said plainly."""
+    """Which commit (or snapshot) a moment means and how far before it, said plainly."""
+    what = "snapshot" if choice.snapshot_only else "commit"
     same = choice.commit_time == choice.asked
-    when = "" if same else f" (the last commit at or before {precise(choice.asked)})"
+    when = (
+        ""
+        if same
+        else f" ({before_text(choice.before_asked)} before {precise(choice.asked)}: the last "
+        f"{what} at or before it)"
+    )
+    if choice.snapshot_only:
+        return (
+            f"{choice.source} as it was at {precise(choice.commit_time)}{when}: snapshot "
+            f"{choice.base_id} (no continuous history covers that moment)"
+        )
     return (
         f"{choice.source} as it was at {precise(choice.commit_time)}{when}: commit "
         f"{choice.commit_seq} on base snapshot {choice.base_id}"
     )
+
+
+def before_text(seconds: float) -> str:
+    """'0.4 s', '42 s', '3 min 5 s', '2 h 10 min', '3 days 4 h'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{int(seconds)} s"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    days = s // 86400
+    return f"{days} day{'' if days == 1 else 's'} {s % 86400 // 3600} h"
 
 
 def cmd_restore_point(args: argparse.Namespace, service: Service, out: Output) -> int:
@@ -63,9 +87,10 @@ def cmd_restore_point(args: argparse.Namespace, service: Service, out: Output) -
     with out.progress_bar() as bar:
         result = service.restore_point(args.id, at, to=args.to, overwrite=args.yes, progress=bar)
     point = result.point or choice
+    which = f"snapshot {point.base_id}" if point.snapshot_only else f"commit {point.commit_seq}"
     headline = (
-        f"restored {args.id} as it was at {precise(point.commit_time)} (commit "
-        f"{point.commit_seq}) to {result.target} in {result.seconds:.1f} s"
+        f"restored {args.id} as it was at {precise(point.commit_time)} ({which}) "
+        f"to {result.target} in {result.seconds:.1f} s"
     )
     out.result(result.to_json(), restored_lines(headline, result))
     return 0

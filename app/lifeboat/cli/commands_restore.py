@@ -8,6 +8,7 @@ from typing import Any
 from lifeboat.cli.commands_points import AT_HELP, cmd_restore_point, restored_lines
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.dbdiff_summary import summarize
+from lifeboat.core.history.windows import windows_in_words
 from lifeboat.core.results import PrunePlan
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
@@ -124,6 +125,9 @@ def cmd_prune(args: argparse.Namespace, service: Service, out: Output) -> int:
         return 0
     for plan in plans:
         _print_plan(out, plan, args.dry_run)
+        src = service.config().source(plan.source)
+        if src.continuous:
+            out.line(f"{plan.source}: its history keeps {windows_in_words(src.history_policy)}")
     return 0
 
 

@@ -55,7 +55,8 @@ def _continuous_switches(parser: argparse.ArgumentParser) -> None:
         dest="continuous",
         action="store_true",
         default=None,
-        help="capture every commit while the tray or `lifeboat run` runs (WAL databases)",
+        help="while the tray or `lifeboat run` runs: capture every commit (WAL databases) "
+        "or a differential soon after each change (rollback-journal databases)",
     )
     switch.add_argument(
         "--no-continuous",
@@ -66,6 +67,11 @@ def _continuous_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--continuous-keep",
         help="how much of that history stays, e.g. '24h all, 7d hourly, 30d daily'",
+    )
+    parser.add_argument(
+        "--continuous-every",
+        help="rollback-journal databases: a differential at most this often when it "
+        "changed, e.g. '1m' (the default) or '30s'",
     )
 
 
@@ -94,6 +100,11 @@ def _set_parser(actions: Any, common: argparse.ArgumentParser) -> None:
     )
     _set_switches(change)
     _continuous_switches(change)
+    change.add_argument(
+        "--continuous-upload-every",
+        metavar="DURATION",
+        help="how often new history goes to its remote, e.g. '10s' (the default) or '1m'",
+    )
     change.add_argument("--yes", action="store_true", help="do not ask")
     change.set_defaults(handler=cmd_set)
 
@@ -176,6 +187,8 @@ def source_json(service: Service, source: SourceConfig) -> dict[str, object]:
         "encrypt_local": source.encrypt_local,
         "continuous": source.continuous,
         "continuous_keep": source.continuous_keep,
+        "continuous_upload_every": source.continuous_upload_every,
+        "continuous_every": source.continuous_every,
     }
 
 
@@ -192,6 +205,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         encrypt_local=args.encrypt_local,
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
+        continuous_every=args.continuous_every,
     )
     data = source_json(service, source)
     out.result(
@@ -199,7 +213,7 @@ def cmd_add(args: argparse.Namespace, service: Service, out: Output) -> int:
         [
             f"added source {source.name}: {source.path}",
             f"  schedule: {data['schedule_description']}",
-            *_continuous_lines(source),
+            *_continuous_lines(service, source),
             f"  snapshots go to {data['dest']}",
             f"take the first one now with: lifeboat backup {source.name}",
         ],
@@ -239,6 +253,8 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         encrypt_local=args.encrypt_local,
         continuous=args.continuous,
         continuous_keep=args.continuous_keep,
+        continuous_upload_every=args.continuous_upload_every,
+        continuous_every=args.continuous_every,
     )
     if args.dest is not None:
         _move_or_tell(args, service, out, kept)
@@ -248,7 +264,7 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
         data,
         [
             f"updated source {source.name}",
-            *_continuous_lines(source),
+            *_continuous_lines(service, source),
             f"  schedule: {data['schedule_description']}",
             f"  keep: {source.keep}" + ("" if source.prune else " (no auto prune)"),
             f"  snapshots go to {data['dest']}"
@@ -258,12 +274,17 @@ def cmd_set(args: argparse.Namespace, service: Service, out: Output) -> int:
     return 0
 
 
-def _continuous_lines(source: SourceConfig) -> list[str]:
+def _continuous_lines(service: Service, source: SourceConfig) -> list[str]:
     if not source.continuous:
         return []
     return [
-        f"  continuous protection: on, while the tray or `lifeboat run` runs "
-        f"(keeps {source.continuous_keep})"
+        f"  continuous protection: on, while the tray or `lifeboat run` runs: "
+        f"{service.continuous_kind(source.name)}",
+        *(
+            [f"  its history goes to remote {source.remote} every {source.continuous_upload_every}"]
+            if source.remote
+            else []
+        ),
     ]
 
 
@@ -281,6 +302,8 @@ def _move_or_tell(
         return
     report = service.move_snapshots(args.name, args.dest)
     lines = [f"moved {len(report.moved)} snapshot(s) of {args.name} to {report.new_folder}"]
+    if report.history_segments:
+        lines.append(f"  with its continuous history ({report.history_segments} segment(s))")
     if report.damaged:
         lines.append(
             f"  already damaged before the move (moved as they were): {', '.join(report.damaged)}"

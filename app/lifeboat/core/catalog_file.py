@@ -24,7 +24,7 @@ from lifeboat.core.catalog_sqlite import (
 from lifeboat.core.private import create_file, disk_full, is_link, private_dir, tighten
 from lifeboat.foundation.errors import LifeboatError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _SCHEMA = [
     # version 1
     """
@@ -112,6 +112,28 @@ _SCHEMA = [
     """
     alter table remote_copies add column proven integer not null default 0;
     alter table remote_copies add column proof_failed text;
+    """,
+    # version 6: segments of continuous history on remotes, each recorded once proven
+    # (remote/history_upload.py)
+    """
+    create table segment_copies (
+        remote text not null,
+        source text not null,
+        name text not null,
+        base_id text not null,
+        level integer not null,
+        first_seq integer not null,
+        last_seq integer not null,
+        last_time_us integer not null,
+        end_digest text not null,
+        key text not null,
+        manifest_key text not null,
+        size integer not null,
+        sha256 text not null,
+        encrypted integer not null,
+        uploaded_at text not null,
+        primary key (remote, source, name)
+    );
     """,
 ]
 

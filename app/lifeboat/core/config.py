@@ -29,6 +29,7 @@ from lifeboat.core.config_values import (
     display_name_value,
     duration_value,
     durations_value,
+    every_value,
     int_range,
     keep_value,
     number_range,
@@ -64,11 +65,6 @@ NOT_SEALED_YET = (
     "continuous protection does not encrypt its history yet, and this database keeps its "
     "snapshots encrypted here: keep scheduled snapshots for it, or stop encrypting them"
 )
-NOT_WAL = (
-    "{path} is not in WAL mode, and continuous protection follows the WAL: switch the "
-    "database to WAL (PRAGMA journal_mode=WAL, in the app that owns it) or keep "
-    "scheduled snapshots"
-)
 NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -94,6 +90,8 @@ _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "encrypt_local": bool_value,
     "continuous": bool_value,
     "continuous_keep": windows_value,
+    "continuous_upload_every": every_value,
+    "continuous_every": every_value,
 }
 _REMOTE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "provider": provider_value,
@@ -222,14 +220,13 @@ def source_problems(
     remotes: Collection[str],
     recipients: Sequence[str],
     is_new: bool = False,
-    wal_mode: bool | None = None,
 ) -> list[tuple[str, str]]:
     """(key, problem) for each way `source` does not fit the rest of the settings: the
     one place these rules live (loading, the CLI and the Settings dialog all ask here).
     `sources`: the other sources there are; a new source must not reuse their names or
-    databases. Each value on its own is checked by validate_value. `wal_mode`: whether
-    the database is in WAL mode now, when the caller looked (a change being made); None
-    when loading (a file switched out of WAL later is followed by the capture itself)."""
+    databases. Each value on its own is checked by validate_value. A database in
+    either journal mode may be protected continuously: WAL databases commit by commit,
+    rollback-journal ones by frequent differentials (scheduling/journal_watch.py)."""
     problems = []
     if is_new:
         taken = sources.get(source.name)
@@ -246,8 +243,6 @@ def source_problems(
         problems.append(("remote", f"there is no remote named {source.remote!r}"))
     if source.encrypt_local and not recipients:
         problems.append(("encrypt_local", NO_KEY_YET))
-    if source.continuous and wal_mode is False:
-        problems.append(("continuous", NOT_WAL.format(path=source.path)))
     if source.continuous and source.encrypt_local:
         # Its history would be stored in plain text beside snapshots the user chose to
         # keep sealed: refused until segments are sealed too.

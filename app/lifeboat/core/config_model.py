@@ -18,7 +18,17 @@ from lifeboat.core.schedule import Schedule, parse_duration, parse_schedule
 from lifeboat.foundation.errors import NotFound
 from lifeboat.foundation.units import parse_rate, parse_size
 
+#: How often a continuously protected source's new history goes to its remote: at most
+#: 8,640 uploads a day (2 PUTs each) while its database changes all day, none while it
+#: does not (docs/FORMAT.md, "History on a remote").
+DEFAULT_UPLOAD_EVERY = "10s"
 DEFAULT_SCHEDULE = "daily 03:00"
+#: How often a continuously protected rollback-journal database is captured at most when
+#: it changes. A minute: a differential is today's stepped copy plus a page comparison
+#: (0.8-3 s for a 256 MB database here, bench/journal_bench.py) and may hold the app's
+#: writer for up to about a second in its final pass, so once a minute keeps that to a
+#: few percent of a core and one short wait a minute, and loses at most a minute of work.
+DEFAULT_EVERY = "1m"
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,11 @@ class SourceConfig:
     continuous: bool = False
     #: how much of that history stays restorable (core/history/windows.py)
     continuous_keep: str = DEFAULT_WINDOWS
+    #: how often new history goes to its remote (docs/FORMAT.md, "History on a remote")
+    continuous_upload_every: str = DEFAULT_UPLOAD_EVERY
+    #: a rollback-journal database under continuous protection: a differential when its
+    #: file changed, at most this often (scheduling/journal_watch.py)
+    continuous_every: str = DEFAULT_EVERY
 
     @property
     def title(self) -> str:
@@ -72,6 +87,15 @@ class SourceConfig:
     @cached_property
     def history_policy(self) -> WindowPolicy:
         return parse_windows(self.continuous_keep)
+
+    @cached_property
+    def upload_every_s(self) -> float:
+        """`continuous_upload_every` in seconds."""
+        return parse_duration(self.continuous_upload_every).total_seconds()
+
+    @cached_property
+    def every_seconds(self) -> float:
+        return parse_duration(self.continuous_every).total_seconds()
 
     @cached_property
     def remote_policy(self) -> RetentionPolicy:

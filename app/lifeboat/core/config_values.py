@@ -56,6 +56,15 @@ def duration_value(value: Any) -> str:
     return text if is_compact(text) else format_duration(span)
 
 
+def every_value(value: Any) -> str:
+    """How often a rollback-journal database changing is captured: 1 s to 1 day."""
+    spec = duration_value(value)
+    seconds = parse_duration(spec).total_seconds()
+    if not 1 <= seconds <= 86400:
+        raise ValueError(f"{value!r} must be from 1 second to 1 day, e.g. '1m' or '30s'")
+    return spec
+
+
 def durations_value(value: Any) -> str:
     """A comma-separated list of durations, e.g. '1m,5m,25m' ('' for none)."""
     if not isinstance(value, str):

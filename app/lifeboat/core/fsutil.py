@@ -91,8 +91,10 @@ class FileLock:
     The OS drops it when the process dies (kill -9 included), so it never goes stale.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, make_folder: bool = True) -> None:
         self.path = path
+        #: False: a folder that is gone stays gone (FileNotFoundError), never remade
+        self.make_folder = make_folder
         self._fh: BinaryIO | None = None
 
     def try_acquire(self) -> bool:
@@ -100,7 +102,8 @@ class FileLock:
         # exclusively; it is opened without following a link, 0600, and never written.
         from lifeboat.core.private import private_dir
 
-        private_dir(self.path.parent, "folder")
+        if self.make_folder:
+            private_dir(self.path.parent, "folder")
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(self.path, flags, 0o600)

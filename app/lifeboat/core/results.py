@@ -235,9 +235,20 @@ class PointChoice:
     commit_seq: int
     commit_time: datetime  # when that commit was captured
     flags: int  # the commit's flags (segment.py: merged, gap, thinned)
+    #: no commit of a history stands for the moment (none yet, a rollback-journal
+    #: database, a time before it): `base_id` is the last snapshot at or before it, taken
+    #: at `commit_time`; `commit_seq` is 0
+    snapshot_only: bool = False
+
+    @property
+    def before_asked(self) -> float:
+        """How many seconds before the moment asked for the state chosen is."""
+        return (self.asked - self.commit_time).total_seconds()
 
     def to_json(self) -> dict[str, object]:
         return {
+            "snapshot_only": self.snapshot_only,
+            "seconds_before": round(self.before_asked, 3),
             "source": self.source,
             "asked": self.asked.isoformat(),
             "base": self.base_id,
@@ -245,3 +256,15 @@ class PointChoice:
             "commit_time": self.commit_time.isoformat(),
             "flags": self.flags,
         }
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of a source's continuous history as its segment's index lists it
+    (for choosing "just before it went wrong"): restoring it gives the database as it
+    was right after it."""
+
+    time_us: int  # when it was captured (UTC, microseconds since the epoch)
+    pages_changed: int  # page images it wrote (a thinned or merged one: all it stands for)
+    merged: bool  # a catch-up: commits the follower could not read one by one, merged
+    after_gap: bool  # nothing was captured just before it (Lifeboat was not following)

@@ -7,7 +7,7 @@ Spec: `last=N, hourly=N, daily=N, weekly=N, monthly=N, yearly=N, within=DURATION
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -173,6 +173,7 @@ def apply_policy(
     policy: RetentionPolicy,
     now: datetime,
     tz: tzinfo | None = None,
+    needed: Mapping[str, str] | None = None,
 ) -> list[Decision]:
     """Decide, for one source's snapshots, which to keep and which to forget, and why.
 
@@ -182,7 +183,8 @@ def apply_policy(
     snapshots are always kept and fill no bucket; damaged ones (and differentials whose
     base is damaged) fill no bucket and are kept too: deleting a damaged snapshot is the
     user's decision, never a policy's; a base is kept while a kept differential needs
-    it; and at least one snapshot is always kept. Result: newest first.
+    it; `needed` snapshots (id -> why: the base of continuous history) are kept; and at
+    least one snapshot is always kept. Result: newest first.
     """
     ordered = sorted(snapshots, key=lambda s: (s.created_at, s.id), reverse=True)
     reasons: dict[str, list[str]] = {s.id: [] for s in ordered}
@@ -200,6 +202,9 @@ def apply_policy(
         for snap in counted:
             if snap.created_at >= horizon:
                 reasons[snap.id].append(f"within {policy.within_text}")
+    for snap_id, why in (needed or {}).items():
+        if snap_id in reasons:
+            reasons[snap_id].append(why)
     if not any(reasons[s.id] for s in counted) and ordered:
         newest = counted[0] if counted else next((s for s in ordered if not s.protected), None)
         if newest is not None:

@@ -76,6 +76,7 @@ class MoveReport:
     damaged: list[str] = field(default_factory=list)  # moved as they were, still damaged
     left: list[str] = field(default_factory=list)  # "path: why" left in the old folder
     copied_bytes: int = 0
+    history_segments: int = 0  # segments of continuous history moved with them
 
 
 def plan_copies(folder: Path) -> tuple[list[SnapshotCopy], list[str]]:
@@ -112,7 +113,7 @@ def copy_snapshots(old: Path, new: Path, copies: list[SnapshotCopy], run: Run) -
     either folder has changed."""
     try:
         needed = sum(_size(old, e) for c in copies for e in c.entries if not _there(new, e))
-        _require_space(old, new, needed + (1 << 20))
+        require_space(old, new, needed + (1 << 20))
         copied = 0
         for copy in copies:
             for entry in copy.entries:
@@ -135,7 +136,7 @@ def copy_snapshots(old: Path, new: Path, copies: list[SnapshotCopy], run: Run) -
         raise
 
 
-def _require_space(old: Path, new: Path, needed: int) -> None:
+def require_space(old: Path, new: Path, needed: int) -> None:
     free = free_bytes(new)
     if free < needed:
         raise OperationFailed(
@@ -174,9 +175,16 @@ def _copy_entry(old: Path, new: Path, copy: SnapshotCopy, entry: Entry, run: Run
 
 
 def _copy_file(src: Path, dst: Path, copy: SnapshotCopy, expected: str | None) -> int:
+    size, as_expected = copy_verified(src, dst, expected)
+    if not as_expected:
+        copy.damaged = True
+    return size
+
+
+def copy_verified(src: Path, dst: Path, expected: str | None) -> tuple[int, bool]:
     """Copy `src` to the new file `dst`, fsync it, read it back: its SHA-256 must be
-    what was read; one that differs from the manifest's marks the snapshot damaged (it
-    was so before: the copy is faithful)."""
+    what was read. Returns the size and whether it is the `expected` SHA-256 (one that
+    differs marks what it belongs to damaged: it was so before, the copy is faithful)."""
     digest = hashlib.sha256()
     size = 0
     with open(src, "rb") as fin, open_new(dst) as fout:
@@ -192,9 +200,7 @@ def _copy_file(src: Path, dst: Path, copy: SnapshotCopy, expected: str | None) -
             "nothing was moved",
             "check that disk, or choose another folder",
         )
-    if expected is not None and digest.hexdigest() != expected:
-        copy.damaged = True
-    return size
+    return size, expected is None or digest.hexdigest() == expected
 
 
 def _check_same(old: Path, new: Path, copy: SnapshotCopy, entry: Entry) -> None:

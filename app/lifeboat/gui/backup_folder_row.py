@@ -67,6 +67,8 @@ def find_place(service: Service, draft: SourceDraft) -> Place:
 def move_result(report: MoveReport) -> str:
     """What a move did, in words."""
     text = f"Moved {plural(len(report.moved), 'snapshot')} to {report.new_folder}."
+    if report.history_segments:
+        text = text[:-1] + ", with the history of every change."
     if report.damaged:
         text += (
             f" {plural(len(report.damaged), 'of them was', 'of them were')} already damaged "

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget, QWizar
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.states import Trigger
 from lifeboat.gui.autostart import LoginItem
+from lifeboat.gui.continuous_box import protected_continuously_by_default
 from lifeboat.gui.first_run_choices import source_names
 from lifeboat.gui.first_run_pages import (
     DatabasesPage,
@@ -82,6 +83,7 @@ def _save_choices(service: Service, choices: FirstRunChoices, added: list[str]) 
             dest=choices.dest,
             schedule=choices.schedule,
             remote=choices.remote.name if choices.remote is not None else None,
+            continuous=protected_continuously_by_default(path),
         )
         added.append(source.name)
     return added

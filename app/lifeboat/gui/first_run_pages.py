@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.fsutil import free_bytes
 from lifeboat.foundation.units import format_bytes
+from lifeboat.gui.continuous_box import FIRST_RUN_NOTE
 from lifeboat.gui.first_run_choices import (
     DAILY,
     HOURLY,
@@ -80,8 +81,11 @@ class DatabasesPage(QWizardPage):
         buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
+        every_change = _note("first-run-continuous", FIRST_RUN_NOTE)
+        every_change.setEnabled(False)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
+        layout.addWidget(every_change)
         layout.addWidget(self.problem)
         self.picker: QFileDialog | None = None
 

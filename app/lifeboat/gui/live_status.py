@@ -29,7 +29,7 @@ from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import run_in_background
 from lifeboat.scheduling.pause import NOT_PAUSED, Pause, read_pause
 from lifeboat.service import Service
-from lifeboat.service.history_status import continuous_line
+from lifeboat.service.history_status import ago_text, continuous_line
 from lifeboat.service.problems import SourceProblem, notes_of, problems_of
 from lifeboat.service.status import SourceStatus, Status
 
@@ -219,8 +219,15 @@ class LiveStatus(QObject):
             text = in_gui_words(problem.reason)
         elif source.continuous:
             running = self.status is not None and self.status.scheduler_pid is not None
-            text = continuous_line(source.continuous_state, now, lifeboat_running=running) or ""
+            text = (
+                continuous_line(
+                    source.continuous_state, now, lifeboat_running=running, paused=self.paused
+                )
+                or ""
+            )
             text = text[:1].upper() + text[1:]
+            held = remote_history_words(source)
+            text += f" ({held})" if held else ""
         elif source.last_backup is None:
             text = "not backed up yet"
         elif source.unchanged_since is not None:
@@ -290,3 +297,17 @@ class LiveStatus(QObject):
         elif self.paused:
             lines.append(self.pause_text())
         return "\n".join(lines)
+
+
+def remote_history_words(source: SourceStatus) -> str | None:
+    """How far the remote holds a WAL history, briefly: 'on offsite too', 'offsite: 3
+    min behind', 'not on offsite yet' (None: no remote, or nothing captured)."""
+    remote, until, last = source.remote, source.remote_history_until, source.last_capture
+    if remote is None or last is None or source.continuous_every is not None:
+        return None
+    if until is None:
+        return f"not on {remote} yet"
+    behind = (last - until).total_seconds()
+    if behind <= 0:
+        return f"on {remote} too"
+    return f"{remote}: {ago_text(behind).removesuffix(' ago')} behind"

@@ -6,7 +6,6 @@ State lives on the wizard (RestoreWizard): the pages read and set its `source`,
 
 from __future__ import annotations
 
-import html
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QRadioButton,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -34,11 +34,16 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.messages import error_lines
+from lifeboat.gui.restore_moment import MomentChooser
 from lifeboat.gui.schedule_editor import ERROR_STYLE
-from lifeboat.gui.text import local_time, plural, reason_text, short_time, size_text, time_ago
+from lifeboat.gui.text import plural, reason_text, short_time, size_text, time_ago
 
 if TYPE_CHECKING:
     from lifeboat.gui.restore_wizard import RestoreWizard
+
+
+#: the snapshot page's tabs
+SNAPSHOTS_TAB, MOMENT_TAB = range(2)
 
 
 def usable(record: SnapshotRecord) -> bool:
@@ -137,12 +142,26 @@ class SnapshotPage(QWizardPage):
         self.table.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self.completeChanged.emit)
         self.table.itemDoubleClicked.connect(lambda _i, _c: wizard.next())
+        # "A moment in time", for a database with continuous history (shown once read)
+        self.moment = MomentChooser(wizard.service, wizard.commit_changes)
+        self.moment.changed.connect(self.completeChanged.emit)
+        self.moment.loaded.connect(self._history_read)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("restore-what")
+        self.tabs.addTab(self.table, "A snapshot")
+        self.tabs.addTab(self.moment, "A moment in time")
+        self.tabs.setTabVisible(MOMENT_TAB, False)
+        self.tabs.currentChanged.connect(lambda _i: self.completeChanged.emit())
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.addWidget(self.tabs)
 
     def initializePage(self) -> None:
         source = self.owner.source
         self.setSubTitle(f"Snapshots of {source}, newest first. The newest good one is selected.")
+        self.tabs.setCurrentIndex(SNAPSHOTS_TAB)
+        self.tabs.setTabVisible(MOMENT_TAB, False)
+        if source is not None:
+            self.moment.load(source)
         now = datetime.now(UTC)
         self.records = self.owner.service.snapshots(source)
         self.table.clear()
@@ -182,6 +201,18 @@ class SnapshotPage(QWizardPage):
             self.table.setCurrentItem(selected)
             self.table.scrollToItem(selected)
 
+    def _history_read(self, any_history: bool) -> None:
+        self.tabs.setTabVisible(MOMENT_TAB, any_history)
+        if any_history:
+            self.setSubTitle(
+                f"Snapshots of {self.owner.source}, newest first, or any moment its "
+                "continuous history covers."
+            )
+
+    @property
+    def by_moment(self) -> bool:
+        return self.tabs.currentIndex() == MOMENT_TAB
+
     def chosen(self) -> SnapshotRecord | None:
         items = self.table.selectedItems()
         if not items:
@@ -190,12 +221,25 @@ class SnapshotPage(QWizardPage):
         return next((r for r in self.records if r.id == ref), None)
 
     def isComplete(self) -> bool:
+        if self.by_moment:
+            return self.moment.choice is not None
         record = self.chosen()
         return record is not None and usable(record)
 
     def validatePage(self) -> bool:
-        self.owner.snapshot = self.chosen()
-        return self.owner.snapshot is not None
+        if not self.by_moment:
+            self.owner.snapshot, self.owner.point = self.chosen(), None
+            return self.owner.snapshot is not None
+        choice = self.moment.choice
+        if choice is None:
+            return False
+        try:  # the point's chain's base: where it restores to, like a snapshot's
+            self.owner.snapshot = self.owner.service.snapshot(choice.base_id)
+        except LifeboatError as exc:
+            self.moment.verdict.setText(" ".join(error_lines(exc)))
+            return False
+        self.owner.point = choice
+        return True
 
 
 class TargetPage(QWizardPage):
@@ -255,7 +299,9 @@ class TargetPage(QWizardPage):
         folder = source.path.parent if source else Path.home()
         stem = source.path.stem if source else record.source
         suffix = source.path.suffix if source and source.path.suffix else ".db"
-        stamp = record.manifest.created_at.astimezone().strftime("%Y%m%d-%H%M")
+        point = self.owner.point
+        moment = point.commit_time if point is not None else record.manifest.created_at
+        stamp = moment.astimezone().strftime("%Y%m%d-%H%M" + ("%S" if point else ""))
         self.path.setText(str(free_name(folder, f"{stem}-restored-{stamp}", suffix)))
         if self.owner.preset_in_place is not None:
             self.owner.in_place = self.owner.preset_in_place and can_in_place
@@ -323,27 +369,3 @@ def free_name(folder: Path, stem: str, suffix: str) -> Path:
     while os.path.lexists(path):  # a link, even to nothing, is there
         path, n = folder / f"{stem}-{n}{suffix}", n + 1
     return path
-
-
-def describe_choice(wizard: RestoreWizard) -> str:
-    """The confirm page's text (rich text)."""
-    record, target = wizard.snapshot, wizard.target
-    assert record is not None and target is not None
-    when = local_time(record.manifest.created_at)
-    age = time_ago(record.manifest.created_at, datetime.now(UTC))
-    source, target_text = html.escape(record.source), html.escape(str(target))
-    head = (
-        f"<p>Restore <b>{source}</b> to how it was on <b>{when}</b> ({age}), "
-        f"from snapshot {record.id} ({size_text(record.manifest.db_size)}).</p>"
-    )
-    if wizard.in_place:
-        return head + (
-            f"<p>This replaces <b>{target_text}</b>.</p><p>A safety snapshot of the "
-            "current file is taken first, so you can go back to it from "
-            "History.</p>"
-        )
-    replace = " It replaces the file that is there." if wizard.overwrite else ""
-    return head + (
-        f"<p>It is written as a new file: <b>{target_text}</b>.{replace}</p>"
-        "<p>The database itself is not touched.</p>"
-    )

@@ -27,17 +27,17 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.dbdiff_records import DatabaseDiff
-from lifeboat.core.dbdiff_summary import summarize
 from lifeboat.core.encryption import MissingIdentity
-from lifeboat.core.results import RestoreOutcome
+from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.gui.icons import app_icon
-from lifeboat.gui.messages import ask, error_lines, sentence, show_error
-from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage, describe_choice
+from lifeboat.gui.messages import ask, error_lines, show_error
+from lifeboat.gui.restore_confirm import ConfirmPage
+from lifeboat.gui.restore_moment import CommitChanges, moment_text
+from lifeboat.gui.restore_pages import SnapshotPage, SourcePage, TargetPage
 from lifeboat.gui.steady import reserve_lines
 from lifeboat.gui.text import local_time, percent, phase_text
-from lifeboat.gui.wording import in_gui_words
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
 
@@ -50,6 +50,7 @@ class RestoreWizard(QWizard):
         service: Service,
         *,
         open_folder: Callable[[Path], None],
+        commit_changes: CommitChanges | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -62,9 +63,14 @@ class RestoreWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage)
         self.service = service
         self.open_folder = open_folder
+        #: what each commit changed, row by row (the service's count unless a test
+        #: gives its own)
+        self.commit_changes: CommitChanges = commit_changes or service.commit_changes
         # what was chosen (the pages set these)
         self.source: str | None = None
         self.snapshot: SnapshotRecord | None = None
+        #: a point of the continuous history (then `snapshot` is its chain's base)
+        self.point: PointChoice | None = None
         self.in_place = True
         self.target: Path | None = None
         self.overwrite = False
@@ -100,7 +106,7 @@ class RestoreWizard(QWizard):
         self.preset_source = record.source if record else source
         self.preset_snapshot = record.id if record else None
         self.preset_in_place = True if record else None
-        self.source = self.snapshot = None
+        self.source = self.snapshot = self.point = None
         try:
             self.restart()
             if self.preset_source is not None:
@@ -117,12 +123,31 @@ class RestoreWizard(QWizard):
     def run_restore(self) -> None:
         assert self.snapshot is not None
         record, target = self.snapshot, None if self.in_place else self.target
+        point, overwrite, service = self.point, self.overwrite, self.service
         self.outcome = self.failure = None
+
+        def restore(progress: Progress, cancel: CancelToken) -> RestoreOutcome:
+            if point is not None:
+                return service.restore_point(
+                    point.source,
+                    point.commit_time,
+                    to=target,
+                    overwrite=overwrite,
+                    progress=progress,
+                    cancel=cancel,
+                )
+            return service.restore(
+                record.id, to=target, overwrite=overwrite, progress=progress, cancel=cancel
+            )
+
+        what = (
+            f"restore {record.source} as it was at {point.commit_time}"
+            if point
+            else (f"restore snapshot {record.id} of {record.source}")
+        )
         self.task = run_in_background(
-            lambda progress, cancel: self.service.restore(
-                record.id, to=target, overwrite=self.overwrite, progress=progress, cancel=cancel
-            ),
-            what=f"restore snapshot {record.id} of {record.source}",
+            restore,
+            what=what,
             on_done=self._restored,
             on_failed=self._failed,
             on_progress=self.progress_page.show_progress,
@@ -179,102 +204,6 @@ class RestoreWizard(QWizard):
             self.reject()
             return
         super().closeEvent(event)
-
-
-class ConfirmPage(QWizardPage):
-    def __init__(self, wizard: RestoreWizard) -> None:
-        super().__init__()
-        self.owner = wizard
-        self.setTitle("Ready to restore")
-        self.setSubTitle("Check what will happen, then click Restore.")
-        self.setCommitPage(True)
-        self.setButtonText(QWizard.WizardButton.CommitButton, "Restore")
-        self.text = QLabel()
-        self.text.setObjectName("restore-summary")
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.TextFormat.RichText)
-        # What the restore would change, compared off the GUI thread while the user reads.
-        self.preview = QLabel()
-        self.preview.setObjectName("restore-preview")
-        self.preview.setWordWrap(True)
-        self.preview_bar = QProgressBar()
-        self.preview_bar.setTextVisible(False)
-        self._preview_task: Task | None = None
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.text)
-        layout.addWidget(self.preview)
-        layout.addWidget(self.preview_bar)
-        layout.addStretch(1)
-
-    def initializePage(self) -> None:
-        self.text.setText(describe_choice(self.owner))
-        self._stop_preview()
-        record = self.owner.snapshot
-        if not self.owner.in_place or record is None:
-            self.preview.hide()
-            self.preview_bar.hide()
-            return
-        self.preview.setText("Comparing the snapshot with the database as it is now…")
-        self.preview.show()
-        self.preview_bar.setRange(0, 0)
-        self.preview_bar.show()
-        service = self.owner.service
-        self._preview_task = run_in_background(
-            lambda progress, cancel: service.preview(record.id, progress=progress, cancel=cancel),
-            what="restore preview",
-            with_progress=True,
-            owner=self,
-            on_done=self._previewed,
-            on_failed=self._preview_failed,
-            on_progress=self._preview_progress,
-        )
-
-    def cleanupPage(self) -> None:
-        self._stop_preview()
-        super().cleanupPage()
-
-    def _stop_preview(self) -> None:
-        if self._preview_task is not None:
-            self._preview_task.cancel.cancel()
-            self._preview_task = None
-
-    def _preview_progress(self, phase: str, done: int, total: int) -> None:
-        if phase == "compare" and total:
-            self.preview_bar.setRange(0, total)
-            self.preview_bar.setValue(done)
-
-    def _previewed(self, diff: DatabaseDiff) -> None:
-        self._preview_task = None
-        self.preview_bar.hide()
-        self.preview.setText(summarize(diff))
-
-    def _preview_failed(self, error: BaseException) -> None:
-        self._preview_task = None
-        self.preview_bar.hide()
-        if isinstance(error, Cancelled):
-            return
-        self.preview.setText(preview_failure_text(error))
-
-
-def preview_failure_text(error: BaseException) -> str:
-    """Why there is no preview, truthfully: the restore reads the same snapshot, so what
-    stopped the preview may stop the restore too (which checks it before changing
-    anything)."""
-    if isinstance(error, MissingIdentity):
-        return (
-            "No preview of the changes: this snapshot is encrypted and this computer has "
-            "no key that opens it. Import your recovery key (Settings → Remote → Import "
-            "a key…): the restore cannot open it either."
-        )
-    message = (
-        sentence(in_gui_words(error.message))
-        if isinstance(error, LifeboatError)
-        else "See the log."
-    )
-    return (
-        f"No preview of the changes. {message} The restore checks the snapshot before it "
-        "changes anything, and stops if it cannot read it."
-    )
 
 
 class ProgressPage(QWizardPage):
@@ -362,9 +291,13 @@ class ResultPage(QWizardPage):
             )
 
     def _success(self, outcome: RestoreOutcome) -> str:
-        record = self.owner.snapshot
+        record, point = self.owner.snapshot, self.owner.point
         assert record is not None
-        when = local_time(record.manifest.created_at)
+        when = (
+            f"{moment_text(point.commit_time)}, right after the change captured then"
+            if point is not None
+            else local_time(record.manifest.created_at)
+        )
         target = html.escape(str(outcome.target))
         lines = [
             f"<p><b>{target}</b> now holds the data of {html.escape(record.source)} "

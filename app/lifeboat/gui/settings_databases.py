@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from lifeboat.core.config_model import DEFAULT_SCHEDULE
 from lifeboat.core.retention import DEFAULT_KEEP
+from lifeboat.gui.continuous_box import protected_continuously_by_default
 from lifeboat.gui.first_run_choices import source_names
 from lifeboat.gui.source_form import SourceForm
 from lifeboat.service import Service
@@ -75,7 +76,8 @@ class DatabasesTab(QWidget):
 
 def new_source_draft(path: Path, taken: set[str]) -> SourceDraft:
     """A database just picked, named as the first run names it: the display name as the
-    file is called ('My Notes'), the safe name derived from it and not in `taken`."""
+    file is called ('My Notes'), the safe name derived from it and not in `taken`; a WAL
+    database protected continuously (continuous_box.protected_continuously_by_default)."""
     [(name, title)] = source_names([path], taken)
     return SourceDraft(
         name=name,
@@ -83,6 +85,7 @@ def new_source_draft(path: Path, taken: set[str]) -> SourceDraft:
         schedule=DEFAULT_SCHEDULE,
         keep=DEFAULT_KEEP,
         display_name=title if title != name else None,
+        continuous=protected_continuously_by_default(path),
         is_new=True,
     )
 

@@ -1,7 +1,8 @@
 """One source's settings in the Settings dialog: file, name (the display name; the safe
 name files use is derived from it and shown small), where its backups go
 (backup_folder_row.py), schedule, check, overdue alarm (typed as people say it: "2
-days"), and whether its snapshots are kept encrypted on this machine. Problems are shown
+days"), whether its snapshots are kept encrypted on this machine, and continuous protection
+(continuous_box.py). Problems are shown
 under the field they concern."""
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from lifeboat.core.schedule_durations import (
 )
 from lifeboat.core.schedule_times import stale_after
 from lifeboat.gui.backup_folder_row import BackupFolderRow
+from lifeboat.gui.continuous_box import ContinuousBox, keep_problem, kind_note, switch_refusal
 from lifeboat.gui.drill_schedule import DrillScheduleBox
 from lifeboat.gui.messages import ask, show_error
 from lifeboat.gui.recovery_key import RecoveryKeyDialog, request_saved_key
 from lifeboat.gui.schedule_editor import ERROR_STYLE, ScheduleEditor
 from lifeboat.service import Service
-from lifeboat.service.source_changes import SourceDraft
+from lifeboat.service.source_changes import SourceDraft, wal_mode_of
 from lifeboat.service.sources import safe_source_name
 
 CHECKS = (
@@ -109,6 +111,8 @@ class SourceForm(QWidget):
         )
         self.encrypt_local = QCheckBox("Keep its snapshots encrypted (age)")
         self.encrypt_local.setObjectName("encrypt-local")
+        self.continuous = ContinuousBox()
+        self._wal_mode: bool | None = None  # the shown database's, read when loaded
         self.errors = {
             key: error_label(key)
             for key in ("path", "name", "check", "stale_after", "encrypt_local")
@@ -126,6 +130,7 @@ class SourceForm(QWidget):
         form.addRow("Check each snapshot:", stacked(self.check, self.errors["check"]))
         form.addRow("Overdue alarm:", stale_box)
         form.addRow("Restore drills:", self.drills)
+        form.addRow("Every change:", self.continuous)
         sealed_hint = QLabel(
             "Whoever can read this disk cannot read them. Restores, checks "
             "and drills then need your key (or your recovery copy of it)."
@@ -158,6 +163,7 @@ class SourceForm(QWidget):
         self.stale_auto.toggled.connect(self._edit)
         self.stale_after.textChanged.connect(self._edit)
         self.encrypt_local.clicked.connect(self._encrypt_clicked)
+        self.continuous.changed.connect(self._edit)
         self.folder.staged.connect(self._folder_staged)
         self.folder.moved.connect(self._folder_moved)
 
@@ -181,6 +187,13 @@ class SourceForm(QWidget):
             self.stale_custom.setChecked(custom)
             self.stale_after.setText(spec_in_words(draft.stale_after or ""))
             self.encrypt_local.setChecked(draft.encrypt_local)
+            self._wal_mode = wal_mode_of(draft.path)  # its header only
+            self.continuous.load(
+                draft.continuous,
+                draft.continuous_keep,
+                switch_refusal(self._wal_mode, draft.encrypt_local),
+                kind_note(self._wal_mode),
+            )
         finally:
             self._loading = False
         self.folder.load(draft)
@@ -202,7 +215,18 @@ class SourceForm(QWidget):
             check=str(self.check.currentData()),
             stale_after=stale,
             encrypt_local=self.encrypt_local.isChecked(),
+            continuous=self.continuous.on,
+            continuous_keep=self._continuous_keep(),
         )
+
+    def _continuous_keep(self) -> str:
+        """The keep typed; while switched off, a keep that is not understood is not
+        saved (the one it had stays)."""
+        assert self.draft is not None
+        spec = self.continuous.keep_spec()
+        if not self.continuous.on and keep_problem(spec) is not None:
+            return self.draft.continuous_keep
+        return spec
 
     def problems(self) -> dict[str, str]:
         """What the form itself can tell is wrong (the dialog checks the rest)."""
@@ -217,6 +241,8 @@ class SourceForm(QWidget):
                     found["stale_after"] = "the alarm needs a length of time longer than zero"
             except ValueError as exc:
                 found["stale_after"] = str(exc)
+        if (problem := self.continuous.problem()) is not None:
+            found["continuous_keep"] = problem
         if self.draft is not None and self.draft.is_new and not self.name.text().strip():
             found["name"] = "give it a name"
         return found
@@ -254,6 +280,7 @@ class SourceForm(QWidget):
         for key, label in self.errors.items():
             label.setText(problems.get(key, ""))
             label.setVisible(key in problems)
+        self.continuous.show_problem(problems.get("continuous_keep") or problems.get("continuous"))
 
     def _edit(self) -> None:
         if self._loading:
@@ -321,6 +348,7 @@ class SourceForm(QWidget):
         self.encrypt_local.setEnabled(True)
         if self.draft is draft:  # still showing the source it was asked for
             self.encrypt_local.setChecked(on)
+            self.continuous.allow(switch_refusal(self._wal_mode, on))
             self._edit()
 
     def _update_stale(self) -> None:

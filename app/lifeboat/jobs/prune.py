@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from lifeboat.core.catalog_records import SnapshotRecord
@@ -26,19 +27,34 @@ log = logging.getLogger(__name__)
 
 
 def plan_prune(
-    records: list[SnapshotRecord], source: str, policy: RetentionPolicy, now: datetime | None = None
+    records: list[SnapshotRecord],
+    source: str,
+    policy: RetentionPolicy,
+    now: datetime | None = None,
+    needed: Mapping[str, str] | None = None,
 ) -> PrunePlan:
+    """What the policy keeps and forgets; `needed` snapshots (id -> why) are kept too."""
     infos = [snapshot_info(r) for r in records]
-    return PrunePlan(source, policy, apply_policy(infos, policy, now or utc_now()))
+    return PrunePlan(source, policy, apply_policy(infos, policy, now or utc_now(), needed=needed))
 
 
 class PruneJob:
     kind = JobKind.PRUNE
 
-    def __init__(self, workspace: Workspace, source: str, *, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        source: str,
+        *,
+        dry_run: bool = False,
+        needed: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self.workspace = workspace
         self.source = source
         self.dry_run = dry_run
+        #: the snapshots something else needs (the continuous history's bases), asked
+        #: under the folder's lock so that a base taken meanwhile is seen
+        self.needed = needed
 
     def prepare(self) -> None:
         self.workspace.config().source(self.source)
@@ -55,7 +71,8 @@ class PruneJob:
             )
         try:
             local = [r for r in self.workspace.catalog.snapshots(self.source) if r.local]
-            plan = plan_prune(local, self.source, src.local_policy)
+            needed = self.needed() if self.needed is not None else None
+            plan = plan_prune(local, self.source, src.local_policy, needed=needed)
             if not self.dry_run:
                 for decision in plan.forgotten:
                     cancel.check()

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbcheck import check_database
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
@@ -28,6 +29,7 @@ from lifeboat.core.results import PointChoice
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.states import SnapshotStatus
 from lifeboat.remote.fetch import snapshot_files
 
 Chains = Mapping[str, Sequence[SegmentFile]]
@@ -92,13 +94,21 @@ def _check_continuous(base_id: str, segments: Sequence[SegmentFile]) -> None:
 def choose_point(
     workspace: Workspace, source: str, chains: Chains, at: datetime, now: datetime
 ) -> PointChoice:
-    """The last commit at or before `at`; a LifeboatError naming the nearest restorable
-    times when `at` is before the history, in a gap or in the future."""
+    """The last commit at or before `at`; when no commit stands for it (no history, a
+    time before it or in a gap), the last snapshot at or before `at` if it is newer than
+    the nearest commit before; else a LifeboatError naming the nearest restorable times."""
     times = chain_times(workspace, chains)
     at_us = _us(at)
     try:
         base_id = chain_at(times, at_us, _us(now))
     except NotRestorable as exc:
+        snapshot = None if at_us > _us(now) else _snapshot_at(workspace, source, at)
+        if snapshot is not None and (
+            exc.earlier_us is None or _us(snapshot.manifest.created_at) > exc.earlier_us
+        ):
+            return PointChoice(
+                source, at, snapshot.id, 0, snapshot.manifest.created_at, 0, snapshot_only=True
+            )
         raise LifeboatError(
             f"source {source}: {exc}",
             "pick a time the history covers (see `lifeboat timeline " + source + "`)",
@@ -106,6 +116,16 @@ def choose_point(
     commits = next(c.commits for c in times if c.base_id == base_id)
     last = [c for c in commits if c.time_us <= at_us][-1]
     return PointChoice(source, at, base_id, last.seq, _time(last.time_us), last.flags)
+
+
+def _snapshot_at(workspace: Workspace, source: str, at: datetime) -> SnapshotRecord | None:
+    """The newest snapshot of `source` taken at or before `at` that can be restored (kept
+    here and not found damaged or missing, or kept on a remote only)."""
+    unusable = (SnapshotStatus.CORRUPT, SnapshotStatus.MISSING)
+    for record in workspace.catalog.snapshots(source):  # newest first
+        if record.manifest.created_at <= at and record.status not in unusable:
+            return record
+    return None
 
 
 def rebuild_checked(

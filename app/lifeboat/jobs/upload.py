@@ -21,6 +21,7 @@ from lifeboat.foundation.states import JobKind
 from lifeboat.foundation.units import format_bytes
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.remote.fetch import artifact_folder
+from lifeboat.remote.history_plans import live_chain_bases
 from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.remote.plans import delete_remote_copy, plan_remote_prune, plan_uploads
 from lifeboat.remote.proof import Proof, prove_copy, to_prove
@@ -124,12 +125,23 @@ class UploadJob:
         assert self._src is not None and self._remote is not None
         src, remote = self._src, self._remote
         records = self.workspace.catalog.snapshots(src.name)
+        live = live_chain_bases(
+            records, self.workspace.catalog.segment_copies(src.name, remote.name)
+        )
         deleted: list[str] = []
         for decision in plan_remote_prune(records, remote.name, src.remote_policy, utc_now()):
             if decision.keep:
                 continue
             cancel.check()
             record = next(r for r in records if r.id == decision.snapshot.id)
+            if record.id in live:
+                log.info(
+                    "kept snapshot %s of %s on %s: the continuous history there starts from it",
+                    record.id,
+                    src.name,
+                    remote.name,
+                )
+                continue
             delete_remote_copy(store, self.workspace, record, remote.name)
             deleted.append(record.id)
             log.info(

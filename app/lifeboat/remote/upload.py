@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 from lifeboat.core.catalog_records import RemoteCopy, SnapshotRecord
 from lifeboat.core.config_model import RemoteConfig
@@ -80,22 +81,34 @@ def _put_checked_file(
     cancel: CancelToken,
     ledger: UploadLedger | None,
 ) -> Stored:
-    """Upload the record's file; the bytes read on the way must hash to `sha256` before
-    the object is written, so a file damaged on disk never becomes a copy."""
     meta = {SHA_KEY: sha256, "lifeboat-snapshot": record.id}
+    damaged = _damaged(record.manifest)
+    return put_checked_file(
+        store, key, record.path, sha256, meta, progress, cancel, ledger, damaged
+    )
+
+
+def put_checked_file(
+    store: RemoteStore,
+    key: str,
+    path: Path,
+    sha256: str,
+    meta: dict[str, str],
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+    damaged: LifeboatError,
+) -> Stored:
+    """Upload the file at `path` as it is; the bytes read on the way must hash to
+    `sha256` before the object is written (else `damaged` is raised), so a file damaged
+    on disk never becomes a copy."""
 
     def check(sent: str) -> None:
         if sent != sha256:
-            raise _damaged(record.manifest)
+            raise damaged
 
     return store.put_file(
-        key,
-        record.path,
-        metadata=meta,
-        progress=progress,
-        cancel=cancel,
-        ledger=ledger,
-        check=check,
+        key, path, metadata=meta, progress=progress, cancel=cancel, ledger=ledger, check=check
     )
 
 
@@ -135,25 +148,56 @@ def _upload_encrypted(
     manifest = record.manifest
     key = artifact_key(remote, manifest) + AGE_SUFFIX
     meta = {PLAIN_SHA_KEY: manifest.sha256, "lifeboat-snapshot": manifest.id}
-    with EncryptingReader(record.path, recipients) as stream:
+    stored = put_sealed_file(
+        store,
+        key,
+        record.path,
+        manifest.sha256,
+        manifest.size,
+        recipients,
+        meta,
+        progress,
+        cancel,
+        ledger,
+        _damaged(manifest),
+    )
+    public = remote_manifest(manifest, stored.size, stored.sha256, recipients)
+    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
+    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True, iso_utc(utc_now()))
+
+
+def put_sealed_file(
+    store: RemoteStore,
+    key: str,
+    path: Path,
+    plain_sha256: str,
+    size_hint: int,
+    recipients: list[str],
+    meta: dict[str, str],
+    progress: Progress,
+    cancel: CancelToken,
+    ledger: UploadLedger | None,
+    damaged: LifeboatError,
+) -> Stored:
+    """Upload the age ciphertext of the file at `path`, encrypted while it is sent (never
+    written locally); the plaintext read must hash to `plain_sha256` before the object
+    is written (else `damaged` is raised). The `Stored` hash is the ciphertext's."""
+    with EncryptingReader(path, recipients) as stream:
 
         def check(_: str) -> None:  # the stream has been read to its end by now
-            if stream.result().plain_sha256 != manifest.sha256:
-                raise _damaged(manifest)
+            if stream.result().plain_sha256 != plain_sha256:
+                raise damaged
 
-        stored = store.put_stream(
+        return store.put_stream(
             key,
             stream,
-            size_hint=manifest.size,
+            size_hint=size_hint,
             metadata=meta,
             progress=progress,
             cancel=cancel,
             ledger=ledger,
             check=check,
         )
-    public = remote_manifest(manifest, stored.size, stored.sha256, recipients)
-    mkey = _put_manifest(store, remote, with_remote_object(public, stored))
-    return RemoteCopy(remote.name, key, mkey, stored.size, stored.sha256, True, iso_utc(utc_now()))
 
 
 def remote_manifest(manifest: Manifest, size: int, sha256: str, recipients: list[str]) -> Manifest:

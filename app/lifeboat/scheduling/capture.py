@@ -12,6 +12,10 @@ the status and the health watch report; its next success ends it.
 One thread for all sources: polls cost an `os.stat` when nothing changed, and a commit
 burst is written within the follower's own limits. Starting a chain takes a base
 snapshot, during which the other sources wait (their commits wait in their WAL).
+
+A source whose database is not in WAL mode gets frequent differentials instead
+(journal_watch.py), through the scheduler's job queue (or a queue of the host's own);
+the header read that tells the modes apart moves a source between the two.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from dataclasses import dataclass
 
 from lifeboat.core.history.follower import Follower
 from lifeboat.foundation.errors import LifeboatError
+from lifeboat.scheduling.failure_words import why_of
+from lifeboat.scheduling.history_upload import HistoryUploader
+from lifeboat.scheduling.journal_watch import JournalWatches
+from lifeboat.scheduling.queue import JobQueue
 from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
@@ -46,16 +54,6 @@ class _Followed:
     started: bool = False  # its start() succeeded: poll() from now on
 
 
-def why_of(exc: BaseException) -> str:
-    """A failure in words, for the status line ("... stopped: <why>")."""
-    if isinstance(exc, LifeboatError):
-        return exc.message
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return str(exc) or type(exc).__name__
-
-
 class CaptureHost:
     def __init__(
         self,
@@ -63,39 +61,67 @@ class CaptureHost:
         *,
         interval: float = POLL_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
+        queue: JobQueue | None = None,
     ) -> None:
         self.service = service
+        #: where rollback-journal sources' differentials run (None: a queue of its own)
+        self._owns_queue = queue is None
+        self._queue = queue if queue is not None else JobQueue(service)
+        self.journals = JournalWatches(service, self._queue, monotonic=monotonic)
         self.interval = interval
         self._mono = monotonic
         self._followed: dict[str, _Followed] = {}
         self._wanted: dict[str, tuple[str, str]] | None = None
+        self._every: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
+        self.turns = 0  # of the thread's loop (what a test waits on while nothing happens)
+        #: sends the history to the remotes, in a thread of its own (never delays a poll)
+        self.uploads = HistoryUploader(service, monotonic=monotonic)
 
     def start(self) -> None:
         """Follow the sources the settings ask for, in a thread of its own."""
         self.reload()
+        if self._owns_queue:
+            self._queue.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lifeboat-capture", daemon=True)
         self._thread.start()
+        self.uploads.start()
 
     def reload(self) -> None:
         """Read which sources to follow again (applied by the thread at its next poll)."""
         try:
             wanted = self.service.continuous_sources()
+            every = self.service.continuous_every()
         except LifeboatError as exc:
             log.error("continuous capture keeps its sources: %s", exc.message)
             return
         with self._lock:
-            self._wanted = wanted
+            self._wanted, self._every = wanted, every
+        self.uploads.reload()
+
+    def set_paused(self, paused: bool) -> None:
+        """Paused (the user paused backups): every follower writes what it took and
+        closes; resumed: each starts again and catches up from the live file (the
+        timeline shows the time in between as a gap)."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+        self.uploads.set_paused(paused)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling; every follower writes what it took and closes."""
+        self.uploads.stop(timeout)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._owns_queue:
+            self._queue.shutdown(timeout)
 
     @property
     def following(self) -> list[str]:
@@ -106,8 +132,13 @@ class CaptureHost:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                began = self._mono()
+                began, self.turns = self._mono(), self.turns + 1
                 self._apply_wanted()
+                if self._paused.is_set():
+                    for name, followed in self._followed.items():
+                        self._close(name, followed)
+                    self._stop.wait(self.interval)
+                    continue
                 for name, followed in list(self._followed.items()):
                     if self._stop.is_set():
                         break
@@ -116,12 +147,14 @@ class CaptureHost:
         finally:
             for name in list(self._followed):
                 self._drop(name)
+            self.journals.close()
 
     def _apply_wanted(self) -> None:
         with self._lock:
             wanted, self._wanted = self._wanted, None
         if wanted is None:
             return
+        self.journals.set_every(self._every)
         for name, followed in list(self._followed.items()):
             if wanted.get(name) != followed.key:
                 self._drop(name)
@@ -131,6 +164,9 @@ class CaptureHost:
                 log.info("continuous capture of %s: following", name)
 
     def _step(self, name: str, followed: _Followed) -> None:
+        if self.journals.is_journal(name, followed.key[0]):
+            self._close(name, followed)  # not in WAL mode (now): differentials instead
+            return
         if followed.failures and self._mono() < followed.retry_at:
             return
         polled = False
@@ -184,6 +220,7 @@ class CaptureHost:
             log.warning("continuous capture of %s: closing failed: %s", name, why_of(exc))
 
     def _drop(self, name: str) -> None:
+        self.journals.drop(name)
         followed = self._followed.pop(name, None)
         if followed is not None:
             self._close(name, followed)

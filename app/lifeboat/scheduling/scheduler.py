@@ -85,7 +85,7 @@ class Scheduler:
             service, self._aps, lock=self._lock, now=self._now, submit=self._submit
         )
         self.paused = False
-        self.capture = CaptureHost(service)
+        self.capture = CaptureHost(service, queue=self.queue)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -94,9 +94,10 @@ class Scheduler:
         self.service.tidy_sources()
         self.service.abort_abandoned_uploads()  # left open by killed runs: not billed
         self.queue.start()
+        self.paused = read_pause(self.service.paths).active(self._now())
+        self.capture.set_paused(self.paused)
         self.capture.start()  # continuous protection: every commit, while we run
         self._aps.start()
-        self.paused = read_pause(self.service.paths).active(self._now())
         self._schedule_sources(self._config)
         self._aps.add_job(
             self.tick, IntervalTrigger(seconds=self._tick_seconds, timezone=self._tz), id="tick"
@@ -140,6 +141,7 @@ class Scheduler:
         if paused == self.paused:
             return
         self.paused = paused
+        self.capture.set_paused(paused)
         self._hold_schedules()
         log.info("schedules %s", "paused" if paused else "resumed")
         if not paused:
@@ -339,7 +341,7 @@ class Scheduler:
 
     def _finished(self, job: QueuedJob, result: object, error: BaseException | None) -> None:
         source = job.source
-        if source is None:
+        if source is None or job.trigger is Trigger.CONTINUOUS:  # its watch tries again
             return
         if job.kind is JobKind.UPLOAD:
             self._after_upload(job, source, error)

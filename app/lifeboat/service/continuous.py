@@ -8,14 +8,19 @@ where a source's history lives and its chains are listed is service/history.py.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.follower import Follower
-from lifeboat.foundation.errors import OperationFailed
+from lifeboat.core.schedule_durations import duration_words
+from lifeboat.core.sqlite_file import probe_database
+from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
 from lifeboat.service.history import chains_of, history_folder, open_base
 from lifeboat.service.history_checks import ChainCheck, verify_chains
+from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import Timeline, timeline_of
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 from lifeboat.service.status import CAPTURE_STOPPED
@@ -46,6 +51,29 @@ class ContinuousMethods:
             for s in config.sources.values()
             if s.continuous
         }
+
+    def continuous_every(self) -> dict[str, float]:
+        """How often each continuously protected source is captured at most, in seconds,
+        when its database is in rollback-journal mode (no WAL to follow)."""
+        config = self.workspace.config()
+        return {s.name: s.every_seconds for s in config.sources.values() if s.continuous}
+
+    def continuous_kind(self, name: str) -> str:
+        """Which continuous protection `name` gets, as its database is now: every commit
+        (WAL mode) or a differential soon after each change (rollback journal)."""
+        src = self.workspace.config().source(name)
+        try:
+            wal = probe_database(src.path).wal_mode
+        except SourceError as exc:
+            return f"its database cannot be read now ({exc.message})"
+        if wal:
+            return f"every commit, from its WAL (keeps {src.continuous_keep})"
+        every = duration_words(timedelta(seconds=src.every_seconds))
+        return (
+            f"its database is not in WAL mode (rollback journal): a differential snapshot "
+            f"when it changed, at most every {every}; "
+            "in WAL mode (PRAGMA journal_mode=WAL) every commit would be kept"
+        )
 
     def open_follower(
         self, name: str, *, compact_every_s: float = 30.0, write_every_s: float = 0.5
@@ -117,4 +145,10 @@ class ContinuousMethods:
         history covers, its gaps (and why) and merged catch-ups."""
         src = self.workspace.config().source(name)
         snapshots = [r for r in self.workspace.catalog.snapshots(name) if r.local]
-        return timeline_of(src, snapshots, chains_of(self.workspace, name))
+        chains = chains_of(self.workspace, name)
+        held = remote_history_state(self.workspace, src, chains).get("remote_history_until")
+        timeline = timeline_of(src, snapshots, chains)
+        if src.continuous and src.remote:
+            until = held if isinstance(held, datetime) else None
+            timeline = replace(timeline, remote=src.remote, remote_until=until)
+        return timeline

@@ -18,6 +18,7 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
 from lifeboat.service.continuous import ContinuousMethods
+from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
 from lifeboat.service.points import PointMethods
@@ -38,6 +39,7 @@ class Service(
     RecordMethods,
     HousekeepingMethods,
     ContinuousMethods,
+    HistoryRemoteMethods,
 ):
     def __init__(
         self,

@@ -13,12 +13,22 @@ new chain at its next start).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.history.compaction import remove_segment, thin
+from lifeboat.core.history.windows import (
+    ChainSpan,
+    bases_needed,
+    kept_by_windows,
+    restorable_since,
+)
 from lifeboat.core.manifest import MANIFEST_SUFFIX
 from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.states import Trigger
+from lifeboat.jobs.prune import PruneJob
 from lifeboat.service.history import HistoryChain, chains_of, history_folder
 
 log = logging.getLogger(__name__)
@@ -78,3 +88,35 @@ def _base_gone(workspace: Workspace, source: str, chain: HistoryChain) -> bool:
         return False  # recorded (remote only, or its file missing): not proven gone
     folder = workspace.snapshot_folder(workspace.config(), workspace.config().source(source))
     return not any(folder.glob(f"{source}-*-{chain.base_id}{MANIFEST_SUFFIX}"))
+
+
+def history_bases(workspace: Workspace, source: str, now_us: int) -> dict[str, str]:
+    """The snapshots of `source` its continuous protection still needs (id -> why), for
+    retention to keep: the live chain's base, those of chains holding points the
+    source's `continuous_keep` still promises, and the snapshots taken for continuous
+    protection (a rollback-journal database's) that policy keeps as moments."""
+    try:
+        src = workspace.config().source(source)
+    except LifeboatError:
+        return {}
+    chains = chains_of(workspace, source)
+    spans = [ChainSpan(c.base_id, c.last_us) for c in chains]
+    needed = bases_needed(spans, restorable_since(src.history_policy, now_us))
+    moments = [
+        (r.id, int(r.manifest.created_at.timestamp() * 1_000_000))
+        for r in workspace.catalog.snapshots(source)
+        if r.manifest.reason == Trigger.CONTINUOUS and r.local
+    ]
+    for snap_id in kept_by_windows(moments, src.history_policy, now_us):
+        needed.setdefault(snap_id, f"a moment continuous_keep keeps ({src.history_policy.spec})")
+    return needed
+
+
+def prune_job(workspace: Workspace, source: str, *, dry_run: bool = False) -> PruneJob:
+    """The prune of `source`, keeping what its continuous history needs."""
+    return PruneJob(
+        workspace,
+        source,
+        dry_run=dry_run,
+        needed=lambda: history_bases(workspace, source, time.time_ns() // 1000),
+    )

@@ -7,15 +7,17 @@ and the tray (through `continuous_line`), all say the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.manifest import iso_utc
+from lifeboat.core.schedule_durations import duration_words
 from lifeboat.service.history import HistoryChain
 
-NOT_RUNNING = "Lifeboat was not running"
+NOT_RUNNING = "Lifeboat was not running, or was paused"
 MERGED_WHY = (
     "caught up from the live file (the app checkpointed or closed its WAL before every "
     "commit was read): its state is exact; commits just before it may be merged into it"
@@ -35,12 +37,34 @@ class ContinuousState:
     gaps: int = 0  # in the newest chain: times Lifeboat was not running
     merged: int = 0  # in the newest chain: catch-ups that merged commits
     stopped: str | None = None  # why the capture keeps failing (None: it does not)
+    #: a rollback-journal database: captured by differentials at most this often (s);
+    #: None: commit by commit from its WAL (or nothing captured yet)
+    every_s: float | None = None
 
 
 def continuous_state(
-    src: SourceConfig, chains: list[HistoryChain], stopped: str | None
+    src: SourceConfig,
+    chains: list[HistoryChain],
+    stopped: str | None,
+    snapshots: Sequence[SnapshotRecord] = (),
 ) -> ContinuousState:
+    """`snapshots`: the source's, newest first; the continuous ones that are no chain's
+    base are a rollback-journal database's differentials (scheduling/journal_watch.py)."""
     newest = max(chains, key=lambda c: c.last_us or 0) if chains else None
+    bases = {c.base_id for c in chains}
+    journal = next(
+        (r for r in snapshots if r.manifest.reason == "continuous" and r.id not in bases), None
+    )
+    newest_us = newest.last_us if newest is not None and newest.last_us is not None else None
+    if journal is not None and (
+        newest_us is None or journal.manifest.created_at > time_of(newest_us)
+    ):
+        return ContinuousState(
+            src.continuous,
+            journal.manifest.created_at,
+            stopped=stopped if src.continuous else None,
+            every_s=src.every_seconds,
+        )
     if newest is None or newest.last_us is None:
         return ContinuousState(src.continuous, stopped=stopped if src.continuous else None)
     return ContinuousState(
@@ -66,7 +90,7 @@ def ago_text(seconds: float) -> str:
 
 
 def continuous_line(
-    state: ContinuousState, now: datetime, *, lifeboat_running: bool = True
+    state: ContinuousState, now: datetime, *, lifeboat_running: bool = True, paused: bool = False
 ) -> str | None:
     """The one line the status, the main window and the tray show (None: continuous
     protection is off and there is no history to speak of)."""
@@ -78,12 +102,22 @@ def continuous_line(
         )
     if state.stopped:
         return f"continuous capture stopped: {state.stopped}"
+    tail = f"; {captured}" if captured else ""
     if not lifeboat_running:
-        tail = f"; {captured}" if captured else ""
         return f"continuous protection paused: Lifeboat is not running{tail}"
+    if paused:
+        return f"continuous protection paused with the backups{tail}"
     if last is None:
         return "protected continuously, starting (nothing captured yet)"
+    if state.every_s is not None:
+        return f"protected every {every_words(state.every_s)}, {captured}"
     return f"protected continuously, {captured}"
+
+
+def every_words(seconds: float) -> str:
+    """'minute', '30 seconds', '5 minutes' (after "every")."""
+    words = duration_words(timedelta(seconds=seconds))
+    return words[2:] if words.startswith("1 ") else words
 
 
 # -- the timeline -------------------------------------------------------------------
@@ -115,6 +149,9 @@ class Timeline:
     continuous: bool
     keep: str
     entries: list[TimelineEntry] = field(default_factory=list)
+    #: Its remote, and up to when that holds the newest chain (None: none of it).
+    remote: str | None = None
+    remote_until: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -122,6 +159,8 @@ class Timeline:
             "continuous": self.continuous,
             "continuous_keep": self.keep,
             "entries": [e.to_json() for e in self.entries],
+            "remote": self.remote,
+            "remote_history_until": iso_utc(self.remote_until) if self.remote_until else None,
         }
 
 
@@ -130,14 +169,23 @@ def timeline_of(
 ) -> Timeline:
     """Snapshots, the spans of commits between gaps, the gaps and the merged catch-ups,
     in time order."""
+    bases = {c.base_id for c in chains}
     entries = [
-        TimelineEntry("snapshot", r.manifest.created_at, snapshot=r.id, reason=r.manifest.reason)
+        TimelineEntry("snapshot", r.manifest.created_at, snapshot=r.id, reason=_why(r, bases))
         for r in snapshots
     ]
     for chain in chains:
         entries += _chain_entries(chain)
     entries.sort(key=lambda e: (e.start, _ORDER[e.kind]))
     return Timeline(src.name, src.continuous, src.continuous_keep, entries)
+
+
+def _why(record: SnapshotRecord, bases: set[str]) -> str:
+    """Why a snapshot was taken; a continuous one that is no chain's base is a change of a
+    rollback-journal database, restorable as a point of its own."""
+    if record.manifest.reason == "continuous" and record.id not in bases:
+        return "continuous: a change captured"
+    return record.manifest.reason
 
 
 _ORDER = {"snapshot": 0, "gap": 1, "commits": 2, "merged": 3}

@@ -23,10 +23,9 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.backup import BackupJob
 from lifeboat.jobs.base import JobOutcome, run_job
-from lifeboat.jobs.prune import PruneJob
 from lifeboat.jobs.upload import UploadJob
 from lifeboat.remote.plans import plan_uploads
-from lifeboat.service.history_retention import thin_history
+from lifeboat.service.history_retention import prune_job, thin_history
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ def _prune_after_backup(
     """Prune the source's snapshots: (what was pruned, None), or (None, why it failed)."""
     try:
         outcome = run_job(
-            PruneJob(workspace, source),
+            prune_job(workspace, source),
             workspace.catalog,
             trigger=Trigger.AFTER_BACKUP,
             on_event=publish,

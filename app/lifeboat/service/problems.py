@@ -113,6 +113,9 @@ def _upload_reason(source: SourceStatus) -> str | None:
         and source.uploads_pending > 0
         and source.retry_kind != "upload"
     )
+    if source.history_upload_failed and not (source.remote_behind or given_up):
+        why = _sentence(source.history_upload_failed)
+        return f"Continuous history not sent to {source.remote}: {why} (kept on this computer)"
     if not (source.remote_behind or given_up):
         return None
     waiting = f"{_count(source.uploads_pending, 'backup')} waiting; kept on this computer"

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lifeboat.core.catalog_records import AttentionItem, RemoteCopy
-from lifeboat.core.config_model import Config
+from lifeboat.core.config_model import Config, RemoteConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder
@@ -29,6 +29,7 @@ from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Work
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.jobs.backup import rewrite_lost_manifests
+from lifeboat.remote.history_scan import scan_history
 from lifeboat.remote.scan import scan_remote
 
 log = logging.getLogger(__name__)
@@ -191,12 +192,27 @@ def _merge_remotes(
             workspace.catalog.add_remote_only(manifest, folder)
             pairs.append((manifest.id, copy))
         workspace.catalog.replace_remote_copies(remote.name, pairs)
+        _adopt_history(workspace, remote, report)
         report.remote_snapshots[remote.name] = len(remote_scan.found)
         report.unreadable += remote_scan.unreadable
         report.remote_incomplete += remote_scan.incomplete
         report.remote_mismatched += remote_scan.mismatched
     progress(REMOTES_PHASE, len(config.remotes), len(config.remotes))
     workspace.catalog.forget_snapshots_nowhere()
+
+
+def _adopt_history(workspace: Workspace, remote: RemoteConfig, report: RebuildReport) -> None:
+    """The continuous history the remote holds, as proven copies (remote/history_scan)."""
+    try:
+        store = workspace.stores.open(remote)
+        try:
+            copies = scan_history(store, remote)
+        finally:
+            store.close()
+    except LifeboatError as exc:
+        report.remote_errors.append(f"{remote.name}: its history: {exc.message}")
+        return
+    workspace.catalog.replace_segment_copies(remote.name, copies)
 
 
 def _stem(artifact: Path) -> str:

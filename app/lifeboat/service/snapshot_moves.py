@@ -19,6 +19,15 @@ from pathlib import Path
 
 from lifeboat.core.config import validate_value
 from lifeboat.core.fsutil import FileLock
+from lifeboat.core.history.folder_lock import held_for_move
+from lifeboat.core.history.folder_move import (
+    copy_history,
+    discard_history_work,
+    publish_history,
+    remove_old_history,
+)
+from lifeboat.core.leftovers import sweep_folder
+from lifeboat.core.private import private_dir
 from lifeboat.core.snapshot_move import (
     MoveReport,
     copy_snapshots,
@@ -30,6 +39,7 @@ from lifeboat.core.snapshot_move import (
 )
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError
+from lifeboat.service.history import HISTORY_FOLDER
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +69,12 @@ def move_snapshots(workspace: Workspace, name: str, dest: Path | str) -> MoveRep
         return report
     old_lock = _locked(old, source.name)
     try:
-        _move_locked(workspace, name, new_root, report)
+        history_lock = _history_locked(old / HISTORY_FOLDER, source.name)
+        try:
+            _move_locked(workspace, name, new_root, report)
+        finally:
+            if history_lock is not None:
+                history_lock.release()
     finally:
         old_lock.release()
     log.info(
@@ -77,11 +92,20 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
     old = report.old_folder
     try:
         copies, report.left = plan_copies(old)
+        history = None
         try:
             report.copied_bytes = copy_snapshots(old, new, copies, workspace.run)
+            if (old / HISTORY_FOLDER).is_dir():
+                new_history = private_dir(new / HISTORY_FOLDER, "history folder")
+                history = copy_history(old / HISTORY_FOLDER, new_history, name, workspace.run)
+                report.copied_bytes += history.copied_bytes
             publish_copies(new, copies)
+            if history is not None:
+                publish_history(history)
         finally:
             discard_work(copies)
+            if history is not None:
+                discard_history_work(history)
         _switch_config(workspace, name, new_root)
         workspace.catalog.replace_folder_snapshots(
             new, [(c.manifest, new, c.status) for c in copies]
@@ -90,8 +114,26 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
         new_lock.release()
     report.moved = [c.manifest.id for c in copies]
     report.damaged = [c.manifest.id for c in copies if c.damaged]
+    if history is not None:
+        report.history_segments = len(history.segments)
+        sweep_folder(history.old, workspace.paths.run_dir)
+        for problem in remove_old_history(history):
+            report.left.append(f"{history.old}: {problem}")
     for problem in remove_old_copies(old, copies, workspace.paths.run_dir):
         report.left.append(f"{old}: {problem} (removed later)")
+
+
+def _history_locked(folder: Path, name: str) -> FileLock | None:
+    """The old history folder, held for the whole move (None: there is none)."""
+    if not folder.is_dir():
+        return None
+    lock = held_for_move(folder, FOLDER_LOCK_PATIENCE)
+    if lock is None:
+        raise AlreadyRunning(
+            f"the continuous history of {name} is being written in {folder}",
+            "try again in a moment",
+        )
+    return lock
 
 
 def _switch_config(workspace: Workspace, name: str, new_root: Path) -> None:

@@ -7,6 +7,7 @@ Part of the `Service` façade (facade.py mixes this in).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,11 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.base import run_job
 from lifeboat.jobs.export import ExportJob
-from lifeboat.jobs.prune import PruneJob, delete_snapshot, plan_prune
+from lifeboat.jobs.prune import delete_snapshot, plan_prune
 from lifeboat.jobs.restore import RestoreJob
 from lifeboat.jobs.verify import VerifyJob
 from lifeboat.service.deletion import DeletionEffects, deletion_effects
+from lifeboat.service.history_retention import history_bases, prune_job
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
 
 if TYPE_CHECKING:
@@ -144,7 +146,7 @@ class SnapshotMethods:
     def prune(
         self, source: str, *, dry_run: bool = False, trigger: Trigger = Trigger.MANUAL
     ) -> PrunePlan:
-        job = PruneJob(self.workspace, source, dry_run=dry_run)
+        job = prune_job(self.workspace, source, dry_run=dry_run)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.publish)
         return outcome.result
 
@@ -154,7 +156,9 @@ class SnapshotMethods:
             policy = parse_keep(keep)
         except KeepSpecError as exc:
             raise ConfigError(str(exc), "fix the keep spec") from None
-        return plan_prune([r for r in self.snapshots(source) if r.local], source, policy)
+        needed = history_bases(self.workspace, source, time.time_ns() // 1000)
+        local = [r for r in self.snapshots(source) if r.local]
+        return plan_prune(local, source, policy, needed=needed)
 
     def set_protected(self, ref: str, protected: bool, reason: str | None = None) -> SnapshotRecord:
         """Pin (protect) or unpin a snapshot; the manifest on disk is updated first."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from lifeboat.core.config import source_name, source_problems, validate_value
 from lifeboat.core.config_model import Config, SourceConfig
+from lifeboat.core.history.windows import DEFAULT_WINDOWS
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, SourceError
@@ -40,6 +41,7 @@ class SourceDraft:
     drill: str = "weekly sun 04:00"  # when its restore drills run
     remote_keep: str | None = None  # what its remote keeps (None: the same as `keep`)
     continuous: bool = False  # every commit captured while Lifeboat runs
+    continuous_keep: str = DEFAULT_WINDOWS  # how much of that history stays restorable
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     saved_dest: Path | None = None  # as in the config (a move there changes it at once)
     is_new: bool = False
@@ -65,6 +67,7 @@ class SourceDraft:
             drill=source.drill,
             remote_keep=source.remote_keep,
             continuous=source.continuous,
+            continuous_keep=source.continuous_keep,
             saved_encrypt_local=source.encrypt_local,
             saved_dest=source.dest,
         )
@@ -86,6 +89,7 @@ class SourceDraft:
             "drill": self.drill,
             "remote_keep": self.remote_keep,
             "continuous": self.continuous,
+            "continuous_keep": self.continuous_keep,
         }
 
 
@@ -179,7 +183,6 @@ def staged_source(
         remotes=remotes,
         recipients=recipients,
         is_new=is_new,
-        wal_mode=_wal_mode(source) if source.continuous else None,
     )
     problems += _title_problems(source, others.values())
     return (None if problems else source), problems
@@ -196,11 +199,11 @@ def _title_problems(source: SourceConfig, others: Iterable[SourceConfig]) -> lis
     return []
 
 
-def _wal_mode(source: SourceConfig) -> bool | None:
-    """Whether the source's database is in WAL mode now (None: it cannot be read now,
-    which other checks report)."""
+def wal_mode_of(path: Path) -> bool | None:
+    """Whether the database at `path` is in WAL mode now, from its header (None: it
+    cannot be read now). Settings asks it to say which continuous protection it gets."""
     try:
-        return probe_database(source.path).wal_mode
+        return probe_database(path).wal_mode
     except SourceError:
         return None
 

@@ -49,6 +49,7 @@ class SourceMethods:
         display_name: str | None = None,
         continuous: bool | None = None,
         continuous_keep: str | None = None,
+        continuous_every: str | None = None,
     ) -> SourceConfig:
         db_path = check_database(path)
         values: dict[str, object] = {
@@ -63,6 +64,7 @@ class SourceMethods:
                 ("display_name", display_name),
                 ("continuous", continuous),
                 ("continuous_keep", continuous_keep),
+                ("continuous_every", continuous_every),
             )
             if value is not None
         }

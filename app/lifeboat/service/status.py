@@ -23,6 +23,7 @@ from lifeboat.core.unchanged import latest, proven_unchanged_at, unchanged_since
 from lifeboat.core.workspace import Workspace
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history import chains_of
+from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
 
@@ -85,6 +86,12 @@ class SourceStatus:
     gaps: int = 0
     merged: int = 0
     capture_stopped: str | None = None
+    #: How far its remote holds that history (the newest commit held, every one before
+    #: it held too), and why sending it keeps failing (None: it does not).
+    remote_history_until: datetime | None = None
+    history_upload_failed: str | None = None
+    #: a rollback-journal database: captured by differentials at most this often (s)
+    continuous_every: float | None = None
 
     #: When a backup last found the database unchanged since its newest snapshot.
     proven_unchanged: datetime | None = None
@@ -104,7 +111,12 @@ class SourceStatus:
     @property
     def continuous_state(self) -> ContinuousState:
         return ContinuousState(
-            self.continuous, self.last_capture, self.gaps, self.merged, self.capture_stopped
+            self.continuous,
+            self.last_capture,
+            self.gaps,
+            self.merged,
+            self.capture_stopped,
+            self.continuous_every,
         )
 
     @property
@@ -113,6 +125,7 @@ class SourceStatus:
             return "error"
         if (
             self.capture_stopped
+            or self.history_upload_failed
             or self.stale
             or self.retry_pending
             or self.remote_behind
@@ -162,6 +175,11 @@ class SourceStatus:
             "gaps": self.gaps,
             "merged": self.merged,
             "capture_stopped": self.capture_stopped,
+            "remote_history_until": (
+                iso_utc(self.remote_history_until) if self.remote_history_until else None
+            ),
+            "history_upload_failed": self.history_upload_failed,
+            "continuous_every": self.continuous_every,
             "last_backup": iso_utc(self.last_backup) if self.last_backup else None,
             "unchanged_since": self.unchanged_since,
         }
@@ -250,7 +268,7 @@ def _source_status(
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
-        **_continuous(workspace, src),
+        **_continuous(workspace, src, records),
         **unchanged,
     )
 
@@ -264,18 +282,23 @@ def _unchanged(mine: list[JobRecord], source: str, last_job: JobRecord | None) -
     }
 
 
-def _continuous(workspace: Workspace, src: SourceConfig) -> dict[str, Any]:
+def _continuous(
+    workspace: Workspace, src: SourceConfig, records: list[SnapshotRecord]
+) -> dict[str, Any]:
     """The source's continuous protection (SourceStatus's fields), from its history's
     files and the catalog's events (the capture records a stop there)."""
     event = workspace.catalog.last_event(src.name, "continuous:")
     stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
-    state = continuous_state(src, chains_of(workspace, src.name), stopped)
+    chains = chains_of(workspace, src.name)
+    state = continuous_state(src, chains, stopped, records)
     return {
+        **remote_history_state(workspace, src, chains),
         "continuous": state.continuous,
         "last_capture": state.last_capture,
         "gaps": state.gaps,
         "merged": state.merged,
         "capture_stopped": state.stopped,
+        "continuous_every": state.every_s,
     }
 
 

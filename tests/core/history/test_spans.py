@@ -68,3 +68,5 @@ def test_refused_naming_the_nearest(at, says, earlier, later):
 def test_no_history():
     with pytest.raises(NotRestorable, match="no continuous history yet"):
         chain_at([], 5, NOW, say=str)
+    with pytest.raises(NotRestorable, match="is in the future"):
+        chain_at([], NOW + 1, NOW, say=str)  # a rollback-journal database: no chains at all

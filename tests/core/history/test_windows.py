@@ -107,3 +107,58 @@ def test_thinning_keeps_the_last_state_of_each_window():
     # The young commits (the last hour) stay one by one.
     young = [c for c in commits if now - c.time_us <= H]
     assert [c.seq for c in thinned[-len(young) :]] == [c.seq for c in young]
+
+
+def test_bases_needed_keeps_the_live_chain_and_chains_with_promised_points():
+    from lifeboat.core.history.windows import ChainSpan, bases_needed
+
+    chains = [ChainSpan("old", 100), ChainSpan("mid", 500), ChainSpan("live", 900)]
+    assert bases_needed(chains, since_us=400) == {
+        "live": "base of the continuous history being captured",
+        "mid": "base of continuous history still kept",
+    }
+    assert bases_needed(chains, since_us=1000) == {
+        "live": "base of the continuous history being captured"
+    }
+    assert bases_needed([ChainSpan("empty", None)], since_us=0) == {
+        "empty": "base of the continuous history being captured"
+    }
+    assert bases_needed([], since_us=0) == {}
+
+
+def test_kept_by_windows_keeps_the_last_snapshot_of_each_window_the_policy_promises():
+    from lifeboat.core.history.windows import kept_by_windows, parse_windows
+
+    hour, day = 3_600_000_000, 86_400_000_000
+    now = 100 * day
+    policy = parse_windows("2h all, 2d hourly")
+    moments = [
+        ("a", now - 30 * 60_000_000),  # within 2h: every one kept
+        ("b", now - 60 * 60_000_000),
+        ("c", now - 3 * hour - 10 * 60_000_000),  # the same hour: the later one
+        ("d", now - 3 * hour - 50 * 60_000_000),
+        ("e", now - 3 * day),  # older than every rule: the source's keep decides
+    ]
+    assert kept_by_windows(moments, policy, now) == {"a", "b", "c"}
+    assert kept_by_windows([], policy, now) == set()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        (
+            "24h all, 7d hourly, 30d daily",
+            "every change of the last 24 hours, then one an hour back to 7 days, "
+            "then one a day back to 30 days",
+        ),
+        (
+            "90min minutely, 1y weekly",
+            "one a minute of the last 90 minutes, then one a week back to 1 year",
+        ),
+        ("1d all", "every change of the last 24 hours"),
+    ],
+)
+def test_windows_in_words(spec: str, words: str):
+    from lifeboat.core.history.windows import parse_windows, windows_in_words
+
+    assert windows_in_words(parse_windows(spec)) == words

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lifeboat.core.fsutil import atomic_write_bytes, fsync_dir
+from lifeboat.core.hashing import sha256_file
+from lifeboat.core.history.folder_lock import changing
 from lifeboat.core.history.segment import (
     CommitRecord,
     SegmentHeader,
@@ -183,7 +185,8 @@ def write_segment(
         final = Path(folder) / (
             segment_stem(source, written.first_time_us, secrets.token_hex(4)) + SEGMENT_SUFFIX
         )
-        os.link(work, final)  # never replaces anything: a taken name fails
+        with changing(Path(folder)):  # not while the folder is being moved
+            os.link(work, final)  # never replaces anything: a taken name fails
         os.unlink(work)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -198,14 +201,25 @@ def write_segment_manifest(
 ) -> Path:
     """The manifest beside a level-1 (or thinned) segment."""
     stem = path.name.removesuffix(SEGMENT_SUFFIX)
-    match = SEGMENT_NAME_RE.match(path.name)
+    data = segment_manifest(path.name, source, header, written, level)
+    manifest = Path(path).with_name(stem + MANIFEST_SUFFIX)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(manifest, text.encode(), run)
+    return manifest
+
+
+def segment_manifest(
+    name: str, source: str, header: SegmentHeader, written: WrittenSegment, level: int
+) -> dict[str, object]:
+    """What a segment's manifest says (kind `segment`), for the file named `name`."""
+    match = SEGMENT_NAME_RE.match(name)
     assert match is not None
-    data = {
+    return {
         "format": SEGMENT_FORMAT,
         "kind": "segment",
         "id": match.group("id"),
         "source": source,
-        "artifact": path.name,
+        "artifact": name,
         "base": header.base_id,
         "base_sha256": header.base_sha256,
         "chain": header.base_id,
@@ -222,7 +236,24 @@ def write_segment_manifest(
         "size": written.size,
         "sha256": written.sha256,
     }
-    manifest = Path(path).with_name(stem + MANIFEST_SUFFIX)
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    atomic_write_bytes(manifest, text.encode(), run)
-    return manifest
+
+
+def manifest_of_file(path: Path, source: str) -> dict[str, object]:
+    """The manifest of a published segment, read from the file (a level-0 segment has
+    none beside it): its header and index, its SHA-256 (raises SegmentDamaged)."""
+    with SegmentReader(path) as reader:
+        header, level = reader.header, reader.index.level
+        commits = reader.commits
+        written = WrittenSegment(
+            size=reader.size,
+            sha256=sha256_file(path),
+            plain_size=0,
+            frames=reader.frames,
+            commits=len(commits),
+            first_seq=reader.first_seq,
+            last_seq=reader.last_seq,
+            first_time_us=commits[0].time_us,
+            last_time_us=commits[-1].time_us,
+            end_digest=reader.end_digest,
+        )
+    return segment_manifest(Path(path).name, source, header, written, level)

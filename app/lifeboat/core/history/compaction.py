@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.fsutil import fsync_dir
@@ -27,7 +27,8 @@ from lifeboat.core.history.chain import (
     write_segment,
     write_segment_manifest,
 )
-from lifeboat.core.history.segment import CommitRecord, SegmentHeader
+from lifeboat.core.history.folder_lock import changing
+from lifeboat.core.history.segment import CommitRecord, SegmentHeader, WrittenSegment
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.history.windows import WindowPolicy, window_key
 from lifeboat.core.leftovers import TOMBSTONE_SUFFIX
@@ -74,14 +75,40 @@ def compact_level0(
     """Concatenate consecutive level-0 segments into one level-1 segment (every commit
     kept), publish it with its manifest, then remove the level-0 files."""
     ordered = sorted(level0, key=lambda s: s.first_seq)
-    _check_contiguous(ordered, exact_seqs=True)
-    header = _joined_header(ordered, sum(s.commits for s in ordered))
-    path, written = write_segment(
-        folder, run, source, header, _commits_of(ordered), ordered[-1].end_digest, level=1
-    )
+    path, header, written = join_segments(folder, source, ordered, run)
     write_segment_manifest(path, source, header, written, 1, run)
     remove_segments(ordered)
     return described(path, header, written, 1)
+
+
+def join_segments(
+    folder: Path,
+    source: str,
+    segments: Sequence[SegmentFile],
+    run: Run,
+    *,
+    after: tuple[int, bytes] | None = None,
+) -> tuple[Path, SegmentHeader, WrittenSegment]:
+    """Write the consecutive segments (in commit order, every commit kept) as one
+    level-1 segment into `folder`; the segments themselves are left as they are. With
+    `after` = (commit, state digest after it), only the commits after that one: the
+    new segment starts from that digest."""
+    _check_contiguous(segments, exact_seqs=True)
+    skip, previous = after if after is not None else (0, segments[0].previous_digest)
+    skipped = 0
+    if after is not None:
+        with SegmentReader(segments[0].path) as reader:
+            skipped = sum(1 for c in reader.commits if c.seq <= skip)
+    header = replace(
+        _joined_header(segments, sum(s.commits for s in segments) - skipped),
+        previous_digest=previous,
+        first_commit=max(segments[0].first_seq, skip + 1),
+    )
+    commits = (c for c in _commits_of(segments) if c.seq > skip)
+    path, written = write_segment(
+        folder, run, source, header, commits, segments[-1].end_digest, level=1
+    )
+    return path, header, written
 
 
 def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
@@ -98,28 +125,39 @@ def remove_segment(segment: SegmentFile) -> None:
 
 
 def remove_segments(segments: Sequence[SegmentFile]) -> None:
-    """Remove replaced segments: the manifests (where there are) become tombstones first,
-    made durable, then the files go. One folder fsync per step, not per segment (a
-    compaction replaces about 60 level-0 files every 30 s); a removal lost to a crash is
-    redone by the next start's `remove_covered`, or the tombstone's sweep."""
-    tombstones = []
+    """Remove replaced segments, holding each folder (core/history/folder_lock.py) once
+    for all of its segments (not while the folder is being moved)."""
+    by_folder: dict[Path, list[Path]] = {}
     for segment in segments:
-        path = segment.path
+        by_folder.setdefault(segment.path.parent, []).append(segment.path)
+    for folder, paths in by_folder.items():
+        with changing(folder):
+            remove_segment_files(*paths)
+
+
+def remove_segment_files(*paths: Path) -> None:
+    """Remove segments (of one folder) and their manifests: each manifest becomes the
+    tombstone first, made durable, then the files go; the caller holds the folder. One
+    folder fsync per step, not per segment (a compaction replaces about 60 level-0
+    files every 30 s); a removal a crash undid is redone by the next start's
+    `remove_covered`, or by the tombstone's sweep."""
+    if not paths:
+        return
+    folder = paths[0].parent
+    tombstones = []
+    for path in paths:
         stem = path.name.removesuffix(SEGMENT_SUFFIX)
         manifest = path.with_name(stem + MANIFEST_SUFFIX)
         tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
         if os.path.lexists(manifest):
             os.replace(manifest, tombstone)
             tombstones.append(tombstone)
-    folders = {segment.path.parent for segment in segments}
     if tombstones:
-        for folder in folders:
-            fsync_dir(folder)
-    for path in [s.path for s in segments] + tombstones:
+        fsync_dir(folder)
+    for path in [*paths, *tombstones]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-    for folder in folders:
-        fsync_dir(folder)
+    fsync_dir(folder)
 
 
 # -- thinning ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
 from lifeboat.core.history.chain import SegmentFile, described, list_segments, write_segment
 from lifeboat.core.history.chainstart import DbKey, WalKey, take_base_holding_the_wal
+from lifeboat.core.history.folder_lock import HistoryBusy
 from lifeboat.core.history.livestate import ReadUnstable, read_live_state_settled, wal_path
 from lifeboat.core.history.resume import ChainTip, rebuild_tip
 from lifeboat.core.history.segment import (
@@ -334,7 +335,12 @@ class Follower:
         )
         digest = tip.state.digest()  # every commit taken is in this segment
         # Kept until written: a write that fails (a full disk) is tried again next poll.
-        path, written = write_segment(self.folder, self.run, self.source, header, records, digest)
+        try:
+            path, written = write_segment(
+                self.folder, self.run, self.source, header, records, digest
+            )
+        except HistoryBusy:
+            return  # the folder is being moved: the next poll writes them
         self._pending, self._pending_bytes = [], 0
         tip.digest = digest
         tip.next_segment += 1
@@ -383,7 +389,10 @@ class Follower:
         due = self._clock() - self._last_compaction >= self._compact_every_us
         if not due and len(self._level0) <= self._compact_files:
             return
-        compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+        try:
+            compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+        except HistoryBusy:
+            return  # the folder is being moved: at a later poll
         self._level0 = []
         self._last_compaction = self._clock()
         self.status.compactions += 1

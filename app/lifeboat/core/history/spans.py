@@ -81,15 +81,14 @@ def chain_at(
 ) -> str:
     """The base id of the chain whose points include `at_us`; NotRestorable otherwise."""
     spans = restorable_spans(chains)
-    if not spans:
-        raise NotRestorable("it has no continuous history yet", None, None)
     if at_us > now_us:
-        newest = spans[-1]
         raise NotRestorable(
             f"{say(at_us)} is in the future; the newest point is now ({say(now_us)})",
-            newest.end_us or now_us,
+            (spans[-1].end_us or now_us) if spans else None,
             None,
         )
+    if not spans:
+        raise NotRestorable("it has no continuous history yet", None, None)
     for span in spans:
         if span.start_us <= at_us and (span.end_us is None or at_us <= span.end_us):
             return span.base_id

@@ -107,3 +107,75 @@ def window_key(policy: WindowPolicy, seq: int, time_us: int, now_us: int) -> tup
             span = int(rule.every.total_seconds() * 1_000_000)
             return (number, time_us // span)
     return (len(policy.rules), 0)  # older than every rule: one window
+
+
+def restorable_since(policy: WindowPolicy, now_us: int) -> int:
+    """The oldest moment the policy promises points for: the age of its last rule.
+    (Older history is merged into one point that later points build on.)"""
+    return now_us - int(policy.rules[-1].within.total_seconds() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class ChainSpan:
+    """A chain of history as retention sees it: its base and its newest commit."""
+
+    base_id: str
+    last_us: int | None
+
+
+def bases_needed(chains: list[ChainSpan], since_us: int) -> dict[str, str]:
+    """The base snapshots the history still needs, each with why (a retention reason).
+
+    The newest chain is being captured: its base is needed whatever its age. An older
+    chain is needed while it holds commits the policy still promises (after
+    `since_us`); once all its commits are older, its base may go, and the chain with it.
+    """
+    if not chains:
+        return {}
+    newest = max(chains, key=lambda c: c.last_us or 0)
+    needed = {newest.base_id: "base of the continuous history being captured"}
+    for chain in chains:
+        if chain.base_id not in needed and chain.last_us is not None and chain.last_us >= since_us:
+            needed[chain.base_id] = "base of continuous history still kept"
+    return needed
+
+
+def kept_by_windows(moments: list[tuple[str, int]], policy: WindowPolicy, now_us: int) -> set[str]:
+    """Of snapshots taken for continuous protection (id, time: a rollback-journal
+    database's differentials), those the policy keeps as moments: the last of each
+    window. Older than every rule: none (the source's `keep` decides about those)."""
+    last_of: dict[tuple[int, int], tuple[int, str]] = {}
+    for seq, (snap_id, time_us) in enumerate(sorted(moments, key=lambda m: (m[1], m[0]))):
+        key = window_key(policy, seq, time_us, now_us)
+        if key[0] < len(policy.rules):
+            last_of[key] = (time_us, snap_id)  # later ones come later: the last wins
+    return {snap_id for _, snap_id in last_of.values()}
+
+
+_EVERY_WORDS = {
+    timedelta(minutes=1): "one a minute",
+    timedelta(hours=1): "one an hour",
+    timedelta(days=1): "one a day",
+    timedelta(weeks=1): "one a week",
+    timedelta(days=30): "one a month",
+}
+
+
+def _age_words(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for size, unit in ((365 * 86400, "year"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0 and (unit != "day" or seconds > 2 * 86400):
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def windows_in_words(policy: WindowPolicy) -> str:
+    """'every change of the last 24 hours, then one an hour back to 7 days, then one a
+    day back to 30 days' (what the retention preview says of a source's history)."""
+    parts = []
+    for number, rule in enumerate(policy.rules):
+        what = "every change" if rule.every is None else _EVERY_WORDS[rule.every]
+        age = _age_words(rule.within)
+        parts.append(f"{what} of the last {age}" if number == 0 else f"{what} back to {age}")
+    return ", then ".join(parts)

@@ -1,0 +1,122 @@
+"""Moving a source's continuous history with its snapshots (service/snapshot_moves.py
+calls these, holding the old history folder for the whole move: folder_lock.py).
+
+Like the snapshots' move (core/snapshot_move.py): each segment and its manifest is
+copied into a work file in the new folder, fsynced, read back and compared, then
+published by a hard link (the segment before its manifest), never replacing anything;
+one already there with the same bytes (a move killed after publishing it) is kept. The
+settings switch to the new folder next, and only then are the old files removed, the
+way replaced segments go (manifest to tombstone first). No Qt, no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifeboat.core.fsutil import fsync_dir
+from lifeboat.core.hashing import sha256_file
+from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, SEGMENT_SUFFIX
+from lifeboat.core.history.compaction import remove_segment_files
+from lifeboat.core.history.folder_lock import HISTORY_LOCK, MOVED_MARKER
+from lifeboat.core.runs import Run
+from lifeboat.core.snapshot_move import copy_verified, require_space
+from lifeboat.foundation.errors import OperationFailed
+
+
+@dataclass
+class HistoryCopy:
+    old: Path
+    new: Path
+    #: the segments' names, oldest first; each with its manifest when it has one
+    segments: list[str] = field(default_factory=list)
+    work: dict[str, Path] = field(default_factory=dict)  # name -> this run's copy
+    copied_bytes: int = 0
+
+
+def _names(old: Path, source: str) -> list[str]:
+    names = []
+    for name in sorted(os.listdir(old)):
+        match = SEGMENT_NAME_RE.match(name)
+        if match is not None and match.group("source") == source:
+            names.append(name)
+    return names
+
+
+def _files_of(copy: HistoryCopy, segment: str) -> list[str]:
+    manifest = segment.removesuffix(SEGMENT_SUFFIX) + MANIFEST_SUFFIX
+    return [segment, manifest] if os.path.lexists(copy.old / manifest) else [segment]
+
+
+def copy_history(old: Path, new: Path, source: str, run: Run) -> HistoryCopy:
+    """Every segment of `source` in `old` (and its manifest) copied to verified work
+    files in `new` (made 0700 by the caller). On a failure this run's work files are
+    removed and nothing else has changed."""
+    copy = HistoryCopy(old, new, _names(old, source))
+    try:
+        files = [name for segment in copy.segments for name in _files_of(copy, segment)]
+        needed = sum((old / n).stat().st_size for n in files if not os.path.lexists(new / n))
+        require_space(old, new, needed + (1 << 20))
+        for name in files:
+            if os.path.lexists(new / name):
+                if sha256_file(new / name) != sha256_file(old / name):
+                    raise OperationFailed(
+                        f"{new} already holds a different {name}; nothing was moved",
+                        "choose another folder, or move that file away",
+                    )
+                continue
+            work = run.work_path(new, "move")
+            copy.work[name] = work
+            copy.copied_bytes += copy_verified(old / name, work, None)[0]
+    except BaseException:
+        discard_history_work(copy)
+        raise
+    return copy
+
+
+def publish_history(copy: HistoryCopy) -> None:
+    """Give every work file its final name: a segment before its manifest."""
+    for segment in copy.segments:
+        for name in _files_of(copy, segment):
+            work = copy.work.pop(name, None)
+            if work is not None:
+                os.link(work, copy.new / name)
+                os.unlink(work)
+    fsync_dir(copy.new)
+
+
+def discard_history_work(copy: HistoryCopy) -> None:
+    for work in copy.work.values():
+        with contextlib.suppress(OSError):
+            work.unlink()
+    copy.work.clear()
+
+
+def remove_old_history(copy: HistoryCopy) -> list[str]:
+    """After the settings name the new folder: mark the old one moved (a follower still
+    on it stops), remove the moved segments, then the folder if nothing else is in it.
+    Returns what could not be removed."""
+    marker = copy.old / MOVED_MARKER
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    problems = []
+    for segment in copy.segments:
+        try:
+            remove_segment_files(copy.old / segment)
+        except OSError as exc:
+            problems.append(f"{segment}: {exc.strerror or exc}")
+    left = set(os.listdir(copy.old)) - {MOVED_MARKER, HISTORY_LOCK}
+    if not left:
+        with contextlib.suppress(OSError):
+            os.unlink(marker)
+            os.unlink(copy.old / HISTORY_LOCK)
+            os.rmdir(copy.old)
+    else:  # a live run's work file (it goes with that run) or a file not ours
+        problems += [
+            f"{name}: not a segment that was moved"
+            for name in sorted(left)
+            if not name.startswith(".lb-")
+        ]
+    return problems
