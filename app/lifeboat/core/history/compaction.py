@@ -81,6 +81,28 @@ def compact_level0(
     return described(path, header, written, 1)
 
 
+#: Level-1 segments (30 s of commits each) are joined, every commit kept, once this many
+#: smaller than JOIN_BELOW wait: a day at a slow pace is then a handful of files, not
+#: 2,880 (a reader opens each one); a segment past JOIN_BELOW is left as it is.
+JOIN_AT = 32
+JOIN_BELOW = 32 << 20
+
+
+def settle_level1(
+    folder: Path, source: str, level1: Sequence[SegmentFile], run: Run
+) -> list[SegmentFile]:
+    """Join the small level-1 segments of `level1` (consecutive, of one chain) into one
+    level-1 segment once JOIN_AT of them wait; the level-1 segments left to watch."""
+    small = [s for s in sorted(level1, key=lambda s: s.first_seq) if s.size < JOIN_BELOW]
+    big = [s for s in level1 if s.size >= JOIN_BELOW]
+    if len(small) < JOIN_AT:
+        return [*big, *small]
+    path, header, written = join_segments(folder, source, small, run)
+    write_segment_manifest(path, source, header, written, 1, run)
+    remove_segments(small)
+    return [*big, described(path, header, written, 1)]
+
+
 def join_segments(
     folder: Path,
     source: str,

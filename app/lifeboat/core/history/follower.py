@@ -22,7 +22,7 @@ fsyncs a second instead of 10; the recovery point stays within poll + 0.5 s + th
 or sooner when much is waiting, before a new chain and on close. The files are the
 truth: a kill loses what was taken but not yet written, which the next start's catch-up
 takes back as part of its gap. Compaction runs every 30 s (or once 300 level-0 files
-wait).
+wait); small level-1 files are joined once 32 wait (compaction.settle_level1).
 """
 
 from __future__ import annotations
@@ -41,12 +41,7 @@ from lifeboat.core.history.chainstart import DbKey, WalKey, take_base_holding_th
 from lifeboat.core.history.folder_lock import HistoryBusy
 from lifeboat.core.history.livestate import ReadUnstable, read_live_state_settled, wal_path
 from lifeboat.core.history.resume import ChainTip, rebuild_tip
-from lifeboat.core.history.segment import (
-    FLAG_GAP,
-    FLAG_MERGED,
-    CommitRecord,
-    SegmentHeader,
-)
+from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED, CommitRecord, SegmentHeader
 from lifeboat.core.history.status import Status
 from lifeboat.core.history.wal import (
     Cursor,
@@ -119,6 +114,7 @@ class Follower:
         self._tip: ChainTip | None = None
         self._position = _Position(None, None, None)
         self._level0: list[SegmentFile] = []
+        self._level1: list[SegmentFile] = []  # the chain's, to be joined (settle_level1)
         self._last_compaction = clock()
 
     # -- the host's calls -------------------------------------------------------------
@@ -136,6 +132,7 @@ class Follower:
             return
         self._tip = tip
         self._level0 = [s for s in tip.segments if s.level == 0]
+        self._level1 = [s for s in tip.segments if s.level == 1]
         self.status.chain = tip.base.id
         keys = chainstart.wal_key(self.db), chainstart.db_key(self.db)
         try:
@@ -357,7 +354,7 @@ class Follower:
         started = take_base_holding_the_wal(self.db, self._take_base, self._busy_timeout)
         state = base_state(started.base, self.run, self.scratch)
         self._tip = ChainTip(started.base, [], state, state.digest(), 0, 1)
-        self._level0 = []
+        self._level0, self._level1 = [], []
         self.status.chain = started.base.id
         self.status.new_chains.append(why)
         if started.first_commit is not None:
@@ -390,9 +387,12 @@ class Follower:
         if not due and len(self._level0) <= self._compact_files:
             return
         try:
-            compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+            joined = compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+            self._level0 = []
+            self._level1 = compaction.settle_level1(
+                self.folder, self.source, [*self._level1, joined], self.run
+            )
         except HistoryBusy:
             return  # the folder is being moved: at a later poll
-        self._level0 = []
         self._last_compaction = self._clock()
         self.status.compactions += 1
