@@ -123,5 +123,7 @@ def test_a_text_key_is_typed_as_its_column_stores_it(tmp_path: Path):
         ((3,), (2.5,), (True,), -1),
     ],
 )
-def test_compare_orders_values_as_sqlite(a, b, desc, expected):  # type: ignore[no-untyped-def]
+def test_compare_orders_values_as_sqlite(
+    a: tuple[object, ...], b: tuple[object, ...], desc: tuple[bool, ...], expected: int
+):
     assert compare(a, b, desc) == expected

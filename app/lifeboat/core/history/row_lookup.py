@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from lifeboat.core.history.btree import (
     INDEX_INTERIOR,
@@ -202,13 +203,17 @@ def _rank(value: object) -> tuple[int, object]:
     return 3, value if isinstance(value, bytes) else repr(value)
 
 
+def _less(a: Any, b: Any) -> bool:
+    """Ranked values compare within a rank (numbers, text or bytes)."""
+    return bool(a < b)
+
+
 def compare(a: tuple[object, ...], b: tuple[object, ...], descending: tuple[bool, ...]) -> int:
     """-1, 0 or 1 as SQLite orders the keys `a` and `b` (BINARY collation)."""
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         rx, ry = _rank(x), _rank(y)
         if rx == ry:
             continue
-        less = rx[0] < ry[0] or (rx[0] == ry[0] and rx[1] < ry[1])  # type: ignore[operator]
-        order = -1 if less else 1
+        order = -1 if _less(rx, ry) else 1
         return -order if i < len(descending) and descending[i] else order
     return 0

@@ -79,8 +79,12 @@ def _quoted(name: str) -> str:
 
 
 def row_shape(state: Pages, entries: dict[str, SchemaEntry], table: str) -> RowShape | None:
-    """The shape of `table` in this state (None: no such table)."""
-    entry = entries.get(table)
+    """The shape of `table` in this state (None: no such table; its name is matched
+    without regard to case, as SQLite does)."""
+    entry = entries.get(table) or next(
+        (e for e in entries.values() if e.name.lower() == table.lower() and e.type == "table"),
+        None,
+    )
     if entry is None or entry.type != "table":
         return None
     root_image = state.pages([entry.root]).get(entry.root)
@@ -92,6 +96,7 @@ def row_shape(state: Pages, entries: dict[str, SchemaEntry], table: str) -> RowS
             conn.execute(entry.sql)
         except sqlite3.Error as exc:
             raise ShapeUnknown(f"table {table}'s definition cannot be read here ({exc})") from None
+        table = entry.name
         q = _quoted(table)
         info = [r for r in conn.execute(f"pragma table_xinfo({q})") if r[6] not in (1, 2)]
         types = {r[1]: str(r[2] or "") for r in info}
