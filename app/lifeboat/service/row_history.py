@@ -99,7 +99,7 @@ class RowHistoryMethods:
                 )
             raise NotFound(
                 f"no backup point of {name} has a table named {table}",
-                "check the table's name (`lifeboat snapshots --json` lists each one's tables)",
+                "check the spelling of the table's name",
             )
         return row_versions(found)
 

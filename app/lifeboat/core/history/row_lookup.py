@@ -91,7 +91,7 @@ def read_row(state: Pages, table: str, key: KeySpec) -> RowRead:
 
 def _find(state: Pages, shape: Layout, table: RowShape, key: KeySpec) -> dict[str, object] | None:
     if not table.without_rowid and (key.rowid is not None or not table.key):
-        rowid = key.rowid if key.rowid is not None else _rowid_of(key)
+        rowid = key.rowid if key.rowid is not None else _rowid_of(table, key)
         return _rowid_row(state, shape, table, rowid)
     wanted = typed_key(table, _by_column(table, key))
     if table.without_rowid:
@@ -103,9 +103,12 @@ def _find(state: Pages, shape: Layout, table: RowShape, key: KeySpec) -> dict[st
     return _rowid_row(state, shape, table, found[-1])
 
 
-def _rowid_of(key: KeySpec) -> int:
-    if len(key.values) != 1 or key.values[0][0] not in (None, "rowid"):
-        raise KeyMismatch("this table's rows are found by rowid: give one number")
+def _rowid_of(table: RowShape, key: KeySpec) -> int:
+    names = {None, "rowid"}
+    if table.alias is not None:
+        names.add(table.columns[table.alias])
+    if len(key.values) != 1 or key.values[0][0] not in names:
+        raise KeyMismatch(f"table {table.table}'s rows are found by rowid: give one number")
     try:
         return int(key.values[0][1])
     except ValueError:
@@ -117,7 +120,7 @@ def _by_column(table: RowShape, key: KeySpec) -> dict[str, str]:
         return {table.key[0]: key.values[0][1]}
     given = {str(column): value for column, value in key.values}
     if None in (column for column, _ in key.values) or set(given) != set(table.key):
-        names = ", ".join(f"{c}=..." for c in table.key)
+        names = " ".join(f"--key {c}=..." for c in table.key)
         raise KeyMismatch(f"table {table.table}'s key is ({', '.join(table.key)}): give {names}")
     return given
 
