@@ -56,11 +56,16 @@ def _reference(service: Service, points: list[RowPoint], tmp: Path, sql: str) ->
     return found
 
 
-def _follow(service: Service, db: Path, steps: list[list[str] | str]) -> None:
-    """Run each step: statements as one transaction (then the follower polls), or
-    "full"/"diff": a snapshot."""
-    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
-    follower.start()
+def follow(
+    service: Service, db: Path, steps: list[list[str] | str], *, history: bool = True
+) -> None:
+    """Run each step: statements as one transaction (then the follower, if `history`,
+    polls), or "full"/"diff": a snapshot. Without `history`, a full snapshot first."""
+    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0) if history else None
+    if follower is not None:
+        follower.start()
+    else:
+        service.backup(NAME, full=True, upload=False)
     writer = sqlite3.connect(db, isolation_level=None)
     try:
         for step in steps:
@@ -71,21 +76,23 @@ def _follow(service: Service, db: Path, steps: list[list[str] | str]) -> None:
             for statement in step:
                 writer.execute(statement)
             writer.execute("commit")
-            follower.poll()
+            if follower is not None:
+                follower.poll()
     finally:
-        follower.close()
+        if follower is not None:
+            follower.close()
         writer.close()
 
 
-def _check(
-    service: Service, tmp: Path, table: str, key: KeySpec, sql: str
+def check_against_reference(
+    service: Service, tmp: Path, table: str, key: KeySpec, sql: str, *, commits: bool = True
 ) -> tuple[list[RowVersion], int, int]:
     """The versions row_history finds (equal to the reference's), how many lookups it
     took and across how many points."""
     found, lookups = observations(service.workspace, NAME, table, key, CancelToken())
     points = [o.point for o in found]
     kinds = {p.kind for p in points}
-    assert PointKind.COMMIT in kinds and PointKind.FULL in kinds
+    assert PointKind.FULL in kinds and (PointKind.COMMIT in kinds) == commits
     reference = _reference(service, points, tmp, sql)
     assert found == reference
     versions = service.row_history(NAME, table, key)
@@ -114,8 +121,8 @@ def test_a_rowid_rows_versions_through_snapshots_and_commits(home: Path, tmp_pat
     db = make_db(tmp_path / "notes.db", rows=400)
     service = Service()
     service.add_source(db, name=NAME, schedule="manual", continuous=True)
-    _follow(service, db, STEPS)
-    versions, _, _ = _check(
+    follow(service, db, STEPS)
+    versions, _, _ = check_against_reference(
         service, tmp_path, "items", KeySpec(rowid=1000), "select * from items where id = 1000"
     )
     changes = [v.change for v in versions]
@@ -154,10 +161,10 @@ def test_a_without_rowid_row_with_a_composite_key(home: Path, tmp_path: Path):
         ["delete from tags where kind = 'k3'"],
         ["insert into tags values ('k3', 10, 'back')"],
     ]
-    _follow(service, db, steps)
+    follow(service, db, steps)
     key = KeySpec(values=(("kind", "k3"), ("n", "10")))
     sql = "select * from tags where kind = 'k3' and n = 10"
-    versions, _, _ = _check(service, tmp_path, "tags", key, sql)
+    versions, _, _ = check_against_reference(service, tmp_path, "tags", key, sql)
     assert [v.change for v in versions] == [
         RowChange.PRESENT,
         RowChange.CHANGED,
@@ -200,9 +207,11 @@ def test_points_whose_pages_did_not_change_are_not_looked_up(home: Path, tmp_pat
         ["insert into items(name) values ('appended')"],
         "diff",
     ]
-    _follow(service, db, steps)
+    follow(service, db, steps)
     sql = "select * from items where id = 5"
-    versions, lookups, points = _check(service, tmp_path, "items", KeySpec(rowid=5), sql)
+    versions, lookups, points = check_against_reference(
+        service, tmp_path, "items", KeySpec(rowid=5), sql
+    )
     assert [v.change for v in versions] == [RowChange.PRESENT, RowChange.CHANGED]
     assert versions[1].point.kind == PointKind.COMMIT
     assert points >= 30
