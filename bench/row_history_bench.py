@@ -32,18 +32,14 @@ NAME = "bench"
 _MEASURE = """
 import json, resource, sys, time
 from lifeboat.core.history.row_lookup import KeySpec
-from lifeboat.foundation.progress import CancelToken
 from lifeboat.service import Service
-from lifeboat.service.row_history import observations
 service = Service()
 rowid = int(sys.argv[1])
 started = time.perf_counter()
-versions = service.row_history("bench", "notes", KeySpec(rowid=rowid))
+history = service.row_history("bench", "notes", KeySpec(rowid=rowid))
 took = time.perf_counter() - started
-found, lookups = observations(service.workspace, "bench", "notes", KeySpec(rowid=rowid),
-                              CancelToken())
-print(json.dumps({"seconds": took, "versions": [str(v.change) for v in versions],
-                  "points": len(found), "lookups": lookups,
+print(json.dumps({"seconds": took, "versions": [str(v.change) for v in history.versions],
+                  "points": history.points, "lookups": history.lookups,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

@@ -36,7 +36,9 @@ def test_the_versions_of_a_row_and_the_commit_that_gives_each_back(home, cli, tm
     _history(tmp_path)
     result = cli("history", "notes", "--table", "items", "--key", "7", "--json")
     assert result.code == 0, result.err
-    listed = json.loads(result.out)
+    said = json.loads(result.out)
+    assert said["points"] == 5 and said["looked_up"] <= 4 and said["unreadable"] == []
+    listed = said["versions"]
     assert [v["change"] for v in listed] == ["present", "changed", "changed", "deleted"]
     assert [v["point"] for v in listed] == ["full", "commit", "commit", "commit"]
     assert listed[2]["columns"] == [

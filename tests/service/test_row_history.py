@@ -89,14 +89,18 @@ def check_against_reference(
 ) -> tuple[list[RowVersion], int, int]:
     """The versions row_history finds (equal to the reference's), how many lookups it
     took and across how many points."""
-    found, lookups = observations(service.workspace, NAME, table, key, CancelToken())
+    seen = observations(service.workspace, NAME, table, key, CancelToken())
+    found, lookups = seen.found, seen.lookups
+    assert not seen.unreadable
     points = [o.point for o in found]
     kinds = {p.kind for p in points}
     assert PointKind.FULL in kinds and (PointKind.COMMIT in kinds) == commits
     reference = _reference(service, points, tmp, sql)
     assert found == reference
-    versions = service.row_history(NAME, table, key)
+    history = service.row_history(NAME, table, key)
+    versions = history.versions
     assert versions == row_versions(reference)
+    assert (history.points, history.lookups) == (len(points), lookups)
     return versions, lookups, len(points)
 
 
@@ -186,7 +190,7 @@ def test_bad_input_is_a_clear_error(home: Path, tmp_path: Path):
         service.row_history(NAME, "nothere", KeySpec(rowid=1))
     with pytest.raises(ConfigError, match="whole number"):
         service.row_history(NAME, "items", KeySpec(values=((None, "abc"),)))
-    versions = service.row_history(NAME, "ITEMS", KeySpec(values=((None, "2"),)))
+    versions = service.row_history(NAME, "ITEMS", KeySpec(values=((None, "2"),))).versions
     assert [v.change for v in versions] == [RowChange.PRESENT]
     assert versions[0].point.time - versions[0].point.time < timedelta(seconds=1)
 

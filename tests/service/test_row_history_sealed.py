@@ -1,7 +1,7 @@
 """Service.row_history through snapshots kept sealed here (continuous protection does
 not take sealed snapshots yet) and snapshots kept only on a
 remote: the same versions as every point rebuilt by restore, and nothing decrypted or
-downloaded is left behind."""
+downloaded is left behind. A snapshot that cannot be read is named, the others count."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_snapshots_kept_only_on_a_remote(home: Path, tmp_path: Path):
             service.delete_snapshot(record.id)
     remote_only = [r for r in service.workspace.catalog.snapshots(NAME) if not r.local]
     assert remote_only
-    found = service.row_history(NAME, "items", KeySpec(rowid=9))
+    found = service.row_history(NAME, "items", KeySpec(rowid=9)).versions
     assert [v.change for v in found] == [
         RowChange.PRESENT,
         RowChange.CHANGED,
@@ -84,3 +84,22 @@ def test_snapshots_kept_only_on_a_remote(home: Path, tmp_path: Path):
     assert {v.point.kind for v in found} <= {PointKind.FULL, PointKind.DIFF}
     assert found[1].point.snapshot_id in {r.id for r in remote_only}
     assert not _left(home), "nothing downloaded is left in the scratch folder"
+
+
+def test_a_snapshot_that_cannot_be_read_is_named_and_the_rest_still_count(
+    home: Path, tmp_path: Path
+):
+    service = Service()
+    db = make_db(tmp_path / "notes.db", rows=200)
+    service.add_source(db, name=NAME, schedule="manual")
+    follow(service, db, [*STEPS, "diff"], history=False)
+    diffs = [r for r in service.workspace.catalog.snapshots(NAME) if r.manifest.kind == "diff"]
+    gone = diffs[0]  # the newest (listed first): the one where the row is deleted
+    (gone.folder / gone.manifest.artifact).unlink()
+    history = service.row_history(NAME, "items", KeySpec(rowid=9))
+    assert [i for i, _ in history.unreadable] == [gone.id]
+    assert [v.change for v in history.versions] == [
+        RowChange.PRESENT,
+        RowChange.CHANGED,
+        RowChange.CHANGED,
+    ]

@@ -61,18 +61,27 @@ def cmd_history(args: argparse.Namespace, service: Service, out: Output) -> int:
             "--where is not available yet: rows are found by their key",
             "give the row's key with --key (its rowid or primary key)",
         )
-    versions = service.row_history(args.name, args.table, key_spec(args.key))
+    history = service.row_history(args.name, args.table, key_spec(args.key))
     if out.json_mode:
-        out.json([version_json(v) for v in versions])
+        out.json(
+            {
+                "points": history.points,
+                "looked_up": history.lookups,
+                "versions": [version_json(v) for v in history.versions],
+                "unreadable": [{"snapshot": i, "why": why} for i, why in history.unreadable],
+            }
+        )
         return 0
-    if not versions:
-        out.line(f"no backup point of {args.name} holds that row of {args.table}")
-        return 0
-    out.table(["WHEN", "CHANGE", "POINT", "WHAT"], [_row(v) for v in versions])
-    out.line(
-        "to look at or get back a version: lifeboat restore ID --to FILE (a snapshot), "
-        f'or lifeboat restore {args.name} --at "WHEN" --to FILE (a commit)'
-    )
+    if history.versions:
+        out.table(["WHEN", "CHANGE", "POINT", "WHAT"], [_row(v) for v in history.versions])
+        out.line(
+            "to look at or get back a version: lifeboat restore ID --to FILE (a snapshot), "
+            f'or lifeboat restore {args.name} --at "WHEN" --to FILE (a commit)'
+        )
+    else:
+        out.line(f"none of the {history.points} backup points of {args.name} holds that row")
+    for snapshot_id, why in history.unreadable:
+        out.line(f"not read: snapshot {snapshot_id}: {why} (its versions may be missing)")
     return 0
 
 

@@ -40,13 +40,20 @@ from lifeboat.core.history.row_shape import ShapeUnknown
 from lifeboat.core.history.row_versions import (
     Observation,
     PointKind,
+    RowHistory,
     RowPoint,
-    RowVersion,
     row_versions,
 )
 from lifeboat.core.history.segment_read import SegmentDamaged
 from lifeboat.core.history.tables import Pages
-from lifeboat.foundation.errors import ConfigError, CorruptSnapshot, LifeboatError, NotFound
+from lifeboat.foundation.errors import (
+    Cancelled,
+    ConfigError,
+    CorruptSnapshot,
+    LifeboatError,
+    NotFound,
+    OperationFailed,
+)
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.foundation.states import SnapshotStatus
 from lifeboat.remote.fetch import snapshot_files
@@ -81,18 +88,26 @@ class RowHistoryMethods:
 
     def row_history(
         self, source: str, table: str, key: KeySpec, cancel: CancelToken | None = None
-    ) -> list[RowVersion]:
+    ) -> RowHistory:
         """Every version of the row of `table` with `key` across the source's points
         (snapshots and the commits of its continuous history), oldest first: there at
-        the oldest point, created, changed (which columns), deleted."""
+        the oldest point, created, changed (which columns), deleted; with the snapshots
+        that could not be read (and why), which it does without."""
         name = self.workspace.config().source(source).name
         if not table:
             raise ConfigError("give the table: --table NAME", "see `lifeboat history --help`")
         try:
-            found, _ = observations(self.workspace, name, table, key, cancel or CancelToken())
+            seen = observations(self.workspace, name, table, key, cancel or CancelToken())
         except KeyMismatch as exc:
             raise ConfigError(str(exc), "see `lifeboat history --help`") from None
+        found = seen.found
         if not any(o.table_exists for o in found):
+            if seen.unreadable:
+                snapshot_id, why = seen.unreadable[0]
+                raise CorruptSnapshot(
+                    f"no backup point of {name} could be read (snapshot {snapshot_id}: {why})",
+                    "run `lifeboat verify`",
+                )
             if not found:
                 raise NotFound(
                     f"{name} has no backup point yet", f"take one with: lifeboat backup {name}"
@@ -101,33 +116,44 @@ class RowHistoryMethods:
                 f"no backup point of {name} has a table named {table}",
                 "check the spelling of the table's name",
             )
-        return row_versions(found)
+        versions = row_versions(found)
+        return RowHistory(versions, len(found), seen.lookups, seen.unreadable)
+
+
+@dataclass
+class Observed:
+    found: list[Observation]  # the row at each point read
+    lookups: int  # at how many points it was looked up (the others carried over)
+    unreadable: list[tuple[str, str]]  # the snapshots not read: id, why
 
 
 def observations(
     workspace: Workspace, source: str, table: str, key: KeySpec, cancel: CancelToken
-) -> tuple[list[Observation], int]:
-    """The row at every point of `source`, oldest first, and how many lookups it took."""
+) -> Observed:
+    """The row at every point of `source` that can be read, oldest first."""
     records = [
         r
         for r in workspace.catalog.snapshots(source)
-        if r.status in (SnapshotStatus.OK, SnapshotStatus.REMOTE)
+        if r.status in (SnapshotStatus.OK, SnapshotStatus.REMOTE) and r.manifest.kind != "raw"
     ]
     records.sort(key=lambda r: (r.manifest.created_at, r.id))
     chains = {c.base_id: c for c in chains_of(workspace, source) if c.segments}
     walk = _Walk(table, key, {})
-    found: list[Observation] = []
-    try:
-        for record in records:
-            cancel.check()
-            found += _at_snapshot(workspace, record, chains.get(record.id), walk, cancel)
-    except (SegmentDamaged, *MALFORMED) as exc:
-        raise CorruptSnapshot(
-            f"the backups of {source} cannot be read: {exc}", "run `lifeboat verify`"
-        ) from None
-    except ShapeUnknown as exc:
-        raise LifeboatError(str(exc), "this table cannot be followed here") from None
-    return found, walk.lookups
+    seen = Observed([], 0, [])
+    for record in records:
+        cancel.check()
+        try:
+            seen.found += _at_snapshot(workspace, record, chains.get(record.id), walk, cancel)
+        except Cancelled:
+            raise
+        except ShapeUnknown as exc:
+            raise LifeboatError(str(exc), "this table cannot be followed here") from None
+        except (SegmentDamaged, *MALFORMED) as exc:
+            seen.unreadable.append((record.id, f"it cannot be read: {exc}"))
+        except OperationFailed as exc:  # damaged, missing, its remote out of reach
+            seen.unreadable.append((record.id, exc.message))
+    seen.lookups = walk.lookups
+    return seen
 
 
 def _point_us(moment: datetime) -> int:

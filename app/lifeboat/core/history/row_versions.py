@@ -54,6 +54,14 @@ class RowVersion:
 
 
 @dataclass(frozen=True)
+class RowHistory:
+    versions: list[RowVersion]  # oldest first
+    points: int  # the points read
+    lookups: int  # how many of them the row was looked up at (the rest carried over)
+    unreadable: list[tuple[str, str]]  # snapshots that could not be read: id, why
+
+
+@dataclass(frozen=True)
 class Observation:
     point: RowPoint
     table_exists: bool
