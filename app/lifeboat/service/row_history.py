@@ -17,7 +17,8 @@ a differential rebuilt there when its row must be looked up), all removed afterw
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,12 +30,13 @@ from lifeboat.core.history.page_reader import BasePages, ChainPages
 from lifeboat.core.history.row_lookup import KeyMismatch, KeySpec
 from lifeboat.core.history.row_points import (
     BaseState,
+    CommitState,
     PageHashes,
     Seen,
-    carried,
     diff_pages,
     holds_same,
     observe,
+    unchanged,
 )
 from lifeboat.core.history.row_shape import ShapeUnknown
 from lifeboat.core.history.row_versions import (
@@ -44,7 +46,8 @@ from lifeboat.core.history.row_versions import (
     RowPoint,
     row_versions,
 )
-from lifeboat.core.history.segment_read import SegmentDamaged
+from lifeboat.core.history.segment import CommitEntry
+from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.history.tables import Pages
 from lifeboat.foundation.errors import (
     Cancelled,
@@ -267,24 +270,39 @@ def _looked_up(walk: _Walk, state: Pages) -> Seen:
     return observe(state, walk.table, walk.key)
 
 
+def _after(
+    pages: ChainPages,
+    reader: SegmentReader,
+    places: dict[int, tuple[int, int]],
+    seen: Seen,
+    commit: CommitEntry,
+) -> CommitState:
+    """The state after `commit` for a new lookup (core/history/row_points.py)."""
+    own: dict[int, Callable[[], bytes]] = {
+        n: functools.partial(reader.page, *place) for n, place in places.items()
+    }
+    return CommitState(own, seen.images, commit.page_count, lambda: pages.state(commit.seq))
+
+
 def _chain_rows(
     pages: ChainPages, seen: Seen, walk: _Walk, cancel: CancelToken
 ) -> list[Observation]:
     """The row after each commit of the chain, looked up again only after a commit
-    that wrote one of the pages the last lookup read (or cut the file below them)."""
+    that wrote one of the pages the last lookup read with other bytes (the commit's
+    own images, read from its segment) or cut the file below them."""
     found = []
     for reader in pages.segments:
         cancel.check()
-        written: dict[int, set[int]] = {}
-        for page, ordinal, _, _ in reader.index.pages:
-            written.setdefault(ordinal, set()).add(page)
+        written: dict[int, dict[int, tuple[int, int]]] = {}  # ordinal -> page -> place
+        for page, ordinal, frame, offset in reader.index.pages:
+            written.setdefault(ordinal, {})[page] = (frame, offset)
         for ordinal, commit in enumerate(reader.commits):
-            rewritten = written.get(ordinal, set())
-            high = max(seen.read.watched, default=0)
-            if seen.read.watched & rewritten or commit.page_count < high:
-                before = seen
-                seen = carried(seen, pages.state(commit.seq), rewritten, walk.table, walk.key)
-                walk.lookups += seen is not before
+            places = written.get(ordinal, {})
+            suspect = seen.read.watched & places.keys()
+            if suspect or commit.page_count < max(seen.read.watched, default=0):
+                images = {n: reader.page(*places[n]) for n in suspect}
+                if not unchanged(seen, commit.page_count, images):
+                    seen = _looked_up(walk, _after(pages, reader, places, seen, commit))
             at = _EPOCH + timedelta(microseconds=commit.time_us)
             point = RowPoint(at, PointKind.COMMIT, None, commit.time_us)
             found.append(Observation(point, seen.read.exists, seen.read.values))

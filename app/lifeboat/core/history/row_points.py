@@ -55,13 +55,39 @@ def unchanged(seen: Seen, page_count: int, images: dict[int, bytes]) -> bool:
     return all(same_page(n, seen.images.get(n), images.get(n)) for n in images)
 
 
-def carried(seen: Seen, state: Pages, rewritten: Iterable[int], table: str, key: KeySpec) -> Seen:
-    """The row at `state`, a point whose pages differ from the one `seen` was read at
-    only among `rewritten`: `seen` itself when none of its pages changed."""
-    suspect = seen.read.watched & set(rewritten)
-    if unchanged(seen, state.page_count, state.pages(suspect) if suspect else {}):
-        return seen
-    return observe(state, table, key)
+class CommitState:
+    """The state after one commit, as far as a new lookup needs it: the pages the commit
+    wrote (its own images), else the pages the last lookup read (the commits since did
+    not change them), else the whole state (`whole`, built only then)."""
+
+    def __init__(
+        self,
+        own: dict[int, Callable[[], bytes]],
+        known: dict[int, bytes],
+        page_count: int,
+        whole: Callable[[], Pages],
+    ) -> None:
+        self.own, self.known, self.page_count = own, known, page_count
+        self._whole = whole
+        self._state: Pages | None = None
+
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        rest = []
+        for number in wanted:
+            if not 1 <= number <= self.page_count:
+                continue
+            if number in self.own:
+                found[number] = self.own[number]()
+            elif number in self.known:
+                found[number] = self.known[number]
+            else:
+                rest.append(number)
+        if rest:
+            if self._state is None:
+                self._state = self._whole()
+            found.update(self._state.pages(rest, interior=interior))
+        return found
 
 
 class BaseState:

@@ -11,6 +11,7 @@ nothing is parsed here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from dataclasses import dataclass
 
@@ -90,13 +91,23 @@ def row_shape(state: Pages, entries: dict[str, SchemaEntry], table: str) -> RowS
     root_image = state.pages([entry.root]).get(entry.root)
     without_rowid = root_image is not None and kind(root_image, entry.root) in INDEX_KINDS
     utf8 = layout(state).encoding == "utf-8"
+    indexes = tuple(e for e in entries.values() if e.type == "index" and e.table == entry.name)
+    return _shape(entry, without_rowid, utf8, indexes)
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(
+    entry: SchemaEntry, without_rowid: bool, utf8: bool, indexes: tuple[SchemaEntry, ...]
+) -> RowShape:
+    """The shape a table's definition gives (the same for every point that has it: a
+    history looks a row up at many points, SQLite asked once)."""
     conn = sqlite3.connect(":memory:")
     try:
+        table = entry.name
         try:
             conn.execute(entry.sql)
         except sqlite3.Error as exc:
             raise ShapeUnknown(f"table {table}'s definition cannot be read here ({exc})") from None
-        table = entry.name
         q = _quoted(table)
         info = [r for r in conn.execute(f"pragma table_xinfo({q})") if r[6] not in (1, 2)]
         types = {r[1]: str(r[2] or "") for r in info}
@@ -113,8 +124,7 @@ def row_shape(state: Pages, entries: dict[str, SchemaEntry], table: str) -> RowS
         alias = _rowid_alias(conn, q, info) if not without_rowid else None
         key_root = 0
         if not without_rowid and key and alias is None:
-            index = entries.get(pk_index or "")
-            key_root = index.root if index is not None else 0
+            key_root = next((i.root for i in indexes if i.name == pk_index), 0)
         if alias is not None:
             key = ()
         ordered = utf8 and all(c.upper() == "BINARY" for c in collations)
