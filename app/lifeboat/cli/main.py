@@ -19,6 +19,7 @@ from lifeboat.cli import (
     commands_keys,
     commands_remotes,
     commands_restore,
+    commands_row_history,
     commands_snapshots,
     commands_sources,
     commands_tray,
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_checks.register(commands, common)
     commands_daemon.register(commands, common)
     commands_history.register(commands, common)
+    commands_row_history.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
     commands_tray.register(commands, common)

@@ -24,6 +24,7 @@ from lifeboat.service.keys import KeyMethods
 from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
+from lifeboat.service.row_history import RowHistoryMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
 from lifeboat.storage.factory import StoreFactory
@@ -40,6 +41,7 @@ class Service(
     HousekeepingMethods,
     ContinuousMethods,
     HistoryRemoteMethods,
+    RowHistoryMethods,
 ):
     def __init__(
         self,
