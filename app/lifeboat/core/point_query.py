@@ -32,8 +32,10 @@ READ_PRAGMAS = frozenset(
     index_xinfo integrity_check module_list page_count page_size pragma_list quick_check
     schema_version table_info table_list table_xinfo user_version""".split()
 )
+#: those of them that would set a value when given one
 _SETTABLE = frozenset(
-    "application_id encoding freelist_count page_count page_size schema_version user_version".split()
+    """application_id encoding freelist_count page_count page_size schema_version
+    user_version""".split()
 )
 _ALLOWED = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE}
 _HINT = "write one read-only statement (select ...); the point itself is never changed"
