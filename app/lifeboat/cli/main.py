@@ -17,6 +17,7 @@ from lifeboat.cli import (
     commands_daemon,
     commands_history,
     commands_keys,
+    commands_query,
     commands_remotes,
     commands_restore,
     commands_snapshots,
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_history.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
+    commands_query.register(commands, common)
     commands_tray.register(commands, common)
     return parser
 

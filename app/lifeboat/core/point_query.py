@@ -39,6 +39,7 @@ _SETTABLE = frozenset(
 )
 _ALLOWED = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE}
 _HINT = "write one read-only statement (select ...); the point itself is never changed"
+_SQL_HINT = 'check the SQL; "select name, sql from sqlite_schema" lists the point\'s tables'
 
 
 def _damaged(exc: BaseException) -> CorruptSnapshot:
@@ -128,7 +129,7 @@ class PointQuery:
                 raise _damaged(exc) from None
             except apsw.SQLError as exc:
                 if not self._stand_in_function(str(exc)):
-                    raise ConfigError(f"the query does not run: {exc}", _HINT) from None
+                    raise ConfigError(f"the query does not run: {exc}", _SQL_HINT) from None
         raise ConfigError("the query needs too many of the application's functions", _HINT)
 
     def _run_once(self, sql: str) -> QueryResult:
@@ -158,7 +159,7 @@ class PointQuery:
             except apsw.CorruptError as exc:
                 raise _damaged(exc) from None
             except apsw.SQLError as exc:
-                raise ConfigError(f"the query does not run: {exc}", _HINT) from None
+                raise ConfigError(f"the query does not run: {exc}", _SQL_HINT) from None
 
         return QueryResult(columns, all_rows(), self.used)
 
