@@ -20,6 +20,9 @@ a rollback-journal file). Implementations:
   read as above, the segments' newer images found through their indexes
   (core/history/page_reader.ChainState).
 
+`Service.open_point` puts a `CachedPages` in front of any of them: the pages read last
+(48 MiB) stay in memory, so going back to them costs nothing.
+
 What these read informs; it never restores: a partial read cannot check an artifact's
 SHA-256 (zstd's and the seek table's frame checksums are checked where there are any).
 """
@@ -42,6 +45,8 @@ from lifeboat.foundation.errors import CorruptSnapshot
 
 #: decompressed frames kept by a seekable artifact's reader (1 MiB each, as written)
 FRAME_CACHE_BYTES = 32 << 20
+#: pages kept by CachedPages in front of any point (what a reader went back to last)
+PAGE_CACHE_BYTES = 48 << 20
 _EXTRACT_BLOCK = 4 << 20
 
 
@@ -56,6 +61,31 @@ class PointPages(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class CachedPages:
+    """Any PointPages with the pages read last kept in memory (a bounded LRU)."""
+
+    def __init__(self, pages: PointPages, cache_bytes: int = PAGE_CACHE_BYTES) -> None:
+        self.inner = pages
+        self.page_size, self.page_count = pages.page_size, pages.page_count
+        self._keep = max(16, cache_bytes // pages.page_size)
+        self._pages: OrderedDict[int, bytes] = OrderedDict()
+
+    def page(self, number: int) -> bytes:
+        data = self._pages.get(number)
+        if data is not None:
+            self._pages.move_to_end(number)
+            return data
+        data = self.inner.page(number)
+        self._pages[number] = data
+        if len(self._pages) > self._keep:
+            self._pages.popitem(last=False)
+        return data
+
+    def close(self) -> None:
+        self._pages.clear()
+        self.inner.close()
 
 
 def check_number(pages: PointPages, number: int) -> None:

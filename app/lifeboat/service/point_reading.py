@@ -21,7 +21,7 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.points import resolve_point
 from lifeboat.core.point_diff import DiffPages, HistoryPages
-from lifeboat.core.point_pages import PointPages, full_pages
+from lifeboat.core.point_pages import CachedPages, PointPages, full_pages
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -48,7 +48,7 @@ class OpenedPoint:
     """A point's pages (PointPages) that also closes what opening it needed."""
 
     def __init__(self, pages: PointPages, label: PointLabel, stack: contextlib.ExitStack) -> None:
-        self.pages = pages
+        self.pages = CachedPages(pages)
         self.label = label
         self.page_size, self.page_count = pages.page_size, pages.page_count
         self._stack = stack
