@@ -176,3 +176,21 @@ def test_what_would_write_is_refused_and_bad_input_is_one_line(home: Path, tmp_p
     with pytest.raises(ConfigError):
         service.open_point(record.id, datetime.now(UTC))
     assert not os.listdir(home / "tmp") or not _scratch_files(home)
+
+
+def test_a_remote_only_snapshot_on_s3_answers_as_its_restore(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str
+):
+    from tests.storage.test_remote import add_remote
+
+    service = Service()
+    add_remote(service, s3_server, bucket)
+    db = make_db(tmp_path / "far.db", rows=400, seed=5)
+    service.add_source(db, name="far", schedule="manual", remote="offsite")
+    gone = service.backup("far")
+    reference = _reference(service, gone.id, tmp_path / "far-ref.db")
+    service.delete_snapshot(gone.id)
+    assert not service.snapshot(gone.id).local
+    _same_answers(service, reference, gone.id)
+    _same_answers(service, reference, "far")  # the source's newest point is that snapshot
+    assert not _scratch_files(home), "nothing fetched is left"
