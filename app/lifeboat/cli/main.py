@@ -17,6 +17,7 @@ from lifeboat.cli import (
     commands_daemon,
     commands_history,
     commands_keys,
+    commands_query,
     commands_remotes,
     commands_restore,
     commands_row_history,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_row_history.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
+    commands_query.register(commands, common)
     commands_tray.register(commands, common)
     return parser
 

@@ -21,6 +21,7 @@ from lifeboat.service.continuous import ContinuousMethods
 from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
+from lifeboat.service.point_reading import PointReadingMethods
 from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
@@ -42,6 +43,7 @@ class Service(
     ContinuousMethods,
     HistoryRemoteMethods,
     RowHistoryMethods,
+    PointReadingMethods,
 ):
     def __init__(
         self,
