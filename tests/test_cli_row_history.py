@@ -66,7 +66,10 @@ def test_bad_input_is_one_line_exit_2(home, cli, tmp_path):
     cases = [
         (["--table", "items"], "give the row's key"),
         (["--table", "items", "--key", "x"], "whole number"),
-        (["--table", "items", "--key", "7", "--where", "id=7"], "--where"),
+        (["--table", "items", "--key", "7", "--where", "id=7"], "not both"),
+        (["--table", "items", "--where", "id >"], "the query does not run"),
+        (["--table", "items", "--where", "1"], "more than 20 rows match"),
+        (["--table", "items", "--key", "7", "--at", "now"], "--at goes with --where"),
         (["--table", "nope", "--key", "7"], "no backup point of notes has a table named nope"),
         (["--table", "items", "--key", "1", "--key", "2"], "name each column"),
     ]
@@ -77,3 +80,22 @@ def test_bad_input_is_one_line_exit_2(home, cli, tmp_path):
         assert "Traceback" not in result.err
         assert result.err.startswith("error: ") and len(result.err.splitlines()) == 2
     assert cli("history", "nobody", "--table", "items", "--key", "7").code == 2
+
+
+def test_where_finds_the_rows_then_follows_each_across_the_points(home, cli, tmp_path):
+    _history(tmp_path)
+    gone = cli("history", "notes", "--table", "items", "--where", "id = 7", "--json")
+    assert gone.code == 0 and json.loads(gone.out) == [], "deleted since: not at the newest"
+    first = cli("history", "notes", "--table", "items", "--key", "7", "--json")
+    when = json.loads(first.out)["versions"][0]["time"]  # the full snapshot: still there
+    both = cli(
+        "history", "notes", "--table", "items", "--where", "id in (7, 30)", "--at", when, "--json"
+    )
+    assert both.code == 0, both.err
+    listed = {row["key"]: [v["change"] for v in row["versions"]] for row in json.loads(both.out)}
+    assert listed == {
+        "rowid 7": ["present", "changed", "changed", "deleted"],
+        "rowid 30": ["present", "changed"],
+    }
+    words = cli("history", "notes", "--table", "items", "--where", "name = 'other'")
+    assert words.code == 0 and "row rowid 30:" in words.out

@@ -6,9 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lifeboat.cli.commands_points import moment
 from lifeboat.cli.output import Output
 from lifeboat.core.history.row_lookup import KeySpec
-from lifeboat.core.history.row_versions import PointKind, RowChange, RowVersion, shown
+from lifeboat.core.history.row_versions import (
+    PointKind,
+    RowChange,
+    RowHistory,
+    RowVersion,
+    shown,
+)
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.service import Service
 
@@ -33,7 +40,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="the row's key: its rowid or INTEGER PRIMARY KEY (--key 42), its PRIMARY "
         "KEY value, or one --key per column of a composite key (--key a=1 --key b=x)",
     )
-    history.add_argument("--where", metavar="SQL", help="not available yet (use --key)")
+    history.add_argument(
+        "--where",
+        metavar="SQL",
+        help="instead of --key: the rows matching this condition at the newest point "
+        "(or at --at, for rows deleted since), at most 20, each followed across the points",
+    )
+    history.add_argument("--at", metavar="WHEN", help="with --where: the moment to ask at")
     history.set_defaults(handler=cmd_history)
 
 
@@ -56,33 +69,57 @@ def key_spec(given: list[str]) -> KeySpec:
 
 
 def cmd_history(args: argparse.Namespace, service: Service, out: Output) -> int:
-    if args.where is not None:
-        raise ConfigError(
-            "--where is not available yet: rows are found by their key",
-            "give the row's key with --key (its rowid or primary key)",
-        )
-    history = service.row_history(args.name, args.table, key_spec(args.key))
-    if out.json_mode:
-        out.json(
-            {
-                "points": history.points,
-                "looked_up": history.lookups,
-                "versions": [version_json(v) for v in history.versions],
-                "unreadable": [{"snapshot": i, "why": why} for i, why in history.unreadable],
-            }
-        )
+    if args.where is None:
+        if args.at is not None:
+            raise ConfigError("--at goes with --where", "add --where, or leave out --at")
+        history = service.row_history(args.name, args.table, key_spec(args.key))
+        if out.json_mode:
+            out.json(_history_json(history))
+        else:
+            _print_history(args.name, out, history)
         return 0
+    if args.key:
+        raise ConfigError("give --key or --where, not both", _HINT)
+    at = moment(args.at) if args.at is not None else None
+    keys = service.row_keys(args.name, args.table, args.where, at)
+    found = [(key, service.row_history(args.name, args.table, key)) for key in keys]
+    if out.json_mode:
+        out.json([{"key": _key_words(key), **_history_json(h)} for key, h in found])
+        return 0
+    if not found:
+        out.line("no row matches that --where" + (f" at {args.at}" if args.at else ""))
+    for key, history in found:
+        out.line(f"row {_key_words(key)}:")
+        _print_history(args.name, out, history)
+    return 0
+
+
+def _key_words(key: KeySpec) -> str:
+    if key.rowid is not None:
+        return f"rowid {key.rowid}"
+    return ", ".join(f"{column}={value}" for column, value in key.values)
+
+
+def _history_json(history: RowHistory) -> dict[str, object]:
+    return {
+        "points": history.points,
+        "looked_up": history.lookups,
+        "versions": [version_json(v) for v in history.versions],
+        "unreadable": [{"snapshot": i, "why": why} for i, why in history.unreadable],
+    }
+
+
+def _print_history(name: str, out: Output, history: RowHistory) -> None:
     if history.versions:
         out.table(["WHEN", "CHANGE", "POINT", "WHAT"], [_row(v) for v in history.versions])
         out.line(
             "to look at or get back a version: lifeboat restore ID --to FILE (a snapshot), "
-            f'or lifeboat restore {args.name} --at "WHEN" --to FILE (a commit)'
+            f'or lifeboat restore {name} --at "WHEN" --to FILE (a commit)'
         )
     else:
-        out.line(f"none of the {history.points} backup points of {args.name} holds that row")
+        out.line(f"none of the {history.points} backup points of {name} holds that row")
     for snapshot_id, why in history.unreadable:
         out.line(f"not read: snapshot {snapshot_id}: {why} (its versions may be missing)")
-    return 0
 
 
 def _when(version: RowVersion) -> str:

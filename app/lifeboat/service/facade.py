@@ -26,6 +26,7 @@ from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
 from lifeboat.service.row_history import RowHistoryMethods
+from lifeboat.service.row_keys import RowKeyMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
 from lifeboat.storage.factory import StoreFactory
@@ -44,6 +45,7 @@ class Service(
     HistoryRemoteMethods,
     RowHistoryMethods,
     PointReadingMethods,
+    RowKeyMethods,
 ):
     def __init__(
         self,
