@@ -18,7 +18,7 @@ from lifeboat.core.schedule_durations import duration_words
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
-from lifeboat.service.history import chains_of, history_folder, open_base
+from lifeboat.service.history import chains_of, history_folder, history_seal_to, open_base
 from lifeboat.service.history_checks import ChainCheck, verify_chains
 from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import Timeline, timeline_of
@@ -115,6 +115,7 @@ class ContinuousMethods:
             busy_timeout=config.general.busy_timeout,
             compact_every_s=compact_every_s,
             write_every_s=write_every_s,
+            seal_to=history_seal_to(config, src),
         )
 
     def capture_stopped(self, name: str, why: str) -> None:

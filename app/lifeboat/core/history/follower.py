@@ -17,12 +17,12 @@ What each poll does, given where it stands (salt, frame, running checksum):
 - after a start on an existing chain: the same catch-up, flagged `gap` (nothing was
   captured while Lifeboat was not running).
 Commits taken are written as one level-0 segment (chain.py), atomically, once the
-oldest of them waited `write_every_s` (0.5 s: at 100 commits/s that is 2 files and 2
-fsyncs a second instead of 10; the recovery point stays within poll + 0.5 s + the write),
-or sooner when much is waiting, before a new chain and on close. The files are the
-truth: a kill loses what was taken but not yet written, which the next start's catch-up
-takes back as part of its gap. Compaction runs every 30 s (or once 300 level-0 files
-wait).
+oldest of them waited `write_every_s` (0.5 s: 2 files and fsyncs a second at 100
+commits/s; the recovery point stays within poll + 0.5 s + the write), or sooner when
+much is waiting, before a new chain and on close. A kill loses what was taken but not
+yet written: the next start's catch-up takes it back as part of its gap. Compaction
+runs every 30 s (or once 300 level-0 files wait). With `seal_to` segments are sealed
+(sealing.py); without identities (a locked keyring) level-0 ones wait, uncompacted.
 """
 
 from __future__ import annotations
@@ -30,23 +30,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
 from lifeboat.core.history.chain import SegmentFile, described, list_segments, write_segment
 from lifeboat.core.history.chainstart import DbKey, WalKey, take_base_holding_the_wal
 from lifeboat.core.history.folder_lock import HistoryBusy
 from lifeboat.core.history.livestate import ReadUnstable, read_live_state_settled, wal_path
-from lifeboat.core.history.resume import ChainTip, rebuild_tip
-from lifeboat.core.history.segment import (
-    FLAG_GAP,
-    FLAG_MERGED,
-    CommitRecord,
-    SegmentHeader,
-)
+from lifeboat.core.history.resume import ChainTip, rebuild_tip, why_no_tip
+from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED, CommitRecord, SegmentHeader
 from lifeboat.core.history.status import Status
 from lifeboat.core.history.wal import (
     Cursor,
@@ -97,6 +93,7 @@ class Follower:
         compact_files: int = 300,
         write_every_s: float = 0.5,
         busy_timeout: float = 30.0,
+        seal_to: Sequence[str] = (),
     ) -> None:
         self.source = source
         self.db = Path(db)
@@ -113,6 +110,7 @@ class Follower:
         self._pending: list[CommitRecord] = []
         self._pending_bytes = 0
         self._busy_timeout = busy_timeout
+        self._seal_to = tuple(seal_to)  # age recipients: its segments are sealed
         self.status = Status()
         self._db_fd: int | None = None
         self._db_identity: tuple[int, int] | None = None
@@ -132,7 +130,7 @@ class Follower:
         compaction.remove_covered(self.folder, listing.segments)
         tip = rebuild_tip(listing.segments, self._open_base, self.run, self.scratch)
         if tip is None:
-            self._start_chain("no chain yet" if not listing.segments else "no usable chain")
+            self._start_chain(why_no_tip(listing.segments))
             return
         self._tip = tip
         self._level0 = [s for s in tip.segments if s.level == 0]
@@ -181,9 +179,8 @@ class Follower:
         self._close_db()
 
     def _close_db(self) -> None:
-        """The database file's descriptor is closed only here: closing it drops this
-        process's POSIX locks on the file (SQLite's too), so it stays open while we
-        follow."""
+        """Only here: closing it drops this process's POSIX locks on the file (SQLite's
+        too), so it stays open while we follow."""
         if self._db_fd is not None:
             os.close(self._db_fd)
             self._db_fd = None
@@ -254,11 +251,7 @@ class Follower:
         return found.stop is Stop.OTHER_SALT and found.stop_salt != new_header.salt
 
     def _from_unknown(
-        self,
-        wal: WalFile,
-        header: WalHeader | None,
-        cursor: Cursor | None,
-        db_key: DbKey,
+        self, wal: WalFile, header: WalHeader | None, cursor: Cursor | None, db_key: DbKey
     ) -> None:
         """No WAL header now (empty, cut to nothing, being written), or none known
         before. A fresh WAL over a database file that has not changed since it was last
@@ -337,7 +330,7 @@ class Follower:
         # Kept until written: a write that fails (a full disk) is tried again next poll.
         try:
             path, written = write_segment(
-                self.folder, self.run, self.source, header, records, digest
+                self.folder, self.run, self.source, header, records, digest, seal_to=self._seal_to
             )
         except HistoryBusy:
             return  # the folder is being moved: the next poll writes them
@@ -390,9 +383,15 @@ class Follower:
         if not due and len(self._level0) <= self._compact_files:
             return
         try:
-            compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+            compaction.compact_level0(
+                self.folder, self.source, self._level0, self.run, seal_to=self._seal_to
+            )
         except HistoryBusy:
             return  # the folder is being moved: at a later poll
+        except MissingIdentity as exc:  # sealed, and the keyring locked: later
+            self._last_compaction, self.status.not_compacted = self._clock(), exc.message
+            return
         self._level0 = []
         self._last_compaction = self._clock()
         self.status.compactions += 1
+        self.status.not_compacted = None
