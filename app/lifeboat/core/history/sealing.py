@@ -224,3 +224,18 @@ class SealingWriter:
         if isinstance(error, OSError | MissingIdentity):
             return error
         return OSError(f"sealing failed: {error}")
+
+
+def unsealed_copy(path: Path, folder: Path) -> Path:
+    """The plain segment of the sealed one at `path`, as a new file of `folder` (a
+    private folder of the run's scratch: the caller removes it) named as it would be
+    unsealed."""
+    plain = PlainSegment(path)
+    dest = Path(folder) / Path(path).name.removesuffix(SEALED_SUFFIX)
+    try:
+        with os.fdopen(create_file(dest), "wb") as out:
+            for at in range(0, plain.size, 1 << 20):
+                out.write(plain.read_at(at, 1 << 20))
+    finally:
+        plain.close()
+    return dest
