@@ -301,7 +301,7 @@ def segment_manifest(
         "page_size": header.page_size,
         "size": written.size,
         "sha256": written.sha256,
-        **sealed_fields(written),
+        **sealed_fields(written, header.first_commit),
     }
 
 

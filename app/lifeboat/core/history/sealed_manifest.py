@@ -27,13 +27,16 @@ SEALED_KEY = "sealed"
 Mark = tuple[int, int, int, int | None]
 
 
-def sealed_fields(written: WrittenSegment) -> dict[str, object]:
-    """The fields a sealed segment's manifest adds (none for a plain one)."""
+def sealed_fields(written: WrittenSegment, range_first: int) -> dict[str, object]:
+    """The fields a sealed segment's manifest adds (none for a plain one); `range_first`
+    is the first commit seq of the range it covers (its header's: a thinned segment's
+    first commit may be a later one)."""
     if written.sealed is None:
         return {}
     size, sha256 = written.sealed
     return {
         SEALED_KEY: {"format": "age", "size": size, "sha256": sha256},
+        "range_first_seq": range_first,
         "first_commit_us": written.first_time_us,
         "last_commit_us": written.last_time_us,
         "marks": [list(mark) for mark in written.marks],
@@ -79,7 +82,7 @@ def read_sealed_facts(path: Path) -> SealedFacts | None:
             base_id=str(data["base"]),
             level=int(data["level"]),
             segment_seq=int(data["segment_seq"]),
-            first_seq=int(data["first_commit_seq"]),
+            first_seq=int(data["range_first_seq"]),
             last_seq=int(data["last_commit_seq"]),
             commits=int(data["commit_count"]),
             first_time_us=int(data["first_commit_us"]),
