@@ -152,10 +152,16 @@ def _decrypt_to_scratch(fd: int, name: str) -> int:
     assert _keys is not None  # identities() found some
     folder, run = _keys.scratch()
     work = run.work_path(folder, "segment")
-    plain_fd = create_file(work)
-    os.unlink(work)
+    out_fd = create_file(work)  # for writing; read back through a descriptor of its own
     try:
-        with os.fdopen(os.dup(fd), "rb") as raw, os.fdopen(os.dup(plain_fd), "wb") as out:
+        plain_fd = os.open(work, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except BaseException:
+        os.close(out_fd)
+        raise
+    finally:
+        os.unlink(work)
+    try:
+        with os.fdopen(os.dup(fd), "rb") as raw, os.fdopen(out_fd, "wb") as out:
             pyrage.decrypt_io(raw, out, parsed)
     except pyrage.DecryptError as exc:
         os.close(plain_fd)
