@@ -31,8 +31,10 @@ from lifeboat.core.private import create_file
 from lifeboat.core.runs import Run
 
 SEALED_SUFFIX = ".age"
-#: sealed segments up to this size (ciphertext) are opened in memory
-IN_MEMORY = 8 << 20
+#: sealed segments up to this size (ciphertext) are opened in memory: level-0 ones (a
+#: few KiB each, compacted 60 at a time); a rebuild holds every segment of a chain open
+#: at once, so larger ones go to the scratch file (the page cache, not this process)
+IN_MEMORY = 1 << 20
 _PIPE_BUFFER = 1 << 16
 
 
