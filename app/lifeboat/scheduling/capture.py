@@ -52,6 +52,7 @@ class _Followed:
     retry_at: float = 0.0
     reported: bool = False  # its stop was recorded (a success records it runs again)
     started: bool = False  # its start() succeeded: poll() from now on
+    not_compacted: str | None = None  # recorded: its sealed history waits for a key
 
 
 class CaptureHost:
@@ -189,6 +190,19 @@ class CaptureHost:
             if followed.reported:
                 followed.reported = False
                 self._tell(self.service.capture_running, name)
+        self._report_compaction(name, followed)
+
+    def _report_compaction(self, name: str, followed: _Followed) -> None:
+        """A sealed history that cannot be compacted (no identity: a locked keyring) is
+        recorded once; its compaction catching up ends it."""
+        why = followed.follower.status.not_compacted if followed.follower else None
+        if why == followed.not_compacted:
+            return
+        followed.not_compacted = why
+        if why is not None:
+            self._tell(lambda n: self.service.history_not_compacted(n, why), name)
+        else:
+            self._tell(self.service.capture_running, name)
 
     def _failed(self, name: str, followed: _Followed, exc: Exception) -> None:
         why = why_of(exc)

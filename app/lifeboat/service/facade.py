@@ -18,6 +18,7 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
 from lifeboat.service.continuous import ContinuousMethods
+from lifeboat.service.history import use_history_keys
 from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
@@ -59,6 +60,7 @@ class Service(
         self.secrets = secrets or SecretStore()
         self.stores = stores or StoreFactory(self.secrets)
         self.workspace = workspace or Workspace(secrets=self.secrets, stores=self.stores)
+        use_history_keys(self.workspace)  # what opens sealed history segments here
         self._events = EventHub()
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:

@@ -20,9 +20,9 @@ from pathlib import Path
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.history.chain import (
     MANIFEST_SUFFIX,
-    SEGMENT_SUFFIX,
     SegmentFile,
     described,
+    stem_of,
     superseded,
     write_segment,
     write_segment_manifest,
@@ -70,13 +70,20 @@ def _joined_header(segments: Sequence[SegmentFile], commits: int) -> SegmentHead
 
 
 def compact_level0(
-    folder: Path, source: str, level0: Sequence[SegmentFile], run: Run
+    folder: Path,
+    source: str,
+    level0: Sequence[SegmentFile],
+    run: Run,
+    *,
+    seal_to: Sequence[str] = (),
 ) -> SegmentFile:
     """Concatenate consecutive level-0 segments into one level-1 segment (every commit
-    kept), publish it with its manifest, then remove the level-0 files."""
+    kept), publish it with its manifest, then remove the level-0 files. With `seal_to`
+    it is sealed (sealing.py): reading sealed level-0 segments needs the identities."""
     ordered = sorted(level0, key=lambda s: s.first_seq)
-    path, header, written = join_segments(folder, source, ordered, run)
-    write_segment_manifest(path, source, header, written, 1, run)
+    path, header, written = join_segments(folder, source, ordered, run, seal_to=seal_to)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, 1, run)
     remove_segments(ordered)
     return described(path, header, written, 1)
 
@@ -89,7 +96,12 @@ JOIN_BELOW = 32 << 20
 
 
 def settle_level1(
-    folder: Path, source: str, level1: Sequence[SegmentFile], run: Run
+    folder: Path,
+    source: str,
+    level1: Sequence[SegmentFile],
+    run: Run,
+    *,
+    seal_to: Sequence[str] = (),
 ) -> list[SegmentFile]:
     """Join the small level-1 segments of `level1` (consecutive, of one chain) into one
     level-1 segment once JOIN_AT of them wait; the level-1 segments left to watch."""
@@ -97,8 +109,9 @@ def settle_level1(
     big = [s for s in level1 if s.size >= JOIN_BELOW]
     if len(small) < JOIN_AT:
         return [*big, *small]
-    path, header, written = join_segments(folder, source, small, run)
-    write_segment_manifest(path, source, header, written, 1, run)
+    path, header, written = join_segments(folder, source, small, run, seal_to=seal_to)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, 1, run)
     remove_segments(small)
     return [*big, described(path, header, written, 1)]
 
@@ -110,6 +123,7 @@ def join_segments(
     run: Run,
     *,
     after: tuple[int, bytes] | None = None,
+    seal_to: Sequence[str] = (),
 ) -> tuple[Path, SegmentHeader, WrittenSegment]:
     """Write the consecutive segments (in commit order, every commit kept) as one
     level-1 segment into `folder`; the segments themselves are left as they are. With
@@ -128,7 +142,7 @@ def join_segments(
     )
     commits = (c for c in _commits_of(segments) if c.seq > skip)
     path, written = write_segment(
-        folder, run, source, header, commits, segments[-1].end_digest, level=1
+        folder, run, source, header, commits, segments[-1].end_digest, level=1, seal_to=seal_to
     )
     return path, header, written
 
@@ -168,7 +182,7 @@ def remove_segment_files(*paths: Path) -> None:
     folder = paths[0].parent
     tombstones = []
     for path in paths:
-        stem = path.name.removesuffix(SEGMENT_SUFFIX)
+        stem = stem_of(path.name)
         manifest = path.with_name(stem + MANIFEST_SUFFIX)
         tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
         if os.path.lexists(manifest):
@@ -232,6 +246,8 @@ def thin(
     policy: WindowPolicy,
     now_us: int,
     run: Run,
+    *,
+    seal_to: Sequence[str] = (),
 ) -> ThinResult:
     """Thin the consecutive segments (of one chain, level 1 or above, in order) that
     hold more than one commit in some window of `policy`: one new segment replaces them."""
@@ -256,8 +272,10 @@ def thin(
         ordered[-1].end_digest,
         level=level,
         contiguous=False,
+        seal_to=seal_to,
     )
-    write_segment_manifest(path, source, header, written, level, run)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, level, run)
     result = ThinResult(
         [s.path for s in ordered], described(path, header, written, level), before, after
     )

@@ -197,6 +197,22 @@ class WrittenSegment:
     first_time_us: int
     last_time_us: int
     end_digest: bytes
+    #: the gap and merged commits: (seq, time, flags, the time of the commit before it
+    #: in this segment, None for its first)
+    marks: list[tuple[int, int, int, int | None]] = field(default_factory=list)
+    #: a sealed segment's file (its ciphertext): (size, SHA-256); None when plain
+    sealed: tuple[int, str] | None = None
+
+
+def commit_marks(commits: list[CommitEntry]) -> list[tuple[int, int, int, int | None]]:
+    """The gap and merged commits of a segment's index, with the time before each."""
+    marks = []
+    previous: int | None = None
+    for entry in commits:
+        if entry.flags & (FLAG_GAP | FLAG_MERGED):
+            marks.append((entry.seq, entry.time_us, entry.flags, previous))
+        previous = entry.time_us
+    return marks
 
 
 @dataclass
@@ -294,6 +310,7 @@ class SegmentWriter:
             first_time_us=first.time_us,
             last_time_us=last.time_us,
             end_digest=end_digest,
+            marks=commit_marks(self._commits),
         )
 
     def _flush(self) -> None:
