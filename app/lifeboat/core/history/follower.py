@@ -13,15 +13,13 @@ What each poll does, given where it stands (salt, frame, running checksum):
 - frames it could not read (truncated, overwritten before it read them, several
   restarts, a WAL deleted and made anew): a catch-up commit, the page-level difference
   between the live state (livestate.py) and the chain's, flagged `merged`;
-- after a start on an existing chain: the same catch-up, flagged `gap` (nothing was
-  captured while Lifeboat was not running).
+- after a start on an existing chain: the same catch-up, flagged `gap`.
 Commits taken are written as one level-0 segment (chain.py), atomically, once the
 oldest waited `write_every_s` (0.5 s; the recovery point stays within poll + 0.5 s + the
 write), or sooner when much waits, before a new chain and on close; a kill loses what
 was not written yet, which the next start's catch-up takes back as its gap. Compaction
 runs every 30 s (or at 300 level-0 files); small level-1 files are joined once 32 wait.
-With `seal_to` segments are sealed (sealing.py); without identities (a locked
-keyring) level-0 ones wait, uncompacted.
+`seal_to`: sealed (sealing.py); no identities (locked keyring): level 0 waits.
 """
 
 from __future__ import annotations
