@@ -217,7 +217,9 @@ def main() -> None:
         help="commits a second for the hour (0: flat out; the WAL then restarts faster "
         "than a poll, so Lifeboat merges commits: say 1000 to keep every one)",
     )
-    parser.add_argument("--poll", type=float, default=0.1, help="Lifeboat's poll interval")
+    parser.add_argument(
+        "--poll", type=float, default=0.15, help="Lifeboat's poll interval (the host's default)"
+    )
     parser.add_argument("--quick", action="store_true", help="64 MB, 10 s, 20000 commits")
     args = parser.parse_args()
     if args.quick:

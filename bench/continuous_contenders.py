@@ -228,19 +228,27 @@ def follow_main(root: Path, db: Path, polls_path: Path, interval: float) -> None
 
 
 def restore_main(root: Path, db: Path, at: str, out: Path) -> None:
-    from tests.core.history.helpers import SOURCE, make_capture
+    """Rebuild the point at `at` as a restore does, importing only what a restore uses
+    (not the follower and its numpy: their import time is not the restore's)."""
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.chain import chain_of, list_segments
+    from lifeboat.core.history.points import rebuild_point, resolve_point
+    from lifeboat.core.manifest import read_manifest
+    from lifeboat.core.private import private_dir
+    from lifeboat.core.runs import start_run
 
-    from lifeboat.core.history.chain import list_segments
-
-    capture = make_capture(root, db)
-    chains = {s.base_id for s in list_segments(capture.folder, SOURCE).segments}
+    run = start_run(root / "run")
+    folder = private_dir(root / "snapshots" / "notes", "snapshot folder")
+    segments = list_segments(folder, "notes").segments
     at_us = int(datetime.fromisoformat(at).timestamp() * 1_000_000)
-    for base_id in chains:
-        point = capture.point(base_id, at_us)
+    for base_id in {s.base_id for s in segments}:
+        manifest = next(folder.glob(f"notes-*-{base_id}.json"), None)
+        if manifest is None:
+            continue
+        base = BaseRef(read_manifest(manifest), folder)
+        point = resolve_point(base, chain_of(segments, base_id), at_us)
         if point is not None:
-            from lifeboat.core.history.points import rebuild_point
-
-            rebuild_point(point, out, capture.run, capture.scratch)
+            rebuild_point(point, out, run, run.scratch(root / "temp"))
             return
     raise SystemExit("no point")
 

@@ -11,7 +11,6 @@ import pytest
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.continuous_box import (
     JOURNAL_NOTE,
-    SEALED_REASON,
     UNREADABLE_REASON,
     keep_problem,
     switch_refusal,
@@ -94,8 +93,8 @@ def test_a_rollback_journal_database_is_switched_on_with_a_note_on_what_it_gets(
     [
         (True, False, None),
         (False, False, None),
-        (False, True, SEALED_REASON),
-        (True, True, SEALED_REASON),
+        (False, True, None),  # its history is sealed like its snapshots
+        (True, True, None),
         (None, False, UNREADABLE_REASON),
     ],
 )

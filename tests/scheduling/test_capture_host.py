@@ -140,3 +140,51 @@ def test_a_capture_whose_every_write_fails_after_a_good_start_is_reported(
         wait_until(committed_then(lambda: not stopped()), "the capture running again")
     finally:
         host.stop()
+
+
+def test_a_sealed_history_without_its_key_is_captured_uncompacted_and_reported_once(
+    home: Path, file_keyring: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from lifeboat.core.encryption import IDENTITIES_ENTRY
+
+    db = make_db(tmp_path / "notes.db", rows=20)
+    first = Service()
+    first.init_key()
+    first.add_source(db, name="notes", schedule="manual", continuous=True, encrypt_local=True)
+    identity = first.secrets.get(IDENTITIES_ENTRY)
+    assert identity
+    first.secrets.delete(IDENTITIES_ENTRY)  # the keyring does not give it now
+    service = Service()
+    opened = service.open_follower
+    monkeypatch.setattr(service, "open_follower", lambda n: opened(n, compact_every_s=0))
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for row in range(5000, 5003):
+            conn.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
+            wait_until(lambda n=row - 4999: _commits(service) >= n, "the commit captured")
+
+        def waiting() -> str | None:
+            return service.status().sources[0].history_not_compacted
+
+        why = wait_until(waiting, "the history recorded as not compacted")
+        assert "keyring" in why
+        problem = problem_of(service.status().sources[0], datetime.now(UTC))
+        assert problem is not None and "is not compacted" in problem.reason
+        kinds = [e["kind"] for e in service.events() if e["source"] == "notes"]
+        assert kinds.count("continuous:not-compacted") == 1, "recorded once"
+        assert service.status().sources[0].capture_stopped is None, "capture goes on"
+
+        first.secrets.put(IDENTITIES_ENTRY, identity)  # the keyring gives it again
+        conn.execute("insert into items(id, name, payload) values (6000, 'x', x'00')")
+        wait_until(lambda: not waiting(), "compaction caught up")
+        (chain,) = chains_of(service.workspace, "notes")
+        assert [s.level for s in chain.segments] == [1]
+    finally:
+        conn.close()
+        host.stop()
+
+
+def _commits(service: Service) -> int:
+    return sum(c.commits for c in chains_of(service.workspace, "notes"))

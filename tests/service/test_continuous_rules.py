@@ -40,15 +40,13 @@ def test_switching_continuous_on_says_which_kind_each_journal_mode_gets(cli, tmp
     assert bad.code == 2 and "youngest to oldest" in bad.err
 
 
-def test_a_source_kept_encrypted_is_not_followed_until_its_history_can_be_sealed(
-    tmp_path: Path,
-):
+def test_a_source_kept_encrypted_is_followed_its_history_sealed(tmp_path: Path):
     src = SourceConfig(
         name="notes", path=tmp_path / "notes.db", continuous=True, encrypt_local=True
     )
-    problems = source_problems(src, sources={}, remotes=(), recipients=["age1x"])
-    assert [key for key, _ in problems] == ["continuous"]
-    assert "does not encrypt its history yet" in problems[0][1]
+    assert source_problems(src, sources={}, remotes=(), recipients=["age1x"]) == []
+    keyless = source_problems(src, sources={}, remotes=(), recipients=[])
+    assert [key for key, _ in keyless] == ["encrypt_local"]  # sealing needs a key
     plain = SourceConfig(name="notes", path=tmp_path / "notes.db", continuous=True)
     assert source_problems(plain, sources={}, remotes=(), recipients=[]) == []
 

@@ -300,3 +300,33 @@ def test_a_catalog_rebuild_adopts_only_the_history_objects_a_proven_upload_wrote
     assert [c.name for c in service.workspace.catalog.segment_copies(NAME)] == [first.name]
     assert len(service.upload_history(NAME).uploaded) == 1, "sent again"
     assert len(service.workspace.catalog.segment_copies(NAME)) == 2
+
+
+def test_a_history_kept_sealed_here_goes_up_sealed_and_restores_from_the_remote(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str
+):
+    service = Service()
+    service.init_key()
+    add_remote(service, s3_server, bucket, encrypt=True)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(
+        db, name=NAME, schedule="manual", continuous=True, remote="offsite", encrypt_local=True
+    )
+    marker = "MARK" + secrets.token_hex(12)
+    marks = _capture(service, db, range(1000, 1004), marker)  # sealed level-0: a batch
+    assert len(service.upload_history(NAME).uploaded) == 1
+    folder = history_folder(service.workspace, service.source(NAME))
+    marks += _capture(service, db, range(2000, 2001), marker)  # one sealed segment alone
+    assert len(service.upload_history(NAME).uploaded) == 1
+    held = _history_objects(s3_server, bucket)
+    client = s3_server.client()
+    for key in held:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert marker.encode() not in body, key
+        assert key.endswith((".seg.zst.age", ".json")) and ".age.age" not in key, key
+    assert not [p for p in (home / "tmp").rglob("*") if p.is_file()], "no plain copy left"
+    aside = tmp_path / "history-aside"
+    folder.rename(aside)
+    out = tmp_path / "newest.db"
+    service.restore_point(NAME, marks[-1][0], to=out)
+    assert _rows(out) == marks[-1][1]

@@ -17,8 +17,10 @@ from lifeboat.cli import (
     commands_daemon,
     commands_history,
     commands_keys,
+    commands_query,
     commands_remotes,
     commands_restore,
+    commands_row_history,
     commands_snapshots,
     commands_sources,
     commands_tray,
@@ -60,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands_checks.register(commands, common)
     commands_daemon.register(commands, common)
     commands_history.register(commands, common)
+    commands_row_history.register(commands, common)
     commands_remotes.register(commands, common)
     commands_keys.register(commands, common)
+    commands_query.register(commands, common)
     commands_tray.register(commands, common)
     return parser
 

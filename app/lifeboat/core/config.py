@@ -61,10 +61,6 @@ _HEADER = (
 )
 
 
-NOT_SEALED_YET = (
-    "continuous protection does not encrypt its history yet, and this database keeps its "
-    "snapshots encrypted here: keep scheduled snapshots for it, or stop encrypting them"
-)
 NO_KEY_YET = "there is no encryption key yet: run `lifeboat key init` first"
 
 _SOURCE_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -243,10 +239,7 @@ def source_problems(
         problems.append(("remote", f"there is no remote named {source.remote!r}"))
     if source.encrypt_local and not recipients:
         problems.append(("encrypt_local", NO_KEY_YET))
-    if source.continuous and source.encrypt_local:
-        # Its history would be stored in plain text beside snapshots the user chose to
-        # keep sealed: refused until segments are sealed too.
-        problems.append(("continuous", NOT_SEALED_YET))
+    # continuous with encrypt_local: its history is sealed too (core/history/sealing.py)
     return problems
 
 

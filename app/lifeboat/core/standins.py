@@ -43,6 +43,22 @@ _UNKNOWN_FUNCTION = re.compile(r"(?:unknown|no such) function: ([^\s()]+)")
 _UNKNOWN_COLLATION = re.compile(r"no such collation sequence: (\S+)")
 
 
+def missing_name(message: str) -> tuple[str, str] | None:
+    """("function" or "collation", name) of what an SQLite error says is missing, or
+    None (for readers that are not a StandInConnection, e.g. an apsw connection)."""
+    function = _UNKNOWN_FUNCTION.search(message)
+    if function is not None:
+        return "function", function.group(1)
+    collation = _UNKNOWN_COLLATION.search(message)
+    return ("collation", collation.group(1)) if collation is not None else None
+
+
+def uses_name(schema_sql: str, name: str) -> bool:
+    """Whether `schema_sql` (a schema's CREATE statements) names `name` as a word."""
+    pattern = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])", re.IGNORECASE)
+    return pattern.search(schema_sql) is not None
+
+
 @dataclass
 class StandIns:
     """What one connection stands in for (names as the schema spells them)."""

@@ -3,9 +3,10 @@
 
 A WAL database gets every commit (the capture follows the WAL); a rollback-journal
 database gets the closest equivalent, a differential snapshot soon after each change,
-which a note under the switch says. The switch is off and disabled, with the reason,
-for a database whose snapshots are kept encrypted here (the history is not sealed yet).
-A database already switched on keeps its switch usable, so it can be turned off. The keep
+which a note under the switch says. A database whose snapshots are kept encrypted here
+gets its history sealed the same way (core/history/sealing.py). The switch is disabled,
+with the reason, when the database cannot be read. A database already switched on keeps
+its switch usable, so it can be turned off. The keep
 field is checked as it is typed, in the dialog's own words.
 """
 
@@ -30,10 +31,6 @@ JOURNAL_NOTE = (
     "This database uses a rollback journal, not WAL: Lifeboat keeps a snapshot soon after "
     "each change (by default at most one a minute) rather than every single change, and "
     "restores a moment from the last snapshot before it."
-)
-SEALED_REASON = (
-    "Not yet with local encryption: its snapshots are kept encrypted here, and the "
-    "history of every change is not encrypted yet."
 )
 UNREADABLE_REASON = "The database cannot be read now, so Lifeboat cannot tell its journal mode."
 WHAT_IT_DOES = (
@@ -77,10 +74,9 @@ def kind_note(wal_mode: bool | None) -> str | None:
 
 def switch_refusal(wal_mode: bool | None, encrypt_local: bool) -> str | None:
     """Why continuous protection cannot be switched on (None: it can)."""
+    del encrypt_local  # its history is sealed like its snapshots: no reason to refuse
     if wal_mode is None:
         return UNREADABLE_REASON
-    if encrypt_local:
-        return SEALED_REASON
     return None
 
 

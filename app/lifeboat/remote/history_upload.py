@@ -34,6 +34,7 @@ from lifeboat.core.history.chain import (
     segment_manifest,
 )
 from lifeboat.core.history.compaction import join_segments
+from lifeboat.core.history.sealing import is_sealed, unsealed_copy
 from lifeboat.core.history.segment_read import SegmentDamaged
 from lifeboat.core.manifest import AGE_SUFFIX, REMOTE_ENCRYPTION, Sealed, iso_utc, utc_now
 from lifeboat.core.private import make_new_dir
@@ -177,8 +178,13 @@ def _send_batch(
     segments = batch.segments
     made = None
     try:
-        if len(segments) == 1 and batch.after is None:
+        if len(segments) == 1 and batch.after is None and not is_sealed(segments[0].path):
             path = segments[0].path
+            manifest = manifest_of_file(path, src.name)
+        elif len(segments) == 1 and batch.after is None:  # kept sealed here: sent as the
+            made = workspace.run.work_path(workspace.scratch(), "batch")  # remote seals
+            make_new_dir(made)
+            path = unsealed_copy(segments[0].path, made)
             manifest = manifest_of_file(path, src.name)
         else:
             made = workspace.run.work_path(workspace.scratch(), "batch")

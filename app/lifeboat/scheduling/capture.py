@@ -1,5 +1,5 @@
 """The capture thread: one follower per continuously protected source, polled every
-0.1 s while the tray or `lifeboat run` schedules.
+0.15 s while the tray or `lifeboat run` schedules.
 
 The scheduler starts it, tells it when the settings changed (`reload`: a source switched
 on or off, removed, renamed, or its database or folder changed) and stops it (each
@@ -36,7 +36,10 @@ from lifeboat.service import Service
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.1
+#: 0.15 s: with the follower's 0.5 s wait before writing a segment, a commit reaches a
+#: segment within about 0.8 s (p99 0.76 s at 100 commits/s on the 1 GiB bench database);
+#: 0.1 s cost a fifth more CPU (1.2% of a core against 0.9%) for 0.15 s less
+POLL_INTERVAL = 0.15
 STOPPED_AFTER = 3
 _FIRST_PAUSE, _LONGEST_PAUSE = 1.0, 60.0
 
@@ -49,6 +52,7 @@ class _Followed:
     retry_at: float = 0.0
     reported: bool = False  # its stop was recorded (a success records it runs again)
     started: bool = False  # its start() succeeded: poll() from now on
+    not_compacted: str | None = None  # recorded: its sealed history waits for a key
 
 
 class CaptureHost:
@@ -186,6 +190,19 @@ class CaptureHost:
             if followed.reported:
                 followed.reported = False
                 self._tell(self.service.capture_running, name)
+        self._report_compaction(name, followed)
+
+    def _report_compaction(self, name: str, followed: _Followed) -> None:
+        """A sealed history that cannot be compacted (no identity: a locked keyring) is
+        recorded once; its compaction catching up ends it."""
+        why = followed.follower.status.not_compacted if followed.follower else None
+        if why == followed.not_compacted:
+            return
+        followed.not_compacted = why
+        if why is not None:
+            self._tell(lambda n: self.service.history_not_compacted(n, why), name)
+        else:
+            self._tell(self.service.capture_running, name)
 
     def _failed(self, name: str, followed: _Followed, exc: Exception) -> None:
         why = why_of(exc)

@@ -18,12 +18,12 @@ from lifeboat.core.schedule_durations import duration_words
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
-from lifeboat.service.history import chains_of, history_folder, open_base
+from lifeboat.service.history import chains_of, history_folder, history_seal_to, open_base
 from lifeboat.service.history_checks import ChainCheck, verify_chains
 from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import Timeline, timeline_of
 from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
-from lifeboat.service.status import CAPTURE_STOPPED
+from lifeboat.service.status import CAPTURE_STOPPED, HISTORY_NOT_COMPACTED
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -79,7 +79,7 @@ class ContinuousMethods:
         self, name: str, *, compact_every_s: float = 30.0, write_every_s: float = 0.5
     ) -> Follower:
         """A follower of `name`'s WAL writing into its history folder (not started: the
-        host calls start(), then poll() every 0.1 s, and close()). Its base snapshots are
+        host calls start(), then poll() every 0.15 s, and close()). Its base snapshots are
         taken through the backup pipeline: full, with the source's settings, recorded in
         the catalog with reason "continuous"."""
         workspace = self.workspace
@@ -115,6 +115,7 @@ class ContinuousMethods:
             busy_timeout=config.general.busy_timeout,
             compact_every_s=compact_every_s,
             write_every_s=write_every_s,
+            seal_to=history_seal_to(config, src),
         )
 
     def capture_stopped(self, name: str, why: str) -> None:
@@ -125,9 +126,18 @@ class ContinuousMethods:
         log.warning("continuous capture of %s stopped: %s", name, why)
         self.workspace.catalog.add_event("warning", why, name, kind=CAPTURE_STOPPED)
 
+    def history_not_compacted(self, name: str, why: str) -> None:
+        """`name`'s sealed history cannot be compacted now (capture goes on): recorded
+        once, until the capture says it runs again."""
+        if self.workspace.catalog.last_event_kind(name, "continuous:") == HISTORY_NOT_COMPACTED:
+            return
+        log.warning("continuous history of %s not compacted: %s", name, why)
+        self.workspace.catalog.add_event("warning", why, name, kind=HISTORY_NOT_COMPACTED)
+
     def capture_running(self, name: str) -> None:
         """The capture of `name` runs (again): ends a recorded stop."""
-        if self.workspace.catalog.last_event_kind(name, "continuous:") != CAPTURE_STOPPED:
+        last = self.workspace.catalog.last_event_kind(name, "continuous:")
+        if last not in (CAPTURE_STOPPED, HISTORY_NOT_COMPACTED):
             return
         log.info("continuous capture of %s runs again", name)
         self.workspace.catalog.add_event(

@@ -18,13 +18,17 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.events import Event, EventHub, EventSink
 from lifeboat.service.checks import CheckMethods
 from lifeboat.service.continuous import ContinuousMethods
+from lifeboat.service.history import use_history_keys
 from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
 from lifeboat.service.merge import MergeMethods
+from lifeboat.service.point_reading import PointReadingMethods
 from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
+from lifeboat.service.row_history import RowHistoryMethods
+from lifeboat.service.row_keys import RowKeyMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
 from lifeboat.storage.factory import StoreFactory
@@ -41,6 +45,9 @@ class Service(
     HousekeepingMethods,
     ContinuousMethods,
     HistoryRemoteMethods,
+    RowHistoryMethods,
+    PointReadingMethods,
+    RowKeyMethods,
     MergeMethods,
 ):
     def __init__(
@@ -55,6 +62,7 @@ class Service(
         self.secrets = secrets or SecretStore()
         self.stores = stores or StoreFactory(self.secrets)
         self.workspace = workspace or Workspace(secrets=self.secrets, stores=self.stores)
+        use_history_keys(self.workspace)  # what opens sealed history segments here
         self._events = EventHub()
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:

@@ -18,15 +18,19 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lifeboat.core.config_model import SourceConfig
+from lifeboat.core.config_model import Config, SourceConfig
+from lifeboat.core.encryption import stored_identities
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import (
     SEGMENT_NAME_RE,
     Listing,
     SegmentFile,
     describe,
+    described_sealed,
     effective,
 )
+from lifeboat.core.history.sealed_manifest import Mark
+from lifeboat.core.history.sealing import SegmentKeys, is_sealed, use_keys
 from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.private import private_dir
@@ -34,6 +38,23 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 
 HISTORY_FOLDER = "history"
+
+
+def history_seal_to(config: Config, src: SourceConfig) -> tuple[str, ...]:
+    """The recipients `src`'s history is sealed to here (none: kept plain): those of its
+    snapshots, when they are kept encrypted (core/history/sealing.py)."""
+    return tuple(config.general.recipients) if src.encrypt_local else ()
+
+
+def use_history_keys(workspace: Workspace) -> None:
+    """Sealed segments are opened, in this process, with the identities `workspace`'s
+    keyring holds, decrypted (when large) into its run's scratch folder."""
+    use_keys(
+        SegmentKeys(
+            lambda: stored_identities(workspace.secrets),
+            lambda: (workspace.scratch(), workspace.run),
+        )
+    )
 
 
 def history_folder(workspace: Workspace, src: SourceConfig, *, make: bool = True) -> Path:
@@ -101,6 +122,12 @@ def _summary(path: Path) -> SegmentSummary:
         known = _cache.get(path)
     if known is not None and known[0] == key:
         return known[1]
+    sealed = described_sealed(path) if is_sealed(path) else None
+    if sealed is not None:  # its manifest says it all: never decrypted for a listing
+        summary = SegmentSummary(sealed[0], tuple(_marks(sealed[1])))
+        with _cache_lock:
+            _cache[path] = (key, summary)
+        return summary
     segment = describe(path)
     marks = []
     with SegmentReader(path) as reader:
@@ -121,6 +148,13 @@ def _summary(path: Path) -> SegmentSummary:
     with _cache_lock:
         _cache[path] = (key, summary)
     return summary
+
+
+def _marks(marks: tuple[Mark, ...]) -> list[CommitMark]:
+    return [
+        CommitMark(seq, time_us, previous, bool(flags & FLAG_GAP), bool(flags & FLAG_MERGED))
+        for seq, time_us, flags, previous in marks
+    ]
 
 
 def history_listing(folder: Path, source: str) -> tuple[Listing, dict[Path, SegmentSummary]]:

@@ -13,8 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.history.bases import base_state
+from lifeboat.core.history.chain import SegmentFile, described_sealed
 from lifeboat.core.history.resume import ChainBroken, replay
+from lifeboat.core.history.sealing import is_sealed
+from lifeboat.core.history.segment import commit_marks
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError
@@ -80,8 +84,12 @@ def _check(workspace: Workspace, source: str, chain: HistoryChain) -> ChainCheck
         try:
             with SegmentReader(segment.path) as reader:
                 reader.verify()
+                if not _manifest_matches(segment, reader):
+                    return result("damaged", f"{segment.path.name}: its manifest misdescribes it")
         except SegmentDamaged as exc:
             return result("damaged", f"{segment.path.name}: {exc}")
+        except MissingIdentity as exc:
+            return result("unchecked", f"{segment.path.name} is sealed: {exc.message}")
         except OSError as exc:
             return result("unchecked", f"{segment.path.name} cannot be read: {exc.strerror}")
     if chain.base is None:
@@ -107,6 +115,39 @@ def _check(workspace: Workspace, source: str, chain: HistoryChain) -> ChainCheck
     except OSError as exc:
         return result("unchecked", f"a segment cannot be read: {_why(exc)}")
     return result("ok")
+
+
+def _manifest_matches(segment: SegmentFile, reader: SegmentReader) -> bool:
+    """A sealed segment is listed from its manifest (sealed_manifest.py): what that says
+    must be what the segment holds."""
+    if not is_sealed(segment.path):
+        return True
+    index = reader.index
+    return (
+        segment.base_id,
+        segment.first_seq,
+        segment.last_seq,
+        segment.commits,
+        segment.first_time_us,
+        segment.last_time_us,
+        segment.previous_digest,
+        segment.end_digest,
+        segment.level,
+        segment.segment_seq,
+        described_sealed(segment.path),
+    ) == (
+        reader.header.base_id,
+        reader.first_seq,
+        reader.last_seq,
+        len(index.commits),
+        index.commits[0].time_us,
+        index.commits[-1].time_us,
+        reader.header.previous_digest,
+        index.end_digest,
+        index.level,
+        reader.header.segment_seq,
+        (segment, tuple(commit_marks(index.commits))),
+    )
 
 
 def _why(exc: BaseException) -> str:

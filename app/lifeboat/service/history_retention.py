@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.history.compaction import remove_segment, thin
+from lifeboat.core.history.sealing import identity_available
 from lifeboat.core.history.windows import (
     ChainSpan,
     bases_needed,
@@ -29,7 +30,12 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.states import Trigger
 from lifeboat.jobs.prune import PruneJob
-from lifeboat.service.history import HistoryChain, chains_of, history_folder
+from lifeboat.service.history import (
+    HistoryChain,
+    chains_of,
+    history_folder,
+    history_seal_to,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,13 @@ def thin_history(workspace: Workspace, source: str, now_us: int) -> ThinReport:
             settled.append(segment)
         if not settled:
             continue
-        done = thin(folder, source, settled, src.history_policy, now_us, workspace.run)
+        seal_to = history_seal_to(config, src)
+        if seal_to and not identity_available():
+            log.info("%s: history kept sealed and no identity to open it now: not thinned", source)
+            continue  # the capture host reports it; thinned at a later prune
+        done = thin(
+            folder, source, settled, src.history_policy, now_us, workspace.run, seal_to=seal_to
+        )
         report.commits_before += done.commits_before
         report.commits_after += done.commits_after
     return report

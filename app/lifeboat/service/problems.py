@@ -97,6 +97,9 @@ def _reason(source: SourceStatus, kind: Health, now: datetime) -> str | None:
         if source.continuous and source.capture_stopped:
             why = _sentence(source.capture_stopped)
             return f"Continuous capture of {source.name} stopped: {why}"
+        if source.continuous and source.history_not_compacted:
+            why = _sentence(source.history_not_compacted)
+            return f"Continuous history of {source.name} is not compacted: {why}"
         return None
     if kind is Health.REMOTE_UNREACHABLE:
         return _upload_reason(source)

@@ -27,9 +27,9 @@ from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
 
-#: The event the capture thread records when a source's capture keeps failing
-#: (service/continuous.py).
+#: Events the capture thread records (service/continuous.py): failing; not compacting.
 CAPTURE_STOPPED = "continuous:stopped"
+HISTORY_NOT_COMPACTED = "continuous:not-compacted"
 
 STATES = ("ok", "running", "warning", "error")
 REMOTE_PATIENCE = timedelta(days=1)
@@ -86,6 +86,7 @@ class SourceStatus:
     gaps: int = 0
     merged: int = 0
     capture_stopped: str | None = None
+    history_not_compacted: str | None = None  # why its sealed history waits (a key)
     #: How far its remote holds that history (the newest commit held, every one before
     #: it held too), and why sending it keeps failing (None: it does not).
     remote_history_until: datetime | None = None
@@ -287,8 +288,8 @@ def _continuous(
 ) -> dict[str, Any]:
     """The source's continuous protection (SourceStatus's fields), from its history's
     files and the catalog's events (the capture records a stop there)."""
-    event = workspace.catalog.last_event(src.name, "continuous:")
-    stopped = event[1] if event is not None and event[0] == CAPTURE_STOPPED else None
+    event = workspace.catalog.last_event(src.name, "continuous:") or (None, None)
+    stopped = event[1] if event[0] == CAPTURE_STOPPED else None
     chains = chains_of(workspace, src.name)
     state = continuous_state(src, chains, stopped, records)
     return {
@@ -298,6 +299,7 @@ def _continuous(
         "gaps": state.gaps,
         "merged": state.merged,
         "capture_stopped": state.stopped,
+        "history_not_compacted": event[1] if event[0] == HISTORY_NOT_COMPACTED else None,
         "continuous_every": state.every_s,
     }
 

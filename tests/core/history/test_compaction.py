@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from lifeboat.core.history.chain import effective, list_segments
+from lifeboat.core.history.chain import describe, effective, list_segments
 from lifeboat.core.history.compaction import (
     FLAG_THINNED,
     compact_level0,
@@ -73,6 +73,7 @@ def test_compaction_keeps_every_commit_and_replaces_safely(tmp_path):
         shutil.copy2(segment.path, aside / segment.path.name)
     joined = compact_level0(capture.folder, SOURCE, level0, capture.run)
     assert joined.level == 1 and joined.commits == sum(s.commits for s in level0)
+    assert joined == describe(joined.path)  # what it wrote is what reading it says
     assert not any(s.path.exists() for s in level0)
     assert joined.path.with_name(joined.path.name.removesuffix(".seg.zst") + ".json").exists()
     after = {t: _sha_at(capture, base, t, f"after-{t}.db") for t in times}
@@ -110,6 +111,7 @@ def test_thinning_keeps_each_windows_last_state(tmp_path):
     before = {t: _sha_at(capture, base, t, f"b-{t}.db") for t in times}
     result = thin(capture.folder, SOURCE, [level1], policy, clock.now, capture.run)
     assert result.written is not None and result.commits_after < result.commits_before
+    assert result.written == describe(result.written.path)
     assert not level1.path.exists()
     assert not level1.path.with_name(level1.path.name.replace(".seg.zst", ".json")).exists()
     with SegmentReader(result.written.path) as reader:
@@ -127,3 +129,26 @@ def test_thinning_keeps_each_windows_last_state(tmp_path):
         point = capture.point(base, t)
         earlier = [k for k in kept if k <= t]
         assert (point.time_us if point else None) == (max(earlier) if earlier else None)
+
+
+def test_small_level1_files_are_joined_every_commit_kept(tmp_path):
+    """A follower compacting at every poll makes one level-1 file per poll; once 32
+    small ones wait they become one, and every point still rebuilds the same."""
+    from lifeboat.core.history.compaction import JOIN_AT
+
+    polls = 2 * JOIN_AT + 10  # a level-1 file holds two polls: compaction waits for two
+    capture, base, times, _ = _history(
+        tmp_path, polls, 1_000_000, compact_every_s=0, write_every_s=0
+    )
+    listing = list_segments(capture.folder, SOURCE).segments
+    used = effective(listing)
+    assert len(listing) == len(used), "nothing covered is left behind"
+    level1 = [s for s in used if s.level == 1]
+    assert len(level1) < JOIN_AT, [s.commits for s in level1]
+    assert max(s.commits for s in level1) >= JOIN_AT, "the joined one holds 32 polls' commits"
+    assert sum(s.commits for s in used) >= polls
+    for t in times[:: JOIN_AT // 4]:
+        point = capture.restore(base, t, f"p-{t}.db")
+        conn = sqlite3.connect(point)
+        assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+        conn.close()

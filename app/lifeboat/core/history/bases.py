@@ -27,6 +27,8 @@ from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 
 _BLOCK_PAGES = 256
+_READ_SIZE = 8 << 20
+_AHEAD = 16  # blocks decompressed ahead (16 MiB): the reader may be busy elsewhere
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,26 @@ def base_pages(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memo
         yield (view[at : at + size] for view in blocks for at in range(0, len(view), size))
 
 
+class BaseBlocks:
+    """The base's blocks in order (an iterator), and whether the next one is still being
+    decompressed (`pending`: the reader may do other work meanwhile)."""
+
+    def __init__(self, blocks: Iterator[memoryview], ahead: _ReadAhead | None = None) -> None:
+        self._blocks = blocks
+        self._ahead = ahead
+
+    def __iter__(self) -> BaseBlocks:
+        return self
+
+    def __next__(self) -> memoryview:
+        return next(self._blocks)
+
+    def pending(self) -> bool:
+        return self._ahead is not None and self._ahead.empty()
+
+
 @contextlib.contextmanager
-def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[memoryview]]:
+def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[BaseBlocks]:
     """The base database in blocks of whole pages (about 1 MiB), in order, read and
     decompressed ahead in a thread of their own; checked against the base's SHA-256 by
     the time the last block is read."""
@@ -93,7 +113,7 @@ def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[mem
     if manifest.kind == "full":
         ahead = _ReadAhead(_full_blocks(base.artifact, manifest))
         try:
-            yield iter(ahead)
+            yield BaseBlocks(iter(ahead), ahead)
         finally:
             ahead.stop()
         return
@@ -109,7 +129,7 @@ def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[Iterator[mem
             rebuilt,
             durable=False,
         )
-        yield _file_blocks(rebuilt, manifest.page_size)
+        yield BaseBlocks(_file_blocks(rebuilt, manifest.page_size))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(rebuilt)
@@ -122,7 +142,7 @@ class _ReadAhead:
 
     def __init__(self, source: Generator[memoryview, None, None]) -> None:
         self._source = source
-        self._queue: queue.Queue[object] = queue.Queue(4)
+        self._queue: queue.Queue[object] = queue.Queue(_AHEAD)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lifeboat-base", daemon=True)
         self._thread.start()
@@ -156,14 +176,45 @@ class _ReadAhead:
                 raise item
             yield cast(memoryview, item)
 
+    def empty(self) -> bool:
+        return self._queue.empty()
+
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=5)
 
 
+class _HashAside:
+    """SHA-256 of what is read, in a thread of its own (hashlib releases the GIL for
+    large buffers): the thread that decompresses the base does not wait for it."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(4)
+        self._thread = threading.Thread(target=self._run, name="lifeboat-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._digest.update(data)
+
+    def update(self, data: bytes) -> None:
+        if data:
+            self._queue.put(data)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, None, None]:
     size = manifest.page_size
-    digest = hashlib.sha256()
+    digest = _HashAside()
 
     class _Hashing:
         def __init__(self, raw: IO[bytes]) -> None:
@@ -174,20 +225,26 @@ def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, No
             digest.update(data)
             return data
 
-    with open(artifact, "rb") as raw:
-        hashing = _Hashing(raw)
-        reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], hashing))
-        count = 0
-        while True:
-            block = _read_full(reader, size * _BLOCK_PAGES)
-            whole = len(block) // size * size
-            if not whole:
-                break
-            count += whole // size
-            yield memoryview(block)[:whole]
-        while rest := raw.read(1 << 20):  # what follows the frame counts in the SHA-256
-            digest.update(rest)
-    if digest.hexdigest() != manifest.sha256 or count != manifest.page_count:
+    try:
+        with open(artifact, "rb") as raw:
+            hashing = _Hashing(raw)
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                cast(IO[bytes], hashing), read_size=_READ_SIZE
+            )
+            count = 0
+            while True:
+                block = _read_full(reader, size * _BLOCK_PAGES)
+                whole = len(block) // size * size
+                if not whole:
+                    break
+                count += whole // size
+                yield memoryview(block)[:whole]
+            while rest := raw.read(_READ_SIZE):  # what follows the frame counts too
+                digest.update(rest)
+        matches = digest.hexdigest() == manifest.sha256
+    finally:
+        digest.close()
+    if not matches or count != manifest.page_count:
         raise CorruptSnapshot(
             f"snapshot {manifest.id}: its file does not match its manifest",
             "use another snapshot",

@@ -19,14 +19,17 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from lifeboat.core.fsutil import atomic_write_bytes, fsync_dir
-from lifeboat.core.hashing import sha256_file
+from lifeboat.core.hashing import HashingFile, sha256_file
 from lifeboat.core.history.folder_lock import changing
+from lifeboat.core.history.sealed_manifest import Mark, read_sealed_facts, sealed_fields
+from lifeboat.core.history.sealing import SEALED_SUFFIX, SealingWriter, is_sealed
 from lifeboat.core.history.segment import (
     CommitRecord,
     SegmentHeader,
@@ -43,8 +46,13 @@ MANIFEST_SUFFIX = ".json"
 SEGMENT_FORMAT = 3  # the manifest format that knows segments
 SEGMENT_NAME_RE = re.compile(
     r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<ts>\d{8}T\d{6}Z)-(?P<id>[0-9a-f]{8})"
-    r"\.seg\.zst$"
+    r"\.seg\.zst(?P<sealed>\.age)?$"
 )
+
+
+def stem_of(name: str) -> str:
+    """A segment file's stem (its manifest is `<stem>.json`), sealed or not."""
+    return name.removesuffix(SEALED_SUFFIX).removesuffix(SEGMENT_SUFFIX)
 
 
 def time_of(time_us: int) -> datetime:
@@ -83,7 +91,12 @@ class SegmentFile:
 
 
 def describe(path: Path) -> SegmentFile:
-    """Read a segment's header and index (raises SegmentDamaged)."""
+    """Read a segment's header and index (raises SegmentDamaged); a sealed one's from
+    its manifest (sealed_manifest.py), opened only when that is missing or unreadable."""
+    if is_sealed(path):
+        known = described_sealed(Path(path))
+        if known is not None:
+            return known[0]
     with SegmentReader(path) as reader:
         header = reader.header
         return SegmentFile(
@@ -100,6 +113,29 @@ def describe(path: Path) -> SegmentFile:
             end_digest=reader.end_digest,
             size=reader.size,
         )
+
+
+def described_sealed(path: Path) -> tuple[SegmentFile, tuple[Mark, ...]] | None:
+    """A sealed segment and its gap and merged marks as its manifest says (None: no
+    manifest of this file; it must be opened)."""
+    facts = read_sealed_facts(path)
+    if facts is None:
+        return None
+    segment = SegmentFile(
+        path=Path(path),
+        base_id=facts.base_id,
+        level=facts.level,
+        segment_seq=facts.segment_seq,
+        first_seq=facts.first_seq,
+        last_seq=facts.last_seq,
+        commits=facts.commits,
+        first_time_us=facts.first_time_us,
+        last_time_us=facts.last_time_us,
+        previous_digest=facts.previous_digest,
+        end_digest=facts.end_digest,
+        size=facts.size,
+    )
+    return segment, facts.marks
 
 
 def described(
@@ -171,19 +207,20 @@ def write_segment(
     *,
     level: int = 0,
     contiguous: bool = True,
+    seal_to: Sequence[str] = (),
 ) -> tuple[Path, WrittenSegment]:
-    """Write a segment as a work file of `run`, fsync it and rename it into place."""
+    """Write a segment as a work file of `run`, fsync it and rename it into place. With
+    `seal_to` (age recipients) the file is its age ciphertext, `<stem>.seg.zst.age`, and
+    a manifest is written beside it (the listing reads that, not the segment)."""
     work = run.work_path(folder, "seg.zst")
     try:
         with open_new(work) as out:
-            writer = SegmentWriter(out, header, level=level, contiguous=contiguous)
-            for commit in commits:
-                writer.add(commit)
-            written = writer.finish(end_digest)
+            written = _write_to(out, header, commits, end_digest, level, contiguous, seal_to)
             out.flush()
             os.fsync(out.fileno())
+        suffix = SEGMENT_SUFFIX + (SEALED_SUFFIX if seal_to else "")
         final = Path(folder) / (
-            segment_stem(source, written.first_time_us, secrets.token_hex(4)) + SEGMENT_SUFFIX
+            segment_stem(source, written.first_time_us, secrets.token_hex(4)) + suffix
         )
         with changing(Path(folder)):  # not while the folder is being moved
             os.link(work, final)  # never replaces anything: a taken name fails
@@ -193,14 +230,43 @@ def write_segment(
             os.unlink(work)
         raise
     fsync_dir(Path(folder))
+    if seal_to:
+        write_segment_manifest(final, source, header, written, level, run)
     return final, written
+
+
+def _write_to(
+    out: BinaryIO,
+    header: SegmentHeader,
+    commits: Iterable[CommitRecord],
+    end_digest: bytes,
+    level: int,
+    contiguous: bool,
+    seal_to: Sequence[str],
+) -> WrittenSegment:
+    """The segment into `out`, or sealed to `seal_to` into it (no plain byte on disk)."""
+    if not seal_to:
+        writer = SegmentWriter(out, header, level=level, contiguous=contiguous)
+        for commit in commits:
+            writer.add(commit)
+        return writer.finish(end_digest)
+    ciphertext = HashingFile(out)
+    sealing = SealingWriter(ciphertext, seal_to)  # type: ignore[arg-type]  # a file to pyrage
+    try:
+        writer = SegmentWriter(sealing, header, level=level, contiguous=contiguous)  # type: ignore[arg-type]  # write() is all it uses
+        for commit in commits:
+            writer.add(commit)
+        written = writer.finish(end_digest)
+    finally:
+        sealing.close()
+    return replace(written, sealed=(ciphertext.count, ciphertext.hexdigest()))
 
 
 def write_segment_manifest(
     path: Path, source: str, header: SegmentHeader, written: WrittenSegment, level: int, run: Run
 ) -> Path:
     """The manifest beside a level-1 (or thinned) segment."""
-    stem = path.name.removesuffix(SEGMENT_SUFFIX)
+    stem = stem_of(path.name)
     data = segment_manifest(path.name, source, header, written, level)
     manifest = Path(path).with_name(stem + MANIFEST_SUFFIX)
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
@@ -235,6 +301,7 @@ def segment_manifest(
         "page_size": header.page_size,
         "size": written.size,
         "sha256": written.sha256,
+        **sealed_fields(written, header.first_commit),
     }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.livestate import holding_the_wal, read_wal, wal_path
+from lifeboat.core.history.livestate import holding_the_wal, read_wal
 from lifeboat.core.history.wal import Cursor, Scan, WalHeader
 
 WalKey = tuple[int, int, int, int] | None
@@ -36,7 +36,7 @@ class WalUnstable(OSError):
 def wal_key(db: Path) -> WalKey:
     """The -wal as `os.stat` sees it (identity, size, times); None if it is not there."""
     try:
-        info = os.stat(wal_path(db))
+        info = os.stat(f"{db}-wal")  # wal_path's name, without a Path each poll
     except FileNotFoundError:
         return None
     return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)

@@ -20,9 +20,9 @@ from pathlib import Path
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.history.chain import (
     MANIFEST_SUFFIX,
-    SEGMENT_SUFFIX,
     SegmentFile,
-    describe,
+    described,
+    stem_of,
     superseded,
     write_segment,
     write_segment_manifest,
@@ -70,17 +70,50 @@ def _joined_header(segments: Sequence[SegmentFile], commits: int) -> SegmentHead
 
 
 def compact_level0(
-    folder: Path, source: str, level0: Sequence[SegmentFile], run: Run
+    folder: Path,
+    source: str,
+    level0: Sequence[SegmentFile],
+    run: Run,
+    *,
+    seal_to: Sequence[str] = (),
 ) -> SegmentFile:
     """Concatenate consecutive level-0 segments into one level-1 segment (every commit
-    kept), publish it with its manifest, then remove the level-0 files."""
+    kept), publish it with its manifest, then remove the level-0 files. With `seal_to`
+    it is sealed (sealing.py): reading sealed level-0 segments needs the identities."""
     ordered = sorted(level0, key=lambda s: s.first_seq)
-    path, header, written = join_segments(folder, source, ordered, run)
-    write_segment_manifest(path, source, header, written, 1, run)
-    joined = describe(path)
-    for segment in ordered:
-        remove_segment(segment)
-    return joined
+    path, header, written = join_segments(folder, source, ordered, run, seal_to=seal_to)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, 1, run)
+    remove_segments(ordered)
+    return described(path, header, written, 1)
+
+
+#: Level-1 segments (30 s of commits each) are joined, every commit kept, once this many
+#: smaller than JOIN_BELOW wait: a day at a slow pace is then a handful of files, not
+#: 2,880 (a reader opens each one); a segment past JOIN_BELOW is left as it is.
+JOIN_AT = 32
+JOIN_BELOW = 32 << 20
+
+
+def settle_level1(
+    folder: Path,
+    source: str,
+    level1: Sequence[SegmentFile],
+    run: Run,
+    *,
+    seal_to: Sequence[str] = (),
+) -> list[SegmentFile]:
+    """Join the small level-1 segments of `level1` (consecutive, of one chain) into one
+    level-1 segment once JOIN_AT of them wait; the level-1 segments left to watch."""
+    small = [s for s in sorted(level1, key=lambda s: s.first_seq) if s.size < JOIN_BELOW]
+    big = [s for s in level1 if s.size >= JOIN_BELOW]
+    if len(small) < JOIN_AT:
+        return [*big, *small]
+    path, header, written = join_segments(folder, source, small, run, seal_to=seal_to)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, 1, run)
+    remove_segments(small)
+    return [*big, described(path, header, written, 1)]
 
 
 def join_segments(
@@ -90,6 +123,7 @@ def join_segments(
     run: Run,
     *,
     after: tuple[int, bytes] | None = None,
+    seal_to: Sequence[str] = (),
 ) -> tuple[Path, SegmentHeader, WrittenSegment]:
     """Write the consecutive segments (in commit order, every commit kept) as one
     level-1 segment into `folder`; the segments themselves are left as they are. With
@@ -108,7 +142,7 @@ def join_segments(
     )
     commits = (c for c in _commits_of(segments) if c.seq > skip)
     path, written = write_segment(
-        folder, run, source, header, commits, segments[-1].end_digest, level=1
+        folder, run, source, header, commits, segments[-1].end_digest, level=1, seal_to=seal_to
     )
     return path, header, written
 
@@ -116,33 +150,50 @@ def join_segments(
 def remove_covered(folder: Path, segments: Sequence[SegmentFile]) -> list[Path]:
     """Remove the segments another (intact) segment covers: what a killed compaction or
     thinning left (the covering one was published first)."""
-    removed = []
-    for segment in superseded(segments):
-        remove_segment(segment)
-        removed.append(segment.path)
-    return removed
+    covered = superseded(segments)
+    remove_segments(covered)
+    return [segment.path for segment in covered]
 
 
 def remove_segment(segment: SegmentFile) -> None:
     """Remove a replaced segment: its manifest (if any) becomes the tombstone first."""
-    with changing(segment.path.parent):  # not while the folder is being moved
-        remove_segment_files(segment.path)
+    remove_segments([segment])
 
 
-def remove_segment_files(path: Path) -> None:
-    """Remove a segment and its manifest (the manifest becomes the tombstone first);
-    the caller holds the folder (core/history/folder_lock.py)."""
-    stem = path.name.removesuffix(SEGMENT_SUFFIX)
-    manifest = path.with_name(stem + MANIFEST_SUFFIX)
-    tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
-    if os.path.lexists(manifest):
-        os.replace(manifest, tombstone)
-        fsync_dir(path.parent)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tombstone)
-    fsync_dir(path.parent)
+def remove_segments(segments: Sequence[SegmentFile]) -> None:
+    """Remove replaced segments, holding each folder (core/history/folder_lock.py) once
+    for all of its segments (not while the folder is being moved)."""
+    by_folder: dict[Path, list[Path]] = {}
+    for segment in segments:
+        by_folder.setdefault(segment.path.parent, []).append(segment.path)
+    for folder, paths in by_folder.items():
+        with changing(folder):
+            remove_segment_files(*paths)
+
+
+def remove_segment_files(*paths: Path) -> None:
+    """Remove segments (of one folder) and their manifests: each manifest becomes the
+    tombstone first, made durable, then the files go; the caller holds the folder. One
+    folder fsync per step, not per segment (a compaction replaces about 60 level-0
+    files every 30 s); a removal a crash undid is redone by the next start's
+    `remove_covered`, or by the tombstone's sweep."""
+    if not paths:
+        return
+    folder = paths[0].parent
+    tombstones = []
+    for path in paths:
+        stem = stem_of(path.name)
+        manifest = path.with_name(stem + MANIFEST_SUFFIX)
+        tombstone = path.with_name(f".{stem}{TOMBSTONE_SUFFIX}")
+        if os.path.lexists(manifest):
+            os.replace(manifest, tombstone)
+            tombstones.append(tombstone)
+    if tombstones:
+        fsync_dir(folder)
+    for path in [*paths, *tombstones]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    fsync_dir(folder)
 
 
 # -- thinning ---------------------------------------------------------------------------
@@ -195,6 +246,8 @@ def thin(
     policy: WindowPolicy,
     now_us: int,
     run: Run,
+    *,
+    seal_to: Sequence[str] = (),
 ) -> ThinResult:
     """Thin the consecutive segments (of one chain, level 1 or above, in order) that
     hold more than one commit in some window of `policy`: one new segment replaces them."""
@@ -219,11 +272,14 @@ def thin(
         ordered[-1].end_digest,
         level=level,
         contiguous=False,
+        seal_to=seal_to,
     )
-    write_segment_manifest(path, source, header, written, level, run)
-    result = ThinResult([s.path for s in ordered], describe(path), before, after)
-    for segment in ordered:
-        remove_segment(segment)
+    if not seal_to:  # a sealed one got its manifest with it
+        write_segment_manifest(path, source, header, written, level, run)
+    result = ThinResult(
+        [s.path for s in ordered], described(path, header, written, level), before, after
+    )
+    remove_segments(ordered)
     return result
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.hashing import sha256_file
-from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, SEGMENT_SUFFIX
+from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, stem_of
 from lifeboat.core.history.compaction import remove_segment_files
 from lifeboat.core.history.folder_lock import HISTORY_LOCK, MOVED_MARKER
 from lifeboat.core.runs import Run
@@ -46,7 +46,7 @@ def _names(old: Path, source: str) -> list[str]:
 
 
 def _files_of(copy: HistoryCopy, segment: str) -> list[str]:
-    manifest = segment.removesuffix(SEGMENT_SUFFIX) + MANIFEST_SUFFIX
+    manifest = stem_of(segment) + MANIFEST_SUFFIX
     return [segment, manifest] if os.path.lexists(copy.old / manifest) else [segment]
 
 

@@ -1,11 +1,10 @@
 """The capture loop of one source: follow its WAL, write every commit into its chain.
 
-No thread inside: the host calls `poll()` (every 100 ms by default); `run_forever` is a
-small loop for tests and the bench. A poll costs an `os.stat` when nothing changed. The
-follower never writes, truncates or deletes the application's `-wal`/`-shm`, never
-checkpoints and holds no lock or read transaction while following: it reads the WAL as a
-plain file (wal.py). Only to start a chain does it hold a read transaction of its own,
-around the base snapshot and the reading of the WAL right after it.
+The host calls `poll()` (every 150 ms by default; a poll costs an `os.stat` when nothing
+changed). It never writes, truncates or deletes the app's `-wal`/`-shm`, never
+checkpoints, and holds no lock or read transaction while following: it reads the WAL as
+a plain file (wal.py); only to start a chain does it hold a read transaction, around the
+base snapshot and the reading of the WAL right after it.
 
 What each poll does, given where it stands (salt, frame, running checksum):
 - same WAL generation: take the whole valid transactions after its frame;
@@ -14,15 +13,13 @@ What each poll does, given where it stands (salt, frame, running checksum):
 - frames it could not read (truncated, overwritten before it read them, several
   restarts, a WAL deleted and made anew): a catch-up commit, the page-level difference
   between the live state (livestate.py) and the chain's, flagged `merged`;
-- after a start on an existing chain: the same catch-up, flagged `gap` (nothing was
-  captured while Lifeboat was not running).
+- after a start on an existing chain: the same catch-up, flagged `gap`.
 Commits taken are written as one level-0 segment (chain.py), atomically, once the
-oldest of them waited `write_every_s` (0.5 s: at 100 commits/s that is 2 files and 2
-fsyncs a second instead of 10; the recovery point stays within poll + 0.5 s + the write),
-or sooner when much is waiting, before a new chain and on close. The files are the
-truth: a kill loses what was taken but not yet written, which the next start's catch-up
-takes back as part of its gap. Compaction runs every 30 s (or once 300 level-0 files
-wait).
+oldest waited `write_every_s` (0.5 s; the recovery point stays within poll + 0.5 s + the
+write), or sooner when much waits, before a new chain and on close; a kill loses what
+was not written yet, which the next start's catch-up takes back as its gap. Compaction
+runs every 30 s (or at 300 level-0 files); small level-1 files are joined once 32 wait.
+`seal_to`: sealed (sealing.py); no identities (locked keyring): level 0 waits.
 """
 
 from __future__ import annotations
@@ -30,23 +27,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
 from lifeboat.core.history.chain import SegmentFile, described, list_segments, write_segment
 from lifeboat.core.history.chainstart import DbKey, WalKey, take_base_holding_the_wal
 from lifeboat.core.history.folder_lock import HistoryBusy
 from lifeboat.core.history.livestate import ReadUnstable, read_live_state_settled, wal_path
-from lifeboat.core.history.resume import ChainTip, rebuild_tip
-from lifeboat.core.history.segment import (
-    FLAG_GAP,
-    FLAG_MERGED,
-    CommitRecord,
-    SegmentHeader,
-)
+from lifeboat.core.history.resume import ChainTip, rebuild_tip, why_no_tip
+from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED, CommitRecord, SegmentHeader
 from lifeboat.core.history.status import Status
 from lifeboat.core.history.wal import (
     Cursor,
@@ -97,9 +90,11 @@ class Follower:
         compact_files: int = 300,
         write_every_s: float = 0.5,
         busy_timeout: float = 30.0,
+        seal_to: Sequence[str] = (),
     ) -> None:
         self.source = source
         self.db = Path(db)
+        self._wal = wal_path(self.db)
         self.folder = Path(folder)
         self.run = run
         self.scratch = Path(scratch)
@@ -112,12 +107,14 @@ class Follower:
         self._pending: list[CommitRecord] = []
         self._pending_bytes = 0
         self._busy_timeout = busy_timeout
+        self._seal_to = tuple(seal_to)  # age recipients: its segments are sealed
         self.status = Status()
         self._db_fd: int | None = None
         self._db_identity: tuple[int, int] | None = None
         self._tip: ChainTip | None = None
         self._position = _Position(None, None, None)
         self._level0: list[SegmentFile] = []
+        self._level1: list[SegmentFile] = []  # the chain's, to be joined (settle_level1)
         self._last_compaction = clock()
 
     # -- the host's calls -------------------------------------------------------------
@@ -131,10 +128,11 @@ class Follower:
         compaction.remove_covered(self.folder, listing.segments)
         tip = rebuild_tip(listing.segments, self._open_base, self.run, self.scratch)
         if tip is None:
-            self._start_chain("no chain yet" if not listing.segments else "no usable chain")
+            self._start_chain(why_no_tip(listing.segments))
             return
         self._tip = tip
         self._level0 = [s for s in tip.segments if s.level == 0]
+        self._level1 = [s for s in tip.segments if s.level == 1]
         self.status.chain = tip.base.id
         keys = chainstart.wal_key(self.db), chainstart.db_key(self.db)
         try:
@@ -180,9 +178,8 @@ class Follower:
         self._close_db()
 
     def _close_db(self) -> None:
-        """The database file's descriptor is closed only here: closing it drops this
-        process's POSIX locks on the file (SQLite's too), so it stays open while we
-        follow."""
+        """Only here: closing it drops this process's POSIX locks on the file (SQLite's
+        too), so it stays open while we follow."""
         if self._db_fd is not None:
             os.close(self._db_fd)
             self._db_fd = None
@@ -200,7 +197,7 @@ class Follower:
         assert tip is not None
         cursor = self._position.cursor
         try:
-            wal = WalFile(wal_path(self.db))
+            wal = WalFile(self._wal)
         except FileNotFoundError:
             self._catch_up(FLAG_MERGED)  # deleted (the app closed) or never there
             return
@@ -253,11 +250,7 @@ class Follower:
         return found.stop is Stop.OTHER_SALT and found.stop_salt != new_header.salt
 
     def _from_unknown(
-        self,
-        wal: WalFile,
-        header: WalHeader | None,
-        cursor: Cursor | None,
-        db_key: DbKey,
+        self, wal: WalFile, header: WalHeader | None, cursor: Cursor | None, db_key: DbKey
     ) -> None:
         """No WAL header now (empty, cut to nothing, being written), or none known
         before. A fresh WAL over a database file that has not changed since it was last
@@ -336,7 +329,7 @@ class Follower:
         # Kept until written: a write that fails (a full disk) is tried again next poll.
         try:
             path, written = write_segment(
-                self.folder, self.run, self.source, header, records, digest
+                self.folder, self.run, self.source, header, records, digest, seal_to=self._seal_to
             )
         except HistoryBusy:
             return  # the folder is being moved: the next poll writes them
@@ -356,7 +349,7 @@ class Follower:
         started = take_base_holding_the_wal(self.db, self._take_base, self._busy_timeout)
         state = base_state(started.base, self.run, self.scratch)
         self._tip = ChainTip(started.base, [], state, state.digest(), 0, 1)
-        self._level0 = []
+        self._level0, self._level1 = [], []
         self.status.chain = started.base.id
         self.status.new_chains.append(why)
         if started.first_commit is not None:
@@ -389,9 +382,18 @@ class Follower:
         if not due and len(self._level0) <= self._compact_files:
             return
         try:
-            compaction.compact_level0(self.folder, self.source, self._level0, self.run)
+            joined = compaction.compact_level0(
+                self.folder, self.source, self._level0, self.run, seal_to=self._seal_to
+            )
+            self._level0 = []
+            self._level1 = compaction.settle_level1(
+                self.folder, self.source, [*self._level1, joined], self.run, seal_to=self._seal_to
+            )
         except HistoryBusy:
             return  # the folder is being moved: at a later poll
-        self._level0 = []
+        except MissingIdentity as exc:  # sealed, and the keyring locked: later
+            self._last_compaction, self.status.not_compacted = self._clock(), exc.message
+            return
         self._last_compaction = self._clock()
         self.status.compactions += 1
+        self.status.not_compacted = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from lifeboat.core.history.bases import BaseRef, base_state
 from lifeboat.core.history.chain import SegmentFile, chain_of
 from lifeboat.core.history.pagestate import PageState
+from lifeboat.core.history.sealing import identity_available, is_sealed
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import LifeboatError
@@ -80,3 +81,12 @@ def rebuild_tip(
         next_segment = max((s.segment_seq for s in chain), default=0) + 1
         return ChainTip(base, chain, state, digest, last_seq, next_segment)
     return None
+
+
+def why_no_tip(segments: list[SegmentFile]) -> str:
+    """Why a follower starts a new chain when `rebuild_tip` found none."""
+    if not segments:
+        return "no chain yet"
+    if any(is_sealed(s.path) for s in segments) and not identity_available():
+        return "its history is kept sealed and no identity to open it is available now"
+    return "no usable chain"

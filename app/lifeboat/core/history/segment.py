@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from functools import cached_property
+from typing import BinaryIO, NamedTuple
 
 import zstandard
 
@@ -51,6 +52,8 @@ INDEX_PREFIX = b"LBSIDX\x00\x00"
 INDEX_HEAD = struct.Struct(">8sHHII32s")
 INDEX_COMMIT = struct.Struct(">QQIIII")
 INDEX_PAGE = struct.Struct(">IIII")
+#: an index's page entry: (page number, commit ordinal, frame, offset)
+PageEntry = tuple[int, int, int, int]
 #: plain bytes per zstd frame (a frame is cut at the first page record boundary past it)
 FRAME_TARGET = 1 << 20
 FLAG_MERGED = 1  # a catch-up: the commits since the previous one merged into this one
@@ -106,9 +109,9 @@ class CommitRecord:
     pages: Mapping[int, bytes]
 
 
-@dataclass(frozen=True)
-class CommitEntry:
-    """A commit as the index lists it (where it starts in which frame)."""
+class CommitEntry(NamedTuple):
+    """A commit as the index lists it (where it starts in which frame). A named tuple:
+    a chain's indexes list every commit, read at each restore (tuples build fast)."""
 
     seq: int
     time_us: int
@@ -123,8 +126,23 @@ class SegmentIndex:
     level: int
     end_digest: bytes
     commits: list[CommitEntry]
-    #: (page number, commit ordinal, frame, offset), sorted
-    pages: list[tuple[int, int, int, int]]
+    #: the page entries as the index holds them (INDEX_PAGE each): unpacked only when
+    #: asked for, as listing a folder's segments reads every index and needs none
+    pages_packed: bytes
+
+    @classmethod
+    def of(
+        cls, level: int, end_digest: bytes, commits: list[CommitEntry], pages: list[PageEntry]
+    ) -> SegmentIndex:
+        return cls(level, end_digest, commits, b"".join(INDEX_PAGE.pack(*e) for e in pages))
+
+    @cached_property
+    def pages(self) -> list[PageEntry]:
+        """(page number, commit ordinal, frame, offset), sorted."""
+        return list(self.page_entries())
+
+    def page_entries(self) -> Iterator[PageEntry]:
+        return INDEX_PAGE.iter_unpack(self.pages_packed)
 
     def pack(self) -> bytes:
         parts = [
@@ -133,7 +151,7 @@ class SegmentIndex:
                 VERSION,
                 self.level,
                 len(self.commits),
-                len(self.pages),
+                len(self.pages_packed) // INDEX_PAGE.size,
                 self.end_digest,
             )
         ]
@@ -141,7 +159,7 @@ class SegmentIndex:
             INDEX_COMMIT.pack(c.seq, c.time_us, c.page_count, c.flags, c.frame, c.offset)
             for c in self.commits
         ]
-        parts += [INDEX_PAGE.pack(*entry) for entry in self.pages]
+        parts.append(self.pages_packed)
         body = b"".join(parts)
         return body + hashlib.sha256(body).digest()
 
@@ -158,14 +176,11 @@ class SegmentIndex:
         expected = INDEX_HEAD.size + commits * INDEX_COMMIT.size + pages * INDEX_PAGE.size
         if len(body) != expected:
             raise ValueError("the segment's index has the wrong length")
-        at = INDEX_HEAD.size
-        commit_list = [
-            CommitEntry(*INDEX_COMMIT.unpack_from(body, at + i * INDEX_COMMIT.size))
-            for i in range(commits)
-        ]
-        at += commits * INDEX_COMMIT.size
-        page_list = list(INDEX_PAGE.iter_unpack(body[at:]))
-        return cls(level, end_digest, commit_list, page_list)
+        at = INDEX_HEAD.size + commits * INDEX_COMMIT.size
+        commit_list = list(
+            map(CommitEntry._make, INDEX_COMMIT.iter_unpack(body[INDEX_HEAD.size : at]))
+        )
+        return cls(level, end_digest, commit_list, body[at:])
 
 
 @dataclass
@@ -182,6 +197,22 @@ class WrittenSegment:
     first_time_us: int
     last_time_us: int
     end_digest: bytes
+    #: the gap and merged commits: (seq, time, flags, the time of the commit before it
+    #: in this segment, None for its first)
+    marks: list[tuple[int, int, int, int | None]] = field(default_factory=list)
+    #: a sealed segment's file (its ciphertext): (size, SHA-256); None when plain
+    sealed: tuple[int, str] | None = None
+
+
+def commit_marks(commits: list[CommitEntry]) -> list[tuple[int, int, int, int | None]]:
+    """The gap and merged commits of a segment's index, with the time before each."""
+    marks = []
+    previous: int | None = None
+    for entry in commits:
+        if entry.flags & (FLAG_GAP | FLAG_MERGED):
+            marks.append((entry.seq, entry.time_us, entry.flags, previous))
+        previous = entry.time_us
+    return marks
 
 
 @dataclass
@@ -199,7 +230,7 @@ class SegmentWriter:
     _buffer: bytearray = field(default_factory=bytearray)
     _entries: list[SeekEntry] = field(default_factory=list)
     _commits: list[CommitEntry] = field(default_factory=list)
-    _pages: list[tuple[int, int, int, int]] = field(default_factory=list)
+    _pages: list[PageEntry] = field(default_factory=list)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     _size: int = 0
     _plain: int = 0
@@ -222,36 +253,36 @@ class SegmentWriter:
             raise ValueError(f"commit {commit.seq} does not follow {expected - 1}")
         if self._commits and commit.seq <= self._commits[-1].seq:
             raise ValueError("commits must be added in increasing order")
-        frame = len(self._entries)
-        self._commits.append(
-            CommitEntry(
-                commit.seq,
-                commit.time_us,
-                commit.page_count,
-                commit.flags,
-                frame,
-                len(self._buffer),
-            )
-        )
-        self._buffer += COMMIT.pack(
-            COMMIT_MAGIC,
+        seq, time_us, page_count, flags, pages = (
             commit.seq,
             commit.time_us,
             commit.page_count,
             commit.flags,
-            len(commit.pages),
+            commit.pages,
         )
-        size = self.header.page_size
-        for number in sorted(commit.pages):
-            image = commit.pages[number]
+        buffer = self._buffer
+        self._commits.append(
+            CommitEntry(seq, time_us, page_count, flags, len(self._entries), len(buffer))
+        )
+        buffer += COMMIT.pack(COMMIT_MAGIC, seq, time_us, page_count, flags, len(pages))
+        # Every commit of a chain passes here (and again at compaction): kept lean.
+        size, target, entries, listed = (
+            self.header.page_size,
+            self.frame_target,
+            self._entries,
+            self._pages,
+        )
+        for number in sorted(pages):
+            image = pages[number]
             if len(image) != size:
                 raise ValueError(f"page {number} has {len(image)} bytes, not {size}")
-            if len(self._buffer) >= self.frame_target:
+            if len(buffer) >= target:
                 self._flush()
-            self._buffer += PAGE_NUMBER.pack(number)
-            self._pages.append((number, ordinal, len(self._entries), len(self._buffer)))
-            self._buffer += image
-        if len(self._buffer) >= self.frame_target:
+                buffer = self._buffer
+            buffer += PAGE_NUMBER.pack(number)
+            listed.append((number, ordinal, len(entries), len(buffer)))
+            buffer += image
+        if len(buffer) >= target:
             self._flush()
 
     def finish(self, end_digest: bytes) -> WrittenSegment:
@@ -262,7 +293,7 @@ class SegmentWriter:
         self._buffer += END.pack(END_MAGIC, end_digest)
         self._flush()
         self._pages.sort()
-        index = SegmentIndex(self.level, end_digest, self._commits, self._pages).pack()
+        index = SegmentIndex.of(self.level, end_digest, self._commits, self._pages).pack()
         index_frame = _skippable(INDEX_MAGIC, index)
         self._write(index_frame)
         self._entries.append(SeekEntry(len(index_frame), 0, frame_checksum(b"")))
@@ -279,6 +310,7 @@ class SegmentWriter:
             first_time_us=first.time_us,
             last_time_us=last.time_us,
             end_digest=end_digest,
+            marks=commit_marks(self._commits),
         )
 
     def _flush(self) -> None:

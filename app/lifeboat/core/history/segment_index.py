@@ -7,10 +7,10 @@ SHA-256 checks it), found through the seek table at the end of the file.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
+from lifeboat.core.history.sealing import PlainSegment, SealedUnreadable
 from lifeboat.core.history.seektable import SKIPPABLE_HEADER, SeekTableError, read_seek_table
 from lifeboat.core.history.segment import INDEX_MAGIC, SegmentIndex
 from lifeboat.core.history.segment_read import SegmentDamaged
@@ -18,12 +18,12 @@ from lifeboat.core.history.segment_read import SegmentDamaged
 
 def read_index(path: Path) -> SegmentIndex:
     """The index of the segment at `path`; SegmentDamaged if it fails a check."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        size = os.fstat(fd).st_size
-
-        def read_at(offset: int, length: int) -> bytes:
-            return os.pread(fd, length, offset)
+        plain = PlainSegment(path)  # a sealed one decrypted (sealing.py)
+    except SealedUnreadable as exc:
+        raise SegmentDamaged(str(exc)) from None
+    try:
+        size, read_at = plain.size, plain.read_at
 
         try:
             entries = read_seek_table(read_at, size)
@@ -34,7 +34,7 @@ def read_index(path: Path) -> SegmentIndex:
         index_at = sum(entry.compressed for entry in entries[:-1])
         raw = read_at(index_at, entries[-1].compressed)
     finally:
-        os.close(fd)
+        plain.close()
     magic, length = SKIPPABLE_HEADER.unpack_from(raw)
     if magic != INDEX_MAGIC or length != len(raw) - SKIPPABLE_HEADER.size:
         raise SegmentDamaged(f"{path.name}: the index frame is not where it should be")

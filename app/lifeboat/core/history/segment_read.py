@@ -8,7 +8,6 @@ the index's. Any mismatch raises SegmentDamaged, which says what failed.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import xxhash
 import zstandard
 
+from lifeboat.core.history.sealing import PlainSegment, SealedUnreadable
 from lifeboat.core.history.seektable import (
     SKIPPABLE_HEADER,
     SeekEntry,
@@ -47,19 +47,22 @@ class SegmentReader:
 
     def __init__(self, path: Path, *, cache_frames: int = 2) -> None:
         self.path = Path(path)
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            self._plain = PlainSegment(self.path)  # a sealed one decrypted (sealing.py)
+        except SealedUnreadable as exc:
+            raise SegmentDamaged(str(exc)) from None
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cache_frames = max(0, cache_frames)  # 0: the caller keeps its own cache
         self._decompressor = zstandard.ZstdDecompressor()
         try:
-            self.size = os.fstat(self._fd).st_size
+            self.size = self._plain.size  # of the plain segment
             self._load()
         except BaseException:
-            os.close(self._fd)
+            self._plain.close()
             raise
 
     def _read_at(self, offset: int, size: int) -> bytes:
-        return os.pread(self._fd, size, offset)
+        return self._plain.read_at(offset, size)
 
     def _load(self) -> None:
         try:
@@ -194,7 +197,7 @@ class SegmentReader:
         return len(self.index.commits)
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._plain.close()
         self._cache.clear()
 
     def __enter__(self) -> SegmentReader:
@@ -214,6 +217,10 @@ class _PlainStream:
         self._at = 0
 
     def read(self, size: int) -> bytes:
+        if self._at + size <= len(self._data):  # within the frame: most reads
+            piece = self._data[self._at : self._at + size]
+            self._at += size
+            return piece
         parts = []
         left = size
         while left:

@@ -23,3 +23,6 @@ class Status:
     last_read_us: int | None = None  # the last commit read (written within write_every_s)
     wal_bytes_read: int = 0
     new_chains: list[str] = field(default_factory=list)  # why each chain was started
+    #: why its sealed history is not compacted now (no identity: a locked keyring);
+    #: None once it is (the level-0 segments wait, capture goes on)
+    not_compacted: str | None = None

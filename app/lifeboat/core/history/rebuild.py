@@ -1,0 +1,315 @@
+"""Writing a point's pages in order: the base's blocks with the segments' images put in.
+
+points.py chooses the point and publishes the file; this module does the work between,
+built to run at about the speed of decompressing the base:
+
+- the page map (page -> segment, frame, offset of its newest image up to the point) is
+  built from the segments' indexes alone, and the segments stay open for the pages;
+- the base is decompressed a block (1 MiB of whole pages) at a time in a thread of its
+  own (bases.base_blocks; zstd releases the GIL), while this thread patches each block
+  and writes it: a block no segment touched is written as it came, in one write;
+- each page's xxh3-128 hash is taken from the bytes written (so the state digest proves
+  the file, not the plan), a block's pages in one list comprehension;
+- the file is flushed to disk (fdatasync) by a third thread every few tens of MiB, so
+  the disk writes while the pages are built and the final fsync waits only for the tail.
+
+Memory holds the map (12 bytes a page), a few decompressed frames and a few blocks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import os
+import struct
+import threading
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import xxhash
+
+from lifeboat.core.history.bases import base_blocks
+from lifeboat.core.history.pagestate import GROUP, HASH_SIZE
+from lifeboat.core.history.segment_read import SegmentReader
+from lifeboat.core.runs import Run
+from lifeboat.foundation.errors import CorruptSnapshot
+
+if TYPE_CHECKING:
+    from lifeboat.core.history.points import Point
+
+_STATE_PREFIX = b"LBSTATE1"
+_BLOCK_PAGES = 256
+_FRAME_CACHE = 16
+_FLUSH_BYTES = 64 << 20
+_TAIL_PAGES = 64
+
+
+class PageMap:
+    """Page -> (segment, frame, offset) of its newest image up to the point."""
+
+    def __init__(self, page_count: int) -> None:
+        self.segment = array("i", [-1]) * (page_count + 1)
+        self.frame = array("I", [0]) * (page_count + 1)
+        self.offset = array("I", [0]) * (page_count + 1)
+        self.base_pages = page_count  # base pages past a shrink are not the point's
+        self.listed = array("I")  # the pages a segment gives, in order
+        self.substituted = 0
+
+
+@contextlib.contextmanager
+def open_segments(point: Point) -> Iterator[list[SegmentReader]]:
+    """The point's segments, open (their indexes read once, for the map and the pages)."""
+    readers: list[SegmentReader] = []
+    try:
+        for segment in point.segments:
+            readers.append(SegmentReader(segment.path, cache_frames=0))
+        yield readers
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
+    """From the indexes: the newest image of each page up to the point that no later
+    commit up to the point cut off (a shrink), and how much of the base still counts."""
+    mapping = PageMap(point.page_count)
+    listed = []
+    for number, reader in enumerate(readers):
+        commits = [c for c in reader.commits if c.seq <= point.commit_seq]
+        listed.append((number, commits, reader.index.page_entries()))
+    # The smallest page count from each commit on: a page written before a commit that
+    # cut the database below it is gone (SQLite reads such a page anew as zeros).
+    counts = [c.page_count for _, commits, _ in listed for c in commits]
+    floor = array("I", [0]) * (len(counts) + 1)
+    floor[len(counts)] = point.page_count
+    for i in range(len(counts) - 1, -1, -1):
+        floor[i] = min(counts[i], floor[i + 1])
+    mapping.base_pages = floor[0]
+    first = 0
+    segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
+    for number, commits, pages in listed:
+        limit = len(commits)
+        for page, ordinal, at_frame, at_offset in pages:
+            if ordinal < limit and page <= floor[first + ordinal + 1]:
+                segment[page] = number
+                frame[page] = at_frame
+                offset[page] = at_offset
+        first += limit
+    mapping.listed = array("I", (n for n in range(1, point.page_count + 1) if segment[n] >= 0))
+    return mapping
+
+
+class _Frames:
+    """Decompressed frames of the open segments, a few at a time (the oldest loaded goes
+    first: pages come in page order, so a frame is mostly used in one stretch)."""
+
+    def __init__(self, readers: list[SegmentReader]) -> None:
+        self._readers = readers
+        self.loaded: dict[tuple[int, int], memoryview] = {}
+
+    def load(self, segment: int, frame: int) -> memoryview:
+        plain = self.loaded[(segment, frame)] = memoryview(self._readers[segment].frame(frame))
+        if len(self.loaded) > _FRAME_CACHE:
+            del self.loaded[next(iter(self.loaded))]
+        return plain
+
+    def name(self, segment: int) -> str:
+        return self._readers[segment].path.name
+
+
+class StateDigest:
+    """The state digest of pages written in order (pagestate.py's definition)."""
+
+    def __init__(self, page_size: int, page_count: int) -> None:
+        self._size = page_size
+        self._outer = hashlib.sha256(_STATE_PREFIX + struct.pack(">II", page_count, page_size))
+        self._group = bytearray()
+
+    def add(self, pages: memoryview) -> None:
+        """Whole pages, the next in order."""
+        self.add_hashes(page_hashes(pages, self._size))
+
+    def add_hashes(self, hashes: bytes | bytearray) -> None:
+        """The hashes of the next pages in order."""
+        self._group += hashes
+        span = GROUP * HASH_SIZE
+        while len(self._group) >= span:
+            self._outer.update(hashlib.sha256(memoryview(self._group)[:span]).digest())
+            del self._group[:span]
+
+    def digest(self) -> bytes:
+        if self._group:
+            self._outer.update(hashlib.sha256(self._group).digest())
+            self._group = bytearray()
+        return self._outer.digest()
+
+
+def page_hashes(pages: memoryview, size: int) -> bytes:
+    """The xxh3-128 hash of each page of `pages`, in order (one list comprehension: a
+    restore hashes every page it writes)."""
+    hash_of = xxhash.xxh3_128_digest
+    return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
+
+
+class _Flusher:
+    """fdatasync of the file being written, in a thread of its own, every _FLUSH_BYTES:
+    the disk writes while pages are built. Its error is raised by `close` (an error one
+    fdatasync reported is not reported again to the final fsync of the same file)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = 0
+        self._due = threading.Event()
+        self._closing = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="lifeboat-flush", daemon=True)
+        self._thread.start()
+
+    def wrote(self, count: int) -> None:
+        self._pending += count
+        if self._pending >= _FLUSH_BYTES:
+            self._pending = 0
+            self._due.set()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            if self._closing:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._error = exc
+                return
+
+    def close(self) -> None:
+        self._closing = True
+        self._due.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class _Tail:
+    """The pages past the base's end (a database that grew since its base). Built while
+    the base's next block is still being decompressed, so the writing thread never waits
+    idle while there is work (a thread of their own would fight this one for the GIL);
+    written in place (pwrite), their hashes joining the digest after the base's."""
+
+    def __init__(
+        self, mapping: PageMap, frames: _Frames, fd: int, size: int, first: int, count: int
+    ) -> None:
+        self._mapping, self._frames, self._fd, self._size = mapping, frames, fd, size
+        self.number, self._count = first, count
+        self.hashes = bytearray()
+
+    @property
+    def left(self) -> bool:
+        return self.number <= self._count
+
+    def step(self) -> int:
+        """The next _TAIL_PAGES pages; return how many bytes were written."""
+        size, number = self._size, self.number
+        take = min(_TAIL_PAGES, self._count - number + 1)
+        data = _patched(None, number, self._mapping, self._frames, size, take)
+        self.hashes += page_hashes(data, size)
+        at, offset = 0, (number - 1) * size
+        while at < len(data):
+            at += os.pwrite(self._fd, data[at:], offset + at)
+        self.number += take
+        return len(data)
+
+
+def write_pages(
+    point: Point,
+    readers: list[SegmentReader],
+    mapping: PageMap,
+    out: BinaryIO,
+    run: Run,
+    scratch: Path,
+) -> bytes:
+    """The point's pages, in order, to `out`: the base's blocks as they are where no
+    page of theirs changed, the pages past the base's end (_Tail) in between; return the
+    state digest."""
+    size, count = point.base.manifest.page_size, point.page_count
+    in_base = min(count, point.base.manifest.page_count)
+    frames = _Frames(readers)
+    tail = _Tail(mapping, _Frames(readers), out.fileno(), size, in_base + 1, count)
+    digest = StateDigest(size, count)
+    flusher = _Flusher(out.fileno())
+    number = 1  # the next page of the base to write
+    try:
+        with base_blocks(point.base, run, scratch) as blocks:
+            while tail.left and blocks.pending():
+                flusher.wrote(tail.step())
+            for block in blocks:  # read to the end: the base's SHA-256 is checked there
+                if number <= in_base:
+                    take = min(len(block) // size, in_base - number + 1)
+                    data = _patched(block[: take * size], number, mapping, frames, size)
+                    _emit(out, digest, data, number, size)
+                    flusher.wrote(len(data))
+                    number += take
+                while tail.left and blocks.pending():
+                    flusher.wrote(tail.step())
+        if number <= in_base:
+            raise CorruptSnapshot(f"snapshot {point.base.id} has fewer pages than it says")
+        while tail.left:
+            flusher.wrote(tail.step())
+        digest.add_hashes(tail.hashes)
+    finally:
+        flusher.close()
+    return digest.digest()
+
+
+def _patched(
+    block: memoryview | None,
+    first: int,
+    mapping: PageMap,
+    frames: _Frames,
+    size: int,
+    pages: int = 0,
+) -> memoryview:
+    """`block` (pages first, first+1, ...; None: `pages` pages of zeros) with the
+    segments' images put in and the base's pages past a shrink zeroed; the block itself
+    when nothing changes."""
+    last = first + (len(block) // size if block is not None else pages) - 1
+    listed = mapping.listed
+    at, end = bisect.bisect_left(listed, first), bisect.bisect_right(listed, last)
+    if block is not None and at == end and last <= mapping.base_pages:
+        return block
+    data = bytearray(block) if block is not None else bytearray((last - first + 1) * size)
+    if last > mapping.base_pages and block is not None:
+        cut = max(first, mapping.base_pages + 1)
+        data[(cut - first) * size :] = bytes((last - cut + 1) * size)
+    view = memoryview(data)
+    segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
+    loaded = frames.loaded
+    for page in listed[at:end]:  # the hot loop of a restore: kept lean
+        key = (segment[page], frame[page])
+        plain = loaded.get(key) or frames.load(*key)
+        start, image = (page - first) * size, offset[page]
+        try:
+            view[start : start + size] = plain[image : image + size]
+        except ValueError:  # a shorter image: the frame ends before the page does
+            raise CorruptSnapshot(f"{frames.name(key[0])}: a page runs past its frame") from None
+    mapping.substituted += end - at
+    return view
+
+
+def _emit(out: BinaryIO, digest: StateDigest, data: memoryview, first: int, size: int) -> None:
+    digest.add(data)
+    if first == 1:
+        data = memoryview(standalone(bytes(data[:size])) + bytes(data[size:]))
+    out.write(data)
+
+
+def standalone(page_one: bytes) -> bytes:
+    """Page 1 with the header's file format versions set to 1 (journal mode DELETE): a
+    WAL image of page 1 says 2 (WAL), which a file without its -wal does not need."""
+    if page_one[:16] != b"SQLite format 3\x00":
+        return page_one
+    return page_one[:18] + b"\x01\x01" + page_one[20:]

@@ -1,0 +1,172 @@
+"""The service's look inside any backup point, without restoring it.
+
+`Service.open_point(ref, at)` gives the pages of a point (core/point_pages.PointPages)
+as a context manager: `ref` is a snapshot id, or a source name (with `at`: the point at
+or before it, as `restore --at` chooses; without: the newest point). Any kind of point
+reads the same way: a full or differential snapshot, a commit of the continuous
+history, kept here or only on a remote, sealed or not: what is not here is fetched, and
+what is sealed decrypted, into this run's scratch space (remote/fetch.snapshot_files),
+all removed on close. `Service.query_point` runs read-only SQL on one
+(core/point_query.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from lifeboat.core.catalog_records import SnapshotRecord
+from lifeboat.core.history.bases import BaseRef
+from lifeboat.core.history.points import resolve_point
+from lifeboat.core.point_diff import DiffPages, HistoryPages
+from lifeboat.core.point_pages import CachedPages, PointPages, full_pages
+from lifeboat.core.workspace import Workspace
+from lifeboat.foundation.errors import ConfigError, CorruptSnapshot
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
+from lifeboat.service.points import point_chains
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PointLabel:
+    """Which point was opened (for a reader to say what it shows)."""
+
+    source: str
+    snapshot_id: str  # the snapshot read (a history point's base)
+    time: datetime  # when the point was taken (a commit's capture time)
+    commit_seq: int = 0  # a history point's commit; 0 for a snapshot
+
+
+class OpenedPoint:
+    """A point's pages (PointPages) that also closes what opening it needed."""
+
+    def __init__(self, pages: PointPages, label: PointLabel, stack: contextlib.ExitStack) -> None:
+        self.pages = CachedPages(pages)
+        self.label = label
+        self.page_size, self.page_count = pages.page_size, pages.page_count
+        self._stack = stack
+
+    def page(self, number: int) -> bytes:
+        return self.pages.page(number)
+
+    def close(self) -> None:
+        try:
+            self.pages.close()
+        finally:
+            self._stack.close()
+
+    def __enter__(self) -> OpenedPoint:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def snapshot_pages(workspace: Workspace, files: SnapshotFiles) -> PointPages:
+    """The pages of the snapshot in `files` (a differential over its base's)."""
+    run, scratch = workspace.run, workspace.scratch()
+    manifest = files.manifest
+    if files.base is None:
+        return full_pages(
+            files.folder / manifest.artifact, manifest.page_size, manifest.page_count, run, scratch
+        )
+    base_folder, base = files.base
+    under = full_pages(base_folder / base.artifact, base.page_size, base.page_count, run, scratch)
+    try:
+        return DiffPages(under, files.folder / manifest.artifact, manifest.id, run, scratch)
+    except BaseException:
+        under.close()
+        raise
+
+
+class PointReadingMethods:
+    workspace: Workspace
+
+    def open_point(
+        self,
+        ref: str,
+        at: datetime | None = None,
+        *,
+        progress: Progress = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> OpenedPoint:
+        """The pages of the point `ref` (and `at`) means; close it (or use it in a
+        `with`) to remove what was fetched or decrypted for it."""
+        cancel = cancel or CancelToken()
+        stack = contextlib.ExitStack()
+        try:
+            pages, label = self._open_point(stack, ref, at, progress, cancel)
+        except BaseException:
+            stack.close()
+            raise
+        return OpenedPoint(pages, label, stack)
+
+    def _open_point(
+        self,
+        stack: contextlib.ExitStack,
+        ref: str,
+        at: datetime | None,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> tuple[PointPages, PointLabel]:
+        workspace = self.workspace
+        if ref not in workspace.config().sources:
+            if at is not None:
+                raise ConfigError(
+                    f"{ref} is not a source: --at needs a source name",
+                    "give a source name with --at, or a snapshot id alone",
+                )
+            record = workspace.catalog.snapshot(ref)
+            return self._snapshot(stack, record, progress, cancel), _label(record)
+        moment = at if at is not None else datetime.now(UTC)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        choice, chains = stack.enter_context(point_chains(workspace, ref, moment, progress, cancel))
+        record = workspace.catalog.snapshot(choice.base_id)
+        if choice.snapshot_only:
+            return self._snapshot(stack, record, progress, cancel), _label(record)
+        files = stack.enter_context(snapshot_files(workspace, record, progress, cancel))
+        parent = BaseRef(files.base[1], files.base[0]) if files.base else None
+        point = resolve_point(
+            BaseRef(files.manifest, files.folder, parent),
+            list(chains[choice.base_id]),
+            _us(choice.commit_time),
+        )
+        if point is None or point.commit_seq != choice.commit_seq:
+            raise CorruptSnapshot(f"the history of {ref} changed while it was read", "try again")
+        base = snapshot_pages(workspace, files)
+        try:
+            pages = HistoryPages(base, point.segments, point.commit_seq)
+        except BaseException:
+            base.close()
+            raise
+        label = PointLabel(choice.source, record.id, choice.commit_time, choice.commit_seq)
+        return pages, label
+
+    def _snapshot(
+        self,
+        stack: contextlib.ExitStack,
+        record: SnapshotRecord,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> PointPages:
+        files = stack.enter_context(snapshot_files(self.workspace, record, progress, cancel))
+        return snapshot_pages(self.workspace, files)
+
+
+def _label(record: SnapshotRecord) -> PointLabel:
+    return PointLabel(record.source, record.id, record.manifest.created_at)
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch (an aware moment), as the history counts time."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
