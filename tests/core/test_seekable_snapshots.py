@@ -1,0 +1,128 @@
+"""Snapshots in format 3 (seekable frames) next to old one-frame artifacts: both restore,
+verify and rebuild differentials; a differential's frames hold whole records; a format-3
+manifest is re-derived from its artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.manifest import FORMAT_VERSION, Manifest, ManifestError, read_manifest
+from lifeboat.core.pagediff import HEADER, PAGE_NUMBER
+from lifeboat.core.rederive import Recovery, rederive
+from lifeboat.core.seekable import SeekableArtifact, seek_entries
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.snapshot_request import BaseRef
+from lifeboat.core.verify import extract_verified
+from tests.helpers.databases import db_content, make_db
+from tests.helpers.old_artifacts import make_single_frame, plain_bytes
+from tests.helpers.workfiles import snapshot_request
+
+
+def _snap(tmp_path: Path, db: Path, base: Manifest | None = None) -> Manifest:
+    folder = tmp_path / "snaps"
+    ref = BaseRef(base, folder / f"{base.stem}.pages") if base is not None else None
+    return take_snapshot(snapshot_request(tmp_path, db, folder=folder, base=ref, rebase_ratio=1.0))
+
+
+def _change(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("update items set name = 'changed' where id % 7 = 0")
+    conn.execute("delete from items where id > 2900")
+    conn.commit()
+    conn.close()
+
+
+def _restored(tmp_path: Path, manifest: Manifest, base: Manifest | None, name: str) -> Path:
+    folder = tmp_path / "snaps"
+    out = tmp_path / name
+    extract_verified(folder, manifest, out, check="full", base=(folder, base) if base else None)
+    return out
+
+
+def test_a_full_is_seekable_and_its_manifest_says_format_3(tmp_path: Path):
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    full = _snap(tmp_path, db)
+    artifact = tmp_path / "snaps" / full.artifact
+    assert full.format == FORMAT_VERSION == 3
+    entries = seek_entries(artifact)
+    assert entries is not None and len(entries) == -(-full.db_size // (1 << 20)) > 1
+    with SeekableArtifact(artifact) as reader:
+        assert reader.read(0, full.db_size) == plain_bytes(artifact)
+    assert db_content(_restored(tmp_path, full, None, "out.db")) == db_content(db)
+
+
+def test_a_differentials_frames_hold_whole_records(tmp_path: Path):
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    full = _snap(tmp_path, db)
+    conn = sqlite3.connect(db)
+    conn.execute("update items set payload = randomblob(800) where id % 2 = 0")
+    conn.commit()
+    conn.close()
+    diff = _snap(tmp_path, db, base=full)
+    assert diff.kind == "diff"
+    record = PAGE_NUMBER.size + diff.page_size
+    artifact = tmp_path / "snaps" / diff.artifact
+    entries = seek_entries(artifact)
+    assert entries is not None and len(entries) > 1
+    sizes = [e.decompressed for e in entries]
+    assert (sizes[0] - HEADER.size) % record == 0
+    assert all(size % record == 0 for size in sizes[1:-1])
+    assert sizes[-1] % record == PAGE_NUMBER.size  # the last one ends with the end mark
+    with SeekableArtifact(artifact) as reader:  # record k is at a known place
+        at = HEADER.size + 5 * record
+        number = int.from_bytes(reader.read(at, PAGE_NUMBER.size), "big")
+        page = reader.read(at + PAGE_NUMBER.size, diff.page_size)
+    out = _restored(tmp_path, diff, full, "out.db")
+    assert page == out.read_bytes()[(number - 1) * diff.page_size :][: diff.page_size]
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == diff.db_sha256
+
+
+def test_an_old_one_frame_base_still_restores_verifies_and_carries_a_differential(
+    tmp_path: Path,
+):
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    before = db_content(db)
+    new_base = _snap(tmp_path, db)
+    old = make_single_frame(tmp_path / "snaps", new_base)
+    artifact = tmp_path / "snaps" / old.artifact
+    assert seek_entries(artifact) is None  # an old artifact: no seek table
+    assert read_manifest(tmp_path / "snaps" / old.manifest_name).format == 2
+    assert db_content(_restored(tmp_path, old, None, "old.db")) == before
+    _change(db)
+    diff = _snap(tmp_path, db, base=old)  # a new differential on the old base
+    assert diff.kind == "diff" and diff.base == old.id
+    out = _restored(tmp_path, diff, old, "diff.db")
+    assert db_content(out) == db_content(db) != before
+
+
+def test_a_newer_artifact_format_is_refused_with_a_clear_message(tmp_path: Path):
+    db = make_db(tmp_path / "live.db", rows=50)
+    full = _snap(tmp_path, db)
+    data = full.to_dict()
+    data["format"] = FORMAT_VERSION + 1
+    with pytest.raises(ManifestError, match=r"newer Lifeboat .* upgrade Lifeboat"):
+        Manifest.from_dict(data)
+
+
+def test_catalog_rebuild_rederives_a_format_3_manifest(tmp_path: Path):
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    full = _snap(tmp_path, db)
+    _change(db)
+    diff = _snap(tmp_path, db, base=full)
+    folder = tmp_path / "snaps"
+    for manifest in (full, diff):
+        (folder / manifest.manifest_name).unlink()
+    request = snapshot_request(tmp_path, db, folder=folder)
+    recovery = Recovery(request.run, request.scratch, identities=[], recipients=[], known={})
+    got_full = rederive(folder / full.artifact, recovery)
+    recovery.known[full.id] = (folder, got_full)
+    got_diff = rederive(folder / diff.artifact, recovery)
+    for got, want in ((got_full, full), (got_diff, diff)):
+        assert got.format == 3 and got.kind == want.kind
+        assert (got.sha256, got.size, got.db_size) == (want.sha256, want.size, want.db_size)
+    assert got_diff.db_sha256 == diff.db_sha256
+    assert plain_bytes(folder / full.artifact)[:16] == b"SQLite format 3\x00"
