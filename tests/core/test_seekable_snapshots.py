@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.diff_index import diff_page, read_diff_index
 from lifeboat.core.manifest import FORMAT_VERSION, Manifest, ManifestError, read_manifest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER
 from lifeboat.core.rederive import Recovery, rederive
@@ -69,6 +70,8 @@ def test_a_differentials_frames_hold_whole_records(tmp_path: Path):
     entries = seek_entries(artifact)
     assert entries is not None and len(entries) > 1
     sizes = [e.decompressed for e in entries]
+    assert sizes[-1] == 0  # the index frame (skippable), then the seek table
+    sizes = sizes[:-1]
     assert (sizes[0] - HEADER.size) % record == 0
     assert all(size % record == 0 for size in sizes[1:-1])
     assert sizes[-1] % record == PAGE_NUMBER.size  # the last one ends with the end mark
@@ -76,8 +79,24 @@ def test_a_differentials_frames_hold_whole_records(tmp_path: Path):
         at = HEADER.size + 5 * record
         number = int.from_bytes(reader.read(at, PAGE_NUMBER.size), "big")
         page = reader.read(at + PAGE_NUMBER.size, diff.page_size)
+        index = read_diff_index(reader, diff.page_size)
     out = _restored(tmp_path, diff, full, "out.db")
-    assert page == out.read_bytes()[(number - 1) * diff.page_size :][: diff.page_size]
+    rebuilt = out.read_bytes()
+    assert page == rebuilt[(number - 1) * diff.page_size :][: diff.page_size]
+    # The index lists every record's page, in order: a page is found without a pass.
+    assert index is not None and index.numbers[5] == number
+    assert len(index.numbers) == (sum(sizes) - HEADER.size - PAGE_NUMBER.size) // record
+    base_bytes = plain_bytes(tmp_path / "snaps" / full.artifact)
+    for n in range(1, diff.page_count + 1):
+        held = diff_page(artifact, n, diff.page_size) if n % 37 == 0 or n == number else None
+        expected = rebuilt[(n - 1) * diff.page_size :][: diff.page_size]
+        if n in index.numbers:
+            assert index.record_offset(n) is not None
+            if held is not None:
+                assert held == expected
+        else:
+            assert index.record_offset(n) is None
+            assert expected == base_bytes[(n - 1) * diff.page_size :][: diff.page_size]
     assert hashlib.sha256(out.read_bytes()).hexdigest() == diff.db_sha256
 
 

@@ -120,11 +120,16 @@ class SeekableArtifact:
             self._cache.popitem(last=False)
         return plain
 
+    def raw_frame(self, number: int) -> bytes:
+        """The stored bytes of frame `number` as they are (a skippable frame's too)."""
+        assert self.entries is not None
+        return self._read_at(self._offsets[number], self.entries[number].compressed)
+
     def decompress_frame(self, number: int) -> bytes:
         """Frame `number` read and decompressed now (no cache: safe from any thread)."""
         assert self.entries is not None
         entry = self.entries[number]
-        raw = self._read_at(self._offsets[number], entry.compressed)
+        raw = self.raw_frame(number)
         where = f"{self.path.name}: frame {number}"
         if len(raw) != entry.compressed:
             raise CorruptSnapshot(f"{where} is cut short", "use another snapshot")

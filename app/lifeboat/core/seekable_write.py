@@ -19,7 +19,7 @@ import hashlib
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -109,10 +109,11 @@ def compress_frames(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     observer: BlockObserver | None = None,
-    trailer: bytes = b"",
+    trailer: Callable[[], bytes] | None = None,
 ) -> CompressResult:
     """Compress each of `frames` into a zstd frame of the new file `dest`, then write
-    `trailer` (a skippable frame, or nothing) and the seek table; fsync.
+    what `trailer()` gives (a skippable frame, asked for once every frame was given) and
+    the seek table; fsync.
 
     On any error or cancel, `dest` is removed."""
     cancel = cancel or CancelToken()
@@ -126,9 +127,10 @@ def compress_frames(
             )
             if size is not None and done.plain != size:
                 raise OperationFailed(f"expected {size} bytes to compress, got {done.plain}")
-            if trailer:
-                sink.write(trailer)
-                done.entries.append(SeekEntry(len(trailer), 0, frame_checksum(b"")))
+            if trailer is not None:
+                extra = trailer()
+                sink.write(extra)
+                done.entries.append(SeekEntry(len(extra), 0, frame_checksum(b"")))
             sink.write(pack_seek_table(done.entries))
             fout.flush()
             os.fsync(fout.fileno())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.compress import CompressResult
+from lifeboat.core.diff_index import ChangedPages
 from lifeboat.core.hashing import sha256_file
 from lifeboat.core.pagediff import (
     HEADER,
@@ -150,11 +151,14 @@ def _differential(
     record = PAGE_NUMBER.size + page_size
     per_frame = max(1, FRAME_PLAIN // record) * record
     stream = diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel)
+    changed = ChangedPages(page_size)  # the index frame: which pages, in order
     result = compress_frames(
         rechunk(stream, HEADER.size + per_frame, per_frame),
         partial,
         size=None,
         level=request.level,
         cancel=cancel,
+        observer=changed,
+        trailer=changed.index_frame,
     )
     return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)
