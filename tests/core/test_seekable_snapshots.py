@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.diff_index import diff_page, read_diff_index
+from lifeboat.core.history.bases import BaseRef as HistoryBase
+from lifeboat.core.history.page_reader import BasePages
 from lifeboat.core.manifest import FORMAT_VERSION, Manifest, ManifestError, read_manifest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER
 from lifeboat.core.rederive import Recovery, rederive
@@ -18,6 +20,7 @@ from lifeboat.core.seekable import SeekableArtifact, seek_entries
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.snapshot_request import BaseRef
 from lifeboat.core.verify import extract_verified
+from lifeboat.foundation.errors import CorruptSnapshot
 from tests.helpers.databases import db_content, make_db
 from tests.helpers.old_artifacts import make_single_frame, plain_bytes
 from tests.helpers.workfiles import snapshot_request
@@ -145,3 +148,27 @@ def test_catalog_rebuild_rederives_a_format_3_manifest(tmp_path: Path):
         assert (got.sha256, got.size, got.db_size) == (want.sha256, want.size, want.db_size)
     assert got_diff.db_sha256 == diff.db_sha256
     assert plain_bytes(folder / full.artifact)[:16] == b"SQLite format 3\x00"
+
+
+def test_a_base_whose_seek_table_is_cut_is_read_forward(tmp_path: Path):
+    """No valid seek table: the page reader falls back to a forward pass (pages before
+    the cut still read right); verifying the artifact says it is damaged."""
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    full = _snap(tmp_path, db)
+    folder = tmp_path / "snaps"
+    artifact = folder / full.artifact
+    plain = plain_bytes(artifact)
+    artifact.write_bytes(artifact.read_bytes()[:-5])
+    request = snapshot_request(tmp_path, db, folder=folder)
+    pages = BasePages(HistoryBase(full, folder), request.run, request.scratch)
+    size = full.page_size
+    try:
+        wanted = [1, 2, full.page_count // 2, full.page_count]
+        got = pages.get(wanted)
+        assert got == {n: plain[(n - 1) * size : n * size] for n in wanted}
+        assert pages.passes == 1
+    finally:
+        pages.close()
+    with pytest.raises(CorruptSnapshot):
+        extract_verified(folder, full, tmp_path / "out.db", check="quick")
+    assert not (tmp_path / "out.db").exists()
