@@ -17,6 +17,7 @@ from lifeboat.core.manifest import FORMAT_VERSION, Manifest, ManifestError, read
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER
 from lifeboat.core.rederive import Recovery, rederive
 from lifeboat.core.seekable import SeekableArtifact, seek_entries
+from lifeboat.core.seekable_pages import open_pages
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.snapshot_request import BaseRef
 from lifeboat.core.verify import extract_verified
@@ -172,3 +173,30 @@ def test_a_base_whose_seek_table_is_cut_is_read_forward(tmp_path: Path):
     with pytest.raises(CorruptSnapshot):
         extract_verified(folder, full, tmp_path / "out.db", check="quick")
     assert not (tmp_path / "out.db").exists()
+
+
+def test_every_page_of_a_differential_reads_without_rebuilding_it(tmp_path: Path):
+    db = make_db(tmp_path / "live.db", rows=3000, payload=800)
+    full = _snap(tmp_path, db)
+    _change(db)
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "insert into items(name, payload) values ('grown', randomblob(900))", [()] * 900
+    )
+    conn.commit()
+    conn.close()
+    diff = _snap(tmp_path, db, base=full)
+    assert diff.kind == "diff" and diff.page_count > full.page_count  # it grew
+    folder = tmp_path / "snaps"
+    rebuilt = _restored(tmp_path, diff, full, "out.db").read_bytes()
+    size = diff.page_size
+    pages = open_pages(folder / diff.artifact, diff, (folder / full.artifact, full))
+    assert pages is not None
+    with pages:
+        for n in range(1, diff.page_count + 1):
+            assert pages.page(n) == rebuilt[(n - 1) * size : n * size], n
+        with pytest.raises(ValueError):
+            pages.page(diff.page_count + 1)
+    # A differential on another base (here: a full of the grown database) is not read so.
+    other = _snap(tmp_path, db)
+    assert open_pages(folder / diff.artifact, diff, (folder / other.artifact, other)) is None

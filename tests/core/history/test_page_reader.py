@@ -64,7 +64,7 @@ def test_base_pages_in_any_order_equal_the_database_file(tmp_path):
     finally:
         pages.close()
     _old_base_pages_read_forward(capture, full, expected)
-    # A differential base: rebuilt once in the scratch folder, removed on close.
+    # A differential base.
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("update t set v = randomblob(10) where id % 9 = 0")
     conn.close()
@@ -80,6 +80,22 @@ def test_base_pages_in_any_order_equal_the_database_file(tmp_path):
     pages = BasePages(BaseRef(diff, capture.folder, parent), capture.run, capture.scratch)
     try:
         wanted = rng.sample(sorted(expected)[1:], 60)
+        assert pages.get(wanted) == {n: expected[n] for n in wanted}
+        # Seekable, with its index: read from its records and its base's frames, nothing
+        # rebuilt in the scratch folder.
+        assert pages.passes == 0 and not list(capture.scratch.iterdir())
+    finally:
+        pages.close()
+    assert not list(capture.scratch.iterdir())
+    # The same differential as an old one-frame artifact: rebuilt once in the scratch
+    # folder, removed on close.
+    folder = capture.folder / "old-diff"
+    folder.mkdir()
+    shutil.copy(capture.folder / diff.artifact, folder / diff.artifact)
+    old = make_single_frame(folder, diff)
+    pages = BasePages(BaseRef(old, folder, parent), capture.run, capture.scratch)
+    try:
+        assert len(list(capture.scratch.iterdir())) == 1
         assert pages.get(wanted) == {n: expected[n] for n in wanted}
     finally:
         pages.close()

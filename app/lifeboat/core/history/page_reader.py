@@ -3,8 +3,9 @@
 A page at commit S is its newest image in the chain's segments up to S (found by
 bisecting each segment's page index, newest segment first), unless a commit after
 that image cut the database below it (then it reads as zeros, as SQLite reads it),
-else the base's page. A seekable base (format 3, core/seekable.py) is read frame by
-frame where the pages are, without a forward pass. An old base is one zstd frame, so its
+else the base's page. A seekable base (format 3, core/seekable_pages.py) is read frame
+by frame where the pages are, without a forward pass (a differential's pages from its
+records, the others from its full base's frames). An old base is one zstd frame, so its
 pages are read in one forward pass up to the highest page asked for; every interior
 b-tree page passed on the way is kept, so walking trees later rarely needs another
 pass. A differential base is rebuilt once into the run's scratch folder and read in
@@ -32,7 +33,7 @@ from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
-from lifeboat.core.seekable import SeekableArtifact, open_seekable
+from lifeboat.core.seekable_pages import open_pages
 from lifeboat.foundation.errors import CorruptSnapshot
 
 _BLOCK_PAGES = 256
@@ -54,14 +55,17 @@ class BasePages:
         self._fd: int | None = None
         self.passes = 0  # forward passes started (for the bench)
         self.reached = 0  # the furthest page a pass read
-        self._seekable: SeekableArtifact | None = None
-        if base.manifest.kind == "full":
-            self._seekable = open_seekable(base.artifact, cache_frames=_CACHE_FRAMES)
-        else:
-            if base.parent is None:
+        parent = base.parent
+        self._seekable = open_pages(
+            base.artifact,
+            base.manifest,
+            (parent.artifact, parent.manifest) if parent is not None else None,
+            cache_frames=_CACHE_FRAMES,
+        )
+        if self._seekable is None and base.manifest.kind != "full":
+            if parent is None:
                 raise CorruptSnapshot(f"snapshot {base.id} has no full base here")
             self._file = run.work_path(scratch, "base.sqlite")
-            parent = base.parent
             reconstruct(
                 parent.artifact, parent.manifest, base.artifact, base.manifest, self._file,
                 durable=False,
@@ -97,9 +101,7 @@ class BasePages:
         """A page read from its frame; kept if it is an interior b-tree page (tree walks
         come back to those), else only the frame stays in the artifact's small cache."""
         assert self._seekable is not None
-        page = self._seekable.read((number - 1) * self.size, self.size)
-        if len(page) != self.size:
-            raise CorruptSnapshot(f"snapshot {self.base.id} ends before page {number}")
+        page = self._seekable.page(number)
         if number == 1 or page[0] in INTERIOR:
             self._cache[number] = page
         return page
