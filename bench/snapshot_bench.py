@@ -6,7 +6,7 @@ ratio lifeboat / (cp + zstd). Then measures a concurrent writer's commit latency
 commit every 5 ms) during a snapshot, for a WAL database and for the same database in
 rollback-journal mode, and the peak RSS of the lifeboat process.
 
-Usage: python bench/snapshot_bench.py [--size-mb 1024] [--rounds 3]
+Usage: python bench/snapshot_bench.py [--size-mb 1024] [--rounds 3] [--full]
 Goals (issue 3): snapshot time <= 1.3x (cp then zstd -3 -T0); writer p99 < 50 ms.
 """
 
@@ -41,6 +41,12 @@ def main() -> None:
     )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="every round takes a whole snapshot (backup --full); without it, rounds after "
+        "the first are differentials of an unchanged database",
+    )
     args = parser.parse_args()
     need_tools("zstd", "sqlite3", "cp")
     work, db = bench_database("snapshot", args.size_mb, "source.db")
@@ -66,9 +72,8 @@ def main() -> None:
         for p in (copy, packed):
             p.unlink()
         warm(db)
-        t_lb, peak = run_timed(
-            [sys.executable, "-m", "lifeboat", "backup", "bench"], env=env, memory=memory
-        )
+        backup = [sys.executable, "-m", "lifeboat", "backup", "bench"]
+        t_lb, peak = run_timed(backup + (["--full"] if args.full else []), env=env, memory=memory)
         times["lifeboat"].append(t_lb)
         rss.append(peak)
         warm(db)
@@ -101,6 +106,7 @@ def main() -> None:
         {
             "database_bytes": size,
             "rounds": args.rounds,
+            "lifeboat_rounds": "full" if args.full else "first full, then differentials",
             "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
             "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "ratio_lifeboat_over_cp_zstd": {
@@ -150,7 +156,10 @@ def _last_strategy(env: dict[str, str], name: str) -> str:
         text=True,
     ).stdout
     path = Path(json.loads(out)[0]["path"])
-    manifest = json.loads(path.with_name(path.name.replace(".sqlite.zst", ".json")).read_text())
+    # The manifest is the artifact's stem (no dots in it) plus .json, whatever its kind
+    # (.sqlite.zst, .diff.zst, with .age when sealed).
+    stem = path.name.split(".", 1)[0]
+    manifest = json.loads(path.with_name(stem + ".json").read_text())
     return str(manifest.get("copy_strategy"))
 
 

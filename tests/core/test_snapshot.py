@@ -81,7 +81,7 @@ def test_manifest_records_what_was_taken(tmp_path: Path, db: Path):
         "protected",
     ):
         assert key in data
-    assert data["format"] == 2 and data["protected"] is True and data["kind"] == "full"
+    assert data["format"] == 3 and data["protected"] is True and data["kind"] == "full"
     assert data["tables"] == {"items": 200} and len(data["schema_sha256"]) == 64
     pages = tmp_path / "snaps" / "notes" / f"{manifest.stem}.pages"
     assert pages.stat().st_size == manifest.page_count * 16

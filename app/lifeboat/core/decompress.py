@@ -24,6 +24,7 @@ import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.private import open_new
+from lifeboat.core.seekable import seek_entries
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -130,6 +131,11 @@ def _require_whole(
 
 
 def _content_size(raw: BinaryIO, source: Path) -> int:
+    """The plain size the artifact records: its seek table's sum (a seekable artifact),
+    else its one frame's content size."""
+    entries = seek_entries(source)
+    if entries is not None:
+        return sum(entry.decompressed for entry in entries)
     head = raw.read(18)
     raw.seek(0)
     try:

@@ -19,7 +19,9 @@ from lifeboat.core.fsutil import atomic_write_bytes
 if TYPE_CHECKING:
     from lifeboat.core.runs import Run
 
-FORMAT_VERSION = 2
+#: 3: full and differential artifacts are seekable (independent zstd frames and a seek
+#: table, docs/FORMAT.md); a reader of format 2 would misjudge their size, so it refuses.
+FORMAT_VERSION = 3
 FULL_SUFFIX = ".sqlite.zst"
 DIFF_SUFFIX = ".diff.zst"
 PAGES_SUFFIX = ".pages"
@@ -180,7 +182,7 @@ class Manifest:
         fmt = data.get("format")
         if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT_VERSION:
             raise NewerManifest(fmt)
-        if fmt not in (1, 2):
+        if fmt not in (1, 2, 3):
             raise ManifestError(f"unknown manifest format {fmt!r}")
         known = {f.name for f in fields(cls)} - {"extra"}
         values: dict[str, object] = {}

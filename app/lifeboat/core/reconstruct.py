@@ -129,10 +129,16 @@ def _merge_inputs(
         try:
             # zstandard asks for file objects: the readers have the read() it uses.
             base_stream = _Input(
-                zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], base_in)), "base"
+                zstandard.ZstdDecompressor().stream_reader(
+                    cast(IO[bytes], base_in), read_across_frames=True
+                ),
+                "base",
             )
             diff_stream = _Input(
-                zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], diff_in)), "own"
+                zstandard.ZstdDecompressor().stream_reader(
+                    cast(IO[bytes], diff_in), read_across_frames=True
+                ),
+                "own",
             )
             try:
                 header = _header(diff_stream, diff, base)

@@ -14,9 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.core.compress import CompressResult, compress_blocks, compress_file
+from lifeboat.core.compress import CompressResult
+from lifeboat.core.diff_index import ChangedPages
 from lifeboat.core.hashing import sha256_file
 from lifeboat.core.pagediff import (
+    HEADER,
+    PAGE_NUMBER,
     DiffHeader,
     DiffTooLarge,
     PageScan,
@@ -24,6 +27,12 @@ from lifeboat.core.pagediff import (
     page_hashes_of,
 )
 from lifeboat.core.private import open_new
+from lifeboat.core.seekable_write import (
+    FRAME_PLAIN,
+    compress_file_seekable,
+    compress_frames,
+    rechunk,
+)
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -97,14 +106,8 @@ def _full(
             hashes.write(listed)
 
     try:
-        result = compress_file(
-            copy,
-            partial,
-            level=request.level,
-            progress=progress,
-            cancel=cancel,
-            hash_plain=False,
-            observer=observer,
+        result = compress_file_seekable(
+            copy, partial, level=request.level, progress=progress, cancel=cancel, observer=observer
         )
         pages_sha = None
         if hashes is not None and pages_partial is not None:
@@ -143,12 +146,19 @@ def _differential(
     # it by the changed pages' plain size at the base's compression ratio.
     base_ratio = base.manifest.size / max(base.manifest.db_size, 1)
     limit = int(request.rebase_ratio * base.manifest.size / max(base_ratio, 0.01))
-    result = compress_blocks(
-        diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel),
+    # Each frame holds whole records (the first also the header), so a reader finds
+    # record k's frame and offset from the record size.
+    record = PAGE_NUMBER.size + page_size
+    per_frame = max(1, FRAME_PLAIN // record) * record
+    stream = diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel)
+    changed = ChangedPages(page_size)  # the index frame: which pages, in order
+    result = compress_frames(
+        rechunk(stream, HEADER.size + per_frame, per_frame),
         partial,
         size=None,
         level=request.level,
         cancel=cancel,
-        hash_plain=False,
+        observer=changed,
+        trailer=changed.index_frame,
     )
     return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)

@@ -229,7 +229,7 @@ def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, No
         with open(artifact, "rb") as raw:
             hashing = _Hashing(raw)
             reader = zstandard.ZstdDecompressor().stream_reader(
-                cast(IO[bytes], hashing), read_size=_READ_SIZE
+                cast(IO[bytes], hashing), read_size=_READ_SIZE, read_across_frames=True
             )
             count = 0
             while True:

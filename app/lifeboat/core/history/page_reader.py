@@ -3,10 +3,13 @@
 A page at commit S is its newest image in the chain's segments up to S (found by
 bisecting each segment's page index, newest segment first), unless a commit after
 that image cut the database below it (then it reads as zeros, as SQLite reads it),
-else the base's page. The base's full artifact is one zstd frame, so its pages are read
-in one forward pass up to the highest page asked for; every interior b-tree page passed
-on the way is kept, so walking trees later rarely needs another pass. A differential
-base is rebuilt once into the run's scratch folder and read in place (removed on close).
+else the base's page. A seekable base (format 3, core/seekable_pages.py) is read frame
+by frame where the pages are, without a forward pass (a differential's pages from its
+records, the others from its full base's frames). An old base is one zstd frame, so its
+pages are read in one forward pass up to the highest page asked for; every interior
+b-tree page passed on the way is kept, so walking trees later rarely needs another
+pass. A differential base is rebuilt once into the run's scratch folder and read in
+place (removed on close).
 
 Nothing is written besides that scratch file. The base's SHA-256 is not checked here
 (a partial read cannot check it): what this reads informs, it never restores.
@@ -30,9 +33,11 @@ from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
+from lifeboat.core.seekable_pages import open_pages
 from lifeboat.foundation.errors import CorruptSnapshot
 
 _BLOCK_PAGES = 256
+_CACHE_FRAMES = 8  # of a seekable base: 8 MiB
 
 
 class BasePages:
@@ -50,11 +55,17 @@ class BasePages:
         self._fd: int | None = None
         self.passes = 0  # forward passes started (for the bench)
         self.reached = 0  # the furthest page a pass read
-        if base.manifest.kind != "full":
-            if base.parent is None:
+        parent = base.parent
+        self._seekable = open_pages(
+            base.artifact,
+            base.manifest,
+            (parent.artifact, parent.manifest) if parent is not None else None,
+            cache_frames=_CACHE_FRAMES,
+        )
+        if self._seekable is None and base.manifest.kind != "full":
+            if parent is None:
                 raise CorruptSnapshot(f"snapshot {base.id} has no full base here")
             self._file = run.work_path(scratch, "base.sqlite")
-            parent = base.parent
             reconstruct(
                 parent.artifact, parent.manifest, base.artifact, base.manifest, self._file,
                 durable=False,
@@ -68,6 +79,10 @@ class BasePages:
             for n in missing:
                 found[n] = self._cache[n] = os.pread(self._fd, self.size, (n - 1) * self.size)
             return found
+        if self._seekable is not None:
+            for n in missing:
+                found[n] = self._seekable_page(n)
+            return found
         if missing and missing[0] < self._next:
             self._close_stream()
         if missing:
@@ -78,16 +93,27 @@ class BasePages:
     def interior(self, wanted: Iterable[int]) -> dict[int, bytes]:
         """Like get(), but a page the open pass went by without keeping is left out:
         it is no interior page (a pass keeps every interior page it reads)."""
-        if self._fd is not None:
+        if self._fd is not None or self._seekable is not None:
             return self.get(wanted)
         return self.get(n for n in wanted if n in self._cache or n >= self._next)
+
+    def _seekable_page(self, number: int) -> bytes:
+        """A page read from its frame; kept if it is an interior b-tree page (tree walks
+        come back to those), else only the frame stays in the artifact's small cache."""
+        assert self._seekable is not None
+        page = self._seekable.page(number)
+        if number == 1 or page[0] in INTERIOR:
+            self._cache[number] = page
+        return page
 
     def _read_to(self, wanted: set[int]) -> None:
         """Read on until every page of `wanted` (none before the stream's place) is
         cached."""
         if self._stream is None:
             self._raw = open(self.base.artifact, "rb")  # noqa: SIM115 - kept open across calls
-            self._stream = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], self._raw))
+            self._stream = zstandard.ZstdDecompressor().stream_reader(
+                cast(IO[bytes], self._raw), read_across_frames=True
+            )
             self._next = 1
             self.passes += 1
         size, last = self.size, max(wanted)
@@ -114,6 +140,8 @@ class BasePages:
 
     def close(self) -> None:
         self._close_stream()
+        if self._seekable is not None:
+            self._seekable.close()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
