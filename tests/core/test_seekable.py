@@ -1,4 +1,4 @@
-"""Seekable artifacts (format 3): frames of 1 MiB and a seek table; random reads equal the
+"""Seekable artifacts (format 3): frames and a seek table; random reads equal the
 plain file; damage is found by the frame checksums; stock `zstd -d` gives the plain file;
 a file without a valid seek table is read from the start as before."""
 

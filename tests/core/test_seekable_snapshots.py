@@ -18,6 +18,7 @@ from lifeboat.core.pagediff import HEADER, PAGE_NUMBER
 from lifeboat.core.rederive import Recovery, rederive
 from lifeboat.core.seekable import SeekableArtifact, seek_entries
 from lifeboat.core.seekable_pages import open_pages
+from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.snapshot_request import BaseRef
 from lifeboat.core.verify import extract_verified
@@ -54,7 +55,7 @@ def test_a_full_is_seekable_and_its_manifest_says_format_3(tmp_path: Path):
     artifact = tmp_path / "snaps" / full.artifact
     assert full.format == FORMAT_VERSION == 3
     entries = seek_entries(artifact)
-    assert entries is not None and len(entries) == -(-full.db_size // (1 << 20)) > 1
+    assert entries is not None and len(entries) == -(-full.db_size // FRAME_PLAIN) > 1
     with SeekableArtifact(artifact) as reader:
         assert reader.read(0, full.db_size) == plain_bytes(artifact)
     assert db_content(_restored(tmp_path, full, None, "out.db")) == db_content(db)

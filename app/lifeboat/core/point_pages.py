@@ -29,7 +29,6 @@ SHA-256 (zstd's and the seek table's frame checksums are checked where there are
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 from collections import OrderedDict
@@ -38,9 +37,9 @@ from typing import IO, Protocol, cast
 
 import zstandard
 
-from lifeboat.core.history.seektable import SeekTableError, frame_checksum, read_seek_table
 from lifeboat.core.private import create_file
 from lifeboat.core.runs import Run
+from lifeboat.core.seekable import open_seekable, seek_entries
 from lifeboat.foundation.errors import CorruptSnapshot
 
 #: decompressed frames kept by a seekable artifact's reader (1 MiB each, as written)
@@ -221,7 +220,9 @@ def _read_full(reader: zstandard.ZstdDecompressionReader, size: int) -> bytes:
 
 
 class SeekablePages:
-    """An artifact ending with a zstd seek table whose data frames hold whole pages."""
+    """A full artifact ending with a zstd seek table (format 3; frames of whole pages),
+    read through core/seekable.py: a page costs its frame, checked; recent frames are
+    kept (a bounded LRU)."""
 
     def __init__(
         self,
@@ -233,78 +234,28 @@ class SeekablePages:
     ) -> None:
         self.page_size, self.page_count = page_size, page_count
         self.artifact = artifact
-        self.decompressed = 0  # frames decompressed (for the bench)
-        self._fd: int | None = os.open(artifact, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            size = os.fstat(self._fd).st_size
-            entries = read_seek_table(self._read_at, size)
-        except BaseException:
-            self.close()
-            raise
-        # Data frames only (a skippable frame has no plain bytes): where each starts.
-        self._offsets: list[int] = []  # in the file
-        self._starts: list[int] = []  # in the plain bytes
-        self._entries = []
-        offset = plain = 0
-        for entry in entries:
-            if entry.decompressed:
-                if plain % page_size:
-                    raise CorruptSnapshot(f"{artifact.name}: a frame splits a page")
-                self._offsets.append(offset)
-                self._starts.append(plain)
-                self._entries.append(entry)
-            offset += entry.compressed
-            plain += entry.decompressed
-        if plain < page_count * page_size:
+        reader = open_seekable(artifact, cache_frames=max(2, cache_bytes // (1 << 20)))
+        if reader is None:
+            raise CorruptSnapshot(f"{artifact.name} has no readable seek table")
+        if reader.plain_size < page_count * page_size:
+            reader.close()
             raise CorruptSnapshot(f"{artifact.name} holds fewer pages than its manifest says")
-        largest = max((e.decompressed for e in self._entries), default=1)
-        self._keep = max(2, cache_bytes // largest)
-        self._frames: OrderedDict[int, bytes] = OrderedDict()
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._reader = reader
 
-    def _read_at(self, offset: int, size: int) -> bytes:
-        assert self._fd is not None, "read after close"
-        return os.pread(self._fd, size, offset)
+    @property
+    def decompressed(self) -> int:
+        """Frames decompressed so far (for tests and the bench)."""
+        return self._reader.frames_read
 
     def page(self, number: int) -> bytes:
         check_number(self, number)
-        at = (number - 1) * self.page_size
-        frame = bisect.bisect_right(self._starts, at) - 1
-        plain = self._frame(frame)
-        start = at - self._starts[frame]
-        data = plain[start : start + self.page_size]
+        data = self._reader.read((number - 1) * self.page_size, self.page_size)
         if len(data) != self.page_size:
-            raise CorruptSnapshot(f"{self.artifact.name}: page {number} runs past its frame")
+            raise CorruptSnapshot(f"{self.artifact.name}: page {number} is cut short")
         return data
 
-    def _frame(self, frame: int) -> bytes:
-        plain = self._frames.get(frame)
-        if plain is not None:
-            self._frames.move_to_end(frame)
-            return plain
-        entry = self._entries[frame]
-        raw = self._read_at(self._offsets[frame], entry.compressed)
-        try:
-            plain = self._decompressor.decompress(raw, max_output_size=entry.decompressed)
-        except zstandard.ZstdError as exc:
-            raise CorruptSnapshot(
-                f"{self.artifact.name}: frame {frame} does not decompress ({exc})"
-            ) from None
-        if len(plain) != entry.decompressed or (
-            entry.checksum is not None and frame_checksum(plain) != entry.checksum
-        ):
-            raise CorruptSnapshot(f"{self.artifact.name}: frame {frame} fails its checksum")
-        self.decompressed += 1
-        self._frames[frame] = plain
-        while len(self._frames) > self._keep:
-            self._frames.popitem(last=False)
-        return plain
-
     def close(self) -> None:
-        self._frames.clear()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._reader.close()
 
 
 def full_pages(
@@ -312,18 +263,6 @@ def full_pages(
 ) -> PointPages:
     """A full artifact's pages: through its seek table if it has one, else extracted
     forward into the run's scratch space as far as asked."""
-    with open(artifact, "rb") as probe:
-        size = os.fstat(probe.fileno()).st_size
-
-        def read_at(offset: int, length: int) -> bytes:
-            probe.seek(offset)
-            return probe.read(length)
-
-        try:
-            read_seek_table(read_at, size)
-            seekable = True
-        except SeekTableError:
-            seekable = False
-    if seekable:
+    if seek_entries(artifact) is not None:
         return SeekablePages(artifact, page_size, page_count)
     return ExtractingPages(artifact, page_size, page_count, run, scratch)

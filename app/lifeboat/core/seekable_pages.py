@@ -34,6 +34,8 @@ class SeekablePages:
         self._diff = diff
         self.manifest = manifest  # of the snapshot read (the differential's, if any)
         self.size = manifest.page_size
+        # what core/point_pages.PointPages asks of a point's pages
+        self.page_size, self.page_count = manifest.page_size, manifest.page_count
 
     def page(self, number: int) -> bytes:
         """Page `number` (from 1 to the page count)."""

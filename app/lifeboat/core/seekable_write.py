@@ -33,7 +33,11 @@ from lifeboat.core.private import open_new
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
-FRAME_PLAIN = 1 << 20
+#: 128 KiB: a page read (a query, a row lookup) decompresses little. Measured on the
+#: 1 GiB bench database: a cold `count(*)` through its smallest index touches ~1,500
+#: frames, 0.83 s with 1 MiB frames, 0.13 s with 128 KiB, 0.08 s with 64 KiB; the
+#: artifact is 291.6, 302.2 and 309.2 MB.
+FRAME_PLAIN = 128 << 10
 
 
 def compress_file_seekable(

@@ -22,6 +22,7 @@ from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.points import resolve_point
 from lifeboat.core.point_diff import DiffPages, HistoryPages
 from lifeboat.core.point_pages import CachedPages, PointPages, full_pages
+from lifeboat.core.seekable_pages import open_pages
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -80,6 +81,10 @@ def snapshot_pages(workspace: Workspace, files: SnapshotFiles) -> PointPages:
             files.folder / manifest.artifact, manifest.page_size, manifest.page_count, run, scratch
         )
     base_folder, base = files.base
+    artifact, under_artifact = files.folder / manifest.artifact, base_folder / base.artifact
+    direct = open_pages(artifact, manifest, (under_artifact, base))
+    if direct is not None:  # both seekable (format 3): the differential's index finds pages
+        return direct
     under = full_pages(base_folder / base.artifact, base.page_size, base.page_count, run, scratch)
     try:
         return DiffPages(under, files.folder / manifest.artifact, manifest.id, run, scratch)
