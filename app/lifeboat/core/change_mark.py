@@ -3,9 +3,11 @@
 A rollback-journal database increments its file change counter (bytes 24..27 of the
 header) with every committed transaction; bytes 18 and 19 say whether it is in WAL mode
 (2) or not (1). `MarkReader` reads those 100 bytes with a plain `pread` through a
-descriptor it keeps open: closing a descriptor of the database would drop every POSIX
-lock this process holds on it (SQLite's own, e.g. a backup's stepped copy running in
-another thread), so it is closed only when the file was replaced or the watch ends.
+descriptor kept open for the process's life: closing a descriptor of the database would
+drop every POSIX lock this process holds on it (SQLite's own, e.g. a backup's stepped
+copy running in another thread: sqlite.org/howtocorrupt.html 2.2), so one is closed
+only once the path names another file (a restore replaced it); a watch that ends leaves
+its descriptor for the next watch of that file. One descriptor per database watched.
 
 `ChangeWatch` decides when a change is due to be captured: the mark moved since the one
 the last capture started from, and at least `every_s` passed since that capture began.
@@ -53,34 +55,49 @@ def mark_of(header: bytes, size: int, mtime_ns: int) -> ChangeMark | None:
     )
 
 
+_Identity = tuple[int, int]  # (st_dev, st_ino)
+#: path -> (the file it named, a descriptor of that file), for the process's life
+_kept: dict[str, tuple[_Identity, int]] = {}
+_kept_lock = threading.Lock()
+
+
+def _header(path: Path, identity: _Identity) -> tuple[bytes, os.stat_result]:
+    """The header and `fstat` of the file `path` names now (`identity`), through the
+    descriptor kept for it (a new one the first time); the descriptor of a file the
+    path no longer names is closed (a restore replaced it: the locks on that old file
+    protect nothing any more). Under the lock: no descriptor is closed while read."""
+    key = os.fspath(path)
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is None or kept[0] != identity:
+            flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(path, flags)
+            _kept[key] = (identity, fd)
+            if kept is not None:
+                os.close(kept[1])
+            kept = _kept[key]
+        return os.pread(kept[1], _HEADER, 0), os.fstat(kept[1])
+
+
 class MarkReader:
-    """Reads a database file's change mark; the descriptor stays open (see above)."""
+    """Reads a database file's change mark through a descriptor that stays open (see
+    above)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._fd: int | None = None
-        self._identity: tuple[int, int] | None = None
 
     def read(self) -> ChangeMark | None:
         """The mark now; None when the file is not there or not a database (for now)."""
         try:
             info = os.stat(self.path)
-            if (info.st_dev, info.st_ino) != self._identity:
-                self.close()  # replaced (a restore): the old file's descriptor goes
-                flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-                self._fd = os.open(self.path, flags)
-                self._identity = (info.st_dev, info.st_ino)
-            assert self._fd is not None
-            header = os.pread(self._fd, _HEADER, 0)
-            now = os.fstat(self._fd)
+            header, now = _header(self.path, (info.st_dev, info.st_ino))
         except FileNotFoundError:
             return None
         return mark_of(header, now.st_size, now.st_mtime_ns)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd, self._identity = None, None
+        """The watch ends; its descriptor stays open (closing it would drop SQLite's
+        locks on the file in this process)."""
 
 
 class ChangeWatch:
