@@ -61,22 +61,39 @@ _kept: dict[str, tuple[_Identity, int]] = {}
 _kept_lock = threading.Lock()
 
 
+def _kept_for(path: Path, identity: _Identity) -> int:
+    """The descriptor kept for the file `path` names now (`identity`), a new one the
+    first time; the descriptor of a file the path no longer names is closed (a restore
+    replaced it: the locks on that old file protect nothing any more). The caller
+    holds `_kept_lock`."""
+    key = os.fspath(path)
+    kept = _kept.get(key)
+    if kept is not None and kept[0] == identity:
+        return kept[1]
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    _kept[key] = (identity, fd)
+    if kept is not None:
+        os.close(kept[1])
+    return fd
+
+
+def kept_descriptor(path: Path) -> tuple[int, _Identity]:
+    """A read descriptor of the database file `path` names now, and that file's
+    identity: kept for the process's life, never to be closed by the caller (see above);
+    it stays valid until the path names another file and it is asked for again."""
+    info = os.stat(path)
+    identity = (info.st_dev, info.st_ino)
+    with _kept_lock:
+        return _kept_for(Path(path), identity), identity
+
+
 def _header(path: Path, identity: _Identity) -> tuple[bytes, os.stat_result]:
     """The header and `fstat` of the file `path` names now (`identity`), through the
-    descriptor kept for it (a new one the first time); the descriptor of a file the
-    path no longer names is closed (a restore replaced it: the locks on that old file
-    protect nothing any more). Under the lock: no descriptor is closed while read."""
-    key = os.fspath(path)
+    descriptor kept for it. Under the lock: no descriptor is closed while read."""
     with _kept_lock:
-        kept = _kept.get(key)
-        if kept is None or kept[0] != identity:
-            flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(path, flags)
-            _kept[key] = (identity, fd)
-            if kept is not None:
-                os.close(kept[1])
-            kept = _kept[key]
-        return os.pread(kept[1], _HEADER, 0), os.fstat(kept[1])
+        fd = _kept_for(path, identity)
+        return os.pread(fd, _HEADER, 0), os.fstat(fd)
 
 
 class MarkReader:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.change_mark import kept_descriptor
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
@@ -178,11 +179,10 @@ class Follower:
         self._close_db()
 
     def _close_db(self) -> None:
-        """Only here: closing it drops this process's POSIX locks on the file (SQLite's
-        too), so it stays open while we follow."""
-        if self._db_fd is not None:
-            os.close(self._db_fd)
-            self._db_fd = None
+        """Let go of the database's descriptor without closing it: closing one drops
+        this process's POSIX locks on the file (SQLite's too, a backup's in another
+        thread), so it is kept for the process (core/change_mark.kept_descriptor)."""
+        self._db_fd = None
 
     # -- following ---------------------------------------------------------------------
 
@@ -359,13 +359,7 @@ class Follower:
         self._position = _Position(started.cursor, *started.keys)
 
     def _open_db(self) -> None:
-        info = os.stat(self.db)
-        identity = (info.st_dev, info.st_ino)
-        if self._db_fd is not None and identity == self._db_identity:
-            return
-        self._close_db()
-        self._db_fd = os.open(self.db, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self._db_identity = identity
+        self._db_fd, self._db_identity = kept_descriptor(self.db)
 
     def _replaced(self) -> bool:
         try:
