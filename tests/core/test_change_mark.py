@@ -114,3 +114,32 @@ def test_ending_a_watch_keeps_the_locks_sqlite_holds_in_this_process(tmp_path: P
         assert again.read() is not None
     finally:
         again.close()
+
+
+def test_a_snapshot_taken_in_this_process_keeps_the_locks_of_a_read_under_way(tmp_path: Path):
+    """Taking a snapshot reads the database's header (core/sqlite_file.probe_database)
+    while this process may hold SQLite's locks on it (the follower's pinned read, a
+    backup in another thread): that read must not drop them."""
+    import subprocess
+    import sys
+
+    from tests.core.history.helpers import make_capture
+
+    db = make_db(tmp_path / "notes.db", rows=5, wal=False)
+    capture = make_capture(tmp_path, db)
+    reading = sqlite3.connect(db, isolation_level=None)
+    reading.execute("begin")
+    reading.execute("select count(*) from items").fetchone()  # SHARED lock held
+    write = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "c.execute(\"insert into items(name) values ('in')\")\n"
+    )
+    try:
+        capture.take_base()
+        kept_out = subprocess.run(
+            [sys.executable, "-c", write, str(db)], capture_output=True, text=True, timeout=60
+        )
+        assert kept_out.returncode != 0 and "locked" in kept_out.stderr, kept_out
+    finally:
+        reading.close()
