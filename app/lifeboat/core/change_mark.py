@@ -2,12 +2,10 @@
 
 A rollback-journal database increments its file change counter (bytes 24..27 of the
 header) with every committed transaction; bytes 18 and 19 say whether it is in WAL mode
-(2) or not (1). `MarkReader` reads those 100 bytes with a plain `pread` through a
-descriptor kept open for the process's life: closing a descriptor of the database would
-drop every POSIX lock this process holds on it (SQLite's own, e.g. a backup's stepped
-copy running in another thread: sqlite.org/howtocorrupt.html 2.2), so one is closed
-only once the path names another file (a restore replaced it); a watch that ends leaves
-its descriptor for the next watch of that file. One descriptor per database watched.
+(2) or not (1). `MarkReader` reads those 100 bytes with a plain `pread` through the
+descriptor core/kept_descriptors.py keeps open for the file: closing a descriptor of
+the database would drop every POSIX lock this process holds on it (SQLite's own, e.g. a
+backup's stepped copy running in another thread), so a watch that ends closes nothing.
 
 `ChangeWatch` decides when a change is due to be captured: the mark moved since the one
 the last capture started from, and at least `every_s` passed since that capture began.
@@ -16,10 +14,11 @@ Pure logic on plain data, the clock given by the caller.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from lifeboat.core.kept_descriptors import read_start
 
 _HEADER = 100
 _MAGIC = b"SQLite format 3\x00"
@@ -55,47 +54,6 @@ def mark_of(header: bytes, size: int, mtime_ns: int) -> ChangeMark | None:
     )
 
 
-_Identity = tuple[int, int]  # (st_dev, st_ino)
-#: path -> (the file it named, a descriptor of that file), for the process's life
-_kept: dict[str, tuple[_Identity, int]] = {}
-_kept_lock = threading.Lock()
-
-
-def _kept_for(path: Path, identity: _Identity) -> int:
-    """The descriptor kept for the file `path` names now (`identity`), a new one the
-    first time; the descriptor of a file the path no longer names is closed (a restore
-    replaced it: the locks on that old file protect nothing any more). The caller
-    holds `_kept_lock`."""
-    key = os.fspath(path)
-    kept = _kept.get(key)
-    if kept is not None and kept[0] == identity:
-        return kept[1]
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
-    _kept[key] = (identity, fd)
-    if kept is not None:
-        os.close(kept[1])
-    return fd
-
-
-def kept_descriptor(path: Path) -> tuple[int, _Identity]:
-    """A read descriptor of the database file `path` names now, and that file's
-    identity: kept for the process's life, never to be closed by the caller (see above);
-    it stays valid until the path names another file and it is asked for again."""
-    info = os.stat(path)
-    identity = (info.st_dev, info.st_ino)
-    with _kept_lock:
-        return _kept_for(Path(path), identity), identity
-
-
-def _header(path: Path, identity: _Identity) -> tuple[bytes, os.stat_result]:
-    """The header and `fstat` of the file `path` names now (`identity`), through the
-    descriptor kept for it. Under the lock: no descriptor is closed while read."""
-    with _kept_lock:
-        fd = _kept_for(path, identity)
-        return os.pread(fd, _HEADER, 0), os.fstat(fd)
-
-
 class MarkReader:
     """Reads a database file's change mark through a descriptor that stays open (see
     above)."""
@@ -106,8 +64,7 @@ class MarkReader:
     def read(self) -> ChangeMark | None:
         """The mark now; None when the file is not there or not a database (for now)."""
         try:
-            info = os.stat(self.path)
-            header, now = _header(self.path, (info.st_dev, info.st_ino))
+            header, now = read_start(self.path, _HEADER)
         except FileNotFoundError:
             return None
         return mark_of(header, now.st_size, now.st_mtime_ns)

@@ -8,7 +8,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.core.change_mark import kept_descriptor
+from lifeboat.core.kept_descriptors import read_start
 from lifeboat.core.standins import StandInConnection
 from lifeboat.foundation.errors import SourceBusy, SourceError
 
@@ -61,8 +61,7 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     try:
         # through the descriptor this process keeps for the file: closing one would drop
         # the SQLite locks this process holds on it (core/change_mark.py)
-        fd, _ = kept_descriptor(path)
-        header = os.pread(fd, HEADER_SIZE, 0)
+        header, _ = read_start(path, HEADER_SIZE)
         size = path.stat().st_size
     except OSError as exc:
         raise SourceError(

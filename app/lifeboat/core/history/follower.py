@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.core.change_mark import kept_descriptor
 from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.history import chainstart, compaction
 from lifeboat.core.history.bases import BaseRef, base_state
@@ -52,6 +51,7 @@ from lifeboat.core.history.wal import (
     scan,
     still_there,
 )
+from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.leftovers import sweep_folder
 from lifeboat.core.runs import Run
 
@@ -179,10 +179,12 @@ class Follower:
         self._close_db()
 
     def _close_db(self) -> None:
-        """Let go of the database's descriptor without closing it: closing one drops
+        """Give the database's descriptor back without closing it: closing one drops
         this process's POSIX locks on the file (SQLite's too, a backup's in another
-        thread), so it is kept for the process (core/change_mark.kept_descriptor)."""
-        self._db_fd = None
+        thread): core/kept_descriptors.py keeps it."""
+        if self._db_fd is not None:
+            unpin(self._db_fd)
+            self._db_fd = None
 
     # -- following ---------------------------------------------------------------------
 
@@ -359,7 +361,8 @@ class Follower:
         self._position = _Position(started.cursor, *started.keys)
 
     def _open_db(self) -> None:
-        self._db_fd, self._db_identity = kept_descriptor(self.db)
+        self._close_db()
+        self._db_fd, self._db_identity = pinned(self.db)
 
     def _replaced(self) -> bool:
         try:
