@@ -230,3 +230,6 @@ def test_a_moment_after_a_raw_safety_copy_restores_the_last_real_snapshot(
     assert db_content(back.target) == good
     with service.open_point("notes") as point:
         assert point.label.snapshot_id == snap.id
+    with pytest.raises(LifeboatError, match="raw safety copy") as refused:
+        service.open_point(raw_id)
+    assert "missing" not in refused.value.message and "--to" in (refused.value.hint or "")
