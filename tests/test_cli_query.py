@@ -84,3 +84,18 @@ def test_a_query_process_writes_nothing_and_leaves_no_scratch(home: Path, db: Pa
         p for p in changed if p.is_file() and "runs" not in p.parts and p.suffix != ".log"
     } == set()
     assert not [p for p in (home / "tmp").rglob("*") if p.is_file()]
+
+
+def test_an_argument_that_is_not_text_gets_one_line(cli, db: Path):
+    """Bytes the system's encoding cannot decode (kept by Python as lone surrogates)
+    in the SQL, a table or a key: a one-line error (exit 2), not an unexpected error."""
+    cli("source", "add", str(db), "--name", "notes")
+    assert cli("backup", "notes").code == 0
+    for argv in (
+        ("query", "notes", "select '\udcff'"),
+        ("history", "notes", "--table", "items", "--key", "\udcff"),
+        ("history", "notes", "--table", "\udcff", "--key", "1"),
+    ):
+        result = cli(*argv)
+        assert result.code == 2 and "unexpected" not in result.err, (argv, result.err)
+    assert "not text" in cli("query", "notes", "select '\udcff'").err

@@ -210,3 +210,26 @@ def test_cancel_before_the_final_commit_changes_nothing(service: Service, tmp_pa
     assert db_content(db) == changed and integrity(db) == "ok"
     job = service.workspace.catalog.jobs(limit=1)[0]
     assert job.kind == "restore" and job.status == "cancelled"
+
+
+def test_a_moment_after_a_raw_safety_copy_restores_the_last_real_snapshot(
+    service: Service, tmp_path: Path, db: Path
+):
+    """restore/query --at a moment no history covers takes the last snapshot before it:
+    never the raw safety copy of the unreadable file a restore replaced (it is not a
+    point: restoring it brings the damage back)."""
+    from datetime import UTC, datetime
+
+    service.add_source(db)
+    snap = service.backup("notes")
+    good = db_content(db)
+    db.write_bytes(b"this is not a database any more" * 500)
+    raw_id = service.restore(snap.id).safety_snapshot
+    assert raw_id is not None and service.snapshot(raw_id).manifest.kind == "raw"
+    back = service.restore_point("notes", datetime.now(UTC), to=tmp_path / "moment.db")
+    assert db_content(back.target) == good
+    with service.open_point("notes") as point:
+        assert point.label.snapshot_id == snap.id
+    with pytest.raises(LifeboatError, match="raw safety copy") as refused:
+        service.open_point(raw_id)
+    assert "missing" not in refused.value.message and "--to" in (refused.value.hint or "")

@@ -76,3 +76,70 @@ def test_when_a_change_is_due(steps: list[tuple[str, ChangeMark | None, float]],
             assert seen is not None
             due = watch.due(seen, now)
     assert due is expected
+
+
+def test_ending_a_watch_keeps_the_locks_sqlite_holds_in_this_process(tmp_path: Path):
+    """Closing any descriptor of a database drops every POSIX lock this process holds
+    on it (sqlite.org/howtocorrupt.html 2.2): a backup reading it in another thread
+    would let a writer in. Ending a watch (settings changed, capture stopped) must not."""
+    import subprocess
+    import sys
+
+    db = make_db(tmp_path / "notes.db", rows=5, wal=False)
+    backup = sqlite3.connect(db, isolation_level=None)  # a backup's read, under way
+    backup.execute("begin")
+    backup.execute("select count(*) from items").fetchone()  # SHARED lock held
+    write = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "c.execute(\"insert into items(name) values ('in')\")\n"
+    )
+
+    def writer() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", write, str(db)], capture_output=True, text=True, timeout=60
+        )
+
+    try:
+        assert "locked" in writer().stderr, "the read keeps a writer out"
+        reader = MarkReader(db)
+        assert reader.read() is not None
+        reader.close()
+        kept_out = writer()
+        assert kept_out.returncode != 0 and "locked" in kept_out.stderr, kept_out
+    finally:
+        backup.close()
+    again = MarkReader(db)  # a watch of the same file later reads it as before
+    try:
+        assert again.read() is not None
+    finally:
+        again.close()
+
+
+def test_a_snapshot_taken_in_this_process_keeps_the_locks_of_a_read_under_way(tmp_path: Path):
+    """Taking a snapshot reads the database's header (core/sqlite_file.probe_database)
+    while this process may hold SQLite's locks on it (the follower's pinned read, a
+    backup in another thread): that read must not drop them."""
+    import subprocess
+    import sys
+
+    from tests.core.history.helpers import make_capture
+
+    db = make_db(tmp_path / "notes.db", rows=5, wal=False)
+    capture = make_capture(tmp_path, db)
+    reading = sqlite3.connect(db, isolation_level=None)
+    reading.execute("begin")
+    reading.execute("select count(*) from items").fetchone()  # SHARED lock held
+    write = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "c.execute(\"insert into items(name) values ('in')\")\n"
+    )
+    try:
+        capture.take_base()
+        kept_out = subprocess.run(
+            [sys.executable, "-c", write, str(db)], capture_output=True, text=True, timeout=60
+        )
+        assert kept_out.returncode != 0 and "locked" in kept_out.stderr, kept_out
+    finally:
+        reading.close()

@@ -188,3 +188,36 @@ def test_a_sealed_history_without_its_key_is_captured_uncompacted_and_reported_o
 
 def _commits(service: Service) -> int:
     return sum(c.commits for c in chains_of(service.workspace, "notes"))
+
+
+def test_a_database_that_became_a_link_is_reported_and_the_other_sources_go_on(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The header read that tells WAL from rollback journal refuses a link (O_NOFOLLOW):
+    that source's capture is reported as stopped, the thread goes on for the others."""
+    monkeypatch.setattr(capture, "_FIRST_PAUSE", 0.02)
+    monkeypatch.setattr(capture, "_LONGEST_PAUSE", 0.1)
+    notes = make_db(tmp_path / "notes.db", rows=20)
+    other = make_db(tmp_path / "other.db", rows=20)
+    service = Service()
+    service.add_source(notes, name="notes", schedule="manual", continuous=True)
+    service.add_source(other, name="other", schedule="manual", continuous=True)
+    real = tmp_path / "real.db"
+    os.rename(notes, real)
+    os.symlink(real, notes)  # planted where the database was
+    host = CaptureHost(service, interval=0.02)
+    host.start()
+    try:
+
+        def stopped() -> str | None:
+            by_name = {s.name: s for s in service.status().sources}
+            return by_name["notes"].capture_stopped
+
+        wait_until(stopped, "the linked database's capture recorded as stopped")
+        conn = sqlite3.connect(other, isolation_level=None)
+        conn.execute("insert into items(id, name, payload) values (5000, 'x', x'00')")
+        conn.close()
+        wait_until(lambda: chains_of(service.workspace, "other"), "the other source captured")
+        assert host._thread is not None and host._thread.is_alive()
+    finally:
+        host.stop()

@@ -231,3 +231,35 @@ def test_the_prune_preview_says_how_far_back_the_history_stays_restorable(follow
         "back to 7 days, then one a day back to 30 days"
     ) in done.out
     assert "base of the continuous history being captured" in done.out
+
+
+def test_a_chain_whose_base_manifest_is_lost_keeps_its_history_while_the_base_is_there(
+    followed, tmp_path
+):
+    """The base's manifest lost and the catalog without it (what `catalog rebuild` leaves
+    when it cannot re-derive it: an artifact kept sealed, the key not at hand), a newer
+    chain begun: the base's artifact is still there, so its history is not proven
+    useless and is not removed (SAFETY rule 1)."""
+    service, _ = followed
+    first = _chain(service)
+    folder = service.workspace.snapshot_folder(service.workspace.config(), service.source(NAME))
+    (manifest,) = folder.glob(f"{NAME}-*-{first.base_id}.json")
+    damaged = manifest.with_name(manifest.name + ".damaged")
+    os.rename(manifest, damaged)
+    service.workspace.catalog.remove_snapshot(first.base_id)
+    follower = service.open_follower(NAME, compact_every_s=0, write_every_s=0)
+    follower.start()  # cannot continue the first chain (no base): a new one
+    with sqlite3.connect(db_of(service)) as conn:
+        conn.execute("insert into items(id, name, payload) values (9100, 'n', x'04')")
+    conn.close()
+    follower.poll()
+    follower.close()
+    assert len(chains_of(service.workspace, NAME)) == 2
+    kept = [s.path for s in first.segments]
+    report = thin_history(service.workspace, NAME, time.time_ns() // 1000)
+    assert report.chains_removed == []
+    assert all(p.exists() for p in kept), "its history stays while its base may come back"
+    os.rename(damaged, manifest)  # the manifest back (or re-derived with the key)
+    service.rebuild_catalog()
+    (again,) = [c for c in chains_of(service.workspace, NAME) if c.base_id == first.base_id]
+    assert again.base is not None and again.commits == first.commits

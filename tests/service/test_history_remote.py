@@ -330,3 +330,34 @@ def test_a_history_kept_sealed_here_goes_up_sealed_and_restores_from_the_remote(
     out = tmp_path / "newest.db"
     service.restore_point(NAME, marks[-1][0], to=out)
     assert _rows(out) == marks[-1][1]
+
+
+def test_a_history_kept_sealed_here_goes_up_sealed_to_a_remote_that_does_not_encrypt(
+    home: Path, file_keyring: Path, tmp_path: Path, s3_server, bucket: str
+):
+    """As a sealed snapshot goes up as it is whatever the remote's setting, a history
+    kept sealed here never reaches a remote in plain (joined or alone)."""
+    service = Service()
+    service.init_key()
+    add_remote(service, s3_server, bucket, encrypt=False)
+    db = make_db(tmp_path / "notes.db", rows=20)
+    service.add_source(
+        db, name=NAME, schedule="manual", continuous=True, remote="offsite", encrypt_local=True
+    )
+    marker = "MARK" + secrets.token_hex(12)
+    marks = _capture(service, db, range(1000, 1004), marker)  # sealed level-0: a batch
+    assert len(service.upload_history(NAME).uploaded) == 1
+    folder = history_folder(service.workspace, service.source(NAME))
+    marks += _capture(service, db, range(2000, 2001), marker)  # one sealed segment alone
+    assert len(service.upload_history(NAME).uploaded) == 1
+    client = s3_server.client()
+    segments = [k for k in _history_objects(s3_server, bucket) if not k.endswith(".json")]
+    assert len(segments) == 2
+    for key in segments:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body.startswith(b"age-encryption.org/v1"), key
+        assert key.endswith(".seg.zst.age"), key
+    folder.rename(tmp_path / "history-aside")
+    out = tmp_path / "newest.db"
+    service.restore_point(NAME, marks[-1][0], to=out)
+    assert _rows(out) == marks[-1][1]

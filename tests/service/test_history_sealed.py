@@ -197,3 +197,30 @@ def test_source_set_continuous_is_allowed_for_a_source_kept_encrypted(
     assert result.code == 0, result.err
     src = service.workspace.config().source(NAME)
     assert src.continuous and src.encrypt_local
+
+
+def test_a_sealed_segment_without_its_manifest_and_no_identity_is_not_an_error(
+    home: Path, file_keyring: Path, tmp_path: Path, marker: str, cli
+):
+    """A sealed segment is published before its manifest (a listing in between, or a
+    kill there, finds it without one): with the keyring locked, the status, the
+    timeline and verify still answer; the segment is not called damaged, and is back
+    in the listing once the key is."""
+    service, db = _service(home, tmp_path, sealed=True)
+    _capture(service, db, marker, 6, compact_every_s=1000)  # level-0 files, sealed
+    folder = history_folder(service.workspace, service.workspace.config().source(NAME))
+    manifests = sorted(folder.glob("*.json"))
+    manifests[-1].unlink()  # the last one published, its manifest not yet written
+    identity = service.secrets.get(IDENTITIES_ENTRY)
+    service.secrets.delete(IDENTITIES_ENTRY)
+    locked = Service(stores=MemoryStores())
+    use_history_keys(locked.workspace)
+    (status,) = [s for s in locked.status().sources if s.name == NAME]
+    assert status.name == NAME
+    timeline = cli("timeline", NAME)
+    assert timeline.code == 0, timeline.err
+    verified = cli("verify", NAME, "--json")
+    assert "damaged" not in verified.out, verified.out
+    service.secrets.put(IDENTITIES_ENTRY, identity)
+    use_history_keys(locked.workspace)
+    assert sum(c.commits for c in chains_of(locked.workspace, NAME)) == 6

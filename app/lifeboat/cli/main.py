@@ -95,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("interrupted", None, 1)
         return 1
     except Exception as exc:
+        if isinstance(exc, UnicodeEncodeError) and _undecodable(argv):
+            log.info("%s: an argument is not valid text", args.command)
+            out.error(
+                "an argument holds bytes that are not text in this system's encoding",
+                "type it again as plain text (a name, a table, SQL)",
+                2,
+            )
+            return 2
         full = disk_full_error(exc)
         if full is not None:  # said plainly, whatever part of Lifeboat met it
             log.warning("%s: %s (%s)", args.command, full.message, exc)
@@ -104,3 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("unexpected error in `lifeboat %s`", args.command)
         out.error(f"unexpected error: {type(exc).__name__}: {exc}", f"details are in {log_file}", 1)
         return 1
+
+
+def _undecodable(argv: Sequence[str] | None) -> bool:
+    """Whether an argument held bytes the system's encoding could not decode (Python
+    keeps them as lone surrogates, which no text API accepts)."""
+    given = sys.argv[1:] if argv is None else argv
+    return any(0xDC80 <= ord(ch) <= 0xDCFF for arg in given for ch in arg)

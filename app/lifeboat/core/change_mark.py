@@ -2,10 +2,10 @@
 
 A rollback-journal database increments its file change counter (bytes 24..27 of the
 header) with every committed transaction; bytes 18 and 19 say whether it is in WAL mode
-(2) or not (1). `MarkReader` reads those 100 bytes with a plain `pread` through a
-descriptor it keeps open: closing a descriptor of the database would drop every POSIX
-lock this process holds on it (SQLite's own, e.g. a backup's stepped copy running in
-another thread), so it is closed only when the file was replaced or the watch ends.
+(2) or not (1). `MarkReader` reads those 100 bytes with a plain `pread` through the
+descriptor core/kept_descriptors.py keeps open for the file: closing a descriptor of
+the database would drop every POSIX lock this process holds on it (SQLite's own, e.g. a
+backup's stepped copy running in another thread), so a watch that ends closes nothing.
 
 `ChangeWatch` decides when a change is due to be captured: the mark moved since the one
 the last capture started from, and at least `every_s` passed since that capture began.
@@ -14,10 +14,11 @@ Pure logic on plain data, the clock given by the caller.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from lifeboat.core.kept_descriptors import read_start
 
 _HEADER = 100
 _MAGIC = b"SQLite format 3\x00"
@@ -54,33 +55,23 @@ def mark_of(header: bytes, size: int, mtime_ns: int) -> ChangeMark | None:
 
 
 class MarkReader:
-    """Reads a database file's change mark; the descriptor stays open (see above)."""
+    """Reads a database file's change mark through a descriptor that stays open (see
+    above)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._fd: int | None = None
-        self._identity: tuple[int, int] | None = None
 
     def read(self) -> ChangeMark | None:
         """The mark now; None when the file is not there or not a database (for now)."""
         try:
-            info = os.stat(self.path)
-            if (info.st_dev, info.st_ino) != self._identity:
-                self.close()  # replaced (a restore): the old file's descriptor goes
-                flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-                self._fd = os.open(self.path, flags)
-                self._identity = (info.st_dev, info.st_ino)
-            assert self._fd is not None
-            header = os.pread(self._fd, _HEADER, 0)
-            now = os.fstat(self._fd)
+            header, now = read_start(self.path, _HEADER)
         except FileNotFoundError:
             return None
         return mark_of(header, now.st_size, now.st_mtime_ns)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd, self._identity = None, None
+        """The watch ends; its descriptor stays open (closing it would drop SQLite's
+        locks on the file in this process)."""
 
 
 class ChangeWatch:

@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.kept_descriptors import read_start
 from lifeboat.core.standins import StandInConnection
 from lifeboat.foundation.errors import SourceBusy, SourceError
 
@@ -58,8 +59,9 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     if not path.is_file():
         raise SourceError(f"{path} is not a regular file", "give the path of a SQLite database")
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(HEADER_SIZE)
+        # through the descriptor this process keeps for the file: closing one would drop
+        # the SQLite locks this process holds on it (core/change_mark.py)
+        header, _ = read_start(path, HEADER_SIZE)
         size = path.stat().st_size
     except OSError as exc:
         raise SourceError(

@@ -120,10 +120,12 @@ def choose_point(
 
 def _snapshot_at(workspace: Workspace, source: str, at: datetime) -> SnapshotRecord | None:
     """The newest snapshot of `source` taken at or before `at` that can be restored (kept
-    here and not found damaged or missing, or kept on a remote only)."""
+    here and not found damaged or missing, or kept on a remote only). A raw safety copy
+    is not one: it holds the unreadable file a restore replaced."""
     unusable = (SnapshotStatus.CORRUPT, SnapshotStatus.MISSING)
     for record in workspace.catalog.snapshots(source):  # newest first
-        if record.manifest.created_at <= at and record.status not in unusable:
+        usable = record.status not in unusable and record.manifest.kind != "raw"
+        if record.manifest.created_at <= at and usable:
             return record
     return None
 

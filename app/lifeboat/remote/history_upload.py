@@ -195,7 +195,10 @@ def _send_batch(
             )
             manifest = segment_manifest(path.name, src.name, header, written, 1)
         last_us = segments[-1].last_time_us
-        return _put_segment(workspace, store, src, remote, path, manifest, last_us, cancel)
+        # kept sealed here: sealed there too, whatever the remote's setting (as a sealed
+        # snapshot goes up as it is); the plain copy above lives in the scratch only
+        seal = remote.encrypt or src.encrypt_local or any(is_sealed(s.path) for s in segments)
+        return _put_segment(workspace, store, src, remote, (path, seal), manifest, last_us, cancel)
     except (FileNotFoundError, SegmentDamaged, LifeboatError) as exc:
         if all(s.path.exists() for s in segments):
             raise _unreadable(segments, exc) from None
@@ -219,11 +222,13 @@ def _put_segment(
     store: RemoteStore,
     src: SourceConfig,
     remote: RemoteConfig,
-    path: Path,
+    sent: tuple[Path, bool],
     manifest: dict[str, object],
     last_us: int,
     cancel: CancelToken,
 ) -> SegmentCopy:
+    """`sent`: the plain segment file, and whether it goes up sealed."""
+    path, seal = sent
     name = path.name
     sha256, size = str(manifest["sha256"]), int(str(manifest["size"]))
     ledger = CatalogLedger(workspace.catalog, remote.name)
@@ -233,11 +238,11 @@ def _put_segment(
         "run `lifeboat verify`",
     )
     key = history_key(remote.prefix, src.name, name)
-    if remote.encrypt:
+    if seal:
         recipients = workspace.config().general.recipients
         if not recipients:
             raise LifeboatError(
-                f"remote {remote.name} encrypts, but there is no key",
+                f"the history of {src.name} goes to {remote.name} sealed, but there is no key",
                 "create one: lifeboat key init",
             )
         key += AGE_SUFFIX
@@ -267,7 +272,7 @@ def _put_segment(
         manifest_key=mkey,
         size=stored.size,
         sha256=stored.sha256,
-        encrypted=remote.encrypt,
+        encrypted=seal,
         uploaded_at=iso_utc(utc_now()),
     )
 

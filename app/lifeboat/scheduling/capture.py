@@ -165,13 +165,13 @@ class CaptureHost:
                 log.info("continuous capture of %s: following", name)
 
     def _step(self, name: str, followed: _Followed) -> None:
-        if self.journals.is_journal(name, followed.key[0]):
-            self._close(name, followed)  # not in WAL mode (now): differentials instead
-            return
         if followed.failures and self._mono() < followed.retry_at:
             return
         polled = False
-        try:
+        try:  # the header read fails too (a link planted at the database's name)
+            if self.journals.is_journal(name, followed.key[0]):
+                self._close(name, followed)  # not in WAL mode (now): differentials instead
+                return
             if followed.follower is None:
                 followed.follower = self.service.open_follower(name)
             if not followed.started:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lifeboat.core.config_model import Config, SourceConfig
-from lifeboat.core.encryption import stored_identities
+from lifeboat.core.encryption import MissingIdentity, stored_identities
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import (
     SEGMENT_NAME_RE,
@@ -175,6 +175,8 @@ def history_listing(folder: Path, source: str) -> tuple[Listing, dict[Path, Segm
             summary = _summary(path)
         except FileNotFoundError:
             continue  # replaced by compaction or thinning meanwhile
+        except MissingIdentity:  # sealed, its manifest not (yet) beside it: listed
+            continue  # once the key is at hand (it is not damaged)
         except (SegmentDamaged, OSError) as exc:
             listing.damaged.append((path, str(exc)))
             continue

@@ -25,7 +25,6 @@ from lifeboat.core.history.windows import (
     kept_by_windows,
     restorable_since,
 )
-from lifeboat.core.manifest import MANIFEST_SUFFIX
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.states import Trigger
@@ -99,7 +98,8 @@ def _base_gone(workspace: Workspace, source: str, chain: HistoryChain) -> bool:
     if any(r.id == chain.base_id for r in workspace.catalog.snapshots(source)):
         return False  # recorded (remote only, or its file missing): not proven gone
     folder = workspace.snapshot_folder(workspace.config(), workspace.config().source(source))
-    return not any(folder.glob(f"{source}-*-{chain.base_id}{MANIFEST_SUFFIX}"))
+    # any file of it (its artifact with a lost manifest, a `.json.damaged`): not proven gone
+    return not any(folder.glob(f"{source}-*-{chain.base_id}.*"))
 
 
 def history_bases(workspace: Workspace, source: str, now_us: int) -> dict[str, str]:

@@ -164,6 +164,12 @@ class PointReadingMethods:
         progress: Progress,
         cancel: CancelToken,
     ) -> PointPages:
+        if record.manifest.kind == "raw":
+            raise ConfigError(
+                f"snapshot {record.id} is a raw safety copy (the files of a database SQLite "
+                "could not read), not a point to look inside",
+                f"get its files back with: lifeboat restore {record.id} --to FILE",
+            )
         files = stack.enter_context(snapshot_files(self.workspace, record, progress, cancel))
         return snapshot_pages(self.workspace, files)
 

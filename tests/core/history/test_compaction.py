@@ -152,3 +152,41 @@ def test_small_level1_files_are_joined_every_commit_kept(tmp_path):
         conn = sqlite3.connect(point)
         assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
         conn.close()
+
+
+def test_a_big_level1_file_between_small_ones_is_left_and_the_rest_joined(tmp_path, monkeypatch):
+    """A burst (an import) makes one level-1 file past JOIN_BELOW between small ones:
+    the small ones on either side are joined separately (each run of consecutive
+    ones), never across it, and the follower goes on capturing every commit."""
+    import os
+
+    from lifeboat.core.history import compaction
+
+    monkeypatch.setattr(compaction, "JOIN_BELOW", 64 << 10)
+    db = tmp_path / "app.db"
+    conn = _app(db)
+    capture = make_capture(tmp_path, db)
+    clock = Clock(1_800_000_000_000_000)
+    follower = capture.follower(clock=clock, compact_every_s=0, write_every_s=0)
+    follower.start()
+    polls = 2 * compaction.JOIN_AT + 12
+    times = []
+    for k in range(polls):
+        clock.now += 1_000_000
+        blob = os.urandom(256 << 10) if k == 4 else bytes([k % 256]) * 2000
+        conn.execute("insert into items(v) values (?)", (blob,))
+        follower.poll()
+        times.append(clock.now)
+    follower.close()
+    conn.close()
+    base = follower.status.chain
+    used = effective(list_segments(capture.folder, SOURCE).segments)
+    big = [s for s in used if s.level == 1 and s.size >= compaction.JOIN_BELOW]
+    assert len(big) == 1
+    assert len([s for s in used if s.level == 1]) < compaction.JOIN_AT, "the rest joined"
+    assert sum(s.commits for s in used) >= polls
+    for t in (times[0], times[4], times[-1]):
+        point = capture.restore(base, t, f"p-{t}.db")
+        check = sqlite3.connect(point)
+        assert check.execute("pragma integrity_check").fetchone() == ("ok",)
+        check.close()

@@ -67,3 +67,41 @@ def test_a_follower_that_writes_at_once(tmp_path):
     assert follower.status.segments == written + 1
     follower.close()
     conn.close()
+
+
+def test_closing_a_follower_keeps_the_locks_sqlite_holds_in_this_process(tmp_path):
+    """Closing a descriptor of the database drops every POSIX lock this process holds
+    on it (sqlite.org/howtocorrupt.html 2.2): with a backup reading it in another
+    thread, another process could switch it out of WAL (checkpoint, WAL removed) under
+    that read. Closing the follower (a pause, a failure, settings changed) must not."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "app.db"
+    conn = _app(db)
+    conn.execute("insert into items values (1, x'00')")
+    conn.close()
+    capture = make_capture(tmp_path, db)
+    follower = capture.follower(clock=Clock())
+    follower.start()
+    backup = sqlite3.connect(db, isolation_level=None)  # a backup's read, under way
+    backup.execute("begin")
+    backup.execute("select count(*) from items").fetchone()
+    switch = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "c.execute('pragma journal_mode=delete').fetchone()\n"
+    )
+
+    def switched_out_of_wal() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", switch, str(db)], capture_output=True, text=True, timeout=60
+        )
+
+    try:
+        assert "locked" in switched_out_of_wal().stderr, "the read keeps it in WAL"
+        follower.close()
+        kept = switched_out_of_wal()
+        assert kept.returncode != 0 and "locked" in kept.stderr, kept
+    finally:
+        backup.close()

@@ -103,17 +103,41 @@ def settle_level1(
     *,
     seal_to: Sequence[str] = (),
 ) -> list[SegmentFile]:
-    """Join the small level-1 segments of `level1` (consecutive, of one chain) into one
-    level-1 segment once JOIN_AT of them wait; the level-1 segments left to watch."""
-    small = [s for s in sorted(level1, key=lambda s: s.first_seq) if s.size < JOIN_BELOW]
-    big = [s for s in level1 if s.size >= JOIN_BELOW]
-    if len(small) < JOIN_AT:
-        return [*big, *small]
-    path, header, written = join_segments(folder, source, small, run, seal_to=seal_to)
-    if not seal_to:  # a sealed one got its manifest with it
-        write_segment_manifest(path, source, header, written, 1, run)
-    remove_segments(small)
-    return [*big, described(path, header, written, 1)]
+    """Join the small level-1 segments of `level1` (of one chain) into one level-1
+    segment once JOIN_AT consecutive ones wait (a big one between them, a burst, is left
+    as it is and parts the runs); the level-1 segments left to watch."""
+    watched: list[SegmentFile] = []
+    for part in _small_runs(sorted(level1, key=lambda s: s.first_seq)):
+        if len(part) < JOIN_AT or part[0].size >= JOIN_BELOW:
+            watched += part
+            continue
+        path, header, written = join_segments(folder, source, part, run, seal_to=seal_to)
+        if not seal_to:  # a sealed one got its manifest with it
+            write_segment_manifest(path, source, header, written, 1, run)
+        remove_segments(part)
+        watched.append(described(path, header, written, 1))
+    return watched
+
+
+def _small_runs(ordered: Sequence[SegmentFile]) -> list[list[SegmentFile]]:
+    """`ordered` cut into runs of small segments that follow each other; a big one (or
+    one that does not follow) starts a part of its own."""
+    parts: list[list[SegmentFile]] = []
+    for segment in ordered:
+        last = parts[-1][-1] if parts else None
+        joins = (
+            last is not None
+            and last.size < JOIN_BELOW
+            and segment.size < JOIN_BELOW
+            and segment.base_id == last.base_id
+            and segment.first_seq == last.last_seq + 1
+            and segment.previous_digest == last.end_digest
+        )
+        if joins:
+            parts[-1].append(segment)
+        else:
+            parts.append([segment])
+    return parts
 
 
 def join_segments(

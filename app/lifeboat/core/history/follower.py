@@ -51,6 +51,7 @@ from lifeboat.core.history.wal import (
     scan,
     still_there,
 )
+from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.leftovers import sweep_folder
 from lifeboat.core.runs import Run
 
@@ -178,10 +179,11 @@ class Follower:
         self._close_db()
 
     def _close_db(self) -> None:
-        """Only here: closing it drops this process's POSIX locks on the file (SQLite's
-        too), so it stays open while we follow."""
+        """Give the database's descriptor back without closing it: closing one drops
+        this process's POSIX locks on the file (SQLite's too, a backup's in another
+        thread): core/kept_descriptors.py keeps it."""
         if self._db_fd is not None:
-            os.close(self._db_fd)
+            unpin(self._db_fd)
             self._db_fd = None
 
     # -- following ---------------------------------------------------------------------
@@ -359,13 +361,8 @@ class Follower:
         self._position = _Position(started.cursor, *started.keys)
 
     def _open_db(self) -> None:
-        info = os.stat(self.db)
-        identity = (info.st_dev, info.st_ino)
-        if self._db_fd is not None and identity == self._db_identity:
-            return
         self._close_db()
-        self._db_fd = os.open(self.db, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self._db_identity = identity
+        self._db_fd, self._db_identity = pinned(self.db)
 
     def _replaced(self) -> bool:
         try:
