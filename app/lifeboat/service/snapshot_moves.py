@@ -117,7 +117,7 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
     if history is not None:
         report.history_segments = len(history.segments)
         sweep_folder(history.old, workspace.paths.run_dir)
-        for problem in remove_old_history(history):
+        for problem in remove_old_history(history, workspace.run):
             report.left.append(f"{history.old}: {problem}")
     for problem in remove_old_copies(old, copies, workspace.paths.run_dir):
         report.left.append(f"{old}: {problem} (removed later)")

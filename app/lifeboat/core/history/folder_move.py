@@ -94,10 +94,12 @@ def discard_history_work(copy: HistoryCopy) -> None:
     copy.work.clear()
 
 
-def remove_old_history(copy: HistoryCopy) -> list[str]:
+def remove_old_history(copy: HistoryCopy, run: Run) -> list[str]:
     """After the settings name the new folder: mark the old one moved (a follower still
-    on it stops), remove the moved segments, then the folder if nothing else is in it.
-    Returns what could not be removed."""
+    on it stops), remove the moved segments, then the folder if nothing else is in it:
+    first renamed to a work name of this run, so that a follower in another process finds
+    no folder at all from then on (never one without its marker), and a kill before it is
+    gone leaves what the next sweep removes. Returns what could not be removed."""
     marker = copy.old / MOVED_MARKER
     with contextlib.suppress(FileExistsError):
         os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
@@ -109,10 +111,12 @@ def remove_old_history(copy: HistoryCopy) -> list[str]:
             problems.append(f"{segment}: {exc.strerror or exc}")
     left = set(os.listdir(copy.old)) - {MOVED_MARKER, HISTORY_LOCK}
     if not left:
+        gone = run.work_path(copy.old.parent, "history-gone")
         with contextlib.suppress(OSError):
-            os.unlink(marker)
-            os.unlink(copy.old / HISTORY_LOCK)
-            os.rmdir(copy.old)
+            os.rename(copy.old, gone)
+            os.unlink(gone / MOVED_MARKER)
+            os.unlink(gone / HISTORY_LOCK)
+            os.rmdir(gone)
     else:  # a live run's work file (it goes with that run) or a file not ours
         problems += [
             f"{name}: not a segment that was moved"
