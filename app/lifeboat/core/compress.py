@@ -119,6 +119,28 @@ def read_blocks(fin: ReadsInto, block: int = BLOCK) -> Iterator[memoryview]:
         yield view[:n]
 
 
+@contextlib.contextmanager
+def removed_on_failure(dest: Path, fout: BinaryIO) -> Iterator[BinaryIO]:
+    """Write the file `dest` just created (`fout`, closed at the end); removed if anything
+    fails or is cancelled, a full disk said as such."""
+    try:
+        with fout:
+            yield fout
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        if is_disk_full(exc):
+            raise OperationFailed(
+                f"disk full while writing {dest.name} in {dest.parent}",
+                "free some space there and try again",
+            ) from None
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+
+
 def compress_blocks(
     blocks: Iterable[memoryview | bytes],
     dest: Path,
@@ -144,35 +166,22 @@ def compress_blocks(
     cctx = zstandard.ZstdCompressor(
         level=level, threads=threads, write_checksum=True, write_content_size=True
     )
-    try:
-        with open_new(dest) as fout:
-            sink = _HashingSink(fout, out_digest)
-            # Not a `with` block: on an error the frame must not be finished.
-            # zstandard asks for a file object: the sink has the write and flush it uses.
-            writer = cctx.stream_writer(
-                cast(IO[bytes], sink), size=-1 if size is None else size, closefd=False
-            )
-            done = _feed(
-                blocks, writer, in_digest if hash_plain else None, observer, size, progress, cancel
-            )
-            if size is not None and done != size:
-                raise OperationFailed(f"expected {size} bytes to compress, got {done}")
-            writer.flush(zstandard.FLUSH_FRAME)
-            fout.flush()
-            os.fsync(fout.fileno())
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        if is_disk_full(exc):
-            raise OperationFailed(
-                f"disk full while writing {dest.name} in {dest.parent}",
-                "free some space there and try again",
-            ) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        raise
+    # Created first: a name that was taken is someone else's file, never removed.
+    with removed_on_failure(dest, open_new(dest)) as fout:
+        sink = _HashingSink(fout, out_digest)
+        # Not a `with` block: on an error the frame must not be finished.
+        # zstandard asks for a file object: the sink has the write and flush it uses.
+        writer = cctx.stream_writer(
+            cast(IO[bytes], sink), size=-1 if size is None else size, closefd=False
+        )
+        done = _feed(
+            blocks, writer, in_digest if hash_plain else None, observer, size, progress, cancel
+        )
+        if size is not None and done != size:
+            raise OperationFailed(f"expected {size} bytes to compress, got {done}")
+        writer.flush(zstandard.FLUSH_FRAME)
+        fout.flush()
+        os.fsync(fout.fileno())
     plain_sha = in_digest.hexdigest() if hash_plain else ""
     return CompressResult(sink.count, out_digest.hexdigest(), done, plain_sha)
 

@@ -14,7 +14,6 @@ so memory stays bounded whatever the file size.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -26,8 +25,12 @@ from typing import BinaryIO
 
 import zstandard
 
-from lifeboat.core.compress import BlockObserver, CompressResult, _HashingSink
-from lifeboat.core.fsutil import is_disk_full
+from lifeboat.core.compress import (
+    BlockObserver,
+    CompressResult,
+    _HashingSink,
+    removed_on_failure,
+)
 from lifeboat.core.history.seektable import SeekEntry, frame_checksum, pack_seek_table
 from lifeboat.core.private import open_new
 from lifeboat.foundation.errors import OperationFailed
@@ -123,34 +126,21 @@ def compress_frames(
     cancel = cancel or CancelToken()
     workers = workers or min(4, os.cpu_count() or 1)
     out_digest = hashlib.sha256()
-    try:
-        with open_new(dest) as fout, ThreadPoolExecutor(workers, "lifeboat-zstd") as pool:
-            sink = _HashingSink(fout, out_digest)
-            done = _compress_all(
-                frames, sink, pool, workers, level, observer, size, progress, cancel
-            )
-            if size is not None and done.plain != size:
-                raise OperationFailed(f"expected {size} bytes to compress, got {done.plain}")
-            if trailer is not None:
-                extra = trailer()
-                sink.write(extra)
-                done.entries.append(SeekEntry(len(extra), 0, frame_checksum(b"")))
-            sink.write(pack_seek_table(done.entries))
-            fout.flush()
-            os.fsync(fout.fileno())
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        if is_disk_full(exc):
-            raise OperationFailed(
-                f"disk full while writing {dest.name} in {dest.parent}",
-                "free some space there and try again",
-            ) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        raise
+    with (
+        removed_on_failure(dest, open_new(dest)) as fout,
+        ThreadPoolExecutor(workers, "lifeboat-zstd") as pool,
+    ):
+        sink = _HashingSink(fout, out_digest)
+        done = _compress_all(frames, sink, pool, workers, level, observer, size, progress, cancel)
+        if size is not None and done.plain != size:
+            raise OperationFailed(f"expected {size} bytes to compress, got {done.plain}")
+        if trailer is not None:
+            extra = trailer()
+            sink.write(extra)
+            done.entries.append(SeekEntry(len(extra), 0, frame_checksum(b"")))
+        sink.write(pack_seek_table(done.entries))
+        fout.flush()
+        os.fsync(fout.fileno())
     return CompressResult(sink.count, out_digest.hexdigest(), done.plain, "")
 
 
