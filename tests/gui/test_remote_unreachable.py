@@ -1,6 +1,6 @@
 """A remote unreachable for a day: the tray turns to warning and notifies once, and
 again when uploads work again. Real scheduler thread, real S3 server process behind a
-fault-injecting proxy, real file keyring; a snapshot really taken two days ago."""
+fault-injecting proxy, real file keyring; a snapshot really taken 36 hours ago."""
 
 from __future__ import annotations
 
@@ -21,13 +21,16 @@ def service(home: Path, file_keyring: Path) -> Service:
     return Service()
 
 
-def snapshot_two_days_ago(service: Service, name: str) -> None:
+def snapshot_36_hours_ago(service: Service, name: str) -> None:
+    # Over a day: not uploaded for too long. Under two days: not overdue yet (a daily
+    # schedule's limit), so that no second problem appears while the test runs: at
+    # exactly two days the source turned overdue part way through a slow run.
     config = service.workspace.config()
     src = config.source(name)
     folder = service.workspace.snapshot_folder(config, src)
     manifest = take_snapshot(
         service_request(service, name, reason="scheduled"),
-        now=datetime.now(UTC) - timedelta(days=2),
+        now=datetime.now(UTC) - timedelta(hours=36),
     )
     service.workspace.catalog.add_snapshot(manifest, folder)
 
@@ -60,7 +63,7 @@ def test_unreachable_remote_warns_once_then_recovers(
     service.add_source(
         make_db(tmp_path / "notes.db", rows=200), schedule="manual", remote="offsite"
     )
-    snapshot_two_days_ago(service, "notes")
+    snapshot_36_hours_ago(service, "notes")
     proxy.faults.offline = True
     tray_app: TrayApp = make_tray(tick_seconds=0.2)
     tray_app.notifier.min_gap = timedelta(seconds=2)  # the recovery is held this long, not 30 s
