@@ -131,7 +131,7 @@ class TrayApp(QObject):
 
     def _status_changed(self) -> None:
         status = self.status.status
-        if status is None:
+        if status is None or self._stopped:
             return
         if not status.sources and not self._first_run_offered and not self._stopped:
             self._first_run_offered = True  # once per launch: closing it is an answer
@@ -324,6 +324,8 @@ class TrayApp(QObject):
             return
         self._stopped = True
         log.info("the tray is quitting")
+        self.status.stop()
+        self._unsubscribe()
         self.window.quitting = True
         for task in running_tasks():
             task.cancel.cancel("stopped: Lifeboat is quitting")

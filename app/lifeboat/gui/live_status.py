@@ -81,6 +81,7 @@ class LiveStatus(QObject):
         self.watching_pid: int | None = None  # a daemon schedules; we only watch
         self._busy = False
         self._again = False
+        self._stopped = False
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(IDLE_REFRESH_MS)
@@ -103,8 +104,17 @@ class LiveStatus(QObject):
     def paused(self) -> bool:
         return self.pause.active(self.now())
 
+    def stop(self) -> None:
+        """No more reads (the tray quits): a status read after Quit would tell of changes
+        nobody is there to see, and a notice from a quitting tray is noise."""
+        self._stopped = True
+        self._timer.stop()
+        self._soon.stop()
+
     def refresh(self) -> None:
         """Read the status again (in the background; calls while one runs coalesce)."""
+        if self._stopped:
+            return
         if self._busy:
             self._again = True
             return
@@ -152,6 +162,8 @@ class LiveStatus(QObject):
         return now, self.service.status(now), read_pause(self.service.paths)
 
     def _read_done(self, result: tuple[datetime, Status, Pause]) -> None:
+        if self._stopped:
+            return
         self.read_at, self.status, self.pause = result
         self.problems = problems_of(self.status.sources, self.read_at)
         self._busy = False

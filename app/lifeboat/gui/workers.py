@@ -2,7 +2,12 @@
 
 A task runs a plain function in the app's thread pool. Its result, its error and its
 progress reach the GUI thread as queued signals; progress is passed on at most every
-PROGRESS_INTERVAL seconds (foundation/progress.py). Errors a user can act on
+PROGRESS_INTERVAL seconds (foundation/progress.py).
+
+Work the user started (a backup, a restore, a verify: `work=True`) runs in a pool of its
+own, so that the reads that keep the tray current (the status, a window's list) never wait
+behind it: Qt's global pool has one thread per core, and two long restores would otherwise
+freeze the status and hold back every notice until they end. Errors a user can act on
 (LifeboatError) are handed back as they are; anything else is logged here, with its
 traceback, before it is handed back.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,17 +119,39 @@ def run_in_background(
     task.signals.done.connect(forget, queued)
     task.signals.failed.connect(forget, queued)
     _live.add(task)
-    pool().start(task)
+    (work_pool() if work else pool()).start(task)
     return task
 
 
+#: Reads are short, but a slow disk or many windows can make several wait at once: a few
+#: threads more than cores (they wait on I/O and on SQLite, which release the GIL).
+READ_THREADS = 4
+_work_pool: QThreadPool | None = None
+
+
 def pool() -> QThreadPool:
-    return QThreadPool.globalInstance()
+    """The pool for reads (the status, the lists windows show)."""
+    reads = QThreadPool.globalInstance()
+    if reads.maxThreadCount() < READ_THREADS:
+        reads.setMaxThreadCount(READ_THREADS)
+    return reads
+
+
+def work_pool() -> QThreadPool:
+    """The pool for work the user started (see the module's doc)."""
+    global _work_pool
+    if _work_pool is None:
+        _work_pool = QThreadPool()
+    return _work_pool
 
 
 def wait_for_tasks(timeout_ms: int = 30_000) -> bool:
-    """Block until every task has finished (app shutdown, tests)."""
-    return pool().waitForDone(timeout_ms)
+    """Block until every task has finished (app shutdown, tests); False if some still run
+    after `timeout_ms`."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    done = work_pool().waitForDone(timeout_ms)
+    left = max(0, int((deadline - time.monotonic()) * 1000))
+    return pool().waitForDone(left) and done
 
 
 def running_tasks(*, work_only: bool = False) -> list[Task]:
