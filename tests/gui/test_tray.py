@@ -44,8 +44,13 @@ def test_back_up_all_goes_through_the_scheduler_queue(qtbot, tray_app: TrayApp, 
         lambda: snapshot_count(service, "notes") == 1 and snapshot_count(service, "crm") == 1,
         timeout=20_000,
     )
+    # Both jobs end (in either order) and the tray reads the status after the last one.
     qtbot.waitUntil(
-        lambda: menu_text(tray_app, "source:notes") == "notes — backed up just now", timeout=10_000
+        lambda: all(
+            menu_text(tray_app, f"source:{name}") == f"{name} — backed up just now"
+            for name in ("notes", "crm")
+        ),
+        timeout=10_000,
     )
     jobs = [j for j in service.workspace.catalog.jobs() if j.kind == "backup"]
     assert sorted((j.source, j.trigger, j.status) for j in jobs) == [
