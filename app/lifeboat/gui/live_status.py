@@ -188,8 +188,11 @@ class LiveStatus(QObject):
         return [job for job in self.activity.values() if job.source == source]
 
     def is_busy(self, source: str, kind: str = "backup") -> bool:
+        """A job of `kind` of `source` is queued or runs here, or (a backup) in another
+        process. An upload, a verify or a drill running does not make a backup busy: a
+        backup asked for meanwhile waits its turn in the queue."""
         return any(j.kind == kind for j in self.jobs_of(source)) or any(
-            s.name == source and s.running for s in self.sources if kind == "backup"
+            s.name == source and s.backing_up for s in self.sources if kind == "backup"
         )
 
     def state(self) -> str:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
 from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
-from lifeboat.core.runs import job_alive
 from lifeboat.core.schedule import format_duration
 from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_after
 from lifeboat.core.scheduler_lock import SchedulerLock
@@ -26,6 +24,7 @@ from lifeboat.service.history import chains_of
 from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
+from lifeboat.service.status_jobs import last_finished, pending_retry, running_and_retrying
 
 #: Events the capture thread records (service/continuous.py): failing; not compacting.
 CAPTURE_STOPPED = "continuous:stopped"
@@ -58,6 +57,8 @@ class SourceStatus:
     uploads_pending: int = 0
     #: Snapshots have waited more than a day for their upload (the remote is unreachable).
     remote_behind: bool = False
+    #: A backup of it runs now (`running` is any job: an upload, a verify, a drill too).
+    backing_up: bool = False
     #: The last finished restore drill: when, whether it passed, and what it restored.
     last_drill: datetime | None = None
     drill_passed: bool | None = None
@@ -224,14 +225,13 @@ def _source_status(
     records = workspace.catalog.snapshots(src.name)
     good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
     mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
-    running, retry = _running_and_retrying(workspace.paths.run_dir, jobs, src.name)
-    retry_kind, retry_at = _pending_retry(jobs, src.name, config) if retry else (None, None)
-    upload = _last_finished(jobs, src.name, "upload")
+    running, backing_up, retry = running_and_retrying(workspace.paths.run_dir, jobs, src.name)
+    retry_kind, retry_at = pending_retry(jobs, src.name, config) if retry else (None, None)
+    upload = last_finished(jobs, src.name, "upload")
     remote = src.remote if src.remote in config.remotes else None
     pending = plan_uploads(records, remote, src.remote_policy, now) if remote else []
     drill = _last_drill(jobs, src.name)
-    finished = [j for j in mine if j.status in ("ok", "failed", "cancelled")]
-    last_job = finished[0] if finished else None
+    last_job = next((j for j in mine if j.status in ("ok", "failed", "cancelled")), None)
     limit = stale_after(schedule, src.stale_override)
     newest = good[0].manifest.created_at if good else None
     unchanged = _unchanged(mine, src.name, last_job)
@@ -250,6 +250,7 @@ def _source_status(
         last_error=last_job.error if last_job and last_job.status == "failed" else None,
         last_duration=_duration(last_job),
         running=running,
+        backing_up=backing_up,
         retry_pending=retry,
         stale=is_overdue(workspace, config, src, jobs, last_backup, limit, now, tz),
         stale_after=limit,
@@ -302,58 +303,6 @@ def _continuous(
         "history_not_compacted": event[1] if event[0] == HISTORY_NOT_COMPACTED else None,
         "continuous_every": state.every_s,
     }
-
-
-def _last_finished(jobs: list[JobRecord], source: str, kind: str) -> JobRecord | None:
-    """The newest finished (ok or failed) job of a kind (jobs are newest first)."""
-    for job in jobs:
-        if job.source == source and job.kind == kind and job.status in ("ok", "failed"):
-            return job
-    return None
-
-
-def _pending_retry(
-    jobs: list[JobRecord], source: str, config: Config
-) -> tuple[str | None, datetime | None]:
-    """What the queued retry of `source` will try (the newest), and when: the failed
-    attempt before it ended, plus the wait configured after that attempt."""
-    queued = [
-        j for j in jobs if j.source == source and j.status == "queued" and j.trigger == "retry"
-    ]
-    if not queued:
-        return None, None
-    retry = queued[0]
-    failed = next(
-        (
-            j
-            for j in jobs
-            if j.source == source
-            and j.kind == retry.kind
-            and j.status == "failed"
-            and j.finished_at
-        ),
-        None,
-    )
-    waits = config.general.retry_waits
-    if failed is None or failed.finished_at is None or not 2 <= retry.attempt <= len(waits) + 1:
-        return retry.kind, None
-    return retry.kind, parse_iso_utc(failed.finished_at) + waits[retry.attempt - 2]
-
-
-def _running_and_retrying(run_dir: Path, jobs: list[JobRecord], source: str) -> tuple[bool, bool]:
-    """Whether a job of `source` runs now, and whether a retry of it is queued (each by a
-    run that still lives)."""
-    running = any(
-        j.status == "running" and job_alive(run_dir, j.run, j.pid)
-        for j in jobs
-        if j.source == source
-    )
-    retry = any(
-        j.status == "queued" and j.trigger == "retry" and job_alive(run_dir, j.run, j.pid)
-        for j in jobs
-        if j.source == source
-    )
-    return running, retry
 
 
 def _last_drill(jobs: list[JobRecord], source: str) -> JobRecord | None:
