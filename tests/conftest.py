@@ -22,6 +22,21 @@ REPO = Path(__file__).resolve().parent.parent
 WRITER = REPO / "tests" / "helpers" / "writer.py"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Reports leave the test's process as UTF-8 when the suite runs on several workers:
+    the tests that hand Lifeboat a file name that is not UTF-8 capture log lines holding
+    it (as Python decodes such names, with lone surrogates), which the workers' channel
+    cannot send. Escape them in the report's captured sections only."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _utf8_safe(text)) for title, text in report.sections]
+
+
+def _utf8_safe(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh LIFEBOAT_HOME for this test."""
