@@ -91,6 +91,7 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
     new_lock = _locked(new, source.name)
     old = report.old_folder
     try:
+        _finish_decided_deletions(workspace, old)
         copies, report.left = plan_copies(old)
         history = None
         try:
@@ -121,6 +122,15 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
             report.left.append(f"{history.old}: {problem}")
     for problem in remove_old_copies(old, copies, workspace.paths.run_dir):
         report.left.append(f"{old}: {problem} (removed later)")
+
+
+def _finish_decided_deletions(workspace: Workspace, old: Path) -> None:
+    """Before anything is copied (both old folders held): finish the deletions decided
+    there (a tombstone a killed run left), so that a move neither brings them back in
+    the new folder nor leaves them where no sweep will look again."""
+    for folder in (old, old / HISTORY_FOLDER):
+        for problem in sweep_folder(folder, workspace.paths.run_dir).problems:
+            log.warning("%s: a deletion could not be finished before the move: %s", folder, problem)
 
 
 def _history_locked(folder: Path, name: str) -> FileLock | None:

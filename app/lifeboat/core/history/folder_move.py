@@ -6,7 +6,9 @@ copied into a work file in the new folder, fsynced, read back and compared, then
 published by a hard link (the segment before its manifest), never replacing anything;
 one already there with the same bytes (a move killed after publishing it) is kept. The
 settings switch to the new folder next, and only then are the old files removed, the
-way replaced segments go (manifest to tombstone first). No Qt, no network.
+way replaced segments go (manifest to tombstone first). A removal decided before the
+move (a tombstone) is finished by the caller's sweep first; a segment whose tombstone
+could not be finished is not moved. No Qt, no network.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lifeboat.core.hashing import sha256_file
 from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, stem_of
 from lifeboat.core.history.compaction import remove_segment_files
 from lifeboat.core.history.folder_lock import HISTORY_LOCK, MOVED_MARKER
+from lifeboat.core.leftovers import is_being_deleted
 from lifeboat.core.runs import Run
 from lifeboat.core.snapshot_move import copy_verified, require_space
 from lifeboat.foundation.errors import OperationFailed
@@ -37,10 +40,15 @@ class HistoryCopy:
 
 
 def _names(old: Path, source: str) -> list[str]:
+    """The segments to move: not one whose removal was decided (its tombstone is still
+    there: the caller's sweep could not finish it). It stays in the old folder, reported,
+    rather than come back in the new one without its manifest."""
     names = []
     for name in sorted(os.listdir(old)):
         match = SEGMENT_NAME_RE.match(name)
-        if match is not None and match.group("source") == source:
+        if match is None or match.group("source") != source:
+            continue
+        if not is_being_deleted(old, stem_of(name)):
             names.append(name)
     return names
 
