@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
+import threading
 from pathlib import Path
 
+import pytest
+
+from lifeboat.core.fsutil import FileLock
 from lifeboat.core.history.chain import MANIFEST_SUFFIX, stem_of, write_segment_manifest
 from lifeboat.core.history.compaction import compact_level0, join_segments
+from lifeboat.core.history.folder_lock import HistoryBusy, HistoryMoved, changing
 from lifeboat.core.leftovers import TOMBSTONE_SUFFIX
+from lifeboat.core.workspace import FOLDER_LOCK_NAME
 from lifeboat.service import Service
 from lifeboat.service.history import chains_of
 from tests.helpers.databases import make_db
+from tests.helpers.waiting import wait_until
 from tests.service.test_continuous_history import NAME, _rows_at_tip
 
 ROWS = range(1000, 1006)
@@ -103,3 +111,60 @@ def test_a_snapshot_whose_deletion_was_decided_is_finished_not_moved(home: Path,
     assert [p.name for p in new.iterdir() if kept.manifest.stem in p.name], "the other moved"
     assert not old.exists(), "the deletion was finished and the old folder is gone"
     assert report.moved == [kept.id] and not report.left, report
+
+
+def _waiting_for(thread: threading.Thread, lock_path: Path) -> bool:
+    """Whether `thread` is waiting for the lock at `lock_path` (read from its frames)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        lock = frame.f_locals.get("self")
+        if frame.f_code.co_name == "acquire_within" and getattr(lock, "path", None) == lock_path:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_history_folder_made_during_a_move_is_held_by_the_move(home: Path, tmp_path: Path):
+    db = make_db(tmp_path / "notes.db", rows=30)
+    service = Service()
+    service.add_source(db, name=NAME, schedule="manual", continuous=True)
+    service.backup(NAME, full=True)  # snapshots, but no history yet
+    old = service.workspace.snapshot_folder(service.workspace.config(), service.source(NAME))
+    old_history = old / "history"
+    assert not old_history.exists()
+    new = tmp_path / "elsewhere" / NAME
+    new.mkdir(parents=True, mode=0o700)
+    new_lock = FileLock(new / FOLDER_LOCK_NAME)
+    assert new_lock.try_acquire()  # a backup in the new folder: the move waits for it
+    reports = []
+    mover = threading.Thread(
+        target=lambda: reports.append(service.move_snapshots(NAME, tmp_path / "elsewhere"))
+    )
+    mover.start()
+    try:
+        wait_until(
+            lambda: _waiting_for(mover, new / FOLDER_LOCK_NAME), "the move waits for the new folder"
+        )
+        # a follower (another process, say) starts now and makes its history folder
+        follower = Service().open_follower(NAME, compact_every_s=0, write_every_s=0)
+        assert old_history.is_dir()
+        # THE RULE: the move holds that folder: no segment can be published there
+        # while it is copied and removed
+        with pytest.raises(HistoryBusy), changing(old_history):
+            pass
+    finally:
+        new_lock.release()
+        mover.join(timeout=60)
+    assert reports and not reports[0].left, reports
+    assert not old.exists(), "nothing left where nobody reads"
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("insert into items(id, name, payload) values (8000, 'late', x'00')")
+        with pytest.raises((FileNotFoundError, HistoryMoved)):
+            follower.start()
+            writer.execute("insert into items(id, name, payload) values (8001, 'late', x'00')")
+            follower.poll()
+            follower.close()
+    finally:
+        writer.close()
+    assert not old.exists(), "the follower left behind never makes the old folder again"

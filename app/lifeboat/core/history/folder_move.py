@@ -24,6 +24,7 @@ from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, stem_o
 from lifeboat.core.history.compaction import remove_segment_files
 from lifeboat.core.history.folder_lock import HISTORY_LOCK, MOVED_MARKER
 from lifeboat.core.leftovers import is_being_deleted
+from lifeboat.core.private import private_dir
 from lifeboat.core.runs import Run
 from lifeboat.core.snapshot_move import copy_verified, require_space
 from lifeboat.foundation.errors import OperationFailed
@@ -60,9 +61,12 @@ def _files_of(copy: HistoryCopy, segment: str) -> list[str]:
 
 def copy_history(old: Path, new: Path, source: str, run: Run) -> HistoryCopy:
     """Every segment of `source` in `old` (and its manifest) copied to verified work
-    files in `new` (made 0700 by the caller). On a failure this run's work files are
-    removed and nothing else has changed."""
+    files in `new` (made 0700 here, only if there is a segment to move). On a failure this
+    run's work files are removed and nothing else has changed."""
     copy = HistoryCopy(old, new, _names(old, source))
+    if not copy.segments:
+        return copy
+    private_dir(new, "history folder")
     try:
         files = [name for segment in copy.segments for name in _files_of(copy, segment)]
         needed = sum((old / n).stat().st_size for n in files if not os.path.lexists(new / n))
@@ -86,6 +90,8 @@ def copy_history(old: Path, new: Path, source: str, run: Run) -> HistoryCopy:
 
 def publish_history(copy: HistoryCopy) -> None:
     """Give every work file its final name: a segment before its manifest."""
+    if not copy.segments:
+        return  # nothing to move: no new folder was made
     for segment in copy.segments:
         for name in _files_of(copy, segment):
             work = copy.work.pop(name, None)
