@@ -30,3 +30,26 @@ def test_a_full_disk_while_sealing_a_segment_is_a_full_disk(small_disk, tmp_path
     error = disk_full_error(raised.value)
     assert error is not None and "full" in error.message
     assert os.listdir(folder) == [], "its work file is gone"
+
+
+def test_a_full_disk_under_the_age_encryption_keeps_its_errno(small_disk):
+    """The sealing thread's own failure: pyrage wraps the OSError of a full disk in its
+    EncryptError; the writer must raise the OSError itself (its errno says "the disk is
+    full"), even when nothing else writes to the file again (an unbuffered file, whose
+    close has nothing left to flush: the test above passes by that second error too)."""
+    from lifeboat.core.history.sealing import SealingWriter
+    from lifeboat.core.private import create_file
+
+    disk = small_disk(1)
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    with os.fdopen(create_file(disk / "sealed"), "wb", buffering=0) as out:
+        sealing = SealingWriter(out, [recipient])  # type: ignore[arg-type]
+        with pytest.raises(OSError) as raised:
+            try:
+                for _ in range(32):
+                    sealing.write(os.urandom(1 << 16))  # 2 MiB onto a 1 MiB disk
+            finally:
+                sealing.close()
+    assert disk_full(raised.value), repr(raised.value)
+    error = disk_full_error(raised.value)
+    assert error is not None and "is full" in error.message, error

@@ -15,9 +15,11 @@ from lifeboat.remote.history_plans import (
     held,
     held_until_us,
     history_key,
+    orphan_candidates,
     orphaned_copies,
     plan_batches,
     sendable,
+    snapshot_ids_listed,
 )
 
 
@@ -140,23 +142,43 @@ def test_only_the_newest_chain_and_chains_whose_base_the_remote_holds_are_sent()
     assert sendable([], {"old"}) == []
 
 
+def _newest(copies: list[SegmentCopy]) -> list[SegmentCopy]:
+    """The "new" chain's copies made the newest."""
+    return [c for c in copies if c.base_id != "new"] + [
+        SegmentCopy(**{**c.__dict__, "last_time_us": 10**9}) for c in copies if c.base_id == "new"
+    ]
+
+
 @pytest.mark.parametrize(
-    ("copies", "held", "gone"),
+    ("copies", "held", "listed", "gone"),
     [
-        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"new"}, ["old"]),
-        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old", "new"}, []),
+        # the old base is neither held (as the catalog knows) nor listed: pruned there
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"new"}, {"new"}, ["old"]),
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old", "new"}, {"old", "new"}, []),
+        # THE RULE: a base this catalog does not know (a new machine before `catalog
+        # rebuild`, a manifest it cannot read) but the remote still lists is not gone
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"new"}, {"old", "new"}, []),
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], set(), {"old"}, []),
         # the newest chain's copies stay even if its base is not (yet) proven there
-        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old"}, []),
-        ([copy(1, 5, base="old")], set(), []),  # the only chain is the newest
+        ([copy(1, 5, base="old"), copy(1, 2, base="new")], {"old"}, {"old"}, []),
+        ([copy(1, 5, base="old")], set(), set(), []),  # the only chain is the newest
     ],
 )
-def test_a_chain_goes_from_the_remote_once_its_base_was_pruned_there(copies, held, gone):
-    newest_last = [c for c in copies if c.base_id == "new"]
-    if newest_last:  # the new chain's copies are the newest
-        copies = [c for c in copies if c.base_id != "new"] + [
-            SegmentCopy(**{**c.__dict__, "last_time_us": 10**9}) for c in newest_last
-        ]
-    assert [c.base_id for c in orphaned_copies(copies, held)] == gone
+def test_a_chain_goes_from_the_remote_once_its_base_was_pruned_there(copies, held, listed, gone):
+    copies = _newest(copies)
+    candidates = orphan_candidates(copies, held)
+    assert [c.base_id for c in orphaned_copies(copies, candidates - listed)] == gone
+
+
+def test_the_snapshots_a_listing_shows_by_their_ids_whatever_their_manifests_say():
+    keys = [
+        "lb/notes/notes-20261130T120000Z-0123abcd.sqlite.zst",
+        "lb/notes/notes-20261130T120000Z-0123abcd.json",
+        "lb/notes/notes-20261130T130000Z-89abcdef.diff.zst.age",
+        "lb/notes/history/notes-20261130T140000Z-deadbeef.seg.zst",  # a segment: not one
+        "lb/notes/notes.txt",  # not a snapshot's name
+    ]
+    assert snapshot_ids_listed(keys) == {"0123abcd", "89abcdef"}
 
 
 def listed(first: int, last: int, level: int = 1, at_s: int = 0, base: str = "b1"):

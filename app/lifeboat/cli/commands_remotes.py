@@ -92,7 +92,13 @@ def _list_remove_test_parsers(actions: Any, common: argparse.ArgumentParser) -> 
 
 def _upload_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     upload = commands.add_parser(
-        "upload", parents=[common], help="upload what a source's remote is missing"
+        "upload",
+        parents=[common],
+        help="upload what a source's remote is missing",
+        description="Send the source's remote the snapshots it is missing, then apply the "
+        "remote's retention. A continuously protected source's history goes too (what "
+        "the tray or `lifeboat run` sends every continuous_upload_every), with the base "
+        "snapshot it starts from.",
     )
     which = upload.add_mutually_exclusive_group(required=True)
     which.add_argument("source", nargs="?")
@@ -286,10 +292,13 @@ def cmd_upload(args: argparse.Namespace, service: Service, out: Output) -> int:
         raise LifeboatError("no source has a remote", "lifeboat source set NAME --remote R")
     results: dict[str, object] = {}
     failed = 0
+    continuous = service.history_uploads()
     for name in names:
         bar = out.progress()
         try:
             outcome = service.upload(name, progress=bar, reencrypt=args.reencrypt)
+            # the history by the uploader thread's own path (scheduling/history_upload.py)
+            history = service.upload_history(name) if name in continuous else None
         except LifeboatError as exc:
             if not args.all:
                 raise
@@ -305,6 +314,31 @@ def cmd_upload(args: argparse.Namespace, service: Service, out: Output) -> int:
             f"{name}: uploaded {len(outcome.uploaded)} snapshot(s) "
             f"({format_bytes(outcome.bytes)}), pruned {len(outcome.deleted)} from the remote"
         )
+        if history is not None:
+            service.history_upload_works(name)  # a recorded failure to send it has ended
+            results[name] = {**outcome.to_json(), "history": _history_json(history)}
+            out.line(f"{name}: {_history_line(history)}")
     if out.json_mode:
         out.json(results if args.all else results[names[0]])
     return 1 if failed else 0
+
+
+def _history_json(sent: Any) -> dict[str, object]:
+    return {
+        "uploaded": sent.uploaded,
+        "bases": sent.bases,
+        "deleted": sent.deleted,
+        "bytes": sent.bytes,
+    }
+
+
+def _history_line(sent: Any) -> str:
+    """What one round of sending the history did, in words."""
+    if not (sent.uploaded or sent.deleted or sent.bases):
+        return "its continuous history: the remote already holds all of it"
+    parts = [f"sent {len(sent.uploaded)} history segment(s) ({format_bytes(sent.bytes)})"]
+    if sent.bases:
+        parts.append(f"with the base snapshot(s) {', '.join(sent.bases)}")
+    if sent.deleted:
+        parts.append(f"removed {len(sent.deleted)} it replaced from the remote")
+    return "its continuous history: " + ", ".join(parts)

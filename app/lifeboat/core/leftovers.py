@@ -7,7 +7,7 @@ Only two kinds of file are ever removed without the user naming them:
 * the rest of a deletion the user decided (prune by policy, or an explicit delete): the
   manifest is first renamed to the tombstone `.<stem>.deleting`, then the artifact goes,
   then the tombstone. A run killed in between leaves a tombstone, and the next sweep
-  finishes that deletion.
+  finishes that deletion (a history segment's too).
 
 A completed-named artifact (`*.sqlite.zst`, `*.diff.zst`, `*.age`, `*.pages`, `*.raw/`,
 `*.raw.age/`) is never removed because its manifest is missing, damaged or from a newer
@@ -48,6 +48,10 @@ SNAPSHOT_FILE_SUFFIXES = (
     RAW_SUFFIX,
     RAW_SUFFIX + ".age",  # a raw copy of a source kept encrypted (core/rawcopy.py)
 )
+#: A segment of continuous history (core/history/chain.SEGMENT_SUFFIX, plain or sealed):
+#: its tombstone in a history folder finishes its removal the same way, so that a
+#: removal decided before a kill is finished, not undone (a move carries no tombstone).
+SEGMENT_FILE_SUFFIXES = (".seg.zst", ".seg.zst.age")
 # Names older Lifeboat versions gave their work files (removed only under the same proof
 # those versions used: they wrote them only while holding the folder's lock).
 _LEGACY_PARTIAL_RE = re.compile(r"^\..+\.(partial|tmp|tmp-\d+)$")
@@ -163,7 +167,7 @@ def finish_deletion(folder: Path, stem: str) -> None:
     deletion is finished later and never mistaken for a snapshot to recover."""
     left = [
         folder / (stem + suffix)
-        for suffix in SNAPSHOT_FILE_SUFFIXES
+        for suffix in SNAPSHOT_FILE_SUFFIXES + SEGMENT_FILE_SUFFIXES
         if not _remove(folder / (stem + suffix)) and os.path.lexists(folder / (stem + suffix))
     ]
     if not left:

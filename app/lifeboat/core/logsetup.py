@@ -3,7 +3,8 @@
 The log folder is Lifeboat's own (0700) and the log file is 0600, opened without
 following a link. A log that cannot be written (a full disk, say) never breaks a command
 and never prints Python's "--- Logging error ---" traceback: the process says once, in
-one line, that its log lines are being dropped.
+one line, that its log lines are being dropped. A bad line (wrong arguments, text that
+is not UTF-8) is written as well as it can be, never taken for such a failure.
 """
 
 from __future__ import annotations
@@ -36,15 +37,45 @@ _FLAGS = (
 )
 
 
+class AnyMessage(logging.Formatter):
+    """A formatter that formats any record: a call with the wrong arguments, or an
+    argument whose text cannot be made, gives its message and arguments as they were
+    given (and why they did not format), not a lost line. The file's own encoding
+    escapes what is not UTF-8 (a file name in another encoding)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except Exception as exc:  # a bad line must not cost the log (nor the line)
+            record.msg = f"{record.msg!r} with {_safe_repr(record.args)} (not formatted: {exc!r})"
+            record.args = None
+            return super().format(record)
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a repr that raises: say which type it was
+        return f"<{type(value).__name__}: {exc!r}>"
+
+
 class PrivateLogFile(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose file (after each rotation too) is created 0600 whatever
     the umask, is never reached through a symbolic link, and whose failures are quiet."""
 
     def __init__(self, path: Path) -> None:
         self._warned = False
+        # backslashreplace: a name that is not UTF-8 (a surrogate escape) is written
+        # escaped, instead of failing the line
         super().__init__(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+            path,
+            maxBytes=MAX_BYTES,
+            backupCount=BACKUPS,
+            encoding="utf-8",
+            delay=True,
+            errors="backslashreplace",
         )
+        self.setFormatter(AnyMessage(_FORMAT))
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, _FLAGS, FILE_MODE)
@@ -65,6 +96,13 @@ class PrivateLogFile(logging.handlers.RotatingFileHandler):
         """Drop the line (and the stream, reopened for the next one) instead of printing a
         traceback; say once per process why lines are missing."""
         exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError) and self.stream is not None:
+            # not the file failing (AnyMessage formats any line): keep the file, and say
+            # in it that a line was lost and why
+            with contextlib.suppress(Exception):
+                self.stream.write(f"(a log line of {record.name} was lost: {exc!r})\n")
+                self.stream.flush()
+                return
         stream, self.stream = self.stream, None
         if stream is not None:
             with contextlib.suppress(Exception):
@@ -102,13 +140,13 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
     except (OSError, LifeboatError) as exc:
         _say(f"warning: no log file: {exc}")
         handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(AnyMessage(_FORMAT))
     _INSTALLED.append(handler)
     root.addHandler(handler)
     if stderr_level is not None:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(stderr_level)
-        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        console.setFormatter(AnyMessage("%(asctime)s %(levelname)s %(message)s"))
         _INSTALLED.append(console)
         root.addHandler(console)
     return paths.log_file

@@ -206,6 +206,27 @@ def restore_raw_copy(
     return [target, *(Path(f"{target}{suffix}") for suffix in sidecars)]
 
 
+def raw_copy_into(
+    folder: Path, manifest: Manifest, scratch: Path, identities: Sequence[str] = ()
+) -> Path:
+    """The raw copy's files written into `scratch` (a folder of this run's own: its
+    scratch space) under the database's own name and its sidecars' (so that SQLite
+    reads them together), each checked against its hash; returns the database file.
+    For a preview: nothing is published anywhere else."""
+    files = verify_raw_copy(folder, manifest)
+    original = Path(manifest.source_path).name
+    if original not in files:
+        raise CorruptSnapshot(
+            f"raw copy {manifest.id} holds no file named {original}",
+            "see its files in " + str(folder / manifest.stored_name),
+        )
+    for name, stored_sha256 in files.items():
+        _restore_file(
+            manifest, folder / manifest.stored_name, name, stored_sha256, scratch / name, identities
+        )
+    return scratch / original
+
+
 def raw_copy_size(folder: Path, manifest: Manifest) -> int | None:
     where = folder / manifest.stored_name
     if not where.is_dir():

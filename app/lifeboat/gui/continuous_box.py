@@ -7,7 +7,8 @@ which a note under the switch says. A database whose snapshots are kept encrypte
 gets its history sealed the same way (core/history/sealing.py). The switch is disabled,
 with the reason, when the database cannot be read. A database already switched on keeps
 its switch usable, so it can be turned off. The keep
-field is checked as it is typed, in the dialog's own words.
+field is checked as it is typed, in the dialog's own words; so are the two intervals
+under it (continuous_intervals.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lifeboat.core.history.windows import (
     parse_windows,
     windows_in_words,
 )
+from lifeboat.gui.continuous_intervals import IntervalFields
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.service.source_changes import wal_mode_of
 
@@ -124,6 +126,12 @@ class ContinuousBox(QWidget):
         self.meaning.setContentsMargins(24, 0, 0, 0)
         layout.addWidget(self.meaning)
         layout.addWidget(self.error)
+        #: how often a rollback-journal database is captured, and the history sent
+        self.intervals = IntervalFields()
+        layout.addWidget(self.intervals)
+        self.intervals.error.setContentsMargins(24, 0, 0, 0)
+        layout.addWidget(self.intervals.error)
+        self.intervals.changed.connect(self.changed.emit)
         self._refusal: str | None = None
         self._note: str | None = None
         self.switch.toggled.connect(self._switched)
@@ -131,12 +139,20 @@ class ContinuousBox(QWidget):
 
     def load(self, on: bool, keep: str, refusal: str | None, note: str | None = None) -> None:
         """Show a source's settings; `refusal`: why it cannot be switched on; `note`:
-        what it gets when it can (kind_note)."""
+        what it gets when it can (kind_note). Its intervals: `load_intervals`."""
         self._refusal, self._note = refusal, note
         self.switch.blockSignals(True)
         self.switch.setChecked(on)
         self.switch.blockSignals(False)
         self.keep.setText(keep)
+        self._update()
+
+    def load_intervals(
+        self, every: str, upload_every: str, *, journal: bool, remote: str | None
+    ) -> None:
+        """`continuous_every` (shown for a rollback-journal database) and
+        `continuous_upload_every` (shown for a source with a remote)."""
+        self.intervals.load(every, upload_every, journal, remote)
         self._update()
 
     def allow(self, refusal: str | None) -> None:
@@ -161,6 +177,13 @@ class ContinuousBox(QWidget):
             return None  # an empty field keeps the default
         return keep_problem(self.keep.text())
 
+    def interval_specs(self, every: str, upload_every: str) -> tuple[str, str]:
+        """The intervals typed; while switched off, the ones given (what it had) stay."""
+        return self.intervals.specs() if self.on else (every, upload_every)
+
+    def interval_problem(self) -> str | None:
+        return self.intervals.problem() if self.on else None
+
     def show_problem(self, problem: str | None) -> None:
         self.error.setText(problem or "")
         self.error.setVisible(problem is not None)
@@ -180,6 +203,7 @@ class ContinuousBox(QWidget):
         self.why_not.setText(said or "")
         self.why_not.setVisible(said is not None)
         self.keep.setEnabled(self.switch.isChecked())
+        self.intervals.setEnabled(self.switch.isChecked())
         meaning = None
         if self.switch.isChecked():
             with contextlib.suppress(WindowSpecError):

@@ -194,6 +194,12 @@ class SourceForm(QWidget):
                 switch_refusal(self._wal_mode, draft.encrypt_local),
                 kind_note(self._wal_mode),
             )
+            self.continuous.load_intervals(
+                draft.continuous_every,
+                draft.continuous_upload_every,
+                journal=self._wal_mode is False,
+                remote=draft.remote,
+            )
         finally:
             self._loading = False
         self.folder.load(draft)
@@ -205,6 +211,9 @@ class SourceForm(QWidget):
         """The draft with this form's values."""
         assert self.draft is not None
         stale = self._stale_spec() if self.stale_custom.isChecked() else None
+        every, upload_every = self.continuous.interval_specs(
+            self.draft.continuous_every, self.draft.continuous_upload_every
+        )
         title = " ".join(self.name.text().split())
         return replace(
             self.draft,
@@ -217,6 +226,8 @@ class SourceForm(QWidget):
             encrypt_local=self.encrypt_local.isChecked(),
             continuous=self.continuous.on,
             continuous_keep=self._continuous_keep(),
+            continuous_every=every,
+            continuous_upload_every=upload_every,
         )
 
     def _continuous_keep(self) -> str:
@@ -243,6 +254,8 @@ class SourceForm(QWidget):
                 found["stale_after"] = str(exc)
         if (problem := self.continuous.problem()) is not None:
             found["continuous_keep"] = problem
+        if (problem := self.continuous.interval_problem()) is not None:
+            found["continuous_every"] = problem
         if self.draft is not None and self.draft.is_new and not self.name.text().strip():
             found["name"] = "give it a name"
         return found
@@ -281,6 +294,9 @@ class SourceForm(QWidget):
             label.setText(problems.get(key, ""))
             label.setVisible(key in problems)
         self.continuous.show_problem(problems.get("continuous_keep") or problems.get("continuous"))
+        self.continuous.intervals.show_problem(
+            problems.get("continuous_every") or problems.get("continuous_upload_every")
+        )
 
     def _edit(self) -> None:
         if self._loading:

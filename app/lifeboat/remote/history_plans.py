@@ -14,18 +14,21 @@ records as proven there), so that the rules are tested as tables:
 - A copy on the remote is deleted only once another proven copy there covers it (the
   rule by which a reader chooses segments: core/history/chain.SegmentFile.covers), so
   the remote never holds fewer commits than before a deletion; or when its chain is
-  not the newest there and the remote's retention pruned its base (it restores nothing).
+  not the newest there and the remote's retention pruned its base (it restores nothing),
+  as the remote's own listing shows: not merely because this catalog does not know the
+  base (a new machine before `catalog rebuild`, a base's manifest it cannot read).
   That retention keeps the base of the newest chain (jobs/upload.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.catalog_segments import SegmentCopy
 from lifeboat.core.history.chain import SegmentFile
+from lifeboat.core.manifest import STEM_RE
 from lifeboat.core.remote_keys import object_key
 
 HISTORY = "history"  # on a remote: <prefix>/<source>/history/<segment name>
@@ -144,12 +147,35 @@ def live_chain_bases(records: Sequence[SnapshotRecord], copies: Sequence[Segment
     return {live} | ({str(full)} if full else set())
 
 
-def orphaned_copies(copies: Sequence[SegmentCopy], bases_held: set[str]) -> list[SegmentCopy]:
-    """The copies of a chain that is not the newest there and whose base the remote no
-    longer holds (its retention pruned it): they restore nothing, and go (the rule by
-    which a chain's history goes here: service/history_retention.py)."""
+def orphan_candidates(copies: Sequence[SegmentCopy], bases_held: set[str]) -> set[str]:
+    """The bases of chains that are not the newest there and that the catalog does not
+    know as held on the remote: only candidates (a new machine's catalog may not know
+    the base yet), to be checked against the remote's own listing."""
     newest = live_base(copies)
-    return [c for c in copies if c.base_id != newest and c.base_id not in bases_held]
+    return {c.base_id for c in copies if c.base_id != newest and c.base_id not in bases_held}
+
+
+def orphaned_copies(copies: Sequence[SegmentCopy], bases_gone: set[str]) -> list[SegmentCopy]:
+    """The copies of a chain that is not the newest there and whose base the remote's own
+    listing shows it no longer holds (its retention pruned it): they restore nothing,
+    and go (the rule by which a chain's history goes here: service/history_retention.py).
+    A base merely unknown to this catalog is not gone: its chain stays."""
+    newest = live_base(copies)
+    return [c for c in copies if c.base_id != newest and c.base_id in bases_gone]
+
+
+def snapshot_ids_listed(keys: Iterable[str]) -> set[str]:
+    """The snapshot ids that objects named `keys` (a listing of one source's folder)
+    belong to: a snapshot's artifact or manifest, whatever this Lifeboat makes of it."""
+    found = set()
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) >= 2 and parts[-2] == HISTORY:
+            continue
+        match = STEM_RE.match(parts[-1].split(".", 1)[0])
+        if match is not None:
+            found.add(match.group("id"))
+    return found
 
 
 def sendable(segments: Sequence[SegmentFile], bases_held: set[str]) -> list[SegmentFile]:

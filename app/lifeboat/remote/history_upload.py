@@ -38,17 +38,21 @@ from lifeboat.core.history.sealing import is_sealed, unsealed_copy
 from lifeboat.core.history.segment_read import SegmentDamaged
 from lifeboat.core.manifest import AGE_SUFFIX, REMOTE_ENCRYPTION, Sealed, iso_utc, utc_now
 from lifeboat.core.private import make_new_dir
+from lifeboat.core.remote_keys import object_key
 from lifeboat.core.stores import RemoteStore, Stored
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.remote.history_plans import (
+    HISTORY,
     Batch,
     covered_copies,
     history_key,
+    orphan_candidates,
     orphaned_copies,
     plan_batches,
     sendable,
+    snapshot_ids_listed,
 )
 from lifeboat.remote.open_uploads import CatalogLedger, abort_ended_uploads, ended_open_uploads
 from lifeboat.remote.upload import (
@@ -90,7 +94,7 @@ def upload_history(
     batches = plan_batches(sendable(segments, held_bases), copies)
     left_open = ended_open_uploads(workspace, remote.name)
     sent = HistorySent()
-    going = covered_copies(copies) + orphaned_copies(copies, held_bases)
+    going = covered_copies(copies) or orphan_candidates(copies, held_bases)
     if not batches and not left_open and not going:
         return sent
     store = workspace.stores.open(remote)
@@ -107,7 +111,9 @@ def upload_history(
             sent.uploaded.append(copy.name)
             sent.bytes += copy.size
         copies = catalog.segment_copies(src.name, remote.name)
-        for copy in covered_copies(copies) + orphaned_copies(copies, held_bases):
+        held_bases = bases_held(workspace, remote.name, {c.base_id for c in copies})
+        gone = _bases_gone(store, remote, src.name, orphan_candidates(copies, held_bases))
+        for copy in covered_copies(copies) + orphaned_copies(copies, gone):
             cancel.check()
             store.delete(copy.manifest_key)
             store.delete(copy.key)
@@ -124,6 +130,22 @@ def upload_history(
             ", ".join(sent.deleted) or "nothing",
         )
     return sent
+
+
+def _bases_gone(
+    store: RemoteStore, remote: RemoteConfig, source: str, candidates: set[str]
+) -> set[str]:
+    """Those of `candidates` (bases this catalog does not know as held there) of which
+    the remote lists no object at all: its retention pruned them. One listing, and only
+    when there are candidates. A base the catalog merely does not know (a new machine
+    before `catalog rebuild`, a manifest from a newer Lifeboat) is still listed: kept."""
+    if not candidates:
+        return set()
+    # List by the bare prefix and keep the source's folder (as remote/scan.py does: a
+    # '/' in the query is signed differently by some S3 emulators).
+    folder = object_key(remote.prefix, source, HISTORY).removesuffix(HISTORY)
+    keys = (o.key for o in store.list_objects(remote.prefix) if o.key.startswith(folder))
+    return candidates - snapshot_ids_listed(keys)
 
 
 def bases_held(workspace: Workspace, remote: str, base_ids: set[str]) -> set[str]:

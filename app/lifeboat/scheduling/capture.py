@@ -171,6 +171,9 @@ class CaptureHost:
         try:  # the header read fails too (a link planted at the database's name)
             if self.journals.is_journal(name, followed.key[0]):
                 self._close(name, followed)  # not in WAL mode (now): differentials instead
+                # the WAL follower's failures are over; the differentials' first success
+                # ends a recorded stop (journal_watch.py)
+                followed.failures, followed.reported = 0, False
                 return
             if followed.follower is None:
                 followed.follower = self.service.open_follower(name)

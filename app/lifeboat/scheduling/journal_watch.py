@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.change_mark import ChangeMark, ChangeWatch, MarkReader
-from lifeboat.foundation.errors import AlreadyRunning
+from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.states import JobKind, Trigger
 from lifeboat.scheduling.queue import PRIORITY_SCHEDULED, JobQueue, QueuedJob
 from lifeboat.service import Service
@@ -107,6 +107,14 @@ class JournalWatches:
         for name in list(self._watched):
             self.drop(name)
 
+    def _works(self, name: str) -> None:
+        """The capture of `name` works in this mode: a stop the WAL follower recorded
+        (before the database left WAL mode) ends (the service records that once)."""
+        try:
+            self.service.capture_running(name)
+        except (LifeboatError, OSError) as exc:
+            log.warning("continuous capture of %s: not recorded: %s", name, exc)
+
     def _capture_if_due(self, name: str, watched: _Watched, now: float) -> None:
         mark = watched.mark
         if mark is None or not watched.watch.due(mark, now):
@@ -128,6 +136,8 @@ class JournalWatches:
                 raise
             if outcome.status != "ok":
                 watch.failed()
+            else:
+                self._works(name)
             return outcome
 
         watch.began(mark, now)  # before it can end (in the queue's thread)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.encryption import stored_identities
+from lifeboat.core.private import make_new_dir
+from lifeboat.core.rawcopy import raw_copy_into
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
-from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.errors import ConfigError, LifeboatError, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.remote.fetch import snapshot_files
 
@@ -52,6 +57,10 @@ def _extracted(
     workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
 ) -> Iterator[Path]:
     """The snapshot as a scratch database (hash-checked; removed afterwards)."""
+    if record.manifest.kind == "raw":
+        with _raw_files(workspace, record) as database:
+            yield database
+        return
     target = workspace.run.work_path(workspace.scratch(), "preview")
     try:
         with snapshot_files(workspace, record, progress, cancel) as files:
@@ -69,3 +78,43 @@ def _extracted(
         yield target
     finally:
         target.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _raw_files(workspace: Workspace, record: SnapshotRecord) -> Iterator[Path]:
+    """A raw safety copy's files (the database and its sidecars, decrypted if sealed)
+    in a folder of this run's scratch space, removed afterwards. A raw copy is never
+    uploaded (remote/plans.py): it is here or nowhere."""
+    manifest = record.manifest
+    if not (record.folder / manifest.stored_name).is_dir():
+        raise MissingArtifact(
+            f"raw safety copy {record.id}: its folder {record.folder / manifest.stored_name} "
+            "is missing (a raw copy is never sent to a remote)",
+            "use another snapshot",
+        )
+    scratch = workspace.run.work_path(workspace.scratch(), "preview")
+    make_new_dir(scratch)
+    try:
+        identities = stored_identities(workspace.secrets) if manifest.local_encryption else []
+        database = raw_copy_into(record.folder, manifest, scratch, identities)
+        _require_readable(database, record.id)
+        yield database
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _require_readable(database: Path, snapshot_id: str) -> None:
+    """A raw copy is of a file SQLite could not read as a whole: if it cannot even read
+    its schema, there are no rows to compare, and that is said (not "missing")."""
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            conn.execute("select count(*) from sqlite_schema").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"snapshot {snapshot_id} is a raw safety copy of a database SQLite could not "
+            f"read, and it cannot read this copy either ({exc}): there are no rows to compare",
+            f"get its files back with: lifeboat restore {snapshot_id} --to FILE",
+        ) from None

@@ -73,8 +73,7 @@ def move_snapshots(workspace: Workspace, name: str, dest: Path | str) -> MoveRep
         try:
             _move_locked(workspace, name, new_root, report)
         finally:
-            if history_lock is not None:
-                history_lock.release()
+            history_lock.release()
     finally:
         old_lock.release()
     log.info(
@@ -91,14 +90,15 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
     new_lock = _locked(new, source.name)
     old = report.old_folder
     try:
+        _finish_decided_deletions(workspace, old)
         copies, report.left = plan_copies(old)
         history = None
         try:
             report.copied_bytes = copy_snapshots(old, new, copies, workspace.run)
-            if (old / HISTORY_FOLDER).is_dir():
-                new_history = private_dir(new / HISTORY_FOLDER, "history folder")
-                history = copy_history(old / HISTORY_FOLDER, new_history, name, workspace.run)
-                report.copied_bytes += history.copied_bytes
+            # the old history folder is there (the move made it if need be, to hold it);
+            # the new one only if there are segments to move
+            history = copy_history(old / HISTORY_FOLDER, new / HISTORY_FOLDER, name, workspace.run)
+            report.copied_bytes += history.copied_bytes
             publish_copies(new, copies)
             if history is not None:
                 publish_history(history)
@@ -123,10 +123,20 @@ def _move_locked(workspace: Workspace, name: str, new_root: Path, report: MoveRe
         report.left.append(f"{old}: {problem} (removed later)")
 
 
-def _history_locked(folder: Path, name: str) -> FileLock | None:
-    """The old history folder, held for the whole move (None: there is none)."""
-    if not folder.is_dir():
-        return None
+def _finish_decided_deletions(workspace: Workspace, old: Path) -> None:
+    """Before anything is copied (both old folders held): finish the deletions decided
+    there (a tombstone a killed run left), so that a move neither brings them back in
+    the new folder nor leaves them where no sweep will look again."""
+    for folder in (old, old / HISTORY_FOLDER):
+        for problem in sweep_folder(folder, workspace.paths.run_dir).problems:
+            log.warning("%s: a deletion could not be finished before the move: %s", folder, problem)
+
+
+def _history_locked(folder: Path, name: str) -> FileLock:
+    """The old history folder, held for the whole move. Made (0700) if there is none
+    yet: a follower making it while the move runs (another process) must find it held,
+    and then marked moved, like any other, not copied and removed under its feet."""
+    private_dir(folder, "history folder")
     lock = held_for_move(folder, FOLDER_LOCK_PATIENCE)
     if lock is None:
         raise AlreadyRunning(

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.core.config import source_name, source_problems, validate_value
-from lifeboat.core.config_model import Config, SourceConfig
+from lifeboat.core.config_model import (
+    DEFAULT_EVERY,
+    DEFAULT_UPLOAD_EVERY,
+    Config,
+    SourceConfig,
+)
 from lifeboat.core.history.windows import DEFAULT_WINDOWS
 from lifeboat.core.sqlite_file import open_source, probe_database
 from lifeboat.core.workspace import Workspace
@@ -42,6 +47,8 @@ class SourceDraft:
     remote_keep: str | None = None  # what its remote keeps (None: the same as `keep`)
     continuous: bool = False  # every commit captured while Lifeboat runs
     continuous_keep: str = DEFAULT_WINDOWS  # how much of that history stays restorable
+    continuous_every: str = DEFAULT_EVERY  # a rollback-journal database: at most this often
+    continuous_upload_every: str = DEFAULT_UPLOAD_EVERY  # its history to its remote
     saved_encrypt_local: bool = False  # as in the config (switching off asks first)
     saved_dest: Path | None = None  # as in the config (a move there changes it at once)
     is_new: bool = False
@@ -68,6 +75,8 @@ class SourceDraft:
             remote_keep=source.remote_keep,
             continuous=source.continuous,
             continuous_keep=source.continuous_keep,
+            continuous_every=source.continuous_every,
+            continuous_upload_every=source.continuous_upload_every,
             saved_encrypt_local=source.encrypt_local,
             saved_dest=source.dest,
         )
@@ -90,6 +99,8 @@ class SourceDraft:
             "remote_keep": self.remote_keep,
             "continuous": self.continuous,
             "continuous_keep": self.continuous_keep,
+            "continuous_every": self.continuous_every,
+            "continuous_upload_every": self.continuous_upload_every,
         }
 
 

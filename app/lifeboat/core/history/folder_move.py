@@ -6,7 +6,9 @@ copied into a work file in the new folder, fsynced, read back and compared, then
 published by a hard link (the segment before its manifest), never replacing anything;
 one already there with the same bytes (a move killed after publishing it) is kept. The
 settings switch to the new folder next, and only then are the old files removed, the
-way replaced segments go (manifest to tombstone first). No Qt, no network.
+way replaced segments go (manifest to tombstone first). A removal decided before the
+move (a tombstone) is finished by the caller's sweep first; a segment whose tombstone
+could not be finished is not moved. No Qt, no network.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lifeboat.core.hashing import sha256_file
 from lifeboat.core.history.chain import MANIFEST_SUFFIX, SEGMENT_NAME_RE, stem_of
 from lifeboat.core.history.compaction import remove_segment_files
 from lifeboat.core.history.folder_lock import HISTORY_LOCK, MOVED_MARKER
+from lifeboat.core.leftovers import is_being_deleted
+from lifeboat.core.private import private_dir
 from lifeboat.core.runs import Run
 from lifeboat.core.snapshot_move import copy_verified, require_space
 from lifeboat.foundation.errors import OperationFailed
@@ -37,10 +41,15 @@ class HistoryCopy:
 
 
 def _names(old: Path, source: str) -> list[str]:
+    """The segments to move: not one whose removal was decided (its tombstone is still
+    there: the caller's sweep could not finish it). It stays in the old folder, reported,
+    rather than come back in the new one without its manifest."""
     names = []
     for name in sorted(os.listdir(old)):
         match = SEGMENT_NAME_RE.match(name)
-        if match is not None and match.group("source") == source:
+        if match is None or match.group("source") != source:
+            continue
+        if not is_being_deleted(old, stem_of(name)):
             names.append(name)
     return names
 
@@ -52,9 +61,12 @@ def _files_of(copy: HistoryCopy, segment: str) -> list[str]:
 
 def copy_history(old: Path, new: Path, source: str, run: Run) -> HistoryCopy:
     """Every segment of `source` in `old` (and its manifest) copied to verified work
-    files in `new` (made 0700 by the caller). On a failure this run's work files are
-    removed and nothing else has changed."""
+    files in `new` (made 0700 here, only if there is a segment to move). On a failure this
+    run's work files are removed and nothing else has changed."""
     copy = HistoryCopy(old, new, _names(old, source))
+    if not copy.segments:
+        return copy
+    private_dir(new, "history folder")
     try:
         files = [name for segment in copy.segments for name in _files_of(copy, segment)]
         needed = sum((old / n).stat().st_size for n in files if not os.path.lexists(new / n))
@@ -78,6 +90,8 @@ def copy_history(old: Path, new: Path, source: str, run: Run) -> HistoryCopy:
 
 def publish_history(copy: HistoryCopy) -> None:
     """Give every work file its final name: a segment before its manifest."""
+    if not copy.segments:
+        return  # nothing to move: no new folder was made
     for segment in copy.segments:
         for name in _files_of(copy, segment):
             work = copy.work.pop(name, None)

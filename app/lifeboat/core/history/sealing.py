@@ -183,6 +183,30 @@ def _unopened(name: str, exc: Exception) -> Exception:
     return SealedUnreadable(f"{name}: it does not decrypt (changed or damaged)")
 
 
+class _ErrorKeeping:
+    """The file the encryption writes to, keeping the OSError a write raised: pyrage
+    wraps it in its own EncryptError (its text only), and a full disk must still be
+    said as one (the errno: core/private.disk_full_error)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._out.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._out.flush()
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
 class SealingWriter:
     """A writable file object: what is written to it is sealed to `recipients` into
     `out` (through a pipe to the age encryption in a thread of its own). `close` ends
@@ -197,6 +221,7 @@ class SealingWriter:
                 "create one: lifeboat key init",
             )
         parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+        self._out = _ErrorKeeping(out)
         read_end, write_end = os.pipe()
         self._reader = os.fdopen(read_end, "rb")
         self._writer = os.fdopen(write_end, "wb", buffering=_PIPE_BUFFER)
@@ -204,7 +229,7 @@ class SealingWriter:
 
         def seal() -> None:
             try:
-                pyrage.encrypt_io(self._reader, out, parsed)
+                pyrage.encrypt_io(self._reader, self._out, parsed)
             except BaseException as exc:  # raised by close()
                 self._error = exc
             finally:
@@ -231,6 +256,8 @@ class SealingWriter:
         error = self._error
         if isinstance(error, OSError | MissingIdentity):
             return error
+        if self._out.error is not None:  # what the file said, under pyrage's wrapping
+            return self._out.error
         return OSError(f"sealing failed: {error}")
 
 
