@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.foundation.states import Health
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.commands import AppCommands
 from lifeboat.gui.icons import TrayIcons, app_icon
 from lifeboat.gui.live_status import LiveStatus
@@ -321,6 +322,7 @@ class MainWindow(QWidget):
         menu.addAction("Back up now", lambda: self.commands.backup_now(name))
         menu.addAction("Restore…", lambda: self.commands.show_restore(name))
         menu.addAction("History…", lambda: self.commands.show_history(name))
+        menu.addAction("Browse…", lambda: self.commands.show_browse(PointWanted(name)))
         menu.addAction("Open backup folder", lambda: self.commands.open_backup_folder(name))
         menu.popup(self.sources.viewport().mapToGlobal(point))
 
