@@ -19,7 +19,8 @@ from lifeboat.gui.text import short_time
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 
-NEWEST, SNAPSHOT, MOMENT = "newest", "snapshot", "moment"
+#: the combo box's data: the newest point, a snapshot (followed by its id), a moment
+NEWEST, SNAPSHOT, MOMENT = "newest", "snapshot:", "moment"
 
 
 @dataclass(frozen=True)
@@ -103,43 +104,60 @@ class PointPicker(QWidget):
         self.records, self.continuous = records, continuous
         self.points.blockSignals(True)
         self.points.clear()
-        self.points.addItem("The newest point", (NEWEST, None))
+        self.points.addItem("The newest point", NEWEST)
         for record in records:
-            self.points.addItem(snapshot_label(record), (SNAPSHOT, record.id))
+            self.points.addItem(snapshot_label(record), SNAPSHOT + record.id)
         if continuous or wanted.at is not None:
-            self.points.addItem("A moment in time…", (MOMENT, None))
+            self.points.addItem("A moment in time…", MOMENT)
+        self.points.blockSignals(False)
+        self.select(wanted)
+
+    def select(self, wanted: PointWanted) -> None:
+        """Show `wanted` as the point picked (without asking for it)."""
+        self.points.blockSignals(True)
         if wanted.snapshot is not None:
-            index = self.points.findData((SNAPSHOT, wanted.snapshot))
+            index = self.points.findData(SNAPSHOT + wanted.snapshot)
             if index < 0:
-                self.points.addItem(f"Snapshot {wanted.snapshot}", (SNAPSHOT, wanted.snapshot))
+                self.points.addItem(f"Snapshot {wanted.snapshot}", SNAPSHOT + wanted.snapshot)
                 index = self.points.count() - 1
         elif wanted.at is not None:
-            index = self.points.findData((MOMENT, None))
+            index = self.points.findData(MOMENT)
+            if index < 0:
+                self.points.addItem("A moment in time…", MOMENT)
+                index = self.points.count() - 1
             self.when.setDateTime(QDateTime(wanted.at.astimezone()))
             self._moment_set = True
         else:
             index = 0
         self.points.setCurrentIndex(index)
         self.points.blockSignals(False)
-        self._moment_shown(self.points.currentData() == (MOMENT, None))
+        self._moment_shown(self.points.currentData() == MOMENT)
 
     def _moment_shown(self, shown: bool) -> None:
         self.when.setVisible(shown)
         self.show_moment.setVisible(shown)
 
     def wanted(self) -> PointWanted:
-        kind, ref = self.points.currentData() or (NEWEST, None)
-        if kind == SNAPSHOT:
-            return PointWanted(self.source, snapshot=ref)
-        if kind == MOMENT:
+        data = str(self.points.currentData() or NEWEST)
+        if data.startswith(SNAPSHOT):
+            return PointWanted(self.source, snapshot=data.removeprefix(SNAPSHOT))
+        if data == MOMENT:
             at = self.when.dateTime().toPython()
             assert isinstance(at, datetime)
             return PointWanted(self.source, at=at.astimezone())
         return PointWanted(self.source)
 
+    def pick_snapshot(self, snapshot_id: str) -> bool:
+        """Show snapshot `snapshot_id` (as if picked)."""
+        index = self.points.findData(SNAPSHOT + snapshot_id)
+        if index >= 0:
+            self.points.setCurrentIndex(index)
+            self._activated()
+        return index >= 0
+
     def _activated(self) -> None:
         """A point picked; for "A moment in time", the day and time first, then Show."""
-        moment = self.points.currentData() == (MOMENT, None)
+        moment = self.points.currentData() == MOMENT
         self._moment_shown(moment)
         if not moment:
             self.chosen.emit(self.wanted())

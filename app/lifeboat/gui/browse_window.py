@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.browse_compare import compare_dialog, point_words, row_history_dialog
 from lifeboat.gui.browse_models import RowsModel
 from lifeboat.gui.browse_points import PointPicker, PointWanted
@@ -159,6 +160,8 @@ class BrowseWindow(QWidget):
             return
         if self.wanted is None or wanted.source != self.wanted.source:
             self.picker.load(wanted)
+        else:
+            self.picker.select(wanted)
         self.wanted = wanted
         self.setWindowTitle(f"Browse {wanted.source}")
         self._let_go()
@@ -223,7 +226,7 @@ class BrowseWindow(QWidget):
         self.progress.hide()
         assert self.wanted is not None
         self.shown.setText(f"{self.wanted.words().capitalize()} could not be opened.")
-        self.say_error(exc)
+        self.say_error(exc, lead="It could not be read: ")
 
     def _listed(self, asked: int, tables: list[TableInfo]) -> None:
         if asked != self._asked or self.browser is None:
@@ -381,8 +384,11 @@ class BrowseWindow(QWidget):
         self.message.setStyleSheet("")
         self.message.setText(text)
 
-    def say_error(self, exc: BaseException) -> None:
+    def say_error(self, exc: BaseException, lead: str = "") -> None:
         message, hint = error_lines(exc)
+        raw = exc.message if isinstance(exc, LifeboatError) else ""
+        if lead and message:  # "It could not be read: notes-….zst does not decompress"
+            message = lead + (message[0] if raw[:1].isupper() else message[0].lower()) + message[1:]
         self.message.setStyleSheet(ERROR_STYLE)
         self.message.setText(f"{message} {hint}".strip())
 

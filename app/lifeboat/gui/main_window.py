@@ -324,6 +324,7 @@ class MainWindow(QWidget):
         menu.addAction("History…", lambda: self.commands.show_history(name))
         menu.addAction("Browse…", lambda: self.commands.show_browse(PointWanted(name)))
         menu.addAction("Open backup folder", lambda: self.commands.open_backup_folder(name))
+        self.source_menu = menu  # kept while open (and for the tests)
         menu.popup(self.sources.viewport().mapToGlobal(point))
 
     def show_notice(self, title: str, text: str, level: str) -> None:
