@@ -65,7 +65,10 @@ class WindowCommands:
         return wizard
 
     def show_browse(self, wanted: PointWanted) -> None:
-        """Look inside a backup point: the Browse window of its database."""
-        from lifeboat.gui.browse_window import open_browse
+        """Look inside a backup point: the Browse window of its database (one each)."""
+        from lifeboat.gui.browse_window import BrowseWindow
 
-        open_browse(self._dialogs, self.service, wanted)
+        window = self._dialogs.get(f"browse:{wanted.source}", lambda: BrowseWindow(self.service))
+        assert isinstance(window, BrowseWindow)
+        window.show_point(wanted)
+        bring_forward(window)

@@ -38,7 +38,7 @@ from lifeboat.gui.browse_models import RowsModel
 from lifeboat.gui.browse_points import PointPicker, PointWanted
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import error_lines
-from lifeboat.gui.open_dialogs import OpenDialogs, bring_forward
+from lifeboat.gui.open_dialogs import bring_forward
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.text import percent, phase_text, plural
 from lifeboat.gui.workers import Task, run_in_background
@@ -46,15 +46,6 @@ from lifeboat.service import Service
 from lifeboat.service.point_browse import Key, PointBrowser, TableInfo
 
 COUNTING = "…"
-
-
-def open_browse(dialogs: OpenDialogs, service: Service, wanted: PointWanted) -> BrowseWindow:
-    """The Browse window of `wanted.source` (one per database), showing `wanted`."""
-    window = dialogs.get(f"browse:{wanted.source}", lambda: BrowseWindow(service))
-    assert isinstance(window, BrowseWindow)
-    window.show_point(wanted)
-    bring_forward(window)
-    return window
 
 
 class BrowseWindow(QWidget):
