@@ -274,7 +274,7 @@ def test_bring_back_restores_exactly_the_rows_deleted_and_keeps_a_safety_snapsho
     text = dialog.counts.text()
     assert "5 rows come back (deleted since)." in text
     assert "0 rows are put back to their old values." in text
-    assert "1 row changed since are kept as they are now." in text
+    assert "1 row changed since is kept as it is now." in text
     assert f"protected safety snapshot of {NAME}" in dialog.safety.text()
     dialog.show_rows.setChecked(True)
     qtbot.waitUntil(

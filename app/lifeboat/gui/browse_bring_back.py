@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -63,22 +64,27 @@ def plan_lines(plan: MergePlan) -> list[str]:
         f"{plural(plan.overwritten, 'row')} are put back to their old values.",
     ]
     if plan.skipped_changed:
-        lines.append(
-            f"{plural(plan.skipped_changed, 'row')} changed since are kept as they are now."
-        )
+        n = plan.skipped_changed
+        kept = _verb(n, "is kept as it is", "are kept as they are")
+        lines.append(f"{plural(n, 'row')} changed since {kept} now.")
     lines.append(
         f"{plural(plan.added, 'row')} added since and {plural(plan.unchanged, 'row')} "
         "that did not change are kept."
     )
     if plan.conflicts:
         lines.append(
-            f"{plural(plan.conflicts, 'row')} are left out: each would clash with a row the "
+            f"{plural(plan.conflicts, 'row')} {_verb(plan.conflicts, 'is', 'are')} left out: "
+            "each would clash with a row the "
             "database holds now (a unique value)."
         )
     lines += [f"Note: {note}." for note in plan.notes]
     if not plan.changes_anything:
         lines.append("Nothing to bring back: the live database holds these rows already.")
     return lines
+
+
+def _verb(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
 
 
 def done_lines(outcome: MergeOutcome, source: str) -> list[str]:
@@ -139,6 +145,11 @@ class BringBackDialog(QDialog):
         self.rows.setObjectName("bring-back-rows")
         self.rows.setHeaderLabels(["What", "The row then", "Now"])
         self.rows.setRootIsDecorated(False)
+        header = self.rows.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.rows.hide()
         self.safety = QLabel(
             f"Before anything changes, a protected safety snapshot of {self.source} is "
@@ -235,9 +246,9 @@ class BringBackDialog(QDialog):
         self.confirm.setEnabled(plan.changes_anything)
         self.rows.clear()
         for sample in plan.rows:
-            self.rows.addTopLevelItem(
-                QTreeWidgetItem([sample.kind, _values(sample.past), _live(sample.live, sample)])
-            )
+            item = QTreeWidgetItem([sample.kind, _values(sample.past), _live(sample.live, sample)])
+            item.setToolTip(1, item.text(1))
+            self.rows.addTopLevelItem(item)
         self.rows.setVisible(self.show_rows.isChecked())
 
     def _refused(self, asked: int, exc: BaseException) -> None:

@@ -107,6 +107,10 @@ def compare_dialog(
         text = f"The live database holds this row as it was on {local_time(label.time)}."
     headline.setText(f"<b>{table.name}, {key_words(table, key)}</b><br>{text}")
     tree = _tree("compare-columns", ["Column", "Then", "Now", ""])
+    header = tree.header()  # the two values share the width; long ones are cut (tooltip)
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
     bold = QFont()
     bold.setBold(True)
     added = [c for c in live.columns if c not in table.columns]
@@ -118,6 +122,9 @@ def compare_dialog(
         else:
             now = cell_text(live.values.get(column))
         item = QTreeWidgetItem([column, cell_text(value), now, ""])
+        item.setToolTip(1, cell_text(value, 2000))
+        if live.values is not None:
+            item.setToolTip(2, cell_text(live.values.get(column), 2000))
         if column in changed:
             item.setText(3, CHANGED_MARK)
             for index in range(4):
@@ -185,16 +192,16 @@ def row_history_dialog(
         headline.setText(f"None of the {history.points} backup points of {source} holds this row.")
     tree = _tree("history-versions", ["When", "What happened", "Backup point", "What changed"])
     for version in history.versions:
-        tree.addTopLevelItem(
-            QTreeWidgetItem(
-                [
-                    version_when(version),
-                    CHANGE_WORDS.get(version.change, str(version.change)),
-                    version_point(version),
-                    version_what(version),
-                ]
-            )
+        item = QTreeWidgetItem(
+            [
+                version_when(version),
+                CHANGE_WORDS.get(version.change, str(version.change)),
+                version_point(version),
+                version_what(version),
+            ]
         )
+        item.setToolTip(3, version_what(version))
+        tree.addTopLevelItem(item)
     layout.addWidget(headline)
     layout.addWidget(tree, 1)
     for snapshot_id, why in history.unreadable:

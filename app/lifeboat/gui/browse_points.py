@@ -41,7 +41,7 @@ class PointWanted:
 
 def snapshot_label(record: SnapshotRecord) -> str:
     where = "" if record.local else " (on " + ", ".join(c.remote for c in record.copies) + ")"
-    return f"Snapshot of {short_time(record.manifest.created_at)}{where}"
+    return f"Snapshot {record.id} of {short_time(record.manifest.created_at)}{where}"
 
 
 class PointPicker(QWidget):

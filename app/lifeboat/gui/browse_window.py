@@ -12,7 +12,6 @@ decrypted for it in this run's scratch) until another is picked or the window cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent
@@ -33,22 +32,23 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.gui.browse_compare import compare_dialog, point_words, row_history_dialog
+from lifeboat.gui.browse_actions import RowActions
+from lifeboat.gui.browse_compare import point_words
 from lifeboat.gui.browse_models import RowsModel
 from lifeboat.gui.browse_points import PointPicker, PointWanted
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import error_lines
-from lifeboat.gui.open_dialogs import bring_forward
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.text import percent, phase_text, plural
 from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
-from lifeboat.service.point_browse import Key, PointBrowser, TableInfo
+from lifeboat.service.point_browse import PointBrowser, TableInfo
 
 COUNTING = "…"
+MAX_COLUMN = 280  # pixels: a long text column is cut, its whole value in the tooltip
 
 
-class BrowseWindow(QWidget):
+class BrowseWindow(QWidget, RowActions):
     def __init__(self, service: Service, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("browse-window")
@@ -59,6 +59,7 @@ class BrowseWindow(QWidget):
         self.wanted: PointWanted | None = None
         self.opening: Task | None = None
         self.infos: dict[str, TableInfo] = {}
+        self._fitted = False  # the columns were fitted to the table's first page
         self.counts: dict[str, int] = {}
         self._asked = 0  # the newest point asked for: older answers are closed unused
         self.rows = RowsModel(self)
@@ -120,7 +121,13 @@ class BrowseWindow(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.horizontalHeader().setDefaultSectionSize(160)
+        # fitting the columns reads the rows in view only, not a thousand (pages of them)
+        self.view.horizontalHeader().setResizeContentsPrecision(0)
+        self.view.verticalHeader().hide()  # a row's place says little; its key is a column
         self.view.verticalHeader().setDefaultSectionSize(22)
+        self.rows.modelReset.connect(self._fit_columns)
+        self.rows.rowsInserted.connect(lambda *_: self._fit_columns())
+        self.rows.dataChanged.connect(lambda *_: self._fit_columns())
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._enable())
         self.view.doubleClicked.connect(lambda _i: self.compare_selected())
         self.compare_button = _button("browse-compare", "&Compare with live", self.compare_selected)
@@ -281,22 +288,25 @@ class BrowseWindow(QWidget):
         self._settle.stop()
         table = self.infos.get(self.table_name())
         self.found.setText("")
+        self._fitted = False
         self.rows.show_table(self.browser, table, self.search.text().strip())
         if table is not None and self.search.text().strip() and not table.text_columns:
             self.found.setText("This table has no text columns to search.")
         self._enable()
 
+    def _fit_columns(self) -> None:
+        """Each column as wide as its first rows need, up to MAX_COLUMN (once a table's
+        first page is here)."""
+        if self.rows.rowCount() and self.rows.pages and not self._fitted:
+            self._fitted = True
+            self.view.resizeColumnsToContents()
+            for column in range(self.rows.columnCount()):
+                width = self.view.columnWidth(column)
+                self.view.setColumnWidth(column, max(60, min(width, MAX_COLUMN)))
+
     def _counted(self) -> None:
         if self.rows.search and self.rows.total is not None:
             self.found.setText(f"{plural(self.rows.total, 'row')} found")
-
-    def selected_rows(self) -> list[int]:
-        return sorted(i.row() for i in self.view.selectionModel().selectedRows())
-
-    def selected_keys(self) -> list[Key] | None:
-        """The keys of the rows selected (None: some are not read at the moment)."""
-        keys = [self.rows.key_at(row) for row in self.selected_rows()]
-        return None if any(k is None for k in keys) else [k for k in keys if k is not None]
 
     def _enable(self) -> None:
         rows = self.selected_rows()
@@ -307,67 +317,6 @@ class BrowseWindow(QWidget):
         self.bring_back_button.setText(
             "&Bring these back…" if rows else "&Bring the whole table back…"
         )
-
-    # -- actions ------------------------------------------------------------------------
-
-    def _one_row(self) -> tuple[PointBrowser, TableInfo, Key, tuple[object, ...]] | None:
-        rows = self.selected_rows()
-        if self.browser is None or self.rows.table is None or len(rows) != 1:
-            return None
-        key, values = self.rows.key_at(rows[0]), self.rows.row_values(rows[0])
-        if key is None or values is None:
-            return None
-        return self.browser, self.rows.table, key, values
-
-    def compare_selected(self) -> None:
-        found = self._one_row()
-        if found is None:
-            return
-        browser, table, key, values = found
-        self.say("Reading the live database…")
-        self._ask(
-            lambda: browser.live_row(table.name, key),
-            f"compare a row of {table.name} with live",
-            lambda live: compare_dialog(self, browser.label, table, key, values, live),
-        )
-
-    def history_selected(self) -> None:
-        found = self._one_row()
-        if found is None or self.wanted is None:
-            return
-        browser, table, key, _values = found
-        service, source = self.service, browser.source
-        self.say(f"Looking for every version of this row of {table.name}…")
-        self._ask(
-            lambda: service.row_history(source, table.name, table.key_spec(key)),
-            f"read the history of a row of {table.name}",
-            lambda history: row_history_dialog(self, source, table, key, history),
-        )
-
-    def _ask(self, work: Callable[[], Any], what: str, show: Callable[[Any], QWidget]) -> None:
-        def done(result: object) -> None:
-            self.say("")
-            dialog = show(result)
-            self.dialogs.append(dialog)
-            dialog.destroyed.connect(lambda *_: self.dialogs.remove(dialog))
-            bring_forward(dialog)
-
-        run_in_background(work, what=what, owner=self, on_done=done, on_failed=self.say_error)
-
-    def bring_back(self) -> None:
-        from lifeboat.gui.browse_bring_back import BringBackDialog
-
-        if self.browser is None or self.rows.table is None:
-            return
-        keys = self.selected_keys() if self.selected_rows() else []
-        if keys is None:
-            self.say("Some of the rows selected are not read at the moment: select fewer rows.")
-            return
-        dialog = BringBackDialog(self, self.service, self.browser.label, self.rows.table, keys)
-        self.dialogs.append(dialog)
-        dialog.destroyed.connect(lambda *_: self.dialogs.remove(dialog))
-        bring_forward(dialog)
-        dialog.preview()
 
     # -- words --------------------------------------------------------------------------
 
