@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 #: the notes edited, then deleted, after the snapshot the window shows
-EDITED, DELETED = (3, 4), (6, 7, 8)
+EDITED, DELETED = (3, 5), (6, 8, 10)
 
 
 def prepare_browse(service: Any, name: str, db: Path) -> str:
@@ -43,10 +43,14 @@ def browse_shots(shots: Any, tray_app: Any, snapshot_id: str) -> None:
     window.resize(1100, 620)
     shots.wait_until(lambda: window.rows.rowCount() > 0 and window.rows.total is not None)
     window.select_table("notes")
-    shots.wait_until(lambda: window.rows.total is not None and window.rows.row_values(8))
+    shots.wait_until(lambda: window.rows.total is not None and window.rows.row_values(20))
     shots.settle(500)
 
-    def select(rows: tuple[int, ...]) -> None:
+    def select(ids: tuple[int, ...]) -> None:
+        """The rows of these notes (ids), from the first page."""
+        rows = [
+            r for r in range(window.rows.rowCount()) if (window.rows.key_at(r) or (0,))[0] in ids
+        ]
         selection = window.view.selectionModel()
         selection.clearSelection()
         for row in rows:
@@ -70,10 +74,10 @@ def browse_shots(shots: Any, tray_app: Any, snapshot_id: str) -> None:
         shots.settle(400)
         return found[-1]
 
-    select(tuple(n - 1 for n in DELETED))
+    select(DELETED)
     shots.settle(300)
     shots.save(window, "browse-window")
-    select((EDITED[0] - 1,))
+    select(EDITED[:1])
     window.compare_button.click()
     compare = dialog("browse-compare-dialog")
     shots.save(compare, "browse-compare")
@@ -82,7 +86,7 @@ def browse_shots(shots: Any, tray_app: Any, snapshot_id: str) -> None:
     history = dialog("browse-history-dialog")
     shots.save(history, "browse-row-history")
     history.close()
-    select(tuple(n - 1 for n in DELETED))
+    select(DELETED)
     window.bring_back_button.click()
     bring = dialog("bring-back-dialog")
     bring.show_rows.setChecked(True)
