@@ -62,6 +62,7 @@ class TableInfo:
     columns: tuple[str, ...]
     key: tuple[str, ...]
     text_columns: tuple[str, ...]
+    has_rowid: bool = True  # not a WITHOUT ROWID table
 
     def search_condition(self, text: str) -> str:
         """Rows whose text columns contain `text` (any case, for ASCII letters)."""
@@ -134,6 +135,8 @@ class PointBrowser:
         self._lock = threading.Lock()
         self._tables: dict[str, TableInfo] | None = None
         self._closed = False
+        self._counts: dict[tuple[str, str], int] = {}  # (table, search) -> rows
+        self._after: dict[tuple[str, str, int], int] = {}  # (table, search, offset) -> rowid
         self.rows_read = 0  # every row handed out so far (the tests' proof of paging)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -157,8 +160,9 @@ class PointBrowser:
                     info = self._rows(f"select * from pragma_table_info({literal(name)})")
                     columns = tuple(str(r[1]) for r in info)
                     texts = tuple(str(r[1]) for r in info if is_text_type(str(r[2] or "")))
-                    key = _table_key(info, "without rowid" in text)
-                    self._tables[name] = TableInfo(name, columns, key, texts)
+                    without = "without rowid" in text
+                    key = _table_key(info, without)
+                    self._tables[name] = TableInfo(name, columns, key, texts, not without)
             return list(self._tables.values())
 
     def table(self, name: str) -> TableInfo:
@@ -172,21 +176,48 @@ class PointBrowser:
         condition = info.search_condition(search)
         with self._lock:
             found = self._rows(f"select count(*) from {quoted(table)} where {condition}")
+            self._counts[(table, search)] = int(found[0][0])
         return int(found[0][0])
 
     def page(self, table: str, offset: int, limit: int, search: str = "") -> RowPage:
         """At most `limit` rows from `offset`, in the table's own order."""
         info = self.table(table)
-        keys = ", ".join(quoted(c) for c in info.key) if info.key else "rowid"
         width = len(info.key) or 1
-        sql = (
-            f"select {keys}, * from {quoted(table)} where {info.search_condition(search)} "
-            f"limit {int(limit)} offset {int(offset)}"
-        )
         with self._lock:
-            found = self._rows(sql)
+            found = self._rows(self._page_sql(info, offset, int(limit), search))
             self.rows_read += len(found)
-        return RowPage(offset, [r[:width] for r in found], [r[width:] for r in found])
+            if info.has_rowid and found:  # the next page starts after this rowid
+                self._after[(table, search, offset + len(found))] = int(found[-1][0])
+        if not info.has_rowid:
+            return RowPage(offset, [r[:width] for r in found], [r[width:] for r in found])
+        if not info.key:
+            return RowPage(offset, [r[:1] for r in found], [r[1:] for r in found])
+        return RowPage(offset, [r[1 : 1 + width] for r in found], [r[1 + width :] for r in found])
+
+    def _page_sql(self, info: TableInfo, offset: int, limit: int, search: str) -> str:
+        """A page of a rowid table starts after the rowid the page before it ended with
+        when that page was read; else at the rowid found by counting rowids from the
+        nearer end (reading pages, not decoding rows: far cheaper than OFFSET over
+        whole rows)."""
+        name, condition = quoted(info.name), info.search_condition(search)
+        keys = ", ".join(quoted(c) for c in info.key)
+        if not info.has_rowid:
+            return f"select {keys}, * from {name} where {condition} limit {limit} offset {offset}"
+        head = f"select rowid, {keys + ', ' if keys else ''}* from {name} where ({condition})"
+        after = self._after.get((info.name, search, offset))
+        if after is not None:
+            return f"{head} and rowid > {after} order by rowid limit {limit}"
+        total = self._counts.get((info.name, search))
+        if total is not None and offset >= total:
+            return f"{head} limit 0"  # past the end
+        if total is not None and offset > total // 2:
+            back = total - offset - 1
+            first = f"select rowid from {name} where {condition} order by rowid desc"
+            first += f" limit 1 offset {back}"
+        else:
+            first = f"select rowid from {name} where {condition} order by rowid"
+            first += f" limit 1 offset {offset}"
+        return f"{head} and rowid >= ({first}) order by rowid limit {limit}"
 
     def live_row(self, table: str, key: Key) -> LiveRow:
         """The row with `key` in the live database, read-only (it may be changing)."""
