@@ -15,6 +15,8 @@ Then each contender is measured in a fresh process of its own (its peak RSS is t
 process's): open + schema read, the first page (50 rows) of `notes`, a point lookup by id
 (the first one, then the median of 20 more), `count(*)` of `notes`, each cold (first in
 the process) and warm (again). The OS file cache is not dropped (a shared machine).
+The Browse window's own path is measured the same way (window_snapshot, window_history:
+Service.browse_point, its tables, the first page of 200 rows, the count, the last page).
 Run: PYTHONPATH=app python -m bench.browse_bench [--size-mb 1024]
 """
 
@@ -41,7 +43,11 @@ from bench.dbgen import bench_database
 COMMITS = 30
 FRAME = 1 << 20
 SMALL_FRAME = 64 << 10
+#: the Browse window's own path (Service.browse_point: the tables, then a page of the
+#: row model), on the snapshot and on the newest point of the history
+WINDOW = ("window_snapshot", "window_history")
 CONTENDERS = (
+    *WINDOW,
     "lifeboat_snapshot",
     "lifeboat_history",
     "lifeboat_seekable",
@@ -183,7 +189,40 @@ def _open(contender: str, work: Path, prep: dict[str, Any]) -> tuple[Any, Callab
     return query.conn, lambda: [query.close(), *(close() for close in closers)]
 
 
+def measure_window(contender: str, work: Path, prep: dict[str, Any]) -> dict[str, Any]:
+    """What the Browse window waits for: the point opened with its tables listed, then
+    the first page of `notes` as its row model asks for it (PAGE_ROWS rows), then the
+    row count (shown once it comes), and a page far down the table."""
+    os.environ["LIFEBOAT_HOME"] = str(work / "home")
+    import apsw  # noqa: F401
+
+    from lifeboat.service import Service
+
+    service = Service()
+    page_rows = 200  # gui/browse_models.PAGE_ROWS (no Qt in this process)
+    snapshot = prep["snapshot_id"] if contender == "window_snapshot" else None
+    figures: dict[str, Any] = {}
+    started = time.perf_counter()
+    browser = service.browse_point("bench", snapshot=snapshot)
+    tables = browser.tables()
+    figures["open_tables_s"] = time.perf_counter() - started
+    assert any(t.name == "notes" for t in tables)
+    figures["first_page_s"] = _timed(lambda: browser.page("notes", 0, page_rows))
+    figures["open_to_first_page_s"] = time.perf_counter() - started
+    counted: list[int] = []
+    figures["count_s"] = _timed(lambda: counted.append(browser.count("notes")))
+    far = max(0, counted[0] - page_rows)
+    figures["last_page_s"] = _timed(lambda: browser.page("notes", far, page_rows))
+    figures["first_page_warm_s"] = _timed(lambda: browser.page("notes", 0, page_rows))
+    figures["rows"] = counted[0]
+    browser.close()
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+
+
 def measure(contender: str, work: Path, prep: dict[str, Any]) -> dict[str, Any]:
+    if contender in WINDOW:
+        return measure_window(contender, work, prep)
     rng = random.Random(11)
     ids = [rng.randrange(1, prep["high_id"]) for _ in range(21)]
     figures: dict[str, Any] = {}
@@ -263,7 +302,7 @@ def main() -> None:
                 "-m",
                 "bench.browse_bench",
                 "--measure",
-                CONTENDERS[0] if contender == "warm-up" else contender,
+                "lifeboat_snapshot" if contender == "warm-up" else contender,
                 "--work",
                 str(work),
             ],

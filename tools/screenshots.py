@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from screenshots_browse import browse_shots, prepare_browse  # noqa: E402
 from screenshots_first_run import first_run_pages, notification  # noqa: E402
 from screenshots_moment import make_history, restore_moment, settings_continuous  # noqa: E402
 from screenshots_remote import (  # noqa: E402
@@ -164,6 +165,7 @@ class Shots:
         use_scratch_keyring(self.tmp)
         self.make_data()
         make_history(self.service, "notes", self.service.source("notes").path)
+        self.browsed = prepare_browse(self.service, "notes", self.service.source("notes").path)
         server = add_uploaded_remote(self.service)
         try:
             self.icons_sheet()
@@ -266,6 +268,7 @@ class Shots:
         history_remote_copies(self, tray_app)
         self.wizard(tray_app)
         restore_moment(self, tray_app)
+        browse_shots(self, tray_app, self.browsed)
         settings_continuous(self, tray_app)
         self.add_failure()
         tray_app.status.refresh()

@@ -121,6 +121,7 @@ def test_the_context_menu_offers_every_action_with_its_mnemonic(
     actions = {a.text(): a for a in tab.menu.actions() if not a.isSeparator()}
     assert list(actions) == [
         "&Restore this…",
+        "&Browse…",
         "&Verify",
         "&Pin",
         "&Save a copy…",

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from lifeboat.core.scheduler_lock import SchedulerRunning
 from lifeboat.foundation.errors import AlreadyRunning, LifeboatError
 from lifeboat.foundation.states import Trigger
+from lifeboat.gui.app_windows import WindowCommands
 from lifeboat.gui.backup_window import (
     BackupProgress,
     follow_backup_under_way,
@@ -42,7 +43,6 @@ from lifeboat.scheduling.pause import Pause, save_pause
 from lifeboat.service import Service
 
 if TYPE_CHECKING:
-    from lifeboat.gui.restore_wizard import RestoreWizard
     from lifeboat.gui.scheduler_thread import SchedulerThread
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ TRAY_POLL_MS = 3000
 TRAY_POLL_TRIES = 40
 
 
-class TrayApp(QObject):
+class TrayApp(QObject, WindowCommands):
     #: Everything has stopped (after Quit): the process may leave its event loop.
     stopped = Signal()
 
@@ -217,39 +217,6 @@ class TrayApp(QObject):
         self.window.showNormal()
         self.window.raise_()
         self.window.activateWindow()
-
-    def show_history(self, source: str | None = None) -> None:
-        from lifeboat.gui.history_dialog import HistoryDialog
-
-        dialog = self._dialogs.get(
-            "history",
-            lambda: HistoryDialog(self.service, self.bridge, restore=self.show_restore_snapshot),
-        )
-        assert isinstance(dialog, HistoryDialog)
-        dialog.show_source(source)
-        bring_forward(dialog)
-
-    def show_restore(self, source: str | None = None) -> None:
-        wizard = self._restore_wizard()
-        if source is not None and not wizard.busy:
-            wizard.start_with(source=source)
-        bring_forward(wizard)
-
-    def show_restore_snapshot(self, snapshot_id: str) -> None:
-        """From History: the wizard at its confirm page, ready for one click."""
-        wizard = self._restore_wizard()
-        if not wizard.busy:
-            wizard.start_with(snapshot_id=snapshot_id)
-        bring_forward(wizard)
-
-    def _restore_wizard(self) -> RestoreWizard:
-        from lifeboat.gui.restore_wizard import RestoreWizard
-
-        wizard = self._dialogs.get(
-            "restore", lambda: RestoreWizard(self.service, open_folder=self.open_folder)
-        )
-        assert isinstance(wizard, RestoreWizard)
-        return wizard
 
     def add_database(self) -> None:
         """With no database yet, the first-run flow; else Settings with the file picker."""

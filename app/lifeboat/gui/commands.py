@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from lifeboat.gui.browse_points import PointWanted
 
 
 class AppCommands(Protocol):
@@ -27,6 +30,9 @@ class AppCommands(Protocol):
     def show_history(self, source: str | None = None) -> None: ...
 
     def show_restore(self, source: str | None = None) -> None: ...
+
+    def show_browse(self, wanted: PointWanted) -> None:
+        """Look inside a backup point (the Browse window)."""
 
     def show_settings(self, add_database: bool = False) -> None: ...
 

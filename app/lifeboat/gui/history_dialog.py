@@ -32,6 +32,7 @@ from lifeboat.foundation.events import Event, JobFinished
 from lifeboat.gui import history_copies as copies
 from lifeboat.gui.backup_search import MissingBackupsNote
 from lifeboat.gui.bridge import EventBridge
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.history_drills import DrillsTab, DrillTable
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
 from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab, recovered_text, refill_filter
@@ -62,6 +63,7 @@ class HistoryDialog(QDialog):
         bridge: EventBridge,
         *,
         restore: Callable[[str], None],
+        browse: Callable[[PointWanted], None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -79,14 +81,14 @@ class HistoryDialog(QDialog):
         self.job_view = SourceFilter(self.jobs)
         self.drills = DrillTable()
         self.drill_view = SourceFilter(self.drills)
-        self._build()
+        self._build(browse)
         bridge.subscribe(self._on_event)
         self.reload()
         self.resize(1000, 520)
 
-    def _build(self) -> None:
+    def _build(self, browse: Callable[[PointWanted], None] | None) -> None:
         top = self._build_filter()
-        self.snapshots_tab = SnapshotsTab(self.snapshot_view, self.snapshots)
+        self.snapshots_tab = SnapshotsTab(self.snapshot_view, self.snapshots, browse)
         self.jobs_tab = JobsTab(self.job_view, self.jobs)
         self._connect_snapshot_actions()
         # The parts this dialog and its tests reach by name.

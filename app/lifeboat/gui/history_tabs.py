@@ -9,6 +9,7 @@ connects them.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import (
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.history_copies import folder_unavailable, upload_tip, upload_unavailable
 from lifeboat.gui.history_models import (
     ID_ROLE,
@@ -41,10 +43,15 @@ from lifeboat.gui.text import plural, short_time
 class SnapshotsTab(QWidget):
     """The snapshots (newest first once loaded), the files needing attention, and the
     buttons for the selected snapshot (also the table's context menu, with the same
-    mnemonics): Restore this…, Verify, Pin, Save a copy…, Show in folder, Upload now and
-    Delete…"""
+    mnemonics): Restore this…, Browse…, Verify, Pin, Save a copy…, Show in folder, Upload
+    now and Delete…; Browse… opens the snapshot in `browse` (the Browse window)."""
 
-    def __init__(self, view: SourceFilter, snapshots: SnapshotTable) -> None:
+    def __init__(
+        self,
+        view: SourceFilter,
+        snapshots: SnapshotTable,
+        browse: Callable[[PointWanted], None] | None = None,
+    ) -> None:
         super().__init__()
         self.view = view
         self.snapshots = snapshots
@@ -53,6 +60,9 @@ class SnapshotsTab(QWidget):
         self.table.customContextMenuRequested.connect(self._menu)
         actions = QHBoxLayout()
         self.restore_button = _button(actions, "restore-this", "&Restore this…")
+        self.browse_button = _button(actions, "browse-this", "&Browse…")
+        self.browse_button.clicked.connect(lambda: self._browse(browse))
+        self.browse_button.setVisible(browse is not None)
         self.verify_button = _button(actions, "verify", "&Verify")
         self.pin_button = _button(actions, "pin", "&Pin")
         self.copy_button = _button(actions, "save-copy", "&Save a copy…")
@@ -87,6 +97,11 @@ class SnapshotsTab(QWidget):
                 return True
         return False
 
+    def _browse(self, browse: Callable[[PointWanted], None] | None) -> None:
+        record = self.selected()
+        if record is not None and browse is not None:
+            browse(PointWanted(record.source, snapshot=record.id))
+
     def enable_actions(self, *, busy: bool) -> None:
         """The buttons that fit the selected snapshot (none while a verification runs)."""
         record = self.selected()
@@ -95,6 +110,13 @@ class SnapshotsTab(QWidget):
         if record is None:
             return
         self.pin_button.setText("Un&pin" if record.manifest.protected else "&Pin")
+        raw = record.manifest.kind == "raw"
+        self.browse_button.setEnabled(not raw)
+        self.browse_button.setToolTip(
+            "A raw copy of a damaged database: its rows cannot be read"
+            if raw
+            else "Look inside this snapshot without restoring it"
+        )
         self.pin_button.setEnabled(not busy and record.manifest.kind != "raw")
         _why_not(
             self.delete_button,
@@ -108,8 +130,10 @@ class SnapshotsTab(QWidget):
             self.upload_button.setToolTip(upload_tip(record, remote))
 
     def _action_buttons(self) -> tuple[QPushButton, ...]:
+        shown = (self.browse_button,) if not self.browse_button.isHidden() else ()
         return (
             self.restore_button,
+            *shown,
             self.verify_button,
             self.pin_button,
             self.copy_button,

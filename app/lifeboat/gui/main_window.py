@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.foundation.states import Health
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.commands import AppCommands
 from lifeboat.gui.icons import TrayIcons, app_icon
 from lifeboat.gui.live_status import LiveStatus
@@ -321,7 +322,9 @@ class MainWindow(QWidget):
         menu.addAction("Back up now", lambda: self.commands.backup_now(name))
         menu.addAction("Restore…", lambda: self.commands.show_restore(name))
         menu.addAction("History…", lambda: self.commands.show_history(name))
+        menu.addAction("Browse…", lambda: self.commands.show_browse(PointWanted(name)))
         menu.addAction("Open backup folder", lambda: self.commands.open_backup_folder(name))
+        self.source_menu = menu  # kept while open (and for the tests)
         menu.popup(self.sources.viewport().mapToGlobal(point))
 
     def show_notice(self, title: str, text: str, level: str) -> None:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.gui.backup_search import MissingBackupsNote
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.restore_moment import MomentChooser
 from lifeboat.gui.schedule_editor import ERROR_STYLE
@@ -152,8 +153,26 @@ class SnapshotPage(QWizardPage):
         self.tabs.addTab(self.moment, "A moment in time")
         self.tabs.setTabVisible(MOMENT_TAB, False)
         self.tabs.currentChanged.connect(lambda _i: self.completeChanged.emit())
+        self.browse = QPushButton("&Browse…")
+        self.browse.setObjectName("restore-browse")
+        self.browse.setToolTip("Look inside the snapshot or moment chosen without restoring it")
+        self.browse.clicked.connect(self.browse_chosen)
+        self.browse.setVisible(wizard.browse is not None)
+        self.completeChanged.connect(lambda: self.browse.setEnabled(self.isComplete()))
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
+        layout.addWidget(self.browse, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def browse_chosen(self) -> None:
+        """The snapshot or moment chosen, in the Browse window."""
+        source, browse = self.owner.source, self.owner.browse
+        if source is None or browse is None or not self.isComplete():
+            return
+        choice = self.moment.choice
+        if self.by_moment and choice is not None:
+            browse(PointWanted(source, at=choice.commit_time))
+        elif (record := self.chosen()) is not None:
+            browse(PointWanted(source, snapshot=record.id))
 
     def initializePage(self) -> None:
         source = self.owner.source

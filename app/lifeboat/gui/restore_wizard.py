@@ -31,6 +31,7 @@ from lifeboat.core.encryption import MissingIdentity
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, error_lines, show_error
 from lifeboat.gui.restore_confirm import ConfirmPage
@@ -51,6 +52,7 @@ class RestoreWizard(QWizard):
         *,
         open_folder: Callable[[Path], None],
         commit_changes: CommitChanges | None = None,
+        browse: Callable[[PointWanted], None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -63,6 +65,7 @@ class RestoreWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage)
         self.service = service
         self.open_folder = open_folder
+        self.browse = browse  # the Browse window, from the snapshot page
         #: what each commit changed, row by row (the service's count unless a test
         #: gives its own)
         self.commit_changes: CommitChanges = commit_changes or service.commit_changes

@@ -23,6 +23,7 @@ from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
 from lifeboat.service.merge import MergeMethods
+from lifeboat.service.point_browse import PointBrowseMethods
 from lifeboat.service.point_reading import PointReadingMethods
 from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
@@ -49,6 +50,7 @@ class Service(
     PointReadingMethods,
     RowKeyMethods,
     MergeMethods,
+    PointBrowseMethods,
 ):
     def __init__(
         self,
