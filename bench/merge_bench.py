@@ -5,8 +5,9 @@ same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same
 Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
 (--dry-run); the merge (rebuild of the past into scratch, safety snapshot, one
-transaction); the merge of 1,000 other rows while a writer process commits every 5 ms
-(its commit latency reported);
+transaction; the phases it reports: safety snapshot, past, plan, the re-check under the
+lock, the longest write-lock hold); the merge of 1,000 other rows while a writer process
+commits every 5 ms (its commit latency reported: the longest is the writer's stall);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
 
@@ -62,6 +63,15 @@ def _delete(db: Path, rows: int, offset: int) -> None:
     conn.close()
 
 
+def _merge_timed(env: dict[str, str], merge: list[str], out: Path) -> tuple[float, int, dict]:
+    """The merge as a CLI process: seconds, peak RSS (KB), and the phases it reports."""
+    with open(out, "w") as fh:
+        seconds, peak_kb = run_timed(
+            [sys.executable, "-m", "lifeboat", *merge, "--yes", "--json"], env=env, stdout=fh
+        )
+    return seconds, peak_kb, json.loads(out.read_text()).get("phases", {})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,13 +89,13 @@ def main() -> None:
     preview_s, preview_kb = run_timed(
         [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
     )
-    merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    merge_s, merge_kb, phases = _merge_timed(env, merge, work / "merge.json")
     assert _count(db) == (rows,), "every row is back"
     # Again, while the app keeps writing (a commit every 5 ms) as the rows come back.
     _delete(db, rows, 1)
     writer = WriterProcess(db, 0.005, work / "writer.txt")
     started = time.time()
-    busy_s, _ = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    busy_s, _, busy_phases = _merge_timed(env, merge, work / "merge-busy.json")
     ended = time.time()
     latency = latency_summary(writer.stop(), started, ended)
     assert _count(db) == (rows,), "every row is back"
@@ -118,8 +128,10 @@ def main() -> None:
             "preview_peak_rss_mb": round(preview_kb / 1024, 1),
             "merge_s": round(merge_s, 2),
             "merge_peak_rss_mb": round(merge_kb / 1024, 1),
+            "merge_phases_s": phases,
             "merge_while_writing_s": round(busy_s, 2),
             "writer_during_merge": {k: round(v, 1) for k, v in latency.items()},
+            "merge_while_writing_phases_s": busy_phases,
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),

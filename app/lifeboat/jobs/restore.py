@@ -253,7 +253,17 @@ class RestoreJob:
             (r for r in self.workspace.catalog.snapshots(src.name) if r.manifest.kind == "full"),
             None,
         )
-        full = base is None or not self._still_restorable(base)
+        # The newest snapshot's proof covers its base: the same bytes are not hashed twice.
+        proven = (
+            newest is not None
+            and base is not None
+            and base.id
+            in (
+                newest.id,
+                newest.manifest.base,
+            )
+        )
+        full = base is None or not (proven or self._still_restorable(base))
         try:
             manifest = snapshot_source(
                 self.workspace,
