@@ -81,8 +81,8 @@ def main() -> None:
         "--table",
         default="notes",
         choices=("notes", "attachments"),
-        help="notes: 57%% of the database (the whole past is written); attachments: 40%% "
-        "(only its pages are read)",
+        help="notes: 57%% of the database, attachments: 40%% (both over the 10%% below which "
+        "only the table's pages of the past are read)",
     )
     args = parser.parse_args()
     table = args.table

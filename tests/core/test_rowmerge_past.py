@@ -113,3 +113,17 @@ def test_a_table_that_is_most_of_the_database_is_left_to_the_whole_copy(tmp_path
     out = tmp_path / "sparse.db"
     assert not _sparse(past, "big", out) and not out.exists()
     assert not _sparse(past, "missing", out) and not out.exists()
+
+
+def test_a_table_whose_overflow_chains_outgrow_the_budget_is_left_to_the_whole_copy(
+    tmp_path: Path,
+):
+    past = _past(tmp_path / "past.db", wal=False)
+    conn = sqlite3.connect(past)
+    conn.execute("create table blobs(id integer primary key, data blob)")
+    conn.executemany("insert into blobs(data) values (?)", [(os.urandom(200_000),)] * 5)
+    conn.commit()
+    conn.close()
+    out = tmp_path / "sparse.db"
+    assert not _sparse(past, "blobs", out)
+    assert not out.exists(), "its own incomplete file is removed"

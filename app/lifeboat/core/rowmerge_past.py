@@ -18,7 +18,7 @@ left to the whole point: its errors are said from there.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lifeboat.core.history.btree import (
@@ -36,8 +36,10 @@ from lifeboat.core.history.tables import Layout, layout, payload, tree_pages
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.private import create_file
 
-#: above this share of the database's pages, the whole point is written instead
-SPARSE_SHARE = 0.5
+#: above this share of the database's pages, the whole point is written instead (a page
+#: read alone costs ~6 times a page of a forward pass: bench/merge_bench.py --table attachments)
+SPARSE_SHARE = 0.1
+_BATCH = 256  # leaves read at a time
 _HAS_PAYLOAD = (TABLE_LEAF, INDEX_LEAF, INDEX_INTERIOR)
 _MAX_CHAIN = 1 << 20  # an overflow chain longer than any real one: damaged pages
 
@@ -56,42 +58,86 @@ class _Reader:
 
 def write_table_pages(point: PointPages, table: str, out: Path) -> bool:
     """Write `out` (a new private file) with the pages queries on `table` read; False
-    (nothing written) when the whole point is the better copy."""
+    (nothing left written) when the whole point is the better copy. Pages are written
+    as they are read: only the trees' interior pages are held."""
     reader = _Reader(point)
     try:
-        pages = _table_pages(reader, table)
+        known = _interior_pages(reader, table)
+        if known is None:
+            return False
+        fd = create_file(out)
+        try:
+            written = _write_all(reader, fd, known, point.page_size)
+        finally:
+            os.close(fd)
     except MALFORMED:
+        out.unlink(missing_ok=True)  # this call's own work, incomplete
         return False
-    if pages is None:
-        return False
-    fd = create_file(out)
-    try:
-        os.ftruncate(fd, point.page_count * point.page_size)
-        for number in sorted(pages):
-            image = pages[number]
-            if number == 1 and image[18:20] == b"\x02\x02":
-                image = image[:18] + b"\x01\x01" + image[20:]
-            os.pwrite(fd, image, (number - 1) * point.page_size)
-    finally:
-        os.close(fd)
+    if not written:
+        out.unlink(missing_ok=True)  # more than the budget: the whole point is cheaper
+    return written
+
+
+def _interior_pages(reader: _Reader, table: str) -> dict[int, bytes] | None:
+    """The schema's pages and the interior pages of the table's trees (its leaves listed
+    with an empty image, not read); None when that is not the cheaper copy."""
+    shape = layout(reader)
+    known = tree_pages(reader, 1)
+    roots = _roots_of(reader, shape, known, table)
+    if not roots:
+        return None
+    for root in roots:
+        known.update(tree_pages(reader, root, leaves=False))
+    if len(known) > SPARSE_SHARE * reader.page_count:
+        return None
+    return known
+
+
+def _write_all(reader: _Reader, fd: int, known: dict[int, bytes], page_size: int) -> bool:
+    """Every page of `known` (leaves read now) and the overflow chains of their cells;
+    False once more than twice the budget was written (cells with long overflow chains)."""
+    budget = 2 * SPARSE_SHARE * reader.page_count
+    usable = layout(reader).usable
+    os.ftruncate(fd, reader.page_count * page_size)
+    done: set[int] = set()
+
+    def put(number: int, image: bytes) -> None:
+        if number == 1 and image[18:20] == b"\x02\x02":  # WAL: no -wal beside this copy
+            image = image[:18] + b"\x01\x01" + image[20:]
+        os.pwrite(fd, image, (number - 1) * page_size)
+        done.add(number)
+
+    leaves = sorted(n for n, image in known.items() if not image)
+    batches = [leaves[i : i + _BATCH] for i in range(0, len(leaves), _BATCH)]
+    pending = [(n, image) for n, image in known.items() if image]
+    for batch in [*batches, []]:
+        for number, image in pending:
+            put(number, image)
+            if kind(image, number) in _HAS_PAYLOAD:
+                _follow_overflow(reader, usable, number, image, done, put)
+            if len(done) > budget:
+                return False
+        pending = list(reader.pages(batch).items())
     return True
 
 
-def _table_pages(reader: _Reader, table: str) -> dict[int, bytes] | None:
-    shape = layout(reader)
-    schema = tree_pages(reader, 1)
-    roots = _roots_of(reader, shape, schema, table)
-    if not roots:
-        return None
-    wanted = dict(schema)
-    for root in roots:  # the interior levels first: how many leaves, before reading them
-        wanted.update(tree_pages(reader, root, leaves=False))
-    if len(wanted) > SPARSE_SHARE * reader.page_count:
-        return None
-    for root in roots:
-        wanted.update(tree_pages(reader, root))
-    _add_overflow(reader, shape, wanted)
-    return wanted
+def _follow_overflow(
+    reader: _Reader,
+    usable: int,
+    number: int,
+    image: bytes,
+    done: set[int],
+    put: Callable[[int, bytes], None],
+) -> None:
+    """The overflow chains of the cells of page `number`, each page written as read."""
+    for cell in cells(image, number, usable):
+        page, steps = cell.overflow, 0
+        while page and page not in done and steps < _MAX_CHAIN:
+            found = reader.pages([page]).get(page)
+            if found is None:
+                break
+            put(page, found)
+            page, steps = overflow_next(found), steps + 1
 
 
 def _roots_of(reader: _Reader, shape: Layout, schema: dict[int, bytes], table: str) -> list[int]:
@@ -112,19 +158,3 @@ def _roots_of(reader: _Reader, shape: Layout, schema: dict[int, bytes], table: s
             if named and isinstance(root, int) and root > 0:
                 roots.append(root)
     return roots
-
-
-def _add_overflow(reader: _Reader, shape: Layout, pages: dict[int, bytes]) -> None:
-    """The overflow chains of every cell of the trees in `pages`."""
-    firsts = []
-    for number, image in list(pages.items()):
-        if kind(image, number) in _HAS_PAYLOAD:
-            firsts += [c.overflow for c in cells(image, number, shape.usable) if c.overflow]
-    for first in firsts:
-        number, steps = first, 0
-        while number and number not in pages and steps < _MAX_CHAIN:
-            found = reader.pages([number]).get(number)
-            if found is None:
-                break
-            pages[number] = found
-            number, steps = overflow_next(found), steps + 1
