@@ -63,6 +63,17 @@ def _delete(db: Path, table: str, rows: int, offset: int) -> None:
     conn.close()
 
 
+def _add_small_table(db: Path) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("create table small(id integer primary key, body text)")
+    conn.execute("begin")
+    conn.executemany(
+        "insert into small values (?, ?)", ((i, f"small row {i:08d}") for i in range(1, 20001))
+    )
+    conn.execute("commit")
+    conn.close()
+
+
 def _merge_timed(env: dict[str, str], merge: list[str], out: Path) -> tuple[float, int, dict]:
     """The merge as a CLI process: seconds, peak RSS (KB), and the phases it reports."""
     with open(out, "w") as fh:
@@ -80,13 +91,16 @@ def main() -> None:
     parser.add_argument(
         "--table",
         default="notes",
-        choices=("notes", "attachments"),
+        choices=("notes", "attachments", "small"),
         help="notes: 57%% of the database, attachments: 40%% (both over the 10%% below which "
-        "only the table's pages of the past are read)",
+        "only the table's pages of the past are read); small: a table of 20,000 short rows "
+        "added to the database first (about 1%%)",
     )
     args = parser.parse_args()
     table = args.table
     work, db = bench_database("merge", args.size_mb, "live.db")
+    if table == "small":
+        _add_small_table(db)
     env = lifeboat_env(work / "home")
     lifeboat(env, "source", "add", str(db), "--name", "bench", "--schedule", "manual")
     snapshot = json.loads(lifeboat(env, "backup", "bench", "--json"))["id"]

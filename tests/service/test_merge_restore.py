@@ -5,6 +5,7 @@ database exactly as it was before the merge, while a writer process keeps writin
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -161,7 +162,7 @@ def test_rows_come_back_from_a_point_of_the_continuous_history(
 
 @pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback-journal"])
 def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
-    service: Service, tmp_path: Path, writer_process, wal: bool
+    service: Service, tmp_path: Path, writer_process, wal: bool, caplog: pytest.LogCaptureFixture
 ):
     db = make_db(tmp_path / "busy.db", rows=2000, wal=wal)
     service.add_source(db, schedule="manual")
@@ -169,7 +170,11 @@ def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
     lost = {r[0] for r in table_rows(db) if r[0] % 3 == 0}
     _run(db, "delete from items where id % 3 = 0")
     writer = writer_process(db, 0.002)
-    outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    with caplog.at_level(logging.INFO, logger="lifeboat.jobs.merge"):
+        outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    # a commit every 2 ms: the safety snapshot is taken under the merge's lock, and the
+    # plan made before it is kept (the writer's rows are not the ones it brings back)
+    assert "kept changing" in caplog.text and "made again" not in caplog.text
     writer.terminate()
     writer.wait(timeout=30)
     written = len(Path(str(db) + ".latency").read_text().split())
