@@ -153,6 +153,8 @@ class MergeJob:
         log.info(
             "%s kept changing: its safety snapshot is taken under the merge's lock", self.source
         )
+        with phases.timed("safety"):
+            self._restore.prove_bases()  # hashing the snapshots it stands on: not locked
         conn.execute("BEGIN IMMEDIATE")
         phases.locked()
         try:

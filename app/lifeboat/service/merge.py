@@ -214,7 +214,9 @@ class MergeMethods:
                 return
 
             def rebuild(past: Path) -> None:
-                if only is not None:
+                # A base on the remote only is fetched once, by the whole rebuild: trying
+                # the table's pages first could fetch it twice.
+                if only is not None and record.local:
                     with snapshot_files(self.workspace, record, progress, cancel) as files:
                         segments = chains[choice.base_id]
                         at_commit = (choice.commit_time, choice.commit_seq)
