@@ -5,8 +5,9 @@ same snapshot to a new file (`lifeboat restore ID --to PATH --yes`), in the same
 Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes a full
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
 (--dry-run); the merge (rebuild of the past into scratch, safety snapshot, one
-transaction); the merge of 1,000 other rows while a writer process commits every 5 ms
-(its commit latency reported);
+transaction; the phases it reports: safety snapshot, past, plan, the re-check under the
+lock, the longest write-lock hold); the merge of 1,000 other rows while a writer process
+commits every 5 ms (its commit latency reported: the longest is the writer's stall);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
 
@@ -43,23 +44,43 @@ def lifeboat(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _count(db: Path) -> tuple[int]:
+def _count(db: Path, table: str) -> tuple[int]:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("select count(*) from notes").fetchone()
+        return conn.execute(f"select count(*) from {table}").fetchone()
     finally:
         conn.close()
 
 
-def _delete(db: Path, rows: int, offset: int) -> None:
+def _delete(db: Path, table: str, rows: int, offset: int) -> None:
     """1,000 rows spread over the table."""
     step = max(rows // DELETED, 2)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute(
-        f"delete from notes where id in (select id from notes where id % {step} = {offset} "
+        f"delete from {table} where id in (select id from {table} where id % {step} = {offset} "
         f"limit {DELETED})"
     )
     conn.close()
+
+
+def _add_small_table(db: Path) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("create table small(id integer primary key, body text)")
+    conn.execute("begin")
+    conn.executemany(
+        "insert into small values (?, ?)", ((i, f"small row {i:08d}") for i in range(1, 20001))
+    )
+    conn.execute("commit")
+    conn.close()
+
+
+def _merge_timed(env: dict[str, str], merge: list[str], out: Path) -> tuple[float, int, dict]:
+    """The merge as a CLI process: seconds, peak RSS (KB), and the phases it reports."""
+    with open(out, "w") as fh:
+        seconds, peak_kb = run_timed(
+            [sys.executable, "-m", "lifeboat", *merge, "--yes", "--json"], env=env, stdout=fh
+        )
+    return seconds, peak_kb, json.loads(out.read_text()).get("phases", {})
 
 
 def main() -> None:
@@ -67,28 +88,39 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument(
+        "--table",
+        default="notes",
+        choices=("notes", "attachments", "small"),
+        help="notes: 57%% of the database, attachments: 40%% (both over the 10%% below which "
+        "only the table's pages of the past are read); small: a table of 20,000 short rows "
+        "added to the database first (about 1%%)",
+    )
     args = parser.parse_args()
+    table = args.table
     work, db = bench_database("merge", args.size_mb, "live.db")
+    if table == "small":
+        _add_small_table(db)
     env = lifeboat_env(work / "home")
     lifeboat(env, "source", "add", str(db), "--name", "bench", "--schedule", "manual")
     snapshot = json.loads(lifeboat(env, "backup", "bench", "--json"))["id"]
-    (rows,) = _count(db)
-    _delete(db, rows, 0)
+    (rows,) = _count(db, table)
+    _delete(db, table, rows, 0)
     warm(db)
-    merge = ["restore", "bench", "--from", snapshot, "--table", "notes"]
+    merge = ["restore", "bench", "--from", snapshot, "--table", table]
     preview_s, preview_kb = run_timed(
         [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
     )
-    merge_s, merge_kb = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
-    assert _count(db) == (rows,), "every row is back"
+    merge_s, merge_kb, phases = _merge_timed(env, merge, work / "merge.json")
+    assert _count(db, table) == (rows,), "every row is back"
     # Again, while the app keeps writing (a commit every 5 ms) as the rows come back.
-    _delete(db, rows, 1)
+    _delete(db, table, rows, 1)
     writer = WriterProcess(db, 0.005, work / "writer.txt")
     started = time.time()
-    busy_s, _ = run_timed([sys.executable, "-m", "lifeboat", *merge, "--yes"], env=env)
+    busy_s, _, busy_phases = _merge_timed(env, merge, work / "merge-busy.json")
     ended = time.time()
     latency = latency_summary(writer.stop(), started, ended)
-    assert _count(db) == (rows,), "every row is back"
+    assert _count(db, table) == (rows,), "every row is back"
     restore_s, restore_kb = run_timed(
         [
             sys.executable,
@@ -108,18 +140,21 @@ def main() -> None:
         [sys.executable, "-m", "lifeboat", "restore", snapshot, "--yes"], env=env
     )
     report(
-        "merge",
+        f"merge-{table}",
         {
             "size_mb": args.size_mb,
             "db_bytes": db.stat().st_size,
-            "notes_rows": rows,
+            "table": table,
+            "table_rows": rows,
             "deleted_rows": DELETED,
             "preview_s": round(preview_s, 2),
             "preview_peak_rss_mb": round(preview_kb / 1024, 1),
             "merge_s": round(merge_s, 2),
             "merge_peak_rss_mb": round(merge_kb / 1024, 1),
+            "merge_phases_s": phases,
             "merge_while_writing_s": round(busy_s, 2),
             "writer_during_merge": {k: round(v, 1) for k, v in latency.items()},
+            "merge_while_writing_phases_s": busy_phases,
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),

@@ -5,6 +5,7 @@ database exactly as it was before the merge, while a writer process keeps writin
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -71,12 +72,32 @@ def test_a_merge_brings_back_what_was_lost_and_its_safety_snapshot_restores_the_
     assert outcome.safety_id is not None
     safety = service.snapshot(outcome.safety_id)
     assert safety.manifest.protected
+    assert set(outcome.phases) >= {"safety", "past", "plan", "write_lock_held"}
     back = tmp_path / "before.db"
     service.restore(safety.id, to=back)
     assert db_content(back) == before
     assert not _scratch_files(home), "the past copy is gone"
     job = service.jobs(limit=1)[0]
     assert job.status == "ok" and "merge" in (job.detail or "")
+
+
+def test_the_safety_snapshot_is_a_differential_that_restores_the_before_exactly(
+    service: Service, tmp_path: Path
+):
+    db = make_db(tmp_path / "big.db", rows=5000)
+    service.add_source(db, schedule="manual")
+    then = service.backup("big", upload=False)
+    _run(db, "delete from items where id in (10, 2000, 4000)")
+    _run(db, "update items set name = 'y' where id = 5")
+    before = db_content(db)
+    request = MergeRequest("items", mode="deleted")
+    outcome = service.merge_restore("big", request, snapshot=then.id)
+    assert outcome.inserted == 3
+    safety = service.snapshot(str(outcome.safety_id))
+    assert safety.manifest.kind == "diff" and safety.manifest.base == then.id
+    back = tmp_path / "before.db"
+    service.restore(safety.id, to=back)
+    assert db_content(back) == before
 
 
 def test_a_refused_merge_changes_nothing_and_keeps_no_safety_snapshot(
@@ -141,7 +162,7 @@ def test_rows_come_back_from_a_point_of_the_continuous_history(
 
 @pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback-journal"])
 def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
-    service: Service, tmp_path: Path, writer_process, wal: bool
+    service: Service, tmp_path: Path, writer_process, wal: bool, caplog: pytest.LogCaptureFixture
 ):
     db = make_db(tmp_path / "busy.db", rows=2000, wal=wal)
     service.add_source(db, schedule="manual")
@@ -149,7 +170,11 @@ def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
     lost = {r[0] for r in table_rows(db) if r[0] % 3 == 0}
     _run(db, "delete from items where id % 3 = 0")
     writer = writer_process(db, 0.002)
-    outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    with caplog.at_level(logging.INFO, logger="lifeboat.jobs.merge"):
+        outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    # a commit every 2 ms: the safety snapshot is taken under the merge's lock, and the
+    # plan made before it is kept (the writer's rows are not the ones it brings back)
+    assert "kept changing" in caplog.text and "made again" not in caplog.text
     writer.terminate()
     writer.wait(timeout=30)
     written = len(Path(str(db) + ".latency").read_text().split())
@@ -159,9 +184,16 @@ def test_nothing_a_writer_process_commits_is_lost_while_a_merge_runs(
     assert outcome.safety_id is not None
     back = tmp_path / "safety.db"
     service.restore(outcome.safety_id, to=back)
-    kept = {r[0] for r in table_rows(back)}
-    assert not kept & lost, "the safety snapshot holds the database before the merge"
-    assert kept <= {r[0] for r in rows}
+    kept = {r[0]: r for r in table_rows(back)}
+    final = {r[0]: r for r in rows}
+    assert not set(kept) & lost, "the safety snapshot holds the database before the merge"
+    assert all(final[i] == row for i, row in kept.items())
+    # Exactly the database right before the merge: what it lacks of the final one is the
+    # rows brought back and the writer's commits made after the merge (a suffix of them).
+    later = set(final) - set(kept) - lost
+    assert all(final[i][1] == "writer" for i in later)
+    before = [i for i, row in kept.items() if row[1] == "writer"]
+    assert min(later, default=10**9) > max(before, default=0)
 
 
 def test_the_cli_previews_asks_and_refuses_bad_input_in_one_line(cli, tmp_path: Path):

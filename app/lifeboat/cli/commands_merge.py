@@ -73,7 +73,9 @@ def cmd_merge(args: argparse.Namespace, service: Service, out: Output) -> int:
         return 0
     with (
         out.progress_bar() as bar,
-        service.merge_session(args.id, at=at, snapshot=args.from_id, progress=bar) as session,
+        service.merge_session(
+            args.id, at=at, snapshot=args.from_id, request=request, progress=bar
+        ) as session,
     ):
         plan = session.plan(request)
         if args.dry_run or not plan.changes_anything:

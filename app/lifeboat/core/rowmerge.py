@@ -149,9 +149,9 @@ def _plan_sides(conn: sqlite3.Connection, request: MergeRequest) -> tuple[MergeP
     sides = Sides(conn, request)
     conn.execute("DROP TABLE IF EXISTS temp.lb_rows")
     counts = _collect_keyed(conn, sides) if sides.key else _collect_whole_rows(conn, sides)
-    brought = _brought_kinds(request)
+    brought = brought_kinds(request)
     if sides.live is not None:
-        _mark_conflicts(conn, sides, brought)
+        mark_conflicts(conn, sides, brought)
     deleted, changed, unchanged, added = counts
     c_deleted, c_changed = (_count(conn, sides, k, conflicted=True) for k in ("deleted", "changed"))
     overwrites = request.overwrites_changed
@@ -175,7 +175,7 @@ def _plan_sides(conn: sqlite3.Connection, request: MergeRequest) -> tuple[MergeP
     return plan, sides
 
 
-def _brought_kinds(request: MergeRequest) -> tuple[str, ...]:
+def brought_kinds(request: MergeRequest) -> tuple[str, ...]:
     kinds = () if request.mode == "changed" else ("deleted",)
     return kinds + (("changed",) if request.overwrites_changed else ())
 
@@ -200,15 +200,14 @@ def _collect_keyed(conn: sqlite3.Connection, sides: Sides) -> tuple[int, int, in
         )
         total = _count(conn, sides, "deleted")
         return total, 0, 0, 0
-    conn.execute(
-        f"INSERT INTO temp.lb_rows SELECT 'deleted', '', {pick} FROM {sides.past_rows} p "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {live} l WHERE {_key_match('l', 'p', key)})"
-    )
     values = [c for c in sides.fit.columns if c not in key]
     differs = " OR ".join(f"p.{q(c)} IS NOT l.{q(c)}" for c in values) or "0"
+    gone = _live_missing("l", sides.live)
+    # One pass over the past rows: each is looked up in live once, by its key.
     conn.execute(
-        f"INSERT INTO temp.lb_rows SELECT 'changed', '', {pick} FROM {sides.past_rows} p "
-        f"JOIN {live} l ON {_key_match('l', 'p', key)} WHERE {differs}"
+        f"INSERT INTO temp.lb_rows SELECT CASE WHEN {gone} THEN 'deleted' ELSE 'changed' "
+        f"END, '', {pick} FROM {sides.past_rows} p "
+        f"LEFT JOIN {live} l ON {_key_match('l', 'p', key)} WHERE {gone} OR ({differs})"
     )
     (total,) = conn.execute(f"SELECT count(*) FROM {sides.past_rows}").fetchone()
     deleted, changed = _count(conn, sides, "deleted"), _count(conn, sides, "changed")
@@ -221,6 +220,19 @@ def _collect_keyed(conn: sqlite3.Connection, sides: Sides) -> tuple[int, int, in
             f"(SELECT 1 FROM past.{q(sides.past.name)} p WHERE {_key_match('p', 'l', key)})"
         ).fetchone()
     return deleted, changed, total - deleted - changed, added
+
+
+def _live_missing(alias: str, live: TableShape) -> str:
+    """True for a row of a LEFT JOIN that found no live row: a WITHOUT ROWID table's key
+    columns are NOT NULL, a rowid table's rowid is never NULL (by whichever of its names
+    no column took)."""
+    if live.without_rowid:
+        return " AND ".join(f"{alias}.{q(k)} IS NULL" for k in live.key)
+    taken = {c.lower() for c in live.columns}
+    name = next((n for n in ("rowid", "_rowid_", "oid") if n not in taken), None)
+    if name is None:  # all three are the app's columns: the key decides (NULL-free keys)
+        return " AND ".join(f"{alias}.{q(k)} IS NULL" for k in live.key)
+    return f"{alias}.{name} IS NULL"
 
 
 def _live_rows(conn: sqlite3.Connection, sides: Sides) -> str:
@@ -265,7 +277,7 @@ def _count(conn: sqlite3.Connection, sides: Sides, kind: str, conflicted: bool =
     return int(count)
 
 
-def _mark_conflicts(conn: sqlite3.Connection, sides: Sides, kinds: tuple[str, ...]) -> None:
+def mark_conflicts(conn: sqlite3.Connection, sides: Sides, kinds: tuple[str, ...]) -> None:
     """Rows to bring back that hold the values of a UNIQUE index another live row holds
     now (NULLs never conflict, as in SQLite) get the index's name in `why`."""
     assert sides.live is not None

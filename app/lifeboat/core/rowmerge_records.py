@@ -87,6 +87,8 @@ class MergeOutcome:
     safety_id: str | None
     past: str  # the point or snapshot the rows came from, in words
     seconds: float
+    # seconds per phase (safety, past, plan, recheck) and the longest write-lock hold
+    phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,4 +98,5 @@ class MergeOutcome:
             "safety_snapshot": self.safety_id,
             "past": self.past,
             "seconds": round(self.seconds, 3),
+            "phases": self.phases,
         }

@@ -1,30 +1,28 @@
 """MergeJob: bring rows of a past copy back into a source's live database, in one
 transaction, after a protected safety snapshot that holds exactly what the merge changes.
 
-The safety snapshot is the restore job's (jobs/restore.py). It must hold the database as
-it was right before the merge, while the app keeps writing: it is taken, then the merge's
-BEGIN IMMEDIATE is started and PRAGMA data_version tells whether any other connection
-committed in between. If one did, the stale safety snapshot is dropped and it is taken
-again; after two tries the merge's transaction takes the write lock first, a child
-process copies the database (the SQLite backup API: a reader the lock lets through) into
-a private scratch file, and the safety snapshot is taken of that copy (the app's writers
-wait meanwhile, as they do for the merge itself, up to their own busy timeout). It is
-exact in every case.
-This process never opens the live file outside the merge's connection while the lock is
-held: closing any other descriptor of it would drop the process's POSIX locks on it (a
-rollback-journal database's RESERVED lock) and let the app write in the middle of the
-merge; the child process's descriptors are its own.
+The safety snapshot is the restore job's (jobs/restore.py: a differential against the
+newest full snapshot when there is one). It must hold the database as it was right
+before the merge, while the app keeps writing: it is taken (in a thread, while the past
+copy is written and the plan is made), then the merge's BEGIN IMMEDIATE is started and
+PRAGMA data_version tells whether any other connection committed in between. If one did,
+the stale safety snapshot is dropped and it is taken again; after two tries it is taken
+while the merge's transaction holds the write lock (a reader the lock lets through; the
+app's writers wait meanwhile, up to their own busy timeout). It is exact in every case.
+
+The plan is made before the lock and kept if, under the lock, what it relies on did not
+change (core/rowmerge_recheck.py): the app's writers wait for the writes only.
+Under the lock this process opens the live file only through SQLite (one library: a
+descriptor of a second connection is not closed while the first holds locks) or the
+kept descriptors of core/kept_descriptors.py: closing any other descriptor of it would
+drop the process's POSIX locks on it (a rollback-journal database's RESERVED lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
-import stat
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,32 +31,20 @@ from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
-from lifeboat.core.private import create_file
-from lifeboat.core.rowmerge import Sides, attach_past, connect_live, plan_sides
+from lifeboat.core.rowmerge import Sides, attach_past, connect_live
 from lifeboat.core.rowmerge_apply import apply_merge
+from lifeboat.core.rowmerge_recheck import Planning, plan_before_lock, plan_still_holds
 from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
-from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.merge_phases import PhaseTimes
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore import RestoreJob, SafetyCopy
 
 log = logging.getLogger(__name__)
 _UNLOCKED_TRIES = 2  # an app that wrote during both keeps writing: lock at once
-# Copies the live database (argv[1]) into the empty private file argv[2] in a process of
-# its own: this process must not open the live file outside the merge's connection while
-# that holds the lock (closing any other descriptor of it drops the process's POSIX locks).
-_COPY_SCRIPT = (
-    "import sqlite3, sys\n"
-    "src = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True, timeout=60)\n"
-    "out = sqlite3.connect(sys.argv[2])\n"
-    "src.backup(out)\n"
-    "out.execute('pragma journal_mode=delete')\n"
-    "out.close()\n"
-    "src.close()\n"
-)
 
 
 class MergeJob:
@@ -86,6 +72,7 @@ class MergeJob:
         self.request = request
         self.confirmed = confirmed
         self._restore = RestoreJob(workspace, record)
+        self.phases = PhaseTimes()
 
     def prepare(self) -> None:
         self._restore.prepare()  # the source is configured and its file is a database
@@ -96,6 +83,7 @@ class MergeJob:
         src = config.source(self.source)
         folder = self.workspace.source_folder(config, src)
         conn = connect_live(src.path, config.general.busy_timeout)
+        phases = self.phases = PhaseTimes()
         try:
             with hold_lock(
                 folder / FOLDER_LOCK_NAME,
@@ -111,6 +99,7 @@ class MergeJob:
                     )
                     cancel.check()
                     conn.execute("COMMIT")
+                    phases.unlocked()
                 except BaseException:
                     conn.execute("ROLLBACK")
                     self._drop(safety)
@@ -118,12 +107,13 @@ class MergeJob:
         finally:
             conn.close()
         log.info(
-            "merged %s of %s from %s: %d inserted, %d updated",
+            "merged %s of %s from %s: %d inserted, %d updated (%s)",
             plan.live_table,
             src.name,
             self.past_words,
             inserted,
             updated,
+            phases.words(),
         )
         outcome = MergeOutcome(
             plan,
@@ -132,6 +122,7 @@ class MergeJob:
             safety.id if safety else None,
             self.past_words,
             time.monotonic() - started,
+            phases.seconds(),
         )
         detail: dict[str, object] = {"merge": outcome.to_json()}
         return JobOutcome(snapshot_id=self.record.id, result=outcome, detail=detail)
@@ -140,98 +131,84 @@ class MergeJob:
         self, conn: sqlite3.Connection, cancel: CancelToken
     ) -> tuple[SafetyCopy | None, tuple[MergePlan, Sides] | None]:
         """The safety snapshot of exactly the state the merge starts from, with the
-        merge's write transaction begun; and the plan, if it was made before the lock
-        and nothing changed since (the app's writers then wait only for the writes)."""
+        merge's write transaction begun; and the plan if it still holds (None: plan it
+        again under the lock). The plan is made before the lock, beside the safety
+        snapshot; under the lock only what it relies on is checked again."""
+        phases = self.phases
+        (before,) = conn.execute("PRAGMA data_version").fetchone()
+        safety, planning = self._safety_beside_plan(conn, cancel)
         for attempt in range(_UNLOCKED_TRIES):
-            (before,) = conn.execute("PRAGMA data_version").fetchone()
-            planned = None
-            if attempt == 0:
-                safety = self._alongside_past(cancel)
-                try:
-                    attach_past(conn, self.past)
-                    planned = plan_sides(conn, replace(self.request, show_rows=0))
-                except BaseException:
-                    self._drop(safety)
-                    raise
-            else:
-                safety = self._restore.take_safety_copy(no_progress, cancel)
+            if attempt:
+                (before,) = conn.execute("PRAGMA data_version").fetchone()
+                with phases.timed("safety"):
+                    safety = self._restore.take_safety_copy(no_progress, cancel)
             conn.execute("BEGIN IMMEDIATE")
+            phases.locked()
             (after,) = conn.execute("PRAGMA data_version").fetchone()
-            if after == before:
-                return safety, planned
+            if after == before:  # nobody wrote since the safety snapshot began
+                return safety, self._still_planned(conn, planning)
             conn.execute("ROLLBACK")
+            phases.unlocked()
             self._drop(safety)
         log.info(
             "%s kept changing: its safety snapshot is taken under the merge's lock", self.source
         )
+        with phases.timed("safety"):
+            self._restore.prove_bases()  # hashing the snapshots it stands on: not locked
         conn.execute("BEGIN IMMEDIATE")
+        phases.locked()
         try:
-            return self._locked_safety_and_plan(conn, cancel)
+            with phases.timed("safety"):
+                safety = self._take_safety(cancel)
+            try:
+                return safety, self._still_planned(conn, planning)
+            except BaseException:
+                self._drop(safety)
+                raise
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _locked_safety_and_plan(
+    def _still_planned(
+        self, conn: sqlite3.Connection, planning: Planning
+    ) -> tuple[MergePlan, Sides] | None:
+        """Under the lock: the plan made before it, if nothing it relies on changed."""
+        (now,) = conn.execute("PRAGMA data_version").fetchone()
+        if now == planning.data_version:
+            return planning.planned
+        plan, sides = planning.planned
+        with self.phases.timed("recheck"):
+            changed = plan_still_holds(conn, sides, plan, self.request, planning.schema)
+        if changed is None:
+            return planning.planned
+        log.info("%s: %s since the plan was made; it is made again", self.source, changed)
+        return None
+
+    def _safety_beside_plan(
         self, conn: sqlite3.Connection, cancel: CancelToken
-    ) -> tuple[SafetyCopy | None, tuple[MergePlan, Sides]]:
-        """Under the lock, the safety snapshot (of a copy a child process makes) and the
-        plan at once: both only read, and the app's writers wait for the longer one."""
+    ) -> tuple[SafetyCopy | None, Planning]:
+        """The first safety snapshot, taken in a thread while the past copy is written
+        (if it is not there yet) and the plan is made on `conn`: they read different
+        files, or the live one through SQLite only."""
+        phases = self.phases
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
-            taking = pool.submit(self._safety_from_own_copy, cancel)
+            taking = pool.submit(phases.run_timed, "safety", self._take_safety, cancel)
             try:
-                planned = plan_sides(conn, replace(self.request, show_rows=0))
+                if self.produce is not None:
+                    with phases.timed("past"):
+                        self.produce(self.past)
+                attach_past(conn, self.past)
+                with phases.timed("plan"):
+                    planning = plan_before_lock(conn, replace(self.request, show_rows=0))
             except BaseException:
                 with contextlib.suppress(BaseException):
                     self._drop(taking.result())
                 raise
-            return taking.result(), planned
+            safety = taking.result()
+        return safety, planning
 
-    def _alongside_past(self, cancel: CancelToken) -> SafetyCopy | None:
-        """The first safety snapshot, taken while the past copy is being written (if it
-        is not there yet): the two read different files."""
-        if self.produce is None:
-            return self._restore.take_safety_copy(no_progress, cancel)
-        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-past") as pool:
-            making = pool.submit(self.produce, self.past)
-            try:
-                safety = self._restore.take_safety_copy(no_progress, cancel)
-            except BaseException:
-                cancel.cancel()
-                with contextlib.suppress(BaseException):
-                    making.result()
-                raise
-            try:
-                making.result()
-            except BaseException:
-                self._drop(safety)
-                raise
-        return safety
-
-    def _safety_from_own_copy(self, cancel: CancelToken) -> SafetyCopy | None:
-        """While the merge's transaction holds the write lock: the database copied by a
-        child process (SQLite's backup API, a reader the lock lets through), then the
-        safety snapshot taken of that copy."""
-        live = self.workspace.config().source(self.source).path
-        copy = self.workspace.run.work_path(self.workspace.scratch(), "safety")
-        try:
-            os.close(create_file(copy))
-            copied = subprocess.run(
-                [sys.executable, "-c", _COPY_SCRIPT, str(live), str(copy)],
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
-            if copied.returncode != 0:
-                raise OperationFailed(
-                    f"the safety snapshot of {self.source} could not be taken: "
-                    f"{copied.stderr.strip().splitlines()[-1:]}; nothing was changed",
-                    "try again",
-                )
-            os.chmod(copy, stat.S_IMODE(os.stat(live).st_mode))  # the restore keeps it
-            return self._restore.take_safety_copy(no_progress, cancel, copy=copy)
-        finally:
-            for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), Path(f"{copy}-journal")):
-                path.unlink(missing_ok=True)
+    def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
+        return self._restore.take_safety_copy(no_progress, cancel)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
         """A safety snapshot taken for a merge that did not happen (never one that was

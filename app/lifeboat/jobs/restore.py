@@ -63,6 +63,7 @@ class RestoreJob:
         self.overwrite = overwrite
         self.target: Path | None = None
         self._src: SourceConfig | None = None
+        self._proofs: dict[str, tuple[SnapshotRecord | None, bool]] = {}
 
     @property
     def in_place(self) -> bool:
@@ -246,14 +247,8 @@ class RestoreJob:
         assert self.target is not None
         if not os.path.lexists(self.target):
             return None
-        newest = self._proven_newest(src.name)
-        # A differential is only as good as its base: the safety copy is one only on a
-        # base whose bytes were just proven intact, else a whole new snapshot.
-        base = next(
-            (r for r in self.workspace.catalog.snapshots(src.name) if r.manifest.kind == "full"),
-            None,
-        )
-        full = base is None or not self._still_restorable(base)
+        proof = self._proofs.pop(src.name, None)  # made before a lock by prove_bases
+        newest, full = proof if proof is not None else self._prove(src.name)
         try:
             manifest = snapshot_source(
                 self.workspace,
@@ -274,6 +269,30 @@ class RestoreJob:
             )
             manifest = self._raw_safety_copy(src, folder)
         return SafetyCopy(manifest.id, taken=True)
+
+    def prove_bases(self) -> None:
+        """Prove now what the next safety snapshot stands on (the newest snapshot's and
+        the base's bytes), so that taking it later, while the caller holds the
+        database's write lock, costs the copy only. Hold the folder's lock until then:
+        nothing else changes those snapshots."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        self._proofs[self._src.name] = self._prove(self._src.name)
+
+    def _prove(self, source: str) -> tuple[SnapshotRecord | None, bool]:
+        """The newest snapshot if proven intact, and whether the safety copy must be a
+        whole new snapshot (no full base, or one whose bytes are not as taken)."""
+        newest = self._proven_newest(source)
+        # A differential is only as good as its base: the safety copy is one only on a
+        # base whose bytes were just proven intact, else a whole new snapshot.
+        base = next(
+            (r for r in self.workspace.catalog.snapshots(source) if r.manifest.kind == "full"),
+            None,
+        )
+        if base is None:
+            return newest, True
+        # The newest snapshot's proof covers its base: the same bytes are not hashed twice.
+        covered = newest is not None and base.id in (newest.id, newest.manifest.base)
+        return newest, not (covered or self._still_restorable(base))
 
     def _proven_newest(self, source: str) -> SnapshotRecord | None:
         """The newest good snapshot here, if its bytes are proven still as taken (never

@@ -30,6 +30,7 @@ from lifeboat.jobs.base import run_job
 from lifeboat.jobs.merge import MergeJob
 from lifeboat.jobs.restore_point import rebuild_checked
 from lifeboat.remote.fetch import snapshot_files
+from lifeboat.service.merge_past import table_only, write_point_table, write_snapshot_table
 from lifeboat.service.points import point_chains
 
 if TYPE_CHECKING:
@@ -46,16 +47,27 @@ class MergeSession:
         record: SnapshotRecord,
         past: Path,
         words: str,
+        only: str | None = None,
     ) -> None:
         self._workspace = workspace
         self._publish = publish
         self.record = record
         self.past = past
         self.words = words  # e.g. "notes at 14:02:11 (commit 812)"
+        self.only = only  # the past holds this table's pages only (None: all of it)
+
+    def _check_fits(self, request: MergeRequest) -> None:
+        _check_request(request)
+        wanted = table_only(request)
+        if self.only is not None and (wanted or "").lower() != self.only.lower():
+            raise ConfigError(
+                f"this merge session holds only table {self.only} as it was then",
+                "open a session for the request",
+            )
 
     def plan(self, request: MergeRequest) -> MergePlan:
         """What merging would do now (reads only: nothing is written to the live file)."""
-        _check_request(request)
+        self._check_fits(request)
         live = self._workspace.config().source(self.record.source)
         probe_database(live.path)
         busy = self._workspace.config().general.busy_timeout
@@ -75,7 +87,7 @@ class MergeSession:
     ) -> MergeOutcome:
         """Merge, after the safety snapshot, in one transaction; refused (nothing
         changed) if the plan is no longer `confirmed`'s."""
-        _check_request(request)
+        self._check_fits(request)
         job = MergeJob(self._workspace, self.record, self.past, self.words, request, confirmed)
         outcome = run_job(
             job,
@@ -111,17 +123,20 @@ class MergeMethods:
         *,
         at: datetime | None = None,
         snapshot: str | None = None,
+        request: MergeRequest | None = None,
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
     ) -> Iterator[MergeSession]:
         """The source as it was `at` (or in snapshot `snapshot`) in a private scratch
-        file, removed when the session ends."""
+        file, removed when the session ends; given `request`, only what it reads (then
+        the session plans and applies that request only)."""
         cancel = cancel or CancelToken()
-        with self._past(source, at, snapshot, progress, cancel) as (record, words, produce):
+        only = table_only(request) if request is not None else None
+        with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
                 produce(past)
-                yield MergeSession(self.workspace, self.publish, record, past, words)
+                yield MergeSession(self.workspace, self.publish, record, past, words, only)
             finally:
                 past.unlink(missing_ok=True)
 
@@ -133,7 +148,7 @@ class MergeMethods:
         at: datetime | None = None,
         snapshot: str | None = None,
     ) -> MergePlan:
-        with self.merge_session(source, at=at, snapshot=snapshot) as session:
+        with self.merge_session(source, at=at, snapshot=snapshot, request=request) as session:
             return session.plan(request)
 
     def merge_restore(
@@ -151,7 +166,8 @@ class MergeMethods:
         the safety snapshot is taken while the past is rebuilt."""
         _check_request(request)
         cancel = cancel or CancelToken()
-        with self._past(source, at, snapshot, progress, cancel) as (record, words, produce):
+        only = table_only(request)
+        with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
                 job = MergeJob(
@@ -174,17 +190,18 @@ class MergeMethods:
         source: str,
         at: datetime | None,
         snapshot: str | None,
+        only: str | None,
         progress: Progress,
         cancel: CancelToken,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
-        the past into a new scratch file."""
+        the past into a new scratch file (table `only`'s pages, when that is cheaper)."""
         if (at is None) == (snapshot is None):
             raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
         name = self.workspace.config().source(source).name
         if snapshot is not None:
             record = self._snapshot_of(name, snapshot)
-            yield record, _words(record), _extractor(self.workspace, record, progress, cancel)
+            yield record, _words(record), _extractor(self.workspace, record, only, progress, cancel)
             return
         assert at is not None
         if at.tzinfo is None:
@@ -192,10 +209,19 @@ class MergeMethods:
         with point_chains(self.workspace, name, at, progress, cancel) as (choice, chains):
             record = self.workspace.catalog.snapshot(choice.base_id)
             if choice.snapshot_only:
-                yield record, _words(record), _extractor(self.workspace, record, progress, cancel)
+                extract = _extractor(self.workspace, record, only, progress, cancel)
+                yield record, _words(record), extract
                 return
 
             def rebuild(past: Path) -> None:
+                # A base on the remote only is fetched once, by the whole rebuild: trying
+                # the table's pages first could fetch it twice.
+                if only is not None and record.local:
+                    with snapshot_files(self.workspace, record, progress, cancel) as files:
+                        segments = chains[choice.base_id]
+                        at_commit = (choice.commit_time, choice.commit_seq)
+                        if write_point_table(files, segments, *at_commit, only, past):
+                            return
                 # Only rows are read from it, and its state digest is proven as it is
                 # rebuilt: no integrity check of the scratch copy.
                 rebuild_checked(
@@ -233,13 +259,20 @@ def _words(record: SnapshotRecord) -> str:
 
 
 def _extractor(
-    workspace: Workspace, record: SnapshotRecord, progress: Progress, cancel: CancelToken
+    workspace: Workspace,
+    record: SnapshotRecord,
+    only: str | None,
+    progress: Progress,
+    cancel: CancelToken,
 ) -> Callable[[Path], None]:
-    """What writes the snapshot into a new scratch file, hash-checked (a scratch copy
+    """What writes the snapshot into a new scratch file: table `only`'s pages when that
+    is cheaper (service/merge_past.py), else all of it, hash-checked (a scratch copy
     read once and deleted: no fsync)."""
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:
+            if only is not None and write_snapshot_table(files, only, past):
+                return
             extract_verified(
                 files.folder,
                 record.manifest,

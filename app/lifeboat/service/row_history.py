@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.btree import MALFORMED
+from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.page_reader import BasePages, ChainPages
 from lifeboat.core.history.row_lookup import KeyMismatch, KeySpec
 from lifeboat.core.history.row_points import (
@@ -59,13 +61,16 @@ from lifeboat.foundation.errors import (
 )
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.foundation.states import SnapshotStatus
+from lifeboat.jobs.restore_point import Chains
 from lifeboat.remote.fetch import snapshot_files
-from lifeboat.service.history import HistoryChain, chains_of
+from lifeboat.remote.history_fetch import remote_chains
+from lifeboat.service.history import chains_of
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,23 +145,51 @@ def observations(
         if r.status in (SnapshotStatus.OK, SnapshotStatus.REMOTE) and r.manifest.kind != "raw"
     ]
     records.sort(key=lambda r: (r.manifest.created_at, r.id))
-    chains = {c.base_id: c for c in chains_of(workspace, source) if c.segments}
+    local = {c.base_id: c.segments for c in chains_of(workspace, source) if c.segments}
     walk = _Walk(table, key, {})
     seen = Observed([], 0, [])
-    for record in records:
-        cancel.check()
-        try:
-            seen.found += _at_snapshot(workspace, record, chains.get(record.id), walk, cancel)
-        except Cancelled:
-            raise
-        except ShapeUnknown as exc:
-            raise LifeboatError(str(exc), "this table cannot be followed here") from None
-        except (SegmentDamaged, *MALFORMED) as exc:
-            seen.unreadable.append((record.id, f"it cannot be read: {exc}"))
-        except OperationFailed as exc:  # damaged, missing, its remote out of reach
-            seen.unreadable.append((record.id, exc.message))
+    with _remote_history(workspace, source, local, cancel) as far:
+        chains = {**far, **local}
+        for record in records:
+            cancel.check()
+            try:
+                seen.found += _at_snapshot(workspace, record, chains.get(record.id), walk, cancel)
+            except Cancelled:
+                raise
+            except ShapeUnknown as exc:
+                raise LifeboatError(str(exc), "this table cannot be followed here") from None
+            except (SegmentDamaged, *MALFORMED) as exc:
+                seen.unreadable.append((record.id, f"it cannot be read: {exc}"))
+            except OperationFailed as exc:  # damaged, missing, its remote out of reach
+                seen.unreadable.append((record.id, exc.message))
     seen.lookups = walk.lookups
     return seen
+
+
+@contextlib.contextmanager
+def _remote_history(
+    workspace: Workspace, source: str, local: Chains, cancel: CancelToken
+) -> Iterator[Chains]:
+    """The chains of the source's continuous history on its remote when none is kept
+    here (a new machine, a history folder lost), fetched into this run's scratch for the
+    walk (decrypted there if sealed) and removed afterwards; none if the remote cannot
+    be read (the walk does with the snapshots, as a point restore does)."""
+    config = workspace.config()
+    src = config.source(source)
+    if local or src.remote is None or src.remote not in config.remotes:
+        yield {}
+        return
+    with contextlib.ExitStack() as fetched:
+        try:
+            far: Chains = fetched.enter_context(
+                remote_chains(workspace, src, datetime.now(UTC), no_progress, cancel)
+            )
+        except Cancelled:
+            raise
+        except LifeboatError as exc:
+            log.warning("%s: the history on its remote was not read: %s", source, exc)
+            far = {}
+        yield far
 
 
 def _point_us(moment: datetime) -> int:
@@ -172,7 +205,7 @@ def _point(record: SnapshotRecord) -> RowPoint:
 def _at_snapshot(
     workspace: Workspace,
     record: SnapshotRecord,
-    chain: HistoryChain | None,
+    chain: Sequence[SegmentFile] | None,
     walk: _Walk,
     cancel: CancelToken,
 ) -> list[Observation]:
@@ -193,8 +226,10 @@ def _at_snapshot(
 class _Opener:
     """A snapshot's pages, opened only when needed (a differential is rebuilt then)."""
 
-    def __init__(self, workspace: Workspace, ref: BaseRef, chain: HistoryChain | None) -> None:
-        self.workspace, self.ref, self.segments = workspace, ref, chain.segments if chain else []
+    def __init__(
+        self, workspace: Workspace, ref: BaseRef, chain: Sequence[SegmentFile] | None
+    ) -> None:
+        self.workspace, self.ref, self.segments = workspace, ref, list(chain or ())
         self._chain: ChainPages | None = None
         self._parent: BasePages | None = None
         self.diff_images: dict[int, bytes] | None = None  # a differential's, once read
@@ -224,7 +259,9 @@ class _Opener:
 
 
 @contextlib.contextmanager
-def _opened(workspace: Workspace, ref: BaseRef, chain: HistoryChain | None) -> Iterator[_Opener]:
+def _opened(
+    workspace: Workspace, ref: BaseRef, chain: Sequence[SegmentFile] | None
+) -> Iterator[_Opener]:
     opener = _Opener(workspace, ref, chain)
     try:
         yield opener
