@@ -198,6 +198,8 @@ def _manifest_extra(
     }
     if source_mode is not None:
         extra["source_mode"] = source_mode
+    if taken.copied.locked_seconds is not None:  # how long writers were kept waiting
+        extra["copy_locked_ms"] = round(taken.copied.locked_seconds * 1000, 1)
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:
