@@ -36,9 +36,10 @@ from pathlib import Path
 import xxhash
 
 from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.mapped_file import mapped
 from lifeboat.core.private import create_file
 from lifeboat.foundation.errors import OperationFailed
-from lifeboat.foundation.progress import CancelToken, Progress
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 #: 256 KiB: a whole number of pages of every page size (up to 64 KiB); a commit touching a
 #: few pages makes only a few chunks be copied again.
@@ -89,18 +90,36 @@ def converging_copy(
             if now == counter:
                 break  # no commit since the last pass began: the locked pass copies nothing
             counter = now
-            result.recopied_chunks += _pass(fd, out, result._hashes, progress, cancel)
+            result.recopied_chunks += _pass(fd, out, result._hashes, no_progress, cancel)
             result.passes += 1
-        with _shared_lock(lock):
-            started = time.monotonic()
-            _, result.page_size, result.page_count = _header_state(fd, source)
-            result.locked_chunks = _pass(fd, out, result._hashes, progress, cancel)
-            os.ftruncate(out, result.page_size * result.page_count)
-            result.locked_seconds = time.monotonic() - started
+        _locked_pass(fd, out, lock, source, result, cancel)
         return result
     finally:
         os.close(out)
         unpin(fd)
+
+
+def _locked_pass(
+    fd: int,
+    out: int,
+    lock: sqlite3.Connection,
+    source: Path,
+    result: ConvergedCopy,
+    cancel: CancelToken,
+) -> None:
+    """The last compare, under the shared lock: through a mapping of the file made (and
+    read ahead) before the lock is taken, so the writers' wait is only the hashing."""
+    with mapped(fd, os.fstat(fd).st_size) as before, _shared_lock(lock):
+        started = time.monotonic()
+        _, result.page_size, result.page_count = _header_state(fd, source)
+        size = os.fstat(fd).st_size  # nothing can change it while the lock is held
+        if before is not None and size <= len(before):
+            chunks = _mapped_chunks(before, size)
+            result.locked_chunks = _compare(chunks, out, result._hashes, no_progress, cancel)
+        else:  # no mapping here, or the file grew since it was mapped: read it
+            result.locked_chunks = _pass(fd, out, result._hashes, no_progress, cancel)
+        os.ftruncate(out, result.page_size * result.page_count)
+        result.locked_seconds = time.monotonic() - started
 
 
 @contextmanager
@@ -140,29 +159,50 @@ def _header_state(fd: int, source: Path) -> tuple[bytes, int, int]:
 
 def _pass(fd: int, out: int, hashes: list[bytes], progress: Progress, cancel: CancelToken) -> int:
     """Hash each chunk of the file as it is now and copy those that differ from what the
-    copy holds (`hashes`: all of them the first time); forget chunks past the file's
-    end. Return how many chunks were copied."""
-    first = not hashes
+    copy holds (`hashes`: all of them the first time); return how many were copied."""
+    return _compare(_read_chunks(fd), out, hashes, progress, cancel)
+
+
+def _read_chunks(fd: int) -> Iterator[tuple[int, memoryview, int]]:
+    """(offset, chunk, file size) of the file as it is read (a chunk is valid until the
+    next one is asked for); a file that shrinks meanwhile ends early."""
     size = os.fstat(fd).st_size
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    offset = index = copied = 0
+    view = memoryview(bytearray(CHUNK))
+    offset = 0
     while offset < size:
         got = os.preadv(fd, [view[: min(CHUNK, size - offset)]], offset)
         if got == 0:
-            break  # the file shrank meanwhile
-        digest = xxhash.xxh3_128_digest(view[:got])
+            return
+        yield offset, view[:got], size
+        offset += got
+
+
+def _mapped_chunks(view: memoryview, size: int) -> Iterator[tuple[int, memoryview, int]]:
+    for offset in range(0, size, CHUNK):
+        yield offset, view[offset : min(offset + CHUNK, size)], size
+
+
+def _compare(
+    chunks: Iterator[tuple[int, memoryview, int]],
+    out: int,
+    hashes: list[bytes],
+    progress: Progress,
+    cancel: CancelToken,
+) -> int:
+    """Copy each chunk whose hash differs from `hashes` (the copy's) into `out`; forget
+    the hashes past the last chunk. Return how many chunks were copied."""
+    index = copied = 0
+    for offset, chunk, size in chunks:
+        digest = xxhash.xxh3_128_digest(chunk)
         if index >= len(hashes) or hashes[index] != digest:
-            _write_all(out, view[:got], offset)
+            _write_all(out, chunk, offset)
             copied += 1
             if index < len(hashes):
                 hashes[index] = digest
             else:
                 hashes.append(digest)
-        offset += got
         index += 1
-        if first:
-            progress("copy", offset, size)
+        progress("copy", offset + len(chunk), size)
         cancel.check()
     del hashes[index:]
     return copied
