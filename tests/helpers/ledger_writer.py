@@ -1,14 +1,15 @@
-"""A separate process that keeps changing a rollback-journal database all over its file,
-each transaction leaving a checkable state (run as a script).
+"""A separate process that keeps changing a database all over its file, each
+transaction leaving a checkable state (run as a script).
 
-Usage: python ledger_writer.py DB LOG [PAUSE_S]. Each transaction rewrites a few rows chosen at
-random across the whole `items` table (so its pages are anywhere in the file), bumps
-their `version`, and adds as much to the single row of `ledger`; then appends the new
-ledger total to LOG (one line per commit, flushed). Every committed state therefore has
-sum(items.version) == ledger.total, and its total is a line of LOG. Prints "ready" once
-the first transaction is committed; pauses PAUSE_S (default 0.002) between
-transactions, as an app does (a writer that never pauses starves every reader, this
-copy's brief locks included); runs until killed (SIGTERM).
+Usage: python ledger_writer.py DB LOG [PAUSE_S [JOURNAL_MODE]]. Each transaction
+rewrites a few rows chosen at random across the whole `items` table (so its pages are
+anywhere in the file), bumps their `version`, and adds as much to the single row of
+`ledger`; then appends the new ledger total to LOG (one line per commit, flushed). Every
+committed state therefore has sum(items.version) == ledger.total, and its total is a
+line of LOG. Prints "ready" once the first transaction is committed; pauses PAUSE_S
+(default 0.002) between transactions, as an app does (a writer that never pauses starves
+every reader, a copy's brief locks included); keeps the database in JOURNAL_MODE
+(default delete); runs until killed (SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import time
 def main() -> None:
     path, log_path = sys.argv[1], sys.argv[2]
     pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.002
+    mode = sys.argv[4] if len(sys.argv) > 4 else "delete"
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    conn.execute("pragma journal_mode=delete")
+    conn.execute(f"pragma journal_mode={mode}")
     conn.execute("create table if not exists ledger(id integer primary key, total integer)")
     conn.execute("insert or ignore into ledger(id, total) values (1, 0)")
     top = conn.execute("select max(rowid) from items").fetchone()[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,7 @@ from lifeboat.core.pagediff import (
     page_hashes_of,
 )
 from lifeboat.core.private import open_new
-from lifeboat.core.seekable_write import (
-    FRAME_PLAIN,
-    compress_file_seekable,
-    compress_frames,
-    rechunk,
-)
+from lifeboat.core.seekable_write import FRAME_PLAIN, compress_frames, read_frames, rechunk
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -90,6 +86,24 @@ def _full(
     progress: Progress,
     cancel: CancelToken,
 ) -> Packed:
+    size = copy.stat().st_size
+    with open(copy, "rb", buffering=0) as fin:
+        return pack_full(
+            request, read_frames(fin, FRAME_PLAIN), size, page_size, written, progress, cancel
+        )
+
+
+def pack_full(
+    request: SnapshotRequest,
+    frames: Iterable[bytes],
+    size: int,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> Packed:
+    """A full snapshot of the database whose `size` bytes `frames` give (pieces of
+    FRAME_PLAIN bytes): compressed, with its page-hash list when the request keeps one."""
     partial = _artifact_work_path(request, "sqlite.zst")
     written.append(partial)
     digest = hashlib.sha256()  # of the page hashes: the content digest
@@ -106,8 +120,14 @@ def _full(
             hashes.write(listed)
 
     try:
-        result = compress_file_seekable(
-            copy, partial, level=request.level, progress=progress, cancel=cancel, observer=observer
+        result = compress_frames(
+            frames,
+            partial,
+            size=size,
+            level=request.level,
+            progress=progress,
+            cancel=cancel,
+            observer=observer,
         )
         pages_sha = None
         if hashes is not None and pages_partial is not None:
