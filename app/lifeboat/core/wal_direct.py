@@ -62,15 +62,18 @@ def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
     """The WAL database `path` frozen as above for the block, or None when that cannot
     be proven now (then copy it the usual way)."""
     try:
+        named = os.stat(path)
         conn = open_copy(path)
-    except sqlite3.Error:
+    except (OSError, sqlite3.Error):
         yield None
         return
     pins: list[int] = []
     try:
         try:
             frozen = _freeze(conn, path, busy_timeout, pins)
-        except sqlite3.Error:
+            if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
+                frozen = None  # the path was made to name another file meanwhile
+        except (OSError, sqlite3.Error):
             frozen = None  # whatever it was, the usual copy will meet it and say so
         yield frozen
     finally:
@@ -105,6 +108,13 @@ def _freeze(
     if os.fstat(fd).st_size < page_size * page_count:
         return None  # not what a fully copied-back WAL leaves: take no chances
     return FrozenWal(conn, fd, page_size, page_count)
+
+
+def _same_file(before: os.stat_result, kept: os.stat_result, path: Path) -> bool:
+    """Whether `path` named the file read through `kept` from before the connection was
+    opened (`before`) until now: then the connection reads that file too."""
+    now = os.stat(path)
+    return (before.st_dev, before.st_ino) == (kept.st_dev, kept.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _pin(path: Path, pins: list[int]) -> int:
