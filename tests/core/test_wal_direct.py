@@ -115,3 +115,24 @@ def test_a_damaged_database_is_found_and_nothing_stored(tmp_path: Path):
     folder = tmp_path / "snaps" / "notes"
     assert not list(folder.iterdir())
     assert not files_under(tmp_path / "tmp")
+
+
+def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
+    from tests.core.test_incremental import as_base, mutate, rebuilt, request, sha
+    from tests.helpers.databases import db_content
+
+    db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
+    base = take_snapshot(request(tmp_path, db))
+    assert base.extra["copy_strategy"] == "wal-direct" and base.pages_sha256
+    for seed in (1, 2):
+        mutate(db, seed)
+        conn = sqlite3.connect(db)
+        conn.execute("pragma wal_checkpoint(truncate)")
+        conn.close()
+        expected = db_content(db)
+        diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
+        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-direct"
+        out = rebuilt(tmp_path, diff, base)
+        assert db_content(out) == expected and sha(out) == diff.db_sha256
+    unchanged = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
+    assert unchanged.extra["content_digest"] == diff.extra["content_digest"]

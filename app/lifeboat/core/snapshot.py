@@ -49,7 +49,7 @@ from lifeboat.core.manifest import (
 )
 from lifeboat.core.private import disk_full, is_link
 from lifeboat.core.seekable_write import FRAME_PLAIN
-from lifeboat.core.snapshot_pack import Packed, pack_copy, pack_full
+from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
 from lifeboat.core.standins import StandInConnection
@@ -146,15 +146,12 @@ def _copy_check_and_pack(
     cancel: CancelToken,
 ) -> _Taken:
     """Copy the database, then check the copy in a thread while it is packed; a copy that
-    fails the check raises SourceError (nothing is stored). A full snapshot of a WAL
-    database whose file holds it all is packed from that file, no copy made
-    (core/wal_direct.py)."""
-    if request.base is None:
-        with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
-            if frozen is not None:
-                return _passed(
-                    request, _check_and_pack_frozen(request, frozen, written, progress, cancel)
-                )
+    fails the check raises SourceError (nothing is stored). A WAL database whose file
+    holds it all is packed from that file, no copy made (core/wal_direct.py)."""
+    with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+        if frozen is not None:
+            taken = _check_and_pack_frozen(request, frozen, written, progress, cancel)
+            return _passed(request, taken)
     copied = copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
@@ -180,9 +177,14 @@ def _check_and_pack_frozen(
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
         checking = pool.submit(_check_and_count_open, frozen.conn, request)
         try:
-            frames = frames_of(frozen, FRAME_PLAIN)
-            packed = pack_full(
-                request, frames, frozen.db_size, frozen.page_size, written, progress, cancel
+            packed = pack(
+                request,
+                lambda: frames_of(frozen, FRAME_PLAIN),
+                frozen.db_size,
+                frozen.page_size,
+                written,
+                progress,
+                cancel,
             )
         except BaseException:
             frozen.conn.interrupt()  # no need to wait for the whole check
