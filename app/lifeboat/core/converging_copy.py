@@ -67,6 +67,7 @@ class ConvergedCopy:
 
 def converging_copy(
     source: Path,
+    identity: tuple[int, int],
     lock: sqlite3.Connection,
     dest: Path,
     *,
@@ -75,8 +76,14 @@ def converging_copy(
     cancel: CancelToken,
 ) -> ConvergedCopy:
     """Copy the rollback-journal database `source` into the new file `dest`; `lock` is an
-    open connection to it whose read transactions give the shared lock."""
-    fd, _ = pinned(source)
+    open connection to it whose read transactions give the shared lock, opened while
+    `source` named the file `identity` (st_dev, st_ino): the one copied, or none."""
+    fd, kept = pinned(source)
+    if kept != identity:
+        unpin(fd)
+        raise OperationFailed(
+            f"{source} was replaced by another file while it was copied", "retry the backup"
+        )
     out = create_file(dest)
     try:
         with _shared_lock(lock):

@@ -89,6 +89,7 @@ def copy_database(
     cancel = cancel or CancelToken()
     probe_database(source)
     started = time.monotonic()
+    opened = os.stat(source)  # the file the connection opens (the converging copy checks)
     src = open_source(source, timeout=settings.busy_timeout)
     try:
         src.execute(f"pragma mmap_size={int(settings.mmap_size)}")
@@ -96,7 +97,7 @@ def copy_database(
         shape: _Shape | None = None
         if not wal and settings.converging and hasattr(os, "preadv"):
             try:
-                shape = _converging(source, src, dest, settings, progress, cancel)
+                shape = _converging(source, opened, src, dest, settings, progress, cancel)
             except SourceTurnedWal:
                 wal = True
         if shape is None and wal:
@@ -134,6 +135,7 @@ class _Shape:
 
 def _converging(
     source: Path,
+    opened: os.stat_result,
     src: sqlite3.Connection,
     dest: Path,
     settings: CopySettings,
@@ -145,7 +147,13 @@ def _converging(
     with contextlib.suppress(FileNotFoundError):
         os.unlink(dest)  # an abandoned attempt of this same copy
     done = converging_copy(
-        source, src, dest, max_passes=settings.converge_passes, progress=progress, cancel=cancel
+        source,
+        (opened.st_dev, opened.st_ino),
+        src,
+        dest,
+        max_passes=settings.converge_passes,
+        progress=progress,
+        cancel=cancel,
     )
     return _Shape(done.page_size, done.page_count, "converging", 0, done.locked_seconds)
 
