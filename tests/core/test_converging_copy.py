@@ -161,3 +161,31 @@ def test_a_source_switched_to_wal_mid_copy_is_copied_as_a_wal_source(tmp_path: P
         assert conn.execute("select count(*) from items where name = 'after'").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_the_copy_leaves_this_process_s_own_sqlite_locks_in_place(tmp_path: Path):
+    # Closing any descriptor of the file would drop every lock this process holds on it
+    # (POSIX): the copy reads and maps it without ever closing one.
+    db = make_db(tmp_path / "held.db", rows=3000, payload=500, wal=False)
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("begin")
+    reader.execute("select count(*) from items").fetchone()  # SQLite's shared lock
+    try:
+        copied = copy_database(db, tmp_path / "copy.db")
+        assert copied.strategy == "converging"
+        script = (
+            "import sqlite3, sys\n"
+            "c = sqlite3.connect(sys.argv[1], timeout=0.2, isolation_level=None)\n"
+            "try:\n"
+            "    c.execute(\"insert into items(name) values ('other process')\")\n"
+            "    print('wrote')\n"
+            "except sqlite3.OperationalError as e:\n"
+            "    print(e)\n"
+        )
+        other = subprocess.run(
+            [sys.executable, "-c", script, str(db)], capture_output=True, text=True, check=True
+        )
+        assert other.stdout.strip() == "database is locked", other.stdout
+    finally:
+        reader.execute("rollback")
+        reader.close()
