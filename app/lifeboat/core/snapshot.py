@@ -6,7 +6,9 @@ a schema hash) in a thread while it is packed: as a full snapshot (zstd, SHA-256
 same pass, and the page-hash list a later differential compares against), or, given a
 base, as a differential holding only the pages that changed (falling back to a new full
 base when too much changed). Every page's xxh3 hash feeds a content digest: a copy whose
-digest equals `unchanged_since`'s is not stored again (`Unchanged`).
+digest equals `unchanged_since`'s is not stored again (`Unchanged`). A WAL database whose
+file provably holds all of it for the length of one read transaction (core/wal_direct.py)
+is packed straight from that file and checked in that transaction: no copy is made.
 
 Files are written as work files of the run (core/runs.py: unique, exclusive, 0600),
 fsynced and renamed into place; the manifest comes last (the commit point). A source may
