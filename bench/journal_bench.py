@@ -48,6 +48,21 @@ def seconds(text: object) -> float:
     return datetime.fromisoformat(str(text)).timestamp()
 
 
+def copy_records(folder: Path) -> list[dict[str, object]]:
+    """Each snapshot's copy strategy and lock time, from its manifest, oldest first."""
+    records = []
+    for manifest in sorted(folder.glob("*.json")):
+        data = json.loads(manifest.read_text())  # its extra keys are at the top level
+        records.append(
+            {
+                "kind": data.get("kind"),
+                "strategy": data.get("copy_strategy"),
+                "locked_ms": data.get("copy_locked_ms"),
+            }
+        )
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=256)
@@ -82,6 +97,7 @@ def main() -> None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=120)
         jobs = [j for j in continuous_jobs(home) if j["finished_at"] and j["started_at"]]
+        copies = copy_records(home / "snapshots" / "notes")
         windows = [(seconds(j["started_at"]), seconds(j["finished_at"])) for j in jobs]
         inside = [s for s in samples if any(a <= s[0] <= b for a, b in windows)]
         outside = [s for s in samples if not any(a <= s[0] <= b for a, b in windows)]
@@ -92,6 +108,10 @@ def main() -> None:
             "writer_alone": alone,
             "during_differentials": latency_summary(inside, 0, float("inf")),
             "between_differentials": latency_summary(outside, 0, float("inf")),
+            # what each snapshot's copy did and how long it held the shared lock (the
+            # converging copy's last pass: the only time it keeps the writer waiting)
+            "copies": copies,
+            "longest_lock_ms": max((c["locked_ms"] or 0 for c in copies), default=None),
             "differentials": [
                 {
                     "seconds": round(b - a, 3),

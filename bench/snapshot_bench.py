@@ -47,6 +47,12 @@ def main() -> None:
         help="every round takes a whole snapshot (backup --full); without it, rounds after "
         "the first are differentials of an unchanged database",
     )
+    parser.add_argument(
+        "--baseline-app",
+        type=Path,
+        help="also time `lifeboat backup` from this app folder (e.g. another checkout's "
+        "app/) in the same rounds, on its own source home: a before/after in one run",
+    )
     args = parser.parse_args()
     need_tools("zstd", "sqlite3", "cp")
     work, db = bench_database("snapshot", args.size_mb, "source.db")
@@ -61,6 +67,19 @@ def main() -> None:
     )
 
     times: dict[str, list[float]] = {"lifeboat": [], "cp+zstd": [], "sqlite3 .backup": []}
+    baseline_env = None
+    if args.baseline_app is not None:
+        baseline_env = {
+            **lifeboat_env(work / "baseline-home"),
+            "PYTHONPATH": str(args.baseline_app),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "lifeboat", "source", "add", str(db), "--name", "bench"],
+            env=baseline_env,
+            check=True,
+            capture_output=True,
+        )
+        times["baseline lifeboat"] = []
     rss: list[int] = []
     memory: dict[str, int] = {}
     for round_no in range(args.rounds):
@@ -76,16 +95,26 @@ def main() -> None:
         t_lb, peak = run_timed(backup + (["--full"] if args.full else []), env=env, memory=memory)
         times["lifeboat"].append(t_lb)
         rss.append(peak)
+        if baseline_env is not None:
+            warm(db)
+            full = ["--full"] if args.full else []
+            times["baseline lifeboat"].append(run_timed(backup + full, env=baseline_env)[0])
         warm(db)
         t_dot, _ = run_timed(["sqlite3", str(db), f".backup {dot_backup}"])
         times["sqlite3 .backup"].append(t_dot)
         dot_backup.unlink()
+        baseline = times.get("baseline lifeboat", [])
         print(
             f"round {round_no + 1}: lifeboat {t_lb:.2f} s, cp+zstd {t_cp + t_zstd:.2f} s "
-            f"(cp {t_cp:.2f}), sqlite3 .backup {t_dot:.2f} s",
+            f"(cp {t_cp:.2f}), sqlite3 .backup {t_dot:.2f} s"
+            + (f", baseline lifeboat {baseline[-1]:.2f} s" if baseline else ""),
             flush=True,
         )
     ratios = [lb / base for lb, base in zip(times["lifeboat"], times["cp+zstd"], strict=True)]
+    baseline_ratios = [
+        lb / base
+        for lb, base in zip(times.get("baseline lifeboat", []), times["cp+zstd"], strict=False)
+    ]
 
     writer = {"wal": writer_latency(db, env, work, "bench", "wal")}
     rollback = work / "rollback.db"
@@ -112,6 +141,10 @@ def main() -> None:
             "ratio_lifeboat_over_cp_zstd": {
                 "median": round(median(ratios), 3),
                 "per_round": [round(r, 3) for r in ratios],
+            },
+            "baseline_ratio_over_cp_zstd": {
+                "median": round(median(baseline_ratios), 3) if baseline_ratios else None,
+                "per_round": [round(r, 3) for r in baseline_ratios],
             },
             "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
             "lifeboat_peak_anon_rss_mb": round(memory.get("anon_kb", 0) / 1024, 1),

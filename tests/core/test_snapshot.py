@@ -113,7 +113,9 @@ def test_rollback_copy_never_livelocks_under_constant_writes(tmp_path: Path, wri
             between.execute("insert into items(name, payload) values ('between', x'00')")
             wrote.append(done)
 
-    settings = CopySettings(step_pages=1024, step_pause=0.002, stepped_deadline=60, max_restarts=0)
+    settings = CopySettings(
+        step_pages=1024, step_pause=0.002, stepped_deadline=60, max_restarts=0, converging=False
+    )
     try:
         result = copy_database(
             db, tmp_path / "copy.db", settings=settings, progress=write_after_the_first_step

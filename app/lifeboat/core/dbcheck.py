@@ -96,6 +96,19 @@ def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> Check
         raise _not_checked(path, exc) from None
     try:
         conn.execute(f"pragma mmap_size={int(mmap_size)}")
+        return check_connection(conn, mode, path)
+    except sqlite3.Error as exc:
+        raise _not_checked(path, exc) from None
+    finally:
+        conn.close()
+
+
+def check_connection(conn: StandInConnection, mode: str, path: Path) -> CheckResult:
+    """check_database's check of the database `conn` reads (`path`), in its transaction
+    if one is open: a snapshot's check of the very state it packs."""
+    if mode not in _PRAGMAS:
+        raise ValueError(f"unknown check mode {mode!r}")
+    try:
         pragma = _PRAGMAS[mode]
         found, stopped = _findings(conn, f"pragma {pragma}({_MAX_PROBLEMS})", _MAX_PROBLEMS)
         if not conn.stand_ins:
@@ -115,8 +128,6 @@ def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> Check
         if not is_damage_code(exc):
             raise _not_checked(path, exc) from None
         return CheckResult(mode, False, (str(exc),))
-    finally:
-        conn.close()
     problems = list(dict.fromkeys(problems))  # a page's problem may be found twice
     return CheckResult(mode, not problems, tuple(problems[:_MAX_PROBLEMS]), tuple(unchecked))
 

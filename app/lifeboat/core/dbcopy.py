@@ -5,11 +5,14 @@ reader never blocks writers, and because the transaction stays open the copy see
 consistent snapshot and never restarts (a backup that opens a new read transaction per
 step restarts on every write). Stepping gives progress and cancellation for free.
 
-Rollback-journal sources: a reader blocks writers, so the copy runs in short steps with a
-pause between them in which writers get in. A write by anyone else restarts a stepped
-copy, so after a few restarts or a deadline one final pass holds the read lock for the
-copy's duration (writers wait on their busy timeout). It always finishes: it never
-livelocks under constant writes.
+Rollback-journal sources: a reader blocks writers, so the file is copied without a lock
+and then compared under SQLite's shared lock, copying again only the chunks that changed
+(core/converging_copy.py): writers wait only for that last compare. Where that cannot be
+(no `preadv`), the copy runs in short steps with a pause between them in which writers
+get in; a write by anyone else restarts a stepped copy, so after a few restarts or a
+deadline one final pass holds the read lock for the copy's duration (writers wait on
+their busy timeout). Either way it always finishes: it never livelocks under constant
+writes.
 
 The destination is a standalone file in journal mode DELETE: no -wal/-shm needed.
 """
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.converging_copy import SourceTurnedWal, converging_copy
 from lifeboat.core.private import create_file
 from lifeboat.core.sqlite_file import (
     RESTORE_HINT,
@@ -47,6 +51,9 @@ class CopySettings:
     step_pause: float = 0.001
     stepped_deadline: float = 5.0
     max_restarts: int = 3
+    #: rollback-journal sources: copy without a lock, lock only for the last compare
+    converging: bool = True
+    converge_passes: int = 3  # unlocked passes at most before the locked one
     mmap_size: int = 0  # mmap of a 1 GiB source is 1 GiB of RSS and measured no faster
 
 
@@ -58,6 +65,8 @@ class CopyResult:
     strategy: str
     restarts: int
     seconds: float
+    #: how long writers were kept out (the converging copy's locked pass), when known
+    locked_seconds: float | None = None
 
     @property
     def db_size(self) -> int:
@@ -80,38 +89,101 @@ def copy_database(
     cancel = cancel or CancelToken()
     probe_database(source)
     started = time.monotonic()
+    opened = os.stat(source)  # the file the connection opens (the converging copy checks)
     src = open_source(source, timeout=settings.busy_timeout)
     try:
         src.execute(f"pragma mmap_size={int(settings.mmap_size)}")
         wal = str(src.execute("pragma journal_mode").fetchone()[0]).lower() == "wal"
-        if wal:
-            strategy, restarts = "wal-read-transaction", 0
+        shape: _Shape | None = None
+        if not wal and settings.converging and hasattr(os, "preadv"):
+            try:
+                shape = _converging(source, opened, src, dest, settings, progress, cancel)
+            except SourceTurnedWal:
+                wal = True
+        if shape is None and wal:
             page_size, page_count = _into_new_file(
                 dest, lambda out: _held_copy(src, out, settings, progress, cancel)
             )
-        else:
-            try:
-                restarts = 0
-
-                def stepped(out: sqlite3.Connection) -> None:
-                    nonlocal restarts
-                    restarts = _backup(
-                        src, out, settings.step_pages, settings, progress, cancel, stepped=True
-                    )
-
-                page_size, page_count = _into_new_file(dest, stepped)
-                strategy = "stepped"
-            except _FinalPassNeeded as exc:
-                # The abandoned attempt cannot be rolled back (no journal): start afresh.
-                strategy, restarts = "stepped+final-pass", int(str(exc))
-                page_size, page_count = _into_new_file(
-                    dest, lambda out: _held_copy(src, out, settings, progress, cancel)
-                )
+            shape = _Shape(page_size, page_count, "wal-read-transaction", 0)
+        elif shape is None:
+            shape = _stepped_then_final_pass(src, dest, settings, progress, cancel)
     except sqlite3.DatabaseError as exc:
         raise _explain(source, exc) from None
     finally:
         src.close()
-    return CopyResult(page_size, page_count, wal, strategy, restarts, time.monotonic() - started)
+    return CopyResult(
+        shape.page_size,
+        shape.page_count,
+        wal,
+        shape.strategy,
+        shape.restarts,
+        time.monotonic() - started,
+        shape.locked_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a copy strategy made: the copy's page size and count, and how."""
+
+    page_size: int
+    page_count: int
+    strategy: str
+    restarts: int
+    locked_seconds: float | None = None
+
+
+def _converging(
+    source: Path,
+    opened: os.stat_result,
+    src: sqlite3.Connection,
+    dest: Path,
+    settings: CopySettings,
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Shape:
+    """A rollback-journal source copied without a lock, then compared under the shared
+    lock (core/converging_copy.py): writers wait only for that last pass."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(dest)  # an abandoned attempt of this same copy
+    done = converging_copy(
+        source,
+        (opened.st_dev, opened.st_ino),
+        src,
+        dest,
+        max_passes=settings.converge_passes,
+        progress=progress,
+        cancel=cancel,
+    )
+    return _Shape(done.page_size, done.page_count, "converging", 0, done.locked_seconds)
+
+
+def _stepped_then_final_pass(
+    src: sqlite3.Connection,
+    dest: Path,
+    settings: CopySettings,
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Shape:
+    """The backup API in short steps with pauses for writers; after restarts or a
+    deadline, one final pass holding the read lock (where no converging copy can be)."""
+    try:
+        restarts = 0
+
+        def stepped(out: sqlite3.Connection) -> None:
+            nonlocal restarts
+            restarts = _backup(
+                src, out, settings.step_pages, settings, progress, cancel, stepped=True
+            )
+
+        page_size, page_count = _into_new_file(dest, stepped)
+        return _Shape(page_size, page_count, "stepped", restarts)
+    except _FinalPassNeeded as exc:
+        # The abandoned attempt cannot be rolled back (no journal): start afresh.
+        page_size, page_count = _into_new_file(
+            dest, lambda out: _held_copy(src, out, settings, progress, cancel)
+        )
+        return _Shape(page_size, page_count, "stepped+final-pass", int(str(exc)))
 
 
 def _into_new_file(dest: Path, copy: Callable[[sqlite3.Connection], None]) -> tuple[int, int]:

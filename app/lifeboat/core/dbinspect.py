@@ -41,13 +41,19 @@ def take_inventory(path: Path) -> Inventory:
     for the application's own collations and functions, should a count need them."""
     conn = open_copy(path)
     try:
-        tables = {}
-        for name in user_tables(conn):
-            quoted = '"' + name.replace('"', '""') + '"'
-            try:
-                tables[name] = int(conn.execute(f"select count(*) from {quoted}").fetchone()[0])
-            except sqlite3.Error:
-                continue  # a table this SQLite cannot read (an unknown module, say)
-        return Inventory(tables, schema_hash(conn))
+        return inventory_of(conn)
     finally:
         conn.close()
+
+
+def inventory_of(conn: sqlite3.Connection) -> Inventory:
+    """Row counts and schema hash of the database `conn` reads (in its transaction, if
+    one is open)."""
+    tables = {}
+    for name in user_tables(conn):
+        quoted = '"' + name.replace('"', '""') + '"'
+        try:
+            tables[name] = int(conn.execute(f"select count(*) from {quoted}").fetchone()[0])
+        except sqlite3.Error:
+            continue  # a table this SQLite cannot read (an unknown module, say)
+    return Inventory(tables, schema_hash(conn))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,6 @@ VERSION = 1
 HEADER = struct.Struct(">8sHII8s32s")
 PAGE_NUMBER = struct.Struct(">I")
 HASH_SIZE = 16
-READ_BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,8 @@ def page_hashes_of(block: memoryview, page_size: int) -> bytes:
 
 
 def diff_stream(
-    copy: Path,
+    blocks: Iterable[bytes],
+    total: int,
     page_size: int,
     base_hashes: Path,
     header: DiffHeader,
@@ -95,17 +95,17 @@ def diff_stream(
     progress: Progress,
     cancel: CancelToken,
 ) -> Iterator[bytes]:
-    """The uncompressed differential of `copy` against the base whose page hashes are in
-    `base_hashes`, read in one sequential pass (bounded memory). Fills `scan`; raises
-    DiffTooLarge once more than `limit` bytes of pages have changed."""
-    total = copy.stat().st_size
+    """The uncompressed differential of the database `blocks` give (`total` bytes, each
+    block whole pages) against the base whose page hashes are in `base_hashes`, in one
+    sequential pass (bounded memory). Fills `scan`; raises DiffTooLarge once more than
+    `limit` bytes of pages have changed."""
     db_digest = hashlib.sha256()
     pages_digest = hashlib.sha256()
     yield header.pack()
     page_number = 0
     changed_bytes = 0
-    with open(copy, "rb", buffering=0) as pages, open(base_hashes, "rb") as hashes:
-        while block := pages.read(READ_BLOCK):
+    with open(base_hashes, "rb") as hashes:
+        for block in blocks:
             db_digest.update(block)
             view = memoryview(block)
             known = hashes.read(len(block) // page_size * HASH_SIZE)

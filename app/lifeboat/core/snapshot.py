@@ -6,7 +6,9 @@ a schema hash) in a thread while it is packed: as a full snapshot (zstd, SHA-256
 same pass, and the page-hash list a later differential compares against), or, given a
 base, as a differential holding only the pages that changed (falling back to a new full
 base when too much changed). Every page's xxh3 hash feeds a content digest: a copy whose
-digest equals `unchanged_since`'s is not stored again (`Unchanged`).
+digest equals `unchanged_since`'s is not stored again (`Unchanged`). A WAL database whose
+file provably holds all of it for the length of one read transaction (core/wal_direct.py)
+is packed straight from that file and checked in that transaction: no copy is made.
 
 Files are written as work files of the run (core/runs.py: unique, exclusive, 0600),
 fsynced and renamed into place; the manifest comes last (the commit point). A source may
@@ -29,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat import __version__
-from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
+from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_connection, check_database
 from lifeboat.core.dbcopy import CopyResult, copy_database
-from lifeboat.core.dbinspect import Inventory, take_inventory
+from lifeboat.core.dbinspect import Inventory, inventory_of, take_inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
 from lifeboat.core.manifest import (
@@ -48,9 +50,12 @@ from lifeboat.core.manifest import (
     write_manifest,
 )
 from lifeboat.core.private import disk_full, is_link
-from lifeboat.core.snapshot_pack import Packed, pack_copy
+from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
+from lifeboat.core.standins import StandInConnection
+from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -143,7 +148,12 @@ def _copy_check_and_pack(
     cancel: CancelToken,
 ) -> _Taken:
     """Copy the database, then check the copy in a thread while it is packed; a copy that
-    fails the check raises SourceError (nothing is stored)."""
+    fails the check raises SourceError (nothing is stored). A WAL database whose file
+    holds it all is packed from that file, no copy made (core/wal_direct.py)."""
+    with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+        if frozen is not None:
+            taken = _check_and_pack_frozen(request, frozen, written, progress, cancel)
+            return _passed(request, taken)
     copied = copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
@@ -152,13 +162,51 @@ def _copy_check_and_pack(
         checking = pool.submit(_check_and_count, copy_path, request.check)
         packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
         checked, inventory = checking.result()
+    return _passed(request, _Taken(copied, checked, inventory, packed))
+
+
+def _check_and_pack_frozen(
+    request: SnapshotRequest,
+    frozen: FrozenWal,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> _Taken:
+    """Check the frozen database in its own read transaction (a thread) while its file is
+    packed: both see the one state the transaction reads."""
+    started = time.monotonic()
+    progress("copy", frozen.db_size, frozen.db_size)  # nothing to copy
+    with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
+        checking = pool.submit(_check_and_count_open, frozen.conn, request)
+        try:
+            packed = pack(
+                request,
+                lambda: frames_of(frozen, FRAME_PLAIN),
+                frozen.db_size,
+                frozen.page_size,
+                written,
+                progress,
+                cancel,
+            )
+        except BaseException:
+            frozen.conn.interrupt()  # no need to wait for the whole check
+            raise
+        checked, inventory = checking.result()
+    seconds = time.monotonic() - started
+    copied = CopyResult(frozen.page_size, frozen.page_count, True, "wal-direct", 0, seconds)
+    return _Taken(copied, checked, inventory, packed)
+
+
+def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
+    """`taken`, if its check passed; else SourceError (nothing is stored)."""
+    checked = taken.checked
     if not checked.ok:
         raise SourceError(
             f"{request.source_path} fails SQLite's integrity check ({checked.mode}): "
             f"{checked.summary}; no snapshot was stored",
             RESTORE_HINT,
         )
-    return _Taken(copied, checked, inventory, packed)
+    return taken
 
 
 def _stop_if_unchanged(request: SnapshotRequest, taken: _Taken) -> None:
@@ -198,6 +246,8 @@ def _manifest_extra(
     }
     if source_mode is not None:
         extra["source_mode"] = source_mode
+    if taken.copied.locked_seconds is not None:  # how long writers were kept waiting
+        extra["copy_locked_ms"] = round(taken.copied.locked_seconds * 1000, 1)
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:
@@ -270,6 +320,13 @@ def _seal(
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
     checked = check_database(path, mode)
     return checked, take_inventory(path) if checked.ok else None
+
+
+def _check_and_count_open(
+    conn: StandInConnection, request: SnapshotRequest
+) -> tuple[CheckResult, Inventory | None]:
+    checked = check_connection(conn, request.check, request.source_path)
+    return checked, inventory_of(conn) if checked.ok else None
 
 
 def _mode_of(path: Path) -> int | None:

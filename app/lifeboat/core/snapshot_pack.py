@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,7 @@ from lifeboat.core.pagediff import (
     page_hashes_of,
 )
 from lifeboat.core.private import open_new
-from lifeboat.core.seekable_write import (
-    FRAME_PLAIN,
-    compress_file_seekable,
-    compress_frames,
-    rechunk,
-)
+from lifeboat.core.seekable_write import FRAME_PLAIN, compress_frames, read_frames, rechunk
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -52,6 +48,11 @@ class Packed:
     note: str | None = None
 
 
+#: A fresh pass over the database's bytes in pieces of whole pages (called once per pass:
+#: a differential that grows too large is packed again as a full).
+Reader = Callable[[], Iterator[bytes]]
+
+
 def pack_copy(
     request: SnapshotRequest,
     copy: Path,
@@ -60,7 +61,22 @@ def pack_copy(
     progress: Progress,
     cancel: CancelToken,
 ) -> Packed:
-    """A differential against the request's base if it is worth it, else a full."""
+    """The copy `copy` packed: see pack."""
+    size = copy.stat().st_size
+    return pack(request, lambda: _file_frames(copy), size, page_size, written, progress, cancel)
+
+
+def pack(
+    request: SnapshotRequest,
+    read: Reader,
+    size: int,
+    page_size: int,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+) -> Packed:
+    """The database `read` gives (`size` bytes) packed as a differential against the
+    request's base if it is worth it, else as a full."""
     base = request.base
     note = None
     if base is not None:
@@ -68,12 +84,17 @@ def pack_copy(
             note = "the page size changed"
         else:
             try:
-                return _differential(request, copy, page_size, written, progress, cancel)
+                return _differential(request, read, size, page_size, written, progress, cancel)
             except DiffTooLarge:
                 note = "too much changed since the base"
-    packed = _full(request, copy, page_size, written, progress, cancel)
+    packed = pack_full(request, read(), size, page_size, written, progress, cancel)
     packed.note = note
     return packed
+
+
+def _file_frames(path: Path) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as fin:
+        yield from read_frames(fin, FRAME_PLAIN)
 
 
 def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
@@ -82,14 +103,17 @@ def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
     return request.run.work_path(folder, kind)
 
 
-def _full(
+def pack_full(
     request: SnapshotRequest,
-    copy: Path,
+    frames: Iterable[bytes],
+    size: int,
     page_size: int,
     written: list[Path],
     progress: Progress,
     cancel: CancelToken,
 ) -> Packed:
+    """A full snapshot of the database whose `size` bytes `frames` give (pieces of
+    FRAME_PLAIN bytes): compressed, with its page-hash list when the request keeps one."""
     partial = _artifact_work_path(request, "sqlite.zst")
     written.append(partial)
     digest = hashlib.sha256()  # of the page hashes: the content digest
@@ -106,8 +130,14 @@ def _full(
             hashes.write(listed)
 
     try:
-        result = compress_file_seekable(
-            copy, partial, level=request.level, progress=progress, cancel=cancel, observer=observer
+        result = compress_frames(
+            frames,
+            partial,
+            size=size,
+            level=request.level,
+            progress=progress,
+            cancel=cancel,
+            observer=observer,
         )
         pages_sha = None
         if hashes is not None and pages_partial is not None:
@@ -125,7 +155,8 @@ def _full(
 
 def _differential(
     request: SnapshotRequest,
-    copy: Path,
+    read: Reader,
+    size: int,
     page_size: int,
     written: list[Path],
     progress: Progress,
@@ -139,7 +170,7 @@ def _differential(
         )
     partial = _artifact_work_path(request, "diff.zst")
     written.append(partial)
-    page_count = copy.stat().st_size // page_size
+    page_count = size // page_size
     header = DiffHeader(page_size, page_count, base.manifest.id, base.manifest.sha256)
     scan = PageScan()
     # The differential may take at most rebase_ratio of the base's stored size; judge
@@ -150,7 +181,7 @@ def _differential(
     # record k's frame and offset from the record size.
     record = PAGE_NUMBER.size + page_size
     per_frame = max(1, FRAME_PLAIN // record) * record
-    stream = diff_stream(copy, page_size, base.pages, header, scan, limit, progress, cancel)
+    stream = diff_stream(read(), size, page_size, base.pages, header, scan, limit, progress, cancel)
     changed = ChangedPages(page_size)  # the index frame: which pages, in order
     result = compress_frames(
         rechunk(stream, HEADER.size + per_frame, per_frame),

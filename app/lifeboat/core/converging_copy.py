@@ -1,0 +1,221 @@
+"""A rollback-journal database copied while its writers go on: the converging copy.
+
+A reader of a rollback-journal database blocks its writers for as long as it holds
+SQLite's shared lock, so a copy made under that lock stalls the application for the whole
+copy (seconds for a large file). Instead:
+
+1. the file is copied without any lock, chunk by chunk, keeping each chunk's xxh3 hash
+   of what was copied (a commit meanwhile may leave some chunks torn or stale);
+2. while chunks keep changing, the file is compared again without a lock: each chunk is
+   hashed and only those that differ are copied again (the header's change counter,
+   bumped by every commit, says when a pass saw no commit at all);
+3. last, under SQLite's shared lock (writers wait), every chunk of the live file is
+   hashed once more and the few that still differ are copied. Nothing can write the file
+   while the lock is held, so at the end the copy equals the file chunk by chunk: one
+   committed state. That pass only reads and hashes (no copy unless a chunk changed), the
+   only time a writer waits.
+
+The last pass is never skipped: a writer's transaction can write pages into the file
+and roll them back (a cache spill), leaving the change counter as it was, so an
+unchanged counter alone proves nothing about what an unlocked pass read.
+
+The file is read through the descriptor this process keeps for it (core/kept_descriptors):
+closing a descriptor of the file would drop the very lock SQLite holds for us.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.mapped_file import mapped
+from lifeboat.core.private import create_file
+from lifeboat.foundation.errors import OperationFailed
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+
+#: 256 KiB: a whole number of pages of every page size (up to 64 KiB); a commit touching a
+#: few pages makes only a few chunks be copied again.
+CHUNK = 256 << 10
+_HEADER = 100
+
+
+class SourceTurnedWal(Exception):
+    """The database switched to WAL mode while it was copied: copy it as a WAL source."""
+
+
+@dataclass
+class ConvergedCopy:
+    """What the converging copy did: the copy's shape, its unlocked passes, and how long
+    the shared lock (the writers' wait) was held in its last pass."""
+
+    page_size: int
+    page_count: int
+    passes: int = 0  # unlocked ones
+    recopied_chunks: int = 0  # by the unlocked passes after the first
+    locked_chunks: int = 0  # copied under the lock
+    locked_seconds: float = 0.0
+    _hashes: list[bytes] = field(default_factory=list, repr=False)
+
+
+def converging_copy(
+    source: Path,
+    identity: tuple[int, int],
+    lock: sqlite3.Connection,
+    dest: Path,
+    *,
+    max_passes: int,
+    progress: Progress,
+    cancel: CancelToken,
+) -> ConvergedCopy:
+    """Copy the rollback-journal database `source` into the new file `dest`; `lock` is an
+    open connection to it whose read transactions give the shared lock, opened while
+    `source` named the file `identity` (st_dev, st_ino): the one copied, or none."""
+    fd, kept = pinned(source)
+    if kept != identity:
+        unpin(fd)
+        raise OperationFailed(
+            f"{source} was replaced by another file while it was copied", "retry the backup"
+        )
+    out = create_file(dest)
+    try:
+        with _shared_lock(lock):
+            counter, _, _ = _header_state(fd, source)
+        result = ConvergedCopy(0, 0)
+        _pass(fd, out, result._hashes, progress, cancel)
+        result.passes = 1
+        while result.passes < max_passes:
+            with _shared_lock(lock):
+                now, _, _ = _header_state(fd, source)
+            if now == counter:
+                break  # no commit since the last pass began: the locked pass copies nothing
+            counter = now
+            result.recopied_chunks += _pass(fd, out, result._hashes, no_progress, cancel)
+            result.passes += 1
+        _locked_pass(fd, out, lock, source, result, cancel)
+        return result
+    finally:
+        os.close(out)
+        unpin(fd)
+
+
+def _locked_pass(
+    fd: int,
+    out: int,
+    lock: sqlite3.Connection,
+    source: Path,
+    result: ConvergedCopy,
+    cancel: CancelToken,
+) -> None:
+    """The last compare, under the shared lock: through a mapping of the file made (and
+    read ahead) before the lock is taken, so the writers' wait is only the hashing."""
+    with mapped(fd, os.fstat(fd).st_size) as before, _shared_lock(lock):
+        started = time.monotonic()
+        _, result.page_size, result.page_count = _header_state(fd, source)
+        size = os.fstat(fd).st_size  # nothing can change it while the lock is held
+        if before is not None and size <= len(before):
+            chunks = _mapped_chunks(before, size)
+            result.locked_chunks = _compare(chunks, out, result._hashes, no_progress, cancel)
+        else:  # no mapping here, or the file grew since it was mapped: read it
+            result.locked_chunks = _pass(fd, out, result._hashes, no_progress, cancel)
+        os.ftruncate(out, result.page_size * result.page_count)
+        result.locked_seconds = time.monotonic() - started
+
+
+@contextmanager
+def _shared_lock(conn: sqlite3.Connection) -> Iterator[None]:
+    """SQLite's shared lock on the database, for the duration (a read transaction; a hot
+    journal left by a crashed writer is rolled back by SQLite before it is granted)."""
+    conn.execute("begin")
+    try:
+        conn.execute("select count(*) from sqlite_master").fetchone()
+        yield
+    finally:
+        conn.execute("rollback")
+
+
+def _header_state(fd: int, source: Path) -> tuple[bytes, int, int]:
+    """The change counter, page size and page count the header says (read under the
+    shared lock); raises when the file is no longer the one `source` names, or is WAL."""
+    header = os.pread(fd, _HEADER, 0)
+    kept, named = os.fstat(fd), os.stat(source)
+    if (kept.st_dev, kept.st_ino) != (named.st_dev, named.st_ino):
+        raise OperationFailed(
+            f"{source} was replaced by another file while it was copied", "retry the backup"
+        )
+    if len(header) < _HEADER:
+        raise OperationFailed(f"{source} was truncated while it was copied", "retry the backup")
+    if header[18] == 2 and header[19] == 2:
+        raise SourceTurnedWal(str(source))
+    raw = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if raw == 1 else raw
+    in_header = int.from_bytes(header[28:32], "big")
+    # The header's page count is valid only when its change counter matches the
+    # version-valid-for number (fileformat.html 1.3.7); else the file's size says it.
+    valid = in_header > 0 and header[24:28] == header[92:96]
+    page_count = in_header if valid else kept.st_size // page_size
+    return header[24:28], page_size, page_count
+
+
+def _pass(fd: int, out: int, hashes: list[bytes], progress: Progress, cancel: CancelToken) -> int:
+    """Hash each chunk of the file as it is now and copy those that differ from what the
+    copy holds (`hashes`: all of them the first time); return how many were copied."""
+    return _compare(_read_chunks(fd), out, hashes, progress, cancel)
+
+
+def _read_chunks(fd: int) -> Iterator[tuple[int, memoryview, int]]:
+    """(offset, chunk, file size) of the file as it is read (a chunk is valid until the
+    next one is asked for); a file that shrinks meanwhile ends early."""
+    size = os.fstat(fd).st_size
+    view = memoryview(bytearray(CHUNK))
+    offset = 0
+    while offset < size:
+        got = os.preadv(fd, [view[: min(CHUNK, size - offset)]], offset)
+        if got == 0:
+            return
+        yield offset, view[:got], size
+        offset += got
+
+
+def _mapped_chunks(view: memoryview, size: int) -> Iterator[tuple[int, memoryview, int]]:
+    for offset in range(0, size, CHUNK):
+        yield offset, view[offset : min(offset + CHUNK, size)], size
+
+
+def _compare(
+    chunks: Iterator[tuple[int, memoryview, int]],
+    out: int,
+    hashes: list[bytes],
+    progress: Progress,
+    cancel: CancelToken,
+) -> int:
+    """Copy each chunk whose hash differs from `hashes` (the copy's) into `out`; forget
+    the hashes past the last chunk. Return how many chunks were copied."""
+    index = copied = 0
+    for offset, chunk, size in chunks:
+        digest = xxhash.xxh3_128_digest(chunk)
+        if index >= len(hashes) or hashes[index] != digest:
+            _write_all(out, chunk, offset)
+            copied += 1
+            if index < len(hashes):
+                hashes[index] = digest
+            else:
+                hashes.append(digest)
+        index += 1
+        progress("copy", offset + len(chunk), size)
+        cancel.check()
+    del hashes[index:]
+    return copied
+
+
+def _write_all(out: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(out, data, offset)
+        data, offset = data[written:], offset + written

@@ -1,0 +1,183 @@
+"""A WAL database read straight from its file, while SQLite proves the file holds it all.
+
+A copy through SQLite's backup API costs about as much CPU as compressing the copy
+again would save; so when the WAL holds nothing the database file lacks, a full snapshot
+is packed from the database file itself, checked in the same read transaction, and no
+copy is made at all.
+
+The proof (wal.c, walTryBeginRead): a read transaction that begins while every frame of
+the WAL has been copied back into the database file (`nBackfill == mxFrame` in the
+wal-index) takes WAL read lock 0: it reads the database file alone, and while any
+connection holds read lock 0 no checkpoint may write to that file. In WAL mode nothing
+else writes it (leaving WAL mode needs an exclusive lock). So the wal-index header is
+read before and after the read transaction begins: the same header (its change number
+`iChange` moves on every update, so equal bytes mean no update between), both copies
+agreeing, and `nBackfill == mxFrame` both times prove the transaction took read lock 0.
+The database file is then frozen until the transaction ends, and is exactly the state it
+reads. Anything else (frames not yet copied back, a -shm this process cannot use) gives
+None, and the snapshot is copied as before.
+
+The database file and its -shm are read through descriptors this process keeps
+(core/kept_descriptors): closing a descriptor of either would drop SQLite's locks on it,
+read lock 0 among them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.sqlite_file import open_copy
+from lifeboat.core.standins import StandInConnection
+
+_INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
+_MX_FRAME = struct.Struct("=I")  # at offset 16 of the header, in the machine's byte order
+_NBACKFILL_AT = 2 * _INDEX_HEADER
+
+
+@dataclass(frozen=True)
+class FrozenWal:
+    """A read transaction (`conn`) holding WAL read lock 0 on the database, whose file
+    (`fd`) holds exactly what it reads: `page_count` pages of `page_size` bytes."""
+
+    conn: StandInConnection
+    fd: int
+    page_size: int
+    page_count: int
+
+    @property
+    def db_size(self) -> int:
+        return self.page_size * self.page_count
+
+
+@contextmanager
+def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
+    """The WAL database `path` frozen as above for the block, or None when that cannot
+    be proven now (then copy it the usual way)."""
+    if not hasattr(os, "pread"):  # (Windows) the usual copy
+        yield None
+        return
+    try:
+        named = os.stat(path)
+        conn = open_copy(path)
+    except (OSError, sqlite3.Error):
+        yield None
+        return
+    pins: list[int] = []
+    try:
+        try:
+            frozen = _freeze(conn, path, busy_timeout, pins)
+            if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
+                frozen = None  # the path was made to name another file meanwhile
+        except (OSError, sqlite3.Error):
+            frozen = None  # whatever it was, the usual copy will meet it and say so
+        yield frozen
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("rollback")
+        conn.close()
+        for fd in pins:  # after the connection: its locks no longer matter
+            unpin(fd)
+
+
+def _freeze(
+    conn: StandInConnection, path: Path, busy_timeout: float, pins: list[int]
+) -> FrozenWal | None:
+    """Begin the read transaction on `conn` and prove it holds read lock 0 (see above)."""
+    conn.execute(f"pragma busy_timeout={int(busy_timeout * 1000)}")
+    if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+        return None
+    shm = Path(f"{path}-shm")
+    if not (shm.is_file() and os.access(shm, os.R_OK | os.W_OK)):
+        return None  # a read-only -shm: SQLite reads the WAL another way
+    shm_fd = _pin(shm, pins)
+    before = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
+    conn.execute("begin")
+    conn.execute("select count(*) from sqlite_master").fetchone()
+    after = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
+    if not (_backfilled(before) and _backfilled(after) and before == after):
+        return None
+    page_size = int(conn.execute("pragma page_size").fetchone()[0])
+    page_count = int(conn.execute("pragma page_count").fetchone()[0])
+    fd = _pin(path, pins)
+    if os.fstat(fd).st_size < page_size * page_count:
+        return None  # not what a fully copied-back WAL leaves: take no chances
+    return FrozenWal(conn, fd, page_size, page_count)
+
+
+def _same_file(before: os.stat_result, kept: os.stat_result, path: Path) -> bool:
+    """Whether `path` named the file read through `kept` from before the connection was
+    opened (`before`) until now: then the connection reads that file too."""
+    now = os.stat(path)
+    return (before.st_dev, before.st_ino) == (kept.st_dev, kept.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _pin(path: Path, pins: list[int]) -> int:
+    fd, _ = pinned(path)
+    pins.append(fd)
+    return fd
+
+
+def _backfilled(index: bytes) -> bool:
+    """Whether a read of the wal-index start shows a settled header (both copies equal,
+    initialised) whose every frame is copied back into the database file."""
+    if len(index) < _NBACKFILL_AT + 4:
+        return False
+    header = index[:_INDEX_HEADER]
+    if header != index[_INDEX_HEADER : 2 * _INDEX_HEADER] or header[12] != 1:
+        return False
+    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    (backfilled,) = _MX_FRAME.unpack_from(index, _NBACKFILL_AT)
+    return bool(mx_frame == backfilled)
+
+
+def standalone_header(page: bytes) -> bytes:
+    """Page 1 of a database as the copy the backup API makes of it says (core/dbcopy.py),
+    byte for byte, so a snapshot's content digest and page hashes do not depend on how it
+    was taken (an unchanged database is not stored again, a differential holds only what
+    changed): a rollback-journal database (bytes 18-19: no -wal or -shm needed); the new
+    file's change counter and its copy (24, 92: two commits), schema cookie (40: one
+    schema change) and the writing SQLite's version (96). tests/core/test_wal_direct.py
+    holds this to the backup API's copies."""
+    one, two = (1).to_bytes(4, "big"), (2).to_bytes(4, "big")
+    major, minor, patch = sqlite3.sqlite_version_info
+    version = (major * 1_000_000 + minor * 1_000 + patch).to_bytes(4, "big")
+    return (
+        page[:18]
+        + b"\x01\x01"
+        + page[20:24]
+        + two
+        + page[28:40]
+        + one
+        + page[44:92]
+        + two
+        + version
+        + page[100:]
+    )
+
+
+def frames_of(frozen: FrozenWal, frame_plain: int) -> Iterator[bytes]:
+    """The frozen database file's pages in pieces of `frame_plain` bytes (a whole number
+    of pages), page 1's header as a standalone copy's (standalone_header)."""
+    size = frozen.db_size
+    offset = 0
+    while offset < size:
+        want = min(frame_plain, size - offset)
+        piece = os.pread(frozen.fd, want, offset)
+        while len(piece) < want:  # a short read before the end: read on
+            more = os.pread(frozen.fd, want - len(piece), offset + len(piece))
+            if not more:
+                raise OSError(f"{want - len(piece)} bytes missing at {offset + len(piece)}")
+            piece += more
+        if offset == 0:
+            piece = standalone_header(piece)
+        yield piece
+        offset += want

@@ -1,0 +1,138 @@
+"""Full snapshots of a WAL database packed straight from its file (core/wal_direct.py):
+only while SQLite proves the file holds it all (WAL read lock 0: no checkpoint can write
+it), each one a state a writer committed, page 1 as the backup API's copy has it."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.dbcopy import copy_database
+from lifeboat.core.decompress import decompress_file
+from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.wal_direct import frames_of, frozen_wal
+from lifeboat.foundation.errors import SourceError
+from tests.core.test_converging_copy import ledger_state
+from tests.helpers.databases import make_db
+from tests.helpers.workfiles import files_under, snapshot_request
+
+HELPERS = Path(__file__).parent.parent / "helpers"
+
+
+def checkpointed_wal_db(path: Path, rows: int, commits_before_wal: int = 0) -> Path:
+    make_db(path, rows=rows, payload=600, wal=False)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("alter table items add column version integer not null default 0")
+    for _ in range(commits_before_wal):  # moves the change counter
+        conn.execute("update items set version = version where id = 1")
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("pragma wal_checkpoint(truncate)")
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("commits", [0, 1, 300])
+def test_page_one_is_what_the_backup_api_copy_holds(tmp_path: Path, commits: int):
+    db = checkpointed_wal_db(tmp_path / "a.db", rows=500, commits_before_wal=commits)
+    copied = copy_database(db, tmp_path / "copy.db")
+    with frozen_wal(db, 5.0) as frozen:
+        assert frozen is not None
+        direct = b"".join(frames_of(frozen, 128 << 10))
+    assert direct == (tmp_path / "copy.db").read_bytes()
+    assert len(direct) == copied.db_size
+
+
+def test_frames_not_yet_copied_back_mean_the_usual_copy(tmp_path: Path):
+    db = checkpointed_wal_db(tmp_path / "a.db", rows=500)
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("insert into items(name, payload) values ('late', x'00')")  # in the WAL only
+    try:
+        with frozen_wal(db, 5.0) as frozen:
+            assert frozen is None
+        manifest = take_snapshot(snapshot_request(tmp_path, db))
+        assert manifest.extra["copy_strategy"] == "wal-read-transaction"
+        app.execute("pragma wal_checkpoint(passive)")  # every frame copied back now
+        manifest = take_snapshot(snapshot_request(tmp_path, db))
+        assert manifest.extra["copy_strategy"] == "wal-direct"
+    finally:
+        app.close()
+
+
+def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tmp_path: Path):
+    db = checkpointed_wal_db(tmp_path / "busy.db", rows=20_000)
+    log = tmp_path / "ledger.log"
+    writer = subprocess.Popen(
+        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0.001", "wal"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stop = threading.Event()
+
+    def checkpoint_all_the_time() -> None:
+        # Copies every frame back as soon as it can: the direct path is taken often, and
+        # a checkpoint that wrote the file under it would tear the snapshot.
+        conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+        while not stop.is_set():
+            conn.execute("pragma wal_checkpoint(passive)")
+        conn.close()
+
+    checkpointer = threading.Thread(target=checkpoint_all_the_time)
+    strategies, states = [], []
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        checkpointer.start()
+        for round_no in range(20):
+            manifest = take_snapshot(snapshot_request(tmp_path, db, hash_pages=False))
+            strategies.append(manifest.extra["copy_strategy"])
+            out = tmp_path / f"restored-{round_no}.db"
+            decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
+            states.append(ledger_state(out))
+    finally:
+        stop.set()
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(timeout=60)
+        checkpointer.join(timeout=60)
+    logged = {int(line) for line in log.read_text().split()} | {0}
+    assert set(states) <= logged, set(states) - logged
+    assert "wal-direct" in strategies, strategies
+
+
+def test_a_damaged_database_is_found_and_nothing_stored(tmp_path: Path):
+    db = checkpointed_wal_db(tmp_path / "bad.db", rows=3000)
+    with open(db, "r+b") as fh:  # scribble over a page in the middle
+        fh.seek(4096 * 30)
+        fh.write(b"\xff" * 4096)
+    with pytest.raises(SourceError) as err:
+        take_snapshot(snapshot_request(tmp_path, db, check="full"))
+    assert "integrity check" in err.value.message or "damaged" in err.value.message
+    folder = tmp_path / "snaps" / "notes"
+    assert not list(folder.iterdir())
+    assert not files_under(tmp_path / "tmp")
+
+
+def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
+    from tests.core.test_incremental import as_base, mutate, rebuilt, request, sha
+    from tests.helpers.databases import db_content
+
+    db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
+    base = take_snapshot(request(tmp_path, db))
+    assert base.extra["copy_strategy"] == "wal-direct" and base.pages_sha256
+    for seed in (1, 2):
+        mutate(db, seed)
+        conn = sqlite3.connect(db)
+        conn.execute("pragma wal_checkpoint(truncate)")
+        conn.close()
+        expected = db_content(db)
+        diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
+        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-direct"
+        out = rebuilt(tmp_path, diff, base)
+        assert db_content(out) == expected and sha(out) == diff.db_sha256
+    unchanged = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
+    assert unchanged.extra["content_digest"] == diff.extra["content_digest"]
