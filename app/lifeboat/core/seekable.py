@@ -23,6 +23,7 @@ from lifeboat.core.history.seektable import (
     SeekTableError,
     frame_checksum,
     read_seek_table,
+    zstd_checks_it,
 )
 from lifeboat.foundation.errors import CorruptSnapshot
 
@@ -159,7 +160,11 @@ class SeekableArtifact:
                 f"{where} holds {len(plain)} bytes, its seek table says {entry.decompressed}",
                 "use another snapshot",
             )
-        if entry.checksum is not None and frame_checksum(plain) != entry.checksum:
+        if (
+            entry.checksum is not None
+            and not zstd_checks_it(raw, entry.checksum)
+            and frame_checksum(plain) != entry.checksum
+        ):
             raise CorruptSnapshot(
                 f"{where} does not match its checksum in the seek table", "use another snapshot"
             )
