@@ -16,9 +16,12 @@ from lifeboat.core.history.wal import (
     HEADER_SIZE,
     MAGIC_BIG,
     Cursor,
+    KeptWal,
     Stop,
     WalFile,
+    WalHeader,
     follows,
+    frame_header_at,
     parse_header,
     scan,
     still_there,
@@ -177,3 +180,63 @@ def test_no_header_in_an_empty_or_foreign_file():
     sums = walsum.checksum_bytes(good, (0, 0), False)
     assert parse_header(good + struct.pack(">II", *sums)) is not None
     assert parse_header(good + struct.pack(">II", sums[0], sums[1] ^ 1)) is None
+
+
+@pytest.mark.parametrize("expect", [0, 1, 7, 40, 100_000])
+def test_what_a_scan_expects_changes_how_it_reads_never_what_it_finds(tmp_path, expect):
+    """A follower tells the scan how many frames its last poll found: more or fewer than
+    there are, the transactions, the cursor and where it stopped are the same."""
+    db = tmp_path / "a.db"
+    conn = _app(db)
+    _insert(conn, 60)
+    with WalFile(f"{db}-wal") as wal:
+        header = wal.header()
+        assert header is not None
+        plain = scan(wal.read_at, Cursor.at_start(header))
+        middle = plain.transactions[20]
+        after = Cursor(header, middle.last_frame, _checksum_after(wal, header, middle.last_frame))
+        for cursor in (Cursor.at_start(header), after):
+            reads: list[int] = []
+
+            def read_at(offset: int, size: int, reads: list[int] = reads) -> bytes:
+                reads.append(size)
+                return wal.read_at(offset, size)
+
+            hinted = scan(read_at, cursor, expect=expect)
+            again = scan(wal.read_at, cursor)
+            assert hinted.transactions == again.transactions
+            assert (hinted.cursor, hinted.stop, hinted.stop_frame) == (
+                again.cursor,
+                again.stop,
+                again.stop_frame,
+            )
+            if expect >= 60:
+                assert len(reads) == 1  # one read took every new frame
+
+
+def _checksum_after(wal: WalFile, header: WalHeader, frame: int) -> tuple[int, int]:
+    fields = frame_header_at(wal.read_at, header, frame)
+    assert fields is not None
+    return fields[4], fields[5]
+
+
+def test_a_kept_wal_is_read_again_until_another_file_has_its_name(tmp_path):
+    db = tmp_path / "a.db"
+    conn = _app(db)
+    _insert(conn, 5)
+    kept = KeptWal(f"{db}-wal")
+    first = kept.open(os.stat(f"{db}-wal").st_ino)
+    assert kept.open(os.stat(f"{db}-wal").st_ino) is first  # the same file: not reopened
+    conn.close()  # the last connection checkpoints and deletes the WAL
+    assert not Path(f"{db}-wal").exists()
+    with pytest.raises(FileNotFoundError):
+        kept.open(None)
+    conn = _app(db)
+    _insert(conn, 3)
+    again = kept.open(os.stat(f"{db}-wal").st_ino)
+    assert again is not first
+    header = again.header()
+    assert header is not None
+    assert len(scan(again.read_at, Cursor.at_start(header)).transactions) == 3
+    kept.close()
+    conn.close()

@@ -8,7 +8,6 @@ run's scratch folder. Sealed (age) bases are for phase 2 (the integration).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import threading
@@ -21,9 +20,11 @@ import zstandard
 
 from lifeboat.core.hashing import sha256_file
 from lifeboat.core.history.pagestate import PageState, page_hash
+from lifeboat.core.history.seekable_blocks import HashAside, seekable_blocks
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest, read_manifest
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
+from lifeboat.core.seekable import open_seekable
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 
 _BLOCK_PAGES = 256
@@ -111,6 +112,11 @@ def base_blocks(base: BaseRef, run: Run, scratch: Path) -> Iterator[BaseBlocks]:
     the time the last block is read."""
     manifest = base.manifest
     if manifest.kind == "full":
+        seekable = open_seekable(base.artifact, cache_frames=1)
+        if seekable is not None:  # frames decompressed two at a time (seekable_blocks.py)
+            with seekable, seekable_blocks(seekable, manifest) as blocks:
+                yield BaseBlocks(blocks)
+            return
         ahead = _ReadAhead(_full_blocks(base.artifact, manifest))
         try:
             yield BaseBlocks(iter(ahead), ahead)
@@ -184,37 +190,9 @@ class _ReadAhead:
         self._thread.join(timeout=5)
 
 
-class _HashAside:
-    """SHA-256 of what is read, in a thread of its own (hashlib releases the GIL for
-    large buffers): the thread that decompresses the base does not wait for it."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(4)
-        self._thread = threading.Thread(target=self._run, name="lifeboat-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._digest.update(data)
-
-    def update(self, data: bytes) -> None:
-        if data:
-            self._queue.put(data)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def hexdigest(self) -> str:
-        self.close()
-        return self._digest.hexdigest()
-
-
 def _full_blocks(artifact: Path, manifest: Manifest) -> Generator[memoryview, None, None]:
     size = manifest.page_size
-    digest = _HashAside()
+    digest = HashAside()
 
     class _Hashing:
         def __init__(self, raw: IO[bytes]) -> None:

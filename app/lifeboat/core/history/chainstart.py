@@ -42,11 +42,20 @@ def wal_key(db: Path) -> WalKey:
     return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-def db_key(db: Path) -> DbKey:
+#: what `db_key` gives when the database is another file than `identity` says
+REPLACED: DbKey = (-1, -1)
+
+
+def db_key(db: Path, identity: tuple[int, int] | None = None) -> DbKey:
+    """The database file as `os.stat` sees it (size, mtime); None if it is not there
+    (moved away for a moment: a restore); REPLACED if `identity` (device, inode) is
+    given and the file now is another (one stat serves both questions at each poll)."""
     try:
         info = os.stat(db)
     except FileNotFoundError:
         return None
+    if identity is not None and (info.st_dev, info.st_ino) != identity:
+        return REPLACED
     return (info.st_size, info.st_mtime_ns)
 
 

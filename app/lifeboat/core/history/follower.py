@@ -24,7 +24,6 @@ runs every 30 s (or at 300 level-0 files); small level-1 files are joined once 3
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED, CommitRecord, S
 from lifeboat.core.history.status import Status
 from lifeboat.core.history.wal import (
     Cursor,
+    KeptWal,
     Stop,
     Transaction,
     WalFile,
@@ -95,7 +95,7 @@ class Follower:
     ) -> None:
         self.source = source
         self.db = Path(db)
-        self._wal = wal_path(self.db)
+        self._kept_wal = KeptWal(wal_path(self.db))
         self.folder = Path(folder)
         self.run = run
         self.scratch = Path(scratch)
@@ -107,6 +107,7 @@ class Follower:
         self._write_every_us = int(write_every_s * 1_000_000)
         self._pending: list[CommitRecord] = []
         self._pending_bytes = 0
+        self._expect = 0  # frames the last poll found (the next one reads about so many)
         self._busy_timeout = busy_timeout
         self._seal_to = tuple(seal_to)  # age recipients: its segments are sealed
         self.status = Status()
@@ -150,11 +151,11 @@ class Follower:
             self.start()
             return self.status.commits
         before = self.status.commits
-        if self._replaced():
+        db_key = chainstart.db_key(self.db, self._db_identity)  # one stat for both
+        if db_key == chainstart.REPLACED:
             self._start_chain("the database file was replaced")
             return self.status.commits - before
         wal_key = chainstart.wal_key(self.db)
-        db_key = chainstart.db_key(self.db)
         if wal_key == self._position.wal_key and (
             wal_key is not None or db_key == (self._position.db_key)
         ):
@@ -182,6 +183,7 @@ class Follower:
         """Give the database's descriptor back without closing it: closing one drops
         this process's POSIX locks on the file (SQLite's too, a backup's in another
         thread): core/kept_descriptors.py keeps it."""
+        self._kept_wal.close()
         if self._db_fd is not None:
             unpin(self._db_fd)
             self._db_fd = None
@@ -191,38 +193,38 @@ class Follower:
     def _follow(self, wal_key: WalKey, db_key: DbKey) -> None:
         """Read on; then remember the files as they were seen *before* reading (a change
         made while reading is read by the next poll)."""
-        self._follow_wal(db_key)
+        self._follow_wal(db_key, None if wal_key is None else wal_key[0])
         self._position.wal_key, self._position.db_key = wal_key, db_key
 
-    def _follow_wal(self, db_key: DbKey) -> None:
+    def _follow_wal(self, db_key: DbKey, inode: int | None) -> None:
         tip = self._tip
         assert tip is not None
         cursor = self._position.cursor
         try:
-            wal = WalFile(self._wal)
+            wal = self._kept_wal.open(inode)
         except FileNotFoundError:
             self._catch_up(FLAG_MERGED)  # deleted (the app closed) or never there
             return
-        with wal:
-            header = wal.header()
-            if header is not None and header.page_size != tip.state.page_size:
-                self._start_chain("the page size changed")
-            elif header is None or cursor is None:
-                self._from_unknown(wal, header, cursor, db_key)
-            elif header == cursor.header:
-                if still_there(wal.read_at, cursor):
-                    self._take(wal, cursor)
-                else:
-                    self._catch_up(FLAG_MERGED)  # cut, or made anew with the same salt
-            elif follows(cursor.header, header) and self._take_old_tail(wal, cursor, header):
-                self._take(wal, Cursor.at_start(header))
+        header = wal.header()
+        if header is not None and header.page_size != tip.state.page_size:
+            self._start_chain("the page size changed")
+        elif header is None or cursor is None:
+            self._from_unknown(wal, header, cursor, db_key)
+        elif header == cursor.header:
+            if still_there(wal.read_at, cursor):
+                self._take(wal, cursor)
             else:
-                self._catch_up(FLAG_MERGED)  # frames of the old generation were lost
+                self._catch_up(FLAG_MERGED)  # cut, or made anew with the same salt
+        elif follows(cursor.header, header) and self._take_old_tail(wal, cursor, header):
+            self._take(wal, Cursor.at_start(header))
+        else:
+            self._catch_up(FLAG_MERGED)  # frames of the old generation were lost
 
     def _take(self, wal: WalFile, cursor: Cursor) -> None:
         """The whole transactions after `cursor`, in segments of SEGMENT_BYTES at most."""
         while True:
-            found = scan(wal.read_at, cursor, limit=SEGMENT_BYTES)
+            found = scan(wal.read_at, cursor, limit=SEGMENT_BYTES, expect=self._expect)
+            self._expect = found.stop_frame - 1 - cursor.frame  # frames it found valid
             self._record(found.transactions)
             if found.cursor is not None:
                 cursor = found.cursor
@@ -363,13 +365,6 @@ class Follower:
     def _open_db(self) -> None:
         self._close_db()
         self._db_fd, self._db_identity = pinned(self.db)
-
-    def _replaced(self) -> bool:
-        try:
-            info = os.stat(self.db)
-        except FileNotFoundError:
-            return False  # moved away for a moment (a restore): wait for it
-        return (info.st_dev, info.st_ino) != self._db_identity
 
     def _maybe_compact(self) -> None:
         tip = self._tip

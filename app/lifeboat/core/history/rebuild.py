@@ -5,15 +5,25 @@ built to run at about the speed of decompressing the base:
 
 - the page map (page -> segment, frame, offset of its newest image up to the point) is
   built from the segments' indexes alone, and the segments stay open for the pages;
-- the base is decompressed a block (1 MiB of whole pages) at a time in a thread of its
-  own (bases.base_blocks; zstd releases the GIL), while this thread patches each block
-  and writes it: a block no segment touched is written as it came, in one write;
+- the base is decompressed ahead of this thread: a seekable base (format 3) by a pool
+  of two threads, frame by frame (seekable_blocks.py, core/seekable_parallel.py); an
+  old single-frame one as one stream in a thread of its own (bases.base_blocks); zstd
+  releases the GIL. Its SHA-256 is checked either way by the time the last block is out;
+- the segments' images are decompressed ahead too, in chunks, by a pool of their own
+  (rebuild_images.py): this thread only copies them in; a block no segment touched is
+  written as it came, in one write;
 - each page's xxh3-128 hash is taken from the bytes written (so the state digest proves
   the file, not the plan), a block's pages in one list comprehension;
 - the file is flushed to disk (fdatasync) by a third thread every few tens of MiB, so
   the disk writes while the pages are built and the final fsync waits only for the tail.
 
-Memory holds the map (12 bytes a page), a few decompressed frames and a few blocks.
+Measured on the bench's hour (1.5 GB point, 1 GiB base, 100,000 commits in 14
+segments, loaded machine): before, this thread decompressed the segments' frames itself
+(0.8 s of its 1.9 s) and wrote (0.8 s) while one thread decompressed the base; now it
+mostly writes, and the rebuild takes about 0.6 of the time it took.
+
+Memory holds the map (12 bytes a page), a few base frames, at most four chunks of
+segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import xxhash
 
 from lifeboat.core.history.bases import base_blocks
 from lifeboat.core.history.pagestate import GROUP, HASH_SIZE
+from lifeboat.core.history.rebuild_images import SegmentImages
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -42,7 +53,6 @@ if TYPE_CHECKING:
 
 _STATE_PREFIX = b"LBSTATE1"
 _BLOCK_PAGES = 256
-_FRAME_CACHE = 16
 _FLUSH_BYTES = 64 << 20
 _TAIL_PAGES = 64
 
@@ -100,24 +110,6 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
         first += limit
     mapping.listed = array("I", (n for n in range(1, point.page_count + 1) if segment[n] >= 0))
     return mapping
-
-
-class _Frames:
-    """Decompressed frames of the open segments, a few at a time (the oldest loaded goes
-    first: pages come in page order, so a frame is mostly used in one stretch)."""
-
-    def __init__(self, readers: list[SegmentReader]) -> None:
-        self._readers = readers
-        self.loaded: dict[tuple[int, int], memoryview] = {}
-
-    def load(self, segment: int, frame: int) -> memoryview:
-        plain = self.loaded[(segment, frame)] = memoryview(self._readers[segment].frame(frame))
-        if len(self.loaded) > _FRAME_CACHE:
-            del self.loaded[next(iter(self.loaded))]
-        return plain
-
-    def name(self, segment: int) -> str:
-        return self._readers[segment].path.name
 
 
 class StateDigest:
@@ -201,9 +193,9 @@ class _Tail:
     written in place (pwrite), their hashes joining the digest after the base's."""
 
     def __init__(
-        self, mapping: PageMap, frames: _Frames, fd: int, size: int, first: int, count: int
+        self, mapping: PageMap, images: SegmentImages, fd: int, size: int, first: int, count: int
     ) -> None:
-        self._mapping, self._frames, self._fd, self._size = mapping, frames, fd, size
+        self._mapping, self._images, self._fd, self._size = mapping, images, fd, size
         self.number, self._count = first, count
         self.hashes = bytearray()
 
@@ -215,7 +207,7 @@ class _Tail:
         """The next _TAIL_PAGES pages; return how many bytes were written."""
         size, number = self._size, self.number
         take = min(_TAIL_PAGES, self._count - number + 1)
-        data = _patched(None, number, self._mapping, self._frames, size, take)
+        data = _patched(None, number, self._mapping, self._images, size, take)
         self.hashes += page_hashes(data, size)
         at, offset = 0, (number - 1) * size
         while at < len(data):
@@ -237,8 +229,10 @@ def write_pages(
     state digest."""
     size, count = point.base.manifest.page_size, point.page_count
     in_base = min(count, point.base.manifest.page_count)
-    frames = _Frames(readers)
-    tail = _Tail(mapping, _Frames(readers), out.fileno(), size, in_base + 1, count)
+    split = bisect.bisect_right(mapping.listed, in_base)  # the pages of the tail after
+    images = SegmentImages(mapping, readers, size, 0, split)
+    tail_images = SegmentImages(mapping, readers, size, split, len(mapping.listed))
+    tail = _Tail(mapping, tail_images, out.fileno(), size, in_base + 1, count)
     digest = StateDigest(size, count)
     flusher = _Flusher(out.fileno())
     number = 1  # the next page of the base to write
@@ -249,7 +243,7 @@ def write_pages(
             for block in blocks:  # read to the end: the base's SHA-256 is checked there
                 if number <= in_base:
                     take = min(len(block) // size, in_base - number + 1)
-                    data = _patched(block[: take * size], number, mapping, frames, size)
+                    data = _patched(block[: take * size], number, mapping, images, size)
                     _emit(out, digest, data, number, size)
                     flusher.wrote(len(data))
                     number += take
@@ -261,6 +255,8 @@ def write_pages(
             flusher.wrote(tail.step())
         digest.add_hashes(tail.hashes)
     finally:
+        images.close()
+        tail_images.close()
         flusher.close()
     return digest.digest()
 
@@ -269,7 +265,7 @@ def _patched(
     block: memoryview | None,
     first: int,
     mapping: PageMap,
-    frames: _Frames,
+    images: SegmentImages,
     size: int,
     pages: int = 0,
 ) -> memoryview:
@@ -286,16 +282,10 @@ def _patched(
         cut = max(first, mapping.base_pages + 1)
         data[(cut - first) * size :] = bytes((last - cut + 1) * size)
     view = memoryview(data)
-    segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
-    loaded = frames.loaded
-    for page in listed[at:end]:  # the hot loop of a restore: kept lean
-        key = (segment[page], frame[page])
-        plain = loaded.get(key) or frames.load(*key)
-        start, image = (page - first) * size, offset[page]
-        try:
-            view[start : start + size] = plain[image : image + size]
-        except ValueError:  # a shorter image: the frame ends before the page does
-            raise CorruptSnapshot(f"{frames.name(key[0])}: a page runs past its frame") from None
+    image = images.image
+    for index in range(at, end):  # the hot loop of a restore: kept lean
+        start = (listed[index] - first) * size
+        view[start : start + size] = image(index)
     mapping.substituted += end - at
     return view
 

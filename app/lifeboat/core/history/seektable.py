@@ -48,6 +48,25 @@ def frame_checksum(plain: bytes | memoryview) -> int:
     return xxhash.xxh64_intdigest(plain) & 0xFFFFFFFF
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CONTENT_CHECKSUM_FLAG = 0x04
+
+
+def zstd_checks_it(raw: bytes, checksum: int | None) -> bool:
+    """Whether decompressing the zstd frame `raw` proves the seek table's `checksum`:
+    the frame says it carries a content checksum (the low 32 bits of XXH64 of its plain
+    bytes, stored little-endian at its end: the same value the seek table holds) and the
+    stored one equals the table's. zstd then refuses any other plain bytes, so hashing
+    them again would check nothing more (and costs a pass over every byte)."""
+    return (
+        checksum is not None
+        and len(raw) > 9
+        and raw[:4] == _ZSTD_MAGIC
+        and bool(raw[4] & _CONTENT_CHECKSUM_FLAG)
+        and int.from_bytes(raw[-4:], "little") == checksum
+    )
+
+
 def skippable_frame(magic: int, payload: bytes) -> bytes:
     """A zstd skippable frame (magic 0x184D2A50-0x184D2A5F) holding `payload`."""
     if magic & 0xFFFFFFF0 != 0x184D2A50:

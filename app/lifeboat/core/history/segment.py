@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -215,6 +216,21 @@ def commit_marks(commits: list[CommitEntry]) -> list[tuple[int, int, int, int | 
     return marks
 
 
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor at `level`: made once, not for every segment (the
+    follower writes two small segments a second; a compressor is not to be shared
+    between threads)."""
+    made: dict[int, zstandard.ZstdCompressor] = _local.__dict__.setdefault("made", {})
+    if level not in made:
+        made[level] = zstandard.ZstdCompressor(
+            level=level, write_checksum=True, write_content_size=True
+        )
+    return made[level]
+
+
 @dataclass
 class SegmentWriter:
     """Writes one segment to `out` (a new work file): header, commits, end, index, seek
@@ -237,9 +253,7 @@ class SegmentWriter:
 
     def __post_init__(self) -> None:
         self._buffer += self.header.pack()
-        self._compressor = zstandard.ZstdCompressor(
-            level=self.compression_level, write_checksum=True, write_content_size=True
-        )
+        self._compressor = _compressor(self.compression_level)
 
     def add(self, commit: CommitRecord) -> None:
         ordinal = len(self._commits)

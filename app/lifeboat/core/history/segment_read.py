@@ -8,6 +8,7 @@ the index's. Any mismatch raises SegmentDamaged, which says what failed.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from lifeboat.core.history.seektable import (
     SeekTableError,
     frame_checksum,
     read_seek_table,
+    zstd_checks_it,
 )
 from lifeboat.core.history.segment import (
     COMMIT,
@@ -36,6 +38,16 @@ from lifeboat.core.history.segment import (
     SegmentHeader,
     SegmentIndex,
 )
+
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (one must not be used by two threads at once)."""
+    made: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if made is None:
+        made = _local.dctx = zstandard.ZstdDecompressor()
+    return made
 
 
 class SegmentDamaged(ValueError):
@@ -53,7 +65,6 @@ class SegmentReader:
             raise SegmentDamaged(str(exc)) from None
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cache_frames = max(0, cache_frames)  # 0: the caller keeps its own cache
-        self._decompressor = zstandard.ZstdDecompressor()
         try:
             self.size = self._plain.size  # of the plain segment
             self._load()
@@ -123,24 +134,32 @@ class SegmentReader:
         if cached is not None:
             self._cache.move_to_end(number)
             return cached
+        plain = self.read_frame(number)
+        if self._cache_frames:
+            self._cache[number] = plain
+        while len(self._cache) > self._cache_frames:
+            self._cache.popitem(last=False)
+        return plain
+
+    def read_frame(self, number: int) -> bytes:
+        """Frame `number` read, decompressed and checked now (no cache: safe from any
+        thread, for the rebuild's pool)."""
         if not 0 <= number < len(self._entries):
             raise SegmentDamaged(f"{self.path.name}: no frame {number}")
         entry = self._entries[number]
         raw = self._read_at(self._offsets[number], entry.compressed)
         try:
-            plain = self._decompressor.decompress(raw)
+            plain = _decompressor().decompress(raw)
         except zstandard.ZstdError as exc:
             raise SegmentDamaged(
                 f"{self.path.name}: frame {number} does not decompress ({exc})"
             ) from None
         if len(plain) != entry.decompressed or (
-            entry.checksum is not None and frame_checksum(plain) != entry.checksum
+            entry.checksum is not None
+            and not zstd_checks_it(raw, entry.checksum)
+            and frame_checksum(plain) != entry.checksum
         ):
             raise SegmentDamaged(f"{self.path.name}: frame {number} fails its seek-table check")
-        if self._cache_frames:
-            self._cache[number] = plain
-        while len(self._cache) > self._cache_frames:
-            self._cache.popitem(last=False)
         return plain
 
     def page(self, frame: int, offset: int) -> bytes:

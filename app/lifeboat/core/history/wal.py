@@ -128,13 +128,17 @@ def scan(
     *,
     limit: int | None = None,
     fast: bool = True,
+    expect: int = 0,
 ) -> Scan:
     """Read the whole valid transactions after `cursor`, in order.
 
     Reading stops at the end of the file, at a frame of another salt, or at one whose
     checksum does not continue the chain; with `limit`, also once that many bytes of
-    whole transactions were taken (the next call goes on from `result.cursor`)."""
-    return _Scanner(read_at, cursor, limit, fast).run()
+    whole transactions were taken (the next call goes on from `result.cursor`).
+    `expect`: about how many new frames there may be (a follower's last poll found so
+    many): the first read takes that many and a margin, so one read and one check
+    usually do (each costs a system call and a checksum pass's setup)."""
+    return _Scanner(read_at, cursor, limit, fast).run(expect)
 
 
 class _Scanner:
@@ -152,12 +156,12 @@ class _Scanner:
         self.index = cursor.frame  # the last frame checked
         self.taken_bytes = 0
 
-    def run(self) -> Scan:
+    def run(self, expect: int = 0) -> Scan:
         size = self.header.frame_size
         # Small reads first: the file usually goes on with frames of older generations
         # (SQLite reuses it), which are neither read nor checked beyond the first.
-        per_chunk = _FIRST_FRAMES
         most = max(1, READ_CHUNK // size)
+        per_chunk = min(most, max(_FIRST_FRAMES, expect + expect // 2 + 8))
         while True:
             chunk = self.read_at(self.header.frame_offset(self.index + 1), per_chunk * size)
             whole = len(chunk) // size
@@ -272,3 +276,29 @@ class WalFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class KeptWal:
+    """The `-wal` opened once and read again at each poll while `os.stat` of its name
+    still shows the same file (inode): a poll saves its open, fstat and close. A WAL
+    SQLite deleted and made anew has another inode (the old one cannot be reused while
+    this descriptor holds it), so it is opened anew; a descriptor is never written."""
+
+    def __init__(self, path: os.PathLike[str] | str) -> None:
+        self._path = path
+        self._file: WalFile | None = None
+
+    def open(self, inode: int | None) -> WalFile:
+        """The WAL whose `os.stat` gave `inode` (None: it was not there, FileNotFoundError)."""
+        if self._file is not None and self._file.identity[1] == inode:
+            return self._file
+        self.close()
+        if inode is None:
+            raise FileNotFoundError(self._path)
+        self._file = WalFile(self._path)
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -4,9 +4,11 @@ The checksum runs over pairs of 32-bit words (x0, x1) in the WAL header's byte o
     s0 += x0 + s1;  s1 += x1 + s0      (mod 2**32)
 It is linear: after n pairs, (s0, s1) = M**n (s0, s1) + sum_k M**(n-1-k) (x0_k, x0_k + x1_k)
 with M = [[1, 1], [1, 2]]. So a frame's own part does not depend on where the chain stands,
-and many frames' parts are one matrix product (numpy, when it is installed: ~10 times
-faster than the word loop, which is what keeps capture well under 1% of a core); the
-chaining is then two multiply-adds per frame.
+and many frames' parts are one matrix product (numpy, a declared dependency: about 4
+times less CPU per frame than the word loop, measured 19 against 71 us for a 4 KiB
+frame; capture at 100 commits/s checks a few hundred frames a second); the chaining is
+then two multiply-adds per frame. The word loop stays: it is the reference the tests
+compare with, and what runs if numpy cannot be imported.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-try:  # optional: the pure-Python loop gives the same results, slower
+try:  # declared (pyproject); the pure-Python loop gives the same results, slower
     import numpy as np
-except ImportError:  # pragma: no cover - exercised where numpy is absent
-    np = None  # type: ignore[assignment]  # numpy is optional: the loop below stands in
+except ImportError:  # pragma: no cover - a broken install: the loop stands in
+    np = None  # type: ignore[assignment]  # the loop below stands in
 
 MASK = 0xFFFFFFFF
 Checksum = tuple[int, int]
