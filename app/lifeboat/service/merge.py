@@ -19,18 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.rowmerge import connect_merge, plan_merge
-from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.merge import MergeJob
-from lifeboat.jobs.restore_point import rebuild_checked
-from lifeboat.remote.fetch import snapshot_files
-from lifeboat.service.points import point_chains
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
+
+# Some imports are inside the functions that use them: they load heavy libraries
+# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
+# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 if TYPE_CHECKING:
     from lifeboat.foundation.events import Event, EventSink
@@ -55,6 +57,8 @@ class MergeSession:
 
     def plan(self, request: MergeRequest) -> MergePlan:
         """What merging would do now (reads only: nothing is written to the live file)."""
+        from lifeboat.core.rowmerge import connect_merge, plan_merge
+
         _check_request(request)
         live = self._workspace.config().source(self.record.source)
         probe_database(live.path)
@@ -75,6 +79,9 @@ class MergeSession:
     ) -> MergeOutcome:
         """Merge, after the safety snapshot, in one transaction; refused (nothing
         changed) if the plan is no longer `confirmed`'s."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.merge import MergeJob
+
         _check_request(request)
         job = MergeJob(self._workspace, self.record, self.past, self.words, request, confirmed)
         outcome = run_job(
@@ -149,6 +156,9 @@ class MergeMethods:
     ) -> MergeOutcome:
         """Merge at once (no separate preview: the outcome holds the plan it followed);
         the safety snapshot is taken while the past is rebuilt."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.merge import MergeJob
+
         _check_request(request)
         cancel = cancel or CancelToken()
         with self._past(source, at, snapshot, progress, cancel) as (record, words, produce):
@@ -179,6 +189,9 @@ class MergeMethods:
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file."""
+        from lifeboat.jobs.restore_point import rebuild_checked
+        from lifeboat.service.points import point_chains
+
         if (at is None) == (snapshot is None):
             raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
         name = self.workspace.config().source(source).name
@@ -237,6 +250,8 @@ def _extractor(
 ) -> Callable[[Path], None]:
     """What writes the snapshot into a new scratch file, hash-checked (a scratch copy
     read once and deleted: no fsync)."""
+    from lifeboat.core.verify import extract_verified
+    from lifeboat.remote.fetch import snapshot_files
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import AttentionItem, RemoteCopy
 from lifeboat.core.config_model import Config, RemoteConfig
@@ -22,7 +23,6 @@ from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder
 from lifeboat.core.manifest import DIFF_SUFFIX, MANIFEST_SUFFIX, Manifest
 from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
-from lifeboat.core.results import RebuildReport
 from lifeboat.core.scan import FolderScan, scan_folder, scan_root
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
@@ -31,6 +31,12 @@ from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.jobs.backup import rewrite_lost_manifests
 from lifeboat.remote.history_scan import scan_history
 from lifeboat.remote.scan import scan_remote
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/cli/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import RebuildReport
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ def rebuild_catalog(
     progress: Progress = no_progress,
 ) -> RebuildReport:
     """`progress` hears each snapshot folder, then each remote, as it is started."""
+    from lifeboat.core.results import RebuildReport
+
     config = workspace.config()
     report = RebuildReport()
     before = workspace.catalog.snapshots()

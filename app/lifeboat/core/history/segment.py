@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import BinaryIO, NamedTuple
 
-import zstandard
-
 from lifeboat.core.history.seektable import SeekEntry, frame_checksum, pack_seek_table
 from lifeboat.core.history.seektable import skippable_frame as _skippable
+
+# Some imports are inside the functions that use them: they load heavy libraries
+# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
+# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 MAGIC = b"LBSEGMT\x00"
 VERSION = 1
@@ -236,6 +238,8 @@ class SegmentWriter:
     _plain: int = 0
 
     def __post_init__(self) -> None:
+        import zstandard
+
         self._buffer += self.header.pack()
         self._compressor = zstandard.ZstdCompressor(
             level=self.compression_level, write_checksum=True, write_content_size=True

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import xxhash
-import zstandard
 
 from lifeboat.core.history.sealing import PlainSegment, SealedUnreadable
 from lifeboat.core.history.seektable import (
@@ -37,6 +36,10 @@ from lifeboat.core.history.segment import (
     SegmentIndex,
 )
 
+# Some imports are inside the functions that use them: they load heavy libraries
+# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
+# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
+
 
 class SegmentDamaged(ValueError):
     """A segment file fails a check (proven damage: a checksum or structure mismatch)."""
@@ -46,6 +49,8 @@ class SegmentReader:
     """An open segment file. Use as a context manager, or close()."""
 
     def __init__(self, path: Path, *, cache_frames: int = 2) -> None:
+        import zstandard
+
         self.path = Path(path)
         try:
             self._plain = PlainSegment(self.path)  # a sealed one decrypted (sealing.py)
@@ -119,6 +124,8 @@ class SegmentReader:
 
     def frame(self, number: int) -> bytes:
         """The plain bytes of zstd frame `number`, checked (kept in a small cache)."""
+        import zstandard
+
         cached = self._cache.get(number)
         if cached is not None:
             self._cache.move_to_end(number)
