@@ -70,6 +70,16 @@ class SnapshotIndex(CatalogFile):
             copies = copies_by_snapshot(db, source)
         return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
 
+    def remotes_with_copies(self) -> set[str]:
+        """The remotes on which a copy of some snapshot is recorded: one query, where
+        reading every snapshot's record took seconds with 10,000 of them."""
+        with self._tx(write=False) as db:
+            rows = db.execute(
+                "select distinct c.remote from remote_copies c"
+                " join snapshots s on s.id = c.snapshot_id"
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def snapshot(self, ref: str) -> SnapshotRecord:
         """One snapshot by id or unique id prefix (at least 4 characters)."""
         ref = ref.strip().lower()

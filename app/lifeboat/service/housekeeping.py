@@ -51,8 +51,11 @@ class HousekeepingMethods:
         """The configured remotes of which the catalog knows no copy: a remote added on a
         new machine, whose backups (made elsewhere) only a rebuild with the remote scan
         can list (the GUI offers "Look for backups on this remote")."""
-        known = {c.remote for r in self.workspace.catalog.snapshots() for c in r.copies}
-        return [name for name in self.workspace.config().remotes if name not in known]
+        remotes = self.workspace.config().remotes
+        if not remotes:
+            return []
+        known = self.workspace.catalog.remotes_with_copies()
+        return [name for name in remotes if name not in known]
 
     def abort_abandoned_uploads(self) -> None:
         """In the background: abort the multipart uploads killed runs left open."""
