@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -176,6 +176,24 @@ class JobRecord:
         data = dict(self.__dict__)
         data["detail"] = json.loads(self.detail) if self.detail else None
         return data
+
+
+@dataclass(frozen=True)
+class SourceSnapshots:
+    """What `lifeboat status` shows of one source's snapshots, as the catalog counts and
+    picks them without reading every manifest (catalog.source_snapshots)."""
+
+    count: int = 0
+    stored_bytes: int = 0  # the sizes their manifests record
+    damaged: int = 0
+    missing: int = 0
+    #: The newest snapshot that is here and good and no raw copy.
+    newest_usable: SnapshotRecord | None = None
+    #: The newest of those taken for the reason asked (continuous protection's), newest
+    #: first: catalog_snapshots.FOR_REASON_KEPT of them at most.
+    for_reason: tuple[SnapshotRecord, ...] = ()
+    #: remote -> how many of its copies of these snapshots are not proven yet
+    unproven: dict[str, int] = field(default_factory=dict)
 
 
 def snapshot_record(row: sqlite3.Row, copies: tuple[RemoteCopy, ...] = ()) -> SnapshotRecord:

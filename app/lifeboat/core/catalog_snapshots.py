@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lifeboat.core.catalog_file import CatalogFile
 from lifeboat.core.catalog_records import (
     RemoteCopy,
     SnapshotRecord,
+    SourceSnapshots,
     copies_by_snapshot,
     snapshot_record,
 )
@@ -68,6 +71,45 @@ class SnapshotIndex(CatalogFile):
         with self._tx(write=False) as db:
             rows = db.execute(sql + " order by created_at desc, id desc", args).fetchall()
             copies = copies_by_snapshot(db, source)
+        return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
+
+    # -- what status reads: counted here, not record by record --------------------
+
+    def source_snapshots(self, reason: str) -> dict[str, SourceSnapshots]:
+        """Each source's counts, newest usable snapshot, newest FOR_REASON_KEPT snapshots
+        taken for `reason` and unproven copies, in one read: parsing 10,000 manifests
+        for these took most of a status, and a transaction per source and question
+        most of the rest."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._tx(write=False) as db:
+            for source, *counts in db.execute(_COUNTS):
+                names = ("count", "stored_bytes", "damaged", "missing")
+                found[source] = dict(zip(names, counts, strict=True))
+            copies = copies_by_snapshot(db, None)
+            for source in found:
+                newest = _newest_usable(db, source)
+                if newest is not None:
+                    found[source]["newest_usable"] = replace(
+                        newest, copies=copies.get(newest.id, ())
+                    )
+            for row in db.execute(_FOR_REASON, (reason,)):
+                record = snapshot_record(row, copies.get(row["id"], ()))
+                found[record.source].setdefault("for_reason", []).append(record)
+            for source, remote, count in db.execute(_UNPROVEN):
+                found[source].setdefault("unproven", {})[remote] = count
+        for facts in found.values():
+            facts["for_reason"] = tuple(facts.get("for_reason", ()))
+        return {source: SourceSnapshots(**facts) for source, facts in found.items()}
+
+    def snapshots_for(self, source: str, reason: str) -> list[SnapshotRecord]:
+        """All of `source`'s snapshots taken for `reason`, newest first."""
+        with self._tx(write=False) as db:
+            rows = db.execute(
+                "select * from snapshots where source=? and reason=?"
+                " order by created_at desc, id desc",
+                (source, reason),
+            ).fetchall()
+            copies = copies_by_snapshot(db, source) if rows else {}
         return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
 
     def remotes_with_copies(self) -> set[str]:
@@ -285,3 +327,32 @@ def _insert_copy(db: sqlite3.Connection, snap_id: str, copy: RemoteCopy) -> None
             copy.proof_failed,
         ),
     )
+
+
+_COUNTS = (
+    "select source, count(*), coalesce(sum(json_extract(manifest, '$.size')), 0),"
+    " sum(status = 'corrupt'), sum(status = 'missing') from snapshots group by source"
+)
+
+
+def _newest_usable(db: sqlite3.Connection, source: str) -> SnapshotRecord | None:
+    """The newest snapshot of `source` that is here and good and no raw copy (raw
+    copies are rare: nearly always the first row read)."""
+    rows = db.execute(
+        "select * from snapshots where source=? and status='ok' order by created_at desc, id desc",
+        (source,),
+    )
+    return next((r for r in map(snapshot_record, rows) if r.manifest.kind != "raw"), None)
+
+
+#: Of the snapshots taken for a reason, each source's newest FOR_REASON_KEPT.
+FOR_REASON_KEPT = 64
+_FOR_REASON = (
+    "select * from (select *, row_number() over (partition by source"
+    " order by created_at desc, id desc) as n from snapshots where reason = ?)"
+    f" where n <= {FOR_REASON_KEPT} order by created_at desc, id desc"
+)
+_UNPROVEN = (
+    "select s.source, c.remote, count(*) from remote_copies c"
+    " join snapshots s on s.id = c.snapshot_id where not c.proven group by s.source, c.remote"
+)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from lifeboat.core.config_memo import PARSED
 from lifeboat.core.config_model import (
     Config,
     GeneralConfig,
@@ -139,6 +140,9 @@ def load_config(path: Path) -> Config:
         text = ""
         if len(raw) <= MAX_BYTES:
             raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
+    known = PARSED.get(path, raw)
+    if known is not None:
+        return known
     problem = too_big(len(raw)) or toml_problem(text)
     if problem is None:
         try:
@@ -155,7 +159,9 @@ def load_config(path: Path) -> Config:
             f"{path}: not a Lifeboat config: {problem}",
             "fix the file, or move it aside to start over",
         )
-    return parse_config(data, path, text)
+    config = parse_config(data, path, text)
+    PARSED.keep(path, raw, config)
+    return config
 
 
 def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
