@@ -209,7 +209,9 @@ class Manifest:
             raise ManifestError(f"unknown snapshot kind {values['kind']!r}")
         if values.get("kind") == "diff" and not SNAPSHOT_ID_RE.match(str(values.get("base"))):
             raise ManifestError("a differential without a valid base id")
-        values["extra"] = {k: v for k, v in data.items() if k not in known}
+        # (most manifests hold no other keys: then there is nothing to look through)
+        extra = len(data) > len(values)
+        values["extra"] = {k: v for k, v in data.items() if k not in known} if extra else {}
         # The fields not checked above keep whatever JSON value the file holds: typing
         # each would turn away manifests that load today (a behaviour change).
         manifest = cls(**values)  # type: ignore[arg-type]
