@@ -1,8 +1,9 @@
 """Scale benchmark (issue 22): 100 sources with 10,000 snapshots against a small home.
 
 Makes two homes with bench/catalog_gen.py (or takes them: --big, --small): the big one
-with --sources sources and --snapshots snapshots, the small one with 5 sources and 10
-snapshots. Then, each figure for both homes in the same run:
+with --sources sources and --snapshots snapshots, the small one with --small-sources
+sources (5) and --small-snapshots snapshots (10); 100 and 200 tell what grows with the
+sources from what grows with the snapshots. Then, each figure for both homes in the same run:
 - `lifeboat status` and `lifeboat snapshots`, --rounds times interleaved with
   `python -c pass` (bench/startup_bench.py's timing: wall and CPU time, ratios);
 - the History window: the time from creating it until its tables are filled and drawn,
@@ -12,8 +13,8 @@ snapshots. Then, each figure for both homes in the same run:
 - `lifeboat catalog rebuild` of the big home (last: it rewrites that catalog).
 
 Usage: python bench/scale_bench.py [--big HOME] [--small HOME] [--sources 100]
-           [--snapshots 10000] [--rounds 7] [--history-rounds 3] [--idle-s 30]
-           [--skip-tray] [--skip-rebuild]
+           [--snapshots 10000] [--small-sources 5] [--small-snapshots 10] [--rounds 7]
+           [--history-rounds 3] [--idle-s 30] [--skip-tray] [--skip-rebuild]
 Goals (issue 22): status and snapshots <= 0.3 s with 10,000 snapshots; History opens in
 <= 0.5 s; the tray's idle CPU and RSS unchanged; catalog rebuild: measured.
 """
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--small", type=Path)
     parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--snapshots", type=int, default=10_000)
+    parser.add_argument("--small-sources", type=int, default=5)
+    parser.add_argument("--small-snapshots", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--history-rounds", type=int, default=3)
     parser.add_argument("--idle-s", type=float, default=30.0)
@@ -82,7 +85,7 @@ def _homes(args: argparse.Namespace, scratch: Path) -> dict[str, Path]:
         print(f"generated {big} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if small is None or not small.exists():
         small = small or scratch / "small"
-        build_home(small, 5, 10)
+        build_home(small, args.small_sources, args.small_snapshots)
     return {"big": big, "small": small}
 
 

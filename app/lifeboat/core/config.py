@@ -130,19 +130,20 @@ def load_config(path: Path) -> Config:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
-        # universal newlines (line numbers in errors count \r\n as one line)
-        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         return Config(path=path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
+    known = PARSED.get(path, raw)
+    if known is not None:
+        return known
+    try:
+        # universal newlines (line numbers in errors count \r\n as one line)
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         text = ""
         if len(raw) <= MAX_BYTES:
             raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
-    known = PARSED.get(path, raw)
-    if known is not None:
-        return known
     problem = too_big(len(raw)) or toml_problem(text)
     if problem is None:
         try:

@@ -206,11 +206,15 @@ class Status:
 def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
     config = workspace.config()
     tz = tz or resolve_timezone(config.general.timezone)
-    jobs = workspace.catalog.jobs(limit=2000)
+    # Each source's jobs, newest first: what status asks of the jobs is all per source,
+    # and looking through all 2,000 for each of 100 sources was a third of a status.
+    jobs: dict[str | None, list[JobRecord]] = {}
+    for job in workspace.catalog.jobs(limit=2000):
+        jobs.setdefault(job.source, []).append(job)
     facts = workspace.catalog.source_snapshots(CONTINUOUS_REASON)
     events = workspace.catalog.last_events("continuous:")
     sources = [
-        _source_status(workspace, config, src, (jobs, facts, events), now, tz)
+        _source_status(workspace, config, src, (jobs.get(src.name, []), facts, events), now, tz)
         for src in config.sources.values()
     ]
     ranks = [STATES.index(s.state) for s in sources]
@@ -226,8 +230,8 @@ def _source_status(
     now: datetime,
     tz: tzinfo,
 ) -> SourceStatus:
-    """`read`: what compute_status read of the catalog for all sources at once (the
-    jobs, their snapshots' facts, their newest continuous event)."""
+    """`read`: what compute_status read of the catalog for all sources at once (this
+    source's jobs, the snapshots' facts, the newest continuous events)."""
     jobs, facts, events = read
     schedule = src.backup_schedule
     mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
