@@ -4,6 +4,7 @@ checks made cheaper for it (issue 22): the answers stay the same."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,28 @@ def test_a_manifest_naming_a_control_character_is_refused(tmp_path: Path):
     data = json.loads(manifest("aaaa0001").to_json())
     data["a_newer_field"] = 1
     assert Manifest.from_dict(data).extra == {"a_newer_field": 1}
+
+
+def test_count_and_local_folders_are_what_the_records_say(tmp_path: Path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    assert catalog.snapshot_count() == 0 and catalog.local_folders() == set()
+    here, there = tmp_path / "here", tmp_path / "there"
+    catalog.add_snapshot(manifest("aaaa0001", minute=1), here)
+    catalog.add_snapshot(manifest("aaaa0002", minute=2), here)
+    catalog.add_remote_only(manifest("bbbb0001", "crm", minute=3), there)
+    records = catalog.snapshots()
+    assert catalog.snapshot_count() == len(records) == 3
+    assert catalog.local_folders() == {r.folder for r in records if r.local} == {here}
+
+
+def test_a_manifest_written_is_the_same_json_as_before(tmp_path: Path):
+    from dataclasses import asdict
+
+    from lifeboat.core.manifest import iso_utc
+
+    m = replace(manifest("aaaa0001"), tables={"notes": 3}, extra={"copy_strategy": "backup"})
+    data = asdict(m)
+    data["created_at"] = iso_utc(m.created_at)
+    data.update(data.pop("extra"))
+    assert m.to_json() == (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    assert Manifest.from_dict(json.loads(m.to_json())) == m

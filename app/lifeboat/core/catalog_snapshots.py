@@ -112,6 +112,16 @@ class SnapshotIndex(CatalogFile):
             copies = copies_by_snapshot(db, source) if rows else {}
         return [snapshot_record(r, copies.get(r["id"], ())) for r in rows]
 
+    def snapshot_count(self) -> int:
+        with self._tx(write=False) as db:
+            return int(db.execute("select count(*) from snapshots").fetchone()[0])
+
+    def local_folders(self) -> set[Path]:
+        """The folders holding snapshots kept here (not those only on a remote)."""
+        with self._tx(write=False) as db:
+            rows = db.execute("select distinct folder from snapshots where status != 'remote'")
+            return {Path(row[0]) for row in rows}
+
     def remotes_with_copies(self) -> set[str]:
         """The remotes on which a copy of some snapshot is recorded: one query, where
         reading every snapshot's record took seconds with 10,000 of them."""

@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,7 +167,9 @@ class Manifest:
         return replace(self, protected=protected, reason=reason or self.reason)
 
     def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
+        # Not dataclasses.asdict: its deep copy of every value was most of writing the
+        # catalog's rows in a rebuild of 10,000 snapshots; json.dumps only reads them.
+        data = {name: getattr(self, name) for name in _FIELD_ORDER}
         data["created_at"] = iso_utc(self.created_at)
         extra = data.pop("extra")
         data.update(extra)
@@ -223,6 +225,8 @@ class Manifest:
         return manifest
 
 
+#: Manifest's fields, in order.
+_FIELD_ORDER = tuple(f.name for f in fields(Manifest))
 #: The manifest fields a file may leave out (older formats, kinds without them).
 _OPTIONAL_FIELDS = frozenset(
     ("format", "kind", "base", "db_sha256", "pages_sha256", "tables", "schema_sha256")
