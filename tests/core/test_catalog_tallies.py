@@ -165,3 +165,44 @@ def test_last_events_of_all_sources_are_each_ones_last_event(tmp_path: Path):
         "notes": ("continuous:resumed", "caught up"),
         "crm": ("continuous:not-compacted", "not compacted"),
     }
+
+
+def test_usable_and_proven_counts_are_what_plan_uploads_looks_at(tmp_path: Path):
+    catalog = _catalog(tmp_path)
+    facts = catalog.source_snapshots("continuous")
+    for source in ("notes", "crm"):
+        records = catalog.snapshots(source)
+        usable = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
+        assert facts[source].usable == len(usable)
+        proven = sum(1 for r in usable if r.proven_copy_on("off") is not None)
+        assert facts[source].proven.get("off", 0) == proven
+    assert (facts["notes"].usable, facts["notes"].proven) == (3, {"off": 1})
+    assert (facts["crm"].usable, facts["crm"].proven) == (0, {})
+
+
+def test_status_plans_uploads_only_when_something_is_not_on_the_remote(home: Path, db: Path):
+    from lifeboat.core.manifest import utc_now
+    from lifeboat.remote.plans import plan_uploads
+    from lifeboat.service import Service
+    from lifeboat.storage.memory import MemoryStores
+    from tests.helpers.databases import change_db
+    from tests.helpers.memory_remote import add_memory_remote
+
+    service = Service(stores=MemoryStores())
+    add_memory_remote(service, "offsite")
+    service.add_source(db, name="notes", remote="offsite")
+
+    def pending() -> tuple[int, int]:
+        (src,) = service.status().sources
+        planned = plan_uploads(
+            service.snapshots("notes"), "offsite", service.source("notes").remote_policy, utc_now()
+        )
+        return src.uploads_pending, len(planned)
+
+    service.run_backup("notes")  # uploaded and proven
+    assert pending() == (0, 0)
+    change_db(db)
+    service.run_backup("notes", upload=False)  # waits for its upload
+    assert pending() == (1, 1)
+    service.upload("notes")
+    assert pending() == (0, 0)

@@ -195,6 +195,10 @@ class SourceSnapshots:
     for_reason: tuple[SnapshotRecord, ...] = ()
     #: remote -> how many of its copies of these snapshots are not proven yet
     unproven: dict[str, int] = field(default_factory=dict)
+    #: How many are here and good and no raw copy (what could go to a remote) ...
+    usable: int = 0
+    #: ... and, per remote, how many of those have a proven copy there.
+    proven: dict[str, int] = field(default_factory=dict)
 
 
 def snapshot_record(row: sqlite3.Row, copies: tuple[RemoteCopy, ...] = ()) -> SnapshotRecord:

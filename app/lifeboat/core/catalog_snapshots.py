@@ -83,7 +83,7 @@ class SnapshotIndex(CatalogFile):
         found: dict[str, dict[str, Any]] = {}
         with self._tx(write=False) as db:
             for source, *counts in db.execute(_COUNTS):
-                names = ("count", "stored_bytes", "damaged", "missing")
+                names = ("count", "stored_bytes", "damaged", "missing", "usable")
                 found[source] = dict(zip(names, counts, strict=True))
             copies = copies_by_snapshot(db, None)
             for source in found:
@@ -97,6 +97,8 @@ class SnapshotIndex(CatalogFile):
                 found[record.source].setdefault("for_reason", []).append(record)
             for source, remote, count in db.execute(_UNPROVEN):
                 found[source].setdefault("unproven", {})[remote] = count
+            for source, remote, count in db.execute(_PROVEN_USABLE):
+                found[source].setdefault("proven", {})[remote] = count
         for facts in found.values():
             facts["for_reason"] = tuple(facts.get("for_reason", ()))
         return {source: SourceSnapshots(**facts) for source, facts in found.items()}
@@ -339,9 +341,17 @@ def _insert_copy(db: sqlite3.Connection, snap_id: str, copy: RemoteCopy) -> None
     )
 
 
+#: A snapshot that could go to a remote: here and good, no raw copy.
+_USABLE = "s.status = 'ok' and coalesce(json_extract(s.manifest, '$.kind'), 'full') != 'raw'"
 _COUNTS = (
     "select source, count(*), coalesce(sum(json_extract(manifest, '$.size')), 0),"
-    " sum(status = 'corrupt'), sum(status = 'missing') from snapshots group by source"
+    " sum(status = 'corrupt'), sum(status = 'missing'),"
+    f" sum({_USABLE}) from snapshots s group by source"
+)
+_PROVEN_USABLE = (
+    "select s.source, c.remote, count(*) from remote_copies c"
+    f" join snapshots s on s.id = c.snapshot_id where c.proven and {_USABLE}"
+    " group by s.source, c.remote"
 )
 
 

@@ -4,9 +4,9 @@ parsing every manifest.
 With 10,000 snapshots, reading each record (its manifest is JSON) was most of
 `lifeboat status`. The counts and sizes, the newest usable snapshot, the newest
 continuous ones and the unproven copies of every source are one read of the catalog
-(catalog.source_snapshots). Only a source with a remote reads all its records:
-which of them are still to upload is the remote's retention over all of them
-(remote/plans.py).
+(catalog.source_snapshots). Only a source with a snapshot not yet proven on its remote
+reads all its records: which are still to upload is the remote's retention over all
+of them (remote/plans.py).
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def snapshot_fields(
     """SourceStatus's fields about `src`'s snapshots (`remote`: the remote it uploads
     to, if that is configured), and its newest continuous snapshots."""
     pending: list[SnapshotRecord] = []
-    if remote is not None:
+    # Uploads are planned only when some snapshot that could go up has no proven copy
+    # there: else the plan is empty (it only ever picks such snapshots), and reading
+    # every record for it took most of a status (every 15 s in the tray).
+    if remote is not None and known.usable > known.proven.get(remote, 0):
         from lifeboat.remote.plans import plan_uploads  # only sources with a remote
 
         records = workspace.catalog.snapshots(src.name)
