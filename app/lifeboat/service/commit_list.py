@@ -22,9 +22,10 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, NotFound
 from lifeboat.service.history import chains_of
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.results import CommitInfo
 

@@ -16,15 +16,13 @@ from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.remote.open_uploads import abort_ended_uploads_soon
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.results import RebuildReport
 
-# Some imports are inside the functions that use them: they load heavy libraries
-# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
-# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore

@@ -24,15 +24,13 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 
-# Some imports are inside the functions that use them: they load heavy libraries
-# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
-# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 if TYPE_CHECKING:
     from lifeboat.foundation.events import Event, EventSink

@@ -27,11 +27,13 @@ from lifeboat.jobs.upload import UploadJob
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history_retention import prune_job, thin_history
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.results import BackupOutcome, PrunePlan
+
 
 log = logging.getLogger(__name__)
 

@@ -22,25 +22,16 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import Cancelled, ConfigError, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
-if TYPE_CHECKING:
-    from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
-
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/test_startup_imports.py).
-if TYPE_CHECKING:
-    from lifeboat.core.dbdiff_records import DatabaseDiff
-    from lifeboat.core.history.row_changes import TableChange
-
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
 # which commands such as `lifeboat status` must not pay for at start-up
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.dbdiff_records import DatabaseDiff
+    from lifeboat.core.history.row_changes import TableChange
+    from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
     from lifeboat.jobs.restore_point import Chains
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

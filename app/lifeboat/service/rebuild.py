@@ -32,11 +32,13 @@ from lifeboat.jobs.backup import rewrite_lost_manifests
 from lifeboat.remote.history_scan import scan_history
 from lifeboat.remote.scan import scan_remote
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.results import RebuildReport
+
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,13 @@ from lifeboat.foundation.errors import ConfigError, LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/cli/test_startup_imports.py).
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.results import RemoteTest, UploadResult
 
-# Some imports are inside the functions that use them: they load heavy libraries
-# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
-# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 if TYPE_CHECKING:
     from lifeboat.core.stores import StoreOpener

@@ -35,18 +35,6 @@ from lifeboat.foundation.errors import (
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.foundation.states import SnapshotStatus
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/test_startup_imports.py).
-if TYPE_CHECKING:
-    from lifeboat.core.history.row_lookup import KeySpec
-    from lifeboat.core.history.row_versions import (
-        Observation,
-        RowHistory,
-        RowPoint,
-    )
-    from lifeboat.core.history.tables import Pages
-
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
 # which commands such as `lifeboat status` must not pay for at start-up
@@ -54,14 +42,22 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from lifeboat.core.history.bases import BaseRef
     from lifeboat.core.history.page_reader import BasePages, ChainPages
+    from lifeboat.core.history.row_lookup import KeySpec
     from lifeboat.core.history.row_points import (
         BaseState,
         CommitState,
         Seen,
     )
+    from lifeboat.core.history.row_versions import (
+        Observation,
+        RowHistory,
+        RowPoint,
+    )
     from lifeboat.core.history.segment import CommitEntry
     from lifeboat.core.history.segment_read import SegmentReader
+    from lifeboat.core.history.tables import Pages
     from lifeboat.service.history import HistoryChain
+
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace

@@ -14,18 +14,14 @@ from typing import TYPE_CHECKING
 
 from lifeboat.foundation.errors import ConfigError, NotFound
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
-# (tests/test_startup_imports.py).
-if TYPE_CHECKING:
-    from lifeboat.core.history.row_lookup import KeySpec
-
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
 # which commands such as `lifeboat status` must not pay for at start-up
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.history.row_lookup import KeySpec
     from lifeboat.core.point_query import PointQuery
+
 
 if TYPE_CHECKING:
     from lifeboat.core.point_pages import PointPages

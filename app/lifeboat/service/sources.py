@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.foundation.errors import ConfigError
 
-# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
-# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     pass
 
-# Some imports are inside the functions that use them: they load heavy libraries
-# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
-# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 if TYPE_CHECKING:
     from lifeboat.core.snapshot_move import MoveReport
