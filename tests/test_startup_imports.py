@@ -139,3 +139,9 @@ def test_an_unknown_command_is_still_a_one_line_error(home: Path):
     assert done.returncode == 2
     assert "invalid choice" in done.stderr and "status" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_snapshots_of_an_unknown_source_is_a_one_line_error(home: Path, cli):
+    done = cli("snapshots", "nope")
+    assert done.code == 2 and "no source named 'nope'" in done.err
+    assert "Traceback" not in done.err
