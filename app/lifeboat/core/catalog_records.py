@@ -231,20 +231,37 @@ def copies_by_snapshot(
     )
     found: dict[str, list[RemoteCopy]] = {}
     for r in db.execute(sql, (source,) if source is not None else ()):
-        found.setdefault(r["snapshot_id"], []).append(
-            RemoteCopy(
-                r["remote"],
-                r["key"],
-                r["manifest_key"],
-                r["size"],
-                r["sha256"],
-                bool(r["encrypted"]),
-                r["uploaded_at"],
-                bool(r["proven"]),
-                r["proof_failed"],
-            )
-        )
+        found.setdefault(r["snapshot_id"], []).append(_remote_copy(r))
     return {k: tuple(v) for k, v in found.items()}
+
+
+def copies_of(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[RemoteCopy, ...]]:
+    """The remote copies of just these snapshots (by remote name, as above)."""
+    found: dict[str, list[RemoteCopy]] = {}
+    for start in range(0, len(ids), 500):  # SQLite's limit on a statement's parameters
+        part = ids[start : start + 500]
+        rows = db.execute(
+            f"select * from remote_copies where snapshot_id in ({','.join('?' * len(part))})"
+            " order by remote",
+            part,
+        )
+        for r in rows:
+            found.setdefault(r["snapshot_id"], []).append(_remote_copy(r))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _remote_copy(r: sqlite3.Row) -> RemoteCopy:
+    return RemoteCopy(
+        r["remote"],
+        r["key"],
+        r["manifest_key"],
+        r["size"],
+        r["sha256"],
+        bool(r["encrypted"]),
+        r["uploaded_at"],
+        bool(r["proven"]),
+        r["proof_failed"],
+    )
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:

@@ -20,6 +20,7 @@ from lifeboat.core.catalog_records import (
     SnapshotRecord,
     SourceSnapshots,
     copies_by_snapshot,
+    copies_of,
     snapshot_record,
 )
 from lifeboat.core.manifest import Manifest, iso_utc
@@ -85,22 +86,29 @@ class SnapshotIndex(CatalogFile):
             for source, *counts in db.execute(_COUNTS):
                 names = ("count", "stored_bytes", "damaged", "missing", "usable")
                 found[source] = dict(zip(names, counts, strict=True))
-            copies = copies_by_snapshot(db, None)
+            picked: list[SnapshotRecord] = []
             for source in found:
                 newest = _newest_usable(db, source)
                 if newest is not None:
-                    found[source]["newest_usable"] = replace(
-                        newest, copies=copies.get(newest.id, ())
-                    )
+                    found[source]["newest_usable"] = newest
+                    picked.append(newest)
             for row in db.execute(_FOR_REASON, (reason,)):
-                record = snapshot_record(row, copies.get(row["id"], ()))
+                record = snapshot_record(row)
                 found[record.source].setdefault("for_reason", []).append(record)
+                picked.append(record)
+            # their copies only: all of them were 10,000 rows with every snapshot uploaded
+            copies = copies_of(db, list({r.id for r in picked}))
             for source, remote, count in db.execute(_UNPROVEN):
                 found[source].setdefault("unproven", {})[remote] = count
             for source, remote, count in db.execute(_PROVEN_USABLE):
                 found[source].setdefault("proven", {})[remote] = count
         for facts in found.values():
-            facts["for_reason"] = tuple(facts.get("for_reason", ()))
+            if "newest_usable" in facts:
+                newest = facts["newest_usable"]
+                facts["newest_usable"] = replace(newest, copies=copies.get(newest.id, ()))
+            facts["for_reason"] = tuple(
+                replace(r, copies=copies.get(r.id, ())) for r in facts.get("for_reason", ())
+            )
         return {source: SourceSnapshots(**facts) for source, facts in found.items()}
 
     def snapshots_for(self, source: str, reason: str) -> list[SnapshotRecord]:
