@@ -151,9 +151,9 @@ def snapshot_row(record: SnapshotRecord) -> list[str]:
 
 
 def cmd_snapshots(args: argparse.Namespace, service: Service, out: Output) -> int:
-    if args.name:
-        service.source(args.name) if not service.snapshots(args.name) else None
     records = service.snapshots(args.name)
+    if args.name and not records:
+        service.source(args.name)  # no such source: says so (else: none of its snapshots)
     attention = service.attention(args.name)
     if out.json_mode:
         out.json(

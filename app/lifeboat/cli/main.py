@@ -6,35 +6,40 @@ Exit codes: 0 ok, 1 the operation ran and failed (e.g. corruption found), 2 bad 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from lifeboat import __version__
-from lifeboat.cli import (
-    commands_checks,
-    commands_daemon,
-    commands_history,
-    commands_keys,
-    commands_query,
-    commands_remotes,
-    commands_restore,
-    commands_row_history,
-    commands_snapshots,
-    commands_sources,
-    commands_tray,
-)
 from lifeboat.cli.output import Output
-from lifeboat.core.logsetup import configure_logging
-from lifeboat.core.private import disk_full_error
 from lifeboat.foundation.errors import LifeboatError
-from lifeboat.foundation.paths import resolve_paths
-from lifeboat.service import Service
+
+if TYPE_CHECKING:
+    from lifeboat.service import Service
 
 log = logging.getLogger("lifeboat.cli")
 
-Handler = Callable[[argparse.Namespace, Service, Output], int]
+Handler = Callable[[argparse.Namespace, "Service", Output], int]
+
+#: Which module of lifeboat.cli registers each command, in the order `--help` lists them.
+#: main() imports only the module of the command it runs (all of them only for the help
+#: and for a word that is no command): a command's module and what it imports cost start-up
+#: time, and `lifeboat --version` or `status` should not pay for `query` or `run`.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "commands_sources": ("source",),
+    "commands_snapshots": ("backup", "snapshots", "verify", "catalog"),
+    "commands_restore": ("restore", "export", "prune", "pin", "unpin", "delete"),
+    "commands_checks": ("diff", "drill"),
+    "commands_daemon": ("run", "status", "jobs", "cancel", "schedule"),
+    "commands_history": ("timeline",),
+    "commands_row_history": ("history",),
+    "commands_remotes": ("remote", "upload"),
+    "commands_keys": ("key",),
+    "commands_query": ("query",),
+    "commands_tray": ("tray",),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +51,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: with the one command module it names, else with all."""
     parser = _Parser(
         prog="lifeboat",
         description="Lifeboat keeps SQLite databases safe: "
@@ -56,29 +62,46 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands_sources.register(commands, common)
-    commands_snapshots.register(commands, common)
-    commands_restore.register(commands, common)
-    commands_checks.register(commands, common)
-    commands_daemon.register(commands, common)
-    commands_history.register(commands, common)
-    commands_row_history.register(commands, common)
-    commands_remotes.register(commands, common)
-    commands_keys.register(commands, common)
-    commands_query.register(commands, common)
-    commands_tray.register(commands, common)
+    for name in _modules_for(sys.argv[1:] if argv is None else argv):
+        importlib.import_module(f"lifeboat.cli.{name}").register(commands, common)
     return parser
 
 
+def _modules_for(argv: Sequence[str]) -> list[str]:
+    """The command modules a parse of `argv` needs. Top-level options are only -h and
+    --version, so the first word that is no option is the command; `--version` alone
+    needs none."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    if not words:
+        return (
+            []
+            if "--version" in argv and "-h" not in argv and "--help" not in argv
+            else list(COMMAND_MODULES)
+        )
+    for module, commands in COMMAND_MODULES.items():
+        if words[0] in commands:
+            return [module]
+    return list(COMMAND_MODULES)  # not a command: argparse's error lists them all
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command in (None, "tray"):
-        return commands_tray.start_tray(args)
+        from lifeboat.cli.commands_tray import start_tray
+
+        return start_tray(args)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0
+    # Imported here, not at the top: the service and logging set-up are what every command
+    # but --version and --help needs, and they are most of the start-up time.
+    from lifeboat.core.logsetup import configure_logging
+    from lifeboat.core.private import disk_full_error
+    from lifeboat.foundation.paths import resolve_paths
+    from lifeboat.service import Service
+
     out = Output(getattr(args, "json", False))
     paths = resolve_paths()
     log_file = configure_logging(paths)

@@ -157,6 +157,17 @@ class EventLog(CatalogFile):
             ).fetchone()
         return (row["kind"], row["message"]) if row else None
 
+    def last_events(self, prefix: str) -> dict[str, tuple[str, str]]:
+        """last_event of every source at once: source -> (kind, message)."""
+        with self._tx(write=False) as db:
+            rows = db.execute(
+                "select source, kind, message from (select source, kind, message,"
+                " row_number() over (partition by source order by id desc) as n"
+                " from events where source is not null and kind like ?) where n = 1",
+                (prefix + "%",),
+            ).fetchall()
+        return {row["source"]: (row["kind"], row["message"]) for row in rows}
+
     def events(self, limit: int = 100) -> list[dict[str, object]]:
         with self._tx(write=False) as db:
             rows = db.execute("select * from events order by id desc limit ?", (limit,))

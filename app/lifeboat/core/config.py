@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from lifeboat.core.config_memo import PARSED
 from lifeboat.core.config_model import (
     Config,
     GeneralConfig,
@@ -129,12 +130,16 @@ def load_config(path: Path) -> Config:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
-        # universal newlines (line numbers in errors count \r\n as one line)
-        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         return Config(path=path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
+    known = PARSED.get(path, raw)
+    if known is not None:
+        return known
+    try:
+        # universal newlines (line numbers in errors count \r\n as one line)
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         text = ""
         if len(raw) <= MAX_BYTES:
@@ -155,7 +160,9 @@ def load_config(path: Path) -> Config:
             f"{path}: not a Lifeboat config: {problem}",
             "fix the file, or move it aside to start over",
         )
-    return parse_config(data, path, text)
+    config = parse_config(data, path, text)
+    PARSED.keep(path, raw, config)
+    return config
 
 
 def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:

@@ -94,10 +94,15 @@ class FolderScan:
 
 def scan_root(root: Path) -> list[FolderScan]:
     """Scan every source folder under a snapshot root."""
+    return [scan_folder(folder) for folder in source_folders(root)]
+
+
+def source_folders(root: Path) -> list[Path]:
+    """The source folders under a snapshot root (what scan_root scans), in name order."""
     if not root.is_dir():
         return []
     return [
-        scan_folder(child)
+        child
         for child in sorted(root.iterdir())
         if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
     ]

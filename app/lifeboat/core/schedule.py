@@ -13,13 +13,19 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
-
-from apscheduler.triggers.cron import CronTrigger
+from typing import TYPE_CHECKING
 
 from lifeboat.core.schedule_durations import (  # where they lived before; still imported from here
     format_duration as format_duration,
 )
 from lifeboat.core.schedule_durations import parse_duration as parse_duration
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 MIN_INTERVAL_S = 10
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -204,6 +210,8 @@ def _parse_cron(text: str, rest: str) -> Schedule:
 def cron_trigger(expr: str, tz: tzinfo, end_date: datetime | None = None) -> CronTrigger:
     """A crontab line as an APScheduler trigger, with crontab's weekdays (0 or 7 = Sunday;
     APScheduler 3 counts 0 as Monday)."""
+    from apscheduler.triggers.cron import CronTrigger
+
     minute, hour, day, month, weekday = expr.split()
     return CronTrigger(
         minute=minute,

@@ -49,8 +49,29 @@ class RecordTable(QAbstractTableModel, Generic[Row]):
 
     def set_rows(self, rows: list[Row]) -> None:
         self.beginResetModel()
-        self.rows = rows
+        self.rows = sorted_rows(rows, self.columns, self.sorted_by)
         self.endResetModel()
+
+    #: The column and order the rows are kept in (None: as given).
+    sorted_by: tuple[int, Qt.SortOrder] | None = None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows here, by each column's key, in one Python sort: a proxy sorting
+        10,000 snapshots asks data() for both sides of each of ~130,000 comparisons,
+        which took seconds. Selections and other persistent indexes follow their rows."""
+        if not 0 <= column < len(self.columns):
+            return
+        self.layoutAboutToBeChanged.emit()
+        kept = self.persistentIndexList()
+        moved = [(index, self.rows[index.row()]) for index in kept]
+        self.sorted_by = (column, order)
+        self.rows = sorted_rows(self.rows, self.columns, self.sorted_by)
+        position = {id(row): n for n, row in enumerate(self.rows)}
+        for index, row in moved:
+            self.changePersistentIndex(
+                index, self.index(position[id(row)], index.column(), index.parent())
+            )
+        self.layoutChanged.emit()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
@@ -88,6 +109,17 @@ class RecordTable(QAbstractTableModel, Generic[Row]):
 
     def row_source(self, row: Row) -> str | None:
         raise NotImplementedError
+
+
+def sorted_rows(
+    rows: list[Row], columns: Sequence[Column[Row]], by: tuple[int, Qt.SortOrder] | None
+) -> list[Row]:
+    """`rows` in the order `by` names (a column and an order), or as given."""
+    if by is None:
+        return list(rows)
+    column = columns[by[0]]
+    key = column.key or column.text
+    return sorted(rows, key=key, reverse=by[1] == Qt.SortOrder.DescendingOrder)
 
 
 # -- snapshots -------------------------------------------------------------------------
@@ -319,8 +351,12 @@ class SourceFilter(QSortFilterProxyModel):
     def __init__(self, model: RecordTable[Any]) -> None:
         super().__init__()
         self.setSourceModel(model)
-        self.setSortRole(SORT_ROLE)
+        self.records = model
         self.source: str | None = None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The table sorts its rows itself (RecordTable.sort); this keeps their order."""
+        self.records.sort(column, order)
 
     def set_source(self, source: str | None) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt 6.10+
@@ -334,8 +370,7 @@ class SourceFilter(QSortFilterProxyModel):
     def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         if self.source is None:
             return True
-        index = self.sourceModel().index(row, 0, parent)
-        return bool(index.data(SOURCE_ROLE) == self.source)
+        return self.records.row_source(self.records.rows[row]) == self.source
 
 
 def drill_lines(job: JobRecord) -> list[str]:

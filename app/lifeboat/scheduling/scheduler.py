@@ -20,7 +20,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from lifeboat.core.config_model import Config
 from lifeboat.core.results import BackupOutcome
-from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone, to_trigger
+from lifeboat.core.schedule_times import needs_catch_up, resolve_timezone
+from lifeboat.core.schedule_triggers import to_trigger
 from lifeboat.foundation.errors import (
     AlreadyRunning,
     Cancelled,

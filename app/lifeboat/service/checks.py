@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from lifeboat.core.dbdiff_records import DatabaseDiff
-from lifeboat.core.results import DrillCheck, DrillResult
 from lifeboat.foundation.errors import ConfigError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.drill import DrillJob
-from lifeboat.service.history import chain_segments
-from lifeboat.service.notify import Webhook
-from lifeboat.service.preview import preview_restore
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.dbdiff_records import DatabaseDiff
+    from lifeboat.core.results import DrillResult
+
 
 if TYPE_CHECKING:
     from lifeboat.core.catalog_records import SnapshotRecord
@@ -49,6 +51,8 @@ class CheckMethods:
     ) -> DatabaseDiff:
         """What restoring `ref` would change in its source's live database (or, with
         `against`, compared with that other snapshot). Reads only."""
+        from lifeboat.service.preview import preview_restore
+
         if budget <= 0:
             raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         record = self.snapshot(ref)
@@ -74,6 +78,11 @@ class CheckMethods:
         """Restore the newest and one random older snapshot (and a random point of its
         continuous history, if it has one) to a temporary folder and check them; the
         result is recorded in the job history."""
+        from lifeboat.core.results import DrillResult
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.drill import DrillJob
+        from lifeboat.service.history import chain_segments
+
         job = DrillJob(self.workspace, source, chains=chain_segments(self.workspace, source))
         outcome = run_job(
             job,
@@ -101,6 +110,8 @@ class CheckMethods:
     def _report_failed_drill(self, result: DrillResult) -> None:
         """A failed drill is a real problem: recorded as a warning event and posted to the
         webhook, whoever ran it (the CLI or the scheduler)."""
+        from lifeboat.service.notify import Webhook
+
         message = f"{result.source}: {result.error}"
         self.workspace.catalog.add_event("warning", message, result.source, kind="drill:failed")
         webhook = Webhook(self.workspace.config().general.notify_url)
@@ -109,6 +120,8 @@ class CheckMethods:
 
     def last_drill(self, source: str) -> DrillResult | None:
         """The most recent finished drill of `source`, from the job history."""
+        from lifeboat.core.results import DrillCheck, DrillResult
+
         for job in self.workspace.catalog.jobs(limit=200, source=source):
             if job.kind != "drill" or job.status not in ("ok", "failed"):
                 continue

@@ -12,15 +12,22 @@ first commit of a newer chain counts as after a gap, as the timeline says.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
 from lifeboat.core.history.segment_index import pages_per_commit, read_index
 from lifeboat.core.history.segment_read import SegmentDamaged
-from lifeboat.core.results import CommitInfo
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, NotFound
 from lifeboat.service.history import chains_of
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import CommitInfo
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ def _window(placed: list[_Placed], at_us: int, before: int, after: int) -> range
 
 
 def _commits(placed: _Placed) -> list[CommitInfo]:
+    from lifeboat.core.results import CommitInfo
+
     try:
         index = read_index(placed.segment.path)
     except (SegmentDamaged, OSError) as exc:
@@ -81,6 +90,7 @@ def commits_near(
 ) -> list[CommitInfo]:
     """Up to `before` commits at or before `at_us` and up to `after` commits after it,
     oldest first."""
+
     if before < 0 or after < 0:
         raise ValueError("before and after count commits: 0 or more")
     placed = _restorable_segments(workspace, source)

@@ -12,18 +12,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.follower import Follower
 from lifeboat.core.schedule_durations import duration_words
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
-from lifeboat.service.history import chains_of, history_folder, history_seal_to, open_base
-from lifeboat.service.history_checks import ChainCheck, verify_chains
-from lifeboat.service.history_remote import remote_history_state
-from lifeboat.service.history_status import Timeline, timeline_of
-from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
-from lifeboat.service.status import CAPTURE_STOPPED, HISTORY_NOT_COMPACTED
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.follower import Follower
+    from lifeboat.service.history_checks import ChainCheck
+    from lifeboat.service.history_status import Timeline
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -45,6 +47,8 @@ class ContinuousMethods:
     def continuous_sources(self) -> dict[str, tuple[str, str]]:
         """The sources to follow, each with what its follower depends on (its database
         and its history folder): a change of either starts a new follower."""
+        from lifeboat.service.history import history_folder
+
         config = self.workspace.config()
         return {
             s.name: (str(s.path), str(history_folder(self.workspace, s, make=False)))
@@ -82,6 +86,11 @@ class ContinuousMethods:
         host calls start(), then poll() every 0.15 s, and close()). Its base snapshots are
         taken through the backup pipeline: full, with the source's settings, recorded in
         the catalog with reason "continuous"."""
+        from lifeboat.core.history.bases import BaseRef
+        from lifeboat.core.history.follower import Follower
+        from lifeboat.service.history import history_folder, history_seal_to, open_base
+        from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
+
         workspace = self.workspace
         config = workspace.config()
         src = config.source(name)
@@ -121,6 +130,8 @@ class ContinuousMethods:
     def capture_stopped(self, name: str, why: str) -> None:
         """The capture of `name` keeps failing: recorded once (the status and the health
         watch read it) until it runs again."""
+        from lifeboat.service.status import CAPTURE_STOPPED
+
         if self.workspace.catalog.last_event_kind(name, "continuous:") == CAPTURE_STOPPED:
             return
         log.warning("continuous capture of %s stopped: %s", name, why)
@@ -129,6 +140,8 @@ class ContinuousMethods:
     def history_not_compacted(self, name: str, why: str) -> None:
         """`name`'s sealed history cannot be compacted now (capture goes on): recorded
         once, until the capture says it runs again."""
+        from lifeboat.service.status import HISTORY_NOT_COMPACTED
+
         if self.workspace.catalog.last_event_kind(name, "continuous:") == HISTORY_NOT_COMPACTED:
             return
         log.warning("continuous history of %s not compacted: %s", name, why)
@@ -136,6 +149,8 @@ class ContinuousMethods:
 
     def capture_running(self, name: str) -> None:
         """The capture of `name` runs (again): ends a recorded stop."""
+        from lifeboat.service.status import CAPTURE_STOPPED, HISTORY_NOT_COMPACTED
+
         last = self.workspace.catalog.last_event_kind(name, "continuous:")
         if last not in (CAPTURE_STOPPED, HISTORY_NOT_COMPACTED):
             return
@@ -147,12 +162,18 @@ class ContinuousMethods:
     def verify_history(self, name: str | None = None) -> list[ChainCheck]:
         """Check `name`'s continuous history (or every source's): each segment's
         checksums, and each chain proven continuous from its base."""
+        from lifeboat.service.history_checks import verify_chains
+
         names = [name] if name is not None else list(self.workspace.config().sources)
         return [check for n in names for check in verify_chains(self.workspace, n)]
 
     def timeline(self, name: str) -> Timeline:
         """What of `name` can be restored: base snapshots, the spans of commits the
         history covers, its gaps (and why) and merged catch-ups."""
+        from lifeboat.service.history import chains_of
+        from lifeboat.service.history_remote import remote_history_state
+        from lifeboat.service.history_status import timeline_of
+
         src = self.workspace.config().source(name)
         snapshots = [r for r in self.workspace.catalog.snapshots(name) if r.local]
         chains = chains_of(self.workspace, name)

@@ -17,25 +17,26 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.encryption import MissingIdentity, stored_identities
-from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.chain import (
-    SEGMENT_NAME_RE,
-    Listing,
-    SegmentFile,
-    describe,
-    described_sealed,
-    effective,
-)
-from lifeboat.core.history.sealed_manifest import Mark
 from lifeboat.core.history.sealing import SegmentKeys, is_sealed, use_keys
-from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
-from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.private import private_dir
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.chain import (
+        Listing,
+        SegmentFile,
+    )
+    from lifeboat.core.history.sealed_manifest import Mark
 
 HISTORY_FOLDER = "history"
 
@@ -116,6 +117,10 @@ _cache_lock = threading.Lock()
 
 
 def _summary(path: Path) -> SegmentSummary:
+    from lifeboat.core.history.chain import describe, described_sealed
+    from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
+    from lifeboat.core.history.segment_read import SegmentReader
+
     info = os.stat(path)
     key = (info.st_size, info.st_mtime_ns)
     with _cache_lock:
@@ -151,6 +156,8 @@ def _summary(path: Path) -> SegmentSummary:
 
 
 def _marks(marks: tuple[Mark, ...]) -> list[CommitMark]:
+    from lifeboat.core.history.segment import FLAG_GAP, FLAG_MERGED
+
     return [
         CommitMark(seq, time_us, previous, bool(flags & FLAG_GAP), bool(flags & FLAG_MERGED))
         for seq, time_us, flags, previous in marks
@@ -160,6 +167,9 @@ def _marks(marks: tuple[Mark, ...]) -> list[CommitMark]:
 def history_listing(folder: Path, source: str) -> tuple[Listing, dict[Path, SegmentSummary]]:
     """Every readable segment of `source` in `folder` (and those that fail to open), as
     chain.list_segments gives them, with each one's gaps and merged commits."""
+    from lifeboat.core.history.chain import SEGMENT_NAME_RE, Listing
+    from lifeboat.core.history.segment_read import SegmentDamaged
+
     listing = Listing([], [])
     summaries: dict[Path, SegmentSummary] = {}
     try:
@@ -191,6 +201,8 @@ def history_listing(folder: Path, source: str) -> tuple[Listing, dict[Path, Segm
 def open_base(workspace: Workspace, source: str, base_id: str) -> BaseRef | None:
     """The snapshot `base_id` of `source` kept here, as a chain's base (a differential
     with its full base); None if it is not here."""
+    from lifeboat.core.history.bases import BaseRef
+
     records = {r.id: r for r in workspace.catalog.snapshots(source) if r.local}
     record = records.get(base_id)
     if record is None or record.status != "ok":
@@ -206,6 +218,8 @@ def open_base(workspace: Workspace, source: str, base_id: str) -> BaseRef | None
 
 def chains_of(workspace: Workspace, source: str) -> list[HistoryChain]:
     """The chains of `source`'s history, oldest first (by their first commit)."""
+    from lifeboat.core.history.chain import effective
+
     try:
         src = workspace.config().source(source)
     except LifeboatError:

@@ -14,12 +14,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lifeboat.core.config_model import SourceConfig
-from lifeboat.core.history.chain import SegmentFile, time_of
 from lifeboat.foundation.errors import LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken
-from lifeboat.remote.history_plans import held_until_us
-from lifeboat.remote.history_upload import HistorySent, upload_history
-from lifeboat.service.history import HistoryChain, chains_of
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.history.chain import SegmentFile
+    from lifeboat.remote.history_upload import HistorySent
+    from lifeboat.service.history import HistoryChain
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -47,6 +52,9 @@ class HistoryRemoteMethods:
     def upload_history(self, name: str, cancel: CancelToken | None = None) -> HistorySent:
         """Send what of `name`'s history its remote does not hold (with the chain's base
         snapshot if the remote lacks it), then delete there what was replaced."""
+        from lifeboat.remote.history_upload import upload_history
+        from lifeboat.service.history import chains_of
+
         config = self.workspace.config()
         src = config.source(name)
         if src.remote is None:
@@ -95,6 +103,9 @@ def remote_history_state(
 ) -> dict[str, object]:
     """SourceStatus's fields: up to when its remote holds the newest chain, and why
     sending it keeps failing (None: it does not)."""
+    from lifeboat.core.history.chain import time_of
+    from lifeboat.remote.history_plans import held_until_us
+
     if not src.continuous or src.remote is None:
         return {}
     copies = workspace.catalog.segment_copies(src.name, src.remote)

@@ -15,16 +15,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.history.compaction import remove_segment, thin
 from lifeboat.core.history.sealing import identity_available
-from lifeboat.core.history.windows import (
-    ChainSpan,
-    bases_needed,
-    kept_by_windows,
-    restorable_since,
-)
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.states import Trigger
@@ -35,6 +30,12 @@ from lifeboat.service.history import (
     history_folder,
     history_seal_to,
 )
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,13 @@ def history_bases(workspace: Workspace, source: str, now_us: int) -> dict[str, s
     retention to keep: the live chain's base, those of chains holding points the
     source's `continuous_keep` still promises, and the snapshots taken for continuous
     protection (a rollback-journal database's) that policy keeps as moments."""
+    from lifeboat.core.history.windows import (
+        ChainSpan,
+        bases_needed,
+        kept_by_windows,
+        restorable_since,
+    )
+
     try:
         src = workspace.config().source(source)
     except LifeboatError:

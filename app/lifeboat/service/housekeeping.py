@@ -11,13 +11,18 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from lifeboat.core.leftovers import sweep_legacy_temp
-from lifeboat.core.results import RebuildReport
 from lifeboat.core.runs import job_alive, sweep_runs
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import Progress, no_progress
-from lifeboat.jobs.backup import tidy_folder
 from lifeboat.remote.open_uploads import abort_ended_uploads_soon
-from lifeboat.service.rebuild import rebuild_catalog
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import RebuildReport
+
 
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore
@@ -36,14 +41,19 @@ class HousekeepingMethods:
         """Recreate the catalog from the manifests on disk and, with `remotes`, on every
         configured remote (see service/rebuild.py); nothing found is deleted. `progress`
         hears each snapshot folder, then each remote (rebuild.FOLDERS_PHASE, REMOTES_PHASE)."""
+        from lifeboat.service.rebuild import rebuild_catalog
+
         return rebuild_catalog(self.workspace, self.secrets, remotes=remotes, progress=progress)
 
     def remotes_with_unknown_backups(self) -> list[str]:
         """The configured remotes of which the catalog knows no copy: a remote added on a
         new machine, whose backups (made elsewhere) only a rebuild with the remote scan
         can list (the GUI offers "Look for backups on this remote")."""
-        known = {c.remote for r in self.workspace.catalog.snapshots() for c in r.copies}
-        return [name for name in self.workspace.config().remotes if name not in known]
+        remotes = self.workspace.config().remotes
+        if not remotes:
+            return []
+        known = self.workspace.catalog.remotes_with_copies()
+        return [name for name in remotes if name not in known]
 
     def abort_abandoned_uploads(self) -> None:
         """In the background: abort the multipart uploads killed runs left open."""
@@ -90,6 +100,8 @@ class HousekeepingMethods:
         """For every source: finish interrupted deletions, remove ended runs' work files
         in its folder, and record what needs attention (the scheduler does this when it
         starts; a backup does it for its own source)."""
+        from lifeboat.jobs.backup import tidy_folder
+
         config = self.workspace.config()
         for src in config.sources.values():
             folder = self.workspace.snapshot_folder(config, src)

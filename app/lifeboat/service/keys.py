@@ -23,8 +23,15 @@ from lifeboat.core.encryption import (
     stored_identities,
     write_private_file,
 )
-from lifeboat.core.results import KeyInfo
 from lifeboat.foundation.errors import ConfigError, LifeboatError
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import KeyInfo
+
 
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore
@@ -102,6 +109,8 @@ class KeyMethods:
             raise ConfigError(str(exc), "give the recipient that starts with age1") from None
 
     def key_info(self) -> KeyInfo:
+        from lifeboat.core.results import KeyInfo
+
         recipients = list(self.workspace.config().general.recipients)
         local = [recipient_of(i) for i in stored_identities(self.secrets)]
         return KeyInfo(recipients, local, self.secrets.where())

@@ -19,21 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.rowmerge import connect_merge, plan_merge
-from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.sqlite_file import probe_database
-from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.merge import MergeJob
-from lifeboat.jobs.restore_point import rebuild_checked
-from lifeboat.remote.fetch import snapshot_files
-from lifeboat.service.merge_past import table_only, write_point_table, write_snapshot_table
-from lifeboat.service.points import point_chains
 
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
     from lifeboat.foundation.events import Event, EventSink
 
 
@@ -57,6 +53,8 @@ class MergeSession:
         self.only = only  # the past holds this table's pages only (None: all of it)
 
     def _check_fits(self, request: MergeRequest) -> None:
+        from lifeboat.service.merge_past import table_only
+
         _check_request(request)
         wanted = table_only(request)
         if self.only is not None and (wanted or "").lower() != self.only.lower():
@@ -67,6 +65,8 @@ class MergeSession:
 
     def plan(self, request: MergeRequest) -> MergePlan:
         """What merging would do now (reads only: nothing is written to the live file)."""
+        from lifeboat.core.rowmerge import connect_merge, plan_merge
+
         self._check_fits(request)
         live = self._workspace.config().source(self.record.source)
         probe_database(live.path)
@@ -87,6 +87,9 @@ class MergeSession:
     ) -> MergeOutcome:
         """Merge, after the safety snapshot, in one transaction; refused (nothing
         changed) if the plan is no longer `confirmed`'s."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.merge import MergeJob
+
         self._check_fits(request)
         job = MergeJob(self._workspace, self.record, self.past, self.words, request, confirmed)
         outcome = run_job(
@@ -130,6 +133,8 @@ class MergeMethods:
         """The source as it was `at` (or in snapshot `snapshot`) in a private scratch
         file, removed when the session ends; given `request`, only what it reads (then
         the session plans and applies that request only)."""
+        from lifeboat.service.merge_past import table_only
+
         cancel = cancel or CancelToken()
         only = table_only(request) if request is not None else None
         with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
@@ -164,6 +169,10 @@ class MergeMethods:
     ) -> MergeOutcome:
         """Merge at once (no separate preview: the outcome holds the plan it followed);
         the safety snapshot is taken while the past is rebuilt."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.merge import MergeJob
+        from lifeboat.service.merge_past import table_only
+
         _check_request(request)
         cancel = cancel or CancelToken()
         only = table_only(request)
@@ -196,6 +205,11 @@ class MergeMethods:
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file (table `only`'s pages, when that is cheaper)."""
+        from lifeboat.jobs.restore_point import rebuild_checked
+        from lifeboat.remote.fetch import snapshot_files
+        from lifeboat.service.merge_past import write_point_table
+        from lifeboat.service.points import point_chains
+
         if (at is None) == (snapshot is None):
             raise ConfigError("say where the rows come from", "give --at TIME or --from ID")
         name = self.workspace.config().source(source).name
@@ -268,6 +282,9 @@ def _extractor(
     """What writes the snapshot into a new scratch file: table `only`'s pages when that
     is cheaper (service/merge_past.py), else all of it, hash-checked (a scratch copy
     read once and deleted: no fsync)."""
+    from lifeboat.core.verify import extract_verified
+    from lifeboat.remote.fetch import snapshot_files
+    from lifeboat.service.merge_past import write_snapshot_table
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from lifeboat.core.manifest import Manifest, utc_now
-from lifeboat.core.results import BackupOutcome, PrunePlan
 from lifeboat.core.unchanged import UNCHANGED_KEY
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import LifeboatError
@@ -26,6 +26,14 @@ from lifeboat.jobs.base import JobOutcome, run_job
 from lifeboat.jobs.upload import UploadJob
 from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history_retention import prune_job, thin_history
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import BackupOutcome, PrunePlan
+
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ def run_backup_pipeline(
     """Take a snapshot of `request.source`, then prune (unless the source opts out) and
     upload to its remote (if it has one). Raises the backup's own error; the prune's and
     the upload's are in the outcome."""
+    from lifeboat.core.results import BackupOutcome
+
     cancel = cancel or CancelToken()
     taken = _take_snapshot(workspace, publish, request, progress, cancel)
     same = (taken.detail or {}).get(UNCHANGED_KEY) if taken.status == "ok" else None
@@ -111,6 +121,8 @@ def _after_unchanged(
     nothing: there is nothing new to prune for (the policy applies again with the next
     snapshot), and an upload runs only if a snapshot still waits for one (an earlier
     upload failed), so the existing snapshot reaches the remote all the same."""
+    from lifeboat.core.results import BackupOutcome
+
     existing = workspace.catalog.snapshot(snapshot_id)
     unchanged = BackupOutcome(request.source, "ok", existing, message, unchanged=True)
     src = workspace.config().source(request.source)

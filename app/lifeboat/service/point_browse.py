@@ -19,13 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifeboat.core.history.row_lookup import KeySpec
-from lifeboat.core.point_query import PointQuery
-from lifeboat.core.rowmerge import connect_live
 from lifeboat.foundation.errors import Cancelled, ConfigError, NotFound, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.history.row_lookup import KeySpec
     from lifeboat.core.workspace import Workspace
     from lifeboat.service.point_reading import OpenedPoint, PointLabel
 
@@ -86,6 +88,8 @@ class TableInfo:
 
     def key_spec(self, key: Key) -> KeySpec:
         """The key as `row_history` takes it."""
+        from lifeboat.core.history.row_lookup import KeySpec
+
         if not self.key:
             return KeySpec(rowid=int(key[0]))
         if any(isinstance(v, bytes) for v in key):
@@ -126,6 +130,8 @@ class PointBrowser:
     """One open point of `source`, read a page at a time; close it when done."""
 
     def __init__(self, point: OpenedPoint, source: str, live: Path | None, busy: float) -> None:
+        from lifeboat.core.point_query import PointQuery
+
         self.point = point
         self.label: PointLabel = point.label
         self.source = source
@@ -221,6 +227,8 @@ class PointBrowser:
 
     def live_row(self, table: str, key: Key) -> LiveRow:
         """The row with `key` in the live database, read-only (it may be changing)."""
+        from lifeboat.core.rowmerge import connect_live
+
         if self.live_path is None:
             raise NotFound(
                 f"{self.source} is not backed up from this computer: there is no live "

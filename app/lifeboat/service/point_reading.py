@@ -18,16 +18,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.points import resolve_point
-from lifeboat.core.point_diff import DiffPages, HistoryPages
-from lifeboat.core.point_pages import CachedPages, PointPages, full_pages
-from lifeboat.core.seekable_pages import open_pages
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
-from lifeboat.service.points import point_chains
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.point_pages import PointPages
+    from lifeboat.remote.fetch import SnapshotFiles
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -49,6 +50,8 @@ class OpenedPoint:
     """A point's pages (PointPages) that also closes what opening it needed."""
 
     def __init__(self, pages: PointPages, label: PointLabel, stack: contextlib.ExitStack) -> None:
+        from lifeboat.core.point_pages import CachedPages
+
         self.pages = CachedPages(pages)
         self.label = label
         self.page_size, self.page_count = pages.page_size, pages.page_count
@@ -74,6 +77,10 @@ class OpenedPoint:
 
 def snapshot_pages(workspace: Workspace, files: SnapshotFiles) -> PointPages:
     """The pages of the snapshot in `files` (a differential over its base's)."""
+    from lifeboat.core.point_diff import DiffPages
+    from lifeboat.core.point_pages import full_pages
+    from lifeboat.core.seekable_pages import open_pages
+
     run, scratch = workspace.run, workspace.scratch()
     manifest = files.manifest
     if files.base is None:
@@ -123,6 +130,12 @@ class PointReadingMethods:
         progress: Progress,
         cancel: CancelToken,
     ) -> tuple[PointPages, PointLabel]:
+        from lifeboat.core.history.bases import BaseRef
+        from lifeboat.core.history.points import resolve_point
+        from lifeboat.core.point_diff import HistoryPages
+        from lifeboat.remote.fetch import snapshot_files
+        from lifeboat.service.points import point_chains
+
         workspace = self.workspace
         if ref not in workspace.config().sources:
             if at is not None:
@@ -164,6 +177,8 @@ class PointReadingMethods:
         progress: Progress,
         cancel: CancelToken,
     ) -> PointPages:
+        from lifeboat.remote.fetch import snapshot_files
+
         if record.manifest.kind == "raw":
             raise ConfigError(
                 f"snapshot {record.id} is a raw safety copy (the files of a database SQLite "

@@ -17,22 +17,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.dbdiff import diff_databases
-from lifeboat.core.dbdiff_records import DatabaseDiff
-from lifeboat.core.history.row_changes import TableChange
-from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import Cancelled, ConfigError, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.restore import RestoreJob
-from lifeboat.jobs.restore_point import Chains, choose_point, rebuild_checked
-from lifeboat.remote.history_fetch import remote_chains
-from lifeboat.service.commit_list import commits_near
-from lifeboat.service.history import chain_segments
-from lifeboat.service.preview import preview_restore
-from lifeboat.service.row_changes import changes_at
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.dbdiff_records import DatabaseDiff
+    from lifeboat.core.history.row_changes import TableChange
+    from lifeboat.core.results import CommitInfo, PointChoice, RestoreOutcome
+    from lifeboat.jobs.restore_point import Chains
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -62,6 +61,8 @@ class PointMethods:
         """The commits of the source's continuous history around `at` (up to `before` at
         or before it, `after` after it), oldest first, from the segments' indexes only.
         Restoring one's time gives the database as it was right after it."""
+        from lifeboat.service.commit_list import commits_near
+
         name = self.workspace.config().source(source).name
         if at.tzinfo is None:
             at = at.astimezone()  # a local time
@@ -80,6 +81,9 @@ class PointMethods:
     ) -> RestoreOutcome:
         """Restore the source as it was at `at`, to `to` or in place (safety snapshot
         first, exactly as a snapshot restore)."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.restore import RestoreJob
+
         with point_chains(self.workspace, source, at, progress, cancel or CancelToken()) as (
             choice,
             chains,
@@ -111,6 +115,8 @@ class PointMethods:
     ) -> tuple[PointChoice, DatabaseDiff]:
         """What restoring the source as it was at `at` would change in its live database.
         Reads only; the rebuilt point is a scratch file, removed afterwards."""
+        from lifeboat.service.preview import preview_restore
+
         if budget <= 0:
             raise ConfigError("the time budget must be more than 0 seconds", "use e.g. --budget 30")
         cancel = cancel or CancelToken()
@@ -133,6 +139,9 @@ class PointMethods:
         progress: Progress,
         cancel: CancelToken,
     ) -> DatabaseDiff:
+        from lifeboat.core.dbdiff import diff_databases
+        from lifeboat.jobs.restore_point import rebuild_checked
+
         rebuilt = self.workspace.run.work_path(self.workspace.scratch(), "preview")
         try:
             rebuild_checked(
@@ -153,6 +162,8 @@ class PointMethods:
         """Per table (tables with no change left out), how many rows the commit at
         exactly `time_us` (microseconds since the epoch, UTC) of the source's history
         added, changed and deleted; NotFound if no commit is at that time."""
+        from lifeboat.service.row_changes import changes_at
+
         name = self.workspace.config().source(source).name
         found = changes_at(self.workspace, name, [time_us])
         if time_us not in found:
@@ -165,6 +176,8 @@ class PointMethods:
     def commits_changes(self, source: str, times_us: list[int]) -> dict[int, list[TableChange]]:
         """commit_changes for many commits at once (the base read once for them all), by
         time; a time with no commit is left out."""
+        from lifeboat.service.row_changes import changes_at
+
         name = self.workspace.config().source(source).name
         return changes_at(self.workspace, name, times_us)
 
@@ -177,6 +190,11 @@ def point_chains(
     when that has no commit for `at` (a new machine, a history folder lost) and the
     source has a remote whose history does, that history (fetched into this run's
     scratch space for the time of the `with`); else the last snapshot before `at`."""
+
+    from lifeboat.jobs.restore_point import choose_point
+    from lifeboat.remote.history_fetch import remote_chains
+    from lifeboat.service.history import chain_segments
+
     src = workspace.config().source(source)
     now = datetime.now(UTC)
     chains: Chains = chain_segments(workspace, src.name)

@@ -7,10 +7,9 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.dbdiff import diff_databases
-from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.private import make_new_dir
 from lifeboat.core.rawcopy import raw_copy_into
@@ -20,6 +19,12 @@ from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.remote.fetch import snapshot_files
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.dbdiff_records import DatabaseDiff
 
 
 def preview_restore(
@@ -32,6 +37,8 @@ def preview_restore(
     cancel: CancelToken,
 ) -> DatabaseDiff:
     """Compare the snapshot with the source's live database (or with `against`)."""
+    from lifeboat.core.dbdiff import diff_databases
+
     config = workspace.config()
     with _extracted(workspace, record, progress, cancel) as snapshot_db:
         if against is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import AttentionItem, RemoteCopy
 from lifeboat.core.config_model import Config, RemoteConfig
@@ -22,8 +23,7 @@ from lifeboat.core.fsutil import FileLock
 from lifeboat.core.leftovers import keep_damaged_manifest, sweep_folder
 from lifeboat.core.manifest import DIFF_SUFFIX, MANIFEST_SUFFIX, Manifest
 from lifeboat.core.rederive import RECOVERABLE, CannotRederive, Recovery, rederive
-from lifeboat.core.results import RebuildReport
-from lifeboat.core.scan import FolderScan, scan_folder, scan_root
+from lifeboat.core.scan import FolderScan, scan_folder, source_folders
 from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import LifeboatError
@@ -31,6 +31,14 @@ from lifeboat.foundation.progress import Progress, no_progress
 from lifeboat.jobs.backup import rewrite_lost_manifests
 from lifeboat.remote.history_scan import scan_history
 from lifeboat.remote.scan import scan_remote
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import RebuildReport
+
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +55,23 @@ def rebuild_catalog(
     progress: Progress = no_progress,
 ) -> RebuildReport:
     """`progress` hears each snapshot folder, then each remote, as it is started."""
+    from lifeboat.core.results import RebuildReport
+
     config = workspace.config()
     report = RebuildReport()
-    before = workspace.catalog.snapshots()
+    before = workspace.catalog.local_folders()
     scanned: set[Path] = set()
     for root in workspace.snapshot_roots(config):
-        scans = list(scan_root(root))
-        for done, scan in enumerate(scans):
-            progress(FOLDERS_PHASE, done, len(scans))
-            scanned.add(scan.folder)
-            _rebuild_folder(workspace, secrets, config, scan.folder, report)
-    for folder in {r.folder for r in before if r.local} - scanned:
+        folders = source_folders(root)  # each is scanned under its lock, below
+        for done, folder in enumerate(folders):
+            progress(FOLDERS_PHASE, done, len(folders))
+            scanned.add(folder)
+            _rebuild_folder(workspace, secrets, config, folder, report)
+    for folder in before - scanned:
         # A folder that is not there any more: its snapshots' files are gone with it.
         workspace.catalog.replace_folder_snapshots(folder, [])
     _merge_remotes(workspace, config, remotes, report, progress)
-    report.snapshots = len(workspace.catalog.snapshots())
+    report.snapshots = workspace.catalog.snapshot_count()
     return report
 
 
@@ -79,9 +89,12 @@ def _rebuild_folder(
         report.folders += 1
         for stem in sweep_folder(folder, workspace.paths.run_dir).finished_deletions:
             log.info("finished deleting snapshot %s (interrupted before)", stem)
-        for snap_id in rewrite_lost_manifests(workspace, scan_folder(folder)):
-            report.recovered.append(f"{snap_id}: manifest written back from the catalog")
         scan = scan_folder(folder)
+        rewritten = rewrite_lost_manifests(workspace, scan)
+        for snap_id in rewritten:
+            report.recovered.append(f"{snap_id}: manifest written back from the catalog")
+        if rewritten:  # else the folder is as scanned (we hold its lock)
+            scan = scan_folder(folder)
         found = {m.id: (m, status) for m, status in scan.found}
         items = _recover(workspace, secrets, config, scan, found, report)
         workspace.catalog.replace_folder_snapshots(
@@ -106,6 +119,16 @@ def _recover(
     """Re-derive the manifests of the folder's orphaned artifacts and of those whose
     manifest is unreadable (fulls first: a differential needs its base); return what
     still needs attention."""
+    damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
+    candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
+    for stem in damaged:
+        candidates += [
+            scan.folder / (stem + suffix)
+            for suffix in RECOVERABLE
+            if (scan.folder / (stem + suffix)).is_file()
+        ]
+    if not candidates:  # nothing to re-derive: the folder is as scanned (under its lock)
+        return scan.attention()
     identities, why_none = _identities(secrets)
     recovery = Recovery(
         workspace.run,
@@ -118,14 +141,6 @@ def _recover(
         else "",
         no_key_reason=why_none,
     )
-    damaged = {p.name.removesuffix(MANIFEST_SUFFIX): p for p, _ in scan.unreadable}
-    candidates = [p for p in scan.orphans if p.name.endswith(RECOVERABLE)]
-    for stem in damaged:
-        candidates += [
-            scan.folder / (stem + suffix)
-            for suffix in RECOVERABLE
-            if (scan.folder / (stem + suffix)).is_file()
-        ]
     recovered: set[str] = set()
     unrecoverable: dict[Path, str] = {}
     for path in sorted(candidates, key=lambda p: DIFF_SUFFIX in p.name):

@@ -19,9 +19,14 @@ from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
 from lifeboat.foundation.states import JobKind, JobStatus, Trigger
-from lifeboat.jobs.last_backup import COVERING_REASONS, last_backed_up
 from lifeboat.remote.plans import plan_uploads
-from lifeboat.service.status import Status, compute_status
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.service.status import Status
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -117,6 +122,8 @@ class RecordMethods:
 
     def status(self, now: datetime | None = None, tz: tzinfo | None = None) -> Status:
         """Each source's state, computed from the settings and the catalog alone."""
+        from lifeboat.service.status import compute_status
+
         return compute_status(self.workspace, now or utc_now(), tz)
 
     def last_good_snapshot(self, source: str) -> datetime | None:
@@ -124,6 +131,8 @@ class RecordMethods:
         on schedule, by catch-up or by hand, or a later backup that found the database
         unchanged since it. A safety copy before a restore or a snapshot taken for a reason
         of the user's own does not count: it was taken before a change."""
+        from lifeboat.jobs.last_backup import COVERING_REASONS, last_backed_up
+
         return last_backed_up(self.workspace, source, reasons=COVERING_REASONS)
 
     def pending_uploads(self, source: str, now: datetime | None = None) -> list[SnapshotRecord]:

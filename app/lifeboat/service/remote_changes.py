@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from lifeboat.core.config import remote_problem, source_name, validate_value
 from lifeboat.core.config_model import Config, RemoteConfig
 from lifeboat.core.providers import PROVIDERS
-from lifeboat.service.source_changes import SourceDraft, apply_changes
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.service.source_changes import SourceDraft
 
 if TYPE_CHECKING:
     from lifeboat.service import Service
@@ -194,6 +199,8 @@ def save_all(
 ) -> None:
     """Write the staged remotes and sources (check them first with remote_problems and
     source_changes.check_changes: then only I/O can fail here)."""
+    from lifeboat.service.source_changes import apply_changes
+
     saved = service.workspace.config().remotes
     for draft in remotes:
         key_id, secret = draft.credentials_given()

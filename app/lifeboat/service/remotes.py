@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.config_model import RemoteConfig
 from lifeboat.core.remote_keys import object_key
-from lifeboat.core.results import RemoteTest, UploadResult
 from lifeboat.core.secrets import (
     S3Credentials,
     SecretStore,
@@ -23,9 +22,14 @@ from lifeboat.core.secrets import (
 from lifeboat.foundation.errors import ConfigError, LifeboatError, RemoteError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.upload import UploadJob
-from lifeboat.service.remote_changes import staged_remote
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import RemoteTest, UploadResult
+
 
 if TYPE_CHECKING:
     from lifeboat.core.stores import StoreOpener
@@ -124,6 +128,8 @@ class RemoteMethods:
         With settings or credentials, test those values as they would be saved (over the
         saved remote, or as a new one) before saving them; nothing is stored. Credentials
         left out come from the keyring entry of the saved remote."""
+        from lifeboat.core.results import RemoteTest
+
         if settings or access_key_id or secret:
             remote = self.draft_remote(name, **settings)
             creds = None
@@ -173,6 +179,9 @@ class RemoteMethods:
     ) -> UploadResult:
         """Upload what the source's remote is missing, oldest first; prune the remote;
         with `reencrypt`, replace its plaintext copies by encrypted ones."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.upload import UploadJob
+
         outcome = run_job(
             UploadJob(self.workspace, source, reencrypt=reencrypt),
             self.workspace.catalog,
@@ -195,6 +204,8 @@ class RemoteMethods:
         *,
         credentials: bool = True,
     ) -> RemoteConfig:
+        from lifeboat.service.remote_changes import staged_remote
+
         config = self.workspace.config()
         remote, problems = staged_remote(
             name,

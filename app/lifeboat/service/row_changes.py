@@ -15,15 +15,19 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.btree import MALFORMED
 from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.page_reader import ChainPages
-from lifeboat.core.history.row_changes import TableChange, commit_changes
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.foundation.errors import CorruptSnapshot, NotFound
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.remote.fetch import snapshot_files
 from lifeboat.service.history import chains_of
+
+# Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
+# numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.history.row_changes import TableChange
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -34,6 +38,7 @@ def changes_at(
 ) -> dict[int, list[TableChange]]:
     """The row changes of the commits at exactly `times_us` (a time with no commit is
     left out; the last commit of a time is taken)."""
+
     wanted = set(times_us)
     found: dict[int, list[TableChange]] = {}
     for chain in chains_of(workspace, source):
@@ -63,6 +68,9 @@ def _counted(
     """Count the row changes of the commits `seqs` of one chain, reading its base as a
     restore does (fetched from the remote if it is not here, decrypted into the run's
     scratch if sealed)."""
+    from lifeboat.core.history.btree import MALFORMED
+    from lifeboat.core.history.row_changes import commit_changes
+
     try:
         record = workspace.catalog.snapshot(base_id)
     except NotFound:

@@ -25,32 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.history.bases import BaseRef
-from lifeboat.core.history.btree import MALFORMED
-from lifeboat.core.history.chain import SegmentFile
-from lifeboat.core.history.page_reader import BasePages, ChainPages
-from lifeboat.core.history.row_lookup import KeyMismatch, KeySpec
-from lifeboat.core.history.row_points import (
-    BaseState,
-    CommitState,
-    PageHashes,
-    Seen,
-    diff_pages,
-    holds_same,
-    observe,
-    unchanged,
-)
-from lifeboat.core.history.row_shape import ShapeUnknown
-from lifeboat.core.history.row_versions import (
-    Observation,
-    PointKind,
-    RowHistory,
-    RowPoint,
-    row_versions,
-)
-from lifeboat.core.history.segment import CommitEntry
-from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
-from lifeboat.core.history.tables import Pages
 from lifeboat.foundation.errors import (
     Cancelled,
     ConfigError,
@@ -61,13 +35,31 @@ from lifeboat.foundation.errors import (
 )
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.foundation.states import SnapshotStatus
-from lifeboat.jobs.restore_point import Chains
-from lifeboat.remote.fetch import snapshot_files
-from lifeboat.remote.history_fetch import remote_chains
-from lifeboat.service.history import chains_of
 
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.chain import SegmentFile
+    from lifeboat.core.history.page_reader import BasePages, ChainPages
+    from lifeboat.core.history.row_lookup import KeySpec
+    from lifeboat.core.history.row_points import (
+        BaseState,
+        CommitState,
+        Seen,
+    )
+    from lifeboat.core.history.row_versions import (
+        Observation,
+        RowHistory,
+        RowPoint,
+    )
+    from lifeboat.core.history.segment import CommitEntry
+    from lifeboat.core.history.segment_read import SegmentReader
+    from lifeboat.core.history.tables import Pages
     from lifeboat.core.workspace import Workspace
+    from lifeboat.jobs.restore_point import Chains
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -101,6 +93,9 @@ class RowHistoryMethods:
         (snapshots and the commits of its continuous history), oldest first: there at
         the oldest point, created, changed (which columns), deleted; with the snapshots
         that could not be read (and why), which it does without."""
+        from lifeboat.core.history.row_lookup import KeyMismatch
+        from lifeboat.core.history.row_versions import RowHistory, row_versions
+
         name = self.workspace.config().source(source).name
         if not table:
             raise ConfigError("give the table: --table NAME", "see `lifeboat history --help`")
@@ -139,6 +134,11 @@ def observations(
     workspace: Workspace, source: str, table: str, key: KeySpec, cancel: CancelToken
 ) -> Observed:
     """The row at every point of `source` that can be read, oldest first."""
+    from lifeboat.core.history.btree import MALFORMED
+    from lifeboat.core.history.row_shape import ShapeUnknown
+    from lifeboat.core.history.segment_read import SegmentDamaged
+    from lifeboat.service.history import chains_of
+
     records = [
         r
         for r in workspace.catalog.snapshots(source)
@@ -174,6 +174,8 @@ def _remote_history(
     here (a new machine, a history folder lost), fetched into this run's scratch for the
     walk (decrypted there if sealed) and removed afterwards; none if the remote cannot
     be read (the walk does with the snapshots, as a point restore does)."""
+    from lifeboat.remote.history_fetch import remote_chains
+
     config = workspace.config()
     src = config.source(source)
     if local or src.remote is None or src.remote not in config.remotes:
@@ -197,6 +199,8 @@ def _point_us(moment: datetime) -> int:
 
 
 def _point(record: SnapshotRecord) -> RowPoint:
+    from lifeboat.core.history.row_versions import PointKind, RowPoint
+
     at = record.manifest.created_at.astimezone(UTC)
     kind = PointKind.DIFF if record.manifest.kind == "diff" else PointKind.FULL
     return RowPoint(at, kind, record.id, _point_us(at))
@@ -210,6 +214,10 @@ def _at_snapshot(
     cancel: CancelToken,
 ) -> list[Observation]:
     """The row at the snapshot, then at each commit of the chain built on it."""
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.row_versions import Observation
+    from lifeboat.remote.fetch import snapshot_files
+
     with snapshot_files(workspace, record, no_progress, cancel) as files:
         parent = BaseRef(files.base[1], files.base[0]) if files.base else None
         ref = BaseRef(files.manifest, files.folder, parent)
@@ -235,16 +243,22 @@ class _Opener:
         self.diff_images: dict[int, bytes] | None = None  # a differential's, once read
 
     def chain(self) -> ChainPages:
+        from lifeboat.core.history.page_reader import ChainPages
+
         if self._chain is None:
             run, scratch = self.workspace.run, self.workspace.scratch()
             self._chain = ChainPages(self.ref, self.segments, run, scratch)
         return self._chain
 
     def base(self) -> BaseState:
+        from lifeboat.core.history.row_points import BaseState
+
         return BaseState(self.chain().base)
 
     def parent_pages(self, wanted: set[int]) -> dict[int, bytes]:
         """Pages of a differential's full base."""
+        from lifeboat.core.history.page_reader import BasePages
+
         if self._parent is None:
             assert self.ref.parent is not None
             run, scratch = self.workspace.run, self.workspace.scratch()
@@ -288,6 +302,8 @@ def _snapshot_row(ref: BaseRef, walk: _Walk, opener: _Opener) -> Seen:
 
 
 def _holds(ref: BaseRef, opener: _Opener, seen: Seen, candidates: list[Seen]) -> bool:
+    from lifeboat.core.history.row_points import PageHashes, diff_pages, holds_same
+
     manifest = ref.manifest
     if manifest.kind != "diff":
         hashes = PageHashes(ref.pages_file) if ref.pages_file.is_file() else None
@@ -303,6 +319,8 @@ def _holds(ref: BaseRef, opener: _Opener, seen: Seen, candidates: list[Seen]) ->
 
 
 def _looked_up(walk: _Walk, state: Pages) -> Seen:
+    from lifeboat.core.history.row_points import observe
+
     walk.lookups += 1
     return observe(state, walk.table, walk.key)
 
@@ -315,6 +333,8 @@ def _after(
     commit: CommitEntry,
 ) -> CommitState:
     """The state after `commit` for a new lookup (core/history/row_points.py)."""
+    from lifeboat.core.history.row_points import CommitState
+
     own: dict[int, Callable[[], bytes]] = {
         n: functools.partial(reader.page, *place) for n, place in places.items()
     }
@@ -327,6 +347,9 @@ def _chain_rows(
     """The row after each commit of the chain, looked up again only after a commit
     that wrote one of the pages the last lookup read with other bytes (the commit's
     own images, read from its segment) or cut the file below them."""
+    from lifeboat.core.history.row_points import unchanged
+    from lifeboat.core.history.row_versions import Observation, PointKind, RowPoint
+
     found = []
     for reader in pages.segments:
         cancel.check()

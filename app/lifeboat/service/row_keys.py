@@ -12,9 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lifeboat.core.history.row_lookup import KeySpec
-from lifeboat.core.point_query import PointQuery
 from lifeboat.foundation.errors import ConfigError, NotFound
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.history.row_lookup import KeySpec
+    from lifeboat.core.point_query import PointQuery
+
 
 if TYPE_CHECKING:
     from lifeboat.core.point_pages import PointPages
@@ -47,6 +54,9 @@ def _key_columns(query: PointQuery, table: str) -> list[str] | None:
 
 def keys_where(pages: PointPages, table: str, where: str, limit: int) -> list[KeySpec]:
     """The keys of the rows of `table` matching `where` at the point `pages`."""
+    from lifeboat.core.history.row_lookup import KeySpec
+    from lifeboat.core.point_query import PointQuery
+
     if not where.strip():
         raise ConfigError("--where is empty", _HINT)
     with PointQuery(pages) as query:

@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING
 from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import utc_now, write_manifest
-from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
 from lifeboat.core.retention import KeepSpecError, parse_keep
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE
 from lifeboat.foundation.errors import AlreadyRunning, ConfigError, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import Trigger
-from lifeboat.jobs.base import run_job
-from lifeboat.jobs.export import ExportJob
-from lifeboat.jobs.prune import delete_snapshot, plan_prune
-from lifeboat.jobs.restore import RestoreJob
-from lifeboat.jobs.verify import VerifyJob
-from lifeboat.service.deletion import DeletionEffects, deletion_effects
-from lifeboat.service.history_retention import history_bases, prune_job
-from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from lifeboat.core.results import BackupOutcome, PrunePlan, RestoreOutcome, VerifyResult
+    from lifeboat.service.deletion import DeletionEffects
+
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -86,6 +86,8 @@ class SnapshotMethods:
     ) -> BackupOutcome:
         """A backup and what follows it (service/pipeline.py), whoever asks: the CLI, the
         tray, the scheduler. May be skipped if the period is already covered."""
+        from lifeboat.service.pipeline import BackupRequest, run_backup_pipeline
+
         request = BackupRequest(
             name, reason, protect, trigger, skip_if_covered, full, job_id, attempt, upload
         )
@@ -103,6 +105,9 @@ class SnapshotMethods:
         cancel: CancelToken | None = None,
     ) -> RestoreOutcome:
         """Restore a snapshot to `to`, or in place over its source (safety snapshot first)."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.restore import RestoreJob
+
         record = self.snapshot(ref)
         job = RestoreJob(
             self.workspace, record, to=Path(to) if to is not None else None, overwrite=overwrite
@@ -125,6 +130,9 @@ class SnapshotMethods:
         differential rebuilt on its base, a remote-only one downloaded), with its source's
         mode (0600 when unknown). Never over an existing file, unless `replace` (the
         command line's --yes)."""
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.export import ExportJob
+
         record = self.snapshot(ref)
         if replace:
             return self.restore(record.id, to=to, overwrite=True, progress=progress, cancel=cancel)
@@ -136,6 +144,8 @@ class SnapshotMethods:
 
     def restore_target(self, ref: str, to: Path | str | None = None) -> Path:
         """Where a restore would write (checks the request, touches nothing)."""
+        from lifeboat.jobs.restore import RestoreJob
+
         job = RestoreJob(
             self.workspace, self.snapshot(ref), to=Path(to) if to else None, overwrite=True
         )
@@ -146,12 +156,18 @@ class SnapshotMethods:
     def prune(
         self, source: str, *, dry_run: bool = False, trigger: Trigger = Trigger.MANUAL
     ) -> PrunePlan:
+        from lifeboat.jobs.base import run_job
+        from lifeboat.service.history_retention import prune_job
+
         job = prune_job(self.workspace, source, dry_run=dry_run)
         outcome = run_job(job, self.workspace.catalog, trigger=trigger, on_event=self.publish)
         return outcome.result
 
     def retention_preview(self, source: str, keep: str) -> PrunePlan:
         """What a draft keep spec would keep and delete now (for the settings dialog)."""
+        from lifeboat.jobs.prune import plan_prune
+        from lifeboat.service.history_retention import history_bases
+
         try:
             policy = parse_keep(keep)
         except KeepSpecError as exc:
@@ -191,6 +207,9 @@ class SnapshotMethods:
         progress: Progress = no_progress,
         cancel: CancelToken | None = None,
     ) -> list[VerifyResult]:
+        from lifeboat.jobs.base import run_job
+        from lifeboat.jobs.verify import VerifyJob
+
         records = [self.snapshot(ref)] if ref is not None else self.snapshots(source)
         if ref is not None:
             source = records[0].source
@@ -207,6 +226,8 @@ class SnapshotMethods:
 
     def deletion_effects(self, ref: str) -> DeletionEffects:
         """What deleting this snapshot here would do to the others (service/deletion.py)."""
+        from lifeboat.service.deletion import deletion_effects
+
         record = self.snapshot(ref)
         source = self.workspace.config().sources.get(record.source)
         policy = source.local_policy if source is not None else None
@@ -215,6 +236,8 @@ class SnapshotMethods:
     def delete_snapshot(self, ref: str) -> SnapshotRecord:
         """Delete one snapshot by hand (the tray's History, `lifeboat delete`); unpin
         protected ones first. Its remote copies stay (then it is listed as remote only)."""
+        from lifeboat.jobs.prune import delete_snapshot
+
         record = self.snapshot(ref)
         if record.manifest.protected:
             raise LifeboatError(

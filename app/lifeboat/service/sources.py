@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.foundation.errors import ConfigError
-from lifeboat.jobs.prune import delete_snapshot
-from lifeboat.service.snapshot_moves import move_snapshots
-from lifeboat.service.source_changes import check_database, staged_source
+
+# Imported here for the type checker only; at run time inside the functions that use
+# them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
+# which commands such as `lifeboat status` must not pay for at start-up
+# (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    pass
+
 
 if TYPE_CHECKING:
     from lifeboat.core.snapshot_move import MoveReport
@@ -51,6 +56,8 @@ class SourceMethods:
         continuous_keep: str | None = None,
         continuous_every: str | None = None,
     ) -> SourceConfig:
+        from lifeboat.service.source_changes import check_database
+
         db_path = check_database(path)
         values: dict[str, object] = {
             key: value
@@ -86,6 +93,8 @@ class SourceMethods:
 
     def remove_source(self, name: str, *, delete_snapshots: bool = False) -> list[str]:
         """Forget a source; its snapshots stay unless `delete_snapshots`."""
+        from lifeboat.jobs.prune import delete_snapshot
+
         deleted: list[str] = []
         with self.workspace.edit_config() as edit:
             edit.config.source(name)
@@ -120,6 +129,8 @@ class SourceMethods:
     def move_snapshots(self, name: str, dest: Path | str) -> MoveReport:
         """Make `dest` the folder where `name`'s snapshots go, moving the ones it has
         there safely (see service/snapshot_moves.py)."""
+        from lifeboat.service.snapshot_moves import move_snapshots
+
         return move_snapshots(self.workspace, name, dest)
 
     def planned_snapshot_folder(self, name: str, dest: Path | None) -> Path:
@@ -192,6 +203,8 @@ def _checked(
     is_new: bool,
     usage: str,
 ) -> SourceConfig:
+    from lifeboat.service.source_changes import staged_source
+
     source, problems = staged_source(
         name,
         path,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from lifeboat.core.catalog_records import JobRecord, SnapshotRecord
+from lifeboat.core.catalog_records import JobRecord, SnapshotRecord, SourceSnapshots
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.manifest import iso_utc, parse_iso_utc
 from lifeboat.core.schedule import format_duration
@@ -19,19 +19,22 @@ from lifeboat.core.schedule_times import next_runs, resolve_timezone, stale_afte
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.core.unchanged import latest, proven_unchanged_at, unchanged_since_id
 from lifeboat.core.workspace import Workspace
-from lifeboat.remote.plans import plan_uploads
 from lifeboat.service.history import chains_of
 from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
 from lifeboat.service.status_jobs import last_finished, pending_retry, running_and_retrying
+from lifeboat.service.status_snapshots import (
+    CONTINUOUS_REASON,
+    continuous_snapshots,
+    snapshot_fields,
+)
 
 #: Events the capture thread records (service/continuous.py): failing; not compacting.
 CAPTURE_STOPPED = "continuous:stopped"
 HISTORY_NOT_COMPACTED = "continuous:not-compacted"
 
 STATES = ("ok", "running", "warning", "error")
-REMOTE_PATIENCE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -204,9 +207,16 @@ class Status:
 def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
     config = workspace.config()
     tz = tz or resolve_timezone(config.general.timezone)
-    jobs = workspace.catalog.jobs(limit=2000)
+    # Each source's jobs, newest first: what status asks of the jobs is all per source,
+    # and looking through all 2,000 for each of 100 sources was a third of a status.
+    jobs: dict[str | None, list[JobRecord]] = {}
+    for job in workspace.catalog.jobs(limit=2000):
+        jobs.setdefault(job.source, []).append(job)
+    facts = workspace.catalog.source_snapshots(CONTINUOUS_REASON)
+    events = workspace.catalog.last_events("continuous:")
     sources = [
-        _source_status(workspace, config, src, jobs, now, tz) for src in config.sources.values()
+        _source_status(workspace, config, src, (jobs.get(src.name, []), facts, events), now, tz)
+        for src in config.sources.values()
     ]
     ranks = [STATES.index(s.state) for s in sources]
     state = STATES[max(ranks)] if ranks else "ok"
@@ -217,25 +227,26 @@ def _source_status(
     workspace: Workspace,
     config: Config,
     src: SourceConfig,
-    jobs: list[JobRecord],
+    read: tuple[list[JobRecord], dict[str, SourceSnapshots], dict[str, tuple[str, str]]],
     now: datetime,
     tz: tzinfo,
 ) -> SourceStatus:
+    """`read`: what compute_status read of the catalog for all sources at once (this
+    source's jobs, the snapshots' facts, the newest continuous events)."""
+    jobs, facts, events = read
     schedule = src.backup_schedule
-    records = workspace.catalog.snapshots(src.name)
-    good = [r for r in records if r.status == "ok" and r.manifest.kind != "raw"]
     mine = [j for j in jobs if j.source == src.name and j.kind == "backup"]
     running, backing_up, retry = running_and_retrying(workspace.paths.run_dir, jobs, src.name)
     retry_kind, retry_at = pending_retry(jobs, src.name, config) if retry else (None, None)
     upload = last_finished(jobs, src.name, "upload")
     remote = src.remote if src.remote in config.remotes else None
-    pending = plan_uploads(records, remote, src.remote_policy, now) if remote else []
+    known = facts.get(src.name, SourceSnapshots())
+    snapshots, continuous = snapshot_fields(workspace, src, remote, known, now)
     drill = _last_drill(jobs, src.name)
     last_job = next((j for j in mine if j.status in ("ok", "failed", "cancelled")), None)
     limit = stale_after(schedule, src.stale_override)
-    newest = good[0].manifest.created_at if good else None
     unchanged = _unchanged(mine, src.name, last_job)
-    last_backup = latest(newest, unchanged["proven_unchanged"])
+    last_backup = latest(snapshots["last_snapshot"], unchanged["proven_unchanged"])
     upcoming = next_runs(schedule, tz, now, 1)
     return SourceStatus(
         name=src.name,
@@ -244,8 +255,6 @@ def _source_status(
         schedule=schedule.spec,
         schedule_description=schedule.describe(),
         next_run=upcoming[0] if upcoming else None,
-        last_snapshot=newest,
-        last_snapshot_id=good[0].id if good else None,
         last_result="running" if running else (last_job.status if last_job else "never"),
         last_error=last_job.error if last_job and last_job.status == "failed" else None,
         last_duration=_duration(last_job),
@@ -254,23 +263,17 @@ def _source_status(
         retry_pending=retry,
         stale=is_overdue(workspace, config, src, jobs, last_backup, limit, now, tz),
         stale_after=limit,
-        snapshots=len(records),
-        snapshot_bytes=sum(r.manifest.size for r in records),
         failures_total=sum(1 for j in mine if j.status == "failed"),
         remote=src.remote,
-        uploads_pending=len(pending),
-        remote_behind=any(now - r.manifest.created_at > REMOTE_PATIENCE for r in pending),
         last_drill=parse_iso_utc(drill.finished_at) if drill and drill.finished_at else None,
         drill_passed=(drill.status == "ok") if drill else None,
         drill_detail=_drill_detail(drill),
-        damaged=sum(1 for r in records if r.status == "corrupt"),
-        missing_files=sum(1 for r in records if r.status == "missing"),
-        unproven_copies=_unproven_copies(records, src.remote),
         last_upload_result=upload.status if upload else "never",
         last_upload_error=upload.error if upload and upload.status == "failed" else None,
         retry_kind=retry_kind,
         retry_at=retry_at,
-        **_continuous(workspace, src, records),
+        **snapshots,
+        **_continuous(workspace, src, continuous, events.get(src.name)),
         **unchanged,
     )
 
@@ -285,13 +288,17 @@ def _unchanged(mine: list[JobRecord], source: str, last_job: JobRecord | None) -
 
 
 def _continuous(
-    workspace: Workspace, src: SourceConfig, records: list[SnapshotRecord]
+    workspace: Workspace,
+    src: SourceConfig,
+    records: list[SnapshotRecord],
+    last_event: tuple[str, str] | None,
 ) -> dict[str, Any]:
     """The source's continuous protection (SourceStatus's fields), from its history's
-    files and the catalog's events (the capture records a stop there)."""
-    event = workspace.catalog.last_event(src.name, "continuous:") or (None, None)
+    files and its newest "continuous:" event (the capture records a stop there)."""
+    event = last_event or (None, None)
     stopped = event[1] if event[0] == CAPTURE_STOPPED else None
     chains = chains_of(workspace, src.name)
+    records = continuous_snapshots(workspace, src, records, {c.base_id for c in chains})
     state = continuous_state(src, chains, stopped, records)
     return {
         **remote_history_state(workspace, src, chains),
@@ -316,14 +323,6 @@ def _last_drill(jobs: list[JobRecord], source: str) -> JobRecord | None:
         and j.finished_at
     ]
     return drills[0] if drills else None
-
-
-def _unproven_copies(records: list[SnapshotRecord], remote: str | None) -> int:
-    return sum(
-        1
-        for r in records
-        if remote is not None and (c := r.copy_on(remote)) is not None and not c.proven
-    )
 
 
 def _duration(job: JobRecord | None) -> float | None:

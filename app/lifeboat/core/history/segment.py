@@ -33,12 +33,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import BinaryIO, NamedTuple
-
-import zstandard
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from lifeboat.core.history.seektable import SeekEntry, frame_checksum, pack_seek_table
 from lifeboat.core.history.seektable import skippable_frame as _skippable
+
+# Some imports are inside the functions that use them: they load heavy libraries
+# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
+# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
 
 MAGIC = b"LBSEGMT\x00"
 VERSION = 1
@@ -216,6 +218,9 @@ def commit_marks(commits: list[CommitEntry]) -> list[tuple[int, int, int, int | 
     return marks
 
 
+if TYPE_CHECKING:
+    import zstandard
+
 _local = threading.local()
 
 
@@ -223,6 +228,8 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     """This thread's compressor at `level`: made once, not for every segment (the
     follower writes two small segments a second; a compressor is not to be shared
     between threads)."""
+    import zstandard
+
     made: dict[int, zstandard.ZstdCompressor] = _local.__dict__.setdefault("made", {})
     if level not in made:
         made[level] = zstandard.ZstdCompressor(

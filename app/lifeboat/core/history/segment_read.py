@@ -12,9 +12,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xxhash
-import zstandard
 
 from lifeboat.core.history.sealing import PlainSegment, SealedUnreadable
 from lifeboat.core.history.seektable import (
@@ -39,11 +39,19 @@ from lifeboat.core.history.segment import (
     SegmentIndex,
 )
 
+# Some imports are inside the functions that use them: they load heavy libraries
+# (zstandard, apsw, APScheduler, numpy) or the jobs, which commands such as
+# `lifeboat status` must not pay for at start-up (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    import zstandard
+
 _local = threading.local()
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (one must not be used by two threads at once)."""
+    import zstandard
+
     made: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
     if made is None:
         made = _local.dctx = zstandard.ZstdDecompressor()
@@ -144,6 +152,8 @@ class SegmentReader:
     def read_frame(self, number: int) -> bytes:
         """Frame `number` read, decompressed and checked now (no cache: safe from any
         thread, for the rebuild's pool)."""
+        import zstandard
+
         if not 0 <= number < len(self._entries):
             raise SegmentDamaged(f"{self.path.name}: no frame {number}")
         entry = self._entries[number]

@@ -18,13 +18,20 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-try:  # declared (pyproject); the pure-Python loop gives the same results, slower
-    import numpy as np
-except ImportError:  # pragma: no cover - a broken install: the loop stands in
-    np = None  # type: ignore[assignment]  # the loop below stands in
-
 MASK = 0xFFFFFFFF
 Checksum = tuple[int, int]
+
+
+@lru_cache(maxsize=1)
+def _numpy() -> Any:
+    """numpy, imported at first use: it takes ~0.1 s to import, which commands that never
+    sum a WAL (`lifeboat status`) must not pay. None where it is not installed: the
+    pure-Python loop gives the same results, slower."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - exercised where numpy is absent
+        return None
+    return numpy
 
 
 def checksum_bytes(data: bytes | memoryview, start: Checksum, big_endian: bool) -> Checksum:
@@ -54,7 +61,7 @@ def _powers(pairs: int) -> tuple[tuple[int, int, int, int], ...]:
 @lru_cache(maxsize=8)
 def _coefficients(pairs: int) -> tuple[Any, Any, Any, Any]:
     """The weights of x0 and x1 of pair k in s0 and s1 (numpy arrays, uint64)."""
-    assert np is not None
+    np = _numpy()
     powers = _powers(pairs)
     rows = [powers[pairs - 1 - k] for k in range(pairs)]
     a0 = np.array([(a + b) & MASK for a, b, _, _ in rows], dtype=np.uint64)
@@ -79,11 +86,11 @@ class FrameChecksums:
         self._big_endian = big_endian
         self._pairs = (frame_size - 16) // 8  # 8 header bytes + the page, in 8-byte pairs
         self._parts: Sequence[tuple[int, int]] | None = None
-        if fast and np is not None and count:
+        if fast and _numpy() is not None and count:
             self._parts = self._parts_numpy(count)
 
     def _parts_numpy(self, count: int) -> list[tuple[int, int]]:
-        assert np is not None
+        np = _numpy()
         frames = np.frombuffer(self._buffer, dtype=np.uint8, count=count * self._frame_size)
         frames = frames.reshape(count, self._frame_size)
         body = np.concatenate((frames[:, 0:8], frames[:, 24:]), axis=1)
