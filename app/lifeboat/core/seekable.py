@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -127,14 +128,28 @@ class SeekableArtifact:
 
     def decompress_frame(self, number: int) -> bytes:
         """Frame `number` read and decompressed now (no cache: safe from any thread)."""
+        return self.read_frame(number)[1]
+
+    def trailer(self) -> bytes:
+        """The file's bytes after its last frame: the seek table (with the frames' raw
+        bytes, what a hash of the whole file needs)."""
+        assert self.entries is not None
+        end = self._offsets[-1] + self.entries[-1].compressed if self.entries else 0
+        return self._read_at(end, os.fstat(self._fd).st_size - end)
+
+    def read_frame(self, number: int) -> tuple[bytes, bytes]:
+        """Frame `number` as stored and decompressed (b"" for a skippable frame), checked
+        now: no cache, safe from any thread (core/seekable_parallel.py)."""
         assert self.entries is not None
         entry = self.entries[number]
         raw = self.raw_frame(number)
         where = f"{self.path.name}: frame {number}"
         if len(raw) != entry.compressed:
             raise CorruptSnapshot(f"{where} is cut short", "use another snapshot")
+        if not entry.decompressed:
+            return raw, b""
         try:
-            plain = zstandard.ZstdDecompressor().decompress(raw, max_output_size=entry.decompressed)
+            plain = _decompressor().decompress(raw, max_output_size=entry.decompressed)
         except zstandard.ZstdError as exc:
             raise CorruptSnapshot(
                 f"{where} does not decompress ({exc})", "use another snapshot"
@@ -149,4 +164,16 @@ class SeekableArtifact:
                 f"{where} does not match its checksum in the seek table", "use another snapshot"
             )
         self.frames_read += 1
-        return plain
+        return raw, plain
+
+
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (one is not safe to share between threads; making one
+    for every 128 KiB frame costs more than the frame)."""
+    made: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if made is None:
+        made = _local.dctx = zstandard.ZstdDecompressor()
+    return made
