@@ -3,11 +3,14 @@
 Uses the snapshot benchmark's cached database (bench/out/bench-<size>mb.db, built if
 missing), takes one snapshot of it, then runs --rounds rounds of, in this order:
 `zstd -d` of the artifact, `lifeboat restore ID --to NEW --yes` (hash, decompress,
-integrity check, fsync, rename) and `lifeboat restore ID --yes` in place (verify, a
-protected safety snapshot of the current database, then SQLite's backup API into it).
+integrity check, fsync, rename), `lifeboat diff ID --live` (the restore preview: hash,
+decompress, compare with the live database) and `lifeboat restore ID --yes` in place
+(verify, a protected safety snapshot of the current database, then SQLite's backup API
+into it). Peak RSS is each command's ru_maxrss (file pages it maps count too).
 
 Usage: python bench/restore_bench.py [--size-mb 1024] [--rounds 3]
-Goal (issue 4): --to <= 1.5x zstd -d, verification included.
+Goals (issue 22): --to <= 1.3x zstd -d, verification included; in place <= 3x;
+diff --live <= 0.8x --to; peak RSS <= 200 MB whatever the size.
 """
 
 from __future__ import annotations
@@ -51,7 +54,12 @@ def main() -> None:
         ).stdout
     )
     artifact = Path(snap["path"])
-    times: dict[str, list[float]] = {"zstd -d": [], "restore --to": [], "restore in place": []}
+    times: dict[str, list[float]] = {
+        "zstd -d": [],
+        "restore --to": [],
+        "diff --live": [],
+        "restore in place": [],
+    }
     rss: dict[str, int] = {}
     for round_no in range(args.rounds):
         plain, new = work / "plain.db", work / "new.db"
@@ -64,19 +72,24 @@ def main() -> None:
         )
         new.unlink()
         warm(artifact)
+        t_diff, peak_diff = run_timed([*lifeboat, "diff", snap["id"], "--live"], env=env)
+        warm(artifact)
         t_in, peak_in = run_timed([*lifeboat, "restore", snap["id"], "--yes"], env=env)
         times["zstd -d"].append(t_zstd)
         times["restore --to"].append(t_to)
+        times["diff --live"].append(t_diff)
         times["restore in place"].append(t_in)
         rss["to"] = max(rss.get("to", 0), peak_to)
         rss["in_place"] = max(rss.get("in_place", 0), peak_in)
+        rss["diff_live"] = max(rss.get("diff_live", 0), peak_diff)
         print(
             f"round {round_no + 1}: zstd -d {t_zstd:.2f} s, --to {t_to:.2f} s, "
-            f"in place {t_in:.2f} s",
+            f"diff --live {t_diff:.2f} s, in place {t_in:.2f} s",
             flush=True,
         )
     ratios = [to / z for to, z in zip(times["restore --to"], times["zstd -d"], strict=True)]
     in_place = [i / z for i, z in zip(times["restore in place"], times["zstd -d"], strict=True)]
+    preview = [d / t for d, t in zip(times["diff --live"], times["restore --to"], strict=True)]
     report(
         "restore_bench",
         {
@@ -89,6 +102,7 @@ def main() -> None:
                 "per_round": [round(r, 3) for r in ratios],
             },
             "ratio_in_place_over_zstd_d": round(median(in_place), 3),
+            "ratio_diff_live_over_restore_to": round(median(preview), 3),
             "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
             "note": "in place includes the protected safety snapshot of the current database",
         },

@@ -4,8 +4,8 @@ The frames are decompressed and checked by a small pool (core/seekable_parallel.
 threads; zstandard and pread release the GIL), a batch of frames per task so the pool's
 own cost stays small beside the work. This thread takes the batches in order: it hashes
 the stored bytes (SHA-256 of the whole file: every frame, then the seek table), writes the
-plain bytes and, if asked, hashes them too. Data is synced every 64 MiB by another thread
-while the writing goes on, so the final fsync is short and never stalls the pipeline.
+plain bytes and, if asked, hashes them too. The file goes to disk while it is written
+(core/writeback.py), so the final fsync is short.
 
 Memory is bounded: at most `AHEAD` batches (a few MiB each) are in flight or waiting,
 whatever the size of the artifact. A frame that fails a check raises CorruptSnapshot naming
@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact
 from lifeboat.core.seekable_parallel import WORKERS, ordered_map
+from lifeboat.core.writeback import Writeback
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: frames per task: 32 x 128 KiB = 4 MiB of plain bytes, so a task costs far more than
@@ -31,7 +31,6 @@ from lifeboat.foundation.progress import CancelToken, Progress
 BATCH_FRAMES = 32
 #: batches in flight or waiting: enough to keep both threads busy; ~16 MiB of plain bytes
 AHEAD = 4
-_SYNC_EVERY = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -94,49 +93,33 @@ def _batches(count: int) -> Iterator[range]:
 
 
 class _PlainSink:
-    """Writes the plain bytes to a new file (or counts them), syncing in the background."""
+    """Writes the plain bytes to a new file (or only counts them)."""
 
     def __init__(self, dest: Path | None, durable: bool) -> None:
         self._fd = create_file(dest) if dest is not None else -1
         # A scratch file read once and deleted (a restore preview) needs no sync.
-        self._durable = durable and dest is not None
-        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="lifeboat-sync")
-        self._syncing: Future[None] | None = None
+        self._writeback = Writeback(self._fd) if durable and dest is not None else None
         self.count = 0
-        self._synced = 0
 
     def write(self, pieces: Sequence[bytes]) -> None:
         size = sum(len(p) for p in pieces)
         if self._fd >= 0 and pieces:
             _write_all(self._fd, pieces, size)
         self.count += size
-        if self._durable and self.count - self._synced >= _SYNC_EVERY:
-            self._sync_in_background()
-
-    def _sync_in_background(self) -> None:
-        """Start syncing what is written so far, unless the last sync is still going (one
-        at a time: the next one catches up)."""
-        if self._syncing is not None:
-            if not self._syncing.done():
-                return
-            self._syncing.result()  # an I/O error surfaces here
-        self._syncing = self._syncer.submit(_datasync, self._fd)
-        self._synced = self.count
+        if self._writeback is not None:
+            self._writeback.reached(self.count)
 
     def close(self) -> int:
-        """Wait for the background sync, fsync, close; the bytes written."""
+        """Fsync (if durable) and close; the bytes written."""
         try:
-            if self._syncing is not None:
-                self._syncing.result()
-            if self._durable:
+            if self._writeback is not None:
                 os.fsync(self._fd)
         finally:
             self.abandon()
         return self.count
 
     def abandon(self) -> None:
-        """Stop the syncer and close the file (idempotent)."""
-        self._syncer.shutdown(wait=True)
+        """Close the file (idempotent)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -159,10 +142,3 @@ def _write_all(fd: int, pieces: Sequence[bytes], size: int) -> None:
             views.pop(0)
         if views and done:
             views[0] = views[0][done:]
-
-
-def _datasync(fd: int) -> None:
-    if hasattr(os, "fdatasync"):
-        os.fdatasync(fd)
-    else:  # macOS, Windows
-        os.fsync(fd)
