@@ -124,6 +124,9 @@ class RestoreJob:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
 
                 def extract(dest: Path) -> None:
+                    # In place, the verified copy is only read back by the backup API and
+                    # deleted (what must be durable is the target's own commit): no
+                    # writeback of a scratch file that is about to go.
                     extract_verified(
                         files.folder,
                         manifest,
@@ -132,6 +135,7 @@ class RestoreJob:
                         progress=progress,
                         cancel=cancel,
                         base=files.base,
+                        durable=not self.in_place,
                     )
 
                 result, safety_id = self._publish(extract, progress, cancel)
