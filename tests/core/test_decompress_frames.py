@@ -22,7 +22,7 @@ SIZE = (2 * decompress_frames.BATCH_FRAMES + 3) * FRAME_PLAIN + 4096 + 17
 
 
 def _our_threads() -> list[threading.Thread]:
-    names = ("lifeboat-frames",)
+    names = ("lifeboat-frames", "lifeboat-write")
     return [t for t in threading.enumerate() if t.name.startswith(names)]
 
 
