@@ -24,6 +24,7 @@ from lifeboat.core.restore import (
     replace_in_place,
     write_new_file,
 )
+from lifeboat.core.restore_swap import swap_possible
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
@@ -63,6 +64,7 @@ class RestoreJob:
         self.overwrite = overwrite
         self.target: Path | None = None
         self._src: SourceConfig | None = None
+        self._swap_planned = False  # in place: the verified copy is written beside the target
 
     @property
     def in_place(self) -> bool:
@@ -124,9 +126,10 @@ class RestoreJob:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
 
                 def extract(dest: Path) -> None:
-                    # In place, the verified copy is only read back by the backup API and
-                    # deleted (what must be durable is the target's own commit): no
-                    # writeback of a scratch file that is about to go.
+                    # In place, a verified copy in scratch is only read back by the backup
+                    # API and deleted (what must be durable is the target's own commit):
+                    # no writeback of a file that is about to go. One beside the target
+                    # may become the target: it goes to disk as it is written.
                     extract_verified(
                         files.folder,
                         manifest,
@@ -135,7 +138,7 @@ class RestoreJob:
                         progress=progress,
                         cancel=cancel,
                         base=files.base,
-                        durable=not self.in_place,
+                        durable=not self.in_place or self._swap_planned,
                     )
 
                 result, safety_id = self._publish(extract, progress, cancel)
@@ -189,7 +192,12 @@ class RestoreJob:
         manifest = self.record.manifest
         folder = self.workspace.source_folder(config, src)
         run = self.workspace.run
-        verified = run.work_path(self.workspace.scratch(config), "verified")
+        # Beside a WAL target, the verified copy can be renamed over it if no other
+        # connection has it open (core/restore_swap.py); else it waits in scratch for
+        # the backup API.
+        self._swap_planned = swap_possible(self.target, manifest.db_size)
+        beside = self.target.parent if self._swap_planned else self.workspace.scratch(config)
+        verified = run.work_path(beside, "verified")
         with hold_lock(
             folder / FOLDER_LOCK_NAME,
             f"a backup of {src.name} is running",
