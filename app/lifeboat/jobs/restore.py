@@ -65,6 +65,9 @@ class RestoreJob:
         self.target: Path | None = None
         self._src: SourceConfig | None = None
         self._swap_planned = False  # in place: the verified copy is written beside the target
+        # SHA-256 of the artifacts proven intact in this job: the newest snapshot is
+        # often also the base the safety copy is taken on, hashed once
+        self._hashed: dict[Path, str] = {}
 
     @property
     def in_place(self) -> bool:
@@ -290,7 +293,7 @@ class RestoreJob:
     def _proven_newest(self, source: str) -> SnapshotRecord | None:
         """The newest good snapshot here, if its bytes are proven still as taken (never
         let an unproven snapshot stand in for the safety copy)."""
-        return newest_intact(self.workspace, source)
+        return newest_intact(self.workspace, source, self._hashed)
 
     def _reuse_unchanged(self, kept: Manifest, folder: Path) -> SafetyCopy:
         """What is there now is exactly snapshot `kept`: it is the safety copy (protected)."""
@@ -327,7 +330,7 @@ class RestoreJob:
     def _still_restorable(self, record: SnapshotRecord) -> bool:
         """Whether the snapshot (and a differential's base) is here with exactly the
         bytes it had when it was taken and checked."""
-        return intact_here(self.workspace, record)
+        return intact_here(self.workspace, record, self._hashed)
 
 
 @dataclass(frozen=True)
