@@ -197,3 +197,15 @@ def test_a_connection_open_elsewhere_is_seen(tmp_path: Path):
         assert reader.stdin is not None
         reader.stdin.close()
         reader.wait(timeout=30)
+
+
+def test_only_a_wal_database_with_one_name_and_room_beside_it_may_be_swapped(tmp_path: Path):
+    wal = make_db(tmp_path / "wal.db", rows=10)
+    rollback = make_db(tmp_path / "rollback.db", rows=10, wal=False)
+    linked = make_db(tmp_path / "linked.db", rows=10)
+    os.link(linked, tmp_path / "other-name.db")
+    assert swap_possible(wal, 0)
+    assert not swap_possible(rollback, 0), "idle connections to it could not be seen"
+    assert not swap_possible(linked, 0), "the other name would keep the old content"
+    assert not swap_possible(tmp_path / "missing.db", 0)
+    assert not swap_possible(wal, 1 << 60), "no room for the copy beside it"
