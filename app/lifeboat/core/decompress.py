@@ -1,5 +1,8 @@
 """Streaming zstd decompression, hashed and checked, as a three-stage pipeline.
 
+A seekable artifact (format 3) is decompressed frame by frame on two threads instead
+(core/decompress_frames.py); what follows is for an artifact of one frame (older ones).
+
 One thread reads the artifact and hashes it (SHA-256), this thread decompresses, and
 one thread writes the output. On two cores the write syscalls and the hashing no longer
 wait for the decompression, which is what makes a restore close to plain `zstd -d`.
@@ -22,9 +25,10 @@ from typing import IO, BinaryIO, cast
 
 import zstandard
 
+from lifeboat.core.decompress_frames import decompress_frames
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.private import open_new
-from lifeboat.core.seekable import seek_entries
+from lifeboat.core.seekable import open_seekable, seek_entries
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -66,30 +70,34 @@ def decompress_file(
     total = os.path.getsize(source)
     _require_size(source, total, expected_size)
     try:
-        with open(source, "rb", buffering=0) as raw:
-            expected_plain = _content_size(raw, source)
-            reader = ThreadedReader(raw, total, progress, cancel)
-            writer = BlockWriter(dest, hash_plain, observer, durable=durable)
-            try:
-                # zstandard asks for file objects: these have the read/write it uses.
-                zstandard.ZstdDecompressor().copy_stream(
-                    cast(IO[bytes], reader),
-                    cast(IO[bytes], writer),
-                    read_size=READ_BLOCK,
-                    write_size=WRITE_BLOCK,
-                )
-                reader.drain()
-            except zstandard.ZstdError as exc:
-                raise CorruptSnapshot(
-                    f"{source.name} does not decompress: {exc}",
-                    "the file is damaged; use another snapshot",
-                ) from None
-            finally:
-                reader.stop()
-                written = writer.close()
-        _require_whole(source, written, expected_plain, reader, expected_sha256)
+        seekable = open_seekable(source)
+        if seekable is None:
+            return _decompress_stream(
+                source,
+                dest,
+                total,
+                expected_sha256,
+                hash_plain,
+                progress,
+                cancel,
+                observer,
+                durable,
+            )
+        with seekable:
+            frames = decompress_frames(
+                seekable,
+                dest,
+                hash_plain=hash_plain,
+                progress=progress,
+                cancel=cancel,
+                observer=observer,
+                durable=durable,
+            )
+        _require_sha(source, frames.sha256, expected_sha256)
+        return DecompressResult(total, frames.sha256, frames.plain_size, frames.plain_sha256)
     except BaseException as exc:
-        if dest is not None:
+        # FileExistsError: `dest` was already there, so it is not ours to remove.
+        if dest is not None and not isinstance(exc, FileExistsError):
             with contextlib.suppress(OSError):
                 os.unlink(dest)
         if isinstance(exc, OSError) and is_disk_full(exc):
@@ -97,6 +105,42 @@ def decompress_file(
                 f"disk full while decompressing {source.name}", "free some space and try again"
             ) from None
         raise
+
+
+def _decompress_stream(
+    source: Path,
+    dest: Path | None,
+    total: int,
+    expected_sha256: str | None,
+    hash_plain: bool,
+    progress: Progress,
+    cancel: CancelToken,
+    observer: BlockObserver | None,
+    durable: bool,
+) -> DecompressResult:
+    """An artifact of one frame, read from the start: read, decompress and write overlap."""
+    with open(source, "rb", buffering=0) as raw:
+        expected_plain = _content_size(raw, source)
+        reader = ThreadedReader(raw, total, progress, cancel)
+        writer = BlockWriter(dest, hash_plain, observer, durable=durable)
+        try:
+            # zstandard asks for file objects: these have the read/write it uses.
+            zstandard.ZstdDecompressor().copy_stream(
+                cast(IO[bytes], reader),
+                cast(IO[bytes], writer),
+                read_size=READ_BLOCK,
+                write_size=WRITE_BLOCK,
+            )
+            reader.drain()
+        except zstandard.ZstdError as exc:
+            raise CorruptSnapshot(
+                f"{source.name} does not decompress: {exc}",
+                "the file is damaged; use another snapshot",
+            ) from None
+        finally:
+            reader.stop()
+            written = writer.close()
+    _require_whole(source, written, expected_plain, reader, expected_sha256)
     return DecompressResult(total, reader.hexdigest(), written, writer.plain_hexdigest())
 
 
@@ -123,7 +167,11 @@ def _require_whole(
             f"{source.name} is truncated: {written} of {expected_plain} bytes decompress",
             "the file is damaged; use another snapshot",
         )
-    if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
+    _require_sha(source, reader.hexdigest(), expected_sha256)
+
+
+def _require_sha(source: Path, sha256: str, expected_sha256: str | None) -> None:
+    if expected_sha256 is not None and sha256 != expected_sha256:
         raise CorruptSnapshot(
             f"{source.name}: SHA-256 does not match its manifest",
             "the file is damaged; use another snapshot",

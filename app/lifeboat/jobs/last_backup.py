@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.hashing import sha256_file
@@ -55,7 +56,9 @@ def last_backed_up(
     )
 
 
-def newest_intact(workspace: Workspace, source: str) -> SnapshotRecord | None:
+def newest_intact(
+    workspace: Workspace, source: str, hashed: dict[Path, str] | None = None
+) -> SnapshotRecord | None:
     """The newest good snapshot of `source` kept here, if its bytes (and a differential's
     base's) are proven still as taken: only such a snapshot may stand for a database
     that holds what it holds (a backup then stores nothing, a restore keeps it as the
@@ -68,12 +71,15 @@ def newest_intact(workspace: Workspace, source: str) -> SnapshotRecord | None:
         ),
         None,
     )
-    return newest if newest is not None and intact_here(workspace, newest) else None
+    return newest if newest is not None and intact_here(workspace, newest, hashed) else None
 
 
-def intact_here(workspace: Workspace, record: SnapshotRecord) -> bool:
+def intact_here(
+    workspace: Workspace, record: SnapshotRecord, hashed: dict[Path, str] | None = None
+) -> bool:
     """Whether the snapshot (and a differential's base) is here with exactly the bytes it
-    had when it was taken and checked."""
+    had when it was taken and checked. `hashed`: the SHA-256 of files already hashed in
+    this job (read, and filled): one job proving the same base twice hashes it once."""
     chain = [record]
     if record.manifest.kind == "diff":
         try:
@@ -87,9 +93,14 @@ def intact_here(workspace: Workspace, record: SnapshotRecord) -> bool:
         sealed = item.manifest.local_encryption
         expected = sealed.sha256 if sealed else item.manifest.sha256
         try:
-            if sha256_file(item.path) != expected:
-                return False
+            digest = hashed.get(item.path) if hashed is not None else None
+            if digest is None:
+                digest = sha256_file(item.path)
+                if hashed is not None:
+                    hashed[item.path] = digest
         except OSError:
+            return False
+        if digest != expected:
             return False
     return True
 

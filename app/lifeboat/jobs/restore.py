@@ -24,6 +24,7 @@ from lifeboat.core.restore import (
     replace_in_place,
     write_new_file,
 )
+from lifeboat.core.restore_swap import swap_possible
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
@@ -64,6 +65,10 @@ class RestoreJob:
         self.target: Path | None = None
         self._src: SourceConfig | None = None
         self._proofs: dict[str, tuple[SnapshotRecord | None, bool]] = {}
+        self._swap_planned = False  # in place: the verified copy is written beside the target
+        # SHA-256 of the artifacts proven intact in this job: the newest snapshot is
+        # often also the base the safety copy is taken on, hashed once
+        self._hashed: dict[Path, str] = {}
 
     @property
     def in_place(self) -> bool:
@@ -125,6 +130,10 @@ class RestoreJob:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
 
                 def extract(dest: Path) -> None:
+                    # In place, a verified copy in scratch is only read back by the backup
+                    # API and deleted (what must be durable is the target's own commit):
+                    # no writeback of a file that is about to go. One beside the target
+                    # may become the target: it goes to disk as it is written.
                     extract_verified(
                         files.folder,
                         manifest,
@@ -133,6 +142,7 @@ class RestoreJob:
                         progress=progress,
                         cancel=cancel,
                         base=files.base,
+                        durable=not self.in_place or self._swap_planned,
                     )
 
                 result, safety_id = self._publish(extract, progress, cancel)
@@ -186,7 +196,12 @@ class RestoreJob:
         manifest = self.record.manifest
         folder = self.workspace.source_folder(config, src)
         run = self.workspace.run
-        verified = run.work_path(self.workspace.scratch(config), "verified")
+        # Beside a WAL target, the verified copy can be renamed over it if no other
+        # connection has it open (core/restore_swap.py); else it waits in scratch for
+        # the backup API.
+        self._swap_planned = swap_possible(self.target, manifest.db_size)
+        beside = self.target.parent if self._swap_planned else self.workspace.scratch(config)
+        verified = run.work_path(beside, "verified")
         with hold_lock(
             folder / FOLDER_LOCK_NAME,
             f"a backup of {src.name} is running",
@@ -297,7 +312,7 @@ class RestoreJob:
     def _proven_newest(self, source: str) -> SnapshotRecord | None:
         """The newest good snapshot here, if its bytes are proven still as taken (never
         let an unproven snapshot stand in for the safety copy)."""
-        return newest_intact(self.workspace, source)
+        return newest_intact(self.workspace, source, self._hashed)
 
     def _reuse_unchanged(self, kept: Manifest, folder: Path) -> SafetyCopy:
         """What is there now is exactly snapshot `kept`: it is the safety copy (protected)."""
@@ -334,7 +349,7 @@ class RestoreJob:
     def _still_restorable(self, record: SnapshotRecord) -> bool:
         """Whether the snapshot (and a differential's base) is here with exactly the
         bytes it had when it was taken and checked."""
-        return intact_here(self.workspace, record)
+        return intact_here(self.workspace, record, self._hashed)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from lifeboat.foundation.states import SnapshotStatus
 from lifeboat.remote.fetch import snapshot_files
 
 Chains = Mapping[str, Sequence[SegmentFile]]
-_CHECK_MMAP = 1 << 30
+#: 0: not mapped, so a check's memory stays bounded whatever the size (core/verify.py)
+_CHECK_MMAP = 0
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
