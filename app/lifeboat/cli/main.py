@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -117,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.error("interrupted", None, 1)
         return 1
+    except BrokenPipeError:
+        # The reader of the output left (`lifeboat snapshots | head`): stop quietly, as
+        # Unix tools do, and let nothing more be written to the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports of a tool the pipe stopped
     except Exception as exc:
         if isinstance(exc, UnicodeEncodeError) and _undecodable(argv):
             log.info("%s: an argument is not valid text", args.command)
