@@ -83,6 +83,7 @@ def decompress_frames(
                     stored += len(raw)
                 sink.write([plain for _, plain in batch if plain])
                 progress("decompress", stored, total)
+        cancel.check()  # asked for during the last batch: nothing is kept
         digest.update(artifact.trailer())
         written = sink.close()
     except BaseException:
