@@ -131,7 +131,9 @@ def test_from_history_the_tables_their_counts_and_the_rows(
     qtbot.waitUntil(lambda: counts(window) == {"items": "300", "tags": "7"}, timeout=30_000)
     assert f"snapshot {record.id}" in window.shown.text()
     assert window.table_name() == "items"
-    qtbot.waitUntil(lambda: window.rows.rowCount() == 300, timeout=15_000)
+    qtbot.waitUntil(
+        lambda: window.rows.rowCount() == 300 and cell(window, 0, 1) != LOADING, timeout=15_000
+    )
     assert [cell(window, 0, c) for c in range(2)] == ["1", "item-0-0"]
     assert cell(window, 0, 2).endswith("bytes>"), "a blob is shown by its size"
     assert window.select_table("tags")
