@@ -26,8 +26,7 @@ def test_restore_in_place_needs_confirmation_off_a_terminal(cli, db: Path):
     done = cli("restore", str(snap["id"]), "--yes", "--json")
     assert done.code == 0, done.err
     data = json.loads(done.out)
-    # a WAL database nobody has open: renamed over (core/restore_swap.py)
-    assert data["method"] == "file-swap" and data["safety_snapshot"]
+    assert data["method"] == "backup-api" and data["safety_snapshot"]
 
 
 def test_restore_bad_inputs(cli, db: Path, tmp_path: Path):

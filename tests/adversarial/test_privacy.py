@@ -140,8 +140,7 @@ def test_a_restore_that_replaces_the_file_keeps_its_identity_and_leaves_no_sidec
     before = identity(db)
     done = lifeboat(ahome, "restore", snap["id"], "--yes", "--json", umask=0o022)
     assert done.returncode == 0, done.stderr
-    # nobody has it open: renamed over (core/restore_swap.py), as a file-replace would
-    assert json.loads(done.stdout)["method"] == "file-swap"
+    assert json.loads(done.stdout)["method"] == "file-replace"
     assert identity(db) == before
     assert os.getxattr(db, "user.lifeboat-test") == b"kept"
     assert content_digest(db) == expected

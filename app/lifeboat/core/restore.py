@@ -34,7 +34,6 @@ from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
-from lifeboat.core.restore_swap import held_alone, prepare_swap, swap_possible
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
@@ -51,7 +50,7 @@ _T = TypeVar("_T")
 @dataclass(frozen=True)
 class RestoreResult:
     target: Path
-    method: str  # new-file | backup-api | file-swap | file-replace
+    method: str  # new-file | backup-api | file-replace
     seconds: float
 
 
@@ -143,21 +142,12 @@ def replace_in_place(
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
-    Renamed over it where `verified` is beside it and no other connection has it open
-    (core/restore_swap.py); else through SQLite where the target opens (one transaction:
-    entirely old or entirely new, and connected programs see the new content); else as
-    an atomic file replace.
+    Through SQLite where the target opens (one transaction: entirely old or entirely
+    new, and connected programs see the new content); else as an atomic file replace.
     """
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
-    if verified.parent == target.parent and swap_possible(target, 0):
-        with held_alone(target) as alone:
-            if alone:
-                prepare_swap(verified, target)
-                cancel.check()  # the last moment: after the rename the new content is there
-                publish_over(verified, target, run)
-                return RestoreResult(target, "file-swap", time.monotonic() - started)
     conn = _open_target(target, busy_timeout)
     if conn is not None:
         try:

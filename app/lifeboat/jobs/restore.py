@@ -24,7 +24,6 @@ from lifeboat.core.restore import (
     replace_in_place,
     write_new_file,
 )
-from lifeboat.core.restore_swap import swap_possible
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.verify import extract_verified
@@ -65,7 +64,6 @@ class RestoreJob:
         self.target: Path | None = None
         self._src: SourceConfig | None = None
         self._proofs: dict[str, tuple[SnapshotRecord | None, bool]] = {}
-        self._swap_planned = False  # in place: the verified copy is written beside the target
         # SHA-256 of the artifacts proven intact in this job: the newest snapshot is
         # often also the base the safety copy is taken on, hashed once
         self._hashed: dict[Path, str] = {}
@@ -130,10 +128,9 @@ class RestoreJob:
             with snapshot_files(self.workspace, record, progress, cancel) as files:
 
                 def extract(dest: Path) -> None:
-                    # In place, a verified copy in scratch is only read back by the backup
-                    # API and deleted (what must be durable is the target's own commit):
-                    # no writeback of a file that is about to go. One beside the target
-                    # may become the target: it goes to disk as it is written.
+                    # In place, the verified copy is only read back by the backup API and
+                    # deleted (what must be durable is the target's own commit): no
+                    # writeback of a scratch file that is about to go.
                     extract_verified(
                         files.folder,
                         manifest,
@@ -142,7 +139,7 @@ class RestoreJob:
                         progress=progress,
                         cancel=cancel,
                         base=files.base,
-                        durable=not self.in_place or self._swap_planned,
+                        durable=not self.in_place,
                     )
 
                 result, safety_id = self._publish(extract, progress, cancel)
@@ -196,12 +193,7 @@ class RestoreJob:
         manifest = self.record.manifest
         folder = self.workspace.source_folder(config, src)
         run = self.workspace.run
-        # Beside a WAL target, the verified copy can be renamed over it if no other
-        # connection has it open (core/restore_swap.py); else it waits in scratch for
-        # the backup API.
-        self._swap_planned = swap_possible(self.target, manifest.db_size)
-        beside = self.target.parent if self._swap_planned else self.workspace.scratch(config)
-        verified = run.work_path(beside, "verified")
+        verified = run.work_path(self.workspace.scratch(config), "verified")
         with hold_lock(
             folder / FOLDER_LOCK_NAME,
             f"a backup of {src.name} is running",
