@@ -11,9 +11,9 @@ backup's probe; the follower's pages) go through one descriptor per file, kept h
 - `pinned` gives a descriptor to hold (the follower), given back with `unpin`: a pinned
   descriptor is never closed, even once its path names another file (it is retired
   and closed when unpinned: the locks on a replaced file protect nothing any more);
-- an unpinned descriptor is closed once its path names another file, or when more than
-  `UNPINNED_KEPT` are kept (the least recently read: a database this process has not
-  read for that long is one it holds no lock on, in practice).
+- an unpinned descriptor is closed once its path names another file (or none), found
+  when it is read again or when more than `UNPINNED_KEPT` are kept; never while its path
+  still names it (see `_evict`).
 
 On Windows a handle's locks are its own: `read_start` opens and closes.
 """
@@ -67,9 +67,25 @@ def _let_go(kept: _Kept) -> None:
 
 
 def _evict() -> None:
+    """Past `UNPINNED_KEPT`, close the least recent unpinned descriptors of files their
+    path no longer names (removed or replaced: locks on them protect nothing). A file
+    still there keeps its descriptor however long ago it was read: another connection of
+    this process may hold SQLite locks on it (a `-shm`'s WAL read locks under a snapshot's
+    read transaction), and closing it would drop them. So what is kept is bounded by the
+    live files Lifeboat reads (a database, its -wal and -shm per source)."""
     unpinned = [key for key, kept in _kept.items() if not kept.pins]
     for key in unpinned[: max(0, len(unpinned) - UNPINNED_KEPT)]:
+        if _still_named(key, _kept[key].identity):
+            continue
         os.close(_kept.pop(key).fd)
+
+
+def _still_named(path: str, identity: Identity) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == identity
 
 
 def read_start(path: Path, size: int) -> tuple[bytes, os.stat_result]:
