@@ -57,3 +57,18 @@ def test_beyond_the_bound_only_descriptors_of_files_gone_are_closed(
     assert {os.fspath(p) for p in (paths[0], *paths[2:])} <= set(kept)
     assert os.pread(held, 1, 0) == b"\0", "pinned: never closed"
     unpin(held)
+
+
+def test_past_the_limit_the_least_recent_go_even_if_still_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(kept_descriptors, "UNPINNED_KEPT", 1)
+    monkeypatch.setattr(kept_descriptors, "UNPINNED_LIMIT", 3)
+    paths = []
+    for n in range(5):
+        path = tmp_path / f"{n}.db"
+        path.write_bytes(bytes([n]) * 10)
+        paths.append(path)
+        read_start(path, 1)
+    kept = kept_descriptors._kept
+    assert {os.fspath(p) for p in paths} & set(kept) == {os.fspath(p) for p in paths[2:]}

@@ -27,6 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UNPINNED_KEPT = 64
+#: Past this many, the least recently read unpinned descriptors are closed even of files
+#: still there, so that a process reading many databases (a test suite, a tray watching
+#: hundreds of sources) keeps its descriptors bounded: a database, its -wal and -shm for
+#: about 85 sources read in turn stay open.
+UNPINNED_LIMIT = 256
 Identity = tuple[int, int]  # (st_dev, st_ino)
 
 
@@ -68,15 +73,18 @@ def _let_go(kept: _Kept) -> None:
 
 def _evict() -> None:
     """Past `UNPINNED_KEPT`, close the least recent unpinned descriptors of files their
-    path no longer names (removed or replaced: locks on them protect nothing). A file
-    still there keeps its descriptor however long ago it was read: another connection of
-    this process may hold SQLite locks on it (a `-shm`'s WAL read locks under a snapshot's
-    read transaction), and closing it would drop them. So what is kept is bounded by the
-    live files Lifeboat reads (a database, its -wal and -shm per source)."""
+    path no longer names (removed or replaced: locks on them protect nothing), but not of
+    files still there: another connection of this process may hold SQLite locks on one
+    (a `-shm`'s WAL read locks under a snapshot's read transaction), and closing it would
+    drop them. Only past `UNPINNED_LIMIT` do the least recent go whatever they are (a
+    file not read while ~200 others were is one no connection of ours holds, in practice)."""
     unpinned = [key for key, kept in _kept.items() if not kept.pins]
     for key in unpinned[: max(0, len(unpinned) - UNPINNED_KEPT)]:
         if _still_named(key, _kept[key].identity):
             continue
+        os.close(_kept.pop(key).fd)
+    unpinned = [key for key, kept in _kept.items() if not kept.pins]
+    for key in unpinned[: max(0, len(unpinned) - UNPINNED_LIMIT)]:
         os.close(_kept.pop(key).fd)
 
 
