@@ -132,6 +132,39 @@ def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, o
     return [s.data for segments in chains.values() for s in chain_path(segments, at)]
 
 
+def same_ranges(manifests: list[dict[str, object]]) -> int:
+    """How many segments on the remote hold exactly what another one there holds (the
+    same chain, commits, level and end state): two uploaders of an older Lifeboat sent
+    them at once. chain_path uses one of each; the uploader removes the other."""
+    seen: set[tuple[str, int, int, int, str]] = set()
+    twice = 0
+    for data in manifests:
+        try:
+            listed = Listed.of(data)
+        except (KeyError, ValueError):
+            continue
+        key = (listed.base, listed.first, listed.last, listed.level, listed.end)
+        twice += key in seen
+        seen.add(key)
+    return twice
+
+
+_SAID_TWICE: set[tuple[str, str]] = set()  # (remote, source) said once per process
+
+
+def _say_same_ranges(remote: str, source: str, manifests: list[dict[str, object]]) -> None:
+    twice = same_ranges(manifests)
+    if twice and (remote, source) not in _SAID_TWICE:
+        _SAID_TWICE.add((remote, source))
+        log.warning(
+            "remote %s holds %d history segment(s) of %s twice (sent twice by an older "
+            "Lifeboat): one copy of each is read; the next upload removes the others",
+            remote,
+            twice,
+            source,
+        )
+
+
 @contextlib.contextmanager
 def remote_chains(
     workspace: Workspace,
@@ -149,7 +182,9 @@ def remote_chains(
     try:
         store = workspace.stores.open(remote)
         try:
-            for data in needed(remote_segments(store, remote.prefix, src.name), at):
+            manifests = remote_segments(store, remote.prefix, src.name)
+            _say_same_ranges(remote.name, src.name, manifests)
+            for data in needed(manifests, at):
                 cancel.check()
                 _fetch(workspace, store, remote.prefix, src.name, data, folder, progress, cancel)
         finally:
