@@ -118,9 +118,12 @@ def chain_path(segments: list[Listed], at: datetime) -> list[Listed]:
     return path[::-1]
 
 
-def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, object]]:
-    """The manifests of the segments to fetch: per chain, the path from its first
-    commit that reaches furthest, of segments beginning at or before `at`."""
+def needed(
+    manifests: list[dict[str, object]], at: datetime, bases: set[str] | None = None
+) -> list[dict[str, object]]:
+    """The manifests of the segments to fetch: per chain (of `bases` only, if given),
+    the path from its first commit that reaches furthest, of segments beginning at or
+    before `at`."""
     chains: dict[str, list[Listed]] = {}
     for data in manifests:
         try:
@@ -128,7 +131,8 @@ def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, o
         except (KeyError, ValueError):
             log.warning("history manifest %s on the remote is incomplete; skipped", data)
             continue
-        chains.setdefault(listed.base, []).append(listed)
+        if bases is None or listed.base in bases:
+            chains.setdefault(listed.base, []).append(listed)
     return [s.data for segments in chains.values() for s in chain_path(segments, at)]
 
 
@@ -172,9 +176,12 @@ def remote_chains(
     at: datetime,
     progress: Progress,
     cancel: CancelToken,
+    *,
+    bases: set[str] | None = None,
 ) -> Iterator[Chains]:
-    """The chains of `src`'s history on its remote, up to `at`: base snapshot id -> the
-    segments a reader uses, read from a scratch folder that is removed afterwards."""
+    """The chains of `src`'s history on its remote (of `bases` only, if given), up to
+    `at`: base snapshot id -> the segments a reader uses, read from a scratch folder
+    that is removed afterwards."""
     assert src.remote is not None
     remote = workspace.config().remote(src.remote)
     folder = workspace.run.work_path(workspace.scratch(), "history")
@@ -184,7 +191,7 @@ def remote_chains(
         try:
             manifests = remote_segments(store, remote.prefix, src.name)
             _say_same_ranges(remote.name, src.name, manifests)
-            for data in needed(manifests, at):
+            for data in needed(manifests, at, bases):
                 cancel.check()
                 _fetch(workspace, store, remote.prefix, src.name, data, folder, progress, cancel)
         finally:
