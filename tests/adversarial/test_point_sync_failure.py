@@ -158,3 +158,27 @@ def test_what_a_failed_write_says(number: int, words: str | None):
     assert said is not None
     assert said.message.startswith(f"the disk holding /mnt/usb {words}: the point "), said
     assert "retry" in (said.hint or "")
+
+
+def test_the_flush_during_the_rebuild_failing_is_said_the_same_way(
+    ahome: Path, open_base: Path, unsyncable_disk, monkeypatch: pytest.MonkeyPatch
+):
+    """The rebuild flushes what it wrote every _FLUSH_BYTES in a thread of its own, so
+    that the final fsync waits only for the tail: that thread's fdatasync failing (its
+    error is not reported again to the final fsync) is said as the disk's failure too.
+    The interval is made small here so an 8 MiB point crosses it many times."""
+    from lifeboat.core.history import rebuild
+    from lifeboat.foundation.errors import OperationFailed
+
+    monkeypatch.setattr(rebuild, "_FLUSH_BYTES", 256 << 10)
+    db = make_db(open_base / "notes.db", rows=6000, payload=1000)
+    at = _history(db)
+    disk = unsyncable_disk()
+    target = disk / "back.db"
+    with pytest.raises(OperationFailed) as raised:
+        Service().restore_point("notes", datetime.fromisoformat(at), to=target)
+    said = raised.value.message
+    assert said.startswith(f"the disk holding {disk} "), said
+    assert "not kept" in said and "retry" in (raised.value.hint or "")
+    assert not target.exists()
+    assert [f for f in _files(disk) if not f.startswith("lost+found")] == [], _files(disk)
