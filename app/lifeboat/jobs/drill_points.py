@@ -45,11 +45,13 @@ class DrillHistory:
 
 def remote_only_bases(workspace: Workspace, src: SourceConfig, local: set[str]) -> set[str]:
     """The bases of the chains `src`'s remote holds as proven copies and this computer
-    does not (`local`: the bases of the chains kept here)."""
+    does not (`local`: the bases of the chains kept here), whose base snapshot the
+    catalog still has (a chain without it restores nothing: not fetched)."""
     if src.remote is None:
         return set()
     copies = workspace.catalog.segment_copies(src.name, src.remote)
-    return {c.base_id for c in copies} - local
+    known = {r.id for r in workspace.catalog.snapshots(src.name)}
+    return {c.base_id for c in copies if c.base_id in known} - local
 
 
 @contextlib.contextmanager
