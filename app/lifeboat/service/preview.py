@@ -40,12 +40,8 @@ def preview_restore(
     from lifeboat.core.dbdiff import diff_databases
 
     config = workspace.config()
-    with _extracted(workspace, record, progress, cancel) as snapshot_db:
-        if against is not None:
-            with _extracted(workspace, against, progress, cancel) as other:
-                return diff_databases(
-                    snapshot_db, other, budget=budget, progress=progress, cancel=cancel
-                )
+    live = None
+    if against is None:
         src = config.sources.get(record.source)
         if src is None:
             raise LifeboatError(
@@ -53,10 +49,51 @@ def preview_restore(
                 "is no live database to compare with",
                 "compare with another snapshot: --against ID",
             )
-        probe_database(src.path)
-        return diff_databases(
-            snapshot_db, src.path, budget=budget, progress=progress, cancel=cancel
-        )
+        live = src.path
+        probe_database(live)
+        quick = _by_pages(workspace, record, live, budget, progress, cancel)
+        if quick is not None:
+            return quick
+    with _extracted(workspace, record, progress, cancel) as snapshot_db:
+        if against is not None:
+            with _extracted(workspace, against, progress, cancel) as other:
+                return diff_databases(
+                    snapshot_db, other, budget=budget, progress=progress, cancel=cancel
+                )
+        assert live is not None
+        return diff_databases(snapshot_db, live, budget=budget, progress=progress, cancel=cancel)
+
+
+def _by_pages(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    live: Path,
+    budget: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DatabaseDiff | None:
+    """The preview decompressing only the pages that differ from the live database
+    (core/preview_pages.py), or None where that cannot be proven."""
+    from lifeboat.core.preview_pages import page_preview
+
+    # a snapshot only on a remote: not downloaded twice if the pages cannot prove enough
+    if record.manifest.kind != "full" or not record.manifest.pages_sha256 or not record.local:
+        return None
+    target = workspace.run.work_path(workspace.scratch(), "preview")
+    try:
+        with snapshot_files(workspace, record, progress, cancel) as files:
+            return page_preview(
+                record.folder,
+                files.folder,
+                record.manifest,
+                live,
+                target,
+                budget=budget,
+                progress=progress,
+                cancel=cancel,
+            )
+    finally:
+        target.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
