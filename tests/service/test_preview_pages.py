@@ -9,6 +9,8 @@ full comparison."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.remote.fetch import snapshot_files
 from lifeboat.service import Service
 from lifeboat.storage.memory import MemoryStores
+from tests.helpers.waiting import wait_until
 
 NAME = "notes"
 
@@ -188,3 +191,51 @@ def test_frames_not_copied_back_are_previewed_in_full(service: Service, tmp_path
         assert notes.changed == 10
     finally:
         writer.close()
+
+
+#: commits one row into each of two tables per transaction, then copies the WAL back
+PAIR_WRITER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+print("ready", flush=True)
+n = 0
+while True:
+    conn.execute("begin immediate")
+    conn.execute("insert into pair_a(v) values (?)", (f"w{n}",))
+    conn.execute("insert into pair_b(v) values (?)", (f"w{n}",))
+    conn.execute("commit")
+    conn.execute("pragma wal_checkpoint(passive)")
+    n += 1
+"""
+
+
+def test_a_preview_under_a_writer_is_of_one_moment(service: Service, tmp_path: Path):
+    """A writer commits a row into pair_a and pair_b in each transaction while the page
+    path runs again and again: every preview it gives counts both tables at the same
+    moment (equal growth), and the tables the writer never touches stay proven unchanged."""
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", PAIR_WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        seen: list[DatabaseDiff] = []
+
+        def previews() -> bool:
+            quick = _by_pages(service, ref, db, tmp_path / "pages.db")
+            if quick is not None:
+                seen.append(quick)
+            return len(seen) >= 3
+
+        wait_until(previews, "three previews by pages while the writer runs", interval=0)
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
+    for quick in seen:
+        tables = {t.name: t for t in quick.tables}
+        grown_a = tables["pair_a"].brought_back, tables["pair_a"].removed
+        grown_b = tables["pair_b"].brought_back, tables["pair_b"].removed
+        assert grown_a == grown_b and grown_a[1] is not None
+        assert tables["pair_a"].rows_now == tables["pair_b"].rows_now
+        assert not tables["notes"].differs and not tables["log"].differs
