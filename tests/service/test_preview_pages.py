@@ -29,9 +29,9 @@ from tests.helpers.waiting import wait_until
 NAME = "notes"
 
 
-def _live(path: Path) -> Path:
+def _live(path: Path, journal: str = "wal") -> Path:
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("pragma journal_mode=wal")
+    conn.execute(f"pragma journal_mode={journal}")
     conn.execute("create table notes(id integer primary key, title text, body text)")
     conn.execute("create table tags(note integer, tag text, primary key(note, tag)) without rowid")
     conn.execute("create table log(at integer, line text)")
@@ -144,11 +144,15 @@ CASES: dict[str, tuple[Change, set[str]]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "encrypted"])
+@pytest.mark.parametrize(
+    ("sealed", "journal"),
+    [(False, "wal"), (True, "wal"), (False, "delete")],
+    ids=["plain", "encrypted", "rollback-journal"],
+)
 def test_preview_by_pages_equals_the_full_comparison(
-    service: Service, tmp_path: Path, case: str, sealed: bool
+    service: Service, tmp_path: Path, case: str, sealed: bool, journal: str
 ):
-    db = _live(tmp_path / "notes.db")
+    db = _live(tmp_path / "notes.db", journal)
     ref = _backup(service, db, sealed=sealed)
     change, proven_unchanged = CASES[case]
     change(db)
@@ -239,3 +243,16 @@ def test_a_preview_under_a_writer_is_of_one_moment(service: Service, tmp_path: P
         assert grown_a == grown_b and grown_a[1] is not None
         assert tables["pair_a"].rows_now == tables["pair_b"].rows_now
         assert not tables["notes"].differs and not tables["log"].differs
+
+
+def test_a_journal_beside_the_database_is_previewed_in_full(service: Service, tmp_path: Path):
+    """journal_mode=persist leaves its -journal there: the page path cannot tell it from a
+    hot journal (whose rollback the file does not hold yet), so the full comparison runs."""
+    db = _live(tmp_path / "notes.db", "persist")
+    ref = _backup(service, db)
+    _write(db, "pragma journal_mode=persist", "update notes set body = 'p' where id < 5")
+    assert Path(f"{db}-journal").exists()
+    assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+    full = _full_comparison(service, ref, db, tmp_path / "full.db")
+    assert _figures(service.preview(ref)) == _figures(full)
+    assert next(t for t in full.tables if t.name == "notes").changed == 5

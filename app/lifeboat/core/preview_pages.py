@@ -19,13 +19,15 @@ would change. What follows from that, exactly:
   the live file too (identical pages: the file is then the whole snapshot) and every table
   is compared: the full comparison, without decompressing what did not change.
 
-The live file must hold exactly the state compared, for as long as the comparison runs:
-a WAL database proven frozen (core/wal_direct.frozen_wal: WAL read lock 0, every frame
-copied back, no checkpoint can write the file meanwhile), and the comparison reads that
-file as immutable (later commits stay in the WAL, unseen: the preview is of that moment).
-Anything else (a rollback-journal database, frames not yet copied back, no page-hash
-list, a differential, an artifact without a seek table, another page size, a virtual
-table) gives None: the caller compares in full.
+The live file must hold exactly the state compared, for as long as the comparison runs,
+and the comparison reads that file as immutable: a WAL database proven frozen
+(core/wal_direct.frozen_wal: WAL read lock 0, every frame copied back, no checkpoint can
+write the file meanwhile; later commits stay in the WAL, unseen: the preview is of that
+moment), or a rollback-journal database under a read transaction (its shared lock keeps
+every writer from writing the file, as the full comparison's read transaction does).
+Anything else (WAL frames not yet copied back, a hot journal, no page-hash list, a
+differential, an artifact without a seek table, another page size, a virtual table)
+gives None: the caller compares in full.
 
 What it proves rests on xxh3-128 page hashes agreeing (the differentials already do);
 the artifact's whole-file SHA-256 is not computed here (the restore itself proves it).
@@ -33,13 +35,16 @@ the artifact's whole-file SHA-256 is not computed here (the restore itself prove
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.private import create_file
@@ -74,7 +79,7 @@ def page_preview(
     artifact = open_seekable(artifact_folder / manifest.artifact)
     if artifact is None:
         return None
-    with artifact, frozen_wal(live, _BUSY_SECONDS) as frozen:
+    with artifact, frozen_file(live) as frozen:
         if artifact.entries is None or frozen is None or frozen.page_size != manifest.page_size:
             return None
         owners = _table_pages(frozen)
@@ -96,6 +101,52 @@ def page_preview(
             unchanged=frozenset(unchanged),
             current_immutable=True,
         )
+
+
+@contextlib.contextmanager
+def frozen_file(path: Path) -> Iterator[FrozenWal | None]:
+    """The live database `path` with a read transaction whose state its file holds and
+    keeps holding for the block (see the module's docstring), or None."""
+    with frozen_wal(path, _BUSY_SECONDS) as frozen:
+        if frozen is not None:
+            yield frozen
+            return
+    with _frozen_rollback(path) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
+    """A rollback-journal database under a read transaction (its shared lock), or None."""
+    try:
+        named = os.stat(path)
+        conn = open_copy(path)
+    except (OSError, sqlite3.Error):
+        yield None
+        return
+    fd = -1
+    try:
+        frozen = None
+        with contextlib.suppress(OSError, sqlite3.Error):
+            conn.execute(f"pragma busy_timeout={int(_BUSY_SECONDS * 1000)}")
+            if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("begin")
+                conn.execute("select count(*) from sqlite_master").fetchone()
+                page_size = int(conn.execute("pragma page_size").fetchone()[0])
+                page_count = int(conn.execute("pragma page_count").fetchone()[0])
+                fd, identity = pinned(path)
+                if identity == (named.st_dev, named.st_ino) and not os.path.lexists(
+                    f"{path}-journal"
+                ):
+                    frozen = FrozenWal(conn, fd, page_size, page_count)
+        yield frozen
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("rollback")
+        conn.close()
+        if fd >= 0:  # after the connection: its lock no longer matters
+            unpin(fd)
 
 
 def _page_list(folder: Path, manifest: Manifest) -> bytes | None:
