@@ -85,7 +85,7 @@ def page_preview(
         owners = _table_pages(frozen)
         if owners is None:
             return None
-        differing = _differing_pages(frozen, listed, manifest.page_count, cancel)
+        differing = _differing_pages(frozen, listed, manifest.page_count, progress, cancel)
         unchanged = {name for name, pages in owners.items() if differing.isdisjoint(pages)}
         holes = set().union(*(owners[name] for name in unchanged))
         _write_snapshot(scratch, manifest, artifact, frozen, differing, holes)
@@ -180,7 +180,7 @@ def _table_pages(frozen: FrozenWal) -> dict[str, set[int]] | None:
 
 
 def _differing_pages(
-    frozen: FrozenWal, listed: bytes, snapshot_pages: int, cancel: CancelToken
+    frozen: FrozenWal, listed: bytes, snapshot_pages: int, progress: Progress, cancel: CancelToken
 ) -> set[int]:
     """Pages (1-based) that differ between the live file and the snapshot, or that only
     one of them has; page 1 always (its header is the standalone copy's, see wal_direct)."""
@@ -188,6 +188,7 @@ def _differing_pages(
     number = 0
     for piece in frames_of(frozen, FRAME_PLAIN):
         cancel.check()
+        progress("read live", number * frozen.page_size, frozen.db_size)
         hashes = page_hashes_of(memoryview(piece), frozen.page_size)
         for index in range(0, len(hashes), HASH_SIZE):
             number += 1
