@@ -9,6 +9,12 @@ not match, data that does not decompress, an integrity check that finds problems
 reporting the file corrupt). A differential whose base failed is not damaged itself: it
 "cannot be restored: its base ... is damaged". A check that could not run for another
 reason (disk full, I/O error, a lock) raises OperationFailed with that reason.
+
+A restore may take a proof in place of the integrity check (`proof_replaces_check`): the
+restored bytes proven, by the content digest of their pages (a full) or their SHA-256 (a
+differential), to be exactly the database the snapshot's own check passed, in a mode
+covering the one asked for (core/page_digest.py; docs/SAFETY.md, "Restores"). Without that
+proof the check runs as always. `lifeboat verify` and drills always check.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
+from lifeboat.core.page_digest import is_recorded_digest, snapshot_check_passed
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable, reconstruct
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -38,6 +45,7 @@ def extract_verified(
     cancel: CancelToken | None = None,
     base: tuple[Path, Manifest] | None = None,
     durable: bool = True,
+    proof_replaces_check: bool = False,
 ) -> Path:
     """Decompress the artifact (a differential: rebuild it on its `base`, given as
     (folder, manifest)) into the new file `dest` and check it; return `dest`.
@@ -53,11 +61,11 @@ def extract_verified(
         )
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
-        if manifest.kind == "diff":
-            _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
-        else:
-            _decompress_full(artifact, manifest, dest, progress, cancel, durable)
-        _check_extracted(dest, manifest, check)
+        wants_proof = (
+            proof_replaces_check and check != "none" and snapshot_check_passed(manifest, check)
+        )
+        if not _extract(artifact, manifest, dest, base, progress, cancel, durable, wants_proof):
+            _check_extracted(dest, manifest, check)
     except BaseUnusable as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -80,6 +88,26 @@ def extract_verified(
             os.unlink(dest)
         raise
     return dest
+
+
+def _extract(
+    artifact: Path,
+    manifest: Manifest,
+    dest: Path,
+    base: tuple[Path, Manifest] | None,
+    progress: Progress,
+    cancel: CancelToken | None,
+    durable: bool,
+    wants_proof: bool,
+) -> bool:
+    """Decompress or rebuild the snapshot into `dest`; whether (`wants_proof`) its bytes
+    are proven to be the ones the snapshot recorded (the ones its check passed)."""
+    if manifest.kind == "diff":
+        _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
+        # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's
+        return wants_proof and bool(manifest.db_sha256)
+    digest = _decompress_full(artifact, manifest, dest, progress, cancel, durable, wants_proof)
+    return wants_proof and is_recorded_digest(manifest, digest)
 
 
 def _rebuild_on_base(
@@ -118,8 +146,10 @@ def _decompress_full(
     progress: Progress,
     cancel: CancelToken | None,
     durable: bool,
-) -> None:
-    """Decompress a full snapshot into `dest`: its size and hashes must match its manifest."""
+    digest_pages: bool,
+) -> str:
+    """Decompress a full snapshot into `dest`: its size and hashes must match its manifest.
+    Its content digest (when `digest_pages`; else "")."""
     result = decompress_file(
         artifact,
         dest,
@@ -129,6 +159,7 @@ def _decompress_full(
         cancel=cancel,
         hash_plain=bool(manifest.db_sha256),
         durable=durable,
+        page_size=manifest.page_size if digest_pages else 0,
     )
     if result.plain_size != manifest.db_size:
         raise CorruptSnapshot(
@@ -141,6 +172,7 @@ def _decompress_full(
             f"snapshot {manifest.id}: the database's SHA-256 does not match its manifest",
             "use another snapshot",
         )
+    return result.pages_digest
 
 
 def _check_extracted(dest: Path, manifest: Manifest, check: str) -> None:

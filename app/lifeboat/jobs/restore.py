@@ -140,6 +140,7 @@ class RestoreJob:
                         cancel=cancel,
                         base=files.base,
                         durable=not self.in_place,
+                        proof_replaces_check=True,
                     )
 
                 result, safety_id = self._publish(extract, progress, cancel)
