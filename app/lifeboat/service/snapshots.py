@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
+from lifeboat.core.catalog_records import AttentionItem, SnapshotLine, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import utc_now, write_manifest
 from lifeboat.core.retention import KeepSpecError, parse_keep
@@ -190,6 +190,11 @@ class SnapshotMethods:
 
     def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
         return self.workspace.catalog.snapshots(source)
+
+    def snapshot_lines(self, source: str | None = None) -> list[SnapshotLine]:
+        """The snapshots as a list shows them (a few fields each), newest first: read
+        without parsing every manifest, for lists of thousands."""
+        return self.workspace.catalog.snapshot_lines(source)
 
     def snapshot(self, ref: str) -> SnapshotRecord:
         return self.workspace.catalog.snapshot(ref)
