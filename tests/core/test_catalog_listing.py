@@ -96,3 +96,13 @@ def test_lines_keep_the_order_of_the_records(tmp_path: Path):
     assert ids == [r.id for r in catalog.snapshots()]
     assert ids.index("aaaa0007") < ids.index("aaaa0006")  # same time: the larger id first
     assert catalog.snapshot_lines("crm")[0].status == "remote"
+
+
+def test_records_by_id_are_the_whole_records_of_just_those(tmp_path: Path):
+    catalog = _varied(tmp_path)
+    everyone = {r.id: r for r in catalog.snapshots()}
+    asked = ["aaaa0001", "aaaa0002", "bbbb0001", "ffff0000"]  # the last: no such snapshot
+    assert catalog.snapshots_by_id(asked) == {i: everyone[i] for i in asked[:3]}
+    assert catalog.snapshots_by_id([]) == {}
+    many = [f"{n:08x}" for n in range(1200)] + ["aaaa0002"]  # more than one statement holds
+    assert catalog.snapshots_by_id(many) == {"aaaa0002": everyone["aaaa0002"]}

@@ -1,4 +1,5 @@
-"""The catalog's list of snapshots for `lifeboat snapshots`, read by SQL.
+"""The catalog's list of snapshots for `lifeboat snapshots`, read by SQL; and a few
+snapshots' records by id.
 
 Listing 10,000 snapshots by their records parsed every manifest (JSON, then checked
 field by field): most of the command's second. The list shows a few fields, which
@@ -9,10 +10,17 @@ Part of the `Catalog` (catalog.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from lifeboat.core.catalog_file import CatalogFile
-from lifeboat.core.catalog_records import SnapshotLine, copy_label
+from lifeboat.core.catalog_records import (
+    SnapshotLine,
+    SnapshotRecord,
+    copies_of,
+    copy_label,
+    snapshot_record,
+)
 from lifeboat.core.dbcheck import UNCHECKED_KEY
 from lifeboat.core.manifest import parse_iso_utc
 from lifeboat.foundation.states import SnapshotStatus
@@ -47,6 +55,19 @@ class SnapshotListing(CatalogFile):
             ):
                 copies.setdefault(snap_id, []).append(copy_label(remote, bool(proven), failed))
         return [_line(row, copies) for row in rows]
+
+    def snapshots_by_id(self, ids: list[str]) -> dict[str, SnapshotRecord]:
+        """The records of just these snapshots (those the catalog has), by id: a few
+        looked up, not all of a source's read (a history chain's base, at each status)."""
+        found: dict[str, SnapshotRecord] = {}
+        with self._tx(write=False) as db:
+            for start in range(0, len(ids), 500):  # SQLite's limit on parameters
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = db.execute(f"select * from snapshots where id in ({marks})", part)
+                found.update({row["id"]: snapshot_record(row) for row in rows})
+            copies = copies_of(db, list(found))
+        return {i: replace(r, copies=copies.get(i, ())) for i, r in found.items()}
 
 
 _STATUSES = {status.value: status for status in SnapshotStatus}

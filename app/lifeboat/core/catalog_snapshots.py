@@ -356,9 +356,11 @@ _COUNTS = (
     " sum(status = 'corrupt'), sum(status = 'missing'),"
     f" sum({_USABLE}) from snapshots s group by source"
 )
+# A cross join makes SQLite go through the copies, not the snapshots (whose kind it read
+# from every manifest first: 15 ms of each status with 10,000 snapshots and no copies).
 _PROVEN_USABLE = (
     "select s.source, c.remote, count(*) from remote_copies c"
-    f" join snapshots s on s.id = c.snapshot_id where c.proven and {_USABLE}"
+    f" cross join snapshots s on s.id = c.snapshot_id where c.proven and {_USABLE}"
     " group by s.source, c.remote"
 )
 
