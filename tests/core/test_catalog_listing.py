@@ -106,3 +106,11 @@ def test_records_by_id_are_the_whole_records_of_just_those(tmp_path: Path):
     assert catalog.snapshots_by_id([]) == {}
     many = [f"{n:08x}" for n in range(1200)] + ["aaaa0002"]  # more than one statement holds
     assert catalog.snapshots_by_id(many) == {"aaaa0002": everyone["aaaa0002"]}
+
+
+def test_the_folders_are_those_the_records_name(tmp_path: Path):
+    catalog = _varied(tmp_path)
+    catalog.add_remote_only(_made("cccc0001", "crm", 9), tmp_path / "elsewhere")
+    assert catalog.snapshot_folders() == {r.folder for r in catalog.snapshots()}
+    assert catalog.snapshot_folders() == {tmp_path, tmp_path / "elsewhere"}
+    assert Catalog(tmp_path / "empty.sqlite").snapshot_folders() == set()

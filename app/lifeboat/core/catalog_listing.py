@@ -11,6 +11,7 @@ Part of the `Catalog` (catalog.py).
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lifeboat.core.catalog_file import CatalogFile
@@ -55,6 +56,12 @@ class SnapshotListing(CatalogFile):
             ):
                 copies.setdefault(snap_id, []).append(copy_label(remote, bool(proven), failed))
         return [_line(row, copies) for row in rows]
+
+    def snapshot_folders(self) -> set[Path]:
+        """Every folder a snapshot row names (here or only on a remote): one query,
+        where reading every record took a rebuild of 10,000 snapshots a quarter second."""
+        with self._tx(write=False) as db:
+            return {Path(row[0]) for row in db.execute("select distinct folder from snapshots")}
 
     def snapshots_by_id(self, ids: list[str]) -> dict[str, SnapshotRecord]:
         """The records of just these snapshots (those the catalog has), by id: a few
