@@ -188,8 +188,9 @@ class SnapshotMethods:
         self.workspace.catalog.update_manifest(manifest)
         return self.snapshot(record.id)
 
-    def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
-        return self.workspace.catalog.snapshots(source)
+    def snapshots(self, source: str | None = None, limit: int = -1) -> list[SnapshotRecord]:
+        """Snapshots, newest first (the newest `limit` of them, if given)."""
+        return self.workspace.catalog.snapshots(source, limit)
 
     def snapshot_lines(self, source: str | None = None) -> list[SnapshotLine]:
         """The snapshots as a list shows them (a few fields each), newest first: read
