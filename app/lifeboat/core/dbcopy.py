@@ -67,6 +67,7 @@ class CopyResult:
     seconds: float
     #: how long writers were kept out (the converging copy's locked pass), when known
     locked_seconds: float | None = None
+    locked_at: float | None = None  # when that began (wall clock: benches line it up)
 
     @property
     def db_size(self) -> int:
@@ -119,6 +120,7 @@ def copy_database(
         shape.restarts,
         time.monotonic() - started,
         shape.locked_seconds,
+        shape.locked_at,
     )
 
 
@@ -131,6 +133,7 @@ class _Shape:
     strategy: str
     restarts: int
     locked_seconds: float | None = None
+    locked_at: float | None = None
 
 
 def _converging(
@@ -155,7 +158,9 @@ def _converging(
         progress=progress,
         cancel=cancel,
     )
-    return _Shape(done.page_size, done.page_count, "converging", 0, done.locked_seconds)
+    return _Shape(
+        done.page_size, done.page_count, "converging", 0, done.locked_seconds, done.locked_at
+    )
 
 
 def _stepped_then_final_pass(

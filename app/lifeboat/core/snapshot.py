@@ -248,6 +248,8 @@ def _manifest_extra(
         extra["source_mode"] = source_mode
     if taken.copied.locked_seconds is not None:  # how long writers were kept waiting
         extra["copy_locked_ms"] = round(taken.copied.locked_seconds * 1000, 1)
+    if taken.copied.locked_at is not None:
+        extra["copy_locked_at"] = round(taken.copied.locked_at, 4)
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:
