@@ -1,9 +1,10 @@
 """A WAL database read straight from its file, while SQLite proves the file holds it all.
 
 A copy through SQLite's backup API costs about as much CPU as compressing the copy
-again would save; so when the WAL holds nothing the database file lacks, a full snapshot
-is packed from the database file itself, checked in the same read transaction, and no
-copy is made at all.
+again would save; so when the WAL holds nothing the database file lacks, the database
+file itself is copied inside one read transaction, at page-cache speed, and the snapshot
+is packed and checked from that copy (core/wal_scratch.py: the transaction, which keeps
+checkpoints out, ends as soon as the copy is whole).
 
 The proof (wal.c, walTryBeginRead): a read transaction that begins while every frame of
 the WAL has been copied back into the database file (`nBackfill == mxFrame` in the
@@ -28,6 +29,7 @@ import contextlib
 import os
 import sqlite3
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ class FrozenWal:
     fd: int
     page_size: int
     page_count: int
+    held_since: float  # time.monotonic() when the read transaction began
 
     @property
     def db_size(self) -> int:
@@ -100,6 +103,7 @@ def _freeze(
         return None  # a read-only -shm: SQLite reads the WAL another way
     shm_fd = _pin(shm, pins)
     before = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
+    held_since = time.monotonic()
     conn.execute("begin")
     conn.execute("select count(*) from sqlite_master").fetchone()
     after = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
@@ -110,7 +114,7 @@ def _freeze(
     fd = _pin(path, pins)
     if os.fstat(fd).st_size < page_size * page_count:
         return None  # not what a fully copied-back WAL leaves: take no chances
-    return FrozenWal(conn, fd, page_size, page_count)
+    return FrozenWal(conn, fd, page_size, page_count, held_since)
 
 
 def _same_file(before: os.stat_result, kept: os.stat_result, path: Path) -> bool:
