@@ -59,6 +59,7 @@ def copy_records(folder: Path) -> list[dict[str, object]]:
                 "strategy": data.get("copy_strategy"),
                 "locked_ms": data.get("copy_locked_ms"),
                 "locked_at": data.get("copy_locked_at"),
+                "holds": data.get("copy_lock_holds"),
             }
         )
     return records
@@ -71,11 +72,12 @@ def long_waits(
     inside a copy's locked window, and how long it still waited after the lock was
     released (SQLite's busy-handler back-off: it sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25,
     50, 50, 100 ms between tries, so it wakes up to 100 ms after the lock is gone)."""
-    windows = [
-        (float(str(c["locked_at"])), float(str(c["locked_at"])) + float(str(c["locked_ms"])) / 1000)
-        for c in copies
-        if c.get("locked_at") is not None and c.get("locked_ms") is not None
-    ]
+    windows = []
+    for c in copies:
+        holds = c.get("holds") or [[c.get("locked_at"), c.get("locked_ms")]]
+        for at, ms in holds if isinstance(holds, list) else []:
+            if at is not None and ms is not None:
+                windows.append((float(at), float(at) + float(ms) / 1000))
     waits = []
     for began, latency in samples:
         if latency <= over_s:

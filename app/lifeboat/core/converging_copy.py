@@ -59,7 +59,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 CHUNK = 256 << 10
 _HEADER = 100
 #: tries of the locked compare: all but the last give up past locked_budget
-LOCKED_ATTEMPTS = 3
+LOCKED_ATTEMPTS = 5
 
 
 class SourceTurnedWal(Exception):
@@ -81,6 +81,8 @@ class ConvergedCopy:
     locked_at: float = 0.0  # when the lock for the last pass or proof was asked (wall clock)
     #: the last pass was proven to have read a file nothing wrote: no locked compare
     proven_unchanged: bool = False
+    #: (wall clock, seconds) of every attempt of the locked compare: the writers' waits
+    holds: list[tuple[float, float]] = field(default_factory=list)
     _hashes: list[bytes] = field(default_factory=list, repr=False)
 
 
@@ -180,6 +182,7 @@ def _locked_pass(
         except _OverBudget:
             done = False
         held = time.monotonic() - started
+        result.holds.append((at, held))
         if held >= result.locked_seconds:  # the longest the writers waited
             result.locked_at, result.locked_seconds = at, held
         return None if done else stamp

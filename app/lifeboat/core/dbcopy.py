@@ -68,6 +68,8 @@ class CopyResult:
     #: how long writers were kept out (the converging copy's locked pass), when known
     locked_seconds: float | None = None
     locked_at: float | None = None  # when that began (wall clock: benches line it up)
+    #: (wall clock, seconds) of every time writers were kept out, when more than once
+    lock_holds: tuple[tuple[float, float], ...] = ()
 
     @property
     def db_size(self) -> int:
@@ -121,6 +123,7 @@ def copy_database(
         time.monotonic() - started,
         shape.locked_seconds,
         shape.locked_at,
+        shape.lock_holds,
     )
 
 
@@ -134,6 +137,7 @@ class _Shape:
     restarts: int
     locked_seconds: float | None = None
     locked_at: float | None = None
+    lock_holds: tuple[tuple[float, float], ...] = ()
 
 
 def _converging(
@@ -159,7 +163,13 @@ def _converging(
         cancel=cancel,
     )
     return _Shape(
-        done.page_size, done.page_count, "converging", 0, done.locked_seconds, done.locked_at
+        done.page_size,
+        done.page_count,
+        "converging",
+        0,
+        done.locked_seconds,
+        done.locked_at,
+        tuple(done.holds) if len(done.holds) > 1 else (),
     )
 
 

@@ -286,6 +286,10 @@ def _manifest_extra(
         extra["copy_locked_ms"] = round(taken.copied.locked_seconds * 1000, 1)
     if taken.copied.locked_at is not None:
         extra["copy_locked_at"] = round(taken.copied.locked_at, 4)
+    if taken.copied.lock_holds:  # the locked compare gave up and was tried again
+        extra["copy_lock_holds"] = [
+            [round(a, 4), round(s * 1000, 1)] for a, s in taken.copied.lock_holds
+        ]
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:
