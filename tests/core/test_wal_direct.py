@@ -1,9 +1,10 @@
-"""Full snapshots of a WAL database packed straight from its file (core/wal_direct.py):
+"""Snapshots of a WAL database copied from its file (core/wal_direct.py, wal_scratch.py):
 only while SQLite proves the file holds it all (WAL read lock 0: no checkpoint can write
 it), each one a state a writer committed, page 1 as the backup API's copy has it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -16,8 +17,10 @@ import pytest
 from lifeboat.core.dbcopy import copy_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.snapshot import take_snapshot
-from lifeboat.core.wal_direct import frames_of, frozen_wal
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal
+from lifeboat.core.wal_scratch import CopyAhead, copy_frozen, following_frames
 from lifeboat.foundation.errors import SourceError
+from lifeboat.foundation.progress import CancelToken
 from tests.core.test_converging_copy import ledger_state
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import files_under, snapshot_request
@@ -37,13 +40,26 @@ def checkpointed_wal_db(path: Path, rows: int, commits_before_wal: int = 0) -> P
     return path
 
 
+def scratch_copy(frozen: FrozenWal, path: Path) -> bytes:
+    """The frozen database copied into `path` (core/wal_scratch.py), as read following
+    the copy; the read transaction ends with the copy."""
+    ahead = CopyAhead(frozen.db_size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    copier = threading.Thread(target=copy_frozen, args=(frozen, fd, ahead, CancelToken()))
+    copier.start()
+    try:
+        return b"".join(following_frames(path, ahead, 128 << 10))
+    finally:
+        copier.join()
+
+
 @pytest.mark.parametrize("commits", [0, 1, 300])
 def test_page_one_is_what_the_backup_api_copy_holds(tmp_path: Path, commits: int):
     db = checkpointed_wal_db(tmp_path / "a.db", rows=500, commits_before_wal=commits)
     copied = copy_database(db, tmp_path / "copy.db")
     with frozen_wal(db, 5.0) as frozen:
         assert frozen is not None
-        direct = b"".join(frames_of(frozen, 128 << 10))
+        direct = scratch_copy(frozen, tmp_path / "scratch.db")
     assert direct == (tmp_path / "copy.db").read_bytes()
     assert len(direct) == copied.db_size
 

@@ -10,8 +10,9 @@ ends the moment the copy is whole, and the snapshot is checked and packed from t
 The compressor does not wait for the copy: it follows it, reading each piece as soon as
 the copier has written it (CopyAhead).
 
-The copy is exactly what frames_of gives: the frozen file's pages, page 1's header as a
-standalone copy's, so it is itself a rollback-journal database that opens without -wal.
+The copy holds the frozen file's pages, page 1's header as a standalone copy's
+(wal_direct.standalone_header), so it is itself a rollback-journal database that opens
+without -wal, byte for byte what SQLite's backup API would have made.
 
 Scratch space: one database's worth (the snapshot's room check asks for it before the
 copy starts). A disk that fills up anyway fails the copy with ENOSPC: the read lock is
