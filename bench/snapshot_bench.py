@@ -196,6 +196,10 @@ def checkpoint_waits(
     samples = [(float(a), float(b), int(c)) for a, b, c in rows]
     inside = [s for s in samples if any(a <= s[0] <= b for a, b in windows)]
     alone = [s for s in samples if s[0] < windows[0][0]]
+    for copy, (a, b) in zip(copies, windows, strict=True):
+        mine = [s for s in samples if a <= s[0] <= b]  # which snapshot made them wait
+        copy["longest_checkpoint_ms"] = round(max((s[1] for s in mine), default=0.0) * 1000, 1)
+        copy["failed_checkpoints"] = sum(1 for s in mine if s[2] != 0)
     return {
         "checkpoints_during_snapshots": len(inside),
         "longest_during_ms": round(max((s[1] for s in inside), default=0.0) * 1000, 1),
