@@ -34,7 +34,7 @@ def test_killed_backups_of_an_open_wal_database_leave_nothing(ahome: Path, open_
         snaps = json.loads(lifeboat(ahome, "snapshots", "notes", "--json").stdout)
         newest = Path(snaps[0]["path"])
         manifest = json.loads(newest.with_name(newest.name.split(".", 1)[0] + ".json").read_text())
-        assert manifest["copy_strategy"] == "wal-scratch"
+        assert manifest["copy_strategy"] == "wal-converge"
     finally:
         app.close()
     assert lifeboat(ahome, "verify", "--all").returncode == 0

@@ -76,7 +76,7 @@ def test_frames_not_yet_copied_back_mean_the_usual_copy(tmp_path: Path):
         assert manifest.extra["copy_strategy"] == "wal-read-transaction"
         app.execute("pragma wal_checkpoint(passive)")  # every frame copied back now
         manifest = take_snapshot(snapshot_request(tmp_path, db))
-        assert manifest.extra["copy_strategy"] == "wal-scratch"
+        assert manifest.extra["copy_strategy"] == "wal-converge"
     finally:
         app.close()
 
@@ -117,7 +117,7 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
         checkpointer.join(timeout=60)
     logged = {int(line) for line in log.read_text().split()} | {0}
     assert set(states) <= logged, set(states) - logged
-    assert "wal-scratch" in strategies, strategies
+    assert "wal-converge" in strategies, strategies
 
 
 def test_a_damaged_database_is_found_and_nothing_stored(tmp_path: Path):
@@ -139,7 +139,7 @@ def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
 
     db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
     base = take_snapshot(request(tmp_path, db))
-    assert base.extra["copy_strategy"] == "wal-scratch" and base.pages_sha256
+    assert base.extra["copy_strategy"] == "wal-converge" and base.pages_sha256
     for seed in (1, 2):
         mutate(db, seed)
         conn = sqlite3.connect(db)
@@ -147,7 +147,7 @@ def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
         conn.close()
         expected = db_content(db)
         diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
-        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-scratch"
+        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-converge"
         out = rebuilt(tmp_path, diff, base)
         assert db_content(out) == expected and sha(out) == diff.db_sha256
     unchanged = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))

@@ -49,7 +49,7 @@ def test_the_app_checkpoints_while_the_snapshot_is_still_packed(tmp_path: Path):
         )
     finally:
         app.close()
-    assert checkpointed and manifest.extra["copy_strategy"] == "wal-scratch"
+    assert checkpointed and manifest.extra["copy_strategy"] == "wal-converge"
     # the hold is measured, and shorter than the whole snapshot
     assert 0 < float(manifest.extra["copy_locked_ms"]) < manifest.duration_s * 1000
     out = tmp_path / "restored.db"

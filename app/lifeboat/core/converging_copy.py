@@ -44,8 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import xxhash
-
+from lifeboat.core.chunk_compare import compare_chunks, copy_pass, mapped_chunks, read_chunks
 from lifeboat.core.file_stamp import FileStamp
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.mapped_file import mapped
@@ -54,9 +53,6 @@ from lifeboat.core.sqlite_file import file_uri
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
-#: 256 KiB: a whole number of pages of every page size (up to 64 KiB); a commit touching a
-#: few pages makes only a few chunks be copied again.
-CHUNK = 256 << 10
 _HEADER = 100
 #: tries of the locked compare: all but the last give up past locked_budget
 LOCKED_ATTEMPTS = 5
@@ -110,7 +106,7 @@ def converging_copy(
         with _shared_lock(lock, source):
             before = _stamp(fd, source)
         result = ConvergedCopy(0, 0)
-        _pass(fd, out, result._hashes, progress, cancel)
+        copy_pass(fd, out, result._hashes, progress, cancel)
         result.passes = 1
         while True:
             after = _unchanged_or_stamp(fd, out, lock, source, before, result)
@@ -122,7 +118,7 @@ def converging_copy(
                     return result
                 # over its time: writers got in; catch up without the lock, then again
             before = after
-            result.recopied_chunks += _pass(fd, out, result._hashes, no_progress, cancel)
+            result.recopied_chunks += copy_pass(fd, out, result._hashes, no_progress, cancel)
             result.passes += 1
     finally:
         os.close(out)
@@ -213,12 +209,12 @@ def _compare_locked(
     _, result.page_size, result.page_count = _header_state(fd, source)
     size = os.fstat(fd).st_size  # nothing can change it while the lock is held
     if before is not None and size <= len(before):
-        chunks = _mapped_chunks(before, size)
+        chunks = mapped_chunks(before, size)
     else:  # no mapping here, or the file grew since it was mapped: read it
-        chunks = _read_chunks(fd)
+        chunks = read_chunks(fd)
     if deadline is not None:
         chunks = _until(chunks, deadline)
-    result.locked_chunks = _compare(chunks, out, result._hashes, no_progress, cancel)
+    result.locked_chunks = compare_chunks(chunks, out, result._hashes, no_progress, cancel)
     os.ftruncate(out, result.page_size * result.page_count)
 
 
@@ -277,26 +273,6 @@ def _header_state(fd: int, source: Path) -> tuple[bytes, int, int]:
     return header[24:28], page_size, page_count
 
 
-def _pass(fd: int, out: int, hashes: list[bytes], progress: Progress, cancel: CancelToken) -> int:
-    """Hash each chunk of the file as it is now and copy those that differ from what the
-    copy holds (`hashes`: all of them the first time); return how many were copied."""
-    return _compare(_read_chunks(fd), out, hashes, progress, cancel)
-
-
-def _read_chunks(fd: int) -> Iterator[tuple[int, memoryview, int]]:
-    """(offset, chunk, file size) of the file as it is read (a chunk is valid until the
-    next one is asked for); a file that shrinks meanwhile ends early."""
-    size = os.fstat(fd).st_size
-    view = memoryview(bytearray(CHUNK))
-    offset = 0
-    while offset < size:
-        got = os.preadv(fd, [view[: min(CHUNK, size - offset)]], offset)
-        if got == 0:
-            return
-        yield offset, view[:got], size
-        offset += got
-
-
 def _until(
     chunks: Iterator[tuple[int, memoryview, int]], deadline: float
 ) -> Iterator[tuple[int, memoryview, int]]:
@@ -305,40 +281,3 @@ def _until(
         if time.monotonic() > deadline:
             raise _OverBudget
         yield chunk
-
-
-def _mapped_chunks(view: memoryview, size: int) -> Iterator[tuple[int, memoryview, int]]:
-    for offset in range(0, size, CHUNK):
-        yield offset, view[offset : min(offset + CHUNK, size)], size
-
-
-def _compare(
-    chunks: Iterator[tuple[int, memoryview, int]],
-    out: int,
-    hashes: list[bytes],
-    progress: Progress,
-    cancel: CancelToken,
-) -> int:
-    """Copy each chunk whose hash differs from `hashes` (the copy's) into `out`; forget
-    the hashes past the last chunk. Return how many chunks were copied."""
-    index = copied = 0
-    for offset, chunk, size in chunks:
-        digest = xxhash.xxh3_128_digest(chunk)
-        if index >= len(hashes) or hashes[index] != digest:
-            _write_all(out, chunk, offset)
-            copied += 1
-            if index < len(hashes):
-                hashes[index] = digest
-            else:
-                hashes.append(digest)
-        index += 1
-        progress("copy", offset + len(chunk), size)
-        cancel.check()
-    del hashes[index:]
-    return copied
-
-
-def _write_all(out: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(out, data, offset)
-        data, offset = data[written:], offset + written

@@ -55,6 +55,10 @@ class CopySettings:
     converging: bool = True
     converge_passes: int = 3  # unlocked passes at most before the locked one
     mmap_size: int = 0  # mmap of a 1 GiB source is 1 GiB of RSS and measured no faster
+    #: a WAL database whose file holds it all: "converge" (copied without a lock, read
+    #: lock 0 held for a compare: core/wal_converge.py) or "follow" (held for the copy,
+    #: the compressor following it: core/wal_scratch.py)
+    wal_scratch: str = "converge"
 
 
 @dataclass(frozen=True)

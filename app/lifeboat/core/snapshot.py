@@ -57,6 +57,7 @@ from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
+from lifeboat.core.wal_converge import converge_wal
 from lifeboat.core.wal_direct import FrozenWal, frozen_wal
 from lifeboat.core.wal_scratch import CopyAhead, CopyFailed, copy_frozen, following_frames
 from lifeboat.foundation.errors import OperationFailed, SourceError
@@ -152,14 +153,17 @@ def _copy_check_and_pack(
 ) -> _Taken:
     """Copy the database, then check the copy in a thread while it is packed; a copy that
     fails the check raises SourceError (nothing is stored). A WAL database whose file
-    holds it all is packed from that file, no copy made (core/wal_direct.py)."""
-    with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
-        if frozen is not None:
-            taken = _copy_ahead_check_and_pack(
-                request, frozen, copy_path, written, progress, cancel
-            )
-            return _passed(request, taken)
-    copied = copy_database(
+    holds it all is copied from that file (core/wal_converge.py: read lock 0 held for a
+    compare; or, with wal_scratch "follow", core/wal_scratch.py: held for the copy, the
+    compressor following it)."""
+    if request.copy.wal_scratch == "follow":
+        with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+            if frozen is not None:
+                taken = _copy_ahead_check_and_pack(
+                    request, frozen, copy_path, written, progress, cancel
+                )
+                return _passed(request, taken)
+    copied = _converged_wal(request, copy_path, progress, cancel) or copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
     cancel.check()
@@ -168,6 +172,29 @@ def _copy_check_and_pack(
         packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
         checked, inventory = checking.result()
     return _passed(request, _Taken(copied, checked, inventory, packed))
+
+
+def _converged_wal(
+    request: SnapshotRequest, copy_path: Path, progress: Progress, cancel: CancelToken
+) -> CopyResult | None:
+    """The WAL database copied by core/wal_converge.py, or None (copy it the usual way)."""
+    if request.copy.wal_scratch != "converge":
+        return None
+    started = time.monotonic()
+    done = converge_wal(request.source_path, copy_path, request.copy.busy_timeout, progress, cancel)
+    if done is None:
+        return None
+    seconds = time.monotonic() - started
+    return CopyResult(
+        done.page_size,
+        done.page_count,
+        True,
+        "wal-converge",
+        0,
+        seconds,
+        locked_seconds=done.held_seconds,  # read lock 0: no checkpoint meanwhile
+        locked_at=done.held_from,
+    )
 
 
 def _copy_ahead_check_and_pack(

@@ -91,6 +91,26 @@ def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
             unpin(fd)
 
 
+def looks_backfilled(path: Path) -> bool:
+    """Whether the wal-index of the WAL database `path` says, now and without any lock,
+    that every frame is copied back (a hint: frozen_wal proves it). No -shm: no
+    connection has it open, so the last one to close copied the WAL back (or recovery
+    will tell frozen_wal otherwise)."""
+    shm = Path(f"{path}-shm")
+    try:
+        fd, _ = pinned(shm)  # never closed here: SQLite's locks on it stay
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        return _backfilled(os.pread(fd, _NBACKFILL_AT + 4, 0))
+    except OSError:
+        return False
+    finally:
+        unpin(fd)
+
+
 def _freeze(
     conn: StandInConnection, path: Path, busy_timeout: float, pins: list[int]
 ) -> FrozenWal | None:
