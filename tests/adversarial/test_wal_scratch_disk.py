@@ -1,4 +1,5 @@
-"""A WAL source's snapshot copies the database file into scratch first (core/wal_scratch.py):
+"""A WAL source's snapshot copies the database file into scratch first (core/wal_converge.py,
+core/wal_scratch.py):
 a scratch disk too small, or filling up during the copy, fails the snapshot cleanly, says
 so, leaves nothing behind, and never keeps the app's checkpoints out."""
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core import snapshot
+from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.foundation.errors import OperationFailed
 from tests.adversarial.conftest import fill_disk
@@ -30,8 +32,9 @@ def app_checkpoints_at_once(db: Path) -> bool:
         app.close()
 
 
+@pytest.mark.parametrize("mode", ["converge", "follow"])
 def test_a_scratch_disk_filling_up_during_the_copy_fails_cleanly(
-    open_base: Path, small_disk, monkeypatch: pytest.MonkeyPatch
+    open_base: Path, small_disk, monkeypatch: pytest.MonkeyPatch, mode: str
 ):
     disk = small_disk(48)
     db = checkpointed_wal_db(open_base / "app.db", rows=20_000)  # ~14 MB: room for its copy
@@ -43,7 +46,9 @@ def test_a_scratch_disk_filling_up_during_the_copy_fails_cleanly(
         fill_disk(disk, leave=size // 2)
 
     monkeypatch.setattr(snapshot, "_require_room", room_then_another_program_fills_the_disk)
-    request = snapshot_request(disk, db, folder=open_base / "snaps" / "notes")
+    request = snapshot_request(
+        disk, db, folder=open_base / "snaps" / "notes", copy=CopySettings(wal_scratch=mode)
+    )
     with pytest.raises(OperationFailed) as err:
         take_snapshot(request)
     assert "full" in err.value.message and "no snapshot" in err.value.message

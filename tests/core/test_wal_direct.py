@@ -85,7 +85,7 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
     db = checkpointed_wal_db(tmp_path / "busy.db", rows=20_000)
     log = tmp_path / "ledger.log"
     writer = subprocess.Popen(
-        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0.001", "wal"],
+        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0.003", "wal"],
         stdout=subprocess.PIPE,
         text=True,
     )

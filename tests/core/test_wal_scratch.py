@@ -1,6 +1,7 @@
-"""A WAL database whose file holds it all, copied into scratch inside one short read
-transaction and packed from that copy (core/wal_scratch.py): the app's checkpoints run
-again as soon as the copy is whole, while the snapshot is still being packed."""
+"""A WAL database whose file holds it all, copied into scratch and packed from that copy:
+compared under a short read transaction after an unlocked copy (core/wal_converge.py,
+the default), or copied inside it with the compressor following (core/wal_scratch.py,
+"follow"): either way the app's checkpoints run again while the snapshot is packed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.wal_direct import frozen_wal
@@ -27,7 +29,12 @@ def checkpoint_truncates(conn: sqlite3.Connection) -> bool:
     return conn.execute("pragma wal_checkpoint(truncate)").fetchone()[0] == 0
 
 
-def test_the_app_checkpoints_while_the_snapshot_is_still_packed(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("mode", "strategy"), [("converge", "wal-converge"), ("follow", "wal-scratch")]
+)
+def test_the_app_checkpoints_while_the_snapshot_is_still_packed(
+    tmp_path: Path, mode: str, strategy: str
+):
     db = checkpointed_wal_db(tmp_path / "app.db", rows=8000)
     before = db_content(db)
     app = sqlite3.connect(db, isolation_level=None, timeout=0.05)
@@ -45,11 +52,12 @@ def test_the_app_checkpoints_while_the_snapshot_is_still_packed(tmp_path: Path):
 
     try:
         manifest = take_snapshot(
-            snapshot_request(tmp_path, db), progress=commit_and_checkpoint_mid_pack
+            snapshot_request(tmp_path, db, copy=CopySettings(wal_scratch=mode)),
+            progress=commit_and_checkpoint_mid_pack,
         )
     finally:
         app.close()
-    assert checkpointed and manifest.extra["copy_strategy"] == "wal-converge"
+    assert checkpointed and manifest.extra["copy_strategy"] == strategy
     # the hold is measured, and shorter than the whole snapshot
     assert 0 < float(manifest.extra["copy_locked_ms"]) < manifest.duration_s * 1000
     out = tmp_path / "restored.db"
@@ -102,3 +110,30 @@ def test_the_copy_is_the_standalone_database_the_snapshot_holds(tmp_path: Path):
     finally:
         conn.close()
     assert db_content(copy) == db_content(db)
+
+
+def test_pages_a_checkpoint_writes_during_the_unlocked_copy_are_in_the_snapshot(
+    tmp_path: Path,
+):
+    # The app commits and checkpoints while the copy reads the file without a lock: the
+    # compare under read lock 0 finds the chunks the checkpoint wrote and copies them.
+    db = checkpointed_wal_db(tmp_path / "app.db", rows=8000)
+    app = sqlite3.connect(db, isolation_level=None, timeout=5)
+    moved: list[bool] = []
+
+    def write_half_way(phase: str, done: int, total: int) -> None:
+        if phase == "copy" and not moved and done >= total // 2:
+            app.execute("update items set payload = randomblob(600) where id % 7 = 0")
+            app.execute("insert into items(name, payload) values ('mid-copy', x'02')")
+            assert checkpoint_truncates(app)  # no lock of ours now: it goes through
+            moved.append(True)
+
+    try:
+        manifest = take_snapshot(snapshot_request(tmp_path, db), progress=write_half_way)
+        expected = db_content(db)
+    finally:
+        app.close()
+    assert moved and manifest.extra["copy_strategy"] == "wal-converge"
+    out = tmp_path / "restored.db"
+    decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
+    assert db_content(out) == expected
