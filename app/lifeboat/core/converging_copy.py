@@ -226,7 +226,8 @@ def _shared_lock(conn: sqlite3.Connection, source: Path) -> Iterator[None]:
         conn.execute("begin")
         conn.execute("select count(*) from sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
-        conn.execute("rollback") if conn.in_transaction else None
+        if conn.in_transaction:
+            conn.execute("rollback")
         if "readonly" not in str(exc):
             raise
         _roll_back_hot_journal(source)
