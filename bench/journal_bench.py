@@ -58,9 +58,42 @@ def copy_records(folder: Path) -> list[dict[str, object]]:
                 "kind": data.get("kind"),
                 "strategy": data.get("copy_strategy"),
                 "locked_ms": data.get("copy_locked_ms"),
+                "locked_at": data.get("copy_locked_at"),
+                "holds": data.get("copy_lock_holds"),
             }
         )
     return records
+
+
+def long_waits(
+    samples: list[tuple[float, float]], copies: list[dict[str, object]], over_s: float = 0.05
+) -> list[dict[str, object]]:
+    """Where each commit that waited over `over_s` spent it: how much of its wait fell
+    inside a copy's locked window, and how long it still waited after the lock was
+    released (SQLite's busy-handler back-off: it sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25,
+    50, 50, 100 ms between tries, so it wakes up to 100 ms after the lock is gone)."""
+    windows = []
+    for c in copies:
+        holds = c.get("holds") or [[c.get("locked_at"), c.get("locked_ms")]]
+        for at, ms in holds if isinstance(holds, list) else []:
+            if at is not None and ms is not None:
+                windows.append((float(at), float(at) + float(ms) / 1000))
+    waits = []
+    for began, latency in samples:
+        if latency <= over_s:
+            continue
+        ended = began + latency
+        hit = [(a, b) for a, b in windows if a < ended and b > began]
+        row: dict[str, object] = {"wait_ms": round(latency * 1000, 1)}
+        if hit:
+            a, b = hit[0]
+            row["lock_ms"] = round((b - a) * 1000, 1)
+            row["waited_in_lock_ms"] = round((min(b, ended) - max(a, began)) * 1000, 1)
+            row["waited_after_release_ms"] = round(max(0.0, ended - b) * 1000, 1)
+        else:
+            row["lock_ms"] = None  # not our lock: the disk, the CPU, the app itself
+        waits.append(row)
+    return sorted(waits, key=lambda r: -float(str(r["wait_ms"])))
 
 
 def main() -> None:
@@ -112,6 +145,8 @@ def main() -> None:
             # converging copy's last pass: the only time it keeps the writer waiting)
             "copies": copies,
             "longest_lock_ms": max((c["locked_ms"] or 0 for c in copies), default=None),
+            # every commit that waited over 50 ms, and whether our lock was the cause
+            "long_waits": long_waits(samples, copies),
             "differentials": [
                 {
                     "seconds": round(b - a, 3),

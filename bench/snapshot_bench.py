@@ -116,6 +116,11 @@ def main() -> None:
         for lb, base in zip(times.get("baseline lifeboat", []), times["cp+zstd"], strict=False)
     ]
 
+    checkpoints = {"lifeboat": checkpoint_waits(db, env, work, "bench", "lifeboat")}
+    if baseline_env is not None:
+        checkpoints["baseline lifeboat"] = checkpoint_waits(
+            db, baseline_env, work, "bench", "baseline"
+        )
     writer = {"wal": writer_latency(db, env, work, "bench", "wal")}
     rollback = work / "rollback.db"
     with sqlite3.connect(db) as src, sqlite3.connect(rollback) as dst:
@@ -149,8 +154,59 @@ def main() -> None:
             "lifeboat_peak_rss_mb": round(max(rss) / 1024, 1),
             "lifeboat_peak_anon_rss_mb": round(memory.get("anon_kb", 0) / 1024, 1),
             "writer_every_5ms": writer,
+            "app_checkpointing_every_50ms": checkpoints,
         },
     )
+
+
+def checkpoint_waits(
+    db: Path, env: dict[str, str], work: Path, name: str, label: str, snapshots: int = 3
+) -> dict[str, object]:
+    """An app committing and checkpointing (TRUNCATE, busy timeout 1 s) every 50 ms
+    (bench/checkpoint_app.py) during `snapshots` full snapshots of `name`: its longest
+    checkpoint, how many SQLite gave up on, and how long each snapshot held its read
+    transaction (the manifest's copy_locked_ms for wal-scratch copies)."""
+    out = work / f"checkpoints-{label}.txt"
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "checkpoint_app.py"),
+            str(db),
+            "0.05",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+    windows, copies = [], []
+    try:
+        time.sleep(1.0)  # the app alone first
+        for _ in range(snapshots):
+            warm(db)
+            started = time.time()
+            run_timed([sys.executable, "-m", "lifeboat", "backup", name, "--full"], env=env)
+            windows.append((started, time.time()))
+            copies.append(_last_copy(env, name))
+            time.sleep(0.3)
+    finally:
+        app.terminate()
+        app.wait(timeout=60)
+    rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
+    samples = [(float(a), float(b), int(c)) for a, b, c in rows]
+    inside = [s for s in samples if any(a <= s[0] <= b for a, b in windows)]
+    alone = [s for s in samples if s[0] < windows[0][0]]
+    for copy, (a, b) in zip(copies, windows, strict=True):
+        mine = [s for s in samples if a <= s[0] <= b]  # which snapshot made them wait
+        copy["longest_checkpoint_ms"] = round(max((s[1] for s in mine), default=0.0) * 1000, 1)
+        copy["failed_checkpoints"] = sum(1 for s in mine if s[2] != 0)
+    return {
+        "checkpoints_during_snapshots": len(inside),
+        "longest_during_ms": round(max((s[1] for s in inside), default=0.0) * 1000, 1),
+        "failed_during": sum(1 for s in inside if s[2] != 0),
+        "longest_alone_ms": round(max((s[1] for s in alone), default=0.0) * 1000, 1),
+        "snapshots": copies,
+    }
 
 
 def writer_latency(
@@ -179,6 +235,11 @@ def writer_latency(
 
 
 def _last_strategy(env: dict[str, str], name: str) -> str:
+    return str(_last_copy(env, name)["copy_strategy"])
+
+
+def _last_copy(env: dict[str, str], name: str) -> dict[str, object]:
+    """How the newest snapshot of `name` was copied: its strategy and lock hold."""
     import json
 
     out = subprocess.run(
@@ -193,7 +254,11 @@ def _last_strategy(env: dict[str, str], name: str) -> str:
     # (.sqlite.zst, .diff.zst, with .age when sealed).
     stem = path.name.split(".", 1)[0]
     manifest = json.loads(path.with_name(stem + ".json").read_text())
-    return str(manifest.get("copy_strategy"))
+    return {
+        "copy_strategy": manifest.get("copy_strategy"),
+        "copy_locked_ms": manifest.get("copy_locked_ms"),
+        "seconds": manifest.get("duration_s"),
+    }
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def test_killed_direct_full_backups_leave_nothing(ahome: Path, open_base: Path):
     snap = json.loads(done.stdout)
     folder = Path(snap["path"]).parent
     manifest = json.loads((folder / (Path(snap["path"]).name.split(".")[0] + ".json")).read_text())
-    assert manifest["copy_strategy"] == "wal-direct"
+    assert manifest["copy_strategy"] == "wal-converge"
     out = open_base / "restored.db"
     assert lifeboat(ahome, "restore", snap["id"], "--to", str(out)).returncode == 0
     assert content_digest(out) == before

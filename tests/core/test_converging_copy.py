@@ -5,6 +5,7 @@ writers commit while it runs, and what they commit meanwhile is in the copy."""
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core import converging_copy as converging
+from lifeboat.core.converging_copy import ConvergedCopy, converging_copy
 from lifeboat.core.dbcopy import CopySettings, copy_database
+from lifeboat.core.file_stamp import FileStamp
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from tests.helpers.databases import make_db
+from tests.helpers.waiting import wait_until
 
 HELPERS = Path(__file__).parent.parent / "helpers"
 
@@ -189,3 +195,138 @@ def test_the_copy_leaves_this_process_s_own_sqlite_locks_in_place(tmp_path: Path
     finally:
         reader.execute("rollback")
         reader.close()
+
+
+def settled(db: Path) -> None:
+    """Wait until the file's last write is old enough for the copy's proof to apply
+    (core/file_stamp.py): else the copy ends with the locked compare whatever happens."""
+    wait_until(
+        lambda: FileStamp.of(b"", os.open(db, os.O_RDONLY)).settled,  # descriptor leaks: fine
+        "the database file's times to settle",
+    )
+
+
+def converge(db: Path, dest: Path, progress: Progress = no_progress) -> ConvergedCopy:
+    """The converging copy of `db` into `dest`, as dbcopy runs it."""
+    opened = os.stat(db)
+    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    try:
+        return converging_copy(
+            db,
+            (opened.st_dev, opened.st_ino),
+            lock,
+            dest,
+            max_passes=3,
+            progress=progress,
+            cancel=CancelToken(),
+        )
+    finally:
+        lock.close()
+
+
+def test_a_settled_quiet_database_needs_no_locked_compare(tmp_path: Path):
+    db = make_db(tmp_path / "quiet.db", rows=3000, payload=500, wal=False)
+    settled(db)
+    copied = converge(db, tmp_path / "copy.db")
+    assert copied.proven_unchanged and copied.passes == 1 and copied.locked_chunks == 0
+    size = copied.page_size * copied.page_count
+    assert file_bytes(tmp_path / "copy.db", size) == file_bytes(db, size)
+
+
+def test_a_writer_killed_mid_transaction_never_yields_a_torn_copy(tmp_path: Path):
+    # The writer spills uncommitted pages into the file while the first pass reads it,
+    # then dies (SIGKILL): the pass has read pages no committed state holds, and the
+    # reader that takes the lock next rolls the hot journal back, the change counter as
+    # it was. The file's times moved: the copy must not take its last pass as proven.
+    db = make_db(tmp_path / "app.db", rows=6000, payload=600, wal=False)
+    committed = file_bytes(db, db.stat().st_size)
+    settled(db)
+    app = subprocess.Popen(
+        [sys.executable, str(HELPERS / "spill_writer.py"), str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert app.stdin is not None and app.stdout is not None
+    assert app.stdout.readline().strip() == "ready"
+    spilled: list[int] = []
+
+    def spill_and_die_half_way(phase: str, done: int, total: int) -> None:
+        if phase == "copy" and not spilled and done >= total // 2:
+            app.stdin.write("go\n")
+            app.stdin.flush()
+            spilled.append(int(app.stdout.readline().split()[1]))
+            app.send_signal(signal.SIGKILL)
+            app.wait(timeout=60)
+
+    try:
+        copied = converge(db, tmp_path / "copy.db", spill_and_die_half_way)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(timeout=60)
+    assert spilled and spilled[0] > 0  # the old pages were journaled: the file was written
+    # not taken as proven after the pass that read the spilled pages: another pass or
+    # the locked compare put the committed pages back into the copy
+    assert copied.passes > 1 or copied.locked_chunks > 0
+    assert not Path(f"{db}-journal").exists()  # rolled back when the copy took its lock
+    size = copied.page_size * copied.page_count
+    assert size == db.stat().st_size
+    assert file_bytes(tmp_path / "copy.db", size) == file_bytes(db, size) == committed
+
+
+def test_copies_while_a_writer_is_killed_at_random_are_each_a_committed_state(tmp_path: Path):
+    db = versioned_db(tmp_path / "killed.db", rows=20_000)
+    log = tmp_path / "ledger.log"
+    states, unlogged = [], set()
+    for round_no in range(4):
+        writer = subprocess.Popen(
+            [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+
+        def kill_half_way(
+            phase: str, done: int, total: int, writer: subprocess.Popen[str] = writer
+        ) -> None:
+            if phase == "copy" and writer.poll() is None and done >= total // 2:
+                writer.send_signal(signal.SIGKILL)  # mid-commit, as likely as not
+                writer.wait(timeout=60)
+
+        try:
+            copy = tmp_path / f"copy-{round_no}.db"
+            copy_database(db, copy, progress=kill_half_way)
+            states.append(ledger_state(copy))
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait(timeout=60)
+        # killed between its commit and the log line: one committed state goes unlogged
+        unlogged.add(max(int(line) for line in log.read_text().split()) + 4)
+    logged = {int(line) for line in log.read_text().split()} | unlogged
+    assert set(states) <= logged, set(states) - logged
+
+
+def test_a_locked_compare_that_gives_up_lets_writers_in_and_still_ends_consistent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # No time at all for the locked compare: every attempt but the last gives up at its
+    # first chunk, the writer commits, an unlocked pass catches up; the last one finishes.
+    monkeypatch.setattr(converging, "locked_budget", lambda size: 0.0)
+    db = versioned_db(tmp_path / "busy.db", rows=20_000)
+    log = tmp_path / "ledger.log"
+    writer = subprocess.Popen(
+        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        copied = converge(db, tmp_path / "copy.db")
+        state = ledger_state(tmp_path / "copy.db")
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(timeout=60)
+    assert copied.locked_attempts == converging.LOCKED_ATTEMPTS and not copied.proven_unchanged
+    assert state in {int(line) for line in log.read_text().split()}

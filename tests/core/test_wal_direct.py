@@ -1,9 +1,10 @@
-"""Full snapshots of a WAL database packed straight from its file (core/wal_direct.py):
+"""Snapshots of a WAL database copied from its file (core/wal_direct.py, wal_scratch.py):
 only while SQLite proves the file holds it all (WAL read lock 0: no checkpoint can write
 it), each one a state a writer committed, page 1 as the backup API's copy has it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -16,8 +17,10 @@ import pytest
 from lifeboat.core.dbcopy import copy_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.snapshot import take_snapshot
-from lifeboat.core.wal_direct import frames_of, frozen_wal
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal
+from lifeboat.core.wal_scratch import CopyAhead, copy_frozen, following_frames
 from lifeboat.foundation.errors import SourceError
+from lifeboat.foundation.progress import CancelToken
 from tests.core.test_converging_copy import ledger_state
 from tests.helpers.databases import make_db
 from tests.helpers.workfiles import files_under, snapshot_request
@@ -37,13 +40,26 @@ def checkpointed_wal_db(path: Path, rows: int, commits_before_wal: int = 0) -> P
     return path
 
 
+def scratch_copy(frozen: FrozenWal, path: Path) -> bytes:
+    """The frozen database copied into `path` (core/wal_scratch.py), as read following
+    the copy; the read transaction ends with the copy."""
+    ahead = CopyAhead(frozen.db_size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    copier = threading.Thread(target=copy_frozen, args=(frozen, fd, ahead, CancelToken()))
+    copier.start()
+    try:
+        return b"".join(following_frames(path, ahead, 128 << 10))
+    finally:
+        copier.join()
+
+
 @pytest.mark.parametrize("commits", [0, 1, 300])
 def test_page_one_is_what_the_backup_api_copy_holds(tmp_path: Path, commits: int):
     db = checkpointed_wal_db(tmp_path / "a.db", rows=500, commits_before_wal=commits)
     copied = copy_database(db, tmp_path / "copy.db")
     with frozen_wal(db, 5.0) as frozen:
         assert frozen is not None
-        direct = b"".join(frames_of(frozen, 128 << 10))
+        direct = scratch_copy(frozen, tmp_path / "scratch.db")
     assert direct == (tmp_path / "copy.db").read_bytes()
     assert len(direct) == copied.db_size
 
@@ -60,7 +76,7 @@ def test_frames_not_yet_copied_back_mean_the_usual_copy(tmp_path: Path):
         assert manifest.extra["copy_strategy"] == "wal-read-transaction"
         app.execute("pragma wal_checkpoint(passive)")  # every frame copied back now
         manifest = take_snapshot(snapshot_request(tmp_path, db))
-        assert manifest.extra["copy_strategy"] == "wal-direct"
+        assert manifest.extra["copy_strategy"] == "wal-converge"
     finally:
         app.close()
 
@@ -69,7 +85,7 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
     db = checkpointed_wal_db(tmp_path / "busy.db", rows=20_000)
     log = tmp_path / "ledger.log"
     writer = subprocess.Popen(
-        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0.001", "wal"],
+        [sys.executable, str(HELPERS / "ledger_writer.py"), str(db), str(log), "0.003", "wal"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -101,7 +117,7 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
         checkpointer.join(timeout=60)
     logged = {int(line) for line in log.read_text().split()} | {0}
     assert set(states) <= logged, set(states) - logged
-    assert "wal-direct" in strategies, strategies
+    assert "wal-converge" in strategies, strategies
 
 
 def test_a_damaged_database_is_found_and_nothing_stored(tmp_path: Path):
@@ -123,7 +139,7 @@ def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
 
     db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
     base = take_snapshot(request(tmp_path, db))
-    assert base.extra["copy_strategy"] == "wal-direct" and base.pages_sha256
+    assert base.extra["copy_strategy"] == "wal-converge" and base.pages_sha256
     for seed in (1, 2):
         mutate(db, seed)
         conn = sqlite3.connect(db)
@@ -131,7 +147,7 @@ def test_differentials_are_packed_from_the_file_and_round_trip(tmp_path: Path):
         conn.close()
         expected = db_content(db)
         diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))
-        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-direct"
+        assert diff.kind == "diff" and diff.extra["copy_strategy"] == "wal-converge"
         out = rebuilt(tmp_path, diff, base)
         assert db_content(out) == expected and sha(out) == diff.db_sha256
     unchanged = take_snapshot(request(tmp_path, db, as_base(tmp_path, base)))

@@ -55,6 +55,10 @@ class CopySettings:
     converging: bool = True
     converge_passes: int = 3  # unlocked passes at most before the locked one
     mmap_size: int = 0  # mmap of a 1 GiB source is 1 GiB of RSS and measured no faster
+    #: a WAL database whose file holds it all: "converge" (copied without a lock, read
+    #: lock 0 held for a compare: core/wal_converge.py) or "follow" (held for the copy,
+    #: the compressor following it: core/wal_scratch.py)
+    wal_scratch: str = "converge"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class CopyResult:
     seconds: float
     #: how long writers were kept out (the converging copy's locked pass), when known
     locked_seconds: float | None = None
+    locked_at: float | None = None  # when that began (wall clock: benches line it up)
+    #: (wall clock, seconds) of every time writers were kept out, when more than once
+    lock_holds: tuple[tuple[float, float], ...] = ()
 
     @property
     def db_size(self) -> int:
@@ -119,6 +126,8 @@ def copy_database(
         shape.restarts,
         time.monotonic() - started,
         shape.locked_seconds,
+        shape.locked_at,
+        shape.lock_holds,
     )
 
 
@@ -131,6 +140,8 @@ class _Shape:
     strategy: str
     restarts: int
     locked_seconds: float | None = None
+    locked_at: float | None = None
+    lock_holds: tuple[tuple[float, float], ...] = ()
 
 
 def _converging(
@@ -155,7 +166,15 @@ def _converging(
         progress=progress,
         cancel=cancel,
     )
-    return _Shape(done.page_size, done.page_count, "converging", 0, done.locked_seconds)
+    return _Shape(
+        done.page_size,
+        done.page_count,
+        "converging",
+        0,
+        done.locked_seconds,
+        done.locked_at,
+        tuple(done.holds) if len(done.holds) > 1 else (),
+    )
 
 
 def _stepped_then_final_pass(

@@ -8,7 +8,9 @@ base, as a differential holding only the pages that changed (falling back to a n
 base when too much changed). Every page's xxh3 hash feeds a content digest: a copy whose
 digest equals `unchanged_since`'s is not stored again (`Unchanged`). A WAL database whose
 file provably holds all of it for the length of one read transaction (core/wal_direct.py)
-is packed straight from that file and checked in that transaction: no copy is made.
+is copied from that file at page-cache speed, the transaction (which keeps the app's
+checkpoints out) ending as soon as the copy is whole, while the copy is packed as it is
+written (core/wal_scratch.py); no backup API copy is made.
 
 Files are written as work files of the run (core/runs.py: unique, exclusive, 0600),
 fsynced and renamed into place; the manifest comes last (the commit point). A source may
@@ -24,6 +26,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,9 +34,9 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat import __version__
-from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_connection, check_database
+from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
 from lifeboat.core.dbcopy import CopyResult, copy_database
-from lifeboat.core.dbinspect import Inventory, inventory_of, take_inventory
+from lifeboat.core.dbinspect import Inventory, take_inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
 from lifeboat.core.manifest import (
@@ -49,13 +52,14 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
-from lifeboat.core.private import disk_full, is_link
+from lifeboat.core.private import create_file, disk_full, is_link
 from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
-from lifeboat.core.standins import StandInConnection
-from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
+from lifeboat.core.wal_converge import converge_wal
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal
+from lifeboat.core.wal_scratch import CopyAhead, CopyFailed, copy_frozen, following_frames
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -149,12 +153,17 @@ def _copy_check_and_pack(
 ) -> _Taken:
     """Copy the database, then check the copy in a thread while it is packed; a copy that
     fails the check raises SourceError (nothing is stored). A WAL database whose file
-    holds it all is packed from that file, no copy made (core/wal_direct.py)."""
-    with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
-        if frozen is not None:
-            taken = _check_and_pack_frozen(request, frozen, written, progress, cancel)
-            return _passed(request, taken)
-    copied = copy_database(
+    holds it all is copied from that file (core/wal_converge.py: read lock 0 held for a
+    compare; or, with wal_scratch "follow", core/wal_scratch.py: held for the copy, the
+    compressor following it)."""
+    if request.copy.wal_scratch == "follow":
+        with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+            if frozen is not None:
+                taken = _copy_ahead_check_and_pack(
+                    request, frozen, copy_path, written, progress, cancel
+                )
+                return _passed(request, taken)
+    copied = _converged_wal(request, copy_path, progress, cancel) or copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
     cancel.check()
@@ -165,36 +174,90 @@ def _copy_check_and_pack(
     return _passed(request, _Taken(copied, checked, inventory, packed))
 
 
-def _check_and_pack_frozen(
+def _converged_wal(
+    request: SnapshotRequest, copy_path: Path, progress: Progress, cancel: CancelToken
+) -> CopyResult | None:
+    """The WAL database copied by core/wal_converge.py, or None (copy it the usual way)."""
+    if request.copy.wal_scratch != "converge":
+        return None
+    started = time.monotonic()
+    done = converge_wal(request.source_path, copy_path, request.copy.busy_timeout, progress, cancel)
+    if done is None:
+        return None
+    seconds = time.monotonic() - started
+    return CopyResult(
+        done.page_size,
+        done.page_count,
+        True,
+        "wal-converge",
+        0,
+        seconds,
+        locked_seconds=done.held_seconds,  # read lock 0: no checkpoint meanwhile
+        locked_at=done.held_from,
+    )
+
+
+def _copy_ahead_check_and_pack(
     request: SnapshotRequest,
     frozen: FrozenWal,
+    copy_path: Path,
     written: list[Path],
     progress: Progress,
     cancel: CancelToken,
 ) -> _Taken:
-    """Check the frozen database in its own read transaction (a thread) while its file is
-    packed: both see the one state the transaction reads."""
+    """Copy the frozen database into scratch in a thread, ending its read transaction as
+    soon as the copy is whole (core/wal_scratch.py), while it is packed following the
+    copy; the copy is checked (a thread) once whole."""
     started = time.monotonic()
-    progress("copy", frozen.db_size, frozen.db_size)  # nothing to copy
-    with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-        checking = pool.submit(_check_and_count_open, frozen.conn, request)
-        try:
-            packed = pack(
-                request,
-                lambda: frames_of(frozen, FRAME_PLAIN),
-                frozen.db_size,
-                frozen.page_size,
-                written,
-                progress,
-                cancel,
-            )
-        except BaseException:
-            frozen.conn.interrupt()  # no need to wait for the whole check
-            raise
-        checked, inventory = checking.result()
-    seconds = time.monotonic() - started
-    copied = CopyResult(frozen.page_size, frozen.page_count, True, "wal-direct", 0, seconds)
+    ahead = CopyAhead(frozen.db_size)
+    copier = threading.Thread(
+        target=copy_frozen,
+        args=(frozen, create_file(copy_path), ahead, cancel),
+        name="lifeboat-copy",
+    )
+    copier.start()
+    # The copy runs at page-cache speed ahead of the compressor: the compressor's
+    # progress is the snapshot's.
+    progress("copy", frozen.db_size, frozen.db_size)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
+            checking = pool.submit(_check_whole_copy, copy_path, request.check, ahead)
+            try:
+                packed = pack(
+                    request,
+                    lambda: following_frames(copy_path, ahead, FRAME_PLAIN),
+                    frozen.db_size,
+                    frozen.page_size,
+                    written,
+                    progress,
+                    cancel,
+                )
+            except BaseException as exc:
+                ahead.stop()  # the copier stops, the check is told no copy comes
+                if isinstance(exc, CopyFailed):
+                    raise exc.error from None  # the copy's (a full scratch disk), not pack's
+                raise
+            checked, inventory = checking.result()
+    finally:
+        copier.join()
+    copied = CopyResult(
+        frozen.page_size,
+        frozen.page_count,
+        True,
+        "wal-scratch",
+        0,
+        time.monotonic() - started,
+        locked_seconds=ahead.held_seconds,  # read lock 0: no checkpoint meanwhile
+        locked_at=ahead.held_from,
+    )
     return _Taken(copied, checked, inventory, packed)
+
+
+def _check_whole_copy(
+    path: Path, mode: str, ahead: CopyAhead
+) -> tuple[CheckResult, Inventory | None]:
+    ahead.wait_for(ahead.size)
+    return _check_and_count(path, mode)
 
 
 def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
@@ -248,6 +311,12 @@ def _manifest_extra(
         extra["source_mode"] = source_mode
     if taken.copied.locked_seconds is not None:  # how long writers were kept waiting
         extra["copy_locked_ms"] = round(taken.copied.locked_seconds * 1000, 1)
+    if taken.copied.locked_at is not None:
+        extra["copy_locked_at"] = round(taken.copied.locked_at, 4)
+    if taken.copied.lock_holds:  # the locked compare gave up and was tried again
+        extra["copy_lock_holds"] = [
+            [round(a, 4), round(s * 1000, 1)] for a, s in taken.copied.lock_holds
+        ]
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:
@@ -320,13 +389,6 @@ def _seal(
 def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
     checked = check_database(path, mode)
     return checked, take_inventory(path) if checked.ok else None
-
-
-def _check_and_count_open(
-    conn: StandInConnection, request: SnapshotRequest
-) -> tuple[CheckResult, Inventory | None]:
-    checked = check_connection(conn, request.check, request.source_path)
-    return checked, inventory_of(conn) if checked.ok else None
 
 
 def _mode_of(path: Path) -> int | None:

@@ -1,9 +1,10 @@
 """A WAL database read straight from its file, while SQLite proves the file holds it all.
 
 A copy through SQLite's backup API costs about as much CPU as compressing the copy
-again would save; so when the WAL holds nothing the database file lacks, a full snapshot
-is packed from the database file itself, checked in the same read transaction, and no
-copy is made at all.
+again would save; so when the WAL holds nothing the database file lacks, the database
+file itself is copied inside one read transaction, at page-cache speed, and the snapshot
+is packed and checked from that copy (core/wal_scratch.py: the transaction, which keeps
+checkpoints out, ends as soon as the copy is whole).
 
 The proof (wal.c, walTryBeginRead): a read transaction that begins while every frame of
 the WAL has been copied back into the database file (`nBackfill == mxFrame` in the
@@ -28,6 +29,7 @@ import contextlib
 import os
 import sqlite3
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ class FrozenWal:
     fd: int
     page_size: int
     page_count: int
+    held_since: float  # time.monotonic() when the read transaction began
 
     @property
     def db_size(self) -> int:
@@ -88,6 +91,26 @@ def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
             unpin(fd)
 
 
+def looks_backfilled(path: Path) -> bool:
+    """Whether the wal-index of the WAL database `path` says, now and without any lock,
+    that every frame is copied back (a hint: frozen_wal proves it). No -shm: no
+    connection has it open, so the last one to close copied the WAL back (or recovery
+    will tell frozen_wal otherwise)."""
+    shm = Path(f"{path}-shm")
+    try:
+        fd, _ = pinned(shm)  # never closed here: SQLite's locks on it stay
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        return _backfilled(os.pread(fd, _NBACKFILL_AT + 4, 0))
+    except OSError:
+        return False
+    finally:
+        unpin(fd)
+
+
 def _freeze(
     conn: StandInConnection, path: Path, busy_timeout: float, pins: list[int]
 ) -> FrozenWal | None:
@@ -100,6 +123,7 @@ def _freeze(
         return None  # a read-only -shm: SQLite reads the WAL another way
     shm_fd = _pin(shm, pins)
     before = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
+    held_since = time.monotonic()
     conn.execute("begin")
     conn.execute("select count(*) from sqlite_master").fetchone()
     after = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
@@ -110,7 +134,7 @@ def _freeze(
     fd = _pin(path, pins)
     if os.fstat(fd).st_size < page_size * page_count:
         return None  # not what a fully copied-back WAL leaves: take no chances
-    return FrozenWal(conn, fd, page_size, page_count)
+    return FrozenWal(conn, fd, page_size, page_count, held_since)
 
 
 def _same_file(before: os.stat_result, kept: os.stat_result, path: Path) -> bool:
@@ -162,22 +186,3 @@ def standalone_header(page: bytes) -> bytes:
         + version
         + page[100:]
     )
-
-
-def frames_of(frozen: FrozenWal, frame_plain: int) -> Iterator[bytes]:
-    """The frozen database file's pages in pieces of `frame_plain` bytes (a whole number
-    of pages), page 1's header as a standalone copy's (standalone_header)."""
-    size = frozen.db_size
-    offset = 0
-    while offset < size:
-        want = min(frame_plain, size - offset)
-        piece = os.pread(frozen.fd, want, offset)
-        while len(piece) < want:  # a short read before the end: read on
-            more = os.pread(frozen.fd, want - len(piece), offset + len(piece))
-            if not more:
-                raise OSError(f"{want - len(piece)} bytes missing at {offset + len(piece)}")
-            piece += more
-        if offset == 0:
-            piece = standalone_header(piece)
-        yield piece
-        offset += want

@@ -1,0 +1,109 @@
+"""A WAL database whose file holds it all, copied into scratch with its read lock held
+only for a compare: the converging copy applied to a frozen WAL database.
+
+The read transaction that proves the database file holds the whole database (WAL read
+lock 0, core/wal_direct.py) keeps every checkpoint of the app from copying frames back
+for as long as it lasts; an app that checkpoints with a busy timeout waits, and past it
+its checkpoint fails. Copying the whole file under that lock (core/wal_scratch.py, the
+compressor following the copy) holds it for a page-cache copy: 0.4 to 2.5 s per GiB on a
+loaded machine, long enough to fail a 1 s busy timeout. So here the file is first copied
+without any lock, keeping each chunk's hash (core/chunk_compare.py); then, inside the
+frozen read transaction, every chunk is read from the page cache and hashed, and the few
+that differ (pages a checkpoint wrote meanwhile) are copied again: the lock is held for
+reading and hashing the file from memory (about 0.15 s per GiB), and the copy then equals
+the frozen file chunk by chunk, whatever the unlocked pass read. Page 1's header is made
+a standalone copy's (wal_direct.standalone_header). The copy is checked and packed as any
+other copy.
+
+Scratch space: one database's worth, as for any copy (the snapshot's room check asks for
+it before the copy starts); a full disk fails the copy with ENOSPC before any lock.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.chunk_compare import compare_chunks, copy_pass, read_chunks
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.private import create_file
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal, looks_backfilled, standalone_header
+from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+
+#: unlocked passes, each followed by a try at the proof, before the usual copy is made
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ConvergedWal:
+    """The copy's shape, and how long (from when, wall clock) read lock 0 was held."""
+
+    page_size: int
+    page_count: int
+    held_seconds: float
+    held_from: float
+    locked_chunks: int  # copied again under the lock
+
+
+def converge_wal(
+    path: Path, dest: Path, busy_timeout: float, progress: Progress, cancel: CancelToken
+) -> ConvergedWal | None:
+    """Copy the WAL database `path` into the new file `dest` as above, or None (`dest`
+    left for the caller to remove) when its file cannot be proven to hold it all now:
+    frames not yet copied back (then copy it the usual way)."""
+    if not hasattr(os, "preadv") or not looks_backfilled(path):
+        return None  # an unlocked pass would be wasted
+    fd, _ = pinned(path)  # the locked compare reads the frozen file, whatever this one was
+    try:
+        out = create_file(dest)
+        try:
+            hashes: list[bytes] = []
+            for _ in range(_ATTEMPTS):
+                copy_pass(fd, out, hashes, progress, cancel)  # catches up on what changed
+                done = _converge_once(path, out, hashes, busy_timeout, cancel)
+                if done is not None:
+                    return done
+                progress = no_progress
+            return None
+        finally:
+            os.close(out)
+    finally:
+        unpin(fd)
+
+
+def _converge_once(
+    path: Path,
+    out: int,
+    hashes: list[bytes],
+    busy_timeout: float,
+    cancel: CancelToken,
+) -> ConvergedWal | None:
+    """The locked compare, if the database file can be proven to hold it all now."""
+    with frozen_wal(path, busy_timeout) as frozen:
+        if frozen is None:
+            return None  # frames not copied back (yet): the app checkpoints later, or never
+        locked = _compare_frozen(frozen, out, hashes, cancel)
+        held_from = time.time() - (time.monotonic() - frozen.held_since)
+    held = time.monotonic() - frozen.held_since  # the read transaction ended just above
+    return ConvergedWal(frozen.page_size, frozen.page_count, held, held_from, locked)
+
+
+def _compare_frozen(frozen: FrozenWal, out: int, hashes: list[bytes], cancel: CancelToken) -> int:
+    """Under read lock 0: every chunk of the frozen file compared with the copy's, the
+    copy cut to the database's size and page 1 made standalone. The file is read, not
+    mapped: a mapping of the whole file would count it all in this process's memory (a
+    restore's safety snapshot must stay within its bound), and reading 1 GiB from the
+    page cache and hashing it takes about 0.15 s."""
+    size = frozen.db_size
+    chunks = ((o, c, size) for o, c, _ in read_chunks(frozen.fd) if o < size)
+    locked = compare_chunks(chunks, out, hashes, no_progress, cancel)
+    os.ftruncate(out, size)
+    first = os.pread(frozen.fd, frozen.page_size, 0)
+    if len(first) < frozen.page_size:
+        raise OSError(f"the database file ends inside page 1 ({len(first)} bytes)")
+    header = standalone_header(first)
+    if os.pwrite(out, header, 0) != len(header):
+        raise OSError("page 1 of the copy could not be written whole")
+    return locked
