@@ -39,6 +39,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
                 if identity == (named.st_dev, named.st_ino) and not os.path.lexists(
                     f"{path}-journal"
                 ):
-                    frozen = FrozenWal(conn, fd, page_size, page_count)
+                    frozen = FrozenWal(conn, fd, page_size, page_count, time.monotonic())
         yield frozen
     finally:
         with contextlib.suppress(sqlite3.Error):

@@ -186,3 +186,22 @@ def standalone_header(page: bytes) -> bytes:
         + version
         + page[100:]
     )
+
+
+def frames_of(frozen: FrozenWal, frame_plain: int) -> Iterator[bytes]:
+    """The frozen database file's pages in pieces of `frame_plain` bytes (a whole number
+    of pages), page 1's header as a standalone copy's (standalone_header)."""
+    size = frozen.db_size
+    offset = 0
+    while offset < size:
+        want = min(frame_plain, size - offset)
+        piece = os.pread(frozen.fd, want, offset)
+        while len(piece) < want:  # a short read before the end: read on
+            more = os.pread(frozen.fd, want - len(piece), offset + len(piece))
+            if not more:
+                raise OSError(f"{want - len(piece)} bytes missing at {offset + len(piece)}")
+            piece += more
+        if offset == 0:
+            piece = standalone_header(piece)
+        yield piece
+        offset += want
