@@ -49,6 +49,7 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
+from lifeboat.core.page_digest import CONTENT_DIGEST
 from lifeboat.core.private import disk_full, is_link
 from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
@@ -60,7 +61,6 @@ from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SPACE_MARGIN = 16 << 20
-CONTENT_DIGEST = "content_digest"  # manifest key, see docs/FORMAT.md
 
 
 class Unchanged(Exception):

@@ -42,3 +42,7 @@ class SnapshotRequest:
     recipients: tuple[str, ...] = ()
     #: the newest snapshot: a copy with the same content is not stored again
     unchanged_since: Manifest | None = None
+    #: a differential records the whole database's SHA-256 (db_sha256); without it a
+    #: rebuild is proven by the content digest (page hashes) instead: the safety
+    #: snapshot of a restore or merge, which must cost the least (docs/SAFETY.md)
+    whole_sha256: bool = True

@@ -284,10 +284,10 @@ def snapshot_source(
     cancel: CancelToken,
     full: bool = False,
     unchanged_since: Manifest | None = None,
+    whole_sha256: bool = True,
 ) -> Manifest:
-    """Take and record one snapshot (a differential where one fits). Call only while
-    holding the folder's lock. Raises Unchanged when the database holds what
-    `unchanged_since` holds (nothing stored)."""
+    """Take and record one snapshot (a differential where one fits), holding the folder's
+    lock. Unchanged: the database holds what `unchanged_since` holds (nothing stored)."""
     config = workspace.config()
     tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
@@ -318,6 +318,7 @@ def snapshot_source(
         rebase_ratio=src.rebase_ratio,
         recipients=recipients,
         unchanged_since=unchanged_since,
+        whole_sha256=whole_sha256,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)
