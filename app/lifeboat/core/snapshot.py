@@ -191,6 +191,15 @@ def _check_and_pack_frozen(
         except BaseException:
             frozen.conn.interrupt()  # no need to wait for the whole check
             raise
+        if _holds_unchanged(request, packed, frozen.page_count):
+            # What a proven snapshot holds, checked when it was taken: its check stands
+            # for this content, nothing is stored (Unchanged), the rest of the check is
+            # not needed.
+            frozen.conn.interrupt()
+            with contextlib.suppress(OperationFailed, sqlite3.Error):
+                checking.result()
+            assert request.unchanged_since is not None
+            raise Unchanged(request.unchanged_since)
         checked, inventory = checking.result()
     seconds = time.monotonic() - started
     copied = CopyResult(frozen.page_size, frozen.page_count, True, "wal-direct", 0, seconds)
@@ -211,13 +220,19 @@ def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
 
 def _stop_if_unchanged(request: SnapshotRequest, taken: _Taken) -> None:
     """Raise Unchanged when the copy holds exactly what the newest snapshot holds."""
-    previous = request.unchanged_since
-    if (
-        previous is not None
-        and previous.extra.get(CONTENT_DIGEST) == taken.packed.content_digest
-        and previous.page_count == taken.copied.page_count
+    if request.unchanged_since is not None and _holds_unchanged(
+        request, taken.packed, taken.copied.page_count
     ):
-        raise Unchanged(previous)
+        raise Unchanged(request.unchanged_since)
+
+
+def _holds_unchanged(request: SnapshotRequest, packed: Packed, page_count: int) -> bool:
+    previous = request.unchanged_since
+    return (
+        previous is not None
+        and previous.extra.get(CONTENT_DIGEST) == packed.content_digest
+        and previous.page_count == page_count
+    )
 
 
 def _put_in_place(
