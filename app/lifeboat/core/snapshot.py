@@ -150,7 +150,9 @@ def _copy_check_and_pack(
     """Copy the database, then check the copy in a thread while it is packed; a copy that
     fails the check raises SourceError (nothing is stored). A WAL database whose file
     holds it all is packed from that file, no copy made (core/wal_direct.py)."""
-    with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+    with frozen_wal(
+        request.source_path, request.copy.busy_timeout, checkpoint=request.checkpoint_first
+    ) as frozen:
         if frozen is not None:
             taken = _check_and_pack_frozen(request, frozen, written, progress, cancel)
             return _passed(request, taken)

@@ -46,3 +46,6 @@ class SnapshotRequest:
     #: rebuild is proven by the content digest (page hashes) instead: the safety
     #: snapshot of a restore or merge, which must cost the least (docs/SAFETY.md)
     whole_sha256: bool = True
+    #: a WAL source's frames are copied back (PASSIVE checkpoint) so that it is read
+    #: straight from its file: only where Lifeboat is about to write it anyway
+    checkpoint_first: bool = False

@@ -267,9 +267,9 @@ class RestoreJob:
                 cancel=cancel,
                 full=full,
                 unchanged_since=newest.manifest if newest else None,
-                # proven by its page hashes: a SHA-256 of every byte would cost more
-                # than the rest of the copy (docs/SAFETY.md, "the safety snapshot")
-                whole_sha256=False,
+                # proven by its page hashes, read straight from a WAL file
+                # (docs/SAFETY.md, "The safety snapshot")
+                safety=True,
             )
         except Unchanged as same:
             return self._reuse_unchanged(same.manifest, folder)
