@@ -40,6 +40,9 @@ from lifeboat.core.standins import StandInConnection
 _INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
 _MX_FRAME = struct.Struct("=I")  # at offset 16 of the header, in the machine's byte order
 _NBACKFILL_AT = 2 * _INDEX_HEADER
+#: an app committing every few ms may commit between the checkpoint and the read
+#: transaction's start (a window of about a millisecond): a few tries cost little
+_CHECKPOINT_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def frozen_wal(
 ) -> Iterator[FrozenWal | None]:
     """The WAL database `path` frozen as above for the block, or None when that cannot
     be proven now (then copy it the usual way). `checkpoint`: when frames are not yet
-    copied back, copy them with a PASSIVE checkpoint and try once more (see
+    copied back, copy them with a PASSIVE checkpoint and try again (see
     _checkpoint_passive: only where Lifeboat is about to write the database anyway)."""
     if not hasattr(os, "pread"):  # (Windows) the usual copy
         yield None
@@ -78,7 +81,9 @@ def frozen_wal(
     try:
         try:
             frozen = _freeze(conn, path, busy_timeout, pins)
-            if frozen is None and checkpoint and _checkpoint_passive(conn, path, busy_timeout):
+            for _ in range(_CHECKPOINT_TRIES if checkpoint else 0):
+                if frozen is not None or not _checkpoint_passive(conn, path, busy_timeout):
+                    break
                 frozen = _freeze(conn, path, busy_timeout, pins)
             if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
                 frozen = None  # the path was made to name another file meanwhile
