@@ -143,6 +143,13 @@ def _decompress_full(
         )
 
 
+def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
+    """extract_verified's check of a database it extracted with check "none" (an
+    in-place restore runs it beside the write, which commits only once it passed):
+    raises CorruptSnapshot if it fails."""
+    _check_extracted(dest, manifest, check)
+
+
 def _check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
     """Run the integrity check `check` ("none": no check) on the extracted database."""
     # Not mapped (mmap_size 0): a mapped file's pages count in the process's memory, so
