@@ -1,7 +1,8 @@
 """Restore a snapshot: into a new file, or in place over a (possibly live) database.
 
 Every path starts from `extract_verified`: the artifact is hashed, decompressed and
-checked into a temporary file before anything is touched (jobs/restore.py).
+checked into a temporary file before anything is committed (jobs/restore.py; in place,
+the integrity check runs beside the write, whose committing step waits for it).
 
 In place, the verified copy goes into the target with SQLite's backup API on a
 connection to the target: one write transaction, so a crash or kill at any moment
