@@ -10,6 +10,8 @@ lock, the longest write-lock hold); the merge of 1,000 other rows while a writer
 commits every 5 ms (its commit latency reported: the longest is the writer's stall);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
+The merge's and the full restore's CPU seconds (user + system) are reported beside their
+wall times: on a loaded machine the wall-time ratio swings from run to run.
 
 Usage: PYTHONPATH=$PWD/app python bench/merge_bench.py [--size-mb 1024]
 Goal (issue 21): the merge takes well under the full restore's time.

@@ -135,6 +135,8 @@ def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float
     this one closes (one library: SQLite keeps the descriptor until they end)."""
     if conn.in_transaction:
         conn.execute("rollback")
+    if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+        return False  # a rollback-journal database: nothing to copy back
     try:
         writer = sqlite3.connect(
             file_uri(path, mode="rw"), uri=True, isolation_level=None, timeout=busy_timeout
@@ -142,8 +144,6 @@ def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float
     except sqlite3.Error:
         return False
     try:
-        if str(writer.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
-            return False
         busy, _, _ = writer.execute("pragma wal_checkpoint(passive)").fetchone()
         return not busy
     except sqlite3.Error:
