@@ -15,7 +15,9 @@ transactions a second of `--payload`-byte rows (bench/writer.py):
   out by default, where the app's WAL restarts faster than a poll and Lifeboat merges
   commits: the follower's figures say how many) after each contender's base, then a
   restore to the last point: Lifeboat's rebuild vs `litestream restore -timestamp`,
-  each against `zstd -d` of a full artifact of the same database;
+  each against `zstd -d` of a full artifact of the same database (and `zstd -d` then an
+  fsync of its output, a second baseline), in `--restore-rounds` interleaved rounds
+  (bench/rounds.py: os.sync() before each run, medians, ratios per round);
   wall time and peak RSS; the history's size (base + segments) vs Litestream's replica.
 The machine may be shared: the figures are what this run measured (see `--help`).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -35,10 +38,10 @@ from bench.common import (
     OUT,
     WriterProcess,
     latency_summary,
+    median,
     need_tools,
     percentile,
     report,
-    run_timed,
 )
 from bench.continuous_contenders import (
     Lifeboat,
@@ -50,6 +53,7 @@ from bench.continuous_contenders import (
     recovery_lifeboat,
 )
 from bench.dbgen import bench_database
+from bench.rounds import Contender, compile_app, interleaved_rounds, ratio, zstd_d, zstd_d_fsync
 
 
 def steady(work: Path, db: Path, contender: str | None, args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
@@ -122,7 +126,7 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
         result["follower"] = _follower_figures(running.status)
         target = datetime.fromtimestamp(max(p[1] for p in polls if p[2]), UTC)
         out = root / "restored.db"
-        wall, rss = _best_of_two(
+        restore = Contender(
             [
                 sys.executable,
                 "-m",
@@ -133,8 +137,8 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
                 target.isoformat(),
                 str(out),
             ],
+            env(),
             out,
-            env=env(),
         )
         folder = root / "snapshots" / "notes"
         result["history_mb"] = round(_tree_size(folder) / (1 << 20), 1)
@@ -146,7 +150,7 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
         running.proc.wait(timeout=60)
         result["capture_cpu_s"] = "n/a (process ended)"
         out = root / "restored.db"
-        wall, rss = _best_of_two(
+        restore = Contender(
             [
                 "litestream",
                 "restore",
@@ -158,16 +162,42 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
                 target.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 str(copy),
             ],
+            None,
             out,
         )
         result["history_mb"] = round(_tree_size(running.replica) / (1 << 20), 1)
-    result["restore_s"] = round(wall, 2)
-    result["restore_peak_rss_mb"] = round(rss / 1024, 1)
-    result["restored_rows"] = _rows(out)
+    result.update(_restore_rounds(root, copy, restore, args.restore_rounds))
     result["live_rows"] = _rows(copy)
-    result["zstd_d_s"] = round(_zstd_baseline(root, copy), 2)
-    result["restore_vs_zstd_d"] = round(wall / max(float(result["zstd_d_s"]), 1e-6), 2)
     return result
+
+
+def _restore_rounds(root: Path, db: Path, restore: Contender, rounds: int) -> dict[str, object]:
+    """The restore against `zstd -d` of a full artifact of the same database (the issue's
+    baseline) and `zstd -d` then fsync of its output, in interleaved rounds
+    (bench/rounds.py): medians, and the ratios per round."""
+    artifact = root / "full.sqlite.zst"
+    subprocess.run(["zstd", "-q", "-3", "-T0", "-f", str(db), "-o", str(artifact)], check=True)
+    contenders = {
+        "restore": restore,
+        "zstd -d": zstd_d(artifact, root / "zstd-d.db"),
+        "zstd -d + fsync": zstd_d_fsync(artifact, root / "zstd-d-synced.db"),
+    }
+    runs = interleaved_rounds(contenders, rounds, (artifact,), keep_last=("restore",))
+    wall = {name: r.wall for name, r in runs.items()}
+    assert restore.output is not None
+    restored_rows = _rows(restore.output)
+    restore.output.unlink()
+    return {
+        "restore_s": round(median(wall["restore"]), 2),
+        "restore_peak_rss_mb": round(runs["restore"].peak_rss_kb / 1024, 1),
+        "restored_rows": restored_rows,
+        "zstd_d_s": round(median(wall["zstd -d"]), 2),
+        "zstd_d_fsync_s": round(median(wall["zstd -d + fsync"]), 2),
+        "restore_vs_zstd_d": ratio(wall["restore"], wall["zstd -d"]),
+        "restore_vs_zstd_d_fsync": ratio(wall["restore"], wall["zstd -d + fsync"]),
+        "all_seconds": {k: [round(x, 2) for x in v] for k, v in wall.items()},
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def _follower_figures(status: dict[str, object]) -> dict[str, object]:
@@ -183,24 +213,6 @@ def _rows(db: Path) -> int:
         return int(conn.execute("select count(*) from writer_log").fetchone()[0])
     finally:
         conn.close()
-
-
-def _zstd_baseline(root: Path, db: Path) -> float:
-    artifact = root / "full.sqlite.zst"
-    subprocess.run(["zstd", "-q", "-3", "-T0", "-f", str(db), "-o", str(artifact)], check=True)
-    out = root / "zstd-d.db"
-    wall, _ = _best_of_two(["zstd", "-q", "-d", "-f", str(artifact), "-o", str(out)], out)
-    out.unlink()
-    return wall
-
-
-def _best_of_two(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
-    """The faster of two runs (a shared machine's page cache and neighbours vary); the
-    output of the second is kept."""
-    first = run_timed(cmd, env=env)
-    out.unlink()
-    second = run_timed(cmd, env=env)
-    return min(first[0], second[0]), max(first[1], second[1])
 
 
 def main() -> None:
@@ -220,11 +232,15 @@ def main() -> None:
     parser.add_argument(
         "--poll", type=float, default=0.15, help="Lifeboat's poll interval (the host's default)"
     )
+    parser.add_argument(
+        "--restore-rounds", type=int, default=3, help="interleaved rounds of each restore"
+    )
     parser.add_argument("--quick", action="store_true", help="64 MB, 10 s, 20000 commits")
     args = parser.parse_args()
     if args.quick:
         args.size_mb, args.steady_seconds, args.hour_commits = 64, 10.0, 20_000
-    need_tools("zstd", "litestream")
+    need_tools("zstd", "litestream", "sync")
+    compile_app()
     work, db = bench_database("continuous", args.size_mb, "bench.db")
     results: dict[str, object] = {
         "size_mb": args.size_mb,

@@ -1,13 +1,17 @@
 """Restore benchmark: `lifeboat restore --to` and in place, against plain `zstd -d`.
 
 Uses the snapshot benchmark's cached database (bench/out/bench-<size>mb.db, built if
-missing), takes one snapshot of it, then runs --rounds rounds of, in this order:
-`zstd -d` of the artifact, `lifeboat restore ID --to NEW --yes` (hash, decompress,
-integrity check, fsync, rename), `lifeboat diff ID --live` (the restore preview: hash,
-decompress, compare with the live database) and `lifeboat restore ID --yes` in place
-(verify, a protected safety snapshot of the current database, then SQLite's backup API
-into it). Peak RSS is each command's ru_maxrss (file pages it maps count too); CPU
-seconds are its user + system time (steadier than wall time on a loaded machine).
+missing), takes one snapshot of it, then runs --rounds rounds (bench/rounds.py:
+interleaved, the order rotated each round, os.sync() and a warm artifact before each run,
+Lifeboat's bytecode compiled once as an installed copy has it) of: `zstd -d` of the
+artifact (the issue's baseline), `zstd -d` then `sync` of its output (a second baseline:
+what a durable restore does), `lifeboat restore ID --to NEW --yes` (hash, decompress, the
+proof or integrity check, fsync, rename), `lifeboat diff ID --live` (the restore preview)
+and `lifeboat restore ID --yes` in place (verify, a protected safety snapshot of the
+current database, then SQLite's backup API into it). Peak RSS is each command's ru_maxrss
+(file pages it maps count too); CPU seconds are its user + system time (steadier than
+wall time on a loaded machine). Ratios are per round (both runs under the same load),
+then their median; the 1-minute load average is reported at the start and the end.
 
 Usage: python bench/restore_bench.py [--size-mb 1024] [--rounds 3]
 Goals (issue 22): --to <= 1.3x zstd -d, verification included; in place <= 3x;
@@ -21,13 +25,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import lifeboat_env, median, need_tools, report, warm
+from bench.common import lifeboat_env, need_tools, report
 from bench.dbgen import bench_database
+from bench.rounds import (
+    Contender,
+    Runs,
+    compile_app,
+    interleaved_rounds,
+    medians,
+    ratio,
+    zstd_d,
+    zstd_d_fsync,
+)
 
 
 def main() -> None:
@@ -37,7 +50,8 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    need_tools("zstd")
+    need_tools("zstd", "sync")
+    compile_app()
     work, db = bench_database("restore", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
@@ -57,70 +71,43 @@ def main() -> None:
         ).stdout
     )
     artifact = Path(snap["path"])
-    plain, new = work / "plain.db", work / "new.db"
+    new = work / "new.db"
     contenders = {
-        "zstd -d": (["zstd", "-d", "-q", "-f", str(artifact), "-o", str(plain)], None, plain),
-        "restore --to": ([*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"], env, new),
-        "diff --live": ([*lifeboat, "diff", snap["id"], "--live"], env, None),
-        "restore in place": ([*lifeboat, "restore", snap["id"], "--yes"], env, None),
+        "zstd -d": zstd_d(artifact, work / "plain.db"),
+        "zstd -d + fsync": zstd_d_fsync(artifact, work / "plain-synced.db"),
+        "restore --to": Contender(
+            [*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"], env, new
+        ),
+        "diff --live": Contender([*lifeboat, "diff", snap["id"], "--live"], env),
+        "restore in place": Contender([*lifeboat, "restore", snap["id"], "--yes"], env),
     }
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    cpu: dict[str, list[float]] = {name: [] for name in contenders}
-    rss: dict[str, int] = {}
-    for round_no in range(args.rounds):
-        for name, (cmd, cmd_env, output) in contenders.items():
-            warm(artifact)
-            wall, seconds, peak = measure(cmd, cmd_env)
-            if output is not None:
-                output.unlink()
-            times[name].append(wall)
-            cpu[name].append(seconds)
-            rss[name] = max(rss.get(name, 0), peak)
+    load_before = os.getloadavg()[0]
+
+    def say(round_no: int, runs: dict[str, Runs]) -> None:
         print(
-            f"round {round_no + 1}: "
-            + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in contenders),
+            f"round {round_no + 1} (load {os.getloadavg()[0]:.2f}): "
+            + ", ".join(f"{name} {runs[name].wall[-1]:.2f} s" for name in contenders),
             flush=True,
         )
-    report("restore_bench", summary(snap, times, cpu, rss))
 
-
-def measure(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, int]:
-    """Run a command: (wall seconds, CPU seconds user + system, peak RSS in KB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd!r} failed: {err}")
-    return wall, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss)
-
-
-def _ratio(over: list[float], under: list[float]) -> dict[str, object]:
-    per_round = [a / b for a, b in zip(over, under, strict=True)]
-    return {"median": round(median(per_round), 3), "per_round": [round(r, 3) for r in per_round]}
+    runs = interleaved_rounds(contenders, args.rounds, (artifact,), say)
+    report("restore_bench", summary(snap, runs, load_before))
 
 
 def summary(
-    snap: dict[str, object],
-    times: dict[str, list[float]],
-    cpu: dict[str, list[float]],
-    rss: dict[str, int],
+    snap: dict[str, object], runs: dict[str, Runs], load_before: float
 ) -> dict[str, object]:
-    zstd = times["zstd -d"]
+    wall = {name: r.wall for name, r in runs.items()}
+    zstd, zstd_synced = wall["zstd -d"], wall["zstd -d + fsync"]
     return {
         "database_bytes": snap["db_size"],
         "artifact_bytes": snap["size"],
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "median_seconds": {k: round(median(v), 3) for k, v in times.items()},
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "median_cpu_seconds": {k: round(median(v), 3) for k, v in cpu.items()},
-        "ratio_to_over_zstd_d": _ratio(times["restore --to"], zstd),
-        "ratio_in_place_over_zstd_d": _ratio(times["restore in place"], zstd),
-        "ratio_diff_live_over_restore_to": _ratio(times["diff --live"], times["restore --to"]),
-        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
+        "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
+        **medians(runs),
+        "ratio_to_over_zstd_d": ratio(wall["restore --to"], zstd),
+        "ratio_to_over_zstd_d_fsync": ratio(wall["restore --to"], zstd_synced),
+        "ratio_in_place_over_zstd_d": ratio(wall["restore in place"], zstd),
+        "ratio_diff_live_over_restore_to": ratio(wall["diff --live"], wall["restore --to"]),
         "note": "in place includes the protected safety snapshot of the current database; "
         "on a loaded machine compare the per-round ratios and the CPU seconds",
     }

@@ -60,8 +60,8 @@ def test_the_page_digest_is_the_same_however_the_blocks_are_cut(cut: int):
     expected = hashlib.sha256(page_hashes_of(memoryview(data), page)).hexdigest()
     digest = PageDigest(page)
     for at in range(0, len(data), cut):
-        digest(memoryview(data[at : at + cut]))
+        digest.update(memoryview(data[at : at + cut]))
     assert digest.hexdigest() == expected
     partial = PageDigest(page)
-    partial(memoryview(data[:5000]))
+    partial.update(memoryview(data[:5000]))
     assert partial.hexdigest() == "", "a partial page never matches"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -41,29 +41,27 @@ class S3Server:
         self.process.wait(timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_s3_server(*, authenticate: bool = True) -> S3Server:
     """Start `moto_server`; the first 3 requests (creating an IAM user and its key) are
     unauthenticated, every later one is checked like AWS does. Without `authenticate`,
     nothing is checked: moto's signature check decodes some characters of keys and
     queries (non-ASCII, '+', '&', ';', a '/' in a query...) unlike AWS and refuses them."""
-    port = free_port()
     env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
     env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
     if authenticate:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(Path(__file__).with_name("moto_process.py"))],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    endpoint = f"http://127.0.0.1:{port}"
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.isdigit():
+        process.kill()
+        raise RuntimeError("moto_server did not start")
+    endpoint = f"http://127.0.0.1:{int(line)}"
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -72,7 +70,7 @@ def start_s3_server(*, authenticate: bool = True) -> S3Server:
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("moto_server did not start") from None
+                raise RuntimeError("moto_server did not answer") from None
             time.sleep(0.1)
     import boto3
 

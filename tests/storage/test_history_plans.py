@@ -212,3 +212,24 @@ def test_a_restore_fetches_the_path_of_segments_that_follow_each_other(segments,
 
     chosen = chain_path(segments, datetime.fromtimestamp(until, UTC))
     assert [f"{s.first}-{s.last}" for s in chosen] == path
+
+
+def _named(copy_: SegmentCopy, name: str, **changes: object) -> SegmentCopy:
+    return SegmentCopy(**{**copy_.__dict__, "name": name, **changes})
+
+
+@pytest.mark.parametrize(
+    ("copies", "deleted"),
+    [
+        # the same commits, level and end state sent twice: the later name goes
+        ([_named(copy(1, 5), "b"), _named(copy(1, 5), "a")], ["b"]),
+        ([_named(copy(1, 5), "a"), _named(copy(1, 5), "b"), _named(copy(1, 5), "c")], ["b", "c"]),
+        # not the same: another end state, level, chain or remote: both stay
+        ([_named(copy(1, 5), "a"), _named(copy(1, 5), "b", end_digest="ff")], []),
+        ([_named(copy(1, 5, level=0), "a"), _named(copy(1, 5), "b")], ["a"]),  # level wins
+        ([_named(copy(1, 5), "a"), _named(copy(1, 5, base="b2"), "b")], []),
+        ([_named(copy(1, 5), "a"), _named(copy(1, 5, remote="r2"), "b")], []),
+    ],
+)
+def test_a_range_held_twice_keeps_one_copy(copies, deleted):
+    assert [c.name for c in covered_copies(copies)] == deleted

@@ -114,15 +114,22 @@ def cmd_drill(args: argparse.Namespace, service: Service, out: Output) -> int:
         for check in result.checks:
             what = "ok" if check.ok else f"FAILED: {check.problem}"
             taken = local_time(_moment(check.created_at))
-            what_was = (
-                f"point of {taken} (commit {check.point.get('commit_seq')} on base "
-                f"{check.snapshot_id})"
-                if check.point
-                else f"snapshot {check.snapshot_id} of {taken}"
-            )
+            what_was = _drilled(check.snapshot_id, taken, check.point)
             lines.append(f"  {what_was} ({check.copy} copy, {check.seconds:.1f} s): {what}")
     out.result([r.to_json() for r in results], lines)
     return 0 if all(r.passed for r in results) else 1
+
+
+def _drilled(snapshot_id: str, taken: str, point: dict[str, object] | None) -> str:
+    """What a drill check restored: a snapshot, or the moment drawn and what a restore
+    at it gives (a commit of the history, or the last snapshot before it)."""
+    if not point:
+        return f"snapshot {snapshot_id} of {taken}"
+    asked = point.get("asked")
+    drawn = f"moment {local_time(_moment(asked))}" if isinstance(asked, str) else "a moment"
+    if point.get("snapshot_only"):
+        return f"{drawn}: snapshot {snapshot_id} of {taken}"
+    return f"point of {taken} (commit {point.get('commit_seq')} on base {snapshot_id}; {drawn})"
 
 
 def _moment(iso: str) -> datetime:

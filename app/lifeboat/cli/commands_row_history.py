@@ -118,6 +118,12 @@ def _print_history(name: str, out: Output, history: RowHistory) -> None:
         )
     else:
         out.line(f"none of the {history.points} backup points of {name} holds that row")
+    remotes = sorted({v.point.remote for v in history.versions if v.point.remote})
+    if remotes:
+        out.line(
+            "points marked (on REMOTE) were read from that remote: this computer does not "
+            f"keep them ({', '.join(remotes)})"
+        )
     for snapshot_id, why in history.unreadable:
         out.line(f"not read: snapshot {snapshot_id}: {why} (its versions may be missing)")
 
@@ -129,6 +135,8 @@ def _when(version: RowVersion) -> str:
 def _row(version: RowVersion) -> list[str]:
     point = version.point
     where = "commit" if point.kind == PointKind.COMMIT else f"{point.kind} {point.snapshot_id}"
+    if point.remote is not None:
+        where += f" (on {point.remote})"
     return [_when(version), str(version.change), where, _what(version)]
 
 
@@ -154,6 +162,7 @@ def version_json(version: RowVersion) -> dict[str, object]:
         "time_us": point.time_us,
         "point": str(point.kind),
         "snapshot": point.snapshot_id,
+        "remote": point.remote,
         "values": None if values is None else {k: _value_json(v) for k, v in values.items()},
         "columns": [
             {"column": c.column, "old": _value_json(c.old), "new": _value_json(c.new)}

@@ -50,8 +50,15 @@ def diff_databases(
     budget: float = 30.0,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    unchanged: frozenset[str] = frozenset(),
+    current_immutable: bool = False,
 ) -> DatabaseDiff:
-    """Compare the database `snapshot` (what a restore would bring) with `current`."""
+    """Compare the database `snapshot` (what a restore would bring) with `current`.
+
+    `unchanged`: tables proven to hold the same rows in both (core/preview_pages.py):
+    counted in `current` only, never read in `snapshot` (whose file may lack their pages).
+    `current_immutable`: read `current`'s file as it is, without locks or its WAL (its
+    caller holds it frozen)."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
@@ -65,8 +72,9 @@ def diff_databases(
     try:
         conn.execute(f"attach database ? as {SNAP}", (file_uri(snapshot, mode="ro"),))
         try:
-            conn.execute(f"attach database ? as {NOW}", (file_uri(current, mode="ro"),))
-            return _compare(conn, deadline, started, progress, cancel)
+            params = {"mode": "ro", **({"immutable": "1"} if current_immutable else {})}
+            conn.execute(f"attach database ? as {NOW}", (file_uri(current, **params),))
+            return _compare(conn, deadline, started, progress, cancel, unchanged)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
                 raise SourceBusy(
@@ -88,6 +96,7 @@ def _compare(
     started: float,
     progress: Progress,
     cancel: CancelToken,
+    unchanged: frozenset[str],
 ) -> DatabaseDiff:
     conn.execute("begin")  # one consistent read of each, also of a live database
     try:
@@ -104,7 +113,10 @@ def _compare(
         tables = []
         for number, name in enumerate(names, start=1):
             try:
-                tables.append(_table_diff(conn, name, over, deadline, check_time))
+                if name in unchanged:
+                    tables.append(_unchanged_table(conn, name))
+                else:
+                    tables.append(_table_diff(conn, name, over, deadline, check_time))
             except sqlite3.OperationalError as exc:
                 if is_busy(exc) or "interrupted" in str(exc):
                     raise
@@ -193,6 +205,22 @@ def _table_diff(
         return _out_of_time(name, rows_snap, rows_now, key[0])
     how, columns = key
     return _compare_rows(conn, name, rows_snap, rows_now, how, columns, check_time)
+
+
+def _unchanged_table(conn: sqlite3.Connection, name: str) -> TableDiff:
+    """A table proven to hold the same rows in both: what _table_diff would find, counted
+    on the current side alone."""
+    rows, why = counted(conn, NOW, name)
+    if why is not None:  # the same bytes in the snapshot: not countable there either
+        note = f"not compared here: {why}"
+        return TableDiff(name, None, None, matched_by=NOT_COMPARED, note=note)
+    key = row_key(conn, name)
+    if key is None:
+        note = "no rowid or primary key to match rows on: counts only"
+        return TableDiff(name, rows, rows, matched_by="counts only", note=note)
+    if isinstance(key, str):
+        return TableDiff(name, rows, rows, matched_by="counts only", note=key)
+    return TableDiff(name, rows, rows, 0, 0, 0, matched_by=key[0])
 
 
 def _compare_rows(

@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
@@ -27,6 +27,7 @@ import zstandard
 
 from lifeboat.core.decompress_frames import decompress_frames
 from lifeboat.core.fsutil import is_disk_full
+from lifeboat.core.page_digest import PageDigest
 from lifeboat.core.private import open_new
 from lifeboat.core.seekable import open_seekable, seek_entries
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
@@ -46,6 +47,7 @@ class DecompressResult:
     sha256: str
     plain_size: int
     plain_sha256: str  # empty unless asked for
+    pages_digest: str = ""  # the content digest (core/page_digest.py), if asked for
 
 
 def decompress_file(
@@ -59,9 +61,10 @@ def decompress_file(
     cancel: CancelToken | None = None,
     observer: BlockObserver | None = None,
     durable: bool = True,
+    page_size: int = 0,
 ) -> DecompressResult:
     """Decompress `source` into the new file `dest` (fsynced unless not `durable`), or
-    nowhere, to check it.
+    nowhere, to check it; with a `page_size`, also its content digest.
 
     A SHA-256 that differs from `expected_sha256`, a frame that does not decompress or
     ends early raises CorruptSnapshot, and `dest` is removed.
@@ -72,17 +75,12 @@ def decompress_file(
     try:
         seekable = open_seekable(source)
         if seekable is None:
-            return _decompress_stream(
-                source,
-                dest,
-                total,
-                expected_sha256,
-                hash_plain,
-                progress,
-                cancel,
-                observer,
-                durable,
+            pages = PageDigest(page_size) if page_size else None
+            checks = (expected_sha256, hash_plain, progress, cancel)
+            result = _decompress_stream(
+                source, dest, total, *checks, _observing(observer, pages), durable
             )
+            return replace(result, pages_digest=pages.hexdigest() if pages else "")
         with seekable:
             frames = decompress_frames(
                 seekable,
@@ -92,9 +90,12 @@ def decompress_file(
                 cancel=cancel,
                 observer=observer,
                 durable=durable,
+                page_size=page_size,
             )
         _require_sha(source, frames.sha256, expected_sha256)
-        return DecompressResult(total, frames.sha256, frames.plain_size, frames.plain_sha256)
+        return DecompressResult(
+            total, frames.sha256, frames.plain_size, frames.plain_sha256, frames.pages_digest
+        )
     except BaseException as exc:
         # FileExistsError: `dest` was already there, so it is not ours to remove.
         if dest is not None and not isinstance(exc, FileExistsError):
@@ -105,6 +106,19 @@ def decompress_file(
                 f"disk full while decompressing {source.name}", "free some space and try again"
             ) from None
         raise
+
+
+def _observing(observer: BlockObserver | None, pages: PageDigest | None) -> BlockObserver | None:
+    """`observer`, also feeding `pages` (either may be None)."""
+    if pages is None:
+        return observer
+
+    def both(block: memoryview) -> None:
+        pages.update(block)
+        if observer is not None:
+            observer(block)
+
+    return both
 
 
 def _decompress_stream(

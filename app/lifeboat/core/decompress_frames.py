@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.page_digest import PageDigest, whole_page_hashes
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact
 from lifeboat.core.seekable_parallel import WORKERS, ordered_map
@@ -44,6 +45,7 @@ class FramesResult:
     sha256: str  # of the whole stored file
     plain_size: int
     plain_sha256: str  # empty unless asked for
+    pages_digest: str = ""  # the content digest (core/page_digest.py), if asked for
 
 
 def decompress_frames(
@@ -55,33 +57,43 @@ def decompress_frames(
     cancel: CancelToken,
     observer: Callable[[memoryview], None] | None = None,
     durable: bool = True,
+    page_size: int = 0,
 ) -> FramesResult:
     """Decompress every frame of `artifact` (it has a seek table) into the new file `dest`
-    (or nowhere: only hash and check), fsynced unless not `durable`. The caller removes
+    (or nowhere: only hash and check), fsynced unless not `durable`; with a `page_size`,
+    also its content digest (the pool's threads hash the pages). The caller removes
     `dest` if this raises."""
     assert artifact.entries is not None
     total = os.path.getsize(artifact.path)
     digest = hashlib.sha256()
     plain_digest = hashlib.sha256() if hash_plain else None
+    pages = PageDigest(page_size) if page_size else None
     sink = _PlainSink(dest, durable)
     stored = 0
+
+    def read_batch(numbers: range) -> list[tuple[bytes, bytes, bytes | None]]:
+        frames = [artifact.read_frame(n) for n in numbers]
+        return [
+            (raw, plain, whole_page_hashes(plain, page_size) if page_size else None)
+            for raw, plain in frames
+        ]
+
     try:
         with ordered_map(
-            lambda numbers: [artifact.read_frame(n) for n in numbers],
-            _batches(len(artifact.entries)),
-            workers=WORKERS,
-            ahead=AHEAD,
+            read_batch, _batches(len(artifact.entries)), workers=WORKERS, ahead=AHEAD
         ) as batches:
             for batch in batches:
                 cancel.check()
-                for raw, plain in batch:
+                for raw, plain, hashes in batch:
                     digest.update(raw)
                     if plain_digest is not None:
                         plain_digest.update(plain)
+                    if pages is not None and plain:
+                        pages.update(plain, hashes)
                     if observer is not None and plain:
                         observer(memoryview(plain))
                     stored += len(raw)
-                sink.write([plain for _, plain in batch if plain])
+                sink.write([plain for _, plain, _ in batch if plain])
                 progress("decompress", stored, total)
         cancel.check()  # asked for during the last batch: nothing is kept
         digest.update(artifact.trailer())
@@ -90,7 +102,10 @@ def decompress_frames(
         sink.abandon()
         raise
     return FramesResult(
-        digest.hexdigest(), written, plain_digest.hexdigest() if plain_digest else ""
+        digest.hexdigest(),
+        written,
+        plain_digest.hexdigest() if plain_digest else "",
+        pages.hexdigest() if pages is not None else "",
     )
 
 

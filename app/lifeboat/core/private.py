@@ -191,6 +191,27 @@ def disk_full_error(exc: BaseException) -> OperationFailed | None:
     return None
 
 
+def unwritten_error(exc: OSError, folder: Path, what: str) -> OperationFailed | None:
+    """The one-line error for `what`, which could not be written into `folder` because
+    its disk said no: full (ENOSPC, EDQUOT: often reported only by the fsync, on a
+    thin or network volume that looked roomy) or failing (EIO, EROFS: a disk unplugged
+    or going bad). None for any other error (a bug or a refusal, said by the caller)."""
+    where = os.fsdecode(folder)
+    if disk_full(exc):
+        return OperationFailed(
+            f"the disk holding {where} is full: {what} could not be written there and was not kept",
+            "free some space there (or write somewhere else), then retry",
+        )
+    if exc.errno in (errno.EIO, errno.EROFS):
+        said = "an input/output error" if exc.errno == errno.EIO else "that it is read-only"
+        return OperationFailed(
+            f"the disk holding {where} reported {said}: {what} could not be written there "
+            "and was not kept",
+            "check that disk (it may be failing or unplugged), or write somewhere else, then retry",
+        )
+    return None
+
+
 def _make_dirs(path: Path, what: str) -> None:
     missing: list[Path] = []
     probe = path

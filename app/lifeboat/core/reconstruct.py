@@ -102,7 +102,7 @@ def reconstruct(
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
     by_pages = None if diff.db_sha256 else recorded_digest(diff)
     pages = PageDigest(diff.page_size) if by_pages else None
-    writer = BlockWriter(dest, by_pages is None, pages, durable=durable)
+    writer = BlockWriter(dest, by_pages is None, pages.update if pages else None, durable=durable)
     try:
         header = _merge_inputs(base_path, base, diff_path, diff, writer, progress, cancel)
         sha = _rebuilt_sha(writer, header, diff)

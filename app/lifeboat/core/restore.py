@@ -95,7 +95,14 @@ def restore_to_file(
 
     def extract(tmp: Path) -> None:
         extract_verified(
-            folder, manifest, tmp, check=check, progress=progress, cancel=cancel, base=base
+            folder,
+            manifest,
+            tmp,
+            check=check,
+            progress=progress,
+            cancel=cancel,
+            base=base,
+            proof_replaces_check=True,
         )
 
     return write_new_file(

@@ -9,6 +9,12 @@ not match, data that does not decompress, an integrity check that finds problems
 reporting the file corrupt). A differential whose base failed is not damaged itself: it
 "cannot be restored: its base ... is damaged". A check that could not run for another
 reason (disk full, I/O error, a lock) raises OperationFailed with that reason.
+
+A restore may take a proof in place of the integrity check (`proof_replaces_check`): the
+restored bytes proven, by the content digest of their pages (a full) or their SHA-256 (a
+differential), to be exactly the database the snapshot's own check passed, in a mode
+covering the one asked for (core/page_digest.py; docs/SAFETY.md, "Restores"). Without that
+proof the check runs as always. `lifeboat verify` and drills always check.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
+from lifeboat.core.page_digest import (
+    is_recorded_digest,
+    recorded_digest,
+    snapshot_check_passed,
+)
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable, reconstruct
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -38,6 +49,7 @@ def extract_verified(
     cancel: CancelToken | None = None,
     base: tuple[Path, Manifest] | None = None,
     durable: bool = True,
+    proof_replaces_check: bool = False,
 ) -> Path:
     """Decompress the artifact (a differential: rebuild it on its `base`, given as
     (folder, manifest)) into the new file `dest` and check it; return `dest`.
@@ -45,6 +57,74 @@ def extract_verified(
     Raises CorruptSnapshot (and leaves no `dest`) if anything does not match: its
     subclass BaseUnusable when only a differential's base failed.
     """
+    owed = _extract_verified(
+        folder, manifest, dest, check, progress, cancel, base, durable, proof_replaces_check
+    )
+    if owed:
+        _checked_or_removed(dest, manifest, check)
+    return dest
+
+
+def extract_check_owed(
+    folder: Path,
+    manifest: Manifest,
+    dest: Path,
+    *,
+    check: str,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+    base: tuple[Path, Manifest] | None = None,
+    durable: bool = True,
+) -> bool:
+    """extract_verified of a restore in place, proof replacing the check: the same
+    extraction, proofs and errors, but a check the proof does not replace is left to
+    the caller (check_extracted, run beside its write, which commits only once it
+    passed); returns whether it is owed."""
+    return _extract_verified(folder, manifest, dest, check, progress, cancel, base, durable, True)
+
+
+def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
+    """The check extract_check_owed left owed: raises CorruptSnapshot as extract_verified
+    would (`dest` is left to the caller, whose write may be reading it)."""
+    try:
+        _check_extracted(dest, manifest, check)
+    except CorruptSnapshot as exc:
+        exc.message = _damaged(manifest, exc.message)
+        raise
+
+
+def _checked_or_removed(dest: Path, manifest: Manifest, check: str) -> None:
+    try:
+        _check_extracted(dest, manifest, check)
+    except CorruptSnapshot as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        exc.message = _damaged(manifest, exc.message)
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+
+
+def _damaged(manifest: Manifest, message: str) -> str:
+    return f"snapshot {manifest.id} ({manifest.source}) is damaged: " + message.removeprefix(
+        f"snapshot {manifest.id}: "
+    )
+
+
+def _extract_verified(
+    folder: Path,
+    manifest: Manifest,
+    dest: Path,
+    check: str,
+    progress: Progress,
+    cancel: CancelToken | None,
+    base: tuple[Path, Manifest] | None,
+    durable: bool,
+    proof_replaces_check: bool,
+) -> bool:
+    """extract_verified without its check; whether the check is owed (not proven)."""
     artifact = folder / manifest.artifact
     if not artifact.is_file():
         raise MissingArtifact(
@@ -53,11 +133,10 @@ def extract_verified(
         )
     require_space(dest.parent, manifest.db_size + _SPACE_MARGIN, "the decompressed snapshot")
     try:
-        if manifest.kind == "diff":
-            _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
-        else:
-            _decompress_full(artifact, manifest, dest, progress, cancel, durable)
-        _check_extracted(dest, manifest, check)
+        wants_proof = (
+            proof_replaces_check and check != "none" and snapshot_check_passed(manifest, check)
+        )
+        proven = _extract(artifact, manifest, dest, base, progress, cancel, durable, wants_proof)
     except BaseUnusable as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -70,16 +149,34 @@ def extract_verified(
     except CorruptSnapshot as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
-        exc.message = (
-            f"snapshot {manifest.id} ({manifest.source}) is damaged: "
-            + exc.message.removeprefix(f"snapshot {manifest.id}: ")
-        )
+        exc.message = _damaged(manifest, exc.message)
         raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(dest)
         raise
-    return dest
+    return not proven and check != "none"
+
+
+def _extract(
+    artifact: Path,
+    manifest: Manifest,
+    dest: Path,
+    base: tuple[Path, Manifest] | None,
+    progress: Progress,
+    cancel: CancelToken | None,
+    durable: bool,
+    wants_proof: bool,
+) -> bool:
+    """Decompress or rebuild the snapshot into `dest`; whether (`wants_proof`) its bytes
+    are proven to be the ones the snapshot recorded (the ones its check passed)."""
+    if manifest.kind == "diff":
+        _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
+        # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's, or
+        # (a safety snapshot, no db_sha256) its pages' content digest
+        return wants_proof and bool(manifest.db_sha256 or recorded_digest(manifest))
+    digest = _decompress_full(artifact, manifest, dest, progress, cancel, durable, wants_proof)
+    return wants_proof and is_recorded_digest(manifest, digest)
 
 
 def _rebuild_on_base(
@@ -118,8 +215,10 @@ def _decompress_full(
     progress: Progress,
     cancel: CancelToken | None,
     durable: bool,
-) -> None:
-    """Decompress a full snapshot into `dest`: its size and hashes must match its manifest."""
+    digest_pages: bool,
+) -> str:
+    """Decompress a full snapshot into `dest`: its size and hashes must match its manifest.
+    Its content digest (when `digest_pages`; else "")."""
     result = decompress_file(
         artifact,
         dest,
@@ -129,6 +228,7 @@ def _decompress_full(
         cancel=cancel,
         hash_plain=bool(manifest.db_sha256),
         durable=durable,
+        page_size=manifest.page_size if digest_pages else 0,
     )
     if result.plain_size != manifest.db_size:
         raise CorruptSnapshot(
@@ -141,13 +241,7 @@ def _decompress_full(
             f"snapshot {manifest.id}: the database's SHA-256 does not match its manifest",
             "use another snapshot",
         )
-
-
-def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
-    """extract_verified's check of a database it extracted with check "none" (an
-    in-place restore runs it beside the write, which commits only once it passed):
-    raises CorruptSnapshot if it fails."""
-    _check_extracted(dest, manifest, check)
+    return result.pages_digest
 
 
 def _check_extracted(dest: Path, manifest: Manifest, check: str) -> None:

@@ -13,6 +13,7 @@ refusals are said in words.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -100,6 +101,34 @@ def done_lines(outcome: MergeOutcome, source: str) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class ChosenRows:
+    """Which rows of the point's table are to come back: `where` (None: the whole
+    table), said in `words` ("the 12 rows selected", "the 40 rows the search … finds")."""
+
+    where: str | None
+    words: str
+
+    @classmethod
+    def of_keys(cls, table: TableInfo, keys: list[Key]) -> ChosenRows:
+        return cls(table.key_condition(keys), f"the {_rows(len(keys))} selected")
+
+    @classmethod
+    def of_search(cls, table: TableInfo, search: str, found: int | None) -> ChosenRows:
+        """What a search shows: the rows it finds, not the whole table."""
+        many = "every row" if found is None else f"the {_rows(found)}"
+        return cls(table.search_condition(search), f"{many} the search “{search}” finds")
+
+    @classmethod
+    def whole(cls, table: TableInfo, rows: int | None) -> ChosenRows:
+        counted = "" if rows is None else f" ({_rows(rows)} then)"
+        return cls(None, f"the whole table {table.name}{counted}")
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row{'' if count == 1 else 's'}"
+
+
 class BringBackDialog(QDialog):
     def __init__(
         self,
@@ -107,7 +136,7 @@ class BringBackDialog(QDialog):
         service: Service,
         label: PointLabel,
         table: TableInfo,
-        keys: list[Key],
+        chosen: ChosenRows,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("bring-back-dialog")
@@ -117,8 +146,8 @@ class BringBackDialog(QDialog):
         self.source = label.source
         self.snapshot = None if label.commit_seq else label.snapshot_id
         self.at = label.time if label.commit_seq else None
-        self.where = table.key_condition(keys) if keys else None
-        self.count = len(keys)
+        self.where = chosen.where
+        self.chosen = chosen
         self.plan: MergePlan | None = None
         self.outcome: MergeOutcome | None = None
         self.task: Task | None = None
@@ -127,14 +156,11 @@ class BringBackDialog(QDialog):
         self.resize(720, 520)
 
     def _build(self) -> None:
-        what = (
-            f"the {plural(self.count, 'row')} selected"
-            if self.count
-            else f"the whole table {self.table.name}"
-        )
+        what = self.chosen.words
         headline = QLabel(
             f"<b>Bring back {html.escape(what)}</b> from {html.escape(point_words(self.label))}"
         )
+        headline.setObjectName("bring-back-headline")
         headline.setWordWrap(True)
         options = self._build_options()
         self.counts = QLabel("Working out what would change…")

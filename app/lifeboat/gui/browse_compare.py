@@ -149,10 +149,11 @@ def version_when(version: RowVersion) -> str:
 
 def version_point(version: RowVersion) -> str:
     point = version.point
+    where = f" (read from {point.remote})" if point.remote else ""
     if point.kind == PointKind.COMMIT:
-        return "a change captured by continuous protection"
+        return "a change captured by continuous protection" + where
     kind = "differential snapshot" if point.kind == PointKind.DIFF else "snapshot"
-    return f"{kind} {point.snapshot_id}"
+    return f"{kind} {point.snapshot_id}{where}"
 
 
 def version_what(version: RowVersion) -> str:

@@ -307,16 +307,20 @@ class BrowseWindow(QWidget, RowActions):
     def _counted(self) -> None:
         if self.rows.search and self.rows.total is not None:
             self.found.setText(f"{plural(self.rows.total, 'row')} found")
+        self._enable()  # whether every row is selected depends on the count
 
     def _enable(self) -> None:
-        rows = self.selected_rows()
+        selected = self.selected_count()
         ready = self.browser is not None and self.rows.table is not None
-        self.compare_button.setEnabled(ready and len(rows) == 1)
-        self.history_button.setEnabled(ready and len(rows) == 1)
+        self.compare_button.setEnabled(ready and selected == 1)
+        self.history_button.setEnabled(ready and selected == 1)
         self.bring_back_button.setEnabled(ready)
-        self.bring_back_button.setText(
-            "&Bring these back…" if rows else "&Bring the whole table back…"
-        )
+        if selected and not self.every_row_selected():
+            self.bring_back_button.setText("&Bring these back…")
+        elif self.rows.search:
+            self.bring_back_button.setText("&Bring back the rows found…")
+        else:
+            self.bring_back_button.setText("&Bring the whole table back…")
 
     # -- words --------------------------------------------------------------------------
 

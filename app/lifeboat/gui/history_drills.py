@@ -40,6 +40,8 @@ def checks(job: JobRecord) -> list[dict[str, object]]:
 def _taken(check: dict[str, object]) -> str:
     moment = parse_time(str(check.get("created_at") or ""))
     when = short_time(moment) if moment else str(check.get("snapshot_id"))
+    if isinstance(check.get("point"), dict):  # a moment drawn: what it restored is of then
+        when = f"the point of {when}"
     copy = check.get("copy")
     return when if copy in (None, "local") else f"{when} (from {copy})"
 

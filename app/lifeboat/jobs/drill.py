@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.states import JobKind, JobStatus
 from lifeboat.jobs.base import JobOutcome
+from lifeboat.jobs.drill_points import DrillHistory, drill_history, snapshot_moment
 from lifeboat.jobs.restore_point import Chains, chain_times, choose_point, rebuild_checked
 from lifeboat.remote.fetch import SnapshotFiles, fetch_artifact, snapshot_files
 
@@ -133,28 +135,53 @@ class DrillJob:
         )
 
     def _drill_point(self, progress: Progress, cancel: CancelToken) -> DrillCheck | None:
-        """A random point of the continuous history, rebuilt into a temporary folder and
-        fully checked (integrity, drill_sql); None when the source has no history. A
-        history that cannot be read fails the drill."""
-        if not self.chains:
+        """A random moment among every time a restore can give back (drill_points.py),
+        restored into a temporary folder and fully checked (integrity, drill_sql);
+        None when the source has neither a history nor continuous snapshots. A history
+        that cannot be read, here or on the remote, fails the drill."""
+        src = self.workspace.config().source(self.source)
+        started = time.monotonic()
+        try:
+            with drill_history(self.workspace, src, self.chains, progress, cancel) as history:
+                if history.chains:
+                    return self._drill_history_point(history, progress, cancel)
+        except Cancelled:
+            raise
+        except LifeboatError as exc:
+            return DrillCheck(
+                "history",
+                iso_utc(datetime.now(UTC)),
+                src.remote or "local",
+                False,
+                exc.message,
+                round(time.monotonic() - started, 3),
+                {"source": self.source},
+            )
+        if not src.continuous:
             return None
+        return self._drill_snapshot_moment(progress, cancel)
+
+    def _drill_history_point(
+        self, history: DrillHistory, progress: Progress, cancel: CancelToken
+    ) -> DrillCheck | None:
         started = time.monotonic()
         src = self.workspace.config().source(self.source)
+        chains = history.chains
         temp_dir = self.workspace.run.work_path(self.workspace.scratch(), "drill")
         choice: PointChoice | None = None
         problem = None
         try:
-            at_us = random_moment(chain_times(self.workspace, self.chains), self.rng)
+            at_us = random_moment(chain_times(self.workspace, chains), self.rng)
             if at_us is None:
                 return None  # no chain whose base is still here
             at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=at_us)
-            choice = choose_point(self.workspace, self.source, self.chains, at, datetime.now(UTC))
+            choice = choose_point(self.workspace, self.source, chains, at, datetime.now(UTC))
             make_new_dir(temp_dir)
             restored = temp_dir / "restored.sqlite"
             rebuild_checked(
                 self.workspace,
                 choice,
-                self.chains,
+                chains,
                 restored,
                 check="full",
                 progress=progress,
@@ -170,12 +197,23 @@ class DrillJob:
         return DrillCheck(
             choice.base_id if choice else "history",
             iso_utc(choice.commit_time) if choice else iso_utc(datetime.now(UTC)),
-            "local",
+            history.where.get(choice.base_id, "local") if choice else "local",
             problem is None,
             problem,
             round(time.monotonic() - started, 3),
             choice.to_json() if choice else {"source": self.source},
         )
+
+    def _drill_snapshot_moment(self, progress: Progress, cancel: CancelToken) -> DrillCheck | None:
+        """A source protected by differentials after each change (a rollback-journal
+        database): a random moment between its oldest and newest snapshot, restored as a
+        restore at that moment would (the last snapshot at or before it)."""
+        at = snapshot_moment(self._candidates(), self.rng)
+        if at is None:
+            return None
+        choice = choose_point(self.workspace, self.source, {}, at, datetime.now(UTC))
+        check = self._drill(self.workspace.catalog.snapshot(choice.base_id), progress, cancel)
+        return replace(check, point=choice.to_json())
 
     @contextlib.contextmanager
     def _files(

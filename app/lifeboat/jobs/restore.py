@@ -26,7 +26,6 @@ from lifeboat.core.restore import (
 )
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
-from lifeboat.core.verify import check_extracted, extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -35,6 +34,7 @@ from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.last_backup import intact_here, newest_intact
 from lifeboat.jobs.prune import delete_snapshot
+from lifeboat.jobs.restore_extract import SnapshotExtraction
 from lifeboat.jobs.restore_point import Chains, rebuild_checked
 from lifeboat.remote.fetch import snapshot_files
 
@@ -141,29 +141,9 @@ class RestoreJob:
         self, check: str, progress: Progress, cancel: CancelToken
     ) -> tuple[RestoreResult, str | None]:
         """The snapshot itself restored (fetched first if it is on a remote only)."""
-        manifest = self.record.manifest
         with snapshot_files(self.workspace, self.record, progress, cancel) as files:
-
-            def extract(dest: Path) -> None:
-                # In place, the verified copy is only read back by the backup API and
-                # deleted (what must be durable is the target's own commit): no
-                # writeback of a scratch file that is about to go; and it is checked
-                # while it is written (_in_place).
-                extract_verified(
-                    files.folder,
-                    manifest,
-                    dest,
-                    check="none" if self.in_place else check,
-                    progress=progress,
-                    cancel=cancel,
-                    base=files.base,
-                    durable=not self.in_place,
-                )
-
-            def check_copy(dest: Path) -> None:
-                check_extracted(dest, manifest, check)
-
-            return self._publish(extract, progress, cancel, check_copy)
+            extraction = SnapshotExtraction(files, check, self.in_place, progress, cancel)
+            return self._publish(extraction.extract, progress, cancel, extraction.check_owed)
 
     def _what(self) -> str:
         if self.point is None:

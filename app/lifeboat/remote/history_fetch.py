@@ -118,9 +118,12 @@ def chain_path(segments: list[Listed], at: datetime) -> list[Listed]:
     return path[::-1]
 
 
-def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, object]]:
-    """The manifests of the segments to fetch: per chain, the path from its first
-    commit that reaches furthest, of segments beginning at or before `at`."""
+def needed(
+    manifests: list[dict[str, object]], at: datetime, bases: set[str] | None = None
+) -> list[dict[str, object]]:
+    """The manifests of the segments to fetch: per chain (of `bases` only, if given),
+    the path from its first commit that reaches furthest, of segments beginning at or
+    before `at`."""
     chains: dict[str, list[Listed]] = {}
     for data in manifests:
         try:
@@ -128,8 +131,42 @@ def needed(manifests: list[dict[str, object]], at: datetime) -> list[dict[str, o
         except (KeyError, ValueError):
             log.warning("history manifest %s on the remote is incomplete; skipped", data)
             continue
-        chains.setdefault(listed.base, []).append(listed)
+        if bases is None or listed.base in bases:
+            chains.setdefault(listed.base, []).append(listed)
     return [s.data for segments in chains.values() for s in chain_path(segments, at)]
+
+
+def same_ranges(manifests: list[dict[str, object]]) -> int:
+    """How many segments on the remote hold exactly what another one there holds (the
+    same chain, commits, level and end state): two uploaders of an older Lifeboat sent
+    them at once. chain_path uses one of each; the uploader removes the other."""
+    seen: set[tuple[str, int, int, int, str]] = set()
+    twice = 0
+    for data in manifests:
+        try:
+            listed = Listed.of(data)
+        except (KeyError, ValueError):
+            continue
+        key = (listed.base, listed.first, listed.last, listed.level, listed.end)
+        twice += key in seen
+        seen.add(key)
+    return twice
+
+
+_SAID_TWICE: set[tuple[str, str]] = set()  # (remote, source) said once per process
+
+
+def _say_same_ranges(remote: str, source: str, manifests: list[dict[str, object]]) -> None:
+    twice = same_ranges(manifests)
+    if twice and (remote, source) not in _SAID_TWICE:
+        _SAID_TWICE.add((remote, source))
+        log.warning(
+            "remote %s holds %d history segment(s) of %s twice (sent twice by an older "
+            "Lifeboat): one copy of each is read; the next upload removes the others",
+            remote,
+            twice,
+            source,
+        )
 
 
 @contextlib.contextmanager
@@ -139,9 +176,12 @@ def remote_chains(
     at: datetime,
     progress: Progress,
     cancel: CancelToken,
+    *,
+    bases: set[str] | None = None,
 ) -> Iterator[Chains]:
-    """The chains of `src`'s history on its remote, up to `at`: base snapshot id -> the
-    segments a reader uses, read from a scratch folder that is removed afterwards."""
+    """The chains of `src`'s history on its remote (of `bases` only, if given), up to
+    `at`: base snapshot id -> the segments a reader uses, read from a scratch folder
+    that is removed afterwards."""
     assert src.remote is not None
     remote = workspace.config().remote(src.remote)
     folder = workspace.run.work_path(workspace.scratch(), "history")
@@ -149,7 +189,9 @@ def remote_chains(
     try:
         store = workspace.stores.open(remote)
         try:
-            for data in needed(remote_segments(store, remote.prefix, src.name), at):
+            manifests = remote_segments(store, remote.prefix, src.name)
+            _say_same_ranges(remote.name, src.name, manifests)
+            for data in needed(manifests, at, bases):
                 cancel.check()
                 _fetch(workspace, store, remote.prefix, src.name, data, folder, progress, cancel)
         finally:

@@ -125,8 +125,31 @@ def plan_batches(segments: Sequence[SegmentFile], copies: Sequence[SegmentCopy])
 
 
 def covered_copies(copies: Sequence[SegmentCopy]) -> list[SegmentCopy]:
-    """The copies another proven copy (of the same remote) covers: safe to delete."""
-    return [c for c in copies if any(o.remote == c.remote and o.covers(c) for o in copies)]
+    """The copies another proven copy (of the same remote) covers, or holds exactly as
+    well (duplicate_copies): safe to delete."""
+    twice = {id(c) for c in duplicate_copies(copies)}
+    return [
+        c
+        for c in copies
+        if id(c) in twice or any(o.remote == c.remote and o.covers(c) for o in copies)
+    ]
+
+
+def duplicate_copies(copies: Sequence[SegmentCopy]) -> list[SegmentCopy]:
+    """The copies that hold exactly what another proven copy holds (the same chain,
+    commits, level and end state) and come after it by name: two uploaders that once
+    planned at the same moment (before history_claim.py) each sent their own. Neither
+    covers the other by SegmentCopy.covers, so they would stay for good; one is kept."""
+    first: dict[tuple[str, str, int, int, int, str], SegmentCopy] = {}
+    extra = []
+    for copy in sorted(copies, key=lambda c: c.name):
+        same = (copy.remote, copy.base_id, copy.first_seq, copy.last_seq, copy.level)
+        key = (*same, copy.end_digest)
+        if key in first:
+            extra.append(copy)
+        else:
+            first[key] = copy
+    return extra
 
 
 def live_base(copies: Sequence[SegmentCopy]) -> str | None:

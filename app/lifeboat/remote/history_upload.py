@@ -43,10 +43,12 @@ from lifeboat.core.stores import RemoteStore, Stored
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, NotFound
 from lifeboat.foundation.progress import CancelToken, no_progress
+from lifeboat.remote.history_claim import history_claimed
 from lifeboat.remote.history_plans import (
     HISTORY,
     Batch,
     covered_copies,
+    duplicate_copies,
     history_key,
     orphan_candidates,
     orphaned_copies,
@@ -74,6 +76,8 @@ class HistorySent:
     deleted: list[str] = field(default_factory=list)
     bases: list[str] = field(default_factory=list)
     bytes: int = 0
+    #: another uploader held the claim (history_claim.py): this one sent nothing
+    claimed_elsewhere: bool = False
 
 
 def upload_history(
@@ -82,10 +86,25 @@ def upload_history(
     remote: RemoteConfig,
     segments: list[SegmentFile],
     cancel: CancelToken,
+    patience: float = 0.0,
 ) -> HistorySent:
     """Send what of `segments` (the effective ones here, in commit order) the remote
     does not hold, then delete there the copies a proven one covers. No request at all
-    when there is nothing to do."""
+    when there is nothing to do. Only under the claim (history_claim.py): when another
+    uploader holds it, wait up to `patience` seconds (0: send nothing this time)."""
+    with history_claimed(workspace, src.name, remote.name, patience) as claimed:
+        if not claimed:
+            return HistorySent(claimed_elsewhere=True)
+        return _upload_claimed(workspace, src, remote, segments, cancel)
+
+
+def _upload_claimed(
+    workspace: Workspace,
+    src: SourceConfig,
+    remote: RemoteConfig,
+    segments: list[SegmentFile],
+    cancel: CancelToken,
+) -> HistorySent:
     catalog = workspace.catalog
     copies = catalog.segment_copies(src.name, remote.name)
     held_bases = bases_held(
@@ -113,6 +132,15 @@ def upload_history(
         copies = catalog.segment_copies(src.name, remote.name)
         held_bases = bases_held(workspace, remote.name, {c.base_id for c in copies})
         gone = _bases_gone(store, remote, src.name, orphan_candidates(copies, held_bases))
+        doubled = duplicate_copies(copies)
+        if doubled:
+            log.warning(
+                "remote %s held %d history segment(s) of %s twice (two uploaders of an "
+                "older Lifeboat sent them at once); the extra copies are removed",
+                remote.name,
+                len(doubled),
+                src.name,
+            )
         for copy in covered_copies(copies) + orphaned_copies(copies, gone):
             cancel.check()
             store.delete(copy.manifest_key)

@@ -111,7 +111,8 @@ class HistoryUploader:
 
     def _round(self, name: str, due: _Due) -> None:
         try:
-            self.service.upload_history(name, self._cancel)
+            # Not waiting: a `lifeboat upload` holding the claim sends what is new.
+            self.service.upload_history(name, self._cancel, patience=0)
         except Exception as exc:  # any failure: reported, retried; the thread goes on
             if self._cancel.cancelled:
                 return

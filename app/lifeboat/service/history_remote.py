@@ -49,9 +49,13 @@ class HistoryRemoteMethods:
             if s.continuous and s.remote is not None and s.remote in config.remotes
         }
 
-    def upload_history(self, name: str, cancel: CancelToken | None = None) -> HistorySent:
+    def upload_history(
+        self, name: str, cancel: CancelToken | None = None, *, patience: float = 600.0
+    ) -> HistorySent:
         """Send what of `name`'s history its remote does not hold (with the chain's base
-        snapshot if the remote lacks it), then delete there what was replaced."""
+        snapshot if the remote lacks it), then delete there what was replaced. When
+        another uploader is sending it, wait up to `patience` seconds for it to finish
+        (0: send nothing now; the result says `claimed_elsewhere`)."""
         from lifeboat.remote.history_upload import upload_history
         from lifeboat.service.history import chains_of
 
@@ -64,7 +68,12 @@ class HistoryRemoteMethods:
             )
         segments = _uploadable(self.workspace, chains_of(self.workspace, name))
         return upload_history(
-            self.workspace, src, config.remote(src.remote), segments, cancel or CancelToken()
+            self.workspace,
+            src,
+            config.remote(src.remote),
+            segments,
+            cancel or CancelToken(),
+            patience,
         )
 
     def history_upload_failed(self, name: str, why: str) -> None:

@@ -12,6 +12,7 @@ be called from any thread, one at a time (a lock).
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -126,6 +127,43 @@ def _table_key(info: list[tuple[Any, ...]], without_rowid: bool) -> tuple[str, .
     return tuple(key)
 
 
+class RowidPlaces:
+    """Where rows of a rowid table (or of a search in it) are: the rowid of rows whose
+    place in rowid order is known, and, for a table whose rowids have no holes, its
+    first rowid (row n is rowid first + n: any page at once)."""
+
+    def __init__(self) -> None:
+        self.dense_from: int | None = None
+        self._places: list[int] = []  # sorted
+        self._rowids: dict[int, int] = {}
+
+    def learn(self, place: int, rowid: int) -> None:
+        if place not in self._rowids:
+            bisect.insort(self._places, place)
+        self._rowids[place] = rowid
+
+    def start_of(self, offset: int, total: int | None, rowids: str) -> str:
+        """An SQL expression for the rowid of row `offset`, given `rowids` (a SELECT of
+        the rows' rowids), counting as few rowids as the places known allow."""
+        if self.dense_from is not None:
+            return str(self.dense_from + offset)
+        at = bisect.bisect_left(self._places, offset)
+        near: list[tuple[int, int | None]] = [(0, None)]  # (place, rowid): the first row
+        if total is not None:
+            near.append((total - 1, None))  # the last row
+        near += [(p, self._rowids[p]) for p in self._places[max(0, at - 1) : at + 1]]
+        place, rowid = min(near, key=lambda n: abs(n[0] - offset))
+        if place == offset and rowid is not None:
+            return str(rowid)
+        if place <= offset:  # count forward from it
+            after = "" if rowid is None else f" and rowid > {rowid}"
+            skip = offset - place - (0 if rowid is None else 1)
+            return f"{rowids}{after} order by rowid limit 1 offset {skip}"
+        before = "" if rowid is None else f" and rowid < {rowid}"
+        skip = place - offset - (0 if rowid is None else 1)
+        return f"{rowids}{before} order by rowid desc limit 1 offset {skip}"
+
+
 class PointBrowser:
     """One open point of `source`, read a page at a time; close it when done."""
 
@@ -142,7 +180,8 @@ class PointBrowser:
         self._tables: dict[str, TableInfo] | None = None
         self._closed = False
         self._counts: dict[tuple[str, str], int] = {}  # (table, search) -> rows
-        self._after: dict[tuple[str, str, int], int] = {}  # (table, search, offset) -> rowid
+        # (table, search) -> where a rowid table is read by rowid alone (RowidPlaces)
+        self._places: dict[tuple[str, str], RowidPlaces] = {}
         self.rows_read = 0  # every row handed out so far (the tests' proof of paging)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -182,8 +221,18 @@ class PointBrowser:
         condition = info.search_condition(search)
         with self._lock:
             found = self._rows(f"select count(*) from {quoted(table)} where {condition}")
-            self._counts[(table, search)] = int(found[0][0])
-        return int(found[0][0])
+            total = int(found[0][0])
+            self._counts[(table, search)] = total
+            places = self._places.setdefault((table, search), RowidPlaces())
+            if info.has_rowid and not search and total:
+                # Two b-tree descents: whether row n is simply rowid first + n.
+                # (one aggregate per SELECT: SQLite scans the table for min and max at once)
+                ends = self._rows(
+                    f"select (select min(rowid) from {quoted(table)}), "
+                    f"(select max(rowid) from {quoted(table)})"
+                )
+                places.dense_from = ends[0][0] if ends[0][1] - ends[0][0] + 1 == total else None
+        return total
 
     def page(self, table: str, offset: int, limit: int, search: str = "") -> RowPage:
         """At most `limit` rows from `offset`, in the table's own order."""
@@ -192,8 +241,10 @@ class PointBrowser:
         with self._lock:
             found = self._rows(self._page_sql(info, offset, int(limit), search))
             self.rows_read += len(found)
-            if info.has_rowid and found:  # the next page starts after this rowid
-                self._after[(table, search, offset + len(found))] = int(found[-1][0])
+            if info.has_rowid and found:  # pages near these start from them
+                places = self._places.setdefault((table, search), RowidPlaces())
+                places.learn(offset, int(found[0][0]))
+                places.learn(offset + len(found) - 1, int(found[-1][0]))
         if not info.has_rowid:
             return RowPage(offset, [r[:width] for r in found], [r[width:] for r in found])
         if not info.key:
@@ -201,29 +252,21 @@ class PointBrowser:
         return RowPage(offset, [r[1 : 1 + width] for r in found], [r[1 + width :] for r in found])
 
     def _page_sql(self, info: TableInfo, offset: int, limit: int, search: str) -> str:
-        """A page of a rowid table starts after the rowid the page before it ended with
-        when that page was read; else at the rowid found by counting rowids from the
-        nearer end (reading pages, not decoding rows: far cheaper than OFFSET over
-        whole rows)."""
+        """A page of a rowid table starts at a rowid (OFFSET-free: SQLite descends the
+        b-tree to it): rowid first + offset where the table's rowids have no holes, else
+        the rowid counted to from the nearest row whose place is known (a page read
+        before, or either end), counting rowids (reading pages, not decoding rows)."""
         name, condition = quoted(info.name), info.search_condition(search)
         keys = ", ".join(quoted(c) for c in info.key)
         if not info.has_rowid:
             return f"select {keys}, * from {name} where {condition} limit {limit} offset {offset}"
         head = f"select rowid, {keys + ', ' if keys else ''}* from {name} where ({condition})"
-        after = self._after.get((info.name, search, offset))
-        if after is not None:
-            return f"{head} and rowid > {after} order by rowid limit {limit}"
         total = self._counts.get((info.name, search))
         if total is not None and offset >= total:
             return f"{head} limit 0"  # past the end
-        if total is not None and offset > total // 2:
-            back = total - offset - 1
-            first = f"select rowid from {name} where {condition} order by rowid desc"
-            first += f" limit 1 offset {back}"
-        else:
-            first = f"select rowid from {name} where {condition} order by rowid"
-            first += f" limit 1 offset {offset}"
-        return f"{head} and rowid >= ({first}) order by rowid limit {limit}"
+        places = self._places.get((info.name, search), RowidPlaces())
+        start = places.start_of(offset, total, f"select rowid from {name} where ({condition})")
+        return f"{head} and rowid >= ({start}) order by rowid limit {limit}"
 
     def live_row(self, table: str, key: Key) -> LiveRow:
         """The row with `key` in the live database, read-only (it may be changing)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.encryption import stored_identities
+from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import make_new_dir
 from lifeboat.core.rawcopy import raw_copy_into
 from lifeboat.core.sqlite_file import probe_database
@@ -18,7 +19,7 @@ from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress
-from lifeboat.remote.fetch import snapshot_files
+from lifeboat.remote.fetch import SnapshotFiles, snapshot_files
 
 # Imported where used, not here: these pull in heavy libraries (zstandard, apsw, APScheduler,
 # numpy) or the jobs, which commands such as `lifeboat status` must not load at start-up
@@ -39,24 +40,72 @@ def preview_restore(
     """Compare the snapshot with the source's live database (or with `against`)."""
     from lifeboat.core.dbdiff import diff_databases
 
-    config = workspace.config()
-    with _extracted(workspace, record, progress, cancel) as snapshot_db:
-        if against is not None:
-            with _extracted(workspace, against, progress, cancel) as other:
-                return diff_databases(
-                    snapshot_db, other, budget=budget, progress=progress, cancel=cancel
-                )
-        src = config.sources.get(record.source)
-        if src is None:
-            raise LifeboatError(
-                f"source {record.source!r} is no longer configured, so there "
-                "is no live database to compare with",
-                "compare with another snapshot: --against ID",
+    if against is not None:
+        with (
+            _extracted(workspace, record, progress, cancel) as snapshot_db,
+            _extracted(workspace, against, progress, cancel) as other,
+        ):
+            return diff_databases(
+                snapshot_db, other, budget=budget, progress=progress, cancel=cancel
             )
-        probe_database(src.path)
-        return diff_databases(
-            snapshot_db, src.path, budget=budget, progress=progress, cancel=cancel
+    src = workspace.config().sources.get(record.source)
+    if src is None:
+        raise LifeboatError(
+            f"source {record.source!r} is no longer configured, so there "
+            "is no live database to compare with",
+            "compare with another snapshot: --against ID",
         )
+    probe_database(src.path)
+    if not _pages_may_tell(record):
+        with _extracted(workspace, record, progress, cancel) as snapshot_db:
+            return diff_databases(
+                snapshot_db, src.path, budget=budget, progress=progress, cancel=cancel
+            )
+    # One opening of the snapshot's files (a sealed one is decrypted once) for both ways.
+    with snapshot_files(workspace, record, progress, cancel) as files:
+        quick = _by_pages(workspace, record, files.folder, src.path, budget, progress, cancel)
+        if quick is not None:
+            return quick
+        with _extracted_from(workspace, files, record.manifest, progress, cancel) as snapshot_db:
+            return diff_databases(
+                snapshot_db, src.path, budget=budget, progress=progress, cancel=cancel
+            )
+
+
+def _pages_may_tell(record: SnapshotRecord) -> bool:
+    """Whether the preview by pages may apply: a full snapshot kept here with its
+    page-hash list (one only on a remote is not fetched for it)."""
+    manifest = record.manifest
+    return manifest.kind == "full" and bool(manifest.pages_sha256) and record.local
+
+
+def _by_pages(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    artifact_folder: Path,
+    live: Path,
+    budget: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DatabaseDiff | None:
+    """The preview decompressing only the pages that differ from the live database
+    (core/preview_pages.py), or None where that cannot be proven."""
+    from lifeboat.core.preview_pages import page_preview
+
+    target = workspace.run.work_path(workspace.scratch(), "preview")
+    try:
+        return page_preview(
+            record.folder,
+            artifact_folder,
+            record.manifest,
+            live,
+            target,
+            budget=budget,
+            progress=progress,
+            cancel=cancel,
+        )
+    finally:
+        target.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -70,21 +119,45 @@ def _extracted(
         return
     target = workspace.run.work_path(workspace.scratch(), "preview")
     try:
+        # the snapshot's own files (decrypted, fetched) go before the comparison
         with snapshot_files(workspace, record, progress, cancel) as files:
-            # A scratch copy, read once and deleted: not worth an fsync.
-            extract_verified(
-                files.folder,
-                record.manifest,
-                target,
-                check="none",
-                progress=progress,
-                cancel=cancel,
-                base=files.base,
-                durable=False,
-            )
+            _extract(files, record.manifest, target, progress, cancel)
         yield target
     finally:
         target.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _extracted_from(
+    workspace: Workspace,
+    files: SnapshotFiles,
+    manifest: Manifest,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Iterator[Path]:
+    """The snapshot whose files are open as a scratch database (removed afterwards)."""
+    target = workspace.run.work_path(workspace.scratch(), "preview")
+    try:
+        _extract(files, manifest, target, progress, cancel)
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _extract(
+    files: SnapshotFiles, manifest: Manifest, target: Path, progress: Progress, cancel: CancelToken
+) -> None:
+    # A scratch copy, read once and deleted: not worth an fsync.
+    extract_verified(
+        files.folder,
+        manifest,
+        target,
+        check="none",
+        progress=progress,
+        cancel=cancel,
+        base=files.base,
+        durable=False,
+    )
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from lifeboat.foundation.errors import (
 )
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.foundation.states import SnapshotStatus
+from lifeboat.service.row_history_remote import remote_history
 
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     from lifeboat.core.history.segment_read import SegmentReader
     from lifeboat.core.history.tables import Pages
     from lifeboat.core.workspace import Workspace
-    from lifeboat.jobs.restore_point import Chains
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -148,12 +148,16 @@ def observations(
     local = {c.base_id: c.segments for c in chains_of(workspace, source) if c.segments}
     walk = _Walk(table, key, {})
     seen = Observed([], 0, [])
-    with _remote_history(workspace, source, local, cancel) as far:
+    with remote_history(workspace, source, local, cancel) as (far, remote):
         chains = {**far, **local}
         for record in records:
             cancel.check()
+            # commits of a chain read from the remote say so (RowPoint.remote)
+            from_remote = remote if record.id in far else None
             try:
-                seen.found += _at_snapshot(workspace, record, chains.get(record.id), walk, cancel)
+                seen.found += _at_snapshot(
+                    workspace, record, (chains.get(record.id), from_remote), walk, cancel
+                )
             except Cancelled:
                 raise
             except ShapeUnknown as exc:
@@ -166,34 +170,6 @@ def observations(
     return seen
 
 
-@contextlib.contextmanager
-def _remote_history(
-    workspace: Workspace, source: str, local: Chains, cancel: CancelToken
-) -> Iterator[Chains]:
-    """The chains of the source's continuous history on its remote when none is kept
-    here (a new machine, a history folder lost), fetched into this run's scratch for the
-    walk (decrypted there if sealed) and removed afterwards; none if the remote cannot
-    be read (the walk does with the snapshots, as a point restore does)."""
-    from lifeboat.remote.history_fetch import remote_chains
-
-    config = workspace.config()
-    src = config.source(source)
-    if local or src.remote is None or src.remote not in config.remotes:
-        yield {}
-        return
-    with contextlib.ExitStack() as fetched:
-        try:
-            far: Chains = fetched.enter_context(
-                remote_chains(workspace, src, datetime.now(UTC), no_progress, cancel)
-            )
-        except Cancelled:
-            raise
-        except LifeboatError as exc:
-            log.warning("%s: the history on its remote was not read: %s", source, exc)
-            far = {}
-        yield far
-
-
 def _point_us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
@@ -203,17 +179,20 @@ def _point(record: SnapshotRecord) -> RowPoint:
 
     at = record.manifest.created_at.astimezone(UTC)
     kind = PointKind.DIFF if record.manifest.kind == "diff" else PointKind.FULL
-    return RowPoint(at, kind, record.id, _point_us(at))
+    remote = record.copies[0].remote if not record.local and record.copies else None
+    return RowPoint(at, kind, record.id, _point_us(at), remote)
 
 
 def _at_snapshot(
     workspace: Workspace,
     record: SnapshotRecord,
-    chain: Sequence[SegmentFile] | None,
+    chained: tuple[Sequence[SegmentFile] | None, str | None],
     walk: _Walk,
     cancel: CancelToken,
 ) -> list[Observation]:
-    """The row at the snapshot, then at each commit of the chain built on it."""
+    """The row at the snapshot, then at each commit of the chain built on it (`chained`:
+    its segments, and the remote they were read from, if not here)."""
+    chain, from_remote = chained
     from lifeboat.core.history.bases import BaseRef
     from lifeboat.core.history.row_versions import Observation
     from lifeboat.remote.fetch import snapshot_files
@@ -227,7 +206,7 @@ def _at_snapshot(
             walk.times.append((_point_us(record.manifest.created_at), seen))
             found = [Observation(_point(record), seen.read.exists, seen.read.values)]
             if chain is not None:
-                found += _chain_rows(opener.chain(), seen, walk, cancel)
+                found += _chain_rows(opener.chain(), seen, walk, cancel, from_remote)
             return found
 
 
@@ -342,7 +321,7 @@ def _after(
 
 
 def _chain_rows(
-    pages: ChainPages, seen: Seen, walk: _Walk, cancel: CancelToken
+    pages: ChainPages, seen: Seen, walk: _Walk, cancel: CancelToken, remote: str | None
 ) -> list[Observation]:
     """The row after each commit of the chain, looked up again only after a commit
     that wrote one of the pages the last lookup read with other bytes (the commit's
@@ -364,7 +343,7 @@ def _chain_rows(
                 if not unchanged(seen, commit.page_count, images):
                     seen = _looked_up(walk, _after(pages, reader, places, seen, commit))
             at = _EPOCH + timedelta(microseconds=commit.time_us)
-            point = RowPoint(at, PointKind.COMMIT, None, commit.time_us)
+            point = RowPoint(at, PointKind.COMMIT, None, commit.time_us, remote)
             found.append(Observation(point, seen.read.exists, seen.read.values))
             walk.times.append((commit.time_us, seen))
     return found

@@ -25,9 +25,9 @@ from pathlib import Path
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
-from lifeboat.core.history.rebuild import build_map, open_segments, write_pages
+from lifeboat.core.history.rebuild import WriteFailed, build_map, open_segments, write_pages
 from lifeboat.core.history.segment_read import SegmentReader
-from lifeboat.core.private import open_new
+from lifeboat.core.private import open_new, unwritten_error
 from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot
 
@@ -89,8 +89,11 @@ def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
         with open_segments(point) as readers, open_new(work) as out:
             mapping = build_map(point, readers)
             state = write_pages(point, readers, mapping, out, run, scratch)
-            out.flush()
-            os.fsync(out.fileno())
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise WriteFailed(exc) from exc
         if point.end_digest is not None and state != point.end_digest:
             raise CorruptSnapshot(
                 f"the point at commit {point.commit_seq} does not rebuild to the state "
@@ -99,9 +102,27 @@ def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
             )
         os.link(work, dest)  # never replaces a file
         os.unlink(work)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(work)
+        failed = _write_failure(exc)
+        if failed is not None:
+            what = f"the point at commit {point.commit_seq}"
+            said = unwritten_error(failed.error, dest.parent, what)
+            if said is not None:
+                raise said from None
+            raise failed.error from None
         raise
     fsync_dir(dest.parent)
     return Rebuilt(dest, point.page_count, state, mapping.substituted)
+
+
+def _write_failure(exc: BaseException) -> WriteFailed | None:
+    """The WriteFailed behind `exc`, if any: closing the file after a failed write
+    flushes what is left and fails again, and that later error is the one raised."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, WriteFailed):
+            return seen
+        seen = seen.__context__
+    return None

@@ -146,6 +146,15 @@ def page_hashes(pages: memoryview, size: int) -> bytes:
     return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
 
 
+class WriteFailed(Exception):
+    """Writing or flushing the point's file failed (its OSError is `error`): said as a
+    problem of the disk being written, not of the history being read."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Flusher:
     """fdatasync of the file being written, in a thread of its own, every _FLUSH_BYTES:
     the disk writes while pages are built. Its error is raised by `close` (an error one
@@ -183,7 +192,7 @@ class _Flusher:
         self._due.set()
         self._thread.join()
         if self._error is not None:
-            raise self._error
+            raise WriteFailed(self._error)
 
 
 class _Tail:
@@ -210,8 +219,11 @@ class _Tail:
         data = _patched(None, number, self._mapping, self._images, size, take)
         self.hashes += page_hashes(data, size)
         at, offset = 0, (number - 1) * size
-        while at < len(data):
-            at += os.pwrite(self._fd, data[at:], offset + at)
+        try:
+            while at < len(data):
+                at += os.pwrite(self._fd, data[at:], offset + at)
+        except OSError as exc:
+            raise WriteFailed(exc) from exc
         self.number += take
         return len(data)
 
@@ -294,7 +306,10 @@ def _emit(out: BinaryIO, digest: StateDigest, data: memoryview, first: int, size
     digest.add(data)
     if first == 1:
         data = memoryview(standalone(bytes(data[:size])) + bytes(data[size:]))
-    out.write(data)
+    try:
+        out.write(data)
+    except OSError as exc:
+        raise WriteFailed(exc) from exc
 
 
 def standalone(page_one: bytes) -> bytes:

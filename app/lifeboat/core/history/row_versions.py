@@ -35,6 +35,9 @@ class RowPoint:
     kind: PointKind
     snapshot_id: str | None  # the snapshot (None: a commit; restore --at its time)
     time_us: int  # microseconds since the epoch (a commit's own time)
+    #: read from this remote (a snapshot kept only there, a commit of a chain only it
+    #: holds); None: read here
+    remote: str | None = None
 
 
 @dataclass(frozen=True)

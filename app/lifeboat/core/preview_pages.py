@@ -1,0 +1,284 @@
+"""A restore preview that decompresses only the pages that differ from the live database.
+
+A full snapshot keeps the xxh3-128 hash of every page (its page-hash list, checked
+against the manifest's `pages_sha256`). One read pass over the live database's file hashes
+its pages the same way, and the pages whose hashes differ are the only ones a restore
+would change. What follows from that, exactly:
+
+- A table whose every page in the live database (its b-tree and overflow pages, as SQLite's
+  dbstat lists them) has the snapshot's hash, in a database whose schema rows (names,
+  root pages, SQL) are the snapshot's, holds in the snapshot exactly what it holds now:
+  both start from the same root page, and each page, identical, points to the same
+  children. Its rows are counted once (now) and reported unchanged.
+- The snapshot is written to a sparse scratch file holding every page except those of
+  the unchanged tables: pages that differ come from the artifact (only the frames that
+  hold them are decompressed, each checked as a restore checks it), identical ones from
+  the live file. The other tables are compared row by row as before
+  (core/dbdiff.diff_databases), so their counts are the full comparison's.
+- If the schema rows differ (a table dropped, an index added), the holes are filled from
+  the live file too (identical pages: the file is then the whole snapshot) and every table
+  is compared: the full comparison, without decompressing what did not change.
+
+The live file must hold exactly the state compared, for as long as the comparison runs,
+and the comparison reads that file as immutable: a WAL database proven frozen
+(core/wal_direct.frozen_wal: WAL read lock 0, every frame copied back, no checkpoint can
+write the file meanwhile; later commits stay in the WAL, unseen: the preview is of that
+moment), or a rollback-journal database under a read transaction (its shared lock keeps
+every writer from writing the file, as the full comparison's read transaction does).
+Anything else (WAL frames not yet copied back, a hot journal, no page-hash list, a
+differential, an artifact without a seek table, another page size, a virtual table)
+gives None: the caller compares in full.
+
+What it proves rests on xxh3-128 page hashes agreeing (the differentials already do);
+the artifact's whole-file SHA-256 is not computed here (the restore itself proves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
+from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
+from lifeboat.core.private import create_file
+from lifeboat.core.seekable import SeekableArtifact, open_seekable
+from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.sqlite_file import open_copy
+from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
+from lifeboat.foundation.progress import CancelToken, Progress
+
+#: how long to wait for the live database's lock (a writer's commit) before comparing in full
+_BUSY_SECONDS = 5.0
+_SCHEMA_ROWS = "select type, name, tbl_name, rootpage, sql from sqlite_schema order by 1, 2"
+
+
+def page_preview(
+    snapshot_folder: Path,
+    artifact_folder: Path,
+    manifest: Manifest,
+    live: Path,
+    scratch: Path,
+    *,
+    budget: float,
+    progress: Progress,
+    cancel: CancelToken,
+) -> DatabaseDiff | None:
+    """The preview of restoring the full snapshot `manifest` (its artifact in
+    `artifact_folder`, its page-hash list in `snapshot_folder`) over `live`, through the
+    new sparse file `scratch` (the caller removes it); None when it cannot be proven here."""
+    listed = _page_list(snapshot_folder, manifest)
+    if listed is None:
+        return None
+    artifact = open_seekable(artifact_folder / manifest.artifact)
+    if artifact is None:
+        return None
+    with artifact, frozen_file(live) as frozen:
+        if artifact.entries is None or frozen is None or frozen.page_size != manifest.page_size:
+            return None
+        owners = _table_pages(frozen)
+        if owners is None:
+            return None
+        differing = _differing_pages(frozen, listed, manifest.page_count, progress, cancel)
+        unchanged = {name for name, pages in owners.items() if differing.isdisjoint(pages)}
+        holes = set().union(*(owners[name] for name in unchanged))
+        _write_snapshot(scratch, manifest, artifact, frozen, differing, holes)
+        if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
+            _copy_live_pages(scratch, frozen, sorted(holes))
+            unchanged = set()
+        return diff_databases(
+            scratch,
+            live,
+            budget=budget,
+            progress=progress,
+            cancel=cancel,
+            unchanged=frozenset(unchanged),
+            current_immutable=True,
+        )
+
+
+@contextlib.contextmanager
+def frozen_file(path: Path) -> Iterator[FrozenWal | None]:
+    """The live database `path` with a read transaction whose state its file holds and
+    keeps holding for the block (see the module's docstring), or None."""
+    with frozen_wal(path, _BUSY_SECONDS) as frozen:
+        if frozen is not None:
+            yield frozen
+            return
+    with _frozen_rollback(path) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
+    """A rollback-journal database under a read transaction (its shared lock), or None."""
+    try:
+        named = os.stat(path)
+        conn = open_copy(path)
+    except (OSError, sqlite3.Error):
+        yield None
+        return
+    fd = -1
+    try:
+        frozen = None
+        with contextlib.suppress(OSError, sqlite3.Error):
+            conn.execute(f"pragma busy_timeout={int(_BUSY_SECONDS * 1000)}")
+            if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("begin")
+                conn.execute("select count(*) from sqlite_master").fetchone()
+                page_size = int(conn.execute("pragma page_size").fetchone()[0])
+                page_count = int(conn.execute("pragma page_count").fetchone()[0])
+                fd, identity = pinned(path)
+                if identity == (named.st_dev, named.st_ino) and not os.path.lexists(
+                    f"{path}-journal"
+                ):
+                    frozen = FrozenWal(conn, fd, page_size, page_count)
+        yield frozen
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("rollback")
+        conn.close()
+        if fd >= 0:  # after the connection: its lock no longer matters
+            unpin(fd)
+
+
+def _page_list(folder: Path, manifest: Manifest) -> bytes | None:
+    """The full snapshot's page-hash list, if it is here and matches its manifest."""
+    if manifest.kind != "full" or not manifest.pages_sha256:
+        return None
+    try:
+        listed = (folder / f"{manifest.stem}{PAGES_SUFFIX}").read_bytes()
+    except OSError:
+        return None
+    if len(listed) != manifest.page_count * HASH_SIZE:
+        return None
+    return listed if hashlib.sha256(listed).hexdigest() == manifest.pages_sha256 else None
+
+
+def _table_pages(frozen: FrozenWal) -> dict[str, set[int]] | None:
+    """Each ordinary table's pages in the live database (b-tree and overflow), or None
+    when it has a virtual table (whose shadow tables a count reads behind its back)."""
+    conn = frozen.conn
+    kinds = conn.execute(
+        "select name, sql like 'create virtual%' from sqlite_schema "
+        "where type = 'table' and name not like 'sqlite_%'"
+    ).fetchall()
+    if any(virtual for _, virtual in kinds):
+        return None
+    owners: dict[str, set[int]] = {str(name): set() for name, _ in kinds}
+    for name, page in conn.execute("select name, pageno from dbstat"):
+        if name in owners:
+            owners[name].add(int(page))
+    return owners
+
+
+def _differing_pages(
+    frozen: FrozenWal, listed: bytes, snapshot_pages: int, progress: Progress, cancel: CancelToken
+) -> set[int]:
+    """Pages (1-based) that differ between the live file and the snapshot, or that only
+    one of them has; page 1 always (its header is the standalone copy's, see wal_direct)."""
+    differing = {1}
+    number = 0
+    for piece in frames_of(frozen, FRAME_PLAIN):
+        cancel.check()
+        progress("read live", number * frozen.page_size, frozen.db_size)
+        hashes = page_hashes_of(memoryview(piece), frozen.page_size)
+        for index in range(0, len(hashes), HASH_SIZE):
+            number += 1
+            at = (number - 1) * HASH_SIZE
+            if (
+                number > snapshot_pages
+                or listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]
+            ):
+                differing.add(number)
+    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
+    return differing
+
+
+def _write_snapshot(
+    dest: Path,
+    manifest: Manifest,
+    artifact: SeekableArtifact,
+    frozen: FrozenWal,
+    differing: set[int],
+    holes: set[int],
+) -> None:
+    """The snapshot as a sparse new file: every page but the `holes`, the differing ones
+    from the artifact, the others from the live file."""
+    fd = create_file(dest)
+    try:
+        os.ftruncate(fd, manifest.db_size)
+        _artifact_pages(
+            fd,
+            artifact,
+            manifest.page_size,
+            sorted(p for p in differing if p <= manifest.page_count),
+        )
+    finally:
+        os.close(fd)
+    same = [
+        p
+        for p in range(1, min(frozen.page_count, manifest.page_count) + 1)
+        if p not in differing and p not in holes
+    ]
+    _copy_live_pages(dest, frozen, same)
+
+
+def _artifact_pages(fd: int, artifact: SeekableArtifact, page_size: int, pages: list[int]) -> None:
+    """Write `pages` (sorted) from the artifact, decompressing each frame that holds one once."""
+    assert artifact.entries is not None
+    starts, offset = [], 0
+    for entry in artifact.entries:
+        starts.append(offset)
+        offset += entry.decompressed
+    frame, plain = -1, b""
+    for page in pages:
+        at = (page - 1) * page_size
+        while frame + 1 < len(starts) and starts[frame + 1] <= at:
+            frame += 1
+            plain = b""
+        if not plain:
+            _, plain = artifact.read_frame(frame)
+        within = at - starts[frame]
+        os.pwrite(fd, plain[within : within + page_size], at)
+
+
+def _copy_live_pages(dest: Path, frozen: FrozenWal, pages: Iterable[int]) -> None:
+    """Copy `pages` (sorted) from the live file into `dest`, in runs of consecutive pages."""
+    size = frozen.page_size
+    fd = os.open(dest, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        for first, count in _runs(pages):
+            data = os.pread(frozen.fd, count * size, (first - 1) * size)
+            os.pwrite(fd, data, (first - 1) * size)
+    finally:
+        os.close(fd)
+
+
+def _runs(pages: Iterable[int], longest: int = 256) -> Iterable[tuple[int, int]]:
+    """(first page, count) of each run of consecutive pages, at most `longest` long."""
+    first, count = 0, 0
+    for page in pages:
+        if count and page == first + count and count < longest:
+            count += 1
+            continue
+        if count:
+            yield first, count
+        first, count = page, 1
+    if count:
+        yield first, count
+
+
+def _schema_rows(path: Path) -> list[tuple[object, ...]]:
+    conn = open_copy(path)
+    try:
+        return conn.execute(_SCHEMA_ROWS).fetchall()
+    finally:
+        conn.close()

@@ -1,0 +1,258 @@
+"""The restore preview by pages (core/preview_pages.py) gives exactly the full comparison's
+figures: each case below is previewed both ways, the full way being today's path (the
+whole snapshot decompressed, every table compared in SQL), on real databases and real
+snapshots. Where the page path applies, the test also shows it was taken (it returns a
+result, not None) and which tables it proved unchanged; where it does not (a
+differential, WAL frames not yet copied back), the service's preview still equals the
+full comparison."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.preview_pages import page_preview
+from lifeboat.core.verify import extract_verified
+from lifeboat.foundation.progress import CancelToken, no_progress
+from lifeboat.remote.fetch import snapshot_files
+from lifeboat.service import Service
+from lifeboat.storage.memory import MemoryStores
+from tests.helpers.waiting import wait_until
+
+NAME = "notes"
+
+
+def _live(path: Path, journal: str = "wal") -> Path:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"pragma journal_mode={journal}")
+    conn.execute("create table notes(id integer primary key, title text, body text)")
+    conn.execute("create table tags(note integer, tag text, primary key(note, tag)) without rowid")
+    conn.execute("create table log(at integer, line text)")
+    conn.execute("create index notes_title on notes(title)")
+    conn.execute("create table pair_a(id integer primary key, v text)")
+    conn.execute("create table pair_b(id integer primary key, v text)")
+    conn.execute("begin")
+    for i in range(200):
+        conn.execute("insert into pair_a values (?, ?)", (i, f"a{i}"))
+        conn.execute("insert into pair_b values (?, ?)", (i, f"b{i}"))
+    for i in range(3000):
+        conn.execute("insert into notes values (?, ?, ?)", (i, f"title {i}", "x" * (300 + i % 700)))
+        conn.execute("insert into tags values (?, ?)", (i, f"t{i % 7}"))
+    for i in range(500):
+        conn.execute("insert into log values (?, ?)", (i, "y" * 2000))  # overflow-free, big
+    conn.execute("commit")
+    conn.close()
+    return path
+
+
+def _write(db: Path, *sql: str) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for statement in sql:
+            conn.execute(statement)
+        # every frame copied back: the state the page path can prove frozen
+        conn.execute("pragma wal_checkpoint(truncate)")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def service(home: Path, file_keyring: object) -> Service:
+    """A service whose keyring (a file, named as such) can keep the key of a sealed source."""
+    return Service(stores=MemoryStores())
+
+
+def _backup(service: Service, db: Path, *, sealed: bool = False, full: bool = True) -> str:
+    if NAME not in service.workspace.config().sources:
+        if sealed:
+            service.init_key()
+        service.add_source(db, name=NAME, schedule="manual", encrypt_local=sealed)
+    return service.backup(NAME, full=full).id
+
+
+def _full_comparison(service: Service, ref: str, live: Path, scratch: Path) -> DatabaseDiff:
+    """Today's preview: the whole snapshot decompressed, every table compared."""
+    record = service.snapshot(ref)
+    with snapshot_files(service.workspace, record, no_progress, CancelToken()) as files:
+        extract_verified(files.folder, record.manifest, scratch, check="none", base=files.base)
+    try:
+        return diff_databases(scratch, live)
+    finally:
+        scratch.unlink()
+
+
+def _by_pages(service: Service, ref: str, live: Path, scratch: Path) -> DatabaseDiff | None:
+    record = service.snapshot(ref)
+    try:
+        with snapshot_files(service.workspace, record, no_progress, CancelToken()) as files:
+            return page_preview(
+                record.folder,
+                files.folder,
+                record.manifest,
+                live,
+                scratch,
+                budget=30,
+                progress=no_progress,
+                cancel=CancelToken(),
+            )
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _figures(diff: DatabaseDiff) -> dict[str, object]:
+    return {**diff.to_json(), "seconds": 0}
+
+
+Change = Callable[[Path], None]
+CASES: dict[str, tuple[Change, set[str]]] = {
+    "nothing": (lambda db: None, {"notes", "tags", "log", "pair_a", "pair_b"}),
+    "rows changed in one table": (
+        lambda db: _write(db, "update notes set body = 'new' where id % 97 = 0"),
+        {"tags", "log"},
+    ),
+    "rows added and removed": (
+        lambda db: _write(
+            db, "delete from tags where note < 40", "insert into tags values (99999, 'new')"
+        ),
+        {"notes", "log"},
+    ),
+    # every page moves: all tables are compared, and the untouched ones still show nothing
+    "rows moved between pages": (
+        lambda db: _write(db, "delete from log where at % 5 = 0", "vacuum"),
+        set(),
+    ),
+    "a table dropped": (lambda db: _write(db, "drop table log"), set()),
+    "an index added": (lambda db: _write(db, "create index tags_tag on tags(tag)"), set()),
+    # every page as it was, only the schema's names swapped: the rows of both differ
+    "tables swapped by renaming": (
+        lambda db: _write(
+            db,
+            "alter table pair_a rename to pair_tmp",
+            "alter table pair_b rename to pair_a",
+            "alter table pair_tmp rename to pair_b",
+        ),
+        set(),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(
+    ("sealed", "journal"),
+    [(False, "wal"), (True, "wal"), (False, "delete")],
+    ids=["plain", "encrypted", "rollback-journal"],
+)
+def test_preview_by_pages_equals_the_full_comparison(
+    service: Service, tmp_path: Path, case: str, sealed: bool, journal: str
+):
+    db = _live(tmp_path / "notes.db", journal)
+    ref = _backup(service, db, sealed=sealed)
+    change, proven_unchanged = CASES[case]
+    change(db)
+    quick = _by_pages(service, ref, db, tmp_path / "pages.db")
+    assert quick is not None  # the page path applied
+    full = _full_comparison(service, ref, db, tmp_path / "full.db")
+    assert _figures(quick) == _figures(full)
+    unchanged = {t.name for t in quick.tables if not t.differs}
+    assert proven_unchanged <= unchanged
+    # and the service's own preview (what `lifeboat diff --live` shows) is the same
+    assert _figures(service.preview(ref)) == _figures(full)
+
+
+def test_a_differential_is_previewed_in_full_and_exactly(service: Service, tmp_path: Path):
+    db = _live(tmp_path / "notes.db")
+    _backup(service, db)
+    _write(db, "update notes set title = 'changed' where id < 50")
+    ref = _backup(service, db, full=False)
+    assert service.snapshot(ref).manifest.kind == "diff"
+    _write(db, "delete from notes where id between 100 and 120")
+    assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+    full = _full_comparison(service, ref, db, tmp_path / "full.db")
+    assert _figures(service.preview(ref)) == _figures(full)
+    notes = next(t for t in full.tables if t.name == "notes")
+    assert (notes.brought_back, notes.changed) == (21, 0)
+
+
+def test_frames_not_copied_back_are_previewed_in_full(service: Service, tmp_path: Path):
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("pragma wal_autocheckpoint=0")
+        writer.execute("update notes set body = 'in the wal' where id < 10")
+        # the live state is in the WAL: the page path cannot prove the file holds it
+        assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+        full = _full_comparison(service, ref, db, tmp_path / "full.db")
+        assert _figures(service.preview(ref)) == _figures(full)
+        notes = next(t for t in full.tables if t.name == "notes")
+        assert notes.changed == 10
+    finally:
+        writer.close()
+
+
+#: commits one row into each of two tables per transaction, then copies the WAL back
+PAIR_WRITER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+print("ready", flush=True)
+n = 0
+while True:
+    conn.execute("begin immediate")
+    conn.execute("insert into pair_a(v) values (?)", (f"w{n}",))
+    conn.execute("insert into pair_b(v) values (?)", (f"w{n}",))
+    conn.execute("commit")
+    conn.execute("pragma wal_checkpoint(passive)")
+    n += 1
+"""
+
+
+def test_a_preview_under_a_writer_is_of_one_moment(service: Service, tmp_path: Path):
+    """A writer commits a row into pair_a and pair_b in each transaction while the page
+    path runs again and again: every preview it gives counts both tables at the same
+    moment (equal growth), and the tables the writer never touches stay proven unchanged."""
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", PAIR_WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        seen: list[DatabaseDiff] = []
+
+        def previews() -> bool:
+            quick = _by_pages(service, ref, db, tmp_path / "pages.db")
+            if quick is not None:
+                seen.append(quick)
+            return len(seen) >= 3
+
+        wait_until(previews, "three previews by pages while the writer runs", interval=0)
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
+    for quick in seen:
+        tables = {t.name: t for t in quick.tables}
+        grown_a = tables["pair_a"].brought_back, tables["pair_a"].removed
+        grown_b = tables["pair_b"].brought_back, tables["pair_b"].removed
+        assert grown_a == grown_b and grown_a[1] is not None
+        assert tables["pair_a"].rows_now == tables["pair_b"].rows_now
+        assert not tables["notes"].differs and not tables["log"].differs
+
+
+def test_a_journal_beside_the_database_is_previewed_in_full(service: Service, tmp_path: Path):
+    """journal_mode=persist leaves its -journal there: the page path cannot tell it from a
+    hot journal (whose rollback the file does not hold yet), so the full comparison runs."""
+    db = _live(tmp_path / "notes.db", "persist")
+    ref = _backup(service, db)
+    _write(db, "pragma journal_mode=persist", "update notes set body = 'p' where id < 5")
+    assert Path(f"{db}-journal").exists()
+    assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+    full = _full_comparison(service, ref, db, tmp_path / "full.db")
+    assert _figures(service.preview(ref)) == _figures(full)
+    assert next(t for t in full.tables if t.name == "notes").changed == 5
