@@ -14,6 +14,7 @@ from lifeboat.core.page_digest import CONTENT_DIGEST, PageDigest, recorded_diges
 from lifeboat.core.pagediff import page_hashes_of
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.snapshot import take_snapshot
+from lifeboat.core.verify import extract_check_owed
 from lifeboat.foundation.errors import CorruptSnapshot
 from tests.core.test_incremental import as_base, mutate, rebuilt, request, sha
 from tests.helpers.databases import db_content, make_db
@@ -65,3 +66,18 @@ def test_the_page_digest_is_the_same_however_the_blocks_are_cut(cut: int):
     partial = PageDigest(page)
     partial.update(memoryview(data[:5000]))
     assert partial.hexdigest() == "", "a partial page never matches"
+
+
+def test_a_differential_proven_by_pages_needs_no_check_again_when_its_check_covers(
+    tmp_path: Path,
+):
+    _, base, _, by_pages = _two_differentials(tmp_path)
+    snaps = tmp_path / "snaps"
+    out = tmp_path / "owed.db"
+    assert by_pages.check_result == "ok" and by_pages.check_mode == "quick"
+    # its rebuild proven by the content digest: the check it passed stands
+    owed = extract_check_owed(snaps, by_pages, out, check="quick", base=(snaps, base))
+    assert not owed and db_content(out) == db_content(rebuilt(tmp_path, by_pages, base))
+    out.unlink()
+    # a stronger check than the one it passed is owed
+    assert extract_check_owed(snaps, by_pages, out, check="full", base=(snaps, base))
