@@ -3,15 +3,23 @@ checks made cheaper for it (issue 22): the answers stay the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from lifeboat.core.catalog import Catalog
 from lifeboat.core.catalog_records import RemoteCopy
-from lifeboat.core.manifest import Manifest, ManifestError, is_plain_name
+from lifeboat.core.manifest import (
+    TIMESTAMP_FORMAT,
+    Manifest,
+    ManifestError,
+    is_plain_name,
+    snapshot_stem,
+)
 from tests.core.test_catalog import manifest
 
 
@@ -94,3 +102,38 @@ def test_a_manifest_written_is_the_same_json_as_before(tmp_path: Path):
     data.update(data.pop("extra"))
     assert m.to_json() == (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
     assert Manifest.from_dict(json.loads(m.to_json())) == m
+
+
+def test_a_manifest_read_is_the_one_its_constructor_makes():
+    """from_dict builds the Manifest without its generated __init__ (issue 22): every
+    field, the defaults of those a file leaves out and `extra` are as __init__ sets them."""
+    from dataclasses import fields
+
+    full = replace(manifest("aaaa0001"), tables={"t": 1}, extra={"check_unchecked": ["x"]})
+    read = Manifest.from_dict(json.loads(full.to_json()))
+    assert read == full and read.extra is not full.extra
+    data = json.loads(manifest("aaaa0002").to_json())
+    for name in ("format", "kind", "base", "db_sha256", "pages_sha256", "tables"):
+        data.pop(name)  # what a format-1 manifest leaves out
+    data["format"] = 1
+    old = Manifest.from_dict(data)
+    made = Manifest(**{f.name: getattr(old, f.name) for f in fields(Manifest)})
+    assert old == made and (old.kind, old.base, old.tables, old.extra) == ("full", None, None, {})
+    assert Manifest.from_dict(data).extra is not old.extra  # no dict shared between two
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        old.id = "bbbb0001"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=14))),
+        datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC),  # strftime does not pad the year here
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ],
+)
+def test_a_stem_is_the_strftime_text(moment: datetime):
+    stamp = moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    assert snapshot_stem("notes", moment, "aaaa0001") == f"notes-{stamp}-aaaa0001"

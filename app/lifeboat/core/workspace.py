@@ -173,7 +173,7 @@ class Workspace:
         """Every folder that may hold snapshot folders: defaults, sources' and catalog's."""
         roots = [self.snapshot_root(config)]
         roots += [self.snapshot_root(config, s) for s in config.sources.values()]
-        roots += [r.folder.parent for r in self.catalog.snapshots()]
+        roots += sorted({folder.parent for folder in self.catalog.snapshot_folders()})
         unique: list[Path] = []
         for root in roots:
             if root not in unique:

@@ -15,16 +15,13 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
-    QHBoxLayout,
-    QLabel,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from lifeboat.core.catalog_records import AttentionItem, JobRecord, SnapshotRecord
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.results import RestoreOutcome, UploadResult, VerifyResult
 from lifeboat.foundation.errors import Cancelled
@@ -35,7 +32,14 @@ from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.browse_points import PointWanted
 from lifeboat.gui.history_drills import DrillsTab, DrillTable
 from lifeboat.gui.history_models import JobTable, SnapshotTable, SourceFilter
-from lifeboat.gui.history_tabs import JobsTab, SnapshotsTab, recovered_text, refill_filter
+from lifeboat.gui.history_reads import FIRST_ROWS, History, read_history
+from lifeboat.gui.history_tabs import (
+    JobsTab,
+    SnapshotsTab,
+    recovered_text,
+    refill_filter,
+    source_filter_row,
+)
 from lifeboat.gui.history_work import WorkRow
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import ask, show_error
@@ -44,19 +48,10 @@ from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
 from lifeboat.service.deletion import DeletionEffects
 
-JOB_LIMIT = 500
-#: Snapshots, jobs, the databases backed up, the files kept but not usable as they
-#: are, and the remotes (all, and those of which no snapshot is known).
-History = tuple[
-    list[SnapshotRecord],
-    list[JobRecord],
-    dict[str, SourceConfig],
-    list[AttentionItem],
-    tuple[list[str], list[str]],
-]
-
 
 class HistoryDialog(QDialog):
+    first_rows = FIRST_ROWS
+
     def __init__(
         self,
         service: Service,
@@ -74,7 +69,10 @@ class HistoryDialog(QDialog):
         self.service = service
         self.restore = restore
         self.sources: dict[str, SourceConfig] = {}
-        self.loaded = 0  # how many times the tables were (re)loaded
+        self.loaded = 0  # how many times the tables were (re)loaded with every row
+        self.shown = 0  # how many times rows were shown (the first ones on opening too)
+        self._reads = 0  # reloads asked for: only the last one's rows are shown
+        self._complete = 0  # the last reload whose rows were all shown
         self.snapshots = SnapshotTable()
         self.jobs = JobTable()
         self.snapshot_view = SourceFilter(self.snapshots)
@@ -87,7 +85,7 @@ class HistoryDialog(QDialog):
         self.resize(1000, 520)
 
     def _build(self, browse: Callable[[PointWanted], None] | None) -> None:
-        top = self._build_filter()
+        self.source_filter, top = source_filter_row(self._filter)
         self.snapshots_tab = SnapshotsTab(self.snapshot_view, self.snapshots, browse)
         self.jobs_tab = JobsTab(self.job_view, self.jobs)
         self._connect_snapshot_actions()
@@ -121,17 +119,6 @@ class HistoryDialog(QDialog):
         layout.addWidget(self.work)
         self._selection_changed()
 
-    def _build_filter(self) -> QHBoxLayout:
-        self.source_filter = QComboBox()
-        self.source_filter.setObjectName("source-filter")
-        self.source_filter.addItem("All databases", None)
-        self.source_filter.currentIndexChanged.connect(self._filter)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Show:"))
-        top.addWidget(self.source_filter)
-        top.addStretch(1)
-        return top
-
     def _connect_snapshot_actions(self) -> None:
         tab = self.snapshots_tab
         tab.table.doubleClicked.connect(lambda _i: self.restore_selected())
@@ -148,25 +135,33 @@ class HistoryDialog(QDialog):
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        def read() -> History:
-            return (
-                self.service.snapshots(),
-                self.service.jobs(limit=JOB_LIMIT),
-                {s.name: s for s in self.service.sources()},
-                self.service.attention(),
-                (
-                    [r.name for r in self.service.remotes()],
-                    self.service.remotes_with_unknown_backups(),
-                ),
-            )
+        """Read the history again (in the background). On opening, the newest
+        `first_rows` snapshots are read and shown first, while all of them are read:
+        10,000 records take most of a second, and the window should not wait for them."""
+        self._reads += 1
+        reads = self._reads
+        for limit in (self.first_rows, -1) if self.shown == 0 else (-1,):
+            self._read_in_background(reads, limit)
 
+    def _read_in_background(self, reads: int, limit: int) -> None:
         run_in_background(
-            read,
+            lambda: read_history(self.service, limit),
             what="read the history",
-            on_done=self._loaded,
+            on_done=lambda result: self._read(result, reads, limit),
             on_failed=lambda exc: show_error(self, exc),
             owner=self,
         )
+
+    def _read(self, result: History, reads: int, limit: int) -> None:
+        """Show what the last reload read: the first rows (unless all came already),
+        or all of them (unless the first rows were all there is)."""
+        complete = limit < 0 or len(result[0]) < limit
+        if reads != self._reads or self._complete == reads:
+            return
+        self._loaded(result)
+        if complete:
+            self._complete = reads
+            self.loaded += 1
 
     def _loaded(self, result: History) -> None:
         snapshots, jobs, self.sources, attention, (remotes, unknown) = result
@@ -179,10 +174,10 @@ class HistoryDialog(QDialog):
         self.drills.set_jobs(jobs)
         names = list(remote_of) + sorted({r.source for r in snapshots} - set(remote_of))
         refill_filter(self.source_filter, names)
-        if self.loaded == 0:
+        if self.shown == 0:
             for table in (self.snapshot_table, self.job_table, self.drills_tab.table):
                 table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        self.loaded += 1
+        self.shown += 1
         if selected:
             self.select_snapshot(selected)
         self._selection_changed()

@@ -256,6 +256,19 @@ def make_table(model: SourceFilter, name: str) -> QTableView:
     return table
 
 
+def source_filter_row(changed: Callable[[], None]) -> tuple[QComboBox, QHBoxLayout]:
+    """The "Show:" row above the tables: its choice of database (calls `changed`)."""
+    combo = QComboBox()
+    combo.setObjectName("source-filter")
+    combo.addItem("All databases", None)
+    combo.currentIndexChanged.connect(lambda _index: changed())
+    row = QHBoxLayout()
+    row.addWidget(QLabel("Show:"))
+    row.addWidget(combo)
+    row.addStretch(1)
+    return combo, row
+
+
 def refill_filter(combo: QComboBox, names: list[str]) -> None:
     """The "Show:" choices: all databases, then each by name; the choice is kept."""
     current = combo.currentData()

@@ -32,6 +32,7 @@ from lifeboat.service.row_history import RowHistoryMethods
 from lifeboat.service.row_keys import RowKeyMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
+from lifeboat.service.status_reads import StatusReadsKept
 from lifeboat.storage.factory import StoreFactory
 
 
@@ -66,6 +67,7 @@ class Service(
         self.workspace = workspace or Workspace(secrets=self.secrets, stores=self.stores)
         use_history_keys(self.workspace)  # what opens sealed history segments here
         self._events = EventHub()
+        self.status_reads = StatusReadsKept()
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:
         """Receive every event from now on (from any thread); returns the unsubscribe."""

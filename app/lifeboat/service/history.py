@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import Config, SourceConfig
 from lifeboat.core.encryption import MissingIdentity, stored_identities
 from lifeboat.core.history.sealing import SegmentKeys, is_sealed, use_keys
@@ -203,28 +204,38 @@ def open_base(workspace: Workspace, source: str, base_id: str) -> BaseRef | None
     with its full base); None if it is not here."""
     from lifeboat.core.history.bases import BaseRef
 
-    records = {r.id: r for r in workspace.catalog.snapshots(source) if r.local}
-    record = records.get(base_id)
-    if record is None or record.status != "ok":
+    # Only the base and its full: reading all of the source's records here cost every
+    # status (each chain, every 15 s in the tray) in proportion to its snapshots.
+    record = _kept_here(workspace, source, base_id)
+    if record is None:
         return None
     parent = None
     if record.manifest.kind == "diff":
-        full = records.get(record.manifest.base or "")
-        if full is None or full.status != "ok":
+        full = _kept_here(workspace, source, record.manifest.base or "")
+        if full is None:
             return None
         parent = BaseRef(full.manifest, full.folder)
     return BaseRef(record.manifest, record.folder, parent)
 
 
+def _kept_here(workspace: Workspace, source: str, snap_id: str) -> SnapshotRecord | None:
+    """`source`'s snapshot `snap_id` if it is kept here and good."""
+    record = workspace.catalog.snapshots_by_id([snap_id]).get(snap_id)
+    ok = record is not None and record.source == source and record.status == "ok"
+    return record if ok else None
+
+
 def chains_of(workspace: Workspace, source: str) -> list[HistoryChain]:
     """The chains of `source`'s history, oldest first (by their first commit)."""
-    from lifeboat.core.history.chain import effective
-
     try:
         src = workspace.config().source(source)
     except LifeboatError:
         return []
     folder = history_folder(workspace, src, make=False)
+    if not os.path.lexists(folder):
+        return []  # no history (nor its code to load: every status asks, for each source)
+    from lifeboat.core.history.chain import effective
+
     listing, summaries = history_listing(folder, source)
     by_base: dict[str, list[SegmentFile]] = {}
     for segment in listing.segments:

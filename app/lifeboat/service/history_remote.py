@@ -112,11 +112,11 @@ def remote_history_state(
 ) -> dict[str, object]:
     """SourceStatus's fields: up to when its remote holds the newest chain, and why
     sending it keeps failing (None: it does not)."""
+    if not src.continuous or src.remote is None:
+        return {}  # (asked of every source at each status: no history code loaded for it)
     from lifeboat.core.history.chain import time_of
     from lifeboat.remote.history_plans import held_until_us
 
-    if not src.continuous or src.remote is None:
-        return {}
     copies = workspace.catalog.segment_copies(src.name, src.remote)
     segments = [s for chain in chains for s in chain.segments]
     until = held_until_us(segments, copies)

@@ -27,6 +27,7 @@ from lifeboat.remote.plans import plan_uploads
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.service.status import Status
+    from lifeboat.service.status_reads import StatusReadsKept
 
 if TYPE_CHECKING:
     from lifeboat.core.workspace import Workspace
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 class RecordMethods:
     workspace: Workspace
+    #: The catalog's part of the status, kept while the catalog does not change.
+    status_reads: StatusReadsKept
 
     # -- settings and paths ----------------------------------------------------------
 
@@ -124,7 +127,8 @@ class RecordMethods:
         """Each source's state, computed from the settings and the catalog alone."""
         from lifeboat.service.status import compute_status
 
-        return compute_status(self.workspace, now or utc_now(), tz)
+        reads = self.status_reads.reads(self.workspace)
+        return compute_status(self.workspace, now or utc_now(), tz, reads)
 
     def last_good_snapshot(self, source: str) -> datetime | None:
         """When `source` was last backed up for its schedule: its newest good snapshot taken

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.catalog_records import AttentionItem, SnapshotRecord
+from lifeboat.core.catalog_records import AttentionItem, SnapshotLine, SnapshotRecord
 from lifeboat.core.fsutil import FileLock
 from lifeboat.core.manifest import utc_now, write_manifest
 from lifeboat.core.retention import KeepSpecError, parse_keep
@@ -188,8 +188,14 @@ class SnapshotMethods:
         self.workspace.catalog.update_manifest(manifest)
         return self.snapshot(record.id)
 
-    def snapshots(self, source: str | None = None) -> list[SnapshotRecord]:
-        return self.workspace.catalog.snapshots(source)
+    def snapshots(self, source: str | None = None, limit: int = -1) -> list[SnapshotRecord]:
+        """Snapshots, newest first (the newest `limit` of them, if given)."""
+        return self.workspace.catalog.snapshots(source, limit)
+
+    def snapshot_lines(self, source: str | None = None) -> list[SnapshotLine]:
+        """The snapshots as a list shows them (a few fields each), newest first: read
+        without parsing every manifest, for lists of thousands."""
+        return self.workspace.catalog.snapshot_lines(source)
 
     def snapshot(self, ref: str) -> SnapshotRecord:
         return self.workspace.catalog.snapshot(ref)

@@ -24,8 +24,8 @@ from lifeboat.service.history_remote import remote_history_state
 from lifeboat.service.history_status import ContinuousState, continuous_state
 from lifeboat.service.overdue import is_overdue
 from lifeboat.service.status_jobs import last_finished, pending_retry, running_and_retrying
+from lifeboat.service.status_reads import StatusReads, read_for_status
 from lifeboat.service.status_snapshots import (
-    CONTINUOUS_REASON,
     continuous_snapshots,
     snapshot_fields,
 )
@@ -204,18 +204,21 @@ class Status:
         }
 
 
-def compute_status(workspace: Workspace, now: datetime, tz: tzinfo | None = None) -> Status:
+def compute_status(
+    workspace: Workspace,
+    now: datetime,
+    tz: tzinfo | None = None,
+    reads: StatusReads | None = None,
+) -> Status:
+    """Each source's status at `now`; `reads`: the catalog's part, if already read
+    (service/status_reads.py keeps it while the catalog does not change)."""
     config = workspace.config()
     tz = tz or resolve_timezone(config.general.timezone)
-    # Each source's jobs, newest first: what status asks of the jobs is all per source,
-    # and looking through all 2,000 for each of 100 sources was a third of a status.
-    jobs: dict[str | None, list[JobRecord]] = {}
-    for job in workspace.catalog.jobs(limit=2000):
-        jobs.setdefault(job.source, []).append(job)
-    facts = workspace.catalog.source_snapshots(CONTINUOUS_REASON)
-    events = workspace.catalog.last_events("continuous:")
+    read = reads or read_for_status(workspace)
     sources = [
-        _source_status(workspace, config, src, (jobs.get(src.name, []), facts, events), now, tz)
+        _source_status(
+            workspace, config, src, (read.jobs.get(src.name, []), read.facts, read.events), now, tz
+        )
         for src in config.sources.values()
     ]
     ranks = [STATES.index(s.state) for s in sources]
