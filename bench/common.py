@@ -29,11 +29,14 @@ def run_timed(
     shell: bool = False,
     memory: dict[str, int] | None = None,
     stdout: IO[str] | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> tuple[float, int]:
     """Run a command; return (wall seconds, peak RSS of the child in KB).
 
     With `memory`, also sample the child's anonymous memory (RssAnon: what it really
     takes from RAM, without file pages it maps) every 20 ms into memory["anon_kb"].
+    With `cpu`, its user + system CPU seconds go into cpu["seconds"] (steadier than
+    wall time on a loaded machine).
     """
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -44,6 +47,8 @@ def run_timed(
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if cpu is not None:
+        cpu["seconds"] = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"{cmd!r} failed ({proc.returncode}): {err}")

@@ -10,6 +10,8 @@ lock, the longest write-lock hold); the merge of 1,000 other rows while a writer
 commits every 5 ms (its commit latency reported: the longest is the writer's stall);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
+The merge's and the full restore's CPU seconds (user + system) are reported beside their
+wall times: on a loaded machine the wall-time ratio swings from run to run.
 
 Usage: PYTHONPATH=$PWD/app python bench/merge_bench.py [--size-mb 1024]
 Goal (issue 21): the merge takes well under the full restore's time.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -74,11 +77,16 @@ def _add_small_table(db: Path) -> None:
     conn.close()
 
 
-def _merge_timed(env: dict[str, str], merge: list[str], out: Path) -> tuple[float, int, dict]:
+def _merge_timed(
+    env: dict[str, str], merge: list[str], out: Path, cpu: dict[str, float] | None = None
+) -> tuple[float, int, dict]:
     """The merge as a CLI process: seconds, peak RSS (KB), and the phases it reports."""
     with open(out, "w") as fh:
         seconds, peak_kb = run_timed(
-            [sys.executable, "-m", "lifeboat", *merge, "--yes", "--json"], env=env, stdout=fh
+            [sys.executable, "-m", "lifeboat", *merge, "--yes", "--json"],
+            env=env,
+            stdout=fh,
+            cpu=cpu,
         )
     return seconds, peak_kb, json.loads(out.read_text()).get("phases", {})
 
@@ -111,7 +119,8 @@ def main() -> None:
     preview_s, preview_kb = run_timed(
         [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
     )
-    merge_s, merge_kb, phases = _merge_timed(env, merge, work / "merge.json")
+    merge_cpu: dict[str, float] = {}
+    merge_s, merge_kb, phases = _merge_timed(env, merge, work / "merge.json", merge_cpu)
     assert _count(db, table) == (rows,), "every row is back"
     # Again, while the app keeps writing (a commit every 5 ms) as the rows come back.
     _delete(db, table, rows, 1)
@@ -121,6 +130,7 @@ def main() -> None:
     ended = time.time()
     latency = latency_summary(writer.stop(), started, ended)
     assert _count(db, table) == (rows,), "every row is back"
+    restore_cpu: dict[str, float] = {}
     restore_s, restore_kb = run_timed(
         [
             sys.executable,
@@ -133,6 +143,7 @@ def main() -> None:
             "--yes",
         ],
         env=env,
+        cpu=restore_cpu,
     )
     # An in-place restore takes the same safety snapshot the merge takes, then replaces
     # the whole file (the merge's rows are lost again: this is the last step).
@@ -158,6 +169,10 @@ def main() -> None:
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),
+            "merge_cpu_s": round(merge_cpu["seconds"], 2),
+            "full_restore_to_cpu_s": round(restore_cpu["seconds"], 2),
+            "merge_over_full_restore_cpu": round(merge_cpu["seconds"] / restore_cpu["seconds"], 2),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "full_restore_in_place_s": round(in_place_s, 2),
             "full_restore_in_place_peak_rss_mb": round(in_place_kb / 1024, 1),
             "merge_over_in_place_restore": round(merge_s / in_place_s, 2),

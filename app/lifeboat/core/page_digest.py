@@ -84,3 +84,11 @@ def is_recorded_digest(manifest: Manifest, pages_digest: str) -> bool:
 def snapshot_check_passed(manifest: Manifest, wanted_mode: str) -> bool:
     """Whether the manifest records a passed check covering `wanted_mode`."""
     return manifest.check_result == "ok" and check_covers(manifest.check_mode, wanted_mode)
+
+
+def recorded_digest(manifest: Manifest) -> str | None:
+    """The content digest `manifest` records, if any: what proves the rebuild of a
+    differential that records no db_sha256 (the safety snapshot of a restore or merge,
+    core/snapshot_request.whole_sha256; checked in core/reconstruct.py)."""
+    value = manifest.extra.get(CONTENT_DIGEST)
+    return value if isinstance(value, str) and value else None

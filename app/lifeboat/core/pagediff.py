@@ -94,19 +94,23 @@ def diff_stream(
     limit: int,
     progress: Progress,
     cancel: CancelToken,
+    *,
+    whole_sha256: bool = True,
 ) -> Iterator[bytes]:
     """The uncompressed differential of the database `blocks` give (`total` bytes, each
     block whole pages) against the base whose page hashes are in `base_hashes`, in one
-    sequential pass (bounded memory). Fills `scan`; raises DiffTooLarge once more than
-    `limit` bytes of pages have changed."""
-    db_digest = hashlib.sha256()
+    sequential pass (bounded memory). Fills `scan` (its db_sha256 only if
+    `whole_sha256`: it costs more than the rest of the pass); raises DiffTooLarge once
+    more than `limit` bytes of pages have changed."""
+    db_digest = hashlib.sha256() if whole_sha256 else None
     pages_digest = hashlib.sha256()
     yield header.pack()
     page_number = 0
     changed_bytes = 0
     with open(base_hashes, "rb") as hashes:
         for block in blocks:
-            db_digest.update(block)
+            if db_digest is not None:
+                db_digest.update(block)
             view = memoryview(block)
             known = hashes.read(len(block) // page_size * HASH_SIZE)
             out: list[bytes] = []
@@ -129,5 +133,5 @@ def diff_stream(
             cancel.check()
     yield PAGE_NUMBER.pack(0)
     scan.page_count = page_number
-    scan.db_sha256 = db_digest.hexdigest()
+    scan.db_sha256 = db_digest.hexdigest() if db_digest is not None else ""
     scan.content_digest = pages_digest.hexdigest()

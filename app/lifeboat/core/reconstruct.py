@@ -22,6 +22,7 @@ import zstandard
 
 from lifeboat.core.decompress import BlockWriter, ThreadedReader
 from lifeboat.core.manifest import Manifest
+from lifeboat.core.page_digest import PageDigest, recorded_digest
 from lifeboat.core.pagediff import HEADER, PAGE_NUMBER, DiffHeader
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -93,14 +94,23 @@ def reconstruct(
     durable: bool = True,
 ) -> str:
     """Write the database the differential describes to `dest` (or nowhere, to check);
-    return its SHA-256. Raises CorruptSnapshot (and removes `dest`) on any mismatch."""
+    return its SHA-256 ("" when it is proven by its content digest instead: a
+    differential that records no db_sha256). Raises CorruptSnapshot (and removes
+    `dest`) on any mismatch."""
     cancel = cancel or CancelToken()
     if diff.base != base.id:
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
-    writer = BlockWriter(dest, True, None, durable=durable)
+    by_pages = None if diff.db_sha256 else recorded_digest(diff)
+    pages = PageDigest(diff.page_size) if by_pages else None
+    writer = BlockWriter(dest, by_pages is None, pages.update if pages else None, durable=durable)
     try:
         header = _merge_inputs(base_path, base, diff_path, diff, writer, progress, cancel)
         sha = _rebuilt_sha(writer, header, diff)
+        if pages is not None and pages.hexdigest() != by_pages:
+            raise CorruptSnapshot(
+                f"snapshot {diff.id}: the rebuilt database's page hashes do not match its manifest",
+                _HINT,
+            )
     except BaseException:
         _discard(writer, dest)
         raise

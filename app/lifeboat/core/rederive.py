@@ -45,11 +45,11 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
+from lifeboat.core.page_digest import CONTENT_DIGEST
 from lifeboat.core.pagediff import HEADER, DiffHeader, page_hashes_of
 from lifeboat.core.private import open_new
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
-from lifeboat.core.snapshot import CONTENT_DIGEST
 from lifeboat.foundation.errors import LifeboatError
 
 #: Artifacts whose manifest can be re-derived from the file itself.

@@ -1,7 +1,8 @@
 """Restore a snapshot: into a new file, or in place over a (possibly live) database.
 
 Every path starts from `extract_verified`: the artifact is hashed, decompressed and
-checked into a temporary file before anything is touched (jobs/restore.py).
+checked into a temporary file before anything is committed (jobs/restore.py; in place,
+the integrity check runs beside the write, whose committing step waits for it).
 
 In place, the verified copy goes into the target with SQLite's backup API on a
 connection to the target: one write transaction, so a crash or kill at any moment
@@ -146,25 +147,32 @@ def replace_in_place(
     busy_timeout: float = 30.0,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    before_commit: Callable[[], object] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
     Through SQLite where the target opens (one transaction: entirely old or entirely
     new, and connected programs see the new content); else as an atomic file replace.
+    `before_commit` (the copy's integrity check, run beside the write) is waited for
+    before the step that commits, and before a file replace: if it raises, nothing
+    was changed.
     """
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
+    gate = before_commit or _no_gate
     conn = _open_target(target, busy_timeout)
     if conn is not None:
         try:
             if _backup_api_can_write(conn, page_size):
-                _copy_into(verified, conn, busy_timeout, progress, cancel)
+                _copy_into(verified, conn, busy_timeout, progress, cancel, gate)
                 _checkpoint(conn)
                 return RestoreResult(target, "backup-api", time.monotonic() - started)
+            gate()
             _drain_wal(conn, target)
         finally:
             conn.close()
+    gate()
     _replace_file(verified, target, run, cancel)
     return RestoreResult(target, "file-replace", time.monotonic() - started)
 
@@ -239,14 +247,21 @@ def _backup_api_can_write(conn: sqlite3.Connection, page_size: int) -> bool:
     return mode != "wal" or current == page_size
 
 
+def _no_gate() -> None:
+    return None
+
+
 def _copy_into(
     verified: Path,
     conn: sqlite3.Connection,
     busy_timeout: float,
     progress: Progress,
     cancel: CancelToken,
+    gate: Callable[[], object],
 ) -> None:
-    """One write transaction on the target; cancelling before the end rolls it back."""
+    """One write transaction on the target; cancelling (or `gate` raising) before the
+    end rolls it back. `gate` is waited for before the step that commits: each step
+    copies _STEP_PAGES pages, so it is the one that starts with no more left."""
     src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
     busy_since: list[float] = []
 
@@ -265,8 +280,12 @@ def _copy_into(
         progress("restore", total - remaining, total)
         if remaining:  # after the last step the target is committed: too late to cancel
             cancel.check()
+            if remaining <= _STEP_PAGES:
+                gate()  # the next step commits
 
     try:
+        if int(src.execute("pragma page_count").fetchone()[0]) <= _STEP_PAGES:
+            gate()  # the first step is the last
         src.backup(conn, pages=_STEP_PAGES, progress=on_step, sleep=0.05)
     except sqlite3.DatabaseError as exc:
         raise OperationFailed(

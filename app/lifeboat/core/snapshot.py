@@ -26,7 +26,6 @@ import contextlib
 import os
 import sqlite3
 import stat
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,9 +33,9 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat import __version__
-from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult, check_database
+from lifeboat.core.dbcheck import UNCHECKED_KEY, CheckResult
 from lifeboat.core.dbcopy import CopyResult, copy_database
-from lifeboat.core.dbinspect import Inventory, take_inventory
+from lifeboat.core.dbinspect import Inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
 from lifeboat.core.manifest import (
@@ -52,19 +51,18 @@ from lifeboat.core.manifest import (
     utc_now,
     write_manifest,
 )
-from lifeboat.core.private import create_file, disk_full, is_link
-from lifeboat.core.seekable_write import FRAME_PLAIN
-from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
+from lifeboat.core.page_digest import CONTENT_DIGEST
+from lifeboat.core.private import disk_full, is_link
+from lifeboat.core.snapshot_frozen import check_and_count, copy_ahead_and_pack, pack_frozen
+from lifeboat.core.snapshot_pack import Packed, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
 from lifeboat.core.wal_converge import converge_wal
-from lifeboat.core.wal_direct import FrozenWal, frozen_wal
-from lifeboat.core.wal_scratch import CopyAhead, CopyFailed, copy_frozen, following_frames
+from lifeboat.core.wal_direct import frozen_wal
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 _SPACE_MARGIN = 16 << 20
-CONTENT_DIGEST = "content_digest"  # manifest key, see docs/FORMAT.md
 
 
 class Unchanged(Exception):
@@ -154,21 +152,32 @@ def _copy_check_and_pack(
     """Copy the database, then check the copy in a thread while it is packed; a copy that
     fails the check raises SourceError (nothing is stored). A WAL database whose file
     holds it all is copied from that file (core/wal_converge.py: read lock 0 held for a
-    compare; or, with wal_scratch "follow", core/wal_scratch.py: held for the copy, the
-    compressor following it)."""
-    if request.copy.wal_scratch == "follow":
-        with frozen_wal(request.source_path, request.copy.busy_timeout) as frozen:
+    compare; or, with wal_scratch "follow", held for the copy, the compressor following
+    it); a safety snapshot (`checkpoint_first`, before a restore or merge that writes the
+    database anyway) is packed straight from the frozen file (core/snapshot_frozen.py)."""
+    if request.checkpoint_first or request.copy.wal_scratch == "follow":
+        with frozen_wal(
+            request.source_path, request.copy.busy_timeout, checkpoint=request.checkpoint_first
+        ) as frozen:
+            if frozen is not None and request.checkpoint_first:
+
+                def unchanged(packed: Packed, pages: int) -> bool:
+                    return unchanged_content(request, packed, pages)
+
+                taken = pack_frozen(request, frozen, written, progress, cancel, unchanged)
+                if taken is None:
+                    assert request.unchanged_since is not None
+                    raise Unchanged(request.unchanged_since)
+                return _passed(request, _Taken(*taken))
             if frozen is not None:
-                taken = _copy_ahead_check_and_pack(
-                    request, frozen, copy_path, written, progress, cancel
-                )
-                return _passed(request, taken)
+                taken = copy_ahead_and_pack(request, frozen, copy_path, written, progress, cancel)
+                return _passed(request, _Taken(*taken))
     copied = _converged_wal(request, copy_path, progress, cancel) or copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
     cancel.check()
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-        checking = pool.submit(_check_and_count, copy_path, request.check)
+        checking = pool.submit(check_and_count, copy_path, request.check)
         packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
         checked, inventory = checking.result()
     return _passed(request, _Taken(copied, checked, inventory, packed))
@@ -197,69 +206,6 @@ def _converged_wal(
     )
 
 
-def _copy_ahead_check_and_pack(
-    request: SnapshotRequest,
-    frozen: FrozenWal,
-    copy_path: Path,
-    written: list[Path],
-    progress: Progress,
-    cancel: CancelToken,
-) -> _Taken:
-    """Copy the frozen database into scratch in a thread, ending its read transaction as
-    soon as the copy is whole (core/wal_scratch.py), while it is packed following the
-    copy; the copy is checked (a thread) once whole."""
-    started = time.monotonic()
-    ahead = CopyAhead(frozen.db_size)
-    copier = threading.Thread(
-        target=copy_frozen,
-        args=(frozen, create_file(copy_path), ahead, cancel),
-        name="lifeboat-copy",
-    )
-    copier.start()
-    # The copy runs at page-cache speed ahead of the compressor: the compressor's
-    # progress is the snapshot's.
-    progress("copy", frozen.db_size, frozen.db_size)
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-            checking = pool.submit(_check_whole_copy, copy_path, request.check, ahead)
-            try:
-                packed = pack(
-                    request,
-                    lambda: following_frames(copy_path, ahead, FRAME_PLAIN),
-                    frozen.db_size,
-                    frozen.page_size,
-                    written,
-                    progress,
-                    cancel,
-                )
-            except BaseException as exc:
-                ahead.stop()  # the copier stops, the check is told no copy comes
-                if isinstance(exc, CopyFailed):
-                    raise exc.error from None  # the copy's (a full scratch disk), not pack's
-                raise
-            checked, inventory = checking.result()
-    finally:
-        copier.join()
-    copied = CopyResult(
-        frozen.page_size,
-        frozen.page_count,
-        True,
-        "wal-scratch",
-        0,
-        time.monotonic() - started,
-        locked_seconds=ahead.held_seconds,  # read lock 0: no checkpoint meanwhile
-        locked_at=ahead.held_from,
-    )
-    return _Taken(copied, checked, inventory, packed)
-
-
-def _check_whole_copy(
-    path: Path, mode: str, ahead: CopyAhead
-) -> tuple[CheckResult, Inventory | None]:
-    ahead.wait_for(ahead.size)
-    return _check_and_count(path, mode)
-
-
 def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
     """`taken`, if its check passed; else SourceError (nothing is stored)."""
     checked = taken.checked
@@ -274,13 +220,20 @@ def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
 
 def _stop_if_unchanged(request: SnapshotRequest, taken: _Taken) -> None:
     """Raise Unchanged when the copy holds exactly what the newest snapshot holds."""
-    previous = request.unchanged_since
-    if (
-        previous is not None
-        and previous.extra.get(CONTENT_DIGEST) == taken.packed.content_digest
-        and previous.page_count == taken.copied.page_count
+    if request.unchanged_since is not None and unchanged_content(
+        request, taken.packed, taken.copied.page_count
     ):
-        raise Unchanged(previous)
+        raise Unchanged(request.unchanged_since)
+
+
+def unchanged_content(request: SnapshotRequest, packed: Packed, page_count: int) -> bool:
+    """Whether `packed` holds exactly what the newest snapshot (`unchanged_since`) holds."""
+    previous = request.unchanged_since
+    return (
+        previous is not None
+        and previous.extra.get(CONTENT_DIGEST) == packed.content_digest
+        and previous.page_count == page_count
+    )
 
 
 def _put_in_place(
@@ -384,11 +337,6 @@ def _seal(
     publish(partial, final)
     os.unlink(packed.artifact)
     return Sealed(tuple(request.recipients), sealed.size, sealed.sha256)
-
-
-def _check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
-    checked = check_database(path, mode)
-    return checked, take_inventory(path) if checked.ok else None
 
 
 def _mode_of(path: Path) -> int | None:

@@ -181,7 +181,18 @@ def _differential(
     # record k's frame and offset from the record size.
     record = PAGE_NUMBER.size + page_size
     per_frame = max(1, FRAME_PLAIN // record) * record
-    stream = diff_stream(read(), size, page_size, base.pages, header, scan, limit, progress, cancel)
+    stream = diff_stream(
+        read(),
+        size,
+        page_size,
+        base.pages,
+        header,
+        scan,
+        limit,
+        progress,
+        cancel,
+        whole_sha256=request.whole_sha256,
+    )
     changed = ChangedPages(page_size)  # the index frame: which pages, in order
     result = compress_frames(
         rechunk(stream, HEADER.size + per_frame, per_frame),
@@ -192,4 +203,4 @@ def _differential(
         observer=changed,
         trailer=changed.index_frame,
     )
-    return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256)
+    return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256 or None)

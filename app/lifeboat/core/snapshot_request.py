@@ -42,3 +42,10 @@ class SnapshotRequest:
     recipients: tuple[str, ...] = ()
     #: the newest snapshot: a copy with the same content is not stored again
     unchanged_since: Manifest | None = None
+    #: a differential records the whole database's SHA-256 (db_sha256); without it a
+    #: rebuild is proven by the content digest (page hashes) instead: the safety
+    #: snapshot of a restore or merge, which must cost the least (docs/SAFETY.md)
+    whole_sha256: bool = True
+    #: a WAL source's frames are copied back (PASSIVE checkpoint) so that it is read
+    #: straight from its file: only where Lifeboat is about to write it anyway
+    checkpoint_first: bool = False

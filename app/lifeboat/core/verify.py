@@ -27,7 +27,11 @@ from lifeboat.core.dbcheck import check_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.fsutil import require_space
 from lifeboat.core.manifest import Manifest
-from lifeboat.core.page_digest import is_recorded_digest, snapshot_check_passed
+from lifeboat.core.page_digest import (
+    is_recorded_digest,
+    recorded_digest,
+    snapshot_check_passed,
+)
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable, reconstruct
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -53,6 +57,74 @@ def extract_verified(
     Raises CorruptSnapshot (and leaves no `dest`) if anything does not match: its
     subclass BaseUnusable when only a differential's base failed.
     """
+    owed = _extract_verified(
+        folder, manifest, dest, check, progress, cancel, base, durable, proof_replaces_check
+    )
+    if owed:
+        _checked_or_removed(dest, manifest, check)
+    return dest
+
+
+def extract_check_owed(
+    folder: Path,
+    manifest: Manifest,
+    dest: Path,
+    *,
+    check: str,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+    base: tuple[Path, Manifest] | None = None,
+    durable: bool = True,
+) -> bool:
+    """extract_verified of a restore in place, proof replacing the check: the same
+    extraction, proofs and errors, but a check the proof does not replace is left to
+    the caller (check_extracted, run beside its write, which commits only once it
+    passed); returns whether it is owed."""
+    return _extract_verified(folder, manifest, dest, check, progress, cancel, base, durable, True)
+
+
+def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
+    """The check extract_check_owed left owed: raises CorruptSnapshot as extract_verified
+    would (`dest` is left to the caller, whose write may be reading it)."""
+    try:
+        _check_extracted(dest, manifest, check)
+    except CorruptSnapshot as exc:
+        exc.message = _damaged(manifest, exc.message)
+        raise
+
+
+def _checked_or_removed(dest: Path, manifest: Manifest, check: str) -> None:
+    try:
+        _check_extracted(dest, manifest, check)
+    except CorruptSnapshot as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        exc.message = _damaged(manifest, exc.message)
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+
+
+def _damaged(manifest: Manifest, message: str) -> str:
+    return f"snapshot {manifest.id} ({manifest.source}) is damaged: " + message.removeprefix(
+        f"snapshot {manifest.id}: "
+    )
+
+
+def _extract_verified(
+    folder: Path,
+    manifest: Manifest,
+    dest: Path,
+    check: str,
+    progress: Progress,
+    cancel: CancelToken | None,
+    base: tuple[Path, Manifest] | None,
+    durable: bool,
+    proof_replaces_check: bool,
+) -> bool:
+    """extract_verified without its check; whether the check is owed (not proven)."""
     artifact = folder / manifest.artifact
     if not artifact.is_file():
         raise MissingArtifact(
@@ -64,8 +136,7 @@ def extract_verified(
         wants_proof = (
             proof_replaces_check and check != "none" and snapshot_check_passed(manifest, check)
         )
-        if not _extract(artifact, manifest, dest, base, progress, cancel, durable, wants_proof):
-            _check_extracted(dest, manifest, check)
+        proven = _extract(artifact, manifest, dest, base, progress, cancel, durable, wants_proof)
     except BaseUnusable as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -78,16 +149,13 @@ def extract_verified(
     except CorruptSnapshot as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
-        exc.message = (
-            f"snapshot {manifest.id} ({manifest.source}) is damaged: "
-            + exc.message.removeprefix(f"snapshot {manifest.id}: ")
-        )
+        exc.message = _damaged(manifest, exc.message)
         raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(dest)
         raise
-    return dest
+    return not proven and check != "none"
 
 
 def _extract(
@@ -104,8 +172,9 @@ def _extract(
     are proven to be the ones the snapshot recorded (the ones its check passed)."""
     if manifest.kind == "diff":
         _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
-        # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's
-        return wants_proof and bool(manifest.db_sha256)
+        # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's, or
+        # (a safety snapshot, no db_sha256) its pages' content digest
+        return wants_proof and bool(manifest.db_sha256 or recorded_digest(manifest))
     digest = _decompress_full(artifact, manifest, dest, progress, cancel, durable, wants_proof)
     return wants_proof and is_recorded_digest(manifest, digest)
 

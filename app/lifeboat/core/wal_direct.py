@@ -36,12 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.kept_descriptors import pinned, unpin
-from lifeboat.core.sqlite_file import open_copy
+from lifeboat.core.sqlite_file import file_uri, open_copy
 from lifeboat.core.standins import StandInConnection
 
 _INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
 _MX_FRAME = struct.Struct("=I")  # at offset 16 of the header, in the machine's byte order
 _NBACKFILL_AT = 2 * _INDEX_HEADER
+#: an app committing every few ms may commit between the checkpoint and the read
+#: transaction's start (a window of about a millisecond): a few tries cost little
+_CHECKPOINT_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,13 @@ class FrozenWal:
 
 
 @contextmanager
-def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
+def frozen_wal(
+    path: Path, busy_timeout: float, *, checkpoint: bool = False
+) -> Iterator[FrozenWal | None]:
     """The WAL database `path` frozen as above for the block, or None when that cannot
-    be proven now (then copy it the usual way)."""
+    be proven now (then copy it the usual way). `checkpoint`: when frames are not yet
+    copied back, copy them with a PASSIVE checkpoint and try again (see
+    _checkpoint_passive: only where Lifeboat is about to write the database anyway)."""
     if not hasattr(os, "pread"):  # (Windows) the usual copy
         yield None
         return
@@ -77,6 +84,10 @@ def frozen_wal(path: Path, busy_timeout: float) -> Iterator[FrozenWal | None]:
     try:
         try:
             frozen = _freeze(conn, path, busy_timeout, pins)
+            for _ in range(_CHECKPOINT_TRIES if checkpoint else 0):
+                if frozen is not None or not _checkpoint_passive(conn, path, busy_timeout):
+                    break
+                frozen = _freeze(conn, path, busy_timeout, pins)
             if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
                 frozen = None  # the path was made to name another file meanwhile
         except (OSError, sqlite3.Error):
@@ -135,6 +146,34 @@ def _freeze(
     if os.fstat(fd).st_size < page_size * page_count:
         return None  # not what a fully copied-back WAL leaves: take no chances
     return FrozenWal(conn, fd, page_size, page_count, held_since)
+
+
+def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float) -> bool:
+    """End `conn`'s read transaction and copy the WAL's frames back into the database
+    file with a PASSIVE checkpoint (it never waits for the app's readers or writers, and
+    leaves the frames a reader still needs): True if it ran. The safety snapshot of a
+    restore or merge asks for it (Lifeboat is about to write the database itself), so
+    that it is read straight from the file instead of copied page by page; a backup
+    never checkpoints the app's database. Through SQLite only: this process's other
+    connections to the file (the merge's, holding its write lock) keep their locks when
+    this one closes (one library: SQLite keeps the descriptor until they end)."""
+    if conn.in_transaction:
+        conn.execute("rollback")
+    if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
+        return False  # a rollback-journal database: nothing to copy back
+    try:
+        writer = sqlite3.connect(
+            file_uri(path, mode="rw"), uri=True, isolation_level=None, timeout=busy_timeout
+        )
+    except sqlite3.Error:
+        return False
+    try:
+        busy, _, _ = writer.execute("pragma wal_checkpoint(passive)").fetchone()
+        return not busy
+    except sqlite3.Error:
+        return False
+    finally:
+        writer.close()
 
 
 def _same_file(before: os.stat_result, kept: os.stat_result, path: Path) -> bool:

@@ -284,10 +284,11 @@ def snapshot_source(
     cancel: CancelToken,
     full: bool = False,
     unchanged_since: Manifest | None = None,
+    safety: bool = False,
 ) -> Manifest:
-    """Take and record one snapshot (a differential where one fits). Call only while
-    holding the folder's lock. Raises Unchanged when the database holds what
-    `unchanged_since` holds (nothing stored)."""
+    """Take and record one snapshot (a differential where one fits), holding the folder's
+    lock; `safety`: a restore's or merge's (SnapshotRequest.whole_sha256). Unchanged: the
+    database holds what `unchanged_since` holds (nothing stored)."""
     config = workspace.config()
     tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
@@ -296,11 +297,8 @@ def snapshot_source(
             f"source {src.name} keeps its snapshots encrypted, but there is no encryption key",
             "create one: lifeboat key init",
         )
-    base = (
-        None
-        if full or not src.incremental
-        else choose_base(workspace, src, utc_now(), progress, cancel)
-    )
+    incremental = src.incremental and not full
+    base = choose_base(workspace, src, utc_now(), progress, cancel) if incremental else None
     request = SnapshotRequest(
         source=src.name,
         source_path=src.path,
@@ -318,6 +316,8 @@ def snapshot_source(
         rebase_ratio=src.rebase_ratio,
         recipients=recipients,
         unchanged_since=unchanged_since,
+        whole_sha256=not safety,
+        checkpoint_first=safety,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)

@@ -26,15 +26,15 @@ from lifeboat.core.restore import (
 )
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
-from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
-from lifeboat.foundation.errors import LifeboatError, SourceError
+from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.last_backup import intact_here, newest_intact
 from lifeboat.jobs.prune import delete_snapshot
+from lifeboat.jobs.restore_extract import SnapshotExtraction
 from lifeboat.jobs.restore_point import Chains, rebuild_checked
 from lifeboat.remote.fetch import snapshot_files
 
@@ -125,25 +125,7 @@ class RestoreJob:
 
             result, safety_id = self._publish(rebuild, progress, cancel)
         else:
-            with snapshot_files(self.workspace, record, progress, cancel) as files:
-
-                def extract(dest: Path) -> None:
-                    # In place, the verified copy is only read back by the backup API and
-                    # deleted (what must be durable is the target's own commit): no
-                    # writeback of a scratch file that is about to go.
-                    extract_verified(
-                        files.folder,
-                        manifest,
-                        dest,
-                        check=check,
-                        progress=progress,
-                        cancel=cancel,
-                        base=files.base,
-                        durable=not self.in_place,
-                        proof_replaces_check=True,
-                    )
-
-                result, safety_id = self._publish(extract, progress, cancel)
+            result, safety_id = self._restore_snapshot(check, progress, cancel)
         log.info("restored %s to %s (%s)", self._what(), result.target, result.method)
         outcome = RestoreOutcome(
             manifest.id,
@@ -155,6 +137,14 @@ class RestoreJob:
         )
         return JobOutcome(snapshot_id=manifest.id, result=outcome, detail=outcome.to_json())
 
+    def _restore_snapshot(
+        self, check: str, progress: Progress, cancel: CancelToken
+    ) -> tuple[RestoreResult, str | None]:
+        """The snapshot itself restored (fetched first if it is on a remote only)."""
+        with snapshot_files(self.workspace, self.record, progress, cancel) as files:
+            extraction = SnapshotExtraction(files, check, self.in_place, progress, cancel)
+            return self._publish(extraction.extract, progress, cancel, extraction.check_owed)
+
     def _what(self) -> str:
         if self.point is None:
             return f"snapshot {self.record.id}"
@@ -162,14 +152,19 @@ class RestoreJob:
         return f"{point.source} at commit {point.commit_seq} ({point.commit_time.isoformat()})"
 
     def _publish(
-        self, produce: Callable[[Path], None], progress: Progress, cancel: CancelToken
+        self,
+        produce: Callable[[Path], None],
+        progress: Progress,
+        cancel: CancelToken,
+        check_in_place: Callable[[Path], None] | None = None,
     ) -> tuple[RestoreResult, str | None]:
         """The database `produce` writes and checks, published: as a new file at --to, or
-        in place (after a safety snapshot)."""
+        in place (after a safety snapshot). `check_in_place`: in place, `produce` leaves
+        the check to it, run while the copy is written into the target."""
         assert self.target is not None
         if self.in_place:
             assert self._src is not None
-            return self._in_place(self._src, produce, progress, cancel)
+            return self._in_place(self._src, produce, progress, cancel, check_in_place)
         result = write_new_file(
             self.target,
             produce,
@@ -186,42 +181,63 @@ class RestoreJob:
         produce: Callable[[Path], None],
         progress: Progress,
         cancel: CancelToken,
+        check: Callable[[Path], None] | None,
     ) -> tuple[RestoreResult, str | None]:
-        """Write and check the restored database while the safety snapshot is taken,
-        then replace."""
+        """Write the restored database while the safety snapshot is taken, then write
+        it into the target while `check` checks it (if given): the write commits only
+        once the check passed."""
         assert self.target is not None
         config = self.workspace.config()
-        manifest = self.record.manifest
         folder = self.workspace.source_folder(config, src)
-        run = self.workspace.run
-        verified = run.work_path(self.workspace.scratch(config), "verified")
+        verified = self.workspace.run.work_path(self.workspace.scratch(config), "verified")
         with hold_lock(
             folder / FOLDER_LOCK_NAME,
             f"a backup of {src.name} is running",
             "wait for it to finish, then restore",
         ):
             try:
-                with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-safety") as pool:
+                with ThreadPoolExecutor(2, thread_name_prefix="lifeboat-restore") as pool:
                     taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
                     try:
                         produce(verified)
                     except BaseException:
                         self._discard(taking)
                         raise
+                    checking = pool.submit(check, verified) if check is not None else None
                     safety = taking.result()
-                result = replace_in_place(
-                    verified,
-                    self.target,
-                    page_size=manifest.page_size,
-                    run=run,
-                    busy_timeout=config.general.busy_timeout,
-                    progress=progress,
-                    cancel=cancel,
-                )
+                    result = self._write(verified, checking, safety, progress, cancel)
                 return result, safety.id if safety is not None else None
             finally:
                 with contextlib.suppress(OSError):
                     verified.unlink()
+
+    def _write(
+        self,
+        verified: Path,
+        checking: Future[None] | None,
+        safety: SafetyCopy | None,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> RestoreResult:
+        """Write the verified copy into the target; it commits only once `checking`
+        passed (else nothing changed, and the safety snapshot taken for it goes)."""
+        assert self.target is not None
+        config = self.workspace.config()
+        try:
+            return replace_in_place(
+                verified,
+                self.target,
+                page_size=self.record.manifest.page_size,
+                run=self.workspace.run,
+                busy_timeout=config.general.busy_timeout,
+                progress=progress,
+                cancel=cancel,
+                before_commit=checking.result if checking is not None else None,
+            )
+        except CorruptSnapshot:
+            if safety is not None and safety.taken:
+                delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
+            raise
 
     def take_safety_copy(
         self, progress: Progress, cancel: CancelToken, copy: Path | None = None
@@ -268,6 +284,9 @@ class RestoreJob:
                 cancel=cancel,
                 full=full,
                 unchanged_since=newest.manifest if newest else None,
+                # proven by its page hashes, read straight from a WAL file
+                # (docs/SAFETY.md, "The safety snapshot")
+                safety=True,
             )
         except Unchanged as same:
             return self._reuse_unchanged(same.manifest, folder)

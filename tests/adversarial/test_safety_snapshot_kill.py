@@ -1,0 +1,102 @@
+"""kill -9 at random moments of a merge restore into a WAL database whose app keeps its
+commits in the WAL (never checkpoints): the safety snapshot is then read straight from
+the file after Lifeboat's own PASSIVE checkpoint (docs/SAFETY.md, "The safety
+snapshot"). Whatever the moment, the database is whole and either as it was or merged,
+never merged without a protected safety snapshot holding exactly what it was, and what
+a killed run left behind is swept (catalog rebuild and verify pass)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+from lifeboat.core.manifest import read_manifest
+from tests.conftest import cli_process
+from tests.helpers.databases import content_digest, integrity, make_db
+from tests.helpers.killing import kill_during_work, time_work
+
+
+def _safety_snapshots(folder: Path) -> list[str]:
+    return [
+        m.id
+        for m in (read_manifest(p) for p in folder.glob("*.json"))
+        if m.reason == "pre-restore" and m.protected
+    ]
+
+
+def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(home: Path, tmp_path: Path):
+    db = make_db(tmp_path / "notes.db", rows=20_000, payload=600, wal=True)
+    assert cli_process(home, "source", "add", str(db), "--name", "notes").returncode == 0
+    then = json.loads(cli_process(home, "backup", "notes", "--json").stdout)["id"]
+    pristine = tmp_path / "pristine.db"
+    shutil.copyfile(db, pristine)
+    apps: list[sqlite3.Connection] = []
+
+    def before_each() -> None:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(pristine, db)
+        app = sqlite3.connect(db, isolation_level=None)
+        app.execute("pragma wal_autocheckpoint=0")
+        app.execute("delete from items where id % 40 = 0")
+        apps.append(app)  # open until the round ends: its commit stays in the WAL
+
+    before_each()
+    old = content_digest(db)
+    apps.pop().close()
+    env = {**os.environ, "LIFEBOAT_HOME": str(home)}
+    command = [sys.executable, "-m", "lifeboat", "restore", "notes", "--from", then]
+    command += ["--table", "items", "--deleted-only", "--yes"]
+    before_each()
+    work_s = time_work(home, command, env)
+    merged = content_digest(db)
+    assert merged != old
+    apps.pop().close()
+    folder = home / "snapshots" / "notes"
+    (first,) = _safety_snapshots(folder)
+    taken = next(read_manifest(p) for p in folder.glob(f"*{first}.json"))
+    assert taken.extra["copy_strategy"] == "wal-direct", "read from the file, checkpointed"
+    restored = tmp_path / "safety.db"
+    outcomes = {"old": 0, "merged": 0}
+
+    def after_each(killed: bool) -> None:
+        apps.pop().close()
+        assert integrity(db) == "ok"
+        state = content_digest(db)
+        assert state in (old, merged), "the database holds a mix"
+        if state == old:
+            assert killed, "a merge that ran to its end changed nothing"
+            outcomes["old"] += 1
+            return
+        outcomes["merged"] += 1
+        # merged: the newest safety snapshot holds exactly what it was before
+        newest = max(_safety_snapshots(folder), key=lambda i: _created(folder, i))
+        restored.unlink(missing_ok=True)
+        done = cli_process(home, "restore", newest, "--to", str(restored), "--yes")
+        assert done.returncode == 0, done.stderr
+        assert content_digest(restored) == old
+
+    killed = kill_during_work(
+        home,
+        command,
+        env,
+        kills=6,
+        work_s=work_s,
+        seed=26,
+        before_each=before_each,
+        after_each=after_each,
+    )
+    assert len(killed) == 6
+    assert outcomes["old"] >= 1, outcomes
+    rebuilt = cli_process(home, "catalog", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert cli_process(home, "verify", "--all").returncode == 0
+
+
+def _created(folder: Path, snapshot_id: str) -> str:
+    manifest = next(read_manifest(p) for p in folder.glob(f"*{snapshot_id}.json"))
+    return manifest.created_at.isoformat()

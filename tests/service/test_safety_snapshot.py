@@ -1,0 +1,96 @@
+"""The safety snapshot of a restore or merge, made cheap (docs/SAFETY.md, "The safety
+snapshot"): proven by its page hashes instead of a SHA-256 of every byte, and read
+straight from a WAL database's file after a PASSIVE checkpoint. It still restores the
+database exactly as it was, and a damaged database is still kept as it is and reported
+for what it is."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.rowmerge_records import MergeRequest
+from lifeboat.service import Service
+from tests.helpers.databases import db_content, make_db
+
+
+@pytest.fixture
+def service(home: Path) -> Service:
+    return Service()
+
+
+def _app_connection(db: Path) -> sqlite3.Connection:
+    """An app that keeps its database open and never checkpoints: its commits stay in
+    the WAL, not yet copied back into the file."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma wal_autocheckpoint=0")
+    return conn
+
+
+def _wal_frames(db: Path) -> int:
+    wal = Path(f"{db}-wal")
+    return max(0, (wal.stat().st_size - 32) // (4096 + 24)) if wal.exists() else 0
+
+
+def test_the_safety_snapshot_of_a_wal_database_is_read_from_its_file_and_exact(
+    service: Service, tmp_path: Path
+):
+    db = make_db(tmp_path / "notes.db", rows=3000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False)
+    app = _app_connection(db)
+    app.execute("delete from items where id % 50 = 0")
+    assert _wal_frames(db) > 0
+    # A backup never checkpoints the app's database: its frames are copied page by page.
+    backup = service.backup("notes", upload=False)
+    assert backup.manifest.extra["copy_strategy"] != "wal-direct"
+    app.execute("update items set name = 'edited' where id in (3, 1001, 2003)")
+    before = db_content(db)
+    outcome = service.merge_restore(
+        "notes", MergeRequest("items", mode="deleted"), snapshot=then.id
+    )
+    assert outcome.inserted == 60
+    safety = service.snapshot(str(outcome.safety_id))
+    manifest = safety.manifest
+    assert manifest.kind == "diff" and manifest.reason == "pre-restore" and manifest.protected
+    # read from the file after a PASSIVE checkpoint, proven by its page hashes
+    assert manifest.extra["copy_strategy"] == "wal-direct"
+    assert manifest.db_sha256 is None and manifest.extra["content_digest"]
+    assert manifest.check_result == "ok"
+    back = tmp_path / "before.db"
+    service.restore(safety.id, to=back)
+    assert db_content(back) == before
+    # the app's connection goes on as before: it reads the merge and writes on
+    assert app.execute("select count(*) from items").fetchone() == (3000,)
+    app.execute("insert into items(name, payload) values ('after', x'00')")
+    app.close()
+    assert db_content(db)["items"][-1][1] == "after"
+
+
+@pytest.mark.parametrize("wal", [True, False], ids=["wal", "rollback-journal"])
+def test_a_safety_snapshot_of_a_database_with_a_damaged_page_keeps_its_bytes_honestly(
+    service: Service, tmp_path: Path, wal: bool
+):
+    db = make_db(tmp_path / "notes.db", rows=3000, wal=wal)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False)
+    conn = sqlite3.connect(db, isolation_level=None)
+    leaf = conn.execute(
+        "select pageno from dbstat where name = 'items' and pagetype = 'leaf' limit 1 offset 20"
+    ).fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as fh:  # cells' pointers of one leaf page: damage quick_check sees
+        fh.seek((leaf - 1) * 4096 + 8)
+        fh.write(b"\xff" * 64)
+    damaged = db.read_bytes()
+    outcome = service.restore(then.id)
+    safety = service.snapshot(str(outcome.safety_snapshot))
+    # Not a differential that says "ok" (its check failed): the file's bytes, kept raw,
+    # and said to be what they are.
+    assert safety.manifest.kind == "raw" and safety.manifest.check_result != "ok"
+    assert safety.manifest.reason == "pre-restore" and safety.manifest.protected
+    back = tmp_path / "damaged.db"
+    service.restore(safety.id, to=back)
+    assert back.read_bytes() == damaged
