@@ -52,3 +52,33 @@ def test_equal_readings_prove_nothing_wrote_only_after_a_settled_one():
 )
 def test_any_difference_means_the_file_may_have_been_written(later):
     assert not later.unchanged_since(stamp(FINE, FINE + 100 * MS))
+
+
+def _settled_stamp(fd: int) -> FileStamp:
+    from tests.helpers.waiting import wait_until
+
+    def settled() -> FileStamp | None:
+        now = FileStamp.of(b"\0\0\0\7", fd)
+        return now if now.settled else None
+
+    return wait_until(settled, "the file's times to settle")
+
+
+def test_a_write_whose_modification_time_is_put_back_is_still_seen(tmp_path):
+    """On a real file: a writer that rewrites bytes in place (same size, same counter)
+    and sets the modification time back (utimensat, as a restoring tool does) still
+    moves the status-change time, which nobody can set: the stamp says it was written."""
+    import os
+
+    path = tmp_path / "db"
+    path.write_bytes(b"a" * 8192)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        before = _settled_stamp(fd)
+        os.pwrite(fd, b"b" * 4096, 0)
+        os.utime(fd, ns=(before.mtime_ns, before.mtime_ns))
+        after = FileStamp.of(b"\0\0\0\7", fd)
+        assert after.mtime_ns == before.mtime_ns and after.size == before.size
+        assert not after.unchanged_since(before)
+    finally:
+        os.close(fd)

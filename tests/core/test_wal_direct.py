@@ -21,8 +21,8 @@ from lifeboat.core.wal_direct import FrozenWal, frozen_wal
 from lifeboat.core.wal_scratch import CopyAhead, copy_frozen, following_frames
 from lifeboat.foundation.errors import SourceError
 from lifeboat.foundation.progress import CancelToken
-from tests.core.test_converging_copy import ledger_state
 from tests.helpers.databases import make_db
+from tests.helpers.wal_reset import judge_ledger_copies, ledger_reading
 from tests.helpers.workfiles import files_under, snapshot_request
 
 HELPERS = Path(__file__).parent.parent / "helpers"
@@ -100,7 +100,8 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
         conn.close()
 
     checkpointer = threading.Thread(target=checkpoint_all_the_time)
-    strategies, states = [], []
+    strategies: list[str] = []
+    readings: list[tuple[int, int]] = []
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
         checkpointer.start()
@@ -109,15 +110,16 @@ def test_snapshots_while_a_writer_and_a_checkpointer_run_are_states_it_logged(tm
             strategies.append(manifest.extra["copy_strategy"])
             out = tmp_path / f"restored-{round_no}.db"
             decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
-            states.append(ledger_state(out))
+            readings.append(ledger_reading(out))
     finally:
         stop.set()
         writer.send_signal(signal.SIGTERM)
         writer.wait(timeout=60)
         checkpointer.join(timeout=60)
-    logged = {int(line) for line in log.read_text().split()} | {0}
-    assert set(states) <= logged, set(states) - logged
     assert "wal-converge" in strategies, strategies
+    # The writer and this checkpointer run this Python's SQLite, which may lose a write
+    # by itself (tests/helpers/wal_reset.py): a torn live database cannot judge copies.
+    judge_ledger_copies(db, readings, {int(line) for line in log.read_text().split()} | {0})
 
 
 def test_a_damaged_database_is_found_and_nothing_stored(tmp_path: Path):

@@ -233,3 +233,38 @@ def _named(copy_: SegmentCopy, name: str, **changes: object) -> SegmentCopy:
 )
 def test_a_range_held_twice_keeps_one_copy(copies, deleted):
     assert [c.name for c in covered_copies(copies)] == deleted
+
+
+def test_deleting_the_covered_copies_never_deletes_the_only_copy_of_a_range():
+    """Whatever mix of copies a remote holds (ranges overlapping, nested, held twice,
+    at several levels, of two chains and two remotes), every copy that goes is covered by
+    one that stays (SegmentCopy.covers, the reader's rule), or held exactly as well by
+    one that stays: duplicates and covered copies together never take a range's last
+    copy (a covered copy's duplicate goes with it, the copy covering both stays)."""
+    import random
+
+    def same(a: SegmentCopy, b: SegmentCopy) -> bool:
+        keys = ("remote", "base_id", "first_seq", "last_seq", "level", "end_digest")
+        return all(getattr(a, key) == getattr(b, key) for key in keys)
+
+    rng = random.Random(26)
+    for _ in range(3000):
+        copies: list[SegmentCopy] = []
+        for number in range(rng.randint(1, 7)):
+            first = rng.randint(1, 8)
+            made = copy(
+                first,
+                first + rng.randint(0, 5),
+                level=rng.randint(0, 2),
+                base=rng.choice(("b1", "b2")),
+                remote=rng.choice(("r", "r", "r2")),
+            )
+            twin = copies and rng.random() < 0.3
+            copies.append(_named(rng.choice(copies) if twin else made, f"n{number}"))
+        going = {c.name for c in covered_copies(copies)}
+        left = [c for c in copies if c.name not in going]
+        for gone in (c for c in copies if c.name in going):
+            assert any(
+                kept.remote == gone.remote and (kept.covers(gone) or same(kept, gone))
+                for kept in left
+            ), (gone, copies)
