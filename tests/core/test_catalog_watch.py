@@ -3,7 +3,9 @@ another after any commit, of any process, and no mark for a catalog it cannot te
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,17 @@ def test_no_mark_for_a_link_or_what_is_no_database(tmp_path: Path):
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"not a database at all".ljust(4096, b"!"))
     assert CatalogWatch(junk).mark() is None
+
+
+def test_a_catalog_gone_when_the_watch_opens_it_is_not_made_anew(tmp_path: Path):
+    """The stat saw the catalog, then it went: opening the watch's connection must not
+    make an empty one (with the umask's mode) where Lifeboat's catalog was."""
+    catalog = Catalog(tmp_path / "c.sqlite")
+    watch = CatalogWatch(catalog.path)
+    info = os.stat(catalog.path)
+    for name in os.listdir(tmp_path):
+        os.unlink(tmp_path / name)
+    with contextlib.suppress(sqlite3.Error):
+        watch._open((info.st_dev, info.st_ino))
+    assert not catalog.path.exists()
+    assert watch.mark() is None and not catalog.path.exists()

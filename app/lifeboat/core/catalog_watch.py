@@ -18,6 +18,8 @@ import stat
 import threading
 from pathlib import Path
 
+from lifeboat.core.sqlite_file import file_uri
+
 #: What a mark is: (the kept connection's serial, its data_version, the file's device
 #: and inode). Two equal marks mean no commit in between.
 Mark = tuple[int, int, int, int]
@@ -61,8 +63,11 @@ class CatalogWatch:
 
     def _open(self, identity: tuple[int, int]) -> None:
         self._close()
-        # Only ever asked for data_version: it reads, never writes.
-        self._db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        # Only ever asked for data_version: it reads, never writes. mode=rw: a catalog gone
+        # between the stat and here is not made anew (empty, with the umask's mode).
+        self._db = sqlite3.connect(
+            file_uri(self.path, mode="rw"), uri=True, timeout=5, check_same_thread=False
+        )
         self._identity = identity
         self._serial += 1  # a new connection's versions are not comparable to the old's
 
