@@ -96,15 +96,17 @@ def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
 def _checked_or_removed(dest: Path, manifest: Manifest, check: str) -> None:
     try:
         _check_extracted(dest, manifest, check)
-    except CorruptSnapshot as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
+    except BaseException as exc:
+        _remove_failed(dest, manifest, exc)
+        raise
+
+
+def _remove_failed(dest: Path, manifest: Manifest, exc: BaseException) -> None:
+    """`dest` is not kept; a CorruptSnapshot names the snapshot damaged."""
+    with contextlib.suppress(OSError):
+        os.unlink(dest)
+    if isinstance(exc, CorruptSnapshot):
         exc.message = _damaged(manifest, exc.message)
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        raise
 
 
 def _damaged(manifest: Manifest, message: str) -> str:
@@ -146,14 +148,8 @@ def _extract_verified(
             f"its base {exc.base_id} is damaged: {exc.reason}"
         )
         raise
-    except CorruptSnapshot as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
-        exc.message = _damaged(manifest, exc.message)
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(dest)
+    except BaseException as exc:
+        _remove_failed(dest, manifest, exc)
         raise
     return not proven and check != "none"
 
