@@ -40,9 +40,15 @@ def test_kind_base_stored_size_and_remote_copy(qtbot, make_tray, service: Servic
     diff = service.backup("notes")
     assert diff.manifest.kind == "diff" and diff.manifest.base == full.id
     service.upload("notes")
+    # Nothing waits to be sent when the tray starts, so it queues no upload; the snapshot
+    # taken after that stays "not uploaded yet" (taken before, the tray's start would
+    # send it, racing the History's read).
+    tray_app: TrayApp = make_tray()
+    thread = tray_app.scheduler
+    assert thread is not None
+    qtbot.waitUntil(lambda: thread.scheduler is not None, timeout=20_000)  # its start is over
     change_db(db)  # else nothing new is stored (the database is unchanged)
     waiting = service.backup("notes", upload=False)
-    tray_app: TrayApp = make_tray()
     dialog = open_history(qtbot, tray_app)
 
     row = cells(dialog, full.id)
