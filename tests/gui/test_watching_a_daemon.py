@@ -4,6 +4,7 @@ the daemon ends, the tray takes over the schedules."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from lifeboat.core.catalog_records import JobRecord
 from lifeboat.core.scheduler_lock import SchedulerLock
 from lifeboat.gui.app import TrayApp
 from lifeboat.service import Service
@@ -102,13 +104,26 @@ def test_back_up_now_while_a_daemon_schedules_uploads_the_snapshot(
         assert tray_app.scheduler is None
         tray_app.tray.action("backup:notes").trigger()
 
-        def upload_job() -> object:
-            return next((j for j in service.jobs(source="notes") if j.kind == "upload"), None)
+        def upload_job() -> JobRecord | None:
+            """The upload that sent the snapshot (the daemon's start-up may run one more,
+            which finds nothing to send)."""
+            taken = [s.id for s in service.snapshots("notes")]
+            return next(
+                (
+                    j
+                    for j in service.jobs(source="notes")
+                    if j.kind == "upload"
+                    and j.status == "ok"
+                    and set(taken) & set(json.loads(j.detail or "{}").get("uploaded", []))
+                ),
+                None,
+            )
 
-        qtbot.waitUntil(lambda: getattr(upload_job(), "status", "") == "ok", timeout=30_000)
+        qtbot.waitUntil(lambda: upload_job() is not None, timeout=30_000)
         [snapshot] = service.snapshots("notes")
         assert [c.remote for c in snapshot.copies] == ["offsite"]
-        assert upload_job().pid == os.getpid()  # uploaded here, right after the backup
+        sent = upload_job()
+        assert sent is not None and sent.pid == os.getpid()  # here, right after the backup
         keys = [
             o["Key"]
             for o in s3_server.client().list_objects_v2(Bucket=bucket, Prefix="lb")["Contents"]
