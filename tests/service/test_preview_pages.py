@@ -128,6 +128,11 @@ CASES: dict[str, tuple[Change, set[str]]] = {
         lambda db: _write(db, "delete from log where at % 5 = 0", "vacuum"),
         set(),
     ),
+    # new pages past the snapshot's last one: only the table that grew differs
+    "the database grew": (
+        lambda db: _write(db, "insert into log select at + 1000, line from log"),
+        {"notes", "tags", "pair_a", "pair_b"},
+    ),
     "a table dropped": (lambda db: _write(db, "drop table log"), set()),
     "an index added": (lambda db: _write(db, "create index tags_tag on tags(tag)"), set()),
     # every page as it was, only the schema's names swapped: the rows of both differ
@@ -256,3 +261,23 @@ def test_a_journal_beside_the_database_is_previewed_in_full(service: Service, tm
     full = _full_comparison(service, ref, db, tmp_path / "full.db")
     assert _figures(service.preview(ref)) == _figures(full)
     assert next(t for t in full.tables if t.name == "notes").changed == 5
+
+
+def test_a_page_list_not_the_manifests_is_not_used(service: Service, tmp_path: Path):
+    """A page-hash list of the right length whose bytes are not those the manifest's
+    SHA-256 names (read as the live file is, so checked at the end of that read) proves
+    nothing: the page path gives None and the service's preview is the full comparison."""
+    from lifeboat.core.manifest import PAGES_SUFFIX
+
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    _write(db, "update notes set body = 'new' where id % 97 = 0")
+    record = service.snapshot(ref)
+    listed = record.folder / f"{record.manifest.stem}{PAGES_SUFFIX}"
+    data = bytearray(listed.read_bytes())
+    data[-1] ^= 0xFF  # a page only the end of the read reaches
+    listed.chmod(0o600)
+    listed.write_bytes(bytes(data))
+    assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+    full = _full_comparison(service, ref, db, tmp_path / "full.db")
+    assert _figures(service.preview(ref)) == _figures(full)

@@ -47,6 +47,8 @@ from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
+from lifeboat.core.page_bits import PageBits
+from lifeboat.core.page_tables import unchanged_tables
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact, open_seekable
@@ -73,7 +75,9 @@ def page_preview(
 ) -> DatabaseDiff | None:
     """The preview of restoring the full snapshot `manifest` (its artifact in
     `artifact_folder`, its page-hash list in `snapshot_folder`) over `live`, through the
-    new sparse file `scratch` (the caller removes it); None when it cannot be proven here."""
+    new sparse file `scratch` (the caller removes it); None when it cannot be proven here.
+    Its memory does not grow with the database: sets of pages are bitmaps
+    (core/page_bits.py), the page-hash list is read as the live file is."""
     listed = _page_list(snapshot_folder, manifest)
     if listed is None:
         return None
@@ -83,15 +87,19 @@ def page_preview(
     with artifact, frozen_file(live) as frozen:
         if artifact.entries is None or frozen is None or frozen.page_size != manifest.page_size:
             return None
-        owners = _table_pages(frozen)
-        if owners is None:
+        names = _table_names(frozen)
+        if names is None:
             return None
-        differing = _differing_pages(frozen, listed, manifest.page_count, progress, cancel)
-        unchanged = {name for name, pages in owners.items() if differing.isdisjoint(pages)}
-        holes = set().union(*(owners[name] for name in unchanged))
+        differing = _differing_pages(frozen, listed, manifest, progress, cancel)
+        if differing is None:
+            return None
+        found = unchanged_tables(frozen.conn, names, differing)
+        if found is None:
+            return None
+        unchanged, holes = found
         _write_snapshot(scratch, manifest, artifact, frozen, differing, holes)
         if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
-            _copy_live_pages(scratch, frozen, sorted(holes))
+            _copy_live_pages(scratch, frozen, holes.runs())
             unchanged = set()
         return diff_databases(
             scratch,
@@ -150,57 +158,59 @@ def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
             unpin(fd)
 
 
-def _page_list(folder: Path, manifest: Manifest) -> bytes | None:
-    """The full snapshot's page-hash list, if it is here and matches its manifest."""
+def _page_list(folder: Path, manifest: Manifest) -> Path | None:
+    """The full snapshot's page-hash list, if it is here and has its manifest's length
+    (its SHA-256 is checked as it is read: _differing_pages)."""
     if manifest.kind != "full" or not manifest.pages_sha256:
         return None
+    listed = folder / f"{manifest.stem}{PAGES_SUFFIX}"
     try:
-        listed = (folder / f"{manifest.stem}{PAGES_SUFFIX}").read_bytes()
+        size = os.stat(listed).st_size
     except OSError:
         return None
-    if len(listed) != manifest.page_count * HASH_SIZE:
-        return None
-    return listed if hashlib.sha256(listed).hexdigest() == manifest.pages_sha256 else None
+    return listed if size == manifest.page_count * HASH_SIZE else None
 
 
-def _table_pages(frozen: FrozenWal) -> dict[str, set[int]] | None:
-    """Each ordinary table's pages in the live database (b-tree and overflow), or None
-    when it has a virtual table (whose shadow tables a count reads behind its back)."""
-    conn = frozen.conn
-    kinds = conn.execute(
+def _table_names(frozen: FrozenWal) -> set[str] | None:
+    """The live database's ordinary tables, or None when it has a virtual table (whose
+    shadow tables a count reads behind its back)."""
+    kinds = frozen.conn.execute(
         "select name, sql like 'create virtual%' from sqlite_schema "
         "where type = 'table' and name not like 'sqlite_%'"
     ).fetchall()
     if any(virtual for _, virtual in kinds):
         return None
-    owners: dict[str, set[int]] = {str(name): set() for name, _ in kinds}
-    for name, page in conn.execute("select name, pageno from dbstat"):
-        if name in owners:
-            owners[name].add(int(page))
-    return owners
+    return {str(name) for name, _ in kinds}
 
 
 def _differing_pages(
-    frozen: FrozenWal, listed: bytes, snapshot_pages: int, progress: Progress, cancel: CancelToken
-) -> set[int]:
+    frozen: FrozenWal, listed: Path, manifest: Manifest, progress: Progress, cancel: CancelToken
+) -> PageBits | None:
     """Pages (1-based) that differ between the live file and the snapshot, or that only
-    one of them has; page 1 always (its header is the standalone copy's, see wal_direct)."""
-    differing = {1}
+    one of them has; page 1 always (its header is the standalone copy's, see wal_direct).
+    None when the page-hash list `listed` is not the one its manifest names."""
+    differing = PageBits(max(frozen.page_count, manifest.page_count))
+    differing.add(1)
+    digest = hashlib.sha256()
     number = 0
-    for piece in frames_of(frozen, FRAME_PLAIN):
-        cancel.check()
-        progress("read live", number * frozen.page_size, frozen.db_size)
-        hashes = page_hashes_of(memoryview(piece), frozen.page_size)
-        for index in range(0, len(hashes), HASH_SIZE):
-            number += 1
-            at = (number - 1) * HASH_SIZE
-            if (
-                number > snapshot_pages
-                or listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]
-            ):
-                differing.add(number)
-    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
-    return differing
+    with open(listed, "rb") as listing:
+        for piece in frames_of(frozen, FRAME_PLAIN):
+            cancel.check()
+            progress("read live", number * frozen.page_size, frozen.db_size)
+            hashes = page_hashes_of(memoryview(piece), frozen.page_size)
+            theirs = listing.read(len(hashes))
+            digest.update(theirs)
+            if theirs != hashes:  # most pieces are equal whole: compared in C
+                for at in range(0, len(hashes), HASH_SIZE):
+                    if theirs[at : at + HASH_SIZE] != hashes[at : at + HASH_SIZE]:
+                        differing.add(number + at // HASH_SIZE + 1)
+            number += len(hashes) // HASH_SIZE
+        while rest := listing.read(1 << 20):  # pages only the snapshot has
+            digest.update(rest)
+    if digest.hexdigest() != manifest.pages_sha256:
+        return None
+    only_snapshot = PageBits.span(frozen.page_count + 1, manifest.page_count, differing.limit)
+    return differing.union(only_snapshot)
 
 
 def _write_snapshot(
@@ -208,32 +218,27 @@ def _write_snapshot(
     manifest: Manifest,
     artifact: SeekableArtifact,
     frozen: FrozenWal,
-    differing: set[int],
-    holes: set[int],
+    differing: PageBits,
+    holes: PageBits,
 ) -> None:
     """The snapshot as a sparse new file: every page but the `holes`, the differing ones
     from the artifact, the others from the live file."""
     fd = create_file(dest)
     try:
         os.ftruncate(fd, manifest.db_size)
-        _artifact_pages(
-            fd,
-            artifact,
-            manifest.page_size,
-            sorted(p for p in differing if p <= manifest.page_count),
-        )
+        wanted = (p for p in differing if p <= manifest.page_count)
+        _artifact_pages(fd, artifact, manifest.page_size, wanted)
     finally:
         os.close(fd)
-    same = [
-        p
-        for p in range(1, min(frozen.page_count, manifest.page_count) + 1)
-        if p not in differing and p not in holes
-    ]
-    _copy_live_pages(dest, frozen, same)
+    common = PageBits.span(1, min(frozen.page_count, manifest.page_count), differing.limit)
+    _copy_live_pages(dest, frozen, common.minus(differing).minus(holes).runs())
 
 
-def _artifact_pages(fd: int, artifact: SeekableArtifact, page_size: int, pages: list[int]) -> None:
-    """Write `pages` (sorted) from the artifact, decompressing each frame that holds one once."""
+def _artifact_pages(
+    fd: int, artifact: SeekableArtifact, page_size: int, pages: Iterable[int]
+) -> None:
+    """Write `pages` (increasing) from the artifact, decompressing each frame that holds
+    one once."""
     assert artifact.entries is not None
     starts, offset = [], 0
     for entry in artifact.entries:
@@ -251,30 +256,17 @@ def _artifact_pages(fd: int, artifact: SeekableArtifact, page_size: int, pages: 
         os.pwrite(fd, plain[within : within + page_size], at)
 
 
-def _copy_live_pages(dest: Path, frozen: FrozenWal, pages: Iterable[int]) -> None:
-    """Copy `pages` (sorted) from the live file into `dest`, in runs of consecutive pages."""
+def _copy_live_pages(dest: Path, frozen: FrozenWal, runs: Iterable[tuple[int, int]]) -> None:
+    """Copy the `runs` of pages (first page, count; increasing) from the live file into
+    `dest`."""
     size = frozen.page_size
     fd = os.open(dest, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
-        for first, count in _runs(pages):
+        for first, count in runs:
             data = os.pread(frozen.fd, count * size, (first - 1) * size)
             os.pwrite(fd, data, (first - 1) * size)
     finally:
         os.close(fd)
-
-
-def _runs(pages: Iterable[int], longest: int = 256) -> Iterable[tuple[int, int]]:
-    """(first page, count) of each run of consecutive pages, at most `longest` long."""
-    first, count = 0, 0
-    for page in pages:
-        if count and page == first + count and count < longest:
-            count += 1
-            continue
-        if count:
-            yield first, count
-        first, count = page, 1
-    if count:
-        yield first, count
 
 
 def _schema_rows(path: Path) -> list[tuple[object, ...]]:
