@@ -8,12 +8,15 @@ its checkpoint fails. Copying the whole file under that lock (core/wal_scratch.p
 compressor following the copy) holds it for a page-cache copy: 0.4 to 2.5 s per GiB on a
 loaded machine, long enough to fail a 1 s busy timeout. So here the file is first copied
 without any lock, keeping each chunk's hash (core/chunk_compare.py); then, inside the
-frozen read transaction, every chunk is read from the page cache and hashed, and the few
-that differ (pages a checkpoint wrote meanwhile) are copied again: the lock is held for
-reading and hashing the file from memory (about 0.15 s per GiB), and the copy then equals
-the frozen file chunk by chunk, whatever the unlocked pass read. Page 1's header is made
-a standalone copy's (wal_direct.standalone_header). The copy is checked and packed as any
-other copy.
+frozen read transaction, only the pages a checkpoint can have written since the unlocked
+pass began are copied again: those of the WAL's frames, when the WAL is still the
+generation it was then (core/wal_frames.py says why that is all); the lock is held for
+reading those frames' headers and pages, however large the database. When that cannot be
+told (the WAL was reset meanwhile, no wal-index to read), every chunk is read from the
+page cache and hashed, and the few that differ are copied again (about 0.15 s per GiB
+under the lock). Either way the copy then equals the frozen file, whatever the unlocked
+pass read. Page 1's header is made a standalone copy's (wal_direct.standalone_header).
+The copy is checked and packed as any other copy.
 
 Scratch space: one database's worth, as for any copy (the snapshot's room check asks for
 it before the copy starts); a full disk fails the copy with ENOSPC before any lock.
@@ -28,8 +31,10 @@ from pathlib import Path
 
 from lifeboat.core.chunk_compare import compare_chunks, copy_pass, read_chunks
 from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.page_bits import PageBits
 from lifeboat.core.private import create_file
 from lifeboat.core.wal_direct import FrozenWal, frozen_wal, looks_backfilled, standalone_header
+from lifeboat.core.wal_frames import pages_written_since, wal_generation
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 #: unlocked passes, each followed by a try at the proof, before the usual copy is made
@@ -44,7 +49,10 @@ class ConvergedWal:
     page_count: int
     held_seconds: float
     held_from: float
-    locked_chunks: int  # copied again under the lock
+    locked_chunks: int  # copied again under the lock, when the whole file was compared
+    #: copied again under the lock when only the pages a checkpoint can have written were
+    #: (core/wal_frames.py); None when the whole file was compared
+    locked_pages: int | None = None
 
 
 def converge_wal(
@@ -61,8 +69,9 @@ def converge_wal(
         try:
             hashes: list[bytes] = []
             for _ in range(_ATTEMPTS):
+                generation = wal_generation(path)  # before the pass reads anything
                 copy_pass(fd, out, hashes, progress, cancel)  # catches up on what changed
-                done = _converge_once(path, out, hashes, busy_timeout, cancel)
+                done = _converge_once(path, out, hashes, generation, busy_timeout, cancel)
                 if done is not None:
                     return done
                 progress = no_progress
@@ -77,33 +86,73 @@ def _converge_once(
     path: Path,
     out: int,
     hashes: list[bytes],
+    generation: bytes | None,
     busy_timeout: float,
     cancel: CancelToken,
 ) -> ConvergedWal | None:
-    """The locked compare, if the database file can be proven to hold it all now."""
+    """The locked compare, if the database file can be proven to hold it all now: of
+    the pages a checkpoint can have written since the pass began (core/wal_frames.py),
+    or, when that cannot be told, of the whole file."""
     with frozen_wal(path, busy_timeout) as frozen:
         if frozen is None:
             return None  # frames not copied back (yet): the app checkpoints later, or never
-        locked = _compare_frozen(frozen, out, hashes, cancel)
+        written = None
+        if generation is not None:
+            written = pages_written_since(path, generation, frozen.page_size, frozen.page_count)
+        if written is not None and not _tail_covered(frozen, out, written):
+            written = None
+        if written is None:
+            locked, pages = _compare_frozen(frozen, out, hashes, cancel), None
+        else:
+            locked, pages = 0, _copy_frozen_pages(frozen, out, written)
+        _finish_copy(frozen, out)
         held_from = time.time() - (time.monotonic() - frozen.held_since)
     held = time.monotonic() - frozen.held_since  # the read transaction ended just above
-    return ConvergedWal(frozen.page_size, frozen.page_count, held, held_from, locked)
+    return ConvergedWal(frozen.page_size, frozen.page_count, held, held_from, locked, pages)
+
+
+def _tail_covered(frozen: FrozenWal, out: int, written: PageBits) -> bool:
+    """Whether every page of the database past what the copy holds is one a checkpoint
+    wrote (it must be: only a checkpoint makes the file grow); else compare it all."""
+    held = os.fstat(out).st_size // frozen.page_size
+    return not PageBits.span(held + 1, frozen.page_count, written.limit).minus(written)
 
 
 def _compare_frozen(frozen: FrozenWal, out: int, hashes: list[bytes], cancel: CancelToken) -> int:
-    """Under read lock 0: every chunk of the frozen file compared with the copy's, the
-    copy cut to the database's size and page 1 made standalone. The file is read, not
-    mapped: a mapping of the whole file would count it all in this process's memory (a
-    restore's safety snapshot must stay within its bound), and reading 1 GiB from the
-    page cache and hashing it takes about 0.15 s."""
+    """Under read lock 0: every chunk of the frozen file compared with the copy's. The
+    file is read, not mapped: a mapping of the whole file would count it all in this
+    process's memory (a restore's safety snapshot must stay within its bound), and
+    reading 1 GiB from the page cache and hashing it takes about 0.15 s."""
     size = frozen.db_size
     chunks = ((o, c, size) for o, c, _ in read_chunks(frozen.fd) if o < size)
-    locked = compare_chunks(chunks, out, hashes, no_progress, cancel)
-    os.ftruncate(out, size)
+    return compare_chunks(chunks, out, hashes, no_progress, cancel)
+
+
+def _copy_frozen_pages(frozen: FrozenWal, out: int, pages: PageBits) -> int:
+    """Under read lock 0: the `pages` copied again from the frozen file (the only ones
+    that can differ from the copy); return how many."""
+    size = frozen.page_size
+    for first, count in pages.runs():
+        data = os.pread(frozen.fd, count * size, (first - 1) * size)
+        if len(data) != count * size:
+            raise OSError(f"the database file ends inside page {first + len(data) // size}")
+        _write_all(out, data, (first - 1) * size)
+    return len(pages)
+
+
+def _write_all(out: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(out, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _finish_copy(frozen: FrozenWal, out: int) -> None:
+    """The copy cut to the database's size and its page 1 made standalone."""
+    os.ftruncate(out, frozen.db_size)
     first = os.pread(frozen.fd, frozen.page_size, 0)
     if len(first) < frozen.page_size:
         raise OSError(f"the database file ends inside page 1 ({len(first)} bytes)")
     header = standalone_header(first)
     if os.pwrite(out, header, 0) != len(header):
         raise OSError("page 1 of the copy could not be written whole")
-    return locked

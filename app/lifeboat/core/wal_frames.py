@@ -1,0 +1,99 @@
+"""The pages a checkpoint can have written into a WAL database's file since a moment.
+
+In WAL mode only a checkpoint writes the database file (core/wal_direct.py), and it
+writes only pages it copies from the WAL's frames. Within one generation of the WAL (from
+one reset to the next) committed frames are only ever added, never overwritten: a frame
+slot is reused only after the WAL is reset, and every reset (a writer starting the WAL
+again from its first frame, a TRUNCATE checkpoint, the WAL made anew after the last
+connection closed) gives the wal-index header new salts first (wal.c, walRestartHdr:
+salt-1 plus one, salt-2 random; a WAL made anew: random ones). So when the salts read
+from the wal-index before an unlocked copy of the file began are still its salts while
+read lock 0 is held (every frame copied back, no checkpoint running), every page a
+checkpoint wrote meanwhile is the page of one of the frames 1..mxFrame: the copy can
+differ from the frozen file only in those pages, and past the file's end.
+
+The frames' page numbers are read from their headers in the WAL file, each checked to
+carry the same salts. Anything unexpected (no -shm, a header being written, other salts,
+a WAL of another page size) gives None: compare the whole file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.page_bits import PageBits
+
+_INDEX_HEADER = 48  # WalIndexHdr, kept twice (wal.c)
+_SALTS = slice(32, 40)  # WalIndexHdr.aSalt: the WAL header's salt bytes, copied as they are
+_MX_FRAME = struct.Struct("=I")  # at offset 16, in the machine's byte order
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+_BIG_U32 = struct.Struct(">I")
+
+
+def wal_generation(path: Path) -> bytes | None:
+    """The salts of the WAL database `path`'s wal-index now (read without a lock: both
+    copies of its header must agree), or None when there is none to read."""
+    header = _index_header(path)
+    return None if header is None else header[_SALTS]
+
+
+def pages_written_since(
+    path: Path, generation: bytes, page_size: int, page_count: int
+) -> PageBits | None:
+    """Under WAL read lock 0 (the caller holds it): the pages (up to `page_count`) of the
+    frames 1..mxFrame of the WAL, if its salts are still `generation` and its pages are
+    `page_size` bytes; else None."""
+    header = _index_header(path)
+    if header is None or header[_SALTS] != generation:
+        return None
+    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    try:
+        fd, _ = pinned(Path(f"{path}-wal"))  # kept: SQLite's locks on the file stay
+    except OSError:
+        return None
+    try:
+        return _frame_pages(fd, generation, mx_frame, page_size, page_count)
+    finally:
+        unpin(fd)
+
+
+def _frame_pages(
+    fd: int, salts: bytes, frames: int, page_size: int, page_count: int
+) -> PageBits | None:
+    wal_header = os.pread(fd, _WAL_HEADER, 0)
+    if len(wal_header) < _WAL_HEADER or wal_header[16:24] != salts:
+        return None
+    if _BIG_U32.unpack_from(wal_header, 8)[0] != page_size % 65536:  # 65536 is kept as 1
+        return None
+    pages = PageBits(page_count)
+    stride = _FRAME_HEADER + page_size
+    for index in range(frames):
+        frame = os.pread(fd, _FRAME_HEADER, _WAL_HEADER + index * stride)
+        if len(frame) < _FRAME_HEADER or frame[8:16] != salts:
+            return None
+        (page,) = _BIG_U32.unpack_from(frame, 0)
+        if 0 < page <= page_count:  # past the end: cut away with the file
+            pages.add(page)
+    return pages
+
+
+def _index_header(path: Path) -> bytes | None:
+    """The wal-index header of `path`, if settled (both copies equal, initialised)."""
+    try:
+        fd, _ = pinned(Path(f"{path}-shm"))  # never closed here: SQLite's locks stay
+    except OSError:
+        return None
+    try:
+        both = os.pread(fd, 2 * _INDEX_HEADER, 0)
+    except OSError:
+        return None
+    finally:
+        unpin(fd)
+    header = both[:_INDEX_HEADER]
+    if len(both) < 2 * _INDEX_HEADER or header != both[_INDEX_HEADER:] or header[12] != 1:
+        return None
+    return header
