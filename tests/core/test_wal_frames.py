@@ -11,6 +11,7 @@ checkpointer running during the copies, each copy a state the writer logged.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.file_stamp import FileStamp
 from lifeboat.core.wal_converge import converge_wal
 from lifeboat.core.wal_direct import frozen_wal
 from lifeboat.core.wal_frames import pages_written_since, wal_generation
 from lifeboat.foundation.progress import CancelToken, no_progress
 from tests.core.test_wal_direct import HELPERS, checkpointed_wal_db
+from tests.helpers.waiting import wait_until
 from tests.helpers.wal_reset import judge_ledger_copies, ledger_reading
 
 _PAGE = 4096
@@ -175,3 +178,24 @@ def test_copies_locking_only_the_frames_are_states_the_writer_logged(tmp_path: P
     assert len(readings) >= 10, f"only {len(readings)} converged copies in {attempt} attempts"
     assert by_frames > 0, "no copy compared only the frames' pages"
     judge_ledger_copies(db, readings, {int(line) for line in log.read_text().split()} | {0})
+
+
+def test_a_file_nothing_wrote_during_the_pass_is_not_compared_again(tmp_path: Path):
+    """No connection open (no wal-index) and nothing written since long enough for the
+    file's times to be settled: its stamp proves the pass read the file as it is, so no
+    page is compared or copied under the lock, and the copy is the file."""
+    db = checkpointed_wal_db(tmp_path / "quiet.db", rows=3000)
+    wait_until(lambda: _stamp(db).settled, "the file's times settled")
+    dest = tmp_path / "copy.db"
+    done = converge_wal(db, dest, 1.0, no_progress, CancelToken())
+    assert done is not None
+    assert (done.locked_pages, done.locked_chunks) == (0, 0)
+    assert dest.read_bytes()[100:] == db.read_bytes()[100:]  # page 1's header: standalone
+
+
+def _stamp(path: Path) -> FileStamp:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return FileStamp.of(b"", fd)
+    finally:
+        os.close(fd)

@@ -9,14 +9,16 @@ compressor following the copy) holds it for a page-cache copy: 0.4 to 2.5 s per 
 loaded machine, long enough to fail a 1 s busy timeout. So here the file is first copied
 without any lock, keeping each chunk's hash (core/chunk_compare.py); then, inside the
 frozen read transaction, only the pages a checkpoint can have written since the unlocked
-pass began are copied again: those of the WAL's frames, when the WAL is still the
-generation it was then (core/wal_frames.py says why that is all); the lock is held for
-reading those frames' headers and pages, however large the database. When that cannot be
-told (the WAL was reset meanwhile, no wal-index to read), every chunk is read from the
-page cache and hashed, and the few that differ are copied again (about 0.15 s per GiB
-under the lock). Either way the copy then equals the frozen file, whatever the unlocked
-pass read. Page 1's header is made a standalone copy's (wal_direct.standalone_header).
-The copy is checked and packed as any other copy.
+pass began are copied again: none when the file's stamp (its size and times, which every
+write moves: core/file_stamp.py) proves nothing wrote it meanwhile; else those of the
+WAL's frames, when the WAL is still the generation it was then (core/wal_frames.py says
+why that is all). The lock is then held for a stat, or for reading those frames' headers
+and pages, however large the database. When neither can be told (the app checkpointed
+and its WAL was reset meanwhile), every chunk is read from the page cache and hashed, and
+the few that differ are copied again (about 0.15 s per GiB under the lock). Either way
+the copy then equals the frozen file, whatever the unlocked pass read. Page 1's header
+is made a standalone copy's (wal_direct.standalone_header). The copy is checked and
+packed as any other copy.
 
 Scratch space: one database's worth, as for any copy (the snapshot's room check asks for
 it before the copy starts); a full disk fails the copy with ENOSPC before any lock.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.chunk_compare import compare_chunks, copy_pass, read_chunks
+from lifeboat.core.file_stamp import FileStamp
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.page_bits import PageBits
 from lifeboat.core.private import create_file
@@ -55,6 +58,17 @@ class ConvergedWal:
     locked_pages: int | None = None
 
 
+@dataclass(frozen=True)
+class _PassStart:
+    """What is read before an unlocked pass begins, to tell under the lock what may have
+    been written since: the WAL's generation (core/wal_frames.py) and the file's stamp
+    (core/file_stamp.py: in WAL mode only a checkpoint writes the file, and every write
+    moves its times)."""
+
+    generation: bytes | None
+    stamp: FileStamp
+
+
 def converge_wal(
     path: Path, dest: Path, busy_timeout: float, progress: Progress, cancel: CancelToken
 ) -> ConvergedWal | None:
@@ -69,9 +83,9 @@ def converge_wal(
         try:
             hashes: list[bytes] = []
             for _ in range(_ATTEMPTS):
-                generation = wal_generation(path)  # before the pass reads anything
+                start = _PassStart(wal_generation(path), FileStamp.of(b"", fd))
                 copy_pass(fd, out, hashes, progress, cancel)  # catches up on what changed
-                done = _converge_once(path, out, hashes, generation, busy_timeout, cancel)
+                done = _converge_once(path, out, hashes, start, busy_timeout, cancel)
                 if done is not None:
                     return done
                 progress = no_progress
@@ -86,7 +100,7 @@ def _converge_once(
     path: Path,
     out: int,
     hashes: list[bytes],
-    generation: bytes | None,
+    start: _PassStart,
     busy_timeout: float,
     cancel: CancelToken,
 ) -> ConvergedWal | None:
@@ -96,11 +110,7 @@ def _converge_once(
     with frozen_wal(path, busy_timeout) as frozen:
         if frozen is None:
             return None  # frames not copied back (yet): the app checkpoints later, or never
-        written = None
-        if generation is not None:
-            written = pages_written_since(path, generation, frozen.page_size, frozen.page_count)
-        if written is not None and not _tail_covered(frozen, out, written):
-            written = None
+        written = _written_since(path, frozen, out, start)
         if written is None:
             locked, pages = _compare_frozen(frozen, out, hashes, cancel), None
         else:
@@ -109,6 +119,20 @@ def _converge_once(
         held_from = time.time() - (time.monotonic() - frozen.held_since)
     held = time.monotonic() - frozen.held_since  # the read transaction ended just above
     return ConvergedWal(frozen.page_size, frozen.page_count, held, held_from, locked, pages)
+
+
+def _written_since(path: Path, frozen: FrozenWal, out: int, start: _PassStart) -> PageBits | None:
+    """Under read lock 0: the pages a checkpoint can have written since the pass began:
+    none when the file's stamp proves nothing wrote it; those of the WAL's frames while
+    the WAL is the generation it was; else None (compare the whole file)."""
+    if FileStamp.of(b"", frozen.fd).unchanged_since(start.stamp):
+        return PageBits(frozen.page_count)
+    if start.generation is None:
+        return None
+    written = pages_written_since(path, start.generation, frozen.page_size, frozen.page_count)
+    if written is None or not _tail_covered(frozen, out, written):
+        return None
+    return written
 
 
 def _tail_covered(frozen: FrozenWal, out: int, written: PageBits) -> bool:
