@@ -7,13 +7,22 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from lifeboat.core.decompress import decompress_file
-from lifeboat.core.history.seektable import FOOTER, SKIPPABLE_HEADER, read_seek_table
+from lifeboat.core.history.seektable import (
+    FOOTER,
+    SEEK_TABLE_MAGIC,
+    SEEKABLE_MAGIC,
+    SKIPPABLE_HEADER,
+    SeekEntry,
+    pack_seek_table,
+    read_seek_table,
+)
 from lifeboat.core.seekable import SeekableArtifact, open_seekable, seek_entries
 from lifeboat.core.seekable_write import FRAME_PLAIN, compress_file_seekable, rechunk
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -159,3 +168,29 @@ def test_rechunk_cuts_a_header_and_whole_records():
     pieces = list(rechunk(blocks, 10 + 16, 16))
     assert [len(p) for p in pieces] == [26, 16, 8]
     assert b"".join(pieces) == b"".join(blocks)
+
+
+@pytest.mark.parametrize("with_sums", [True, False])
+def test_seek_entries_read_back_are_those_written(with_sums: bool):
+    """The entries read (kept as the table's bytes, each made when asked for) are the
+    ones packed, by index from either end, by slice and in order; past the end is an
+    IndexError."""
+    rng = random.Random(3)
+    packed = [
+        SeekEntry(rng.randrange(1, 5000), rng.randrange(0, 1 << 17), rng.randrange(1 << 32))
+        for _ in range(37)
+    ]
+    table = pack_seek_table(packed)
+    if not with_sums:  # the same table without its checksum column
+        count = len(packed)
+        raw = b"".join(struct.pack("<II", e.compressed, e.decompressed) for e in packed)
+        footer = FOOTER.pack(count, 0, SEEKABLE_MAGIC)
+        table = SKIPPABLE_HEADER.pack(SEEK_TABLE_MAGIC, len(raw) + len(footer)) + raw + footer
+        packed = [SeekEntry(e.compressed, e.decompressed, None) for e in packed]
+    data = bytes(sum(e.compressed for e in packed)) + table
+    read = read_seek_table(lambda at, size: data[at : at + size], len(data))
+    assert list(read) == packed and len(read) == len(packed)
+    assert [read[i] for i in range(-len(read), len(read))] == packed * 2
+    assert read[1:-1] == packed[1:-1] and read[::3] == packed[::3]
+    with pytest.raises(IndexError):
+        read[len(read)]

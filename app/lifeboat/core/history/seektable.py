@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import xxhash
 
@@ -36,7 +37,7 @@ class SeekTableError(ValueError):
     """The file does not end with a valid seek table."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per 128 KiB frame: 80,000 for 10 GiB
 class SeekEntry:
     compressed: int
     decompressed: int
@@ -88,7 +89,47 @@ def pack_seek_table(entries: Sequence[SeekEntry]) -> bytes:
     return skippable_frame(SEEK_TABLE_MAGIC, bytes(body))
 
 
-def read_seek_table(read_at: Callable[[int, int], bytes], file_size: int) -> list[SeekEntry]:
+class SeekEntries(Sequence[SeekEntry]):
+    """A seek table's entries as read, kept as its bytes: one entry per 128 KiB frame is
+    80,000 for 10 GiB, a few MB as Python objects; each entry is made when asked for."""
+
+    def __init__(self, raw: bytes, count: int, with_sums: bool) -> None:
+        self._raw, self._count = raw, count
+        self._width = 12 if with_sums else 8
+        self._sums = with_sums
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> SeekEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SeekEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> SeekEntry | list[SeekEntry]:
+        if isinstance(index, slice):
+            return [self._entry(i) for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self._entry(index)
+
+    def _entry(self, index: int) -> SeekEntry:
+        at = SKIPPABLE_HEADER.size + index * self._width
+        compressed, decompressed = struct.unpack_from("<II", self._raw, at)
+        checksum = struct.unpack_from("<I", self._raw, at + 8)[0] if self._sums else None
+        return SeekEntry(compressed, decompressed, checksum)
+
+    def compressed_total(self) -> int:
+        return sum(
+            struct.unpack_from("<I", self._raw, SKIPPABLE_HEADER.size + i * self._width)[0]
+            for i in range(self._count)
+        )
+
+
+def read_seek_table(read_at: Callable[[int, int], bytes], file_size: int) -> SeekEntries:
     """The seek table at the end of a file of `file_size` bytes; raises SeekTableError.
 
     The compressed sizes must add up to where the seek table starts."""
@@ -111,12 +152,7 @@ def read_seek_table(read_at: Callable[[int, int], bytes], file_size: int) -> lis
     magic_number, size = SKIPPABLE_HEADER.unpack_from(raw)
     if magic_number != SEEK_TABLE_MAGIC or size != frame_size:
         raise SeekTableError("the seek table's frame header does not match its footer")
-    entries = []
-    for i in range(count):
-        at = SKIPPABLE_HEADER.size + i * width
-        compressed, decompressed = struct.unpack_from("<II", raw, at)
-        checksum = struct.unpack_from("<I", raw, at + 8)[0] if with_sums else None
-        entries.append(SeekEntry(compressed, decompressed, checksum))
-    if sum(e.compressed for e in entries) != start:
+    entries = SeekEntries(raw, count, with_sums)
+    if entries.compressed_total() != start:
         raise SeekTableError("the seek table's frame sizes do not add up to the file")
     return entries
