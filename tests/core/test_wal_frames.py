@@ -101,6 +101,25 @@ def test_a_wal_reset_since_the_reading_claims_nothing(tmp_path: Path, reset: str
         app.close()
 
 
+def test_a_generation_without_frames_has_no_pages(tmp_path: Path):
+    """A WAL emptied by a TRUNCATE checkpoint (its file 0 bytes, the index's frames 0):
+    in that same generation nothing can have been copied back since."""
+    db = checkpointed_wal_db(tmp_path / "app.db", rows=300)
+    app = _app(db)
+    try:
+        app.execute("update items set name = name where id = 1")
+        app.execute("pragma wal_checkpoint(truncate)")
+        assert Path(f"{db}-wal").stat().st_size == 0
+        generation = wal_generation(db)
+        assert generation is not None
+        with frozen_wal(db, 1.0) as frozen:
+            assert frozen is not None
+            written = pages_written_since(db, generation, frozen.page_size, frozen.page_count)
+        assert written is not None and not written
+    finally:
+        app.close()
+
+
 def test_no_wal_index_has_no_generation(tmp_path: Path):
     db = checkpointed_wal_db(tmp_path / "app.db", rows=100)
     assert not Path(f"{db}-shm").exists()

@@ -51,6 +51,8 @@ def pages_written_since(
     if header is None or header[_SALTS] != generation:
         return None
     (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    if mx_frame == 0:  # no frame in this generation: no checkpoint had anything to write
+        return PageBits(page_count)  # (the WAL file's header may still be the last one's)
     try:
         fd, _ = pinned(Path(f"{path}-wal"))  # kept: SQLite's locks on the file stay
     except OSError:
