@@ -67,6 +67,12 @@ class _PassStart:
 
     generation: bytes | None
     stamp: FileStamp
+    identity: tuple[int, int]  # (st_dev, st_ino) of the file the pass reads
+
+    @classmethod
+    def of(cls, path: Path, fd: int) -> _PassStart:
+        kept = os.fstat(fd)
+        return cls(wal_generation(path), FileStamp.of(b"", fd), (kept.st_dev, kept.st_ino))
 
 
 def converge_wal(
@@ -83,7 +89,7 @@ def converge_wal(
         try:
             hashes: list[bytes] = []
             for _ in range(_ATTEMPTS):
-                start = _PassStart(wal_generation(path), FileStamp.of(b"", fd))
+                start = _PassStart.of(path, fd)
                 copy_pass(fd, out, hashes, progress, cancel)  # catches up on what changed
                 done = _converge_once(path, out, hashes, start, busy_timeout, cancel)
                 if done is not None:
@@ -125,6 +131,9 @@ def _written_since(path: Path, frozen: FrozenWal, out: int, start: _PassStart) -
     """Under read lock 0: the pages a checkpoint can have written since the pass began:
     none when the file's stamp proves nothing wrote it; those of the WAL's frames while
     the WAL is the generation it was; else None (compare the whole file)."""
+    frozen_file = os.fstat(frozen.fd)
+    if (frozen_file.st_dev, frozen_file.st_ino) != start.identity:
+        return None  # another file than the pass read: compare it all
     if FileStamp.of(b"", frozen.fd).unchanged_since(start.stamp):
         return PageBits(frozen.page_count)
     if start.generation is None:
