@@ -74,7 +74,7 @@ def page_preview(
     """The preview of restoring the full snapshot `manifest` (its artifact in
     `artifact_folder`, its page-hash list in `snapshot_folder`) over `live`, through the
     new sparse file `scratch` (the caller removes it); None when it cannot be proven here."""
-    listed = _page_list(snapshot_folder, manifest)
+    listed = page_list(snapshot_folder, manifest)
     if listed is None:
         return None
     artifact = open_seekable(artifact_folder / manifest.artifact)
@@ -105,10 +105,12 @@ def page_preview(
 
 
 @contextlib.contextmanager
-def frozen_file(path: Path) -> Iterator[FrozenWal | None]:
+def frozen_file(path: Path, *, checkpoint: bool = False) -> Iterator[FrozenWal | None]:
     """The live database `path` with a read transaction whose state its file holds and
-    keeps holding for the block (see the module's docstring), or None."""
-    with frozen_wal(path, _BUSY_SECONDS) as frozen:
+    keeps holding for the block (see the module's docstring), or None. `checkpoint`:
+    WAL frames not yet copied back are copied first (only where Lifeboat is about to
+    write the database anyway: wal_direct.frozen_wal)."""
+    with frozen_wal(path, _BUSY_SECONDS, checkpoint=checkpoint) as frozen:
         if frozen is not None:
             yield frozen
             return
@@ -150,7 +152,7 @@ def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
             unpin(fd)
 
 
-def _page_list(folder: Path, manifest: Manifest) -> bytes | None:
+def page_list(folder: Path, manifest: Manifest) -> bytes | None:
     """The full snapshot's page-hash list, if it is here and matches its manifest."""
     if manifest.kind != "full" or not manifest.pages_sha256:
         return None

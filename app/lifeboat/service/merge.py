@@ -176,7 +176,13 @@ class MergeMethods:
         _check_request(request)
         cancel = cancel or CancelToken()
         only = table_only(request)
-        with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
+        # One merge at once: the live file is compared with the past right before it.
+        rows_of = request if only is not None and request.where is None else None
+        with self._past(source, at, snapshot, only, progress, cancel, rows_of) as (
+            record,
+            words,
+            produce,
+        ):
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
                 job = MergeJob(
@@ -202,9 +208,12 @@ class MergeMethods:
         only: str | None,
         progress: Progress,
         cancel: CancelToken,
+        rows_of: MergeRequest | None = None,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
-        the past into a new scratch file (table `only`'s pages, when that is cheaper)."""
+        the past into a new scratch file (table `only`'s pages, when that is cheaper;
+        given `rows_of`, a merge about to run, only the rows of its table on the
+        snapshot's pages that changed since, when that is proven enough)."""
         from lifeboat.jobs.restore_point import rebuild_checked
         from lifeboat.remote.fetch import snapshot_files
         from lifeboat.service.merge_past import write_point_table
@@ -215,7 +224,8 @@ class MergeMethods:
         name = self.workspace.config().source(source).name
         if snapshot is not None:
             record = self._snapshot_of(name, snapshot)
-            yield record, _words(record), _extractor(self.workspace, record, only, progress, cancel)
+            extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
+            yield record, _words(record), extract
             return
         assert at is not None
         if at.tzinfo is None:
@@ -223,7 +233,7 @@ class MergeMethods:
         with point_chains(self.workspace, name, at, progress, cancel) as (choice, chains):
             record = self.workspace.catalog.snapshot(choice.base_id)
             if choice.snapshot_only:
-                extract = _extractor(self.workspace, record, only, progress, cancel)
+                extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
                 yield record, _words(record), extract
                 return
 
@@ -278,16 +288,24 @@ def _extractor(
     only: str | None,
     progress: Progress,
     cancel: CancelToken,
+    rows_of: MergeRequest | None = None,
 ) -> Callable[[Path], None]:
-    """What writes the snapshot into a new scratch file: table `only`'s pages when that
-    is cheaper (service/merge_past.py), else all of it, hash-checked (a scratch copy
-    read once and deleted: no fsync)."""
+    """What writes the snapshot into a new scratch file: the changed rows of `rows_of`'s
+    table or table `only`'s pages when that is cheaper (service/merge_past.py), else all
+    of it, hash-checked (a scratch copy read once and deleted: no fsync)."""
     from lifeboat.core.verify import extract_verified
     from lifeboat.remote.fetch import snapshot_files
-    from lifeboat.service.merge_past import write_snapshot_table
+    from lifeboat.service.merge_past import write_snapshot_changed_rows, write_snapshot_table
+
+    live = workspace.config().source(record.source).path
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:
+            # the merge writes the live database next: its WAL may be checkpointed first
+            if rows_of is not None and write_snapshot_changed_rows(
+                files, rows_of, live, past, cancel, checkpoint=True
+            ):
+                return
             if only is not None and write_snapshot_table(files, only, past):
                 return
             extract_verified(

@@ -1,0 +1,176 @@
+"""The past side of a row merge from only the pages that changed: which of a snapshot's
+table pages can hold a row the live database does not hold exactly, found from the
+snapshot's page-hash list and one hashing pass over the live file.
+
+The rule (the proof that every other past row is in live, unchanged): a page of the
+table's b-tree in the snapshot (a leaf; every page of a WITHOUT ROWID table's tree, whose
+interior cells are rows too) whose bytes are the live file's at the same number, and
+which the live table's b-tree reaches, holds cells the live table holds, byte for byte:
+the same rowids and records. A cell's overflow chain is the same too when no differing
+page is an overflow page in live: every differing page must be a page of some b-tree of
+live, of its freelist or a pointer-map page (the first differing page of a chain would
+be an overflow page in both files). When that cannot be shown, or the live file cannot
+be frozen (core/preview_pages.frozen_file), the caller reads the whole past instead.
+
+Pages are read through `PastPages`: the snapshot's page from the live file when its hash
+says it is the same (no decompression), from the artifact otherwise (each frame read is
+checked against its checksum). `changed_pages` gives the pages to read rows from and the
+number of rows the table held then (the plan's counts).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lifeboat.core.history.btree import (
+    INDEX_KINDS,
+    TABLE_LEAF,
+    kind,
+    pointer_map_pages,
+)
+from lifeboat.core.history.tables import tree_pages
+from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
+from lifeboat.core.point_pages import PointPages
+from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.wal_direct import FrozenWal, frames_of
+from lifeboat.foundation.progress import CancelToken
+
+_U32 = struct.Struct(">I")
+_MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
+
+
+class LivePages:
+    """The frozen live file's pages (core/history/tables reads pages this way)."""
+
+    def __init__(self, frozen: FrozenWal) -> None:
+        self.fd, self.page_size, self.page_count = frozen.fd, frozen.page_size, frozen.page_count
+
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        size = self.page_size
+        return {
+            n: os.pread(self.fd, size, (n - 1) * size)
+            for n in sorted(set(wanted))
+            if 0 < n <= self.page_count
+        }
+
+
+class PastPages:
+    """The snapshot's pages: the live file's where the hashes say they are the same."""
+
+    def __init__(self, snapshot: PointPages, live: LivePages, differing: set[int]) -> None:
+        self.snapshot, self.live, self.differing = snapshot, live, differing
+        self.page_count = snapshot.page_count
+        self.decompressed = 0  # pages read from the artifact
+
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        numbers = sorted({n for n in wanted if 0 < n <= self.page_count})
+        same = [n for n in numbers if n not in self.differing]
+        found = self.live.pages(same)
+        for n in numbers:
+            if n in self.differing:
+                found[n] = self.snapshot.page(n)
+                self.decompressed += 1
+        return found
+
+
+@dataclass(frozen=True)
+class LiveScan:
+    """What one pass over the live file tells: the pages that differ from the snapshot
+    (or that only one of them has; page 1 always) and each page's cell count."""
+
+    differing: set[int]
+    cell_counts: list[int]  # index n - 1: the count field of page n's b-tree header
+
+
+def scan_live(
+    frozen: FrozenWal, listed: bytes, snapshot_pages: int, cancel: CancelToken
+) -> LiveScan:
+    """Hash every page of the frozen live file against the snapshot's page-hash list."""
+    size = frozen.page_size
+    differing = {1}
+    counts: list[int] = []
+    number = 0
+    for piece in frames_of(frozen, FRAME_PLAIN):
+        cancel.check()
+        counts.extend(
+            high << 8 | low for high, low in zip(piece[3::size], piece[4::size], strict=True)
+        )
+        hashes = page_hashes_of(memoryview(piece), size)
+        for index in range(0, len(hashes), HASH_SIZE):
+            number += 1
+            at = (number - 1) * HASH_SIZE
+            if (
+                number > snapshot_pages
+                or listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]
+            ):
+                differing.add(number)
+    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
+    return LiveScan(differing, counts)
+
+
+@dataclass(frozen=True)
+class ChangedPages:
+    """The snapshot table's pages to read rows from, and how many rows the others hold."""
+
+    pages: list[int]
+    unchanged_rows: int
+    row_pages: int  # all the pages of the table that hold rows
+
+
+def changed_pages(
+    past: PastPages,
+    live: LivePages,
+    scan: LiveScan,
+    roots: tuple[int, int],
+    live_roots: list[int],
+) -> ChangedPages | None:
+    """The pages of the snapshot table at `roots[0]` (live: `roots[1]`) that may hold a
+    row live does not hold exactly; None when the rule cannot be shown (see the module)."""
+    if not _no_overflow_differs(live, scan.differing, live_roots):
+        return None
+    past_tree = tree_pages(past, roots[0], leaves=False)
+    live_tree = set(tree_pages(live, roots[1], leaves=False))
+    index_tree = kind(past.pages([roots[0]])[roots[0]], roots[0]) in INDEX_KINDS
+    rows = (
+        set(past_tree)
+        if index_tree
+        else {n for n, image in past_tree.items() if not image or kind(image, n) == TABLE_LEAF}
+    )
+    changed = {n for n in rows if n in scan.differing or n not in live_tree}
+    # a page not changed is the live one: its cell count is the live pass's
+    same = sum(scan.cell_counts[n - 1] for n in rows - changed)
+    return ChangedPages(sorted(changed), same, len(rows))
+
+
+def _no_overflow_differs(live: LivePages, differing: set[int], roots: list[int]) -> bool:
+    """Whether every differing page of live is one of its b-tree, freelist or
+    pointer-map pages (so none is an overflow page), or is past its end."""
+    suspects = {n for n in differing if 1 < n <= live.page_count}
+    if not suspects:
+        return True
+    page_one = live.pages([1])[1]
+    suspects -= pointer_map_pages(page_one, live.page_count)
+    suspects -= _freelist(live, page_one)
+    for root in roots:
+        if not suspects:
+            break
+        suspects -= set(tree_pages(live, root, leaves=False))
+    return not suspects
+
+
+def _freelist(live: LivePages, page_one: bytes) -> set[int]:
+    """The freelist's trunk and leaf pages."""
+    found: set[int] = set()
+    trunk = _U32.unpack_from(page_one, 32)[0]
+    for _ in range(_MAX_TRUNKS):
+        if not 0 < trunk <= live.page_count or trunk in found:
+            break
+        found.add(trunk)
+        image = live.pages([trunk])[trunk]
+        count = min(_U32.unpack_from(image, 4)[0], (len(image) - 8) // 4)
+        found.update(_U32.unpack_from(image, 8 + 4 * i)[0] for i in range(count))
+        trunk = _U32.unpack_from(image, 0)[0]
+    return found
