@@ -70,10 +70,14 @@ def _run(path: Path, *sql: str, params: tuple[object, ...] = ()) -> None:
     conn.close()
 
 
-def _partial(past: Path, live: Path, request: MergeRequest, out: Path) -> bool:
+def _partial(
+    past: Path, live: Path, request: MergeRequest, out: Path, *, checkpoint: bool = False
+) -> bool:
     pages = FilePages(past)
     listed = page_hashes_of(memoryview(pages.data), pages.page_size)
-    return write_changed_rows(pages, listed, live, request, out, CancelToken(), checkpoint=False)
+    return write_changed_rows(
+        pages, listed, live, request, out, CancelToken(), checkpoint=checkpoint
+    )
 
 
 def _same_merge(tmp_path: Path, past: Path, live: Path, request: MergeRequest) -> bool:
@@ -220,3 +224,35 @@ def test_it_is_not_used_where_it_cannot_be_proven_or_would_not_pay(tmp_path: Pat
     _run(live2, "update t set b = b + 1 where id % 3 = 0")  # most pages changed
     assert not _same_merge(tmp_path, past2, live2, MergeRequest("t"))
     del rng
+
+
+def test_a_live_file_a_writer_keeps_changing_is_frozen_for_the_changed_rows(
+    tmp_path: Path, writer_process
+):
+    """A commit every 2 ms keeps WAL frames outstanding: the file is frozen under this
+    process's write lock for a moment, and the rows read are the snapshot's exactly."""
+    past, live = tmp_path / "past.db", tmp_path / "live.db"
+    _notes(past)
+    _run(past, "create table items(id integer primary key, name text, payload blob)")
+    shutil.copyfile(past, live)
+    _run(live, "pragma journal_mode=wal", "delete from t where id % 401 = 0")
+    writer = writer_process(live, 0.002)
+    out = tmp_path / "changed.db"
+    try:
+        assert _partial(past, live, MergeRequest("t"), out, checkpoint=True)
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
+    conn = sqlite3.connect(out)
+    conn.execute("attach ? as past", (str(past),))
+    read = conn.execute("select * from t").fetchall()
+    assert {r[0] for r in read} >= {i for i in range(401, 4001, 401)}
+    assert (
+        read
+        == conn.execute(
+            f"select * from past.t where id in ({', '.join(str(r[0]) for r in read)})"
+        ).fetchall()
+    )
+    (then,) = conn.execute("select past_rows from lifeboat_changed_rows_only").fetchone()
+    assert then == 4000
+    conn.close()

@@ -20,10 +20,13 @@ number of rows the table held then (the plan's counts).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from lifeboat.core.history.btree import (
     INDEX_KINDS,
@@ -34,12 +37,43 @@ from lifeboat.core.history.btree import (
 from lifeboat.core.history.tables import tree_pages
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.point_pages import PointPages
+from lifeboat.core.preview_pages import frozen_file
 from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.wal_direct import FrozenWal, frames_of
 from lifeboat.foundation.progress import CancelToken
 
 _U32 = struct.Struct(">I")
 _MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
+_BUSY_SECONDS = 5.0  # how long to wait for the app's commit to take the write lock
+
+
+@contextlib.contextmanager
+def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
+    """The live database frozen (core/preview_pages.frozen_file), or None. An app that
+    commits all the time can keep that from happening (each commit adds WAL frames not
+    yet copied back, or a journal): where Lifeboat is about to write the database anyway
+    (`checkpoint`), it is then frozen while this process holds the write lock for that
+    moment only. The read transaction it leaves keeps the file as it is (a WAL reader
+    on read lock 0); the app's writers waited for the checkpoint, not for the reading."""
+    with frozen_file(live, checkpoint=checkpoint) as frozen:
+        if frozen is not None or not checkpoint:
+            yield frozen
+            return
+    conn = sqlite3.connect(
+        file_uri(live, mode="rw"), uri=True, timeout=_BUSY_SECONDS, isolation_level=None
+    )
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            yield None
+            return
+        with frozen_file(live, checkpoint=True) as frozen:
+            conn.execute("ROLLBACK")  # it wrote nothing: the lock was for the freeze
+            yield frozen
+    finally:
+        conn.close()  # after the frozen connection: SQLite keeps its descriptor meanwhile
 
 
 class LivePages:
@@ -99,14 +133,15 @@ def scan_live(
             high << 8 | low for high, low in zip(piece[3::size], piece[4::size], strict=True)
         )
         hashes = page_hashes_of(memoryview(piece), size)
+        first = number * HASH_SIZE
+        number += len(hashes) // HASH_SIZE
+        if listed[first : first + len(hashes)] == hashes:
+            continue  # the whole piece is the snapshot's (most are)
         for index in range(0, len(hashes), HASH_SIZE):
-            number += 1
-            at = (number - 1) * HASH_SIZE
-            if (
-                number > snapshot_pages
-                or listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]
-            ):
-                differing.add(number)
+            at = first + index
+            # past the snapshot's end the list is shorter: the page differs
+            if listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]:
+                differing.add(at // HASH_SIZE + 1)
     differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
     return LiveScan(differing, counts)
 

@@ -37,13 +37,13 @@ from lifeboat.core.history.btree import (
 )
 from lifeboat.core.history.tables import Pages, layout, payload, tree_pages
 from lifeboat.core.point_pages import PointPages
-from lifeboat.core.preview_pages import frozen_file
 from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge_changed import (
     LivePages,
     LiveScan,
     PastPages,
     changed_pages,
+    frozen_live,
     scan_live,
 )
 from lifeboat.core.rowmerge_records import PARTIAL_TABLE, MergeRequest
@@ -90,7 +90,7 @@ def write_changed_rows(
     nothing left written, when that is not proven to be enough here."""
     if request.where is not None:
         return False  # the plan's counts need every past row the condition picks
-    with frozen_file(live, checkpoint=checkpoint) as frozen:
+    with frozen_live(live, checkpoint=checkpoint) as frozen:
         if frozen is None or frozen.page_size != snapshot.page_size:
             return False
         live_pages = LivePages(frozen)
