@@ -31,6 +31,7 @@ from pathlib import Path
 from lifeboat.core.history.btree import (
     INDEX_KINDS,
     TABLE_LEAF,
+    children,
     kind,
     pointer_map_pages,
 )
@@ -164,10 +165,12 @@ def changed_pages(
 ) -> ChangedPages | None:
     """The pages of the snapshot table at `roots[0]` (live: `roots[1]`) that may hold a
     row live does not hold exactly; None when the rule cannot be shown (see the module)."""
-    if not _no_overflow_differs(live, scan.differing, live_roots):
+    walk = _SharedChildren(scan.differing)
+    live_tree = set(tree_pages(live, roots[1], leaves=False, children_of=walk))
+    others = [root for root in live_roots if root != roots[1]]
+    if not _no_overflow_differs(live, scan.differing, live_tree, others, walk):
         return None
-    past_tree = tree_pages(past, roots[0], leaves=False)
-    live_tree = set(tree_pages(live, roots[1], leaves=False))
+    past_tree = tree_pages(past, roots[0], leaves=False, children_of=walk)
     index_tree = kind(past.pages([roots[0]])[roots[0]], roots[0]) in INDEX_KINDS
     rows = (
         set(past_tree)
@@ -180,10 +183,34 @@ def changed_pages(
     return ChangedPages(sorted(changed), same, len(rows))
 
 
-def _no_overflow_differs(live: LivePages, differing: set[int], roots: list[int]) -> bool:
-    """Whether every differing page of live is one of its b-tree, freelist or
-    pointer-map pages (so none is an overflow page), or is past its end."""
-    suspects = {n for n in differing if 1 < n <= live.page_count}
+class _SharedChildren:
+    """An interior page's children, read once for both files where the page is the
+    same in both (not differing): walking the same tree twice parses it once."""
+
+    def __init__(self, differing: set[int]) -> None:
+        self.differing = differing
+        self.known: dict[int, list[int]] = {}
+
+    def __call__(self, image: bytes, number: int) -> list[int]:
+        if number in self.differing:
+            return children(image, number)
+        found = self.known.get(number)
+        if found is None:
+            found = self.known[number] = children(image, number)
+        return found
+
+
+def _no_overflow_differs(
+    live: LivePages,
+    differing: set[int],
+    table_pages: set[int],
+    roots: list[int],
+    walk: _SharedChildren,
+) -> bool:
+    """Whether every differing page of live is one of its b-tree (the table's
+    `table_pages`, the other trees at `roots`), freelist or pointer-map pages (so none is
+    an overflow page), or is past its end."""
+    suspects = {n for n in differing if 1 < n <= live.page_count} - table_pages
     if not suspects:
         return True
     page_one = live.pages([1])[1]
@@ -192,7 +219,7 @@ def _no_overflow_differs(live: LivePages, differing: set[int], roots: list[int])
     for root in roots:
         if not suspects:
             break
-        suspects -= set(tree_pages(live, root, leaves=False))
+        suspects -= set(tree_pages(live, root, leaves=False, children_of=walk))
     return not suspects
 
 
