@@ -51,8 +51,11 @@ def test_rows_come_back_from_the_changed_pages_and_the_safety_snapshot_restores_
     before = db_content(db)
     request = MergeRequest("items", prefer_past=True)
     with caplog.at_level(logging.INFO, logger="lifeboat.service.merge_past"):
-        outcome = service.merge_restore("big", request, snapshot=then.id)
-    assert CHANGED_ROWS in caplog.text
+        preview = service.merge_preview("big", request, snapshot=then.id)
+        assert db_content(db) == before, "the preview writes nothing"
+        outcome = service.merge_restore("big", request, snapshot=then.id, confirmed=preview)
+    assert caplog.text.count(CHANGED_ROWS) == 2, "the preview and the merge read the same"
+    assert preview == outcome.plan
     assert (outcome.inserted, outcome.updated) == (6000 // 499, 6000 // 997)
     plan = outcome.plan
     assert (plan.deleted, plan.changed, plan.added) == (12, 6, 1)

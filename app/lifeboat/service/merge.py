@@ -153,8 +153,23 @@ class MergeMethods:
         at: datetime | None = None,
         snapshot: str | None = None,
     ) -> MergePlan:
-        with self.merge_session(source, at=at, snapshot=snapshot, request=request) as session:
-            return session.plan(request)
+        from lifeboat.service.merge_past import table_only
+
+        only = table_only(request)
+        # read only: the live file is not checkpointed for the changed rows
+        rows_of = (request, False) if only is not None and request.where is None else None
+        with self._past(source, at, snapshot, only, no_progress, CancelToken(), rows_of) as (
+            record,
+            words,
+            produce,
+        ):
+            past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
+            try:
+                produce(past)
+                session = MergeSession(self.workspace, self.publish, record, past, words, only)
+                return session.plan(request)
+            finally:
+                past.unlink(missing_ok=True)
 
     def merge_restore(
         self,
@@ -177,7 +192,7 @@ class MergeMethods:
         cancel = cancel or CancelToken()
         only = table_only(request)
         # One merge at once: the live file is compared with the past right before it.
-        rows_of = request if only is not None and request.where is None else None
+        rows_of = (request, True) if only is not None and request.where is None else None
         with self._past(source, at, snapshot, only, progress, cancel, rows_of) as (
             record,
             words,
@@ -208,12 +223,13 @@ class MergeMethods:
         only: str | None,
         progress: Progress,
         cancel: CancelToken,
-        rows_of: MergeRequest | None = None,
+        rows_of: tuple[MergeRequest, bool] | None = None,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file (table `only`'s pages, when that is cheaper;
-        given `rows_of`, a merge about to run, only the rows of its table on the
-        snapshot's pages that changed since, when that is proven enough)."""
+        given `rows_of` (a request, and whether it is a merge about to write the live
+        database), only the rows of its table on the snapshot's pages that changed
+        since, when that is proven enough)."""
         from lifeboat.jobs.restore_point import rebuild_checked
         from lifeboat.remote.fetch import snapshot_files
         from lifeboat.service.merge_past import write_point_table
@@ -288,7 +304,7 @@ def _extractor(
     only: str | None,
     progress: Progress,
     cancel: CancelToken,
-    rows_of: MergeRequest | None = None,
+    rows_of: tuple[MergeRequest, bool] | None = None,
 ) -> Callable[[Path], None]:
     """What writes the snapshot into a new scratch file: the changed rows of `rows_of`'s
     table or table `only`'s pages when that is cheaper (service/merge_past.py), else all
@@ -301,9 +317,9 @@ def _extractor(
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:
-            # the merge writes the live database next: its WAL may be checkpointed first
+            # a merge writes the live database next: its WAL may be checkpointed first
             if rows_of is not None and write_snapshot_changed_rows(
-                files, rows_of, live, past, cancel, checkpoint=True
+                files, rows_of[0], live, past, cancel, checkpoint=rows_of[1]
             ):
                 return
             if only is not None and write_snapshot_table(files, only, past):
