@@ -226,10 +226,7 @@ class MergeMethods:
         rows_of: tuple[MergeRequest, bool] | None = None,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
-        the past into a new scratch file (table `only`'s pages, when that is cheaper;
-        given `rows_of` (a request, and whether it is a merge about to write the live
-        database), only the rows of its table on the snapshot's pages that changed
-        since, when that is proven enough)."""
+        the past into a new scratch file (what is cheaper: see _extractor)."""
         from lifeboat.jobs.restore_point import rebuild_checked
         from lifeboat.remote.fetch import snapshot_files
         from lifeboat.service.merge_past import write_point_table
@@ -306,9 +303,11 @@ def _extractor(
     cancel: CancelToken,
     rows_of: tuple[MergeRequest, bool] | None = None,
 ) -> Callable[[Path], None]:
-    """What writes the snapshot into a new scratch file: the changed rows of `rows_of`'s
-    table or table `only`'s pages when that is cheaper (service/merge_past.py), else all
-    of it, hash-checked (a scratch copy read once and deleted: no fsync)."""
+    """What writes the snapshot into a new scratch file: given `rows_of` (a request, and
+    whether it is a merge about to write the live database), only the rows of its table
+    on the snapshot's pages that changed since, or table `only`'s pages, when that is
+    proven enough and cheaper (service/merge_past.py), else all of it, hash-checked (a
+    scratch copy read once and deleted: no fsync)."""
     from lifeboat.core.verify import extract_verified
     from lifeboat.remote.fetch import snapshot_files
     from lifeboat.service.merge_past import write_snapshot_changed_rows, write_snapshot_table
