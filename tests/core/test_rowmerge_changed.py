@@ -256,3 +256,31 @@ def test_a_live_file_a_writer_keeps_changing_is_frozen_for_the_changed_rows(
     (then,) = conn.execute("select past_rows from lifeboat_changed_rows_only").fetchone()
     assert then == 4000
     conn.close()
+
+
+def test_a_changed_page_that_is_not_what_the_tree_says_leaves_nothing_and_falls_back(
+    tmp_path: Path,
+):
+    past, live = tmp_path / "past.db", tmp_path / "live.db"
+    _notes(past)
+    shutil.copyfile(past, live)
+    _run(live, "delete from t where id = 1201")
+    assert _partial(past, live, MergeRequest("t"), tmp_path / "sound.db"), "undamaged: used"
+    pages = FilePages(past)
+    conn = sqlite3.connect(past)
+    (leaf,) = conn.execute(
+        "select pageno from dbstat where name = 't' and pagetype = 'leaf' limit 1 offset 40"
+    ).fetchone()
+    conn.close()
+    damaged = bytearray(pages.data)
+    damaged[(leaf - 1) * pages.page_size] = 0x00  # no longer a b-tree page
+    pages.data = bytes(damaged)
+    live_bytes = bytearray(live.read_bytes())  # and the live page differs from it
+    listed = page_hashes_of(memoryview(pages.data), pages.page_size)
+    out = tmp_path / "changed.db"
+    request = MergeRequest("t")
+    assert not write_changed_rows(
+        pages, listed, live, request, out, CancelToken(), checkpoint=False
+    )
+    assert not out.exists()
+    assert live.read_bytes() == bytes(live_bytes), "the live file is only read"

@@ -39,6 +39,7 @@ from lifeboat.core.history.tables import Pages, layout, payload, tree_pages
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge_changed import (
+    ChangedPages,
     LivePages,
     LiveScan,
     PastPages,
@@ -121,7 +122,24 @@ def _write(
         return False
     fd = create_file(out)
     os.close(fd)
-    conn = sqlite3.connect(out, isolation_level=None)
+    try:
+        _fill(sqlite3.connect(out, isolation_level=None), shape, past, changed, index_tree)
+    except sqlite3.Error:
+        out.unlink(missing_ok=True)  # e.g. a CHECK that calls the app's own function
+        return False
+    return True
+
+
+def _fill(
+    conn: sqlite3.Connection,
+    shape: RowLayout,
+    past: PastPages,
+    changed: ChangedPages,
+    index_tree: bool,
+) -> None:
+    """The table then with the rows of the changed pages, and how many rows it held;
+    the connection closed in any case (a page that is not what it seemed: the caller
+    removes the file)."""
     try:
         conn.execute("PRAGMA journal_mode = OFF")  # a scratch file, read once
         conn.execute(shape.sql)
@@ -135,12 +153,8 @@ def _write(
             f"INSERT INTO {q(PARTIAL_TABLE)} VALUES (?)", (changed.unchanged_rows + written,)
         )
         conn.execute("COMMIT")
-    except sqlite3.Error:
+    finally:
         conn.close()
-        out.unlink(missing_ok=True)  # e.g. a CHECK that calls the app's own function
-        return False
-    conn.close()
-    return True
 
 
 def schema_rows(state: Pages) -> list[SchemaRow]:
