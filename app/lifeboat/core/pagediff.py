@@ -113,16 +113,17 @@ def diff_stream(
                 db_digest.update(block)
             view = memoryview(block)
             known = hashes.read(len(block) // page_size * HASH_SIZE)
+            block_hashes = page_hashes_of(view, page_size)
+            pages_digest.update(block_hashes)  # the same digest as page by page
             out: list[bytes] = []
-            for offset in range(0, len(block), page_size):
-                page_number += 1
-                page = view[offset : offset + page_size]
-                index = offset // page_size * HASH_SIZE
-                page_hash = xxhash.xxh3_128_digest(page)
-                pages_digest.update(page_hash)
-                if known[index : index + HASH_SIZE] != page_hash:
-                    out.append(PAGE_NUMBER.pack(page_number))
-                    out.append(bytes(page))
+            first = page_number
+            page_number += len(block_hashes) // HASH_SIZE
+            # most blocks are the base's: compared whole, their pages are not looked at
+            for index in [] if known == block_hashes else range(0, len(block_hashes), HASH_SIZE):
+                if known[index : index + HASH_SIZE] != block_hashes[index : index + HASH_SIZE]:
+                    offset = index // HASH_SIZE * page_size
+                    out.append(PAGE_NUMBER.pack(first + index // HASH_SIZE + 1))
+                    out.append(bytes(view[offset : offset + page_size]))
                     changed_bytes += page_size
                     scan.changed += 1
             if changed_bytes > limit:

@@ -113,10 +113,12 @@ def page_preview(
 
 
 @contextlib.contextmanager
-def frozen_file(path: Path) -> Iterator[FrozenWal | None]:
+def frozen_file(path: Path, *, checkpoint: bool = False) -> Iterator[FrozenWal | None]:
     """The live database `path` with a read transaction whose state its file holds and
-    keeps holding for the block (see the module's docstring), or None."""
-    with frozen_wal(path, _BUSY_SECONDS) as frozen:
+    keeps holding for the block (see the module's docstring), or None. `checkpoint`:
+    WAL frames not yet copied back are copied first (only where Lifeboat is about to
+    write the database anyway: wal_direct.frozen_wal)."""
+    with frozen_wal(path, _BUSY_SECONDS, checkpoint=checkpoint) as frozen:
         if frozen is not None:
             yield frozen
             return
@@ -169,6 +171,21 @@ def _page_list(folder: Path, manifest: Manifest) -> Path | None:
     except OSError:
         return None
     return listed if size == manifest.page_count * HASH_SIZE else None
+
+
+def page_list(folder: Path, manifest: Manifest) -> bytes | None:
+    """The full snapshot's page-hash list read whole, if it is here and matches its
+    manifest (the row merge looks pages up in it at random)."""
+    listed = _page_list(folder, manifest)
+    if listed is None:
+        return None
+    try:
+        data = listed.read_bytes()
+    except OSError:
+        return None
+    if len(data) != manifest.page_count * HASH_SIZE:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == manifest.pages_sha256 else None
 
 
 def _table_names(frozen: FrozenWal) -> set[str] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lifeboat.core.rowmerge_records import MergePlan, MergeRequest, RowSample
+from lifeboat.core.rowmerge_records import PARTIAL_TABLE, MergePlan, MergeRequest, RowSample
 from lifeboat.core.rowmerge_refs import orphan_notes
 from lifeboat.core.rowmerge_schema import (
     Fit,
@@ -209,7 +209,7 @@ def _collect_keyed(conn: sqlite3.Connection, sides: Sides) -> tuple[int, int, in
         f"END, '', {pick} FROM {sides.past_rows} p "
         f"LEFT JOIN {live} l ON {_key_match('l', 'p', key)} WHERE {gone} OR ({differs})"
     )
-    (total,) = conn.execute(f"SELECT count(*) FROM {sides.past_rows}").fetchone()
+    total = _past_total(conn, sides)
     deleted, changed = _count(conn, sides, "deleted"), _count(conn, sides, "changed")
     if sides.where == "1":  # every live row not added since matches a past row by key
         (live_total,) = conn.execute(f"SELECT count(*) FROM {live}").fetchone()
@@ -220,6 +220,20 @@ def _collect_keyed(conn: sqlite3.Connection, sides: Sides) -> tuple[int, int, in
             f"(SELECT 1 FROM past.{q(sides.past.name)} p WHERE {_key_match('p', 'l', key)})"
         ).fetchone()
     return deleted, changed, total - deleted - changed, added
+
+
+def _past_total(conn: sqlite3.Connection, sides: Sides) -> int:
+    """The past rows the request is about: counted, or, in a past that holds only the
+    rows of the pages that changed (core/rowmerge_changed_rows: no --where), as it says."""
+    marked = conn.execute(
+        "SELECT 1 FROM past.sqlite_master WHERE type = 'table' AND name = ?", (PARTIAL_TABLE,)
+    ).fetchone()
+    if marked is not None:
+        assert sides.where == "1", "a past of the changed rows only is written without --where"
+        (total,) = conn.execute(f"SELECT past_rows FROM past.{q(PARTIAL_TABLE)}").fetchone()
+        return int(total)
+    (total,) = conn.execute(f"SELECT count(*) FROM {sides.past_rows}").fetchone()
+    return int(total)
 
 
 def _live_missing(alias: str, live: TableShape) -> str:

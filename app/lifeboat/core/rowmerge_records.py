@@ -11,6 +11,11 @@ from typing import Any
 MODES = ("both", "deleted", "changed")
 
 
+#: the table of a past copy that holds only the rows of the pages that changed
+#: (core/rowmerge_changed_rows): how many rows the table held then
+PARTIAL_TABLE = "lifeboat_changed_rows_only"
+
+
 @dataclass(frozen=True)
 class MergeRequest:
     """`table` as it was in the past copy, merged into live table `into` (the same name

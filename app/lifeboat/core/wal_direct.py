@@ -29,6 +29,7 @@ import contextlib
 import os
 import sqlite3
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,10 @@ _NBACKFILL_AT = 2 * _INDEX_HEADER
 #: an app committing every few ms may commit between the checkpoint and the read
 #: transaction's start (a window of about a millisecond): a few tries cost little
 _CHECKPOINT_TRIES = 4
+#: one checkpoint at a time in this process: two at once (a merge's safety snapshot and
+#: its changed rows freezing the file side by side) make one of them report busy, and it
+#: would give up freezing; after the other's, it finds the frames copied back
+_CHECKPOINTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,11 @@ def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float
         conn.execute("rollback")
     if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
         return False  # a rollback-journal database: nothing to copy back
+    with _CHECKPOINTING:
+        return _checkpoint(path, busy_timeout)
+
+
+def _checkpoint(path: Path, busy_timeout: float) -> bool:
     try:
         writer = sqlite3.connect(
             file_uri(path, mode="rw"), uri=True, isolation_level=None, timeout=busy_timeout

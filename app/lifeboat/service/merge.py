@@ -153,8 +153,23 @@ class MergeMethods:
         at: datetime | None = None,
         snapshot: str | None = None,
     ) -> MergePlan:
-        with self.merge_session(source, at=at, snapshot=snapshot, request=request) as session:
-            return session.plan(request)
+        from lifeboat.service.merge_past import table_only
+
+        only = table_only(request)
+        # read only: the live file is not checkpointed for the changed rows
+        rows_of = (request, False) if only is not None and request.where is None else None
+        with self._past(source, at, snapshot, only, no_progress, CancelToken(), rows_of) as (
+            record,
+            words,
+            produce,
+        ):
+            past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
+            try:
+                produce(past)
+                session = MergeSession(self.workspace, self.publish, record, past, words, only)
+                return session.plan(request)
+            finally:
+                past.unlink(missing_ok=True)
 
     def merge_restore(
         self,
@@ -176,7 +191,13 @@ class MergeMethods:
         _check_request(request)
         cancel = cancel or CancelToken()
         only = table_only(request)
-        with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
+        # One merge at once: the live file is compared with the past right before it.
+        rows_of = (request, True) if only is not None and request.where is None else None
+        with self._past(source, at, snapshot, only, progress, cancel, rows_of) as (
+            record,
+            words,
+            produce,
+        ):
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
                 job = MergeJob(
@@ -202,9 +223,10 @@ class MergeMethods:
         only: str | None,
         progress: Progress,
         cancel: CancelToken,
+        rows_of: tuple[MergeRequest, bool] | None = None,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
-        the past into a new scratch file (table `only`'s pages, when that is cheaper)."""
+        the past into a new scratch file (what is cheaper: see _extractor)."""
         from lifeboat.jobs.restore_point import rebuild_checked
         from lifeboat.remote.fetch import snapshot_files
         from lifeboat.service.merge_past import write_point_table
@@ -215,7 +237,8 @@ class MergeMethods:
         name = self.workspace.config().source(source).name
         if snapshot is not None:
             record = self._snapshot_of(name, snapshot)
-            yield record, _words(record), _extractor(self.workspace, record, only, progress, cancel)
+            extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
+            yield record, _words(record), extract
             return
         assert at is not None
         if at.tzinfo is None:
@@ -223,7 +246,7 @@ class MergeMethods:
         with point_chains(self.workspace, name, at, progress, cancel) as (choice, chains):
             record = self.workspace.catalog.snapshot(choice.base_id)
             if choice.snapshot_only:
-                extract = _extractor(self.workspace, record, only, progress, cancel)
+                extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
                 yield record, _words(record), extract
                 return
 
@@ -278,16 +301,26 @@ def _extractor(
     only: str | None,
     progress: Progress,
     cancel: CancelToken,
+    rows_of: tuple[MergeRequest, bool] | None = None,
 ) -> Callable[[Path], None]:
-    """What writes the snapshot into a new scratch file: table `only`'s pages when that
-    is cheaper (service/merge_past.py), else all of it, hash-checked (a scratch copy
-    read once and deleted: no fsync)."""
+    """What writes the snapshot into a new scratch file: given `rows_of` (a request, and
+    whether it is a merge about to write the live database), only the rows of its table
+    on the snapshot's pages that changed since, or table `only`'s pages, when that is
+    proven enough and cheaper (service/merge_past.py), else all of it, hash-checked (a
+    scratch copy read once and deleted: no fsync)."""
     from lifeboat.core.verify import extract_verified
     from lifeboat.remote.fetch import snapshot_files
-    from lifeboat.service.merge_past import write_snapshot_table
+    from lifeboat.service.merge_past import write_snapshot_changed_rows, write_snapshot_table
+
+    live = workspace.config().source(record.source).path
 
     def extract(past: Path) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:
+            # a merge writes the live database next: its WAL may be checkpointed first
+            if rows_of is not None and write_snapshot_changed_rows(
+                files, rows_of[0], live, past, cancel, checkpoint=rows_of[1]
+            ):
+                return
             if only is not None and write_snapshot_table(files, only, past):
                 return
             extract_verified(

@@ -23,6 +23,7 @@ from lifeboat.core.point_pages import PointPages
 from lifeboat.core.rowmerge_past import write_table_pages
 from lifeboat.core.rowmerge_records import MergeRequest
 from lifeboat.core.seekable_pages import open_pages
+from lifeboat.foundation.progress import CancelToken
 from lifeboat.remote.fetch import SnapshotFiles
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,6 +58,41 @@ def write_snapshot_table(files: SnapshotFiles, table: str, out: Path) -> bool:
         return _said(write_table_pages(pages, table, out), table, files.manifest.id)
     finally:
         pages.close()
+
+
+def write_snapshot_changed_rows(
+    files: SnapshotFiles,
+    request: MergeRequest,
+    live: Path,
+    out: Path,
+    cancel: CancelToken,
+    *,
+    checkpoint: bool,
+) -> bool:
+    """Only the rows of the request's table on the full snapshot's pages that differ
+    from the live database (core/rowmerge_changed_rows) into `out`; False: nothing
+    written (the snapshot has no page-hash list or seek table, or it is not proven)."""
+    from lifeboat.core.preview_pages import page_list
+    from lifeboat.core.rowmerge_changed_rows import write_changed_rows
+
+    manifest = files.manifest
+    listed = page_list(files.folder, manifest) if files.base is None else None
+    pages = checked_pages(files) if listed is not None else None
+    if listed is None or pages is None:
+        return False
+    try:
+        written = write_changed_rows(
+            pages, listed, live, request, out, cancel, checkpoint=checkpoint
+        )
+    finally:
+        pages.close()
+    if written:
+        log.info(
+            "the past of %s: only the rows of the pages that changed since snapshot %s were read",
+            request.table,
+            manifest.id,
+        )
+    return written
 
 
 def _said(written: bool, table: str, snapshot_id: str) -> bool:

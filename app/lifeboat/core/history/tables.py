@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,10 +77,17 @@ def payload(state: Pages, cell: Cell, usable: int) -> bytes:
     return b"".join(parts)
 
 
-def tree_pages(state: Pages, root: int, *, leaves: bool = True) -> dict[int, bytes]:
+def tree_pages(
+    state: Pages,
+    root: int,
+    *,
+    leaves: bool = True,
+    children_of: Callable[[bytes, int], list[int]] = children,
+) -> dict[int, bytes]:
     """Every page of the b-tree at `root` with its image; with leaves=False the leaves
     are listed (their images empty) but not read: a b-tree's leaves are all at one
-    depth, so a level whose first page is a leaf is all leaves."""
+    depth, so a level whose first page is a leaf is all leaves. `children_of` reads an
+    interior page's children (a caller walking two files that share pages remembers)."""
     found: dict[int, bytes] = {}
     level = [root]
     for _ in range(_MAX_DEPTH):
@@ -94,7 +101,7 @@ def tree_pages(state: Pages, root: int, *, leaves: bool = True) -> dict[int, byt
                 break
         images = state.pages(level, interior=not leaves and level[0] != root)
         found.update(images)
-        level = [c for n, image in images.items() for c in children(image, n)]
+        level = [c for n, image in images.items() for c in children_of(image, n)]
     return found
 
 

@@ -1,0 +1,238 @@
+"""The past side of a row merge from only the pages that changed: which of a snapshot's
+table pages can hold a row the live database does not hold exactly, found from the
+snapshot's page-hash list and one hashing pass over the live file.
+
+The rule (the proof that every other past row is in live, unchanged): a page of the
+table's b-tree in the snapshot (a leaf; every page of a WITHOUT ROWID table's tree, whose
+interior cells are rows too) whose bytes are the live file's at the same number, and
+which the live table's b-tree reaches, holds cells the live table holds, byte for byte:
+the same rowids and records. A cell's overflow chain is the same too when no differing
+page is an overflow page in live: every differing page must be a page of some b-tree of
+live, of its freelist or a pointer-map page (the first differing page of a chain would
+be an overflow page in both files). When that cannot be shown, or the live file cannot
+be frozen (core/preview_pages.frozen_file), the caller reads the whole past instead.
+
+Pages are read through `PastPages`: the snapshot's page from the live file when its hash
+says it is the same (no decompression), from the artifact otherwise (each frame read is
+checked against its checksum). `changed_pages` gives the pages to read rows from and the
+number of rows the table held then (the plan's counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.history.btree import (
+    INDEX_KINDS,
+    TABLE_LEAF,
+    children,
+    kind,
+    pointer_map_pages,
+)
+from lifeboat.core.history.tables import tree_pages
+from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
+from lifeboat.core.point_pages import PointPages
+from lifeboat.core.preview_pages import frozen_file
+from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.wal_direct import FrozenWal, frames_of
+from lifeboat.foundation.progress import CancelToken
+
+_U32 = struct.Struct(">I")
+_MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
+_BUSY_SECONDS = 5.0  # how long to wait for the app's commit to take the write lock
+
+
+@contextlib.contextmanager
+def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
+    """The live database frozen (core/preview_pages.frozen_file), or None. An app that
+    commits all the time can keep that from happening (each commit adds WAL frames not
+    yet copied back, or a journal): where Lifeboat is about to write the database anyway
+    (`checkpoint`), it is then frozen while this process holds the write lock for that
+    moment only. The read transaction it leaves keeps the file as it is (a WAL reader
+    on read lock 0); the app's writers waited for the checkpoint, not for the reading."""
+    with frozen_file(live, checkpoint=checkpoint) as frozen:
+        if frozen is not None or not checkpoint:
+            yield frozen
+            return
+    conn = sqlite3.connect(
+        file_uri(live, mode="rw"), uri=True, timeout=_BUSY_SECONDS, isolation_level=None
+    )
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            yield None
+            return
+        with frozen_file(live, checkpoint=True) as frozen:
+            conn.execute("ROLLBACK")  # it wrote nothing: the lock was for the freeze
+            yield frozen
+    finally:
+        conn.close()  # after the frozen connection: SQLite keeps its descriptor meanwhile
+
+
+class LivePages:
+    """The frozen live file's pages (core/history/tables reads pages this way)."""
+
+    def __init__(self, frozen: FrozenWal) -> None:
+        self.fd, self.page_size, self.page_count = frozen.fd, frozen.page_size, frozen.page_count
+
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        size = self.page_size
+        return {
+            n: os.pread(self.fd, size, (n - 1) * size)
+            for n in sorted(set(wanted))
+            if 0 < n <= self.page_count
+        }
+
+
+class PastPages:
+    """The snapshot's pages: the live file's where the hashes say they are the same."""
+
+    def __init__(self, snapshot: PointPages, live: LivePages, differing: set[int]) -> None:
+        self.snapshot, self.live, self.differing = snapshot, live, differing
+        self.page_count = snapshot.page_count
+        self.decompressed = 0  # pages read from the artifact
+
+    def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
+        numbers = sorted({n for n in wanted if 0 < n <= self.page_count})
+        same = [n for n in numbers if n not in self.differing]
+        found = self.live.pages(same)
+        for n in numbers:
+            if n in self.differing:
+                found[n] = self.snapshot.page(n)
+                self.decompressed += 1
+        return found
+
+
+@dataclass(frozen=True)
+class LiveScan:
+    """What one pass over the live file tells: the pages that differ from the snapshot
+    (or that only one of them has; page 1 always) and each page's cell count."""
+
+    differing: set[int]
+    cell_counts: list[int]  # index n - 1: the count field of page n's b-tree header
+
+
+def scan_live(
+    frozen: FrozenWal, listed: bytes, snapshot_pages: int, cancel: CancelToken
+) -> LiveScan:
+    """Hash every page of the frozen live file against the snapshot's page-hash list."""
+    size = frozen.page_size
+    differing = {1}
+    counts: list[int] = []
+    number = 0
+    for piece in frames_of(frozen, FRAME_PLAIN):
+        cancel.check()
+        counts.extend(
+            high << 8 | low for high, low in zip(piece[3::size], piece[4::size], strict=True)
+        )
+        hashes = page_hashes_of(memoryview(piece), size)
+        first = number * HASH_SIZE
+        number += len(hashes) // HASH_SIZE
+        if listed[first : first + len(hashes)] == hashes:
+            continue  # the whole piece is the snapshot's (most are)
+        for index in range(0, len(hashes), HASH_SIZE):
+            at = first + index
+            # past the snapshot's end the list is shorter: the page differs
+            if listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]:
+                differing.add(at // HASH_SIZE + 1)
+    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
+    return LiveScan(differing, counts)
+
+
+@dataclass(frozen=True)
+class ChangedPages:
+    """The snapshot table's pages to read rows from, and how many rows the others hold."""
+
+    pages: list[int]
+    unchanged_rows: int
+    row_pages: int  # all the pages of the table that hold rows
+
+
+def changed_pages(
+    past: PastPages,
+    live: LivePages,
+    scan: LiveScan,
+    roots: tuple[int, int],
+    live_roots: list[int],
+) -> ChangedPages | None:
+    """The pages of the snapshot table at `roots[0]` (live: `roots[1]`) that may hold a
+    row live does not hold exactly; None when the rule cannot be shown (see the module)."""
+    walk = _SharedChildren(scan.differing)
+    live_tree = set(tree_pages(live, roots[1], leaves=False, children_of=walk))
+    others = [root for root in live_roots if root != roots[1]]
+    if not _no_overflow_differs(live, scan.differing, live_tree, others, walk):
+        return None
+    past_tree = tree_pages(past, roots[0], leaves=False, children_of=walk)
+    index_tree = kind(past.pages([roots[0]])[roots[0]], roots[0]) in INDEX_KINDS
+    rows = (
+        set(past_tree)
+        if index_tree
+        else {n for n, image in past_tree.items() if not image or kind(image, n) == TABLE_LEAF}
+    )
+    changed = {n for n in rows if n in scan.differing or n not in live_tree}
+    # a page not changed is the live one: its cell count is the live pass's
+    same = sum(scan.cell_counts[n - 1] for n in rows - changed)
+    return ChangedPages(sorted(changed), same, len(rows))
+
+
+class _SharedChildren:
+    """An interior page's children, read once for both files where the page is the
+    same in both (not differing): walking the same tree twice parses it once."""
+
+    def __init__(self, differing: set[int]) -> None:
+        self.differing = differing
+        self.known: dict[int, list[int]] = {}
+
+    def __call__(self, image: bytes, number: int) -> list[int]:
+        if number in self.differing:
+            return children(image, number)
+        found = self.known.get(number)
+        if found is None:
+            found = self.known[number] = children(image, number)
+        return found
+
+
+def _no_overflow_differs(
+    live: LivePages,
+    differing: set[int],
+    table_pages: set[int],
+    roots: list[int],
+    walk: _SharedChildren,
+) -> bool:
+    """Whether every differing page of live is one of its b-tree (the table's
+    `table_pages`, the other trees at `roots`), freelist or pointer-map pages (so none is
+    an overflow page), or is past its end."""
+    suspects = {n for n in differing if 1 < n <= live.page_count} - table_pages
+    if not suspects:
+        return True
+    page_one = live.pages([1])[1]
+    suspects -= pointer_map_pages(page_one, live.page_count)
+    suspects -= _freelist(live, page_one)
+    for root in roots:
+        if not suspects:
+            break
+        suspects -= set(tree_pages(live, root, leaves=False, children_of=walk))
+    return not suspects
+
+
+def _freelist(live: LivePages, page_one: bytes) -> set[int]:
+    """The freelist's trunk and leaf pages."""
+    found: set[int] = set()
+    trunk = _U32.unpack_from(page_one, 32)[0]
+    for _ in range(_MAX_TRUNKS):
+        if not 0 < trunk <= live.page_count or trunk in found:
+            break
+        found.add(trunk)
+        image = live.pages([trunk])[trunk]
+        count = min(_U32.unpack_from(image, 4)[0], (len(image) - 8) // 4)
+        found.update(_U32.unpack_from(image, 8 + 4 * i)[0] for i in range(count))
+        trunk = _U32.unpack_from(image, 0)[0]
+    return found

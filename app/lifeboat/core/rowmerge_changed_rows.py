@@ -1,0 +1,275 @@
+"""A row merge's past written as a small database: the table as it was then (its CREATE
+TABLE statement) holding only the rows of the snapshot pages that changed since
+(core/rowmerge_changed proves every other row of it is in live, byte for byte), and the
+one-row table `PARTIAL_TABLE` with how many rows the table held then (core/rowmerge
+counts the rows unchanged and added from it: they are not in this file).
+
+Rows are decoded from the snapshot's records (https://www.sqlite.org/fileformat2.html,
+"Record Format"; core/history/btree) and inserted as SQLite would read them: a rowid
+table's record holds its columns in order (an INTEGER PRIMARY KEY's place NULL: the rowid
+is the value), a WITHOUT ROWID table's its key columns first; a record shorter than the
+table (a column added since it was written) leaves the rest to their defaults, as SQLite
+reads it; text keeps its exact bytes (CAST of the bytes, in a UTF-8 database only).
+
+Only for a table with a declared key (a keyless one is matched by whole rows: every row
+counts), no generated columns, no columns removed since, a UTF-8 database on both sides,
+and when the changed pages are at most `CHANGED_SHARE` of the table's: else False, and
+the caller reads the whole past.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifeboat.core.history.btree import (
+    INDEX_KINDS,
+    MALFORMED,
+    TABLE_LEAF,
+    PageFormatError,
+    cells,
+    field_value,
+    kind,
+    record_fields,
+)
+from lifeboat.core.history.tables import Pages, layout, payload, tree_pages
+from lifeboat.core.point_pages import PointPages
+from lifeboat.core.private import create_file
+from lifeboat.core.rowmerge_changed import (
+    ChangedPages,
+    LivePages,
+    LiveScan,
+    PastPages,
+    changed_pages,
+    frozen_live,
+    scan_live,
+)
+from lifeboat.core.rowmerge_records import PARTIAL_TABLE, MergeRequest
+from lifeboat.core.rowmerge_schema import q
+from lifeboat.foundation.progress import CancelToken
+
+#: above this share of the table's pages changed, the whole past is read instead (its
+#: rows are compared in SQLite's C, not decoded here)
+CHANGED_SHARE = 0.25
+_BATCH = 256
+
+
+@dataclass(frozen=True)
+class SchemaRow:
+    type: str
+    name: str
+    root: int
+    sql: str
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where each field of the table's records goes."""
+
+    name: str
+    sql: str
+    columns: tuple[str, ...]  # in record order
+    rowid_column: int | None  # the INTEGER PRIMARY KEY's place in the record
+    index_tree: bool
+
+
+def write_changed_rows(
+    snapshot: PointPages,
+    listed: bytes,
+    live: Path,
+    request: MergeRequest,
+    out: Path,
+    cancel: CancelToken,
+    *,
+    checkpoint: bool,
+) -> bool:
+    """Write `out` (a new private file) with the rows of `request.table` on the snapshot's
+    pages that differ from the live database `live` (its page-hash list `listed`); False,
+    nothing left written, when that is not proven to be enough here."""
+    if request.where is not None:
+        return False  # the plan's counts need every past row the condition picks
+    with frozen_live(live, checkpoint=checkpoint) as frozen:
+        if frozen is None or frozen.page_size != snapshot.page_size:
+            return False
+        live_pages = LivePages(frozen)
+        scan = scan_live(frozen, listed, snapshot.page_count, cancel)
+        past = PastPages(snapshot, live_pages, scan.differing)
+        try:
+            return _write(past, live_pages, scan, request, out)
+        except MALFORMED:
+            out.unlink(missing_ok=True)  # this call's own work, incomplete
+            return False
+
+
+def _write(
+    past: PastPages, live: LivePages, scan: LiveScan, request: MergeRequest, out: Path
+) -> bool:
+    then = _table(schema_rows(past), request.table)
+    live_schema = schema_rows(live)
+    now = _table(live_schema, request.live_table)
+    if then is None or now is None or not _utf8(past) or not _utf8(live):
+        return False
+    index_tree = kind(past.pages([then.root])[then.root], then.root) in INDEX_KINDS
+    shape = record_layout(then, now, index_tree)
+    if shape is None:
+        return False
+    roots = [1, *(row.root for row in live_schema if row.root > 0)]
+    changed = changed_pages(past, live, scan, (then.root, now.root), roots)
+    if changed is None or len(changed.pages) > CHANGED_SHARE * changed.row_pages:
+        return False
+    fd = create_file(out)
+    os.close(fd)
+    try:
+        _fill(sqlite3.connect(out, isolation_level=None), shape, past, changed, index_tree)
+    except sqlite3.Error:
+        out.unlink(missing_ok=True)  # e.g. a CHECK that calls the app's own function
+        return False
+    return True
+
+
+def _fill(
+    conn: sqlite3.Connection,
+    shape: RowLayout,
+    past: PastPages,
+    changed: ChangedPages,
+    index_tree: bool,
+) -> None:
+    """The table then with the rows of the changed pages, and how many rows it held;
+    the connection closed in any case (a page that is not what it seemed: the caller
+    removes the file)."""
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")  # a scratch file, read once
+        conn.execute(shape.sql)
+        conn.execute(f"CREATE TABLE {q(PARTIAL_TABLE)} (past_rows INTEGER NOT NULL)")
+        conn.execute("BEGIN")
+        written = sum(
+            _insert(conn, shape, key, fields)
+            for key, fields in _rows(past, changed.pages, index_tree)
+        )
+        conn.execute(
+            f"INSERT INTO {q(PARTIAL_TABLE)} VALUES (?)", (changed.unchanged_rows + written,)
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def schema_rows(state: Pages) -> list[SchemaRow]:
+    """The rows of the schema table (sqlite_schema) read from the pages."""
+    shape = layout(state)
+    found = []
+    for number, image in tree_pages(state, 1).items():
+        if kind(image, number) != TABLE_LEAF:
+            continue
+        for cell in cells(image, number, shape.usable):
+            values = [
+                field_value(s, d, shape.encoding)
+                for s, d in record_fields(payload(state, cell, shape.usable))
+            ]
+            if len(values) < 5 or not isinstance(values[3], int):
+                continue
+            sql = values[4] if isinstance(values[4], str) else ""
+            found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql))
+    return found
+
+
+def _table(rows: list[SchemaRow], name: str) -> SchemaRow | None:
+    """The table `name` (matched as SQLite matches names); None for SQLite's own, a
+    virtual table, or ours."""
+    wanted = name.lower()
+    if wanted.startswith("sqlite_") or wanted == PARTIAL_TABLE:
+        return None
+    for row in rows:
+        if row.type == "table" and row.name.lower() == wanted and row.root > 0 and row.sql:
+            return row
+    return None
+
+
+def _utf8(state: Pages) -> bool:
+    return layout(state).encoding == "utf-8"
+
+
+def record_layout(then: SchemaRow, now: SchemaRow, index_tree: bool) -> RowLayout | None:
+    """How the past table's records map to its columns; None when this path does not
+    serve it (no declared key, generated columns, a column removed since, SQL that
+    cannot be read here)."""
+    info, live = _columns_of(then), _columns_of(now)
+    if info is None or live is None:
+        return None
+    names = {column.name.lower() for column in live}
+    if any(c.hidden for c in info) or any(c.name.lower() not in names for c in info):
+        return None
+    key = sorted((c for c in info if c.key), key=lambda c: c.key)
+    if not key:
+        return None  # matched by whole rows: every row counts
+    columns = tuple(c.name for c in info)
+    if index_tree:
+        keyed = tuple(c.name for c in key)
+        columns = keyed + tuple(c for c in columns if c not in keyed)
+        return RowLayout(then.name, then.sql, columns, None, True)
+    alias = len(key) == 1 and key[0].type.upper() == "INTEGER"
+    place = columns.index(key[0].name) if alias else None
+    return RowLayout(then.name, then.sql, columns, place, False)
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    type: str
+    key: int  # its place in the primary key (1-based), 0: not in it
+    hidden: int  # a generated column (or a virtual table's hidden one)
+
+
+def _columns_of(table: SchemaRow) -> list[_Column] | None:
+    """The table's columns, from its SQL alone (None: SQL that cannot be read here, e.g.
+    with a collation of the app's)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(table.sql)
+        info = conn.execute(f"PRAGMA table_xinfo({q(table.name)})").fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return [_Column(str(r[1]), str(r[2]), int(r[5]), int(r[6])) for r in info]
+
+
+def _rows(
+    past: PastPages, pages: list[int], index_tree: bool
+) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+    """(rowid, record fields) of every cell of `pages` (rowid 0 in a WITHOUT ROWID table)."""
+    usable = layout(past).usable
+    for start in range(0, len(pages), _BATCH):
+        for number, image in past.pages(pages[start : start + _BATCH]).items():
+            page_kind = kind(image, number)
+            if (page_kind in INDEX_KINDS) != index_tree or (
+                not index_tree and page_kind != TABLE_LEAF
+            ):
+                raise PageFormatError(f"page {number} is not a page of the table it was listed in")
+            for cell in cells(image, number, usable):
+                yield cell.key, record_fields(payload(past, cell, usable))
+
+
+def _insert(
+    conn: sqlite3.Connection, shape: RowLayout, rowid: int, fields: list[tuple[int, bytes]]
+) -> int:
+    if len(fields) > len(shape.columns):
+        raise PageFormatError(f"a record of {shape.name} has more fields than its columns")
+    marks: list[str] = []
+    values: list[object] = []
+    for at, (serial, data) in enumerate(fields):
+        if serial >= 13 and serial % 2:  # text: its exact bytes
+            marks.append("CAST(? AS TEXT)")
+            values.append(bytes(data))
+            continue
+        value = field_value(serial, data, "utf-8")
+        if at == shape.rowid_column and value is None:
+            value = rowid  # an INTEGER PRIMARY KEY is the rowid
+        marks.append("?")
+        values.append(value)
+    names = ", ".join(q(c) for c in shape.columns[: len(fields)])
+    conn.execute(f"INSERT INTO {q(shape.name)} ({names}) VALUES ({', '.join(marks)})", values)
+    return 1
