@@ -24,6 +24,7 @@ from lifeboat.core.restore import (
     replace_in_place,
     write_new_file,
 )
+from lifeboat.core.restore_unchanged import holds_snapshot, same_content
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
@@ -206,7 +207,8 @@ class RestoreJob:
                     checking = pool.submit(check, verified) if check is not None else None
                     safety = taking.result()
                     result = self._write(verified, checking, safety, progress, cancel)
-                return result, safety.id if safety is not None else None
+                kept = safety is not None and result.method != "unchanged"
+                return result, safety.id if kept and safety is not None else None
             finally:
                 with contextlib.suppress(OSError):
                     verified.unlink()
@@ -224,6 +226,8 @@ class RestoreJob:
         assert self.target is not None
         config = self.workspace.config()
         try:
+            if safety is not None and self._holds_restored(safety, config.general.busy_timeout):
+                return self._nothing_to_write(checking, safety)
             return replace_in_place(
                 verified,
                 self.target,
@@ -238,6 +242,30 @@ class RestoreJob:
             if safety is not None and safety.taken:
                 delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
             raise
+
+    def _holds_restored(self, safety: SafetyCopy, busy_timeout: float) -> bool:
+        """Whether the database already holds exactly the snapshot being restored: its
+        safety snapshot records the same content, proven again under its write lock."""
+        if self.point is not None:
+            return False
+        before = self.workspace.catalog.snapshot(safety.id).manifest
+        restored = self.record.manifest
+        assert self.target is not None
+        return same_content(before, restored) and holds_snapshot(
+            self.target, restored, busy_timeout
+        )
+
+    def _nothing_to_write(self, checking: Future[None] | None, safety: SafetyCopy) -> RestoreResult:
+        """The restore that writes nothing: the check owed still runs (its failure is the
+        snapshot's and the database's), the safety snapshot taken for it goes (the
+        restored snapshot holds the same)."""
+        assert self.target is not None
+        if checking is not None:
+            checking.result()
+        if safety.taken:
+            delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
+        log.info("%s already holds snapshot %s: nothing written", self.target, self.record.id)
+        return RestoreResult(self.target, "unchanged", 0.0)
 
     def take_safety_copy(
         self, progress: Progress, cancel: CancelToken, copy: Path | None = None
