@@ -96,3 +96,27 @@ def test_a_rollback_journal_database_is_not_proven(service: Service, tmp_path: P
     assert not holds_snapshot(db, manifest, 5.0)
     result = service.restore(manifest.id)
     assert result.method == "backup-api"
+
+
+def test_a_protected_safety_differential_keeps_its_base_through_pruning(
+    service: Service, tmp_path: Path
+):
+    db = make_db(tmp_path / "notes.db", rows=400)
+    service.add_source(db, keep="last=1")
+    first = service.backup("notes")
+    _change_one_row(db)
+    before_restore = db_content(db)
+    result = service.restore(first.id)
+    assert result.safety_snapshot is not None
+    safety = service.snapshot(result.safety_snapshot).manifest
+    assert safety.kind == "diff" and safety.base == first.id and safety.protected
+    for rows in (500, 600):  # newer snapshots push the safety's base out of last=1
+        make_db(db, rows=rows - 400, seed=rows)
+        service.backup("notes")
+    plan = service.prune("notes")
+    ids = {s.id for s in service.snapshots("notes")}
+    assert {first.id, safety.id} <= ids, "the protected differential and its base stay"
+    why = {d.snapshot.id: d.reasons for d in plan.decisions}
+    assert "base of 1 kept snapshot" in why[first.id]
+    restored = service.restore(safety.id, to=tmp_path / "before.db")
+    assert db_content(restored.target) == before_restore
