@@ -75,13 +75,14 @@ def test_the_proof_says_no_unless_it_holds(service: Service, tmp_path: Path):
     db = make_db(tmp_path / "notes.db", rows=400)
     service.add_source(db)
     manifest = service.snapshot(service.backup("notes").id).manifest
-    assert holds_snapshot(db, manifest, 5.0)
-    other = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "0" * 64})
-    assert not holds_snapshot(db, other, 5.0), "another content digest"
     writer = sqlite3.connect(db, isolation_level=None)
-    writer.execute("begin immediate")
+    writer.execute("begin immediate")  # as the restore's write holds it
     try:
-        assert not holds_snapshot(db, manifest, 5.0), "the write lock is another's"
+        assert holds_snapshot(db, manifest, 5.0)
+        other = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "0" * 64})
+        assert not holds_snapshot(db, other, 5.0), "another content digest"
+        fewer = replace(manifest, page_count=manifest.page_count - 1)
+        assert not holds_snapshot(db, fewer, 5.0), "another page count"
     finally:
         writer.execute("rollback")
         writer.close()

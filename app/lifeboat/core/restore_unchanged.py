@@ -1,15 +1,14 @@
 """Whether an in-place restore has nothing to write: the live database already holds, page
 for page, the snapshot being restored.
 
-Proven under the database's write lock (BEGIN IMMEDIATE on a connection of ours: no other
+Proven under the database's write lock (the restore's own write transaction: no other
 program commits while it is held), from its file frozen by WAL read lock 0
 (core/wal_direct.py, after a PASSIVE checkpoint: only done where the restore writes the
 database anyway): the content digest of its pages (core/page_digest.py, page 1's header
 as a standalone copy's, exactly as a snapshot's digest is computed) equals the one the
 snapshot's manifest records. The database then is the restored one already; writing it
 again would only cost time. Anything that cannot be proven (a rollback-journal database,
-the lock not had at once, frames not copied back, another page count or size) says no,
-and the restore writes as usual.
+frames not copied back, another page count or size) says no, and the restore writes.
 """
 
 from __future__ import annotations
@@ -20,36 +19,20 @@ from pathlib import Path
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.page_digest import CONTENT_DIGEST, PageDigest
 from lifeboat.core.seekable_write import FRAME_PLAIN
-from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.wal_direct import frames_of, frozen_wal
-
-#: how long to wait for the write lock: a busy database is written the usual way, which
-#: waits for it with the configured busy timeout and says so
-_LOCK_WAIT = 1.0
 
 
 def holds_snapshot(target: Path, manifest: Manifest, busy_timeout: float) -> bool:
-    """Whether the WAL database at `target` holds exactly `manifest`'s pages, proven
-    while its write lock is held (see the module docstring)."""
+    """Whether the WAL database at `target` holds exactly `manifest`'s pages. A proof
+    only while the caller holds the database's write lock (core/restore.py asks under
+    the backup API's): no commit can come between this and what the caller does."""
     recorded = manifest.extra.get(CONTENT_DIGEST)
     if not isinstance(recorded, str) or not recorded:
         return False
     try:
-        conn = sqlite3.connect(
-            file_uri(target, mode="rw"), uri=True, isolation_level=None, timeout=_LOCK_WAIT
-        )
-    except sqlite3.Error:
+        return _frozen_digest(target, manifest, busy_timeout) == recorded
+    except (OSError, sqlite3.Error):
         return False
-    try:
-        conn.execute("begin immediate")
-        try:
-            return _frozen_digest(target, manifest, busy_timeout) == recorded
-        finally:
-            conn.execute("rollback")
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
 
 
 def _frozen_digest(target: Path, manifest: Manifest, busy_timeout: float) -> str | None:
