@@ -280,15 +280,15 @@ def _open_target(
         )
     except sqlite3.Error:
         return None
-    # Said, not left to the build's default: the commit fsyncs the WAL, so a restore
-    # that says it is done survives a power loss even before the checkpoint after it
-    conn.execute("pragma synchronous=FULL")
     try:
         _retry_busy(
             lambda: conn.execute("select count(*) from sqlite_master").fetchone(),
             busy_timeout,
             target,
         )
+        # Said, not left to the build's default: the commit fsyncs the WAL, so a restore
+        # that says it is done survives a power loss even before the checkpoint after it
+        conn.execute("pragma synchronous=FULL")
         return conn
     except SourceBusy:
         conn.close()
