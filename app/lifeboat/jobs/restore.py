@@ -144,6 +144,13 @@ class RestoreJob:
         """The snapshot itself restored (fetched first if it is on a remote only)."""
         with snapshot_files(self.workspace, self.record, progress, cancel) as files:
             extraction = SnapshotExtraction(files, check, self.in_place, progress, cancel)
+            manifest = self.record.manifest
+            local = files.folder == self.record.folder and not manifest.local_encryption
+            if self.in_place and local:
+                # The extraction proves these very bytes (the artifact's SHA-256), and the
+                # safety snapshot is kept only once it did (jobs/restore_in_place.py):
+                # its base, often this snapshot, is not hashed a second time meanwhile
+                self._hashed.setdefault(self.record.path, manifest.sha256)
             return self._publish(
                 extraction.extract, progress, cancel, extraction.check_owed, extraction.written
             )

@@ -11,22 +11,24 @@ under WAL read lock 0 (core/wal_direct.py): neither disturbs the other; a
 rollback-journal database is written only once the safety snapshot is taken
 (core/restore.replace_in_place's `alone`). The committing step waits for the proof, the
 check and the safety snapshot (`before_commit`): a failure of any rolls the write back,
-nothing changed. Under the write lock, a database found to hold the restored content
-already is left as it was (core/restore_unchanged.py).
+nothing changed. A safety snapshot is kept only when the copy was extracted and proven
+(jobs/restore.py lets the extraction's proof of the restored artifact stand for the
+safety snapshot's proof of its base, when they are the same file). Under the write
+lock, a database found to hold the restored content already is left as it was
+(core/restore_unchanged.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.restore import RestoreResult, replace_in_place
 from lifeboat.core.restore_unchanged import holds_snapshot, same_content
 from lifeboat.core.written_so_far import WrittenSoFar
-from lifeboat.foundation.errors import CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.prune import delete_snapshot
 
@@ -73,8 +75,10 @@ def write_in_place(
                 alone=taking.result,
                 already_held=lambda: holds_restored(job, taking.result(), busy_timeout),
             )
-        except BaseException as exc:
-            if isinstance(exc, CorruptSnapshot) or _failed(producing):
+        except BaseException:
+            # Kept only if the copy was extracted and proven (waited for: the write may
+            # have failed first): the safety snapshot's base may rest on that proof
+            if producing.exception() is not None:
                 job._discard(taking)  # the restore will not happen
             raise
     safety = taking.result()
@@ -120,7 +124,3 @@ def _drop_unneeded(job: RestoreJob, safety: SafetyCopy) -> None:
     snapshot holds, and goes (one that was there before stays)."""
     if safety.taken:
         delete_snapshot(job.workspace, job.workspace.catalog.snapshot(safety.id))
-
-
-def _failed(future: Future[None]) -> bool:
-    return future.done() and not future.cancelled() and future.exception() is not None
