@@ -148,7 +148,7 @@ def replace_in_place(
     before_commit: Callable[[], object] | None = None,
     source_ready: Callable[[int], object] | None = None,
     alone: Callable[[], object] | None = None,
-    already_held: Callable[[], bool] | None = None,
+    already_held: Callable[[bool], bool] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
@@ -161,10 +161,10 @@ def replace_in_place(
     waits for the pages it reads). `alone` is waited for before a write that would
     lock our own readers of the target out (a rollback-journal target's, or a file
     replace's): in WAL mode the write goes to the WAL, and a reader of the file holding
-    WAL read lock 0 (the safety snapshot) reads on undisturbed. `already_held()` is
-    asked after `before_commit`, under the write lock the backup API holds: True (the
-    target holds the copy's content already, core/restore_unchanged.py) rolls the write
-    back, and the result's method is "unchanged".
+    WAL read lock 0 (the safety snapshot) reads on undisturbed. `already_held(final)`
+    is asked under the write lock the backup API holds, after each step (`final`: after
+    `before_commit`, when it must know): True (the target holds the copy's content
+    already, core/restore_unchanged.py) rolls the write back, method "unchanged".
     """
     started = time.monotonic()
     cancel = cancel or CancelToken()
@@ -206,7 +206,7 @@ def _write_through(
     cancel: CancelToken,
     gate: Callable[[], object],
     ready: Callable[[int], object],
-    held: Callable[[], bool],
+    held: Callable[[bool], bool],
 ) -> str:
     """The write through the backup API, then the checkpoint; its method."""
     try:
@@ -317,7 +317,7 @@ def _no_wait(size: int) -> None:
     return None
 
 
-def _not_held() -> bool:
+def _not_held(final: bool) -> bool:
     return False
 
 

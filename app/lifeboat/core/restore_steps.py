@@ -41,14 +41,14 @@ def copy_into(
     cancel: CancelToken,
     gate: Callable[[], object],
     ready: Callable[[int], object],
-    already_held: Callable[[], bool],
+    already_held: Callable[[bool], bool],
 ) -> None:
     """One write transaction on the target; cancelling (or `gate` or `ready` raising)
-    before the end rolls it back. `gate` is waited for before the step that commits:
-    each step copies _STEP_PAGES pages, so it is the one that starts with no more left.
-    `ready(n)` is waited for before a step reads the copy's first n bytes; then
-    `already_held()` raises AlreadyHeld (asked only once a step took the write lock: a
-    database of more than one page is written in two steps at least)."""
+    before the end rolls it back. `gate` is waited for before the step that commits (the
+    one that starts with no more left); `ready(n)` before a step reads the copy's first
+    n bytes. `already_held(final)` True raises AlreadyHeld: asked after every step (the
+    first took the write lock: a database of more than one page takes two steps at
+    least), `final` after `gate`, when it must know; before, it may say False."""
     ready(_LARGEST_PAGE)  # page 1, whose header says the page size and count
     src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
     page_size = int(src.execute("pragma page_size").fetchone()[0])
@@ -57,24 +57,19 @@ def copy_into(
 
     def on_step(status: int, remaining: int, total: int) -> None:
         if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            cancel.check()
-            busy_since.append(time.monotonic())
-            if busy_since[-1] - busy_since[0] > busy_timeout:
-                raise SourceBusy(
-                    f"the database stayed locked by another program for {busy_timeout:g} s;"
-                    " nothing was changed",
-                    "close the program that writes to it (or wait), then retry",
-                )
+            _still_busy(busy_since, busy_timeout, cancel)
             return
         busy_since.clear()
         wal.start()
         progress("restore", total - remaining, total)
         if remaining:  # after the last step the target is committed: too late to cancel
             cancel.check()
+            if already_held(False):  # the write lock is ours since the first step
+                raise AlreadyHeld
             ready(min(total, total - remaining + step) * page_size)
             if remaining <= step:
                 gate()  # the next step commits
-                if already_held():
+                if already_held(True):
                     raise AlreadyHeld
 
     try:
@@ -92,6 +87,18 @@ def copy_into(
     finally:
         src.close()
         wal.close()
+
+
+def _still_busy(busy_since: list[float], busy_timeout: float, cancel: CancelToken) -> None:
+    """A step found the target locked: wait on, unless cancelled or too long already."""
+    cancel.check()
+    busy_since.append(time.monotonic())
+    if busy_since[-1] - busy_since[0] > busy_timeout:
+        raise SourceBusy(
+            f"the database stayed locked by another program for {busy_timeout:g} s;"
+            " nothing was changed",
+            "close the program that writes to it (or wait), then retry",
+        )
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:

@@ -61,6 +61,13 @@ def write_in_place(
             producing.result()
             taking.result()
 
+        found: list[bool] = []  # asked once, the safety snapshot taken: the lock is kept
+
+        def already_held(final: bool) -> bool:
+            if not found and (final or taking.done()):
+                found.append(holds_restored(job, taking.result(), busy_timeout))
+            return bool(found) and found[0]
+
         try:
             result = replace_in_place(
                 verified,
@@ -73,8 +80,9 @@ def write_in_place(
                 before_commit=ready_to_commit,
                 source_ready=lambda size: written.wait_for(size, cancel),
                 alone=taking.result,
-                already_held=lambda: holds_restored(job, taking.result(), busy_timeout),
+                already_held=already_held,
             )
+            producing.result()  # nothing written: still, a damaged snapshot is said so
         except BaseException:
             # Kept only if the copy was extracted and proven (waited for: the write may
             # have failed first): the safety snapshot's base may rest on that proof
