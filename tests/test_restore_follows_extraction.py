@@ -1,10 +1,11 @@
 """In place, SQLite's backup API writes the copy into the database while the copy is still
-being extracted (jobs/restore_in_place.py): a snapshot found corrupt after much of it was
-written rolls everything back, and a program reading the database never sees a mix."""
+being extracted (jobs/restore_in_place.py): a snapshot found corrupt near its end rolls
+back whatever was written, the safety snapshot taken for it goes, and a program reading
+the database never sees a mix. (That steps really run before the copy is whole, and are
+rolled back, is shown without timing in tests/core/test_restore_steps.py.)"""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -29,14 +30,11 @@ def test_corruption_found_late_rolls_back_what_was_written(service: Service, tmp
     conn.close()
     before = content_digest(db)
     reader = sqlite3.connect(db, isolation_level=None)
-    wal = Path(f"{db}-wal")
-    wal_before = wal.stat().st_size if wal.exists() else 0
     artifact = bytearray(snap.path.read_bytes())
     artifact[len(artifact) * 9 // 10] ^= 0xFF  # a frame near the end: found last
     snap.path.write_bytes(bytes(artifact))
     with pytest.raises(CorruptSnapshot, match="damaged"):
         service.restore(snap.id)
-    assert os.path.getsize(wal) > wal_before + (8 << 20), "the write had followed the copy"
     assert content_digest(db) == before and integrity(db) == "ok"
     assert reader.execute("select count(*) from items where name = 'changed'").fetchone()[0]
     reader.close()

@@ -21,7 +21,7 @@ _CANCEL_POLL = 0.1
 
 class WrittenSoFar:
     def __init__(self, size: int) -> None:
-        self.size = size  # the whole file's size, known before it is written
+        self.size = size  # the whole file's size, known before it is written (0: unknown)
         self._reached = 0
         self._done = False
         self._error: BaseException | None = None
@@ -45,13 +45,14 @@ class WrittenSoFar:
             self._changed.notify_all()
 
     def wait_for(self, size: int, cancel: CancelToken) -> None:
-        """Return once the first `size` bytes are written (or the whole file); raise the
-        writer's error if it failed, or Cancelled."""
+        """Return once the first `size` bytes are written (or the whole file: a writer
+        that never says how far it got is waited for to the end); raise the writer's
+        error if it failed, or Cancelled."""
         with self._changed:
             while True:
                 if self._error is not None:
                     raise self._error
-                if self._done or self._reached >= min(size, self.size):
+                if self._done or self._reached >= size:
                     return
                 cancel.check()
                 self._changed.wait(_CANCEL_POLL)
