@@ -40,6 +40,9 @@ class Contender:
     cmd: list[str]
     env: dict[str, str] | None = None
     output: Path | None = None  # the file it writes, removed after each run
+    #: run (untimed) before each of its runs, before the sync: e.g. change the database
+    #: an in-place restore is about to write, so that it never measures a no-op
+    before: Callable[[], object] | None = None
 
 
 @dataclass
@@ -80,6 +83,8 @@ def interleaved_rounds(
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
             contender = contenders[name]
+            if contender.before is not None:
+                contender.before()
             for path in warm_files:
                 warm(path)
             os.sync()

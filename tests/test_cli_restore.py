@@ -23,10 +23,15 @@ def test_restore_in_place_needs_confirmation_off_a_terminal(cli, db: Path):
     refused = cli("restore", str(snap["id"]))
     assert refused.code == 2
     assert "not confirmed" in refused.err and "--yes" in refused.err
+    change_db(db)  # else the database holds the snapshot already: nothing to write
     done = cli("restore", str(snap["id"]), "--yes", "--json")
     assert done.code == 0, done.err
     data = json.loads(done.out)
     assert data["method"] == "backup-api" and data["safety_snapshot"]
+    again = cli("restore", str(snap["id"]), "--yes")
+    assert again.code == 0, again.err
+    assert "already held exactly this content: nothing was written" in again.out
+    assert "kept as protected snapshot" not in again.out
 
 
 def test_restore_bad_inputs(cli, db: Path, tmp_path: Path):

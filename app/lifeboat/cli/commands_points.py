@@ -105,6 +105,8 @@ def restored_lines(headline: str, result: RestoreOutcome) -> list[str]:
         )
     if result.method == "file-replace":
         lines.append("  the file was replaced: programs that had it open must reopen it")
+    if result.method == "unchanged":
+        lines.append("  it already held exactly this content: nothing was written")
     return lines
 
 

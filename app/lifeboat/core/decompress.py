@@ -30,6 +30,7 @@ from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.page_digest import PageDigest
 from lifeboat.core.private import open_new
 from lifeboat.core.seekable import open_seekable, seek_entries
+from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -62,9 +63,11 @@ def decompress_file(
     observer: BlockObserver | None = None,
     durable: bool = True,
     page_size: int = 0,
+    written: WrittenSoFar | None = None,
 ) -> DecompressResult:
     """Decompress `source` into the new file `dest` (fsynced unless not `durable`), or
-    nowhere, to check it; with a `page_size`, also its content digest.
+    nowhere, to check it; with a `page_size`, also its content digest; `written` is told
+    how far `dest` is written (a seekable artifact only; else nothing until it is done).
 
     A SHA-256 that differs from `expected_sha256`, a frame that does not decompress or
     ends early raises CorruptSnapshot, and `dest` is removed.
@@ -91,6 +94,7 @@ def decompress_file(
                 observer=observer,
                 durable=durable,
                 page_size=page_size,
+                written=written,
             )
         _require_sha(source, frames.sha256, expected_sha256)
         return DecompressResult(

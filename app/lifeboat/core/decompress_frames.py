@@ -28,6 +28,7 @@ from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact
 from lifeboat.core.seekable_parallel import WORKERS, ordered_map
 from lifeboat.core.writeback import Writeback
+from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: frames per task: 32 x 128 KiB = 4 MiB of plain bytes, so a task costs far more than
@@ -58,17 +59,18 @@ def decompress_frames(
     observer: Callable[[memoryview], None] | None = None,
     durable: bool = True,
     page_size: int = 0,
+    written: WrittenSoFar | None = None,
 ) -> FramesResult:
     """Decompress every frame of `artifact` (it has a seek table) into the new file `dest`
     (or nowhere: only hash and check), fsynced unless not `durable`; with a `page_size`,
-    also its content digest (the pool's threads hash the pages). The caller removes
-    `dest` if this raises."""
+    also its content digest (the pool's threads hash the pages); `written` is told how
+    far `dest` is written (_PlainSink). The caller removes `dest` if this raises."""
     assert artifact.entries is not None
     total = os.path.getsize(artifact.path)
     digest = hashlib.sha256()
     plain_digest = hashlib.sha256() if hash_plain else None
     pages = PageDigest(page_size) if page_size else None
-    sink = _PlainSink(dest, durable)
+    sink = _PlainSink(dest, durable, written)
     stored = 0
 
     def read_batch(numbers: range) -> list[tuple[bytes, bytes, bytes | None]]:
@@ -97,13 +99,13 @@ def decompress_frames(
                 progress("decompress", stored, total)
         cancel.check()  # asked for during the last batch: nothing is kept
         digest.update(artifact.trailer())
-        written = sink.close()
+        plain_size = sink.close()
     except BaseException:
         sink.abandon()
         raise
     return FramesResult(
         digest.hexdigest(),
-        written,
+        plain_size,
         plain_digest.hexdigest() if plain_digest else "",
         pages.hexdigest() if pages is not None else "",
     )
@@ -117,10 +119,15 @@ def _batches(count: int) -> Iterator[range]:
 class _PlainSink:
     """Writes the plain bytes to a new file (or only counts them) in a thread of its own:
     a write that blocks (the disk is busy, the kernel throttles dirty pages) holds up
-    neither the hashing nor the decompression. At most WRITES_AHEAD batches wait."""
+    neither the hashing nor the decompression. At most WRITES_AHEAD batches wait. With
+    `written`, the file is made its whole size first (a reader following the writes
+    sees a file of the right size), and `written` is told how far it is written."""
 
-    def __init__(self, dest: Path | None, durable: bool) -> None:
+    def __init__(self, dest: Path | None, durable: bool, written: WrittenSoFar | None) -> None:
         self._fd = create_file(dest) if dest is not None else -1
+        self._written = written if self._fd >= 0 else None
+        if self._written is not None:
+            os.ftruncate(self._fd, self._written.size)
         # A scratch file read once and deleted (a restore preview) needs no sync.
         self._writeback = Writeback(self._fd) if durable and dest is not None else None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lifeboat-write")
@@ -140,6 +147,8 @@ class _PlainSink:
         _write_all(self._fd, pieces)
         if self._writeback is not None:
             self._writeback.reached(reached)
+        if self._written is not None:
+            self._written.reached(reached)
 
     def close(self) -> int:
         """Finish the writes, fsync (if durable) and close; the bytes written."""

@@ -35,16 +35,14 @@ from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
+from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, copy_into
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
-from lifeboat.foundation.errors import LifeboatError, OperationFailed, SourceBusy
+from lifeboat.foundation.errors import LifeboatError, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 SIDECARS = ("-wal", "-shm", "-journal")
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_STEP_PAGES = 4096
 _T = TypeVar("_T")
 
 
@@ -148,6 +146,9 @@ def replace_in_place(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     before_commit: Callable[[], object] | None = None,
+    source_ready: Callable[[int], object] | None = None,
+    alone: Callable[[], object] | None = None,
+    already_held: Callable[[bool], bool] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
@@ -155,26 +156,65 @@ def replace_in_place(
     new, and connected programs see the new content); else as an atomic file replace.
     `before_commit` (the copy's integrity check, run beside the write) is waited for
     before the step that commits, and before a file replace: if it raises, nothing
-    was changed.
+    was changed. `source_ready(n)` returns once the first n bytes of `verified` are
+    written (the copy may still be being written: each step of a WAL target's write
+    waits for the pages it reads). `alone` is waited for before a write that would
+    lock our own readers of the target out (a rollback-journal target's, or a file
+    replace's): in WAL mode the write goes to the WAL, and a reader of the file holding
+    WAL read lock 0 (the safety snapshot) reads on undisturbed. `already_held(final)`
+    is asked under the write lock the backup API holds, after each step (`final`: after
+    `before_commit`, when it must know): True (the target holds the copy's content
+    already, core/restore_unchanged.py) rolls the write back, method "unchanged".
     """
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
     gate = before_commit or _no_gate
-    conn = _open_target(target, busy_timeout)
+    settle = alone or _no_gate
+    if not _says_wal(target):
+        # SQLite may change a file as it opens it (a hot journal rolled back, an empty
+        # WAL removed at close): what is there is kept first, as it is
+        settle()
+    conn = _open_target(target, busy_timeout, settle)
     if conn is not None:
         try:
-            if _backup_api_can_write(conn, page_size):
-                _copy_into(verified, conn, busy_timeout, progress, cancel, gate)
-                _checkpoint(conn)
-                return RestoreResult(target, "backup-api", time.monotonic() - started)
+            mode = _writable_mode(conn, page_size)
+            if mode is not None:
+                if mode != "wal":
+                    settle()
+                ready, held = source_ready or _no_wait, already_held or _not_held
+                method = _write_through(
+                    verified, conn, busy_timeout, progress, cancel, gate, ready, held
+                )
+                return RestoreResult(target, method, time.monotonic() - started)
+            settle()
             gate()
             _drain_wal(conn, target)
         finally:
             conn.close()
+    settle()
     gate()
     _replace_file(verified, target, run, cancel)
     return RestoreResult(target, "file-replace", time.monotonic() - started)
+
+
+def _write_through(
+    verified: Path,
+    conn: sqlite3.Connection,
+    busy_timeout: float,
+    progress: Progress,
+    cancel: CancelToken,
+    gate: Callable[[], object],
+    ready: Callable[[int], object],
+    held: Callable[[bool], bool],
+) -> str:
+    """The write through the backup API, then the checkpoint; its method."""
+    try:
+        copy_into(verified, conn, busy_timeout, progress, cancel, gate, ready, held)
+    except AlreadyHeld:
+        return "unchanged"  # rolled back: the target holds it already
+    checkpoint(conn)
+    return "backup-api"
 
 
 def publish_over(
@@ -214,8 +254,22 @@ def new_file_mode(manifest: Manifest) -> int:
 # -- in place, through SQLite -------------------------------------------------------
 
 
-def _open_target(target: Path, busy_timeout: float) -> sqlite3.Connection | None:
-    """A read-write connection to the target, or None if it cannot be used as SQLite."""
+def _says_wal(target: Path) -> bool:
+    """Whether the target's header says it is an SQLite database in WAL mode."""
+    try:
+        with open(target, "rb") as file:
+            head = file.read(20)
+    except OSError:
+        return False
+    return head[:16] == b"SQLite format 3\x00" and head[18:20] == b"\x02\x02"
+
+
+def _open_target(
+    target: Path, busy_timeout: float, before_close: Callable[[], object]
+) -> sqlite3.Connection | None:
+    """A read-write connection to the target, or None if it cannot be used as SQLite
+    (`before_close` waited for before the connection that found that is closed: its
+    close may remove the target's WAL)."""
     try:
         conn = sqlite3.connect(
             file_uri(target, mode="rw"),
@@ -232,74 +286,39 @@ def _open_target(target: Path, busy_timeout: float) -> sqlite3.Connection | None
             busy_timeout,
             target,
         )
+        # Said, not left to the build's default: the commit fsyncs the WAL, so a restore
+        # that says it is done survives a power loss even before the checkpoint after it
+        conn.execute("pragma synchronous=FULL")
         return conn
     except SourceBusy:
         conn.close()
         raise
     except sqlite3.DatabaseError:
-        conn.close()
+        try:
+            before_close()
+        finally:
+            conn.close()
         return None
 
 
-def _backup_api_can_write(conn: sqlite3.Connection, page_size: int) -> bool:
+def _writable_mode(conn: sqlite3.Connection, page_size: int) -> str | None:
+    """The target's journal mode if the backup API can write into it, else None (a WAL
+    database of another page size: the backup API cannot change it)."""
     mode = str(conn.execute("pragma journal_mode").fetchone()[0]).lower()
     current = int(conn.execute("pragma page_size").fetchone()[0])
-    return mode != "wal" or current == page_size
+    return mode if mode != "wal" or current == page_size else None
 
 
 def _no_gate() -> None:
     return None
 
 
-def _copy_into(
-    verified: Path,
-    conn: sqlite3.Connection,
-    busy_timeout: float,
-    progress: Progress,
-    cancel: CancelToken,
-    gate: Callable[[], object],
-) -> None:
-    """One write transaction on the target; cancelling (or `gate` raising) before the
-    end rolls it back. `gate` is waited for before the step that commits: each step
-    copies _STEP_PAGES pages, so it is the one that starts with no more left."""
-    src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
-    busy_since: list[float] = []
-
-    def on_step(status: int, remaining: int, total: int) -> None:
-        if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            cancel.check()
-            busy_since.append(time.monotonic())
-            if busy_since[-1] - busy_since[0] > busy_timeout:
-                raise SourceBusy(
-                    f"the database stayed locked by another program for {busy_timeout:g} s;"
-                    " nothing was changed",
-                    "close the program that writes to it (or wait), then retry",
-                )
-            return
-        busy_since.clear()
-        progress("restore", total - remaining, total)
-        if remaining:  # after the last step the target is committed: too late to cancel
-            cancel.check()
-            if remaining <= _STEP_PAGES:
-                gate()  # the next step commits
-
-    try:
-        if int(src.execute("pragma page_count").fetchone()[0]) <= _STEP_PAGES:
-            gate()  # the first step is the last
-        src.backup(conn, pages=_STEP_PAGES, progress=on_step, sleep=0.05)
-    except sqlite3.DatabaseError as exc:
-        raise OperationFailed(
-            f"writing into the database failed: {exc}; it was left as it was",
-            "check free space and permissions, then retry",
-        ) from None
-    finally:
-        src.close()
+def _no_wait(size: int) -> None:
+    return None
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Fold the restored pages from the WAL into the file where nobody is in the way."""
-    with contextlib.suppress(sqlite3.Error):
-        conn.execute("pragma wal_checkpoint(passive)").fetchone()
+def _not_held(final: bool) -> bool:
+    return False
 
 
 def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:

@@ -33,6 +33,7 @@ from lifeboat.core.page_digest import (
     snapshot_check_passed,
 )
 from lifeboat.core.reconstruct import BaseMissing, BaseUnusable, reconstruct
+from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.errors import CorruptSnapshot, MissingArtifact
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -75,12 +76,16 @@ def extract_check_owed(
     cancel: CancelToken | None = None,
     base: tuple[Path, Manifest] | None = None,
     durable: bool = True,
+    written: WrittenSoFar | None = None,
 ) -> bool:
     """extract_verified of a restore in place, proof replacing the check: the same
     extraction, proofs and errors, but a check the proof does not replace is left to
     the caller (check_extracted, run beside its write, which commits only once it
-    passed); returns whether it is owed."""
-    return _extract_verified(folder, manifest, dest, check, progress, cancel, base, durable, True)
+    passed); returns whether it is owed. `written` is told how far `dest` is written
+    (a full snapshot's; a rebuilt differential says nothing until it is done)."""
+    return _extract_verified(
+        folder, manifest, dest, check, progress, cancel, base, durable, True, written
+    )
 
 
 def check_extracted(dest: Path, manifest: Manifest, check: str) -> None:
@@ -125,6 +130,7 @@ def _extract_verified(
     base: tuple[Path, Manifest] | None,
     durable: bool,
     proof_replaces_check: bool,
+    written: WrittenSoFar | None = None,
 ) -> bool:
     """extract_verified without its check; whether the check is owed (not proven)."""
     artifact = folder / manifest.artifact
@@ -138,7 +144,9 @@ def _extract_verified(
         wants_proof = (
             proof_replaces_check and check != "none" and snapshot_check_passed(manifest, check)
         )
-        proven = _extract(artifact, manifest, dest, base, progress, cancel, durable, wants_proof)
+        proven = _extract(
+            artifact, manifest, dest, base, progress, cancel, durable, wants_proof, written
+        )
     except BaseUnusable as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)
@@ -163,6 +171,7 @@ def _extract(
     cancel: CancelToken | None,
     durable: bool,
     wants_proof: bool,
+    written: WrittenSoFar | None,
 ) -> bool:
     """Decompress or rebuild the snapshot into `dest`; whether (`wants_proof`) its bytes
     are proven to be the ones the snapshot recorded (the ones its check passed)."""
@@ -171,7 +180,9 @@ def _extract(
         # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's, or
         # (a safety snapshot, no db_sha256) its pages' content digest
         return wants_proof and bool(manifest.db_sha256 or recorded_digest(manifest))
-    digest = _decompress_full(artifact, manifest, dest, progress, cancel, durable, wants_proof)
+    digest = _decompress_full(
+        artifact, manifest, dest, progress, cancel, durable, wants_proof, written
+    )
     return wants_proof and is_recorded_digest(manifest, digest)
 
 
@@ -212,6 +223,7 @@ def _decompress_full(
     cancel: CancelToken | None,
     durable: bool,
     digest_pages: bool,
+    written: WrittenSoFar | None = None,
 ) -> str:
     """Decompress a full snapshot into `dest`: its size and hashes must match its manifest.
     Its content digest (when `digest_pages`; else "")."""
@@ -225,6 +237,7 @@ def _decompress_full(
         hash_plain=bool(manifest.db_sha256),
         durable=durable,
         page_size=manifest.page_size if digest_pages else 0,
+        written=written,
     )
     if result.plain_size != manifest.db_size:
         raise CorruptSnapshot(

@@ -313,6 +313,8 @@ class ResultPage(QWizardPage):
             )
         if outcome.method == "file-replace":
             lines.append("<p>Programs that had the database open must close and reopen it.</p>")
+        if outcome.method == "unchanged":
+            lines.append("<p>It already held exactly this data: nothing was written.</p>")
         return "".join(lines)
 
     def _open_folder(self) -> None:

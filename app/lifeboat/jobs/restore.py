@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,20 +21,21 @@ from lifeboat.core.restore import (
     RestoreResult,
     check_new_file_target,
     new_file_mode,
-    replace_in_place,
     write_new_file,
 )
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
-from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, SourceError
-from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.core.written_so_far import WrittenSoFar
+from lifeboat.foundation.errors import LifeboatError, SourceError
+from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.backup import check_source_path, snapshot_source
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.last_backup import intact_here, newest_intact
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore_extract import SnapshotExtraction
+from lifeboat.jobs.restore_in_place import write_in_place
 from lifeboat.jobs.restore_point import Chains, rebuild_checked
 from lifeboat.remote.fetch import snapshot_files
 
@@ -143,7 +144,16 @@ class RestoreJob:
         """The snapshot itself restored (fetched first if it is on a remote only)."""
         with snapshot_files(self.workspace, self.record, progress, cancel) as files:
             extraction = SnapshotExtraction(files, check, self.in_place, progress, cancel)
-            return self._publish(extraction.extract, progress, cancel, extraction.check_owed)
+            manifest = self.record.manifest
+            local = files.folder == self.record.folder and not manifest.local_encryption
+            if self.in_place and local:
+                # The extraction proves these very bytes (the artifact's SHA-256), and the
+                # safety snapshot is kept only once it did (jobs/restore_in_place.py):
+                # its base, often this snapshot, is not hashed a second time meanwhile
+                self._hashed.setdefault(self.record.path, manifest.sha256)
+            return self._publish(
+                extraction.extract, progress, cancel, extraction.check_owed, extraction.written
+            )
 
     def _what(self) -> str:
         if self.point is None:
@@ -157,14 +167,16 @@ class RestoreJob:
         progress: Progress,
         cancel: CancelToken,
         check_in_place: Callable[[Path], None] | None = None,
+        written: WrittenSoFar | None = None,
     ) -> tuple[RestoreResult, str | None]:
         """The database `produce` writes and checks, published: as a new file at --to, or
-        in place (after a safety snapshot). `check_in_place`: in place, `produce` leaves
-        the check to it, run while the copy is written into the target."""
+        in place (with a safety snapshot). `check_in_place`: in place, `produce` leaves
+        the check to it, run while the copy is written into the target; `written`: how
+        far `produce` has written its file."""
         assert self.target is not None
         if self.in_place:
             assert self._src is not None
-            return self._in_place(self._src, produce, progress, cancel, check_in_place)
+            return self._in_place(self._src, produce, progress, cancel, check_in_place, written)
         result = write_new_file(
             self.target,
             produce,
@@ -182,11 +194,11 @@ class RestoreJob:
         progress: Progress,
         cancel: CancelToken,
         check: Callable[[Path], None] | None,
+        written: WrittenSoFar | None,
     ) -> tuple[RestoreResult, str | None]:
-        """Write the restored database while the safety snapshot is taken, then write
-        it into the target while `check` checks it (if given): the write commits only
-        once the check passed."""
-        assert self.target is not None
+        """Write the restored database into the target while it is extracted and the
+        safety snapshot is taken (jobs/restore_in_place.py); `written` says how far
+        `produce` got (None: only once it is done)."""
         config = self.workspace.config()
         folder = self.workspace.source_folder(config, src)
         verified = self.workspace.run.work_path(self.workspace.scratch(config), "verified")
@@ -196,48 +208,20 @@ class RestoreJob:
             "wait for it to finish, then restore",
         ):
             try:
-                with ThreadPoolExecutor(2, thread_name_prefix="lifeboat-restore") as pool:
-                    taking = pool.submit(self._safety_copy, src, folder, no_progress, cancel)
-                    try:
-                        produce(verified)
-                    except BaseException:
-                        self._discard(taking)
-                        raise
-                    checking = pool.submit(check, verified) if check is not None else None
-                    safety = taking.result()
-                    result = self._write(verified, checking, safety, progress, cancel)
-                return result, safety.id if safety is not None else None
+                return write_in_place(
+                    self,
+                    src,
+                    folder,
+                    verified,
+                    produce,
+                    check,
+                    written or WrittenSoFar(0),
+                    progress,
+                    cancel,
+                )
             finally:
                 with contextlib.suppress(OSError):
                     verified.unlink()
-
-    def _write(
-        self,
-        verified: Path,
-        checking: Future[None] | None,
-        safety: SafetyCopy | None,
-        progress: Progress,
-        cancel: CancelToken,
-    ) -> RestoreResult:
-        """Write the verified copy into the target; it commits only once `checking`
-        passed (else nothing changed, and the safety snapshot taken for it goes)."""
-        assert self.target is not None
-        config = self.workspace.config()
-        try:
-            return replace_in_place(
-                verified,
-                self.target,
-                page_size=self.record.manifest.page_size,
-                run=self.workspace.run,
-                busy_timeout=config.general.busy_timeout,
-                progress=progress,
-                cancel=cancel,
-                before_commit=checking.result if checking is not None else None,
-            )
-        except CorruptSnapshot:
-            if safety is not None and safety.taken:
-                delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
-            raise
 
     def take_safety_copy(
         self, progress: Progress, cancel: CancelToken, copy: Path | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lifeboat.core.verify import check_extracted, extract_check_owed, extract_verified
+from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.progress import CancelToken, Progress
 from lifeboat.remote.fetch import SnapshotFiles
 
@@ -29,6 +30,8 @@ class SnapshotExtraction:
         self.progress = progress
         self.cancel = cancel
         self._owed = False
+        #: how far extract() has written its file (in place, the write follows it)
+        self.written = WrittenSoFar(self.manifest.db_size)
 
     def extract(self, dest: Path) -> None:
         """Write the snapshot into the new file `dest`. In place, the verified copy is
@@ -55,6 +58,7 @@ class SnapshotExtraction:
             cancel=self.cancel,
             base=self.files.base,
             durable=False,
+            written=self.written,
         )
 
     def check_owed(self, dest: Path) -> None:

@@ -1,0 +1,159 @@
+"""The steps of an in-place restore's write through SQLite's backup API (core/restore.py
+`replace_in_place`): one write transaction on the target, copying _STEP_PAGES pages a
+step from the verified copy, each step waiting for the pages it reads to be written
+(the copy may still be extracted), the committing step for the copy's proof and check;
+then the restored pages folded from the WAL into the file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lifeboat.core.kept_descriptors import pinned, unpin
+from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.writeback import sync_file_range
+from lifeboat.foundation.errors import OperationFailed, SourceBusy
+from lifeboat.foundation.progress import CancelToken, Progress
+
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_STEP_PAGES = 4096
+_LARGEST_PAGE = 65536
+_SYNC_FILE_RANGE_WRITE = 2
+#: how often the checkpoint's new pages are sent on to disk
+_PUSH_EVERY = 0.05
+
+
+class AlreadyHeld(Exception):
+    """The target holds the copy's content already: the write is rolled back."""
+
+
+def copy_into(
+    verified: Path,
+    conn: sqlite3.Connection,
+    busy_timeout: float,
+    progress: Progress,
+    cancel: CancelToken,
+    gate: Callable[[], object],
+    ready: Callable[[int], object],
+    already_held: Callable[[bool], bool],
+) -> None:
+    """One write transaction on the target; cancelling (or `gate` or `ready` raising)
+    before the end rolls it back. `gate` is waited for before the step that commits (the
+    one that starts with no more left); `ready(n)` before a step reads the copy's first
+    n bytes. `already_held(final)` True raises AlreadyHeld: asked after every step (the
+    first took the write lock: a database of more than one page takes two steps at
+    least), `final` after `gate`, when it must know; before, it may say False."""
+    ready(_LARGEST_PAGE)  # page 1, whose header says the page size and count
+    src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
+    page_size = int(src.execute("pragma page_size").fetchone()[0])
+    busy_since: list[float] = []
+    wal = _WalWriteback(Path(f"{_main_file(conn)}-wal"))
+
+    def on_step(status: int, remaining: int, total: int) -> None:
+        if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            _still_busy(busy_since, busy_timeout, cancel)
+            return
+        busy_since.clear()
+        wal.start()
+        progress("restore", total - remaining, total)
+        if remaining:  # after the last step the target is committed: too late to cancel
+            cancel.check()
+            if already_held(False):  # the write lock is ours since the first step
+                raise AlreadyHeld
+            ready(min(total, total - remaining + step) * page_size)
+            if remaining <= step:
+                gate()  # the next step commits
+                if already_held(True):
+                    raise AlreadyHeld
+
+    try:
+        pages = int(src.execute("pragma page_count").fetchone()[0])
+        step = min(_STEP_PAGES, max(1, pages - 1))
+        ready(min(pages, step) * page_size)
+        if pages <= step:
+            gate()  # the first step is the last (a one-page database)
+        src.backup(conn, pages=step, progress=on_step, sleep=0.05)
+    except sqlite3.DatabaseError as exc:
+        raise OperationFailed(
+            f"writing into the database failed: {exc}; it was left as it was",
+            "check free space and permissions, then retry",
+        ) from None
+    finally:
+        src.close()
+        wal.close()
+
+
+def _still_busy(busy_since: list[float], busy_timeout: float, cancel: CancelToken) -> None:
+    """A step found the target locked: wait on, unless cancelled or too long already."""
+    cancel.check()
+    busy_since.append(time.monotonic())
+    if busy_since[-1] - busy_since[0] > busy_timeout:
+        raise SourceBusy(
+            f"the database stayed locked by another program for {busy_timeout:g} s;"
+            " nothing was changed",
+            "close the program that writes to it (or wait), then retry",
+        )
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the restored pages from the WAL into the file where nobody is in the way,
+    the kernel writing them to disk as they come (its fsync then waits for less)."""
+    try:
+        fd: int | None = pinned(Path(_main_file(conn)))[0]  # never closed: SQLite's locks
+    except OSError:
+        fd = None
+    done = threading.Event()
+    pushing = threading.Thread(target=_push_while, args=(fd, done), name="lifeboat-writeback")
+    pushing.start()
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("pragma wal_checkpoint(passive)").fetchone()
+    finally:
+        done.set()
+        pushing.join()
+        if fd is not None:
+            unpin(fd)
+
+
+def _push_while(fd: int | None, done: threading.Event) -> None:
+    while not done.wait(_PUSH_EVERY):
+        _start_writeback(fd)
+
+
+def _start_writeback(fd: int | None) -> None:
+    """Start the kernel writing the file's dirty pages, without waiting (Linux; speed
+    only: durability is SQLite's fsync, which still runs)."""
+    call = sync_file_range()
+    if fd is not None and call is not None:
+        call(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # a failure here costs only speed
+
+
+def _main_file(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("pragma database_list").fetchone()[2])
+
+
+class _WalWriteback:
+    """The WAL the write appends to, its pages sent to disk after each step, so the
+    commit's fsync waits for little (SQLite locks the -shm and the database file, never
+    the -wal: this descriptor may be closed)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def start(self) -> None:
+        if self._fd is None:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW)
+        _start_writeback(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,124 @@
+"""The in-place write follows a copy still being written (core/restore_steps.copy_into
+with core/written_so_far.WrittenSoFar): no step reads a page before it is written, and a
+writer that fails after steps were written rolls all of them back."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.restore_steps import copy_into
+from lifeboat.core.written_so_far import WrittenSoFar
+from lifeboat.foundation.errors import CorruptSnapshot
+from lifeboat.foundation.progress import CancelToken, no_progress
+from tests.helpers.databases import content_digest, make_db
+
+CHUNK = 1 << 20
+
+
+class FollowedWriter:
+    """Writes `source` into `dest` in chunks, telling `written`; it only writes past what
+    the reader asked for once the reader is waiting for more (so the reader is always
+    caught up with the writer: a step really waits), and stops at `fail_at`."""
+
+    def __init__(self, source: Path, dest: Path, written: WrittenSoFar, fail_at: int = 0):
+        self.data = source.read_bytes()
+        self.dest, self.written, self.fail_at = dest, written, fail_at
+        self.wal_at_failure = 0  # the target's WAL when the writer fails (set by the test)
+        self.wal: Path | None = None
+        self.asked: list[tuple[int, int]] = []  # (bytes asked for, bytes written then)
+        self._done = 0
+        self._changed = threading.Condition()
+
+    def ready(self, size: int) -> None:
+        with self._changed:
+            self.asked.append((size, self._done))
+            self._changed.notify_all()
+        self.written.wait_for(size, CancelToken())
+        with self._changed:
+            self.asked[-1] = (size, self._done)
+
+    def run(self) -> None:
+        with open(self.dest, "r+b") as out:
+            while self._done < len(self.data):
+                with self._changed:  # wait until the reader asks beyond what is written
+                    self._changed.wait_for(lambda: self._waiting())
+                if self.fail_at and self._done >= self.fail_at:
+                    if self.wal is not None:
+                        self.wal_at_failure = self.wal.stat().st_size
+                    self.written.fail(CorruptSnapshot("found corrupt while written", ""))
+                    return
+                out.write(self.data[self._done : self._done + CHUNK])
+                out.flush()
+                with self._changed:
+                    self._done = min(len(self.data), self._done + CHUNK)
+                self.written.reached(self._done)
+        self.written.finish()
+
+    def _waiting(self) -> bool:
+        return bool(self.asked) and self.asked[-1][0] > self._done
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of 3 backup steps and more (source), a differing live database (target)."""
+    source = make_db(tmp_path / "source.db", rows=26_000, payload=2000, seed=1)
+    target = make_db(tmp_path / "target.db", rows=9_000, payload=2000, seed=2)
+    verified = tmp_path / "verified.db"
+    with open(verified, "wb") as out:
+        out.truncate(source.stat().st_size)  # as the extraction makes it: its whole size
+    return source, target, verified
+
+
+def _write(verified: Path, target: Path, writer: FollowedWriter) -> None:
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    try:
+        copy_into(
+            verified,
+            conn,
+            5.0,
+            no_progress,
+            CancelToken(),
+            lambda: None,
+            writer.ready,
+            lambda final: False,
+        )
+    finally:
+        conn.close()
+
+
+def test_no_step_reads_a_page_before_it_is_written(pair: tuple[Path, Path, Path]):
+    source, target, verified = pair
+    writer = FollowedWriter(source, verified, WrittenSoFar(source.stat().st_size))
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    _write(verified, target, writer)
+    thread.join()
+    assert len(writer.asked) >= 4, "page 1 and three steps at least"
+    assert all(done >= min(size, len(writer.data)) for size, done in writer.asked)
+    assert content_digest(target) == content_digest(source)
+
+
+def test_a_writer_failing_after_steps_were_written_rolls_them_back(
+    pair: tuple[Path, Path, Path],
+):
+    source, target, verified = pair
+    before = content_digest(target)
+    size = source.stat().st_size
+    writer = FollowedWriter(source, verified, WrittenSoFar(size), fail_at=size * 3 // 4)
+    writer.wal = Path(f"{target}-wal")
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    with pytest.raises(CorruptSnapshot):
+        _write(verified, target, writer)
+    thread.join()
+    steps_done = [asked for asked, _ in writer.asked if asked < size * 3 // 4]
+    assert len(steps_done) >= 3, "steps were written into the target before the failure"
+    assert writer.wal_at_failure > 16 << 20, "their pages were in the target's WAL"
+    assert content_digest(target) == before
+    reader = sqlite3.connect(target)
+    assert reader.execute("pragma integrity_check").fetchone()[0] == "ok"
+    reader.close()
