@@ -38,6 +38,7 @@ from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
+from lifeboat.core.wal_reset import passive_checkpoints_allowed, without_passive_checkpoints
 from lifeboat.foundation.errors import LifeboatError, OperationFailed, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -232,7 +233,7 @@ def _open_target(target: Path, busy_timeout: float) -> sqlite3.Connection | None
             busy_timeout,
             target,
         )
-        return conn
+        return without_passive_checkpoints(conn)  # core/wal_reset.py
     except SourceBusy:
         conn.close()
         raise
@@ -297,7 +298,11 @@ def _copy_into(
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Fold the restored pages from the WAL into the file where nobody is in the way."""
+    """Fold the restored pages from the WAL into the file where nobody is in the way;
+    left to the app's checkpoints where Lifeboat's SQLite has the WAL-reset bug (a
+    PASSIVE checkpoint of it beside the app's commits can lose one: core/wal_reset.py)."""
+    if not passive_checkpoints_allowed():
+        return
     with contextlib.suppress(sqlite3.Error):
         conn.execute("pragma wal_checkpoint(passive)").fetchone()
 
