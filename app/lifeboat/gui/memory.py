@@ -71,13 +71,12 @@ class TrimAfterWork(QObject):
 
     def soon(self, *_: object) -> None:
         """Start-up work settled, or a window closed (Qt deletes it at the loop's next
-        turn): give back what it freed."""
+        turn): give back what it freed, unless a job runs then (its end trims)."""
         self._settled.start(TRIM_AFTER_MS)
 
     def _release_settled(self) -> None:
         if self._busy():
-            self._settled.start(TRIM_AFTER_MS)  # once the work ends
-            return
+            return  # the trim after the job gives it back too, once, after the work
         release_free_memory()
         self.settled_trims += 1
 
