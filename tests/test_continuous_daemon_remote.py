@@ -43,8 +43,13 @@ def test_the_daemon_sends_each_commit_within_the_interval_and_nothing_while_idle
         )
         delays = []
         for row in range(1000, 1004):
-            writer.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
+            # Stamped before the commit, not after: the capture stamps a commit when it
+            # reads it from the WAL, which may be before the writer's execute returns
+            # (SQLite fsyncs the WAL after writing it; under load that takes a while). A
+            # stamp taken after could be later than the commit's own, and no copy would
+            # ever be "since" it (what failed 3 runs in 15 under load, waiting 120 s).
             committed = time.time()
+            writer.execute("insert into items(id, name, payload) values (?, 'x', x'00')", (row,))
             wait_until(
                 lambda t=committed: _held_since(service, t),
                 f"row {row} on the remote",

@@ -29,6 +29,12 @@ HEAVY = (
     "pyrage",
     "numpy",
     "lifeboat.jobs",
+    # the database checker and SQLite's stand-ins: only a check needs them (they were
+    # loaded at every start for two names, a manifest key and the check modes)
+    "lifeboat.core.dbcheck",
+    "lifeboat.core.standins",
+    # the log file's handler, made at the first log line (a status logs none)
+    "logging.handlers",
 )
 
 #: Runs one command in this process, then writes which heavy modules it loaded.

@@ -208,7 +208,7 @@ def test_a_log_folder_that_is_a_link_is_refused_in_one_line(ahome: Path, open_ba
 def test_a_rotated_log_is_private_and_never_followed(tmp_path: Path):
     import logging
 
-    from lifeboat.core.logsetup import PrivateLogFile
+    from lifeboat.core.log_file import PrivateLogFile
 
     folder = tmp_path / "logs"
     folder.mkdir(mode=0o700)

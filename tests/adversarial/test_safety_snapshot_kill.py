@@ -1,9 +1,11 @@
 """kill -9 at random moments of a merge restore into a WAL database whose app keeps its
 commits in the WAL (never checkpoints): the safety snapshot is then read straight from
 the file after Lifeboat's own PASSIVE checkpoint (docs/SAFETY.md, "The safety
-snapshot"). Whatever the moment, the database is whole and either as it was or merged,
-never merged without a protected safety snapshot holding exactly what it was, and what
-a killed run left behind is swept (catalog rebuild and verify pass)."""
+snapshot") where Lifeboat's SQLite is free of the WAL-reset bug, and copied page by page
+where it is not (core/wal_reset.py; both run here, whatever SQLite this Python links).
+Whatever the moment, the database is whole and either as it was or merged, never merged
+without a protected safety snapshot holding exactly what it was, and what a killed run
+left behind is swept (catalog rebuild and verify pass)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
+from lifeboat.core import wal_reset
 from lifeboat.core.manifest import read_manifest
 from tests.conftest import cli_process
 from tests.helpers.databases import content_digest, integrity, make_db
@@ -28,7 +33,18 @@ def _safety_snapshots(folder: Path) -> list[str]:
     ]
 
 
-def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(home: Path, tmp_path: Path):
+#: The CLI as it runs on a SQLite without the WAL-reset bug (its safety snapshot checkpoints).
+AS_ON_A_FIXED_SQLITE = (
+    "import sys; from lifeboat.core import wal_reset; wal_reset.LINKED_HAS_BUG = False; "
+    "from lifeboat.cli.main import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("sqlite", ["fixed", "as-linked"])
+def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(
+    home: Path, tmp_path: Path, sqlite: str
+):
+    checkpoints = sqlite == "fixed" or not wal_reset.LINKED_HAS_BUG
     db = make_db(tmp_path / "notes.db", rows=20_000, payload=600, wal=True)
     assert cli_process(home, "source", "add", str(db), "--name", "notes").returncode == 0
     then = json.loads(cli_process(home, "backup", "notes", "--json").stdout)["id"]
@@ -49,7 +65,8 @@ def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(home: Pat
     old = content_digest(db)
     apps.pop().close()
     env = {**os.environ, "LIFEBOAT_HOME": str(home)}
-    command = [sys.executable, "-m", "lifeboat", "restore", "notes", "--from", then]
+    how = ["-c", AS_ON_A_FIXED_SQLITE] if sqlite == "fixed" else ["-m", "lifeboat"]
+    command = [sys.executable, *how, "restore", "notes", "--from", then]
     command += ["--table", "items", "--deleted-only", "--yes"]
     before_each()
     work_s = time_work(home, command, env)
@@ -59,7 +76,8 @@ def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(home: Pat
     folder = home / "snapshots" / "notes"
     (first,) = _safety_snapshots(folder)
     taken = next(read_manifest(p) for p in folder.glob(f"*{first}.json"))
-    assert taken.extra["copy_strategy"] == "wal-direct", "read from the file, checkpointed"
+    direct = taken.extra["copy_strategy"] == "wal-direct"
+    assert direct is checkpoints, "read from the file only after Lifeboat's own checkpoint"
     restored = tmp_path / "safety.db"
     outcomes = {"old": 0, "merged": 0}
 

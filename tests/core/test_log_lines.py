@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core import log_file as log_file_handler
 from lifeboat.core import logsetup
 from lifeboat.foundation.paths import LifeboatPaths
 
@@ -61,7 +62,7 @@ def test_any_message_reaches_the_log_file_and_the_lines_after_it(
 def test_the_log_file_and_its_rotation_take_lines_that_are_not_utf8(tmp_path: Path):
     folder = tmp_path / "logs"
     folder.mkdir(mode=0o700)
-    handler = logsetup.PrivateLogFile(folder / "lifeboat.log")
+    handler = log_file_handler.PrivateLogFile(folder / "lifeboat.log")
     handler.maxBytes = 300
     name = os.fsdecode(b"caf\xe9.db")
     for n in range(6):

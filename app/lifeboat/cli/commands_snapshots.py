@@ -7,7 +7,7 @@ from typing import Any
 
 from lifeboat.cli.output import Output, local_time
 from lifeboat.core.catalog_records import SnapshotLine, SnapshotRecord
-from lifeboat.core.dbcheck import recorded_unchecked
+from lifeboat.core.manifest import recorded_unchecked
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.units import format_bytes
 from lifeboat.service import Service

@@ -1,6 +1,7 @@
 """The catalog's file: created private, its schema brought up to date, and one short
 transaction per call, each on a connection of its own (safe across threads and
-processes: WAL mode and a busy timeout).
+processes: a busy timeout; WAL mode, or a rollback journal where SQLite has the
+WAL-reset bug: catalog_journal.py).
 
 The catalog's parts (catalog_snapshots.py, catalog_history.py, catalog_ledgers.py) build
 on `CatalogFile`; catalog.py puts them together as the `Catalog`.
@@ -14,6 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from lifeboat.core.catalog_journal import mode_on_file, settle_mode, wanted_mode
 from lifeboat.core.catalog_sqlite import (
     CatalogFull,
     catalog_problem,
@@ -193,14 +195,20 @@ class CatalogFile:
                 "check that its folder is writable",
             ) from None
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, timeout: float = 15) -> sqlite3.Connection:
         # A link where the catalog is (even a dangling one) is refused, never followed
         # (SQLite would create the catalog wherever it points). The folder is ours (0700).
         if is_link(self.path):
             raise _catalog_is_a_link(self.path)
-        db = sqlite3.connect(self.path, timeout=15, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
         db.row_factory = sqlite3.Row
         return db
+
+    def _connect_alone(self) -> sqlite3.Connection:
+        """A connection that does not wait: busy at once if another one has the catalog."""
+        return self._connect(timeout=0)
 
     def _migrate(self) -> None:
         """Bring the schema up to date. A current catalog is only read, so that commands
@@ -209,10 +217,13 @@ class CatalogFile:
         with self._tx(write=False) as db:
             version = user_version(db)
         self._check_not_newer(version)
+        if mode_on_file(self.path) is not None:  # an existing catalog: switched if alone
+            settle_mode(self.path, self._connect_alone)
+        else:  # made just now
+            with self._errors(writing=True), contextlib.closing(self._connect()) as db:
+                db.execute(f"pragma journal_mode={wanted_mode()}")  # outside a transaction
         if version == SCHEMA_VERSION:
             return
-        with self._errors(writing=True), contextlib.closing(self._connect()) as db:
-            db.execute("pragma journal_mode=wal")  # outside a transaction, as SQLite needs
         with self._tx() as db:
             version = user_version(db)  # another process may have upgraded it meanwhile
             self._check_not_newer(version)

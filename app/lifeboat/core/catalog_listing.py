@@ -22,8 +22,7 @@ from lifeboat.core.catalog_records import (
     copy_label,
     snapshot_record,
 )
-from lifeboat.core.dbcheck import UNCHECKED_KEY
-from lifeboat.core.manifest import parse_iso_utc
+from lifeboat.core.manifest import UNCHECKED_KEY, parse_iso_utc
 from lifeboat.foundation.states import SnapshotStatus
 
 # A manifest without a kind is a full (formats 1 and 2); a list of what its check did

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -180,7 +181,7 @@ class SnapshotLine:
     partly_checked: bool  # its check could not check everything (the manifest says what)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # the status keeps 2,000 of them: no dict each
 class JobRecord:
     id: int
     kind: str  # a JobKind's value (a newer Lifeboat may have more kinds)
@@ -199,7 +200,7 @@ class JobRecord:
     run: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        data = dict(self.__dict__)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["detail"] = json.loads(self.detail) if self.detail else None
         return data
 
@@ -293,9 +294,14 @@ def job_record(row: sqlite3.Row) -> JobRecord:
     # zip, not a lookup by name per column, and the status from a table, not an enum
     # call: every status reads 2,000 job records (half of it went here).
     data = dict(zip(row.keys(), row, strict=True))
+    # The few values most jobs share, once each (the tray keeps 2,000 records while idle).
+    for name in _SHARED_JOB_TEXT:
+        if data[name] is not None:
+            data[name] = sys.intern(data[name])
     data["cancel_requested"] = bool(data["cancel_requested"])
     data["status"] = _JOB_STATUSES.get(data["status"]) or JobStatus(data["status"])
     return JobRecord(**data)
 
 
 _JOB_STATUSES = {status.value: status for status in JobStatus}
+_SHARED_JOB_TEXT = ("kind", "source", "trigger", "run")

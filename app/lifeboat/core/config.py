@@ -23,6 +23,7 @@ from lifeboat.core.config_model import (
     SourceConfig,
 )
 from lifeboat.core.config_values import (
+    CHECK_MODES,
     bool_value,
     bucket_value,
     choice,
@@ -47,7 +48,6 @@ from lifeboat.core.config_values import (
     url_value,
     windows_value,
 )
-from lifeboat.core.dbcheck import CHECK_MODES
 from lifeboat.core.fsutil import atomic_write_bytes
 from lifeboat.core.private import disk_full
 from lifeboat.core.toml_limits import MAX_BYTES, toml_problem, too_big

@@ -15,6 +15,10 @@ from lifeboat.core.schedule import ScheduleError, parse_schedule
 from lifeboat.core.schedule_durations import format_duration, is_compact, parse_duration
 from lifeboat.foundation.units import parse_rate, parse_size
 
+#: How a snapshot's database is checked (core/dbcheck.py): defined here, with the config
+#: values it is one of, so that reading the config does not load the checker.
+CHECK_MODES = ("quick", "full")
+
 
 def path_value(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():

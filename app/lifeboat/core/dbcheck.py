@@ -19,17 +19,19 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.manifest import UNCHECKED_KEY as MANIFEST_UNCHECKED_KEY
+from lifeboat.core.manifest import recorded_unchecked as recorded_unchecked  # re-exported
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.standins import Dependents, StandInConnection, dependents
 from lifeboat.foundation.errors import OperationFailed
 
-CHECK_MODES = ("quick", "full")
 #: Manifest key: what the snapshot's check could not check, and why (docs/FORMAT.md).
-UNCHECKED_KEY = "check_unchecked"
+#: Defined with the manifest, which the catalog's listing reads it from without loading
+#: this module (and SQLite's stand-ins) at every start (tests/test_startup_imports.py).
+UNCHECKED_KEY = MANIFEST_UNCHECKED_KEY
 _PRAGMAS = {"quick": "quick_check", "full": "integrity_check"}
 _MAX_PROBLEMS = 20
 _TABLE_LIMIT = 100  # what SQLite reports at most when checking one table
@@ -69,12 +71,6 @@ class CheckResult:
     def described(self) -> str:
         """The summary, with what was not checked: 'ok (not checked: index i: ...)'."""
         return describe(self.summary, self.unchecked)
-
-
-def recorded_unchecked(extra: Mapping[str, object]) -> list[str]:
-    """What a manifest (its `extra`) says its check could not check."""
-    value = extra.get(UNCHECKED_KEY)
-    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def describe(result: str, unchecked: list[str] | tuple[str, ...] | None) -> str:

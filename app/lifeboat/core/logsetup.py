@@ -10,15 +10,12 @@ is not UTF-8) is written as well as it can be, never taken for such a failure.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
-import logging.handlers
 import os
-import stat
 import sys
 from pathlib import Path
 
-from lifeboat.core.private import FILE_MODE, private_dir, tighten
+from lifeboat.core.private import private_dir, tighten
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import LifeboatPaths
 
@@ -59,61 +56,35 @@ def _safe_repr(value: object) -> str:
         return f"<{type(value).__name__}: {exc!r}>"
 
 
-class PrivateLogFile(logging.handlers.RotatingFileHandler):
-    """A RotatingFileHandler whose file (after each rotation too) is created 0600 whatever
-    the umask, is never reached through a symbolic link, and whose failures are quiet."""
+class LogFileOnFirstLine(logging.Handler):
+    """The log file's handler (log_file.PrivateLogFile), made when the first line comes:
+    a command that logs nothing (`status`) does not load logging.handlers (and socket),
+    a few milliseconds of every start. The file itself was opened at the first line
+    already (delay=True)."""
 
     def __init__(self, path: Path) -> None:
-        self._warned = False
-        # backslashreplace: a name that is not UTF-8 (a surrogate escape) is written
-        # escaped, instead of failing the line
-        super().__init__(
-            path,
-            maxBytes=MAX_BYTES,
-            backupCount=BACKUPS,
-            encoding="utf-8",
-            delay=True,
-            errors="backslashreplace",
-        )
-        self.setFormatter(AnyMessage(_FORMAT))
+        super().__init__()
+        self.path = path
+        self._file: logging.Handler | None = None
 
-    def _open(self) -> io.TextIOWrapper:
-        fd = os.open(self.baseFilename, _FLAGS, FILE_MODE)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise OSError(f"{self.baseFilename} is not a regular file")
-            if sys.platform != "win32":
-                os.set_blocking(fd, True)
-                if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != FILE_MODE:
-                    os.fchmod(fd, FILE_MODE)
-            return open(fd, "a", encoding=self.encoding, errors=self.errors)
-        except BaseException:
-            os.close(fd)
-            raise
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is None:
+            from lifeboat.core.log_file import PrivateLogFile
+
+            self._file = PrivateLogFile(self.path)
+        self._file.handle(record)  # its own lock, formatter and quiet failures
 
     def handleError(self, record: logging.LogRecord) -> None:
-        """Drop the line (and the stream, reopened for the next one) instead of printing a
-        traceback; say once per process why lines are missing."""
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, OSError) and self.stream is not None:
-            # not the file failing (AnyMessage formats any line): keep the file, and say
-            # in it that a line was lost and why
-            with contextlib.suppress(Exception):
-                self.stream.write(f"(a log line of {record.name} was lost: {exc!r})\n")
-                self.stream.flush()
-                return
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
-        if not self._warned:
-            self._warned = True
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            _say(
-                f"warning: cannot write the log file {self.baseFilename} ({why}); "
-                "log lines are dropped until that is fixed"
-            )
+        """The file's handler says why lines are dropped (once); nothing more here."""
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
 
 def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) -> Path:
@@ -136,7 +107,7 @@ def configure_logging(paths: LifeboatPaths, *, stderr_level: int | None = None) 
             *(Path(f"{paths.log_file}.{n}") for n in range(1, BACKUPS + 1)),
         ]:
             tighten(name)  # made by an older Lifeboat through the umask
-        handler = PrivateLogFile(paths.log_file)
+        handler = LogFileOnFirstLine(paths.log_file)
     except (OSError, LifeboatError) as exc:
         _say(f"warning: no log file: {exc}")
         handler = logging.NullHandler()

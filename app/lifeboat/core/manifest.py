@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from lifeboat.core.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lifeboat.core.runs import Run
 
 #: 3: full and differential artifacts are seekable (independent zstd frames and a seek
@@ -31,6 +33,8 @@ PARTIAL_SUFFIX = ".partial"
 AGE_SUFFIX = ".age"  # an artifact encrypted with age: <artifact>.age
 LOCAL_ENCRYPTION = "local_encryption"  # manifest key: the file kept here is encrypted
 REMOTE_ENCRYPTION = "encryption"  # a remote manifest's key: the object is encrypted
+#: manifest key: what the snapshot's check could not check, and why (core/dbcheck.py)
+UNCHECKED_KEY = "check_unchecked"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{8}$")
@@ -321,3 +325,9 @@ def write_manifest(folder: Path, manifest: Manifest, run: Run) -> Path:
     path = folder / manifest.manifest_name
     atomic_write_bytes(path, manifest.to_json(), run)
     return path
+
+
+def recorded_unchecked(extra: Mapping[str, object]) -> list[str]:
+    """What a manifest (its `extra`) says its check could not check."""
+    value = extra.get(UNCHECKED_KEY)
+    return [str(item) for item in value] if isinstance(value, list) else []

@@ -39,6 +39,7 @@ from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, copy_into
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
+from lifeboat.core.wal_reset import without_passive_checkpoints
 from lifeboat.foundation.errors import LifeboatError, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -289,7 +290,7 @@ def _open_target(
         # Said, not left to the build's default: the commit fsyncs the WAL, so a restore
         # that says it is done survives a power loss even before the checkpoint after it
         conn.execute("pragma synchronous=FULL")
-        return conn
+        return without_passive_checkpoints(conn)  # core/wal_reset.py
     except SourceBusy:
         conn.close()
         raise

@@ -26,6 +26,7 @@ from lifeboat.core.rowmerge_schema import (
     removed_columns,
 )
 from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.wal_reset import without_passive_checkpoints
 from lifeboat.foundation.errors import ConfigError, LifeboatError, OperationFailed
 
 
@@ -45,11 +46,12 @@ def connect_merge(
 
 
 def connect_live(live: Path, busy_timeout: float, *, read_only: bool = False) -> sqlite3.Connection:
-    """The live database, never created if it is not there."""
+    """The live database, never created if it is not there (a writing one never runs a
+    PASSIVE checkpoint where Lifeboat's SQLite has the WAL-reset bug: core/wal_reset.py)."""
     uri = file_uri(live, mode="ro" if read_only else "rw")
     conn = sqlite3.connect(uri, timeout=busy_timeout, isolation_level=None, uri=True)
     conn.execute("PRAGMA temp_store = MEMORY")
-    return conn
+    return conn if read_only else without_passive_checkpoints(conn)
 
 
 def attach_past(conn: sqlite3.Connection, past: Path) -> None:

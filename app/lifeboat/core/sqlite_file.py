@@ -7,10 +7,13 @@ import sqlite3
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.kept_descriptors import read_start
-from lifeboat.core.standins import StandInConnection
 from lifeboat.foundation.errors import SourceBusy, SourceError
+
+if TYPE_CHECKING:  # at run time in open_copy: the status and the tray do not need it
+    from lifeboat.core.standins import StandInConnection
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100
@@ -157,6 +160,8 @@ def open_copy(path: Path, *, readonly: bool = True) -> StandInConnection:
     them (core/standins.py): a healthy database that uses them reads and checks as any
     other; `conn.stand_ins` says which were needed.
     """
+    from lifeboat.core.standins import StandInConnection
+
     mode = "ro" if readonly else "rw"
     conn = sqlite3.connect(
         file_uri(path, mode=mode),

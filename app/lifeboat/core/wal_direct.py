@@ -39,6 +39,7 @@ from pathlib import Path
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.sqlite_file import file_uri, open_copy
 from lifeboat.core.standins import StandInConnection
+from lifeboat.core.wal_reset import passive_checkpoints_allowed
 
 _INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
 _MX_FRAME = struct.Struct("=I")  # at offset 16 of the header, in the machine's byte order
@@ -161,7 +162,11 @@ def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float
     that it is read straight from the file instead of copied page by page; a backup
     never checkpoints the app's database. Through SQLite only: this process's other
     connections to the file (the merge's, holding its write lock) keep their locks when
-    this one closes (one library: SQLite keeps the descriptor until they end)."""
+    this one closes (one library: SQLite keeps the descriptor until they end). Never
+    where Lifeboat's SQLite has the WAL-reset bug (core/wal_reset.py): the app may be
+    committing meanwhile, and the usual copy is as safe."""
+    if not passive_checkpoints_allowed():
+        return False
     if conn.in_transaction:
         conn.execute("rollback")
     if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":

@@ -93,7 +93,7 @@ class TrayApp(QObject, WindowCommands):
         self.scheduler: SchedulerThread | None = None  # while this process schedules
         self._tick_seconds = tick_seconds
         self._lock = service.scheduler_lock()
-        self._dialogs = OpenDialogs()
+        self._dialogs = OpenDialogs(on_closed=self._trim.soon)
         self._tray_tries = 0
         self._stopped = False
         self._first_run_offered = False
@@ -124,6 +124,7 @@ class TrayApp(QObject, WindowCommands):
         thread.command_failed.connect(self._command_failed)
         thread.paused_changed.connect(self.status.set_paused)
         thread.ready.connect(self.status.refresh)
+        thread.ready.connect(self._trim.soon)  # the start-up's reads are over
         thread.start()
         self.scheduler = thread
         self.status.set_watching(None)

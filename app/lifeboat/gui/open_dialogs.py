@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QWidget
 
 
 class OpenDialogs:
-    def __init__(self) -> None:
+    def __init__(self, on_closed: Callable[[], object] = lambda: None) -> None:
         self._open: dict[str, QWidget] = {}
+        self._on_closed = on_closed  # once a dialog is gone (the tray gives memory back)
 
     def get(self, key: str, create: Callable[[], QWidget]) -> QWidget:
         """The open dialog of this kind, or a new one made by `create`."""
@@ -36,6 +37,7 @@ class OpenDialogs:
     def _forget(self, key: str, dialog: QWidget, *_: object) -> None:
         if self._open.get(key) is dialog:
             del self._open[key]
+        self._on_closed()
 
 
 def bring_forward(widget: QWidget) -> None:

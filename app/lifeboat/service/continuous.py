@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lifeboat.core.schedule_durations import duration_words
-from lifeboat.core.sqlite_file import probe_database
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.states import Trigger
 
@@ -65,6 +64,8 @@ class ContinuousMethods:
     def continuous_kind(self, name: str) -> str:
         """Which continuous protection `name` gets, as its database is now: every commit
         (WAL mode) or a differential soon after each change (rollback journal)."""
+        from lifeboat.core.sqlite_file import probe_database  # not at every start
+
         src = self.workspace.config().source(name)
         try:
             wal = probe_database(src.path).wal_mode
