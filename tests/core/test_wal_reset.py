@@ -6,6 +6,7 @@ saying whether it has the bug is set each way."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from lifeboat.core.restore import replace_in_place
 from lifeboat.core.rowmerge import connect_live
 from lifeboat.core.runs import start_run
 from lifeboat.core.wal_direct import frozen_wal
+from lifeboat.foundation.errors import SourceBusy
 from tests.helpers.databases import make_db
 
 
@@ -102,6 +104,31 @@ def test_the_safety_snapshots_freeze_checkpoints_only_on_a_fixed_sqlite(
     assert app_connection.execute("pragma integrity_check").fetchall() == [("ok",)]
 
 
+def test_the_freeze_checkpoints_on_an_affected_sqlite_while_this_process_holds_the_write_lock(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    app_connection: sqlite3.Connection,
+) -> None:
+    # The bug needs a commit resetting the WAL during the checkpoint: with the write lock
+    # held here (a row merge's BEGIN IMMEDIATE) no commit can, so the checkpoint may run.
+    monkeypatch.setattr(wal_reset, "LINKED_HAS_BUG", True)
+    live = tmp_path / "live.db"
+    before = _digest(live)
+    holder = sqlite3.connect(live, isolation_level=None)
+    try:
+        holder.execute("begin immediate")
+        with pytest.raises(sqlite3.OperationalError):  # the app's writers wait meanwhile
+            sqlite3.connect(live, timeout=0).execute("begin immediate")
+        with frozen_wal(live, 5.0, checkpoint=True, writes_held=True) as frozen:
+            froze = frozen is not None
+        holder.execute("rollback")
+    finally:
+        holder.close()
+    assert froze
+    assert _digest(live) != before  # the frames were copied back into the file
+    assert app_connection.execute("pragma integrity_check").fetchall() == [("ok",)]
+
+
 @pytest.mark.parametrize("affected", [True, False])
 def test_a_merge_writing_the_live_database_never_checkpoints_it_where_sqlite_has_the_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, affected: bool
@@ -118,3 +145,37 @@ def test_a_merge_writing_the_live_database_never_checkpoints_it_where_sqlite_has
     finally:
         writing.close()
         reading.close()
+
+
+@pytest.mark.parametrize("affected", [True, False])
+def test_a_file_replace_copies_the_wal_back_first_and_refuses_while_the_app_writes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    app_connection: sqlite3.Connection,
+    affected: bool,
+) -> None:
+    # Another page size: the file is replaced, after its WAL is copied back into it. On an
+    # affected SQLite that copy runs with our write lock held, never beside the app's
+    # commits; while the app holds its write lock it is refused and nothing changes.
+    monkeypatch.setattr(wal_reset, "LINKED_HAS_BUG", affected)
+    live = tmp_path / "live.db"
+    verified = tmp_path / "verified.db"
+    with contextlib.closing(sqlite3.connect(verified)) as conn:
+        conn.execute("pragma page_size=8192")
+        conn.execute("create table items(id integer primary key, name text)")
+        conn.execute("insert into items(name) values ('restored')")
+        conn.commit()
+    before = _digest(live)
+    app_connection.execute("begin immediate")
+    with pytest.raises(SourceBusy):
+        replace_in_place(verified, live, page_size=8192, run=start_run(tmp_path / "run1"))
+    # affected: no checkpoint ran beside the app's write lock (a fixed SQLite's TRUNCATE
+    # quietly ran as PASSIVE and copied frames back: harmless there)
+    assert (_digest(live) == before) is affected
+    assert app_connection.execute("select count(*) from items").fetchone()[0] == 200
+    app_connection.execute("rollback")
+    result = replace_in_place(verified, live, page_size=8192, run=start_run(tmp_path / "run2"))
+    assert result.method == "file-replace"
+    with contextlib.closing(sqlite3.connect(live)) as conn:
+        assert conn.execute("select name from items").fetchall() == [("restored",)]
+        assert conn.execute("pragma page_size").fetchone()[0] == 8192

@@ -39,7 +39,7 @@ from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, copy_into
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
-from lifeboat.core.wal_reset import without_passive_checkpoints
+from lifeboat.core.wal_reset import passive_checkpoints_allowed, without_passive_checkpoints
 from lifeboat.foundation.errors import LifeboatError, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -326,7 +326,10 @@ def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:
     """Before replacing a readable WAL database's file, empty its WAL into it."""
     if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
         return
-    busy, _, _ = conn.execute("pragma wal_checkpoint(truncate)").fetchone()
+    if passive_checkpoints_allowed():
+        busy, _, _ = conn.execute("pragma wal_checkpoint(truncate)").fetchone()
+    else:
+        busy = _copy_back_holding_writes(conn, target)
     if busy:
         raise SourceBusy(
             f"{target} is in use by another program, and its page size differs"
@@ -334,6 +337,26 @@ def _drain_wal(conn: sqlite3.Connection, target: Path) -> None:
             "was changed",
             "close the programs that use it, then retry",
         )
+
+
+def _copy_back_holding_writes(conn: sqlite3.Connection, target: Path) -> bool:
+    """Where Lifeboat's SQLite has the WAL-reset bug: every frame copied back while
+    another connection of ours holds the write lock, so that no commit can reset the WAL
+    under the checkpoint (a TRUNCATE one that finds the write lock busy quietly runs as
+    PASSIVE: core/wal_reset.py); True when the app's readers or writers kept it from
+    copying them all."""
+    holder = sqlite3.connect(
+        file_uri(target, mode="rw"), uri=True, isolation_level=None, timeout=1.0
+    )
+    try:
+        holder.execute("begin immediate")
+        busy, log, copied = conn.execute("pragma wal_checkpoint(passive)").fetchone()
+        holder.execute("rollback")
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        holder.close()
+    return bool(busy) or log != copied
 
 
 def _retry_busy(action: Callable[[], _T], timeout: float, target: Path) -> _T:

@@ -70,7 +70,7 @@ def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
         except sqlite3.Error:
             yield None
             return
-        with frozen_file(live, checkpoint=True) as frozen:
+        with frozen_file(live, checkpoint=True, writes_held=True) as frozen:
             conn.execute("ROLLBACK")  # it wrote nothing: the lock was for the freeze
             yield frozen
     finally:

@@ -71,12 +71,14 @@ class FrozenWal:
 
 @contextmanager
 def frozen_wal(
-    path: Path, busy_timeout: float, *, checkpoint: bool = False
+    path: Path, busy_timeout: float, *, checkpoint: bool = False, writes_held: bool = False
 ) -> Iterator[FrozenWal | None]:
     """The WAL database `path` frozen as above for the block, or None when that cannot
     be proven now (then copy it the usual way). `checkpoint`: when frames are not yet
     copied back, copy them with a PASSIVE checkpoint and try again (see
-    _checkpoint_passive: only where Lifeboat is about to write the database anyway)."""
+    _checkpoint_passive: only where Lifeboat is about to write the database anyway).
+    `writes_held`: another connection of this process holds the database's write lock
+    for the block, so no commit can meet the checkpoint (core/wal_reset.py)."""
     if not hasattr(os, "pread"):  # (Windows) the usual copy
         yield None
         return
@@ -91,7 +93,9 @@ def frozen_wal(
         try:
             frozen = _freeze(conn, path, busy_timeout, pins)
             for _ in range(_CHECKPOINT_TRIES if checkpoint else 0):
-                if frozen is not None or not _checkpoint_passive(conn, path, busy_timeout):
+                if frozen is not None or not _checkpoint_passive(
+                    conn, path, busy_timeout, writes_held
+                ):
                     break
                 frozen = _freeze(conn, path, busy_timeout, pins)
             if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
@@ -154,7 +158,9 @@ def _freeze(
     return FrozenWal(conn, fd, page_size, page_count, held_since)
 
 
-def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float) -> bool:
+def _checkpoint_passive(
+    conn: StandInConnection, path: Path, busy_timeout: float, writes_held: bool
+) -> bool:
     """End `conn`'s read transaction and copy the WAL's frames back into the database
     file with a PASSIVE checkpoint (it never waits for the app's readers or writers, and
     leaves the frames a reader still needs): True if it ran. The safety snapshot of a
@@ -163,9 +169,10 @@ def _checkpoint_passive(conn: StandInConnection, path: Path, busy_timeout: float
     never checkpoints the app's database. Through SQLite only: this process's other
     connections to the file (the merge's, holding its write lock) keep their locks when
     this one closes (one library: SQLite keeps the descriptor until they end). Never
-    where Lifeboat's SQLite has the WAL-reset bug (core/wal_reset.py): the app may be
-    committing meanwhile, and the usual copy is as safe."""
-    if not passive_checkpoints_allowed():
+    where Lifeboat's SQLite has the WAL-reset bug (core/wal_reset.py) and the app may be
+    committing meanwhile (the usual copy is as safe); allowed there while this process
+    holds the write lock (`writes_held`): no commit can reset the WAL under it."""
+    if not (passive_checkpoints_allowed() or writes_held):
         return False
     if conn.in_transaction:
         conn.execute("rollback")

@@ -15,9 +15,11 @@ affected SQLite (3.40.1 on Debian 12), Lifeboat:
   checkpoint it;
 - never runs a PASSIVE checkpoint (SQLite's automatic one after a commit included) on a
   user's live database it writes (a restore in place, a row merge, the safety snapshot
-  before them), where the app may be committing at that moment. A checkpoint that
-  holds the WAL's write lock (TRUNCATE, or the one SQLite runs when the last connection
-  closes, under an exclusive lock) cannot meet a concurrent commit and stays allowed.
+  before them), where the app may be committing at that moment. A checkpoint run while
+  a connection of ours holds the write lock, or the one SQLite runs when the last
+  connection closes (under an exclusive lock), cannot meet a concurrent commit and stays
+  allowed. A TRUNCATE or FULL checkpoint is not enough by itself: one that finds the
+  write lock busy quietly runs as PASSIVE (wal.c, sqlite3WalCheckpoint).
 
 Reads are unaffected: a connection that only reads never checkpoints but on close as
 the last connection. What the app's own SQLite does to its database is beyond
