@@ -63,27 +63,43 @@ def app_connection(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @pytest.mark.parametrize("affected", [True, False])
-def test_a_restore_in_place_leaves_the_wal_to_the_app_where_sqlite_has_the_bug(
+def test_a_restore_in_place_folds_its_pages_into_the_file_holding_the_write_lock(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     app_connection: sqlite3.Connection,
     affected: bool,
 ) -> None:
+    # Either way the restore's checkpoint runs (no cost left to the app's next commit);
+    # on an affected SQLite it runs while a connection of ours holds the write lock.
     monkeypatch.setattr(wal_reset, "LINKED_HAS_BUG", affected)
     live = tmp_path / "live.db"
     verified = make_db(tmp_path / "verified.db", rows=50, wal=False, seed=1)
     before = _digest(live)
     result = replace_in_place(verified, live, page_size=4096, run=start_run(tmp_path / "run"))
     assert result.method == "backup-api"
-    # the app reads the restored content either way
     assert app_connection.execute("select count(*) from items").fetchone()[0] == 50
-    if affected:  # nothing copied back into the file by Lifeboat: the WAL holds it all
-        assert _digest(live) == before
-    else:  # a fixed SQLite folds the restored pages into the file at once
-        assert _digest(live) != before
-    app_connection.execute("pragma wal_checkpoint(truncate)")  # the app's own, later
+    assert _digest(live) != before  # the restored pages are in the file
     assert app_connection.execute("pragma integrity_check").fetchall() == [("ok",)]
-    assert app_connection.execute("select count(*) from items").fetchone()[0] == 50
+
+
+def test_an_affected_sqlite_checkpoints_only_while_it_holds_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_connection: sqlite3.Connection
+) -> None:
+    monkeypatch.setattr(wal_reset, "LINKED_HAS_BUG", True)
+    live = tmp_path / "live.db"
+    with wal_reset.checkpoint_allowed(live) as allowed:
+        assert allowed
+        with pytest.raises(sqlite3.OperationalError):  # the app's writers wait meanwhile
+            sqlite3.connect(live, timeout=0).execute("begin immediate")
+    app_connection.execute("begin immediate")  # the app writing: no checkpoint then
+    with wal_reset.checkpoint_allowed(live, wait_seconds=0.2) as allowed:
+        assert not allowed
+    app_connection.execute("rollback")
+    monkeypatch.setattr(wal_reset, "LINKED_HAS_BUG", False)
+    app_connection.execute("begin immediate")  # a fixed SQLite needs no lock
+    with wal_reset.checkpoint_allowed(live, wait_seconds=0.2) as allowed:
+        assert allowed
+    app_connection.execute("rollback")
 
 
 @pytest.mark.parametrize("affected", [True, False])

@@ -39,7 +39,11 @@ from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, copy_into
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
-from lifeboat.core.wal_reset import passive_checkpoints_allowed, without_passive_checkpoints
+from lifeboat.core.wal_reset import (
+    checkpoint_allowed,
+    passive_checkpoints_allowed,
+    without_passive_checkpoints,
+)
 from lifeboat.foundation.errors import LifeboatError, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -345,17 +349,10 @@ def _copy_back_holding_writes(conn: sqlite3.Connection, target: Path) -> bool:
     under the checkpoint (a TRUNCATE one that finds the write lock busy quietly runs as
     PASSIVE: core/wal_reset.py); True when the app's readers or writers kept it from
     copying them all."""
-    holder = sqlite3.connect(
-        file_uri(target, mode="rw"), uri=True, isolation_level=None, timeout=1.0
-    )
-    try:
-        holder.execute("begin immediate")
+    with checkpoint_allowed(target) as allowed:
+        if not allowed:
+            return True
         busy, log, copied = conn.execute("pragma wal_checkpoint(passive)").fetchone()
-        holder.execute("rollback")
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        holder.close()
     return bool(busy) or log != copied
 
 

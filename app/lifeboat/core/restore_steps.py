@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.sqlite_file import file_uri
-from lifeboat.core.wal_reset import passive_checkpoints_allowed
+from lifeboat.core.wal_reset import checkpoint_allowed
 from lifeboat.core.writeback import sync_file_range
 from lifeboat.foundation.errors import OperationFailed, SourceBusy
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -105,12 +105,18 @@ def _still_busy(busy_since: list[float], busy_timeout: float, cancel: CancelToke
 def checkpoint(conn: sqlite3.Connection) -> None:
     """Fold the restored pages from the WAL into the file where nobody is in the way,
     the kernel writing them to disk as they come (its fsync then waits for less).
-    Left to the app's checkpoints where Lifeboat's SQLite has the WAL-reset bug (a
-    PASSIVE checkpoint of it beside the app's commits can lose one: core/wal_reset.py)."""
-    if not passive_checkpoints_allowed():
-        return
+    Where Lifeboat's SQLite has the WAL-reset bug it runs only while another connection
+    of ours holds the write lock (a PASSIVE checkpoint of it beside the app's commits can
+    lose one: core/wal_reset.py), else it is left to the app's checkpoints."""
+    path = Path(_main_file(conn))
+    with checkpoint_allowed(path) as allowed:
+        if allowed:
+            _checkpoint_pushing(conn, path)
+
+
+def _checkpoint_pushing(conn: sqlite3.Connection, path: Path) -> None:
     try:
-        fd: int | None = pinned(Path(_main_file(conn)))[0]  # never closed: SQLite's locks
+        fd: int | None = pinned(path)[0]  # never closed: SQLite's locks
     except OSError:
         fd = None
     done = threading.Event()

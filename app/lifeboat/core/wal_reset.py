@@ -29,6 +29,11 @@ Lifeboat; docs/SAFETY.md says what a user should know.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lifeboat.core.sqlite_file import file_uri
 
 FIXED_IN = (3, 51, 3)
 #: Older release lines that got the fix: (major, minor) -> first fixed patch release.
@@ -63,3 +68,34 @@ def without_passive_checkpoints(conn: sqlite3.Connection) -> sqlite3.Connection:
     if LINKED_HAS_BUG:
         conn.execute("pragma wal_autocheckpoint=0")
     return conn
+
+
+@contextmanager
+def checkpoint_allowed(path: Path, wait_seconds: float = 1.0) -> Iterator[bool]:
+    """Whether a PASSIVE checkpoint of the live WAL database `path` may run in the
+    block: at once on a fixed SQLite; on an affected one only while another connection
+    of ours holds the write lock for the block (waiting up to `wait_seconds` for the
+    app's writer), so that no commit can reset the WAL under it. False: leave the
+    frames to the app's own checkpoints."""
+    if not LINKED_HAS_BUG:
+        yield True
+        return
+    try:
+        holder = sqlite3.connect(
+            file_uri(path, mode="rw"), uri=True, isolation_level=None, timeout=wait_seconds
+        )
+    except sqlite3.Error:
+        yield False
+        return
+    try:
+        try:
+            holder.execute("begin immediate")
+        except sqlite3.Error:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            holder.execute("rollback")  # it wrote nothing: the lock was for the checkpoint
+    finally:
+        holder.close()
