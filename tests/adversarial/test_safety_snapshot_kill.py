@@ -77,7 +77,9 @@ def test_kill_9_during_a_merge_whose_safety_snapshot_checkpoints_first(
     (first,) = _safety_snapshots(folder)
     taken = next(read_manifest(p) for p in folder.glob(f"*{first}.json"))
     direct = taken.extra["copy_strategy"] == "wal-direct"
-    assert direct is checkpoints, "read from the file only after Lifeboat's own checkpoint"
+    # On an affected SQLite it is read from the file only if the merge's own freeze
+    # checkpointed first, under the merge's write lock (tests/core/test_wal_reset.py)
+    assert direct or not checkpoints, "read from the file after Lifeboat's own checkpoint"
     restored = tmp_path / "safety.db"
     outcomes = {"old": 0, "merged": 0}
 
