@@ -113,14 +113,16 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
 class StateDigest:
     """The state digest of pages written in order (pagestate.py's definition)."""
 
-    def __init__(self, page_size: int, page_count: int) -> None:
+    def __init__(self, page_size: int, page_count: int, wanted: bool = True) -> None:
+        self.wanted = wanted  # not wanted: nothing is hashed, `digest` is b""
         self._size = page_size
         self._outer = hashlib.sha256(_STATE_PREFIX + struct.pack(">II", page_count, page_size))
         self._group = bytearray()
 
     def add(self, pages: memoryview) -> None:
         """Whole pages, the next in order."""
-        self.add_hashes(page_hashes(pages, self._size))
+        if self.wanted:
+            self.add_hashes(page_hashes(pages, self._size))
 
     def add_hashes(self, hashes: bytes | bytearray) -> None:
         """The hashes of the next pages in order."""
@@ -131,6 +133,8 @@ class StateDigest:
             del self._group[:span]
 
     def digest(self) -> bytes:
+        if not self.wanted:
+            return b""
         if self._group:
             self._outer.update(hashlib.sha256(self._group).digest())
             self._group = bytearray()
@@ -158,8 +162,10 @@ class _Tail:
         size: int,
         first: int,
         count: int,
+        hashing: bool,
     ) -> None:
         self._mapping, self._images, self._writer, self._size = mapping, images, writer, size
+        self._hashing = hashing
         self.number, self._count = first, count
         self.hashes = bytearray()
 
@@ -172,7 +178,8 @@ class _Tail:
         size, number = self._size, self.number
         take = min(_TAIL_PAGES, self._count - number + 1)
         data = _patched(None, number, self._mapping, self._images, size, take)
-        self.hashes += page_hashes(data, size)
+        if self._hashing:
+            self.hashes += page_hashes(data, size)
         self._writer.write(data, (number - 1) * size)
         self.number += take
 
@@ -186,20 +193,22 @@ def write_pages(
     scratch: Path,
     *,
     flush_while_writing: bool = True,
+    digest_pages: bool = True,
 ) -> bytes:
     """The point's pages, in order, to `out`: the base's blocks as they are where no
     page of theirs changed, the pages past the base's end (_Tail) in between; return the
     state digest. `flush_while_writing`: the disk writes while pages are built (page_writer.py);
     without it the caller's final fsync writes everything (worth it when that fsync runs
-    beside other work: the integrity check, points.py)."""
+    beside other work: the integrity check, points.py). Not `digest_pages` (no digest to
+    compare it with: a point inside a segment), no page is hashed and b"" is returned."""
     size, count = point.base.manifest.page_size, point.page_count
     in_base = min(count, point.base.manifest.page_count)
     split = bisect.bisect_right(mapping.listed, in_base)  # the pages of the tail after
     images = SegmentImages(mapping, readers, size, 0, split)
     tail_images = SegmentImages(mapping, readers, size, split, len(mapping.listed))
     writer = PageWriter(out.fileno(), flush_while_writing)
-    tail = _Tail(mapping, tail_images, writer, size, in_base + 1, count)
-    digest = StateDigest(size, count)
+    tail = _Tail(mapping, tail_images, writer, size, in_base + 1, count, digest_pages)
+    digest = StateDigest(size, count, digest_pages)
     number = 1  # the next page of the base to write
     try:
         with base_blocks(point.base, run, scratch) as blocks:
