@@ -69,11 +69,13 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     folder = private_dir(root / "snapshots" / "notes", "snapshot folder")
     segments = list_segments(folder, "notes").segments
     at_us = int(datetime.fromisoformat((root / "target.txt").read_text()).timestamp() * 1e6)
-    base_id = segments[0].base_id
-    manifest = next(folder.glob(f"notes-*-{base_id}.json"))
-    base = BaseRef(read_manifest(manifest), folder)
-    point = resolve_point(base, chain_of(segments, base_id), at_us)
-    assert point is not None
+    points = []
+    for base_id in {s.base_id for s in segments}:
+        manifest = next(folder.glob(f"notes-*-{base_id}.json"), None)
+        if manifest is not None:
+            base = BaseRef(read_manifest(manifest), folder)
+            points.append(resolve_point(base, chain_of(segments, base_id), at_us))
+    point = max((p for p in points if p is not None), key=lambda p: p.time_us)
     times["resolve"] = time.perf_counter() - started
     marks: dict[str, float] = {}
 
@@ -113,8 +115,20 @@ def main() -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
     )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="a capture folder already made (e.g. bench/out/continuous/hour-lifeboat): "
+        "its last point is restored",
+    )
     args = parser.parse_args()
-    root = build(args.size_mb, args.commits, args.rate, args.payload)
+    if args.root is not None:
+        root = args.root
+        polls = json.loads((root / "polls.json").read_text())["polls"]
+        last = max(end for _, end, took, _ in polls if took)
+        (root / "target.txt").write_text(datetime.fromtimestamp(last, UTC).isoformat())
+    else:
+        root = build(args.size_mb, args.commits, args.rate, args.payload)
     out = root / "restored.db"
     out.unlink(missing_ok=True)
     timed_restore(root, out, "none", False)  # the point's database, for the baselines
