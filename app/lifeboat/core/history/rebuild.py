@@ -12,15 +12,19 @@ built to run at about the speed of decompressing the base:
 - the segments' images are decompressed ahead too, in chunks, by a pool of their own
   (rebuild_images.py): this thread only copies them in; a block no segment touched is
   written as it came, in one write;
-- each page's xxh3-128 hash is taken from the bytes written (so the state digest proves
-  the file, not the plan), a block's pages in one list comprehension;
-- the file is flushed to disk (fdatasync) by a third thread every few tens of MiB, so
-  the disk writes while the pages are built and the final fsync waits only for the tail.
+- where the point ends a segment (a state digest to prove), each page's xxh3-128 hash
+  is taken from the bytes written (so the state digest proves the file, not the plan),
+  a block's pages in one list comprehension;
+- the blocks are written by a thread of their own (page_writer.py): write(2) releases
+  the GIL, so it overlaps building the next blocks. When no check runs beside the final
+  fsync (points.py), the file is also flushed every few tens of MiB while written, so
+  that fsync waits only for the tail; when one does, the fsync writes it all meanwhile.
 
 Measured on the bench's hour (1.5 GB point, 1 GiB base, 100,000 commits in 14
 segments, loaded machine): before, this thread decompressed the segments' frames itself
 (0.8 s of its 1.9 s) and wrote (0.8 s) while one thread decompressed the base; now it
-mostly writes, and the rebuild takes about 0.6 of the time it took.
+mostly writes, and the rebuild takes about 0.6 of the time it took. Session 27 moved
+the writes to their own thread (the rebuild's thread spent about half its time in them).
 
 Memory holds the map (12 bytes a page), a few base frames, at most four chunks of
 segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks.
