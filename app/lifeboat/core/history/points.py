@@ -12,8 +12,8 @@ the segment recorded (pagestate.py): the result is proven to be what was capture
 
 The output is written as a work file of the run (exclusive, 0600), fsynced (a restore's
 integrity check runs on it meanwhile), and then published under its name, which must
-not exist yet. Its header says journal mode
-DELETE (as every snapshot's does): a standalone file, no `-wal` needed.
+not exist yet. Its header says journal mode DELETE (as every snapshot's does): a
+standalone file, no `-wal` needed.
 """
 
 from __future__ import annotations
