@@ -14,7 +14,9 @@ transactions a second of `--payload`-byte rows (bench/writer.py):
 - "an hour of writes" (`--hour-commits` at `--hour-rate`, faster than real time; flat
   out by default, where the app's WAL restarts faster than a poll and Lifeboat merges
   commits: the follower's figures say how many) after each contender's base, then a
-  restore to the last point: Lifeboat's rebuild vs `litestream restore -timestamp`,
+  restore to the last point: Lifeboat's restore (the rebuild with the source's
+  quick_check, as a restore runs it; and, as measured before session 27, the rebuild
+  alone) vs `litestream restore -timestamp`,
   each against `zstd -d` of a full artifact of the same database (and `zstd -d` then an
   fsync of its output, a second baseline), in `--restore-rounds` interleaved rounds
   (bench/rounds.py: os.sync() before each run, medians, ratios per round);
@@ -107,6 +109,7 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
     copy = root / "bench.db"
     subprocess.run(["cp", "--sparse=never", str(db), str(copy)], check=True)
     running = Lifeboat(root, copy, args.poll) if contender == "lifeboat" else Litestream(root, copy)
+    unchecked: Contender | None = None
     started = time.perf_counter()
     writer = WriterProcess(
         copy,
@@ -140,6 +143,10 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
             env(),
             out,
         )
+        # The rebuild alone (no integrity check): the figure as measured before
+        # session 27; `restore` is what a restore does (the source's quick_check too).
+        alone = root / "unchecked.db"
+        unchecked = Contender([*restore.cmd[:-1], str(alone), "none"], env(), alone)
         folder = root / "snapshots" / "notes"
         result["history_mb"] = round(_tree_size(folder) / (1 << 20), 1)
         result["segments_mb"] = round(_tree_size(folder, (".seg.zst",)) / (1 << 20), 1)
@@ -166,15 +173,18 @@ def hour(work: Path, db: Path, contender: str, args: argparse.Namespace) -> dict
             out,
         )
         result["history_mb"] = round(_tree_size(running.replica) / (1 << 20), 1)
-    result.update(_restore_rounds(root, copy, restore, args.restore_rounds))
+    result.update(_restore_rounds(root, copy, restore, args.restore_rounds, unchecked))
     result["live_rows"] = _rows(copy)
     return result
 
 
-def _restore_rounds(root: Path, db: Path, restore: Contender, rounds: int) -> dict[str, object]:
+def _restore_rounds(
+    root: Path, db: Path, restore: Contender, rounds: int, unchecked: Contender | None = None
+) -> dict[str, object]:
     """The restore against `zstd -d` of a full artifact of the same database (the issue's
     baseline) and `zstd -d` then fsync of its output, in interleaved rounds
-    (bench/rounds.py): medians, and the ratios per round."""
+    (bench/rounds.py): medians, and the ratios per round; `unchecked` (Lifeboat's
+    rebuild without its integrity check) too, if given."""
     artifact = root / "full.sqlite.zst"
     subprocess.run(["zstd", "-q", "-3", "-T0", "-f", str(db), "-o", str(artifact)], check=True)
     contenders = {
@@ -182,12 +192,23 @@ def _restore_rounds(root: Path, db: Path, restore: Contender, rounds: int) -> di
         "zstd -d": zstd_d(artifact, root / "zstd-d.db"),
         "zstd -d + fsync": zstd_d_fsync(artifact, root / "zstd-d-synced.db"),
     }
+    if unchecked is not None:
+        contenders["restore without its check"] = unchecked
     runs = interleaved_rounds(contenders, rounds, (artifact,), keep_last=("restore",))
     wall = {name: r.wall for name, r in runs.items()}
     assert restore.output is not None
     restored_rows = _rows(restore.output)
     restore.output.unlink()
-    return {
+    if unchecked is not None:
+        alone = wall["restore without its check"]
+        figures: dict[str, object] = {
+            "unchecked_restore_s": round(median(alone), 2),
+            "unchecked_vs_zstd_d": ratio(alone, wall["zstd -d"]),
+            "unchecked_vs_zstd_d_fsync": ratio(alone, wall["zstd -d + fsync"]),
+        }
+    else:
+        figures = {}
+    return figures | {
         "restore_s": round(median(wall["restore"]), 2),
         "restore_peak_rss_mb": round(runs["restore"].peak_rss_kb / 1024, 1),
         "restored_rows": restored_rows,

@@ -227,20 +227,26 @@ def follow_main(root: Path, db: Path, polls_path: Path, interval: float) -> None
     polls_path.write_text(json.dumps({"polls": polls, "status": status}))
 
 
-def restore_main(root: Path, db: Path, at: str, out: Path) -> None:
+def restore_main(root: Path, db: Path, at: str, out: Path, check: str = "quick") -> None:
     """Rebuild the point at `at` as a restore does, importing only what a restore uses
-    (not the follower and its numpy: their import time is not the restore's)."""
+    (not the follower and its numpy: their import time is not the restore's): with the
+    source's integrity check (`check`, a source's default "quick"; jobs/restore_point:
+    run on the finished file beside its fsync, before it is published), or "none" (the
+    rebuild alone, as the bench measured it before session 27)."""
     from lifeboat.core.history.bases import BaseRef
     from lifeboat.core.history.chain import chain_of, list_segments
     from lifeboat.core.history.points import rebuild_point, resolve_point
     from lifeboat.core.manifest import read_manifest
     from lifeboat.core.private import private_dir
+    from lifeboat.core.results import PointChoice
     from lifeboat.core.runs import start_run
+    from lifeboat.jobs.restore_point import point_check
 
     run = start_run(root / "run")
     folder = private_dir(root / "snapshots" / "notes", "snapshot folder")
     segments = list_segments(folder, "notes").segments
-    at_us = int(datetime.fromisoformat(at).timestamp() * 1_000_000)
+    moment = datetime.fromisoformat(at)
+    at_us = int(moment.timestamp() * 1_000_000)
     for base_id in {s.base_id for s in segments}:
         manifest = next(folder.glob(f"notes-*-{base_id}.json"), None)
         if manifest is None:
@@ -248,7 +254,9 @@ def restore_main(root: Path, db: Path, at: str, out: Path) -> None:
         base = BaseRef(read_manifest(manifest), folder)
         point = resolve_point(base, chain_of(segments, base_id), at_us)
         if point is not None:
-            rebuild_point(point, out, run, run.scratch(root / "temp"))
+            choice = PointChoice("notes", moment, base_id, point.commit_seq, moment, point.flags)
+            checking = point_check(choice, check)
+            rebuild_point(point, out, run, run.scratch(root / "temp"), checking)
             return
     raise SystemExit("no point")
 
@@ -257,7 +265,9 @@ def main() -> None:
     if sys.argv[1] == "follow":
         follow_main(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), float(sys.argv[5]))
     elif sys.argv[1] == "restore":
-        restore_main(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5]))
+        restore_main(
+            Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5]), *sys.argv[6:]
+        )
     else:
         raise SystemExit(__doc__)
 

@@ -262,6 +262,45 @@ def test_kill_9_during_a_point_restore(captured, tmp_path):
     reset()
 
 
+def test_kill_9_during_a_point_restore_to_a_new_file(captured, tmp_path):
+    """SIGKILL at random moments of `restore --at T --to FILE` (the point's check runs on
+    its work file beside the target, during its fsync): FILE is either absent or the
+    whole point, and the next start leaves no work file beside it or anywhere else."""
+    target_dir = tmp_path / "to"
+    target_dir.mkdir()
+    target = target_dir / "point.db"
+    at = _iso(captured.first + (captured.last - captured.first) / 3)
+    env = {**os.environ, "LIFEBOAT_HOME": str(captured.home)}
+    command = [sys.executable, "-m", "lifeboat", "restore", "notes", "--at", at]
+    command += ["--to", str(target)]
+    work_s = time_work(captured.home, command, env)
+    whole = _rows(target)
+
+    def reset() -> None:
+        target.unlink(missing_ok=True)
+
+    def after_each(killed: bool) -> None:
+        if target.exists():
+            assert _rows(target) == whole
+        else:
+            assert killed
+
+    kill_during_work(
+        captured.home,
+        command,
+        env,
+        kills=5,
+        work_s=work_s,
+        seed=11,
+        before_each=reset,
+        after_each=after_each,
+    )
+    assert cli_process(captured.home, "status").returncode == 0
+    assert not [p for p in target_dir.iterdir() if WORK_RE.match(p.name)]
+    assert not _work_files(captured.home)
+    reset()
+
+
 def test_a_drill_checks_a_random_point_and_a_broken_history_fails_it(captured):
     """The drill's record says which point it drilled; a history with a segment that
     cannot be read fails the drill (exit 1), and says why."""

@@ -163,20 +163,34 @@ def test_what_a_failed_write_says(number: int, words: str | None):
 def test_the_flush_during_the_rebuild_failing_is_said_the_same_way(
     ahome: Path, open_base: Path, unsyncable_disk, monkeypatch: pytest.MonkeyPatch
 ):
-    """The rebuild flushes what it wrote every _FLUSH_BYTES in a thread of its own, so
-    that the final fsync waits only for the tail: that thread's fdatasync failing (its
-    error is not reported again to the final fsync) is said as the disk's failure too.
-    The interval is made small here so an 8 MiB point crosses it many times."""
-    from lifeboat.core.history import rebuild
+    """A rebuild with no check to run beside its final fsync (a preview's, a merge's)
+    flushes what it wrote every _FLUSH_BYTES in a thread of its own, so that the final
+    fsync waits only for the tail: that thread's fdatasync failing (its error is not
+    reported again to the final fsync) is said as the disk's failure too. The interval
+    is made small here so an 8 MiB point crosses it many times."""
+    from lifeboat.core.history import page_writer
+    from lifeboat.core.history.points import rebuild_point
     from lifeboat.foundation.errors import OperationFailed
+    from tests.core.history.helpers import make_capture
 
-    monkeypatch.setattr(rebuild, "_FLUSH_BYTES", 256 << 10)
+    monkeypatch.setattr(page_writer, "_FLUSH_BYTES", 256 << 10)
     db = make_db(open_base / "notes.db", rows=6000, payload=1000)
-    at = _history(db)
+    capture = make_capture(open_base / "capture", db)
+    follower = capture.follower()
+    follower.start()
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("delete from items where id = 3")
+    follower.poll()
+    chain, last = follower.status.chain, follower.status.last_capture_us
+    follower.close()
+    writer.close()
+    assert chain is not None and last is not None
+    point = capture.point(chain, last)
+    assert point is not None
     disk = unsyncable_disk()
     target = disk / "back.db"
     with pytest.raises(OperationFailed) as raised:
-        Service().restore_point("notes", datetime.fromisoformat(at), to=target)
+        rebuild_point(point, target, capture.run, capture.scratch)  # no check
     said = raised.value.message
     assert said.startswith(f"the disk holding {disk} "), said
     assert "not kept" in said and "retry" in (raised.value.hint or "")

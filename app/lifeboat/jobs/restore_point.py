@@ -4,7 +4,8 @@
 spans.py says which times can be restored at all); `rebuild_checked` writes that point's
 database into a new file (core/history/points.rebuild_point: the base's pages with the
 segments' newer images, its state digest proven where the point ends a segment) and runs
-the integrity check a restore runs. The base is read like any snapshot (its remote copy
+the integrity check a restore runs (on the finished file while it is fsynced, before it
+is published). The base is read like any snapshot (its remote copy
 if it is not here; decrypted into this run's scratch space if it is kept sealed, with the
 identities the service holds), so the restore, preview and drill paths that use a
 snapshot use a point the same way.
@@ -22,7 +23,7 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbcheck import check_database
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
-from lifeboat.core.history.points import rebuild_point, resolve_point
+from lifeboat.core.history.points import PointCheck, rebuild_point, resolve_point
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.history.spans import ChainTimes, CommitTime, NotRestorable, chain_at
 from lifeboat.core.results import PointChoice
@@ -131,6 +132,24 @@ def _snapshot_at(workspace: Workspace, source: str, at: datetime) -> SnapshotRec
     return None
 
 
+def point_check(choice: PointChoice, check: str) -> PointCheck | None:
+    """The source's integrity check of the rebuilt point (None: the source checks
+    nothing); a finding refuses the point, named after its commit."""
+    if check == "none":
+        return None
+
+    def run_check(path: Path) -> None:
+        outcome = check_database(path, check, mmap_size=_CHECK_MMAP)
+        if not outcome.ok:
+            raise CorruptSnapshot(
+                f"the point of {choice.source} at commit {choice.commit_seq} fails its "
+                f"integrity check: {outcome.summary}",
+                "pick another time, or restore a snapshot",
+            )
+
+    return run_check
+
+
 def rebuild_checked(
     workspace: Workspace,
     choice: PointChoice,
@@ -156,20 +175,15 @@ def rebuild_checked(
                     "try again",
                 )
             cancel.check()
-            rebuild_point(point, dest, workspace.run, workspace.scratch())
-        cancel.check()
-        # Not redundant with the state digest (about as long as the rebuild on a 1 GiB
-        # database): the digest proves the bytes are the state captured, but a captured
-        # state was never checked by SQLite (a snapshot is, when taken), and a point
-        # inside a segment has no digest to prove. So the source's check runs, as for a
-        # snapshot's restore.
-        outcome = check_database(dest, check, mmap_size=_CHECK_MMAP) if check != "none" else None
-        if outcome is not None and not outcome.ok:
-            raise CorruptSnapshot(
-                f"the point of {choice.source} at commit {choice.commit_seq} fails its "
-                f"integrity check: {outcome.summary}",
-                "pick another time, or restore a snapshot",
+            # Not redundant with the state digest: the digest proves the bytes are the
+            # state captured, but a captured state was never checked by SQLite (a
+            # snapshot is, when taken), and a point inside a segment has no digest to
+            # prove. So the source's check runs, as for a snapshot's restore: on the
+            # finished file beside its fsync, before it is published.
+            rebuild_point(
+                point, dest, workspace.run, workspace.scratch(), point_check(choice, check)
             )
+        cancel.check()
     except SegmentDamaged as exc:
         with contextlib.suppress(OSError):
             os.unlink(dest)

@@ -10,22 +10,26 @@ map (12 bytes a page), a few decompressed frames and blocks, whatever the size o
 database. When the point ends a segment, the rebuilt state's digest must equal the one
 the segment recorded (pagestate.py): the result is proven to be what was captured.
 
-The output is written as a work file of the run (exclusive, 0600), fsynced, and then
-published under its name, which must not exist yet. Its header says journal mode
-DELETE (as every snapshot's does): a standalone file, no `-wal` needed.
+The output is written as a work file of the run (exclusive, 0600), fsynced (a restore's
+integrity check runs on it meanwhile), and then published under its name, which must
+not exist yet. Its header says journal mode DELETE (as every snapshot's does): a
+standalone file, no `-wal` needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
-from lifeboat.core.history.rebuild import WriteFailed, build_map, open_segments, write_pages
+from lifeboat.core.history.page_writer import WriteFailed
+from lifeboat.core.history.rebuild import build_map, open_segments, write_pages
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.private import open_new, unwritten_error
 from lifeboat.core.runs import Run
@@ -76,30 +80,51 @@ def resolve_point(base: BaseRef, chain: list[SegmentFile], at_us: int) -> Point 
 class Rebuilt:
     path: Path
     page_count: int
-    state_digest: bytes
+    state_digest: bytes  # b"" where the point has none to prove (inside a segment)
     pages_from_segments: int
 
 
-def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
+#: what a restore runs on a rebuilt point before it is published: raises to refuse it
+PointCheck = Callable[[Path], None]
+
+
+def rebuild_point(
+    point: Point, dest: Path, run: Run, scratch: Path, check: PointCheck | None = None
+) -> Rebuilt:
     """Write the point's database to the new file `dest` (raises FileExistsError if it
-    exists, CorruptSnapshot if anything fails a check; nothing is left then)."""
+    exists, CorruptSnapshot if anything fails a check; nothing is left then). `check`
+    runs on the finished work file beside its fsync (_synced_and_checked); `dest` is
+    published only once the file is on disk and the check passed."""
     dest = Path(dest)
     work = run.work_path(dest.parent, "restore")
     try:
         with open_segments(point) as readers, open_new(work) as out:
             mapping = build_map(point, readers)
-            state = write_pages(point, readers, mapping, out, run, scratch)
+            # With a check to run, the final fsync runs beside it and writes the whole
+            # file: syncing while writing would only slow the writing down.
+            # The state digest is computed only where there is one to prove (a point that
+            # ends a segment): hashing every page costs the rebuild's thread about a tenth.
+            state = write_pages(
+                point,
+                readers,
+                mapping,
+                out,
+                run,
+                scratch,
+                flush_while_writing=check is None,
+                digest_pages=point.end_digest is not None,
+            )
             try:
                 out.flush()
-                os.fsync(out.fileno())
             except OSError as exc:
                 raise WriteFailed(exc) from exc
-        if point.end_digest is not None and state != point.end_digest:
-            raise CorruptSnapshot(
-                f"the point at commit {point.commit_seq} does not rebuild to the state "
-                "its segment recorded",
-                "use another point or snapshot",
-            )
+            if point.end_digest is not None and state != point.end_digest:
+                raise CorruptSnapshot(
+                    f"the point at commit {point.commit_seq} does not rebuild to the state "
+                    "its segment recorded",
+                    "use another point or snapshot",
+                )
+            _synced_and_checked(out.fileno(), work, check)
         os.link(work, dest)  # never replaces a file
         os.unlink(work)
     except BaseException as exc:
@@ -115,6 +140,34 @@ def rebuild_point(point: Point, dest: Path, run: Run, scratch: Path) -> Rebuilt:
         raise
     fsync_dir(dest.parent)
     return Rebuilt(dest, point.page_count, state, mapping.substituted)
+
+
+def _synced_and_checked(fd: int, work: Path, check: PointCheck | None) -> None:
+    """fsync the written file; `check` it meanwhile, in this thread: the check reads
+    the pages from the page cache while the disk writes them out. Returns once both are
+    done; the check's error first (the file is not kept either way), then the fsync's."""
+    if check is None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise WriteFailed(exc) from exc
+        return
+    failed: list[OSError] = []
+
+    def sync() -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failed.append(exc)
+
+    syncing = threading.Thread(target=sync, name="lifeboat-fsync", daemon=True)
+    syncing.start()
+    try:
+        check(work)
+    finally:
+        syncing.join()  # the file is closed only once its fsync is done
+    if failed:
+        raise WriteFailed(failed[0])
 
 
 def _write_failure(exc: BaseException) -> WriteFailed | None:

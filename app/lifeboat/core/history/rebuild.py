@@ -12,15 +12,19 @@ built to run at about the speed of decompressing the base:
 - the segments' images are decompressed ahead too, in chunks, by a pool of their own
   (rebuild_images.py): this thread only copies them in; a block no segment touched is
   written as it came, in one write;
-- each page's xxh3-128 hash is taken from the bytes written (so the state digest proves
-  the file, not the plan), a block's pages in one list comprehension;
-- the file is flushed to disk (fdatasync) by a third thread every few tens of MiB, so
-  the disk writes while the pages are built and the final fsync waits only for the tail.
+- where the point ends a segment (a state digest to prove), each page's xxh3-128 hash
+  is taken from the bytes written (so the state digest proves the file, not the plan),
+  a block's pages in one list comprehension;
+- the blocks are written by a thread of their own (page_writer.py): write(2) releases
+  the GIL, so it overlaps building the next blocks. When no check runs beside the final
+  fsync (points.py), the file is also flushed every few tens of MiB while written, so
+  that fsync waits only for the tail; when one does, the fsync writes it all meanwhile.
 
 Measured on the bench's hour (1.5 GB point, 1 GiB base, 100,000 commits in 14
 segments, loaded machine): before, this thread decompressed the segments' frames itself
 (0.8 s of its 1.9 s) and wrote (0.8 s) while one thread decompressed the base; now it
-mostly writes, and the rebuild takes about 0.6 of the time it took.
+mostly writes, and the rebuild takes about 0.6 of the time it took. Session 27 moved
+the writes to their own thread (the rebuild's thread spent about half its time in them).
 
 Memory holds the map (12 bytes a page), a few base frames, at most four chunks of
 segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks.
@@ -31,9 +35,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
-import os
 import struct
-import threading
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import xxhash
 
 from lifeboat.core.history.bases import base_blocks
+from lifeboat.core.history.page_writer import PageWriter
 from lifeboat.core.history.pagestate import GROUP, HASH_SIZE
 from lifeboat.core.history.rebuild_images import SegmentImages
 from lifeboat.core.history.segment_read import SegmentReader
@@ -53,7 +56,6 @@ if TYPE_CHECKING:
 
 _STATE_PREFIX = b"LBSTATE1"
 _BLOCK_PAGES = 256
-_FLUSH_BYTES = 64 << 20
 _TAIL_PAGES = 64
 
 
@@ -115,14 +117,16 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
 class StateDigest:
     """The state digest of pages written in order (pagestate.py's definition)."""
 
-    def __init__(self, page_size: int, page_count: int) -> None:
+    def __init__(self, page_size: int, page_count: int, wanted: bool = True) -> None:
+        self.wanted = wanted  # not wanted: nothing is hashed, `digest` is b""
         self._size = page_size
         self._outer = hashlib.sha256(_STATE_PREFIX + struct.pack(">II", page_count, page_size))
         self._group = bytearray()
 
     def add(self, pages: memoryview) -> None:
         """Whole pages, the next in order."""
-        self.add_hashes(page_hashes(pages, self._size))
+        if self.wanted:
+            self.add_hashes(page_hashes(pages, self._size))
 
     def add_hashes(self, hashes: bytes | bytearray) -> None:
         """The hashes of the next pages in order."""
@@ -133,6 +137,8 @@ class StateDigest:
             del self._group[:span]
 
     def digest(self) -> bytes:
+        if not self.wanted:
+            return b""
         if self._group:
             self._outer.update(hashlib.sha256(self._group).digest())
             self._group = bytearray()
@@ -146,55 +152,6 @@ def page_hashes(pages: memoryview, size: int) -> bytes:
     return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
 
 
-class WriteFailed(Exception):
-    """Writing or flushing the point's file failed (its OSError is `error`): said as a
-    problem of the disk being written, not of the history being read."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Flusher:
-    """fdatasync of the file being written, in a thread of its own, every _FLUSH_BYTES:
-    the disk writes while pages are built. Its error is raised by `close` (an error one
-    fdatasync reported is not reported again to the final fsync of the same file)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._pending = 0
-        self._due = threading.Event()
-        self._closing = False
-        self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="lifeboat-flush", daemon=True)
-        self._thread.start()
-
-    def wrote(self, count: int) -> None:
-        self._pending += count
-        if self._pending >= _FLUSH_BYTES:
-            self._pending = 0
-            self._due.set()
-
-    def _run(self) -> None:
-        while True:
-            self._due.wait()
-            self._due.clear()
-            if self._closing:
-                return
-            try:
-                os.fdatasync(self._fd)
-            except OSError as exc:
-                self._error = exc
-                return
-
-    def close(self) -> None:
-        self._closing = True
-        self._due.set()
-        self._thread.join()
-        if self._error is not None:
-            raise WriteFailed(self._error)
-
-
 class _Tail:
     """The pages past the base's end (a database that grew since its base). Built while
     the base's next block is still being decompressed, so the writing thread never waits
@@ -202,9 +159,17 @@ class _Tail:
     written in place (pwrite), their hashes joining the digest after the base's."""
 
     def __init__(
-        self, mapping: PageMap, images: SegmentImages, fd: int, size: int, first: int, count: int
+        self,
+        mapping: PageMap,
+        images: SegmentImages,
+        writer: PageWriter,
+        size: int,
+        first: int,
+        count: int,
+        hashing: bool,
     ) -> None:
-        self._mapping, self._images, self._fd, self._size = mapping, images, fd, size
+        self._mapping, self._images, self._writer, self._size = mapping, images, writer, size
+        self._hashing = hashing
         self.number, self._count = first, count
         self.hashes = bytearray()
 
@@ -212,20 +177,15 @@ class _Tail:
     def left(self) -> bool:
         return self.number <= self._count
 
-    def step(self) -> int:
-        """The next _TAIL_PAGES pages; return how many bytes were written."""
+    def step(self) -> None:
+        """The next _TAIL_PAGES pages, built and handed to the writer."""
         size, number = self._size, self.number
         take = min(_TAIL_PAGES, self._count - number + 1)
         data = _patched(None, number, self._mapping, self._images, size, take)
-        self.hashes += page_hashes(data, size)
-        at, offset = 0, (number - 1) * size
-        try:
-            while at < len(data):
-                at += os.pwrite(self._fd, data[at:], offset + at)
-        except OSError as exc:
-            raise WriteFailed(exc) from exc
+        if self._hashing:
+            self.hashes += page_hashes(data, size)
+        self._writer.write(data, (number - 1) * size)
         self.number += take
-        return len(data)
 
 
 def write_pages(
@@ -235,41 +195,50 @@ def write_pages(
     out: BinaryIO,
     run: Run,
     scratch: Path,
+    *,
+    flush_while_writing: bool = True,
+    digest_pages: bool = True,
 ) -> bytes:
     """The point's pages, in order, to `out`: the base's blocks as they are where no
     page of theirs changed, the pages past the base's end (_Tail) in between; return the
-    state digest."""
+    state digest. `flush_while_writing`: the disk writes while pages are built (page_writer.py);
+    without it the caller's final fsync writes everything (worth it when that fsync runs
+    beside other work: the integrity check, points.py). Not `digest_pages` (no digest to
+    compare it with: a point inside a segment), no page is hashed and b"" is returned."""
     size, count = point.base.manifest.page_size, point.page_count
     in_base = min(count, point.base.manifest.page_count)
     split = bisect.bisect_right(mapping.listed, in_base)  # the pages of the tail after
     images = SegmentImages(mapping, readers, size, 0, split)
     tail_images = SegmentImages(mapping, readers, size, split, len(mapping.listed))
-    tail = _Tail(mapping, tail_images, out.fileno(), size, in_base + 1, count)
-    digest = StateDigest(size, count)
-    flusher = _Flusher(out.fileno())
+    writer = PageWriter(out.fileno(), flush_while_writing)
+    tail = _Tail(mapping, tail_images, writer, size, in_base + 1, count, digest_pages)
+    digest = StateDigest(size, count, digest_pages)
     number = 1  # the next page of the base to write
     try:
         with base_blocks(point.base, run, scratch) as blocks:
             while tail.left and blocks.pending():
-                flusher.wrote(tail.step())
+                tail.step()
             for block in blocks:  # read to the end: the base's SHA-256 is checked there
                 if number <= in_base:
                     take = min(len(block) // size, in_base - number + 1)
                     data = _patched(block[: take * size], number, mapping, images, size)
-                    _emit(out, digest, data, number, size)
-                    flusher.wrote(len(data))
+                    digest.add(data)
+                    if number == 1:
+                        data = memoryview(standalone(bytes(data[:size])) + bytes(data[size:]))
+                    writer.write(data, (number - 1) * size)
                     number += take
                 while tail.left and blocks.pending():
-                    flusher.wrote(tail.step())
+                    tail.step()
         if number <= in_base:
             raise CorruptSnapshot(f"snapshot {point.base.id} has fewer pages than it says")
         while tail.left:
-            flusher.wrote(tail.step())
+            tail.step()
         digest.add_hashes(tail.hashes)
+        writer.close()
     finally:
         images.close()
         tail_images.close()
-        flusher.close()
+        writer.stop()
     return digest.digest()
 
 
@@ -300,16 +269,6 @@ def _patched(
         view[start : start + size] = image(index)
     mapping.substituted += end - at
     return view
-
-
-def _emit(out: BinaryIO, digest: StateDigest, data: memoryview, first: int, size: int) -> None:
-    digest.add(data)
-    if first == 1:
-        data = memoryview(standalone(bytes(data[:size])) + bytes(data[size:]))
-    try:
-        out.write(data)
-    except OSError as exc:
-        raise WriteFailed(exc) from exc
 
 
 def standalone(page_one: bytes) -> bytes:
