@@ -157,7 +157,10 @@ def _copy_check_and_pack(
     database anyway) is packed straight from the frozen file (core/snapshot_frozen.py)."""
     if request.checkpoint_first or request.copy.wal_scratch == "follow":
         with frozen_wal(
-            request.source_path, request.copy.busy_timeout, checkpoint=request.checkpoint_first
+            request.source_path,
+            request.copy.busy_timeout,
+            checkpoint=request.checkpoint_first,
+            writes_held=request.writes_held,
         ) as frozen:
             if frozen is not None and request.checkpoint_first:
 

@@ -49,3 +49,7 @@ class SnapshotRequest:
     #: a WAL source's frames are copied back (PASSIVE checkpoint) so that it is read
     #: straight from its file: only where Lifeboat is about to write it anyway
     checkpoint_first: bool = False
+    #: another connection of this process holds the source's write lock meanwhile (a
+    #: merge's locked safety snapshot): the checkpoint is allowed on an SQLite with the
+    #: WAL-reset bug too (core/wal_reset.py)
+    writes_held: bool = False

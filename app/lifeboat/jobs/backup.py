@@ -285,10 +285,10 @@ def snapshot_source(
     full: bool = False,
     unchanged_since: Manifest | None = None,
     safety: bool = False,
+    writes_held: bool = False,
 ) -> Manifest:
     """Take and record one snapshot (a differential where one fits), holding the folder's
-    lock; `safety`: a restore's or merge's (SnapshotRequest.whole_sha256). Unchanged: the
-    database holds what `unchanged_since` holds (nothing stored)."""
+    lock; `safety`, `writes_held`: see SnapshotRequest; Unchanged: as `unchanged_since`."""
     config = workspace.config()
     tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
@@ -318,6 +318,7 @@ def snapshot_source(
         unchanged_since=unchanged_since,
         whole_sha256=not safety,
         checkpoint_first=safety,
+        writes_held=writes_held,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)

@@ -159,7 +159,7 @@ class MergeJob:
         phases.locked()
         try:
             with phases.timed("safety"):
-                safety = self._take_safety(cancel)
+                safety = self._restore.take_safety_copy(no_progress, cancel, writes_held=True)
             try:
                 return safety, self._still_planned(conn, planning)
             except BaseException:

@@ -224,16 +224,23 @@ class RestoreJob:
                     verified.unlink()
 
     def take_safety_copy(
-        self, progress: Progress, cancel: CancelToken, copy: Path | None = None
+        self,
+        progress: Progress,
+        cancel: CancelToken,
+        copy: Path | None = None,
+        *,
+        writes_held: bool = False,
     ) -> SafetyCopy | None:
         """The protected snapshot of the source as it is now, exactly as an in-place
         restore takes it (prepare() first; hold the folder's lock): a row merge takes it
         before it changes anything. `copy`: a private copy of the source's database to
-        take it from instead (the merge's own, made while it holds the write lock)."""
+        take it from instead (the merge's own, made while it holds the write lock).
+        `writes_held`: the caller holds the database's write lock meanwhile
+        (SnapshotRequest.writes_held)."""
         assert self._src is not None, "prepare() an in-place restore first"
         folder = self.workspace.source_folder(self.workspace.config(), self._src)
         src = self._src if copy is None else replace(self._src, path=copy)
-        return self._safety_copy(src, folder, progress, cancel)
+        return self._safety_copy(src, folder, progress, cancel, writes_held)
 
     def _discard(self, taking: Future[SafetyCopy | None]) -> None:
         """The restore will not happen: drop the safety snapshot taken for it (never one
@@ -246,7 +253,12 @@ class RestoreJob:
             delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
 
     def _safety_copy(
-        self, src: SourceConfig, folder: Path, progress: Progress, cancel: CancelToken
+        self,
+        src: SourceConfig,
+        folder: Path,
+        progress: Progress,
+        cancel: CancelToken,
+        writes_held: bool = False,
     ) -> SafetyCopy | None:
         """A protected snapshot of what is there now, or a raw copy if SQLite can't read
         it. If the newest snapshot already holds exactly this content (a restore
@@ -271,6 +283,7 @@ class RestoreJob:
                 # proven by its page hashes, read straight from a WAL file
                 # (docs/SAFETY.md, "The safety snapshot")
                 safety=True,
+                writes_held=writes_held,
             )
         except Unchanged as same:
             return self._reuse_unchanged(same.manifest, folder)
