@@ -38,7 +38,9 @@ def holds_snapshot(target: Path, manifest: Manifest, busy_timeout: float) -> boo
 def _frozen_digest(target: Path, manifest: Manifest, busy_timeout: float) -> str | None:
     """The content digest of the database file frozen by WAL read lock 0, or None (not
     frozen, or not of the snapshot's shape)."""
-    with frozen_wal(target, busy_timeout, checkpoint=True) as frozen:
+    # the caller's write lock: the checkpoint is allowed on an SQLite with the WAL-reset
+    # bug too (core/wal_reset.py)
+    with frozen_wal(target, busy_timeout, checkpoint=True, writes_held=True) as frozen:
         if frozen is None or (frozen.page_size, frozen.page_count) != (
             manifest.page_size,
             manifest.page_count,
