@@ -164,3 +164,23 @@ def test_a_failing_restore_says_why_without_a_traceback(qtbot, tray_app: TrayApp
     assert "Traceback" not in page.text.text()
     assert "The database was not changed." in page.text.text()
     assert not page.open_button.isVisible()
+
+
+def test_restoring_what_the_database_already_holds_says_nothing_was_written(
+    qtbot, tray_app: TrayApp, service: Service, two_sources: tuple[Path, Path]
+):
+    notes, _ = two_sources
+    record = service.backup("notes")
+    before = content_digest(notes)
+    wizard = open_wizard(tray_app, "notes")
+    qtbot.waitUntil(lambda: wizard.currentId() == SNAPSHOT, timeout=10_000)
+    assert wizard.page(SNAPSHOT).chosen().id == record.id
+    while wizard.currentId() != PROGRESS:
+        next_button(wizard).click()
+    qtbot.waitUntil(lambda: wizard.currentId() == RESULT, timeout=30_000)
+    text = wizard.currentPage().text.text()
+    assert wizard.outcome.method == "unchanged" and wizard.outcome.safety_snapshot is None
+    assert "It already held exactly this data: nothing was written." in text
+    assert "safety snapshot" not in text
+    assert content_digest(notes) == before
+    wizard.button(QWizard.WizardButton.FinishButton).click()
