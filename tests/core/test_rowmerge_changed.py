@@ -292,11 +292,6 @@ _SWAPPED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review27: a column swap by renames leaves every table page byte-identical, "
-    "and the changed-rows path takes the past rows as present and unchanged in live",
-)
 @pytest.mark.parametrize("table", sorted(_SWAPPED))
 def test_columns_swapped_by_renames_are_not_taken_for_unchanged_rows(tmp_path: Path, table: str):
     """Renaming two columns into each other's names changes no table page: the records
