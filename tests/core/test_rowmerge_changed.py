@@ -320,3 +320,25 @@ def test_columns_swapped_by_renames_are_not_taken_for_unchanged_rows(tmp_path: P
     )
     request = MergeRequest("t", prefer_past=True)
     _same_merge(tmp_path, past, live, request)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review27: a column dropped and added again with another default leaves the "
+    "pages of records that lacked it byte-identical, read now with the new default",
+)
+def test_a_column_added_again_with_another_default_is_not_taken_for_unchanged_rows(
+    tmp_path: Path,
+):
+    """Records written before a column was added lack its field and read its default.
+    Dropped and added again with another default, the column reads otherwise in every
+    such row, while DROP COLUMN rewrote most of their pages with the same bytes."""
+    past, live = tmp_path / "past.db", tmp_path / "live.db"
+    _make(past, "int_key", [(i, "x" * 600, i % 100) for i in range(1, 4001)])
+    _run(past, "alter table t add column c text default 'then'")
+    shutil.copyfile(past, live)
+    _run(live, "alter table t drop column c", "alter table t add column c text default 'now'")
+    _run(live, "delete from t where id = 7")
+    _same_merge(tmp_path, past, live, MergeRequest("t", prefer_past=True))
+    back = sqlite3.connect(live).execute("select count(*) from t where c = 'then'").fetchone()
+    assert back == (4000,)
