@@ -322,11 +322,6 @@ def test_columns_swapped_by_renames_are_not_taken_for_unchanged_rows(tmp_path: P
     _same_merge(tmp_path, past, live, request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review27: a column dropped and added again with another default leaves the "
-    "pages of records that lacked it byte-identical, read now with the new default",
-)
 def test_a_column_added_again_with_another_default_is_not_taken_for_unchanged_rows(
     tmp_path: Path,
 ):

@@ -211,9 +211,22 @@ def record_layout(then: SchemaRow, now: SchemaRow, index_tree: bool) -> RowLayou
     # (columns added since come after the past's, their fields absent from old records)
     if [c.lower() for c in columns] != [c.lower() for c in live_order[0][: len(columns)]]:
         return None
-    if place != live_order[1]:
+    if place != live_order[1] or not _read_alike(info, live):
         return None
     return RowLayout(then.name, then.sql, columns, place, index_tree)
+
+
+def _read_alike(then: list[_Column], now: list[_Column]) -> bool:
+    """Whether live reads a record the past wrote as the past reads it: each column of
+    the same type (a REAL one reads a whole number stored as an integer as a float) and
+    default (what a record written before the column was added reads: a column dropped
+    and added again with another default rewrites no record that lacked it)."""
+    live = {c.name.lower(): c for c in now}
+    return all(
+        (c.type.upper(), c.default)
+        == (live[c.name.lower()].type.upper(), live[c.name.lower()].default)
+        for c in then
+    )
 
 
 def _record_order(
@@ -238,6 +251,7 @@ class _Column:
     type: str
     key: int  # its place in the primary key (1-based), 0: not in it
     hidden: int  # a generated column (or a virtual table's hidden one)
+    default: str | None  # its DEFAULT as written (PRAGMA table_xinfo's dflt_value)
 
 
 def _columns_of(table: SchemaRow) -> list[_Column] | None:
@@ -251,7 +265,7 @@ def _columns_of(table: SchemaRow) -> list[_Column] | None:
         return None
     finally:
         conn.close()
-    return [_Column(str(r[1]), str(r[2]), int(r[5]), int(r[6])) for r in info]
+    return [_Column(str(r[1]), str(r[2]), int(r[5]), int(r[6]), r[4]) for r in info]
 
 
 def _rows(
