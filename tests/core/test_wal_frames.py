@@ -222,12 +222,6 @@ def _stamp(path: Path) -> FileStamp:
         os.close(fd)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review27: a checkpoint whose writes leave the file's times as they were "
-    "(SQLITE_MMAP_READWRITE writing pages already dirty in a shared mapping) is taken "
-    "for no write at all",
-)
 def test_a_checkpoint_the_file_stamp_cannot_see_is_still_compared(tmp_path: Path):
     """A write through a shared mapping to a page already dirty moves neither of the
     file's times (ext4, Linux 6): an app whose SQLite writes the database through its
