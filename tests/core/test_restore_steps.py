@@ -124,12 +124,6 @@ def test_a_writer_failing_after_steps_were_written_rolls_them_back(
     reader.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review27: a write whose check fails closes the target's connection (the last "
-    "one: it checkpoints and removes the WAL) while the safety snapshot may still copy "
-    "the files raw",
-)
 def test_a_failed_write_keeps_the_target_open_until_the_safety_snapshot_is_taken(
     tmp_path: Path,
 ):
