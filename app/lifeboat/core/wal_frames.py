@@ -72,9 +72,17 @@ def pages_written_since(
     except OSError:
         return None
     try:
-        return _frame_pages(fd, generation, mx_frame, page_size, page_count)
+        pages = _frame_pages(fd, generation, mx_frame, page_size, page_count)
     finally:
         unpin(fd)
+    # A writer may reset the WAL under read lock 0 (its restart needs the other read
+    # locks only) and write frames over the ones read: a frame header read as it was
+    # being written could pair a new page number with the old salts. The reset gives the
+    # wal-index its new salts before it writes any frame (wal.c, walRestartHdr): still the
+    # same after the reads, no frame read was being overwritten.
+    if pages is None or wal_generation(path) != generation:
+        return None
+    return pages
 
 
 def _frame_pages(
