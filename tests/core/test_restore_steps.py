@@ -122,3 +122,40 @@ def test_a_writer_failing_after_steps_were_written_rolls_them_back(
     reader = sqlite3.connect(target)
     assert reader.execute("pragma integrity_check").fetchone()[0] == "ok"
     reader.close()
+
+
+def test_a_failed_write_keeps_the_target_open_until_the_safety_snapshot_is_taken(
+    tmp_path: Path,
+):
+    """The last connection's close copies the WAL into the file and removes it. A raw
+    safety copy (of a database SQLite cannot read) reads the files as they are, beside
+    the write: the write's connection must not close under it, also when the write
+    fails (here: its copy fails the check owed)."""
+    from lifeboat.core.restore import replace_in_place
+    from lifeboat.core.runs import start_run
+
+    target = make_db(tmp_path / "app.db", rows=300, wal=True, seed=2)
+    conn = sqlite3.connect(target, isolation_level=None)  # the app, committing to the WAL
+    conn.execute("pragma wal_autocheckpoint=0")
+    conn.execute("update items set name = 'in the wal' where id <= 50")
+    wal = Path(f"{target}-wal")
+    verified = make_db(tmp_path / "verified.db", rows=300, wal=False, seed=3)
+    seen: list[bool] = []
+
+    def failing_check() -> None:
+        conn.close()  # the app is gone: the write's connection is the last one
+        raise CorruptSnapshot("the copy fails its integrity check")
+
+    def safety_snapshot_taken() -> None:
+        seen.append(wal.exists())  # what a raw copy would read
+
+    with pytest.raises(CorruptSnapshot):
+        replace_in_place(
+            verified,
+            target,
+            page_size=4096,
+            run=start_run(tmp_path / "run"),
+            before_commit=failing_check,
+            alone=safety_snapshot_taken,
+        )
+    assert seen == [True]

@@ -35,7 +35,7 @@ from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
-from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, copy_into
+from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, close_when_settled, copy_into
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri
 from lifeboat.core.verify import extract_verified
@@ -196,7 +196,7 @@ def replace_in_place(
             gate()
             _drain_wal(conn, target)
         finally:
-            conn.close()
+            close_when_settled(conn, settle)
     settle()
     gate()
     _replace_file(verified, target, run, cancel)

@@ -102,6 +102,18 @@ def _still_busy(busy_since: list[float], busy_timeout: float, cancel: CancelToke
         )
 
 
+def close_when_settled(conn: sqlite3.Connection, settle: Callable[[], object]) -> None:
+    """Close the target's connection once `settle` (the safety snapshot) is done, also
+    when the write failed: the last connection's close copies the WAL into the file and
+    removes it, under a raw safety copy still reading the files as they are. A failed
+    safety snapshot is its caller's to report (jobs/restore_in_place.py)."""
+    try:
+        with contextlib.suppress(Exception):
+            settle()
+    finally:
+        conn.close()
+
+
 def checkpoint(conn: sqlite3.Connection) -> None:
     """Fold the restored pages from the WAL into the file where nobody is in the way,
     the kernel writing them to disk as they come (its fsync then waits for less).

@@ -55,6 +55,7 @@ from lifeboat.foundation.progress import CancelToken
 #: rows are compared in SQLite's C, not decoded here)
 CHANGED_SHARE = 0.25
 _BATCH = 256
+_STORED_GENERATED = 3  # PRAGMA table_xinfo's `hidden` for a stored generated column
 
 
 @dataclass(frozen=True)
@@ -195,24 +196,53 @@ def _utf8(state: Pages) -> bool:
 def record_layout(then: SchemaRow, now: SchemaRow, index_tree: bool) -> RowLayout | None:
     """How the past table's records map to its columns; None when this path does not
     serve it (no declared key, generated columns, a column removed since, SQL that
-    cannot be read here)."""
+    cannot be read here, or live reading a record's fields as other columns)."""
     info, live = _columns_of(then), _columns_of(now)
-    if info is None or live is None:
+    if info is None or live is None or any(c.hidden for c in info):
         return None
-    names = {column.name.lower() for column in live}
-    if any(c.hidden for c in info) or any(c.name.lower() not in names for c in info):
+    if any(c.hidden == _STORED_GENERATED for c in live):
+        return None  # its fields are in the records too, and nothing writes them
+    past_order, live_order = _record_order(info, index_tree), _record_order(live, index_tree)
+    if past_order is None or live_order is None:
+        return None  # matched by whole rows: every row counts
+    columns, place = past_order
+    # A page whose bytes live shares holds rows live holds only if live reads each field
+    # as the same column: two columns renamed into each other's names change no page
+    # (columns added since come after the past's, their fields absent from old records)
+    if [c.lower() for c in columns] != [c.lower() for c in live_order[0][: len(columns)]]:
         return None
+    if place != live_order[1] or not _read_alike(info, live):
+        return None
+    return RowLayout(then.name, then.sql, columns, place, index_tree)
+
+
+def _read_alike(then: list[_Column], now: list[_Column]) -> bool:
+    """Whether live reads a record the past wrote as the past reads it: each column of
+    the same type (a REAL one reads a whole number stored as an integer as a float) and
+    default (what a record written before the column was added reads: a column dropped
+    and added again with another default rewrites no record that lacked it)."""
+    live = {c.name.lower(): c for c in now}
+    return all(
+        (c.type.upper(), c.default)
+        == (live[c.name.lower()].type.upper(), live[c.name.lower()].default)
+        for c in then
+    )
+
+
+def _record_order(
+    info: list[_Column], index_tree: bool
+) -> tuple[tuple[str, ...], int | None] | None:
+    """The columns in the order a record holds their fields, and the INTEGER PRIMARY
+    KEY's place (a rowid table's); None for a table without a declared key."""
     key = sorted((c for c in info if c.key), key=lambda c: c.key)
     if not key:
-        return None  # matched by whole rows: every row counts
-    columns = tuple(c.name for c in info)
+        return None
+    columns = tuple(c.name for c in info if not c.hidden)  # a virtual column has no field
     if index_tree:
         keyed = tuple(c.name for c in key)
-        columns = keyed + tuple(c for c in columns if c not in keyed)
-        return RowLayout(then.name, then.sql, columns, None, True)
+        return keyed + tuple(c for c in columns if c not in keyed), None
     alias = len(key) == 1 and key[0].type.upper() == "INTEGER"
-    place = columns.index(key[0].name) if alias else None
-    return RowLayout(then.name, then.sql, columns, place, False)
+    return columns, (columns.index(key[0].name) if alias else None)
 
 
 @dataclass(frozen=True)
@@ -221,6 +251,7 @@ class _Column:
     type: str
     key: int  # its place in the primary key (1-based), 0: not in it
     hidden: int  # a generated column (or a virtual table's hidden one)
+    default: str | None  # its DEFAULT as written (PRAGMA table_xinfo's dflt_value)
 
 
 def _columns_of(table: SchemaRow) -> list[_Column] | None:
@@ -234,7 +265,7 @@ def _columns_of(table: SchemaRow) -> list[_Column] | None:
         return None
     finally:
         conn.close()
-    return [_Column(str(r[1]), str(r[2]), int(r[5]), int(r[6])) for r in info]
+    return [_Column(str(r[1]), str(r[2]), int(r[5]), int(r[6]), r[4]) for r in info]
 
 
 def _rows(

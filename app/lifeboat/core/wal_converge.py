@@ -10,7 +10,9 @@ loaded machine, long enough to fail a 1 s busy timeout. So here the file is firs
 without any lock, keeping each chunk's hash (core/chunk_compare.py); then, inside the
 frozen read transaction, only the pages a checkpoint can have written since the unlocked
 pass began are copied again: none when the file's stamp (its size and times, which every
-write moves: core/file_stamp.py) proves nothing wrote it meanwhile; else those of the
+write() moves: core/file_stamp.py) proves nothing wrote it meanwhile, and the wal-index,
+if there was one, shows no commit or checkpoint since (a write through a shared mapping
+to a page already dirty moves no time); else those of the
 WAL's frames, when the WAL is still the generation it was then (core/wal_frames.py says
 why that is all). The lock is then held for a stat, or for reading those frames' headers
 and pages, however large the database. When neither can be told (the app checkpointed
@@ -37,7 +39,7 @@ from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.page_bits import PageBits
 from lifeboat.core.private import create_file
 from lifeboat.core.wal_direct import FrozenWal, frozen_wal, looks_backfilled, standalone_header
-from lifeboat.core.wal_frames import pages_written_since, wal_generation
+from lifeboat.core.wal_frames import pages_written_since, wal_generation, wal_position
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 #: unlocked passes, each followed by a try at the proof, before the usual copy is made
@@ -68,11 +70,14 @@ class _PassStart:
     generation: bytes | None
     stamp: FileStamp
     identity: tuple[int, int]  # (st_dev, st_ino) of the file the pass reads
+    position: bytes | None  # core/wal_frames.wal_position: None without a wal-index
 
     @classmethod
     def of(cls, path: Path, fd: int) -> _PassStart:
         kept = os.fstat(fd)
-        return cls(wal_generation(path), FileStamp.of(b"", fd), (kept.st_dev, kept.st_ino))
+        generation, position = wal_generation(path), wal_position(path)
+        stamp = FileStamp.of(b"", fd)
+        return cls(generation, stamp, (kept.st_dev, kept.st_ino), position)
 
 
 def converge_wal(
@@ -134,7 +139,9 @@ def _written_since(path: Path, frozen: FrozenWal, out: int, start: _PassStart) -
     frozen_file = os.fstat(frozen.fd)
     if (frozen_file.st_dev, frozen_file.st_ino) != start.identity:
         return None  # another file than the pass read: compare it all
-    if FileStamp.of(b"", frozen.fd).unchanged_since(start.stamp):
+    if FileStamp.of(b"", frozen.fd).unchanged_since(start.stamp) and _no_checkpoint_since(
+        path, start
+    ):
         return PageBits(frozen.page_count)
     if start.generation is None:
         return None
@@ -142,6 +149,15 @@ def _written_since(path: Path, frozen: FrozenWal, out: int, start: _PassStart) -
     if written is None or not _tail_covered(frozen, out, written):
         return None
     return written
+
+
+def _no_checkpoint_since(path: Path, start: _PassStart) -> bool:
+    """Whether the wal-index, if there was one when the pass began, says no commit,
+    reset or checkpoint came since (core/wal_frames.wal_position): a checkpoint that
+    writes the file through a shared mapping (SQLITE_MMAP_READWRITE) may leave its times
+    as they were. Without a wal-index then (no connection had the database open) the
+    stamp alone says it."""
+    return start.position is None or wal_position(path) == start.position
 
 
 def _tail_covered(frozen: FrozenWal, out: int, written: PageBits) -> bool:

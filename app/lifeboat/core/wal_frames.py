@@ -32,6 +32,7 @@ _MX_FRAME = struct.Struct("=I")  # at offset 16, in the machine's byte order
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
 _BIG_U32 = struct.Struct(">I")
+_BACKFILLED = struct.Struct("=I")  # WalCkptInfo.nBackfill, right after the two headers
 
 
 def wal_generation(path: Path) -> bytes | None:
@@ -39,6 +40,19 @@ def wal_generation(path: Path) -> bytes | None:
     copies of its header must agree), or None when there is none to read."""
     header = _index_header(path)
     return None if header is None else header[_SALTS]
+
+
+def wal_position(path: Path) -> bytes | None:
+    """The wal-index header of the WAL database `path` and its count of frames copied
+    back (WalCkptInfo.nBackfill, right after the header's two copies), read now without
+    a lock, or None. Two equal readings: no commit (mxFrame, the checksums), no reset
+    (the salts) and no checkpoint's progress (nBackfill) came between them, so nothing
+    had frames to copy into the file. A proof that needs no file time: a write through
+    a shared mapping to a page already dirty moves neither (core/file_stamp.py)."""
+    both = _index_start(path, 2 * _INDEX_HEADER + _BACKFILLED.size)
+    if both is None or _settled(both) is None:
+        return None
+    return both[:_INDEX_HEADER] + both[2 * _INDEX_HEADER :]
 
 
 def pages_written_since(
@@ -58,9 +72,17 @@ def pages_written_since(
     except OSError:
         return None
     try:
-        return _frame_pages(fd, generation, mx_frame, page_size, page_count)
+        pages = _frame_pages(fd, generation, mx_frame, page_size, page_count)
     finally:
         unpin(fd)
+    # A writer may reset the WAL under read lock 0 (its restart needs the other read
+    # locks only) and write frames over the ones read: a frame header read as it was
+    # being written could pair a new page number with the old salts. The reset gives the
+    # wal-index its new salts before it writes any frame (wal.c, walRestartHdr): still the
+    # same after the reads, no frame read was being overwritten.
+    if pages is None or wal_generation(path) != generation:
+        return None
+    return pages
 
 
 def _frame_pages(
@@ -85,17 +107,28 @@ def _frame_pages(
 
 def _index_header(path: Path) -> bytes | None:
     """The wal-index header of `path`, if settled (both copies equal, initialised)."""
+    both = _index_start(path, 2 * _INDEX_HEADER)
+    return None if both is None else _settled(both)
+
+
+def _index_start(path: Path, size: int) -> bytes | None:
+    """The first `size` bytes of `path`'s wal-index, or None when there is none."""
     try:
         fd, _ = pinned(Path(f"{path}-shm"))  # never closed here: SQLite's locks stay
     except OSError:
         return None
     try:
-        both = os.pread(fd, 2 * _INDEX_HEADER, 0)
+        return os.pread(fd, size, 0)
     except OSError:
         return None
     finally:
         unpin(fd)
+
+
+def _settled(both: bytes) -> bytes | None:
+    """The header of a wal-index start read as `both` (its two copies and maybe more),
+    if the copies are equal and it is initialised."""
     header = both[:_INDEX_HEADER]
-    if len(both) < 2 * _INDEX_HEADER or header != both[_INDEX_HEADER:] or header[12] != 1:
+    if len(both) < 2 * _INDEX_HEADER or header != both[_INDEX_HEADER : 2 * _INDEX_HEADER]:
         return None
-    return header
+    return header if header[12] == 1 else None

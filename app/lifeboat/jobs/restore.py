@@ -247,7 +247,7 @@ class RestoreJob:
         that was there before and only reused)."""
         try:
             safety = taking.result()
-        except LifeboatError:
+        except Exception:  # it failed, nothing kept: the restore's own error is the one said
             return
         if safety is not None and safety.taken:
             delete_snapshot(self.workspace, self.workspace.catalog.snapshot(safety.id))
