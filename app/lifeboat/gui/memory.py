@@ -43,9 +43,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def release_free_memory() -> bool:
-    """Collect garbage, then hand the allocator's free memory back; True if any was."""
-    gc.collect()
+def release_free_memory(collect: bool = True) -> bool:
+    """Collect garbage (`collect`), then hand the allocator's free memory back; True if
+    any was."""
+    if collect:
+        gc.collect()
     trim = _malloc_trim()
     if trim is None:
         return False
@@ -72,12 +74,18 @@ class TrimAfterWork(QObject):
     def soon(self, *_: object) -> None:
         """Start-up work settled, or a window closed (Qt deletes it at the loop's next
         turn): give back what it freed, unless a job runs then (its end trims)."""
-        self._settled.start(TRIM_AFTER_MS)
+        try:
+            self._settled.start(TRIM_AFTER_MS)
+        except RuntimeError:  # the tray is quitting: Qt deleted the timer before the window
+            return
 
     def _release_settled(self) -> None:
         if self._busy():
             return  # the trim after the job gives it back too, once, after the work
-        release_free_memory()
+        # No garbage collection here: on the GUI thread it can take 0.1-0.2 s with a full
+        # heap, and a job may start just then (what start-up and a closed window freed is
+        # free already, without cycles to collect)
+        release_free_memory(collect=False)
         self.settled_trims += 1
 
     def on_event(self, event: Event) -> None:
