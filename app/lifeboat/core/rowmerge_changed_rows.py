@@ -35,7 +35,7 @@ from lifeboat.core.history.btree import (
     kind,
     record_fields,
 )
-from lifeboat.core.history.tables import Pages, layout, payload, tree_pages
+from lifeboat.core.history.tables import Pages, layout, payload, schema_records
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge_changed import (
@@ -160,20 +160,12 @@ def _fill(
 
 def schema_rows(state: Pages) -> list[SchemaRow]:
     """The rows of the schema table (sqlite_schema) read from the pages."""
-    shape = layout(state)
     found = []
-    for number, image in tree_pages(state, 1).items():
-        if kind(image, number) != TABLE_LEAF:
+    for values in schema_records(state):
+        if not isinstance(values[3], int):
             continue
-        for cell in cells(image, number, shape.usable):
-            values = [
-                field_value(s, d, shape.encoding)
-                for s, d in record_fields(payload(state, cell, shape.usable))
-            ]
-            if len(values) < 5 or not isinstance(values[3], int):
-                continue
-            sql = values[4] if isinstance(values[4], str) else ""
-            found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql))
+        sql = values[4] if isinstance(values[4], str) else ""
+        found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql))
     return found
 
 

@@ -17,13 +17,9 @@ from dataclasses import dataclass
 
 from lifeboat.core.history.btree import (
     INDEX_KINDS,
-    TABLE_LEAF,
-    cells,
-    field_value,
     kind,
-    record_fields,
 )
-from lifeboat.core.history.tables import Pages, layout, payload, tree_pages
+from lifeboat.core.history.tables import Pages, layout, schema_records
 
 
 class ShapeUnknown(ValueError):
@@ -56,22 +52,14 @@ class RowShape:
 
 def schema_entries(state: Pages) -> dict[str, SchemaEntry]:
     """Every entry of sqlite_schema with a b-tree (tables and indexes), by name."""
-    shape = layout(state)
     found: dict[str, SchemaEntry] = {}
-    for number, image in tree_pages(state, 1).items():
-        if kind(image, number) != TABLE_LEAF:
+    for values in schema_records(state):
+        if not isinstance(values[3], int) or values[3] <= 0:
             continue
-        for cell in cells(image, number, shape.usable):
-            values = [
-                field_value(s, d, shape.encoding)
-                for s, d in record_fields(payload(state, cell, shape.usable))
-            ]
-            if len(values) < 5 or not isinstance(values[3], int) or values[3] <= 0:
-                continue
-            sql = values[4] if isinstance(values[4], str) else ""
-            found[str(values[1])] = SchemaEntry(
-                str(values[0]), str(values[1]), str(values[2]), values[3], sql
-            )
+        sql = values[4] if isinstance(values[4], str) else ""
+        found[str(values[1])] = SchemaEntry(
+            str(values[0]), str(values[1]), str(values[2]), values[3], sql
+        )
     return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -105,11 +105,10 @@ def tree_pages(
     return found
 
 
-def read_schema(state: Pages) -> dict[str, TableTree]:
-    """The tables (not indexes, not virtual tables) by name, with their trees."""
+def schema_records(state: Pages) -> Iterator[list[object]]:
+    """The records of sqlite_schema (type, name, tbl_name, rootpage, sql, ...) read from
+    the pages; records shorter than five fields are skipped."""
     shape = layout(state)
-    found: dict[str, TableTree] = {}
-    sqls: dict[str, str] = {}
     for number, image in tree_pages(state, 1).items():
         if kind(image, number) != TABLE_LEAF:
             continue
@@ -118,14 +117,23 @@ def read_schema(state: Pages) -> dict[str, TableTree]:
                 field_value(s, d, shape.encoding)
                 for s, d in record_fields(payload(state, cell, shape.usable))
             ]
-            if len(values) < 5 or values[0] != "table" or not isinstance(values[3], int):
-                continue
-            name, root, sql = str(values[1]), values[3], values[4]
-            if root <= 0:
-                continue
-            found[name] = TableTree(name, root, False, 0)
-            if isinstance(sql, str):
-                sqls[name] = sql
+            if len(values) >= 5:
+                yield values
+
+
+def read_schema(state: Pages) -> dict[str, TableTree]:
+    """The tables (not indexes, not virtual tables) by name, with their trees."""
+    found: dict[str, TableTree] = {}
+    sqls: dict[str, str] = {}
+    for values in schema_records(state):
+        if values[0] != "table" or not isinstance(values[3], int):
+            continue
+        name, root, sql = str(values[1]), values[3], values[4]
+        if root <= 0:
+            continue
+        found[name] = TableTree(name, root, False, 0)
+        if isinstance(sql, str):
+            sqls[name] = sql
     roots = state.pages(t.root for t in found.values())
     for name, tree in list(found.items()):
         root_image = roots.get(tree.root)
