@@ -159,3 +159,31 @@ def test_a_failed_write_keeps_the_target_open_until_the_safety_snapshot_is_taken
             alone=safety_snapshot_taken,
         )
     assert seen == [True]
+
+
+def test_the_copy_is_released_only_once_the_write_committed(tmp_path: Path):
+    """`source_read` lets the verified copy go (its pages freed beside the checkpoint,
+    not after it): it is called once the write committed, and the checkpoint after it
+    needs the copy no more."""
+    from lifeboat.core.restore import replace_in_place
+    from lifeboat.core.runs import start_run
+
+    target = make_db(tmp_path / "app.db", rows=3_000, payload=2000, wal=True, seed=2)
+    verified = make_db(tmp_path / "verified.db", rows=3_000, payload=2000, wal=False, seed=3)
+    wanted = content_digest(verified)
+    seen: list[str] = []
+
+    def source_read() -> None:
+        seen.append(content_digest(target))  # another connection: only committed content
+        verified.unlink()
+
+    result = replace_in_place(
+        verified, target, page_size=4096, run=start_run(tmp_path / "run"), source_read=source_read
+    )
+    assert result.method == "backup-api"
+    assert seen == [wanted]
+    assert content_digest(target) == wanted
+    assert not Path(f"{target}-wal").exists() or Path(f"{target}-wal").stat().st_size == 0
+    reader = sqlite3.connect(target)
+    assert reader.execute("pragma integrity_check").fetchone()[0] == "ok"
+    reader.close()

@@ -154,23 +154,22 @@ def replace_in_place(
     source_ready: Callable[[int], object] | None = None,
     alone: Callable[[], object] | None = None,
     already_held: Callable[[bool], bool] | None = None,
+    source_read: Callable[[], object] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
     Through SQLite where the target opens (one transaction: entirely old or entirely
     new, and connected programs see the new content); else as an atomic file replace.
-    `before_commit` (the copy's integrity check, run beside the write) is waited for
-    before the step that commits, and before a file replace: if it raises, nothing
-    was changed. `source_ready(n)` returns once the first n bytes of `verified` are
-    written (the copy may still be being written: each step of a WAL target's write
-    waits for the pages it reads). `alone` is waited for before a write that would
-    lock our own readers of the target out (a rollback-journal target's, or a file
-    replace's): in WAL mode the write goes to the WAL, and a reader of the file holding
-    WAL read lock 0 (the safety snapshot) reads on undisturbed. `already_held(final)`
-    is asked under the write lock the backup API holds, after each step (`final`: after
-    `before_commit`, when it must know): True (the target holds the copy's content
-    already, core/restore_unchanged.py) rolls the write back, method "unchanged".
-    """
+    `before_commit` (the copy's check, run beside the write) is waited for before the
+    step that commits and before a file replace: if it raises, nothing was changed.
+    `source_ready(n)` returns once `verified`'s first n bytes are written (each step of
+    a WAL target's write waits for the pages it reads). `alone` is waited for before a
+    write that would lock our own readers of the target out (a rollback-journal
+    target's, a file replace's); a WAL target's write goes to the WAL, and a reader
+    holding WAL read lock 0 (the safety snapshot) reads on. `already_held(final)`, asked
+    under the write lock after each step (`final`: after `before_commit`, when it must
+    know): True (core/restore_unchanged.py) rolls the write back, method "unchanged".
+    `source_read()` once the write committed: `verified` is read no more."""
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
@@ -188,8 +187,9 @@ def replace_in_place(
                 if mode != "wal":
                     settle()
                 ready, held = source_ready or _no_wait, already_held or _not_held
+                read = source_read or _no_gate
                 method = _write_through(
-                    verified, conn, busy_timeout, progress, cancel, gate, ready, held
+                    verified, conn, busy_timeout, progress, cancel, gate, ready, held, read
                 )
                 return RestoreResult(target, method, time.monotonic() - started)
             settle()
@@ -212,12 +212,14 @@ def _write_through(
     gate: Callable[[], object],
     ready: Callable[[int], object],
     held: Callable[[bool], bool],
+    source_read: Callable[[], object],
 ) -> str:
     """The write through the backup API, then the checkpoint; its method."""
     try:
         copy_into(verified, conn, busy_timeout, progress, cancel, gate, ready, held)
     except AlreadyHeld:
         return "unchanged"  # rolled back: the target holds it already
+    source_read()
     checkpoint(conn)
     return "backup-api"
 

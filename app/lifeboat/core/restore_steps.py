@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lifeboat.core.kept_descriptors import pinned, unpin
@@ -54,14 +54,13 @@ def copy_into(
     src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
     page_size = int(src.execute("pragma page_size").fetchone()[0])
     busy_since: list[float] = []
-    wal = _WalWriteback(Path(f"{_main_file(conn)}-wal"))
+    wal = _WalFile(Path(f"{_main_file(conn)}-wal"))
 
     def on_step(status: int, remaining: int, total: int) -> None:
         if status in (_SQLITE_BUSY, _SQLITE_LOCKED):
             _still_busy(busy_since, busy_timeout, cancel)
             return
         busy_since.clear()
-        wal.start()
         progress("restore", total - remaining, total)
         if remaining:  # after the last step the target is committed: too late to cancel
             cancel.check()
@@ -79,7 +78,8 @@ def copy_into(
         ready(min(pages, step) * page_size)
         if pages <= step:
             gate()  # the first step is the last (a one-page database)
-        src.backup(conn, pages=step, progress=on_step, sleep=0.05)
+        with pushing(wal.descriptor):
+            src.backup(conn, pages=step, progress=on_step, sleep=0.05)
     except sqlite3.DatabaseError as exc:
         raise OperationFailed(
             f"writing into the database failed: {exc}; it was left as it was",
@@ -131,22 +131,33 @@ def _checkpoint_pushing(conn: sqlite3.Connection, path: Path) -> None:
         fd: int | None = pinned(path)[0]  # never closed: SQLite's locks
     except OSError:
         fd = None
-    done = threading.Event()
-    pushing = threading.Thread(target=_push_while, args=(fd, done), name="lifeboat-writeback")
-    pushing.start()
     try:
-        with contextlib.suppress(sqlite3.Error):
+        with pushing(lambda: fd), contextlib.suppress(sqlite3.Error):
             conn.execute("pragma wal_checkpoint(passive)").fetchone()
     finally:
-        done.set()
-        pushing.join()
         if fd is not None:
             unpin(fd)
 
 
-def _push_while(fd: int | None, done: threading.Event) -> None:
-    while not done.wait(_PUSH_EVERY):
-        _start_writeback(fd)
+@contextlib.contextmanager
+def pushing(descriptor: Callable[[], int | None]) -> Iterator[None]:
+    """While the body runs, a thread starts the kernel writing the file's dirty pages
+    every _PUSH_EVERY s (`descriptor()`: its descriptor, None while there is none yet):
+    the fsync after it waits for little, and the thread doing the SQLite work never
+    spends its own time submitting the writes (it is the restore's critical path)."""
+    done = threading.Event()
+
+    def push() -> None:
+        while not done.wait(_PUSH_EVERY):
+            _start_writeback(descriptor())
+
+    thread = threading.Thread(target=push, name="lifeboat-writeback")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _start_writeback(fd: int | None) -> None:
@@ -161,20 +172,20 @@ def _main_file(conn: sqlite3.Connection) -> str:
     return str(conn.execute("pragma database_list").fetchone()[2])
 
 
-class _WalWriteback:
-    """The WAL the write appends to, its pages sent to disk after each step, so the
-    commit's fsync waits for little (SQLite locks the -shm and the database file, never
-    the -wal: this descriptor may be closed)."""
+class _WalFile:
+    """The WAL the write appends to, opened once it is there (SQLite creates it at the
+    first frame) so its pages can be sent to disk as it grows: SQLite locks the -shm and
+    the database file, never the -wal, so this descriptor may be closed."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd: int | None = None
 
-    def start(self) -> None:
+    def descriptor(self) -> int | None:
         if self._fd is None:
             with contextlib.suppress(OSError):
                 self._fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW)
-        _start_writeback(self._fd)
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:

@@ -20,6 +20,7 @@ lock, a database found to hold the restored content already is left as it was
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,8 @@ def write_in_place(
                 source_ready=lambda size: written.wait_for(size, cancel),
                 alone=taking.result,
                 already_held=already_held,
+                # its pages freed beside the checkpoint, not after it
+                source_read=lambda: pool.submit(_remove, verified),
             )
             producing.result()  # nothing written: still, a damaged snapshot is said so
         except BaseException:
@@ -97,6 +100,13 @@ def write_in_place(
         _drop_unneeded(job, safety)
         return result, None
     return result, safety.id
+
+
+def _remove(verified: Path) -> None:
+    """The verified copy, written into the target: removed (jobs/restore.py removes it
+    too, whatever happened)."""
+    with contextlib.suppress(OSError):
+        verified.unlink()
 
 
 def produce_checked(
