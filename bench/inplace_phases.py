@@ -68,6 +68,9 @@ def instrument() -> None:
     trace("lifeboat.core.restore", "close_when_settled", "close target connection")
     trace("lifeboat.jobs.restore", "write_in_place", "write_in_place (all)")
     trace("lifeboat.jobs.restore", "RestoreJob.run", "job run")
+    trace("lifeboat.core.snapshot_frozen", "check_connection", "safety: its check")
+    trace("lifeboat.core.snapshot_frozen", "inventory_of", "safety: row counts")
+    trace("lifeboat.core.snapshot_frozen", "pack", "safety: hash pass + pack")
     trace("lifeboat.jobs.restore", "RestoreJob.prepare", "job prepare")
     import lifeboat.core.restore as restore
 
