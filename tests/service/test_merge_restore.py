@@ -361,3 +361,33 @@ def test_a_safety_snapshot_the_app_outdates_is_stopped_and_leaves_nothing(
     kept = {r[0]: r for r in table_rows(back)}
     assert not set(kept) & lost and all(final[i] == row for i, row in kept.items())
     assert all(final[i][1] == "writer" for i in set(final) - set(kept) - lost)
+
+
+def test_a_merge_cancelled_as_its_safety_snapshot_starts_changes_nothing_and_keeps_nothing(
+    service: Service, home: Path, tmp_path: Path
+):
+    # The cancel reaches the safety snapshot's thread through its watch
+    # (jobs/merge_watch.py): the merge stops, its safety snapshot goes with it.
+    from lifeboat.foundation.errors import Cancelled
+    from lifeboat.foundation.progress import CancelToken
+
+    db = make_db(tmp_path / "notes.db", rows=20_000, payload=400, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False)
+    _run(db, "delete from items where id % 5 = 0")
+    before = db_content(db)
+    cancel = CancelToken()
+
+    def progress(step: str, done: float, total: float) -> None:
+        if step == "safety snapshot":
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        service.merge_restore(
+            "notes", MergeRequest("items"), snapshot=then.id, progress=progress, cancel=cancel
+        )
+    assert db_content(db) == before
+    assert [s.id for s in service.snapshots("notes")] == [then.id]
+    folder = home / "snapshots" / "notes"
+    assert not [p for p in folder.iterdir() if ".lb-" in p.name]
+    assert not _scratch_files(home)

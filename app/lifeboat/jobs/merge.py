@@ -30,7 +30,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,14 +46,12 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.merge_phases import PhaseTimes
+from lifeboat.jobs.merge_watch import STOPPED_REASON, stopped_once_changed
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore import RestoreJob, SafetyCopy
 
 log = logging.getLogger(__name__)
 _UNLOCKED_TRIES = 2  # an app that wrote during both keeps writing: lock at once
-#: how often a safety snapshot taken without the lock looks for another connection's
-#: commit (PRAGMA data_version: microseconds); one found stops it
-_WATCH_EVERY_S = 0.01
 
 
 class Changed(enum.Enum):
@@ -91,6 +89,7 @@ class MergeJob:
         self.confirmed = confirmed
         self._restore = RestoreJob(workspace, record)
         self.phases = PhaseTimes()
+        self._live: tuple[Path, float] = (Path(), 0.0)  # set by run()
 
     def prepare(self) -> None:
         self._restore.prepare()  # the source is configured and its file is a database
@@ -101,6 +100,7 @@ class MergeJob:
         src = config.source(self.source)
         folder = self.workspace.source_folder(config, src)
         conn = connect_live(src.path, config.general.busy_timeout)
+        self._live = (src.path, config.general.busy_timeout)
         phases = self.phases = PhaseTimes()
         try:
             with hold_lock(
@@ -154,14 +154,15 @@ class MergeJob:
         snapshot; under the lock only what it relies on is checked again."""
         phases = self.phases
         (before,) = conn.execute("PRAGMA data_version").fetchone()
-        safety, planning = self._safety_beside_plan(conn, before, cancel)
+        safety, planning = self._safety_beside_plan(conn, cancel)
         for attempt in range(_UNLOCKED_TRIES):
             if attempt:
                 (before,) = conn.execute("PRAGMA data_version").fetchone()
                 with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
                     stop = CancelToken()
                     taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop)
-                    safety = self._unless_changed(conn, before, taking, stop, cancel)
+                    with self._watched(taking, stop, cancel):
+                        safety = self._unless_changed(taking, stop, cancel)
             if safety is CHANGED:
                 continue  # another connection committed: try again
             conn.execute("BEGIN IMMEDIATE")
@@ -207,57 +208,54 @@ class MergeJob:
         return None
 
     def _safety_beside_plan(
-        self, conn: sqlite3.Connection, before: int, cancel: CancelToken
+        self, conn: sqlite3.Connection, cancel: CancelToken
     ) -> tuple[SafetyCopy | Changed | None, Planning]:
         """The first safety snapshot, taken in a thread while the past copy is written
         (if it is not there yet) and the plan is made on `conn`: they read different
         files, or the live one through SQLite only. CHANGED: stopped, another connection
-        committed since `before` (PRAGMA data_version)."""
+        committed meanwhile."""
         phases = self.phases
         stop = CancelToken()
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
             taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop)
-            try:
-                if self.produce is not None:
-                    with phases.timed("past"):
-                        self.produce(self.past)
-                attach_past(conn, self.past)
-                with phases.timed("plan"):
-                    planning = plan_before_lock(conn, replace(self.request, show_rows=0))
-            except BaseException:
-                stop.cancel()  # not needed: no need to finish it
-                with contextlib.suppress(BaseException):
-                    self._drop(taking.result())
-                raise
-            safety = self._unless_changed(conn, before, taking, stop, cancel)
+            with self._watched(taking, stop, cancel):
+                try:
+                    if self.produce is not None:
+                        with phases.timed("past"):
+                            self.produce(self.past)
+                    attach_past(conn, self.past)
+                    with phases.timed("plan"):
+                        planning = plan_before_lock(conn, replace(self.request, show_rows=0))
+                except BaseException:
+                    stop.cancel()  # not needed: no need to finish it
+                    with contextlib.suppress(BaseException):
+                        self._drop(taking.result())
+                    raise
+                safety = self._unless_changed(taking, stop, cancel)
         return safety, planning
 
     def _unless_changed(
-        self,
-        conn: sqlite3.Connection,
-        before: int,
-        taking: Future[SafetyCopy | None],
-        stop: CancelToken,
-        cancel: CancelToken,
+        self, taking: Future[SafetyCopy | None], stop: CancelToken, cancel: CancelToken
     ) -> SafetyCopy | Changed | None:
-        """The safety snapshot `taking` gives, watched while it is taken: if another
-        connection commits meanwhile (PRAGMA data_version moves on from `before`), it is
-        stopped through `stop` (its work files go with it), CHANGED; the job's `cancel`
-        stops it too, and is raised. One that finished all the same is given: the caller
-        finds the change and drops it."""
-        while not wait([taking], timeout=_WATCH_EVERY_S).done:
-            (now,) = conn.execute("PRAGMA data_version").fetchone()
-            if now != before or cancel.cancelled:
-                stop.cancel(cancel.reason if cancel.cancelled else "the database changed")
-                break
+        """The safety snapshot `taking` gives, or CHANGED if it was stopped because
+        another connection committed meanwhile (jobs/merge_watch.py: its work files went
+        with it); the job's own cancel is raised. One that finished all the same is
+        given: the caller finds the change under the lock and drops it."""
         try:
             return taking.result()
         except Cancelled:
-            cancel.check()  # the job's own cancel
-            if not stop.cancelled:
+            cancel.check()
+            if stop.reason != STOPPED_REASON:
                 raise
             log.info("%s changed while its safety snapshot was taken: it was stopped", self.source)
             return CHANGED
+
+    def _watched(
+        self, taking: Future[SafetyCopy | None], stop: CancelToken, cancel: CancelToken
+    ) -> contextlib.AbstractContextManager[None]:
+        """The watch on `taking` (jobs/merge_watch.py) for a block."""
+        live, busy_timeout = self._live
+        return stopped_once_changed(live, busy_timeout, taking, stop, cancel)
 
     def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
         return self._restore.take_safety_copy(no_progress, cancel)
