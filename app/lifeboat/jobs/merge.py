@@ -9,10 +9,10 @@ PRAGMA data_version tells whether any other connection committed in between. If 
 the stale safety snapshot is dropped and it is taken again; after two tries it is taken
 while the merge's transaction holds the write lock (a reader the lock lets through; the
 app's writers wait meanwhile, up to their own busy timeout). It is exact in every case.
-A try is watched while it is waited for: once another connection commits, it can no
-longer be the state the merge starts from, so it is stopped then instead of finished
-(an app that keeps writing costs the two tries a few milliseconds, not two whole safety
-snapshots).
+Each try is watched from its start (jobs/merge_watch.py): once another connection
+commits, it can no longer be the state the merge starts from, so it is stopped then
+instead of finished (an app that keeps writing costs the two tries a few milliseconds,
+not two whole safety snapshots competing with the past for the CPU).
 
 The plan is made before the lock and kept if, under the lock, what it relies on did not
 change (core/rowmerge_recheck.py): the app's writers wait for the writes only.
