@@ -72,7 +72,7 @@ def test_a_merge_brings_back_what_was_lost_and_its_safety_snapshot_restores_the_
     assert outcome.safety_id is not None
     safety = service.snapshot(outcome.safety_id)
     assert safety.manifest.protected
-    assert set(outcome.phases) >= {"safety", "past", "plan", "write_lock_held"}
+    assert set(outcome.phases) >= {"safety", "base_proof", "past", "plan", "write_lock_held"}
     back = tmp_path / "before.db"
     service.restore(safety.id, to=back)
     assert db_content(back) == before

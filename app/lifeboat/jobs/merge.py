@@ -258,6 +258,8 @@ class MergeJob:
         return stopped_once_changed(live, busy_timeout, taking, stop, cancel)
 
     def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
+        with self.phases.timed("base_proof"):  # a part of "safety", reported apart
+            self._restore.prove_bases()
         return self._restore.take_safety_copy(no_progress, cancel)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
