@@ -72,7 +72,7 @@ def test_a_merge_brings_back_what_was_lost_and_its_safety_snapshot_restores_the_
     assert outcome.safety_id is not None
     safety = service.snapshot(outcome.safety_id)
     assert safety.manifest.protected
-    assert set(outcome.phases) >= {"safety", "past", "plan", "write_lock_held"}
+    assert set(outcome.phases) >= {"safety", "base_proof", "past", "plan", "write_lock_held"}
     back = tmp_path / "before.db"
     service.restore(safety.id, to=back)
     assert db_content(back) == before
@@ -325,3 +325,69 @@ def test_a_diskcache_keeps_writing_while_its_deleted_entries_come_back(
         assert len(cache) == 300 + written, "the app's triggers kept its count right"
     finally:
         cache.close()
+
+
+def test_a_safety_snapshot_the_app_outdates_is_stopped_and_leaves_nothing(
+    service: Service, home: Path, tmp_path: Path, writer_process, caplog: pytest.LogCaptureFixture
+):
+    # The app commits every 2 ms: each safety snapshot taken without the lock is outdated
+    # within milliseconds, and is stopped then (jobs/merge.py, _unless_changed) instead
+    # of finished; it leaves no snapshot and no work file. The one taken under the lock
+    # holds exactly the database before the merge, every commit of the writer is kept.
+    db = make_db(tmp_path / "busy.db", rows=20_000, payload=400, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("busy", upload=False)
+    lost = {
+        r[0] for r in table_rows(db) if r[0] % 7 == 2
+    }  # (never the last id: the writer takes it again)
+    _run(db, "delete from items where id % 7 = 2")
+    writer = writer_process(db, 0.002)
+    with caplog.at_level(logging.INFO, logger="lifeboat.jobs.merge"):
+        outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    assert "it was stopped" in caplog.text and "kept changing" in caplog.text
+    writer.terminate()
+    writer.wait(timeout=30)
+    written = len(Path(str(db) + ".latency").read_text().split())
+    final = {r[0]: r for r in table_rows(db)}
+    assert outcome.inserted == len(lost) and lost <= set(final)
+    assert sum(r[1] == "writer" for r in final.values()) == written
+    # nothing of the stopped ones: the snapshot it stood on and the one under the lock
+    assert {s.id for s in service.snapshots("busy")} == {then.id, outcome.safety_id}
+    folder = home / "snapshots" / "busy"
+    assert not [p for p in folder.iterdir() if ".lb-" in p.name or p.suffix == ".partial"]
+    assert not _scratch_files(home)
+    back = tmp_path / "before.db"
+    service.restore(str(outcome.safety_id), to=back)
+    kept = {r[0]: r for r in table_rows(back)}
+    assert not set(kept) & lost and all(final[i] == row for i, row in kept.items())
+    assert all(final[i][1] == "writer" for i in set(final) - set(kept) - lost)
+
+
+def test_a_merge_cancelled_as_its_safety_snapshot_starts_changes_nothing_and_keeps_nothing(
+    service: Service, home: Path, tmp_path: Path
+):
+    # The cancel reaches the safety snapshot's thread through its watch
+    # (jobs/merge_watch.py): the merge stops, its safety snapshot goes with it.
+    from lifeboat.foundation.errors import Cancelled
+    from lifeboat.foundation.progress import CancelToken
+
+    db = make_db(tmp_path / "notes.db", rows=20_000, payload=400, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False)
+    _run(db, "delete from items where id % 5 = 0")
+    before = db_content(db)
+    cancel = CancelToken()
+
+    def progress(step: str, done: float, total: float) -> None:
+        if step == "safety snapshot":
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        service.merge_restore(
+            "notes", MergeRequest("items"), snapshot=then.id, progress=progress, cancel=cancel
+        )
+    assert db_content(db) == before
+    assert [s.id for s in service.snapshots("notes")] == [then.id]
+    folder = home / "snapshots" / "notes"
+    assert not [p for p in folder.iterdir() if ".lb-" in p.name]
+    assert not _scratch_files(home)

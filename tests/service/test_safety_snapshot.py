@@ -6,6 +6,7 @@ for what it is."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from lifeboat.core import wal_reset
 from lifeboat.core.rowmerge_records import MergeRequest
 from lifeboat.service import Service
-from tests.helpers.databases import db_content, make_db
+from tests.helpers.databases import db_content, make_db, table_rows
 
 
 @pytest.fixture
@@ -101,3 +102,62 @@ def test_a_safety_snapshot_of_a_database_with_a_damaged_page_keeps_its_bytes_hon
     back = tmp_path / "damaged.db"
     service.restore(safety.id, to=back)
     assert back.read_bytes() == damaged
+
+
+def _damage_a_leaf(db: Path, table: str) -> tuple[int, bytes]:
+    """Overwrite the cell pointers of one leaf page of `table` in the file (copied back
+    from the WAL first): damage quick_check finds. Its page number and new bytes."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma wal_checkpoint(truncate)")
+    leaf = conn.execute(
+        "select pageno from dbstat where name = ? and pagetype = 'leaf' limit 1 offset 3",
+        (table,),
+    ).fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as fh:
+        fh.seek((leaf - 1) * 4096 + 8)
+        fh.write(b"\xff" * 64)
+        fh.seek((leaf - 1) * 4096)
+        return leaf, fh.read(4096)
+
+
+def test_a_damaged_database_found_under_the_merges_lock_is_kept_raw_and_exact(
+    service: Service, tmp_path: Path, writer_process, caplog: pytest.LogCaptureFixture
+):
+    # The app commits every 2 ms: the safety snapshot is taken under the merge's write
+    # lock, its check reading the frozen file mapped (core/wal_direct.py). The damage it
+    # finds (in a table the merge does not touch) makes it a raw copy, said to fail the
+    # check, that holds the database exactly as it was right before the merge.
+    db = make_db(tmp_path / "busy.db", rows=2000, wal=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("create table other(id integer primary key, body text)")
+    conn.executemany("insert into other(body) values (?)", [("x" * 300,)] * 400)
+    conn.close()
+    service.add_source(db, schedule="manual")
+    then = service.backup("busy", upload=False)
+    conn = sqlite3.connect(db, isolation_level=None)
+    lost = {r[0] for r in conn.execute("select id from items where id % 3 = 0")}
+    conn.execute("delete from items where id % 3 = 0")
+    conn.close()
+    leaf, damaged = _damage_a_leaf(db, "other")
+    writer = writer_process(db, 0.002)
+    with caplog.at_level(logging.INFO, logger="lifeboat.jobs.merge"):
+        outcome = service.merge_restore("busy", MergeRequest("items"), snapshot=then.id)
+    assert "kept changing" in caplog.text
+    writer.terminate()
+    writer.wait(timeout=30)
+    assert outcome.inserted == len(lost)
+    safety = service.snapshot(str(outcome.safety_id)).manifest
+    assert safety.kind == "raw" and safety.check_result != "ok"
+    assert safety.reason == "pre-restore" and safety.protected
+    back = tmp_path / "before.db"
+    service.restore(safety.id, to=back)
+    with open(back, "rb") as fh:  # the damage kept as it was, byte for byte
+        fh.seek((leaf - 1) * 4096)
+        assert fh.read(4096) == damaged
+    kept = {r[0]: r for r in table_rows(back)}
+    final = {r[0]: r for r in table_rows(db)}
+    assert not set(kept) & lost, "the safety snapshot holds the database before the merge"
+    assert all(final[i] == row for i, row in kept.items())
+    later = set(final) - set(kept) - lost  # only the writer's commits after the merge
+    assert all(final[i][1] == "writer" for i in later)

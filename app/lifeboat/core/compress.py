@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol, cast
 
+import xxhash
 import zstandard
 
 from lifeboat.core.fsutil import is_disk_full
@@ -34,13 +35,16 @@ class CompressResult:
     sha256: str
     plain_size: int
     plain_sha256: str
+    # xxh3-128 of the same bytes as `sha256` (the artifact's): a later proof that they
+    # are still as written costs a tenth of re-hashing them (core/hashing.py)
+    xxh3: str = ""
 
 
 _WRITEBACK_EVERY = 16 << 20
 
 
 class _HashingSink:
-    """A file-like sink that hashes and counts what it writes.
+    """A file-like sink that hashes (SHA-256 and xxh3-128) and counts what it writes.
 
     Every 16 MiB it asks the kernel to start writing the data out (where it can), so the
     final fsync is short: one large fsync at the end stalls every other fsync on the
@@ -50,11 +54,13 @@ class _HashingSink:
     def __init__(self, fh: BinaryIO, digest: hashlib._Hash) -> None:
         self._fh = fh
         self._digest = digest
+        self.xxh3 = xxhash.xxh3_128()
         self.count = 0
         self._flushed = 0
 
     def write(self, data: bytes) -> int:
         self._digest.update(data)
+        self.xxh3.update(data)
         self._fh.write(data)
         self.count += len(data)
         if self.count - self._flushed >= _WRITEBACK_EVERY:
@@ -183,7 +189,9 @@ def compress_blocks(
         fout.flush()
         os.fsync(fout.fileno())
     plain_sha = in_digest.hexdigest() if hash_plain else ""
-    return CompressResult(sink.count, out_digest.hexdigest(), done, plain_sha)
+    return CompressResult(
+        sink.count, out_digest.hexdigest(), done, plain_sha, sink.xxh3.hexdigest()
+    )
 
 
 def _feed(

@@ -141,7 +141,7 @@ def compress_frames(
         sink.write(pack_seek_table(done.entries))
         fout.flush()
         os.fsync(fout.fileno())
-    return CompressResult(sink.count, out_digest.hexdigest(), done.plain, "")
+    return CompressResult(sink.count, out_digest.hexdigest(), done.plain, "", sink.xxh3.hexdigest())
 
 
 class _Done:

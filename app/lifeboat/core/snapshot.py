@@ -38,6 +38,7 @@ from lifeboat.core.dbcopy import CopyResult, copy_database
 from lifeboat.core.dbinspect import Inventory
 from lifeboat.core.encryption import encrypt_file
 from lifeboat.core.fsutil import free_bytes, publish, require_space
+from lifeboat.core.hashing import ARTIFACT_XXH3, xxh3_record
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     DIFF_SUFFIX,
@@ -279,6 +280,9 @@ def _manifest_extra(
         extra["rebased"] = taken.packed.note
     if sealed is not None:
         extra[LOCAL_ENCRYPTION] = sealed.to_json()
+    elif taken.packed.result.xxh3:  # a sealed artifact's bytes are the sealed file's
+        result = taken.packed.result
+        extra[ARTIFACT_XXH3] = xxh3_record(result.sha256, result.xxh3)
     return extra
 
 

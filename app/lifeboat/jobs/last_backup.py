@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.hashing import sha256_file
+from lifeboat.core.hashing import still_as_written
 from lifeboat.core.hooks import HookResult
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.schedule_times import resolve_timezone
@@ -79,7 +79,8 @@ def intact_here(
 ) -> bool:
     """Whether the snapshot (and a differential's base) is here with exactly the bytes it
     had when it was taken and checked. `hashed`: the SHA-256 of files already hashed in
-    this job (read, and filled): one job proving the same base twice hashes it once."""
+    this job (read, and filled with those proven): one job proving the same base twice
+    hashes it once."""
     chain = [record]
     if record.manifest.kind == "diff":
         try:
@@ -92,14 +93,17 @@ def intact_here(
     for item in chain:
         sealed = item.manifest.local_encryption
         expected = sealed.sha256 if sealed else item.manifest.sha256
-        try:
-            digest = hashed.get(item.path) if hashed is not None else None
-            if digest is None:
-                digest = sha256_file(item.path)
-                if hashed is not None:
-                    hashed[item.path] = digest
-        except OSError:
-            return False
+        digest = hashed.get(item.path) if hashed is not None else None
+        if digest is None:
+            try:
+                # by the xxh3-128 recorded when it was written, else its SHA-256
+                if not still_as_written(item.path, expected, item.manifest.extra):
+                    return False
+            except OSError:
+                return False
+            digest = expected  # these bytes are the ones that SHA-256 was taken of
+            if hashed is not None:
+                hashed[item.path] = digest
         if digest != expected:
             return False
     return True

@@ -9,6 +9,10 @@ PRAGMA data_version tells whether any other connection committed in between. If 
 the stale safety snapshot is dropped and it is taken again; after two tries it is taken
 while the merge's transaction holds the write lock (a reader the lock lets through; the
 app's writers wait meanwhile, up to their own busy timeout). It is exact in every case.
+Each try is watched from its start (jobs/merge_watch.py): once another connection
+commits, it can no longer be the state the merge starts from, so it is stopped then
+instead of finished (an app that keeps writing costs the two tries a few milliseconds,
+not two whole safety snapshots competing with the past for the CPU).
 
 The plan is made before the lock and kept if, under the lock, what it relies on did not
 change (core/rowmerge_recheck.py): the app's writers wait for the writes only.
@@ -21,11 +25,12 @@ drop the process's POSIX locks on it (a rollback-journal database's RESERVED loc
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,15 +41,26 @@ from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_recheck import Planning, plan_before_lock, plan_still_holds
 from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
+from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.foundation.states import JobKind
 from lifeboat.jobs.base import JobOutcome
 from lifeboat.jobs.merge_phases import PhaseTimes
+from lifeboat.jobs.merge_watch import STOPPED_REASON, stopped_once_changed
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore import RestoreJob, SafetyCopy
 
 log = logging.getLogger(__name__)
 _UNLOCKED_TRIES = 2  # an app that wrote during both keeps writing: lock at once
+
+
+class Changed(enum.Enum):
+    """A safety snapshot stopped because another connection committed meanwhile."""
+
+    CHANGED = "changed"
+
+
+CHANGED = Changed.CHANGED
 
 
 class MergeJob:
@@ -73,6 +89,7 @@ class MergeJob:
         self.confirmed = confirmed
         self._restore = RestoreJob(workspace, record)
         self.phases = PhaseTimes()
+        self._live: tuple[Path, float] = (Path(), 0.0)  # set by run()
 
     def prepare(self) -> None:
         self._restore.prepare()  # the source is configured and its file is a database
@@ -83,6 +100,7 @@ class MergeJob:
         src = config.source(self.source)
         folder = self.workspace.source_folder(config, src)
         conn = connect_live(src.path, config.general.busy_timeout)
+        self._live = (src.path, config.general.busy_timeout)
         phases = self.phases = PhaseTimes()
         try:
             with hold_lock(
@@ -140,8 +158,13 @@ class MergeJob:
         for attempt in range(_UNLOCKED_TRIES):
             if attempt:
                 (before,) = conn.execute("PRAGMA data_version").fetchone()
-                with phases.timed("safety"):
-                    safety = self._restore.take_safety_copy(no_progress, cancel)
+                with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
+                    stop = CancelToken()
+                    taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop)
+                    with self._watched(taking, stop, cancel):
+                        safety = self._unless_changed(taking, stop, cancel)
+            if safety is CHANGED:
+                continue  # another connection committed: try again
             conn.execute("BEGIN IMMEDIATE")
             phases.locked()
             (after,) = conn.execute("PRAGMA data_version").fetchone()
@@ -186,28 +209,57 @@ class MergeJob:
 
     def _safety_beside_plan(
         self, conn: sqlite3.Connection, cancel: CancelToken
-    ) -> tuple[SafetyCopy | None, Planning]:
+    ) -> tuple[SafetyCopy | Changed | None, Planning]:
         """The first safety snapshot, taken in a thread while the past copy is written
         (if it is not there yet) and the plan is made on `conn`: they read different
-        files, or the live one through SQLite only."""
+        files, or the live one through SQLite only. CHANGED: stopped, another connection
+        committed meanwhile."""
         phases = self.phases
+        stop = CancelToken()
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
-            taking = pool.submit(phases.run_timed, "safety", self._take_safety, cancel)
-            try:
-                if self.produce is not None:
-                    with phases.timed("past"):
-                        self.produce(self.past)
-                attach_past(conn, self.past)
-                with phases.timed("plan"):
-                    planning = plan_before_lock(conn, replace(self.request, show_rows=0))
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    self._drop(taking.result())
-                raise
-            safety = taking.result()
+            taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop)
+            with self._watched(taking, stop, cancel):
+                try:
+                    if self.produce is not None:
+                        with phases.timed("past"):
+                            self.produce(self.past)
+                    attach_past(conn, self.past)
+                    with phases.timed("plan"):
+                        planning = plan_before_lock(conn, replace(self.request, show_rows=0))
+                except BaseException:
+                    stop.cancel()  # not needed: no need to finish it
+                    with contextlib.suppress(BaseException):
+                        self._drop(taking.result())
+                    raise
+                safety = self._unless_changed(taking, stop, cancel)
         return safety, planning
 
+    def _unless_changed(
+        self, taking: Future[SafetyCopy | None], stop: CancelToken, cancel: CancelToken
+    ) -> SafetyCopy | Changed | None:
+        """The safety snapshot `taking` gives, or CHANGED if it was stopped because
+        another connection committed meanwhile (jobs/merge_watch.py: its work files went
+        with it); the job's own cancel is raised. One that finished all the same is
+        given: the caller finds the change under the lock and drops it."""
+        try:
+            return taking.result()
+        except Cancelled:
+            cancel.check()
+            if stop.reason != STOPPED_REASON:
+                raise
+            log.info("%s changed while its safety snapshot was taken: it was stopped", self.source)
+            return CHANGED
+
+    def _watched(
+        self, taking: Future[SafetyCopy | None], stop: CancelToken, cancel: CancelToken
+    ) -> contextlib.AbstractContextManager[None]:
+        """The watch on `taking` (jobs/merge_watch.py) for a block."""
+        live, busy_timeout = self._live
+        return stopped_once_changed(live, busy_timeout, taking, stop, cancel)
+
     def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
+        with self.phases.timed("base_proof"):  # a part of "safety", reported apart
+            self._restore.prove_bases()
         return self._restore.take_safety_copy(no_progress, cancel)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
