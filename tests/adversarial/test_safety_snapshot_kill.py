@@ -135,7 +135,7 @@ def test_kill_9_during_a_merge_under_its_lock_while_the_app_keeps_writing(
     home: Path, tmp_path: Path
 ):
     # A writer process commits every 2 ms: the safety snapshot is taken under the
-    # merge's write lock (its check reading the frozen file mapped: core/wal_direct.py).
+    # merge's write lock (core/wal_direct.py).
     # Whatever the moment of the kill, the database is whole, holds every commit of the
     # writer, and either lacks every lost row or has them all back, the latter never
     # without a protected safety snapshot of exactly the database before the merge.

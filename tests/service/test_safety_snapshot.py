@@ -125,7 +125,7 @@ def test_a_damaged_database_found_under_the_merges_lock_is_kept_raw_and_exact(
     service: Service, tmp_path: Path, writer_process, caplog: pytest.LogCaptureFixture
 ):
     # The app commits every 2 ms: the safety snapshot is taken under the merge's write
-    # lock, its check reading the frozen file mapped (core/wal_direct.py). The damage it
+    # lock (core/wal_direct.py). The damage it
     # finds (in a table the merge does not touch) makes it a raw copy, said to fail the
     # check, that holds the database exactly as it was right before the merge.
     db = make_db(tmp_path / "busy.db", rows=2000, wal=True)

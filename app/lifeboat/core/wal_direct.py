@@ -51,16 +51,6 @@ _CHECKPOINT_TRIES = 4
 #: its changed rows freezing the file side by side) make one of them report busy, and it
 #: would give up freezing; after the other's, it finds the frames copied back
 _CHECKPOINTING = threading.Lock()
-#: While the app's writers wait for it (a merge's safety snapshot under its write lock),
-#: the frozen database is read mapped into memory: its whole-file check costs about 40%
-#: less CPU than with a read() per page (quick_check of the 256 MB bench database: 0.055
-#: s against 0.095 s of CPU), the largest part of the writers' wait. The file cannot
-#: shrink under the mapping (which would be SIGBUS, not an error): read lock 0 keeps every
-#: checkpoint out, and in WAL mode only a checkpoint truncates the file. Not elsewhere:
-#: the pages read count in the process's resident size meanwhile (page cache, shared and
-#: reclaimable, but shown as the process's own), up to SQLite's limit (2 GB by default:
-#: this asks for all it allows).
-_MAPPED_WHILE_WRITES_WAIT = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -95,8 +85,6 @@ def frozen_wal(
     try:
         named = os.stat(path)
         conn = open_copy(path)
-        if writes_held:
-            conn.execute(f"pragma mmap_size={_MAPPED_WHILE_WRITES_WAIT}")
     except (OSError, sqlite3.Error):
         yield None
         return
