@@ -1,0 +1,178 @@
+"""A point's integrity check that reads only the b-trees its commits touched, and proves
+the rest (docs/SAFETY.md, rule 5: "A point of the continuous history is always checked").
+
+The base's page owners (owners_file.py: made when its whole check passed) say which
+b-tree used each page of the base. A page the point did not rewrite (not given by a
+segment, within the base's pages) is the base's page byte for byte; a b-tree none of
+whose base pages was rewritten is "untouched": every page its walk reads is the base's,
+so the walk is the base's, its page set is the recorded one, and SQLite's check of it
+gives what it gave on the base (ok; same schema, same bytes). So the point's check is:
+
+1. nothing that says what the b-trees are changed: page 1's b-tree bytes and header
+   fields (owners_file.layout_digest), no sqlite_schema page rewritten, same page size,
+   a valid header page count equal to the file's, not auto-vacuum;
+2. SQLite's own check (`quick_check(T)` / `integrity_check(T)`) of each table owning a
+   touched b-tree (a table with its indexes; an index's table);
+3. the page accounting SQLite leaves out of a per-table check, proven here: the pages
+   of the touched b-trees now (SQLite's dbstat walk), the untouched ones' recorded pages,
+   the freelist now (walked, its count the header's) and the lock-byte page are exactly
+   pages 1..N, each once.
+
+`narrowed_check` returns SQLite's result of step 2 when steps 1 and 3 hold, else None:
+the caller runs the whole check. A finding of step 2 is SQLite's own proof; nothing this
+module computes alone ever calls a point damaged.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifeboat.core.dbcheck import CheckResult, check_tables
+from lifeboat.core.history.owners_file import BaseOwners, layout_digest
+from lifeboat.core.history.page_owners import (
+    FREE,
+    LOCK,
+    OwnerMap,
+    PageFile,
+    WalkFailed,
+    claim_freelist,
+    lock_page,
+    tree_roots,
+)
+from lifeboat.core.sqlite_file import open_copy
+
+if TYPE_CHECKING:
+    from lifeboat.core.history.points import RewrittenPages
+
+#: which check a base's check stands in for ("full" covers "quick")
+_COVERS = {"quick": ("quick", "full"), "full": ("full",)}
+
+
+def narrowed_check(
+    path: Path, pages: RewrittenPages, owners: BaseOwners | None, mode: str
+) -> CheckResult | None:
+    """SQLite's check of the b-trees the point touched, when the rest is proven (module
+    docstring); None when it cannot be (the whole check is to run)."""
+    if owners is None or owners.check_mode not in _COVERS.get(mode, ()):
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        page1 = os.pread(fd, owners.page_size, 0)
+        if not _same_layout(page1, owners, pages.page_count, os.fstat(fd).st_size):
+            return None
+        touched = _touched_roots(pages, owners)
+        if touched is None:
+            return None
+        conn = open_copy(path)
+        try:
+            roots = tree_roots(conn)
+            tables = _tables_of(conn, touched)
+            if tables is None:
+                return None
+            checked = check_tables(conn, mode, tables, path)
+            if checked is None or not checked.ok:
+                return checked  # a finding is SQLite's own proof, accounted or not
+            file = PageFile(fd, owners.page_size, pages.page_count, page1[20])
+            if not _accounted(conn, file, page1, pages, owners, touched, roots):
+                return None
+            return checked
+        finally:
+            conn.close()
+    except (WalkFailed, sqlite3.Error, OSError):
+        return None  # proves nothing either way
+    finally:
+        os.close(fd)
+
+
+def _same_layout(page1: bytes, owners: BaseOwners, count: int, file_size: int) -> bool:
+    """Page 1 says the base's b-trees (its own b-tree bytes and header fields), and its
+    page count is valid and the file's."""
+    if len(page1) != owners.page_size or file_size != count * owners.page_size:
+        return False
+    if layout_digest(page1) != owners.layout_digest:
+        return False
+    changes, header_count = struct.unpack_from(">II", page1, 24)
+    (valid_for,) = struct.unpack_from(">I", page1, 92)
+    (autovacuum,) = struct.unpack_from(">I", page1, 52)
+    return valid_for == changes and header_count == count and autovacuum == 0
+
+
+def _touched_roots(pages: RewrittenPages, owners: BaseOwners) -> set[int] | None:
+    """The roots of the base's b-trees a rewritten page (or a page cut off) belonged
+    to; None if one is sqlite_schema's (page 1 aside, whose b-tree bytes are proven
+    the same by the layout digest)."""
+    import numpy as np  # here: importing a restore's modules stays light
+
+    base = np.frombuffer(owners.owner, dtype=np.uint32)
+    listed = np.frombuffer(pages.listed, dtype=np.uint32)
+    listed = listed[(listed > 1) & (listed <= owners.page_count)]
+    owning = set(np.unique(base[listed]).tolist())
+    beyond = max(min(pages.same_until, pages.page_count), 1)
+    if beyond < owners.page_count:  # rewritten or cut off: not the base's any more
+        owning |= set(np.unique(base[beyond + 1 :]).tolist())
+    owning -= {FREE, LOCK}
+    return None if 1 in owning else owning
+
+
+def _tables_of(conn: sqlite3.Connection, roots: set[int]) -> list[str] | None:
+    """The tables to check for the b-trees rooted at `roots` (an index's table; a
+    WITHOUT ROWID table's b-tree is the table's); None if a root is no table's or
+    index's in the point's schema."""
+    by_root = {
+        int(root): str(table)
+        for kind, table, root in conn.execute(
+            "select type, tbl_name, rootpage from sqlite_schema where type in ('table', 'index')"
+        )
+        if isinstance(root, int)
+    }
+    if not roots <= by_root.keys():
+        return None
+    return sorted({by_root[root] for root in roots})
+
+
+def _accounted(
+    conn: sqlite3.Connection,
+    file: PageFile,
+    page1: bytes,
+    pages: RewrittenPages,
+    owners: BaseOwners,
+    touched: set[int],
+    roots: dict[str, int],
+) -> bool:
+    """Whether the touched b-trees now, the untouched ones as recorded, the freelist now
+    and the lock-byte page use each page 1..N exactly once."""
+    import numpy as np
+
+    count = pages.page_count
+    used = np.zeros(count + 1, dtype=bool)
+    used[0] = True
+    same = min(pages.same_until, owners.page_count, count)
+    base = np.frombuffer(owners.owner, dtype=np.uint32)[: same + 1]
+    kept = ~np.isin(base, np.array(sorted(touched | {FREE, LOCK}), dtype=np.uint32))
+    kept[0] = False
+    listed = np.frombuffer(pages.listed, dtype=np.uint32)
+    kept[listed[(listed > 1) & (listed <= same)]] = False  # page 1: its layout is proven
+    if 1 in touched or not kept[1]:
+        return False  # page 1 is sqlite_schema's root: never untouched unless its bytes are
+    used[: same + 1] |= kept
+    claimed = OwnerMap(count)
+    claim_freelist(file, page1, claimed)
+    found = [np.flatnonzero(np.frombuffer(claimed.owner, dtype=np.uint32) == FREE)]
+    lock = lock_page(file.size)
+    if lock <= count:
+        found.append(np.array([lock], dtype=np.int64))
+    for name, root in roots.items():
+        if root in touched:
+            listed_pages = conn.execute("select pageno from dbstat where name = ?", (name,))
+            found.append(np.array([p for (p,) in listed_pages], dtype=np.int64))
+    now = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    if now.size and (now.min() < 1 or now.max() > count):
+        return False
+    if np.unique(now).size != now.size or used[now].any():
+        return False
+    used[now] = True
+    return bool(used.all())
