@@ -21,10 +21,12 @@ from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.owners_file import (
     base_owners,
     database_owners,
+    owners_match,
     owners_path,
 )
 from lifeboat.core.history.point_check import narrowed_check
 from lifeboat.core.history.points import rebuild_point
+from lifeboat.core.leftovers import delete_snapshot_files
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -316,3 +318,20 @@ def test_no_owners_for_an_auto_vacuum_database(tmp_path: Path):
     conn.executemany("insert into t values (randomblob(5000))", [()] * 20)
     conn.close()
     assert database_owners(db) is None
+
+
+def test_verify_knows_the_owners_file_and_deletion_takes_it(tmp_path: Path):
+    """owners_match (what `lifeboat verify` reports) holds for the file made at the
+    base's check and not for a damaged one; deleting the snapshot removes it too."""
+    capture = make_capture(tmp_path, _app_database(tmp_path))
+    base = _continuous_base(capture)
+    database = tmp_path / "verified.db"
+    database.write_bytes(_base_bytes(capture, base))
+    assert owners_match(base, database) is True
+    path = owners_path(base.folder, base.manifest.stem)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert owners_match(base, database) is False
+    delete_snapshot_files(base.folder, base.manifest)
+    assert not path.exists() and not base.artifact.exists()

@@ -39,9 +39,9 @@ from lifeboat.core.history.page_owners import (
     claim_trees,
     tree_roots,
 )
+from lifeboat.core.manifest import OWNERS_SUFFIX as OWNERS_SUFFIX  # re-exported
 from lifeboat.core.page_digest import CONTENT_DIGEST
 
-OWNERS_SUFFIX = ".owners"
 _MAGIC = b"LBOWNRS1"
 _HEAD = struct.Struct(">8sHII8s32s32sI")  # magic, version, page size, count, mode, ...
 _VERSION = 1
@@ -171,3 +171,18 @@ def base_owners(base: BaseRef) -> BaseOwners | None:
     if found.page_size != manifest.page_size or found.page_count != manifest.page_count:
         return None
     return found
+
+
+def owners_match(base: BaseRef, database: Path) -> bool | None:
+    """Whether the base's owners file (None: it has none) is whole, its own, and says
+    what a fresh walk of `database` (the base's database, just checked) says:
+    `lifeboat verify` reports one that is not (point restores then take SQLite's whole
+    check: nothing is at risk, only their speed)."""
+    if not owners_path(base.folder, base.manifest.stem).exists():
+        return None
+    found = base_owners(base)
+    fresh = database_owners(database)
+    if found is None or fresh is None:
+        return False
+    owner, page1 = fresh
+    return found.owner[1:] == owner[1:] and found.layout_digest == layout_digest(page1)
