@@ -335,3 +335,44 @@ def test_verify_knows_the_owners_file_and_deletion_takes_it(tmp_path: Path):
     assert owners_match(base, database) is False
     delete_snapshot_files(base.folder, base.manifest)
     assert not path.exists() and not base.artifact.exists()
+
+
+def test_a_point_captured_from_a_live_writer_takes_the_narrowed_check(tmp_path: Path):
+    """As the follower captures it: page 1 from the app's WAL (its own change counter and
+    schema cookie, which the base's copy reset), rows written into one table of several
+    (one with overflow rows), some deleted; the point at the end is checked narrowed and
+    its rows are the app's."""
+    db = _app_database(tmp_path)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    capture = make_capture(tmp_path, db)
+    follower = capture.follower()
+    follower.start()
+    for k in range(120):
+        conn.execute("insert into items(v) values (randomblob(?))", (200 + k * 97 % 9000,))
+        if k % 9 == 0:
+            conn.execute("delete from items where id % 11 = ?", (k % 11,))
+            follower.poll()
+    follower.poll()
+    last, chain = follower.status.last_capture_us, follower.status.chain
+    assert last is not None and chain is not None
+    point = capture.point(chain, last)
+    assert point is not None
+    expected = conn.execute("select id, v from items order by id").fetchall()
+    seen: dict[str, object] = {}
+    real = point_check(_choice(), "quick", point.base)
+    assert real is not None
+
+    def check(path: Path, written) -> None:  # type: ignore[no-untyped-def]
+        seen["narrowed"] = narrowed_check(path, written, base_owners(point.base), "quick")
+        real(path, written)
+
+    dest = tmp_path / "restored.db"
+    rebuild_point(point, dest, capture.run, capture.scratch, check)
+    narrowed = seen["narrowed"]
+    assert narrowed is not None and narrowed.ok  # type: ignore[attr-defined]
+    restored = sqlite3.connect(dest)
+    assert restored.execute("select id, v from items order by id").fetchall() == expected
+    restored.close()
+    follower.close()
+    conn.close()

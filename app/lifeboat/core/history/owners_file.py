@@ -6,7 +6,8 @@ freelist or the lock-byte page each page is (page_owners.py), with what binds it
 database: the snapshot's content digest (the SHA-256 of its pages' xxh3-128 hashes, as
 in its manifest), the check that passed on it, and the SHA-256 of page 1's parts that
 say what its b-trees are (bytes 100 on: sqlite_schema's root; and the header's fields
-other than the change counter, page count, freelist and version fields). Never the
+other than the change counter, page count, freelist, schema cookie and version
+fields). Never the
 page itself: the schema's text stays in the artifact (sealed where the source's is).
 The file ends with the SHA-256 of all before it: a damaged or foreign file is not used
 (the point then gets SQLite's whole check), never an error.
@@ -47,8 +48,11 @@ _HEAD = struct.Struct(">8sHII8s32s32sI")  # magic, version, page size, count, mo
 _VERSION = 1
 #: header bytes that may differ between two states of the same b-trees: file change
 #: counter (24-27), page count (28-31), freelist (32-39), version-valid-for and SQLite
-#: version (92-99); and the journal mode bytes (18-19) a snapshot rewrites.
-_FREE_HEADER_BYTES = (range(18, 20), range(24, 40), range(92, 100))
+#: version (92-99); and what a snapshot rewrites in its copy (core/wal_direct.
+#: standalone_header): the journal mode bytes (18-19) and the schema cookie (40-43), a
+#: counter that says the schema may have changed (the schema itself is sqlite_schema's
+#: b-tree: the rest of page 1, and its other pages, which a point must not rewrite).
+_FREE_HEADER_BYTES = (range(18, 20), range(24, 44), range(92, 100))
 
 
 @dataclass(frozen=True)
