@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +45,7 @@ from lifeboat.core.history.page_owners import (
     lock_page,
     tree_roots,
 )
-from lifeboat.core.sqlite_file import open_copy
+from lifeboat.core.sqlite_file import file_uri, open_copy
 
 if TYPE_CHECKING:
     from lifeboat.core.history.points import RewrittenPages
@@ -73,19 +75,51 @@ def narrowed_check(
             tables = _tables_of(conn, touched)
             if tables is None:
                 return None
-            checked = check_tables(conn, mode, tables, path)
+            names = [name for name, root in roots.items() if root in touched]
+            # SQLite's walk of the touched b-trees (its own connection: the two run at
+            # once, each in SQLite with the GIL released) beside SQLite's check of them.
+            with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-pages") as pool:
+                listing = pool.submit(_pages_of, path, names)
+                checked = check_tables(conn, mode, tables, path)
+                now = listing.result()
             if checked is None or not checked.ok:
                 return checked  # a finding is SQLite's own proof, accounted or not
             file = PageFile(fd, owners.page_size, pages.page_count, page1[20])
-            if not _accounted(conn, file, page1, pages, owners, touched, roots):
-                return None
-            return checked
+            now += _freelist_and_lock(file, page1)
+            return checked if _accounted(now, pages, owners, touched) else None
         finally:
             conn.close()
     except (WalkFailed, sqlite3.Error, OSError):
         return None  # proves nothing either way
     finally:
         os.close(fd)
+
+
+def _pages_of(path: Path, names: list[str]) -> list[int]:
+    """The pages SQLite's dbstat lists for the b-trees `names` (interior, leaf and
+    overflow pages), in a connection of its own; WalkFailed if SQLite cannot walk one."""
+    conn = sqlite3.connect(file_uri(path, mode="ro"), uri=True)
+    try:
+        found: list[int] = []
+        for name in names:
+            found += [
+                p for (p,) in conn.execute("select pageno from dbstat where name = ?", (name,))
+            ]
+        return found
+    except sqlite3.Error as exc:
+        raise WalkFailed(f"dbstat could not walk the touched b-trees: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _freelist_and_lock(file: PageFile, page1: bytes) -> list[int]:
+    """The freelist's pages now (walked from the header, its count the header's) and
+    the lock-byte page if the file reaches it."""
+    claimed = OwnerMap(file.count)
+    claim_freelist(file, page1, claimed)
+    free = [n for n, owner in enumerate(claimed.owner) if owner == FREE]
+    lock = lock_page(file.size)
+    return free + ([lock] if lock <= file.count else [])
 
 
 def _same_layout(page1: bytes, owners: BaseOwners, count: int, file_size: int) -> bool:
@@ -105,15 +139,11 @@ def _touched_roots(pages: RewrittenPages, owners: BaseOwners) -> set[int] | None
     """The roots of the base's b-trees a rewritten page (or a page cut off) belonged
     to; None if one is sqlite_schema's (page 1 aside, whose b-tree bytes are proven
     the same by the layout digest)."""
-    import numpy as np  # here: importing a restore's modules stays light
-
-    base = np.frombuffer(owners.owner, dtype=np.uint32)
-    listed = np.frombuffer(pages.listed, dtype=np.uint32)
-    listed = listed[(listed > 1) & (listed <= owners.page_count)]
-    owning = set(np.unique(base[listed]).tolist())
+    base, limit = owners.owner, owners.page_count
+    owning = {base[p] for p in pages.listed if 1 < p <= limit}
     beyond = max(min(pages.same_until, pages.page_count), 1)
-    if beyond < owners.page_count:  # rewritten or cut off: not the base's any more
-        owning |= set(np.unique(base[beyond + 1 :]).tolist())
+    if beyond < limit:  # rewritten or cut off: not the base's any more
+        owning.update(base[beyond + 1 :])
     owning -= {FREE, LOCK}
     return None if 1 in owning else owning
 
@@ -135,44 +165,24 @@ def _tables_of(conn: sqlite3.Connection, roots: set[int]) -> list[str] | None:
 
 
 def _accounted(
-    conn: sqlite3.Connection,
-    file: PageFile,
-    page1: bytes,
-    pages: RewrittenPages,
-    owners: BaseOwners,
-    touched: set[int],
-    roots: dict[str, int],
+    now: list[int], pages: RewrittenPages, owners: BaseOwners, touched: set[int]
 ) -> bool:
-    """Whether the touched b-trees now, the untouched ones as recorded, the freelist now
-    and the lock-byte page use each page 1..N exactly once."""
-    import numpy as np
+    """Whether `now` (the touched b-trees' pages, the freelist, the lock-byte page) and
+    the untouched b-trees' recorded pages use each page 1..N exactly once.
 
+    The untouched pages K are the base pages of the roots not touched: all within
+    `same_until` and not rewritten (else their root would be touched), page 1 with
+    them (sqlite_schema's root, its layout proven). So: `now` has no page twice, none
+    outside 1..N, none in K, and |K| + |now| = N: together they are 1..N, each once."""
     count = pages.page_count
-    used = np.zeros(count + 1, dtype=bool)
-    used[0] = True
+    if now and (min(now) < 1 or max(now) > count or len(set(now)) != len(now)):
+        return False
+    excluded = touched | {FREE, LOCK}
+    kept = sum(n for root, n in Counter(owners.owner[1:]).items() if root not in excluded)
     same = min(pages.same_until, owners.page_count, count)
-    base = np.frombuffer(owners.owner, dtype=np.uint32)[: same + 1]
-    kept = ~np.isin(base, np.array(sorted(touched | {FREE, LOCK}), dtype=np.uint32))
-    kept[0] = False
-    listed = np.frombuffer(pages.listed, dtype=np.uint32)
-    kept[listed[(listed > 1) & (listed <= same)]] = False  # page 1: its layout is proven
-    if 1 in touched or not kept[1]:
-        return False  # page 1 is sqlite_schema's root: never untouched unless its bytes are
-    used[: same + 1] |= kept
-    claimed = OwnerMap(count)
-    claim_freelist(file, page1, claimed)
-    found = [np.flatnonzero(np.frombuffer(claimed.owner, dtype=np.uint32) == FREE)]
-    lock = lock_page(file.size)
-    if lock <= count:
-        found.append(np.array([lock], dtype=np.int64))
-    for name, root in roots.items():
-        if root in touched:
-            listed_pages = conn.execute("select pageno from dbstat where name = ?", (name,))
-            found.append(np.array([p for (p,) in listed_pages], dtype=np.int64))
-    now = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-    if now.size and (now.min() < 1 or now.max() > count):
-        return False
-    if np.unique(now).size != now.size or used[now].any():
-        return False
-    used[now] = True
-    return bool(used.all())
+    rewritten = set(pages.listed)
+    rewritten.discard(1)
+    owner = owners.owner
+    if any(p <= same and p not in rewritten and owner[p] not in excluded for p in now):
+        return False  # a page of an untouched b-tree used again
+    return kept + len(now) == count
