@@ -376,3 +376,26 @@ def test_a_point_captured_from_a_live_writer_takes_the_narrowed_check(tmp_path: 
     restored.close()
     follower.close()
     conn.close()
+
+
+def test_a_page_on_the_freelist_and_in_an_untouched_tree_takes_the_whole_check(tmp_path: Path):
+    """A leaf of `other` (left alone) also listed on the freelist, the header's count
+    one more: no per-table check sees it; the whole check does."""
+    capture = make_capture(tmp_path, _app_database(tmp_path))
+    base = _continuous_base(capture)
+    original = _base_bytes(capture, base)
+    pages, count = _changed_by(capture, base, _TYPICAL)
+    copy = tmp_path / "base.db"
+    copy.write_bytes(original)
+    theirs, _ = _leaf_of(copy, "other", 2)
+    page1 = bytearray(pages.get(1, original[:_PAGE]))
+    trunk = int.from_bytes(page1[32:36], "big")
+    trunk_page = bytearray(pages.get(trunk, original[(trunk - 1) * _PAGE : trunk * _PAGE]))
+    leaves = int.from_bytes(trunk_page[4:8], "big")
+    trunk_page[8 + 4 * leaves : 12 + 4 * leaves] = theirs.to_bytes(4, "big")
+    trunk_page[4:8] = (leaves + 1).to_bytes(4, "big")
+    page1[36:40] = (int.from_bytes(page1[36:40], "big") + 1).to_bytes(4, "big")
+    pages[1], pages[trunk] = bytes(page1), bytes(trunk_page)
+    narrowed, refused = _narrowed(capture, base, pages, count)
+    assert narrowed is None
+    assert isinstance(refused, CorruptSnapshot) and "fails its integrity check" in str(refused)

@@ -101,30 +101,36 @@ def claim_trees(
     return claimed
 
 
-def claim_freelist(pages: PageFile, header: bytes, owners: OwnerMap) -> int:
-    """Claim the freelist's trunks and leaves as FREE; their number must be the one the
-    header says (bytes 36-39). Returns it."""
+def freelist_pages(pages: PageFile, header: bytes) -> list[int]:
+    """The freelist's trunks and leaves, walked from the header (bytes 32-35); their
+    number must be the one the header says (36-39), none out of range or twice."""
     (trunk,) = _U32.unpack_from(header, 32)
     (expected,) = _U32.unpack_from(header, 36)
     per_trunk = pages.usable // 4 - 2
-    found = 0
+    found: list[int] = []
     while trunk:
-        if found >= expected or not 1 <= trunk <= pages.count:
+        if len(found) >= expected or not 1 <= trunk <= pages.count:
             raise WalkFailed("the freelist does not match its count")
-        owners.claim(trunk, FREE)
         data = pages.read(trunk)
         following, leaves = _U32.unpack_from(data, 0)[0], _U32.unpack_from(data, 4)[0]
         if leaves > per_trunk:
             raise WalkFailed(f"freelist trunk {trunk} lists too many leaves")
-        for leaf in struct.unpack_from(f">{leaves}I", data, 8):
-            if not 1 <= leaf <= pages.count:
-                raise WalkFailed(f"the freelist names page {leaf}, outside the file")
-            owners.claim(leaf, FREE)
-        found += 1 + leaves
+        found.append(trunk)
+        found += struct.unpack_from(f">{leaves}I", data, 8)
         trunk = following
-    if found != expected:
+    if len(found) != expected or len(set(found)) != expected:
         raise WalkFailed("the freelist does not match its count")
+    if found and (min(found) < 1 or max(found) > pages.count):
+        raise WalkFailed("the freelist names a page outside the file")
     return found
+
+
+def claim_freelist(pages: PageFile, header: bytes, owners: OwnerMap) -> int:
+    """Claim the freelist's pages (freelist_pages) as FREE; how many."""
+    found = freelist_pages(pages, header)
+    for page in found:
+        owners.claim(page, FREE)
+    return len(found)
 
 
 def claim_lock_page(pages: PageFile, owners: OwnerMap) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
-from collections import Counter
+from array import array
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,10 +38,9 @@ from lifeboat.core.history.owners_file import BaseOwners, layout_digest
 from lifeboat.core.history.page_owners import (
     FREE,
     LOCK,
-    OwnerMap,
     PageFile,
     WalkFailed,
-    claim_freelist,
+    freelist_pages,
     lock_page,
     tree_roots,
 )
@@ -69,6 +68,10 @@ def narrowed_check(
         touched = _touched_roots(pages, owners)
         if touched is None:
             return None
+        file = PageFile(fd, owners.page_size, pages.page_count, page1[20])
+        expected = _pages_left(file, page1, pages, owners, touched)
+        if expected is None:
+            return None
         conn = open_copy(path)
         try:
             roots = tree_roots(conn)
@@ -79,47 +82,89 @@ def narrowed_check(
             # SQLite's walk of the touched b-trees (its own connection: the two run at
             # once, each in SQLite with the GIL released) beside SQLite's check of them.
             with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-pages") as pool:
-                listing = pool.submit(_pages_of, path, names)
+                walking = pool.submit(_walk_is_exactly, path, names, expected)
                 checked = check_tables(conn, mode, tables, path)
-                now = listing.result()
-            if checked is None or not checked.ok:
-                return checked  # a finding is SQLite's own proof, accounted or not
-            file = PageFile(fd, owners.page_size, pages.page_count, page1[20])
-            now += _freelist_and_lock(file, page1)
-            return checked if _accounted(now, pages, owners, touched) else None
+                accounted = walking.result()
         finally:
             conn.close()
+        if checked is None or not checked.ok:
+            return checked  # a finding is SQLite's own proof, accounted or not
+        return checked if accounted else None
     except (WalkFailed, sqlite3.Error, OSError):
         return None  # proves nothing either way
     finally:
         os.close(fd)
 
 
-def _pages_of(path: Path, names: list[str]) -> list[int]:
-    """The pages SQLite's dbstat lists for the b-trees `names` (interior, leaf and
-    overflow pages), in a connection of its own; WalkFailed if SQLite cannot walk one."""
+def _pages_left(
+    file: PageFile, page1: bytes, pages: RewrittenPages, owners: BaseOwners, touched: set[int]
+) -> list[int] | None:
+    """The pages the touched b-trees must use now, exactly: those of 1..N that are not an
+    untouched b-tree's recorded page (K), nor the freelist's now, nor the lock-byte page.
+    None if the freelist or the lock-byte page is in K (a page used twice).
+
+    K is the base pages of the roots not touched: all within `same` and not rewritten
+    (else their root would be touched), page 1 among them (sqlite_schema's root, its
+    layout proven)."""
+    count = pages.page_count
+    excluded = touched | {FREE, LOCK}
+    same = min(pages.same_until, owners.page_count, count)
+    owner = owners.owner
+    rewritten = set(pages.listed)
+    rewritten.discard(1)
+    others = set(_positions(owner, excluded, same))  # base pages in 1..same not in K
+    others |= rewritten
+    others.update(range(same + 1, count + 1))
+    used = freelist_pages(file, page1)
+    lock = lock_page(file.size)
+    if lock <= count:
+        used.append(lock)
+    if len(set(used)) != len(used) or not others.issuperset(used):
+        return None
+    others.difference_update(used)
+    return sorted(others)
+
+
+def _positions(owner: array, values: set[int], limit: int) -> list[int]:
+    """The pages 1..limit whose owner is one of `values` (array.index scans in C: a
+    restore does not walk a million pages in Python)."""
+    found: list[int] = []
+    for value in values:
+        at = 0
+        try:
+            while True:
+                at = owner.index(value, at + 1, limit + 1)
+                found.append(at)
+        except ValueError:
+            continue
+    return found
+
+
+def _walk_is_exactly(path: Path, names: list[str], expected: list[int]) -> bool:
+    """Whether SQLite's dbstat walk of the b-trees `names` (interior, leaf and overflow
+    pages), in a connection of its own, lists exactly the pages `expected`, each once:
+    counted in SQLite against a temporary table, no page crossing into Python. Raises
+    WalkFailed if SQLite cannot walk them."""
     conn = sqlite3.connect(file_uri(path, mode="ro"), uri=True)
     try:
-        found: list[int] = []
-        for name in names:
-            found += [
-                p for (p,) in conn.execute("select pageno from dbstat where name = ?", (name,))
-            ]
-        return found
+        conn.execute("pragma temp_store=memory")
+        conn.execute("create temp table expected(page integer primary key)")
+        conn.execute(
+            "insert into temp.expected select value from json_each(?)",
+            ("[" + ",".join(map(str, expected)) + "]",),
+        )
+        walks = " union all ".join(["select pageno from dbstat where name = ?"] * len(names))
+        listed, distinct, stray = conn.execute(
+            "select count(*), count(distinct pageno), "
+            "coalesce(sum(pageno not in (select page from temp.expected)), 0) "
+            f"from ({walks or 'select 0 as pageno where 0'})",
+            names,
+        ).fetchone()
+        return bool(listed == distinct == len(expected) and stray == 0)
     except sqlite3.Error as exc:
         raise WalkFailed(f"dbstat could not walk the touched b-trees: {exc}") from None
     finally:
         conn.close()
-
-
-def _freelist_and_lock(file: PageFile, page1: bytes) -> list[int]:
-    """The freelist's pages now (walked from the header, its count the header's) and
-    the lock-byte page if the file reaches it."""
-    claimed = OwnerMap(file.count)
-    claim_freelist(file, page1, claimed)
-    free = [n for n, owner in enumerate(claimed.owner) if owner == FREE]
-    lock = lock_page(file.size)
-    return free + ([lock] if lock <= file.count else [])
 
 
 def _same_layout(page1: bytes, owners: BaseOwners, count: int, file_size: int) -> bool:
@@ -162,27 +207,3 @@ def _tables_of(conn: sqlite3.Connection, roots: set[int]) -> list[str] | None:
     if not roots <= by_root.keys():
         return None
     return sorted({by_root[root] for root in roots})
-
-
-def _accounted(
-    now: list[int], pages: RewrittenPages, owners: BaseOwners, touched: set[int]
-) -> bool:
-    """Whether `now` (the touched b-trees' pages, the freelist, the lock-byte page) and
-    the untouched b-trees' recorded pages use each page 1..N exactly once.
-
-    The untouched pages K are the base pages of the roots not touched: all within
-    `same_until` and not rewritten (else their root would be touched), page 1 with
-    them (sqlite_schema's root, its layout proven). So: `now` has no page twice, none
-    outside 1..N, none in K, and |K| + |now| = N: together they are 1..N, each once."""
-    count = pages.page_count
-    if now and (min(now) < 1 or max(now) > count or len(set(now)) != len(now)):
-        return False
-    excluded = touched | {FREE, LOCK}
-    kept = sum(n for root, n in Counter(owners.owner[1:]).items() if root not in excluded)
-    same = min(pages.same_until, owners.page_count, count)
-    rewritten = set(pages.listed)
-    rewritten.discard(1)
-    owner = owners.owner
-    if any(p <= same and p not in rewritten and owner[p] not in excluded for p in now):
-        return False  # a page of an untouched b-tree used again
-    return kept + len(now) == count
