@@ -54,7 +54,12 @@ def build(size_mb: int, commits: int, rate: float, payload: int) -> Path:
 
 
 def timed_restore(
-    root: Path, out: Path, check: str, sequential: bool, narrowed: bool = True
+    root: Path,
+    out: Path,
+    check: str,
+    sequential: bool,
+    narrowed: bool = True,
+    after_s: float | None = None,
 ) -> dict[str, float]:
     """One restore of the last point, as rebuild_checked does it, phase by phase:
     `write` (map, base, images, hashing, writing: until the file is written), `check`
@@ -78,6 +83,8 @@ def timed_restore(
     folder = private_dir(root / "snapshots" / "notes", "snapshot folder")
     segments = list_segments(folder, "notes").segments
     at_us = int(datetime.fromisoformat((root / "target.txt").read_text()).timestamp() * 1e6)
+    if after_s is not None:  # a point that far after the history's first commit
+        at_us = min(s.first_time_us for s in segments) + int(after_s * 1e6)
     points = []
     for base_id in {s.base_id for s in segments}:
         manifest = next(folder.glob(f"notes-*-{base_id}.json"), None)
@@ -129,6 +136,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check", default="quick", choices=("quick", "full", "none"))
     parser.add_argument(
+        "--after-s",
+        type=float,
+        help="restore the point this many seconds after the first commit (default: the last)",
+    )
+    parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
     )
     parser.add_argument(
@@ -147,7 +159,8 @@ def main() -> None:
         root = build(args.size_mb, args.commits, args.rate, args.payload)
     out = root / "restored.db"
     out.unlink(missing_ok=True)
-    timed_restore(root, out, "none", False)  # the point's database, for the baselines
+    # the point's database, for the baselines
+    timed_restore(root, out, "none", False, after_s=args.after_s)
     point_mb = round(os.path.getsize(out) / (1 << 20), 1)
     artifact = root / "full.sqlite.zst"
     subprocess.run(["zstd", "-q", "-3", "-T0", "-f", str(out), "-o", str(artifact)], check=True)
@@ -155,11 +168,13 @@ def main() -> None:
     rows: list[dict[str, float]] = []
     for _ in range(args.rounds):
         os.sync()
-        row = timed_restore(root, out, args.check, args.sequential)
+        row = timed_restore(root, out, args.check, args.sequential, after_s=args.after_s)
         out.unlink()
         if not args.sequential and args.check != "none":  # the whole check, same round
             os.sync()
-            whole = timed_restore(root, out, args.check, False, narrowed=False)
+            whole = timed_restore(
+                root, out, args.check, False, narrowed=False, after_s=args.after_s
+            )
             out.unlink()
             row.update({f"whole_{k}": v for k, v in whole.items() if k != "narrowed"})
         for name, extra in (("zstd_d", []), ("zstd_d_fsync", [["sync", str(out)]])):

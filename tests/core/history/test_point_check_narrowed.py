@@ -399,3 +399,19 @@ def test_a_page_on_the_freelist_and_in_an_untouched_tree_takes_the_whole_check(t
     narrowed, refused = _narrowed(capture, base, pages, count)
     assert narrowed is None
     assert isinstance(refused, CorruptSnapshot) and "fails its integrity check" in str(refused)
+
+
+def test_a_point_that_touched_most_of_the_file_takes_the_whole_check(tmp_path: Path):
+    """One table is the whole database: checking and walking it would cost more than
+    the whole check, which runs instead (and passes)."""
+    db = tmp_path / "one.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("create table items(id integer primary key, v blob)")
+    conn.executemany("insert into items values (?, randomblob(2000))", [(k,) for k in range(300)])
+    conn.close()
+    capture = make_capture(tmp_path, db)
+    base = _continuous_base(capture)
+    assert base_owners(base) is not None
+    pages, count = _changed_by(capture, base, _TYPICAL)
+    narrowed, refused = _narrowed(capture, base, pages, count)
+    assert narrowed is None and refused is None
