@@ -44,7 +44,8 @@ from tests.core.history.test_point_check import (
 
 def _app_database(tmp_path: Path) -> Path:
     """Tables the hour leaves alone (`other`, with overflow rows and an index; a WITHOUT
-    ROWID table) and one it writes (`items`, rows with overflow chains), a freelist."""
+    ROWID table) and one it writes (`items`, rows with overflow chains, a small part
+    of the file as in a typical hour), a freelist."""
     db = tmp_path / "app.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("pragma page_size=4096")
@@ -54,7 +55,7 @@ def _app_database(tmp_path: Path) -> Path:
     conn.execute("create table items(id integer primary key, v blob)")
     conn.executemany(
         "insert into other values (?, ?, randomblob(?))",
-        [(k, f"t{k % 7}", 9000 if k % 5 == 0 else 300) for k in range(1, 400)],
+        [(k, f"t{k % 7}", 9000 if k % 5 == 0 else 300) for k in range(1, 1500)],
     )
     conn.executemany("insert into kv values (?, ?)", [(f"k{k}", "x" * 50) for k in range(300)])
     conn.executemany("insert into items values (?, randomblob(6000))", [(k,) for k in range(1, 60)])
@@ -213,9 +214,9 @@ def test_a_touched_trees_page_corrupted_is_found_by_the_narrowed_check(tmp_path:
     pages, count = _changed_by(capture, base, _TYPICAL)
     copy = tmp_path / "base.db"
     copy.write_bytes(_base_bytes(capture, base))
-    leaf, at = _leaf_of(copy, "items", 20)
+    leaf, _ = _leaf_of(copy, "items", 20)
     garbage = bytearray(copy.read_bytes()[(leaf - 1) * _PAGE : leaf * _PAGE])
-    garbage[at : at + 8] = b"\xff" * 8  # the row's payload size: absurd
+    garbage[0] = 0  # no b-tree page type
     pages[leaf] = bytes(garbage)
     narrowed, refused = _narrowed(capture, base, pages, count)
     assert narrowed is not None and not narrowed.ok  # SQLite's per-table check found it
@@ -349,7 +350,7 @@ def test_a_point_captured_from_a_live_writer_takes_the_narrowed_check(tmp_path: 
     follower = capture.follower()
     follower.start()
     for k in range(120):
-        conn.execute("insert into items(v) values (randomblob(?))", (200 + k * 97 % 9000,))
+        conn.execute("insert into items(v) values (randomblob(?))", (200 + k * 97 % 6000,))
         if k % 9 == 0:
             conn.execute("delete from items where id % 11 = ?", (k % 11,))
             follower.poll()
