@@ -3,13 +3,17 @@
     PYTHONPATH=$PWD/app python -m bench.point_phases [--size-mb 256] [--commits 25000]
 
 Builds once (kept in bench/out/point-phases-<size>, reused while it is there): a copy of
-the bench database, Lifeboat's follower capturing `--commits` commits of `--payload`-byte
-rows written at `--rate` a second after its base (bench/continuous_contenders.Lifeboat).
-Then, `--rounds` times, in this process, the point at the last commit is restored as a
+the bench database with the writer's table (as continuous_bench's hour has it in its
+base), Lifeboat's follower capturing `--commits` commits of `--payload`-byte rows written
+at `--rate` a second after its base (bench/continuous_contenders.Lifeboat; the base with
+its page owners, as the service takes one). Then, `--rounds` times, in this process, the
+point at the last commit (or `--after-s` seconds after the first) is restored as a
 restore does (jobs/restore_point.rebuild_checked's steps), each phase timed: the page map
 from the segments' indexes, the pages written (base decompressed, images put in, hashed,
-written), the final fsync, the integrity check; and in the same round `zstd -d` of a full
-artifact of that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
+written), the final fsync, the integrity check (`narrowed`: 1 when it checked only the
+b-trees the commits touched, core/history/point_check.py), then the same restore with
+SQLite's whole check (`whole_*`); and in the same round `zstd -d` of a full artifact of
+that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
 The machine may be shared: the figures are this run's.
 """
 
