@@ -255,7 +255,7 @@ def restore_main(root: Path, db: Path, at: str, out: Path, check: str = "quick")
         point = resolve_point(base, chain_of(segments, base_id), at_us)
         if point is not None:
             choice = PointChoice("notes", moment, base_id, point.commit_seq, moment, point.flags)
-            checking = point_check(choice, check)
+            checking = point_check(choice, check, base)
             rebuild_point(point, out, run, run.scratch(root / "temp"), checking)
             return
     raise SystemExit("no point")

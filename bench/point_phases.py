@@ -3,13 +3,17 @@
     PYTHONPATH=$PWD/app python -m bench.point_phases [--size-mb 256] [--commits 25000]
 
 Builds once (kept in bench/out/point-phases-<size>, reused while it is there): a copy of
-the bench database, Lifeboat's follower capturing `--commits` commits of `--payload`-byte
-rows written at `--rate` a second after its base (bench/continuous_contenders.Lifeboat).
-Then, `--rounds` times, in this process, the point at the last commit is restored as a
+the bench database with the writer's table (as continuous_bench's hour has it in its
+base), Lifeboat's follower capturing `--commits` commits of `--payload`-byte rows written
+at `--rate` a second after its base (bench/continuous_contenders.Lifeboat; the base with
+its page owners, as the service takes one). Then, `--rounds` times, in this process, the
+point at the last commit (or `--after-s` seconds after the first) is restored as a
 restore does (jobs/restore_point.rebuild_checked's steps), each phase timed: the page map
 from the segments' indexes, the pages written (base decompressed, images put in, hashed,
-written), the final fsync, the integrity check; and in the same round `zstd -d` of a full
-artifact of that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
+written), the final fsync, the integrity check (`narrowed`: 1 when it checked only the
+b-trees the commits touched, core/history/point_check.py), then the same restore with
+SQLite's whole check (`whole_*`); and in the same round `zstd -d` of a full artifact of
+that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
 The machine may be shared: the figures are this run's.
 """
 
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -39,6 +44,10 @@ def build(size_mb: int, commits: int, rate: float, payload: int) -> Path:
     copy = root / "bench.db"
     shutil.move(db, copy)
     shutil.rmtree(work)
+    with sqlite3.connect(copy) as conn:  # in the base, as in continuous_bench's hour
+        conn.execute(
+            "create table if not exists writer_log(id integer primary key, at real, payload blob)"
+        )
     running = Lifeboat(root, copy, 0.15)
     WriterProcess(copy, 1 / rate, root / "writer.txt", payload=payload, commits=commits).finish()
     time.sleep(2)  # the follower's last polls take what is left (as the bench does)
@@ -48,7 +57,14 @@ def build(size_mb: int, commits: int, rate: float, payload: int) -> Path:
     return root
 
 
-def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[str, float]:
+def timed_restore(
+    root: Path,
+    out: Path,
+    check: str,
+    sequential: bool,
+    narrowed: bool = True,
+    after_s: float | None = None,
+) -> dict[str, float]:
     """One restore of the last point, as rebuild_checked does it, phase by phase:
     `write` (map, base, images, hashing, writing: until the file is written), `check`
     (beside the fsync), `after_check` (the rest of the fsync, publishing). `sequential`:
@@ -57,7 +73,9 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     from lifeboat.core.dbcheck import check_database
     from lifeboat.core.history.bases import BaseRef
     from lifeboat.core.history.chain import chain_of, list_segments
-    from lifeboat.core.history.points import rebuild_point, resolve_point
+    from lifeboat.core.history.owners_file import base_owners
+    from lifeboat.core.history.point_check import narrowed_check
+    from lifeboat.core.history.points import RewrittenPages, rebuild_point, resolve_point
     from lifeboat.core.manifest import read_manifest
     from lifeboat.core.private import private_dir
     from lifeboat.core.runs import start_run
@@ -69,6 +87,8 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     folder = private_dir(root / "snapshots" / "notes", "snapshot folder")
     segments = list_segments(folder, "notes").segments
     at_us = int(datetime.fromisoformat((root / "target.txt").read_text()).timestamp() * 1e6)
+    if after_s is not None:  # a point that far after the history's first commit
+        at_us = min(s.first_time_us for s in segments) + int(after_s * 1e6)
     points = []
     for base_id in {s.base_id for s in segments}:
         manifest = next(folder.glob(f"notes-*-{base_id}.json"), None)
@@ -79,9 +99,14 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     times["resolve"] = time.perf_counter() - started
     marks: dict[str, float] = {}
 
-    def timed_check(path: Path) -> None:
+    owners = base_owners(point.base) if narrowed else None
+
+    def timed_check(path: Path, written: RewrittenPages) -> None:
         marks["check_start"] = time.perf_counter()
-        outcome = check_database(path, check)
+        outcome = narrowed_check(path, written, owners, check) if owners else None
+        marks["narrowed"] = float(outcome is not None)
+        if outcome is None:
+            outcome = check_database(path, check)
         assert outcome.ok, outcome.summary
         marks["check_end"] = time.perf_counter()
 
@@ -92,13 +117,15 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     elif sequential:
         rebuild_point(point, out, run, scratch)
         times["write+fsync"] = time.perf_counter() - started - times["resolve"]
-        timed_check(out)
-        times["check"] = marks["check_end"] - marks["check_start"]
+        at = time.perf_counter()
+        assert check_database(out, check).ok
+        times["check"] = time.perf_counter() - at
     else:
         rebuild_point(point, out, run, scratch, timed_check)
         times["write"] = marks["check_start"] - started - times["resolve"]
         times["check"] = marks["check_end"] - marks["check_start"]
         times["after_check"] = time.perf_counter() - marks["check_end"]
+        times["narrowed"] = marks["narrowed"]
     times["total"] = time.perf_counter() - started
     times["cpu"] = time.process_time() - cpu
     return times
@@ -112,6 +139,11 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check", default="quick", choices=("quick", "full", "none"))
+    parser.add_argument(
+        "--after-s",
+        type=float,
+        help="restore the point this many seconds after the first commit (default: the last)",
+    )
     parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
     )
@@ -131,7 +163,8 @@ def main() -> None:
         root = build(args.size_mb, args.commits, args.rate, args.payload)
     out = root / "restored.db"
     out.unlink(missing_ok=True)
-    timed_restore(root, out, "none", False)  # the point's database, for the baselines
+    # the point's database, for the baselines
+    timed_restore(root, out, "none", False, after_s=args.after_s)
     point_mb = round(os.path.getsize(out) / (1 << 20), 1)
     artifact = root / "full.sqlite.zst"
     subprocess.run(["zstd", "-q", "-3", "-T0", "-f", str(out), "-o", str(artifact)], check=True)
@@ -139,8 +172,15 @@ def main() -> None:
     rows: list[dict[str, float]] = []
     for _ in range(args.rounds):
         os.sync()
-        row = timed_restore(root, out, args.check, args.sequential)
+        row = timed_restore(root, out, args.check, args.sequential, after_s=args.after_s)
         out.unlink()
+        if not args.sequential and args.check != "none":  # the whole check, same round
+            os.sync()
+            whole = timed_restore(
+                root, out, args.check, False, narrowed=False, after_s=args.after_s
+            )
+            out.unlink()
+            row.update({f"whole_{k}": v for k, v in whole.items() if k != "narrowed"})
         for name, extra in (("zstd_d", []), ("zstd_d_fsync", [["sync", str(out)]])):
             os.sync()
             at = time.perf_counter()

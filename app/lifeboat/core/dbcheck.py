@@ -251,3 +251,33 @@ def _table_by_table(
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def check_tables(
+    conn: StandInConnection, mode: str, tables: list[str], path: Path
+) -> CheckResult | None:
+    """check_connection's check of only `tables` (each with its indexes: SQLite's
+    `pragma quick_check(TABLE)`), as core/history/point_check.py runs it on the b-trees a
+    point changed. SQLite leaves out the page accounting then (which pages no b-tree
+    uses): the caller proves that itself. Same stand-ins, findings and errors as a whole
+    check; None when findings the stand-ins explain filled a table's limit (what came
+    after them was not looked at: the whole check, table by table, is the one to run)."""
+    if mode not in _PRAGMAS:
+        raise ValueError(f"unknown check mode {mode!r}")
+    found: list[str] = []
+    try:
+        needs = dependents(conn, conn.stand_ins) if conn.stand_ins else None
+        for table in tables:
+            more, stopped = _findings(conn, f"pragma {_PRAGMAS[mode]}({_q(table)})", _MAX_PROBLEMS)
+            if needs is not None:
+                more, explained = _split(more, needs)
+                if explained and stopped:
+                    return None
+            found += more
+        unchecked = list(needs.lines()) if needs is not None else []
+    except sqlite3.Error as exc:
+        if not is_damage_code(exc):
+            raise _not_checked(path, exc) from None
+        return CheckResult(mode, False, (str(exc),))
+    problems = list(dict.fromkeys(found))
+    return CheckResult(mode, not problems, tuple(problems[:_MAX_PROBLEMS]), tuple(unchecked))

@@ -29,6 +29,7 @@ from lifeboat.core.manifest import (
     DIFF_SUFFIX,
     FULL_SUFFIX,
     MANIFEST_SUFFIX,
+    OWNERS_SUFFIX,
     PAGES_SUFFIX,
     RAW_SUFFIX,
     STEM_RE,
@@ -45,6 +46,7 @@ SNAPSHOT_FILE_SUFFIXES = (
     FULL_SUFFIX + ".age",
     DIFF_SUFFIX + ".age",
     PAGES_SUFFIX,
+    OWNERS_SUFFIX,  # a continuous base's page owners
     RAW_SUFFIX,
     RAW_SUFFIX + ".age",  # a raw copy of a source kept encrypted (core/rawcopy.py)
 )

@@ -28,6 +28,8 @@ FORMAT_VERSION = 3
 FULL_SUFFIX = ".sqlite.zst"
 DIFF_SUFFIX = ".diff.zst"
 PAGES_SUFFIX = ".pages"
+#: a continuous base's page owners (core/history/owners_file.py)
+OWNERS_SUFFIX = ".owners"
 MANIFEST_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
 AGE_SUFFIX = ".age"  # an artifact encrypted with age: <artifact>.age

@@ -15,6 +15,7 @@ from lifeboat.core.catalog_records import AttentionItem
 from lifeboat.core.leftovers import SNAPSHOT_FILE_SUFFIXES, is_being_deleted
 from lifeboat.core.manifest import (
     MANIFEST_SUFFIX,
+    OWNERS_SUFFIX,
     PAGES_SUFFIX,
     RAW_SUFFIX,
     SOURCE_NAME_RE,
@@ -70,7 +71,7 @@ class FolderScan:
                 source,
                 ORPHAN,
                 "the page list of a snapshot whose manifest is missing; it is kept"
-                if p.name.endswith(PAGES_SUFFIX)
+                if p.name.endswith((PAGES_SUFFIX, OWNERS_SUFFIX))
                 else "a snapshot file without its manifest; it is kept and can be "
                 "recovered from the file",
                 now,

@@ -53,8 +53,13 @@ from lifeboat.core.manifest import (
     write_manifest,
 )
 from lifeboat.core.page_digest import CONTENT_DIGEST
-from lifeboat.core.private import disk_full, is_link
-from lifeboat.core.snapshot_frozen import check_and_count, copy_ahead_and_pack, pack_frozen
+from lifeboat.core.private import disk_full, is_link, write_new
+from lifeboat.core.snapshot_frozen import (
+    Owners,
+    check_count_and_map,
+    copy_ahead_and_pack,
+    pack_frozen,
+)
 from lifeboat.core.snapshot_pack import Packed, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
@@ -82,6 +87,8 @@ class _Taken:
     checked: CheckResult
     inventory: Inventory | None
     packed: Packed
+    #: a base's page owners (core/history/owners_file.py), put beside it
+    owners: Owners = None
 
 
 def take_snapshot(
@@ -115,6 +122,7 @@ def take_snapshot(
         _stop_if_unchanged(request, taken)
         artifact_name = stem + (FULL_SUFFIX if taken.packed.kind == "full" else DIFF_SUFFIX)
         sealed = _put_in_place(request, taken.packed, stem, artifact_name, written)
+        _put_owners(request, taken, stem, written)
         extra = _manifest_extra(taken, source_mode, sealed)
         manifest = _manifest(request, taken, snap_id, created_at, artifact_name, extra, started)
         write_manifest(request.folder, manifest, request.run)
@@ -181,10 +189,10 @@ def _copy_check_and_pack(
     )
     cancel.check()
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
-        checking = pool.submit(check_and_count, copy_path, request.check)
+        checking = pool.submit(check_count_and_map, copy_path, request)
         packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
-        checked, inventory = checking.result()
-    return _passed(request, _Taken(copied, checked, inventory, packed))
+        checked, inventory, owners = checking.result()
+    return _passed(request, _Taken(copied, checked, inventory, packed, owners))
 
 
 def _converged_wal(
@@ -255,6 +263,22 @@ def _put_in_place(
         written.append(request.folder / f"{stem}{PAGES_SUFFIX}")
         publish(packed.pages, request.folder / f"{stem}{PAGES_SUFFIX}")
     return sealed
+
+
+def _put_owners(request: SnapshotRequest, taken: _Taken, stem: str, written: list[Path]) -> None:
+    """Publish a full base's page-owners file (docs/FORMAT.md), if its check made one."""
+    if taken.owners is None or taken.packed.kind != "full":
+        return
+    from lifeboat.core.history.owners_file import OWNERS_SUFFIX, owners_bytes
+
+    owner, page1 = taken.owners
+    data = owners_bytes(owner, page1, request.check, taken.packed.content_digest)
+    work = request.run.work_path(request.folder, "owners")
+    written.append(work)
+    write_new(work, data)
+    final = request.folder / f"{stem}{OWNERS_SUFFIX}"
+    written.append(final)
+    publish(work, final)
 
 
 def _manifest_extra(

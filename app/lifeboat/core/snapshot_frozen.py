@@ -19,6 +19,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,8 @@ from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress
 
 Taken = tuple[CopyResult, CheckResult, Inventory | None, Packed]
+#: a checked copy's page owners and page 1 (core/history/owners_file.py), or None
+Owners = tuple[array, bytes] | None
 
 
 def pack_frozen(
@@ -138,6 +141,22 @@ def copy_ahead_and_pack(
 def check_and_count(path: Path, mode: str) -> tuple[CheckResult, Inventory | None]:
     checked = check_database(path, mode)
     return checked, take_inventory(path) if checked.ok else None
+
+
+def check_count_and_map(
+    path: Path, request: SnapshotRequest
+) -> tuple[CheckResult, Inventory | None, Owners]:
+    """check_and_count, then, for a base of continuous history that passed and is not
+    kept sealed, its page owners (read from the copy while it is still in the page
+    cache: beside the packing, in the check's thread, never on the capture's path)."""
+    checked, inventory = check_and_count(path, request.check)
+    owners = None
+    wanted = request.reason == "continuous" and request.check in ("quick", "full")
+    if checked.ok and wanted and not request.recipients:
+        from lifeboat.core.history.owners_file import database_owners
+
+        owners = database_owners(path)
+    return checked, inventory, owners
 
 
 def check_and_count_open(

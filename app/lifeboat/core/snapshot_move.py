@@ -35,7 +35,7 @@ from pathlib import Path
 from lifeboat.core.fsutil import free_bytes, fsync_dir
 from lifeboat.core.hashing import sha256_file
 from lifeboat.core.leftovers import delete_snapshot_files, sweep_folder
-from lifeboat.core.manifest import AGE_SUFFIX, PAGES_SUFFIX, Manifest
+from lifeboat.core.manifest import AGE_SUFFIX, OWNERS_SUFFIX, PAGES_SUFFIX, Manifest
 from lifeboat.core.private import disk_full, make_new_dir, open_new
 from lifeboat.core.runs import Run
 from lifeboat.core.scan import scan_folder
@@ -103,6 +103,9 @@ def _entries(folder: Path, manifest: Manifest) -> list[Entry]:
     pages = manifest.stem + PAGES_SUFFIX
     if (folder / pages).exists():
         entries.append(Entry(pages, {pages: manifest.pages_sha256}))
+    owners = manifest.stem + OWNERS_SUFFIX  # checksummed inside: read back before use
+    if (folder / owners).exists():
+        entries.append(Entry(owners, {owners: None}))
     entries.append(Entry(manifest.manifest_name, {manifest.manifest_name: None}))
     return entries
 

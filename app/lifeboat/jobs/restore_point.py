@@ -23,7 +23,9 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.dbcheck import check_database
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
-from lifeboat.core.history.points import PointCheck, rebuild_point, resolve_point
+from lifeboat.core.history.owners_file import base_owners
+from lifeboat.core.history.point_check import narrowed_check
+from lifeboat.core.history.points import PointCheck, RewrittenPages, rebuild_point, resolve_point
 from lifeboat.core.history.segment_read import SegmentDamaged, SegmentReader
 from lifeboat.core.history.spans import ChainTimes, CommitTime, NotRestorable, chain_at
 from lifeboat.core.results import PointChoice
@@ -132,14 +134,21 @@ def _snapshot_at(workspace: Workspace, source: str, at: datetime) -> SnapshotRec
     return None
 
 
-def point_check(choice: PointChoice, check: str) -> PointCheck | None:
+def point_check(choice: PointChoice, check: str, base: BaseRef | None = None) -> PointCheck | None:
     """The source's integrity check of the rebuilt point (None: the source checks
-    nothing); a finding refuses the point, named after its commit."""
+    nothing); a finding refuses the point, named after its commit. With the base's page
+    owners (a full base's `.owners` file, made when its check passed), only the b-trees
+    the point touched are checked by SQLite and the rest is proven unchanged
+    (core/history/point_check.py); else, or whenever that proof does not hold, SQLite's
+    whole check runs."""
     if check == "none":
         return None
+    owners = base_owners(base) if base is not None else None
 
-    def run_check(path: Path) -> None:
-        outcome = check_database(path, check, mmap_size=_CHECK_MMAP)
+    def run_check(path: Path, written: RewrittenPages) -> None:
+        outcome = narrowed_check(path, written, owners, check)
+        if outcome is None:
+            outcome = check_database(path, check, mmap_size=_CHECK_MMAP)
         if not outcome.ok:
             raise CorruptSnapshot(
                 f"the point of {choice.source} at commit {choice.commit_seq} fails its "
@@ -180,9 +189,8 @@ def rebuild_checked(
             # snapshot is, when taken), and a point inside a segment has no digest to
             # prove. So the source's check runs, as for a snapshot's restore: on the
             # finished file beside its fsync, before it is published.
-            rebuild_point(
-                point, dest, workspace.run, workspace.scratch(), point_check(choice, check)
-            )
+            checking = point_check(choice, check, base)
+            rebuild_point(point, dest, workspace.run, workspace.scratch(), checking)
         cancel.check()
     except SegmentDamaged as exc:
         with contextlib.suppress(OSError):

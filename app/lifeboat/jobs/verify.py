@@ -114,6 +114,7 @@ class VerifyJob:
                     cancel=cancel,
                     base=files.base,
                 )
+                _check_owners(record, files.folder, scratch)
             scratch.unlink()
 
     def _check_ciphertext_only(self, record: SnapshotRecord) -> VerifyResult:
@@ -134,6 +135,20 @@ class VerifyJob:
             record,
             True,
             "only the encrypted file's SHA-256 was checked: this machine has no key to open it",
+        )
+
+
+def _check_owners(record: SnapshotRecord, folder: Path, database: Path) -> None:
+    """A continuous base's page-owners file that is damaged or says other pages than its
+    verified database is reported (point restores from it then take the whole check)."""
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.owners_file import owners_match
+
+    if owners_match(BaseRef(record.manifest, folder), database) is False:
+        log.warning(
+            "verify: the page owners file of %s is damaged or not its own: a restore of a "
+            "point of its history runs SQLite's whole check",
+            record.id,
         )
 
 

@@ -28,7 +28,11 @@ class Capture:
     scratch: Path
 
     def take_base(self) -> BaseRef:
-        request = SnapshotRequest(SOURCE, self.db, self.folder, self.run, self.scratch)
+        """A base as the follower's host takes one (reason "continuous": with its page
+        owners, core/history/owners_file.py)."""
+        request = SnapshotRequest(
+            SOURCE, self.db, self.folder, self.run, self.scratch, reason="continuous"
+        )
         return BaseRef(take_snapshot(request), self.folder)
 
     def open_base(self, snapshot_id: str) -> BaseRef | None:

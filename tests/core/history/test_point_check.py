@@ -21,7 +21,7 @@ import pytest
 from lifeboat.core.history.bases import base_pages, base_state
 from lifeboat.core.history.chain import describe, write_segment
 from lifeboat.core.history.page_writer import PageWriter, WriteFailed
-from lifeboat.core.history.points import rebuild_point, resolve_point
+from lifeboat.core.history.points import RewrittenPages, rebuild_point, resolve_point
 from lifeboat.core.history.segment import CommitRecord, SegmentHeader
 from lifeboat.core.results import PointChoice
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -126,11 +126,11 @@ def test_the_check_reads_the_finished_file_before_it_is_published(tmp_path: Path
     real = point_check(_choice(), "quick")
     assert real is not None
 
-    def check(path: Path) -> None:
+    def check(path: Path, written: RewrittenPages) -> None:
         seen["published"] = dest.exists()
         seen["bytes"] = path.read_bytes()
         seen["name"] = path.name
-        real(path)
+        real(path, written)
 
     rebuild_point(point, dest, capture.run, capture.scratch, check)
     expected = bytearray(original) + bytes(_PAGE)
@@ -139,7 +139,7 @@ def test_the_check_reads_the_finished_file_before_it_is_published(tmp_path: Path
     assert seen["published"] is False and seen["bytes"] == bytes(expected)
     assert str(seen["name"]).startswith(".lb-") and str(seen["name"]).endswith(".partial")
 
-    def refuse(path: Path) -> None:
+    def refuse(path: Path, written: RewrittenPages) -> None:
         raise RuntimeError("stop here")
 
     again = tmp_path / "again.db"

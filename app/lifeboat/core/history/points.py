@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,17 @@ def resolve_point(base: BaseRef, chain: list[SegmentFile], at_us: int) -> Point 
 
 
 @dataclass(frozen=True)
+class RewrittenPages:
+    """What a rebuilt point holds besides its base's pages: `listed` are the pages a
+    segment gave (the only ones that may differ from the base's among the first
+    `same_until`); every page past `same_until` is new or rewritten too."""
+
+    listed: array  # array("I"), increasing
+    same_until: int
+    page_count: int
+
+
+@dataclass(frozen=True)
 class Rebuilt:
     path: Path
     page_count: int
@@ -84,8 +96,9 @@ class Rebuilt:
     pages_from_segments: int
 
 
-#: what a restore runs on a rebuilt point before it is published: raises to refuse it
-PointCheck = Callable[[Path], None]
+#: what a restore runs on a rebuilt point before it is published (the file, and which of
+#: its pages may differ from the base's: point_check.py): raises to refuse it
+PointCheck = Callable[[Path, RewrittenPages], None]
 
 
 def rebuild_point(
@@ -124,7 +137,12 @@ def rebuild_point(
                     "its segment recorded",
                     "use another point or snapshot",
                 )
-            _synced_and_checked(out.fileno(), work, check)
+            written = RewrittenPages(
+                mapping.listed,
+                min(mapping.base_pages, point.base.manifest.page_count),
+                point.page_count,
+            )
+            _synced_and_checked(out.fileno(), work, check, written)
         os.link(work, dest)  # never replaces a file
         os.unlink(work)
     except BaseException as exc:
@@ -142,7 +160,9 @@ def rebuild_point(
     return Rebuilt(dest, point.page_count, state, mapping.substituted)
 
 
-def _synced_and_checked(fd: int, work: Path, check: PointCheck | None) -> None:
+def _synced_and_checked(
+    fd: int, work: Path, check: PointCheck | None, written: RewrittenPages
+) -> None:
     """fsync the written file; `check` it meanwhile, in this thread: the check reads
     the pages from the page cache while the disk writes them out. Returns once both are
     done; the check's error first (the file is not kept either way), then the fsync's."""
@@ -163,7 +183,7 @@ def _synced_and_checked(fd: int, work: Path, check: PointCheck | None) -> None:
     syncing = threading.Thread(target=sync, name="lifeboat-fsync", daemon=True)
     syncing.start()
     try:
-        check(work)
+        check(work, written)
     finally:
         syncing.join()  # the file is closed only once its fsync is done
     if failed:
