@@ -16,11 +16,13 @@ The machine may be shared: the figures are this run's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +106,22 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
     return times
 
 
+@contextlib.contextmanager
+def rebuilt_by(way: str) -> Iterator[None]:
+    """The rebuild made to write its pages `way` (see --ways) for the block."""
+    from lifeboat.core.history import rebuild
+
+    if way not in ("direct", "blocks"):
+        raise SystemExit(f"unknown way {way!r}: direct or blocks")
+    fits = rebuild.fits
+    if way == "blocks":
+        rebuild.fits = lambda *args: False
+    try:
+        yield
+    finally:
+        rebuild.fits = fits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=256)
@@ -114,6 +132,13 @@ def main() -> None:
     parser.add_argument("--check", default="quick", choices=("quick", "full", "none"))
     parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
+    )
+    parser.add_argument(
+        "--ways",
+        default="direct",
+        help="how the pages are written, compared in each round: direct (the threads "
+        "that make the pages write them), blocks (in order, by one writer thread: any "
+        "base that is not seekable, and every base before session 28), e.g. direct,blocks",
     )
     parser.add_argument(
         "--root",
@@ -138,9 +163,13 @@ def main() -> None:
     out.unlink()
     rows: list[dict[str, float]] = []
     for _ in range(args.rounds):
-        os.sync()
-        row = timed_restore(root, out, args.check, args.sequential)
-        out.unlink()
+        row: dict[str, float] = {}
+        for way in args.ways.split(","):
+            os.sync()
+            with rebuilt_by(way):
+                times = timed_restore(root, out, args.check, args.sequential)
+            out.unlink()
+            row.update(times if way == "direct" else {f"{k}_{way}": v for k, v in times.items()})
         for name, extra in (("zstd_d", []), ("zstd_d_fsync", [["sync", str(out)]])):
             os.sync()
             at = time.perf_counter()
@@ -154,6 +183,8 @@ def main() -> None:
     summary = {k: round(median([r[k] for r in rows]), 3) for k in rows[0]}
     summary["restore_vs_zstd_d"] = round(summary["total"] / summary["zstd_d"], 2)
     summary["restore_vs_zstd_d_fsync"] = round(summary["total"] / summary["zstd_d_fsync"], 2)
+    if "total_blocks" in summary:
+        summary["blocks_vs_zstd_d"] = round(summary["total_blocks"] / summary["zstd_d"], 2)
     summary["point_mb"] = point_mb
     summary["load_1min"] = round(os.getloadavg()[0], 2)
     print("median", json.dumps(summary), flush=True)

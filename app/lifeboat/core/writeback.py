@@ -29,8 +29,11 @@ SyncRange = Callable[[int, int, int, int], int]
 class Writeback:
     """Start writing a growing file to disk chunk by chunk (see the module's docstring)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, wait_previous: bool = True) -> None:
         self._fd = fd
+        # Not waiting: only start the writeback (the kernel's own dirty limits throttle
+        # the writer); where there is no sync_file_range, nothing is done then.
+        self._wait = wait_previous
         self._started = 0  # bytes whose writeback was started
         self._last = 0  # where the last chunk started
         self._sync_range = sync_file_range()
@@ -40,10 +43,11 @@ class Writeback:
         if size - self._started < CHUNK:
             return
         if self._sync_range is None:
-            _datasync(self._fd)
+            if self._wait:
+                _datasync(self._fd)
         else:
             self._call(self._started, size - self._started, _WRITE)
-            if self._started:  # the chunk before: wait until it is on disk
+            if self._started and self._wait:  # the chunk before: wait until it is on disk
                 flags = _WAIT_BEFORE | _WRITE | _WAIT_AFTER
                 self._call(self._last, self._started - self._last, flags)
         self._last, self._started = self._started, size

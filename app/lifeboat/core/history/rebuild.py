@@ -34,27 +34,24 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
-import struct
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-import xxhash
-
 from lifeboat.core.history.bases import base_blocks
+from lifeboat.core.history.direct_rebuild import fits, write_direct
 from lifeboat.core.history.page_writer import PageWriter
-from lifeboat.core.history.pagestate import GROUP, HASH_SIZE
+from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
 from lifeboat.core.history.rebuild_images import SegmentImages
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.runs import Run
+from lifeboat.core.seekable import open_seekable
 from lifeboat.foundation.errors import CorruptSnapshot
 
 if TYPE_CHECKING:
     from lifeboat.core.history.points import Point
 
-_STATE_PREFIX = b"LBSTATE1"
 _BLOCK_PAGES = 256
 _TAIL_PAGES = 64
 
@@ -114,44 +111,6 @@ def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
     return mapping
 
 
-class StateDigest:
-    """The state digest of pages written in order (pagestate.py's definition)."""
-
-    def __init__(self, page_size: int, page_count: int, wanted: bool = True) -> None:
-        self.wanted = wanted  # not wanted: nothing is hashed, `digest` is b""
-        self._size = page_size
-        self._outer = hashlib.sha256(_STATE_PREFIX + struct.pack(">II", page_count, page_size))
-        self._group = bytearray()
-
-    def add(self, pages: memoryview) -> None:
-        """Whole pages, the next in order."""
-        if self.wanted:
-            self.add_hashes(page_hashes(pages, self._size))
-
-    def add_hashes(self, hashes: bytes | bytearray) -> None:
-        """The hashes of the next pages in order."""
-        self._group += hashes
-        span = GROUP * HASH_SIZE
-        while len(self._group) >= span:
-            self._outer.update(hashlib.sha256(memoryview(self._group)[:span]).digest())
-            del self._group[:span]
-
-    def digest(self) -> bytes:
-        if not self.wanted:
-            return b""
-        if self._group:
-            self._outer.update(hashlib.sha256(self._group).digest())
-            self._group = bytearray()
-        return self._outer.digest()
-
-
-def page_hashes(pages: memoryview, size: int) -> bytes:
-    """The xxh3-128 hash of each page of `pages`, in order (one list comprehension: a
-    restore hashes every page it writes)."""
-    hash_of = xxhash.xxh3_128_digest
-    return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
-
-
 class _Tail:
     """The pages past the base's end (a database that grew since its base). Built while
     the base's next block is still being decompressed, so the writing thread never waits
@@ -189,6 +148,51 @@ class _Tail:
 
 
 def write_pages(
+    point: Point,
+    readers: list[SegmentReader],
+    mapping: PageMap,
+    out: BinaryIO,
+    run: Run,
+    scratch: Path,
+    *,
+    flush_while_writing: bool = True,
+    digest_pages: bool = True,
+) -> bytes:
+    """The point's pages to `out`; the state digest (b"" if not `digest_pages`: no
+    digest to compare it with, a point inside a segment). A seekable full base whose
+    frames hold whole pages: written straight by the threads that make the pages
+    (direct_rebuild.py); any other base: block by block, in order (_write_in_blocks).
+    `flush_while_writing`: the disk writes while pages are made, so the final fsync
+    finds little left."""
+    manifest = point.base.manifest
+    seekable = (
+        open_seekable(point.base.artifact, cache_frames=1) if manifest.kind == "full" else None
+    )
+    if seekable is not None:
+        with seekable:
+            if fits(seekable, manifest.page_size, manifest.page_count):
+                return write_direct(
+                    point,
+                    seekable,
+                    readers,
+                    mapping,
+                    out.fileno(),
+                    flush_while_writing=flush_while_writing,
+                    digest_pages=digest_pages,
+                )
+    return _write_in_blocks(
+        point,
+        readers,
+        mapping,
+        out,
+        run,
+        scratch,
+        flush_while_writing=flush_while_writing,
+        digest_pages=digest_pages,
+    )
+
+
+def _write_in_blocks(
     point: Point,
     readers: list[SegmentReader],
     mapping: PageMap,
@@ -269,11 +273,3 @@ def _patched(
         view[start : start + size] = image(index)
     mapping.substituted += end - at
     return view
-
-
-def standalone(page_one: bytes) -> bytes:
-    """Page 1 with the header's file format versions set to 1 (journal mode DELETE): a
-    WAL image of page 1 says 2 (WAL), which a file without its -wal does not need."""
-    if page_one[:16] != b"SQLite format 3\x00":
-        return page_one
-    return page_one[:18] + b"\x01\x01" + page_one[20:]

@@ -1,0 +1,245 @@
+"""A point's file written straight by the threads that make its pages (a seekable base).
+
+The pages of a point come from two places whose byte ranges in the file never overlap:
+the base's pages no commit up to the point rewrote, and the segments' newest images of
+the others (PageMap.listed). So each is written where it goes by the thread that has it,
+in any order, with no hand-over and no copy in between:
+
+- the base's frames are decompressed and checked by a pool of two threads
+  (core/seekable_parallel.ordered_map, a few frames a task); each task pwrites the runs
+  of its pages the point takes from the base straight from the decompressed frame, and
+  hashes them where a state digest is to be proven. A frame whose pages the point takes
+  none of (the hour rewrote them all, or the point is shorter) is not decompressed: its
+  stored bytes still go to the SHA-256 of the whole base, in order, in this thread, which
+  is compared with the manifest after the last frame (as bases.base_blocks does);
+- the segments' images are decompressed by a pool of their own (rebuild_images.py) and
+  written by its thread, a run of consecutive pages at a time (images_writer.py);
+- pages no one gives (a database that shrank below its base, then grew) are zeros,
+  written last by this thread; page 1 gets its standalone header (rebuild.standalone).
+
+The file's prefix both have finished (Watermark) is handed to the kernel's writeback as it
+grows (core/writeback.py: sync_file_range WRITE), so the final fsync finds little dirty.
+The state digest is taken from the page hashes of the bytes written, gathered at their
+pages' places (16 bytes a page) and folded in order at the end.
+
+Memory: a few base frames per task in flight, the images' chunks (rebuild_images.py), the
+page hashes (16 bytes a page, only with a digest to prove).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from lifeboat.core.history.images_writer import ImagesWriter, write_all
+from lifeboat.core.history.page_writer import WriteFailed
+from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
+from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
+from lifeboat.core.history.seekable_blocks import HashAside
+from lifeboat.core.seekable import SeekableArtifact
+from lifeboat.core.seekable_parallel import ordered_map
+from lifeboat.core.writeback import Writeback
+from lifeboat.foundation.errors import CorruptSnapshot
+
+if TYPE_CHECKING:
+    from lifeboat.core.history.points import Point
+    from lifeboat.core.history.rebuild import PageMap
+    from lifeboat.core.history.segment_read import SegmentReader
+
+#: base frames per task of the pool (8 x 128 KiB): the pool's own cost stays small
+_TASK_FRAMES = 8
+_ZERO_RUN = 256  # pages of zeros per write
+
+
+def fits(artifact: SeekableArtifact, size: int, page_count: int) -> bool:
+    """Whether every frame of `artifact` holds whole pages and they add up to
+    `page_count` (Lifeboat's seekable artifacts do; anything else is read block by block
+    by rebuild.py). The seek table is proven by the SHA-256 of the file afterwards."""
+    entries = artifact.entries or []
+    if any(entry.decompressed % size for entry in entries):
+        return False
+    return sum(entry.decompressed for entry in entries) == page_count * size
+
+
+class Watermark:
+    """How far the file is written by both producers: the base's frames (in order)
+    and the images (in page order). Each new stretch of the finished prefix is handed to
+    the kernel's writeback (not `enabled`: nothing is, the final fsync writes it all)."""
+
+    def __init__(self, fd: int, size: int, enabled: bool) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._base = self._images = 0
+        self._writeback = Writeback(fd, wait_previous=False) if enabled else None
+
+    def base(self, page: int) -> None:
+        with self._lock:
+            self._base = page
+            self._advance()
+
+    def images(self, page: int) -> None:
+        with self._lock:
+            self._images = page
+            self._advance()
+
+    def _advance(self) -> None:
+        if self._writeback is not None:
+            try:
+                self._writeback.reached(min(self._base, self._images) * self._size)
+            except OSError as exc:
+                raise WriteFailed(exc) from exc
+
+
+class _BaseFrames:
+    """The base's side: which pages of each frame the point takes, written by the pool."""
+
+    def __init__(
+        self,
+        artifact: SeekableArtifact,
+        mapping: PageMap,
+        fd: int,
+        size: int,
+        last: int,
+        hashes: bytearray | None,
+    ) -> None:
+        self._artifact, self._listed, self._fd, self._size = artifact, mapping.listed, fd, size
+        self._last, self._hashes = last, hashes  # the last page the base gives
+        self.first_pages: list[int] = []  # of each frame
+        page = 1
+        for entry in artifact.entries or []:
+            self.first_pages.append(page)
+            page += entry.decompressed // size
+
+    def tasks(self) -> Iterator[range]:
+        count = len(self.first_pages)
+        for start in range(0, count, _TASK_FRAMES):
+            yield range(start, min(start + _TASK_FRAMES, count))
+
+    def write(self, numbers: range) -> tuple[list[bytes], int]:
+        """In the pool: frames `numbers` read, the pages taken from them written; their
+        stored bytes (for the SHA-256) and the last page they cover."""
+        raws, end = [], 0
+        for number in numbers:
+            raws.append(self._write_frame(number))
+            entry = self._artifact.entries[number]  # type: ignore[index]  # fits() saw them
+            end = self.first_pages[number] + entry.decompressed // self._size - 1
+        return raws, end
+
+    def _write_frame(self, number: int) -> bytes:
+        entry = self._artifact.entries[number]  # type: ignore[index]
+        first = self.first_pages[number]
+        last = min(first + entry.decompressed // self._size - 1, self._last)
+        at = bisect.bisect_left(self._listed, first)
+        end = bisect.bisect_right(self._listed, last)
+        if last < first or end - at == last - first + 1:  # nothing taken from it
+            raw = self._artifact.raw_frame(number)
+            if len(raw) != entry.compressed:
+                raise CorruptSnapshot(f"{self._artifact.path.name}: frame {number} is cut short")
+            return raw
+        raw, plain = self._artifact.read_frame(number)
+        view, size = memoryview(plain), self._size
+        run = first
+        for index in range(at, end + 1):
+            stop = self._listed[index] if index < end else last + 1
+            if run == 1 and stop > 1:  # page 1, written standalone (hashed as it is)
+                self._put(view[:size], 1, standalone(bytes(view[:size])))
+                run = 2
+            if stop > run:
+                piece = view[(run - first) * size : (stop - first) * size]
+                self._put(piece, run, piece)
+            run = stop + 1
+        return raw
+
+    def _put(self, pages: memoryview, page: int, data: bytes | memoryview) -> None:
+        write_all(self._fd, data, (page - 1) * self._size)
+        if self._hashes is not None:
+            at = (page - 1) * HASH_SIZE
+            self._hashes[at : at + len(pages) // self._size * HASH_SIZE] = page_hashes(
+                pages, self._size
+            )
+
+
+def write_direct(
+    point: Point,
+    artifact: SeekableArtifact,
+    readers: list[SegmentReader],
+    mapping: PageMap,
+    fd: int,
+    *,
+    flush_while_writing: bool,
+    digest_pages: bool,
+) -> bytes:
+    """The point's pages to the file `fd` (see the module's docstring); the state
+    digest (b"" if not `digest_pages`)."""
+    manifest = point.base.manifest
+    size, count = manifest.page_size, point.page_count
+    takes = min(count, manifest.page_count, mapping.base_pages)  # the last page of the base's
+    hashes = bytearray(count * HASH_SIZE) if digest_pages else None
+    mark = Watermark(fd, size, flush_while_writing)
+    frames = _BaseFrames(artifact, mapping, fd, size, takes, hashes)
+    images = ImagesWriter(mapping, readers, fd, size, hashes, mark.images, count)
+    try:
+        _base_side(frames, artifact, manifest.sha256, manifest.id, mark)
+        mark.base(count)
+        images.join()
+    finally:
+        images.close()
+    _write_zeros(mapping, fd, size, takes, count, hashes)
+    mapping.substituted = len(mapping.listed)
+    if hashes is None:
+        return b""
+    digest = StateDigest(size, count)
+    digest.add_hashes(hashes)
+    return digest.digest()
+
+
+def _base_side(
+    frames: _BaseFrames, artifact: SeekableArtifact, sha256: str, base_id: str, mark: Watermark
+) -> None:
+    """Every frame through the pool, its stored bytes hashed in order here; the whole
+    file's SHA-256 compared with the manifest's at the end."""
+    digest = HashAside()
+    try:
+        batch: list[bytes] = []
+        batched = 0
+        with ordered_map(frames.write, frames.tasks()) as done:
+            for raws, end in done:
+                batch += raws
+                batched += sum(len(raw) for raw in raws)
+                if batched >= 1 << 20:
+                    digest.update(b"".join(batch))
+                    batch, batched = [], 0
+                mark.base(end)
+        batch.append(artifact.trailer())
+        digest.update(b"".join(batch))
+        matches = digest.hexdigest() == sha256
+    finally:
+        digest.close()
+    if not matches:
+        raise CorruptSnapshot(
+            f"snapshot {base_id}: its file does not match its manifest", "use another snapshot"
+        )
+
+
+def _write_zeros(
+    mapping: PageMap, fd: int, size: int, takes: int, count: int, hashes: bytearray | None
+) -> None:
+    """Pages past the base's share that no segment gives: zeros (SQLite reads them so)."""
+    listed = mapping.listed
+    zero_hash = page_hash(bytes(size))
+    gaps, previous = [], takes
+    for page in listed[bisect.bisect_right(listed, takes) :]:
+        if page > previous + 1:
+            gaps.append((previous + 1, page - 1))
+        previous = page
+    if count > previous:
+        gaps.append((previous + 1, count))
+    for first, last in gaps:
+        for page in range(first, last + 1, _ZERO_RUN):
+            pages = min(_ZERO_RUN, last - page + 1)
+            write_all(fd, bytes(pages * size), (page - 1) * size)
+            if hashes is not None:
+                at = (page - 1) * HASH_SIZE
+                hashes[at : at + pages * HASH_SIZE] = zero_hash * pages
