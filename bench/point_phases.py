@@ -111,15 +111,18 @@ def rebuilt_by(way: str) -> Iterator[None]:
     """The rebuild made to write its pages `way` (see --ways) for the block."""
     from lifeboat.core.history import rebuild
 
-    if way not in ("direct", "blocks"):
-        raise SystemExit(f"unknown way {way!r}: direct or blocks")
-    fits = rebuild.fits
+    if way not in ("direct", "blocks", "direct_wb", "direct_nowb"):
+        raise SystemExit(f"unknown way {way!r}: direct, direct_wb, direct_nowb or blocks")
+    fits, direct = rebuild.fits, rebuild.write_direct
     if way == "blocks":
         rebuild.fits = lambda *args: False
+    if way in ("direct_wb", "direct_nowb"):  # writeback started while writing, or not
+        flush = way == "direct_wb"
+        rebuild.write_direct = lambda *a, **k: direct(*a, **{**k, "flush_while_writing": flush})
     try:
         yield
     finally:
-        rebuild.fits = fits
+        rebuild.fits, rebuild.write_direct = fits, direct
 
 
 def main() -> None:
@@ -164,12 +167,14 @@ def main() -> None:
     rows: list[dict[str, float]] = []
     for _ in range(args.rounds):
         row: dict[str, float] = {}
-        for way in args.ways.split(","):
+        ways = args.ways.split(",")
+        for way in ways:
             os.sync()
             with rebuilt_by(way):
                 times = timed_restore(root, out, args.check, args.sequential)
             out.unlink()
-            row.update(times if way == "direct" else {f"{k}_{way}": v for k, v in times.items()})
+            # the first way's figures unsuffixed: the ratios below are its
+            row.update(times if way == ways[0] else {f"{k}_{way}": v for k, v in times.items()})
         for name, extra in (("zstd_d", []), ("zstd_d_fsync", [["sync", str(out)]])):
             os.sync()
             at = time.perf_counter()
@@ -183,8 +188,8 @@ def main() -> None:
     summary = {k: round(median([r[k] for r in rows]), 3) for k in rows[0]}
     summary["restore_vs_zstd_d"] = round(summary["total"] / summary["zstd_d"], 2)
     summary["restore_vs_zstd_d_fsync"] = round(summary["total"] / summary["zstd_d_fsync"], 2)
-    if "total_blocks" in summary:
-        summary["blocks_vs_zstd_d"] = round(summary["total_blocks"] / summary["zstd_d"], 2)
+    for way in args.ways.split(",")[1:]:
+        summary[f"{way}_vs_zstd_d"] = round(summary[f"total_{way}"] / summary["zstd_d"], 2)
     summary["point_mb"] = point_mb
     summary["load_1min"] = round(os.getloadavg()[0], 2)
     print("median", json.dumps(summary), flush=True)

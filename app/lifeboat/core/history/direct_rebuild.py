@@ -17,7 +17,7 @@ in any order, with no hand-over and no copy in between:
 - pages no one gives (a database that shrank below its base, then grew) are zeros,
   written last by this thread; page 1 gets its standalone header (rebuild.standalone).
 
-The file's prefix both have finished (Watermark) is handed to the kernel's writeback as it
+The file's prefix both have finished (FinishedPrefix) is handed to the kernel's writeback as it
 grows (core/writeback.py: sync_file_range WRITE), so the final fsync finds little dirty.
 The state digest is taken from the page hashes of the bytes written, gathered at their
 pages' places (16 bytes a page) and folded in order at the end.
@@ -29,18 +29,17 @@ page hashes (16 bytes a page, only with a digest to prove).
 from __future__ import annotations
 
 import bisect
-import threading
+from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from lifeboat.core.history.finished_prefix import FinishedPrefix
 from lifeboat.core.history.images_writer import ImagesWriter, write_all
-from lifeboat.core.history.page_writer import WriteFailed
 from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
 from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
 from lifeboat.core.history.seekable_blocks import HashAside
 from lifeboat.core.seekable import SeekableArtifact
 from lifeboat.core.seekable_parallel import ordered_map
-from lifeboat.core.writeback import Writeback
 from lifeboat.foundation.errors import CorruptSnapshot
 
 if TYPE_CHECKING:
@@ -63,35 +62,6 @@ def fits(artifact: SeekableArtifact, size: int, page_count: int) -> bool:
     return sum(entry.decompressed for entry in entries) == page_count * size
 
 
-class Watermark:
-    """How far the file is written by both producers: the base's frames (in order)
-    and the images (in page order). Each new stretch of the finished prefix is handed to
-    the kernel's writeback (not `enabled`: nothing is, the final fsync writes it all)."""
-
-    def __init__(self, fd: int, size: int, enabled: bool) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._base = self._images = 0
-        self._writeback = Writeback(fd, wait_previous=False) if enabled else None
-
-    def base(self, page: int) -> None:
-        with self._lock:
-            self._base = page
-            self._advance()
-
-    def images(self, page: int) -> None:
-        with self._lock:
-            self._images = page
-            self._advance()
-
-    def _advance(self) -> None:
-        if self._writeback is not None:
-            try:
-                self._writeback.reached(min(self._base, self._images) * self._size)
-            except OSError as exc:
-                raise WriteFailed(exc) from exc
-
-
 class _BaseFrames:
     """The base's side: which pages of each frame the point takes, written by the pool."""
 
@@ -106,10 +76,14 @@ class _BaseFrames:
     ) -> None:
         self._artifact, self._listed, self._fd, self._size = artifact, mapping.listed, fd, size
         self._last, self._hashes = last, hashes  # the last page the base gives
-        self.first_pages: list[int] = []  # of each frame
+        # Each frame's first page and page count, read from the seek table once (each
+        # read of an entry parses it).
+        self.first_pages, self.pages, self._stored = array("q"), array("q"), array("q")
         page = 1
         for entry in artifact.entries or []:
+            self._stored.append(entry.compressed)
             self.first_pages.append(page)
+            self.pages.append(entry.decompressed // size)
             page += entry.decompressed // size
 
     def tasks(self) -> Iterator[range]:
@@ -120,22 +94,17 @@ class _BaseFrames:
     def write(self, numbers: range) -> tuple[list[bytes], int]:
         """In the pool: frames `numbers` read, the pages taken from them written; their
         stored bytes (for the SHA-256) and the last page they cover."""
-        raws, end = [], 0
-        for number in numbers:
-            raws.append(self._write_frame(number))
-            entry = self._artifact.entries[number]  # type: ignore[index]  # fits() saw them
-            end = self.first_pages[number] + entry.decompressed // self._size - 1
-        return raws, end
+        raws = [self._write_frame(number) for number in numbers]
+        return raws, self.first_pages[numbers[-1]] + self.pages[numbers[-1]] - 1
 
     def _write_frame(self, number: int) -> bytes:
-        entry = self._artifact.entries[number]  # type: ignore[index]
         first = self.first_pages[number]
-        last = min(first + entry.decompressed // self._size - 1, self._last)
+        last = min(first + self.pages[number] - 1, self._last)
         at = bisect.bisect_left(self._listed, first)
         end = bisect.bisect_right(self._listed, last)
         if last < first or end - at == last - first + 1:  # nothing taken from it
-            raw = self._artifact.raw_frame(number)
-            if len(raw) != entry.compressed:
+            raw = self._artifact.raw_frame(number)  # proven by the whole file's SHA-256
+            if len(raw) != self._stored[number]:
                 raise CorruptSnapshot(f"{self._artifact.path.name}: frame {number} is cut short")
             return raw
         raw, plain = self._artifact.read_frame(number)
@@ -177,15 +146,17 @@ def write_direct(
     size, count = manifest.page_size, point.page_count
     takes = min(count, manifest.page_count, mapping.base_pages)  # the last page of the base's
     hashes = bytearray(count * HASH_SIZE) if digest_pages else None
-    mark = Watermark(fd, size, flush_while_writing)
+    mark = FinishedPrefix(fd, size, flush_while_writing)
     frames = _BaseFrames(artifact, mapping, fd, size, takes, hashes)
     images = ImagesWriter(mapping, readers, fd, size, hashes, mark.images, count)
     try:
         _base_side(frames, artifact, manifest.sha256, manifest.id, mark)
         mark.base(count)
         images.join()
+        mark.close()
     finally:
         images.close()
+        mark.stop()
     _write_zeros(mapping, fd, size, takes, count, hashes)
     mapping.substituted = len(mapping.listed)
     if hashes is None:
@@ -196,7 +167,7 @@ def write_direct(
 
 
 def _base_side(
-    frames: _BaseFrames, artifact: SeekableArtifact, sha256: str, base_id: str, mark: Watermark
+    frames: _BaseFrames, artifact: SeekableArtifact, sha256: str, base_id: str, mark: FinishedPrefix
 ) -> None:
     """Every frame through the pool, its stored bytes hashed in order here; the whole
     file's SHA-256 compared with the manifest's at the end."""
