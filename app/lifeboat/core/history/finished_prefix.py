@@ -48,6 +48,12 @@ class FinishedPrefix:
             self._images = page
             self._post()
 
+    @property
+    def finished_pages(self) -> int:
+        """Pages 1 to this one are written."""
+        with self._changed:
+            return min(self._base, self._images)
+
     def _post(self) -> None:
         target = min(self._base, self._images) * self._size
         if target > self._target:
