@@ -83,31 +83,42 @@ def open_segments(point: Point) -> Iterator[list[SegmentReader]]:
 
 def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
     """From the indexes: the newest image of each page up to the point that no later
-    commit up to the point cut off (a shrink), and how much of the base still counts."""
+    commit up to the point cut off (a shrink), and how much of the base still counts.
+    With numpy, a whole index at a time: this runs before any page is written (a
+    Python loop over the entries took about a tenth of a point's rebuild, an hour of
+    commits being some 300,000 entries)."""
+    import numpy
+
     mapping = PageMap(point.page_count)
-    listed = []
-    for number, reader in enumerate(readers):
-        commits = [c for c in reader.commits if c.seq <= point.commit_seq]
-        listed.append((number, commits, reader.index.page_entries()))
+    limits = [sum(1 for c in reader.commits if c.seq <= point.commit_seq) for reader in readers]
     # The smallest page count from each commit on: a page written before a commit that
     # cut the database below it is gone (SQLite reads such a page anew as zeros).
-    counts = [c.page_count for _, commits, _ in listed for c in commits]
-    floor = array("I", [0]) * (len(counts) + 1)
-    floor[len(counts)] = point.page_count
-    for i in range(len(counts) - 1, -1, -1):
-        floor[i] = min(counts[i], floor[i + 1])
-    mapping.base_pages = floor[0]
+    counts = numpy.array(
+        [c.page_count for reader, limit in zip(readers, limits, strict=True)
+         for c in reader.commits[:limit]] + [point.page_count],
+        dtype=numpy.int64,
+    )  # fmt: skip
+    floor = numpy.minimum.accumulate(counts[::-1])[::-1]
+    mapping.base_pages = int(floor[0])
+    segment = numpy.full(point.page_count + 1, -1, dtype=numpy.int32)
+    frame = numpy.zeros(point.page_count + 1, dtype=numpy.uint32)
+    offset = numpy.zeros(point.page_count + 1, dtype=numpy.uint32)
     first = 0
-    segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
-    for number, commits, pages in listed:
-        limit = len(commits)
-        for page, ordinal, at_frame, at_offset in pages:
-            if ordinal < limit and page <= floor[first + ordinal + 1]:
-                segment[page] = number
-                frame[page] = at_frame
-                offset[page] = at_offset
+    for number, (reader, limit) in enumerate(zip(readers, limits, strict=True)):
+        # (page, ordinal, frame, offset) each, sorted by page then ordinal
+        entries = numpy.frombuffer(reader.index.pages_packed, dtype=">u4").reshape(-1, 4)
+        entries = entries[entries[:, 1] < limit]
+        entries = entries[entries[:, 0] <= floor[first + entries[:, 1].astype(numpy.int64) + 1]]
+        newest = numpy.ones(len(entries), dtype=bool)  # the last entry of each page
+        newest[:-1] = entries[1:, 0] != entries[:-1, 0]
+        entries = entries[newest]
+        pages = entries[:, 0].astype(numpy.int64)
+        segment[pages], frame[pages], offset[pages] = number, entries[:, 2], entries[:, 3]
         first += limit
-    mapping.listed = array("I", (n for n in range(1, point.page_count + 1) if segment[n] >= 0))
+    mapping.segment = array("i", segment.tobytes())
+    mapping.frame = array("I", frame.tobytes())
+    mapping.offset = array("I", offset.tobytes())
+    mapping.listed = array("I", numpy.flatnonzero(segment >= 0).astype(numpy.uint32).tobytes())
     return mapping
 
 
