@@ -29,6 +29,7 @@ page hashes (16 bytes a page, only with a digest to prove).
 from __future__ import annotations
 
 import bisect
+import hashlib
 from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -37,7 +38,6 @@ from lifeboat.core.history.finished_prefix import FinishedPrefix
 from lifeboat.core.history.images_writer import ImagesWriter, write_all
 from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
 from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
-from lifeboat.core.history.seekable_blocks import HashAside
 from lifeboat.core.seekable import SeekableArtifact
 from lifeboat.core.seekable_parallel import ordered_map
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -169,25 +169,16 @@ def write_direct(
 def _base_side(
     frames: _BaseFrames, artifact: SeekableArtifact, sha256: str, base_id: str, mark: FinishedPrefix
 ) -> None:
-    """Every frame through the pool, its stored bytes hashed in order here; the whole
-    file's SHA-256 compared with the manifest's at the end."""
-    digest = HashAside()
-    try:
-        batch: list[bytes] = []
-        batched = 0
-        with ordered_map(frames.write, frames.tasks()) as done:
-            for raws, end in done:
-                batch += raws
-                batched += sum(len(raw) for raw in raws)
-                if batched >= 1 << 20:
-                    digest.update(b"".join(batch))
-                    batch, batched = [], 0
-                mark.base(end)
-        batch.append(artifact.trailer())
-        digest.update(b"".join(batch))
-        matches = digest.hexdigest() == sha256
-    finally:
-        digest.close()
+    """Every frame through the pool, its stored bytes hashed in order here (this thread
+    has nothing else to do meanwhile; hashlib releases the GIL); the whole file's
+    SHA-256 compared with the manifest's at the end."""
+    digest = hashlib.sha256()
+    with ordered_map(frames.write, frames.tasks()) as done:
+        for raws, end in done:
+            digest.update(b"".join(raws))
+            mark.base(end)
+    digest.update(artifact.trailer())
+    matches = digest.hexdigest() == sha256
     if not matches:
         raise CorruptSnapshot(
             f"snapshot {base_id}: its file does not match its manifest", "use another snapshot"
