@@ -1,6 +1,7 @@
 """Where a point restore's time goes, phase by phase (issue 20's restore figure).
 
     PYTHONPATH=$PWD/app python -m bench.point_phases [--size-mb 256] [--commits 25000]
+        [--ways direct,blocks]
 
 Builds once (kept in bench/out/point-phases-<size>, reused while it is there): a copy of
 the bench database, Lifeboat's follower capturing `--commits` commits of `--payload`-byte
@@ -10,6 +11,10 @@ restore does (jobs/restore_point.rebuild_checked's steps), each phase timed: the
 from the segments' indexes, the pages written (base decompressed, images put in, hashed,
 written), the final fsync, the integrity check; and in the same round `zstd -d` of a full
 artifact of that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
+`--ways` restores the point each way named, in each round (the first way's figures are
+the unsuffixed ones): direct (the threads that make the pages write them,
+history/direct_rebuild.py), blocks (block by block, in order), direct_wb / direct_nowb
+(direct with the writeback started while writing forced on / off).
 The machine may be shared: the figures are this run's.
 """
 

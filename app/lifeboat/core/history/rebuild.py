@@ -1,33 +1,34 @@
-"""Writing a point's pages in order: the base's blocks with the segments' images put in.
+"""Writing a point's pages: the base's pages with the segments' images put in.
 
 points.py chooses the point and publishes the file; this module does the work between,
 built to run at about the speed of decompressing the base:
 
 - the page map (page -> segment, frame, offset of its newest image up to the point) is
-  built from the segments' indexes alone, and the segments stay open for the pages;
-- the base is decompressed ahead of this thread: a seekable base (format 3) by a pool
-  of two threads, frame by frame (seekable_blocks.py, core/seekable_parallel.py); an
-  old single-frame one as one stream in a thread of its own (bases.base_blocks); zstd
-  releases the GIL. Its SHA-256 is checked either way by the time the last block is out;
-- the segments' images are decompressed ahead too, in chunks, by a pool of their own
-  (rebuild_images.py): this thread only copies them in; a block no segment touched is
-  written as it came, in one write;
+  built from the segments' indexes alone (a whole index at a time, numpy), and the
+  segments stay open for the pages;
+- a seekable full base (format 3, every frame whole pages: all Lifeboat writes) is
+  written by direct_rebuild.py: the base's pool and the images' pool each pwrite their
+  pages where they go, at once, no page handed to this thread (session 28);
+- any other base (an old single-frame one, a differential) block by block, in order
+  (_write_in_blocks): the base decompressed ahead of this thread (bases.base_blocks;
+  seekable_blocks.py), the segments' images decompressed ahead too, in chunks, by a
+  pool of their own (rebuild_images.py): this thread only copies them in; a block no
+  segment touched is written as it came, by a writer thread (page_writer.py). When no
+  check runs beside the final fsync (points.py), the file is also flushed every few
+  tens of MiB while written;
 - where the point ends a segment (a state digest to prove), each page's xxh3-128 hash
-  is taken from the bytes written (so the state digest proves the file, not the plan),
-  a block's pages in one list comprehension;
-- the blocks are written by a thread of their own (page_writer.py): write(2) releases
-  the GIL, so it overlaps building the next blocks. When no check runs beside the final
-  fsync (points.py), the file is also flushed every few tens of MiB while written, so
-  that fsync waits only for the tail; when one does, the fsync writes it all meanwhile.
+  is taken from the bytes written (so the state digest proves the file, not the plan).
 
-Measured on the bench's hour (1.5 GB point, 1 GiB base, 100,000 commits in 14
-segments, loaded machine): before, this thread decompressed the segments' frames itself
-(0.8 s of its 1.9 s) and wrote (0.8 s) while one thread decompressed the base; now it
-mostly writes, and the rebuild takes about 0.6 of the time it took. Session 27 moved
-the writes to their own thread (the rebuild's thread spent about half its time in them).
+The block-by-block path, measured on the bench's hour (1.5 GB point, 1 GiB base,
+100,000 commits in 14 segments, loaded machine): before, this thread decompressed the
+segments' frames itself (0.8 s of its 1.9 s) and wrote (0.8 s) while one thread
+decompressed the base; then it mostly wrote, and the rebuild took about 0.6 of the time
+it took. Session 27 moved the writes to their own thread (the rebuild's thread spent
+about half its time in them).
 
 Memory holds the map (12 bytes a page), a few base frames, at most four chunks of
-segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks.
+segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks; the direct
+path, the page hashes (16 bytes a page) instead of the chunks and blocks.
 """
 
 from __future__ import annotations
