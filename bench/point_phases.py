@@ -13,7 +13,7 @@ written), the final fsync, the integrity check; and in the same round `zstd -d` 
 artifact of that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
 `--ways` restores the point each way named, in each round (the first way's figures are
 the unsuffixed ones): direct (the threads that make the pages write them,
-history/direct_rebuild.py), blocks (block by block, in order), direct_wb / direct_nowb
+history/direct_rebuild.py), blocks (block by block, in order), direct-wb / direct-nowb
 (direct with the writeback started while writing forced on / off).
 The machine may be shared: the figures are this run's.
 """
@@ -113,16 +113,20 @@ def timed_restore(root: Path, out: Path, check: str, sequential: bool) -> dict[s
 
 @contextlib.contextmanager
 def rebuilt_by(way: str) -> Iterator[None]:
-    """The rebuild made to write its pages `way` (see --ways) for the block."""
+    """The rebuild made to write its pages `way` (see --ways) for the block: blocks, or
+    direct with an option after a "-": wb / nowb (writeback started while writing
+    forced on / off)."""
     from lifeboat.core.history import rebuild
 
-    if way not in ("direct", "blocks", "direct_wb", "direct_nowb"):
-        raise SystemExit(f"unknown way {way!r}: direct, direct_wb, direct_nowb or blocks")
+    name, _, options = way.partition("-")
+    flags = set(options.split("-")) - {""}
+    if name not in ("direct", "blocks") or flags - {"wb", "nowb"}:
+        raise SystemExit(f"unknown way {way!r}: see --ways")
     fits, direct = rebuild.fits, rebuild.write_direct
-    if way == "blocks":
+    if name == "blocks":
         rebuild.fits = lambda *args: False
-    if way in ("direct_wb", "direct_nowb"):  # writeback started while writing, or not
-        flush = way == "direct_wb"
+    if flags & {"wb", "nowb"}:
+        flush = "wb" in flags
         rebuild.write_direct = lambda *a, **k: direct(*a, **{**k, "flush_while_writing": flush})
     try:
         yield

@@ -34,8 +34,9 @@ from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from lifeboat.core.history.file_writes import write_all
 from lifeboat.core.history.finished_prefix import FinishedPrefix
-from lifeboat.core.history.images_writer import ImagesWriter, write_all
+from lifeboat.core.history.images_writer import ImagesWriter
 from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
 from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
 from lifeboat.core.seekable import SeekableArtifact

@@ -17,15 +17,14 @@ Memory: the pool's frames in flight (seekable_parallel.AHEAD), whatever the segm
 
 from __future__ import annotations
 
-import os
 import threading
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import xxhash
 
-from lifeboat.core.history.page_writer import WriteFailed
+from lifeboat.core.history.file_writes import write_pieces
 from lifeboat.core.history.pagestate import HASH_SIZE
 from lifeboat.core.history.rebuild_digest import standalone
 from lifeboat.core.seekable_parallel import ordered_map
@@ -40,33 +39,6 @@ _RUN_PIECES = 512
 
 #: the pages (in order) one frame gives: ((segment number, frame number), pages)
 FrameImages = tuple[tuple[int, int], array]
-
-
-def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    """pwrite all of `data` at `offset`; its failure is the disk's (WriteFailed)."""
-    view = memoryview(data)
-    try:
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
-    except OSError as exc:
-        raise WriteFailed(exc) from exc
-
-
-def write_pieces(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> None:
-    """The pieces one after the other at `offset`, in one pwritev when it writes them
-    all (it does on a local file unless the disk fails)."""
-    try:
-        written = os.pwritev(fd, pieces, offset)
-    except OSError as exc:
-        raise WriteFailed(exc) from exc
-    for piece in pieces:
-        if written >= len(piece):
-            written -= len(piece)
-        else:
-            write_all(fd, memoryview(piece)[written:], offset + written)
-            written = 0
-        offset += len(piece)
 
 
 def frames_by_lowest_page(mapping: PageMap) -> list[FrameImages]:

@@ -174,8 +174,11 @@ def write_pages(
     digest to compare it with, a point inside a segment). A seekable full base whose
     frames hold whole pages: written straight by the threads that make the pages
     (direct_rebuild.py); any other base: block by block, in order (_write_in_blocks).
-    `flush_while_writing`: the disk writes while pages are made, so the final fsync
-    finds little left."""
+    `flush_while_writing`: the block-by-block path flushes while it writes (an
+    fdatasync every few tens of MiB, which slows its writing: not worth it beside a
+    check). The direct path always starts the writeback of what it finished, in a thread
+    of its own that holds no writer up (history/finished_prefix.py), so the final fsync,
+    beside a check or not, finds little left."""
     manifest = point.base.manifest
     seekable = (
         open_seekable(point.base.artifact, cache_frames=1) if manifest.kind == "full" else None
@@ -189,7 +192,7 @@ def write_pages(
                     readers,
                     mapping,
                     out.fileno(),
-                    flush_while_writing=flush_while_writing,
+                    flush_while_writing=True,
                     digest_pages=digest_pages,
                 )
     return _write_in_blocks(
