@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,12 +71,28 @@ class PageMap:
 
 
 @contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block: reading an hour's indexes
+    makes some 100,000 commit entries (tuples, none in a cycle), whose allocation set off
+    collections that cost about as much as the reading (1 GiB bench: 0.07-0.12 s of CPU
+    against 0.05), all before the first page can be written."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
 def open_segments(point: Point) -> Iterator[list[SegmentReader]]:
     """The point's segments, open (their indexes read once, for the map and the pages)."""
     readers: list[SegmentReader] = []
     try:
-        for segment in point.segments:
-            readers.append(SegmentReader(segment.path, cache_frames=0))
+        with collection_paused():
+            for segment in point.segments:
+                readers.append(SegmentReader(segment.path, cache_frames=0))
         yield readers
     finally:
         for reader in readers:
