@@ -125,16 +125,18 @@ def test_a_point_whose_pages_do_not_hash_to_the_recorded_state_is_refused(tmp_pa
 @pytest.mark.parametrize(
     ("steps", "finished"),
     [
-        ([("base", 10)], 0),  # the images have said nothing yet
-        ([("base", 10), ("images", 4)], 4),
-        ([("images", 40), ("base", 10)], 10),
-        ([("images", 40), ("base", 10), ("base", 50)], 40),
-        ([("base", 10), ("images", 4), ("images", 100), ("base", 100)], 100),
+        ([("base", 10)], (0, 0)),  # the images have said nothing yet
+        ([("base", 10), ("images", 4)], (4, 0)),
+        ([("images", 40), ("base", 10)], (10, 0)),
+        ([("images", 40), ("base", 10), ("base", 50)], (40, 0)),
+        # past the base's last page (200) the images' pages are theirs alone
+        ([("images", 250), ("base", 10)], (10, 250)),
+        ([("base", 10), ("images", 4), ("images", 300), ("base", 300)], (300, 300)),
     ],
 )
-def test_the_finished_prefix_is_what_both_producers_wrote(steps, finished):  # type: ignore[no-untyped-def]
-    prefix = FinishedPrefix(-1, 4096, enabled=False)
+def test_what_is_finished_is_what_both_producers_wrote(steps, finished):  # type: ignore[no-untyped-def]
+    prefix = FinishedPrefix(-1, 4096, enabled=False, base_last=200)
     for side, page in steps:
         getattr(prefix, side)(page)
-    assert prefix.finished_pages == finished
+    assert prefix.finished == finished
     prefix.close()

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from lifeboat.core.history.segment_read import SegmentReader
 
 #: base frames per task of the pool (8 x 128 KiB): the pool's own cost stays small
-_TASK_FRAMES = 8
+_TASK_FRAMES = 32
 _ZERO_RUN = 256  # pages of zeros per write
 
 
@@ -147,7 +147,7 @@ def write_direct(
     size, count = manifest.page_size, point.page_count
     takes = min(count, manifest.page_count, mapping.base_pages)  # the last page of the base's
     hashes = bytearray(count * HASH_SIZE) if digest_pages else None
-    mark = FinishedPrefix(fd, size, flush_while_writing)
+    mark = FinishedPrefix(fd, size, flush_while_writing, takes)
     frames = _BaseFrames(artifact, mapping, fd, size, takes, hashes)
     images = ImagesWriter(mapping, readers, fd, size, hashes, mark.images, count)
     try:
