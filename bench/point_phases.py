@@ -1,6 +1,7 @@
 """Where a point restore's time goes, phase by phase (issue 20's restore figure).
 
     PYTHONPATH=$PWD/app python -m bench.point_phases [--size-mb 256] [--commits 25000]
+        [--ways direct,blocks]
 
 Builds once (kept in bench/out/point-phases-<size>, reused while it is there): a copy of
 the bench database with the writer's table (as continuous_bench's hour has it in its
@@ -14,18 +15,24 @@ written), the final fsync, the integrity check (`narrowed`: 1 when it checked on
 b-trees the commits touched, core/history/point_check.py), then the same restore with
 SQLite's whole check (`whole_*`); and in the same round `zstd -d` of a full artifact of
 that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
+`--ways` restores the point each way named, in each round (the first way's figures are
+the unsuffixed ones): direct (the threads that make the pages write them,
+history/direct_rebuild.py), blocks (block by block, in order), direct-wb / direct-nowb
+(direct with the writeback started while writing forced on / off).
 The machine may be shared: the figures are this run's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,6 +138,29 @@ def timed_restore(
     return times
 
 
+@contextlib.contextmanager
+def rebuilt_by(way: str) -> Iterator[None]:
+    """The rebuild made to write its pages `way` (see --ways) for the block: blocks, or
+    direct with an option after a "-": wb / nowb (writeback started while writing
+    forced on / off)."""
+    from lifeboat.core.history import rebuild
+
+    name, _, options = way.partition("-")
+    flags = set(options.split("-")) - {""}
+    if name not in ("direct", "blocks") or flags - {"wb", "nowb"}:
+        raise SystemExit(f"unknown way {way!r}: see --ways")
+    fits, direct = rebuild.fits, rebuild.write_direct
+    if name == "blocks":
+        rebuild.fits = lambda *args: False
+    if flags & {"wb", "nowb"}:
+        flush = "wb" in flags
+        rebuild.write_direct = lambda *a, **k: direct(*a, **{**k, "flush_while_writing": flush})
+    try:
+        yield
+    finally:
+        rebuild.fits, rebuild.write_direct = fits, direct
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=256)
@@ -146,6 +176,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
+    )
+    parser.add_argument(
+        "--ways",
+        default="direct",
+        help="how the pages are written, compared in each round: direct (the threads "
+        "that make the pages write them), blocks (in order, by one writer thread: any "
+        "base that is not seekable, and every base before session 28), e.g. direct,blocks",
     )
     parser.add_argument(
         "--root",
@@ -171,14 +208,21 @@ def main() -> None:
     out.unlink()
     rows: list[dict[str, float]] = []
     for _ in range(args.rounds):
-        os.sync()
-        row = timed_restore(root, out, args.check, args.sequential, after_s=args.after_s)
-        out.unlink()
+        row: dict[str, float] = {}
+        ways = args.ways.split(",")
+        for way in ways:
+            os.sync()
+            with rebuilt_by(way):
+                times = timed_restore(root, out, args.check, args.sequential, after_s=args.after_s)
+            out.unlink()
+            # the first way's figures unsuffixed: the ratios below are its
+            row.update(times if way == ways[0] else {f"{k}_{way}": v for k, v in times.items()})
         if not args.sequential and args.check != "none":  # the whole check, same round
             os.sync()
-            whole = timed_restore(
-                root, out, args.check, False, narrowed=False, after_s=args.after_s
-            )
+            with rebuilt_by(ways[0]):
+                whole = timed_restore(
+                    root, out, args.check, False, narrowed=False, after_s=args.after_s
+                )
             out.unlink()
             row.update({f"whole_{k}": v for k, v in whole.items() if k != "narrowed"})
         for name, extra in (("zstd_d", []), ("zstd_d_fsync", [["sync", str(out)]])):
@@ -194,6 +238,8 @@ def main() -> None:
     summary = {k: round(median([r[k] for r in rows]), 3) for k in rows[0]}
     summary["restore_vs_zstd_d"] = round(summary["total"] / summary["zstd_d"], 2)
     summary["restore_vs_zstd_d_fsync"] = round(summary["total"] / summary["zstd_d_fsync"], 2)
+    for way in args.ways.split(",")[1:]:
+        summary[f"{way}_vs_zstd_d"] = round(summary[f"total_{way}"] / summary["zstd_d"], 2)
     summary["point_mb"] = point_mb
     summary["load_1min"] = round(os.getloadavg()[0], 2)
     print("median", json.dumps(summary), flush=True)

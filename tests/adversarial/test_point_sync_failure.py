@@ -164,16 +164,20 @@ def test_the_flush_during_the_rebuild_failing_is_said_the_same_way(
     ahome: Path, open_base: Path, unsyncable_disk, monkeypatch: pytest.MonkeyPatch
 ):
     """A rebuild with no check to run beside its final fsync (a preview's, a merge's)
-    flushes what it wrote every _FLUSH_BYTES in a thread of its own, so that the final
-    fsync waits only for the tail: that thread's fdatasync failing (its error is not
-    reported again to the final fsync) is said as the disk's failure too. The interval
-    is made small here so an 8 MiB point crosses it many times."""
+    starts the writeback of what it wrote every writeback.CHUNK in a thread of its own
+    (history/finished_prefix.py; the block-by-block path: an fdatasync every
+    _FLUSH_BYTES), so that the final fsync waits only for the tail: that thread's
+    sync failing (its error is not reported again to the final fsync) is said as the
+    disk's failure too. The intervals are made small here so an 8 MiB point crosses
+    them many times."""
+    from lifeboat.core import writeback
     from lifeboat.core.history import page_writer
     from lifeboat.core.history.points import rebuild_point
     from lifeboat.foundation.errors import OperationFailed
     from tests.core.history.helpers import make_capture
 
     monkeypatch.setattr(page_writer, "_FLUSH_BYTES", 256 << 10)
+    monkeypatch.setattr(writeback, "CHUNK", 256 << 10)
     db = make_db(open_base / "notes.db", rows=6000, payload=1000)
     capture = make_capture(open_base / "capture", db)
     follower = capture.follower()

@@ -19,9 +19,9 @@ The API is two functions:
   CorruptSnapshot naming the file and the frame. `raw` is what the file stores: hash the
   raws in order, then `artifact.trailer()`, and you have hashed the whole file.
 
-Used by a point's rebuild (core/history/bases.py: a seekable base's blocks) and by the
-segments' page images (core/history/rebuild_images.py); a restore of a seekable artifact
-can use it the same way.
+Used by a point's rebuild (core/history/direct_rebuild.py and images_writer.py: the
+pool's threads write the pages themselves; bases.py and rebuild_images.py: blocks and
+images handed out in order) and by a restore of a seekable artifact (decompress_frames).
 """
 
 from __future__ import annotations

@@ -29,10 +29,13 @@ SyncRange = Callable[[int, int, int, int], int]
 class Writeback:
     """Start writing a growing file to disk chunk by chunk (see the module's docstring)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, start: int = 0) -> None:
+        """`start`: where the part of the file followed begins (what is before it is
+        someone else's to write back)."""
         self._fd = fd
-        self._started = 0  # bytes whose writeback was started
-        self._last = 0  # where the last chunk started
+        self._started = start  # bytes whose writeback was started
+        self._last = start  # where the last chunk started
+        self._first = start
         self._sync_range = sync_file_range()
 
     def reached(self, size: int) -> None:
@@ -43,7 +46,7 @@ class Writeback:
             _datasync(self._fd)
         else:
             self._call(self._started, size - self._started, _WRITE)
-            if self._started:  # the chunk before: wait until it is on disk
+            if self._started > self._first:  # the chunk before: wait until it is on disk
                 flags = _WAIT_BEFORE | _WRITE | _WAIT_AFTER
                 self._call(self._last, self._started - self._last, flags)
         self._last, self._started = self._started, size

@@ -113,8 +113,9 @@ def rebuild_point(
     try:
         with open_segments(point) as readers, open_new(work) as out:
             mapping = build_map(point, readers)
-            # With a check to run, the final fsync runs beside it and writes the whole
-            # file: syncing while writing would only slow the writing down.
+            # With a check to run, the final fsync runs beside it: the block-by-block path
+            # then does not flush while writing (it would only slow its writing down);
+            # the direct one starts the writeback as it goes either way (rebuild.py).
             # The state digest is computed only where there is one to prove (a point that
             # ends a segment): hashing every page costs the rebuild's thread about a tenth.
             state = write_pages(

@@ -1,60 +1,59 @@
-"""Writing a point's pages in order: the base's blocks with the segments' images put in.
+"""Writing a point's pages: the base's pages with the segments' images put in.
 
 points.py chooses the point and publishes the file; this module does the work between,
 built to run at about the speed of decompressing the base:
 
 - the page map (page -> segment, frame, offset of its newest image up to the point) is
-  built from the segments' indexes alone, and the segments stay open for the pages;
-- the base is decompressed ahead of this thread: a seekable base (format 3) by a pool
-  of two threads, frame by frame (seekable_blocks.py, core/seekable_parallel.py); an
-  old single-frame one as one stream in a thread of its own (bases.base_blocks); zstd
-  releases the GIL. Its SHA-256 is checked either way by the time the last block is out;
-- the segments' images are decompressed ahead too, in chunks, by a pool of their own
-  (rebuild_images.py): this thread only copies them in; a block no segment touched is
-  written as it came, in one write;
+  built from the segments' indexes alone (a whole index at a time, numpy), and the
+  segments stay open for the pages;
+- a seekable full base (format 3, every frame whole pages: all Lifeboat writes) is
+  written by direct_rebuild.py: the base's pool and the images' pool each pwrite their
+  pages where they go, at once, no page handed to this thread (session 28);
+- any other base (an old single-frame one, a differential) block by block, in order
+  (_write_in_blocks): the base decompressed ahead of this thread (bases.base_blocks;
+  seekable_blocks.py), the segments' images decompressed ahead too, in chunks, by a
+  pool of their own (rebuild_images.py): this thread only copies them in; a block no
+  segment touched is written as it came, by a writer thread (page_writer.py). When no
+  check runs beside the final fsync (points.py), the file is also flushed every few
+  tens of MiB while written;
 - where the point ends a segment (a state digest to prove), each page's xxh3-128 hash
-  is taken from the bytes written (so the state digest proves the file, not the plan),
-  a block's pages in one list comprehension;
-- the blocks are written by a thread of their own (page_writer.py): write(2) releases
-  the GIL, so it overlaps building the next blocks. When no check runs beside the final
-  fsync (points.py), the file is also flushed every few tens of MiB while written, so
-  that fsync waits only for the tail; when one does, the fsync writes it all meanwhile.
+  is taken from the bytes written (so the state digest proves the file, not the plan).
 
-Measured on the bench's hour (1.5 GB point, 1 GiB base, 100,000 commits in 14
-segments, loaded machine): before, this thread decompressed the segments' frames itself
-(0.8 s of its 1.9 s) and wrote (0.8 s) while one thread decompressed the base; now it
-mostly writes, and the rebuild takes about 0.6 of the time it took. Session 27 moved
-the writes to their own thread (the rebuild's thread spent about half its time in them).
+The block-by-block path, measured on the bench's hour (1.5 GB point, 1 GiB base,
+100,000 commits in 14 segments, loaded machine): before, this thread decompressed the
+segments' frames itself (0.8 s of its 1.9 s) and wrote (0.8 s) while one thread
+decompressed the base; then it mostly wrote, and the rebuild took about 0.6 of the time
+it took. Session 27 moved the writes to their own thread (the rebuild's thread spent
+about half its time in them).
 
 Memory holds the map (12 bytes a page), a few base frames, at most four chunks of
-segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks.
+segment images per stretch (rebuild_images.CHUNK_PAGES) and a few blocks; the direct
+path, the page hashes (16 bytes a page) instead of the chunks and blocks.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
-import struct
+import gc
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-import xxhash
-
 from lifeboat.core.history.bases import base_blocks
+from lifeboat.core.history.direct_rebuild import fits, write_direct
 from lifeboat.core.history.page_writer import PageWriter
-from lifeboat.core.history.pagestate import GROUP, HASH_SIZE
+from lifeboat.core.history.rebuild_digest import StateDigest, page_hashes, standalone
 from lifeboat.core.history.rebuild_images import SegmentImages
 from lifeboat.core.history.segment_read import SegmentReader
 from lifeboat.core.runs import Run
+from lifeboat.core.seekable import open_seekable
 from lifeboat.foundation.errors import CorruptSnapshot
 
 if TYPE_CHECKING:
     from lifeboat.core.history.points import Point
 
-_STATE_PREFIX = b"LBSTATE1"
 _BLOCK_PAGES = 256
 _TAIL_PAGES = 64
 
@@ -72,12 +71,28 @@ class PageMap:
 
 
 @contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block: reading an hour's indexes
+    makes some 100,000 commit entries (tuples, none in a cycle), whose allocation set off
+    collections that cost about as much as the reading (1 GiB bench: 0.07-0.12 s of CPU
+    against 0.05), all before the first page can be written."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
 def open_segments(point: Point) -> Iterator[list[SegmentReader]]:
     """The point's segments, open (their indexes read once, for the map and the pages)."""
     readers: list[SegmentReader] = []
     try:
-        for segment in point.segments:
-            readers.append(SegmentReader(segment.path, cache_frames=0))
+        with collection_paused():
+            for segment in point.segments:
+                readers.append(SegmentReader(segment.path, cache_frames=0))
         yield readers
     finally:
         for reader in readers:
@@ -86,70 +101,43 @@ def open_segments(point: Point) -> Iterator[list[SegmentReader]]:
 
 def build_map(point: Point, readers: list[SegmentReader]) -> PageMap:
     """From the indexes: the newest image of each page up to the point that no later
-    commit up to the point cut off (a shrink), and how much of the base still counts."""
+    commit up to the point cut off (a shrink), and how much of the base still counts.
+    With numpy, a whole index at a time: this runs before any page is written (a
+    Python loop over the entries took about a tenth of a point's rebuild, an hour of
+    commits being some 300,000 entries)."""
+    import numpy
+
     mapping = PageMap(point.page_count)
-    listed = []
-    for number, reader in enumerate(readers):
-        commits = [c for c in reader.commits if c.seq <= point.commit_seq]
-        listed.append((number, commits, reader.index.page_entries()))
+    limits = [sum(1 for c in reader.commits if c.seq <= point.commit_seq) for reader in readers]
     # The smallest page count from each commit on: a page written before a commit that
     # cut the database below it is gone (SQLite reads such a page anew as zeros).
-    counts = [c.page_count for _, commits, _ in listed for c in commits]
-    floor = array("I", [0]) * (len(counts) + 1)
-    floor[len(counts)] = point.page_count
-    for i in range(len(counts) - 1, -1, -1):
-        floor[i] = min(counts[i], floor[i + 1])
-    mapping.base_pages = floor[0]
+    counts = numpy.array(
+        [c.page_count for reader, limit in zip(readers, limits, strict=True)
+         for c in reader.commits[:limit]] + [point.page_count],
+        dtype=numpy.int64,
+    )  # fmt: skip
+    floor = numpy.minimum.accumulate(counts[::-1])[::-1]
+    mapping.base_pages = int(floor[0])
+    segment = numpy.full(point.page_count + 1, -1, dtype=numpy.int32)
+    frame = numpy.zeros(point.page_count + 1, dtype=numpy.uint32)
+    offset = numpy.zeros(point.page_count + 1, dtype=numpy.uint32)
     first = 0
-    segment, frame, offset = mapping.segment, mapping.frame, mapping.offset
-    for number, commits, pages in listed:
-        limit = len(commits)
-        for page, ordinal, at_frame, at_offset in pages:
-            if ordinal < limit and page <= floor[first + ordinal + 1]:
-                segment[page] = number
-                frame[page] = at_frame
-                offset[page] = at_offset
+    for number, (reader, limit) in enumerate(zip(readers, limits, strict=True)):
+        # (page, ordinal, frame, offset) each, sorted by page then ordinal
+        entries = numpy.frombuffer(reader.index.pages_packed, dtype=">u4").reshape(-1, 4)
+        entries = entries[entries[:, 1] < limit]
+        entries = entries[entries[:, 0] <= floor[first + entries[:, 1].astype(numpy.int64) + 1]]
+        newest = numpy.ones(len(entries), dtype=bool)  # the last entry of each page
+        newest[:-1] = entries[1:, 0] != entries[:-1, 0]
+        entries = entries[newest]
+        pages = entries[:, 0].astype(numpy.int64)
+        segment[pages], frame[pages], offset[pages] = number, entries[:, 2], entries[:, 3]
         first += limit
-    mapping.listed = array("I", (n for n in range(1, point.page_count + 1) if segment[n] >= 0))
+    mapping.segment = array("i", segment.tobytes())
+    mapping.frame = array("I", frame.tobytes())
+    mapping.offset = array("I", offset.tobytes())
+    mapping.listed = array("I", numpy.flatnonzero(segment >= 0).astype(numpy.uint32).tobytes())
     return mapping
-
-
-class StateDigest:
-    """The state digest of pages written in order (pagestate.py's definition)."""
-
-    def __init__(self, page_size: int, page_count: int, wanted: bool = True) -> None:
-        self.wanted = wanted  # not wanted: nothing is hashed, `digest` is b""
-        self._size = page_size
-        self._outer = hashlib.sha256(_STATE_PREFIX + struct.pack(">II", page_count, page_size))
-        self._group = bytearray()
-
-    def add(self, pages: memoryview) -> None:
-        """Whole pages, the next in order."""
-        if self.wanted:
-            self.add_hashes(page_hashes(pages, self._size))
-
-    def add_hashes(self, hashes: bytes | bytearray) -> None:
-        """The hashes of the next pages in order."""
-        self._group += hashes
-        span = GROUP * HASH_SIZE
-        while len(self._group) >= span:
-            self._outer.update(hashlib.sha256(memoryview(self._group)[:span]).digest())
-            del self._group[:span]
-
-    def digest(self) -> bytes:
-        if not self.wanted:
-            return b""
-        if self._group:
-            self._outer.update(hashlib.sha256(self._group).digest())
-            self._group = bytearray()
-        return self._outer.digest()
-
-
-def page_hashes(pages: memoryview, size: int) -> bytes:
-    """The xxh3-128 hash of each page of `pages`, in order (one list comprehension: a
-    restore hashes every page it writes)."""
-    hash_of = xxhash.xxh3_128_digest
-    return b"".join([hash_of(pages[at : at + size]) for at in range(0, len(pages), size)])
 
 
 class _Tail:
@@ -189,6 +177,54 @@ class _Tail:
 
 
 def write_pages(
+    point: Point,
+    readers: list[SegmentReader],
+    mapping: PageMap,
+    out: BinaryIO,
+    run: Run,
+    scratch: Path,
+    *,
+    flush_while_writing: bool = True,
+    digest_pages: bool = True,
+) -> bytes:
+    """The point's pages to `out`; the state digest (b"" if not `digest_pages`: no
+    digest to compare it with, a point inside a segment). A seekable full base whose
+    frames hold whole pages: written straight by the threads that make the pages
+    (direct_rebuild.py); any other base: block by block, in order (_write_in_blocks).
+    `flush_while_writing`: the block-by-block path flushes while it writes (an
+    fdatasync every few tens of MiB, which slows its writing: not worth it beside a
+    check). The direct path always starts the writeback of what it finished, in a thread
+    of its own that holds no writer up (history/finished_prefix.py), so the final fsync,
+    beside a check or not, finds little left."""
+    manifest = point.base.manifest
+    seekable = (
+        open_seekable(point.base.artifact, cache_frames=1) if manifest.kind == "full" else None
+    )
+    if seekable is not None:
+        with seekable:
+            if fits(seekable, manifest.page_size, manifest.page_count):
+                return write_direct(
+                    point,
+                    seekable,
+                    readers,
+                    mapping,
+                    out.fileno(),
+                    flush_while_writing=True,
+                    digest_pages=digest_pages,
+                )
+    return _write_in_blocks(
+        point,
+        readers,
+        mapping,
+        out,
+        run,
+        scratch,
+        flush_while_writing=flush_while_writing,
+        digest_pages=digest_pages,
+    )
+
+
+def _write_in_blocks(
     point: Point,
     readers: list[SegmentReader],
     mapping: PageMap,
@@ -269,11 +305,3 @@ def _patched(
         view[start : start + size] = image(index)
     mapping.substituted += end - at
     return view
-
-
-def standalone(page_one: bytes) -> bytes:
-    """Page 1 with the header's file format versions set to 1 (journal mode DELETE): a
-    WAL image of page 1 says 2 (WAL), which a file without its -wal does not need."""
-    if page_one[:16] != b"SQLite format 3\x00":
-        return page_one
-    return page_one[:18] + b"\x01\x01" + page_one[20:]
