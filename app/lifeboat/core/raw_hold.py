@@ -98,6 +98,13 @@ class HeldFiles:
     locked: bool
 
 
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows: a kept descriptor nobody else reads
+    return os.read(fd, size)
+
+
 class KeptReader(io.RawIOBase):
     """A kept descriptor read from its start by position (os.pread): its shared offset
     is not moved, and closing this reader does not close the descriptor."""
@@ -112,7 +119,7 @@ class KeptReader(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = os.pread(self._fd, len(view), self._at)
+        data = read_at(self._fd, len(view), self._at)
         view[: len(data)] = data
         self._at += len(data)
         return len(data)
@@ -148,7 +155,7 @@ def _wal_index_header(shm: Path) -> bytes | None:
         return None
     fd, _ = pinned(shm)
     try:
-        return os.pread(fd, _INDEX_HEADERS, 0)
+        return read_at(fd, _INDEX_HEADERS, 0)
     finally:
         unpin(fd)
 
