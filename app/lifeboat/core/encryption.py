@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from lifeboat.core.hashing import HashingFile
 from lifeboat.core.private import create_file, disk_full, open_new
@@ -142,6 +143,13 @@ def encrypt_file(source: Path, dest: Path, recipients: list[str]) -> Encrypted:
     the ciphertext's size and SHA-256 and the plaintext's SHA-256, all of the bytes that
     were actually encrypted (computed in the same pass). Reading or writing failing
     raises that OSError itself (a full disk can be said as such); `dest` is then gone."""
+    with open(source, "rb") as fin:
+        return encrypt_from(fin, dest, recipients)
+
+
+def encrypt_from(fin: BinaryIO, dest: Path, recipients: list[str]) -> Encrypted:
+    """`encrypt_file` from an open file (read from where it is, to its end; not closed
+    here: a live database's descriptor must stay open, see core/kept_descriptors)."""
     import pyrage
 
     if not recipients:
@@ -149,7 +157,7 @@ def encrypt_file(source: Path, dest: Path, recipients: list[str]) -> Encrypted:
     parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
     created = False
     try:
-        with open(source, "rb") as fin, open_new(dest) as fout:
+        with open_new(dest) as fout:
             created = True
             reader, writer = HashingFile(fin), HashingFile(fout)
             try:

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from lifeboat import __version__
-from lifeboat.core.encryption import decrypt_file, encrypt_file
+from lifeboat.core.encryption import decrypt_file, encrypt_from
 from lifeboat.core.fsutil import fsync_dir, require_space
 from lifeboat.core.hashing import sha256_file
+from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import (
     AGE_SUFFIX,
     LOCAL_ENCRYPTION,
@@ -39,11 +42,16 @@ from lifeboat.core.manifest import (
     write_manifest,
 )
 from lifeboat.core.private import disk_full, make_new_dir, open_new
+from lifeboat.core.raw_hold import KeptReader, held_still, stamps
 from lifeboat.core.restore import SIDECARS, publish_over
 from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 
+log = logging.getLogger(__name__)
 RAW_SUFFIX = ".raw"
+#: copies of a database whose files changed while copied before saying no exact copy
+#: can be made (held still, only a -wal restart or a commit moves them: rare)
+RAW_COPY_TRIES = 5
 PLAIN_FILES = "plain_files"  # manifest key of a sealed raw copy: name -> plaintext SHA-256
 
 
@@ -54,24 +62,27 @@ def save_raw_copy(
     reason: str,
     run: Run,
     recipients: Sequence[str] = (),
+    *,
+    busy_timeout: float = 30.0,
 ) -> Manifest:
     """Copy `target` and its sidecars into `<folder>/<stem>.raw/` (sealed with age to
     `recipients` when given: `<stem>.raw.age/`), built as a work folder of `run` and
-    renamed into place when whole; return its manifest."""
+    renamed into place when whole; return its manifest. The copy is of one state of the
+    files, even while the app that uses them writes or closes (core/raw_hold.py), or
+    OperationFailed says it could not be made so (`busy_timeout`: how long a lock of
+    the app's is waited for)."""
     started = time.monotonic()
-    files = [p for p in [target, *(Path(f"{target}{s}") for s in SIDECARS)] if p.exists()]
-    total = sum(p.stat().st_size for p in files)
+    total = sum(p.stat().st_size for p in _present(target))
     require_space(folder, total + (16 << 20), "the raw safety copy")
     created_at = utc_now()
     snap_id = new_snapshot_id()
     stem = snapshot_stem(source, created_at, snap_id)
-    sealed = bool(recipients)
     artifact = f"{stem}{RAW_SUFFIX}"
-    final = folder / (artifact + AGE_SUFFIX if sealed else artifact)
-    partial = run.work_path(folder, "raw")
-    make_new_dir(partial)
+    final = folder / (artifact + AGE_SUFFIX if recipients else artifact)
+    partial, (hashes, plain, stored) = _copy_one_state(
+        target, folder, run, recipients, busy_timeout
+    )
     try:
-        hashes, plain, stored = _copy_files(files, partial, recipients)
         fsync_dir(partial)
         os.replace(partial, final)
         fsync_dir(folder)
@@ -85,7 +96,7 @@ def save_raw_copy(
         created_at=created_at,
         artifact=artifact,
         size=total,
-        sha256=(plain if sealed else hashes).get(target.name, ""),
+        sha256=(plain if recipients else hashes).get(target.name, ""),
         db_size=target.stat().st_size if target.exists() else 0,
         page_size=0,
         page_count=0,
@@ -106,26 +117,81 @@ def save_raw_copy(
     return manifest
 
 
+def _present(target: Path) -> list[Path]:
+    return [p for p in [target, *(Path(f"{target}{s}") for s in SIDECARS)] if p.exists()]
+
+
+Copied = tuple[dict[str, str], dict[str, str], int]  # see _copy_files
+
+
+def _copy_one_state(
+    target: Path, folder: Path, run: Run, recipients: Sequence[str], busy_timeout: float
+) -> tuple[Path, Copied]:
+    """The work folder holding a copy of one state of `target`'s files, and what
+    _copy_files says of them; tried again while they changed during the copy (each try
+    in a work folder of its own, removed when it fails)."""
+    for _ in range(RAW_COPY_TRIES):
+        partial = run.work_path(folder, "raw")
+        make_new_dir(partial)
+        try:
+            with held_still(target, busy_timeout) as held:
+                before = stamps(target, held.database_fd)
+                copied = _copy_files(_present(target), partial, recipients, held.database_fd)
+                after = stamps(target, held.database_fd)
+            if before.same_state(after):
+                return partial, copied
+        except FileNotFoundError:
+            pass  # a -wal deleted by a checkpoint this process could not hold off
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
+        log.info("%s changed while its raw safety copy was taken: copied again", target)
+    raise OperationFailed(
+        f"{target} kept changing while its raw safety copy was taken, so no exact copy "
+        "of it could be made (nothing was changed)",
+        "close the app that uses it, then retry",
+    )
+
+
 def _copy_files(
-    files: list[Path], partial: Path, recipients: Sequence[str]
-) -> tuple[dict[str, str], dict[str, str], int]:
+    files: list[Path], partial: Path, recipients: Sequence[str], database_fd: int
+) -> Copied:
     """Copy (or seal, given `recipients`) each file into the work folder `partial`:
     the SHA-256 of each as stored here, of each plaintext when sealed, and the sealed
-    files' total size."""
+    files' total size. The database file is read through `database_fd` and its -shm
+    through a kept descriptor (core/raw_hold.py: never one closed after)."""
     sealed = bool(recipients)
     hashes: dict[str, str] = {}  # of the files as stored here
     plain: dict[str, str] = {}
     stored = 0
-    for path in files:
-        if sealed:
-            cipher, size, plain[path.name] = _seal_hashed(
-                path, partial / (path.name + AGE_SUFFIX), list(recipients)
-            )
-            hashes[path.name] = cipher
-            stored += size
-        else:
-            hashes[path.name] = _copy_hashed(path, partial / path.name)
+    for index, path in enumerate(files):
+        with _reading(path, database_fd if index == 0 else None) as fin:
+            if sealed:
+                cipher, size, plain[path.name] = _seal_hashed(
+                    fin, path, partial / (path.name + AGE_SUFFIX), list(recipients)
+                )
+                hashes[path.name] = cipher
+                stored += size
+            else:
+                hashes[path.name] = _copy_hashed(fin, path, partial / path.name)
     return hashes, plain, stored
+
+
+@contextlib.contextmanager
+def _reading(path: Path, database_fd: int | None) -> Iterator[BinaryIO]:
+    """`path` to read from its start: through `database_fd`, a kept descriptor for a
+    -shm (SQLite's locks are on both), a file of its own for the others."""
+    if database_fd is not None or path.name.endswith("-shm"):
+        fd = database_fd if database_fd is not None else pinned(path)[0]
+        try:
+            yield cast(BinaryIO, KeptReader(fd))
+        finally:
+            if database_fd is None:
+                unpin(fd)
+        return
+    with open(path, "rb") as fin:
+        yield fin
 
 
 def _raw_extra(
@@ -264,21 +330,29 @@ def _restore_file(
                 f"raw copy {manifest.id}: {name} decrypts to other bytes than were copied",
                 "nothing can be restored from that file",
             )
-    elif _copy_hashed(stored, work) != stored_sha256:
+    elif _copy_file_hashed(stored, work) != stored_sha256:
         raise CorruptSnapshot(
             f"raw copy {manifest.id}: {name} changed while it was restored", "retry"
         )
 
 
-def _copy_hashed(src: Path, dst: Path) -> str:
+def _copy_file_hashed(src: Path, dst: Path) -> str:
+    with open(src, "rb") as fin:
+        return _copy_hashed(fin, src, dst)
+
+
+def _copy_hashed(fin: BinaryIO, src: Path, dst: Path) -> str:
+    """Copy `fin` (the file `src`) into the new file `dst`; its SHA-256."""
     digest = hashlib.sha256()
     try:
-        with open(src, "rb") as fin, open_new(dst) as fout:
+        with open_new(dst) as fout:
             while block := fin.read(4 << 20):
                 digest.update(block)
                 fout.write(block)
             fout.flush()
             os.fsync(fout.fileno())
+    except FileNotFoundError:
+        raise  # the file went away while read: see _copy_one_state
     except OSError as exc:
         with contextlib.suppress(OSError):
             dst.unlink()
@@ -286,12 +360,14 @@ def _copy_hashed(src: Path, dst: Path) -> str:
     return digest.hexdigest()
 
 
-def _seal_hashed(src: Path, dst: Path, recipients: list[str]) -> tuple[str, int, str]:
-    """Encrypt `src` with age into the new file `dst`, streaming (no plaintext is
-    written); return (the ciphertext's SHA-256, its size, the plaintext's SHA-256), all
-    of the bytes that were actually encrypted."""
+def _seal_hashed(
+    fin: BinaryIO, src: Path, dst: Path, recipients: list[str]
+) -> tuple[str, int, str]:
+    """Encrypt `fin` (the file `src`) with age into the new file `dst`, streaming (no
+    plaintext is written); return (the ciphertext's SHA-256, its size, the plaintext's
+    SHA-256), all of the bytes that were actually encrypted."""
     try:
-        sealed = encrypt_file(src, dst, recipients)
+        sealed = encrypt_from(fin, dst, recipients)
     except OSError as exc:
         raise _copy_failed(src, dst, exc) from None
     return sealed.sha256, sealed.size, sealed.plain_sha256

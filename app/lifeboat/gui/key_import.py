@@ -67,6 +67,7 @@ class ImportKeyDialog(QDialog):
         self.picker: QFileDialog | None = None
         self.protected = False
         self.busy = False
+        self._read_path = ""  # the key file whose protection was last asked about
         explain = QLabel(
             "Encrypted backups open only with the key of the computer that made them. "
             "Choose the recovery key file saved on that computer; its key is then kept in "
@@ -132,17 +133,26 @@ class ImportKeyDialog(QDialog):
         """Read whether the chosen file needs a passphrase (a few bytes: on the GUI thread
         would do, but a file on a slow USB stick must not freeze the window)."""
         text = self.path.text().strip()
-        if not text:
+        # editingFinished comes again as the focus leaves the field (_file_read moves
+        # it): asked again, the same file's answer would wipe out an import's message
+        if not text or text == self._read_path:
             return
+        self._read_path = text
         run_in_background(
             lambda: self.service.key_file_protected(Path(text)),
             what="read the recovery key file",
-            on_done=self._file_read,
-            on_failed=lambda exc: self._say(import_problem(exc), ok=False),
+            on_done=lambda protected: self._file_read(text, protected),
+            on_failed=self._file_unread,
             owner=self,
         )
 
-    def _file_read(self, protected: bool) -> None:
+    def _file_unread(self, exc: BaseException) -> None:
+        self._read_path = ""  # asked again once the file is fixed
+        self._say(import_problem(exc), ok=False)
+
+    def _file_read(self, path: str, protected: bool) -> None:
+        if path != self._read_path:
+            return  # another file was chosen since: its own answer comes
         self.protected = protected
         self.passphrase.setPlaceholderText(
             "needed: this file is protected with a passphrase"
@@ -150,7 +160,8 @@ class ImportKeyDialog(QDialog):
             else "not needed: this file is not protected"
         )
         self.passphrase.setEnabled(protected)
-        self._say(" ", ok=None)
+        if not self.busy:
+            self._say(" ", ok=None)
         if protected:
             self.passphrase.setFocus()
 

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import NoReturn
 
 from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
@@ -22,6 +23,7 @@ from lifeboat.core.logsetup import configure_logging
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.paths import resolve_paths
 from lifeboat.gui.app import TrayApp
+from lifeboat.gui.binding_check import binding_problem
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.single_instance import SingleInstance
@@ -43,6 +45,9 @@ def main(*, minimized: bool = False) -> int:
             "see `lifeboat --help`; `lifeboat run` schedules headless\n"
         )
         return 2
+    broken = binding_problem()  # before Qt runs long enough to crash
+    if broken is not None:
+        refuse_binding(*broken)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     app.setApplicationName("Lifeboat")
@@ -83,6 +88,21 @@ def main(*, minimized: bool = False) -> int:
     finally:
         instance.release()
         log.info("the tray has stopped (log: %s)", log_file)
+
+
+def refuse_binding(message: str, hint: str) -> NoReturn:
+    """Say (on stderr, in the log and in a box) that the Qt binding corrupts memory,
+    then exit at once: Python's own shutdown would free what the binding broke and
+    crash with a "Fatal Python error" after the message."""
+    log.error("%s; %s", message, hint)
+    sys.stderr.write(f"error: {message}\nhint: {hint}\n")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    box = show_error(None, LifeboatError(message, hint), title="Lifeboat cannot start")
+    box.finished.connect(app.quit)
+    app.exec()
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:

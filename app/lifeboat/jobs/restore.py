@@ -351,6 +351,7 @@ class RestoreJob:
             "pre-restore",
             self.workspace.run,
             recipients if src.encrypt_local else (),
+            busy_timeout=self.workspace.config().general.busy_timeout,
         )
         self.workspace.catalog.add_snapshot(manifest, folder)
         return manifest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.stores import RemoteNotFound
@@ -10,6 +11,7 @@ from lifeboat.foundation.errors import LifeboatError, RemoteError
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
+log = logging.getLogger(__name__)
 _CREDENTIALS = (
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -114,6 +116,9 @@ def _client_side_error(exc: BaseException, store: Any) -> LifeboatError:
         | bx.ReadTimeoutError
         | bx.ConnectionClosedError,
     ):
+        # which of the four it was (refused, no connection in time, no answer in time,
+        # connection closed) tells a slow server from a missing one: kept in the log
+        log.info("remote %s: %s: %s", name, type(exc).__name__, exc)
         return RemoteError(
             f"cannot reach {where} (remote {name}): no network, or a wrong endpoint",
             "check the connection; uploads wait and retry later",
