@@ -48,6 +48,14 @@ from lifeboat.core.runs import Run
 from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 
 log = logging.getLogger(__name__)
+
+
+class KeptChanging(OperationFailed):
+    """No exact raw copy could be made: the files changed during every try (an app
+    committing all the while). Nothing was stored; a caller that can stop the app's
+    commits (a merge, under its write lock) may try again."""
+
+
 RAW_SUFFIX = ".raw"
 #: copies of a database whose files changed while copied before saying no exact copy
 #: can be made (held still, only a -wal restart or a commit moves them: rare)
@@ -147,7 +155,7 @@ def _copy_one_state(
             raise
         shutil.rmtree(partial, ignore_errors=True)
         log.info("%s changed while its raw safety copy was taken: copied again", target)
-    raise OperationFailed(
+    raise KeptChanging(
         f"{target} kept changing while its raw safety copy was taken, so no exact copy "
         "of it could be made (nothing was changed)",
         "close the app that uses it, then retry",

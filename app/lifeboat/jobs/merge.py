@@ -36,6 +36,7 @@ from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.rawcopy import KeptChanging
 from lifeboat.core.rowmerge import Sides, attach_past, connect_live
 from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_recheck import Planning, plan_before_lock, plan_still_holds
@@ -240,9 +241,14 @@ class MergeJob:
         """The safety snapshot `taking` gives, or CHANGED if it was stopped because
         another connection committed meanwhile (jobs/merge_watch.py: its work files went
         with it); the job's own cancel is raised. One that finished all the same is
-        given: the caller finds the change under the lock and drops it."""
+        given: the caller finds the change under the lock and drops it. A raw safety
+        copy (the database fails SQLite's check) that could not be made exact because
+        the app kept committing is CHANGED too: under the lock it can be."""
         try:
             return taking.result()
+        except KeptChanging:
+            log.info("%s changed during every try of its raw safety copy", self.source)
+            return CHANGED
         except Cancelled:
             cancel.check()
             if stop.reason != STOPPED_REASON:
