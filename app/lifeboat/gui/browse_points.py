@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QDateTime, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from lifeboat.core.catalog_records import SnapshotRecord
+from lifeboat.gui.restore_moment import qt_moment
 from lifeboat.gui.text import short_time
 from lifeboat.gui.workers import run_in_background
 from lifeboat.service import Service
@@ -125,7 +126,7 @@ class PointPicker(QWidget):
             if index < 0:
                 self.points.addItem("A moment in time…", MOMENT)
                 index = self.points.count() - 1
-            self.when.setDateTime(QDateTime(wanted.at.astimezone()))
+            self.when.setDateTime(qt_moment(wanted.at))
             self._moment_set = True
         else:
             index = 0
@@ -163,7 +164,7 @@ class PointPicker(QWidget):
             self.chosen.emit(self.wanted())
             return
         if not self._moment_set:
-            self.when.setDateTime(QDateTime(datetime.now(UTC).astimezone()))
+            self.when.setDateTime(qt_moment(datetime.now(UTC)))
             self._moment_set = True
         self.when.setFocus()
 

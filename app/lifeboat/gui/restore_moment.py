@@ -119,6 +119,13 @@ def spans_text(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
+def qt_moment(at: datetime) -> QDateTime:
+    """`at` (aware) as the QDateTime of the same instant, in local time as the pickers
+    show it (built from the instant: PySide's typing has no datetime constructor on
+    every version)."""
+    return QDateTime.fromMSecsSinceEpoch(round(at.timestamp() * 1000))
+
+
 class MomentChooser(QWidget):
     """A moment (day and time) and the commits around it; `choice` is the point the
     chosen moment or commit restores (None: none yet, or `refusal` says why not)."""
@@ -210,8 +217,8 @@ class MomentChooser(QWidget):
         now = datetime.now(UTC)
         if starts:
             self.when.blockSignals(True)
-            self.when.setMinimumDateTime(QDateTime(min(starts).astimezone().replace(microsecond=0)))
-            self.when.setMaximumDateTime(QDateTime(now.astimezone() + timedelta(days=1)))
+            self.when.setMinimumDateTime(qt_moment(min(starts).replace(microsecond=0)))
+            self.when.setMaximumDateTime(qt_moment(now + timedelta(days=1)))
             self.when.blockSignals(False)
             self.choose_moment(now)
         self.loaded.emit(bool(starts))
@@ -226,7 +233,7 @@ class MomentChooser(QWidget):
     def choose_moment(self, at: datetime) -> None:
         """Show `at` in the picker, list the commits around it and check it."""
         self.when.blockSignals(True)
-        self.when.setDateTime(QDateTime(at.astimezone()))
+        self.when.setDateTime(qt_moment(at))
         self.when.blockSignals(False)
         self._settle.stop()
         self._ask(at, listing=True)
