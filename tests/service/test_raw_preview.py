@@ -90,3 +90,20 @@ def test_a_raw_copy_whose_folder_is_gone_is_missing_and_never_on_a_remote(
     shutil.rmtree(record.folder / record.manifest.stored_name)
     with pytest.raises(MissingArtifact, match="never sent to a remote"):
         service.preview(raw_id)
+
+
+def test_a_raw_copy_previewed_under_a_temp_folder_needing_quoting_is_read_itself(
+    home: Path, tmp_path: Path
+):
+    """A `#` in the temp folder the user chose: the raw copy's readability is asked of
+    the copy itself (a `file:` URI quoted), and no file is created beside the folder."""
+    _service, raw_id = _raw_copy_of_damaged(tmp_path, _damage_header)
+    chosen = tmp_path / "scratch#1"
+    chosen.mkdir(mode=0o700)
+    config = home / "config.toml"
+    config.write_text(f'[general]\ntemp_dir = "{chosen}"\n\n' + config.read_text())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ConfigError) as refused:
+        Service().preview(raw_id)
+    assert "raw safety copy" in refused.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

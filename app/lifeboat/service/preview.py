@@ -14,7 +14,7 @@ from lifeboat.core.encryption import stored_identities
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import make_new_dir
 from lifeboat.core.rawcopy import raw_copy_into
-from lifeboat.core.sqlite_file import probe_database
+from lifeboat.core.sqlite_file import file_uri, probe_database
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError, MissingArtifact
@@ -187,7 +187,8 @@ def _require_readable(database: Path, snapshot_id: str) -> None:
     """A raw copy is of a file SQLite could not read as a whole: if it cannot even read
     its schema, there are no rows to compare, and that is said (not "missing")."""
     try:
-        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        # quoted: the scratch folder is under the temp folder the user may choose
+        conn = sqlite3.connect(file_uri(database, mode="ro"), uri=True)
         try:
             conn.execute("select count(*) from sqlite_schema").fetchone()
         finally:

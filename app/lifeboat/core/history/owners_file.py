@@ -42,6 +42,7 @@ from lifeboat.core.history.page_owners import (
 )
 from lifeboat.core.manifest import OWNERS_SUFFIX as OWNERS_SUFFIX  # re-exported
 from lifeboat.core.page_digest import CONTENT_DIGEST
+from lifeboat.core.sqlite_file import file_uri
 
 _MAGIC = b"LBOWNRS1"
 _HEAD = struct.Struct(">8sHII8s32s32sI")  # magic, version, page size, count, mode, ...
@@ -81,8 +82,17 @@ def database_owners(path: Path) -> tuple[array, bytes] | None:
     """(owner of each page, page 1) of the database file at `path` (checked, quiet: a
     snapshot's copy); None if it is auto-vacuum or the walk does not account for every
     page exactly once."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    fd = os.open(path, os.O_RDONLY)
+    # Quoted: the copy's folder is under the temp folder the user may choose, and a `#`,
+    # `?` or `%` there would otherwise name another file, created if missing.
+    try:
+        conn = sqlite3.connect(file_uri(path, mode="ro"), uri=True)
+    except sqlite3.Error:  # no owners: never the backup's failure
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        conn.close()
+        raise
     try:
         head = os.pread(fd, 100, 0)
         page_size = _page_size(head)
@@ -97,7 +107,7 @@ def database_owners(path: Path) -> tuple[array, bytes] | None:
         if UNSEEN in owners.owner[1:]:
             return None
         return owners.owner, pages.read(1)
-    except WalkFailed:
+    except (WalkFailed, sqlite3.Error):  # no owners: never the backup's failure
         return None
     finally:
         os.close(fd)
