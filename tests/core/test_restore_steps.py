@@ -5,7 +5,6 @@ writer that fails after steps were written rolls all of them back."""
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 from pathlib import Path
 
@@ -188,44 +187,3 @@ def test_the_copy_is_released_only_once_the_write_committed(tmp_path: Path):
     reader = sqlite3.connect(target)
     assert reader.execute("pragma integrity_check").fetchone()[0] == "ok"
     reader.close()
-
-
-def _resident_pages(path: Path) -> int:
-    """How many of the file's pages are in the page cache (Linux mincore)."""
-    import ctypes
-    import mmap
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    size = path.stat().st_size
-    pages = -(-size // mmap.PAGESIZE)
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as m:
-        start = ctypes.c_char.from_buffer(m)
-        vec = (ctypes.c_ubyte * pages)()
-        try:
-            assert libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), size, vec) == 0
-        finally:
-            del start
-    return sum(v & 1 for v in vec)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore, /proc: Linux")
-def test_the_checkpoint_lets_the_frames_it_copied_go_and_the_target_is_right(tmp_path: Path):
-    """The WAL's frames the checkpoint has copied leave the page cache while it runs
-    (the last close then frees less on the critical path); the restored target is the
-    copy, whole."""
-    from lifeboat.core.restore_steps import checkpoint
-
-    source = make_db(tmp_path / "source.db", rows=40_000, payload=2000, wal=False, seed=1)
-    target = make_db(tmp_path / "target.db", rows=9_000, payload=2000, seed=2)
-    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-    conn.execute("pragma wal_autocheckpoint=0")
-    ok = lambda *_: None  # noqa: E731
-    copy_into(source, conn, 5.0, no_progress, CancelToken(), ok, ok, lambda final: False)
-    wal = Path(f"{target}-wal")
-    frames = wal.stat().st_size // (4096 + 24)
-    assert frames > 3 * 4096, "more frames than the margin kept"
-    assert _resident_pages(wal) > frames * 0.9
-    checkpoint(conn)
-    assert _resident_pages(wal) < 4096 + frames * 0.1
-    conn.close()
-    assert content_digest(target) == content_digest(source)

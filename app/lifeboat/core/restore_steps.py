@@ -28,10 +28,6 @@ _LARGEST_PAGE = 65536
 _SYNC_FILE_RANGE_WRITE = 2
 #: how often the checkpoint's new pages are sent on to disk
 _PUSH_EVERY = 0.05
-_WAL_HEADER, _FRAME_HEADER = 32, 24
-#: frames behind the checkpoint's progress kept in memory all the same (16 MiB of 4 KiB
-#: pages): a margin for frames not quite in page order
-_FRAMES_KEPT = 4096
 
 
 class AlreadyHeld(Exception):
@@ -135,33 +131,25 @@ def _checkpoint_pushing(conn: sqlite3.Connection, path: Path) -> None:
         fd: int | None = pinned(path)[0]  # never closed: SQLite's locks
     except OSError:
         fd = None
-    page_size = int(conn.execute("pragma page_size").fetchone()[0])
-    copied = CopiedFrames(Path(f"{path}-wal"), page_size, threading.get_native_id())
     try:
-        with pushing(lambda: fd, copied.let_go), contextlib.suppress(sqlite3.Error):
+        with pushing(lambda: fd), contextlib.suppress(sqlite3.Error):
             conn.execute("pragma wal_checkpoint(passive)").fetchone()
     finally:
-        copied.close()
         if fd is not None:
             unpin(fd)
 
 
 @contextlib.contextmanager
-def pushing(
-    descriptor: Callable[[], int | None], then: Callable[[], object] = lambda: None
-) -> Iterator[None]:
+def pushing(descriptor: Callable[[], int | None]) -> Iterator[None]:
     """While the body runs, a thread starts the kernel writing the file's dirty pages
-    every _PUSH_EVERY s (`descriptor()`: its descriptor, None while there is none yet),
-    then calls `then`: the fsync after it waits for little, and the thread doing the
-    SQLite work never spends its own time submitting the writes (it is the restore's
-    critical path)."""
+    every _PUSH_EVERY s (`descriptor()`: its descriptor, None while there is none yet):
+    the fsync after it waits for little, and the thread doing the SQLite work never
+    spends its own time submitting the writes (it is the restore's critical path)."""
     done = threading.Event()
 
     def push() -> None:
         while not done.wait(_PUSH_EVERY):
             _start_writeback(descriptor())
-            then()
-        then()  # what the body did since the last time
 
     thread = threading.Thread(target=push, name="lifeboat-writeback")
     thread.start()
@@ -203,53 +191,3 @@ class _WalFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-class CopiedFrames:
-    """The WAL's frames a checkpoint has copied into the file, let go from the page cache
-    while it runs (Linux; speed only). Removing the WAL at the last close frees every
-    page of it in memory on the restore's critical path (0.045 s of CPU a 256 MiB WAL,
-    measured); freed here, by the thread pushing the writes, beside the checkpoint, the
-    close only has the blocks left to free.
-
-    The checkpoint writes the file's pages in page order, on the thread `writer` (its
-    bytes written, /proc/self/task/<writer>/io, say how many); the restore's frames are
-    in page order too (the backup API copies pages in order and its page cache spills
-    the oldest first). Frames before that count, less a margin, are let go; were one
-    still to be read, SQLite would read it from disk (durable since the commit): slower,
-    never wrong, as dropping a file's cached pages never changes the file."""
-
-    def __init__(self, wal: Path, page_size: int, writer: int) -> None:
-        self._io = Path(f"/proc/self/task/{writer}/io")
-        self._page_size = page_size
-        self._fd: int | None = None
-        self._start = self._written()
-        if self._start is not None and hasattr(os, "posix_fadvise"):
-            with contextlib.suppress(OSError):
-                self._fd = os.open(wal, os.O_RDONLY | os.O_NOFOLLOW)
-
-    def let_go(self) -> None:
-        written = self._written()
-        if self._fd is None or written is None or self._start is None:
-            return
-        frames = (written - self._start) // self._page_size - _FRAMES_KEPT
-        if frames > 0:
-            end = _WAL_HEADER + frames * (_FRAME_HEADER + self._page_size)
-            with contextlib.suppress(OSError):
-                os.posix_fadvise(self._fd, 0, end, os.POSIX_FADV_DONTNEED)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def _written(self) -> int | None:
-        """The bytes the writer thread has written so far (None where not known)."""
-        try:
-            text = self._io.read_text()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("wchar:"):
-                return int(line.split()[1])
-        return None
