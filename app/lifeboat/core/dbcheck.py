@@ -95,6 +95,8 @@ def check_database(path: Path, mode: str = "quick", mmap_size: int = 0) -> Check
         return check_connection(conn, mode, path)
     except sqlite3.Error as exc:
         raise _not_checked(path, exc) from None
+    except MemoryError:
+        raise _out_of_memory(path) from None
     finally:
         conn.close()
 
@@ -124,6 +126,8 @@ def check_connection(conn: StandInConnection, mode: str, path: Path) -> CheckRes
         if not is_damage_code(exc):
             raise _not_checked(path, exc) from None
         return CheckResult(mode, False, (str(exc),))
+    except MemoryError:  # Python's sqlite3 raises SQLITE_NOMEM as MemoryError
+        raise _out_of_memory(path) from None
     problems = list(dict.fromkeys(problems))  # a page's problem may be found twice
     return CheckResult(mode, not problems, tuple(problems[:_MAX_PROBLEMS]), tuple(unchecked))
 
@@ -149,6 +153,15 @@ def _not_checked(path: Path, exc: sqlite3.Error) -> OperationFailed:
     return OperationFailed(
         f"SQLite could not check {path}: {why}; nothing is known about the file from this",
         "retry; if it happens again, see what else uses that disk or file",
+    )
+
+
+def _out_of_memory(path: Path) -> OperationFailed:
+    """SQLite ran out of memory (SQLITE_NOMEM) during the check: nothing is known."""
+    return OperationFailed(
+        f"SQLite ran out of memory while checking {path}; nothing is known about the "
+        "file from this",
+        "close other programs to free memory, then retry",
     )
 
 
@@ -279,5 +292,7 @@ def check_tables(
         if not is_damage_code(exc):
             raise _not_checked(path, exc) from None
         return CheckResult(mode, False, (str(exc),))
+    except MemoryError:
+        raise _out_of_memory(path) from None
     problems = list(dict.fromkeys(found))
     return CheckResult(mode, not problems, tuple(problems[:_MAX_PROBLEMS]), tuple(unchecked))
