@@ -12,6 +12,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lifeboat.gui.app import TrayApp
+from lifeboat.gui.backup_search import BackupSearchDialog
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
 from tests.helpers.databases import make_db
@@ -30,6 +31,24 @@ def two_sources(service: Service, tmp_path: Path) -> tuple[Path, Path]:
     service.add_source(notes, schedule="manual")
     service.add_source(crm, schedule="manual")
     return notes, crm
+
+
+@pytest.fixture(autouse=True)
+def nothing_outlives_its_test(qtbot) -> Iterator[None]:
+    """A background task's answer is delivered through the event loop: one still queued
+    when a test ends would run in the next test of this process, with the earlier test's
+    service (its home, its remotes). Seen: the offer to look for backups that saving a
+    remote starts, opened during the next test, which then took it for its own and read
+    the earlier test's remote (a moto server already stopped: "cannot reach 127.0.0.1").
+    So each test's tasks finish, their answers run, and the offers they opened are
+    closed, before the next test begins."""
+    yield
+    wait_for_tasks()
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, BackupSearchDialog) and widget.isVisible():
+            widget.done(0)
 
 
 @pytest.fixture
