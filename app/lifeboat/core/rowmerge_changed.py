@@ -39,9 +39,8 @@ from lifeboat.core.history.tables import tree_pages
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.preview_pages import frozen_file
-from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.sqlite_file import file_uri
-from lifeboat.core.wal_direct import FrozenWal, frames_of
+from lifeboat.core.wal_direct import FrozenWal
 from lifeboat.foundation.progress import CancelToken
 
 _U32 = struct.Struct(">I")
@@ -117,7 +116,18 @@ class LiveScan:
     (or that only one of them has; page 1 always) and each page's cell count."""
 
     differing: set[int]
-    cell_counts: list[int]  # index n - 1: the count field of page n's b-tree header
+    #: index n - 1: the high and low byte of the count field of page n's b-tree header
+    #: (kept as bytes: a Python int per page cost a third of the pass)
+    count_high: bytes
+    count_low: bytes
+
+    def cell_count(self, number: int) -> int:
+        return self.count_high[number - 1] << 8 | self.count_low[number - 1]
+
+
+#: the pass reads the file in pieces of this many bytes into one reused buffer (a new
+#: bytes object per piece cost more CPU than hashing it)
+_PASS_PIECE = 1 << 20
 
 
 def scan_live(
@@ -125,15 +135,15 @@ def scan_live(
 ) -> LiveScan:
     """Hash every page of the frozen live file against the snapshot's page-hash list."""
     size = frozen.page_size
-    differing = {1}
-    counts: list[int] = []
+    differing = {1}  # page 1 always (its header is not compared here)
+    high, low = bytearray(), bytearray()
+    piece = bytearray(max(size, _PASS_PIECE // size * size))
     number = 0
-    for piece in frames_of(frozen, FRAME_PLAIN):
+    for view in _pieces(frozen, piece):
         cancel.check()
-        counts.extend(
-            high << 8 | low for high, low in zip(piece[3::size], piece[4::size], strict=True)
-        )
-        hashes = page_hashes_of(memoryview(piece), size)
+        high += piece[3 : len(view) : size]  # `view` is a view of `piece`
+        low += piece[4 : len(view) : size]
+        hashes = page_hashes_of(view, size)
         first = number * HASH_SIZE
         number += len(hashes) // HASH_SIZE
         if listed[first : first + len(hashes)] == hashes:
@@ -144,7 +154,24 @@ def scan_live(
             if listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]:
                 differing.add(at // HASH_SIZE + 1)
     differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
-    return LiveScan(differing, counts)
+    return LiveScan(differing, bytes(high), bytes(low))
+
+
+def _pieces(frozen: FrozenWal, buffer: bytearray) -> Iterator[memoryview]:
+    """The frozen file's pages, read into `buffer` piece by piece (each view is valid
+    until the next one is read)."""
+    whole = memoryview(buffer)
+    offset, end = 0, frozen.db_size
+    while offset < end:
+        want = min(len(buffer), end - offset)
+        got = 0
+        while got < want:  # a short read before the end: read on
+            more = os.preadv(frozen.fd, [whole[got:want]], offset + got)
+            if not more:
+                raise OSError(f"{want - got} bytes missing at {offset + got}")
+            got += more
+        yield whole[:want]
+        offset += want
 
 
 @dataclass(frozen=True)
@@ -179,7 +206,7 @@ def changed_pages(
     )
     changed = {n for n in rows if n in scan.differing or n not in live_tree}
     # a page not changed is the live one: its cell count is the live pass's
-    same = sum(scan.cell_counts[n - 1] for n in rows - changed)
+    same = sum(map(scan.cell_count, rows - changed))
     return ChangedPages(sorted(changed), same, len(rows))
 
 

@@ -264,9 +264,31 @@ class MergeJob:
         return stopped_once_changed(live, busy_timeout, taking, stop, cancel)
 
     def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
-        with self.phases.timed("base_proof"):  # a part of "safety", reported apart
-            self._restore.prove_bases()
-        return self._restore.take_safety_copy(no_progress, cancel)
+        """The safety snapshot, taken at once on the snapshots it stands on as if their
+        bytes were proven intact, while they are proven (in a thread: "base_proof", a
+        part of "safety" reported apart; its whole-file check is what the merge waits
+        for, so it starts first). It is relied on only once the proof finds what was
+        assumed; else (a damaged base) it is dropped and taken again on the proof."""
+        restore = self._restore
+        assumed = restore.assume_bases_intact()
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-proof") as pool:
+            proving = pool.submit(self.phases.run_timed, "base_proof", restore.proven_bases)
+            safety = restore.take_safety_copy(no_progress, cancel)
+            try:
+                proven = proving.result()
+            except BaseException:
+                self._drop(safety)
+                raise
+        if proven == assumed:
+            return safety
+        log.warning(
+            "%s: the snapshots its safety snapshot stood on are not as they were written; "
+            "it is taken again without them",
+            self.source,
+        )
+        self._drop(safety)
+        restore.prove_bases()  # what the proof found intact is not hashed again
+        return restore.take_safety_copy(no_progress, cancel)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
         """A safety snapshot taken for a merge that did not happen (never one that was

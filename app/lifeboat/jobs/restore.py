@@ -302,6 +302,27 @@ class RestoreJob:
         assert self._src is not None, "prepare() an in-place restore first"
         self._proofs[self._src.name] = self._prove(self._src.name)
 
+    def assume_bases_intact(self) -> tuple[str | None, bool]:
+        """Let the next safety copy stand on what prove_bases finds when the bytes it
+        proves are intact, so that it starts at once (a row merge proves them beside
+        it): the caller compares proven_bases() with the answer before relying on the
+        copy, and drops and takes it again when they differ. (newest id, whole)."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        records = self.workspace.catalog.snapshots(self._src.name)
+        newest = next(
+            (r for r in records if r.status == "ok" and r.local and r.manifest.kind != "raw"),
+            None,
+        )
+        whole = not any(r.manifest.kind == "full" for r in records)
+        self._proofs[self._src.name] = (newest, whole)
+        return (newest.id if newest else None, whole)
+
+    def proven_bases(self) -> tuple[str | None, bool]:
+        """What prove_bases finds now, as assume_bases_intact gives it (not kept)."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        newest, whole = self._prove(self._src.name)
+        return (newest.id if newest else None, whole)
+
     def _prove(self, source: str) -> tuple[SnapshotRecord | None, bool]:
         """The newest snapshot if proven intact, and whether the safety copy must be a
         whole new snapshot (no full base, or one whose bytes are not as taken)."""
