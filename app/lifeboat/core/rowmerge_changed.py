@@ -36,6 +36,7 @@ from lifeboat.core.history.btree import (
     pointer_map_pages,
 )
 from lifeboat.core.history.tables import tree_pages
+from lifeboat.core.live_pass import PassResult, PassShare, state_of
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.preview_pages import frozen_file
@@ -128,33 +129,49 @@ class LiveScan:
 #: the pass reads the file in pieces of this many bytes into one reused buffer (a new
 #: bytes object per piece cost more CPU than hashing it)
 _PASS_PIECE = 1 << 20
+#: pages whose hashes are compared in one go before they are looked at one by one
+_COMPARED_AT_ONCE = 256
 
 
 def scan_live(
-    frozen: FrozenWal, listed: bytes, snapshot_pages: int, cancel: CancelToken
+    frozen: FrozenWal,
+    listed: bytes,
+    snapshot_pages: int,
+    cancel: CancelToken,
+    share: PassShare | None = None,
 ) -> LiveScan:
-    """Hash every page of the frozen live file against the snapshot's page-hash list."""
-    size = frozen.page_size
+    """Every page of the frozen live file against the snapshot's page-hash list: hashed
+    here, or taken from the safety snapshot's pass of the very same state when `share`
+    hands one over (core/live_pass.py: it is waited for)."""
+    made = share.result_for(state_of(frozen), cancel) if share is not None else None
+    if made is None:
+        made = _own_pass(frozen, cancel)
+    size = HASH_SIZE
+    hashes = made.hashes
     differing = {1}  # page 1 always (its header is not compared here)
-    high, low = bytearray(), bytearray()
+    step = _COMPARED_AT_ONCE * size
+    for first in range(0, len(hashes), step):
+        if listed[first : first + step] == hashes[first : first + step]:
+            continue  # all these pages are the snapshot's (most are)
+        for at in range(first, min(first + step, len(hashes)), size):
+            # past the snapshot's end the list is shorter: the page differs
+            if listed[at : at + size] != hashes[at : at + size]:
+                differing.add(at // size + 1)
+    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
+    return LiveScan(differing, made.count_high, made.count_low)
+
+
+def _own_pass(frozen: FrozenWal, cancel: CancelToken) -> PassResult:
+    """Each page of the frozen file hashed, with its cell count's bytes."""
+    size = frozen.page_size
+    hashes, high, low = bytearray(), bytearray(), bytearray()
     piece = bytearray(max(size, _PASS_PIECE // size * size))
-    number = 0
     for view in _pieces(frozen, piece):
         cancel.check()
         high += piece[3 : len(view) : size]  # `view` is a view of `piece`
         low += piece[4 : len(view) : size]
-        hashes = page_hashes_of(view, size)
-        first = number * HASH_SIZE
-        number += len(hashes) // HASH_SIZE
-        if listed[first : first + len(hashes)] == hashes:
-            continue  # the whole piece is the snapshot's (most are)
-        for index in range(0, len(hashes), HASH_SIZE):
-            at = first + index
-            # past the snapshot's end the list is shorter: the page differs
-            if listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]:
-                differing.add(at // HASH_SIZE + 1)
-    differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
-    return LiveScan(differing, bytes(high), bytes(low))
+        hashes += page_hashes_of(view, size)
+    return PassResult(bytes(hashes), bytes(high), bytes(low))
 
 
 def _pieces(frozen: FrozenWal, buffer: bytearray) -> Iterator[memoryview]:

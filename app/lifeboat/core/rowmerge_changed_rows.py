@@ -36,6 +36,7 @@ from lifeboat.core.history.btree import (
     record_fields,
 )
 from lifeboat.core.history.tables import Pages, layout, payload, schema_records
+from lifeboat.core.live_pass import PassShare
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge_changed import (
@@ -86,17 +87,19 @@ def write_changed_rows(
     cancel: CancelToken,
     *,
     checkpoint: bool,
+    share: PassShare | None = None,
 ) -> bool:
     """Write `out` (a new private file) with the rows of `request.table` on the snapshot's
     pages that differ from the live database `live` (its page-hash list `listed`); False,
-    nothing left written, when that is not proven to be enough here."""
+    nothing left written, when that is not proven to be enough here. `share`: the pass
+    over the live file a safety snapshot makes beside this (core/live_pass.py)."""
     if request.where is not None:
         return False  # the plan's counts need every past row the condition picks
     with frozen_live(live, checkpoint=checkpoint) as frozen:
         if frozen is None or frozen.page_size != snapshot.page_size:
             return False
         live_pages = LivePages(frozen)
-        scan = scan_live(frozen, listed, snapshot.page_count, cancel)
+        scan = scan_live(frozen, listed, snapshot.page_count, cancel, share)
         past = PastPages(snapshot, live_pages, scan.differing)
         try:
             return _write(past, live_pages, scan, request, out)

@@ -27,6 +27,7 @@ from pathlib import Path
 from lifeboat.core.dbcheck import CheckResult, check_connection, check_database
 from lifeboat.core.dbcopy import CopyResult
 from lifeboat.core.dbinspect import Inventory, inventory_of, take_inventory
+from lifeboat.core.live_pass import state_of
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_pack import Packed, pack
@@ -56,6 +57,8 @@ def pack_frozen(
     is not waited for, nothing is to be stored)."""
     started = time.monotonic()
     progress("copy", frozen.db_size, frozen.db_size)  # nothing to copy
+    if request.share is not None:
+        request.share.begin(state_of(frozen))
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
         checking = pool.submit(check_and_count_open, frozen.conn, request)
         try:
