@@ -8,12 +8,18 @@ safety snapshot's whole-file check already keeps busy, and both passes are Pytho
 that take turns on the interpreter's lock: the rows take the safety snapshot's hashes
 (`PassShare`) instead of making a second pass.
 
-Only for the very same state: both readers hold WAL read lock 0 on a file whose every
-frame is copied back (core/wal_direct.FrozenWal), on the same file (device, inode), with
-the same page size and count and the same wal-index header bytes. The header's change
-number moves on every commit (core/wal_direct): equal headers, both read with every frame
-copied back, mean no commit between the two freezes, and a checkpoint then has nothing
-new to write, so the file held the same bytes for both. Anything else (another header, a
+Only for the very same state. Both readers hold WAL read lock 0 on a file whose every
+frame is copied back (core/wal_direct.FrozenWal): each reads the database file alone, and
+while either holds read lock 0 no checkpoint may write to that file (a checkpoint takes
+read lock 0 exclusively before it copies frames back, wal.c). So when the two read
+transactions were both held at one moment, on the same file (device, inode), they read
+the same bytes: a commit between the two freezes would have left frames the second one
+found not copied back, and it could not have frozen. The reader is frozen for all the
+time it waits, so they overlap when the pass's transaction began while the reader waited,
+or was still held when the reader began waiting (its maker says when it is about to end:
+`release`). The wal-index headers are compared too. Equal headers alone would not do:
+once every connection closes, the -shm is made anew and its change number starts again
+(tests/core/test_live_pass.py). Anything else (no overlap, another file, a
 rollback-journal database, a pass that stopped or was not made) gives the reader
 nothing, and it makes its own pass.
 """
@@ -73,6 +79,9 @@ class PassShare:
         self._ready = threading.Condition()
         self._state: FrozenState | None = None
         self._begun = self._ended = self._finished = False
+        self._released = False  # the pass's read transaction is about to end, or ended
+        self._reading = False  # a reader, frozen, waits for the pass
+        self._overlap = False  # both read transactions were held at one moment
         self._hashes = bytearray()
         self._high = bytearray()
         self._low = bytearray()
@@ -82,6 +91,7 @@ class PassShare:
             if self._begun or self._ended:
                 return  # one pass only: a second one (a retried snapshot) is not shared
             self._begun, self._state = True, state
+            self._overlap = self._overlap or self._reading
             if state is None:
                 self._ended = True
             self._ready.notify_all()
@@ -101,6 +111,12 @@ class PassShare:
             self._ended = True
             self._ready.notify_all()
 
+    def release(self) -> None:
+        """The pass's read transaction is about to end (call it while still held)."""
+        with self._ready:
+            self._released = True
+            self._ready.notify_all()
+
     def abandon(self) -> None:
         with self._ready:
             self._ended = True
@@ -108,14 +124,19 @@ class PassShare:
 
     def result_for(self, state: FrozenState | None, cancel: CancelToken) -> PassResult | None:
         """The pass of `state` once it is made; None at once when it is not (or cannot be
-        known to be) that state's, or when it ends unfinished."""
+        proven to be) that state's, or when it ends unfinished. Call it while the frozen
+        read transaction `state` was taken of is held (see the module)."""
         if state is None:
             return None
         with self._ready:
+            self._reading = True
+            self._overlap = self._overlap or (self._begun and not self._released)
             while not self._ended and not (self._begun and self._state != state):
+                if self._released and not self._overlap:
+                    return None  # it ended before this reader froze: not proven the same
                 cancel.check()
                 self._ready.wait(_CANCEL_EVERY_S)
-            if not self._finished or self._state != state:
+            if not (self._finished and self._overlap) or self._state != state:
                 return None
             expected = state.page_count
         hashes = bytes(self._hashes)

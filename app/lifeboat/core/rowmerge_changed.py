@@ -21,6 +21,7 @@ number of rows the table held then (the plan's counts).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import struct
@@ -47,6 +48,7 @@ from lifeboat.foundation.progress import CancelToken
 _U32 = struct.Struct(">I")
 _MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
 _BUSY_SECONDS = 5.0  # how long to wait for the app's commit to take the write lock
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -146,6 +148,8 @@ def scan_live(
     made = share.result_for(state_of(frozen), cancel) if share is not None else None
     if made is None:
         made = _own_pass(frozen, cancel)
+    else:
+        log.info("the live file's pages were hashed once, by the safety snapshot's pass")
     size = HASH_SIZE
     hashes = made.hashes
     differing = {1}  # page 1 always (its header is not compared here)
