@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import os
 import sqlite3
 import struct
@@ -124,8 +125,15 @@ class LiveScan:
     count_high: bytes
     count_low: bytes
 
-    def cell_count(self, number: int) -> int:
-        return self.count_high[number - 1] << 8 | self.count_low[number - 1]
+    def cells_on(self, pages: Iterable[int]) -> int:
+        """The cells on all these pages (summed in C: one call per page cost more)."""
+        at = [n - 1 for n in pages]
+        if not at:
+            return 0
+        if len(at) == 1:
+            return self.count_high[at[0]] << 8 | self.count_low[at[0]]
+        pick = operator.itemgetter(*at)
+        return sum(pick(self.count_high)) * 256 + sum(pick(self.count_low))
 
 
 #: the pass reads the file in pieces of this many bytes into one reused buffer (a new
@@ -227,7 +235,7 @@ def changed_pages(
     )
     changed = {n for n in rows if n in scan.differing or n not in live_tree}
     # a page not changed is the live one: its cell count is the live pass's
-    same = sum(map(scan.cell_count, rows - changed))
+    same = scan.cells_on(rows - changed)
     return ChangedPages(sorted(changed), same, len(rows))
 
 

@@ -65,6 +65,7 @@ class SchemaRow:
     name: str
     root: int
     sql: str
+    table: str = ""  # tbl_name: the table an index is of
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _write(
     shape = record_layout(then, now, index_tree)
     if shape is None:
         return False
-    roots = [1, *(row.root for row in live_schema if row.root > 0)]
+    roots = _walk_order(live_schema, now.name)
     changed = changed_pages(past, live, scan, (then.root, now.root), roots)
     if changed is None or len(changed.pages) > CHANGED_SHARE * changed.row_pages:
         return False
@@ -168,8 +169,18 @@ def schema_rows(state: Pages) -> list[SchemaRow]:
         if not isinstance(values[3], int):
             continue
         sql = values[4] if isinstance(values[4], str) else ""
-        found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql))
+        found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql, str(values[2])))
     return found
+
+
+def _walk_order(rows: list[SchemaRow], table: str) -> list[int]:
+    """The roots of live's b-trees in the order they are walked to account for the pages
+    that differ (core/rowmerge_changed): the schema's, then the table's own indexes (the
+    rows that changed changed them too), then the rest; the walk stops once every
+    differing page is accounted for, so a big other table is mostly not walked."""
+    own = [r.root for r in rows if r.root > 0 and r.type == "index" and r.table == table]
+    rest = [r.root for r in rows if r.root > 0 and r.root not in own]
+    return [1, *own, *rest]
 
 
 def _table(rows: list[SchemaRow], name: str) -> SchemaRow | None:
