@@ -222,11 +222,12 @@ def changed_pages(
     """The pages of the snapshot table at `roots[0]` (live: `roots[1]`) that may hold a
     row live does not hold exactly; None when the rule cannot be shown (see the module)."""
     walk = _SharedChildren(scan.differing)
-    live_tree = set(tree_pages(live, roots[1], leaves=False, children_of=walk))
+    live_walk = tree_pages(live, roots[1], leaves=False, children_of=walk)
+    live_tree = set(live_walk)
     others = [root for root in live_roots if root != roots[1]]
     if not _no_overflow_differs(live, scan.differing, live_tree, others, walk):
         return None
-    past_tree = tree_pages(past, roots[0], leaves=False, children_of=walk)
+    past_tree = _past_tree(past, live_walk, roots, scan.differing, walk)
     index_tree = kind(past.pages([roots[0]])[roots[0]], roots[0]) in INDEX_KINDS
     rows = (
         set(past_tree)
@@ -237,6 +238,29 @@ def changed_pages(
     # a page not changed is the live one: its cell count is the live pass's
     same = scan.cells_on(rows - changed)
     return ChangedPages(sorted(changed), same, len(rows))
+
+
+def _past_tree(
+    past: PastPages,
+    live_walk: dict[int, bytes],
+    roots: tuple[int, int],
+    differing: set[int],
+    walk: _SharedChildren,
+) -> dict[int, bytes]:
+    """The snapshot table's b-tree as tree_pages gives it (leaves not read). It is live's
+    own walk when both roots are one page and no page that walk read (the root, the
+    interior pages) differs: each then holds the snapshot's bytes, so it points to the
+    same children, level by level down to the leaves (all at one depth); a leaf that is
+    not one in the snapshot is refused when its rows are read (core/rowmerge_changed_rows).
+    A deletion spread over a big table changes leaves only: the walk is not made twice."""
+    interior = [n for n, image in live_walk.items() if image]
+    if (
+        roots[0] == roots[1]
+        and not differing.intersection(interior)
+        and max(live_walk, default=0) <= past.page_count
+    ):
+        return live_walk
+    return tree_pages(past, roots[0], leaves=False, children_of=walk)
 
 
 class _SharedChildren:

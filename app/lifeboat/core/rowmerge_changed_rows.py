@@ -19,6 +19,7 @@ the caller reads the whole past.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -77,6 +78,10 @@ class RowLayout:
     columns: tuple[str, ...]  # in record order
     rowid_column: int | None  # the INTEGER PRIMARY KEY's place in the record
     index_tree: bool
+
+    def names(self, fields: int) -> str:
+        """The first `fields` columns, quoted, as an INSERT lists them."""
+        return _quoted_names(self.columns[:fields])
 
 
 def write_changed_rows(
@@ -181,6 +186,11 @@ def _walk_order(rows: list[SchemaRow], table: str) -> list[int]:
     own = [r.root for r in rows if r.root > 0 and r.type == "index" and r.table == table]
     rest = [r.root for r in rows if r.root > 0 and r.root not in own]
     return [1, *own, *rest]
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted_names(columns: tuple[str, ...]) -> str:
+    return ", ".join(q(c) for c in columns)  # once per record length, not per row
 
 
 def _table(rows: list[SchemaRow], name: str) -> SchemaRow | None:
@@ -307,6 +317,6 @@ def _insert(
             value = rowid  # an INTEGER PRIMARY KEY is the rowid
         marks.append("?")
         values.append(value)
-    names = ", ".join(q(c) for c in shape.columns[: len(fields)])
+    names = shape.names(len(fields))
     conn.execute(f"INSERT INTO {q(shape.name)} ({names}) VALUES ({', '.join(marks)})", values)
     return 1
