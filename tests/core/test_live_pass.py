@@ -136,7 +136,15 @@ def test_a_reader_is_never_kept_waiting_by_a_pass_that_will_not_come(tmp_path: P
     waiting, answer = _reader(share, state, CancelToken())
     waiting.join(WAIT_S)
     assert answer == [None]
-    # a pass that stops half way (its safety snapshot was stopped): nothing
+    # a pass whose read transaction ends before it finished (its safety snapshot was
+    # stopped because the app committed): the waiting reader goes on at once
+    share = PassShare()
+    share.begin(state)
+    waiting, answer = _reader(share, state, CancelToken())
+    share.release()
+    waiting.join(WAIT_S)
+    assert answer == [None]
+    # a pass that stops half way: nothing
     share = PassShare()
     share.begin(state)
     share.add(b"\0" * 4096, b"\0" * 16, 4096)

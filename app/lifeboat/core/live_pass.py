@@ -112,9 +112,10 @@ class PassShare:
             self._ready.notify_all()
 
     def release(self) -> None:
-        """The pass's read transaction is about to end (call it while still held)."""
+        """The pass's read transaction is about to end (call it while still held): a
+        pass not finished by then never will be."""
         with self._ready:
-            self._released = True
+            self._released = self._ended = True
             self._ready.notify_all()
 
     def abandon(self) -> None:
