@@ -65,9 +65,9 @@ class PassResult:
     """Each page's xxh3-128 (16 bytes a page, in order) and the high and low byte of
     each page's b-tree cell count (bytes 3 and 4 of the page)."""
 
-    hashes: bytes
-    count_high: bytes
-    count_low: bytes
+    hashes: bytearray
+    count_high: bytearray
+    count_low: bytearray
 
 
 class PassShare:
@@ -139,8 +139,7 @@ class PassShare:
                 self._ready.wait(_CANCEL_EVERY_S)
             if not (self._finished and self._overlap) or self._state != state:
                 return None
-            expected = state.page_count
-        hashes = bytes(self._hashes)
-        if len(hashes) != 16 * expected or len(self._high) != expected:
+        # finished: nothing is added any more, so the pass is handed over without a copy
+        if len(self._hashes) != 16 * state.page_count or len(self._high) != state.page_count:
             return None  # not the whole file: never taken for it
-        return PassResult(hashes, bytes(self._high), bytes(self._low))
+        return PassResult(self._hashes, self._high, self._low)

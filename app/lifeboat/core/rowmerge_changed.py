@@ -38,7 +38,7 @@ from lifeboat.core.history.btree import (
     pointer_map_pages,
 )
 from lifeboat.core.history.tables import tree_pages
-from lifeboat.core.live_pass import PassResult, PassShare, state_of
+from lifeboat.core.live_pass import PassShare, state_of
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.preview_pages import frozen_file
@@ -48,6 +48,7 @@ from lifeboat.foundation.progress import CancelToken
 
 _U32 = struct.Struct(">I")
 _MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
+Buffer = bytes | bytearray
 _BUSY_SECONDS = 5.0  # how long to wait for the app's commit to take the write lock
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,8 @@ class LiveScan:
     differing: set[int]
     #: index n - 1: the high and low byte of the count field of page n's b-tree header
     #: (kept as bytes: a Python int per page cost a third of the pass)
-    count_high: bytes
-    count_low: bytes
+    count_high: Buffer
+    count_low: Buffer
 
     def cells_on(self, pages: Iterable[int]) -> int:
         """The cells on all these pages (summed in C: one call per page cost more)."""
@@ -154,36 +155,49 @@ def scan_live(
     here, or taken from the safety snapshot's pass of the very same state when `share`
     hands one over (core/live_pass.py: it is waited for)."""
     made = share.result_for(state_of(frozen), cancel) if share is not None else None
+    differing = {1}  # page 1 always (its header is not compared here)
     if made is None:
-        made = _own_pass(frozen, cancel)
+        high, low = _own_pass(frozen, listed, differing, cancel)
     else:
         log.info("the live file's pages were hashed once, by the safety snapshot's pass")
-    size = HASH_SIZE
-    hashes = made.hashes
-    differing = {1}  # page 1 always (its header is not compared here)
-    step = _COMPARED_AT_ONCE * size
-    for first in range(0, len(hashes), step):
-        if listed[first : first + step] == hashes[first : first + step]:
-            continue  # all these pages are the snapshot's (most are)
-        for at in range(first, min(first + step, len(hashes)), size):
-            # past the snapshot's end the list is shorter: the page differs
-            if listed[at : at + size] != hashes[at : at + size]:
-                differing.add(at // size + 1)
+        _add_differing(differing, made.hashes, listed, 0)
+        high, low = made.count_high, made.count_low
     differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
-    return LiveScan(differing, made.count_high, made.count_low)
+    return LiveScan(differing, high, low)
 
 
-def _own_pass(frozen: FrozenWal, cancel: CancelToken) -> PassResult:
-    """Each page of the frozen file hashed, with its cell count's bytes."""
+def _add_differing(differing: set[int], hashes: Buffer, listed: bytes, first: int) -> None:
+    """Add the pages whose hashes (from page `first` + 1 on) are not the listed ones."""
+    size = HASH_SIZE
+    step = _COMPARED_AT_ONCE * size
+    base = first * size
+    for start in range(0, len(hashes), step):
+        at = base + start
+        if listed[at : at + step] == hashes[start : start + step]:
+            continue  # all these pages are the snapshot's (most are)
+        for offset in range(start, min(start + step, len(hashes)), size):
+            at = base + offset
+            # past the snapshot's end the list is shorter: the page differs
+            if listed[at : at + size] != hashes[offset : offset + size]:
+                differing.add(at // size + 1)
+
+
+def _own_pass(
+    frozen: FrozenWal, listed: bytes, differing: set[int], cancel: CancelToken
+) -> tuple[bytearray, bytearray]:
+    """Hash each page of the frozen file, adding those not listed to `differing`; the
+    bytes of each page's cell count (the hashes are not kept: bounded memory)."""
     size = frozen.page_size
-    hashes, high, low = bytearray(), bytearray(), bytearray()
+    high, low = bytearray(), bytearray()
     piece = bytearray(max(size, _PASS_PIECE // size * size))
+    pages = 0
     for view in _pieces(frozen, piece):
         cancel.check()
         high += piece[3 : len(view) : size]  # `view` is a view of `piece`
         low += piece[4 : len(view) : size]
-        hashes += page_hashes_of(view, size)
-    return PassResult(bytes(hashes), bytes(high), bytes(low))
+        _add_differing(differing, page_hashes_of(view, size), listed, pages)
+        pages += len(view) // size
+    return high, low
 
 
 def _pieces(frozen: FrozenWal, buffer: bytearray) -> Iterator[memoryview]:
