@@ -6,7 +6,9 @@ Builds (once, cached in bench/out/) the bench's WAL database of --size-mb, takes
 snapshot, deletes 1,000 rows of `notes` spread over the table, then times: the preview
 (--dry-run); the merge (rebuild of the past into scratch, safety snapshot, one
 transaction; the phases it reports: safety snapshot, past, plan, the re-check under the
-lock, the longest write-lock hold); the merge of 1,000 other rows while a writer process
+lock, the longest write-lock hold; base_proof runs beside the safety snapshot, and past
+includes waiting for the safety snapshot's pass over the live file, whose page hashes it
+takes: core/live_pass.py); the merge of 1,000 other rows while a writer process
 commits every 5 ms (its commit latency reported: the longest is the writer's stall);
 the full restore to a new file; and the full restore in place (which takes the same
 safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.

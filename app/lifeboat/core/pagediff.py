@@ -21,10 +21,14 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xxhash
 
 from lifeboat.foundation.progress import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from lifeboat.core.live_pass import PassShare
 
 MAGIC = b"LBPAGES\x00"
 VERSION = 1
@@ -96,6 +100,7 @@ def diff_stream(
     cancel: CancelToken,
     *,
     whole_sha256: bool = True,
+    share: PassShare | None = None,
 ) -> Iterator[bytes]:
     """The uncompressed differential of the database `blocks` give (`total` bytes, each
     block whole pages) against the base whose page hashes are in `base_hashes`, in one
@@ -115,6 +120,8 @@ def diff_stream(
             known = hashes.read(len(block) // page_size * HASH_SIZE)
             block_hashes = page_hashes_of(view, page_size)
             pages_digest.update(block_hashes)  # the same digest as page by page
+            if share is not None:
+                share.add(block, block_hashes, page_size)
             out: list[bytes] = []
             first = page_number
             page_number += len(block_hashes) // HASH_SIZE
@@ -136,3 +143,5 @@ def diff_stream(
     scan.page_count = page_number
     scan.db_sha256 = db_digest.hexdigest() if db_digest is not None else ""
     scan.content_digest = pages_digest.hexdigest()
+    if share is not None:
+        share.finish()

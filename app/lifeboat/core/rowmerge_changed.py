@@ -21,6 +21,8 @@ number of rows the table held then (the plan's counts).
 from __future__ import annotations
 
 import contextlib
+import logging
+import operator
 import os
 import sqlite3
 import struct
@@ -36,17 +38,19 @@ from lifeboat.core.history.btree import (
     pointer_map_pages,
 )
 from lifeboat.core.history.tables import tree_pages
+from lifeboat.core.live_pass import PassShare, state_of
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.preview_pages import frozen_file
-from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.sqlite_file import file_uri
-from lifeboat.core.wal_direct import FrozenWal, frames_of
+from lifeboat.core.wal_direct import FrozenWal
 from lifeboat.foundation.progress import CancelToken
 
 _U32 = struct.Struct(">I")
 _MAX_TRUNKS = 1 << 20  # a freelist longer than any real one: damaged pages
+Buffer = bytes | bytearray
 _BUSY_SECONDS = 5.0  # how long to wait for the app's commit to take the write lock
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -117,34 +121,100 @@ class LiveScan:
     (or that only one of them has; page 1 always) and each page's cell count."""
 
     differing: set[int]
-    cell_counts: list[int]  # index n - 1: the count field of page n's b-tree header
+    #: index n - 1: the high and low byte of the count field of page n's b-tree header
+    #: (kept as bytes: a Python int per page cost a third of the pass)
+    count_high: Buffer
+    count_low: Buffer
+
+    def cells_on(self, pages: Iterable[int]) -> int:
+        """The cells on all these pages (summed in C: one call per page cost more)."""
+        at = [n - 1 for n in pages]
+        if not at:
+            return 0
+        if len(at) == 1:
+            return self.count_high[at[0]] << 8 | self.count_low[at[0]]
+        pick = operator.itemgetter(*at)
+        return sum(pick(self.count_high)) * 256 + sum(pick(self.count_low))
+
+
+#: the pass reads the file in pieces of this many bytes into one reused buffer (a new
+#: bytes object per piece cost more CPU than hashing it)
+_PASS_PIECE = 1 << 20
+#: pages whose hashes are compared in one go before they are looked at one by one
+_COMPARED_AT_ONCE = 256
 
 
 def scan_live(
-    frozen: FrozenWal, listed: bytes, snapshot_pages: int, cancel: CancelToken
+    frozen: FrozenWal,
+    listed: bytes,
+    snapshot_pages: int,
+    cancel: CancelToken,
+    share: PassShare | None = None,
 ) -> LiveScan:
-    """Hash every page of the frozen live file against the snapshot's page-hash list."""
-    size = frozen.page_size
-    differing = {1}
-    counts: list[int] = []
-    number = 0
-    for piece in frames_of(frozen, FRAME_PLAIN):
-        cancel.check()
-        counts.extend(
-            high << 8 | low for high, low in zip(piece[3::size], piece[4::size], strict=True)
-        )
-        hashes = page_hashes_of(memoryview(piece), size)
-        first = number * HASH_SIZE
-        number += len(hashes) // HASH_SIZE
-        if listed[first : first + len(hashes)] == hashes:
-            continue  # the whole piece is the snapshot's (most are)
-        for index in range(0, len(hashes), HASH_SIZE):
-            at = first + index
-            # past the snapshot's end the list is shorter: the page differs
-            if listed[at : at + HASH_SIZE] != hashes[index : index + HASH_SIZE]:
-                differing.add(at // HASH_SIZE + 1)
+    """Every page of the frozen live file against the snapshot's page-hash list: hashed
+    here, or taken from the safety snapshot's pass of the very same state when `share`
+    hands one over (core/live_pass.py: it is waited for)."""
+    made = share.result_for(state_of(frozen), cancel) if share is not None else None
+    differing = {1}  # page 1 always (its header is not compared here)
+    if made is None:
+        high, low = _own_pass(frozen, listed, differing, cancel)
+    else:
+        log.info("the live file's pages were hashed once, by the safety snapshot's pass")
+        _add_differing(differing, made.hashes, listed, 0)
+        high, low = made.count_high, made.count_low
     differing.update(range(frozen.page_count + 1, snapshot_pages + 1))
-    return LiveScan(differing, counts)
+    return LiveScan(differing, high, low)
+
+
+def _add_differing(differing: set[int], hashes: Buffer, listed: bytes, first: int) -> None:
+    """Add the pages whose hashes (from page `first` + 1 on) are not the listed ones."""
+    size = HASH_SIZE
+    step = _COMPARED_AT_ONCE * size
+    base = first * size
+    for start in range(0, len(hashes), step):
+        at = base + start
+        if listed[at : at + step] == hashes[start : start + step]:
+            continue  # all these pages are the snapshot's (most are)
+        for offset in range(start, min(start + step, len(hashes)), size):
+            at = base + offset
+            # past the snapshot's end the list is shorter: the page differs
+            if listed[at : at + size] != hashes[offset : offset + size]:
+                differing.add(at // size + 1)
+
+
+def _own_pass(
+    frozen: FrozenWal, listed: bytes, differing: set[int], cancel: CancelToken
+) -> tuple[bytearray, bytearray]:
+    """Hash each page of the frozen file, adding those not listed to `differing`; the
+    bytes of each page's cell count (the hashes are not kept: bounded memory)."""
+    size = frozen.page_size
+    high, low = bytearray(), bytearray()
+    piece = bytearray(max(size, _PASS_PIECE // size * size))
+    pages = 0
+    for view in _pieces(frozen, piece):
+        cancel.check()
+        high += piece[3 : len(view) : size]  # `view` is a view of `piece`
+        low += piece[4 : len(view) : size]
+        _add_differing(differing, page_hashes_of(view, size), listed, pages)
+        pages += len(view) // size
+    return high, low
+
+
+def _pieces(frozen: FrozenWal, buffer: bytearray) -> Iterator[memoryview]:
+    """The frozen file's pages, read into `buffer` piece by piece (each view is valid
+    until the next one is read)."""
+    whole = memoryview(buffer)
+    offset, end = 0, frozen.db_size
+    while offset < end:
+        want = min(len(buffer), end - offset)
+        got = 0
+        while got < want:  # a short read before the end: read on
+            more = os.preadv(frozen.fd, [whole[got:want]], offset + got)
+            if not more:
+                raise OSError(f"{want - got} bytes missing at {offset + got}")
+            got += more
+        yield whole[:want]
+        offset += want
 
 
 @dataclass(frozen=True)
@@ -166,11 +236,12 @@ def changed_pages(
     """The pages of the snapshot table at `roots[0]` (live: `roots[1]`) that may hold a
     row live does not hold exactly; None when the rule cannot be shown (see the module)."""
     walk = _SharedChildren(scan.differing)
-    live_tree = set(tree_pages(live, roots[1], leaves=False, children_of=walk))
+    live_walk = tree_pages(live, roots[1], leaves=False, children_of=walk)
+    live_tree = set(live_walk)
     others = [root for root in live_roots if root != roots[1]]
     if not _no_overflow_differs(live, scan.differing, live_tree, others, walk):
         return None
-    past_tree = tree_pages(past, roots[0], leaves=False, children_of=walk)
+    past_tree = _past_tree(past, live_walk, roots, scan.differing, walk)
     index_tree = kind(past.pages([roots[0]])[roots[0]], roots[0]) in INDEX_KINDS
     rows = (
         set(past_tree)
@@ -179,8 +250,31 @@ def changed_pages(
     )
     changed = {n for n in rows if n in scan.differing or n not in live_tree}
     # a page not changed is the live one: its cell count is the live pass's
-    same = sum(scan.cell_counts[n - 1] for n in rows - changed)
+    same = scan.cells_on(rows - changed)
     return ChangedPages(sorted(changed), same, len(rows))
+
+
+def _past_tree(
+    past: PastPages,
+    live_walk: dict[int, bytes],
+    roots: tuple[int, int],
+    differing: set[int],
+    walk: _SharedChildren,
+) -> dict[int, bytes]:
+    """The snapshot table's b-tree as tree_pages gives it (leaves not read). It is live's
+    own walk when both roots are one page and no page that walk read (the root, the
+    interior pages) differs: each then holds the snapshot's bytes, so it points to the
+    same children, level by level down to the leaves (all at one depth); a leaf that is
+    not one in the snapshot is refused when its rows are read (core/rowmerge_changed_rows).
+    A deletion spread over a big table changes leaves only: the walk is not made twice."""
+    interior = [n for n, image in live_walk.items() if image]
+    if (
+        roots[0] == roots[1]
+        and not differing.intersection(interior)
+        and max(live_walk, default=0) <= past.page_count
+    ):
+        return live_walk
+    return tree_pages(past, roots[0], leaves=False, children_of=walk)
 
 
 class _SharedChildren:

@@ -19,6 +19,7 @@ the caller reads the whole past.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from lifeboat.core.history.btree import (
     record_fields,
 )
 from lifeboat.core.history.tables import Pages, layout, payload, schema_records
+from lifeboat.core.live_pass import PassShare
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.private import create_file
 from lifeboat.core.rowmerge_changed import (
@@ -64,6 +66,7 @@ class SchemaRow:
     name: str
     root: int
     sql: str
+    table: str = ""  # tbl_name: the table an index is of
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class RowLayout:
     rowid_column: int | None  # the INTEGER PRIMARY KEY's place in the record
     index_tree: bool
 
+    def names(self, fields: int) -> str:
+        """The first `fields` columns, quoted, as an INSERT lists them."""
+        return _quoted_names(self.columns[:fields])
+
 
 def write_changed_rows(
     snapshot: PointPages,
@@ -86,17 +93,19 @@ def write_changed_rows(
     cancel: CancelToken,
     *,
     checkpoint: bool,
+    share: PassShare | None = None,
 ) -> bool:
     """Write `out` (a new private file) with the rows of `request.table` on the snapshot's
     pages that differ from the live database `live` (its page-hash list `listed`); False,
-    nothing left written, when that is not proven to be enough here."""
+    nothing left written, when that is not proven to be enough here. `share`: the pass
+    over the live file a safety snapshot makes beside this (core/live_pass.py)."""
     if request.where is not None:
         return False  # the plan's counts need every past row the condition picks
     with frozen_live(live, checkpoint=checkpoint) as frozen:
         if frozen is None or frozen.page_size != snapshot.page_size:
             return False
         live_pages = LivePages(frozen)
-        scan = scan_live(frozen, listed, snapshot.page_count, cancel)
+        scan = scan_live(frozen, listed, snapshot.page_count, cancel, share)
         past = PastPages(snapshot, live_pages, scan.differing)
         try:
             return _write(past, live_pages, scan, request, out)
@@ -117,7 +126,7 @@ def _write(
     shape = record_layout(then, now, index_tree)
     if shape is None:
         return False
-    roots = [1, *(row.root for row in live_schema if row.root > 0)]
+    roots = _walk_order(live_schema, now.name)
     changed = changed_pages(past, live, scan, (then.root, now.root), roots)
     if changed is None or len(changed.pages) > CHANGED_SHARE * changed.row_pages:
         return False
@@ -165,8 +174,23 @@ def schema_rows(state: Pages) -> list[SchemaRow]:
         if not isinstance(values[3], int):
             continue
         sql = values[4] if isinstance(values[4], str) else ""
-        found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql))
+        found.append(SchemaRow(str(values[0]), str(values[1]), values[3], sql, str(values[2])))
     return found
+
+
+def _walk_order(rows: list[SchemaRow], table: str) -> list[int]:
+    """The roots of live's b-trees in the order they are walked to account for the pages
+    that differ (core/rowmerge_changed): the schema's, then the table's own indexes (the
+    rows that changed changed them too), then the rest; the walk stops once every
+    differing page is accounted for, so a big other table is mostly not walked."""
+    own = [r.root for r in rows if r.root > 0 and r.type == "index" and r.table == table]
+    rest = [r.root for r in rows if r.root > 0 and r.root not in own]
+    return [1, *own, *rest]
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted_names(columns: tuple[str, ...]) -> str:
+    return ", ".join(q(c) for c in columns)  # once per record length, not per row
 
 
 def _table(rows: list[SchemaRow], name: str) -> SchemaRow | None:
@@ -293,6 +317,6 @@ def _insert(
             value = rowid  # an INTEGER PRIMARY KEY is the rowid
         marks.append("?")
         values.append(value)
-    names = ", ".join(q(c) for c in shape.columns[: len(fields)])
+    names = shape.names(len(fields))
     conn.execute(f"INSERT INTO {q(shape.name)} ({names}) VALUES ({', '.join(marks)})", values)
     return 1

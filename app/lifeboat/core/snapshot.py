@@ -184,6 +184,8 @@ def _copy_check_and_pack(
             if frozen is not None:
                 taken = copy_ahead_and_pack(request, frozen, copy_path, written, progress, cancel)
                 return _passed(request, _Taken(*taken))
+    if request.share is not None:
+        request.share.abandon()  # only a pass over the frozen file is shared
     copied = _converged_wal(request, copy_path, progress, cancel) or copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from lifeboat.core.dbcheck import CheckResult, check_connection, check_database
 from lifeboat.core.dbcopy import CopyResult
 from lifeboat.core.dbinspect import Inventory, inventory_of, take_inventory
+from lifeboat.core.live_pass import state_of
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_pack import Packed, pack
@@ -54,8 +55,25 @@ def pack_frozen(
     packed: both see the one state the transaction reads. None when `unchanged` says the
     packed content is a proven snapshot's (its check stands for it: the rest of this one
     is not waited for, nothing is to be stored)."""
-    started = time.monotonic()
     progress("copy", frozen.db_size, frozen.db_size)  # nothing to copy
+    if request.share is not None:
+        request.share.begin(state_of(frozen))
+    try:
+        return _check_and_pack(request, frozen, written, progress, cancel, unchanged)
+    finally:
+        if request.share is not None:
+            request.share.release()  # the caller ends the read transaction next
+
+
+def _check_and_pack(
+    request: SnapshotRequest,
+    frozen: FrozenWal,
+    written: list[Path],
+    progress: Progress,
+    cancel: CancelToken,
+    unchanged: Callable[[Packed, int], bool],
+) -> Taken | None:
+    started = time.monotonic()
     with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-check") as pool:
         checking = pool.submit(check_and_count_open, frozen.conn, request)
         try:

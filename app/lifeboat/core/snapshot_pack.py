@@ -87,6 +87,8 @@ def pack(
                 return _differential(request, read, size, page_size, written, progress, cancel)
             except DiffTooLarge:
                 note = "too much changed since the base"
+    if request.share is not None:
+        request.share.abandon()  # a full's pass is not shared: its reader need not wait
     packed = pack_full(request, read(), size, page_size, written, progress, cancel)
     packed.note = note
     return packed
@@ -192,6 +194,7 @@ def _differential(
         progress,
         cancel,
         whole_sha256=request.whole_sha256,
+        share=request.share,
     )
     changed = ChangedPages(page_size)  # the index frame: which pages, in order
     result = compress_frames(

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.runs import Run
+
+if TYPE_CHECKING:
+    from lifeboat.core.live_pass import PassShare
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,16 @@ class BaseRef:
 
     manifest: Manifest
     pages: Path  # its page-hash list, checked against manifest.pages_sha256
+
+
+@dataclass(frozen=True)
+class SafetyOptions:
+    """A restore's or merge's safety snapshot: proven by its page hashes, read straight
+    from a WAL file (whole_sha256 off, checkpoint_first on); SnapshotRequest's
+    `writes_held` and `share`."""
+
+    writes_held: bool = False
+    share: PassShare | None = None
 
 
 @dataclass(frozen=True)
@@ -53,3 +67,6 @@ class SnapshotRequest:
     #: merge's locked safety snapshot): the checkpoint is allowed on an SQLite with the
     #: WAL-reset bug too (core/wal_reset.py)
     writes_held: bool = False
+    #: a row merge's safety snapshot hands its pass over the frozen live file (its page
+    #: hashes) to the merge's changed rows (core/live_pass.py)
+    share: PassShare | None = None

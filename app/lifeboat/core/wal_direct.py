@@ -63,6 +63,9 @@ class FrozenWal:
     page_size: int
     page_count: int
     held_since: float  # time.monotonic() when the read transaction began
+    #: the wal-index header read inside the transaction (b"": not a WAL file frozen
+    #: this way): two freezes with the same bytes read the same state (core/live_pass)
+    index_header: bytes = b""
 
     @property
     def db_size(self) -> int:
@@ -155,7 +158,7 @@ def _freeze(
     fd = _pin(path, pins)
     if os.fstat(fd).st_size < page_size * page_count:
         return None  # not what a fully copied-back WAL leaves: take no chances
-    return FrozenWal(conn, fd, page_size, page_count, held_since)
+    return FrozenWal(conn, fd, page_size, page_count, held_since, after[:_INDEX_HEADER])
 
 
 def _checkpoint_passive(

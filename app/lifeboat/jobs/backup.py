@@ -27,7 +27,7 @@ from lifeboat.core.private import is_link
 from lifeboat.core.scan import FolderScan, scan_folder
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import Unchanged, take_snapshot
-from lifeboat.core.snapshot_request import BaseRef, SnapshotRequest
+from lifeboat.core.snapshot_request import BaseRef, SafetyOptions, SnapshotRequest
 from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import (
@@ -284,11 +284,10 @@ def snapshot_source(
     cancel: CancelToken,
     full: bool = False,
     unchanged_since: Manifest | None = None,
-    safety: bool = False,
-    writes_held: bool = False,
+    safety: SafetyOptions | None = None,
 ) -> Manifest:
     """Take and record one snapshot (a differential where one fits), holding the folder's
-    lock; `safety`, `writes_held`: see SnapshotRequest; Unchanged: as `unchanged_since`."""
+    lock; `safety`: a restore's or merge's safety snapshot; Unchanged: as `unchanged_since`."""
     config = workspace.config()
     tidy_folder(workspace, folder, src.name)
     recipients = tuple(config.general.recipients) if src.encrypt_local else ()
@@ -316,9 +315,10 @@ def snapshot_source(
         rebase_ratio=src.rebase_ratio,
         recipients=recipients,
         unchanged_since=unchanged_since,
-        whole_sha256=not safety,
-        checkpoint_first=safety,
-        writes_held=writes_held,
+        whole_sha256=safety is None,
+        checkpoint_first=safety is not None,
+        writes_held=safety is not None and safety.writes_held,
+        share=safety.share if safety is not None else None,
     )
     manifest = take_snapshot(request, progress=progress, cancel=cancel)
     workspace.catalog.add_snapshot(manifest, folder)

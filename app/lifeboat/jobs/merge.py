@@ -36,6 +36,7 @@ from pathlib import Path
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.live_pass import PassShare
 from lifeboat.core.rawcopy import KeptChanging
 from lifeboat.core.rowmerge import Sides, attach_past, connect_live
 from lifeboat.core.rowmerge_apply import apply_merge
@@ -76,11 +77,15 @@ class MergeJob:
         request: MergeRequest,
         confirmed: MergePlan | None,
         produce: Callable[[Path], None] | None = None,
+        share: PassShare | None = None,
     ) -> None:
         """`past` is the private scratch copy of the point or snapshot (`record` is it or
         its base), or where `produce` writes it while the safety snapshot is taken;
-        `confirmed` the plan the user agreed to (None: whatever it is now)."""
+        `confirmed` the plan the user agreed to (None: whatever it is now); `share`: where
+        the first safety snapshot hands its pass over the live file to `produce`
+        (core/live_pass.py)."""
         self.produce = produce
+        self.share = share
         self.workspace = workspace
         self.record = record
         self.source = record.source
@@ -218,7 +223,7 @@ class MergeJob:
         phases = self.phases
         stop = CancelToken()
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
-            taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop)
+            taking = pool.submit(phases.run_timed, "safety", self._take_safety, stop, self.share)
             with self._watched(taking, stop, cancel):
                 try:
                     if self.produce is not None:
@@ -263,10 +268,44 @@ class MergeJob:
         live, busy_timeout = self._live
         return stopped_once_changed(live, busy_timeout, taking, stop, cancel)
 
-    def _take_safety(self, cancel: CancelToken) -> SafetyCopy | None:
-        with self.phases.timed("base_proof"):  # a part of "safety", reported apart
-            self._restore.prove_bases()
-        return self._restore.take_safety_copy(no_progress, cancel)
+    def _take_safety(
+        self, cancel: CancelToken, share: PassShare | None = None
+    ) -> SafetyCopy | None:
+        """The safety snapshot (handing its pass over the live file to `share`), taken at
+        once on the snapshots it stands on as if their bytes were proven intact, while
+        they are proven (in a thread: "base_proof", a part of "safety" reported apart;
+        its whole-file check is what the merge waits for, so it starts first). It is
+        relied on only once the proof finds what was assumed; else (a damaged base) it
+        is dropped and taken again on the proof."""
+        try:
+            return self._safety_on_assumed_bases(cancel, share)
+        finally:
+            if share is not None:
+                share.abandon()  # whatever happened, nobody waits for it any longer
+
+    def _safety_on_assumed_bases(
+        self, cancel: CancelToken, share: PassShare | None
+    ) -> SafetyCopy | None:
+        restore = self._restore
+        assumed = restore.assume_bases_intact()
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-proof") as pool:
+            proving = pool.submit(self.phases.run_timed, "base_proof", restore.proven_bases)
+            safety = restore.take_safety_copy(no_progress, cancel, share=share)
+            try:
+                proven = proving.result()
+            except BaseException:
+                self._drop(safety)
+                raise
+        if proven == assumed:
+            return safety
+        log.warning(
+            "%s: the snapshots its safety snapshot stood on are not as they were written; "
+            "it is taken again without them",
+            self.source,
+        )
+        self._drop(safety)
+        restore.prove_bases()  # what the proof found intact is not hashed again
+        return restore.take_safety_copy(no_progress, cancel)
 
     def _drop(self, safety: SafetyCopy | None) -> None:
         """A safety snapshot taken for a merge that did not happen (never one that was

@@ -15,6 +15,7 @@ from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.config_model import SourceConfig
 from lifeboat.core.encryption import stored_identities
 from lifeboat.core.fsutil import hold_lock
+from lifeboat.core.live_pass import PassShare
 from lifeboat.core.manifest import Manifest, write_manifest
 from lifeboat.core.rawcopy import restore_raw_copy, save_raw_copy
 from lifeboat.core.restore import (
@@ -25,6 +26,7 @@ from lifeboat.core.restore import (
 )
 from lifeboat.core.results import PointChoice, RestoreOutcome
 from lifeboat.core.snapshot import Unchanged
+from lifeboat.core.snapshot_request import SafetyOptions
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.errors import LifeboatError, SourceError
@@ -230,17 +232,18 @@ class RestoreJob:
         copy: Path | None = None,
         *,
         writes_held: bool = False,
+        share: PassShare | None = None,
     ) -> SafetyCopy | None:
         """The protected snapshot of the source as it is now, exactly as an in-place
         restore takes it (prepare() first; hold the folder's lock): a row merge takes it
         before it changes anything. `copy`: a private copy of the source's database to
         take it from instead (the merge's own, made while it holds the write lock).
         `writes_held`: the caller holds the database's write lock meanwhile
-        (SnapshotRequest.writes_held)."""
+        (SnapshotRequest.writes_held); `share`: SnapshotRequest.share."""
         assert self._src is not None, "prepare() an in-place restore first"
         folder = self.workspace.source_folder(self.workspace.config(), self._src)
         src = self._src if copy is None else replace(self._src, path=copy)
-        return self._safety_copy(src, folder, progress, cancel, writes_held)
+        return self._safety_copy(src, folder, progress, cancel, writes_held, share)
 
     def _discard(self, taking: Future[SafetyCopy | None]) -> None:
         """The restore will not happen: drop the safety snapshot taken for it (never one
@@ -259,6 +262,7 @@ class RestoreJob:
         progress: Progress,
         cancel: CancelToken,
         writes_held: bool = False,
+        share: PassShare | None = None,
     ) -> SafetyCopy | None:
         """A protected snapshot of what is there now, or a raw copy if SQLite can't read
         it. If the newest snapshot already holds exactly this content (a restore
@@ -282,8 +286,7 @@ class RestoreJob:
                 unchanged_since=newest.manifest if newest else None,
                 # proven by its page hashes, read straight from a WAL file
                 # (docs/SAFETY.md, "The safety snapshot")
-                safety=True,
-                writes_held=writes_held,
+                safety=SafetyOptions(writes_held, share),
             )
         except Unchanged as same:
             return self._reuse_unchanged(same.manifest, folder)
@@ -301,6 +304,27 @@ class RestoreJob:
         nothing else changes those snapshots."""
         assert self._src is not None, "prepare() an in-place restore first"
         self._proofs[self._src.name] = self._prove(self._src.name)
+
+    def assume_bases_intact(self) -> tuple[str | None, bool]:
+        """Let the next safety copy stand on what prove_bases finds when the bytes it
+        proves are intact, so that it starts at once (a row merge proves them beside
+        it): the caller compares proven_bases() with the answer before relying on the
+        copy, and drops and takes it again when they differ. (newest id, whole)."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        records = self.workspace.catalog.snapshots(self._src.name)
+        newest = next(
+            (r for r in records if r.status == "ok" and r.local and r.manifest.kind != "raw"),
+            None,
+        )
+        whole = not any(r.manifest.kind == "full" for r in records)
+        self._proofs[self._src.name] = (newest, whole)
+        return (newest.id if newest else None, whole)
+
+    def proven_bases(self) -> tuple[str | None, bool]:
+        """What prove_bases finds now, as assume_bases_intact gives it (not kept)."""
+        assert self._src is not None, "prepare() an in-place restore first"
+        newest, whole = self._prove(self._src.name)
+        return (newest.id if newest else None, whole)
 
     def _prove(self, source: str) -> tuple[SnapshotRecord | None, bool]:
         """The newest snapshot if proven intact, and whether the safety copy must be a

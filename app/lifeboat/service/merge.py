@@ -29,6 +29,7 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 # which commands such as `lifeboat status` must not pay for at start-up
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
+    from lifeboat.core.live_pass import PassShare
     from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
     from lifeboat.foundation.events import Event, EventSink
 
@@ -184,6 +185,7 @@ class MergeMethods:
     ) -> MergeOutcome:
         """Merge at once (no separate preview: the outcome holds the plan it followed);
         the safety snapshot is taken while the past is rebuilt."""
+        from lifeboat.core.live_pass import PassShare
         from lifeboat.jobs.base import run_job
         from lifeboat.jobs.merge import MergeJob
         from lifeboat.service.merge_past import table_only
@@ -191,9 +193,11 @@ class MergeMethods:
         _check_request(request)
         cancel = cancel or CancelToken()
         only = table_only(request)
-        # One merge at once: the live file is compared with the past right before it.
+        # One merge at once: the live file is compared with the past right before it,
+        # by the pass its safety snapshot makes over it meanwhile (core/live_pass.py).
         rows_of = (request, True) if only is not None and request.where is None else None
-        with self._past(source, at, snapshot, only, progress, cancel, rows_of) as (
+        share = PassShare() if rows_of is not None else None
+        with self._past(source, at, snapshot, only, progress, cancel, rows_of, share) as (
             record,
             words,
             produce,
@@ -201,7 +205,7 @@ class MergeMethods:
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
                 job = MergeJob(
-                    self.workspace, record, past, words, request, confirmed, produce=produce
+                    self.workspace, record, past, words, request, confirmed, produce, share
                 )
                 outcome = run_job(
                     job,
@@ -224,6 +228,7 @@ class MergeMethods:
         progress: Progress,
         cancel: CancelToken,
         rows_of: tuple[MergeRequest, bool] | None = None,
+        share: PassShare | None = None,
     ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file (what is cheaper: see _extractor)."""
@@ -237,7 +242,7 @@ class MergeMethods:
         name = self.workspace.config().source(source).name
         if snapshot is not None:
             record = self._snapshot_of(name, snapshot)
-            extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
+            extract = _extractor(self.workspace, record, only, progress, cancel, rows_of, share)
             yield record, _words(record), extract
             return
         assert at is not None
@@ -246,7 +251,7 @@ class MergeMethods:
         with point_chains(self.workspace, name, at, progress, cancel) as (choice, chains):
             record = self.workspace.catalog.snapshot(choice.base_id)
             if choice.snapshot_only:
-                extract = _extractor(self.workspace, record, only, progress, cancel, rows_of)
+                extract = _extractor(self.workspace, record, only, progress, cancel, rows_of, share)
                 yield record, _words(record), extract
                 return
 
@@ -302,6 +307,7 @@ def _extractor(
     progress: Progress,
     cancel: CancelToken,
     rows_of: tuple[MergeRequest, bool] | None = None,
+    share: PassShare | None = None,
 ) -> Callable[[Path], None]:
     """What writes the snapshot into a new scratch file: given `rows_of` (a request, and
     whether it is a merge about to write the live database), only the rows of its table
@@ -318,7 +324,7 @@ def _extractor(
         with snapshot_files(workspace, record, progress, cancel) as files:
             # a merge writes the live database next: its WAL may be checkpointed first
             if rows_of is not None and write_snapshot_changed_rows(
-                files, rows_of[0], live, past, cancel, checkpoint=rows_of[1]
+                files, rows_of[0], live, past, cancel, checkpoint=rows_of[1], share=share
             ):
                 return
             if only is not None and write_snapshot_table(files, only, past):

@@ -18,6 +18,7 @@ from pathlib import Path
 from lifeboat.core.history.bases import BaseRef
 from lifeboat.core.history.chain import SegmentFile
 from lifeboat.core.history.points import resolve_point
+from lifeboat.core.live_pass import PassShare
 from lifeboat.core.point_diff import HistoryPages
 from lifeboat.core.point_pages import PointPages
 from lifeboat.core.rowmerge_past import write_table_pages
@@ -68,6 +69,7 @@ def write_snapshot_changed_rows(
     cancel: CancelToken,
     *,
     checkpoint: bool,
+    share: PassShare | None = None,
 ) -> bool:
     """Only the rows of the request's table on the full snapshot's pages that differ
     from the live database (core/rowmerge_changed_rows) into `out`; False: nothing
@@ -82,7 +84,7 @@ def write_snapshot_changed_rows(
         return False
     try:
         written = write_changed_rows(
-            pages, listed, live, request, out, cancel, checkpoint=checkpoint
+            pages, listed, live, request, out, cancel, checkpoint=checkpoint, share=share
         )
     finally:
         pages.close()
