@@ -10,11 +10,18 @@ would change. What follows from that, exactly:
   root pages, SQL) are the snapshot's, holds in the snapshot exactly what it holds now:
   both start from the same root page, and each page, identical, points to the same
   children. Its rows are counted once (now) and reported unchanged.
-- The snapshot is written to a sparse scratch file holding every page except those of
-  the unchanged tables: pages that differ come from the artifact (only the frames that
-  hold them are decompressed, each checked as a restore checks it), identical ones from
-  the live file. The other tables are compared row by row as before
-  (core/dbdiff.diff_databases), so their counts are the full comparison's.
+- The snapshot is written to a sparse scratch file holding the pages that differ (from
+  the artifact: only the frames that hold them are decompressed, each checked as a
+  restore checks it). Each other table matched on its rowid is compared only within the
+  rowid intervals its differing pages can hold (core/preview_ranges.py: found by walking
+  both b-trees down from the root through the pages that differ, the few snapshot pages
+  that needs copied from the live file), and its figures follow from those intervals
+  (core/interval_diff.py): the cost is that of the changed pages, not of the table.
+- Where a table that differs is not matched on its rowid (WITHOUT ROWID, another primary
+  key), or a page is not what that walk expects, the scratch file is filled with every
+  other page except those of the unchanged tables, copied from the live file, and the
+  other tables are compared row by row as before (core/dbdiff.diff_databases): the
+  full comparison's figures either way.
 - If the schema rows differ (a table dropped, an index added), the holes are filled from
   the live file too (identical pages: the file is then the whole snapshot) and every table
   is compared: the full comparison, without decompressing what did not change.
@@ -36,20 +43,24 @@ the artifact's whole-file SHA-256 is not computed here (the restore itself prove
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from lifeboat.core.btree_pages import NotATablePage
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.interval_diff import IntervalsUnproven
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
 from lifeboat.core.page_bits import PageBits
 from lifeboat.core.page_tables import unchanged_tables
 from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
+from lifeboat.core.preview_ranges import IntervalPlan, SnapshotPages, copy_subtree, plan_intervals
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact, open_seekable
 from lifeboat.core.seekable_write import FRAME_PLAIN
@@ -93,23 +104,64 @@ def page_preview(
         differing = _differing_pages(frozen, listed, manifest, progress, cancel)
         if differing is None:
             return None
-        found = unchanged_tables(frozen.conn, names, differing)
-        if found is None:
-            return None
-        unchanged, holes = found
-        _write_snapshot(scratch, manifest, artifact, frozen, differing, holes)
-        if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
-            _copy_live_pages(scratch, frozen, holes.runs())
-            unchanged = set()
-        return diff_databases(
+        _write_differing(scratch, manifest, artifact, differing)
+        compare = functools.partial(
+            diff_databases,
             scratch,
             live,
             budget=budget,
             progress=progress,
             cancel=cancel,
-            unchanged=frozenset(unchanged),
             current_immutable=True,
         )
+        plan = _interval_plan(scratch, frozen, manifest, differing, names)
+        if plan is not None:
+            try:
+                return compare(unchanged=frozenset(plan.unchanged), intervals=plan.intervals)
+            except IntervalsUnproven:
+                pass  # the full comparison below says what is there
+        return _in_full(compare, scratch, frozen, manifest, differing, names)
+
+
+def _in_full(
+    compare: Callable[..., DatabaseDiff],
+    scratch: Path,
+    frozen: FrozenWal,
+    manifest: Manifest,
+    differing: PageBits,
+    names: set[str],
+) -> DatabaseDiff | None:
+    """Every table compared row by row, but those proven unchanged (core/page_tables.py),
+    with every page of the snapshot they read in `scratch`."""
+    found = unchanged_tables(frozen.conn, names, differing)
+    if found is None:
+        return None
+    unchanged, holes = found
+    _fill_snapshot(scratch, manifest, frozen, differing, holes)
+    if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
+        _copy_live_pages(scratch, frozen, holes.runs())
+        unchanged = set()
+    return compare(unchanged=frozenset(unchanged))
+
+
+def _interval_plan(
+    scratch: Path, frozen: FrozenWal, manifest: Manifest, differing: PageBits, names: set[str]
+) -> IntervalPlan | None:
+    """The tables to compare and where (core/preview_ranges.py), the snapshot's pages that
+    needs copied into `scratch`; None where the schema rows differ or a page is not what
+    the walk expects (then the full comparison)."""
+    fd = os.open(scratch, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        counts = (manifest.page_count, frozen.page_count)
+        pages = SnapshotPages(fd, frozen.fd, frozen.page_size, differing, counts)
+        copy_subtree(pages, 1)  # the schema's b-tree, which every query reads
+        if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
+            return None
+        return plan_intervals(frozen.conn, pages, names)
+    except NotATablePage:
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -233,16 +285,11 @@ def _differing_pages(
     return differing.union(only_snapshot)
 
 
-def _write_snapshot(
-    dest: Path,
-    manifest: Manifest,
-    artifact: SeekableArtifact,
-    frozen: FrozenWal,
-    differing: PageBits,
-    holes: PageBits,
+def _write_differing(
+    dest: Path, manifest: Manifest, artifact: SeekableArtifact, differing: PageBits
 ) -> None:
-    """The snapshot as a sparse new file: every page but the `holes`, the differing ones
-    from the artifact, the others from the live file."""
+    """The snapshot as a new sparse file holding only the pages that differ (from the
+    artifact)."""
     fd = create_file(dest)
     try:
         os.ftruncate(fd, manifest.db_size)
@@ -250,6 +297,13 @@ def _write_snapshot(
         _artifact_pages(fd, artifact, manifest.page_size, wanted)
     finally:
         os.close(fd)
+
+
+def _fill_snapshot(
+    dest: Path, manifest: Manifest, frozen: FrozenWal, differing: PageBits, holes: PageBits
+) -> None:
+    """Every page of the snapshot but the `holes` in `dest`: the ones that do not differ
+    copied from the live file."""
     common = PageBits.span(1, min(frozen.page_count, manifest.page_count), differing.limit)
     _copy_live_pages(dest, frozen, common.minus(differing).minus(holes).runs())
 
