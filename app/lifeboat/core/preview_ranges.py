@@ -37,8 +37,14 @@ from lifeboat.core.page_bits import PageBits
 LOWEST, HIGHEST = -(1 << 63), (1 << 63) - 1
 #: interior pages kept parsed (4 KiB pages: 16 MiB at most)
 _INTERIOR_KEPT = 4096
+#: pages the walk may copy whatever the database's size (beyond: a quarter of its pages)
+_COPIED_AT_MOST = 8192
 #: a rowid interval, both ends included
 Interval = tuple[int, int]
+
+
+class PlanTooLarge(NotATablePage):
+    """So many pages differ that comparing in full costs less than this plan."""
 
 
 class SnapshotPages:
@@ -58,6 +64,8 @@ class SnapshotPages:
         self.differing = differing
         self.snapshot_count, self.live_count = counts
         self.copied = PageBits(self.snapshot_count)
+        # past this many pages copied one by one, the full comparison costs less
+        self.left = max(_COPIED_AT_MOST, self.snapshot_count // 4)
         self._interior: dict[int, BTreePage] = {}
         # the bytes of a page the b-tree uses: the page less those reserved at its end
         self.usable = page_size - self.raw(1)[20]
@@ -83,6 +91,9 @@ class SnapshotPages:
         if number not in self.copied:
             os.pwrite(self.scratch_fd, data, at)
             self.copied.add(number)
+            self.left -= 1
+            if self.left < 0:
+                raise PlanTooLarge("most of the snapshot's pages would be read one by one")
         return data
 
     def live_page(self, number: int) -> BTreePage | None:
@@ -167,13 +178,24 @@ class IntervalWalk:
         if live is None or not live.interior:
             self._whole(number, span)
             return
-        theirs = {found: index for index, found in enumerate(_spans(live, span))}
         for child, child_span in _spans(page, span):
-            at = theirs.get((child, child_span))  # where the live page has that child
-            if at is None:
-                self._whole(child, child_span)
-            else:
-                self._visit(child, f"{path}{at:03x}/", child_span)
+            self._match(child, child_span, (live, path, span))
+
+    def _match(self, number: int, span: Interval, anchor: tuple[BTreePage, str, Interval]) -> None:
+        """The snapshot's subtree at page `number` (keys `span`), under a page that differs
+        (whose live version, path and keys are `anchor`): walked on as above where the
+        live b-tree has that page with those keys too, else down to its leaves, each one
+        compared (a page split or merged moves a few keys, not the whole subtree)."""
+        where = _find(self.pages, anchor, number, span)
+        if where is not None:
+            self._visit(number, where, span)
+            return
+        page = self.pages.page(number)
+        if not page.interior:
+            self._whole(number, span)
+            return
+        for child, child_span in _spans(page, span):
+            self._match(child, child_span, anchor)
 
     def _whole(self, number: int, span: Interval) -> None:
         """An interval compared row by row: the snapshot's whole subtree copied."""
@@ -184,14 +206,42 @@ class IntervalWalk:
         """The snapshot's pages from the root down to the leaf where `rowid` is or would be."""
         page = self.pages.page(self.root)
         while page.interior:
-            low, high = 0, len(page.cells)
-            while low < high:  # the first cell whose key is >= rowid
-                middle = (low + high) // 2
-                if page.key(middle) < rowid:
-                    low = middle + 1
-                else:
-                    high = middle
-            page = self.pages.page(page.child(low) if low < len(page.cells) else page.right)
+            index = _child_holding(page, rowid)
+            page = self.pages.page(page.child(index) if index < len(page.cells) else page.right)
+
+
+def _child_holding(page: BTreePage, rowid: int) -> int:
+    """The index of the child of the interior `page` whose keys include `rowid`: that of
+    the first cell whose key is >= rowid (the right-most child past them all)."""
+    low, high = 0, len(page.cells)
+    while low < high:
+        middle = (low + high) // 2
+        if page.key(middle) < rowid:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _find(
+    pages: SnapshotPages, anchor: tuple[BTreePage, str, Interval], number: int, span: Interval
+) -> str | None:
+    """The path of page `number` in the live b-tree under `anchor` (a live page, its path
+    and keys) if it is there with the keys `span`, else None."""
+    page, path, keys = anchor
+    while page.interior:
+        index = _child_holding(page, span[0])
+        child, keys = _child(page, index, keys)
+        if not (keys[0] <= span[0] and span[1] <= keys[1]):
+            return None  # the keys are split between children: not one subtree here
+        path = f"{path}{index:03x}/"
+        if child == number:
+            return path if keys == span else None
+        found = pages.live_page(child)
+        if found is None:
+            return None
+        page = found
+    return None
 
 
 def _spans(page: BTreePage, span: Interval) -> list[tuple[int, Interval]]:
