@@ -35,7 +35,7 @@ from lifeboat.core.live_positions import differing_positions
 from lifeboat.core.page_bits import PageBits
 
 LOWEST, HIGHEST = -(1 << 63), (1 << 63) - 1
-#: interior pages kept parsed (4 KiB pages: 16 MiB at most)
+#: interior pages kept parsed, of each file (4 KiB pages: 16 MiB each at most)
 _INTERIOR_KEPT = 4096
 #: pages the walk may copy whatever the database's size (beyond: a quarter of its pages)
 _COPIED_AT_MOST = 8192
@@ -67,6 +67,7 @@ class SnapshotPages:
         # past this many pages copied one by one, the full comparison costs less
         self.left = max(_COPIED_AT_MOST, self.snapshot_count // 4)
         self._interior: dict[int, BTreePage] = {}
+        self._live_interior: dict[int, BTreePage] = {}
         # the bytes of a page the b-tree uses: the page less those reserved at its end
         self.usable = page_size - self.raw(1)[20]
 
@@ -97,15 +98,20 @@ class SnapshotPages:
         return data
 
     def live_page(self, number: int) -> BTreePage | None:
-        """The live file's page `number` as a table b-tree page, if it is one."""
-        if not 1 <= number <= self.live_count:
-            return None
+        """The live file's page `number` as a b-tree page, if it is one."""
+        page = self._live_interior.get(number)
+        if page is not None or not 1 <= number <= self.live_count:
+            return page
         try:
-            return parse_page(
-                _read(self.live_fd, self.page_size, (number - 1) * self.page_size), number
-            )
+            data = _read(self.live_fd, self.page_size, (number - 1) * self.page_size)
+            page = parse_page(data, number)
         except NotATablePage:
             return None
+        if page.interior:
+            if len(self._live_interior) >= _INTERIOR_KEPT:
+                self._live_interior.clear()
+            self._live_interior[number] = page
+        return page
 
 
 def _read(fd: int, size: int, at: int) -> bytes:
@@ -178,8 +184,13 @@ class IntervalWalk:
         if live is None or not live.interior:
             self._whole(number, span)
             return
+        theirs = {found: index for index, found in enumerate(_spans(live, span))}
         for child, child_span in _spans(page, span):
-            self._match(child, child_span, (live, path, span))
+            at = theirs.get((child, child_span))  # the live page's child with those keys
+            if at is None:
+                self._match(child, child_span, (live, path, span))
+            else:
+                self._visit(child, f"{path}{at:03x}/", child_span)
 
     def _match(self, number: int, span: Interval, anchor: tuple[BTreePage, str, Interval]) -> None:
         """The snapshot's subtree at page `number` (keys `span`), under a page that differs
@@ -246,7 +257,9 @@ def _find(
 
 def _spans(page: BTreePage, span: Interval) -> list[tuple[int, Interval]]:
     """Each child of the interior `page` whose keys lie in `span`, with its own interval."""
-    return [_child(page, index, span) for index in range(len(page.cells) + 1)]
+    keys = [page.key(index) for index in range(len(page.cells))]
+    lows = [span[0], *(key + 1 for key in keys)]
+    return list(zip(page.children(), zip(lows, [*keys, span[1]], strict=True), strict=True))
 
 
 def _child(page: BTreePage, index: int, span: Interval) -> tuple[int, Interval]:
