@@ -42,6 +42,7 @@ the artifact's whole-file SHA-256 is not computed here (the restore itself prove
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -63,6 +64,7 @@ from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
 from lifeboat.core.preview_ranges import IntervalPlan, SnapshotPages, copy_subtree, plan_intervals
 from lifeboat.core.private import create_file
 from lifeboat.core.seekable import SeekableArtifact, open_seekable
+from lifeboat.core.seekable_parallel import ordered_map
 from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
@@ -312,22 +314,45 @@ def _artifact_pages(
     fd: int, artifact: SeekableArtifact, page_size: int, pages: Iterable[int]
 ) -> None:
     """Write `pages` (increasing) from the artifact, decompressing each frame that holds
-    one once."""
+    one once, two frames at a time (core/seekable_parallel.py: zstd lets go of the GIL)."""
+    starts = _frame_starts(artifact)
+
+    def plain_of(wanted: tuple[int, list[int]]) -> tuple[int, list[int], bytes]:
+        return wanted[0], wanted[1], artifact.read_frame(wanted[0])[1]
+
+    with ordered_map(plain_of, _by_frame(starts, page_size, pages)) as frames:
+        for frame, numbers, plain in frames:
+            for page in numbers:
+                within = (page - 1) * page_size - starts[frame]
+                os.pwrite(fd, plain[within : within + page_size], (page - 1) * page_size)
+
+
+def _frame_starts(artifact: SeekableArtifact) -> list[int]:
+    """Where each frame's bytes start in the decompressed file."""
     assert artifact.entries is not None
     starts, offset = [], 0
     for entry in artifact.entries:
         starts.append(offset)
         offset += entry.decompressed
-    frame, plain = -1, b""
+    return starts
+
+
+def _by_frame(
+    starts: list[int], page_size: int, pages: Iterable[int]
+) -> Iterator[tuple[int, list[int]]]:
+    """(frame, its pages among `pages`) for each frame holding one, in order (lazily: as
+    many lists at once as frames in flight)."""
+    frame, held = -1, list[int]()
     for page in pages:
         at = (page - 1) * page_size
-        while frame + 1 < len(starts) and starts[frame + 1] <= at:
-            frame += 1
-            plain = b""
-        if not plain:
-            _, plain = artifact.read_frame(frame)
-        within = at - starts[frame]
-        os.pwrite(fd, plain[within : within + page_size], at)
+        if frame + 1 < len(starts) and starts[frame + 1] <= at:
+            if held:
+                yield frame, held
+            held = []
+            frame = bisect.bisect_right(starts, at) - 1
+        held.append(page)
+    if held:
+        yield frame, held
 
 
 def _copy_live_pages(dest: Path, frozen: FrozenWal, runs: Iterable[tuple[int, int]]) -> None:
