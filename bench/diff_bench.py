@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import lifeboat_env, median, report, run_timed, warm
-from bench.dbgen import bench_database, make_text, update_rows
+from bench.common import OUT, lifeboat_env, median, report, run_timed, warm
+from bench.dbgen import bench_database, build_database, make_text, update_rows
 
 
 def change_rows(db: Path, fraction: float, mix: str) -> int:
@@ -64,13 +65,25 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.01)
     parser.add_argument("--mix", choices=("updates", "mixed"), default="updates")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="build the database in the work folder instead of copying a cached one "
+        "(half the disk for sizes no other bench keeps)",
+    )
+    parser.add_argument(
         "--baseline-app",
         type=Path,
         help="also time `lifeboat diff` from this app folder (e.g. main's app/) on the same "
         "home and snapshot, right after this tree's",
     )
     args = parser.parse_args()
-    work, db = bench_database("diff", args.size_mb, "live.db")
+    if args.fresh:
+        work = OUT / "diff"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        db = build_database(work / "live.db", args.size_mb << 20)
+    else:
+        work, db = bench_database("diff", args.size_mb, "live.db")
     env = lifeboat_env(work / "home")
     lifeboat = [sys.executable, "-m", "lifeboat"]
     subprocess.run(

@@ -307,6 +307,9 @@ def plan_intervals(
     it (whose schema rows are the snapshot's); None where a table that differs is not
     matched on its rowid (WITHOUT ROWID, a primary key that is not the rowid, a column
     named rowid): the caller compares in full."""
+    if len(pages.differing) > max(_COPIED_AT_MOST, pages.snapshot_count // 16):
+        return None  # so much differs that the full comparison costs less (and its paths
+        # would take memory in proportion)
     found = _positions(conn, pages)
     intervals = {}
     for name in sorted(names & found.keys()):
