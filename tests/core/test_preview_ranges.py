@@ -49,6 +49,7 @@ def _build(path: Path, rng: random.Random) -> None:
         if i <= 500:
             conn.execute("insert into still values (?, ?)", (i, "s" * 40))
     conn.execute("commit")
+    conn.execute("analyze")  # sqlite_stat1, which SQLite reads with the schema
     conn.close()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 INTERIOR_TABLE, LEAF_TABLE = 0x05, 0x0D
 INTERIOR_INDEX, LEAF_INDEX = 0x02, 0x0A
@@ -46,7 +47,14 @@ class BTreePage:
 
     def key(self, index: int) -> int:
         """The rowid of cell `index` (interior pages): the largest under child `index`."""
-        return read_varint(self.data, self.cells[index] + 4)[0]
+        keys = self.__dict__.get("keys")  # all of them, where read already
+        return keys[index] if keys is not None else read_varint(self.data, self.cells[index] + 4)[0]
+
+    @cached_property
+    def keys(self) -> list[int]:
+        """Every cell's rowid, in order (table interior pages), read once: searches
+        bisect them."""
+        return [read_varint(self.data, at + 4)[0] for at in self.cells]
 
 
 def table_page(data: bytes, number: int) -> BTreePage:

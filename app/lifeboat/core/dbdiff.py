@@ -38,7 +38,7 @@ from lifeboat.core.dbdiff_schema import (
     table_names,
     virtual_table_names,
 )
-from lifeboat.core.interval_diff import compare_intervals
+from lifeboat.core.interval_diff import IntervalsUnproven, compare_intervals
 from lifeboat.core.sqlite_file import file_uri, is_damage
 from lifeboat.core.standins import StandInConnection
 from lifeboat.foundation.errors import SourceBusy
@@ -87,7 +87,11 @@ def diff_databases(
                     f"{current} stayed locked by another program; nothing was compared",
                     "retry when the program that writes to it is done",
                 ) from None
-            if "interrupted" in str(exc) or not _unreadable(conn, exc):
+            if "interrupted" in str(exc):
+                raise
+            if intervals:  # `snapshot` holds only the pages the intervals need
+                raise IntervalsUnproven(str(exc)) from None
+            if not _unreadable(conn, exc):
                 raise
             # A damaged database is what a restore is for: the preview says what SQLite
             # says of it, and what the snapshot would bring.

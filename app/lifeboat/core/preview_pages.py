@@ -121,7 +121,7 @@ def page_preview(
             try:
                 return compare(unchanged=frozenset(plan.unchanged), intervals=plan.intervals)
             except IntervalsUnproven:
-                pass  # the full comparison below says what is there
+                pass  # a page the plan lacks: the full comparison below says what is there
         return _in_full(compare, scratch, frozen, manifest, differing, names)
 
 

@@ -24,6 +24,7 @@ reports as damage: the caller then compares in full, never with a wrong figure.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sqlite3
@@ -151,6 +152,7 @@ class IntervalWalk:
     def __init__(self, pages: SnapshotPages, root: int, paths: DirtyPaths) -> None:
         self.pages, self.root, self.paths = pages, root, paths
         self.found: list[Interval] = []
+        self.stepped: set[int] = set()  # ends of intervals whose next leaf is copied
 
     def intervals(self) -> list[Interval]:
         self._visit(self.root, "/", (LOWEST, HIGHEST))
@@ -161,9 +163,10 @@ class IntervalWalk:
             else:
                 merged.append((low, high))
         # SQLite's search for an interval's first rowid goes down the path walked to it;
-        # its scan then steps past the last one onto the next leaf, copied here
+        # its scan then steps past the last one onto the next leaf: copied as the walk
+        # went (_step_past) or, where that leaf is under another parent, here
         for _, high in merged:
-            if high < HIGHEST:
+            if high < HIGHEST and high not in self.stepped:
                 self.descend(high + 1)
         return merged
 
@@ -179,18 +182,20 @@ class IntervalWalk:
             for index in self.paths.above[path]:
                 child, child_span = _child(page, index, span)
                 self._visit(child, f"{path}{index:03x}/", child_span)
+                self._step_past(page, index, child_span)
             return
         live = self.pages.live_page(number)
         if live is None or not live.interior:
             self._whole(number, span)
             return
         theirs = {found: index for index, found in enumerate(_spans(live, span))}
-        for child, child_span in _spans(page, span):
+        for index, (child, child_span) in enumerate(_spans(page, span)):
             at = theirs.get((child, child_span))  # the live page's child with those keys
             if at is None:
                 self._match(child, child_span, (live, path, span))
             else:
                 self._visit(child, f"{path}{at:03x}/", child_span)
+            self._step_past(page, index, child_span)
 
     def _match(self, number: int, span: Interval, anchor: tuple[BTreePage, str, Interval]) -> None:
         """The snapshot's subtree at page `number` (keys `span`), under a page that differs
@@ -205,8 +210,22 @@ class IntervalWalk:
         if not page.interior:
             self._whole(number, span)
             return
-        for child, child_span in _spans(page, span):
+        for index, (child, child_span) in enumerate(_spans(page, span)):
             self._match(child, child_span, anchor)
+            self._step_past(page, index, child_span)
+
+    def _step_past(self, page: BTreePage, index: int, span: Interval) -> None:
+        """Where the last interval ends with child `index` of the snapshot's `page` (keys
+        `span`), copy the leaf SQLite's scan steps onto past it: the first leaf of the
+        next child (past the last child, `intervals` goes down from the root)."""
+        if not self.found or self.found[-1][1] != span[1] or index >= len(page.cells):
+            return
+        following = self.pages.page(
+            page.child(index + 1) if index + 1 < len(page.cells) else page.right
+        )
+        while following.interior:
+            following = self.pages.page(following.child(0) if following.cells else following.right)
+        self.stepped.add(span[1])
 
     def _whole(self, number: int, span: Interval) -> None:
         """An interval compared row by row: the snapshot's whole subtree copied."""
@@ -224,14 +243,7 @@ class IntervalWalk:
 def _child_holding(page: BTreePage, rowid: int) -> int:
     """The index of the child of the interior `page` whose keys include `rowid`: that of
     the first cell whose key is >= rowid (the right-most child past them all)."""
-    low, high = 0, len(page.cells)
-    while low < high:
-        middle = (low + high) // 2
-        if page.key(middle) < rowid:
-            low = middle + 1
-        else:
-            high = middle
-    return low
+    return bisect.bisect_left(page.keys, rowid)
 
 
 def _find(
@@ -257,7 +269,7 @@ def _find(
 
 def _spans(page: BTreePage, span: Interval) -> list[tuple[int, Interval]]:
     """Each child of the interior `page` whose keys lie in `span`, with its own interval."""
-    keys = [page.key(index) for index in range(len(page.cells))]
+    keys = page.keys
     lows = [span[0], *(key + 1 for key in keys)]
     return list(zip(page.children(), zip(lows, [*keys, span[1]], strict=True), strict=True))
 
@@ -310,6 +322,10 @@ def plan_intervals(
     if len(pages.differing) > max(_COPIED_AT_MOST, pages.snapshot_count // 16):
         return None  # so much differs that the full comparison costs less (and its paths
         # would take memory in proportion)
+    for (root,) in conn.execute(  # ANALYZE's figures, which SQLite reads with the schema
+        "select rootpage from sqlite_schema where type = 'table' and name like 'sqlite_stat%'"
+    ):
+        copy_subtree(pages, int(root))
     found = _positions(conn, pages)
     intervals = {}
     for name in sorted(names & found.keys()):
