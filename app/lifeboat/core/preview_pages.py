@@ -42,7 +42,6 @@ the artifact's whole-file SHA-256 is not computed here (the restore itself prove
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import hashlib
@@ -55,19 +54,17 @@ from pathlib import Path
 from lifeboat.core.btree_pages import NotATablePage
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.differing_pages import differing_pages
 from lifeboat.core.interval_diff import IntervalsUnproven
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
 from lifeboat.core.page_bits import PageBits
 from lifeboat.core.page_tables import unchanged_tables
-from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
+from lifeboat.core.pagediff import HASH_SIZE
 from lifeboat.core.preview_ranges import IntervalPlan, SnapshotPages, copy_subtree, plan_intervals
-from lifeboat.core.private import create_file
-from lifeboat.core.seekable import SeekableArtifact, open_seekable
-from lifeboat.core.seekable_parallel import ordered_map
-from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.seekable import open_seekable
 from lifeboat.core.sqlite_file import open_copy
-from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: how long to wait for the live database's lock (a writer's commit) before comparing in full
@@ -103,10 +100,9 @@ def page_preview(
         names = _table_names(frozen)
         if names is None:
             return None
-        differing = _differing_pages(frozen, listed, manifest, progress, cancel)
+        differing = differing_pages(frozen, listed, manifest, artifact, scratch, progress, cancel)
         if differing is None:
             return None
-        _write_differing(scratch, manifest, artifact, differing)
         compare = functools.partial(
             diff_databases,
             scratch,
@@ -219,7 +215,7 @@ def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
 
 def _page_list(folder: Path, manifest: Manifest) -> Path | None:
     """The full snapshot's page-hash list, if it is here and has its manifest's length
-    (its SHA-256 is checked as it is read: _differing_pages)."""
+    (its SHA-256 is checked as it is read: core/differing_pages.py)."""
     if manifest.kind != "full" or not manifest.pages_sha256:
         return None
     listed = folder / f"{manifest.stem}{PAGES_SUFFIX}"
@@ -257,50 +253,6 @@ def _table_names(frozen: FrozenWal) -> set[str] | None:
     return {str(name) for name, _ in kinds}
 
 
-def _differing_pages(
-    frozen: FrozenWal, listed: Path, manifest: Manifest, progress: Progress, cancel: CancelToken
-) -> PageBits | None:
-    """Pages (1-based) that differ between the live file and the snapshot, or that only
-    one of them has; page 1 always (its header is the standalone copy's, see wal_direct).
-    None when the page-hash list `listed` is not the one its manifest names."""
-    differing = PageBits(max(frozen.page_count, manifest.page_count))
-    differing.add(1)
-    digest = hashlib.sha256()
-    number = 0
-    with open(listed, "rb") as listing:
-        for piece in frames_of(frozen, FRAME_PLAIN):
-            cancel.check()
-            progress("read live", number * frozen.page_size, frozen.db_size)
-            hashes = page_hashes_of(memoryview(piece), frozen.page_size)
-            theirs = listing.read(len(hashes))
-            digest.update(theirs)
-            if theirs != hashes:  # most pieces are equal whole: compared in C
-                for at in range(0, len(hashes), HASH_SIZE):
-                    if theirs[at : at + HASH_SIZE] != hashes[at : at + HASH_SIZE]:
-                        differing.add(number + at // HASH_SIZE + 1)
-            number += len(hashes) // HASH_SIZE
-        while rest := listing.read(1 << 20):  # pages only the snapshot has
-            digest.update(rest)
-    if digest.hexdigest() != manifest.pages_sha256:
-        return None
-    only_snapshot = PageBits.span(frozen.page_count + 1, manifest.page_count, differing.limit)
-    return differing.union(only_snapshot)
-
-
-def _write_differing(
-    dest: Path, manifest: Manifest, artifact: SeekableArtifact, differing: PageBits
-) -> None:
-    """The snapshot as a new sparse file holding only the pages that differ (from the
-    artifact)."""
-    fd = create_file(dest)
-    try:
-        os.ftruncate(fd, manifest.db_size)
-        wanted = (p for p in differing if p <= manifest.page_count)
-        _artifact_pages(fd, artifact, manifest.page_size, wanted)
-    finally:
-        os.close(fd)
-
-
 def _fill_snapshot(
     dest: Path, manifest: Manifest, frozen: FrozenWal, differing: PageBits, holes: PageBits
 ) -> None:
@@ -308,51 +260,6 @@ def _fill_snapshot(
     copied from the live file."""
     common = PageBits.span(1, min(frozen.page_count, manifest.page_count), differing.limit)
     _copy_live_pages(dest, frozen, common.minus(differing).minus(holes).runs())
-
-
-def _artifact_pages(
-    fd: int, artifact: SeekableArtifact, page_size: int, pages: Iterable[int]
-) -> None:
-    """Write `pages` (increasing) from the artifact, decompressing each frame that holds
-    one once, two frames at a time (core/seekable_parallel.py: zstd lets go of the GIL)."""
-    starts = _frame_starts(artifact)
-
-    def plain_of(wanted: tuple[int, list[int]]) -> tuple[int, list[int], bytes]:
-        return wanted[0], wanted[1], artifact.read_frame(wanted[0])[1]
-
-    with ordered_map(plain_of, _by_frame(starts, page_size, pages)) as frames:
-        for frame, numbers, plain in frames:
-            for page in numbers:
-                within = (page - 1) * page_size - starts[frame]
-                os.pwrite(fd, plain[within : within + page_size], (page - 1) * page_size)
-
-
-def _frame_starts(artifact: SeekableArtifact) -> list[int]:
-    """Where each frame's bytes start in the decompressed file."""
-    assert artifact.entries is not None
-    starts, offset = [], 0
-    for entry in artifact.entries:
-        starts.append(offset)
-        offset += entry.decompressed
-    return starts
-
-
-def _by_frame(
-    starts: list[int], page_size: int, pages: Iterable[int]
-) -> Iterator[tuple[int, list[int]]]:
-    """(frame, its pages among `pages`) for each frame holding one, in order (lazily: as
-    many lists at once as frames in flight)."""
-    frame, held = -1, list[int]()
-    for page in pages:
-        at = (page - 1) * page_size
-        if frame + 1 < len(starts) and starts[frame + 1] <= at:
-            if held:
-                yield frame, held
-            held = []
-            frame = bisect.bisect_right(starts, at) - 1
-        held.append(page)
-    if held:
-        yield frame, held
 
 
 def _copy_live_pages(dest: Path, frozen: FrozenWal, runs: Iterable[tuple[int, int]]) -> None:
