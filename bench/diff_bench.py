@@ -65,6 +65,12 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.01)
     parser.add_argument("--mix", choices=("updates", "mixed"), default="updates")
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="every diff round first, then the live database is deleted and every restore "
+        "round runs: the disk holds the database or the restored copy, never both",
+    )
+    parser.add_argument(
         "--fresh",
         action="store_true",
         help="build the database in the work folder instead of copying a cached one "
@@ -110,14 +116,19 @@ def main() -> None:
         baseline_env = {**env, "PYTHONPATH": str(args.baseline_app.resolve())}
         times["baseline diff --live"] = []
     rss: dict[str, int] = {}
-    result: dict[str, object] = {}
-    for round_no in range(args.rounds):
+
+    def restore_round() -> None:
         new = work / "new.db"
         warm(artifact)
         t_to, peak_to = run_timed(
             [*lifeboat, "restore", snap["id"], "--to", str(new), "--yes"], env=env
         )
         new.unlink()
+        times["restore --to"].append(t_to)
+        rss["restore_to"] = max(rss.get("restore_to", 0), peak_to)
+        print(f"restore --to {t_to:.2f} s", flush=True)
+
+    def diff_round() -> dict[str, object]:
         warm(artifact)
         warm(db)
         out = work / "diff.json"
@@ -126,6 +137,9 @@ def main() -> None:
                 [*lifeboat, "diff", snap["id"], "--live", "--json"], env=env, stdout=sink
             )
         result = json.loads(out.read_text())
+        times["diff --live"].append(t_diff)
+        rss["diff"] = max(rss.get("diff", 0), peak_diff)
+        print(f"diff --live {t_diff:.2f} s (partial: {result['partial']})", flush=True)
         if baseline_env is not None:
             warm(artifact)
             warm(db)
@@ -139,15 +153,20 @@ def main() -> None:
             times["baseline diff --live"].append(t_base)
             rss["baseline_diff"] = max(rss.get("baseline_diff", 0), peak_base)
             print(f"  baseline diff --live {t_base:.2f} s (same figures: {same})", flush=True)
-        times["restore --to"].append(t_to)
-        times["diff --live"].append(t_diff)
-        rss["restore_to"] = max(rss.get("restore_to", 0), peak_to)
-        rss["diff"] = max(rss.get("diff", 0), peak_diff)
-        print(
-            f"round {round_no + 1}: restore --to {t_to:.2f} s, diff --live {t_diff:.2f} s"
-            f" (partial: {result['partial']})",
-            flush=True,
-        )
+        return result
+
+    result: dict[str, object] = {}
+    if args.split:  # every diff, then the live database goes, then every restore
+        for _ in range(args.rounds):
+            result = diff_round()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        for _ in range(args.rounds):
+            restore_round()
+    else:
+        for _ in range(args.rounds):
+            restore_round()
+            result = diff_round()
     ratios = [d / r for d, r in zip(times["diff --live"], times["restore --to"], strict=True)]
     base_ratios = [
         d / r
