@@ -44,7 +44,10 @@ def differing_positions(
         waiting = [(root, "/", 0)] if depth else []
         while waiting:
             number, path, level = waiting.pop()
-            children = _read(fd, page_size, number, page_count).children()
+            page = _read(fd, page_size, number, page_count)
+            if not page.interior:  # leaves at two depths: not a b-tree SQLite wrote
+                raise NotATablePage(f"page {number} is a leaf above its b-tree's leaves")
+            children = page.children()
             if level + 1 < depth:
                 waiting.extend(
                     (child, f"{path}{index:03x}/", level + 1)

@@ -36,8 +36,8 @@ from lifeboat.core.live_positions import differing_positions
 from lifeboat.core.page_bits import PageBits
 
 LOWEST, HIGHEST = -(1 << 63), (1 << 63) - 1
-#: interior pages kept parsed, of each file (4 KiB pages: 16 MiB each at most)
-_INTERIOR_KEPT = 4096
+#: interior pages kept parsed, of each file (with their cells and keys: ~30 MiB each at most)
+_INTERIOR_KEPT = 1024
 #: pages the walk may copy whatever the database's size (beyond: a quarter of its pages)
 _COPIED_AT_MOST = 8192
 #: a rowid interval, both ends included
