@@ -55,6 +55,7 @@ def diff_databases(
     unchanged: frozenset[str] = frozenset(),
     current_immutable: bool = False,
     intervals: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+    snapshot_counts: Mapping[str, int] | None = None,
 ) -> DatabaseDiff:
     """Compare the database `snapshot` (what a restore would bring) with `current`.
 
@@ -63,7 +64,10 @@ def diff_databases(
     `current_immutable`: read `current`'s file as it is, without locks or its WAL (its
     caller holds it frozen). `intervals`: tables matched on their rowid whose rows can
     differ only within these rowid intervals (core/preview_ranges.py): compared there
-    alone (core/interval_diff.py; `snapshot` may hold no other page of them)."""
+    alone (core/interval_diff.py; `snapshot` may hold no other page of them).
+    `snapshot_counts`: the row counts of `snapshot`'s tables (its manifest's, taken when
+    it was made), so that tables unchanged or compared in intervals are counted on
+    neither side."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
@@ -79,7 +83,7 @@ def diff_databases(
         try:
             params = {"mode": "ro", **({"immutable": "1"} if current_immutable else {})}
             conn.execute(f"attach database ? as {NOW}", (file_uri(current, **params),))
-            scope = _Scope(unchanged, intervals or {})
+            scope = _Scope(unchanged, intervals or {}, snapshot_counts or {})
             return _compare(conn, deadline, started, progress, cancel, scope)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
@@ -124,10 +128,11 @@ def _compare(
         for number, name in enumerate(names, start=1):
             try:
                 if name in scope.unchanged:
-                    tables.append(_unchanged_table(conn, name))
+                    tables.append(_unchanged_table(conn, name, scope.counts.get(name)))
                 elif name in scope.intervals:
                     spans = scope.intervals[name]
-                    tables.append(_interval_table(conn, name, spans, over, deadline, check_time))
+                    known = scope.counts.get(name)
+                    tables.append(_interval_table(conn, name, spans, known, over, check_time))
                 else:
                     tables.append(_table_diff(conn, name, over, deadline, check_time))
             except sqlite3.OperationalError as exc:
@@ -149,24 +154,26 @@ class _Scope:
 
     unchanged: frozenset[str]
     intervals: Mapping[str, Sequence[tuple[int, int]]]
+    counts: Mapping[str, int]  # the snapshot's row counts, where known
 
 
 def _interval_table(
     conn: sqlite3.Connection,
     name: str,
     spans: Sequence[tuple[int, int]],
+    known: int | None,
     over: list[bool],
-    deadline: float,
     check_time: Callable[[], int],
 ) -> TableDiff:
-    """A table compared only within `spans` (core/interval_diff.py)."""
+    """A table compared only within `spans` (core/interval_diff.py); `known`: the
+    snapshot's row count, if known."""
     key = row_key(conn, name)
     how = key[0] if isinstance(key, tuple) else "rowid"
     found = None
-    if not over[0] and time.monotonic() <= deadline:
-        found = compare_intervals(conn, name, spans, check_time)
+    if not over[0] and not check_time():
+        found = compare_intervals(conn, name, spans, check_time, known)
     if found is None:  # the snapshot's count would need the comparison itself
-        return _out_of_time(name, None, counted(conn, NOW, name)[0], how)
+        return _out_of_time(name, known, counted(conn, NOW, name)[0], how)
     found.matched_by = how
     return found
 
@@ -248,10 +255,10 @@ def _table_diff(
     return _compare_rows(conn, name, rows_snap, rows_now, how, columns, check_time)
 
 
-def _unchanged_table(conn: sqlite3.Connection, name: str) -> TableDiff:
+def _unchanged_table(conn: sqlite3.Connection, name: str, known: int | None) -> TableDiff:
     """A table proven to hold the same rows in both: what _table_diff would find, counted
-    on the current side alone."""
-    rows, why = counted(conn, NOW, name)
+    on the current side alone (unless the snapshot's count is `known`)."""
+    rows, why = (known, None) if known is not None else counted(conn, NOW, name)
     if why is not None:  # the same bytes in the snapshot: not countable there either
         note = f"not compared here: {why}"
         return TableDiff(name, None, None, matched_by=NOT_COMPARED, note=note)

@@ -3,9 +3,11 @@
 Outside those intervals both databases hold the same rows, so the figures of the whole
 table follow from the intervals alone: rows brought back and changed are those found in
 them, and the counts of the snapshot's table are the live count less the live rows in the
-intervals plus the snapshot's rows in them. The snapshot side is read only inside the
-intervals (its scratch file holds nothing else); a page SQLite finds zeroed there means
-the plan missed one, and `IntervalsUnproven` sends the caller back to the full comparison.
+intervals plus the snapshot's rows in them; where the snapshot's count is known (its
+manifest's), the live count follows the same way, and neither table is counted whole.
+The snapshot side is read only inside the intervals (its scratch file holds nothing
+else); a page SQLite finds zeroed there means the plan missed one, and
+`IntervalsUnproven` sends the caller back to the full comparison.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ def compare_intervals(
     name: str,
     intervals: Sequence[tuple[int, int]],
     check_time: Callable[[], int],
+    known: int | None = None,
 ) -> TableDiff | None:
     """The figures of table `name` (matched on its rowid), or None when the time budget
-    (or a cancel) stopped the comparison."""
+    (or a cancel) stopped the comparison. `known`: the snapshot's row count, if known
+    (else the live table is counted)."""
     table = quote_id(name)
     now_columns = set(column_names(conn, NOW, name))
     differ = " or ".join(
@@ -45,7 +49,11 @@ def compare_intervals(
     within = "from {} as r cross join {}.{} as {} where {}.rowid between r.low and r.high"
     conn.set_progress_handler(check_time, 20_000)
     try:
-        rows_now = int(conn.execute(f"select count(*) from {NOW}.{table}").fetchone()[0])
+        counted_now = (
+            int(conn.execute(f"select count(*) from {NOW}.{table}").fetchone()[0])
+            if known is None
+            else None
+        )
         now_inside = int(
             conn.execute(
                 "select count(*) " + within.format(_INTERVALS, NOW, table, "n", "n")
@@ -64,7 +72,11 @@ def compare_intervals(
         raise IntervalsUnproven(str(exc)) from None
     finally:
         conn.set_progress_handler(None, 0)
-    rows_snap = rows_now - now_inside + int(snap_inside)
+    if counted_now is not None:
+        rows_now, rows_snap = counted_now, counted_now - now_inside + int(snap_inside)
+    else:
+        assert known is not None
+        rows_snap, rows_now = known, known - int(snap_inside) + now_inside
     # rowids are unique on both sides: the live rows inside that matched none are removed
     gone = now_inside - (int(snap_inside) - int(back))
     return TableDiff(name, rows_snap, rows_now, int(back), gone, int(changed), matched_by="")

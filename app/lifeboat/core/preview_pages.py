@@ -112,10 +112,15 @@ def page_preview(
             cancel=cancel,
             current_immutable=True,
         )
-        plan = _interval_plan(scratch, frozen, manifest, differing, names)
+        plan = _interval_plan(scratch, frozen, manifest, differing, names, cancel)
         if plan is not None:
             try:
-                return compare(unchanged=frozenset(plan.unchanged), intervals=plan.intervals)
+                return compare(
+                    unchanged=frozenset(plan.unchanged),
+                    intervals=plan.intervals,
+                    # taken from the snapshot when it was made: no table is counted whole
+                    snapshot_counts=manifest.tables or {},
+                )
             except IntervalsUnproven:
                 pass  # a page the plan lacks: the full comparison below says what is there
         return _in_full(compare, scratch, frozen, manifest, differing, names)
@@ -143,7 +148,12 @@ def _in_full(
 
 
 def _interval_plan(
-    scratch: Path, frozen: FrozenWal, manifest: Manifest, differing: PageBits, names: set[str]
+    scratch: Path,
+    frozen: FrozenWal,
+    manifest: Manifest,
+    differing: PageBits,
+    names: set[str],
+    cancel: CancelToken,
 ) -> IntervalPlan | None:
     """The tables to compare and where (core/preview_ranges.py), the snapshot's pages that
     needs copied into `scratch`; None where the schema rows differ or a page is not what
@@ -151,7 +161,7 @@ def _interval_plan(
     fd = os.open(scratch, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     try:
         counts = (manifest.page_count, frozen.page_count)
-        pages = SnapshotPages(fd, frozen.fd, frozen.page_size, differing, counts)
+        pages = SnapshotPages(fd, frozen.fd, frozen.page_size, differing, counts, cancel)
         copy_subtree(pages, 1)  # the schema's b-tree, which every query reads
         if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
             return None

@@ -34,6 +34,7 @@ from lifeboat.core.btree_pages import BTreePage, NotATablePage, next_overflow, o
 from lifeboat.core.btree_pages import table_page as parse_page
 from lifeboat.core.live_positions import differing_positions
 from lifeboat.core.page_bits import PageBits
+from lifeboat.foundation.progress import CancelToken
 
 LOWEST, HIGHEST = -(1 << 63), (1 << 63) - 1
 #: interior pages kept parsed, of each file (with their cells and keys: ~30 MiB each at most)
@@ -60,9 +61,11 @@ class SnapshotPages:
         page_size: int,
         differing: PageBits,
         counts: tuple[int, int],
+        cancel: CancelToken | None = None,
     ) -> None:
         self.scratch_fd, self.live_fd, self.page_size = scratch_fd, live_fd, page_size
         self.differing = differing
+        self.cancel = cancel or CancelToken()
         self.snapshot_count, self.live_count = counts
         self.copied = PageBits(self.snapshot_count)
         # past this many pages copied one by one, the full comparison costs less
@@ -96,6 +99,8 @@ class SnapshotPages:
             self.left -= 1
             if self.left < 0:
                 raise PlanTooLarge("most of the snapshot's pages would be read one by one")
+            if not self.left & 1023:
+                self.cancel.check()
         return data
 
     def live_page(self, number: int) -> BTreePage | None:
