@@ -186,8 +186,9 @@ class IntervalWalk:
         if not differs:  # the same page: down to the children that lead to a difference
             for index in self.paths.above[path]:
                 child, child_span = _child(page, index, span)
+                before = len(self.found)
                 self._visit(child, f"{path}{index:03x}/", child_span)
-                self._step_past(page, index, child_span)
+                self._step_past(page, index, child_span, before)
             return
         live = self.pages.live_page(number)
         if live is None or not live.interior:
@@ -196,11 +197,12 @@ class IntervalWalk:
         theirs = {found: index for index, found in enumerate(_spans(live, span))}
         for index, (child, child_span) in enumerate(_spans(page, span)):
             at = theirs.get((child, child_span))  # the live page's child with those keys
+            before = len(self.found)
             if at is None:
                 self._match(child, child_span, (live, path, span))
             else:
                 self._visit(child, f"{path}{at:03x}/", child_span)
-            self._step_past(page, index, child_span)
+            self._step_past(page, index, child_span, before)
 
     def _match(self, number: int, span: Interval, anchor: tuple[BTreePage, str, Interval]) -> None:
         """The snapshot's subtree at page `number` (keys `span`), under a page that differs
@@ -216,14 +218,16 @@ class IntervalWalk:
             self._whole(number, span)
             return
         for index, (child, child_span) in enumerate(_spans(page, span)):
+            before = len(self.found)
             self._match(child, child_span, anchor)
-            self._step_past(page, index, child_span)
+            self._step_past(page, index, child_span, before)
 
-    def _step_past(self, page: BTreePage, index: int, span: Interval) -> None:
+    def _step_past(self, page: BTreePage, index: int, span: Interval, before: int) -> None:
         """Where the last interval ends with child `index` of the snapshot's `page` (keys
-        `span`), copy the leaf SQLite's scan steps onto past it: the first leaf of the
-        next child (past the last child, `intervals` goes down from the root)."""
-        if not self.found or self.found[-1][1] != span[1] or index >= len(page.cells):
+        `span`; the intervals found numbered `before` until it was walked), copy the leaf
+        SQLite's scan steps onto past it: the first leaf of the next child (past the last
+        child, `intervals` goes down from the root)."""
+        if len(self.found) == before or self.found[-1][1] != span[1] or index >= len(page.cells):
             return
         following = self.pages.page(
             page.child(index + 1) if index + 1 < len(page.cells) else page.right
