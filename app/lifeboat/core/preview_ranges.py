@@ -353,9 +353,12 @@ def _positions(conn: sqlite3.Connection, pages: SnapshotPages) -> dict[str, list
     roots = {"sqlite_schema": 1}
     for name, root in conn.execute("select name, rootpage from sqlite_schema where rootpage > 0"):
         roots[str(name)] = int(root)
-    found = differing_positions(
-        pages.live_fd, pages.page_size, pages.live_count, roots, pages.differing
-    )
+    try:
+        found = differing_positions(
+            pages.live_fd, pages.page_size, pages.live_count, roots, pages.differing
+        )
+    except NotATablePage:  # a b-tree not as SQLite writes them: dbstat tells what it holds
+        found = None
     if found is not None:
         return {name: paths for name, paths in found.items() if paths}
     listed: dict[str, list[str]] = {}
