@@ -281,3 +281,81 @@ def test_a_page_list_not_the_manifests_is_not_used(service: Service, tmp_path: P
     assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
     full = _full_comparison(service, ref, db, tmp_path / "full.db")
     assert _figures(service.preview(ref)) == _figures(full)
+
+
+def _brute_force(snapshot: Path, live: Path) -> dict[str, tuple[int, int, int, int, int]]:
+    """(rows in the snapshot, rows now, brought back, removed, changed) of each table in
+    both, every row read into Python: matched on the declared primary key where there
+    is one (the same in both), else on the rowid; compared on the columns both have."""
+    conns = [sqlite3.connect(f"file:{p}?mode=ro", uri=True) for p in (snapshot, live)]
+    try:
+        names = [
+            {r[0] for r in c.execute("select name from sqlite_schema where type = 'table'")}
+            for c in conns
+        ]
+        figures = {}
+        for name in sorted(names[0] & names[1]):
+            infos = [c.execute(f"pragma table_info({name})").fetchall() for c in conns]
+            key = [r[1] for r in sorted((r for r in infos[0] if r[5]), key=lambda r: r[5])]
+            common = [r[1] for r in infos[0] if r[1] in {i[1] for i in infos[1]}]
+            select = f"select {', '.join(key or ['rowid'])}, {', '.join(common)} from {name}"
+            width = len(key or ["rowid"])
+            then, now = ({row[:width]: row[width:] for row in c.execute(select)} for c in conns)
+            changed = sum(1 for k in then.keys() & now.keys() if then[k] != now[k])
+            figures[name] = (
+                len(then),
+                len(now),
+                len(then.keys() - now.keys()),
+                len(now.keys() - then.keys()),
+                changed,
+            )
+        return figures
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+BRUTE_CASES: dict[str, tuple[str, ...]] = {
+    # rowid tables only (by key and without one): compared within intervals
+    "rowid tables": (
+        "update notes set body = body || 'more' where id % 37 = 0",
+        "delete from notes where id between 1200 and 1300",
+        "insert into notes(title, body) select 'new ' || at, line from log where at < 60",
+        "update log set line = 'short' where at % 11 = 0",
+        "delete from log where at % 13 = 0",
+        "insert into log values (99999, 'appended')",
+    ),
+    "and a WITHOUT ROWID table": (
+        "update notes set title = 'renamed' where id % 101 = 0",
+        "delete from tags where note % 9 = 0",
+        "insert into tags values (123456, 'added')",
+    ),
+    "and the schema": (
+        "alter table notes add column mood text",
+        "update notes set mood = 'ok', body = 'b' where id % 53 = 0",
+        "delete from log where at < 10",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BRUTE_CASES))
+def test_the_preview_is_what_a_brute_force_finds(service: Service, tmp_path: Path, case: str):
+    """The service's preview (the page path where it applies) against every row of the
+    snapshot and of the live database read into Python and matched by key."""
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    _write(db, *BRUTE_CASES[case])
+    quick = _by_pages(service, ref, db, tmp_path / "pages.db")
+    assert quick is not None
+    record = service.snapshot(ref)
+    snapshot = tmp_path / "snapshot.db"
+    with snapshot_files(service.workspace, record, no_progress, CancelToken()) as files:
+        extract_verified(files.folder, record.manifest, snapshot, check="none", base=files.base)
+    expected = _brute_force(snapshot, db)
+    for diff in (quick, service.preview(ref)):
+        found = {
+            t.name: (t.rows_snapshot, t.rows_now, t.brought_back, t.removed, t.changed)
+            for t in diff.tables
+        }
+        assert found == expected
+    assert any(figures[2] or figures[3] or figures[4] for figures in expected.values())

@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.dbdiff_records import NOT_COMPARED, DatabaseDiff, SchemaDiff, TableDiff
@@ -37,6 +38,7 @@ from lifeboat.core.dbdiff_schema import (
     table_names,
     virtual_table_names,
 )
+from lifeboat.core.interval_diff import IntervalsUnproven, compare_intervals
 from lifeboat.core.sqlite_file import file_uri, is_damage
 from lifeboat.core.standins import StandInConnection
 from lifeboat.foundation.errors import SourceBusy
@@ -52,13 +54,20 @@ def diff_databases(
     cancel: CancelToken | None = None,
     unchanged: frozenset[str] = frozenset(),
     current_immutable: bool = False,
+    intervals: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+    snapshot_counts: Mapping[str, int] | None = None,
 ) -> DatabaseDiff:
     """Compare the database `snapshot` (what a restore would bring) with `current`.
 
     `unchanged`: tables proven to hold the same rows in both (core/preview_pages.py):
     counted in `current` only, never read in `snapshot` (whose file may lack their pages).
     `current_immutable`: read `current`'s file as it is, without locks or its WAL (its
-    caller holds it frozen)."""
+    caller holds it frozen). `intervals`: tables matched on their rowid whose rows can
+    differ only within these rowid intervals (core/preview_ranges.py): compared there
+    alone (core/interval_diff.py; `snapshot` may hold no other page of them).
+    `snapshot_counts`: the row counts of `snapshot`'s tables (its manifest's, taken when
+    it was made), so that tables unchanged or compared in intervals are counted on
+    neither side."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
@@ -74,14 +83,19 @@ def diff_databases(
         try:
             params = {"mode": "ro", **({"immutable": "1"} if current_immutable else {})}
             conn.execute(f"attach database ? as {NOW}", (file_uri(current, **params),))
-            return _compare(conn, deadline, started, progress, cancel, unchanged)
+            scope = _Scope(unchanged, intervals or {}, snapshot_counts or {})
+            return _compare(conn, deadline, started, progress, cancel, scope)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
                 raise SourceBusy(
                     f"{current} stayed locked by another program; nothing was compared",
                     "retry when the program that writes to it is done",
                 ) from None
-            if "interrupted" in str(exc) or not _unreadable(conn, exc):
+            if "interrupted" in str(exc):
+                raise
+            if intervals:  # `snapshot` holds only the pages the intervals need
+                raise IntervalsUnproven(str(exc)) from None
+            if not _unreadable(conn, exc):
                 raise
             # A damaged database is what a restore is for: the preview says what SQLite
             # says of it, and what the snapshot would bring.
@@ -96,7 +110,7 @@ def _compare(
     started: float,
     progress: Progress,
     cancel: CancelToken,
-    unchanged: frozenset[str],
+    scope: _Scope,
 ) -> DatabaseDiff:
     conn.execute("begin")  # one consistent read of each, also of a live database
     try:
@@ -113,8 +127,12 @@ def _compare(
         tables = []
         for number, name in enumerate(names, start=1):
             try:
-                if name in unchanged:
-                    tables.append(_unchanged_table(conn, name))
+                if name in scope.unchanged:
+                    tables.append(_unchanged_table(conn, name, scope.counts.get(name)))
+                elif name in scope.intervals:
+                    spans = scope.intervals[name]
+                    known = scope.counts.get(name)
+                    tables.append(_interval_table(conn, name, spans, known, over, check_time))
                 else:
                     tables.append(_table_diff(conn, name, over, deadline, check_time))
             except sqlite3.OperationalError as exc:
@@ -128,6 +146,36 @@ def _compare(
         with contextlib.suppress(sqlite3.Error):
             conn.execute("rollback")
     return DatabaseDiff(tables, schema, any(t.partial for t in tables), time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What the caller proved: tables unchanged, and where the others can differ."""
+
+    unchanged: frozenset[str]
+    intervals: Mapping[str, Sequence[tuple[int, int]]]
+    counts: Mapping[str, int]  # the snapshot's row counts, where known
+
+
+def _interval_table(
+    conn: sqlite3.Connection,
+    name: str,
+    spans: Sequence[tuple[int, int]],
+    known: int | None,
+    over: list[bool],
+    check_time: Callable[[], int],
+) -> TableDiff:
+    """A table compared only within `spans` (core/interval_diff.py); `known`: the
+    snapshot's row count, if known."""
+    key = row_key(conn, name)
+    how = key[0] if isinstance(key, tuple) else "rowid"
+    found = None
+    if not over[0] and not check_time():
+        found = compare_intervals(conn, name, spans, check_time, known)
+    if found is None:  # the snapshot's count would need the comparison itself
+        return _out_of_time(name, known, counted(conn, NOW, name)[0], how)
+    found.matched_by = how
+    return found
 
 
 def _unreadable(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
@@ -207,10 +255,10 @@ def _table_diff(
     return _compare_rows(conn, name, rows_snap, rows_now, how, columns, check_time)
 
 
-def _unchanged_table(conn: sqlite3.Connection, name: str) -> TableDiff:
+def _unchanged_table(conn: sqlite3.Connection, name: str, known: int | None) -> TableDiff:
     """A table proven to hold the same rows in both: what _table_diff would find, counted
-    on the current side alone."""
-    rows, why = counted(conn, NOW, name)
+    on the current side alone (unless the snapshot's count is `known`)."""
+    rows, why = (known, None) if known is not None else counted(conn, NOW, name)
     if why is not None:  # the same bytes in the snapshot: not countable there either
         note = f"not compared here: {why}"
         return TableDiff(name, None, None, matched_by=NOT_COMPARED, note=note)

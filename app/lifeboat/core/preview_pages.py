@@ -10,11 +10,18 @@ would change. What follows from that, exactly:
   root pages, SQL) are the snapshot's, holds in the snapshot exactly what it holds now:
   both start from the same root page, and each page, identical, points to the same
   children. Its rows are counted once (now) and reported unchanged.
-- The snapshot is written to a sparse scratch file holding every page except those of
-  the unchanged tables: pages that differ come from the artifact (only the frames that
-  hold them are decompressed, each checked as a restore checks it), identical ones from
-  the live file. The other tables are compared row by row as before
-  (core/dbdiff.diff_databases), so their counts are the full comparison's.
+- The snapshot is written to a sparse scratch file holding the pages that differ (from
+  the artifact: only the frames that hold them are decompressed, each checked as a
+  restore checks it). Each other table matched on its rowid is compared only within the
+  rowid intervals its differing pages can hold (core/preview_ranges.py: found by walking
+  both b-trees down from the root through the pages that differ, the few snapshot pages
+  that needs copied from the live file), and its figures follow from those intervals
+  (core/interval_diff.py): the cost is that of the changed pages, not of the table.
+- Where a table that differs is not matched on its rowid (WITHOUT ROWID, another primary
+  key), or a page is not what that walk expects, the scratch file is filled with every
+  other page except those of the unchanged tables, copied from the live file, and the
+  other tables are compared row by row as before (core/dbdiff.diff_databases): the
+  full comparison's figures either way.
 - If the schema rows differ (a table dropped, an index added), the holes are filled from
   the live file too (identical pages: the file is then the whole snapshot) and every table
   is compared: the full comparison, without decompressing what did not change.
@@ -36,25 +43,28 @@ the artifact's whole-file SHA-256 is not computed here (the restore itself prove
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from lifeboat.core.btree_pages import NotATablePage
 from lifeboat.core.dbdiff import diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
+from lifeboat.core.differing_pages import differing_pages
+from lifeboat.core.interval_diff import IntervalsUnproven
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.manifest import PAGES_SUFFIX, Manifest
 from lifeboat.core.page_bits import PageBits
 from lifeboat.core.page_tables import unchanged_tables
-from lifeboat.core.pagediff import HASH_SIZE, page_hashes_of
-from lifeboat.core.private import create_file
-from lifeboat.core.seekable import SeekableArtifact, open_seekable
-from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.pagediff import HASH_SIZE
+from lifeboat.core.preview_ranges import IntervalPlan, SnapshotPages, copy_subtree, plan_intervals
+from lifeboat.core.seekable import open_seekable
 from lifeboat.core.sqlite_file import open_copy
-from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal
+from lifeboat.core.wal_direct import FrozenWal, frozen_wal
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: how long to wait for the live database's lock (a writer's commit) before comparing in full
@@ -90,26 +100,76 @@ def page_preview(
         names = _table_names(frozen)
         if names is None:
             return None
-        differing = _differing_pages(frozen, listed, manifest, progress, cancel)
+        differing = differing_pages(frozen, listed, manifest, artifact, scratch, progress, cancel)
         if differing is None:
             return None
-        found = unchanged_tables(frozen.conn, names, differing)
-        if found is None:
-            return None
-        unchanged, holes = found
-        _write_snapshot(scratch, manifest, artifact, frozen, differing, holes)
-        if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
-            _copy_live_pages(scratch, frozen, holes.runs())
-            unchanged = set()
-        return diff_databases(
+        compare = functools.partial(
+            diff_databases,
             scratch,
             live,
             budget=budget,
             progress=progress,
             cancel=cancel,
-            unchanged=frozenset(unchanged),
             current_immutable=True,
         )
+        plan = _interval_plan(scratch, frozen, manifest, differing, names, cancel)
+        if plan is not None:
+            try:
+                return compare(
+                    unchanged=frozenset(plan.unchanged),
+                    intervals=plan.intervals,
+                    # taken from the snapshot when it was made: no table is counted whole
+                    snapshot_counts=manifest.tables or {},
+                )
+            except IntervalsUnproven:
+                pass  # a page the plan lacks: the full comparison below says what is there
+        return _in_full(compare, scratch, frozen, manifest, differing, names)
+
+
+def _in_full(
+    compare: Callable[..., DatabaseDiff],
+    scratch: Path,
+    frozen: FrozenWal,
+    manifest: Manifest,
+    differing: PageBits,
+    names: set[str],
+) -> DatabaseDiff | None:
+    """Every table compared row by row, but those proven unchanged (core/page_tables.py),
+    with every page of the snapshot they read in `scratch`."""
+    found = unchanged_tables(frozen.conn, names, differing)
+    if found is None:
+        return None
+    unchanged, holes = found
+    _fill_snapshot(scratch, manifest, frozen, differing, holes)
+    if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
+        _copy_live_pages(scratch, frozen, holes.runs())
+        unchanged = set()
+    return compare(unchanged=frozenset(unchanged))
+
+
+def _interval_plan(
+    scratch: Path,
+    frozen: FrozenWal,
+    manifest: Manifest,
+    differing: PageBits,
+    names: set[str],
+    cancel: CancelToken,
+) -> IntervalPlan | None:
+    """The tables to compare and where (core/preview_ranges.py), the snapshot's pages that
+    needs copied into `scratch`; None where the schema rows differ or a page is not what
+    the walk expects (then the full comparison)."""
+    fd = os.open(scratch, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        counts = (manifest.page_count, frozen.page_count)
+        pages = SnapshotPages(fd, frozen.fd, frozen.page_size, differing, counts, cancel)
+        copy_subtree(pages, 1)  # the schema's b-tree, which every query reads
+        if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
+            return None
+        return plan_intervals(frozen.conn, pages, names)
+    except NotATablePage:
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -165,7 +225,7 @@ def _frozen_rollback(path: Path) -> Iterator[FrozenWal | None]:
 
 def _page_list(folder: Path, manifest: Manifest) -> Path | None:
     """The full snapshot's page-hash list, if it is here and has its manifest's length
-    (its SHA-256 is checked as it is read: _differing_pages)."""
+    (its SHA-256 is checked as it is read: core/differing_pages.py)."""
     if manifest.kind != "full" or not manifest.pages_sha256:
         return None
     listed = folder / f"{manifest.stem}{PAGES_SUFFIX}"
@@ -203,77 +263,13 @@ def _table_names(frozen: FrozenWal) -> set[str] | None:
     return {str(name) for name, _ in kinds}
 
 
-def _differing_pages(
-    frozen: FrozenWal, listed: Path, manifest: Manifest, progress: Progress, cancel: CancelToken
-) -> PageBits | None:
-    """Pages (1-based) that differ between the live file and the snapshot, or that only
-    one of them has; page 1 always (its header is the standalone copy's, see wal_direct).
-    None when the page-hash list `listed` is not the one its manifest names."""
-    differing = PageBits(max(frozen.page_count, manifest.page_count))
-    differing.add(1)
-    digest = hashlib.sha256()
-    number = 0
-    with open(listed, "rb") as listing:
-        for piece in frames_of(frozen, FRAME_PLAIN):
-            cancel.check()
-            progress("read live", number * frozen.page_size, frozen.db_size)
-            hashes = page_hashes_of(memoryview(piece), frozen.page_size)
-            theirs = listing.read(len(hashes))
-            digest.update(theirs)
-            if theirs != hashes:  # most pieces are equal whole: compared in C
-                for at in range(0, len(hashes), HASH_SIZE):
-                    if theirs[at : at + HASH_SIZE] != hashes[at : at + HASH_SIZE]:
-                        differing.add(number + at // HASH_SIZE + 1)
-            number += len(hashes) // HASH_SIZE
-        while rest := listing.read(1 << 20):  # pages only the snapshot has
-            digest.update(rest)
-    if digest.hexdigest() != manifest.pages_sha256:
-        return None
-    only_snapshot = PageBits.span(frozen.page_count + 1, manifest.page_count, differing.limit)
-    return differing.union(only_snapshot)
-
-
-def _write_snapshot(
-    dest: Path,
-    manifest: Manifest,
-    artifact: SeekableArtifact,
-    frozen: FrozenWal,
-    differing: PageBits,
-    holes: PageBits,
+def _fill_snapshot(
+    dest: Path, manifest: Manifest, frozen: FrozenWal, differing: PageBits, holes: PageBits
 ) -> None:
-    """The snapshot as a sparse new file: every page but the `holes`, the differing ones
-    from the artifact, the others from the live file."""
-    fd = create_file(dest)
-    try:
-        os.ftruncate(fd, manifest.db_size)
-        wanted = (p for p in differing if p <= manifest.page_count)
-        _artifact_pages(fd, artifact, manifest.page_size, wanted)
-    finally:
-        os.close(fd)
+    """Every page of the snapshot but the `holes` in `dest`: the ones that do not differ
+    copied from the live file."""
     common = PageBits.span(1, min(frozen.page_count, manifest.page_count), differing.limit)
     _copy_live_pages(dest, frozen, common.minus(differing).minus(holes).runs())
-
-
-def _artifact_pages(
-    fd: int, artifact: SeekableArtifact, page_size: int, pages: Iterable[int]
-) -> None:
-    """Write `pages` (increasing) from the artifact, decompressing each frame that holds
-    one once."""
-    assert artifact.entries is not None
-    starts, offset = [], 0
-    for entry in artifact.entries:
-        starts.append(offset)
-        offset += entry.decompressed
-    frame, plain = -1, b""
-    for page in pages:
-        at = (page - 1) * page_size
-        while frame + 1 < len(starts) and starts[frame + 1] <= at:
-            frame += 1
-            plain = b""
-        if not plain:
-            _, plain = artifact.read_frame(frame)
-        within = at - starts[frame]
-        os.pwrite(fd, plain[within : within + page_size], at)
 
 
 def _copy_live_pages(dest: Path, frozen: FrozenWal, runs: Iterable[tuple[int, int]]) -> None:
