@@ -106,8 +106,8 @@ def _decode_level(
     heads: list[Pages] = []
     lengths: list[Pages] = []
     kind: int | None = None
-    for _pages, data in _read_pages(file, np.unique(level)):
-        types = data[:, 0]
+    for _pages, data, where in _read_pages(file, np.unique(level)):
+        types = data[where, 0]
         first = int(types[0])
         if first not in (_TABLE_INTERIOR, _TABLE_LEAF, _INDEX_INTERIOR, _INDEX_LEAF):
             raise WalkFailed(f"a page of type {first} in a b-tree")
@@ -116,7 +116,7 @@ def _decode_level(
         if parent is not None and _is_table(first) != _is_table(parent):
             raise WalkFailed("table and index pages in one b-tree")
         kind = first
-        child, head, length = _decode_batch(file, data, first)
+        child, head, length = _decode_batch(file, data, where, first)
         children.append(child)
         heads.append(head)
         lengths.append(length)
@@ -133,29 +133,31 @@ def _is_leaf(kind: int) -> bool:
     return kind in (_TABLE_LEAF, _INDEX_LEAF)
 
 
-def _decode_batch(file: TreeFile, data: Bytes, kind: int) -> tuple[Pages, Pages, Pages]:
+def _decode_batch(
+    file: TreeFile, data: Bytes, where: Pages, kind: int
+) -> tuple[Pages, Pages, Pages]:
     """(children, overflow heads, overflow lengths) of a batch of pages of one kind
-    (rows of `data`, uint8)."""
+    (rows `where` of `data`, uint8)."""
     import numpy as np
 
     from lifeboat.core.history.cell_payload import overflow_of_cells
 
     leaf = _is_leaf(kind)
     start = 8 if leaf else 12
-    cells = (data[:, 3].astype(np.int64) << 8) | data[:, 4]
-    content = (data[:, 5].astype(np.int64) << 8) | data[:, 6]
+    cells = (data[where, 3].astype(np.int64) << 8) | data[where, 4]
+    content = (data[where, 5].astype(np.int64) << 8) | data[where, 6]
     content[content == 0] = 65536
     if ((start + 2 * cells) > content).any() or (content > file.usable).any():
         raise WalkFailed("a cell pointer array runs into the cells")
-    rows = np.repeat(np.arange(len(data)), cells)
+    rows = np.repeat(where, cells)
     index = np.arange(len(rows)) - np.repeat(np.cumsum(cells) - cells, cells)
     at = start + 2 * index
     cell = (data[rows, at].astype(np.int64) << 8) | data[rows, at + 1]
-    if ((cell < content[rows]) | (cell > file.usable - 4)).any():
+    if ((cell < np.repeat(content, cells)) | (cell > file.usable - 4)).any():
         raise WalkFailed("a cell outside its page's cell content area")
     children = np.zeros(0, dtype=np.int64)
     if not leaf:
-        right = _u32(data, np.arange(len(data)), np.full(len(data), 8))
+        right = _u32(data, where, np.full(len(where), 8))
         children = np.concatenate([_u32(data, rows, cell), right])
         if (children == 0).any():
             raise WalkFailed("an interior page names page 0")
@@ -196,8 +198,8 @@ def _follow_chains(
         distinct = np.unique(current)
         nexts = np.concatenate(
             [
-                _u32(data, np.arange(len(data)), np.zeros(len(data), dtype=np.int64))
-                for _pages, data in _read_pages(file, distinct)
+                _u32(data, where, np.zeros(len(where), dtype=np.int64))
+                for _pages, data, where in _read_pages(file, distinct)
             ]
         )
         following = nexts[np.searchsorted(distinct, current)]
@@ -209,35 +211,43 @@ def _follow_chains(
     return walked
 
 
-def _read_pages(file: TreeFile, pages: Pages) -> Iterator[tuple[Pages, Bytes]]:
-    """(page numbers, their bytes as rows of uint8) for the sorted distinct `pages`, a
-    batch at a time; neighbouring pages (gaps up to _GAP) come in one read."""
+def _read_pages(file: TreeFile, pages: Pages) -> Iterator[tuple[Pages, Bytes, Pages]]:
+    """(page numbers, rows of uint8 holding them, the row of each) for the sorted
+    distinct `pages`, a batch at a time; neighbouring pages (gaps up to _GAP) come in
+    one read. The rows are valid until the next batch (one buffer, reused: a fresh
+    one a batch would be faulted in page by page)."""
     import numpy as np
 
     per_batch = max(1, _BATCH_BYTES // file.size)
+    span_most = per_batch + per_batch // 2
+    buffer = np.empty((min(span_most, int(pages[-1] - pages[0]) + 1), file.size), np.uint8)
     at = 0
     while at < len(pages):
         batch = pages[at : at + per_batch]
         at += len(batch)
         first, last = int(batch[0]), int(batch[-1])
-        if last - first + 1 <= per_batch + per_batch // 2:  # one read covers them
-            span = _read_span(file, first, last)
-            yield batch, span[batch - first]
+        if last - first + 1 <= len(buffer):  # one read covers them
+            span = _read_span(file, buffer, first, last)
+            yield batch, span, batch - first  # (no copy: rows picked where they lie)
             continue
         rows = np.empty((len(batch), file.size), dtype=np.uint8)
         breaks = np.flatnonzero(np.diff(batch) > _GAP + 1) + 1
         for piece in np.split(np.arange(len(batch)), breaks):
             low, high = int(batch[piece[0]]), int(batch[piece[-1]])
-            rows[piece] = _read_span(file, low, high)[batch[piece] - low]
-        yield batch, rows
+            rows[piece] = _read_span(file, buffer, low, high)[batch[piece] - low]
+        yield batch, rows, np.arange(len(batch))
 
 
-def _read_span(file: TreeFile, first: int, last: int) -> Bytes:
-    """Pages first..last as rows of uint8."""
-    import numpy as np
+def _read_span(file: TreeFile, buffer: Bytes, first: int, last: int) -> Bytes:
+    """Pages first..last as rows of uint8, read into the start of `buffer` (or a
+    buffer of their own, if they are more rows than it has: a piece of a scattered
+    batch may span up to (_GAP + 1) times its pages)."""
+    span = buffer[: last - first + 1]
+    if len(span) != last - first + 1:  # more than the buffer holds: a buffer of its own
+        import numpy as np
 
-    buffer = np.empty((last - first + 1, file.size), dtype=np.uint8)
-    got = os.preadv(file.fd, [buffer.data.cast("B")], (first - 1) * file.size)
-    if got != buffer.nbytes:
+        span = np.empty((last - first + 1, file.size), dtype=np.uint8)
+    got = os.preadv(file.fd, [span.data.cast("B")], (first - 1) * file.size)
+    if got != span.nbytes:
         raise WalkFailed(f"pages {first}-{last} could not be read whole")
-    return buffer
+    return span
