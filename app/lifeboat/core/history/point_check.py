@@ -14,9 +14,10 @@ gives what it gave on the base (ok; same schema, same bytes). So the point's che
 2. SQLite's own check (`quick_check(T)` / `integrity_check(T)`) of each table owning a
    touched b-tree (a table with its indexes; an index's table);
 3. the page accounting SQLite leaves out of a per-table check, proven here: the pages
-   of the touched b-trees now (SQLite's dbstat walk), the untouched ones' recorded pages,
-   the freelist now (walked, its count the header's) and the lock-byte page are exactly
-   pages 1..N, each once.
+   of the touched b-trees now (our walk of them from the file's bytes, tree_pages.py,
+   as SQLite's check walks them; docs/SAFETY.md says why that keeps it a proof), the
+   untouched ones' recorded pages, the freelist now (walked, its count the header's)
+   and the lock-byte page are exactly pages 1..N, each once.
 
 `narrowed_check` returns SQLite's result of step 2 when steps 1 and 3 hold, else None:
 the caller runs the whole check. A finding of step 2 is SQLite's own proof; nothing this
@@ -53,11 +54,12 @@ if TYPE_CHECKING:
     from lifeboat.core.history.points import RewrittenPages
 
 #: the share of the file the touched b-trees may hold for the narrowed check to run:
-#: it reads their pages twice (SQLite's check, dbstat's walk), the whole check once,
-#: and their pages may cost more than the average one (bench/point_phases, loaded
-#: 2 cores: a point whose b-trees held 28% of the file checked narrowed in 0.39 s,
-#: whole in 0.24 s, beside the final fsync; one touching 107 pages: 0.01 s vs 0.51 s)
-_MOST = 0.2
+#: SQLite's check of them costs about what the whole check costs for as many pages,
+#: our walk of them a quarter of that (beside it), plus ~10 ms (bench/point_check_parts,
+#: 2 cores at load 2.5, the writer's 3000-byte rows, pages in the page cache: touched
+#: 28% of a 348 MB point: narrowed 0.057 s, whole 0.143 s; 63% of 155 MB: 0.059 vs
+#: 0.070; 85% of 139 MB: 0.065 vs 0.058). Past about 75% the whole check is cheaper.
+_MOST = 0.6
 #: which check a base's check stands in for ("full" covers "quick")
 _COVERS = {"quick": ("quick", "full"), "full": ("full",)}
 
@@ -178,11 +180,14 @@ def _touched_roots(pages: RewrittenPages, owners: BaseOwners) -> set[int] | None
     """The roots of the base's b-trees a rewritten page (or a page cut off) belonged
     to; None if one is sqlite_schema's (page 1 aside, whose b-tree bytes are proven
     the same by the layout digest)."""
-    base, limit = owners.owner, owners.page_count
-    owning = {base[p] for p in pages.listed if 1 < p <= limit}
+    import numpy as np
+
+    base, limit = np.frombuffer(owners.owner, dtype=np.uint32), owners.page_count
+    listed = np.frombuffer(pages.listed, dtype=np.uint32)
+    owning = set(np.unique(base[listed[(listed > 1) & (listed <= limit)]]).tolist())
     beyond = max(min(pages.same_until, pages.page_count), 1)
     if beyond < limit:  # rewritten or cut off: not the base's any more
-        owning.update(base[beyond + 1 :])
+        owning.update(np.unique(base[beyond + 1 : limit + 1]).tolist())
     owning -= {FREE, LOCK}
     return None if 1 in owning else owning
 
