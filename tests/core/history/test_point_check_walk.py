@@ -149,3 +149,58 @@ def test_a_point_shaped_like_the_benchs_hour_takes_the_narrowed_check(tmp_path: 
     narrowed, refused = _narrowed(capture, base, pages, count)
     assert refused is None
     assert narrowed is not None and narrowed.ok
+
+
+def test_a_point_writing_index_shaped_trees_with_long_keys_takes_the_narrowed_check(
+    tmp_path: Path,
+):
+    """A WITHOUT ROWID table and an index whose keys overflow from interior cells too
+    (the b-tree kinds a rowid table never shows the walk), written in the hour: the
+    walk follows them as SQLite does, the point passes narrowed, nothing is called
+    damaged."""
+    db = tmp_path / "keys.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("create table other(id integer primary key, v blob)")
+    conn.execute("create table kv(k text primary key, v blob) without rowid")
+    conn.execute("create table tags(id integer primary key, tag text)")
+    conn.execute("create index tags_tag on tags(tag)")
+    conn.execute("begin")
+    conn.executemany("insert into other values (?, randomblob(3000))", [(k,) for k in range(900)])
+    conn.executemany(
+        "insert into kv values (?, randomblob(?))",
+        [(f"{k:05}" * (1 + k % 700), 10 + k % 3 * 4000) for k in range(300)],
+    )
+    conn.executemany("insert into tags values (?, ?)", [(k, f"{k:05}" * 400) for k in range(200)])
+    conn.execute("commit")
+    conn.close()
+    capture = make_capture(tmp_path, db)
+    base = capture.take_base()
+    sql = [
+        "insert into kv values ('z' || hex(randomblob(1500)), randomblob(5000))",
+        "delete from kv where k like '00007%'",
+        "update tags set tag = tag || 'x' where id % 17 = 0",
+    ]
+    pages, count = _changed_by(capture, base, sql)
+    path = tmp_path / "point.db"
+    _point_file(_base_bytes(capture, base), pages, count, path)
+    for name in ("kv", "tags_tag"):  # overflow chains hanging from interior cells
+        assert _interior_overflow(path, name), name
+    narrowed, refused = _narrowed(capture, base, pages, count)
+    assert refused is None
+    assert narrowed is not None and narrowed.ok
+
+
+def _interior_overflow(path: Path, name: str) -> int:
+    """How many overflow pages of b-tree `name` belong to cells of interior pages
+    (dbstat's path of an overflow page: its cell's page's path, the cell, `+`...)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("select pagetype, path from dbstat where name = ?", (name,))
+        kinds = dict((path, kind) for kind, path in rows)
+    finally:
+        conn.close()
+    return sum(
+        1
+        for at, kind in kinds.items()
+        if kind == "overflow" and kinds[at[: at.rindex("/") + 1]] == "internal"
+    )
