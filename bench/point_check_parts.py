@@ -5,7 +5,7 @@ touched tables, our walk of the touched b-trees (tree_pages.py), and the dbstat 
 the narrowed check used before session 29. Interleaved, `--rounds` times; medians.
 
     PYTHONPATH=$PWD/app python -m bench.point_check_parts [--size-mb 256]
-        [--commits 25000] [--after-s S]
+        [--commits 25000] [--after-s S] [--root bench/out/continuous/hour-lifeboat]
 
 Uses bench/point_phases' capture (bench/out/point-phases-<size>-<commits>, built there
 if missing). The machine may be shared: the figures are this run's.
@@ -105,12 +105,18 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--after-s", type=float)
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="a capture bench/point_phases --root has restored from already (e.g. "
+        "bench/out/continuous/hour-lifeboat): its last point",
+    )
     args = parser.parse_args()
     from lifeboat.core.history.bases import BaseRef
     from lifeboat.core.history.owners_file import base_owners
     from lifeboat.core.manifest import read_manifest
 
-    root = build(args.size_mb, args.commits, args.rate, args.payload)
+    root = args.root or build(args.size_mb, args.commits, args.rate, args.payload)
     path, written = _rebuilt(root, args.after_s)
     folder = root / "snapshots" / "notes"
     bases = [

@@ -218,6 +218,8 @@ def _read_pages(file: TreeFile, pages: Pages) -> Iterator[tuple[Pages, Bytes, Pa
     one a batch would be faulted in page by page)."""
     import numpy as np
 
+    if not len(pages):
+        return
     per_batch = max(1, _BATCH_BYTES // file.size)
     span_most = per_batch + per_batch // 2
     buffer = np.empty((min(span_most, int(pages[-1] - pages[0]) + 1), file.size), np.uint8)
