@@ -34,6 +34,10 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from lifeboat.core.history.btree import INDEX_INTERIOR as _INDEX_INTERIOR
+from lifeboat.core.history.btree import INDEX_LEAF as _INDEX_LEAF
+from lifeboat.core.history.btree import TABLE_INTERIOR as _TABLE_INTERIOR
+from lifeboat.core.history.btree import TABLE_LEAF as _TABLE_LEAF
 from lifeboat.core.history.page_owners import WalkFailed
 
 if TYPE_CHECKING:
@@ -49,7 +53,6 @@ _MAX_DEPTH = 20
 _BATCH_BYTES = 8 << 20
 #: pages skipped over to read two runs in one (cheaper than another system call)
 _GAP = 4
-_TABLE_INTERIOR, _TABLE_LEAF, _INDEX_INTERIOR, _INDEX_LEAF = 5, 13, 2, 10
 
 
 class TreeFile:
