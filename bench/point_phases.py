@@ -175,6 +175,12 @@ def main() -> None:
         help="restore the point this many seconds after the first commit (default: the last)",
     )
     parser.add_argument(
+        "--most",
+        type=float,
+        help="the share of the file the touched b-trees may hold for the narrowed check "
+        "(point_check._MOST) in this run, to measure it past its limit",
+    )
+    parser.add_argument(
         "--sequential", action="store_true", help="fsync, publish, then check (as before)"
     )
     parser.add_argument(
@@ -191,6 +197,10 @@ def main() -> None:
         "its last point is restored",
     )
     args = parser.parse_args()
+    if args.most is not None:
+        from lifeboat.core.history import point_check
+
+        point_check._MOST = args.most
     if args.root is not None:
         root = args.root
         polls = json.loads((root / "polls.json").read_text())["polls"]

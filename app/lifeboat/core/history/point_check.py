@@ -14,9 +14,10 @@ gives what it gave on the base (ok; same schema, same bytes). So the point's che
 2. SQLite's own check (`quick_check(T)` / `integrity_check(T)`) of each table owning a
    touched b-tree (a table with its indexes; an index's table);
 3. the page accounting SQLite leaves out of a per-table check, proven here: the pages
-   of the touched b-trees now (SQLite's dbstat walk), the untouched ones' recorded pages,
-   the freelist now (walked, its count the header's) and the lock-byte page are exactly
-   pages 1..N, each once.
+   of the touched b-trees now (our walk of them from the file's bytes, tree_pages.py,
+   as SQLite's check walks them; docs/SAFETY.md says why that keeps it a proof), the
+   untouched ones' recorded pages, the freelist now (walked, its count the header's)
+   and the lock-byte page are exactly pages 1..N, each once.
 
 `narrowed_check` returns SQLite's result of step 2 when steps 1 and 3 hold, else None:
 the caller runs the whole check. A finding of step 2 is SQLite's own proof; nothing this
@@ -28,8 +29,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
-from array import array
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,19 +43,23 @@ from lifeboat.core.history.page_owners import (
     WalkFailed,
     freelist_pages,
     lock_page,
-    tree_roots,
 )
-from lifeboat.core.sqlite_file import file_uri, open_copy
+from lifeboat.core.history.tree_pages import TreeFile, tree_pages
+from lifeboat.core.sqlite_file import open_copy
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from lifeboat.core.history.points import RewrittenPages
 
 #: the share of the file the touched b-trees may hold for the narrowed check to run:
-#: it reads their pages twice (SQLite's check, dbstat's walk), the whole check once,
-#: and their pages may cost more than the average one (bench/point_phases, loaded
-#: 2 cores: a point whose b-trees held 28% of the file checked narrowed in 0.39 s,
-#: whole in 0.24 s, beside the final fsync; one touching 107 pages: 0.01 s vs 0.51 s)
-_MOST = 0.2
+#: SQLite's check of them costs about what the whole check costs for as many pages,
+#: our walk of them a quarter of that (beside it), plus ~10 ms (bench/point_check_parts,
+#: 2 cores at load 2.5, the writer's 3000-byte rows, pages in the page cache: touched
+#: 28% of a 348 MB point: narrowed 0.057 s, whole 0.143 s; 63% of 155 MB: 0.059 vs
+#: 0.070; 85% of 139 MB: 0.065 vs 0.058). Past about 75% the whole check is cheaper.
+_MOST = 0.6
 #: which check a base's check stands in for ("full" covers "quick")
 _COVERS = {"quick": ("quick", "full"), "full": ("full",)}
 
@@ -75,21 +80,20 @@ def narrowed_check(
         if touched is None:
             return None
         file = PageFile(fd, owners.page_size, pages.page_count, page1[20])
-        expected = _pages_left(file, page1, pages, owners, touched)
-        if expected is None or len(expected) > _MOST * pages.page_count:
+        others = _pages_of_others(file, page1, pages, owners, touched)
+        if others is None or others.left > _MOST * pages.page_count:
             return None  # (the touched b-trees are most of the file: the whole check is
             # cheaper than checking and walking them)
         conn = open_copy(path)
         try:
-            roots = tree_roots(conn)
             tables = _tables_of(conn, touched)
             if tables is None:
                 return None
-            names = [name for name, root in roots.items() if root in touched]
-            # SQLite's walk of the touched b-trees (its own connection: the two run at
-            # once, each in SQLite with the GIL released) beside SQLite's check of them.
+            # Our walk of the touched b-trees (tree_pages.py: numpy and pread, the GIL
+            # mostly released) beside SQLite's check of them.
+            trees = TreeFile(fd, file.size, file.usable, file.count)
             with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-pages") as pool:
-                walking = pool.submit(_walk_is_exactly, path, names, expected)
+                walking = pool.submit(_accounts_for_every_page, trees, sorted(touched), others)
                 checked = check_tables(conn, mode, tables, path)
                 try:
                     accounted = walking.result()
@@ -106,75 +110,57 @@ def narrowed_check(
         os.close(fd)
 
 
-def _pages_left(
-    file: PageFile, page1: bytes, pages: RewrittenPages, owners: BaseOwners, touched: set[int]
-) -> list[int] | None:
-    """The pages the touched b-trees must use now, exactly: those of 1..N that are not an
-    untouched b-tree's recorded page (K), nor the freelist's now, nor the lock-byte page.
-    None if the freelist or the lock-byte page is in K (a page used twice).
+@dataclass(frozen=True)
+class OtherPages:
+    """How many times each page 1..N is used by what is not a touched b-tree (K, the
+    freelist now, the lock-byte page): `uses[p]`; `left`, the pages none of them
+    uses (what the touched b-trees must use, exactly)."""
 
-    K is the base pages of the roots not touched: all within `same` and not rewritten
-    (else their root would be touched), page 1 among them (sqlite_schema's root, its
-    layout proven)."""
+    uses: NDArray[np.int32]
+    left: int
+
+
+def _pages_of_others(
+    file: PageFile, page1: bytes, pages: RewrittenPages, owners: BaseOwners, touched: set[int]
+) -> OtherPages | None:
+    """The uses of each page by K (the untouched b-trees' recorded pages: those of
+    1..`same` whose base owner is not touched, the freelist or the lock-byte page, and
+    that were not rewritten), the freelist now and the lock-byte page. None if one of
+    those is used twice.
+
+    K's pages are all within `same` and not rewritten (else their root would be
+    touched), page 1 among them (sqlite_schema's root, its layout proven)."""
+    import numpy as np
+
     count = pages.page_count
-    excluded = touched | {FREE, LOCK}
     same = min(pages.same_until, owners.page_count, count)
-    owner = owners.owner
-    rewritten = set(pages.listed)
-    rewritten.discard(1)
-    others = set(_positions(owner, excluded, same))  # base pages in 1..same not in K
-    others |= rewritten
-    others.update(range(same + 1, count + 1))
+    owner = np.frombuffer(owners.owner, dtype=np.uint32)
+    uses = np.zeros(count + 1, dtype=np.int32)
+    excluded = np.array(sorted(touched | {FREE, LOCK}), dtype=np.uint32)
+    uses[1 : same + 1] = ~np.isin(owner[1 : same + 1], excluded)
+    rewritten = np.frombuffer(pages.listed, dtype=np.uint32).astype(np.int64)
+    uses[rewritten[(rewritten > 1) & (rewritten <= same)]] = 0
     used = freelist_pages(file, page1)
     lock = lock_page(file.size)
     if lock <= count:
         used.append(lock)
-    if len(set(used)) != len(used) or not others.issuperset(used):
+    if used:
+        uses += np.bincount(np.array(used, dtype=np.int64), minlength=count + 1).astype(np.int32)
+    if int(uses.max(initial=0)) > 1:
         return None
-    others.difference_update(used)
-    return sorted(others)
+    return OtherPages(uses, count - int(uses.sum()))
 
 
-def _positions(owner: array, values: set[int], limit: int) -> list[int]:
-    """The pages 1..limit whose owner is one of `values` (array.index scans in C: a
-    restore does not walk a million pages in Python)."""
-    found: list[int] = []
-    for value in values:
-        at = 0
-        try:
-            while True:
-                at = owner.index(value, at + 1, limit + 1)
-                found.append(at)
-        except ValueError:
-            continue
-    return found
+def _accounts_for_every_page(trees: TreeFile, roots: list[int], others: OtherPages) -> bool:
+    """Whether the touched b-trees' pages now (our walk of them, tree_pages.py) and the
+    others' (OtherPages) use every page 1..N exactly once: each count 1, page 0 none."""
+    import numpy as np
 
-
-def _walk_is_exactly(path: Path, names: list[str], expected: list[int]) -> bool:
-    """Whether SQLite's dbstat walk of the b-trees `names` (interior, leaf and overflow
-    pages), in a connection of its own, lists exactly the pages `expected`, each once:
-    counted in SQLite against a temporary table, no page crossing into Python. Raises
-    WalkFailed if SQLite cannot walk them."""
-    conn = sqlite3.connect(file_uri(path, mode="ro"), uri=True)
-    try:
-        conn.execute("pragma temp_store=memory")
-        conn.execute("create temp table expected(page integer primary key)")
-        conn.execute(
-            "insert into temp.expected select value from json_each(?)",
-            ("[" + ",".join(map(str, expected)) + "]",),
-        )
-        walks = " union all ".join(["select pageno from dbstat where name = ?"] * len(names))
-        listed, distinct, stray = conn.execute(
-            "select count(*), count(distinct pageno), "
-            "coalesce(sum(pageno not in (select page from temp.expected)), 0) "
-            f"from ({walks or 'select 0 as pageno where 0'})",
-            names,
-        ).fetchone()
-        return bool(listed == distinct == len(expected) and stray == 0)
-    except sqlite3.Error as exc:
-        raise WalkFailed(f"dbstat could not walk the touched b-trees: {exc}") from None
-    finally:
-        conn.close()
+    walked = tree_pages(trees, roots)
+    if len(walked) != others.left:
+        return False
+    uses = others.uses + np.bincount(walked, minlength=len(others.uses)).astype(np.int32)
+    return len(uses) == trees.count + 1 and int(uses[0]) == 0 and bool((uses[1:] == 1).all())
 
 
 def _same_layout(page1: bytes, owners: BaseOwners, count: int, file_size: int) -> bool:
@@ -194,11 +180,14 @@ def _touched_roots(pages: RewrittenPages, owners: BaseOwners) -> set[int] | None
     """The roots of the base's b-trees a rewritten page (or a page cut off) belonged
     to; None if one is sqlite_schema's (page 1 aside, whose b-tree bytes are proven
     the same by the layout digest)."""
-    base, limit = owners.owner, owners.page_count
-    owning = {base[p] for p in pages.listed if 1 < p <= limit}
+    import numpy as np
+
+    base, limit = np.frombuffer(owners.owner, dtype=np.uint32), owners.page_count
+    listed = np.frombuffer(pages.listed, dtype=np.uint32)
+    owning = set(np.unique(base[listed[(listed > 1) & (listed <= limit)]]).tolist())
     beyond = max(min(pages.same_until, pages.page_count), 1)
     if beyond < limit:  # rewritten or cut off: not the base's any more
-        owning.update(base[beyond + 1 :])
+        owning.update(np.unique(base[beyond + 1 : limit + 1]).tolist())
     owning -= {FREE, LOCK}
     return None if 1 in owning else owning
 
