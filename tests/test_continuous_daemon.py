@@ -8,6 +8,7 @@ import json
 import signal
 import sqlite3
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -38,6 +39,19 @@ def _bases(service: Service) -> list[object]:
 def _captured_after(service: Service, moment: float) -> bool:
     chain = _newest(service)
     return chain is not None and (chain.last_us or 0) / 1e6 >= moment
+
+
+def _await_capture(
+    service: Service, moment: float, what: str, daemon: subprocess.Popen[str], home: Path
+) -> None:
+    """Wait for a capture after `moment`; a wait that fails says what the daemon logged
+    (a capture that stalls is a fault to find, not a slow machine to wait out)."""
+    try:
+        wait_until(lambda: _captured_after(service, moment), what, process=daemon)
+    except AssertionError as exc:
+        log = home / "logs" / "lifeboat.log"
+        tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+        raise AssertionError(f"{exc}; the daemon's log ends:\n" + "\n".join(tail)) from None
 
 
 def _rows_at_tip(service: Service, chain: HistoryChain, tmp_path: Path, name: str) -> set[int]:
@@ -92,7 +106,7 @@ def test_daemon_captures_every_commit_and_a_kill_leaves_a_gap_not_damage(
         latencies = []
         for row in range(1000, 1012):
             committed = commit(row)
-            wait_until(lambda t=committed: _captured_after(service, t), f"row {row} captured")
+            _await_capture(service, committed, f"row {row} captured", daemon, home)
             latencies.append(time.time() - committed)
         assert statistics.median(latencies) <= 1.0, latencies
         chain = _newest(service)
@@ -114,7 +128,7 @@ def test_daemon_captures_every_commit_and_a_kill_leaves_a_gap_not_damage(
         assert chain and len(chain.gaps) == 1
         assert _rows_at_tip(service, chain, tmp_path, "b.db") == ids
         committed = commit(3000)
-        wait_until(lambda: _captured_after(service, committed), "a commit after the restart")
+        _await_capture(service, committed, "a commit after the restart", daemon, home)
 
         status = json.loads(cli_process(home, "status", "--json").stdout)["sources"][0]
         assert status["gaps"] == 1 and status["last_capture"] and not status["capture_stopped"]
