@@ -332,6 +332,7 @@ class MergeJob:
                 self._drop(safety)
                 raise
         if proven == assumed:
+            restore.keep_as_safety(safety)
             return safety
         log.warning(
             "%s: the snapshots its safety snapshot stood on are not as they were written; "
