@@ -122,7 +122,12 @@ def _differing(snapshot: Path, live: Path) -> PageBits:
     return differing
 
 
-def _plan(snapshot: Path, live: Path, scratch: Path) -> IntervalPlan | None:
+def _plan(
+    snapshot: Path,
+    live: Path,
+    scratch: Path,
+    names: frozenset[str] = frozenset(("t", "plain", "still")),
+) -> IntervalPlan | None:
     """What the preview does: the differing pages written into a new sparse scratch file,
     then the walk, which copies in the snapshot pages it reads."""
     differing = _differing(snapshot, live)
@@ -140,7 +145,7 @@ def _plan(snapshot: Path, live: Path, scratch: Path) -> IntervalPlan | None:
         pages = SnapshotPages(fd, live_fd, PAGE, differing, counts)
         copy_subtree(pages, 1)
         conn.execute("begin")
-        return plan_intervals(conn, pages, {"t", "plain", "still"})
+        return plan_intervals(conn, pages, set(names))
     finally:
         conn.close()
         os.close(live_fd)

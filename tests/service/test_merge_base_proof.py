@@ -72,3 +72,50 @@ def test_a_safety_snapshot_on_a_base_found_damaged_beside_it_is_taken_again_whol
     back = tmp_path / "before.db"
     service.restore(str(outcome.safety_id), to=back)
     assert db_content(back) == before
+
+
+def test_a_damaged_newest_snapshot_the_database_still_equals_is_not_made_a_safety_snapshot(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """With nothing changed since the newest snapshot, that snapshot would be the safety
+    snapshot (kept protected instead of a new one): only once its bytes are proven. Found
+    damaged beside it, it is left exactly as it was (not protected, not called a safety
+    snapshot), and a new whole one is taken."""
+    db = make_db(tmp_path / "notes.db", rows=3000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False, full=True)
+    _run(db, "delete from items where id % 50 = 0")
+    newest = service.backup("notes", upload=False, full=True)  # what the database holds
+    was = service.snapshot(newest.id).manifest
+    kept = _flip_a_byte(newest.path)
+    before = db_content(db)
+    with caplog.at_level(logging.WARNING, logger="lifeboat.jobs.merge"):
+        outcome = service.merge_restore(
+            "notes", MergeRequest("items", mode="deleted"), snapshot=then.id
+        )
+    assert NOT_AS_WRITTEN in caplog.text
+    assert outcome.inserted == 60
+    now = service.snapshot(newest.id).manifest
+    assert (now.protected, now.reason) == (was.protected, was.reason), "left as it was"
+    assert _safety_snapshots(service) == [outcome.safety_id] != [newest.id]
+    assert service.snapshot(str(outcome.safety_id)).manifest.kind == "full"
+    assert newest.path.read_bytes() == kept
+    back = tmp_path / "before.db"
+    service.restore(str(outcome.safety_id), to=back)
+    assert db_content(back) == before
+
+
+def test_an_intact_newest_snapshot_the_database_equals_is_the_safety_snapshot(
+    service: Service, tmp_path: Path
+):
+    """The same, proven intact: it is the merge's safety snapshot, kept protected."""
+    db = make_db(tmp_path / "notes.db", rows=3000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("notes", upload=False, full=True)
+    _run(db, "delete from items where id % 50 = 0")
+    newest = service.backup("notes", upload=False, full=True)
+    outcome = service.merge_restore(
+        "notes", MergeRequest("items", mode="deleted"), snapshot=then.id
+    )
+    assert outcome.safety_id == newest.id
+    assert service.snapshot(newest.id).manifest.protected

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.rowmerge_records import MergeRequest
+from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.service import Service
 from tests.helpers.databases import db_content, make_db, table_rows
 
@@ -95,3 +96,63 @@ def test_nothing_a_writer_process_commits_is_lost_while_rows_come_back_from_a_bi
     assert all(final[i] == row for i, row in kept.items())
     later = set(final) - set(kept) - lost
     assert all(final[i][1] == "writer" for i in later)
+
+
+def _merge_with_a_commit_after_the_past(
+    service: Service, source: str, request: MergeRequest, snapshot: str, *sql: str
+):
+    """service.merge_restore, with the app committing `sql` right after the past's
+    changed rows were compared with its live file (before the plan and the lock): the
+    moment a busy app can pick."""
+    from lifeboat.core.live_pass import PassShare
+    from lifeboat.jobs.base import run_job
+    from lifeboat.jobs.merge import MergeJob
+
+    db = service.workspace.config().source(source).path
+    share = PassShare()
+    with service._past(
+        source, None, snapshot, request.table, no_progress, CancelToken(), (request, True), share
+    ) as (record, words, produce):
+
+        def produce_then_commit(past: Path, whole: bool = False) -> None:
+            produce(past, whole)
+            if not whole:  # the first past, compared with live
+                _run(db, *sql)
+
+        past = service.workspace.run.work_path(service.workspace.scratch(), "merge")
+        job = MergeJob(
+            service.workspace, record, past, words, request, None, produce_then_commit, share
+        )
+        try:
+            return run_job(job, service.workspace.catalog).result
+        finally:
+            past.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("commit", ["delete", "update"])
+def test_a_row_the_app_changes_after_the_changed_rows_were_compared_still_comes_back(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture, commit: str
+):
+    """The changed rows leave out every row whose page live holds unchanged: true of the
+    live file when it was compared, not of it under the merge's lock once the app
+    committed in between. A row deleted (or changed) then must come back as any other
+    (the whole past's merge), and the figures must count it."""
+    db = make_db(tmp_path / "big.db", rows=6000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("big", upload=False)
+    old = {r[0]: r for r in table_rows(db)}
+    _run(db, "delete from items where id % 499 = 0")
+    request = MergeRequest("items", prefer_past=True)
+    sql = {
+        "delete": "delete from items where id = 3250",  # its page far from the others
+        "update": "update items set name = 'the app' where id = 3250",
+    }[commit]
+    with caplog.at_level(logging.INFO, logger="lifeboat.service.merge_past"):
+        outcome = _merge_with_a_commit_after_the_past(service, "big", request, then.id, sql)
+    assert CHANGED_ROWS in caplog.text, "the first past was the changed rows"
+    now = {r[0]: r for r in table_rows(db)}
+    assert {i: now.get(i) for i in old} == old, "every row is as it was then, 3250 too"
+    back = 6000 // 499
+    assert (outcome.inserted, outcome.updated) == (
+        (back + 1, 0) if commit == "delete" else (back, 1)
+    )

@@ -6,8 +6,9 @@ them, and the counts of the snapshot's table are the live count less the live ro
 intervals plus the snapshot's rows in them; where the snapshot's count is known (its
 manifest's), the live count follows the same way, and neither table is counted whole.
 The snapshot side is read only inside the intervals (its scratch file holds nothing
-else); a page SQLite finds zeroed there means the plan missed one, and
-`IntervalsUnproven` sends the caller back to the full comparison.
+else); a b-tree page SQLite finds zeroed there means the plan missed one, and
+`IntervalsUnproven` sends the caller back to the full comparison (a zeroed overflow page
+is not found so: the plan copies every chain it needs, core/preview_ranges.py).
 """
 
 from __future__ import annotations

@@ -18,8 +18,12 @@ The scratch file is sparse: it holds the pages that differ (the caller wrote the
 artifact) and each page of the snapshot this walk reads (copied from the live file, where
 it is the same): the schema's b-tree, the path from each table's root to every interval,
 each interval's whole subtree with its overflow pages, and the leaf SQLite steps onto just
-past each interval. A query reading any other page would meet a zeroed page, which SQLite
-reports as damage: the caller then compares in full, never with a wrong figure.
+past each interval. A query reading any other b-tree page would meet a zeroed page, which
+SQLite reports as damage: the caller then compares in full, never with a wrong figure.
+Not so an overflow page: SQLite reads a zeroed last page of a chain as the row's tail
+(zeros), silently; so `copy_subtree` copies every overflow chain of every row it copies,
+and nothing else on the snapshot side reads a row's payload (the step past an interval
+reads a rowid only).
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ commits, it can no longer be the state the merge starts from, so it is stopped t
 instead of finished (an app that keeps writing costs the two tries a few milliseconds,
 not two whole safety snapshots competing with the past for the CPU).
 
+A past of the changed rows only (core/rowmerge_changed_rows) leaves out every row it
+found in live unchanged: true of the live file as it was compared, not once another
+connection committed since. So that past is relied on only when nothing was committed
+between the moment before it was written and the merge's lock (the first try); a later
+try first writes the whole past, which holds for any state of live, and plans again.
+
 The plan is made before the lock and kept if, under the lock, what it relies on did not
 change (core/rowmerge_recheck.py): the app's writers wait for the writes only.
 Under the lock this process opens the live file only through SQLite (one library: a
@@ -29,10 +35,10 @@ import enum
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from lifeboat.core.catalog_records import SnapshotRecord
 from lifeboat.core.fsutil import hold_lock
@@ -41,7 +47,7 @@ from lifeboat.core.rawcopy import KeptChanging
 from lifeboat.core.rowmerge import Sides, attach_past, connect_live
 from lifeboat.core.rowmerge_apply import apply_merge
 from lifeboat.core.rowmerge_recheck import Planning, plan_before_lock, plan_still_holds
-from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
+from lifeboat.core.rowmerge_records import PARTIAL_TABLE, MergeOutcome, MergePlan, MergeRequest
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, Workspace
 from lifeboat.foundation.errors import Cancelled
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -65,6 +71,13 @@ class Changed(enum.Enum):
 CHANGED = Changed.CHANGED
 
 
+class PastWriter(Protocol):
+    """Writes the past into the new file `past`; `whole`: all of it, never only the rows
+    that differ from live (those are of the live file as it was when compared)."""
+
+    def __call__(self, past: Path, whole: bool = False) -> None: ...
+
+
 class MergeJob:
     kind = JobKind.RESTORE
 
@@ -76,7 +89,7 @@ class MergeJob:
         past_words: str,
         request: MergeRequest,
         confirmed: MergePlan | None,
-        produce: Callable[[Path], None] | None = None,
+        produce: PastWriter | None = None,
         share: PassShare | None = None,
     ) -> None:
         """`past` is the private scratch copy of the point or snapshot (`record` is it or
@@ -163,6 +176,7 @@ class MergeJob:
         safety, planning = self._safety_beside_plan(conn, cancel)
         for attempt in range(_UNLOCKED_TRIES):
             if attempt:
+                planning = self._whole_past(conn, planning)
                 (before,) = conn.execute("PRAGMA data_version").fetchone()
                 with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-merge-safety") as pool:
                     stop = CancelToken()
@@ -182,6 +196,7 @@ class MergeJob:
         log.info(
             "%s kept changing: its safety snapshot is taken under the merge's lock", self.source
         )
+        planning = self._whole_past(conn, planning)
         with phases.timed("safety"):
             self._restore.prove_bases()  # hashing the snapshots it stands on: not locked
         conn.execute("BEGIN IMMEDIATE")
@@ -197,6 +212,26 @@ class MergeJob:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _whole_past(self, conn: sqlite3.Connection, planning: Planning) -> Planning:
+        """Before a lock that follows another connection's commit: a past of the changed
+        rows only is replaced by the whole past (see the module), and the plan made
+        again on it; any other past is kept with its plan."""
+        partial = conn.execute(
+            "SELECT 1 FROM past.sqlite_master WHERE type = 'table' AND name = ?",
+            (PARTIAL_TABLE,),
+        ).fetchone()
+        if partial is None:
+            return planning
+        assert self.produce is not None, "only a merge that writes its past reads changed rows"
+        log.info("%s changed after its rows were compared: the whole past is read", self.source)
+        conn.execute("DETACH DATABASE past")
+        self.past.unlink()
+        with self.phases.timed("past"):
+            self.produce(self.past, whole=True)
+        attach_past(conn, self.past)
+        with self.phases.timed("plan"):
+            return plan_before_lock(conn, replace(self.request, show_rows=0))
 
     def _still_planned(
         self, conn: sqlite3.Connection, planning: Planning
@@ -297,6 +332,7 @@ class MergeJob:
                 self._drop(safety)
                 raise
         if proven == assumed:
+            restore.keep_as_safety(safety)
             return safety
         log.warning(
             "%s: the snapshots its safety snapshot stood on are not as they were written; "

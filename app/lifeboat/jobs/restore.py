@@ -66,7 +66,7 @@ class RestoreJob:
         self.overwrite = overwrite
         self.target: Path | None = None
         self._src: SourceConfig | None = None
-        self._proofs: dict[str, tuple[SnapshotRecord | None, bool]] = {}
+        self._proofs: dict[str, tuple[SnapshotRecord | None, bool, bool]] = {}  # +proven
         # SHA-256 of the artifacts proven intact in this job: the newest snapshot is
         # often also the base the safety copy is taken on, hashed once
         self._hashed: dict[Path, str] = {}
@@ -272,7 +272,7 @@ class RestoreJob:
         if not os.path.lexists(self.target):
             return None
         proof = self._proofs.pop(src.name, None)  # made before a lock by prove_bases
-        newest, full = proof if proof is not None else self._prove(src.name)
+        newest, full, proven = proof if proof is not None else (*self._prove(src.name), True)
         try:
             manifest = snapshot_source(
                 self.workspace,
@@ -289,7 +289,7 @@ class RestoreJob:
                 safety=SafetyOptions(writes_held, share),
             )
         except Unchanged as same:
-            return self._reuse_unchanged(same.manifest, folder)
+            return self._reuse_unchanged(same.manifest, folder, protect=proven)
         except SourceError as exc:
             log.warning(
                 "current %s is not readable (%s); keeping a raw copy", self.target, exc.message
@@ -303,7 +303,7 @@ class RestoreJob:
         database's write lock, costs the copy only. Hold the folder's lock until then:
         nothing else changes those snapshots."""
         assert self._src is not None, "prepare() an in-place restore first"
-        self._proofs[self._src.name] = self._prove(self._src.name)
+        self._proofs[self._src.name] = (*self._prove(self._src.name), True)
 
     def assume_bases_intact(self) -> tuple[str | None, bool]:
         """Let the next safety copy stand on what prove_bases finds when the bytes it
@@ -317,8 +317,14 @@ class RestoreJob:
             None,
         )
         whole = not any(r.manifest.kind == "full" for r in records)
-        self._proofs[self._src.name] = (newest, whole)
+        self._proofs[self._src.name] = (newest, whole, False)
         return (newest.id if newest else None, whole)
+
+    def keep_as_safety(self, safety: SafetyCopy | None) -> None:
+        """A safety copy on assumed bases, now proven: a snapshot it reused is protected now."""
+        if safety is not None and not safety.taken and self._src is not None:
+            folder = self.workspace.source_folder(self.workspace.config(), self._src)
+            self._reuse_unchanged(self.workspace.catalog.snapshot(safety.id).manifest, folder)
 
     def proven_bases(self) -> tuple[str | None, bool]:
         """What prove_bases finds now, as assume_bases_intact gives it (not kept)."""
@@ -347,9 +353,9 @@ class RestoreJob:
         let an unproven snapshot stand in for the safety copy)."""
         return newest_intact(self.workspace, source, self._hashed)
 
-    def _reuse_unchanged(self, kept: Manifest, folder: Path) -> SafetyCopy:
-        """What is there now is exactly snapshot `kept`: it is the safety copy (protected)."""
-        if not kept.protected:
+    def _reuse_unchanged(self, kept: Manifest, folder: Path, protect: bool = True) -> SafetyCopy:
+        """Snapshot `kept` holds what is there now: the safety copy (protected once proven)."""
+        if protect and not kept.protected:
             kept = kept.with_protection(True, "pre-restore")
             write_manifest(folder, kept, self.workspace.run)
             self.workspace.catalog.update_manifest(kept)

@@ -13,7 +13,7 @@ and `merge_restore` do one each.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lifeboat.core.live_pass import PassShare
     from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
     from lifeboat.foundation.events import Event, EventSink
+    from lifeboat.jobs.merge import PastWriter
 
 
 class MergeSession:
@@ -229,7 +230,7 @@ class MergeMethods:
         cancel: CancelToken,
         rows_of: tuple[MergeRequest, bool] | None = None,
         share: PassShare | None = None,
-    ) -> Iterator[tuple[SnapshotRecord, str, Callable[[Path], None]]]:
+    ) -> Iterator[tuple[SnapshotRecord, str, PastWriter]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file (what is cheaper: see _extractor)."""
         from lifeboat.jobs.restore_point import rebuild_checked
@@ -255,7 +256,8 @@ class MergeMethods:
                 yield record, _words(record), extract
                 return
 
-            def rebuild(past: Path) -> None:
+            def rebuild(past: Path, whole: bool = False) -> None:
+                # (always the whole past at that point: nothing compared with live)
                 # A base on the remote only is fetched once, by the whole rebuild: trying
                 # the table's pages first could fetch it twice.
                 if only is not None and record.local:
@@ -308,10 +310,11 @@ def _extractor(
     cancel: CancelToken,
     rows_of: tuple[MergeRequest, bool] | None = None,
     share: PassShare | None = None,
-) -> Callable[[Path], None]:
+) -> PastWriter:
     """What writes the snapshot into a new scratch file: given `rows_of` (a request, and
     whether it is a merge about to write the live database), only the rows of its table
-    on the snapshot's pages that changed since, or table `only`'s pages, when that is
+    on the snapshot's pages that changed since (unless asked for the `whole` past: those
+    rows are of the live file as it was compared), or table `only`'s pages, when that is
     proven enough and cheaper (service/merge_past.py), else all of it, hash-checked (a
     scratch copy read once and deleted: no fsync)."""
     from lifeboat.core.verify import extract_verified
@@ -320,11 +323,15 @@ def _extractor(
 
     live = workspace.config().source(record.source).path
 
-    def extract(past: Path) -> None:
+    def extract(past: Path, whole: bool = False) -> None:
         with snapshot_files(workspace, record, progress, cancel) as files:
             # a merge writes the live database next: its WAL may be checkpointed first
-            if rows_of is not None and write_snapshot_changed_rows(
-                files, rows_of[0], live, past, cancel, checkpoint=rows_of[1], share=share
+            if (
+                rows_of is not None
+                and not whole
+                and write_snapshot_changed_rows(
+                    files, rows_of[0], live, past, cancel, checkpoint=rows_of[1], share=share
+                )
             ):
                 return
             if only is not None and write_snapshot_table(files, only, past):
