@@ -159,3 +159,20 @@ def test_a_reader_is_never_kept_waiting_by_a_pass_that_will_not_come(tmp_path: P
     waiting.join(WAIT_S)
     assert len(answer) == 1 and isinstance(answer[0], Cancelled)
     assert not waiting.is_alive()
+
+
+def test_a_pass_is_handed_to_one_reader_only(tmp_path: Path):
+    """A second reader could inherit the first one's overlap without having frozen
+    beside the pass itself: it hashes the file on its own."""
+    db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
+    base = take_snapshot(request(tmp_path, db))
+    share = PassShare()
+    with frozen_wal(db, 5.0, checkpoint=True) as rows:
+        assert rows is not None
+        safety = _safety_snapshot(tmp_path, db, base, share)
+        state = state_of(rows)
+        first = share.result_for(state, CancelToken())
+        second = share.result_for(state, CancelToken())
+        safety.join(WAIT_S)
+    assert first is not None and len(first.hashes) == 16 * rows.page_count
+    assert second is None

@@ -81,6 +81,7 @@ class PassShare:
         self._begun = self._ended = self._finished = False
         self._released = False  # the pass's read transaction is about to end, or ended
         self._reading = False  # a reader, frozen, waits for the pass
+        self._claimed = False  # one reader only: a second could inherit the first's overlap
         self._overlap = False  # both read transactions were held at one moment
         self._hashes = bytearray()
         self._high = bytearray()
@@ -130,7 +131,9 @@ class PassShare:
         if state is None:
             return None
         with self._ready:
-            self._reading = True
+            if self._claimed:
+                return None
+            self._claimed = self._reading = True
             self._overlap = self._overlap or (self._begun and not self._released)
             while not self._ended and not (self._begun and self._state != state):
                 if self._released and not self._overlap:
