@@ -7,6 +7,8 @@ import os
 import sys
 
 from lifeboat.cli.main import main
+from lifeboat.core.key_opener import OPENER_ARG
+from lifeboat.core.key_opener import main as open_protected_key_file
 
 
 def give_streams_to_windowless_exe() -> None:
@@ -19,4 +21,6 @@ def give_streams_to_windowless_exe() -> None:
 
 if __name__ == "__main__":
     give_streams_to_windowless_exe()
+    if sys.argv[1:] == [OPENER_ARG]:  # the child that opens a protected key file
+        raise SystemExit(open_protected_key_file())
     raise SystemExit(main())

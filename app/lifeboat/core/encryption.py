@@ -13,12 +13,15 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lifeboat.core.hashing import HashingFile
 from lifeboat.core.private import create_file, disk_full, open_new
 from lifeboat.core.secrets import SecretStore
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
+
+if TYPE_CHECKING:
+    from lifeboat.foundation.progress import CancelToken
 
 IDENTITIES_ENTRY = "age-identities"
 _AGE_HEADER = b"age-encryption.org/v1"
@@ -110,9 +113,12 @@ def protect_with_passphrase(data: bytes, passphrase: str) -> bytes:
     return bytes(pyrage.passphrase.encrypt(data, passphrase))
 
 
-def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
-    """The identities in an identity file, plain or passphrase-protected."""
-    import pyrage
+def read_identity_file(
+    data: bytes, passphrase: str | None, cancel: CancelToken | None = None
+) -> list[str]:
+    """The identities in an identity file, plain or passphrase-protected (opened in a
+    child process, which `cancel` stops: core/key_opener.py)."""
+    from lifeboat.core.key_opener import open_protected_key_file
 
     if data.startswith(_AGE_HEADER):
         if passphrase is None:
@@ -120,12 +126,7 @@ def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
                 "this key file is protected by a passphrase",
                 "give it with --passphrase-stdin (or on the prompt)",
             )
-        try:
-            data = bytes(pyrage.passphrase.decrypt(data, passphrase))
-        except Exception:
-            raise LifeboatError(
-                "the passphrase does not open this key file", "check the passphrase"
-            ) from None
+        data = open_protected_key_file(data, passphrase, cancel)
     lines = data.decode("utf-8", "replace").splitlines()
     found = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-1")]
     if not found:
