@@ -234,7 +234,8 @@ class ImportKeyDialog(QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self._set_busy(False)
-        self._say(import_problem(exc), ok=False)
+        # a cancel the user asked for is where things stand, not a problem
+        self._say(import_problem(exc), ok=None if isinstance(exc, Cancelled) else False)
 
     def _say(self, text: str, *, ok: bool | None) -> None:
         """Show a result (ok), a problem (not ok) or where things stand (None)."""
