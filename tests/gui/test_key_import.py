@@ -69,7 +69,7 @@ def test_editing_finished_again_does_not_wipe_out_the_import_message(
     assert dialog.message.text().startswith("✓ Imported")
 
 
-# Opening a protected key file: seconds of scrypt in a child process (core/key_opener.py)
+# Opening a protected key file: seconds of scrypt in a child process (core/key_passphrase.py)
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def opener_children() -> list[int]:
             continue  # gone meanwhile
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         state = stat.rsplit(")", 1)[1].split()[0]
-        if parent == os.getpid() and state != "Z" and b"key_opener" in cmdline:
+        if parent == os.getpid() and state != "Z" and b"key_passphrase" in cmdline:
             found.append(int(entry.name))
     return found
 

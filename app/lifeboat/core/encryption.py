@@ -106,19 +106,21 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def protect_with_passphrase(data: bytes, passphrase: str) -> bytes:
-    import pyrage
+    """`data` as an age file only the passphrase opens (its scrypt in a child process:
+    core/key_passphrase.py)."""
+    from lifeboat.core import key_passphrase
 
     if len(passphrase) < 8:
         raise LifeboatError("the passphrase is too short", "use at least 8 characters")
-    return bytes(pyrage.passphrase.encrypt(data, passphrase))
+    return key_passphrase.protect_with_passphrase(data, passphrase)
 
 
 def read_identity_file(
     data: bytes, passphrase: str | None, cancel: CancelToken | None = None
 ) -> list[str]:
     """The identities in an identity file, plain or passphrase-protected (opened in a
-    child process, which `cancel` stops: core/key_opener.py)."""
-    from lifeboat.core.key_opener import open_protected_key_file
+    child process, which `cancel` stops: core/key_passphrase.py)."""
+    from lifeboat.core.key_passphrase import open_with_passphrase
 
     if data.startswith(_AGE_HEADER):
         if passphrase is None:
@@ -126,7 +128,7 @@ def read_identity_file(
                 "this key file is protected by a passphrase",
                 "give it with --passphrase-stdin (or on the prompt)",
             )
-        data = open_protected_key_file(data, passphrase, cancel)
+        data = open_with_passphrase(data, passphrase, cancel)
     lines = data.decode("utf-8", "replace").splitlines()
     found = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-1")]
     if not found:

@@ -5,7 +5,7 @@ plain or protected with a passphrase, put into this machine's keyring
 Whether the file needs a passphrase is read from the file when it is chosen; the
 passphrase field is there from the start (layouts stay put) and enabled when needed.
 Opening a protected file takes seconds of scrypt: it runs in a child process
-(core/key_opener.py), the dialog says "Opening the key file…", and Cancel (or closing the
+(core/key_passphrase.py), the dialog says "Opening the key file…", and Cancel (or closing the
 dialog) kills that process; nothing is imported then.
 """
 
