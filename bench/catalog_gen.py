@@ -16,6 +16,7 @@ each snapshot's copy there is recorded as an upload records a proven one
 (catalog.add_remote_copy); no server holds them (the remote's endpoint is
 https://bench.invalid): status, History and the tray read only the catalog, so they see
 what they would after the uploads, but nothing may be uploaded to or read from it.
+Its sources are scheduled, but never due while a bench runs (NEVER_DUE).
 What it does not have: differentials (a differential names its base inside
 its file, so a copy could not take another base; the sources are not incremental) and
 real changes between the copies (they all hold the same database).
@@ -54,6 +55,15 @@ from lifeboat.service import Service
 
 #: How far apart the copies are in time (as an hourly schedule would take them).
 SPACING = timedelta(hours=1)
+#: The generated sources' backup and drill schedule: never due during a bench. A real
+#: schedule (the tray's scheduler holds a trigger for each source, as for any scheduled
+#: one), due only on 29 February at 03:00: the backups made here are newer than its last
+#: due time, so a tray started on them catches up nothing, and the sources never count as
+#: stale (twice its shortest period is 8 years). With "daily 03:00" a tray started after
+#: 03:00 began with a catch-up backup of every source, and the idle CPU and RSS depended
+#: on the time of day; the drills' default ("weekly sun 04:00") would start 100 drills
+#: in a bench that runs over a Sunday 04:00.
+NEVER_DUE = 'cron "0 3 29 2 *"'
 
 
 def main() -> None:
@@ -96,7 +106,8 @@ def build_home(home: Path, sources: int, snapshots: int, remote: str | None = No
         name = f"src{n:03d}"
         db = _database(databases / f"{name}.sqlite")
         # keep=within=2y: retention keeps every copy (they are at most weeks old)
-        service.add_source(db, name=name, keep="within=2y", schedule="daily 03:00", remote=remote)
+        service.add_source(db, name=name, keep="within=2y", schedule=NEVER_DUE, remote=remote)
+        service.update_source(name, drill=NEVER_DUE)
         service.run_backup(name, full=True, upload=False)
         with sqlite3.connect(db) as con:
             con.execute("UPDATE notes SET body = body || '!' WHERE id % 7 = 0")

@@ -15,7 +15,7 @@ sources from what grows with the snapshots. Then, each figure for both homes in 
 
 Usage: python bench/scale_bench.py [--big HOME] [--small HOME] [--sources 100]
            [--snapshots 10000] [--small-sources 5] [--small-snapshots 10] [--rounds 7]
-           [--history-rounds 3] [--idle-s 30] [--skip-tray] [--skip-rebuild]
+           [--history-rounds 3] [--idle-s 30] [--skip-tray] [--skip-rebuild] [--tray-only]
 Goals (issue 22): status and snapshots <= 0.3 s with 10,000 snapshots; History opens in
 <= 0.5 s; the tray's idle CPU and RSS unchanged; catalog rebuild: measured.
 """
@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=30.0)
     parser.add_argument("--skip-tray", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument(
+        "--tray-only", action="store_true", help="only the tray's idle figures (both homes)"
+    )
     parser.add_argument("--history-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.history_child:
@@ -64,15 +67,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lb-scale-") as scratch:
         homes = _homes(args, Path(scratch))
         figures: dict[str, object] = {"homes": {k: str(v) for k, v in homes.items()}}
-        figures["cli"] = _cli(homes, args.rounds)
-        figures["history_open_s"] = {
-            label: _history_in_child(home, args.history_rounds) for label, home in homes.items()
-        }
+        if not args.tray_only:
+            figures["cli"] = _cli(homes, args.rounds)
+            figures["history_open_s"] = {
+                label: _history_in_child(home, args.history_rounds) for label, home in homes.items()
+            }
         if not args.skip_tray:
             figures["tray_idle"] = {
                 label: _tray_idle(home, args.idle_s) for label, home in homes.items()
             }
-        if not args.skip_rebuild:
+        if not args.skip_rebuild and not args.tray_only:
             figures["catalog_rebuild_s"] = _rebuild(homes["big"])
     report("scale_bench", figures)
 

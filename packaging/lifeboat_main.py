@@ -7,6 +7,8 @@ import os
 import sys
 
 from lifeboat.cli.main import main
+from lifeboat.core.key_passphrase import CHILD_ARG
+from lifeboat.core.key_passphrase import main as key_file_passphrase
 
 
 def give_streams_to_windowless_exe() -> None:
@@ -19,4 +21,6 @@ def give_streams_to_windowless_exe() -> None:
 
 if __name__ == "__main__":
     give_streams_to_windowless_exe()
+    if sys.argv[1:] == [CHILD_ARG]:  # the child that works a key file's passphrase
+        raise SystemExit(key_file_passphrase())
     raise SystemExit(main())

@@ -44,3 +44,33 @@ def test_a_quit_tray_reads_nothing_and_tells_nothing(
     tray_app.notifier.told = {"notes": Health.FAILED}
     tray_app.status.changed.emit()
     assert tray_app.notifier.shown == shown_before
+
+
+def test_a_task_that_has_reported_is_freed_with_what_it_held(qtbot):
+    """Each status read of the tray is a task: before, every task stayed for the
+    process's life (its callbacks, connected in Qt, held it in a cycle Python's garbage
+    collector cannot see), with what its function and callbacks held."""
+    import gc
+    import weakref
+
+    class Held:
+        """Something a task's function holds (the status reads of a tray hold much)."""
+
+    reported: list[object] = []
+    tasks, held = [], []
+    for n in range(20):
+        thing = Held()
+        held.append(weakref.ref(thing))
+        task = run_in_background(
+            lambda thing=thing: thing, what=f"read {n}", on_done=reported.append
+        )
+        tasks.append(weakref.ref(task))
+        del thing, task
+    qtbot.waitUntil(lambda: len(reported) == 20, timeout=20_000)
+    reported.clear()
+
+    def freed() -> bool:
+        gc.collect()
+        return all(ref() is None for ref in [*tasks, *held])
+
+    qtbot.waitUntil(freed, timeout=10_000)

@@ -9,6 +9,7 @@ replaced by a blank line).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,132 @@ def test_editing_finished_again_does_not_wipe_out_the_import_message(
     dialog.path.editingFinished.emit()
     settled()
     assert dialog.message.text().startswith("✓ Imported")
+
+
+# Opening a protected key file: seconds of scrypt in a child process (core/key_passphrase.py)
+
+
+@pytest.fixture
+def other_machines_key(tmp_path: Path, home: Path, file_keyring: Path) -> tuple[Path, str]:
+    """A key file another computer saved with a passphrase, and its recipient; this
+    machine's keyring does not hold that key."""
+    from lifeboat.core.encryption import (
+        generate_identity,
+        identity_file_text,
+        protect_with_passphrase,
+        write_private_file,
+    )
+
+    identity, recipient = generate_identity()
+    path = tmp_path / "other-recovery-key.age"
+    write_private_file(
+        path, protect_with_passphrase(identity_file_text(identity).encode(), PASSPHRASE)
+    )
+    return path, recipient
+
+
+def opener_children() -> list[int]:
+    """The key file openers this process started and that still run (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        state = stat.rsplit(")", 1)[1].split()[0]
+        if parent == os.getpid() and state != "Z" and b"key_passphrase" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+class OpenerWatch:
+    """A 20 ms timer on the GUI thread counting the ticks during which an opener runs:
+    ticks that come while the scrypt works prove the event loop kept turning."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.ticks_while_opening = 0
+        self.seen: list[int] = []
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        children = opener_children()
+        if children:
+            self.ticks_while_opening += 1
+            self.seen += [pid for pid in children if pid not in self.seen]
+
+
+def start_dialog(qtbot, key_file: Path) -> ImportKeyDialog:
+    dialog = ImportKeyDialog(Service())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.choose(str(key_file))
+    qtbot.waitUntil(lambda: dialog.passphrase.isEnabled(), timeout=10_000)
+    return dialog
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches children in /proc")
+def test_the_tray_keeps_turning_while_the_key_file_opens_and_the_key_is_imported(
+    qtbot, other_machines_key: tuple[Path, str]
+):
+    key_file, recipient = other_machines_key
+    dialog = start_dialog(qtbot, key_file)
+    watch = OpenerWatch()
+    dialog.passphrase.setText(PASSPHRASE)
+    dialog.import_button.click()
+    assert dialog.message.text() == "Opening the key file…"
+    assert dialog.cancel_button.isEnabled() and not dialog.import_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.message.text().startswith("✓"), timeout=60_000)
+    watch.timer.stop()
+    assert watch.ticks_while_opening >= 3, "the GUI's timer fired while the scrypt ran"
+    assert recipient in Service().key_info().local, "the key is now in this keyring"
+    assert recipient in dialog.message.text()
+    assert not dialog.cancel_button.isEnabled() and dialog.import_button.isEnabled()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches children in /proc")
+def test_the_passphrase_goes_over_a_pipe_and_cancel_kills_the_opener(
+    qtbot, other_machines_key: tuple[Path, str]
+):
+    key_file, recipient = other_machines_key
+    dialog = start_dialog(qtbot, key_file)
+    watch = OpenerWatch()
+    dialog.passphrase.setText(PASSPHRASE)
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: bool(watch.seen), timeout=30_000)
+    opener = watch.seen[0]
+    seen_by_others = Path(f"/proc/{opener}/cmdline").read_bytes()
+    seen_by_others += Path(f"/proc/{opener}/environ").read_bytes()
+    assert PASSPHRASE.encode() not in seen_by_others, "never in argv or the environment"
+
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: dialog.message.text().startswith("Cancelled"), timeout=20_000)
+    watch.timer.stop()
+    assert not Path(f"/proc/{opener}").exists(), "the opener was killed and reaped"
+    assert dialog.message.text() == "Cancelled: the key file was not imported."
+    assert recipient not in Service().key_info().local, "nothing was imported"
+    assert dialog.import_button.isEnabled(), "it can be tried again"
+
+
+def test_a_wrong_passphrase_says_so_and_imports_nothing(
+    qtbot, other_machines_key: tuple[Path, str], caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("DEBUG")
+    key_file, recipient = other_machines_key
+    dialog = start_dialog(qtbot, key_file)
+    dialog.passphrase.setText("not the passphrase at all")
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=60_000)
+    assert dialog.message.text() == (
+        "The passphrase does not open this key file: check it and try again."
+    )
+    assert "not the passphrase at all" not in dialog.message.text() + caplog.text
+    assert recipient not in Service().key_info().local

@@ -13,12 +13,15 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lifeboat.core.hashing import HashingFile
 from lifeboat.core.private import create_file, disk_full, open_new
 from lifeboat.core.secrets import SecretStore
 from lifeboat.foundation.errors import CorruptSnapshot, LifeboatError, OperationFailed
+
+if TYPE_CHECKING:
+    from lifeboat.foundation.progress import CancelToken
 
 IDENTITIES_ENTRY = "age-identities"
 _AGE_HEADER = b"age-encryption.org/v1"
@@ -103,16 +106,21 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def protect_with_passphrase(data: bytes, passphrase: str) -> bytes:
-    import pyrage
+    """`data` as an age file only the passphrase opens (its scrypt in a child process:
+    core/key_passphrase.py)."""
+    from lifeboat.core import key_passphrase
 
     if len(passphrase) < 8:
         raise LifeboatError("the passphrase is too short", "use at least 8 characters")
-    return bytes(pyrage.passphrase.encrypt(data, passphrase))
+    return key_passphrase.protect_with_passphrase(data, passphrase)
 
 
-def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
-    """The identities in an identity file, plain or passphrase-protected."""
-    import pyrage
+def read_identity_file(
+    data: bytes, passphrase: str | None, cancel: CancelToken | None = None
+) -> list[str]:
+    """The identities in an identity file, plain or passphrase-protected (opened in a
+    child process, which `cancel` stops: core/key_passphrase.py)."""
+    from lifeboat.core.key_passphrase import open_with_passphrase
 
     if data.startswith(_AGE_HEADER):
         if passphrase is None:
@@ -120,12 +128,7 @@ def read_identity_file(data: bytes, passphrase: str | None) -> list[str]:
                 "this key file is protected by a passphrase",
                 "give it with --passphrase-stdin (or on the prompt)",
             )
-        try:
-            data = bytes(pyrage.passphrase.decrypt(data, passphrase))
-        except Exception:
-            raise LifeboatError(
-                "the passphrase does not open this key file", "check the passphrase"
-            ) from None
+        data = open_with_passphrase(data, passphrase, cancel)
     lines = data.decode("utf-8", "replace").splitlines()
     found = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-1")]
     if not found:

@@ -313,9 +313,10 @@ def is_plain_name(name: str) -> bool:
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path | str) -> Manifest:
     try:
-        data = json.loads(Path(path).read_bytes())
+        with open(path, "rb") as file:  # a text path stays text (see core/scan.scan_folder)
+            data = json.loads(file.read())
     except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from None
     return Manifest.from_dict(data)

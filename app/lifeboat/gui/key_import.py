@@ -4,6 +4,9 @@ plain or protected with a passphrase, put into this machine's keyring
 
 Whether the file needs a passphrase is read from the file when it is chosen; the
 passphrase field is there from the start (layouts stay put) and enabled when needed.
+Opening a protected file takes seconds of scrypt: it runs in a child process
+(core/key_passphrase.py), the dialog says "Opening the key file…", and Cancel (or closing the
+dialog) kills that process; nothing is imported then.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lifeboat.foundation.errors import LifeboatError
+from lifeboat.foundation.errors import Cancelled, LifeboatError
+from lifeboat.foundation.progress import CancelToken
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import error_lines
 from lifeboat.gui.schedule_editor import ERROR_STYLE
-from lifeboat.gui.workers import run_in_background
+from lifeboat.gui.workers import Task, run_in_background
 from lifeboat.service import Service
 
 OK_STYLE = "color: #188038;"
@@ -37,6 +41,8 @@ KEY_FILTER = "Recovery key files (*.age *.txt *.key);;All files (*)"
 
 def import_problem(exc: BaseException) -> str:
     """An import's failure in the dialog's words (the service's hints name commands)."""
+    if isinstance(exc, Cancelled):
+        return "Cancelled: the key file was not imported."
     if isinstance(exc, LifeboatError):
         if "protected by a passphrase" in exc.message:
             return "This key file is protected by a passphrase: type it above."
@@ -67,6 +73,7 @@ class ImportKeyDialog(QDialog):
         self.picker: QFileDialog | None = None
         self.protected = False
         self.busy = False
+        self.importing: Task | None = None
         self._read_path = ""  # the key file whose protection was last asked about
         explain = QLabel(
             "Encrypted backups open only with the key of the computer that made them. "
@@ -97,14 +104,7 @@ class ImportKeyDialog(QDialog):
         self.message.setMinimumHeight(self.message.fontMetrics().lineSpacing() * 3)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.buttons = QDialogButtonBox()
-        self.import_button = self.buttons.addButton(
-            "&Import", QDialogButtonBox.ButtonRole.ActionRole
-        )
-        self.import_button.setObjectName("import-key")
-        self.import_button.clicked.connect(self.start_import)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.close_button.clicked.connect(self.reject)
+        self.buttons = self._make_buttons()
         layout = QVBoxLayout(self)
         layout.addWidget(explain)
         layout.addSpacing(6)
@@ -113,6 +113,22 @@ class ImportKeyDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.resize(560, 260)
+
+    def _make_buttons(self) -> QDialogButtonBox:
+        """Import, Cancel import (enabled while an import runs) and Close."""
+        buttons = QDialogButtonBox()
+        self.import_button = buttons.addButton("&Import", QDialogButtonBox.ButtonRole.ActionRole)
+        self.import_button.setObjectName("import-key")
+        self.import_button.clicked.connect(self.start_import)
+        self.cancel_button = buttons.addButton(
+            "&Cancel import", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.cancel_button.setObjectName("cancel-import")
+        self.cancel_button.clicked.connect(self.cancel_import)
+        self.cancel_button.setEnabled(False)
+        self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.close_button.clicked.connect(self.reject)
+        return buttons
 
     def browse(self) -> QFileDialog:
         picker = QFileDialog(
@@ -173,20 +189,43 @@ class ImportKeyDialog(QDialog):
             self._say("Choose the recovery key file first.", ok=False)
             return
         passphrase = self.passphrase.text() if self.passphrase.isEnabled() else ""
-        self.busy = True
-        self.import_button.setEnabled(False)
-        self._say("Importing…", ok=None)
-        run_in_background(
-            lambda: self.service.import_key(Path(text), passphrase or None),
+        self._set_busy(True)
+        self._say("Opening the key file…" if passphrase else "Importing…", ok=None)
+        service = self.service
+
+        def import_key(_progress: object, cancel: CancelToken) -> list[str]:
+            return service.import_key(Path(text), passphrase or None, cancel)
+
+        self.importing = run_in_background(
+            import_key,
             what="import a recovery key",
             on_done=self._imported,
             on_failed=self._failed,
+            with_progress=True,
             owner=self,
         )
 
+    def cancel_import(self) -> None:
+        """Stop the import under way (its key file opener is killed)."""
+        if self.importing is not None and self.busy:
+            self.importing.cancel.cancel()
+            self.cancel_button.setEnabled(False)
+            self._say("Cancelling…", ok=None)
+
+    def done(self, result: int) -> None:
+        self.cancel_import()  # a closed dialog leaves no scrypt running for nothing
+        super().done(result)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.import_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.path.setReadOnly(busy)
+        if not busy:
+            self.importing = None
+
     def _imported(self, recipients: list[str]) -> None:
-        self.busy = False
-        self.import_button.setEnabled(True)
+        self._set_busy(False)
         self.passphrase.clear()
         keys = ", ".join(recipients)
         self._say(f"✓ Imported: this computer can now open backups encrypted to {keys}.", ok=True)
@@ -194,9 +233,9 @@ class ImportKeyDialog(QDialog):
         self.imported.emit(recipients)
 
     def _failed(self, exc: BaseException) -> None:
-        self.busy = False
-        self.import_button.setEnabled(True)
-        self._say(import_problem(exc), ok=False)
+        self._set_busy(False)
+        # a cancel the user asked for is where things stand, not a problem
+        self._say(import_problem(exc), ok=None if isinstance(exc, Cancelled) else False)
 
     def _say(self, text: str, *, ok: bool | None) -> None:
         """Show a result (ok), a problem (not ok) or where things stand (None)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import CancelToken, ProgressThrottle
@@ -40,15 +40,17 @@ class TaskSignals(QObject):
     progress = Signal(str, int, int)
 
 
-class Task(QRunnable):
-    """One function call in the pool. Create and start it with `run_in_background`."""
+class Task:
+    """One function call in the pool. Create and start it with `run_in_background`.
+
+    Not a QRunnable: PySide keeps a QRunnable the pool does not delete (and it must not
+    delete this one: the GUI reads it after it ran) alive from C++ for good, so every
+    task and all it held stayed for the process's life. The pool runs its `run`."""
 
     def __init__(
         self, fn: Callable[..., Any], *, what: str, with_progress: bool, work: bool = False
     ) -> None:
-        super().__init__()
         self.work = work
-        self.setAutoDelete(False)
         self.fn = fn
         self.what = what
         self.with_progress = with_progress
@@ -104,6 +106,9 @@ def run_in_background(
 
     def forget(_: object = None) -> None:
         _live.discard(task)
+        # Qt holds the connections, so these callbacks, and through them the task: a
+        # cycle Python's garbage collector cannot see, kept for the process's life
+        task.signals.deleteLater()
 
     def guarded(callback: Callable[..., object]) -> Callable[..., object]:
         if owner is None:
@@ -119,7 +124,7 @@ def run_in_background(
     task.signals.done.connect(forget, queued)
     task.signals.failed.connect(forget, queued)
     _live.add(task)
-    (work_pool() if work else pool()).start(task)
+    (work_pool() if work else pool()).start(task.run)
     return task
 
 

@@ -36,11 +36,26 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from lifeboat.core.secrets import SecretStore
     from lifeboat.core.workspace import Workspace
+    from lifeboat.foundation.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
 #: How a passphrase-protected (age-encrypted) key file starts.
 AGE_FILE_HEADER = b"age-encryption.org/v1"
+#: A key file holds a few identities (about 75 bytes each): anything near this is not one.
+MAX_KEY_FILE_BYTES = 1 << 20
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The file's bytes; a file too big to be a key file is refused before it is read."""
+    with path.open("rb") as file:
+        data = file.read(MAX_KEY_FILE_BYTES + 1)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise LifeboatError(
+            f"{path} is too big to be a recovery key file",
+            "choose the file written by `lifeboat key export` (a few hundred bytes)",
+        )
+    return data
 
 
 class KeyMethods:
@@ -85,16 +100,23 @@ class KeyMethods:
                 "choose the recovery key file you saved",
             ) from None
 
-    def import_key(self, path: Path, passphrase: str | None = None) -> list[str]:
-        """Put the identities of an exported key file into this machine's keyring."""
+    def import_key(
+        self, path: Path, passphrase: str | None = None, cancel: CancelToken | None = None
+    ) -> list[str]:
+        """Put the identities of an exported key file into this machine's keyring.
+
+        A passphrase is tried in a child process (seconds of scrypt that would hold the
+        GIL); `cancel` kills it, and then nothing is imported."""
         try:
-            data = Path(path).expanduser().read_bytes()
+            data = _read_key_file(Path(path).expanduser())
         except OSError as exc:
             raise LifeboatError(
                 f"cannot read {path}: {exc.strerror or exc}",
                 "give the path of the exported key file",
             ) from None
-        identities = read_identity_file(data, passphrase)
+        identities = read_identity_file(data, passphrase, cancel)
+        if cancel is not None:
+            cancel.check()  # cancelled as the file opened: still nothing imported
         for identity in identities:
             store_identity(self.secrets, identity)
         recipients = [recipient_of(i) for i in identities]

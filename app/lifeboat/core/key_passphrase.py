@@ -1,0 +1,137 @@
+"""A key file's passphrase at work in a child process: `open_with_passphrase` (Import
+key) and `protect_with_passphrase` (Save recovery key).
+
+The passphrase's scrypt takes seconds (5 s on a loaded 2-core machine, 16-25 s seen) and
+pyrage holds the GIL all that time: run in a thread, it froze the tray. In a child
+process it freezes nothing, and a cancel stops it for real (the child is killed).
+
+What crosses to the child goes over its stdin (the passphrase never in its argv or its
+environment, where other users' `ps` and /proc could read them); what it made comes back
+over its stdout, a pipe: nothing decrypted is written to disk. The child says only
+whether the passphrase opened the file, never the passphrase or what pyrage said.
+
+Run as `python -m lifeboat.core.key_passphrase`; a packaged build runs its own
+executable with CHILD_ARG instead (packaging/lifeboat_main.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import subprocess
+import sys
+
+from lifeboat.foundation.errors import Cancelled, LifeboatError, OperationFailed
+from lifeboat.foundation.progress import CancelToken
+
+log = logging.getLogger(__name__)
+
+#: The argument that makes a packaged (frozen) lifeboat executable this child.
+CHILD_ARG = "--key-file-passphrase"
+#: What the child is asked to do (the request's first byte).
+OPEN, PROTECT = b"O", b"P"
+#: The child's exit status when the passphrase does not open the file.
+WRONG_PASSPHRASE = 3
+#: How often the parent looks at the cancel token while the child works.
+CANCEL_POLL_SECONDS = 0.05
+_LENGTH = struct.Struct(">I")
+
+
+def child_command() -> list[str]:
+    if getattr(sys, "frozen", False):  # a packaged build: sys.executable is lifeboat itself
+        return [sys.executable, CHILD_ARG]
+    return [sys.executable, "-m", "lifeboat.core.key_passphrase"]
+
+
+def open_with_passphrase(data: bytes, passphrase: str, cancel: CancelToken | None = None) -> bytes:
+    """What the age passphrase-encrypted `data` holds; LifeboatError if the passphrase
+    does not open it, Cancelled (the child killed) once `cancel` is set."""
+    return _in_child(OPEN, data, passphrase, cancel)
+
+
+def protect_with_passphrase(
+    data: bytes, passphrase: str, cancel: CancelToken | None = None
+) -> bytes:
+    """`data` encrypted with the passphrase (an age file: `age -d` opens it)."""
+    return _in_child(PROTECT, data, passphrase, cancel)
+
+
+def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | None) -> bytes:
+    secret = passphrase.encode("utf-8")
+    request = what + _LENGTH.pack(len(secret)) + secret + data
+    child = subprocess.Popen(
+        child_command(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+    try:
+        made, problem = _answer(child, request, cancel)
+    finally:
+        if child.poll() is None:  # cancelled, or an error on our side: stop the scrypt
+            child.kill()
+            child.wait()
+    if child.returncode == 0:
+        return made
+    if child.returncode == WRONG_PASSPHRASE:
+        raise LifeboatError("the passphrase does not open this key file", "check the passphrase")
+    log.warning("the key file's passphrase child failed (exit %s): %s", child.returncode, problem)
+    raise OperationFailed(
+        "could not work the key file's passphrase (its process failed)",
+        "try again; if it fails again, see the log",
+    )
+
+
+def _answer(
+    child: subprocess.Popen[bytes], request: bytes, cancel: CancelToken | None
+) -> tuple[bytes, str]:
+    """The child's stdout and last line of stderr, waiting on it while not cancelled."""
+    to_send: bytes | None = request
+    while True:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled(
+                "cancelled: the key file was left as it was", "nothing was kept from it"
+            )
+        try:
+            out, err = child.communicate(to_send, timeout=CANCEL_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            # communicate keeps what it has sent and read; asked again (without the
+            # request, which it refuses twice), it goes on
+            to_send = None
+            continue
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        return out, lines[-1] if lines else ""
+
+
+def _serve(request: bytes) -> int:
+    """The child's side: read the request, write what it makes to stdout."""
+    import pyrage
+
+    what, rest = request[:1], request[1:]
+    (size,) = _LENGTH.unpack_from(rest)
+    passphrase = rest[_LENGTH.size : _LENGTH.size + size].decode("utf-8")
+    data = rest[_LENGTH.size + size :]
+    if what == PROTECT:
+        made = bytes(pyrage.passphrase.encrypt(data, passphrase))
+    else:
+        try:
+            made = bytes(pyrage.passphrase.decrypt(data, passphrase))
+        except Exception:
+            return WRONG_PASSPHRASE  # pyrage's words may quote nothing useful; ours say it
+    out = sys.stdout.buffer
+    out.write(made)
+    out.flush()
+    return 0
+
+
+def main() -> int:
+    try:
+        return _serve(sys.stdin.buffer.read())
+    except BaseException as exc:  # only its kind: never a value that could be the secret
+        print(f"key file passphrase: {type(exc).__name__}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
