@@ -88,6 +88,23 @@ boto3.client('s3', endpoint_url='http://127.0.0.1:$port').create_bucket(Bucket='
   echo "smoke: remote on S3 (moto server): test and upload ok"
 fi
 
+# A key file's passphrase is worked in a child process: the installed program itself,
+# run with --key-file-passphrase (Import key, Save recovery key; the request on stdin).
+python3 - "$lifeboat" <<'PY' || fail "the key file passphrase child of the installed program"
+import struct, subprocess, sys
+def child(what, secret, data):
+    request = what + struct.pack(">I", len(secret)) + secret + data
+    return subprocess.run([sys.argv[1], "--key-file-passphrase"], input=request,
+                          capture_output=True, timeout=300)
+made = child(b"P", b"smoke words", b"AGE-SECRET-KEY-1SMOKE")
+assert made.returncode == 0 and made.stdout.startswith(b"age-encryption.org/v1"), made.stderr
+opened = child(b"O", b"smoke words", made.stdout)
+assert opened.returncode == 0 and opened.stdout == b"AGE-SECRET-KEY-1SMOKE", opened.stderr
+wrong = child(b"O", b"other words", made.stdout)
+assert wrong.returncode == 3 and not wrong.stdout, (wrong.returncode, wrong.stderr)
+PY
+echo "smoke: a key file's passphrase in its child process: protect, open, wrong passphrase ok"
+
 # The headless scheduler (what lifeboat.service runs): starts, is seen, stops on SIGTERM.
 "$lifeboat" run > "$work/run.out" 2>&1 &
 background_pid=$!
