@@ -5,13 +5,22 @@ seconds: in a thread it froze the tray)."""
 
 from __future__ import annotations
 
+import struct
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
-from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
+from lifeboat.core.key_passphrase import (
+    OPEN,
+    child_command,
+    open_with_passphrase,
+    protect_with_passphrase,
+)
 from lifeboat.foundation.errors import Cancelled, LifeboatError
 from lifeboat.foundation.progress import CancelToken
+from tests.helpers.waiting import wait_until
 
 SECRET = b"AGE-SECRET-KEY-1 is what such a file holds\n"
 PASSPHRASE = "correct horse battery staple"
@@ -56,3 +65,77 @@ def test_a_cancel_kills_the_child():
     cancel.cancel()
     with pytest.raises(Cancelled):
         open_with_passphrase(protected, PASSPHRASE, cancel)
+
+
+def test_no_module_of_the_current_folder_runs_in_the_child(tmp_path, monkeypatch):
+    """`python -m` puts the current folder first on sys.path: a pyrage.py, a struct.py or a
+    lifeboat/ folder where the user happens to stand (a Downloads folder, a shared one)
+    would run in the child, be handed the passphrase and what it opens. The parent, run
+    as the `lifeboat` script, never looks there."""
+    ran = tmp_path / "planted code ran"
+    planted = f"open({str(ran)!r}, 'w').close()\n"
+    (tmp_path / "pyrage.py").write_text(planted)
+    (tmp_path / "struct.py").write_text(planted)
+    (tmp_path / "lifeboat").mkdir()
+    (tmp_path / "lifeboat" / "__init__.py").write_text(planted)
+    monkeypatch.chdir(tmp_path)
+    try:
+        opened = open_with_passphrase(protect_with_passphrase(SECRET, PASSPHRASE), PASSPHRASE)
+    finally:
+        assert not ran.exists(), "a module of the current folder ran in the child"
+    assert opened == SECRET
+
+
+@pytest.mark.parametrize("work", ["protect", "open"])
+def test_a_passphrase_that_is_not_text_is_refused_without_quoting_it(work):
+    """A byte that is not UTF-8 in a passphrase read under the C locale becomes a lone
+    surrogate; encoding it raised UnicodeEncodeError, whose text (logged with its
+    traceback by the CLI, and shown) names the character and its position."""
+    not_text = "abcd\udcffefgh"
+    protected = protect_with_passphrase(SECRET, PASSPHRASE)
+    with pytest.raises(LifeboatError) as raised:
+        if work == "protect":
+            protect_with_passphrase(SECRET, not_text)
+        else:
+            open_with_passphrase(protected, not_text)
+    said = f"{raised.value} {raised.value.hint}"
+    assert "not text" in said
+    for quoted in ("\udcff", "udcff", "xff", "position"):
+        assert quoted not in said
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc (Linux)")
+def test_the_child_dumps_no_core_whatever_limit_it_inherits(tmp_path):
+    """A child that crashed would write its memory (the passphrase, the opened key) as a
+    core file in the current folder, or hand it to systemd-coredump, which keeps it: the
+    child sets its core size limit to 0 before it reads anything."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core dumps are off for good here: nothing to prove")
+    child = subprocess.Popen(
+        child_command(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=tmp_path,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (hard, hard)),
+    )
+    limits = Path(f"/proc/{child.pid}/limits")
+    try:
+
+        def core_limit() -> list[str]:
+            line = next(x for x in limits.read_text().splitlines() if "core" in x)
+            return line.split()[-3:-1]
+
+        wait_until(lambda: core_limit() == ["0", "0"], "the child's core limit set to 0")
+        protected = protect_with_passphrase(SECRET, PASSPHRASE)
+        secret = PASSPHRASE.encode()
+        request = OPEN + struct.pack(">I", len(secret)) + secret + protected
+        out, _ = child.communicate(request, timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0 and out == SECRET

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from tests.helpers.memory_remote import MEMORY_BUCKET, add_memory_remote
 from tests.helpers.workfiles import files_under
 
 MARKER = "TOP-SECRET-MARKER-7f3a"
+LIFEBOAT_CLI = [sys.executable, "-m", "lifeboat"]
 needs_age = pytest.mark.skipif(
     not (shutil.which("age") and shutil.which("zstd")), reason="needs the age and zstd tools"
 )
@@ -212,6 +215,56 @@ def test_reencrypt_then_switching_off_needs_confirmation(
     out = tmp_path / "old.db"
     service.restore(first.id, to=out)  # an encrypted copy stays restorable
     assert integrity(out) == "ok"
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [{"LC_ALL": "C"}, {"PYTHONIOENCODING": "utf-8:strict"}],
+    ids=["surrogate", "strict"],
+)
+def test_a_piped_passphrase_that_is_not_text_is_one_line_quoting_nothing(
+    home: Path, tmp_path: Path, file_keyring: Path, reading: dict[str, str]
+):
+    """A byte that is not UTF-8 in the piped passphrase became a lone surrogate (C locale:
+    encoding it raised UnicodeEncodeError) or failed its reading (UnicodeDecodeError):
+    either was a bug, its traceback in the log and "unexpected error" on the screen, both
+    naming the byte and its place in the passphrase."""
+    assert cli_process(home, "key", "init").returncode == 0
+    saved = tmp_path / "id.age"
+    export = subprocess.run(
+        [*LIFEBOAT_CLI, "key", "export", "--to", str(saved), "--passphrase-stdin"],
+        input=b"abcd\xffefgh\n",
+        env={**os.environ, "LIFEBOAT_HOME": str(home), **reading},
+        capture_output=True,
+        timeout=120,
+    )
+    said = export.stderr.decode("utf-8", "replace")
+    assert export.returncode == 2, said
+    assert "not text" in said and "unexpected" not in said
+    assert not saved.exists()
+    written = [export.stderr, *(p.read_bytes() for p in home.rglob("*") if p.is_file())]
+    for quoted in (b"xff", b"udcff", b"position"):
+        assert not any(quoted in data for data in written), quoted
+
+
+def test_a_file_too_big_to_be_a_key_file_is_refused_unread(cli, tmp_path: Path, file_keyring):
+    """`key import` of a disk image or a video by mistake: one line saying so, and the
+    file is not read whole first (it was, to look at its first 21 bytes: a few GB in
+    memory, then a MemoryError for a traceback)."""
+    import tracemalloc
+
+    big = tmp_path / "disk.img"
+    with big.open("wb") as file:
+        file.truncate(64 << 20)
+    tracemalloc.start()
+    try:
+        result = cli("key", "import", str(big))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.code == 2, result.err
+    assert "too big to be a recovery key file" in result.err
+    assert peak < 16 << 20, f"{peak >> 20} MiB held to refuse it"
 
 
 def test_the_identity_is_never_written_under_lifeboat_home(

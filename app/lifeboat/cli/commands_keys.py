@@ -63,6 +63,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _passphrase(from_stdin: bool, ask: bool, twice: bool) -> str | None:
+    try:
+        return _read_passphrase(from_stdin, ask, twice)
+    except UnicodeDecodeError:  # its text names the byte and where it is
+        raise LifeboatError(
+            "the passphrase holds bytes that are not text",
+            "type it again as plain text (UTF-8)",
+        ) from None
+
+
+def _read_passphrase(from_stdin: bool, ask: bool, twice: bool) -> str | None:
     if from_stdin:
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
@@ -120,10 +130,10 @@ def cmd_export(args: argparse.Namespace, service: Service, out: Output) -> int:
 
 
 def cmd_import(args: argparse.Namespace, service: Service, out: Output) -> int:
-    data = Path(args.file).expanduser()
-    protected = data.is_file() and data.read_bytes()[:21] == b"age-encryption.org/v1"
+    path = Path(args.file).expanduser()
+    protected = path.is_file() and service.key_file_protected(path)  # its first bytes only
     passphrase = _passphrase(args.passphrase_stdin, protected, twice=False)
-    recipients = service.import_key(data, passphrase)
+    recipients = service.import_key(path, passphrase)
     out.result(
         {"recipients": recipients},
         f"imported the key for {', '.join(recipients)} into {service.secrets.where()}",

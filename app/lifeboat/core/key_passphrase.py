@@ -40,7 +40,9 @@ _LENGTH = struct.Struct(">I")
 def child_command() -> list[str]:
     if getattr(sys, "frozen", False):  # a packaged build: sys.executable is lifeboat itself
         return [sys.executable, CHILD_ARG]
-    return [sys.executable, "-m", "lifeboat.core.key_passphrase"]
+    # -P: `-m` would put the current folder first on sys.path, and a pyrage.py or a
+    # lifeboat/ folder where the user stands would be handed the passphrase
+    return [sys.executable, "-P", "-m", "lifeboat.core.key_passphrase"]
 
 
 def open_with_passphrase(data: bytes, passphrase: str, cancel: CancelToken | None = None) -> bytes:
@@ -57,7 +59,13 @@ def protect_with_passphrase(
 
 
 def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | None) -> bytes:
-    secret = passphrase.encode("utf-8")
+    try:
+        secret = passphrase.encode("utf-8")
+    except UnicodeEncodeError:  # its text names the character and where it is
+        raise LifeboatError(
+            "the passphrase holds bytes that are not text",
+            "type it again as plain text (UTF-8)",
+        ) from None
     request = what + _LENGTH.pack(len(secret)) + secret + data
     child = subprocess.Popen(
         child_command(),
@@ -125,8 +133,20 @@ def _serve(request: bytes) -> int:
     return 0
 
 
+def _dump_no_core() -> None:
+    """A crash would write this process's memory (the passphrase, the opened key) to a
+    core file, or hand it to systemd-coredump, which keeps it: no core, whatever the
+    limit inherited."""
+    try:
+        import resource
+    except ImportError:  # Windows writes no core file
+        return
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main() -> int:
     try:
+        _dump_no_core()
         return _serve(sys.stdin.buffer.read())
     except BaseException as exc:  # only its kind: never a value that could be the secret
         print(f"key file passphrase: {type(exc).__name__}", file=sys.stderr)

@@ -58,6 +58,10 @@ class Task:
         self.signals = TaskSignals()
         self.finished = threading.Event()
         self._throttle = ProgressThrottle()
+        # held while a progress report is emitted and while `finished` is set: once the
+        # task has reported, its signals object is deleted on the GUI thread, and a
+        # report from a thread the function left behind must not emit on it then
+        self._reporting = threading.Lock()
 
     def run(self) -> None:
         try:
@@ -72,15 +76,17 @@ class Task:
             self._report(self.signals.done, result)
 
     def _report(self, signal: Any, value: object) -> None:
-        self.finished.set()
+        with self._reporting:
+            self.finished.set()
         with contextlib.suppress(RuntimeError):  # the receivers are gone (quitting)
             signal.emit(value)
 
     def _progress(self, phase: str, done: int, total: int) -> None:
         if not self._throttle.passes(phase, done, total):
             return
-        with contextlib.suppress(RuntimeError):
-            self.signals.progress.emit(phase, done, total)
+        with self._reporting, contextlib.suppress(RuntimeError):
+            if not self.finished.is_set():  # after the answer, progress tells nothing
+                self.signals.progress.emit(phase, done, total)
 
 
 def run_in_background(
