@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from lifeboat.core import key_passphrase
 from lifeboat.core.key_passphrase import (
     OPEN,
     child_command,
     open_with_passphrase,
     protect_with_passphrase,
 )
-from lifeboat.foundation.errors import Cancelled, LifeboatError
+from lifeboat.foundation.errors import Cancelled, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken
 from tests.helpers.waiting import wait_until
 
@@ -139,3 +141,20 @@ def test_the_child_dumps_no_core_whatever_limit_it_inherits(tmp_path):
             child.kill()
             child.wait()
     assert child.returncode == 0 and out == SECRET
+
+
+def test_a_child_that_gives_no_age_file_never_makes_a_recovery_key(monkeypatch):
+    """A child with no working stdout (as a windowed build's could be) exits 0 with
+    nothing: the empty answer is refused, never kept as the protected key."""
+    silent = [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"]
+    monkeypatch.setattr(key_passphrase, "child_command", lambda: silent)
+    with pytest.raises(OperationFailed, match="gave no age file"):
+        protect_with_passphrase(b"AGE-SECRET-KEY-1X", "words")
+
+
+def test_a_child_that_cannot_start_is_one_line(monkeypatch, tmp_path):
+    missing = [str(tmp_path / "no-such-program")]
+    monkeypatch.setattr(key_passphrase, "child_command", lambda: missing)
+    with pytest.raises(OperationFailed, match="could not start the process") as caught:
+        open_with_passphrase(b"age-encryption.org/v1\n", "words")
+    assert "words" not in str(caught.value) and "\n" not in caught.value.message

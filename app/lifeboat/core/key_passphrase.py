@@ -35,6 +35,8 @@ WRONG_PASSPHRASE = 3
 #: How often the parent looks at the cancel token while the child works.
 CANCEL_POLL_SECONDS = 0.05
 _LENGTH = struct.Struct(">I")
+#: How every age file begins: what a protected key must start with.
+AGE_HEADER = b"age-encryption.org/v1\n"
 
 
 def child_command() -> list[str]:
@@ -55,7 +57,13 @@ def protect_with_passphrase(
     data: bytes, passphrase: str, cancel: CancelToken | None = None
 ) -> bytes:
     """`data` encrypted with the passphrase (an age file: `age -d` opens it)."""
-    return _in_child(PROTECT, data, passphrase, cancel)
+    made = _in_child(PROTECT, data, passphrase, cancel)
+    if not made.startswith(AGE_HEADER):  # e.g. a child with no working stdout: never an
+        raise OperationFailed(  # empty or foreign file kept as the recovery key
+            "could not protect the key with the passphrase (its process gave no age file)",
+            "try again; if it fails again, see the log",
+        )
+    return made
 
 
 def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | None) -> bytes:
@@ -67,13 +75,19 @@ def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | N
             "type it again as plain text (UTF-8)",
         ) from None
     request = what + _LENGTH.pack(len(secret)) + secret + data
-    child = subprocess.Popen(
-        child_command(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
-    )
+    try:
+        child = subprocess.Popen(
+            child_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        )
+    except OSError as exc:  # no process could start (out of processes or memory)
+        raise OperationFailed(
+            f"could not start the process that works the passphrase: {exc.strerror or exc}",
+            "close some programs, then try again",
+        ) from None
     try:
         made, problem = _answer(child, request, cancel)
     finally:
