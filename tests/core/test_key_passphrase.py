@@ -5,10 +5,12 @@ seconds: in a thread it froze the tray)."""
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,58 @@ def test_a_child_that_cannot_start_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(OperationFailed, match="could not start the process") as caught:
         open_with_passphrase(b"age-encryption.org/v1\n", "words")
     assert "words" not in str(caught.value) and "\n" not in caught.value.message
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_whose_tray_is_killed_dies_at_once(tmp_path):
+    """kill -9 of the process that started the child (the tray) kills the child too:
+    an orphan would hold the passphrase until its scrypt ended."""
+    protected = tmp_path / "key.age"
+    protected.write_bytes(protect_with_passphrase(SECRET, PASSPHRASE))
+    started = time.monotonic()
+    assert open_with_passphrase(protected.read_bytes(), PASSPHRASE) == SECRET
+    scrypt_s = time.monotonic() - started  # what an orphan would go on for
+    opener = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path;"
+            "from lifeboat.core.key_passphrase import open_with_passphrase;"
+            f"open_with_passphrase(Path(sys.argv[1]).read_bytes(), {PASSPHRASE!r})",
+            str(protected),
+        ]
+    )
+    try:
+        child = wait_until(lambda: _children_of(opener.pid), "the opener's child")[0]
+        # at work on the scrypt: past its start-up, the request read (a kill before the
+        # request is whole ends the child at once anyway: its stdin closes short)
+        wait_until(lambda: _cpu_s(child) > scrypt_s / 4, "the child at work")
+        opener.kill()
+        opener.wait()
+        killed = time.monotonic()
+        wait_until(lambda: _gone(child), "the orphaned child gone", timeout=scrypt_s * 4)
+        assert time.monotonic() - killed < scrypt_s / 2, (time.monotonic() - killed, scrypt_s)
+    finally:
+        if opener.poll() is None:
+            opener.kill()
+            opener.wait()

@@ -17,6 +17,7 @@ executable with CHILD_ARG instead (packaging/lifeboat_main.py).
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import subprocess
 import sys
@@ -35,6 +36,10 @@ WRONG_PASSPHRASE = 3
 #: How often the parent looks at the cancel token while the child works.
 CANCEL_POLL_SECONDS = 0.05
 _LENGTH = struct.Struct(">I")
+#: The child's parent's pid (not a secret): a child whose parent died before it could
+#: ask to die with it sees its parent changed, and stops
+PARENT_ENV = "LIFEBOAT_KEY_CHILD_PARENT"
+_PR_SET_PDEATHSIG = 1
 #: How every age file begins: what a protected key must start with.
 AGE_HEADER = b"age-encryption.org/v1\n"
 
@@ -82,6 +87,7 @@ def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | N
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            env={**os.environ, PARENT_ENV: str(os.getpid())},
         )
     except OSError as exc:  # no process could start (out of processes or memory)
         raise OperationFailed(
@@ -158,8 +164,27 @@ def _dump_no_core() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _die_with_parent() -> None:
+    """Killed (SIGKILL) the moment the thread that started it dies, a kill -9 of the tray
+    among them: an orphan would hold the passphrase for the rest of its scrypt (Linux;
+    elsewhere it ends at its next write to the closed pipe). A parent gone before this
+    was set is seen by its pid having changed."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    expected = os.environ.get(PARENT_ENV, "")
+    if expected.isdigit() and os.getppid() != int(expected):
+        raise SystemExit(1)
+
+
 def main() -> int:
     try:
+        _die_with_parent()
         _dump_no_core()
         return _serve(sys.stdin.buffer.read())
     except BaseException as exc:  # only its kind: never a value that could be the secret
