@@ -142,3 +142,34 @@ def test_shutdown_cancels_running_and_records_waiting(catalog: Catalog):
     assert first.cancel.cancelled
     with pytest.raises(AlreadyRunning, match="shutting down"):
         queue.submit("backup", "c", "manual", rec.work("c"))
+
+
+def test_a_job_whose_work_ended_is_not_already_running_while_its_end_is_handled(
+    catalog: Catalog,
+):
+    """Once a job's end is recorded the tray shows it ("Backup failed, retry …"), while
+    its end is still handled (its retry scheduled): a "Back up now" then was refused as
+    "already running". It is queued, and runs once the source is free."""
+    rec = Recorder(catalog)
+    handling = threading.Event()
+    go_on = threading.Event()
+    done: list[str] = []
+
+    def on_finished(job: QueuedJob, result: object, error: BaseException | None) -> None:
+        if result == "first":
+            handling.set()
+            go_on.wait(GENEROUS_S)
+        done.append(str(result))
+
+    queue = JobQueue(CatalogJobs(catalog), concurrency=1, on_finished=on_finished)
+    queue.start()
+    try:
+        queue.submit("backup", "notes", "manual", rec.work("first"))
+        wait_until(handling.is_set, "the first job's end being handled")
+        assert not queue.is_busy("backup", "notes")
+        queue.submit("backup", "notes", "manual", rec.work("second"))  # not AlreadyRunning
+        go_on.set()
+        wait_for(lambda: done == ["first", "second"])
+    finally:
+        go_on.set()
+        queue.shutdown()

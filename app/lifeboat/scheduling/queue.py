@@ -75,6 +75,10 @@ class JobQueue:
         self._cond = threading.Condition()
         self._heap: list[QueuedJob] = []
         self._running: dict[int, QueuedJob] = {}
+        #: running jobs whose work has ended (its end recorded, seen by the status) while
+        #: their end is still handled (retries, events): not "already running" for a new
+        #: one of their kind, which still waits for their source to be free
+        self._ended: set[int] = set()
         self._seq = itertools.count()
         self._workers: list[threading.Thread] = []
         self._stopping = False
@@ -117,7 +121,8 @@ class JobQueue:
             return self._find(kind, source) is not None
 
     def _find(self, kind: JobKind, source: str | None) -> QueuedJob | None:
-        for job in [*self._running.values(), *self._heap]:
+        running = [job for job in self._running.values() if job.job_id not in self._ended]
+        for job in [*running, *self._heap]:
             if job.kind == kind and job.source == source:
                 return job
         return None
@@ -207,6 +212,7 @@ class JobQueue:
             finally:
                 with self._cond:
                     del self._running[job.job_id]
+                    self._ended.discard(job.job_id)
                     self._cond.notify_all()
 
     def _run(self, job: QueuedJob) -> None:
@@ -239,6 +245,8 @@ class JobQueue:
             log.info("job %s (%s %s) failed: %s", job.job_id, job.kind, job.source, exc.message)
         except Exception as exc:  # recorded by run_job with its traceback in the log
             error = exc
+        with self._cond:
+            self._ended.add(job.job_id)
         if self._on_finished is not None:
             try:
                 self._on_finished(job, result, error)
