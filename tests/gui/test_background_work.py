@@ -8,9 +8,8 @@ import threading
 
 from lifeboat.foundation.states import Health
 from lifeboat.gui.app import TrayApp
-from lifeboat.gui.workers import pool, run_in_background, running_tasks
+from lifeboat.gui.workers import run_in_background, running_tasks
 from lifeboat.service import Service
-from tests.helpers.waiting import wait_until
 
 
 def test_a_status_read_is_not_held_behind_long_work(qtbot, make_tray, two_sources):
@@ -45,79 +44,3 @@ def test_a_quit_tray_reads_nothing_and_tells_nothing(
     tray_app.notifier.told = {"notes": Health.FAILED}
     tray_app.status.changed.emit()
     assert tray_app.notifier.shown == shown_before
-
-
-def test_a_task_that_has_reported_is_freed_with_what_it_held(qtbot):
-    """Each status read of the tray is a task: before, every task stayed for the
-    process's life (its callbacks, connected in Qt, held it in a cycle Python's garbage
-    collector cannot see), with what its function and callbacks held."""
-    import gc
-    import weakref
-
-    class Held:
-        """Something a task's function holds (the status reads of a tray hold much)."""
-
-    reported: list[object] = []
-    tasks, held = [], []
-    for n in range(20):
-        thing = Held()
-        held.append(weakref.ref(thing))
-        task = run_in_background(
-            lambda thing=thing: thing, what=f"read {n}", on_done=reported.append
-        )
-        tasks.append(weakref.ref(task))
-        del thing, task
-    qtbot.waitUntil(lambda: len(reported) == 20, timeout=20_000)
-    reported.clear()
-
-    def freed() -> bool:
-        gc.collect()
-        return all(ref() is None for ref in [*tasks, *held])
-
-    qtbot.waitUntil(freed, timeout=10_000)
-
-
-def test_progress_reported_after_the_task_reported_goes_nowhere(qtbot):
-    """A task's function may leave a thread of its own reporting progress after it
-    returned. The task's signals object is deleted once the task has reported: such a
-    report then emitted on it from that thread (a use after free, racing the deletion on
-    the GUI thread), and one queued before reached the window after the task's answer."""
-    import shiboken6
-
-    heard: list[str] = []
-    stop = threading.Event()
-    late_reports = [0]
-    reporters: list[threading.Thread] = []
-
-    def leaves_a_reporter(progress, cancel):
-        def keep_reporting() -> None:
-            while not stop.is_set():
-                late_reports[0] += 1
-                progress("late", 1, 1)  # done == total: the throttle passes every one
-
-        reporters.append(threading.Thread(target=keep_reporting, daemon=True))
-        reporters[0].start()
-        wait_until(lambda: late_reports[0] > 0, "the reporter's first report")
-        return "answer"
-
-    task = run_in_background(
-        leaves_a_reporter,
-        what="leave a reporter",
-        on_done=lambda _: heard.append("done"),
-        on_progress=lambda *_: heard.append("progress"),
-    )
-    try:
-        # the task has reported (its answer is queued) and its reporter goes on: with no
-        # event handled meanwhile, what it reports now comes after the answer
-        assert pool().waitForDone(20_000)
-        reported = late_reports[0]
-        wait_until(lambda: late_reports[0] > reported + 100, "reports after the answer")
-        qtbot.waitUntil(lambda: "done" in heard, timeout=20_000)
-        qtbot.waitUntil(lambda: not shiboken6.isValid(task.signals), timeout=20_000)
-        deleted = late_reports[0]
-        qtbot.waitUntil(lambda: late_reports[0] > deleted + 1000, timeout=20_000)
-    finally:
-        stop.set()
-        for reporter in reporters:
-            reporter.join()
-    assert "progress" not in heard[heard.index("done") :]

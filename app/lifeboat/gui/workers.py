@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import CancelToken, ProgressThrottle
@@ -40,17 +40,15 @@ class TaskSignals(QObject):
     progress = Signal(str, int, int)
 
 
-class Task:
-    """One function call in the pool. Create and start it with `run_in_background`.
-
-    Not a QRunnable: PySide keeps a QRunnable the pool does not delete (and it must not
-    delete this one: the GUI reads it after it ran) alive from C++ for good, so every
-    task and all it held stayed for the process's life. The pool runs its `run`."""
+class Task(QRunnable):
+    """One function call in the pool. Create and start it with `run_in_background`."""
 
     def __init__(
         self, fn: Callable[..., Any], *, what: str, with_progress: bool, work: bool = False
     ) -> None:
+        super().__init__()
         self.work = work
+        self.setAutoDelete(False)
         self.fn = fn
         self.what = what
         self.with_progress = with_progress
@@ -58,10 +56,6 @@ class Task:
         self.signals = TaskSignals()
         self.finished = threading.Event()
         self._throttle = ProgressThrottle()
-        # held while a progress report is emitted and while `finished` is set: once the
-        # task has reported, its signals object is deleted on the GUI thread, and a
-        # report from a thread the function left behind must not emit on it then
-        self._reporting = threading.Lock()
 
     def run(self) -> None:
         try:
@@ -76,17 +70,15 @@ class Task:
             self._report(self.signals.done, result)
 
     def _report(self, signal: Any, value: object) -> None:
-        with self._reporting:
-            self.finished.set()
+        self.finished.set()
         with contextlib.suppress(RuntimeError):  # the receivers are gone (quitting)
             signal.emit(value)
 
     def _progress(self, phase: str, done: int, total: int) -> None:
         if not self._throttle.passes(phase, done, total):
             return
-        with self._reporting, contextlib.suppress(RuntimeError):
-            if not self.finished.is_set():  # after the answer, progress tells nothing
-                self.signals.progress.emit(phase, done, total)
+        with contextlib.suppress(RuntimeError):
+            self.signals.progress.emit(phase, done, total)
 
 
 def run_in_background(
@@ -112,9 +104,6 @@ def run_in_background(
 
     def forget(_: object = None) -> None:
         _live.discard(task)
-        # Qt holds the connections, so these callbacks, and through them the task: a
-        # cycle Python's garbage collector cannot see, kept for the process's life
-        task.signals.deleteLater()
 
     def guarded(callback: Callable[..., object]) -> Callable[..., object]:
         if owner is None:
@@ -130,7 +119,7 @@ def run_in_background(
     task.signals.done.connect(forget, queued)
     task.signals.failed.connect(forget, queued)
     _live.add(task)
-    (work_pool() if work else pool()).start(task.run)
+    (work_pool() if work else pool()).start(task)
     return task
 
 
