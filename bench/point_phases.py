@@ -18,7 +18,8 @@ that point's database, and `zstd -d` + fsync (bench/rounds.py), for ratios.
 `--ways` restores the point each way named, in each round (the first way's figures are
 the unsuffixed ones): direct (the threads that make the pages write them,
 history/direct_rebuild.py), blocks (block by block, in order), direct-wb / direct-nowb
-(direct with the writeback started while writing forced on / off).
+(direct with the writeback started while writing forced on / off), direct-cached (direct
+through the page cache: core/direct_writes.py's O_DIRECT turned off).
 The machine may be shared: the figures are this run's.
 """
 
@@ -142,12 +143,12 @@ def timed_restore(
 def rebuilt_by(way: str) -> Iterator[None]:
     """The rebuild made to write its pages `way` (see --ways) for the block: blocks, or
     direct with an option after a "-": wb / nowb (writeback started while writing
-    forced on / off)."""
+    forced on / off), cached (no O_DIRECT)."""
     from lifeboat.core.history import rebuild
 
     name, _, options = way.partition("-")
     flags = set(options.split("-")) - {""}
-    if name not in ("direct", "blocks") or flags - {"wb", "nowb"}:
+    if name not in ("direct", "blocks") or flags - {"wb", "nowb", "cached"}:
         raise SystemExit(f"unknown way {way!r}: see --ways")
     fits, direct = rebuild.fits, rebuild.write_direct
     if name == "blocks":
@@ -155,10 +156,17 @@ def rebuilt_by(way: str) -> Iterator[None]:
     if flags & {"wb", "nowb"}:
         flush = "wb" in flags
         rebuild.write_direct = lambda *a, **k: direct(*a, **{**k, "flush_while_writing": flush})
+    buffered = os.environ.get("LIFEBOAT_BUFFERED_WRITES")
+    if "cached" in flags:
+        os.environ["LIFEBOAT_BUFFERED_WRITES"] = "1"
     try:
         yield
     finally:
         rebuild.fits, rebuild.write_direct = fits, direct
+        if buffered is None:
+            os.environ.pop("LIFEBOAT_BUFFERED_WRITES", None)
+        else:
+            os.environ["LIFEBOAT_BUFFERED_WRITES"] = buffered
 
 
 def main() -> None:
@@ -196,6 +204,9 @@ def main() -> None:
         help="a capture folder already made (e.g. bench/out/continuous/hour-lifeboat): "
         "its last point is restored",
     )
+    parser.add_argument(
+        "--skip-whole", action="store_true", help="no restore with SQLite's whole check"
+    )
     args = parser.parse_args()
     if args.most is not None:
         from lifeboat.core.history import point_check
@@ -227,7 +238,9 @@ def main() -> None:
             out.unlink()
             # the first way's figures unsuffixed: the ratios below are its
             row.update(times if way == ways[0] else {f"{k}_{way}": v for k, v in times.items()})
-        if not args.sequential and args.check != "none":  # the whole check, same round
+        if (
+            not (args.sequential or args.skip_whole) and args.check != "none"
+        ):  # the whole check, same round
             os.sync()
             with rebuilt_by(ways[0]):
                 whole = timed_restore(

@@ -75,6 +75,19 @@ def _whole_frames_rewritten(capture, point) -> list[int]:  # type: ignore[no-unt
     return frames
 
 
+@pytest.mark.parametrize("buffered", [False, True], ids=["around-the-cache", "buffered"])
+def test_the_point_is_the_same_written_around_the_page_cache_or_through_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buffered: bool
+):
+    """core/direct_writes.py: O_DIRECT where the file system takes it (the tests' own
+    ext4 here), buffered where it is turned off; the bytes are the same."""
+    if buffered:
+        monkeypatch.setenv("LIFEBOAT_BUFFERED_WRITES", "1")
+    capture, point, want = _rewritten_history(tmp_path)
+    rebuilt = rebuild_point(point, tmp_path / "p.db", capture.run, capture.scratch)
+    assert rebuilt.path.read_bytes() == want and _no_work_files(tmp_path)
+
+
 def test_a_base_frame_the_point_rewrote_whole_is_skipped_yet_proven(tmp_path: Path):
     capture, point, want = _rewritten_history(tmp_path)
     skipped = _whole_frames_rewritten(capture, point)

@@ -1,49 +1,42 @@
 """Writing a point's pages from the threads that make them (direct_rebuild.py).
 
 The base's pool and the images' pool both write to the same new file, never the same
-bytes, each in its own threads (pwrite / pwritev release the GIL). Tried and dropped
-(session 28, bench/point_phases): handing the pages to one writer thread instead (on
-Linux a buffered write holds the file's inode lock, so the pools' writers take turns
-anyway): it cost about a fifth more CPU in hand-overs and was no faster.
+bytes, each in its own threads (pwrite / pwritev release the GIL): the base's around the
+page cache where the file system allows (core/direct_writes.py), the segments' images
+through it (the check that follows reads the b-trees the commits touched, and reading
+them back from the disk cost the 1 GiB bench's restore 0.4 s). Tried and dropped (session 28,
+bench/point_phases): handing the pages to one writer thread instead (on Linux a buffered
+write holds the file's inode lock, so the pools' writers take turns anyway): it cost
+about a fifth more CPU in hand-overs and was no faster.
 
 Errors of the disk are WriteFailed (said as the disk's failure, points.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+from lifeboat.core.direct_writes import Buffer, DirectWrites
 from lifeboat.core.history.page_writer import WriteFailed
 
-Buffer = bytes | bytearray | memoryview
 
-
-def write_all(fd: int, data: Buffer, offset: int) -> None:
-    """pwrite all of `data` at `offset`; its failure is the disk's (WriteFailed)."""
-    view = memoryview(data)
+def write_all(out: DirectWrites, data: Buffer, offset: int) -> None:
+    """All of `data` at `offset`; its failure is the disk's (WriteFailed)."""
     try:
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+        out.write(data, offset)
     except OSError as exc:
         raise WriteFailed(exc) from exc
 
 
-def write_pieces(fd: int, pieces: Sequence[Buffer], offset: int) -> None:
-    """The pieces one after the other at `offset`, in one pwritev when it writes them
-    all (it does on a local file unless the disk fails)."""
-    if len(pieces) == 1:
-        write_all(fd, pieces[0], offset)
-        return
+def write_pieces(
+    out: DirectWrites, pieces: Sequence[Buffer], offset: int, *, cached: bool = False
+) -> None:
+    """The pieces one after the other at `offset` (`cached`: through the page cache,
+    for pages read back soon); a failure is the disk's."""
     try:
-        written = os.pwritev(fd, pieces, offset)
-    except OSError as exc:
-        raise WriteFailed(exc) from exc
-    for piece in pieces:
-        if written >= len(piece):
-            written -= len(piece)
+        if cached:
+            out.write_cached(pieces, offset)
         else:
-            write_all(fd, memoryview(piece)[written:], offset + written)
-            written = 0
-        offset += len(piece)
+            out.write_pieces(pieces, offset)
+    except OSError as exc:
+        raise WriteFailed(exc) from exc

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
+from lifeboat.core.direct_writes import DirectWrites
 from lifeboat.core.history.file_writes import write_pieces
 from lifeboat.core.history.pagestate import HASH_SIZE
 from lifeboat.core.history.rebuild_digest import standalone
@@ -55,7 +56,7 @@ def frames_by_lowest_page(mapping: PageMap) -> list[FrameImages]:
 
 
 class ImagesWriter:
-    """Every image of `mapping.listed` written to `fd` by a thread of its own and its
+    """Every image of `mapping.listed` written to `out` by a thread of its own and its
     pool. `join` waits for the last and raises the first error (a damaged frame, a failed
     write); `close` stops the thread whatever happened (no write starts after it)."""
 
@@ -63,13 +64,13 @@ class ImagesWriter:
         self,
         mapping: PageMap,
         readers: list[SegmentReader],
-        fd: int,
+        out: DirectWrites,
         size: int,
         hashes: bytearray | None,
         reached: Callable[[int], None],
         page_count: int,
     ) -> None:
-        self._mapping, self._readers, self._fd, self._size = mapping, readers, fd, size
+        self._mapping, self._readers, self._out, self._size = mapping, readers, out, size
         self._hashes, self._reached, self._count = hashes, reached, page_count
         self._error: BaseException | None = None
         self._stopped = threading.Event()
@@ -124,4 +125,4 @@ class ImagesWriter:
             )
         if first == 1:
             pieces = [memoryview(standalone(bytes(pieces[0]))), *pieces[1:]]
-        write_pieces(self._fd, pieces, (first - 1) * self._size)
+        write_pieces(self._out, pieces, (first - 1) * self._size, cached=True)
