@@ -196,3 +196,23 @@ def test_a_wrong_passphrase_says_so_and_imports_nothing(
     )
     assert "not the passphrase at all" not in dialog.message.text() + caplog.text
     assert recipient not in Service().key_info().local
+
+
+def test_a_damaged_key_file_says_so_not_to_check_the_passphrase(
+    qtbot, other_machines_key: tuple[Path, str]
+):
+    """The right passphrase on a file with a flipped byte: retrying passphrases would
+    never help, so the dialog says the file is damaged and to use another copy."""
+    key_file, recipient = other_machines_key
+    damaged = bytearray(key_file.read_bytes())
+    damaged[-5] ^= 0x01
+    key_file.write_bytes(bytes(damaged))
+    dialog = start_dialog(qtbot, key_file)
+    dialog.passphrase.setText(PASSPHRASE)
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=60_000)
+    assert dialog.message.text() == (
+        "This key file is damaged: the passphrase is right, but its contents were changed "
+        "or cut short. Use another copy of the recovery key."
+    )
+    assert recipient not in Service().key_info().local

@@ -7,8 +7,10 @@ process it freezes nothing, and a cancel stops it for real (the child is killed)
 
 What crosses to the child goes over its stdin (the passphrase never in its argv or its
 environment, where other users' `ps` and /proc could read them); what it made comes back
-over its stdout, a pipe: nothing decrypted is written to disk. The child says only
-whether the passphrase opened the file, never the passphrase or what pyrage said.
+over its stdout, a pipe: nothing decrypted is written to disk. The child says only, by
+its exit status, whether the passphrase opened the file or why not (a wrong passphrase,
+a damaged file, no key file: core/age_key_file.py), never the passphrase or what pyrage
+said.
 
 Run as `python -m lifeboat.core.key_passphrase`; a packaged build runs its own
 executable with CHILD_ARG instead (packaging/lifeboat_main.py).
@@ -22,6 +24,7 @@ import struct
 import subprocess
 import sys
 
+from lifeboat.core.age_key_file import Verdict, why_not_opened
 from lifeboat.foundation.errors import Cancelled, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken
 
@@ -31,8 +34,41 @@ log = logging.getLogger(__name__)
 CHILD_ARG = "--key-file-passphrase"
 #: What the child is asked to do (the request's first byte).
 OPEN, PROTECT = b"O", b"P"
-#: The child's exit status when the passphrase does not open the file.
-WRONG_PASSPHRASE = 3
+_ANOTHER_COPY = "use another copy of the recovery key"
+#: What the user is told of each reason the child gives (its exit status): "damaged"
+#: only where the file's structure proves it, so no one retries passphrases on one
+_SAID: dict[int, tuple[str, str]] = {
+    Verdict.WRONG_PASSPHRASE: (
+        "the passphrase does not open this key file",
+        "check the passphrase",
+    ),
+    Verdict.NOT_AGE: (
+        "this is not a passphrase-protected key file (it is not an age file)",
+        "choose the recovery key file you saved",
+    ),
+    Verdict.NOT_PASSPHRASE: (
+        "this age file is not protected by a passphrase: it is not a protected recovery key",
+        "choose the recovery key file you saved (a backup file is not one)",
+    ),
+    Verdict.CUT_SHORT: ("this key file is damaged: it is cut short", _ANOTHER_COPY),
+    Verdict.HEADER_GARBLED: (
+        "this key file is damaged: its header is not well formed",
+        _ANOTHER_COPY,
+    ),
+    Verdict.HEADER_FAILS: (
+        "this key file is damaged: the passphrase is right, but its header fails its check",
+        _ANOTHER_COPY,
+    ),
+    Verdict.CONTENTS_FAIL: (
+        "this key file is damaged: the passphrase is right, but its contents were changed "
+        "or cut short",
+        _ANOTHER_COPY,
+    ),
+    Verdict.UNPROVEN: (
+        "this key file did not open with this passphrase",
+        f"check the passphrase; if it is right, the file may be damaged: {_ANOTHER_COPY}",
+    ),
+}
 #: How often the parent looks at the cancel token while the child works.
 CANCEL_POLL_SECONDS = 0.05
 _LENGTH = struct.Struct(">I")
@@ -54,7 +90,8 @@ def child_command() -> list[str]:
 
 def open_with_passphrase(data: bytes, passphrase: str, cancel: CancelToken | None = None) -> bytes:
     """What the age passphrase-encrypted `data` holds; LifeboatError if the passphrase
-    does not open it, Cancelled (the child killed) once `cancel` is set."""
+    does not open it or the file is proven damaged or no such file (saying which),
+    Cancelled (the child killed) once `cancel` is set."""
     return _in_child(OPEN, data, passphrase, cancel)
 
 
@@ -102,8 +139,10 @@ def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | N
             child.wait()
     if child.returncode == 0:
         return made
-    if child.returncode == WRONG_PASSPHRASE:
-        raise LifeboatError("the passphrase does not open this key file", "check the passphrase")
+    if child.returncode in _SAID:
+        # the reason's name only: what the support log needs, nothing of the secret
+        log.info("the key file did not open: %s", Verdict(child.returncode).name.lower())
+        raise LifeboatError(*_SAID[child.returncode])
     log.warning("the key file's passphrase child failed (exit %s): %s", child.returncode, problem)
     raise OperationFailed(
         "could not work the key file's passphrase (its process failed)",
@@ -138,15 +177,18 @@ def _serve(request: bytes) -> int:
 
     what, rest = request[:1], request[1:]
     (size,) = _LENGTH.unpack_from(rest)
-    passphrase = rest[_LENGTH.size : _LENGTH.size + size].decode("utf-8")
-    data = rest[_LENGTH.size + size :]
+    secret = rest[_LENGTH.size : _LENGTH.size + size]
+    passphrase, data = secret.decode("utf-8"), rest[_LENGTH.size + size :]
     if what == PROTECT:
         made = bytes(pyrage.passphrase.encrypt(data, passphrase))
     else:
         try:
             made = bytes(pyrage.passphrase.decrypt(data, passphrase))
         except Exception:
-            return WRONG_PASSPHRASE  # pyrage's words may quote nothing useful; ours say it
+            # pyrage's words are no interface: age's structure says which it was, at the
+            # price of a second scrypt when the stanza is well formed. Only once pyrage
+            # has failed, so a good file never depends on this second reading of it
+            return why_not_opened(data, secret).value
     out = sys.stdout.buffer
     out.write(made)
     out.flush()

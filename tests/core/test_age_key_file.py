@@ -1,0 +1,150 @@
+"""A protected key file that does not open says why (core/age_key_file.py, through the
+passphrase child of core/key_passphrase.py): "damaged" only when age's structure proves
+it (the scrypt stanza unwraps with the passphrase, and something after it fails), so no
+one retries passphrases on a damaged file; a wrong passphrase still says to check it.
+
+Real age files (pyrage, as `lifeboat key export` writes them), real damage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyrage
+import pytest
+
+from lifeboat.core.age_key_file import Verdict, parse_header, scrypt_stanza
+from lifeboat.core.chacha20_poly1305 import open_sealed
+from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
+from lifeboat.foundation.errors import LifeboatError
+from tests.conftest import cli_process
+
+SECRET = b"AGE-SECRET-KEY-1 is what such a file holds\n"
+PASSPHRASE = "correct horse battery staple"
+DAMAGED = "this key file is damaged: "
+ANOTHER_COPY = "use another copy of the recovery key"
+
+
+@pytest.fixture(scope="module")
+def protected() -> bytes:
+    return protect_with_passphrase(SECRET, PASSPHRASE)
+
+
+def _mac_line(data: bytes) -> int:
+    return data.index(b"\n--- ") + 1
+
+
+def _payload(data: bytes) -> int:
+    return data.index(b"\n", _mac_line(data)) + 1
+
+
+def flip_payload_byte(data: bytes) -> bytes:
+    changed = bytearray(data)
+    changed[-5] ^= 0x01
+    return bytes(changed)
+
+
+def flip_header_mac(data: bytes) -> bytes:
+    """One character of the MAC's base64 changed: still a well-formed header."""
+    at = _mac_line(data) + len(b"--- ") + 5
+    changed = bytearray(data)
+    changed[at] = ord("A") if changed[at] != ord("A") else ord("B")
+    return bytes(changed)
+
+
+def _refusal(data: bytes, passphrase: str = PASSPHRASE) -> LifeboatError:
+    with pytest.raises(LifeboatError) as raised:
+        open_with_passphrase(data, passphrase)
+    said = f"{raised.value.message} {raised.value.hint}"
+    assert passphrase not in said and "\n" not in said
+    return raised.value
+
+
+def test_a_wrong_passphrase_says_to_check_it(protected: bytes):
+    refused = _refusal(protected, "not the passphrase at all")
+    assert refused.message == "the passphrase does not open this key file"
+    assert refused.hint == "check the passphrase"
+
+
+def test_a_flipped_payload_byte_is_damage_not_a_wrong_passphrase(protected: bytes):
+    refused = _refusal(flip_payload_byte(protected))
+    assert refused.message == (
+        DAMAGED + "the passphrase is right, but its contents were changed or cut short"
+    )
+    assert refused.hint == ANOTHER_COPY
+
+
+def test_a_flipped_header_mac_is_damage(protected: bytes):
+    refused = _refusal(flip_header_mac(protected))
+    assert refused.message == DAMAGED + "the passphrase is right, but its header fails its check"
+    assert refused.hint == ANOTHER_COPY
+
+
+def test_a_file_cut_short_is_damage_wherever_it_ends(protected: bytes):
+    in_header = _refusal(protected[: _mac_line(protected) + 10])
+    in_nonce = _refusal(protected[: _payload(protected) + 8])
+    in_chunk = _refusal(protected[:-10])
+    assert in_header.message == in_nonce.message == DAMAGED + "it is cut short"
+    assert in_chunk.message.startswith(DAMAGED) and "cut short" in in_chunk.message
+    assert in_header.hint == in_nonce.hint == in_chunk.hint == ANOTHER_COPY
+
+
+def test_a_file_that_is_not_age_says_so():
+    refused = _refusal(b"AGE-SECRET-KEY-1 but no age header\n")
+    assert refused.message == "this is not a passphrase-protected key file (it is not an age file)"
+    assert "passphrase does not open" not in refused.message
+
+
+def test_an_age_file_to_a_key_is_no_protected_key_file():
+    """A backup file picked instead of the recovery key: no scrypt stanza at all."""
+    identity = pyrage.x25519.Identity.generate()
+    to_a_key = bytes(pyrage.encrypt(SECRET, [identity.to_public()]))
+    refused = _refusal(to_a_key)
+    assert refused.message.startswith("this age file is not protected by a passphrase")
+    assert "damaged" not in refused.message
+
+
+def test_what_age_writes_parses_as_one_scrypt_stanza(protected: bytes):
+    header = parse_header(protected)
+    assert not isinstance(header, Verdict)
+    assert len(header.stanzas) == 1 and len(header.mac) == 32
+    assert not isinstance(scrypt_stanza(protected), Verdict)
+    assert parse_header(protected[:5]) is Verdict.NOT_AGE
+
+
+def test_the_stanza_cipher_agrees_with_a_reference():
+    """core/chacha20_poly1305.py is plain Python: checked against `cryptography`'s."""
+    reference = pytest.importorskip("cryptography.hazmat.primitives.ciphers.aead")
+    for size in (0, 16, 32, 64, 65, 200):
+        key, nonce, plain, aad = os.urandom(32), os.urandom(12), os.urandom(size), b"x" * size
+        sealed = reference.ChaCha20Poly1305(key).encrypt(nonce, plain, aad)
+        assert open_sealed(key, nonce, sealed, aad) == plain
+        assert open_sealed(key, nonce, sealed[:-1] + bytes([sealed[-1] ^ 1]), aad) is None
+        assert open_sealed(os.urandom(32), nonce, sealed, aad) is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda data: data, "the passphrase does not open this key file"),
+        (flip_payload_byte, DAMAGED + "the passphrase is right, but its contents were"),
+        (flip_header_mac, DAMAGED + "the passphrase is right, but its header fails"),
+        (lambda data: data[: _mac_line(data) + 10], DAMAGED + "it is cut short"),
+    ],
+    ids=["wrong passphrase", "payload byte", "header mac", "cut short"],
+)
+def test_the_cli_says_which_in_one_line(
+    home: Path, tmp_path: Path, file_keyring: Path, protected: bytes, damage, said: str
+):
+    """`lifeboat key import`: exit 2, the message and what to do, no traceback."""
+    key_file = tmp_path / "recovery.age"
+    key_file.write_bytes(damage(protected))
+    typed = "not the passphrase" if "does not open" in said else PASSPHRASE
+    result = cli_process(home, "key", "import", str(key_file), "--passphrase-stdin", input=typed)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert typed not in result.stderr
+    first, *rest = result.stderr.strip().splitlines()
+    assert said in first and len(rest) <= 1, result.stderr
+    if "damaged" in said:
+        assert ANOTHER_COPY in result.stderr
