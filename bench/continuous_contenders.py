@@ -256,7 +256,8 @@ def restore_main(root: Path, db: Path, at: str, out: Path, check: str = "quick")
         if point is not None:
             choice = PointChoice("notes", moment, base_id, point.commit_seq, moment, point.flags)
             checking = point_check(choice, check, base)
-            rebuild_point(point, out, run, run.scratch(root / "temp"), checking)
+            # kept: a restore --to's file (jobs/restore.py)
+            rebuild_point(point, out, run, run.scratch(root / "temp"), checking, kept=True)
             return
     raise SystemExit("no point")
 

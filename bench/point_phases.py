@@ -120,16 +120,16 @@ def timed_restore(
 
     scratch = run.scratch(root / "t")
     if check == "none":
-        rebuild_point(point, out, run, scratch)
+        rebuild_point(point, out, run, scratch, kept=True)
         times["write+fsync"] = time.perf_counter() - started - times["resolve"]
     elif sequential:
-        rebuild_point(point, out, run, scratch)
+        rebuild_point(point, out, run, scratch, kept=True)
         times["write+fsync"] = time.perf_counter() - started - times["resolve"]
         at = time.perf_counter()
         assert check_database(out, check).ok
         times["check"] = time.perf_counter() - at
     else:
-        rebuild_point(point, out, run, scratch, timed_check)
+        rebuild_point(point, out, run, scratch, timed_check, kept=True)
         times["write"] = marks["check_start"] - started - times["resolve"]
         times["check"] = marks["check_end"] - marks["check_start"]
         times["after_check"] = time.perf_counter() - marks["check_end"]

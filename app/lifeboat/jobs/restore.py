@@ -124,6 +124,7 @@ class RestoreJob:
                     check=check,
                     progress=progress,
                     cancel=cancel,
+                    kept=not self.in_place,  # in place, the file is read back at once
                 )
 
             result, safety_id = self._publish(rebuild, progress, cancel)

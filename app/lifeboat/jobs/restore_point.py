@@ -168,9 +168,11 @@ def rebuild_checked(
     check: str,
     progress: Progress,
     cancel: CancelToken,
+    kept: bool = False,
 ) -> Path:
     """Write the chosen point's database to the new file `dest` and check it (nothing is
-    left at `dest` if anything fails)."""
+    left at `dest` if anything fails). `kept`: `dest` is the restore's result, not read
+    back whole (history/points.rebuild_point)."""
     segments = list(chains[choice.base_id])
     record = workspace.catalog.snapshot(choice.base_id)
     try:
@@ -190,7 +192,7 @@ def rebuild_checked(
             # prove. So the source's check runs, as for a snapshot's restore: on the
             # finished file beside its fsync, before it is published.
             checking = point_check(choice, check, base)
-            rebuild_point(point, dest, workspace.run, workspace.scratch(), checking)
+            rebuild_point(point, dest, workspace.run, workspace.scratch(), checking, kept=kept)
         cancel.check()
     except SegmentDamaged as exc:
         with contextlib.suppress(OSError):

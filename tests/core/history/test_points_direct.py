@@ -75,16 +75,21 @@ def _whole_frames_rewritten(capture, point) -> list[int]:  # type: ignore[no-unt
     return frames
 
 
-@pytest.mark.parametrize("buffered", [False, True], ids=["around-the-cache", "buffered"])
+@pytest.mark.parametrize(
+    ("kept", "buffered"),
+    [(True, False), (True, True), (False, False)],
+    ids=["kept-around-the-cache", "kept-buffered-by-the-environment", "scratch-through-the-cache"],
+)
 def test_the_point_is_the_same_written_around_the_page_cache_or_through_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buffered: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool, buffered: bool
 ):
-    """core/direct_writes.py: O_DIRECT where the file system takes it (the tests' own
-    ext4 here), buffered where it is turned off; the bytes are the same."""
+    """core/direct_writes.py: a kept restore's base pages go with O_DIRECT where the file
+    system takes it (the tests' own ext4 here), buffered where it is turned off, and a
+    scratch file through the cache; the bytes are the same."""
     if buffered:
         monkeypatch.setenv("LIFEBOAT_BUFFERED_WRITES", "1")
     capture, point, want = _rewritten_history(tmp_path)
-    rebuilt = rebuild_point(point, tmp_path / "p.db", capture.run, capture.scratch)
+    rebuilt = rebuild_point(point, tmp_path / "p.db", capture.run, capture.scratch, kept=kept)
     assert rebuilt.path.read_bytes() == want and _no_work_files(tmp_path)
 
 

@@ -180,6 +180,7 @@ def write_direct(
     *,
     flush_while_writing: bool,
     digest_pages: bool,
+    around_cache: bool = False,
 ) -> bytes:
     """The point's pages to the file `fd` (see the module's docstring); the state
     digest (b"" if not `digest_pages`)."""
@@ -187,7 +188,7 @@ def write_direct(
     size, count = manifest.page_size, point.page_count
     takes = min(count, manifest.page_count, mapping.base_pages)  # the last page of the base's
     hashes = bytearray(count * HASH_SIZE) if digest_pages else None
-    out = DirectWrites(fd, size)
+    out = DirectWrites(fd, size, allowed=around_cache)
     mark = FinishedPrefix(fd, size, flush_while_writing, takes)
     frames = _BaseFrames(artifact, mapping, out, size, takes, hashes)
     images = ImagesWriter(mapping, readers, out, size, hashes, mark.images, count)

@@ -102,12 +102,21 @@ PointCheck = Callable[[Path, RewrittenPages], None]
 
 
 def rebuild_point(
-    point: Point, dest: Path, run: Run, scratch: Path, check: PointCheck | None = None
+    point: Point,
+    dest: Path,
+    run: Run,
+    scratch: Path,
+    check: PointCheck | None = None,
+    *,
+    kept: bool = False,
 ) -> Rebuilt:
     """Write the point's database to the new file `dest` (raises FileExistsError if it
     exists, CorruptSnapshot if anything fails a check; nothing is left then). `check`
     runs on the finished work file beside its fsync (_synced_and_checked); `dest` is
-    published only once the file is on disk and the check passed."""
+    published only once the file is on disk and the check passed. `kept`: `dest` is
+    what the user keeps, not read back whole: the base's pages go around the page cache
+    (rebuild.write_pages); a scratch file a preview or drill reads back, or that is
+    deleted before it ever reaches the disk, is better written through it."""
     dest = Path(dest)
     work = run.work_path(dest.parent, "restore")
     try:
@@ -127,6 +136,7 @@ def rebuild_point(
                 scratch,
                 flush_while_writing=check is None,
                 digest_pages=point.end_digest is not None,
+                around_cache=kept,
             )
             try:
                 out.flush()

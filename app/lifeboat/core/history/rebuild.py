@@ -186,6 +186,7 @@ def write_pages(
     *,
     flush_while_writing: bool = True,
     digest_pages: bool = True,
+    around_cache: bool = False,
 ) -> bytes:
     """The point's pages to `out`; the state digest (b"" if not `digest_pages`: no
     digest to compare it with, a point inside a segment). A seekable full base whose
@@ -195,7 +196,8 @@ def write_pages(
     fdatasync every few tens of MiB, which slows its writing: not worth it beside a
     check). The direct path always starts the writeback of what it finished, in a thread
     of its own that holds no writer up (history/finished_prefix.py), so the final fsync,
-    beside a check or not, finds little left."""
+    beside a check or not, finds little left. `around_cache`: the direct path writes the
+    base's pages with O_DIRECT where it can (core/direct_writes.py)."""
     manifest = point.base.manifest
     seekable = (
         open_seekable(point.base.artifact, cache_frames=1) if manifest.kind == "full" else None
@@ -211,6 +213,7 @@ def write_pages(
                     out.fileno(),
                     flush_while_writing=True,
                     digest_pages=digest_pages,
+                    around_cache=around_cache,
                 )
     return _write_in_blocks(
         point,
