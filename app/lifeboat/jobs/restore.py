@@ -116,16 +116,10 @@ class RestoreJob:
             point, chains = self.point
 
             def rebuild(dest: Path) -> None:
-                rebuild_checked(
-                    self.workspace,
-                    point,
-                    chains,
-                    dest,
-                    check=check,
-                    progress=progress,
-                    cancel=cancel,
-                    kept=not self.in_place,  # in place, the file is read back at once
-                )
+                # In place, the new file is read back at once: only --to keeps it.
+                kept = not self.in_place
+                args = (self.workspace, point, chains, dest)
+                rebuild_checked(*args, check=check, progress=progress, cancel=cancel, kept=kept)
 
             result, safety_id = self._publish(rebuild, progress, cancel)
         else:

@@ -25,6 +25,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from lifeboat.core.fsutil import fsync_dir
 from lifeboat.core.history.bases import BaseRef
@@ -138,16 +139,7 @@ def rebuild_point(
                 digest_pages=point.end_digest is not None,
                 around_cache=kept,
             )
-            try:
-                out.flush()
-            except OSError as exc:
-                raise WriteFailed(exc) from exc
-            if point.end_digest is not None and state != point.end_digest:
-                raise CorruptSnapshot(
-                    f"the point at commit {point.commit_seq} does not rebuild to the state "
-                    "its segment recorded",
-                    "use another point or snapshot",
-                )
+            _flushed_and_proven(out, point, state)
             written = RewrittenPages(
                 mapping.listed,
                 min(mapping.base_pages, point.base.manifest.page_count),
@@ -159,16 +151,37 @@ def rebuild_point(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(work)
-        failed = _write_failure(exc)
-        if failed is not None:
-            what = f"the point at commit {point.commit_seq}"
-            said = unwritten_error(failed.error, dest.parent, what)
-            if said is not None:
-                raise said from None
-            raise failed.error from None
+        _raise_said(exc, point, dest)
         raise
     fsync_dir(dest.parent)
     return Rebuilt(dest, point.page_count, state, mapping.substituted)
+
+
+def _flushed_and_proven(out: BinaryIO, point: Point, state: bytes) -> None:
+    """Flush the work file; where the point ends a segment, prove the rebuilt state is
+    the one the segment recorded."""
+    try:
+        out.flush()
+    except OSError as exc:
+        raise WriteFailed(exc) from exc
+    if point.end_digest is not None and state != point.end_digest:
+        raise CorruptSnapshot(
+            f"the point at commit {point.commit_seq} does not rebuild to the state "
+            "its segment recorded",
+            "use another point or snapshot",
+        )
+
+
+def _raise_said(exc: BaseException, point: Point, dest: Path) -> None:
+    """A failed write is raised as what the user can do about it (a full disk, a
+    read-only folder); anything else returns for the caller to re-raise."""
+    failed = _write_failure(exc)
+    if failed is None:
+        return
+    said = unwritten_error(failed.error, dest.parent, f"the point at commit {point.commit_seq}")
+    if said is not None:
+        raise said from None
+    raise failed.error from None
 
 
 def _synced_and_checked(
