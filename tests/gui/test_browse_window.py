@@ -103,7 +103,14 @@ def opened(qtbot, name: str) -> QDialog:
         ]
         return bool(found)
 
-    qtbot.waitUntil(shown, timeout=30_000)
+    try:
+        qtbot.waitUntil(shown, timeout=30_000)
+    except Exception:
+        # What the browse windows said instead (a failure is shown there, not raised).
+        said = [
+            w.message.text() for w in QApplication.topLevelWidgets() if isinstance(w, BrowseWindow)
+        ]
+        raise AssertionError(f"no {name} opened; the browse windows said {said}") from None
     return found[-1]
 
 
@@ -229,7 +236,11 @@ def test_from_the_main_window_row_history_lists_every_version(
     assert window.picker.pick_snapshot(first.id)
     qtbot.waitUntil(lambda: first.id in window.shown.text(), timeout=15_000)
     qtbot.waitUntil(lambda: counts(window).get("items") == "300", timeout=30_000)
+    # The rows shown are the first snapshot's (id 5 is gone from the newest) before one
+    # is selected: a selection made in the newest's rows is cleared when they reload.
+    qtbot.waitUntil(lambda: cell(window, 4, 0) == "5", timeout=30_000)
     select_rows(qtbot, window, [4])
+    qtbot.waitUntil(window.history_button.isEnabled, timeout=15_000)
     window.history_button.click()
     dialog = opened(qtbot, "browse-history-dialog")
     versions = tree_rows(dialog, "history-versions")
