@@ -37,7 +37,7 @@ from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
 from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, close_when_settled, copy_into
 from lifeboat.core.runs import Run
-from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.sqlite_file import file_uri, says_wal
 from lifeboat.core.verify import extract_verified
 from lifeboat.core.wal_reset import (
     checkpoint_allowed,
@@ -175,7 +175,7 @@ def replace_in_place(
     cancel.check()
     gate = before_commit or _no_gate
     settle = alone or _no_gate
-    if not _says_wal(target):
+    if not says_wal(target):
         # SQLite may change a file as it opens it (a hot journal rolled back, an empty
         # WAL removed at close): what is there is kept first, as it is
         settle()
@@ -259,16 +259,6 @@ def new_file_mode(manifest: Manifest) -> int:
 
 
 # -- in place, through SQLite -------------------------------------------------------
-
-
-def _says_wal(target: Path) -> bool:
-    """Whether the target's header says it is an SQLite database in WAL mode."""
-    try:
-        with open(target, "rb") as file:
-            head = file.read(20)
-    except OSError:
-        return False
-    return head[:16] == b"SQLite format 3\x00" and head[18:20] == b"\x02\x02"
 
 
 def _open_target(

@@ -19,6 +19,7 @@ from pathlib import Path
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.page_digest import CONTENT_DIGEST, PageDigest
 from lifeboat.core.seekable_write import FRAME_PLAIN
+from lifeboat.core.sqlite_file import says_wal
 from lifeboat.core.wal_direct import frames_of, frozen_wal
 
 
@@ -28,6 +29,10 @@ def holds_snapshot(target: Path, manifest: Manifest, busy_timeout: float) -> boo
     the backup API's): no commit can come between this and what the caller does."""
     recorded = manifest.extra.get(CONTENT_DIGEST)
     if not isinstance(recorded, str) or not recorded:
+        return False
+    if not says_wal(target):
+        # A rollback-journal database cannot be frozen: asking would only wait out the
+        # busy timeout against the restore's own lock.
         return False
     try:
         return _frozen_digest(target, manifest, busy_timeout) == recorded

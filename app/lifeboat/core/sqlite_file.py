@@ -103,6 +103,17 @@ def probe_database(path: Path) -> DatabaseFileInfo:
     )
 
 
+def says_wal(path: Path) -> bool:
+    """Whether the file's header says it is an SQLite database in WAL mode now. Read
+    through the descriptor this process keeps for it: closing one of its own would drop
+    the SQLite locks a connection of this process holds on it."""
+    try:
+        header, _ = read_start(path, 20)
+    except OSError:
+        return False
+    return header[:16] == SQLITE_MAGIC and header[18:20] == b"\x02\x02"
+
+
 def file_uri(path: Path, **params: str) -> str:
     """A `file:` URI for `path` with query parameters (for sqlite3.connect(uri=True))."""
     quoted = urllib.parse.quote(os.fspath(Path(path).resolve()))
