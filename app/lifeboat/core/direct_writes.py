@@ -92,10 +92,20 @@ class DirectWrites:
             offset += sum(len(memoryview(piece).cast("B")) for piece in batch)
 
     def close(self) -> None:
-        for fd in (self._direct_fd, self._refused):
-            if fd is not None:
-                os.close(fd)
+        """Close the direct descriptor. Its error is raised (OSError): on a network or
+        FUSE file system close(2) flushes the file and reports what failed (the pages
+        written through the cache by the caller's descriptor included). The descriptor
+        is gone either way (Linux), and a second call closes nothing."""
+        opened = [fd for fd in (self._direct_fd, self._refused) if fd is not None]
         self._direct_fd = self._refused = None
+        failed: OSError | None = None
+        for fd in opened:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def _buffer(self) -> mmap.mmap:
         buffer: mmap.mmap | None = getattr(self._local, "buffer", None)

@@ -6,12 +6,16 @@ is behind."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
+from lifeboat.core import direct_writes
+from lifeboat.core.history import direct_rebuild
 from lifeboat.core.history.bases import base_state
 from lifeboat.core.history.chain import describe, write_segment
 from lifeboat.core.history.finished_prefix import FinishedPrefix
@@ -19,7 +23,7 @@ from lifeboat.core.history.points import rebuild_point, resolve_point
 from lifeboat.core.history.rebuild import build_map, open_segments
 from lifeboat.core.history.segment import CommitRecord, SegmentHeader
 from lifeboat.core.seekable import seek_entries
-from lifeboat.foundation.errors import CorruptSnapshot
+from lifeboat.foundation.errors import CorruptSnapshot, OperationFailed
 from tests.core.history.helpers import make_capture
 from tests.core.history.test_points_blocks import Clock, _as_restored
 
@@ -158,3 +162,78 @@ def test_what_is_finished_is_what_both_producers_wrote(steps, finished):  # type
         getattr(prefix, side)(page)
     assert prefix.finished == finished
     prefix.close()
+
+
+def _descriptors() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def _takes_direct_io(folder: Path) -> bool:
+    probe = folder / "direct-probe"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    probe.unlink()
+    return True
+
+
+def test_the_direct_descriptor_failing_to_close_is_said_as_the_disks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A kept restore's second descriptor (core/direct_writes.py) is closed before the
+    final fsync. On a network or FUSE file system close(2) flushes the file and reports
+    what failed (NFS's nfs_file_flush and CIFS's cifs_flush write back every dirty page
+    of the file, the images' written through the cache included): EIO, ENOSPC, EDQUOT.
+    That is the disk's failure, said in one line; nothing is kept, no descriptor left.
+    (The error is injected: the file systems whose close reports one are not here.)"""
+    if not _takes_direct_io(tmp_path):
+        pytest.skip("this file system takes no O_DIRECT")
+    capture, point, _ = _rewritten_history(tmp_path)
+    opened: list[int] = []
+    real_open, real_close = direct_writes._direct_descriptor, os.close
+
+    def direct_descriptor(fd: int) -> int | None:
+        got = real_open(fd)
+        if got is not None:
+            opened.append(got)
+        return got
+
+    def close(fd: int) -> None:
+        real_close(fd)  # Linux: the descriptor is gone even when close reports an error
+        if fd in opened:
+            opened.remove(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(direct_writes, "_direct_descriptor", direct_descriptor)
+    monkeypatch.setattr(direct_writes.os, "close", close)
+    before = _descriptors()
+    with pytest.raises(OperationFailed, match="reported an input/output error"):
+        rebuild_point(point, tmp_path / "p.db", capture.run, capture.scratch, kept=True)
+    monkeypatch.undo()
+    assert not (tmp_path / "p.db").exists() and _no_work_files(tmp_path)
+    assert _descriptors() == before
+
+
+def test_a_rebuild_that_cannot_start_its_writers_leaves_no_descriptor_or_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The direct descriptor is opened before the images' writer and the writeback's
+    thread are made; one of them failing to start (no thread to be had) must not leave
+    the descriptor open (it would hold the unlinked work file's blocks for as long as
+    the process lives: the tray's is days) nor the writeback's thread waiting."""
+    if not _takes_direct_io(tmp_path):
+        pytest.skip("this file system takes no O_DIRECT")
+    capture, point, _ = _rewritten_history(tmp_path)
+
+    def no_thread(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(direct_rebuild, "ImagesWriter", no_thread)
+    before = _descriptors()
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        rebuild_point(point, tmp_path / "p.db", capture.run, capture.scratch, kept=True)
+    assert not (tmp_path / "p.db").exists() and _no_work_files(tmp_path)
+    assert _descriptors() == before
+    assert not [t for t in threading.enumerate() if t.name == "lifeboat-writeback"]

@@ -46,13 +46,14 @@ prove). Peak RSS of a 1 GiB bench point's rebuild, whole process: 94 MB.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lifeboat.core.direct_writes import DirectWrites
-from lifeboat.core.history.file_writes import write_all, write_pieces
+from lifeboat.core.history.file_writes import close, write_all, write_pieces
 from lifeboat.core.history.finished_prefix import FinishedPrefix
 from lifeboat.core.history.images_writer import ImagesWriter
 from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
@@ -189,21 +190,26 @@ def write_direct(
     takes = min(count, manifest.page_count, mapping.base_pages)  # the last page of the base's
     hashes = bytearray(count * HASH_SIZE) if digest_pages else None
     out = DirectWrites(fd, size, allowed=around_cache)
-    mark = FinishedPrefix(fd, size, flush_while_writing, takes)
-    frames = _BaseFrames(artifact, mapping, out, size, takes, hashes)
-    images = ImagesWriter(mapping, readers, out, size, hashes, mark.images, count)
     try:
+        mark = FinishedPrefix(fd, size, flush_while_writing, takes)
         try:
-            _base_side(frames, artifact, manifest.sha256, manifest.id, mark)
-            mark.base(count)
-            images.join()
-            mark.close()
+            frames = _BaseFrames(artifact, mapping, out, size, takes, hashes)
+            images = ImagesWriter(mapping, readers, out, size, hashes, mark.images, count)
+            try:
+                _base_side(frames, artifact, manifest.sha256, manifest.id, mark)
+                mark.base(count)
+                images.join()
+                mark.close()
+            finally:
+                images.close()
         finally:
-            images.close()
             mark.stop()
         _write_zeros(mapping, out, size, takes, count, hashes)
-    finally:
-        out.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            out.close()  # the first failure is the one said
+        raise
+    close(out)  # a failure to close is the disk's too (file_writes.close)
     mapping.substituted = len(mapping.listed)
     if hashes is None:
         return b""

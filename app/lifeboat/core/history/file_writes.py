@@ -40,3 +40,12 @@ def write_pieces(
             out.write_pieces(pieces, offset)
     except OSError as exc:
         raise WriteFailed(exc) from exc
+
+
+def close(out: DirectWrites) -> None:
+    """Close `out`'s own descriptor; its failure is the disk's (a network file system's
+    close reports the file's failed writeback)."""
+    try:
+        out.close()
+    except OSError as exc:
+        raise WriteFailed(exc) from exc
