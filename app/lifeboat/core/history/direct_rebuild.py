@@ -53,7 +53,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lifeboat.core.direct_writes import DirectWrites
-from lifeboat.core.history.file_writes import close, write_all, write_pieces
+from lifeboat.core.history.file_writes import close_writes, write_all, write_pieces
 from lifeboat.core.history.finished_prefix import FinishedPrefix
 from lifeboat.core.history.images_writer import ImagesWriter
 from lifeboat.core.history.pagestate import HASH_SIZE, page_hash
@@ -209,7 +209,7 @@ def write_direct(
         with contextlib.suppress(OSError):
             out.close()  # the first failure is the one said
         raise
-    close(out)  # a failure to close is the disk's too (file_writes.close)
+    close_writes(out)  # failing to close is the disk's failure too
     mapping.substituted = len(mapping.listed)
     if hashes is None:
         return b""

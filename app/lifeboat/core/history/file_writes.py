@@ -42,7 +42,7 @@ def write_pieces(
         raise WriteFailed(exc) from exc
 
 
-def close(out: DirectWrites) -> None:
+def close_writes(out: DirectWrites) -> None:
     """Close `out`'s own descriptor; its failure is the disk's (a network file system's
     close reports the file's failed writeback)."""
     try:
