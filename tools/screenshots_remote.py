@@ -64,6 +64,28 @@ def recovery_key(shots: Any, service: Any) -> None:
     shots.settle(400)
     shots.save(dialog, "recovery-key")
     dialog.reject()
+    recovery_key_cancelled(shots, service)
+
+
+def recovery_key_cancelled(shots: Any, service: Any) -> None:
+    """A protected save under way (its scrypt takes seconds), then cancelled."""
+    import tempfile
+
+    from lifeboat.gui.recovery_key import RecoveryKeyDialog
+
+    recipient = service.init_key() if not service.key_info().local else service.key_info().local[0]
+    dialog = RecoveryKeyDialog(service, recipient, new_key=True)
+    dialog.show()
+    dialog.passphrase.setText("correct horse battery")
+    dialog.repeat.setText("correct horse battery")
+    with tempfile.TemporaryDirectory() as folder:
+        dialog.save_to(Path(folder) / "recovery.age")
+        shots.settle(300)
+        shots.save(dialog, "recovery-key-saving")
+        dialog.save_button.click()
+        shots.wait_until(lambda: dialog.saved_label.text().startswith("Cancelled"))
+        shots.save(dialog, "recovery-key-cancelled")
+    dialog.reject()
 
 
 def history_remote_copies(shots: Any, tray_app: Any) -> None:

@@ -9,7 +9,6 @@ replaced by a blank line).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from lifeboat.gui.key_import import ImportKeyDialog
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
+from tests.helpers.key_children import opener_children
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -89,24 +89,6 @@ def other_machines_key(tmp_path: Path, home: Path, file_keyring: Path) -> tuple[
         path, protect_with_passphrase(identity_file_text(identity).encode(), PASSPHRASE)
     )
     return path, recipient
-
-
-def opener_children() -> list[int]:
-    """The key file openers this process started and that still run (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue  # gone meanwhile
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        state = stat.rsplit(")", 1)[1].split()[0]
-        if parent == os.getpid() and state != "Z" and b"key_passphrase" in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 class OpenerWatch:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from lifeboat.core.encryption import read_identity_file, recipient_of
 from lifeboat.core.secrets import load_s3_credentials
@@ -20,6 +20,7 @@ from lifeboat.service import Service
 from tests.gui.conftest import click_box_button, close_message_boxes, gone, wait_for_box
 from tests.gui.tick_gaps import TickGaps
 from tests.helpers.databases import make_db
+from tests.helpers.key_children import opener_children
 
 
 @pytest.fixture
@@ -216,6 +217,46 @@ def test_encryption_needs_the_recovery_key_saved_first(
     assert [recipient_of(i) for i in identities] == service.key_info().local
     save(qtbot, dialog)
     assert service.remotes()[0].encrypt
+
+
+def test_a_protected_save_can_be_cancelled_and_writes_nothing(
+    qtbot, open_dialog, service: Service, tmp_path: Path
+):
+    """The passphrase's scrypt takes seconds: the save button becomes Cancel saving, which
+    kills the child and writes no file; closing the dialog cancels it the same way."""
+    add_remote(service)
+    dialog = open_dialog()
+    page = dialog.remotes
+    page.form.encrypt.click()
+    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(), timeout=10_000)
+    recovery = page.recovery
+    recovery.passphrase.setText("correct horse")
+    recovery.repeat.setText("correct horse")
+    key_file = tmp_path / "recovery.age"
+    recovery.save_to(key_file)
+    assert recovery.save_button.text() == "Cancel saving"
+    assert recovery.passphrase.isReadOnly(), "what is being saved is what the fields show"
+    qtbot.waitUntil(lambda: bool(opener_children()), timeout=30_000)
+    child = opener_children()[0]
+    recovery.save_button.click()
+    qtbot.waitUntil(lambda: recovery.saved_label.text().startswith("Cancelled"), timeout=20_000)
+    assert recovery.saved_label.text() == "Cancelled: no file was saved."
+    assert not Path(f"/proc/{child}").exists(), "the child was killed and reaped"
+    assert not key_file.exists() and recovery.saved_to is None
+    assert not recovery.passphrase.isReadOnly()
+    assert recovery.save_button.text() == "Save recovery key…" and recovery.save_button.isEnabled()
+    assert not recovery.turn_on.isEnabled()
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+
+    # Closing the dialog while it saves cancels too: no scrypt left running, no file.
+    recovery.save_to(key_file)
+    qtbot.waitUntil(lambda: bool(opener_children()), timeout=30_000)
+    child = opener_children()[0]
+    recovery.reject()
+    qtbot.waitUntil(lambda: not Path(f"/proc/{child}").exists(), timeout=20_000)
+    wait_for_tasks()
+    assert not key_file.exists()
+    assert not page.form.encrypt.isChecked(), "cancelled: encryption stays off"
 
 
 def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service):

@@ -105,14 +105,16 @@ def write_private_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def protect_with_passphrase(data: bytes, passphrase: str) -> bytes:
+def protect_with_passphrase(
+    data: bytes, passphrase: str, cancel: CancelToken | None = None
+) -> bytes:
     """`data` as an age file only the passphrase opens (its scrypt in a child process:
-    core/key_passphrase.py)."""
+    core/key_passphrase.py; `cancel` kills it)."""
     from lifeboat.core import key_passphrase
 
     if len(passphrase) < 8:
         raise LifeboatError("the passphrase is too short", "use at least 8 characters")
-    return key_passphrase.protect_with_passphrase(data, passphrase)
+    return key_passphrase.protect_with_passphrase(data, passphrase, cancel)
 
 
 def read_identity_file(

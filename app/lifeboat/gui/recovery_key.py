@@ -5,6 +5,10 @@ machine would take every encrypted backup with it. So before encryption is switc
 the user saves the key to a file (`Service.export_key`, optionally protected with a
 passphrase) and confirms it is kept somewhere safe. Cancel leaves encryption off. For a
 key that existed before, the user may instead confirm they already keep a copy.
+
+A passphrase's scrypt takes seconds (in a child process, core/key_passphrase.py): while
+it runs, the save button is "Cancel saving", and closing the dialog cancels it too; a
+cancelled save writes no file.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from lifeboat.core.results import KeyInfo
+from lifeboat.foundation.errors import Cancelled
+from lifeboat.foundation.progress import CancelToken
 from lifeboat.gui.icons import app_icon
 from lifeboat.gui.messages import show_error
 from lifeboat.gui.schedule_editor import ERROR_STYLE
@@ -89,7 +95,8 @@ class RecoveryKeyDialog(QDialog):
         self.recipient = recipient
         self.saved_to: Path | None = None
         self.picker: QFileDialog | None = None
-        self._saving = False
+        self._saving: CancelToken | None = None  # the save under way (a passphrase's scrypt)
+        self._save_text = ""  # the save button's words before it became "Cancel saving"
 
         intro = self._build_intro(recipient, new_key=new_key)
         fields, note = self._build_passphrase()
@@ -171,7 +178,7 @@ class RecoveryKeyDialog(QDialog):
     def _build_save_row(self) -> QHBoxLayout:
         self.save_button = QPushButton("Save recovery key…")
         self.save_button.setObjectName("save-recovery-key")
-        self.save_button.clicked.connect(self.pick_file)
+        self.save_button.clicked.connect(self._save_clicked)
         self.saved_label = QLabel()
         self.saved_label.setObjectName("recovery-saved")
         self.saved_label.setWordWrap(True)
@@ -231,20 +238,39 @@ class RecoveryKeyDialog(QDialog):
     def save_to(self, path: Path) -> None:
         """Export the key to `path` (in the background: a passphrase takes a moment)."""
         problem = self._passphrase_problem()
-        if problem is not None or self._saving:
+        if problem is not None or self._saving is not None:
             return
         passphrase = self.passphrase.text() or None
         path = with_key_suffix(path, protected=passphrase is not None)
-        self._saving = True
-        self.save_button.setEnabled(False)
-        self.saved_label.setText("Saving…")
-        run_in_background(
-            lambda: self.service.export_key(path, passphrase),
+        service = self.service
+
+        def export(_progress: object, cancel: CancelToken) -> list[str]:
+            return service.export_key(path, passphrase, cancel)
+
+        self._save_text = self.save_button.text()
+        self.save_button.setText("Cancel saving")
+        self._fields_fixed(True)  # what is being saved is what they show
+        self.saved_label.setText("Saving…" if passphrase is None else "Protecting the key file…")
+        task = run_in_background(
+            export,
             what="save the recovery key",
             on_done=lambda _r: self._saved(path, passphrase is not None),
             on_failed=self._save_failed,
+            with_progress=True,
             owner=self,
         )
+        self._saving = task.cancel
+
+    def cancel_save(self) -> None:
+        """Stop the save under way (the passphrase's child is killed): no file is written."""
+        if self._saving is not None:
+            self._saving.cancel()
+            self.save_button.setEnabled(False)
+            self.saved_label.setText("Cancelling…")
+
+    def done(self, result: int) -> None:
+        self.cancel_save()  # a closed dialog leaves no scrypt running, and writes no file
+        super().done(result)
 
     def accept(self) -> None:
         if self.ready():
@@ -263,8 +289,19 @@ class RecoveryKeyDialog(QDialog):
         self.problem.setVisible(problem is not None)
         return problem
 
+    def _save_clicked(self) -> None:
+        if self._saving is not None:
+            self.cancel_save()
+        else:
+            self.pick_file()
+
+    def _fields_fixed(self, fixed: bool) -> None:
+        self.passphrase.setReadOnly(fixed)
+        self.repeat.setReadOnly(fixed)
+
     def _saved(self, path: Path, protected: bool) -> None:
-        self._saving = False
+        self._saving = None
+        self._fields_fixed(False)
         self.saved_to = path
         self.save_button.setEnabled(True)
         self.save_button.setText("Save another copy…")
@@ -278,8 +315,13 @@ class RecoveryKeyDialog(QDialog):
         self._update()
 
     def _save_failed(self, exc: BaseException) -> None:
-        self._saving = False
+        self._saving = None
+        self._fields_fixed(False)
         self.save_button.setEnabled(True)
+        self.save_button.setText(self._save_text)
+        if isinstance(exc, Cancelled):  # what the user asked for, not a problem
+            self.saved_label.setText("Cancelled: no file was saved.")
+            return
         self.saved_label.setText("")
         show_error(self, exc, title="Recovery key not saved")
 

@@ -76,16 +76,22 @@ class KeyMethods:
         log.info("created encryption key %s (identity kept in the keyring)", recipient)
         return recipient
 
-    def export_key(self, path: Path, passphrase: str | None = None) -> list[str]:
+    def export_key(
+        self, path: Path, passphrase: str | None = None, cancel: CancelToken | None = None
+    ) -> list[str]:
         """Write this machine's identities as an age identity file (0600), optionally
-        encrypted with a passphrase (`age -d` opens either). Returns their recipients."""
+        encrypted with a passphrase (`age -d` opens either). Returns their recipients.
+        `cancel` stops it before the file is written (the passphrase's child killed):
+        then nothing is written."""
         identities = stored_identities(self.secrets)
         if not identities:
             raise LifeboatError(
                 "this machine has no encryption key to export", "create one: lifeboat key init"
             )
         text = "".join(identity_file_text(i) for i in identities).encode()
-        data = protect_with_passphrase(text, passphrase) if passphrase is not None else text
+        data = protect_with_passphrase(text, passphrase, cancel) if passphrase is not None else text
+        if cancel is not None:
+            cancel.check()  # cancelled as the child finished: still nothing written
         write_private_file(Path(path).expanduser(), data)
         return [recipient_of(i) for i in identities]
 
