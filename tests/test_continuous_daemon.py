@@ -96,9 +96,15 @@ def test_daemon_captures_every_commit_and_a_kill_leaves_a_gap_not_damage(
     ids = {r[0] for r in writer.execute("select id from items")}
 
     def commit(row: int) -> float:
+        """Commit `row`; the time just before. Lifeboat times a commit when it reads its
+        frames from the -wal, which can come before the writer's call returns (its fsync,
+        on a loaded machine): a time taken after the call could be later than the commit's
+        recorded time, and the capture waited for would never come (this test's rare 120 s
+        waits, last stop)."""
+        before = time.time()
         writer.execute("insert into items(id, name, payload) values (?, ?, ?)", (row, "x", b"y"))
         ids.add(row)
-        return time.time()
+        return before
 
     daemon = start_daemon(home)
     try:
