@@ -7,14 +7,22 @@ Real age files (pyrage, as `lifeboat key export` writes them), real damage."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 import pyrage
 import pytest
 
-from lifeboat.core.age_key_file import Verdict, parse_header, scrypt_stanza, why_not_opened
+from lifeboat.core.age_key_file import (
+    Verdict,
+    is_protected_file,
+    parse_header,
+    scrypt_stanza,
+    why_not_opened,
+)
 from lifeboat.core.chacha20_poly1305 import open_sealed
+from lifeboat.core.encryption import read_identity_file
 from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
 from lifeboat.foundation.errors import LifeboatError
 from tests.conftest import cli_process
@@ -191,3 +199,33 @@ def test_payload_chunks_are_checked_to_the_last_one_flagged_last():
     assert why_not_opened(two_chunks, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
     first_only = two_chunks[: _payload(two_chunks) + 16 + 65536 + 16]
     assert why_not_opened(first_only, PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+
+
+def _armored(data: bytes, newline: bytes = b"\n") -> bytes:
+    """As `age -a` writes it: base64 in 64 columns between its two lines."""
+    text = base64.b64encode(data)
+    lines = [b"-----BEGIN AGE ENCRYPTED FILE-----"]
+    lines += [text[at : at + 64] for at in range(0, len(text), 64)]
+    lines.append(b"-----END AGE ENCRYPTED FILE-----")
+    return newline.join(lines) + newline
+
+
+def test_an_ascii_armored_key_file_is_protected_and_imports(protected: bytes):
+    """`age -p -a` (armor for print or mail, CRLF from a Windows editor): pyrage opens
+    it, so Lifeboat must take it as protected (it said: no age identity in that file)."""
+    for armored in (_armored(protected), _armored(protected, b"\r\n")):
+        assert is_protected_file(armored)
+        with pytest.raises(LifeboatError, match="protected by a passphrase"):
+            read_identity_file(armored, None)
+        assert open_with_passphrase(armored, PASSPHRASE) == SECRET
+
+
+def test_a_damaged_armored_key_file_is_damage(protected: bytes):
+    refused = _refusal(_armored(flip_payload_byte(protected)))
+    assert refused.message.startswith(DAMAGED + "the passphrase is right")
+    garbled = _armored(protected).replace(b"\n", b"\n*", 1)
+    assert _refusal(garbled).message == DAMAGED + "its text (ASCII armor) is not well formed"
+    assert _refusal(_armored(protected)[:-40]).message == DAMAGED + "it is cut short"
+    assert _refusal(_armored(protected), "not it").message == (
+        "the passphrase does not open this key file"
+    )

@@ -24,6 +24,9 @@ from enum import IntEnum
 from lifeboat.core.chacha20_poly1305 import TAG_BYTES, authenticates, open_sealed
 
 MAGIC = b"age-encryption.org/v1\n"
+#: How an ASCII-armored age file (`age -a`, pyrage opens it too) begins and ends.
+ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
+_ARMOR_END = b"-----END AGE ENCRYPTED FILE-----"
 SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
 #: Above 2**20, hashlib's scrypt would need more than its 2 GiB memory cap: not checked.
 MAX_CHECKED_WORK_FACTOR = 20
@@ -54,6 +57,8 @@ class Verdict(IntEnum):
     #: damage (rage refuses a work factor above 16 times what it measures takes a second
     #: here, and a slow or busy machine measures little)
     WHOLE_NOT_OPENED = 11
+    #: an ASCII-armored file whose armor is not base64 between its two lines
+    ARMOR_GARBLED = 12
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,24 @@ class Header:
     #: What the MAC covers: the header up to and including "---"
     mac_input: bytes
     payload: bytes
+
+
+def is_protected_file(head: bytes) -> bool:
+    """Whether a file beginning with `head` is an age file, binary or ASCII-armored (as
+    pyrage takes it: nothing before either)."""
+    return head.startswith((MAGIC[:-1], ARMOR_BEGIN))
+
+
+def _dearmored(data: bytes) -> bytes | Verdict:
+    """The binary age file an armored one holds (CRLF and whitespace around it allowed,
+    as pyrage allows them)."""
+    lines = [line.rstrip(b"\r") for line in data.strip().split(b"\n")]
+    if len(lines) < 2 or lines[-1] != _ARMOR_END:
+        return Verdict.CUT_SHORT
+    try:
+        return base64.b64decode(b"".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return Verdict.ARMOR_GARBLED
 
 
 def _b64(text: bytes) -> bytes | None:
@@ -167,6 +190,11 @@ def _unwrap(stanza: Stanza, passphrase: bytes) -> bytes | None:
 def why_not_opened(data: bytes, passphrase: bytes) -> Verdict:
     """Why age (pyrage) failed to open `data` with `passphrase`: only a stanza that does
     not unwrap says the passphrase is wrong; one that does proves any later fault damage."""
+    if data.startswith(ARMOR_BEGIN):
+        binary = _dearmored(data)
+        if isinstance(binary, Verdict):
+            return binary
+        data = binary
     stanza = scrypt_stanza(data)
     if isinstance(stanza, Verdict):
         return stanza

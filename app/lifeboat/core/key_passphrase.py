@@ -74,6 +74,10 @@ _SAID: dict[int, tuple[str, str]] = {
         "measured it can give)",
         "try again when the computer is less busy, or import it on another computer",
     ),
+    Verdict.ARMOR_GARBLED: (
+        "this key file is damaged: its text (ASCII armor) is not well formed",
+        _ANOTHER_COPY,
+    ),
 }
 #: How often the parent looks at the cancel token while the child works.
 CANCEL_POLL_SECONDS = 0.05
