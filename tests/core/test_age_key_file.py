@@ -7,14 +7,22 @@ Real age files (pyrage, as `lifeboat key export` writes them), real damage."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 import pyrage
 import pytest
 
-from lifeboat.core.age_key_file import Verdict, parse_header, scrypt_stanza
+from lifeboat.core.age_key_file import (
+    Verdict,
+    is_protected_file,
+    parse_header,
+    scrypt_stanza,
+    why_not_opened,
+)
 from lifeboat.core.chacha20_poly1305 import open_sealed
+from lifeboat.core.encryption import read_identity_file
 from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
 from lifeboat.foundation.errors import LifeboatError
 from tests.conftest import cli_process
@@ -23,6 +31,8 @@ SECRET = b"AGE-SECRET-KEY-1 is what such a file holds\n"
 PASSPHRASE = "correct horse battery staple"
 DAMAGED = "this key file is damaged: "
 ANOTHER_COPY = "use another copy of the recovery key"
+#: Makes a process measure its time 10,000 times too long (Debian's `faketime` package)
+FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +158,74 @@ def test_the_cli_says_which_in_one_line(
     assert said in first and len(rest) <= 1, result.stderr
     if "damaged" in said:
         assert ANOTHER_COPY in result.stderr
+
+
+def test_a_whole_file_with_the_right_passphrase_is_never_called_damaged(protected: bytes):
+    """pyrage also refuses a whole file: its scrypt work-factor cap is measured on the
+    spot (rage allows the work factor of one second on this machine, times 16). The
+    stanza unwrapping and the header's MAC holding prove no payload: only chunks that
+    fail their tags do."""
+    assert why_not_opened(protected, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
+    assert why_not_opened(flip_payload_byte(protected), PASSPHRASE.encode()) is (
+        Verdict.CONTENTS_FAIL
+    )
+    assert why_not_opened(protected[:-1], PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+    assert why_not_opened(protected + b"\n", PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+
+
+@pytest.mark.skipif(not FAKETIME_LIBRARY.exists(), reason="needs libfaketime")
+def test_a_file_too_costly_for_a_slow_machine_is_not_called_damaged(
+    monkeypatch: pytest.MonkeyPatch, protected: bytes
+):
+    """The child on a machine that seems slow (its clock 10,000 times fast): rage caps
+    the work factor at 2**14 and refuses the file whole. Found by review: it was 'this
+    key file is damaged: ... use another copy of the recovery key'."""
+    stanza = scrypt_stanza(protected)
+    assert not isinstance(stanza, Verdict)
+    if int(stanza.args[2]) <= 14:
+        pytest.skip("this machine protects with a work factor rage allows when slow")
+    monkeypatch.setenv("LD_PRELOAD", str(FAKETIME_LIBRARY))
+    monkeypatch.setenv("FAKETIME", "+0 x10000")
+    refused = _refusal(protected)
+    assert "damaged" not in refused.message
+    assert refused.message.startswith("the passphrase is right and this key file is whole")
+    assert refused.hint is not None and ANOTHER_COPY not in refused.hint
+
+
+def test_payload_chunks_are_checked_to_the_last_one_flagged_last():
+    """Two full 64 KiB chunks, the second flagged last: whole. Without it, the first
+    chunk ends the file but was not sealed as the last: cut short, proven."""
+    two_chunks = bytes(pyrage.passphrase.encrypt(bytes(2 * 65536), PASSPHRASE))
+    assert why_not_opened(two_chunks, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
+    first_only = two_chunks[: _payload(two_chunks) + 16 + 65536 + 16]
+    assert why_not_opened(first_only, PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+
+
+def _armored(data: bytes, newline: bytes = b"\n") -> bytes:
+    """As `age -a` writes it: base64 in 64 columns between its two lines."""
+    text = base64.b64encode(data)
+    lines = [b"-----BEGIN AGE ENCRYPTED FILE-----"]
+    lines += [text[at : at + 64] for at in range(0, len(text), 64)]
+    lines.append(b"-----END AGE ENCRYPTED FILE-----")
+    return newline.join(lines) + newline
+
+
+def test_an_ascii_armored_key_file_is_protected_and_imports(protected: bytes):
+    """`age -p -a` (armor for print or mail, CRLF from a Windows editor): pyrage opens
+    it, so Lifeboat must take it as protected (it said: no age identity in that file)."""
+    for armored in (_armored(protected), _armored(protected, b"\r\n")):
+        assert is_protected_file(armored)
+        with pytest.raises(LifeboatError, match="protected by a passphrase"):
+            read_identity_file(armored, None)
+        assert open_with_passphrase(armored, PASSPHRASE) == SECRET
+
+
+def test_a_damaged_armored_key_file_is_damage(protected: bytes):
+    refused = _refusal(_armored(flip_payload_byte(protected)))
+    assert refused.message.startswith(DAMAGED + "the passphrase is right")
+    garbled = _armored(protected).replace(b"\n", b"\n*", 1)
+    assert _refusal(garbled).message == DAMAGED + "its text (ASCII armor) is not well formed"
+    assert _refusal(_armored(protected)[:-40]).message == DAMAGED + "it is cut short"
+    assert _refusal(_armored(protected), "not it").message == (
+        "the passphrase does not open this key file"
+    )

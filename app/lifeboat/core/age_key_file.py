@@ -3,10 +3,12 @@
 pyrage says only that decryption failed, in words that are no interface. age's structure
 proves more (age-encryption.org/v1): the scrypt stanza's wrapped file key authenticates
 under the key derived from the passphrase, so a stanza that unwraps proves the passphrase
-right, and whatever fails after it (the header's MAC, the payload, a file that ends early)
-is damage. A stanza that does not unwrap is a wrong passphrase (or a changed stanza, which
-no one can tell from it). Used in the passphrase child process only (core/key_passphrase.py):
-the scrypt takes seconds, and the passphrase and file key never leave that process.
+right, and whatever fails after it (the header's MAC, a payload chunk's tag, a file that
+ends early) is damage; a file whose every part checks is whole, whatever made pyrage refuse
+it (rage's work-factor cap, measured on the spot). A stanza that does not unwrap is a wrong
+passphrase (or a changed stanza, which no one can tell from it). Used in the passphrase
+child process only (core/key_passphrase.py): the scrypt takes seconds, and the passphrase
+and file key never leave that process.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from lifeboat.core.chacha20_poly1305 import open_sealed
+from lifeboat.core.chacha20_poly1305 import TAG_BYTES, authenticates, open_sealed
 
 MAGIC = b"age-encryption.org/v1\n"
+#: How an ASCII-armored age file (`age -a`, pyrage opens it too) begins and ends.
+ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
+_ARMOR_END = b"-----END AGE ENCRYPTED FILE-----"
 SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
 #: Above 2**20, hashlib's scrypt would need more than its 2 GiB memory cap: not checked.
 MAX_CHECKED_WORK_FACTOR = 20
@@ -29,6 +34,11 @@ _BODY_COLUMNS = 64
 _WORK_FACTOR = re.compile(rb"[1-9][0-9]?")
 #: A payload holds at least its 16-byte nonce and one chunk's 16-byte tag.
 _SMALLEST_PAYLOAD = 32
+_PAYLOAD_NONCE = 16
+_CHUNK = 64 * 1024
+#: Payload tags are checked in plain Python (some 20 MB/s): a protected key file is a
+#: few hundred bytes, and beyond this size nothing is proven (a second or so).
+MAX_CHECKED_PAYLOAD = 16 << 20
 
 
 class Verdict(IntEnum):
@@ -41,8 +51,14 @@ class Verdict(IntEnum):
     HEADER_GARBLED = 7
     HEADER_FAILS = 8
     CONTENTS_FAIL = 9
-    #: pyrage failed, and the stanza was too costly to check: neither is proven
+    #: pyrage failed, and the stanza (or payload) was too costly to check: nothing proven
     UNPROVEN = 10
+    #: pyrage failed, yet the passphrase is right and every part of the file checks: not
+    #: damage (rage refuses a work factor above 16 times what it measures takes a second
+    #: here, and a slow or busy machine measures little)
+    WHOLE_NOT_OPENED = 11
+    #: an ASCII-armored file whose armor is not base64 between its two lines
+    ARMOR_GARBLED = 12
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,24 @@ class Header:
     #: What the MAC covers: the header up to and including "---"
     mac_input: bytes
     payload: bytes
+
+
+def is_protected_file(head: bytes) -> bool:
+    """Whether a file beginning with `head` is an age file, binary or ASCII-armored (as
+    pyrage takes it: nothing before either)."""
+    return head.startswith((MAGIC[:-1], ARMOR_BEGIN))
+
+
+def _dearmored(data: bytes) -> bytes | Verdict:
+    """The binary age file an armored one holds (CRLF and whitespace around it allowed,
+    as pyrage allows them)."""
+    lines = [line.rstrip(b"\r") for line in data.strip().split(b"\n")]
+    if len(lines) < 2 or lines[-1] != _ARMOR_END:
+        return Verdict.CUT_SHORT
+    try:
+        return base64.b64decode(b"".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return Verdict.ARMOR_GARBLED
 
 
 def _b64(text: bytes) -> bytes | None:
@@ -156,6 +190,11 @@ def _unwrap(stanza: Stanza, passphrase: bytes) -> bytes | None:
 def why_not_opened(data: bytes, passphrase: bytes) -> Verdict:
     """Why age (pyrage) failed to open `data` with `passphrase`: only a stanza that does
     not unwrap says the passphrase is wrong; one that does proves any later fault damage."""
+    if data.startswith(ARMOR_BEGIN):
+        binary = _dearmored(data)
+        if isinstance(binary, Verdict):
+            return binary
+        data = binary
     stanza = scrypt_stanza(data)
     if isinstance(stanza, Verdict):
         return stanza
@@ -175,4 +214,22 @@ def why_not_opened(data: bytes, passphrase: bytes) -> Verdict:
         return Verdict.HEADER_FAILS
     if len(header.payload) < _SMALLEST_PAYLOAD:
         return Verdict.CUT_SHORT
-    return Verdict.CONTENTS_FAIL
+    if len(header.payload) > MAX_CHECKED_PAYLOAD:
+        return Verdict.UNPROVEN
+    if not _payload_whole(file_key, header.payload):
+        return Verdict.CONTENTS_FAIL
+    return Verdict.WHOLE_NOT_OPENED
+
+
+def _payload_whole(file_key: bytes, payload: bytes) -> bool:
+    """Whether every chunk of the payload's STREAM authenticates, in order, the last
+    flagged last: the header's MAC proves nothing of it, so only this proves damage."""
+    nonce, chunks = payload[:_PAYLOAD_NONCE], payload[_PAYLOAD_NONCE:]
+    key = _hkdf_sha256(file_key, nonce, b"payload")
+    sealed_size = _CHUNK + TAG_BYTES
+    for counter, at in enumerate(range(0, len(chunks), sealed_size)):
+        last = at + sealed_size >= len(chunks)
+        chunk_nonce = counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+        if not authenticates(key, chunk_nonce, chunks[at : at + sealed_size]):
+            return False
+    return True

@@ -2,10 +2,10 @@
 
 Only for telling a damaged passphrase-protected key file from a wrong passphrase
 (core/age_key_file.py): it opens the 32-byte wrapped file key of an age scrypt stanza,
-which pyrage does not expose. No library this project depends on on every platform
-offers the cipher (`cryptography` comes with SecretStorage on Linux only), and 32 bytes
-are two ChaCha20 blocks: fast enough in Python. What a key file holds is still opened by
-pyrage alone.
+which pyrage does not expose, and checks the payload chunks' tags (decrypting none). No
+library this project depends on on every platform offers the cipher (`cryptography`
+comes with SecretStorage on Linux only), and 32 bytes are two ChaCha20 blocks: fast
+enough in Python. What a key file holds is still opened by pyrage alone.
 """
 
 from __future__ import annotations
@@ -66,17 +66,24 @@ def _pad16(data: bytes) -> bytes:
     return b"\x00" * (-len(data) % 16)
 
 
-def open_sealed(key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes | None:
-    """The plaintext of `sealed` (ciphertext then tag), or None if it does not
-    authenticate under `key` (RFC 8439 2.8: nothing is decrypted before the tag checks)."""
+def authenticates(key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bool:
+    """Whether `sealed` (ciphertext then tag) authenticates under `key`, decrypting
+    nothing: one ChaCha20 block and Poly1305 over it (some 20 MB/s)."""
     if len(key) != 32 or len(nonce) != 12 or len(sealed) < TAG_BYTES:
-        return None
+        return False
     text, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
     one_time_key = _block(key, 0, nonce)[:32]
     lengths = struct.pack("<QQ", len(aad), len(text))
     mac = _poly1305(one_time_key, aad + _pad16(aad) + text + _pad16(text) + lengths)
-    if not hmac.compare_digest(mac, tag):
+    return hmac.compare_digest(mac, tag)
+
+
+def open_sealed(key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes | None:
+    """The plaintext of `sealed` (ciphertext then tag), or None if it does not
+    authenticate under `key` (RFC 8439 2.8: nothing is decrypted before the tag checks)."""
+    if not authenticates(key, nonce, sealed, aad):
         return None
+    text = sealed[:-TAG_BYTES]
     plain = bytearray()
     for at in range(0, len(text), 64):
         stream = _block(key, 1 + at // 64, nonce)

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from lifeboat.foundation.progress import CancelToken
 
 IDENTITIES_ENTRY = "age-identities"
-_AGE_HEADER = b"age-encryption.org/v1"
 
 
 class MissingIdentity(LifeboatError):
@@ -122,9 +121,10 @@ def read_identity_file(
 ) -> list[str]:
     """The identities in an identity file, plain or passphrase-protected (opened in a
     child process, which `cancel` stops: core/key_passphrase.py)."""
+    from lifeboat.core.age_key_file import is_protected_file
     from lifeboat.core.key_passphrase import open_with_passphrase
 
-    if data.startswith(_AGE_HEADER):
+    if is_protected_file(data):
         if passphrase is None:
             raise LifeboatError(
                 "this key file is protected by a passphrase",

@@ -68,6 +68,16 @@ _SAID: dict[int, tuple[str, str]] = {
         "this key file did not open with this passphrase",
         f"check the passphrase; if it is right, the file may be damaged: {_ANOTHER_COPY}",
     ),
+    Verdict.WHOLE_NOT_OPENED: (
+        "the passphrase is right and this key file is whole, but it could not be opened "
+        "on this computer now (it asks more work of the passphrase than this computer "
+        "measured it can give)",
+        "try again when the computer is less busy, or import it on another computer",
+    ),
+    Verdict.ARMOR_GARBLED: (
+        "this key file is damaged: its text (ASCII armor) is not well formed",
+        _ANOTHER_COPY,
+    ),
 }
 #: How often the parent looks at the cancel token while the child works.
 CANCEL_POLL_SECONDS = 0.05

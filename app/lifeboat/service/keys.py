@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lifeboat.core.age_key_file import ARMOR_BEGIN, is_protected_file
 from lifeboat.core.encryption import (
     check_recipient,
     generate_identity,
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How a passphrase-protected (age-encrypted) key file starts.
-AGE_FILE_HEADER = b"age-encryption.org/v1"
 #: A key file holds a few identities (about 75 bytes each): anything near this is not one.
 MAX_KEY_FILE_BYTES = 1 << 20
 
@@ -99,7 +98,7 @@ class KeyMethods:
         """Is this exported key file protected by a passphrase (import_key then needs it)?"""
         try:
             with Path(path).expanduser().open("rb") as file:
-                return file.read(len(AGE_FILE_HEADER)) == AGE_FILE_HEADER
+                return is_protected_file(file.read(len(ARMOR_BEGIN)))
         except OSError as exc:
             raise LifeboatError(
                 f"cannot read {path}: {exc.strerror or exc}",
