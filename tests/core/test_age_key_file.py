@@ -15,6 +15,7 @@ import pyrage
 import pytest
 
 from lifeboat.core.age_key_file import (
+    UTF8_BOM,
     Verdict,
     is_protected_file,
     parse_header,
@@ -22,7 +23,7 @@ from lifeboat.core.age_key_file import (
     why_not_opened,
 )
 from lifeboat.core.chacha20_poly1305 import open_sealed
-from lifeboat.core.encryption import read_identity_file
+from lifeboat.core.encryption import generate_identity, identity_file_text, read_identity_file
 from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
 from lifeboat.foundation.errors import LifeboatError
 from tests.conftest import cli_process
@@ -229,3 +230,30 @@ def test_a_damaged_armored_key_file_is_damage(protected: bytes):
     assert _refusal(_armored(protected), "not it").message == (
         "the passphrase does not open this key file"
     )
+
+
+def test_an_editors_byte_order_mark_is_no_part_of_the_key():
+    """Notepad and others may save a file with a UTF-8 BOM before it: the key file, plain,
+    protected or armored, still imports (what opens is proven by age's MACs)."""
+    identity, _recipient = generate_identity()
+    text = identity_file_text(identity).encode()
+    made = protect_with_passphrase(text, PASSPHRASE)
+    assert read_identity_file(UTF8_BOM + text, None) == [identity]
+    for protected_file in (made, _armored(made), _armored(made, b"\r\n")):
+        with_bom = UTF8_BOM + protected_file
+        assert is_protected_file(with_bom)
+        with pytest.raises(LifeboatError, match="protected by a passphrase"):
+            read_identity_file(with_bom, None)
+        assert read_identity_file(with_bom, PASSPHRASE) == [identity]
+
+
+def test_a_binary_key_file_converted_as_text_is_damage_whatever_the_passphrase(
+    protected: bytes,
+):
+    """Line endings changed to CRLF (an editor, mail): age never writes a carriage
+    return in a binary header, and the conversion changed the payload too."""
+    converted = protected.replace(b"\n", b"\r\n")
+    for passphrase in (PASSPHRASE, "not the passphrase"):
+        refused = _refusal(converted, passphrase)
+        assert refused.message == DAMAGED + "its header is not well formed"
+        assert refused.hint == ANOTHER_COPY

@@ -76,10 +76,20 @@ class Header:
     payload: bytes
 
 
+#: What a text editor (Windows Notepad, for one) may put before a file it saved
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(data: bytes) -> bytes:
+    """`data` without a leading UTF-8 byte order mark. Taking it away is safe: what then
+    opens with the passphrase is proven by age's MACs to be exactly what was written."""
+    return data.removeprefix(UTF8_BOM)
+
+
 def is_protected_file(head: bytes) -> bool:
-    """Whether a file beginning with `head` is an age file, binary or ASCII-armored (as
-    pyrage takes it: nothing before either)."""
-    return head.startswith((MAGIC[:-1], ARMOR_BEGIN))
+    """Whether a file beginning with `head` is an age file, binary or ASCII-armored
+    (after a byte order mark an editor may have added)."""
+    return without_bom(head).startswith((MAGIC[:-1], ARMOR_BEGIN))
 
 
 def _dearmored(data: bytes) -> bytes | Verdict:
@@ -126,7 +136,10 @@ def _body(data: bytes, at: int) -> tuple[bytes, int] | Verdict:
 def parse_header(data: bytes) -> Header | Verdict:
     """The header's stanzas and MAC, or what makes it no (whole) age header."""
     if not data.startswith(MAGIC):
-        return Verdict.NOT_AGE
+        # age writes no carriage return in a binary header: one there means the file
+        # went through a text conversion (an editor, mail), which also changes any
+        # line feed of the payload: damage, not another kind of file
+        return Verdict.HEADER_GARBLED if data.startswith(MAGIC[:-1] + b"\r") else Verdict.NOT_AGE
     at, stanzas = len(MAGIC), list[Stanza]()
     while True:
         got = _line(data, at)

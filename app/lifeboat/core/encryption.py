@@ -121,9 +121,10 @@ def read_identity_file(
 ) -> list[str]:
     """The identities in an identity file, plain or passphrase-protected (opened in a
     child process, which `cancel` stops: core/key_passphrase.py)."""
-    from lifeboat.core.age_key_file import is_protected_file
+    from lifeboat.core.age_key_file import is_protected_file, without_bom
     from lifeboat.core.key_passphrase import open_with_passphrase
 
+    data = without_bom(data)  # an editor's byte order mark is not part of the key
     if is_protected_file(data):
         if passphrase is None:
             raise LifeboatError(
