@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import unicodedata
 from pathlib import Path
 
 import pyrage
@@ -257,3 +258,15 @@ def test_a_binary_key_file_converted_as_text_is_damage_whatever_the_passphrase(
         refused = _refusal(converted, passphrase)
         assert refused.message == DAMAGED + "its header is not well formed"
         assert refused.hint == ANOTHER_COPY
+
+
+def test_the_same_passphrase_typed_in_another_unicode_form_opens_the_file():
+    """ "café" is one code point for é on one system and e plus a combining accent on
+    another (age does not normalise): the right passphrase opens the file either way;
+    a wrong one is still wrong."""
+    composed, decomposed = "café crème brûlée", unicodedata.normalize("NFD", "café crème brûlée")
+    assert composed != decomposed
+    made = protect_with_passphrase(SECRET, decomposed)
+    assert open_with_passphrase(made, composed) == SECRET
+    refused = _refusal(made, "café crème brûlé")
+    assert refused.message == "the passphrase does not open this key file"

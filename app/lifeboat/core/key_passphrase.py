@@ -198,11 +198,36 @@ def _serve(request: bytes) -> int:
             # pyrage's words are no interface: age's structure says which it was, at the
             # price of a second scrypt when the stanza is well formed. Only once pyrage
             # has failed, so a good file never depends on this second reading of it
-            return why_not_opened(data, secret).value
+            verdict = why_not_opened(data, secret)
+            opened = _other_forms(data, passphrase) if verdict == Verdict.WRONG_PASSPHRASE else None
+            if opened is None:
+                return verdict.value
+            made = opened
     out = sys.stdout.buffer
     out.write(made)
     out.flush()
     return 0
+
+
+def _other_forms(data: bytes, passphrase: str) -> bytes | None:
+    """What `data` holds, opened with another Unicode form of the passphrase, or None.
+    age does not normalise a passphrase, and the same typed "é" is one code point on one
+    keyboard or system and two on another: someone typing the right passphrase would
+    otherwise be told it is wrong forever. A scrypt more for each form that differs (none
+    for an ASCII passphrase), and only once the typed form failed."""
+    import unicodedata
+
+    import pyrage
+
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, passphrase)
+        if other == passphrase:
+            continue
+        try:
+            return bytes(pyrage.passphrase.decrypt(data, other))
+        except Exception:
+            continue  # not this form either: the typed form's verdict stands
+    return None
 
 
 def _dump_no_core() -> None:
