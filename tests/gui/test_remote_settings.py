@@ -259,6 +259,32 @@ def test_a_protected_save_can_be_cancelled_and_writes_nothing(
     assert not page.form.encrypt.isChecked(), "cancelled: encryption stays off"
 
 
+def test_cancelling_another_copy_says_the_first_stays(
+    qtbot, open_dialog, service: Service, tmp_path: Path
+):
+    add_remote(service)
+    dialog = open_dialog()
+    page = dialog.remotes
+    page.form.encrypt.click()
+    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(), timeout=10_000)
+    recovery = page.recovery
+    first = tmp_path / "recovery.txt"
+    recovery.save_to(first)  # no passphrase: no child, at once
+    qtbot.waitUntil(lambda: recovery.saved_to == first, timeout=10_000)
+    recovery.passphrase.setText("correct horse")
+    recovery.repeat.setText("correct horse")
+    second = tmp_path / "second.age"
+    recovery.save_to(second)
+    qtbot.waitUntil(lambda: bool(opener_children()), timeout=30_000)
+    recovery.save_button.click()
+    qtbot.waitUntil(lambda: recovery.saved_label.text().startswith("Cancelled"), timeout=20_000)
+    assert recovery.saved_label.text() == (
+        f"Cancelled: no file was saved (the copy saved to {first} stays)."
+    )
+    assert first.exists() and not second.exists() and recovery.saved_to == first
+    assert recovery.save_button.text() == "Save another copy…"
+
+
 def test_turning_encryption_off_asks_first(qtbot, open_dialog, service: Service):
     service.init_key()
     add_remote(service, encrypt=True)

@@ -320,7 +320,8 @@ class RecoveryKeyDialog(QDialog):
         self.save_button.setEnabled(True)
         self.save_button.setText(self._save_text)
         if isinstance(exc, Cancelled):  # what the user asked for, not a problem
-            self.saved_label.setText("Cancelled: no file was saved.")
+            earlier = f" (the copy saved to {self.saved_to} stays)" if self.saved_to else ""
+            self.saved_label.setText(f"Cancelled: no file was saved{earlier}.")
             return
         self.saved_label.setText("")
         show_error(self, exc, title="Recovery key not saved")
