@@ -270,3 +270,23 @@ def test_the_same_passphrase_typed_in_another_unicode_form_opens_the_file():
     assert open_with_passphrase(made, composed) == SECRET
     refused = _refusal(made, "café crème brûlé")
     assert refused.message == "the passphrase does not open this key file"
+
+
+def test_the_cli_and_the_dialog_see_a_protected_file_behind_a_byte_order_mark(
+    home: Path, tmp_path: Path, protected: bytes
+):
+    """What `key import` and the dialog ask first (whether to ask for a passphrase)
+    reads enough of the file to see the armor line after an editor's BOM."""
+    from lifeboat.service import Service
+
+    service = Service()
+    for name, data in (
+        ("binary.age", protected),
+        ("armored.age", _armored(protected)),
+        ("bom-binary.age", UTF8_BOM + protected),
+        ("bom-armored.age", UTF8_BOM + _armored(protected, b"\r\n")),
+    ):
+        (tmp_path / name).write_bytes(data)
+        assert service.key_file_protected(tmp_path / name), name
+    (tmp_path / "plain.txt").write_bytes(UTF8_BOM + SECRET)
+    assert not service.key_file_protected(tmp_path / "plain.txt")

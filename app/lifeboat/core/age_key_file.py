@@ -86,6 +86,10 @@ def without_bom(data: bytes) -> bytes:
     return data.removeprefix(UTF8_BOM)
 
 
+#: How many of a file's first bytes is_protected_file needs to tell
+PROTECTED_HEAD_BYTES = len(UTF8_BOM) + len(ARMOR_BEGIN)
+
+
 def is_protected_file(head: bytes) -> bool:
     """Whether a file beginning with `head` is an age file, binary or ASCII-armored
     (after a byte order mark an editor may have added)."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.age_key_file import ARMOR_BEGIN, is_protected_file
+from lifeboat.core.age_key_file import PROTECTED_HEAD_BYTES, is_protected_file
 from lifeboat.core.encryption import (
     check_recipient,
     generate_identity,
@@ -98,7 +98,7 @@ class KeyMethods:
         """Is this exported key file protected by a passphrase (import_key then needs it)?"""
         try:
             with Path(path).expanduser().open("rb") as file:
-                return is_protected_file(file.read(len(ARMOR_BEGIN)))
+                return is_protected_file(file.read(PROTECTED_HEAD_BYTES))
         except OSError as exc:
             raise LifeboatError(
                 f"cannot read {path}: {exc.strerror or exc}",
