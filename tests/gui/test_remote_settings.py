@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 from lifeboat.core.encryption import read_identity_file, recipient_of
 from lifeboat.core.secrets import load_s3_credentials
 from lifeboat.gui.preferences import TrayPreferences
+from lifeboat.gui.recovery_key import RecoveryKeyDialog
 from lifeboat.gui.settings_dialog import DATABASES_TAB, REMOTE_TAB, SettingsDialog
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
@@ -219,17 +220,24 @@ def test_encryption_needs_the_recovery_key_saved_first(
     assert service.remotes()[0].encrypt
 
 
-def test_a_protected_save_can_be_cancelled_and_writes_nothing(
-    qtbot, open_dialog, service: Service, tmp_path: Path
-):
-    """The passphrase's scrypt takes seconds: the save button becomes Cancel saving, which
-    kills the child and writes no file; closing the dialog cancels it the same way."""
+def recovery_step(qtbot, open_dialog, service: Service) -> tuple[SettingsDialog, RecoveryKeyDialog]:
+    """Settings → Remote with a remote, Encrypt clicked: its "Save your recovery key"."""
     add_remote(service)
     dialog = open_dialog()
     page = dialog.remotes
     page.form.encrypt.click()
     qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(), timeout=10_000)
-    recovery = page.recovery
+    assert page.recovery is not None
+    return dialog, page.recovery
+
+
+def test_a_protected_save_can_be_cancelled_and_writes_nothing(
+    qtbot, open_dialog, service: Service, tmp_path: Path
+):
+    """The passphrase's scrypt takes seconds: the save button becomes Cancel saving, which
+    kills the child and writes no file; closing the dialog cancels it the same way."""
+    dialog, recovery = recovery_step(qtbot, open_dialog, service)
+    page = dialog.remotes
     recovery.passphrase.setText("correct horse")
     recovery.repeat.setText("correct horse")
     key_file = tmp_path / "recovery.age"
@@ -262,12 +270,7 @@ def test_a_protected_save_can_be_cancelled_and_writes_nothing(
 def test_cancelling_another_copy_says_the_first_stays(
     qtbot, open_dialog, service: Service, tmp_path: Path
 ):
-    add_remote(service)
-    dialog = open_dialog()
-    page = dialog.remotes
-    page.form.encrypt.click()
-    qtbot.waitUntil(lambda: page.recovery is not None and page.recovery.isVisible(), timeout=10_000)
-    recovery = page.recovery
+    _dialog, recovery = recovery_step(qtbot, open_dialog, service)
     first = tmp_path / "recovery.txt"
     recovery.save_to(first)  # no passphrase: no child, at once
     qtbot.waitUntil(lambda: recovery.saved_to == first, timeout=10_000)
