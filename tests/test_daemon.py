@@ -10,8 +10,10 @@ tests/core/test_schedule_times.py).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -19,6 +21,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 from lifeboat.service import Service
 from tests.conftest import cli_process, set_general, set_source
@@ -174,3 +178,47 @@ def test_sigterm_cancels_the_running_job_and_records_it(home: Path, tmp_path: Pa
     job = next(j for j in jobs(home) if j["kind"] == "backup")
     assert job["status"] == "cancelled"
     assert marker.exists(), "the after hook did not run to resume the app"
+
+
+#: tgkill(2)'s number, to send a signal to one thread of another process.
+_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def _signal_thread(pid: int, tid: int, signum: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_TGKILL[platform.machine()], pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() not in _TGKILL, reason="needs Linux tgkill"
+)
+def test_a_sigterm_the_kernel_hands_to_another_thread_still_stops_the_daemon(
+    home: Path, tmp_path: Path
+):
+    """The kernel may deliver a process's SIGTERM to any of its threads; Python then only
+    flags its handler for the main thread. A main thread asleep in an untimed wait never
+    ran it: the daemon did not stop (CI saw it once in a few dozen runs)."""
+    service = Service()
+    service.add_source(make_db(tmp_path / "notes.db", rows=50), schedule="daily 03:00")
+    proc = start_daemon(home)
+    try:
+        lock = service.scheduler_lock()
+        wait_until(lambda: lock.holder() == proc.pid, "the daemon to take the lock", process=proc)
+
+        def others() -> list[int]:
+            return [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+
+        # Its threads start after the handler is set (cmd_run sets it before the scheduler).
+        wait_until(lambda: bool(others()), "the daemon's threads to start", process=proc)
+        started = time.monotonic()
+        _signal_thread(proc.pid, others()[0], signal.SIGTERM)
+        _, err = proc.communicate(timeout=STOP_LIMIT_S * 2)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < STOP_LIMIT_S, f"took {took:.1f} s to stop"
+    assert "received SIGTERM" in err

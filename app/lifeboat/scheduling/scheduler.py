@@ -114,7 +114,10 @@ class Scheduler:
         """Start, block until `stop` is set, then shut down (daemon and tray thread)."""
         self.start()
         try:
-            stop.wait()
+            # Timed: a SIGTERM delivered to another thread only flags Python's handler,
+            # which runs when this thread wakes (an untimed wait never did).
+            while not stop.wait(0.5):
+                pass
         finally:
             self.shutdown()
 
