@@ -30,8 +30,17 @@ from lifeboat.foundation.progress import CancelToken, ProgressThrottle
 log = logging.getLogger(__name__)
 
 
-#: The tasks that run or wait; a task's signals object must live until it has reported.
+#: The tasks that run or wait.
 _live: set[Task] = set()
+#: Runners whose task has reported, each with its signals object, for the next tasks.
+#: None is ever deleted: freeing a signals object (or a Python-made QRunnable) once its
+#: task reported crashed the GUI process twice, in PySide, with the cause not found. A
+#: runner is used again instead, its slots disconnected, so what a task held (its
+#: function, the callbacks and all they captured) is freed, and the runners number no
+#: more than the tasks that ever ran at once. The tray reads its status every 5 s while
+#: it watches a daemon: kept for the process's life, those tasks grew it by about 20 KB
+#: each, hundreds of MB a day.
+_idle_runners: list[_Runner] = []
 
 
 class TaskSignals(QObject):
@@ -40,45 +49,102 @@ class TaskSignals(QObject):
     progress = Signal(str, int, int)
 
 
-class Task(QRunnable):
+class Task:
     """One function call in the pool. Create and start it with `run_in_background`."""
 
     def __init__(
         self, fn: Callable[..., Any], *, what: str, with_progress: bool, work: bool = False
     ) -> None:
-        super().__init__()
         self.work = work
-        self.setAutoDelete(False)
-        self.fn = fn
+        self.fn: Callable[..., Any] | None = fn
         self.what = what
         self.with_progress = with_progress
         self.cancel = CancelToken()
-        self.signals = TaskSignals()
         self.finished = threading.Event()
         self._throttle = ProgressThrottle()
+        self._signals: TaskSignals | None = None  # its runner's, while it runs
+        self._reporting = threading.Lock()
 
-    def run(self) -> None:
+    def run(self, signals: TaskSignals) -> None:
+        self._signals = signals
+        fn, self.fn = self.fn, None
+        assert fn is not None, "a task runs once"
         try:
-            result = self.fn(self._progress, self.cancel) if self.with_progress else self.fn()
+            result = fn(self._progress, self.cancel) if self.with_progress else fn()
         except LifeboatError as exc:
             log.info("%s: %s", self.what, exc.message)
-            self._report(self.signals.failed, exc)
+            self._report("failed", exc)
         except BaseException as exc:
             log.exception("unexpected error while trying to %s", self.what)
-            self._report(self.signals.failed, exc)
+            self._report("failed", exc)
         else:
-            self._report(self.signals.done, result)
+            self._report("done", result)
 
-    def _report(self, signal: Any, value: object) -> None:
-        self.finished.set()
-        with contextlib.suppress(RuntimeError):  # the receivers are gone (quitting)
-            signal.emit(value)
+    def _report(self, which: str, value: object) -> None:
+        """Report once; no progress goes out after it (a thread the function left behind
+        may still call it, and the runner then serves another task)."""
+        with self._reporting:
+            signals, self._signals = self._signals, None
+            self.finished.set()
+            if signals is not None:
+                with contextlib.suppress(RuntimeError):  # the receivers are gone (quitting)
+                    getattr(signals, which).emit(value)
 
     def _progress(self, phase: str, done: int, total: int) -> None:
         if not self._throttle.passes(phase, done, total):
             return
-        with contextlib.suppress(RuntimeError):
-            self.signals.progress.emit(phase, done, total)
+        with self._reporting:
+            if self._signals is not None:
+                with contextlib.suppress(RuntimeError):
+                    self._signals.progress.emit(phase, done, total)
+
+
+class _Runner(QRunnable):
+    """Runs one task at a time in a pool, then waits in `_idle_runners` for the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.signals = TaskSignals()
+        self.task: Task | None = None
+        self.listens_to_progress = False
+        self.returned = threading.Event()  # run() has returned: it may be started again
+
+    def run(self) -> None:
+        task = self.task
+        try:
+            if task is not None:
+                task.run(self.signals)
+        finally:
+            self.returned.set()
+
+
+def _runner_for(task: Task) -> _Runner:
+    """The idle runner released last whose run() has returned, or a new one."""
+    for i in range(len(_idle_runners) - 1, -1, -1):
+        runner = _idle_runners[i]
+        if runner.returned.is_set():
+            del _idle_runners[i]
+            break
+    else:
+        runner = _Runner()
+    runner.returned.clear()
+    runner.task = task
+    return runner
+
+
+def _release(runner: _Runner) -> None:
+    """The task reported and its answer was handed over (GUI thread): free what it held
+    and keep the runner for another task."""
+    signals = runner.signals
+    signals.done.disconnect()
+    signals.failed.disconnect()
+    if runner.listens_to_progress:  # disconnecting a signal with no slot warns
+        signals.progress.disconnect()
+    if runner.task is not None:
+        _live.discard(runner.task)
+    runner.task = None
+    _idle_runners.append(runner)
 
 
 def run_in_background(
@@ -100,10 +166,9 @@ def run_in_background(
     opposed to reads. Cancel with `task.cancel.cancel()`.
     """
     task = Task(fn, what=what, with_progress=with_progress or on_progress is not None, work=work)
+    runner = _runner_for(task)
+    signals = runner.signals
     queued = Qt.ConnectionType.QueuedConnection
-
-    def forget(_: object = None) -> None:
-        _live.discard(task)
 
     def guarded(callback: Callable[..., object]) -> Callable[..., object]:
         if owner is None:
@@ -111,15 +176,17 @@ def run_in_background(
         return lambda *args: callback(*args) if shiboken6.isValid(owner) else None
 
     if on_done is not None:
-        task.signals.done.connect(guarded(on_done), queued)
+        signals.done.connect(guarded(on_done), queued)
     if on_failed is not None:
-        task.signals.failed.connect(guarded(on_failed), queued)
+        signals.failed.connect(guarded(on_failed), queued)
+    runner.listens_to_progress = on_progress is not None
     if on_progress is not None:
-        task.signals.progress.connect(guarded(on_progress), queued)
-    task.signals.done.connect(forget, queued)
-    task.signals.failed.connect(forget, queued)
+        signals.progress.connect(guarded(on_progress), queued)
+    # Last: queued after the answer's own slots, so they have run when it is released.
+    signals.done.connect(lambda _=None: _release(runner), queued)
+    signals.failed.connect(lambda _=None: _release(runner), queued)
     _live.add(task)
-    (work_pool() if work else pool()).start(task)
+    (work_pool() if work else pool()).start(runner)
     return task
 
 
