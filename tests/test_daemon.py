@@ -60,7 +60,12 @@ def jobs(home: Path) -> list[dict]:
 def stop(proc: subprocess.Popen[str]) -> tuple[float, str]:
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=STOP_LIMIT_S * 2)
+    try:
+        _, err = proc.communicate(timeout=STOP_LIMIT_S * 2)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a daemon that did not stop must not outlive the test
+        proc.communicate()
+        raise
     return time.monotonic() - started, err
 
 
