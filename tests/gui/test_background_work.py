@@ -76,6 +76,7 @@ def test_a_task_that_reported_keeps_nothing_it_held(qtbot):
             qtbot.waitUntil(lambda i=i: len(answers) > i - 2)
     qtbot.waitUntil(lambda: len(answers) == 200)
     qtbot.waitUntil(lambda: not running_tasks() and not workers._live)
+    workers.wait_for_tasks()
     gc.collect()
     assert sorted(answers) == list(range(200))
     alive = [ref for ref in held if ref() is not None]
@@ -99,12 +100,13 @@ def test_progress_after_a_task_reported_reaches_no_later_task(qtbot):
         return "first"
 
     first: list[object] = []
-    run_in_background(leaves_a_thread, what="first", on_done=first.append, with_progress=True)
-    qtbot.waitUntil(lambda: first == ["first"])
-    qtbot.waitUntil(
-        lambda: bool(workers._idle_runners) and workers._idle_runners[-1].returned.is_set()
+    qtbot.waitUntil(lambda: not workers._live)
+    task = run_in_background(
+        leaves_a_thread, what="first", on_done=first.append, with_progress=True
     )
-    runner = workers._idle_runners[-1]  # the first task's: released last
+    qtbot.waitUntil(lambda: first == ["first"] and task not in workers._live)
+    runner = workers._idle_runners[-1]  # the first task's: it was released last
+    qtbot.waitUntil(runner.returned.is_set)
     heard: list[str] = []
     go_on = threading.Event()
     second: list[object] = []

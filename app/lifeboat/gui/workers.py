@@ -67,10 +67,11 @@ class Task:
 
     def run(self, signals: TaskSignals) -> None:
         self._signals = signals
-        fn, self.fn = self.fn, None
-        assert fn is not None, "a task runs once"
+        # No local of the function: what it holds (often a widget) must be let go on the
+        # GUI thread (by _release), never as this pool thread's frame ends.
+        assert self.fn is not None, "a task runs once"
         try:
-            result = fn(self._progress, self.cancel) if self.with_progress else fn()
+            result = self.fn(self._progress, self.cancel) if self.with_progress else self.fn()
         except LifeboatError as exc:
             log.info("%s: %s", self.what, exc.message)
             self._report("failed", exc)
@@ -108,6 +109,10 @@ class _Runner(QRunnable):
         self.signals = TaskSignals()
         self.task: Task | None = None
         self.listens_to_progress = False
+        #: the callbacks connected for its task: held here until run() has returned, so
+        #: Qt's letting go of them (deferred while an emit runs) is never their last
+        #: reference, and they are freed on the GUI thread
+        self.held: list[object] = []
         self.returned = threading.Event()  # run() has returned: it may be started again
 
     def run(self) -> None:
@@ -128,6 +133,7 @@ def _runner_for(task: Task) -> _Runner:
             break
     else:
         runner = _Runner()
+    runner.held.clear()
     runner.returned.clear()
     runner.task = task
     return runner
@@ -142,8 +148,11 @@ def _release(runner: _Runner) -> None:
     if runner.listens_to_progress:  # disconnecting a signal with no slot warns
         signals.progress.disconnect()
     if runner.task is not None:
+        runner.task.fn = None
         _live.discard(runner.task)
     runner.task = None
+    if runner.returned.is_set():  # else kept until the runner is used again
+        runner.held.clear()
     _idle_runners.append(runner)
 
 
@@ -171,9 +180,11 @@ def run_in_background(
     queued = Qt.ConnectionType.QueuedConnection
 
     def guarded(callback: Callable[..., object]) -> Callable[..., object]:
-        if owner is None:
-            return callback
-        return lambda *args: callback(*args) if shiboken6.isValid(owner) else None
+        slot = callback
+        if owner is not None:
+            slot = lambda *args: callback(*args) if shiboken6.isValid(owner) else None  # noqa: E731
+        runner.held.append(slot)
+        return slot
 
     if on_done is not None:
         signals.done.connect(guarded(on_done), queued)
@@ -183,8 +194,10 @@ def run_in_background(
     if on_progress is not None:
         signals.progress.connect(guarded(on_progress), queued)
     # Last: queued after the answer's own slots, so they have run when it is released.
-    signals.done.connect(lambda _=None: _release(runner), queued)
-    signals.failed.connect(lambda _=None: _release(runner), queued)
+    release = lambda _=None: _release(runner)  # noqa: E731
+    runner.held.append(release)
+    signals.done.connect(release, queued)
+    signals.failed.connect(release, queued)
     _live.add(task)
     (work_pool() if work else pool()).start(runner)
     return task
@@ -218,7 +231,11 @@ def wait_for_tasks(timeout_ms: int = 30_000) -> bool:
     deadline = time.monotonic() + timeout_ms / 1000
     done = work_pool().waitForDone(timeout_ms)
     left = max(0, int((deadline - time.monotonic()) * 1000))
-    return pool().waitForDone(left) and done
+    done = pool().waitForDone(left) and done
+    for runner in _idle_runners:  # what their last tasks' callbacks held goes now
+        if runner.returned.is_set():
+            runner.held.clear()
+    return done
 
 
 def running_tasks(*, work_only: bool = False) -> list[Task]:
