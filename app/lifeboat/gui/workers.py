@@ -123,6 +123,11 @@ class _Runner(QRunnable):
         finally:
             self.returned.set()
 
+    def let_go(self) -> None:
+        """Drop the last task's callbacks once run() has returned (GUI thread)."""
+        if self.returned.is_set():
+            self.held.clear()
+
 
 def _runner_for(task: Task) -> _Runner:
     """The idle runner released last whose run() has returned, or a new one."""
@@ -133,7 +138,7 @@ def _runner_for(task: Task) -> _Runner:
             break
     else:
         runner = _Runner()
-    runner.held.clear()
+    runner.let_go()
     runner.returned.clear()
     runner.task = task
     return runner
@@ -151,8 +156,7 @@ def _release(runner: _Runner) -> None:
         runner.task.fn = None
         _live.discard(runner.task)
     runner.task = None
-    if runner.returned.is_set():  # else kept until the runner is used again
-        runner.held.clear()
+    runner.let_go()  # else when it is used again, or by wait_for_tasks
     _idle_runners.append(runner)
 
 
@@ -233,8 +237,7 @@ def wait_for_tasks(timeout_ms: int = 30_000) -> bool:
     left = max(0, int((deadline - time.monotonic()) * 1000))
     done = pool().waitForDone(left) and done
     for runner in _idle_runners:  # what their last tasks' callbacks held goes now
-        if runner.returned.is_set():
-            runner.held.clear()
+        runner.let_go()
     return done
 
 
