@@ -337,3 +337,27 @@ def test_a_column_added_again_with_another_default_is_not_taken_for_unchanged_ro
     _same_merge(tmp_path, past, live, MergeRequest("t", prefer_past=True))
     back = sqlite3.connect(live).execute("select count(*) from t where c = 'then'").fetchone()
     assert back == (4000,)
+
+
+@pytest.mark.parametrize("first", [0, 3, 700])
+@pytest.mark.parametrize("listed_pages", [0, 5, 600, 1000, 1500])
+def test_the_pages_found_differing_are_those_a_page_by_page_comparison_finds(
+    first: int, listed_pages: int
+):
+    from lifeboat.core.rowmerge_changed import _add_differing
+
+    rng = random.Random(first * 7919 + listed_pages)
+    listed = bytearray(rng.randbytes(16 * listed_pages))
+    hashes = bytearray(listed[16 * first : 16 * (first + 800)])
+    hashes += rng.randbytes(16 * 800 - len(hashes))  # pages past the list's end
+    for page in rng.sample(range(800), 40):  # one word of a hash, or the other, differs
+        at = 16 * page + rng.choice((0, 8, 15))
+        hashes[at] ^= 1
+    found: set[int] = set()
+    _add_differing(found, bytes(hashes), bytes(listed), first)
+    expected = {
+        first + n + 1
+        for n in range(800)
+        if listed[16 * (first + n) : 16 * (first + n + 1)] != hashes[16 * n : 16 * (n + 1)]
+    }
+    assert found == expected
