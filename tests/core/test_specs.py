@@ -71,6 +71,18 @@ def test_invalid_schedules(spec: str, words: str):
     assert words in str(err.value)
 
 
+def test_a_schedule_read_again_is_the_same_and_a_bad_one_is_refused_each_time():
+    """Each text is parsed once per process (core/schedule._parse_text): what comes back
+    the second time is what the first parse gave, and an error is not remembered away."""
+    first = parse_schedule('cron "0 3 29 2 *"')
+    assert parse_schedule('cron "0 3 29 2 *"') == first
+    assert first.period_seconds == parse_schedule('cron "0 3 29 2 *"').period_seconds
+    assert first.period_seconds >= 4 * 365 * 86400 - 86400  # leap days only
+    for _ in range(2):
+        with pytest.raises(ScheduleError, match="never fires"):
+            parse_schedule('cron "0 3 31 2 *"')
+
+
 def test_keep_specs():
     policy = parse_keep("last=7, daily=7,weekly=4,monthly=12,yearly=2,within=30d")
     assert (policy.last, policy.daily, policy.weekly, policy.monthly, policy.yearly) == (

@@ -8,6 +8,7 @@ Specs: `manual`, `every 30s` / `every 15m` / `every 6h` / `every 2d` (at least 1
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -106,6 +107,15 @@ def parse_schedule(spec: str) -> Schedule:
     """Parse a schedule spec; raise ScheduleError with a clear reason."""
     if not isinstance(spec, str):
         raise ScheduleError("a schedule must be text, e.g. 'daily 03:00'")
+    return _parse_text(spec)
+
+
+# A config is read again at each change and holds one schedule per source, many alike: a
+# Schedule is immutable and depends on the text alone, so each text is parsed once (a
+# cron's check that it ever fires walks the calendar: ~1 ms, 100 sources at each status).
+# A text that fails raises each time (exceptions are not kept).
+@functools.lru_cache(maxsize=512)
+def _parse_text(spec: str) -> Schedule:
     text = " ".join(spec.strip().split())
     if not text:
         raise ScheduleError(_expected("empty schedule"))
@@ -245,6 +255,7 @@ _MONTH_TITLES = (
 )
 
 
+@functools.lru_cache(maxsize=512)
 def fires_ever(expr: str) -> bool:
     """Whether a (valid) cron expression names a time that ever comes: `0 3 29 2 *` does
     (in leap years), `0 3 31 2 *` does not."""
@@ -324,6 +335,7 @@ def _describe_cron(expr: str) -> str:
     return f"cron {expr}"
 
 
+@functools.lru_cache(maxsize=512)  # of the expression alone (in UTC): once per process
 def _cron_period(expr: str) -> int:
     """The shortest gap between runs of a cron schedule, in seconds."""
     trigger = cron_trigger(expr, UTC)
