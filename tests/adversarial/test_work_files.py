@@ -199,3 +199,30 @@ def test_killed_verify_of_an_encrypted_source_leaves_nothing_decrypted(
         head = path.read_bytes()[:16]
         assert not head.startswith(b"SQLite format 3"), f"plaintext database left: {path}"
         assert not head.startswith(b"\x28\xb5\x2f\xfd"), f"plaintext artifact left: {path}"
+
+
+def test_a_run_that_ended_normally_is_not_reported_as_interrupted(ahome: Path, open_base: Path):
+    """A run that used its scratch folder ends with it empty: the next start removes it
+    without a word; what a run really left in it is removed and said."""
+    db = make_db(open_base / "n.db", rows=2_000)
+    add(ahome, db, "n")
+    assert lifeboat(ahome, "backup", "n").returncode == 0
+    snap = json.loads(lifeboat(ahome, "snapshots", "n", "--json").stdout)[0]["id"]
+    temp = ahome / "tmp"
+    merge = ("restore", "n", "--from", snap, "--table", "items", "--yes")
+    assert lifeboat(ahome, *merge).returncode == 0  # its past is a scratch file
+    left = [p for p in temp.iterdir() if p.is_dir()]
+    assert left and all(not any(p.iterdir()) for p in left)  # the ended run's, empty
+    log = ahome / "logs" / "lifeboat.log"
+    before = log.read_text()
+    assert lifeboat(ahome, "status").returncode == 0
+    said = log.read_text()[len(before) :]
+    assert not any(p.exists() for p in left)
+    assert "interrupted run left" not in said
+    # what a run really left behind is removed and said
+    assert lifeboat(ahome, *merge).returncode == 0
+    ended = [p for p in temp.iterdir() if p.is_dir()]
+    (ended[0] / "piece").write_bytes(b"x")
+    assert lifeboat(ahome, "status").returncode == 0
+    assert not ended[0].exists()
+    assert f"interrupted run left: {ended[0]}" in log.read_text()

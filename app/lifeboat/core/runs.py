@@ -288,6 +288,13 @@ def _remove_scratch(folder: Path) -> list[Path]:
         with contextlib.suppress(OSError):
             os.unlink(folder)  # never ours: Lifeboat makes this folder itself
         return [folder]
+    try:
+        # Empty: the run left nothing in it (each run that used its scratch folder ends
+        # with it empty); not work an interrupted run left, so not reported as such.
+        os.rmdir(folder)
+        return []
+    except OSError:
+        pass
     shutil.rmtree(folder, ignore_errors=True)  # rmtree never follows links inside
     return [folder]
 
