@@ -35,6 +35,12 @@ HEAVY = (
     "lifeboat.core.standins",
     # the log file's handler, made at the first log line (a status logs none)
     "logging.handlers",
+    # looking inside points (service/time_machine.py imports them when a method runs)
+    # and reading a key file: their modules and records cost a status ~8 ms
+    "lifeboat.service.point_browse",
+    "lifeboat.service.point_reading",
+    "lifeboat.service.row_history",
+    "lifeboat.core.age_key_file",
 )
 
 #: Runs one command in this process, then writes which heavy modules it loaded.

@@ -23,16 +23,18 @@ from lifeboat.service.history_remote import HistoryRemoteMethods
 from lifeboat.service.housekeeping import HousekeepingMethods
 from lifeboat.service.keys import KeyMethods
 from lifeboat.service.merge import MergeMethods
-from lifeboat.service.point_browse import PointBrowseMethods
-from lifeboat.service.point_reading import PointReadingMethods
 from lifeboat.service.points import PointMethods
 from lifeboat.service.records import RecordMethods
 from lifeboat.service.remotes import RemoteMethods
-from lifeboat.service.row_history import RowHistoryMethods
 from lifeboat.service.row_keys import RowKeyMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
 from lifeboat.service.status_reads import StatusReadsKept
+from lifeboat.service.time_machine import (
+    PointBrowseMethods,
+    PointReadingMethods,
+    RowHistoryMethods,
+)
 from lifeboat.storage.factory import StoreFactory
 
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.core.age_key_file import PROTECTED_HEAD_BYTES, is_protected_file
 from lifeboat.core.encryption import (
     check_recipient,
     generate_identity,
@@ -96,6 +95,8 @@ class KeyMethods:
 
     def key_file_protected(self, path: Path) -> bool:
         """Is this exported key file protected by a passphrase (import_key then needs it)?"""
+        from lifeboat.core.age_key_file import PROTECTED_HEAD_BYTES, is_protected_file
+
         try:
             with Path(path).expanduser().open("rb") as file:
                 return is_protected_file(file.read(PROTECTED_HEAD_BYTES))

@@ -16,12 +16,10 @@ import bisect
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.foundation.errors import Cancelled, ConfigError, NotFound, OperationFailed
-from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
@@ -324,44 +322,24 @@ def _live_row(conn: sqlite3.Connection, info: TableInfo, key: Key) -> LiveRow:
     return LiveRow(columns, None if row is None else dict(zip(names, row, strict=True)))
 
 
-class PointBrowseMethods:
-    workspace: Workspace
-
-    if TYPE_CHECKING:
-
-        def open_point(
-            self,
-            ref: str,
-            at: datetime | None = None,
-            *,
-            progress: Progress = no_progress,
-            cancel: CancelToken | None = None,
-        ) -> OpenedPoint: ...
-
-    def browse_point(
-        self,
-        source: str,
-        *,
-        snapshot: str | None = None,
-        at: datetime | None = None,
-        progress: Progress = no_progress,
-        cancel: CancelToken | None = None,
-    ) -> PointBrowser:
-        """Snapshot `snapshot` of `source`, or `source` as it was `at` (neither: its
-        newest point), open for browsing until closed."""
-        config = self.workspace.config()
+def browse_point(
+    workspace: Workspace,
+    point: OpenedPoint,
+    source: str,
+    snapshot: str | None,
+) -> PointBrowser:
+    """`point` (snapshot `snapshot` of `source`, or a point of `source`) open for
+    browsing until closed (Service.browse_point); `point` is closed if that fails."""
+    try:
+        config = workspace.config()
         known = config.sources.get(source)
-        point = self.open_point(
-            snapshot or source, None if snapshot else at, progress=progress, cancel=cancel
-        )
-        try:
-            if snapshot is not None and point.label.source != source:
-                raise ConfigError(
-                    f"snapshot {snapshot} is of {point.label.source}, not of {source}",
-                    f"pick a snapshot of {source}",
-                )
-            live = Path(known.path) if known is not None else None
-            return PointBrowser(point, source, live, config.general.busy_timeout)
-        except BaseException:
-            point.close()
-            raise
+        if snapshot is not None and point.label.source != source:
+            raise ConfigError(
+                f"snapshot {snapshot} is of {point.label.source}, not of {source}",
+                f"pick a snapshot of {source}",
+            )
+        live = Path(known.path) if known is not None else None
+        return PointBrowser(point, source, live, config.general.busy_timeout)
+    except BaseException:
+        point.close()
+        raise

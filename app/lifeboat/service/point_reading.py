@@ -100,93 +100,89 @@ def snapshot_pages(workspace: Workspace, files: SnapshotFiles) -> PointPages:
         raise
 
 
-class PointReadingMethods:
-    workspace: Workspace
+def open_point(
+    workspace: Workspace,
+    ref: str,
+    at: datetime | None,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> OpenedPoint:
+    """The pages of the point `ref` (and `at`) means (Service.open_point)."""
+    cancel = cancel or CancelToken()
+    stack = contextlib.ExitStack()
+    try:
+        pages, label = _open_point(workspace, stack, ref, at, progress, cancel)
+    except BaseException:
+        stack.close()
+        raise
+    return OpenedPoint(pages, label, stack)
 
-    def open_point(
-        self,
-        ref: str,
-        at: datetime | None = None,
-        *,
-        progress: Progress = no_progress,
-        cancel: CancelToken | None = None,
-    ) -> OpenedPoint:
-        """The pages of the point `ref` (and `at`) means; close it (or use it in a
-        `with`) to remove what was fetched or decrypted for it."""
-        cancel = cancel or CancelToken()
-        stack = contextlib.ExitStack()
-        try:
-            pages, label = self._open_point(stack, ref, at, progress, cancel)
-        except BaseException:
-            stack.close()
-            raise
-        return OpenedPoint(pages, label, stack)
 
-    def _open_point(
-        self,
-        stack: contextlib.ExitStack,
-        ref: str,
-        at: datetime | None,
-        progress: Progress,
-        cancel: CancelToken,
-    ) -> tuple[PointPages, PointLabel]:
-        from lifeboat.core.history.bases import BaseRef
-        from lifeboat.core.history.points import resolve_point
-        from lifeboat.core.point_diff import HistoryPages
-        from lifeboat.remote.fetch import snapshot_files
-        from lifeboat.service.points import point_chains
+def _open_point(
+    workspace: Workspace,
+    stack: contextlib.ExitStack,
+    ref: str,
+    at: datetime | None,
+    progress: Progress,
+    cancel: CancelToken,
+) -> tuple[PointPages, PointLabel]:
+    from lifeboat.core.history.bases import BaseRef
+    from lifeboat.core.history.points import resolve_point
+    from lifeboat.core.point_diff import HistoryPages
+    from lifeboat.remote.fetch import snapshot_files
+    from lifeboat.service.points import point_chains
 
-        workspace = self.workspace
-        if ref not in workspace.config().sources:
-            if at is not None:
-                raise ConfigError(
-                    f"{ref} is not a source: --at needs a source name",
-                    "give a source name with --at, or a snapshot id alone",
-                )
-            record = workspace.catalog.snapshot(ref)
-            return self._snapshot(stack, record, progress, cancel), _label(record)
-        moment = at if at is not None else datetime.now(UTC)
-        if moment.tzinfo is None:
-            moment = moment.astimezone()
-        choice, chains = stack.enter_context(point_chains(workspace, ref, moment, progress, cancel))
-        record = workspace.catalog.snapshot(choice.base_id)
-        if choice.snapshot_only:
-            return self._snapshot(stack, record, progress, cancel), _label(record)
-        files = stack.enter_context(snapshot_files(workspace, record, progress, cancel))
-        parent = BaseRef(files.base[1], files.base[0]) if files.base else None
-        point = resolve_point(
-            BaseRef(files.manifest, files.folder, parent),
-            list(chains[choice.base_id]),
-            _us(choice.commit_time),
-        )
-        if point is None or point.commit_seq != choice.commit_seq:
-            raise CorruptSnapshot(f"the history of {ref} changed while it was read", "try again")
-        base = snapshot_pages(workspace, files)
-        try:
-            pages = HistoryPages(base, point.segments, point.commit_seq)
-        except BaseException:
-            base.close()
-            raise
-        label = PointLabel(choice.source, record.id, choice.commit_time, choice.commit_seq)
-        return pages, label
-
-    def _snapshot(
-        self,
-        stack: contextlib.ExitStack,
-        record: SnapshotRecord,
-        progress: Progress,
-        cancel: CancelToken,
-    ) -> PointPages:
-        from lifeboat.remote.fetch import snapshot_files
-
-        if record.manifest.kind == "raw":
+    if ref not in workspace.config().sources:
+        if at is not None:
             raise ConfigError(
-                f"snapshot {record.id} is a raw safety copy (the files of a database SQLite "
-                "could not read), not a point to look inside",
-                f"get its files back with: lifeboat restore {record.id} --to FILE",
+                f"{ref} is not a source: --at needs a source name",
+                "give a source name with --at, or a snapshot id alone",
             )
-        files = stack.enter_context(snapshot_files(self.workspace, record, progress, cancel))
-        return snapshot_pages(self.workspace, files)
+        record = workspace.catalog.snapshot(ref)
+        return _snapshot(workspace, stack, record, progress, cancel), _label(record)
+    moment = at if at is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    choice, chains = stack.enter_context(point_chains(workspace, ref, moment, progress, cancel))
+    record = workspace.catalog.snapshot(choice.base_id)
+    if choice.snapshot_only:
+        return _snapshot(workspace, stack, record, progress, cancel), _label(record)
+    files = stack.enter_context(snapshot_files(workspace, record, progress, cancel))
+    parent = BaseRef(files.base[1], files.base[0]) if files.base else None
+    point = resolve_point(
+        BaseRef(files.manifest, files.folder, parent),
+        list(chains[choice.base_id]),
+        _us(choice.commit_time),
+    )
+    if point is None or point.commit_seq != choice.commit_seq:
+        raise CorruptSnapshot(f"the history of {ref} changed while it was read", "try again")
+    base = snapshot_pages(workspace, files)
+    try:
+        pages = HistoryPages(base, point.segments, point.commit_seq)
+    except BaseException:
+        base.close()
+        raise
+    label = PointLabel(choice.source, record.id, choice.commit_time, choice.commit_seq)
+    return pages, label
+
+
+def _snapshot(
+    workspace: Workspace,
+    stack: contextlib.ExitStack,
+    record: SnapshotRecord,
+    progress: Progress,
+    cancel: CancelToken,
+) -> PointPages:
+    from lifeboat.remote.fetch import snapshot_files
+
+    if record.manifest.kind == "raw":
+        raise ConfigError(
+            f"snapshot {record.id} is a raw safety copy (the files of a database SQLite "
+            "could not read), not a point to look inside",
+            f"get its files back with: lifeboat restore {record.id} --to FILE",
+        )
+    files = stack.enter_context(snapshot_files(workspace, record, progress, cancel))
+    return snapshot_pages(workspace, files)
 
 
 def _label(record: SnapshotRecord) -> PointLabel:

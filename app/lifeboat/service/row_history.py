@@ -83,44 +83,41 @@ class _Walk:
     lookups: int = 0  # rows looked up (the rest were carried over)
 
 
-class RowHistoryMethods:
-    workspace: Workspace
+def row_history(
+    workspace: Workspace, source: str, table: str, key: KeySpec, cancel: CancelToken | None = None
+) -> RowHistory:
+    """Every version of the row of `table` with `key` across the source's points
+    (snapshots and the commits of its continuous history), oldest first: there at
+    the oldest point, created, changed (which columns), deleted; with the snapshots
+    that could not be read (and why), which it does without."""
+    from lifeboat.core.history.row_lookup import KeyMismatch
+    from lifeboat.core.history.row_versions import RowHistory, row_versions
 
-    def row_history(
-        self, source: str, table: str, key: KeySpec, cancel: CancelToken | None = None
-    ) -> RowHistory:
-        """Every version of the row of `table` with `key` across the source's points
-        (snapshots and the commits of its continuous history), oldest first: there at
-        the oldest point, created, changed (which columns), deleted; with the snapshots
-        that could not be read (and why), which it does without."""
-        from lifeboat.core.history.row_lookup import KeyMismatch
-        from lifeboat.core.history.row_versions import RowHistory, row_versions
-
-        name = self.workspace.config().source(source).name
-        if not table:
-            raise ConfigError("give the table: --table NAME", "see `lifeboat history --help`")
-        try:
-            seen = observations(self.workspace, name, table, key, cancel or CancelToken())
-        except KeyMismatch as exc:
-            raise ConfigError(str(exc), "see `lifeboat history --help`") from None
-        found = seen.found
-        if not any(o.table_exists for o in found):
-            if seen.unreadable:
-                snapshot_id, why = seen.unreadable[0]
-                raise CorruptSnapshot(
-                    f"no backup point of {name} could be read (snapshot {snapshot_id}: {why})",
-                    "run `lifeboat verify`",
-                )
-            if not found:
-                raise NotFound(
-                    f"{name} has no backup point yet", f"take one with: lifeboat backup {name}"
-                )
-            raise NotFound(
-                f"no backup point of {name} has a table named {table}",
-                "check the spelling of the table's name",
+    name = workspace.config().source(source).name
+    if not table:
+        raise ConfigError("give the table: --table NAME", "see `lifeboat history --help`")
+    try:
+        seen = observations(workspace, name, table, key, cancel or CancelToken())
+    except KeyMismatch as exc:
+        raise ConfigError(str(exc), "see `lifeboat history --help`") from None
+    found = seen.found
+    if not any(o.table_exists for o in found):
+        if seen.unreadable:
+            snapshot_id, why = seen.unreadable[0]
+            raise CorruptSnapshot(
+                f"no backup point of {name} could be read (snapshot {snapshot_id}: {why})",
+                "run `lifeboat verify`",
             )
-        versions = row_versions(found)
-        return RowHistory(versions, len(found), seen.lookups, seen.unreadable)
+        if not found:
+            raise NotFound(
+                f"{name} has no backup point yet", f"take one with: lifeboat backup {name}"
+            )
+        raise NotFound(
+            f"no backup point of {name} has a table named {table}",
+            "check the spelling of the table's name",
+        )
+    versions = row_versions(found)
+    return RowHistory(versions, len(found), seen.lookups, seen.unreadable)
 
 
 @dataclass
