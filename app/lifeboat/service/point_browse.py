@@ -27,7 +27,6 @@ from lifeboat.foundation.errors import Cancelled, ConfigError, NotFound, Operati
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.history.row_lookup import KeySpec
-    from lifeboat.core.workspace import Workspace
     from lifeboat.service.point_reading import OpenedPoint, PointLabel
 
 Key = tuple[Any, ...]  # a row's rowid, or its primary key's values
@@ -323,23 +322,18 @@ def _live_row(conn: sqlite3.Connection, info: TableInfo, key: Key) -> LiveRow:
 
 
 def browse_point(
-    workspace: Workspace,
-    point: OpenedPoint,
-    source: str,
-    snapshot: str | None,
+    point: OpenedPoint, source: str, snapshot: str | None, live: Path | None, busy: float
 ) -> PointBrowser:
     """`point` (snapshot `snapshot` of `source`, or a point of `source`) open for
-    browsing until closed (Service.browse_point); `point` is closed if that fails."""
+    browsing until closed (Service.browse_point), beside the live database `live` (None:
+    no such source here); `point` is closed if that fails."""
     try:
-        config = workspace.config()
-        known = config.sources.get(source)
         if snapshot is not None and point.label.source != source:
             raise ConfigError(
                 f"snapshot {snapshot} is of {point.label.source}, not of {source}",
                 f"pick a snapshot of {source}",
             )
-        live = Path(known.path) if known is not None else None
-        return PointBrowser(point, source, live, config.general.busy_timeout)
+        return PointBrowser(point, source, live, busy)
     except BaseException:
         point.close()
         raise

@@ -10,6 +10,7 @@ build a Service, do not load them (tests/test_startup_imports.py).
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -68,10 +69,13 @@ class PointBrowseMethods:
         newest point), open for browsing until closed."""
         from lifeboat.service.point_browse import browse_point
 
+        config = self.workspace.config()
+        known = config.sources.get(source)
         point = self.open_point(
             snapshot or source, None if snapshot else at, progress=progress, cancel=cancel
         )
-        return browse_point(self.workspace, point, source, snapshot)
+        live = Path(known.path) if known is not None else None
+        return browse_point(point, source, snapshot, live, config.general.busy_timeout)
 
 
 class RowHistoryMethods:
