@@ -90,15 +90,20 @@ def tree_pages(
     interior page's children (a caller walking two files that share pages remembers)."""
     found: dict[int, bytes] = {}
     level = [root]
+    count = state.page_count
     for _ in range(_MAX_DEPTH):
-        level = [n for n in dict.fromkeys(level) if n not in found and 0 < n <= state.page_count]
-        if not level:
+        head = next((n for n in level if n not in found and 0 < n <= count), None)
+        if head is None:
             break
-        if not leaves and level[0] != root:
-            first = state.pages([level[0]], interior=True).get(level[0])
-            if first is None or kind(first, level[0]) not in INTERIOR:
-                found.update((n, b"") for n in level)
+        if not leaves and head != root:
+            first = state.pages([head], interior=True).get(head)
+            if first is None or kind(first, head) not in INTERIOR:
+                # Leaves, listed straight into `found`: each is looked up there as it
+                # goes in, so one listed twice goes in once (a level of leaves is most
+                # of a big table: a second structure its size took ~10 MB a GiB)
+                found.update((n, b"") for n in level if n not in found and 0 < n <= count)
                 break
+        level = [n for n in dict.fromkeys(level) if n not in found and 0 < n <= count]
         images = state.pages(level, interior=not leaves and level[0] != root)
         found.update(images)
         level = [c for n, image in images.items() for c in children_of(image, n)]
