@@ -54,6 +54,23 @@ def test_a_rebuild_whose_pages_differ_from_the_digest_is_refused(tmp_path: Path)
     assert not out.exists(), "a rebuild that failed its proof is removed"
 
 
+def test_a_differential_recording_both_is_proven_by_its_content_digest(tmp_path: Path):
+    """As a full snapshot's restore is: a wrong content digest is refused even with the
+    right SHA-256 beside it; the right one rebuilds the bytes that SHA-256 names."""
+    _, base, hashed, _ = _two_differentials(tmp_path)
+    snaps = tmp_path / "snaps"
+    out = tmp_path / "out.db"
+    assert reconstruct(snaps / base.artifact, base, snaps / hashed.artifact, hashed, out) == ""
+    assert sha(out) == hashed.db_sha256
+    out.unlink()
+    wrong = dict(hashed.extra)
+    wrong[CONTENT_DIGEST] = hashlib.sha256(b"another database").hexdigest()
+    edited = dataclasses.replace(hashed, extra=wrong)
+    with pytest.raises(CorruptSnapshot, match="page hashes"):
+        reconstruct(snaps / base.artifact, base, snaps / hashed.artifact, edited, out)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("cut", [1, 100, 4096, 5000, 12288])
 def test_the_page_digest_is_the_same_however_the_blocks_are_cut(cut: int):
     page = 4096

@@ -3,7 +3,9 @@
 Both artifacts are read once, in order, through zstd streams whose compressed bytes are
 hashed on the way (each must match its manifest's SHA-256); runs of unchanged pages are
 copied from the base in large blocks, changed pages from the differential; the output's
-SHA-256 must equal the differential's `db_sha256`. Memory stays bounded.
+content digest (the SHA-256 of its pages' xxh3-128 hashes) must equal the one the
+differential records, or (one that records none) its SHA-256 the differential's
+`db_sha256`. Memory stays bounded.
 
 When something fails, both files are read to their end and hashed, so that the verdict
 names the file that failed: the differential itself (CorruptSnapshot: it is damaged), or
@@ -94,13 +96,16 @@ def reconstruct(
     durable: bool = True,
 ) -> str:
     """Write the database the differential describes to `dest` (or nowhere, to check);
-    return its SHA-256 ("" when it is proven by its content digest instead: a
-    differential that records no db_sha256). Raises CorruptSnapshot (and removes
-    `dest`) on any mismatch."""
+    return its SHA-256 ("" when it is proven by its content digest instead: one it
+    records). Raises CorruptSnapshot (and removes `dest`) on any mismatch."""
     cancel = cancel or CancelToken()
     if diff.base != base.id:
         raise CorruptSnapshot(f"snapshot {diff.id} needs base {diff.base}, not {base.id}")
-    by_pages = None if diff.db_sha256 else recorded_digest(diff)
+    # Proven by its content digest when it records one, as a full snapshot's restore is
+    # proven (xxh3 of each page, hashed beside the writes); a SHA-256 of every byte
+    # rebuilt cost a differential's restore 0.65 s a GiB more than a full's. Else (an
+    # older differential, a manifest being re-derived) by its SHA-256.
+    by_pages = recorded_digest(diff)
     pages = PageDigest(diff.page_size) if by_pages else None
     writer = BlockWriter(dest, by_pages is None, pages.update if pages else None, durable=durable)
     try:
@@ -205,7 +210,7 @@ def _rebuilt_sha(writer: BlockWriter, header: DiffHeader, diff: Manifest) -> str
             f"{header.page_count * header.page_size}"
         )
     sha = writer.plain_hexdigest()
-    if diff.db_sha256 and sha != diff.db_sha256:
+    if sha and diff.db_sha256 and sha != diff.db_sha256:
         raise CorruptSnapshot(
             f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
             _HINT,
