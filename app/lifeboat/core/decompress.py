@@ -330,7 +330,10 @@ class BlockWriter:
         self.count = 0
         self._synced = 0
         self._writer = _Worker("lifeboat-write", self._consume)
-        self._hasher = _Worker("lifeboat-hash", self._digest.update) if self._digest else None
+        # Hashing (a SHA-256, the observer's page hashes) in a thread of its own: beside
+        # the writer's, not between its writes (a rebuild on parallel frames waited on it)
+        hashes = self._digest is not None or observer is not None
+        self._hasher = _Worker("lifeboat-hash", self._hash) if hashes else None
 
     def write(self, data: bytes) -> int:
         block = bytes(data)
@@ -339,9 +342,13 @@ class BlockWriter:
         self._writer.put(block)
         return len(block)
 
-    def _consume(self, block: bytes) -> None:
+    def _hash(self, block: bytes) -> None:
+        if self._digest is not None:
+            self._digest.update(block)
         if self._observer is not None:
             self._observer(memoryview(block))
+
+    def _consume(self, block: bytes) -> None:
         if self._fh is not None:
             self._fh.write(block)
         self.count += len(block)
