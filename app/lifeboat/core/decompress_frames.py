@@ -15,6 +15,7 @@ whole file's SHA-256 with the manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import deque
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from lifeboat.core.page_digest import PageDigest, whole_page_hashes
 from lifeboat.core.private import create_file
@@ -39,6 +41,18 @@ AHEAD = 4
 #: batches handed to the writer and not yet written: rides out a write that blocks for a
 #: while (~32 MiB)
 WRITES_AHEAD = 8
+
+
+class Overlay(Protocol):
+    """What changes a base's plain bytes into another database's (core/reconstruct_frames)."""
+
+    def frame(self, plain: bytes, hashes: bytes | None) -> tuple[bytes, bytes | None]:
+        """The next frame's plain bytes (and page hashes, if given) as they are to be."""
+        ...
+
+    def tail(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """What comes after the base's last frame."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,11 +74,14 @@ def decompress_frames(
     durable: bool = True,
     page_size: int = 0,
     written: WrittenSoFar | None = None,
+    overlay: Overlay | None = None,
 ) -> FramesResult:
     """Decompress every frame of `artifact` (it has a seek table) into the new file `dest`
     (or nowhere: only hash and check), fsynced unless not `durable`; with a `page_size`,
     also its content digest (the pool's threads hash the pages); `written` is told how
-    far `dest` is written (_PlainSink). The caller removes `dest` if this raises."""
+    far `dest` is written (_PlainSink); `overlay` changes the plain bytes before they
+    are hashed and written (a differential rebuilt on this base: core/reconstruct_frames.py).
+    The caller removes `dest` if this raises."""
     assert artifact.entries is not None
     total = os.path.getsize(artifact.path)
     digest = hashlib.sha256()
@@ -72,20 +89,15 @@ def decompress_frames(
     pages = PageDigest(page_size) if page_size else None
     sink = _PlainSink(dest, durable, written)
     stored = 0
-
-    def read_batch(numbers: range) -> list[tuple[bytes, bytes, bytes | None]]:
-        frames = [artifact.read_frame(n) for n in numbers]
-        return [
-            (raw, plain, whole_page_hashes(plain, page_size) if page_size else None)
-            for raw, plain in frames
-        ]
-
+    read_batch = functools.partial(_read_batch, artifact, page_size)
     try:
         with ordered_map(
             read_batch, _batches(len(artifact.entries)), workers=WORKERS, ahead=AHEAD
         ) as batches:
             for batch in batches:
                 cancel.check()
+                if overlay is not None:
+                    batch = [(raw, *overlay.frame(plain, hashes)) for raw, plain, hashes in batch]
                 for raw, plain, hashes in batch:
                     digest.update(raw)
                     if plain_digest is not None:
@@ -98,6 +110,8 @@ def decompress_frames(
                 sink.write([plain for _, plain, _ in batch if plain])
                 progress("decompress", stored, total)
         cancel.check()  # asked for during the last batch: nothing is kept
+        if overlay is not None:
+            _write_tail(overlay, sink, plain_digest, pages)
         digest.update(artifact.trailer())
         plain_size = sink.close()
     except BaseException:
@@ -109,6 +123,33 @@ def decompress_frames(
         plain_digest.hexdigest() if plain_digest else "",
         pages.hexdigest() if pages is not None else "",
     )
+
+
+def _read_batch(
+    artifact: SeekableArtifact, page_size: int, numbers: range
+) -> list[tuple[bytes, bytes, bytes | None]]:
+    """Frames `numbers` as stored and decompressed (checked), with their page hashes
+    when `page_size` is given (in a pool thread)."""
+    frames = [artifact.read_frame(n) for n in numbers]
+    return [
+        (raw, plain, whole_page_hashes(plain, page_size) if page_size else None)
+        for raw, plain in frames
+    ]
+
+
+def _write_tail(
+    overlay: Overlay,
+    sink: _PlainSink,
+    plain_digest: hashlib._Hash | None,
+    pages: PageDigest | None,
+) -> None:
+    """What the overlay gives past the artifact's last frame, hashed and written."""
+    for plain, hashes in overlay.tail():
+        if plain_digest is not None:
+            plain_digest.update(plain)
+        if pages is not None:
+            pages.update(plain, hashes)
+        sink.write([plain])
 
 
 def _batches(count: int) -> Iterator[range]:

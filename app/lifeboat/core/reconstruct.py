@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Protocol, cast
 
 import zstandard
 
@@ -106,6 +106,21 @@ def reconstruct(
     # rebuilt cost a differential's restore 0.65 s a GiB more than a full's. Else (an
     # older differential, a manifest being re-derived) by its SHA-256.
     by_pages = recorded_digest(diff)
+    from lifeboat.core.reconstruct_frames import rebuild_on_frames, seekable_base
+
+    frames = seekable_base(base_path, base)
+    if frames is not None:
+        with frames:
+            return rebuild_on_frames(
+                frames,
+                (base_path, base),
+                (diff_path, diff),
+                dest,
+                by_pages,
+                progress,
+                cancel,
+                durable,
+            )
     pages = PageDigest(diff.page_size) if by_pages else None
     writer = BlockWriter(dest, by_pages is None, pages.update if pages else None, durable=durable)
     try:
@@ -179,10 +194,18 @@ def _merge_inputs(
     return header
 
 
+class Hashed(Protocol):
+    """What proves a file read whole: how much was read, its SHA-256."""
+
+    count: int
+
+    def hexdigest(self) -> str: ...
+
+
 def _blame(
     base: Manifest,
     diff: Manifest,
-    base_in: ThreadedReader,
+    base_in: Hashed,
     diff_in: ThreadedReader,
     failed: _InputFailed | CorruptSnapshot | None,
 ) -> None:
