@@ -94,3 +94,28 @@ def test_a_damaged_base_frame_is_said_of_the_base_and_a_damaged_differential_of_
     with pytest.raises(CorruptSnapshot) as failed_own:
         reconstruct(artifact, base, own, diff, out)
     assert not isinstance(failed_own.value, BaseUnusable) and not out.exists()
+
+
+def test_a_base_whose_manifest_disagrees_is_read_as_a_stream_and_a_file_at_dest_is_kept(
+    tmp_path: Path,
+):
+    import dataclasses
+
+    from lifeboat.core import reconstruct_frames
+
+    db = make_db(tmp_path / "live.db", rows=3000, payload=500)
+    base = take_snapshot(request(tmp_path, db))
+    mutate(db, 4)
+    diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base), rebase_ratio=50))
+    folder = tmp_path / "snaps"
+    artifact = folder / base.artifact
+    for odd in (
+        dataclasses.replace(base, page_size=0),
+        dataclasses.replace(base, page_count=base.page_count + 1),
+    ):
+        assert reconstruct_frames.seekable_base(artifact, odd) is None
+    taken = tmp_path / "taken.db"
+    taken.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        reconstruct(artifact, base, folder / diff.artifact, diff, taken)
+    assert taken.read_bytes() == b"precious"

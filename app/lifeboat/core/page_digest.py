@@ -67,8 +67,8 @@ def check_covers(done_mode: str, wanted_mode: str) -> bool:
 def proves_checked(manifest: Manifest, wanted_mode: str, pages_digest: str) -> bool:
     """Whether the restored database whose content digest is `pages_digest` is proven to
     be, byte for byte, the database the snapshot's own integrity check passed in a mode
-    covering `wanted_mode`. (A differential proves it by its rebuilt SHA-256 instead:
-    see extract_verified.)"""
+    covering `wanted_mode`. (A differential's rebuild proves it itself, by the content
+    digest it records, else its db_sha256: core/reconstruct.py, see extract_verified.)"""
     return is_recorded_digest(manifest, pages_digest) and snapshot_check_passed(
         manifest, wanted_mode
     )

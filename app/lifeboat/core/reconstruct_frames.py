@@ -15,6 +15,7 @@ this differential's, not its base's).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -63,6 +64,10 @@ class DiffOverlay:
         self.own_failure = False
 
     def frame(self, plain: bytes, hashes: bytes | None) -> tuple[bytes, bytes | None]:
+        if self._changed > self._count:
+            raise self._refused(
+                f"snapshot {self._id} has pages past its end", "use another snapshot"
+            )
         size, first = self._size, self._page
         pages = len(plain) // size
         self._page += pages
@@ -119,17 +124,21 @@ class DiffOverlay:
 
 def seekable_base(path: Path, base: Manifest) -> SeekableArtifact | None:
     """The base opened frame by frame, when its frames hold its pages whole (each
-    Lifeboat writes does); None: read it as one stream."""
+    Lifeboat writes does) and its manifest's sizes agree; None: read it as one stream
+    (which says what is wrong, if anything is)."""
+    size = base.page_size
+    if size <= 0 or base.page_count * size != base.db_size:
+        return None
     frames = open_seekable(path)
     if frames is None:
         return None
-    entries = frames.entries or ()
-    if frames.plain_size == base.db_size and all(
-        e.decompressed % base.page_size == 0 for e in entries
-    ):
-        return frames
-    frames.close()
-    return None
+    whole = frames.plain_size == base.db_size and all(
+        e.decompressed % size == 0 for e in frames.entries or ()
+    )
+    if not whole:
+        frames.close()
+        return None
+    return frames
 
 
 class _Hashed:
@@ -155,6 +164,9 @@ def rebuild_on_frames(
     """reconstruct() on a seekable base (core/reconstruct_frames.py): the same proofs,
     the same verdicts."""
     (base_path, base), (diff_path, diff) = base_side, diff_side
+    if dest is not None and os.path.lexists(dest):
+        # (as the stream's rebuild refuses it, before anything: a file there is not ours)
+        raise FileExistsError(errno.EEXIST, "a file is already there", str(dest))
     try:
         with open(diff_path, "rb", buffering=0) as diff_raw:
             diff_in = ThreadedReader(diff_raw, diff.size, no_progress, cancel)
@@ -177,8 +189,10 @@ def rebuild_on_frames(
         _blame(base, diff, _Hashed(base_path.stat().st_size, whole), diff_in, failed)
         assert result is not None and header is not None  # (a failure raised above)
         return _frames_proven(result, header, diff, by_pages)
-    except BaseException:
-        if dest is not None:
+    except BaseException as exc:
+        # what this call wrote (a file made there meanwhile by another is refused by the
+        # exclusive create: FileExistsError, and then left alone)
+        if dest is not None and not isinstance(exc, FileExistsError):
             with contextlib.suppress(OSError):
                 os.unlink(dest)
         raise

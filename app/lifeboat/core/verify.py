@@ -177,8 +177,8 @@ def _extract(
     are proven to be the ones the snapshot recorded (the ones its check passed)."""
     if manifest.kind == "diff":
         _rebuild_on_base(artifact, manifest, dest, base, progress, cancel, durable)
-        # reconstruct proved the rebuilt database's SHA-256 equal to the manifest's, or
-        # (a safety snapshot, no db_sha256) its pages' content digest
+        # reconstruct proved the rebuilt database's content digest equal to the one the
+        # manifest records, or (one that records none) its SHA-256 equal to db_sha256
         return wants_proof and bool(manifest.db_sha256 or recorded_digest(manifest))
     digest = _decompress_full(
         artifact, manifest, dest, progress, cancel, durable, wants_proof, written
