@@ -162,20 +162,23 @@ def test_sigterm_cancels_the_running_job_and_records_it(home: Path, tmp_path: Pa
     service = Service()
     service.add_source(make_db(tmp_path / "notes.db", rows=50), schedule="daily 03:00")
     marker = tmp_path / "after-ran"
+    paused = tmp_path / "before-ran"
     hook_s = 10 * STOP_LIMIT_S  # a stop that waited for the hook would take this long
     set_source(
         home,
         "notes",
-        before=[sys.executable, "-c", f"import time; time.sleep({hook_s})"],
+        before=[
+            sys.executable,
+            "-c",
+            f"import time; open({str(paused)!r}, 'w').write('x'); time.sleep({hook_s})",
+        ],
         after=[sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"],
     )
     proc = start_daemon(home)
     try:
-        wait_until(
-            lambda: any(j.status == "running" for j in service.jobs(source="notes")),
-            "the backup to start",
-            process=proc,
-        )
+        # the before hook running (the app paused), not only the job: a job cancelled
+        # before its before hook ran has nothing to resume, and runs no after hook
+        wait_until(paused.exists, "the before hook to start", process=proc)
     finally:
         took, err = stop(proc)
     assert proc.returncode == 0, err
