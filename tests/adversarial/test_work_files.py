@@ -226,3 +226,23 @@ def test_a_run_that_ended_normally_is_not_reported_as_interrupted(ahome: Path, o
     assert lifeboat(ahome, "status").returncode == 0
     assert not ended[0].exists()
     assert f"interrupted run left: {ended[0]}" in log.read_text()
+
+
+def test_killed_restores_of_a_differential_leave_nothing(ahome: Path, open_base: Path):
+    """A differential rebuilt on its base's frames (a pool of threads writing into the
+    run's scratch, then the in-place write) killed at random: nothing outlives the next
+    start, and the database is whole, as it was or as the snapshot holds it."""
+    db = big_source(ahome, open_base)
+    assert lifeboat(ahome, "backup", "notes").returncode == 0
+    change_db(db)
+    snap = json.loads(lifeboat(ahome, "backup", "notes", "--json").stdout)
+    assert snap["kind"] == "diff", snap
+    change_db(db)  # so each restore has something to write
+    killed = kill_at_random(ahome, ["restore", snap["id"], "--yes"], kills=4, seed=8)
+    assert killed == 4
+    assert_nothing_left(ahome, open_base)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
