@@ -6,6 +6,7 @@ of the base is said of the base, a damaged differential of the differential."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,18 +38,22 @@ def _shrink(db: Path) -> None:
     conn.close()
 
 
+def _base_and_diff(tmp_path: Path, rows: int, change: Callable[[Path], None]):
+    """A live database, its full snapshot, `change` made, then a differential on it."""
+    db = make_db(tmp_path / "live.db", rows=rows, payload=500)
+    base = take_snapshot(request(tmp_path, db))
+    change(db)
+    diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base), rebase_ratio=50))
+    assert diff.kind == "diff" and diff.db_sha256
+    return db, base, diff, tmp_path / "snaps"
+
+
 @pytest.mark.parametrize("change", ["mutate", "grow", "shrink"])
 def test_the_rebuild_on_frames_is_the_database_and_the_streams_rebuild(
     tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
 ):
-    db = make_db(tmp_path / "live.db", rows=8000, payload=500)
-    base = take_snapshot(request(tmp_path, db))
-    {"mutate": lambda: mutate(db, 7), "grow": lambda: _grow(db), "shrink": lambda: _shrink(db)}[
-        change
-    ]()
-    diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base), rebase_ratio=50))
-    assert diff.kind == "diff" and diff.db_sha256
-    folder = tmp_path / "snaps"
+    changes = {"mutate": lambda db: mutate(db, 7), "grow": _grow, "shrink": _shrink}
+    db, base, diff, folder = _base_and_diff(tmp_path, 8000, changes[change])
     from lifeboat.core import reconstruct_frames
 
     frames = reconstruct_frames.seekable_base(folder / base.artifact, base)
@@ -68,11 +73,7 @@ def test_the_rebuild_on_frames_is_the_database_and_the_streams_rebuild(
 def test_a_damaged_base_frame_is_said_of_the_base_and_a_damaged_differential_of_itself(
     tmp_path: Path,
 ):
-    db = make_db(tmp_path / "live.db", rows=8000, payload=500)
-    base = take_snapshot(request(tmp_path, db))
-    mutate(db, 3)
-    diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base), rebase_ratio=50))
-    folder = tmp_path / "snaps"
+    _, base, diff, folder = _base_and_diff(tmp_path, 8000, lambda db: mutate(db, 3))
     artifact, own = folder / base.artifact, folder / diff.artifact
     out = tmp_path / "out.db"
     intact = artifact.read_bytes()
@@ -103,11 +104,7 @@ def test_a_base_whose_manifest_disagrees_is_read_as_a_stream_and_a_file_at_dest_
 
     from lifeboat.core import reconstruct_frames
 
-    db = make_db(tmp_path / "live.db", rows=3000, payload=500)
-    base = take_snapshot(request(tmp_path, db))
-    mutate(db, 4)
-    diff = take_snapshot(request(tmp_path, db, as_base(tmp_path, base), rebase_ratio=50))
-    folder = tmp_path / "snaps"
+    _, base, diff, folder = _base_and_diff(tmp_path, 3000, lambda db: mutate(db, 4))
     artifact = folder / base.artifact
     for odd in (
         dataclasses.replace(base, page_size=0),

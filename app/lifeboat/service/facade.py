@@ -30,11 +30,7 @@ from lifeboat.service.row_keys import RowKeyMethods
 from lifeboat.service.snapshots import SnapshotMethods
 from lifeboat.service.sources import SourceMethods
 from lifeboat.service.status_reads import StatusReadsKept
-from lifeboat.service.time_machine import (
-    PointBrowseMethods,
-    PointReadingMethods,
-    RowHistoryMethods,
-)
+from lifeboat.service.time_machine import PointReadingMethods, RowHistoryMethods
 from lifeboat.storage.factory import StoreFactory
 
 
@@ -53,7 +49,6 @@ class Service(
     PointReadingMethods,
     RowKeyMethods,
     MergeMethods,
-    PointBrowseMethods,
 ):
     def __init__(
         self,

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 
 class PointReadingMethods:
+    """Open a point, or browse one."""
+
     workspace: Workspace
 
     def open_point(
@@ -40,21 +42,6 @@ class PointReadingMethods:
         from lifeboat.service.point_reading import open_point
 
         return open_point(self.workspace, ref, at, progress, cancel)
-
-
-class PointBrowseMethods:
-    workspace: Workspace
-
-    if TYPE_CHECKING:
-
-        def open_point(
-            self,
-            ref: str,
-            at: datetime | None = None,
-            *,
-            progress: Progress = no_progress,
-            cancel: CancelToken | None = None,
-        ) -> OpenedPoint: ...  # PointReadingMethods'
 
     def browse_point(
         self,
