@@ -7,6 +7,9 @@ content digest (the SHA-256 of its pages' xxh3-128 hashes) must equal the one th
 differential records, or (one that records none) its SHA-256 the differential's
 `db_sha256`. Memory stays bounded.
 
+A base with a seek table (format 3) is read frame by frame instead, the frames
+decompressed in parallel (core/reconstruct_frames.py), with the same proofs and verdicts.
+
 When something fails, both files are read to their end and hashed, so that the verdict
 names the file that failed: the differential itself (CorruptSnapshot: it is damaged), or
 only its base (BaseUnusable: the differential's own file is intact and is not damaged,
@@ -106,6 +109,8 @@ def reconstruct(
     # rebuilt cost a differential's restore 0.65 s a GiB more than a full's. Else (an
     # older differential, a manifest being re-derived) by its SHA-256.
     by_pages = recorded_digest(diff)
+    # A seekable base is read frame by frame (imported here: that module uses this
+    # one's readers and verdicts); else, below, as one stream.
     from lifeboat.core.reconstruct_frames import rebuild_on_frames, seekable_base
 
     frames = seekable_base(base_path, base)
