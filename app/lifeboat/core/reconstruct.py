@@ -130,12 +130,9 @@ def reconstruct(
     writer = BlockWriter(dest, by_pages is None, pages.update if pages else None, durable=durable)
     try:
         header = _merge_inputs(base_path, base, diff_path, diff, writer, progress, cancel)
-        sha = _rebuilt_sha(writer, header, diff)
-        if pages is not None and pages.hexdigest() != by_pages:
-            raise CorruptSnapshot(
-                f"snapshot {diff.id}: the rebuilt database's page hashes do not match its manifest",
-                _HINT,
-            )
+        written = writer.close()
+        digest = pages.hexdigest() if pages is not None else ""
+        sha = proven_rebuild(written, writer.plain_hexdigest(), digest, header, diff, by_pages)
     except BaseException:
         _discard(writer, dest)
         raise
@@ -229,16 +226,25 @@ def _blame(
         raise failed
 
 
-def _rebuilt_sha(writer: BlockWriter, header: DiffHeader, diff: Manifest) -> str:
-    """Close the rebuilt database: its size and SHA-256 must be the differential's."""
-    written = writer.close()
+def proven_rebuild(
+    written: int, sha: str, digest: str, header: DiffHeader, diff: Manifest, by_pages: str | None
+) -> str:
+    """The rebuilt database (`written` bytes; its SHA-256 and content digest, each "" when
+    not taken) proven the differential's: its size, then the content digest it records
+    (`by_pages`: then "" is returned), else its db_sha256. Its SHA-256, or ""."""
     if written != header.page_count * header.page_size:
         raise CorruptSnapshot(
             f"snapshot {diff.id} rebuilt to {written} bytes, expected "
             f"{header.page_count * header.page_size}"
         )
-    sha = writer.plain_hexdigest()
-    if sha and diff.db_sha256 and sha != diff.db_sha256:
+    if by_pages is not None:
+        if digest != by_pages:
+            raise CorruptSnapshot(
+                f"snapshot {diff.id}: the rebuilt database's page hashes do not match its manifest",
+                _HINT,
+            )
+        return ""
+    if diff.db_sha256 and sha != diff.db_sha256:
         raise CorruptSnapshot(
             f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
             _HINT,

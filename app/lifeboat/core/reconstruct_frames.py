@@ -31,13 +31,13 @@ from lifeboat.core.hashing import sha256_file
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.pagediff import HASH_SIZE, DiffHeader
 from lifeboat.core.reconstruct import (
-    _HINT,
     _blame,
     _header,
     _Input,
     _InputFailed,
     _next_record,
     _read_exact,
+    proven_rebuild,
 )
 from lifeboat.core.seekable import SeekableArtifact, open_seekable
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -188,7 +188,9 @@ def rebuild_on_frames(
         whole = result.sha256 if result is not None else sha256_file(base_path)
         _blame(base, diff, _Hashed(base_path.stat().st_size, whole), diff_in, failed)
         assert result is not None and header is not None  # (a failure raised above)
-        return _frames_proven(result, header, diff, by_pages)
+        return proven_rebuild(
+            result.plain_size, result.plain_sha256, result.pages_digest, header, diff, by_pages
+        )
     except BaseException as exc:
         # what this call wrote (a file made there meanwhile by another is refused by the
         # exclusive create: FileExistsError, and then left alone)
@@ -230,26 +232,3 @@ def _overlaid(
     except CorruptSnapshot as exc:  # a frame of the base, or the overlay's own refusal
         own_failure = overlay is None or overlay.own_failure
         return header, None, exc if own_failure else _InputFailed("base", exc.message)
-
-
-def _frames_proven(
-    result: FramesResult, header: DiffHeader, diff: Manifest, by_pages: str | None
-) -> str:
-    if result.plain_size != header.page_count * header.page_size:
-        raise CorruptSnapshot(
-            f"snapshot {diff.id} rebuilt to {result.plain_size} bytes, expected "
-            f"{header.page_count * header.page_size}"
-        )
-    if by_pages is not None:
-        if result.pages_digest != by_pages:
-            raise CorruptSnapshot(
-                f"snapshot {diff.id}: the rebuilt database's page hashes do not match its manifest",
-                _HINT,
-            )
-        return ""
-    if diff.db_sha256 and result.plain_sha256 != diff.db_sha256:
-        raise CorruptSnapshot(
-            f"snapshot {diff.id}: the rebuilt database's SHA-256 does not match its manifest",
-            _HINT,
-        )
-    return result.plain_sha256
