@@ -16,6 +16,7 @@ for the ratio. The machine may be shared: the figures are this run's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import importlib
 import json
@@ -83,7 +84,7 @@ def instrument() -> None:
         progress: Any,
         cancel: Any,
         gate: Callable[[], object],
-        ready: Callable[[int], object],
+        reading: Any,
         held: Callable[[bool], bool],
     ) -> None:
         opened: list[float] = []
@@ -102,7 +103,9 @@ def instrument() -> None:
                 progress,
                 cancel,
                 gated,
-                traced("steps: wait for extraction", ready),
+                dataclasses.replace(
+                    reading, ready=traced("steps: wait for extraction", reading.ready)
+                ),
                 held,
             )
         finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.restore_steps import copy_into
+from lifeboat.core.restore_steps import CopyReading, copy_into
 from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.errors import CorruptSnapshot
 from lifeboat.foundation.progress import CancelToken, no_progress
@@ -83,7 +83,7 @@ def _write(verified: Path, target: Path, writer: FollowedWriter) -> None:
             no_progress,
             CancelToken(),
             lambda: None,
-            writer.ready,
+            CopyReading(ready=writer.ready),
             lambda final: False,
         )
     finally:
@@ -162,7 +162,7 @@ def test_a_failed_write_keeps_the_target_open_until_the_safety_snapshot_is_taken
 
 
 def test_the_copy_is_released_only_once_the_write_committed(tmp_path: Path):
-    """`source_read` lets the verified copy go (its pages freed beside the checkpoint,
+    """`reading.finished` lets the verified copy go (its pages freed beside the checkpoint,
     not after it): it is called once the write committed, and the checkpoint after it
     needs the copy no more."""
     from lifeboat.core.restore import replace_in_place
@@ -178,7 +178,11 @@ def test_the_copy_is_released_only_once_the_write_committed(tmp_path: Path):
         verified.unlink()
 
     result = replace_in_place(
-        verified, target, page_size=4096, run=start_run(tmp_path / "run"), source_read=source_read
+        verified,
+        target,
+        page_size=4096,
+        run=start_run(tmp_path / "run"),
+        reading=CopyReading(finished=source_read),
     )
     assert result.method == "backup-api"
     assert seen == [wanted]

@@ -35,7 +35,13 @@ from lifeboat.core.file_identity import give_identity, identity_of
 from lifeboat.core.fsutil import fsync_dir, publish, require_space
 from lifeboat.core.manifest import Manifest
 from lifeboat.core.private import FILE_MODE, is_link, open_new, user_dir
-from lifeboat.core.restore_steps import AlreadyHeld, checkpoint, close_when_settled, copy_into
+from lifeboat.core.restore_steps import (
+    AlreadyHeld,
+    CopyReading,
+    checkpoint,
+    close_when_settled,
+    copy_into,
+)
 from lifeboat.core.runs import Run
 from lifeboat.core.sqlite_file import file_uri, says_wal
 from lifeboat.core.verify import extract_verified
@@ -151,10 +157,9 @@ def replace_in_place(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     before_commit: Callable[[], object] | None = None,
-    source_ready: Callable[[int], object] | None = None,
+    reading: CopyReading | None = None,
     alone: Callable[[], object] | None = None,
     already_held: Callable[[bool], bool] | None = None,
-    source_read: Callable[[], object] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database at `target` with the verified copy's.
 
@@ -162,14 +167,14 @@ def replace_in_place(
     new, and connected programs see the new content); else as an atomic file replace.
     `before_commit` (the copy's check, run beside the write) is waited for before the
     step that commits and before a file replace: if it raises, nothing was changed.
-    `source_ready(n)` returns once `verified`'s first n bytes are written (each step of
-    a WAL target's write waits for the pages it reads). `alone` is waited for before a
+    `reading` (core/restore_steps.CopyReading): how the write reads `verified` while it
+    is still written (each step of a WAL target's write waits for the pages it reads),
+    frees it behind, and lets it go once committed. `alone` is waited for before a
     write that would lock our own readers of the target out (a rollback-journal
     target's, a file replace's); a WAL target's write goes to the WAL, and a reader
     holding WAL read lock 0 (the safety snapshot) reads on. `already_held(final)`, asked
     under the write lock after each step (`final`: after `before_commit`, when it must
-    know): True (core/restore_unchanged.py) rolls the write back, method "unchanged".
-    `source_read()` once the write committed: `verified` is read no more."""
+    know): True (core/restore_unchanged.py) rolls the write back, method "unchanged"."""
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
@@ -186,10 +191,9 @@ def replace_in_place(
             if mode is not None:
                 if mode != "wal":
                     settle()
-                ready, held = source_ready or _no_wait, already_held or _not_held
-                read = source_read or _no_gate
+                held = already_held or _not_held
                 method = _write_through(
-                    verified, conn, busy_timeout, progress, cancel, gate, ready, held, read
+                    verified, conn, busy_timeout, progress, cancel, gate, reading, held
                 )
                 return RestoreResult(target, method, time.monotonic() - started)
             settle()
@@ -210,16 +214,16 @@ def _write_through(
     progress: Progress,
     cancel: CancelToken,
     gate: Callable[[], object],
-    ready: Callable[[int], object],
+    reading: CopyReading | None,
     held: Callable[[bool], bool],
-    source_read: Callable[[], object],
 ) -> str:
     """The write through the backup API, then the checkpoint; its method."""
+    reading = reading or CopyReading()
     try:
-        copy_into(verified, conn, busy_timeout, progress, cancel, gate, ready, held)
+        copy_into(verified, conn, busy_timeout, progress, cancel, gate, reading, held)
     except AlreadyHeld:
         return "unchanged"  # rolled back: the target holds it already
-    source_read()
+    reading.finished()
     checkpoint(conn)
     return "backup-api"
 
@@ -307,10 +311,6 @@ def _writable_mode(conn: sqlite3.Connection, page_size: int) -> str | None:
 
 
 def _no_gate() -> None:
-    return None
-
-
-def _no_wait(size: int) -> None:
     return None
 
 

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.kept_descriptors import pinned, unpin
@@ -30,6 +31,32 @@ _SYNC_FILE_RANGE_WRITE = 2
 _PUSH_EVERY = 0.05
 
 
+def follow_window(page_size: int) -> int:
+    """How far an extraction followed by copy_into may run ahead of what it copied
+    (core/written_so_far.py): two steps and some room, more than one step waits for."""
+    return 2 * _STEP_PAGES * page_size + (16 << 20)
+
+
+def _no_wait(size: int) -> None:
+    return None
+
+
+def _no_call() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class CopyReading:
+    """How the write reads a copy that may still be being produced (core/written_so_far):
+    `ready(n)` returns once its first n bytes are written; `done_with(n)` is told once
+    the write will read none of its first n bytes again but its header
+    (core/scratch_release.py); `finished()` once the write committed."""
+
+    ready: Callable[[int], object] = _no_wait
+    done_with: Callable[[int], object] = _no_wait
+    finished: Callable[[], object] = _no_call
+
+
 class AlreadyHeld(Exception):
     """The target holds the copy's content already: the write is rolled back."""
 
@@ -41,15 +68,18 @@ def copy_into(
     progress: Progress,
     cancel: CancelToken,
     gate: Callable[[], object],
-    ready: Callable[[int], object],
+    reading: CopyReading,
     already_held: Callable[[bool], bool],
 ) -> None:
-    """One write transaction on the target; cancelling (or `gate` or `ready` raising)
-    before the end rolls it back. `gate` is waited for before the step that commits (the
-    one that starts with no more left); `ready(n)` before a step reads the copy's first
-    n bytes. `already_held(final)` True raises AlreadyHeld: asked after every step (the
-    first took the write lock: a database of more than one page takes two steps at
-    least), `final` after `gate`, when it must know; before, it may say False."""
+    """One write transaction on the target; cancelling (or `gate` or `reading.ready`
+    raising) before the end rolls it back. `gate` is waited for before the step that
+    commits (the one that starts with no more left); `reading.ready(n)` before a step
+    reads the copy's first n bytes; `reading.done_with(n)` before that, once the steps
+    will read none of its first n bytes again but its header. `already_held(final)`
+    True raises AlreadyHeld: asked after every step (the first took the write lock: a
+    database of more than one page takes two steps at least), `final` after `gate`,
+    when it must know; before, it may say False."""
+    ready, done_with = reading.ready, reading.done_with
     ready(_LARGEST_PAGE)  # page 1, whose header says the page size and count
     src = sqlite3.connect(file_uri(verified, mode="ro"), uri=True, check_same_thread=False)
     page_size = int(src.execute("pragma page_size").fetchone()[0])
@@ -66,6 +96,7 @@ def copy_into(
             cancel.check()
             if already_held(False):  # the write lock is ours since the first step
                 raise AlreadyHeld
+            done_with((total - remaining) * page_size)  # first: the writer may wait for it
             ready(min(total, total - remaining + step) * page_size)
             if remaining <= step:
                 gate()  # the next step commits

@@ -66,6 +66,17 @@ class Run:
         self._note_place(Path(folder))
         return Path(folder) / name
 
+    @staticmethod
+    def work_beside(work: Path, kind: str) -> Path:
+        """A new, unique name for another work file of the run whose work file `work` is,
+        in the same folder (already noted by work_path)."""
+        match = WORK_RE.match(work.name)
+        if match is None:
+            raise ValueError(f"not a run's work file: {work.name}")
+        name = f".lb-{match.group('run')}-{secrets.token_hex(4)}.{kind}.partial"
+        assert WORK_RE.match(name), name
+        return work.with_name(name)
+
     def _note_place(self, folder: Path) -> None:
         """Note the folder with its device and inode: a sweep that finds another file
         system mounted there (or nothing) keeps the record until it finds this one."""

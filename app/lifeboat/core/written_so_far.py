@@ -7,6 +7,12 @@ writer says how far it got (`reached`), then that it is done and proven (`finish
 that it failed (`fail`: every waiting reader gets the error, so the write is rolled back).
 What the reader copied is only committed after the writer's proof: the restore's
 committing step waits for it (core/restore.replace_in_place's `before_commit`).
+
+A reader that frees what it has read (core/scratch_release.py) `follow`s: from then on
+the writer's `reached` returns only once it is at most `window` bytes ahead of what the
+reader said it `consumed`, until the reader stops following (`unfollow`, whatever ended
+its reading). A window of at least what one read waits for (a backup step) cannot
+deadlock: a writer held back is further ahead than any read waits for.
 """
 
 from __future__ import annotations
@@ -26,11 +32,39 @@ class WrittenSoFar:
         self._done = False
         self._error: BaseException | None = None
         self._changed = threading.Condition()
+        self._window: int | None = None  # a following reader's (see the docstring)
+        self._consumed = 0
+        #: set by the writer: no check of the whole file can be left owed, so a reader may
+        #: free what it read; `followed` once one did
+        self.freeable = False
+        self.followed = False
 
     def reached(self, size: int) -> None:
-        """The file is written, in order, up to `size` bytes."""
+        """The file is written, in order, up to `size` bytes; held while a following
+        reader is more than its window behind."""
         with self._changed:
             self._reached = max(self._reached, size)
+            self._changed.notify_all()
+            while self._window is not None and self._reached - self._consumed > self._window:
+                self._changed.wait()
+
+    def follow(self, window: int) -> None:
+        """The reader frees what it consumed: keep the writer within `window` of it."""
+        assert self.freeable, "only a file no check reads again may be freed"
+        with self._changed:
+            self._window = window
+            self.followed = True
+
+    def consumed(self, size: int) -> None:
+        """The reader is done with the first `size` bytes."""
+        with self._changed:
+            self._consumed = max(self._consumed, size)
+            self._changed.notify_all()
+
+    def unfollow(self) -> None:
+        """The reader reads no more (done, failed or cancelled): the writer goes on freely."""
+        with self._changed:
+            self._window = None
             self._changed.notify_all()
 
     def finish(self) -> None:

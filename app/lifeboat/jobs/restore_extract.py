@@ -6,8 +6,12 @@ runs beside the write into the database, which commits only once it passed
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
+from lifeboat.core.page_digest import recorded_digest, snapshot_check_passed
+from lifeboat.core.runs import Run
 from lifeboat.core.verify import check_extracted, extract_check_owed, extract_verified
 from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -32,6 +36,19 @@ class SnapshotExtraction:
         self._owed = False
         #: how far extract() has written its file (in place, the write follows it)
         self.written = WrittenSoFar(self.manifest.db_size)
+        self.written.freeable = in_place and self._never_owed()
+
+    def _never_owed(self) -> bool:
+        """Whether no check of the whole copy can be left owed: none is asked for, or the
+        proof stands for it (a full snapshot whose manifest records its passed check and
+        content digest: only a digest disagreeing with its own proven artifact leaves
+        it owed, and check_owed then extracts a whole copy again to check)."""
+        if self.manifest.kind == "diff":
+            return False
+        if self.check == "none":
+            return True
+        passed = snapshot_check_passed(self.manifest, self.check)
+        return passed and recorded_digest(self.manifest) is not None
 
     def extract(self, dest: Path) -> None:
         """Write the snapshot into the new file `dest`. In place, the verified copy is
@@ -62,6 +79,26 @@ class SnapshotExtraction:
         )
 
     def check_owed(self, dest: Path) -> None:
-        """The check extract() left owed, if any (raises CorruptSnapshot if it fails)."""
-        if self._owed:
+        """The check extract() left owed, if any (raises CorruptSnapshot if it fails).
+        Where the write freed what it read of `dest` (a manifest whose digest disagrees
+        with its own proven artifact: rare), the check runs on a whole copy extracted
+        again beside it: the same proven bytes."""
+        if not self._owed:
+            return
+        if not self.written.followed:
             check_extracted(dest, self.manifest, self.check)
+            return
+        whole = Run.work_beside(dest, "whole")  # swept with `dest` if the run is killed
+        try:
+            if extract_check_owed(
+                self.files.folder,
+                self.manifest,
+                whole,
+                check=self.check,
+                cancel=self.cancel,
+                durable=False,
+            ):
+                check_extracted(whole, self.manifest, self.check)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(whole)

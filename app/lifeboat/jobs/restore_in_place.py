@@ -22,18 +22,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.restore import RestoreResult, replace_in_place
+from lifeboat.core.restore_steps import CopyReading, follow_window
 from lifeboat.core.restore_unchanged import holds_snapshot, same_content
+from lifeboat.core.scratch_release import ReadBehind
 from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 from lifeboat.jobs.prune import delete_snapshot
 
 log = logging.getLogger(__name__)
+
+#: the copy's first bytes, never freed: every backup step reads its header again
+_HEADER_KEPT = 65536
 
 if TYPE_CHECKING:
     from lifeboat.core.config_model import SourceConfig
@@ -54,6 +59,7 @@ def write_in_place(
     """The restore's result and the safety snapshot kept for it (see the docstring)."""
     assert job.target is not None
     busy_timeout = job.workspace.config().general.busy_timeout
+    behind = _read_behind(job, verified, written)  # before the extraction starts
     with ThreadPoolExecutor(2, thread_name_prefix="lifeboat-restore") as pool:
         taking = pool.submit(job._safety_copy, src, folder, no_progress, cancel)
         producing = pool.submit(produce_checked, produce, check, verified, written)
@@ -62,29 +68,24 @@ def write_in_place(
             producing.result()
             taking.result()
 
-        found: list[bool] = []  # asked once, the safety snapshot taken: the lock is kept
-
-        def already_held(final: bool) -> bool:
-            if not found and (final or taking.done()):
-                found.append(holds_restored(job, taking.result(), busy_timeout))
-            return bool(found) and found[0]
-
         try:
-            result = replace_in_place(
-                verified,
-                job.target,
-                page_size=job.record.manifest.page_size,
-                run=job.workspace.run,
-                busy_timeout=busy_timeout,
-                progress=progress,
-                cancel=cancel,
-                before_commit=ready_to_commit,
-                source_ready=lambda size: written.wait_for(size, cancel),
-                alone=taking.result,
-                already_held=already_held,
-                # its pages freed beside the checkpoint, not after it
-                source_read=lambda: pool.submit(_remove, verified),
-            )
+            with _only_reader(written, behind):
+                result = replace_in_place(
+                    verified,
+                    job.target,
+                    page_size=job.record.manifest.page_size,
+                    run=job.workspace.run,
+                    busy_timeout=busy_timeout,
+                    progress=progress,
+                    cancel=cancel,
+                    before_commit=ready_to_commit,
+                    # its pages freed beside the checkpoint, not after it
+                    reading=_reading(
+                        written, behind, cancel, lambda: pool.submit(_remove, verified)
+                    ),
+                    alone=taking.result,
+                    already_held=_held_asked_once(job, taking, busy_timeout),
+                )
             producing.result()  # nothing written: still, a damaged snapshot is said so
         except BaseException:
             # Kept only if the copy was extracted and proven (waited for: the write may
@@ -100,6 +101,67 @@ def write_in_place(
         _drop_unneeded(job, safety)
         return result, None
     return result, safety.id
+
+
+def _held_asked_once(
+    job: RestoreJob, taking: Future[SafetyCopy | None], busy_timeout: float
+) -> Callable[[bool], bool]:
+    """Whether the target holds the snapshot already: asked once, when the safety
+    snapshot is taken (the write lock is kept from then on) or at the final step."""
+    found: list[bool] = []
+
+    def already_held(final: bool) -> bool:
+        if not found and (final or taking.done()):
+            found.append(holds_restored(job, taking.result(), busy_timeout))
+        return bool(found) and found[0]
+
+    return already_held
+
+
+@contextlib.contextmanager
+def _only_reader(written: WrittenSoFar, behind: ReadBehind | None) -> Iterator[None]:
+    """The write, the copy's only reader: once it returned or failed it reads no more,
+    and the extraction (if still going) is let go on freely before anyone waits for it."""
+    try:
+        yield
+    finally:
+        written.unfollow()
+        if behind is not None:
+            log.debug("%d MiB of the copy freed behind the write", behind.freed >> 20)
+            behind.close()
+
+
+def _read_behind(job: RestoreJob, verified: Path, written: WrittenSoFar) -> ReadBehind | None:
+    """What frees the copy as the write reads it (core/scratch_release.py), the
+    extraction held a window ahead of the write; None where it must stay whole (a check
+    may be owed) or nothing can be freed here."""
+    if not written.freeable or not written.size:
+        return None
+    page_size = job.record.manifest.page_size
+    behind = ReadBehind(verified, keep=max(page_size, _HEADER_KEPT))
+    if not behind.active:
+        return None
+    written.follow(follow_window(page_size))
+    return behind
+
+
+def _reading(
+    written: WrittenSoFar,
+    behind: ReadBehind | None,
+    cancel: CancelToken,
+    finished: Callable[[], object],
+) -> CopyReading:
+    """How the write reads the copy: each step once its pages are written, freeing it
+    behind where `behind` may, `finished` once the write committed."""
+
+    def done_with(size: int) -> None:
+        if behind is not None:
+            behind.release(size)  # freed first, then the extraction let on into it
+            written.consumed(size)
+
+    return CopyReading(
+        ready=lambda size: written.wait_for(size, cancel), done_with=done_with, finished=finished
+    )
 
 
 def _remove(verified: Path) -> None:
