@@ -178,8 +178,7 @@ def replace_in_place(
     started = time.monotonic()
     cancel = cancel or CancelToken()
     cancel.check()
-    gate = before_commit or _no_gate
-    settle = alone or _no_gate
+    gate, settle, reading = before_commit or _no_gate, alone or _no_gate, reading or CopyReading()
     if not says_wal(target):
         # SQLite may change a file as it opens it (a hot journal rolled back, an empty
         # WAL removed at close): what is there is kept first, as it is
@@ -196,11 +195,13 @@ def replace_in_place(
                     verified, conn, busy_timeout, progress, cancel, gate, reading, held
                 )
                 return RestoreResult(target, method, time.monotonic() - started)
+            reading.whole()
             settle()
             gate()
             _drain_wal(conn, target)
         finally:
             close_when_settled(conn, settle)
+    reading.whole()
     settle()
     gate()
     _replace_file(verified, target, run, cancel)
@@ -214,11 +215,10 @@ def _write_through(
     progress: Progress,
     cancel: CancelToken,
     gate: Callable[[], object],
-    reading: CopyReading | None,
+    reading: CopyReading,
     held: Callable[[bool], bool],
 ) -> str:
     """The write through the backup API, then the checkpoint; its method."""
-    reading = reading or CopyReading()
     try:
         copy_into(verified, conn, busy_timeout, progress, cancel, gate, reading, held)
     except AlreadyHeld:

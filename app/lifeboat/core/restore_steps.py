@@ -50,11 +50,14 @@ class CopyReading:
     """How the write reads a copy that may still be being produced (core/written_so_far):
     `ready(n)` returns once its first n bytes are written; `done_with(n)` is told once
     the write will read none of its first n bytes again but its header
-    (core/scratch_release.py); `finished()` once the write committed."""
+    (core/scratch_release.py); `finished()` once the write committed; `whole()` before
+    a file replace waits for the copy: it reads all of it, so none may be freed and
+    the extraction must not be held back for the write."""
 
     ready: Callable[[int], object] = _no_wait
     done_with: Callable[[int], object] = _no_wait
     finished: Callable[[], object] = _no_call
+    whole: Callable[[], object] = _no_call
 
 
 class AlreadyHeld(Exception):

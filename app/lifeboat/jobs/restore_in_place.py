@@ -160,7 +160,10 @@ def _reading(
             written.consumed(size)
 
     return CopyReading(
-        ready=lambda size: written.wait_for(size, cancel), done_with=done_with, finished=finished
+        ready=lambda size: written.wait_for(size, cancel),
+        done_with=done_with,
+        finished=finished,
+        whole=written.unfollow,  # a file replace: nothing was freed, none will be
     )
 
 
