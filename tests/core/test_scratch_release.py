@@ -182,6 +182,74 @@ def test_a_writer_held_back_goes_on_once_the_reader_stops(tmp_path: Path):
     thread.join()
 
 
+def test_a_writer_is_never_held_while_the_reader_waits_for_more_than_it_wrote():
+    """A window smaller than one read (a manifest whose page size is not the copy's)
+    must not make the two wait for each other: the reader's wait lets the writer on."""
+    written = WrittenSoFar(100 << 20)
+    written.freeable = True
+    written.follow(CHUNK)  # smaller than what the reader will wait for
+    finished = threading.Event()
+
+    def write() -> None:
+        for end in range(CHUNK, 8 * CHUNK + 1, CHUNK):
+            written.reached(end)
+        finished.set()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    give_up = CancelToken()
+    timer = threading.Timer(10, give_up.cancel)  # held, the two would wait forever
+    timer.start()
+    try:
+        written.wait_for(6 * CHUNK, give_up)
+    finally:
+        timer.cancel()
+    written.consumed(8 * CHUNK)
+    assert finished.wait(5)
+    thread.join()
+
+
+def test_the_range_sqlite_reads_again_at_commit_is_never_freed(tmp_path: Path):
+    """Past 1 GiB (SQLite's lock-byte offset) the committing step of a write into a
+    database of a larger page size reads the copy's next 64 KiB again: they stay."""
+    copy = tmp_path / "copy"
+    pending = 0x40000000
+    with open(copy, "wb") as out:  # sparse: only the bytes around that range are written
+        out.truncate(pending + (1 << 20))
+        out.seek(pending - (1 << 20))
+        out.write(b"\x5a" * (3 << 20))
+    behind = ReadBehind(copy, keep=65536)
+    if not behind.active:
+        pytest.skip("no hole punching on this platform")
+    behind.release(pending + (1 << 20))
+    behind.close()
+    with open(copy, "rb") as back:
+        back.seek(pending - 4096)
+        before = back.read(4096)
+        kept = back.read(65536)
+        after = back.read(4096)
+    if before == b"\x5a" * 4096:
+        pytest.skip("this file system keeps punched files whole")
+    assert before == bytes(4096), "what was read for good is freed"
+    assert kept == b"\x5a" * 65536, "the range read again at commit is kept"
+    assert after == bytes(4096)
+
+
+def test_a_refused_punch_keeps_the_copy_whole(tmp_path: Path):
+    """A hole punch refused for any reason (here: a file opened read-only by the path's
+    owner, EBADF) keeps the copy whole from then on: slower, never an error."""
+    copy = tmp_path / "copy"
+    copy.write_bytes(b"x" * (1 << 20))
+    behind = ReadBehind(copy, keep=4096)
+    if not behind.active:
+        pytest.skip("no hole punching on this platform")
+    behind._fd = os.open(copy, os.O_RDONLY)  # what punching cannot write through
+    behind.release(1 << 20)
+    assert behind.freed == 0 and not behind.active
+    behind.close()
+    assert copy.read_bytes() == b"x" * (1 << 20)
+
+
 def test_following_needs_a_copy_no_check_reads_again():
     with pytest.raises(AssertionError):
         WrittenSoFar(1 << 20).follow(WINDOW)

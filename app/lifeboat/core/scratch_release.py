@@ -11,14 +11,15 @@ the window only. Where the file system or the platform cannot punch holes, the f
 kept whole: slower, the same bytes.
 
 The file's first `keep` bytes stay: every backup step begins a read transaction on the
-copy, which reads its header (page 1) again.
+copy, which reads its header (page 1) again; so do the 64 KiB from SQLite's lock-byte
+offset (1 GiB), which the committing step reads again when the database's page size is
+larger than the copy's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import functools
 import os
 import sys
@@ -27,6 +28,11 @@ from pathlib import Path
 
 _PUNCH_HOLE_KEEP_SIZE = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 _BLOCK = 4096
+#: Never freed: where the database's page size is larger than the copy's, SQLite's backup
+#: API reads the copy's pages in its lock-byte page's range again in the committing step
+#: (backup.c: they are written straight to the database file, past PENDING_BYTE).
+_PENDING_BYTE = 0x40000000
+_READ_AGAIN = (_PENDING_BYTE, _PENDING_BYTE + 65536)
 
 Fallocate = Callable[[int, int, int, int], int]
 
@@ -52,7 +58,8 @@ class ReadBehind:
 
     def __init__(self, path: Path, keep: int) -> None:
         self._path = path
-        self._released = self._kept = -(-keep // _BLOCK) * _BLOCK
+        self._released = -(-keep // _BLOCK) * _BLOCK
+        self._freed = 0
         self._fd = -1
         self._punch = _fallocate()
 
@@ -64,7 +71,7 @@ class ReadBehind:
     @property
     def freed(self) -> int:
         """How many bytes were punched out so far."""
-        return self._released - self._kept
+        return self._freed
 
     def release(self, upto: int) -> None:
         """The reader needs nothing before `upto` (past `keep`) any more."""
@@ -79,15 +86,29 @@ class ReadBehind:
                 # its writer failed and removed it: the reader is told why when it waits
                 self._punch = None
                 return
-        if self._punch(self._fd, _PUNCH_HOLE_KEEP_SIZE, self._released, end - self._released):
-            err = ctypes.get_errno()
-            if err in (errno.EOPNOTSUPP, errno.ENOSYS):
-                self._punch = None  # this file system keeps the file whole: still correct
+        for start, stop in _outside(self._released, end, _READ_AGAIN):
+            if not self._punched(start, stop):
                 return
-            raise OSError(err, os.strerror(err), str(self._path))
         self._released = end
+
+    def _punched(self, start: int, stop: int) -> bool:
+        assert self._punch is not None
+        if self._punch(self._fd, _PUNCH_HOLE_KEEP_SIZE, start, stop - start) == 0:
+            self._freed += stop - start
+            return True
+        # Whatever refused (no hole punching here, EPERM, EINVAL), what was not punched
+        # holds its bytes: the copy is kept whole from here on, slower, still correct.
+        self._punch = None
+        return False
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _outside(start: int, stop: int, kept: tuple[int, int]) -> list[tuple[int, int]]:
+    """The parts of [start, stop) outside `kept`."""
+    low, high = kept
+    parts = [(start, min(stop, low)), (max(start, high), stop)]
+    return [(a, b) for a, b in parts if a < b]

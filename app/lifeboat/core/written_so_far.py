@@ -11,8 +11,9 @@ committing step waits for it (core/restore.replace_in_place's `before_commit`).
 A reader that frees what it has read (core/scratch_release.py) `follow`s: from then on
 the writer's `reached` returns only once it is at most `window` bytes ahead of what the
 reader said it `consumed`, until the reader stops following (`unfollow`, whatever ended
-its reading). A window of at least what one read waits for (a backup step) cannot
-deadlock: a writer held back is further ahead than any read waits for.
+its reading). A window of at least what one read waits for (a backup step) keeps the
+writer ahead of every read; and whatever the window, a writer is never held while the
+reader waits for bytes it has not written yet: the two never wait for each other.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class WrittenSoFar:
         self._changed = threading.Condition()
         self._window: int | None = None  # a following reader's (see the docstring)
         self._consumed = 0
+        self._wanted = 0  # the most a reader has waited for
         #: set by the writer: no check of the whole file can be left owed, so a reader may
         #: free what it read; `followed` once one did
         self.freeable = False
@@ -45,7 +47,11 @@ class WrittenSoFar:
         with self._changed:
             self._reached = max(self._reached, size)
             self._changed.notify_all()
-            while self._window is not None and self._reached - self._consumed > self._window:
+            while (
+                self._window is not None
+                and self._reached - self._consumed > self._window
+                and self._wanted <= self._reached  # no reader waits for more
+            ):
                 self._changed.wait()
 
     def follow(self, window: int) -> None:
@@ -83,6 +89,9 @@ class WrittenSoFar:
         that never says how far it got is waited for to the end); raise the writer's
         error if it failed, or Cancelled."""
         with self._changed:
+            if size > self._wanted:
+                self._wanted = size
+                self._changed.notify_all()  # a writer held back goes on
             while True:
                 if self._error is not None:
                     raise self._error
