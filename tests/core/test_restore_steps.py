@@ -73,7 +73,8 @@ def pair(tmp_path: Path) -> tuple[Path, Path, Path]:
     return source, target, verified
 
 
-def _write(verified: Path, target: Path, writer: FollowedWriter) -> None:
+def write_reading(verified: Path, target: Path, reading: CopyReading) -> None:
+    """copy_into `target` from `verified` as `reading` says (no gate, never held)."""
     conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
     try:
         copy_into(
@@ -83,11 +84,15 @@ def _write(verified: Path, target: Path, writer: FollowedWriter) -> None:
             no_progress,
             CancelToken(),
             lambda: None,
-            CopyReading(ready=writer.ready),
+            reading,
             lambda final: False,
         )
     finally:
         conn.close()
+
+
+def _write(verified: Path, target: Path, writer: FollowedWriter) -> None:
+    write_reading(verified, target, CopyReading(ready=writer.ready))
 
 
 def test_no_step_reads_a_page_before_it_is_written(pair: tuple[Path, Path, Path]):

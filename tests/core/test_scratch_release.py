@@ -7,6 +7,7 @@ check owed after the copy was freed runs on a whole copy extracted again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.page_digest import CONTENT_DIGEST
-from lifeboat.core.restore_steps import CopyReading, copy_into, follow_window
+from lifeboat.core.restore_steps import CopyReading, follow_window
 from lifeboat.core.scratch_release import ReadBehind
 from lifeboat.core.written_so_far import WrittenSoFar
 from lifeboat.foundation.errors import CorruptSnapshot
@@ -27,6 +28,7 @@ from lifeboat.jobs.restore_extract import SnapshotExtraction
 from lifeboat.remote.fetch import SnapshotFiles
 from tests.core.test_restore_proof import _artifact_of, _corrupt_copy
 from tests.core.test_restore_proof import snapshot as snapshot
+from tests.core.test_restore_steps import write_reading
 from tests.helpers.databases import content_digest, make_db
 
 CHUNK = 1 << 20
@@ -81,22 +83,23 @@ def _follow(source: Path, tmp_path: Path, fail_at: int = 0):
 
 
 def _write(verified, written, done_with, target: Path) -> None:
-    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    ready = lambda size: written.wait_for(size, CancelToken())  # noqa: E731
+    write_reading(verified, target, CopyReading(ready=ready, done_with=done_with))
+
+
+@contextlib.contextmanager
+def _extracting(followed):
+    """The extraction running in a thread beside the caller's write, stopped after it."""
+    _, written, extractor, behind, _, _ = followed
+    thread = threading.Thread(target=extractor.run)
+    thread.start()
     try:
-        copy_into(
-            verified,
-            conn,
-            5.0,
-            no_progress,
-            CancelToken(),
-            lambda: None,
-            CopyReading(
-                ready=lambda size: written.wait_for(size, CancelToken()), done_with=done_with
-            ),
-            lambda final: False,
-        )
+        yield
     finally:
-        conn.close()
+        written.unfollow()
+        behind.close()
+        thread.join(30)
+    assert not thread.is_alive()
 
 
 @pytest.fixture
@@ -111,16 +114,10 @@ def test_the_copy_holds_only_its_header_and_the_window(pair, tmp_path: Path):
     source, target = pair
     size = source.stat().st_size
     assert size > 3 * WINDOW
-    verified, written, extractor, behind, done_with, allocated = _follow(source, tmp_path)
-    thread = threading.Thread(target=extractor.run)
-    thread.start()
-    try:
+    followed = _follow(source, tmp_path)
+    verified, written, extractor, _, done_with, allocated = followed
+    with _extracting(followed):
         _write(verified, written, done_with, target)
-    finally:
-        written.unfollow()
-        behind.close()
-        thread.join(30)
-    assert not thread.is_alive()
     assert content_digest(target) == content_digest(source)
     assert max(extractor.ahead) <= WINDOW, "the extraction stayed within the window"
     assert len(allocated) >= 4 and allocated[0] < size
@@ -137,19 +134,10 @@ def test_a_writer_failing_after_pages_were_freed_rolls_the_write_back(pair, tmp_
     source, target = pair
     before = content_digest(target)
     size = source.stat().st_size
-    verified, written, extractor, behind, done_with, _allocated = _follow(
-        source, tmp_path, fail_at=size * 3 // 4
-    )
-    thread = threading.Thread(target=extractor.run)
-    thread.start()
-    try:
-        with pytest.raises(CorruptSnapshot):
-            _write(verified, written, done_with, target)
-    finally:
-        written.unfollow()
-        behind.close()
-        thread.join(30)
-    assert not thread.is_alive()
+    followed = _follow(source, tmp_path, fail_at=size * 3 // 4)
+    verified, written, extractor, _behind, done_with, _allocated = followed
+    with _extracting(followed), pytest.raises(CorruptSnapshot):
+        _write(verified, written, done_with, target)
     assert max(extractor.consumed) > WINDOW, "pages were copied and freed before it failed"
     assert content_digest(target) == before
     reader = sqlite3.connect(target)
