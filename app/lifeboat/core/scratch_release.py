@@ -19,12 +19,11 @@ larger than the copy's.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from lifeboat.core.linux_libc import linux_libc_function
 
 _PUNCH_HOLE_KEEP_SIZE = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 _BLOCK = 4096
@@ -37,19 +36,11 @@ _READ_AGAIN = (_PENDING_BYTE, _PENDING_BYTE + 65536)
 Fallocate = Callable[[int, int, int, int], int]
 
 
-@functools.cache
 def _fallocate() -> Fallocate | None:
     """libc's fallocate (Linux), or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
+    return linux_libc_function(
+        "fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64
+    )
 
 
 class ReadBehind:

@@ -14,11 +14,10 @@ flush metadata or the disk's cache).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import os
-import sys
 from collections.abc import Callable
+
+from lifeboat.core.linux_libc import linux_libc_function
 
 CHUNK = 64 << 20
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
@@ -58,19 +57,11 @@ class Writeback:
             raise OSError(err, os.strerror(err))
 
 
-@functools.cache
 def sync_file_range() -> SyncRange | None:
     """libc's sync_file_range (Linux), or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
+    return linux_libc_function(
+        "sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint
+    )
 
 
 def _datasync(fd: int) -> None:
