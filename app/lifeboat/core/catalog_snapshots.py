@@ -27,6 +27,8 @@ from lifeboat.core.manifest import Manifest, iso_utc
 from lifeboat.foundation.errors import NotFound
 from lifeboat.foundation.states import SnapshotStatus
 
+_KNOWN = "select 1 from snapshots where id=?"
+
 
 class SnapshotIndex(CatalogFile):
     """One row per snapshot (here, or only on a remote), with its remote copies."""
@@ -270,9 +272,14 @@ class SnapshotIndex(CatalogFile):
     def add_remote_only(self, manifest: Manifest, folder: Path) -> None:
         """A snapshot seen on a remote: a row (as remote only) if the catalog has none."""
         with self._tx() as db:
-            if db.execute("select 1 from snapshots where id=?", (manifest.id,)).fetchone():
+            if db.execute(_KNOWN, (manifest.id,)).fetchone():
                 return
             self._write_rows(db, [(manifest, folder, "remote")])
+
+    def unknown_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` the catalog has no row of."""
+        with self._tx(write=False) as db:
+            return {i for i in ids if not db.execute(_KNOWN, (i,)).fetchone()}
 
     def forget_snapshots_nowhere(self) -> None:
         """Rows of remote-only snapshots that no remote holds any more."""

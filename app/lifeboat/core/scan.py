@@ -138,7 +138,7 @@ def scan_folder(folder: Path) -> FolderScan:
         if manifest.stem != stem:
             scan.unreadable.append((Path(path), "its content names another snapshot"))
             continue
-        scan.found.append((manifest, _status(folder, manifest)))
+        scan.found.append((manifest, artifact_status(folder, manifest)))
     for name in names:
         artifact_stem = _artifact_stem(name)
         if artifact_stem is None or artifact_stem in described or not STEM_RE.match(artifact_stem):
@@ -150,7 +150,8 @@ def scan_folder(folder: Path) -> FolderScan:
     return scan
 
 
-def _status(folder: Path, manifest: Manifest) -> str:
+def artifact_status(folder: Path, manifest: Manifest) -> str:
+    """ "ok", "corrupt" (not the size its manifest records) or "missing"."""
     artifact = os.path.join(folder, manifest.stored_name)  # text: see scan_folder
     if manifest.kind == "raw":
         return "ok" if os.path.isdir(artifact) else "missing"

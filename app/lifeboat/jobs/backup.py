@@ -20,11 +20,10 @@ from lifeboat.core.manifest import (
     Manifest,
     iso_utc,
     utc_now,
-    write_manifest,
 )
 from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
-from lifeboat.core.scan import FolderScan, scan_folder
+from lifeboat.core.scan import scan_folder
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import Unchanged, take_snapshot
 from lifeboat.core.snapshot_request import BaseRef, SafetyOptions, SnapshotRequest
@@ -47,6 +46,7 @@ from lifeboat.jobs.last_backup import (
     newest_intact,
     unchanged_outcome,
 )
+from lifeboat.jobs.unrecorded import record_unrecorded, rewrite_lost_manifests
 
 log = logging.getLogger(__name__)
 
@@ -354,41 +354,13 @@ def tidy_folder(workspace: Workspace, folder: Path, source: str) -> None:
         forget_deleted(workspace, stem)
     for problem in swept.problems:
         log.warning("could not finish deleting a snapshot in %s: %s", folder, problem)
+    record_unrecorded(workspace, folder)
     scan = scan_folder(folder)
     if rewrite_lost_manifests(workspace, scan):
         scan = scan_folder(folder)
     # A reason a rebuild found (why a file cannot be recovered) says more than a scan's.
     known = {i.path: i for i in workspace.catalog.attention() if i.folder == folder}
     workspace.catalog.set_attention(folder, [known.get(i.path, i) for i in scan.attention()])
-
-
-def rewrite_lost_manifests(workspace: Workspace, scan: FolderScan) -> list[str]:
-    """Artifacts whose manifest file is gone but whose snapshot the catalog still knows
-    exactly (same folder, name and size): the catalog keeps a copy of every manifest, so
-    the manifest is written back from it. Returns the ids recovered."""
-    recovered = []
-    for orphan in scan.orphans:
-        match = STEM_RE.match(orphan.name.split(".", 1)[0])
-        if match is None:
-            continue
-        try:
-            record = workspace.catalog.snapshot(match.group("id"))
-        except LifeboatError:
-            continue
-        manifest = record.manifest
-        artifact = scan.folder / manifest.stored_name
-        if (
-            record.folder != scan.folder
-            or manifest.stem != match.group(0)
-            or not artifact.is_file()
-            or artifact.stat().st_size != manifest.stored_size
-        ):
-            continue
-        if not (scan.folder / manifest.manifest_name).exists():
-            write_manifest(scan.folder, manifest, workspace.run)
-            recovered.append(manifest.id)
-            log.info("wrote back the lost manifest of snapshot %s from the catalog", manifest.id)
-    return recovered
 
 
 def forget_deleted(workspace: Workspace, stem: str) -> None:

@@ -57,6 +57,7 @@ from lifeboat.jobs.merge_phases import PhaseTimes
 from lifeboat.jobs.merge_watch import STOPPED_REASON, stopped_once_changed
 from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore import RestoreJob, SafetyCopy
+from lifeboat.jobs.unrecorded import record_unrecorded
 
 log = logging.getLogger(__name__)
 _UNLOCKED_TRIES = 2  # an app that wrote during both keeps writing: lock at once
@@ -127,6 +128,7 @@ class MergeJob:
                 f"a backup of {src.name} is running",
                 "wait for it to finish, then bring the rows back",
             ):
+                record_unrecorded(self.workspace, folder)  # the safety copy may reuse one
                 progress("safety snapshot", 0, 1)
                 safety, planned = self._safety_then_lock(conn, cancel)
                 try:

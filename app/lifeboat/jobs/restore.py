@@ -39,6 +39,7 @@ from lifeboat.jobs.prune import delete_snapshot
 from lifeboat.jobs.restore_extract import SnapshotExtraction
 from lifeboat.jobs.restore_in_place import write_in_place
 from lifeboat.jobs.restore_point import Chains, rebuild_checked
+from lifeboat.jobs.unrecorded import record_unrecorded
 from lifeboat.remote.fetch import snapshot_files
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ class RestoreJob:
             f"a backup of {src.name} is running",
             "wait for it to finish, then restore",
         ):
+            record_unrecorded(self.workspace, folder)  # the safety copy may reuse one
             try:
                 return write_in_place(
                     self,

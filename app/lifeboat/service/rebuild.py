@@ -28,7 +28,7 @@ from lifeboat.core.secrets import SecretStore
 from lifeboat.core.workspace import FOLDER_LOCK_NAME, FOLDER_LOCK_PATIENCE, Workspace
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import Progress, no_progress
-from lifeboat.jobs.backup import rewrite_lost_manifests
+from lifeboat.jobs.unrecorded import rewrite_lost_manifests
 from lifeboat.remote.history_scan import scan_history
 from lifeboat.remote.scan import scan_remote
 
