@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.backup_search import BackupSearchDialog
+from lifeboat.gui.messages import open_boxes
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
 from tests.helpers.databases import make_db
@@ -106,18 +107,10 @@ def opened_urls() -> Iterator[OpenedUrls]:
 
 
 def message_boxes() -> list[QMessageBox]:
-    return [
-        w
-        for w in QApplication.topLevelWidgets() + _children_boxes()
-        if isinstance(w, QMessageBox) and w.isVisible()
-    ]
-
-
-def _children_boxes() -> list[QMessageBox]:
-    found: list[QMessageBox] = []
-    for widget in QApplication.topLevelWidgets():
-        found += widget.findChildren(QMessageBox)
-    return found
+    """The boxes Lifeboat shows now. Not found among QApplication.topLevelWidgets() and
+    their children: wrapping every window earlier tests left behind crashed a full run
+    (a segmentation fault inside topLevelWidgets() ended a full run)."""
+    return open_boxes()
 
 
 def wait_for_box(qtbot, text: str = "", timeout: int = 10_000) -> QMessageBox:

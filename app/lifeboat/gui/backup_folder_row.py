@@ -30,7 +30,7 @@ from lifeboat.core.fsutil import free_bytes
 from lifeboat.core.snapshot_move import MoveReport
 from lifeboat.foundation.units import format_bytes
 from lifeboat.gui.first_run_choices import on_same_disk
-from lifeboat.gui.messages import error_lines
+from lifeboat.gui.messages import error_lines, open_box
 from lifeboat.gui.schedule_editor import ERROR_STYLE
 from lifeboat.gui.text import plural
 from lifeboat.gui.workers import run_in_background
@@ -237,7 +237,7 @@ class BackupFolderRow(QWidget):
                 self.staged.emit(root)
 
         box.finished.connect(answered)
-        box.open()
+        open_box(box)
         return box
 
     def move_to(self, draft: SourceDraft, root: Path, count: int) -> None:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
+from shiboken6 import isValid
 
 from lifeboat.core.private import disk_full_error
 from lifeboat.foundation.errors import LifeboatError
@@ -20,8 +21,17 @@ from lifeboat.gui.wording import in_gui_words
 
 log = logging.getLogger(__name__)
 
-#: Boxes without a parent window must be kept alive while they are open.
+#: The boxes open now: one without a parent window must be kept alive while it is open,
+#: and what is open is read here (open_boxes), never by walking all of Qt's windows and
+#: their children, which wraps every widget earlier windows left behind.
 _open_boxes: set[QMessageBox] = set()
+
+
+def open_boxes() -> list[QMessageBox]:
+    """The message boxes Lifeboat has open now."""
+    for box in [b for b in _open_boxes if not isValid(b)]:  # its parent window was deleted
+        _open_boxes.discard(box)
+    return [b for b in _open_boxes if b.isVisible()]
 
 
 def error_lines(exc: BaseException) -> tuple[str, str]:
@@ -66,14 +76,14 @@ def show_error(
         hint,
     )
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
-    _open(box)
+    open_box(box)
     return box
 
 
 def show_info(parent: QWidget | None, title: str, text: str, detail: str = "") -> QMessageBox:
     box = _box(parent, QMessageBox.Icon.Information, title, text, detail)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
-    _open(box)
+    open_box(box)
     return box
 
 
@@ -110,7 +120,7 @@ def ask(
             on_no()
 
     box.finished.connect(answered)
-    _open(box)
+    open_box(box)
     return box
 
 
@@ -124,7 +134,8 @@ def _box(
     return widen(box)
 
 
-def _open(box: QMessageBox) -> None:
+def open_box(box: QMessageBox) -> None:
+    """Open `box` without blocking, kept until it is answered."""
     _open_boxes.add(box)
     box.finished.connect(lambda _=0: _open_boxes.discard(box))
     box.open()
