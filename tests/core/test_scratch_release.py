@@ -254,6 +254,7 @@ def _freed_extraction(folder: Path, manifest, tmp_path: Path) -> tuple[SnapshotE
     extraction.extract(dest)
     behind = ReadBehind(dest, keep=0)
     behind.release(dest.stat().st_size)
+    extraction.written.consumed(dest.stat().st_size)  # as the write says, once freed
     behind.close()
     assert dest.stat().st_blocks == 0, "nothing of the copy is left to check"
     return extraction, dest
@@ -264,6 +265,27 @@ def test_an_intact_database_with_a_wrong_digest_is_checked_on_a_whole_copy(snaps
     wrong = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "f" * 64})
     extraction, dest = _freed_extraction(folder, wrong, tmp_path)
     extraction.check_owed(dest)  # the proof failed: checked, and the check passes
+    assert sorted(p.name for p in tmp_path.glob(".lb-*")) == [dest.name], "no copy left"
+
+
+def test_a_copy_read_whole_is_checked_itself_not_extracted_again(snapshot, tmp_path):
+    """Followed, but read whole (a file replace stops following before it reads): the
+    check owed reads the copy, not the artifact again (here moved away meanwhile)."""
+    folder, manifest = snapshot
+    wrong = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "f" * 64})
+    extraction = SnapshotExtraction(
+        SnapshotFiles(folder, wrong), "quick", True, no_progress, CancelToken()
+    )
+    extraction.written.follow(WINDOW)
+    dest = tmp_path / ".lb-0123456789ab-01234567.verified.partial"
+    extraction.extract(dest)
+    extraction.written.unfollow()
+    artifact = folder / manifest.stored_name
+    artifact.rename(tmp_path / "moved-away")
+    try:
+        extraction.check_owed(dest)
+    finally:
+        (tmp_path / "moved-away").rename(artifact)
     assert sorted(p.name for p in tmp_path.glob(".lb-*")) == [dest.name], "no copy left"
 
 

@@ -37,9 +37,8 @@ class WrittenSoFar:
         self._consumed = 0
         self._wanted = 0  # the most a reader has waited for
         #: set by the writer: no check of the whole file can be left owed, so a reader may
-        #: free what it read; `followed` once one did
+        #: free what it read
         self.freeable = False
-        self.followed = False
 
     def reached(self, size: int) -> None:
         """The file is written, in order, up to `size` bytes; held while a following
@@ -59,13 +58,19 @@ class WrittenSoFar:
         assert self.freeable, "only a file no check reads again may be freed"
         with self._changed:
             self._window = window
-            self.followed = True
 
     def consumed(self, size: int) -> None:
         """The reader is done with the first `size` bytes."""
         with self._changed:
             self._consumed = max(self._consumed, size)
             self._changed.notify_all()
+
+    @property
+    def read_away(self) -> bool:
+        """Whether a following reader consumed (and so may have freed) any of the file: not
+        one that stopped following before it read (a file replace reads it whole)."""
+        with self._changed:
+            return self._consumed > 0
 
     def unfollow(self) -> None:
         """The reader reads no more (done, failed or cancelled): the writer goes on freely."""

@@ -82,10 +82,11 @@ class SnapshotExtraction:
         """The check extract() left owed, if any (raises CorruptSnapshot if it fails).
         Where the write freed what it read of `dest` (a manifest whose digest disagrees
         with its own proven artifact: rare), the check runs on a whole copy extracted
-        again beside it: the same proven bytes."""
+        again beside it: the same proven bytes. A copy the write read whole (a file
+        replace) is checked itself."""
         if not self._owed:
             return
-        if not self.written.followed:
+        if not self.written.read_away:
             check_extracted(dest, self.manifest, self.check)
             return
         whole = Run.work_beside(dest, "whole")  # swept with `dest` if the run is killed
