@@ -289,6 +289,26 @@ def test_a_copy_read_whole_is_checked_itself_not_extracted_again(snapshot, tmp_p
     assert sorted(p.name for p in tmp_path.glob(".lb-*")) == [dest.name], "no copy left"
 
 
+def test_a_copy_still_followed_is_never_checked_itself(snapshot, tmp_path):
+    """The write still follows the copy (here: smaller than the window, extracted before
+    the write read any of it) and may free any of it at any moment, even while a check
+    would read it: the check runs on a whole copy of its own. The copy freed meanwhile
+    (before the write says it consumed it) does not make an intact snapshot fail."""
+    folder, manifest = snapshot
+    wrong = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "f" * 64})
+    extraction = SnapshotExtraction(
+        SnapshotFiles(folder, wrong), "quick", True, no_progress, CancelToken()
+    )
+    extraction.written.follow(WINDOW)
+    dest = tmp_path / ".lb-0123456789ab-01234567.verified.partial"
+    extraction.extract(dest)
+    behind = ReadBehind(dest, keep=0)
+    behind.release(dest.stat().st_size)  # freed; the write has not said so yet
+    behind.close()
+    extraction.check_owed(dest)
+    assert sorted(p.name for p in tmp_path.glob(".lb-*")) == [dest.name], "no copy left"
+
+
 def test_a_corrupt_database_with_a_wrong_digest_fails_the_check_on_a_whole_copy(
     snapshot, tmp_path: Path
 ):

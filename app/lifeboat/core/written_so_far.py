@@ -67,10 +67,12 @@ class WrittenSoFar:
 
     @property
     def read_away(self) -> bool:
-        """Whether a following reader consumed (and so may have freed) any of the file: not
-        one that stopped following before it read (a file replace reads it whole)."""
+        """Whether a reader may have freed, or may yet free, any of the file: one that
+        still follows (it frees before it says it consumed, and may not have read yet) or
+        one that consumed some before it stopped; not one that stopped following before
+        it read (a file replace reads it whole), nor a file never followed."""
         with self._changed:
-            return self._consumed > 0
+            return self._window is not None or self._consumed > 0
 
     def unfollow(self) -> None:
         """The reader reads no more (done, failed or cancelled): the writer goes on freely."""
