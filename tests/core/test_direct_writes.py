@@ -13,6 +13,7 @@ import pytest
 
 from lifeboat.core import direct_writes
 from lifeboat.core.direct_writes import ALIGN, BUFFER, DirectWrites
+from tests.core.direct_io_probe import open_descriptors, takes_direct_io
 
 _PAGE = 4096
 
@@ -21,23 +22,6 @@ def _is_direct(fd: int) -> bool:
     import fcntl
 
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
-
-
-def _open_descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _takes_direct_io(folder: Path) -> bool:
-    probe = folder / "probe"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
-    except OSError:
-        return False
-    finally:
-        if probe.exists():
-            probe.unlink()
-    os.close(fd)
-    return True
 
 
 @pytest.fixture
@@ -49,21 +33,21 @@ def new_file(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_pages_written_around_the_cache_read_back_exactly(new_file, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if not _takes_direct_io(tmp_path):
+    if not takes_direct_io(tmp_path):
         pytest.skip("this file system takes no O_DIRECT")
     path, fd = new_file
     per_buffer = BUFFER // _PAGE
     pages = [os.urandom(_PAGE) for _ in range(3 * per_buffer + 7)]
-    before = _open_descriptors()
+    before = open_descriptors()
     out = DirectWrites(fd, _PAGE)
-    assert out.direct and not _is_direct(fd) and _open_descriptors() == before + 1
+    assert out.direct and not _is_direct(fd) and open_descriptors() == before + 1
     cut = per_buffer + 3  # one write larger than the buffer
     out.write(b"".join(pages[:cut]), 0)
     out.write_pieces(pages[cut : 2 * cut], cut * _PAGE)  # pieces gathered
     out.write_cached(pages[2 * cut : 2 * cut + 5], 2 * cut * _PAGE)
     out.write(memoryview(b"".join(pages[2 * cut + 5 :])), (2 * cut + 5) * _PAGE)
     out.close()
-    assert not out.direct and _open_descriptors() == before
+    assert not out.direct and open_descriptors() == before
     assert path.read_bytes() == b"".join(pages)
 
 
@@ -95,7 +79,7 @@ def test_pages_smaller_than_the_alignment_are_written_buffered(new_file, unit: i
 
 
 def test_a_write_that_cannot_be_aligned_goes_buffered(new_file, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if not _takes_direct_io(tmp_path):
+    if not takes_direct_io(tmp_path):
         pytest.skip("this file system takes no O_DIRECT")
     path, fd = new_file
     out = DirectWrites(fd, _PAGE)
@@ -111,7 +95,7 @@ def test_a_write_that_cannot_be_aligned_goes_buffered(new_file, tmp_path: Path):
 
 def test_a_file_system_without_direct_io_is_written_buffered(tmp_path: Path):
     shm = Path("/dev/shm")
-    if not shm.is_dir() or _takes_direct_io(shm):
+    if not shm.is_dir() or takes_direct_io(shm):
         pytest.skip("no file system without O_DIRECT here")
     path = shm / f"lifeboat-test-{os.getpid()}-{threading.get_ident()}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -153,10 +137,10 @@ def test_a_direct_write_the_kernel_refuses_goes_buffered_and_so_does_the_rest(
 ):  # type: ignore[no-untyped-def]
     """EINVAL from a direct write (a device whose sectors are larger than 4096 bytes):
     that write and every later one buffered; the direct descriptor closed at the end."""
-    if not _takes_direct_io(tmp_path):
+    if not takes_direct_io(tmp_path):
         pytest.skip("this file system takes no O_DIRECT")
     path, fd = new_file
-    before = _open_descriptors()
+    before = open_descriptors()
     out = DirectWrites(fd, _PAGE)
     real = direct_writes.os.pwrite
 
@@ -171,7 +155,7 @@ def test_a_direct_write_the_kernel_refuses_goes_buffered_and_so_does_the_rest(
     assert not out.direct
     out.write_pieces([second[:_PAGE], second[_PAGE:]], 3 * _PAGE)
     out.close()
-    assert _open_descriptors() == before
+    assert open_descriptors() == before
     assert path.read_bytes() == first + second
 
 

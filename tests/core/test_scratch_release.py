@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.manifest import Manifest
 from lifeboat.core.page_digest import CONTENT_DIGEST
 from lifeboat.core.restore_steps import CopyReading, follow_window
 from lifeboat.core.scratch_release import ReadBehind
@@ -268,10 +269,11 @@ def test_an_intact_database_with_a_wrong_digest_is_checked_on_a_whole_copy(snaps
     assert sorted(p.name for p in tmp_path.glob(".lb-*")) == [dest.name], "no copy left"
 
 
-def test_a_copy_read_whole_is_checked_itself_not_extracted_again(snapshot, tmp_path):
-    """Followed, but read whole (a file replace stops following before it reads): the
-    check owed reads the copy, not the artifact again (here moved away meanwhile)."""
-    folder, manifest = snapshot
+def _followed_extraction(
+    folder: Path, manifest: Manifest, tmp_path: Path
+) -> tuple[SnapshotExtraction, Path]:
+    """The snapshot extracted whole while the write follows it, its proof made to fail
+    (so a check is owed)."""
     wrong = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "f" * 64})
     extraction = SnapshotExtraction(
         SnapshotFiles(folder, wrong), "quick", True, no_progress, CancelToken()
@@ -279,6 +281,14 @@ def test_a_copy_read_whole_is_checked_itself_not_extracted_again(snapshot, tmp_p
     extraction.written.follow(WINDOW)
     dest = tmp_path / ".lb-0123456789ab-01234567.verified.partial"
     extraction.extract(dest)
+    return extraction, dest
+
+
+def test_a_copy_read_whole_is_checked_itself_not_extracted_again(snapshot, tmp_path):
+    """Followed, but read whole (a file replace stops following before it reads): the
+    check owed reads the copy, not the artifact again (here moved away meanwhile)."""
+    folder, manifest = snapshot
+    extraction, dest = _followed_extraction(folder, manifest, tmp_path)
     extraction.written.unfollow()
     artifact = folder / manifest.stored_name
     artifact.rename(tmp_path / "moved-away")
@@ -295,13 +305,7 @@ def test_a_copy_still_followed_is_never_checked_itself(snapshot, tmp_path):
     would read it: the check runs on a whole copy of its own. The copy freed meanwhile
     (before the write says it consumed it) does not make an intact snapshot fail."""
     folder, manifest = snapshot
-    wrong = replace(manifest, extra={**manifest.extra, CONTENT_DIGEST: "f" * 64})
-    extraction = SnapshotExtraction(
-        SnapshotFiles(folder, wrong), "quick", True, no_progress, CancelToken()
-    )
-    extraction.written.follow(WINDOW)
-    dest = tmp_path / ".lb-0123456789ab-01234567.verified.partial"
-    extraction.extract(dest)
+    extraction, dest = _followed_extraction(folder, manifest, tmp_path)
     behind = ReadBehind(dest, keep=0)
     behind.release(dest.stat().st_size)  # freed; the write has not said so yet
     behind.close()

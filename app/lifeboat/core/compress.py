@@ -18,6 +18,7 @@ from typing import IO, BinaryIO, Protocol, cast
 import xxhash
 import zstandard
 
+from lifeboat.core.direct_stream import DirectStream
 from lifeboat.core.fsutil import is_disk_full
 from lifeboat.core.private import open_new
 from lifeboat.foundation.errors import OperationFailed
@@ -46,14 +47,19 @@ _WRITEBACK_EVERY = 16 << 20
 class _HashingSink:
     """A file-like sink that hashes (SHA-256 and xxh3-128) and counts what it writes.
 
-    Every 16 MiB it asks the kernel to start writing the data out (where it can), so the
-    final fsync is short: one large fsync at the end stalls every other fsync on the
-    disk, including the commits of the application whose database we copy.
+    Written through the page cache (`fh`), every 16 MiB it asks the kernel to start
+    writing the data out (where it can), so the final fsync is short: one large fsync at
+    the end stalls every other fsync on the disk, including the commits of the
+    application whose database we copy. Given a `stream` (core/direct_stream.py), it
+    writes there instead, around the cache: nothing is left to write back.
     """
 
-    def __init__(self, fh: BinaryIO, digest: hashlib._Hash) -> None:
+    def __init__(
+        self, fh: BinaryIO, digest: hashlib._Hash, stream: DirectStream | None = None
+    ) -> None:
         self._fh = fh
         self._digest = digest
+        self._stream = stream
         self.xxh3 = xxhash.xxh3_128()
         self.count = 0
         self._flushed = 0
@@ -61,8 +67,11 @@ class _HashingSink:
     def write(self, data: bytes) -> int:
         self._digest.update(data)
         self.xxh3.update(data)
-        self._fh.write(data)
         self.count += len(data)
+        if self._stream is not None:
+            self._stream.write(data)
+            return len(data)
+        self._fh.write(data)
         if self.count - self._flushed >= _WRITEBACK_EVERY:
             self._start_writeback()
         return len(data)

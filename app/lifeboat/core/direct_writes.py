@@ -84,6 +84,11 @@ class DirectWrites:
         if filled:
             self._write_aligned(buffer, filled, offset)
 
+    def write_buffer(self, buffer: mmap.mmap, length: int, offset: int) -> None:
+        """The first `length` bytes of the caller's page-aligned `buffer` at `offset`:
+        direct when both are whole multiples of ALIGN, else through the page cache."""
+        self._write_aligned(buffer, length, offset)
+
     def write_cached(self, pieces: Sequence[Buffer], offset: int) -> None:
         """The pieces at `offset` through the page cache (the caller's descriptor)."""
         for at in range(0, len(pieces), _PIECES):

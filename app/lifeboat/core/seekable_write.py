@@ -14,6 +14,7 @@ so memory stays bounded whatever the file size.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -31,6 +32,7 @@ from lifeboat.core.compress import (
     _HashingSink,
     removed_on_failure,
 )
+from lifeboat.core.direct_stream import DirectStream
 from lifeboat.core.history.seektable import SeekEntry, frame_checksum, pack_seek_table
 from lifeboat.core.private import open_new
 from lifeboat.foundation.errors import OperationFailed
@@ -117,10 +119,12 @@ def compress_frames(
     cancel: CancelToken | None = None,
     observer: BlockObserver | None = None,
     trailer: Callable[[], bytes] | None = None,
+    direct: bool = True,
 ) -> CompressResult:
     """Compress each of `frames` into a zstd frame of the new file `dest`, then write
     what `trailer()` gives (a skippable frame, asked for once every frame was given) and
-    the seek table; fsync.
+    the seek table; fsync. With `direct`, written around the page cache where the file
+    system allows (core/direct_stream.py): for a file nobody reads back soon.
 
     On any error or cancel, `dest` is removed."""
     cancel = cancel or CancelToken()
@@ -128,9 +132,10 @@ def compress_frames(
     out_digest = hashlib.sha256()
     with (
         removed_on_failure(dest, open_new(dest)) as fout,
+        contextlib.closing(DirectStream(fout.fileno(), direct=direct)) as stream,
         ThreadPoolExecutor(workers, "lifeboat-zstd") as pool,
     ):
-        sink = _HashingSink(fout, out_digest)
+        sink = _HashingSink(fout, out_digest, stream)
         done = _compress_all(frames, sink, pool, workers, level, observer, size, progress, cancel)
         if size is not None and done.plain != size:
             raise OperationFailed(f"expected {size} bytes to compress, got {done.plain}")
@@ -139,7 +144,7 @@ def compress_frames(
             sink.write(extra)
             done.entries.append(SeekEntry(len(extra), 0, frame_checksum(b"")))
         sink.write(pack_seek_table(done.entries))
-        fout.flush()
+        stream.finish()
         os.fsync(fout.fileno())
     return CompressResult(sink.count, out_digest.hexdigest(), done.plain, "", sink.xxh3.hexdigest())
 

@@ -105,6 +105,12 @@ def _artifact_work_path(request: SnapshotRequest, kind: str) -> Path:
     return request.run.work_path(folder, kind)
 
 
+def _direct(request: SnapshotRequest) -> bool:
+    """Whether the artifact is written around the page cache (core/direct_stream.py):
+    unless it is to be sealed, which reads it back at once."""
+    return not request.recipients
+
+
 def pack_full(
     request: SnapshotRequest,
     frames: Iterable[bytes],
@@ -140,6 +146,7 @@ def pack_full(
             progress=progress,
             cancel=cancel,
             observer=observer,
+            direct=_direct(request),
         )
         pages_sha = None
         if hashes is not None and pages_partial is not None:
@@ -205,5 +212,6 @@ def _differential(
         cancel=cancel,
         observer=changed,
         trailer=changed.index_frame,
+        direct=_direct(request),
     )
     return Packed("diff", result, scan.content_digest, partial, db_sha256=scan.db_sha256 or None)
