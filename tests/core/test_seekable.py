@@ -20,6 +20,7 @@ from lifeboat.core.history.seektable import (
     SEEKABLE_MAGIC,
     SKIPPABLE_HEADER,
     SeekEntry,
+    frame_checksum,
     pack_seek_table,
     read_seek_table,
 )
@@ -60,6 +61,13 @@ def test_round_trips_of_many_sizes(tmp_path: Path, size: int):
     assert len(entries) == max(1, -(-size // FRAME_PLAIN))  # an empty file: one empty frame
     assert all(e.decompressed == FRAME_PLAIN for e in entries[:-1])
     assert sum(e.decompressed for e in entries) == size
+    # each entry's checksum (taken from its frame's own zstd checksum) is the seek
+    # table's: the low 32 bits of XXH64 of that frame's plain bytes
+    starts = [sum(e.decompressed for e in entries[:n]) for n in range(len(entries))]
+    assert [e.checksum for e in entries] == [
+        frame_checksum(plain[at : at + e.decompressed])
+        for at, e in zip(starts, entries, strict=True)
+    ]
     out = tmp_path / "out.db"
     result = decompress_file(artifact, out, hash_plain=True)
     assert result.plain_size == size and out.read_bytes() == plain

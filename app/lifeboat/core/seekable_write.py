@@ -170,7 +170,15 @@ class _FrameCompressor:
                 level=self._level, write_checksum=True, write_content_size=True
             )
         compressed = cctx.compress(plain)
-        return compressed, SeekEntry(len(compressed), len(plain), frame_checksum(plain))
+        return compressed, SeekEntry(len(compressed), len(plain), stored_checksum(compressed))
+
+
+def stored_checksum(frame: bytes) -> int:
+    """The seek table's checksum of a zstd frame written with a content checksum: the
+    frame's last 4 bytes, little-endian, are the low 32 bits of XXH64 of its plain
+    bytes, the very value the table holds (history/seektable.py), so the plain bytes
+    need not be hashed a second time."""
+    return int.from_bytes(frame[-4:], "little")
 
 
 def _compress_all(
