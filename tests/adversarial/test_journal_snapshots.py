@@ -83,7 +83,8 @@ def test_a_disk_filling_up_mid_copy_is_said_and_leaves_nothing(open_base: Path, 
     disk = small_disk(40)
     db = versioned_db(open_base / "growing.db", rows=8_000)  # ~6 MB: room for its copy
     before = content_digest(db)
-    grower = sqlite3.connect(db, isolation_level=None)
+    # the copy's progress may be told from the copier's thread (core/snapshot_converge.py)
+    grower = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     grew: list[bool] = []
 
     def grow_half_way(phase: str, done: int, total: int) -> None:

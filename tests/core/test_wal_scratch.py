@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.dbcopy import CopySettings
+from lifeboat.core.dbcopy import CopySettings, copy_database
 from lifeboat.core.decompress import decompress_file
 from lifeboat.core.snapshot import take_snapshot
 from lifeboat.core.wal_direct import frozen_wal
@@ -117,8 +117,10 @@ def test_pages_a_checkpoint_writes_during_the_unlocked_copy_are_in_the_snapshot(
 ):
     # The app commits and checkpoints while the copy reads the file without a lock: the
     # compare under read lock 0 finds the chunks the checkpoint wrote and copies them.
+    # What was packed as the copy was made is then not the copy: it is packed again.
     db = checkpointed_wal_db(tmp_path / "app.db", rows=8000)
-    app = sqlite3.connect(db, isolation_level=None, timeout=5)
+    # the copy's progress is told from the copier's thread (core/snapshot_converge.py)
+    app = sqlite3.connect(db, isolation_level=None, timeout=5, check_same_thread=False)
     moved: list[bool] = []
 
     def write_half_way(phase: str, done: int, total: int) -> None:
@@ -134,6 +136,65 @@ def test_pages_a_checkpoint_writes_during_the_unlocked_copy_are_in_the_snapshot(
     finally:
         app.close()
     assert moved and manifest.extra["copy_strategy"] == "wal-converge"
+    assert manifest.extra["copy_packed_again"] is True
     out = tmp_path / "restored.db"
     decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
     assert db_content(out) == expected
+
+
+@pytest.mark.parametrize("when", [0.5, 1.0])
+def test_a_database_that_shrinks_during_the_copy_is_packed_again_whole(tmp_path: Path, when: float):
+    """The app deletes most rows and vacuums, and its checkpoint cuts the file, half way
+    through the unlocked copy, or once its first pass is whole but the compressor still
+    reads it far behind (zstd level 19 here): the locked compare then cuts the copy
+    under the compressor. The snapshot is the database as it is now, packed again from
+    the finished copy."""
+    db = checkpointed_wal_db(tmp_path / "app.db", rows=20_000)
+    app = sqlite3.connect(db, isolation_level=None, timeout=5, check_same_thread=False)
+    before = db.stat().st_size
+    shrunk: list[int] = []
+
+    def shrink(phase: str, done: int, total: int) -> None:
+        if phase == "copy" and not shrunk and done >= total * when:
+            app.execute("delete from items where id > 500")
+            app.execute("vacuum")
+            assert checkpoint_truncates(app)
+            shrunk.append(db.stat().st_size)
+
+    try:
+        request = snapshot_request(tmp_path, db, level=19)
+        manifest = take_snapshot(request, progress=shrink)
+        expected = db_content(db)
+    finally:
+        app.close()
+    assert shrunk and shrunk[0] < before // 4
+    assert manifest.extra["copy_strategy"] == "wal-converge"
+    assert manifest.extra["copy_packed_again"] is True
+    assert manifest.db_size == shrunk[0]
+    out = tmp_path / "restored.db"
+    decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
+    assert db_content(out) == expected
+
+
+def test_a_quiet_database_is_packed_as_it_is_copied_and_packed_once(tmp_path: Path):
+    """Nothing writes during the copy: what the compressor read following the first
+    pass is the copy, byte for byte as the backup API would make it; it is kept, and
+    the progress goes through the copy, then the packing, never back."""
+    db = checkpointed_wal_db(tmp_path / "app.db", rows=8000, commits_before_wal=3)
+    told: list[tuple[str, float]] = []
+    manifest = take_snapshot(
+        snapshot_request(tmp_path, db),
+        progress=lambda phase, done, total: told.append((phase, done / total)),
+    )
+    assert manifest.extra["copy_strategy"] == "wal-converge"
+    assert "copy_packed_again" not in manifest.extra
+    out = tmp_path / "restored.db"
+    decompress_file(tmp_path / "snaps" / "notes" / manifest.artifact, out)
+    copy_database(db, tmp_path / "by-backup-api.db")
+    assert out.read_bytes() == (tmp_path / "by-backup-api.db").read_bytes()
+    phases = [phase for phase, _ in told]
+    assert phases == sorted(phases, key=["copy", "compress"].index)
+    assert told[phases.index("compress") - 1] == ("copy", 1.0)
+    for phase in ("copy", "compress"):
+        shares = [share for p, share in told if p == phase]
+        assert shares == sorted(shares) and shares[-1] == 1.0

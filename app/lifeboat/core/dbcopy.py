@@ -74,6 +74,9 @@ class CopyResult:
     locked_at: float | None = None  # when that began (wall clock: benches line it up)
     #: (wall clock, seconds) of every time writers were kept out, when more than once
     lock_holds: tuple[tuple[float, float], ...] = ()
+    #: packed as it was copied, but the copy changed after (a checkpoint meanwhile):
+    #: packed again from the finished copy (core/snapshot_converge.py)
+    packed_again: bool = False
 
     @property
     def db_size(self) -> int:

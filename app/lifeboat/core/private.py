@@ -76,12 +76,14 @@ def user_dir(path: Path, what: str) -> Path:
     return path
 
 
-def create_file(path: Path, mode: int = FILE_MODE) -> int:
-    """Create `path`, which must not exist, for writing; return its descriptor.
+def create_file(path: Path, mode: int = FILE_MODE, *, readable: bool = False) -> int:
+    """Create `path`, which must not exist, for writing (and reading, if `readable`);
+    return its descriptor.
 
     Never follows a symbolic link at `path` and sets `mode` exactly (not through the
     umask). Raises FileExistsError if anything (a link included) is already there."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
+    access = os.O_RDWR if readable else os.O_WRONLY
+    fd = os.open(path, access | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
     try:
         if sys.platform != "win32":
             os.fchmod(fd, mode)

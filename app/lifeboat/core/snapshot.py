@@ -54,6 +54,7 @@ from lifeboat.core.manifest import (
 )
 from lifeboat.core.page_digest import CONTENT_DIGEST
 from lifeboat.core.private import disk_full, is_link, write_new
+from lifeboat.core.snapshot_converge import converge_ahead_and_pack
 from lifeboat.core.snapshot_frozen import (
     Owners,
     check_count_and_map,
@@ -63,7 +64,6 @@ from lifeboat.core.snapshot_frozen import (
 from lifeboat.core.snapshot_pack import Packed, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
 from lifeboat.core.sqlite_file import RESTORE_HINT, probe_database
-from lifeboat.core.wal_converge import converge_wal
 from lifeboat.core.wal_direct import frozen_wal
 from lifeboat.foundation.errors import OperationFailed, SourceError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
@@ -161,9 +161,10 @@ def _copy_check_and_pack(
     """Copy the database, then check the copy in a thread while it is packed; a copy that
     fails the check raises SourceError (nothing is stored). A WAL database whose file
     holds it all is copied from that file (core/wal_converge.py: read lock 0 held for a
-    compare; or, with wal_scratch "follow", held for the copy, the compressor following
-    it); a safety snapshot (`checkpoint_first`, before a restore or merge that writes the
-    database anyway) is packed straight from the frozen file (core/snapshot_frozen.py)."""
+    compare, the compressor following the copy, core/snapshot_converge.py; or, with
+    wal_scratch "follow", held for the copy, the compressor following it); a safety
+    snapshot (`checkpoint_first`, before a restore or merge that writes the database
+    anyway) is packed straight from the frozen file (core/snapshot_frozen.py)."""
     if request.checkpoint_first or request.copy.wal_scratch == "follow":
         with frozen_wal(
             request.source_path,
@@ -186,7 +187,11 @@ def _copy_check_and_pack(
                 return _passed(request, _Taken(*taken))
     if request.share is not None:
         request.share.abandon()  # only a pass over the frozen file is shared
-    copied = _converged_wal(request, copy_path, progress, cancel) or copy_database(
+    if request.copy.wal_scratch == "converge":
+        converged = converge_ahead_and_pack(request, copy_path, written, progress, cancel)
+        if converged is not None:
+            return _passed(request, _Taken(*converged))
+    copied = copy_database(
         request.source_path, copy_path, settings=request.copy, progress=progress, cancel=cancel
     )
     cancel.check()
@@ -195,29 +200,6 @@ def _copy_check_and_pack(
         packed = pack_copy(request, copy_path, copied.page_size, written, progress, cancel)
         checked, inventory, owners = checking.result()
     return _passed(request, _Taken(copied, checked, inventory, packed, owners))
-
-
-def _converged_wal(
-    request: SnapshotRequest, copy_path: Path, progress: Progress, cancel: CancelToken
-) -> CopyResult | None:
-    """The WAL database copied by core/wal_converge.py, or None (copy it the usual way)."""
-    if request.copy.wal_scratch != "converge":
-        return None
-    started = time.monotonic()
-    done = converge_wal(request.source_path, copy_path, request.copy.busy_timeout, progress, cancel)
-    if done is None:
-        return None
-    seconds = time.monotonic() - started
-    return CopyResult(
-        done.page_size,
-        done.page_count,
-        True,
-        "wal-converge",
-        0,
-        seconds,
-        locked_seconds=done.held_seconds,  # read lock 0: no checkpoint meanwhile
-        locked_at=done.held_from,
-    )
 
 
 def _passed(request: SnapshotRequest, taken: _Taken) -> _Taken:
@@ -300,6 +282,8 @@ def _manifest_extra(
         extra["copy_lock_holds"] = [
             [round(a, 4), round(s * 1000, 1)] for a, s in taken.copied.lock_holds
         ]
+    if taken.copied.packed_again:
+        extra["copy_packed_again"] = True
     if taken.checked.unchecked:
         extra[UNCHECKED_KEY] = list(taken.checked.unchecked)
     if taken.packed.note:

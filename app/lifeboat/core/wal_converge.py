@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import xxhash
 
 from lifeboat.core.chunk_compare import compare_chunks, copy_pass, read_chunks
 from lifeboat.core.file_stamp import FileStamp
@@ -40,6 +42,7 @@ from lifeboat.core.page_bits import PageBits
 from lifeboat.core.private import create_file
 from lifeboat.core.wal_direct import FrozenWal, frozen_wal, looks_backfilled, standalone_header
 from lifeboat.core.wal_frames import pages_written_since, wal_generation, wal_position
+from lifeboat.core.wal_scratch import CopyAhead
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
 #: unlocked passes, each followed by a try at the proof, before the usual copy is made
@@ -58,6 +61,9 @@ class ConvergedWal:
     #: copied again under the lock when only the pages a checkpoint can have written were
     #: (core/wal_frames.py); None when the whole file was compared
     locked_pages: int | None = None
+    #: whether any byte of the copy changed after the first pass wrote it (a later pass,
+    #: the locked compare, the size, page 1): what followed that pass is not the copy
+    rewrote: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,30 +87,75 @@ class _PassStart:
 
 
 def converge_wal(
-    path: Path, dest: Path, busy_timeout: float, progress: Progress, cancel: CancelToken
+    path: Path,
+    dest: Path,
+    busy_timeout: float,
+    progress: Progress,
+    cancel: CancelToken,
+    ahead: CopyAhead | None = None,
 ) -> ConvergedWal | None:
     """Copy the WAL database `path` into the new file `dest` as above, or None (`dest`
     left for the caller to remove) when its file cannot be proven to hold it all now:
-    frames not yet copied back (then copy it the usual way)."""
+    frames not yet copied back (then copy it the usual way). With `ahead`, its first
+    `ahead.size` bytes are told as the first pass writes them, page 1 already made
+    standalone, for a reader that follows the copy (core/snapshot_converge.py); the
+    result's `rewrote` says whether the copy is still what that reader read."""
     if not hasattr(os, "preadv") or not looks_backfilled(path):
         return None  # an unlocked pass would be wasted
     fd, _ = pinned(path)  # the locked compare reads the frozen file, whatever this one was
     try:
-        out = create_file(dest)
+        out = create_file(dest, readable=True)  # the lock step reads what it holds
         try:
             hashes: list[bytes] = []
-            for _ in range(_ATTEMPTS):
+            rewrote = False
+            for attempt in range(_ATTEMPTS):
+                if ahead is not None and ahead.stopped:
+                    raise OSError("the reader of the copy stopped")  # its snapshot failed
                 start = _PassStart.of(path, fd)
-                copy_pass(fd, out, hashes, progress, cancel)  # catches up on what changed
+                if attempt == 0 and ahead is not None:
+                    rewrote = not _first_pass(fd, out, hashes, ahead, progress, cancel)
+                else:
+                    copied = copy_pass(fd, out, hashes, progress, cancel)  # catches up
+                    rewrote = rewrote or (attempt > 0 and copied > 0)
                 done = _converge_once(path, out, hashes, start, busy_timeout, cancel)
                 if done is not None:
-                    return done
+                    return replace(done, rewrote=rewrote or done.rewrote)
                 progress = no_progress
             return None
         finally:
             os.close(out)
     finally:
         unpin(fd)
+
+
+def _first_pass(
+    fd: int,
+    out: int,
+    hashes: list[bytes],
+    ahead: CopyAhead,
+    progress: Progress,
+    cancel: CancelToken,
+) -> bool:
+    """The first unlocked pass over the whole file as it is now (as copy_pass, page 1
+    written standalone, as the finished copy holds it), its first `ahead.size` bytes
+    told to `ahead` as they are written; False, the reader told no more comes, when the
+    file is shorter than that now. A file longer than that is copied whole all the same
+    (the lock step relies on the copy holding the file as the pass began); the reader's
+    caller sees the size differ."""
+    copied = 0
+    for offset, chunk, size in read_chunks(fd):
+        hashes.append(xxhash.xxh3_128_digest(chunk))  # of the file's bytes, as copy_pass
+        _write_all(out, standalone_header(bytes(chunk)) if offset == 0 else chunk, offset)
+        copied = offset + len(chunk)
+        ahead.advanced(min(copied, ahead.size))
+        progress("copy", copied, size)
+        cancel.check()
+        if ahead.stopped:
+            raise OSError("the reader of the copy stopped")
+    if copied < ahead.size:
+        ahead.failed(OSError("the database file shrank while it was copied"))
+        return False
+    return True
 
 
 def _converge_once(
@@ -126,10 +177,12 @@ def _converge_once(
             locked, pages = _compare_frozen(frozen, out, hashes, cancel), None
         else:
             locked, pages = 0, _copy_frozen_pages(frozen, out, written)
-        _finish_copy(frozen, out)
+        finished_changed = _finish_copy(frozen, out)
         held_from = time.time() - (time.monotonic() - frozen.held_since)
     held = time.monotonic() - frozen.held_since  # the read transaction ended just above
-    return ConvergedWal(frozen.page_size, frozen.page_count, held, held_from, locked, pages)
+    rewrote = bool(locked or pages or finished_changed)
+    shape = (frozen.page_size, frozen.page_count)
+    return ConvergedWal(*shape, held, held_from, locked, pages, rewrote)
 
 
 def _written_since(path: Path, frozen: FrozenWal, out: int, start: _PassStart) -> PageBits | None:
@@ -178,30 +231,46 @@ def _compare_frozen(frozen: FrozenWal, out: int, hashes: list[bytes], cancel: Ca
 
 
 def _copy_frozen_pages(frozen: FrozenWal, out: int, pages: PageBits) -> int:
-    """Under read lock 0: the `pages` copied again from the frozen file (the only ones
-    that can differ from the copy); return how many."""
+    """Under read lock 0: the `pages` (the only ones that can differ from the copy)
+    copied again from the frozen file where they differ from what the copy holds (page
+    1 as the finished copy holds it: standalone); return how many did."""
     size = frozen.page_size
+    differed = 0
     for first, count in pages.runs():
-        data = os.pread(frozen.fd, count * size, (first - 1) * size)
+        at = (first - 1) * size
+        data = os.pread(frozen.fd, count * size, at)
         if len(data) != count * size:
             raise OSError(f"the database file ends inside page {first + len(data) // size}")
-        _write_all(out, data, (first - 1) * size)
-    return len(pages)
+        held = os.pread(out, count * size, at)
+        for n in range(count):
+            page = data[n * size : (n + 1) * size]
+            if first + n == 1:
+                page = standalone_header(page)
+            if held[n * size : (n + 1) * size] != page:
+                _write_all(out, page, at + n * size)
+                differed += 1
+    return differed
 
 
-def _write_all(out: int, data: bytes, offset: int) -> None:
+def _write_all(out: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         written = os.pwrite(out, view, offset)
         view, offset = view[written:], offset + written
 
 
-def _finish_copy(frozen: FrozenWal, out: int) -> None:
-    """The copy cut to the database's size and its page 1 made standalone."""
-    os.ftruncate(out, frozen.db_size)
+def _finish_copy(frozen: FrozenWal, out: int) -> bool:
+    """The copy cut to the database's size and its page 1 made standalone; whether
+    either changed what the copy held."""
+    cut = os.fstat(out).st_size != frozen.db_size
+    if cut:
+        os.ftruncate(out, frozen.db_size)
     first = os.pread(frozen.fd, frozen.page_size, 0)
     if len(first) < frozen.page_size:
         raise OSError(f"the database file ends inside page 1 ({len(first)} bytes)")
     header = standalone_header(first)
+    if os.pread(out, len(header), 0) == header:
+        return cut
     if os.pwrite(out, header, 0) != len(header):
         raise OSError("page 1 of the copy could not be written whole")
+    return True
