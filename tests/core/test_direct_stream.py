@@ -5,11 +5,13 @@ outlives it."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import random
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from lifeboat.core.direct_stream import DirectStream
 from lifeboat.core.direct_writes import BUFFER
@@ -34,7 +36,8 @@ def test_pieces_of_any_size_read_back_exactly(tmp_path: Path, direct: bool, tota
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     before = open_descriptors()
     pieces = _pieces(total, total)
-    stream = DirectStream(fd, direct=direct)
+    sha, xxh = hashlib.sha256(), xxhash.xxh3_128()
+    stream = DirectStream(fd, direct=direct, digests=(sha, xxh))
     try:
         assert stream.direct == (direct and takes_direct_io(tmp_path))
         assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT  # the caller's stays buffered
@@ -47,6 +50,9 @@ def test_pieces_of_any_size_read_back_exactly(tmp_path: Path, direct: bool, tota
         os.close(fd)
     assert open_descriptors() == before - 1  # the direct one closed, and the caller's
     assert path.read_bytes() == b"".join(pieces)
+    # fed by the writer, in file order
+    assert sha.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert xxh.hexdigest() == xxhash.xxh3_128(b"".join(pieces)).hexdigest()
 
 
 def test_close_without_finish_stops_the_writer(tmp_path: Path):

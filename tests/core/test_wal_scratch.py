@@ -37,7 +37,8 @@ def test_the_app_checkpoints_while_the_snapshot_is_still_packed(
 ):
     db = checkpointed_wal_db(tmp_path / "app.db", rows=8000)
     before = db_content(db)
-    app = sqlite3.connect(db, isolation_level=None, timeout=0.05)
+    # progress may be told from the copier's thread (core/snapshot_converge.py)
+    app = sqlite3.connect(db, isolation_level=None, timeout=0.05, check_same_thread=False)
     app.execute("pragma wal_autocheckpoint=0")
     checkpointed: list[str] = []
 

@@ -51,26 +51,31 @@ class _HashingSink:
     writing the data out (where it can), so the final fsync is short: one large fsync at
     the end stalls every other fsync on the disk, including the commits of the
     application whose database we copy. Given a `stream` (core/direct_stream.py), it
-    writes there instead, around the cache: nothing is left to write back.
+    writes there instead, around the cache: nothing is left to write back; the stream's
+    writer thread then feeds `digest` and `xxh3` (made with them), not this one.
     """
 
     def __init__(
-        self, fh: BinaryIO, digest: hashlib._Hash, stream: DirectStream | None = None
+        self,
+        fh: BinaryIO,
+        digest: hashlib._Hash,
+        stream: DirectStream | None = None,
+        xxh3: xxhash.xxh3_128 | None = None,
     ) -> None:
         self._fh = fh
         self._digest = digest
         self._stream = stream
-        self.xxh3 = xxhash.xxh3_128()
+        self.xxh3 = xxh3 or xxhash.xxh3_128()
         self.count = 0
         self._flushed = 0
 
     def write(self, data: bytes) -> int:
-        self._digest.update(data)
-        self.xxh3.update(data)
         self.count += len(data)
         if self._stream is not None:
-            self._stream.write(data)
+            self._stream.write(data)  # its writer hashes it (given `digest` and `xxh3`)
             return len(data)
+        self._digest.update(data)
+        self.xxh3.update(data)
         self._fh.write(data)
         if self.count - self._flushed >= _WRITEBACK_EVERY:
             self._start_writeback()

@@ -24,6 +24,8 @@ from __future__ import annotations
 import mmap
 import queue
 import threading
+from collections.abc import Sequence
+from typing import Protocol
 
 from lifeboat.core.direct_writes import ALIGN, BUFFER, Buffer, DirectWrites
 
@@ -31,13 +33,20 @@ from lifeboat.core.direct_writes import ALIGN, BUFFER, Buffer, DirectWrites
 _BUFFERS = 2
 
 
+class Digest(Protocol):
+    def update(self, data: memoryview, /) -> None: ...
+
+
 class DirectStream:
     """Appends to the new, empty file of `fd` (see the module's docstring). `finish`
     writes what is left and waits; `close` stops the writer and closes what it opened,
     whatever happened."""
 
-    def __init__(self, fd: int, *, direct: bool = True) -> None:
+    def __init__(self, fd: int, *, direct: bool = True, digests: Sequence[Digest] = ()) -> None:
         self._writes = DirectWrites(fd, ALIGN, allowed=direct)
+        # fed in the writer's thread, in file order: the caller's thread (which feeds the
+        # compressors) does not wait for them; read them once `finish` returned
+        self._digests = tuple(digests)
         self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
         self._full: queue.SimpleQueue[tuple[mmap.mmap, int, int] | None] = queue.SimpleQueue()
         self._buffers = [mmap.mmap(-1, BUFFER) for _ in range(_BUFFERS)]
@@ -103,6 +112,7 @@ class DirectStream:
             buffer, length, offset = item
             try:
                 if self._failed is None:
+                    self._hash(buffer, length)
                     self._writes.write_buffer(buffer, length, offset)
             except Exception as exc:  # raised in the caller, whatever it is
                 # Without its traceback: the frames it holds keep views of the buffer,
@@ -110,3 +120,10 @@ class DirectStream:
                 self._failed = exc.with_traceback(None)  # later buffers are not written
             finally:
                 self._free.put(buffer)
+
+    def _hash(self, buffer: mmap.mmap, length: int) -> None:
+        if not self._digests:
+            return
+        with memoryview(buffer) as whole, whole[:length] as written:
+            for digest in self._digests:
+                digest.update(written)

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+import xxhash
 import zstandard
 
 from lifeboat.core.compress import (
@@ -129,13 +130,14 @@ def compress_frames(
     On any error or cancel, `dest` is removed."""
     cancel = cancel or CancelToken()
     workers = workers or min(4, os.cpu_count() or 1)
-    out_digest = hashlib.sha256()
+    out_digest, out_xxh3 = hashlib.sha256(), xxhash.xxh3_128()
+    digests = (out_digest, out_xxh3)
     with (
         removed_on_failure(dest, open_new(dest)) as fout,
-        contextlib.closing(DirectStream(fout.fileno(), direct=direct)) as stream,
+        contextlib.closing(DirectStream(fout.fileno(), direct=direct, digests=digests)) as stream,
         ThreadPoolExecutor(workers, "lifeboat-zstd") as pool,
     ):
-        sink = _HashingSink(fout, out_digest, stream)
+        sink = _HashingSink(fout, out_digest, stream, out_xxh3)
         done = _compress_all(frames, sink, pool, workers, level, observer, size, progress, cancel)
         if size is not None and done.plain != size:
             raise OperationFailed(f"expected {size} bytes to compress, got {done.plain}")

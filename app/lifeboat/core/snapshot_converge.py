@@ -43,24 +43,35 @@ _Checked = tuple[CheckResult, Inventory | None, Owners]
 class _OneBar:
     """The copy's progress, told from the copier's thread until the copy is converged
     (its first pass, then the locked compare: `copied`), then the packing's: a bar moves
-    through "copy", then "compress", never back, and the two threads never tell it at
-    once. So "compress" is told only of a copy that holds its final state."""
+    through "copy", then "compress", never back, told by one thread at a time. So
+    "compress" is told only of a copy that holds its final state; the packing's last
+    report before that (a small database is packed before its copy converged) is told
+    then."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._copied = threading.Event()
+        self._lock = threading.Lock()
+        self._copied = False
+        self._held: tuple[str, int, int] | None = None
 
     def copy(self, phase: str, done: int, total: int) -> None:
-        if not self._copied.is_set():
-            self._progress(phase, done, total)
+        with self._lock:
+            if not self._copied:
+                self._progress(phase, done, total)
 
     def copied(self, size: int) -> None:
-        self._progress("copy", size, size)
-        self._copied.set()
+        with self._lock:
+            self._progress("copy", size, size)
+            self._copied = True
+            if self._held is not None:
+                self._progress(*self._held)
 
     def pack(self, phase: str, done: int, total: int) -> None:
-        if self._copied.is_set():
-            self._progress(phase, done, total)
+        with self._lock:
+            if self._copied:
+                self._progress(phase, done, total)
+            else:
+                self._held = (phase, done, total)
 
 
 class _Convergence:
