@@ -179,7 +179,9 @@ def _pack_following(
     def read() -> Iterator[bytes]:
         ahead.wait_for(min(size, 1))  # the copier has created the file
         try:
-            yield from following_frames(copy_path, ahead, FRAME_PLAIN)
+            for frame in following_frames(copy_path, ahead, FRAME_PLAIN):
+                ahead.wait_out_locked_step()  # the app's checkpoints wait for that step
+                yield frame
         except OSError as exc:
             # A read of the copy (cut short under the reader when the database shrank
             # meanwhile): the copier's outcome says whether it is packed again or fails.

@@ -117,7 +117,13 @@ def converge_wal(
                 else:
                     copied = copy_pass(fd, out, hashes, progress, cancel)  # catches up
                     rewrote = rewrote or (attempt > 0 and copied > 0)
-                done = _converge_once(path, out, hashes, start, busy_timeout, cancel)
+                if ahead is not None:
+                    ahead.locked_step(True)  # the follower pauses: this has the CPU
+                try:
+                    done = _converge_once(path, out, hashes, start, busy_timeout, cancel)
+                finally:
+                    if ahead is not None:
+                        ahead.locked_step(False)
                 if done is not None:
                     return replace(done, rewrote=rewrote or done.rewrote)
                 progress = no_progress

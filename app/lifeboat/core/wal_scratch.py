@@ -62,6 +62,22 @@ class CopyAhead:
         self._stopped = False
         self.held_from = 0.0  # wall clock, when the read transaction began
         self.held_seconds = 0.0
+        self._locked_step = False
+
+    def locked_step(self, on: bool) -> None:
+        """The copier begins (or ends) a step under the database's lock, which the app's
+        checkpoints wait for: a follower that asks (`wait_out_locked_step`) pauses."""
+        with self._changed:
+            self._locked_step = on
+            self._changed.notify_all()
+
+    def wait_out_locked_step(self) -> None:
+        """Block while the copier is in a locked step, so it has the CPU to itself and
+        the lock is held as briefly as it can be (compressing beside it on two cores
+        made the locked compare 3 to 5 times longer); not if the copier failed."""
+        with self._changed:
+            while self._locked_step and self._error is None:
+                self._changed.wait()
 
     def advanced(self, copied: int) -> None:
         with self._changed:
