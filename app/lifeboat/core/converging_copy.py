@@ -49,7 +49,7 @@ from lifeboat.core.file_stamp import FileStamp
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.mapped_file import mapped
 from lifeboat.core.private import create_file
-from lifeboat.core.sqlite_file import file_uri
+from lifeboat.core.sqlite_file import file_uri, header_page_size
 from lifeboat.foundation.errors import OperationFailed
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 
@@ -264,8 +264,7 @@ def _header_state(fd: int, source: Path) -> tuple[bytes, int, int]:
         raise OperationFailed(f"{source} was truncated while it was copied", "retry the backup")
     if header[18] == 2 and header[19] == 2:
         raise SourceTurnedWal(str(source))
-    raw = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if raw == 1 else raw
+    page_size = header_page_size(header)
     in_header = int.from_bytes(header[28:32], "big")
     # The header's page count is valid only when its change counter matches the
     # version-valid-for number (fileformat.html 1.3.7); else the file's size says it.

@@ -50,6 +50,7 @@ from lifeboat.core.pagediff import HEADER, DiffHeader, page_hashes_of
 from lifeboat.core.private import open_new
 from lifeboat.core.reconstruct import reconstruct
 from lifeboat.core.runs import Run
+from lifeboat.core.sqlite_file import header_page_size
 from lifeboat.foundation.errors import LifeboatError
 
 #: Artifacts whose manifest can be re-derived from the file itself.
@@ -329,8 +330,7 @@ def _full_page_size(plain: Path) -> int:
         raise CannotRederive(f"it does not decompress: {exc}") from None
     if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
         raise CannotRederive("it does not hold a SQLite database")
-    raw = int.from_bytes(head[16:18], "big")
-    return 65536 if raw == 1 else raw
+    return header_page_size(head)
 
 
 def _diff_header(plain: Path) -> DiffHeader:

@@ -32,6 +32,7 @@ from lifeboat.core.seekable_write import FRAME_PLAIN
 from lifeboat.core.snapshot_frozen import Owners, check_count_and_map
 from lifeboat.core.snapshot_pack import Packed, pack, pack_copy
 from lifeboat.core.snapshot_request import SnapshotRequest
+from lifeboat.core.sqlite_file import header_page_size
 from lifeboat.core.wal_converge import ConvergedWal, converge_wal
 from lifeboat.core.wal_scratch import CopyAhead, CopyFailed, following_frames
 from lifeboat.foundation.progress import CancelToken, Progress
@@ -215,8 +216,7 @@ def _first_shape(path: Path) -> tuple[int, int] | None:
         unpin(fd)
     if len(header) < 100:
         return None
-    raw = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if raw == 1 else raw
+    page_size = header_page_size(header)
     if page_size < 512 or page_size & (page_size - 1) or not size or size % page_size:
         return None
     return size, page_size

@@ -49,6 +49,13 @@ class DatabaseFileInfo:
         return self.size + self.wal_size
 
 
+def header_page_size(header: bytes) -> int:
+    """The page size a database header (its first 100 bytes) says: bytes 16-17, big
+    endian, 1 standing for 65536. Not validated here."""
+    raw = int.from_bytes(header[16:18], "big")
+    return 65536 if raw == 1 else raw
+
+
 def probe_database(path: Path) -> DatabaseFileInfo:
     """Check that `path` is a readable SQLite database file, from its header alone."""
     path = Path(path)
@@ -82,7 +89,7 @@ def probe_database(path: Path) -> DatabaseFileInfo:
             "choose an unencrypted SQLite database file",
         )
     raw_page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if raw_page_size == 1 else raw_page_size
+    page_size = header_page_size(header)
     if page_size < 512 or page_size & (page_size - 1):
         raise SourceError(
             f"{path} has a damaged SQLite header (page size {raw_page_size}): "

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from lifeboat.core.history.pagestate import PageState, page_hash
 from lifeboat.core.history.wal import Cursor, Scan, WalFile, WalHeader, scan
-from lifeboat.core.sqlite_file import open_source
+from lifeboat.core.sqlite_file import header_page_size, open_source
 
 _ATTEMPTS = 5
 _BLOCK_PAGES = 256
@@ -182,8 +182,7 @@ def _file_page_size(fd: int) -> int:
     head = os.pread(fd, 100, 0)
     if len(head) < 100 or not head.startswith(SQLITE_HEADER):
         raise ValueError("the database file has no SQLite header")
-    raw = int.from_bytes(head[16:18], "big")
-    return 65536 if raw == 1 else raw
+    return header_page_size(head)
 
 
 def _header_page_count(fd: int, page_size: int) -> int:
