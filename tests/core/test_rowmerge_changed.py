@@ -226,11 +226,13 @@ def test_it_is_not_used_where_it_cannot_be_proven_or_would_not_pay(tmp_path: Pat
     del rng
 
 
+@pytest.mark.parametrize("checkpoint", [True, False], ids=["merge", "preview"])
 def test_a_live_file_a_writer_keeps_changing_is_frozen_for_the_changed_rows(
-    tmp_path: Path, writer_process
+    tmp_path: Path, writer_process, checkpoint: bool
 ):
-    """A commit every 2 ms keeps WAL frames outstanding: the file is frozen under this
-    process's write lock for a moment, and the rows read are the snapshot's exactly."""
+    """A commit every 2 ms keeps WAL frames outstanding: for a merge the file is frozen
+    under this process's write lock for a moment; a preview reads the frames where they
+    are (it never checkpoints the app's file). The rows read are the snapshot's exactly."""
     past, live = tmp_path / "past.db", tmp_path / "live.db"
     _notes(past)
     _run(past, "create table items(id integer primary key, name text, payload blob)")
@@ -239,7 +241,7 @@ def test_a_live_file_a_writer_keeps_changing_is_frozen_for_the_changed_rows(
     writer = writer_process(live, 0.002)
     out = tmp_path / "changed.db"
     try:
-        assert _partial(past, live, MergeRequest("t"), out, checkpoint=True)
+        assert _partial(past, live, MergeRequest("t"), out, checkpoint=checkpoint)
     finally:
         writer.terminate()
         writer.wait(timeout=30)

@@ -156,3 +156,36 @@ def test_a_row_the_app_changes_after_the_changed_rows_were_compared_still_comes_
     assert (outcome.inserted, outcome.updated) == (
         (back + 1, 0) if commit == "delete" else (back, 1)
     )
+
+
+def test_a_preview_while_the_app_holds_frames_not_copied_back_reads_them_and_writes_nothing(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """An app that keeps its connection open rarely leaves every frame copied back. The
+    preview never checkpoints the app's file: it reads those frames where they are, and
+    its plan is the whole past's (the merge that follows, which checkpoints under its
+    own lock, finds the same)."""
+    db = make_db(tmp_path / "big.db", rows=6000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("big", upload=False)
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("pragma wal_checkpoint(truncate)")
+    app.execute("delete from items where id % 499 = 0")
+    app.execute("update items set name = 'edited' where id % 997 = 0")
+    app.execute("insert into items(name, payload) select name, payload from items limit 500")
+    files = {p: Path(p).read_bytes() for p in (str(db), f"{db}-wal")}
+    request = MergeRequest("items", prefer_past=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="lifeboat.service.merge_past"):
+            preview = service.merge_preview("big", request, snapshot=then.id)
+        assert CHANGED_ROWS in caplog.text, "the preview read only the changed rows"
+        assert {p: Path(p).read_bytes() for p in files} == files, "the preview wrote nothing"
+        assert (preview.deleted, preview.changed, preview.added) == (12, 6, 500)
+        with service.merge_session("big", snapshot=then.id) as whole:  # the whole past
+            assert whole.plan(request) == preview
+        outcome = service.merge_restore("big", request, snapshot=then.id, confirmed=preview)
+        assert outcome.plan == preview
+    finally:
+        app.close()
+    assert (outcome.inserted, outcome.updated) == (12, 6)

@@ -174,14 +174,21 @@ def _interval_plan(
 
 @contextlib.contextmanager
 def frozen_file(
-    path: Path, *, checkpoint: bool = False, writes_held: bool = False
+    path: Path, *, checkpoint: bool = False, writes_held: bool = False, wal_frames: bool = False
 ) -> Iterator[FrozenWal | None]:
     """The live database `path` with a read transaction whose state its file holds and
     keeps holding for the block (see the module's docstring), or None. `checkpoint`:
     WAL frames not yet copied back are copied first (only where Lifeboat is about to
     write the database anyway: wal_direct.frozen_wal; `writes_held`: this process holds
-    its write lock meanwhile)."""
-    with frozen_wal(path, _BUSY_SECONDS, checkpoint=checkpoint, writes_held=writes_held) as frozen:
+    its write lock meanwhile). `wal_frames`: or read where they are, by a reader that
+    reads pages through FrozenWal only (FrozenWal.wal_pages)."""
+    with frozen_wal(
+        path,
+        _BUSY_SECONDS,
+        checkpoint=checkpoint,
+        writes_held=writes_held,
+        wal_frames=wal_frames,
+    ) as frozen:
         if frozen is not None:
             yield frozen
             return

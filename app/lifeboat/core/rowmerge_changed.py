@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import operator
-import os
 import sqlite3
 import struct
 from collections.abc import Container, Iterable, Iterator
@@ -60,8 +59,10 @@ def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
     yet copied back, or a journal): where Lifeboat is about to write the database anyway
     (`checkpoint`), it is then frozen while this process holds the write lock for that
     moment only. The read transaction it leaves keeps the file as it is (a WAL reader
-    on read lock 0); the app's writers waited for the checkpoint, not for the reading."""
-    with frozen_file(live, checkpoint=checkpoint) as frozen:
+    on read lock 0); the app's writers waited for the checkpoint, not for the reading.
+    Where it is not (a preview), frames not yet copied back are read where they are
+    (wal_direct.FrozenWal.wal_pages): a preview never writes the live file."""
+    with frozen_file(live, checkpoint=checkpoint, wal_frames=not checkpoint) as frozen:
         if frozen is not None or not checkpoint:
             yield frozen
             return
@@ -85,15 +86,11 @@ class LivePages:
     """The frozen live file's pages (core/history/tables reads pages this way)."""
 
     def __init__(self, frozen: FrozenWal) -> None:
-        self.fd, self.page_size, self.page_count = frozen.fd, frozen.page_size, frozen.page_count
+        self.frozen, self.page_size, self.page_count = frozen, frozen.page_size, frozen.page_count
 
     def pages(self, wanted: Iterable[int], *, interior: bool = False) -> dict[int, bytes]:
-        size = self.page_size
-        return {
-            n: os.pread(self.fd, size, (n - 1) * size)
-            for n in sorted(set(wanted))
-            if 0 < n <= self.page_count
-        }
+        page = self.frozen.page
+        return {n: page(n) for n in sorted(set(wanted)) if 0 < n <= self.page_count}
 
 
 class PastPages:
@@ -223,12 +220,7 @@ def _pieces(frozen: FrozenWal, buffer: bytearray) -> Iterator[memoryview]:
     offset, end = 0, frozen.db_size
     while offset < end:
         want = min(len(buffer), end - offset)
-        got = 0
-        while got < want:  # a short read before the end: read on
-            more = os.preadv(frozen.fd, [whole[got:want]], offset + got)
-            if not more:
-                raise OSError(f"{want - got} bytes missing at {offset + got}")
-            got += more
+        frozen.read_into(whole[:want], offset)
         yield whole[:want]
         offset += want
 

@@ -25,6 +25,7 @@ read lock 0 among them.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import sqlite3
@@ -39,6 +40,7 @@ from pathlib import Path
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.sqlite_file import file_uri, open_copy
 from lifeboat.core.standins import StandInConnection
+from lifeboat.core.wal_frames import newest_frames
 from lifeboat.core.wal_reset import passive_checkpoints_allowed
 
 _INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
@@ -54,9 +56,23 @@ _CHECKPOINTING = threading.Lock()
 
 
 @dataclass(frozen=True)
+class WalPages:
+    """The pages of a frozen state that are in WAL frames not yet copied back: where
+    each one's newest frame (of the frames the read transaction reads) holds its bytes
+    in the WAL file `fd`."""
+
+    fd: int
+    offsets: dict[int, int]
+    numbers: tuple[int, ...]  # the pages of `offsets`, in order
+
+
+@dataclass(frozen=True)
 class FrozenWal:
     """A read transaction (`conn`) holding WAL read lock 0 on the database, whose file
-    (`fd`) holds exactly what it reads: `page_count` pages of `page_size` bytes."""
+    (`fd`) holds exactly what it reads: `page_count` pages of `page_size` bytes. Only
+    where its maker asked for them (frozen_wal's `wal_frames`), `wal_pages`: the read
+    transaction holds another read lock, and the pages it lists are read from the WAL
+    (read_into, page), the others from the file (see _wal_pages)."""
 
     conn: StandInConnection
     fd: int
@@ -66,22 +82,71 @@ class FrozenWal:
     #: the wal-index header read inside the transaction (b"": not a WAL file frozen
     #: this way): two freezes with the same bytes read the same state (core/live_pass)
     index_header: bytes = b""
+    wal_pages: WalPages | None = None
 
     @property
     def db_size(self) -> int:
         return self.page_size * self.page_count
 
+    def page(self, number: int) -> bytes:
+        """Page `number` (1 up to page_count) of the state read."""
+        wal = self.wal_pages
+        if wal is not None and number in wal.offsets:
+            return _read_whole(wal.fd, self.page_size, wal.offsets[number])
+        return _read_whole(self.fd, self.page_size, (number - 1) * self.page_size)
+
+    def read_into(self, view: memoryview, offset: int) -> None:
+        """Fill `view` (whole pages, inside the database) with the state's bytes from
+        `offset` (a page boundary) on."""
+        size = self.page_size
+        wal = self.wal_pages
+        if wal is None:
+            _read_into(self.fd, view, offset)
+            return
+        # the file may end before the state's last pages: those are in the WAL
+        in_file = max(0, min(len(view), os.fstat(self.fd).st_size - offset))
+        _read_into(self.fd, view[:in_file], offset)
+        view[in_file:] = bytes(len(view) - in_file)
+        first = offset // size + 1
+        last = first + len(view) // size - 1
+        start = bisect.bisect_left(wal.numbers, first)
+        for number in wal.numbers[start : bisect.bisect_right(wal.numbers, last)]:
+            at = (number - first) * size
+            _read_into(wal.fd, view[at : at + size], wal.offsets[number])
+
+
+def _read_into(fd: int, view: memoryview, offset: int) -> None:
+    got, want = 0, len(view)
+    while got < want:  # a short read before the end: read on
+        more = os.preadv(fd, [view[got:]], offset + got)
+        if not more:
+            raise OSError(f"{want - got} bytes missing at {offset + got}")
+        got += more
+
+
+def _read_whole(fd: int, size: int, offset: int) -> bytes:
+    data = bytearray(size)
+    _read_into(fd, memoryview(data), offset)
+    return bytes(data)
+
 
 @contextmanager
 def frozen_wal(
-    path: Path, busy_timeout: float, *, checkpoint: bool = False, writes_held: bool = False
+    path: Path,
+    busy_timeout: float,
+    *,
+    checkpoint: bool = False,
+    writes_held: bool = False,
+    wal_frames: bool = False,
 ) -> Iterator[FrozenWal | None]:
     """The WAL database `path` frozen as above for the block, or None when that cannot
     be proven now (then copy it the usual way). `checkpoint`: when frames are not yet
     copied back, copy them with a PASSIVE checkpoint and try again (see
     _checkpoint_passive: only where Lifeboat is about to write the database anyway).
     `writes_held`: another connection of this process holds the database's write lock
-    for the block, so no commit can meet the checkpoint (core/wal_reset.py)."""
+    for the block, so no commit can meet the checkpoint (core/wal_reset.py).
+    `wal_frames`: frames not yet copied back are read where they are instead
+    (FrozenWal.wal_pages: only for a reader that reads pages through FrozenWal)."""
     if not hasattr(os, "pread"):  # (Windows) the usual copy
         yield None
         return
@@ -94,13 +159,13 @@ def frozen_wal(
     pins: list[int] = []
     try:
         try:
-            frozen = _freeze(conn, path, busy_timeout, pins)
+            frozen = _freeze(conn, path, busy_timeout, pins, wal_frames)
             for _ in range(_CHECKPOINT_TRIES if checkpoint else 0):
                 if frozen is not None or not _checkpoint_passive(
                     conn, path, busy_timeout, writes_held
                 ):
                     break
-                frozen = _freeze(conn, path, busy_timeout, pins)
+                frozen = _freeze(conn, path, busy_timeout, pins, wal_frames)
             if frozen is not None and not _same_file(named, os.fstat(frozen.fd), path):
                 frozen = None  # the path was made to name another file meanwhile
         except (OSError, sqlite3.Error):
@@ -136,9 +201,10 @@ def looks_backfilled(path: Path) -> bool:
 
 
 def _freeze(
-    conn: StandInConnection, path: Path, busy_timeout: float, pins: list[int]
+    conn: StandInConnection, path: Path, busy_timeout: float, pins: list[int], wal_frames: bool
 ) -> FrozenWal | None:
-    """Begin the read transaction on `conn` and prove it holds read lock 0 (see above)."""
+    """Begin the read transaction on `conn` and prove it holds read lock 0 (see above),
+    or, given `wal_frames`, that it reads the frames it is shown (_wal_pages)."""
     conn.execute(f"pragma busy_timeout={int(busy_timeout * 1000)}")
     if str(conn.execute("pragma journal_mode").fetchone()[0]).lower() != "wal":
         return None
@@ -151,14 +217,52 @@ def _freeze(
     conn.execute("begin")
     conn.execute("select count(*) from sqlite_master").fetchone()
     after = os.pread(shm_fd, _NBACKFILL_AT + 4, 0)
-    if not (_backfilled(before) and _backfilled(after) and before == after):
+    if before != after or _settled(after) is None:
+        return None
+    backfilled = _backfilled(after)
+    if not (backfilled or wal_frames):
         return None
     page_size = int(conn.execute("pragma page_size").fetchone()[0])
     page_count = int(conn.execute("pragma page_count").fetchone()[0])
     fd = _pin(path, pins)
-    if os.fstat(fd).st_size < page_size * page_count:
-        return None  # not what a fully copied-back WAL leaves: take no chances
-    return FrozenWal(conn, fd, page_size, page_count, held_since, after[:_INDEX_HEADER])
+    header = after[:_INDEX_HEADER]
+    if backfilled:
+        if os.fstat(fd).st_size < page_size * page_count:
+            return None  # not what a fully copied-back WAL leaves: take no chances
+        return FrozenWal(conn, fd, page_size, page_count, held_since, header)
+    wal = _wal_pages(path, fd, header, page_size, page_count, pins)
+    if wal is None:
+        return None
+    return FrozenWal(conn, fd, page_size, page_count, held_since, header, wal)
+
+
+def _wal_pages(
+    path: Path, fd: int, header: bytes, page_size: int, page_count: int, pins: list[int]
+) -> WalPages | None:
+    """The pages of frames 1..mxFrame of the WAL (`header`: the wal-index header seen
+    before and after the read transaction began, frames not all copied back).
+
+    What it rests on (wal.c, walTryBeginRead): a read transaction that begins while
+    frames are not all copied back takes a read lock other than 0, on a mark no greater
+    than the header's mxFrame, and reads that header's state: each page from its newest
+    frame up to mxFrame, else from the database file. The same header before and after
+    is the one it read. While that lock is held the WAL is not reset (a reset needs every
+    read lock but 0), so frames 1..mxFrame stay as they are, and a checkpoint copies
+    back no frame past the mark: the file changes only in pages read from the WAL here.
+    Each frame read must carry the header's salts; a page past the file's end that no
+    frame holds, or a header whose page count is not the transaction's, gives None."""
+    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    (pages_then,) = _MX_FRAME.unpack_from(header, 20)  # WalIndexHdr.nPage
+    if pages_then != page_count:
+        return None
+    wal_fd = _pin(Path(f"{path}-wal"), pins)
+    offsets = newest_frames(wal_fd, header[32:40], mx_frame, page_size, page_count)
+    if offsets is None:
+        return None
+    in_file = os.fstat(fd).st_size // page_size
+    if any(n not in offsets for n in range(in_file + 1, page_count + 1)):
+        return None
+    return WalPages(wal_fd, offsets, tuple(sorted(offsets)))
 
 
 def _checkpoint_passive(
@@ -214,13 +318,22 @@ def _pin(path: Path, pins: list[int]) -> int:
     return fd
 
 
+def _settled(index: bytes) -> bytes | None:
+    """The header of a read of the wal-index start, if settled (both copies equal,
+    initialised)."""
+    if len(index) < _NBACKFILL_AT + 4:
+        return None
+    header = index[:_INDEX_HEADER]
+    if header != index[_INDEX_HEADER : 2 * _INDEX_HEADER] or header[12] != 1:
+        return None
+    return header
+
+
 def _backfilled(index: bytes) -> bool:
     """Whether a read of the wal-index start shows a settled header (both copies equal,
     initialised) whose every frame is copied back into the database file."""
-    if len(index) < _NBACKFILL_AT + 4:
-        return False
-    header = index[:_INDEX_HEADER]
-    if header != index[_INDEX_HEADER : 2 * _INDEX_HEADER] or header[12] != 1:
+    header = _settled(index)
+    if header is None:
         return False
     (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
     (backfilled,) = _MX_FRAME.unpack_from(index, _NBACKFILL_AT)

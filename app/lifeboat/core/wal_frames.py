@@ -88,21 +88,38 @@ def pages_written_since(
 def _frame_pages(
     fd: int, salts: bytes, frames: int, page_size: int, page_count: int
 ) -> PageBits | None:
+    found = newest_frames(fd, salts, frames, page_size, page_count)
+    if found is None:
+        return None
+    pages = PageBits(page_count)
+    for page in found:
+        pages.add(page)
+    return pages
+
+
+def newest_frames(
+    fd: int, salts: bytes, frames: int, page_size: int, page_count: int
+) -> dict[int, int] | None:
+    """Each page (up to `page_count`: one past the end was cut away with the file) of the
+    frames 1..`frames` of the WAL file `fd`, and the offset of its newest frame's page
+    bytes; None when the WAL's header or a frame's does not carry `salts`, or its pages
+    are not `page_size` bytes."""
     wal_header = os.pread(fd, _WAL_HEADER, 0)
     if len(wal_header) < _WAL_HEADER or wal_header[16:24] != salts:
         return None
     if _BIG_U32.unpack_from(wal_header, 8)[0] != page_size % 65536:  # 65536 is kept as 1
         return None
-    pages = PageBits(page_count)
+    newest: dict[int, int] = {}
     stride = _FRAME_HEADER + page_size
     for index in range(frames):
-        frame = os.pread(fd, _FRAME_HEADER, _WAL_HEADER + index * stride)
+        at = _WAL_HEADER + index * stride
+        frame = os.pread(fd, _FRAME_HEADER, at)
         if len(frame) < _FRAME_HEADER or frame[8:16] != salts:
             return None
         (page,) = _BIG_U32.unpack_from(frame, 0)
-        if 0 < page <= page_count:  # past the end: cut away with the file
-            pages.add(page)
-    return pages
+        if 0 < page <= page_count:
+            newest[page] = at + _FRAME_HEADER
+    return newest
 
 
 def _index_header(path: Path) -> bytes | None:
