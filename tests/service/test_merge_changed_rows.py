@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lifeboat.core.rowmerge_records import MergeRequest
+from lifeboat.foundation.errors import LifeboatError
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.service import Service
 from tests.helpers.databases import db_content, make_db, table_rows
@@ -189,3 +190,43 @@ def test_a_preview_while_the_app_holds_frames_not_copied_back_reads_them_and_wri
     finally:
         app.close()
     assert (outcome.inserted, outcome.updated) == (12, 6)
+
+
+def test_a_session_of_the_changed_rows_merges_its_past_again_and_refuses_a_stale_preview(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """The CLI's preview, confirmation, merge: a session whose past holds only the rows
+    that changed (of the live file as it was compared, the app committing since) merges
+    with its past written again beside the safety snapshot; a preview the app has made
+    stale since is refused, nothing changed."""
+    db = make_db(tmp_path / "big.db", rows=6000, wal=True)
+    service.add_source(db, schedule="manual")
+    then = service.backup("big", upload=False)
+    old = {r[0]: r for r in table_rows(db)}
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("delete from items where id % 499 = 0")
+    request = MergeRequest("items")
+    try:
+        with (
+            caplog.at_level(logging.INFO, logger="lifeboat.service.merge_past"),
+            service.merge_session("big", snapshot=then.id, request=request) as session,
+        ):
+            stale = session.plan(request)
+            assert CHANGED_ROWS in caplog.text
+            app.execute("delete from items where id = 3250")  # after the preview
+            before = db_content(db)
+            with pytest.raises(LifeboatError, match="changed since the preview"):
+                session.apply(request, stale)
+            assert db_content(db) == before, "nothing changed"
+            plan = session.plan(request)
+            outcome = session.apply(request, plan)
+        assert caplog.text.count(CHANGED_ROWS) >= 3, "each past of the changed rows alone"
+    finally:
+        app.close()
+    assert (stale.deleted, plan.deleted, outcome.inserted) == (12, 13, 13)
+    now = {r[0]: r for r in table_rows(db)}
+    assert {i: now.get(i) for i in old} == old
+    back = tmp_path / "before.db"
+    service.restore(str(outcome.safety_id), to=back)
+    assert db_content(back) == before

@@ -74,9 +74,10 @@ CHANGED = Changed.CHANGED
 
 class PastWriter(Protocol):
     """Writes the past into the new file `past`; `whole`: all of it, never only the rows
-    that differ from live (those are of the live file as it was when compared)."""
+    that differ from live (those are of the live file as it was when compared). True
+    when it wrote only those rows."""
 
-    def __call__(self, past: Path, whole: bool = False) -> None: ...
+    def __call__(self, past: Path, whole: bool = False) -> bool: ...
 
 
 class MergeJob:

@@ -6,23 +6,27 @@ this run (a point of the continuous history by jobs/restore_point.rebuild_checke
 snapshot extracted and hash-checked like the restore preview's), attached read-only to a
 connection on the live database; core/rowmerge plans, jobs/merge.MergeJob applies (safety
 snapshot first, one transaction). `merge_session` keeps the scratch copy for a preview
-then an apply (the CLI's confirmation, the GUI's "Bring these back…"); `merge_preview`
-and `merge_restore` do one each.
+then an apply (the CLI's confirmation); `merge_preview` and `merge_restore` do one each
+(the GUI's "Bring these back…"). A past of only the rows that changed
+(core/rowmerge_changed_rows) is of the live file as it was compared: a session that
+holds one applies as `merge_restore` does, the past written again beside the safety
+snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.core.catalog_records import SnapshotRecord
-from lifeboat.core.sqlite_file import probe_database
 from lifeboat.core.workspace import Workspace
 from lifeboat.foundation.errors import ConfigError, LifeboatError
 from lifeboat.foundation.progress import CancelToken, Progress, no_progress
+from lifeboat.service.merge_session import MergeSession, check_request
 
 # Imported here for the type checker only; at run time inside the functions that use
 # them: they load heavy libraries (zstandard, apsw, APScheduler, numpy) or the jobs,
@@ -30,88 +34,11 @@ from lifeboat.foundation.progress import CancelToken, Progress, no_progress
 # (tests/test_startup_imports.py).
 if TYPE_CHECKING:
     from lifeboat.core.live_pass import PassShare
+    from lifeboat.core.results import PointChoice
     from lifeboat.core.rowmerge_records import MergeOutcome, MergePlan, MergeRequest
-    from lifeboat.foundation.events import Event, EventSink
+    from lifeboat.foundation.events import Event
     from lifeboat.jobs.merge import PastWriter
-
-
-class MergeSession:
-    """One past copy of a source, previewed and merged as often as asked."""
-
-    def __init__(
-        self,
-        workspace: Workspace,
-        publish: EventSink,
-        record: SnapshotRecord,
-        past: Path,
-        words: str,
-        only: str | None = None,
-    ) -> None:
-        self._workspace = workspace
-        self._publish = publish
-        self.record = record
-        self.past = past
-        self.words = words  # e.g. "notes at 14:02:11 (commit 812)"
-        self.only = only  # the past holds this table's pages only (None: all of it)
-
-    def _check_fits(self, request: MergeRequest) -> None:
-        from lifeboat.service.merge_past import table_only
-
-        _check_request(request)
-        wanted = table_only(request)
-        if self.only is not None and (wanted or "").lower() != self.only.lower():
-            raise ConfigError(
-                f"this merge session holds only table {self.only} as it was then",
-                "open a session for the request",
-            )
-
-    def plan(self, request: MergeRequest) -> MergePlan:
-        """What merging would do now (reads only: nothing is written to the live file)."""
-        from lifeboat.core.rowmerge import connect_merge, plan_merge
-
-        self._check_fits(request)
-        live = self._workspace.config().source(self.record.source)
-        probe_database(live.path)
-        busy = self._workspace.config().general.busy_timeout
-        conn = connect_merge(live.path, self.past, busy, read_only=True)
-        try:
-            return plan_merge(conn, request)
-        finally:
-            conn.close()
-
-    def apply(
-        self,
-        request: MergeRequest,
-        confirmed: MergePlan | None = None,
-        *,
-        progress: Progress = no_progress,
-        cancel: CancelToken | None = None,
-    ) -> MergeOutcome:
-        """Merge, after the safety snapshot, in one transaction; refused (nothing
-        changed) if the plan is no longer `confirmed`'s."""
-        from lifeboat.jobs.base import run_job
-        from lifeboat.jobs.merge import MergeJob
-
-        self._check_fits(request)
-        job = MergeJob(self._workspace, self.record, self.past, self.words, request, confirmed)
-        outcome = run_job(
-            job,
-            self._workspace.catalog,
-            progress=progress,
-            cancel=cancel,
-            on_event=self._publish,
-        )
-        return outcome.result
-
-
-def _check_request(request: MergeRequest) -> None:
-    if request.mode not in ("both", "deleted", "changed"):
-        raise ConfigError(f"unknown merge mode {request.mode!r}", "use deleted, changed or both")
-    if request.mode == "deleted" and request.prefer_past:
-        raise ConfigError(
-            "--prefer past puts back changed rows, --deleted-only leaves them",
-            "use one of them",
-        )
+    from lifeboat.jobs.restore_point import Chains
 
 
 class MergeMethods:
@@ -139,11 +66,17 @@ class MergeMethods:
 
         cancel = cancel or CancelToken()
         only = table_only(request) if request is not None else None
-        with self._past(source, at, snapshot, only, progress, cancel) as (record, words, produce):
+        # read only: the live file is not checkpointed for the changed rows
+        rows_of = _rows_of(request, only, checkpoint=False) if request is not None else None
+        with self._past(source, at, snapshot, only, progress, cancel, rows_of) as (
+            record,
+            words,
+            produce,
+        ):
             past = self.workspace.run.work_path(self.workspace.scratch(), "merge")
             try:
-                produce(past)
-                yield MergeSession(self.workspace, self.publish, record, past, words, only)
+                again = _PastAgain(self, source, at, snapshot) if produce(past) else None
+                yield MergeSession(self.workspace, self.publish, record, past, words, only, again)
             finally:
                 past.unlink(missing_ok=True)
 
@@ -154,13 +87,14 @@ class MergeMethods:
         *,
         at: datetime | None = None,
         snapshot: str | None = None,
+        progress: Progress = no_progress,
     ) -> MergePlan:
         from lifeboat.service.merge_past import table_only
 
         only = table_only(request)
         # read only: the live file is not checkpointed for the changed rows
-        rows_of = (request, False) if only is not None and request.where is None else None
-        with self._past(source, at, snapshot, only, no_progress, CancelToken(), rows_of) as (
+        rows_of = _rows_of(request, only, checkpoint=False)
+        with self._past(source, at, snapshot, only, progress, CancelToken(), rows_of) as (
             record,
             words,
             produce,
@@ -191,12 +125,12 @@ class MergeMethods:
         from lifeboat.jobs.merge import MergeJob
         from lifeboat.service.merge_past import table_only
 
-        _check_request(request)
+        check_request(request)
         cancel = cancel or CancelToken()
         only = table_only(request)
         # One merge at once: the live file is compared with the past right before it,
         # by the pass its safety snapshot makes over it meanwhile (core/live_pass.py).
-        rows_of = (request, True) if only is not None and request.where is None else None
+        rows_of = _rows_of(request, only, checkpoint=True)
         share = PassShare() if rows_of is not None else None
         with self._past(source, at, snapshot, only, progress, cancel, rows_of, share) as (
             record,
@@ -233,9 +167,6 @@ class MergeMethods:
     ) -> Iterator[tuple[SnapshotRecord, str, PastWriter]]:
         """The snapshot (or the base of the point), the past in words, and what writes
         the past into a new scratch file (what is cheaper: see _extractor)."""
-        from lifeboat.jobs.restore_point import rebuild_checked
-        from lifeboat.remote.fetch import snapshot_files
-        from lifeboat.service.merge_past import write_point_table
         from lifeboat.service.points import point_chains
 
         if (at is None) == (snapshot is None):
@@ -256,28 +187,7 @@ class MergeMethods:
                 yield record, _words(record), extract
                 return
 
-            def rebuild(past: Path, whole: bool = False) -> None:
-                # (always the whole past at that point: nothing compared with live)
-                # A base on the remote only is fetched once, by the whole rebuild: trying
-                # the table's pages first could fetch it twice.
-                if only is not None and record.local:
-                    with snapshot_files(self.workspace, record, progress, cancel) as files:
-                        segments = chains[choice.base_id]
-                        at_commit = (choice.commit_time, choice.commit_seq)
-                        if write_point_table(files, segments, *at_commit, only, past):
-                            return
-                # Only rows are read from it, and its state digest is proven as it is
-                # rebuilt: no integrity check of the scratch copy.
-                rebuild_checked(
-                    self.workspace,
-                    choice,
-                    chains,
-                    past,
-                    check="none",
-                    progress=progress,
-                    cancel=cancel,
-                )
-
+            rebuild = _point_writer(self.workspace, record, choice, chains, only, progress, cancel)
             when = choice.commit_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
             yield record, f"{name} at {when} (commit {choice.commit_seq})", rebuild
 
@@ -295,6 +205,79 @@ class MergeMethods:
                 "pick another snapshot",
             )
         return record
+
+
+@dataclass(frozen=True)
+class _PastAgain:
+    """A merge session's past written anew for each plan and merge (service/merge_session)."""
+
+    service: MergeMethods
+    source: str
+    at: datetime | None
+    snapshot: str | None
+
+    def plan(self, request: MergeRequest) -> MergePlan:
+        return self.service.merge_preview(self.source, request, at=self.at, snapshot=self.snapshot)
+
+    def apply(
+        self,
+        request: MergeRequest,
+        confirmed: MergePlan | None,
+        progress: Progress,
+        cancel: CancelToken | None,
+    ) -> MergeOutcome:
+        return self.service.merge_restore(
+            self.source,
+            request,
+            at=self.at,
+            snapshot=self.snapshot,
+            confirmed=confirmed,
+            progress=progress,
+            cancel=cancel,
+        )
+
+
+def _point_writer(
+    workspace: Workspace,
+    record: SnapshotRecord,
+    choice: PointChoice,
+    chains: Chains,
+    only: str | None,
+    progress: Progress,
+    cancel: CancelToken,
+) -> PastWriter:
+    """What writes the point `choice` (on snapshot `record`) into a new scratch file:
+    always the whole past at that point, nothing compared with live; table `only`'s
+    pages when they are proven enough."""
+    from lifeboat.jobs.restore_point import rebuild_checked
+    from lifeboat.remote.fetch import snapshot_files
+    from lifeboat.service.merge_past import write_point_table
+
+    def rebuild(past: Path, whole: bool = False) -> bool:
+        # A base on the remote only is fetched once, by the whole rebuild: trying the
+        # table's pages first could fetch it twice.
+        if only is not None and record.local:
+            with snapshot_files(workspace, record, progress, cancel) as files:
+                segments = chains[choice.base_id]
+                at_commit = (choice.commit_time, choice.commit_seq)
+                if write_point_table(files, segments, *at_commit, only, past):
+                    return False
+        # Only rows are read from it, and its state digest is proven as it is rebuilt:
+        # no integrity check of the scratch copy.
+        rebuild_checked(
+            workspace, choice, chains, past, check="none", progress=progress, cancel=cancel
+        )
+        return False
+
+    return rebuild
+
+
+def _rows_of(
+    request: MergeRequest, only: str | None, *, checkpoint: bool
+) -> tuple[MergeRequest, bool] | None:
+    """The request whose past may be only the rows that changed, and whether the live
+    file may be checkpointed for it (a merge about to write it), or None."""
+    return (request, checkpoint) if only is not None and request.where is None else None
 
 
 def _words(record: SnapshotRecord) -> str:
@@ -323,7 +306,7 @@ def _extractor(
 
     live = workspace.config().source(record.source).path
 
-    def extract(past: Path, whole: bool = False) -> None:
+    def extract(past: Path, whole: bool = False) -> bool:
         with snapshot_files(workspace, record, progress, cancel) as files:
             # a merge writes the live database next: its WAL may be checkpointed first
             if (
@@ -333,9 +316,9 @@ def _extractor(
                     files, rows_of[0], live, past, cancel, checkpoint=rows_of[1], share=share
                 )
             ):
-                return
+                return True
             if only is not None and write_snapshot_table(files, only, past):
-                return
+                return False
             extract_verified(
                 files.folder,
                 record.manifest,
@@ -346,5 +329,6 @@ def _extractor(
                 base=files.base,
                 durable=False,
             )
+            return False
 
     return extract
