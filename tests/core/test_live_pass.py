@@ -103,6 +103,38 @@ def test_a_pass_whose_read_ended_before_the_reader_froze_is_not_taken(tmp_path: 
     assert (len(own.differing) > 20) == commit, "the pages the commit changed are found"
 
 
+@pytest.mark.parametrize("commit", [False, True], ids=["same-state", "app-committed-between"])
+def test_frames_the_open_app_has_not_copied_back_are_shared_only_for_one_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, commit: bool
+):
+    """Both freezes read the app's frames from the WAL (core/wal_frames.wal_pages): the
+    pass is shared when no commit came between their starts, and then it is what the
+    reader's own pass finds; a commit between them (the app's connection open, the -shm
+    kept) moves the header, and the reader makes its own pass."""
+    db = checkpointed_wal_db(tmp_path / "live.db", rows=3000)
+    base = take_snapshot(request(tmp_path, db))
+    listed = _listed(db)
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("delete from items where id % 37 = 0")
+    share = PassShare()
+    try:
+        with frozen_wal(db, 5.0, wal_frames=True) as rows:
+            assert rows is not None and rows.wal_pages is not None
+            if commit:  # while rows is held: its state stays, the header moves on
+                app.execute("delete from items where id % 41 = 0")
+            safety = _safety_snapshot(tmp_path, db, base, share)  # frozen while rows is
+            with caplog.at_level("INFO", logger="lifeboat.core.rowmerge_changed"):
+                found = scan_live(rows, listed, rows.page_count, CancelToken(), share)
+            own = scan_live(rows, listed, rows.page_count, CancelToken())
+            safety.join(WAIT_S)
+    finally:
+        app.close()
+    assert ("hashed once, by the safety snapshot's pass" in caplog.text) != commit
+    assert _same(found, own)
+    assert len(own.differing) > 20, "the deleted rows' pages differ"
+
+
 def _reader(share: PassShare, state: object, cancel: CancelToken) -> tuple[threading.Thread, list]:
     answer: list = []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.wal_direct import FrozenWal, frozen_wal
+from lifeboat.core.wal_direct import FrozenWal, frames_of, frozen_wal, standalone_header
 from tests.helpers.databases import make_db
 
 
@@ -75,6 +75,9 @@ def test_the_state_read_is_the_moment_s_while_the_app_commits_and_checkpoints(
         assert frozen is not None and frozen.wal_pages is not None
         assert frozen.db_size == len(then)
         assert _read_all(frozen, 64) == then
+        # what a safety snapshot packs (core/snapshot_frozen.py)
+        packed = b"".join(frames_of(frozen, 37 * frozen.page_size))
+        assert packed == standalone_header(then[: frozen.page_size]) + then[frozen.page_size :]
         # The app goes on: new commits, a checkpoint (it may copy back no frame the
         # frozen state does not read), a reset it cannot make while the state is read.
         app.execute("delete from items where id % 3 = 0")

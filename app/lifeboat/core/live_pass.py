@@ -8,18 +8,21 @@ safety snapshot's whole-file check already keeps busy, and both passes are Pytho
 that take turns on the interpreter's lock: the rows take the safety snapshot's hashes
 (`PassShare`) instead of making a second pass.
 
-Only for the very same state. Both readers hold WAL read lock 0 on a file whose every
-frame is copied back (core/wal_direct.FrozenWal): each reads the database file alone, and
-while either holds read lock 0 no checkpoint may write to that file (a checkpoint takes
-read lock 0 exclusively before it copies frames back, wal.c). So when the two read
-transactions were both held at one moment, on the same file (device, inode), they read
-the same bytes: a commit between the two freezes would have left frames the second one
-found not copied back, and it could not have frozen. The reader is frozen for all the
-time it waits, so they overlap when the pass's transaction began while the reader waited,
-or was still held when the reader began waiting (its maker says when it is about to end:
-`release`). The wal-index headers are compared too. Equal headers alone would not do:
-once every connection closes, the -shm is made anew and its change number starts again
-(tests/core/test_live_pass.py). Anything else (no overlap, another file, a
+Only for the very same state. Each reader reads exactly the state its read transaction
+reads: on WAL read lock 0, the database file alone, whose every frame is copied back (no
+checkpoint may write that file while the lock is held); on another read lock, the pages of
+frames up to the wal-index header's mxFrame from the WAL and the rest from the file
+(core/wal_frames.wal_pages). Either way that state is the one named by the wal-index
+header the transaction began with (the same header before and after it began). When the
+two read transactions were both held at one moment, on the same file (device, inode), the
+-shm was not made anew between their starts (a connection was open throughout), and within
+one -shm the header changes on every commit (its change number) and every WAL reset (its
+salts): equal headers mean no commit came between the two starts, so both read the same
+bytes. The reader is frozen for all the time it waits, so they overlap when the pass's
+transaction began while the reader waited, or was still held when the reader began
+waiting (its maker says when it is about to end: `release`). Equal headers alone would
+not do: once every connection closes, the -shm is made anew and its change number starts
+again (tests/core/test_live_pass.py). Anything else (no overlap, another file, a
 rollback-journal database, a pass that stopped or was not made) gives the reader
 nothing, and it makes its own pass.
 """
@@ -51,7 +54,7 @@ class FrozenState:
 
 def state_of(frozen: FrozenWal) -> FrozenState | None:
     """The state `frozen` reads, or None when it cannot be compared (no wal-index header:
-    not a WAL file read under read lock 0)."""
+    not a WAL database frozen by core/wal_direct.frozen_wal)."""
     if not frozen.index_header:
         return None
     info = os.fstat(frozen.fd)

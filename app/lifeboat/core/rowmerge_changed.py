@@ -54,15 +54,14 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
-    """The live database frozen (core/preview_pages.frozen_file), or None. An app that
-    commits all the time can keep that from happening (each commit adds WAL frames not
-    yet copied back, or a journal): where Lifeboat is about to write the database anyway
+    """The live database frozen (core/preview_pages.frozen_file), or None. Frames the
+    app has not copied back are read where they are (wal_direct.FrozenWal.wal_pages): a
+    preview never writes the live file, and a merge need not. An app that commits all
+    the time can keep even that from happening (a commit between the two readings of the
+    wal-index header): where Lifeboat is about to write the database anyway
     (`checkpoint`), it is then frozen while this process holds the write lock for that
-    moment only. The read transaction it leaves keeps the file as it is (a WAL reader
-    on read lock 0); the app's writers waited for the checkpoint, not for the reading.
-    Where it is not (a preview), frames not yet copied back are read where they are
-    (wal_direct.FrozenWal.wal_pages): a preview never writes the live file."""
-    with frozen_file(live, checkpoint=checkpoint, wal_frames=not checkpoint) as frozen:
+    moment only (the app's writers wait for the freeze, not for the reading)."""
+    with frozen_file(live, checkpoint=checkpoint, wal_frames=True) as frozen:
         if frozen is not None or not checkpoint:
             yield frozen
             return
@@ -75,7 +74,7 @@ def frozen_live(live: Path, *, checkpoint: bool) -> Iterator[FrozenWal | None]:
         except sqlite3.Error:
             yield None
             return
-        with frozen_file(live, checkpoint=True, writes_held=True) as frozen:
+        with frozen_file(live, checkpoint=True, writes_held=True, wal_frames=True) as frozen:
             conn.execute("ROLLBACK")  # it wrote nothing: the lock was for the freeze
             yield frozen
     finally:

@@ -171,6 +171,8 @@ def _copy_check_and_pack(
             request.copy.busy_timeout,
             checkpoint=request.checkpoint_first,
             writes_held=request.writes_held,
+            # packed through frames_of only (core/snapshot_frozen.py)
+            wal_frames=request.checkpoint_first,
         ) as frozen:
             if frozen is not None and request.checkpoint_first:
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from lifeboat.core.kept_descriptors import pinned, unpin
 from lifeboat.core.sqlite_file import file_uri, open_copy
 from lifeboat.core.standins import StandInConnection
-from lifeboat.core.wal_frames import newest_frames
+from lifeboat.core.wal_frames import WalPages, wal_pages
 from lifeboat.core.wal_reset import passive_checkpoints_allowed
 
 _INDEX_HEADER = 48  # WalIndexHdr, kept twice; then WalCkptInfo (nBackfill first)
@@ -56,23 +56,12 @@ _CHECKPOINTING = threading.Lock()
 
 
 @dataclass(frozen=True)
-class WalPages:
-    """The pages of a frozen state that are in WAL frames not yet copied back: where
-    each one's newest frame (of the frames the read transaction reads) holds its bytes
-    in the WAL file `fd`."""
-
-    fd: int
-    offsets: dict[int, int]
-    numbers: tuple[int, ...]  # the pages of `offsets`, in order
-
-
-@dataclass(frozen=True)
 class FrozenWal:
     """A read transaction (`conn`) holding WAL read lock 0 on the database, whose file
     (`fd`) holds exactly what it reads: `page_count` pages of `page_size` bytes. Only
     where its maker asked for them (frozen_wal's `wal_frames`), `wal_pages`: the read
     transaction holds another read lock, and the pages it lists are read from the WAL
-    (read_into, page), the others from the file (see _wal_pages)."""
+    (read_into, page), the others from the file (see core/wal_frames.wal_pages)."""
 
     conn: StandInConnection
     fd: int
@@ -92,8 +81,30 @@ class FrozenWal:
         """Page `number` (1 up to page_count) of the state read."""
         wal = self.wal_pages
         if wal is not None and number in wal.offsets:
-            return _read_whole(wal.fd, self.page_size, wal.offsets[number])
-        return _read_whole(self.fd, self.page_size, (number - 1) * self.page_size)
+            return _pread_whole(wal.fd, self.page_size, wal.offsets[number])
+        return _pread_whole(self.fd, self.page_size, (number - 1) * self.page_size)
+
+    def piece(self, offset: int, want: int) -> bytes:
+        """`want` bytes (whole pages, inside the database) of the state from `offset` (a
+        page boundary) on."""
+        wal, size = self.wal_pages, self.page_size
+        if wal is None:
+            return _pread_whole(self.fd, want, offset)
+        first = offset // size + 1
+        last = first + want // size - 1
+        start = bisect.bisect_left(wal.numbers, first)
+        numbers = wal.numbers[start : bisect.bisect_right(wal.numbers, last, lo=start)]
+        # runs of the file between the pages in the WAL, joined once (every page past
+        # the file's end is one of those: wal_pages)
+        parts, at = [], first
+        for number in numbers:
+            if number > at:
+                parts.append(_pread_whole(self.fd, (number - at) * size, (at - 1) * size))
+            parts.append(_pread_whole(wal.fd, size, wal.offsets[number]))
+            at = number + 1
+        if at <= last:
+            parts.append(_pread_whole(self.fd, (last - at + 1) * size, (at - 1) * size))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_into(self, view: memoryview, offset: int) -> None:
         """Fill `view` (whole pages, inside the database) with the state's bytes from
@@ -124,10 +135,14 @@ def _read_into(fd: int, view: memoryview, offset: int) -> None:
         got += more
 
 
-def _read_whole(fd: int, size: int, offset: int) -> bytes:
-    data = bytearray(size)
-    _read_into(fd, memoryview(data), offset)
-    return bytes(data)
+def _pread_whole(fd: int, want: int, offset: int) -> bytes:
+    piece = os.pread(fd, want, offset)
+    while len(piece) < want:  # a short read before the end: read on
+        more = os.pread(fd, want - len(piece), offset + len(piece))
+        if not more:
+            raise OSError(f"{want - len(piece)} bytes missing at {offset + len(piece)}")
+        piece += more
+    return piece
 
 
 @contextmanager
@@ -230,39 +245,10 @@ def _freeze(
         if os.fstat(fd).st_size < page_size * page_count:
             return None  # not what a fully copied-back WAL leaves: take no chances
         return FrozenWal(conn, fd, page_size, page_count, held_since, header)
-    wal = _wal_pages(path, fd, header, page_size, page_count, pins)
+    wal = wal_pages(path, fd, header, page_size, page_count, pins)
     if wal is None:
         return None
     return FrozenWal(conn, fd, page_size, page_count, held_since, header, wal)
-
-
-def _wal_pages(
-    path: Path, fd: int, header: bytes, page_size: int, page_count: int, pins: list[int]
-) -> WalPages | None:
-    """The pages of frames 1..mxFrame of the WAL (`header`: the wal-index header seen
-    before and after the read transaction began, frames not all copied back).
-
-    What it rests on (wal.c, walTryBeginRead): a read transaction that begins while
-    frames are not all copied back takes a read lock other than 0, on a mark no greater
-    than the header's mxFrame, and reads that header's state: each page from its newest
-    frame up to mxFrame, else from the database file. The same header before and after
-    is the one it read. While that lock is held the WAL is not reset (a reset needs every
-    read lock but 0), so frames 1..mxFrame stay as they are, and a checkpoint copies
-    back no frame past the mark: the file changes only in pages read from the WAL here.
-    Each frame read must carry the header's salts; a page past the file's end that no
-    frame holds, or a header whose page count is not the transaction's, gives None."""
-    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
-    (pages_then,) = _MX_FRAME.unpack_from(header, 20)  # WalIndexHdr.nPage
-    if pages_then != page_count:
-        return None
-    wal_fd = _pin(Path(f"{path}-wal"), pins)
-    offsets = newest_frames(wal_fd, header[32:40], mx_frame, page_size, page_count)
-    if offsets is None:
-        return None
-    in_file = os.fstat(fd).st_size // page_size
-    if any(n not in offsets for n in range(in_file + 1, page_count + 1)):
-        return None
-    return WalPages(wal_fd, offsets, tuple(sorted(offsets)))
 
 
 def _checkpoint_passive(
@@ -372,12 +358,7 @@ def frames_of(frozen: FrozenWal, frame_plain: int) -> Iterator[bytes]:
     offset = 0
     while offset < size:
         want = min(frame_plain, size - offset)
-        piece = os.pread(frozen.fd, want, offset)
-        while len(piece) < want:  # a short read before the end: read on
-            more = os.pread(frozen.fd, want - len(piece), offset + len(piece))
-            if not more:
-                raise OSError(f"{want - len(piece)} bytes missing at {offset + len(piece)}")
-            piece += more
+        piece = frozen.piece(offset, want)
         if offset == 0:
             piece = standalone_header(piece)
         yield piece

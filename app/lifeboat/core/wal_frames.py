@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.kept_descriptors import pinned, unpin
@@ -149,3 +150,45 @@ def _settled(both: bytes) -> bytes | None:
     if len(both) < 2 * _INDEX_HEADER or header != both[_INDEX_HEADER : 2 * _INDEX_HEADER]:
         return None
     return header if header[12] == 1 else None
+
+
+@dataclass(frozen=True)
+class WalPages:
+    """The pages of a frozen state that are in WAL frames not yet copied back: where
+    each one's newest frame (of the frames the read transaction reads) holds its bytes
+    in the WAL file `fd`."""
+
+    fd: int
+    offsets: dict[int, int]
+    numbers: tuple[int, ...]  # the pages of `offsets`, in order
+
+
+def wal_pages(
+    path: Path, fd: int, header: bytes, page_size: int, page_count: int, pins: list[int]
+) -> WalPages | None:
+    """Under a read transaction that began on the WAL database `path` (its file `fd`),
+    the pages of frames 1..mxFrame of the WAL (`header`: the wal-index header seen
+    before and after the read transaction began, frames not all copied back).
+
+    What it rests on (wal.c, walTryBeginRead): a read transaction that begins while
+    frames are not all copied back takes a read lock other than 0, on a mark no greater
+    than the header's mxFrame, and reads that header's state: each page from its newest
+    frame up to mxFrame, else from the database file. The same header before and after
+    is the one it read. While that lock is held the WAL is not reset (a reset needs every
+    read lock but 0), so frames 1..mxFrame stay as they are, and a checkpoint copies
+    back no frame past the mark: the file changes only in pages read from the WAL here.
+    Each frame read must carry the header's salts; a page past the file's end that no
+    frame holds, or a header whose page count is not the transaction's, gives None."""
+    (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
+    (pages_then,) = _MX_FRAME.unpack_from(header, 20)  # WalIndexHdr.nPage
+    if pages_then != page_count:
+        return None
+    wal_fd, _ = pinned(Path(f"{path}-wal"))  # kept: SQLite's locks on the file stay
+    pins.append(wal_fd)  # unpinned by the caller, with its others
+    offsets = newest_frames(wal_fd, header[_SALTS], mx_frame, page_size, page_count)
+    if offsets is None:
+        return None
+    in_file = os.fstat(fd).st_size // page_size
+    if any(n not in offsets for n in range(in_file + 1, page_count + 1)):
+        return None
+    return WalPages(wal_fd, offsets, tuple(sorted(offsets)))
