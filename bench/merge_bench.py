@@ -10,8 +10,11 @@ lock, the longest write-lock hold; base_proof runs beside the safety snapshot, a
 includes waiting for the safety snapshot's pass over the live file, whose page hashes it
 takes: core/live_pass.py); the merge of 1,000 other rows while a writer process
 commits every 5 ms (its commit latency reported: the longest is the writer's stall);
-the full restore to a new file; and the full restore in place (which takes the same
-safety snapshot). Each runs as a CLI process (peak RSS from wait4); the rows are checked.
+the preview and the merge of 1,000 other rows that an app deleted and keeps in its WAL,
+not copied back into the file (its connection open, as an app's usually is: read where
+they are, core/wal_frames.wal_pages); the full restore to a new file; and the full
+restore in place (which takes the same safety snapshot). Each runs as a CLI process
+(peak RSS from wait4); the rows are checked.
 The merge's and the full restore's CPU seconds (user + system) are reported beside their
 wall times: on a loaded machine the wall-time ratio swings from run to run.
 
@@ -66,6 +69,31 @@ def _delete(db: Path, table: str, rows: int, offset: int) -> None:
         f"limit {DELETED})"
     )
     conn.close()
+
+
+#: an app that keeps its connection open: its deletion stays in the WAL, not copied back
+#: into the file (SQLite's automatic checkpoint off, as between two of an app's own)
+_OPEN_APP = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("pragma wal_autocheckpoint=0")
+conn.execute(sys.argv[2])
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def _open_app(db: Path, table: str, rows: int, offset: int) -> subprocess.Popen[str]:
+    step = max(rows // DELETED, 2)
+    sql = (
+        f"delete from {table} where id in (select id from {table} where id % {step} = {offset} "
+        f"limit {DELETED})"
+    )
+    app = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_APP, str(db), sql], stdout=subprocess.PIPE, text=True
+    )
+    assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+    return app
 
 
 def _add_small_table(db: Path) -> None:
@@ -132,6 +160,17 @@ def main() -> None:
     ended = time.time()
     latency = latency_summary(writer.stop(), started, ended)
     assert _count(db, table) == (rows,), "every row is back"
+    # Again, the app's connection open: its deletion is in WAL frames not copied back.
+    app = _open_app(db, table, rows, 2)
+    try:
+        open_preview_s, _ = run_timed(
+            [sys.executable, "-m", "lifeboat", *merge, "--dry-run", "--json"], env=env
+        )
+        open_s, open_kb, open_phases = _merge_timed(env, merge, work / "merge-open.json")
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    assert _count(db, table) == (rows,), "every row is back"
     restore_cpu: dict[str, float] = {}
     restore_s, restore_kb = run_timed(
         [
@@ -174,6 +213,13 @@ def main() -> None:
             "full_restore_to_s": round(restore_s, 2),
             "full_restore_peak_rss_mb": round(restore_kb / 1024, 1),
             "merge_over_full_restore": round(merge_s / restore_s, 2),
+            "preview_over_full_restore": round(preview_s / restore_s, 2),
+            "app_open_preview_s": round(open_preview_s, 2),
+            "app_open_merge_s": round(open_s, 2),
+            "app_open_merge_peak_rss_mb": round(open_kb / 1024, 1),
+            "app_open_merge_phases_s": open_phases,
+            "app_open_merge_over_full_restore": round(open_s / restore_s, 2),
+            "app_open_preview_over_full_restore": round(open_preview_s / restore_s, 2),
             "merge_cpu_s": round(merge_cpu["seconds"], 2),
             "full_restore_to_cpu_s": round(restore_cpu["seconds"], 2),
             "merge_over_full_restore_cpu": round(merge_cpu["seconds"] / restore_cpu["seconds"], 2),
