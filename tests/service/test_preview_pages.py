@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core import preview_pages
+from lifeboat.core.dbdiff import ProvenState, StateMoved, diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.preview_pages import page_preview
 from lifeboat.core.verify import extract_verified
+from lifeboat.core.wal_frames import index_header
 from lifeboat.foundation.progress import CancelToken, no_progress
 from lifeboat.remote.fetch import snapshot_files
 from lifeboat.service import Service
@@ -185,21 +187,80 @@ def test_a_differential_is_previewed_in_full_and_exactly(service: Service, tmp_p
     assert (notes.brought_back, notes.changed) == (21, 0)
 
 
-def test_frames_not_copied_back_are_previewed_in_full(service: Service, tmp_path: Path):
+def test_frames_not_copied_back_are_read_where_they_are_and_nothing_is_written(
+    service: Service, tmp_path: Path
+):
+    """An app that keeps its connection open leaves its commits in the WAL: the page
+    path reads them there (core/wal_frames.wal_pages), gives the full comparison's
+    figures, and writes nothing to the live files (no checkpoint)."""
     db = _live(tmp_path / "notes.db")
     ref = _backup(service, db)
     writer = sqlite3.connect(db, isolation_level=None)
     try:
         writer.execute("pragma wal_autocheckpoint=0")
         writer.execute("update notes set body = 'in the wal' where id < 10")
-        # the live state is in the WAL: the page path cannot prove the file holds it
-        assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+        writer.execute("delete from log where rowid % 7 = 0")
+        files = {p: Path(p).read_bytes() for p in (str(db), f"{db}-wal")}
+        quick = _by_pages(service, ref, db, tmp_path / "pages.db")
+        assert quick is not None, "previewed by pages"
+        assert {p: Path(p).read_bytes() for p in files} == files, "nothing written"
         full = _full_comparison(service, ref, db, tmp_path / "full.db")
+        assert _figures(quick) == _figures(full)
         assert _figures(service.preview(ref)) == _figures(full)
         notes = next(t for t in full.tables if t.name == "notes")
         assert notes.changed == 10
     finally:
         writer.close()
+
+
+def test_a_comparison_that_does_not_read_the_proven_state_is_refused(tmp_path: Path):
+    """The comparison's read of live must begin on the wal-index header the page path
+    proved its pages of (dbdiff.ProvenState): else StateMoved, and the caller compares
+    in full."""
+    db = _live(tmp_path / "notes.db")
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("update notes set body = 'x' where id < 5")
+    try:
+        now = index_header(db)
+        assert now is not None
+        same = diff_databases(db, db, current_state=ProvenState(now, lambda: index_header(db)))
+        assert not any(t.differs for t in same.tables)
+        app.execute("update notes set body = 'y' where id < 5")  # the state moved on
+        with pytest.raises(StateMoved):
+            diff_databases(db, db, current_state=ProvenState(now, lambda: index_header(db)))
+    finally:
+        app.close()
+
+
+def test_a_commit_after_the_pages_were_compared_gives_no_figures_of_two_states(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The app commits right after the page path compared the frozen state's pages and
+    before the comparison reads live: its figures would mix two states. The page path
+    gives nothing then (the comparison's read is not of the proven state), and the
+    preview compares in full."""
+    db = _live(tmp_path / "notes.db")
+    ref = _backup(service, db)
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("pragma wal_autocheckpoint=0")
+    app.execute("update notes set body = 'in the wal' where id < 10")
+    real = preview_pages.differing_pages
+
+    def then_the_app_commits(*args: object, **kwargs: object) -> object:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        app.execute("delete from notes where id between 2000 and 2100")
+        return found
+
+    monkeypatch.setattr(preview_pages, "differing_pages", then_the_app_commits)
+    try:
+        assert _by_pages(service, ref, db, tmp_path / "pages.db") is None
+        monkeypatch.setattr(preview_pages, "differing_pages", real)
+        full = _full_comparison(service, ref, db, tmp_path / "full.db")
+        notes = next(t for t in full.tables if t.name == "notes")
+        assert (notes.changed, notes.brought_back) == (10, 101)
+    finally:
+        app.close()
 
 
 #: commits one row into each of two tables per transaction, then copies the WAL back

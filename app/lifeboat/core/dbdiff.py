@@ -56,6 +56,7 @@ def diff_databases(
     current_immutable: bool = False,
     intervals: Mapping[str, Sequence[tuple[int, int]]] | None = None,
     snapshot_counts: Mapping[str, int] | None = None,
+    current_state: ProvenState | None = None,
 ) -> DatabaseDiff:
     """Compare the database `snapshot` (what a restore would bring) with `current`.
 
@@ -67,7 +68,8 @@ def diff_databases(
     alone (core/interval_diff.py; `snapshot` may hold no other page of them).
     `snapshot_counts`: the row counts of `snapshot`'s tables (its manifest's, taken when
     it was made), so that tables unchanged or compared in intervals are counted on
-    neither side."""
+    neither side. `current_state`: the state of `current` the caller proved things of,
+    which the comparison's read must be shown to read (else StateMoved)."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     deadline = started + budget
@@ -83,7 +85,7 @@ def diff_databases(
         try:
             params = {"mode": "ro", **({"immutable": "1"} if current_immutable else {})}
             conn.execute(f"attach database ? as {NOW}", (file_uri(current, **params),))
-            scope = _Scope(unchanged, intervals or {}, snapshot_counts or {})
+            scope = _Scope(unchanged, intervals or {}, snapshot_counts or {}, current_state)
             return _compare(conn, deadline, started, progress, cancel, scope)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
@@ -114,6 +116,8 @@ def _compare(
 ) -> DatabaseDiff:
     conn.execute("begin")  # one consistent read of each, also of a live database
     try:
+        if scope.state is not None:
+            scope.state.begin_read(conn)
         schema = schema_diff(conn)
         names = sorted(set(table_names(conn, SNAP)) | set(table_names(conn, NOW)))
         over = [False]
@@ -155,6 +159,29 @@ class _Scope:
     unchanged: frozenset[str]
     intervals: Mapping[str, Sequence[tuple[int, int]]]
     counts: Mapping[str, int]  # the snapshot's row counts, where known
+    state: ProvenState | None = None
+
+
+class StateMoved(Exception):
+    """The comparison's read of the live database is not of the state proven."""
+
+
+@dataclass(frozen=True)
+class ProvenState:
+    """A state of a WAL database, named by the wal-index header its read began with
+    (`header`), and how to read that header now (`read`: None when not settled)."""
+
+    header: bytes
+    read: Callable[[], bytes | None]
+
+    def begin_read(self, conn: sqlite3.Connection) -> None:
+        """Begin the read of NOW in `conn`'s transaction; StateMoved unless its header
+        was the proven one before and after it began (core/live_pass.py says why that
+        suffices while the proven read is still held)."""
+        before = self.read()
+        conn.execute(f"select count(*) from {NOW}.sqlite_schema").fetchone()
+        if not (before == self.read() == self.header):
+            raise StateMoved("the live database moved on since its pages were compared")
 
 
 def _interval_table(

@@ -14,21 +14,24 @@ the answer is None, and the caller asks dbstat, which reads the leaves.
 
 from __future__ import annotations
 
-import os
 import struct
+from collections.abc import Callable
 
 from lifeboat.core.btree_pages import BTreePage, NotATablePage, btree_page
 from lifeboat.core.page_bits import PageBits
 
 _U32 = struct.Struct(">I")
+#: reads page n (1-based) of the live database
+PageRead = Callable[[int], bytes]
 #: differing pages kept as a set for the lookups (about 60 bytes each: 15 MiB at most)
 _LISTED_AT_MOST = 250_000
 
 
 def differing_positions(
-    fd: int, page_size: int, page_count: int, roots: dict[str, int], differing: PageBits
+    read: PageRead, page_size: int, page_count: int, roots: dict[str, int], differing: PageBits
 ) -> dict[str, list[str]] | None:
-    """For each b-tree of the live file `fd` (its name: its root page), the dbstat paths
+    """For each b-tree of the live database whose pages `read` gives (its name: its root
+    page), the dbstat paths
     of its pages in `differing`; None when a differing page is on none of them nor free."""
     reached = PageBits(differing.limit)
     # few pages differ, as a rule: a set of them finds those among a page's children in C
@@ -40,11 +43,11 @@ def differing_positions(
         if root in differing:
             paths.append("/")
         reached.add(root)
-        depth = _leaf_depth(fd, page_size, root, page_count)
+        depth = _leaf_depth(read, page_size, root, page_count)
         waiting = [(root, "/", 0)] if depth else []
         while waiting:
             number, path, level = waiting.pop()
-            page = _read(fd, page_size, number, page_count)
+            page = _read(read, page_size, number, page_count)
             if not page.interior:  # leaves at two depths: not a b-tree SQLite wrote
                 raise NotATablePage(f"page {number} is a leaf above its b-tree's leaves")
             children = page.children()
@@ -57,7 +60,7 @@ def differing_positions(
                 if 0 < child <= differing.limit and bits[child >> 3] >> (child & 7) & 1:
                     paths.append(f"{path}{children.index(child):03x}/")
                     reached.add(child)
-    for number in _free_pages(fd, page_size, page_count):
+    for number in _free_pages(read, page_size, page_count):
         reached.add(number)
     beyond = PageBits.span(page_count + 1, differing.limit, differing.limit)
     if differing.minus(reached).minus(beyond):
@@ -65,35 +68,37 @@ def differing_positions(
     return found
 
 
-def _read(fd: int, page_size: int, number: int, page_count: int) -> BTreePage:
+def _read(read: PageRead, page_size: int, number: int, page_count: int) -> BTreePage:
     if not 1 <= number <= page_count:
         raise NotATablePage(f"page {number} is past the live file's end")
-    data = os.pread(fd, page_size, (number - 1) * page_size)
+    data = read(number)
     if len(data) != page_size:
         raise NotATablePage(f"page {number} is cut short")
     return btree_page(data, number)
 
 
-def _leaf_depth(fd: int, page_size: int, root: int, page_count: int) -> int:
+def _leaf_depth(read: PageRead, page_size: int, root: int, page_count: int) -> int:
     """How many interior levels lie above the b-tree's leaves (0: the root is a leaf)."""
-    depth, page = 0, _read(fd, page_size, root, page_count)
+    depth, page = 0, _read(read, page_size, root, page_count)
     while page.interior:
         depth += 1
         if depth > 64:  # deeper than any real b-tree: a loop
             raise NotATablePage(f"the b-tree of page {root} loops")
-        page = _read(fd, page_size, page.children()[0], page_count)
+        page = _read(read, page_size, page.children()[0], page_count)
     return depth
 
 
-def _free_pages(fd: int, page_size: int, page_count: int) -> list[int]:
+def _free_pages(read: PageRead, page_size: int, page_count: int) -> list[int]:
     """The free-page list: its trunk pages and the pages each lists."""
-    header = os.pread(fd, 100, 0)
+    header = read(1)
     trunk, total = _U32.unpack_from(header, 32)[0], _U32.unpack_from(header, 36)[0]
     found: list[int] = []
     while trunk and len(found) <= total:
         if not 1 <= trunk <= page_count:
             raise NotATablePage(f"free-page trunk {trunk} is past the live file's end")
-        data = os.pread(fd, page_size, (trunk - 1) * page_size)
+        data = read(trunk)
+        if len(data) != page_size:
+            raise NotATablePage(f"page {trunk} is cut short")
         listed = min(_U32.unpack_from(data, 4)[0], page_size // 4 - 2)
         found.append(trunk)
         found.extend(struct.unpack_from(f">{listed}I", data, 8))

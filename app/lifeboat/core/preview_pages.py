@@ -26,15 +26,18 @@ would change. What follows from that, exactly:
   the live file too (identical pages: the file is then the whole snapshot) and every table
   is compared: the full comparison, without decompressing what did not change.
 
-The live file must hold exactly the state compared, for as long as the comparison runs,
-and the comparison reads that file as immutable: a WAL database proven frozen
-(core/wal_direct.frozen_wal: WAL read lock 0, every frame copied back, no checkpoint can
-write the file meanwhile; later commits stay in the WAL, unseen: the preview is of that
-moment), or a rollback-journal database under a read transaction (its shared lock keeps
-every writer from writing the file, as the full comparison's read transaction does).
-Anything else (WAL frames not yet copied back, a hot journal, no page-hash list, a
-differential, an artifact without a seek table, another page size, a virtual table)
-gives None: the caller compares in full.
+The live state compared must stay the one whose pages were read, for as long as the
+comparison runs: a WAL database frozen in a read transaction (core/wal_direct.frozen_wal:
+on WAL read lock 0 the file alone, read as immutable, no checkpoint can write it
+meanwhile; else the frames the app has not copied back read from the WAL where they are,
+core/wal_frames.wal_pages, and the comparison's own read of live must begin on the very
+wal-index header the freeze began on, dbdiff.ProvenState; later commits stay unseen: the
+preview is of that moment), or a rollback-journal database under a read transaction (its
+shared lock keeps every writer from writing the file, as the full comparison's read
+transaction does). Anything else (a commit between the freeze and the comparison's read,
+a hot journal, no page-hash list, a differential, an artifact without a seek table,
+another page size, a virtual table) gives None: the caller compares in full. Nothing is
+written to the live files: a preview never checkpoints.
 
 What it proves rests on xxh3-128 page hashes agreeing (the differentials already do);
 the artifact's whole-file SHA-256 is not computed here (the restore itself proves it).
@@ -52,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lifeboat.core.btree_pages import NotATablePage
-from lifeboat.core.dbdiff import diff_databases
+from lifeboat.core.dbdiff import ProvenState, StateMoved, diff_databases
 from lifeboat.core.dbdiff_records import DatabaseDiff
 from lifeboat.core.differing_pages import differing_pages
 from lifeboat.core.interval_diff import IntervalsUnproven
@@ -65,10 +68,12 @@ from lifeboat.core.preview_ranges import IntervalPlan, SnapshotPages, copy_subtr
 from lifeboat.core.seekable import open_seekable
 from lifeboat.core.sqlite_file import open_copy
 from lifeboat.core.wal_direct import FrozenWal, frozen_wal
+from lifeboat.core.wal_frames import index_header
 from lifeboat.foundation.progress import CancelToken, Progress
 
 #: how long to wait for the live database's lock (a writer's commit) before comparing in full
 _BUSY_SECONDS = 5.0
+_COPY_PIECE = 4 << 20  # live pages copied a piece at a time (bounded memory)
 _SCHEMA_ROWS = "select type, name, tbl_name, rootpage, sql from sqlite_schema order by 1, 2"
 
 
@@ -94,7 +99,7 @@ def page_preview(
     artifact = open_seekable(artifact_folder / manifest.artifact)
     if artifact is None:
         return None
-    with artifact, frozen_file(live) as frozen:
+    with artifact, frozen_file(live, wal_frames=True) as frozen:
         if artifact.entries is None or frozen is None or frozen.page_size != manifest.page_size:
             return None
         names = _table_names(frozen)
@@ -110,7 +115,9 @@ def page_preview(
             budget=budget,
             progress=progress,
             cancel=cancel,
-            current_immutable=True,
+            # the file alone holds the state; else its read must prove it reads it
+            current_immutable=frozen.wal_pages is None,
+            current_state=None if frozen.wal_pages is None else _state_of(live, frozen),
         )
         plan = _interval_plan(scratch, frozen, manifest, differing, names, cancel)
         if plan is not None:
@@ -123,7 +130,12 @@ def page_preview(
                 )
             except IntervalsUnproven:
                 pass  # a page the plan lacks: the full comparison below says what is there
-        return _in_full(compare, scratch, frozen, manifest, differing, names)
+            except StateMoved:
+                return None
+        try:
+            return _in_full(compare, scratch, frozen, manifest, differing, names)
+        except StateMoved:
+            return None
 
 
 def _in_full(
@@ -161,7 +173,7 @@ def _interval_plan(
     fd = os.open(scratch, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     try:
         counts = (manifest.page_count, frozen.page_count)
-        pages = SnapshotPages(fd, frozen.fd, frozen.page_size, differing, counts, cancel)
+        pages = SnapshotPages(fd, frozen.page, frozen.page_size, differing, counts, cancel)
         copy_subtree(pages, 1)  # the schema's b-tree, which every query reads
         if _schema_rows(scratch) != frozen.conn.execute(_SCHEMA_ROWS).fetchall():
             return None
@@ -280,16 +292,25 @@ def _fill_snapshot(
 
 
 def _copy_live_pages(dest: Path, frozen: FrozenWal, runs: Iterable[tuple[int, int]]) -> None:
-    """Copy the `runs` of pages (first page, count; increasing) from the live file into
-    `dest`."""
+    """Copy the `runs` of pages (first page, count; increasing) of the frozen live state
+    into `dest`, a bounded piece at a time."""
     size = frozen.page_size
+    most = max(1, _COPY_PIECE // size)
     fd = os.open(dest, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         for first, count in runs:
-            data = os.pread(frozen.fd, count * size, (first - 1) * size)
-            os.pwrite(fd, data, (first - 1) * size)
+            for at in range(first, first + count, most):
+                want = min(most, first + count - at)
+                os.pwrite(fd, frozen.piece((at - 1) * size, want * size), (at - 1) * size)
     finally:
         os.close(fd)
+
+
+def _state_of(live: Path, frozen: FrozenWal) -> ProvenState:
+    """What a read of `live` must find to read the frozen state: the wal-index header
+    the frozen read transaction began with (core/live_pass.py says why that suffices
+    while both are held)."""
+    return ProvenState(frozen.index_header, lambda: index_header(live))
 
 
 def _schema_rows(path: Path) -> list[tuple[object, ...]]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from lifeboat.core.btree_pages import BTreePage, NotATablePage, next_overflow, overflow_heads
 from lifeboat.core.btree_pages import table_page as parse_page
-from lifeboat.core.live_positions import differing_positions
+from lifeboat.core.live_positions import PageRead, differing_positions
 from lifeboat.core.page_bits import PageBits
 from lifeboat.foundation.progress import CancelToken
 
@@ -61,13 +61,13 @@ class SnapshotPages:
     def __init__(
         self,
         scratch_fd: int,
-        live_fd: int,
+        live: PageRead,
         page_size: int,
         differing: PageBits,
         counts: tuple[int, int],
         cancel: CancelToken | None = None,
     ) -> None:
-        self.scratch_fd, self.live_fd, self.page_size = scratch_fd, live_fd, page_size
+        self.scratch_fd, self.live, self.page_size = scratch_fd, live, page_size
         self.differing = differing
         self.cancel = cancel or CancelToken()
         self.snapshot_count, self.live_count = counts
@@ -96,7 +96,7 @@ class SnapshotPages:
         at = (number - 1) * self.page_size
         if number in self.differing:
             return _read(self.scratch_fd, self.page_size, at)
-        data = _read(self.live_fd, self.page_size, at)
+        data = self.live_bytes(number)
         if number not in self.copied:
             os.pwrite(self.scratch_fd, data, at)
             self.copied.add(number)
@@ -113,8 +113,7 @@ class SnapshotPages:
         if page is not None or not 1 <= number <= self.live_count:
             return page
         try:
-            data = _read(self.live_fd, self.page_size, (number - 1) * self.page_size)
-            page = parse_page(data, number)
+            page = parse_page(self.live_bytes(number), number)
         except NotATablePage:
             return None
         if page.interior:
@@ -122,6 +121,16 @@ class SnapshotPages:
                 self._live_interior.clear()
             self._live_interior[number] = page
         return page
+
+    def live_bytes(self, number: int) -> bytes:
+        """The live database's page `number`, whole (else NotATablePage)."""
+        try:
+            data = self.live(number)
+        except OSError:  # a page cut short
+            data = b""
+        if len(data) != self.page_size:
+            raise NotATablePage(f"page {number} is cut short")
+        return data
 
 
 def _read(fd: int, size: int, at: int) -> bytes:
@@ -359,7 +368,7 @@ def _positions(conn: sqlite3.Connection, pages: SnapshotPages) -> dict[str, list
         roots[str(name)] = int(root)
     try:
         found = differing_positions(
-            pages.live_fd, pages.page_size, pages.live_count, roots, pages.differing
+            pages.live_bytes, pages.page_size, pages.live_count, roots, pages.differing
         )
     except NotATablePage:  # a b-tree not as SQLite writes them: dbstat tells what it holds
         found = None

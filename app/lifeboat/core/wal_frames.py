@@ -39,7 +39,7 @@ _BACKFILLED = struct.Struct("=I")  # WalCkptInfo.nBackfill, right after the two 
 def wal_generation(path: Path) -> bytes | None:
     """The salts of the WAL database `path`'s wal-index now (read without a lock: both
     copies of its header must agree), or None when there is none to read."""
-    header = _index_header(path)
+    header = index_header(path)
     return None if header is None else header[_SALTS]
 
 
@@ -62,7 +62,7 @@ def pages_written_since(
     """Under WAL read lock 0 (the caller holds it): the pages (up to `page_count`) of the
     frames 1..mxFrame of the WAL, if its salts are still `generation` and its pages are
     `page_size` bytes; else None."""
-    header = _index_header(path)
+    header = index_header(path)
     if header is None or header[_SALTS] != generation:
         return None
     (mx_frame,) = _MX_FRAME.unpack_from(header, 16)
@@ -123,7 +123,7 @@ def newest_frames(
     return newest
 
 
-def _index_header(path: Path) -> bytes | None:
+def index_header(path: Path) -> bytes | None:
     """The wal-index header of `path`, if settled (both copies equal, initialised)."""
     both = _index_start(path, 2 * _INDEX_HEADER)
     return None if both is None else _settled(both)
