@@ -121,3 +121,26 @@ def test_a_frame_whose_salts_are_not_the_wal_index_s_gives_nothing(tmp_path: Pat
     with frozen_wal(db, 5.0, wal_frames=True) as frozen:
         assert frozen is None
     app.close()
+
+
+@pytest.mark.parametrize("page_size", [512, 65536])
+def test_the_smallest_and_largest_pages_are_read_from_the_wal_too(tmp_path: Path, page_size: int):
+    """The WAL header keeps the page size whole, 65536 too (the database header keeps
+    that one as 1)."""
+    db = tmp_path / "live.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"pragma page_size={page_size}")
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("create table t(id integer primary key, body text)")
+    conn.executemany("insert into t(body) values (?)", [("x" * 700,)] * 300)
+    conn.close()
+    app = _app(db)
+    app.execute("pragma wal_checkpoint(truncate)")
+    app.execute("update t set body = 'changed' where id % 3 = 0")
+    app.execute("insert into t(body) select body from t limit 100")
+    then = _state_now(db, tmp_path / "then")
+    with frozen_wal(db, 5.0, wal_frames=True) as frozen:
+        assert frozen is not None and frozen.wal_pages is not None
+        assert frozen.page_size == page_size
+        assert _read_all(frozen, 3) == then
+    app.close()

@@ -144,6 +144,10 @@ def _compare(
                     raise
                 # This one table cannot be read here; the others still compare.
                 tables.append(_not_compared(conn, name, reason_of(exc)))
+                if scope.state is not None and not conn.in_transaction:
+                    # SQLite ended the read (an I/O error, a full disk): the others
+                    # would read live as it is now, not the state proven
+                    raise StateMoved("the comparison's read of live ended") from None
             progress("compare", number, len(names))
         cancel.check()
     finally:

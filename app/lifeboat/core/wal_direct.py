@@ -57,8 +57,10 @@ _CHECKPOINTING = threading.Lock()
 
 @dataclass(frozen=True)
 class FrozenWal:
-    """A read transaction (`conn`) holding WAL read lock 0 on the database, whose file
-    (`fd`) holds exactly what it reads: `page_count` pages of `page_size` bytes. Only
+    """A read transaction (`conn`) begun while every WAL frame was copied back (on WAL
+    read lock 0, or, when a checkpointer held that lock, on a mark at mxFrame: either
+    way no checkpoint has anything to write), whose database file (`fd`) holds exactly
+    what it reads: `page_count` pages of `page_size` bytes. Only
     where its maker asked for them (frozen_wal's `wal_frames`), `wal_pages`: the read
     transaction holds another read lock, and the pages it lists are read from the WAL
     (read_into, page), the others from the file (see core/wal_frames.wal_pages)."""

@@ -108,7 +108,9 @@ def newest_frames(
     wal_header = os.pread(fd, _WAL_HEADER, 0)
     if len(wal_header) < _WAL_HEADER or wal_header[16:24] != salts:
         return None
-    if _BIG_U32.unpack_from(wal_header, 8)[0] != page_size % 65536:  # 65536 is kept as 1
+    # the WAL header keeps the page size whole (65536 too: only the database's and the
+    # wal-index's headers keep that one as 1)
+    if _BIG_U32.unpack_from(wal_header, 8)[0] != page_size:
         return None
     newest: dict[int, int] = {}
     stride = _FRAME_HEADER + page_size
