@@ -216,3 +216,19 @@ def test_kill_9_during_backup_never_leaves_a_false_snapshot(home: Path, tmp_path
     assert final.returncode == 0, final.stderr
     assert not list(folder.glob(".*.partial")) and not files_under(home / "tmp")
     assert cli_process(home, "verify", "--all").returncode == 0
+
+
+def test_the_progress_line_of_a_step_names_it_without_bytes():
+    """A merge reports its steps ("safety snapshot", then "merge") as 0 of 1: no
+    "0 B / 1 B" then; a phase of bytes keeps its bar."""
+    import io
+
+    from lifeboat.cli.output import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar("safety snapshot", 0, 1)
+    step = stream.getvalue()
+    assert "safety snapshot …" in step and " B" not in step
+    bar("copy", 512 << 10, 1 << 20)
+    assert "50.0%  524.3 KB / 1.0 MB" in stream.getvalue()[len(step) :]

@@ -88,6 +88,9 @@ class Output:
         return False
 
 
+_STEP_WIDTH = 90  # a step's line covers what a bar's line wrote before it
+
+
 class ProgressBar:
     """One self-overwriting status line: phase, bar, bytes, rate (10 updates a second)."""
 
@@ -106,14 +109,17 @@ class ProgressBar:
         now = time.monotonic()
         if phase != self.phase:
             self.phase, self.started = phase, now
-        fraction = min(done / total, 1.0) if total else 0.0
-        filled = int(fraction * self.WIDTH)
-        rate = done / max(now - self.started, 1e-3)
-        line = (
-            f"\r{phase:<11} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-            f"{fraction * 100:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  "
-            f"{format_bytes(rate)}/s "
-        )
+        if total <= 1:  # a step, not bytes (e.g. a merge's "safety snapshot")
+            line = f"\r{phase} …".ljust(_STEP_WIDTH)
+        else:
+            fraction = min(done / total, 1.0)
+            filled = int(fraction * self.WIDTH)
+            rate = done / max(now - self.started, 1e-3)
+            line = (
+                f"\r{phase:<11} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                f"{fraction * 100:5.1f}%  {format_bytes(done)} / {format_bytes(total)}  "
+                f"{format_bytes(rate)}/s "
+            )
         self.stream.write(line)
         self.stream.flush()
         self.drawn = True
