@@ -266,6 +266,37 @@ def test_rows_come_back_from_a_sealed_snapshot_and_a_remote_only_one(
     assert not _scratch_files(home)
 
 
+def test_a_session_over_a_snapshot_on_the_remote_only_downloads_it_once(
+    home: Path, tmp_path: Path, file_keyring: Path
+):
+    """The CLI's preview, confirmation and merge over a snapshot kept on the remote
+    only: the past is fetched once and merged as it was previewed. (A past of only the
+    rows that changed is written again for the merge; a fetched snapshot brings no
+    page-hash list, so it is never one, and it must not become one at the cost of a
+    second download.)"""
+    service = Service(stores=MemoryStores())
+    add_memory_remote(service, "offsite")
+    db = make_db(tmp_path / "notes.db", rows=3000, wal=True)
+    service.add_source(db, name="notes", remote="offsite")
+    then = service.backup("notes")
+    service.delete_snapshot(then.id)
+    assert not service.snapshot(then.id).path.exists(), "kept on the remote only"
+    _run(db, "delete from items where id % 100 = 0")
+    downloads: list[int] = []
+
+    def seen(phase: str, done: int, total: int) -> None:
+        if phase == "download" and done == total:
+            downloads.append(total)
+
+    request = MergeRequest("items")
+    with service.merge_session("notes", snapshot=then.id, request=request, progress=seen) as one:
+        plan = one.plan(request)
+        outcome = one.apply(request, plan, progress=seen)
+    assert (plan.deleted, outcome.inserted) == (30, 30) and len(table_rows(db)) == 3000
+    assert downloads.count(then.manifest.size) == 1, downloads
+    assert not _scratch_files(home)
+
+
 _CACHE_WRITER = """
 import signal, sys, time
 import diskcache
