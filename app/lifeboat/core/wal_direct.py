@@ -25,7 +25,6 @@ read lock 0 among them.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import sqlite3
@@ -94,8 +93,7 @@ class FrozenWal:
             return _pread_whole(self.fd, want, offset)
         first = offset // size + 1
         last = first + want // size - 1
-        start = bisect.bisect_left(wal.numbers, first)
-        numbers = wal.numbers[start : bisect.bisect_right(wal.numbers, last, lo=start)]
+        numbers = wal.within(first, last)
         # runs of the file between the pages in the WAL, joined once (every page past
         # the file's end is one of those: wal_pages)
         parts, at = [], first
@@ -122,8 +120,7 @@ class FrozenWal:
         view[in_file:] = bytes(len(view) - in_file)
         first = offset // size + 1
         last = first + len(view) // size - 1
-        start = bisect.bisect_left(wal.numbers, first)
-        for number in wal.numbers[start : bisect.bisect_right(wal.numbers, last)]:
+        for number in wal.within(first, last):
             at = (number - first) * size
             _read_into(wal.fd, view[at : at + size], wal.offsets[number])
 

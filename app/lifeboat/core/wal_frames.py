@@ -19,6 +19,7 @@ a WAL of another page size) gives None: compare the whole file.
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 from dataclasses import dataclass
@@ -163,6 +164,11 @@ class WalPages:
     fd: int
     offsets: dict[int, int]
     numbers: tuple[int, ...]  # the pages of `offsets`, in order
+
+    def within(self, first: int, last: int) -> tuple[int, ...]:
+        """The pages from `first` to `last` (both included) that are in the WAL."""
+        start = bisect.bisect_left(self.numbers, first)
+        return self.numbers[start : bisect.bisect_right(self.numbers, last, lo=start)]
 
 
 def wal_pages(
