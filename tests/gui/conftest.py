@@ -3,6 +3,7 @@ databases and catalog, on Qt's offscreen platform."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lifeboat.gui.app import TrayApp
 from lifeboat.gui.backup_search import BackupSearchDialog
+from lifeboat.gui.garbage import GuiThreadCollection
 from lifeboat.gui.messages import open_boxes
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
@@ -42,7 +44,12 @@ def nothing_outlives_its_test(qtbot) -> Iterator[None]:
     remote starts, opened during the next test, which then took it for its own and read
     the earlier test's remote (a moto server already stopped: "cannot reach 127.0.0.1").
     So each test's tasks finish, their answers run, and the offers they opened are
-    closed, before the next test begins."""
+    closed, before the next test begins.
+
+    Garbage is collected as the tray collects it (gui/garbage.py): on the GUI thread
+    only. What a test left in reference cycles is freed at its end, with no pool thread
+    running, never by a later test's pool thread."""
+    collection = GuiThreadCollection()
     yield
     wait_for_tasks()
     QApplication.sendPostedEvents()
@@ -50,6 +57,8 @@ def nothing_outlives_its_test(qtbot) -> Iterator[None]:
     for widget in QApplication.topLevelWidgets():
         if isinstance(widget, BackupSearchDialog) and widget.isVisible():
             widget.done(0)
+    collection.stop()
+    gc.collect()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from lifeboat.gui.backup_window import (
 )
 from lifeboat.gui.bridge import EventBridge
 from lifeboat.gui.folders import open_backup_folder, open_folder
+from lifeboat.gui.garbage import GuiThreadCollection
 from lifeboat.gui.icons import TrayIcons, desktop_is_dark
 from lifeboat.gui.live_status import LiveStatus
 from lifeboat.gui.main_window import MainWindow
@@ -83,6 +84,7 @@ class TrayApp(QObject, WindowCommands):
         )
         self.bridge.subscribe(self.backups.on_event)
         self.status.changed.connect(self._grey_backups_under_way)
+        self._collection = GuiThreadCollection(self)  # cycles freed on this thread only
         self._trim = TrimAfterWork(lambda: bool(self.status.activity), self)
         self.bridge.subscribe(self._trim.on_event)
         self._auto_tray = use_tray is None
@@ -307,6 +309,7 @@ class TrayApp(QObject, WindowCommands):
             self.scheduler.stop()
             self.scheduler = None
         wait_for_tasks(15_000)
+        self._collection.stop()
         self._lock.release()
         self.stopped.emit()
 
