@@ -30,7 +30,7 @@ from lifeboat.core.wal_frames import pages_written_since, wal_generation
 from lifeboat.foundation.progress import CancelToken, no_progress
 from tests.core.test_wal_direct import HELPERS, checkpointed_wal_db
 from tests.helpers.waiting import wait_until
-from tests.helpers.wal_reset import judge_ledger_copies, ledger_reading
+from tests.helpers.wal_reset import copy_reading, judge_ledger_copies
 
 _PAGE = 4096
 
@@ -178,7 +178,7 @@ def test_copies_locking_only_the_frames_are_states_the_writer_logged(tmp_path: P
         stdout=subprocess.PIPE,
         text=True,
     )
-    readings: list[tuple[int, int]] = []
+    readings: list[tuple[int, int] | str] = []
     by_frames = attempt = 0
     try:
         for proc in (writer, app):
@@ -189,7 +189,7 @@ def test_copies_locking_only_the_frames_are_states_the_writer_logged(tmp_path: P
             dest = tmp_path / f"copy-{attempt}.db"
             done = converge_wal(db, dest, 0.2, no_progress, CancelToken())
             if done is not None:
-                readings.append(ledger_reading(dest))
+                readings.append(copy_reading(dest))
                 by_frames += done.locked_pages is not None
             dest.unlink(missing_ok=True)
     finally:

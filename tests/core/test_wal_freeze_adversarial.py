@@ -29,7 +29,7 @@ from lifeboat.core.wal_converge import converge_wal
 from lifeboat.core.wal_direct import frozen_wal, looks_backfilled
 from lifeboat.foundation.progress import CancelToken, no_progress
 from tests.core.test_wal_direct import HELPERS, checkpointed_wal_db
-from tests.helpers.wal_reset import judge_ledger_copies, ledger_reading
+from tests.helpers.wal_reset import copy_reading, judge_ledger_copies
 
 _APP_ACTIONS = {
     # commits, then a TRUNCATE checkpoint (it waits on read lock 0, then gives up)
@@ -136,7 +136,7 @@ def test_converged_copies_while_the_app_restarts_its_wal_and_reconnects_are_logg
         stdout=subprocess.PIPE,
         text=True,
     )
-    readings: list[tuple[int, int]] = []
+    readings: list[tuple[int, int] | str] = []
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
         assert checkpointer.stdout is not None
@@ -147,7 +147,7 @@ def test_converged_copies_while_the_app_restarts_its_wal_and_reconnects_are_logg
             attempt += 1
             dest = tmp_path / f"copy-{attempt}.db"
             if converge_wal(db, dest, 0.2, no_progress, CancelToken()) is not None:
-                readings.append(ledger_reading(dest))
+                readings.append(copy_reading(dest))
             dest.unlink(missing_ok=True)
     finally:
         for proc in (writer, checkpointer):

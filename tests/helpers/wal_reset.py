@@ -30,29 +30,61 @@ def ledger_reading(path: Path) -> tuple[int, int]:
         conn.close()
 
 
+def copy_reading(path: Path) -> tuple[int, int] | str:
+    """`ledger_reading` of a copy, or what SQLite's integrity check says of it when it
+    fails: a copy of a database SQLite itself damaged is damaged too, and only the live
+    database, read once its writers stopped, tells which it was (`judge_ledger_copies`)."""
+    problems = _integrity(path)
+    return problems if problems is not None else ledger_reading(path)
+
+
+def _integrity(path: Path) -> str | None:
+    """SQLite's integrity check of `path` in one line, or None when it passes."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        lines = [str(row[0]) for row in conn.execute("pragma integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        lines = [str(exc)]
+    finally:
+        conn.close()
+    return None if lines == ["ok"] else "; ".join(lines[:3])
+
+
 def lost_write(live: Path) -> str | None:
-    """Why copies of the live ledger database `live` cannot be judged (its own rows and
-    ledger disagree: SQLite lost part of a commit), or None. Read once every writer and
-    checkpointer of it has stopped."""
+    """Why copies of the live ledger database `live` cannot be judged (SQLite lost part
+    of a commit: its rows and ledger disagree, or its b-trees are out of order), or None.
+    Read once every writer and checkpointer of it has stopped."""
+    cause = (
+        f"the WAL-reset bug of the writer's SQLite {sqlite3.sqlite_version} "
+        "(sqlite.org/wal.html#walresetbug, fixed in 3.51.3), not a torn copy"
+    )
+    problems = _integrity(live)
+    if problems is not None:
+        return f"the live database itself is damaged ({problems}): {cause}"
     versions, total = ledger_reading(live)
     if versions == total:
         return None
     return (
-        f"the live database itself lost part of a commit (rows {versions}, ledger {total}): "
-        f"the WAL-reset bug of the writer's SQLite {sqlite3.sqlite_version} "
-        "(sqlite.org/wal.html#walresetbug, fixed in 3.51.3), not a torn copy"
+        f"the live database itself lost part of a commit (rows {versions}, ledger {total}): {cause}"
     )
 
 
-def judge_ledger_copies(live: Path, readings: list[tuple[int, int]], logged: set[int]) -> None:
-    """Every copy read (`readings`) is a state the ledger writer committed (`logged`
-    totals), unless the live database itself lost a write: then the run is skipped."""
+def judge_ledger_copies(
+    live: Path, readings: list[tuple[int, int] | str], logged: set[int]
+) -> None:
+    """Every copy read (`readings`, from `copy_reading`) is a state the ledger writer
+    committed (`logged` totals), unless the live database itself lost a write: then the
+    run is skipped. A copy SQLite's check found damaged fails the test while the live
+    database is intact."""
     import pytest
 
     reason = lost_write(live)
     if reason is not None:
         pytest.skip(reason)
-    torn = [(versions, total) for versions, total in readings if versions != total]
+    damaged = [reading for reading in readings if isinstance(reading, str)]
+    assert not damaged, f"damaged copies of an intact database: {damaged}"
+    states = [reading for reading in readings if not isinstance(reading, str)]
+    torn = [(versions, total) for versions, total in states if versions != total]
     assert not torn, f"torn copies (rows, ledger): {torn}"
-    totals = {total for _, total in readings}
+    totals = {total for _, total in states}
     assert totals <= logged, totals - logged
