@@ -69,5 +69,17 @@ def test_a_live_database_sqlite_tore_cannot_judge_its_copies(tmp_path: Path, how
         conn = sqlite3.connect(live, isolation_level=None)
         conn.execute("update ledger set total = total + 1")
         conn.close()
+    # skipped only where the writer's SQLite can lose a write by itself
     with pytest.raises(pytest.skip.Exception, match="WAL-reset bug"):
-        judge_ledger_copies(live, ["a damaged copy"], {0})
+        judge_ledger_copies(live, ["a damaged copy"], {0}, sqlite_has_bug=True)
+    with pytest.raises(pytest.fail.Exception, match="has no WAL-reset bug"):
+        judge_ledger_copies(live, [(1, 1)], {1}, sqlite_has_bug=False)
+
+
+def test_only_damage_is_read_as_damage(tmp_path: Path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 300)
+    reading = copy_reading(garbage)
+    assert isinstance(reading, str) and "not a database" in reading
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        copy_reading(tmp_path / "missing.db")  # not damage: the test errs

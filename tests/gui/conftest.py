@@ -51,14 +51,16 @@ def nothing_outlives_its_test(qtbot) -> Iterator[None]:
     running, never by a later test's pool thread."""
     collection = GuiThreadCollection()
     yield
-    wait_for_tasks()
-    QApplication.sendPostedEvents()
-    QApplication.processEvents()
-    for widget in QApplication.topLevelWidgets():
-        if isinstance(widget, BackupSearchDialog) and widget.isVisible():
-            widget.done(0)
-    collection.stop()
-    gc.collect()
+    try:
+        wait_for_tasks()
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, BackupSearchDialog) and widget.isVisible():
+                widget.done(0)
+        gc.collect()
+    finally:
+        collection.stop()
 
 
 @pytest.fixture

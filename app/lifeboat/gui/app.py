@@ -309,7 +309,7 @@ class TrayApp(QObject, WindowCommands):
             self.scheduler.stop()
             self.scheduler = None
         wait_for_tasks(15_000)
-        self._collection.stop()
+        self._collection.stop(restore=False)  # the process ends: see gui/garbage.py
         self._lock.release()
         self.stopped.emit()
 

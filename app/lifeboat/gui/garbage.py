@@ -12,7 +12,14 @@ large heap on a pool thread held the GIL, so the GUI thread, for 0.7 s.
 While a `GuiThreadCollection` exists, automatic collection is off and a timer on the GUI
 thread collects instead, by the generation thresholds Python itself uses. Reference
 counting frees everything outside cycles at once, as before; only cycles wait, at most
-one interval.
+one interval. A full collection (generation 2) runs at most once per `third` collections
+of generation 1, so at most every ~110 s of busy seconds: Python's own rule that skips
+it while few objects were promoted is not exposed to Python code, and a full collection
+of the tray's heap takes tens of milliseconds.
+
+The tray never turns automatic collection on again (`stop(restore=False)`): it stops only
+as the process ends, and a pool thread still finishing then could otherwise collect the
+closed windows off the GUI thread.
 """
 
 from __future__ import annotations
@@ -49,16 +56,18 @@ class GuiThreadCollection(QObject):
         if young <= first:
             return None
         generation = 0
-        if middle >= second:
-            generation = 2 if old >= third else 1
+        if middle > second:
+            # Pythons whose collector is incremental give 0 for the third threshold
+            generation = 2 if old > (third or 10) else 1
         self.collections += 1
         return gc.collect(generation)
 
-    def stop(self) -> None:
-        """Automatic collection as it was before (once; later calls do nothing)."""
+    def stop(self, *, restore: bool = True) -> None:
+        """Stop collecting; with `restore`, automatic collection as it was before. Once:
+        later calls do nothing."""
         if self._stopped:
             return
         self._stopped = True
         self._timer.stop()
-        if self._was_enabled:
+        if restore and self._was_enabled:
             gc.enable()
