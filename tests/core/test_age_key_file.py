@@ -3,7 +3,10 @@ passphrase child of core/key_passphrase.py): "damaged" only when age's structure
 it (the scrypt stanza unwraps with the passphrase, and something after it fails), so no
 one retries passphrases on a damaged file; a wrong passphrase still says to check it.
 
-Real age files (pyrage, as `lifeboat key export` writes them), real damage."""
+Real age files, real damage: `protected` is what `lifeboat key export` writes (pyrage, at
+the work factor it measures: seconds of scrypt for each opening); `cheap` is the same
+file at a small work factor (tests/helpers/age_files.py), for the tests of what is said
+of a file read, which open it many times."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from lifeboat.core.encryption import generate_identity, identity_file_text, read
 from lifeboat.core.key_passphrase import open_with_passphrase, protect_with_passphrase
 from lifeboat.foundation.errors import LifeboatError
 from tests.conftest import cli_process
+from tests.helpers.age_files import CHEAP_WORK_FACTOR, protect_cheaply
 
 SECRET = b"AGE-SECRET-KEY-1 is what such a file holds\n"
 PASSPHRASE = "correct horse battery staple"
@@ -40,6 +44,11 @@ FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 @pytest.fixture(scope="module")
 def protected() -> bytes:
     return protect_with_passphrase(SECRET, PASSPHRASE)
+
+
+@pytest.fixture(scope="module")
+def cheap() -> bytes:
+    return protect_cheaply(SECRET, PASSPHRASE)
 
 
 def _mac_line(data: bytes) -> int:
@@ -72,30 +81,30 @@ def _refusal(data: bytes, passphrase: str = PASSPHRASE) -> LifeboatError:
     return raised.value
 
 
-def test_a_wrong_passphrase_says_to_check_it(protected: bytes):
-    refused = _refusal(protected, "not the passphrase at all")
+def test_a_wrong_passphrase_says_to_check_it(cheap: bytes):
+    refused = _refusal(cheap, "not the passphrase at all")
     assert refused.message == "the passphrase does not open this key file"
     assert refused.hint == "check the passphrase"
 
 
-def test_a_flipped_payload_byte_is_damage_not_a_wrong_passphrase(protected: bytes):
-    refused = _refusal(flip_payload_byte(protected))
+def test_a_flipped_payload_byte_is_damage_not_a_wrong_passphrase(cheap: bytes):
+    refused = _refusal(flip_payload_byte(cheap))
     assert refused.message == (
         DAMAGED + "the passphrase is right, but its contents were changed or cut short"
     )
     assert refused.hint == ANOTHER_COPY
 
 
-def test_a_flipped_header_mac_is_damage(protected: bytes):
-    refused = _refusal(flip_header_mac(protected))
+def test_a_flipped_header_mac_is_damage(cheap: bytes):
+    refused = _refusal(flip_header_mac(cheap))
     assert refused.message == DAMAGED + "the passphrase is right, but its header fails its check"
     assert refused.hint == ANOTHER_COPY
 
 
-def test_a_file_cut_short_is_damage_wherever_it_ends(protected: bytes):
-    in_header = _refusal(protected[: _mac_line(protected) + 10])
-    in_nonce = _refusal(protected[: _payload(protected) + 8])
-    in_chunk = _refusal(protected[:-10])
+def test_a_file_cut_short_is_damage_wherever_it_ends(cheap: bytes):
+    in_header = _refusal(cheap[: _mac_line(cheap) + 10])
+    in_nonce = _refusal(cheap[: _payload(cheap) + 8])
+    in_chunk = _refusal(cheap[:-10])
     assert in_header.message == in_nonce.message == DAMAGED + "it is cut short"
     assert in_chunk.message.startswith(DAMAGED) and "cut short" in in_chunk.message
     assert in_header.hint == in_nonce.hint == in_chunk.hint == ANOTHER_COPY
@@ -114,6 +123,22 @@ def test_an_age_file_to_a_key_is_no_protected_key_file():
     refused = _refusal(to_a_key)
     assert refused.message.startswith("this age file is not protected by a passphrase")
     assert "damaged" not in refused.message
+
+
+def test_the_cheap_files_are_age_files_as_pyrage_writes_them(protected: bytes, cheap: bytes):
+    """What the tests of reading open: pyrage opens it, and it has the structure of the
+    file pyrage wrote, but for its work factor."""
+    assert bytes(pyrage.passphrase.decrypt(cheap, PASSPHRASE)) == SECRET
+    for size in (0, 65536, 65537):
+        data = os.urandom(size)
+        assert bytes(pyrage.passphrase.decrypt(protect_cheaply(data, PASSPHRASE), PASSPHRASE)) == (
+            data
+        )
+    ours, theirs = parse_header(cheap), parse_header(protected)
+    assert not isinstance(ours, Verdict) and not isinstance(theirs, Verdict)
+    assert [s.args[0] for s in ours.stanzas] == [s.args[0] for s in theirs.stanzas] == [b"scrypt"]
+    assert ours.stanzas[0].args[2] == str(CHEAP_WORK_FACTOR).encode()
+    assert len(ours.payload) == len(theirs.payload)
 
 
 def test_what_age_writes_parses_as_one_scrypt_stanza(protected: bytes):
@@ -146,11 +171,11 @@ def test_the_stanza_cipher_agrees_with_a_reference():
     ids=["wrong passphrase", "payload byte", "header mac", "cut short"],
 )
 def test_the_cli_says_which_in_one_line(
-    home: Path, tmp_path: Path, file_keyring: Path, protected: bytes, damage, said: str
+    home: Path, tmp_path: Path, file_keyring: Path, cheap: bytes, damage, said: str
 ):
     """`lifeboat key import`: exit 2, the message and what to do, no traceback."""
     key_file = tmp_path / "recovery.age"
-    key_file.write_bytes(damage(protected))
+    key_file.write_bytes(damage(cheap))
     typed = "not the passphrase" if "does not open" in said else PASSPHRASE
     result = cli_process(home, "key", "import", str(key_file), "--passphrase-stdin", input=typed)
     assert result.returncode == 2, result.stderr
@@ -162,17 +187,18 @@ def test_the_cli_says_which_in_one_line(
         assert ANOTHER_COPY in result.stderr
 
 
-def test_a_whole_file_with_the_right_passphrase_is_never_called_damaged(protected: bytes):
+def test_a_whole_file_with_the_right_passphrase_is_never_called_damaged(
+    protected: bytes, cheap: bytes
+):
     """pyrage also refuses a whole file: its scrypt work-factor cap is measured on the
     spot (rage allows the work factor of one second on this machine, times 16). The
     stanza unwrapping and the header's MAC holding prove no payload: only chunks that
     fail their tags do."""
     assert why_not_opened(protected, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
-    assert why_not_opened(flip_payload_byte(protected), PASSPHRASE.encode()) is (
-        Verdict.CONTENTS_FAIL
-    )
-    assert why_not_opened(protected[:-1], PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
-    assert why_not_opened(protected + b"\n", PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+    assert why_not_opened(cheap, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
+    assert why_not_opened(flip_payload_byte(cheap), PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+    assert why_not_opened(cheap[:-1], PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+    assert why_not_opened(cheap + b"\n", PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
 
 
 @pytest.mark.skipif(not FAKETIME_LIBRARY.exists(), reason="needs libfaketime")
@@ -197,7 +223,7 @@ def test_a_file_too_costly_for_a_slow_machine_is_not_called_damaged(
 def test_payload_chunks_are_checked_to_the_last_one_flagged_last():
     """Two full 64 KiB chunks, the second flagged last: whole. Without it, the first
     chunk ends the file but was not sealed as the last: cut short, proven."""
-    two_chunks = bytes(pyrage.passphrase.encrypt(bytes(2 * 65536), PASSPHRASE))
+    two_chunks = protect_cheaply(bytes(2 * 65536), PASSPHRASE)
     assert why_not_opened(two_chunks, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
     first_only = two_chunks[: _payload(two_chunks) + 16 + 65536 + 16]
     assert why_not_opened(first_only, PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
@@ -212,23 +238,23 @@ def _armored(data: bytes, newline: bytes = b"\n") -> bytes:
     return newline.join(lines) + newline
 
 
-def test_an_ascii_armored_key_file_is_protected_and_imports(protected: bytes):
+def test_an_ascii_armored_key_file_is_protected_and_imports(cheap: bytes):
     """`age -p -a` (armor for print or mail, CRLF from a Windows editor): pyrage opens
     it, so Lifeboat must take it as protected (it said: no age identity in that file)."""
-    for armored in (_armored(protected), _armored(protected, b"\r\n")):
+    for armored in (_armored(cheap), _armored(cheap, b"\r\n")):
         assert is_protected_file(armored)
         with pytest.raises(LifeboatError, match="protected by a passphrase"):
             read_identity_file(armored, None)
         assert open_with_passphrase(armored, PASSPHRASE) == SECRET
 
 
-def test_a_damaged_armored_key_file_is_damage(protected: bytes):
-    refused = _refusal(_armored(flip_payload_byte(protected)))
+def test_a_damaged_armored_key_file_is_damage(cheap: bytes):
+    refused = _refusal(_armored(flip_payload_byte(cheap)))
     assert refused.message.startswith(DAMAGED + "the passphrase is right")
-    garbled = _armored(protected).replace(b"\n", b"\n*", 1)
+    garbled = _armored(cheap).replace(b"\n", b"\n*", 1)
     assert _refusal(garbled).message == DAMAGED + "its text (ASCII armor) is not well formed"
-    assert _refusal(_armored(protected)[:-40]).message == DAMAGED + "it is cut short"
-    assert _refusal(_armored(protected), "not it").message == (
+    assert _refusal(_armored(cheap)[:-40]).message == DAMAGED + "it is cut short"
+    assert _refusal(_armored(cheap), "not it").message == (
         "the passphrase does not open this key file"
     )
 
@@ -238,7 +264,7 @@ def test_an_editors_byte_order_mark_is_no_part_of_the_key():
     protected or armored, still imports (what opens is proven by age's MACs)."""
     identity, _recipient = generate_identity()
     text = identity_file_text(identity).encode()
-    made = protect_with_passphrase(text, PASSPHRASE)
+    made = protect_cheaply(text, PASSPHRASE)
     assert read_identity_file(UTF8_BOM + text, None) == [identity]
     for protected_file in (made, _armored(made), _armored(made, b"\r\n")):
         with_bom = UTF8_BOM + protected_file
@@ -249,11 +275,11 @@ def test_an_editors_byte_order_mark_is_no_part_of_the_key():
 
 
 def test_a_binary_key_file_converted_as_text_is_damage_whatever_the_passphrase(
-    protected: bytes,
+    cheap: bytes,
 ):
     """Line endings changed to CRLF (an editor, mail): age never writes a carriage
     return in a binary header, and the conversion changed the payload too."""
-    converted = protected.replace(b"\n", b"\r\n")
+    converted = cheap.replace(b"\n", b"\r\n")
     for passphrase in (PASSPHRASE, "not the passphrase"):
         refused = _refusal(converted, passphrase)
         assert refused.message == DAMAGED + "its header is not well formed"
@@ -266,7 +292,7 @@ def test_the_same_passphrase_typed_in_another_unicode_form_opens_the_file():
     a wrong one is still wrong."""
     composed, decomposed = "café crème brûlée", unicodedata.normalize("NFD", "café crème brûlée")
     assert composed != decomposed
-    made = protect_with_passphrase(SECRET, decomposed)
+    made = protect_cheaply(SECRET, decomposed)
     assert open_with_passphrase(made, composed) == SECRET
     refused = _refusal(made, "café crème brûlé")
     assert refused.message == "the passphrase does not open this key file"

@@ -24,6 +24,7 @@ from lifeboat.core.key_passphrase import (
 )
 from lifeboat.foundation.errors import Cancelled, LifeboatError, OperationFailed
 from lifeboat.foundation.progress import CancelToken
+from tests.helpers.age_files import protect_cheaply
 from tests.helpers.waiting import wait_until
 
 SECRET = b"AGE-SECRET-KEY-1 is what such a file holds\n"
@@ -56,7 +57,7 @@ def test_what_it_protects_it_opens_and_other_threads_keep_running():
 
 
 def test_a_wrong_passphrase_says_so_and_never_quotes_it():
-    protected = protect_with_passphrase(SECRET, PASSPHRASE)
+    protected = protect_cheaply(SECRET, PASSPHRASE)
     with pytest.raises(LifeboatError) as raised:
         open_with_passphrase(protected, "not the passphrase")
     assert raised.value.message == "the passphrase does not open this key file"
@@ -64,7 +65,7 @@ def test_a_wrong_passphrase_says_so_and_never_quotes_it():
 
 
 def test_a_cancel_kills_the_child():
-    protected = protect_with_passphrase(SECRET, PASSPHRASE)
+    protected = protect_cheaply(SECRET, PASSPHRASE)
     cancel = CancelToken()
     cancel.cancel()
     with pytest.raises(Cancelled):
@@ -96,7 +97,7 @@ def test_a_passphrase_that_is_not_text_is_refused_without_quoting_it(work):
     surrogate; encoding it raised UnicodeEncodeError, whose text (logged with its
     traceback by the CLI, and shown) names the character and its position."""
     not_text = "abcd\udcffefgh"
-    protected = protect_with_passphrase(SECRET, PASSPHRASE)
+    protected = protect_cheaply(SECRET, PASSPHRASE)
     with pytest.raises(LifeboatError) as raised:
         if work == "protect":
             protect_with_passphrase(SECRET, not_text)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from lifeboat.gui.key_import import ImportKeyDialog
 from lifeboat.gui.workers import wait_for_tasks
 from lifeboat.service import Service
+from tests.helpers.age_files import protect_cheaply
 from tests.helpers.key_children import opener_children
 
 PASSPHRASE = "correct horse battery staple"
@@ -88,6 +89,19 @@ def other_machines_key(tmp_path: Path, home: Path, file_keyring: Path) -> tuple[
     write_private_file(
         path, protect_with_passphrase(identity_file_text(identity).encode(), PASSPHRASE)
     )
+    return path, recipient
+
+
+@pytest.fixture
+def cheaper_key(tmp_path: Path, home: Path, file_keyring: Path) -> tuple[Path, str]:
+    """The same at a work factor of milliseconds (tests/helpers/age_files.py): for what
+    the dialog says of a file, where the scrypt's seconds are not what is tested."""
+    from lifeboat.core.encryption import generate_identity, identity_file_text
+
+    identity, recipient = generate_identity()
+    path = tmp_path / "other-recovery-key.age"
+    path.write_bytes(protect_cheaply(identity_file_text(identity).encode(), PASSPHRASE))
+    path.chmod(0o600)
     return path, recipient
 
 
@@ -165,10 +179,10 @@ def test_the_passphrase_goes_over_a_pipe_and_cancel_kills_the_opener(
 
 
 def test_a_wrong_passphrase_says_so_and_imports_nothing(
-    qtbot, other_machines_key: tuple[Path, str], caplog: pytest.LogCaptureFixture
+    qtbot, cheaper_key: tuple[Path, str], caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level("DEBUG")
-    key_file, recipient = other_machines_key
+    key_file, recipient = cheaper_key
     dialog = start_dialog(qtbot, key_file)
     dialog.passphrase.setText("not the passphrase at all")
     dialog.import_button.click()
@@ -181,11 +195,11 @@ def test_a_wrong_passphrase_says_so_and_imports_nothing(
 
 
 def test_a_damaged_key_file_says_so_not_to_check_the_passphrase(
-    qtbot, other_machines_key: tuple[Path, str]
+    qtbot, cheaper_key: tuple[Path, str]
 ):
     """The right passphrase on a file with a flipped byte: retrying passphrases would
     never help, so the dialog says the file is damaged and to use another copy."""
-    key_file, recipient = other_machines_key
+    key_file, recipient = cheaper_key
     damaged = bytearray(key_file.read_bytes())
     damaged[-5] ^= 0x01
     key_file.write_bytes(bytes(damaged))
