@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -13,17 +12,14 @@ from lifeboat.core.dbcopy import CopySettings
 from lifeboat.core.fsutil import hold_lock
 from lifeboat.core.hashing import sha256_file
 from lifeboat.core.hooks import HookResult, run_hook
-from lifeboat.core.leftovers import remove_legacy_work, sweep_folder
 from lifeboat.core.manifest import (
     PAGES_SUFFIX,
-    STEM_RE,
     Manifest,
     iso_utc,
     utc_now,
 )
 from lifeboat.core.pagehashes import rebuild_page_hashes
 from lifeboat.core.private import is_link
-from lifeboat.core.scan import scan_folder
 from lifeboat.core.schedule_times import covered
 from lifeboat.core.snapshot import Unchanged, take_snapshot
 from lifeboat.core.snapshot_request import BaseRef, SafetyOptions, SnapshotRequest
@@ -46,7 +42,7 @@ from lifeboat.jobs.last_backup import (
     newest_intact,
     unchanged_outcome,
 )
-from lifeboat.jobs.unrecorded import record_unrecorded, rewrite_lost_manifests
+from lifeboat.jobs.tidy import tidy_folder
 
 log = logging.getLogger(__name__)
 
@@ -339,34 +335,3 @@ def _expected_ratio(workspace: Workspace, source: str) -> float:
         if record.manifest.db_size and record.manifest.kind == "full":
             return record.manifest.size / record.manifest.db_size
     return 1.0
-
-
-def tidy_folder(workspace: Workspace, folder: Path, source: str) -> None:
-    """Before writing in a source's folder (holding its lock): remove the work files of
-    ended runs, finish deletions a killed run left half done, and record what needs the
-    user's attention (artifacts without a manifest are kept, never deleted)."""
-    swept = sweep_folder(folder, workspace.paths.run_dir)
-    removed = swept.removed + remove_legacy_work(folder)
-    for path in removed:
-        log.info("removed the leftover of an interrupted run: %s", path)
-    for stem in swept.finished_deletions:
-        log.info("finished deleting snapshot %s (its deletion was interrupted)", stem)
-        forget_deleted(workspace, stem)
-    for problem in swept.problems:
-        log.warning("could not finish deleting a snapshot in %s: %s", folder, problem)
-    record_unrecorded(workspace, folder)
-    scan = scan_folder(folder)
-    if rewrite_lost_manifests(workspace, scan):
-        scan = scan_folder(folder)
-    # A reason a rebuild found (why a file cannot be recovered) says more than a scan's.
-    known = {i.path: i for i in workspace.catalog.attention() if i.folder == folder}
-    workspace.catalog.set_attention(folder, [known.get(i.path, i) for i in scan.attention()])
-
-
-def forget_deleted(workspace: Workspace, stem: str) -> None:
-    """The catalog row of a snapshot whose files are gone by the user's decision."""
-    match = STEM_RE.match(stem)
-    if match is None:
-        return
-    with contextlib.suppress(LifeboatError):
-        workspace.catalog.forget_local_files(match.group("id"))

@@ -25,14 +25,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lifeboat.core.history.follower import Follower
 from lifeboat.foundation.errors import LifeboatError
 from lifeboat.scheduling.failure_words import why_of
 from lifeboat.scheduling.history_upload import HistoryUploader
 from lifeboat.scheduling.journal_watch import JournalWatches
 from lifeboat.scheduling.queue import JobQueue
 from lifeboat.service import Service
+
+if TYPE_CHECKING:
+    from lifeboat.core.history.follower import Follower
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ class HousekeepingMethods:
         """For every source: finish interrupted deletions, remove ended runs' work files
         in its folder, and record what needs attention (the scheduler does this when it
         starts; a backup does it for its own source)."""
-        from lifeboat.jobs.backup import tidy_folder
+        from lifeboat.jobs.tidy import tidy_folder
 
         config = self.workspace.config()
         for src in config.sources.values():
