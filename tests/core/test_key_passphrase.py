@@ -72,6 +72,30 @@ def test_a_cancel_kills_the_child():
         open_with_passphrase(protected, PASSPHRASE, cancel)
 
 
+def test_a_file_larger_than_the_pipe_opens_or_is_refused_and_never_hangs():
+    """The request crosses a pipe of 64 KiB. `communicate(timeout=...)` asked again after
+    a timeout sends none of the rest of its input: a key file (or a backup file picked
+    by mistake) over 64 KiB left the child waiting for it and the import waiting for
+    the child, until a cancel (found by a test of a 64 KiB file)."""
+    data = os.urandom(1 << 20)
+    protected = protect_cheaply(data, PASSPHRASE)
+    result: list[object] = []
+
+    def opening() -> None:
+        try:
+            result.append(open_with_passphrase(protected, PASSPHRASE))
+        except LifeboatError as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=opening, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the opening of a 1 MiB file hung"
+    assert result == [data]
+    with pytest.raises(LifeboatError, match="passphrase does not open"):
+        open_with_passphrase(protected, "not the passphrase")
+
+
 def test_no_module_of_the_current_folder_runs_in_the_child(tmp_path, monkeypatch):
     """`python -m` puts the current folder first on sys.path: a pyrage.py, a struct.py or a
     lifeboat/ folder where the user happens to stand (a Downloads folder, a shared one)

@@ -18,11 +18,14 @@ executable with CHILD_ARG instead (packaging/lifeboat_main.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
 import subprocess
 import sys
+import threading
+from typing import IO
 
 from lifeboat.core.age_key_file import Verdict, why_not_opened
 from lifeboat.foundation.errors import Cancelled, LifeboatError, OperationFailed
@@ -163,22 +166,48 @@ def _in_child(what: bytes, data: bytes, passphrase: str, cancel: CancelToken | N
 def _answer(
     child: subprocess.Popen[bytes], request: bytes, cancel: CancelToken | None
 ) -> tuple[bytes, str]:
-    """The child's stdout and last line of stderr, waiting on it while not cancelled."""
-    to_send: bytes | None = request
+    """The child's stdout and last line of stderr, waiting on it while not cancelled.
+
+    Threads feed the request and drain both outputs: `communicate(timeout=...)` asked
+    again after a timeout sends no more of its input (it may not be given twice), so a
+    request larger than the pipe (a key file over 64 KiB) left the child waiting for
+    the rest, and the import waiting for the child, until a cancel."""
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    out: list[bytes] = []
+    err: list[bytes] = []
+    threads = [
+        threading.Thread(target=_feed, args=(child.stdin, request), daemon=True),
+        threading.Thread(target=_drain, args=(child.stdout, out), daemon=True),
+        threading.Thread(target=_drain, args=(child.stderr, err), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     while True:
         if cancel is not None and cancel.cancelled:
+            # the caller kills the child: its pipes close and these threads end
             raise Cancelled(
                 "cancelled: the key file was left as it was", "nothing was kept from it"
             )
         try:
-            out, err = child.communicate(to_send, timeout=CANCEL_POLL_SECONDS)
+            child.wait(timeout=CANCEL_POLL_SECONDS)
+            break
         except subprocess.TimeoutExpired:
-            # communicate keeps what it has sent and read; asked again (without the
-            # request, which it refuses twice), it goes on
-            to_send = None
             continue
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        return out, lines[-1] if lines else ""
+    for thread in threads:  # the child has exited: each pipe is at its end
+        thread.join()
+    lines = b"".join(err).decode("utf-8", "replace").strip().splitlines()
+    return b"".join(out), lines[-1] if lines else ""
+
+
+def _feed(stdin: IO[bytes], request: bytes) -> None:
+    # the child may end or be killed before it read it all
+    with contextlib.suppress(OSError, ValueError), stdin:
+        stdin.write(request)
+
+
+def _drain(stream: IO[bytes], into: list[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError), stream:
+        into.append(stream.read())
 
 
 def _serve(request: bytes) -> int:
