@@ -229,6 +229,20 @@ def test_payload_chunks_are_checked_to_the_last_one_flagged_last():
     assert why_not_opened(first_only, PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
 
 
+def test_an_empty_last_chunk_after_full_ones_is_damage_not_whole():
+    """age never writes one and refuses it; it was judged whole ("try another
+    computer"), though no computer opens it (found by review)."""
+    crafted = protect_cheaply(bytes(65536), PASSPHRASE, empty_last_chunk=True)
+    with pytest.raises(pyrage.DecryptError):
+        pyrage.passphrase.decrypt(crafted, PASSPHRASE)
+    assert why_not_opened(crafted, PASSPHRASE.encode()) is Verdict.CONTENTS_FAIL
+    refused = _refusal(crafted)
+    assert refused.message.startswith(DAMAGED + "the passphrase is right")
+    empty = protect_cheaply(b"", PASSPHRASE)  # one empty chunk alone: what age writes
+    assert bytes(pyrage.passphrase.decrypt(empty, PASSPHRASE)) == b""
+    assert why_not_opened(empty, PASSPHRASE.encode()) is Verdict.WHOLE_NOT_OPENED
+
+
 def _armored(data: bytes, newline: bytes = b"\n") -> bytes:
     """As `age -a` writes it: base64 in 64 columns between its two lines."""
     text = base64.b64encode(data)

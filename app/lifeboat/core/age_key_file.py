@@ -240,12 +240,16 @@ def why_not_opened(data: bytes, passphrase: bytes) -> Verdict:
 
 def _payload_whole(file_key: bytes, payload: bytes) -> bool:
     """Whether every chunk of the payload's STREAM authenticates, in order, the last
-    flagged last: the header's MAC proves nothing of it, so only this proves damage."""
+    flagged last, and is empty only when it is the only one (age's rule: a file of
+    whole chunks ends with a full one): the header's MAC proves nothing of it, so only
+    this proves damage."""
     nonce, chunks = payload[:_PAYLOAD_NONCE], payload[_PAYLOAD_NONCE:]
     key = _hkdf_sha256(file_key, nonce, b"payload")
     sealed_size = _CHUNK + TAG_BYTES
     for counter, at in enumerate(range(0, len(chunks), sealed_size)):
         last = at + sealed_size >= len(chunks)
+        if last and counter > 0 and len(chunks) - at == TAG_BYTES:
+            return False
         chunk_nonce = counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
         if not authenticates(key, chunk_nonce, chunks[at : at + sealed_size]):
             return False
