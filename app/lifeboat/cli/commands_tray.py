@@ -23,6 +23,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def start_tray(args: argparse.Namespace) -> int:
+    from lifeboat.gui.module_sources import keep_no_module_sources
+
+    keep_no_module_sources()  # before the GUI's modules: PySide6 would keep their lines
     from lifeboat.gui.launch import main as tray_main
 
     return tray_main(minimized=getattr(args, "minimized", False))
