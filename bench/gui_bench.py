@@ -23,9 +23,12 @@ before, when the backup has ended, 5 s later (after the tray gave freed memory b
 and --after-s later; once with that release (malloc_trim) and once without it
 (--compare-trim), to show what it changes.
 
+--home PATH launches and idles the tray in an existing home instead (issue 22: the
+idle tray over bench/catalog_gen.py's 100 sources and 10,000 snapshots).
+
 Usage: python bench/gui_bench.py [--launches 5] [--idle-s 60] [--display offscreen|xvfb]
                                  [--no-remote] [--large-mb 500 [--after-s 60]
-                                 [--compare-trim]]
+                                 [--compare-trim]] [--home PATH]
 Goals (issue 7): launch to icon <= 1 s; idle RSS after 60 s <= 90 MB; idle CPU <= 0.5%.
 (issue 19): idle RSS after a 500 MB backup returns near its start.
 """
@@ -61,6 +64,12 @@ def main() -> None:
     parser.add_argument("--large-mb", type=int, default=0)
     parser.add_argument("--after-s", type=float, default=60.0)
     parser.add_argument("--compare-trim", action="store_true")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="launch and idle the tray in this existing LIFEBOAT_HOME instead (e.g. "
+        "bench/catalog_gen.py's 100 sources and 10,000 snapshots); no remote is set up",
+    )
     parser.add_argument("--child-backup", help=argparse.SUPPRESS)
     parser.add_argument("--no-trim", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -72,14 +81,15 @@ def main() -> None:
     work = OUT / "gui"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    home = work / "home"
+    home = args.home.resolve() if args.home else work / "home"
     env = {
         **lifeboat_env(home),
         "XDG_DATA_HOME": str(work / "xdg"),
         "LIFEBOAT_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
     }
-    setup_sources(work, env)
-    server = setup_remote(env) if args.remote else None
+    if args.home is None:
+        setup_sources(work, env)
+    server = setup_remote(env) if args.remote and args.home is None else None
     display = Display(args.display, env)
     large: dict[str, object] = {}
     try:
@@ -108,8 +118,9 @@ def main() -> None:
             "idle_anon_mb": idle.get("anon_mb"),
             "idle_cpu_percent": idle.get("cpu_percent"),
             "large_backup": large or None,
-            "sources": 2,
-            "remote": "moto_server on 127.0.0.1 (uploaded before start)" if args.remote else None,
+            "home": str(args.home) if args.home else None,
+            "sources": None if args.home else 2,
+            "remote": "moto_server on 127.0.0.1 (uploaded before start)" if server else None,
             "goals": {"launch_to_shown_s": 1.0, "idle_rss_mb": 90, "idle_cpu_percent": 0.5},
         },
     )
