@@ -179,6 +179,51 @@ def test_a_child_that_gives_no_age_file_never_makes_a_recovery_key(monkeypatch):
         protect_with_passphrase(b"AGE-SECRET-KEY-1X", "words")
 
 
+def test_a_child_that_ends_without_reading_a_large_request_is_answered_at_once(monkeypatch):
+    """The request is larger than the pipe and the child never reads it: the feeding
+    thread's broken pipe ends it, and the answer is the child's."""
+    answers = [
+        sys.executable,
+        "-c",
+        "import sys; sys.stdout.buffer.write(b'age-encryption.org/v1\\n')",
+    ]
+    monkeypatch.setattr(key_passphrase, "child_command", lambda: answers)
+    started = time.monotonic()
+    made = protect_with_passphrase(os.urandom(4 << 20), "words")
+    assert made == b"age-encryption.org/v1\n"
+    assert time.monotonic() - started < 30
+
+
+def test_a_cancel_ends_the_wait_even_while_something_else_holds_the_child_s_output(
+    monkeypatch,
+):
+    """A child that exits while a process it started still holds its output: the wait
+    for the pipes' ends still heeds a cancel (it could not before it was asked)."""
+    lingering = ["sh", "-c", "sleep 8 & exit 0"]  # it ends by itself
+    monkeypatch.setattr(key_passphrase, "child_command", lambda: lingering)
+    cancel = CancelToken()
+    timer = threading.Timer(0.5, cancel.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        open_with_passphrase(b"age-encryption.org/v1\n", "words", cancel)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts /proc/self/fd")
+def test_a_cancel_during_the_scrypt_leaves_no_descriptor_or_thread():
+    protected = protect_cheaply(SECRET, PASSPHRASE, work_factor=18)  # the child: ~1 s
+    threads, descriptors = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    cancel = CancelToken()
+    timer = threading.Timer(0.3, cancel.cancel)
+    timer.start()
+    with pytest.raises(Cancelled):
+        open_with_passphrase(protected, PASSPHRASE, cancel)
+    timer.join()
+    wait_until(lambda: threading.active_count() == threads, "the pipe threads to end", timeout=10)
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+
+
 def test_a_child_that_cannot_start_is_one_line(monkeypatch, tmp_path):
     missing = [str(tmp_path / "no-such-program")]
     monkeypatch.setattr(key_passphrase, "child_command", lambda: missing)

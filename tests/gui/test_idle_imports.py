@@ -129,6 +129,13 @@ def test_the_question_pyside_asks_is_answered_from_the_file(tmp_path: Path):
         (tmp_path / f"{name}.py").write_text(text)
         assert uses(module) is says
     assert asked == []
+    import shibokensupport.feature as feature  # loaded with PySide6
+
+    upstream = feature._mod_uses_pyside
+    if not getattr(upstream, "_lifeboat_reads_bytes", False):  # this process: its own
+        ours = _reading_bytes(upstream)
+        for module in list(sys.modules.values()):
+            assert ours(module) == upstream(module), module
     built_in = ModuleType("built_in")
     gone = ModuleType("gone")
     gone.__file__ = str(tmp_path / "gone.py")

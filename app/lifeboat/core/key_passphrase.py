@@ -182,7 +182,8 @@ def _answer(
     ]
     for thread in threads:
         thread.start()
-    while True:
+    # the child's exit, then the ends of its pipes (what holds them could outlive it)
+    while child.poll() is None or any(thread.is_alive() for thread in threads):
         if cancel is not None and cancel.cancelled:
             # the caller kills the child: its pipes close and these threads end
             raise Cancelled(
@@ -190,13 +191,17 @@ def _answer(
             )
         try:
             child.wait(timeout=CANCEL_POLL_SECONDS)
-            break
         except subprocess.TimeoutExpired:
             continue
-    for thread in threads:  # the child has exited: each pipe is at its end
-        thread.join()
-    lines = b"".join(err).decode("utf-8", "replace").strip().splitlines()
-    return b"".join(out), lines[-1] if lines else ""
+        for thread in threads:
+            thread.join(CANCEL_POLL_SECONDS / len(threads))
+    if len(out) != 1 or len(err) != 1:  # a drain failed: what came back is not all of it
+        raise OperationFailed(
+            "could not work the key file's passphrase (its answer could not be read)",
+            "try again; if it fails again, see the log",
+        )
+    lines = err[0].decode("utf-8", "replace").strip().splitlines()
+    return out[0], lines[-1] if lines else ""
 
 
 def _feed(stdin: IO[bytes], request: bytes) -> None:
